@@ -1,0 +1,22 @@
+"""bayes_hcc: Bayesian analysis of a randomized time-to-event trial.
+
+Sorafenib (control) vs TACE-sorafenib (treatment) in hepatocellular carcinoma with
+extrahepatic metastasis. Hazard ratios are hazard(treatment) / hazard(control); time is in
+months unless said otherwise.
+"""
+
+from bayes_hcc import datasets
+from bayes_hcc.data import Endpoint, TrialData, read_adtte, read_trial, to_adtte, write_adtte
+from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, DataWarning,
+                              HorizonError, ModelError, SpecError, TrialDataError)
+from bayes_hcc.simulate import (PiecewiseHazard, SimulationTruth, WeibullHazard,
+                                simulate_trial)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TrialData", "Endpoint", "read_trial", "read_adtte", "to_adtte", "write_adtte",
+    "simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard", "datasets",
+    "BayesHCCError", "TrialDataError", "ADaMError", "SpecError", "ModelError", "HorizonError",
+    "DataWarning", "ConvergenceWarning", "__version__",
+]

@@ -1,0 +1,281 @@
+"""Turn a raw patient table (dates or times layout) into the validated canonical frame.
+
+The canonical frame has one row per patient: ``patient_id``, ``site``, ``arm`` (the user's
+labels), the four dates when known, ``<endpoint>_time`` / ``<endpoint>_event`` for every
+endpoint, then baseline covariates. Every check here reports through :class:`Problems`, so a
+user sees every problem of a file at once; nothing is dropped or coerced silently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bayes_hcc.data._checks import Problems, describe_rows, warn_data
+from bayes_hcc.errors import TrialDataError
+
+DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 30.4375, "years": 365.25}
+DATE_COLUMNS = ("randomization_date", "progression_date", "death_date", "last_followup_date")
+STANDARD_ENDPOINTS = ("os", "pfs", "ttp")
+ID_COLUMNS = ("patient_id", "site", "arm")
+DATES_REQUIRED = ID_COLUMNS + DATE_COLUMNS
+TIMES_REQUIRED = ID_COLUMNS
+ZERO_TIME_RULES = ("error", "half_day")
+#: Tolerance for comparing times derived from the same dates (floating-point noise only).
+_EPS = 1e-9
+
+
+def check_time_unit(time_unit: str) -> str:
+    unit = str(time_unit).lower()
+    if unit not in DAYS_PER_UNIT:
+        raise TrialDataError(
+            f"time_unit={time_unit!r} is not known; choose one of {', '.join(DAYS_PER_UNIT)}.")
+    return unit
+
+
+def detect_layout(frame: pd.DataFrame, source: str) -> str:
+    """'dates' or 'times', from the columns present; an error naming what is missing."""
+    cols = set(frame.columns)
+    if "randomization_date" in cols and cols & {"progression_date", "death_date",
+                                               "last_followup_date"}:
+        missing = [c for c in DATES_REQUIRED if c not in cols]
+        if missing:
+            raise TrialDataError(
+                f"{source}: dates layout is missing column(s) {', '.join(missing)}. The dates "
+                f"layout needs {', '.join(DATES_REQUIRED)} (progression_date and death_date may "
+                "be empty for patients without the event).")
+        return "dates"
+    if time_endpoints(frame):
+        missing = [c for c in TIMES_REQUIRED if c not in cols]
+        if missing:
+            raise TrialDataError(
+                f"{source}: missing required column(s) {', '.join(missing)}. The times layout "
+                f"needs {', '.join(TIMES_REQUIRED)} and pairs <endpoint>_time, <endpoint>_event "
+                "(os_time, os_event, pfs_time, ...).")
+        return "times"
+    raise TrialDataError(
+        f"{source}: cannot tell the layout from the columns {sorted(map(str, cols))}. Provide "
+        f"either the dates layout ({', '.join(DATES_REQUIRED)}) or the times layout "
+        "(patient_id, site, arm, os_time, os_event, pfs_time, pfs_event, ttp_time, ttp_event).")
+
+
+def time_endpoints(frame: pd.DataFrame) -> list[str]:
+    """Endpoint names that have a ``<name>_time`` column (standard ones first)."""
+    names = [c[: -len("_time")] for c in frame.columns
+             if isinstance(c, str) and c.endswith("_time") and len(c) > 5]
+    ordered = [e for e in STANDARD_ENDPOINTS if e in names]
+    return ordered + [e for e in names if e not in ordered]
+
+
+def _check_identity(frame, control, treatment, problems: Problems) -> None:
+    pid = frame["patient_id"]
+    problems.rows(frame, pid.isna() | (pid.astype(str).str.strip() == ""), "patient_id",
+                  "missing patient id", "give every patient a unique id.", id_column=None)
+    dup = pid.notna() & pid.duplicated(keep=False)
+    problems.rows(frame, dup, "patient_id", "duplicate patient ids",
+                  "each patient must appear once (one row per patient); remove or merge the "
+                  "duplicates.", values=pid)
+    site = frame["site"]
+    problems.rows(frame, site.isna() | (site.astype(str).str.strip() == ""), "site",
+                  "missing site", "fill in the randomizing site for these patients.")
+    arm = frame["arm"]
+    known = arm.isin([control, treatment])
+    problems.rows(frame, ~known, "arm", "unknown arm label",
+                  f"arms must be control={control!r} or treatment={treatment!r}; recode the "
+                  "column or pass read_trial(..., control=..., treatment=...).", values=arm)
+    present = set(arm[known])
+    if known.all() and len(present) < 2:
+        problems.add(
+            f"column 'arm': only one arm ({', '.join(map(repr, present)) or 'none'}) is present;"
+            f" a comparison needs both control={control!r} and treatment={treatment!r}.")
+
+
+def _parse_dates(frame, problems: Problems) -> dict[str, pd.Series]:
+    out = {}
+    for col in DATE_COLUMNS:
+        raw = frame[col]
+        blank = raw.isna() | (raw.astype(str).str.strip().isin(["", "NaT", "nan", "None"]))
+        parsed = pd.to_datetime(raw.where(~blank), errors="coerce", format="ISO8601")
+        bad = ~blank & parsed.isna()
+        problems.rows(frame, bad, col, "unparseable date",
+                      "write dates as YYYY-MM-DD (ISO 8601).", values=raw)
+        out[col] = parsed.dt.tz_localize(None) if parsed.dt.tz is not None else parsed
+    return out
+
+
+def _derive_from_dates(frame, dates, time_unit, problems: Problems) -> dict[str, np.ndarray]:
+    r, p, d, lfu = (dates[c] for c in DATE_COLUMNS)
+    problems.rows(frame, r.isna(), "randomization_date", "missing randomization date",
+                  "every randomized patient needs a randomization date.")
+    for col, s in (("progression_date", p), ("death_date", d), ("last_followup_date", lfu)):
+        problems.rows(frame, s.notna() & r.notna() & (s < r), col, "date before "
+                      "randomization_date", "check the dates: no event or follow-up can precede "
+                      "randomization.")
+    problems.rows(frame, p.notna() & d.notna() & (p > d), "progression_date",
+                  "progression after death", "a progression must be recorded on or before the "
+                  "death date.")
+    problems.rows(frame, lfu.isna() & d.isna(), "last_followup_date",
+                  "missing last follow-up date for a patient without a death date",
+                  "record the last date the patient was known alive.")
+    before_event = lfu.notna() & ((p.notna() & (lfu < p)) | (d.notna() & (lfu < d)))
+    problems.rows(frame, before_event, "last_followup_date",
+                  "last follow-up before a recorded event",
+                  "the last follow-up date must be on or after the progression and death dates.")
+    problems.rows(frame, lfu.notna() & d.notna() & (lfu > d), "last_followup_date",
+                  "last follow-up after death", "for a patient who died, the last follow-up is "
+                  "the death date (or leave it empty).")
+    # A patient who died has been followed up to death (documented convention).
+    last = lfu.where(lfu.notna(), d)
+    day = np.timedelta64(1, "D")
+    per = DAYS_PER_UNIT[time_unit]
+
+    def span(end):
+        return ((end - r) / day).to_numpy(dtype=float) / per
+
+    has_p, has_d = p.notna().to_numpy(), d.notna().to_numpy()
+    os_t = np.where(has_d, span(d), span(last))
+    first = p.where(p.notna() & (d.isna() | (p <= d)), d)
+    pfs_t = np.where(has_p | has_d, span(first), span(last))
+    ttp_t = np.where(has_p, span(p), np.where(has_d, span(d), span(last)))
+    return {
+        "os_time": os_t, "os_event": has_d.astype(np.int8),
+        "pfs_time": pfs_t, "pfs_event": (has_p | has_d).astype(np.int8),
+        "ttp_time": ttp_t, "ttp_event": has_p.astype(np.int8),
+    }
+
+
+def _check_times(frame, endpoints, problems: Problems) -> dict[str, np.ndarray]:
+    out = {}
+    for ep in endpoints:
+        tcol, ecol = f"{ep}_time", f"{ep}_event"
+        if ecol not in frame.columns:
+            problems.add(f"column '{ecol}' is missing; every '{tcol}' needs its event indicator "
+                         "(1 = event, 0 = censored).")
+            continue
+        raw_t = frame[tcol]
+        t = pd.to_numeric(raw_t, errors="coerce")
+        nonnum = raw_t.notna() & t.isna()
+        problems.rows(frame, nonnum, tcol, "non-numeric time", "times must be numbers.",
+                      values=raw_t)
+        problems.rows(frame, raw_t.isna(), tcol, "missing (NaN) time",
+                      "every patient needs a time (the censoring time if no event).")
+        problems.rows(frame, t < 0, tcol, "negative time", "times must be >= 0.", values=t)
+        raw_e = frame[ecol]
+        e = pd.to_numeric(raw_e.map(lambda v: int(v) if isinstance(v, (bool, np.bool_)) else v),
+                          errors="coerce")
+        bad_e = ~e.isin([0, 1])
+        problems.rows(frame, bad_e, ecol, "event indicator not 0/1",
+                      "use 1 = event, 0 = censored.", values=raw_e)
+        out[tcol] = t.to_numpy(dtype=float)
+        out[ecol] = np.where(bad_e, 0, e.fillna(0)).astype(np.int8)
+    return out
+
+
+def _check_consistency(frame, ep, problems: Problems) -> None:
+    """Cross-endpoint checks under the standard definitions (PFS <= OS, TTP vs PFS)."""
+    if {"pfs_time", "os_time"} <= ep.keys():
+        problems.rows(frame, ep["pfs_time"] > ep["os_time"] + _EPS, "pfs_time",
+                      "PFS later than OS", "PFS ends at progression or death, so pfs_time "
+                      "cannot exceed os_time.")
+        problems.rows(frame, (ep["os_event"] == 1) & (ep["pfs_event"] == 0)
+                      & (np.abs(ep["pfs_time"] - ep["os_time"]) <= _EPS), "pfs_event",
+                      "death at the PFS time recorded as PFS-censored",
+                      "death is a PFS event: set pfs_event = 1.")
+    if {"ttp_time", "pfs_time"} <= ep.keys():
+        problems.rows(frame, (ep["ttp_event"] == 1) & (ep["pfs_event"] == 0), "ttp_event",
+                      "TTP inconsistent with PFS: progression without a PFS event",
+                      "a progression is a PFS event: set pfs_event = 1 at the progression time.")
+        problems.rows(frame, ep["ttp_time"] > ep["pfs_time"] + _EPS, "ttp_time",
+                      "TTP inconsistent with PFS: ttp_time later than pfs_time",
+                      "TTP is censored at death, so ttp_time <= pfs_time.")
+        problems.rows(frame, (ep["ttp_event"] == 1)
+                      & (np.abs(ep["ttp_time"] - ep["pfs_time"]) > _EPS), "ttp_time",
+                      "TTP inconsistent with PFS: progression time differs from pfs_time",
+                      "with a progression, PFS ends at it: ttp_time must equal pfs_time.")
+
+
+def _zero_times(frame, ep, endpoints, rule, time_unit, problems: Problems) -> None:
+    """Events at time 0 have zero density under a Weibull with shape > 1: decide explicitly."""
+    for name in endpoints:
+        t, e = ep[f"{name}_time"], ep[f"{name}_event"]
+        zero = (t == 0) & (e == 1)
+        if not zero.any():
+            continue
+        if rule == "error":
+            problems.rows(frame, zero, f"{name}_time", "event at time 0",
+                          "check the dates; if same-day events are real, pass "
+                          "zero_time_events='half_day' to count them at half a day.")
+        else:
+            half = 0.5 / DAYS_PER_UNIT[time_unit]
+            t[zero] = half
+            warn_data(f"{name}: event at time 0 set to half a day ({half:.4g} {time_unit}) in "
+                      f"{describe_rows(frame, zero)} (zero_time_events='half_day').", 5)
+
+
+def build_canonical(raw: pd.DataFrame, *, control: str, treatment: str, time_unit: str,
+                    zero_time_events: str = "error", source: str = "trial data",
+                    layout: str | None = None):
+    """Validate ``raw`` and return ``(canonical_frame, endpoints, layout)``."""
+    time_unit = check_time_unit(time_unit)
+    if zero_time_events not in ZERO_TIME_RULES:
+        raise TrialDataError(f"zero_time_events={zero_time_events!r}; choose one of "
+                             f"{', '.join(ZERO_TIME_RULES)}.")
+    frame = raw.reset_index(drop=True)
+    layout = layout or detect_layout(frame, source)
+    problems = Problems(source)
+    _check_identity(frame, control, treatment, problems)
+    dates = None
+    if layout == "dates":
+        dates = _parse_dates(frame, problems)
+        endpoints = list(STANDARD_ENDPOINTS)
+        problems.raise_if_any()  # derivation needs parseable dates
+        ep = _derive_from_dates(frame, dates, time_unit, problems)
+        taken = set(DATES_REQUIRED)
+    else:
+        endpoints = time_endpoints(frame)
+        ep = _check_times(frame, endpoints, problems)
+        taken = set(TIMES_REQUIRED) | {f"{e}_{k}" for e in endpoints for k in ("time", "event")}
+        if "randomization_date" in frame.columns:
+            raw_r = frame["randomization_date"]
+            r = pd.to_datetime(raw_r, errors="coerce", format="ISO8601")
+            problems.rows(frame, r.isna(), "randomization_date",
+                          "missing or unparseable randomization date",
+                          "write dates as YYYY-MM-DD, or drop the column entirely.", values=raw_r)
+            dates = {"randomization_date": r}
+            taken.add("randomization_date")
+    problems.raise_if_any()
+    _check_consistency(frame, ep, problems)
+    _zero_times(frame, ep, endpoints, zero_time_events, time_unit, problems)
+    problems.raise_if_any()
+
+    out = pd.DataFrame({
+        "patient_id": frame["patient_id"].astype(str).to_numpy(),
+        "site": frame["site"].astype(str).to_numpy(),
+        "arm": frame["arm"].astype(str).to_numpy(),
+    })
+    if dates is not None:
+        for col, s in dates.items():
+            out[col] = s.to_numpy()
+    for name in endpoints:
+        out[f"{name}_time"] = np.asarray(ep[f"{name}_time"], dtype=float)
+        out[f"{name}_event"] = np.asarray(ep[f"{name}_event"], dtype=np.int8)
+    for col in frame.columns:
+        if col not in taken and col not in out.columns:
+            out[col] = frame[col].to_numpy()
+    return out, tuple(endpoints), layout
+
+
+def warn_small(frame: pd.DataFrame, endpoints, control: str, treatment: str) -> None:
+    """DataWarnings (not errors) for sites with fewer than 3 patients and arms with no events."""
+    counts = frame["site"].value_counts()
+    small = counts[counts < 3]
+    if len(small):
+        listed = ", ".join(f"{s!r} ({n})" for s, n in small.items())
+        warn_data(f"site(s) with fewer than 3 patients: {listed}. Site effects for them are "
+                  "driven by the prior; consider pooling small sites or site_effect='none'.", 4)
+    for name in endpoints:
+        ev = frame.groupby("arm")[f"{name}_event"].sum()
+        for arm in (control, treatment):
+            if ev.get(arm, 0) == 0:
+                warn_data(f"{name}: arm {arm!r} has no events; its hazard (and the hazard ratio)"
+                          " is informed by the prior only, so read that posterior with care.", 4)

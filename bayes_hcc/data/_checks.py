@@ -1,0 +1,71 @@
+"""Collect data problems and raise them together, each naming its column, rows and fix."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from bayes_hcc.errors import DataWarning, TrialDataError
+
+_MAX_LISTED = 8
+
+
+def describe_rows(frame: pd.DataFrame, mask, *, id_column: str | None = "patient_id") -> str:
+    """Human-readable list of the rows where ``mask`` holds: 1-based data-row numbers and ids."""
+    mask = np.asarray(mask, dtype=bool)
+    positions = np.flatnonzero(mask)
+    shown = positions[:_MAX_LISTED]
+    if id_column is not None and id_column in frame.columns:
+        ids = frame[id_column].to_numpy()
+        parts = [f"{p + 1} ({id_column} {ids[p]})" for p in shown]
+    else:
+        parts = [str(p + 1) for p in shown]
+    more = f" and {len(positions) - len(shown)} more" if len(positions) > len(shown) else ""
+    noun = "row" if len(positions) == 1 else "rows"
+    return f"{noun} {', '.join(parts)}{more}"
+
+
+def describe_values(values, mask) -> str:
+    """The distinct offending values, quoted, at most a few."""
+    vals = pd.unique(pd.Series(np.asarray(values, dtype=object)[np.asarray(mask, dtype=bool)]))
+    shown = [repr(v) for v in vals[:_MAX_LISTED]]
+    more = ", ..." if len(vals) > _MAX_LISTED else ""
+    return ", ".join(shown) + more
+
+
+class Problems:
+    """Accumulates validation errors so that a user sees all of them at once."""
+
+    def __init__(self, source: str, error: type[TrialDataError] = TrialDataError):
+        self.source = source
+        self.error = error
+        self.messages: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.messages.append(message)
+
+    def rows(self, frame, mask, column: str, what: str, fix: str, *, values=None,
+             id_column: str | None = "patient_id") -> None:
+        """Record a problem on the rows where ``mask`` holds, if any."""
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        shown = ""
+        if values is not None:
+            shown = f" (values: {describe_values(values, mask)})"
+        self.add(f"column '{column}': {what} in {describe_rows(frame, mask, id_column=id_column)}"
+                 f"{shown}. Fix: {fix}")
+
+    def raise_if_any(self) -> None:
+        if not self.messages:
+            return
+        if len(self.messages) == 1:
+            raise self.error(f"{self.source}: {self.messages[0]}")
+        listed = "\n".join(f"  - {m}" for m in self.messages)
+        raise self.error(f"{self.source}: {len(self.messages)} problems found:\n{listed}")
+
+
+def warn_data(message: str, stacklevel: int = 3) -> None:
+    warnings.warn(message, DataWarning, stacklevel=stacklevel)

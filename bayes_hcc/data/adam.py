@@ -1,0 +1,219 @@
+"""CDISC ADaM ADTTE in and out. The one place where CNSR (1 = censored) is inverted."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayes_hcc.data._build import DAYS_PER_UNIT, check_time_unit
+from bayes_hcc.data._checks import Problems, warn_data
+from bayes_hcc.data.read import read_table
+from bayes_hcc.data.trial import TrialData
+from bayes_hcc.errors import ADaMError
+
+__all__ = ["read_adtte", "to_adtte", "write_adtte", "DEFAULT_PARAMCD"]
+
+#: PARAMCD -> endpoint name.
+DEFAULT_PARAMCD = {"OS": "os", "PFS": "pfs", "TTP": "ttp"}
+_PARAM_LABEL = {"os": "Overall Survival", "pfs": "Progression-Free Survival",
+                "ttp": "Time to Progression"}
+_AVALU = {"DAY": "days", "DAYS": "days", "WEEK": "weeks", "WEEKS": "weeks",
+          "MONTH": "months", "MONTHS": "months", "YEAR": "years", "YEARS": "years"}
+_ARM_COLUMNS = ("TRT01P", "TRT01A", "ARM")
+
+
+def _read_any(source) -> tuple[pd.DataFrame, str]:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        suffix = path.suffix.lower()
+        if suffix in (".xpt", ".sas7bdat"):
+            if not path.exists():
+                raise ADaMError(f"{path}: no such file.")
+            import pyreadstat
+
+            reader = pyreadstat.read_xport if suffix == ".xpt" else pyreadstat.read_sas7bdat
+            frame, _meta = reader(str(path))
+            return frame, str(path)
+    return read_table(source)
+
+
+def read_adtte(source, *, paramcd: dict[str, str] | None = None,
+               control: str = "sorafenib", treatment: str = "tace_sorafenib",
+               time_unit: str = "months", arm_column: str | None = None,
+               zero_time_events: str = "error") -> TrialData:
+    """Read a CDISC ADaM ADTTE data set (one row per subject and parameter).
+
+    Parameters
+    ----------
+    source : path or DataFrame
+        CSV, SAS transport (``.xpt``), ``.sas7bdat``, Parquet, Excel, or a DataFrame with
+        ``USUBJID, SITEID, TRT01P`` (or ``TRT01A`` / ``ARM``), ``PARAMCD, AVAL, AVALU,
+        CNSR`` and optionally ``STARTDT`` (randomization date; enables ``.cut()``).
+    paramcd : dict, optional
+        PARAMCD -> endpoint name; default ``{"OS": "os", "PFS": "pfs", "TTP": "ttp"}``.
+        Parameters not in the mapping are left out with a warning that names them.
+    control, treatment : str
+        Treatment labels as written in the arm column.
+    time_unit : str, default "months"
+        Unit of the resulting times; AVAL is converted from AVALU (days, weeks, months,
+        years; one month = 30.4375 days, one year = 365.25 days).
+    arm_column : str, optional
+        Which column holds the arm; default the first of TRT01P, TRT01A, ARM present.
+
+    Returns
+    -------
+    TrialData
+        In the times layout; other subject-level columns constant within a subject are kept
+        as covariates.
+
+    Raises
+    ------
+    ADaMError
+        Missing columns, unknown AVALU, CNSR not a non-negative integer, negative AVAL, a
+        subject missing a parameter or with a parameter twice, a subject whose site or arm
+        changes between rows.
+    """
+    time_unit = check_time_unit(time_unit)
+    frame, label = _read_any(source)
+    src = f"ADTTE {label}"
+    mapping = dict(DEFAULT_PARAMCD if paramcd is None else paramcd)
+    if arm_column is None:
+        arm_column = next((c for c in _ARM_COLUMNS if c in frame.columns), None)
+    required = ["USUBJID", "SITEID", "PARAMCD", "AVAL", "AVALU", "CNSR"]
+    missing = [c for c in required if c not in frame.columns]
+    if arm_column is None or arm_column not in frame.columns:
+        missing.append(arm_column or "TRT01P (or TRT01A / ARM)")
+    if missing:
+        raise ADaMError(f"{src}: missing required column(s) {', '.join(missing)}. ADTTE needs "
+                        "USUBJID, SITEID, TRT01P (or TRT01A / ARM), PARAMCD, AVAL, AVALU, CNSR.")
+    frame = frame.reset_index(drop=True)
+    for col in ("USUBJID", "SITEID", "PARAMCD", "AVALU", arm_column):
+        frame[col] = frame[col].map(lambda v: v.strip() if isinstance(v, str) else v)
+
+    unmapped = sorted(set(frame["PARAMCD"].dropna().astype(str)) - set(mapping))
+    if unmapped:
+        warn_data(f"{src}: PARAMCD {', '.join(unmapped)} not in the paramcd mapping "
+                  f"({', '.join(mapping)}); those rows are left out. Pass paramcd={{...}} "
+                  "to include them.", 3)
+    frame = frame[frame["PARAMCD"].isin(list(mapping))].reset_index(drop=True)
+    if frame.empty:
+        raise ADaMError(f"{src}: no rows with PARAMCD in {', '.join(mapping)}; pass "
+                        "paramcd={'YOURCODE': 'os', ...} to map your parameter codes.")
+
+    problems = Problems(src, ADaMError)
+
+    def rows(mask, column, what, fix, values=None):
+        problems.rows(frame, mask, column, what, fix, values=values, id_column="USUBJID")
+
+    unit = frame["AVALU"].astype(str).str.upper().map(_AVALU)
+    rows(unit.isna(), "AVALU", "unknown time unit",
+         f"use one of {', '.join(sorted(set(_AVALU)))}.", values=frame["AVALU"])
+    aval = pd.to_numeric(frame["AVAL"], errors="coerce")
+    rows(aval.isna(), "AVAL", "missing or non-numeric AVAL", "AVAL must be a number.",
+         values=frame["AVAL"])
+    rows(aval < 0, "AVAL", "negative AVAL", "times must be >= 0.", values=aval)
+    cnsr = pd.to_numeric(frame["CNSR"], errors="coerce")
+    rows(cnsr.isna() | (cnsr < 0) | (cnsr != np.floor(cnsr)), "CNSR",
+         "CNSR not a non-negative integer", "CNSR is 0 for an event, >= 1 for censored.",
+         values=frame["CNSR"])
+    dup = frame.duplicated(["USUBJID", "PARAMCD"], keep=False)
+    rows(dup, "PARAMCD", "subject has the same parameter more than once",
+         "keep one row per USUBJID and PARAMCD.", values=frame["PARAMCD"])
+    for col in ("SITEID", arm_column):
+        varies = frame.groupby("USUBJID")[col].transform("nunique") > 1
+        rows(varies, col, f"{col} differs between rows of the same subject",
+             f"a subject has one {col}.", values=frame[col])
+    params = list(pd.unique(frame["PARAMCD"]))
+    have = frame.groupby("USUBJID")["PARAMCD"].agg(set)
+    lacking = have[have.map(lambda s: len(s) < len(params))]
+    if len(lacking):
+        shown = "; ".join(f"{sid} lacks {', '.join(sorted(set(params) - s))}"
+                          for sid, s in lacking.head(8).items())
+        problems.add(f"column 'PARAMCD': subject(s) missing a parameter ({shown}"
+                     f"{'; ...' if len(lacking) > 8 else ''}). Fix: every subject needs a row "
+                     f"for each of {', '.join(params)}.")
+    problems.raise_if_any()
+
+    days = aval * unit.map(DAYS_PER_UNIT)
+    frame = frame.assign(_time=(days / DAYS_PER_UNIT[time_unit]).to_numpy(),
+                         _event=(cnsr == 0).astype(np.int8).to_numpy(),
+                         _ep=frame["PARAMCD"].map(mapping))
+    subjects = frame.drop_duplicates("USUBJID").set_index("USUBJID")
+    wide = pd.DataFrame({"patient_id": subjects.index.astype(str),
+                         "site": subjects["SITEID"].astype(str).to_numpy(),
+                         "arm": subjects[arm_column].astype(str).to_numpy()})
+    if "STARTDT" in frame.columns:
+        wide["randomization_date"] = pd.to_datetime(subjects["STARTDT"]).to_numpy()
+    for ep in pd.unique(frame["_ep"]):
+        part = frame[frame["_ep"] == ep].set_index("USUBJID")
+        wide[f"{ep}_time"] = part["_time"].reindex(subjects.index).to_numpy()
+        wide[f"{ep}_event"] = part["_event"].reindex(subjects.index).to_numpy()
+    skip = {"USUBJID", "SITEID", "PARAMCD", "PARAM", "AVAL", "AVALU", "CNSR", "STARTDT", "ADT",
+            "STUDYID", "EVNTDESC", "CNSDTDSC", "SRCDOM", "SRCVAR", "SRCSEQ", *_ARM_COLUMNS,
+            "_time", "_event", "_ep"}
+    for col in frame.columns:
+        if col in skip or col in wide.columns:
+            continue
+        if (frame.groupby("USUBJID")[col].nunique(dropna=False) <= 1).all():
+            wide[col] = subjects[col].to_numpy()
+    return TrialData._from_raw(wide, control=control, treatment=treatment, time_unit=time_unit,
+                               zero_time_events=zero_time_events, source=src, layout="times")
+
+
+def to_adtte(trial: TrialData, *, studyid: str = "BAYES-HCC",
+             paramcd: dict[str, str] | None = None) -> pd.DataFrame:
+    """Export a TrialData as an ADaM ADTTE frame (one row per subject and parameter).
+
+    AVAL is in the trial's time unit (AVALU says which); CNSR = 1 - event. With
+    randomization dates, STARTDT is the randomization date and ADT the event or censoring
+    date (rounded to the day).
+    """
+    mapping = dict(DEFAULT_PARAMCD if paramcd is None else paramcd)
+    code_of = {v: k for k, v in mapping.items()}
+    frame = trial.to_frame()
+    parts = []
+    for ep in trial.endpoints:
+        code = code_of.get(ep, ep.upper())
+        part = pd.DataFrame({
+            "STUDYID": studyid,
+            "USUBJID": frame["patient_id"].to_numpy(),
+            "SITEID": frame["site"].to_numpy(),
+            "TRT01P": frame["arm"].to_numpy(),
+            "PARAMCD": code,
+            "PARAM": _PARAM_LABEL.get(ep, ep),
+            "AVAL": frame[f"{ep}_time"].to_numpy(float),
+            "AVALU": trial.time_unit.upper(),
+            "CNSR": (1 - frame[f"{ep}_event"].to_numpy()).astype(np.int64),
+        })
+        if trial.has_dates:
+            start = frame["randomization_date"]
+            part["STARTDT"] = start.to_numpy()
+            offset = pd.to_timedelta(np.round(part["AVAL"] * DAYS_PER_UNIT[trial.time_unit]),
+                                     unit="D")
+            part["ADT"] = (start + offset).to_numpy()
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["USUBJID", "PARAMCD"], kind="stable").reset_index(drop=True)
+
+
+def write_adtte(trial: TrialData, path, *, overwrite: bool = False, **kwargs) -> Path:
+    """Write :func:`to_adtte` to CSV or SAS transport (``.xpt``); refuses to overwrite."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    frame = to_adtte(trial, **kwargs)
+    if path.suffix.lower() == ".xpt":
+        import pyreadstat
+
+        fmt = {c: "DATE9." for c in ("STARTDT", "ADT") if c in frame.columns}
+        for c in fmt:  # SAS dates: pyreadstat wants datetime.date values for DATE9.
+            frame[c] = frame[c].dt.date
+        pyreadstat.write_xport(frame, str(path), table_name="ADTTE", variable_format=fmt)
+    elif path.suffix.lower() == ".csv":
+        frame.to_csv(path, index=False, float_format="%.17g")
+    else:
+        raise ADaMError(f"{path}: write ADTTE as .csv or .xpt.")
+    return path

@@ -1,0 +1,51 @@
+"""Exception and warning classes of bayes_hcc.
+
+Every error raised for bad input subclasses :class:`ValueError` (through
+:class:`BayesHCCError`), so ``except ValueError`` keeps working for callers that do
+not know this package. Messages name the column, the rows or keys, and the fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BayesHCCError",
+    "TrialDataError",
+    "ADaMError",
+    "SpecError",
+    "ModelError",
+    "HorizonError",
+    "DataWarning",
+    "ConvergenceWarning",
+]
+
+
+class BayesHCCError(ValueError):
+    """Base class of every input error raised by bayes_hcc."""
+
+
+class TrialDataError(BayesHCCError):
+    """Trial data that cannot be analysed as given (missing columns, impossible dates...)."""
+
+
+class ADaMError(TrialDataError):
+    """An ADaM ADTTE data set that does not follow the conventions bayes_hcc reads."""
+
+
+class SpecError(BayesHCCError):
+    """A model or analysis specification with unknown keys or impossible values."""
+
+
+class ModelError(BayesHCCError):
+    """A model that cannot be built for these data (for example one site with site effects)."""
+
+
+class HorizonError(BayesHCCError):
+    """A time horizon beyond the follow-up of the data, without ``extrapolate=True``."""
+
+
+class DataWarning(UserWarning):
+    """Data that can be analysed but deserve attention (tiny sites, an arm with no events)."""
+
+
+class ConvergenceWarning(RuntimeWarning):
+    """MCMC diagnostics that failed: the posterior may be unreliable."""

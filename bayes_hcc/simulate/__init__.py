@@ -1,0 +1,6 @@
+"""Simulated trials with a known truth."""
+
+from bayes_hcc.simulate.hazards import PiecewiseHazard, WeibullHazard
+from bayes_hcc.simulate.trial import SimulationTruth, simulate_trial
+
+__all__ = ["simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard"]

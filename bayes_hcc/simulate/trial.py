@@ -1,0 +1,212 @@
+"""simulate_trial: whole trials with a known truth, in the dates layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from bayes_hcc.data._build import DAYS_PER_UNIT
+from bayes_hcc.data.trial import TrialData
+from bayes_hcc.simulate.hazards import PiecewiseHazard, WeibullHazard
+
+__all__ = ["simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard"]
+
+DAYS = DAYS_PER_UNIT["months"]
+
+
+@dataclass(frozen=True)
+class SimulationTruth:
+    """What generated a simulated trial.
+
+    ``hr`` and ``median`` are for a typical site (site effect 0); ``median_population``
+    integrates over the site-effect distribution (a new site). ``hr["pfs"]`` is None when
+    PFS is not proportional-hazards (different OS and TTP hazard shapes).
+    """
+
+    hr: dict
+    median: dict
+    median_population: dict
+    site_effects: dict
+    params: dict = field(repr=False)
+
+
+def _pfs_hr(os_h, ttp_h, hr_os, hr_ttp):
+    grid = np.linspace(0.1, 60, 200)
+    h_c = os_h.hazard(grid) + ttp_h.hazard(grid)
+    ratio = (hr_os * os_h.hazard(grid) + hr_ttp * ttp_h.hazard(grid)) / h_c
+    return float(ratio[0]) if np.ptp(ratio) < 1e-9 else None
+
+
+def _median(cumhaz, frailties=None, weights=None):
+    """Median of S(t) = mean_k w_k exp(-exp(b_k) H(t)) (one point mass by default)."""
+    b = np.zeros(1) if frailties is None else np.asarray(frailties)
+    w = np.ones(1) if weights is None else np.asarray(weights)
+
+    def f(t):
+        return float(w @ np.exp(-np.exp(b) * cumhaz(t))) - 0.5
+
+    return float(optimize.brentq(f, 1e-9, 1e4, xtol=1e-12))
+
+
+def _site_sizes(n, sites, site_sizes, rng):
+    if site_sizes is not None:
+        sizes = np.asarray(site_sizes, int)
+        if sizes.sum() != n or np.any(sizes < 1):
+            raise ValueError(f"site_sizes must be positive and add up to n_patients={n}.")
+        return sizes
+    # Unequal sizes, as in real multicentre trials: multinomial over Dirichlet weights,
+    # at least one patient per site.
+    k = len(sites)
+    w = rng.dirichlet(np.full(k, 3.0))
+    return 1 + rng.multinomial(n - k, w)
+
+
+def simulate_trial(
+    n_patients: int = 130,
+    *,
+    sites=6,
+    site_sizes=None,
+    accrual_start="2017-06-01",
+    accrual_end="2019-05-31",
+    cut_date="2020-02-28",
+    os_hazard=WeibullHazard(median=6.5, shape=1.2),
+    ttp_hazard=WeibullHazard(median=3.0, shape=1.2),
+    hr_os: float = 0.70,
+    hr_ttp: float = 0.67,
+    site_sd: float = 0.2,
+    dropout_per_year: float = 0.05,
+    assessment_interval: float | None = 2.0,
+    control: str = "sorafenib",
+    treatment: str = "tace_sorafenib",
+    id_prefix: str = "SIM",
+    random_seed=None,
+) -> TrialData:
+    """Simulate a randomized two-arm trial with a known truth.
+
+    Progression and death are generated jointly from two latent proportional-hazards
+    times: a time to progression ``T_P`` (``ttp_hazard``, ratio ``hr_ttp``) and a time to
+    death ``T_D`` (``os_hazard``, ratio ``hr_os``), independent given arm and site, each
+    multiplied by the site's frailty ``exp(b_site)``, ``b_site ~ Normal(0, site_sd)``.
+    OS = T_D; a progression is recorded at the first scheduled assessment (every
+    ``assessment_interval`` months from randomization; ``None`` = observed exactly) on or
+    after ``T_P``, if that is no later than death and last follow-up. So PFS <= OS always,
+    TTP's cause-specific hazard is exactly ``hr_ttp``-proportional (before assessment
+    discretisation) and, when both hazards are Weibull with the same shape, PFS is
+    proportional-hazards too with HR = (r_D hr_os + r_P hr_ttp) / (r_D + r_P).
+
+    Patients are randomized 1:1 in permuted blocks of 4 within site, uniformly over the
+    accrual period; loss to follow-up is exponential (``dropout_per_year`` is the
+    probability of being lost within a year); the administrative cut is ``cut_date``.
+    Dates are whole days (an event lands on the day it happens, at least one day after
+    randomization).
+
+    Returns
+    -------
+    TrialData
+        Dates layout, with ``.truth`` a :class:`SimulationTruth`. The same ``random_seed``
+        gives identical data.
+    """
+    rng = np.random.default_rng(random_seed)
+    site_labels = ([f"site{i + 1:02d}" for i in range(sites)] if isinstance(sites, int)
+                   else [str(s) for s in sites])
+    if n_patients < 2:
+        raise ValueError("n_patients must be at least 2.")
+    if not (0 <= dropout_per_year < 1):
+        raise ValueError("dropout_per_year is a probability in [0, 1).")
+    start, end, cut = (pd.Timestamp(x) for x in (accrual_start, accrual_end, cut_date))
+    if not start <= end <= cut:
+        raise ValueError("need accrual_start <= accrual_end <= cut_date.")
+    sizes = _site_sizes(n_patients, site_labels, site_sizes, rng)
+    b = rng.normal(0.0, site_sd, size=len(site_labels)) if site_sd > 0 \
+        else np.zeros(len(site_labels))
+
+    site_idx = np.repeat(np.arange(len(site_labels)), sizes)
+    arm = np.empty(n_patients, np.int8)
+    for s in range(len(site_labels)):
+        idx = np.flatnonzero(site_idx == s)
+        blocks = np.concatenate([rng.permutation([0, 0, 1, 1])
+                                 for _ in range(-(-len(idx) // 4))])
+        arm[idx] = blocks[: len(idx)]
+    span_days = (end - start).days
+    rand_day = rng.integers(0, span_days + 1, size=n_patients)
+    order = np.argsort(rand_day, kind="stable")  # patient ids in order of randomization
+    site_idx, arm, rand_day = site_idx[order], arm[order], np.sort(rand_day, kind="stable")
+
+    frail = np.exp(b[site_idx])
+    e_d, e_p = rng.exponential(size=n_patients), rng.exponential(size=n_patients)
+    t_death = os_hazard.inverse_cumhaz(e_d / (frail * np.where(arm == 1, hr_os, 1.0)))
+    t_prog = ttp_hazard.inverse_cumhaz(e_p / (frail * np.where(arm == 1, hr_ttp, 1.0)))
+    rate = -np.log1p(-dropout_per_year) / 12.0
+    t_drop = rng.exponential(1 / rate, size=n_patients) if rate > 0 else np.full(n_patients,
+                                                                                 np.inf)
+
+    def to_days(t):
+        return np.where(np.isfinite(t), np.maximum(1, np.ceil(t * DAYS)), np.inf)
+
+    admin_days = (cut - start).days - rand_day
+    death_d = to_days(t_death)
+    drop_d = np.minimum(to_days(t_drop), admin_days)
+    died = death_d <= drop_d
+    lfu_d = np.where(died, death_d, drop_d)
+    if assessment_interval is None:
+        prog_d = to_days(t_prog)
+    else:
+        visit = np.ceil(t_prog / assessment_interval) * assessment_interval
+        prog_d = np.maximum(1, np.round(visit * DAYS))
+    seen = prog_d <= lfu_d
+
+    r_dates = start + pd.to_timedelta(rand_day, unit="D")
+
+    def date(days, mask):
+        out = pd.Series(pd.NaT, index=range(n_patients), dtype="datetime64[ns]")
+        out[mask] = (r_dates[mask] + pd.to_timedelta(days[mask], unit="D")).to_numpy()
+        return out
+
+    frame = pd.DataFrame({
+        "patient_id": [f"{id_prefix}-{i + 1:04d}" for i in range(n_patients)],
+        "site": np.asarray(site_labels)[site_idx],
+        "arm": np.where(arm == 1, treatment, control),
+        "randomization_date": r_dates,
+        "progression_date": date(prog_d, seen),
+        "death_date": date(death_d, died),
+        "last_followup_date": date(lfu_d, np.ones(n_patients, bool)),
+    })
+
+    # Truth: typical-site quantities are closed form; the population (new-site) medians
+    # integrate the frailty by Gauss-Hermite quadrature.
+    gh_x, gh_w = np.polynomial.hermite_e.hermegauss(40)
+    pop_b, pop_w = site_sd * gh_x, gh_w / gh_w.sum()
+    cum = {
+        "os": lambda hr: (lambda t: hr * os_hazard.cumhaz(t)),
+        "ttp": lambda hr: (lambda t: hr * ttp_hazard.cumhaz(t)),
+    }
+    hrs = {"os": hr_os, "ttp": hr_ttp}
+    median, median_pop = {}, {}
+    for ep in ("os", "ttp", "pfs"):
+        median[ep], median_pop[ep] = {}, {}
+        for label, is_t in ((control, 0), (treatment, 1)):
+            if ep == "pfs":
+                h_os, h_ttp = (hr_os, hr_ttp) if is_t else (1.0, 1.0)
+                fn = (lambda ho, ht: lambda t: cum["os"](ho)(t) + cum["ttp"](ht)(t))(h_os, h_ttp)
+            else:
+                fn = cum[ep](hrs[ep] if is_t else 1.0)
+            median[ep][label] = _median(fn)
+            median_pop[ep][label] = _median(fn, pop_b, pop_w)
+    truth = SimulationTruth(
+        hr={"os": hr_os, "ttp": hr_ttp, "pfs": _pfs_hr(os_hazard, ttp_hazard, hr_os, hr_ttp)},
+        median=median,
+        median_population=median_pop,
+        site_effects=dict(zip(site_labels, b.tolist())),
+        params={"n_patients": n_patients, "site_sizes": sizes.tolist(), "site_sd": site_sd,
+                "os_hazard": os_hazard, "ttp_hazard": ttp_hazard,
+                "dropout_per_year": dropout_per_year,
+                "assessment_interval": assessment_interval,
+                "accrual": (str(start.date()), str(end.date())), "cut_date": str(cut.date()),
+                "random_seed": random_seed},
+    )
+    return TrialData._from_raw(frame, control=control, treatment=treatment,
+                               time_unit="months", source="simulate_trial", cut_date=cut,
+                               truth=truth, layout="dates", warn=False)

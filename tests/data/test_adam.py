@@ -1,0 +1,93 @@
+"""ADaM ADTTE reader and writer."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.errors import ADaMError, DataWarning
+
+
+def assert_same_endpoints(a, b):
+    assert a.endpoints == b.endpoints
+    for e in a.endpoints:
+        x, y = a.endpoint(e), b.endpoint(e)
+        # Identical: SAS transport stores IBM 56-bit-fraction floats, which hold every IEEE
+        # double exactly, so no tolerance is needed.
+        np.testing.assert_array_equal(x.time, y.time)
+        np.testing.assert_array_equal(x.event, y.event)
+        np.testing.assert_array_equal(x.arm, y.arm)
+        np.testing.assert_array_equal(x.patient_id, y.patient_id)
+        assert x.sites == y.sites
+        np.testing.assert_array_equal(x.site, y.site)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xpt"])
+def test_round_trip(tmp_path, suffix):
+    trial = bh.datasets.load_example_trial()
+    path = bh.write_adtte(trial, tmp_path / f"adtte{suffix}")
+    back = bh.read_adtte(path)
+    assert_same_endpoints(trial, back)
+    # STARTDT carries the randomization date, so the data can be cut again.
+    a, b = trial.cut("2019-01-01"), back.cut("2019-01-01")
+    np.testing.assert_allclose(a.endpoint("os").time, b.endpoint("os").time, rtol=0,
+                               atol=1e-12)
+
+
+def test_frame_round_trip_and_cnsr_inversion():
+    trial = bh.datasets.load_example_trial()
+    adtte = bh.to_adtte(trial)
+    assert set(adtte["PARAMCD"]) == {"OS", "PFS", "TTP"}
+    os_rows = adtte[adtte["PARAMCD"] == "OS"].set_index("USUBJID")
+    ep = trial.endpoint("os")
+    np.testing.assert_array_equal(os_rows.loc[ep.patient_id, "CNSR"], 1 - ep.event)
+    assert_same_endpoints(trial, bh.read_adtte(adtte))
+
+
+def base_adtte():
+    return bh.to_adtte(bh.datasets.load_example_trial()).drop(columns=["STARTDT", "ADT"])
+
+
+def test_units_converted():
+    adtte = base_adtte()
+    days = adtte.assign(AVAL=adtte["AVAL"] * 30.4375, AVALU="DAYS")
+    np.testing.assert_allclose(bh.read_adtte(days).endpoint("os").time,
+                               bh.read_adtte(adtte).endpoint("os").time, rtol=1e-12)
+    weeks = bh.read_adtte(adtte, time_unit="weeks").endpoint("os").time
+    np.testing.assert_allclose(weeks, bh.read_adtte(adtte).endpoint("os").time * 30.4375 / 7)
+
+
+def test_trt01a_and_custom_paramcd():
+    adtte = base_adtte().rename(columns={"TRT01P": "TRT01A"})
+    adtte["PARAMCD"] = adtte["PARAMCD"].map({"OS": "OSM", "PFS": "PFSM", "TTP": "TTPM"})
+    trial = bh.read_adtte(adtte, paramcd={"OSM": "os", "PFSM": "pfs", "TTPM": "ttp"})
+    assert trial.endpoints == ("os", "pfs", "ttp")
+
+
+def _with(frame, idx, col, value):
+    frame = frame.copy()
+    frame[col] = frame[col].astype(object)
+    frame.loc[idx, col] = value
+    return frame
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda f: f.drop(columns="CNSR"), "missing required column"),
+    (lambda f: _with(f, 0, "AVALU", "FORTNIGHTS"), r"'AVALU': unknown time unit in row 1"),
+    (lambda f: _with(f, 1, "AVAL", -3.0), r"'AVAL': negative AVAL in row 2 \(USUBJID HCC-0001\)"),
+    (lambda f: _with(f, 2, "CNSR", 0.5), r"'CNSR'.*row 3"),
+    (lambda f: pd.concat([f, f.iloc[[0]]]), "same parameter more than once"),
+    (lambda f: f.drop(index=[1]), r"HCC-0001 lacks PFS"),
+    (lambda f: _with(f, 0, "SITEID", "ELSEWHERE"), "SITEID differs"),
+])
+def test_adtte_errors(make, match):
+    with pytest.raises(ADaMError, match=match):
+        bh.read_adtte(make(base_adtte()))
+
+
+def test_unmapped_paramcd_warns():
+    adtte = base_adtte()
+    extra = adtte[adtte["PARAMCD"] == "OS"].assign(PARAMCD="DOR")
+    with pytest.warns(DataWarning, match="PARAMCD DOR not in the paramcd mapping"):
+        trial = bh.read_adtte(pd.concat([adtte, extra], ignore_index=True))
+    assert trial.endpoints == ("os", "pfs", "ttp")

@@ -1,0 +1,82 @@
+"""TrialData.cut against a hand-computed example."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.errors import TrialDataError
+
+MONTH = 30.4375
+
+
+def trial():
+    return bh.read_trial(pd.DataFrame({
+        "patient_id": ["A1", "A2", "A3", "B1", "B2", "B3"],
+        "site": ["A", "A", "A", "B", "B", "B"],
+        "arm": ["sorafenib", "tace_sorafenib"] * 3,
+        "randomization_date": ["2019-01-01", "2019-01-01", "2019-03-01",
+                               "2019-02-01", "2019-05-01", "2019-07-01"],
+        "progression_date": ["2019-02-01", "2019-05-01", "", "2019-04-01", "", ""],
+        "death_date": ["2019-04-01", "2019-08-01", "", "", "2019-05-21", ""],
+        "last_followup_date": ["2019-04-01", "2019-08-01", "2019-09-01", "2019-10-01",
+                               "2019-05-21", "2019-08-01"],
+    }))
+
+
+def test_cut_matches_hand_computation():
+    cut = trial().cut("2019-06-01")
+    # B3 randomized after the cut: left out.
+    assert list(cut.to_frame()["patient_id"]) == ["A1", "A2", "A3", "B1", "B2"]
+    os_, pfs, ttp = (cut.endpoint(e) for e in ("os", "pfs", "ttp"))
+    # A1: died 2019-04-01 (before cut): event at 90 days.
+    # A2: progressed 2019-05-01 (before), died 2019-08-01 (after cut): OS censored at cut
+    #     (151 days), PFS/TTP event at 120 days.
+    # A3: alive, last seen after the cut: censored at the cut (92 days).
+    # B1: progressed 2019-04-01, last seen after cut: OS censored at cut (120 days).
+    # B2: died 2019-05-21 before the cut: OS event at 20 days; TTP censored at death.
+    np.testing.assert_allclose(os_.time * MONTH, [90, 151, 92, 120, 20])
+    np.testing.assert_array_equal(os_.event, [1, 0, 0, 0, 1])
+    np.testing.assert_allclose(pfs.time * MONTH, [31, 120, 92, 59, 20])
+    np.testing.assert_array_equal(pfs.event, [1, 1, 0, 1, 1])
+    np.testing.assert_allclose(ttp.time * MONTH, [31, 120, 92, 59, 20])
+    np.testing.assert_array_equal(ttp.event, [1, 1, 0, 1, 0])
+    assert cut.cut_date == pd.Timestamp("2019-06-01")
+    assert "cut 2019-06-01" in repr(cut)
+
+
+def test_cut_of_times_layout_with_randomization_dates_agrees():
+    full = trial()
+    frame = full.to_frame().drop(columns=["progression_date", "death_date",
+                                          "last_followup_date"])
+    times = bh.read_trial(frame)
+    a, b = full.cut("2019-06-01"), times.cut("2019-06-01")
+    for e in ("os", "pfs", "ttp"):
+        np.testing.assert_allclose(a.endpoint(e).time, b.endpoint(e).time)
+        np.testing.assert_array_equal(a.endpoint(e).event, b.endpoint(e).event)
+
+
+def test_event_on_the_cut_day_is_known():
+    cut = trial().cut("2019-04-01")
+    assert cut.endpoint("os").event[0] == 1  # A1 died on the cut date
+
+
+def test_cut_errors():
+    frame = trial().to_frame()
+    times = frame.drop(columns=["randomization_date", "progression_date", "death_date",
+                                "last_followup_date"])
+    with pytest.raises(TrialDataError, match="needs calendar dates"):
+        bh.read_trial(times).cut("2019-06-01")
+    with pytest.raises(TrialDataError, match="already cut at 2019-06-01"):
+        trial().cut("2019-06-01").cut("2019-07-01")
+
+
+def test_cut_of_example_trial_is_consistent():
+    full = bh.datasets.load_example_trial()
+    early = full.cut("2018-12-31")
+    assert early.n_patients < full.n_patients
+    assert early.endpoint("os").n_events < full.endpoint("os").n_events
+    # Cutting never lengthens follow-up of a patient.
+    f, e = full.to_frame().set_index("patient_id"), early.to_frame().set_index("patient_id")
+    assert (e["os_time"] <= f.loc[e.index, "os_time"] + 1e-12).all()
+    assert early.cut("2018-12-31") == early

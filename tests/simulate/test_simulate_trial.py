@@ -1,0 +1,111 @@
+"""simulate_trial: reproducibility, structure, and recovery of the truth by lifelines."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import CoxPHFitter, KaplanMeierFitter, WeibullFitter
+
+import bayes_hcc as bh
+from bayes_hcc.simulate import PiecewiseHazard, WeibullHazard
+
+MONTH = 30.4375
+# Dates are whole days and events land on the day after they happen (ceil), so derived
+# times exceed the latent ones by at most one day.
+ONE_DAY = 1 / MONTH
+
+
+def test_same_seed_same_trial_and_different_seed_differs():
+    a = bh.simulate_trial(random_seed=7)
+    b = bh.simulate_trial(random_seed=7)
+    c = bh.simulate_trial(random_seed=8)
+    assert a.fingerprint == b.fingerprint
+    assert a.fingerprint != c.fingerprint
+
+
+def test_structure_and_invariants():
+    t = bh.simulate_trial(400, sites=8, random_seed=3)
+    f = t.to_frame()
+    assert len(f) == 400 and f["site"].nunique() == 8
+    # 1:1 within site (permuted blocks of 4): imbalance at most 2 per site.
+    counts = f.groupby(["site", "arm"]).size().unstack()
+    assert (counts.max(axis=1) - counts.min(axis=1)).max() <= 2
+    os_, pfs, ttp = (t.endpoint(e) for e in ("os", "pfs", "ttp"))
+    assert np.all(pfs.time <= os_.time + 1e-12)  # PFS <= OS always
+    assert np.all(ttp.time <= pfs.time + 1e-12)
+    # Progression is seen only at scheduled assessments (every 2 months).
+    prog = f["progression_date"].notna()
+    visits = ((f.loc[prog, "progression_date"] - f.loc[prog, "randomization_date"]).dt.days
+              / (2 * MONTH))
+    assert np.allclose(visits, np.round(visits), atol=0.02)
+    # Nothing after the administrative cut.
+    assert (f["last_followup_date"] <= pd.Timestamp("2020-02-28")).all()
+    assert t.truth.hr["os"] == 0.70
+
+
+def test_large_trial_recovers_truth_with_lifelines():
+    """20,000 patients, no site heterogeneity, continuous progression assessment.
+
+    Tolerances: 4 standard errors of each frequentist estimate (two-sided false-alarm rate
+    about 6e-5 per check), plus one day for the day rounding of dates.
+    """
+    t = bh.simulate_trial(
+        20_000, sites=6, site_sd=0.0, accrual_start="2015-01-01", accrual_end="2016-12-31",
+        cut_date="2022-12-31", dropout_per_year=0.05, assessment_interval=None,
+        os_hazard=WeibullHazard(median=6.5, shape=1.2),
+        ttp_hazard=WeibullHazard(median=3.0, shape=1.2), hr_os=0.70, hr_ttp=0.67,
+        random_seed=11)
+    for ep_name in ("os", "ttp", "pfs"):
+        ep = t.endpoint(ep_name)
+        df = pd.DataFrame({"T": ep.time, "E": ep.event, "trt": ep.arm})
+        cox = CoxPHFitter().fit(df, "T", "E")
+        est, se = cox.params_["trt"], cox.standard_errors_["trt"]
+        assert abs(est - np.log(t.truth.hr[ep_name])) < 4 * se, ep_name
+        for i, arm in enumerate(ep.arms):
+            m = ep.arm == i
+            kmf = KaplanMeierFitter().fit(ep.time[m], ep.event[m])
+            lo, hi = kmf.confidence_interval_.pipe(
+                lambda ci: (ci.iloc[:, 0], ci.iloc[:, 1]))
+            from lifelines.utils import median_survival_times
+            ci = median_survival_times(kmf.confidence_interval_)
+            se_med = (ci.iloc[0, 1] - ci.iloc[0, 0]) / (2 * 1.96)
+            truth = t.truth.median[ep_name][arm]
+            assert abs(kmf.median_survival_time_ - truth) < 4 * se_med + ONE_DAY, (ep_name, arm)
+    # Weibull shape of OS in the control arm.
+    ep = t.endpoint("os")
+    m = ep.arm == 0
+    wf = WeibullFitter().fit(ep.time[m], ep.event[m])
+    assert abs(wf.rho_ - 1.2) < 4 * wf.summary.loc["rho_", "se(coef)"]
+
+
+def test_site_frailty_recovered_by_large_per_site_samples():
+    """With 5,000 patients per site, the site log-hazard shifts are estimated to ~0.03;
+    tolerance 0.15 (about 5 standard errors of a difference of two estimates)."""
+    t = bh.simulate_trial(30_000, sites=6, site_sd=0.5, site_sizes=[5000] * 6,
+                          accrual_start="2015-01-01", accrual_end="2016-12-31",
+                          cut_date="2022-12-31", assessment_interval=None, random_seed=5)
+    ep = t.endpoint("os")
+    df = pd.DataFrame({"T": ep.time, "E": ep.event, "trt": ep.arm})
+    for s in range(1, 6):
+        df[f"s{s}"] = (ep.site == s).astype(float)
+    cox = CoxPHFitter().fit(df, "T", "E")
+    b = np.array([t.truth.site_effects[s] for s in ep.sites])
+    np.testing.assert_allclose(cox.params_[[f"s{s}" for s in range(1, 6)]], b[1:] - b[0],
+                               atol=0.15)
+
+
+def test_piecewise_hazard_truth():
+    h = PiecewiseHazard(cuts=(3.0, 9.0), rates=(0.2, 0.1, 0.05))
+    assert h.cumhaz(3.0) == pytest.approx(0.6)
+    assert h.cumhaz(10.0) == pytest.approx(0.6 + 0.6 + 0.05)
+    assert h.inverse_cumhaz(h.cumhaz(np.array([1.0, 5.0, 20.0]))) == pytest.approx([1, 5, 20])
+    t = bh.simulate_trial(200, os_hazard=h, ttp_hazard=WeibullHazard(3.0, 1.0), random_seed=1)
+    # S(m) = 0.5 under the control hazard: H(m) = log 2 -> m = 3 + (log2 - 0.6)/0.1.
+    assert t.truth.median["os"]["sorafenib"] == pytest.approx(3 + (np.log(2) - 0.6) / 0.1)
+    assert t.truth.hr["pfs"] is None  # not proportional hazards: no single PFS HR
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="site_sizes"):
+        bh.simulate_trial(100, sites=3, site_sizes=[10, 10, 10])
+    with pytest.raises(ValueError, match="median > 0"):
+        WeibullHazard(median=-1.0)

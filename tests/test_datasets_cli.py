@@ -1,0 +1,54 @@
+"""Bundled datasets and the command line."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import bayes_hcc as bh
+from bayes_hcc.cli import app
+
+
+def test_example_trial_is_the_recipe_and_synthetic():
+    trial = bh.datasets.load_example_trial()
+    assert trial == bh.datasets.make_example_trial()  # the CSV is what the recipe makes
+    assert trial.n_patients == 130 and len(trial.sites) == 6
+    assert trial.arms == ("sorafenib", "tace_sorafenib")
+    assert trial.cut_date.strftime("%Y-%m-%d") == "2020-02-28"
+    assert trial.truth.hr["os"] == 0.70 and trial.truth.median["os"]["sorafenib"] == \
+        pytest.approx(6.5)
+    assert "SYNTHETIC" in repr(trial)
+    f = trial.to_frame()
+    assert f["randomization_date"].max().year == 2019
+
+
+@pytest.mark.parametrize("loader, n, endpoint", [
+    (bh.datasets.load_veteran, 137, "os"),
+    (bh.datasets.load_leukemia_6mp, 42, "relapse"),
+    (bh.datasets.load_rats, 150, "tumour"),
+])
+def test_real_datasets_load(loader, n, endpoint):
+    trial = loader()
+    assert trial.n_patients == n and trial.endpoints == (endpoint,)
+
+
+def test_veteran_cox_reference():
+    from lifelines import CoxPHFitter
+    import pandas as pd
+
+    ep = bh.datasets.load_veteran().endpoint("os")
+    cox = CoxPHFitter().fit(pd.DataFrame({"T": ep.time, "E": ep.event, "x": ep.arm}), "T", "E")
+    # Published reference: HR about 1.02 (0.71 to 1.45).
+    assert np.exp(cox.params_["x"]) == pytest.approx(1.02, abs=0.02)
+
+
+def test_cli_describe_example_and_errors(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["describe", "example"])
+    assert result.exit_code == 0, result.output
+    assert "130 patients" in result.output and "Kaplan-Meier median" in result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("patient_id,site,arm,os_time,os_event\n1,A,sorafenib,-2,1\n"
+                   "2,A,tace_sorafenib,3,0\n")
+    result = runner.invoke(app, ["describe", str(bad)])
+    assert result.exit_code == 2
+    assert "negative time" in result.output and "row 1" in result.output
