@@ -9,6 +9,8 @@ from bayes_hcc import datasets
 from bayes_hcc.data import Endpoint, TrialData, read_adtte, read_trial, to_adtte, write_adtte
 from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, DataWarning,
                               HorizonError, ModelError, SpecError, TrialDataError)
+from bayes_hcc.models import (DEFAULT_PRIORS, Fit, PiecewiseExponential, Prior, SurvivalModel,
+                              WeibullPH, load_fit)
 from bayes_hcc.simulate import (PiecewiseHazard, SimulationTruth, WeibullHazard,
                                 simulate_trial)
 
@@ -17,6 +19,8 @@ __version__ = "0.1.0"
 __all__ = [
     "TrialData", "Endpoint", "read_trial", "read_adtte", "to_adtte", "write_adtte",
     "simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard", "datasets",
+    "SurvivalModel", "PiecewiseExponential", "WeibullPH", "Fit", "load_fit", "Prior",
+    "DEFAULT_PRIORS",
     "BayesHCCError", "TrialDataError", "ADaMError", "SpecError", "ModelError", "HorizonError",
     "DataWarning", "ConvergenceWarning", "__version__",
 ]

@@ -1,0 +1,290 @@
+"""Build, compile (once per graph structure) and sample; assemble the Fit's DataTree."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import threading
+import warnings
+from importlib import metadata
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from bayes_hcc.errors import ConvergenceWarning, ModelError
+from bayes_hcc.models.base import active_priors
+from bayes_hcc.models.design import build_eta, eta_numpy
+from bayes_hcc.models.families.piecewise import PiecewiseFamily
+
+SAMPLERS = ("nutpie", "pymc")
+_CACHE: dict = {}
+_CACHE_LOCK = threading.Lock()
+_MAX_CACHE = 64
+
+
+def _versions() -> dict:
+    out = {}
+    for pkg in ("bayes-hcc", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-stats",
+                "numpy", "xarray", "pandas"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def standardize_covariates(trial, endpoint, names) -> tuple[np.ndarray, dict]:
+    """Centred and scaled (mean 0, SD 1 over the trial's patients) covariate matrix."""
+    frame = trial.to_frame()
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise ModelError(f"covariate(s) {', '.join(missing)} not in the data; available: "
+                         f"{', '.join(trial.covariates) or 'none'}.")
+    cols, scale = [], {}
+    for c in names:
+        x = frame[c]
+        if not np.issubdtype(x.dtype, np.number) or x.dtype == bool:
+            raise ModelError(f"covariate {c!r} is not numeric (dtype {x.dtype}); encode it as "
+                             "0/1 indicator columns.")
+        bad = x.isna().to_numpy()
+        if bad.any():
+            rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:8])
+            raise ModelError(f"covariate {c!r} is missing in row(s) {rows}; impute or drop "
+                             "those patients explicitly before fitting.")
+        m, s = float(x.mean()), float(x.std(ddof=0))
+        if s == 0:
+            raise ModelError(f"covariate {c!r} is constant; it cannot be estimated.")
+        cols.append((x.to_numpy(float) - m) / s)
+        scale[c] = {"mean": m, "sd": s}
+    X = np.column_stack(cols) if cols else np.zeros((trial.n_patients, 0))
+    return X, scale
+
+
+def prepare(model, trial, endpoint):
+    """Everything that defines the graph structure and the data for pm.Data."""
+    ep = trial.endpoint(endpoint)
+    n_sites = len(ep.sites)
+    if model.site_effect != "none" and n_sites < 2:
+        raise ModelError(f"site_effect={model.site_effect!r} needs at least 2 sites; these "
+                         f"data have {n_sites}. Use site_effect='none'.")
+    if model.arm_by_site and n_sites < 2:
+        raise ModelError("arm_by_site='random' needs at least 2 sites.")
+    if ep.n_events == 0:
+        raise ModelError(f"{ep.name}: no events at all; nothing to estimate.")
+    family = model.family_for(ep.time, ep.event)
+    priors = model.resolved_priors(family, trial.time_unit)
+    X, scale = standardize_covariates(trial, endpoint, model.covariates)
+    aggregate = isinstance(family, PiecewiseFamily) and X.shape[1] == 0
+    if aggregate:
+        # Units are the arm x site cells: sufficient statistics (exact).
+        unit = ep.arm.astype(np.int64) * n_sites + ep.site
+        n_units = 2 * n_sites
+        u_arm = np.repeat([0.0, 1.0], n_sites)
+        u_site = np.tile(np.arange(n_sites), 2)
+        u_X = np.zeros((n_units, 0))
+        data = family.data_arrays(ep.time, ep.event, unit, n_units)
+    else:
+        # Patients censored at time 0 contribute exactly 0 to the likelihood; leaving them
+        # out of the graph avoids 0 * log(0) in the gradient (they stay in log_likelihood).
+        keep = ep.time > 0
+        n_units = int(keep.sum())
+        u_arm, u_site, u_X = ep.arm[keep].astype(float), ep.site[keep].astype(np.int64), X[keep]
+        data = family.data_arrays(ep.time[keep], ep.event[keep], np.arange(n_units), n_units)
+    data = {"arm": u_arm, "site_idx": u_site, **data}
+    if X.shape[1]:
+        data["X"] = u_X
+    key = json.dumps({"family": {k: v for k, v in family.settings().items() if k != "cuts"},
+                      "n_intervals": getattr(family, "n_intervals", None),
+                      "site_effect": model.site_effect, "arm_by_site": model.arm_by_site,
+                      "n_sites": n_sites, "n_cov": X.shape[1], "aggregate": aggregate,
+                      "priors": {k: v.to_dict() for k, v in sorted(priors.items())}},
+                     sort_keys=True)
+    return ep, family, priors, X, scale, data, key
+
+
+def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov):
+    coords = {"site": np.arange(n_sites), "covariate": np.arange(n_cov)}
+    if isinstance(family, PiecewiseFamily):
+        coords["interval"] = np.arange(family.n_intervals)
+    with pm.Model(coords=coords) as m:
+        containers = {k: pm.Data(k, v) for k, v in data.items()}
+        eta = build_eta(priors, containers, site_effect=site_effect, arm_by_site=arm_by_site,
+                        n_cov=n_cov)
+        pm.Potential("loglik", family.build(priors, containers, eta, coords))
+    return m
+
+
+def _compiled(key, builder, sampler):
+    with _CACHE_LOCK:
+        hit = _CACHE.get((key, sampler))
+    if hit is not None:
+        return hit
+    m = builder()
+    compiled = None
+    if sampler == "nutpie":
+        import nutpie
+
+        compiled = nutpie.compile_pymc_model(m)
+    with _CACHE_LOCK:
+        if len(_CACHE) >= _MAX_CACHE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[(key, sampler)] = (m, compiled)
+    return m, compiled
+
+
+def _seed(random_seed) -> int:
+    if random_seed is None:
+        return int(np.random.SeedSequence().entropy % (2**32))
+    if isinstance(random_seed, np.random.Generator):
+        return int(random_seed.integers(2**32))
+    return int(random_seed)
+
+
+def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_seed, sampler,
+                 target_accept, check):
+    from bayes_hcc.models.fit import Fit
+
+    if sampler not in SAMPLERS:
+        raise ModelError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}.")
+    for name, v, lo in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if not isinstance(v, (int, np.integer)) or v < lo:
+            raise ModelError(f"{name}={v!r} must be an integer >= {lo}.")
+    if not 0 < target_accept < 1:
+        raise ModelError(f"target_accept={target_accept} must be in (0, 1).")
+    ep, family, priors, X, scale, data, key = prepare(model, trial, endpoint)
+    n_sites, n_cov = len(ep.sites), X.shape[1]
+    seed = _seed(random_seed)
+    cores = cores or max(1, min(chains, os.cpu_count() or 1))
+
+    def builder():
+        return build_pymc(family, priors, data, site_effect=model.site_effect,
+                          arm_by_site=model.arm_by_site, n_sites=n_sites, n_cov=n_cov)
+
+    m, compiled = _compiled(key, builder, sampler)
+    if sampler == "nutpie":
+        import nutpie
+
+        trace = nutpie.sample(compiled.with_data(**data), draws=draws, tune=tune,
+                              chains=chains, cores=cores, seed=seed, save_warmup=False,
+                              progress_bar=False, target_accept=target_accept)
+    else:
+        with m:
+            pm.set_data(data)
+            trace = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores,
+                              random_seed=seed, nuts_sampler="pymc", progressbar=False,
+                              target_accept=target_accept, compute_convergence_checks=False,
+                              quiet=True)
+    dt = assemble(trace, model, trial, ep, family, priors, X, scale, seed,
+                  dict(draws=draws, tune=tune, chains=chains, sampler=sampler,
+                       target_accept=target_accept))
+    fit = Fit(dt)
+    if check:
+        fit.warn_if_unreliable()
+    return fit
+
+
+def flat_posterior(posterior: xr.Dataset, names) -> dict:
+    """Posterior variables as arrays with one leading sample axis (chain * draw)."""
+    out = {}
+    for n in names:
+        if n in posterior:
+            a = posterior[n].to_numpy()
+            out[n] = a.reshape((-1,) + a.shape[2:])
+    return out
+
+
+def pointwise_loglik(family, post, time, event, arm, site, X, *, site_effect, arm_by_site):
+    """Patient-level log-likelihood d_i (log h0(t_i) + eta_i) - exp(eta_i) H0(t_i): (S, n)."""
+    eta = eta_numpy(post, arm, site, X, site_effect=site_effect, arm_by_site=arm_by_site)
+    H = family.cumhaz(post, time) * np.exp(eta)
+    d = np.asarray(event, float)[None, :]
+    with np.errstate(invalid="ignore"):
+        lh = np.where(d > 0, family.log_hazard(post, time) + eta, 0.0)
+    return d * lh - H
+
+
+def log_prior(post, priors, family, site_effect, arm_by_site, has_cov) -> dict:
+    """Log prior density of each free variable (scipy), summed over its own dims: (S,)."""
+    from scipy import stats
+
+    out = {}
+    for key in active_priors(priors, family, site_effect, arm_by_site, has_cov):
+        p = priors[key]
+        if key == "site_effect":  # ZeroSumNormal: normal density up to a constant
+            out[key] = stats.norm(0, p.params["sigma"]).logpdf(post[key]).sum(axis=1)
+        elif key == "log_baseline_hazard" and "log_baseline_hazard_1" in post:
+            out["log_baseline_hazard_1"] = p.logpdf(post["log_baseline_hazard_1"])
+        else:
+            v = p.logpdf(post[key])
+            out[key] = v.reshape(v.shape[0], -1).sum(axis=1)
+    for z in ("site_z", "arm_site_z", "rw_z"):
+        if z in post:
+            out[z] = stats.norm.logpdf(post[z]).reshape(post[z].shape[0], -1).sum(axis=1)
+    return out
+
+
+def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run) -> xr.DataTree:
+    post_ds = trace["posterior"].to_dataset()
+    coords = {"site": list(ep.sites), "covariate": list(model.covariates)}
+    if isinstance(family, PiecewiseFamily):
+        e = family.edges
+        coords["interval"] = [f"[{e[j]:g}, {e[j + 1]:g})" for j in range(family.n_intervals)]
+    post_ds = post_ds.assign_coords({k: v for k, v in coords.items() if k in post_ds.dims})
+    if "shape" in post_ds and "log_hr" in post_ds:
+        post_ds["time_ratio"] = np.exp(-post_ds["log_hr"] / post_ds["shape"])
+    post_ds["hazard_ratio"] = np.exp(post_ds["log_hr"])
+    shape = (post_ds.sizes["chain"], post_ds.sizes["draw"])
+    names = list(post_ds.data_vars)
+    post = flat_posterior(post_ds, names)
+    ll = pointwise_loglik(family, post, ep.time, ep.event, ep.arm, ep.site, X,
+                          site_effect=model.site_effect, arm_by_site=model.arm_by_site)
+    pid = list(ep.patient_id)
+    name = ep.name
+    sd = ("chain", "draw")
+    ll_ds = xr.Dataset({name: (sd + ("patient",), ll.reshape(shape + (-1,)))},
+                       coords={"patient": pid, "chain": post_ds["chain"], "draw": post_ds["draw"]})
+    lp = log_prior(post, priors, family, model.site_effect, model.arm_by_site, X.shape[1] > 0)
+    lp_ds = xr.Dataset({k: (sd, v.reshape(shape)) for k, v in lp.items()},
+                       coords={"chain": post_ds["chain"], "draw": post_ds["draw"]})
+    obs = xr.Dataset({name: ("patient", np.asarray(ep.time, float))}, coords={"patient": pid})
+    const = xr.Dataset({
+        # ArviZ survival tools read the event indicator under the observed variable's name.
+        name: ("patient", np.asarray(ep.event, np.int64)),
+        "arm": ("patient", np.asarray(ep.arm, np.int64)),
+        "site": ("patient", np.asarray(ep.site, np.int64)),
+        "X": (("patient", "covariate"), X),
+    }, coords={"patient": pid, "covariate": list(model.covariates)})
+    if isinstance(family, PiecewiseFamily):
+        const["cuts"] = ("cut", family.cuts)
+    settings = model.settings()
+    settings["family"] = family.settings()
+    attrs = {
+        "bayes_hcc_model": json.dumps(settings, sort_keys=True),
+        "bayes_hcc_priors": json.dumps({k: v.to_dict() for k, v in sorted(priors.items())},
+                                       sort_keys=True),
+        "covariate_scaling": json.dumps(scale, sort_keys=True),
+        "endpoint": name,
+        "arms": json.dumps(list(ep.arms)),
+        "sites": json.dumps(list(ep.sites)),
+        "time_unit": ep.time_unit,
+        "max_follow_up": float(np.max(ep.time)),
+        "data_fingerprint": trial.fingerprint,
+        "data_source": trial.source,
+        "cut_date": "" if trial.cut_date is None else str(trial.cut_date.date()),
+        "random_seed": int(seed),
+        "sampler_settings": json.dumps(run, sort_keys=True),
+        "package_versions": json.dumps(_versions(), sort_keys=True),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    groups = {"posterior": post_ds, "sample_stats": trace["sample_stats"].to_dataset(),
+              "log_likelihood": ll_ds, "log_prior": lp_ds, "observed_data": obs,
+              "constant_data": const}
+    dt = xr.DataTree.from_dict({f"/{k}": v for k, v in groups.items()})
+    dt.attrs = attrs
+    return dt
+
+
+def warn_convergence(message: str) -> None:
+    warnings.warn(message, ConvergenceWarning, stacklevel=4)

@@ -1,0 +1,57 @@
+"""Weibull proportional hazards: h0(t) = lambda * k * t**(k - 1), H0(t) = lambda * t**k."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_hcc.models.families.base import Family, log_baseline_mu
+from bayes_hcc.models.priors import Prior
+
+
+class WeibullFamily(Family):
+    """Weibull PH. Parameters ``log_lambda`` (log scale of the baseline cumulative hazard)
+    and ``log_shape`` (log k); ``shape`` = k is stored too. The AFT view: a hazard ratio HR
+    is a time ratio HR**(-1/k)."""
+
+    name = "weibull"
+    params = ("log_lambda", "log_shape")
+
+    def default_priors(self, time_unit):
+        # log_lambda: Normal(-2.5, 2) in months: a monthly hazard of 0.08 (median ~8 months
+        # at k = 1), +-2 SD covering medians from days to decades. log_shape: Normal(0, 0.5):
+        # k within 0.37-2.7 (95%), from steeply falling to steeply rising hazards.
+        return {"log_lambda": Prior("Normal", mu=log_baseline_mu(time_unit), sigma=2.0),
+                "log_shape": Prior("Normal", mu=0.0, sigma=0.5)}
+
+    def cumhaz(self, params, t):
+        lam = np.exp(params["log_lambda"])[:, None]
+        k = np.exp(params["log_shape"])[:, None]
+        return lam * np.asarray(t, float)[None, :] ** k
+
+    def log_hazard(self, params, t):
+        k = np.exp(params["log_shape"])[:, None]
+        with np.errstate(divide="ignore"):
+            lt = np.log(np.asarray(t, float))[None, :]
+        return params["log_lambda"][:, None] + np.log(k) + (k - 1) * lt
+
+    def inverse_cumhaz(self, params, h):
+        lam = np.exp(params["log_lambda"])[:, None]
+        k = np.exp(params["log_shape"])[:, None]
+        return (h / lam) ** (1.0 / k)
+
+    def data_arrays(self, time, event, unit_index, n_units):
+        # Times are > 0 here: the engine leaves patients censored at time 0 out of the graph.
+        log_t = np.log(np.asarray(time, float))
+        return {"log_time": log_t.astype(float), "event": event.astype(float)}
+
+    def build(self, priors, data, eta, dims):
+        log_lambda = priors["log_lambda"].pymc("log_lambda")
+        log_shape = priors["log_shape"].pymc("log_shape")
+        shape = pm.Deterministic("shape", pt.exp(log_shape))
+        log_t = data["log_time"]
+        # Closed-form censored Weibull PH log-likelihood (cheaper than pm.Censored; STACK 12.6).
+        ll = data["event"] * (log_lambda + log_shape + (shape - 1) * log_t + eta) \
+            - pt.exp(log_lambda + eta + shape * log_t)
+        return ll.sum()

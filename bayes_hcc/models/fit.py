@@ -1,0 +1,140 @@
+"""Fit: the result of ``model.fit`` (a DataTree with provenance), save and load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.models.base import model_from_settings
+from bayes_hcc.models.families.piecewise import PiecewiseFamily
+from bayes_hcc.models.families.weibull import WeibullFamily
+from bayes_hcc.models.priors import Prior
+
+__all__ = ["Fit", "load_fit"]
+
+#: Parameters whose convergence the quick check looks at (when present).
+KEY_PARAMS = ("log_hr", "site_sd", "arm_site_sd", "log_lambda", "log_shape",
+              "log_baseline_hazard", "site_effect", "beta")
+
+
+def family_from_settings(s: dict):
+    if s["name"] == "weibull":
+        return WeibullFamily()
+    return PiecewiseFamily(s["cuts"], s.get("baseline_prior", "rw1"), s.get("rw_sd", 0.3))
+
+
+class Fit:
+    """A fitted model: ``.datatree`` holds posterior, sample_stats, log_likelihood,
+    log_prior, observed_data and constant_data, with provenance in its attrs."""
+
+    def __init__(self, datatree: xr.DataTree):
+        self.datatree = datatree
+        attrs = datatree.attrs
+        self.settings = json.loads(attrs["bayes_hcc_model"])
+        self.family = family_from_settings(self.settings["family"])
+        self.priors = {k: Prior.from_dict(v)
+                       for k, v in json.loads(attrs["bayes_hcc_priors"]).items()}
+        self.endpoint = attrs["endpoint"]
+        self.arms = tuple(json.loads(attrs["arms"]))
+        self.sites = tuple(json.loads(attrs["sites"]))
+        self.time_unit = attrs["time_unit"]
+        self.random_seed = int(attrs["random_seed"])
+
+    @property
+    def model(self):
+        """The model settings that produced this fit (a new, equal model object)."""
+        s = {k: v for k, v in self.settings.items() if k != "family"}
+        return model_from_settings(s)
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        return self.datatree["posterior"].to_dataset()
+
+    @property
+    def site_effect(self) -> str:
+        return self.settings["site_effect"]
+
+    @property
+    def arm_by_site(self):
+        return self.settings["arm_by_site"]
+
+    @property
+    def data_fingerprint(self) -> str:
+        return self.datatree.attrs["data_fingerprint"]
+
+    @property
+    def max_follow_up(self) -> float:
+        return float(self.datatree.attrs["max_follow_up"])
+
+    def design(self):
+        """Per-patient arm, site index and standardized covariates (from constant_data)."""
+        c = self.datatree["constant_data"]
+        return (c["arm"].to_numpy(), c["site"].to_numpy(), c["X"].to_numpy())
+
+    @property
+    def n_draws(self) -> int:
+        p = self.datatree["posterior"]
+        return int(p.sizes["chain"] * p.sizes["draw"])
+
+    def __repr__(self) -> str:
+        p = self.datatree["posterior"]
+        c = self.datatree["constant_data"]
+        return (f"Fit | {self.settings['model']} | {self.endpoint.upper()} | site_effect="
+                f"{self.site_effect} | {c.sizes['patient']} patients, "
+                f"{int(c[self.endpoint].sum())} events | {p.sizes['chain']} chains x "
+                f"{p.sizes['draw']} draws | seed {self.random_seed}")
+
+    # -- quick convergence check (the full DiagnosticReport lives in diagnostics) ----------------
+    def convergence_problems(self) -> list[str]:
+        import arviz_stats as azs
+
+        post = self.datatree["posterior"].to_dataset()
+        names = [n for n in KEY_PARAMS if n in post]
+        problems = []
+        n_div = int(self.datatree["sample_stats"]["diverging"].sum())
+        if n_div:
+            problems.append(f"{n_div} divergent transitions")
+        if post.sizes["chain"] > 1:
+            rhat = azs.rhat(post[names])
+            worst = max(float(rhat[n].max()) for n in names)
+            if not np.isfinite(worst) or worst > 1.01:
+                problems.append(f"R-hat up to {worst:.3f} (> 1.01)")
+        ess = azs.ess(post[names], method="bulk")
+        low = min(float(ess[n].min()) for n in names)
+        if low < 100 * post.sizes["chain"] and low < 400:
+            problems.append(f"bulk ESS as low as {low:.0f} (< 400)")
+        return problems
+
+    def warn_if_unreliable(self) -> None:
+        from bayes_hcc.models._engine import warn_convergence
+
+        problems = self.convergence_problems()
+        if problems:
+            warn_convergence(f"{self}: {'; '.join(problems)}. The posterior may be unreliable: "
+                             "run more draws/tune, raise target_accept, or simplify the model.")
+
+    # -- save / load --------------------------------------------------------------------------------
+    def save(self, path, *, overwrite: bool = False) -> Path:
+        """Write the DataTree (with provenance attrs) to netCDF; refuses to overwrite."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.datatree.to_netcdf(path, engine="h5netcdf")
+        return path
+
+
+def load_fit(path) -> Fit:
+    """Load a fit saved by :meth:`Fit.save`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file.")
+    with xr.open_datatree(path, engine="h5netcdf") as dt:
+        dt = dt.load()
+    if "bayes_hcc_model" not in dt.attrs:
+        raise BayesHCCError(f"{path} is not a bayes_hcc fit (no bayes_hcc_model attribute).")
+    return Fit(dt)
