@@ -11,6 +11,9 @@ from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, Data
                               HorizonError, ModelError, SpecError, TrialDataError)
 from bayes_hcc.models import (DEFAULT_PRIORS, Fit, PiecewiseExponential, Prior, SurvivalModel,
                               WeibullPH, load_fit)
+from bayes_hcc.quantities import (ESTIMANDS, Probability, hazard_ratio, median_survival,
+                                  prob_median_gain, prob_rmst_gain, prob_superiority, rmst,
+                                  summarize, survival, survival_curve, time_ratio)
 from bayes_hcc.simulate import (PiecewiseHazard, SimulationTruth, WeibullHazard,
                                 simulate_trial)
 
@@ -20,7 +23,9 @@ __all__ = [
     "TrialData", "Endpoint", "read_trial", "read_adtte", "to_adtte", "write_adtte",
     "simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard", "datasets",
     "SurvivalModel", "PiecewiseExponential", "WeibullPH", "Fit", "load_fit", "Prior",
-    "DEFAULT_PRIORS",
+    "DEFAULT_PRIORS", "hazard_ratio", "time_ratio", "survival", "survival_curve",
+    "median_survival", "rmst", "Probability", "prob_superiority", "prob_median_gain",
+    "prob_rmst_gain", "summarize", "ESTIMANDS",
     "BayesHCCError", "TrialDataError", "ADaMError", "SpecError", "ModelError", "HorizonError",
     "DataWarning", "ConvergenceWarning", "__version__",
 ]

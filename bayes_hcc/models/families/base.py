@@ -30,6 +30,10 @@ class Family(ABC):
         """Baseline cumulative hazard H0(t), shape (S, T)."""
 
     @abstractmethod
+    def cumhaz_each(self, params: dict, t: np.ndarray) -> np.ndarray:
+        """H0 at one time per draw: t of shape (S,) -> (S,)."""
+
+    @abstractmethod
     def log_hazard(self, params: dict, t: np.ndarray) -> np.ndarray:
         """Baseline log hazard log h0(t), shape (S, T)."""
 

@@ -85,6 +85,9 @@ class PiecewiseFamily(Family):
         rate = np.exp(self._alpha(params))  # (S, J)
         return np.einsum("tj,sj->st", exposure_matrix(t, self.edges), rate)
 
+    def cumhaz_each(self, params, t):
+        return (exposure_matrix(t, self.edges) * np.exp(self._alpha(params))).sum(axis=1)
+
     def log_hazard(self, params, t):
         return self._alpha(params)[:, interval_index(t, self.cuts)]
 

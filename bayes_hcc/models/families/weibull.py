@@ -30,6 +30,9 @@ class WeibullFamily(Family):
         k = np.exp(params["log_shape"])[:, None]
         return lam * np.asarray(t, float)[None, :] ** k
 
+    def cumhaz_each(self, params, t):
+        return np.exp(params["log_lambda"]) * np.asarray(t, float) ** np.exp(params["log_shape"])
+
     def log_hazard(self, params, t):
         k = np.exp(params["log_shape"])[:, None]
         with np.errstate(divide="ignore"):

@@ -1,0 +1,192 @@
+"""Posterior quantities as labelled draws: xarray DataArrays with dims (chain, draw, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from bayes_hcc.errors import BayesHCCError, HorizonError
+from bayes_hcc.models.fit import Fit, load_fit
+from bayes_hcc.quantities import _core
+from bayes_hcc.quantities.population import arm_populations, check_estimand, posterior_params
+
+__all__ = ["hazard_ratio", "time_ratio", "survival", "survival_curve", "median_survival",
+           "rmst", "Probability", "prob_superiority", "prob_median_gain", "prob_rmst_gain",
+           "as_fit"]
+
+
+def as_fit(fit) -> Fit:
+    """Accept a Fit, a DataTree made by bayes_hcc, or a path to a saved fit."""
+    if isinstance(fit, Fit):
+        return fit
+    if isinstance(fit, xr.DataTree):
+        return Fit(fit)
+    if isinstance(fit, str) or hasattr(fit, "__fspath__"):
+        return load_fit(fit)
+    raise BayesHCCError(f"expected a Fit (from model.fit), got {type(fit).__name__}.")
+
+
+def _sample_shape(fit: Fit):
+    p = fit.datatree["posterior"]
+    return p.sizes["chain"], p.sizes["draw"], p["chain"].values, p["draw"].values
+
+
+def _labelled(fit, values, extra_dims=(), extra_coords=None, *, name, estimand=None,
+              units=None) -> xr.DataArray:
+    c, d, chains, draws = _sample_shape(fit)
+    arr = np.asarray(values).reshape((c, d) + np.asarray(values).shape[1:])
+    coords = {"chain": chains, "draw": draws, **(extra_coords or {})}
+    da = xr.DataArray(arr, dims=("chain", "draw", *extra_dims), coords=coords, name=name)
+    da.attrs.update(quantity=name, endpoint=fit.endpoint, arms=list(fit.arms))
+    if estimand is not None:
+        da.attrs["estimand"] = estimand
+    if units is not None:
+        da.attrs["units"] = units
+    return da
+
+
+def hazard_ratio(fit) -> xr.DataArray:
+    """HR = hazard(treatment) / hazard(control) per draw, dims (chain, draw).
+
+    Under proportional hazards the HR is the same for every site and covariate pattern
+    (with ``arm_by_site="random"`` it is the HR at the typical site).
+    """
+    fit = as_fit(fit)
+    da = np.exp(fit.datatree["posterior"]["log_hr"])
+    da = xr.DataArray(da.to_numpy(), dims=("chain", "draw"),
+                      coords={"chain": da["chain"].values, "draw": da["draw"].values},
+                      name="hazard_ratio")
+    da.attrs.update(quantity="hazard_ratio", endpoint=fit.endpoint, arms=list(fit.arms),
+                    definition=f"hazard({fit.arms[1]}) / hazard({fit.arms[0]})")
+    return da
+
+
+def time_ratio(fit) -> xr.DataArray:
+    """Weibull only: the AFT time ratio exp(-log_hr / shape) per draw."""
+    fit = as_fit(fit)
+    post = fit.datatree["posterior"]
+    if "time_ratio" not in post:
+        raise BayesHCCError(f"time_ratio is defined for the Weibull model, not "
+                            f"{fit.settings['model']}.")
+    da = post["time_ratio"].copy()
+    da.attrs.update(quantity="time_ratio", endpoint=fit.endpoint,
+                    definition=f"time scale of {fit.arms[1]} relative to {fit.arms[0]}")
+    return da.rename("time_ratio")
+
+
+def survival(fit, times, *, estimand: str = "standardized") -> xr.DataArray:
+    """Survival probability S(t) per arm at ``times``; dims (chain, draw, arm, time)."""
+    fit = as_fit(fit)
+    times = np.atleast_1d(np.asarray(times, float))
+    if np.any(times < 0) or not np.all(np.isfinite(times)):
+        raise BayesHCCError("survival: times must be finite and >= 0.")
+    params = posterior_params(fit)
+    pops = arm_populations(fit, estimand, params)
+    vals = np.stack([_core.population_survival(fit.family, params, eta, w, times)
+                     for eta, w in pops], axis=1)
+    return _labelled(fit, vals, ("arm", "time"), {"arm": list(fit.arms), "time": times},
+                     name="survival", estimand=estimand)
+
+
+def survival_curve(fit, grid=None, *, estimand: str = "standardized",
+                   n: int = 100) -> xr.DataArray:
+    """Survival on a time grid (default: n points from 0 to the longest follow-up)."""
+    fit = as_fit(fit)
+    grid = np.linspace(0.0, fit.max_follow_up, n) if grid is None else grid
+    return survival(fit, grid, estimand=estimand).rename("survival_curve")
+
+
+def _with_difference(fit, per_arm, name, estimand, units):
+    diff = per_arm[:, 1] - per_arm[:, 0]
+    vals = np.column_stack([per_arm, diff])
+    da = _labelled(fit, vals, ("arm",), {"arm": [*fit.arms, "difference"]}, name=name,
+                   estimand=estimand, units=units)
+    da.attrs["difference"] = f"{fit.arms[1]} - {fit.arms[0]}"
+    return da
+
+
+def median_survival(fit, *, estimand: str = "standardized") -> xr.DataArray:
+    """Median survival time per arm and their difference (treatment - control).
+
+    Dims (chain, draw, arm) with arm = [control, treatment, "difference"]. A median beyond
+    the follow-up is an extrapolation of the model (check ``fit.max_follow_up``).
+    """
+    fit = as_fit(fit)
+    params = posterior_params(fit)
+    per_arm = np.column_stack([_core.population_median(fit.family, params, eta, w)
+                               for eta, w in arm_populations(fit, estimand, params)])
+    return _with_difference(fit, per_arm, "median_survival", estimand, fit.time_unit)
+
+
+def rmst(fit, tau: float, *, estimand: str = "standardized",
+         extrapolate: bool = False) -> xr.DataArray:
+    """Restricted mean survival time up to ``tau`` per arm and the difference.
+
+    Raises
+    ------
+    HorizonError
+        If ``tau`` exceeds the longest follow-up in the data, unless ``extrapolate=True``.
+    """
+    fit = as_fit(fit)
+    tau = float(tau)
+    if not tau > 0:
+        raise BayesHCCError(f"rmst: tau={tau} must be > 0.")
+    if tau > fit.max_follow_up and not extrapolate:
+        raise HorizonError(f"rmst: tau = {tau:g} {fit.time_unit} exceeds the follow-up of the "
+                           f"data ({fit.max_follow_up:.1f} {fit.time_unit}); pass "
+                           "extrapolate=True to allow it.")
+    params = posterior_params(fit)
+    per_arm = np.column_stack([_core.population_rmst(fit.family, params, eta, w, tau)
+                               for eta, w in arm_populations(fit, estimand, params)])
+    da = _with_difference(fit, per_arm, "rmst", estimand, fit.time_unit)
+    da.attrs["tau"] = tau
+    return da
+
+
+@dataclass(frozen=True)
+class Probability:
+    """A posterior probability with its Monte Carlo standard error."""
+
+    statement: str
+    probability: float
+    mcse: float
+    estimand: str | None = None
+
+    def __float__(self) -> float:
+        return self.probability
+
+    def __repr__(self) -> str:
+        return f"P({self.statement}) = {self.probability:.4f} (MCSE {self.mcse:.4f})"
+
+
+def _probability(indicator: xr.DataArray, statement: str, estimand=None) -> Probability:
+    import arviz_stats as azs
+
+    ind = indicator.astype(float)
+    p = float(ind.mean())
+    if p in (0.0, 1.0):
+        mcse = 0.0  # every draw agrees; the Monte Carlo error of the mean is zero
+    else:
+        mcse = float(azs.mcse(ind, method="mean"))
+    return Probability(statement, p, mcse, estimand)
+
+
+def prob_superiority(fit, hr_below: float = 1.0) -> Probability:
+    """P(HR < hr_below): the probability that TACE-sorafenib lowers the hazard that much."""
+    return _probability(hazard_ratio(fit) < hr_below, f"HR < {hr_below:g}")
+
+
+def prob_median_gain(fit, months: float = 0.0, *, estimand: str = "standardized") -> Probability:
+    """P(median(treatment) - median(control) > months)."""
+    check_estimand(estimand)
+    diff = median_survival(fit, estimand=estimand).sel(arm="difference")
+    return _probability(diff > months, f"median gain > {months:g}", estimand)
+
+
+def prob_rmst_gain(fit, tau: float, months: float = 0.0, *, estimand: str = "standardized",
+                   extrapolate: bool = False) -> Probability:
+    """P(RMST(treatment) - RMST(control) > months), RMST up to tau."""
+    diff = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate).sel(arm="difference")
+    return _probability(diff > months, f"RMST({tau:g}) gain > {months:g}", estimand)
