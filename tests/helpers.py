@@ -1,0 +1,54 @@
+"""Test helpers: fits with fabricated (exactly known) posteriors, no sampling."""
+
+import json
+
+import numpy as np
+import xarray as xr
+
+from bayes_hcc.models.fit import Fit
+
+
+def fabricated_fit(family, params: dict, *, arm, site, X=None, site_effect="none",
+                   arm_by_site=None, sites=None, time=None, event=None, model="weibull_ph",
+                   max_follow_up=60.0) -> Fit:
+    """A Fit whose posterior holds ``params`` (arrays of shape (chain, draw, ...))."""
+    arm = np.asarray(arm, np.int64)
+    site = np.asarray(site, np.int64)
+    n = len(arm)
+    X = np.zeros((n, 0)) if X is None else np.asarray(X, float)
+    sites = sites or [f"s{i}" for i in range(int(site.max()) + 1)]
+    time = np.ones(n) if time is None else np.asarray(time, float)
+    event = np.zeros(n, np.int64) if event is None else np.asarray(event, np.int64)
+    post = {}
+    for k, v in params.items():
+        v = np.asarray(v, float)
+        dims = ("chain", "draw") + tuple(
+            {"site_effect": "site", "site_z": "site", "arm_site_effect": "site",
+             "log_baseline_hazard": "interval", "beta": "covariate"}[k] for _ in v.shape[2:])
+        post[k] = (dims, v)
+    settings = {"model": model, "site_effect": site_effect, "arm_by_site": arm_by_site,
+                "covariates": [f"x{j}" for j in range(X.shape[1])], "priors": {},
+                "family": family.settings()}
+    if model == "piecewise_exponential":
+        settings.update(cuts=family.cuts.tolist(), n_intervals=None, baseline_prior="rw1",
+                        rw_sd=0.3)
+    dt = xr.DataTree.from_dict({
+        "/posterior": xr.Dataset(post).assign_coords(
+            chain=np.arange(next(iter(post.values()))[1].shape[0]),
+            draw=np.arange(next(iter(post.values()))[1].shape[1])),
+        "/constant_data": xr.Dataset({"arm": ("patient", arm), "site": ("patient", site),
+                                      "X": (("patient", "covariate"), X),
+                                      "os": ("patient", event)}),
+        "/observed_data": xr.Dataset({"os": ("patient", time)}),
+    })
+    dt.attrs = {"bayes_hcc_model": json.dumps(settings), "bayes_hcc_priors": "{}",
+                "endpoint": "os", "arms": json.dumps(["sorafenib", "tace_sorafenib"]),
+                "sites": json.dumps(list(sites)), "time_unit": "months",
+                "max_follow_up": max_follow_up, "data_fingerprint": "fabricated",
+                "random_seed": 0}
+    return Fit(dt)
+
+
+def const(value, chains=2, draws=3, extra=()):
+    """The same value in every draw."""
+    return np.broadcast_to(np.asarray(value, float), (chains, draws) + tuple(extra)).copy()

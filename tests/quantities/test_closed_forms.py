@@ -1,0 +1,155 @@
+"""Survival, median and RMST against closed forms on fabricated posteriors (no sampling)."""
+
+import numpy as np
+import pytest
+from scipy import integrate, optimize, special, stats
+
+import bayes_hcc as bh
+from bayes_hcc.errors import BayesHCCError, HorizonError
+from bayes_hcc.models.families.piecewise import PiecewiseFamily
+from bayes_hcc.models.families.weibull import WeibullFamily
+from tests.helpers import const, fabricated_fit
+
+LAM, K, LOG_HR = np.exp(-2.3), 1.4, np.log(0.7)
+ARM = np.array([0, 1, 0, 1, 0, 1, 1, 0, 1, 0])
+SITE = np.array([0, 0, 1, 1, 2, 2, 2, 0, 1, 2])
+EFF = np.array([0.25, -0.1, -0.15])
+SITE_SD = 0.4
+
+
+def weibull_fit(site_effect="none"):
+    params = {"log_lambda": const(np.log(LAM)), "log_shape": const(np.log(K)),
+              "log_hr": const(LOG_HR)}
+    if site_effect == "random":
+        params["site_effect"] = const(EFF, extra=(3,))
+        params["site_sd"] = const(SITE_SD)
+    return fabricated_fit(WeibullFamily(), params, arm=ARM, site=SITE, site_effect=site_effect)
+
+
+def weibull_S(t, eta):
+    return np.exp(-LAM * np.exp(eta) * np.asarray(t, float) ** K)
+
+
+def weibull_rmst(tau, eta):
+    c = LAM * np.exp(eta)
+    # int_0^tau exp(-c t^k) dt = c^(-1/k) Gamma(1/k) P(1/k, c tau^k) / k
+    return c ** (-1 / K) * special.gamma(1 / K) * special.gammainc(1 / K, c * tau ** K) / K
+
+
+# Tolerances: the quantities are deterministic functions of the draws, so only numerical
+# error is allowed: bisection to 2^-80 of the bracket (1e-10 relative), Gauss-Legendre
+# quadrature (1e-9 relative) and Gauss-Hermite with 20 nodes for the site integral (1e-6).
+
+
+def test_weibull_typical_site_closed_forms():
+    fit = weibull_fit()
+    s = bh.survival(fit, [3.0, 12.0], estimand="typical_site")
+    assert s.dims == ("chain", "draw", "arm", "time")
+    for a, eta in ((0, 0.0), (1, LOG_HR)):
+        np.testing.assert_allclose(s.isel(arm=a).values[0, 0], weibull_S([3.0, 12.0], eta),
+                                   rtol=1e-12)
+    med = bh.median_survival(fit, estimand="typical_site")
+    m0 = (np.log(2) / LAM) ** (1 / K)
+    m1 = (np.log(2) / (LAM * 0.7)) ** (1 / K)
+    np.testing.assert_allclose(med.sel(arm="sorafenib").values, m0, rtol=1e-10)
+    np.testing.assert_allclose(med.sel(arm="tace_sorafenib").values, m1, rtol=1e-10)
+    np.testing.assert_allclose(med.sel(arm="difference").values, m1 - m0, rtol=1e-9)
+    r = bh.rmst(fit, 24, estimand="typical_site")
+    np.testing.assert_allclose(r.sel(arm="sorafenib").values, weibull_rmst(24, 0.0), rtol=1e-9)
+    np.testing.assert_allclose(r.sel(arm="difference").values,
+                               weibull_rmst(24, LOG_HR) - weibull_rmst(24, 0.0), rtol=1e-8)
+    assert r.attrs["estimand"] == "typical_site" and r.attrs["tau"] == 24
+    np.testing.assert_allclose(bh.hazard_ratio(fit).values, 0.7)
+
+
+def test_weibull_rmst_shape_below_one():
+    """A falling hazard (k < 1) has a singular derivative at 0; quadrature must cope."""
+    params = {"log_lambda": const(-1.0), "log_shape": const(np.log(0.6)), "log_hr": const(0.0)}
+    fit = fabricated_fit(WeibullFamily(), params, arm=ARM, site=SITE)
+    c, k, tau = np.exp(-1.0), 0.6, 10.0
+    exact = c ** (-1 / k) * special.gamma(1 / k) * special.gammainc(1 / k, c * tau ** k) / k
+    np.testing.assert_allclose(bh.rmst(fit, tau).sel(arm="sorafenib").values, exact, rtol=1e-8)
+
+
+def test_standardized_is_the_patient_average():
+    fit = weibull_fit("random")
+    etas = EFF[SITE]
+    s = bh.survival(fit, [6.0], estimand="standardized").values[0, 0, :, 0]
+    for a, shift in ((0, 0.0), (1, LOG_HR)):
+        assert s[a] == pytest.approx(weibull_S(6.0, etas + shift).mean(), rel=1e-12)
+    med = bh.median_survival(fit).values[0, 0]
+    for a, shift in ((0, 0.0), (1, LOG_HR)):
+        ref = optimize.brentq(lambda t: weibull_S(t, etas + shift).mean() - 0.5, 0.01, 100,
+                              xtol=1e-13)
+        assert med[a] == pytest.approx(ref, rel=1e-10)
+    r = bh.rmst(fit, 20).values[0, 0]
+    for a, shift in ((0, 0.0), (1, LOG_HR)):
+        assert r[a] == pytest.approx(weibull_rmst(20, etas + shift).mean(), rel=1e-8)
+
+
+def test_new_site_integrates_the_site_distribution():
+    fit = weibull_fit("random")
+
+    def s_new(t, shift):
+        f = lambda b: weibull_S(t, shift + b) * stats.norm(0, SITE_SD).pdf(b)
+        return integrate.quad(f, -8 * SITE_SD, 8 * SITE_SD, epsabs=1e-13)[0]
+
+    s = bh.survival(fit, [6.0], estimand="new_site").values[0, 0, :, 0]
+    assert s[0] == pytest.approx(s_new(6.0, 0.0), rel=1e-6)
+    assert s[1] == pytest.approx(s_new(6.0, LOG_HR), rel=1e-6)
+    med = bh.median_survival(fit, estimand="new_site").values[0, 0, 0]
+    ref = optimize.brentq(lambda t: s_new(t, 0.0) - 0.5, 0.1, 100, xtol=1e-12)
+    assert med == pytest.approx(ref, rel=1e-6)
+
+
+def test_piecewise_exact_formulas():
+    fam = PiecewiseFamily([2.0, 6.0])
+    rates = np.array([0.10, 0.05, 0.08])
+    params = {"log_baseline_hazard": const(np.log(rates), extra=(3,)), "log_hr": const(LOG_HR)}
+    fit = fabricated_fit(fam, params, arm=ARM, site=SITE, model="piecewise_exponential")
+    # H(t) at t = 10: 0.1*2 + 0.05*4 + 0.08*4 = 0.72
+    s = bh.survival(fit, [1.0, 10.0], estimand="typical_site").values[0, 0]
+    np.testing.assert_allclose(s[0], np.exp(-np.array([0.1, 0.72])), rtol=1e-12)
+    np.testing.assert_allclose(s[1], np.exp(-0.7 * np.array([0.1, 0.72])), rtol=1e-12)
+    # Control median: H(6) = 0.4 < log 2, so t = 6 + (log2 - 0.4) / 0.08.
+    med = bh.median_survival(fit, estimand="typical_site")
+    assert float(med.sel(arm="sorafenib")[0, 0]) == pytest.approx(6 + (np.log(2) - 0.4) / 0.08,
+                                                                  rel=1e-12)
+    # RMST to tau = 8 piece by piece: int exp(-(H_a + r (t - a))) = exp(-H_a)(1 - e^{-r w})/r.
+    def rmst_exact(scale):
+        total, H, edges = 0.0, 0.0, [0, 2, 6, 8]
+        for r, a, b in zip(rates * scale, edges[:-1], edges[1:]):
+            total += np.exp(-H) * (1 - np.exp(-r * (b - a))) / r
+            H += r * (b - a)
+        return total
+
+    r = bh.rmst(fit, 8, estimand="typical_site").values[0, 0]
+    assert r[0] == pytest.approx(rmst_exact(1.0), rel=1e-10)
+    assert r[1] == pytest.approx(rmst_exact(0.7), rel=1e-10)
+
+
+def test_rmst_horizon_and_estimand_errors():
+    fit = weibull_fit()
+    with pytest.raises(HorizonError, match="tau = 100 months exceeds the follow-up"):
+        bh.rmst(fit, 100)
+    assert np.isfinite(bh.rmst(fit, 100, extrapolate=True).values).all()
+    with pytest.raises(BayesHCCError, match="estimand='typical'"):
+        bh.survival(fit, [1.0], estimand="typical")
+
+
+def test_probabilities_and_mcse():
+    rng = np.random.default_rng(3)
+    log_hr = rng.normal(np.log(0.8), 0.2, size=(4, 1000))
+    params = {"log_lambda": const(-2.0, 4, 1000), "log_shape": const(0.0, 4, 1000),
+              "log_hr": log_hr}
+    fit = fabricated_fit(WeibullFamily(), params, arm=ARM, site=SITE)
+    p = bh.prob_superiority(fit)
+    assert p.probability == pytest.approx(np.mean(log_hr < 0))
+    # Independent draws: MCSE ~ sqrt(p (1 - p) / n); the ESS-based estimate is noisy (+-10%).
+    assert p.mcse == pytest.approx(np.sqrt(p.probability * (1 - p.probability) / 4000), rel=0.15)
+    p8 = bh.prob_superiority(fit, hr_below=0.8)
+    assert p8.probability == pytest.approx(np.mean(np.exp(log_hr) < 0.8))
+    # With shape 1 (exponential) the median ratio is 1 / HR: gain = m0 (1/HR - 1).
+    m0 = np.log(2) / np.exp(-2.0)
+    gain = bh.prob_median_gain(fit, 2.0, estimand="typical_site")
+    assert gain.probability == pytest.approx(np.mean(m0 * (np.exp(-log_hr) - 1) > 2.0))
