@@ -27,6 +27,7 @@ def fabricated_fit(family, params: dict, *, arm, site, X=None, site_effect="none
              "log_baseline_hazard": "interval", "beta": "covariate"}[k] for _ in v.shape[2:])
         post[k] = (dims, v)
     settings = {"model": model, "site_effect": site_effect, "arm_by_site": arm_by_site,
+                "site_parametrization": "noncentered",
                 "covariates": [f"x{j}" for j in range(X.shape[1])], "priors": {},
                 "family": family.settings()}
     if model == "piecewise_exponential":

@@ -92,26 +92,29 @@ def prepare(model, trial, endpoint):
         n_units = int(keep.sum())
         u_arm, u_site, u_X = ep.arm[keep].astype(float), ep.site[keep].astype(np.int64), X[keep]
         data = family.data_arrays(ep.time[keep], ep.event[keep], np.arange(n_units), n_units)
-    data = {"arm": u_arm, "site_idx": u_site, **data}
+    data = {"arm": u_arm, **data}
+    if model.site_effect != "none" or model.arm_by_site:
+        data["site_idx"] = u_site  # only what the graph uses: nutpie knows no other names
     if X.shape[1]:
         data["X"] = u_X
     key = json.dumps({"family": {k: v for k, v in family.settings().items() if k != "cuts"},
                       "n_intervals": getattr(family, "n_intervals", None),
                       "site_effect": model.site_effect, "arm_by_site": model.arm_by_site,
-                      "n_sites": n_sites, "n_cov": X.shape[1], "aggregate": aggregate,
+                      "site_parametrization": model.site_parametrization, "n_sites": n_sites, "n_cov": X.shape[1], "aggregate": aggregate,
                       "priors": {k: v.to_dict() for k, v in sorted(priors.items())}},
                      sort_keys=True)
     return ep, family, priors, X, scale, data, key
 
 
-def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov):
+def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov,
+               site_parametrization="noncentered"):
     coords = {"site": np.arange(n_sites), "covariate": np.arange(n_cov)}
     if isinstance(family, PiecewiseFamily):
         coords["interval"] = np.arange(family.n_intervals)
     with pm.Model(coords=coords) as m:
         containers = {k: pm.Data(k, v) for k, v in data.items()}
         eta = build_eta(priors, containers, site_effect=site_effect, arm_by_site=arm_by_site,
-                        n_cov=n_cov)
+                        n_cov=n_cov, site_parametrization=site_parametrization)
         pm.Potential("loglik", family.build(priors, containers, eta, coords))
     return m
 
@@ -160,7 +163,8 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
 
     def builder():
         return build_pymc(family, priors, data, site_effect=model.site_effect,
-                          arm_by_site=model.arm_by_site, n_sites=n_sites, n_cov=n_cov)
+                          arm_by_site=model.arm_by_site, n_sites=n_sites, n_cov=n_cov,
+                          site_parametrization=model.site_parametrization)
 
     m, compiled = _compiled(key, builder, sampler)
     if sampler == "nutpie":
@@ -214,6 +218,11 @@ def log_prior(post, priors, family, site_effect, arm_by_site, has_cov) -> dict:
         p = priors[key]
         if key == "site_effect":  # ZeroSumNormal: normal density up to a constant
             out[key] = stats.norm(0, p.params["sigma"]).logpdf(post[key]).sum(axis=1)
+        elif key == "site_sd" and "site_z" not in post:  # centred site effects
+            out[key] = p.logpdf(post[key])
+            out["site_effect"] = stats.norm.logpdf(
+                post["site_effect"] / post[key][:, None]).sum(axis=1) \
+                - post["site_effect"].shape[1] * np.log(post[key])
         elif key == "log_baseline_hazard" and "log_baseline_hazard_1" in post:
             out["log_baseline_hazard_1"] = p.logpdf(post["log_baseline_hazard_1"])
         else:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import ModelError
-from bayes_hcc.models.design import ARM_BY_SITE, SITE_EFFECTS
+from bayes_hcc.models.design import ARM_BY_SITE, SITE_EFFECTS, SITE_PARAMETRIZATIONS
 from bayes_hcc.models.families.base import Family
 from bayes_hcc.models.families.piecewise import BASELINE_PRIORS, PiecewiseFamily, quantile_cuts
 from bayes_hcc.models.families.weibull import WeibullFamily
@@ -48,13 +48,18 @@ class SurvivalModel(ABC):
     family_key = ""
 
     def __init__(self, *, site_effect: str = "random", arm_by_site: str | None = None,
-                 covariates=(), priors: dict | None = None):
+                 covariates=(), priors: dict | None = None,
+                 site_parametrization: str = "noncentered"):
         if site_effect not in SITE_EFFECTS:
             raise ModelError(f"site_effect={site_effect!r}; choose one of "
                              f"{', '.join(SITE_EFFECTS)}.")
         if arm_by_site not in ARM_BY_SITE:
             raise ModelError(f"arm_by_site={arm_by_site!r}; choose None or 'random'.")
+        if site_parametrization not in SITE_PARAMETRIZATIONS:
+            raise ModelError(f"site_parametrization={site_parametrization!r}; choose one of "
+                             f"{', '.join(SITE_PARAMETRIZATIONS)}.")
         self.site_effect = site_effect
+        self.site_parametrization = site_parametrization
         self.arm_by_site = arm_by_site
         self.covariates = tuple(covariates)
         self.priors = {k: Prior.from_dict(v) for k, v in (priors or {}).items()}
@@ -70,6 +75,7 @@ class SurvivalModel(ABC):
     # -- settings ------------------------------------------------------------------------------
     def settings(self) -> dict:
         return {"model": self.family_key, "site_effect": self.site_effect,
+                "site_parametrization": self.site_parametrization,
                 "arm_by_site": self.arm_by_site, "covariates": list(self.covariates),
                 "priors": {k: v.to_dict() for k, v in sorted(self.priors.items())},
                 **self._settings_extra()}

@@ -10,18 +10,24 @@ import pymc as pm
 import pytensor.tensor as pt
 
 SITE_EFFECTS = ("random", "fixed", "none")
+SITE_PARAMETRIZATIONS = ("noncentered", "centered")
 ARM_BY_SITE = (None, "random")
 
 
-def build_eta(priors: dict, data: dict, *, site_effect: str, arm_by_site, n_cov: int):
+def build_eta(priors: dict, data: dict, *, site_effect: str, arm_by_site, n_cov: int,
+              site_parametrization: str = "noncentered"):
     """Create the arm/site/covariate variables and return eta for each unit (PyTensor)."""
     log_hr = priors["log_hr"].pymc("log_hr")
     eta = log_hr * data["arm"]
-    site = data["site_idx"]
+    site = data.get("site_idx")
     if site_effect == "random":
         site_sd = priors["site_sd"].pymc("site_sd")
-        z = pm.Normal("site_z", 0.0, 1.0, dims="site")  # non-centred
-        effect = pm.Deterministic("site_effect", site_sd * z, dims="site")
+        if site_parametrization == "centered":
+            # Better when sites are large (many events per site, STACK.md pitfall 7).
+            effect = pm.Normal("site_effect", 0.0, site_sd, dims="site")
+        else:
+            z = pm.Normal("site_z", 0.0, 1.0, dims="site")  # non-centred: small sites
+            effect = pm.Deterministic("site_effect", site_sd * z, dims="site")
         eta = eta + effect[site]
     elif site_effect == "fixed":
         # Sum-to-zero: site effects are deviations from the average site.
