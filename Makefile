@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-## demo: the main job on the bundled example trial
+## demo: the main job on the bundled example trial: the data, then the primary analysis
+## (OS, piecewise exponential with random site effects)
 demo: $(STAMP)
 	$(VENV)/bin/bayes-hcc describe example
+	$(VENV)/bin/bayes-hcc fit example --model pwe --endpoint os --out out/primary_os --overwrite
 
 ## test: the default test suite (fast; slow statistical checks excluded)
 test: $(STAMP)

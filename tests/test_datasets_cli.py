@@ -52,3 +52,21 @@ def test_cli_describe_example_and_errors(tmp_path):
     result = runner.invoke(app, ["describe", str(bad)])
     assert result.exit_code == 2
     assert "negative time" in result.output and "row 1" in result.output
+
+
+def test_cli_fit_writes_fit_and_table_and_refuses_overwrite(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "primary"
+    args = ["fit", "example", "--model", "weibull", "--out", str(out), "--fast", "--seed", "3"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "P(HR < 1)" in result.output and "convergence:" in result.output
+    table = __import__("pandas").read_csv(out / "summary.csv", index_col=0)
+    fit = bh.load_fit(out / "fit.nc")
+    # The table is what the saved fit gives.
+    assert table.loc["P(HR < 1)", "mean"] == pytest.approx(bh.prob_superiority(fit).probability)
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    assert runner.invoke(app, args + ["--overwrite"]).exit_code == 0
+    bad = runner.invoke(app, ["fit", "example", "--model", "cox", "--out", str(out)])
+    assert bad.exit_code == 2 and "choose one of pwe, weibull" in bad.output

@@ -53,6 +53,60 @@ def describe(
             typer.echo(trial.kaplan_meier(ep).to_string())
 
 
+MODELS = {"pwe": "PiecewiseExponential", "weibull": "WeibullPH"}
+
+
+@app.command()
+def fit(
+    data: str = typer.Argument(..., help="Trial file or bundled dataset name (see describe)."),
+    model: str = typer.Option("pwe", help="pwe (piecewise exponential) or weibull."),
+    endpoint: str = typer.Option("os", help="os, pfs or ttp."),
+    out: Path = typer.Option(..., help="Output folder for fit.nc and the summary tables."),
+    site_effect: str = typer.Option("random", help="random, fixed or none."),
+    draws: int = typer.Option(1000), tune: int = typer.Option(1000),
+    chains: int = typer.Option(4), seed: int = typer.Option(20200228, help="Random seed."),
+    fast: bool = typer.Option(False, "--fast", help="Quick look: 2 chains x 300 draws."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    control: str = typer.Option("sorafenib"), treatment: str = typer.Option("tace_sorafenib"),
+    adtte: bool = typer.Option(False, "--adtte", help="Read DATA as CDISC ADaM ADTTE."),
+):
+    """Fit a survival model and write the fit (netCDF) and the headline table."""
+    import bayes_hcc as bh
+
+    if model not in MODELS:
+        fail(bh.ModelError(f"--model {model!r}; choose one of {', '.join(MODELS)}."))
+    if fast:
+        draws, tune, chains = 300, 300, 2
+    try:
+        trial = load_data(data, control, treatment, adtte)
+        targets = [out / "fit.nc", out / "summary.csv", out / "summary.md"]
+        existing = [str(p) for p in targets if p.exists()]
+        if existing and not overwrite:
+            raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace.")
+        m = getattr(bh, MODELS[model])(site_effect=site_effect)
+        typer.echo(repr(trial))
+        typer.echo(f"fitting {m!r} to {endpoint.upper()} ({chains} chains x {draws} draws, "
+                   f"seed {seed}) ...")
+        result = m.fit(trial, endpoint, draws=draws, tune=tune, chains=chains,
+                       random_seed=seed)
+        table = bh.summarize(result)
+    except (BayesHCCError, FileNotFoundError, FileExistsError) as err:
+        fail(err)
+    out.mkdir(parents=True, exist_ok=True)
+    result.save(out / "fit.nc", overwrite=overwrite)
+    table.to_csv(out / "summary.csv")
+    (out / "summary.md").write_text(table.to_markdown(floatfmt=".3f") + "\n")
+    problems = result.convergence_problems()
+    typer.echo(f"\n{result!r}")
+    typer.echo(f"Hazard ratio = hazard({trial.treatment}) / hazard({trial.control}); "
+               f"times in {trial.time_unit}; estimand {table.attrs['estimand']}; 95% "
+               "equal-tailed credible intervals.\n")
+    with pd.option_context("display.width", 140, "display.float_format", "{:.3f}".format):
+        typer.echo(table.drop(columns=["estimand"]).to_string())
+    typer.echo(f"\nconvergence: {'OK' if not problems else 'PROBLEMS: ' + '; '.join(problems)}")
+    typer.echo(f"wrote {out / 'fit.nc'}, {out / 'summary.csv'}, {out / 'summary.md'}")
+
+
 @app.callback()
 def _root():
     """Bayesian analysis of a randomized time-to-event trial (bayes_hcc)."""
