@@ -258,3 +258,39 @@ def test_no_events_in_an_arm_still_fits_with_warning():
     # All treatment-arm patients censored: the HR is pushed below 1, never NaN.
     hr = bh.hazard_ratio(fit).values
     assert np.isfinite(hr).all() and np.median(hr) < 0.5
+
+
+def test_fixed_sites_and_treatment_by_site(example_trial):
+    """Fixed site effects sum to zero; arm_by_site gives per-site deviations of the log HR.
+    Both estimate the same average HR as the primary model: posterior medians of log HR
+    within 0.5 posterior SD of each other."""
+    fixed = bh.WeibullPH(site_effect="fixed").fit(example_trial, random_seed=2, **FAST)
+    np.testing.assert_allclose(fixed.posterior["site_effect"].sum("site"), 0.0, atol=1e-9)
+    with pytest.raises(bh.BayesHCCError, match="needs random site effects"):
+        bh.median_survival(fixed, estimand="new_site")
+    hetero = bh.WeibullPH(arm_by_site="random").fit(example_trial, random_seed=2, **FAST)
+    assert hetero.posterior["arm_site_effect"].sizes["site"] == 6
+    ref = np.log(bh.hazard_ratio(fixed)).values.ravel()
+    other = np.log(bh.hazard_ratio(hetero)).values.ravel()
+    assert abs(np.median(ref) - np.median(other)) < 0.5 * ref.std()
+    for est in bh.ESTIMANDS:
+        med = bh.median_survival(hetero, estimand=est)
+        assert np.isfinite(med.values).all() and med.attrs["estimand"] == est
+
+
+def test_weibull_time_ratio_is_the_median_ratio(weibull_example_fit):
+    """AFT view: at the typical site the median ratio equals exp(-log_hr / k) exactly."""
+    tr = bh.time_ratio(weibull_example_fit)
+    med = bh.median_survival(weibull_example_fit, estimand="typical_site")
+    ratio = med.sel(arm="tace_sorafenib") / med.sel(arm="sorafenib")
+    np.testing.assert_allclose(tr.values, ratio.values, rtol=1e-9)
+    with pytest.raises(bh.BayesHCCError, match="defined for the Weibull"):
+        bh.time_ratio(bh.PiecewiseExponential().fit(
+            bh.datasets.load_example_trial(), random_seed=1, **FAST))
+
+
+def test_prior_summary(example_trial):
+    table = bh.PiecewiseExponential(priors={"log_hr": bh.Prior("Normal", mu=0, sigma=0.5)}) \
+        .prior_summary(example_trial)
+    assert table.loc["log_hr", "prior"] == "Normal(mu=0, sigma=0.5)"
+    assert "site_sd" in table.index and "log_baseline_hazard" in table.index

@@ -108,27 +108,38 @@ def test_pymc_graph_equals_numpy(model):
     assert graph_ll == pytest.approx(ll.sum(), rel=1e-10)
 
 
-def test_log_prior_matches_pymc():
-    """The scipy log prior stored for power-scaling equals PyMC's prior density."""
+@pytest.mark.parametrize("model", [
+    bh.WeibullPH(site_effect="random"),
+    bh.WeibullPH(site_effect="random", site_parametrization="centered"),
+    bh.WeibullPH(site_effect="fixed"),
+    bh.PiecewiseExponential(cuts=[2.0, 5.0], site_effect="random", arm_by_site="random"),
+    bh.PiecewiseExponential(cuts=[2.0, 5.0], baseline_prior="independent", site_effect="none"),
+], ids=["noncentered", "centered", "fixed", "pwe-rw1-armbysite", "pwe-independent"])
+def test_log_prior_matches_pymc(model):
+    """The scipy log prior stored for power-scaling equals PyMC's prior density up to a
+    constant: compared as differences between two random points."""
     import pandas as pd
 
-    model = bh.WeibullPH(site_effect="random")
     trial = bh.read_trial(pd.DataFrame({
         "patient_id": [f"p{i}" for i in range(N)], "site": [f"s{s}" for s in SITE],
         "arm": np.where(ARM == 1, "tace_sorafenib", "sorafenib"),
         "os_time": TIME, "os_event": EVENT}))
     ep, family, priors, X, scale, data, key = E.prepare(model, trial, "os")
-    m = E.build_pymc(family, priors, data, site_effect="random", arm_by_site=None, n_sites=4,
-                     n_cov=0)
-    point = {"log_hr": -0.2, "log_lambda": -2.1, "log_shape": 0.2,
-             "site_sd_log__": np.log(0.4), "site_z": np.array([0.5, -1.0, 0.2, 0.3])}
-    rvs = m.free_RVs
-    pymc_lp = m.compile_fn(m.logp(vars=rvs, jacobian=False, sum=True), inputs=m.value_vars,
-                           on_unused_input="ignore")(point)
-    post = {"log_hr": np.array([-0.2]), "log_lambda": np.array([-2.1]),
-            "log_shape": np.array([0.2]), "site_sd": np.array([0.4]),
-            "site_z": np.array([[0.5, -1.0, 0.2, 0.3]])}
-    lp = E.log_prior(post, priors, family, "random", None, False)
-    # rel 1e-8: scipy and PyTensor's numba kernels evaluate log/exp differently in the last
-    # bits (observed difference 3e-10 relative); a wrong prior would differ by O(1).
-    assert sum(float(v[0]) for v in lp.values()) == pytest.approx(float(pymc_lp), rel=1e-8)
+    m = E.build_pymc(family, priors, data, site_effect=model.site_effect,
+                     arm_by_site=model.arm_by_site, n_sites=4, n_cov=0,
+                     site_parametrization=model.site_parametrization)
+    prior_lp = m.compile_fn(m.logp(vars=m.free_RVs, jacobian=False, sum=True),
+                            inputs=m.value_vars, on_unused_input="ignore")
+    names = [v.name for v in m.free_RVs] + [d.name for d in m.deterministics]
+    values = m.compile_fn(m.replace_rvs_by_values([m[n] for n in names]), inputs=m.value_vars,
+                          on_unused_input="ignore")
+    rng = np.random.default_rng(1)
+    diffs = []
+    for _ in range(2):
+        point = {k: v + rng.normal(0, 0.5, size=np.shape(v))
+                 for k, v in m.initial_point().items()}
+        post = {n: np.asarray(v)[None, ...] for n, v in zip(names, values(point))}
+        lp = E.log_prior(post, priors, family, model.site_effect, model.arm_by_site, False)
+        diffs.append((float(prior_lp(point)), sum(float(v[0]) for v in lp.values())))
+    # abs 1e-8: scipy and PyTensor's numba kernels differ in the last bits only.
+    assert diffs[0][0] - diffs[1][0] == pytest.approx(diffs[0][1] - diffs[1][1], abs=1e-8)

@@ -153,3 +153,25 @@ def test_probabilities_and_mcse():
     m0 = np.log(2) / np.exp(-2.0)
     gain = bh.prob_median_gain(fit, 2.0, estimand="typical_site")
     assert gain.probability == pytest.approx(np.mean(m0 * (np.exp(-log_hr) - 1) > 2.0))
+
+
+def test_new_site_with_treatment_by_site_heterogeneity():
+    """Treatment arm at a new site integrates two independent normal deviations."""
+    arm_sd = 0.3
+    params = {"log_lambda": const(np.log(LAM)), "log_shape": const(np.log(K)),
+              "log_hr": const(LOG_HR), "site_effect": const(EFF, extra=(3,)),
+              "site_sd": const(SITE_SD), "arm_site_effect": const([0.1, -0.1, 0.0], extra=(3,)),
+              "arm_site_sd": const(arm_sd)}
+    fit = fabricated_fit(WeibullFamily(), params, arm=ARM, site=SITE, site_effect="random",
+                         arm_by_site="random")
+    # Sum of independent normals: N(0, sqrt(site_sd^2 + arm_sd^2)).
+    total = np.hypot(SITE_SD, arm_sd)
+    f = lambda b: weibull_S(6.0, LOG_HR + b) * stats.norm(0, total).pdf(b)
+    ref = integrate.quad(f, -8 * total, 8 * total, epsabs=1e-13)[0]
+    s = bh.survival(fit, [6.0], estimand="new_site").values[0, 0, 1, 0]
+    assert s == pytest.approx(ref, rel=1e-6)
+    # Standardized: each patient's own site deviation in the treatment arm.
+    s_std = bh.survival(fit, [6.0]).values[0, 0, 1, 0]
+    dev = np.array([0.1, -0.1, 0.0])
+    assert s_std == pytest.approx(weibull_S(6.0, LOG_HR + EFF[SITE] + dev[SITE]).mean(),
+                                  rel=1e-12)
