@@ -7,6 +7,8 @@ months unless said otherwise.
 
 from bayes_hcc import datasets
 from bayes_hcc.data import Endpoint, TrialData, read_adtte, read_trial, to_adtte, write_adtte
+from bayes_hcc.diagnostics import (THRESHOLDS, DiagnosticReport, check, compare, loo, ppc_km,
+                                   prior_predictive, psense)
 from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, DataWarning,
                               HorizonError, ModelError, SpecError, TrialDataError)
 from bayes_hcc.models import (DEFAULT_PRIORS, Fit, PiecewiseExponential, Prior, SurvivalModel,
@@ -25,7 +27,8 @@ __all__ = [
     "SurvivalModel", "PiecewiseExponential", "WeibullPH", "Fit", "load_fit", "Prior",
     "DEFAULT_PRIORS", "hazard_ratio", "time_ratio", "survival", "survival_curve",
     "median_survival", "rmst", "Probability", "prob_superiority", "prob_median_gain",
-    "prob_rmst_gain", "summarize", "ESTIMANDS",
+    "prob_rmst_gain", "summarize", "ESTIMANDS", "check", "DiagnosticReport", "THRESHOLDS",
+    "loo", "compare", "psense", "ppc_km", "prior_predictive",
     "BayesHCCError", "TrialDataError", "ADaMError", "SpecError", "ModelError", "HorizonError",
     "DataWarning", "ConvergenceWarning", "__version__",
 ]

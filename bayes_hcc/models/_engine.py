@@ -245,6 +245,18 @@ def log_prior(post, priors, family, site_effect, arm_by_site, has_cov) -> dict:
     return out
 
 
+def administrative_follow_up(trial, ep) -> np.ndarray:
+    """Time from randomization to the data cut per patient; without dates (or without a
+    cut), the longest observed follow-up in the trial (documented approximation)."""
+    from bayes_hcc.data._build import DAYS_PER_UNIT
+
+    if trial.has_dates and trial.cut_date is not None:
+        rand = trial.to_frame()["randomization_date"]
+        days = ((trial.cut_date - rand) / np.timedelta64(1, "D")).to_numpy(float)
+        return np.maximum(days / DAYS_PER_UNIT[trial.time_unit], np.asarray(ep.time, float))
+    return np.full(len(ep), float(np.max(ep.time)))
+
+
 def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run) -> xr.DataTree:
     post_ds = trace["posterior"].to_dataset()
     coords = {"site": list(ep.sites), "covariate": list(model.covariates)}
@@ -269,12 +281,16 @@ def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run) -> xr
     lp_ds = xr.Dataset({k: (sd, v.reshape(shape)) for k, v in lp.items()},
                        coords={"chain": post_ds["chain"], "draw": post_ds["draw"]})
     obs = xr.Dataset({name: ("patient", np.asarray(ep.time, float))}, coords={"patient": pid})
+    admin = administrative_follow_up(trial, ep)
     const = xr.Dataset({
         # ArviZ survival tools read the event indicator under the observed variable's name.
         name: ("patient", np.asarray(ep.event, np.int64)),
         "arm": ("patient", np.asarray(ep.arm, np.int64)),
         "site": ("patient", np.asarray(ep.site, np.int64)),
         "X": (("patient", "covariate"), X),
+        # Longest follow-up each patient could have had (randomization to data cut): the
+        # censoring time of a replicated event in posterior predictive checks.
+        "admin_time": ("patient", admin),
     }, coords={"patient": pid, "covariate": list(model.covariates)})
     if isinstance(family, PiecewiseFamily):
         const["cuts"] = ("cut", family.cuts)
