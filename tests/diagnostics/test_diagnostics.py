@@ -1,0 +1,105 @@
+"""check(), LOO/compare, psense, posterior and prior predictive checks."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayes_hcc as bh
+
+
+def test_good_fit_passes(weibull_fit):
+    report = bh.check(weibull_fit)
+    assert report.ok, report
+    assert set(report.table.index) >= {"r_hat", "ess_bulk", "ess_tail", "divergences",
+                                        "max_treedepth", "ebfmi", "mcse", "mcse_prob"}
+    assert "Diagnostics: OK" in report._repr_html_()
+
+
+def test_poor_fit_fails_with_explanations(example_trial):
+    """tune=5, draws=20: R-hat, ESS and MCSE must fail, each with its remedy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.ConvergenceWarning)
+        bad = bh.WeibullPH().fit(example_trial, "os", tune=5, draws=20, random_seed=1)
+    with pytest.warns(bh.ConvergenceWarning, match="diagnostics failed"):
+        report = bh.check(bad)
+    assert not report.ok
+    for name in ("r_hat", "ess_bulk", "ess_tail", "mcse"):
+        assert name in report.failed, name
+    text = "\n".join(report.explanations)
+    assert "chains disagree" in text and "increase draws" in text
+
+
+def test_one_chain_cannot_pass(example_trial):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.ConvergenceWarning)
+        fit = bh.WeibullPH().fit(example_trial, "os", chains=1, random_seed=1)
+        report = bh.check(fit, warn=False)
+    assert "r_hat" in report.failed
+
+
+def test_loo_prefers_true_family():
+    """Clearly non-Weibull hazard (high, low, high): the piecewise model must win by more
+    than 2 standard errors of the ELPD difference."""
+    h = bh.PiecewiseHazard(cuts=(3.0, 9.0), rates=(0.25, 0.03, 0.25))
+    trial = bh.simulate_trial(400, sites=6, os_hazard=h, site_sd=0.1, random_seed=21,
+                              accrual_start="2015-01-01", accrual_end="2016-06-30")
+    fits = {"weibull": bh.WeibullPH().fit(trial, random_seed=1),
+            "pwe": bh.PiecewiseExponential(cuts=[3.0, 9.0]).fit(trial, random_seed=1)}
+    table = bh.compare(fits)
+    assert table.index[0] == "pwe"
+    # arviz-stats reports elpd_diff of the worse model as a negative number.
+    assert -table.loc["weibull", "elpd_diff"] > 2 * table.loc["weibull", "dse"]
+    assert table.loc["pwe", "weight"] > 0.9
+
+
+def test_compare_refuses_different_units(weibull_fit, example_trial):
+    with warnings.catch_warnings():  # convergence of this fit is beside the point
+        warnings.simplefilter("ignore", bh.ConvergenceWarning)
+        other = bh.WeibullPH().fit(example_trial, "pfs", random_seed=1, draws=200, tune=200)
+    with pytest.raises(bh.BayesHCCError, match="same patients"):
+        bh.compare([weibull_fit, other])
+
+
+def test_psense_flags_conflicting_prior_not_default(example_trial, weibull_fit):
+    """A strongly wrong informative prior on log HR (HR 3, SD 0.1 on the log scale) is a
+    prior-data conflict; the default prior is not, for log HR and the medians."""
+    default = bh.psense(weibull_fit)
+    for name in ("log_hr", "median_sorafenib", "median_tace_sorafenib"):
+        assert default.loc[name, "diagnosis"] == "✓", default
+    wrong = bh.WeibullPH(priors={"log_hr": bh.Prior("Normal", mu=np.log(3.0), sigma=0.1)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.ConvergenceWarning)
+        fit = wrong.fit(example_trial, "os", random_seed=1)
+    table = bh.psense(fit)
+    assert table.loc["log_hr", "diagnosis"] == "potential prior-data conflict", table
+
+
+def test_ppc_km_covers_observed_for_correct_model(weibull_fit):
+    """The example trial is Weibull-generated: the 95% PPC band should contain the observed
+    KM at (nearly) all grid points; we require 90% per arm and per site."""
+    by_arm = bh.ppc_km(weibull_fit, random_seed=1)
+    assert by_arm.attrs["coverage"] >= 0.9
+    assert set(by_arm["group"]) == set(weibull_fit.arms)
+    by_site = bh.ppc_km(weibull_fit, by="site", random_seed=1, n_draws=100)
+    assert by_site.attrs["coverage"] >= 0.9
+    # Replicates keep observed follow-up: the band is flat beyond the last follow-up.
+    assert (by_arm["lower"] <= by_arm["upper"]).all()
+
+
+def test_ppc_detects_misfit():
+    """A Weibull fitted to a strongly non-monotone hazard misses the observed KM somewhere."""
+    h = bh.PiecewiseHazard(cuts=(3.0, 9.0), rates=(0.25, 0.03, 0.25))
+    trial = bh.simulate_trial(400, sites=6, os_hazard=h, site_sd=0.1, random_seed=21,
+                              accrual_start="2015-01-01", accrual_end="2016-06-30")
+    fit = bh.WeibullPH().fit(trial, random_seed=1, draws=500, tune=500)
+    assert bh.ppc_km(fit, random_seed=1).attrs["coverage"] < 0.8
+
+
+def test_prior_predictive(example_trial):
+    table = bh.prior_predictive(bh.PiecewiseExponential(), example_trial, random_seed=1)
+    assert list(table.index) == ["HR", "median sorafenib", "median tace_sorafenib"]
+    # log HR ~ Normal(0, 1): the HR quantiles are exp(+-1.96) up to Monte Carlo error
+    # (2000 draws: the 2.5% quantile is known to about +-8%).
+    assert table.loc["HR", "q50"] == pytest.approx(1.0, abs=0.1)
+    assert table.loc["HR", "q2.5"] == pytest.approx(np.exp(-1.96), rel=0.15)
