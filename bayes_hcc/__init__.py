@@ -11,6 +11,8 @@ from bayes_hcc.diagnostics import (THRESHOLDS, DiagnosticReport, check, compare,
                                    prior_predictive, psense)
 from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, DataWarning,
                               HorizonError, ModelError, SpecError, TrialDataError)
+from bayes_hcc.io import (plot_hazard_ratio, plot_ppc, plot_psense, plot_rank, plot_site_effects,
+                          plot_survival, plot_time_varying_hr, plot_trace, report)
 from bayes_hcc.models import (DEFAULT_PRIORS, Fit, PiecewiseExponential, Prior, SurvivalModel,
                               WeibullPH, load_fit)
 from bayes_hcc.quantities import (ESTIMANDS, Probability, hazard_ratio, median_survival,
@@ -28,7 +30,9 @@ __all__ = [
     "DEFAULT_PRIORS", "hazard_ratio", "time_ratio", "survival", "survival_curve",
     "median_survival", "rmst", "Probability", "prob_superiority", "prob_median_gain",
     "prob_rmst_gain", "summarize", "ESTIMANDS", "check", "DiagnosticReport", "THRESHOLDS",
-    "loo", "compare", "psense", "ppc_km", "prior_predictive",
+    "loo", "compare", "psense", "ppc_km", "prior_predictive", "report", "plot_survival",
+    "plot_hazard_ratio", "plot_site_effects", "plot_trace", "plot_rank", "plot_ppc",
+    "plot_psense", "plot_time_varying_hr",
     "BayesHCCError", "TrialDataError", "ADaMError", "SpecError", "ModelError", "HorizonError",
     "DataWarning", "ConvergenceWarning", "__version__",
 ]

@@ -60,7 +60,7 @@ def test_cli_fit_writes_fit_and_table_and_refuses_overwrite(tmp_path):
     args = ["fit", "example", "--model", "weibull", "--out", str(out), "--fast", "--seed", "3"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "P(HR < 1)" in result.output and "convergence:" in result.output
+    assert "P(HR < 1)" in result.output and "diagnostics:" in result.output
     table = __import__("pandas").read_csv(out / "summary.csv", index_col=0)
     fit = bh.load_fit(out / "fit.nc")
     # The table is what the saved fit gives.

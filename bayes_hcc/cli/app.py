@@ -69,6 +69,9 @@ def fit(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     control: str = typer.Option("sorafenib"), treatment: str = typer.Option("tace_sorafenib"),
     adtte: bool = typer.Option(False, "--adtte", help="Read DATA as CDISC ADaM ADTTE."),
+    strict: bool = typer.Option(False, "--strict",
+                                help="Exit with status 1 when the diagnostics fail."),
+    with_report: bool = typer.Option(False, "--report", help="Also write report.html."),
 ):
     """Fit a survival model and write the fit (netCDF) and the headline table."""
     import bayes_hcc as bh
@@ -96,15 +99,41 @@ def fit(
     result.save(out / "fit.nc", overwrite=overwrite)
     table.to_csv(out / "summary.csv")
     (out / "summary.md").write_text(table.to_markdown(floatfmt=".3f") + "\n")
-    problems = result.convergence_problems()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the verdict is printed below
+        diag = bh.check(result, warn=False)
+    if with_report:
+        bh.report(result, out / "report.html", overwrite=overwrite)
     typer.echo(f"\n{result!r}")
     typer.echo(f"Hazard ratio = hazard({trial.treatment}) / hazard({trial.control}); "
                f"times in {trial.time_unit}; estimand {table.attrs['estimand']}; 95% "
                "equal-tailed credible intervals.\n")
     with pd.option_context("display.width", 140, "display.float_format", "{:.3f}".format):
         typer.echo(table.drop(columns=["estimand"]).to_string())
-    typer.echo(f"\nconvergence: {'OK' if not problems else 'PROBLEMS: ' + '; '.join(problems)}")
-    typer.echo(f"wrote {out / 'fit.nc'}, {out / 'summary.csv'}, {out / 'summary.md'}")
+    typer.echo("\ndiagnostics: " + ("OK" if diag.ok else "FAILED\n" + "\n".join(
+        f"- {e}" for e in diag.explanations)))
+    typer.echo(f"wrote {out / 'fit.nc'}, {out / 'summary.csv'}, {out / 'summary.md'}"
+               + (f", {out / 'report.html'}" if with_report else ""))
+    if strict and not diag.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def report(
+    fit_path: Path = typer.Argument(..., help="A fit saved by `bayes-hcc fit` (fit.nc)."),
+    out: Path = typer.Option(..., help="HTML file to write."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+):
+    """Write a self-contained HTML report (and the table as CSV, Markdown, LaTeX)."""
+    import bayes_hcc as bh
+
+    try:
+        path = bh.report(bh.load_fit(fit_path), out, overwrite=overwrite)
+    except (BayesHCCError, FileNotFoundError, FileExistsError) as err:
+        fail(err)
+    typer.echo(f"wrote {path}")
 
 
 @app.callback()

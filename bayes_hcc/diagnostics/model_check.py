@@ -77,7 +77,8 @@ def psense(fit, var_names=("log_hr", "site_sd"), *, medians: bool = True,
     import contextlib
     import io
 
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints a help note; we return it
+    # psense_summary prints a help note; the returned table says the same, so keep it quiet.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         out = azs.psense_summary(dt, var_names=names, threshold=threshold,
                                  prior_var_names=_top_level_priors(dt))
     return pd.DataFrame(out)

@@ -1,0 +1,213 @@
+"""Figures (matplotlib, headless-safe; arviz-plots for MCMC plots). Each returns a Figure."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bayes_hcc.diagnostics import ppc_km, psense
+from bayes_hcc.quantities.core import as_fit, hazard_ratio, prob_superiority, survival_curve
+
+__all__ = ["plot_survival", "plot_hazard_ratio", "plot_site_effects", "plot_trace",
+           "plot_rank", "plot_ppc", "plot_psense", "plot_time_varying_hr", "FIGURES"]
+
+COLORS = ("#1f77b4", "#d62728")
+
+
+def _plt():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")  # headless servers and CI have no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _observed(fit):
+    t = fit.datatree["observed_data"][fit.endpoint].to_numpy()
+    d = fit.datatree["constant_data"][fit.endpoint].to_numpy()
+    arm = fit.datatree["constant_data"]["arm"].to_numpy()
+    return t, d, arm
+
+
+def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
+                  risk_times=None):
+    """Posterior survival per arm (median and ``prob`` band) over the Kaplan-Meier curves,
+    with a numbers-at-risk table."""
+    from lifelines import KaplanMeierFitter
+
+    plt = _plt()
+    fit = as_fit(fit)
+    curve = survival_curve(fit, estimand=estimand)
+    t, d, arm = _observed(fit)
+    fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.8), height_ratios=(4, 1),
+                                  sharex=True)
+    lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
+    grid = curve["time"].values
+    for i, a in enumerate(fit.arms):
+        c = curve.sel(arm=a)
+        lo, mid, hi = (c.quantile(q, dim=("chain", "draw")).values for q in (lo_q, .5, hi_q))
+        ax.fill_between(grid, lo, hi, color=COLORS[i], alpha=0.2, lw=0)
+        ax.plot(grid, mid, color=COLORS[i], lw=2, label=f"{a}: posterior ({estimand})")
+        km = KaplanMeierFitter().fit(t[arm == i], d[arm == i])
+        ax.step(km.survival_function_.index, km.survival_function_.iloc[:, 0], where="post",
+                color=COLORS[i], lw=1, ls="--", label=f"{a}: Kaplan-Meier")
+    ax.set_ylabel(f"{fit.endpoint.upper()} survival probability")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(f"{fit.endpoint.upper()}: posterior survival ({int(prob * 100)}% bands) "
+                 "and Kaplan-Meier")
+    risk_times = np.arange(0, grid.max() + 1e-9, 6.0) if risk_times is None else risk_times
+    for i, a in enumerate(fit.arms):
+        n = [int(np.sum(t[arm == i] >= rt)) for rt in risk_times]
+        for rt, k in zip(risk_times, n):
+            tab.text(rt, 1 - i, str(k), ha="center", va="center", color=COLORS[i], fontsize=8)
+    tab.set_yticks([1, 0], list(fit.arms), fontsize=8)
+    tab.set_ylim(-0.5, 1.5)
+    tab.set_xlabel(f"time since randomization ({fit.time_unit})")
+    tab.set_title("numbers at risk", fontsize=8)
+    for s in ("top", "right", "left"):
+        tab.spines[s].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_hazard_ratio(fit, *, thresholds=(1.0,)):
+    """Posterior density of the HR with P(HR < 1) marked."""
+    from scipy.stats import gaussian_kde
+
+    plt = _plt()
+    fit = as_fit(fit)
+    hr = hazard_ratio(fit).values.ravel()
+    grid = np.linspace(np.quantile(hr, 0.001), np.quantile(hr, 0.999), 400)
+    dens = gaussian_kde(np.log(hr))(np.log(grid)) / grid  # KDE on the log scale
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.plot(grid, dens, color="k")
+    below = grid < 1.0
+    ax.fill_between(grid[below], dens[below], color=COLORS[0], alpha=0.3)
+    for d in thresholds:
+        ax.axvline(d, color="grey", ls="--", lw=1)
+    p = prob_superiority(fit)
+    ax.text(0.02, 0.95, f"P(HR < 1) = {p.probability:.3f}\nmedian HR = {np.median(hr):.2f} "
+            f"({np.quantile(hr, .025):.2f} to {np.quantile(hr, .975):.2f})",
+            transform=ax.transAxes, va="top", fontsize=9)
+    ax.set_xlabel(f"hazard ratio, {fit.arms[1]} / {fit.arms[0]}")
+    ax.set_ylabel("posterior density")
+    ax.set_title(f"{fit.endpoint.upper()}: posterior of the hazard ratio")
+    fig.tight_layout()
+    return fig
+
+
+def plot_site_effects(fit):
+    """Forest plot of the site effects on the log hazard (arviz-plots)."""
+    import arviz_plots as azp
+
+    _plt()
+    fit = as_fit(fit)
+    if "site_effect" not in fit.datatree["posterior"]:
+        return _message_figure("no site effects in this model (site_effect='none')")
+    pc = azp.plot_forest(fit.datatree, var_names=["site_effect"], backend="matplotlib")
+    return pc.get_viz("figure")
+
+
+def plot_trace(fit, var_names=None):
+    import arviz_plots as azp
+
+    _plt()
+    fit = as_fit(fit)
+    pc = azp.plot_trace_dist(fit.datatree, var_names=_main_vars(fit, var_names),
+                             backend="matplotlib")
+    return pc.get_viz("figure")
+
+
+def plot_rank(fit, var_names=None):
+    import arviz_plots as azp
+
+    _plt()
+    fit = as_fit(fit)
+    pc = azp.plot_rank(fit.datatree, var_names=_main_vars(fit, var_names), backend="matplotlib")
+    return pc.get_viz("figure")
+
+
+def _main_vars(fit, var_names):
+    if var_names is not None:
+        return list(var_names)
+    post = fit.datatree["posterior"]
+    return [v for v in ("log_hr", "site_sd", "log_shape", "arm_site_sd") if v in post]
+
+
+def plot_ppc(fit, *, by: str = "arm", random_seed=0):
+    """Censoring-aware posterior predictive KM bands against the observed KM."""
+    plt = _plt()
+    fit = as_fit(fit)
+    table = ppc_km(fit, by=by, random_seed=random_seed)
+    groups = list(dict.fromkeys(table["group"]))
+    ncol = min(3, len(groups))
+    nrow = -(-len(groups) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 3 * nrow), squeeze=False,
+                             sharey=True)
+    for ax, g in zip(axes.ravel(), groups):
+        part = table[table["group"] == g]
+        ax.fill_between(part["time"], part["lower"], part["upper"], color="grey", alpha=0.3,
+                        step="post", label="replicated 95%")
+        ax.step(part["time"], part["observed"], where="post", color="k", label="observed")
+        ax.set_title(str(g), fontsize=9)
+        ax.set_ylim(0, 1.02)
+    for ax in axes.ravel()[len(groups):]:
+        ax.set_visible(False)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"{fit.endpoint.upper()}: posterior predictive KM by {by} "
+                 f"(coverage {table.attrs['coverage']:.0%})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_psense(fit):
+    """Power-scaling sensitivity: prior and likelihood sensitivity per quantity."""
+    plt = _plt()
+    table = psense(fit)
+    fig, ax = plt.subplots(figsize=(6.5, 0.5 + 0.45 * len(table)))
+    y = np.arange(len(table))
+    ax.barh(y - 0.2, table["prior"], height=0.4, label="prior")
+    ax.barh(y + 0.2, table["likelihood"], height=0.4, label="likelihood")
+    ax.axvline(0.05, color="grey", ls="--", lw=1, label="threshold 0.05")
+    ax.set_yticks(y, list(table.index))
+    ax.set_xlabel("power-scaling sensitivity (CJS distance gradient)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_time_varying_hr(fit):
+    """Posterior HR per interval (PiecewiseExponential(time_varying_hr=True))."""
+    plt = _plt()
+    fit = as_fit(fit)
+    post = fit.datatree["posterior"]
+    if "log_hr_interval" not in post:
+        return _message_figure("fit PiecewiseExponential(time_varying_hr=True) for this plot")
+    hr = np.exp(post["log_hr_interval"])
+    q = hr.quantile([0.025, 0.5, 0.975], dim=("chain", "draw")).values
+    x = np.arange(q.shape[1])
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    ax.errorbar(x, q[1], yerr=[q[1] - q[0], q[2] - q[1]], fmt="o", color="k", capsize=3)
+    ax.axhline(1.0, color="grey", ls="--")
+    ax.set_xticks(x, [str(v) for v in hr["interval"].values], rotation=30, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("hazard ratio (95% CrI)")
+    ax.set_xlabel(f"interval ({fit.time_unit})")
+    ax.set_title(f"{fit.endpoint.upper()}: HR per interval (proportional-hazards check)")
+    fig.tight_layout()
+    return fig
+
+
+def _message_figure(text):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 1.2))
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.axis("off")
+    return fig
+
+
+FIGURES = {"survival": plot_survival, "hazard_ratio": plot_hazard_ratio,
+           "site_effects": plot_site_effects, "trace": plot_trace, "rank": plot_rank,
+           "ppc": plot_ppc, "psense": plot_psense, "time_varying_hr": plot_time_varying_hr}

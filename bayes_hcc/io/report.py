@@ -1,0 +1,135 @@
+"""bh.report: a self-contained HTML report of a fit (figures embedded, no network)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayes_hcc.diagnostics import check
+from bayes_hcc.io.plots import FIGURES
+from bayes_hcc.quantities.core import as_fit
+from bayes_hcc.quantities.summary import summarize
+
+__all__ = ["report", "write_tables", "data_summary"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1000px;
+margin:2em auto;padding:0 1em;color:#1f2328}
+h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #d0d7de;padding-bottom:.2em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #d0d7de;padding:.25em .6em;text-align:right}
+th{background:#f6f8fa}.ok{color:#1a7f37;font-weight:bold}.fail{color:#cf222e;font-weight:bold}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}code{font-size:.85em}
+.note{color:#57606a;font-size:.85em}
+"""
+
+
+def data_summary(fit) -> pd.DataFrame:
+    """Patients, events, censored and median follow-up (reverse KM) by arm and by site."""
+    from lifelines import KaplanMeierFitter
+
+    fit = as_fit(fit)
+    c = fit.datatree["constant_data"]
+    t = fit.datatree["observed_data"][fit.endpoint].to_numpy()
+    d = c[fit.endpoint].to_numpy()
+    arm, site = c["arm"].to_numpy(), c["site"].to_numpy()
+    groups = [("overall", "all", np.ones(len(t), bool))]
+    groups += [("arm", a, arm == i) for i, a in enumerate(fit.arms)]
+    groups += [("site", s, site == i) for i, s in enumerate(fit.sites)]
+    rows = []
+    for by, label, m in groups:
+        fu = float(KaplanMeierFitter().fit(t[m], 1 - d[m]).median_survival_time_) \
+            if m.any() else np.nan
+        rows.append({"by": by, "group": label, "patients": int(m.sum()),
+                     "events": int(d[m].sum()), "censored": int((1 - d[m]).sum()),
+                     f"median follow-up ({fit.time_unit})": fu if np.isfinite(fu) else np.nan})
+    return pd.DataFrame(rows).set_index(["by", "group"])
+
+
+def write_tables(table: pd.DataFrame, stem: Path, *, overwrite: bool = False) -> list[Path]:
+    """The table as CSV, Markdown and LaTeX (``stem.csv``, ``stem.md``, ``stem.tex``)."""
+    paths = [stem.with_suffix(s) for s in (".csv", ".md", ".tex")]
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} exist; pass overwrite=True.")
+    table.to_csv(paths[0])
+    paths[1].write_text(table.to_markdown(floatfmt=".3f") + "\n")
+    paths[2].write_text(table.to_latex(float_format="%.3f", na_rep="") + "\n")
+    return paths
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int = 0) -> Path:
+    """Write a self-contained HTML report of ``fit`` and its headline table.
+
+    Contents: data summary (counts, events, censoring by arm and site), the model and its
+    priors as used, the diagnostics verdict with explanations, the headline table
+    (:func:`bayes_hcc.summarize`) and the figures (embedded PNG). The table is also written
+    next to the report as CSV, Markdown and LaTeX (``<name>_summary.*``).
+    Refuses to overwrite existing files unless ``overwrite=True``.
+    """
+    fit = as_fit(fit)
+    path = Path(path)
+    stem = path.with_name(path.stem + "_summary")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the verdict is shown in the report itself
+        diag = check(fit, warn=False)
+    table = summarize(fit)
+    write_tables(table, stem, overwrite=overwrite)
+    attrs = fit.datatree.attrs
+    priors = pd.DataFrame({"prior": {k: str(v) for k, v in sorted(fit.priors.items())}})
+    model = {k: v for k, v in fit.settings.items() if k != "priors"}
+    figs = []
+    for name in figures or list(FIGURES):
+        kwargs = {"random_seed": random_seed} if name == "ppc" else {}
+        figs.append((name, _png(FIGURES[name](fit, **kwargs))))
+    verdict = ("<p class='ok'>Diagnostics: OK</p>" if diag.ok else
+               "<p class='fail'>Diagnostics FAILED: the posterior may be unreliable.</p>")
+    expl = "".join(f"<li>{html.escape(e)}</li>" for e in diag.explanations)
+    versions = json.loads(attrs.get("package_versions", "{}"))
+    body = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>bayes-hcc report: {html.escape(fit.endpoint.upper())}</title><style>{_CSS}</style></head>
+<body><h1>Bayesian analysis of {html.escape(fit.endpoint.upper())}:
+{html.escape(fit.arms[1])} vs {html.escape(fit.arms[0])}</h1>
+<p class="note">Hazard ratio = hazard({html.escape(fit.arms[1])}) /
+hazard({html.escape(fit.arms[0])}); superiority means HR &lt; 1. Times in
+{html.escape(fit.time_unit)}. Created {html.escape(attrs.get('created', ''))} with bayes-hcc
+{html.escape(versions.get('bayes-hcc', '?'))}; data fingerprint
+<code>{html.escape(fit.data_fingerprint[:16])}</code>; seed {fit.random_seed}.</p>
+<h2>Data</h2>{data_summary(fit).to_html(float_format=lambda x: f'{x:.2f}', na_rep='n.e.')}
+<p class="note">Median follow-up by the reverse Kaplan-Meier method (n.e. = not estimable:
+almost no censoring).</p>
+<h2>Model and priors as used</h2><pre>{html.escape(json.dumps(model, indent=1))}</pre>
+{priors.to_html()}
+<h2>Diagnostics</h2>{verdict}{diag.table.to_html(float_format=lambda x: f'{x:.4g}')}
+<ul>{expl}</ul>
+<h2>Headline results</h2>
+{table.to_html(float_format=lambda x: f'{x:.3f}', na_rep='')}
+<p class="note">Estimand {html.escape(str(table.attrs['estimand']))}; 95% equal-tailed credible
+intervals; MCSE = Monte Carlo standard error. Also as CSV, Markdown and LaTeX:
+{html.escape(stem.name)}.csv / .md / .tex.</p>
+<h2>Figures</h2>
+{''.join(f'<h3>{html.escape(n)}</h3><img alt="{html.escape(n)}" src="data:image/png;base64,{b}">' for n, b in figs)}
+<h2>Provenance</h2><pre>{html.escape(json.dumps({k: attrs[k] for k in sorted(attrs)}, indent=1, default=str))}</pre>
+</body></html>
+"""
+    path.write_text(body, encoding="utf-8")
+    return path
