@@ -89,8 +89,12 @@ def _simulate_times(fit, params, rng):
     arm, site, X = fit.design()
     eta = eta_numpy(params, arm, site, X, site_effect=fit.site_effect,
                     arm_by_site=fit.arm_by_site)
-    e = rng.exponential(size=eta.shape)
-    return fit.family.inverse_cumhaz(params, e / np.exp(eta))
+    h = rng.exponential(size=eta.shape) / np.exp(eta)
+    out = np.empty_like(h)
+    for a in (0, 1):
+        m = arm == a
+        out[:, m] = fit.family.inverse_cumhaz(fit.family.params_for_arm(params, a), h[:, m])
+    return out
 
 
 def ppc_km(fit, *, n_draws: int = 200, by: str = "arm", grid=None, prob: float = 0.95,

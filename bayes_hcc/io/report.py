@@ -14,6 +14,7 @@ import pandas as pd
 
 from bayes_hcc.diagnostics import check
 from bayes_hcc.io.plots import FIGURES
+from bayes_hcc.models.base import active_priors
 from bayes_hcc.quantities.core import as_fit
 from bayes_hcc.quantities.summary import summarize
 
@@ -95,7 +96,9 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     table = summarize(fit)
     write_tables(table, stem, overwrite=overwrite)
     attrs = fit.datatree.attrs
-    priors = pd.DataFrame({"prior": {k: str(v) for k, v in sorted(fit.priors.items())}})
+    used = active_priors(fit.priors, fit.family, fit.site_effect, fit.arm_by_site,
+                         bool(fit.settings["covariates"]))
+    priors = pd.DataFrame({"prior": {k: str(fit.priors[k]) for k in used}})
     model = {k: v for k, v in fit.settings.items() if k != "priors"}
     figs = []
     for name in figures or list(FIGURES):

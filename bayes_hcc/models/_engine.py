@@ -213,11 +213,17 @@ def flat_posterior(posterior: xr.Dataset, names) -> dict:
 def pointwise_loglik(family, post, time, event, arm, site, X, *, site_effect, arm_by_site):
     """Patient-level log-likelihood d_i (log h0(t_i) + eta_i) - exp(eta_i) H0(t_i): (S, n)."""
     eta = eta_numpy(post, arm, site, X, site_effect=site_effect, arm_by_site=arm_by_site)
-    H = family.cumhaz(post, time) * np.exp(eta)
-    d = np.asarray(event, float)[None, :]
-    with np.errstate(invalid="ignore"):
-        lh = np.where(d > 0, family.log_hazard(post, time) + eta, 0.0)
-    return d * lh - H
+    time, arm = np.asarray(time, float), np.asarray(arm)
+    out = np.empty_like(eta)
+    for a in (0, 1):  # an arm may see its own baseline (time-varying HR)
+        m = arm == a
+        p = family.params_for_arm(post, a)
+        H = family.cumhaz(p, time[m]) * np.exp(eta[:, m])
+        d = np.asarray(event, float)[m][None, :]
+        with np.errstate(invalid="ignore"):
+            lh = np.where(d > 0, family.log_hazard(p, time[m]) + eta[:, m], 0.0)
+        out[:, m] = d * lh - H
+    return out
 
 
 def log_prior(post, priors, family, site_effect, arm_by_site, has_cov) -> dict:
@@ -239,7 +245,7 @@ def log_prior(post, priors, family, site_effect, arm_by_site, has_cov) -> dict:
         else:
             v = p.logpdf(post[key])
             out[key] = v.reshape(v.shape[0], -1).sum(axis=1)
-    for z in ("site_z", "arm_site_z", "rw_z"):
+    for z in ("site_z", "arm_site_z", "rw_z", "tv_z"):
         if z in post:
             out[z] = stats.norm.logpdf(post[z]).reshape(post[z].shape[0], -1).sum(axis=1)
     return out
@@ -267,6 +273,8 @@ def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run) -> xr
     if "shape" in post_ds and "log_hr" in post_ds:
         post_ds["time_ratio"] = np.exp(-post_ds["log_hr"] / post_ds["shape"])
     post_ds["hazard_ratio"] = np.exp(post_ds["log_hr"])
+    if "log_hr_dev" in post_ds:
+        post_ds["log_hr_interval"] = post_ds["log_hr"] + post_ds["log_hr_dev"]
     shape = (post_ds.sizes["chain"], post_ds.sizes["draw"])
     names = list(post_ds.data_vars)
     post = flat_posterior(post_ds, names)

@@ -196,6 +196,10 @@ class PiecewiseExponential(SurvivalModel):
         First-order random walk on the log baseline hazards (smoothing), or independent.
     rw_sd : float, default 0.3
         Step SD of the random walk (fixed smoothing scale, log hazard per interval).
+    time_varying_hr : bool, default False
+        A log HR per interval (random walk, step SD ``tv_sd``, centred so that ``log_hr`` is
+        the average): the proportional-hazards check. ``hazard_ratio`` then returns the
+        average HR; ``bh.plot_time_varying_hr`` shows the HR per interval.
     site_effect, arm_by_site, covariates, priors
         As for :class:`WeibullPH`.
     """
@@ -203,7 +207,8 @@ class PiecewiseExponential(SurvivalModel):
     family_key = "piecewise_exponential"
 
     def __init__(self, cuts=None, *, n_intervals: int | None = None,
-                 baseline_prior: str = "rw1", rw_sd: float = 0.3, **kwargs):
+                 baseline_prior: str = "rw1", rw_sd: float = 0.3,
+                 time_varying_hr: bool = False, tv_sd: float = 0.2, **kwargs):
         super().__init__(**kwargs)
         if cuts is not None and n_intervals is not None:
             raise ModelError("give cuts or n_intervals, not both.")
@@ -218,11 +223,14 @@ class PiecewiseExponential(SurvivalModel):
         if not rw_sd > 0:
             raise ModelError(f"rw_sd={rw_sd} must be > 0.")
         self.rw_sd = float(rw_sd)
+        self.time_varying_hr = bool(time_varying_hr)
+        self.tv_sd = float(tv_sd)
 
     def _settings_extra(self):
         return {"cuts": None if self.cuts is None else list(self.cuts),
                 "n_intervals": self.n_intervals, "baseline_prior": self.baseline_prior,
-                "rw_sd": self.rw_sd}
+                "rw_sd": self.rw_sd, "time_varying_hr": self.time_varying_hr,
+                "tv_sd": self.tv_sd}
 
     def family_for(self, time, event) -> Family:
         if self.cuts is not None:
@@ -231,7 +239,8 @@ class PiecewiseExponential(SurvivalModel):
             cuts = tuple(range(1, self.n_intervals))  # placeholder for prior summaries
         else:
             cuts = quantile_cuts(time, event, self.n_intervals)
-        return PiecewiseFamily(cuts, self.baseline_prior, self.rw_sd)
+        return PiecewiseFamily(cuts, self.baseline_prior, self.rw_sd, self.time_varying_hr,
+                               self.tv_sd)
 
 
 _MODELS = {"weibull_ph": WeibullPH, "piecewise_exponential": PiecewiseExponential}

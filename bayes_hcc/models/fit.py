@@ -24,7 +24,8 @@ KEY_PARAMS = ("log_hr", "site_sd", "arm_site_sd", "log_lambda", "log_shape",
 def family_from_settings(s: dict):
     if s["name"] == "weibull":
         return WeibullFamily()
-    return PiecewiseFamily(s["cuts"], s.get("baseline_prior", "rw1"), s.get("rw_sd", 0.3))
+    return PiecewiseFamily(s["cuts"], s.get("baseline_prior", "rw1"), s.get("rw_sd", 0.3),
+                           s.get("time_varying_hr", False), s.get("tv_sd", 0.2))
 
 
 class Fit:

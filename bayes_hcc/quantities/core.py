@@ -51,15 +51,19 @@ def hazard_ratio(fit) -> xr.DataArray:
     """HR = hazard(treatment) / hazard(control) per draw, dims (chain, draw).
 
     Under proportional hazards the HR is the same for every site and covariate pattern
-    (with ``arm_by_site="random"`` it is the HR at the typical site).
+    (with ``arm_by_site="random"`` it is the HR at the typical site; with a time-varying
+    HR it is the geometric mean over the intervals, see ``attrs["definition"]``).
     """
     fit = as_fit(fit)
     da = np.exp(fit.datatree["posterior"]["log_hr"])
     da = xr.DataArray(da.to_numpy(), dims=("chain", "draw"),
                       coords={"chain": da["chain"].values, "draw": da["draw"].values},
                       name="hazard_ratio")
+    definition = f"hazard({fit.arms[1]}) / hazard({fit.arms[0]})"
+    if "log_hr_dev" in fit.datatree["posterior"]:
+        definition += ", geometric mean over intervals (time-varying HR model)"
     da.attrs.update(quantity="hazard_ratio", endpoint=fit.endpoint, arms=list(fit.arms),
-                    definition=f"hazard({fit.arms[1]}) / hazard({fit.arms[0]})")
+                    definition=definition)
     return da
 
 
@@ -84,8 +88,8 @@ def survival(fit, times, *, estimand: str = "standardized") -> xr.DataArray:
         raise BayesHCCError("survival: times must be finite and >= 0.")
     params = posterior_params(fit)
     pops = arm_populations(fit, estimand, params)
-    vals = np.stack([_core.population_survival(fit.family, params, eta, w, times)
-                     for eta, w in pops], axis=1)
+    vals = np.stack([_core.population_survival(fit.family, p, eta, w, times)
+                     for eta, w, p in pops], axis=1)
     return _labelled(fit, vals, ("arm", "time"), {"arm": list(fit.arms), "time": times},
                      name="survival", estimand=estimand)
 
@@ -115,8 +119,8 @@ def median_survival(fit, *, estimand: str = "standardized") -> xr.DataArray:
     """
     fit = as_fit(fit)
     params = posterior_params(fit)
-    per_arm = np.column_stack([_core.population_median(fit.family, params, eta, w)
-                               for eta, w in arm_populations(fit, estimand, params)])
+    per_arm = np.column_stack([_core.population_median(fit.family, p, eta, w)
+                               for eta, w, p in arm_populations(fit, estimand, params)])
     return _with_difference(fit, per_arm, "median_survival", estimand, fit.time_unit)
 
 
@@ -138,8 +142,8 @@ def rmst(fit, tau: float, *, estimand: str = "standardized",
                            f"data ({fit.max_follow_up:.1f} {fit.time_unit}); pass "
                            "extrapolate=True to allow it.")
     params = posterior_params(fit)
-    per_arm = np.column_stack([_core.population_rmst(fit.family, params, eta, w, tau)
-                               for eta, w in arm_populations(fit, estimand, params)])
+    per_arm = np.column_stack([_core.population_rmst(fit.family, p, eta, w, tau)
+                               for eta, w, p in arm_populations(fit, estimand, params)])
     da = _with_difference(fit, per_arm, "rmst", estimand, fit.time_unit)
     da.attrs["tau"] = tau
     return da

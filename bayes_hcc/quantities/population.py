@@ -30,7 +30,7 @@ def posterior_params(fit) -> dict:
 
 
 def arm_populations(fit, estimand: str, params: dict | None = None):
-    """For each arm (control, treatment): (eta (S, G), weights (G,))."""
+    """For each arm (control, treatment): (eta (S, G), weights (G,), baseline params)."""
     check_estimand(estimand)
     params = posterior_params(fit) if params is None else params
     arm, site, X = fit.design()
@@ -53,9 +53,9 @@ def arm_populations(fit, estimand: str, params: dict | None = None):
                 eta = eta + params["site_effect"][:, g_site]
             if arm_by_site:
                 eta = eta + a * params["arm_site_effect"][:, g_site]
-            out.append((eta, w))
+            out.append((eta, w, fit.family.params_for_arm(params, int(a))))
         elif estimand == "typical_site" or site_mode == "none":
-            out.append((eta, w))
+            out.append((eta, w, fit.family.params_for_arm(params, int(a))))
         else:
             x, wx = np.polynomial.hermite_e.hermegauss(_GH_NODES)
             wx = wx / wx.sum()
@@ -66,5 +66,6 @@ def arm_populations(fit, estimand: str, params: dict | None = None):
                        ).reshape(S, -1)
                 wx = np.outer(wx, wx).ravel()
             eta_full = (eta[:, :, None] + dev[:, None, :]).reshape(S, -1)
-            out.append((eta_full, np.outer(w, wx).ravel()))
+            out.append((eta_full, np.outer(w, wx).ravel(),
+                        fit.family.params_for_arm(params, int(a))))
     return out

@@ -78,8 +78,11 @@ def test_aggregated_piecewise_equals_patient_level():
 
 @pytest.mark.parametrize("model", [bh.WeibullPH(site_effect="random"),
                                    bh.PiecewiseExponential(cuts=[2.0, 5.0, 9.0],
-                                                           site_effect="random")],
-                         ids=["weibull", "pwe"])
+                                                           site_effect="random"),
+                                   bh.PiecewiseExponential(cuts=[2.0, 5.0, 9.0],
+                                                           site_effect="random",
+                                                           time_varying_hr=True)],
+                         ids=["weibull", "pwe", "pwe-time-varying-hr"])
 def test_pymc_graph_equals_numpy(model):
     """The sampled density (PyMC Potential) equals the numpy patient-level likelihood."""
     import pandas as pd

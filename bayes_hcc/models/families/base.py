@@ -41,6 +41,10 @@ class Family(ABC):
     def inverse_cumhaz(self, params: dict, h: np.ndarray) -> np.ndarray:
         """t such that H0(t) = h, for h of shape (S, G); returns (S, G)."""
 
+    def params_for_arm(self, params: dict, arm: int) -> dict:
+        """Baseline parameters seen by one arm (differ only with a time-varying HR)."""
+        return params
+
     def breakpoints(self) -> np.ndarray:
         """Times where the hazard is not smooth (used to split quadrature)."""
         return np.empty(0)

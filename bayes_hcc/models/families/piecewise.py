@@ -45,12 +45,18 @@ class PiecewiseFamily(Family):
     smoothing scale ``rw_sd`` (default 0.3: neighbouring intervals' hazards within a factor
     1.8 of each other with 95% probability, a factor 3.3 at 4 SDs, so real changes are
     followed while noise is smoothed); ``"independent"`` gives each interval the prior.
+
+    With ``time_varying_hr=True`` the log HR differs by interval: log_hr + dev_j, where dev
+    is a random walk with step SD ``tv_sd`` (default 0.2) centred to mean zero, so
+    ``log_hr`` is the average log HR over the intervals and ``log_hr_interval`` the
+    per-interval values (a proportional-hazards check).
     """
 
     name = "piecewise_exponential"
     params = ("log_baseline_hazard",)
 
-    def __init__(self, cuts, baseline_prior: str = "rw1", rw_sd: float = 0.3):
+    def __init__(self, cuts, baseline_prior: str = "rw1", rw_sd: float = 0.3,
+                 time_varying_hr: bool = False, tv_sd: float = 0.2):
         cuts = np.asarray(cuts, float)
         if cuts.ndim != 1 or np.any(cuts <= 0) or np.any(np.diff(cuts) <= 0):
             raise ModelError(f"cuts must be increasing positive times, got {list(cuts)}.")
@@ -62,6 +68,12 @@ class PiecewiseFamily(Family):
         self.cuts = cuts
         self.baseline_prior = baseline_prior
         self.rw_sd = float(rw_sd)
+        if time_varying_hr and len(cuts) < 1:
+            raise ModelError("time_varying_hr=True needs at least two intervals (one cut).")
+        if not tv_sd > 0:
+            raise ModelError(f"tv_sd={tv_sd} must be > 0.")
+        self.time_varying_hr = bool(time_varying_hr)
+        self.tv_sd = float(tv_sd)
         self.edges = np.concatenate([[0.0], cuts, [np.inf]])
 
     @property
@@ -70,7 +82,15 @@ class PiecewiseFamily(Family):
 
     def settings(self):
         return {"name": self.name, "cuts": self.cuts.tolist(),
-                "baseline_prior": self.baseline_prior, "rw_sd": self.rw_sd}
+                "baseline_prior": self.baseline_prior, "rw_sd": self.rw_sd,
+                "time_varying_hr": self.time_varying_hr, "tv_sd": self.tv_sd}
+
+    def params_for_arm(self, params, arm):
+        """With a time-varying HR the treatment arm's log hazard in interval j is
+        alpha_j + log_hr + log_hr_dev_j (log_hr enters through eta)."""
+        if not self.time_varying_hr or not arm:
+            return params
+        return {**params, "log_baseline_hazard": self._alpha(params) + params["log_hr_dev"]}
 
     def default_priors(self, time_unit):
         return {"log_baseline_hazard": Prior("Normal", mu=log_baseline_mu(time_unit), sigma=2.0)}
@@ -132,5 +152,12 @@ class PiecewiseFamily(Family):
         else:
             alpha = first.pymc("log_baseline_hazard", dims="interval")
         log_rate = alpha[None, :] + eta[:, None]  # (unit, interval)
+        if self.time_varying_hr:
+            # log HR per interval = log_hr + dev_j, dev a random walk (step SD tv_sd) centred
+            # to mean zero: log_hr is then the average log HR over the intervals.
+            z = pm.Normal("tv_z", 0.0, 1.0, shape=self.n_intervals - 1)
+            walk = pt.concatenate([pt.zeros(1), pt.cumsum(self.tv_sd * z)])
+            dev = pm.Deterministic("log_hr_dev", walk - walk.mean(), dims="interval")
+            log_rate = log_rate + data["arm"][:, None] * dev[None, :]
         ll = data["events"] * log_rate - data["exposure"] * pt.exp(log_rate)
         return ll.sum()
