@@ -189,6 +189,19 @@ class TrialData:
                          treatment=self.treatment, time_unit=self.time_unit, layout=self.layout,
                          cut_date=cut, truth=self.truth, source=self.source)
 
+    def subset(self, mask, *, label: str = "subset") -> TrialData:
+        """The patients where ``mask`` (boolean, one per patient) holds."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (self.n_patients,):
+            raise TrialDataError(f"subset: mask needs one boolean per patient "
+                                 f"({self.n_patients}), got shape {mask.shape}.")
+        out = self._frame.loc[mask].reset_index(drop=True)
+        warn_small(out, self.endpoints, self.control, self.treatment)
+        return TrialData(out, endpoints=self.endpoints, control=self.control,
+                         treatment=self.treatment, time_unit=self.time_unit, layout=self.layout,
+                         cut_date=self.cut_date, truth=self.truth,
+                         source=f"{self.source} [{label}]")
+
     def events_by_date(self, endpoint: str = "os") -> pd.Series:
         """Calendar dates of the events of ``endpoint``, sorted (needs randomization dates)."""
         if not self.has_dates:

@@ -2,7 +2,8 @@
 
 from bayes_hcc.models.base import DEFAULT_PRIORS, PiecewiseExponential, SurvivalModel, WeibullPH
 from bayes_hcc.models.fit import Fit, load_fit
-from bayes_hcc.models.priors import Prior
+from bayes_hcc.models.from_spec import build, fit_spec
+from bayes_hcc.spec.priors import Prior
 
 __all__ = ["SurvivalModel", "PiecewiseExponential", "WeibullPH", "Fit", "load_fit", "Prior",
-           "DEFAULT_PRIORS"]
+           "DEFAULT_PRIORS", "build", "fit_spec"]

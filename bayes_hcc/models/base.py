@@ -18,7 +18,7 @@ from bayes_hcc.models.design import ARM_BY_SITE, SITE_EFFECTS, SITE_PARAMETRIZAT
 from bayes_hcc.models.families.base import Family
 from bayes_hcc.models.families.piecewise import BASELINE_PRIORS, PiecewiseFamily, quantile_cuts
 from bayes_hcc.models.families.weibull import WeibullFamily
-from bayes_hcc.models.priors import Prior
+from bayes_hcc.spec.priors import Prior
 
 __all__ = ["SurvivalModel", "PiecewiseExponential", "WeibullPH", "DEFAULT_PRIORS",
            "model_from_settings"]

@@ -12,7 +12,7 @@ from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.base import model_from_settings
 from bayes_hcc.models.families.piecewise import PiecewiseFamily
 from bayes_hcc.models.families.weibull import WeibullFamily
-from bayes_hcc.models.priors import Prior
+from bayes_hcc.spec.priors import Prior
 
 __all__ = ["Fit", "load_fit"]
 

@@ -8,7 +8,7 @@ import pytensor.tensor as pt
 
 from bayes_hcc.errors import ModelError
 from bayes_hcc.models.families.base import Family, log_baseline_mu
-from bayes_hcc.models.priors import Prior
+from bayes_hcc.spec.priors import Prior
 
 BASELINE_PRIORS = ("rw1", "independent")
 

@@ -7,7 +7,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_hcc.models.families.base import Family, log_baseline_mu
-from bayes_hcc.models.priors import Prior
+from bayes_hcc.spec.priors import Prior
 
 
 class WeibullFamily(Family):

@@ -1,0 +1,254 @@
+"""ModelSpec: one pre-specified analysis as a frozen object, read from and written to TOML.
+
+A spec names the endpoint, the model family and its options, the site handling, every prior,
+the sampler settings and what to report. Unknown keys, wrong types and impossible values are
+errors that name the file, the key and the valid choices.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomli_w
+
+from bayes_hcc.errors import SpecError
+from bayes_hcc.spec.priors import Prior
+
+__all__ = ["ModelSpec", "load_spec", "dump_spec", "spec_from_dict", "FAMILIES",
+           "apply_overrides"]
+
+_COMMON_PRIORS = ("log_hr", "site_sd", "site_effect", "arm_site_sd", "beta")
+#: Registry: family key -> option types and prior names (checked against the model classes
+#: by a test, so the two cannot drift apart).
+FAMILIES = {
+    "piecewise_exponential": {
+        "options": {"cuts": "cuts", "n_intervals": "int", "baseline_prior": ("rw1",
+                                                                             "independent"),
+                    "rw_sd": "positive", "time_varying_hr": "bool", "tv_sd": "positive"},
+        "priors": _COMMON_PRIORS + ("log_baseline_hazard",),
+    },
+    "weibull_ph": {
+        "options": {},
+        "priors": _COMMON_PRIORS + ("log_lambda", "log_shape"),
+    },
+}
+TOP_KEYS = ("name", "description", "endpoint", "family", "population", "options", "site",
+            "covariates", "priors", "sampler", "report")
+SITE_KEYS = {"effect": ("random", "fixed", "none"),
+             "parametrization": ("noncentered", "centered"),
+             "arm_by_site": ("none", "random")}
+SAMPLER_KEYS = {"draws": "int", "tune": "int0", "chains": "int", "target_accept": "prob",
+                "seed": "int0", "sampler": ("nutpie", "pymc")}
+REPORT_KEYS = {"estimand": ("standardized", "typical_site", "new_site"),
+               "hr_thresholds": "positives", "times": "positives", "tau": "positive",
+               "prob": "prob"}
+POPULATIONS = ("itt", "per_protocol")
+DEFAULTS = {
+    "description": "", "population": "itt", "options": {}, "covariates": [],
+    "site": {"effect": "random", "parametrization": "noncentered", "arm_by_site": "none"},
+    "priors": {},
+    "sampler": {"draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.95,
+                "seed": 20200228, "sampler": "nutpie"},
+    "report": {"estimand": "standardized", "hr_thresholds": [1.0, 0.8], "times": [12.0, 24.0],
+               "prob": 0.95},
+}
+
+
+def _fail(src, where, msg):
+    raise SpecError(f"{src}: {where}: {msg}")
+
+
+def _check_value(src, where, kind, v):
+    """Validate ``v`` against ``kind`` and return it normalised."""
+    if isinstance(kind, tuple):
+        if v not in kind:
+            _fail(src, where, f"{v!r} is not valid; choose one of {', '.join(kind)}.")
+        return v
+    isnum = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if kind in ("int", "int0"):
+        if not isinstance(v, int) or isinstance(v, bool):
+            _fail(src, where, f"must be an integer, got {v!r} ({type(v).__name__}).")
+        lo = 1 if kind == "int" else 0
+        if v < lo:
+            _fail(src, where, f"must be >= {lo}, got {v}.")
+        return v
+    if kind == "bool":
+        if not isinstance(v, bool):
+            _fail(src, where, f"must be true or false, got {v!r}.")
+        return v
+    if kind == "positive":
+        if not isnum or not v > 0:
+            _fail(src, where, f"must be a number > 0, got {v!r}.")
+        return float(v)
+    if kind == "prob":
+        if not isnum or not 0 < v < 1:
+            _fail(src, where, f"must be a number strictly between 0 and 1, got {v!r}.")
+        return float(v)
+    if kind in ("positives", "cuts"):
+        if not isinstance(v, list) or not all(isinstance(x, (int, float)) and
+                                              not isinstance(x, bool) and x > 0 for x in v):
+            _fail(src, where, f"must be a list of numbers > 0, got {v!r}.")
+        if kind == "cuts" and any(b <= a for a, b in zip(v, v[1:])):
+            _fail(src, where, f"cut points must increase, got {v!r}.")
+        return [float(x) for x in v]
+    raise AssertionError(kind)  # pragma: no cover - registry typo
+
+
+def _check_table(src, where, d, spec):
+    if not isinstance(d, dict):
+        _fail(src, where, f"must be a table, got {d!r}.")
+    unknown = sorted(set(d) - set(spec))
+    if unknown:
+        _fail(src, where, f"unknown key(s) {', '.join(unknown)}; valid keys: "
+                          f"{', '.join(spec) or 'none'}.")
+    return {k: _check_value(src, f"{where}.{k}", spec[k], v) for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A validated analysis specification (see ``models/*.toml``)."""
+
+    name: str
+    endpoint: str
+    family: str
+    description: str = ""
+    population: str = "itt"
+    options: tuple = ()
+    site: tuple = ()
+    covariates: tuple = ()
+    priors: tuple = ()
+    sampler: tuple = ()
+    report: tuple = ()
+    source: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "description": self.description, "endpoint": self.endpoint,
+               "family": self.family, "population": self.population,
+               "options": {k: _plain(v) for k, v in self.options}, "site": dict(self.site),
+               "covariates": list(self.covariates),
+               "priors": {k: v.to_dict() for k, v in self.priors},
+               "sampler": dict(self.sampler),
+               "report": {k: _plain(v) for k, v in self.report}}
+        return copy.deepcopy(out)
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the canonical TOML (what every fit made from the spec records)."""
+        return hashlib.sha256(dump_spec(self).encode()).hexdigest()
+
+    @property
+    def prior_dict(self) -> dict:
+        return dict(self.priors)
+
+    def __repr__(self) -> str:
+        return (f"ModelSpec({self.name!r}: {self.family}, {self.endpoint.upper()}, site "
+                f"{dict(self.site)['effect']}, hash {self.hash[:12]})")
+
+
+def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
+    """Validate a dict (as read from TOML) into a ModelSpec."""
+    if not isinstance(d, dict):
+        raise SpecError(f"{source}: a spec is a table of keys, got {type(d).__name__}.")
+    unknown = sorted(set(d) - set(TOP_KEYS))
+    if unknown:
+        _fail(source, "top level", f"unknown key(s) {', '.join(unknown)}; valid keys: "
+                                   f"{', '.join(TOP_KEYS)}.")
+    for req in ("name", "endpoint", "family"):
+        if req not in d:
+            _fail(source, "top level", f"missing required key '{req}'.")
+    for key in ("name", "endpoint", "description"):
+        if key in d and not isinstance(d[key], str):
+            _fail(source, key, f"must be a string, got {d[key]!r}.")
+    fam = _check_value(source, "family", tuple(FAMILIES), d["family"])
+    pop = _check_value(source, "population", POPULATIONS, d.get("population", "itt"))
+    options = _check_table(source, "options", d.get("options", {}), FAMILIES[fam]["options"])
+    if "cuts" in options and "n_intervals" in options:
+        _fail(source, "options", "give cuts or n_intervals, not both.")
+    site = {**DEFAULTS["site"], **_check_table(source, "site", d.get("site", {}), SITE_KEYS)}
+    cov = d.get("covariates", [])
+    if not isinstance(cov, list) or not all(isinstance(c, str) for c in cov):
+        _fail(source, "covariates", f"must be a list of column names, got {cov!r}.")
+    priors_in = d.get("priors", {})
+    if not isinstance(priors_in, dict):
+        _fail(source, "priors", f"must be a table, got {priors_in!r}.")
+    valid = FAMILIES[fam]["priors"]
+    priors = {}
+    for k, v in priors_in.items():
+        if k not in valid:
+            _fail(source, f"priors.{k}", f"unknown prior; {fam} priors: {', '.join(valid)}.")
+        try:
+            priors[k] = Prior.from_dict(v)
+        except SpecError as err:
+            _fail(source, f"priors.{k}", str(err))
+        except TypeError:
+            _fail(source, f"priors.{k}", f"must be a table like {{dist = \"Normal\", mu = 0, "
+                                         f"sigma = 1}}, got {v!r}.")
+    sampler = {**DEFAULTS["sampler"],
+               **_check_table(source, "sampler", d.get("sampler", {}), SAMPLER_KEYS)}
+    report = {**DEFAULTS["report"],
+              **_check_table(source, "report", d.get("report", {}), REPORT_KEYS)}
+    return ModelSpec(
+        name=d["name"], endpoint=d["endpoint"].lower(), family=fam,
+        description=d.get("description", ""), population=pop,
+        options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                             for k, v in options.items())),
+        site=tuple(sorted(site.items())), covariates=tuple(cov),
+        priors=tuple(sorted(priors.items())), sampler=tuple(sorted(sampler.items())),
+        report=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                            for k, v in report.items())),
+        source=source)
+
+
+def _plain(v):
+    return [_plain(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
+def dump_spec(spec: ModelSpec) -> str:
+    """Canonical TOML text of a spec (load_spec(dump_spec(s)) == s)."""
+    return tomli_w.dumps(spec.to_dict())
+
+
+def load_spec(source) -> ModelSpec:
+    """Read a spec from a TOML file (``models/*.toml``), TOML text, or a dict."""
+    if isinstance(source, ModelSpec):
+        return source
+    if isinstance(source, dict):
+        return spec_from_dict(source)
+    path = Path(source)
+    if isinstance(source, str) and "\n" in source:
+        text, label = source, "spec text"
+    else:
+        if not path.exists():
+            raise SpecError(f"{path}: no such spec file.")
+        text, label = path.read_text(), str(path)
+    try:
+        d = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{label}: not valid TOML ({err}).") from None
+    return spec_from_dict(d, source=label)
+
+
+def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None) -> ModelSpec:
+    """A new spec with dotted-key overrides, e.g. ``{"site.effect": "fixed",
+    "priors.log_hr": {...}}``; validated like a loaded spec."""
+    d = spec.to_dict()
+    for key, value in overrides.items():
+        parts = key.split(".")
+        target = d
+        for p in parts[:-1]:
+            if not isinstance(target.get(p, {}), dict):
+                raise SpecError(f"override {key!r}: {p!r} is not a table.")
+            target = target.setdefault(p, {})
+        target[parts[-1]] = copy.deepcopy(value)
+    if d["family"] != spec.family:  # family options do not carry over between families
+        d["options"] = {k: v for k, v in d["options"].items()
+                        if k in FAMILIES.get(d["family"], {}).get("options", {})}
+        d["priors"] = {k: v for k, v in d["priors"].items()
+                       if k in FAMILIES.get(d["family"], {}).get("priors", ())}
+    if name is not None:
+        d["name"] = name
+    return spec_from_dict(d, source=f"{spec.source or spec.name} + overrides {sorted(overrides)}")

@@ -1,0 +1,110 @@
+"""models/*.toml specs: loading, round trip, validation errors, fitting, provenance."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.spec import FAMILIES
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+SPECS = ["primary_os", "secondary_pfs", "secondary_ttp"]
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_shipped_specs_load_and_round_trip(name):
+    spec = bh.load_spec(MODELS / f"{name}.toml")
+    assert spec.name == name
+    again = bh.load_spec(bh.dump_spec(spec))
+    assert again == spec and again.hash == spec.hash
+    with pytest.raises(Exception):
+        spec.name = "other"  # frozen
+
+
+def test_registry_matches_model_classes():
+    """The spec registry's prior names are exactly what the model classes accept."""
+    trial = bh.datasets.load_example_trial()
+    for key, cls in (("piecewise_exponential", bh.PiecewiseExponential),
+                     ("weibull_ph", bh.WeibullPH)):
+        m = cls()
+        fam = m.family_for(*(lambda e: (e.time, e.event))(trial.endpoint("os")))
+        accepted = set({**bh.DEFAULT_PRIORS, **fam.default_priors("months")})
+        assert accepted == set(FAMILIES[key]["priors"]), key
+
+
+BASE = {"name": "x", "endpoint": "os", "family": "weibull_ph"}
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"familly": "weibull_ph"}, r"unknown key\(s\) familly; valid keys: name, description"),
+    ({"family": "cox"}, r"'cox' is not valid; choose one of piecewise_exponential, weibull_ph"),
+    ({"site": {"effect": "sometimes"}}, r"site.effect: 'sometimes' is not valid; choose one of "
+                                        r"random, fixed, none"),
+    ({"site": {"efect": "random"}}, r"site: unknown key\(s\) efect; valid keys: effect"),
+    ({"sampler": {"draws": "many"}}, r"sampler.draws: must be an integer"),
+    ({"sampler": {"draws": 0}}, r"sampler.draws: must be >= 1"),
+    ({"sampler": {"target_accept": 1.5}}, r"strictly between 0 and 1"),
+    ({"priors": {"log_hr_trt": {"dist": "Normal", "mu": 0, "sigma": 1}}},
+     r"priors.log_hr_trt: unknown prior; weibull_ph priors: log_hr, site_sd"),
+    ({"priors": {"log_hr": {"dist": "Normal", "mu": 0, "sigma": -1}}}, r"must be > 0"),
+    ({"priors": {"log_hr": {"dist": "Cauchy", "mu": 0}}}, r"unknown prior distribution 'Cauchy'"),
+    ({"options": {"n_intervals": 4}}, r"options: unknown key\(s\) n_intervals; valid keys: none"),
+    ({"family": "piecewise_exponential", "options": {"cuts": [3, 2]}}, r"cut points must increase"),
+    ({"report": {"estimand": "everyone"}}, r"choose one of standardized, typical_site, new_site"),
+    ({"population": "pp"}, r"choose one of itt, per_protocol"),
+])
+def test_spec_errors_list_valid_choices(change, match):
+    with pytest.raises(bh.SpecError, match=match):
+        bh.load_spec({**BASE, **change})
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n")
+    with pytest.raises(bh.SpecError, match="not valid TOML"):
+        bh.load_spec(bad)
+    with pytest.raises(bh.SpecError, match="no such spec file"):
+        bh.load_spec(tmp_path / "missing.toml")
+
+
+def test_overrides():
+    spec = bh.load_spec(MODELS / "primary_os.toml")
+    w = bh.apply_overrides(spec, {"family": "weibull_ph"}, name="weibull")
+    assert w.family == "weibull_ph" and dict(w.options) == {}
+    assert "log_baseline_hazard" not in w.prior_dict and w.name == "weibull"
+    f = bh.apply_overrides(spec, {"site.effect": "fixed"})
+    assert dict(f.site)["effect"] == "fixed" and f.hash != spec.hash
+    with pytest.raises(bh.SpecError, match="site.effect"):
+        bh.apply_overrides(spec, {"site.effect": "sideways"})
+
+
+def test_fit_spec_records_spec_and_matches_direct_fit():
+    trial = bh.datasets.load_example_trial()
+    spec = bh.load_spec(MODELS / "primary_os.toml")
+    with warnings.catch_warnings():  # fast mode (2 x 300) may miss the ESS target
+        warnings.simplefilter("ignore", bh.ConvergenceWarning)
+        fit = bh.fit_spec(spec, trial, fast=True)
+    assert fit.datatree.attrs["spec_hash"] == spec.hash
+    assert bh.load_spec(fit.datatree.attrs["spec_toml"]) == spec
+    direct = bh.PiecewiseExponential(n_intervals=6).fit(trial, "os", draws=300, tune=300,
+                                                         chains=2, random_seed=20200228,
+                                                         check=False)
+    # Same model, data and seed: identical draws.
+    np.testing.assert_array_equal(fit.posterior["log_hr"], direct.posterior["log_hr"])
+
+
+def test_per_protocol_population():
+    trial = bh.datasets.load_example_trial()
+    frame = trial.to_frame()
+    frame["per_protocol"] = (np.arange(len(frame)) % 10 != 0).astype(int)
+    pp_trial = bh.read_trial(frame.drop(columns=[c for c in frame if c.endswith(("_time",
+                                                                                 "_event"))]))
+    spec = bh.apply_overrides(bh.load_spec(MODELS / "primary_os.toml"),
+                              {"population": "per_protocol"})
+    from bayes_hcc.models.from_spec import population
+
+    assert population(spec, pp_trial).n_patients == int(frame["per_protocol"].sum())
+    with pytest.raises(bh.SpecError, match="needs a per_protocol column"):
+        population(spec, trial)
