@@ -97,13 +97,31 @@ def prepare(model, trial, endpoint):
         data["site_idx"] = u_site  # only what the graph uses: nutpie knows no other names
     if X.shape[1]:
         data["X"] = u_X
+    # Prior parameters are data too (see build_pymc), so prior variants share a compile.
+    data.update(prior_data(priors))
     key = json.dumps({"family": {k: v for k, v in family.settings().items() if k != "cuts"},
                       "n_intervals": getattr(family, "n_intervals", None),
                       "site_effect": model.site_effect, "arm_by_site": model.arm_by_site,
                       "site_parametrization": model.site_parametrization, "n_sites": n_sites, "n_cov": X.shape[1], "aggregate": aggregate,
-                      "priors": {k: v.to_dict() for k, v in sorted(priors.items())}},
+                      "priors": {k: v.dist for k, v in sorted(priors.items())}},
                      sort_keys=True)
     return ep, family, priors, X, scale, data, key
+
+
+def prior_data(priors) -> dict:
+    """Each prior parameter as a named data value: ``prior__<name>__<parameter>``."""
+    return {f"prior__{k}__{p}": np.asarray(v, float)
+            for k, pr in priors.items() for p, v in pr.params.items()}
+
+
+class _DataPrior:
+    """A prior whose parameters are pm.Data containers (changeable without recompiling)."""
+
+    def __init__(self, prior, containers):
+        self.dist, self.params = prior.dist, containers
+
+    def pymc(self, name, **kwargs):
+        return getattr(pm, self.dist)(name, **self.params, **kwargs)
 
 
 def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov,
@@ -113,6 +131,8 @@ def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov
         coords["interval"] = np.arange(family.n_intervals)
     with pm.Model(coords=coords) as m:
         containers = {k: pm.Data(k, v) for k, v in data.items()}
+        priors = {k: _DataPrior(pr, {p: containers[f"prior__{k}__{p}"] for p in pr.params})
+                  for k, pr in priors.items()}
         eta = build_eta(priors, containers, site_effect=site_effect, arm_by_site=arm_by_site,
                         n_cov=n_cov, site_parametrization=site_parametrization)
         pm.Potential("loglik", family.build(priors, containers, eta, coords))
@@ -181,7 +201,9 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
     if sampler == "nutpie":
         import nutpie
 
-        trace = nutpie.sample(compiled.with_data(**data), draws=draws, tune=tune,
+        known = {v.name for v in compiled.shared_var_keys}  # data the graph actually uses
+        trace = nutpie.sample(compiled.with_data(**{k: v for k, v in data.items() if k in known}),
+                              draws=draws, tune=tune,
                               chains=chains, cores=cores, seed=seed, save_warmup=False,
                               progress_bar=False, target_accept=target_accept)
     else:
