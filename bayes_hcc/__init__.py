@@ -11,13 +11,15 @@ from bayes_hcc.diagnostics import (THRESHOLDS, DiagnosticReport, check, compare,
                                    prior_predictive, psense)
 from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, DataWarning,
                               HorizonError, ModelError, SpecError, TrialDataError)
-from bayes_hcc.io import (plot_hazard_ratio, plot_ppc, plot_psense, plot_rank, plot_site_effects,
-                          plot_survival, plot_time_varying_hr, plot_trace, report)
+from bayes_hcc.io import (plot_hazard_ratio, plot_ppc, plot_psense, plot_rank, plot_sensitivity,
+                          plot_site_effects, plot_survival, plot_time_varying_hr, plot_trace,
+                          report)
 from bayes_hcc.models import (DEFAULT_PRIORS, Fit, PiecewiseExponential, Prior, SurvivalModel,
                               WeibullPH, build, fit_spec, load_fit)
 from bayes_hcc.quantities import (ESTIMANDS, Probability, hazard_ratio, median_survival,
                                   prob_median_gain, prob_rmst_gain, prob_superiority, rmst,
                                   summarize, survival, survival_curve, time_ratio)
+from bayes_hcc.sensitivity import GridSpec, load_grid, sensitivity
 from bayes_hcc.spec import ModelSpec, apply_overrides, dump_spec, load_spec
 from bayes_hcc.simulate import (PiecewiseHazard, SimulationTruth, WeibullHazard,
                                 simulate_trial)
@@ -34,7 +36,8 @@ __all__ = [
     "prob_rmst_gain", "summarize", "ESTIMANDS", "check", "DiagnosticReport", "THRESHOLDS",
     "loo", "compare", "psense", "ppc_km", "prior_predictive", "report", "plot_survival",
     "plot_hazard_ratio", "plot_site_effects", "plot_trace", "plot_rank", "plot_ppc",
-    "plot_psense", "plot_time_varying_hr",
+    "plot_psense", "plot_time_varying_hr", "plot_sensitivity", "sensitivity", "load_grid",
+    "GridSpec",
     "BayesHCCError", "TrialDataError", "ADaMError", "SpecError", "ModelError", "HorizonError",
     "DataWarning", "ConvergenceWarning", "__version__",
 ]

@@ -136,6 +136,43 @@ def report(
     typer.echo(f"wrote {path}")
 
 
+@app.command()
+def sensitivity(
+    grid: Path = typer.Argument(..., help="Grid spec, e.g. models/sensitivity_os.toml."),
+    data: str = typer.Argument(..., help="Trial file or bundled dataset name."),
+    out: Path = typer.Option(..., help="Output folder for the table and forest plot."),
+    fast: bool = typer.Option(False, "--fast", help="2 chains x 300 draws per variant."),
+    workers: int = typer.Option(1, help="Processes (1 = reuse compiled models in-process)."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+    control: str = typer.Option("sorafenib"), treatment: str = typer.Option("tace_sorafenib"),
+):
+    """Fit every variant of a sensitivity grid; write the table (CSV, Markdown, LaTeX) and a
+    forest plot."""
+    import bayes_hcc as bh
+    from bayes_hcc.io.report import write_tables
+
+    try:
+        trial = load_data(data, control, treatment)
+        grid_spec = bh.load_grid(grid)
+        fig_path = out / "forest.png"
+        if fig_path.exists() and not overwrite:
+            raise FileExistsError(f"{fig_path} exists; pass --overwrite to replace.")
+        out.mkdir(parents=True, exist_ok=True)
+        table = bh.sensitivity(grid_spec, trial, fast=fast, workers=workers)
+        shown = table.drop(columns=["spec_toml"])
+        write_tables(shown, out / "sensitivity", overwrite=overwrite)
+        (out / "specs").mkdir(exist_ok=True)
+        for h, toml_text in zip(table["spec_hash"], table["spec_toml"]):
+            (out / "specs" / f"{h[:16]}.toml").write_text(toml_text)
+        bh.plot_sensitivity(table).savefig(fig_path, dpi=110)
+    except (BayesHCCError, FileNotFoundError, FileExistsError) as err:
+        fail(err)
+    cols = ["family", "hr_median", "hr_lower", "hr_upper", "P(HR < 1)", "diagnostics"]
+    with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format):
+        typer.echo(table[[c for c in cols if c in table]].to_string())
+    typer.echo(f"wrote {out / 'sensitivity.csv'} (.md, .tex), {fig_path}, {out / 'specs'}/")
+
+
 @app.callback()
 def _root():
     """Bayesian analysis of a randomized time-to-event trial (bayes_hcc)."""

@@ -1,10 +1,10 @@
 """Outputs for people: figures and the self-contained HTML report."""
 
 from bayes_hcc.io.plots import (FIGURES, plot_hazard_ratio, plot_ppc, plot_psense, plot_rank,
-                                plot_site_effects, plot_survival, plot_time_varying_hr,
-                                plot_trace)
+                                plot_sensitivity, plot_site_effects, plot_survival,
+                                plot_time_varying_hr, plot_trace)
 from bayes_hcc.io.report import data_summary, report, write_tables
 
 __all__ = ["report", "write_tables", "data_summary", "FIGURES", "plot_survival",
            "plot_hazard_ratio", "plot_site_effects", "plot_trace", "plot_rank", "plot_ppc",
-           "plot_psense", "plot_time_varying_hr"]
+           "plot_psense", "plot_time_varying_hr", "plot_sensitivity"]

@@ -8,7 +8,8 @@ from bayes_hcc.diagnostics import ppc_km, psense
 from bayes_hcc.quantities.core import as_fit, hazard_ratio, prob_superiority, survival_curve
 
 __all__ = ["plot_survival", "plot_hazard_ratio", "plot_site_effects", "plot_trace",
-           "plot_rank", "plot_ppc", "plot_psense", "plot_time_varying_hr", "FIGURES"]
+           "plot_rank", "plot_ppc", "plot_psense", "plot_time_varying_hr", "plot_sensitivity",
+           "FIGURES"]
 
 COLORS = ("#1f77b4", "#d62728")
 
@@ -211,3 +212,26 @@ def _message_figure(text):
 FIGURES = {"survival": plot_survival, "hazard_ratio": plot_hazard_ratio,
            "site_effects": plot_site_effects, "trace": plot_trace, "rank": plot_rank,
            "ppc": plot_ppc, "psense": plot_psense, "time_varying_hr": plot_time_varying_hr}
+
+
+def plot_sensitivity(table):
+    """Forest plot of the HR (median and 95% CrI) across sensitivity variants."""
+    plt = _plt()
+    t = table[table["hr_median"].notna()] if "hr_median" in table else table.iloc[:0]
+    fig, ax = plt.subplots(figsize=(7.5, 0.8 + 0.38 * max(len(t), 1)))
+    y = np.arange(len(t))[::-1]
+    ok = t["diagnostics"].eq("ok").to_numpy() if len(t) else np.array([], bool)
+    ax.errorbar(t["hr_median"], y, xerr=[t["hr_median"] - t["hr_lower"],
+                                          t["hr_upper"] - t["hr_median"]],
+                fmt="none", ecolor="k", capsize=2)
+    ax.scatter(t["hr_median"][ok], y[ok], color="k", zorder=3, label="diagnostics ok")
+    ax.scatter(t["hr_median"][~ok], y[~ok], color="#cf222e", marker="x", zorder=3,
+               label="diagnostics failed")
+    ax.axvline(1.0, color="grey", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y, list(t.index), fontsize=8)
+    ax.set_xlabel("hazard ratio (median, 95% CrI)")
+    ax.set_title(f"Sensitivity analyses: {table.attrs.get('grid', '')}", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,162 @@
+"""Sensitivity grids: a base spec, variants by dotted-key overrides, one tidy table."""
+
+from __future__ import annotations
+
+import tomllib
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayes_hcc.diagnostics import check, loo
+from bayes_hcc.errors import HorizonError, SpecError
+from bayes_hcc.models.from_spec import fit_spec, population
+from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
+                                       rmst)
+from bayes_hcc.spec.model_spec import ModelSpec, apply_overrides, dump_spec, load_spec
+
+__all__ = ["GridSpec", "load_grid", "sensitivity", "variant_row"]
+
+GRID_KEYS = ("name", "base", "include_base", "variants")
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A base spec and named variants (each a full, validated ModelSpec)."""
+
+    name: str
+    base: ModelSpec
+    variants: tuple  # ((name, ModelSpec), ...)
+
+    def __len__(self):
+        return len(self.variants)
+
+
+def load_grid(path) -> GridSpec:
+    """Read a sensitivity grid (``models/sensitivity_os.toml``)."""
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(f"{path}: no such grid file.")
+    try:
+        d = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: not valid TOML ({err}).") from None
+    unknown = sorted(set(d) - set(GRID_KEYS))
+    if unknown:
+        raise SpecError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: "
+                        f"{', '.join(GRID_KEYS)}.")
+    if "base" not in d:
+        raise SpecError(f"{path}: missing 'base' (the spec file the variants modify).")
+    base = load_spec(path.parent / d["base"])
+    variants = [("primary: " + base.name, base)] if d.get("include_base", True) else []
+    names = set()
+    for i, v in enumerate(d.get("variants", [])):
+        if set(v) - {"name", "overrides"} or "name" not in v:
+            raise SpecError(f"{path}: variants[{i}] needs 'name' and 'overrides' (only).")
+        if v["name"] in names:
+            raise SpecError(f"{path}: duplicate variant name {v['name']!r}.")
+        names.add(v["name"])
+        slug = v["name"]
+        try:
+            spec = apply_overrides(base, v.get("overrides", {}), name=slug)
+        except SpecError as err:
+            raise SpecError(f"{path}: variant {v['name']!r}: {err}") from None
+        variants.append((v["name"], spec))
+    return GridSpec(d.get("name", path.stem), base, tuple(variants))
+
+
+def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dict:
+    """Fit one variant and summarise it as a table row (never raises for a fit problem:
+    the row says what went wrong)."""
+    row = {"variant": name, "family": spec.family, "endpoint": spec.endpoint,
+           "population": spec.population, "spec_hash": spec.hash, "spec_toml": dump_spec(spec)}
+    try:
+        population(spec, trial)
+    except SpecError as err:
+        return {**row, "note": f"skipped: {err}"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the verdict column reports convergence
+        fit = fit_spec(spec, trial, fast=fast, check=False)
+        diag = check(fit, warn=False)
+        elpd = loo(fit)
+    rep = dict(spec.report)
+    hr = hazard_ratio(fit).values.ravel()
+    row.update(hr_median=float(np.median(hr)), hr_lower=float(np.quantile(hr, 0.025)),
+               hr_upper=float(np.quantile(hr, 0.975)))
+    for d in rep["hr_thresholds"]:
+        row[f"P(HR < {d:g})"] = prob_superiority(fit, d).probability
+    med = median_survival(fit, estimand=rep["estimand"])
+    for a in fit.arms:
+        row[f"median {a}"] = float(med.sel(arm=a).median())
+    diff = med.sel(arm="difference").values.ravel()
+    row.update(median_diff=float(np.median(diff)), median_diff_lower=float(np.quantile(
+        diff, 0.025)), median_diff_upper=float(np.quantile(diff, 0.975)))
+    tau = rep.get("tau") or 12.0
+    note = []
+    try:
+        r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
+    except HorizonError:
+        tau = float(np.floor(fit.max_follow_up))
+        r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
+        note.append(f"RMST tau shortened to follow-up ({tau:g})")
+    row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
+    n_bad = int(np.sum(np.asarray(elpd.pareto_k) > elpd.good_k))
+    if n_bad:
+        note.append(f"LOO: {n_bad} Pareto k > {elpd.good_k:.2f}")
+    row.update(elpd_loo=float(elpd.elpd), elpd_se=float(elpd.se),
+               diagnostics="ok" if diag.ok else "FAILED: " + ", ".join(diag.failed),
+               estimand=rep["estimand"], note="; ".join(note))
+    return row
+
+
+def _worker(args):
+    name, spec_toml, trial, fast = args
+    return variant_row(name, load_spec(spec_toml), trial, fast=fast)
+
+
+def sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
+                progress: bool = True) -> pd.DataFrame:
+    """Fit every variant of a grid and return the tidy table (one row per variant).
+
+    Parameters
+    ----------
+    grid : GridSpec or path to a grid TOML
+    trial : TrialData
+    fast : bool
+        2 chains x 300 draws per variant (quick look; diagnostics may then fail and say so).
+    workers : int, default 1
+        1 runs in this process (reusing compiled samplers: variants that differ only in prior
+        values share one compile); more uses a process pool (spawned workers reuse the
+        on-disk compile cache). Same seeds, same numbers, either way.
+
+    LOO ELPD is comparable only between rows of the same endpoint and population (same
+    patients); ``elpd_comparable`` marks the rows comparable with the first row.
+    """
+    from tqdm.auto import tqdm
+
+    grid = grid if isinstance(grid, GridSpec) else load_grid(grid)
+    jobs = [(name, dump_spec(spec), trial, fast) for name, spec in grid.variants]
+    rows = [None] * len(jobs)
+    bar = tqdm(total=len(jobs), desc=grid.name, disable=not progress)
+    if workers <= 1:
+        for i, job in enumerate(jobs):
+            rows[i] = _worker(job)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as ex:
+            futures = {ex.submit(_worker, job): i for i, job in enumerate(jobs)}
+            for fut in as_completed(futures):
+                rows[futures[fut]] = fut.result()
+                bar.update()
+    bar.close()
+    table = pd.DataFrame(rows).set_index("variant")
+    first = table.iloc[0]
+    table["elpd_comparable"] = (table["endpoint"] == first["endpoint"]) & (
+        table["population"] == first["population"]) & table.get(
+        "elpd_loo", pd.Series(np.nan, index=table.index)).notna()
+    table.attrs.update(grid=grid.name, fast=fast, data_fingerprint=trial.fingerprint)
+    return table

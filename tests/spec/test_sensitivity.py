@@ -1,0 +1,73 @@
+"""The sensitivity grid on the example trial, in fast mode."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import bayes_hcc as bh
+from bayes_hcc.cli import app
+
+GRID = Path(__file__).resolve().parents[2] / "models" / "sensitivity_os.toml"
+
+
+@pytest.fixture(scope="module")
+def table():
+    return bh.sensitivity(GRID, bh.datasets.load_example_trial(), fast=True, progress=False)
+
+
+def test_grid_covers_the_plan(table):
+    assert len(bh.load_grid(GRID)) >= 13
+    fitted = table[table["hr_median"].notna()]
+    assert len(fitted) >= 12
+    assert set(fitted["family"]) == {"piecewise_exponential", "weibull_ph"}
+    # No per_protocol column in the example trial: that row says so instead of a number.
+    assert table.loc["population: per-protocol", "note"].startswith("skipped")
+    for col in ("hr_median", "hr_lower", "hr_upper", "P(HR < 1)", "median_diff", "rmst_diff",
+                "elpd_loo", "diagnostics", "spec_hash"):
+        assert col in table.columns
+
+
+def test_sceptical_prior_moves_probability_towards_half(table):
+    vague = table.loc["log-HR prior: vague", "P(HR < 1)"]
+    sceptical = table.loc["log-HR prior: sceptical", "P(HR < 1)"]
+    assert abs(sceptical - 0.5) < abs(vague - 0.5)
+    # and pulls the HR towards 1
+    assert abs(table.loc["log-HR prior: sceptical", "hr_median"] - 1) < \
+        abs(table.loc["log-HR prior: vague", "hr_median"] - 1)
+
+
+def test_every_row_hash_reloads_its_spec(table):
+    for _, row in table.iterrows():
+        spec = bh.load_spec(row["spec_toml"])
+        assert spec.hash == row["spec_hash"]
+
+
+def test_forest_plot_and_cli(tmp_path, table):
+    fig = bh.plot_sensitivity(table)
+    fig.savefig(tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 10_000
+    small = tmp_path / "grid.toml"
+    base = GRID.parent / "primary_os.toml"
+    small.write_text(f'base = "{base}"\n[[variants]]\nname = "sceptical"\noverrides = '
+                     '{ "priors.log_hr" = { dist = "Normal", mu = 0.0, sigma = 0.2168 } }\n')
+    res = CliRunner().invoke(app, ["sensitivity", str(small), "example", "--out",
+                                   str(tmp_path / "out"), "--fast"])
+    assert res.exit_code == 0, res.output
+    out = pd.read_csv(tmp_path / "out" / "sensitivity.csv", index_col=0)
+    assert len(out) == 2 and (tmp_path / "out" / "forest.png").exists()
+    assert (tmp_path / "out" / "sensitivity.tex").exists()
+    for h in out["spec_hash"]:
+        assert bh.load_spec(tmp_path / "out" / "specs" / f"{h[:16]}.toml").hash == h
+
+
+def test_grid_errors(tmp_path):
+    bad = tmp_path / "g.toml"
+    bad.write_text('base = "nowhere.toml"\n')
+    with pytest.raises(bh.SpecError, match="no such spec file"):
+        bh.load_grid(bad)
+    bad.write_text(f'base = "{GRID.parent / "primary_os.toml"}"\n[[variants]]\nname = "x"\n'
+                   'overrides = { "site.effect" = "sideways" }\n')
+    with pytest.raises(bh.SpecError, match="variant 'x'.*choose one of random, fixed, none"):
+        bh.load_grid(bad)
