@@ -14,10 +14,12 @@ from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, Data
 from bayes_hcc.io import (plot_hazard_ratio, plot_ppc, plot_psense, plot_rank, plot_sensitivity,
                           plot_site_effects, plot_survival, plot_time_varying_hr, plot_trace,
                           report)
-from bayes_hcc.models import (DEFAULT_PRIORS, Fit, PiecewiseExponential, Prior, SurvivalModel,
-                              WeibullPH, build, fit_spec, load_fit)
+from bayes_hcc.models import (DEFAULT_PRIORS, Exponential, Fit, LogLogisticAFT, LogNormalAFT,
+                              PiecewiseExponential, Prior, SurvivalModel, WeibullPH, build,
+                              fit_spec, load_fit)
 from bayes_hcc.quantities import (ESTIMANDS, Probability, hazard_ratio, median_survival,
-                                  prob_median_gain, prob_rmst_gain, prob_superiority, rmst,
+                                  prob_median_gain, prob_rmst_gain, prob_superiority,
+                                  prob_time_ratio, rmst,
                                   summarize, survival, survival_curve, time_ratio)
 from bayes_hcc.sensitivity import GridSpec, load_grid, sensitivity
 from bayes_hcc.spec import ModelSpec, apply_overrides, dump_spec, load_spec
@@ -30,7 +32,8 @@ __all__ = [
     "TrialData", "Endpoint", "read_trial", "read_adtte", "to_adtte", "write_adtte",
     "simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard", "datasets",
     "SurvivalModel", "PiecewiseExponential", "WeibullPH", "Fit", "load_fit", "Prior",
-    "DEFAULT_PRIORS", "build", "fit_spec", "ModelSpec", "load_spec", "dump_spec",
+    "DEFAULT_PRIORS", "build", "fit_spec", "Exponential", "LogNormalAFT", "LogLogisticAFT",
+    "prob_time_ratio", "ModelSpec", "load_spec", "dump_spec",
     "apply_overrides", "hazard_ratio", "time_ratio", "survival", "survival_curve",
     "median_survival", "rmst", "Probability", "prob_superiority", "prob_median_gain",
     "prob_rmst_gain", "summarize", "ESTIMANDS", "check", "DiagnosticReport", "THRESHOLDS",

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.errors import ConvergenceWarning
-from bayes_hcc.quantities.core import as_fit, hazard_ratio, median_survival, prob_superiority
+from bayes_hcc.quantities.core import (as_fit, hazard_ratio, median_survival, prob_superiority,
+                                       prob_time_ratio, time_ratio)
 
 __all__ = ["check", "DiagnosticReport", "THRESHOLDS"]
 
@@ -130,7 +131,9 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
         rows["ebfmi"] = (float(bfmi.min()), f">= {THRESHOLDS['ebfmi']}",
                          bool(bfmi.min() >= THRESHOLDS["ebfmi"]), "lowest chain")
     # Headline quantities.
-    heads = {"log HR": np.log(hazard_ratio(fit))}
+    ph = fit.family.proportional_hazards
+    heads = {"log HR": np.log(hazard_ratio(fit))} if ph else \
+        {"log TR": np.log(time_ratio(fit))}
     med = median_survival(fit)
     for a in fit.arms:
         heads[f"median {a}"] = med.sel(arm=a)
@@ -141,9 +144,9 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
     k = max(ratios, key=ratios.get)
     rows["mcse"] = (ratios[k], f"MCSE/SD <= {THRESHOLDS['mcse_over_sd']}",
                     ratios[k] <= THRESHOLDS["mcse_over_sd"], k)
-    p = prob_superiority(fit)
+    p = prob_superiority(fit) if ph else prob_time_ratio(fit)
     rows["mcse_prob"] = (p.mcse, f"<= {THRESHOLDS['mcse_prob']}",
-                         p.mcse <= THRESHOLDS["mcse_prob"], "P(HR < 1)")
+                         p.mcse <= THRESHOLDS["mcse_prob"], f"P({p.statement})")
     table = pd.DataFrame.from_dict(rows, orient="index",
                                    columns=["value", "threshold", "ok", "where"])
     table["ok"] = table["ok"].astype(bool)

@@ -55,7 +55,7 @@ def _top_level_priors(dt) -> list[str]:
     return [v for v in dt["log_prior"].data_vars if not v.endswith("_z")]
 
 
-def psense(fit, var_names=("log_hr", "site_sd"), *, medians: bool = True,
+def psense(fit, var_names=("log_hr", "log_tr", "site_sd"), *, medians: bool = True,
            threshold: float = 0.05) -> pd.DataFrame:
     """Power-scaling prior and likelihood sensitivity (arviz-stats psense_summary).
 
@@ -88,7 +88,9 @@ def _simulate_times(fit, params, rng):
     """Uncensored event times per draw and patient from the posterior, (S, n)."""
     arm, site, X = fit.design()
     eta = eta_numpy(params, arm, site, X, site_effect=fit.site_effect,
-                    arm_by_site=fit.arm_by_site)
+                    arm_by_site=fit.arm_by_site, arm_effect=fit.family.arm_effect)
+    if not fit.family.proportional_hazards:
+        return fit.family.sample(params, eta, rng)
     h = rng.exponential(size=eta.shape) / np.exp(eta)
     out = np.empty_like(h)
     for a in (0, 1):
@@ -116,7 +118,7 @@ def ppc_km(fit, *, n_draws: int = 200, by: str = "arm", grid=None, prob: float =
         raise BayesHCCError(f"ppc_km: by={by!r}; choose 'arm' or 'site'.")
     rng = np.random.default_rng(random_seed)
     params = posterior_params(fit)
-    S = params["log_hr"].shape[0]
+    S = params[fit.family.arm_effect].shape[0]
     idx = rng.choice(S, size=min(n_draws, S), replace=False)
     sub = {k: v[idx] for k, v in params.items()}
     t_rep = _simulate_times(fit, sub, rng)
@@ -162,11 +164,9 @@ def prior_predictive(model, trial, endpoint: str = "os", *, draws: int = 2000,
 
     rng = np.random.default_rng(random_seed)
     ep, family, priors, *_ = prepare(model, trial, endpoint)
-    params = {"log_hr": priors["log_hr"].scipy().rvs(draws, random_state=rng)}
-    if family.name == "weibull":
-        for k in ("log_lambda", "log_shape"):
-            params[k] = priors[k].scipy().rvs(draws, random_state=rng)
-    else:
+    arm_effect = family.arm_effect
+    params = {arm_effect: priors[arm_effect].scipy().rvs(draws, random_state=rng)}
+    if family.name == "piecewise_exponential":
         J = family.n_intervals
         first = priors["log_baseline_hazard"].scipy()
         if family.baseline_prior == "rw1":
@@ -176,10 +176,17 @@ def prior_predictive(model, trial, endpoint: str = "os", *, draws: int = 2000,
                 steps, axis=1)])
         else:
             params["log_baseline_hazard"] = first.rvs((draws, J), random_state=rng)
-    rows = {"HR": np.exp(params["log_hr"])}
-    for a, label in enumerate(trial.arms):
-        eta = (params["log_hr"] * a)[:, None]
-        rows[f"median {label}"] = _core.population_median(family, params, eta, np.ones(1))
+    else:
+        for k in family.params:
+            params[k] = priors[k].scipy().rvs(draws, random_state=rng)
+    label = "HR" if family.proportional_hazards else "time ratio"
+    rows = {label: np.exp(params[arm_effect])}
+    for a, name in enumerate(trial.arms):
+        eta = (params[arm_effect] * a)[:, None]
+        if family.proportional_hazards:
+            rows[f"median {name}"] = _core.population_median(family, params, eta, np.ones(1))
+        else:
+            rows[f"median {name}"] = family.median(params, eta)[:, 0]
     q = [0.025, 0.25, 0.5, 0.75, 0.975]
     out = pd.DataFrame({k: np.quantile(v, q) for k, v in rows.items()},
                        index=[f"q{int(x * 1000) / 10:g}" for x in q]).T

@@ -79,6 +79,9 @@ def plot_hazard_ratio(fit, *, thresholds=(1.0,)):
 
     plt = _plt()
     fit = as_fit(fit)
+    if not fit.family.proportional_hazards:
+        return _message_figure(f"{fit.settings['model']}: not proportional hazards, no single "
+                               "HR (see the time ratio)")
     hr = hazard_ratio(fit).values.ravel()
     grid = np.linspace(np.quantile(hr, 0.001), np.quantile(hr, 0.999), 400)
     dens = gaussian_kde(np.log(hr))(np.log(grid)) / grid  # KDE on the log scale
@@ -134,7 +137,8 @@ def _main_vars(fit, var_names):
     if var_names is not None:
         return list(var_names)
     post = fit.datatree["posterior"]
-    return [v for v in ("log_hr", "site_sd", "log_shape", "arm_site_sd") if v in post]
+    return [v for v in ("log_hr", "log_tr", "site_sd", "log_shape", "log_sigma", "arm_site_sd")
+            if v in post]
 
 
 def plot_ppc(fit, *, by: str = "arm", random_seed=0):

@@ -134,7 +134,8 @@ def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov
         priors = {k: _DataPrior(pr, {p: containers[f"prior__{k}__{p}"] for p in pr.params})
                   for k, pr in priors.items()}
         eta = build_eta(priors, containers, site_effect=site_effect, arm_by_site=arm_by_site,
-                        n_cov=n_cov, site_parametrization=site_parametrization)
+                        n_cov=n_cov, site_parametrization=site_parametrization,
+                        arm_effect=family.arm_effect)
         pm.Potential("loglik", family.build(priors, containers, eta, coords))
     return m
 
@@ -234,8 +235,11 @@ def flat_posterior(posterior: xr.Dataset, names) -> dict:
 
 def pointwise_loglik(family, post, time, event, arm, site, X, *, site_effect, arm_by_site):
     """Patient-level log-likelihood d_i (log h0(t_i) + eta_i) - exp(eta_i) H0(t_i): (S, n)."""
-    eta = eta_numpy(post, arm, site, X, site_effect=site_effect, arm_by_site=arm_by_site)
+    eta = eta_numpy(post, arm, site, X, site_effect=site_effect, arm_by_site=arm_by_site,
+                    arm_effect=family.arm_effect)
     time, arm = np.asarray(time, float), np.asarray(arm)
+    if not family.proportional_hazards:
+        return family.loglik(post, time, np.asarray(event, float), eta)
     out = np.empty_like(eta)
     for a in (0, 1):  # an arm may see its own baseline (time-varying HR)
         m = arm == a
@@ -294,7 +298,10 @@ def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run) -> xr
     post_ds = post_ds.assign_coords({k: v for k, v in coords.items() if k in post_ds.dims})
     if "shape" in post_ds and "log_hr" in post_ds:
         post_ds["time_ratio"] = np.exp(-post_ds["log_hr"] / post_ds["shape"])
-    post_ds["hazard_ratio"] = np.exp(post_ds["log_hr"])
+    if family.proportional_hazards:
+        post_ds["hazard_ratio"] = np.exp(post_ds["log_hr"])
+    else:  # AFT: the arm effect is a log time ratio; no single hazard ratio exists
+        post_ds["time_ratio"] = np.exp(post_ds["log_tr"])
     if "log_hr_dev" in post_ds:
         post_ds["log_hr_interval"] = post_ds["log_hr"] + post_ds["log_hr_dev"]
     shape = (post_ds.sizes["chain"], post_ds.sizes["draw"])

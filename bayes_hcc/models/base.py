@@ -17,18 +17,22 @@ from bayes_hcc.errors import ModelError
 from bayes_hcc.models.design import ARM_BY_SITE, SITE_EFFECTS, SITE_PARAMETRIZATIONS
 from bayes_hcc.models.families.base import Family
 from bayes_hcc.models.families.piecewise import BASELINE_PRIORS, PiecewiseFamily, quantile_cuts
+from bayes_hcc.models.families.aft import LogLogisticFamily, LogNormalFamily
+from bayes_hcc.models.families.exponential import ExponentialFamily
 from bayes_hcc.models.families.weibull import WeibullFamily
 from bayes_hcc.spec.priors import Prior
 
-__all__ = ["SurvivalModel", "PiecewiseExponential", "WeibullPH", "DEFAULT_PRIORS",
+__all__ = ["SurvivalModel", "PiecewiseExponential", "WeibullPH", "Exponential", "LogNormalAFT",
+           "LogLogisticAFT", "DEFAULT_PRIORS",
            "model_from_settings"]
 
 #: Priors of the arm, site and covariate terms (families add their baseline priors).
 DEFAULT_PRIORS = {
-    # log HR ~ Normal(0, 1): HR within 0.14-7.1 with 95% probability. Weakly informative:
-    # it rules out implausible effects (HR 0.05) yet is five times wider than the standard
-    # error of a 130-patient trial's log HR (about 0.2), so the data dominate.
-    "log_hr": Prior("Normal", mu=0.0, sigma=1.0),
+    # The arm effect's prior comes with the family: log HR ~ Normal(0, 1) for PH families
+    # (HR within 0.14-7.1 with 95% probability; weakly informative: it rules out implausible
+    # effects such as HR 0.05 yet is five times wider than the standard error of a
+    # 130-patient trial's log HR, about 0.2, so the data dominate), log time ratio
+    # ~ Normal(0, 1) for AFT families.
     # Site SD on the log hazard ~ HalfNormal(0.5): 95% prior mass below 0.98; an SD of
     # 0.5 means hospitals' hazards typically within a factor 2.7 of the typical site.
     "site_sd": Prior("HalfNormal", sigma=0.5),
@@ -149,7 +153,7 @@ class SurvivalModel(ABC):
 
 
 def active_priors(priors: dict, family: Family, site_effect, arm_by_site, has_cov) -> list:
-    keys = ["log_hr", *family.default_priors("months")]
+    keys = list(family.default_priors("months"))
     if site_effect == "random":
         keys.append("site_sd")
     elif site_effect == "fixed":
@@ -243,7 +247,41 @@ class PiecewiseExponential(SurvivalModel):
                                self.tv_sd)
 
 
-_MODELS = {"weibull_ph": WeibullPH, "piecewise_exponential": PiecewiseExponential}
+class Exponential(SurvivalModel):
+    """Exponential proportional-hazards model (constant hazard): a sensitivity analysis."""
+
+    family_key = "exponential_ph"
+
+    def family_for(self, time, event) -> Family:
+        return ExponentialFamily()
+
+
+class LogNormalAFT(SurvivalModel):
+    """Log-normal accelerated failure time model (not proportional hazards).
+
+    log T = log_scale + eta + sigma Z, Z ~ N(0, 1); the arm effect is ``log_tr`` (log time
+    ratio, TR > 1 = longer survival on treatment). There is no single hazard ratio.
+    """
+
+    family_key = "lognormal_aft"
+
+    def family_for(self, time, event) -> Family:
+        return LogNormalFamily()
+
+
+class LogLogisticAFT(SurvivalModel):
+    """Log-logistic accelerated failure time model (not proportional hazards); as
+    :class:`LogNormalAFT` with a standard logistic Z."""
+
+    family_key = "loglogistic_aft"
+
+    def family_for(self, time, event) -> Family:
+        return LogLogisticFamily()
+
+
+_MODELS = {"weibull_ph": WeibullPH, "piecewise_exponential": PiecewiseExponential,
+           "exponential_ph": Exponential, "lognormal_aft": LogNormalAFT,
+           "loglogistic_aft": LogLogisticAFT}
 
 
 def model_from_settings(settings: dict) -> SurvivalModel:

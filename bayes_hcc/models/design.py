@@ -15,10 +15,10 @@ ARM_BY_SITE = (None, "random")
 
 
 def build_eta(priors: dict, data: dict, *, site_effect: str, arm_by_site, n_cov: int,
-              site_parametrization: str = "noncentered"):
+              site_parametrization: str = "noncentered", arm_effect: str = "log_hr"):
     """Create the arm/site/covariate variables and return eta for each unit (PyTensor)."""
-    log_hr = priors["log_hr"].pymc("log_hr")
-    eta = log_hr * data["arm"]
+    effect_arm = priors[arm_effect].pymc(arm_effect)
+    eta = effect_arm * data["arm"]
     site = data.get("site_idx")
     if site_effect == "random":
         site_sd = priors["site_sd"].pymc("site_sd")
@@ -45,10 +45,11 @@ def build_eta(priors: dict, data: dict, *, site_effect: str, arm_by_site, n_cov:
     return eta
 
 
-def eta_numpy(post: dict, arm, site, X, *, site_effect: str, arm_by_site) -> np.ndarray:
+def eta_numpy(post: dict, arm, site, X, *, site_effect: str, arm_by_site,
+              arm_effect: str = "log_hr") -> np.ndarray:
     """The same linear predictor from flattened posterior draws (S, ...): shape (S, n)."""
     arm = np.asarray(arm, float)[None, :]
-    eta = post["log_hr"][:, None] * arm
+    eta = post[arm_effect][:, None] * arm
     if site_effect in ("random", "fixed"):
         eta = eta + post["site_effect"][:, site]
     if arm_by_site == "random":

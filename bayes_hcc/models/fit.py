@@ -11,19 +11,23 @@ import xarray as xr
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.base import model_from_settings
 from bayes_hcc.models.families.piecewise import PiecewiseFamily
+from bayes_hcc.models.families.aft import LogLogisticFamily, LogNormalFamily
+from bayes_hcc.models.families.exponential import ExponentialFamily
 from bayes_hcc.models.families.weibull import WeibullFamily
 from bayes_hcc.spec.priors import Prior
 
 __all__ = ["Fit", "load_fit"]
 
 #: Parameters whose convergence the quick check looks at (when present).
-KEY_PARAMS = ("log_hr", "site_sd", "arm_site_sd", "log_lambda", "log_shape",
+KEY_PARAMS = ("log_hr", "log_tr", "log_scale", "log_sigma", "site_sd", "arm_site_sd", "log_lambda", "log_shape",
               "log_baseline_hazard", "site_effect", "beta")
 
 
 def family_from_settings(s: dict):
-    if s["name"] == "weibull":
-        return WeibullFamily()
+    simple = {"weibull": WeibullFamily, "exponential": ExponentialFamily,
+              "lognormal": LogNormalFamily, "loglogistic": LogLogisticFamily}
+    if s["name"] in simple:
+        return simple[s["name"]]()
     return PiecewiseFamily(s["cuts"], s.get("baseline_prior", "rw1"), s.get("rw_sd", 0.3),
                            s.get("time_varying_hr", False), s.get("tv_sd", 0.2))
 

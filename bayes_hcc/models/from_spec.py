@@ -6,16 +6,16 @@ import numpy as np
 
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import SpecError
-from bayes_hcc.models.base import PiecewiseExponential, WeibullPH
+from bayes_hcc.models.base import _MODELS
 from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec
 
 __all__ = ["build", "fit_spec", "population"]
 
-_CLASSES = {"piecewise_exponential": PiecewiseExponential, "weibull_ph": WeibullPH}
+_CLASSES = _MODELS
 FAST = {"draws": 300, "tune": 300, "chains": 2}
 
 
-def build(spec) -> PiecewiseExponential | WeibullPH:
+def build(spec):
     """The model object a spec describes (nothing is sampled)."""
     spec = load_spec(spec)
     site = dict(spec.site)

@@ -14,7 +14,15 @@ _CHUNK = 64
 
 def population_survival(family, params, eta, w, t) -> np.ndarray:
     """S(t) for times t (T,): returns (S, T). eta (S, G), w (G,)."""
-    H0 = family.cumhaz(params, np.asarray(t, float))  # (S, T)
+    t = np.asarray(t, float)
+    if not family.proportional_hazards:  # AFT: S(t | eta) directly
+        out = np.zeros((eta.shape[0], len(t)))
+        for g0 in range(0, eta.shape[1], _CHUNK):
+            e = eta[:, g0:g0 + _CHUNK, None]
+            out += np.einsum("sgt,g->st", np.exp(family.log_survival(params, t[None, None, :],
+                                                                     e)), w[g0:g0 + _CHUNK])
+        return out
+    H0 = family.cumhaz(params, t)  # (S, T)
     out = np.zeros_like(H0)
     for g0 in range(0, eta.shape[1], _CHUNK):
         e = np.exp(eta[:, g0:g0 + _CHUNK])  # (S, g)
@@ -25,6 +33,8 @@ def population_survival(family, params, eta, w, t) -> np.ndarray:
 
 def population_survival_each(family, params, eta, w, t) -> np.ndarray:
     """S at one time per draw: t (S,) -> (S,)."""
+    if not family.proportional_hazards:
+        return np.exp(family.log_survival(params, np.asarray(t, float)[:, None], eta)) @ w
     H0 = family.cumhaz_each(params, t)  # (S,)
     return np.exp(-np.exp(eta) * H0[:, None]) @ w
 
@@ -35,8 +45,12 @@ def population_median(family, params, eta, w, *, iterations: int = 80) -> np.nda
     The mixture median lies between the medians of the groups with the largest and the
     smallest eta, which the family gives in closed form.
     """
-    lo = family.inverse_cumhaz(params, LOG2 / np.exp(eta.max(axis=1, keepdims=True)))[:, 0]
-    hi = family.inverse_cumhaz(params, LOG2 / np.exp(eta.min(axis=1, keepdims=True)))[:, 0]
+    if family.proportional_hazards:
+        lo = family.inverse_cumhaz(params, LOG2 / np.exp(eta.max(axis=1, keepdims=True)))[:, 0]
+        hi = family.inverse_cumhaz(params, LOG2 / np.exp(eta.min(axis=1, keepdims=True)))[:, 0]
+    else:  # AFT: a larger eta means longer times
+        lo = family.median(params, eta.min(axis=1, keepdims=True))[:, 0]
+        hi = family.median(params, eta.max(axis=1, keepdims=True))[:, 0]
     if eta.shape[1] == 1 or np.allclose(lo, hi, rtol=1e-13, atol=0):
         return lo
     for _ in range(iterations):

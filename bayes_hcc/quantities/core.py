@@ -13,7 +13,7 @@ from bayes_hcc.quantities import _core
 from bayes_hcc.quantities.population import arm_populations, check_estimand, posterior_params
 
 __all__ = ["hazard_ratio", "time_ratio", "survival", "survival_curve", "median_survival",
-           "rmst", "Probability", "prob_superiority", "prob_median_gain", "prob_rmst_gain",
+           "rmst", "Probability", "prob_superiority", "prob_time_ratio", "prob_median_gain", "prob_rmst_gain",
            "as_fit"]
 
 
@@ -55,6 +55,10 @@ def hazard_ratio(fit) -> xr.DataArray:
     HR it is the geometric mean over the intervals, see ``attrs["definition"]``).
     """
     fit = as_fit(fit)
+    if not fit.family.proportional_hazards:
+        raise BayesHCCError(f"hazard_ratio: {fit.settings['model']} is not a proportional-hazards"
+                            " model, so there is no single hazard ratio; use time_ratio, "
+                            "median_survival, rmst or survival differences.")
     da = np.exp(fit.datatree["posterior"]["log_hr"])
     da = xr.DataArray(da.to_numpy(), dims=("chain", "draw"),
                       coords={"chain": da["chain"].values, "draw": da["draw"].values},
@@ -68,14 +72,20 @@ def hazard_ratio(fit) -> xr.DataArray:
 
 
 def time_ratio(fit) -> xr.DataArray:
-    """Weibull only: the AFT time ratio exp(-log_hr / shape) per draw."""
+    """Time ratio per draw (time scale of treatment relative to control, > 1 = longer
+    survival): exp(-log_hr / shape) for the Weibull, exp(log_tr) for AFT families."""
     fit = as_fit(fit)
     post = fit.datatree["posterior"]
-    if "time_ratio" not in post:
-        raise BayesHCCError(f"time_ratio is defined for the Weibull model, not "
+    if not fit.family.proportional_hazards:
+        da = np.exp(post["log_tr"])
+    elif "log_shape" in post:
+        da = np.exp(-post["log_hr"] / np.exp(post["log_shape"]))
+    else:
+        raise BayesHCCError(f"time_ratio is defined for the Weibull and AFT models, not "
                             f"{fit.settings['model']}.")
-    da = post["time_ratio"].copy()
-    da.attrs.update(quantity="time_ratio", endpoint=fit.endpoint,
+    da = da.copy()
+    da.attrs = {}
+    da.attrs.update(quantity="time_ratio", endpoint=fit.endpoint, arms=list(fit.arms),
                     definition=f"time scale of {fit.arms[1]} relative to {fit.arms[0]}")
     return da.rename("time_ratio")
 
@@ -180,6 +190,11 @@ def _probability(indicator: xr.DataArray, statement: str, estimand=None) -> Prob
 def prob_superiority(fit, hr_below: float = 1.0) -> Probability:
     """P(HR < hr_below): the probability that TACE-sorafenib lowers the hazard that much."""
     return _probability(hazard_ratio(fit) < hr_below, f"HR < {hr_below:g}")
+
+
+def prob_time_ratio(fit, above: float = 1.0) -> Probability:
+    """P(time ratio > above): for AFT families, the probability of longer survival."""
+    return _probability(time_ratio(fit) > above, f"TR > {above:g}")
 
 
 def prob_median_gain(fit, months: float = 0.0, *, estimand: str = "standardized") -> Probability:

@@ -34,7 +34,8 @@ def arm_populations(fit, estimand: str, params: dict | None = None):
     check_estimand(estimand)
     params = posterior_params(fit) if params is None else params
     arm, site, X = fit.design()
-    S = params["log_hr"].shape[0]
+    arm_effect = fit.family.arm_effect
+    S = params[arm_effect].shape[0]
     # Collapse patients with the same site and covariates into weighted groups.
     key = np.column_stack([site.astype(float), X]) if X.shape[1] else site[:, None].astype(float)
     uniq, counts = np.unique(key, axis=0, return_counts=True)
@@ -47,7 +48,7 @@ def arm_populations(fit, estimand: str, params: dict | None = None):
                             "of sites); this fit has site_effect='fixed'.")
     out = []
     for a in (0.0, 1.0):
-        eta = params["log_hr"][:, None] * a + xb
+        eta = params[arm_effect][:, None] * a + xb
         if estimand == "standardized":
             if site_mode != "none":
                 eta = eta + params["site_effect"][:, g_site]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.quantities.core import (as_fit, hazard_ratio, median_survival, prob_superiority,
-                                       rmst, survival)
+                                       prob_time_ratio, rmst, survival, time_ratio)
 
 
 def _row(da, quantity, estimand, prob):
@@ -36,7 +36,9 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     fit = as_fit(fit)
     tau = default_tau(fit) if tau is None else tau
     ctrl, trt = fit.arms
-    rows = [_row(hazard_ratio(fit), "HR", None, prob)]
+    ph = fit.family.proportional_hazards
+    rows = [_row(hazard_ratio(fit), "HR", None, prob)] if ph else \
+        [_row(time_ratio(fit), "time ratio (no single HR: not PH)", None, prob)]
     med = median_survival(fit, estimand=estimand)
     for a in (ctrl, trt):
         rows.append(_row(med.sel(arm=a), f"median {a}", estimand, prob))
@@ -47,9 +49,9 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
             rows.append(_row(s.sel(arm=a, time=t), f"S({t:g}) {a}", estimand, prob))
     r = rmst(fit, tau, estimand=estimand, extrapolate=False)
     rows.append(_row(r.sel(arm="difference"), f"RMST({tau:g}) difference", estimand, prob))
-    for d in (1.0, 0.8):
-        p = prob_superiority(fit, d)
-        rows.append({"quantity": f"P(HR < {d:g})", "estimand": None, "mean": p.probability,
+    probs = [prob_superiority(fit, d) for d in (1.0, 0.8)] if ph else [prob_time_ratio(fit)]
+    for p in probs:
+        rows.append({"quantity": f"P({p.statement})", "estimand": None, "mean": p.probability,
                      "median": np.nan, "lower": np.nan, "upper": np.nan, "mcse": p.mcse,
                      "ess_bulk": np.nan})
     out = pd.DataFrame(rows).set_index("quantity")

@@ -16,7 +16,7 @@ from bayes_hcc.diagnostics import check, loo
 from bayes_hcc.errors import HorizonError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
-                                       rmst)
+                                       prob_time_ratio, rmst, time_ratio)
 from bayes_hcc.spec.model_spec import ModelSpec, apply_overrides, dump_spec, load_spec
 
 __all__ = ["GridSpec", "load_grid", "sensitivity", "variant_row"]
@@ -84,11 +84,20 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         diag = check(fit, warn=False)
         elpd = loo(fit)
     rep = dict(spec.report)
-    hr = hazard_ratio(fit).values.ravel()
-    row.update(hr_median=float(np.median(hr)), hr_lower=float(np.quantile(hr, 0.025)),
-               hr_upper=float(np.quantile(hr, 0.975)))
-    for d in rep["hr_thresholds"]:
-        row[f"P(HR < {d:g})"] = prob_superiority(fit, d).probability
+    note = []
+    if fit.family.proportional_hazards:
+        hr = hazard_ratio(fit).values.ravel()
+        row.update(hr_median=float(np.median(hr)), hr_lower=float(np.quantile(hr, 0.025)),
+                   hr_upper=float(np.quantile(hr, 0.975)))
+        for d in rep["hr_thresholds"]:
+            row[f"P(HR < {d:g})"] = prob_superiority(fit, d).probability
+    else:  # say so rather than print a misleading HR
+        note.append("not proportional hazards: no single HR; see time ratio, medians, RMST")
+    if "time_ratio" in fit.datatree["posterior"]:
+        tr = time_ratio(fit).values.ravel()
+        row.update(tr_median=float(np.median(tr)), tr_lower=float(np.quantile(tr, 0.025)),
+                   tr_upper=float(np.quantile(tr, 0.975)),
+                   **{"P(TR > 1)": prob_time_ratio(fit).probability})
     med = median_survival(fit, estimand=rep["estimand"])
     for a in fit.arms:
         row[f"median {a}"] = float(med.sel(arm=a).median())
@@ -96,7 +105,6 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
     row.update(median_diff=float(np.median(diff)), median_diff_lower=float(np.quantile(
         diff, 0.025)), median_diff_upper=float(np.quantile(diff, 0.975)))
     tau = rep.get("tau") or 12.0
-    note = []
     try:
         r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
     except HorizonError:

@@ -21,7 +21,7 @@ from bayes_hcc.spec.priors import Prior
 __all__ = ["ModelSpec", "load_spec", "dump_spec", "spec_from_dict", "FAMILIES",
            "apply_overrides"]
 
-_COMMON_PRIORS = ("log_hr", "site_sd", "site_effect", "arm_site_sd", "beta")
+_COMMON_PRIORS = ("site_sd", "site_effect", "arm_site_sd", "beta")
 #: Registry: family key -> option types and prior names (checked against the model classes
 #: by a test, so the two cannot drift apart).
 FAMILIES = {
@@ -29,12 +29,16 @@ FAMILIES = {
         "options": {"cuts": "cuts", "n_intervals": "int", "baseline_prior": ("rw1",
                                                                              "independent"),
                     "rw_sd": "positive", "time_varying_hr": "bool", "tv_sd": "positive"},
-        "priors": _COMMON_PRIORS + ("log_baseline_hazard",),
+        "priors": _COMMON_PRIORS + ("log_hr", "log_baseline_hazard"),
     },
-    "weibull_ph": {
-        "options": {},
-        "priors": _COMMON_PRIORS + ("log_lambda", "log_shape"),
-    },
+    "weibull_ph": {"options": {}, "priors": _COMMON_PRIORS + ("log_hr", "log_lambda",
+                                                               "log_shape")},
+    "exponential_ph": {"options": {}, "priors": _COMMON_PRIORS + ("log_hr", "log_lambda")},
+    # Accelerated failure time (not proportional hazards): the arm effect is log_tr.
+    "lognormal_aft": {"options": {}, "priors": _COMMON_PRIORS + ("log_tr", "log_scale",
+                                                                  "log_sigma")},
+    "loglogistic_aft": {"options": {}, "priors": _COMMON_PRIORS + ("log_tr", "log_scale",
+                                                                    "log_sigma")},
 }
 TOP_KEYS = ("name", "description", "endpoint", "family", "population", "options", "site",
             "covariates", "priors", "sampler", "report")

@@ -314,3 +314,28 @@ def test_prior_variants_share_compiled_sampler(example_trial):
     default = bh.WeibullPH().fit(example_trial, random_seed=4, **kw)
     assert abs(float(reused.posterior["log_hr"].mean())) < \
         abs(float(default.posterior["log_hr"].mean()))
+
+
+
+@pytest.mark.parametrize("loader", [bh.datasets.load_veteran, bh.datasets.load_leukemia_6mp],
+                         ids=["veteran", "leukemia"])
+@pytest.mark.parametrize("model_cls, fitter", [("LogNormalAFT", "LogNormalAFTFitter"),
+                                               ("LogLogisticAFT", "LogLogisticAFTFitter")])
+def test_aft_families_agree_with_lifelines(loader, model_cls, fitter):
+    """Vague prior on the log time ratio, no site effect: within 0.25 SE of lifelines."""
+    import lifelines
+
+    trial = loader()
+    ep = trial.endpoint(trial.endpoints[0])
+    model = getattr(bh, model_cls)(site_effect="none",
+                                   priors={"log_tr": bh.Prior("Normal", mu=0.0, sigma=10.0)})
+    fit = model.fit(trial, ep.name, random_seed=1)
+    df = pd.DataFrame({"T": ep.time, "E": ep.event, "arm": ep.arm})
+    ref = getattr(lifelines, fitter)().fit(df, "T", "E")
+    key = next(k for k in ref.params_.index if k[1] == "arm")
+    mle, se = ref.params_[key], ref.standard_errors_[key]
+    assert abs(float(fit.posterior["log_tr"].mean()) - mle) < 0.25 * se
+    with pytest.raises(bh.BayesHCCError, match="no single hazard ratio"):
+        bh.hazard_ratio(fit)
+    table = bh.summarize(fit)
+    assert "time ratio (no single HR: not PH)" in table.index and "HR" not in table.index

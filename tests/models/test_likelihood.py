@@ -81,8 +81,12 @@ def test_aggregated_piecewise_equals_patient_level():
                                                            site_effect="random"),
                                    bh.PiecewiseExponential(cuts=[2.0, 5.0, 9.0],
                                                            site_effect="random",
-                                                           time_varying_hr=True)],
-                         ids=["weibull", "pwe", "pwe-time-varying-hr"])
+                                                           time_varying_hr=True),
+                                   bh.Exponential(site_effect="random"),
+                                   bh.LogNormalAFT(site_effect="random"),
+                                   bh.LogLogisticAFT(site_effect="random")],
+                         ids=["weibull", "pwe", "pwe-time-varying-hr", "exponential",
+                              "lognormal", "loglogistic"])
 def test_pymc_graph_equals_numpy(model):
     """The sampled density (PyMC Potential) equals the numpy patient-level likelihood."""
     import pandas as pd
@@ -117,7 +121,9 @@ def test_pymc_graph_equals_numpy(model):
     bh.WeibullPH(site_effect="fixed"),
     bh.PiecewiseExponential(cuts=[2.0, 5.0], site_effect="random", arm_by_site="random"),
     bh.PiecewiseExponential(cuts=[2.0, 5.0], baseline_prior="independent", site_effect="none"),
-], ids=["noncentered", "centered", "fixed", "pwe-rw1-armbysite", "pwe-independent"])
+    bh.LogNormalAFT(site_effect="random"),
+], ids=["noncentered", "centered", "fixed", "pwe-rw1-armbysite", "pwe-independent",
+        "lognormal"])
 def test_log_prior_matches_pymc(model):
     """The scipy log prior stored for power-scaling equals PyMC's prior density up to a
     constant: compared as differences between two random points."""
@@ -146,3 +152,33 @@ def test_log_prior_matches_pymc(model):
         diffs.append((float(prior_lp(point)), sum(float(v[0]) for v in lp.values())))
     # abs 1e-8: scipy and PyTensor's numba kernels differ in the last bits only.
     assert diffs[0][0] - diffs[1][0] == pytest.approx(diffs[0][1] - diffs[1][1], abs=1e-8)
+
+
+@pytest.mark.parametrize("family, scipy_dist", [
+    ("lognormal", lambda mu, s: stats.lognorm(s=s, scale=np.exp(mu))),
+    ("loglogistic", lambda mu, s: stats.fisk(c=1 / s, scale=np.exp(mu))),
+])
+def test_aft_pointwise_equals_scipy(family, scipy_dist):
+    from bayes_hcc.models.families.aft import LogLogisticFamily, LogNormalFamily
+
+    fam = {"lognormal": LogNormalFamily(), "loglogistic": LogLogisticFamily()}[family]
+    eff = np.array([0.1, -0.2, 0.3, -0.2])
+    post = params_one(log_scale=2.0, log_sigma=np.log(0.8), log_tr=0.3)
+    post["site_effect"] = eff[None, :]
+    fam_ll = E.pointwise_loglik(fam, post, TIME, EVENT, ARM, SITE, None, site_effect="random",
+                                arm_by_site=None)[0]
+    eta = 2.0 + 0.3 * ARM + eff[SITE]
+    dist = scipy_dist(eta, 0.8)
+    ref = np.where(EVENT == 1, dist.logpdf(TIME), dist.logsf(TIME))
+    np.testing.assert_allclose(fam_ll, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_exponential_pointwise_equals_scipy():
+    from bayes_hcc.models.families.exponential import ExponentialFamily
+
+    post = params_one(log_lambda=-2.0, log_hr=-0.4)
+    ll = E.pointwise_loglik(ExponentialFamily(), post, TIME, EVENT, ARM, SITE, None,
+                            site_effect="none", arm_by_site=None)[0]
+    dist = stats.expon(scale=1 / np.exp(-2.0 - 0.4 * ARM))
+    np.testing.assert_allclose(ll, np.where(EVENT == 1, dist.logpdf(TIME), dist.logsf(TIME)),
+                               rtol=1e-12)

@@ -175,3 +175,23 @@ def test_new_site_with_treatment_by_site_heterogeneity():
     dev = np.array([0.1, -0.1, 0.0])
     assert s_std == pytest.approx(weibull_S(6.0, LOG_HR + EFF[SITE] + dev[SITE]).mean(),
                                   rel=1e-12)
+
+
+
+def test_lognormal_closed_forms():
+    from bayes_hcc.models.families.aft import LogNormalFamily
+
+    mu, sig, log_tr = 2.0, 0.7, 0.25
+    params = {"log_scale": const(mu), "log_sigma": const(np.log(sig)), "log_tr": const(log_tr)}
+    fit = fabricated_fit(LogNormalFamily(), params, arm=ARM, site=SITE, model="lognormal_aft")
+    med = bh.median_survival(fit, estimand="typical_site")
+    assert float(med.sel(arm="sorafenib")[0, 0]) == pytest.approx(np.exp(mu), rel=1e-10)
+    assert float(med.sel(arm="tace_sorafenib")[0, 0]) == pytest.approx(np.exp(mu + log_tr),
+                                                                       rel=1e-10)
+    s = bh.survival(fit, [3.0, 10.0], estimand="typical_site").values[0, 0]
+    np.testing.assert_allclose(s[1], stats.lognorm(s=sig, scale=np.exp(mu + log_tr)).sf(
+        [3.0, 10.0]), rtol=1e-10)
+    r = bh.rmst(fit, 20, estimand="typical_site").sel(arm="sorafenib").values[0, 0]
+    ref = integrate.quad(stats.lognorm(s=sig, scale=np.exp(mu)).sf, 0, 20, epsabs=1e-12)[0]
+    assert r == pytest.approx(ref, rel=1e-8)
+    np.testing.assert_allclose(bh.time_ratio(fit).values, np.exp(log_tr))

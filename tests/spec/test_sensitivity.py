@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -18,10 +19,15 @@ def table():
 
 
 def test_grid_covers_the_plan(table):
-    assert len(bh.load_grid(GRID)) >= 13
-    fitted = table[table["hr_median"].notna()]
-    assert len(fitted) >= 12
-    assert set(fitted["family"]) == {"piecewise_exponential", "weibull_ph"}
+    assert len(bh.load_grid(GRID)) >= 16
+    fitted = table[table["elpd_loo"].notna()]
+    assert len(fitted) >= 15
+    assert set(fitted["family"]) == {"piecewise_exponential", "weibull_ph", "exponential_ph",
+                                     "lognormal_aft", "loglogistic_aft"}
+    # Non-PH families: no HR printed, the note says why, the time ratio is there instead.
+    aft = table.loc["family: log-normal AFT"]
+    assert np.isnan(aft["hr_median"]) and "no single HR" in aft["note"]
+    assert aft["tr_median"] > 0 and 0 <= aft["P(TR > 1)"] <= 1
     # No per_protocol column in the example trial: that row says so instead of a number.
     assert table.loc["population: per-protocol", "note"].startswith("skipped")
     for col in ("hr_median", "hr_lower", "hr_upper", "P(HR < 1)", "median_diff", "rmst_diff",

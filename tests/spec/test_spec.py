@@ -27,7 +27,9 @@ def test_registry_matches_model_classes():
     """The spec registry's prior names are exactly what the model classes accept."""
     trial = bh.datasets.load_example_trial()
     for key, cls in (("piecewise_exponential", bh.PiecewiseExponential),
-                     ("weibull_ph", bh.WeibullPH)):
+                     ("weibull_ph", bh.WeibullPH), ("exponential_ph", bh.Exponential),
+                     ("lognormal_aft", bh.LogNormalAFT),
+                     ("loglogistic_aft", bh.LogLogisticAFT)):
         m = cls()
         fam = m.family_for(*(lambda e: (e.time, e.event))(trial.endpoint("os")))
         accepted = set({**bh.DEFAULT_PRIORS, **fam.default_priors("months")})
@@ -39,7 +41,8 @@ BASE = {"name": "x", "endpoint": "os", "family": "weibull_ph"}
 
 @pytest.mark.parametrize("change, match", [
     ({"familly": "weibull_ph"}, r"unknown key\(s\) familly; valid keys: name, description"),
-    ({"family": "cox"}, r"'cox' is not valid; choose one of piecewise_exponential, weibull_ph"),
+    ({"family": "cox"}, r"'cox' is not valid; choose one of piecewise_exponential, weibull_ph, "
+                        r"exponential_ph, lognormal_aft, loglogistic_aft"),
     ({"site": {"effect": "sometimes"}}, r"site.effect: 'sometimes' is not valid; choose one of "
                                         r"random, fixed, none"),
     ({"site": {"efect": "random"}}, r"site: unknown key\(s\) efect; valid keys: effect"),
@@ -47,7 +50,7 @@ BASE = {"name": "x", "endpoint": "os", "family": "weibull_ph"}
     ({"sampler": {"draws": 0}}, r"sampler.draws: must be >= 1"),
     ({"sampler": {"target_accept": 1.5}}, r"strictly between 0 and 1"),
     ({"priors": {"log_hr_trt": {"dist": "Normal", "mu": 0, "sigma": 1}}},
-     r"priors.log_hr_trt: unknown prior; weibull_ph priors: log_hr, site_sd"),
+     r"priors.log_hr_trt: unknown prior; weibull_ph priors: site_sd, .*log_hr"),
     ({"priors": {"log_hr": {"dist": "Normal", "mu": 0, "sigma": -1}}}, r"must be > 0"),
     ({"priors": {"log_hr": {"dist": "Cauchy", "mu": 0}}}, r"unknown prior distribution 'Cauchy'"),
     ({"options": {"n_intervals": 4}}, r"options: unknown key\(s\) n_intervals; valid keys: none"),

@@ -24,6 +24,9 @@ class Family(ABC):
     #: posterior variables holding the baseline parameters
     params: tuple[str, ...] = ()
     proportional_hazards: bool = True
+    #: posterior name of the arm coefficient in eta: log hazard ratio (PH) or log time
+    #: ratio (AFT families)
+    arm_effect: str = "log_hr"
 
     @abstractmethod
     def cumhaz(self, params: dict, t: np.ndarray) -> np.ndarray:

@@ -93,7 +93,8 @@ class PiecewiseFamily(Family):
         return {**params, "log_baseline_hazard": self._alpha(params) + params["log_hr_dev"]}
 
     def default_priors(self, time_unit):
-        return {"log_baseline_hazard": Prior("Normal", mu=log_baseline_mu(time_unit), sigma=2.0)}
+        return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
+                "log_baseline_hazard": Prior("Normal", mu=log_baseline_mu(time_unit), sigma=2.0)}
 
     def breakpoints(self):
         return self.cuts

@@ -22,7 +22,8 @@ class WeibullFamily(Family):
         # log_lambda: Normal(-2.5, 2) in months: a monthly hazard of 0.08 (median ~8 months
         # at k = 1), +-2 SD covering medians from days to decades. log_shape: Normal(0, 0.5):
         # k within 0.37-2.7 (95%), from steeply falling to steeply rising hazards.
-        return {"log_lambda": Prior("Normal", mu=log_baseline_mu(time_unit), sigma=2.0),
+        return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
+                "log_lambda": Prior("Normal", mu=log_baseline_mu(time_unit), sigma=2.0),
                 "log_shape": Prior("Normal", mu=0.0, sigma=0.5)}
 
     def cumhaz(self, params, t):
