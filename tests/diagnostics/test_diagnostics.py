@@ -44,8 +44,12 @@ def test_loo_prefers_true_family():
     h = bh.PiecewiseHazard(cuts=(3.0, 9.0), rates=(0.25, 0.03, 0.25))
     trial = bh.simulate_trial(400, sites=6, os_hazard=h, site_sd=0.1, random_seed=21,
                               accrual_start="2015-01-01", accrual_end="2016-06-30")
-    fits = {"weibull": bh.WeibullPH().fit(trial, random_seed=1),
-            "pwe": bh.PiecewiseExponential(cuts=[3.0, 9.0]).fit(trial, random_seed=1)}
+    with warnings.catch_warnings():
+        # The Weibull is misspecified on purpose and may show a stray divergence; the test
+        # is about LOO, which is computed on its (still informative) posterior.
+        warnings.simplefilter("ignore", bh.ConvergenceWarning)
+        fits = {"weibull": bh.WeibullPH().fit(trial, random_seed=1, target_accept=0.99),
+                "pwe": bh.PiecewiseExponential(cuts=[3.0, 9.0]).fit(trial, random_seed=1)}
     table = bh.compare(fits)
     assert table.index[0] == "pwe"
     # arviz-stats reports elpd_diff of the worse model as a negative number.
@@ -92,7 +96,9 @@ def test_ppc_detects_misfit():
     h = bh.PiecewiseHazard(cuts=(3.0, 9.0), rates=(0.25, 0.03, 0.25))
     trial = bh.simulate_trial(400, sites=6, os_hazard=h, site_sd=0.1, random_seed=21,
                               accrual_start="2015-01-01", accrual_end="2016-06-30")
-    fit = bh.WeibullPH().fit(trial, random_seed=1, draws=500, tune=500)
+    with warnings.catch_warnings():  # misspecified on purpose (see test above)
+        warnings.simplefilter("ignore", bh.ConvergenceWarning)
+        fit = bh.WeibullPH().fit(trial, random_seed=1, target_accept=0.99)
     assert bh.ppc_km(fit, random_seed=1).attrs["coverage"] < 0.8
 
 
