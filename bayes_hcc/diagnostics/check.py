@@ -123,11 +123,8 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
     depth = _stat(ss, "maxdepth_reached", "reached_max_treedepth")
     n_depth = int(depth.sum()) if depth is not None else 0
     rows["max_treedepth"] = (n_depth, "== 0", n_depth == 0, "transitions")
-    energy = _stat(ss, "energy")
-    if energy is not None and energy.sizes.get("draw", 0) > 2:
-        e = energy.to_numpy()
-        bfmi = np.sum(np.diff(e, axis=1) ** 2, axis=1) / np.sum(
-            (e - e.mean(axis=1, keepdims=True)) ** 2, axis=1)
+    if "energy" in ss and ss.sizes.get("draw", 0) > 2:
+        bfmi = azs.bfmi(dt)["energy"].to_numpy()  # DataTree node sample_stats: one per chain
         rows["ebfmi"] = (float(bfmi.min()), f">= {THRESHOLDS['ebfmi']}",
                          bool(bfmi.min() >= THRESHOLDS["ebfmi"]), "lowest chain")
     # Headline quantities.

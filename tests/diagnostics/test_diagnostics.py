@@ -67,9 +67,10 @@ def test_compare_refuses_different_units(weibull_fit, example_trial):
 
 def test_psense_flags_conflicting_prior_not_default(example_trial, weibull_fit):
     """A strongly wrong informative prior on log HR (HR 3, SD 0.1 on the log scale) is a
-    prior-data conflict; the default prior is not, for log HR and the medians."""
+    prior-data conflict; the default priors are not flagged for log HR, site SD or the
+    medians."""
     default = bh.psense(weibull_fit)
-    for name in ("log_hr", "median_sorafenib", "median_tace_sorafenib"):
+    for name in ("log_hr", "site_sd", "median_sorafenib", "median_tace_sorafenib"):
         assert default.loc[name, "diagnosis"] == "✓", default
     wrong = bh.WeibullPH(priors={"log_hr": bh.Prior("Normal", mu=np.log(3.0), sigma=0.1)})
     with warnings.catch_warnings():
