@@ -90,8 +90,9 @@ def fit(
         typer.echo(repr(trial))
         typer.echo(f"fitting {m!r} to {endpoint.upper()} ({chains} chains x {draws} draws, "
                    f"seed {seed}) ...")
+        # check=False: the full diagnostics verdict is printed below instead of a warning.
         result = m.fit(trial, endpoint, draws=draws, tune=tune, chains=chains,
-                       random_seed=seed)
+                       random_seed=seed, check=False)
         table = bh.summarize(result)
     except (BayesHCCError, FileNotFoundError, FileExistsError) as err:
         fail(err)
