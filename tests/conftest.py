@@ -13,3 +13,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def example_trial():
+    import bayes_hcc as bh
+
+    return bh.datasets.load_example_trial()

@@ -4,10 +4,5 @@ import bayes_hcc as bh
 
 
 @pytest.fixture(scope="session")
-def example_trial():
-    return bh.datasets.load_example_trial()
-
-
-@pytest.fixture(scope="session")
 def weibull_fit(example_trial):
     return bh.WeibullPH().fit(example_trial, "os", random_seed=20200228)
