@@ -77,3 +77,15 @@ def test_grid_errors(tmp_path):
                    'overrides = { "site.effect" = "sideways" }\n')
     with pytest.raises(bh.SpecError, match="variant 'x'.*choose one of random, fixed, none"):
         bh.load_grid(bad)
+
+
+def test_process_pool_gives_the_same_numbers(tmp_path):
+    """workers=2 (spawned processes) and in-process execution: same seeds, same rows."""
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f'base = "{GRID.parent / "primary_os.toml"}"\n[[variants]]\n'
+                    'name = "sites: none"\noverrides = { "site.effect" = "none" }\n')
+    trial = bh.datasets.load_example_trial()
+    serial = bh.sensitivity(grid, trial, fast=True, progress=False)
+    pooled = bh.sensitivity(grid, trial, fast=True, progress=False, workers=2)
+    cols = ["hr_median", "hr_lower", "hr_upper", "P(HR < 1)", "median_diff", "spec_hash"]
+    pd.testing.assert_frame_equal(serial[cols], pooled[cols])
