@@ -33,25 +33,24 @@ def check_time_unit(time_unit: str) -> str:
     return unit
 
 
+def _require(cols, required, source, layout, hint) -> None:
+    missing = [c for c in required if c not in cols]
+    if missing:
+        raise TrialDataError(f"{source}: {layout} layout is missing column(s) "
+                             f"{', '.join(missing)}. It needs {', '.join(required)}{hint}.")
+
+
 def detect_layout(frame: pd.DataFrame, source: str) -> str:
     """'dates' or 'times', from the columns present; an error naming what is missing."""
     cols = set(frame.columns)
     if "randomization_date" in cols and cols & {"progression_date", "death_date",
                                                "last_followup_date"}:
-        missing = [c for c in DATES_REQUIRED if c not in cols]
-        if missing:
-            raise TrialDataError(
-                f"{source}: dates layout is missing column(s) {', '.join(missing)}. The dates "
-                f"layout needs {', '.join(DATES_REQUIRED)} (progression_date and death_date may "
-                "be empty for patients without the event).")
+        _require(cols, DATES_REQUIRED, source, "dates", " (progression_date and death_date "
+                 "may be empty for patients without the event)")
         return "dates"
     if time_endpoints(frame):
-        missing = [c for c in TIMES_REQUIRED if c not in cols]
-        if missing:
-            raise TrialDataError(
-                f"{source}: missing required column(s) {', '.join(missing)}. The times layout "
-                f"needs {', '.join(TIMES_REQUIRED)} and pairs <endpoint>_time, <endpoint>_event "
-                "(os_time, os_event, pfs_time, ...).")
+        _require(cols, TIMES_REQUIRED, source, "times", " and pairs <endpoint>_time, "
+                 "<endpoint>_event (os_time, os_event, pfs_time, ...)")
         return "times"
     raise TrialDataError(
         f"{source}: cannot tell the layout from the columns {sorted(map(str, cols))}. Provide "

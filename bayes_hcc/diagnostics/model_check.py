@@ -116,6 +116,10 @@ def ppc_km(fit, *, n_draws: int = 200, by: str = "arm", grid=None, prob: float =
     fit = as_fit(fit)
     if by not in ("arm", "site"):
         raise BayesHCCError(f"ppc_km: by={by!r}; choose 'arm' or 'site'.")
+    if not (isinstance(n_draws, int) and n_draws >= 2):
+        raise BayesHCCError(f"ppc_km: n_draws={n_draws!r} must be an integer >= 2.")
+    if not 0 < prob < 1:
+        raise BayesHCCError(f"ppc_km: prob={prob!r} must be strictly between 0 and 1.")
     rng = np.random.default_rng(random_seed)
     params = posterior_params(fit)
     S = params[fit.family.arm_effect].shape[0]

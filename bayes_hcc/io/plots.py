@@ -59,7 +59,7 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
     ax.set_title(f"{fit.endpoint.upper()}: posterior survival ({int(prob * 100)}% bands) "
                  "and Kaplan-Meier")
     risk_times = np.arange(0, grid.max() + 1e-9, 6.0) if risk_times is None else risk_times
-    for i, a in enumerate(fit.arms):
+    for i in range(len(fit.arms)):
         n = [int(np.sum(t[arm == i] >= rt)) for rt in risk_times]
         for rt, k in zip(risk_times, n):
             tab.text(rt, 1 - i, str(k), ha="center", va="center", color=COLORS[i], fontsize=8)

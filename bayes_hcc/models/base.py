@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 
-import numpy as np
 import pandas as pd
 
 from bayes_hcc.data.trial import TrialData

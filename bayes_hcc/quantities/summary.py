@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bayes_hcc.errors import BayesHCCError
+
 from bayes_hcc.quantities.core import (as_fit, hazard_ratio, median_survival, prob_superiority,
                                        prob_time_ratio, rmst, survival, time_ratio)
 
@@ -33,6 +35,9 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     Rows: HR; median per arm and difference; S(t) per arm at ``times``; RMST difference at
     ``tau`` (default :func:`default_tau`); P(HR < 1) and P(HR < 0.8) (mean = probability).
     """
+    if not 0 < prob < 1:
+        raise BayesHCCError(f"summarize: prob={prob!r} must be strictly between 0 and 1 "
+                            "(0.95 for 95% credible intervals).")
     fit = as_fit(fit)
     tau = default_tau(fit) if tau is None else tau
     ctrl, trt = fit.arms

@@ -1,6 +1,5 @@
 """read_trial: derivation of OS/PFS/TTP from dates, and every validation case."""
 
-import warnings
 
 import numpy as np
 import pandas as pd

@@ -110,3 +110,12 @@ def test_prior_predictive(example_trial):
     # (2000 draws: the 2.5% quantile is known to about +-8%).
     assert table.loc["HR", "q50"] == pytest.approx(1.0, abs=0.1)
     assert table.loc["HR", "q2.5"] == pytest.approx(np.exp(-1.96), rel=0.15)
+
+
+def test_bad_arguments_are_named(weibull_fit):
+    with pytest.raises(bh.BayesHCCError, match="n_draws=0 must be an integer >= 2"):
+        bh.ppc_km(weibull_fit, n_draws=0)
+    with pytest.raises(bh.BayesHCCError, match="by='patient'; choose 'arm' or 'site'"):
+        bh.ppc_km(weibull_fit, by="patient")
+    with pytest.raises(bh.BayesHCCError, match="prob=95 must be strictly between 0 and 1"):
+        bh.summarize(weibull_fit, prob=95)

@@ -1,7 +1,6 @@
 """Each family's log-likelihood against independent computations, and numpy vs PyMC."""
 
 import numpy as np
-import pymc as pm
 import pytest
 from scipy import stats
 

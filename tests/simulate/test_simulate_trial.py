@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter, WeibullFitter
+from lifelines.utils import median_survival_times
 
 import bayes_hcc as bh
 from bayes_hcc.simulate import PiecewiseHazard, WeibullHazard
@@ -63,9 +64,6 @@ def test_large_trial_recovers_truth_with_lifelines():
         for i, arm in enumerate(ep.arms):
             m = ep.arm == i
             kmf = KaplanMeierFitter().fit(ep.time[m], ep.event[m])
-            lo, hi = kmf.confidence_interval_.pipe(
-                lambda ci: (ci.iloc[:, 0], ci.iloc[:, 1]))
-            from lifelines.utils import median_survival_times
             ci = median_survival_times(kmf.confidence_interval_)
             se_med = (ci.iloc[0, 1] - ci.iloc[0, 0]) / (2 * 1.96)
             truth = t.truth.median[ep_name][arm]
