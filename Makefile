@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.pytensor_cache
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test test-slow venv clean
+.PHONY: demo test test-slow validate venv clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,11 @@ test: $(STAMP)
 ## test-slow: long statistical checks only (SBC, coverage, large simulations)
 test-slow: $(STAMP)
 	$(PY) -m pytest --run-slow -m slow
+
+## validate: statistical validation (SBC, coverage study, agreement with lifelines and
+## statsmodels) on all cores; writes docs/validation/validation.md with figures (~10 min)
+validate: $(STAMP)
+	$(VENV)/bin/bayes-hcc validate --out docs/validation --overwrite
 
 clean:
 	rm -rf $(VENV) .pytensor_cache .pytest_cache

@@ -25,6 +25,8 @@ from bayes_hcc.sensitivity import GridSpec, load_grid, sensitivity
 from bayes_hcc.spec import ModelSpec, apply_overrides, dump_spec, load_spec
 from bayes_hcc.simulate import (PiecewiseHazard, SimulationTruth, WeibullHazard,
                                 simulate_trial)
+from bayes_hcc.validation import (CoverageResult, SBCResult, agreement, coverage_study, sbc,
+                                  validation_report)
 
 __version__ = "0.1.0"
 
@@ -40,7 +42,8 @@ __all__ = [
     "loo", "compare", "psense", "ppc_km", "prior_predictive", "report", "plot_survival",
     "plot_hazard_ratio", "plot_site_effects", "plot_trace", "plot_rank", "plot_ppc",
     "plot_psense", "plot_time_varying_hr", "plot_sensitivity", "sensitivity", "load_grid",
-    "GridSpec",
+    "GridSpec", "sbc", "SBCResult", "coverage_study", "CoverageResult", "agreement",
+    "validation_report",
     "BayesHCCError", "TrialDataError", "ADaMError", "SpecError", "ModelError", "HorizonError",
     "DataWarning", "ConvergenceWarning", "__version__",
 ]

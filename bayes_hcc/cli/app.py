@@ -181,3 +181,31 @@ def _root():
 
 def main() -> None:
     app()
+
+
+@app.command()
+def validate(
+    out: Path = typer.Option(Path("docs/validation"), help="Directory for validation.md, "
+                             "figures and CSV tables."),
+    reps: int = typer.Option(200, help="SBC replications per family (1000 for a stricter "
+                             "check)."),
+    trials: int = typer.Option(200, help="Simulated trials per family in the coverage study."),
+    workers: int = typer.Option(0, help="Worker processes (0: all cores)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
+):
+    """Statistical validation: SBC, coverage study and agreement with lifelines/statsmodels;
+    writes a Markdown report with figures. Exit code 1 when a check fails."""
+    from bayes_hcc.validation import validation_report
+
+    try:
+        path = validation_report(out, n_reps=reps, n_trials=trials, workers=workers or None,
+                                 overwrite=overwrite)
+    except BayesHCCError as err:
+        fail(err)
+    text = path.read_text()
+    summary = text.split("## Summary", 1)[1].split("## 1.", 1)[0]
+    typer.echo(f"wrote {path}\n{summary.strip()}")
+    if "False" in summary:
+        typer.secho("some validation checks FAILED (see the report)", fg=typer.colors.RED,
+                    err=True)
+        raise typer.Exit(code=1)

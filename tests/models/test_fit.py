@@ -10,6 +10,7 @@ import pytest
 
 import bayes_hcc as bh
 from bayes_hcc.errors import ModelError
+from bayes_hcc.validation.agreement import lifelines_weibull_log_hr, poisson_glm_log_hr
 
 FAST = dict(draws=500, tune=500, chains=4)
 
@@ -135,44 +136,11 @@ VAGUE = {"log_hr": bh.Prior("Normal", mu=0.0, sigma=10.0)}
 
 
 def _lifelines_weibull_log_hr(ep, covariate=None):
-    from lifelines import WeibullAFTFitter
-
-    df = pd.DataFrame({"T": ep.time, "E": ep.event, "arm": ep.arm})
-    if covariate is not None:
-        df["cov"] = covariate
-    aft = WeibullAFTFitter().fit(df, "T", "E")
-    beta = aft.params_.loc[("lambda_", "arm")]
-    log_rho = aft.params_.loc[("rho_", "Intercept")]
-    rho = np.exp(log_rho)
-    # PH view of the AFT: log HR = -rho * beta (delta method for its SE).
-    V = aft.variance_matrix_.loc[[("lambda_", "arm"), ("rho_", "Intercept")],
-                                 [("lambda_", "arm"), ("rho_", "Intercept")]].to_numpy()
-    grad = np.array([-rho, -rho * beta])
-    return -rho * beta, float(np.sqrt(grad @ V @ grad))
+    return lifelines_weibull_log_hr(ep.time, ep.event, ep.arm, covariate)
 
 
 def _poisson_glm_log_hr(ep, cuts, covariate=None):
-    import statsmodels.api as sm
-
-    from bayes_hcc.models.families.piecewise import exposure_matrix, interval_index
-
-    edges = np.concatenate([[0.0], cuts, [np.inf]])
-    expo = exposure_matrix(ep.time, edges)
-    j = interval_index(ep.time, np.asarray(cuts))
-    rows = []
-    for i in range(len(ep.time)):
-        for k in range(len(edges) - 1):
-            if expo[i, k] > 0:
-                rows.append({"d": float(ep.event[i] and j[i] == k), "e": expo[i, k],
-                             "k": k, "arm": ep.arm[i],
-                             "cov": 0.0 if covariate is None else covariate[i]})
-    long = pd.DataFrame(rows)
-    X = pd.get_dummies(long["k"], prefix="int", dtype=float)
-    X["arm"] = long["arm"].astype(float)
-    if covariate is not None:
-        X["cov"] = long["cov"]
-    res = sm.GLM(long["d"], X, family=sm.families.Poisson(), offset=np.log(long["e"])).fit()
-    return float(res.params["arm"]), float(res.bse["arm"])
+    return poisson_glm_log_hr(ep.time, ep.event, ep.arm, cuts, covariate)
 
 
 @pytest.mark.parametrize("loader", [bh.datasets.load_veteran, bh.datasets.load_leukemia_6mp],

@@ -1,0 +1,138 @@
+"""Run many independent tasks (fits, simulated trials) in-process, on a local process pool
+or on a Dask cluster, with a progress bar and an optional resumable JSON Lines store.
+
+Every task carries its own key and seed, so the results do not depend on the engine, the
+number of workers or the order in which tasks finish. Workers are spawned processes: each
+compiles a model once (the on-disk PyTensor cache makes that quick after the first) and
+reuses it for every task it receives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+from bayes_hcc.errors import BayesHCCError
+
+__all__ = ["run_tasks", "default_workers", "read_store"]
+
+
+def default_workers() -> int:
+    """All available cores (the CPUs this process may run on)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def read_store(path) -> dict:
+    """Finished records of a JSON Lines store, by key (a torn last line is ignored: it is
+    the record an interruption cut short, and it will be recomputed)."""
+    path = Path(path)
+    out = {}
+    if not path.exists():
+        return out
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break
+            raise BayesHCCError(f"{path}: line {i + 1} is not valid JSON; the store is "
+                                "damaged (only its last line may be incomplete).") from None
+        out[rec["key"]] = rec["result"]
+    return out
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    """Drop an incomplete last line so appended records start on a line of their own."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int | None = 1,
+              client=None, progress: bool = True, desc: str = "", store=None,
+              meta: dict | None = None) -> dict:
+    """Run ``fn(payload)`` for every ``(key, payload)`` in ``tasks``; results by key.
+
+    Parameters
+    ----------
+    fn : callable
+        A module-level function (it is sent to other processes); its result must be
+        JSON-serialisable when ``store`` is given.
+    tasks : sequence of (str, object)
+        Unique keys and picklable payloads (each payload carries its own seed).
+    workers : int or None, default 1
+        1 runs in this process; more uses a local process pool; None uses every core.
+    client : dask.distributed.Client, optional
+        Run on this Dask cluster instead of the local pool.
+    progress : bool
+        Show a progress bar (tqdm).
+    store : path, optional
+        JSON Lines file: each finished task is appended at once, and tasks already in the
+        file are not recomputed (an interrupted run resumes). ``meta`` is written as the
+        first record and must match on resume, so a store is never mixed across settings.
+    """
+    from tqdm.auto import tqdm
+
+    keys = [k for k, _ in tasks]
+    if len(set(keys)) != len(keys):
+        raise BayesHCCError("run_tasks: task keys must be unique.")
+    done: dict = {}
+    fh = None
+    if store is not None:
+        store = Path(store)
+        store.parent.mkdir(parents=True, exist_ok=True)
+        if store.exists():
+            _truncate_torn_tail(store)
+        done = read_store(store)
+        head = done.pop("__meta__", None)
+        if head is not None and meta is not None and head != json.loads(json.dumps(meta, default=repr)):
+            raise BayesHCCError(
+                f"{store}: this store was written with different settings ({head}); use "
+                "a new file (results are never overwritten).")
+        fh = store.open("a")
+        if head is None and meta is not None:
+            fh.write(json.dumps({"key": "__meta__", "result": meta}, default=repr) + "\n")
+            fh.flush()
+    results = {k: done[k] for k in keys if k in done}
+    todo = [(k, p) for k, p in tasks if k not in results]
+    bar = tqdm(total=len(tasks), initial=len(results), desc=desc, disable=not progress)
+
+    def finish(key, result):
+        results[key] = result
+        if fh is not None:
+            fh.write(json.dumps({"key": key, "result": result}) + "\n")
+            fh.flush()
+        bar.update()
+
+    try:
+        if client is not None:
+            from dask.distributed import as_completed as dask_completed
+
+            futures = {client.submit(fn, p, pure=False): k
+                       for k, p in todo}
+            for fut in dask_completed(futures):
+                finish(futures[fut], fut.result())
+        elif (workers or default_workers()) <= 1 or len(todo) <= 1:
+            for k, p in todo:
+                finish(k, fn(p))
+        else:
+            n = min(workers or default_workers(), len(todo))
+            with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as ex:
+                futures = {ex.submit(fn, p): k for k, p in todo}
+                for fut in as_completed(futures):
+                    finish(futures[fut], fut.result())
+    finally:
+        bar.close()
+        if fh is not None:
+            fh.close()
+    return {k: results[k] for k in keys}

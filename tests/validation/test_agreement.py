@@ -1,0 +1,32 @@
+"""Agreement with lifelines and statsmodels (fast form on the example trial; all shipped
+datasets in the slow run)."""
+
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.validation.agreement import event_time_cuts
+
+
+def test_agreement_on_the_example_trial():
+    """Every check, including Cox, Cox with site indicators and site-stratified Cox, within
+    the tolerances stated in ``TOLERANCE_SE``."""
+    tab = bh.agreement(bh.datasets.load_example_trial())
+    assert len(tab) == 7
+    assert tab["ok"].all(), tab
+
+
+def test_event_time_cuts_put_each_event_time_at_an_interval_end():
+    cuts = event_time_cuts([1.0, 2.0, 2.0, 3.0, 4.0], [1, 1, 0, 1, 0])
+    assert list(cuts) == [1.0, 2.0]  # 3.0 is the last event time: its interval is open
+
+
+def test_unknown_check_is_named():
+    with pytest.raises(bh.BayesHCCError, match="unknown check"):
+        bh.agreement(bh.datasets.load_veteran(), checks=["kaplan"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["veteran", "leukemia", "rats"])
+def test_agreement_on_shipped_real_datasets(name):
+    tab = bh.agreement(bh.datasets.LOADERS[name]())
+    assert tab["ok"].all(), tab
