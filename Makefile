@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.pytensor_cache
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test test-slow validate venv clean
+.PHONY: demo test test-slow validate bench venv clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,12 @@ test-slow: $(STAMP)
 ## statsmodels) on all cores; writes docs/validation/validation.md with figures (~10 min)
 validate: $(STAMP)
 	$(VENV)/bin/bayes-hcc validate --out docs/validation --overwrite
+
+## bench: benchmarks (ours vs bambi vs long-format piecewise vs the compute floor) at 130,
+## 1,300 and 13,000 patients; prints the table and writes benchmarks/results/ (~20 min)
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) benchmarks/bench.py
 
 clean:
 	rm -rf $(VENV) .pytensor_cache .pytest_cache

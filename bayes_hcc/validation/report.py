@@ -115,7 +115,8 @@ def validation_report(out_dir, *, n_reps: int = 200, n_trials: int = 200,
         f"{workers} worker process(es). Reproduce with `make validate` (this report is its "
         "output; seeds are fixed, so the numbers reproduce).", "",
         "## Summary", "",
-        _md(pd.DataFrame({"passed": verdicts}).rename_axis("check")), "",
+        pd.DataFrame({"result": {k: "pass" if v else "FAIL" for k, v in verdicts.items()}})
+        .rename_axis("check").to_markdown(), "",
         "## 1. Simulation-based calibration", "",
         f"Talts et al. (2018). Each of {n_reps} replications draws every parameter from the "
         "model's own default priors, simulates a trial of the example trial's size (site sizes "

@@ -1,0 +1,180 @@
+"""A monitoring plan as data: looks, decision rules and the analysis model (a spec)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bayes_hcc.errors import SpecError
+from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec
+
+__all__ = ["Look", "MonitoringPlan", "load_plan"]
+
+PLAN_KEYS = ("name", "description", "analysis", "looks", "final")
+LOOK_KEYS = ("name", "events", "date", "efficacy", "futility", "futility_hr")
+FINAL_KEYS = ("events", "date", "success")
+
+
+@dataclass(frozen=True)
+class Look:
+    """One analysis time and its rules.
+
+    Exactly one of ``events`` (the look happens when this many OS events are known) and
+    ``date`` (a calendar date) is set. Interim rules: stop for efficacy when
+    P(HR < 1) > ``efficacy``; stop for futility when P(HR < ``futility_hr``) < ``futility``.
+    Final analysis: success when P(HR < 1) > ``success``.
+    """
+
+    name: str
+    events: int | None = None
+    date: str | None = None
+    efficacy: float | None = None
+    futility: float | None = None
+    futility_hr: float = 1.0
+    success: float | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.success is not None
+
+    def when(self) -> str:
+        return f"{self.events} events" if self.events is not None else f"date {self.date}"
+
+
+def _prob(value, where: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
+        raise SpecError(f"{where} = {value!r} must be a probability strictly between 0 and 1.")
+    return float(value)
+
+
+def _timing(d: dict, where: str) -> dict:
+    has_e, has_d = "events" in d, "date" in d
+    if has_e == has_d:
+        raise SpecError(f"{where}: give exactly one of 'events' (number of OS events) or "
+                        "'date' (YYYY-MM-DD).")
+    if has_e:
+        e = d["events"]
+        if not isinstance(e, int) or isinstance(e, bool) or e < 1:
+            raise SpecError(f"{where}.events = {e!r} must be a positive whole number.")
+        return {"events": e}
+    try:
+        return {"date": str(pd.Timestamp(str(d["date"])).date())}
+    except ValueError:
+        raise SpecError(f"{where}.date = {d['date']!r} is not a date (YYYY-MM-DD).") from None
+
+
+@dataclass(frozen=True)
+class MonitoringPlan:
+    """Looks in order, the final analysis, and the analysis spec used at every look."""
+
+    name: str
+    spec: ModelSpec
+    looks: tuple
+    final: Look
+    description: str = ""
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the plan's content (rules and the full analysis spec)."""
+        d = {"name": self.name, "spec": dump_spec(self.spec),
+             "looks": [asdict(x) for x in self.looks], "final": asdict(self.final)}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def look(self, which) -> Look:
+        """A look by number (1-based), by name, or ``"final"``."""
+        if which == "final" or which == len(self.looks) + 1:
+            return self.final
+        if isinstance(which, int) and not isinstance(which, bool):
+            if 1 <= which <= len(self.looks):
+                return self.looks[which - 1]
+        for x in self.looks:
+            if x.name == which:
+                return x
+        raise SpecError(f"plan {self.name!r} has no look {which!r}: looks are 1.."
+                        f"{len(self.looks)} ({', '.join(x.name for x in self.looks)}) and "
+                        "'final'.")
+
+    def table(self) -> pd.DataFrame:
+        rows = [{"look": x.name, "when": x.when(), "efficacy: P(HR<1) >": x.efficacy,
+                 "futility: P(HR<hr) <": x.futility, "futility hr": x.futility_hr,
+                 "success: P(HR<1) >": x.success} for x in (*self.looks, self.final)]
+        return pd.DataFrame(rows).set_index("look")
+
+    def __repr__(self) -> str:
+        return (f"MonitoringPlan({self.name!r}: {len(self.looks)} interim look(s) + final; "
+                f"analysis {self.spec.name!r}; hash {self.hash})")
+
+
+def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
+    unknown = sorted(set(d) - set(PLAN_KEYS))
+    if unknown:
+        raise SpecError(f"monitoring plan: unknown key(s) {', '.join(unknown)}; valid keys: "
+                        f"{', '.join(PLAN_KEYS)}.")
+    for k in ("analysis", "final"):
+        if k not in d:
+            raise SpecError(f"monitoring plan: missing {k!r}.")
+    spec = load_spec(base_dir / d["analysis"]) if isinstance(d["analysis"], str) \
+        else load_spec(d["analysis"])
+    if spec.endpoint != "os":
+        raise SpecError(f"monitoring plan: looks count OS events, but the analysis "
+                        f"{spec.name!r} is for {spec.endpoint!r}.")
+    looks = []
+    for i, raw in enumerate(d.get("looks", [])):
+        where = f"looks[{i}]"
+        bad = sorted(set(raw) - set(LOOK_KEYS))
+        if bad:
+            raise SpecError(f"{where}: unknown key(s) {', '.join(bad)}; valid keys: "
+                            f"{', '.join(LOOK_KEYS)}.")
+        if "efficacy" not in raw and "futility" not in raw:
+            raise SpecError(f"{where}: an interim look needs an 'efficacy' or 'futility' rule.")
+        look = Look(name=str(raw.get("name", f"interim {i + 1}")), **_timing(raw, where),
+                    efficacy=_prob(raw["efficacy"], f"{where}.efficacy")
+                    if "efficacy" in raw else None,
+                    futility=_prob(raw["futility"], f"{where}.futility")
+                    if "futility" in raw else None,
+                    futility_hr=float(raw.get("futility_hr", 1.0)))
+        if not look.futility_hr > 0:
+            raise SpecError(f"{where}.futility_hr must be > 0.")
+        looks.append(look)
+    raw = d["final"]
+    bad = sorted(set(raw) - set(FINAL_KEYS))
+    if bad:
+        raise SpecError(f"final: unknown key(s) {', '.join(bad)}; valid keys: "
+                        f"{', '.join(FINAL_KEYS)}.")
+    if "success" not in raw:
+        raise SpecError("final: missing 'success' (P(HR < 1) needed to declare success).")
+    final = Look(name="final", **_timing(raw, "final"),
+                 success=_prob(raw["success"], "final.success"))
+    seq = [x for x in (*looks, final) if x.events is not None]
+    if any(b.events <= a.events for a, b in zip(seq, seq[1:])):
+        raise SpecError("monitoring plan: event counts of the looks must increase.")
+    dates = [x.date for x in (*looks, final) if x.date is not None]
+    if dates != sorted(dates) or len(set(dates)) != len(dates):
+        raise SpecError("monitoring plan: look dates must increase.")
+    names = [x.name for x in looks]
+    if len(set(names)) != len(names) or "final" in names:
+        raise SpecError("monitoring plan: look names must be unique and not 'final'.")
+    return MonitoringPlan(name=str(d.get("name", "monitoring")), spec=spec, looks=tuple(looks),
+                          final=final, description=str(d.get("description", "")))
+
+
+def load_plan(path) -> MonitoringPlan:
+    """Read ``models/monitoring.toml`` (the analysis spec path is relative to the plan)."""
+    if isinstance(path, MonitoringPlan):
+        return path
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(f"{path}: no such monitoring plan.")
+    try:
+        d = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: not valid TOML ({err}).") from None
+    try:
+        return plan_from_dict(d, path.parent)
+    except SpecError as err:
+        raise SpecError(f"{path}: {err}") from None

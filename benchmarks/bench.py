@@ -1,0 +1,311 @@
+"""Benchmarks: our fits vs bambi vs the long-format piecewise model vs the compute floor.
+
+``make bench`` (or ``python benchmarks/bench.py``) measures every case in its own fresh
+process (after a warm-up process, so the on-disk compile caches are warm), on the same
+simulated trials at 130, 1,300 and 13,000 patients, and prints one table with ratios, the
+targets and whether they are met. Results are written to ``benchmarks/results/`` (never
+overwritten: a new file per run).
+
+Why a script and not pytest-benchmark: pytest-benchmark times repeated calls of one
+function; these measurements need a fresh process per case, a compile/sampling split, ESS
+and peak memory side by side, which a driver over subprocesses gives directly.
+
+Per case (all with 4 chains x 1000 draws after 1000 tuning steps, cores = 2):
+
+* fresh process: wall time from interpreter start to a finished fit (imports, building,
+  compiling with warm on-disk caches, sampling), and its compile / sampling split;
+* warm process: a second fit on new data of the same size (the compiled model reused);
+* minimum bulk ESS of log HR and site SD (ESS per second of sampling and end to end);
+* peak resident memory of the process;
+* compute floor: one log-density-and-gradient evaluation (median of many) times the
+  gradient evaluations NUTS used (tuning included), divided by the parallel chains.
+"""
+
+from __future__ import annotations
+
+import time
+
+_T_START = time.perf_counter()
+
+import argparse  # noqa: E402
+import datetime as _dt  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+CASES = ("ours_pwe", "ours_weibull", "longformat_pwe", "bambi_weibull")
+SIZES = (130, 1300, 13000)
+SAMPLING = dict(draws=1000, tune=1000, chains=4)
+CORES = 2
+
+
+def trial_for(n: int, seed: int):
+    import bayes_hcc as bh
+
+    sizes = None if n < 100 else list((n * __import__("numpy").array(
+        [34, 28, 23, 19, 15, 11]) // 130).astype(int))
+    if sizes is not None:
+        sizes[0] += n - sum(sizes)
+    return bh.simulate_trial(n, site_sizes=sizes, random_seed=seed)
+
+
+def _floor(m, n_steps: int) -> tuple[float, float]:
+    """Seconds per log-density-and-gradient evaluation (numba, as nutpie uses) and the
+    floor for ``n_steps`` evaluations spread over the parallel chains."""
+    import numpy as np
+    import pytensor
+
+    with pytensor.config.change_flags(mode="NUMBA"):
+        f = m.logp_dlogp_function(ravel_inputs=True)
+    f.set_extra_values({})
+    x = np.concatenate([np.ravel(v) for v in m.initial_point().values()]).astype(float)
+    for _ in range(20):
+        f(x)
+    reps = []
+    for _ in range(7):
+        k = 200
+        t0 = time.perf_counter()
+        for _ in range(k):
+            f(x)
+        reps.append((time.perf_counter() - t0) / k)
+    per = float(np.median(reps))
+    return per, per * n_steps / min(SAMPLING["chains"], CORES)
+
+
+def run_case(case: str, n: int) -> dict:
+    """One case in this (fresh) process."""
+    import warnings
+
+    import arviz_stats as azs
+    import nutpie
+    import numpy as np
+    import xarray as xr
+
+    t_imported = time.perf_counter()
+    warnings.simplefilter("ignore")
+    trial, trial2 = trial_for(n, 1), trial_for(n, 2)
+    ep, ep2 = trial.endpoint("os"), trial2.endpoint("os")
+    out = {"case": case, "n": n, "import_s": t_imported - _T_START}
+    if case.startswith("ours"):
+        import bayes_hcc as bh
+        from bayes_hcc.models import _engine
+
+        model = bh.PiecewiseExponential() if case == "ours_pwe" else bh.WeibullPH()
+        t0 = time.perf_counter()
+        fit = model.fit(trial, "os", random_seed=1, cores=CORES, check=False, **SAMPLING)
+        out["fresh_end_to_end_s"] = time.perf_counter() - _T_START
+        out["first_fit_s"] = time.perf_counter() - t0
+        timing = json.loads(fit.datatree.attrs["timing_seconds"])
+        out.update(compile_s=timing["compile"], sampling_s=timing["sampling"],
+                   assemble_s=timing["assemble"])
+        t0 = time.perf_counter()
+        fit2 = model.fit(trial2, "os", random_seed=2, cores=CORES, check=False, **SAMPLING)
+        out["warm_refit_s"] = time.perf_counter() - t0
+        post = fit.posterior[["log_hr", "site_sd"]]
+        out["divergences"] = int(fit.datatree["sample_stats"]["diverging"].sum())
+        # gradient evaluations of the whole run (tuning included) for the floor
+        m, compiled = [v for k, v in _engine._CACHE.items() if k[1] == "nutpie"][-1]
+        del fit2
+        known = {v.name for v in compiled.shared_var_keys}
+        _, _, _, _, _, data, _ = _engine.prepare(model, trial, "os")
+        t0 = time.perf_counter()
+        tr = nutpie.sample(compiled.with_data(**{k: v for k, v in data.items() if k in known}),
+                           seed=1, cores=CORES, save_warmup=True, progress_bar=False,
+                           target_accept=0.95, **SAMPLING)
+        out["sampling_only_s"] = time.perf_counter() - t0
+        steps = int(tr["warmup_sample_stats"]["n_steps"].sum() + tr["sample_stats"]["n_steps"]
+                    .sum())
+    else:
+        from alternatives import bambi_derived, bambi_weibull, longformat_pwe
+
+        from bayes_hcc.models.families.piecewise import quantile_cuts
+
+        def build(e):
+            if case == "bambi_weibull":
+                return bambi_weibull(e.time, e.event, e.arm, e.site)
+            return longformat_pwe(e.time, e.event, e.arm, e.site,
+                                  np.asarray(quantile_cuts(e.time, e.event, 6)))
+
+        t0 = time.perf_counter()
+        m = build(ep)
+        compiled = nutpie.compile_pymc_model(m)
+        t1 = time.perf_counter()
+        kw = {} if case == "bambi_weibull" else {"target_accept": 0.95}  # bambi: its default
+        tr = nutpie.sample(compiled, seed=1, cores=CORES, save_warmup=True,
+                           progress_bar=False, **SAMPLING, **kw)
+        t2 = time.perf_counter()
+        out.update(fresh_end_to_end_s=t2 - _T_START, first_fit_s=t2 - t0, compile_s=t1 - t0,
+                   sampling_s=t2 - t1, sampling_only_s=t2 - t1, assemble_s=0.0)
+        # warm process, new data: these models freeze the data into the graph, so a new
+        # dataset means building and compiling again (what their users do)
+        t0 = time.perf_counter()
+        m2 = build(ep2)
+        nutpie.sample(nutpie.compile_pymc_model(m2), seed=2, cores=CORES, progress_bar=False,
+                      **SAMPLING, **kw)
+        out["warm_refit_s"] = time.perf_counter() - t0
+        posterior = tr["posterior"].to_dataset()
+        post = (xr.Dataset(bambi_derived(posterior)) if case == "bambi_weibull"
+                else posterior[["log_hr", "site_sd"]])
+        out["divergences"] = int(tr["sample_stats"]["diverging"].sum())
+        steps = int(tr["warmup_sample_stats"]["n_steps"].sum() + tr["sample_stats"]["n_steps"]
+                    .sum())
+    ess = azs.ess(post, method="bulk")
+    out["ess_log_hr"], out["ess_site_sd"] = float(ess["log_hr"]), float(ess["site_sd"])
+    out["gradient_evals"] = steps
+    out["grad_eval_us"], out["floor_s"] = _floor(m, steps)
+    out["grad_eval_us"] *= 1e6
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def refits_per_minute(n_refits: int = 30) -> dict:
+    """Warm refits of the primary model (piecewise, random sites, 4 x 1000, 130 patients)
+    on new simulated trials, and whole simulated trials (simulate + fit) per minute."""
+    import warnings
+
+    import bayes_hcc as bh
+
+    warnings.simplefilter("ignore")
+    model = bh.PiecewiseExponential()
+    trials = [trial_for(130, 100 + i) for i in range(n_refits)]
+    model.fit(trials[0], "os", random_seed=0, cores=CORES, check=False, **SAMPLING)
+    t0 = time.perf_counter()
+    for i, t in enumerate(trials):
+        model.fit(t, "os", random_seed=i, cores=CORES, check=False, **SAMPLING)
+    refit = (time.perf_counter() - t0) / n_refits
+    t0 = time.perf_counter()
+    for i in range(n_refits):
+        model.fit(trial_for(130, 500 + i), "os", random_seed=i, cores=CORES, check=False,
+                  **SAMPLING)
+    sim = (time.perf_counter() - t0) / n_refits
+    return {"warm_refit_s": refit, "refits_per_min": 60 / refit,
+            "simulated_trials_per_min": 60 / sim}
+
+
+def _subprocess(args: list[str]) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH",
+                                                                                "")}
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, str(HERE / "bench.py"), *args], env=env,
+                         capture_output=True, text=True)
+    if res.returncode:
+        raise RuntimeError(f"benchmark {args} failed:\n{res.stderr[-3000:]}")
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out["process_wall_s"] = time.perf_counter() - t0
+    return out
+
+
+def table(rows: list[dict]):
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    df["ess_per_s_log_hr"] = df["ess_log_hr"] / df["fresh_end_to_end_s"]
+    df["ess_per_s_site_sd"] = df["ess_site_sd"] / df["fresh_end_to_end_s"]
+    df["ess_per_sampling_s_min"] = df[["ess_log_hr", "ess_site_sd"]].min(axis=1) / df[
+        "sampling_only_s"]
+    df["sampling_over_floor"] = df["sampling_only_s"] / df["floor_s"]
+    for ref in ("ours_weibull", "ours_pwe"):
+        base = df[df.case == ref].set_index("n")
+        for col in ("ess_per_s_log_hr", "ess_per_s_site_sd"):
+            df[f"{ref}_x_{col}"] = df.apply(
+                lambda r: base.loc[r.n, col] / r[col] if r.n in base.index else float("nan"),
+                axis=1)
+    return df
+
+
+def targets(df, refits: dict) -> list[tuple[str, str, bool]]:
+    def val(case, n, col):
+        sel = df[(df.case == case) & (df.n == n)]
+        return float(sel[col].iloc[0]) if len(sel) else float("nan")
+
+    out = [("warm refit of the primary model (130 patients) < 0.5 s",
+            f"{refits['warm_refit_s']:.2f} s", refits["warm_refit_s"] < 0.5),
+           ("fresh process, warm caches, end to end < 3 s (primary model, 130)",
+            f"{val('ours_pwe', 130, 'fresh_end_to_end_s'):.1f} s",
+            val("ours_pwe", 130, "fresh_end_to_end_s") < 3),
+           (">= 600 refits per minute on 2 cores", f"{refits['refits_per_min']:.0f}",
+            refits["refits_per_min"] >= 600)]
+    for n in SIZES:
+        for col, lab in (("ess_per_s_log_hr", "log HR"), ("ess_per_s_site_sd", "site SD")):
+            r = val("ours_weibull", n, col) / val("bambi_weibull", n, col)
+            if r == r:
+                out.append((f">= 10x bambi ESS/s end to end, {lab}, {n} patients",
+                            f"{r:.1f}x", r >= 10))
+    for col, lab in (("ess_per_s_log_hr", "log HR"), ("ess_per_s_site_sd", "site SD")):
+        r = val("ours_pwe", 1300, col) / val("longformat_pwe", 1300, col)
+        if r == r:
+            out.append((f">= 10x the long-format piecewise model, {lab}, 1,300 patients",
+                        f"{r:.1f}x", r >= 10))
+    for case in ("ours_pwe", "ours_weibull"):
+        for n in SIZES:
+            r = val(case, n, "sampling_over_floor")
+            if r == r:
+                out.append((f"sampling within 3x of the compute floor, {case}, {n}",
+                            f"{r:.1f}x", r <= 3))
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--case", choices=CASES)
+    p.add_argument("--n", type=int)
+    p.add_argument("--refits", action="store_true")
+    p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    p.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    p.add_argument("--out", type=Path, default=HERE / "results")
+    a = p.parse_args(argv)
+    if a.case:  # child process: one case
+        print(json.dumps(run_case(a.case, a.n)))
+        return
+    if a.refits:
+        print(json.dumps(refits_per_minute()))
+        return
+    import pandas as pd
+
+    rows = []
+    for n in a.sizes:
+        for case in a.cases:
+            print(f"[bench] {case} n={n}: warm-up process ...", file=sys.stderr, flush=True)
+            _subprocess(["--case", case, "--n", str(n)])  # fills the on-disk caches
+            print(f"[bench] {case} n={n}: measured process ...", file=sys.stderr, flush=True)
+            rows.append(_subprocess(["--case", case, "--n", str(n)]))
+            print(f"[bench] {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
+    print("[bench] refits per minute ...", file=sys.stderr, flush=True)
+    refits = _subprocess(["--refits"])
+    df = table(rows)
+    tg = targets(df, refits)
+    cols = ["case", "n", "fresh_end_to_end_s", "compile_s", "sampling_only_s", "warm_refit_s",
+            "ess_log_hr", "ess_site_sd", "ess_per_s_log_hr", "ess_per_s_site_sd",
+            "divergences", "peak_rss_mb", "grad_eval_us", "floor_s", "sampling_over_floor",
+            "ours_weibull_x_ess_per_s_site_sd", "ours_pwe_x_ess_per_s_site_sd"]
+    import platform
+
+    import bayes_hcc
+
+    stamp = _dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
+    head = (f"bayes-hcc {bayes_hcc.__version__}, {stamp}, {platform.processor() or 'cpu'} "
+            f"x {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"4 chains x 1000 draws after 1000 tuning, cores={CORES}.")
+    md = [f"# Benchmark run {stamp}", "", head, "",
+          df[cols].round(3).to_markdown(index=False), "",
+          f"Refits: {refits['warm_refit_s']:.3f} s per warm refit = "
+          f"{refits['refits_per_min']:.0f} refits/min; "
+          f"{refits['simulated_trials_per_min']:.0f} simulated trials (simulate + fit) per "
+          "minute.", "", "## Targets", "",
+          pd.DataFrame(tg, columns=["target", "measured", "met"]).to_markdown(index=False), ""]
+    text = "\n".join(md)
+    print(text)
+    a.out.mkdir(parents=True, exist_ok=True)
+    path = a.out / f"bench_{stamp}.md"
+    path.write_text(text)
+    (a.out / f"bench_{stamp}.json").write_text(json.dumps({"rows": rows, "refits": refits},
+                                                          indent=1))
+    print(f"\nwritten: {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

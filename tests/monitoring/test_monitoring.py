@@ -1,0 +1,94 @@
+"""Interim monitoring: the plan, the cut at a look, decision rules and the audit log."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.models.families.weibull import WeibullFamily
+from bayes_hcc.monitoring.plan import plan_from_dict
+from tests.helpers import const, fabricated_fit
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAN = ROOT / "models" / "monitoring.toml"
+
+
+def test_plan_parses_validates_and_hashes():
+    plan = bh.load_plan(PLAN)
+    assert [x.events for x in plan.looks] == [40, 70] and plan.final.events == 100
+    assert plan.spec.name == "primary_os"
+    assert plan.hash == bh.load_plan(PLAN).hash and len(plan.hash) == 16
+    assert plan.look(2).efficacy == 0.995 and plan.look("final").success == 0.975
+    assert list(plan.table().index) == ["interim 1", "interim 2", "final"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"looks": [{"events": 40, "efficacy": 1.5}]}, "efficacy = 1.5 must be a probability"),
+    ({"looks": [{"events": 40}]}, "needs an 'efficacy' or 'futility' rule"),
+    ({"looks": [{"events": 40, "date": "2019-01-01", "efficacy": 0.99}]}, "exactly one of"),
+    ({"looks": [{"events": 80, "efficacy": 0.99}]}, "must increase"),
+    ({"looks": [{"events": 40, "efficacy": 0.99, "stop": 1}]}, "unknown key"),
+    ({"final": {"events": 100}}, "missing 'success'"),
+])
+def test_bad_plans_are_named_errors(change, message):
+    d = {"analysis": "primary_os.toml", "final": {"events": 60, "success": 0.975}, **change}
+    with pytest.raises(bh.SpecError, match=message):
+        plan_from_dict(d, base_dir=ROOT / "models")
+
+
+def _fit_with_log_hr(values):
+    arm = np.array([0, 1])
+    post = {"log_hr": np.asarray(values, float).reshape(1, -1),
+            "log_lambda": const(-2.0, 1, len(values)), "log_shape": const(0.0, 1, len(values))}
+    return fabricated_fit(WeibullFamily(), post, arm=arm, site=np.zeros(2, int))
+
+
+def test_decisions_match_hand_computed_probabilities():
+    """A posterior of 1000 known log-HR values: P(HR < 1) = share of negative values."""
+    plan = bh.load_plan(PLAN)
+    lk = plan.look(1)  # efficacy 0.999, futility P(HR<1) < 0.10
+    # 999 of 1000 draws below 0 -> P = 0.999, not > 0.999: continue
+    fit = _fit_with_log_hr(np.r_[np.full(999, -0.5), 0.5])
+    decision, probs = bh.decide(fit, lk)
+    assert probs["P(HR < 1)"] == pytest.approx(0.999) and decision == "continue"
+    fit = _fit_with_log_hr(np.full(1000, -0.5))
+    assert bh.decide(fit, lk)[0] == "stop for efficacy"
+    fit = _fit_with_log_hr(np.r_[np.full(99, -0.5), np.full(901, 0.5)])  # P = 0.099 < 0.10
+    assert bh.decide(fit, lk)[0] == "stop for futility"
+    final = plan.look("final")
+    fit = _fit_with_log_hr(np.r_[np.full(976, -0.5), np.full(24, 0.5)])  # 0.976 > 0.975
+    assert bh.decide(fit, final)[0] == "success"
+    fit = _fit_with_log_hr(np.r_[np.full(975, -0.5), np.full(25, 0.5)])
+    assert bh.decide(fit, final)[0] == "no success"
+
+
+def test_interim_look_cuts_like_trialdata_and_logs_a_reproducible_record(tmp_path,
+                                                                          example_trial):
+    plan = bh.load_plan(PLAN)
+    log = tmp_path / "audit.jsonl"
+    res = bh.interim_analysis(example_trial, plan, look=1, fast=True, log=log)
+    date = bh.look_date(example_trial, plan.look(1))
+    cut = example_trial.cut(date)
+    assert res.cut_date == date and res.n_events == cut.endpoint("os").n_events >= 40
+    assert res.fit.datatree.attrs["data_fingerprint"] == cut.fingerprint
+    assert res.decision in ("stop for efficacy", "stop for futility", "continue",
+                            "no decision: diagnostics failed")
+    if not res.diagnostics.ok:  # fast mode: 2 x 300 draws usually fails, and must say so
+        assert res.decision == "no decision: diagnostics failed"
+    rec = json.loads(log.read_text().splitlines()[0])
+    assert rec["plan_hash"] == plan.hash and rec["data_fingerprint"] == cut.fingerprint
+    before = log.read_text()
+    bh.interim_analysis(example_trial, plan, look=1, fast=True, log=log)
+    assert log.read_text().startswith(before)  # appended, never rewritten
+    check = bh.verify_log(log, example_trial, plan, record=0)
+    assert check["reproduced"], check["differences"]
+
+
+def test_look_not_reached_is_a_clear_error(example_trial):
+    plan = plan_from_dict({"analysis": "primary_os.toml",
+                           "final": {"events": 500, "success": 0.975}},
+                          base_dir=ROOT / "models")
+    with pytest.raises(bh.TrialDataError, match="has not happened yet"):
+        bh.interim_analysis(example_trial, plan, look="final", fast=True)
