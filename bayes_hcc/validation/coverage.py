@@ -18,7 +18,7 @@ from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
 from bayes_hcc.quantities.core import median_survival
 from bayes_hcc.runner import default_workers, run_tasks
 from bayes_hcc.simulate.trial import simulate_trial
-from bayes_hcc.validation.sbc import TRIAL_SITE_SIZES
+from bayes_hcc.validation.sbc import TRIAL_SITE_SIZES, resolve_model
 
 __all__ = ["coverage_study", "CoverageResult", "DEFAULT_SCENARIO", "COVERAGE_MODELS"]
 
@@ -144,13 +144,7 @@ def coverage_study(model: SurvivalModel | str = "weibull_ph", n_trials: int = 20
     store : path, optional
         JSON Lines file of finished trials (resume after an interruption).
     """
-    if isinstance(model, str):
-        if model not in COVERAGE_MODELS:
-            raise BayesHCCError(f"unknown model {model!r}; choose one of "
-                                f"{', '.join(COVERAGE_MODELS)} or pass a model.")
-        name, model = model, COVERAGE_MODELS[model]()
-    else:
-        name = model.family_key
+    name, model = resolve_model(model, COVERAGE_MODELS)
     if n_trials < 2:
         raise BayesHCCError("n_trials must be at least 2.")
     probs = tuple(float(p) for p in probs)

@@ -118,6 +118,16 @@ def simulate_from_prior(model: SurvivalModel, *, site_sizes=TRIAL_SITE_SIZES,
     return trial, truth
 
 
+def resolve_model(model, registry: dict) -> tuple[str, SurvivalModel]:
+    """A model given by name (from ``registry``) or as an object: (name, model)."""
+    if not isinstance(model, str):
+        return model.family_key, model
+    if model not in registry:
+        raise BayesHCCError(f"unknown model {model!r}; choose one of {', '.join(registry)} "
+                            "or pass a model object.")
+    return model, registry[model]()
+
+
 def monitored(truth: dict) -> list[str]:
     return [k for k in ("log_hr", "site_sd", "log_lambda", "log_shape", "log_baseline_hazard")
             if k in truth]
@@ -275,13 +285,7 @@ def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_
     store : path, optional
         JSON Lines file of finished replications; an interrupted run resumes from it.
     """
-    if isinstance(model, str):
-        if model not in SBC_MODELS:
-            raise BayesHCCError(f"unknown SBC model {model!r}; choose one of "
-                                f"{', '.join(SBC_MODELS)} or pass a model.")
-        name, model = model, SBC_MODELS[model]()
-    else:
-        name = model.family_key
+    name, model = resolve_model(model, SBC_MODELS)
     if n_reps < 2 or n_keep < 1:
         raise BayesHCCError("n_reps must be >= 2 and n_keep >= 1.")
     seeds = [int(s.generate_state(1)[0]) for s in
