@@ -95,7 +95,8 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
             _truncate_torn_tail(store)
         done = read_store(store)
         head = done.pop("__meta__", None)
-        if head is not None and meta is not None and head != json.loads(json.dumps(meta, default=repr)):
+        wanted = None if meta is None else json.loads(json.dumps(meta, default=repr))
+        if head is not None and wanted is not None and head != wanted:
             raise BayesHCCError(
                 f"{store}: this store was written with different settings ({head}); use "
                 "a new file (results are never overwritten).")

@@ -30,9 +30,9 @@ def look_date(trial: TrialData, look: Look) -> pd.Timestamp:
         return pd.Timestamp(look.date)
     when = trial.events_by_date("os")
     if len(when) < look.events:
+        cut = "unknown" if trial.cut_date is None else trial.cut_date.date()
         raise TrialDataError(f"look {look.name!r} is at {look.events} OS events, but the data "
-                             f"hold {len(when)} (cut {trial.cut_date.date() if trial.cut_date is not None else 'unknown'}); "
-                             "the look has not happened yet.")
+                             f"hold {len(when)} (cut {cut}); the look has not happened yet.")
     return when.iloc[look.events - 1].normalize()
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from bayes_hcc.errors import SpecError
-from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec
+from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec, read_toml
 
 __all__ = ["Look", "MonitoringPlan", "load_plan"]
 
@@ -168,12 +167,7 @@ def load_plan(path) -> MonitoringPlan:
     if isinstance(path, MonitoringPlan):
         return path
     path = Path(path)
-    if not path.exists():
-        raise SpecError(f"{path}: no such monitoring plan.")
-    try:
-        d = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"{path}: not valid TOML ({err}).") from None
+    d = read_toml(path, "monitoring plan")
     try:
         return plan_from_dict(d, path.parent)
     except SpecError as err:

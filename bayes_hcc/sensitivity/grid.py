@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -17,7 +16,8 @@ from bayes_hcc.errors import HorizonError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
                                        prob_time_ratio, rmst, time_ratio)
-from bayes_hcc.spec.model_spec import ModelSpec, apply_overrides, dump_spec, load_spec
+from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
+                                       read_toml)
 
 __all__ = ["GridSpec", "load_grid", "sensitivity", "variant_row"]
 
@@ -39,12 +39,7 @@ class GridSpec:
 def load_grid(path) -> GridSpec:
     """Read a sensitivity grid (``models/sensitivity_os.toml``)."""
     path = Path(path)
-    if not path.exists():
-        raise SpecError(f"{path}: no such grid file.")
-    try:
-        d = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"{path}: not valid TOML ({err}).") from None
+    d = read_toml(path, "grid")
     unknown = sorted(set(d) - set(GRID_KEYS))
     if unknown:
         raise SpecError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: "

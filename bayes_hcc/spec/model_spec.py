@@ -216,24 +216,30 @@ def dump_spec(spec: ModelSpec) -> str:
     return tomli_w.dumps(spec.to_dict())
 
 
+def read_toml(path, what: str = "spec") -> dict:
+    """A TOML file as a dict; a missing file or invalid TOML is a SpecError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(f"{path}: no such {what} file.")
+    return parse_toml(path.read_text(), str(path))
+
+
+def parse_toml(text: str, label: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{label}: not valid TOML ({err}).") from None
+
+
 def load_spec(source) -> ModelSpec:
     """Read a spec from a TOML file (``models/*.toml``), TOML text, or a dict."""
     if isinstance(source, ModelSpec):
         return source
     if isinstance(source, dict):
         return spec_from_dict(source)
-    path = Path(source)
     if isinstance(source, str) and "\n" in source:
-        text, label = source, "spec text"
-    else:
-        if not path.exists():
-            raise SpecError(f"{path}: no such spec file.")
-        text, label = path.read_text(), str(path)
-    try:
-        d = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"{label}: not valid TOML ({err}).") from None
-    return spec_from_dict(d, source=label)
+        return spec_from_dict(parse_toml(source, "spec text"), source="spec text")
+    return spec_from_dict(read_toml(source), source=str(Path(source)))
 
 
 def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None) -> ModelSpec:
