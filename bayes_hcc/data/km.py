@@ -1,4 +1,5 @@
-"""Kaplan-Meier summaries through lifelines (a well-kept implementation, not our own)."""
+"""Classical estimators through lifelines (a well-kept implementation, not our own):
+Kaplan-Meier summaries and the Cox model used as a reference and for fast approximations."""
 
 from __future__ import annotations
 
@@ -58,3 +59,21 @@ def km_curve(time, event, *, alpha: float = 0.05, label=None) -> pd.DataFrame:
     out = pd.concat([kmf.survival_function_, kmf.confidence_interval_], axis=1)
     out.columns = ["survival", "lower", "upper"]
     return out
+
+
+def cox_log_hr(time, event, arm, strata=None, sites=None) -> tuple[float, float]:
+    """Log HR and SE from lifelines' Cox model (Efron ties), optionally stratified by
+    ``strata`` or adjusted for ``sites`` as indicator covariates."""
+    from lifelines import CoxPHFitter
+
+    df = pd.DataFrame({"T": time, "E": event, "arm": arm})
+    kw = {}
+    if sites is not None:
+        dummies = pd.get_dummies(pd.Series(np.asarray(sites)), prefix="site", drop_first=True,
+                                 dtype=float)
+        df = pd.concat([df, dummies], axis=1)
+    if strata is not None:
+        df["stratum"] = np.asarray(strata)
+        kw["strata"] = ["stratum"]
+    cph = CoxPHFitter().fit(df, "T", "E", **kw)
+    return float(cph.params_["arm"]), float(cph.standard_errors_["arm"])

@@ -36,10 +36,15 @@ def look_date(trial: TrialData, look: Look) -> pd.Timestamp:
     return when.iloc[look.events - 1].normalize()
 
 
-def decide(fit, look: Look) -> tuple[str, dict]:
-    """Posterior probabilities the look's rules need, and the decision they give."""
+def decide(fit, look: Look, ppos=None) -> tuple[str, dict]:
+    """Posterior probabilities the look's rules need, and the decision they give.
+
+    ``ppos`` (a :class:`PPoSResult`) is needed when the look has a ``futility_ppos`` rule.
+    """
     p_sup = prob_superiority(fit, 1.0)
     probs = {"P(HR < 1)": p_sup.probability, "MCSE P(HR < 1)": p_sup.mcse}
+    if ppos is not None:
+        probs["PPoS"], probs["MCSE PPoS"] = ppos.ppos, ppos.mcse
     if look.is_final:
         return ("success" if p_sup.probability > look.success else "no success"), probs
     if look.futility is not None:
@@ -50,6 +55,12 @@ def decide(fit, look: Look) -> tuple[str, dict]:
         return "stop for efficacy", probs
     if look.futility is not None and probs[f"P(HR < {look.futility_hr:g})"] < look.futility:
         return "stop for futility", probs
+    if look.futility_ppos is not None:
+        if ppos is None:
+            raise BayesHCCError(f"look {look.name!r} has a PPoS futility rule: pass the "
+                                "predictive probability (bh.predictive_probability).")
+        if ppos.ppos < look.futility_ppos:
+            return "stop for futility", probs
     return "continue", probs
 
 
@@ -69,6 +80,30 @@ class InterimResult:
     fit: object = field(repr=False)
     plan_hash: str = ""
     record: dict = field(default_factory=dict, repr=False)
+    data: TrialData | None = field(default=None, repr=False)
+    plan: MonitoringPlan | None = field(default=None, repr=False)
+    ppos_result: object = field(default=None, repr=False)
+
+    def ppos(self, **kwargs):
+        """Predictive probability of success from this look (see
+        :func:`bayes_hcc.predictive_probability`; keyword arguments are passed on)."""
+        from bayes_hcc.monitoring.predict import predictive_probability
+
+        return predictive_probability(self.data, self.plan, fit=self.fit, **kwargs)
+
+    def predict_dates(self, events=None, **kwargs) -> pd.DataFrame:
+        """Predicted calendar dates of the later looks' and the final analysis's event
+        counts (see :func:`bayes_hcc.predict_event_dates`)."""
+        from bayes_hcc.monitoring.predict import predict_event_dates
+
+        if events is None:
+            events = [x.events for x in (*self.plan.looks, self.plan.final)
+                      if x.events is not None and x.events > self.n_events]
+            if not events:
+                raise BayesHCCError("no later look is defined by an event count.")
+        return predict_event_dates(self.data, self.fit, events,
+                                   prediction=kwargs.pop("prediction", self.plan.prediction),
+                                   **kwargs)
 
     def __repr__(self) -> str:
         p = self.probabilities["P(HR < 1)"]
@@ -138,12 +173,18 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
         warnings.simplefilter("ignore")  # the verdict below reports convergence
         fit = fit_spec(plan.spec, cut, fast=fast, check=False, random_seed=seed)
         diag = check(fit, warn=False)
-    rule, probs = decide(fit, lk)
+    ppos = None
+    if lk.futility_ppos is not None:
+        from bayes_hcc.monitoring.predict import predictive_probability
+
+        ppos = predictive_probability(cut, plan, fit=fit, random_seed=seed)
+    rule, probs = decide(fit, lk, ppos)
     ep = cut.endpoint("os")
     res = InterimResult(look=lk, cut_date=date, n_patients=cut.n_patients,
                         n_events=int(ep.n_events), probabilities=probs,
                         decision=rule if diag.ok else DECISIONS[-1], rule_decision=rule,
-                        diagnostics=diag, fit=fit, plan_hash=plan.hash)
+                        diagnostics=diag, fit=fit, plan_hash=plan.hash, data=cut, plan=plan,
+                        ppos_result=ppos)
     res.record = _record(res, cut, plan, seed, look, fast)
     if log is not None:
         append_record(log, res.record)

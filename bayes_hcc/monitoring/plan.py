@@ -10,12 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_hcc.errors import SpecError
+from bayes_hcc.monitoring.predict import Prediction
 from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec, read_toml
 
 __all__ = ["Look", "MonitoringPlan", "load_plan"]
 
-PLAN_KEYS = ("name", "description", "analysis", "looks", "final")
-LOOK_KEYS = ("name", "events", "date", "efficacy", "futility", "futility_hr")
+PLAN_KEYS = ("name", "description", "analysis", "looks", "final", "prediction")
+LOOK_KEYS = ("name", "events", "date", "efficacy", "futility", "futility_hr", "futility_ppos")
 FINAL_KEYS = ("events", "date", "success")
 
 
@@ -25,7 +26,8 @@ class Look:
 
     Exactly one of ``events`` (the look happens when this many OS events are known) and
     ``date`` (a calendar date) is set. Interim rules: stop for efficacy when
-    P(HR < 1) > ``efficacy``; stop for futility when P(HR < ``futility_hr``) < ``futility``.
+    P(HR < 1) > ``efficacy``; stop for futility when P(HR < ``futility_hr``) < ``futility``
+    or when the predictive probability of success is below ``futility_ppos``.
     Final analysis: success when P(HR < 1) > ``success``.
     """
 
@@ -35,6 +37,7 @@ class Look:
     efficacy: float | None = None
     futility: float | None = None
     futility_hr: float = 1.0
+    futility_ppos: float | None = None
     success: float | None = None
 
     @property
@@ -76,12 +79,14 @@ class MonitoringPlan:
     looks: tuple
     final: Look
     description: str = ""
+    prediction: Prediction = Prediction()
 
     @property
     def hash(self) -> str:
         """SHA-256 of the plan's content (rules and the full analysis spec)."""
         d = {"name": self.name, "spec": dump_spec(self.spec),
-             "looks": [asdict(x) for x in self.looks], "final": asdict(self.final)}
+             "looks": [asdict(x) for x in self.looks], "final": asdict(self.final),
+             "prediction": asdict(self.prediction)}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def look(self, which) -> Look:
@@ -101,6 +106,7 @@ class MonitoringPlan:
     def table(self) -> pd.DataFrame:
         rows = [{"look": x.name, "when": x.when(), "efficacy: P(HR<1) >": x.efficacy,
                  "futility: P(HR<hr) <": x.futility, "futility hr": x.futility_hr,
+                 "futility: PPoS <": x.futility_ppos,
                  "success: P(HR<1) >": x.success} for x in (*self.looks, self.final)]
         return pd.DataFrame(rows).set_index("look")
 
@@ -129,14 +135,17 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
         if bad:
             raise SpecError(f"{where}: unknown key(s) {', '.join(bad)}; valid keys: "
                             f"{', '.join(LOOK_KEYS)}.")
-        if "efficacy" not in raw and "futility" not in raw:
-            raise SpecError(f"{where}: an interim look needs an 'efficacy' or 'futility' rule.")
+        if not {"efficacy", "futility", "futility_ppos"} & set(raw):
+            raise SpecError(f"{where}: an interim look needs an 'efficacy', 'futility' or "
+                            "'futility_ppos' rule.")
         look = Look(name=str(raw.get("name", f"interim {i + 1}")), **_timing(raw, where),
                     efficacy=_prob(raw["efficacy"], f"{where}.efficacy")
                     if "efficacy" in raw else None,
                     futility=_prob(raw["futility"], f"{where}.futility")
                     if "futility" in raw else None,
-                    futility_hr=float(raw.get("futility_hr", 1.0)))
+                    futility_hr=float(raw.get("futility_hr", 1.0)),
+                    futility_ppos=_prob(raw["futility_ppos"], f"{where}.futility_ppos")
+                    if "futility_ppos" in raw else None)
         if not look.futility_hr > 0:
             raise SpecError(f"{where}.futility_hr must be > 0.")
         looks.append(look)
@@ -158,8 +167,10 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
     names = [x.name for x in looks]
     if len(set(names)) != len(names) or "final" in names:
         raise SpecError("monitoring plan: look names must be unique and not 'final'.")
+    prediction = Prediction.from_dict(d.get("prediction"))
     return MonitoringPlan(name=str(d.get("name", "monitoring")), spec=spec, looks=tuple(looks),
-                          final=final, description=str(d.get("description", "")))
+                          final=final, description=str(d.get("description", "")),
+                          prediction=prediction)
 
 
 def load_plan(path) -> MonitoringPlan:

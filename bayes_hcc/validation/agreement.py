@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from bayes_hcc.data.km import cox_log_hr
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.base import PiecewiseExponential, WeibullPH
 from bayes_hcc.models.families.piecewise import exposure_matrix, interval_index
@@ -82,24 +83,6 @@ def event_time_cuts(time, event) -> np.ndarray:
     j-th event time, the piecewise construction that reproduces Cox's estimate."""
     t = np.unique(np.asarray(time, float)[np.asarray(event) == 1])
     return t[:-1]
-
-
-def cox_log_hr(time, event, arm, strata=None, sites=None) -> tuple[float, float]:
-    """Log HR and SE from lifelines' Cox model (Efron ties), optionally stratified by
-    ``strata`` or adjusted for ``sites`` as indicator covariates."""
-    from lifelines import CoxPHFitter
-
-    df = pd.DataFrame({"T": time, "E": event, "arm": arm})
-    kw = {}
-    if sites is not None:
-        dummies = pd.get_dummies(pd.Series(np.asarray(sites)), prefix="site", drop_first=True,
-                                 dtype=float)
-        df = pd.concat([df, dummies], axis=1)
-    if strata is not None:
-        df["stratum"] = np.asarray(strata)
-        kw["strata"] = ["stratum"]
-    cph = CoxPHFitter().fit(df, "T", "E", **kw)
-    return float(cph.params_["arm"]), float(cph.standard_errors_["arm"])
 
 
 def _row(check, ours, ref, se, tol, note=""):

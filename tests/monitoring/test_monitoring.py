@@ -26,7 +26,10 @@ def test_plan_parses_validates_and_hashes():
 
 @pytest.mark.parametrize("change, message", [
     ({"looks": [{"events": 40, "efficacy": 1.5}]}, "efficacy = 1.5 must be a probability"),
-    ({"looks": [{"events": 40}]}, "needs an 'efficacy' or 'futility' rule"),
+    ({"looks": [{"events": 40}]}, "needs an 'efficacy', 'futility' or 'futility_ppos' rule"),
+    ({"prediction": {"sample_size": 1}}, "sample_size = 1 must be"),
+    ({"prediction": {"method": "laplace"}}, "method = 'laplace'"),
+    ({"prediction": {"horizon": 3}}, "unknown key"),
     ({"looks": [{"events": 40, "date": "2019-01-01", "efficacy": 0.99}]}, "exactly one of"),
     ({"looks": [{"events": 80, "efficacy": 0.99}]}, "must increase"),
     ({"looks": [{"events": 40, "efficacy": 0.99, "stop": 1}]}, "unknown key"),
