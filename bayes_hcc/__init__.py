@@ -21,9 +21,10 @@ from bayes_hcc.quantities import (ESTIMANDS, Probability, hazard_ratio, median_s
                                   prob_median_gain, prob_rmst_gain, prob_superiority,
                                   prob_time_ratio, rmst,
                                   summarize, survival, survival_curve, time_ratio)
-from bayes_hcc.monitoring import (InterimResult, Look, MonitoringPlan, PPoSResult, Prediction,
-                                  decide, interim_analysis, load_plan, look_date,
-                                  predict_event_dates, predictive_probability, verify_log)
+from bayes_hcc.monitoring import (DesignResult, InterimResult, Look, MonitoringPlan, PPoSResult,
+                                  Prediction, decide, interim_analysis, load_plan, look_date,
+                                  predict_event_dates, predictive_probability,
+                                  simulate_design, verify_log)
 from bayes_hcc.sensitivity import GridSpec, load_grid, sensitivity
 from bayes_hcc.spec import ModelSpec, apply_overrides, dump_spec, load_spec
 from bayes_hcc.simulate import (PiecewiseHazard, SimulationTruth, WeibullHazard,
@@ -48,7 +49,7 @@ __all__ = [
     "GridSpec", "sbc", "SBCResult", "coverage_study", "CoverageResult", "agreement",
     "validation_report", "MonitoringPlan", "Look", "load_plan", "interim_analysis",
     "InterimResult", "decide", "look_date", "verify_log", "predictive_probability",
-    "PPoSResult", "predict_event_dates", "Prediction",
+    "PPoSResult", "predict_event_dates", "Prediction", "simulate_design", "DesignResult",
     "BayesHCCError", "TrialDataError", "ADaMError", "SpecError", "ModelError", "HorizonError",
     "DataWarning", "ConvergenceWarning", "__version__",
 ]

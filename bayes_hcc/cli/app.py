@@ -220,10 +220,15 @@ def monitor(
                              help="Audit log (JSON Lines) the look's record is appended to."),
     fast: bool = typer.Option(False, "--fast", help="2 chains x 300 draws (quick look)."),
     seed: int = typer.Option(None, help="Random seed (default: the analysis spec's)."),
+    ppos: bool = typer.Option(False, "--ppos", help="Also compute the predictive "
+                              "probability of success (the plan's [prediction] settings)."),
+    method: str = typer.Option(None, help="PPoS method: 'mcmc' (refits) or 'normal' "
+                               "(approximation); default: the plan's."),
     control: str = typer.Option("sorafenib"),
     treatment: str = typer.Option("tace_sorafenib"),
 ):
-    """Run one interim look of a monitoring plan: cut, fit, decision, audit record."""
+    """Run one interim look of a monitoring plan: cut, fit, decision, audit record, and
+    the predicted dates of the later looks (and, with --ppos, the PPoS)."""
     from bayes_hcc.monitoring import interim_analysis, load_plan
 
     try:
@@ -245,3 +250,67 @@ def monitor(
         typer.echo(f"  (the rules alone would say: {res.rule_decision}; refit with more "
                    "draws before acting)")
     typer.echo(f"audit record appended to {log}")
+    if res.look.is_final:
+        return
+    try:
+        typer.echo("\npredicted dates of the later looks (posterior predictive quantiles):")
+        typer.echo(res.predict_dates().to_string())
+        if ppos:
+            pp = res.ppos_result or res.ppos(method=method, progress=True)
+            typer.echo(f"\n{pp!r}")
+    except BayesHCCError as err:
+        fail(err)
+
+
+@app.command()
+def design(
+    plan: Path = typer.Option(Path("models/monitoring.toml"), help="Monitoring plan."),
+    trials: int = typer.Option(200, help="Simulated trials per scenario."),
+    scenario: list[str] = typer.Option(
+        None, help="Scenario, repeatable: 'hr_os=0.7' or 'name: hr_os=0.7,site_sd=0.3' "
+        "(default: HR 1.00, 0.85, 0.70, 0.60)."),
+    workers: int = typer.Option(None, help="Local processes (default: every core)."),
+    scheduler: str = typer.Option(None, help="Dask scheduler address, or 'local' to start "
+                                  "a LocalCluster with one worker per core."),
+    store: Path = typer.Option(None, help="JSON Lines store of finished trials: an "
+                               "interrupted run resumes from it."),
+    out: Path = typer.Option(None, help="Directory for the records and the OC table (CSV)."),
+    seed: int = typer.Option(2024, help="Random seed of the whole study."),
+    fast: bool = typer.Option(False, "--fast", help="2 chains x 300 draws per look."),
+):
+    """Operating characteristics of a monitoring plan by simulating whole trials."""
+    from bayes_hcc.models.from_spec import FAST
+    from bayes_hcc.monitoring import load_plan, simulate_design
+    from bayes_hcc.runner import default_workers
+
+    client = cluster = None
+    try:
+        p = load_plan(plan)
+        if out is not None and out.exists() and any(out.iterdir()):
+            raise BayesHCCError(f"{out} is not empty; results are never overwritten.")
+        if scheduler:
+            from dask.distributed import Client, LocalCluster
+
+            if scheduler == "local":
+                cluster = LocalCluster(n_workers=workers or default_workers(),
+                                       threads_per_worker=1)
+                client = Client(cluster)
+            else:
+                client = Client(scheduler)
+        res = simulate_design(p, scenario or None, trials, random_seed=seed,
+                              refit=FAST if fast else None, workers=workers, client=client,
+                              store=store)
+    except (BayesHCCError, FileNotFoundError) as err:
+        fail(err)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    typer.echo(repr(res))
+    typer.echo(res.summary().to_string())
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        res.records.to_csv(out / "design_trials.csv", index=False)
+        res.table().to_csv(out / "design_oc.csv")
+        typer.echo(f"written: {out / 'design_trials.csv'}, {out / 'design_oc.csv'}")

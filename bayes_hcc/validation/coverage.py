@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
 from bayes_hcc.quantities.core import median_survival
 from bayes_hcc.runner import default_workers, run_tasks
@@ -65,13 +66,6 @@ def _trial_intervals(payload) -> dict:
     return out
 
 
-def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
-
-
 @dataclass
 class CoverageResult:
     """Per-trial intervals and truths; ``table()`` gives coverage with Monte Carlo error."""
@@ -93,7 +87,7 @@ class CoverageResult:
             for p in self.probs:
                 iv = np.array(self.records[f"{q}_{p:g}"].tolist())
                 k = int(np.sum((iv[:, 0] <= true) & (true <= iv[:, 1])))
-                lo, hi = _wilson(k, n)
+                lo, hi = wilson_interval(k, n)
                 rows.append({"quantity": q, "nominal": p, "coverage": k / n,
                              "mc_se": float(np.sqrt(k / n * (1 - k / n) / n)),
                              "mc_lower": lo, "mc_upper": hi, "trials": n,
