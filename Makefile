@@ -11,7 +11,9 @@ STAMP := $(VENV)/.installed
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.pytensor_cache
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test test-slow validate bench venv clean
+DOCS_STAMP := $(VENV)/.docs-installed
+
+.PHONY: demo test test-slow validate bench notebooks docs venv clean
 
 venv: $(STAMP)
 
@@ -30,7 +32,7 @@ demo: $(STAMP)
 
 ## test: the default test suite (fast; slow statistical checks excluded)
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 ## test-slow: long statistical checks only (SBC, coverage, large simulations)
 test-slow: $(STAMP)
@@ -47,5 +49,25 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) benchmarks/bench.py
 
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+## notebooks: execute every notebook in FAST mode (papermill injects FAST = True) into
+## docs/notebooks/, where the documentation site renders them (~5 min)
+notebooks: $(DOCS_STAMP)
+	mkdir -p docs/notebooks
+	for nb in notebooks/*.ipynb; do \
+	  echo "executing $$nb"; \
+	  $(VENV)/bin/papermill "$$nb" "docs/notebooks/$$(basename $$nb)" -p FAST True \
+	    --cwd notebooks -k python3 --no-progress-bar || exit 1; \
+	done
+
+## docs: the documentation site (Sphinx + myst-nb, warnings are errors) with the executed
+## notebooks, into docs/_build/html
+docs: notebooks
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	@echo "site: docs/_build/html/index.html"
+
 clean:
-	rm -rf $(VENV) .pytensor_cache .pytest_cache
+	rm -rf $(VENV) .pytensor_cache .pytest_cache docs/_build docs/notebooks

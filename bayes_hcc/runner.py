@@ -58,6 +58,23 @@ def _truncate_torn_tail(path: Path) -> None:
         path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, initial: int, desc: str, show: bool):
+    """tqdm's bar (a widget in notebooks) when asked for; nothing is imported otherwise."""
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc)
+
+
 def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int | None = 1,
               client=None, progress: bool = True, desc: str = "", store=None,
               meta: dict | None = None) -> dict:
@@ -81,8 +98,6 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
         file are not recomputed (an interrupted run resumes). ``meta`` is written as the
         first record and must match on resume, so a store is never mixed across settings.
     """
-    from tqdm.auto import tqdm
-
     keys = [k for k, _ in tasks]
     if len(set(keys)) != len(keys):
         raise BayesHCCError("run_tasks: task keys must be unique.")
@@ -106,7 +121,7 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
             fh.flush()
     results = {k: done[k] for k in keys if k in done}
     todo = [(k, p) for k, p in tasks if k not in results]
-    bar = tqdm(total=len(tasks), initial=len(results), desc=desc, disable=not progress)
+    bar = _progress_bar(len(tasks), len(results), desc, progress)
 
     def finish(key, result):
         results[key] = result
