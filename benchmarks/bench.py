@@ -194,8 +194,20 @@ def refits_per_minute(n_refits: int = 30) -> dict:
         model.fit(trial_for(130, 500 + i), "os", random_seed=i, cores=CORES, check=False,
                   **SAMPLING)
     sim = (time.perf_counter() - t0) / n_refits
+    # Design simulations as bh.simulate_design runs them: the monitoring plan (two interim
+    # looks and the final analysis, a fit at each look reached) on a pool of every core,
+    # worker start-up and compilation included.
+    plan = bh.load_plan(HERE.parent / "models" / "monitoring.toml")
+    n_design = 4 * n_refits
+    t0 = time.perf_counter()
+    res = bh.simulate_design(plan, {"HR 0.70": {"hr_os": 0.7}}, n_design, workers=None,
+                             progress=False, random_seed=1)
+    design = time.perf_counter() - t0
+    fits = sum(len(p) for p in res.records["p_by_look"])
     return {"warm_refit_s": refit, "refits_per_min": 60 / refit,
-            "simulated_trials_per_min": 60 / sim}
+            "simulated_trials_per_min": 60 / sim,
+            "design_trials_per_min": 60 * n_design / design,
+            "design_fits_per_trial": fits / n_design}
 
 
 def _subprocess(args: list[str]) -> dict:
@@ -307,7 +319,10 @@ def main(argv=None):
           f"Refits: {refits['warm_refit_s']:.3f} s per warm refit = "
           f"{refits['refits_per_min']:.0f} refits/min; "
           f"{refits['simulated_trials_per_min']:.0f} simulated trials (simulate + fit) per "
-          "minute.", "", "## Targets", "",
+          f"minute; design simulations (simulate_design, monitoring plan, "
+          f"{refits['design_fits_per_trial']:.1f} fits per trial, pool of every core, start-up "
+          f"included): {refits['design_trials_per_min']:.0f} trials per minute.", "",
+          "## Targets", "",
           pd.DataFrame(tg, columns=["target", "measured", "met"]).to_markdown(index=False), ""]
     text = "\n".join(md)
     print(text)
