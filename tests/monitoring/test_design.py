@@ -1,0 +1,131 @@
+"""Design operating characteristics: simulated trials, the plan at every look, engines."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import bayes_hcc as bh
+from bayes_hcc.cli.app import app
+from bayes_hcc.monitoring.operating import (DESIGN_BASE, _design_trial, _scenario_kwargs,
+                                            parse_scenario)
+from bayes_hcc.monitoring.plan import plan_from_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+#: 2 chains x 300 draws per look: these tests check bookkeeping and engines, not accuracy.
+FAST = {"draws": 300, "tune": 300, "chains": 2}
+
+
+def _plan(looks=(), final_events=60, prior_sd=None):
+    analysis = "primary_os.toml"
+    if prior_sd is not None:
+        spec = bh.load_spec(ROOT / "models" / analysis)
+        analysis = bh.apply_overrides(spec, {"priors.log_hr.sigma": prior_sd})
+    return plan_from_dict({"name": "test plan", "analysis": analysis, "looks": list(looks),
+                           "final": {"events": final_events, "success": 0.975}},
+                          base_dir=ROOT / "models")
+
+
+def test_design_records_and_oc_table_agree():
+    plan = _plan([{"events": 30, "efficacy": 0.99, "futility": 0.05}])
+    res = bh.simulate_design(plan, {"null": {"hr_os": 1.0}, "strong": {"hr_os": 0.4}},
+                             n_trials=4, refit=FAST, workers=1, progress=False)
+    rec = res.records
+    assert len(rec) == 8 and set(rec["scenario"]) == {"null", "strong"}
+    assert set(rec["decision"]) <= {"stop for efficacy", "stop for futility", "success",
+                                    "no success"}
+    at_look = rec["look"] == "interim 1"
+    assert (rec.loc[at_look, "n_events"] >= 30).all()
+    assert (rec.loc[~at_look, "n_events"] >= 60).all() and (rec["n_patients"] <= 130).all()
+    assert np.allclose(rec["true_log_hr"], np.where(rec["scenario"] == "null", 0,
+                                                    np.log(0.4)))
+    tab = res.table()
+    for name, g in rec.groupby("scenario"):
+        t = tab.loc[name]
+        eff = g["decision"].isin(["stop for efficacy", "success"]).mean()
+        assert t.loc["P(efficacy): type I error (HR 1) / power", "estimate"] == eff
+        assert eff == pytest.approx(t.loc["stop for efficacy at interim 1", "estimate"]
+                                    + t.loc["success at final", "estimate"])
+        assert t.loc["patients", "estimate"] == g["n_patients"].mean()
+        assert t.loc["95% interval covers true HR", "estimate"] == g["covered"].mean()
+    assert (tab["mc_lower"] <= tab["estimate"]).all()
+    assert (tab["estimate"] <= tab["mc_upper"]).all()
+    assert res.summary().shape == (len(tab) // 2, 2)
+    # A trial's record is a function of its seed alone
+    payload = (plan, _scenario_kwargs(DESIGN_BASE, {"hr_os": 0.4}), int(rec.iloc[4]["seed"]),
+               FAST)
+    again = _design_trial(payload)
+    assert again["decision"] == rec.iloc[4]["decision"]
+    assert again["log_hr_median"] == rec.iloc[4]["log_hr_median"]
+
+
+def test_same_seeds_same_results_on_every_engine_and_an_interrupted_run_resumes(tmp_path):
+    """In-process, a local process pool and a Dask LocalCluster give identical records;
+    a store cut short (one record kept, the next torn mid-line) resumes to the same."""
+    from dask.distributed import Client, LocalCluster
+
+    plan = _plan()
+    kw = {"scenarios": {"HR 0.7": {"hr_os": 0.7}}, "n_trials": 3, "refit": FAST,
+          "progress": False, "random_seed": 5}
+    ref = bh.simulate_design(plan, workers=1, **kw).records
+    pool = bh.simulate_design(plan, workers=2, **kw).records
+    pd.testing.assert_frame_equal(ref, pool)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        dask = bh.simulate_design(plan, client=client, **kw).records
+    pd.testing.assert_frame_equal(ref, dask)
+
+    store = tmp_path / "design.jsonl"
+    bh.simulate_design(plan, workers=1, store=store, **kw)
+    lines = store.read_text().splitlines()
+    assert len(lines) == 4 and json.loads(lines[0])["key"] == "__meta__"
+    store.write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])
+    resumed = bh.simulate_design(plan, workers=1, store=store, **kw).records
+    pd.testing.assert_frame_equal(ref, resumed)
+    assert len(store.read_text().splitlines()) == 4
+    with pytest.raises(bh.BayesHCCError, match="different settings"):
+        bh.simulate_design(plan, workers=1, store=store, **{**kw, "random_seed": 6})
+
+
+def test_scenarios_from_text_and_bad_scenarios():
+    assert parse_scenario("hr_os=0.7,site_sd=0.3") == ("hr_os=0.7,site_sd=0.3",
+                                                      {"hr_os": 0.7, "site_sd": 0.3})
+    assert parse_scenario("pessimistic: hr_os=0.85") == ("pessimistic", {"hr_os": 0.85})
+    with pytest.raises(bh.BayesHCCError, match="not key=value"):
+        parse_scenario("hr=0.7")
+    with pytest.raises(bh.BayesHCCError, match="n_trials"):
+        bh.simulate_design(_plan(), n_trials=0)
+
+
+def test_cli_design(tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'analysis = "{ROOT / "models" / "primary_os.toml"}"\n'
+                    '[final]\nevents = 40\nsuccess = 0.975\n')
+    out = tmp_path / "oc"
+    res = CliRunner().invoke(app, ["design", "--plan", str(plan), "--trials", "2",
+                                   "--scenario", "hr_os=0.7", "--fast", "--workers", "1",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "P(efficacy)" in res.output
+    assert len(pd.read_csv(out / "design_trials.csv")) == 2
+    res = CliRunner().invoke(app, ["design", "--plan", str(plan), "--trials", "2",
+                                   "--scenario", "hr=0.7", "--workers", "1"])
+    assert res.exit_code == 2 and "not key=value" in res.output
+
+
+@pytest.mark.slow
+def test_type_one_error_without_interim_looks_is_nominal():
+    """No interim looks, a vague prior on log HR (Normal(0, 10)), success when
+    P(HR < 1) > 0.975 at 100 events: with HR = 1 the rule is a one-sided 2.5% test.
+    400 trials: MC SE 0.008; the two-sided binomial test against 0.025 must not reject at
+    the 1% level (a correct calibration fails this 1 time in 100)."""
+    from scipy import stats
+
+    plan = _plan(final_events=100, prior_sd=10.0)
+    res = bh.simulate_design(plan, {"null": {"hr_os": 1.0}}, n_trials=400, random_seed=400,
+                             progress=False)
+    k = int(res.records["decision"].eq("success").sum())
+    assert stats.binomtest(k, 400, 0.025).pvalue > 0.01, k / 400
