@@ -58,21 +58,14 @@ def _truncate_torn_tail(path: Path) -> None:
         path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress_bar(total: int, initial: int, desc: str, show: bool):
-    """tqdm's bar (a widget in notebooks) when asked for; nothing is imported otherwise."""
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc=desc)
+    """tqdm's bar (a widget in notebooks) when shown; the plain class when not, so that
+    nothing tries to import notebook widgets for a bar nobody sees."""
+    if show:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
+    return tqdm(total=total, initial=initial, desc=desc, disable=not show)
 
 
 def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int | None = 1,
