@@ -111,7 +111,16 @@ def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
                 out["looks_skipped"].append(look.name)
                 continue
             date, out["final_events_reached"] = trial.cut_date, False
-        cut = trial.cut(date)
+        try:
+            cut = trial.cut(date)
+            no_events = cut.endpoint("os").n_events == 0
+        except TrialDataError:  # a date look so early that one arm has no patient yet
+            if look.is_final:
+                raise
+            cut, no_events = None, True
+        if no_events and not look.is_final:
+            out["looks_skipped"].append(look.name)  # nothing to analyse at this look
+            continue
         fit = fit_spec(plan.spec, cut, check=False, random_seed=seed + i, **refit)
         ppos = (predictive_probability(cut, plan, fit=fit, random_seed=seed + i)
                 if look.futility_ppos is not None else None)

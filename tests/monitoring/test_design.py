@@ -90,6 +90,14 @@ def test_same_seeds_same_results_on_every_engine_and_an_interrupted_run_resumes(
         bh.simulate_design(plan, workers=1, store=store, **{**kw, "random_seed": 6})
 
 
+def test_a_date_look_before_any_death_is_skipped_not_fatal():
+    plan = _plan([{"date": "2017-06-03", "efficacy": 0.99}], final_events=30)
+    res = bh.simulate_design(plan, {"HR 0.7": {"hr_os": 0.7}}, n_trials=1, refit=FAST,
+                             workers=1, progress=False)
+    rec = res.records.iloc[0]
+    assert rec["looks_skipped"] == ["interim 1"] and rec["look"] == "final"
+
+
 def test_scenarios_from_text_and_bad_scenarios():
     assert parse_scenario("hr_os=0.7,site_sd=0.3") == ("hr_os=0.7,site_sd=0.3",
                                                       {"hr_os": 0.7, "site_sd": 0.3})
