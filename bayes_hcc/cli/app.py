@@ -296,7 +296,12 @@ def design(
                                        threads_per_worker=1)
                 client = Client(cluster)
             else:
-                client = Client(scheduler)
+                try:
+                    client = Client(scheduler, timeout="20s")
+                except (OSError, TimeoutError) as err:
+                    raise BayesHCCError(f"cannot reach the Dask scheduler {scheduler!r} "
+                                        f"({err}); check the address (tcp://host:8786) or "
+                                        "use --scheduler local.") from None
         res = simulate_design(p, scenario or None, trials, random_seed=seed,
                               refit=FAST if fast else None, workers=workers, client=client,
                               store=store)

@@ -67,16 +67,28 @@ def parse_scenario(text: str) -> tuple[str, dict]:
     return (name.strip() or body.strip()), out
 
 
-def _scenario_kwargs(base: dict, scenario: dict) -> dict:
+def _scenario_kwargs(base: dict, scenario: dict, name: str = "scenario") -> dict:
+    """simulate_trial's arguments for a scenario, checked here (one trial is simulated) so
+    that a bad value is a named error now, not a traceback from a worker later."""
     from bayes_hcc.simulate.hazards import WeibullHazard
+    from bayes_hcc.simulate.trial import simulate_trial
 
+    if not isinstance(scenario, dict):
+        raise BayesHCCError(f"scenario {name!r} must be a dict of settings such as "
+                            f"{{'hr_os': 0.7}}, got {scenario!r}.")
     bad = sorted(set(scenario) - set(SCENARIO_KEYS))
     if bad:
-        raise BayesHCCError(f"scenario keys {', '.join(bad)} are not known; use "
+        raise BayesHCCError(f"scenario {name!r}: keys {', '.join(bad)} are not known; use "
                             f"{', '.join(SCENARIO_KEYS)}.")
     kw = {**base, **scenario}
-    median, shape = kw.pop("os_median", 6.5), kw.pop("os_shape", 1.2)
-    kw["os_hazard"] = WeibullHazard(median=float(median), shape=float(shape))
+    try:
+        median, shape = kw.pop("os_median", 6.5), kw.pop("os_shape", 1.2)
+        kw["os_hazard"] = WeibullHazard(median=float(median), shape=float(shape))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            simulate_trial(**kw, random_seed=0)
+    except (ValueError, TypeError) as err:
+        raise BayesHCCError(f"scenario {name!r} ({scenario}): {err}") from None
     return kw
 
 
@@ -237,11 +249,14 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     if scenarios is None:
         scenarios = DEFAULT_SCENARIOS
     elif not isinstance(scenarios, dict):
-        scenarios = dict(parse_scenario(s) if isinstance(s, str) else s for s in scenarios)
+        if not all(isinstance(x, str) for x in scenarios):
+            raise BayesHCCError("scenarios: give a dict {name: settings} or a list of "
+                                "strings such as 'hr_os=0.7,site_sd=0.3'.")
+        scenarios = dict(parse_scenario(x) for x in scenarios)
     if not isinstance(n_trials, int) or n_trials < 1:
         raise BayesHCCError(f"n_trials={n_trials!r} must be a positive whole number.")
     base = dict(DESIGN_BASE if base is None else base)
-    kwargs = {name: _scenario_kwargs(base, sc) for name, sc in scenarios.items()}
+    kwargs = {name: _scenario_kwargs(base, sc, name) for name, sc in scenarios.items()}
     refit = dict(refit or {})
     tasks = []
     for j, name in enumerate(scenarios):

@@ -106,6 +106,13 @@ def test_scenarios_from_text_and_bad_scenarios():
         parse_scenario("hr=0.7")
     with pytest.raises(bh.BayesHCCError, match="n_trials"):
         bh.simulate_design(_plan(), n_trials=0)
+    # bad values are named errors before any work starts, not tracebacks from a worker
+    with pytest.raises(bh.BayesHCCError, match="scenario 'bad'.*dropout_per_year"):
+        bh.simulate_design(_plan(), {"bad": {"dropout_per_year": 1.5}}, n_trials=1)
+    with pytest.raises(bh.BayesHCCError, match="must be a dict"):
+        bh.simulate_design(_plan(), {"bad": 0.7}, n_trials=1)
+    with pytest.raises(bh.BayesHCCError, match="list of strings"):
+        bh.simulate_design(_plan(), [{"hr_os": 0.7}], n_trials=1)
 
 
 def test_cli_design(tmp_path):
