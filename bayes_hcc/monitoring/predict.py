@@ -263,10 +263,18 @@ class FutureSimulator:
 
 
 def _as_looks(events) -> list[int]:
-    ev = [int(events)] if np.isscalar(events) else [int(e) for e in events]
-    if not ev or any(e < 1 for e in ev):
-        raise BayesHCCError("events: give one or more positive event counts.")
-    return ev
+    items = [events] if np.isscalar(events) else list(events)
+    if not items or not all(isinstance(e, (int, np.integer)) and not isinstance(e, bool)
+                            and e >= 1 for e in items):
+        raise BayesHCCError(f"events={events!r}: give one or more positive whole event "
+                            "counts, e.g. [70, 100].")
+    return [int(e) for e in items]
+
+
+def _check_n_sims(n_sims) -> int:
+    if not isinstance(n_sims, (int, np.integer)) or isinstance(n_sims, bool) or n_sims < 1:
+        raise BayesHCCError(f"n_sims={n_sims!r} must be a positive whole number.")
+    return int(n_sims)
 
 
 def predict_event_dates(trial: TrialData, fit, events, *, prediction=None, n_sims: int = 2000,
@@ -294,8 +302,8 @@ def predict_event_dates(trial: TrialData, fit, events, *, prediction=None, n_sim
         probability that the count is never reached (too few patients left at risk).
     """
     pred = prediction if isinstance(prediction, Prediction) else Prediction.from_dict(prediction)
+    targets, n_sims = _as_looks(events), _check_n_sims(n_sims)
     sim = FutureSimulator(trial, fit, pred)
-    targets = _as_looks(events)
     rng = np.random.default_rng(random_seed)
     days = np.full((n_sims, len(targets)), np.nan)
     for i, s in enumerate(sim.draws(n_sims, rng)):
@@ -425,7 +433,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     pred = plan.prediction if prediction is None else (
         prediction if isinstance(prediction, Prediction) else
         Prediction.from_dict({**plan.prediction.__dict__, **prediction}))
-    n_sims = pred.n_sims if n_sims is None else int(n_sims)
+    n_sims = _check_n_sims(pred.n_sims if n_sims is None else n_sims)
     method = pred.method if method is None else method
     if method not in PPOS_METHODS:
         raise BayesHCCError(f"method={method!r}; choose one of {', '.join(PPOS_METHODS)}.")

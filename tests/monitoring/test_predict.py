@@ -149,5 +149,9 @@ def test_prediction_errors_are_clear(look1, example_trial):
         bh.predictive_probability(example_trial, look1.plan, fit=look1.fit)
     with pytest.raises(bh.BayesHCCError, match="not made on these data"):
         bh.predict_event_dates(example_trial, look1.fit, 100)
+    with pytest.raises(bh.BayesHCCError, match="positive whole event counts"):
+        bh.predict_event_dates(look1.data, look1.fit, "100")
+    with pytest.raises(bh.BayesHCCError, match="n_sims=0"):
+        look1.ppos(n_sims=0, method="normal")
     with pytest.raises(bh.BayesHCCError, match="below the"):
         bh.predict_event_dates(look1.data, look1.fit, 100, prediction={"sample_size": 10})
