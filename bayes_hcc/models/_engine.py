@@ -159,10 +159,10 @@ def _compiled(key, builder, sampler):
     m = builder()
     compiled = None
     if sampler == "nutpie":
-        import nutpie
+        from bayes_hcc.models._nutpie import compile_model
 
         with _strict_math():
-            compiled = nutpie.compile_pymc_model(m)
+            compiled = compile_model(m)
     with _CACHE_LOCK:
         if len(_CACHE) >= _MAX_CACHE:
             _CACHE.pop(next(iter(_CACHE)))

@@ -1,0 +1,179 @@
+"""Compile a PyMC model for nutpie with C callbacks that numba caches on disk.
+
+``nutpie.compile_pymc_model`` wraps PyTensor's log-density function in numba C callbacks
+(``numba.cfunc``) that cannot be cached: they close over per-process objects. Every new
+process therefore spent 7-9 s in numba type inference before sampling a single draw, even when
+PyTensor's own compiled code came from the on-disk cache (profiled: the time is in
+``numba.core.ccallback._compile_uncached``; about half of it in the generic ``out[...] = grad``
+slice assignment).
+
+Here the two callbacks are generated as plain source without closures and registered with
+PyTensor's numba cache locator under a key made of their source, the cache key of the PyTensor
+function they call and the layout of the data record. A second process loads them from
+``<base_compiledir>/numba`` in well under a second. The callbacks read the data through the
+same pointer record as nutpie's, so ``CompiledPyMCModel.with_data`` refits work unchanged, and
+they evaluate the same PyTensor function: draws are bit-identical to ``nutpie.compile_pymc_model``
+for the same seed (tested).
+
+This uses nutpie's internal helpers (``_make_functions``, ``make_user_data``,
+``CompiledPyMCModel``); pyproject pins nutpie to a minor series. If they change,
+``compile_model`` falls back to ``nutpie.compile_pymc_model`` (slower to start, same draws)
+and records why in ``FALLBACK_REASON``; the test suite asserts the fast path is active, so a
+silent regression cannot land.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Why the last compile fell back to ``nutpie.compile_pymc_model`` (None: it did not).
+FALLBACK_REASON: str | None = None
+
+_LOGP_TEMPLATE = """
+def logp_callback(dim, x_, out_, logp_, user_data_):
+    if dim != {n_dim}:
+        return -1
+    try:
+        ud = numba.carray(user_data_, (), RECORD)['shared']
+        x = numba.carray(x_, ({n_dim},))
+        out = numba.carray(out_, ({n_dim},))
+        logp = numba.carray(logp_, ())
+{unpack}
+        logp_val, grad = inner({args})
+        logp[()] = logp_val
+        for i in range({n_dim}):
+            out[i] = grad[i]
+        for i in range({n_dim}):
+            if not np.isfinite(out[i]):
+                return 3
+        if not np.isfinite(logp_val):
+            return 4
+    except Exception:
+        return 1
+    return 0
+"""
+
+_EXPAND_TEMPLATE = """
+def expand_callback(dim, expanded, x_, out_, user_data_):
+    if dim != {n_dim}:
+        return -1
+    if expanded != {n_expanded}:
+        return -1
+    try:
+        ud = numba.carray(user_data_, (), RECORD)['shared']
+        x = numba.carray(x_, ({n_dim},))
+        out = numba.carray(out_, ({n_expanded},))
+{unpack}
+        (values,) = inner({args})
+        for i in range({n_expanded}):
+            out[i] = values[i]
+    except Exception:
+        return -2
+    return 0
+"""
+# Return codes as nutpie's own callbacks: 0 ok, -1/-2 bad sizes or failure in the expansion,
+# 1 exception in the log density, 3 non-finite gradient, 4 non-finite log density.
+
+
+def _unpack_lines(fn_pt, keys, data) -> tuple[str, str]:
+    """Source lines that view each shared input of ``fn_pt`` from the pointer record."""
+    lines, args = [], ["x"]
+    for j, var in enumerate(fn_pt.get_shared()):
+        k = keys[var]
+        a = data[k]
+        shape = "(" + "".join(f"s{j}[{i}], " for i in range(a.ndim)) + ")"
+        lines += [
+            f"        p{j} = address_as_void_pointer(ud['data']['{k}'][()])",
+            f"        s{j} = ud['shape']['{k}']",
+            f"        a{j} = numba.carray(p{j}, int(ud['size']['{k}'][()]), "
+            f"np.{a.dtype.name}).reshape({shape})",
+        ]
+        args.append(f"a{j}")
+    return "\n".join(lines), ", ".join(args)
+
+
+def _callback(kind, fn_pt, keys, data, record, n_dim, n_expanded):
+    import numba
+    from nutpie.compile_pymc import address_as_void_pointer
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
+
+    unpack, args = _unpack_lines(fn_pt, keys, data)
+    template, name = ((_LOGP_TEMPLATE, "logp_callback") if kind == "logp"
+                      else (_EXPAND_TEMPLATE, "expand_callback"))
+    src = template.format(n_dim=n_dim, n_expanded=n_expanded, unpack=unpack, args=args)
+    double_p = numba.types.CPointer(numba.types.double)
+    if kind == "logp":
+        sig = numba.types.int64(numba.types.uint64, double_p, double_p, double_p,
+                                numba.types.voidptr)
+    else:
+        sig = numba.types.int64(numba.types.uint64, numba.types.uint64, double_p, double_p,
+                                numba.types.voidptr)
+    inner = fn_pt.vm.jit_fn
+    inner_key = CACHED_SRC_FUNCTIONS.get(getattr(inner, "py_func", None))
+    # The cached object code contains the inner function's code, so the key must pin it: its
+    # own PyTensor cache key (graph and constants), this source and the record layout.
+    key = None
+    if inner_key is not None:
+        key = hashlib.sha256(repr((src, inner_key, record.descr, numba.__version__))
+                             .encode()).hexdigest()
+    env = {"__name__": __name__, "numba": numba, "np": np, "RECORD": record, "inner": inner,
+           "address_as_void_pointer": address_as_void_pointer}
+    py_func = compile_numba_function_src(src, name, env, cache_key=key)
+    return numba.cfunc(sig, cache=key is not None)(py_func)
+
+
+def _compile_cached(m):
+    import nutpie.compile_pymc as ncp
+    from pymc.initial_point import make_initial_point_fn
+
+    # As nutpie.compile_pymc_model with its defaults (support-point start, jittered).
+    initial = ncp._wrap_with_lock(make_initial_point_fn(
+        model=m, overrides=None, default_strategy="support_point",
+        jitter_rvs=set(m.free_RVs), return_transformed=True))
+    (n_dim, n_expanded, logp_pt, expand_pt, initial_fn, shape_info,
+     reparameterized) = ncp._make_functions(m, mode="NUMBA", compute_grad=True,
+                                            join_expanded=True,
+                                            pymc_initial_point_fn=initial, var_names=None)
+    shared = []
+    for var in [*logp_pt.get_shared(), *expand_pt.get_shared()]:
+        if var not in shared:
+            shared.append(var)
+    # Deterministic record field names (nutpie uses random ones): part of the cache key.
+    keys = {var: f"d{i}" for i, var in enumerate(shared)}
+    data = {keys[v]: np.array(v.get_value(), order="C", copy=True) for v in shared}
+    for a in data.values():
+        a.flags.writeable = False
+    user_data = ncp.make_user_data(keys, data)
+    record = user_data.dtype
+    logp_c = _callback("logp", logp_pt, keys, data, record, n_dim, n_expanded)
+    expand_c = _callback("expand", expand_pt, keys, data, record, n_dim, n_expanded)
+    dims, coords = ncp._prepare_dims_and_coords(m, shape_info, reparameterized)
+    return ncp.CompiledPyMCModel(
+        _n_dim=n_dim, dims=dims, _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info)},
+        compiled_logp_func=logp_c, compiled_expand_func=expand_c,
+        initial_point_func=initial_fn, shared_data=data, shared_var_keys=keys,
+        user_data=user_data, n_expanded=n_expanded, shape_info=shape_info,
+        logp_func=logp_pt, expand_func=expand_pt, reparameterized_names=reparameterized)
+
+
+def compile_model(m):
+    """A nutpie ``CompiledPyMCModel`` for ``m`` whose C callbacks come from the disk cache
+    when this graph was compiled before (in any process)."""
+    global FALLBACK_REASON
+    try:
+        compiled = _compile_cached(m)
+    except (ImportError, AttributeError, TypeError) as exc:  # nutpie internals changed
+        import nutpie
+
+        FALLBACK_REASON = f"{type(exc).__name__}: {exc}"
+        log.info("cached nutpie callbacks unavailable (%s); using nutpie.compile_pymc_model",
+                 FALLBACK_REASON)
+        return nutpie.compile_pymc_model(m)
+    FALLBACK_REASON = None
+    return compiled
