@@ -17,12 +17,21 @@ from bayes_hcc.quantities.population import posterior_params
 __all__ = ["loo", "compare", "psense", "ppc_km", "prior_predictive"]
 
 
+def _with_loglik(fit, what: str):
+    fit = as_fit(fit)
+    if "log_likelihood" not in fit.datatree.children:
+        raise BayesHCCError(f"{what} needs the pointwise log-likelihood, and this fit was made "
+                            "with log_likelihood=False; refit with log_likelihood=True "
+                            "(the default).")
+    return fit
+
+
 def loo(fit):
     """PSIS-LOO on the patient-level pointwise log-likelihood (Pareto-k in ``.pareto_k``;
     values above ``.good_k`` are flagged by arviz-stats)."""
     import arviz_stats as azs
 
-    return azs.loo(as_fit(fit).datatree)
+    return azs.loo(_with_loglik(fit, "loo").datatree)
 
 
 def compare(fits) -> pd.DataFrame:
@@ -35,7 +44,7 @@ def compare(fits) -> pd.DataFrame:
 
     if not isinstance(fits, dict):
         fits = {f"{as_fit(f).settings['model']}-{i}": f for i, f in enumerate(fits)}
-    fits = {k: as_fit(v) for k, v in fits.items()}
+    fits = {k: _with_loglik(v, f"compare ({k!r})") for k, v in fits.items()}
     if len(fits) < 2:
         raise BayesHCCError("compare needs at least two fits.")
     ref_name, ref = next(iter(fits.items()))
@@ -64,7 +73,7 @@ def psense(fit, var_names=("log_hr", "log_tr", "site_sd"), *, medians: bool = Tr
     """
     import arviz_stats as azs
 
-    fit = as_fit(fit)
+    fit = _with_loglik(fit, "psense")
     dt = fit.datatree.copy()
     post = dt["posterior"].to_dataset()
     names = [v for v in var_names if v in post]

@@ -170,6 +170,9 @@ def plot_ppc(fit, *, by: str = "arm", random_seed=0):
 def plot_psense(fit):
     """Power-scaling sensitivity: prior and likelihood sensitivity per quantity."""
     plt = _plt()
+    if "log_likelihood" not in as_fit(fit).datatree.children:
+        return _message_figure("Power-scaling sensitivity needs the pointwise log-likelihood;\n"
+                               "this fit was made with log_likelihood=False.")
     table = psense(fit)
     fig, ax = plt.subplots(figsize=(6.5, 0.5 + 0.45 * len(table)))
     y = np.arange(len(table))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import threading
@@ -26,6 +27,11 @@ _MAX_CACHE = 64
 
 
 def _versions() -> dict:
+    return dict(_installed_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple:
     out = {}
     for pkg in ("bayes-hcc", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-stats",
                 "numpy", "xarray", "pandas"):
@@ -33,7 +39,7 @@ def _versions() -> dict:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "unknown"
-    return out
+    return tuple(out.items())
 
 
 def standardize_covariates(trial, endpoint, names) -> tuple[np.ndarray, dict]:
@@ -179,7 +185,7 @@ def _seed(random_seed) -> int:
 
 
 def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_seed, sampler,
-                 target_accept, check):
+                 target_accept, check, log_likelihood=True):
     from bayes_hcc.models.fit import Fit
 
     if sampler not in SAMPLERS:
@@ -220,7 +226,7 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
     t2 = time.perf_counter()
     dt = assemble(trace, model, trial, ep, family, priors, X, scale, seed,
                   dict(draws=draws, tune=tune, chains=chains, sampler=sampler,
-                       target_accept=target_accept))
+                       target_accept=target_accept), log_likelihood=bool(log_likelihood))
     # Wall times of this fit: building and compiling (0 when the compiled sampler was
     # reused), sampling, and assembling the DataTree (log-likelihood, log prior).
     dt.attrs["timing_seconds"] = json.dumps({"compile": round(t1 - t0, 4),
@@ -298,7 +304,8 @@ def administrative_follow_up(trial, ep) -> np.ndarray:
     return np.full(len(ep), float(np.max(ep.time)))
 
 
-def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run) -> xr.DataTree:
+def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run, *,
+             log_likelihood=True) -> xr.DataTree:
     post_ds = trace["posterior"].to_dataset()
     coords = {"site": list(ep.sites), "covariate": list(model.covariates)}
     if isinstance(family, PiecewiseFamily):
@@ -316,13 +323,16 @@ def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run) -> xr
     shape = (post_ds.sizes["chain"], post_ds.sizes["draw"])
     names = list(post_ds.data_vars)
     post = flat_posterior(post_ds, names)
-    ll = pointwise_loglik(family, post, ep.time, ep.event, ep.arm, ep.site, X,
-                          site_effect=model.site_effect, arm_by_site=model.arm_by_site)
     pid = list(ep.patient_id)
     name = ep.name
     sd = ("chain", "draw")
-    ll_ds = xr.Dataset({name: (sd + ("patient",), ll.reshape(shape + (-1,)))},
-                       coords={"patient": pid, "chain": post_ds["chain"], "draw": post_ds["draw"]})
+    ll_ds = None
+    if log_likelihood:
+        ll = pointwise_loglik(family, post, ep.time, ep.event, ep.arm, ep.site, X,
+                              site_effect=model.site_effect, arm_by_site=model.arm_by_site)
+        ll_ds = xr.Dataset({name: (sd + ("patient",), ll.reshape(shape + (-1,)))},
+                           coords={"patient": pid, "chain": post_ds["chain"],
+                                   "draw": post_ds["draw"]})
     lp = log_prior(post, priors, family, model.site_effect, model.arm_by_site, X.shape[1] > 0)
     lp_ds = xr.Dataset({k: (sd, v.reshape(shape)) for k, v in lp.items()},
                        coords={"chain": post_ds["chain"], "draw": post_ds["draw"]})
@@ -363,6 +373,7 @@ def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run) -> xr
     groups = {"posterior": post_ds, "sample_stats": trace["sample_stats"].to_dataset(),
               "log_likelihood": ll_ds, "log_prior": lp_ds, "observed_data": obs,
               "constant_data": const}
+    groups = {k: v for k, v in groups.items() if v is not None}
     dt = xr.DataTree.from_dict({f"/{k}": v for k, v in groups.items()})
     dt.attrs = attrs
     return dt

@@ -133,7 +133,8 @@ def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
         if no_events and not look.is_final:
             out["looks_skipped"].append(look.name)  # nothing to analyse at this look
             continue
-        fit = fit_spec(plan.spec, cut, check=False, random_seed=seed + i, **refit)
+        fit = fit_spec(plan.spec, cut, check=False, random_seed=seed + i,
+                       **{"log_likelihood": False, **refit})  # no LOO on simulated trials
         ppos = (predictive_probability(cut, plan, fit=fit, random_seed=seed + i)
                 if look.futility_ppos is not None else None)
         rule, probs = decide(fit, look, ppos)

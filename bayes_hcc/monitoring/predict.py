@@ -396,7 +396,9 @@ def _final_analysis(payload) -> dict:
         return {"p_final": normal_final_probability(trial, spec), "converged": True}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is recorded per refit below
-        fit = fit_spec(spec, trial, check=False, random_seed=seed, **refit)
+        # Only P(HR < 1) and the convergence flags are used: no pointwise log-likelihood.
+        fit = fit_spec(spec, trial, check=False, random_seed=seed,
+                       **{"log_likelihood": False, **refit})
     return {"p_final": prob_superiority(fit, 1.0).probability,
             "converged": not fit.convergence_problems()}
 

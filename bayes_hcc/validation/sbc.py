@@ -149,7 +149,8 @@ def _replication(payload) -> dict:
         return {**out, "failed": "no events"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = fit_model.fit(trial, "os", random_seed=seed, check=False, **fit_kw)
+        fit = fit_model.fit(trial, "os", random_seed=seed, check=False,
+                            **{"log_likelihood": False, **fit_kw})
     post = fit.posterior
     total = post.sizes["chain"] * post.sizes["draw"]
     # Equally spaced draws: thinning makes neighbouring kept draws nearly independent, the

@@ -80,6 +80,25 @@ def test_model_not_mutated_and_same_seed_same_draws(example_trial):
     assert not np.array_equal(f1.posterior["log_hr"], f3.posterior["log_hr"])
 
 
+def test_fit_without_log_likelihood(tmp_path, example_trial):
+    """log_likelihood=False changes nothing but the missing group; what needs it says so."""
+    model = bh.WeibullPH()
+    full = model.fit(example_trial, "os", random_seed=5, **FAST)
+    lean = model.fit(example_trial, "os", random_seed=5, log_likelihood=False, **FAST)
+    assert "log_likelihood" in full.datatree.children
+    assert "log_likelihood" not in lean.datatree.children
+    np.testing.assert_array_equal(full.posterior["log_hr"], lean.posterior["log_hr"])
+    pd.testing.assert_frame_equal(bh.summarize(full), bh.summarize(lean))
+    for call in (lambda: bh.loo(lean), lambda: bh.psense(lean),
+                 lambda: bh.compare({"a": full, "b": lean})):
+        with pytest.raises(bh.BayesHCCError, match="log_likelihood=False; refit with"):
+            call()
+    fig = bh.plot_psense(lean)  # the report's psense panel says why it is empty
+    assert "log_likelihood=False" in fig.axes[0].texts[0].get_text()
+    back = bh.load_fit(lean.save(tmp_path / "lean.nc"))
+    pd.testing.assert_frame_equal(bh.summarize(back), bh.summarize(lean))
+
+
 def test_save_load_round_trip(tmp_path, weibull_example_fit):
     path = weibull_example_fit.save(tmp_path / "fit.nc")
     with pytest.raises(FileExistsError, match="overwrite=True"):
