@@ -100,6 +100,7 @@ def _unpack_lines(fn_pt, keys, data) -> tuple[str, str]:
 def _callback(kind, fn_pt, keys, data, record, n_dim, n_expanded):
     import numba
     from nutpie.compile_pymc import address_as_void_pointer
+    from pytensor import config
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
     unpack, args = _unpack_lines(fn_pt, keys, data)
@@ -114,11 +115,12 @@ def _callback(kind, fn_pt, keys, data, record, n_dim, n_expanded):
         sig = numba.types.int64(numba.types.uint64, numba.types.uint64, double_p, double_p,
                                 numba.types.voidptr)
     inner = fn_pt.vm.jit_fn
-    inner_key = CACHED_SRC_FUNCTIONS.get(getattr(inner, "py_func", None))
+    py_inner = getattr(inner, "py_func", None)
+    inner_key = CACHED_SRC_FUNCTIONS.get(py_inner) if py_inner is not None else None
     # The cached object code contains the inner function's code, so the key must pin it: its
     # own PyTensor cache key (graph and constants), this source and the record layout.
     key = None
-    if inner_key is not None:
+    if inner_key is not None and config.numba__cache:  # the flag off: compile, do not cache
         key = hashlib.sha256(repr((src, inner_key, record.descr, numba.__version__))
                              .encode()).hexdigest()
     env = {"__name__": __name__, "numba": numba, "np": np, "RECORD": record, "inner": inner,
