@@ -195,6 +195,9 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
             raise ModelError(f"{name}={v!r} must be an integer >= {lo}.")
     if not 0 < target_accept < 1:
         raise ModelError(f"target_accept={target_accept} must be in (0, 1).")
+    if not isinstance(log_likelihood, (bool, np.bool_)):
+        raise ModelError(f"log_likelihood={log_likelihood!r} must be True or False (a string "
+                         "such as 'false' would count as True).")
     ep, family, priors, X, scale, data, key = prepare(model, trial, endpoint)
     n_sites, n_cov = len(ep.sites), X.shape[1]
     seed = _seed(random_seed)

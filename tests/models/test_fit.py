@@ -220,6 +220,8 @@ def test_bad_input_errors(example_trial):
         bh.WeibullPH(site_effect="sometimes")
     with pytest.raises(ModelError, match="draws=0"):
         bh.WeibullPH().fit(example_trial, draws=0)
+    with pytest.raises(ModelError, match="log_likelihood='false' must be True or False"):
+        bh.WeibullPH().fit(example_trial, log_likelihood="false")
     with pytest.raises(bh.SpecError, match="must be > 0"):
         bh.Prior("Normal", mu=0.0, sigma=-1.0)
     with pytest.raises(bh.TrialDataError, match="available: os, pfs, ttp"):
