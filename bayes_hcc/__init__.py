@@ -5,6 +5,11 @@ extrahepatic metastasis. Hazard ratios are hazard(treatment) / hazard(control); 
 months unless said otherwise.
 """
 
+# Imported first on purpose: arviz_base looks for jax/numpyro with lazy_loader, which walks the
+# whole call stack (inspect.stack) when they are absent; that walk costs ~0.1-0.2 s when it
+# happens deep inside our imports with pandas, scipy and PyMC loaded, far less here.
+import arviz_base  # noqa: F401, I001
+
 from bayes_hcc import datasets
 from bayes_hcc.data import Endpoint, TrialData, read_adtte, read_trial, to_adtte, write_adtte
 from bayes_hcc.diagnostics import (THRESHOLDS, DiagnosticReport, check, compare, loo, ppc_km,

@@ -35,7 +35,10 @@ def bambi_derived(posterior):
     return {"log_hr": -alpha * posterior["arm"], "site_sd": alpha * posterior["1|site_sigma"]}
 
 
-def longformat_pwe(time, event, arm, site, cuts, rw_sd: float = 0.3) -> pm.Model:
+def longformat_pwe(time, event, arm, site, cuts, rw_sd: float = 0.3,
+                   site_parametrization: str = "noncentered") -> pm.Model:
+    """The person-period Poisson model (one row per patient and interval at risk), with our
+    priors and the site parametrization our fit used, so only the data layout differs."""
     edges = np.concatenate([[0.0], cuts, [np.inf]])
     expo = exposure_matrix(time, edges)
     j = interval_index(time, np.asarray(cuts))
@@ -48,7 +51,10 @@ def longformat_pwe(time, event, arm, site, cuts, rw_sd: float = 0.3) -> pm.Model
         alpha = pt.concatenate([pt.atleast_1d(a1), a1 + pt.cumsum(rw_sd * steps)])
         log_hr = pm.Normal("log_hr", 0.0, 1.0)
         site_sd = pm.HalfNormal("site_sd", 1.0)
-        z = pm.Normal("site_z", 0.0, 1.0, dims="site")
-        eta = alpha[k] + log_hr * arm[pid] + site_sd * z[site[pid]]
+        if site_parametrization == "centered":
+            effect = pm.Normal("site_effect", 0.0, site_sd, dims="site")
+        else:
+            effect = site_sd * pm.Normal("site_z", 0.0, 1.0, dims="site")
+        eta = alpha[k] + log_hr * arm[pid] + effect[site[pid]]
         pm.Poisson("events", mu=expo[pid, k] * pt.exp(eta), observed=d)
     return m

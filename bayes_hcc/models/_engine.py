@@ -17,7 +17,7 @@ import xarray as xr
 
 from bayes_hcc.errors import ConvergenceWarning, ModelError
 from bayes_hcc.models.base import active_priors
-from bayes_hcc.models.design import build_eta, eta_numpy
+from bayes_hcc.models.design import build_eta, eta_numpy, resolve_site_parametrization
 from bayes_hcc.models.families.piecewise import PiecewiseFamily
 
 SAMPLERS = ("nutpie", "pymc")
@@ -106,13 +106,21 @@ def prepare(model, trial, endpoint):
         data["X"] = u_X
     # Prior parameters are data too (see build_pymc), so prior variants share a compile.
     data.update(prior_data(priors))
+    parametrization = site_parametrization_for(model, ep)
     key = json.dumps({"family": {k: v for k, v in family.settings().items() if k != "cuts"},
                       "n_intervals": getattr(family, "n_intervals", None),
                       "site_effect": model.site_effect, "arm_by_site": model.arm_by_site,
-                      "site_parametrization": model.site_parametrization, "n_sites": n_sites, "n_cov": X.shape[1], "aggregate": aggregate,
+                      "site_parametrization": parametrization, "n_sites": n_sites,
+                      "n_cov": X.shape[1], "aggregate": aggregate,
                       "priors": {k: v.dist for k, v in sorted(priors.items())}},
                      sort_keys=True)
     return ep, family, priors, X, scale, data, key
+
+
+def site_parametrization_for(model, ep) -> str:
+    """The site parametrization this fit uses ("auto" resolved from the events per site)."""
+    return resolve_site_parametrization(model.site_parametrization, model.site_effect, ep.site,
+                                        ep.event, len(ep.sites))
 
 
 def prior_data(priors) -> dict:
@@ -206,7 +214,7 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
     def builder():
         return build_pymc(family, priors, data, site_effect=model.site_effect,
                           arm_by_site=model.arm_by_site, n_sites=n_sites, n_cov=n_cov,
-                          site_parametrization=model.site_parametrization)
+                          site_parametrization=site_parametrization_for(model, ep))
 
     t0 = time.perf_counter()
     m, compiled = _compiled(key, builder, sampler)
@@ -370,6 +378,8 @@ def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run, *,
         "cut_date": "" if trial.cut_date is None else str(trial.cut_date.date()),
         "random_seed": int(seed),
         "sampler_settings": json.dumps(run, sort_keys=True),
+        # what "auto" resolved to for these data (the model settings keep what was asked)
+        "site_parametrization_used": site_parametrization_for(model, ep),
         "package_versions": json.dumps(_versions(), sort_keys=True),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

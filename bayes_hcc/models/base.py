@@ -56,7 +56,7 @@ class SurvivalModel(ABC):
 
     def __init__(self, *, site_effect: str = "random", arm_by_site: str | None = None,
                  covariates=(), priors: dict | None = None,
-                 site_parametrization: str = "noncentered"):
+                 site_parametrization: str = "auto"):
         if site_effect not in SITE_EFFECTS:
             raise ModelError(f"site_effect={site_effect!r}; choose one of "
                              f"{', '.join(SITE_EFFECTS)}.")

@@ -10,13 +10,28 @@ import pymc as pm
 import pytensor.tensor as pt
 
 SITE_EFFECTS = ("random", "fixed", "none")
-SITE_PARAMETRIZATIONS = ("noncentered", "centered")
+SITE_PARAMETRIZATIONS = ("auto", "noncentered", "centered")
+# "auto": centred when every site has at least this many events, non-centred otherwise.
+# A site with d events pins its log-hazard offset to about 1/sqrt(d); the centred form wins
+# when that is well inside the between-site SD tau (tau^2 * d >~ 3; at tau = 0.2, d >= 75).
+# Measured on simulated trials (6 sites, site SD 0.2; bulk ESS of site_sd, 3-4 seeds):
+# smallest site 95-101 events (1,300 patients): centred 2-2.5x the ESS in less time, both
+# families, no divergences; smallest site 30-48 events (400-650 patients): mixed, with a
+# few divergences in the centred form; 7-13 events (130 patients): non-centred as good or
+# better. Choose explicitly to override.
+AUTO_CENTERED_MIN_EVENTS = 75
 ARM_BY_SITE = (None, "random")
 
 
 def build_eta(priors: dict, data: dict, *, site_effect: str, arm_by_site, n_cov: int,
               site_parametrization: str = "noncentered", arm_effect: str = "log_hr"):
-    """Create the arm/site/covariate variables and return eta for each unit (PyTensor)."""
+    """Create the arm/site/covariate variables and return eta for each unit (PyTensor).
+
+    ``site_parametrization`` is "noncentered" or "centered" here ("auto" is resolved from the
+    data before the graph is built: ``resolve_site_parametrization``)."""
+    if site_parametrization not in ("noncentered", "centered"):
+        raise ValueError(f"site_parametrization={site_parametrization!r} must be resolved "
+                         "first (resolve_site_parametrization)")
     effect_arm = priors[arm_effect].pymc(arm_effect)
     eta = effect_arm * data["arm"]
     site = data.get("site_idx")
@@ -43,6 +58,18 @@ def build_eta(priors: dict, data: dict, *, site_effect: str, arm_by_site, n_cov:
         beta = priors["beta"].pymc("beta", dims="covariate")
         eta = eta + pt.dot(data["X"], beta)
     return eta
+
+
+def resolve_site_parametrization(requested: str, site_effect: str, site, event,
+                                 n_sites: int) -> str:
+    """The parametrization a fit uses: "auto" picks centred when every site has at least
+    ``AUTO_CENTERED_MIN_EVENTS`` events (data-rich sites), non-centred otherwise."""
+    if requested != "auto":
+        return requested
+    if site_effect != "random":
+        return "noncentered"  # no random site effect: the choice has no effect on the graph
+    events = np.bincount(np.asarray(site)[np.asarray(event) > 0], minlength=n_sites)
+    return "centered" if events.min() >= AUTO_CENTERED_MIN_EVENTS else "noncentered"
 
 
 def eta_numpy(post: dict, arm, site, X, *, site_effect: str, arm_by_site,

@@ -88,8 +88,11 @@ class Fit:
     def __repr__(self) -> str:
         p = self.datatree["posterior"]
         c = self.datatree["constant_data"]
+        par = self.datatree.attrs.get("site_parametrization_used")
+        site = (f"{self.site_effect} ({par})" if par and self.site_effect == "random"
+                else self.site_effect)
         return (f"Fit | {self.settings['model']} | {self.endpoint.upper()} | site_effect="
-                f"{self.site_effect} | {c.sizes['patient']} patients, "
+                f"{site} | {c.sizes['patient']} patients, "
                 f"{int(c[self.endpoint].sum())} events | {p.sizes['chain']} chains x "
                 f"{p.sizes['draw']} draws | seed {self.random_seed}")
 

@@ -43,7 +43,7 @@ FAMILIES = {
 TOP_KEYS = ("name", "description", "endpoint", "family", "population", "options", "site",
             "covariates", "priors", "sampler", "report")
 SITE_KEYS = {"effect": ("random", "fixed", "none"),
-             "parametrization": ("noncentered", "centered"),
+             "parametrization": ("auto", "noncentered", "centered"),
              "arm_by_site": ("none", "random")}
 SAMPLER_KEYS = {"draws": "int", "tune": "int0", "chains": "int", "target_accept": "prob",
                 "seed": "int0", "sampler": ("nutpie", "pymc")}
@@ -53,7 +53,7 @@ REPORT_KEYS = {"estimand": ("standardized", "typical_site", "new_site"),
 POPULATIONS = ("itt", "per_protocol")
 DEFAULTS = {
     "description": "", "population": "itt", "options": {}, "covariates": [],
-    "site": {"effect": "random", "parametrization": "noncentered", "arm_by_site": "none"},
+    "site": {"effect": "random", "parametrization": "auto", "arm_by_site": "none"},
     "priors": {},
     "sampler": {"draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.95,
                 "seed": 20200228, "sampler": "nutpie"},

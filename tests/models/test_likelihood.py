@@ -135,7 +135,7 @@ def test_log_prior_matches_pymc(model):
     ep, family, priors, X, scale, data, key = E.prepare(model, trial, "os")
     m = E.build_pymc(family, priors, data, site_effect=model.site_effect,
                      arm_by_site=model.arm_by_site, n_sites=4, n_cov=0,
-                     site_parametrization=model.site_parametrization)
+                     site_parametrization=E.site_parametrization_for(model, ep))
     prior_lp = m.compile_fn(m.logp(vars=m.free_RVs, jacobian=False, sum=True),
                             inputs=m.value_vars, on_unused_input="ignore")
     names = [v.name for v in m.free_RVs] + [d.name for d in m.deterministics]

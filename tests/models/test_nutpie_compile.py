@@ -15,7 +15,8 @@ def _model(model, trial, endpoint="os"):
     ep, family, priors, X, scale, data, key = _engine.prepare(model, trial, endpoint)
     m = _engine.build_pymc(family, priors, data, site_effect=model.site_effect,
                            arm_by_site=model.arm_by_site, n_sites=len(ep.sites),
-                           n_cov=X.shape[1], site_parametrization=model.site_parametrization)
+                           n_cov=X.shape[1],
+                           site_parametrization=_engine.site_parametrization_for(model, ep))
     return m, data
 
 
