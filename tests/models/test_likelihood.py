@@ -37,6 +37,25 @@ def test_weibull_pointwise_equals_scipy():
     np.testing.assert_allclose(ll, ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("family", [WeibullFamily(), PiecewiseFamily([2.0, 5.0, 9.0])],
+                         ids=["weibull", "piecewise"])
+def test_pointwise_in_blocks_of_draws_equals_one_block(family, monkeypatch):
+    """The log-likelihood is computed in blocks of draws (memory); blocks of 7 draws give
+    exactly the values of one block of all 50 (each value depends on its own draw only)."""
+    rng = np.random.default_rng(3)
+    s = 50
+    post = {"log_hr": rng.normal(-0.3, 0.1, s), "site_effect": rng.normal(0, 0.2, (s, 4)),
+            "log_lambda": rng.normal(-2, 0.1, s), "log_shape": rng.normal(0.2, 0.05, s),
+            "log_baseline_hazard": rng.normal(-2, 0.2, (s, 4))}
+    kw = dict(site_effect="random", arm_by_site=None)
+    monkeypatch.setattr(E, "_LL_BLOCK_VALUES", 10**9)
+    whole = E.pointwise_loglik(family, post, TIME, EVENT, ARM, SITE, None, **kw)
+    monkeypatch.setattr(E, "_LL_BLOCK_VALUES", 7 * N)
+    blocks = E.pointwise_loglik(family, post, TIME, EVENT, ARM, SITE, None, **kw)
+    assert whole.shape == (s, N)
+    np.testing.assert_array_equal(blocks, whole)
+
+
 def test_piecewise_pointwise_equals_direct_integral():
     fam = PiecewiseFamily([2.0, 5.0, 9.0])
     alpha = np.array([-2.0, -1.7, -2.4, -1.9])
