@@ -220,13 +220,13 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
     m, compiled = _compiled(key, builder, sampler)
     t1 = time.perf_counter()
     if sampler == "nutpie":
-        import nutpie
+        from bayes_hcc.models import _nutpie
 
         known = {v.name for v in compiled.shared_var_keys}  # data the graph actually uses
-        trace = nutpie.sample(compiled.with_data(**{k: v for k, v in data.items() if k in known}),
-                              draws=draws, tune=tune,
-                              chains=chains, cores=cores, seed=seed, save_warmup=False,
-                              progress_bar=False, target_accept=target_accept)
+        with_data = compiled.with_data(**{k: v for k, v in data.items() if k in known})
+        trace = _nutpie.sample(with_data, draws=draws, tune=tune, chains=chains, cores=cores,
+                               seed=seed, save_warmup=False, progress_bar=False,
+                               target_accept=target_accept)
     else:
         with m, _strict_math():
             pm.set_data(data)
@@ -234,6 +234,7 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
                               random_seed=seed, nuts_sampler="pymc", progressbar=False,
                               target_accept=target_accept, compute_convergence_checks=False,
                               quiet=True)
+        trace = {g: trace[g].to_dataset() for g in ("posterior", "sample_stats")}
     t2 = time.perf_counter()
     dt = assemble(trace, model, trial, ep, family, priors, X, scale, seed,
                   dict(draws=draws, tune=tune, chains=chains, sampler=sampler,
@@ -327,9 +328,9 @@ def administrative_follow_up(trial, ep) -> np.ndarray:
     return np.full(len(ep), float(np.max(ep.time)))
 
 
-def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run, *,
+def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run, *,
              log_likelihood=True) -> xr.DataTree:
-    post_ds = trace["posterior"].to_dataset()
+    post_ds = trace["posterior"]
     coords = {"site": list(ep.sites), "covariate": list(model.covariates)}
     if isinstance(family, PiecewiseFamily):
         e = family.edges
@@ -395,7 +396,7 @@ def assemble(trace, model, trial, ep, family, priors, X, scale, seed, run, *,
         "package_versions": json.dumps(_versions(), sort_keys=True),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    groups = {"posterior": post_ds, "sample_stats": trace["sample_stats"].to_dataset(),
+    groups = {"posterior": post_ds, "sample_stats": trace["sample_stats"],
               "log_likelihood": ll_ds, "log_prior": lp_ds, "observed_data": obs,
               "constant_data": const}
     groups = {k: v for k, v in groups.items() if v is not None}
