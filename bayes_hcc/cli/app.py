@@ -289,7 +289,13 @@ def design(
         if out is not None and out.exists() and any(out.iterdir()):
             raise BayesHCCError(f"{out} is not empty; results are never overwritten.")
         if scheduler:
-            from dask.distributed import Client, LocalCluster
+            try:
+                from dask.distributed import Client, LocalCluster
+            except ImportError:
+                raise BayesHCCError("--scheduler needs Dask, an optional engine: install it "
+                                    "with pip install 'bayes-hcc[cluster]', or leave "
+                                    "--scheduler out to use a local process pool "
+                                    "(--workers).") from None
 
             if scheduler == "local":
                 cluster = LocalCluster(n_workers=workers or default_workers(),

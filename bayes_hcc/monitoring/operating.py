@@ -237,7 +237,8 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     workers : int or None
         Local process pool size (None = every core; 1 = in this process).
     client : dask.distributed.Client, optional
-        Run the trials on this Dask cluster instead.
+        Run the trials on this Dask cluster instead (Dask: ``pip install
+        'bayes-hcc[cluster]'``).
     store : path, optional
         JSON Lines file of finished trials: an interrupted run resumes from it; a store
         written with other settings is refused, never overwritten.

@@ -131,6 +131,22 @@ def test_cli_design(tmp_path):
     assert res.exit_code == 2 and "not key=value" in res.output
 
 
+def test_cli_scheduler_without_dask_says_which_extra(tmp_path, monkeypatch):
+    """Dask is an optional engine (the cluster extra): without it, --scheduler is a clear
+    error naming the install command, not an ImportError traceback."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dask", None)  # as if dask were not installed
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'analysis = "{ROOT / "models" / "primary_os.toml"}"\n'
+                    '[final]\nevents = 40\nsuccess = 0.975\n')
+    res = CliRunner().invoke(app, ["design", "--plan", str(plan), "--trials", "2",
+                                   "--scheduler", "local"])
+    assert res.exit_code != 0
+    assert "bayes-hcc[cluster]" in res.output and "Traceback" not in res.output
+
+
 @pytest.mark.slow
 def test_type_one_error_without_interim_looks_is_nominal():
     """No interim looks, a vague prior on log HR (Normal(0, 10)), success when
