@@ -54,8 +54,8 @@ def trial_for(n: int, seed: int):
     return bh.simulate_trial(n, site_sizes=sizes, random_seed=seed)
 
 
-def _eval_seconds(m) -> float:
-    """Median seconds per call of the model's numba log-density-and-gradient function."""
+def _eval_function(m):
+    """The model's numba log-density-and-gradient function and a point to call it at."""
     import numpy as np
     import pytensor
 
@@ -65,26 +65,35 @@ def _eval_seconds(m) -> float:
     x = np.concatenate([np.ravel(v) for v in m.initial_point().values()]).astype(float)
     for _ in range(50):
         f(x)
-    reps = []
-    for _ in range(9):
-        k = 300
-        t0 = time.perf_counter()
-        for _ in range(k):
-            f(x)
-        reps.append((time.perf_counter() - t0) / k)
-    return float(np.median(reps))
+    return f, x
+
+
+def _block_seconds(f, x, k: int = 300) -> float:
+    t0 = time.perf_counter()
+    for _ in range(k):
+        f(x)
+    return (time.perf_counter() - t0) / k
 
 
 def _floor(m, n_steps: int) -> tuple[float, float]:
     """Seconds per log-density-and-gradient evaluation and the floor for ``n_steps``
     evaluations spread over the parallel chains. The Python call overhead (measured on a
     one-parameter model through the same path) is subtracted: nutpie calls the compiled
-    function without it."""
+    function without it. Blocks of calls of the two alternate and the fastest block of each
+    counts (noise on this machine only ever adds time; a median of each, subtracted, once
+    came out negative)."""
     import pymc as pm
 
     with pm.Model() as trivial:
         pm.Normal("x")
-    per = max(_eval_seconds(m) - _eval_seconds(trivial), 1e-9)
+    (f, x), (g, y) = _eval_function(m), _eval_function(trivial)
+    model_t, trivial_t = [], []
+    for _ in range(21):
+        model_t.append(_block_seconds(f, x))
+        trivial_t.append(_block_seconds(g, y))
+    per = min(model_t) - min(trivial_t)
+    if per <= 0:  # not resolvable against the call overhead: say so, do not invent a number
+        return float("nan"), float("nan")
     return per, per * n_steps / min(SAMPLING["chains"], CORES)
 
 
@@ -330,9 +339,12 @@ def targets(df, refits: dict) -> list[tuple[str, str, bool]]:
     for case in ("ours_pwe", "ours_weibull"):
         for n in SIZES:
             r = val(case, n, "sampling_over_floor")
+            label = f"sampling within 3x of the compute floor, {case}, {n}"
             if r == r:
-                out.append((f"sampling within 3x of the compute floor, {case}, {n}",
-                            f"{r:.1f}x", r <= 3))
+                out.append((label, f"{r:.1f}x", r <= 3))
+            elif len(df[(df.case == case) & (df.n == n)]):
+                out.append((label, "floor not resolvable (one evaluation within the call "
+                            "overhead's noise)", "n/a"))
     return out
 
 
