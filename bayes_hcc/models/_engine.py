@@ -176,7 +176,7 @@ def _compiled(key, builder, sampler):
         from bayes_hcc.models._nutpie import compile_model
 
         with _strict_math():
-            compiled = compile_model(m)
+            compiled = compile_model(m, structure_key=key)
     with _CACHE_LOCK:
         if len(_CACHE) >= _MAX_CACHE:
             _CACHE.pop(next(iter(_CACHE)))

@@ -24,8 +24,18 @@ silent regression cannot land.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 import logging
+import os
+import pickle
+import platform
+import sys
+import tempfile
+import types
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
@@ -80,6 +90,35 @@ def expand_callback(dim, expanded, x_, out_, user_data_):
 # 1 exception in the log density, 3 non-finite gradient, 4 non-finite log density.
 
 
+class _DeferredModule(types.ModuleType):
+    """Stands in for a module until an attribute is used, then imports it and forwards."""
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def import_nutpie():
+    """``import nutpie``, with the ArviZ meta-package it imports at module level deferred.
+
+    ``nutpie.sample`` imports ``arviz`` (which imports arviz-plots and matplotlib.pyplot,
+    ~0.3 s of every new process) but uses it only to convert traces, which this package does
+    itself (``trace_groups``). While nutpie is imported, ``arviz`` is a stand-in that imports
+    the real package the first time nutpie uses it; the stand-in is removed from
+    ``sys.modules`` right after, so ``import arviz`` anywhere else is the ordinary import."""
+    if "nutpie" in sys.modules or "arviz" in sys.modules:
+        import nutpie
+
+        return nutpie
+    stand_in = _DeferredModule("arviz")
+    sys.modules["arviz"] = stand_in
+    try:
+        import nutpie
+    finally:
+        if sys.modules.get("arviz") is stand_in:
+            del sys.modules["arviz"]
+    return nutpie
+
+
 def _unpack_lines(fn_pt, keys, data) -> tuple[str, str]:
     """Source lines that view each shared input of ``fn_pt`` from the pointer record."""
     lines, args = [], ["x"]
@@ -129,7 +168,137 @@ def _callback(kind, fn_pt, keys, data, record, n_dim, n_expanded):
     return numba.cfunc(sig, cache=key is not None)(py_func)
 
 
-def _compile_cached(m):
+# -- rewritten graphs: cached on disk beside PyTensor's own cache ---------------------------------
+
+#: What the last compile did with the graph cache: "hit", "miss" (built and stored), "off"
+#: (no key or caching disabled) or "error: ..." (a stored entry could not be used; rebuilt).
+GRAPH_CACHE_STATUS: str = "off"
+
+
+@functools.lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    """Hash of this package's source: any edit to how graphs are built invalidates them."""
+    import bayes_hcc
+
+    root = Path(bayes_hcc.__file__).parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _graph_cache_file(structure_key: str | None):
+    """Where the rewritten log-density and expansion functions of a graph are stored.
+
+    The name hashes everything the compiled functions depend on: the model structure (the
+    key under which the running process already reuses compiled models), this package's
+    source, the versions of the libraries that build and compile the graph, the interpreter
+    and the PyTensor flags that change generated code. Data are not part of it (they are
+    shared variables, replaced on load)."""
+    from pytensor import config
+
+    if not structure_key or not config.numba__cache:
+        return None
+    versions = []
+    for pkg in ("pymc", "pytensor", "nutpie", "numba", "llvmlite", "numpy"):
+        try:
+            versions.append((pkg, metadata.version(pkg)))
+        except metadata.PackageNotFoundError:
+            versions.append((pkg, None))
+    ident = repr((structure_key, _code_fingerprint(), versions, sys.version, platform.machine(),
+                  config.floatX, config.numba__fastmath, config.optimizer,
+                  config.optimizer_excluding, config.optimizer_including))
+    name = hashlib.sha256(ident.encode()).hexdigest()[:40]
+    return Path(config.compiledir) / "bayes_hcc_graphs" / f"{name}.pkl"
+
+
+def _shared_of(functions) -> list:
+    out = []
+    for fn in functions:
+        for var in fn.get_shared():
+            if var not in out:
+                out.append(var)
+    return out
+
+
+def _store_functions(path, functions) -> None:
+    """Pickle the compiled functions without the data they hold (shared values are swapped
+    for empty arrays while pickling: no patient data in the cache), atomically."""
+    shared = _shared_of(functions[2:4])
+    values = [v.get_value(borrow=True) for v in shared]
+    try:
+        for v, a in zip(shared, values):
+            v.set_value(np.zeros((0,) * a.ndim, dtype=a.dtype))
+        payload = pickle.dumps(functions, protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        for v, a in zip(shared, values):
+            v.set_value(a, borrow=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)  # concurrent writers: last complete file wins, never a torn one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_functions(path, m):
+    """The stored functions with this model's data put into their shared variables."""
+    with open(path, "rb") as f:
+        functions = pickle.load(f)
+    n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized = functions
+    names = {v.name for v in m.data_vars}
+    for var in _shared_of((logp_pt, expand_pt)):
+        if var.name not in names:
+            raise KeyError(f"stored graph uses data {var.name!r} that the model lacks")
+        var.set_value(np.array(m[var.name].get_value(), copy=True))
+    return functions
+
+
+def _make_functions(m, initial, structure_key):
+    """nutpie's ``_make_functions`` (graph, gradient, rewrites, compile: ~0.5 s), or the same
+    functions from the graph cache (~0.2 s, dominated by numba loading the machine code that
+    ``_make_functions`` would load too)."""
+    global GRAPH_CACHE_STATUS
+    import nutpie.compile_pymc as ncp
+
+    path = _graph_cache_file(structure_key)
+    functions = None
+    if path is not None and path.exists():
+        try:
+            functions = _load_functions(path, m)
+            GRAPH_CACHE_STATUS = "hit"
+        except Exception as exc:  # stale or damaged entry: rebuild it, never fail the fit
+            GRAPH_CACHE_STATUS = f"error: {type(exc).__name__}: {exc}"
+            log.info("graph cache entry %s unusable (%s); rebuilding", path, exc)
+    if functions is None:
+        (n_dim, n_expanded, logp_pt, expand_pt, _, shape_info,
+         reparameterized) = ncp._make_functions(m, mode="NUMBA", compute_grad=True,
+                                                join_expanded=True,
+                                                pymc_initial_point_fn=initial, var_names=None)
+        functions = (n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized)
+        if path is not None:
+            try:
+                _store_functions(path, functions)
+                if not GRAPH_CACHE_STATUS.startswith("error"):
+                    GRAPH_CACHE_STATUS = "miss"
+            except Exception as exc:  # e.g. a read-only cache directory: compile anyway
+                GRAPH_CACHE_STATUS = f"error: {type(exc).__name__}: {exc}"
+                log.info("could not store graph cache entry %s (%s)", path, exc)
+        else:
+            GRAPH_CACHE_STATUS = "off"
+    n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized = functions
+    n_free = len(m.free_RVs)
+    initial_fn = ncp._rv_dict_to_flat_array_wrapper(initial, names=shape_info[0][:n_free],
+                                                   shapes=shape_info[2][:n_free])
+    return (n_dim, n_expanded, logp_pt, expand_pt, initial_fn, shape_info, reparameterized)
+
+
+def _compile_cached(m, structure_key=None):
+    import_nutpie()
     import nutpie.compile_pymc as ncp
     from pymc.initial_point import make_initial_point_fn
 
@@ -138,13 +307,8 @@ def _compile_cached(m):
         model=m, overrides=None, default_strategy="support_point",
         jitter_rvs=set(m.free_RVs), return_transformed=True))
     (n_dim, n_expanded, logp_pt, expand_pt, initial_fn, shape_info,
-     reparameterized) = ncp._make_functions(m, mode="NUMBA", compute_grad=True,
-                                            join_expanded=True,
-                                            pymc_initial_point_fn=initial, var_names=None)
-    shared = []
-    for var in [*logp_pt.get_shared(), *expand_pt.get_shared()]:
-        if var not in shared:
-            shared.append(var)
+     reparameterized) = _make_functions(m, initial, structure_key)
+    shared = _shared_of((logp_pt, expand_pt))
     # Deterministic record field names (nutpie uses random ones): part of the cache key.
     keys = {var: f"d{i}" for i, var in enumerate(shared)}
     data = {keys[v]: np.array(v.get_value(), order="C", copy=True) for v in shared}
@@ -164,14 +328,16 @@ def _compile_cached(m):
         logp_func=logp_pt, expand_func=expand_pt, reparameterized_names=reparameterized)
 
 
-def compile_model(m):
+def compile_model(m, structure_key: str | None = None):
     """A nutpie ``CompiledPyMCModel`` for ``m`` whose C callbacks come from the disk cache
-    when this graph was compiled before (in any process)."""
+    when this graph was compiled before (in any process). With ``structure_key`` (what
+    defines the graph apart from its data) the rewritten PyTensor functions are cached on
+    disk too (``GRAPH_CACHE_STATUS``)."""
     global FALLBACK_REASON
     try:
-        compiled = _compile_cached(m)
+        compiled = _compile_cached(m, structure_key)
     except (ImportError, AttributeError, TypeError) as exc:  # nutpie internals changed
-        import nutpie
+        nutpie = import_nutpie()
 
         FALLBACK_REASON = f"{type(exc).__name__}: {exc}"
         log.info("cached nutpie callbacks unavailable (%s); using nutpie.compile_pymc_model",
@@ -244,7 +410,7 @@ def trace_groups(raw, compiled) -> dict:
     as xarray Datasets: the same variables, dims, coordinates, dtypes and values as nutpie's
     own conversion (tested), without building an ArviZ object first. That conversion took
     ~45 ms of every refit (a third of a refit at FAST settings); this one takes a few."""
-    import nutpie
+    nutpie = import_nutpie()
 
     draws, stats = raw.get_arrow_trace()
     # Tuning rows come first in each chain; only the draws after tuning are kept.
@@ -266,7 +432,7 @@ def sample(compiled, **kwargs) -> dict:
     ``trace_groups``). Falls back to nutpie's own conversion, recording why in
     ``TRACE_FALLBACK_REASON``, if its raw trace format changed."""
     global TRACE_FALLBACK_REASON
-    import nutpie
+    nutpie = import_nutpie()
 
     raw = nutpie.sample(compiled, return_raw_trace=True, **kwargs)
     try:

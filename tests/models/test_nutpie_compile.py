@@ -96,3 +96,57 @@ def test_trace_conversion_equals_nutpies(model, example_trial):
         xr.testing.assert_identical(ours[group].drop_attrs(),
                                     theirs[group].to_dataset().drop_attrs())
     assert ours["posterior"].sizes["draw"] == 120 and ours["posterior"].sizes["chain"] == 3
+
+
+def _graph_cached_compile(model, trial, path, monkeypatch):
+    """compile_model with the graph cache at ``path`` (the process's compiledir is fixed)."""
+    monkeypatch.setattr(_nutpie, "_graph_cache_file", lambda key: path if key else None)
+    m, data = _model(model, trial)
+    with _engine._strict_math():
+        compiled = _nutpie.compile_model(m, structure_key="k")
+    return compiled, data, _nutpie.GRAPH_CACHE_STATUS
+
+
+def test_graph_cache_stores_no_data_and_gives_the_same_draws(example_trial, tmp_path,
+                                                              monkeypatch):
+    import pickle
+
+    path = tmp_path / "g.pkl"
+    built, _, status = _graph_cached_compile(bh.WeibullPH(), example_trial, path, monkeypatch)
+    assert status == "miss" and path.exists()
+    # The stored functions hold no data: arrays are empty, scalars (prior parameters) 0.
+    stored = pickle.loads(path.read_bytes())
+    values = {v.name: np.asarray(v.get_value()) for fn in stored[2:4] for v in fn.get_shared()}
+    assert set(values) >= {"log_time", "event", "arm", "site_idx", "prior__log_hr__sigma"}
+    assert all(a.size == 0 if a.ndim else a == 0 for a in values.values())
+    # Loaded for a data cut: the cut's data are in the functions, and the draws equal those
+    # of the functions built in this process given the same data.
+    cut = example_trial.cut("2018-12-31")
+    loaded, data, status = _graph_cached_compile(bh.WeibullPH(), cut, path, monkeypatch)
+    assert status == "hit"
+    np.testing.assert_array_equal(loaded.logp_func.get_shared()[0].get_value(),
+                                  data[loaded.logp_func.get_shared()[0].name])
+    a, b = _draws(loaded), _draws(built, **data)
+    for name in ("log_hr", "site_sd", "log_shape"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
+def test_damaged_graph_cache_entry_is_rebuilt(example_trial, tmp_path, monkeypatch):
+    path = tmp_path / "g.pkl"
+    path.write_bytes(b"not a pickle")
+    compiled, _, status = _graph_cached_compile(bh.PiecewiseExponential(), example_trial,
+                                                path, monkeypatch)
+    assert status.startswith("error: UnpicklingError")
+    assert _draws(compiled)["log_hr"].size == 300  # the fit itself is unaffected
+    _, _, status = _graph_cached_compile(bh.PiecewiseExponential(), example_trial, path,
+                                         monkeypatch)
+    assert status == "hit"  # the rebuilt entry replaced the damaged one
+
+
+def test_graph_cache_key_changes_with_what_the_graph_depends_on(monkeypatch):
+    base = _nutpie._graph_cache_file("structure")
+    assert base is not None and base == _nutpie._graph_cache_file("structure")
+    assert _nutpie._graph_cache_file("other structure") != base
+    assert _nutpie._graph_cache_file(None) is None
+    monkeypatch.setattr(_nutpie, "_code_fingerprint", lambda: "edited source")
+    assert _nutpie._graph_cache_file("structure") != base
