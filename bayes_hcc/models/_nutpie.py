@@ -15,6 +15,10 @@ same pointer record as nutpie's, so ``CompiledPyMCModel.with_data`` refits work 
 they evaluate the same PyTensor function: draws are bit-identical to ``nutpie.compile_pymc_model``
 for the same seed (tested).
 
+The PyTensor functions themselves (log density with gradient, expansion) are built, rewritten
+and compiled once per graph and stored in ``<compiledir>/bayes_hcc_graphs`` without their
+data (``_graph_cache_file``); a new process loads them instead of rebuilding them.
+
 This uses nutpie's internal helpers (``_make_functions``, ``make_user_data``,
 ``CompiledPyMCModel``); pyproject pins nutpie to a minor series. If they change,
 ``compile_model`` falls back to ``nutpie.compile_pymc_model`` (slower to start, same draws)
