@@ -247,6 +247,19 @@ def _store_functions(path, functions) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _prune(path.parent, keep=path)
+
+
+#: Entries kept in the graph cache (each ~0.1-0.5 MB). Old ones accumulate when the package
+#: or a library is updated (their keys change); the least recently written go first.
+GRAPH_CACHE_MAX_ENTRIES = 256
+
+
+def _prune(directory, keep) -> None:
+    entries = sorted(directory.glob("*.pkl"), key=lambda f: f.stat().st_mtime)
+    for f in entries[:max(0, len(entries) - GRAPH_CACHE_MAX_ENTRIES)]:
+        if f != keep:
+            f.unlink(missing_ok=True)  # a process loading it meanwhile rebuilds: harmless
 
 
 def _load_functions(path, m):

@@ -150,3 +150,17 @@ def test_graph_cache_key_changes_with_what_the_graph_depends_on(monkeypatch):
     assert _nutpie._graph_cache_file(None) is None
     monkeypatch.setattr(_nutpie, "_code_fingerprint", lambda: "edited source")
     assert _nutpie._graph_cache_file("structure") != base
+
+
+def test_graph_cache_keeps_a_bounded_number_of_entries(example_trial, tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr(_nutpie, "GRAPH_CACHE_MAX_ENTRIES", 3)
+    for i in range(4):  # older entries, e.g. from earlier package versions
+        old = tmp_path / f"old{i}.pkl"
+        old.write_bytes(b"x")
+        os.utime(old, (1_000_000 + i, 1_000_000 + i))
+    _, _, status = _graph_cached_compile(bh.PiecewiseExponential(), example_trial,
+                                         tmp_path / "new.pkl", monkeypatch)
+    assert status == "miss"
+    assert sorted(f.name for f in tmp_path.glob("*.pkl")) == ["new.pkl", "old2.pkl", "old3.pkl"]
