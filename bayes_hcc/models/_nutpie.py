@@ -283,13 +283,12 @@ def _make_functions(m, initial, structure_key):
     import nutpie.compile_pymc as ncp
 
     path = _graph_cache_file(structure_key)
-    functions = None
+    functions, status = None, "off" if path is None else "miss"
     if path is not None and path.exists():
         try:
-            functions = _load_functions(path, m)
-            GRAPH_CACHE_STATUS = "hit"
+            functions, status = _load_functions(path, m), "hit"
         except Exception as exc:  # stale or damaged entry: rebuild it, never fail the fit
-            GRAPH_CACHE_STATUS = f"error: {type(exc).__name__}: {exc}"
+            status = f"error: {type(exc).__name__}: {exc}"
             log.info("graph cache entry %s unusable (%s); rebuilding", path, exc)
     if functions is None:
         (n_dim, n_expanded, logp_pt, expand_pt, _, shape_info,
@@ -300,13 +299,10 @@ def _make_functions(m, initial, structure_key):
         if path is not None:
             try:
                 _store_functions(path, functions)
-                if not GRAPH_CACHE_STATUS.startswith("error"):
-                    GRAPH_CACHE_STATUS = "miss"
             except Exception as exc:  # e.g. a read-only cache directory: compile anyway
-                GRAPH_CACHE_STATUS = f"error: {type(exc).__name__}: {exc}"
+                status = f"error: {type(exc).__name__}: {exc}"
                 log.info("could not store graph cache entry %s (%s)", path, exc)
-        else:
-            GRAPH_CACHE_STATUS = "off"
+    GRAPH_CACHE_STATUS = status
     n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized = functions
     n_free = len(m.free_RVs)
     initial_fn = ncp._rv_dict_to_flat_array_wrapper(initial, names=shape_info[0][:n_free],

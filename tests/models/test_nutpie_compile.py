@@ -164,3 +164,17 @@ def test_graph_cache_keeps_a_bounded_number_of_entries(example_trial, tmp_path, 
                                          tmp_path / "new.pkl", monkeypatch)
     assert status == "miss"
     assert sorted(f.name for f in tmp_path.glob("*.pkl")) == ["new.pkl", "old2.pkl", "old3.pkl"]
+
+
+def test_unwritable_graph_cache_does_not_fail_the_compile(example_trial, tmp_path,
+                                                           monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache directory should be")
+    compiled, _, status = _graph_cached_compile(bh.WeibullPH(), example_trial,
+                                                blocker / "g.pkl", monkeypatch)
+    assert status.startswith("error: ")
+    assert _draws(compiled)["log_hr"].size == 300
+    # The next compile with a usable location reports a plain miss (no stale status).
+    _, _, status = _graph_cached_compile(bh.WeibullPH(), example_trial, tmp_path / "g.pkl",
+                                         monkeypatch)
+    assert status == "miss"
