@@ -44,7 +44,7 @@ validate: $(STAMP)
 	$(VENV)/bin/bayes-hcc validate --out docs/validation --overwrite
 
 ## bench: benchmarks (ours vs bambi vs long-format piecewise vs the compute floor) at 130,
-## 1,300 and 13,000 patients; prints the table and writes benchmarks/results/ (~40 min).
+## 1,300 and 13,000 patients; prints the table and writes benchmarks/results/ (~30 min).
 ## Runs in its own environment (.venv-bench): the package as `pip install bayes-hcc` installs
 ## it (no dask, see the cluster extra) plus bambi.
 BENCH_VENV := .venv-bench

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import json
 import os
 import threading
 import time
 import warnings
-from importlib import metadata
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
+from bayes_hcc._versions import package_versions
 from bayes_hcc.errors import ConvergenceWarning, ModelError
 from bayes_hcc.models.base import active_priors
 from bayes_hcc.models.design import build_eta, eta_numpy, resolve_site_parametrization
@@ -26,20 +25,13 @@ _CACHE_LOCK = threading.Lock()
 _MAX_CACHE = 64
 
 
+#: Packages whose versions every saved result records.
+PROVENANCE_PACKAGES = ("bayes-hcc", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-stats",
+                       "numpy", "xarray", "pandas")
+
+
 def _versions() -> dict:
-    return dict(_installed_versions())
-
-
-@functools.lru_cache(maxsize=1)
-def _installed_versions() -> tuple:
-    out = {}
-    for pkg in ("bayes-hcc", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-stats",
-                "numpy", "xarray", "pandas"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
-    return tuple(out.items())
+    return dict(package_versions(PROVENANCE_PACKAGES))
 
 
 def standardize_covariates(trial, endpoint, names) -> tuple[np.ndarray, dict]:

@@ -38,7 +38,6 @@ import platform
 import sys
 import tempfile
 import types
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -109,16 +108,13 @@ def import_nutpie():
     itself (``trace_groups``). While nutpie is imported, ``arviz`` is a stand-in that imports
     the real package the first time nutpie uses it; the stand-in is removed from
     ``sys.modules`` right after, so ``import arviz`` anywhere else is the ordinary import."""
-    if "nutpie" in sys.modules or "arviz" in sys.modules:
-        import nutpie
-
-        return nutpie
-    stand_in = _DeferredModule("arviz")
-    sys.modules["arviz"] = stand_in
+    stand_in = None
+    if "nutpie" not in sys.modules and "arviz" not in sys.modules:
+        stand_in = sys.modules["arviz"] = _DeferredModule("arviz")
     try:
         import nutpie
     finally:
-        if sys.modules.get("arviz") is stand_in:
+        if stand_in is not None and sys.modules.get("arviz") is stand_in:
             del sys.modules["arviz"]
     return nutpie
 
@@ -204,12 +200,9 @@ def _graph_cache_file(structure_key: str | None):
 
     if not structure_key or not config.numba__cache:
         return None
-    versions = []
-    for pkg in ("pymc", "pytensor", "nutpie", "numba", "llvmlite", "numpy"):
-        try:
-            versions.append((pkg, metadata.version(pkg)))
-        except metadata.PackageNotFoundError:
-            versions.append((pkg, None))
+    from bayes_hcc._versions import package_versions
+
+    versions = package_versions(("pymc", "pytensor", "nutpie", "numba", "llvmlite", "numpy"))
     ident = repr((structure_key, _code_fingerprint(), versions, sys.version, platform.machine(),
                   config.floatX, config.numba__fastmath, config.optimizer,
                   config.optimizer_excluding, config.optimizer_including))
