@@ -214,9 +214,7 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
     if sampler == "nutpie":
         from bayes_hcc.models import _nutpie
 
-        known = {v.name for v in compiled.shared_var_keys}  # data the graph actually uses
-        with_data = compiled.with_data(**{k: v for k, v in data.items() if k in known})
-        trace = _nutpie.sample(with_data, draws=draws, tune=tune, chains=chains, cores=cores,
+        trace = _nutpie.sample(_nutpie.with_data(compiled, m, data), draws=draws, tune=tune, chains=chains, cores=cores,
                                seed=seed, save_warmup=False, progress_bar=False,
                                target_accept=target_accept)
     else:

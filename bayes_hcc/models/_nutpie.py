@@ -28,6 +28,7 @@ silent regression cannot land.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib
@@ -37,6 +38,7 @@ import pickle
 import platform
 import sys
 import tempfile
+import threading
 import types
 from pathlib import Path
 
@@ -351,6 +353,41 @@ def compile_model(m, structure_key: str | None = None):
         return nutpie.compile_pymc_model(m)
     FALLBACK_REASON = None
     return compiled
+
+
+#: Serializes setting a model's data containers and computing an initial point from them.
+_INITIAL_LOCK = threading.Lock()
+
+
+def with_data(compiled, m, data: dict):
+    """``compiled`` refitted to ``data``: the log density's data *and* the initial points.
+
+    nutpie's ``with_data`` replaces the data the log density reads, but the initial-point
+    function (PyMC support points + jitter) reads the model's own data containers, which
+    still hold the data the model was compiled with. Initial points depend on data (prior
+    parameters are data; intercepts start at their prior location moved by data-dependent
+    offsets), so a refit would start from where the first data put it, and the same data
+    and seed would give different draws in a process that compiled the model for other
+    data first. Here the initial-point function sets the containers to ``data`` (under a
+    lock: refits of one model in several threads each see their own data) before it runs.
+    """
+    from pytensor.compile.sharedvalue import SharedVariable
+
+    known = {v.name for v in compiled.shared_var_keys}  # data the graph actually uses
+    refitted = compiled.with_data(**{k: v for k, v in data.items() if k in known})
+    containers = {v.name: v for v in m.named_vars.values()
+                  if isinstance(v, SharedVariable) and v.name in data}
+    # In the containers' own dtypes (PyMC stores index data as int32).
+    values = {k: np.asarray(data[k], dtype=var.dtype) for k, var in containers.items()}
+    inner = compiled.initial_point_func
+
+    def initial_point(seed):
+        with _INITIAL_LOCK:
+            for name, var in containers.items():
+                var.set_value(values[name])
+            return inner(seed)
+
+    return dataclasses.replace(refitted, initial_point_func=initial_point)
 
 
 # -- draws: from nutpie's raw Arrow trace straight to xarray ------------------------------------

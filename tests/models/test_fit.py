@@ -1,6 +1,7 @@
 """Real fits: convergence on the example trial, recovery, agreement with lifelines and
 statsmodels, reproducibility, save/load and bad input."""
 
+import json
 import warnings
 
 import arviz_stats as azs
@@ -78,6 +79,30 @@ def test_model_not_mutated_and_same_seed_same_draws(example_trial):
     assert model.settings() == before
     np.testing.assert_array_equal(f1.posterior["log_hr"], f2.posterior["log_hr"])
     assert not np.array_equal(f1.posterior["log_hr"], f3.posterior["log_hr"])
+
+
+@pytest.mark.parametrize("first", ["other data", "other prior"])
+def test_same_draws_whatever_was_compiled_first(example_trial, monkeypatch, first):
+    """A refit reuses the model compiled for the first data (or prior) of its structure.
+    The draws must not depend on that history: same data, model and seed give the same
+    numbers as a fit in a process that never saw anything else. (Initial points depend on
+    the data and the prior parameters; ``_nutpie.with_data`` computes them from the fit's.)"""
+    from bayes_hcc.models import _engine
+
+    cut = example_trial.cut("2018-12-31")
+    model = bh.WeibullPH(priors={"log_lambda": {"dist": "Normal", "mu": -3.0, "sigma": 2.0}})
+    monkeypatch.setattr(_engine, "_CACHE", {})
+    alone = model.fit(cut, "os", random_seed=11, check=False, **FAST)
+    monkeypatch.setattr(_engine, "_CACHE", {})
+    if first == "other data":
+        model.fit(example_trial, "os", random_seed=11, check=False, **FAST)
+    else:
+        # the default prior: mu = -2.5
+        bh.WeibullPH().fit(cut, "os", random_seed=11, check=False, **FAST)
+    after = model.fit(cut, "os", random_seed=11, check=False, **FAST)
+    assert json.loads(after.datatree.attrs["timing_seconds"])["compile"] == 0  # reused
+    for name in ("log_hr", "site_sd", "log_lambda"):
+        np.testing.assert_array_equal(alone.posterior[name], after.posterior[name])
 
 
 def test_fit_without_log_likelihood(tmp_path, example_trial):

@@ -20,9 +20,13 @@ def _model(model, trial, endpoint="os"):
     return m, data
 
 
-def _draws(compiled, **data):
+def _draws(compiled, m=None, **data):
+    """Draws of ``compiled``, refitted to ``data`` (initial points too when the model ``m``
+    is given: ``_nutpie.with_data``)."""
     known = {v.name for v in compiled.shared_var_keys}
-    if data:
+    if data and m is not None:
+        compiled = _nutpie.with_data(compiled, m, data)
+    elif data:
         compiled = compiled.with_data(**{k: v for k, v in data.items() if k in known})
     tr = nutpie.sample(compiled, draws=150, tune=150, chains=2, cores=1, seed=3,
                        progress_bar=False)
@@ -43,7 +47,7 @@ def test_cached_callbacks_give_nutpies_draws_and_refit(model, example_trial):
     # Refit on a data cut (for the Weibull: fewer patients, arrays of another length).
     cut = example_trial.cut("2018-12-31")
     _, data = _model(model, cut)
-    a, b = _draws(ours, **data), _draws(theirs, **data)
+    a, b = _draws(ours, m, **data), _draws(theirs, m, **data)
     np.testing.assert_array_equal(a["log_hr"].values, b["log_hr"].values)
 
 
@@ -104,7 +108,7 @@ def _graph_cached_compile(model, trial, path, monkeypatch):
     m, data = _model(model, trial)
     with _engine._strict_math():
         compiled = _nutpie.compile_model(m, structure_key="k")
-    return compiled, data, _nutpie.GRAPH_CACHE_STATUS
+    return compiled, data, _nutpie.GRAPH_CACHE_STATUS, m
 
 
 def test_graph_cache_stores_no_data_and_gives_the_same_draws(example_trial, tmp_path,
@@ -112,7 +116,8 @@ def test_graph_cache_stores_no_data_and_gives_the_same_draws(example_trial, tmp_
     import pickle
 
     path = tmp_path / "g.pkl"
-    built, _, status = _graph_cached_compile(bh.WeibullPH(), example_trial, path, monkeypatch)
+    built, _, status, built_model = _graph_cached_compile(bh.WeibullPH(), example_trial, path,
+                                                          monkeypatch)
     assert status == "miss" and path.exists()
     # The stored functions hold no data: arrays are empty, scalars (prior parameters) 0.
     stored = pickle.loads(path.read_bytes())
@@ -122,11 +127,11 @@ def test_graph_cache_stores_no_data_and_gives_the_same_draws(example_trial, tmp_
     # Loaded for a data cut: the cut's data are in the functions, and the draws equal those
     # of the functions built in this process given the same data.
     cut = example_trial.cut("2018-12-31")
-    loaded, data, status = _graph_cached_compile(bh.WeibullPH(), cut, path, monkeypatch)
+    loaded, data, status, _ = _graph_cached_compile(bh.WeibullPH(), cut, path, monkeypatch)
     assert status == "hit"
     np.testing.assert_array_equal(loaded.logp_func.get_shared()[0].get_value(),
                                   data[loaded.logp_func.get_shared()[0].name])
-    a, b = _draws(loaded), _draws(built, **data)
+    a, b = _draws(loaded), _draws(built, built_model, **data)
     for name in ("log_hr", "site_sd", "log_shape"):
         np.testing.assert_array_equal(a[name].values, b[name].values)
 
@@ -134,11 +139,11 @@ def test_graph_cache_stores_no_data_and_gives_the_same_draws(example_trial, tmp_
 def test_damaged_graph_cache_entry_is_rebuilt(example_trial, tmp_path, monkeypatch):
     path = tmp_path / "g.pkl"
     path.write_bytes(b"not a pickle")
-    compiled, _, status = _graph_cached_compile(bh.PiecewiseExponential(), example_trial,
+    compiled, _, status, _ = _graph_cached_compile(bh.PiecewiseExponential(), example_trial,
                                                 path, monkeypatch)
     assert status.startswith("error: UnpicklingError")
     assert _draws(compiled)["log_hr"].size == 300  # the fit itself is unaffected
-    _, _, status = _graph_cached_compile(bh.PiecewiseExponential(), example_trial, path,
+    _, _, status, _ = _graph_cached_compile(bh.PiecewiseExponential(), example_trial, path,
                                          monkeypatch)
     assert status == "hit"  # the rebuilt entry replaced the damaged one
 
@@ -160,7 +165,7 @@ def test_graph_cache_keeps_a_bounded_number_of_entries(example_trial, tmp_path, 
         old = tmp_path / f"old{i}.pkl"
         old.write_bytes(b"x")
         os.utime(old, (1_000_000 + i, 1_000_000 + i))
-    _, _, status = _graph_cached_compile(bh.PiecewiseExponential(), example_trial,
+    _, _, status, _ = _graph_cached_compile(bh.PiecewiseExponential(), example_trial,
                                          tmp_path / "new.pkl", monkeypatch)
     assert status == "miss"
     assert sorted(f.name for f in tmp_path.glob("*.pkl")) == ["new.pkl", "old2.pkl", "old3.pkl"]
@@ -170,11 +175,11 @@ def test_unwritable_graph_cache_does_not_fail_the_compile(example_trial, tmp_pat
                                                            monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache directory should be")
-    compiled, _, status = _graph_cached_compile(bh.WeibullPH(), example_trial,
+    compiled, _, status, _ = _graph_cached_compile(bh.WeibullPH(), example_trial,
                                                 blocker / "g.pkl", monkeypatch)
     assert status.startswith("error: ")
     assert _draws(compiled)["log_hr"].size == 300
     # The next compile with a usable location reports a plain miss (no stale status).
-    _, _, status = _graph_cached_compile(bh.WeibullPH(), example_trial, tmp_path / "g.pkl",
+    _, _, status, _ = _graph_cached_compile(bh.WeibullPH(), example_trial, tmp_path / "g.pkl",
                                          monkeypatch)
     assert status == "miss"
