@@ -16,8 +16,11 @@ import xarray as xr
 from bayes_hcc._versions import package_versions
 from bayes_hcc.errors import ConvergenceWarning, ModelError
 from bayes_hcc.models.base import active_priors
-from bayes_hcc.models.design import build_eta, eta_numpy, resolve_site_parametrization
+from bayes_hcc.models.design import (build_eta, centring_weights, eta_numpy,
+                                     resolve_site_parametrization)
+from bayes_hcc.models.families.base import CENTRED_SUFFIX
 from bayes_hcc.models.families.piecewise import PiecewiseFamily
+from bayes_hcc.spec.priors import pymc_variable
 
 SAMPLERS = ("nutpie", "pymc")
 _CACHE: dict = {}
@@ -94,6 +97,11 @@ def prepare(model, trial, endpoint):
     data = {"arm": u_arm, **data}
     if model.site_effect != "none" or model.arm_by_site:
         data["site_idx"] = u_site  # only what the graph uses: nutpie knows no other names
+    # Centring of the arm and random site terms (exact; design.build_eta)
+    weights = centring_weights(ep.arm, ep.site, ep.event, n_sites)
+    data["arm_centre"] = weights["arm_centre"]
+    if model.site_effect == "random":
+        data["site_weight"] = weights["site_weight"]
     if X.shape[1]:
         data["X"] = u_X
     # Prior parameters are data too (see build_pymc), so prior variants share a compile.
@@ -127,8 +135,8 @@ class _DataPrior:
     def __init__(self, prior, containers):
         self.dist, self.params = prior.dist, containers
 
-    def pymc(self, name, **kwargs):
-        return getattr(pm, self.dist)(name, **self.params, **kwargs)
+    def pymc(self, name, shift=None, **kwargs):
+        return pymc_variable(self.dist, self.params, name, shift, **kwargs)
 
 
 def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov,
@@ -140,10 +148,11 @@ def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov
         containers = {k: pm.Data(k, v) for k, v in data.items()}
         priors = {k: _DataPrior(pr, {p: containers[f"prior__{k}__{p}"] for p in pr.params})
                   for k, pr in priors.items()}
-        eta = build_eta(priors, containers, site_effect=site_effect, arm_by_site=arm_by_site,
-                        n_cov=n_cov, site_parametrization=site_parametrization,
-                        arm_effect=family.arm_effect)
-        pm.Potential("loglik", family.build(priors, containers, eta, coords))
+        eta, offset = build_eta(priors, containers, site_effect=site_effect,
+                                arm_by_site=arm_by_site, n_cov=n_cov,
+                                site_parametrization=site_parametrization,
+                                arm_effect=family.arm_effect)
+        pm.Potential("loglik", family.build(priors, containers, eta, coords, offset))
     return m
 
 
@@ -321,6 +330,9 @@ def administrative_follow_up(trial, ep) -> np.ndarray:
 def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run, *,
              log_likelihood=True) -> xr.DataTree:
     post_ds = trace["posterior"]
+    # The sampler's coordinates for intercepts (centred_intercept): the intercepts are kept.
+    post_ds = post_ds.drop_vars([v for v in post_ds.data_vars
+                                 if str(v).endswith(CENTRED_SUFFIX)])
     coords = {"site": list(ep.sites), "covariate": list(model.covariates)}
     if isinstance(family, PiecewiseFamily):
         e = family.edges

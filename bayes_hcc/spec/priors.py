@@ -74,9 +74,10 @@ class Prior:
             raise SpecError(f"prior {d} needs a 'dist' key (one of {', '.join(DISTRIBUTIONS)}).")
         return cls(d.pop("dist"), **d)
 
-    def pymc(self, name: str, **kwargs):
-        """Create the PyMC random variable (inside a model context)."""
-        return getattr(pm, self.dist)(name, **self.params, **kwargs)
+    def pymc(self, name: str, shift=None, **kwargs):
+        """Create the PyMC random variable (inside a model context); ``shift`` moves the
+        location parameter ``mu`` (``families.base.centred_intercept``)."""
+        return pymc_variable(self.dist, self.params, name, shift, **kwargs)
 
     def scipy(self):
         p = self.params
@@ -96,6 +97,15 @@ class Prior:
     def __str__(self) -> str:
         args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
         return f"{self.dist}({args})"
+
+
+def pymc_variable(dist: str, params: dict, name: str, shift=None, **kwargs):
+    """PyMC random variable ``name`` of distribution ``dist``; parameters may be numbers or
+    PyTensor variables (data containers); ``shift`` is added to ``mu``."""
+    params = dict(params)
+    if shift is not None:
+        params["mu"] = params["mu"] + shift
+    return getattr(pm, dist)(name, **params, **kwargs)
 
 
 class _HalfT:

@@ -43,14 +43,18 @@ def test_auto_on_a_large_trial_is_centred_and_gives_the_same_posterior():
     """1,300 patients, smallest site ~95 events: the default fit uses the centred form and
     records it; an explicitly non-centred fit of the same data agrees in the posterior means
     of log HR and site SD within 4 combined Monte Carlo standard errors (both are exact
-    samplers of one posterior; 4 MCSE makes a false alarm rare, ~1e-4 per quantity)."""
+    samplers of one posterior; 4 MCSE makes a false alarm rare, ~1e-4 per quantity). The
+    non-centred form is the one "auto" avoids at this size: it may diverge once in a while
+    (1 of 4,000 transitions in 2 of 6 seeds, measured), so it is not held to the warning
+    checks, only to a handful of divergences."""
     import arviz_stats as azs
 
     sizes = [340, 280, 230, 190, 150, 110]
     trial = bh.simulate_trial(1300, site_sizes=sizes, random_seed=1)
     auto = bh.PiecewiseExponential().fit(trial, "os", random_seed=1, log_likelihood=False)
     nc = bh.PiecewiseExponential(site_parametrization="noncentered").fit(
-        trial, "os", random_seed=2, log_likelihood=False)
+        trial, "os", random_seed=2, log_likelihood=False, check=False)
+    assert int(nc.datatree["sample_stats"]["diverging"].sum()) <= 5
     assert auto.datatree.attrs["site_parametrization_used"] == "centered"
     assert nc.datatree.attrs["site_parametrization_used"] == "noncentered"
     assert "site_z" not in auto.posterior and "site_z" in nc.posterior

@@ -15,7 +15,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy import special, stats
 
-from bayes_hcc.models.families.base import Family
+from bayes_hcc.models.families.base import Family, centred_intercept
 from bayes_hcc.spec.priors import Prior
 
 
@@ -106,8 +106,8 @@ class AFTFamily(Family):
     def data_arrays(self, time, event, unit_index, n_units):
         return {"log_time": np.log(np.asarray(time, float)), "event": event.astype(float)}
 
-    def build(self, priors, data, eta, dims):
-        log_scale = priors["log_scale"].pymc("log_scale")
+    def build(self, priors, data, eta, dims, offset=0.0):
+        log_scale = centred_intercept(priors["log_scale"], "log_scale", offset)
         log_sigma = priors["log_sigma"].pymc("log_sigma")
         sigma = pm.Deterministic("sigma", pt.exp(log_sigma))
         lt = data["log_time"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import numpy as np
+import pymc as pm
 
 
 class Family(ABC):
@@ -57,10 +58,12 @@ class Family(ABC):
         """Prior objects for the baseline parameters."""
 
     @abstractmethod
-    def build(self, priors: dict, data: dict, eta, dims: dict):
+    def build(self, priors: dict, data: dict, eta, dims: dict, offset=0.0):
         """Create the baseline variables and return the total log-likelihood (PyTensor).
 
-        ``data`` holds the pm.Data containers the family asked for in ``data_arrays``.
+        ``data`` holds the pm.Data containers the family asked for in ``data_arrays``;
+        ``offset`` (``design.build_eta``) is what the intercept is sampled relative to
+        (``centred_intercept``).
         """
 
     @abstractmethod
@@ -73,6 +76,29 @@ class Family(ABC):
 
     def describe(self) -> str:
         return self.name
+
+
+#: Suffix of the sampler's coordinate for an intercept (``centred_intercept``); these
+#: variables are dropped from the posterior (the intercept itself is kept).
+CENTRED_SUFFIX = "__centred"
+
+
+def centred_intercept(prior, name: str, offset, **kwargs):
+    """The intercept ``name`` (a log baseline rate or log scale), sampled as ``name + offset``.
+
+    ``offset`` is a scalar function of other parameters that the data determine only
+    together with the intercept b (the log hazard level moves with b + offset), so b and
+    offset are strongly correlated in the posterior. Sampling c = b + offset instead of b
+    is an exact change of coordinates: b has prior p(b), so c given the other parameters has
+    density p(c - offset), the location prior moved by ``offset``, and the Jacobian of
+    (c, others) -> (b, others) is 1. The posterior is the same; the sampler no longer moves
+    along a ridge. Returns b (recorded under ``name``) for the family's likelihood, which is
+    written in b as before. A prior without a location parameter samples b itself.
+    """
+    if "mu" not in prior.params or (isinstance(offset, float) and offset == 0.0):
+        return prior.pymc(name, **kwargs)
+    c = prior.pymc(name + CENTRED_SUFFIX, shift=offset, **kwargs)
+    return pm.Deterministic(name, c - offset, dims=kwargs.get("dims"))
 
 
 def log_baseline_mu(time_unit: str) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-from bayes_hcc.models.families.base import Family, log_baseline_mu
+from bayes_hcc.models.families.base import Family, centred_intercept, log_baseline_mu
 from bayes_hcc.spec.priors import Prior
 
 
@@ -33,7 +33,7 @@ class ExponentialFamily(Family):
     def data_arrays(self, time, event, unit_index, n_units):
         return {"time": np.asarray(time, float), "event": event.astype(float)}
 
-    def build(self, priors, data, eta, dims):
-        log_lambda = priors["log_lambda"].pymc("log_lambda")
+    def build(self, priors, data, eta, dims, offset=0.0):
+        log_lambda = centred_intercept(priors["log_lambda"], "log_lambda", offset)
         ll = data["event"] * (log_lambda + eta) - pt.exp(log_lambda + eta) * data["time"]
         return ll.sum()

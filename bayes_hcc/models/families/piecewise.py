@@ -7,7 +7,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_hcc.errors import ModelError
-from bayes_hcc.models.families.base import Family, log_baseline_mu
+from bayes_hcc.models.families.base import Family, centred_intercept, log_baseline_mu
 from bayes_hcc.spec.priors import Prior
 
 BASELINE_PRIORS = ("rw1", "independent")
@@ -139,19 +139,32 @@ class PiecewiseFamily(Family):
         E = np.zeros((n_units, self.n_intervals))
         np.add.at(D, unit_index, ev)
         np.add.at(E, unit_index, expo)
-        return {"events": D, "exposure": E}
+        out = {"events": D, "exposure": E}
+        if self.baseline_prior == "rw1":
+            # Share w_j of the events in each interval, as the weight of each random-walk
+            # step in the event-weighted mean of the walk (see build):
+            # sum_j w_j walk_j = sum_i steps_i * rw_sd * sum_{j > i} w_j.
+            per_interval = D.sum(axis=0)
+            w = per_interval / per_interval.sum() if per_interval.sum() > 0 else \
+                np.full(self.n_intervals, 1.0 / self.n_intervals)
+            out["walk_weight"] = self.rw_sd * np.cumsum(w[::-1])[::-1][1:]
+        return out
 
-    def build(self, priors, data, eta, dims):
+    def build(self, priors, data, eta, dims, offset=0.0):
         first = priors["log_baseline_hazard"]
         if self.baseline_prior == "rw1":
-            a1 = first.pymc("log_baseline_hazard_1")
             # Non-centred steps of fixed scale rw_sd (a hierarchical scale put mass near 0,
             # where the example trial's nearly constant hazard leads, and diverged there).
             steps = pm.Normal("rw_z", 0.0, 1.0, shape=self.n_intervals - 1)
-            alpha = pt.concatenate([pt.atleast_1d(a1), a1 + pt.cumsum(self.rw_sd * steps)])
-            alpha = pm.Deterministic("log_baseline_hazard", alpha, dims="interval")
+            walk = pt.concatenate([pt.zeros(1), pt.cumsum(self.rw_sd * steps)])
+            # alpha_j = alpha_1 + walk_j. alpha_1 is sampled at the event-weighted mean log
+            # hazard, alpha_1 + sum_j w_j walk_j (+ offset), which the data pin down best
+            # (exact change of coordinates: centred_intercept).
+            a1 = centred_intercept(first, "log_baseline_hazard_1",
+                                   offset + (data["walk_weight"] * steps).sum())
+            alpha = pm.Deterministic("log_baseline_hazard", a1 + walk, dims="interval")
         else:
-            alpha = first.pymc("log_baseline_hazard", dims="interval")
+            alpha = centred_intercept(first, "log_baseline_hazard", offset, dims="interval")
         log_rate = alpha[None, :] + eta[:, None]  # (unit, interval)
         if self.time_varying_hr:
             # log HR per interval = log_hr + dev_j, dev a random walk (step SD tv_sd) centred

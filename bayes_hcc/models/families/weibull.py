@@ -6,7 +6,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_hcc.models.families.base import Family, log_baseline_mu
+from bayes_hcc.models.families.base import Family, centred_intercept, log_baseline_mu
 from bayes_hcc.spec.priors import Prior
 
 
@@ -48,12 +48,19 @@ class WeibullFamily(Family):
     def data_arrays(self, time, event, unit_index, n_units):
         # Times are > 0 here: the engine leaves patients censored at time 0 out of the graph.
         log_t = np.log(np.asarray(time, float))
-        return {"log_time": log_t.astype(float), "event": event.astype(float)}
+        event = np.asarray(event, float)
+        # Reference time t0 for the intercept: the mean log time of the events.
+        ref = log_t[event > 0].mean() if event.any() else (log_t.mean() if len(log_t) else 0.0)
+        return {"log_time": log_t, "log_time_ref": np.asarray(float(ref)), "event": event}
 
-    def build(self, priors, data, eta, dims):
-        log_lambda = priors["log_lambda"].pymc("log_lambda")
+    def build(self, priors, data, eta, dims, offset=0.0):
         log_shape = priors["log_shape"].pymc("log_shape")
         shape = pm.Deterministic("shape", pt.exp(log_shape))
+        # H0(t) = lambda t^k = (lambda t0^k) (t / t0)^k: log lambda is sampled at the
+        # reference time t0, as log lambda + k log t0 (+ offset), where it is nearly
+        # uncorrelated with the shape (exact change of coordinates: centred_intercept).
+        log_lambda = centred_intercept(priors["log_lambda"], "log_lambda",
+                                       offset + shape * data["log_time_ref"])
         log_t = data["log_time"]
         # Closed-form censored Weibull PH log-likelihood (cheaper than pm.Censored; STACK 12.6).
         ll = data["event"] * (log_lambda + log_shape + (shape - 1) * log_t + eta) \
