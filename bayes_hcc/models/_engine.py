@@ -223,9 +223,9 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
     if sampler == "nutpie":
         from bayes_hcc.models import _nutpie
 
-        trace = _nutpie.sample(_nutpie.with_data(compiled, m, data), draws=draws, tune=tune, chains=chains, cores=cores,
-                               seed=seed, save_warmup=False, progress_bar=False,
-                               target_accept=target_accept)
+        trace = _nutpie.sample(_nutpie.with_data(compiled, m, data), draws=draws, tune=tune,
+                               chains=chains, cores=cores, seed=seed, save_warmup=False,
+                               progress_bar=False, target_accept=target_accept)
     else:
         with m, _strict_math():
             pm.set_data(data)
