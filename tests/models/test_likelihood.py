@@ -133,6 +133,32 @@ def test_pymc_graph_equals_numpy(model):
     assert graph_ll == pytest.approx(ll.sum(), rel=1e-10)
 
 
+def _graph_at_random_points(model, seed):
+    """The model's PyMC graph for the test trial, and two random points: each as the value
+    variables' values and as a one-draw posterior of every free and deterministic variable."""
+    import pandas as pd
+
+    trial = bh.read_trial(pd.DataFrame({
+        "patient_id": [f"p{i}" for i in range(N)], "site": [f"s{s}" for s in SITE],
+        "arm": np.where(ARM == 1, "tace_sorafenib", "sorafenib"),
+        "os_time": TIME, "os_event": EVENT}))
+    ep, family, priors, X, scale, data, key = E.prepare(model, trial, "os")
+    m = E.build_pymc(family, priors, data, site_effect=model.site_effect,
+                     arm_by_site=model.arm_by_site, n_sites=4, n_cov=0,
+                     site_parametrization=E.site_parametrization_for(model, ep))
+    names = [v.name for v in m.free_RVs] + [d.name for d in m.deterministics]
+    values = m.compile_fn(m.replace_rvs_by_values([m[n] for n in names]), inputs=m.value_vars,
+                          on_unused_input="ignore")
+    rng = np.random.default_rng(seed)
+    points = []
+    for _ in range(2):
+        point = {k: v + rng.normal(0, 0.5, size=np.shape(v))
+                 for k, v in m.initial_point().items()}
+        points.append((point, {n: np.asarray(v)[None, ...]
+                               for n, v in zip(names, values(point))}))
+    return ep, family, priors, X, m, points
+
+
 @pytest.mark.parametrize("model", [
     bh.WeibullPH(site_effect="random"),
     bh.WeibullPH(site_effect="random", site_parametrization="centered"),
@@ -145,27 +171,11 @@ def test_pymc_graph_equals_numpy(model):
 def test_log_prior_matches_pymc(model):
     """The scipy log prior stored for power-scaling equals PyMC's prior density up to a
     constant: compared as differences between two random points."""
-    import pandas as pd
-
-    trial = bh.read_trial(pd.DataFrame({
-        "patient_id": [f"p{i}" for i in range(N)], "site": [f"s{s}" for s in SITE],
-        "arm": np.where(ARM == 1, "tace_sorafenib", "sorafenib"),
-        "os_time": TIME, "os_event": EVENT}))
-    ep, family, priors, X, scale, data, key = E.prepare(model, trial, "os")
-    m = E.build_pymc(family, priors, data, site_effect=model.site_effect,
-                     arm_by_site=model.arm_by_site, n_sites=4, n_cov=0,
-                     site_parametrization=E.site_parametrization_for(model, ep))
+    ep, family, priors, X, m, points = _graph_at_random_points(model, seed=1)
     prior_lp = m.compile_fn(m.logp(vars=m.free_RVs, jacobian=False, sum=True),
                             inputs=m.value_vars, on_unused_input="ignore")
-    names = [v.name for v in m.free_RVs] + [d.name for d in m.deterministics]
-    values = m.compile_fn(m.replace_rvs_by_values([m[n] for n in names]), inputs=m.value_vars,
-                          on_unused_input="ignore")
-    rng = np.random.default_rng(1)
     diffs = []
-    for _ in range(2):
-        point = {k: v + rng.normal(0, 0.5, size=np.shape(v))
-                 for k, v in m.initial_point().items()}
-        post = {n: np.asarray(v)[None, ...] for n, v in zip(names, values(point))}
+    for point, post in points:
         lp = E.log_prior(post, priors, family, model.site_effect, model.arm_by_site, False)
         diffs.append((float(prior_lp(point)), sum(float(v[0]) for v in lp.values())))
     # abs 1e-8: scipy and PyTensor's numba kernels differ in the last bits only.
@@ -195,27 +205,11 @@ def test_sampled_density_is_the_model_posterior(model):
     the original parameters -- scipy prior (``log_prior``) + numpy patient-level likelihood
     -- plus the log-Jacobian of the log transform of the SDs, up to a constant (compared as
     differences between two random points). A wrong shift or a non-unit Jacobian fails."""
-    import pandas as pd
-
-    trial = bh.read_trial(pd.DataFrame({
-        "patient_id": [f"p{i}" for i in range(N)], "site": [f"s{s}" for s in SITE],
-        "arm": np.where(ARM == 1, "tace_sorafenib", "sorafenib"),
-        "os_time": TIME, "os_event": EVENT}))
-    ep, family, priors, X, scale, data, key = E.prepare(model, trial, "os")
-    m = E.build_pymc(family, priors, data, site_effect=model.site_effect,
-                     arm_by_site=model.arm_by_site, n_sites=4, n_cov=0,
-                     site_parametrization=E.site_parametrization_for(model, ep))
+    ep, family, priors, X, m, points = _graph_at_random_points(model, seed=2)
     sampled = m.compile_fn(m.logp(jacobian=True, sum=True), inputs=m.value_vars,
                            on_unused_input="ignore")
-    names = [v.name for v in m.free_RVs] + [d.name for d in m.deterministics]
-    values = m.compile_fn(m.replace_rvs_by_values([m[n] for n in names]), inputs=m.value_vars,
-                          on_unused_input="ignore")
-    rng = np.random.default_rng(2)
     diffs = []
-    for _ in range(2):
-        point = {k: v + rng.normal(0, 0.5, size=np.shape(v))
-                 for k, v in m.initial_point().items()}
-        post = {n: np.asarray(v)[None, ...] for n, v in zip(names, values(point))}
+    for point, post in points:
         reference = sum(float(v[0]) for v in E.log_prior(
             post, priors, family, model.site_effect, model.arm_by_site, False).values())
         reference += float(E.pointwise_loglik(family, post, ep.time, ep.event, ep.arm, ep.site,
@@ -224,7 +218,7 @@ def test_sampled_density_is_the_model_posterior(model):
         reference += sum(float(np.log(post[v][0])) for v in ("site_sd", "arm_site_sd")
                          if v in post)
         diffs.append((float(sampled(point)), reference))
-    assert any(n.endswith("__centred") for n in names)  # the shifted coordinates are used
+    assert any(n.endswith("__centred") for n in post)  # the shifted coordinates are used
     # abs 1e-8: scipy/numpy and PyTensor's numba kernels differ in the last bits only.
     assert diffs[0][0] - diffs[1][0] == pytest.approx(diffs[0][1] - diffs[1][1], abs=1e-8)
 
