@@ -102,6 +102,8 @@ def prepare(model, trial, endpoint):
     data["arm_centre"] = weights["arm_centre"]
     if model.site_effect == "random":
         data["site_weight"] = weights["site_weight"]
+    if model.arm_by_site == "random":
+        data["arm_site_weight"] = weights["arm_site_weight"]
     if X.shape[1]:
         data["X"] = u_X
     # Prior parameters are data too (see build_pymc), so prior variants share a compile.

@@ -13,6 +13,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayes_hcc.models.families.base import centred_intercept
+
 SITE_EFFECTS = ("random", "fixed", "none")
 SITE_PARAMETRIZATIONS = ("auto", "noncentered", "centered")
 # "auto": centred when every site has at least this many events, non-centred otherwise.
@@ -28,18 +30,24 @@ ARM_BY_SITE = (None, "random")
 
 
 def centring_weights(arm, site, event, n_sites: int) -> dict:
-    """Share of the events in the treatment arm and at each site (data for ``build_eta``).
+    """Shares of the events (data for ``build_eta``): in the treatment arm, at each site,
+    and at each site among the treatment arm's events.
 
     The event-weighted average is the best-determined level of the log hazard, so an
-    intercept at that level is nearly uncorrelated with the arm and site terms."""
-    event = np.asarray(event, float)
+    intercept (or arm effect) at that level is nearly uncorrelated with the site terms.
+    Any fixed weights are exact; without events they are equal."""
+    event, site = np.asarray(event, float), np.asarray(site)
+    treated = np.asarray(arm) == 1
+
+    def share(weights, where):
+        counts = np.bincount(site[where], weights=weights[where], minlength=n_sites)
+        return counts / counts.sum() if counts.sum() > 0 else np.full(n_sites, 1.0 / n_sites)
+
     total = event.sum()
-    if total > 0:
-        arm_share = float((np.asarray(arm, float) * event).sum() / total)
-        site_share = np.bincount(np.asarray(site), weights=event, minlength=n_sites) / total
-    else:  # no events (prior-only data): any fixed weights are exact
-        arm_share, site_share = 0.5, np.full(n_sites, 1.0 / n_sites)
-    return {"arm_centre": np.asarray(arm_share), "site_weight": site_share}
+    arm_share = float(event[treated].sum() / total) if total > 0 else 0.5
+    everyone = np.ones(len(site), bool)
+    return {"arm_centre": np.asarray(arm_share), "site_weight": share(event, everyone),
+            "arm_site_weight": share(event, treated)}
 
 
 def build_eta(priors: dict, data: dict, *, site_effect: str, arm_by_site, n_cov: int,
@@ -51,13 +59,26 @@ def build_eta(priors: dict, data: dict, *, site_effect: str, arm_by_site, n_cov:
     (``data["arm_centre"]``) plus the event-weighted mean of the random site effects
     (``data["site_weight"]``). The family samples its intercept shifted by ``offset``
     (``families.base.centred_intercept``); without the two data values ``offset`` is 0.
+    Likewise, with treatment-by-site deviations the arm effect is sampled shifted by their
+    mean weighted by the treatment arm's events per site (``data["arm_site_weight"]``).
 
     ``site_parametrization`` is "noncentered" or "centered" here ("auto" is resolved from the
     data before the graph is built: ``resolve_site_parametrization``)."""
     if site_parametrization not in ("noncentered", "centered"):
         raise ValueError(f"site_parametrization={site_parametrization!r} must be resolved "
                          "first (resolve_site_parametrization)")
-    effect_arm = priors[arm_effect].pymc(arm_effect)
+    dev = None
+    if arm_by_site == "random":
+        sd = priors["arm_site_sd"].pymc("arm_site_sd")
+        z = pm.Normal("arm_site_z", 0.0, 1.0, dims="site")
+        dev = pm.Deterministic("arm_site_effect", sd * z, dims="site")
+    if dev is not None and data.get("arm_site_weight") is not None:
+        # The treatment arm's event-weighted mean deviation moves every treated unit's log
+        # hazard alike, as the arm effect does: the two are sampled together.
+        effect_arm = centred_intercept(priors[arm_effect], arm_effect,
+                                       (data["arm_site_weight"] * dev).sum())
+    else:
+        effect_arm = priors[arm_effect].pymc(arm_effect)
     eta = effect_arm * data["arm"]
     arm_centre = data.get("arm_centre")
     offset = 0.0 if arm_centre is None else effect_arm * arm_centre
@@ -80,10 +101,7 @@ def build_eta(priors: dict, data: dict, *, site_effect: str, arm_by_site, n_cov:
         effect = pm.ZeroSumNormal("site_effect", sigma=priors["site_effect"].params["sigma"],
                                   dims="site")
         eta = eta + effect[site]
-    if arm_by_site == "random":
-        sd = priors["arm_site_sd"].pymc("arm_site_sd")
-        z = pm.Normal("arm_site_z", 0.0, 1.0, dims="site")
-        dev = pm.Deterministic("arm_site_effect", sd * z, dims="site")
+    if dev is not None:
         eta = eta + data["arm"] * dev[site]
     if n_cov:
         beta = priors["beta"].pymc("beta", dims="covariate")
