@@ -84,7 +84,8 @@ CENTRED_SUFFIX = "__centred"
 
 
 def centred_intercept(prior, name: str, offset, **kwargs):
-    """The intercept ``name`` (a log baseline rate or log scale), sampled as ``name + offset``.
+    """The intercept ``name`` (a log baseline rate or log scale; also the arm effect, see
+    ``design.build_eta``), sampled as ``name + offset``.
 
     ``offset`` is a scalar function of other parameters that the data determine only
     together with the intercept b (the log hazard level moves with b + offset), so b and
