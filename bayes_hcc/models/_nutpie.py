@@ -371,12 +371,9 @@ def with_data(compiled, m, data: dict):
     data first. Here the initial-point function sets the containers to ``data`` (under a
     lock: refits of one model in several threads each see their own data) before it runs.
     """
-    from pytensor.compile.sharedvalue import SharedVariable
-
     known = {v.name for v in compiled.shared_var_keys}  # data the graph actually uses
     refitted = compiled.with_data(**{k: v for k, v in data.items() if k in known})
-    containers = {v.name: v for v in m.named_vars.values()
-                  if isinstance(v, SharedVariable) and v.name in data}
+    containers = {v.name: v for v in m.data_vars if v.name in data}
     # In the containers' own dtypes (PyMC stores index data as int32).
     values = {k: np.asarray(data[k], dtype=var.dtype) for k, var in containers.items()}
     inner = compiled.initial_point_func
