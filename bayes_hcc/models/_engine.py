@@ -162,7 +162,8 @@ def _strict_math():
     """Compile without numba fastmath: with it, code compiled in this process and code
     loaded from the on-disk cache differ in the last bits (inlining changes how LLVM
     reassociates), so the same seed gave different draws on a cold and a warm cache.
-    Measured cost: none at this trial's size."""
+    Measured cost: none at this trial's size; 1.7x per gradient for the Weibull model at
+    13,000 patients (its exponentials over patients vectorise only with fastmath)."""
     import pytensor
 
     return pytensor.config.change_flags(numba__fastmath=False)
