@@ -55,6 +55,19 @@ def trial_for(n: int, seed: int):
     return bh.simulate_trial(n, site_sizes=sizes, random_seed=seed)
 
 
+def gradient_function(compiled):
+    """What the compute floor times: the compiled log-density-and-gradient function nutpie
+    calls for ``compiled`` (PyTensor's numba code), the data it reads (those of ``compiled``,
+    a refit's own after ``with_data``) and a point to call it at: ``(inner, args, x)``, with
+    ``inner(x, *args)`` returning (log density, gradient)."""
+    import numpy as np
+
+    fn = compiled.logp_func
+    args = tuple(np.asarray(compiled.shared_data[compiled.shared_var_keys[v]])
+                 for v in fn.get_shared())
+    return fn.vm.jit_fn, args, np.array(compiled.initial_point_func(0), dtype=float)
+
+
 def _floor(compiled, n_steps: int) -> tuple[float, float]:
     """Seconds per log-density-and-gradient evaluation and the floor for ``n_steps``
     evaluations spread over the parallel chains.
@@ -66,13 +79,8 @@ def _floor(compiled, n_steps: int) -> tuple[float, float]:
     about 10 ms are timed and the fastest counts (noise on this machine only ever adds
     time)."""
     import numba
-    import numpy as np
 
-    fn = compiled.logp_func
-    inner = fn.vm.jit_fn
-    args = tuple(np.asarray(compiled.shared_data[compiled.shared_var_keys[v]])
-                 for v in fn.get_shared())
-    x = np.array(compiled.initial_point_func(0), dtype=float)
+    inner, args, x = gradient_function(compiled)
 
     @numba.njit
     def evaluate(n, x, args):
