@@ -502,8 +502,15 @@ def main(argv=None):
                         "(nothing is measured or written)")
     a = p.parse_args(argv)
     if a.report:
-        saved = json.loads(a.report.read_text())
-        print(render(saved["rows"], saved["refits"], a.report.stem.removeprefix("bench_")))
+        try:
+            saved = json.loads(a.report.read_text())
+            rows, refits = saved["rows"], saved["refits"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            p.error(f"--report {a.report}: not a saved run ({type(exc).__name__}: {exc}); give "
+                    "a benchmarks/results/bench_<timestamp>.json written by a full run")
+        print(f"(Re-rendered from {a.report}: the measurements are the run's; the versions "
+              "and machine in the header line are this environment's.)\n")
+        print(render(rows, refits, a.report.stem.removeprefix("bench_")))
         return
     if a.case:  # child process: one case
         print(json.dumps(run_case(a.case, a.n)))
