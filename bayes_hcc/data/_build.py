@@ -13,8 +13,8 @@ import pandas as pd
 
 from bayes_hcc.data._checks import Problems, describe_rows, warn_data
 from bayes_hcc.errors import TrialDataError
+from bayes_hcc.units import DAYS_PER_UNIT, check_time_unit  # noqa: F401 (re-exported)
 
-DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 30.4375, "years": 365.25}
 DATE_COLUMNS = ("randomization_date", "progression_date", "death_date", "last_followup_date")
 STANDARD_ENDPOINTS = ("os", "pfs", "ttp")
 ID_COLUMNS = ("patient_id", "site", "arm")
@@ -23,14 +23,6 @@ TIMES_REQUIRED = ID_COLUMNS
 ZERO_TIME_RULES = ("error", "half_day")
 #: Tolerance for comparing times derived from the same dates (floating-point noise only).
 _EPS = 1e-9
-
-
-def check_time_unit(time_unit: str) -> str:
-    unit = str(time_unit).lower()
-    if unit not in DAYS_PER_UNIT:
-        raise TrialDataError(
-            f"time_unit={time_unit!r} is not known; choose one of {', '.join(DAYS_PER_UNIT)}.")
-    return unit
 
 
 def _require(cols, required, source, layout, hint) -> None:

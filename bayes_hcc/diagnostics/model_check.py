@@ -175,6 +175,8 @@ def prior_predictive(model, trial, endpoint: str = "os", *, draws: int = 2000,
     """
     from scipy import stats
 
+    from bayes_hcc.units import log_unit_in_months
+
     rng = np.random.default_rng(random_seed)
     ep, family, priors, *_ = prepare(model, trial, endpoint)
     arm_effect = family.arm_effect
@@ -192,6 +194,9 @@ def prior_predictive(model, trial, endpoint: str = "os", *, draws: int = 2000,
     else:
         for k in family.params:
             params[k] = priors[k].scipy().rvs(draws, random_state=rng)
+    # Time-scaled priors are declared in months: move the draws to the data's unit.
+    shifts = family.unit_shift(params, log_unit_in_months(ep.time_unit))
+    params = {k: v + shifts.get(k, 0.0) for k, v in params.items()}
     label = "HR" if family.proportional_hazards else "time ratio"
     rows = {label: np.exp(params[arm_effect])}
     for a, name in enumerate(trial.arms):

@@ -21,6 +21,7 @@ from bayes_hcc.models.design import (build_eta, centring_weights, eta_numpy,
 from bayes_hcc.models.families.base import CENTRED_SUFFIX
 from bayes_hcc.models.families.piecewise import PiecewiseFamily
 from bayes_hcc.spec.priors import pymc_variable
+from bayes_hcc.units import DAYS_PER_UNIT, log_unit_in_months
 
 SAMPLERS = ("nutpie", "pymc")
 _CACHE: dict = {}
@@ -75,8 +76,8 @@ def prepare(model, trial, endpoint):
         raise ModelError("arm_by_site='random' needs at least 2 sites.")
     if ep.n_events == 0:
         raise ModelError(f"{ep.name}: no events at all; nothing to estimate.")
-    family = model.family_for(ep.time, ep.event)
-    priors = model.resolved_priors(family, trial.time_unit)
+    family = model.family_for(ep.time, ep.event, ep.time_unit)
+    priors = model.resolved_priors(family)
     X, scale = standardize_covariates(trial, endpoint, model.covariates)
     aggregate = isinstance(family, PiecewiseFamily) and X.shape[1] == 0
     if aggregate:
@@ -94,7 +95,8 @@ def prepare(model, trial, endpoint):
         n_units = int(keep.sum())
         u_arm, u_site, u_X = ep.arm[keep].astype(float), ep.site[keep].astype(np.int64), X[keep]
         data = family.data_arrays(ep.time[keep], ep.event[keep], np.arange(n_units), n_units)
-    data = {"arm": u_arm, **data}
+    # Time-scaled priors are in months; the family moves them by the unit (exact).
+    data = {"arm": u_arm, **data, "log_unit": np.asarray(log_unit_in_months(ep.time_unit))}
     if model.site_effect != "none" or model.arm_by_site:
         data["site_idx"] = u_site  # only what the graph uses: nutpie knows no other names
     # Centring of the arm and random site terms (exact; design.build_eta)
@@ -293,13 +295,19 @@ def pointwise_loglik(family, post, time, event, arm, site, X, *, site_effect, ar
     return out
 
 
-def log_prior(post, priors, family, site_effect, arm_by_site, has_cov) -> dict:
-    """Log prior density of each free variable (scipy), summed over its own dims: (S,)."""
+def log_prior(post, priors, family, site_effect, arm_by_site, has_cov,
+              time_unit: str = "months") -> dict:
+    """Log prior density of each free variable (scipy), summed over its own dims: (S,).
+
+    Time-scaled parameters are evaluated on the months scale their prior is declared on
+    (value in the data's unit minus ``Family.unit_shift``)."""
     from scipy import stats
 
     out = {}
+    shifts = family.unit_shift(post, log_unit_in_months(time_unit))
     for key in active_priors(priors, family, site_effect, arm_by_site, has_cov):
         p = priors[key]
+        shift = shifts.get(key, 0.0)
         if key == "site_effect":  # ZeroSumNormal: normal density up to a constant
             out[key] = stats.norm(0, p.params["sigma"]).logpdf(post[key]).sum(axis=1)
         elif key == "site_sd" and "site_z" not in post:  # centred site effects
@@ -308,9 +316,9 @@ def log_prior(post, priors, family, site_effect, arm_by_site, has_cov) -> dict:
                 post["site_effect"] / post[key][:, None]).sum(axis=1) \
                 - post["site_effect"].shape[1] * np.log(post[key])
         elif key == "log_baseline_hazard" and "log_baseline_hazard_1" in post:
-            out["log_baseline_hazard_1"] = p.logpdf(post["log_baseline_hazard_1"])
+            out["log_baseline_hazard_1"] = p.logpdf(post["log_baseline_hazard_1"] - shift)
         else:
-            v = p.logpdf(post[key])
+            v = p.logpdf(post[key] - shift)
             out[key] = v.reshape(v.shape[0], -1).sum(axis=1)
     for z in ("site_z", "arm_site_z", "rw_z", "tv_z"):
         if z in post:
@@ -321,8 +329,6 @@ def log_prior(post, priors, family, site_effect, arm_by_site, has_cov) -> dict:
 def administrative_follow_up(trial, ep) -> np.ndarray:
     """Time from randomization to the data cut per patient; without dates (or without a
     cut), the longest observed follow-up in the trial (documented approximation)."""
-    from bayes_hcc.data._build import DAYS_PER_UNIT
-
     if trial.has_dates and trial.cut_date is not None:
         rand = trial.to_frame()["randomization_date"]
         days = ((trial.cut_date - rand) / np.timedelta64(1, "D")).to_numpy(float)
@@ -362,7 +368,8 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
         ll_ds = xr.Dataset({name: (sd + ("patient",), ll.reshape(shape + (-1,)))},
                            coords={"patient": pid, "chain": post_ds["chain"],
                                    "draw": post_ds["draw"]})
-    lp = log_prior(post, priors, family, model.site_effect, model.arm_by_site, X.shape[1] > 0)
+    lp = log_prior(post, priors, family, model.site_effect, model.arm_by_site, X.shape[1] > 0,
+                   ep.time_unit)
     lp_ds = xr.Dataset({k: (sd, v.reshape(shape)) for k, v in lp.items()},
                        coords={"chain": post_ds["chain"], "draw": post_ds["draw"]})
     obs = xr.Dataset({name: ("patient", np.asarray(ep.time, float))}, coords={"patient": pid})

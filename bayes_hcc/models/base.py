@@ -73,7 +73,7 @@ class SurvivalModel(ABC):
 
     # -- to be provided by subclasses --------------------------------------------------------
     @abstractmethod
-    def family_for(self, time, event) -> Family:
+    def family_for(self, time, event, time_unit: str = "months") -> Family:
         """The baseline family for these data (cut points may depend on the event times)."""
 
     def _settings_extra(self) -> dict:
@@ -99,9 +99,12 @@ class SurvivalModel(ABC):
     def __hash__(self):
         return hash(json.dumps(self.settings(), sort_keys=True))
 
-    def resolved_priors(self, family: Family, time_unit: str) -> dict:
-        """Defaults layered with the user's overrides; unknown keys are errors."""
-        merged = {**DEFAULT_PRIORS, **family.default_priors(time_unit)}
+    def resolved_priors(self, family: Family) -> dict:
+        """Defaults layered with the user's overrides; unknown keys are errors.
+
+        Priors of time-scaled parameters (log baseline rates, log time scales) are in
+        months whatever the data's unit; the family moves them (``Family.unit_shift``)."""
+        merged = {**DEFAULT_PRIORS, **family.default_priors()}
         unknown = set(self.priors) - set(merged)
         if unknown:
             raise ModelError(f"unknown prior(s) {', '.join(sorted(unknown))}; "
@@ -111,17 +114,40 @@ class SurvivalModel(ABC):
 
     def prior_summary(self, trial: TrialData | None = None, endpoint: str = "os",
                       time_unit: str = "months") -> pd.DataFrame:
-        """The priors as used (for a trial: with its cuts and time unit)."""
+        """The priors as used (for a trial: with its cuts and time unit).
+
+        Column ``prior`` is the prior as declared (time-scaled parameters per month);
+        ``in_data_unit`` says what it is on the data's time unit (the same prior, moved
+        exactly by the unit's length: ``Family.unit_shift``)."""
+        from bayes_hcc.units import check_time_unit, log_unit_in_months
+
         if trial is not None:
             ep = trial.endpoint(endpoint)
-            family, time_unit = self.family_for(ep.time, ep.event), trial.time_unit
+            family, time_unit = self.family_for(ep.time, ep.event, ep.time_unit), ep.time_unit
         else:
-            family = self.family_for(None, None)
-        pri = self.resolved_priors(family, time_unit)
+            time_unit = check_time_unit(time_unit)
+            family = self.family_for(None, None, time_unit)
+        pri = self.resolved_priors(family)
         used = active_priors(pri, family, self.site_effect, self.arm_by_site,
                              bool(self.covariates))
-        return pd.DataFrame({"prior": [str(pri[k]) for k in used]}, index=pd.Index(used,
-                                                                                   name="name"))
+        log_unit = log_unit_in_months(time_unit)
+        one, two = (family.unit_shift({"shape": k}, log_unit) for k in (1.0, 2.0))
+        moved = []
+        for k in used:
+            prior = pri[k]
+            if k not in one:
+                moved.append(f"{prior} (unit-free)")
+            elif time_unit == "months":
+                moved.append(f"{prior} (months)")
+            elif one[k] != two[k]:  # the shift depends on the Weibull shape k
+                moved.append(f"{k} per month + k x {log_unit:.4g} (k = shape)")
+            elif "mu" in prior.params:
+                params = {**prior.params, "mu": prior.params["mu"] + float(one[k])}
+                moved.append(f"{Prior(prior.dist, **params)} (in {time_unit})")
+            else:
+                moved.append(f"{k} per month + {float(one[k]):.4g}")
+        return pd.DataFrame({"prior": [str(pri[k]) for k in used], "in_data_unit": moved},
+                            index=pd.Index(used, name="name"))
 
     # -- fitting --------------------------------------------------------------------------------
     def fit(self, trial: TrialData, endpoint: str = "os", *, draws: int = 1000,
@@ -163,7 +189,7 @@ class SurvivalModel(ABC):
 
 
 def active_priors(priors: dict, family: Family, site_effect, arm_by_site, has_cov) -> list:
-    keys = list(family.default_priors("months"))
+    keys = list(family.default_priors())
     if site_effect == "random":
         keys.append("site_sd")
     elif site_effect == "fixed":
@@ -191,7 +217,7 @@ class WeibullPH(SurvivalModel):
 
     family_key = "weibull_ph"
 
-    def family_for(self, time, event) -> Family:
+    def family_for(self, time, event, time_unit="months") -> Family:
         return WeibullFamily()
 
 
@@ -246,13 +272,13 @@ class PiecewiseExponential(SurvivalModel):
                 "rw_sd": self.rw_sd, "time_varying_hr": self.time_varying_hr,
                 "tv_sd": self.tv_sd}
 
-    def family_for(self, time, event) -> Family:
+    def family_for(self, time, event, time_unit="months") -> Family:
         if self.cuts is not None:
             cuts = self.cuts
         elif time is None:
             cuts = tuple(range(1, self.n_intervals))  # placeholder for prior summaries
         else:
-            cuts = quantile_cuts(time, event, self.n_intervals)
+            cuts = quantile_cuts(time, event, self.n_intervals, time_unit)
         return PiecewiseFamily(cuts, self.baseline_prior, self.rw_sd, self.time_varying_hr,
                                self.tv_sd)
 
@@ -262,7 +288,7 @@ class Exponential(SurvivalModel):
 
     family_key = "exponential_ph"
 
-    def family_for(self, time, event) -> Family:
+    def family_for(self, time, event, time_unit="months") -> Family:
         return ExponentialFamily()
 
 
@@ -275,7 +301,7 @@ class LogNormalAFT(SurvivalModel):
 
     family_key = "lognormal_aft"
 
-    def family_for(self, time, event) -> Family:
+    def family_for(self, time, event, time_unit="months") -> Family:
         return LogNormalFamily()
 
 
@@ -285,7 +311,7 @@ class LogLogisticAFT(SurvivalModel):
 
     family_key = "loglogistic_aft"
 
-    def family_for(self, time, event) -> Family:
+    def family_for(self, time, event, time_unit="months") -> Family:
         return LogLogisticFamily()
 
 

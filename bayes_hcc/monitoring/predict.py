@@ -369,7 +369,7 @@ def normal_final_probability(trial: TrialData, spec) -> float:
     from bayes_hcc.models.from_spec import build
 
     model = build(spec)
-    prior = model.resolved_priors(model.family_for(None, None), trial.time_unit)["log_hr"]
+    prior = model.resolved_priors(model.family_for(None, None))["log_hr"]
     if prior.dist != "Normal":
         raise BayesHCCError("method='normal' needs a Normal prior on log_hr; use 'mcmc'.")
     mu, sigma = float(prior.params["mu"]), float(prior.params["sigma"])

@@ -95,7 +95,7 @@ def simulate_from_prior(model: SurvivalModel, *, site_sizes=TRIAL_SITE_SIZES,
     if isinstance(family, PiecewiseFamily) and model.cuts is None:
         raise BayesHCCError("SBC needs a piecewise model with explicit cuts (quantile cuts "
                             "depend on the data, so they are not part of the prior).")
-    priors = model.resolved_priors(family, "months")
+    priors = model.resolved_priors(family)
     truth = draw_parameters(model, family, priors, n_sites, rng)
     site = np.repeat(np.arange(n_sites), sizes)
     arm = np.concatenate([rng.permutation(np.arange(s) % 2) for s in sizes])

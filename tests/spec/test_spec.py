@@ -33,7 +33,7 @@ def test_registry_matches_model_classes():
                      ("loglogistic_aft", bh.LogLogisticAFT)):
         m = cls()
         fam = m.family_for(*(lambda e: (e.time, e.event))(trial.endpoint("os")))
-        accepted = set({**bh.DEFAULT_PRIORS, **fam.default_priors("months")})
+        accepted = set({**bh.DEFAULT_PRIORS, **fam.default_priors()})
         assert accepted == set(FAMILIES[key]["priors"]), key
 
 

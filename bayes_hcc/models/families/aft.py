@@ -44,16 +44,17 @@ class AFTFamily(Family):
     @abstractmethod
     def pt_logpdf(self, z): ...
 
-    def default_priors(self, time_unit):
-        from bayes_hcc.data._build import DAYS_PER_UNIT
-
+    def default_priors(self):
         # log_scale ~ Normal(log 8 months, 2): the median survival time at the typical site
         # (exp(log_scale)) from days to decades; log_sigma ~ Normal(0, 0.5): spread of log
         # times 0.37-2.7. log_tr ~ Normal(0, 1): time ratio within 0.14-7.1 (95%).
-        mu = float(np.log(8.0 * DAYS_PER_UNIT["months"] / DAYS_PER_UNIT[time_unit]))
         return {"log_tr": Prior("Normal", mu=0.0, sigma=1.0),
-                "log_scale": Prior("Normal", mu=mu, sigma=2.0),
+                "log_scale": Prior("Normal", mu=float(np.log(8.0)), sigma=2.0),
                 "log_sigma": Prior("Normal", mu=0.0, sigma=0.5)}
+
+    def unit_shift(self, params, log_unit):
+        # a log time in the data's unit = log time in months - log(unit length in months)
+        return {"log_scale": -log_unit}
 
     @staticmethod
     def _ls(params, ndim):
@@ -107,7 +108,8 @@ class AFTFamily(Family):
         return {"log_time": np.log(np.asarray(time, float)), "event": event.astype(float)}
 
     def build(self, priors, data, eta, dims, offset=0.0):
-        log_scale = centred_intercept(priors["log_scale"], "log_scale", offset)
+        log_scale = centred_intercept(priors["log_scale"], "log_scale", offset,
+                                      self.unit_shift({}, data["log_unit"])["log_scale"])
         log_sigma = priors["log_sigma"].pymc("log_sigma")
         sigma = pm.Deterministic("sigma", pt.exp(log_sigma))
         lt = data["log_time"]

@@ -54,8 +54,19 @@ class Family(ABC):
         return np.empty(0)
 
     @abstractmethod
-    def default_priors(self, time_unit: str) -> dict:
-        """Prior objects for the baseline parameters."""
+    def default_priors(self) -> dict:
+        """Prior objects for the arm effect and the baseline parameters, in months."""
+
+    def unit_shift(self, params: dict, log_unit) -> dict:
+        """How the time-scaled parameters move with the time unit: prior key -> shift, with
+        value in the data's unit = value in months + shift.
+
+        ``log_unit`` is ``units.log_unit_in_months(time_unit)`` (0 for months); ``params``
+        holds the family's other parameters (numpy arrays or PyTensor variables: the same
+        expression serves the graph and the numpy log prior). Priors are declared in months
+        and moved by exactly this shift, so the posterior does not depend on the unit.
+        """
+        return {}
 
     @abstractmethod
     def build(self, priors: dict, data: dict, eta, dims: dict, offset=0.0):
@@ -83,9 +94,13 @@ class Family(ABC):
 CENTRED_SUFFIX = "__centred"
 
 
-def centred_intercept(prior, name: str, offset, **kwargs):
+def centred_intercept(prior, name: str, offset, unit_shift=0.0, **kwargs):
     """The intercept ``name`` (a log baseline rate or log scale; also the arm effect, see
     ``design.build_eta``), sampled as ``name + offset``.
+
+    ``unit_shift`` moves a prior declared in months to the data's unit
+    (``Family.unit_shift``): b has density p(b - unit_shift), so c = b + offset has density
+    p(c - offset - unit_shift) (still an exact change of coordinates).
 
     ``offset`` is a scalar function of other parameters that the data determine only
     together with the intercept b (the log hazard level moves with b + offset), so b and
@@ -96,15 +111,20 @@ def centred_intercept(prior, name: str, offset, **kwargs):
     along a ridge. Returns b (recorded under ``name``) for the family's likelihood, which is
     written in b as before. A prior without a location parameter samples b itself.
     """
-    if "mu" not in prior.params or (isinstance(offset, float) and offset == 0.0):
-        return prior.pymc(name, **kwargs)
-    c = prior.pymc(name + CENTRED_SUFFIX, shift=offset, **kwargs)
+    no_offset = isinstance(offset, float) and offset == 0.0
+    no_shift = isinstance(unit_shift, float) and unit_shift == 0.0
+    if "mu" not in prior.params:
+        if no_shift:
+            return prior.pymc(name, **kwargs)
+        # No location to move: sample the value in months, add the shift (Jacobian 1).
+        b_months = prior.pymc(name + CENTRED_SUFFIX, **kwargs)
+        return pm.Deterministic(name, b_months + unit_shift, dims=kwargs.get("dims"))
+    if no_offset:
+        return prior.pymc(name, shift=None if no_shift else unit_shift, **kwargs)
+    c = prior.pymc(name + CENTRED_SUFFIX, shift=offset + unit_shift, **kwargs)
     return pm.Deterministic(name, c - offset, dims=kwargs.get("dims"))
 
 
-def log_baseline_mu(time_unit: str) -> float:
-    """Prior centre of a log baseline rate: 0.082 per month (median about 8 months at
-    shape 1), moved to the data's time unit."""
-    from bayes_hcc.data._build import DAYS_PER_UNIT
-
-    return -2.5 + float(np.log(DAYS_PER_UNIT["months"] / DAYS_PER_UNIT[time_unit]))
+#: Prior centre of a log baseline rate, per month: 0.082 per month (median about 8 months
+#: at shape 1). Families move it to the data's unit (``Family.unit_shift``).
+LOG_RATE_MU_MONTHS = -2.5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-from bayes_hcc.models.families.base import Family, centred_intercept, log_baseline_mu
+from bayes_hcc.models.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
 from bayes_hcc.spec.priors import Prior
 
 
@@ -13,9 +13,12 @@ class ExponentialFamily(Family):
     name = "exponential"
     params = ("log_lambda",)
 
-    def default_priors(self, time_unit):
+    def default_priors(self):
         return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
-                "log_lambda": Prior("Normal", mu=log_baseline_mu(time_unit), sigma=2.0)}
+                "log_lambda": Prior("Normal", mu=LOG_RATE_MU_MONTHS, sigma=2.0)}
+
+    def unit_shift(self, params, log_unit):
+        return {"log_lambda": log_unit}  # a rate: per unit = per month x unit length
 
     def cumhaz(self, params, t):
         return np.exp(params["log_lambda"])[:, None] * np.asarray(t, float)[None, :]
@@ -34,6 +37,7 @@ class ExponentialFamily(Family):
         return {"time": np.asarray(time, float), "event": event.astype(float)}
 
     def build(self, priors, data, eta, dims, offset=0.0):
-        log_lambda = centred_intercept(priors["log_lambda"], "log_lambda", offset)
+        log_lambda = centred_intercept(priors["log_lambda"], "log_lambda", offset,
+                                       self.unit_shift({}, data["log_unit"])["log_lambda"])
         ll = data["event"] * (log_lambda + eta) - pt.exp(log_lambda + eta) * data["time"]
         return ll.sum()

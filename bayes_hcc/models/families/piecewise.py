@@ -7,7 +7,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_hcc.errors import ModelError
-from bayes_hcc.models.families.base import Family, centred_intercept, log_baseline_mu
+from bayes_hcc.models.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
 from bayes_hcc.spec.priors import Prior
 
 BASELINE_PRIORS = ("rw1", "independent")
@@ -24,17 +24,22 @@ def interval_index(time: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return np.searchsorted(cuts, np.asarray(time, float), side="left")
 
 
-def quantile_cuts(time, event, n_intervals: int) -> tuple[float, ...]:
+def quantile_cuts(time, event, n_intervals: int, time_unit: str = "months") -> tuple[float, ...]:
     """Cut points at the j / n_intervals quantiles of the observed event times (j = 1..n-1),
-    so each interval holds about the same number of events; rounded to 0.01 and de-duplicated."""
+    so each interval holds about the same number of events; rounded to 0.01 month (in
+    months, whatever the data's unit, so the same trial in another unit gets the same cuts)
+    and de-duplicated."""
+    from bayes_hcc.units import convert
+
     t = np.asarray(time, float)[np.asarray(event) == 1]
     if n_intervals < 1:
         raise ModelError("n_intervals must be at least 1.")
     if len(t) < n_intervals:
         raise ModelError(f"n_intervals={n_intervals} but only {len(t)} events: choose fewer "
                          "intervals or give cuts explicitly.")
-    q = np.quantile(t, np.arange(1, n_intervals) / n_intervals)
-    return tuple(float(c) for c in np.unique(np.round(q, 2)) if c > 0)
+    q = convert(np.quantile(t, np.arange(1, n_intervals) / n_intervals), time_unit, "months")
+    q = np.unique(np.round(q, 2))
+    return tuple(float(convert(c, "months", time_unit)) for c in q if c > 0)
 
 
 class PiecewiseFamily(Family):
@@ -92,9 +97,13 @@ class PiecewiseFamily(Family):
             return params
         return {**params, "log_baseline_hazard": self._alpha(params) + params["log_hr_dev"]}
 
-    def default_priors(self, time_unit):
+    def default_priors(self):
         return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
-                "log_baseline_hazard": Prior("Normal", mu=log_baseline_mu(time_unit), sigma=2.0)}
+                "log_baseline_hazard": Prior("Normal", mu=LOG_RATE_MU_MONTHS, sigma=2.0)}
+
+    def unit_shift(self, params, log_unit):
+        # a rate per unit = rate per month x the unit's length in months
+        return {"log_baseline_hazard": log_unit}
 
     def breakpoints(self):
         return self.cuts
@@ -152,6 +161,7 @@ class PiecewiseFamily(Family):
 
     def build(self, priors, data, eta, dims, offset=0.0):
         first = priors["log_baseline_hazard"]
+        shift = self.unit_shift({}, data["log_unit"])["log_baseline_hazard"]
         if self.baseline_prior == "rw1":
             # Non-centred steps of fixed scale rw_sd (a hierarchical scale put mass near 0,
             # where the example trial's nearly constant hazard leads, and diverged there).
@@ -161,10 +171,11 @@ class PiecewiseFamily(Family):
             # hazard, alpha_1 + sum_j w_j walk_j (+ offset), which the data pin down best
             # (exact change of coordinates: centred_intercept).
             a1 = centred_intercept(first, "log_baseline_hazard_1",
-                                   offset + (data["walk_weight"] * steps).sum())
+                                   offset + (data["walk_weight"] * steps).sum(), shift)
             alpha = pm.Deterministic("log_baseline_hazard", a1 + walk, dims="interval")
         else:
-            alpha = centred_intercept(first, "log_baseline_hazard", offset, dims="interval")
+            alpha = centred_intercept(first, "log_baseline_hazard", offset, shift,
+                                      dims="interval")
         log_rate = alpha[None, :] + eta[:, None]  # (unit, interval)
         if self.time_varying_hr:
             # log HR per interval = log_hr + dev_j, dev a random walk (step SD tv_sd) centred

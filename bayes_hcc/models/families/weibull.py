@@ -6,7 +6,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_hcc.models.families.base import Family, centred_intercept, log_baseline_mu
+from bayes_hcc.models.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
 from bayes_hcc.spec.priors import Prior
 
 
@@ -18,13 +18,19 @@ class WeibullFamily(Family):
     name = "weibull"
     params = ("log_lambda", "log_shape")
 
-    def default_priors(self, time_unit):
+    def default_priors(self):
         # log_lambda: Normal(-2.5, 2) in months: a monthly hazard of 0.08 (median ~8 months
         # at k = 1), +-2 SD covering medians from days to decades. log_shape: Normal(0, 0.5):
         # k within 0.37-2.7 (95%), from steeply falling to steeply rising hazards.
         return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
-                "log_lambda": Prior("Normal", mu=log_baseline_mu(time_unit), sigma=2.0),
+                "log_lambda": Prior("Normal", mu=LOG_RATE_MU_MONTHS, sigma=2.0),
                 "log_shape": Prior("Normal", mu=0.0, sigma=0.5)}
+
+    def unit_shift(self, params, log_unit):
+        # H0 = lambda_m t_m^k with t_m = t_u x (unit length in months): lambda_u =
+        # lambda_m x length^k, so log lambda moves by k log(length), not by log(length).
+        k = params["shape"] if "shape" in params else np.exp(params["log_shape"])
+        return {"log_lambda": k * log_unit}
 
     def cumhaz(self, params, t):
         lam = np.exp(params["log_lambda"])[:, None]
@@ -59,8 +65,9 @@ class WeibullFamily(Family):
         # H0(t) = lambda t^k = (lambda t0^k) (t / t0)^k: log lambda is sampled at the
         # reference time t0, as log lambda + k log t0 (+ offset), where it is nearly
         # uncorrelated with the shape (exact change of coordinates: centred_intercept).
-        log_lambda = centred_intercept(priors["log_lambda"], "log_lambda",
-                                       offset + shape * data["log_time_ref"])
+        log_lambda = centred_intercept(
+            priors["log_lambda"], "log_lambda", offset + shape * data["log_time_ref"],
+            self.unit_shift({"shape": shape}, data["log_unit"])["log_lambda"])
         log_t = data["log_time"]
         # Closed-form censored Weibull PH log-likelihood (cheaper than pm.Censored; STACK 12.6).
         ll = data["event"] * (log_lambda + log_shape + (shape - 1) * log_t + eta) \

@@ -1,0 +1,47 @@
+"""Time units: the one place where a time unit is checked and converted.
+
+Times are in the data's unit everywhere (months unless the user says otherwise). Priors
+whose scale depends on time (log baseline rates, log time scales) are declared once, in
+months, and moved to the data's unit by :func:`log_unit_in_months` inside each family
+(``Family.unit_shift``), so no posterior depends on the unit the data come in.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bayes_hcc.errors import TrialDataError
+
+__all__ = ["DAYS_PER_UNIT", "TIME_UNITS", "check_time_unit", "log_unit_in_months",
+           "convert", "PLAUSIBLE_MAX_YEARS"]
+
+#: Length of each unit in days (a month is a twelfth of a Julian year).
+DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 30.4375, "years": 365.25}
+TIME_UNITS = tuple(DAYS_PER_UNIT)
+#: Follow-up beyond this many years is implausible for this trial population (a DataWarning).
+PLAUSIBLE_MAX_YEARS = 20.0
+
+
+def check_time_unit(time_unit) -> str:
+    """The unit in canonical form ("days", "weeks", "months", "years"), or an error."""
+    unit = str(time_unit).strip().lower()
+    if unit not in DAYS_PER_UNIT:
+        raise TrialDataError(
+            f"time_unit={time_unit!r} is not known; choose one of {', '.join(DAYS_PER_UNIT)}.")
+    return unit
+
+
+def log_unit_in_months(time_unit: str) -> float:
+    """log of the length of one ``time_unit`` in months (days: log(1 / 30.4375) = -3.42).
+
+    A rate per unit is the rate per month times this length, so a log rate in the data's
+    unit is the log rate per month plus this value; a log time is the log time in months
+    minus it.
+    """
+    return math.log(DAYS_PER_UNIT[check_time_unit(time_unit)] / DAYS_PER_UNIT["months"])
+
+
+def convert(value, from_unit: str, to_unit: str):
+    """A time (number or array) in ``from_unit`` expressed in ``to_unit``."""
+    return value * (DAYS_PER_UNIT[check_time_unit(from_unit)]
+                    / DAYS_PER_UNIT[check_time_unit(to_unit)])
