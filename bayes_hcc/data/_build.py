@@ -25,6 +25,26 @@ ZERO_TIME_RULES = ("error", "half_day")
 _EPS = 1e-9
 
 
+def arm_label(value):
+    """An arm label as stored: text, with numeric codes written as integers when they are
+    whole numbers (1, 1.0 and "1" all become "1"), so ``control=0, treatment=1`` matches an
+    integer, float or text column alike. Other text is kept exactly as written."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return str(int(v)) if np.isfinite(v) and v.is_integer() else str(v)
+    return value if isinstance(value, str) else str(value)
+
+
+def _arm_column(arm: pd.Series) -> pd.Series:
+    """The arm column with numeric codes written as :func:`arm_label` writes them (missing
+    values stay missing)."""
+    return arm.map(lambda v: v if pd.isna(v) else arm_label(v))
+
+
 def _require(cols, required, source, layout, hint) -> None:
     missing = [c for c in required if c not in cols]
     if missing:
@@ -69,7 +89,7 @@ def _check_identity(frame, control, treatment, problems: Problems) -> None:
     site = frame["site"]
     problems.rows(frame, site.isna() | (site.astype(str).str.strip() == ""), "site",
                   "missing site", "fill in the randomizing site for these patients.")
-    arm = frame["arm"]
+    arm = _arm_column(frame["arm"])
     known = arm.isin([control, treatment])
     problems.rows(frame, ~known, "arm", "unknown arm label",
                   f"arms must be control={control!r} or treatment={treatment!r}; recode the "
@@ -81,17 +101,75 @@ def _check_identity(frame, control, treatment, problems: Problems) -> None:
             f" a comparison needs both control={control!r} and treatment={treatment!r}.")
 
 
+def _has_timezone(value) -> bool:
+    if isinstance(value, str):
+        try:
+            value = pd.Timestamp(value.strip())
+        except (ValueError, TypeError):
+            return False
+    return getattr(value, "tzinfo", None) is not None
+
+
+def parse_date_column(frame, col: str, problems: Problems, *, required: bool = False,
+                      id_column: str = "patient_id") -> pd.Series:
+    """One date column as naive calendar dates; unparseable values, and a mix of
+    time-zone-aware and naive values (the calendar day would be ambiguous), are problems
+    naming the rows. Missing values stay NaT (an error when ``required``)."""
+    raw = frame[col]
+    blank = raw.isna() | (raw.astype(str).str.strip().isin(["", "NaT", "nan", "None"]))
+    aware = raw.where(~blank).map(_has_timezone).fillna(False).astype(bool).to_numpy()
+    if aware.any() and not aware[~blank.to_numpy()].all():
+        problems.rows(frame, aware, col, "time-zone-aware date among dates without a time "
+                      "zone", "write every date as YYYY-MM-DD without a time zone.",
+                      values=raw, id_column=id_column)
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    values = raw.where(~blank)
+    if aware.any():  # all aware: keep each date's own local calendar day
+        values = values.map(lambda v: v if pd.isna(v) else pd.Timestamp(v).tz_localize(None))
+    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    bad = ~blank & parsed.isna()
+    problems.rows(frame, bad, col, "unparseable date", "write dates as YYYY-MM-DD (ISO 8601).",
+                  values=raw, id_column=id_column)
+    if required:
+        problems.rows(frame, blank, col, "missing date", f"every patient needs a {col}.",
+                      id_column=id_column)
+    return parsed
+
+
 def _parse_dates(frame, problems: Problems) -> dict[str, pd.Series]:
-    out = {}
-    for col in DATE_COLUMNS:
-        raw = frame[col]
-        blank = raw.isna() | (raw.astype(str).str.strip().isin(["", "NaT", "nan", "None"]))
-        parsed = pd.to_datetime(raw.where(~blank), errors="coerce", format="ISO8601")
-        bad = ~blank & parsed.isna()
-        problems.rows(frame, bad, col, "unparseable date",
-                      "write dates as YYYY-MM-DD (ISO 8601).", values=raw)
-        out[col] = parsed.dt.tz_localize(None) if parsed.dt.tz is not None else parsed
-    return out
+    return {col: parse_date_column(frame, col, problems) for col in DATE_COLUMNS}
+
+
+#: Dates before this are implausible for a trial's patients (a DataWarning).
+EARLIEST_PLAUSIBLE_DATE = pd.Timestamp("1950-01-01")
+
+
+def warn_implausible(frame, dates, ep, endpoints, time_unit) -> None:
+    """DataWarnings for data that may be right but deserve a look: follow-up over 20 years
+    (often days or weeks read as months: check time_unit), dates before 1950 or after
+    today."""
+    from bayes_hcc.units import PLAUSIBLE_MAX_YEARS, convert
+
+    limit = convert(PLAUSIBLE_MAX_YEARS, "years", time_unit)
+    for name in endpoints:
+        t = np.asarray(ep[f"{name}_time"], float)
+        long = t > limit
+        if long.any():
+            warn_data(f"column '{name}_time': follow-up over {PLAUSIBLE_MAX_YEARS:g} years "
+                      f"(longest {np.nanmax(t):.6g} {time_unit}) in "
+                      f"{describe_rows(frame, long)}. Check time_unit={time_unit!r}: were "
+                      "these times recorded in days or weeks?", 6)
+    today = pd.Timestamp.today().normalize()
+    for col, s in (dates or {}).items():
+        s = pd.Series(s)
+        early = (s < EARLIEST_PLAUSIBLE_DATE).to_numpy()
+        if early.any():
+            warn_data(f"column '{col}': dates before {EARLIEST_PLAUSIBLE_DATE.date()} in "
+                      f"{describe_rows(frame, early)}; check them (a year typed wrong?).", 6)
+        late = (s > today).to_numpy()
+        if late.any():
+            warn_data(f"column '{col}': dates after today ({today.date()}) in "
+                      f"{describe_rows(frame, late)}; check them (a year typed wrong?).", 6)
 
 
 def _derive_from_dates(frame, dates, time_unit, problems: Problems) -> dict[str, np.ndarray]:
@@ -151,6 +229,9 @@ def _check_times(frame, endpoints, problems: Problems) -> dict[str, np.ndarray]:
         problems.rows(frame, raw_t.isna(), tcol, "missing (NaN) time",
                       "every patient needs a time (the censoring time if no event).")
         problems.rows(frame, t < 0, tcol, "negative time", "times must be >= 0.", values=t)
+        problems.rows(frame, np.isinf(t.to_numpy(float)), tcol, "infinite time",
+                      "give the finite follow-up time (censored at the last contact if the "
+                      "event was not observed).", values=raw_t)
         raw_e = frame[ecol]
         e = pd.to_numeric(raw_e.map(lambda v: int(v) if isinstance(v, (bool, np.bool_)) else v),
                           errors="coerce")
@@ -212,6 +293,16 @@ def build_canonical(raw: pd.DataFrame, *, control: str, treatment: str, time_uni
         raise TrialDataError(f"zero_time_events={zero_time_events!r}; choose one of "
                              f"{', '.join(ZERO_TIME_RULES)}.")
     frame = raw.reset_index(drop=True)
+    if len(frame) == 0:
+        raise TrialDataError(f"{source}: no patients (the table has a header but no rows).")
+    if frame.columns.duplicated().any():
+        dup = sorted(set(map(str, frame.columns[frame.columns.duplicated()])))
+        raise TrialDataError(f"{source}: column(s) {', '.join(map(repr, dup))} appear more than "
+                             "once; keep one column of each name.")
+    if arm_label(control) == arm_label(treatment):
+        raise TrialDataError(f"control and treatment are both {control!r}; name the two arms "
+                             "as written in the arm column.")
+    control, treatment = arm_label(control), arm_label(treatment)
     layout = layout or detect_layout(frame, source)
     problems = Problems(source)
     _check_identity(frame, control, treatment, problems)
@@ -227,22 +318,19 @@ def build_canonical(raw: pd.DataFrame, *, control: str, treatment: str, time_uni
         ep = _check_times(frame, endpoints, problems)
         taken = set(TIMES_REQUIRED) | {f"{e}_{k}" for e in endpoints for k in ("time", "event")}
         if "randomization_date" in frame.columns:
-            raw_r = frame["randomization_date"]
-            r = pd.to_datetime(raw_r, errors="coerce", format="ISO8601")
-            problems.rows(frame, r.isna(), "randomization_date",
-                          "missing or unparseable randomization date",
-                          "write dates as YYYY-MM-DD, or drop the column entirely.", values=raw_r)
+            r = parse_date_column(frame, "randomization_date", problems, required=True)
             dates = {"randomization_date": r}
             taken.add("randomization_date")
     problems.raise_if_any()
     _check_consistency(frame, ep, problems)
     _zero_times(frame, ep, endpoints, zero_time_events, time_unit, problems)
     problems.raise_if_any()
+    warn_implausible(frame, dates, ep, endpoints, time_unit)
 
     out = pd.DataFrame({
         "patient_id": frame["patient_id"].astype(str).to_numpy(),
         "site": frame["site"].astype(str).to_numpy(),
-        "arm": frame["arm"].astype(str).to_numpy(),
+        "arm": _arm_column(frame["arm"]).astype(str).to_numpy(),
     })
     if dates is not None:
         for col, s in dates.items():

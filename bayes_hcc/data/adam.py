@@ -25,25 +25,32 @@ _AVALU = {"DAY": "days", "DAYS": "days", "WEEK": "weeks", "WEEKS": "weeks",
 _ARM_COLUMNS = ("TRT01P", "TRT01A", "ARM")
 
 
-def _read_any(source) -> tuple[pd.DataFrame, str]:
+def _read_any(source, sheet=None, encoding=None) -> tuple[pd.DataFrame, str]:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         suffix = path.suffix.lower()
         if suffix in (".xpt", ".sas7bdat"):
             if not path.exists():
                 raise ADaMError(f"{path}: no such file.")
+            if path.is_dir():
+                raise ADaMError(f"{path} is a directory; give the path of the data file.")
             import pyreadstat
 
             reader = pyreadstat.read_xport if suffix == ".xpt" else pyreadstat.read_sas7bdat
-            frame, _meta = reader(str(path))
+            try:
+                frame, _meta = reader(str(path))
+            except Exception as err:  # pyreadstat raises its own ReadstatError and others
+                raise ADaMError(f"{path}: cannot be read as SAS {suffix} "
+                                f"({type(err).__name__}: {err}).") from None
             return frame, str(path)
-    return read_table(source)
+    return read_table(source, sheet=sheet, encoding=encoding)
 
 
 def read_adtte(source, *, paramcd: dict[str, str] | None = None,
                control: str = "sorafenib", treatment: str = "tace_sorafenib",
                time_unit: str = "months", arm_column: str | None = None,
-               zero_time_events: str = "error") -> TrialData:
+               zero_time_events: str = "error", sheet=None,
+               encoding: str | None = None) -> TrialData:
     """Read a CDISC ADaM ADTTE data set (one row per subject and parameter).
 
     Parameters
@@ -77,7 +84,7 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
         changes between rows.
     """
     time_unit = check_time_unit(time_unit)
-    frame, label = _read_any(source)
+    frame, label = _read_any(source, sheet, encoding)
     src = f"ADTTE {label}"
     mapping = dict(DEFAULT_PARAMCD if paramcd is None else paramcd)
     if arm_column is None:
@@ -108,6 +115,10 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
     def rows(mask, column, what, fix, values=None):
         problems.rows(frame, mask, column, what, fix, values=values, id_column="USUBJID")
 
+    for col in ("USUBJID", "SITEID", arm_column):
+        blank = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
+        problems.rows(frame, blank, col, f"missing {col}", f"every row needs its {col}.",
+                      id_column=None if col == "USUBJID" else "USUBJID")
     unit = frame["AVALU"].astype(str).str.upper().map(_AVALU)
     rows(unit.isna(), "AVALU", "unknown time unit",
          f"use one of {', '.join(sorted(set(_AVALU)))}.", values=frame["AVALU"])
@@ -115,6 +126,8 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
     rows(aval.isna(), "AVAL", "missing or non-numeric AVAL", "AVAL must be a number.",
          values=frame["AVAL"])
     rows(aval < 0, "AVAL", "negative AVAL", "times must be >= 0.", values=aval)
+    rows(np.isinf(aval.to_numpy(float)), "AVAL", "infinite AVAL",
+         "AVAL must be the finite time to event or censoring.", values=frame["AVAL"])
     cnsr = pd.to_numeric(frame["CNSR"], errors="coerce")
     rows(cnsr.isna() | (cnsr < 0) | (cnsr != np.floor(cnsr)), "CNSR",
          "CNSR not a non-negative integer", "CNSR is 0 for an event, >= 1 for censored.",
@@ -122,10 +135,15 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
     dup = frame.duplicated(["USUBJID", "PARAMCD"], keep=False)
     rows(dup, "PARAMCD", "subject has the same parameter more than once",
          "keep one row per USUBJID and PARAMCD.", values=frame["PARAMCD"])
-    for col in ("SITEID", arm_column):
+    start = None
+    if "STARTDT" in frame.columns:
+        start = _parse_startdt(frame, problems)
+        frame["_start"] = start.to_numpy()
+    for col in ("SITEID", arm_column) + (("_start",) if start is not None else ()):
         varies = frame.groupby("USUBJID")[col].transform("nunique") > 1
-        rows(varies, col, f"{col} differs between rows of the same subject",
-             f"a subject has one {col}.", values=frame[col])
+        name = "STARTDT" if col == "_start" else col
+        rows(varies, name, f"{name} differs between rows of the same subject",
+             f"a subject has one {name}.", values=frame[name])
     params = list(pd.unique(frame["PARAMCD"]))
     have = frame.groupby("USUBJID")["PARAMCD"].agg(set)
     lacking = have[have.map(lambda s: len(s) < len(params))]
@@ -145,15 +163,16 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
     wide = pd.DataFrame({"patient_id": subjects.index.astype(str),
                          "site": subjects["SITEID"].astype(str).to_numpy(),
                          "arm": subjects[arm_column].astype(str).to_numpy()})
-    if "STARTDT" in frame.columns:
-        wide["randomization_date"] = pd.to_datetime(subjects["STARTDT"]).to_numpy()
+    if start is not None:
+        first = ~frame.duplicated("USUBJID")
+        wide["randomization_date"] = start[first.to_numpy()].to_numpy()
     for ep in pd.unique(frame["_ep"]):
         part = frame[frame["_ep"] == ep].set_index("USUBJID")
         wide[f"{ep}_time"] = part["_time"].reindex(subjects.index).to_numpy()
         wide[f"{ep}_event"] = part["_event"].reindex(subjects.index).to_numpy()
     skip = {"USUBJID", "SITEID", "PARAMCD", "PARAM", "AVAL", "AVALU", "CNSR", "STARTDT", "ADT",
             "STUDYID", "EVNTDESC", "CNSDTDSC", "SRCDOM", "SRCVAR", "SRCSEQ", *_ARM_COLUMNS,
-            "_time", "_event", "_ep"}
+            "_time", "_event", "_ep", "_start"}
     for col in frame.columns:
         if col in skip or col in wide.columns:
             continue
@@ -161,6 +180,13 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
             wide[col] = subjects[col].to_numpy()
     return TrialData._from_raw(wide, control=control, treatment=treatment, time_unit=time_unit,
                                zero_time_events=zero_time_events, source=src, layout="times")
+
+
+def _parse_startdt(frame, problems) -> pd.Series:
+    """STARTDT as calendar dates (SAS dates arrive as datetimes, CSV as text)."""
+    from bayes_hcc.data._build import parse_date_column
+
+    return parse_date_column(frame, "STARTDT", problems, required=True, id_column="USUBJID")
 
 
 def to_adtte(trial: TrialData, *, studyid: str = "BAYES-HCC",

@@ -21,31 +21,115 @@ _TEXT_COLUMNS = {"patient_id": str, "site": str, "arm": str,
                  "USUBJID": str, "SITEID": str, "TRT01P": str, "TRT01A": str, "ARM": str}
 
 
-def read_table(source) -> tuple[pd.DataFrame, str]:
-    """Read a CSV, Parquet or Excel file (or take a DataFrame); return it and a source label."""
+#: Text files are read as UTF-8 (a byte-order mark is fine); another encoding must be named.
+DEFAULT_ENCODING = "utf-8-sig"
+
+
+def _decode_hint(path: Path, err: UnicodeDecodeError) -> str:
+    head = path.read_bytes()[:4]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        guess = "it starts with a UTF-16 byte-order mark: pass encoding='utf-16'"
+    else:
+        guess = ("pass the file's encoding, e.g. encoding='latin-1' or 'cp949' (Korean "
+                 "Windows), or save it as UTF-8")
+    return (f"{path}: not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at "
+            f"position {err.start}); {guess}.")
+
+
+def _check_header(names, source: str) -> dict:
+    """Duplicated column names are an error; names with surrounding spaces are renamed
+    (a DataWarning lists them): returns the renaming."""
+    from bayes_hcc.data._checks import warn_data
+
+    names = [str(c) for c in names]
+    stripped = [c.strip() for c in names]
+    seen, dup = set(), []
+    for c in stripped:
+        if c in seen and c not in dup:
+            dup.append(c)
+        seen.add(c)
+    if dup:
+        raise TrialDataError(f"{source}: column(s) {', '.join(map(repr, dup))} appear more than "
+                             "once in the header; keep one column of each name (which one "
+                             "holds the data cannot be guessed).")
+    renamed = {a: b for a, b in zip(names, stripped) if a != b}
+    if renamed:
+        warn_data(f"{source}: column name(s) {', '.join(map(repr, renamed))} have surrounding "
+                  "spaces; read as " + ", ".join(map(repr, renamed.values())) + ".", 5)
+    return renamed
+
+
+def read_table(source, *, sheet=None, encoding: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Read a CSV, Parquet or Excel file (or take a DataFrame); return it and a source label.
+
+    Text files are UTF-8 (with or without a byte-order mark) unless ``encoding`` names
+    another; a workbook with more than one sheet needs ``sheet`` (name or 0-based index).
+    """
     if isinstance(source, pd.DataFrame):
-        return source.copy(), "DataFrame"
+        frame = source.copy()
+        frame = frame.rename(columns=_check_header(frame.columns, "DataFrame"))
+        return frame, "DataFrame"
     if not isinstance(source, (str, os.PathLike)):
         raise TrialDataError(f"cannot read trial data from a {type(source).__name__}; "
                              "pass a file path (CSV, Parquet, Excel) or a pandas DataFrame.")
     path = Path(source)
     if not path.exists():
         raise TrialDataError(f"{path}: no such file.")
+    if path.is_dir():
+        raise TrialDataError(f"{path} is a directory; give the path of the data file in it.")
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
         raise TrialDataError(f"{path}: unknown file type {path.suffix!r}; use one of "
                              f"{', '.join(sorted(_READERS))} or pass a DataFrame.")
-    if kind == "csv":
-        frame = pd.read_csv(path, dtype=_TEXT_COLUMNS, float_precision="round_trip")
-    elif kind == "parquet":
-        frame = pd.read_parquet(path)
-    else:
-        frame = pd.read_excel(path, dtype=_TEXT_COLUMNS)
+    if path.stat().st_size == 0:
+        raise TrialDataError(f"{path} is empty (0 bytes): no header and no patients.")
+    if sheet is not None and kind != "excel":
+        raise TrialDataError(f"{path}: sheet={sheet!r} applies to Excel workbooks only.")
+    if encoding is not None and kind != "csv":
+        raise TrialDataError(f"{path}: encoding={encoding!r} applies to text (CSV) files only.")
+    try:
+        if kind == "csv":
+            enc = encoding or DEFAULT_ENCODING
+            header = pd.read_csv(path, header=None, nrows=1, dtype=str, encoding=enc)
+            renamed = _check_header(header.iloc[0].fillna("").tolist(), str(path))
+            frame = pd.read_csv(path, dtype=_TEXT_COLUMNS, float_precision="round_trip",
+                                encoding=enc)
+        elif kind == "parquet":
+            frame = pd.read_parquet(path)
+            renamed = _check_header(frame.columns, str(path))
+        else:
+            with pd.ExcelFile(path) as book:
+                if sheet is None and len(book.sheet_names) > 1:
+                    n = len(book.sheet_names)
+                    raise TrialDataError(f"{path}: the workbook has {n} sheets "
+                                         f"({', '.join(map(repr, book.sheet_names))}); pass "
+                                         "sheet=<name> to say which holds the patients.")
+                if isinstance(sheet, str) and sheet not in book.sheet_names:
+                    raise TrialDataError(f"{path}: no sheet {sheet!r}; sheets: "
+                                         f"{', '.join(map(repr, book.sheet_names))}.")
+                which = 0 if sheet is None else sheet
+                header = pd.read_excel(book, sheet_name=which, header=None, nrows=1, dtype=str)
+                renamed = _check_header(header.iloc[0].fillna("").tolist(), str(path))
+                frame = pd.read_excel(book, sheet_name=which, dtype=_TEXT_COLUMNS)
+    except UnicodeDecodeError as err:
+        raise TrialDataError(_decode_hint(path, err)) from None
+    except LookupError as err:  # an unknown encoding name
+        raise TrialDataError(f"{path}: {err}; pass a Python codec name such as 'latin-1'.") \
+            from None
+    except pd.errors.EmptyDataError:
+        raise TrialDataError(f"{path} has no columns (only blank lines).") from None
+    except TrialDataError:
+        raise
+    except (ValueError, OSError, ImportError, pd.errors.ParserError) as err:
+        raise TrialDataError(f"{path}: cannot be read as {kind} ({type(err).__name__}: {err})."
+                             ) from None
+    frame = frame.rename(columns={str(k): v for k, v in renamed.items()})
     return frame, str(path)
 
 
 def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sorafenib",
-               time_unit: str = "months", zero_time_events: str = "error") -> TrialData:
+               time_unit: str = "months", zero_time_events: str = "error", sheet=None,
+               encoding: str | None = None) -> TrialData:
     """Read and validate a two-arm trial, one row per patient.
 
     Parameters
@@ -63,9 +147,10 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
           ``<name>_event`` pair is an endpoint; optional ``randomization_date``).
 
         Any further column is kept as a baseline covariate.
-    control, treatment : str
+    control, treatment : str or int
         Arm labels as written in the ``arm`` column. Hazard ratios are
-        hazard(treatment) / hazard(control).
+        hazard(treatment) / hazard(control). Numeric codes (``control=0, treatment=1``)
+        are compared as numbers with a numeric column and stored as text ("0", "1").
     time_unit : {"months", "days", "weeks", "years"}, default "months"
         Unit of the times (times layout) or of the derived times (dates layout; one
         month = 30.4375 days).
@@ -74,6 +159,11 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
         with shape > 1, so it is an error by default; ``"half_day"`` counts it at half a
         day, with a warning naming the patients. Censoring at time 0 is allowed (such a
         patient contributes no information).
+    sheet : str or int, optional
+        Sheet of an Excel workbook (required when it has more than one).
+    encoding : str, optional
+        Encoding of a CSV file; default UTF-8 (a byte-order mark is fine). A file that is
+        not UTF-8 is an error asking for its encoding (``"latin-1"``, ``"cp949"``...).
 
     Returns
     -------
@@ -88,9 +178,11 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
     Warns
     -----
     DataWarning
-        For a site with fewer than 3 patients and an arm with no events.
+        For a site with fewer than 3 patients, an arm with no events, and implausible
+    data (follow-up over 20 years: is the time unit right?; dates before 1950 or in the
+    future; column names with surrounding spaces, which are stripped).
     """
-    frame, label = read_table(source)
+    frame, label = read_table(source, sheet=sheet, encoding=encoding)
     return TrialData._from_raw(frame, control=control, treatment=treatment,
                                time_unit=time_unit, zero_time_events=zero_time_events,
                                source=label)

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data._build import (DATE_COLUMNS, DAYS_PER_UNIT, build_canonical, warn_small)
+from bayes_hcc.data._build import (DATE_COLUMNS, DAYS_PER_UNIT, arm_label, build_canonical,
+                                   check_time_unit,
+                                   warn_small)
 from bayes_hcc.errors import TrialDataError
 
 __all__ = ["TrialData", "Endpoint"]
@@ -84,6 +86,8 @@ class TrialData:
         frame, endpoints, layout = build_canonical(
             raw, control=control, treatment=treatment, time_unit=time_unit,
             zero_time_events=zero_time_events, source=source, layout=layout)
+        control, treatment = arm_label(control), arm_label(treatment)
+        time_unit = check_time_unit(time_unit)
         if warn:
             warn_small(frame, endpoints, control, treatment)
         return cls(frame, endpoints=endpoints, control=control, treatment=treatment,

@@ -1,0 +1,212 @@
+"""Inputs that used to be accepted silently or crashed deep inside a library: each now
+gets the package's own error (naming column, rows and fix) or a DataWarning."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.errors import ADaMError, DataWarning, TrialDataError
+
+
+def times_frame(n=8):
+    rng = np.random.default_rng(1)
+    return pd.DataFrame({
+        "patient_id": [f"P{i}" for i in range(n)],
+        "site": ["A", "B"] * (n // 2),
+        "arm": ["sorafenib", "sorafenib", "tace_sorafenib", "tace_sorafenib"] * (n // 4),
+        "os_time": rng.uniform(1, 20, n).round(2), "os_event": [1, 0] * (n // 2),
+    })
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        return fn(*args, **kwargs)
+
+
+# -- arms given as codes ----------------------------------------------------------------------
+@pytest.mark.parametrize("codes", [[0, 0, 1, 1], [0.0, 0.0, 1.0, 1.0], ["0", "0", "1", "1"]])
+def test_integer_arm_codes_map_to_both_arms(codes):
+    """The bug: an integer arm column with control=0, treatment=1 made every patient control
+    (HR about 1, P(HR < 1) about 0.5, no warning)."""
+    frame = times_frame().assign(arm=codes * 2)
+    trial = quiet(bh.read_trial, frame, control=0, treatment=1)
+    ep = trial.endpoint("os")
+    np.testing.assert_array_equal(ep.arm, [0, 0, 1, 1] * 2)
+    assert trial.arms == ("0", "1")
+    assert "2 arms (0 4, 1 4)" in repr(trial)
+
+
+def test_codes_not_matching_the_labels_are_refused():
+    frame = times_frame().assign(arm=[0, 0, 1, 1] * 2)
+    with pytest.raises(TrialDataError, match=r"column 'arm': unknown arm label .*values: '0', '1'"):
+        bh.read_trial(frame)  # default labels sorafenib / tace_sorafenib
+    with pytest.raises(TrialDataError, match="only one arm"):
+        bh.read_trial(frame.assign(arm=[0] * 8), control=0, treatment=1)
+    with pytest.raises(TrialDataError, match="both 0"):
+        bh.read_trial(frame, control=0, treatment=0.0)
+
+
+def test_empty_table():
+    with pytest.raises(TrialDataError, match="no patients"):
+        bh.read_trial(times_frame().iloc[:0])
+
+
+# -- impossible and implausible values -------------------------------------------------------
+def test_infinite_times_are_refused(tmp_path):
+    frame = times_frame()
+    frame.loc[2, "os_time"] = np.inf
+    with pytest.raises(TrialDataError, match=r"column 'os_time': infinite time in row 3 "
+                                             r"\(patient_id P2\)"):
+        bh.read_trial(frame)
+    path = tmp_path / "inf.csv"
+    frame.astype({"os_time": object}).assign(
+        os_time=lambda f: f["os_time"].map(lambda v: "inf" if v == np.inf else v)).to_csv(
+        path, index=False)
+    with pytest.raises(TrialDataError, match="infinite time"):
+        bh.read_trial(path)
+    adtte = bh.to_adtte(quiet(bh.read_trial, times_frame()))
+    adtte.loc[0, "AVAL"] = np.inf
+    with pytest.raises(ADaMError, match="infinite AVAL"):
+        bh.read_adtte(adtte)
+
+
+def test_times_over_twenty_years_warn_about_the_unit():
+    frame = times_frame()
+    frame.loc[1, "os_time"] = 1043.0  # days passed as months
+    with pytest.warns(DataWarning, match=r"follow-up over 20 years .*row 2 .*time_unit="
+                                         r"'months'.*days"):
+        bh.read_trial(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        bh.read_trial(frame, time_unit="days")  # 1043 days is plausible
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("death_date", "2099-01-01", "after today"),
+    ("randomization_date", "1900-01-01", "before 1950"),
+    ("randomization_date", "2098-06-01", "after today"),
+])
+def test_implausible_dates_warn(column, value, message):
+    frame = pd.DataFrame({
+        "patient_id": ["a", "b", "c", "d"], "site": ["S"] * 4,
+        "arm": ["sorafenib", "tace_sorafenib"] * 2,
+        "randomization_date": ["2018-01-01"] * 4, "progression_date": [""] * 4,
+        "death_date": ["2018-06-01", "", "2018-09-01", ""],
+        "last_followup_date": ["", "2019-01-01", "", "2019-01-01"]})
+    frame.loc[0, column] = value
+    if column == "randomization_date" and value > "2018":
+        frame.loc[0, "death_date"] = "2099-01-01"
+    with pytest.warns(DataWarning, match=rf"column '{column}': dates {message}.*row 1"):
+        bh.read_trial(frame)
+
+
+def test_timezone_aware_date_among_naive_ones():
+    frame = times_frame().assign(randomization_date=["2018-01-01"] * 8)
+    frame.loc[3, "randomization_date"] = "2018-01-02T00:00:00+09:00"
+    with pytest.raises(TrialDataError, match=r"time-zone-aware date .* row 4 \(patient_id P3\)"):
+        bh.read_trial(frame)
+
+
+# -- files ------------------------------------------------------------------------------------
+def test_header_with_spaces_is_stripped_with_a_warning(tmp_path):
+    path = tmp_path / "spaces.csv"
+    times_frame().rename(columns={"os_time": "os_time ", "site": " site"}).to_csv(path,
+                                                                              index=False)
+    with pytest.warns(DataWarning, match="surrounding spaces"):
+        trial = bh.read_trial(path)
+    assert trial.endpoints == ("os",) and trial.covariates == ()
+
+
+def test_duplicated_column(tmp_path):
+    path = tmp_path / "dup.csv"
+    frame = times_frame()
+    frame.to_csv(path, index=False)
+    text = path.read_text().splitlines()
+    text = [line + "," + line.split(",")[3] for line in text]  # os_time again
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(TrialDataError, match="'os_time' appear more than once"):
+        bh.read_trial(path)
+
+
+def test_workbook_with_two_sheets_needs_sheet(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as xl:
+        pd.DataFrame({"note": ["read me"]}).to_excel(xl, sheet_name="README", index=False)
+        times_frame().to_excel(xl, sheet_name="patients", index=False)
+    with pytest.raises(TrialDataError, match=r"2 sheets \('README', 'patients'\); pass sheet="):
+        bh.read_trial(path)
+    assert quiet(bh.read_trial, path, sheet="patients").n_patients == 8
+    with pytest.raises(TrialDataError, match="no sheet 'x'"):
+        bh.read_trial(path, sheet="x")
+
+
+def test_encodings(tmp_path):
+    frame = times_frame().assign(site=["Séoul", "Busan"] * 4)
+    latin = tmp_path / "latin1.csv"
+    frame.to_csv(latin, index=False, encoding="latin-1")
+    with pytest.raises(TrialDataError, match="not UTF-8.*encoding='latin-1'"):
+        bh.read_trial(latin)
+    assert quiet(bh.read_trial, latin, encoding="latin-1").sites == ("Busan", "Séoul")
+    utf16 = tmp_path / "utf16.csv"
+    frame.to_csv(utf16, index=False, encoding="utf-16")
+    with pytest.raises(TrialDataError, match="UTF-16 byte-order mark: pass encoding='utf-16'"):
+        bh.read_trial(utf16)
+    bom = tmp_path / "bom.csv"
+    frame.to_csv(bom, index=False, encoding="utf-8-sig")
+    assert quiet(bh.read_trial, bom).sites == ("Busan", "Séoul")
+    with pytest.raises(TrialDataError, match="unknown encoding"):
+        bh.read_trial(latin, encoding="no-such-codec")
+
+
+def test_empty_file_and_directory(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(TrialDataError, match=r"empty \(0 bytes\)"):
+        bh.read_trial(empty)
+    folder = tmp_path / "data.csv"
+    folder.mkdir()
+    with pytest.raises(TrialDataError, match="is a directory"):
+        bh.read_trial(folder)
+    header_only = tmp_path / "header.csv"
+    times_frame().iloc[:0].to_csv(header_only, index=False)
+    with pytest.raises(TrialDataError, match="no patients"):
+        bh.read_trial(header_only)
+
+
+# -- ADaM ADTTE -------------------------------------------------------------------------------
+def _adtte():
+    frame = times_frame().assign(randomization_date=["2018-01-01"] * 8)
+    frame = frame.assign(pfs_time=frame["os_time"], pfs_event=frame["os_event"])
+    trial = quiet(bh.read_trial, frame)
+    return bh.to_adtte(trial)
+
+
+@pytest.mark.parametrize("column", ["SITEID", "USUBJID", "TRT01P"])
+def test_adtte_missing_identifiers(column):
+    adtte = _adtte()
+    adtte.loc[2, column] = np.nan
+    with pytest.raises(ADaMError, match=rf"column '{column}': missing {column} in row 3"):
+        bh.read_adtte(adtte)
+
+
+def test_adtte_startdt_must_agree_and_parse():
+    adtte = _adtte()
+    first = adtte.index[adtte["USUBJID"] == "P1"][0]
+    adtte.loc[first, "STARTDT"] = pd.Timestamp("2018-02-01")
+    with pytest.raises(ADaMError, match="STARTDT differs between rows of the same subject"):
+        bh.read_adtte(adtte)
+    bad = _adtte().astype({"STARTDT": object})
+    bad.loc[0, "STARTDT"] = "31/02/2018"
+    with pytest.raises(ADaMError, match="column 'STARTDT': unparseable date"):
+        bh.read_adtte(bad)
+
+
+def test_adtte_non_sas_file(tmp_path):
+    path = tmp_path / "adtte.xpt"
+    path.write_text("not a transport file")
+    with pytest.raises(ADaMError, match="cannot be read as SAS .xpt"):
+        bh.read_adtte(path)
