@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -66,6 +68,30 @@ def _progress_bar(total: int, initial: int, desc: str, show: bool):
     else:
         from tqdm import tqdm
     return tqdm(total=total, initial=initial, desc=desc, disable=not show)
+
+
+#: Why a spawned pool breaks in a script, and the fix.
+MAIN_GUARD_HINT = (
+    "worker processes are started with 'spawn', which re-imports the calling script: a "
+    "script that calls this at top level must put its code under "
+    "`if __name__ == \"__main__\":` (see the README), or pass workers=1.")
+
+
+@contextmanager
+def spawn_pool(n: int):
+    """A process pool of ``n`` spawned workers; a pool broken because the calling script
+    has no ``__main__`` guard is reported as such (not as BrokenProcessPool)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as ex:
+            yield ex
+    except BrokenProcessPool as err:
+        main = sys.modules.get("__main__")
+        script = getattr(main, "__spec__", None) is None and hasattr(main, "__file__")
+        died = "a worker process died (out of memory, or killed): try fewer workers"
+        hint = f"{MAIN_GUARD_HINT} Otherwise {died}." if script else f"{died}."
+        raise BayesHCCError(f"the process pool broke ({err}): {hint}") from None
 
 
 def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int | None = 1,
@@ -136,7 +162,7 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
                 finish(k, fn(p))
         else:
             n = min(workers or default_workers(), len(todo))
-            with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as ex:
+            with spawn_pool(n) as ex:
                 futures = {ex.submit(fn, p): k for k, p in todo}
                 for fut in as_completed(futures):
                     finish(futures[fut], fut.result())

@@ -1,7 +1,13 @@
-"""Typer application: ``bayes-hcc describe DATA`` (and the analysis commands as they land)."""
+"""Typer application: the ``bayes-hcc`` commands (thin layers over the package).
+
+Exit codes: 0 success; 1 checks failed (diagnostics under ``--strict``, validation);
+2 bad input (data, specification, settings, files), with a message and no traceback;
+3 an internal error (a bug: the message asks for a report); 130 interrupted.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,24 +16,49 @@ import typer
 from bayes_hcc.datasets import LOADERS
 from bayes_hcc.errors import BayesHCCError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+EXIT_CHECKS_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+# rich_markup_mode=None: help texts are plain text (Rich markup ate "[prediction]").
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
                   help="Bayesian analysis of a randomized time-to-event trial.")
 
+UNIT_HELP = ("Time unit of the data's times (times layout) or of the times derived from "
+             "dates: days, weeks, months (default) or years. A bundled dataset is expressed "
+             "in it.")
 
-def load_data(data: str, control: str, treatment: str, adtte: bool = False):
+
+def load_data(data: str, control: str, treatment: str, adtte: bool = False,
+              time_unit: str = "months"):
     """A bundled dataset name (example, veteran, leukemia, rats) or a file path."""
     from bayes_hcc.data import read_adtte, read_trial
+    from bayes_hcc.units import check_time_unit
 
+    time_unit = check_time_unit(time_unit)
     if data in LOADERS and not Path(data).exists():
-        return LOADERS[data]()
+        trial = LOADERS[data]()
+        return trial if trial.time_unit == time_unit else trial.to_unit(time_unit)
     if adtte:
-        return read_adtte(data, control=control, treatment=treatment)
-    return read_trial(data, control=control, treatment=treatment)
+        return read_adtte(data, control=control, treatment=treatment, time_unit=time_unit)
+    return read_trial(data, control=control, treatment=treatment, time_unit=time_unit)
+
+
+#: Fixes written for the Python API, as a command-line user gives them.
+_CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
+              "pass --control and --treatment",
+              "pass overwrite=True": "pass --overwrite"}
+
+
+def message(err: Exception) -> str:
+    text = str(err)
+    for api, cli in _CLI_WORDS.items():
+        text = text.replace(api, cli)
+    return text
 
 
 def fail(err: Exception) -> None:
-    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
+    typer.secho(f"error: {message(err)}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=EXIT_BAD_INPUT)
 
 
 @app.command()
@@ -38,10 +69,11 @@ def describe(
     control: str = typer.Option("sorafenib", help="Control arm label."),
     treatment: str = typer.Option("tace_sorafenib", help="Treatment arm label."),
     adtte: bool = typer.Option(False, "--adtte", help="Read DATA as CDISC ADaM ADTTE."),
+    time_unit: str = typer.Option("months", "--time-unit", help=UNIT_HELP),
 ):
     """Describe a trial: counts, events, follow-up and Kaplan-Meier medians per endpoint."""
     try:
-        trial = load_data(data, control, treatment, adtte)
+        trial = load_data(data, control, treatment, adtte, time_unit)
     except (BayesHCCError, FileNotFoundError) as err:
         fail(err)
     typer.echo(repr(trial))
@@ -72,6 +104,10 @@ def fit(
     strict: bool = typer.Option(False, "--strict",
                                 help="Exit with status 1 when the diagnostics fail."),
     with_report: bool = typer.Option(False, "--report", help="Also write report.html."),
+    time_unit: str = typer.Option("months", "--time-unit", help=UNIT_HELP),
+    extrapolate: bool = typer.Option(False, "--extrapolate", help="Show medians and "
+                                     "landmarks beyond follow-up (marked extrapolated) "
+                                     "instead of 'not reached'."),
 ):
     """Fit a survival model and write the fit (netCDF) and the headline table."""
     import bayes_hcc as bh
@@ -81,7 +117,7 @@ def fit(
     if fast:
         draws, tune, chains = 300, 300, 2
     try:
-        trial = load_data(data, control, treatment, adtte)
+        trial = load_data(data, control, treatment, adtte, time_unit)
         targets = [out / "fit.nc", out / "summary.csv", out / "summary.md"]
         existing = [str(p) for p in targets if p.exists()]
         if existing and not overwrite:
@@ -93,7 +129,7 @@ def fit(
         # check=False: the full diagnostics verdict is printed below instead of a warning.
         result = m.fit(trial, endpoint, draws=draws, tune=tune, chains=chains,
                        random_seed=seed, check=False)
-        table = bh.summarize(result)
+        table = bh.summarize(result, extrapolate=extrapolate)
     except (BayesHCCError, FileNotFoundError, FileExistsError) as err:
         fail(err)
     out.mkdir(parents=True, exist_ok=True)
@@ -146,6 +182,7 @@ def sensitivity(
     workers: int = typer.Option(1, help="Processes (1 = reuse compiled models in-process)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
     control: str = typer.Option("sorafenib"), treatment: str = typer.Option("tace_sorafenib"),
+    time_unit: str = typer.Option("months", "--time-unit", help=UNIT_HELP),
 ):
     """Fit every variant of a sensitivity grid; write the table (CSV, Markdown, LaTeX) and a
     forest plot."""
@@ -153,7 +190,7 @@ def sensitivity(
     from bayes_hcc.io.report import write_tables
 
     try:
-        trial = load_data(data, control, treatment)
+        trial = load_data(data, control, treatment, time_unit=time_unit)
         grid_spec = bh.load_grid(grid)
         fig_path = out / "forest.png"
         if fig_path.exists() and not overwrite:
@@ -179,8 +216,31 @@ def _root():
     """Bayesian analysis of a randomized time-to-event trial (bayes_hcc)."""
 
 
-def main() -> None:
-    app()
+def main(argv=None) -> None:
+    """Entry point of ``bayes-hcc``: one top-level handler, so no input error ever shows a
+    traceback (exit codes in the module docstring)."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except typer.Exit as done:
+        code = done.exit_code
+    except typer.Abort:
+        typer.secho("interrupted", fg=typer.colors.RED, err=True)
+        code = EXIT_INTERRUPTED
+    except typer.TyperException as err:  # usage errors: the parser's own message, exit 2
+        err.show()
+        code = getattr(err, "exit_code", EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", fg=typer.colors.RED, err=True)
+        code = EXIT_INTERRUPTED
+    except (BayesHCCError, OSError, UnicodeError) as err:
+        typer.secho(f"error: {message(err)}", fg=typer.colors.RED, err=True)
+        code = EXIT_BAD_INPUT
+    except Exception as err:  # noqa: BLE001 - the last line of defence, reported as a bug
+        typer.secho(f"internal error ({type(err).__name__}: {err}). This is a bug in "
+                    "bayes-hcc: please report it with the command you ran.",
+                    fg=typer.colors.RED, err=True)
+        code = EXIT_INTERNAL
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 @app.command()
@@ -226,24 +286,26 @@ def monitor(
                                "(approximation); default: the plan's."),
     control: str = typer.Option("sorafenib"),
     treatment: str = typer.Option("tace_sorafenib"),
+    time_unit: str = typer.Option("months", "--time-unit", help=UNIT_HELP),
 ):
     """Run one interim look of a monitoring plan: cut, fit, decision, audit record, and
     the predicted dates of the later looks (and, with --ppos, the PPoS)."""
     from bayes_hcc.monitoring import interim_analysis, load_plan
 
     try:
-        trial = load_data(data, control, treatment)
+        trial = load_data(data, control, treatment, time_unit=time_unit)
         p = load_plan(plan)
         which = int(look) if look.isdigit() else look
-        res = interim_analysis(trial, p, which, fast=fast, random_seed=seed, log=log)
+        res = interim_analysis(trial, p, which, fast=fast, random_seed=seed, log=log,
+                               ppos=ppos, ppos_method=method, progress=True)
     except (BayesHCCError, FileNotFoundError) as err:
         fail(err)
     typer.echo(repr(p))
     typer.echo(p.table().to_string())
     typer.echo(f"\n{res.look.name}: data cut {res.cut_date.date()}, {res.n_patients} patients, "
                f"{res.n_events} OS events")
-    for k, v in res.probabilities.items():
-        typer.echo(f"  {k} = {v:.4f}")
+    for line in res.summary_lines():
+        typer.echo(f"  {line}")
     typer.echo(f"diagnostics: {'ok' if res.diagnostics.ok else 'FAILED'}")
     typer.echo(f"decision: {res.decision}")
     if not res.diagnostics.ok:
@@ -255,9 +317,6 @@ def monitor(
     try:
         typer.echo("\npredicted dates of the later looks (posterior predictive quantiles):")
         typer.echo(res.predict_dates().to_string())
-        if ppos:
-            pp = res.ppos_result or res.ppos(method=method, progress=True)
-            typer.echo(f"\n{pp!r}")
     except BayesHCCError as err:
         fail(err)
 

@@ -147,12 +147,19 @@ class TrialData:
         )
 
     # -- data cuts ------------------------------------------------------------------------
-    def cut(self, date) -> TrialData:
+    def data_warnings(self, endpoints=None) -> None:
+        """Issue the DataWarnings of these data (small sites; arms without events) for
+        ``endpoints`` (default: all)."""
+        warn_small(self._frame, self.endpoints if endpoints is None else tuple(endpoints),
+                   self.control, self.treatment)
+
+    def cut(self, date, *, warn: bool = True) -> TrialData:
         """The data as known at calendar ``date``.
 
         Patients randomized after ``date`` are left out; events after it are not yet known
         and follow-up is censored at it. A patient randomized on ``date`` stays, with zero
         follow-up (censored at time 0: no information, but part of the randomized set).
+        ``warn=False`` leaves the DataWarnings to the caller (:meth:`data_warnings`).
         """
         if not self.has_dates:
             raise TrialDataError(
@@ -180,7 +187,8 @@ class TrialData:
                                     for k in ("time", "event")])
             return TrialData._from_raw(raw, control=self.control, treatment=self.treatment,
                                        time_unit=self.time_unit, source=self.source,
-                                       cut_date=cut, truth=self.truth, layout="dates")
+                                       cut_date=cut, truth=self.truth, layout="dates",
+                                       warn=warn)
         out = f.copy()
         per = DAYS_PER_UNIT[self.time_unit]
         avail = ((cut - f["randomization_date"]) / np.timedelta64(1, "D")).to_numpy(float) / per
@@ -188,7 +196,8 @@ class TrialData:
             t = out[f"{e}_time"].to_numpy(float)
             out[f"{e}_event"] = ((out[f"{e}_event"] == 1) & (t <= avail)).astype(np.int8)
             out[f"{e}_time"] = np.minimum(t, avail)
-        warn_small(out, self.endpoints, self.control, self.treatment)
+        if warn:
+            warn_small(out, self.endpoints, self.control, self.treatment)
         return TrialData(out, endpoints=self.endpoints, control=self.control,
                          treatment=self.treatment, time_unit=self.time_unit, layout=self.layout,
                          cut_date=cut, truth=self.truth, source=self.source)
@@ -205,6 +214,20 @@ class TrialData:
                          treatment=self.treatment, time_unit=self.time_unit, layout=self.layout,
                          cut_date=self.cut_date, truth=self.truth,
                          source=f"{self.source} [{label}]")
+
+    def to_unit(self, time_unit: str) -> TrialData:
+        """The same trial with its times expressed in ``time_unit`` (days, weeks, months,
+        years); every posterior of a unit-free quantity is unchanged."""
+        from bayes_hcc.units import convert
+
+        time_unit = check_time_unit(time_unit)
+        out = self._frame.copy()
+        for e in self.endpoints:
+            out[f"{e}_time"] = convert(out[f"{e}_time"].to_numpy(float), self.time_unit,
+                                       time_unit)
+        return TrialData(out, endpoints=self.endpoints, control=self.control,
+                         treatment=self.treatment, time_unit=time_unit, layout=self.layout,
+                         cut_date=self.cut_date, truth=self.truth, source=self.source)
 
     def events_by_date(self, endpoint: str = "os") -> pd.Series:
         """Calendar dates of the events of ``endpoint``, sorted (needs randomization dates)."""

@@ -75,6 +75,14 @@ class Fit:
     def max_follow_up(self) -> float:
         return float(self.datatree.attrs["max_follow_up"])
 
+    def follow_up_by_arm(self) -> dict:
+        """Longest observed time (event or censoring) in each arm, in ``time_unit``: beyond
+        it a median or a survival probability is the model's extrapolation."""
+        t = self.datatree["observed_data"][self.endpoint].to_numpy()
+        arm = self.datatree["constant_data"]["arm"].to_numpy()
+        return {a: float(t[arm == i].max()) if (arm == i).any() else 0.0
+                for i, a in enumerate(self.arms)}
+
     def design(self):
         """Per-patient arm, site index and standardized covariates (from constant_data)."""
         c = self.datatree["constant_data"]

@@ -111,12 +111,36 @@ class InterimResult:
                 f"{self.n_patients} patients, {self.n_events} OS events, P(HR < 1) = {p:.3f}; "
                 f"decision: {self.decision})")
 
+    def summary_lines(self) -> list[str]:
+        """What the console shows: HR with its 95% credible interval, patients and events
+        by arm, every posterior probability with its MCSE, PPoS when computed."""
+        rec = self.record
+        lo, hi = rec["hr_95"]
+        arms = ", ".join(f"{a} {rec['events_by_arm'][a]}/{rec['patients_by_arm'][a]}"
+                         for a in rec["events_by_arm"])
+        lines = [f"HR {rec['hr_median']:.3f} (95% CrI {lo:.3f}-{hi:.3f})",
+                 f"OS events / patients by arm: {arms}"]
+        for k, v in self.probabilities.items():
+            if k.startswith("MCSE ") or k in ("PPoS",):
+                continue
+            mcse = self.probabilities.get(f"MCSE {k}")
+            lines.append(f"{k} = {v:.4f}" + ("" if mcse is None else f" (MCSE {mcse:.4f})"))
+        if rec.get("ppos"):
+            pp = rec["ppos"]
+            lo, hi = pp["interval_95"]
+            lines.append(f"PPoS = {pp['ppos']:.3f} (MCSE {pp['mcse']:.3f}, 95% MC interval "
+                         f"{lo:.3f}-{hi:.3f}; {pp['n_sims']} completed trials, method "
+                         f"{pp['method']})")
+        return lines
+
 
 def _record(res: InterimResult, trial_cut: TrialData, plan: MonitoringPlan, seed: int,
             look_id, fast: bool) -> dict:
     from bayes_hcc.models._engine import _versions
 
     hr = np.exp(res.fit.posterior["log_hr"].to_numpy().ravel())
+    ep = trial_cut.endpoint("os")
+    ppos = res.ppos_result
     return {
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "look": look_id, "look_name": res.look.name, "cut_date": str(res.cut_date.date()),
@@ -128,6 +152,12 @@ def _record(res: InterimResult, trial_cut: TrialData, plan: MonitoringPlan, seed
         "probabilities": res.probabilities,
         "hr_median": float(np.median(hr)),
         "hr_95": [float(np.quantile(hr, 0.025)), float(np.quantile(hr, 0.975))],
+        "events_by_arm": {a: int(ep.event[ep.arm == i].sum()) for i, a in enumerate(ep.arms)},
+        "patients_by_arm": {a: int((ep.arm == i).sum()) for i, a in enumerate(ep.arms)},
+        "ppos": None if ppos is None else {
+            "ppos": ppos.ppos, "mcse": ppos.mcse, "n_sims": ppos.n_sims,
+            "method": ppos.method, "interval_95": list(ppos.interval()),
+            "random_seed": ppos.settings.get("random_seed")},
     }
 
 
@@ -140,7 +170,8 @@ def append_record(path, record: dict) -> None:
 
 
 def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
-                     random_seed: int | None = None, log=None) -> InterimResult:
+                     random_seed: int | None = None, log=None, ppos: bool = False,
+                     ppos_method: str | None = None, progress: bool = False) -> InterimResult:
     """Run one look of a monitoring plan.
 
     Parameters
@@ -156,6 +187,10 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
         Default: the analysis spec's seed. Same data, plan and seed give the same numbers.
     log : path, optional
         Audit log (JSON Lines): one record per look is appended.
+    ppos : bool, default False
+        Also compute the predictive probability of success (the plan's ``[prediction]``
+        settings; ``ppos_method`` overrides its method) before the record is written, so
+        the record carries it. A look with a PPoS futility rule always computes it.
 
     Returns
     -------
@@ -167,25 +202,28 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     plan = load_plan(plan)
     lk = plan.look(look)
     date = look_date(trial, lk)
-    cut = trial.cut(date)
+    cut = trial.cut(date, warn=False)
+    cut.data_warnings([plan.spec.endpoint])  # only the endpoint this plan analyses
     seed = int(dict(plan.spec.sampler)["seed"] if random_seed is None else random_seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the verdict below reports convergence
         fit = fit_spec(plan.spec, cut, fast=fast, check=False, random_seed=seed)
         diag = check(fit, warn=False)
-    ppos = None
-    if lk.futility_ppos is not None:
+    pp = None
+    if lk.futility_ppos is not None or (ppos and not lk.is_final):
         from bayes_hcc.monitoring.predict import predictive_probability
 
-        ppos = predictive_probability(cut, plan, fit=fit, random_seed=seed)
-    rule, probs = decide(fit, lk, ppos)
+        pp = predictive_probability(cut, plan, fit=fit, random_seed=seed, method=ppos_method,
+                                    progress=progress)
+    rule, probs = decide(fit, lk, pp)
     ep = cut.endpoint("os")
     res = InterimResult(look=lk, cut_date=date, n_patients=cut.n_patients,
                         n_events=int(ep.n_events), probabilities=probs,
                         decision=rule if diag.ok else DECISIONS[-1], rule_decision=rule,
                         diagnostics=diag, fit=fit, plan_hash=plan.hash, data=cut, plan=plan,
-                        ppos_result=ppos)
+                        ppos_result=pp)
     res.record = _record(res, cut, plan, seed, look, fast)
+    res.record["ppos_requested"] = {"ppos": bool(ppos), "method": ppos_method}
     if log is not None:
         append_record(log, res.record)
     return res
@@ -216,7 +254,9 @@ def verify_log(path, trial: TrialData, plan, *, record: int = -1) -> dict:
     if rec["plan_hash"] != plan.hash:
         return {"reproduced": False, "differences": {"plan_hash": (rec["plan_hash"],
                                                                    plan.hash)}}
-    res = interim_analysis(trial, plan, rec["look"], fast=rec["fast"], random_seed=rec["seed"])
+    asked = rec.get("ppos_requested") or {}
+    res = interim_analysis(trial, plan, rec["look"], fast=rec["fast"], random_seed=rec["seed"],
+                           ppos=asked.get("ppos", False), ppos_method=asked.get("method"))
     new = res.record
     diffs = {}
     for k in ("cut_date", "data_fingerprint", "n_patients", "n_events", "decision",

@@ -470,7 +470,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         tasks.append((f"sim{i}", (plan.spec, frame, meta, int(seeds[i]), method,
                                   dict(refit or {}))))
     out = run_tasks(_final_analysis, tasks, workers=workers, progress=progress,
-                    desc="PPoS refits")
+                    desc="PPoS refits" if method == "mcmc" else
+                    "PPoS final analyses (normal approximation)")
     sims = pd.DataFrame(rows)
     sims["P(HR < 1) final"] = [out[k]["p_final"] for k, _ in tasks]
     sims["converged"] = [out[k]["converged"] for k, _ in tasks]

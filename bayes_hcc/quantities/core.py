@@ -161,17 +161,27 @@ def rmst(fit, tau: float, *, estimand: str = "standardized",
 
 @dataclass(frozen=True)
 class Probability:
-    """A posterior probability with its Monte Carlo standard error."""
+    """A posterior probability with its Monte Carlo standard error.
+
+    When every draw agrees (probability 0 or 1) the draws cannot estimate their own error;
+    ``mcse`` is then the bound 1 / n_draws (``mcse_is_bound`` is True): with n independent
+    draws all agreeing, the probability of the other outcome is below about 3 / n at 95%
+    confidence, so a table does not show a Monte Carlo error of exactly 0.
+    """
 
     statement: str
     probability: float
     mcse: float
     estimand: str | None = None
+    mcse_is_bound: bool = False
 
     def __float__(self) -> float:
         return self.probability
 
     def __repr__(self) -> str:
+        if self.mcse_is_bound:
+            return (f"P({self.statement}) = {self.probability:.4f} (MCSE < {self.mcse:.2g}: "
+                    "every draw agrees)")
         return f"P({self.statement}) = {self.probability:.4f} (MCSE {self.mcse:.4f})"
 
 
@@ -181,10 +191,8 @@ def _probability(indicator: xr.DataArray, statement: str, estimand=None) -> Prob
     ind = indicator.astype(float)
     p = float(ind.mean())
     if p in (0.0, 1.0):
-        mcse = 0.0  # every draw agrees; the Monte Carlo error of the mean is zero
-    else:
-        mcse = float(azs.mcse(ind, method="mean"))
-    return Probability(statement, p, mcse, estimand)
+        return Probability(statement, p, 1.0 / ind.size, estimand, mcse_is_bound=True)
+    return Probability(statement, p, float(azs.mcse(ind, method="mean")), estimand)
 
 
 def prob_superiority(fit, hr_below: float = 1.0) -> Probability:

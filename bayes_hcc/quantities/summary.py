@@ -6,9 +6,15 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.errors import BayesHCCError
-
 from bayes_hcc.quantities.core import (as_fit, hazard_ratio, median_survival, prob_superiority,
                                        prob_time_ratio, rmst, survival, time_ratio)
+from bayes_hcc.units import convert
+
+__all__ = ["summarize", "default_landmarks", "default_tau", "horizon_status"]
+
+#: Protocol landmarks and RMST horizon, in months (converted to the data's unit).
+LANDMARKS_MONTHS = (12.0, 24.0)
+TAU_MONTHS = 24.0
 
 
 def _row(da, quantity, estimand, prob):
@@ -19,48 +25,140 @@ def _row(da, quantity, estimand, prob):
     return {"quantity": quantity, "estimand": estimand, "mean": float(x.mean()),
             "median": float(np.median(x)), "lower": float(lo), "upper": float(hi),
             "mcse": float(azs.mcse(da, method="mean")),
-            "ess_bulk": float(azs.ess(da, method="bulk"))}
+            "ess_bulk": float(azs.ess(da, method="bulk")), "note": ""}
+
+
+def default_landmarks(fit) -> tuple[float, ...]:
+    """Landmarks for S(t): 12 and 24 months, in the fit's time unit."""
+    return tuple(float(convert(t, "months", fit.time_unit)) for t in LANDMARKS_MONTHS)
 
 
 def default_tau(fit) -> float:
     """RMST horizon: 24 months when the follow-up reaches it, else the whole months
-    covered by the follow-up."""
-    return 24.0 if fit.max_follow_up >= 24 else float(np.floor(fit.max_follow_up))
+    covered by the follow-up (in the fit's time unit)."""
+    follow_up = convert(fit.max_follow_up, fit.time_unit, "months")
+    months = TAU_MONTHS if follow_up >= TAU_MONTHS else float(np.floor(follow_up))
+    if months <= 0:
+        raise BayesHCCError(f"summarize: the follow-up ({fit.max_follow_up:.3g} "
+                            f"{fit.time_unit}) is under a month; pass tau= for the RMST.")
+    return float(convert(months, "months", fit.time_unit))
+
+
+def horizon_status(median: float, upper: float, limit: float) -> str:
+    """Where a time-valued estimate lies against the follow-up ``limit`` of its arm:
+    "reached", "upper" (only the upper credible limit lies beyond) or "beyond"."""
+    if not median <= limit:
+        return "beyond"
+    return "upper" if not upper <= limit else "reached"
+
+
+def _blank(row, keep_lower=False):
+    for k in ("mean", "median", "upper", "mcse", "ess_bulk") + (() if keep_lower else
+                                                                ("lower",)):
+        row[k] = np.nan
 
 
 def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
-              times=(12.0, 24.0), tau: float | None = None) -> pd.DataFrame:
+              times=None, tau: float | None = None, extrapolate: bool = False) -> pd.DataFrame:
     """Headline quantities with mean, median, equal-tailed ``prob`` interval, MCSE and ESS.
 
     Rows: HR; median per arm and difference; S(t) per arm at ``times``; RMST difference at
-    ``tau`` (default :func:`default_tau`); P(HR < 1) and P(HR < 0.8) (mean = probability).
+    ``tau``; P(HR < 1) and P(HR < 0.8) (mean = probability).
+
+    Parameters
+    ----------
+    times : sequence of float, optional
+        Landmarks in the fit's time unit; default 12 and 24 months converted to it.
+    tau : float, optional
+        RMST horizon in the fit's time unit; default :func:`default_tau`.
+    extrapolate : bool, default False
+        A median beyond the longest follow-up in its arm is the model's extrapolation, not
+        an estimate from the data: by default its row says "not reached" (values blank,
+        the lower credible limit kept when it lies within follow-up), an upper limit
+        beyond follow-up is blanked, and S(t) for t beyond follow-up is blanked; the
+        ``note`` column says so. ``True`` shows the extrapolated values, marked in
+        ``note``. RMST beyond the follow-up raises HorizonError unless ``True``.
     """
     if not 0 < prob < 1:
         raise BayesHCCError(f"summarize: prob={prob!r} must be strictly between 0 and 1 "
                             "(0.95 for 95% credible intervals).")
     fit = as_fit(fit)
+    unit = fit.time_unit
+    times = default_landmarks(fit) if times is None else tuple(float(t) for t in times)
     tau = default_tau(fit) if tau is None else tau
+    follow_up = fit.follow_up_by_arm()
     ctrl, trt = fit.arms
     ph = fit.family.proportional_hazards
     rows = [_row(hazard_ratio(fit), "HR", None, prob)] if ph else \
         [_row(time_ratio(fit), "time ratio (no single HR: not PH)", None, prob)]
+    if ph and "log_hr_dev" in fit.datatree["posterior"]:
+        rows[0]["note"] = "geometric mean over intervals; per-interval HRs below"
+        rows += _interval_hr_rows(fit, prob)
     med = median_survival(fit, estimand=estimand)
+    status = {}
     for a in (ctrl, trt):
-        rows.append(_row(med.sel(arm=a), f"median {a}", estimand, prob))
-    rows.append(_row(med.sel(arm="difference"), "median difference", estimand, prob))
+        row = _row(med.sel(arm=a), f"median {a} ({unit})", estimand, prob)
+        limit = follow_up[a]
+        status[a] = horizon_status(row["median"], row["upper"], limit)
+        where = f"longest follow-up in this arm {limit:.3g} {unit}"
+        if status[a] == "beyond":
+            if extrapolate:
+                row["note"] = f"extrapolated: beyond follow-up ({where})"
+            else:
+                _blank(row, keep_lower=row["lower"] <= limit)
+                row["note"] = (f"not reached: median beyond follow-up ({where}); "
+                               "extrapolate=True shows the model's extrapolation")
+        elif status[a] == "upper":
+            if extrapolate:
+                row["note"] = f"upper limit extrapolated ({where})"
+            else:
+                row["upper"] = np.nan
+                row["note"] = f"upper limit beyond follow-up ({where})"
+        rows.append(row)
+    row = _row(med.sel(arm="difference"), f"median difference ({unit})", estimand, prob)
+    if "beyond" in status.values() and not extrapolate:
+        _blank(row)
+        row["note"] = "not estimable: a median is not reached"
+    elif set(status.values()) - {"reached"}:
+        row["note"] = "uses medians extrapolated beyond follow-up"
+    rows.append(row)
     s = survival(fit, list(times), estimand=estimand)
     for t in times:
         for a in (ctrl, trt):
-            rows.append(_row(s.sel(arm=a, time=t), f"S({t:g}) {a}", estimand, prob))
-    r = rmst(fit, tau, estimand=estimand, extrapolate=False)
-    rows.append(_row(r.sel(arm="difference"), f"RMST({tau:g}) difference", estimand, prob))
+            row = _row(s.sel(arm=a, time=t), f"S({t:g} {unit}) {a}", estimand, prob)
+            if t > follow_up[a]:
+                if extrapolate:
+                    row["note"] = f"extrapolated: beyond follow-up ({follow_up[a]:.3g} {unit})"
+                else:
+                    _blank(row)
+                    row["note"] = (f"beyond follow-up in this arm ({follow_up[a]:.3g} {unit}); "
+                                   "extrapolate=True shows the model's extrapolation")
+            rows.append(row)
+    r = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate)
+    row = _row(r.sel(arm="difference"), f"RMST({tau:g} {unit}) difference", estimand, prob)
+    if tau > fit.max_follow_up:
+        row["note"] = f"extrapolated: tau beyond follow-up ({fit.max_follow_up:.3g} {unit})"
+    rows.append(row)
     probs = [prob_superiority(fit, d) for d in (1.0, 0.8)] if ph else [prob_time_ratio(fit)]
     for p in probs:
         rows.append({"quantity": f"P({p.statement})", "estimand": None, "mean": p.probability,
                      "median": np.nan, "lower": np.nan, "upper": np.nan, "mcse": p.mcse,
-                     "ess_bulk": np.nan})
+                     "ess_bulk": np.nan,
+                     "note": "every draw agrees: MCSE below 1 / draws" if p.mcse_is_bound
+                     else ""})
     out = pd.DataFrame(rows).set_index("quantity")
+    out["ess_bulk"] = out["ess_bulk"].round().astype("Int64")
     out.attrs.update(endpoint=fit.endpoint, model=fit.settings["model"], prob=prob,
-                     estimand=estimand, time_unit=fit.time_unit,
-                     data_fingerprint=fit.data_fingerprint)
+                     estimand=estimand, time_unit=unit, extrapolate=extrapolate,
+                     follow_up_by_arm=follow_up, data_fingerprint=fit.data_fingerprint)
     return out
+
+
+def _interval_hr_rows(fit, prob) -> list[dict]:
+    """One row per interval of a time-varying-HR model: HR = exp(log_hr_interval)."""
+    lhi = fit.datatree["posterior"]["log_hr_interval"]
+    rows = []
+    for label in lhi["interval"].values:
+        rows.append(_row(np.exp(lhi.sel(interval=label)), f"HR in {label} {fit.time_unit}",
+                         None, prob))
+    return rows

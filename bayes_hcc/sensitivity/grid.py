@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pandas as pd
 from bayes_hcc.diagnostics import check, loo
 from bayes_hcc.errors import HorizonError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
+from bayes_hcc.runner import spawn_pool
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
                                        prob_time_ratio, rmst, time_ratio)
 from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
@@ -150,7 +150,7 @@ def sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
             rows[i] = _worker(job)
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as ex:
+        with spawn_pool(workers) as ex:
             futures = {ex.submit(_worker, job): i for i, job in enumerate(jobs)}
             for fut in as_completed(futures):
                 rows[futures[fut]] = fut.result()

@@ -1,0 +1,88 @@
+"""Medians and landmarks beyond follow-up are reported as not reached / extrapolated (they
+used to be printed as estimates: a median of 21.5 months with 12.7 months of follow-up), and
+the headline table's landmarks and tau follow the data's time unit."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.datasets import _DATA
+
+
+@pytest.fixture(scope="module")
+def immature_fit():
+    """A trial cut early with a strong effect: the treatment arm's median lies beyond its
+    follow-up (Kaplan-Meier not reached), the control median within it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.DataWarning)
+        sim = bh.simulate_trial(130, os_hazard=bh.WeibullHazard(median=9.0, shape=1.0),
+                                hr_os=0.45, accrual_start="2017-06-01",
+                                accrual_end="2018-06-01", cut_date="2018-09-30",
+                                random_seed=3)
+    km = sim.kaplan_meier("os")
+    assert np.isfinite(km.loc["sorafenib", "median"])
+    assert not np.isfinite(km.loc["tace_sorafenib", "median"])
+    return bh.WeibullPH().fit(sim, "os", random_seed=1)
+
+
+def test_median_beyond_follow_up_is_not_reached(immature_fit):
+    fu = immature_fit.follow_up_by_arm()
+    table = bh.summarize(immature_fit)
+    trt = table.loc["median tace_sorafenib (months)"]
+    assert np.isnan(trt["median"]) and np.isnan(trt["upper"])
+    assert trt["note"].startswith("not reached: median beyond follow-up")
+    assert "extrapolate=True" in trt["note"]
+    diff = table.loc["median difference (months)"]
+    assert np.isnan(diff["median"]) and "not reached" in diff["note"]
+    for t, a in ((24, "sorafenib"), (24, "tace_sorafenib")):
+        row = table.loc[f"S({t} months) {a}"]
+        assert t > fu[a] and np.isnan(row["median"]) and "beyond follow-up" in row["note"]
+    # the control median is estimated, its upper limit lies beyond follow-up
+    ctrl = table.loc["median sorafenib (months)"]
+    assert ctrl["median"] < fu["sorafenib"] and np.isnan(ctrl["upper"])
+    assert ctrl["note"].startswith("upper limit beyond follow-up")
+
+
+def test_extrapolate_shows_the_model_and_says_so(immature_fit):
+    table = bh.summarize(immature_fit, extrapolate=True)
+    med = bh.median_survival(immature_fit).sel(arm="tace_sorafenib")
+    row = table.loc["median tace_sorafenib (months)"]
+    assert row["median"] == pytest.approx(float(med.median()))
+    assert row["median"] > immature_fit.follow_up_by_arm()["tace_sorafenib"]
+    assert row["note"].startswith("extrapolated")
+    assert table.loc["S(24 months) sorafenib", "note"].startswith("extrapolated")
+
+
+def test_rmst_beyond_follow_up_still_refused(immature_fit):
+    with pytest.raises(bh.HorizonError, match="extrapolate=True"):
+        bh.summarize(immature_fit, tau=36)
+    table = bh.summarize(immature_fit, tau=36, extrapolate=True)
+    assert table.loc["RMST(36 months) difference", "note"].startswith("extrapolated")
+
+
+def test_landmarks_and_tau_in_the_data_unit():
+    """In days, the default landmarks are 12 and 24 months expressed in days, and the
+    estimates equal the months ones."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.DataWarning)
+        days = bh.read_trial(_DATA / "example_trial.csv", time_unit="days")
+        months = bh.read_trial(_DATA / "example_trial.csv")
+    kw = dict(random_seed=5, draws=500, tune=500, chains=2, check=False)
+    td = bh.summarize(bh.WeibullPH().fit(days, "os", **kw))
+    tm = bh.summarize(bh.WeibullPH().fit(months, "os", **kw))
+    assert "S(365.25 days) sorafenib" in td.index and "S(730.5 days) sorafenib" in td.index
+    assert "RMST(730.5 days) difference" in td.index and td.attrs["time_unit"] == "days"
+    # Same probabilities; the comparison is of two runs of the same posterior (different
+    # sampler coordinates), so within 4 Monte Carlo SEs of the difference.
+    for a in ("sorafenib", "tace_sorafenib"):
+        x, y = td.loc[f"S(365.25 days) {a}"], tm.loc[f"S(12 months) {a}"]
+        assert abs(x["mean"] - y["mean"]) <= 4 * np.hypot(x["mcse"], y["mcse"])
+
+
+def test_probability_of_all_agreeing_draws_has_a_bound():
+    draws = bh.quantities.core._probability(
+        __import__("xarray").DataArray(np.ones((2, 50), bool), dims=("chain", "draw")), "x")
+    assert draws.probability == 1.0 and draws.mcse == pytest.approx(0.01)
+    assert draws.mcse_is_bound and "every draw agrees" in repr(draws)

@@ -1,0 +1,139 @@
+"""The command line as a user runs it: the real entry point (``main``), exit codes,
+messages in the command line's own words, no traceback, and the time unit in every label."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.cli.app import main
+from bayes_hcc.datasets import _DATA
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *argv):
+    """``bayes-hcc ARGV`` in this process through the real entry point: (code, out, err)."""
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.out + cap.err
+    return done.value.code, cap.out, cap.err
+
+
+def test_real_command_bad_input_no_traceback(tmp_path):
+    """The installed script, in a fresh process: an input error exits 2 with one line."""
+    exe = Path(sys.executable).with_name("bayes-hcc")
+    proc = subprocess.run([str(exe), "describe", str(tmp_path / "missing.csv")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {tmp_path / 'missing.csv'}: no such file."
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_usage_and_internal_errors(capsys, monkeypatch):
+    code, _, err = run(capsys, "fit")
+    assert code == 2 and "Missing argument" in err
+    cli = sys.modules["bayes_hcc.cli.app"]  # the module (the package exports the app object)
+
+    def boom(*a, **k):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(cli, "load_data", boom)
+    code, _, err = run(capsys, "describe", "example")
+    assert code == 3 and "internal error (RuntimeError: simulated bug)" in err
+    assert "please report" in err
+
+
+def test_time_unit_on_describe_and_fit(capsys, tmp_path):
+    """A file in days read with --time-unit days: follow-up in days, landmarks 12 and 24
+    months expressed in days and labelled so (a file in days used to be read as months)."""
+    raw = pd.read_csv(_DATA / "veteran.csv")
+    frame = pd.DataFrame({"patient_id": raw["id"], "site": "VA", "arm": raw["arm"],
+                          "os_time": raw["time_days"], "os_event": raw["status"]})
+    path = tmp_path / "veteran_days.csv"
+    frame.to_csv(path, index=False)
+    code, out, _ = run(capsys, "describe", str(path), "--control", "standard", "--treatment",
+                       "test", "--time-unit", "days")
+    assert code == 0 and "== OS (days) ==" in out and "median_follow_up_days" in out
+    code, out, _ = run(capsys, "fit", str(path), "--control", "standard", "--treatment",
+                       "test", "--time-unit", "days", "--site-effect", "none", "--model",
+                       "weibull", "--out", str(tmp_path / "fit"), "--draws", "300", "--tune",
+                       "300", "--chains", "2")
+    assert code == 0, out
+    assert "times in days" in out and "S(365.25 days) standard" in out
+    assert bh.load_fit(tmp_path / "fit" / "fit.nc").time_unit == "days"
+    code, _, err = run(capsys, "describe", "example", "--time-unit", "fortnights")
+    assert code == 2 and "time_unit='fortnights' is not known" in err
+
+
+def test_messages_name_the_command_line_options(capsys, tmp_path):
+    frame = pd.DataFrame({"patient_id": ["a", "b", "c", "d"], "site": ["S"] * 4,
+                          "arm": ["A", "B", "A", "B"], "os_time": [1, 2, 3, 4],
+                          "os_event": [1, 1, 0, 1]})
+    path = tmp_path / "labels.csv"
+    frame.to_csv(path, index=False)
+    code, _, err = run(capsys, "describe", str(path))
+    assert code == 2 and "pass --control and --treatment" in err and "read_trial" not in err
+    out = tmp_path / "fit"
+    code, _, _ = run(capsys, "fit", "example", "--model", "weibull", "--out", str(out),
+                     "--fast", "--report")
+    assert code == 0
+    code, _, err = run(capsys, "report", str(out / "fit.nc"), "--out",
+                       str(out / "report.html"))
+    assert code == 2 and "pass --overwrite" in err and "overwrite=True" not in err
+
+
+def test_monitor_help_keeps_brackets(capsys):
+    code, out, _ = run(capsys, "monitor", "--help")
+    assert code == 0 and "[prediction]" in out
+
+
+def test_monitor_console_and_audit_record(capsys, tmp_path):
+    """The console shows HR (95% CrI), events by arm and each probability with its MCSE;
+    the record has them and the PPoS; OS monitoring says nothing about TTP."""
+    log = tmp_path / "audit.jsonl"
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, _ = run(capsys, "monitor", "example", "--plan",
+                           str(ROOT / "models" / "monitoring.toml"), "--look", "1", "--fast",
+                           "--log", str(log), "--ppos", "--method", "normal")
+    assert code == 0, out
+    assert not [w for w in caught if "ttp" in str(w.message) or "pfs" in str(w.message)]
+    assert "HR " in out and "95% CrI" in out and "OS events / patients by arm" in out
+    assert "P(HR < 1) = " in out and "(MCSE " in out and "PPoS = " in out
+    rec = json.loads(log.read_text().splitlines()[-1])
+    assert set(rec["events_by_arm"]) == {"sorafenib", "tace_sorafenib"}
+    assert rec["ppos"]["method"] == "normal" and 0 <= rec["ppos"]["ppos"] <= 1
+
+
+def test_data_warnings_only_for_the_analysed_endpoint():
+    """A look analyses OS: a TTP arm without events at the cut is not its business (the
+    look used to print four TTP warnings)."""
+    import warnings
+
+    frame = pd.DataFrame({
+        "patient_id": list("abcdef"), "site": ["S"] * 6,
+        "arm": ["sorafenib", "tace_sorafenib"] * 3,
+        "randomization_date": ["2018-01-01"] * 6,
+        "progression_date": ["2018-03-01", "", "", "", "", ""],
+        "death_date": ["2018-06-01", "2018-05-01", "", "2018-07-01", "", ""],
+        "last_followup_date": ["", "", "2019-01-01", "", "2019-01-01", "2019-01-01"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trial = bh.read_trial(frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cut = trial.cut("2018-12-01", warn=False)
+        cut.data_warnings(["os"])
+    assert not [w for w in caught if "ttp" in str(w.message)]
+    with pytest.warns(bh.DataWarning, match="ttp: arm 'tace_sorafenib' has no events"):
+        cut.data_warnings()
