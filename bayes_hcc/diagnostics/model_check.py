@@ -39,6 +39,7 @@ def compare(fits) -> pd.DataFrame:
 
     ``fits``: a dict name -> Fit, or a list (named ``model-endpoint-i``). Fits must share the
     data fingerprint, endpoint and patients: LOO on different units answers another question.
+    Numbers are not rounded (round for display, e.g. ``.round(2)``).
     """
     import arviz_stats as azs
 
@@ -55,7 +56,9 @@ def compare(fits) -> pd.DataFrame:
             raise BayesHCCError(f"compare: {name!r} was not fitted to the same patients and "
                                 f"endpoint as {ref_name!r} (data fingerprint or endpoint "
                                 "differ); LOO comparisons need the same units.")
-    return azs.compare({k: f.datatree for k, f in fits.items()})
+    # round_to="none": full-precision numbers (ArviZ's display rounding gave -1700.0 for
+    # -1661.36); round when printing.
+    return azs.compare({k: f.datatree for k, f in fits.items()}, round_to="none")
 
 
 def _top_level_priors(dt) -> list[str]:

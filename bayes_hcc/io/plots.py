@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from bayes_hcc.diagnostics import ppc_km, psense
 from bayes_hcc.quantities.core import as_fit, hazard_ratio, prob_superiority, survival_curve
@@ -222,23 +223,54 @@ FIGURES = {"survival": plot_survival, "hazard_ratio": plot_hazard_ratio,
 
 
 def plot_sensitivity(table):
-    """Forest plot of the HR (median and 95% CrI) across sensitivity variants."""
+    """Forest plot of the HR (median and 95% CrI) across sensitivity variants.
+
+    Every variant has a row: one without a single HR (an AFT family, or a variant that was
+    skipped) says so in place of the interval. The legend sits below the axes, never on a
+    row; the HR axis is logarithmic with plain tick labels (0.5, 1, 2)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
     plt = _plt()
-    t = table[table["hr_median"].notna()] if "hr_median" in table else table.iloc[:0]
-    fig, ax = plt.subplots(figsize=(7.5, 0.8 + 0.38 * max(len(t), 1)))
-    y = np.arange(len(t))[::-1]
+    n = len(table)
+    fig, ax = plt.subplots(figsize=(7.5, 1.4 + 0.38 * max(n, 1)))
+    y = np.arange(n)[::-1]
+    hr = table["hr_median"] if "hr_median" in table else pd.Series(np.nan, index=table.index)
+    has = hr.notna().to_numpy()
+    t = table[has]
     ok = t["diagnostics"].eq("ok").to_numpy() if len(t) else np.array([], bool)
-    ax.errorbar(t["hr_median"], y, xerr=[t["hr_median"] - t["hr_lower"],
+    yy = y[has]
+    ax.errorbar(t["hr_median"], yy, xerr=[t["hr_median"] - t["hr_lower"],
                                           t["hr_upper"] - t["hr_median"]],
                 fmt="none", ecolor="k", capsize=2)
-    ax.scatter(t["hr_median"][ok], y[ok], color="k", zorder=3, label="diagnostics ok")
-    ax.scatter(t["hr_median"][~ok], y[~ok], color="#cf222e", marker="x", zorder=3,
+    ax.scatter(t["hr_median"][ok], yy[ok], color="k", zorder=3, label="diagnostics ok")
+    ax.scatter(t["hr_median"][~ok], yy[~ok], color="#cf222e", marker="x", zorder=3,
                label="diagnostics failed")
     ax.axvline(1.0, color="grey", ls="--", lw=1)
     ax.set_xscale("log")
-    ax.set_yticks(y, list(t.index), fontsize=8)
+    lo = float(np.nanmin(t["hr_lower"])) if len(t) else 0.5
+    hi = float(np.nanmax(t["hr_upper"])) if len(t) else 2.0
+    lo, hi = min(lo, 0.9), max(hi, 1.1)
+    ax.set_xlim(lo / 1.15, hi * 1.15)
+    nice = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0]
+    ax.xaxis.set_major_locator(FixedLocator([v for v in nice if lo / 1.15 <= v <= hi * 1.15]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    for yi, (name, row) in zip(y[~has], table[~has].iterrows()):
+        if "note" in row and isinstance(row["note"], str) and row["note"].startswith("skipped"):
+            why = "skipped (see the table)"
+        elif str(row.get("family", "")).endswith("_aft"):
+            tr = row.get("tr_median", np.nan)
+            why = "AFT model: no single HR" + (f" (time ratio {tr:.2f})" if np.isfinite(tr)
+                                                else "")
+        else:
+            why = "no HR (see the table)"
+        ax.text(lo / 1.12, yi, why, va="center", ha="left", fontsize=7, color="#57606a")
+    ax.set_yticks(y, list(table.index), fontsize=8)
+    ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel("hazard ratio (median, 95% CrI)")
     ax.set_title(f"Sensitivity analyses: {table.attrs.get('grid', '')}", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, fontsize=7, loc="upper center", ncol=2, frameon=False,
+              bbox_to_anchor=(0.5, -0.5 / (1.0 + 0.38 * max(n, 1))))
     fig.tight_layout()
     return fig

@@ -66,6 +66,18 @@ def write_tables(table: pd.DataFrame, stem: Path, *, overwrite: bool = False) ->
     return paths
 
 
+def _horizon_note(table: pd.DataFrame) -> str:
+    """A sentence above the table when some rows are not reached or extrapolated."""
+    flagged = [q for q, n in table["note"].items() if n and ("follow-up" in n
+                                                            or "not reached" in n)]
+    if not flagged:
+        return ""
+    return ("<p class='fail'>Beyond follow-up: " + html.escape(", ".join(flagged)) +
+            ". A median beyond the longest follow-up in its arm is reported as not reached "
+            "(the model's extrapolation is not an estimate from these data); see the note "
+            "column.</p>")
+
+
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
@@ -101,7 +113,10 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     priors = pd.DataFrame({"prior": {k: str(fit.priors[k]) for k in used}})
     model = {k: v for k, v in fit.settings.items() if k != "priors"}
     figs = []
-    for name in figures or list(FIGURES):
+    if figures is None:  # every figure that applies to this fit (no placeholder figures)
+        figures = [n for n in FIGURES if n != "time_varying_hr"
+                   or "log_hr_dev" in fit.datatree["posterior"]]
+    for name in figures:
         kwargs = {"random_seed": random_seed} if name == "ppc" else {}
         figs.append((name, _png(FIGURES[name](fit, **kwargs))))
     verdict = ("<p class='ok'>Diagnostics: OK</p>" if diag.ok else
@@ -126,6 +141,7 @@ almost no censoring).</p>
 <ul>{expl}</ul>
 <h2>Headline results</h2>
 {table.to_html(float_format=lambda x: f'{x:.3f}', na_rep='')}
+{_horizon_note(table)}
 <p class="note">Estimand {html.escape(str(table.attrs['estimand']))}; 95% equal-tailed credible
 intervals; MCSE = Monte Carlo standard error. Also as CSV, Markdown and LaTeX:
 {html.escape(stem.name)}.csv / .md / .tex.</p>

@@ -15,11 +15,17 @@ _CLASSES = _MODELS
 FAST = {"draws": 300, "tune": 300, "chains": 2}
 
 
-def build(spec):
-    """The model object a spec describes (nothing is sampled)."""
+def build(spec, time_unit: str | None = None):
+    """The model object a spec describes (nothing is sampled). ``time_unit``: the unit of
+    the data it will be fitted to; the spec's cut points (in ``spec.time_unit``) are
+    converted to it."""
+    from bayes_hcc.units import convert
+
     spec = load_spec(spec)
     site = dict(spec.site)
     opts = {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.options}
+    if "cuts" in opts and time_unit is not None:
+        opts["cuts"] = [float(convert(c, spec.time_unit, time_unit)) for c in opts["cuts"]]
     return _CLASSES[spec.family](
         site_effect=site["effect"], site_parametrization=site["parametrization"],
         arm_by_site=None if site["arm_by_site"] == "none" else site["arm_by_site"],
@@ -51,7 +57,8 @@ def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, 
     if fast:
         kwargs.update(FAST)
     kwargs.update(overrides)
-    fit = build(spec).fit(population(spec, trial), spec.endpoint, check=check, **kwargs)
+    fit = build(spec, trial.time_unit).fit(population(spec, trial), spec.endpoint, check=check,
+                                           **kwargs)
     fit.datatree.attrs["spec_toml"] = dump_spec(spec)
     fit.datatree.attrs["spec_hash"] = spec.hash
     fit.datatree.attrs["spec_name"] = spec.name

@@ -13,7 +13,9 @@ import pandas as pd
 from bayes_hcc.diagnostics import check, loo
 from bayes_hcc.errors import HorizonError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
+from bayes_hcc.quantities.summary import default_tau, horizon_status
 from bayes_hcc.runner import spawn_pool
+from bayes_hcc.units import convert
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
                                        prob_time_ratio, rmst, time_ratio)
 from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
@@ -86,6 +88,10 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
                    hr_upper=float(np.quantile(hr, 0.975)))
         for d in rep["hr_thresholds"]:
             row[f"P(HR < {d:g})"] = prob_superiority(fit, d).probability
+        if "log_hr_dev" in fit.datatree["posterior"]:
+            lhi = np.exp(fit.datatree["posterior"]["log_hr_interval"].median(("chain", "draw")))
+            note.append("time-varying HR: HR is the geometric mean over intervals; per "
+                        "interval " + ", ".join(f"{x:.2f}" for x in lhi.to_numpy()))
     else:  # say so rather than print a misleading HR
         note.append("not proportional hazards: no single HR; see time ratio, medians, RMST")
     if "time_ratio" in fit.datatree["posterior"]:
@@ -94,18 +100,31 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
                    tr_upper=float(np.quantile(tr, 0.975)),
                    **{"P(TR > 1)": prob_time_ratio(fit).probability})
     med = median_survival(fit, estimand=rep["estimand"])
+    follow_up = fit.follow_up_by_arm()
+    reached = True
     for a in fit.arms:
-        row[f"median {a}"] = float(med.sel(arm=a).median())
+        m = med.sel(arm=a).values.ravel()
+        status = horizon_status(float(np.median(m)), float(np.quantile(m, 0.975)),
+                                follow_up[a])
+        row[f"median {a}"] = float(np.median(m)) if status != "beyond" else np.nan
+        if status == "beyond":
+            reached = False
+            note.append(f"median {a} not reached (beyond follow-up, {follow_up[a]:.3g} "
+                        f"{fit.time_unit})")
     diff = med.sel(arm="difference").values.ravel()
-    row.update(median_diff=float(np.median(diff)), median_diff_lower=float(np.quantile(
-        diff, 0.025)), median_diff_upper=float(np.quantile(diff, 0.975)))
-    tau = rep.get("tau") or 12.0
+    if reached:
+        row.update(median_diff=float(np.median(diff)), median_diff_lower=float(np.quantile(
+            diff, 0.025)), median_diff_upper=float(np.quantile(diff, 0.975)))
+    else:
+        row.update(median_diff=np.nan, median_diff_lower=np.nan, median_diff_upper=np.nan)
+    # The spec's tau is in its own time unit (months by default): expressed in the data's.
+    tau = convert(rep.get("tau") or 12.0, spec.time_unit, fit.time_unit)
     try:
         r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
     except HorizonError:
-        tau = float(np.floor(fit.max_follow_up))
+        tau = default_tau(fit)
         r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
-        note.append(f"RMST tau shortened to follow-up ({tau:g})")
+        note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.time_unit})")
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
     n_bad = int(np.sum(np.asarray(elpd.pareto_k) > elpd.good_k))
     if n_bad:

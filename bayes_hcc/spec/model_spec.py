@@ -40,8 +40,8 @@ FAMILIES = {
     "loglogistic_aft": {"options": {}, "priors": _COMMON_PRIORS + ("log_tr", "log_scale",
                                                                     "log_sigma")},
 }
-TOP_KEYS = ("name", "description", "endpoint", "family", "population", "options", "site",
-            "covariates", "priors", "sampler", "report")
+TOP_KEYS = ("name", "description", "endpoint", "family", "population", "time_unit", "options",
+            "site", "covariates", "priors", "sampler", "report")
 SITE_KEYS = {"effect": ("random", "fixed", "none"),
              "parametrization": ("auto", "noncentered", "centered"),
              "arm_by_site": ("none", "random")}
@@ -121,6 +121,9 @@ class ModelSpec:
     family: str
     description: str = ""
     population: str = "itt"
+    #: Unit of every time in the spec (cut points, report times, tau); converted to the
+    #: data's unit when fitted. Priors of time-scaled parameters are always per month.
+    time_unit: str = "months"
     options: tuple = ()
     site: tuple = ()
     covariates: tuple = ()
@@ -132,6 +135,7 @@ class ModelSpec:
     def to_dict(self) -> dict:
         out = {"name": self.name, "description": self.description, "endpoint": self.endpoint,
                "family": self.family, "population": self.population,
+               "time_unit": self.time_unit,
                "options": {k: _plain(v) for k, v in self.options}, "site": dict(self.site),
                "covariates": list(self.covariates),
                "priors": {k: v.to_dict() for k, v in self.priors},
@@ -169,6 +173,9 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
             _fail(source, key, f"must be a string, got {d[key]!r}.")
     fam = _check_value(source, "family", tuple(FAMILIES), d["family"])
     pop = _check_value(source, "population", POPULATIONS, d.get("population", "itt"))
+    from bayes_hcc.units import TIME_UNITS
+
+    unit = _check_value(source, "time_unit", TIME_UNITS, d.get("time_unit", "months"))
     options = _check_table(source, "options", d.get("options", {}), FAMILIES[fam]["options"])
     if "cuts" in options and "n_intervals" in options:
         _fail(source, "options", "give cuts or n_intervals, not both.")
@@ -197,7 +204,7 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
               **_check_table(source, "report", d.get("report", {}), REPORT_KEYS)}
     return ModelSpec(
         name=d["name"], endpoint=d["endpoint"].lower(), family=fam,
-        description=d.get("description", ""), population=pop,
+        description=d.get("description", ""), population=pop, time_unit=unit,
         options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                              for k, v in options.items())),
         site=tuple(sorted(site.items())), covariates=tuple(cov),

@@ -55,6 +55,10 @@ def test_loo_prefers_true_family():
     # arviz-stats reports elpd_diff of the worse model as a negative number.
     assert -table.loc["weibull", "elpd_diff"] > 2 * table.loc["weibull", "dse"]
     assert table.loc["pwe", "weight"] > 0.9
+    # Full precision: the table's ELPD is the one bh.loo computes (ArviZ's display rounding
+    # used to give -1700.0 for -1661.36).
+    for name, fit in fits.items():
+        assert table.loc[name, "elpd"] == pytest.approx(float(bh.loo(fit).elpd), rel=1e-12)
 
 
 def test_compare_refuses_different_units(weibull_fit, example_trial):

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -46,7 +47,10 @@ def test_report_is_self_contained_and_complete(fit, tmp_path):
         assert needle in text, needle
     # No network: every image is embedded, no external scripts or stylesheets.
     assert not re.search(r'src="(?!data:)', text) and "<script" not in text
-    assert len(re.findall(r'src="data:image/png;base64,', text)) == len(FIGURES)
+    # Every figure that applies: the per-interval HR plot only for a time-varying-HR fit
+    # (it used to be a placeholder figure saying "fit ... for this plot").
+    assert len(re.findall(r'src="data:image/png;base64,', text)) == len(FIGURES) - 1
+    assert "for this plot" not in text
     for suffix in (".csv", ".md", ".tex"):
         assert (tmp_path / f"report_summary{suffix}").exists()
     csv = pd.read_csv(tmp_path / "report_summary.csv", index_col=0)
@@ -54,6 +58,24 @@ def test_report_is_self_contained_and_complete(fit, tmp_path):
     assert "\\begin{tabular}" in (tmp_path / "report_summary.tex").read_text()
     with pytest.raises(FileExistsError, match="overwrite=True"):
         bh.report(fit, path)
+
+
+def test_time_varying_report_table_and_sensitivity_row(example_trial, tmp_path):
+    """With a time-varying HR the table gives the HR of every interval and says what the
+    single HR averages; the report has the per-interval figure."""
+    fit = bh.PiecewiseExponential(n_intervals=3, time_varying_hr=True).fit(
+        example_trial, "os", random_seed=2, draws=500, tune=500, chains=2, check=False)
+    table = bh.summarize(fit)
+    per = [q for q in table.index if q.startswith("HR in [")]
+    assert len(per) == 3 and "geometric mean" in table.loc["HR", "note"]
+    lhi = fit.posterior["log_hr_interval"]
+    for q, label in zip(per, lhi["interval"].values):
+        assert table.loc[q, "median"] == pytest.approx(float(np.exp(lhi.sel(interval=label))
+                                                             .median()))
+    path = bh.report(fit, tmp_path / "tv.html", figures=None)
+    text = path.read_text()
+    assert len(re.findall(r'src="data:image/png;base64,', text)) == len(FIGURES)
+    assert "for this plot" not in text
 
 
 def test_report_renders_in_headless_chromium(fit, tmp_path):
@@ -72,7 +94,7 @@ def test_report_renders_in_headless_chromium(fit, tmp_path):
     dom = subprocess.run([chromium, *flags, "--dump-dom", path.as_uri()], capture_output=True,
                          text=True, timeout=180).stdout
     # Rendered DOM carries the headline table and every embedded figure.
-    assert "Headline results" in dom and dom.count("data:image/png;base64,") == len(FIGURES)
+    assert "Headline results" in dom and dom.count("data:image/png;base64,") == len(FIGURES) - 1
     shutil.copy(shot, tmp_path / "report_screenshot.png")
 
 

@@ -54,6 +54,18 @@ def test_forest_plot_and_cli(tmp_path, table):
     fig = bh.plot_sensitivity(table)
     fig.savefig(tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 10_000
+    ax = fig.axes[0]
+    # Every variant has a row, the AFT ones say why they have no HR (they were dropped).
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(table.index)
+    notes = [t.get_text() for t in ax.texts]
+    assert sum("AFT model: no single HR" in n for n in notes) == 2
+    # The legend lies outside the axes (it used to cover the last row) ...
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert legend.y1 <= ax.get_window_extent().y0
+    # ... and tick labels are plain numbers, not "2x10^-1".
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert "1" in labels and not any("10^" in x or "times" in x for x in labels)
     small = tmp_path / "grid.toml"
     base = GRID.parent / "primary_os.toml"
     small.write_text(f'base = "{base}"\n[[variants]]\nname = "sceptical"\noverrides = '
