@@ -97,7 +97,9 @@ def fit(
     site_effect: str = typer.Option("random", help="random, fixed or none."),
     draws: int = typer.Option(1000), tune: int = typer.Option(1000),
     chains: int = typer.Option(4), seed: int = typer.Option(20200228, help="Random seed."),
-    fast: bool = typer.Option(False, "--fast", help="Quick look: 2 chains x 300 draws."),
+    fast: bool = typer.Option(False, "--fast", help="Quick look: 4 chains x 250 draws, "
+                              "labelled exploratory (not for inference) and checked at the "
+                              "exploratory thresholds."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     control: str = typer.Option("sorafenib"), treatment: str = typer.Option("tace_sorafenib"),
     adtte: bool = typer.Option(False, "--adtte", help="Read DATA as CDISC ADaM ADTTE."),
@@ -114,8 +116,10 @@ def fit(
 
     if model not in MODELS:
         fail(bh.ModelError(f"--model {model!r}; choose one of {', '.join(MODELS)}."))
+    from bayes_hcc.models.from_spec import FAST
+
     if fast:
-        draws, tune, chains = 300, 300, 2
+        draws, tune, chains = FAST["draws"], FAST["tune"], FAST["chains"]
     try:
         trial = load_data(data, control, treatment, adtte, time_unit)
         targets = [out / "fit.nc", out / "summary.csv", out / "summary.md"]
@@ -128,7 +132,7 @@ def fit(
                    f"seed {seed}) ...")
         # check=False: the full diagnostics verdict is printed below instead of a warning.
         result = m.fit(trial, endpoint, draws=draws, tune=tune, chains=chains,
-                       random_seed=seed, check=False)
+                       random_seed=seed, check=False, exploratory=fast)
         table = bh.summarize(result, extrapolate=extrapolate)
     except (BayesHCCError, FileNotFoundError, FileExistsError) as err:
         fail(err)
@@ -149,7 +153,7 @@ def fit(
                "equal-tailed credible intervals.\n")
     with pd.option_context("display.width", 140, "display.float_format", "{:.3f}".format):
         typer.echo(table.drop(columns=["estimand"]).to_string())
-    typer.echo("\ndiagnostics: " + ("OK" if diag.ok else "FAILED\n" + "\n".join(
+    typer.echo("\ndiagnostics: " + diag.verdict + ("" if diag.ok else "\n" + "\n".join(
         f"- {e}" for e in diag.explanations)))
     typer.echo(f"wrote {out / 'fit.nc'}, {out / 'summary.csv'}, {out / 'summary.md'}"
                + (f", {out / 'report.html'}" if with_report else ""))
@@ -178,7 +182,8 @@ def sensitivity(
     grid: Path = typer.Argument(..., help="Grid spec, e.g. models/sensitivity_os.toml."),
     data: str = typer.Argument(..., help="Trial file or bundled dataset name."),
     out: Path = typer.Option(..., help="Output folder for the table and forest plot."),
-    fast: bool = typer.Option(False, "--fast", help="2 chains x 300 draws per variant."),
+    fast: bool = typer.Option(False, "--fast", help="Quick look: 4 chains x 250 draws per "
+                              "variant, labelled exploratory."),
     workers: int = typer.Option(1, help="Processes (1 = reuse compiled models in-process)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
     control: str = typer.Option("sorafenib"), treatment: str = typer.Option("tace_sorafenib"),
@@ -278,7 +283,8 @@ def monitor(
     look: str = typer.Option("1", help="Look number (1, 2, ...), look name, or 'final'."),
     log: Path = typer.Option(Path("monitoring/audit.jsonl"),
                              help="Audit log (JSON Lines) the look's record is appended to."),
-    fast: bool = typer.Option(False, "--fast", help="2 chains x 300 draws (quick look)."),
+    fast: bool = typer.Option(False, "--fast", help="Quick look (4 chains x 250 draws): "
+                              "exploratory, so the look makes no decision."),
     seed: int = typer.Option(None, help="Random seed (default: the analysis spec's)."),
     ppos: bool = typer.Option(False, "--ppos", help="Also compute the predictive "
                               "probability of success (the plan's [prediction] settings)."),
@@ -306,7 +312,7 @@ def monitor(
                f"{res.n_events} OS events")
     for line in res.summary_lines():
         typer.echo(f"  {line}")
-    typer.echo(f"diagnostics: {'ok' if res.diagnostics.ok else 'FAILED'}")
+    typer.echo(f"diagnostics: {res.diagnostics.verdict}")
     typer.echo(f"decision: {res.decision}")
     if not res.diagnostics.ok:
         typer.echo(f"  (the rules alone would say: {res.rule_decision}; refit with more "
@@ -335,7 +341,8 @@ def design(
                                "interrupted run resumes from it."),
     out: Path = typer.Option(None, help="Directory for the records and the OC table (CSV)."),
     seed: int = typer.Option(2024, help="Random seed of the whole study."),
-    fast: bool = typer.Option(False, "--fast", help="2 chains x 300 draws per look."),
+    fast: bool = typer.Option(False, "--fast", help="4 chains x 250 draws per look "
+                              "(exploratory thresholds for the convergence counts)."),
 ):
     """Operating characteristics of a monitoring plan by simulating whole trials."""
     from bayes_hcc.models.from_spec import FAST
@@ -368,7 +375,8 @@ def design(
                                         f"({err}); check the address (tcp://host:8786) or "
                                         "use --scheduler local.") from None
         res = simulate_design(p, scenario or None, trials, random_seed=seed,
-                              refit=FAST if fast else None, workers=workers, client=client,
+                              refit={**FAST, "exploratory": True} if fast else None,
+                              workers=workers, client=client,
                               store=store)
     except (BayesHCCError, FileNotFoundError) as err:
         fail(err)

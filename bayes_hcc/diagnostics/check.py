@@ -8,19 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bayes_hcc.convergence import (EXPLORATORY_THRESHOLDS, THRESHOLDS, probability_row,
+                                   sampler_rows, thresholds_for)
 from bayes_hcc.errors import ConvergenceWarning
-from bayes_hcc.quantities.core import (as_fit, hazard_ratio, median_survival, prob_superiority,
-                                       prob_time_ratio, time_ratio)
+from bayes_hcc.quantities.core import as_fit, hazard_ratio, median_survival, time_ratio
 
-__all__ = ["check", "DiagnosticReport", "THRESHOLDS"]
-
-#: Documented thresholds. R-hat and ESS follow Vehtari et al. (2021, Bayesian Analysis
-#: 16:667): rank-normalised R-hat <= 1.01 and bulk/tail ESS >= 100 per chain (400 for 4
-#: chains). E-BFMI below 0.3 signals poor exploration of the energy distribution (Betancourt
-#: 2016). Headline MCSE: at most 10% of the posterior SD (the Monte Carlo error is then small
-#: next to the posterior uncertainty), and at most 0.01 for P(HR < 1).
-THRESHOLDS = {"r_hat": 1.01, "ess_per_chain": 100, "ebfmi": 0.3, "mcse_over_sd": 0.1,
-              "mcse_prob": 0.01, "divergences": 0, "max_treedepth_hits": 0}
+__all__ = ["check", "DiagnosticReport", "THRESHOLDS", "EXPLORATORY_THRESHOLDS"]
 
 REMEDIES = {
     "r_hat": "chains disagree: run longer (more tune and draws), check for multimodality, or "
@@ -47,43 +40,51 @@ class DiagnosticReport:
 
     table: pd.DataFrame
     explanations: list[str] = field(default_factory=list)
+    #: "confirmatory" (the documented thresholds) or "exploratory" (a fast-mode fit, held
+    #: to the exploratory thresholds: a quick look, not for inference)
+    mode: str = "confirmatory"
 
     @property
     def ok(self) -> bool:
         return bool(self.table["ok"].all())
 
     @property
+    def verdict(self) -> str:
+        """"OK", "OK (exploratory: fast mode, not for inference)" or "FAILED (...)"."""
+        if not self.ok:
+            return f"FAILED ({', '.join(self.failed)})"
+        return "OK" if self.mode == "confirmatory" else \
+            "OK (exploratory: fast mode, not for inference)"
+
+    @property
     def failed(self) -> list[str]:
         return list(self.table.index[~self.table["ok"]])
 
     def __repr__(self) -> str:
-        head = "DiagnosticReport: OK" if self.ok else \
-            f"DiagnosticReport: FAILED ({', '.join(self.failed)})"
+        head = f"DiagnosticReport: {self.verdict}"
+        if self.mode == "exploratory" and not self.ok:
+            head += " at the exploratory thresholds of fast mode"
         body = self.table.to_string()
         expl = "".join(f"\n- {e}" for e in self.explanations)
         return f"{head}\n{body}{expl}"
 
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.ok else "#cf222e"
-        verdict = "OK" if self.ok else "FAILED"
+        verdict = self.verdict
         items = "".join(f"<li>{e}</li>" for e in self.explanations)
         return (f"<p><b style='color:{colour}'>Diagnostics: {verdict}</b></p>"
                 f"{self.table.to_html()}<ul>{items}</ul>")
 
 
-def _stat(sample_stats, *names):
-    for n in names:
-        if n in sample_stats:
-            return sample_stats[n]
-    return None
-
-
 def check(fit, *, warn: bool = True) -> DiagnosticReport:
     """Convergence diagnostics of a fit (arviz-stats for the numbers).
 
-    Checks, with thresholds in :data:`THRESHOLDS`: rank-normalised R-hat, bulk and tail ESS
-    of every parameter, divergent transitions, maximum tree depth hits, E-BFMI per chain,
-    and the MCSE of the headline quantities (log HR, medians per arm, P(HR < 1)).
+    Checks, with thresholds in :data:`THRESHOLDS` (:data:`EXPLORATORY_THRESHOLDS` for a fit
+    made in fast mode, which the report says): rank-normalised R-hat, bulk and tail ESS
+    of every sampled variable (a value that cannot be computed fails), divergent
+    transitions, maximum tree depth hits, E-BFMI per chain, and the MCSE of the headline
+    quantities (log HR, medians per arm, P(HR < 1)). The sampler rows are computed by the
+    same code as the fit-time warning (``bayes_hcc.convergence``).
 
     Warns
     -----
@@ -93,40 +94,8 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
     import arviz_stats as azs
 
     fit = as_fit(fit)
-    dt = fit.datatree
-    post = dt["posterior"].to_dataset()
-    names = [n for n in post.data_vars if n not in ("hazard_ratio", "time_ratio")]
-    n_chains = post.sizes["chain"]
-    ss = dt["sample_stats"].to_dataset()
-    rows = {}
-    ess_min = THRESHOLDS["ess_per_chain"] * n_chains
-
-    def worst(ds, fn):
-        vals = {n: float(fn(ds[n])) for n in names}
-        k = max(vals, key=vals.get) if fn is np.nanmax else min(vals, key=vals.get)
-        return vals[k], k
-
-    if n_chains > 1:
-        rhat = azs.rhat(post[names])
-        val, where = worst(rhat, np.nanmax)
-        val = val if np.isfinite(val) else np.inf
-        rows["r_hat"] = (val, f"<= {THRESHOLDS['r_hat']}", val <= THRESHOLDS["r_hat"], where)
-    else:
-        rows["r_hat"] = (np.nan, "needs >= 2 chains", False, "one chain: cannot assess")
-    for method in ("bulk", "tail"):
-        ess = azs.ess(post[names], method=method)
-        val, where = worst(ess, np.nanmin)
-        rows[f"ess_{method}"] = (val, f">= {ess_min}", val >= ess_min, where)
-    div = _stat(ss, "diverging")
-    n_div = int(div.sum()) if div is not None else 0
-    rows["divergences"] = (n_div, "== 0", n_div == 0, f"of {div.size if div is not None else 0}")
-    depth = _stat(ss, "maxdepth_reached", "reached_max_treedepth")
-    n_depth = int(depth.sum()) if depth is not None else 0
-    rows["max_treedepth"] = (n_depth, "== 0", n_depth == 0, "transitions")
-    if "energy" in ss and ss.sizes.get("draw", 0) > 2:
-        bfmi = azs.bfmi(dt)["energy"].to_numpy()  # DataTree node sample_stats: one per chain
-        rows["ebfmi"] = (float(bfmi.min()), f">= {THRESHOLDS['ebfmi']}",
-                         bool(bfmi.min() >= THRESHOLDS["ebfmi"]), "lowest chain")
+    limits, mode = thresholds_for(fit.datatree)
+    rows = sampler_rows(fit.datatree, limits)
     # Headline quantities.
     ph = fit.family.proportional_hazards
     heads = {"log HR": np.log(hazard_ratio(fit))} if ph else \
@@ -137,13 +106,13 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
     ratios = {}
     for k, da in heads.items():
         sd = float(da.std())
-        ratios[k] = float(azs.mcse(da, method="mean")) / sd if sd > 0 else 0.0
+        r = float(azs.mcse(da, method="mean")) / sd if sd > 0 else 0.0
+        ratios[k] = r if np.isfinite(r) else np.inf  # not computable: fails
     k = max(ratios, key=ratios.get)
-    rows["mcse"] = (ratios[k], f"MCSE/SD <= {THRESHOLDS['mcse_over_sd']}",
-                    ratios[k] <= THRESHOLDS["mcse_over_sd"], k)
-    p = prob_superiority(fit) if ph else prob_time_ratio(fit)
-    rows["mcse_prob"] = (p.mcse, f"<= {THRESHOLDS['mcse_prob']}",
-                         p.mcse <= THRESHOLDS["mcse_prob"], f"P({p.statement})")
+    rows["mcse"] = (ratios[k], f"MCSE/SD <= {limits['mcse_over_sd']}",
+                    bool(np.isfinite(ratios[k]) and ratios[k] <= limits["mcse_over_sd"]), k)
+    rows["mcse_prob"] = probability_row(hazard_ratio(fit) < 1.0, "HR < 1", limits) if ph else \
+        probability_row(time_ratio(fit) > 1.0, "TR > 1", limits)
     table = pd.DataFrame.from_dict(rows, orient="index",
                                    columns=["value", "threshold", "ok", "where"])
     table["ok"] = table["ok"].astype(bool)
@@ -153,8 +122,9 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
         remedy = REMEDIES["mcse" if name.startswith("mcse") else name]
         explanations.append(f"{name} = {row['value']:.4g} ({row['where']}), needs "
                             f"{row['threshold']}: {remedy}")
-    report = DiagnosticReport(table, explanations)
+    report = DiagnosticReport(table, explanations, mode)
     if warn and not report.ok:
-        warnings.warn(f"{fit!r}: diagnostics failed ({', '.join(report.failed)}). "
+        at = " at the exploratory thresholds of fast mode" if mode == "exploratory" else ""
+        warnings.warn(f"{fit!r}: diagnostics failed{at} ({', '.join(report.failed)}). "
                       + " ".join(explanations), ConvergenceWarning, stacklevel=2)
     return report

@@ -199,7 +199,7 @@ def _seed(random_seed) -> int:
 
 
 def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_seed, sampler,
-                 target_accept, check, log_likelihood=True):
+                 target_accept, check, log_likelihood=True, exploratory=False):
     from bayes_hcc.models.fit import Fit
 
     if sampler not in SAMPLERS:
@@ -248,6 +248,7 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
     dt.attrs["timing_seconds"] = json.dumps({"compile": round(t1 - t0, 4),
                                              "sampling": round(t2 - t1, 4),
                                              "assemble": round(time.perf_counter() - t2, 4)})
+    dt.attrs["analysis_mode"] = "exploratory" if exploratory else "confirmatory"
     fit = Fit(dt)
     if check:
         fit.warn_if_unreliable()

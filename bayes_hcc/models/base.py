@@ -153,7 +153,7 @@ class SurvivalModel(ABC):
     def fit(self, trial: TrialData, endpoint: str = "os", *, draws: int = 1000,
             tune: int = 1000, chains: int = 4, cores: int | None = None, random_seed=None,
             sampler: str = "nutpie", target_accept: float = 0.95, check: bool = True,
-            log_likelihood: bool = True):
+            log_likelihood: bool = True, exploratory: bool = False):
         """Sample the posterior for one endpoint of ``trial``; returns a :class:`Fit`.
 
         Parameters
@@ -185,7 +185,7 @@ class SurvivalModel(ABC):
         return sample_model(self, trial, endpoint, draws=draws, tune=tune, chains=chains,
                             cores=cores, random_seed=random_seed, sampler=sampler,
                             target_accept=target_accept, check=check,
-                            log_likelihood=log_likelihood)
+                            log_likelihood=log_likelihood, exploratory=exploratory)
 
 
 def active_priors(priors: dict, family: Family, site_effect, arm_by_site, has_cov) -> list:

@@ -18,11 +18,6 @@ from bayes_hcc.spec.priors import Prior
 
 __all__ = ["Fit", "load_fit"]
 
-#: Parameters whose convergence the quick check looks at (when present).
-KEY_PARAMS = ("log_hr", "log_tr", "log_scale", "log_sigma", "site_sd", "arm_site_sd", "log_lambda", "log_shape",
-              "log_baseline_hazard", "site_effect", "beta")
-
-
 def family_from_settings(s: dict):
     simple = {"weibull": WeibullFamily, "exponential": ExponentialFamily,
               "lognormal": LogNormalFamily, "loglogistic": LogLogisticFamily}
@@ -104,34 +99,37 @@ class Fit:
                 f"{int(c[self.endpoint].sum())} events | {p.sizes['chain']} chains x "
                 f"{p.sizes['draw']} draws | seed {self.random_seed}")
 
-    # -- quick convergence check (the full DiagnosticReport lives in diagnostics) ----------------
-    def convergence_problems(self) -> list[str]:
-        import arviz_stats as azs
+    # -- convergence check at fit time (bh.check adds the headline MCSE of the medians) ------
+    @property
+    def analysis_mode(self) -> str:
+        """"confirmatory" or "exploratory" (a fit made in fast mode: a quick look)."""
+        return self.datatree.attrs.get("analysis_mode", "confirmatory")
 
-        post = self.datatree["posterior"].to_dataset()
-        names = [n for n in KEY_PARAMS if n in post]
-        problems = []
-        n_div = int(self.datatree["sample_stats"]["diverging"].sum())
-        if n_div:
-            problems.append(f"{n_div} divergent transitions")
-        if post.sizes["chain"] > 1:
-            rhat = azs.rhat(post[names])
-            worst = max(float(rhat[n].max()) for n in names)
-            if not np.isfinite(worst) or worst > 1.01:
-                problems.append(f"R-hat up to {worst:.3f} (> 1.01)")
-        ess = azs.ess(post[names], method="bulk")
-        low = min(float(ess[n].min()) for n in names)
-        if low < 100 * post.sizes["chain"] and low < 400:
-            problems.append(f"bulk ESS as low as {low:.0f} (< 400)")
-        return problems
+    def convergence_problems(self) -> list[str]:
+        """The failed checks, as sentences: the sampler rows of ``bh.check`` (same code,
+        ``bayes_hcc.convergence``: every sampled variable, NaN fails) and the Monte Carlo
+        error of P(HR < 1) (or P(TR > 1)), at the thresholds of the fit's mode."""
+        from bayes_hcc.convergence import probability_row, sampler_rows, thresholds_for
+
+        limits, _ = thresholds_for(self.datatree)
+        rows = sampler_rows(self.datatree, limits)
+        effect = self.datatree["posterior"][self.family.arm_effect]
+        favourable = effect < 0 if self.family.proportional_hazards else effect > 0
+        rows["mcse_prob"] = probability_row(favourable, "HR < 1" if self.family
+                                            .proportional_hazards else "TR > 1", limits)
+        return [f"{name} = {value:.4g} ({where}), needs {threshold}"
+                for name, (value, threshold, ok, where) in rows.items() if not ok]
 
     def warn_if_unreliable(self) -> None:
         from bayes_hcc.models._engine import warn_convergence
 
         problems = self.convergence_problems()
         if problems:
-            warn_convergence(f"{self}: {'; '.join(problems)}. The posterior may be unreliable: "
-                             "run more draws/tune, raise target_accept, or simplify the model.")
+            mode = " (exploratory thresholds: fast mode)" if \
+                self.analysis_mode == "exploratory" else ""
+            warn_convergence(f"{self}: {'; '.join(problems)}{mode}. The posterior may be "
+                             "unreliable: run more draws/tune, raise target_accept, or "
+                             "simplify the model (bh.check(fit) explains each check).")
 
     # -- save / load --------------------------------------------------------------------------------
     def save(self, path, *, overwrite: bool = False) -> Path:

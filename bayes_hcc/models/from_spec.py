@@ -12,7 +12,9 @@ from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec
 __all__ = ["build", "fit_spec", "population"]
 
 _CLASSES = _MODELS
-FAST = {"draws": 300, "tune": 300, "chains": 2}
+#: Fast mode: a quick look, labelled exploratory and checked at the exploratory thresholds
+#: (``bayes_hcc.convergence``); measured in docs/guide/diagnostics.md.
+FAST = {"draws": 300, "tune": 400, "chains": 4}
 
 
 def build(spec, time_unit: str | None = None):
@@ -46,7 +48,8 @@ def population(spec: ModelSpec, trial: TrialData) -> TrialData:
 
 
 def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, **overrides):
-    """Fit a spec to a trial. ``fast`` = 2 chains x 300 draws; keyword overrides replace the
+    """Fit a spec to a trial. ``fast``: a quick look (``FAST`` settings), labelled
+    exploratory (``bayes_hcc.convergence``); keyword overrides replace the
     spec's sampler settings (draws, tune, chains, random_seed...). The fit's attrs carry
     ``spec_toml`` and ``spec_hash``."""
     spec = load_spec(spec)
@@ -56,6 +59,7 @@ def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, 
               "sampler": sampler["sampler"]}
     if fast:
         kwargs.update(FAST)
+        kwargs["exploratory"] = True
     kwargs.update(overrides)
     fit = build(spec, trial.time_unit).fit(population(spec, trial), spec.endpoint, check=check,
                                            **kwargs)

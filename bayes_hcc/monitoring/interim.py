@@ -21,7 +21,7 @@ from bayes_hcc.quantities.core import prob_superiority
 __all__ = ["look_date", "decide", "interim_analysis", "InterimResult", "verify_log"]
 
 DECISIONS = ("stop for efficacy", "stop for futility", "continue", "success", "no success",
-             "no decision: diagnostics failed")
+             "no decision: exploratory fit (fast mode)", "no decision: diagnostics failed")
 
 
 def look_date(trial: TrialData, look: Look) -> pd.Timestamp:
@@ -182,7 +182,8 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     look : int, str
         Look number (1-based), look name, or ``"final"``.
     fast : bool
-        2 chains x 300 draws (a quick look; diagnostics will usually fail and say so).
+        A quick look (``FAST`` settings, exploratory): the rules' verdict is recorded but
+        the decision is "no decision: exploratory fit (fast mode)".
     random_seed : int, optional
         Default: the analysis spec's seed. Same data, plan and seed give the same numbers.
     log : path, optional
@@ -219,7 +220,8 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     ep = cut.endpoint("os")
     res = InterimResult(look=lk, cut_date=date, n_patients=cut.n_patients,
                         n_events=int(ep.n_events), probabilities=probs,
-                        decision=rule if diag.ok else DECISIONS[-1], rule_decision=rule,
+                        decision=DECISIONS[-1] if not diag.ok else DECISIONS[-2] if fast
+                        else rule, rule_decision=rule,
                         diagnostics=diag, fit=fit, plan_hash=plan.hash, data=cut, plan=plan,
                         ppos_result=pp)
     res.record = _record(res, cut, plan, seed, look, fast)

@@ -186,13 +186,10 @@ class Probability:
 
 
 def _probability(indicator: xr.DataArray, statement: str, estimand=None) -> Probability:
-    import arviz_stats as azs
+    from bayes_hcc.convergence import probability_mcse
 
-    ind = indicator.astype(float)
-    p = float(ind.mean())
-    if p in (0.0, 1.0):
-        return Probability(statement, p, 1.0 / ind.size, estimand, mcse_is_bound=True)
-    return Probability(statement, p, float(azs.mcse(ind, method="mean")), estimand)
+    p, mcse, bound = probability_mcse(indicator)
+    return Probability(statement, p, mcse, estimand, mcse_is_bound=bound)
 
 
 def prob_superiority(fit, hr_below: float = 1.0) -> Probability:

@@ -73,9 +73,10 @@ def test_example_fit_is_sensible(pwe_example_fit, weibull_example_fit, example_t
 def test_model_not_mutated_and_same_seed_same_draws(example_trial):
     model = bh.WeibullPH()
     before = model.settings()
-    f1 = model.fit(example_trial, "os", random_seed=5, **FAST)
-    f2 = model.fit(example_trial, "os", random_seed=5, **FAST)
-    f3 = model.fit(example_trial, "os", random_seed=6, **FAST)
+    # check=False: reproducibility is the point here, not convergence at these settings
+    f1 = model.fit(example_trial, "os", random_seed=5, check=False, **FAST)
+    f2 = model.fit(example_trial, "os", random_seed=5, check=False, **FAST)
+    f3 = model.fit(example_trial, "os", random_seed=6, check=False, **FAST)
     assert model.settings() == before
     np.testing.assert_array_equal(f1.posterior["log_hr"], f2.posterior["log_hr"])
     assert not np.array_equal(f1.posterior["log_hr"], f3.posterior["log_hr"])

@@ -118,14 +118,20 @@ def test_ppos_near_one_for_overwhelming_and_near_zero_for_hopeless_evidence(hr, 
 def test_normal_approximation_agrees_with_mcmc(look1):
     """Both methods see the same 30 completed trials (same seed). The approximation
     (site-stratified Cox + normal prior) tracks the MCMC final-analysis probability closely:
-    mean |difference| < 0.03 and at most 3 of 30 success decisions differ (those near the
-    0.975 boundary); measured 0.015 and 1-2 on this seed."""
+    mean |difference| < 0.03, and success decisions differ only near the 0.975 boundary
+    (both probabilities within 0.04 of it: the approximation's largest error, measured 0.026,
+    plus the MCMC refits' Monte Carlo error at 2 x 400 draws, about 0.01). Measured: mean
+    0.010-0.015, 1-4 differing decisions of 30 depending on the look's draws."""
     mcmc = look1.ppos(n_sims=30, method="mcmc", refit=REFIT, random_seed=3)
     approx = look1.ppos(n_sims=30, method="normal", random_seed=3)
     assert mcmc.sims["final_date"].equals(approx.sims["final_date"])
     diff = approx.sims["P(HR < 1) final"] - mcmc.sims["P(HR < 1) final"]
     assert diff.abs().mean() < 0.03
-    assert (approx.sims["success"] != mcmc.sims["success"]).sum() <= 3
+    differ = approx.sims["success"] != mcmc.sims["success"]
+    final = bh.load_plan(PLAN).final.success
+    for p in (approx.sims["P(HR < 1) final"][differ], mcmc.sims["P(HR < 1) final"][differ]):
+        assert (p - final).abs().max() < 0.04 if differ.any() else True
+    assert differ.sum() <= 6
     assert abs(approx.ppos - mcmc.ppos) <= 0.1
 
 
