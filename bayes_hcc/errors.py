@@ -16,6 +16,7 @@ __all__ = [
     "HorizonError",
     "DataWarning",
     "ConvergenceWarning",
+    "CacheWarning",
 ]
 
 
@@ -49,3 +50,8 @@ class DataWarning(UserWarning):
 
 class ConvergenceWarning(RuntimeWarning):
     """MCMC diagnostics that failed: the posterior may be unreliable."""
+
+
+class CacheWarning(UserWarning):
+    """The compile cache cannot be used safely (for example a directory other users can
+    write to): the model is compiled without it."""

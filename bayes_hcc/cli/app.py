@@ -216,6 +216,50 @@ def sensitivity(
     typer.echo(f"wrote {out / 'sensitivity.csv'} (.md, .tex), {fig_path}, {out / 'specs'}/")
 
 
+cache_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                        help="The compile cache (compiled code and signed graph entries).")
+app.add_typer(cache_app, name="cache")
+
+
+def _cache_locations():
+    from pytensor import config
+
+    root = Path(config.compiledir)
+    return root, root / "bayes_hcc_graphs"
+
+
+@cache_app.command("info")
+def cache_info():
+    """Where the compile cache is, how many signed graph entries it holds, and whether its
+    directory is safe to use."""
+    from bayes_hcc.models._nutpie import cache_key_file, unsafe_directory
+
+    root, graphs = _cache_locations()
+    entries = list(graphs.glob("*.pkl")) if graphs.exists() else []
+    typer.echo(f"compile cache: {root}")
+    typer.echo(f"graph entries: {len(entries)} in {graphs}")
+    typer.echo(f"signing key: {cache_key_file()}")
+    problem = unsafe_directory(graphs) if graphs.exists() else unsafe_directory(root)
+    typer.echo(f"safe: {'no: ' + problem if problem else 'yes'}")
+
+
+@cache_app.command("clear")
+def cache_clear(
+    everything: bool = typer.Option(False, "--all", help="Also remove PyTensor's compiled "
+                                    "code (the next fit of each model recompiles, ~20 s)."),
+):
+    """Remove the graph cache (and with --all the whole compile cache). Nothing else."""
+    import shutil
+
+    root, graphs = _cache_locations()
+    target = root if everything else graphs
+    if target.exists():
+        shutil.rmtree(target)
+        typer.echo(f"removed {target}")
+    else:
+        typer.echo(f"nothing to remove: {target} does not exist")
+
+
 @app.callback()
 def _root():
     """Bayesian analysis of a randomized time-to-event trial (bayes_hcc)."""

@@ -31,11 +31,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import hmac
 import importlib
 import logging
 import os
 import pickle
 import platform
+import secrets
+import stat
 import sys
 import tempfile
 import threading
@@ -221,6 +224,84 @@ def _shared_of(functions) -> list:
     return out
 
 
+# -- trust: graph-cache entries are signed with a key only this user can read -------------------
+#
+# Entries are pickles, and unpickling runs code: a file planted in the cache directory would
+# run on the next fit. So every entry carries an HMAC-SHA256 (over its name and content) made
+# with a random key kept in the user's configuration directory (0600), and is unpickled only
+# when the HMAC verifies; a cache directory that other users can write to is not used at all.
+
+#: First line of a signed entry.
+ENTRY_MAGIC = b"bayes_hcc graph cache v2\n"
+
+
+class UntrustedCacheEntry(Exception):
+    """A graph-cache entry this user's key did not sign (never unpickled)."""
+
+
+def cache_key_file() -> Path:
+    """Where the signing key lives: $XDG_CONFIG_HOME/bayes_hcc/cache.key (default
+    ~/.config/bayes_hcc/cache.key)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "bayes_hcc" / "cache.key"
+
+
+def _cache_key() -> bytes:
+    """The user's signing key, created on first use (32 random bytes, mode 0600). A key file
+    that others can read or write, or that another user owns, is refused."""
+    path = cache_key_file()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it meanwhile
+            pass
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(32))
+    st = path.lstat()
+    if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o077 or (
+            hasattr(os, "getuid") and st.st_uid != os.getuid()):
+        raise UntrustedCacheEntry(f"the cache key {path} must be a regular file of yours with "
+                                  "mode 0600; delete it to have a new one made")
+    key = path.read_bytes()
+    if len(key) < 32:
+        raise UntrustedCacheEntry(f"the cache key {path} is truncated; delete it")
+    return key
+
+
+def _signature(key: bytes, path: Path, payload: bytes) -> bytes:
+    return hmac.new(key, path.name.encode() + b"\0" + payload, hashlib.sha256).hexdigest() \
+        .encode()
+
+
+def unsafe_directory(path: Path) -> str | None:
+    """Why the cache directory (or the folder holding it) cannot be trusted, or None: a
+    directory that other users can write to could receive planted files."""
+    for d in (path, path.parent):
+        if not d.exists():
+            continue
+        st = d.stat()
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return (f"{d} is writable by other users (mode {stat.filemode(st.st_mode)}); "
+                    f"the compile cache is not used. Fix: chmod go-w {d}")
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            return (f"{d} belongs to another user; the compile cache is not used. Fix: point "
+                    "PYTENSOR_FLAGS=base_compiledir=... at a directory of yours")
+    return None
+
+
+def _read_signed(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if not raw.startswith(ENTRY_MAGIC):
+        raise UntrustedCacheEntry("not a signed bayes_hcc entry (never unpickled)")
+    sig, _, payload = raw[len(ENTRY_MAGIC):].partition(b"\n")
+    if not hmac.compare_digest(sig, _signature(_cache_key(), path, payload)):
+        raise UntrustedCacheEntry("signature does not verify with this user's key (never "
+                                  "unpickled)")
+    return payload
+
+
 def _store_functions(path, functions) -> None:
     """Pickle the compiled functions without the data they hold (shared values are swapped
     for empty arrays while pickling: no patient data in the cache), atomically."""
@@ -233,11 +314,12 @@ def _store_functions(path, functions) -> None:
     finally:
         for v, a in zip(shared, values):
             v.set_value(a, borrow=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    signed = ENTRY_MAGIC + _signature(_cache_key(), path, payload) + b"\n" + payload
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            f.write(signed)
         os.replace(tmp, path)  # concurrent writers: last complete file wins, never a torn one
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -259,8 +341,7 @@ def _prune(directory, keep) -> None:
 
 def _load_functions(path, m):
     """The stored functions with this model's data put into their shared variables."""
-    with open(path, "rb") as f:
-        functions = pickle.load(f)
+    functions = pickle.loads(_read_signed(path))  # only what this user's key signed
     n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized = functions
     names = {v.name for v in m.data_vars}
     for var in _shared_of((logp_pt, expand_pt)):
@@ -279,6 +360,14 @@ def _make_functions(m, initial, structure_key):
 
     path = _graph_cache_file(structure_key)
     functions, status = None, "off" if path is None else "miss"
+    unsafe = None if path is None else unsafe_directory(path.parent)
+    if unsafe is not None:
+        import warnings
+
+        from bayes_hcc.errors import CacheWarning
+
+        warnings.warn(unsafe, CacheWarning, stacklevel=2)
+        path, status = None, f"off: {unsafe}"
     if path is not None and path.exists():
         try:
             functions, status = _load_functions(path, m), "hit"

@@ -120,7 +120,7 @@ def test_graph_cache_stores_no_data_and_gives_the_same_draws(example_trial, tmp_
                                                           monkeypatch)
     assert status == "miss" and path.exists()
     # The stored functions hold no data: arrays are empty, scalars (prior parameters) 0.
-    stored = pickle.loads(path.read_bytes())
+    stored = pickle.loads(_nutpie._read_signed(path))
     values = {v.name: np.asarray(v.get_value()) for fn in stored[2:4] for v in fn.get_shared()}
     assert set(values) >= {"log_time", "event", "arm", "site_idx", "prior__log_hr__sigma"}
     assert all(a.size == 0 if a.ndim else a == 0 for a in values.values())
@@ -141,7 +141,7 @@ def test_damaged_graph_cache_entry_is_rebuilt(example_trial, tmp_path, monkeypat
     path.write_bytes(b"not a pickle")
     compiled, _, status, _ = _graph_cached_compile(bh.PiecewiseExponential(), example_trial,
                                                 path, monkeypatch)
-    assert status.startswith("error: UnpicklingError")
+    assert status.startswith("error: UntrustedCacheEntry")
     assert _draws(compiled)["log_hr"].size == 300  # the fit itself is unaffected
     _, _, status, _ = _graph_cached_compile(bh.PiecewiseExponential(), example_trial, path,
                                          monkeypatch)
@@ -183,3 +183,72 @@ def test_unwritable_graph_cache_does_not_fail_the_compile(example_trial, tmp_pat
     _, _, status, _ = _graph_cached_compile(bh.WeibullPH(), example_trial, tmp_path / "g.pkl",
                                          monkeypatch)
     assert status == "miss"
+
+
+class _Planted:
+    """Unpickling this creates the marker file: what a planted cache entry could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("form", ["raw pickle", "forged signature", "another user's key"])
+def test_planted_cache_entry_is_not_executed(example_trial, tmp_path, monkeypatch, form):
+    """A file put in the cache directory in place of an entry never runs: entries are
+    unpickled only when their HMAC verifies with this user's key; the fit recompiles."""
+    import hashlib
+    import hmac
+    import pickle
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    path = cache / "g.pkl"
+    marker = tmp_path / "planted-code-ran"
+    payload = pickle.dumps(_Planted(marker))
+    if form == "raw pickle":
+        path.write_bytes(payload)
+    elif form == "forged signature":
+        path.write_bytes(_nutpie.ENTRY_MAGIC + b"0" * 64 + b"\n" + payload)
+    else:
+        sig = hmac.new(b"k" * 32, path.name.encode() + b"\0" + payload,
+                       hashlib.sha256).hexdigest().encode()
+        path.write_bytes(_nutpie.ENTRY_MAGIC + sig + b"\n" + payload)
+    compiled, _, status, _ = _graph_cached_compile(bh.WeibullPH(), example_trial, path,
+                                                monkeypatch)
+    assert not marker.exists()
+    assert status.startswith("error: UntrustedCacheEntry"), status
+    assert _draws(compiled)["log_hr"].size == 300
+    _, _, status, _ = _graph_cached_compile(bh.WeibullPH(), example_trial, path, monkeypatch)
+    assert status == "hit" and not marker.exists()  # the rebuilt entry is signed
+    key = tmp_path / "config" / "bayes_hcc" / "cache.key"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_cache_directory_writable_by_others_is_not_used(example_trial, tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.warns(bh.errors.CacheWarning, match="writable by other users"):
+        compiled, _, status, _ = _graph_cached_compile(bh.WeibullPH(), example_trial,
+                                                    shared / "g.pkl", monkeypatch)
+    assert status.startswith("off: ") and not (shared / "g.pkl").exists()
+    assert _draws(compiled)["log_hr"].size == 300
+
+
+def test_key_readable_by_others_is_refused(example_trial, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    key = tmp_path / "config" / "bayes_hcc" / "cache.key"
+    key.parent.mkdir(parents=True)
+    key.write_bytes(b"x" * 32)
+    key.chmod(0o644)
+    cache = tmp_path / "c"
+    cache.mkdir(mode=0o700)
+    _, _, status, _ = _graph_cached_compile(bh.WeibullPH(), example_trial, cache / "g.pkl",
+                                         monkeypatch)
+    assert status.startswith("error: UntrustedCacheEntry") and "mode 0600" in status
