@@ -60,6 +60,10 @@ class Endpoint:
 class TrialData:
     """A validated two-arm, multi-site time-to-event trial (immutable).
 
+    Patients are held in a canonical order, sorted by ``patient_id`` (as text), whatever the
+    order of the input rows: the same patients give the same fingerprint and, with the same
+    model and seed, the same draws. Error messages about input rows count the input's rows.
+
     Build it with :func:`bayes_hcc.read_trial`, :func:`bayes_hcc.read_adtte` or
     :func:`bayes_hcc.simulate_trial`, not directly.
     """
@@ -67,7 +71,9 @@ class TrialData:
     def __init__(self, frame: pd.DataFrame, *, endpoints, control: str, treatment: str,
                  time_unit: str, layout: str, cut_date=None, truth=None,
                  source: str = "trial data"):
-        self._frame = frame.copy()
+        # Canonical order (patient id): row order changes neither the draws (sums over
+        # patients run in this order) nor the fingerprint.
+        self._frame = frame.sort_values("patient_id", kind="stable").reset_index(drop=True)
         self._frame.flags.allows_duplicate_labels = False
         self.endpoints = tuple(endpoints)
         self.control = control
@@ -257,7 +263,8 @@ class TrialData:
     # -- identity ------------------------------------------------------------------------------
     @property
     def fingerprint(self) -> str:
-        """A stable SHA-256 hash of the content (data, arm labels, unit and cut)."""
+        """A stable SHA-256 hash of the content (data, arm labels, unit and cut), independent
+        of the order of the input rows and columns."""
         if self._fingerprint is None:
             f = self._frame[sorted(self._frame.columns)]
             body = f.to_csv(index=False, float_format="%.17g", date_format="%Y-%m-%dT%H:%M:%S")

@@ -31,7 +31,7 @@ _MAX_CACHE = 64
 
 #: Packages whose versions every saved result records.
 PROVENANCE_PACKAGES = ("bayes-hcc", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-stats",
-                       "numpy", "xarray", "pandas")
+                       "numpy", "scipy", "numba", "llvmlite", "xarray", "pandas")
 
 
 def _versions() -> dict:
