@@ -38,7 +38,13 @@ def read_store(path) -> dict:
     out = {}
     if not path.exists():
         return out
-    lines = path.read_text().splitlines()
+    if path.is_dir():
+        raise BayesHCCError(f"{path} is a directory; give a file name for the store "
+                            "(e.g. design.jsonl).")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise BayesHCCError(f"{path} is not a JSON Lines store (not text).") from None
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -49,6 +55,9 @@ def read_store(path) -> dict:
                 break
             raise BayesHCCError(f"{path}: line {i + 1} is not valid JSON; the store is "
                                 "damaged (only its last line may be incomplete).") from None
+        if not isinstance(rec, dict) or not {"key", "result"} <= set(rec):
+            raise BayesHCCError(f"{path}: line {i + 1} is not a store record (an object with "
+                                "'key' and 'result'); the store is damaged or not a store.")
         out[rec["key"]] = rec["result"]
     return out
 
@@ -124,12 +133,20 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
     fh = None
     if store is not None:
         store = Path(store)
+        if store.is_dir():
+            raise BayesHCCError(f"{store} is a directory; give a file name for the store "
+                                "(e.g. design.jsonl).")
         store.parent.mkdir(parents=True, exist_ok=True)
         if store.exists():
             _truncate_torn_tail(store)
         done = read_store(store)
         head = done.pop("__meta__", None)
         wanted = None if meta is None else json.loads(json.dumps(meta, default=repr))
+        if head is None and done and wanted is not None:
+            raise BayesHCCError(
+                f"{store}: this store has {len(done)} result(s) but no settings line (it was "
+                "deleted or the file was not written by this run): results that cannot be "
+                "tied to their plan, scenarios and seed are never reused. Use a new file.")
         if head is not None and wanted is not None and head != wanted:
             raise BayesHCCError(
                 f"{store}: this store was written with different settings ({head}); use "

@@ -21,6 +21,7 @@ from bayes_hcc.models.design import (build_eta, centring_weights, eta_numpy,
 from bayes_hcc.models.families.base import CENTRED_SUFFIX
 from bayes_hcc.models.families.piecewise import PiecewiseFamily
 from bayes_hcc.spec.priors import pymc_variable
+from bayes_hcc.spec.sampler import check_sampler_settings
 from bayes_hcc.units import DAYS_PER_UNIT, log_unit_in_months
 
 SAMPLERS = ("nutpie", "pymc")
@@ -204,11 +205,10 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
 
     if sampler not in SAMPLERS:
         raise ModelError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}.")
-    for name, v, lo in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if not isinstance(v, (int, np.integer)) or v < lo:
-            raise ModelError(f"{name}={v!r} must be an integer >= {lo}.")
-    if not 0 < target_accept < 1:
-        raise ModelError(f"target_accept={target_accept} must be in (0, 1).")
+    n_patients = trial.n_patients if hasattr(trial, "n_patients") else 0
+    check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=random_seed,
+                           target_accept=target_accept,
+                           values_per_draw=(n_patients if log_likelihood else 0) + 100)
     if not isinstance(log_likelihood, (bool, np.bool_)):
         raise ModelError(f"log_likelihood={log_likelihood!r} must be True or False (a string "
                          "such as 'false' would count as True).")

@@ -11,6 +11,7 @@ progress bar and appends finished trials to a resumable store.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -47,6 +48,32 @@ SCENARIO_KEYS = ("n_patients", "sites", "site_sizes", "site_sd", "dropout_per_ye
 
 EFFICACY = ("stop for efficacy", "success")
 
+#: Numeric scenario settings: (lowest, highest, what it is). Checked before anything is
+#: simulated, so a typo is a named error, not a message from numpy or a root finder.
+_NUMERIC = {"hr_os": (1e-3, 1e3, "a hazard ratio > 0"), "hr_ttp": (1e-3, 1e3, "a hazard ratio > 0"),
+            "site_sd": (0.0, 5.0, "an SD on the log-hazard scale, >= 0"),
+            "dropout_per_year": (0.0, 0.99, "a yearly probability in [0, 1)"),
+            "os_median": (1e-3, 1e3, "a median in months > 0"),
+            "os_shape": (0.05, 20.0, "a Weibull shape > 0"),
+            "assessment_interval": (0.05, 120.0, "months between assessments > 0")}
+_INTEGER = {"n_patients": (2, 1_000_000), "sites": (1, 10_000)}
+
+
+def _check_scenario_values(scenario: dict, name: str) -> None:
+    for key, value in scenario.items():
+        if key in _NUMERIC:
+            lo, hi, what = _NUMERIC[key]
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                np.isfinite(value) and lo <= value <= hi
+            if not ok:
+                raise BayesHCCError(f"scenario {name!r}: {key}={value!r} must be {what} "
+                                    f"(between {lo:g} and {hi:g}).")
+        elif key in _INTEGER:
+            lo, hi = _INTEGER[key]
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise BayesHCCError(f"scenario {name!r}: {key}={value!r} must be a whole "
+                                    f"number between {lo} and {hi:,}.")
+
 
 def parse_scenario(text: str) -> tuple[str, dict]:
     """``"hr_os=0.7,site_sd=0.3"`` (optionally ``"name: ..."``) -> (name, settings)."""
@@ -80,6 +107,7 @@ def _scenario_kwargs(base: dict, scenario: dict, name: str = "scenario") -> dict
     if bad:
         raise BayesHCCError(f"scenario {name!r}: keys {', '.join(bad)} are not known; use "
                             f"{', '.join(SCENARIO_KEYS)}.")
+    _check_scenario_values(scenario, name)
     kw = {**base, **scenario}
     try:
         median, shape = kw.pop("os_median", 6.5), kw.pop("os_shape", 1.2)
@@ -92,8 +120,12 @@ def _scenario_kwargs(base: dict, scenario: dict, name: str = "scenario") -> dict
     return kw
 
 
-def _trial_seed(random_seed: int, j: int, i: int) -> int:
-    return int(np.random.SeedSequence([int(random_seed), j, i]).generate_state(1)[0])
+def _trial_seed(random_seed: int, scenario: str, i: int) -> int:
+    """Seed of trial ``i`` of a scenario: from the study seed, the scenario's name and i, so
+    the order in which scenarios are listed changes no trial (it used to: seeds followed the
+    scenario's position)."""
+    name_id = int.from_bytes(hashlib.sha256(str(scenario).encode()).digest()[:8], "little")
+    return int(np.random.SeedSequence([int(random_seed), name_id, i]).generate_state(1)[0])
 
 
 def _design_trial(payload) -> dict:
@@ -261,12 +293,12 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     kwargs = {name: _scenario_kwargs(base, sc, name) for name, sc in scenarios.items()}
     refit = dict(refit or {})
     tasks = []
-    for j, name in enumerate(scenarios):
+    for name in scenarios:
         for i in range(n_trials):
-            seed = _trial_seed(random_seed, j, i)
+            seed = _trial_seed(random_seed, name, i)
             tasks.append((f"{name}/{i}", (plan, kwargs[name], seed, refit)))
     meta = {"plan_hash": plan.hash, "scenarios": scenarios, "base": base, "refit": refit,
-            "random_seed": random_seed}
+            "random_seed": random_seed, "seeds": "per scenario name (v2)"}
     out = run_tasks(_design_trial, tasks, workers=workers, client=client, progress=progress,
                     desc=f"design {plan.name}", store=store, meta=meta)
     rows = []

@@ -54,6 +54,20 @@ def _prob(value, where: str) -> float:
     return float(value)
 
 
+#: A futility HR outside this range is not a rule anyone means (HR 0.01 or 100).
+FUTILITY_HR_RANGE = (0.01, 100.0)
+
+
+def _hr(value, where: str) -> float:
+    """A finite hazard-ratio threshold in FUTILITY_HR_RANGE (inf would make a rule that can
+    never fire; text is an error naming the key)."""
+    lo, hi = FUTILITY_HR_RANGE
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+        raise SpecError(f"{where} = {value!r} must be a hazard ratio between {lo:g} and "
+                        f"{hi:g} (1.0: futility when P(HR < 1) is low).")
+    return float(value)
+
+
 def _timing(d: dict, where: str) -> dict:
     has_e, has_d = "events" in d, "date" in d
     if has_e == has_d:
@@ -129,7 +143,10 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
         raise SpecError(f"monitoring plan: looks count OS events, but the analysis "
                         f"{spec.name!r} is for {spec.endpoint!r}.")
     looks = []
-    for i, raw in enumerate(d.get("looks", [])):
+    raw_looks = d.get("looks", [])
+    if not isinstance(raw_looks, list) or not all(isinstance(x, dict) for x in raw_looks):
+        raise SpecError("monitoring plan: 'looks' must be a list of tables ([[looks]]).")
+    for i, raw in enumerate(raw_looks):
         where = f"looks[{i}]"
         bad = sorted(set(raw) - set(LOOK_KEYS))
         if bad:
@@ -143,13 +160,13 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
                     if "efficacy" in raw else None,
                     futility=_prob(raw["futility"], f"{where}.futility")
                     if "futility" in raw else None,
-                    futility_hr=float(raw.get("futility_hr", 1.0)),
+                    futility_hr=_hr(raw.get("futility_hr", 1.0), f"{where}.futility_hr"),
                     futility_ppos=_prob(raw["futility_ppos"], f"{where}.futility_ppos")
                     if "futility_ppos" in raw else None)
-        if not look.futility_hr > 0:
-            raise SpecError(f"{where}.futility_hr must be > 0.")
         looks.append(look)
     raw = d["final"]
+    if not isinstance(raw, dict):
+        raise SpecError("monitoring plan: 'final' must be a table ([final]).")
     bad = sorted(set(raw) - set(FINAL_KEYS))
     if bad:
         raise SpecError(f"final: unknown key(s) {', '.join(bad)}; valid keys: "

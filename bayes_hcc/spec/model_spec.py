@@ -200,6 +200,12 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
                                          f"sigma = 1}}, got {v!r}.")
     sampler = {**DEFAULTS["sampler"],
                **_check_table(source, "sampler", d.get("sampler", {}), SAMPLER_KEYS)}
+    from bayes_hcc.spec.sampler import check_sampler_settings
+
+    check_sampler_settings(draws=sampler["draws"], tune=sampler["tune"],
+                           chains=sampler["chains"], seed=sampler["seed"],
+                           target_accept=sampler["target_accept"], error=SpecError,
+                           where=f"{source}: sampler: ")
     report = {**DEFAULTS["report"],
               **_check_table(source, "report", d.get("report", {}), REPORT_KEYS)}
     return ModelSpec(
