@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -23,6 +24,9 @@ def family_from_settings(s: dict):
               "lognormal": LogNormalFamily, "loglogistic": LogLogisticFamily}
     if s["name"] in simple:
         return simple[s["name"]]()
+    if s["name"] != "piecewise_exponential":
+        raise BayesHCCError(f"unknown family {s['name']!r} in the fit's settings; known: "
+                            f"{', '.join([*simple, 'piecewise_exponential'])}.")
     return PiecewiseFamily(s["cuts"], s.get("baseline_prior", "rw1"), s.get("rw_sd", 0.3),
                            s.get("time_varying_hr", False), s.get("tv_sd", 0.2))
 
@@ -133,22 +137,117 @@ class Fit:
 
     # -- save / load --------------------------------------------------------------------------------
     def save(self, path, *, overwrite: bool = False) -> Path:
-        """Write the DataTree (with provenance attrs) to netCDF; refuses to overwrite."""
+        """Write the DataTree (with provenance attrs) to netCDF; refuses to overwrite.
+
+        The file carries ``content_sha256``, a digest of every array and attribute, which
+        :func:`load_fit` checks: an edited or damaged fit is refused."""
         path = Path(path)
+        if path.is_dir():
+            raise BayesHCCError(f"{path} is a directory; give a file name such as fit.nc.")
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.datatree.to_netcdf(path, engine="h5netcdf")
+        dt = _storable(self.datatree)
+        dt.attrs[DIGEST_ATTR] = content_digest(dt)
+        dt.to_netcdf(path, engine="h5netcdf")
         return path
 
 
-def load_fit(path) -> Fit:
-    """Load a fit saved by :meth:`Fit.save`."""
+#: Root attribute holding the content digest of a saved fit.
+DIGEST_ATTR = "content_sha256"
+
+
+def _storable(dt: xr.DataTree) -> xr.DataTree:
+    """A copy whose arrays survive a netCDF round trip unchanged (object arrays, such as
+    nutpie's divergence messages, become text with "" for none)."""
+    dt = dt.copy()
+    for node in dt.subtree:
+        if not node.has_data:
+            continue
+        ds = node.to_dataset()
+        changed = False
+        for name in list(ds.data_vars):
+            if ds[name].dtype == object:
+                ds[name] = ds[name].copy(data=np.array(
+                    ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                     for v in ds[name].values.ravel()], dtype=str).reshape(ds[name].shape))
+                changed = True
+        if changed:
+            dt[node.path] = ds
+    return dt
+
+
+def _plain(value):
+    """Attribute values as plain JSON (numpy scalars and arrays read back from netCDF)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def content_digest(dt: xr.DataTree) -> str:
+    """SHA-256 of a fit's content: every group's variables and coordinates (name, dims,
+    dtype, values) and every attribute except the digest itself, in a canonical order."""
+    h = hashlib.sha256()
+    for node in sorted(dt.subtree, key=lambda n: n.path):
+        h.update(f"\x00group {node.path}".encode())
+        attrs = {k: _plain(v) for k, v in node.attrs.items() if k != DIGEST_ATTR}
+        h.update(json.dumps(attrs, sort_keys=True, default=str).encode())
+        if not node.has_data and not node.variables:
+            continue
+        ds = node.to_dataset()
+        for name in sorted(map(str, ds.variables)):
+            values = np.asarray(ds[name].values)
+            h.update(f"\x00var {name} {ds[name].dims} {values.shape}".encode())
+            if values.dtype.kind in "fiub":
+                h.update(values.dtype.newbyteorder("<").str.encode())
+                h.update(np.ascontiguousarray(values, values.dtype.newbyteorder("<")).tobytes())
+            elif values.dtype.kind in "mM":
+                h.update(np.ascontiguousarray(values.astype("datetime64[ns]")
+                                              .view(np.int64)).tobytes())
+            else:  # text and objects: their string forms
+                h.update(json.dumps([str(v) for v in values.ravel()]).encode())
+    return h.hexdigest()
+
+
+def load_fit(path, *, verify: bool = True) -> Fit:
+    """Load a fit saved by :meth:`Fit.save`.
+
+    Parameters
+    ----------
+    verify : bool, default True
+        Check the file's content digest: a fit whose draws or attributes were edited, or
+        whose bytes were damaged, is refused (BayesHCCError naming the file).
+        ``verify=False`` reads it anyway, for forensic work only.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
-    with xr.open_datatree(path, engine="h5netcdf") as dt:
-        dt = dt.load()
+    if path.is_dir():
+        raise BayesHCCError(f"{path} is a directory, not a saved fit (fit.nc).")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as dt:
+            dt = dt.load()
+    except Exception as err:  # h5py/h5netcdf raise OSError, ValueError, KeyError...
+        raise BayesHCCError(f"{path} cannot be read as a saved fit (truncated, damaged or not "
+                            f"a netCDF/HDF5 file: {type(err).__name__}: {err}).") from None
     if "bayes_hcc_model" not in dt.attrs:
         raise BayesHCCError(f"{path} is not a bayes_hcc fit (no bayes_hcc_model attribute).")
-    return Fit(dt)
+    if verify:
+        stored = dt.attrs.get(DIGEST_ATTR)
+        if stored is None:
+            raise BayesHCCError(f"{path} has no content digest (saved by an older version, or "
+                                "the attribute was removed); load_fit(path, verify=False) "
+                                "reads it without the check.")
+        if content_digest(dt) != stored:
+            raise BayesHCCError(f"{path}: the content does not match its digest: the draws or "
+                                "attributes were edited, or the file is damaged. Refit, or "
+                                "load_fit(path, verify=False) for a forensic read only.")
+    try:
+        return Fit(dt)
+    except (KeyError, ValueError, TypeError) as err:
+        raise BayesHCCError(f"{path}: not a readable bayes_hcc fit ({type(err).__name__}: "
+                            f"{err}).") from None
