@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -161,12 +162,56 @@ def _record(res: InterimResult, trial_cut: TrialData, plan: MonitoringPlan, seed
     }
 
 
-def append_record(path, record: dict) -> None:
-    """Append one JSON line; earlier records are never rewritten."""
+#: prev_sha256 of the first record of a log.
+GENESIS = "0" * 64
+#: Fields every record carries (what verify_log compares or needs to re-run it).
+REQUIRED = ("look", "cut_date", "data_fingerprint", "plan_hash", "seed", "fast", "n_patients",
+            "n_events", "decision", "rule_decision", "diagnostics_ok", "probabilities",
+            "hr_median", "prev_sha256", "record_sha256")
+
+
+def record_digest(record: dict) -> str:
+    """SHA-256 of a record's canonical JSON without its own digest."""
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def append_record(path, record: dict) -> dict:
+    """Append one record to the audit log, chained to the one before it: the record holds
+    the digest of the previous record (``prev_sha256``) and its own (``record_sha256``), so
+    a deleted, reordered or edited record breaks the chain. Earlier records are never
+    rewritten; an exclusive lock keeps concurrent writers from forking the chain.
+    Returns the record as written."""
+    import fcntl
+
     path = Path(path)
+    if path.is_dir():
+        raise BayesHCCError(f"{path} is a directory; give the audit log's file name "
+                            "(e.g. monitoring/audit.jsonl).")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fh.write(json.dumps(record, sort_keys=True) + "\n")
+    with path.open("a+", encoding="utf-8") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fh.seek(0)
+            lines = [x for x in fh.read().splitlines() if x.strip()]
+            prev = GENESIS
+            if lines:
+                try:
+                    prev = json.loads(lines[-1])["record_sha256"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    raise BayesHCCError(f"{path}: the last record (line {len(lines)}) is not a "
+                                        "chained audit record; verify_log shows what is "
+                                        "wrong. Start a new log file.") from None
+            out = {k: v for k, v in record.items() if k not in ("prev_sha256",
+                                                                 "record_sha256")}
+            out["prev_sha256"] = prev
+            out["record_sha256"] = record_digest(out)
+            fh.seek(0, 2)
+            fh.write(json.dumps(out, sort_keys=True) + "\n")
+            fh.flush()
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    return out
 
 
 def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
@@ -201,6 +246,9 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
         verdict is kept in ``rule_decision`` for the record).
     """
     plan = load_plan(plan)
+    if log is not None and Path(log).is_dir():
+        raise BayesHCCError(f"{log} is a directory; give the audit log's file name "
+                            "(e.g. monitoring/audit.jsonl).")
     lk = plan.look(look)
     date = look_date(trial, lk)
     cut = trial.cut(date, warn=False)
@@ -227,47 +275,145 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     res.record = _record(res, cut, plan, seed, look, fast)
     res.record["ppos_requested"] = {"ppos": bool(ppos), "method": ppos_method}
     if log is not None:
-        append_record(log, res.record)
+        res.record = append_record(log, res.record)
     return res
 
 
-def read_log(path) -> list[dict]:
+def read_log(path) -> list[tuple[int, object]]:
+    """(line number, parsed JSON or None for invalid JSON) for every non-blank line."""
     path = Path(path)
     if not path.exists():
         raise BayesHCCError(f"{path}: no such audit log.")
+    if path.is_dir():
+        raise BayesHCCError(f"{path} is a directory, not an audit log.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BayesHCCError(f"{path} is not an audit log (not UTF-8 text).") from None
     out = []
-    for i, line in enumerate(path.read_text().splitlines()):
+    for i, line in enumerate(text.splitlines()):
         if line.strip():
             try:
-                out.append(json.loads(line))
+                out.append((i + 1, json.loads(line)))
             except json.JSONDecodeError:
-                raise BayesHCCError(f"{path}: line {i + 1} is not a valid record.") from None
+                out.append((i + 1, None))
+    if not out:
+        raise BayesHCCError(f"{path}: the audit log has no records.")
     return out
 
 
-def verify_log(path, trial: TrialData, plan, *, record: int = -1) -> dict:
-    """Re-run one audit-log record (default: the last) and confirm it reproduces: same
-    data fingerprint at the cut, same plan hash, same decision and posterior numbers.
+def check_chain(entries) -> tuple[list[str], list[int]]:
+    """Problems of the log's structure, by line: invalid or incomplete records, edited
+    records (content vs its digest), and breaks of the chain (a record deleted before it,
+    records reordered, or one inserted). Returns (problems, lines of intact records)."""
+    problems, good = [], []
+    hashes = {}
+    expected = GENESIS
+    for line, rec in entries:
+        if not isinstance(rec, dict):
+            problems.append(f"line {line}: not a record (invalid JSON or not an object)")
+            expected = None
+            continue
+        missing = [k for k in REQUIRED if k not in rec]
+        if missing:
+            problems.append(f"line {line}: incomplete record (missing {', '.join(missing)})")
+            expected = rec.get("record_sha256")
+            continue
+        if record_digest(rec) != rec["record_sha256"]:
+            problems.append(f"line {line}: edited (its content does not match its digest)")
+            expected = rec["record_sha256"]
+            continue
+        if expected is not None and rec["prev_sha256"] != expected:
+            if rec["prev_sha256"] in hashes:
+                problems.append(f"line {line}: out of order (it follows the record on line "
+                                f"{hashes[rec['prev_sha256']]}, not the one before it)")
+            elif rec["prev_sha256"] == GENESIS:
+                problems.append(f"line {line}: a first record in the middle of the log "
+                                "(records inserted or logs concatenated)")
+            else:
+                problems.append(f"line {line}: chain broken (the record it follows was "
+                                "deleted or edited)")
+        hashes[rec["record_sha256"]] = line
+        expected = rec["record_sha256"]
+        good.append(line)
+    return problems, good
 
-    Returns a dict with ``reproduced`` (bool) and the fields that differ.
-    """
-    plan = load_plan(plan)
-    rec = read_log(path)[record]
-    if rec["plan_hash"] != plan.hash:
-        return {"reproduced": False, "differences": {"plan_hash": (rec["plan_hash"],
-                                                                   plan.hash)}}
-    asked = rec.get("ppos_requested") or {}
-    res = interim_analysis(trial, plan, rec["look"], fast=rec["fast"], random_seed=rec["seed"],
-                           ppos=asked.get("ppos", False), ppos_method=asked.get("method"))
-    new = res.record
+
+def _compare(rec: dict, new: dict) -> dict:
     diffs = {}
     for k in ("cut_date", "data_fingerprint", "n_patients", "n_events", "decision",
               "rule_decision", "diagnostics_ok"):
-        if rec[k] != new[k]:
-            diffs[k] = (rec[k], new[k])
-    for k, v in rec["probabilities"].items():
-        if not np.isclose(v, new["probabilities"].get(k, np.nan), rtol=0, atol=1e-12):
-            diffs[k] = (v, new["probabilities"].get(k))
-    if not np.isclose(rec["hr_median"], new["hr_median"], rtol=1e-12, atol=0):
-        diffs["hr_median"] = (rec["hr_median"], new["hr_median"])
-    return {"reproduced": not diffs, "differences": diffs, "record": rec}
+        if rec.get(k) != new.get(k):
+            diffs[k] = (rec.get(k), new.get(k))
+    old_p, new_p = rec.get("probabilities") or {}, new["probabilities"]
+    if set(old_p) != set(new_p):
+        diffs["probabilities (keys)"] = (sorted(old_p), sorted(new_p))
+    for k in set(old_p) & set(new_p):
+        if not isinstance(old_p[k], (int, float)) or not np.isclose(old_p[k], new_p[k],
+                                                                    rtol=0, atol=1e-12):
+            diffs[k] = (old_p[k], new_p[k])
+    if not isinstance(rec.get("hr_median"), (int, float)) or not np.isclose(
+            rec["hr_median"], new["hr_median"], rtol=1e-12, atol=0):
+        diffs["hr_median"] = (rec.get("hr_median"), new["hr_median"])
+    if (rec.get("ppos") or None) != (new.get("ppos") or None):
+        diffs["ppos"] = (rec.get("ppos"), new.get("ppos"))
+    return diffs
+
+
+def verify_log(path, trial: TrialData, plan, *, record: int | None = None,
+               rerun: bool = True) -> dict:
+    """Check an audit log: its chain (every record, by line number), then re-run the
+    records (all by default; ``record=k`` for the k-th, 0-based, negative from the end)
+    and compare with what they say.
+
+    Reports deleted, reordered, inserted, edited and incomplete records by line, and
+    records that do not reproduce (a forged record with no probabilities does not).
+
+    Returns
+    -------
+    dict
+        ``reproduced`` (True only if the chain is intact and every re-run record
+        reproduces), ``problems`` (sentences by line), ``records`` (one entry per re-run
+        record: line, reproduced, differences), and for a single record its
+        ``differences`` and ``record``.
+    """
+    plan = load_plan(plan)
+    entries = read_log(path)
+    problems, good = check_chain(entries)
+    by_line = dict(entries)
+    lines = [line for line, _ in entries]
+    if record is not None:
+        if isinstance(record, bool) or not isinstance(record, int) or \
+                not -len(lines) <= record < len(lines):
+            raise BayesHCCError(f"record={record!r}: the log has {len(lines)} record(s): use "
+                                f"0..{len(lines) - 1}, or a negative number from the end.")
+        chosen = [lines[record]]
+    else:
+        chosen = lines
+    results = []
+    for line in chosen if rerun else ():
+        rec = by_line[line]
+        if line not in good and not (isinstance(rec, dict) and not
+                                     [k for k in REQUIRED if k not in rec]):
+            results.append({"line": line, "reproduced": False,
+                            "differences": {"record": "not a complete record"}})
+            continue
+        if rec["plan_hash"] != plan.hash:
+            results.append({"line": line, "reproduced": False,
+                            "differences": {"plan_hash": (rec["plan_hash"], plan.hash)}})
+            continue
+        asked = rec.get("ppos_requested") or {}
+        res = interim_analysis(trial, plan, rec["look"], fast=rec["fast"],
+                               random_seed=rec["seed"], ppos=asked.get("ppos", False),
+                               ppos_method=asked.get("method"))
+        diffs = _compare(rec, res.record)
+        results.append({"line": line, "reproduced": not diffs, "differences": diffs})
+    for r in results:
+        if not r["reproduced"]:
+            problems.append(f"line {r['line']}: does not reproduce "
+                            f"({', '.join(map(str, r['differences']))})")
+    out = {"reproduced": not problems, "problems": problems, "records": results}
+    if record is not None:
+        out["differences"] = results[0]["differences"] if results else {}
+        out["record"] = by_line[chosen[0]]
+    return out

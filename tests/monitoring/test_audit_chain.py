@@ -1,0 +1,89 @@
+"""The audit log is a hash chain: deleted, reordered, inserted, edited, incomplete and
+forged records are reported by line number; verify_log re-runs every record by default."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.monitoring.interim import append_record, record_digest
+
+PLAN = Path(__file__).resolve().parents[2] / "models" / "monitoring.toml"
+
+
+@pytest.fixture(scope="module")
+def log_lines(tmp_path_factory, example_trial):
+    """Three records: look 1 twice (two seeds) and look 2, fast."""
+    log = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    plan = bh.load_plan(PLAN)
+    for look, seed in ((1, 1), (1, 2), (2, 3)):
+        bh.interim_analysis(example_trial, plan, look=look, fast=True, random_seed=seed,
+                            log=log)
+    return log.read_text().splitlines()
+
+
+def _write(tmp_path, lines):
+    path = tmp_path / "audit.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _problems(path, trial, **kw):
+    return bh.verify_log(path, trial, PLAN, rerun=False, **kw)["problems"]
+
+
+def test_intact_log_reproduces_every_record(tmp_path, log_lines, example_trial):
+    out = bh.verify_log(_write(tmp_path, log_lines), example_trial, PLAN)
+    assert out["reproduced"] and out["problems"] == []
+    assert [r["line"] for r in out["records"]] == [1, 2, 3]
+    recs = [json.loads(x) for x in log_lines]
+    assert recs[0]["prev_sha256"] == "0" * 64
+    assert recs[1]["prev_sha256"] == recs[0]["record_sha256"] == record_digest(recs[0])
+
+
+def test_deleted_reordered_inserted_edited_records(tmp_path, log_lines, example_trial):
+    a, b, c = log_lines
+    assert _problems(_write(tmp_path, [a, c]), example_trial) == [
+        "line 2: chain broken (the record it follows was deleted or edited)"]
+    assert _problems(_write(tmp_path, [a, c, b]), example_trial)[0].startswith(
+        "line 2: chain broken")
+    assert "line 3: out of order (it follows the record on line 1" in \
+        _problems(_write(tmp_path, [a, c, b]), example_trial)[1]
+    assert _problems(_write(tmp_path, [a, b, a]), example_trial) == [
+        "line 3: a first record in the middle of the log (records inserted or logs "
+        "concatenated)"]
+    edited = json.loads(b)
+    edited["decision"] = "stop for efficacy"
+    problems = _problems(_write(tmp_path, [a, json.dumps(edited), c]), example_trial)
+    assert problems == ["line 2: edited (its content does not match its digest)"]
+    incomplete = json.loads(b)
+    del incomplete["probabilities"]
+    assert _problems(_write(tmp_path, [a, json.dumps(incomplete), c]), example_trial) == [
+        "line 2: incomplete record (missing probabilities)"]
+    assert _problems(_write(tmp_path, [a, "[1, 2]", c]), example_trial)[0] == \
+        "line 2: not a record (invalid JSON or not an object)"
+
+
+def test_forged_record_with_a_valid_chain_does_not_reproduce(tmp_path, log_lines,
+                                                             example_trial):
+    """Whoever can write the file can extend the chain; re-running catches the forgery
+    (a record with no probabilities used to be reported as reproduced)."""
+    path = _write(tmp_path, log_lines)
+    forged = {k: v for k, v in json.loads(log_lines[-1]).items()}
+    forged.update(probabilities={}, decision="stop for efficacy")
+    append_record(path, forged)
+    out = bh.verify_log(path, example_trial, PLAN, record=-1)
+    assert not out["reproduced"]
+    assert "probabilities (keys)" in out["differences"] and "decision" in out["differences"]
+    assert out["problems"] == ["line 4: does not reproduce (decision, probabilities (keys))"]
+
+
+def test_record_out_of_range_and_bad_paths(tmp_path, log_lines, example_trial):
+    path = _write(tmp_path, log_lines)
+    with pytest.raises(bh.BayesHCCError, match=r"record=3: the log has 3 record\(s\)"):
+        bh.verify_log(path, example_trial, PLAN, record=3)
+    with pytest.raises(bh.BayesHCCError, match="is a directory"):
+        bh.verify_log(tmp_path, example_trial, PLAN)
+    with pytest.raises(bh.BayesHCCError, match="is a directory"):
+        bh.interim_analysis(example_trial, PLAN, look=1, fast=True, log=tmp_path)
