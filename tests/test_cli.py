@@ -137,3 +137,44 @@ def test_data_warnings_only_for_the_analysed_endpoint():
     assert not [w for w in caught if "ttp" in str(w.message)]
     with pytest.warns(bh.DataWarning, match="ttp: arm 'tace_sorafenib' has no events"):
         cut.data_warnings()
+
+
+@pytest.mark.parametrize("case", ["latin-1 file", "utf-16 file", "empty file", "directory",
+                                  "fit not HDF5", "log is a directory",
+                                  "store is a directory", "integer arms"])
+def test_bad_input_cases_exit_2_without_traceback(capsys, tmp_path, case):
+    frame = pd.DataFrame({"patient_id": ["a", "b", "c", "d"], "site": ["Séoul"] * 4,
+                          "arm": ["sorafenib", "tace_sorafenib"] * 2, "os_time": [1, 2, 3, 4],
+                          "os_event": [1, 1, 0, 1]})
+    path = tmp_path / "trial.csv"
+    plan = str(ROOT / "models" / "monitoring.toml")
+    if case == "latin-1 file":
+        frame.to_csv(path, index=False, encoding="latin-1")
+        argv, message = ["describe", str(path)], "not UTF-8"
+    elif case == "utf-16 file":
+        frame.to_csv(path, index=False, encoding="utf-16")
+        argv, message = ["describe", str(path)], "encoding='utf-16'"
+    elif case == "empty file":
+        path.write_bytes(b"")
+        argv, message = ["describe", str(path)], "empty (0 bytes)"
+    elif case == "directory":
+        argv, message = ["describe", str(tmp_path)], "is a directory"
+    elif case == "fit not HDF5":
+        (tmp_path / "fit.nc").write_text("hello")
+        argv, message = ["report", str(tmp_path / "fit.nc"), "--out",
+                         str(tmp_path / "r.html")], "cannot be read as a saved fit"
+    elif case == "log is a directory":
+        argv, message = ["monitor", "example", "--plan", plan, "--fast", "--log",
+                         str(tmp_path)], "is a directory"
+    elif case == "store is a directory":
+        argv, message = ["design", "--plan", plan, "--trials", "1", "--store",
+                         str(tmp_path)], "is a directory"
+    else:
+        frame.assign(arm=[0, 1, 0, 1]).to_csv(path, index=False)
+        code, out, _ = run(capsys, "describe", str(path), "--control", "0", "--treatment",
+                           "1")
+        assert code == 0 and "2 arms (0 2, 1 2)" in out
+        return
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err, err
+    assert err.startswith("error: ")
