@@ -26,7 +26,7 @@ __all__ = ["THRESHOLDS", "EXPLORATORY_THRESHOLDS", "MIN_DRAWS_PER_CHAIN", "thres
 THRESHOLDS = {"r_hat": 1.01, "ess_per_chain": 100, "ebfmi": 0.3, "mcse_over_sd": 0.1,
               "mcse_prob": 0.01, "divergences": 0, "max_treedepth_hits": 0}
 
-#: Fast mode (a quick look: 4 chains x 250 draws): chains must agree to R-hat <= 1.05 (the
+#: Fast mode (a quick look: 4 chains x 300 draws): chains must agree to R-hat <= 1.05 (the
 #: classic rule of Gelman et al., BDA3, for short runs, where the rank-normalised R-hat's own
 #: sampling variability exceeds 0.01), at least 50 effective draws per chain, MCSE <= 20% of
 #: the posterior SD and <= 0.03 for probabilities. Divergences, tree-depth hits and E-BFMI

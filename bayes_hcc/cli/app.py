@@ -95,9 +95,11 @@ def fit(
     endpoint: str = typer.Option("os", help="os, pfs or ttp."),
     out: Path = typer.Option(..., help="Output folder for fit.nc and the summary tables."),
     site_effect: str = typer.Option("random", help="random, fixed or none."),
-    draws: int = typer.Option(1000), tune: int = typer.Option(1000),
+    draws: str = typer.Option("auto", help="Draws per chain, or 'auto' (1000; 2000 with the "
+                              "same seed when R-hat, ESS or MCSE fall short)."),
+    tune: int = typer.Option(1000),
     chains: int = typer.Option(4), seed: int = typer.Option(20200228, help="Random seed."),
-    fast: bool = typer.Option(False, "--fast", help="Quick look: 4 chains x 250 draws, "
+    fast: bool = typer.Option(False, "--fast", help="Quick look: 4 chains x 300 draws, "
                               "labelled exploratory (not for inference) and checked at the "
                               "exploratory thresholds."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
@@ -120,6 +122,11 @@ def fit(
 
     if fast:
         draws, tune, chains = FAST["draws"], FAST["tune"], FAST["chains"]
+    elif draws != "auto":
+        try:
+            draws = int(draws)
+        except ValueError:
+            fail(bh.ModelError(f"--draws {draws!r} must be a whole number or 'auto'."))
     try:
         trial = load_data(data, control, treatment, adtte, time_unit)
         targets = [out / "fit.nc", out / "summary.csv", out / "summary.md"]
@@ -182,7 +189,7 @@ def sensitivity(
     grid: Path = typer.Argument(..., help="Grid spec, e.g. models/sensitivity_os.toml."),
     data: str = typer.Argument(..., help="Trial file or bundled dataset name."),
     out: Path = typer.Option(..., help="Output folder for the table and forest plot."),
-    fast: bool = typer.Option(False, "--fast", help="Quick look: 4 chains x 250 draws per "
+    fast: bool = typer.Option(False, "--fast", help="Quick look: 4 chains x 300 draws per "
                               "variant, labelled exploratory."),
     workers: int = typer.Option(1, help="Processes (1 = reuse compiled models in-process)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
@@ -327,7 +334,7 @@ def monitor(
     look: str = typer.Option("1", help="Look number (1, 2, ...), look name, or 'final'."),
     log: Path = typer.Option(Path("monitoring/audit.jsonl"),
                              help="Audit log (JSON Lines) the look's record is appended to."),
-    fast: bool = typer.Option(False, "--fast", help="Quick look (4 chains x 250 draws): "
+    fast: bool = typer.Option(False, "--fast", help="Quick look (4 chains x 300 draws): "
                               "exploratory, so the look makes no decision."),
     seed: int = typer.Option(None, help="Random seed (default: the analysis spec's)."),
     ppos: bool = typer.Option(False, "--ppos", help="Also compute the predictive "
@@ -385,7 +392,7 @@ def design(
                                "interrupted run resumes from it."),
     out: Path = typer.Option(None, help="Directory for the records and the OC table (CSV)."),
     seed: int = typer.Option(2024, help="Random seed of the whole study."),
-    fast: bool = typer.Option(False, "--fast", help="4 chains x 250 draws per look "
+    fast: bool = typer.Option(False, "--fast", help="4 chains x 300 draws per look "
                               "(exploratory thresholds for the convergence counts)."),
 ):
     """Operating characteristics of a monitoring plan by simulating whole trials."""

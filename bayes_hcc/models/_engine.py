@@ -199,10 +199,40 @@ def _seed(random_seed) -> int:
     return int(random_seed)
 
 
+#: draws="auto": this many draws per chain, and once the second number when the chains
+#: only fall short on R-hat, ESS or Monte Carlo error (not on divergences, tree depth or
+#: E-BFMI, which more draws do not cure). Measured on the bundled rats data (50 litters of
+#: 3): piecewise fits failed R-hat in 3 of 10 seeds at 1000 (R-hat 1.0101-1.0114 on the site
+#: SD, ESS ~500), none at 2000 (R-hat <= 1.0044).
+AUTO_DRAWS = (1000, 2000)
+#: Checks that more draws can fix.
+_MORE_DRAWS_FIX = ("r_hat", "ess_bulk", "ess_tail", "mcse_prob")
+
+
 def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_seed, sampler,
                  target_accept, check, log_likelihood=True, exploratory=False):
     from bayes_hcc.models.fit import Fit
 
+    if isinstance(draws, str) and draws == "auto":
+        if random_seed is None:  # both runs need the same seed
+            random_seed = _seed(None)
+        kw = dict(tune=tune, chains=chains, cores=cores, random_seed=random_seed,
+                  sampler=sampler, target_accept=target_accept, check=False,
+                  log_likelihood=log_likelihood, exploratory=exploratory)
+        fit = sample_model(model, trial, endpoint, draws=AUTO_DRAWS[0], **kw)
+        problems = fit.convergence_problems()
+        rule = {"rule": "auto", "draws": AUTO_DRAWS[0], "extended": False}
+        if problems and not exploratory and all(p.split(" ")[0] in _MORE_DRAWS_FIX and
+                                                "too few" not in p for p in problems):
+            first = problems
+            fit = sample_model(model, trial, endpoint, draws=AUTO_DRAWS[1], **kw)
+            problems = fit.convergence_problems()
+            rule = {"rule": "auto", "draws": AUTO_DRAWS[1], "extended": True,
+                    "because": first}
+        fit.datatree.attrs["draws_rule"] = json.dumps(rule, sort_keys=True)
+        if check and problems:
+            fit.warn_if_unreliable(problems)
+        return fit
     if sampler not in SAMPLERS:
         raise ModelError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}.")
     n_patients = trial.n_patients if hasattr(trial, "n_patients") else 0

@@ -150,7 +150,7 @@ class SurvivalModel(ABC):
                             index=pd.Index(used, name="name"))
 
     # -- fitting --------------------------------------------------------------------------------
-    def fit(self, trial: TrialData, endpoint: str = "os", *, draws: int = 1000,
+    def fit(self, trial: TrialData, endpoint: str = "os", *, draws: int | str = "auto",
             tune: int = 1000, chains: int = 4, cores: int | None = None, random_seed=None,
             sampler: str = "nutpie", target_accept: float = 0.95, check: bool = True,
             log_likelihood: bool = True, exploratory: bool = False):
@@ -161,8 +161,11 @@ class SurvivalModel(ABC):
         trial : TrialData
         endpoint : {"os", "pfs", "ttp"} or another endpoint of the data, default "os"
         draws, tune, chains : int
-            Kept draws and tuning steps per chain, number of chains (defaults 1000, 1000, 4:
-            PyMC's own defaults are poor on 2 cores, STACK.md section 2).
+            Kept draws and tuning steps per chain, number of chains (defaults "auto", 1000,
+            4: PyMC's own defaults are poor on 2 cores, STACK.md section 2). ``draws="auto"``
+            draws 1000 per chain and, once, 2000 (same seed) when the chains fall short only
+            on R-hat, ESS or Monte Carlo error; ``fit.datatree.attrs["draws_rule"]`` records
+            what happened. An integer draws exactly that many.
         cores : int, optional
             Threads (nutpie) or processes (pymc); default min(chains, CPU count).
         random_seed : int, optional

@@ -124,10 +124,10 @@ class Fit:
         return [f"{name} = {value:.4g} ({where}), needs {threshold}"
                 for name, (value, threshold, ok, where) in rows.items() if not ok]
 
-    def warn_if_unreliable(self) -> None:
+    def warn_if_unreliable(self, problems: list[str] | None = None) -> None:
         from bayes_hcc.models._engine import warn_convergence
 
-        problems = self.convergence_problems()
+        problems = self.convergence_problems() if problems is None else problems
         if problems:
             mode = " (exploratory thresholds: fast mode)" if \
                 self.analysis_mode == "exploratory" else ""

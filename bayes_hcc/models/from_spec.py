@@ -9,12 +9,16 @@ from bayes_hcc.errors import SpecError
 from bayes_hcc.models.base import _MODELS
 from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec
 
-__all__ = ["build", "fit_spec", "population"]
+__all__ = ["build", "fit_spec", "population", "FAST", "SIMULATED_REFIT"]
 
 _CLASSES = _MODELS
 #: Fast mode: a quick look, labelled exploratory and checked at the exploratory thresholds
 #: (``bayes_hcc.convergence``); measured in docs/guide/diagnostics.md.
 FAST = {"draws": 300, "tune": 400, "chains": 4}
+#: Refits of simulated or completed trials (PPoS, design simulations): a fixed 1000 draws
+#: per chain, not "auto" (their convergence is counted, and hundreds of refits should not
+#: each pay for a second run).
+SIMULATED_REFIT = {"draws": 1000}
 
 
 def build(spec, time_unit: str | None = None):

@@ -139,7 +139,7 @@ def _design_trial(payload) -> dict:
 
 
 def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
-    from bayes_hcc.models.from_spec import fit_spec
+    from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
     from bayes_hcc.monitoring.predict import predictive_probability
 
     true_log_hr = float(np.log(trial.truth.hr["os"]))
@@ -166,7 +166,7 @@ def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
             out["looks_skipped"].append(look.name)  # nothing to analyse at this look
             continue
         fit = fit_spec(plan.spec, cut, check=False, random_seed=seed + i,
-                       **{"log_likelihood": False, **refit})  # no LOO on simulated trials
+                       **{"log_likelihood": False, **SIMULATED_REFIT, **refit})  # no LOO on simulated trials
         ppos = (predictive_probability(cut, plan, fit=fit, random_seed=seed + i)
                 if look.futility_ppos is not None else None)
         rule, probs = decide(fit, look, ppos)

@@ -385,7 +385,7 @@ def normal_final_probability(trial: TrialData, spec) -> float:
 
 def _final_analysis(payload) -> dict:
     """Run the final rule on one completed trial (runs in a worker when pooled)."""
-    from bayes_hcc.models.from_spec import fit_spec
+    from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
     from bayes_hcc.quantities.core import prob_superiority
 
     spec, frame, meta, seed, method, refit = payload
@@ -398,7 +398,7 @@ def _final_analysis(payload) -> dict:
         warnings.simplefilter("ignore")  # convergence is recorded per refit below
         # Only P(HR < 1) and the convergence flags are used: no pointwise log-likelihood.
         fit = fit_spec(spec, trial, check=False, random_seed=seed,
-                       **{"log_likelihood": False, **refit})
+                       **{"log_likelihood": False, **SIMULATED_REFIT, **refit})
     return {"p_final": prob_superiority(fit, 1.0).probability,
             "converged": not fit.convergence_problems()}
 

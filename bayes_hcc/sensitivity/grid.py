@@ -149,7 +149,8 @@ def sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
     grid : GridSpec or path to a grid TOML
     trial : TrialData
     fast : bool
-        2 chains x 300 draws per variant (quick look; diagnostics may then fail and say so).
+        A quick look per variant (``FAST`` settings, labelled exploratory: the diagnostics
+        column uses the exploratory thresholds).
     workers : int, default 1
         1 runs in this process (reusing compiled samplers: variants that differ only in prior
         values share one compile); more uses a process pool (spawned workers reuse the

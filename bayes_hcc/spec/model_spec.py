@@ -45,7 +45,7 @@ TOP_KEYS = ("name", "description", "endpoint", "family", "population", "time_uni
 SITE_KEYS = {"effect": ("random", "fixed", "none"),
              "parametrization": ("auto", "noncentered", "centered"),
              "arm_by_site": ("none", "random")}
-SAMPLER_KEYS = {"draws": "int", "tune": "int0", "chains": "int", "target_accept": "prob",
+SAMPLER_KEYS = {"draws": "draws", "tune": "int0", "chains": "int", "target_accept": "prob",
                 "seed": "int0", "sampler": ("nutpie", "pymc")}
 REPORT_KEYS = {"estimand": ("standardized", "typical_site", "new_site"),
                "hr_thresholds": "positives", "times": "positives", "tau": "positive",
@@ -55,7 +55,7 @@ DEFAULTS = {
     "description": "", "population": "itt", "options": {}, "covariates": [],
     "site": {"effect": "random", "parametrization": "auto", "arm_by_site": "none"},
     "priors": {},
-    "sampler": {"draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.95,
+    "sampler": {"draws": "auto", "tune": 1000, "chains": 4, "target_accept": 0.95,
                 "seed": 20200228, "sampler": "nutpie"},
     "report": {"estimand": "standardized", "hr_thresholds": [1.0, 0.8], "times": [12.0, 24.0],
                "prob": 0.95},
@@ -73,6 +73,10 @@ def _check_value(src, where, kind, v):
             _fail(src, where, f"{v!r} is not valid; choose one of {', '.join(kind)}.")
         return v
     isnum = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if kind == "draws":
+        if v == "auto":
+            return v
+        kind = "int"
     if kind in ("int", "int0"):
         if not isinstance(v, int) or isinstance(v, bool):
             _fail(src, where, f"must be an integer, got {v!r} ({type(v).__name__}).")

@@ -40,7 +40,7 @@ def check_sampler_settings(*, draws, tune, chains, seed=None, target_accept=None
     Parameters
     ----------
     draws, tune, chains : int
-        Kept draws per chain (>= 1), tuning steps per chain (>= 1: nutpie's adaptation needs
+        Kept draws per chain (>= 1, or "auto": 1000, extended once to 2000), tuning steps per chain (>= 1: nutpie's adaptation needs
         at least one), chains (1 to :data:`MAX_CHAINS`); chains x draws at most
         :data:`MAX_TOTAL_DRAWS`.
     seed : int, optional
@@ -55,6 +55,9 @@ def check_sampler_settings(*, draws, tune, chains, seed=None, target_accept=None
     where : str
         Prefix naming the source ("models/primary_os.toml: sampler: ").
     """
+    auto = isinstance(draws, str) and draws == "auto"
+    if auto:
+        draws = 2000  # the most "auto" draws (models._engine.AUTO_DRAWS)
     out = {"draws": _int("draws", draws, 1, MAX_TOTAL_DRAWS, error, where),
            "tune": _int("tune", tune, 1, MAX_TOTAL_DRAWS, error, where),
            "chains": _int("chains", chains, 1, MAX_CHAINS, error, where)}
@@ -78,6 +81,8 @@ def check_sampler_settings(*, draws, tune, chains, seed=None, target_accept=None
             raise error(f"{where}target_accept={target_accept!r} must be a number strictly "
                         "between 0 and 1.")
         out["target_accept"] = float(target_accept)
+    if auto:
+        out["draws"] = "auto"
     return out
 
 
