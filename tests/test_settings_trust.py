@@ -131,3 +131,10 @@ def test_scenario_order_changes_no_trial(tmp_path):
     pd.testing.assert_frame_equal(ra, rb)
     assert a.records.groupby("scenario")["seed"].apply(set).pipe(
         lambda s: s["null"].isdisjoint(s["alt"]))
+    # A store written with one order is not resumed with another (settings differ).
+    store = tmp_path / "design.jsonl"
+    bh.simulate_design(plan, {"null": {"hr_os": 1.0}, "alt": {"hr_os": 0.6}}, store=store,
+                       **kw)
+    with pytest.raises(bh.BayesHCCError, match="different settings"):
+        bh.simulate_design(plan, {"alt": {"hr_os": 0.6}, "null": {"hr_os": 1.0}},
+                           store=store, **kw)

@@ -298,7 +298,9 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
             seed = _trial_seed(random_seed, name, i)
             tasks.append((f"{name}/{i}", (plan, kwargs[name], seed, refit)))
     meta = {"plan_hash": plan.hash, "scenarios": scenarios, "base": base, "refit": refit,
-            "random_seed": random_seed, "seeds": "per scenario name (v2)"}
+            "random_seed": random_seed, "seeds": "per scenario name (v2)",
+            # the order is part of the settings too: a resume must list them as written
+            "scenario_order": list(scenarios)}
     out = run_tasks(_design_trial, tasks, workers=workers, client=client, progress=progress,
                     desc=f"design {plan.name}", store=store, meta=meta)
     rows = []
