@@ -2,7 +2,7 @@
 (``Fit.warn_if_unreliable``) and ``bh.check``, so the two can never disagree.
 
 Rules: every sampled variable is checked (the sampler's standard-normal deviations such as
-``site_z`` included); a diagnostic that cannot be computed (NaN: too few draws, one chain) is a
+``site_z`` included; deterministic functions of them are not); a diagnostic that cannot be computed (NaN: too few draws, one chain) is a
 failure, never a pass; elements that are exactly constant across all draws (for example a
 zero-sum element fixed by the others) carry no convergence information and are left out.
 
@@ -50,8 +50,19 @@ def thresholds_for(datatree) -> tuple[dict, str]:
     return (EXPLORATORY_THRESHOLDS if mode == "exploratory" else THRESHOLDS), mode
 
 
-def checked_names(posterior) -> list[str]:
-    """Every posterior variable but the exp-transformed summaries."""
+def checked_names(posterior, attrs=None) -> list[str]:
+    """The variables the sampler moved (``attrs["sampled_variables"]``, recorded at fit
+    time; an intercept's sampler coordinate under the intercept's name); for a fit without
+    that record, every posterior variable but the exp-transformed summaries. Deterministic
+    expansions (site effects = SD x deviation, the random walk's levels) are functions of
+    these and are not checked separately: that tripled the cost for no new information."""
+    import json
+
+    recorded = (attrs or {}).get("sampled_variables")
+    if recorded:
+        names = [n for n in json.loads(recorded) if n in posterior.data_vars]
+        if names:
+            return names
     return [str(n) for n in posterior.data_vars if n not in _SKIP]
 
 
@@ -88,7 +99,7 @@ def sampler_rows(datatree, thresholds: dict) -> dict:
     import arviz_stats as azs
 
     post = datatree["posterior"].to_dataset()
-    names = checked_names(post)
+    names = checked_names(post, datatree.attrs)
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
     ss = datatree["sample_stats"].to_dataset()
     rows = {}

@@ -135,7 +135,8 @@ def fit(
             raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace.")
         m = getattr(bh, MODELS[model])(site_effect=site_effect)
         typer.echo(repr(trial))
-        typer.echo(f"fitting {m!r} to {endpoint.upper()} ({chains} chains x {draws} draws, "
+        shown = "1000 (2000 if needed)" if draws == "auto" else draws
+        typer.echo(f"fitting {m!r} to {endpoint.upper()} ({chains} chains x {shown} draws, "
                    f"seed {seed}) ...")
         # check=False: the full diagnostics verdict is printed below instead of a warning.
         result = m.fit(trial, endpoint, draws=draws, tune=tune, chains=chains,

@@ -273,6 +273,11 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
     dt = assemble(trace, model, trial, ep, family, priors, X, scale, seed,
                   dict(draws=draws, tune=tune, chains=chains, sampler=sampler,
                        target_accept=target_accept), log_likelihood=bool(log_likelihood))
+    # The variables the sampler moves (an intercept's sampler coordinate is recorded under
+    # the intercept's name): what the convergence checks look at.
+    dt.attrs["sampled_variables"] = json.dumps(sorted(
+        v.name[:-len(CENTRED_SUFFIX)] if v.name.endswith(CENTRED_SUFFIX) else v.name
+        for v in m.free_RVs))
     # Wall times of this fit: building and compiling (0 when the compiled sampler was
     # reused), sampling, and assembling the DataTree (log-likelihood, log prior).
     dt.attrs["timing_seconds"] = json.dumps({"compile": round(t1 - t0, 4),
