@@ -17,7 +17,9 @@ def fabricated_fit(family, params: dict, *, arm, site, X=None, site_effect="none
     n = len(arm)
     X = np.zeros((n, 0)) if X is None else np.asarray(X, float)
     sites = sites or [f"s{i}" for i in range(int(site.max()) + 1)]
-    time = np.ones(n) if time is None else np.asarray(time, float)
+    # Default: everyone followed (censored) to max_follow_up, so the per-arm follow-up that
+    # medians, landmarks and RMST are checked against is max_follow_up in both arms.
+    time = np.full(n, float(max_follow_up)) if time is None else np.asarray(time, float)
     event = np.zeros(n, np.int64) if event is None else np.asarray(event, np.int64)
     post = {}
     for k, v in params.items():

@@ -141,22 +141,34 @@ def rmst(fit, tau: float, *, estimand: str = "standardized",
     Raises
     ------
     HorizonError
-        If ``tau`` exceeds the longest follow-up in the data, unless ``extrapolate=True``.
+        If ``tau`` exceeds the follow-up of either arm (the longest observed time of the arm
+        whose longest time is shorter: the usual rule for comparing RMSTs), unless
+        ``extrapolate=True``.
     """
     fit = as_fit(fit)
     tau = float(tau)
     if not tau > 0:
         raise BayesHCCError(f"rmst: tau={tau} must be > 0.")
-    if tau > fit.max_follow_up and not extrapolate:
+    arm, limit = rmst_horizon(fit)
+    if tau > limit and not extrapolate:
         raise HorizonError(f"rmst: tau = {tau:g} {fit.time_unit} exceeds the follow-up of the "
-                           f"data ({fit.max_follow_up:.1f} {fit.time_unit}); pass "
-                           "extrapolate=True to allow it.")
+                           f"data ({limit:.1f} {fit.time_unit}, the longest follow-up in arm "
+                           f"{arm}, the shorter of the two); pass extrapolate=True to allow "
+                           "it.")
     params = posterior_params(fit)
     per_arm = np.column_stack([_core.population_rmst(fit.family, p, eta, w, tau)
                                for eta, w, p in arm_populations(fit, estimand, params)])
     da = _with_difference(fit, per_arm, "rmst", estimand, fit.time_unit)
     da.attrs["tau"] = tau
     return da
+
+
+def rmst_horizon(fit) -> tuple[str, float]:
+    """The largest tau the data support: the longest follow-up of the arm whose longest
+    follow-up is shorter (beyond it one arm's RMST is the model's extrapolation)."""
+    fu = fit.follow_up_by_arm()
+    arm = min(fu, key=fu.get)
+    return arm, fu[arm]
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,11 @@ def default_landmarks(fit) -> tuple[float, ...]:
 
 
 def default_tau(fit) -> float:
-    """RMST horizon: 24 months when the follow-up reaches it, else the whole months
-    covered by the follow-up (in the fit's time unit)."""
-    follow_up = convert(fit.max_follow_up, fit.time_unit, "months")
+    """RMST horizon: 24 months when the follow-up of both arms reaches it, else the whole
+    months covered by it (in the fit's time unit)."""
+    from bayes_hcc.quantities.core import rmst_horizon
+
+    follow_up = convert(rmst_horizon(fit)[1], fit.time_unit, "months")
     months = TAU_MONTHS if follow_up >= TAU_MONTHS else float(np.floor(follow_up))
     if months <= 0:
         raise BayesHCCError(f"summarize: the follow-up ({fit.max_follow_up:.3g} "
@@ -136,8 +138,10 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
             rows.append(row)
     r = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate)
     row = _row(r.sel(arm="difference"), f"RMST({tau:g} {unit}) difference", estimand, prob)
-    if tau > fit.max_follow_up:
-        row["note"] = f"extrapolated: tau beyond follow-up ({fit.max_follow_up:.3g} {unit})"
+    from bayes_hcc.quantities.core import rmst_horizon
+
+    if tau > rmst_horizon(fit)[1]:
+        row["note"] = f"extrapolated: tau beyond follow-up ({rmst_horizon(fit)[1]:.3g} {unit})"
     rows.append(row)
     probs = [prob_superiority(fit, d) for d in (1.0, 0.8)] if ph else [prob_time_ratio(fit)]
     for p in probs:

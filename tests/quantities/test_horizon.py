@@ -56,6 +56,14 @@ def test_extrapolate_shows_the_model_and_says_so(immature_fit):
 
 
 def test_rmst_beyond_follow_up_still_refused(immature_fit):
+    """RMST's horizon is the follow-up of the arm followed less long (the usual rule for
+    comparing RMSTs): the default tau stays within it, a longer one is refused."""
+    from bayes_hcc.quantities.summary import default_tau
+
+    fu = immature_fit.follow_up_by_arm()
+    assert default_tau(immature_fit) <= min(fu.values())
+    with pytest.raises(bh.HorizonError, match="the shorter of the two"):
+        bh.rmst(immature_fit, (min(fu.values()) + max(fu.values())) / 2)
     with pytest.raises(bh.HorizonError, match="extrapolate=True"):
         bh.summarize(immature_fit, tau=36)
     table = bh.summarize(immature_fit, tau=36, extrapolate=True)
@@ -73,7 +81,12 @@ def test_landmarks_and_tau_in_the_data_unit():
     td = bh.summarize(bh.WeibullPH().fit(days, "os", **kw))
     tm = bh.summarize(bh.WeibullPH().fit(months, "os", **kw))
     assert "S(365.25 days) sorafenib" in td.index and "S(730.5 days) sorafenib" in td.index
-    assert "RMST(730.5 days) difference" in td.index and td.attrs["time_unit"] == "days"
+    # RMST: 24 months, or the whole months both arms' follow-up covers, in days
+    tau_days = [q for q in td.index if q.startswith("RMST(")][0]
+    tau_months = [q for q in tm.index if q.startswith("RMST(")][0]
+    months = float(tau_months[5:].split(" ")[0])
+    assert tau_days == f"RMST({months * 30.4375:g} days) difference"
+    assert td.attrs["time_unit"] == "days"
     # Same probabilities; the comparison is of two runs of the same posterior (different
     # sampler coordinates), so within 4 Monte Carlo SEs of the difference.
     for a in ("sorafenib", "tace_sorafenib"):
