@@ -16,7 +16,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_hcc.models.families.piecewise import exposure_matrix, interval_index
+from bayes_hcc.families.piecewise import exposure_matrix, interval_index
 
 
 def bambi_weibull(time, event, arm, site) -> pm.Model:

@@ -162,7 +162,7 @@ def run_case(case: str, n: int) -> dict:
         from alternatives import bambi_derived, bambi_weibull, longformat_pwe
 
         from bayes_hcc.models import _engine, _nutpie
-        from bayes_hcc.models.families.piecewise import quantile_cuts
+        from bayes_hcc.families.piecewise import quantile_cuts
 
         def build(e):
             if case == "bambi_weibull":  # as a bambi user writes it: bambi's own defaults

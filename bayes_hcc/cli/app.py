@@ -85,13 +85,18 @@ def describe(
             typer.echo(trial.kaplan_meier(ep).to_string())
 
 
-MODELS = {"pwe": "PiecewiseExponential", "weibull": "WeibullPH"}
+def model_choices() -> dict[str, str]:
+    """``--model`` name -> family registry key (the registry is the one list)."""
+    from bayes_hcc.families.registry import cli_choices
+
+    return cli_choices()
 
 
 @app.command()
 def fit(
     data: str = typer.Argument(..., help="Trial file or bundled dataset name (see describe)."),
-    model: str = typer.Option("pwe", help="pwe (piecewise exponential) or weibull."),
+    model: str = typer.Option("pwe", help="Family: pwe (piecewise exponential, the primary "
+                              "analysis), weibull, exponential, lognormal, loglogistic."),
     endpoint: str = typer.Option("os", help="os, pfs or ttp."),
     out: Path = typer.Option(..., help="Output folder for fit.nc and the summary tables."),
     site_effect: str = typer.Option("random", help="random, fixed or none."),
@@ -116,8 +121,9 @@ def fit(
     """Fit a survival model and write the fit (netCDF) and the headline table."""
     import bayes_hcc as bh
 
-    if model not in MODELS:
-        fail(bh.ModelError(f"--model {model!r}; choose one of {', '.join(MODELS)}."))
+    choices = model_choices()
+    if model not in choices:
+        fail(bh.ModelError(f"--model {model!r}; choose one of {', '.join(choices)}."))
     from bayes_hcc.models.from_spec import FAST
 
     if fast:
@@ -133,7 +139,9 @@ def fit(
         existing = [str(p) for p in targets if p.exists()]
         if existing and not overwrite:
             raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace.")
-        m = getattr(bh, MODELS[model])(site_effect=site_effect)
+        from bayes_hcc.models.base import model_class
+
+        m = model_class(choices[model])(site_effect=site_effect)
         typer.echo(repr(trial))
         shown = "1000 (2000 if needed)" if draws == "auto" else draws
         typer.echo(f"fitting {m!r} to {endpoint.upper()} ({chains} chains x {shown} draws, "

@@ -138,8 +138,8 @@ def _main_vars(fit, var_names):
     if var_names is not None:
         return list(var_names)
     post = fit.datatree["posterior"]
-    return [v for v in ("log_hr", "log_tr", "site_sd", "log_shape", "log_sigma", "arm_site_sd")
-            if v in post]
+    wanted = (fit.family.arm_effect, "site_sd", *fit.family.headline, "arm_site_sd")
+    return [v for v in wanted if v in post]
 
 
 def plot_ppc(fit, *, by: str = "arm", random_seed=0):

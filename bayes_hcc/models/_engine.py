@@ -18,8 +18,8 @@ from bayes_hcc.errors import ConvergenceWarning, ModelError
 from bayes_hcc.models.base import active_priors
 from bayes_hcc.models.design import (build_eta, centring_weights, eta_numpy,
                                      resolve_site_parametrization)
-from bayes_hcc.models.families.base import CENTRED_SUFFIX
-from bayes_hcc.models.families.piecewise import PiecewiseFamily
+from bayes_hcc.families.base import CENTRED_SUFFIX
+from bayes_hcc.families.piecewise import PiecewiseFamily
 from bayes_hcc.spec.priors import pymc_variable
 from bayes_hcc.spec.sampler import check_sampler_settings
 from bayes_hcc.units import DAYS_PER_UNIT, log_unit_in_months

@@ -14,16 +14,16 @@ import pandas as pd
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import ModelError
 from bayes_hcc.models.design import ARM_BY_SITE, SITE_EFFECTS, SITE_PARAMETRIZATIONS
-from bayes_hcc.models.families.base import Family
-from bayes_hcc.models.families.piecewise import BASELINE_PRIORS, PiecewiseFamily, quantile_cuts
-from bayes_hcc.models.families.aft import LogLogisticFamily, LogNormalFamily
-from bayes_hcc.models.families.exponential import ExponentialFamily
-from bayes_hcc.models.families.weibull import WeibullFamily
+from bayes_hcc.families.base import Family
+from bayes_hcc.families.piecewise import BASELINE_PRIORS, PiecewiseFamily, quantile_cuts
+from bayes_hcc.families.aft import LogLogisticFamily, LogNormalFamily
+from bayes_hcc.families.exponential import ExponentialFamily
+from bayes_hcc.families.weibull import WeibullFamily
 from bayes_hcc.spec.priors import Prior
 
 __all__ = ["SurvivalModel", "PiecewiseExponential", "WeibullPH", "Exponential", "LogNormalAFT",
            "LogLogisticAFT", "DEFAULT_PRIORS",
-           "model_from_settings"]
+           "model_from_settings", "model_class"]
 
 #: Priors of the arm, site and covariate terms (families add their baseline priors).
 DEFAULT_PRIORS = {
@@ -321,6 +321,14 @@ class LogLogisticAFT(SurvivalModel):
 _MODELS = {"weibull_ph": WeibullPH, "piecewise_exponential": PiecewiseExponential,
            "exponential_ph": Exponential, "lognormal_aft": LogNormalAFT,
            "loglogistic_aft": LogLogisticAFT}
+
+
+def model_class(key: str) -> type[SurvivalModel]:
+    """The model class of a registered family (``families.registry``)."""
+    from bayes_hcc.families.registry import family_class
+
+    family_class(key)  # an unknown key: the registry's error, listing the known ones
+    return _MODELS[key]
 
 
 def model_from_settings(settings: dict) -> SurvivalModel:

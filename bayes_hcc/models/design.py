@@ -13,7 +13,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_hcc.models.families.base import centred_intercept
+from bayes_hcc.families.base import centred_intercept
 
 SITE_EFFECTS = ("random", "fixed", "none")
 SITE_PARAMETRIZATIONS = ("auto", "noncentered", "centered")

@@ -11,25 +11,10 @@ import xarray as xr
 
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.base import model_from_settings
-from bayes_hcc.models.families.piecewise import PiecewiseFamily
-from bayes_hcc.models.families.aft import LogLogisticFamily, LogNormalFamily
-from bayes_hcc.models.families.exponential import ExponentialFamily
-from bayes_hcc.models.families.weibull import WeibullFamily
+from bayes_hcc.families.registry import family_from_settings
 from bayes_hcc.spec.priors import Prior
 
 __all__ = ["Fit", "load_fit"]
-
-def family_from_settings(s: dict):
-    simple = {"weibull": WeibullFamily, "exponential": ExponentialFamily,
-              "lognormal": LogNormalFamily, "loglogistic": LogLogisticFamily}
-    if s["name"] in simple:
-        return simple[s["name"]]()
-    if s["name"] != "piecewise_exponential":
-        raise BayesHCCError(f"unknown family {s['name']!r} in the fit's settings; known: "
-                            f"{', '.join([*simple, 'piecewise_exponential'])}.")
-    return PiecewiseFamily(s["cuts"], s.get("baseline_prior", "rw1"), s.get("rw_sd", 0.3),
-                           s.get("time_varying_hr", False), s.get("tv_sd", 0.2))
-
 
 class Fit:
     """A fitted model: ``.datatree`` holds posterior, sample_stats, log_likelihood,

@@ -18,28 +18,23 @@ import tomli_w
 from bayes_hcc.errors import SpecError
 from bayes_hcc.spec.priors import Prior
 
-__all__ = ["ModelSpec", "load_spec", "dump_spec", "spec_from_dict", "FAMILIES",
+__all__ = ["ModelSpec", "load_spec", "dump_spec", "spec_from_dict", "spec_families",
            "apply_overrides"]
 
 _COMMON_PRIORS = ("site_sd", "site_effect", "arm_site_sd", "beta")
-#: Registry: family key -> option types and prior names (checked against the model classes
-#: by a test, so the two cannot drift apart).
-FAMILIES = {
-    "piecewise_exponential": {
-        "options": {"cuts": "cuts", "n_intervals": "int", "baseline_prior": ("rw1",
-                                                                             "independent"),
-                    "rw_sd": "positive", "time_varying_hr": "bool", "tv_sd": "positive"},
-        "priors": _COMMON_PRIORS + ("log_hr", "log_baseline_hazard"),
-    },
-    "weibull_ph": {"options": {}, "priors": _COMMON_PRIORS + ("log_hr", "log_lambda",
-                                                               "log_shape")},
-    "exponential_ph": {"options": {}, "priors": _COMMON_PRIORS + ("log_hr", "log_lambda")},
-    # Accelerated failure time (not proportional hazards): the arm effect is log_tr.
-    "lognormal_aft": {"options": {}, "priors": _COMMON_PRIORS + ("log_tr", "log_scale",
-                                                                  "log_sigma")},
-    "loglogistic_aft": {"options": {}, "priors": _COMMON_PRIORS + ("log_tr", "log_scale",
-                                                                    "log_sigma")},
-}
+
+
+def spec_families() -> dict:
+    """Family key -> its spec option types and prior names, from the family registry (the
+    one list of families; imported here when first needed, since the families import
+    ``spec.priors``)."""
+    from bayes_hcc.families.registry import FAMILIES as REGISTRY
+
+    return {key: {"options": dict(cls.options),
+                  "priors": _COMMON_PRIORS + tuple(cls.default_priors())}
+            for key, cls in REGISTRY.items()}
+
+
 TOP_KEYS = ("name", "description", "endpoint", "family", "population", "time_unit", "options",
             "site", "covariates", "priors", "sampler", "report")
 SITE_KEYS = {"effect": ("random", "fixed", "none"),
@@ -175,12 +170,13 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     for key in ("name", "endpoint", "description"):
         if key in d and not isinstance(d[key], str):
             _fail(source, key, f"must be a string, got {d[key]!r}.")
-    fam = _check_value(source, "family", tuple(FAMILIES), d["family"])
+    families = spec_families()
+    fam = _check_value(source, "family", tuple(families), d["family"])
     pop = _check_value(source, "population", POPULATIONS, d.get("population", "itt"))
     from bayes_hcc.units import TIME_UNITS
 
     unit = _check_value(source, "time_unit", TIME_UNITS, d.get("time_unit", "months"))
-    options = _check_table(source, "options", d.get("options", {}), FAMILIES[fam]["options"])
+    options = _check_table(source, "options", d.get("options", {}), families[fam]["options"])
     if "cuts" in options and "n_intervals" in options:
         _fail(source, "options", "give cuts or n_intervals, not both.")
     site = {**DEFAULTS["site"], **_check_table(source, "site", d.get("site", {}), SITE_KEYS)}
@@ -190,7 +186,7 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     priors_in = d.get("priors", {})
     if not isinstance(priors_in, dict):
         _fail(source, "priors", f"must be a table, got {priors_in!r}.")
-    valid = FAMILIES[fam]["priors"]
+    valid = families[fam]["priors"]
     priors = {}
     for k, v in priors_in.items():
         if k not in valid:
@@ -273,9 +269,9 @@ def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None
         target[parts[-1]] = copy.deepcopy(value)
     if d["family"] != spec.family:  # family options do not carry over between families
         d["options"] = {k: v for k, v in d["options"].items()
-                        if k in FAMILIES.get(d["family"], {}).get("options", {})}
+                        if k in spec_families().get(d["family"], {}).get("options", {})}
         d["priors"] = {k: v for k, v in d["priors"].items()
-                       if k in FAMILIES.get(d["family"], {}).get("priors", ())}
+                       if k in spec_families().get(d["family"], {}).get("priors", ())}
     if name is not None:
         d["name"] = name
     return spec_from_dict(d, source=f"{spec.source or spec.name} + overrides {sorted(overrides)}")

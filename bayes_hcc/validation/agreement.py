@@ -17,7 +17,7 @@ import pandas as pd
 from bayes_hcc.data.km import cox_log_hr
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.base import PiecewiseExponential, WeibullPH
-from bayes_hcc.models.families.piecewise import exposure_matrix, interval_index
+from bayes_hcc.families.piecewise import exposure_matrix, interval_index
 from bayes_hcc.quantities.core import median_survival
 from bayes_hcc.spec.priors import Prior
 

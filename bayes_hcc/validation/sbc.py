@@ -27,8 +27,8 @@ from scipy import stats
 from bayes_hcc.data.read import read_trial
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
-from bayes_hcc.models.families.piecewise import PiecewiseFamily
-from bayes_hcc.models.families.weibull import WeibullFamily
+from bayes_hcc.families.piecewise import PiecewiseFamily
+from bayes_hcc.families.weibull import WeibullFamily
 from bayes_hcc.runner import default_workers, run_tasks
 
 __all__ = ["sbc", "SBCResult", "SBC_MODELS", "simulate_from_prior"]

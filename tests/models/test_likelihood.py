@@ -6,8 +6,8 @@ from scipy import stats
 
 import bayes_hcc as bh
 from bayes_hcc.models import _engine as E
-from bayes_hcc.models.families.piecewise import PiecewiseFamily
-from bayes_hcc.models.families.weibull import WeibullFamily
+from bayes_hcc.families.piecewise import PiecewiseFamily
+from bayes_hcc.families.weibull import WeibullFamily
 
 RNG = np.random.default_rng(42)
 N = 60
@@ -228,7 +228,7 @@ def test_sampled_density_is_the_model_posterior(model):
     ("loglogistic", lambda mu, s: stats.fisk(c=1 / s, scale=np.exp(mu))),
 ])
 def test_aft_pointwise_equals_scipy(family, scipy_dist):
-    from bayes_hcc.models.families.aft import LogLogisticFamily, LogNormalFamily
+    from bayes_hcc.families.aft import LogLogisticFamily, LogNormalFamily
 
     fam = {"lognormal": LogNormalFamily(), "loglogistic": LogLogisticFamily()}[family]
     eff = np.array([0.1, -0.2, 0.3, -0.2])
@@ -243,7 +243,7 @@ def test_aft_pointwise_equals_scipy(family, scipy_dist):
 
 
 def test_exponential_pointwise_equals_scipy():
-    from bayes_hcc.models.families.exponential import ExponentialFamily
+    from bayes_hcc.families.exponential import ExponentialFamily
 
     post = params_one(log_lambda=-2.0, log_hr=-0.4)
     ll = E.pointwise_loglik(ExponentialFamily(), post, TIME, EVENT, ARM, SITE, None,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import bayes_hcc as bh
-from bayes_hcc.models.families.weibull import WeibullFamily
+from bayes_hcc.families.weibull import WeibullFamily
 from bayes_hcc.monitoring.plan import plan_from_dict
 from tests.helpers import const, fabricated_fit
 

@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 import bayes_hcc as bh
-from bayes_hcc.models.families.piecewise import PiecewiseFamily
-from bayes_hcc.models.families.weibull import WeibullFamily
+from bayes_hcc.families.piecewise import PiecewiseFamily
+from bayes_hcc.families.weibull import WeibullFamily
 from bayes_hcc.monitoring.plan import plan_from_dict
 from bayes_hcc.monitoring.predict import FutureSimulator, conditional_event_times
 

@@ -6,8 +6,8 @@ from scipy import integrate, optimize, special, stats
 
 import bayes_hcc as bh
 from bayes_hcc.errors import BayesHCCError, HorizonError
-from bayes_hcc.models.families.piecewise import PiecewiseFamily
-from bayes_hcc.models.families.weibull import WeibullFamily
+from bayes_hcc.families.piecewise import PiecewiseFamily
+from bayes_hcc.families.weibull import WeibullFamily
 from tests.helpers import const, fabricated_fit
 
 LAM, K, LOG_HR = np.exp(-2.3), 1.4, np.log(0.7)
@@ -179,7 +179,7 @@ def test_new_site_with_treatment_by_site_heterogeneity():
 
 
 def test_lognormal_closed_forms():
-    from bayes_hcc.models.families.aft import LogNormalFamily
+    from bayes_hcc.families.aft import LogNormalFamily
 
     mu, sig, log_tr = 2.0, 0.7, 0.25
     params = {"log_scale": const(mu), "log_sigma": const(np.log(sig)), "log_tr": const(log_tr)}

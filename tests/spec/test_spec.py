@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import bayes_hcc as bh
-from bayes_hcc.spec import FAMILIES
+from bayes_hcc.families.registry import FAMILIES as REGISTRY
+from bayes_hcc.models.base import _MODELS
+from bayes_hcc.spec import spec_families
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 SPECS = ["primary_os", "secondary_pfs", "secondary_ttp"]
@@ -24,17 +26,16 @@ def test_shipped_specs_load_and_round_trip(name):
         spec.name = "other"
 
 
-def test_registry_matches_model_classes():
-    """The spec registry's prior names are exactly what the model classes accept."""
+@pytest.mark.parametrize("key", list(REGISTRY))
+def test_registry_matches_model_classes(key):
+    """Every registered family has a model class, and the spec accepts exactly the priors
+    the model class accepts (read from the registry, not a hand-kept list)."""
     trial = bh.datasets.load_example_trial()
-    for key, cls in (("piecewise_exponential", bh.PiecewiseExponential),
-                     ("weibull_ph", bh.WeibullPH), ("exponential_ph", bh.Exponential),
-                     ("lognormal_aft", bh.LogNormalAFT),
-                     ("loglogistic_aft", bh.LogLogisticAFT)):
-        m = cls()
-        fam = m.family_for(*(lambda e: (e.time, e.event))(trial.endpoint("os")))
-        accepted = set({**bh.DEFAULT_PRIORS, **fam.default_priors()})
-        assert accepted == set(FAMILIES[key]["priors"]), key
+    m = _MODELS[key]()
+    fam = m.family_for(*(lambda e: (e.time, e.event))(trial.endpoint("os")))
+    assert type(fam) is REGISTRY[key]
+    accepted = set({**bh.DEFAULT_PRIORS, **fam.default_priors()})
+    assert accepted == set(spec_families()[key]["priors"]), key
 
 
 BASE = {"name": "x", "endpoint": "os", "family": "weibull_ph"}

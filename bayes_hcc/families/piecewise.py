@@ -7,7 +7,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_hcc.errors import ModelError
-from bayes_hcc.models.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
+from bayes_hcc.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
 from bayes_hcc.spec.priors import Prior
 
 BASELINE_PRIORS = ("rw1", "independent")
@@ -57,7 +57,10 @@ class PiecewiseFamily(Family):
     per-interval values (a proportional-hazards check).
     """
 
-    name = "piecewise_exponential"
+    key = name = "piecewise_exponential"
+    label, cli_name = "piecewise exponential", "pwe"
+    options = {"cuts": "cuts", "n_intervals": "int", "baseline_prior": BASELINE_PRIORS,
+               "rw_sd": "positive", "time_varying_hr": "bool", "tv_sd": "positive"}
     params = ("log_baseline_hazard",)
 
     def __init__(self, cuts, baseline_prior: str = "rw1", rw_sd: float = 0.3,
@@ -85,6 +88,11 @@ class PiecewiseFamily(Family):
     def n_intervals(self) -> int:
         return len(self.cuts) + 1
 
+    @classmethod
+    def from_settings(cls, s):
+        return cls(s["cuts"], s.get("baseline_prior", "rw1"), s.get("rw_sd", 0.3),
+                   s.get("time_varying_hr", False), s.get("tv_sd", 0.2))
+
     def settings(self):
         return {"name": self.name, "cuts": self.cuts.tolist(),
                 "baseline_prior": self.baseline_prior, "rw_sd": self.rw_sd,
@@ -97,7 +105,8 @@ class PiecewiseFamily(Family):
             return params
         return {**params, "log_baseline_hazard": self._alpha(params) + params["log_hr_dev"]}
 
-    def default_priors(self):
+    @classmethod
+    def default_priors(cls):
         return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
                 "log_baseline_hazard": Prior("Normal", mu=LOG_RATE_MU_MONTHS, sigma=2.0)}
 

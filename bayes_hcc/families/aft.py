@@ -15,12 +15,13 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy import special, stats
 
-from bayes_hcc.models.families.base import Family, centred_intercept
+from bayes_hcc.families.base import Family, centred_intercept
 from bayes_hcc.spec.priors import Prior
 
 
 class AFTFamily(Family):
     params = ("log_scale", "log_sigma")
+    headline = ("log_sigma",)
     proportional_hazards = False
     arm_effect = "log_tr"
 
@@ -44,7 +45,8 @@ class AFTFamily(Family):
     @abstractmethod
     def pt_logpdf(self, z): ...
 
-    def default_priors(self):
+    @classmethod
+    def default_priors(cls):
         # log_scale ~ Normal(log 8 months, 2): the median survival time at the typical site
         # (exp(log_scale)) from days to decades; log_sigma ~ Normal(0, 0.5): spread of log
         # times 0.37-2.7. log_tr ~ Normal(0, 1): time ratio within 0.14-7.1 (95%).
@@ -120,7 +122,7 @@ class AFTFamily(Family):
 
 
 class LogNormalFamily(AFTFamily):
-    name = "lognormal"
+    key, name, label, cli_name = "lognormal_aft", "lognormal", "log-normal AFT", "lognormal"
 
     def std_logsf(self, z):
         return stats.norm.logsf(z)
@@ -148,7 +150,7 @@ class LogNormalFamily(AFTFamily):
 
 
 class LogLogisticFamily(AFTFamily):
-    name = "loglogistic"
+    key, name, label, cli_name = "loglogistic_aft", "loglogistic", "log-logistic AFT", "loglogistic"
 
     def std_logsf(self, z):
         return -np.logaddexp(0.0, z)

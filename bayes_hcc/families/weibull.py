@@ -6,7 +6,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_hcc.models.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
+from bayes_hcc.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
 from bayes_hcc.spec.priors import Prior
 
 
@@ -15,10 +15,12 @@ class WeibullFamily(Family):
     and ``log_shape`` (log k); ``shape`` = k is stored too. The AFT view: a hazard ratio HR
     is a time ratio HR**(-1/k)."""
 
-    name = "weibull"
+    key, name, label, cli_name = "weibull_ph", "weibull", "Weibull PH", "weibull"
+    headline = ("log_shape",)
     params = ("log_lambda", "log_shape")
 
-    def default_priors(self):
+    @classmethod
+    def default_priors(cls):
         # log_lambda: Normal(-2.5, 2) in months: a monthly hazard of 0.08 (median ~8 months
         # at k = 1), +-2 SD covering medians from days to decades. log_shape: Normal(0, 0.5):
         # k within 0.37-2.7 (95%), from steeply falling to steeply rising hazards.

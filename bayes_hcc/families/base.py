@@ -18,10 +18,22 @@ import pymc as pm
 
 
 class Family(ABC):
-    """A baseline hazard family under proportional hazards."""
+    """A survival family: what ``families.registry`` lists and everything else reads.
 
-    #: registry key and label
+    Registry metadata (class attributes): ``key`` (the spec's ``family`` value and the
+    registry key), ``label`` (tables and plots), ``cli_name`` (the CLI's ``--model`` choice,
+    or None), ``options`` (spec option name -> type, validated by the spec), ``headline``
+    (shape-type parameters shown in trace and rank plots beside the arm effect and site SD).
+    """
+
+    #: registry key: the spec's family value
+    key: str = ""
+    #: name stored in a fit's family settings (kept for saved fits)
     name: str = ""
+    label: str = ""
+    cli_name: str | None = None
+    options: dict = {}
+    headline: tuple[str, ...] = ()
     #: posterior variables holding the baseline parameters
     params: tuple[str, ...] = ()
     proportional_hazards: bool = True
@@ -53,8 +65,9 @@ class Family(ABC):
         """Times where the hazard is not smooth (used to split quadrature)."""
         return np.empty(0)
 
+    @classmethod
     @abstractmethod
-    def default_priors(self) -> dict:
+    def default_priors(cls) -> dict:
         """Prior objects for the arm effect and the baseline parameters, in months."""
 
     def unit_shift(self, params: dict, log_unit) -> dict:
@@ -82,8 +95,13 @@ class Family(ABC):
         """numpy arrays for the pm.Data containers (see ``build``)."""
 
     def settings(self) -> dict:
-        """JSON-able settings that reconstruct this family."""
+        """JSON-able settings that reconstruct this family (:meth:`from_settings`)."""
         return {"name": self.name}
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> Family:
+        """The family a fit's stored settings describe."""
+        return cls()
 
     def describe(self) -> str:
         return self.name

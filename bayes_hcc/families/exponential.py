@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
-from bayes_hcc.models.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
+from bayes_hcc.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
 from bayes_hcc.spec.priors import Prior
 
 
 class ExponentialFamily(Family):
-    name = "exponential"
+    key, name, label, cli_name = "exponential_ph", "exponential", "exponential PH", "exponential"
     params = ("log_lambda",)
 
-    def default_priors(self):
+    @classmethod
+    def default_priors(cls):
         return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
                 "log_lambda": Prior("Normal", mu=LOG_RATE_MU_MONTHS, sigma=2.0)}
 

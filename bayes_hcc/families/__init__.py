@@ -1,0 +1,1 @@
+"""Survival families: one file each, listed once in ``registry.py``."""
