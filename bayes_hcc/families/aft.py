@@ -73,14 +73,6 @@ class AFTFamily(Family):
             z = (np.log(t) - mu - eta) / sigma
         return self.std_logsf(z)
 
-    def loglik(self, params, t, d, eta):
-        """Patient-level log-likelihood, t and d (n,), eta (S, n)."""
-        mu, sigma = self._ls(params, 2)
-        lt = np.log(t)[None, :]
-        z = (lt - mu - eta) / sigma
-        return np.where(d[None, :] > 0, self.std_logpdf(z) - np.log(sigma) - lt,
-                        self.std_logsf(z))
-
     def median(self, params, eta):
         mu, sigma = self._ls(params, np.ndim(eta))
         return np.exp(mu + eta + sigma * self.std_isf(0.5))
@@ -88,6 +80,23 @@ class AFTFamily(Family):
     def sample(self, params, eta, rng):
         mu, sigma = self._ls(params, np.ndim(eta))
         return np.exp(mu + eta + sigma * self.std_sample(rng, np.shape(eta)))
+
+    def example_params(self):
+        return {"log_scale": np.array([np.log(8.0)]), "log_sigma": np.array([-0.2])}
+
+    def _z(self, xp, params, t, eta):
+        sigma = xp.exp(params["log_sigma"][..., None])
+        return (xp.log(t) - params["log_scale"][..., None] - eta) / sigma
+
+    def log_hazard_x(self, xp, params, t, eta):
+        z = self._z(xp, params, t, eta)
+        logpdf, logsf = (self.std_logpdf, self.std_logsf) if xp is np else \
+            (self.pt_logpdf, self.pt_logsf)
+        return logpdf(z) - params["log_sigma"][..., None] - xp.log(t) - logsf(z)
+
+    def cumhaz_x(self, xp, params, t, eta):
+        logsf = self.std_logsf if xp is np else self.pt_logsf
+        return -logsf(self._z(xp, params, t, eta))
 
     # Baseline (eta = 0) versions of the Family interface, for generic code and tests.
     def cumhaz(self, params, t):

@@ -57,6 +57,19 @@ class Family(ABC):
     def inverse_cumhaz(self, params: dict, h: np.ndarray) -> np.ndarray:
         """t such that H0(t) = h, for h of shape (S, G); returns (S, G)."""
 
+    # -- written once for numpy and PyTensor: the censored likelihood is derived from these --
+    # ``xp`` is numpy or pytensor.tensor; parameters have a batch shape B (numpy: (S,) draws,
+    # PyTensor: ()), vector parameters B + (J,); ``t`` is (n,), ``eta`` B + (n,) (or
+    # broadcastable); results are B + (n,). Families add the trailing axis themselves
+    # (``x[..., None]``, ``v[..., None, :]``), so one expression serves both backends.
+    @abstractmethod
+    def log_hazard_x(self, xp, params: dict, t, eta):
+        """log h(t | eta) for each patient (see the conventions above)."""
+
+    @abstractmethod
+    def cumhaz_x(self, xp, params: dict, t, eta):
+        """H(t | eta) = -log S(t | eta) for each patient; 0 at t = 0."""
+
     def params_for_arm(self, params: dict, arm: int) -> dict:
         """Baseline parameters seen by one arm (differ only with a time-varying HR)."""
         return params
@@ -97,6 +110,15 @@ class Family(ABC):
     def settings(self) -> dict:
         """JSON-able settings that reconstruct this family (:meth:`from_settings`)."""
         return {"name": self.name}
+
+    @classmethod
+    def example(cls) -> Family:
+        """An instance for the contract tests (families with options choose typical ones)."""
+        return cls()
+
+    @abstractmethod
+    def example_params(self) -> dict:
+        """Typical parameter values, batch shape (1,): what the contract tests evaluate."""
 
     @classmethod
     def from_settings(cls, settings: dict) -> Family:

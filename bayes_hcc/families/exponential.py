@@ -31,6 +31,15 @@ class ExponentialFamily(Family):
         return np.broadcast_to(params["log_lambda"][:, None], (len(params["log_lambda"]),
                                                                len(np.atleast_1d(t))))
 
+    def example_params(self):
+        return {"log_lambda": np.array([-2.3])}
+
+    def log_hazard_x(self, xp, params, t, eta):
+        return params["log_lambda"][..., None] + eta + 0.0 * t
+
+    def cumhaz_x(self, xp, params, t, eta):
+        return xp.exp(params["log_lambda"][..., None] + eta) * t
+
     def inverse_cumhaz(self, params, h):
         return h / np.exp(params["log_lambda"])[:, None]
 

@@ -130,6 +130,30 @@ class PiecewiseFamily(Family):
     def log_hazard(self, params, t):
         return self._alpha(params)[:, interval_index(t, self.cuts)]
 
+    @classmethod
+    def example(cls):
+        return cls((2.0, 6.0, 12.0))
+
+    def example_params(self):
+        return {"log_baseline_hazard": np.array([[-2.0, -2.6, -1.8, -2.3]])}
+
+    def _interval_onehot(self, xp, t):
+        """(n, J): 1 in the interval holding each time (an event at a cut point belongs to
+        the earlier interval, as in ``interval_index``)."""
+        idx = xp.sum(xp.greater(t[:, None], self.cuts[None, :]), axis=-1) if len(self.cuts) else \
+            0 * t
+        return xp.equal(idx[:, None], xp.arange(self.n_intervals)[None, :])
+
+    def log_hazard_x(self, xp, params, t, eta):
+        alpha = params["log_baseline_hazard"][..., None, :]  # B + (1, J)
+        return xp.sum(alpha * self._interval_onehot(xp, t), axis=-1) + eta
+
+    def cumhaz_x(self, xp, params, t, eta):
+        widths = np.diff(self.edges)  # last one inf: clip does not bound it
+        expo = xp.clip(t[:, None] - self.edges[None, :-1], 0.0, widths[None, :])  # (n, J)
+        rate = xp.exp(params["log_baseline_hazard"][..., None, :])  # B + (1, J)
+        return xp.sum(rate * expo, axis=-1) * xp.exp(eta)
+
     def inverse_cumhaz(self, params, h):
         rate = np.exp(self._alpha(params))  # (S, J)
         widths = np.diff(self.edges)[:-1]

@@ -48,6 +48,18 @@ class WeibullFamily(Family):
             lt = np.log(np.asarray(t, float))[None, :]
         return params["log_lambda"][:, None] + np.log(k) + (k - 1) * lt
 
+    def example_params(self):
+        return {"log_lambda": np.array([-2.3]), "log_shape": np.array([np.log(1.3)])}
+
+    def log_hazard_x(self, xp, params, t, eta):
+        log_k = params["log_shape"][..., None]
+        return params["log_lambda"][..., None] + log_k + (xp.exp(log_k) - 1) * xp.log(t) + eta
+
+    def cumhaz_x(self, xp, params, t, eta):
+        # lambda t^k e^eta, written as exp(.) so that t = 0 gives exp(-inf) = 0
+        return xp.exp(params["log_lambda"][..., None] + eta
+                      + xp.exp(params["log_shape"][..., None]) * xp.log(t))
+
     def inverse_cumhaz(self, params, h):
         lam = np.exp(params["log_lambda"])[:, None]
         k = np.exp(params["log_shape"])[:, None]

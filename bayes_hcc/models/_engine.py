@@ -308,7 +308,10 @@ _LL_BLOCK_VALUES = 2**20
 
 
 def pointwise_loglik(family, post, time, event, arm, site, X, *, site_effect, arm_by_site):
-    """Patient-level log-likelihood d_i (log h0(t_i) + eta_i) - exp(eta_i) H0(t_i): (S, n)."""
+    """Patient-level log-likelihood (``models.likelihood``, the same function for every
+    family): exact events log h(t) - H(t), censored -H(t). Shape (S, n)."""
+    from bayes_hcc.models.likelihood import loglik
+
     time, arm, event = np.asarray(time, float), np.asarray(arm), np.asarray(event, float)
     n_draws = len(next(iter(post.values())))
     out = np.empty((n_draws, len(time)))
@@ -318,16 +321,9 @@ def pointwise_loglik(family, post, time, event, arm, site, X, *, site_effect, ar
         block = {k: v[s0:s0 + step] for k, v in post.items()}
         eta = eta_numpy(block, arm, site, X, site_effect=site_effect, arm_by_site=arm_by_site,
                         arm_effect=family.arm_effect)
-        if not family.proportional_hazards:
-            out[s0:s0 + step] = family.loglik(block, time, event, eta)
-            continue
         for a, m in enumerate(masks):  # an arm may see its own baseline (time-varying HR)
-            p = family.params_for_arm(block, a)
-            H = family.cumhaz(p, time[m]) * np.exp(eta[:, m])
-            d = event[m][None, :]
-            with np.errstate(invalid="ignore"):
-                lh = np.where(d > 0, family.log_hazard(p, time[m]) + eta[:, m], 0.0)
-            out[s0:s0 + step, m] = d * lh - H
+            out[s0:s0 + step, m] = loglik(np, family, family.params_for_arm(block, a),
+                                          eta[:, m], time=time[m], kind=event[m])
     return out
 
 
