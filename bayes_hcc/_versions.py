@@ -16,3 +16,13 @@ def package_versions(packages: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         except metadata.PackageNotFoundError:
             out.append((pkg, "unknown"))
     return tuple(out)
+
+
+#: Packages whose versions every saved result (fit, audit record, report) records.
+PROVENANCE_PACKAGES = ("bayes-hcc", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-stats",
+                       "numpy", "scipy", "numba", "llvmlite", "xarray", "pandas")
+
+
+def provenance_versions() -> dict:
+    """{package: version} for :data:`PROVENANCE_PACKAGES`."""
+    return dict(package_versions(PROVENANCE_PACKAGES))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from bayes_hcc.data._checks import Problems, describe_rows, warn_data
 from bayes_hcc.errors import TrialDataError
-from bayes_hcc.units import DAYS_PER_UNIT, check_time_unit  # noqa: F401 (re-exported)
+from bayes_hcc.units import DAYS_PER_UNIT, check_time_unit
 
 DATE_COLUMNS = ("randomization_date", "progression_date", "death_date", "last_followup_date")
 STANDARD_ENDPOINTS = ("os", "pfs", "ttp")

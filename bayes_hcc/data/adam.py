@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data._build import DAYS_PER_UNIT, check_time_unit
+from bayes_hcc.units import DAYS_PER_UNIT, check_time_unit
 from bayes_hcc.data._checks import Problems, warn_data
 from bayes_hcc.data.read import read_table
 from bayes_hcc.data.trial import TrialData

@@ -87,6 +87,17 @@ class TrialData:
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
+    def from_table(cls, raw: pd.DataFrame, *, control, treatment, time_unit: str = "months",
+                   zero_time_events: str = "error", source: str = "trial data", cut_date=None,
+                   truth=None, layout: str | None = None, warn: bool = True) -> TrialData:
+        """Validate a patient table (dates or times layout) into a TrialData: what
+        :func:`read_trial` does after reading a file, for code that builds the table itself
+        (simulated and completed trials). ``warn=False`` leaves the DataWarnings out."""
+        return cls._from_raw(raw, control=control, treatment=treatment, time_unit=time_unit,
+                             zero_time_events=zero_time_events, source=source,
+                             cut_date=cut_date, truth=truth, layout=layout, warn=warn)
+
+    @classmethod
     def _from_raw(cls, raw, *, control, treatment, time_unit, zero_time_events="error",
                   source="trial data", cut_date=None, truth=None, layout=None, warn=True):
         frame, endpoints, layout = build_canonical(

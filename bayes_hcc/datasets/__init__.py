@@ -11,7 +11,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data._build import DAYS_PER_UNIT
+from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.data.read import read_trial
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.simulate import WeibullHazard, simulate_trial

@@ -16,6 +16,16 @@ from bayes_hcc.spec.priors import Prior
 
 __all__ = ["Fit", "load_fit"]
 
+def flat_posterior(posterior: xr.Dataset, names) -> dict:
+    """Posterior variables as arrays with one leading sample axis (chain * draw)."""
+    out = {}
+    for n in names:
+        if n in posterior:
+            a = posterior[n].to_numpy()
+            out[n] = a.reshape((-1,) + a.shape[2:])
+    return out
+
+
 class Fit:
     """A fitted model: ``.datatree`` holds posterior, sample_stats, log_likelihood,
     log_prior, observed_data and constant_data, with provenance in its attrs."""

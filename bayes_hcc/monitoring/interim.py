@@ -137,7 +137,7 @@ class InterimResult:
 
 def _record(res: InterimResult, trial_cut: TrialData, plan: MonitoringPlan, seed: int,
             look_id, fast: bool) -> dict:
-    from bayes_hcc.models._engine import _versions
+    from bayes_hcc._versions import provenance_versions as _versions
 
     hr = np.exp(res.fit.posterior["log_hr"].to_numpy().ravel())
     ep = trial_cut.endpoint("os")

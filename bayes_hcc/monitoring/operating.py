@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data._build import DAYS_PER_UNIT
+from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.errors import BayesHCCError, TrialDataError
 from bayes_hcc.mcerror import mean_interval, wilson_interval
 from bayes_hcc.monitoring.interim import decide, look_date

@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_hcc.data._build import DAYS_PER_UNIT
+from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.mcerror import wilson_interval
-from bayes_hcc.models._engine import eta_numpy
+from bayes_hcc.models.design import eta_numpy
 from bayes_hcc.quantities.population import posterior_params
 
 __all__ = ["Prediction", "FutureSimulator", "conditional_event_times", "predict_event_dates", "predictive_probability",
@@ -249,7 +249,7 @@ class FutureSimulator:
             "os_time": (end - entry) / self.days,
             "os_event": died.astype(int),
         })
-        return TrialData._from_raw(frame, control=self.trial.control,
+        return TrialData.from_table(frame, control=self.trial.control,
                                    treatment=self.trial.treatment, time_unit=self.trial.time_unit,
                                    source="completed trial (prediction)", layout="times",
                                    warn=False)
@@ -389,7 +389,7 @@ def _final_analysis(payload) -> dict:
     from bayes_hcc.quantities.core import prob_superiority
 
     spec, frame, meta, seed, method, refit = payload
-    trial = TrialData._from_raw(frame, control=meta["control"], treatment=meta["treatment"],
+    trial = TrialData.from_table(frame, control=meta["control"], treatment=meta["treatment"],
                                 time_unit=meta["time_unit"], layout="times", warn=False,
                                 source="completed trial (prediction)")
     if method == "normal":

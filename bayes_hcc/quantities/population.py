@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_hcc.errors import BayesHCCError
-from bayes_hcc.models._engine import flat_posterior
+from bayes_hcc.models.fit import flat_posterior
 
 ESTIMANDS = ("standardized", "typical_site", "new_site")
 _GH_NODES = 20

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from bayes_hcc.data._build import DAYS_PER_UNIT
+from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.simulate.hazards import PiecewiseHazard, WeibullHazard
 
@@ -207,6 +207,6 @@ def simulate_trial(
                 "accrual": (str(start.date()), str(end.date())), "cut_date": str(cut.date()),
                 "random_seed": random_seed},
     )
-    return TrialData._from_raw(frame, control=control, treatment=treatment,
+    return TrialData.from_table(frame, control=control, treatment=treatment,
                                time_unit="months", source="simulate_trial", cut_date=cut,
                                truth=truth, layout="dates", warn=False)

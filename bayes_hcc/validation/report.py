@@ -42,7 +42,7 @@ def validation_report(out_dir, *, n_reps: int = 200, n_trials: int = 200,
     the report is complete. Refuses to replace an existing report unless ``overwrite``.
     """
     from bayes_hcc.datasets import LOADERS
-    from bayes_hcc.models._engine import _versions
+    from bayes_hcc._versions import provenance_versions as _versions
 
     out = Path(out_dir)
     report = out / "validation.md"
