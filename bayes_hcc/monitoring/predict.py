@@ -36,67 +36,12 @@ from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.models.design import eta_numpy
+from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
+                                       Prediction, load_plan)
 from bayes_hcc.quantities.population import posterior_params
 
 __all__ = ["Prediction", "FutureSimulator", "conditional_event_times", "predict_event_dates", "predictive_probability",
            "PPoSResult", "PREDICTION_DEFAULTS", "PPOS_METHODS"]
-
-PPOS_METHODS = ("mcmc", "normal")
-
-#: Assumptions about the trial's future (a plan's ``[prediction]`` table overrides them).
-PREDICTION_DEFAULTS = {
-    # Total planned sample size; None = accrual is complete (no further patients).
-    "sample_size": None,
-    # Probability of loss to follow-up within a year, for patients still followed.
-    "dropout_per_year": 0.0,
-    # A patient alive whose last follow-up is within this many days of the cut is still
-    # followed (one 2-monthly assessment plus a month's slack); older contacts are lost.
-    "followup_window_days": 91,
-    # PPoS: number of completed trials, and how the final analysis is run on each.
-    "n_sims": 200,
-    "method": "mcmc",
-}
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Validated prediction settings (see :data:`PREDICTION_DEFAULTS`)."""
-
-    sample_size: int | None = None
-    dropout_per_year: float = 0.0
-    followup_window_days: int = 91
-    n_sims: int = 200
-    method: str = "mcmc"
-
-    @classmethod
-    def from_dict(cls, d: dict | None, where: str = "prediction") -> Prediction:
-        from bayes_hcc.errors import SpecError
-
-        d = dict(d or {})
-        bad = sorted(set(d) - set(PREDICTION_DEFAULTS))
-        if bad:
-            raise SpecError(f"{where}: unknown key(s) {', '.join(bad)}; valid keys: "
-                            f"{', '.join(PREDICTION_DEFAULTS)}.")
-        out = {**PREDICTION_DEFAULTS, **d}
-        n = out["sample_size"]
-        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 2):
-            raise SpecError(f"{where}.sample_size = {n!r} must be a whole number >= 2.")
-        p = out["dropout_per_year"]
-        if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p < 1:
-            raise SpecError(f"{where}.dropout_per_year = {p!r} must be in [0, 1).")
-        w = out["followup_window_days"]
-        if not isinstance(w, int) or isinstance(w, bool) or w < 0:
-            raise SpecError(f"{where}.followup_window_days = {w!r} must be a whole number "
-                            ">= 0.")
-        k = out["n_sims"]
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise SpecError(f"{where}.n_sims = {k!r} must be a positive whole number.")
-        if out["method"] not in PPOS_METHODS:
-            raise SpecError(f"{where}.method = {out['method']!r}; choose one of "
-                            f"{', '.join(PPOS_METHODS)}.")
-        return cls(sample_size=n, dropout_per_year=float(p), followup_window_days=w,
-                   n_sims=k, method=out["method"])
-
 
 def conditional_event_times(family, params, eta, t0, e) -> np.ndarray:
     """Event times given survival to ``t0`` under a proportional-hazards model:
@@ -428,7 +373,6 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         Refits on a local process pool (None = every core).
     """
     from bayes_hcc.models.from_spec import fit_spec
-    from bayes_hcc.monitoring.plan import load_plan
     from bayes_hcc.runner import run_tasks
 
     plan = load_plan(plan)
