@@ -19,7 +19,7 @@ from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, Data
 from bayes_hcc.io import (plot_hazard_ratio, plot_ppc, plot_psense, plot_rank, plot_sensitivity,
                           plot_site_effects, plot_survival, plot_time_varying_hr, plot_trace,
                           report)
-from bayes_hcc.models import (DEFAULT_PRIORS, Exponential, Fit, LogLogisticAFT, LogNormalAFT,
+from bayes_hcc.models import (DEFAULT_PRIORS, ExponentialPH, Fit, LogLogisticAFT, LogNormalAFT,
                               PiecewiseExponential, Prior, SurvivalModel, WeibullPH, build,
                               fit_spec, load_fit)
 from bayes_hcc.quantities import (ESTIMANDS, Probability, hazard_ratio, median_survival,
@@ -30,7 +30,7 @@ from bayes_hcc.monitoring import (DesignResult, InterimResult, Look, MonitoringP
                                   Prediction, decide, interim_analysis, load_plan, look_date,
                                   predict_event_dates, predictive_probability,
                                   simulate_design, verify_log)
-from bayes_hcc.sensitivity import GridSpec, load_grid, sensitivity
+from bayes_hcc.sensitivity import GridSpec, load_grid, run_sensitivity
 from bayes_hcc.spec import ModelSpec, apply_overrides, dump_spec, load_spec
 from bayes_hcc.simulate import (PiecewiseHazard, SimulationTruth, WeibullHazard,
                                 simulate_trial)
@@ -43,14 +43,14 @@ __all__ = [
     "TrialData", "Endpoint", "read_trial", "read_adtte", "to_adtte", "write_adtte",
     "simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard", "datasets",
     "SurvivalModel", "PiecewiseExponential", "WeibullPH", "Fit", "load_fit", "Prior",
-    "DEFAULT_PRIORS", "build", "fit_spec", "Exponential", "LogNormalAFT", "LogLogisticAFT",
+    "DEFAULT_PRIORS", "build", "fit_spec", "ExponentialPH", "LogNormalAFT", "LogLogisticAFT",
     "prob_time_ratio", "ModelSpec", "load_spec", "dump_spec",
     "apply_overrides", "hazard_ratio", "time_ratio", "survival", "survival_curve",
     "median_survival", "rmst", "Probability", "prob_superiority", "prob_median_gain",
     "prob_rmst_gain", "summarize", "ESTIMANDS", "check", "DiagnosticReport", "THRESHOLDS",
     "loo", "compare", "psense", "ppc_km", "prior_predictive", "report", "plot_survival",
     "plot_hazard_ratio", "plot_site_effects", "plot_trace", "plot_rank", "plot_ppc",
-    "plot_psense", "plot_time_varying_hr", "plot_sensitivity", "sensitivity", "load_grid",
+    "plot_psense", "plot_time_varying_hr", "plot_sensitivity", "run_sensitivity", "load_grid",
     "GridSpec", "sbc", "SBCResult", "coverage_study", "CoverageResult", "agreement",
     "validation_report", "MonitoringPlan", "Look", "load_plan", "interim_analysis",
     "InterimResult", "decide", "look_date", "verify_log", "predictive_probability",

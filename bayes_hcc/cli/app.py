@@ -217,7 +217,7 @@ def sensitivity(
         if fig_path.exists() and not overwrite:
             raise FileExistsError(f"{fig_path} exists; pass --overwrite to replace.")
         out.mkdir(parents=True, exist_ok=True)
-        table = bh.sensitivity(grid_spec, trial, fast=fast, workers=workers)
+        table = bh.run_sensitivity(grid_spec, trial, fast=fast, workers=workers)
         shown = table.drop(columns=["spec_toml"])
         write_tables(shown, out / "sensitivity", overwrite=overwrite)
         (out / "specs").mkdir(exist_ok=True)

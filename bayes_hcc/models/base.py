@@ -21,7 +21,7 @@ from bayes_hcc.families.exponential import ExponentialFamily
 from bayes_hcc.families.weibull import WeibullFamily
 from bayes_hcc.spec.priors import Prior
 
-__all__ = ["SurvivalModel", "PiecewiseExponential", "WeibullPH", "Exponential", "LogNormalAFT",
+__all__ = ["SurvivalModel", "PiecewiseExponential", "WeibullPH", "ExponentialPH", "LogNormalAFT",
            "LogLogisticAFT", "DEFAULT_PRIORS",
            "model_from_settings", "model_class"]
 
@@ -162,7 +162,7 @@ class SurvivalModel(ABC):
         endpoint : {"os", "pfs", "ttp"} or another endpoint of the data, default "os"
         draws, tune, chains : int
             Kept draws and tuning steps per chain, number of chains (defaults "auto", 1000,
-            4: PyMC's own defaults are poor on 2 cores, STACK.md section 2). ``draws="auto"``
+            4: PyMC's own defaults, 1 core and 2 chains on a 2-core machine, gave R-hat failures). ``draws="auto"``
             draws 1000 per chain and, once, 2000 (same seed) when the chains fall short only
             on R-hat, ESS or Monte Carlo error; ``fit.datatree.attrs["draws_rule"]`` records
             what happened. An integer draws exactly that many.
@@ -286,7 +286,7 @@ class PiecewiseExponential(SurvivalModel):
                                self.tv_sd)
 
 
-class Exponential(SurvivalModel):
+class ExponentialPH(SurvivalModel):
     """Exponential proportional-hazards model (constant hazard): a sensitivity analysis."""
 
     family_key = "exponential_ph"
@@ -319,7 +319,7 @@ class LogLogisticAFT(SurvivalModel):
 
 
 _MODELS = {"weibull_ph": WeibullPH, "piecewise_exponential": PiecewiseExponential,
-           "exponential_ph": Exponential, "lognormal_aft": LogNormalAFT,
+           "exponential_ph": ExponentialPH, "lognormal_aft": LogNormalAFT,
            "loglogistic_aft": LogLogisticAFT}
 
 

@@ -204,25 +204,36 @@ def _probability(indicator: xr.DataArray, statement: str, estimand=None) -> Prob
     return Probability(statement, p, mcse, estimand, mcse_is_bound=bound)
 
 
-def prob_superiority(fit, hr_below: float = 1.0) -> Probability:
-    """P(HR < hr_below): the probability that TACE-sorafenib lowers the hazard that much."""
-    return _probability(hazard_ratio(fit) < hr_below, f"HR < {hr_below:g}")
+# One name for the threshold of every posterior probability: ``threshold``.
+def prob_superiority(fit, threshold: float = 1.0) -> Probability:
+    """P(HR < threshold): the probability that TACE-sorafenib lowers the hazard that much
+    (``threshold`` 1: any benefit; 0.8: at least a 20% reduction)."""
+    return _probability(hazard_ratio(fit) < threshold, f"HR < {threshold:g}")
 
 
-def prob_time_ratio(fit, above: float = 1.0) -> Probability:
-    """P(time ratio > above): for AFT families, the probability of longer survival."""
-    return _probability(time_ratio(fit) > above, f"TR > {above:g}")
+def prob_time_ratio(fit, threshold: float = 1.0) -> Probability:
+    """P(time ratio > threshold): for AFT families, the probability of longer survival."""
+    return _probability(time_ratio(fit) > threshold, f"TR > {threshold:g}")
 
 
-def prob_median_gain(fit, months: float = 0.0, *, estimand: str = "standardized") -> Probability:
-    """P(median(treatment) - median(control) > months)."""
+def prob_median_gain(fit, threshold: float = 0.0, *,
+                     estimand: str = "standardized") -> Probability:
+    """P(median(treatment) - median(control) > threshold), threshold in the fit's time
+    unit."""
     check_estimand(estimand)
     diff = median_survival(fit, estimand=estimand).sel(arm="difference")
-    return _probability(diff > months, f"median gain > {months:g}", estimand)
+    return _probability(diff > threshold, f"median gain > {threshold:g} {fit_unit(fit)}",
+                        estimand)
 
 
-def prob_rmst_gain(fit, tau: float, months: float = 0.0, *, estimand: str = "standardized",
+def prob_rmst_gain(fit, tau: float, threshold: float = 0.0, *, estimand: str = "standardized",
                    extrapolate: bool = False) -> Probability:
-    """P(RMST(treatment) - RMST(control) > months), RMST up to tau."""
+    """P(RMST(treatment) - RMST(control) > threshold), RMST up to tau (both in the fit's
+    time unit)."""
     diff = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate).sel(arm="difference")
-    return _probability(diff > months, f"RMST({tau:g}) gain > {months:g}", estimand)
+    return _probability(diff > threshold, f"RMST({tau:g}) gain > {threshold:g} "
+                        f"{fit_unit(fit)}", estimand)
+
+
+def fit_unit(fit) -> str:
+    return as_fit(fit).time_unit

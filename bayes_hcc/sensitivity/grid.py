@@ -140,7 +140,7 @@ def _worker(args):
     return variant_row(name, load_spec(spec_toml), trial, fast=fast)
 
 
-def sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
+def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
                 progress: bool = True) -> pd.DataFrame:
     """Fit every variant of a grid and return the tidy table (one row per variant).
 

@@ -147,7 +147,7 @@ def test_probabilities_and_mcse():
     assert p.probability == pytest.approx(np.mean(log_hr < 0))
     # Independent draws: MCSE ~ sqrt(p (1 - p) / n); the ESS-based estimate is noisy (+-10%).
     assert p.mcse == pytest.approx(np.sqrt(p.probability * (1 - p.probability) / 4000), rel=0.15)
-    p8 = bh.prob_superiority(fit, hr_below=0.8)
+    p8 = bh.prob_superiority(fit, threshold=0.8)
     assert p8.probability == pytest.approx(np.mean(np.exp(log_hr) < 0.8))
     # With shape 1 (exponential) the median ratio is 1 / HR: gain = m0 (1/HR - 1).
     m0 = np.log(2) / np.exp(-2.0)

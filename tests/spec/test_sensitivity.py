@@ -15,7 +15,7 @@ GRID = Path(__file__).resolve().parents[2] / "models" / "sensitivity_os.toml"
 
 @pytest.fixture(scope="module")
 def table():
-    return bh.sensitivity(GRID, bh.datasets.load_example_trial(), fast=True, progress=False)
+    return bh.run_sensitivity(GRID, bh.datasets.load_example_trial(), fast=True, progress=False)
 
 
 def test_grid_covers_the_plan(table):
@@ -97,7 +97,7 @@ def test_process_pool_gives_the_same_numbers(tmp_path):
     grid.write_text(f'base = "{GRID.parent / "primary_os.toml"}"\n[[variants]]\n'
                     'name = "sites: none"\noverrides = { "site.effect" = "none" }\n')
     trial = bh.datasets.load_example_trial()
-    serial = bh.sensitivity(grid, trial, fast=True, progress=False)
-    pooled = bh.sensitivity(grid, trial, fast=True, progress=False, workers=2)
+    serial = bh.run_sensitivity(grid, trial, fast=True, progress=False)
+    pooled = bh.run_sensitivity(grid, trial, fast=True, progress=False, workers=2)
     cols = ["hr_median", "hr_lower", "hr_upper", "P(HR < 1)", "median_diff", "spec_hash"]
     pd.testing.assert_frame_equal(serial[cols], pooled[cols])
