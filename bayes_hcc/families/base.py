@@ -153,7 +153,7 @@ def centred_intercept(prior, name: str, offset, unit_shift=0.0, **kwargs):
     """
     no_offset = isinstance(offset, float) and offset == 0.0
     no_shift = isinstance(unit_shift, float) and unit_shift == 0.0
-    if "mu" not in prior.params:
+    if not prior.has_location:
         if no_shift:
             return prior.pymc(name, **kwargs)
         # No location to move: sample the value in months, add the shift (Jacobian 1).

@@ -109,7 +109,7 @@ def prepare(model, trial, endpoint):
                       "site_effect": model.site_effect, "arm_by_site": model.arm_by_site,
                       "site_parametrization": parametrization, "n_sites": n_sites,
                       "n_cov": X.shape[1], "aggregate": aggregate,
-                      "priors": {k: v.dist for k, v in sorted(priors.items())}},
+                      "priors": {k: v.structure for k, v in sorted(priors.items())}},
                      sort_keys=True)
     return ep, family, priors, X, scale, data, key
 
@@ -123,17 +123,18 @@ def site_parametrization_for(model, ep) -> str:
 def prior_data(priors) -> dict:
     """Each prior parameter as a named data value: ``prior__<name>__<parameter>``."""
     return {f"prior__{k}__{p}": np.asarray(v, float)
-            for k, pr in priors.items() for p, v in pr.params.items()}
+            for k, pr in priors.items() for p, v in pr.flat_params().items()}
 
 
 class _DataPrior:
     """A prior whose parameters are pm.Data containers (changeable without recompiling)."""
 
     def __init__(self, prior, containers):
-        self.dist, self.params = prior.dist, containers
+        self.prior, self.dist, self.params = prior, prior.dist, containers
+        self.has_location = prior.has_location
 
     def pymc(self, name, shift=None, **kwargs):
-        return pymc_variable(self.dist, self.params, name, shift, **kwargs)
+        return self.prior.pymc(name, shift, params=self.params, **kwargs)
 
 
 def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov,
@@ -143,7 +144,8 @@ def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov
         coords["interval"] = np.arange(family.n_intervals)
     with pm.Model(coords=coords) as m:
         containers = {k: pm.Data(k, v) for k, v in data.items()}
-        priors = {k: _DataPrior(pr, {p: containers[f"prior__{k}__{p}"] for p in pr.params})
+        priors = {k: _DataPrior(pr, {p: containers[f"prior__{k}__{p}"]
+                                     for p in pr.flat_params()})
                   for k, pr in priors.items()}
         eta, offset = build_eta(priors, containers, site_effect=site_effect,
                                 arm_by_site=arm_by_site, n_cov=n_cov,

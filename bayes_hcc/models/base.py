@@ -110,6 +110,10 @@ class SurvivalModel(ABC):
             raise ModelError(f"unknown prior(s) {', '.join(sorted(unknown))}; "
                              f"{self.family_key} priors: {', '.join(sorted(merged))}.")
         merged.update(self.priors)
+        site_effect = merged["site_effect"]
+        if site_effect.dist != "Normal" or site_effect.params.get("mu", 0.0) != 0.0:
+            raise ModelError(f"site_effect prior {site_effect}: fixed site effects are "
+                             "sum-to-zero normal deviations; give Normal(mu=0, sigma=...).")
         return merged
 
     def prior_summary(self, trial: TrialData | None = None, endpoint: str = "os",
@@ -141,9 +145,8 @@ class SurvivalModel(ABC):
                 moved.append(f"{prior} (months)")
             elif one[k] != two[k]:  # the shift depends on the Weibull shape k
                 moved.append(f"{k} per month + k x {log_unit:.4g} (k = shape)")
-            elif "mu" in prior.params:
-                params = {**prior.params, "mu": prior.params["mu"] + float(one[k])}
-                moved.append(f"{Prior(prior.dist, **params)} (in {time_unit})")
+            elif prior.has_location:
+                moved.append(f"{_moved(prior, float(one[k]))} (in {time_unit})")
             else:
                 moved.append(f"{k} per month + {float(one[k]):.4g}")
         return pd.DataFrame({"prior": [str(pri[k]) for k in used], "in_data_unit": moved},
@@ -189,6 +192,15 @@ class SurvivalModel(ABC):
                             cores=cores, random_seed=random_seed, sampler=sampler,
                             target_accept=target_accept, check=check,
                             log_likelihood=log_likelihood, exploratory=exploratory)
+
+
+def _moved(prior, shift: float):
+    """The same prior with its location moved by ``shift`` (every component of a mixture)."""
+    from bayes_hcc.spec.priors import MixturePrior
+
+    if isinstance(prior, MixturePrior):
+        return MixturePrior([_moved(c, shift) for c in prior.components], prior.weights)
+    return Prior(prior.dist, **{**prior.params, "mu": prior.params["mu"] + shift})
 
 
 def active_priors(priors: dict, family: Family, site_effect, arm_by_site, has_cov) -> list:

@@ -15,7 +15,7 @@ from scipy import stats
 
 from bayes_hcc.errors import SpecError
 
-__all__ = ["Prior", "DISTRIBUTIONS"]
+__all__ = ["Prior", "MixturePrior", "DISTRIBUTIONS"]
 
 # name -> (parameters, positive support?)
 DISTRIBUTIONS = {
@@ -62,22 +62,48 @@ class Prior:
     def positive(self) -> bool:
         return DISTRIBUTIONS[self.dist][1]
 
+    @property
+    def has_location(self) -> bool:
+        """Whether ``shift`` can move it (a ``mu`` parameter)."""
+        return "mu" in self.params
+
+    @property
+    def structure(self) -> str:
+        """What fixes the compiled graph (parameter values do not: they are data)."""
+        return self.dist
+
     def to_dict(self) -> dict:
         return {"dist": self.dist, **self.params}
 
     @classmethod
-    def from_dict(cls, d) -> Prior:
-        if isinstance(d, Prior):
+    def from_dict(cls, d) -> Prior | MixturePrior:
+        if isinstance(d, (Prior, MixturePrior)):
             return d
         d = dict(d)
         if "dist" not in d:
-            raise SpecError(f"prior {d} needs a 'dist' key (one of {', '.join(DISTRIBUTIONS)}).")
+            raise SpecError(f"prior {d} needs a 'dist' key (one of "
+                            f"{', '.join([*DISTRIBUTIONS, 'Mixture'])}).")
+        if d["dist"] == "Mixture":
+            return MixturePrior.from_dict(d)
         return cls(d.pop("dist"), **d)
 
-    def pymc(self, name: str, shift=None, **kwargs):
+    @staticmethod
+    def mixture(components, weights) -> MixturePrior:
+        """A mixture prior, e.g. ``Prior.mixture([Prior("Normal", mu=0, sigma=0.2),
+        Prior("Normal", mu=0, sigma=2)], weights=[0.8, 0.2])`` (a robust prior: an
+        informative component and a vague one). Weights are positive and sum to 1."""
+        return MixturePrior(components, weights)
+
+    def pymc(self, name: str, shift=None, params=None, **kwargs):
         """Create the PyMC random variable (inside a model context); ``shift`` moves the
-        location parameter ``mu`` (``families.base.centred_intercept``)."""
-        return pymc_variable(self.dist, self.params, name, shift, **kwargs)
+        location parameter ``mu`` (``families.base.centred_intercept``); ``params``
+        replaces the parameter values (data containers, so values do not recompile)."""
+        return pymc_variable(self.dist, self.params if params is None else params, name,
+                             shift, **kwargs)
+
+    def flat_params(self) -> dict:
+        """Parameter values by name (what becomes data in the compiled model)."""
+        return dict(self.params)
 
     def scipy(self):
         p = self.params
@@ -97,6 +123,138 @@ class Prior:
     def __str__(self) -> str:
         args = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
         return f"{self.dist}({args})"
+
+
+class MixturePrior:
+    """A finite mixture of :class:`Prior` components with fixed weights.
+
+    Its log density is logsumexp_i(log w_i + log p_i(x)) (scipy twin: ``logpdf``), its PyMC
+    variable a ``pm.Mixture``; the weights and the components' parameters are data in the
+    compiled model, so changing them (same number and kinds of components) reuses the
+    compiled sampler. A shift (``centred_intercept``, time units) moves every component's
+    ``mu``, so it needs components with a location.
+    """
+
+    dist = "Mixture"
+
+    def __init__(self, components, weights):
+        comps = tuple(Prior.from_dict(c) for c in components)
+        if len(comps) < 2:
+            raise SpecError("a Mixture prior needs at least two components.")
+        if any(isinstance(c, MixturePrior) for c in comps):
+            raise SpecError("Mixture components must be plain priors (no nested mixtures).")
+        w = [float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else np.nan
+             for x in weights]
+        if len(w) != len(comps) or not all(np.isfinite(w)) or min(w) <= 0:
+            raise SpecError(f"Mixture weights {list(weights)!r}: one positive number per "
+                            f"component ({len(comps)}).")
+        if abs(sum(w) - 1.0) > 1e-6:
+            raise SpecError(f"Mixture weights {list(weights)!r} sum to {sum(w):.6g}; they must "
+                            "sum to 1.")
+        positive = {c.positive for c in comps}
+        if len(positive) > 1:
+            raise SpecError("Mixture components must share their support (all on the real "
+                            "line, or all positive).")
+        self.components = comps
+        self.weights = tuple(x / sum(w) for x in w)
+
+    def __eq__(self, other):
+        return isinstance(other, MixturePrior) and self.components == other.components and \
+            self.weights == other.weights
+
+    def __hash__(self):
+        return hash((self.components, self.weights))
+
+    def __repr__(self):
+        return f"MixturePrior({list(self.components)!r}, weights={list(self.weights)!r})"
+
+    def __str__(self) -> str:
+        return "Mixture(" + ", ".join(f"{w:g} x {c}" for w, c in
+                                      zip(self.weights, self.components)) + ")"
+
+    @property
+    def positive(self) -> bool:
+        return self.components[0].positive
+
+    @property
+    def has_location(self) -> bool:
+        return all(c.has_location for c in self.components)
+
+    @property
+    def structure(self) -> str:
+        return "Mixture[" + ",".join(c.dist for c in self.components) + "]"
+
+    @property
+    def params(self) -> dict:
+        return self.flat_params()
+
+    def flat_params(self) -> dict:
+        out = {f"w{i}": w for i, w in enumerate(self.weights)}
+        for i, c in enumerate(self.components):
+            out.update({f"c{i}__{k}": v for k, v in c.params.items()})
+        return out
+
+    def to_dict(self) -> dict:
+        return {"dist": "Mixture", "weights": list(self.weights),
+                "components": [c.to_dict() for c in self.components]}
+
+    @classmethod
+    def from_dict(cls, d) -> MixturePrior:
+        d = dict(d)
+        d.pop("dist", None)
+        unknown = set(d) - {"weights", "components"}
+        if unknown or "weights" not in d or "components" not in d:
+            raise SpecError("a Mixture prior is {dist = \"Mixture\", weights = [...], "
+                            "components = [{dist = ...}, ...]}" +
+                            (f"; unknown key(s) {', '.join(sorted(unknown))}" if unknown
+                             else "") + ".")
+        if not isinstance(d["components"], (list, tuple)):
+            raise SpecError("Mixture components must be a list of priors.")
+        return cls(d["components"], d["weights"])
+
+    def pymc(self, name: str, shift=None, params=None, **kwargs):
+        import pytensor.tensor as pt
+
+        p = self.flat_params() if params is None else params
+        k = len(self.components)
+        w = pt.stack([pt.as_tensor(p[f"w{i}"]) for i in range(k)])
+        comps = []
+        for i, c in enumerate(self.components):
+            cp = {name_: p[f"c{i}__{name_}"] for name_ in c.params}
+            if shift is not None:
+                cp["mu"] = cp["mu"] + shift
+            comps.append(getattr(pm, c.dist).dist(**cp))
+        return pm.Mixture(name, w=w, comp_dists=comps, **kwargs)
+
+    def logpdf(self, x):
+        from scipy.special import logsumexp
+
+        x = np.asarray(x, float)
+        parts = np.stack([np.log(w) + c.logpdf(x) for w, c in zip(self.weights,
+                                                                    self.components)])
+        return logsumexp(parts, axis=0)
+
+    def scipy(self):
+        return _MixtureDist(self)
+
+
+class _MixtureDist:
+    """The scipy-like twin of a MixturePrior: logpdf and rvs."""
+
+    def __init__(self, prior: MixturePrior):
+        self.prior = prior
+
+    def logpdf(self, x):
+        return self.prior.logpdf(x)
+
+    def rvs(self, size=None, random_state=None):
+        rng = np.random.default_rng(random_state)
+        shape = () if size is None else (size if isinstance(size, tuple) else (size,))
+        pick = rng.choice(len(self.prior.weights), size=shape, p=self.prior.weights)
+        draws = np.stack([c.scipy().rvs(size=shape, random_state=rng)
+                          for c in self.prior.components])
+        out = np.take_along_axis(draws, np.asarray(pick)[None, ...], axis=0)[0]
+        return float(out) if size is None else out
 
 
 def pymc_variable(dist: str, params: dict, name: str, shift=None, **kwargs):

@@ -10,6 +10,8 @@ from bayes_hcc.families.piecewise import PiecewiseFamily
 from bayes_hcc.families.weibull import WeibullFamily
 
 RNG = np.random.default_rng(42)
+MIX = bh.Prior.mixture([bh.Prior("Normal", mu=-0.2, sigma=0.3),
+                        bh.Prior("Normal", mu=0.0, sigma=2.0)], [0.7, 0.3])
 N = 60
 TIME = RNG.weibull(1.3, N) * 8 + 0.01
 EVENT = (RNG.uniform(size=N) < 0.7).astype(int)
@@ -166,8 +168,9 @@ def _graph_at_random_points(model, seed):
     bh.PiecewiseExponential(cuts=[2.0, 5.0], site_effect="random", arm_by_site="random"),
     bh.PiecewiseExponential(cuts=[2.0, 5.0], baseline_prior="independent", site_effect="none"),
     bh.LogNormalAFT(site_effect="random"),
+    bh.WeibullPH(site_effect="random", priors={"log_hr": MIX}),
 ], ids=["noncentered", "centered", "fixed", "pwe-rw1-armbysite", "pwe-independent",
-        "lognormal"])
+        "lognormal", "mixture-log-hr"])
 def test_log_prior_matches_pymc(model):
     """The scipy log prior stored for power-scaling equals PyMC's prior density up to a
     constant: compared as differences between two random points."""
@@ -195,9 +198,16 @@ def test_log_prior_matches_pymc(model):
     bh.PiecewiseExponential(cuts=[2.0, 5.0, 9.0], site_effect="random", time_varying_hr=True),
     bh.ExponentialPH(site_effect="random"),
     bh.LogNormalAFT(site_effect="random"),
+    bh.WeibullPH(site_effect="random", priors={"log_hr": MIX}),
+    bh.PiecewiseExponential(cuts=[2.0, 5.0], site_effect="random", priors={
+        "log_baseline_hazard": bh.Prior.mixture([bh.Prior("Normal", mu=-2.5, sigma=0.5),
+                                                 bh.Prior("StudentT", nu=3, mu=-2.0,
+                                                          sigma=2.0)], [0.5, 0.5]),
+        "site_sd": bh.Prior.mixture([bh.Prior("HalfNormal", sigma=0.3),
+                                     bh.Prior("HalfNormal", sigma=2.0)], [0.6, 0.4])}),
 ], ids=["weibull", "weibull-centered", "weibull-fixed", "weibull-studentt-nosite", "pwe",
         "pwe-armbysite", "pwe-independent", "pwe-time-varying-hr", "exponential",
-        "lognormal"])
+        "lognormal", "weibull-mixture-log-hr", "pwe-mixture-baseline-and-site-sd"])
 def test_sampled_density_is_the_model_posterior(model):
     """The sampler moves intercepts together with the arm, site, shape and random-walk terms
     they are confounded with (``centred_intercept``). That must be an exact change of
