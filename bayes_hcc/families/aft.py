@@ -84,19 +84,23 @@ class AFTFamily(Family):
     def example_params(self):
         return {"log_scale": np.array([np.log(8.0)]), "log_sigma": np.array([-0.2])}
 
-    def _z(self, xp, params, t, eta):
-        sigma = xp.exp(params["log_sigma"][..., None])
-        return (xp.log(t) - params["log_scale"][..., None] - eta) / sigma
+    def time_features(self, t):
+        with np.errstate(divide="ignore"):
+            return {"log_t": np.log(np.asarray(t, float))}
 
-    def log_hazard_x(self, xp, params, t, eta):
-        z = self._z(xp, params, t, eta)
+    def _z(self, xp, params, tf, eta):
+        sigma = xp.exp(params["log_sigma"][..., None])
+        return (tf["log_t"] - params["log_scale"][..., None] - eta) / sigma
+
+    def log_hazard_x(self, xp, params, tf, eta):
+        z = self._z(xp, params, tf, eta)
         logpdf, logsf = (self.std_logpdf, self.std_logsf) if xp is np else \
             (self.pt_logpdf, self.pt_logsf)
-        return logpdf(z) - params["log_sigma"][..., None] - xp.log(t) - logsf(z)
+        return logpdf(z) - params["log_sigma"][..., None] - tf["log_t"] - logsf(z)
 
-    def cumhaz_x(self, xp, params, t, eta):
+    def cumhaz_x(self, xp, params, tf, eta):
         logsf = self.std_logsf if xp is np else self.pt_logsf
-        return -logsf(self._z(xp, params, t, eta))
+        return -logsf(self._z(xp, params, tf, eta))
 
     # Baseline (eta = 0) versions of the Family interface, for generic code and tests.
     def cumhaz(self, params, t):
@@ -115,19 +119,12 @@ class AFTFamily(Family):
         mu, sigma = self._ls(params, np.ndim(h))
         return np.exp(mu + sigma * self.std_isf(np.exp(-np.asarray(h, float))))
 
-    def data_arrays(self, time, event, unit_index, n_units):
-        return {"log_time": np.log(np.asarray(time, float)), "event": event.astype(float)}
-
-    def build(self, priors, data, eta, dims, offset=0.0):
+    def build_params(self, priors, data, dims, offset=0.0):
         log_scale = centred_intercept(priors["log_scale"], "log_scale", offset,
                                       self.unit_shift({}, data["log_unit"])["log_scale"])
         log_sigma = priors["log_sigma"].pymc("log_sigma")
-        sigma = pm.Deterministic("sigma", pt.exp(log_sigma))
-        lt = data["log_time"]
-        z = (lt - log_scale - eta) / sigma
-        ll = data["event"] * (self.pt_logpdf(z) - log_sigma - lt) \
-            + (1 - data["event"]) * self.pt_logsf(z)
-        return ll.sum()
+        pm.Deterministic("sigma", pt.exp(log_sigma))
+        return {"log_scale": log_scale, "log_sigma": log_sigma}
 
 
 class LogNormalFamily(AFTFamily):

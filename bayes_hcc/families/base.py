@@ -59,16 +59,29 @@ class Family(ABC):
 
     # -- written once for numpy and PyTensor: the censored likelihood is derived from these --
     # ``xp`` is numpy or pytensor.tensor; parameters have a batch shape B (numpy: (S,) draws,
-    # PyTensor: ()), vector parameters B + (J,); ``t`` is (n,), ``eta`` B + (n,) (or
+    # PyTensor: ()), vector parameters B + (J,); times enter as their features ``tf``
+    # (``time_features``: computed once in numpy, data in the graph, so no log of the data
+    # is taken at every gradient), each (n,) or (n, J); ``eta`` is B + (n,) (or
     # broadcastable); results are B + (n,). Families add the trailing axis themselves
     # (``x[..., None]``, ``v[..., None, :]``), so one expression serves both backends.
+    def time_features(self, t) -> dict:
+        """What the hazard functions read of the times (numpy, once per dataset)."""
+        t = np.asarray(t, float)
+        with np.errstate(divide="ignore"):
+            return {"t": t, "log_t": np.log(t)}
+
     @abstractmethod
-    def log_hazard_x(self, xp, params: dict, t, eta):
+    def log_hazard_x(self, xp, params: dict, tf: dict, eta):
         """log h(t | eta) for each patient (see the conventions above)."""
 
     @abstractmethod
-    def cumhaz_x(self, xp, params: dict, t, eta):
+    def cumhaz_x(self, xp, params: dict, tf: dict, eta):
         """H(t | eta) = -log S(t | eta) for each patient; 0 at t = 0."""
+
+    # -- the PyMC graph: parameters here, likelihood from models.likelihood ------------------
+    def build_params(self, priors: dict, data: dict, dims: dict, offset=0.0) -> dict:
+        """Create the family's PyMC variables; return them for the likelihood."""
+        raise NotImplementedError(f"{type(self).__name__} builds its own graph")
 
     def params_for_arm(self, params: dict, arm: int) -> dict:
         """Baseline parameters seen by one arm (differ only with a time-varying HR)."""
@@ -94,18 +107,30 @@ class Family(ABC):
         """
         return {}
 
-    @abstractmethod
     def build(self, priors: dict, data: dict, eta, dims: dict, offset=0.0):
-        """Create the baseline variables and return the total log-likelihood (PyTensor).
+        """Create the family's variables and return the total log-likelihood (PyTensor).
 
         ``data`` holds the pm.Data containers the family asked for in ``data_arrays``;
         ``offset`` (``design.build_eta``) is what the intercept is sampled relative to
-        (``centred_intercept``).
+        (``centred_intercept``). By default the likelihood is ``models.likelihood``'s,
+        from ``build_params`` and the time features; a family with sufficient statistics
+        (the piecewise model) overrides this.
         """
+        import pytensor.tensor as pt
 
-    @abstractmethod
+        from bayes_hcc.models.likelihood import loglik
+
+        params = self.build_params(priors, data, dims, offset)
+        tf = {k[len(TF_PREFIX):]: v for k, v in data.items() if k.startswith(TF_PREFIX)}
+        return loglik(pt, self, params, eta, time=tf, kind=data["event"]).sum()
+
     def data_arrays(self, time, event, unit_index, n_units: int) -> dict:
-        """numpy arrays for the pm.Data containers (see ``build``)."""
+        """numpy arrays for the pm.Data containers (see ``build``): the time features and
+        the event indicator. Times are > 0 here (the engine leaves patients censored at
+        time 0 out of the graph: they contribute exactly 0)."""
+        out = {TF_PREFIX + k: v for k, v in self.time_features(time).items()}
+        out["event"] = np.asarray(event, float)
+        return out
 
     def settings(self) -> dict:
         """JSON-able settings that reconstruct this family (:meth:`from_settings`)."""
@@ -128,6 +153,9 @@ class Family(ABC):
     def describe(self) -> str:
         return self.name
 
+
+#: Prefix of the data containers holding time features.
+TF_PREFIX = "tf__"
 
 #: Suffix of the sampler's coordinate for an intercept (``centred_intercept``); these
 #: variables are dropped from the posterior (the intercept itself is kept).

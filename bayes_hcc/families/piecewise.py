@@ -137,22 +137,21 @@ class PiecewiseFamily(Family):
     def example_params(self):
         return {"log_baseline_hazard": np.array([[-2.0, -2.6, -1.8, -2.3]])}
 
-    def _interval_onehot(self, xp, t):
-        """(n, J): 1 in the interval holding each time (an event at a cut point belongs to
-        the earlier interval, as in ``interval_index``)."""
-        idx = xp.sum(xp.greater(t[:, None], self.cuts[None, :]), axis=-1) if len(self.cuts) else \
-            0 * t
-        return xp.equal(idx[:, None], xp.arange(self.n_intervals)[None, :])
+    def time_features(self, t):
+        """The interval holding each time (one-hot; an event at a cut point belongs to the
+        earlier interval, as in ``interval_index``) and the exposure in every interval."""
+        t = np.asarray(t, float)
+        onehot = np.zeros((len(t), self.n_intervals))
+        onehot[np.arange(len(t)), interval_index(t, self.cuts)] = 1.0
+        return {"onehot": onehot, "exposure": exposure_matrix(t, self.edges)}
 
-    def log_hazard_x(self, xp, params, t, eta):
+    def log_hazard_x(self, xp, params, tf, eta):
         alpha = params["log_baseline_hazard"][..., None, :]  # B + (1, J)
-        return xp.sum(alpha * self._interval_onehot(xp, t), axis=-1) + eta
+        return xp.sum(alpha * tf["onehot"], axis=-1) + eta
 
-    def cumhaz_x(self, xp, params, t, eta):
-        widths = np.diff(self.edges)  # last one inf: clip does not bound it
-        expo = xp.clip(t[:, None] - self.edges[None, :-1], 0.0, widths[None, :])  # (n, J)
+    def cumhaz_x(self, xp, params, tf, eta):
         rate = xp.exp(params["log_baseline_hazard"][..., None, :])  # B + (1, J)
-        return xp.sum(rate * expo, axis=-1) * xp.exp(eta)
+        return xp.sum(rate * tf["exposure"], axis=-1) * xp.exp(eta)
 
     def inverse_cumhaz(self, params, h):
         rate = np.exp(self._alpha(params))  # (S, J)

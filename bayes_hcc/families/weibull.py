@@ -51,14 +51,18 @@ class WeibullFamily(Family):
     def example_params(self):
         return {"log_lambda": np.array([-2.3]), "log_shape": np.array([np.log(1.3)])}
 
-    def log_hazard_x(self, xp, params, t, eta):
-        log_k = params["log_shape"][..., None]
-        return params["log_lambda"][..., None] + log_k + (xp.exp(log_k) - 1) * xp.log(t) + eta
+    def time_features(self, t):
+        with np.errstate(divide="ignore"):
+            return {"log_t": np.log(np.asarray(t, float))}
 
-    def cumhaz_x(self, xp, params, t, eta):
+    def log_hazard_x(self, xp, params, tf, eta):
+        log_k = params["log_shape"][..., None]
+        return params["log_lambda"][..., None] + log_k + (xp.exp(log_k) - 1) * tf["log_t"] + eta
+
+    def cumhaz_x(self, xp, params, tf, eta):
         # lambda t^k e^eta, written as exp(.) so that t = 0 gives exp(-inf) = 0
         return xp.exp(params["log_lambda"][..., None] + eta
-                      + xp.exp(params["log_shape"][..., None]) * xp.log(t))
+                      + xp.exp(params["log_shape"][..., None]) * tf["log_t"])
 
     def inverse_cumhaz(self, params, h):
         lam = np.exp(params["log_lambda"])[:, None]
@@ -66,14 +70,14 @@ class WeibullFamily(Family):
         return (h / lam) ** (1.0 / k)
 
     def data_arrays(self, time, event, unit_index, n_units):
-        # Times are > 0 here: the engine leaves patients censored at time 0 out of the graph.
-        log_t = np.log(np.asarray(time, float))
-        event = np.asarray(event, float)
+        out = super().data_arrays(time, event, unit_index, n_units)
+        log_t, event = out["tf__log_t"], out["event"]
         # Reference time t0 for the intercept: the mean log time of the events.
         ref = log_t[event > 0].mean() if event.any() else (log_t.mean() if len(log_t) else 0.0)
-        return {"log_time": log_t, "log_time_ref": np.asarray(float(ref)), "event": event}
+        out["log_time_ref"] = np.asarray(float(ref))
+        return out
 
-    def build(self, priors, data, eta, dims, offset=0.0):
+    def build_params(self, priors, data, dims, offset=0.0):
         log_shape = priors["log_shape"].pymc("log_shape")
         shape = pm.Deterministic("shape", pt.exp(log_shape))
         # H0(t) = lambda t^k = (lambda t0^k) (t / t0)^k: log lambda is sampled at the
@@ -82,9 +86,4 @@ class WeibullFamily(Family):
         log_lambda = centred_intercept(
             priors["log_lambda"], "log_lambda", offset + shape * data["log_time_ref"],
             self.unit_shift({"shape": shape}, data["log_unit"])["log_lambda"])
-        log_t = data["log_time"]
-        # Closed-form censored Weibull PH log-likelihood (3-7x cheaper per gradient than
-        # pm.Censored, measured at 130 and 13,000 patients).
-        ll = data["event"] * (log_lambda + log_shape + (shape - 1) * log_t + eta) \
-            - pt.exp(log_lambda + eta + shape * log_t)
-        return ll.sum()
+        return {"log_lambda": log_lambda, "log_shape": log_shape}

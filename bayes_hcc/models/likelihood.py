@@ -45,8 +45,9 @@ def loglik(xp, family, params, eta, *, time, kind=None, upper=None, entry=None):
         The family's parameters with a batch shape B (see ``Family.log_hazard_x``).
     eta : array
         Linear predictor, B + (n,).
-    time : array (n,)
-        Event or censoring time; the lower bound L for interval-censored patients.
+    time : array (n,) or dict
+        Event or censoring time; the lower bound L for interval-censored patients. An array
+        (numpy) or its ``family.time_features`` (a dict; data containers in the graph).
     kind : array (n,), optional
         RIGHT (0), EXACT (1) or INTERVAL (2) per patient; default all exact. A 0/1 event
         indicator is a valid ``kind``.
@@ -62,22 +63,30 @@ def loglik(xp, family, params, eta, *, time, kind=None, upper=None, entry=None):
     return _loglik(xp, family, params, eta, time, kind, upper, entry)
 
 
+def _features(family, t):
+    """Time features: given (a dict, e.g. data containers in the graph) or computed."""
+    return t if isinstance(t, dict) else family.time_features(np.asarray(t, float))
+
+
 def _loglik(xp, family, params, eta, time, kind, upper, entry):
-    n_kind = kind
+    time = _features(family, time)
     H = family.cumhaz_x(xp, params, time, eta)
-    exact = family.log_hazard_x(xp, params, time, eta) - H
-    if n_kind is None:
-        out = exact
+    log_h = family.log_hazard_x(xp, params, time, eta)
+    if kind is None:
+        out = log_h - H
+    elif xp is not np and upper is None:
+        # In the graph times are > 0 (patients censored at 0 are left out), so the event
+        # indicator can weight the log hazard: cheaper to differentiate than a switch.
+        out = kind * log_h - H
     else:
-        is_exact = xp.equal(n_kind, EXACT)
-        # where() evaluates both branches: an exact-event term at a censoring time may be
-        # -inf or nan (log hazard at t = 0); it is discarded, never multiplied by 0.
-        out = xp.where(is_exact, exact, -H)
+        # where() evaluates both branches: the log hazard at a censoring time may be -inf or
+        # nan (t = 0); it is discarded, never multiplied by 0.
+        out = xp.where(xp.equal(kind, EXACT), log_h - H, -H)
         if upper is not None:
-            is_interval = xp.equal(n_kind, INTERVAL)
-            H_upper = family.cumhaz_x(xp, params, upper, eta)
+            is_interval = xp.equal(kind, INTERVAL)
+            H_upper = family.cumhaz_x(xp, params, _features(family, upper), eta)
             gap = xp.where(is_interval, H_upper - H, 1.0)
             out = xp.where(is_interval, -H + log1mexp(xp, gap), out)
     if entry is not None:
-        out = out + family.cumhaz_x(xp, params, entry, eta)
+        out = out + family.cumhaz_x(xp, params, _features(family, entry), eta)
     return out

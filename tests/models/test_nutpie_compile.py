@@ -122,7 +122,7 @@ def test_graph_cache_stores_no_data_and_gives_the_same_draws(example_trial, tmp_
     # The stored functions hold no data: arrays are empty, scalars (prior parameters) 0.
     stored = pickle.loads(_nutpie._read_signed(path))
     values = {v.name: np.asarray(v.get_value()) for fn in stored[2:4] for v in fn.get_shared()}
-    assert set(values) >= {"log_time", "event", "arm", "site_idx", "prior__log_hr__sigma"}
+    assert set(values) >= {"tf__log_t", "event", "arm", "site_idx", "prior__log_hr__sigma"}
     assert all(a.size == 0 if a.ndim else a == 0 for a in values.values())
     # Loaded for a data cut: the cut's data are in the functions, and the draws equal those
     # of the functions built in this process given the same data.
