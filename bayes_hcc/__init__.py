@@ -19,12 +19,11 @@ from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, Data
 from bayes_hcc.io import (plot_hazard_ratio, plot_ppc, plot_psense, plot_rank, plot_sensitivity,
                           plot_site_effects, plot_survival, plot_time_varying_hr, plot_trace,
                           report)
-from bayes_hcc.models import (DEFAULT_PRIORS, ExponentialPH, Fit, LogLogisticAFT, LogNormalAFT,
-                              PiecewiseExponential, Prior, SurvivalModel, WeibullPH, build,
+from bayes_hcc.models import (DEFAULT_PRIORS, MODELS, Fit, Prior, SurvivalModel, build,
                               fit_spec, load_fit)
-from bayes_hcc.quantities import (ESTIMANDS, Probability, hazard_ratio, median_survival,
-                                  prob_median_gain, prob_rmst_gain, prob_superiority,
-                                  prob_time_ratio, rmst,
+from bayes_hcc.quantities import (ESTIMANDS, Probability, effect_ratio, hazard_ratio,
+                                  median_survival, prob_effect, prob_median_gain,
+                                  prob_rmst_gain, prob_superiority, prob_time_ratio, rmst,
                                   summarize, survival, survival_curve, time_ratio)
 from bayes_hcc.monitoring import (DesignResult, InterimResult, Look, MonitoringPlan, PPoSResult,
                                   Prediction, decide, interim_analysis, load_plan, look_date,
@@ -39,12 +38,16 @@ from bayes_hcc.validation import (CoverageResult, SBCResult, agreement, coverage
 
 __version__ = "0.1.0"
 
+# One model class per registered family (bh.WeibullPH, bh.PiecewiseExponential,
+# bh.GompertzPH, bh.MSplinePH, ...): made from the family registry, see models.base.
+globals().update(MODELS)
+
 __all__ = [
     "TrialData", "Endpoint", "read_trial", "read_adtte", "to_adtte", "write_adtte",
     "simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard", "datasets",
-    "SurvivalModel", "PiecewiseExponential", "WeibullPH", "Fit", "load_fit", "Prior",
-    "DEFAULT_PRIORS", "build", "fit_spec", "ExponentialPH", "LogNormalAFT", "LogLogisticAFT",
-    "prob_time_ratio", "ModelSpec", "load_spec", "dump_spec",
+    "SurvivalModel", *MODELS, "Fit", "load_fit", "Prior", "DEFAULT_PRIORS", "build",
+    "fit_spec",
+    "prob_time_ratio", "prob_effect", "effect_ratio", "ModelSpec", "load_spec", "dump_spec",
     "apply_overrides", "hazard_ratio", "time_ratio", "survival", "survival_curve",
     "median_survival", "rmst", "Probability", "prob_superiority", "prob_median_gain",
     "prob_rmst_gain", "summarize", "ESTIMANDS", "check", "DiagnosticReport", "THRESHOLDS",

@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from bayes_hcc.models.fit import Fit
+from bayes_hcc.spec.model_spec import dump_spec, spec_from_dict
 
 
 def fabricated_fit(family, params: dict, *, arm, site, X=None, site_effect="none",
@@ -28,13 +29,11 @@ def fabricated_fit(family, params: dict, *, arm, site, X=None, site_effect="none
             {"site_effect": "site", "site_z": "site", "arm_site_effect": "site",
              "log_baseline_hazard": "interval", "beta": "covariate"}[k] for _ in v.shape[2:])
         post[k] = (dims, v)
-    settings = {"model": model, "site_effect": site_effect, "arm_by_site": arm_by_site,
-                "site_parametrization": "noncentered",
-                "covariates": [f"x{j}" for j in range(X.shape[1])], "priors": {},
-                "family": family.settings()}
-    if model == "piecewise_exponential":
-        settings.update(cuts=family.cuts.tolist(), n_intervals=None, baseline_prior="rw1",
-                        rw_sd=0.3)
+    spec = spec_from_dict({
+        "name": "fabricated", "endpoint": "os", "family": model,
+        "site": {"effect": site_effect, "parametrization": "noncentered",
+                 "arm_by_site": arm_by_site or "none"},
+        "covariates": [f"x{j}" for j in range(X.shape[1])]})
     dt = xr.DataTree.from_dict({
         "/posterior": xr.Dataset(post).assign_coords(
             chain=np.arange(next(iter(post.values()))[1].shape[0]),
@@ -44,7 +43,8 @@ def fabricated_fit(family, params: dict, *, arm, site, X=None, site_effect="none
                                       "os": ("patient", event)}),
         "/observed_data": xr.Dataset({"os": ("patient", time)}),
     })
-    dt.attrs = {"bayes_hcc_model": json.dumps(settings), "bayes_hcc_priors": "{}",
+    dt.attrs = {"spec_toml": dump_spec(spec), "spec_hash": spec.hash,
+                "bayes_hcc_family": json.dumps(family.settings()), "bayes_hcc_priors": "{}",
                 "endpoint": "os", "arms": json.dumps(["sorafenib", "tace_sorafenib"]),
                 "sites": json.dumps(list(sites)), "time_unit": "months",
                 "max_follow_up": max_follow_up, "data_fingerprint": "fabricated",

@@ -11,7 +11,7 @@ import pandas as pd
 from bayes_hcc.convergence import (EXPLORATORY_THRESHOLDS, THRESHOLDS, probability_row,
                                    sampler_rows, thresholds_for)
 from bayes_hcc.errors import ConvergenceWarning
-from bayes_hcc.quantities.core import as_fit, hazard_ratio, median_survival, time_ratio
+from bayes_hcc.quantities.core import as_fit, effect_ratio, median_survival
 
 __all__ = ["check", "DiagnosticReport", "THRESHOLDS", "EXPLORATORY_THRESHOLDS"]
 
@@ -97,9 +97,9 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
     limits, mode = thresholds_for(fit.datatree)
     rows = sampler_rows(fit.datatree, limits)
     # Headline quantities.
-    ph = fit.family.proportional_hazards
-    heads = {"log HR": np.log(hazard_ratio(fit))} if ph else \
-        {"log TR": np.log(time_ratio(fit))}
+    effect = fit.family.effect
+    ratio = effect_ratio(fit)
+    heads = {f"log {effect.ratio}": np.log(ratio)}
     med = median_survival(fit)
     for a in fit.arms:
         heads[f"median {a}"] = med.sel(arm=a)
@@ -111,8 +111,8 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
     k = max(ratios, key=ratios.get)
     rows["mcse"] = (ratios[k], f"MCSE/SD <= {limits['mcse_over_sd']}",
                     bool(np.isfinite(ratios[k]) and ratios[k] <= limits["mcse_over_sd"]), k)
-    rows["mcse_prob"] = probability_row(hazard_ratio(fit) < 1.0, "HR < 1", limits) if ph else \
-        probability_row(time_ratio(fit) > 1.0, "TR > 1", limits)
+    rows["mcse_prob"] = probability_row(effect.favours_treatment(np.log(ratio)),
+                                        effect.event(), limits)
     table = pd.DataFrame.from_dict(rows, orient="index",
                                    columns=["value", "threshold", "ok", "where"])
     table["ok"] = table["ok"].astype(bool)

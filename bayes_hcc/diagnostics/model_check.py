@@ -101,13 +101,13 @@ def _simulate_times(fit, params, rng):
     arm, site, X = fit.design()
     eta = eta_numpy(params, arm, site, X, site_effect=fit.site_effect,
                     arm_by_site=fit.arm_by_site, arm_effect=fit.family.arm_effect)
-    if not fit.family.proportional_hazards:
-        return fit.family.sample(params, eta, rng)
-    h = rng.exponential(size=eta.shape) / np.exp(eta)
+    # by inversion: H(T | eta) = E, E ~ Exp(1)
+    h = rng.exponential(size=eta.shape)
     out = np.empty_like(h)
     for a in (0, 1):
         m = arm == a
-        out[:, m] = fit.family.inverse_cumhaz(fit.family.params_for_arm(params, a), h[:, m])
+        out[:, m] = fit.family.time_at_cumhaz(fit.family.params_for_arm(params, a), h[:, m],
+                                              eta[:, m])
     return out
 
 
@@ -176,38 +176,22 @@ def prior_predictive(model, trial, endpoint: str = "os", *, draws: int = 2000,
     Draws every parameter from its prior (scipy) and reports quantiles (2.5, 25, 50, 75,
     97.5%) of the HR and of each arm's median survival.
     """
-    from scipy import stats
 
     from bayes_hcc.units import log_unit_in_months
 
     rng = np.random.default_rng(random_seed)
     ep, family, priors, *_ = prepare(model, trial, endpoint)
     arm_effect = family.arm_effect
-    params = {arm_effect: priors[arm_effect].scipy().rvs(draws, random_state=rng)}
-    if family.name == "piecewise_exponential":
-        J = family.n_intervals
-        first = priors["log_baseline_hazard"].scipy()
-        if family.baseline_prior == "rw1":
-            a1 = first.rvs(draws, random_state=rng)
-            steps = family.rw_sd * stats.norm.rvs(size=(draws, J - 1), random_state=rng)
-            params["log_baseline_hazard"] = np.column_stack([a1, a1[:, None] + np.cumsum(
-                steps, axis=1)])
-        else:
-            params["log_baseline_hazard"] = first.rvs((draws, J), random_state=rng)
-    else:
-        for k in family.params:
-            params[k] = priors[k].scipy().rvs(draws, random_state=rng)
+    params = {arm_effect: priors[arm_effect].scipy().rvs(draws, random_state=rng),
+              **family.draw_prior(priors, draws, rng)}
     # Time-scaled priors are declared in months: move the draws to the data's unit.
     shifts = family.unit_shift(params, log_unit_in_months(ep.time_unit))
     params = {k: v + shifts.get(k, 0.0) for k, v in params.items()}
-    label = "HR" if family.proportional_hazards else "time ratio"
+    label = "HR" if family.effect.ratio == "HR" else "time ratio"
     rows = {label: np.exp(params[arm_effect])}
     for a, name in enumerate(trial.arms):
         eta = (params[arm_effect] * a)[:, None]
-        if family.proportional_hazards:
-            rows[f"median {name}"] = _core.population_median(family, params, eta, np.ones(1))
-        else:
-            rows[f"median {name}"] = family.median(params, eta)[:, 0]
+        rows[f"median {name}"] = _core.population_median(family, params, eta, np.ones(1))
     q = [0.025, 0.25, 0.5, 0.75, 0.975]
     out = pd.DataFrame({k: np.quantile(v, q) for k, v in rows.items()},
                        index=[f"q{int(x * 1000) / 10:g}" for x in q]).T

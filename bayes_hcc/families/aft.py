@@ -13,20 +13,19 @@ from abc import abstractmethod
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from scipy import special, stats
+from scipy import stats
 
-from bayes_hcc.families.base import Family, centred_intercept
+from bayes_hcc.families.base import TIME_RATIO, Family, centred_intercept
 from bayes_hcc.spec.priors import Prior
 
 
 class AFTFamily(Family):
     params = ("log_scale", "log_sigma")
     headline = ("log_sigma",)
-    proportional_hazards = False
-    arm_effect = "log_tr"
+    effect = TIME_RATIO
 
-    # standardized log-time distribution: log survival, log density, inverse survival,
-    # sampling (numpy), and the log survival and log density in PyTensor
+    # standardized log-time distribution: log survival, log density, inverse survival
+    # (numpy), and the log survival and log density in PyTensor
     @abstractmethod
     def std_logsf(self, z): ...
 
@@ -35,9 +34,6 @@ class AFTFamily(Family):
 
     @abstractmethod
     def std_isf(self, p): ...
-
-    @abstractmethod
-    def std_sample(self, rng, size): ...
 
     @abstractmethod
     def pt_logsf(self, z): ...
@@ -58,28 +54,14 @@ class AFTFamily(Family):
         # a log time in the data's unit = log time in months - log(unit length in months)
         return {"log_scale": -log_unit}
 
-    @staticmethod
-    def _ls(params, ndim):
-        shape = (-1,) + (1,) * (ndim - 1)
-        return (np.asarray(params["log_scale"]).reshape(shape),
-                np.exp(np.asarray(params["log_sigma"])).reshape(shape))
+    def time_at_cumhaz(self, params, h, eta):
+        # S(t | eta) = exp(-h)  <=>  log t = log_scale + eta + sigma * isf(exp(-h))
+        mu = np.asarray(params["log_scale"], float)[:, None]
+        sigma = np.exp(np.asarray(params["log_sigma"], float))[:, None]
+        return np.exp(mu + eta + sigma * self.std_isf(np.exp(-np.asarray(h, float))))
 
-    def log_survival(self, params, t, eta):
-        """log S(t | eta); params (S,), t and eta broadcastable with a leading (S or 1) axis."""
-        t, eta = np.asarray(t, float), np.asarray(eta, float)
-        nd = max(t.ndim, eta.ndim)
-        mu, sigma = self._ls(params, nd)
-        with np.errstate(divide="ignore"):
-            z = (np.log(t) - mu - eta) / sigma
-        return self.std_logsf(z)
-
-    def median(self, params, eta):
-        mu, sigma = self._ls(params, np.ndim(eta))
-        return np.exp(mu + eta + sigma * self.std_isf(0.5))
-
-    def sample(self, params, eta, rng):
-        mu, sigma = self._ls(params, np.ndim(eta))
-        return np.exp(mu + eta + sigma * self.std_sample(rng, np.shape(eta)))
+    def time_ratio(self, post):
+        return np.exp(post["log_tr"])
 
     def example_params(self):
         return {"log_scale": np.array([np.log(8.0)]), "log_sigma": np.array([-0.2])}
@@ -102,23 +84,6 @@ class AFTFamily(Family):
         logsf = self.std_logsf if xp is np else self.pt_logsf
         return -logsf(self._z(xp, params, tf, eta))
 
-    # Baseline (eta = 0) versions of the Family interface, for generic code and tests.
-    def cumhaz(self, params, t):
-        return -self.log_survival(params, np.asarray(t, float)[None, :], 0.0)
-
-    def cumhaz_each(self, params, t):
-        return -self.log_survival(params, np.asarray(t, float), 0.0)
-
-    def log_hazard(self, params, t):
-        t = np.asarray(t, float)[None, :]
-        mu, sigma = self._ls(params, 2)
-        z = (np.log(t) - mu) / sigma
-        return self.std_logpdf(z) - np.log(sigma) - np.log(t) - self.std_logsf(z)
-
-    def inverse_cumhaz(self, params, h):
-        mu, sigma = self._ls(params, np.ndim(h))
-        return np.exp(mu + sigma * self.std_isf(np.exp(-np.asarray(h, float))))
-
     def build_params(self, priors, data, dims, offset=0.0):
         log_scale = centred_intercept(priors["log_scale"], "log_scale", offset,
                                       self.unit_shift({}, data["log_unit"])["log_scale"])
@@ -129,6 +94,13 @@ class AFTFamily(Family):
 
 class LogNormalFamily(AFTFamily):
     key, name, label, cli_name = "lognormal_aft", "lognormal", "log-normal AFT", "lognormal"
+    model_name = "LogNormalAFT"
+    model_doc = """Log-normal accelerated failure time model (not proportional hazards).
+
+    log T = log_scale + eta + sigma Z, Z ~ N(0, 1); the arm effect is ``log_tr`` (log time
+    ratio, TR > 1 = longer survival on treatment). There is no single hazard ratio.
+    Arguments as for :class:`WeibullPH`.
+    """
 
     def std_logsf(self, z):
         return stats.norm.logsf(z)
@@ -138,9 +110,6 @@ class LogNormalFamily(AFTFamily):
 
     def std_isf(self, p):
         return stats.norm.isf(p)
-
-    def std_sample(self, rng, size):
-        return rng.standard_normal(size)
 
     def pt_logsf(self, z):
         # log(1 - Phi(z)) = log(erfc(z / sqrt 2) / 2); for z >= 0 through erfcx, which keeps
@@ -157,6 +126,9 @@ class LogNormalFamily(AFTFamily):
 
 class LogLogisticFamily(AFTFamily):
     key, name, label, cli_name = "loglogistic_aft", "loglogistic", "log-logistic AFT", "loglogistic"
+    model_name = "LogLogisticAFT"
+    model_doc = """Log-logistic accelerated failure time model (not proportional hazards);
+    as :class:`LogNormalAFT` with a standard logistic Z."""
 
     def std_logsf(self, z):
         return -np.logaddexp(0.0, z)
@@ -165,10 +137,9 @@ class LogLogisticFamily(AFTFamily):
         return z - 2.0 * np.logaddexp(0.0, z)
 
     def std_isf(self, p):
-        return special.logit(1.0 - np.asarray(p, float))
-
-    def std_sample(self, rng, size):
-        return rng.logistic(size=size)
+        p = np.asarray(p, float)
+        with np.errstate(divide="ignore"):
+            return np.log1p(-p) - np.log(p)  # logit(1 - p), exact for tiny p
 
     def pt_logsf(self, z):
         return -pt.softplus(z)

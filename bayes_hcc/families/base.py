@@ -1,20 +1,60 @@
-"""What a survival family declares: parameters, numpy hazard functions and a PyMC builder.
+"""What a survival family declares: parameters with their priors, its log hazard and
+cumulative hazard (written once for numpy and PyTensor), and how its arm effect reads.
 
-Survival, median, RMST and the patient-level log-likelihood are derived generically from
-``cumhaz`` / ``log_hazard`` / ``inverse_cumhaz``; a test checks the numpy functions and the
-PyMC graph give the same log-likelihood.
+Everything else is derived here, generically: the censored log-likelihood
+(``models.likelihood``), survival, cumulative hazard and log hazard on numpy draws, event
+times by inversion (the family's closed form when it gives one, bisection otherwise), prior
+draws, and the log prior. No code outside a family's own file asks which family it is.
 
 Conventions: ``params`` maps parameter name -> array with a leading sample axis (S, ...);
-times ``t`` are 1-d arrays (T,); results are (S, T). The linear predictor multiplies the
-baseline cumulative hazard (proportional hazards): H(t | eta) = exp(eta) * H0(t).
+a linear predictor ``eta`` is (S, G) (G groups of patients, or one value per patient).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from dataclasses import dataclass
+
 import numpy as np
 import pymc as pm
+
+
+@dataclass(frozen=True)
+class ArmEffect:
+    """How a family's arm coefficient reads: the posterior variable, the ratio it is the
+    log of, and which side of 1 favours the treatment arm."""
+
+    #: posterior variable (the arm coefficient in eta)
+    name: str
+    #: short name of exp(coefficient), e.g. "HR"
+    ratio: str
+    #: the quantity function reporting it (``bh.hazard_ratio`` / ``bh.time_ratio``)
+    quantity: str
+    #: "below" (a ratio below 1 favours the treatment) or "above"
+    favourable: str
+    #: thresholds whose posterior probabilities a summary reports
+    thresholds: tuple[float, ...] = (1.0,)
+
+    def favours_treatment(self, log_ratio, threshold: float = 1.0):
+        """Boolean draws: the ratio on the treatment's side of ``threshold``."""
+        log_t = np.log(threshold)
+        return log_ratio < log_t if self.favourable == "below" else log_ratio > log_t
+
+    def event(self, threshold: float = 1.0) -> str:
+        """The favourable event as text, e.g. "HR < 1"."""
+        return f"{self.ratio} {'<' if self.favourable == 'below' else '>'} {threshold:g}"
+
+
+#: Proportional hazards: the arm multiplies the hazard; a ratio below 1 favours treatment.
+HAZARD_RATIO = ArmEffect("log_hr", "HR", "hazard_ratio", "below", (1.0, 0.8))
+#: Accelerated failure time: the arm stretches time; a ratio above 1 favours treatment.
+TIME_RATIO = ArmEffect("log_tr", "TR", "time_ratio", "above")
+
+
+def _per_draw(params: dict) -> dict:
+    """Parameters (S, ...) -> (S, 1, ...): a batch (S, 1) that broadcasts against eta (S, G)."""
+    return {k: np.expand_dims(np.asarray(v, float), 1) for k, v in params.items()}
 
 
 class Family(ABC):
@@ -32,30 +72,109 @@ class Family(ABC):
     name: str = ""
     label: str = ""
     cli_name: str | None = None
+    #: the model class made from this family (``bh.<model_name>``), its docstring, and the
+    #: options its constructor takes positionally
+    model_name: str = ""
+    model_doc: str = ""
+    positional: tuple[str, ...] = ()
+    #: spec option name -> kind ("cuts" and "time" are times: moved between units)
     options: dict = {}
     headline: tuple[str, ...] = ()
     #: posterior variables holding the baseline parameters
     params: tuple[str, ...] = ()
-    proportional_hazards: bool = True
-    #: posterior name of the arm coefficient in eta: log hazard ratio (PH) or log time
-    #: ratio (AFT families)
-    arm_effect: str = "log_hr"
+    #: the arm coefficient: a log hazard ratio (default) or a log time ratio
+    effect: ArmEffect = HAZARD_RATIO
+    #: the graph reads per-cell sufficient statistics instead of patients when the model
+    #: has no patient-level covariates (``data_arrays`` then receives cell indices)
+    aggregates: bool = False
 
-    @abstractmethod
-    def cumhaz(self, params: dict, t: np.ndarray) -> np.ndarray:
-        """Baseline cumulative hazard H0(t), shape (S, T)."""
+    @property
+    def arm_effect(self) -> str:
+        """Posterior name of the arm coefficient (``effect.name``)."""
+        return self.effect.name
 
-    @abstractmethod
-    def cumhaz_each(self, params: dict, t: np.ndarray) -> np.ndarray:
-        """H0 at one time per draw: t of shape (S,) -> (S,)."""
+    # -- numpy functions of draws, derived from cumhaz_x / log_hazard_x ---------------------
+    def _at(self, fn, params, t, eta):
+        """fn(t | eta) for t (T,) shared by all draws -> (S, G, T), or for t (S, G), one
+        time per draw and group -> (S, G). ``eta`` (S, G), default 0 (G = 1)."""
+        first = np.asarray(next(iter(params.values())))
+        eta = np.zeros((first.shape[0], 1)) if eta is None else np.asarray(eta, float)
+        t = np.asarray(t, float)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if t.ndim == 1:
+                return fn(np, _per_draw(params), self.time_features(t), eta[..., None])
+            shape = np.broadcast_shapes(t.shape, eta.shape)
+            t = np.broadcast_to(t, shape)
+            tf = {k: np.asarray(v).reshape(shape + (1,) + np.shape(v)[1:])
+                  for k, v in self.time_features(t.ravel()).items()}
+            return fn(np, _per_draw(params), tf, eta[..., None])[..., 0]
 
-    @abstractmethod
-    def log_hazard(self, params: dict, t: np.ndarray) -> np.ndarray:
-        """Baseline log hazard log h0(t), shape (S, T)."""
+    def cumhaz_at(self, params: dict, t, eta=None) -> np.ndarray:
+        """H(t | eta): (S, G, T) for times (T,), (S, G) for one time per draw and group."""
+        return self._at(self.cumhaz_x, params, t, eta)
 
-    @abstractmethod
-    def inverse_cumhaz(self, params: dict, h: np.ndarray) -> np.ndarray:
-        """t such that H0(t) = h, for h of shape (S, G); returns (S, G)."""
+    def log_hazard_at(self, params: dict, t, eta=None) -> np.ndarray:
+        """log h(t | eta), shaped as :meth:`cumhaz_at`."""
+        return self._at(self.log_hazard_x, params, t, eta)
+
+    def cumhaz(self, params: dict, t) -> np.ndarray:
+        """Baseline (eta = 0) cumulative hazard at times (T,): (S, T)."""
+        return self.cumhaz_at(params, t)[:, 0, :]
+
+    def log_hazard(self, params: dict, t) -> np.ndarray:
+        """Baseline log hazard at times (T,): (S, T)."""
+        return self.log_hazard_at(params, t)[:, 0, :]
+
+    def time_at_cumhaz(self, params: dict, h, eta) -> np.ndarray:
+        """t with H(t | eta) = h, for h and eta (S, G): event times by inversion (h ~ Exp(1)),
+        medians (h = log 2). inf where H never reaches h. Bisection on log t; families with
+        a closed form override this."""
+        h, eta = np.broadcast_arrays(np.asarray(h, float), np.asarray(eta, float))
+        lo, hi = np.full(h.shape, -10.0), np.full(h.shape, 2.0)
+        for _ in range(40):  # raise the upper end until H(e^hi) >= h (up to e^162)
+            short = self.cumhaz_at(params, np.exp(hi), eta) < h
+            if not short.any():
+                break
+            hi = np.where(short, hi + 4.0, hi)
+        for _ in range(40):  # lower the lower end until H(e^lo) <= h
+            high = self.cumhaz_at(params, np.exp(lo), eta) > h
+            if not high.any():
+                break
+            lo = np.where(high, lo - 10.0, lo)
+        for _ in range(80):  # 2^-80 of the bracket: below double precision of log t
+            mid = 0.5 * (lo + hi)
+            below = self.cumhaz_at(params, np.exp(mid), eta) < h
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        never = self.cumhaz_at(params, np.exp(hi), eta) < h  # H levels off below h
+        return np.where(never, np.inf, np.where(h <= 0, 0.0, np.exp(0.5 * (lo + hi))))
+
+    def draw_prior(self, priors: dict, size: int, rng) -> dict:
+        """Draws of the baseline parameters from their priors (as declared: in months),
+        one array (size, ...) per parameter."""
+        return {k: np.asarray(priors[k].scipy().rvs(size=size, random_state=rng), float)
+                for k in self.params}
+
+    def log_prior(self, post: dict, priors: dict, shifts: dict) -> dict:
+        """Log prior density of the family's sampled baseline variables, one (S,) array per
+        variable; ``shifts`` (from ``unit_shift``) move the draws back to months."""
+        out = {}
+        for k in self.params:
+            v = priors[k].logpdf(post[k] - shifts.get(k, 0.0))
+            out[k] = v.reshape(v.shape[0], -1).sum(axis=1)
+        return out
+
+    def time_ratio(self, post):
+        """The time ratio (treatment / control time scale) from posterior draws (an xarray
+        Dataset), or None where the family has none."""
+        return None
+
+    def coords(self) -> dict:
+        """Labels of the family's own dimensions (e.g. the intervals): dim -> labels."""
+        return {}
+
+    def constant_data(self) -> dict:
+        """Settings kept beside the draws: name -> (dim, values)."""
+        return {}
 
     # -- written once for numpy and PyTensor: the censored likelihood is derived from these --
     # ``xp`` is numpy or pytensor.tensor; parameters have a batch shape B (numpy: (S,) draws,
@@ -135,6 +254,22 @@ class Family(ABC):
     def settings(self) -> dict:
         """JSON-able settings that reconstruct this family (:meth:`from_settings`)."""
         return {"name": self.name}
+
+    @classmethod
+    def for_data(cls, time, event, time_unit: str = "months", **options) -> Family:
+        """The family for these data and options (``time`` is None for a summary of the
+        priors without data). Families whose layout depends on the data (quantile cut
+        points, knots) override this."""
+        return cls(**options)
+
+    @classmethod
+    def check_options(cls, options: dict) -> None:
+        """Checks across options (types are the spec's); raise ModelError."""
+
+    @classmethod
+    def depends_on_data(cls, options: dict) -> bool:
+        """Whether ``for_data`` chooses the layout from the data for these options."""
+        return False
 
     @classmethod
     def example(cls) -> Family:

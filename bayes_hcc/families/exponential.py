@@ -11,6 +11,9 @@ from bayes_hcc.spec.priors import Prior
 
 class ExponentialFamily(Family):
     key, name, label, cli_name = "exponential_ph", "exponential", "exponential PH", "exponential"
+    model_name = "ExponentialPH"
+    model_doc = """Exponential proportional-hazards model (constant hazard): a sensitivity
+    analysis. Arguments as for :class:`WeibullPH`."""
     params = ("log_lambda",)
 
     @classmethod
@@ -20,16 +23,6 @@ class ExponentialFamily(Family):
 
     def unit_shift(self, params, log_unit):
         return {"log_lambda": log_unit}  # a rate: per unit = per month x unit length
-
-    def cumhaz(self, params, t):
-        return np.exp(params["log_lambda"])[:, None] * np.asarray(t, float)[None, :]
-
-    def cumhaz_each(self, params, t):
-        return np.exp(params["log_lambda"]) * np.asarray(t, float)
-
-    def log_hazard(self, params, t):
-        return np.broadcast_to(params["log_lambda"][:, None], (len(params["log_lambda"]),
-                                                               len(np.atleast_1d(t))))
 
     def example_params(self):
         return {"log_lambda": np.array([-2.3])}
@@ -43,8 +36,12 @@ class ExponentialFamily(Family):
     def cumhaz_x(self, xp, params, tf, eta):
         return xp.exp(params["log_lambda"][..., None] + eta) * tf["t"]
 
-    def inverse_cumhaz(self, params, h):
-        return h / np.exp(params["log_lambda"])[:, None]
+    def time_at_cumhaz(self, params, h, eta):
+        return np.asarray(h, float) * np.exp(-np.asarray(eta, float)
+                                              - np.asarray(params["log_lambda"])[:, None])
+
+    def time_ratio(self, post):
+        return np.exp(-post["log_hr"])  # constant hazard: time ratio = 1 / HR
 
     def build_params(self, priors, data, dims, offset=0.0):
         log_lambda = centred_intercept(priors["log_lambda"], "log_lambda", offset,

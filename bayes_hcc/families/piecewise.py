@@ -59,9 +59,33 @@ class PiecewiseFamily(Family):
 
     key = name = "piecewise_exponential"
     label, cli_name = "piecewise exponential", "pwe"
+    model_name = "PiecewiseExponential"
+    positional = ("cuts",)
+    model_doc = """Piecewise-exponential proportional-hazards model.
+
+    Parameters
+    ----------
+    cuts : sequence of float, optional
+        Interval cut points in the data's time unit.
+    n_intervals : int, optional
+        Instead of ``cuts``: that many intervals, cut at the quantiles j / n_intervals of
+        the observed event times (each interval holds about the same number of events).
+        Default when neither is given: 6 intervals.
+    baseline_prior : {"rw1", "independent"}, default "rw1"
+        First-order random walk on the log baseline hazards (smoothing), or independent.
+    rw_sd : float, default 0.3
+        Step SD of the random walk (fixed smoothing scale, log hazard per interval).
+    time_varying_hr : bool, default False
+        A log HR per interval (random walk, step SD ``tv_sd``, centred so that ``log_hr`` is
+        the average): the proportional-hazards check. ``hazard_ratio`` then returns the
+        average HR; ``bh.plot_time_varying_hr`` shows the HR per interval.
+    site_effect, arm_by_site, covariates, priors, site_parametrization
+        As for :class:`WeibullPH`.
+    """
     options = {"cuts": "cuts", "n_intervals": "int", "baseline_prior": BASELINE_PRIORS,
                "rw_sd": "positive", "time_varying_hr": "bool", "tv_sd": "positive"}
     params = ("log_baseline_hazard",)
+    aggregates = True  # events and exposure per cell and interval (exact; data_arrays)
 
     def __init__(self, cuts, baseline_prior: str = "rw1", rw_sd: float = 0.3,
                  time_varying_hr: bool = False, tv_sd: float = 0.2):
@@ -87,6 +111,25 @@ class PiecewiseFamily(Family):
     @property
     def n_intervals(self) -> int:
         return len(self.cuts) + 1
+
+    @classmethod
+    def for_data(cls, time, event, time_unit="months", *, cuts=None, n_intervals=None,
+                 baseline_prior="rw1", rw_sd=0.3, time_varying_hr=False, tv_sd=0.2):
+        """Cuts as given, or at quantiles of the event times (``n_intervals``, default 6)."""
+        if cuts is None:
+            n = n_intervals or 6
+            cuts = tuple(range(1, n)) if time is None else \
+                quantile_cuts(time, event, n, time_unit)  # no data: a placeholder layout
+        return cls(cuts, baseline_prior, rw_sd, time_varying_hr, tv_sd)
+
+    @classmethod
+    def check_options(cls, options):
+        if "cuts" in options and "n_intervals" in options:
+            raise ModelError("give cuts or n_intervals, not both.")
+
+    @classmethod
+    def depends_on_data(cls, options):
+        return "cuts" not in options
 
     @classmethod
     def from_settings(cls, s):
@@ -120,15 +163,41 @@ class PiecewiseFamily(Family):
     def _alpha(self, params):
         return np.asarray(params["log_baseline_hazard"], float)  # (S, J)
 
-    def cumhaz(self, params, t):
-        rate = np.exp(self._alpha(params))  # (S, J)
-        return np.einsum("tj,sj->st", exposure_matrix(t, self.edges), rate)
+    def draw_prior(self, priors, size, rng):
+        first = priors["log_baseline_hazard"].scipy()
+        J = self.n_intervals
+        if self.baseline_prior == "rw1":
+            a1 = np.asarray(first.rvs(size=size, random_state=rng), float)
+            steps = self.rw_sd * rng.standard_normal((size, J - 1))
+            alpha = np.column_stack([a1, a1[:, None] + np.cumsum(steps, axis=1)])
+        else:
+            alpha = np.asarray(first.rvs(size=(size, J), random_state=rng), float)
+        return {"log_baseline_hazard": alpha}
 
-    def cumhaz_each(self, params, t):
-        return (exposure_matrix(t, self.edges) * np.exp(self._alpha(params))).sum(axis=1)
+    def log_prior(self, post, priors, shifts):
+        from scipy import stats
 
-    def log_hazard(self, params, t):
-        return self._alpha(params)[:, interval_index(t, self.cuts)]
+        p, shift = priors["log_baseline_hazard"], shifts.get("log_baseline_hazard", 0.0)
+        out = {}
+        if "log_baseline_hazard_1" in post:  # random walk: the first level and the steps
+            out["log_baseline_hazard_1"] = p.logpdf(post["log_baseline_hazard_1"] - shift)
+        else:
+            v = p.logpdf(post["log_baseline_hazard"] - shift)
+            out["log_baseline_hazard"] = v.reshape(v.shape[0], -1).sum(axis=1)
+        for z in ("rw_z", "tv_z"):
+            if z in post:
+                out[z] = stats.norm.logpdf(post[z]).reshape(post[z].shape[0], -1).sum(axis=1)
+        return out
+
+    def coords(self):
+        e = self.edges
+        return {"interval": [f"[{e[j]:g}, {e[j + 1]:g})" for j in range(self.n_intervals)]}
+
+    def constant_data(self):
+        return {"cuts": ("cut", self.cuts)}
+
+    def time_at_cumhaz(self, params, h, eta):
+        return self.inverse_cumhaz(params, np.asarray(h, float) * np.exp(-np.asarray(eta)))
 
     @classmethod
     def example(cls):

@@ -8,6 +8,8 @@ from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.families.aft import LogLogisticFamily, LogNormalFamily
 from bayes_hcc.families.base import Family
 from bayes_hcc.families.exponential import ExponentialFamily
+from bayes_hcc.families.gompertz import GompertzFamily
+from bayes_hcc.families.mspline import MSplineFamily
 from bayes_hcc.families.piecewise import PiecewiseFamily
 from bayes_hcc.families.weibull import WeibullFamily
 
@@ -20,6 +22,8 @@ FAMILIES: dict[str, type[Family]] = {cls.key: cls for cls in (
     ExponentialFamily,
     LogNormalFamily,
     LogLogisticFamily,
+    GompertzFamily,
+    MSplineFamily,
 )}
 
 

@@ -16,6 +16,30 @@ class WeibullFamily(Family):
     is a time ratio HR**(-1/k)."""
 
     key, name, label, cli_name = "weibull_ph", "weibull", "Weibull PH", "weibull"
+    model_name = "WeibullPH"
+    model_doc = """Weibull proportional-hazards model with arm, site and covariate effects.
+
+    h(t) = lambda k t^(k-1) exp(eta); the hazard ratio is exp(log_hr) and the AFT time
+    ratio exp(-log_hr / k) is derived on every draw.
+
+    Parameters
+    ----------
+    site_effect : {"random", "fixed", "none"}, default "random"
+    arm_by_site : {None, "random"}
+        A treatment-by-site random effect on the log HR.
+    covariates : sequence of str
+        Numeric patient-level columns (centred and scaled).
+    priors : dict
+        Prior overrides by name (``bh.Prior`` or its dict form).
+    site_parametrization : {"auto", "noncentered", "centered"}
+
+    Examples
+    --------
+    >>> import bayes_hcc as bh
+    >>> model = bh.WeibullPH(site_effect="random")
+    >>> model
+    WeibullPH(site_effect='random', arm_by_site=None, covariates=())
+    """
     headline = ("log_shape",)
     params = ("log_lambda", "log_shape")
 
@@ -34,20 +58,6 @@ class WeibullFamily(Family):
         k = params["shape"] if "shape" in params else np.exp(params["log_shape"])
         return {"log_lambda": k * log_unit}
 
-    def cumhaz(self, params, t):
-        lam = np.exp(params["log_lambda"])[:, None]
-        k = np.exp(params["log_shape"])[:, None]
-        return lam * np.asarray(t, float)[None, :] ** k
-
-    def cumhaz_each(self, params, t):
-        return np.exp(params["log_lambda"]) * np.asarray(t, float) ** np.exp(params["log_shape"])
-
-    def log_hazard(self, params, t):
-        k = np.exp(params["log_shape"])[:, None]
-        with np.errstate(divide="ignore"):
-            lt = np.log(np.asarray(t, float))[None, :]
-        return params["log_lambda"][:, None] + np.log(k) + (k - 1) * lt
-
     def example_params(self):
         return {"log_lambda": np.array([-2.3]), "log_shape": np.array([np.log(1.3)])}
 
@@ -64,10 +74,16 @@ class WeibullFamily(Family):
         return xp.exp(params["log_lambda"][..., None] + eta
                       + xp.exp(params["log_shape"][..., None]) * tf["log_t"])
 
-    def inverse_cumhaz(self, params, h):
-        lam = np.exp(params["log_lambda"])[:, None]
-        k = np.exp(params["log_shape"])[:, None]
-        return (h / lam) ** (1.0 / k)
+    def time_at_cumhaz(self, params, h, eta):
+        # lambda t^k e^eta = h  <=>  t = (h e^-eta / lambda)^(1/k)
+        log_lam = np.asarray(params["log_lambda"], float)[:, None]
+        k = np.exp(np.asarray(params["log_shape"], float))[:, None]
+        with np.errstate(divide="ignore"):
+            return np.exp((np.log(h) - eta - log_lam) / k)
+
+    def time_ratio(self, post):
+        # S(t | arm) = exp(-lambda t^k HR^arm) = S0(t HR^(1/k)): time scaled by HR^(-1/k)
+        return np.exp(-post["log_hr"] / np.exp(post["log_shape"]))
 
     def data_arrays(self, time, event, unit_index, n_units):
         out = super().data_arrays(time, event, unit_index, n_units)

@@ -80,7 +80,7 @@ def plot_hazard_ratio(fit, *, thresholds=(1.0,)):
 
     plt = _plt()
     fit = as_fit(fit)
-    if not fit.family.proportional_hazards:
+    if fit.family.effect.quantity != "hazard_ratio":
         return _message_figure(f"{fit.settings['model']}: not proportional hazards, no single "
                                "HR (see the time ratio)")
     hr = hazard_ratio(fit).values.ravel()

@@ -20,7 +20,6 @@ from bayes_hcc.models.fit import flat_posterior
 from bayes_hcc.models.design import (build_eta, centring_weights, eta_numpy,
                                      resolve_site_parametrization)
 from bayes_hcc.families.base import CENTRED_SUFFIX
-from bayes_hcc.families.piecewise import PiecewiseFamily
 from bayes_hcc.spec.priors import pymc_variable
 from bayes_hcc.spec.sampler import check_sampler_settings
 from bayes_hcc.units import DAYS_PER_UNIT, log_unit_in_months
@@ -72,7 +71,7 @@ def prepare(model, trial, endpoint):
     family = model.family_for(ep.time, ep.event, ep.time_unit)
     priors = model.resolved_priors(family)
     X, scale = standardize_covariates(trial, endpoint, model.covariates)
-    aggregate = isinstance(family, PiecewiseFamily) and X.shape[1] == 0
+    aggregate = family.aggregates and X.shape[1] == 0
     if aggregate:
         # Units are the arm x site cells: sufficient statistics (exact).
         unit = ep.arm.astype(np.int64) * n_sites + ep.site
@@ -139,9 +138,8 @@ class _DataPrior:
 
 def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov,
                site_parametrization="noncentered"):
-    coords = {"site": np.arange(n_sites), "covariate": np.arange(n_cov)}
-    if isinstance(family, PiecewiseFamily):
-        coords["interval"] = np.arange(family.n_intervals)
+    coords = {"site": np.arange(n_sites), "covariate": np.arange(n_cov),
+              **{k: np.arange(len(v)) for k, v in family.coords().items()}}
     with pm.Model(coords=coords) as m:
         containers = {k: pm.Data(k, v) for k, v in data.items()}
         priors = {k: _DataPrior(pr, {p: containers[f"prior__{k}__{p}"]
@@ -224,6 +222,11 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
             rule = {"rule": "auto", "draws": AUTO_DRAWS[1], "extended": True,
                     "because": first}
         fit.datatree.attrs["draws_rule"] = json.dumps(rule, sort_keys=True)
+        # the spec records what was asked ("auto"); draws_rule what it resolved to
+        fit.datatree.attrs.update(spec_attrs(model, trial.endpoint(endpoint), {
+            "draws": "auto", "tune": tune, "chains": chains, "target_accept": target_accept,
+            "sampler": sampler}, random_seed))
+        fit = Fit(fit.datatree)
         if check and problems:
             fit.warn_if_unreliable(problems)
         return fit
@@ -319,11 +322,13 @@ def log_prior(post, priors, family, site_effect, arm_by_site, has_cov,
     (value in the data's unit minus ``Family.unit_shift``)."""
     from scipy import stats
 
-    out = {}
     shifts = family.unit_shift(post, log_unit_in_months(time_unit))
+    out = family.log_prior(post, priors, shifts)  # the baseline's own variables
     for key in active_priors(priors, family, site_effect, arm_by_site, has_cov):
         p = priors[key]
         shift = shifts.get(key, 0.0)
+        if key in family.params:
+            continue
         if key == "site_effect":  # ZeroSumNormal: normal density up to a constant
             out[key] = stats.norm(0, p.params["sigma"]).logpdf(post[key]).sum(axis=1)
         elif key == "site_sd" and "site_z" not in post:  # centred site effects
@@ -331,12 +336,10 @@ def log_prior(post, priors, family, site_effect, arm_by_site, has_cov,
             out["site_effect"] = stats.norm.logpdf(
                 post["site_effect"] / post[key][:, None]).sum(axis=1) \
                 - post["site_effect"].shape[1] * np.log(post[key])
-        elif key == "log_baseline_hazard" and "log_baseline_hazard_1" in post:
-            out["log_baseline_hazard_1"] = p.logpdf(post["log_baseline_hazard_1"] - shift)
         else:
             v = p.logpdf(post[key] - shift)
             out[key] = v.reshape(v.shape[0], -1).sum(axis=1)
-    for z in ("site_z", "arm_site_z", "rw_z", "tv_z"):
+    for z in ("site_z", "arm_site_z"):
         if z in post:
             out[z] = stats.norm.logpdf(post[z]).reshape(post[z].shape[0], -1).sum(axis=1)
     return out
@@ -358,17 +361,13 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
     # The sampler's coordinates for intercepts (centred_intercept): the intercepts are kept.
     post_ds = post_ds.drop_vars([v for v in post_ds.data_vars
                                  if str(v).endswith(CENTRED_SUFFIX)])
-    coords = {"site": list(ep.sites), "covariate": list(model.covariates)}
-    if isinstance(family, PiecewiseFamily):
-        e = family.edges
-        coords["interval"] = [f"[{e[j]:g}, {e[j + 1]:g})" for j in range(family.n_intervals)]
+    coords = {"site": list(ep.sites), "covariate": list(model.covariates), **family.coords()}
     post_ds = post_ds.assign_coords({k: v for k, v in coords.items() if k in post_ds.dims})
-    if "shape" in post_ds and "log_hr" in post_ds:
-        post_ds["time_ratio"] = np.exp(-post_ds["log_hr"] / post_ds["shape"])
-    if family.proportional_hazards:
-        post_ds["hazard_ratio"] = np.exp(post_ds["log_hr"])
-    else:  # AFT: the arm effect is a log time ratio; no single hazard ratio exists
-        post_ds["time_ratio"] = np.exp(post_ds["log_tr"])
+    effect = family.effect
+    post_ds[effect.quantity] = np.exp(post_ds[effect.name])
+    time_ratio = family.time_ratio(post_ds)
+    if time_ratio is not None:
+        post_ds["time_ratio"] = time_ratio
     if "log_hr_dev" in post_ds:
         post_ds["log_hr_interval"] = post_ds["log_hr"] + post_ds["log_hr_dev"]
     shape = (post_ds.sizes["chain"], post_ds.sizes["draw"])
@@ -400,12 +399,13 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
         # censoring time of a replicated event in posterior predictive checks.
         "admin_time": ("patient", admin),
     }, coords={"patient": pid, "covariate": list(model.covariates)})
-    if isinstance(family, PiecewiseFamily):
-        const["cuts"] = ("cut", family.cuts)
-    settings = model.settings()
-    settings["family"] = family.settings()
+    for k, v in family.constant_data().items():
+        const[k] = v
     attrs = {
-        "bayes_hcc_model": json.dumps(settings, sort_keys=True),
+        **spec_attrs(model, ep, run, seed),
+        # the family as resolved for these data (quantile cut points, knots): derived from
+        # the spec and the data, kept so that the fit can be read without refitting
+        "bayes_hcc_family": json.dumps(family.settings(), sort_keys=True),
         "bayes_hcc_priors": json.dumps({k: v.to_dict() for k, v in sorted(priors.items())},
                                        sort_keys=True),
         "covariate_scaling": json.dumps(scale, sort_keys=True),
@@ -431,6 +431,18 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
     dt = xr.DataTree.from_dict({f"/{k}": v for k, v in groups.items()})
     dt.attrs = attrs
     return dt
+
+
+def spec_attrs(model, ep, run: dict, seed) -> dict:
+    """The spec a fit records (the model's, with the endpoint, the data's unit for a model
+    made in code, and the sampler settings used), as TOML with its hash."""
+    from bayes_hcc.spec.model_spec import dump_spec
+
+    spec = model.spec_for_fit(ep.name, ep.time_unit, {
+        "draws": run["draws"], "tune": run["tune"], "chains": run["chains"],
+        "target_accept": float(run["target_accept"]), "sampler": run["sampler"],
+        "seed": int(seed)})
+    return {"spec_toml": dump_spec(spec), "spec_hash": spec.hash, "spec_name": spec.name}
 
 
 def warn_convergence(message: str) -> None:

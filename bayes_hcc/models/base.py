@@ -1,29 +1,26 @@
 """Survival models: a family plus arm, site and covariate terms; ``fit`` returns a Fit.
 
-A model object holds settings only; fitting never mutates it. Compiled samplers are cached
-per graph structure (see ``_engine``) so refits with new data of the same shape are cheap.
+A model object is a spec (``ModelSpec``: its only settings) and the family it names; one
+model class per registered family is made here from the registry. Fitting never mutates a
+model. Compiled samplers are cached per graph structure (see ``_engine``), so refits with
+new data of the same shape are cheap.
 """
 
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
 
+import numpy as np
 import pandas as pd
 
 from bayes_hcc.data.trial import TrialData
-from bayes_hcc.errors import ModelError
-from bayes_hcc.models.design import ARM_BY_SITE, SITE_EFFECTS, SITE_PARAMETRIZATIONS
+from bayes_hcc.errors import ModelError, SpecError
 from bayes_hcc.families.base import Family
-from bayes_hcc.families.piecewise import BASELINE_PRIORS, PiecewiseFamily, quantile_cuts
-from bayes_hcc.families.aft import LogLogisticFamily, LogNormalFamily
-from bayes_hcc.families.exponential import ExponentialFamily
-from bayes_hcc.families.weibull import WeibullFamily
+from bayes_hcc.families.registry import FAMILIES
 from bayes_hcc.spec.priors import Prior
 
-__all__ = ["SurvivalModel", "PiecewiseExponential", "WeibullPH", "ExponentialPH", "LogNormalAFT",
-           "LogLogisticAFT", "DEFAULT_PRIORS",
-           "model_from_settings", "model_class"]
+__all__ = ["SurvivalModel", "MODELS", "DEFAULT_PRIORS", "model_from_spec", "model_class",
+           *(fam.model_name for fam in FAMILIES.values())]
 
 #: Priors of the arm, site and covariate terms (families add their baseline priors).
 DEFAULT_PRIORS = {
@@ -49,55 +46,145 @@ DEFAULT_PRIORS = {
 }
 
 
-class SurvivalModel(ABC):
-    """Common settings and fitting of the survival models (use a subclass)."""
+class SurvivalModel:
+    """A survival model: a :class:`~bayes_hcc.ModelSpec` (the one representation of its
+    settings, validated once, when the model is made) and the family it names.
 
+    The classes exported as ``bh.WeibullPH``, ``bh.PiecewiseExponential``, ... are made
+    from the family registry (``models.base.MODELS``): each is this class with its family
+    key; their constructors build a spec. A model object never changes; ``fit`` returns a
+    :class:`Fit` that stores the spec (TOML and hash) it was made from.
+    """
+
+    #: registry key of the family (set on each registry-made subclass)
     family_key = ""
+    #: family options the constructor also accepts positionally (e.g. ``cuts``)
+    positional: tuple[str, ...] = ()
 
-    def __init__(self, *, site_effect: str = "random", arm_by_site: str | None = None,
+    def __init__(self, *args, site_effect: str = "random", arm_by_site: str | None = None,
                  covariates=(), priors: dict | None = None,
-                 site_parametrization: str = "auto"):
-        if site_effect not in SITE_EFFECTS:
-            raise ModelError(f"site_effect={site_effect!r}; choose one of "
-                             f"{', '.join(SITE_EFFECTS)}.")
-        if arm_by_site not in ARM_BY_SITE:
-            raise ModelError(f"arm_by_site={arm_by_site!r}; choose None or 'random'.")
-        if site_parametrization not in SITE_PARAMETRIZATIONS:
-            raise ModelError(f"site_parametrization={site_parametrization!r}; choose one of "
-                             f"{', '.join(SITE_PARAMETRIZATIONS)}.")
-        self.site_effect = site_effect
-        self.site_parametrization = site_parametrization
-        self.arm_by_site = arm_by_site
-        self.covariates = tuple(covariates)
-        self.priors = {k: Prior.from_dict(v) for k, v in (priors or {}).items()}
+                 site_parametrization: str = "auto", **options):
+        name = type(self).__name__
+        if len(args) > len(self.positional):
+            raise TypeError(f"{name}() takes {len(self.positional)} positional argument(s) "
+                            f"({', '.join(self.positional) or 'none'}); give the others by "
+                            "name.")
+        options.update(zip(self.positional, args))
+        options = {k: _toml_value(v) for k, v in options.items() if v is not None}
+        priors = {k: Prior.from_dict(v).to_dict() if not isinstance(v, dict) else v
+                  for k, v in (priors or {}).items()}
+        d = {"name": name, "endpoint": "os", "family": self.family_key, "options": options,
+             "site": {"effect": site_effect, "parametrization": site_parametrization,
+                      "arm_by_site": "none" if arm_by_site is None else arm_by_site},
+             "covariates": list(covariates) if not isinstance(covariates, str)
+             else [covariates], "priors": priors}
+        self.spec = _model_spec(d, name)
+        #: times in the options are in the data's unit (a spec states its own unit)
+        self.times_in_data_unit = True
 
-    # -- to be provided by subclasses --------------------------------------------------------
-    @abstractmethod
+    @classmethod
+    def from_spec(cls, spec) -> SurvivalModel:
+        """The model a spec describes (its options' times in ``spec.time_unit``)."""
+        from bayes_hcc.spec.model_spec import load_spec
+
+        spec = load_spec(spec)
+        model = object.__new__(MODELS_BY_KEY[spec.family])
+        model.spec, model.times_in_data_unit = spec, False
+        return model
+
+    # -- the spec's settings, read-only --------------------------------------------------------
+    @property
+    def site_effect(self) -> str:
+        return dict(self.spec.site)["effect"]
+
+    @property
+    def site_parametrization(self) -> str:
+        return dict(self.spec.site)["parametrization"]
+
+    @property
+    def arm_by_site(self) -> str | None:
+        v = dict(self.spec.site)["arm_by_site"]
+        return None if v == "none" else v
+
+    @property
+    def covariates(self) -> tuple:
+        return tuple(self.spec.covariates)
+
+    @property
+    def priors(self) -> dict:
+        """The user's prior overrides (``resolved_priors`` layers them on the defaults)."""
+        return dict(self.spec.priors)
+
+    @property
+    def options(self) -> dict:
+        """The family options as given (defaults are the family's)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.spec.options}
+
+    def __getattr__(self, name):
+        # a family option not given reads as None (e.g. ``model.cuts`` for quantile cuts)
+        fam = FAMILY_OF_MODEL.get(type(self).__name__)
+        if fam is not None and name in fam.options and "spec" in self.__dict__:
+            v = self.options.get(name)
+            return tuple(v) if isinstance(v, list) else v
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def family_for(self, time, event, time_unit: str = "months") -> Family:
-        """The baseline family for these data (cut points may depend on the event times)."""
+        """The baseline family for these data (cut points or knots may depend on the event
+        times); time-valued options are moved from the spec's unit to ``time_unit``."""
+        from bayes_hcc.families.registry import family_class
+        from bayes_hcc.units import convert
 
-    def _settings_extra(self) -> dict:
-        return {}
+        cls = family_class(self.family_key)
+        opts = self.options
+        if not self.times_in_data_unit and self.spec.time_unit != time_unit:
+            for k, kind in cls.options.items():
+                if k in opts and kind in ("cuts", "time"):
+                    opts[k] = np.asarray(convert(np.asarray(opts[k], float),
+                                                 self.spec.time_unit, time_unit)).tolist()
+        return cls.for_data(time, event, time_unit, **opts)
+
+    def data_dependent(self) -> bool:
+        """True when the family's layout is chosen from the data (quantile cuts or knots)."""
+        from bayes_hcc.families.registry import family_class
+
+        return family_class(self.family_key).depends_on_data(self.options)
+
+    def spec_for_fit(self, endpoint: str, time_unit: str, sampler: dict):
+        """The spec a fit records: this model's, with the endpoint and sampler settings used
+        (and, for a model made in code, the data's unit as the unit of its options)."""
+        import dataclasses
+
+        spec = self.spec
+        changes = {"endpoint": endpoint,
+                   "sampler": tuple(sorted({**dict(spec.sampler), **sampler}.items()))}
+        if self.times_in_data_unit:
+            changes["time_unit"] = time_unit
+        return dataclasses.replace(spec, **changes)
 
     # -- settings ------------------------------------------------------------------------------
     def settings(self) -> dict:
+        """A JSON-able view of the spec's model settings (not a second representation)."""
         return {"model": self.family_key, "site_effect": self.site_effect,
                 "site_parametrization": self.site_parametrization,
                 "arm_by_site": self.arm_by_site, "covariates": list(self.covariates),
                 "priors": {k: v.to_dict() for k, v in sorted(self.priors.items())},
-                **self._settings_extra()}
+                **self.options}
+
+    def _identity(self) -> dict:
+        d = self.spec.to_dict()
+        return {k: d[k] for k in ("family", "options", "site", "covariates", "priors")}
 
     def __repr__(self) -> str:
-        extra = ", ".join(f"{k}={v!r}" for k, v in self._settings_extra().items())
+        extra = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return (f"{type(self).__name__}({extra + ', ' if extra else ''}site_effect="
                 f"{self.site_effect!r}, arm_by_site={self.arm_by_site!r}, "
                 f"covariates={self.covariates!r})")
 
     def __eq__(self, other):
-        return type(self) is type(other) and self.settings() == other.settings()
+        return isinstance(other, SurvivalModel) and self._identity() == other._identity()
 
     def __hash__(self):
-        return hash(json.dumps(self.settings(), sort_keys=True))
+        return hash(json.dumps(self._identity(), sort_keys=True))
 
     def resolved_priors(self, family: Family) -> dict:
         """Defaults layered with the user's overrides; unknown keys are errors.
@@ -216,123 +303,44 @@ def active_priors(priors: dict, family: Family, site_effect, arm_by_site, has_co
     return keys
 
 
-class WeibullPH(SurvivalModel):
-    """Weibull proportional-hazards model with arm, site and covariate effects.
-
-    h(t) = lambda k t^(k-1) exp(eta); the hazard ratio is exp(log_hr) and the AFT time
-    ratio exp(-log_hr / k) is derived on every draw.
-
-    Examples
-    --------
-    >>> import bayes_hcc as bh
-    >>> model = bh.WeibullPH(site_effect="random")
-    >>> model
-    WeibullPH(site_effect='random', arm_by_site=None, covariates=())
-    """
-
-    family_key = "weibull_ph"
-
-    def family_for(self, time, event, time_unit="months") -> Family:
-        return WeibullFamily()
+def _toml_value(v):
+    """A constructor argument as the spec stores it (tuples and arrays as lists)."""
+    if isinstance(v, (tuple, list, np.ndarray)):
+        return [x.item() if isinstance(x, np.generic) else x for x in np.asarray(v).tolist()]
+    return v.item() if isinstance(v, np.generic) else v
 
 
-class PiecewiseExponential(SurvivalModel):
-    """Piecewise-exponential proportional-hazards model.
-
-    Parameters
-    ----------
-    cuts : sequence of float, optional
-        Interval cut points in the data's time unit (months).
-    n_intervals : int, optional
-        Instead of ``cuts``: that many intervals, cut at the quantiles j / n_intervals of
-        the observed event times (each interval holds about the same number of events).
-        Default when neither is given: 6 intervals.
-    baseline_prior : {"rw1", "independent"}, default "rw1"
-        First-order random walk on the log baseline hazards (smoothing), or independent.
-    rw_sd : float, default 0.3
-        Step SD of the random walk (fixed smoothing scale, log hazard per interval).
-    time_varying_hr : bool, default False
-        A log HR per interval (random walk, step SD ``tv_sd``, centred so that ``log_hr`` is
-        the average): the proportional-hazards check. ``hazard_ratio`` then returns the
-        average HR; ``bh.plot_time_varying_hr`` shows the HR per interval.
-    site_effect, arm_by_site, covariates, priors
-        As for :class:`WeibullPH`.
-    """
-
-    family_key = "piecewise_exponential"
-
-    def __init__(self, cuts=None, *, n_intervals: int | None = None,
-                 baseline_prior: str = "rw1", rw_sd: float = 0.3,
-                 time_varying_hr: bool = False, tv_sd: float = 0.2, **kwargs):
-        super().__init__(**kwargs)
-        if cuts is not None and n_intervals is not None:
-            raise ModelError("give cuts or n_intervals, not both.")
-        if baseline_prior not in BASELINE_PRIORS:
-            raise ModelError(f"baseline_prior={baseline_prior!r}; choose one of "
-                             f"{', '.join(BASELINE_PRIORS)}.")
-        self.cuts = None if cuts is None else tuple(float(c) for c in cuts)
-        if self.cuts is not None:
-            PiecewiseFamily(self.cuts)  # validates
-        self.n_intervals = None if cuts is not None else (n_intervals or 6)
-        self.baseline_prior = baseline_prior
-        if not rw_sd > 0:
-            raise ModelError(f"rw_sd={rw_sd} must be > 0.")
-        self.rw_sd = float(rw_sd)
-        self.time_varying_hr = bool(time_varying_hr)
-        self.tv_sd = float(tv_sd)
-
-    def _settings_extra(self):
-        return {"cuts": None if self.cuts is None else list(self.cuts),
-                "n_intervals": self.n_intervals, "baseline_prior": self.baseline_prior,
-                "rw_sd": self.rw_sd, "time_varying_hr": self.time_varying_hr,
-                "tv_sd": self.tv_sd}
-
-    def family_for(self, time, event, time_unit="months") -> Family:
-        if self.cuts is not None:
-            cuts = self.cuts
-        elif time is None:
-            cuts = tuple(range(1, self.n_intervals))  # placeholder for prior summaries
-        else:
-            cuts = quantile_cuts(time, event, self.n_intervals, time_unit)
-        return PiecewiseFamily(cuts, self.baseline_prior, self.rw_sd, self.time_varying_hr,
-                               self.tv_sd)
+#: spec locations -> the constructor argument a user typed
+_ARGUMENTS = {"site.effect": "site_effect", "site.parametrization": "site_parametrization",
+              "site.arm_by_site": "arm_by_site"}
 
 
-class ExponentialPH(SurvivalModel):
-    """Exponential proportional-hazards model (constant hazard): a sensitivity analysis."""
+def _model_spec(d: dict, name: str):
+    """Validate constructor arguments as a spec; errors name the argument."""
+    from bayes_hcc.spec.model_spec import spec_from_dict
 
-    family_key = "exponential_ph"
-
-    def family_for(self, time, event, time_unit="months") -> Family:
-        return ExponentialFamily()
-
-
-class LogNormalAFT(SurvivalModel):
-    """Log-normal accelerated failure time model (not proportional hazards).
-
-    log T = log_scale + eta + sigma Z, Z ~ N(0, 1); the arm effect is ``log_tr`` (log time
-    ratio, TR > 1 = longer survival on treatment). There is no single hazard ratio.
-    """
-
-    family_key = "lognormal_aft"
-
-    def family_for(self, time, event, time_unit="months") -> Family:
-        return LogNormalFamily()
+    try:
+        return spec_from_dict(d, source=name)
+    except SpecError as err:
+        msg = str(err)
+        for where, arg in _ARGUMENTS.items():
+            msg = msg.replace(f": {where}: ", f": {arg}: ")
+        raise ModelError(msg.replace(": options.", ": ")) from None
 
 
-class LogLogisticAFT(SurvivalModel):
-    """Log-logistic accelerated failure time model (not proportional hazards); as
-    :class:`LogNormalAFT` with a standard logistic Z."""
-
-    family_key = "loglogistic_aft"
-
-    def family_for(self, time, event, time_unit="months") -> Family:
-        return LogLogisticFamily()
+def _make_model_class(fam: type[Family]) -> type[SurvivalModel]:
+    return type(fam.model_name, (SurvivalModel,), {
+        "family_key": fam.key, "positional": tuple(fam.positional),
+        "__doc__": fam.model_doc or fam.__doc__, "__module__": __name__,
+        "__qualname__": fam.model_name})
 
 
-_MODELS = {"weibull_ph": WeibullPH, "piecewise_exponential": PiecewiseExponential,
-           "exponential_ph": ExponentialPH, "lognormal_aft": LogNormalAFT,
-           "loglogistic_aft": LogLogisticAFT}
+#: The model classes, one per registered family: ``bh.WeibullPH``, ``bh.GompertzPH``...
+MODELS: dict[str, type[SurvivalModel]] = {fam.model_name: _make_model_class(fam)
+                                          for fam in FAMILIES.values()}
+MODELS_BY_KEY = {cls.family_key: cls for cls in MODELS.values()}
+FAMILY_OF_MODEL = {name: FAMILIES[cls.family_key] for name, cls in MODELS.items()}
+globals().update(MODELS)
 
 
 def model_class(key: str) -> type[SurvivalModel]:
@@ -340,10 +348,9 @@ def model_class(key: str) -> type[SurvivalModel]:
     from bayes_hcc.families.registry import family_class
 
     family_class(key)  # an unknown key: the registry's error, listing the known ones
-    return _MODELS[key]
+    return MODELS_BY_KEY[key]
 
 
-def model_from_settings(settings: dict) -> SurvivalModel:
-    s = dict(settings)
-    cls = _MODELS[s.pop("model")]
-    return cls(**{k: v for k, v in s.items()})
+def model_from_spec(spec) -> SurvivalModel:
+    """The model a spec (object, TOML text, path or dict) describes."""
+    return SurvivalModel.from_spec(spec)

@@ -10,8 +10,9 @@ import numpy as np
 import xarray as xr
 
 from bayes_hcc.errors import BayesHCCError
-from bayes_hcc.models.base import model_from_settings
 from bayes_hcc.families.registry import family_from_settings
+from bayes_hcc.models.base import SurvivalModel
+from bayes_hcc.spec.model_spec import load_spec
 from bayes_hcc.spec.priors import Prior
 
 __all__ = ["Fit", "load_fit"]
@@ -33,8 +34,14 @@ class Fit:
     def __init__(self, datatree: xr.DataTree):
         self.datatree = datatree
         attrs = datatree.attrs
-        self.settings = json.loads(attrs["bayes_hcc_model"])
-        self.family = family_from_settings(self.settings["family"])
+        #: the spec that produced the fit: its only record of the model's settings
+        self.spec = load_spec(str(attrs["spec_toml"]))
+        if self.spec.hash != attrs["spec_hash"]:
+            raise BayesHCCError("the fit's stored spec does not match its hash (spec_hash): "
+                                "the spec was edited after fitting. Refit from the spec.")
+        self.family = family_from_settings(json.loads(attrs["bayes_hcc_family"]))
+        #: a JSON-able view of the spec's model settings, with the resolved family
+        self.settings = {**self.model.settings(), "family": self.family.settings()}
         self.priors = {k: Prior.from_dict(v)
                        for k, v in json.loads(attrs["bayes_hcc_priors"]).items()}
         self.endpoint = attrs["endpoint"]
@@ -44,10 +51,9 @@ class Fit:
         self.random_seed = int(attrs["random_seed"])
 
     @property
-    def model(self):
-        """The model settings that produced this fit (a new, equal model object)."""
-        s = {k: v for k, v in self.settings.items() if k != "family"}
-        return model_from_settings(s)
+    def model(self) -> SurvivalModel:
+        """The model that produced this fit, rebuilt from its stored spec."""
+        return SurvivalModel.from_spec(self.spec)
 
     @property
     def posterior(self) -> xr.Dataset:
@@ -112,10 +118,10 @@ class Fit:
 
         limits, _ = thresholds_for(self.datatree)
         rows = sampler_rows(self.datatree, limits)
-        effect = self.datatree["posterior"][self.family.arm_effect]
-        favourable = effect < 0 if self.family.proportional_hazards else effect > 0
-        rows["mcse_prob"] = probability_row(favourable, "HR < 1" if self.family
-                                            .proportional_hazards else "TR > 1", limits)
+        effect = self.family.effect
+        rows["mcse_prob"] = probability_row(
+            effect.favours_treatment(self.datatree["posterior"][effect.name]), effect.event(),
+            limits)
         return [f"{name} = {value:.4g} ({where}), needs {threshold}"
                 for name, (value, threshold, ok, where) in rows.items() if not ok]
 
@@ -229,8 +235,10 @@ def load_fit(path, *, verify: bool = True) -> Fit:
     except Exception as err:  # h5py/h5netcdf raise OSError, ValueError, KeyError...
         raise BayesHCCError(f"{path} cannot be read as a saved fit (truncated, damaged or not "
                             f"a netCDF/HDF5 file: {type(err).__name__}: {err}).") from None
-    if "bayes_hcc_model" not in dt.attrs:
-        raise BayesHCCError(f"{path} is not a bayes_hcc fit (no bayes_hcc_model attribute).")
+    if "spec_toml" not in dt.attrs or "bayes_hcc_family" not in dt.attrs:
+        raise BayesHCCError(f"{path} is not a bayes_hcc fit of this version (no spec_toml / "
+                            "bayes_hcc_family attributes: not a fit, or saved before 0.2; "
+                            "refit it).")
     if verify:
         stored = dt.attrs.get(DIGEST_ATTR)
         if stored is None:
@@ -241,6 +249,14 @@ def load_fit(path, *, verify: bool = True) -> Fit:
             raise BayesHCCError(f"{path}: the content does not match its digest: the draws or "
                                 "attributes were edited, or the file is damaged. Refit, or "
                                 "load_fit(path, verify=False) for a forensic read only.")
+    try:
+        spec = load_spec(str(dt.attrs["spec_toml"]))
+    except BayesHCCError as err:
+        raise BayesHCCError(f"{path}: its stored spec cannot be read ({err}).") from None
+    if spec.hash != dt.attrs.get("spec_hash"):
+        raise BayesHCCError(f"{path}: the stored spec does not match its hash (spec_hash): the "
+                            "spec was edited after fitting. Refit from the spec; the file is "
+                            "not used.")
     try:
         return Fit(dt)
     except (KeyError, ValueError, TypeError) as err:

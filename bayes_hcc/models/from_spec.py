@@ -6,12 +6,10 @@ import numpy as np
 
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import SpecError
-from bayes_hcc.models.base import _MODELS
-from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec
+from bayes_hcc.models.base import SurvivalModel
+from bayes_hcc.spec.model_spec import ModelSpec, load_spec
 
 __all__ = ["build", "fit_spec", "population", "FAST", "SIMULATED_REFIT"]
-
-_CLASSES = _MODELS
 #: Fast mode: a quick look, labelled exploratory and checked at the exploratory thresholds
 #: (``bayes_hcc.convergence``); measured in docs/guide/diagnostics.md.
 FAST = {"draws": 300, "tune": 400, "chains": 4}
@@ -21,21 +19,11 @@ FAST = {"draws": 300, "tune": 400, "chains": 4}
 SIMULATED_REFIT = {"draws": 1000}
 
 
-def build(spec, time_unit: str | None = None):
-    """The model object a spec describes (nothing is sampled). ``time_unit``: the unit of
-    the data it will be fitted to; the spec's cut points (in ``spec.time_unit``) are
-    converted to it."""
-    from bayes_hcc.units import convert
-
-    spec = load_spec(spec)
-    site = dict(spec.site)
-    opts = {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.options}
-    if "cuts" in opts and time_unit is not None:
-        opts["cuts"] = [float(convert(c, spec.time_unit, time_unit)) for c in opts["cuts"]]
-    return _CLASSES[spec.family](
-        site_effect=site["effect"], site_parametrization=site["parametrization"],
-        arm_by_site=None if site["arm_by_site"] == "none" else site["arm_by_site"],
-        covariates=spec.covariates, priors=spec.prior_dict, **opts)
+def build(spec) -> SurvivalModel:
+    """The model object a spec describes (nothing is sampled): the spec itself is its
+    settings; times in its options (cut points, knots) are in ``spec.time_unit`` and are
+    moved to the data's unit when fitted."""
+    return SurvivalModel.from_spec(load_spec(spec))
 
 
 def population(spec: ModelSpec, trial: TrialData) -> TrialData:
@@ -55,7 +43,8 @@ def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, 
     """Fit a spec to a trial. ``fast``: a quick look (``FAST`` settings), labelled
     exploratory (``bayes_hcc.convergence``); keyword overrides replace the
     spec's sampler settings (draws, tune, chains, random_seed...). The fit's attrs carry
-    ``spec_toml`` and ``spec_hash``."""
+    ``spec_toml`` and ``spec_hash`` (the spec as run: its sampler table says what was used)
+    and ``analysis_spec_hash`` (the hash of ``spec`` as given)."""
     spec = load_spec(spec)
     sampler = dict(spec.sampler)
     kwargs = {"draws": sampler["draws"], "tune": sampler["tune"], "chains": sampler["chains"],
@@ -65,9 +54,8 @@ def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, 
         kwargs.update(FAST)
         kwargs["exploratory"] = True
     kwargs.update(overrides)
-    fit = build(spec, trial.time_unit).fit(population(spec, trial), spec.endpoint, check=check,
-                                           **kwargs)
-    fit.datatree.attrs["spec_toml"] = dump_spec(spec)
-    fit.datatree.attrs["spec_hash"] = spec.hash
-    fit.datatree.attrs["spec_name"] = spec.name
+    fit = build(spec).fit(population(spec, trial), spec.endpoint, check=check, **kwargs)
+    # The fit's spec records the sampler settings it ran with (fast mode, overrides); the
+    # pre-specified analysis it came from is kept by its own hash.
+    fit.datatree.attrs["analysis_spec_hash"] = spec.hash
     return fit

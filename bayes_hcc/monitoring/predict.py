@@ -44,14 +44,13 @@ __all__ = ["Prediction", "FutureSimulator", "conditional_event_times", "predict_
            "PPoSResult", "PREDICTION_DEFAULTS", "PPOS_METHODS"]
 
 def conditional_event_times(family, params, eta, t0, e) -> np.ndarray:
-    """Event times given survival to ``t0`` under a proportional-hazards model:
-    T = H0^{-1}(H0(t0) + e exp(-eta)), so that with e ~ Exp(1)
-    P(T > t | T > t0) = exp(-(H0(t) - H0(t0)) exp(eta)). ``params`` hold one posterior
-    draw (leading axis of length 1); ``eta``, ``t0`` and ``e`` one value per patient."""
-    t0 = np.asarray(t0, float)
-    h0 = family.cumhaz(params, t0)[0]
-    return family.inverse_cumhaz(params, (h0 + np.asarray(e) * np.exp(-np.asarray(eta)))
-                                 [None, :])[0]
+    """Event times given survival to ``t0``: T = H^{-1}(H(t0 | eta) + e | eta), so that with
+    e ~ Exp(1) P(T > t | T > t0) = exp(-(H(t | eta) - H(t0 | eta))). ``params`` hold one
+    posterior draw (leading axis of length 1); ``eta``, ``t0`` and ``e`` one value per
+    patient."""
+    eta = np.asarray(eta, float)[None, :]
+    h0 = family.cumhaz_at(params, np.asarray(t0, float)[None, :], eta)
+    return family.time_at_cumhaz(params, h0 + np.asarray(e, float)[None, :], eta)[0]
 
 
 class FutureSimulator:
@@ -73,9 +72,9 @@ class FutureSimulator:
                                 "randomization_date column.")
         if fit.endpoint != "os":
             raise BayesHCCError(f"prediction simulates OS; this fit is for {fit.endpoint!r}.")
-        if not fit.family.proportional_hazards:
-            raise BayesHCCError(f"prediction needs a proportional-hazards model; "
-                                f"{fit.settings['model']} is not.")
+        if fit.family.effect.quantity != "hazard_ratio":
+            raise BayesHCCError(f"prediction decides on the hazard ratio, so it needs a "
+                                f"proportional-hazards model; {fit.settings['model']} is not.")
         if fit.settings.get("covariates"):
             raise BayesHCCError("prediction with patient covariates is not supported: future "
                                 "patients' covariates would need a model. Use the plan's "

@@ -1,12 +1,12 @@
 """Posterior quantities: pure functions of the posterior draws, as xarray DataArrays."""
 
-from bayes_hcc.quantities.core import (Probability, hazard_ratio, median_survival,
-                                       prob_median_gain, prob_rmst_gain, prob_superiority,
-                                       prob_time_ratio, rmst,
-                                       survival, survival_curve, time_ratio)
+from bayes_hcc.quantities.core import (Probability, effect_ratio, hazard_ratio, median_survival,
+                                       prob_effect, prob_median_gain, prob_rmst_gain,
+                                       prob_superiority, prob_time_ratio, rmst, survival,
+                                       survival_curve, time_ratio)
 from bayes_hcc.quantities.population import ESTIMANDS
 from bayes_hcc.quantities.summary import summarize
 
-__all__ = ["hazard_ratio", "time_ratio", "survival", "survival_curve", "median_survival", "rmst",
-           "Probability", "prob_superiority", "prob_time_ratio", "prob_median_gain", "prob_rmst_gain", "summarize",
-           "ESTIMANDS"]
+__all__ = ["hazard_ratio", "time_ratio", "effect_ratio", "survival", "survival_curve",
+           "median_survival", "rmst", "Probability", "prob_superiority", "prob_time_ratio",
+           "prob_effect", "prob_median_gain", "prob_rmst_gain", "summarize", "ESTIMANDS"]

@@ -1,7 +1,7 @@
 """numpy core of the posterior quantities: arrays with a leading sample axis (S, ...).
 
 A population is a set of groups g with weights w_g and linear predictors eta_g (S, G) per
-arm; population survival is S(t) = sum_g w_g exp(-exp(eta_g) H0(t)).
+arm; population survival is S(t) = sum_g w_g exp(-H(t | eta_g)) (``Family.cumhaz_at``).
 """
 
 from __future__ import annotations
@@ -15,49 +15,39 @@ _CHUNK = 64
 def population_survival(family, params, eta, w, t) -> np.ndarray:
     """S(t) for times t (T,): returns (S, T). eta (S, G), w (G,)."""
     t = np.asarray(t, float)
-    if not family.proportional_hazards:  # AFT: S(t | eta) directly
-        out = np.zeros((eta.shape[0], len(t)))
-        for g0 in range(0, eta.shape[1], _CHUNK):
-            e = eta[:, g0:g0 + _CHUNK, None]
-            out += np.einsum("sgt,g->st", np.exp(family.log_survival(params, t[None, None, :],
-                                                                     e)), w[g0:g0 + _CHUNK])
-        return out
-    H0 = family.cumhaz(params, t)  # (S, T)
-    out = np.zeros_like(H0)
+    out = np.zeros((eta.shape[0], len(t)))
     for g0 in range(0, eta.shape[1], _CHUNK):
-        e = np.exp(eta[:, g0:g0 + _CHUNK])  # (S, g)
-        out += np.einsum("sgt,g->st", np.exp(-e[:, :, None] * H0[:, None, :]),
-                         w[g0:g0 + _CHUNK])
+        H = family.cumhaz_at(params, t, eta[:, g0:g0 + _CHUNK])  # (S, g, T)
+        out += np.einsum("sgt,g->st", np.exp(-H), w[g0:g0 + _CHUNK])
     return out
 
 
 def population_survival_each(family, params, eta, w, t) -> np.ndarray:
     """S at one time per draw: t (S,) -> (S,)."""
-    if not family.proportional_hazards:
-        return np.exp(family.log_survival(params, np.asarray(t, float)[:, None], eta)) @ w
-    H0 = family.cumhaz_each(params, t)  # (S,)
-    return np.exp(-np.exp(eta) * H0[:, None]) @ w
+    return np.exp(-family.cumhaz_at(params, np.asarray(t, float)[:, None], eta)) @ w
 
 
 def population_median(family, params, eta, w, *, iterations: int = 80) -> np.ndarray:
     """Median of the population survival per draw, (S,), by bisection.
 
-    The mixture median lies between the medians of the groups with the largest and the
-    smallest eta, which the family gives in closed form.
+    Each group's median is monotone in its eta, so the mixture median lies between the
+    medians of the groups with the largest and the smallest eta (``time_at_cumhaz``).
     """
-    if family.proportional_hazards:
-        lo = family.inverse_cumhaz(params, LOG2 / np.exp(eta.max(axis=1, keepdims=True)))[:, 0]
-        hi = family.inverse_cumhaz(params, LOG2 / np.exp(eta.min(axis=1, keepdims=True)))[:, 0]
-    else:  # AFT: a larger eta means longer times
-        lo = family.median(params, eta.min(axis=1, keepdims=True))[:, 0]
-        hi = family.median(params, eta.max(axis=1, keepdims=True))[:, 0]
+    ends = [family.time_at_cumhaz(params, LOG2, e)[:, 0]
+            for e in (eta.min(axis=1, keepdims=True), eta.max(axis=1, keepdims=True))]
+    lo, hi = np.minimum(*ends), np.maximum(*ends)
     if eta.shape[1] == 1 or np.allclose(lo, hi, rtol=1e-13, atol=0):
         return lo
+    # bisection on log t (a group whose survival levels off above 1/2 has an infinite
+    # median: the bracket is then capped, and a mixture median at the cap is infinite)
+    cap = np.log(np.finfo(float).max) - 1.0
+    with np.errstate(divide="ignore"):
+        lo, hi = np.log(lo), np.minimum(np.log(hi), cap)
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
-        above = population_survival_each(family, params, eta, w, mid) > 0.5
+        above = population_survival_each(family, params, eta, w, np.exp(mid)) > 0.5
         lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-    return 0.5 * (lo + hi)
+    return np.where(lo >= cap - 1e-9, np.inf, np.exp(0.5 * (lo + hi)))
 
 
 def quadrature_nodes(tau: float, breakpoints, n: int = 32):

@@ -55,7 +55,7 @@ def hazard_ratio(fit) -> xr.DataArray:
     HR it is the geometric mean over the intervals, see ``attrs["definition"]``).
     """
     fit = as_fit(fit)
-    if not fit.family.proportional_hazards:
+    if fit.family.effect.quantity != "hazard_ratio":
         raise BayesHCCError(f"hazard_ratio: {fit.settings['model']} is not a proportional-hazards"
                             " model, so there is no single hazard ratio; use time_ratio, "
                             "median_survival, rmst or survival differences.")
@@ -73,21 +73,38 @@ def hazard_ratio(fit) -> xr.DataArray:
 
 def time_ratio(fit) -> xr.DataArray:
     """Time ratio per draw (time scale of treatment relative to control, > 1 = longer
-    survival): exp(-log_hr / shape) for the Weibull, exp(log_tr) for AFT families."""
+    survival), as the family defines it (``Family.time_ratio``): exp(log_tr) for AFT
+    families, HR^(-1/k) for the Weibull; families whose arm effect is not a change of time
+    scale (piecewise, Gompertz) have none."""
     fit = as_fit(fit)
-    post = fit.datatree["posterior"]
-    if not fit.family.proportional_hazards:
-        da = np.exp(post["log_tr"])
-    elif "log_shape" in post:
-        da = np.exp(-post["log_hr"] / np.exp(post["log_shape"]))
-    else:
-        raise BayesHCCError(f"time_ratio is defined for the Weibull and AFT models, not "
-                            f"{fit.settings['model']}.")
+    da = fit.family.time_ratio(fit.datatree["posterior"])
+    if da is None:
+        raise BayesHCCError(f"time_ratio: {fit.settings['model']} has no time ratio (its arm "
+                            "effect does not rescale time); see the hazard ratio, medians "
+                            "and RMST.")
     da = da.copy()
     da.attrs = {}
     da.attrs.update(quantity="time_ratio", endpoint=fit.endpoint, arms=list(fit.arms),
                     definition=f"time scale of {fit.arms[1]} relative to {fit.arms[0]}")
     return da.rename("time_ratio")
+
+
+def effect_ratio(fit) -> xr.DataArray:
+    """The ratio the family's arm effect is the log of: the hazard ratio (proportional
+    hazards) or the time ratio (AFT), per draw (``Family.effect``)."""
+    fit = as_fit(fit)
+    return {"hazard_ratio": hazard_ratio, "time_ratio": time_ratio}[
+        fit.family.effect.quantity](fit)
+
+
+def prob_effect(fit, threshold: float = 1.0) -> Probability:
+    """P(the arm effect favours the treatment beyond ``threshold``): P(HR < threshold) for
+    proportional-hazards families, P(TR > threshold) for AFT families."""
+    fit = as_fit(fit)
+    effect = fit.family.effect
+    ratio = effect_ratio(fit)
+    favourable = ratio < threshold if effect.favourable == "below" else ratio > threshold
+    return _probability(favourable, effect.event(threshold))
 
 
 def survival(fit, times, *, estimand: str = "standardized") -> xr.DataArray:

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.errors import BayesHCCError
-from bayes_hcc.quantities.core import (as_fit, hazard_ratio, median_survival, prob_superiority,
-                                       prob_time_ratio, rmst, survival, time_ratio)
+from bayes_hcc.quantities.core import (as_fit, effect_ratio, median_survival, prob_effect, rmst,
+                                       survival)
 from bayes_hcc.units import convert
 
 __all__ = ["summarize", "default_landmarks", "default_tau", "horizon_status"]
@@ -90,10 +90,10 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     tau = default_tau(fit) if tau is None else tau
     follow_up = fit.follow_up_by_arm()
     ctrl, trt = fit.arms
-    ph = fit.family.proportional_hazards
-    rows = [_row(hazard_ratio(fit), "HR", None, prob)] if ph else \
-        [_row(time_ratio(fit), "time ratio (no single HR: not PH)", None, prob)]
-    if ph and "log_hr_dev" in fit.datatree["posterior"]:
+    effect = fit.family.effect
+    rows = [_row(effect_ratio(fit), "HR" if effect.ratio == "HR" else
+                 "time ratio (no single HR: not PH)", None, prob)]
+    if "log_hr_dev" in fit.datatree["posterior"]:
         rows[0]["note"] = "geometric mean over intervals; per-interval HRs below"
         rows += _interval_hr_rows(fit, prob)
     med = median_survival(fit, estimand=estimand)
@@ -143,7 +143,7 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     if tau > rmst_horizon(fit)[1]:
         row["note"] = f"extrapolated: tau beyond follow-up ({rmst_horizon(fit)[1]:.3g} {unit})"
     rows.append(row)
-    probs = [prob_superiority(fit, d) for d in (1.0, 0.8)] if ph else [prob_time_ratio(fit)]
+    probs = [prob_effect(fit, d) for d in effect.thresholds]
     for p in probs:
         rows.append({"quantity": f"P({p.statement})", "estimand": None, "mean": p.probability,
                      "median": np.nan, "lower": np.nan, "upper": np.nan, "mcse": p.mcse,

@@ -17,7 +17,7 @@ from bayes_hcc.quantities.summary import default_tau, horizon_status
 from bayes_hcc.runner import spawn_pool
 from bayes_hcc.units import convert
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
-                                       prob_time_ratio, rmst, time_ratio)
+                                       prob_time_ratio, rmst)
 from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
                                        read_toml)
 
@@ -82,7 +82,8 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         elpd = loo(fit)
     rep = dict(spec.report)
     note = []
-    if fit.family.proportional_hazards:
+    effect = fit.family.effect
+    if effect.quantity == "hazard_ratio":
         hr = hazard_ratio(fit).values.ravel()
         row.update(hr_median=float(np.median(hr)), hr_lower=float(np.quantile(hr, 0.025)),
                    hr_upper=float(np.quantile(hr, 0.975)))
@@ -94,8 +95,9 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
                         "interval " + ", ".join(f"{x:.2f}" for x in lhi.to_numpy()))
     else:  # say so rather than print a misleading HR
         note.append("not proportional hazards: no single HR; see time ratio, medians, RMST")
-    if "time_ratio" in fit.datatree["posterior"]:
-        tr = time_ratio(fit).values.ravel()
+    tr = fit.family.time_ratio(fit.datatree["posterior"])
+    if tr is not None:
+        tr = tr.values.ravel()
         row.update(tr_median=float(np.median(tr)), tr_lower=float(np.quantile(tr, 0.025)),
                    tr_upper=float(np.quantile(tr, 0.975)),
                    **{"P(TR > 1)": prob_time_ratio(fit).probability})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import tomli_w
 
-from bayes_hcc.errors import SpecError
+from bayes_hcc.errors import BayesHCCError, SpecError
 from bayes_hcc.spec.priors import Prior
 
 __all__ = ["ModelSpec", "load_spec", "dump_spec", "spec_from_dict", "spec_families",
@@ -30,7 +30,7 @@ def spec_families() -> dict:
     ``spec.priors``)."""
     from bayes_hcc.families.registry import FAMILIES as REGISTRY
 
-    return {key: {"options": dict(cls.options),
+    return {key: {"options": dict(cls.options), "check": cls.check_options,
                   "priors": _COMMON_PRIORS + tuple(cls.default_priors())}
             for key, cls in REGISTRY.items()}
 
@@ -83,7 +83,7 @@ def _check_value(src, where, kind, v):
         if not isinstance(v, bool):
             _fail(src, where, f"must be true or false, got {v!r}.")
         return v
-    if kind == "positive":
+    if kind in ("positive", "time"):
         if not isnum or not v > 0:
             _fail(src, where, f"must be a number > 0, got {v!r}.")
         return float(v)
@@ -177,8 +177,10 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
 
     unit = _check_value(source, "time_unit", TIME_UNITS, d.get("time_unit", "months"))
     options = _check_table(source, "options", d.get("options", {}), families[fam]["options"])
-    if "cuts" in options and "n_intervals" in options:
-        _fail(source, "options", "give cuts or n_intervals, not both.")
+    try:
+        families[fam]["check"](options)
+    except BayesHCCError as err:
+        _fail(source, "options", str(err))
     site = {**DEFAULTS["site"], **_check_table(source, "site", d.get("site", {}), SITE_KEYS)}
     cov = d.get("covariates", [])
     if not isinstance(cov, list) or not all(isinstance(c, str) for c in cov):
@@ -190,7 +192,8 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     priors = {}
     for k, v in priors_in.items():
         if k not in valid:
-            _fail(source, f"priors.{k}", f"unknown prior; {fam} priors: {', '.join(valid)}.")
+            _fail(source, f"priors.{k}", f"unknown prior {k!r}; {fam} priors: "
+                                         f"{', '.join(valid)}.")
         try:
             priors[k] = Prior.from_dict(v)
         except SpecError as err:

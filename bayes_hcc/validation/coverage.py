@@ -38,10 +38,10 @@ QUANTITIES = ("log_hr", "median_difference")
 
 
 def _trial_intervals(payload) -> dict:
-    settings, scenario, seed, fit_kw, probs = payload
-    from bayes_hcc.models.base import model_from_settings
+    spec_toml, scenario, seed, fit_kw, probs = payload
+    from bayes_hcc.models.base import model_from_spec
 
-    model = model_from_settings(settings)
+    model = model_from_spec(spec_toml)
     trial = simulate_trial(**scenario, random_seed=seed)
     truth = trial.truth
     c, t = trial.arms
@@ -150,7 +150,9 @@ def coverage_study(model: SurvivalModel | str = "weibull_ph", n_trials: int = 20
              np.random.SeedSequence(random_seed).spawn(n_trials)]
     fit_kw = dict(draws=draws, tune=tune, chains=chains, cores=1)
     settings = model.settings()
-    tasks = [(f"trial{r:05d}", (settings, scenario, seeds[r], fit_kw, probs))
+    from bayes_hcc.spec.model_spec import dump_spec
+
+    tasks = [(f"trial{r:05d}", (dump_spec(model.spec), scenario, seeds[r], fit_kw, probs))
              for r in range(n_trials)]
     meta = {"kind": "coverage", "model": settings, "scenario": scenario, "fit": fit_kw,
             "probs": list(probs), "random_seed": random_seed}

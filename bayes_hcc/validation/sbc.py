@@ -27,8 +27,7 @@ from scipy import stats
 from bayes_hcc.data.read import read_trial
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
-from bayes_hcc.families.piecewise import PiecewiseFamily
-from bayes_hcc.families.weibull import WeibullFamily
+from bayes_hcc.spec.model_spec import dump_spec
 from bayes_hcc.runner import default_workers, run_tasks
 
 __all__ = ["sbc", "SBCResult", "SBC_MODELS", "simulate_from_prior"]
@@ -51,22 +50,10 @@ def _draw(prior, rng, size=None):
 
 def draw_parameters(model: SurvivalModel, family, priors: dict, n_sites: int, rng) -> dict:
     """One draw of every parameter from the priors, in the model's parametrization."""
-    truth = {"log_hr": float(_draw(priors["log_hr"], rng))}
-    if isinstance(family, WeibullFamily):
-        truth["log_lambda"] = float(_draw(priors["log_lambda"], rng))
-        truth["log_shape"] = float(_draw(priors["log_shape"], rng))
-    elif isinstance(family, PiecewiseFamily):
-        if family.baseline_prior == "rw1":
-            a1 = float(_draw(priors["log_baseline_hazard"], rng))
-            steps = family.rw_sd * rng.standard_normal(family.n_intervals - 1)
-            alpha = np.concatenate([[a1], a1 + np.cumsum(steps)])
-        else:
-            alpha = np.asarray(_draw(priors["log_baseline_hazard"], rng,
-                                     size=family.n_intervals), float)
-        truth["log_baseline_hazard"] = alpha
-    else:
-        raise BayesHCCError(f"SBC supports the Weibull and piecewise families, not "
-                            f"{family.name}.")
+    effect = family.arm_effect
+    truth = {effect: float(_draw(priors[effect], rng))}
+    truth.update({k: v[0] if v.ndim > 1 else float(v[0])
+                  for k, v in family.draw_prior(priors, 1, rng).items()})
     if model.site_effect == "random":
         truth["site_sd"] = float(_draw(priors["site_sd"], rng))
         truth["site_effect"] = truth["site_sd"] * rng.standard_normal(n_sites)
@@ -92,20 +79,21 @@ def simulate_from_prior(model: SurvivalModel, *, site_sizes=TRIAL_SITE_SIZES,
     sizes = np.asarray(site_sizes, int)
     n_sites, n = len(sizes), int(sizes.sum())
     family = model.family_for(None, None)
-    if isinstance(family, PiecewiseFamily) and model.cuts is None:
-        raise BayesHCCError("SBC needs a piecewise model with explicit cuts (quantile cuts "
-                            "depend on the data, so they are not part of the prior).")
+    if model.data_dependent():
+        raise BayesHCCError("SBC needs a model whose settings do not depend on the data "
+                            "(give the cut points or knots explicitly: quantile ones depend "
+                            "on the simulated events, so they are not part of the prior).")
     priors = model.resolved_priors(family)
     truth = draw_parameters(model, family, priors, n_sites, rng)
     site = np.repeat(np.arange(n_sites), sizes)
     arm = np.concatenate([rng.permutation(np.arange(s) % 2) for s in sizes])
-    eta = truth["log_hr"] * arm
+    eta = truth[family.arm_effect] * arm
     if "site_effect" in truth:
         eta = eta + truth["site_effect"][site]
     params = {k: np.asarray(v, float)[None, ...] for k, v in truth.items()
               if k in family.params}
-    # T = H0^{-1}(E exp(-eta)), E ~ Exp(1): exact draws from the proportional-hazards model.
-    t_event = family.inverse_cumhaz(params, (rng.exponential(size=n) * np.exp(-eta))[None])[0]
+    # T with H(T | eta) = E, E ~ Exp(1): exact draws from the model (inversion).
+    t_event = family.time_at_cumhaz(params, rng.exponential(size=n)[None], eta[None])[0]
     admin = min_follow_up + accrual * rng.uniform(size=n)
     time, event = np.minimum(t_event, admin), (t_event <= admin).astype(int)
     frame = pd.DataFrame({"patient_id": [f"SBC-{i + 1:04d}" for i in range(n)],
@@ -129,19 +117,22 @@ def resolve_model(model, registry: dict) -> tuple[str, SurvivalModel]:
 
 
 def monitored(truth: dict) -> list[str]:
-    return [k for k in ("log_hr", "site_sd", "log_lambda", "log_shape", "log_baseline_hazard")
-            if k in truth]
+    """The parameters whose ranks are recorded: the arm effect, the site SD and the
+    baseline's own parameters (not the per-site effects)."""
+    return [k for k in truth if k != "site_effect"]
 
 
 def _replication(payload) -> dict:
     """One SBC replication (runs in a worker): thinned draws of the monitored parameters."""
-    settings, seed, site_sizes, fit_kw, n_keep, fit_priors = payload
-    from bayes_hcc.models.base import model_from_settings
+    spec_toml, seed, site_sizes, fit_kw, n_keep, fit_priors = payload
+    from bayes_hcc.models.base import model_from_spec
+    from bayes_hcc.spec.model_spec import load_spec, spec_from_dict
 
-    model = model_from_settings(settings)
+    spec = load_spec(spec_toml)
+    model = model_from_spec(spec)
     trial, truth = simulate_from_prior(model, site_sizes=site_sizes, random_seed=seed)
-    fit_model = model if fit_priors is None else model_from_settings(
-        {**settings, "priors": fit_priors})
+    fit_model = model if fit_priors is None else model_from_spec(
+        spec_from_dict({**spec.to_dict(), "priors": fit_priors}))
     ep = trial.endpoint("os")
     out = {"truth": {k: np.asarray(truth[k]).tolist() for k in monitored(truth)},
            "n_events": int(ep.n_events), "seed": int(seed)}
@@ -294,7 +285,8 @@ def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_
     fit_kw = dict(draws=draws, tune=tune, chains=chains, cores=1)
     fp = None if fit_priors is None else {k: v.to_dict() for k, v in fit_priors.items()}
     settings = model.settings()
-    tasks = [(f"rep{r:05d}", (settings, seeds[r], tuple(site_sizes), fit_kw, n_keep, fp))
+    spec_toml = dump_spec(model.spec)
+    tasks = [(f"rep{r:05d}", (spec_toml, seeds[r], tuple(site_sizes), fit_kw, n_keep, fp))
              for r in range(n_reps)]
     meta = {"kind": "sbc", "model": settings, "fit_priors": fp, "site_sizes": list(site_sizes),
             "fit": fit_kw, "n_keep": n_keep, "random_seed": random_seed}

@@ -81,9 +81,11 @@ def test_flipped_bytes_and_foreign_files(saved, tmp_path):
 
 
 @pytest.mark.parametrize("attr, value, message", [
-    ("bayes_hcc_model", "{not json", "not a readable bayes_hcc fit"),
-    ("bayes_hcc_model", json.dumps({"model": "x", "family": {"name": "gompertz"}}),
-     "unknown family 'gompertz'"),
+    ("bayes_hcc_family", "{not json", "not a readable bayes_hcc fit"),
+    ("bayes_hcc_family", json.dumps({"name": "cox"}), "unknown family 'cox'"),
+    ("spec_toml", "name = 'x'\nendpoint = 'os'\n",
+     "stored spec cannot be read.*missing required key 'family'"),
+    ("spec_hash", "0" * 64, "stored spec does not match its hash"),
 ])
 def test_bad_attributes_are_named_errors(saved, tmp_path, attr, value, message):
     path = _copy(saved, tmp_path)

@@ -50,7 +50,7 @@ def test_same_posterior_in_every_unit(trials, family):
     for u in ("days", "weeks", "years"):
         f = fits[u]
         pairs = {"site_sd": (f.posterior["site_sd"], ref.posterior["site_sd"])}
-        effect = "log_hr" if f.family.proportional_hazards else "log_tr"
+        effect = f.family.arm_effect
         pairs[effect] = (f.posterior[effect], ref.posterior[effect])
         s_u = bh.survival(f, [convert(12.0, "months", u)])
         s_m = bh.survival(ref, [12.0])

@@ -9,7 +9,7 @@ import pytest
 
 import bayes_hcc as bh
 from bayes_hcc.families.registry import FAMILIES as REGISTRY
-from bayes_hcc.models.base import _MODELS
+from bayes_hcc.models.base import MODELS_BY_KEY
 from bayes_hcc.spec import spec_families
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -31,7 +31,7 @@ def test_registry_matches_model_classes(key):
     """Every registered family has a model class, and the spec accepts exactly the priors
     the model class accepts (read from the registry, not a hand-kept list)."""
     trial = bh.datasets.load_example_trial()
-    m = _MODELS[key]()
+    m = MODELS_BY_KEY[key]()
     fam = m.family_for(*(lambda e: (e.time, e.event))(trial.endpoint("os")))
     assert type(fam) is REGISTRY[key]
     accepted = set({**bh.DEFAULT_PRIORS, **fam.default_priors()})
@@ -52,7 +52,7 @@ BASE = {"name": "x", "endpoint": "os", "family": "weibull_ph"}
     ({"sampler": {"draws": 0}}, r"sampler.draws: must be >= 1"),
     ({"sampler": {"target_accept": 1.5}}, r"strictly between 0 and 1"),
     ({"priors": {"log_hr_trt": {"dist": "Normal", "mu": 0, "sigma": 1}}},
-     r"priors.log_hr_trt: unknown prior; weibull_ph priors: site_sd, .*log_hr"),
+     r"priors.log_hr_trt: unknown prior 'log_hr_trt'; weibull_ph priors: site_sd, .*log_hr"),
     ({"priors": {"log_hr": {"dist": "Normal", "mu": 0, "sigma": -1}}}, r"must be > 0"),
     ({"priors": {"log_hr": {"dist": "Cauchy", "mu": 0}}}, r"unknown prior distribution 'Cauchy'"),
     ({"options": {"n_intervals": 4}}, r"options: unknown key\(s\) n_intervals; valid keys: none"),
@@ -91,9 +91,14 @@ def test_fit_spec_records_spec_and_matches_direct_fit():
     from bayes_hcc.models.from_spec import FAST
 
     fit = bh.fit_spec(spec, trial, fast=True)  # passes the exploratory thresholds
-    assert fit.datatree.attrs["spec_hash"] == spec.hash
+    # the analysis as pre-specified, and the spec as run (its sampler table: fast mode)
+    assert fit.datatree.attrs["analysis_spec_hash"] == spec.hash
     assert fit.analysis_mode == "exploratory" and bh.check(fit).mode == "exploratory"
-    assert bh.load_spec(fit.datatree.attrs["spec_toml"]) == spec
+    stored = bh.load_spec(fit.datatree.attrs["spec_toml"])
+    assert stored == fit.spec and stored.hash == fit.datatree.attrs["spec_hash"]
+    assert {**stored.to_dict(), "sampler": None} == {**spec.to_dict(), "sampler": None}
+    assert {k: dict(stored.sampler)[k] for k in FAST} == FAST
+    assert fit.model == bh.build(spec)
     direct = bh.PiecewiseExponential(n_intervals=6).fit(trial, "os", random_seed=20200228,
                                                          check=False, **FAST)
     # Same model, data and seed: identical draws.
