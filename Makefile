@@ -39,7 +39,8 @@ test-slow: $(STAMP)
 	$(PY) -m pytest --run-slow -m slow
 
 ## validate: statistical validation (SBC, coverage study, agreement with lifelines and
-## statsmodels) on all cores; writes docs/validation/validation.md with figures (~10 min)
+## statsmodels) on all cores, SBC for every registered family; writes
+## docs/validation/validation.md with figures (~20 min)
 validate: $(STAMP)
 	$(VENV)/bin/bayes-hcc validate --out docs/validation --overwrite
 

@@ -31,8 +31,8 @@ from bayes_hcc.monitoring import (DesignResult, InterimResult, Look, MonitoringP
                                   simulate_design, verify_log)
 from bayes_hcc.sensitivity import GridSpec, load_grid, run_sensitivity
 from bayes_hcc.spec import ModelSpec, apply_overrides, dump_spec, load_spec
-from bayes_hcc.simulate import (PiecewiseHazard, SimulationTruth, WeibullHazard,
-                                simulate_trial)
+from bayes_hcc.simulate import (FamilyHazard, PiecewiseHazard, SimulationTruth,
+                                WeibullHazard, simulate_trial)
 from bayes_hcc.validation import (CoverageResult, SBCResult, agreement, coverage_study, sbc,
                                   validation_report)
 
@@ -44,7 +44,8 @@ globals().update(MODELS)
 
 __all__ = [
     "TrialData", "Endpoint", "read_trial", "read_adtte", "to_adtte", "write_adtte",
-    "simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard", "datasets",
+    "simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard", "FamilyHazard",
+    "datasets",
     "SurvivalModel", *MODELS, "Fit", "load_fit", "Prior", "DEFAULT_PRIORS", "build",
     "fit_spec",
     "prob_time_ratio", "prob_effect", "effect_ratio", "ModelSpec", "load_spec", "dump_spec",

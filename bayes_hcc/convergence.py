@@ -13,10 +13,15 @@ as such and are not for inference).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from bayes_hcc.errors import ConvergenceWarning
+
 __all__ = ["THRESHOLDS", "EXPLORATORY_THRESHOLDS", "MIN_DRAWS_PER_CHAIN", "thresholds_for",
-           "sampler_rows", "probability_row", "probability_mcse", "checked_names"]
+           "sampler_rows", "probability_row", "probability_mcse", "checked_names",
+           "warn_convergence"]
 
 #: Documented thresholds. R-hat and ESS follow Vehtari et al. (2021, Bayesian Analysis
 #: 16:667): rank-normalised R-hat <= 1.01 and bulk/tail ESS >= 100 per chain (400 for 4
@@ -156,3 +161,8 @@ def probability_row(indicator, statement: str, thresholds: dict) -> tuple:
     _, mcse, _ = probability_mcse(indicator)
     ok = bool(np.isfinite(mcse) and mcse <= thresholds["mcse_prob"])
     return (mcse, f"<= {thresholds['mcse_prob']}", ok, f"P({statement})")
+
+
+def warn_convergence(message: str) -> None:
+    """Issue a ConvergenceWarning pointing at the user's call (fit, refit, look)."""
+    warnings.warn(message, ConvergenceWarning, stacklevel=4)

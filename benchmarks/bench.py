@@ -135,7 +135,7 @@ def run_case(case: str, n: int) -> dict:
     out = {"case": case, "n": n, "import_s": t_imported - _T_START}
     if case.startswith("ours"):
         import bayes_hcc as bh
-        from bayes_hcc.models import _engine, _nutpie
+        from bayes_hcc.models import _nutpie, graph, sampling
 
         model = bh.PiecewiseExponential() if case == "ours_pwe" else bh.WeibullPH()
         t0 = time.perf_counter()
@@ -152,16 +152,16 @@ def run_case(case: str, n: int) -> dict:
         out["site_parametrization"] = fit.datatree.attrs["site_parametrization_used"]
         out["divergences"] = int(fit.datatree["sample_stats"]["diverging"].sum())
         # gradient evaluations of the whole run (tuning included) for the floor
-        m, compiled = [v for k, v in _engine._CACHE.items() if k[1] == "nutpie"][-1]
+        m, compiled = [v for k, v in sampling._CACHE.items() if k[1] == "nutpie"][-1]
         del fit2
-        _, _, _, _, _, data, _ = _engine.prepare(model, trial, "os")
+        _, _, _, _, _, data, _ = graph.prepare(model, trial, "os")
         # the fit's own data and initial points (as the package refits), so the same run
         compiled = _nutpie.with_data(compiled, m, data)
         _, out["sampling_only_s"], steps = _sample_raw(compiled, 1, target_accept=0.95)
     else:
         from alternatives import bambi_derived, bambi_weibull, longformat_pwe
 
-        from bayes_hcc.models import _engine, _nutpie
+        from bayes_hcc.models import _nutpie, graph, sampling
         from bayes_hcc.families.piecewise import quantile_cuts
 
         def build(e):
@@ -169,7 +169,7 @@ def run_case(case: str, n: int) -> dict:
                 return bambi_weibull(e.time, e.event, e.arm, e.site)
             import bayes_hcc as bh  # the same parametrization as our piecewise fit uses
 
-            par = _engine.site_parametrization_for(bh.PiecewiseExponential(), e)
+            par = graph.site_parametrization_for(bh.PiecewiseExponential(), e)
             return longformat_pwe(e.time, e.event, e.arm, e.site,
                                   np.asarray(quantile_cuts(e.time, e.event, 6)),
                                   site_parametrization=par)
@@ -178,7 +178,7 @@ def run_case(case: str, n: int) -> dict:
 
         out["site_parametrization"] = (
             "bambi's (non-centred)" if case == "bambi_weibull"
-            else _engine.site_parametrization_for(bh.PiecewiseExponential(), ep))
+            else graph.site_parametrization_for(bh.PiecewiseExponential(), ep))
         t0 = time.perf_counter()
         m = build(ep)
         compiled = nutpie.compile_pymc_model(m)

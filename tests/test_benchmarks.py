@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import bayes_hcc as bh
-from bayes_hcc.models import _engine, _nutpie
+from bayes_hcc.models import _nutpie, graph, sampling
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench  # noqa: E402
@@ -34,10 +34,10 @@ def test_floor_times_the_samplers_function_on_the_refits_data():
     second = bh.simulate_trial(130, hr_os=0.7, random_seed=5)
     model.fit(first, "os", random_seed=1, draws=20, tune=20, chains=1, check=False,
               log_likelihood=False)  # compiles (or reuses) the primary model
-    *_, data1, key1 = _engine.prepare(model, first, "os")
-    *_, data2, key2 = _engine.prepare(model, second, "os")
+    *_, data1, key1 = graph.prepare(model, first, "os")
+    *_, data2, key2 = graph.prepare(model, second, "os")
     assert key1 == key2  # one compiled model serves both trials
-    m, compiled = _engine._CACHE[(key1, "nutpie")]
+    m, compiled = sampling._CACHE[(key1, "nutpie")]
     refit = _nutpie.with_data(compiled, m, data2)
 
     inner, args, x = bench.gradient_function(refit)

@@ -22,6 +22,10 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+#: Observation kinds (``Endpoint.kind``), read by ``models.likelihood``.
+RIGHT, EXACT, INTERVAL = 0, 1, 2
+
+
 @dataclass(frozen=True, eq=False)
 class Endpoint:
     """One endpoint as arrays: what a survival model needs.
@@ -55,6 +59,32 @@ class Endpoint:
     @property
     def n_events(self) -> int:
         return int(self.event.sum())
+
+    # -- the view the censored likelihood reads (``models.likelihood``) ---------------------
+    @property
+    def kind(self) -> np.ndarray:
+        """Observation kind per patient: RIGHT (0, censored), EXACT (1, event) or INTERVAL
+        (2, event known to lie in (lower, upper]). Today's data are exact or right-censored;
+        interval-censored progression builds on this view."""
+        return np.where(np.asarray(self.event) == 1, EXACT, RIGHT).astype(np.int64)
+
+    @property
+    def lower(self) -> np.ndarray:
+        """Event or censoring time; for an interval-censored patient the last time known
+        event-free (L of (L, R])."""
+        return np.asarray(self.time, float)
+
+    @property
+    def upper(self) -> np.ndarray:
+        """Latest time the event can have happened: the event time for an exact event,
+        infinity for a censored patient (R of (L, R])."""
+        return np.where(self.kind == EXACT, self.lower, np.inf)
+
+    @property
+    def entry(self) -> np.ndarray:
+        """Time of entry into the risk set (delayed entry / left truncation); 0 here: every
+        patient is at risk from randomization."""
+        return np.zeros(len(self.time))
 
 
 class TrialData:

@@ -8,7 +8,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_hcc.errors import BayesHCCError
-from bayes_hcc.models._engine import prepare
+from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.design import eta_numpy
 from bayes_hcc.quantities import _core
 from bayes_hcc.quantities.core import as_fit, median_survival

@@ -168,6 +168,11 @@ class Family(ABC):
         Dataset), or None where the family has none."""
         return None
 
+    def derived(self, post) -> dict:
+        """Variables derived from the posterior draws (an xarray Dataset) that a fit keeps
+        beside them: name -> DataArray."""
+        return {}
+
     def coords(self) -> dict:
         """Labels of the family's own dimensions (e.g. the intervals): dim -> labels."""
         return {}
@@ -265,6 +270,12 @@ class Family(ABC):
     @classmethod
     def check_options(cls, options: dict) -> None:
         """Checks across options (types are the spec's); raise ModelError."""
+
+    @classmethod
+    def calibration_options(cls) -> dict:
+        """Options giving a layout independent of the data (simulation-based calibration
+        draws data from the prior, so cut points or knots cannot come from the data)."""
+        return {}
 
     @classmethod
     def depends_on_data(cls, options: dict) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytensor.tensor as pt
 
 from bayes_hcc.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
 from bayes_hcc.spec.priors import Prior

@@ -117,6 +117,10 @@ class MSplineFamily(Family):
         return "knots" not in options or "boundary" not in options
 
     @classmethod
+    def calibration_options(cls):
+        return {"knots": [3.0, 8.0], "boundary": 36.0}
+
+    @classmethod
     def default_priors(cls):
         # log_scale: Normal(0, 2): the baseline cumulative hazard at the end of follow-up
         # between 0.02 and 55 (95%), i.e. from 2% to essentially all patients with an event

@@ -132,6 +132,10 @@ class PiecewiseFamily(Family):
         return "cuts" not in options
 
     @classmethod
+    def calibration_options(cls):
+        return {"cuts": [3.0, 6.0, 12.0]}
+
+    @classmethod
     def from_settings(cls, s):
         return cls(s["cuts"], s.get("baseline_prior", "rw1"), s.get("rw_sd", 0.3),
                    s.get("time_varying_hr", False), s.get("tv_sd", 0.2))
@@ -188,6 +192,12 @@ class PiecewiseFamily(Family):
             if z in post:
                 out[z] = stats.norm.logpdf(post[z]).reshape(post[z].shape[0], -1).sum(axis=1)
         return out
+
+    def derived(self, post):
+        # time-varying HR: the log HR in each interval
+        if "log_hr_dev" not in post:
+            return {}
+        return {"log_hr_interval": post["log_hr"] + post["log_hr_dev"]}
 
     def coords(self):
         e = self.edges

@@ -14,7 +14,7 @@ import pandas as pd
 
 from bayes_hcc.diagnostics import check
 from bayes_hcc.io.plots import FIGURES
-from bayes_hcc.models.base import active_priors
+from bayes_hcc.models.design import active_priors
 from bayes_hcc.quantities.core import as_fit
 from bayes_hcc.quantities.summary import summarize
 

@@ -183,9 +183,7 @@ GRAPH_CACHE_STATUS: str = "off"
 @functools.lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
     """Hash of this package's source: any edit to how graphs are built invalidates them."""
-    import bayes_hcc
-
-    root = Path(bayes_hcc.__file__).parent
+    root = Path(__file__).resolve().parents[1]  # the bayes_hcc package directory
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
         h.update(str(f.relative_to(root)).encode())

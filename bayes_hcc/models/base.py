@@ -2,7 +2,7 @@
 
 A model object is a spec (``ModelSpec``: its only settings) and the family it names; one
 model class per registered family is made here from the registry. Fitting never mutates a
-model. Compiled samplers are cached per graph structure (see ``_engine``), so refits with
+model. Compiled samplers are cached per graph structure (see ``models.sampling``), so refits with
 new data of the same shape are cheap.
 """
 
@@ -17,6 +17,8 @@ from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import ModelError, SpecError
 from bayes_hcc.families.base import Family
 from bayes_hcc.families.registry import FAMILIES
+from bayes_hcc.models.design import active_priors
+from bayes_hcc.models.sampling import sample_model
 from bayes_hcc.spec.priors import Prior
 
 __all__ = ["SurvivalModel", "MODELS", "DEFAULT_PRIORS", "model_from_spec", "model_class",
@@ -164,11 +166,7 @@ class SurvivalModel:
     # -- settings ------------------------------------------------------------------------------
     def settings(self) -> dict:
         """A JSON-able view of the spec's model settings (not a second representation)."""
-        return {"model": self.family_key, "site_effect": self.site_effect,
-                "site_parametrization": self.site_parametrization,
-                "arm_by_site": self.arm_by_site, "covariates": list(self.covariates),
-                "priors": {k: v.to_dict() for k, v in sorted(self.priors.items())},
-                **self.options}
+        return self.spec.model_settings()
 
     def _identity(self) -> dict:
         d = self.spec.to_dict()
@@ -273,8 +271,6 @@ class SurvivalModel:
             posterior probabilities (PPoS, design simulations) save its assembly time, and at
             13,000 patients it is most of the fit (9 s of 26 s for the Weibull model).
         """
-        from bayes_hcc.models._engine import sample_model
-
         return sample_model(self, trial, endpoint, draws=draws, tune=tune, chains=chains,
                             cores=cores, random_seed=random_seed, sampler=sampler,
                             target_accept=target_accept, check=check,
@@ -288,19 +284,6 @@ def _moved(prior, shift: float):
     if isinstance(prior, MixturePrior):
         return MixturePrior([_moved(c, shift) for c in prior.components], prior.weights)
     return Prior(prior.dist, **{**prior.params, "mu": prior.params["mu"] + shift})
-
-
-def active_priors(priors: dict, family: Family, site_effect, arm_by_site, has_cov) -> list:
-    keys = list(family.default_priors())
-    if site_effect == "random":
-        keys.append("site_sd")
-    elif site_effect == "fixed":
-        keys.append("site_effect")
-    if arm_by_site == "random":
-        keys.append("arm_site_sd")
-    if has_cov:
-        keys.append("beta")
-    return keys
 
 
 def _toml_value(v):

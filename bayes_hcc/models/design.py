@@ -134,3 +134,18 @@ def eta_numpy(post: dict, arm, site, X, *, site_effect: str, arm_by_site,
     if X is not None and X.shape[1]:
         eta = eta + post["beta"] @ np.asarray(X, float).T
     return eta
+
+
+def active_priors(priors: dict, family, site_effect, arm_by_site, has_cov) -> list:
+    """The priors a model with these settings uses: the family's and the site, treatment-by-site
+    and covariate terms' (the prior summary, the log prior)."""
+    keys = list(family.default_priors())
+    if site_effect == "random":
+        keys.append("site_sd")
+    elif site_effect == "fixed":
+        keys.append("site_effect")
+    if arm_by_site == "random":
+        keys.append("arm_site_sd")
+    if has_cov:
+        keys.append("beta")
+    return keys

@@ -11,7 +11,6 @@ import xarray as xr
 
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.families.registry import family_from_settings
-from bayes_hcc.models.base import SurvivalModel
 from bayes_hcc.spec.model_spec import load_spec
 from bayes_hcc.spec.priors import Prior
 
@@ -41,7 +40,7 @@ class Fit:
                                 "the spec was edited after fitting. Refit from the spec.")
         self.family = family_from_settings(json.loads(attrs["bayes_hcc_family"]))
         #: a JSON-able view of the spec's model settings, with the resolved family
-        self.settings = {**self.model.settings(), "family": self.family.settings()}
+        self.settings = {**self.spec.model_settings(), "family": self.family.settings()}
         self.priors = {k: Prior.from_dict(v)
                        for k, v in json.loads(attrs["bayes_hcc_priors"]).items()}
         self.endpoint = attrs["endpoint"]
@@ -49,11 +48,6 @@ class Fit:
         self.sites = tuple(json.loads(attrs["sites"]))
         self.time_unit = attrs["time_unit"]
         self.random_seed = int(attrs["random_seed"])
-
-    @property
-    def model(self) -> SurvivalModel:
-        """The model that produced this fit, rebuilt from its stored spec."""
-        return SurvivalModel.from_spec(self.spec)
 
     @property
     def posterior(self) -> xr.Dataset:
@@ -126,7 +120,7 @@ class Fit:
                 for name, (value, threshold, ok, where) in rows.items() if not ok]
 
     def warn_if_unreliable(self, problems: list[str] | None = None) -> None:
-        from bayes_hcc.models._engine import warn_convergence
+        from bayes_hcc.convergence import warn_convergence
 
         problems = self.convergence_problems() if problems is None else problems
         if problems:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
+# Observation kinds (``kind`` array, ``Endpoint.kind``): right censoring (0), an exact event
+# (1), interval censoring (2); defined with the data.
+from bayes_hcc.data.trial import EXACT, INTERVAL, RIGHT
+
 __all__ = ["EXACT", "RIGHT", "INTERVAL", "log1mexp", "loglik"]
 
-#: Observation kinds (``kind`` array): an exact event, right censoring, interval censoring.
-RIGHT, EXACT, INTERVAL = 0, 1, 2
 _LOG2 = float(np.log(2.0))
 
 

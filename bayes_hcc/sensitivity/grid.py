@@ -21,7 +21,7 @@ from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_super
 from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
                                        read_toml)
 
-__all__ = ["GridSpec", "load_grid", "sensitivity", "variant_row"]
+__all__ = ["GridSpec", "load_grid", "run_sensitivity", "variant_row"]
 
 GRID_KEYS = ("name", "base", "include_base", "variants")
 

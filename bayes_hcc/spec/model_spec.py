@@ -151,6 +151,17 @@ class ModelSpec:
     def prior_dict(self) -> dict:
         return dict(self.priors)
 
+    def model_settings(self) -> dict:
+        """The model part of the spec as a flat JSON-able dict (family key as ``model``, site
+        handling, covariates, priors, family options): a view, for tables and records."""
+        site = dict(self.site)
+        return {"model": self.family, "site_effect": site["effect"],
+                "site_parametrization": site["parametrization"],
+                "arm_by_site": None if site["arm_by_site"] == "none" else site["arm_by_site"],
+                "covariates": list(self.covariates),
+                "priors": {k: v.to_dict() for k, v in self.priors},
+                **{k: _plain(v) for k, v in self.options}}
+
     def __repr__(self) -> str:
         return (f"ModelSpec({self.name!r}: {self.family}, {self.endpoint.upper()}, site "
                 f"{dict(self.site)['effect']}, hash {self.hash[:12]})")

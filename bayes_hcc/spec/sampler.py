@@ -57,7 +57,7 @@ def check_sampler_settings(*, draws, tune, chains, seed=None, target_accept=None
     """
     auto = isinstance(draws, str) and draws == "auto"
     if auto:
-        draws = 2000  # the most "auto" draws (models._engine.AUTO_DRAWS)
+        draws = 2000  # the most "auto" draws (models.sampling.AUTO_DRAWS)
     out = {"draws": _int("draws", draws, 1, MAX_TOTAL_DRAWS, error, where),
            "tune": _int("tune", tune, 1, MAX_TOTAL_DRAWS, error, where),
            "chains": _int("chains", chains, 1, MAX_CHAINS, error, where)}

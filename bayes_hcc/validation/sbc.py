@@ -26,19 +26,22 @@ from scipy import stats
 
 from bayes_hcc.data.read import read_trial
 from bayes_hcc.errors import BayesHCCError
-from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
+from bayes_hcc.families.registry import FAMILIES
+from bayes_hcc.models.base import MODELS_BY_KEY, SurvivalModel
 from bayes_hcc.spec.model_spec import dump_spec
 from bayes_hcc.runner import default_workers, run_tasks
 
 __all__ = ["sbc", "SBCResult", "SBC_MODELS", "simulate_from_prior"]
 
-#: The models calibrated by default: each family with random site effects at its default
-#: priors. The piecewise model gets fixed cuts (quantile cuts would depend on the data).
-SBC_MODELS = {
-    "weibull_ph": lambda: WeibullPH(site_effect="random"),
-    "piecewise_exponential": lambda: PiecewiseExponential(cuts=(3.0, 6.0, 12.0),
-                                                          site_effect="random"),
-}
+def _calibrated(key):
+    return lambda: MODELS_BY_KEY[key](site_effect="random",
+                                      **FAMILIES[key].calibration_options())
+
+
+#: The models calibrated by default: every registered family, with random site effects at
+#: its default priors and a layout that does not depend on the data
+#: (``Family.calibration_options``: e.g. fixed cut points, since quantile cuts would).
+SBC_MODELS = {key: _calibrated(key) for key in FAMILIES}
 
 #: Site sizes of the example trial (130 patients, 6 sites).
 TRIAL_SITE_SIZES = (34, 28, 23, 19, 15, 11)
@@ -164,7 +167,8 @@ class SBCResult:
     ----------
     name : str
     draws : xarray.Dataset
-        Thinned posterior draws, dims ``replication``, ``sample`` (and ``interval`` for the
+        Thinned posterior draws, dims ``replication``, ``sample`` (and ``interval``, the
+        element of a vector parameter: intervals, basis coefficients, for the
         piecewise baseline).
     truth : xarray.Dataset
         True values, dim ``replication``.
@@ -256,7 +260,7 @@ def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_
 
     Parameters
     ----------
-    model : SurvivalModel or {"weibull_ph", "piecewise_exponential"}
+    model : SurvivalModel or a family key (``SBC_MODELS``: every registered family)
         The model (with its priors) to calibrate; a name takes ``SBC_MODELS[name]``.
     n_reps : int, default 200
         Replications (1,000 for a stricter check).

@@ -32,9 +32,9 @@ def test_auto_draws_extend_only_when_more_draws_help(rats, seed, extended):
 
 def test_auto_draws_never_mask_divergences(example_trial):
     """More draws do not cure divergences: a fit that diverges is reported, not rerun."""
-    from bayes_hcc.models import _engine
+    from bayes_hcc.models import sampling
 
-    assert "divergences" not in _engine._MORE_DRAWS_FIX
+    assert "divergences" not in sampling._MORE_DRAWS_FIX
 
 
 @pytest.mark.slow

@@ -88,13 +88,13 @@ def test_same_draws_whatever_was_compiled_first(example_trial, monkeypatch, firs
     The draws must not depend on that history: same data, model and seed give the same
     numbers as a fit in a process that never saw anything else. (Initial points depend on
     the data and the prior parameters; ``_nutpie.with_data`` computes them from the fit's.)"""
-    from bayes_hcc.models import _engine
+    from bayes_hcc.models import sampling
 
     cut = example_trial.cut("2018-12-31")
     model = bh.WeibullPH(priors={"log_lambda": {"dist": "Normal", "mu": -3.0, "sigma": 2.0}})
-    monkeypatch.setattr(_engine, "_CACHE", {})
+    monkeypatch.setattr(sampling, "_CACHE", {})
     alone = model.fit(cut, "os", random_seed=11, check=False, **FAST)
-    monkeypatch.setattr(_engine, "_CACHE", {})
+    monkeypatch.setattr(sampling, "_CACHE", {})
     if first == "other data":
         model.fit(example_trial, "os", random_seed=11, check=False, **FAST)
     else:
@@ -151,7 +151,7 @@ def test_save_load_round_trip(tmp_path, weibull_example_fit):
     pd.testing.assert_frame_equal(bh.summarize(back), bh.summarize(weibull_example_fit))
     assert back.datatree.attrs["data_fingerprint"] == \
         weibull_example_fit.datatree.attrs["data_fingerprint"]
-    assert back.model == weibull_example_fit.model
+    assert back.spec == weibull_example_fit.spec and bh.build(back.spec) == bh.WeibullPH()
     np.testing.assert_array_equal(back.datatree["log_likelihood"]["os"],
                                   weibull_example_fit.datatree["log_likelihood"]["os"])
 
@@ -336,15 +336,15 @@ def test_prior_summary(example_trial):
 def test_prior_variants_share_compiled_sampler(example_trial):
     """Prior parameters are data: a prior variant reuses the compiled sampler and gives the
     same draws as compiling afresh for that prior."""
-    from bayes_hcc.models import _engine
+    from bayes_hcc.models import sampling
 
     sceptical = bh.WeibullPH(priors={"log_hr": bh.Prior("Normal", mu=0.0, sigma=0.2)})
     kw = dict(FAST, check=False)  # draws are compared, not used for inference
     bh.WeibullPH().fit(example_trial, random_seed=1, **kw)  # compiled for the default prior
-    n_cached = len(_engine._CACHE)
+    n_cached = len(sampling._CACHE)
     reused = sceptical.fit(example_trial, random_seed=4, **kw)
-    assert len(_engine._CACHE) == n_cached  # no new compile
-    _engine._CACHE.clear()
+    assert len(sampling._CACHE) == n_cached  # no new compile
+    sampling._CACHE.clear()
     fresh = sceptical.fit(example_trial, random_seed=4, **kw)
     np.testing.assert_array_equal(reused.posterior["log_hr"], fresh.posterior["log_hr"])
     # And the prior really changed the posterior (sceptical prior shrinks towards HR 1).

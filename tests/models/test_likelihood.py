@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 import bayes_hcc as bh
-from bayes_hcc.models import _engine as E
+from bayes_hcc.models import assemble, graph
 from bayes_hcc.families.piecewise import PiecewiseFamily
 from bayes_hcc.families.weibull import WeibullFamily
 
@@ -29,7 +29,7 @@ def test_weibull_pointwise_equals_scipy():
     eff = np.array([0.1, -0.2, 0.3, -0.2])
     post = params_one(log_lambda=log_lambda, log_shape=log_k, log_hr=log_hr)
     post["site_effect"] = eff[None, :]
-    ll = E.pointwise_loglik(WeibullFamily(), post, TIME, EVENT, ARM, SITE, None,
+    ll = assemble.pointwise_loglik(WeibullFamily(), post, TIME, EVENT, ARM, SITE, None,
                             site_effect="random", arm_by_site=None)[0]
     # scipy: H(t) = exp(eta) lambda t^k  <=>  weibull_min(c=k, scale=(lambda e^eta)^(-1/k)).
     k = np.exp(log_k)
@@ -50,10 +50,10 @@ def test_pointwise_in_blocks_of_draws_equals_one_block(family, monkeypatch):
             "log_lambda": rng.normal(-2, 0.1, s), "log_shape": rng.normal(0.2, 0.05, s),
             "log_baseline_hazard": rng.normal(-2, 0.2, (s, 4))}
     kw = dict(site_effect="random", arm_by_site=None)
-    monkeypatch.setattr(E, "_LL_BLOCK_VALUES", 10**9)
-    whole = E.pointwise_loglik(family, post, TIME, EVENT, ARM, SITE, None, **kw)
-    monkeypatch.setattr(E, "_LL_BLOCK_VALUES", 7 * N)
-    blocks = E.pointwise_loglik(family, post, TIME, EVENT, ARM, SITE, None, **kw)
+    monkeypatch.setattr(assemble, "_LL_BLOCK_VALUES", 10**9)
+    whole = assemble.pointwise_loglik(family, post, TIME, EVENT, ARM, SITE, None, **kw)
+    monkeypatch.setattr(assemble, "_LL_BLOCK_VALUES", 7 * N)
+    blocks = assemble.pointwise_loglik(family, post, TIME, EVENT, ARM, SITE, None, **kw)
     assert whole.shape == (s, N)
     np.testing.assert_array_equal(blocks, whole)
 
@@ -63,7 +63,7 @@ def test_piecewise_pointwise_equals_direct_integral():
     alpha = np.array([-2.0, -1.7, -2.4, -1.9])
     post = params_one(log_hr=0.3)
     post["log_baseline_hazard"] = alpha[None, :]
-    ll = E.pointwise_loglik(fam, post, TIME, EVENT, ARM, SITE, None, site_effect="none",
+    ll = assemble.pointwise_loglik(fam, post, TIME, EVENT, ARM, SITE, None, site_effect="none",
                             arm_by_site=None)[0]
     # Independent: integrate the hazard numerically (scipy.quad) for H, look up h.
     from scipy.integrate import quad
@@ -85,7 +85,7 @@ def test_aggregated_piecewise_equals_patient_level():
     log_hr = -0.35
     post = params_one(log_hr=log_hr)
     post["log_baseline_hazard"], post["site_effect"] = alpha[None], eff[None]
-    patient = E.pointwise_loglik(fam, post, TIME, EVENT, ARM, SITE, None,
+    patient = assemble.pointwise_loglik(fam, post, TIME, EVENT, ARM, SITE, None,
                                  site_effect="random", arm_by_site=None).sum()
     unit = ARM * 4 + SITE
     agg = fam.data_arrays(TIME, EVENT, unit, 8)
@@ -115,8 +115,8 @@ def test_pymc_graph_equals_numpy(model):
         "patient_id": [f"p{i}" for i in range(N)], "site": [f"s{s}" for s in SITE],
         "arm": np.where(ARM == 1, "tace_sorafenib", "sorafenib"),
         "os_time": TIME, "os_event": EVENT}))
-    ep, family, priors, X, scale, data, key = E.prepare(model, trial, "os")
-    m = E.build_pymc(family, priors, data, site_effect="random", arm_by_site=None, n_sites=4,
+    ep, family, priors, X, scale, data, key = graph.prepare(model, trial, "os")
+    m = graph.build_pymc(family, priors, data, site_effect="random", arm_by_site=None, n_sites=4,
                      n_cov=0)
     point = m.initial_point()
     rng = np.random.default_rng(0)
@@ -130,7 +130,7 @@ def test_pymc_graph_equals_numpy(model):
     outs = m.replace_rvs_by_values([m[n] for n in names])
     values = m.compile_fn(outs, inputs=m.value_vars, on_unused_input="ignore")(point)
     post = {n: np.asarray(v)[None, ...] for n, v in zip(names, values)}
-    ll = E.pointwise_loglik(family, post, ep.time, ep.event, ep.arm, ep.site, X,
+    ll = assemble.pointwise_loglik(family, post, ep.time, ep.event, ep.arm, ep.site, X,
                             site_effect="random", arm_by_site=None)
     assert graph_ll == pytest.approx(ll.sum(), rel=1e-10)
 
@@ -144,10 +144,10 @@ def _graph_at_random_points(model, seed):
         "patient_id": [f"p{i}" for i in range(N)], "site": [f"s{s}" for s in SITE],
         "arm": np.where(ARM == 1, "tace_sorafenib", "sorafenib"),
         "os_time": TIME, "os_event": EVENT}))
-    ep, family, priors, X, scale, data, key = E.prepare(model, trial, "os")
-    m = E.build_pymc(family, priors, data, site_effect=model.site_effect,
+    ep, family, priors, X, scale, data, key = graph.prepare(model, trial, "os")
+    m = graph.build_pymc(family, priors, data, site_effect=model.site_effect,
                      arm_by_site=model.arm_by_site, n_sites=4, n_cov=0,
-                     site_parametrization=E.site_parametrization_for(model, ep))
+                     site_parametrization=graph.site_parametrization_for(model, ep))
     names = [v.name for v in m.free_RVs] + [d.name for d in m.deterministics]
     values = m.compile_fn(m.replace_rvs_by_values([m[n] for n in names]), inputs=m.value_vars,
                           on_unused_input="ignore")
@@ -179,7 +179,7 @@ def test_log_prior_matches_pymc(model):
                             inputs=m.value_vars, on_unused_input="ignore")
     diffs = []
     for point, post in points:
-        lp = E.log_prior(post, priors, family, model.site_effect, model.arm_by_site, False)
+        lp = assemble.log_prior(post, priors, family, model.site_effect, model.arm_by_site, False)
         diffs.append((float(prior_lp(point)), sum(float(v[0]) for v in lp.values())))
     # abs 1e-8: scipy and PyTensor's numba kernels differ in the last bits only.
     assert diffs[0][0] - diffs[1][0] == pytest.approx(diffs[0][1] - diffs[1][1], abs=1e-8)
@@ -220,9 +220,9 @@ def test_sampled_density_is_the_model_posterior(model):
                            on_unused_input="ignore")
     diffs = []
     for point, post in points:
-        reference = sum(float(v[0]) for v in E.log_prior(
+        reference = sum(float(v[0]) for v in assemble.log_prior(
             post, priors, family, model.site_effect, model.arm_by_site, False).values())
-        reference += float(E.pointwise_loglik(family, post, ep.time, ep.event, ep.arm, ep.site,
+        reference += float(assemble.pointwise_loglik(family, post, ep.time, ep.event, ep.arm, ep.site,
                                               X, site_effect=model.site_effect,
                                               arm_by_site=model.arm_by_site).sum())
         reference += sum(float(np.log(post[v][0])) for v in ("site_sd", "arm_site_sd")
@@ -244,7 +244,7 @@ def test_aft_pointwise_equals_scipy(family, scipy_dist):
     eff = np.array([0.1, -0.2, 0.3, -0.2])
     post = params_one(log_scale=2.0, log_sigma=np.log(0.8), log_tr=0.3)
     post["site_effect"] = eff[None, :]
-    fam_ll = E.pointwise_loglik(fam, post, TIME, EVENT, ARM, SITE, None, site_effect="random",
+    fam_ll = assemble.pointwise_loglik(fam, post, TIME, EVENT, ARM, SITE, None, site_effect="random",
                                 arm_by_site=None)[0]
     eta = 2.0 + 0.3 * ARM + eff[SITE]
     dist = scipy_dist(eta, 0.8)
@@ -256,8 +256,34 @@ def test_exponential_pointwise_equals_scipy():
     from bayes_hcc.families.exponential import ExponentialFamily
 
     post = params_one(log_lambda=-2.0, log_hr=-0.4)
-    ll = E.pointwise_loglik(ExponentialFamily(), post, TIME, EVENT, ARM, SITE, None,
+    ll = assemble.pointwise_loglik(ExponentialFamily(), post, TIME, EVENT, ARM, SITE, None,
                             site_effect="none", arm_by_site=None)[0]
     dist = stats.expon(scale=1 / np.exp(-2.0 - 0.4 * ARM))
     np.testing.assert_allclose(ll, np.where(EVENT == 1, dist.logpdf(TIME), dist.logsf(TIME)),
                                rtol=1e-12)
+
+
+def test_endpoint_view_for_the_likelihood(example_trial):
+    """The Endpoint's view (kind, lower, upper, entry) of right-censored data: events are
+    exact with upper = time, censored patients have upper = inf, everyone enters at 0; the
+    pointwise log-likelihood computed from the view with the bounds passed explicitly equals
+    the plain event-indicator path."""
+    from bayes_hcc.families.weibull import WeibullFamily
+    from bayes_hcc.models.likelihood import EXACT, RIGHT
+
+    ep = example_trial.endpoint("os")
+    ev = ep.event == 1
+    assert set(np.unique(ep.kind)) <= {RIGHT, EXACT} and (ep.kind[ev] == EXACT).all()
+    np.testing.assert_array_equal(ep.lower, ep.time)
+    np.testing.assert_array_equal(ep.upper[ev], ep.time[ev])
+    assert np.isinf(ep.upper[~ev]).all() and (ep.entry == 0).all()
+    rng = np.random.default_rng(1)
+    post = {"log_hr": rng.normal(-0.2, 0.1, 6), "log_lambda": rng.normal(-2, 0.1, 6),
+            "log_shape": rng.normal(0.1, 0.05, 6)}
+    fam = WeibullFamily()
+    kw = dict(site_effect="none", arm_by_site=None)
+    X = np.zeros((len(ep), 0))
+    plain = assemble.pointwise_loglik(fam, post, ep.time, ep.event, ep.arm, ep.site, X, **kw)
+    view = assemble.pointwise_loglik(fam, post, ep.lower, ep.kind, ep.arm, ep.site, X,
+                                     upper=ep.upper, entry=ep.entry, **kw)
+    np.testing.assert_allclose(view, plain, rtol=1e-13)

@@ -8,15 +8,15 @@ import nutpie
 import pytest
 
 import bayes_hcc as bh
-from bayes_hcc.models import _engine, _nutpie
+from bayes_hcc.models import _nutpie, graph, sampling
 
 
 def _model(model, trial, endpoint="os"):
-    ep, family, priors, X, scale, data, key = _engine.prepare(model, trial, endpoint)
-    m = _engine.build_pymc(family, priors, data, site_effect=model.site_effect,
+    ep, family, priors, X, scale, data, key = graph.prepare(model, trial, endpoint)
+    m = graph.build_pymc(family, priors, data, site_effect=model.site_effect,
                            arm_by_site=model.arm_by_site, n_sites=len(ep.sites),
                            n_cov=X.shape[1],
-                           site_parametrization=_engine.site_parametrization_for(model, ep))
+                           site_parametrization=graph.site_parametrization_for(model, ep))
     return m, data
 
 
@@ -37,7 +37,7 @@ def _draws(compiled, m=None, **data):
                          ids=["piecewise", "weibull"])
 def test_cached_callbacks_give_nutpies_draws_and_refit(model, example_trial):
     m, _ = _model(model, example_trial)
-    with _engine._strict_math():
+    with sampling._strict_math():
         ours = _nutpie.compile_model(m)
         theirs = nutpie.compile_pymc_model(m)
     assert _nutpie.FALLBACK_REASON is None, _nutpie.FALLBACK_REASON  # fast path in use
@@ -55,7 +55,7 @@ def test_log_density_and_gradient_match_pytensor(example_trial):
     """The C callback, called through ctypes as nutpie's Rust sampler calls it, returns
     PyTensor's log density and gradient exactly."""
     m, _ = _model(bh.WeibullPH(), example_trial)
-    with _engine._strict_math():
+    with sampling._strict_math():
         ours = _nutpie.compile_model(m)
     dptr = ctypes.POINTER(ctypes.c_double)
     cb = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, dptr, dptr, dptr,
@@ -89,7 +89,7 @@ def test_trace_conversion_equals_nutpies(model, example_trial):
     import xarray as xr
 
     m, _ = _model(model, example_trial)
-    with _engine._strict_math():
+    with sampling._strict_math():
         compiled = _nutpie.compile_model(m)
     kw = dict(draws=120, tune=80, chains=3, cores=2, seed=5, progress_bar=False,
               save_warmup=False)
@@ -106,7 +106,7 @@ def _graph_cached_compile(model, trial, path, monkeypatch):
     """compile_model with the graph cache at ``path`` (the process's compiledir is fixed)."""
     monkeypatch.setattr(_nutpie, "_graph_cache_file", lambda key: path if key else None)
     m, data = _model(model, trial)
-    with _engine._strict_math():
+    with sampling._strict_math():
         compiled = _nutpie.compile_model(m, structure_key="k")
     return compiled, data, _nutpie.GRAPH_CACHE_STATUS, m
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import bayes_hcc as bh
-from bayes_hcc.models import _engine
+from bayes_hcc.models import graph
 from bayes_hcc.models.design import AUTO_CENTERED_MIN_EVENTS, resolve_site_parametrization
 
 
@@ -36,7 +36,7 @@ def test_explicit_choice_and_non_random_sites_pass_through():
 def test_example_trial_stays_noncentred(example_trial):
     """The bundled trial (130 patients, 6 sites) has far fewer events per site."""
     ep = example_trial.endpoint("os")
-    assert _engine.site_parametrization_for(bh.PiecewiseExponential(), ep) == "noncentered"
+    assert graph.site_parametrization_for(bh.PiecewiseExponential(), ep) == "noncentered"
 
 
 def test_auto_on_a_large_trial_is_centred_and_gives_the_same_posterior():

@@ -17,8 +17,8 @@ import bayes_hcc as bh
 trial = bh.datasets.load_example_trial()
 fit = bh.WeibullPH().fit(trial, "os", random_seed=11, draws=100, tune=100, chains=2)
 print(hashlib.sha256(fit.posterior["log_hr"].values.tobytes()).hexdigest())
-from bayes_hcc.models import _engine, _nutpie
-(_, compiled), = _engine._CACHE.values()
+from bayes_hcc.models import _nutpie, sampling
+(_, compiled), = sampling._CACHE.values()
 print(compiled.compiled_logp_func.cache_hits, compiled.compiled_expand_func.cache_hits)
 print(_nutpie.GRAPH_CACHE_STATUS)
 print(",".join(m for m in ("arviz", "arviz_plots", "matplotlib") if m in sys.modules) or "-")

@@ -107,3 +107,25 @@ def test_bad_arguments():
         bh.simulate_trial(100, sites=3, site_sizes=[10, 10, 10])
     with pytest.raises(ValueError, match="median > 0"):
         WeibullHazard(median=-1.0)
+
+
+def test_family_hazard_is_the_family_the_models_fit():
+    """FamilyHazard wraps a registered family at fixed parameters: a Weibull one equals
+    WeibullHazard with the same rate and shape; a Gompertz one inverts its own cumulative
+    hazard; simulate_trial accepts it and reports its median as the truth."""
+    import bayes_hcc as bh
+
+    w = bh.WeibullHazard(median=6.5, shape=1.2)
+    fw = bh.FamilyHazard("weibull_ph", log_lambda=np.log(w.rate), log_shape=np.log(1.2))
+    t = np.array([0.5, 3.0, 6.5, 20.0])
+    np.testing.assert_allclose(fw.cumhaz(t), w.cumhaz(t), rtol=1e-12)
+    np.testing.assert_allclose(fw.hazard(t), w.hazard(t), rtol=1e-12)
+    np.testing.assert_allclose(fw.inverse_cumhaz(w.cumhaz(t)), t, rtol=1e-10)
+    g = bh.FamilyHazard("gompertz_ph", log_lambda=-2.5, gamma=0.04)
+    np.testing.assert_allclose(g.cumhaz(g.inverse_cumhaz(np.array([0.1, 0.69, 3.0]))),
+                               [0.1, 0.69, 3.0], rtol=1e-10)
+    trial = bh.simulate_trial(130, os_hazard=g, random_seed=1)
+    median = float(g.inverse_cumhaz(np.log(2.0)))
+    assert trial.truth.median["os"][trial.arms[0]] == pytest.approx(median, rel=1e-6)
+    with pytest.raises(ValueError, match="needs parameter"):
+        bh.FamilyHazard("gompertz_ph", log_lambda=-2.5)

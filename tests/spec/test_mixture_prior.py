@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 import bayes_hcc as bh
-from bayes_hcc.models import _engine
+from bayes_hcc.models import graph
 
 ROBUST = bh.Prior.mixture([bh.Prior("Normal", mu=-0.3, sigma=0.15),
                            bh.Prior("Normal", mu=0.0, sigma=2.0)], weights=[0.8, 0.2])
@@ -58,10 +58,10 @@ def test_weights_change_without_recompiling_and_the_fit_reports_them(example_tri
     prior feeds psense."""
     other = bh.Prior.mixture([bh.Prior("Normal", mu=0.0, sigma=0.5),
                               bh.Prior("Normal", mu=0.0, sigma=5.0)], weights=[0.5, 0.5])
-    keys = [_engine.prepare(bh.WeibullPH(priors={"log_hr": p}), example_trial, "os")[-1]
+    keys = [graph.prepare(bh.WeibullPH(priors={"log_hr": p}), example_trial, "os")[-1]
             for p in (ROBUST, other)]
     assert keys[0] == keys[1]
-    plain = _engine.prepare(bh.WeibullPH(), example_trial, "os")[-1]
+    plain = graph.prepare(bh.WeibullPH(), example_trial, "os")[-1]
     assert plain != keys[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bh.ConvergenceWarning)

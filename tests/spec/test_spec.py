@@ -98,7 +98,7 @@ def test_fit_spec_records_spec_and_matches_direct_fit():
     assert stored == fit.spec and stored.hash == fit.datatree.attrs["spec_hash"]
     assert {**stored.to_dict(), "sampler": None} == {**spec.to_dict(), "sampler": None}
     assert {k: dict(stored.sampler)[k] for k in FAST} == FAST
-    assert fit.model == bh.build(spec)
+    assert bh.build(fit.spec) == bh.build(spec)
     direct = bh.PiecewiseExponential(n_intervals=6).fit(trial, "os", random_seed=20200228,
                                                          check=False, **FAST)
     # Same model, data and seed: identical draws.

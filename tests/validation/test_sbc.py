@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 import bayes_hcc as bh
+from bayes_hcc.families.registry import FAMILIES
 from bayes_hcc.validation.report import WRONG_PRIOR
 from bayes_hcc.validation.sbc import simulate_from_prior
 
@@ -52,7 +53,7 @@ def test_unknown_model_is_a_clear_error():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", ["weibull_ph", "piecewise_exponential"])
+@pytest.mark.parametrize("family", list(FAMILIES))  # every registered family
 def test_sbc_200_replications_is_uniform_and_narrowing_is_rejected(family):
     """Acceptance: no monitored parameter rejects uniformity at p = 0.01 (200 replications);
     the same fits with the posterior narrowed by half are rejected for every parameter."""
