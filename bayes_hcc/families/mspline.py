@@ -174,13 +174,14 @@ class MSplineFamily(Family):
         beyond = np.maximum(t - self.boundary, 0.0)[:, None]
         return {"m": np.where(beyond > 0, self._m_end, m), "i": i + beyond * self._m_end}
 
+    # basis (n, J) @ coefficients B + (J, 1): a matrix product per batch
     def log_hazard_x(self, xp, params, tf, eta):
-        c = params["coefficients"][..., None, :]  # B + (1, J)
-        return params["log_scale"][..., None] + eta + xp.log(xp.sum(c * tf["m"], axis=-1))
+        c = params["coefficients"][..., :, None]  # B + (J, 1)
+        return params["log_scale"][..., None] + eta + xp.log((tf["m"] @ c)[..., 0])
 
     def cumhaz_x(self, xp, params, tf, eta):
-        c = params["coefficients"][..., None, :]
-        return xp.exp(params["log_scale"][..., None] + eta) * xp.sum(c * tf["i"], axis=-1)
+        c = params["coefficients"][..., :, None]
+        return xp.exp(params["log_scale"][..., None] + eta) * (tf["i"] @ c)[..., 0]
 
     def draw_prior(self, priors, size, rng):
         return {"log_scale": np.asarray(priors["log_scale"].scipy().rvs(

@@ -224,13 +224,15 @@ class PiecewiseFamily(Family):
         onehot[np.arange(len(t)), interval_index(t, self.cuts)] = 1.0
         return {"onehot": onehot, "exposure": exposure_matrix(t, self.edges)}
 
+    # Both as a matrix product (n, J) @ B + (J, 1): one BLAS call per batch, not a
+    # (draws x patients x intervals) temporary.
     def log_hazard_x(self, xp, params, tf, eta):
-        alpha = params["log_baseline_hazard"][..., None, :]  # B + (1, J)
-        return xp.sum(alpha * tf["onehot"], axis=-1) + eta
+        alpha = params["log_baseline_hazard"][..., :, None]  # B + (J, 1)
+        return (tf["onehot"] @ alpha)[..., 0] + eta
 
     def cumhaz_x(self, xp, params, tf, eta):
-        rate = xp.exp(params["log_baseline_hazard"][..., None, :])  # B + (1, J)
-        return xp.sum(rate * tf["exposure"], axis=-1) * xp.exp(eta)
+        rate = xp.exp(params["log_baseline_hazard"])[..., :, None]  # B + (J, 1)
+        return (tf["exposure"] @ rate)[..., 0] * xp.exp(eta)
 
     def inverse_cumhaz(self, params, h):
         rate = np.exp(self._alpha(params))  # (S, J)
