@@ -104,10 +104,11 @@ class Family(ABC):
             if t.ndim == 1:
                 return fn(np, _per_draw(params), self.time_features(t), eta[..., None])
             shape = np.broadcast_shapes(t.shape, eta.shape)
-            t = np.broadcast_to(t, shape)
-            tf = {k: np.asarray(v).reshape(shape + (1,) + np.shape(v)[1:])
+            # features of the distinct times only (t (S, 1) against eta (S, G): S, not S x G)
+            tf = {k: np.asarray(v).reshape(t.shape + (1,) + np.shape(v)[1:])
                   for k, v in self.time_features(t.ravel()).items()}
-            return fn(np, _per_draw(params), tf, eta[..., None])[..., 0]
+            return np.broadcast_to(fn(np, _per_draw(params), tf, eta[..., None])[..., 0],
+                                   shape)
 
     def cumhaz_at(self, params: dict, t, eta=None) -> np.ndarray:
         """H(t | eta): (S, G, T) for times (T,), (S, G) for one time per draw and group."""

@@ -98,11 +98,15 @@ class MSplineFamily(Family):
             knots = knots if knots is not None else tuple(range(1, (n_knots or 3) + 1))
             boundary = boundary or float(max(knots, default=0.0) + 1.0)
         else:
-            if knots is None:
+            boundary = boundary or float(np.max(time))
+            if knots is None:  # quantiles of the event times: always inside the boundary
                 knots = quantile_cuts(time, event, (3 if n_knots is None else n_knots) + 1,
                                       time_unit) if (n_knots is None or n_knots) else ()
-            boundary = boundary or float(np.max(time))
-            knots = [k for k in knots if k < boundary]
+                knots = [k for k in knots if k < boundary]
+            elif any(k >= boundary for k in knots):
+                raise ModelError(f"knots {list(knots)}: every knot must be before the boundary "
+                                 f"knot {boundary:g} (the longest observed time unless given);"
+                                 " remove the later knots or give a larger boundary.")
         return cls(tuple(knots), boundary, degree, concentration)
 
     @classmethod

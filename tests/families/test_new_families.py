@@ -142,3 +142,13 @@ def xr_widths(widths, like):
     import xarray as xr
 
     return xr.DataArray(np.log(widths), dims=("basis",), coords={"basis": like["basis"]})
+
+
+def test_mspline_knots_beyond_follow_up_are_an_error(example_trial):
+    """A knot at or after the boundary (the longest observed time by default) is refused
+    with the fix, never dropped silently."""
+    with pytest.raises(bh.ModelError, match="every knot must be before the boundary"):
+        bh.MSplinePH([3.0, 500.0]).fit(example_trial)
+    fam = bh.MSplinePH([3.0, 50.0], boundary=60.0).family_for(
+        example_trial.endpoint("os").time, example_trial.endpoint("os").event)
+    assert fam.boundary == 60.0 and list(fam.knots) == [3.0, 50.0]
