@@ -92,11 +92,18 @@ def model_choices() -> dict[str, str]:
     return cli_choices()
 
 
+def _model_help() -> str:
+    """The ``--model`` help, from the registry: every family's CLI name and label."""
+    from bayes_hcc.families.registry import FAMILIES
+
+    names = [f"{cls.cli_name} ({cls.label})" for cls in FAMILIES.values() if cls.cli_name]
+    return "Family: " + ", ".join(names) + "; pwe is the primary analysis."
+
+
 @app.command()
 def fit(
     data: str = typer.Argument(..., help="Trial file or bundled dataset name (see describe)."),
-    model: str = typer.Option("pwe", help="Family: pwe (piecewise exponential, the primary "
-                              "analysis), weibull, exponential, lognormal, loglogistic."),
+    model: str = typer.Option("pwe", help=_model_help()),
     endpoint: str = typer.Option("os", help="os, pfs or ttp."),
     out: Path = typer.Option(..., help="Output folder for fit.nc and the summary tables."),
     site_effect: str = typer.Option("random", help="random, fixed or none."),

@@ -30,6 +30,7 @@ def _simulated_trial(fam, seed):
     return bh.read_trial(frame)
 
 
+@pytest.mark.slow  # a compile per family: ~2 minutes on a cold 2-core machine
 @pytest.mark.parametrize("key", list(FAMILIES))
 def test_short_fit_covers_the_true_arm_effect(key):
     """99% interval of the arm coefficient covers the truth (a correct model misses 1 in
