@@ -343,3 +343,19 @@ def centred_intercept(prior, name: str, offset, unit_shift=0.0, **kwargs):
 #: Prior centre of a log baseline rate, per month: 0.082 per month (median about 8 months
 #: at shape 1). Families move it to the data's unit (``Family.unit_shift``).
 LOG_RATE_MU_MONTHS = -2.5
+
+
+def log_hr_prior():
+    """The default prior of a log hazard ratio: Normal(0, 1), HR within 0.14-7.1 (95%)."""
+    from bayes_hcc.spec.priors import Prior
+
+    return Prior("Normal", mu=0.0, sigma=1.0)
+
+
+def log_rate_prior():
+    """The default prior of a log baseline rate per month: Normal(-2.5, 2), a monthly hazard of
+    0.08 (median ~8 months at a constant hazard), +-2 SD covering medians from days to
+    decades."""
+    from bayes_hcc.spec.priors import Prior
+
+    return Prior("Normal", mu=LOG_RATE_MU_MONTHS, sigma=2.0)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_hcc.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
-from bayes_hcc.spec.priors import Prior
+from bayes_hcc.families.base import Family, centred_intercept, log_hr_prior, log_rate_prior
 
 
 class ExponentialFamily(Family):
@@ -17,8 +16,8 @@ class ExponentialFamily(Family):
 
     @classmethod
     def default_priors(cls):
-        return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
-                "log_lambda": Prior("Normal", mu=LOG_RATE_MU_MONTHS, sigma=2.0)}
+        return {"log_hr": log_hr_prior(),
+                "log_lambda": log_rate_prior()}
 
     def unit_shift(self, params, log_unit):
         return {"log_lambda": log_unit}  # a rate: per unit = per month x unit length

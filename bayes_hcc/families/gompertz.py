@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_hcc.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
+from bayes_hcc.families.base import Family, centred_intercept, log_hr_prior, log_rate_prior
 from bayes_hcc.spec.priors import Prior
 from bayes_hcc.units import check_time_unit, log_unit_in_months
 
@@ -55,8 +55,8 @@ class GompertzFamily(Family):
         # Normal(0, 0.1) per month: the hazard changing by up to a factor exp(0.2 x 12) = 11
         # per year either way (95%): from a falling hazard after a risky start to a rising
         # one as disease progresses, with no direction favoured.
-        return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
-                "log_lambda": Prior("Normal", mu=LOG_RATE_MU_MONTHS, sigma=2.0),
+        return {"log_hr": log_hr_prior(),
+                "log_lambda": log_rate_prior(),
                 "gamma": Prior("Normal", mu=0.0, sigma=0.1)}
 
     def unit_shift(self, params, log_unit):

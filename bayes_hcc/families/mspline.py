@@ -24,7 +24,7 @@ from scipy import stats
 from scipy.interpolate import BSpline
 
 from bayes_hcc.errors import ModelError
-from bayes_hcc.families.base import Family, centred_intercept
+from bayes_hcc.families.base import Family, centred_intercept, log_hr_prior
 from bayes_hcc.families.piecewise import quantile_cuts
 from bayes_hcc.spec.priors import Prior
 
@@ -129,7 +129,7 @@ class MSplineFamily(Family):
         # log_scale: Normal(0, 2): the baseline cumulative hazard at the end of follow-up
         # between 0.02 and 55 (95%), i.e. from 2% to essentially all patients with an event
         # by the last follow-up time; unit-free (a cumulative hazard at a fixed time).
-        return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
+        return {"log_hr": log_hr_prior(),
                 "log_scale": Prior("Normal", mu=0.0, sigma=2.0)}
 
     def settings(self):

@@ -7,8 +7,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_hcc.errors import ModelError
-from bayes_hcc.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
-from bayes_hcc.spec.priors import Prior
+from bayes_hcc.families.base import Family, centred_intercept, log_hr_prior, log_rate_prior
 
 BASELINE_PRIORS = ("rw1", "independent")
 
@@ -154,8 +153,8 @@ class PiecewiseFamily(Family):
 
     @classmethod
     def default_priors(cls):
-        return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
-                "log_baseline_hazard": Prior("Normal", mu=LOG_RATE_MU_MONTHS, sigma=2.0)}
+        return {"log_hr": log_hr_prior(),
+                "log_baseline_hazard": log_rate_prior()}
 
     def unit_shift(self, params, log_unit):
         # a rate per unit = rate per month x the unit's length in months

@@ -6,7 +6,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_hcc.families.base import LOG_RATE_MU_MONTHS, Family, centred_intercept
+from bayes_hcc.families.base import Family, centred_intercept, log_hr_prior, log_rate_prior
 from bayes_hcc.spec.priors import Prior
 
 
@@ -48,8 +48,8 @@ class WeibullFamily(Family):
         # log_lambda: Normal(-2.5, 2) in months: a monthly hazard of 0.08 (median ~8 months
         # at k = 1), +-2 SD covering medians from days to decades. log_shape: Normal(0, 0.5):
         # k within 0.37-2.7 (95%), from steeply falling to steeply rising hazards.
-        return {"log_hr": Prior("Normal", mu=0.0, sigma=1.0),
-                "log_lambda": Prior("Normal", mu=LOG_RATE_MU_MONTHS, sigma=2.0),
+        return {"log_hr": log_hr_prior(),
+                "log_lambda": log_rate_prior(),
                 "log_shape": Prior("Normal", mu=0.0, sigma=0.5)}
 
     def unit_shift(self, params, log_unit):
