@@ -206,7 +206,11 @@ class Family(ABC):
     # -- the PyMC graph: parameters here, likelihood from models.likelihood ------------------
     def build_params(self, priors: dict, data: dict, dims: dict, offset=0.0) -> dict:
         """Create the family's PyMC variables; return them for the likelihood."""
-        raise NotImplementedError(f"{type(self).__name__} builds its own graph")
+        # A hook, not a stub: families either declare their parameters here (the default
+        # ``build`` uses them) or override ``build`` (the piecewise family: sufficient
+        # statistics). A new family that does neither learns it here.
+        raise NotImplementedError(f"{type(self).__name__}: define build_params (the family's "
+                                  "PyMC parameters) or override build.")
 
     def params_for_arm(self, params: dict, arm: int) -> dict:
         """Baseline parameters seen by one arm (differ only with a time-varying HR)."""
@@ -260,6 +264,20 @@ class Family(ABC):
     def settings(self) -> dict:
         """JSON-able settings that reconstruct this family (:meth:`from_settings`)."""
         return {"name": self.name}
+
+    #: settings that reach the graph only as data (cut points, knots): left out of the
+    #: compile-cache key, so refits on new data reuse the compiled sampler
+    data_settings: tuple[str, ...] = ()
+
+    def structure(self) -> dict:
+        """What fixes the compiled graph: the settings without ``data_settings``, with the
+        sizes those imply (``sizes``)."""
+        return {**{k: v for k, v in self.settings().items() if k not in self.data_settings},
+                **self.sizes()}
+
+    def sizes(self) -> dict:
+        """Dimension sizes the graph depends on (e.g. the number of intervals)."""
+        return {}
 
     @classmethod
     def for_data(cls, time, event, time_unit: str = "months", **options) -> Family:

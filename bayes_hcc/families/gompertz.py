@@ -8,6 +8,7 @@ disease), with c < 0 it falls and survival levels off at exp(lambda / c): a plat
 from __future__ import annotations
 
 import numpy as np
+import pytensor.tensor as pt
 
 from bayes_hcc.families.base import Family, centred_intercept, log_hr_prior, log_rate_prior
 from bayes_hcc.spec.priors import Prior
@@ -39,6 +40,7 @@ class GompertzFamily(Family):
     options = {}
     headline = ("gamma",)
     params = ("log_lambda", "gamma")
+    data_settings = ("time_unit",)  # in the graph the unit is data (log_unit): compiled once
 
     def __init__(self, time_unit: str = "months"):
         self.time_unit = check_time_unit(time_unit)
@@ -79,7 +81,8 @@ class GompertzFamily(Family):
         return {"t": np.asarray(t, float)}
 
     def _slope(self, params):
-        return params["gamma"][..., None] * self.unit_months
+        # the graph passes the unit's length as data ("unit_months"); numpy uses the family's
+        return params["gamma"][..., None] * params.get("unit_months", self.unit_months)
 
     def log_hazard_x(self, xp, params, tf, eta):
         return params["log_lambda"][..., None] + self._slope(params) * tf["t"] + eta
@@ -115,6 +118,6 @@ class GompertzFamily(Family):
         # sampled there (exact change of coordinates: centred_intercept).
         log_lambda = centred_intercept(
             priors["log_lambda"], "log_lambda",
-            offset + gamma * self.unit_months * data["time_ref"],
+            offset + gamma * pt.exp(data["log_unit"]) * data["time_ref"],
             self.unit_shift({}, data["log_unit"])["log_lambda"])
-        return {"log_lambda": log_lambda, "gamma": gamma}
+        return {"log_lambda": log_lambda, "gamma": gamma, "unit_months": pt.exp(data["log_unit"])}

@@ -61,6 +61,7 @@ class MSplineFamily(Family):
                "concentration": "positive"}
     headline = ("log_scale",)
     params = ("log_scale", "coefficients")
+    data_settings = ("knots", "boundary")  # they reach the graph as basis matrices (data)
 
     def __init__(self, knots, boundary: float, degree: int = 3, concentration: float = 1.0):
         knots = np.asarray(knots, float)
@@ -150,6 +151,9 @@ class MSplineFamily(Family):
 
     def breakpoints(self):
         return np.concatenate([self.knots, [self.boundary]])
+
+    def sizes(self):
+        return {"n_basis": self.n_basis}
 
     def coords(self):
         return {"basis": [f"M{j + 1}" for j in range(self.n_basis)]}

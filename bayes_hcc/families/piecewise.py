@@ -85,6 +85,7 @@ class PiecewiseFamily(Family):
                "rw_sd": "positive", "time_varying_hr": "bool", "tv_sd": "positive"}
     params = ("log_baseline_hazard",)
     aggregates = True  # events and exposure per cell and interval (exact; data_arrays)
+    data_settings = ("cuts",)  # only the sufficient statistics depend on them
 
     def __init__(self, cuts, baseline_prior: str = "rw1", rw_sd: float = 0.3,
                  time_varying_hr: bool = False, tv_sd: float = 0.2):
@@ -197,6 +198,9 @@ class PiecewiseFamily(Family):
         if "log_hr_dev" not in post:
             return {}
         return {"log_hr_interval": post["log_hr"] + post["log_hr_dev"]}
+
+    def sizes(self):
+        return {"n_intervals": self.n_intervals}
 
     def coords(self):
         e = self.edges

@@ -89,8 +89,7 @@ def prepare(model, trial, endpoint):
     # Prior parameters are data too (see build_pymc), so prior variants share a compile.
     data.update(prior_data(priors))
     parametrization = site_parametrization_for(model, ep)
-    key = json.dumps({"family": {k: v for k, v in family.settings().items() if k != "cuts"},
-                      "n_intervals": getattr(family, "n_intervals", None),
+    key = json.dumps({"family": family.structure(),
                       "site_effect": model.site_effect, "arm_by_site": model.arm_by_site,
                       "site_parametrization": parametrization, "n_sites": n_sites,
                       "n_cov": X.shape[1], "aggregate": aggregate,

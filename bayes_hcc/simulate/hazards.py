@@ -87,6 +87,14 @@ class FamilyHazard:
             from bayes_hcc.families.registry import family_class
 
             family = family_class(family).example()
+        unknown = set(params) - set(family.params)
+        if unknown:
+            raise ValueError(f"FamilyHazard({family.name}): unknown parameter(s) "
+                             f"{', '.join(sorted(unknown))}; it takes {', '.join(family.params)}.")
+        bad = [k for k, v in params.items() if not np.all(np.isfinite(np.asarray(v, float)))]
+        if bad:
+            raise ValueError(f"FamilyHazard({family.name}): parameter(s) {', '.join(bad)} must "
+                             "be finite numbers.")
         missing = set(family.params) - set(params)
         if missing:
             raise ValueError(f"FamilyHazard({family.name}) needs parameter(s) "

@@ -58,18 +58,21 @@ def test_gompertz_agrees_with_maximum_likelihood(name, endpoint):
     assert abs(float(post["gamma"].mean()) * unit_months - c) < 0.25 * se_c
 
 
-def test_gompertz_posterior_does_not_depend_on_the_time_unit(example_trial):
-    """gamma is per month whatever the data's unit: the example trial in days and in months
-    gives the same posterior (log HR and gamma within 3 MCSE of each other)."""
+@pytest.mark.parametrize("model, names", [
+    (bh.GompertzPH(site_effect="none"), ("log_hr", "gamma")),
+    (bh.MSplinePH(site_effect="none"), ("log_hr", "log_scale"))], ids=["gompertz", "mspline"])
+def test_new_families_do_not_depend_on_the_time_unit(example_trial, model, names):
+    """gamma is per month and the M-spline's log_scale is a cumulative hazard at the end of
+    follow-up (knots at quantiles rounded in months): the example trial in days and in
+    months gives the same posterior (within 3 MCSE of each other)."""
     import arviz_stats as azs
 
     fits = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for unit in ("months", "days"):
-            fits[unit] = bh.GompertzPH(site_effect="none").fit(example_trial.to_unit(unit),
-                                                               random_seed=5)
-    for v in ("log_hr", "gamma"):
+            fits[unit] = model.fit(example_trial.to_unit(unit), random_seed=5)
+    for v in names:
         m = [float(fits[u].posterior[v].mean()) for u in fits]
         se = np.hypot(*[float(azs.mcse(fits[u].posterior[v], method="mean")) for u in fits])
         assert abs(m[0] - m[1]) < 3 * se, v

@@ -321,3 +321,18 @@ def test_every_family_graph_and_posterior_density_equal_numpy(key):
         diffs.append((float(density(point)), lp + ll))
     # abs 1e-8: scipy/numpy and PyTensor's numba kernels differ in the last bits only.
     assert diffs[0][0] - diffs[1][0] == pytest.approx(diffs[0][1] - diffs[1][1], abs=1e-8)
+
+
+@pytest.mark.parametrize("key", sorted(__import__("bayes_hcc.families.registry",
+                                                  fromlist=["FAMILIES"]).FAMILIES))
+def test_every_family_refits_new_data_without_recompiling(key, example_trial):
+    """The compile-cache key of a model with data-chosen layout (quantile cut points, knots,
+    boundary, the time unit) is the same for another trial of the same shape and for the same
+    trial in days: those settings reach the graph as data, so a refit reuses the sampler."""
+    from bayes_hcc.families.registry import FAMILIES
+
+    model = bh.MODELS[FAMILIES[key].model_name]()
+    other = bh.simulate_trial(130, random_seed=5)
+    keys = {graph.prepare(model, t, "os")[-1]
+            for t in (example_trial, other, example_trial.to_unit("days"))}
+    assert len(keys) == 1

@@ -129,3 +129,7 @@ def test_family_hazard_is_the_family_the_models_fit():
     assert trial.truth.median["os"][trial.arms[0]] == pytest.approx(median, rel=1e-6)
     with pytest.raises(ValueError, match="needs parameter"):
         bh.FamilyHazard("gompertz_ph", log_lambda=-2.5)
+    with pytest.raises(ValueError, match="unknown parameter.*gama.*takes log_lambda, gamma"):
+        bh.FamilyHazard("gompertz_ph", log_lambda=-2.5, gama=0.1)
+    with pytest.raises(ValueError, match="gamma must be finite"):
+        bh.FamilyHazard("gompertz_ph", log_lambda=-2.5, gamma=float("nan"))
