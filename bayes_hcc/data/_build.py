@@ -1,8 +1,12 @@
 """Turn a raw patient table (dates or times layout) into the validated canonical frame.
 
 The canonical frame has one row per patient: ``patient_id``, ``site``, ``arm`` (the user's
-labels), the four dates when known, ``<endpoint>_time`` / ``<endpoint>_event`` for every
-endpoint, then baseline covariates. Every check here reports through :class:`Problems`, so a
+labels), the four dates when known (and ``last_progression_free_date`` when the assessment
+history is known), ``<endpoint>_time`` / ``<endpoint>_event`` for every endpoint, then
+baseline covariates. An interval-censored endpoint (progression seen at a scheduled
+assessment) also has ``<endpoint>_lower``: the last time known event-free, L of (L, R], for
+the patients whose event is interval-censored (NaN for the others); their
+``<endpoint>_time`` is R, the assessment that showed the event. Every check here reports through :class:`Problems`, so a
 user sees every problem of a file at once; nothing is dropped or coerced silently.
 """
 
@@ -16,6 +20,9 @@ from bayes_hcc.errors import TrialDataError
 from bayes_hcc.units import DAYS_PER_UNIT, check_time_unit
 
 DATE_COLUMNS = ("randomization_date", "progression_date", "death_date", "last_followup_date")
+#: The last tumour assessment without progression (dates layout, optional): with it,
+#: progression is interval-censored between this date and ``progression_date``.
+LPF_COLUMN = "last_progression_free_date"
 STANDARD_ENDPOINTS = ("os", "pfs", "ttp")
 ID_COLUMNS = ("patient_id", "site", "arm")
 DATES_REQUIRED = ID_COLUMNS + DATE_COLUMNS
@@ -71,9 +78,15 @@ def detect_layout(frame: pd.DataFrame, source: str) -> str:
 
 
 def time_endpoints(frame: pd.DataFrame) -> list[str]:
-    """Endpoint names that have a ``<name>_time`` column (standard ones first)."""
+    """Endpoint names that have a ``<name>_time`` column, or a ``<name>_lower`` /
+    ``<name>_upper`` pair (standard ones first)."""
+    cols = {c for c in frame.columns if isinstance(c, str)}
     names = [c[: -len("_time")] for c in frame.columns
              if isinstance(c, str) and c.endswith("_time") and len(c) > 5]
+    names += [c[: -len("_upper")] for c in frame.columns
+              if isinstance(c, str) and c.endswith("_upper") and len(c) > 6
+              and f"{c[:-len('_upper')]}_lower" in cols
+              and c[: -len("_upper")] not in names]
     ordered = [e for e in STANDARD_ENDPOINTS if e in names]
     return ordered + [e for e in names if e not in ordered]
 
@@ -137,7 +150,8 @@ def parse_date_column(frame, col: str, problems: Problems, *, required: bool = F
 
 
 def _parse_dates(frame, problems: Problems) -> dict[str, pd.Series]:
-    return {col: parse_date_column(frame, col, problems) for col in DATE_COLUMNS}
+    cols = DATE_COLUMNS + ((LPF_COLUMN,) if LPF_COLUMN in frame.columns else ())
+    return {col: parse_date_column(frame, col, problems) for col in cols}
 
 
 #: Dates before this are implausible for a trial's patients (a DataWarning).
@@ -203,6 +217,10 @@ def _derive_from_dates(frame, dates, time_unit, problems: Problems) -> dict[str,
 
     has_p, has_d = p.notna().to_numpy(), d.notna().to_numpy()
     os_t = np.where(has_d, span(d), span(last))
+    lpf = dates.get(LPF_COLUMN)
+    if lpf is not None:
+        return {"os_time": os_t, "os_event": has_d.astype(np.int8),
+                **_interval_progression(frame, r, p, d, lfu, lpf, span, problems)}
     first = p.where(p.notna() & (d.isna() | (p <= d)), d)
     pfs_t = np.where(has_p | has_d, span(first), span(last))
     ttp_t = np.where(has_p, span(p), np.where(has_d, span(d), span(last)))
@@ -213,10 +231,85 @@ def _derive_from_dates(frame, dates, time_unit, problems: Problems) -> dict[str,
     }
 
 
+def _interval_progression(frame, r, p, d, lfu, lpf, span, problems) -> dict[str, np.ndarray]:
+    """TTP and PFS when the last progression-free assessment is known (docs: data.md,
+    "Progression between assessments"):
+
+    * a progression lies in (last progression-free assessment, first assessment showing
+      it]: TTP and PFS are interval-censored there (from randomization, L = 0, when no
+      assessment without progression came first);
+    * death without observed progression: TTP is censored at the last assessment (a
+      progression between that scan and death was not observed), PFS is an exact event at
+      death;
+    * otherwise both are censored at the last assessment, at time 0 for a patient with no
+      assessment after randomization.
+    """
+    col = LPF_COLUMN
+    problems.rows(frame, lpf.notna() & r.notna() & (lpf < r), col, "assessment before "
+                  "randomization_date", "tumour assessments after randomization only (the "
+                  "baseline scan is not a follow-up assessment).")
+    problems.rows(frame, lpf.notna() & d.notna() & (lpf > d), col, "assessment after death",
+                  "check the dates: no assessment can follow the death date.")
+    problems.rows(frame, lpf.notna() & p.notna() & (lpf >= p), col,
+                  "lower bound after upper bound: the last assessment without progression is "
+                  "on or after progression_date", "last_progression_free_date is the last scan "
+                  "before the one that showed progression; progression_date is that scan.")
+    problems.rows(frame, lpf.notna() & lfu.notna() & (lpf > lfu), col,
+                  "assessment after last_followup_date", "the last follow-up is on or after "
+                  "the last assessment.")
+    has_p, has_d = p.notna().to_numpy(), d.notna().to_numpy()
+    lower = np.where(lpf.notna().to_numpy(), span(lpf), 0.0)
+    upper = np.where(has_p, span(p), np.nan)
+    return {
+        "ttp_time": np.where(has_p, upper, lower), "ttp_event": has_p.astype(np.int8),
+        "ttp_lower": np.where(has_p, lower, np.nan),
+        "pfs_time": np.where(has_p, upper, np.where(has_d, span(d), lower)),
+        "pfs_event": (has_p | has_d).astype(np.int8),
+        "pfs_lower": np.where(has_p, lower, np.nan),
+    }
+
+
+def _check_bounds(frame, ep, problems: Problems) -> dict[str, np.ndarray]:
+    """An endpoint given as ``<ep>_lower`` / ``<ep>_upper`` (R's ``Surv(type="interval2")``):
+    upper empty = censored at lower; lower = upper = exact event; lower < upper = event in
+    (lower, upper] (lower 0: before the first assessment). Returns the canonical time
+    (upper for an event), event and lower (NaN unless interval-censored)."""
+    lcol, ucol = f"{ep}_lower", f"{ep}_upper"
+    if f"{ep}_time" in frame.columns or f"{ep}_event" in frame.columns:
+        problems.add(f"columns '{ep}_time'/'{ep}_event' and '{lcol}'/'{ucol}' both given; "
+                     f"give {ep.upper()} once: as a time and event, or as bounds.")
+        return {}
+    vals = {}
+    for col in (lcol, ucol):
+        raw = frame[col]
+        v = pd.to_numeric(raw, errors="coerce")
+        problems.rows(frame, raw.notna() & v.isna(), col, "non-numeric bound",
+                      "bounds must be numbers (leave upper empty for a censored patient).",
+                      values=raw)
+        problems.rows(frame, v < 0, col, "negative bound", "bounds must be >= 0.", values=v)
+        vals[col] = v.to_numpy(float)
+    lo, up = vals[lcol], vals[ucol]
+    problems.rows(frame, np.isnan(lo) & frame[lcol].isna().to_numpy(), lcol, "missing lower "
+                  "bound", "give the last time known event-free (0 if the event was seen at "
+                  "the first assessment).")
+    problems.rows(frame, np.isinf(lo), lcol, "infinite lower bound",
+                  "the lower bound is the last time known event-free: a finite number.")
+    problems.rows(frame, lo > up, lcol, "lower bound after upper bound",
+                  f"{lcol} <= {ucol}: the event lies in ({lcol}, {ucol}].", values=lo)
+    censored = ~np.isfinite(up)
+    exact = ~censored & (lo == up)
+    return {f"{ep}_time": np.where(censored, lo, up),
+            f"{ep}_event": (~censored).astype(np.int8),
+            f"{ep}_lower": np.where(censored | exact, np.nan, lo)}
+
+
 def _check_times(frame, endpoints, problems: Problems) -> dict[str, np.ndarray]:
     out = {}
     for ep in endpoints:
         tcol, ecol = f"{ep}_time", f"{ep}_event"
+        if tcol not in frame.columns:
+            out.update(_check_bounds(frame, ep, problems))
+            continue
         if ecol not in frame.columns:
             problems.add(f"column '{ecol}' is missing; every '{tcol}' needs its event indicator "
                          "(1 = event, 0 = censored).")
@@ -286,8 +379,9 @@ def _zero_times(frame, ep, endpoints, rule, time_unit, problems: Problems) -> No
 
 def build_canonical(raw: pd.DataFrame, *, control: str, treatment: str, time_unit: str,
                     zero_time_events: str = "error", source: str = "trial data",
-                    layout: str | None = None):
-    """Validate ``raw`` and return ``(canonical_frame, endpoints, layout)``."""
+                    layout: str | None = None, assessments=None):
+    """Validate ``raw`` (and the assessment table, if any) and return ``(canonical_frame,
+    endpoints, layout, assessments)``: the canonical assessment table, or None."""
     time_unit = check_time_unit(time_unit)
     if zero_time_events not in ZERO_TIME_RULES:
         raise TrialDataError(f"zero_time_events={zero_time_events!r}; choose one of "
@@ -311,12 +405,21 @@ def build_canonical(raw: pd.DataFrame, *, control: str, treatment: str, time_uni
         dates = _parse_dates(frame, problems)
         endpoints = list(STANDARD_ENDPOINTS)
         problems.raise_if_any()  # derivation needs parseable dates
+        if assessments is not None:
+            from bayes_hcc.data.assessments import reduce_assessments
+
+            dates, assessments = reduce_assessments(assessments, frame, dates, source)
         ep = _derive_from_dates(frame, dates, time_unit, problems)
-        taken = set(DATES_REQUIRED)
+        taken = set(DATES_REQUIRED) | {LPF_COLUMN}
     else:
+        if assessments is not None:
+            raise TrialDataError(f"{source}: an assessment table goes with the dates layout "
+                                 "(randomization, progression, death and follow-up dates); "
+                                 "in the times layout give <endpoint>_lower / _upper bounds.")
         endpoints = time_endpoints(frame)
         ep = _check_times(frame, endpoints, problems)
-        taken = set(TIMES_REQUIRED) | {f"{e}_{k}" for e in endpoints for k in ("time", "event")}
+        taken = set(TIMES_REQUIRED) | {f"{e}_{k}" for e in endpoints
+                                       for k in ("time", "event", "lower", "upper")}
         if "randomization_date" in frame.columns:
             r = parse_date_column(frame, "randomization_date", problems, required=True)
             dates = {"randomization_date": r}
@@ -338,10 +441,12 @@ def build_canonical(raw: pd.DataFrame, *, control: str, treatment: str, time_uni
     for name in endpoints:
         out[f"{name}_time"] = np.asarray(ep[f"{name}_time"], dtype=float)
         out[f"{name}_event"] = np.asarray(ep[f"{name}_event"], dtype=np.int8)
+        if f"{name}_lower" in ep and np.isfinite(ep[f"{name}_lower"]).any():
+            out[f"{name}_lower"] = np.asarray(ep[f"{name}_lower"], dtype=float)
     for col in frame.columns:
         if col not in taken and col not in out.columns:
             out[col] = frame[col].to_numpy()
-    return out, tuple(endpoints), layout
+    return out, tuple(endpoints), layout, assessments
 
 
 def warn_small(frame: pd.DataFrame, endpoints, control: str, treatment: str) -> None:

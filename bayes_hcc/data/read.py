@@ -129,7 +129,7 @@ def read_table(source, *, sheet=None, encoding: str | None = None) -> tuple[pd.D
 
 def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sorafenib",
                time_unit: str = "months", zero_time_events: str = "error", sheet=None,
-               encoding: str | None = None) -> TrialData:
+               encoding: str | None = None, assessments=None) -> TrialData:
     """Read and validate a two-arm trial, one row per patient.
 
     Parameters
@@ -142,9 +142,18 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
           last follow-up may be empty for a patient who died). OS, PFS and TTP are
           derived: OS = death from any cause; PFS = progression or death, whichever
           first; TTP = progression, with death without progression censored at death.
+          With the assessment history (a ``last_progression_free_date`` column, the
+          last scan without progression, or ``assessments=``), progression is
+          interval-censored between the last scan without it and ``progression_date``
+          (the first scan showing it); TTP and PFS without an event are censored at the
+          last scan, and death without progression censors TTP at the last scan (PFS is
+          an exact event at death). See the data guide.
         * times: ``patient_id, site, arm`` and pairs ``os_time, os_event``,
           ``pfs_time, pfs_event``, ``ttp_time, ttp_event`` (any ``<name>_time`` /
-          ``<name>_event`` pair is an endpoint; optional ``randomization_date``).
+          ``<name>_event`` pair is an endpoint; optional ``randomization_date``). An
+          interval-censored endpoint is a ``<name>_lower, <name>_upper`` pair instead:
+          upper empty = censored at lower; lower = upper = exact event; lower < upper =
+          event in (lower, upper] (lower 0 = before the first assessment).
 
         Any further column is kept as a baseline covariate.
     control, treatment : str or int
@@ -164,6 +173,13 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
     encoding : str, optional
         Encoding of a CSV file; default UTF-8 (a byte-order mark is fine). A file that is
         not UTF-8 is an error asking for its encoding (``"latin-1"``, ``"cp949"``...).
+    assessments : str, path or DataFrame, optional
+        Tumour assessments (dates layout), one row per patient and scan: ``patient_id,
+        assessment_date, progression`` (1 = the scan shows progression), like an ADaM ADRS
+        extract. ``progression_date`` and ``last_progression_free_date`` are read from it
+        (a ``progression_date`` given in the patient table must agree). Errors name the
+        scans: unknown patients, duplicates, scans before randomization or after death, a
+        scan without progression after one with it (progression is irreversible).
 
     Returns
     -------
@@ -185,4 +201,4 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
     frame, label = read_table(source, sheet=sheet, encoding=encoding)
     return TrialData._from_raw(frame, control=control, treatment=treatment,
                                time_unit=time_unit, zero_time_events=zero_time_events,
-                               source=label)
+                               source=label, assessments=assessments)

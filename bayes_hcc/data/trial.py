@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data._build import (DATE_COLUMNS, DAYS_PER_UNIT, arm_label, build_canonical,
-                                   check_time_unit,
-                                   warn_small)
+from bayes_hcc.data._build import (DATE_COLUMNS, DAYS_PER_UNIT, LPF_COLUMN, arm_label,
+                                   build_canonical, check_time_unit, warn_small)
 from bayes_hcc.errors import TrialDataError
 
 __all__ = ["TrialData", "Endpoint"]
@@ -22,8 +21,14 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-#: Observation kinds (``Endpoint.kind``), read by ``models.likelihood``.
-RIGHT, EXACT, INTERVAL = 0, 1, 2
+#: Observation kinds (``Endpoint.kind``), read by ``models.likelihood``: right-censored at
+#: t, exact event at t, event in (L, R] with L > 0, event in (0, R] (before the first
+#: assessment: left-censored).
+RIGHT, EXACT, INTERVAL, LEFT = 0, 1, 2, 3
+#: How an analysis treats interval-censored events (``censoring=`` of a model): the
+#: likelihood of (L, R], or the classical imputations at the midpoint, the assessment that
+#: showed the event (R), or the last one without it (L).
+CENSORING = ("interval", "midpoint", "upper", "lower")
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,11 +40,15 @@ class Endpoint:
     name : str
         ``"os"``, ``"pfs"``, ``"ttp"`` (or another endpoint of the data).
     time, event : ndarray
-        Follow-up time in ``time_unit`` and 1 = event, 0 = censored.
+        Follow-up time in ``time_unit`` and 1 = event, 0 = censored. For an
+        interval-censored event, ``time`` is R, the assessment that showed it.
     arm : ndarray of int
         0 = control, 1 = treatment.
     site : ndarray of int
         Index into ``sites``.
+    interval_lower : ndarray, optional
+        L of (L, R] for interval-censored events (NaN elsewhere); None when every event
+        time is exact.
     """
 
     name: str
@@ -52,6 +61,7 @@ class Endpoint:
     sites: tuple[str, ...]
     time_unit: str
     covariates: pd.DataFrame = field(repr=False)
+    interval_lower: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.time)
@@ -62,23 +72,61 @@ class Endpoint:
 
     # -- the view the censored likelihood reads (``models.likelihood``) ---------------------
     @property
+    def interval(self) -> np.ndarray:
+        """True for the patients whose event is known only to lie in (L, R]."""
+        if self.interval_lower is None:
+            return np.zeros(len(self.time), bool)
+        lo = np.asarray(self.interval_lower, float)
+        with np.errstate(invalid="ignore"):
+            return (np.asarray(self.event) == 1) & np.isfinite(lo) & (lo < self.time)
+
+    @property
+    def has_bounds(self) -> bool:
+        """Whether some event is interval-censored."""
+        return bool(self.interval.any())
+
+    @property
     def kind(self) -> np.ndarray:
-        """Observation kind per patient: RIGHT (0, censored), EXACT (1, event) or INTERVAL
-        (2, event known to lie in (lower, upper]). Today's data are exact or right-censored;
-        interval-censored progression builds on this view."""
-        return np.where(np.asarray(self.event) == 1, EXACT, RIGHT).astype(np.int64)
+        """Observation kind per patient: RIGHT (0, censored), EXACT (1, event), INTERVAL
+        (2, event in (lower, upper]) or LEFT (3, event in (0, upper])."""
+        kind = np.where(np.asarray(self.event) == 1, EXACT, RIGHT).astype(np.int64)
+        iv = self.interval
+        if iv.any():
+            kind[iv] = np.where(np.asarray(self.interval_lower)[iv] > 0, INTERVAL, LEFT)
+        return kind
 
     @property
     def lower(self) -> np.ndarray:
         """Event or censoring time; for an interval-censored patient the last time known
         event-free (L of (L, R])."""
-        return np.asarray(self.time, float)
+        t = np.asarray(self.time, float)
+        return np.where(self.interval, self.interval_lower, t) if self.has_bounds else t
 
     @property
     def upper(self) -> np.ndarray:
-        """Latest time the event can have happened: the event time for an exact event,
-        infinity for a censored patient (R of (L, R])."""
-        return np.where(self.kind == EXACT, self.lower, np.inf)
+        """Latest time the event can have happened: the event time for an exact event, R
+        for an interval-censored one, infinity for a censored patient."""
+        return np.where(np.asarray(self.event) == 1, np.asarray(self.time, float), np.inf)
+
+    def with_censoring(self, censoring: str = "interval") -> Endpoint:
+        """The endpoint as an analysis with ``censoring`` sees it (``CENSORING``):
+        ``"interval"`` keeps the bounds; ``"midpoint"``, ``"upper"`` and ``"lower"`` impute
+        each interval-censored event at (L + R) / 2, R or L as an exact event time (an
+        imputation at L = 0 is put at half a day, as ``zero_time_events="half_day"``)."""
+        import dataclasses
+
+        from bayes_hcc.units import DAYS_PER_UNIT
+
+        if censoring not in CENSORING:
+            raise TrialDataError(f"censoring={censoring!r}; choose one of "
+                                 f"{', '.join(CENSORING)}.")
+        if censoring == "interval" or not self.has_bounds:
+            return self
+        iv, lo, t = self.interval, self.lower, np.asarray(self.time, float)
+        imputed = {"midpoint": (lo + t) / 2, "upper": t, "lower": lo}[censoring]
+        imputed = np.maximum(imputed, 0.5 / DAYS_PER_UNIT[self.time_unit])
+        return dataclasses.replace(self, time=_readonly(np.where(iv, imputed, t)),
+                                   interval_lower=None)
 
     @property
     def entry(self) -> np.ndarray:
@@ -100,7 +148,7 @@ class TrialData:
 
     def __init__(self, frame: pd.DataFrame, *, endpoints, control: str, treatment: str,
                  time_unit: str, layout: str, cut_date=None, truth=None,
-                 source: str = "trial data"):
+                 source: str = "trial data", assessments: pd.DataFrame | None = None):
         # Canonical order (patient id): row order changes neither the draws (sums over
         # patients run in this order) nor the fingerprint.
         self._frame = frame.sort_values("patient_id", kind="stable").reset_index(drop=True)
@@ -113,33 +161,38 @@ class TrialData:
         self.cut_date = None if cut_date is None else pd.Timestamp(cut_date)
         self.truth = truth
         self.source = source
+        self._assessments = assessments
         self._fingerprint = None
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def from_table(cls, raw: pd.DataFrame, *, control, treatment, time_unit: str = "months",
                    zero_time_events: str = "error", source: str = "trial data", cut_date=None,
-                   truth=None, layout: str | None = None, warn: bool = True) -> TrialData:
+                   truth=None, layout: str | None = None, warn: bool = True,
+                   assessments=None) -> TrialData:
         """Validate a patient table (dates or times layout) into a TrialData: what
         :func:`read_trial` does after reading a file, for code that builds the table itself
         (simulated and completed trials). ``warn=False`` leaves the DataWarnings out."""
         return cls._from_raw(raw, control=control, treatment=treatment, time_unit=time_unit,
                              zero_time_events=zero_time_events, source=source,
-                             cut_date=cut_date, truth=truth, layout=layout, warn=warn)
+                             cut_date=cut_date, truth=truth, layout=layout, warn=warn,
+                             assessments=assessments)
 
     @classmethod
     def _from_raw(cls, raw, *, control, treatment, time_unit, zero_time_events="error",
-                  source="trial data", cut_date=None, truth=None, layout=None, warn=True):
-        frame, endpoints, layout = build_canonical(
+                  source="trial data", cut_date=None, truth=None, layout=None, warn=True,
+                  assessments=None):
+        frame, endpoints, layout, assessments = build_canonical(
             raw, control=control, treatment=treatment, time_unit=time_unit,
-            zero_time_events=zero_time_events, source=source, layout=layout)
+            zero_time_events=zero_time_events, source=source, layout=layout,
+            assessments=assessments)
         control, treatment = arm_label(control), arm_label(treatment)
         time_unit = check_time_unit(time_unit)
         if warn:
             warn_small(frame, endpoints, control, treatment)
         return cls(frame, endpoints=endpoints, control=control, treatment=treatment,
                    time_unit=time_unit, layout=layout, cut_date=cut_date, truth=truth,
-                   source=source)
+                   source=source, assessments=assessments)
 
     # -- basic views ----------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -163,13 +216,24 @@ class TrialData:
         return tuple(sorted(pd.unique(self._frame["site"])))
 
     @property
+    def assessments(self) -> pd.DataFrame | None:
+        """The tumour-assessment table (patient_id, assessment_date, progression), sorted,
+        when the data were read with one; else None."""
+        return None if self._assessments is None else self._assessments.copy()
+
+    def has_bounds(self, endpoint: str) -> bool:
+        """Whether some event of ``endpoint`` is interval-censored (seen at an assessment
+        with a known last assessment before it)."""
+        return self.endpoint(endpoint).has_bounds
+
+    @property
     def has_dates(self) -> bool:
         return "randomization_date" in self._frame.columns
 
     @property
     def covariates(self) -> tuple[str, ...]:
-        core = {"patient_id", "site", "arm", *DATE_COLUMNS}
-        core |= {f"{e}_{k}" for e in self.endpoints for k in ("time", "event")}
+        core = {"patient_id", "site", "arm", *DATE_COLUMNS, LPF_COLUMN}
+        core |= {f"{e}_{k}" for e in self.endpoints for k in ("time", "event", "lower")}
         return tuple(c for c in self._frame.columns if c not in core)
 
     def endpoint(self, name: str = "os") -> Endpoint:
@@ -191,6 +255,8 @@ class TrialData:
             sites=self.sites,
             time_unit=self.time_unit,
             covariates=f[list(self.covariates)].copy(),
+            interval_lower=(_readonly(f[f"{key}_lower"].to_numpy(dtype=float))
+                            if f"{key}_lower" in f.columns else None),
         )
 
     # -- data cuts ------------------------------------------------------------------------
@@ -231,17 +297,38 @@ class TrialData:
             lfu = lfu.where(lfu.isna() | (lfu <= cut), cut)
             raw["last_followup_date"] = lfu.where(lfu.notna() | death_known, cut)
             raw = raw.drop(columns=[f"{e}_{k}" for e in ("os", "pfs", "ttp")
-                                    for k in ("time", "event")])
+                                    for k in ("time", "event", "lower")
+                                    if f"{e}_{k}" in raw.columns])
+            assessments = self._assessments
+            if assessments is not None:
+                # the scans known at the cut, from which the data are derived again
+                assessments = assessments[(assessments["assessment_date"] <= cut)
+                                          & assessments["patient_id"].isin(
+                                              set(f["patient_id"]))]
+                raw = raw.drop(columns=[LPF_COLUMN])
+                raw["progression_date"] = pd.NaT
+            elif LPF_COLUMN in raw.columns:
+                # Without the scan history, the last scan before the cut is unknown when the
+                # last progression-free scan came after it: the patient is taken as
+                # progression-free up to the cut (documented approximation).
+                lpf = f[LPF_COLUMN]
+                raw[LPF_COLUMN] = lpf.where(lpf.isna() | (lpf <= cut), cut)
             return TrialData._from_raw(raw, control=self.control, treatment=self.treatment,
                                        time_unit=self.time_unit, source=self.source,
                                        cut_date=cut, truth=self.truth, layout="dates",
-                                       warn=warn)
+                                       warn=warn, assessments=assessments)
         out = f.copy()
         per = DAYS_PER_UNIT[self.time_unit]
         avail = ((cut - f["randomization_date"]) / np.timedelta64(1, "D")).to_numpy(float) / per
         for e in self.endpoints:
             t = out[f"{e}_time"].to_numpy(float)
-            out[f"{e}_event"] = ((out[f"{e}_event"] == 1) & (t <= avail)).astype(np.int8)
+            seen = (out[f"{e}_event"] == 1) & (t <= avail)
+            if f"{e}_lower" in out.columns:
+                # an interval-censored event not yet seen: event-free up to L, if known then
+                lo = out[f"{e}_lower"].to_numpy(float)
+                t = np.where(~seen & np.isfinite(lo), lo, t)
+                out[f"{e}_lower"] = np.where(seen, lo, np.nan)
+            out[f"{e}_event"] = seen.astype(np.int8)
             out[f"{e}_time"] = np.minimum(t, avail)
         if warn:
             warn_small(out, self.endpoints, self.control, self.treatment)
@@ -257,10 +344,13 @@ class TrialData:
                                  f"({self.n_patients}), got shape {mask.shape}.")
         out = self._frame.loc[mask].reset_index(drop=True)
         warn_small(out, self.endpoints, self.control, self.treatment)
+        assessments = self._assessments
+        if assessments is not None:
+            assessments = assessments[assessments["patient_id"].isin(set(out["patient_id"]))]
         return TrialData(out, endpoints=self.endpoints, control=self.control,
                          treatment=self.treatment, time_unit=self.time_unit, layout=self.layout,
                          cut_date=self.cut_date, truth=self.truth,
-                         source=f"{self.source} [{label}]")
+                         source=f"{self.source} [{label}]", assessments=assessments)
 
     def to_unit(self, time_unit: str) -> TrialData:
         """The same trial with its times expressed in ``time_unit`` (days, weeks, months,
@@ -270,11 +360,14 @@ class TrialData:
         time_unit = check_time_unit(time_unit)
         out = self._frame.copy()
         for e in self.endpoints:
-            out[f"{e}_time"] = convert(out[f"{e}_time"].to_numpy(float), self.time_unit,
-                                       time_unit)
+            for k in ("time", "lower"):
+                if f"{e}_{k}" in out.columns:
+                    out[f"{e}_{k}"] = convert(out[f"{e}_{k}"].to_numpy(float), self.time_unit,
+                                              time_unit)
         return TrialData(out, endpoints=self.endpoints, control=self.control,
                          treatment=self.treatment, time_unit=time_unit, layout=self.layout,
-                         cut_date=self.cut_date, truth=self.truth, source=self.source)
+                         cut_date=self.cut_date, truth=self.truth, source=self.source,
+                         assessments=self._assessments)
 
     def events_by_date(self, endpoint: str = "os") -> pd.Series:
         """Calendar dates of the events of ``endpoint``, sorted (needs randomization dates)."""
@@ -310,6 +403,9 @@ class TrialData:
             f = self._frame[sorted(self._frame.columns)]
             body = f.to_csv(index=False, float_format="%.17g", date_format="%Y-%m-%dT%H:%M:%S")
             meta = f"{self.control}|{self.treatment}|{self.time_unit}|{self.cut_date}"
+            if self._assessments is not None:  # the scans are data too
+                body += "\n" + self._assessments.to_csv(index=False,
+                                                        date_format="%Y-%m-%dT%H:%M:%S")
             self._fingerprint = hashlib.sha256((meta + "\n" + body).encode()).hexdigest()
         return self._fingerprint
 
