@@ -3,10 +3,8 @@ each now gets the package's own error naming the setting, in the API, the spec a
 CLI. The design store cannot be reused under other settings."""
 
 import json
-import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pymc as pm
 
+from bayes_hcc.data.trial import INTERVAL, LEFT
+
 
 @dataclass(frozen=True)
 class ArmEffect:
@@ -251,14 +253,29 @@ class Family(ABC):
 
         params = self.build_params(priors, data, dims, offset)
         tf = {k[len(TF_PREFIX):]: v for k, v in data.items() if k.startswith(TF_PREFIX)}
-        return loglik(pt, self, params, eta, time=tf, kind=data["event"]).sum()
+        upper = {k[len(TFU_PREFIX):]: v for k, v in data.items() if k.startswith(TFU_PREFIX)}
+        return loglik(pt, self, params, eta, time=tf, kind=data["event"],
+                      upper=upper or None).sum()
 
-    def data_arrays(self, time, event, unit_index, n_units: int) -> dict:
+    def data_arrays(self, time, event, unit_index, n_units: int, upper=None) -> dict:
         """numpy arrays for the pm.Data containers (see ``build``): the time features and
         the event indicator. Times are > 0 here (the engine leaves patients censored at
-        time 0 out of the graph: they contribute exactly 0)."""
+        time 0 out of the graph: they contribute exactly 0).
+
+        With ``upper`` (some event interval-censored), ``event`` holds the observation kinds
+        (``Endpoint.kind``) and ``time`` the lower bounds; the features of the upper bounds
+        are added. Where a bound is not used (L of a left-censored patient, R of a patient
+        not interval-censored) it is replaced by a finite time of the same patient, so that
+        no gradient meets log 0 or infinity (the likelihood discards those terms)."""
+        time, event = np.asarray(time, float), np.asarray(event, float)
+        if upper is not None:
+            bounded = np.isin(event, (INTERVAL, LEFT))
+            upper = np.where(bounded, upper, time)
+            time = np.where(event == LEFT, upper, time)
         out = {TF_PREFIX + k: v for k, v in self.time_features(time).items()}
-        out["event"] = np.asarray(event, float)
+        if upper is not None:
+            out.update({TFU_PREFIX + k: v for k, v in self.time_features(upper).items()})
+        out["event"] = event
         return out
 
     def settings(self) -> dict:
@@ -319,8 +336,9 @@ class Family(ABC):
         return self.name
 
 
-#: Prefix of the data containers holding time features.
+#: Prefix of the data containers holding time features (of the upper bounds: TFU_PREFIX).
 TF_PREFIX = "tf__"
+TFU_PREFIX = "tfu__"
 
 #: Suffix of the sampler's coordinate for an intercept (``centred_intercept``); these
 #: variables are dropped from the posterior (the intercept itself is kept).

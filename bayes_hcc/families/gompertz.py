@@ -104,8 +104,8 @@ class GompertzFamily(Family):
             ratio = np.where(small, 1.0 - 0.5 * x, np.log1p(safe) / safe)
             return np.where(x <= -1, np.inf, h / rate * ratio)
 
-    def data_arrays(self, time, event, unit_index, n_units):
-        out = super().data_arrays(time, event, unit_index, n_units)
+    def data_arrays(self, time, event, unit_index, n_units, upper=None):
+        out = super().data_arrays(time, event, unit_index, n_units, upper)
         t, ev = out["tf__t"], out["event"]
         # Reference time for the intercept: the mean event time (see build_params).
         out["time_ref"] = np.asarray(float(t[ev > 0].mean() if ev.any() else

@@ -6,6 +6,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from bayes_hcc.data.trial import INTERVAL, LEFT
 from bayes_hcc.errors import ModelError
 from bayes_hcc.families.base import Family, centred_intercept, log_hr_prior, log_rate_prior
 
@@ -249,13 +250,29 @@ class PiecewiseFamily(Family):
         r = np.take_along_axis(rate, j, axis=1)
         return self.edges[j] + (h - c) / r
 
-    def data_arrays(self, time, event, unit_index, n_units):
+    def data_arrays(self, time, event, unit_index, n_units, upper=None):
         """Sufficient statistics: events and exposure per unit (cell) and interval.
 
         ``unit_index`` maps each patient to its unit: a cell (arm x site) when there are
         no patient-level covariates, or the patient itself. Exact: the Poisson-form
         likelihood sum_j D_uj log h_uj - E_uj h_uj equals the patient-level one.
+
+        With ``upper`` (``event`` then holds observation kinds), interval- and
+        left-censored patients have no sufficient statistic: they keep per-patient terms
+        log(S(L) - S(R)), from their unit and their exposures up to L and R (``ic_*``);
+        the exact and right-censored patients keep the cell sums (a hybrid; exact).
         """
+        time, event, unit_index = (np.asarray(time, float), np.asarray(event, float),
+                                   np.asarray(unit_index))
+        ic = {}
+        if upper is not None:
+            bounded = np.isin(event, (INTERVAL, LEFT))
+            ic = {"ic_unit": unit_index[bounded].astype(np.int64),
+                  "ic_exposure_lower": exposure_matrix(np.where(event[bounded] == LEFT, 0.0,
+                                                                time[bounded]), self.edges),
+                  "ic_exposure_upper": exposure_matrix(np.asarray(upper, float)[bounded],
+                                                       self.edges)}
+            time, event, unit_index = time[~bounded], event[~bounded], unit_index[~bounded]
         expo = exposure_matrix(time, self.edges)
         j = interval_index(time, self.cuts)
         ev = np.zeros_like(expo)
@@ -264,7 +281,7 @@ class PiecewiseFamily(Family):
         E = np.zeros((n_units, self.n_intervals))
         np.add.at(D, unit_index, ev)
         np.add.at(E, unit_index, expo)
-        out = {"events": D, "exposure": E}
+        out = {"events": D, "exposure": E, **ic}
         if self.baseline_prior == "rw1":
             # Share w_j of the events in each interval, as the weight of each random-walk
             # step in the event-weighted mean of the walk (see build):
@@ -300,5 +317,12 @@ class PiecewiseFamily(Family):
             walk = pt.concatenate([pt.zeros(1), pt.cumsum(self.tv_sd * z)])
             dev = pm.Deterministic("log_hr_dev", walk - walk.mean(), dims="interval")
             log_rate = log_rate + data["arm"][:, None] * dev[None, :]
-        ll = data["events"] * log_rate - data["exposure"] * pt.exp(log_rate)
-        return ll.sum()
+        ll = (data["events"] * log_rate - data["exposure"] * pt.exp(log_rate)).sum()
+        if "ic_unit" in data:  # interval-censored patients: log(S(L) - S(R)) each
+            from bayes_hcc.models.likelihood import log1mexp
+
+            rate = pt.exp(log_rate)[data["ic_unit"]]  # (patient, interval)
+            H_lower = (data["ic_exposure_lower"] * rate).sum(axis=1)
+            H_upper = (data["ic_exposure_upper"] * rate).sum(axis=1)
+            ll = ll + (-H_lower + log1mexp(pt, H_upper - H_lower)).sum()
+        return ll

@@ -85,8 +85,8 @@ class WeibullFamily(Family):
         # S(t | arm) = exp(-lambda t^k HR^arm) = S0(t HR^(1/k)): time scaled by HR^(-1/k)
         return np.exp(-post["log_hr"] / np.exp(post["log_shape"]))
 
-    def data_arrays(self, time, event, unit_index, n_units):
-        out = super().data_arrays(time, event, unit_index, n_units)
+    def data_arrays(self, time, event, unit_index, n_units, upper=None):
+        out = super().data_arrays(time, event, unit_index, n_units, upper)
         log_t, event = out["tf__log_t"], out["event"]
         # Reference time t0 for the intercept: the mean log time of the events.
         ref = log_t[event > 0].mean() if event.any() else (log_t.mean() if len(log_t) else 0.0)

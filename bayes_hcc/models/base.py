@@ -65,7 +65,7 @@ class SurvivalModel:
 
     def __init__(self, *args, site_effect: str = "random", arm_by_site: str | None = None,
                  covariates=(), priors: dict | None = None,
-                 site_parametrization: str = "auto", **options):
+                 site_parametrization: str = "auto", censoring: str = "interval", **options):
         name = type(self).__name__
         if len(args) > len(self.positional):
             raise TypeError(f"{name}() takes {len(self.positional)} positional argument(s) "
@@ -79,7 +79,7 @@ class SurvivalModel:
              "site": {"effect": site_effect, "parametrization": site_parametrization,
                       "arm_by_site": "none" if arm_by_site is None else arm_by_site},
              "covariates": list(covariates) if not isinstance(covariates, str)
-             else [covariates], "priors": priors}
+             else [covariates], "priors": priors, "censoring": censoring}
         self.spec = _model_spec(d, name)
         #: times in the options are in the data's unit (a spec states its own unit)
         self.times_in_data_unit = True
@@ -111,6 +111,12 @@ class SurvivalModel:
     @property
     def covariates(self) -> tuple:
         return tuple(self.spec.covariates)
+
+    @property
+    def censoring(self) -> str:
+        """How interval-censored events are analysed: "interval" (their likelihood, the
+        default) or the imputations "midpoint", "upper", "lower" (sensitivity analyses)."""
+        return self.spec.censoring
 
     @property
     def priors(self) -> dict:
@@ -170,7 +176,8 @@ class SurvivalModel:
 
     def _identity(self) -> dict:
         d = self.spec.to_dict()
-        return {k: d[k] for k in ("family", "options", "site", "covariates", "priors")}
+        return {k: d.get(k) for k in ("family", "options", "site", "covariates", "priors",
+                                      "censoring")}
 
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v!r}" for k, v in self.options.items())

@@ -45,7 +45,8 @@ def standardize_covariates(trial, endpoint, names) -> tuple[np.ndarray, dict]:
 
 def prepare(model, trial, endpoint):
     """Everything that defines the graph structure and the data for pm.Data."""
-    ep = trial.endpoint(endpoint)
+    # the endpoint as the model's censoring setting sees it (bounds, or imputed times)
+    ep = trial.endpoint(endpoint).with_censoring(model.censoring)
     n_sites = len(ep.sites)
     if model.site_effect != "none" and n_sites < 2:
         raise ModelError(f"site_effect={model.site_effect!r} needs at least 2 sites; these "
@@ -58,6 +59,11 @@ def prepare(model, trial, endpoint):
     priors = model.resolved_priors(family)
     X, scale = standardize_covariates(trial, endpoint, model.covariates)
     aggregate = family.aggregates and X.shape[1] == 0
+    # Interval-censored events: observation kinds, lower bounds as the times, upper bounds
+    # (models.likelihood); otherwise the event indicator and the times, as always.
+    interval = ep.has_bounds
+    kind = ep.kind if interval else ep.event
+    upper = ep.upper if interval else None
     if aggregate:
         # Units are the arm x site cells: sufficient statistics (exact).
         unit = ep.arm.astype(np.int64) * n_sites + ep.site
@@ -65,14 +71,16 @@ def prepare(model, trial, endpoint):
         u_arm = np.repeat([0.0, 1.0], n_sites)
         u_site = np.tile(np.arange(n_sites), 2)
         u_X = np.zeros((n_units, 0))
-        data = family.data_arrays(ep.time, ep.event, unit, n_units)
+        data = family.data_arrays(ep.lower, kind, unit, n_units, upper)
     else:
         # Patients censored at time 0 contribute exactly 0 to the likelihood; leaving them
         # out of the graph avoids 0 * log(0) in the gradient (they stay in log_likelihood).
-        keep = ep.time > 0
+        # (A left-censored patient, event in (0, R], has L = 0 and stays.)
+        keep = (ep.lower > 0) | (kind != 0)
         n_units = int(keep.sum())
         u_arm, u_site, u_X = ep.arm[keep].astype(float), ep.site[keep].astype(np.int64), X[keep]
-        data = family.data_arrays(ep.time[keep], ep.event[keep], np.arange(n_units), n_units)
+        data = family.data_arrays(ep.lower[keep], kind[keep], np.arange(n_units), n_units,
+                                  None if upper is None else upper[keep])
     # Time-scaled priors are in months; the family moves them by the unit (exact).
     data = {"arm": u_arm, **data, "log_unit": np.asarray(log_unit_in_months(ep.time_unit))}
     if model.site_effect != "none" or model.arm_by_site:
@@ -92,7 +100,7 @@ def prepare(model, trial, endpoint):
     key = json.dumps({"family": family.structure(),
                       "site_effect": model.site_effect, "arm_by_site": model.arm_by_site,
                       "site_parametrization": parametrization, "n_sites": n_sites,
-                      "n_cov": X.shape[1], "aggregate": aggregate,
+                      "n_cov": X.shape[1], "aggregate": aggregate, "interval": interval,
                       "priors": {k: v.structure for k, v in sorted(priors.items())}},
                      sort_keys=True)
     return ep, family, priors, X, scale, data, key

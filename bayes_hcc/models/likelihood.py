@@ -7,6 +7,7 @@ or pytensor.tensor); every kind of observation follows from them:
 * exact event at t:            log h(t) - H(t)
 * right-censored at t:         -H(t)
 * interval-censored in (L, R]: log(S(L) - S(R)) = -H(L) + log1mexp(H(R) - H(L))
+* left-censored in (0, R]:      log(1 - S(R)) = log1mexp(H(R))
 * left truncation (entry e):   + H(e)  (conditioning on survival to entry)
 
 The interval term is computed as a log-difference of survivals through ``log1mexp``, never
@@ -18,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 # Observation kinds (``kind`` array, ``Endpoint.kind``): right censoring (0), an exact event
-# (1), interval censoring (2); defined with the data.
-from bayes_hcc.data.trial import EXACT, INTERVAL, RIGHT
+# (1), interval censoring (2), left censoring (3); defined with the data.
+from bayes_hcc.data.trial import EXACT, INTERVAL, LEFT, RIGHT
 
-__all__ = ["EXACT", "RIGHT", "INTERVAL", "log1mexp", "loglik"]
+__all__ = ["EXACT", "RIGHT", "INTERVAL", "LEFT", "log1mexp", "loglik"]
 
 _LOG2 = float(np.log(2.0))
 
@@ -48,14 +49,16 @@ def loglik(xp, family, params, eta, *, time, kind=None, upper=None, entry=None):
     eta : array
         Linear predictor, B + (n,).
     time : array (n,) or dict
-        Event or censoring time; the lower bound L for interval-censored patients. An array
-        (numpy) or its ``family.time_features`` (a dict; data containers in the graph).
+        Event or censoring time; the lower bound L for interval-censored patients (ignored
+        for LEFT ones: in the graph it holds any finite time, so that no gradient meets
+        log 0). An array (numpy) or its ``family.time_features`` (a dict; data containers
+        in the graph).
     kind : array (n,), optional
-        RIGHT (0), EXACT (1) or INTERVAL (2) per patient; default all exact. A 0/1 event
-        indicator is a valid ``kind``.
+        RIGHT (0), EXACT (1), INTERVAL (2) or LEFT (3) per patient; default all exact. A
+        0/1 event indicator is a valid ``kind``.
     upper : array (n,), optional
-        Upper bound R of interval-censored patients (ignored elsewhere; needed when any
-        kind is INTERVAL).
+        Upper bound R of interval- and left-censored patients (ignored elsewhere, where it
+        must still be finite in the graph; needed when any kind is INTERVAL or LEFT).
     entry : array (n,), optional
         Delayed entry (left truncation) times; default none.
     """
@@ -85,10 +88,11 @@ def _loglik(xp, family, params, eta, time, kind, upper, entry):
         # nan (t = 0); it is discarded, never multiplied by 0.
         out = xp.where(xp.equal(kind, EXACT), log_h - H, -H)
         if upper is not None:
-            is_interval = xp.equal(kind, INTERVAL)
+            is_interval, is_left = xp.equal(kind, INTERVAL), xp.equal(kind, LEFT)
             H_upper = family.cumhaz_x(xp, params, _features(family, upper), eta)
             gap = xp.where(is_interval, H_upper - H, 1.0)
             out = xp.where(is_interval, -H + log1mexp(xp, gap), out)
+            out = xp.where(is_left, log1mexp(xp, xp.where(is_left, H_upper, 1.0)), out)
     if entry is not None:
         out = out + family.cumhaz_x(xp, params, _features(family, entry), eta)
     return out

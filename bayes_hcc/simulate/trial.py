@@ -78,7 +78,11 @@ def simulate_trial(
     hr_ttp: float = 0.67,
     site_sd: float = 0.2,
     dropout_per_year: float = 0.05,
-    assessment_interval: float | None = 2.0,
+    assessment_interval: float | dict | None = 2.0,
+    assessment_offset: float | dict = 0.0,
+    assessment_jitter_days: float = 0.0,
+    missed_visit_prob: float = 0.0,
+    record_assessments: bool = True,
     control: str = "sorafenib",
     treatment: str = "tace_sorafenib",
     id_prefix: str = "SIM",
@@ -102,6 +106,17 @@ def simulate_trial(
     probability of being lost within a year); the administrative cut is ``cut_date``.
     Dates are whole days (an event lands on the day it happens, at least one day after
     randomization).
+
+    The assessment schedule: scans at ``offset + k * interval`` months (k = 1, 2, ...), each
+    moved by a normal jitter of SD ``assessment_jitter_days`` days and missed with
+    probability ``missed_visit_prob``; a scan happens only while the patient is alive and
+    followed. ``assessment_interval`` and ``assessment_offset`` may be dicts by arm label
+    (unequal schedules). With ``record_assessments`` (default) the trial carries the scans
+    (``trial.assessments``): progression is then interval-censored between the last scan
+    without it and the scan showing it (``read_trial``'s rules); without, the visit date is
+    the progression date, as a trial recording only visit dates would have it. The jitter
+    and missed visits draw random numbers after everything else, so the same seed gives
+    the same patients, deaths and latent progressions whatever the schedule.
 
     Returns
     -------
@@ -151,12 +166,15 @@ def simulate_trial(
     drop_d = np.minimum(to_days(t_drop), admin_days)
     died = death_d <= drop_d
     lfu_d = np.where(died, death_d, drop_d)
+    scans = None
     if assessment_interval is None:
         prog_d = to_days(t_prog)
+        seen = prog_d <= lfu_d
     else:
-        visit = np.ceil(t_prog / assessment_interval) * assessment_interval
-        prog_d = np.maximum(1, np.round(visit * DAYS))
-    seen = prog_d <= lfu_d
+        prog_d, seen, lpf_d, scans = _scan_schedule(
+            t_prog, lfu_d, arm, rng, interval=assessment_interval, offset=assessment_offset,
+            jitter_days=assessment_jitter_days, missed=missed_visit_prob, control=control,
+            treatment=treatment)
 
     r_dates = start + pd.to_timedelta(rand_day, unit="D")
 
@@ -174,6 +192,14 @@ def simulate_trial(
         "death_date": date(death_d, died),
         "last_followup_date": date(lfu_d, np.ones(n_patients, bool)),
     })
+    assessments = None
+    if scans is not None and record_assessments:
+        who, day, flag = scans
+        assessments = pd.DataFrame({
+            "patient_id": frame["patient_id"].to_numpy()[who],
+            "assessment_date": (r_dates[who] + pd.to_timedelta(day, unit="D")).to_numpy(),
+            "progression": flag})
+        frame["progression_date"] = pd.NaT  # read from the scans
 
     # Truth: typical-site quantities are closed form; the population (new-site) medians
     # integrate the frailty by Gauss-Hermite quadrature.
@@ -204,9 +230,61 @@ def simulate_trial(
                 "os_hazard": os_hazard, "ttp_hazard": ttp_hazard,
                 "dropout_per_year": dropout_per_year,
                 "assessment_interval": assessment_interval,
+                "assessment_offset": assessment_offset,
+                "assessment_jitter_days": assessment_jitter_days,
+                "missed_visit_prob": missed_visit_prob,
                 "accrual": (str(start.date()), str(end.date())), "cut_date": str(cut.date()),
                 "random_seed": random_seed},
     )
     return TrialData.from_table(frame, control=control, treatment=treatment,
                                time_unit="months", source="simulate_trial", cut_date=cut,
-                               truth=truth, layout="dates", warn=False)
+                               truth=truth, layout="dates", warn=False,
+                               assessments=assessments)
+
+
+def _per_arm(value, arm, control, treatment, what):
+    if isinstance(value, dict):
+        unknown = set(map(str, value)) - {control, treatment}
+        if unknown or len(value) != 2:
+            raise ValueError(f"{what} by arm needs the keys {control!r} and {treatment!r}, "
+                             f"got {sorted(map(str, value))}.")
+        v = {str(k): float(x) for k, x in value.items()}
+        return np.where(arm == 1, v[treatment], v[control])
+    return np.full(len(arm), float(value))
+
+
+def _scan_schedule(t_prog, lfu_d, arm, rng, *, interval, offset, jitter_days, missed,
+                   control, treatment):
+    """Scan days per patient, the scan that shows progression, and the last scan before.
+
+    Returns ``(prog_day, seen, last_free_day, (patient, day, flag))``: the day of the first
+    scan at or after the latent progression time ``t_prog`` (months), whether it happened
+    (patient alive and followed), the day of the last scan before it (NaN without one), and
+    the scans done (up to the one showing progression)."""
+    n = len(t_prog)
+    step = _per_arm(interval, arm, control, treatment, "assessment_interval")
+    shift = _per_arm(offset, arm, control, treatment, "assessment_offset")
+    if np.any(step <= 0) or np.any(shift < 0):
+        raise ValueError("assessment intervals must be > 0 and offsets >= 0.")
+    if jitter_days < 0 or not 0 <= missed < 1:
+        raise ValueError("assessment_jitter_days >= 0 and 0 <= missed_visit_prob < 1.")
+    horizon = float(np.max(lfu_d)) / DAYS
+    k = np.arange(1, int(np.ceil(horizon / step.min())) + 2)
+    month = shift[:, None] + step[:, None] * k[None, :]  # (n, K)
+    if jitter_days > 0:
+        month = month + rng.normal(0.0, jitter_days, size=month.shape) / DAYS
+        month = np.maximum.accumulate(np.maximum(month, 1.0 / DAYS), axis=1)
+    done = np.ones(month.shape, bool) if missed == 0 else rng.random(month.shape) >= missed
+    day = np.maximum(1, np.round(month * DAYS))
+    month = np.where(done, month, np.inf)  # a missed scan sees nothing
+    done &= day <= lfu_d[:, None]  # alive and followed
+    hit = done & (month >= t_prog[:, None])
+    seen = hit.any(axis=1)
+    first = np.where(seen, hit.argmax(axis=1), month.shape[1])
+    before = done & (np.arange(month.shape[1])[None, :] < first[:, None])
+    prog_d = np.where(seen, day[np.arange(n), np.minimum(first, month.shape[1] - 1)], np.inf)
+    last = np.where(before, day, -np.inf).max(axis=1)
+    scanned = before | (hit & (np.arange(month.shape[1])[None, :] == first[:, None]))
+    who, col = np.nonzero(scanned)
+    flag = (col == first[who]).astype(np.int8)
+    return prog_d, seen, np.where(np.isfinite(last), last, np.nan), (who, day[who, col], flag)

@@ -35,8 +35,11 @@ def spec_families() -> dict:
             for key, cls in REGISTRY.items()}
 
 
-TOP_KEYS = ("name", "description", "endpoint", "family", "population", "time_unit", "options",
-            "site", "covariates", "priors", "sampler", "report")
+TOP_KEYS = ("name", "description", "endpoint", "family", "population", "time_unit",
+            "censoring", "options", "site", "covariates", "priors", "sampler", "report")
+#: How interval-censored events are analysed (``data.trial.CENSORING``); written to TOML
+#: only when not the default, so the hashes of specs written before it existed stay valid.
+CENSORING = ("interval", "midpoint", "upper", "lower")
 SITE_KEYS = {"effect": ("random", "fixed", "none"),
              "parametrization": ("auto", "noncentered", "centered"),
              "arm_by_site": ("none", "random")}
@@ -123,6 +126,9 @@ class ModelSpec:
     #: Unit of every time in the spec (cut points, report times, tau); converted to the
     #: data's unit when fitted. Priors of time-scaled parameters are always per month.
     time_unit: str = "months"
+    #: Interval-censored events: their likelihood ("interval") or an imputation
+    #: ("midpoint", "upper", "lower") as a sensitivity analysis. No effect on exact data.
+    censoring: str = "interval"
     options: tuple = ()
     site: tuple = ()
     covariates: tuple = ()
@@ -140,6 +146,8 @@ class ModelSpec:
                "priors": {k: v.to_dict() for k, v in self.priors},
                "sampler": dict(self.sampler),
                "report": {k: _plain(v) for k, v in self.report}}
+        if self.censoring != "interval":
+            out["censoring"] = self.censoring
         return copy.deepcopy(out)
 
     @property
@@ -158,7 +166,7 @@ class ModelSpec:
         return {"model": self.family, "site_effect": site["effect"],
                 "site_parametrization": site["parametrization"],
                 "arm_by_site": None if site["arm_by_site"] == "none" else site["arm_by_site"],
-                "covariates": list(self.covariates),
+                "covariates": list(self.covariates), "censoring": self.censoring,
                 "priors": {k: v.to_dict() for k, v in self.priors},
                 **{k: _plain(v) for k, v in self.options}}
 
@@ -187,6 +195,7 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     from bayes_hcc.units import TIME_UNITS
 
     unit = _check_value(source, "time_unit", TIME_UNITS, d.get("time_unit", "months"))
+    censoring = _check_value(source, "censoring", CENSORING, d.get("censoring", "interval"))
     options = _check_table(source, "options", d.get("options", {}), families[fam]["options"])
     try:
         families[fam]["check"](options)
@@ -225,6 +234,7 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     return ModelSpec(
         name=d["name"], endpoint=d["endpoint"].lower(), family=fam,
         description=d.get("description", ""), population=pop, time_unit=unit,
+        censoring=censoring,
         options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                              for k, v in options.items())),
         site=tuple(sorted(site.items())), covariates=tuple(cov),

@@ -135,18 +135,34 @@ def test_pymc_graph_equals_numpy(model):
     assert graph_ll == pytest.approx(ll.sum(), rel=1e-10)
 
 
-def _graph_at_random_points(model, seed):
+def _interval_trial():
+    """The test patients with TTP in the times layout's bounds: exact events, right-censored
+    patients (one at time 0), events in (L, R] and in (0, R] (before the first scan)."""
+    import pandas as pd
+
+    kind = RNG.choice(4, size=N, p=[0.25, 0.15, 0.45, 0.15])  # right, exact, (L, R], (0, R]
+    lower = np.where(kind == 3, 0.0, TIME)
+    upper = np.select([kind == 0, kind == 1, kind == 2], [np.nan, TIME, TIME + 1.9],
+                      TIME + 0.5)
+    lower[np.flatnonzero(kind == 0)[0]] = 0.0  # censored at time 0: no information
+    return bh.read_trial(pd.DataFrame({
+        "patient_id": [f"p{i}" for i in range(N)], "site": [f"s{s}" for s in SITE],
+        "arm": np.where(ARM == 1, "tace_sorafenib", "sorafenib"),
+        "cov": RNG.normal(size=N), "ttp_lower": lower, "ttp_upper": upper}))
+
+
+def _graph_at_random_points(model, seed, trial=None, endpoint="os"):
     """The model's PyMC graph for the test trial, and two random points: each as the value
     variables' values and as a one-draw posterior of every free and deterministic variable."""
     import pandas as pd
 
-    trial = bh.read_trial(pd.DataFrame({
+    trial = trial or bh.read_trial(pd.DataFrame({
         "patient_id": [f"p{i}" for i in range(N)], "site": [f"s{s}" for s in SITE],
         "arm": np.where(ARM == 1, "tace_sorafenib", "sorafenib"),
         "os_time": TIME, "os_event": EVENT}))
-    ep, family, priors, X, scale, data, key = graph.prepare(model, trial, "os")
+    ep, family, priors, X, scale, data, key = graph.prepare(model, trial, endpoint)
     m = graph.build_pymc(family, priors, data, site_effect=model.site_effect,
-                     arm_by_site=model.arm_by_site, n_sites=4, n_cov=0,
+                     arm_by_site=model.arm_by_site, n_sites=4, n_cov=X.shape[1],
                      site_parametrization=graph.site_parametrization_for(model, ep))
     names = [v.name for v in m.free_RVs] + [d.name for d in m.deterministics]
     values = m.compile_fn(m.replace_rvs_by_values([m[n] for n in names]), inputs=m.value_vars,
@@ -336,3 +352,31 @@ def test_every_family_refits_new_data_without_recompiling(key, example_trial):
     keys = {graph.prepare(model, t, "os")[-1]
             for t in (example_trial, other, example_trial.to_unit("days"))}
     assert len(keys) == 1
+
+
+# Every family once; the piecewise family also with a covariate, where its units are the
+# patients instead of the arm x site cells (the other families have one data path).
+@pytest.mark.parametrize("key, covariates", [
+    *[(k, ()) for k in sorted(__import__("bayes_hcc.families.registry",
+                                         fromlist=["FAMILIES"]).FAMILIES)],
+    ("piecewise_exponential", ("cov",))])
+def test_every_family_graph_with_interval_censoring_equals_numpy(key, covariates):
+    """Interval- and left-censored events in the sampled graph, every family: the graph's
+    likelihood term equals the numpy patient-level likelihood of the same points (so for
+    the piecewise model the hybrid of cell sufficient statistics and per-patient interval
+    terms is exact, with cells and with patient-level units)."""
+    from bayes_hcc.models.likelihood import INTERVAL, LEFT
+
+    trial = _interval_trial()
+    model = _registry_model(key, site_effect="random", covariates=covariates)
+    ep, family, priors, X, m, points = _graph_at_random_points(model, 4, trial, "ttp")
+    assert {INTERVAL, LEFT} <= set(ep.kind)
+    loglik_term = m.compile_fn(m.replace_rvs_by_values([m["loglik"]])[0], inputs=m.value_vars,
+                               on_unused_input="ignore")
+    grad = m.compile_dlogp(jacobian=False)
+    for point, post in points:
+        ll = assemble.pointwise_loglik(family, post, ep.lower, ep.kind, ep.arm, ep.site, X,
+                                       site_effect="random", arm_by_site=None, upper=ep.upper)
+        assert np.isfinite(ll).all()
+        assert float(loglik_term(point)) == pytest.approx(float(ll.sum()), rel=1e-10)
+        assert np.isfinite(grad(point)).all()  # no log 0 or inf reaches the gradient

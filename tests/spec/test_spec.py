@@ -1,7 +1,6 @@
 """models/*.toml specs: loading, round trip, validation errors, fitting, provenance."""
 
 import dataclasses
-import warnings
 from pathlib import Path
 
 import numpy as np
