@@ -15,14 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data._checks import Problems, describe_rows, warn_data
+from bayes_hcc.data._checks import Problems, describe_rows, parse_date_column, warn_data
+from bayes_hcc.data.assessments import LPF_COLUMN, reduce_assessments
 from bayes_hcc.errors import TrialDataError
 from bayes_hcc.units import DAYS_PER_UNIT, check_time_unit
 
 DATE_COLUMNS = ("randomization_date", "progression_date", "death_date", "last_followup_date")
-#: The last tumour assessment without progression (dates layout, optional): with it,
-#: progression is interval-censored between this date and ``progression_date``.
-LPF_COLUMN = "last_progression_free_date"
 STANDARD_ENDPOINTS = ("os", "pfs", "ttp")
 ID_COLUMNS = ("patient_id", "site", "arm")
 DATES_REQUIRED = ID_COLUMNS + DATE_COLUMNS
@@ -112,41 +110,6 @@ def _check_identity(frame, control, treatment, problems: Problems) -> None:
         problems.add(
             f"column 'arm': only one arm ({', '.join(map(repr, present)) or 'none'}) is present;"
             f" a comparison needs both control={control!r} and treatment={treatment!r}.")
-
-
-def _has_timezone(value) -> bool:
-    if isinstance(value, str):
-        try:
-            value = pd.Timestamp(value.strip())
-        except (ValueError, TypeError):
-            return False
-    return getattr(value, "tzinfo", None) is not None
-
-
-def parse_date_column(frame, col: str, problems: Problems, *, required: bool = False,
-                      id_column: str = "patient_id") -> pd.Series:
-    """One date column as naive calendar dates; unparseable values, and a mix of
-    time-zone-aware and naive values (the calendar day would be ambiguous), are problems
-    naming the rows. Missing values stay NaT (an error when ``required``)."""
-    raw = frame[col]
-    blank = raw.isna() | (raw.astype(str).str.strip().isin(["", "NaT", "nan", "None"]))
-    aware = raw.where(~blank).map(_has_timezone).fillna(False).astype(bool).to_numpy()
-    if aware.any() and not aware[~blank.to_numpy()].all():
-        problems.rows(frame, aware, col, "time-zone-aware date among dates without a time "
-                      "zone", "write every date as YYYY-MM-DD without a time zone.",
-                      values=raw, id_column=id_column)
-        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
-    values = raw.where(~blank)
-    if aware.any():  # all aware: keep each date's own local calendar day
-        values = values.map(lambda v: v if pd.isna(v) else pd.Timestamp(v).tz_localize(None))
-    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
-    bad = ~blank & parsed.isna()
-    problems.rows(frame, bad, col, "unparseable date", "write dates as YYYY-MM-DD (ISO 8601).",
-                  values=raw, id_column=id_column)
-    if required:
-        problems.rows(frame, blank, col, "missing date", f"every patient needs a {col}.",
-                      id_column=id_column)
-    return parsed
 
 
 def _parse_dates(frame, problems: Problems) -> dict[str, pd.Series]:
@@ -406,8 +369,6 @@ def build_canonical(raw: pd.DataFrame, *, control: str, treatment: str, time_uni
         endpoints = list(STANDARD_ENDPOINTS)
         problems.raise_if_any()  # derivation needs parseable dates
         if assessments is not None:
-            from bayes_hcc.data.assessments import reduce_assessments
-
             dates, assessments = reduce_assessments(assessments, frame, dates, source)
         ep = _derive_from_dates(frame, dates, time_unit, problems)
         taken = set(DATES_REQUIRED) | {LPF_COLUMN}

@@ -69,3 +69,38 @@ class Problems:
 
 def warn_data(message: str, stacklevel: int = 3) -> None:
     warnings.warn(message, DataWarning, stacklevel=stacklevel)
+
+
+def _has_timezone(value) -> bool:
+    if isinstance(value, str):
+        try:
+            value = pd.Timestamp(value.strip())
+        except (ValueError, TypeError):
+            return False
+    return getattr(value, "tzinfo", None) is not None
+
+
+def parse_date_column(frame, col: str, problems: Problems, *, required: bool = False,
+                      id_column: str = "patient_id") -> pd.Series:
+    """One date column as naive calendar dates; unparseable values, and a mix of
+    time-zone-aware and naive values (the calendar day would be ambiguous), are problems
+    naming the rows. Missing values stay NaT (an error when ``required``)."""
+    raw = frame[col]
+    blank = raw.isna() | (raw.astype(str).str.strip().isin(["", "NaT", "nan", "None"]))
+    aware = raw.where(~blank).map(_has_timezone).fillna(False).astype(bool).to_numpy()
+    if aware.any() and not aware[~blank.to_numpy()].all():
+        problems.rows(frame, aware, col, "time-zone-aware date among dates without a time "
+                      "zone", "write every date as YYYY-MM-DD without a time zone.",
+                      values=raw, id_column=id_column)
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    values = raw.where(~blank)
+    if aware.any():  # all aware: keep each date's own local calendar day
+        values = values.map(lambda v: v if pd.isna(v) else pd.Timestamp(v).tz_localize(None))
+    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    bad = ~blank & parsed.isna()
+    problems.rows(frame, bad, col, "unparseable date", "write dates as YYYY-MM-DD (ISO 8601).",
+                  values=raw, id_column=id_column)
+    if required:
+        problems.rows(frame, blank, col, "missing date", f"every patient needs a {col}.",
+                      id_column=id_column)
+    return parsed

@@ -184,7 +184,7 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
 
 def _parse_startdt(frame, problems) -> pd.Series:
     """STARTDT as calendar dates (SAS dates arrive as datetimes, CSV as text)."""
-    from bayes_hcc.data._build import parse_date_column
+    from bayes_hcc.data._checks import parse_date_column
 
     return parse_date_column(frame, "STARTDT", problems, required=True, id_column="USUBJID")
 

@@ -13,22 +13,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data._checks import Problems
+from bayes_hcc.data._checks import Problems, parse_date_column
 from bayes_hcc.errors import TrialDataError
 
-__all__ = ["ASSESSMENT_COLUMNS", "reduce_assessments"]
+__all__ = ["ASSESSMENT_COLUMNS", "LPF_COLUMN", "reduce_assessments"]
+
+#: The last tumour assessment without progression (dates layout, optional): with it,
+#: progression is interval-censored between this date and ``progression_date``.
+LPF_COLUMN = "last_progression_free_date"
 
 #: Columns of an assessment table.
 ASSESSMENT_COLUMNS = ("patient_id", "assessment_date", "progression")
 
 
 def _canonical_table(raw, patients, source) -> tuple[pd.DataFrame, Problems]:
-    from bayes_hcc.data._build import parse_date_column
-
     if not isinstance(raw, pd.DataFrame):
-        from bayes_hcc.data.read import read_table
-
-        raw, source = read_table(raw)
+        raise TrialDataError(f"assessments: a table (DataFrame or file path) of scans, got "
+                             f"{type(raw).__name__}.")
     label = f"assessments ({source})"
     missing = [c for c in ASSESSMENT_COLUMNS if c not in raw.columns]
     if missing:
@@ -66,8 +67,6 @@ def reduce_assessments(raw, frame: pd.DataFrame, dates: dict, source: str = "ass
     ``progression_date`` (the first positive scan) and ``last_progression_free_date`` (the
     last negative scan before it) filled in, and the canonical table (sorted by patient and
     date)."""
-    from bayes_hcc.data._build import LPF_COLUMN
-
     if LPF_COLUMN in frame.columns:
         raise TrialDataError(f"{source}: both an assessment table and a '{LPF_COLUMN}' column "
                              "were given; give the assessment history once (drop the column "

@@ -39,13 +39,58 @@ def follow_up_summary(trial, endpoint: str) -> pd.DataFrame:
     return out
 
 
+def turnbull(lower, upper, *, label: str = "npmle"):
+    """Turnbull's non-parametric maximum-likelihood estimate of S(t) from interval-censored
+    data ((lower, upper], upper = inf for a censored patient, lower = upper for an exact
+    event), through lifelines' interval-censored Kaplan-Meier. Returns a DataFrame indexed
+    by time with ``survival`` (the estimate at the end of each Turnbull interval) and
+    ``survival_start`` (its start): the NPMLE is known only up to where the mass lies inside
+    each interval."""
+    from lifelines import KaplanMeierFitter
+
+    kmf = KaplanMeierFitter(label=label).fit_interval_censoring(np.asarray(lower, float),
+                                                                np.asarray(upper, float))
+    sf = kmf.survival_function_
+    col = {c.rsplit("_", 1)[-1]: c for c in sf.columns}  # ..._lower, ..._upper
+    out = pd.DataFrame({"survival": sf[col["lower"]].to_numpy(),
+                        "survival_start": sf[col["upper"]].to_numpy()}, index=sf.index)
+    return out[np.isfinite(out.index)]
+
+
+def turnbull_median(lower, upper) -> tuple[float, float]:
+    """The interval (a, b] holding the NPMLE median: a = last time the Turnbull estimate is
+    above 0.5, b = first time it is at or below (inf when not reached)."""
+    sf = turnbull(lower, upper)["survival"]
+    below = sf.index[sf.to_numpy() <= 0.5]
+    if len(below) == 0:
+        return float("inf"), float("inf")
+    b = float(below[0])
+    above = sf.index[(sf.to_numpy() > 0.5) & (sf.index < b)]
+    return (float(above[-1]) if len(above) else 0.0), b
+
+
 def km_medians(trial, endpoint: str, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Kaplan-Meier medians per arm with their confidence intervals; for an endpoint with
+    interval-censored events, the Turnbull NPMLE median instead (``median`` is the end of the
+    interval holding it, ``median_from`` its start; no closed-form confidence interval: the
+    CI columns are NaN and ``attrs["estimator"]`` says which estimator was used)."""
     from lifelines import KaplanMeierFitter
     from lifelines.utils import median_survival_times
 
     ep = trial.endpoint(endpoint)
-    rows = []
     level = int(round(100 * (1 - alpha)))
+    if ep.has_bounds:
+        rows = []
+        for i, arm in enumerate(ep.arms):
+            m = ep.arm == i
+            a, b = turnbull_median(ep.lower[m], ep.upper[m])
+            rows.append({"arm": arm, "patients": int(m.sum()),
+                         "events": int(ep.event[m].sum()), "median": b, "median_from": a,
+                         f"lower_{level}": np.nan, f"upper_{level}": np.nan})
+        out = pd.DataFrame(rows).set_index("arm")
+        out.attrs.update(endpoint=ep.name, time_unit=ep.time_unit, estimator="turnbull")
+        return out
+    rows = []
     for i, arm in enumerate(ep.arms):
         m = ep.arm == i
         kmf = KaplanMeierFitter(alpha=alpha).fit(ep.time[m], ep.event[m], label=arm)
@@ -55,7 +100,7 @@ def km_medians(trial, endpoint: str, *, alpha: float = 0.05) -> pd.DataFrame:
                      f"lower_{level}": float(ci.iloc[0, 0]),
                      f"upper_{level}": float(ci.iloc[0, 1])})
     out = pd.DataFrame(rows).set_index("arm")
-    out.attrs.update(endpoint=ep.name, time_unit=ep.time_unit)
+    out.attrs.update(endpoint=ep.name, time_unit=ep.time_unit, estimator="kaplan_meier")
     return out
 
 

@@ -199,6 +199,8 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
     future; column names with surrounding spaces, which are stripped).
     """
     frame, label = read_table(source, sheet=sheet, encoding=encoding)
+    if assessments is not None:
+        assessments, _ = read_table(assessments, encoding=encoding)
     return TrialData._from_raw(frame, control=control, treatment=treatment,
                                time_unit=time_unit, zero_time_events=zero_time_events,
                                source=label, assessments=assessments)

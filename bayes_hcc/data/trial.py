@@ -221,6 +221,24 @@ class TrialData:
         when the data were read with one; else None."""
         return None if self._assessments is None else self._assessments.copy()
 
+    def scan_times(self) -> np.ndarray | None:
+        """Times of each patient's scans from randomization, in ``time_unit`` (rows in the
+        canonical patient order, NaN-padded), or None without an assessment table."""
+        if self._assessments is None:
+            return None
+        a = self._assessments
+        f = self._frame[["patient_id", "randomization_date"]]
+        rand = a["patient_id"].map(dict(zip(f["patient_id"], f["randomization_date"])))
+        t = ((a["assessment_date"] - rand) / np.timedelta64(1, "D")).to_numpy(float) \
+            / DAYS_PER_UNIT[self.time_unit]
+        row = a["patient_id"].map({p: i for i, p in enumerate(f["patient_id"])}).to_numpy()
+        order = np.lexsort((t, row))
+        row, t = row[order], t[order]
+        pos = np.arange(len(row)) - np.searchsorted(row, row, side="left")
+        out = np.full((len(f), int(pos.max()) + 1 if len(pos) else 0), np.nan)
+        out[row, pos] = t
+        return out
+
     def has_bounds(self, endpoint: str) -> bool:
         """Whether some event of ``endpoint`` is interval-censored (seen at an assessment
         with a known last assessment before it)."""

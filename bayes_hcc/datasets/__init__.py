@@ -37,6 +37,8 @@ EXAMPLE_RECIPE = dict(
     site_sd=0.2,
     dropout_per_year=0.08,
     assessment_interval=2.0,
+    assessment_jitter_days=7.0,
+    missed_visit_prob=0.05,
     control="sorafenib",
     treatment="tace_sorafenib",
     id_prefix="HCC",
@@ -54,7 +56,11 @@ def load_example_trial() -> TrialData:
 
     130 patients randomized 1:1 (permuted blocks within site) at 6 Korean tertiary
     hospitals of unequal size (labels are placeholders), enrolled April 2017 - May 2019,
-    administrative cut 2020-02-28, tumour assessment every 2 months. Dates layout.
+    administrative cut 2020-02-28, tumour assessment every 2 months (each scan within about
+    a week of its scheduled date: normal jitter, SD 7 days; 5% of scans missed). Dates
+    layout, with the scans (``trial.assessments``, from ``example_assessments.csv``): TTP
+    and PFS are interval-censored between the last scan without progression and the first
+    showing it.
 
     Generating values and where they come from:
 
@@ -73,12 +79,13 @@ def load_example_trial() -> TrialData:
     same data from the recipe.
     """
     trial = read_trial(_DATA / "example_trial.csv", control="sorafenib",
-                       treatment="tace_sorafenib")
+                       treatment="tace_sorafenib",
+                       assessments=_DATA / "example_assessments.csv")
     truth = make_example_trial().truth
     return TrialData(trial.to_frame(), endpoints=trial.endpoints, control=trial.control,
                      treatment=trial.treatment, time_unit=trial.time_unit,
                      layout=trial.layout, cut_date=EXAMPLE_RECIPE["cut_date"], truth=truth,
-                     source="example_trial (synthetic)")
+                     source="example_trial (synthetic)", assessments=trial.assessments)
 
 
 def load_veteran() -> TrialData:

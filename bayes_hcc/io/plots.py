@@ -34,14 +34,20 @@ def _observed(fit):
 
 def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
                   risk_times=None):
-    """Posterior survival per arm (median and ``prob`` band) over the Kaplan-Meier curves,
-    with a numbers-at-risk table."""
+    """Posterior survival per arm (median and ``prob`` band) over the Kaplan-Meier curves
+    (Turnbull's NPMLE for interval-censored events), with a numbers-at-risk table."""
     from lifelines import KaplanMeierFitter
+
+    from bayes_hcc.data.km import turnbull
 
     plt = _plt()
     fit = as_fit(fit)
     curve = survival_curve(fit, estimand=estimand)
     t, d, arm = _observed(fit)
+    c = fit.datatree["constant_data"]
+    bounds = ((c["lower_bound"].to_numpy(), c["upper_bound"].to_numpy())
+              if "lower_bound" in c else None)
+    ref = "Turnbull NPMLE" if bounds is not None else "Kaplan-Meier"
     fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.8), height_ratios=(4, 1),
                                   sharex=True)
     lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
@@ -51,14 +57,18 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
         lo, mid, hi = (c.quantile(q, dim=("chain", "draw")).values for q in (lo_q, .5, hi_q))
         ax.fill_between(grid, lo, hi, color=COLORS[i], alpha=0.2, lw=0)
         ax.plot(grid, mid, color=COLORS[i], lw=2, label=f"{a}: posterior ({estimand})")
-        km = KaplanMeierFitter().fit(t[arm == i], d[arm == i])
-        ax.step(km.survival_function_.index, km.survival_function_.iloc[:, 0], where="post",
-                color=COLORS[i], lw=1, ls="--", label=f"{a}: Kaplan-Meier")
+        if bounds is not None:  # interval-censored events: Turnbull's NPMLE
+            sf = turnbull(bounds[0][arm == i], bounds[1][arm == i])["survival"]
+            x, y = np.r_[0.0, sf.index.to_numpy()], np.r_[1.0, sf.to_numpy()]
+        else:
+            km = KaplanMeierFitter().fit(t[arm == i], d[arm == i])
+            x, y = km.survival_function_.index, km.survival_function_.iloc[:, 0]
+        ax.step(x, y, where="post", color=COLORS[i], lw=1, ls="--", label=f"{a}: {ref}")
     ax.set_ylabel(f"{fit.endpoint.upper()} survival probability")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8, loc="upper right")
     ax.set_title(f"{fit.endpoint.upper()}: posterior survival ({int(prob * 100)}% bands) "
-                 "and Kaplan-Meier")
+                 f"and {ref}")
     risk_times = np.arange(0, grid.max() + 1e-9, 6.0) if risk_times is None else risk_times
     for i in range(len(fit.arms)):
         n = [int(np.sum(t[arm == i] >= rt)) for rt in risk_times]

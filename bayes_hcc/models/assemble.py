@@ -148,6 +148,14 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
         # censoring time of a replicated event in posterior predictive checks.
         "admin_time": ("patient", admin),
     }, coords={"patient": pid, "covariate": list(model.covariates)})
+    if ep.has_bounds:
+        # interval-censored events: the bounds (upper = inf when censored) and the scans,
+        # which the posterior predictive check replicates the assessment process with
+        const["lower_bound"] = ("patient", np.asarray(ep.lower, float))
+        const["upper_bound"] = ("patient", np.asarray(ep.upper, float))
+        scans = trial.scan_times()
+        if scans is not None:
+            const["scan_time"] = (("patient", "scan"), scans)
     for k, v in family.constant_data().items():
         const[k] = v
     attrs = {

@@ -70,7 +70,8 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
     """Fit one variant and summarise it as a table row (never raises for a fit problem:
     the row says what went wrong)."""
     row = {"variant": name, "family": spec.family, "endpoint": spec.endpoint,
-           "population": spec.population, "spec_hash": spec.hash, "spec_toml": dump_spec(spec)}
+           "censoring": spec.censoring, "population": spec.population,
+           "spec_hash": spec.hash, "spec_toml": dump_spec(spec)}
     try:
         population(spec, trial)
     except SpecError as err:
@@ -131,6 +132,10 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
     n_bad = int(np.sum(np.asarray(elpd.pareto_k) > elpd.good_k))
     if n_bad:
         note.append(f"LOO: {n_bad} Pareto k > {elpd.good_k:.2f}")
+    if spec.censoring != "interval" and trial.endpoint(spec.endpoint).has_bounds:
+        # imputed event times are other data: their ELPD is not comparable with the others'
+        note.append(f"progression imputed at the {spec.censoring} of its scan interval: "
+                    "ELPD not comparable with interval-censored variants")
     row.update(elpd_loo=float(elpd.elpd), elpd_se=float(elpd.se),
                diagnostics="ok" if diag.ok else "FAILED: " + ", ".join(diag.failed),
                estimand=rep["estimand"], note="; ".join(note))

@@ -66,12 +66,17 @@ def draw_parameters(model: SurvivalModel, family, priors: dict, n_sites: int, rn
 
 
 def simulate_from_prior(model: SurvivalModel, *, site_sizes=TRIAL_SITE_SIZES,
-                        accrual: float = 24.0, min_follow_up: float = 12.0, random_seed=None):
+                        accrual: float = 24.0, min_follow_up: float = 12.0, random_seed=None,
+                        assessment_interval: float | None = None):
     """Draw parameters from ``model``'s priors and a trial from the model given them.
 
     Patients are randomized 1:1 within site and accrue uniformly over ``accrual`` months;
     the data cut falls ``min_follow_up`` months after the last possible entry, so the
     administrative censoring time is Uniform(min_follow_up, min_follow_up + accrual).
+    With ``assessment_interval``, the event is seen only at scans every that many months
+    (the first at a uniform fraction of the interval, so patients' grids differ): it is
+    interval-censored between the last scan before it and the first at or after it, and a
+    patient without an event by the cut is censored at the last scan.
 
     Returns
     -------
@@ -98,11 +103,23 @@ def simulate_from_prior(model: SurvivalModel, *, site_sizes=TRIAL_SITE_SIZES,
     # T with H(T | eta) = E, E ~ Exp(1): exact draws from the model (inversion).
     t_event = family.time_at_cumhaz(params, rng.exponential(size=n)[None], eta[None])[0]
     admin = min_follow_up + accrual * rng.uniform(size=n)
-    time, event = np.minimum(t_event, admin), (t_event <= admin).astype(int)
     frame = pd.DataFrame({"patient_id": [f"SBC-{i + 1:04d}" for i in range(n)],
                           "site": [f"site{s + 1}" for s in site],
-                          "arm": np.where(arm == 1, "tace_sorafenib", "sorafenib"),
-                          "os_time": time, "os_event": event})
+                          "arm": np.where(arm == 1, "tace_sorafenib", "sorafenib")})
+    if assessment_interval is None:
+        frame["os_time"] = np.minimum(t_event, admin)
+        frame["os_event"] = (t_event <= admin).astype(int)
+    else:
+        step = float(assessment_interval)
+        first = step * rng.uniform(size=n)  # scans at first + k * step, k >= 0
+        k_up = np.ceil(np.maximum(t_event - first, 0.0) / step)  # first scan at or after T
+        upper = first + k_up * step
+        k_admin = np.floor((admin - first) / step)  # last scan before the cut
+        last_scan = np.where(k_admin >= 0, first + k_admin * step, 0.0)
+        seen = upper <= admin
+        lower = np.where(seen, np.where(k_up >= 1, upper - step, 0.0), last_scan)
+        frame["os_lower"] = lower
+        frame["os_upper"] = np.where(seen, upper, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tiny sites or arms are part of the prior's range
         trial = read_trial(frame)
@@ -127,13 +144,14 @@ def monitored(truth: dict) -> list[str]:
 
 def _replication(payload) -> dict:
     """One SBC replication (runs in a worker): thinned draws of the monitored parameters."""
-    spec_toml, seed, site_sizes, fit_kw, n_keep, fit_priors = payload
+    spec_toml, seed, site_sizes, fit_kw, n_keep, fit_priors, scans = payload
     from bayes_hcc.models.base import model_from_spec
     from bayes_hcc.spec.model_spec import load_spec, spec_from_dict
 
     spec = load_spec(spec_toml)
     model = model_from_spec(spec)
-    trial, truth = simulate_from_prior(model, site_sizes=site_sizes, random_seed=seed)
+    trial, truth = simulate_from_prior(model, site_sizes=site_sizes, random_seed=seed,
+                                       assessment_interval=scans)
     fit_model = model if fit_priors is None else model_from_spec(
         spec_from_dict({**spec.to_dict(), "priors": fit_priors}))
     ep = trial.endpoint("os")
@@ -255,7 +273,8 @@ class SBCResult:
 def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_SIZES,
         draws: int = 500, tune: int = 500, chains: int = 2, n_keep: int = 99,
         fit_priors: dict | None = None, random_seed: int = 2018, workers: int | None = None,
-        progress: bool = True, store=None) -> SBCResult:
+        progress: bool = True, store=None,
+        assessment_interval: float | None = None) -> SBCResult:
     """Simulation-based calibration of ``model`` at the trial's size.
 
     Parameters
@@ -280,6 +299,9 @@ def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_
         Processes (default: all cores). Each compiles the model once and reuses it.
     store : path, optional
         JSON Lines file of finished replications; an interrupted run resumes from it.
+    assessment_interval : float, optional
+        Events seen only at scans this many months apart: calibrates the interval-censored
+        likelihood (``simulate_from_prior``).
     """
     name, model = resolve_model(model, SBC_MODELS)
     if n_reps < 2 or n_keep < 1:
@@ -290,10 +312,12 @@ def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_
     fp = None if fit_priors is None else {k: v.to_dict() for k, v in fit_priors.items()}
     settings = model.settings()
     spec_toml = dump_spec(model.spec)
-    tasks = [(f"rep{r:05d}", (spec_toml, seeds[r], tuple(site_sizes), fit_kw, n_keep, fp))
+    tasks = [(f"rep{r:05d}", (spec_toml, seeds[r], tuple(site_sizes), fit_kw, n_keep, fp,
+                              assessment_interval))
              for r in range(n_reps)]
     meta = {"kind": "sbc", "model": settings, "fit_priors": fp, "site_sizes": list(site_sizes),
-            "fit": fit_kw, "n_keep": n_keep, "random_seed": random_seed}
+            "fit": fit_kw, "n_keep": n_keep, "random_seed": random_seed,
+            **({"assessment_interval": assessment_interval} if assessment_interval else {})}
     res = run_tasks(_replication, tasks, workers=workers or default_workers(),
                     progress=progress, desc=f"SBC {name}", store=store, meta=meta)
     reps = [res[k] for k, _ in tasks]
