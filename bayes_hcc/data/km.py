@@ -42,31 +42,45 @@ def follow_up_summary(trial, endpoint: str) -> pd.DataFrame:
 def turnbull(lower, upper, *, label: str = "npmle"):
     """Turnbull's non-parametric maximum-likelihood estimate of S(t) from interval-censored
     data ((lower, upper], upper = inf for a censored patient, lower = upper for an exact
-    event), through lifelines' interval-censored Kaplan-Meier. Returns a DataFrame indexed
-    by time with ``survival`` (the estimate at the end of each Turnbull interval) and
-    ``survival_start`` (its start): the NPMLE is known only up to where the mass lies inside
-    each interval."""
+    event), through lifelines' interval-censored Kaplan-Meier.
+
+    Returns a right-continuous step function as a DataFrame indexed by time t (S holds from
+    t to the next index; S = 1 before the first): ``survival`` places the mass of each
+    Turnbull interval at its right end (the latest it can be), ``survival_earliest`` at its
+    left end; the NPMLE is unique only up to that placement. With exact data both are the
+    Kaplan-Meier estimate (tested)."""
     from lifelines import KaplanMeierFitter
 
     kmf = KaplanMeierFitter(label=label).fit_interval_censoring(np.asarray(lower, float),
                                                                 np.asarray(upper, float))
     sf = kmf.survival_function_
     col = {c.rsplit("_", 1)[-1]: c for c in sf.columns}  # ..._lower, ..._upper
-    out = pd.DataFrame({"survival": sf[col["lower"]].to_numpy(),
-                        "survival_start": sf[col["upper"]].to_numpy()}, index=sf.index)
+    # lifelines lists at each endpoint tau the left limit S(tau-): the value that holds
+    # from one endpoint to the next is the one listed at the next
+    t = sf.index.to_numpy(float)
+    out = pd.DataFrame({"survival": sf[col["upper"]].to_numpy()[1:],
+                        "survival_earliest": sf[col["lower"]].to_numpy()[1:]}, index=t[:-1])
     return out[np.isfinite(out.index)]
 
 
-def turnbull_median(lower, upper) -> tuple[float, float]:
-    """The interval (a, b] holding the NPMLE median: a = last time the Turnbull estimate is
-    above 0.5, b = first time it is at or below (inf when not reached)."""
+def turnbull_at(lower, upper, times) -> np.ndarray:
+    """The Turnbull NPMLE (``survival``: mass at the right end of each interval) at
+    ``times``."""
     sf = turnbull(lower, upper)["survival"]
-    below = sf.index[sf.to_numpy() <= 0.5]
-    if len(below) == 0:
-        return float("inf"), float("inf")
-    b = float(below[0])
-    above = sf.index[(sf.to_numpy() > 0.5) & (sf.index < b)]
-    return (float(above[-1]) if len(above) else 0.0), b
+    pos = np.searchsorted(sf.index.to_numpy(), np.asarray(times, float), side="right") - 1
+    return np.where(pos >= 0, sf.to_numpy()[np.clip(pos, 0, None)], 1.0)
+
+
+def turnbull_median(lower, upper) -> tuple[float, float]:
+    """The interval (a, b] holding the NPMLE median: the median with each interval's mass at
+    its left end (a) and at its right end (b); (inf, inf) when not reached."""
+    sf = turnbull(lower, upper)
+
+    def first_below(col):
+        below = sf.index[sf[col].to_numpy() <= 0.5]
+        return float(below[0]) if len(below) else float("inf")
+
+    return first_below("survival_earliest"), first_below("survival")
 
 
 def km_medians(trial, endpoint: str, *, alpha: float = 0.05) -> pd.DataFrame:

@@ -197,22 +197,14 @@ def _scan_schedule(c, lower, upper, end):
     return np.concatenate([known, more], axis=1), step
 
 
-def _turnbull_at(lower, upper, grid):
-    """Turnbull NPMLE of S at ``grid`` (the estimate at the end of each Turnbull interval,
-    held until the next)."""
-    from bayes_hcc.data.km import turnbull
-
-    sf = turnbull(lower, upper)["survival"]
-    pos = np.searchsorted(sf.index.to_numpy(), grid, side="right") - 1
-    return sf.to_numpy()[np.clip(pos, 0, None)]
-
-
 def _ppc_interval(fit, t_rep, *, by, grid, prob, n_draws):
     """The posterior predictive check of interval-censored data: replicated event times are
     observed the way the data were, at the patients' own scans (seen at the first scan at or
     after the event, within the patient's follow-up; censored at the last scan otherwise);
     a patient whose event was observed exactly (a death, for PFS) keeps an exact replicated
     time. Observed and replicated curves are Turnbull NPMLEs."""
+    from bayes_hcc.data.km import turnbull_at
+
     c = fit.datatree["constant_data"]
     lower, upper = c["lower_bound"].to_numpy(), c["upper_bound"].to_numpy()
     event = c[fit.endpoint].to_numpy()
@@ -248,8 +240,8 @@ def _ppc_interval(fit, t_rep, *, by, grid, prob, n_draws):
         m = codes == g
         if not m.any():
             continue
-        obs = _turnbull_at(lower[m], upper[m], grid)
-        reps = np.stack([_turnbull_at(rep_lo[s, m], rep_up[s, m], grid) for s in range(S)])
+        obs = turnbull_at(lower[m], upper[m], grid)
+        reps = np.stack([turnbull_at(rep_lo[s, m], rep_up[s, m], grid) for s in range(S)])
         lo, mid, hi = np.quantile(reps, [lo_q, 0.5, hi_q], axis=0)
         rows.append(pd.DataFrame({"group": label, "time": grid, "observed": obs,
                                   "replicated_median": mid, "lower": lo, "upper": hi}))
