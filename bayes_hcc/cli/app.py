@@ -376,7 +376,7 @@ def monitor(
     typer.echo(repr(p))
     typer.echo(p.table().to_string())
     typer.echo(f"\n{res.look.name}: data cut {res.cut_date.date()}, {res.n_patients} patients, "
-               f"{res.n_events} OS events")
+               f"{res.n_events} {res.plan.spec.endpoint.upper()} events")
     for line in res.summary_lines():
         typer.echo(f"  {line}")
     typer.echo(f"diagnostics: {res.diagnostics.verdict}")

@@ -296,6 +296,17 @@ def _check_times(frame, endpoints, problems: Problems) -> dict[str, np.ndarray]:
                       "use 1 = event, 0 = censored.", values=raw_e)
         out[tcol] = t.to_numpy(dtype=float)
         out[ecol] = np.where(bad_e, 0, e.fillna(0)).astype(np.int8)
+        lcol = f"{ep}_lower"
+        if lcol in frame.columns:  # the canonical form: time = R, lower = L of (L, R]
+            lo = pd.to_numeric(frame[lcol], errors="coerce").to_numpy(float)
+            has = np.isfinite(lo)
+            problems.rows(frame, has & (out[ecol] == 0), lcol, "lower bound for a censored "
+                          "patient", f"{lcol} is the last time known event-free before an "
+                          f"event at {tcol}; leave it empty for a censored patient.")
+            problems.rows(frame, has & ((lo < 0) | (lo >= out[tcol])), lcol,
+                          f"lower bound not in [0, {tcol})", f"an event at {tcol} was known "
+                          f"not to have happened by {lcol} < {tcol}.", values=lo)
+            out[lcol] = np.where(has, lo, np.nan)
     return out
 
 

@@ -25,15 +25,17 @@ DECISIONS = ("stop for efficacy", "stop for futility", "continue", "success", "n
              "no decision: exploratory fit (fast mode)", "no decision: diagnostics failed")
 
 
-def look_date(trial: TrialData, look: Look) -> pd.Timestamp:
-    """Calendar date of a look: its date, or the day the ``events``-th OS event was known."""
+def look_date(trial: TrialData, look: Look, endpoint: str = "os") -> pd.Timestamp:
+    """Calendar date of a look: its date, or the day the ``events``-th event of ``endpoint``
+    was known (a progression: the day of the scan that showed it)."""
     if look.date is not None:
         return pd.Timestamp(look.date)
-    when = trial.events_by_date("os")
+    when = trial.events_by_date(endpoint)
     if len(when) < look.events:
         cut = "unknown" if trial.cut_date is None else trial.cut_date.date()
-        raise TrialDataError(f"look {look.name!r} is at {look.events} OS events, but the data "
-                             f"hold {len(when)} (cut {cut}); the look has not happened yet.")
+        raise TrialDataError(f"look {look.name!r} is at {look.events} {endpoint.upper()} "
+                             f"events, but the data hold {len(when)} (cut {cut}); the look "
+                             "has not happened yet.")
     return when.iloc[look.events - 1].normalize()
 
 
@@ -109,7 +111,8 @@ class InterimResult:
     def __repr__(self) -> str:
         p = self.probabilities["P(HR < 1)"]
         return (f"InterimResult({self.look.name}: cut {self.cut_date.date()}, "
-                f"{self.n_patients} patients, {self.n_events} OS events, P(HR < 1) = {p:.3f}; "
+                f"{self.n_patients} patients, {self.n_events} "
+                f"{self.plan.spec.endpoint.upper()} events, P(HR < 1) = {p:.3f}; "
                 f"decision: {self.decision})")
 
     def summary_lines(self) -> list[str]:
@@ -120,7 +123,7 @@ class InterimResult:
         arms = ", ".join(f"{a} {rec['events_by_arm'][a]}/{rec['patients_by_arm'][a]}"
                          for a in rec["events_by_arm"])
         lines = [f"HR {rec['hr_median']:.3f} (95% CrI {lo:.3f}-{hi:.3f})",
-                 f"OS events / patients by arm: {arms}"]
+                 f"{self.plan.spec.endpoint.upper()} events / patients by arm: {arms}"]
         for k, v in self.probabilities.items():
             if k.startswith("MCSE ") or k in ("PPoS",):
                 continue
@@ -140,7 +143,7 @@ def _record(res: InterimResult, trial_cut: TrialData, plan: MonitoringPlan, seed
     from bayes_hcc._versions import provenance_versions as _versions
 
     hr = np.exp(res.fit.posterior["log_hr"].to_numpy().ravel())
-    ep = trial_cut.endpoint("os")
+    ep = trial_cut.endpoint(plan.spec.endpoint)
     ppos = res.ppos_result
     return {
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -250,7 +253,7 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
         raise BayesHCCError(f"{log} is a directory; give the audit log's file name "
                             "(e.g. monitoring/audit.jsonl).")
     lk = plan.look(look)
-    date = look_date(trial, lk)
+    date = look_date(trial, lk, plan.spec.endpoint)
     cut = trial.cut(date, warn=False)
     cut.data_warnings([plan.spec.endpoint])  # only the endpoint this plan analyses
     seed = int(dict(plan.spec.sampler)["seed"] if random_seed is None else random_seed)
@@ -265,7 +268,7 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
         pp = predictive_probability(cut, plan, fit=fit, random_seed=seed, method=ppos_method,
                                     progress=progress)
     rule, probs = decide(fit, lk, pp)
-    ep = cut.endpoint("os")
+    ep = cut.endpoint(plan.spec.endpoint)
     res = InterimResult(look=lk, cut_date=date, n_patients=cut.n_patients,
                         n_events=int(ep.n_events), probabilities=probs,
                         decision=DECISIONS[-1] if not diag.ok else DECISIONS[-2] if fast

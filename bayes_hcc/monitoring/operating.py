@@ -44,7 +44,8 @@ DEFAULT_SCENARIOS = {"HR 1.00": {"hr_os": 1.0}, "HR 0.85": {"hr_os": 0.85},
 #: trial, not its identity or seed).
 SCENARIO_KEYS = ("n_patients", "sites", "site_sizes", "site_sd", "dropout_per_year",
                  "accrual_start", "accrual_end", "cut_date", "assessment_interval", "hr_os",
-                 "hr_ttp", "os_median", "os_shape")
+                 "hr_ttp", "os_median", "os_shape", "ttp_median", "ttp_shape",
+                 "assessment_offset", "assessment_jitter_days", "missed_visit_prob")
 
 EFFICACY = ("stop for efficacy", "success")
 
@@ -55,6 +56,10 @@ _NUMERIC = {"hr_os": (1e-3, 1e3, "a hazard ratio > 0"), "hr_ttp": (1e-3, 1e3, "a
             "dropout_per_year": (0.0, 0.99, "a yearly probability in [0, 1)"),
             "os_median": (1e-3, 1e3, "a median in months > 0"),
             "os_shape": (0.05, 20.0, "a Weibull shape > 0"),
+            "ttp_median": (1e-3, 1e3, "a median in months > 0"),
+            "ttp_shape": (0.05, 20.0, "a Weibull shape > 0"),
+            "assessment_jitter_days": (0.0, 60.0, "an SD in days, >= 0"),
+            "missed_visit_prob": (0.0, 0.99, "a probability in [0, 1)"),
             "assessment_interval": (0.05, 120.0, "months between assessments > 0")}
 _INTEGER = {"n_patients": (2, 1_000_000), "sites": (1, 10_000)}
 
@@ -112,6 +117,9 @@ def _scenario_kwargs(base: dict, scenario: dict, name: str = "scenario") -> dict
     try:
         median, shape = kw.pop("os_median", 6.5), kw.pop("os_shape", 1.2)
         kw["os_hazard"] = WeibullHazard(median=float(median), shape=float(shape))
+        if "ttp_median" in kw or "ttp_shape" in kw:
+            kw["ttp_hazard"] = WeibullHazard(median=float(kw.pop("ttp_median", 3.0)),
+                                             shape=float(kw.pop("ttp_shape", 1.2)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             simulate_trial(**kw, random_seed=0)
@@ -142,14 +150,18 @@ def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
     from bayes_hcc.monitoring.predict import predictive_probability
 
-    true_log_hr = float(np.log(trial.truth.hr["os"]))
+    endpoint = plan.spec.endpoint
+    # PFS is proportional-hazards in the simulator only when OS and TTP share a hazard
+    # shape; without a true HR, coverage is not defined (NaN), the rules still run
+    true_hr = trial.truth.hr.get(endpoint)
+    true_log_hr = float(np.log(true_hr)) if true_hr is not None else float("nan")
     origin = trial.to_frame()["randomization_date"].min()
     out = {"seed": seed, "true_log_hr": true_log_hr, "p_by_look": {}, "diag_failed": 0,
            "final_events_reached": True, "looks_skipped": []}
     looks = (*plan.looks, plan.final)
     for i, look in enumerate(looks):
         try:
-            date = look_date(trial, look)
+            date = look_date(trial, look, endpoint)
         except TrialDataError:  # too few events ever: the look cannot happen
             if not look.is_final:
                 out["looks_skipped"].append(look.name)
@@ -157,7 +169,7 @@ def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
             date, out["final_events_reached"] = trial.cut_date, False
         try:
             cut = trial.cut(date)
-            no_events = cut.endpoint("os").n_events == 0
+            no_events = cut.endpoint(endpoint).n_events == 0
         except TrialDataError:  # a date look so early that one arm has no patient yet
             if look.is_final:
                 raise
@@ -176,7 +188,7 @@ def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
             continue
         d = fit.posterior["log_hr"].to_numpy().ravel()
         lo, hi = np.quantile(d, [0.025, 0.975])
-        ep = cut.endpoint("os")
+        ep = cut.endpoint(endpoint)
         out.update({
             "decision": rule, "look": look.name, "look_index": i,
             "n_patients": cut.n_patients, "n_events": int(ep.n_events),

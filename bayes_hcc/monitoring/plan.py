@@ -31,6 +31,9 @@ PREDICTION_DEFAULTS = {
     # PPoS: number of completed trials, and how the final analysis is run on each.
     "n_sims": 200,
     "method": "mcmc",
+    # Months between tumour assessments, for predicting when progression will be seen
+    # (PFS and TTP plans whose data carry scan bounds); the trial scans every 2 months.
+    "assessment_interval": 2.0,
 }
 
 
@@ -43,6 +46,7 @@ class Prediction:
     followup_window_days: int = 91
     n_sims: int = 200
     method: str = "mcmc"
+    assessment_interval: float = 2.0
 
     @classmethod
     def from_dict(cls, d: dict | None, where: str = "prediction") -> Prediction:
@@ -68,10 +72,27 @@ class Prediction:
         if out["method"] not in PPOS_METHODS:
             raise SpecError(f"{where}.method = {out['method']!r}; choose one of "
                             f"{', '.join(PPOS_METHODS)}.")
+        a = out["assessment_interval"]
+        if not isinstance(a, (int, float)) or isinstance(a, bool) or not a > 0:
+            raise SpecError(f"{where}.assessment_interval = {a!r} must be a number of months "
+                            "> 0.")
         return cls(sample_size=n, dropout_per_year=float(p), followup_window_days=w,
-                   n_sims=k, method=out["method"])
+                   n_sims=k, method=out["method"], assessment_interval=float(a))
 
 
+
+def _prediction_identity(prediction) -> dict:
+    """The prediction settings in the plan's hash; the scan interval only when not the
+    default (plans written before it existed keep their hash)."""
+    d = asdict(prediction)
+    if d["assessment_interval"] == PREDICTION_DEFAULTS["assessment_interval"]:
+        del d["assessment_interval"]
+    return d
+
+
+#: Endpoints a plan can monitor: looks count the events of the analysis's endpoint
+#: (progressions are counted when the scan that shows them is done).
+MONITORED_ENDPOINTS = ("os", "pfs", "ttp")
 
 PLAN_KEYS = ("name", "description", "analysis", "looks", "final", "prediction")
 LOOK_KEYS = ("name", "events", "date", "efficacy", "futility", "futility_hr", "futility_ppos")
@@ -82,7 +103,7 @@ FINAL_KEYS = ("events", "date", "success")
 class Look:
     """One analysis time and its rules.
 
-    Exactly one of ``events`` (the look happens when this many OS events are known) and
+    Exactly one of ``events`` (the look happens when this many events of the analysis's endpoint are known) and
     ``date`` (a calendar date) is set. Interim rules: stop for efficacy when
     P(HR < 1) > ``efficacy``; stop for futility when P(HR < ``futility_hr``) < ``futility``
     or when the predictive probability of success is below ``futility_ppos``.
@@ -129,7 +150,7 @@ def _hr(value, where: str) -> float:
 def _timing(d: dict, where: str) -> dict:
     has_e, has_d = "events" in d, "date" in d
     if has_e == has_d:
-        raise SpecError(f"{where}: give exactly one of 'events' (number of OS events) or "
+        raise SpecError(f"{where}: give exactly one of 'events' (number of events) or "
                         "'date' (YYYY-MM-DD).")
     if has_e:
         e = d["events"]
@@ -158,7 +179,7 @@ class MonitoringPlan:
         """SHA-256 of the plan's content (rules and the full analysis spec)."""
         d = {"name": self.name, "spec": dump_spec(self.spec),
              "looks": [asdict(x) for x in self.looks], "final": asdict(self.final),
-             "prediction": asdict(self.prediction)}
+             "prediction": _prediction_identity(self.prediction)}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def look(self, which) -> Look:
@@ -197,9 +218,11 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
             raise SpecError(f"monitoring plan: missing {k!r}.")
     spec = load_spec(base_dir / d["analysis"]) if isinstance(d["analysis"], str) \
         else load_spec(d["analysis"])
-    if spec.endpoint != "os":
-        raise SpecError(f"monitoring plan: looks count OS events, but the analysis "
-                        f"{spec.name!r} is for {spec.endpoint!r}.")
+    if spec.endpoint not in MONITORED_ENDPOINTS:
+        raise SpecError(f"monitoring plan: the analysis {spec.name!r} is for "
+                        f"{spec.endpoint!r}; a plan monitors one of "
+                        f"{', '.join(MONITORED_ENDPOINTS)} (its looks count that endpoint's "
+                        "events).")
     looks = []
     raw_looks = d.get("looks", [])
     if not isinstance(raw_looks, list) or not all(isinstance(x, dict) for x in raw_looks):

@@ -16,6 +16,15 @@ what is already known:
   sites drawn from a Dirichlet(1 + patients per site) posterior, randomized 1:1, and followed
   from randomization with the same model.
 
+The endpoint is the fit's: OS, or PFS / TTP. When progression is seen at scans (the data
+carry scan bounds), a simulated progression is seen at the first scan at or after it: scans
+continue every ``assessment_interval`` months after the patient's last scan (from
+randomization for a new patient) while the patient is followed, and the event is
+interval-censored between the scan before and that scan. Documented approximations: every
+PFS event, death included, is seen at a scan; death, which censors TTP, is not modelled
+beyond ``dropout_per_year``; a patient is still followed when alive (OS) and last seen within
+``followup_window_days`` of the cut.
+
 The final analysis is then cut where the plan puts it (an event count or a date) and the
 final rule is applied: by refitting the plan's analysis model (MCMC; the compiled model is
 reused for every refit) or, as a validated option, by a normal approximation of the final
@@ -61,8 +70,9 @@ class FutureSimulator:
     trial : TrialData
         The data as known today (needs randomization dates).
     fit : Fit
-        A proportional-hazards fit of OS to exactly these data (no patient covariates: a
-        future patient's covariates would need a model of their own).
+        A proportional-hazards fit of the plan's endpoint (OS, PFS or TTP) to exactly these
+        data (no patient covariates: a future patient's covariates would need a model of
+        their own).
     prediction : Prediction
     """
 
@@ -70,8 +80,6 @@ class FutureSimulator:
         if not trial.has_dates:
             raise BayesHCCError("prediction needs calendar dates: the data have no "
                                 "randomization_date column.")
-        if fit.endpoint != "os":
-            raise BayesHCCError(f"prediction simulates OS; this fit is for {fit.endpoint!r}.")
         if fit.family.effect.quantity != "hazard_ratio":
             raise BayesHCCError(f"prediction decides on the hazard ratio, so it needs a "
                                 f"proportional-hazards model; {fit.settings['model']} is not.")
@@ -83,21 +91,29 @@ class FutureSimulator:
             raise BayesHCCError("the fit was not made on these data (data fingerprints "
                                 "differ); fit the plan's model to the same data cut.")
         self.trial, self.fit, self.prediction = trial, fit, prediction
+        self.endpoint = fit.endpoint
         self.days = DAYS_PER_UNIT[trial.time_unit]
         frame = trial.to_frame()
-        ep = trial.endpoint("os")
+        ep = trial.endpoint(self.endpoint)
+        #: progression seen at scans: simulated events are seen at the next scans
+        self.scanned = ep.has_bounds
+        self.scan_days = prediction.assessment_interval * DAYS_PER_UNIT["months"]
         rand = pd.to_datetime(frame["randomization_date"])
         self.origin = rand.min().normalize()
         self.entry = ((rand - self.origin) / np.timedelta64(1, "D")).to_numpy(float)
-        self.obs = ep.time * self.days  # days of follow-up known so far
+        self.obs = ep.time * self.days  # days of follow-up known so far (event: R)
+        self.lower = ep.lower * self.days  # L of a scanned event (= obs otherwise)
         self.event = ep.event.astype(bool)
         cut = trial.cut_date if trial.cut_date is not None else \
             self.origin + pd.to_timedelta(float(np.max(self.entry + self.obs)), unit="D")
         self.cut_date = pd.Timestamp(cut)
         self.cut_day = (self.cut_date - self.origin) / np.timedelta64(1, "D")
-        last_contact = self.entry + self.obs
-        self.at_risk = ~self.event & (self.cut_day - last_contact
-                                      <= prediction.followup_window_days)
+        # still followed: alive (when OS is known) and seen within the window
+        os_ep = trial.endpoint("os") if "os" in trial.endpoints else ep
+        alive = ~os_ep.event.astype(bool) if os_ep is not ep else np.ones(len(ep), bool)
+        last_contact = self.entry + os_ep.time * self.days
+        self.at_risk = ~self.event & alive & (self.cut_day - last_contact
+                                              <= prediction.followup_window_days)
         site_pos = {s: i for i, s in enumerate(fit.sites)}
         self.site = np.array([site_pos[s] for s in np.asarray(ep.sites)[ep.site]])
         self.arm = ep.arm.astype(np.int64)
@@ -133,12 +149,31 @@ class FutureSimulator:
         # whole days, strictly after the last day known alive
         return np.maximum(np.ceil(out), np.floor(t0_days) + 1)
 
+    def _seen_at_scans(self, event_day, last_scan, censor):
+        """Scanned endpoints: (day the event is seen, day of the scan before it, day of the
+        last scan done) given the latent event day, the last scan so far and the end of
+        follow-up (absolute days). Scans every ``scan_days`` after ``last_scan``."""
+        step = self.scan_days
+        k = np.ceil(np.maximum(event_day - last_scan, 0.0) / step)
+        k = np.maximum(k, 1.0)
+        seen_day = np.round(last_scan + k * step)
+        seen = seen_day <= censor
+        before = np.where(k > 1, np.round(last_scan + (k - 1) * step), last_scan)
+        k_end = np.floor(np.maximum(np.minimum(censor, 1e12) - last_scan, 0.0) / step)
+        last_done = np.round(last_scan + np.minimum(k_end, k - 1) * step)
+        return (np.where(seen, seen_day, np.inf), np.where(seen, before, np.nan),
+                np.where(seen, last_done, last_done))
+
     def simulate(self, s: int, rng: np.random.Generator) -> dict:
-        """Absolute day (since the first randomization) of entry, death and censoring for
-        every patient of the completed trial, from posterior draw ``s``."""
+        """Absolute day (since the first randomization) of entry, event and censoring for
+        every patient of the completed trial, from posterior draw ``s`` (``death`` is the
+        day the endpoint's event is known; for scanned endpoints ``lower`` is the scan
+        before it and ``last_scan`` the last scan done by a patient without it)."""
         n0 = len(self.entry)
         death = np.where(self.event, self.entry + self.obs, np.inf)
+        lower = np.where(self.event, self.entry + self.lower, np.nan)
         censor = np.where(self.event | self.at_risk, np.inf, self.entry + self.obs)
+        last_scan = self.entry + self.obs  # scanned endpoints: censored at the last scan
         rate = -np.log1p(-self.prediction.dropout_per_year) / 365.25
         idx = np.flatnonzero(self.at_risk)
         if len(idx):
@@ -148,6 +183,9 @@ class FutureSimulator:
             if rate > 0:
                 censor[idx] = self.entry[idx] + t0 + np.ceil(rng.exponential(1 / rate,
                                                                              len(idx)))
+            if self.scanned:
+                death[idx], lower[idx], last_scan[idx] = self._seen_at_scans(
+                    death[idx], self.entry[idx] + t0, censor[idx])
         arm, site, entry = self.arm, self.site, self.entry
         if self.n_new:
             lam = rng.gamma(self.accrual_shape, 1.0 / self.accrual_rate)
@@ -159,14 +197,20 @@ class FutureSimulator:
                                                         np.zeros(self.n_new), rng)
             new_cens = (new_entry + np.ceil(rng.exponential(1 / rate, self.n_new))
                         if rate > 0 else np.full(self.n_new, np.inf))
+            new_lower, new_last = np.full(self.n_new, np.nan), new_entry.copy()
+            if self.scanned:
+                new_death, new_lower, new_last = self._seen_at_scans(new_death, new_entry,
+                                                                     new_cens)
             arm, site = np.r_[arm, new_arm], np.r_[site, new_site]
             entry = np.r_[entry, new_entry]
             death, censor = np.r_[death, new_death], np.r_[censor, new_cens]
+            lower, last_scan = np.r_[lower, new_lower], np.r_[last_scan, new_last]
         return {"entry": entry, "death": death, "censor": censor, "arm": arm, "site": site,
-                "n_current": n0}
+                "lower": lower, "last_scan": last_scan, "n_current": n0}
 
     def event_days(self, sim: dict) -> np.ndarray:
-        """Sorted absolute days of the OS events the completed trial will observe."""
+        """Sorted absolute days of the events the completed trial will observe (the day
+        each is known: for a progression, the scan that shows it)."""
         d = sim["death"]
         return np.sort(d[np.isfinite(d) & (d <= sim["censor"])])
 
@@ -180,19 +224,33 @@ class FutureSimulator:
         return float(ev[-1]) if len(ev) else self.cut_day, False
 
     def completed_trial(self, sim: dict, day: float) -> TrialData:
-        """The completed trial cut at absolute ``day`` (times layout, OS only)."""
+        """The completed trial cut at absolute ``day`` (times layout, the plan's endpoint;
+        scanned endpoints as bounds: a progression seen by then in (L, R], else censored at
+        the last scan by then)."""
         keep = sim["entry"] <= day
         entry = sim["entry"][keep]
         end = np.minimum(np.minimum(sim["death"][keep], sim["censor"][keep]), day)
         died = sim["death"][keep] <= np.minimum(sim["censor"][keep], day)
         n = int(keep.sum())
+        e = self.endpoint
         frame = pd.DataFrame({
             "patient_id": [f"P{i + 1:05d}" for i in range(n)],
             "site": self.labels["site"][sim["site"][keep]],
             "arm": self.labels["arm"][sim["arm"][keep]],
-            "os_time": (end - entry) / self.days,
-            "os_event": died.astype(int),
         })
+        if self.scanned:
+            # censored: the last scan done by the cut (scans every scan_days after the last)
+            last = sim["last_scan"][keep]
+            seen_by = np.where(day >= last, last, last - self.scan_days * np.ceil(
+                (last - day) / self.scan_days))
+            seen_by = np.maximum(seen_by, entry)
+            frame[f"{e}_lower"] = np.where(died, sim["lower"][keep], seen_by) - entry
+            frame[f"{e}_lower"] = frame[f"{e}_lower"] / self.days
+            frame[f"{e}_upper"] = np.where(died, (sim["death"][keep] - entry) / self.days,
+                                           np.nan)
+        else:
+            frame[f"{e}_time"] = (end - entry) / self.days
+            frame[f"{e}_event"] = died.astype(int)
         return TrialData.from_table(frame, control=self.trial.control,
                                    treatment=self.trial.treatment, time_unit=self.trial.time_unit,
                                    source="completed trial (prediction)", layout="times",
@@ -224,7 +282,8 @@ def _check_n_sims(n_sims) -> int:
 def predict_event_dates(trial: TrialData, fit, events, *, prediction=None, n_sims: int = 2000,
                         random_seed: int | None = 0, probs=(0.025, 0.1, 0.5, 0.9, 0.975)
                         ) -> pd.DataFrame:
-    """Posterior predictive calendar date at which OS event counts will be reached.
+    """Posterior predictive calendar date at which event counts of the fit's endpoint (OS,
+    PFS or TTP) will be reached.
 
     Parameters
     ----------
@@ -266,7 +325,7 @@ def predict_event_dates(trial: TrialData, fit, events, *, prediction=None, n_sim
             row[f"q{q:g}"] = (sim.to_date(np.quantile(d[ok], q)).normalize() if ok.any()
                               else pd.NaT)
         if k <= known:
-            reached = trial.events_by_date("os").iloc[k - 1].normalize()
+            reached = trial.events_by_date(sim.endpoint).iloc[k - 1].normalize()
             row.update({f"q{q:g}": reached for q in probs})
         rows.append(row)
     out = pd.DataFrame(rows).set_index("events")
@@ -317,7 +376,8 @@ def normal_final_probability(trial: TrialData, spec) -> float:
     if prior.dist != "Normal":
         raise BayesHCCError("method='normal' needs a Normal prior on log_hr; use 'mcmc'.")
     mu, sigma = float(prior.params["mu"]), float(prior.params["sigma"])
-    ep = trial.endpoint("os")
+    # interval-censored progression: the Cox estimate at the interval midpoints
+    ep = trial.endpoint(spec.endpoint).with_censoring("midpoint")
     strata = ep.site if len(ep.sites) > 1 else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -383,9 +443,11 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     if method not in PPOS_METHODS:
         raise BayesHCCError(f"method={method!r}; choose one of {', '.join(PPOS_METHODS)}.")
     final = plan.final
-    ep = trial.endpoint("os")
+    endpoint = plan.spec.endpoint
+    ep = trial.endpoint(endpoint)
     if final.events is not None and ep.n_events >= final.events:
-        raise BayesHCCError(f"the data already hold {ep.n_events} OS events, the final "
+        raise BayesHCCError(f"the data already hold {ep.n_events} {endpoint.upper()} events, "
+                            f"the final "
                             f"analysis's {final.events}: run interim_analysis(..., "
                             "look='final') instead of predicting it.")
     if fit is None:
@@ -405,11 +467,13 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         completed = sim.simulate(int(s), rng)
         day, reached = sim.final_day(completed, final)
         data = sim.completed_trial(completed, day)
-        e = data.endpoint("os")
+        e = data.endpoint(endpoint)
         rows.append({"sim": i, "draw": int(s), "final_date": sim.to_date(day).normalize(),
                      "events_reached": reached, "n_patients": len(e),
                      "n_events": e.n_events, "seed": int(seeds[i])})
-        frame = data.to_frame()[["patient_id", "site", "arm", "os_time", "os_event"]]
+        frame = data.to_frame()[["patient_id", "site", "arm",
+                                 *[f"{endpoint}_{k}" for k in ("time", "event", "lower")
+                                   if f"{endpoint}_{k}" in data.to_frame().columns]]]
         tasks.append((f"sim{i}", (plan.spec, frame, meta, int(seeds[i]), method,
                                   dict(refit or {}))))
     out = run_tasks(_final_analysis, tasks, workers=workers, progress=progress,

@@ -1,0 +1,103 @@
+"""Monitoring a PFS or TTP plan whose progression is seen at scans: looks count progression
+events (on the day of the scan that shows them), predictions complete the trial through the
+scan process, and design simulations run the plan on simulated scanned trials."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.data.trial import INTERVAL, LEFT
+from bayes_hcc.monitoring.plan import plan_from_dict
+from bayes_hcc.monitoring.predict import FutureSimulator
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = {"draws": 300, "tune": 300, "chains": 2}
+
+
+def _plan(**prediction):
+    return plan_from_dict({"name": "ttp plan", "analysis": "secondary_ttp.toml",
+                           "looks": [{"events": 40, "efficacy": 0.999, "futility": 0.05}],
+                           "final": {"events": 70, "success": 0.975},
+                           "prediction": {"sample_size": 130, "n_sims": 20,
+                                          "method": "normal", **prediction}},
+                          base_dir=ROOT / "models")
+
+
+@pytest.fixture(scope="module")
+def look1(example_trial):
+    return bh.interim_analysis(example_trial, _plan(), look=1, fast=True, random_seed=2)
+
+
+def test_look_counts_progressions_when_the_scan_shows_them(look1, example_trial):
+    when = example_trial.events_by_date("ttp")
+    assert look1.cut_date == when.iloc[39].normalize()
+    assert look1.n_events == 40 == look1.data.endpoint("ttp").n_events
+    assert look1.data.endpoint("ttp").has_bounds  # still interval-censored after the cut
+    rec = look1.record
+    assert sum(rec["events_by_arm"].values()) == 40
+
+
+def test_prediction_completes_the_trial_through_the_scans(look1):
+    plan = look1.plan
+    sim = FutureSimulator(look1.data, look1.fit, plan.prediction)
+    assert sim.scanned and sim.endpoint == "ttp"
+    # patients who died are not waiting for a progression
+    dead = look1.data.endpoint("os").event == 1
+    assert not (sim.at_risk & dead).any()
+    rng = np.random.default_rng(4)
+    completed = sim.simulate(int(sim.draws(1, rng)[0]), rng)
+    day, reached = sim.final_day(completed, plan.final)
+    data = sim.completed_trial(completed, day)
+    ep = data.endpoint("ttp")
+    if reached:  # progressions seen at the same scan day can pass the count together
+        assert ep.n_events >= plan.final.events
+        assert (sim.event_days(completed) < day).sum() < plan.final.events
+    # events known at the look keep their bounds; new ones lie between scans
+    # ``assessment_interval`` apart (L = 0 for a progression at a new patient's first scan)
+    old = look1.data.endpoint("ttp")
+    n_old = len(old)
+    np.testing.assert_allclose(ep.lower[:n_old][old.event == 1],
+                               old.lower[old.event == 1], atol=1e-9)
+    new_iv = (ep.kind == INTERVAL) & (np.arange(len(ep)) >= n_old)
+    widths = (ep.upper - ep.lower)[new_iv] * bh.units.DAYS_PER_UNIT["months"]
+    scan = plan.prediction.assessment_interval * bh.units.DAYS_PER_UNIT["months"]
+    assert new_iv.any() and np.all(np.abs(widths - scan) <= 1.0)  # whole days
+    assert (ep.kind == LEFT).any() or (ep.kind == INTERVAL).any()
+
+
+def test_ppos_and_event_dates_for_a_ttp_plan(look1):
+    pp = look1.ppos(random_seed=1)
+    assert pp.n_sims == 20 and 0 <= pp.ppos <= 1
+    reached = pp.sims["events_reached"]
+    assert (pp.sims.loc[reached, "n_events"] >= 70).all()  # ties at a scan day: 71
+    dates = bh.predict_event_dates(look1.data, look1.fit, [50, 70], n_sims=200,
+                                   prediction=look1.plan.prediction)
+    assert (dates["P(not reached)"] < 0.5).all()
+    assert (dates["q0.5"] > pd.Timestamp(look1.cut_date)).all()
+    assert dates.loc[50, "q0.5"] <= dates.loc[70, "q0.5"]
+
+
+def test_design_simulation_for_a_ttp_plan_with_unequal_schedules():
+    res = bh.simulate_design(_plan(), {"shifted scans": {
+        "hr_ttp": 0.67, "assessment_offset": {"sorafenib": 0.0, "tace_sorafenib": 1.0}}},
+        n_trials=2, refit=FAST, workers=1, progress=False)
+    rec = res.records
+    assert np.allclose(rec["true_log_hr"], np.log(0.67))
+    assert (rec["n_events"] >= 40).all()
+
+
+def test_plan_endpoints():
+    for ep in ("pfs", "ttp"):
+        spec = bh.apply_overrides(bh.load_spec(ROOT / "models" / "secondary_ttp.toml"),
+                                  {"endpoint": ep})
+        assert plan_from_dict({"analysis": spec, "final": {"events": 70,
+                                                           "success": 0.975}}).spec.endpoint == ep
+    spec = bh.apply_overrides(bh.load_spec(ROOT / "models" / "secondary_ttp.toml"),
+                              {"endpoint": "dfs"})
+    with pytest.raises(bh.SpecError, match="monitors one of os, pfs, ttp"):
+        plan_from_dict({"analysis": spec, "final": {"events": 70, "success": 0.975}})
+    with pytest.raises(bh.SpecError, match="assessment_interval"):
+        _plan(assessment_interval=0)
