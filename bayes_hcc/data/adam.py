@@ -50,7 +50,7 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
                control: str = "sorafenib", treatment: str = "tace_sorafenib",
                time_unit: str = "months", arm_column: str | None = None,
                zero_time_events: str = "error", sheet=None,
-               encoding: str | None = None) -> TrialData:
+               encoding: str | None = None, assessments=None) -> TrialData:
     """Read a CDISC ADaM ADTTE data set (one row per subject and parameter).
 
     Parameters
@@ -69,6 +69,15 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
         years; one month = 30.4375 days, one year = 365.25 days).
     arm_column : str, optional
         Which column holds the arm; default the first of TRT01P, TRT01A, ARM present.
+    assessments : path or DataFrame, optional
+        Tumour assessments (``USUBJID`` or ``patient_id``, ``assessment_date``,
+        ``progression``; like an ADRS extract), with ``STARTDT``: an event of a progression
+        parameter (PFS, TTP) on the day of the first scan showing progression is
+        interval-censored from the last scan without it.
+
+    Interval-censored events can also be given directly: ``AVALL``, the lower bound of AVAL
+    (the time of the last assessment without the event, in AVALU) on event rows (CNSR = 0);
+    the event then lies in (AVALL, AVAL]. Empty AVALL = an exact event time.
 
     Returns
     -------
@@ -156,8 +165,26 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
     problems.raise_if_any()
 
     days = aval * unit.map(DAYS_PER_UNIT)
+    lower_days = pd.Series(np.nan, index=frame.index)
+    if "AVALL" in frame.columns:
+        avall = pd.to_numeric(frame["AVALL"], errors="coerce")
+        given = avall.notna()
+        rows(frame["AVALL"].notna() & ~given, "AVALL", "non-numeric AVALL",
+             "AVALL is the time of the last assessment without the event (a number).",
+             values=frame["AVALL"])
+        rows(given & (cnsr != 0), "AVALL", "AVALL on a censored row",
+             "AVALL bounds an event (CNSR = 0); leave it empty when censored.")
+        rows(given & ((avall < 0) | (avall >= aval)), "AVALL", "lower bound after upper "
+             "bound (AVALL not in [0, AVAL))", "AVALL < AVAL: the event lies in (AVALL, AVAL].",
+             values=avall)
+        lower_days = avall * unit.map(DAYS_PER_UNIT)
+    if assessments is not None:
+        lower_days = _lower_from_scans(frame, assessments, days, cnsr, lower_days, mapping,
+                                       start, problems, src)
+    problems.raise_if_any()
     frame = frame.assign(_time=(days / DAYS_PER_UNIT[time_unit]).to_numpy(),
                          _event=(cnsr == 0).astype(np.int8).to_numpy(),
+                         _lower=(lower_days / DAYS_PER_UNIT[time_unit]).to_numpy(),
                          _ep=frame["PARAMCD"].map(mapping))
     subjects = frame.drop_duplicates("USUBJID").set_index("USUBJID")
     wide = pd.DataFrame({"patient_id": subjects.index.astype(str),
@@ -170,9 +197,12 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
         part = frame[frame["_ep"] == ep].set_index("USUBJID")
         wide[f"{ep}_time"] = part["_time"].reindex(subjects.index).to_numpy()
         wide[f"{ep}_event"] = part["_event"].reindex(subjects.index).to_numpy()
+        lower = part["_lower"].reindex(subjects.index).to_numpy()
+        if np.isfinite(lower).any():
+            wide[f"{ep}_lower"] = lower
     skip = {"USUBJID", "SITEID", "PARAMCD", "PARAM", "AVAL", "AVALU", "CNSR", "STARTDT", "ADT",
             "STUDYID", "EVNTDESC", "CNSDTDSC", "SRCDOM", "SRCVAR", "SRCSEQ", *_ARM_COLUMNS,
-            "_time", "_event", "_ep", "_start"}
+            "_time", "_event", "_ep", "_start", "_lower", "AVALL"}
     for col in frame.columns:
         if col in skip or col in wide.columns:
             continue
@@ -180,6 +210,55 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
             wide[col] = subjects[col].to_numpy()
     return TrialData._from_raw(wide, control=control, treatment=treatment, time_unit=time_unit,
                                zero_time_events=zero_time_events, source=src, layout="times")
+
+
+#: Progression parameters: their events can be seen at scans.
+_PROGRESSION_ENDPOINTS = ("pfs", "ttp")
+
+
+def _lower_from_scans(frame, assessments, days, cnsr, lower_days, mapping, start, problems,
+                      src) -> pd.Series:
+    """Lower bounds (days) of progression events from the scans: an event of a progression
+    parameter on the day of the subject's first scan showing progression lies between the
+    last scan without it (randomization if none) and that scan; other events stay exact
+    (a PFS death)."""
+    if start is None:
+        raise ADaMError(f"{src}: assessments need STARTDT (the randomization date) to place "
+                        "the scans on the AVAL time scale.")
+    scans = assessments
+    if not isinstance(scans, pd.DataFrame):
+        scans, _ = read_table(scans)
+    scans = scans.rename(columns={"USUBJID": "patient_id"})
+    from bayes_hcc.data.assessments import ASSESSMENT_COLUMNS
+    from bayes_hcc.data._checks import parse_date_column
+
+    missing = [c for c in ASSESSMENT_COLUMNS if c not in scans.columns]
+    if missing:
+        raise ADaMError(f"{src}: assessments miss column(s) {', '.join(missing)} (USUBJID or "
+                        "patient_id, assessment_date, progression).")
+    scan_problems = Problems(f"{src} assessments", ADaMError)
+    when = parse_date_column(scans, "assessment_date", scan_problems, required=True)
+    scan_problems.raise_if_any()
+    sid = scans["patient_id"].astype(str).str.strip()
+    flag = pd.to_numeric(scans["progression"], errors="coerce")
+    first_pos = when[flag == 1].groupby(sid[flag == 1]).min()
+    neg = pd.DataFrame({"sid": sid[flag == 0], "when": when[flag == 0]})
+    start_of = pd.Series(start.to_numpy(), index=frame["USUBJID"].astype(str)).groupby(
+        level=0).first()
+    out = lower_days.copy()
+    ep = frame["PARAMCD"].map(mapping)
+    for i in np.flatnonzero((cnsr == 0).to_numpy() & ep.isin(_PROGRESSION_ENDPOINTS)
+                            .to_numpy() & out.isna().to_numpy()):
+        s = str(frame["USUBJID"].iloc[i])
+        if s not in first_pos.index or s not in start_of.index:
+            continue
+        pos_day = (first_pos[s] - start_of[s]) / np.timedelta64(1, "D")
+        if abs(pos_day - float(days.iloc[i])) > 0.5:  # not this scan: e.g. a PFS death
+            continue
+        before = neg.loc[(neg["sid"] == s) & (neg["when"] < first_pos[s]), "when"]
+        out.iloc[i] = ((before.max() - start_of[s]) / np.timedelta64(1, "D")
+                       if len(before) else 0.0)
+    return out
 
 
 def _parse_startdt(frame, problems) -> pd.Series:
@@ -214,6 +293,8 @@ def to_adtte(trial: TrialData, *, studyid: str = "BAYES-HCC",
             "AVALU": trial.time_unit.upper(),
             "CNSR": (1 - frame[f"{ep}_event"].to_numpy()).astype(np.int64),
         })
+        if f"{ep}_lower" in frame.columns:  # interval-censored events: (AVALL, AVAL]
+            part["AVALL"] = frame[f"{ep}_lower"].to_numpy(float)
         if trial.has_dates:
             start = frame["randomization_date"]
             part["STARTDT"] = start.to_numpy()

@@ -194,3 +194,37 @@ def test_progression_date_must_agree_with_the_scans():
     msg = _error(bad, assessments=SCANS)
     assert "progression_date differs" in msg and "patient_id a" in msg
     assert "both an assessment table" in _error(patients(), assessments=SCANS)
+
+
+def test_adtte_round_trip_keeps_the_bounds(tmp_path, example_trial):
+    """ADTTE carries the lower bound as AVALL (documented); writing and reading back gives
+    the same interval-censored TTP and PFS. Without AVALL, the scans (``assessments=``, by
+    USUBJID) give the same bounds from STARTDT."""
+    path = bh.write_adtte(example_trial, tmp_path / "adtte.csv")
+    back = bh.read_adtte(path)
+    for e in ("os", "pfs", "ttp"):
+        a, b = example_trial.endpoint(e), back.endpoint(e)
+        np.testing.assert_array_equal(a.kind, b.kind)
+        np.testing.assert_allclose(a.lower, b.lower, atol=1e-9)
+    adtte = bh.to_adtte(example_trial).drop(columns="AVALL")
+    scans = example_trial.assessments.rename(columns={"patient_id": "USUBJID"})
+    derived = bh.read_adtte(adtte, assessments=scans)
+    for e in ("pfs", "ttp"):
+        a, b = example_trial.endpoint(e), derived.endpoint(e)
+        np.testing.assert_array_equal(a.kind, b.kind)
+        # AVAL in ADTTE is rounded to whole days from the dates: bounds agree to a day
+        np.testing.assert_allclose(a.lower, b.lower, atol=1 / M)
+
+
+def test_adtte_bad_lower_bounds_are_named():
+    adtte = pd.DataFrame({"USUBJID": ["a", "b", "c", "d"], "SITEID": ["1", "1", "2", "2"],
+                          "TRT01P": ["sorafenib", "tace_sorafenib"] * 2,
+                          "PARAMCD": "TTP", "AVAL": [3.0, 4.0, 5.0, 6.0], "AVALU": "MONTHS",
+                          "CNSR": [0, 1, 0, 0], "AVALL": [2.0, 1.0, 7.0, np.nan]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.DataWarning)
+        with pytest.raises(bh.ADaMError) as info:
+            bh.read_adtte(adtte)
+    msg = str(info.value)
+    assert "AVALL on a censored row" in msg and "USUBJID b" in msg
+    assert "lower bound after upper bound" in msg and "USUBJID c" in msg
