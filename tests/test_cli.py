@@ -178,3 +178,24 @@ def test_bad_input_cases_exit_2_without_traceback(capsys, tmp_path, case):
     code, _, err = run(capsys, *argv)
     assert code == 2 and message in err, err
     assert err.startswith("error: ")
+
+
+def test_scans_on_the_command_line(capsys, tmp_path):
+    """A patient file and its scans (--assessments): describe shows the Turnbull medians for
+    TTP and PFS; fit --censoring runs the imputation variant; a bad choice is named."""
+    patients = pd.read_csv(_DATA / "example_trial.csv")
+    path = tmp_path / "patients.csv"
+    patients.to_csv(path, index=False)
+    scans = _DATA / "example_assessments.csv"
+    code, out, _ = run(capsys, "describe", str(path), "--assessments", str(scans))
+    assert code == 0 and "Turnbull NPMLE median per arm" in out
+    code, out, _ = run(capsys, "describe", str(path))  # without the scans: visit dates
+    assert code == 0 and "Turnbull" not in out
+    code, out, _ = run(capsys, "fit", str(path), "--assessments", str(scans), "--endpoint",
+                       "ttp", "--model", "weibull", "--censoring", "midpoint", "--fast",
+                       "--out", str(tmp_path / "fit"))
+    assert code == 0, out
+    assert bh.load_fit(tmp_path / "fit" / "fit.nc").spec.censoring == "midpoint"
+    code, _, err = run(capsys, "fit", "example", "--endpoint", "ttp", "--censoring", "exact",
+                       "--fast", "--out", str(tmp_path / "fit2"))
+    assert code == 2 and "censoring" in err and "interval, midpoint, upper, lower" in err

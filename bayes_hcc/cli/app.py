@@ -28,8 +28,13 @@ UNIT_HELP = ("Time unit of the data's times (times layout) or of the times deriv
              "in it.")
 
 
+ASSESSMENTS_HELP = ("Tumour assessments (CSV, one row per patient and scan: patient_id, "
+                    "assessment_date, progression): progression is then interval-censored "
+                    "between scans.")
+
+
 def load_data(data: str, control: str, treatment: str, adtte: bool = False,
-              time_unit: str = "months"):
+              time_unit: str = "months", assessments: Path | None = None):
     """A bundled dataset name (example, veteran, leukemia, rats) or a file path."""
     from bayes_hcc.data import read_adtte, read_trial
     from bayes_hcc.units import check_time_unit
@@ -39,8 +44,10 @@ def load_data(data: str, control: str, treatment: str, adtte: bool = False,
         trial = LOADERS[data]()
         return trial if trial.time_unit == time_unit else trial.to_unit(time_unit)
     if adtte:
-        return read_adtte(data, control=control, treatment=treatment, time_unit=time_unit)
-    return read_trial(data, control=control, treatment=treatment, time_unit=time_unit)
+        return read_adtte(data, control=control, treatment=treatment, time_unit=time_unit,
+                          assessments=assessments)
+    return read_trial(data, control=control, treatment=treatment, time_unit=time_unit,
+                      assessments=assessments)
 
 
 #: Fixes written for the Python API, as a command-line user gives them.
@@ -70,10 +77,12 @@ def describe(
     treatment: str = typer.Option("tace_sorafenib", help="Treatment arm label."),
     adtte: bool = typer.Option(False, "--adtte", help="Read DATA as CDISC ADaM ADTTE."),
     time_unit: str = typer.Option("months", "--time-unit", help=UNIT_HELP),
+    assessments: Path = typer.Option(None, "--assessments", help=ASSESSMENTS_HELP),
 ):
-    """Describe a trial: counts, events, follow-up and Kaplan-Meier medians per endpoint."""
+    """Describe a trial: counts, events, follow-up and Kaplan-Meier medians per endpoint
+    (Turnbull's NPMLE for interval-censored progression)."""
     try:
-        trial = load_data(data, control, treatment, adtte, time_unit)
+        trial = load_data(data, control, treatment, adtte, time_unit, assessments)
     except (BayesHCCError, FileNotFoundError) as err:
         fail(err)
     typer.echo(repr(trial))
@@ -81,8 +90,11 @@ def describe(
         for ep in trial.endpoints:
             typer.echo(f"\n== {ep.upper()} ({trial.time_unit}) ==")
             typer.echo(trial.summary(ep).to_string())
-            typer.echo("\nKaplan-Meier median per arm (95% CI):")
-            typer.echo(trial.kaplan_meier(ep).to_string())
+            km = trial.kaplan_meier(ep)
+            typer.echo("\nTurnbull NPMLE median per arm (in (median_from, median]; no CI):"
+                       if km.attrs.get("estimator") == "turnbull"
+                       else "\nKaplan-Meier median per arm (95% CI):")
+            typer.echo(km.to_string())
 
 
 def model_choices() -> dict[str, str]:
@@ -121,6 +133,10 @@ def fit(
                                 help="Exit with status 1 when the diagnostics fail."),
     with_report: bool = typer.Option(False, "--report", help="Also write report.html."),
     time_unit: str = typer.Option("months", "--time-unit", help=UNIT_HELP),
+    censoring: str = typer.Option("interval", "--censoring", help="Progression between "
+                                  "scans: interval (its likelihood), or the imputations "
+                                  "midpoint, upper (the scan showing it), lower."),
+    assessments: Path = typer.Option(None, "--assessments", help=ASSESSMENTS_HELP),
     extrapolate: bool = typer.Option(False, "--extrapolate", help="Show medians and "
                                      "landmarks beyond follow-up (marked extrapolated) "
                                      "instead of 'not reached'."),
@@ -141,14 +157,14 @@ def fit(
         except ValueError:
             fail(bh.ModelError(f"--draws {draws!r} must be a whole number or 'auto'."))
     try:
-        trial = load_data(data, control, treatment, adtte, time_unit)
+        trial = load_data(data, control, treatment, adtte, time_unit, assessments)
         targets = [out / "fit.nc", out / "summary.csv", out / "summary.md"]
         existing = [str(p) for p in targets if p.exists()]
         if existing and not overwrite:
             raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace.")
         from bayes_hcc.models.base import model_class
 
-        m = model_class(choices[model])(site_effect=site_effect)
+        m = model_class(choices[model])(site_effect=site_effect, censoring=censoring)
         typer.echo(repr(trial))
         shown = "1000 (2000 if needed)" if draws == "auto" else draws
         typer.echo(f"fitting {m!r} to {endpoint.upper()} ({chains} chains x {shown} draws, "
