@@ -42,15 +42,28 @@ TOLERANCE_SE = {"weibull": 0.25, "poisson_glm": 0.25, "cox": 0.25, "cox_site": 0
 CHECKS = ("km_median", "weibull", "poisson_glm", "cox", "cox_site", "stratified_cox")
 
 
-def lifelines_weibull_log_hr(time, event, arm, covariate=None) -> tuple[float, float]:
+def lifelines_weibull_log_hr(time, event, arm, covariate=None, *,
+                             upper=None) -> tuple[float, float]:
     """Log HR and SE from lifelines' Weibull AFT (PH view: log HR = -rho * beta, SE by the
-    delta method)."""
+    delta method). With ``upper``, ``time`` holds lower bounds and the fit is lifelines'
+    interval-censored one ((time, upper], upper = inf when censored)."""
     from lifelines import WeibullAFTFitter
 
+    if upper is not None:
+        df = pd.DataFrame({"L": time, "U": upper, "arm": arm})
+        if covariate is not None:
+            df["cov"] = covariate
+        aft = WeibullAFTFitter().fit_interval_censoring(df, "L", "U")
+        return _ph_view(aft)
     df = pd.DataFrame({"T": time, "E": event, "arm": arm})
     if covariate is not None:
         df["cov"] = covariate
     aft = WeibullAFTFitter().fit(df, "T", "E")
+    return _ph_view(aft)
+
+
+def _ph_view(aft) -> tuple[float, float]:
+    """(log HR, SE) of the arm in a lifelines Weibull AFT fit, by the delta method."""
     beta = aft.params_.loc[("lambda_", "arm")]
     rho = np.exp(aft.params_.loc[("rho_", "Intercept")])
     keys = [("lambda_", "arm"), ("rho_", "Intercept")]
@@ -122,6 +135,9 @@ def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int =
         raise BayesHCCError(f"unknown check(s) {', '.join(sorted(unknown))}; choose from "
                             f"{', '.join(CHECKS)}.")
     endpoint = endpoint or trial.endpoints[0]
+    if trial.endpoint(endpoint).has_bounds:
+        return _interval_agreement(trial, endpoint, checks, draws=draws, tune=tune,
+                                   chains=chains, random_seed=random_seed)
     ep = trial.endpoint(endpoint)
     kw = dict(draws=draws, tune=tune, chains=chains, random_seed=random_seed, check=False)
     rows = []
@@ -188,6 +204,30 @@ def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int =
             ref, se = cox_log_hr(ep.time, ep.event, ep.arm, strata=ep.site)
             rows.append(_row("piecewise + fixed site effects vs site-stratified Cox", ours,
                              ref, se, TOLERANCE_SE["stratified_cox"]))
+    table = pd.DataFrame(rows).set_index("check")
+    table.attrs.update(data=trial.source, endpoint=endpoint, fingerprint=trial.fingerprint)
+    return table
+
+
+def _interval_agreement(trial, endpoint, checks, **kw) -> pd.DataFrame:
+    """Agreement for an endpoint with interval-censored events: the Weibull check against
+    lifelines' interval-censored Weibull MLE; the other references (Kaplan-Meier CI, Poisson
+    GLM, Cox) are for exact event times and are listed as not applicable."""
+    ep = trial.endpoint(endpoint)
+    rows = []
+    if "weibull" in checks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = WeibullPH(site_effect="none", priors=VAGUE).fit(trial, endpoint, check=False,
+                                                                 **kw)
+        ref, se = lifelines_weibull_log_hr(ep.lower, None, ep.arm, upper=ep.upper)
+        rows.append(_row("weibull log HR vs lifelines' interval-censored WeibullAFTFitter",
+                         float(f.posterior["log_hr"].mean()), ref, se,
+                         TOLERANCE_SE["weibull"]))
+    for c in checks:
+        if c != "weibull":
+            rows.append({"check": c, "ok": True, "note": "not applicable: the reference is "
+                         "for exact event times; these events are interval-censored"})
     table = pd.DataFrame(rows).set_index("check")
     table.attrs.update(data=trial.source, endpoint=endpoint, fingerprint=trial.fingerprint)
     return table

@@ -150,3 +150,14 @@ def test_bias_study_exact_visit_versus_interval_censored():
         assert 0.86 <= row["log_hr_90_coverage"] <= 0.94, (schedule, row)
     row = tab.loc[(shifted, exact)]
     assert abs(row["log_hr_bias"]) > 2.5 * row["log_hr_bias_mc_se"]
+
+
+def test_agreement_report_on_scanned_progression(example_trial):
+    """``bh.agreement`` on interval-censored TTP compares with lifelines' interval-censored
+    Weibull MLE (tolerance 0.25 SE, as for exact data) and says why the exact-time
+    references do not apply, instead of failing them."""
+    tab = bh.agreement(example_trial, "ttp", draws=1000, tune=1000, chains=2)
+    weibull = tab.loc["weibull log HR vs lifelines' interval-censored WeibullAFTFitter"]
+    assert weibull["ok"], tab
+    others = tab.drop(index=weibull.name)
+    assert others["ok"].all() and others["note"].str.contains("not applicable").all()
