@@ -228,3 +228,14 @@ def test_adtte_bad_lower_bounds_are_named():
     msg = str(info.value)
     assert "AVALL on a censored row" in msg and "USUBJID b" in msg
     assert "lower bound after upper bound" in msg and "USUBJID c" in msg
+
+
+def test_cut_with_the_column_form():
+    """Without the scan table, a cut knows the last progression-free scan only when it came
+    before the cut; a later one is taken as progression-free up to the cut (documented
+    approximation), never beyond it."""
+    cut = read(patients()).cut("2018-04-01", warn=False)
+    ttp = cut.endpoint("ttp")
+    assert ttp.kind[0] == RIGHT and ttp.time[0] == pytest.approx(months("2018-03-01"))
+    assert ttp.time[2] == pytest.approx(months("2018-04-01"))  # c: last scan in November
+    assert (ttp.time <= months("2018-04-01") + 1e-9).all()
