@@ -253,9 +253,18 @@ class Family(ABC):
 
         params = self.build_params(priors, data, dims, offset)
         tf = {k[len(TF_PREFIX):]: v for k, v in data.items() if k.startswith(TF_PREFIX)}
+        if "n_plain" not in data:
+            return loglik(pt, self, params, eta, time=tf, kind=data["event"]).sum()
+        # interval-censored data: patients ordered exact/right first (data_arrays), each
+        # group evaluated on its own slice, the cheap terms for the first
+        from bayes_hcc.models.likelihood import interval_loglik
+
+        n = data["n_plain"]
+        lower = {k[len(TFL_PREFIX):]: v for k, v in data.items() if k.startswith(TFL_PREFIX)}
         upper = {k[len(TFU_PREFIX):]: v for k, v in data.items() if k.startswith(TFU_PREFIX)}
-        return loglik(pt, self, params, eta, time=tf, kind=data["event"],
-                      upper=upper or None).sum()
+        return (loglik(pt, self, params, eta[:n], time=tf, kind=data["event"]).sum()
+                + interval_loglik(pt, self, params, eta[n:], lower=lower, upper=upper,
+                                  has_lower=data["ic_has_lower"]).sum())
 
     def data_arrays(self, time, event, unit_index, n_units: int, upper=None) -> dict:
         """numpy arrays for the pm.Data containers (see ``build``): the time features and
@@ -263,19 +272,27 @@ class Family(ABC):
         time 0 out of the graph: they contribute exactly 0).
 
         With ``upper`` (some event interval-censored), ``event`` holds the observation kinds
-        (``Endpoint.kind``) and ``time`` the lower bounds; the features of the upper bounds
-        are added. Where a bound is not used (L of a left-censored patient, R of a patient
-        not interval-censored) it is replaced by a finite time of the same patient, so that
-        no gradient meets log 0 or infinity (the likelihood discards those terms)."""
+        (``Endpoint.kind``), ``time`` the lower bounds, and the patients come exact and
+        right-censored first (``graph.prepare`` orders them): ``tf__``/``event`` describe
+        those (``n_plain``), ``tfl__``/``tfu__`` the lower and upper bounds of the
+        interval-censored ones. A left-censored patient's lower bound (0) is replaced by its
+        upper bound, so that no gradient meets log 0, and masked out (``ic_has_lower``)."""
         time, event = np.asarray(time, float), np.asarray(event, float)
-        if upper is not None:
-            bounded = np.isin(event, (INTERVAL, LEFT))
-            upper = np.where(bounded, upper, time)
-            time = np.where(event == LEFT, upper, time)
-        out = {TF_PREFIX + k: v for k, v in self.time_features(time).items()}
-        if upper is not None:
-            out.update({TFU_PREFIX + k: v for k, v in self.time_features(upper).items()})
-        out["event"] = event
+        if upper is None:
+            out = {TF_PREFIX + k: v for k, v in self.time_features(time).items()}
+            out["event"] = event
+            return out
+        bounded = np.isin(event, (INTERVAL, LEFT))
+        n = int((~bounded).sum())
+        if bounded[:n].any() or not bounded[n:].all():
+            raise ValueError("data_arrays: interval-censored patients must come last.")
+        upper = np.asarray(upper, float)[n:]
+        lower = np.where(event[n:] == LEFT, upper, time[n:])
+        out = {TF_PREFIX + k: v for k, v in self.time_features(time[:n]).items()}
+        out.update({TFL_PREFIX + k: v for k, v in self.time_features(lower).items()})
+        out.update({TFU_PREFIX + k: v for k, v in self.time_features(upper).items()})
+        out.update(event=event[:n], n_plain=np.asarray(n, dtype=np.int64),
+                   ic_has_lower=(event[n:] == INTERVAL).astype(float))
         return out
 
     def settings(self) -> dict:
@@ -338,7 +355,7 @@ class Family(ABC):
 
 #: Prefix of the data containers holding time features (of the upper bounds: TFU_PREFIX).
 TF_PREFIX = "tf__"
-TFU_PREFIX = "tfu__"
+TFL_PREFIX, TFU_PREFIX = "tfl__", "tfu__"
 
 #: Suffix of the sampler's coordinate for an intercept (``centred_intercept``); these
 #: variables are dropped from the posterior (the intercept itself is kept).

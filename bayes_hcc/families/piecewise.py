@@ -319,10 +319,10 @@ class PiecewiseFamily(Family):
             log_rate = log_rate + data["arm"][:, None] * dev[None, :]
         ll = (data["events"] * log_rate - data["exposure"] * pt.exp(log_rate)).sum()
         if "ic_unit" in data:  # interval-censored patients: log(S(L) - S(R)) each
-            from bayes_hcc.models.likelihood import log1mexp
+            from bayes_hcc.models.likelihood import interval_term
 
             rate = pt.exp(log_rate)[data["ic_unit"]]  # (patient, interval)
             H_lower = (data["ic_exposure_lower"] * rate).sum(axis=1)
             H_upper = (data["ic_exposure_upper"] * rate).sum(axis=1)
-            ll = ll + (-H_lower + log1mexp(pt, H_upper - H_lower)).sum()
+            ll = ll + interval_term(pt, H_lower, H_upper).sum()
         return ll

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pymc as pm
 
+from bayes_hcc.data.trial import INTERVAL, LEFT
 from bayes_hcc.errors import ModelError
 from bayes_hcc.models.design import build_eta, centring_weights, resolve_site_parametrization
 from bayes_hcc.units import log_unit_in_months
@@ -76,8 +77,12 @@ def prepare(model, trial, endpoint):
         # Patients censored at time 0 contribute exactly 0 to the likelihood; leaving them
         # out of the graph avoids 0 * log(0) in the gradient (they stay in log_likelihood).
         # (A left-censored patient, event in (0, R], has L = 0 and stays.)
-        keep = (ep.lower > 0) | (kind != 0)
-        n_units = int(keep.sum())
+        keep = np.flatnonzero((ep.lower > 0) | (kind != 0))
+        if interval:
+            # exact and right-censored patients first, then the interval-censored ones: the
+            # likelihood evaluates each group on its own slice (``Family.build``)
+            keep = keep[np.argsort(np.isin(kind[keep], (INTERVAL, LEFT)), kind="stable")]
+        n_units = len(keep)
         u_arm, u_site, u_X = ep.arm[keep].astype(float), ep.site[keep].astype(np.int64), X[keep]
         data = family.data_arrays(ep.lower[keep], kind[keep], np.arange(n_units), n_units,
                                   None if upper is None else upper[keep])
