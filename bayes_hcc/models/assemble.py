@@ -11,7 +11,6 @@ import numpy as np
 import xarray as xr
 
 from bayes_hcc._versions import provenance_versions
-from bayes_hcc.data.trial import INTERVAL
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.models.design import active_priors, eta_numpy
 from bayes_hcc.models.fit import flat_posterior
@@ -127,7 +126,7 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
         kind = ep.kind
         ll = pointwise_loglik(family, post, ep.lower, kind, ep.arm, ep.site, X,
                               site_effect=model.site_effect, arm_by_site=model.arm_by_site,
-                              upper=ep.upper if (kind == INTERVAL).any() else None,
+                              upper=ep.upper if ep.has_bounds else None,
                               entry=ep.entry if (ep.entry > 0).any() else None)
         ll_ds = xr.Dataset({name: (sd + ("patient",), ll.reshape(shape + (-1,)))},
                            coords={"patient": pid, "chain": post_ds["chain"],

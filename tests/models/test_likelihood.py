@@ -380,3 +380,27 @@ def test_every_family_graph_with_interval_censoring_equals_numpy(key, covariates
         assert np.isfinite(ll).all()
         assert float(loglik_term(point)) == pytest.approx(float(ll.sum()), rel=1e-10)
         assert np.isfinite(grad(point)).all()  # no log 0 or inf reaches the gradient
+
+
+def test_stored_loglik_of_left_censored_only_data():
+    """Data whose only bounded events are left-censored ((0, R]: progression at the first
+    scan) still store log(1 - S(R)) for them, not the censored term at 0."""
+    import pandas as pd
+
+    lower = np.where(EVENT == 1, 0.0, TIME)
+    upper = np.where(EVENT == 1, TIME, np.nan)
+    trial = bh.read_trial(pd.DataFrame({
+        "patient_id": [f"p{i}" for i in range(N)], "site": [f"s{s}" for s in SITE],
+        "arm": np.where(ARM == 1, "tace_sorafenib", "sorafenib"),
+        "ttp_lower": lower, "ttp_upper": upper}))
+    fit = bh.WeibullPH(site_effect="none").fit(trial, "ttp", random_seed=1, draws=200,
+                                               tune=200, chains=2, check=False)
+    post = {k: fit.posterior[k].to_numpy().reshape(-1) for k in ("log_hr", "log_lambda",
+                                                                 "log_shape")}
+    ll = fit.datatree["log_likelihood"]["ttp"].to_numpy().reshape(len(post["log_hr"]), -1)
+    ep = trial.endpoint("ttp")  # patients in the canonical (id) order, as the fit stores
+    t = np.where(ep.event == 1, ep.upper, ep.lower)
+    lam, k = np.exp(post["log_lambda"])[:, None], np.exp(post["log_shape"])[:, None]
+    H = lam * t[None, :] ** k * np.exp(post["log_hr"][:, None] * ep.arm[None, :])
+    expected = np.where(ep.event == 1, np.log(-np.expm1(-H)), -H)
+    np.testing.assert_allclose(ll, expected, rtol=1e-9, atol=1e-12)
