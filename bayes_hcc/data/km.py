@@ -144,3 +144,90 @@ def cox_log_hr(time, event, arm, strata=None, sites=None) -> tuple[float, float]
         kw["strata"] = ["stratum"]
     cph = CoxPHFitter().fit(df, "T", "E", **kw)
     return float(cph.params_["arm"]), float(cph.standard_errors_["arm"])
+
+
+def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
+                         alpha: float = 0.05, time_unit: str = "months",
+                         note: str = "") -> pd.DataFrame:
+    """The frequentist companion of a two-arm comparison, computed by lifelines and
+    statsmodels (not by this package): the log-rank test (statsmodels ``survdiff``,
+    stratified when ``strata`` is given, with delayed entry when ``entry`` is), the Cox
+    hazard ratio with its Wald CI and p-value (lifelines ``CoxPHFitter``, Efron ties,
+    ``strata=`` and ``entry_col=`` likewise) and the Kaplan-Meier median of each arm with its
+    CI (lifelines, entry times honoured).
+
+    Returns one row per quantity: ``estimate``, ``lower``, ``upper``, ``p_value``,
+    ``method`` (what computed it) and ``note``.
+    """
+    from lifelines import CoxPHFitter, KaplanMeierFitter
+    from lifelines.utils import median_survival_times
+    from statsmodels.duration.survfunc import survdiff
+
+    time, event = np.asarray(time, float), np.asarray(event, float)
+    arm = np.asarray(arm, int)
+    level = int(round(100 * (1 - alpha)))
+    stratified = strata is not None
+    delayed = entry is not None and np.any(np.asarray(entry) > 0)
+    how = (" stratified" if stratified else "") + (", delayed entry" if delayed else "")
+    rows = []
+    kw = {}
+    if stratified:
+        kw["strata"] = np.asarray(pd.Categorical(np.asarray(strata)).codes)
+    if delayed:
+        kw["entry"] = np.asarray(entry, float)
+    events = [float(event[arm == i].sum()) for i in range(len(arms))]
+    if sum(events) == 0:
+        return _not_computable(arms, time_unit, "no events: no test or Cox estimate")
+    chisq, p = survdiff(time, event, arm, **kw)
+    rows.append({"quantity": "log-rank test", "estimate": float(chisq), "lower": np.nan,
+                 "upper": np.nan, "p_value": float(p),
+                 "method": f"log-rank{how} (statsmodels survdiff); estimate = chi-square, 1 df",
+                 "note": note})
+    df = pd.DataFrame({"T": time, "E": event, "arm": arm.astype(float)})
+    cox_kw = {}
+    if stratified:
+        df["stratum"] = np.asarray(strata).astype(str)
+        cox_kw["strata"] = ["stratum"]
+    if delayed:
+        df["entry"] = np.asarray(entry, float)
+        cox_kw["entry_col"] = "entry"
+    cox_row = {"quantity": f"Cox HR ({arms[1]} / {arms[0]})",
+               "method": f"Cox{how} (lifelines CoxPHFitter, Efron ties), Wald {level}% CI"}
+    if min(events) == 0:
+        # monotone likelihood: the Cox estimate runs off to 0 or infinity
+        empty = arms[int(np.argmin(events))]
+        cox_row.update(estimate=np.nan, lower=np.nan, upper=np.nan, p_value=np.nan,
+                       note=f"not estimable: no events in arm {empty}")
+    else:
+        cph = CoxPHFitter(alpha=alpha).fit(df, "T", "E", **cox_kw)
+        s = cph.summary.loc["arm"]
+        cox_row.update(estimate=float(s["exp(coef)"]),
+                       lower=float(s[f"exp(coef) lower {level}%"]),
+                       upper=float(s[f"exp(coef) upper {level}%"]), p_value=float(s["p"]),
+                       note=note)
+    rows.append(cox_row)
+    for i, a in enumerate(arms):
+        m = arm == i
+        kmf = KaplanMeierFitter(alpha=alpha).fit(
+            time[m], event[m], entry=np.asarray(entry, float)[m] if delayed else None)
+        ci = median_survival_times(kmf.confidence_interval_)
+        rows.append({"quantity": f"KM median {a} ({time_unit})",
+                     "estimate": float(kmf.median_survival_time_),
+                     "lower": float(ci.iloc[0, 0]), "upper": float(ci.iloc[0, 1]),
+                     "p_value": np.nan,
+                     "method": f"Kaplan-Meier (lifelines), {level}% CI (log-log)"
+                               + (", delayed entry" if delayed else ""),
+                     "note": note or ("not reached" if not np.isfinite(
+                         kmf.median_survival_time_) else "")})
+    out = pd.DataFrame(rows).set_index("quantity")
+    out.attrs.update(alpha=alpha, stratified=stratified, delayed_entry=bool(delayed),
+                     time_unit=time_unit)
+    return out
+
+
+def _not_computable(arms, time_unit, why) -> pd.DataFrame:
+    names = ["log-rank test", f"Cox HR ({arms[1]} / {arms[0]})",
+             *(f"KM median {a} ({time_unit})" for a in arms)]
+    out = pd.DataFrame({"quantity": names, "estimate": np.nan, "lower": np.nan,
+                        "upper": np.nan, "p_value": np.nan, "method": "", "note": why})
+    return out.set_index("quantity")

@@ -10,7 +10,7 @@ from bayes_hcc.quantities.core import (as_fit, effect_ratio, median_survival, pr
                                        survival)
 from bayes_hcc.units import convert
 
-__all__ = ["summarize", "default_landmarks", "default_tau", "horizon_status"]
+__all__ = ["summarize", "frequentist", "default_landmarks", "default_tau", "horizon_status"]
 
 #: Protocol landmarks and RMST horizon, in months (converted to the data's unit).
 LANDMARKS_MONTHS = (12.0, 24.0)
@@ -60,12 +60,59 @@ def _blank(row, keep_lower=False):
         row[k] = np.nan
 
 
+def frequentist(fit, *, prob: float = 0.95) -> pd.DataFrame:
+    """The frequentist companion of a fit, on the data it was fitted to: log-rank test, Cox
+    HR with its ``prob`` Wald CI and KM medians with CIs, computed by statsmodels and
+    lifelines (``data.km.classical_comparison``), stratified as the fit is.
+
+    An interval-censored endpoint is analysed as trials conventionally report it: the event
+    at the scan that showed it (the upper bound); the ``note`` column says so.
+    """
+    from bayes_hcc.data.km import classical_comparison
+
+    fit = as_fit(fit)
+    c = fit.datatree["constant_data"]
+    t = fit.datatree["observed_data"][fit.endpoint].to_numpy()
+    note = ("event at the scan that showed it (the conventional analysis; the Bayesian "
+            "model uses the interval)" if "upper_bound" in c else "")
+    strata = fit.strata_labels() if hasattr(fit, "strata_labels") else None
+    return classical_comparison(t, c[fit.endpoint].to_numpy(), c["arm"].to_numpy(),
+                                fit.arms, strata=strata, alpha=1 - prob,
+                                time_unit=fit.time_unit, note=note)
+
+
+def _frequentist_rows(fit, prob) -> list[dict]:
+    """``frequentist`` as rows of the headline table (estimand "frequentist"; the estimate
+    in ``median``, the CI in ``lower``/``upper``, the log-rank p-value in ``mean``)."""
+    table = frequentist(fit, prob=prob)
+    rows = []
+    for q, r in table.iterrows():
+        is_test = q == "log-rank test"
+        extra = [r["method"]]
+        if not is_test and np.isfinite(r["p_value"]):
+            extra.append(f"p = {r['p_value']:.3g}")
+        if is_test:
+            extra.append(f"chi-square {r['estimate']:.3g}")
+        if r["note"]:
+            extra.append(r["note"])
+        rows.append({"quantity": "log-rank p" if is_test else q, "estimand": "frequentist",
+                     "mean": r["p_value"] if is_test else np.nan,
+                     "median": np.nan if is_test else r["estimate"],
+                     "lower": r["lower"], "upper": r["upper"], "mcse": np.nan,
+                     "ess_bulk": np.nan, "note": "; ".join(extra)})
+    return rows
+
+
 def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
-              times=None, tau: float | None = None, extrapolate: bool = False) -> pd.DataFrame:
+              times=None, tau: float | None = None, extrapolate: bool = False,
+              frequentist: bool = True) -> pd.DataFrame:
     """Headline quantities with mean, median, equal-tailed ``prob`` interval, MCSE and ESS.
 
     Rows: HR; median per arm and difference; S(t) per arm at ``times``; RMST difference at
-    ``tau``; P(HR < 1) and P(HR < 0.8) (mean = probability).
+    ``tau``; P(HR < 1) and P(HR < 0.8) (mean = probability); then, with ``frequentist``
+    (default), the frequentist companion (estimand "frequentist", :func:`frequentist`):
+    log-rank p (in ``mean``), Cox HR and KM medians (estimate in ``median``, CI in
+    ``lower``/``upper``).
 
     Parameters
     ----------
@@ -150,6 +197,8 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
                      "ess_bulk": np.nan,
                      "note": "every draw agrees: MCSE below 1 / draws" if p.mcse_is_bound
                      else ""})
+    if frequentist:
+        rows += _frequentist_rows(fit, prob)
     out = pd.DataFrame(rows).set_index("quantity")
     out["ess_bulk"] = out["ess_bulk"].round().astype("Int64")
     out.attrs.update(endpoint=fit.endpoint, model=fit.settings["model"], prob=prob,

@@ -13,7 +13,7 @@ import pandas as pd
 from bayes_hcc.diagnostics import check, loo
 from bayes_hcc.errors import HorizonError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
-from bayes_hcc.quantities.summary import default_tau, horizon_status
+from bayes_hcc.quantities.summary import default_tau, frequentist, horizon_status
 from bayes_hcc.runner import spawn_pool
 from bayes_hcc.units import convert
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
@@ -136,6 +136,12 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         # imputed event times are other data: their ELPD is not comparable with the others'
         note.append(f"progression imputed at the {spec.censoring} of its scan interval: "
                     "ELPD not comparable with interval-censored variants")
+    # the frequentist companion on the same data (as stratified as the variant)
+    freq = frequentist(fit)
+    cox = freq.iloc[1]
+    row.update(cox_hr=float(cox["estimate"]), cox_lower=float(cox["lower"]),
+               cox_upper=float(cox["upper"]),
+               logrank_p=float(freq.loc["log-rank test", "p_value"]))
     row.update(elpd_loo=float(elpd.elpd), elpd_se=float(elpd.se),
                diagnostics="ok" if diag.ok else "FAILED: " + ", ".join(diag.failed),
                estimand=rep["estimand"], note="; ".join(note))
