@@ -21,10 +21,11 @@ from bayes_hcc.io import (plot_hazard_ratio, plot_ppc, plot_psense, plot_rank, p
                           report)
 from bayes_hcc.models import (DEFAULT_PRIORS, MODELS, Fit, Prior, SurvivalModel, build,
                               fit_spec, load_fit)
-from bayes_hcc.quantities import (ESTIMANDS, Probability, effect_ratio, hazard_ratio,
+from bayes_hcc.quantities import (ESTIMANDS, Probability, covariate_effects, effect_ratio,
+                                  frequentist, hazard_ratio, marginal_hazard_ratio,
                                   median_survival, prob_effect, prob_median_gain,
                                   prob_rmst_gain, prob_superiority, prob_time_ratio, rmst,
-                                  frequentist, summarize, survival, survival_curve, time_ratio)
+                                  summarize, survival, survival_curve, time_ratio)
 from bayes_hcc.monitoring import (DesignResult, InterimResult, Look, MonitoringPlan, PPoSResult,
                                   Prediction, decide, interim_analysis, load_plan, look_date,
                                   predict_event_dates, predictive_probability,
@@ -51,8 +52,8 @@ __all__ = [
     "prob_time_ratio", "prob_effect", "effect_ratio", "ModelSpec", "load_spec", "dump_spec",
     "apply_overrides", "hazard_ratio", "time_ratio", "survival", "survival_curve",
     "median_survival", "rmst", "Probability", "prob_superiority", "prob_median_gain",
-    "prob_rmst_gain", "summarize", "frequentist", "ESTIMANDS", "check", "DiagnosticReport",
-    "THRESHOLDS",
+    "prob_rmst_gain", "summarize", "frequentist", "covariate_effects",
+    "marginal_hazard_ratio", "ESTIMANDS", "check", "DiagnosticReport", "THRESHOLDS",
     "loo", "compare", "psense", "ppc_km", "prior_predictive", "report", "plot_survival",
     "plot_hazard_ratio", "plot_site_effects", "plot_trace", "plot_rank", "plot_ppc",
     "plot_psense", "plot_time_varying_hr", "plot_sensitivity", "run_sensitivity", "load_grid",

@@ -12,6 +12,7 @@ import xarray as xr
 
 from bayes_hcc._versions import provenance_versions
 from bayes_hcc.families.base import CENTRED_SUFFIX
+from bayes_hcc.models.covariates import column_labels, covariate_effects
 from bayes_hcc.models.design import active_priors, eta_numpy
 from bayes_hcc.models.fit import flat_posterior
 from bayes_hcc.models.graph import site_parametrization_for
@@ -104,7 +105,8 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
     # The sampler's coordinates for intercepts (centred_intercept): the intercepts are kept.
     post_ds = post_ds.drop_vars([v for v in post_ds.data_vars
                                  if str(v).endswith(CENTRED_SUFFIX)])
-    coords = {"site": list(ep.sites), "covariate": list(model.covariates), **family.coords()}
+    columns = column_labels(scale)
+    coords = {"site": list(ep.sites), "covariate": columns, **family.coords()}
     post_ds = post_ds.assign_coords({k: v for k, v in coords.items() if k in post_ds.dims})
     effect = family.effect
     post_ds[effect.quantity] = np.exp(post_ds[effect.name])
@@ -113,6 +115,15 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
         post_ds["time_ratio"] = time_ratio
     for k, v in family.derived(post_ds).items():  # the family's own derived variables
         post_ds[k] = v
+    if columns:
+        # covariate effects as a reader wants them: per unit, or level vs reference level
+        beta = post_ds["beta"].to_numpy()
+        effects = covariate_effects(beta.reshape(-1, beta.shape[-1]), scale)
+        post_ds["covariate_effect"] = xr.DataArray(
+            np.stack([v.reshape(beta.shape[:2]) for v in effects.values()], axis=-1),
+            dims=("chain", "draw", "term"), coords={"term": list(effects)},
+            attrs={"scale": f"log {family.effect.ratio}", "conditional": "on the other "
+                   "covariates, the arm and the site terms of the model"})
     shape = (post_ds.sizes["chain"], post_ds.sizes["draw"])
     names = list(post_ds.data_vars)
     post = flat_posterior(post_ds, names)
@@ -146,7 +157,7 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
         # Longest follow-up each patient could have had (randomization to data cut): the
         # censoring time of a replicated event in posterior predictive checks.
         "admin_time": ("patient", admin),
-    }, coords={"patient": pid, "covariate": list(model.covariates)})
+    }, coords={"patient": pid, "covariate": columns})
     if ep.has_bounds:
         # interval-censored events: the bounds (upper = inf when censored) and the scans,
         # which the posterior predictive check replicates the assessment process with

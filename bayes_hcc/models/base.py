@@ -64,7 +64,8 @@ class SurvivalModel:
     positional: tuple[str, ...] = ()
 
     def __init__(self, *args, site_effect: str = "random", arm_by_site: str | None = None,
-                 covariates=(), priors: dict | None = None,
+                 covariates=(), reference_levels: dict | None = None,
+                 priors: dict | None = None,
                  site_parametrization: str = "auto", censoring: str = "interval", **options):
         name = type(self).__name__
         if len(args) > len(self.positional):
@@ -80,6 +81,9 @@ class SurvivalModel:
                       "arm_by_site": "none" if arm_by_site is None else arm_by_site},
              "covariates": list(covariates) if not isinstance(covariates, str)
              else [covariates], "priors": priors, "censoring": censoring}
+        if reference_levels:
+            d["reference_levels"] = {k: (v if isinstance(v, (str, int)) else str(v))
+                                     for k, v in reference_levels.items()}
         self.spec = _model_spec(d, name)
         #: times in the options are in the data's unit (a spec states its own unit)
         self.times_in_data_unit = True
@@ -111,6 +115,11 @@ class SurvivalModel:
     @property
     def covariates(self) -> tuple:
         return tuple(self.spec.covariates)
+
+    @property
+    def reference_levels(self) -> dict:
+        """Reference level of each categorical covariate given (default: the first level)."""
+        return dict(self.spec.reference_levels)
 
     @property
     def censoring(self) -> str:
@@ -177,7 +186,7 @@ class SurvivalModel:
     def _identity(self) -> dict:
         d = self.spec.to_dict()
         return {k: d.get(k) for k in ("family", "options", "site", "covariates", "priors",
-                                      "censoring")}
+                                      "censoring", "reference_levels")}
 
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v!r}" for k, v in self.options.items())

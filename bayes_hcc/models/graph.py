@@ -10,6 +10,7 @@ import pymc as pm
 
 from bayes_hcc.data.trial import INTERVAL, LEFT
 from bayes_hcc.errors import ModelError
+from bayes_hcc.models.covariates import covariate_design
 from bayes_hcc.models.design import build_eta, centring_weights, resolve_site_parametrization
 from bayes_hcc.units import log_unit_in_months
 
@@ -17,31 +18,11 @@ __all__ = ["prepare", "build_pymc", "prior_data", "standardize_covariates",
            "site_parametrization_for"]
 
 
-def standardize_covariates(trial, endpoint, names) -> tuple[np.ndarray, dict]:
-    """Centred and scaled (mean 0, SD 1 over the trial's patients) covariate matrix."""
-    frame = trial.to_frame()
-    missing = [c for c in names if c not in frame.columns]
-    if missing:
-        raise ModelError(f"covariate(s) {', '.join(missing)} not in the data; available: "
-                         f"{', '.join(trial.covariates) or 'none'}.")
-    cols, scale = [], {}
-    for c in names:
-        x = frame[c]
-        if not np.issubdtype(x.dtype, np.number) or x.dtype == bool:
-            raise ModelError(f"covariate {c!r} is not numeric (dtype {x.dtype}); encode it as "
-                             "0/1 indicator columns.")
-        bad = x.isna().to_numpy()
-        if bad.any():
-            rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:8])
-            raise ModelError(f"covariate {c!r} is missing in row(s) {rows}; impute or drop "
-                             "those patients explicitly before fitting.")
-        m, s = float(x.mean()), float(x.std(ddof=0))
-        if s == 0:
-            raise ModelError(f"covariate {c!r} is constant; it cannot be estimated.")
-        cols.append((x.to_numpy(float) - m) / s)
-        scale[c] = {"mean": m, "sd": s}
-    X = np.column_stack(cols) if cols else np.zeros((trial.n_patients, 0))
-    return X, scale
+def standardize_covariates(trial, endpoint, names, reference_levels=None):
+    """The design matrix of the covariates (``models.covariates``): numeric columns centred
+    and scaled, categorical ones as centred sum-to-zero contrasts; returns (X, info)."""
+    design = covariate_design(trial, names, reference_levels)
+    return design.X, design.info()
 
 
 def prepare(model, trial, endpoint):
@@ -58,7 +39,8 @@ def prepare(model, trial, endpoint):
         raise ModelError(f"{ep.name}: no events at all; nothing to estimate.")
     family = model.family_for(ep.time, ep.event, ep.time_unit)
     priors = model.resolved_priors(family)
-    X, scale = standardize_covariates(trial, endpoint, model.covariates)
+    X, scale = standardize_covariates(trial, endpoint, model.covariates,
+                                      model.reference_levels)
     aggregate = family.aggregates and X.shape[1] == 0
     # Interval-censored events: observation kinds, lower bounds as the times, upper bounds
     # (models.likelihood); otherwise the event indicator and the times, as always.

@@ -121,6 +121,25 @@ def survival(fit, times, *, estimand: str = "standardized") -> xr.DataArray:
                      name="survival", estimand=estimand)
 
 
+def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized") -> xr.DataArray:
+    """The marginal (population-averaged) hazard ratio up to each of ``times``: the ratio of
+    the arms' standardised cumulative hazards, log S_1(t) / log S_0(t), per draw; dims
+    (chain, draw, time).
+
+    With covariates or site terms the model's HR is conditional (on them); averaged over
+    the trial's patients the arms' survival curves need not have proportional hazards, and
+    this is the HR a reader of the two population curves sees (equal to the conditional HR
+    when the model has neither)."""
+    s = survival(fit, times, estimand=estimand)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        H = -np.log(s)
+        ratio = H.isel(arm=1, drop=True) / H.isel(arm=0, drop=True)
+    ratio.name = "marginal_hazard_ratio"
+    ratio.attrs.update(estimand=estimand, definition="log S_treatment(t) / log S_control(t) "
+                       "of the standardised survival curves")
+    return ratio
+
+
 def survival_curve(fit, grid=None, *, estimand: str = "standardized",
                    n: int = 100) -> xr.DataArray:
     """Survival on a time grid (default: n points from 0 to the longest follow-up)."""

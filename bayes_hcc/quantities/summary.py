@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.errors import BayesHCCError
-from bayes_hcc.quantities.core import (as_fit, effect_ratio, median_survival, prob_effect, rmst,
-                                       survival)
+from bayes_hcc.quantities.core import (as_fit, effect_ratio, marginal_hazard_ratio,
+                                       median_survival, prob_effect, rmst, survival)
 from bayes_hcc.units import convert
 
-__all__ = ["summarize", "frequentist", "default_landmarks", "default_tau", "horizon_status"]
+__all__ = ["summarize", "frequentist", "covariate_effects", "conditional_statement", "default_landmarks", "default_tau", "horizon_status"]
 
 #: Protocol landmarks and RMST horizon, in months (converted to the data's unit).
 LANDMARKS_MONTHS = (12.0, 24.0)
@@ -140,8 +140,9 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     effect = fit.family.effect
     rows = [_row(effect_ratio(fit), "HR" if effect.ratio == "HR" else
                  "time ratio (no single HR: not PH)", None, prob)]
+    rows[0]["note"] = conditional_statement(fit)
     if "log_hr_dev" in fit.datatree["posterior"]:
-        rows[0]["note"] = "geometric mean over intervals; per-interval HRs below"
+        rows[0]["note"] += "; geometric mean over intervals; per-interval HRs below"
         rows += _interval_hr_rows(fit, prob)
     med = median_survival(fit, estimand=estimand)
     status = {}
@@ -190,6 +191,13 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     if tau > rmst_horizon(fit)[1]:
         row["note"] = f"extrapolated: tau beyond follow-up ({rmst_horizon(fit)[1]:.3g} {unit})"
     rows.append(row)
+    if effect.ratio == "HR" and _conditioned_on(fit):
+        # the marginal HR beside the conditional one, to the RMST horizon
+        m = marginal_hazard_ratio(fit, [tau], estimand=estimand).isel(time=0)
+        row = _row(m, f"marginal HR to {tau:g} {unit}", estimand, prob)
+        row["note"] = ("log S(t) ratio of the standardised survival curves (population-"
+                       "averaged; not conditional)")
+        rows.append(row)
     probs = [prob_effect(fit, d) for d in effect.thresholds]
     for p in probs:
         rows.append({"quantity": f"P({p.statement})", "estimand": None, "mean": p.probability,
@@ -204,6 +212,49 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     out.attrs.update(endpoint=fit.endpoint, model=fit.settings["model"], prob=prob,
                      estimand=estimand, time_unit=unit, extrapolate=extrapolate,
                      follow_up_by_arm=follow_up, data_fingerprint=fit.data_fingerprint)
+    return out
+
+
+def _conditioned_on(fit) -> list:
+    """What the model's arm effect is conditional on: covariates and site terms."""
+    out = []
+    if fit.settings.get("covariates"):
+        out.append("covariates " + ", ".join(fit.settings["covariates"]))
+    if fit.site_effect != "none":
+        out.append(f"site ({fit.site_effect} effects)")
+    return out
+
+
+def conditional_statement(fit) -> str:
+    """Whether the model's effect ratio is conditional or marginal, in words."""
+    on = _conditioned_on(fit)
+    if not on:
+        return "marginal (no covariates or site terms: conditional = marginal)"
+    text = "conditional on " + " and ".join(on)
+    return text + ("; marginal HR: row 'marginal HR'" if fit.family.effect.ratio == "HR"
+                   else "")
+
+
+def covariate_effects(fit, *, prob: float = 0.95) -> pd.DataFrame:
+    """The covariates' effects as ratios (HR for PH families, time ratio for AFT ones):
+    numeric covariates per unit of the column, categorical ones each level against its
+    reference level; median, equal-tailed ``prob`` interval and the probability that the
+    ratio is below 1. Conditional on the arm, the other covariates and the site terms."""
+    fit = as_fit(fit)
+    post = fit.datatree["posterior"]
+    if "covariate_effect" not in post:
+        raise BayesHCCError("covariate_effects: this fit has no covariates.")
+    eff = post["covariate_effect"]
+    ratio = fit.family.effect.ratio
+    rows = []
+    for term in eff["term"].to_numpy():
+        x = np.exp(eff.sel(term=term).to_numpy().ravel())
+        lo, hi = np.quantile(x, [(1 - prob) / 2, (1 + prob) / 2])
+        rows.append({"term": str(term), ratio: float(np.median(x)), "lower": float(lo),
+                     "upper": float(hi), f"P({ratio} < 1)": float(np.mean(x < 1)),
+                     "note": "conditional on arm, other covariates and site terms"})
+    out = pd.DataFrame(rows).set_index("term")
+    out.attrs.update(prob=prob, ratio=ratio, endpoint=fit.endpoint)
     return out
 
 

@@ -36,7 +36,8 @@ def spec_families() -> dict:
 
 
 TOP_KEYS = ("name", "description", "endpoint", "family", "population", "time_unit",
-            "censoring", "options", "site", "covariates", "priors", "sampler", "report")
+            "censoring", "options", "site", "covariates", "reference_levels", "priors",
+            "sampler", "report")
 #: How interval-censored events are analysed (``data.trial.CENSORING``); written to TOML
 #: only when not the default, so the hashes of specs written before it existed stay valid.
 CENSORING = ("interval", "midpoint", "upper", "lower")
@@ -132,6 +133,9 @@ class ModelSpec:
     options: tuple = ()
     site: tuple = ()
     covariates: tuple = ()
+    #: reference level of categorical covariates (column -> level); written to TOML only
+    #: when given (the hashes of specs without categorical covariates are unchanged)
+    reference_levels: tuple = ()
     priors: tuple = ()
     sampler: tuple = ()
     report: tuple = ()
@@ -148,6 +152,8 @@ class ModelSpec:
                "report": {k: _plain(v) for k, v in self.report}}
         if self.censoring != "interval":
             out["censoring"] = self.censoring
+        if self.reference_levels:
+            out["reference_levels"] = dict(self.reference_levels)
         return copy.deepcopy(out)
 
     @property
@@ -167,6 +173,8 @@ class ModelSpec:
                 "site_parametrization": site["parametrization"],
                 "arm_by_site": None if site["arm_by_site"] == "none" else site["arm_by_site"],
                 "covariates": list(self.covariates), "censoring": self.censoring,
+                **({"reference_levels": dict(self.reference_levels)}
+                   if self.reference_levels else {}),
                 "priors": {k: v.to_dict() for k, v in self.priors},
                 **{k: _plain(v) for k, v in self.options}}
 
@@ -205,6 +213,15 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     cov = d.get("covariates", [])
     if not isinstance(cov, list) or not all(isinstance(c, str) for c in cov):
         _fail(source, "covariates", f"must be a list of column names, got {cov!r}.")
+    refs = d.get("reference_levels", {})
+    if not isinstance(refs, dict) or not all(isinstance(v, (str, int)) and not
+                                             isinstance(v, bool) for v in refs.values()):
+        _fail(source, "reference_levels", "must be a table of covariate = level (text or "
+                                          f"integer), got {refs!r}.")
+    stray = sorted(set(refs) - set(cov))
+    if stray:
+        _fail(source, "reference_levels", f"{', '.join(stray)} not among the covariates "
+                                          f"({', '.join(cov) or 'none'}).")
     priors_in = d.get("priors", {})
     if not isinstance(priors_in, dict):
         _fail(source, "priors", f"must be a table, got {priors_in!r}.")
@@ -238,6 +255,7 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
         options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                              for k, v in options.items())),
         site=tuple(sorted(site.items())), covariates=tuple(cov),
+        reference_levels=tuple(sorted((k, str(v)) for k, v in refs.items())),
         priors=tuple(sorted(priors.items())), sampler=tuple(sorted(sampler.items())),
         report=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                             for k, v in report.items())),

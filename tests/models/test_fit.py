@@ -264,9 +264,10 @@ def test_bad_input_errors(example_trial):
     with pytest.raises(ModelError, match="unknown prior.*log_hr_trt.*log_hr"):
         bh.WeibullPH(priors={"log_hr_trt": {"dist": "Normal", "mu": 0, "sigma": 1}}).fit(
             example_trial)
-    with pytest.raises(ModelError, match="covariate 'celltype' is not numeric"):
-        bh.WeibullPH(site_effect="none", covariates=["celltype"]).fit(
-            bh.datasets.load_veteran())
+    with pytest.raises(ModelError, match="reference level 'huge' of covariate 'celltype' is "
+                                         "not among its levels: adeno, large"):
+        bh.WeibullPH(site_effect="none", covariates=["celltype"],
+                     reference_levels={"celltype": "huge"}).fit(bh.datasets.load_veteran())
     with pytest.raises(ModelError, match="site_effect: 'sometimes' is not valid"):
         bh.WeibullPH(site_effect="sometimes")
     with pytest.raises(ModelError, match="draws=0"):
