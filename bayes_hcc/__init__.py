@@ -16,9 +16,10 @@ from bayes_hcc.diagnostics import (THRESHOLDS, DiagnosticReport, check, compare,
                                    prior_predictive, psense)
 from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, DataWarning,
                               HorizonError, ModelError, SpecError, TrialDataError)
-from bayes_hcc.io import (plot_hazard_ratio, plot_ppc, plot_psense, plot_rank, plot_sensitivity,
-                          plot_site_effects, plot_survival, plot_time_varying_hr, plot_trace,
-                          report)
+from bayes_hcc.io import (disposition, fit_footnotes, look_table, plot_hazard_ratio, plot_ppc,
+                          plot_psense, plot_rank, plot_sensitivity, plot_site_effects,
+                          plot_survival, plot_time_varying_hr, plot_trace, publication_tables,
+                          report, write_table)
 from bayes_hcc.models import (DEFAULT_PRIORS, MODELS, Fit, Prior, SurvivalModel, build,
                               fit_spec, load_fit)
 from bayes_hcc.quantities import (ESTIMANDS, Probability, covariate_effects, effect_ratio,
@@ -56,7 +57,8 @@ __all__ = [
     "marginal_hazard_ratio", "ESTIMANDS", "check", "DiagnosticReport", "THRESHOLDS",
     "loo", "compare", "psense", "ppc_km", "prior_predictive", "report", "plot_survival",
     "plot_hazard_ratio", "plot_site_effects", "plot_trace", "plot_rank", "plot_ppc",
-    "plot_psense", "plot_time_varying_hr", "plot_sensitivity", "run_sensitivity", "load_grid",
+    "plot_psense", "plot_time_varying_hr", "plot_sensitivity", "write_table", "fit_footnotes",
+    "disposition", "look_table", "publication_tables", "run_sensitivity", "load_grid",
     "GridSpec", "sbc", "SBCResult", "coverage_study", "CoverageResult", "agreement",
     "validation_report", "MonitoringPlan", "Look", "load_plan", "interim_analysis",
     "InterimResult", "decide", "look_date", "verify_log", "predictive_probability",

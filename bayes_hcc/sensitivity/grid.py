@@ -195,4 +195,15 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
         table["population"] == first["population"]) & table.get(
         "elpd_loo", pd.Series(np.nan, index=table.index)).notna()
     table.attrs.update(grid=grid.name, fast=fast, data_fingerprint=trial.fingerprint)
+    table.attrs["footnotes"] = [
+        f"Sensitivity grid {grid.name}: one row per pre-specified variant (its spec, with "
+        "its priors, in column spec_toml of the CSV); HR = treatment relative to control "
+        "(posterior median, 95% credible interval); medians and RMST on each variant's "
+        "estimand (column estimand); times in the data's unit"
+        + (f" ({trial.time_unit})" if hasattr(trial, "time_unit") else "") + ".",
+        "cox_hr, cox_lower, cox_upper, logrank_p: the frequentist companion on the same data "
+        "(lifelines Cox, statsmodels log-rank; stratified as the variant is).",
+        "A median beyond follow-up is left blank and named in the note column (not "
+        "extrapolated)." + (" Exploratory (fast) fits." if fast else ""),
+        f"Data fingerprint {trial.fingerprint[:12]}."]
     return table

@@ -101,3 +101,25 @@ def test_process_pool_gives_the_same_numbers(tmp_path):
     pooled = bh.run_sensitivity(grid, trial, fast=True, progress=False, workers=2)
     cols = ["hr_median", "hr_lower", "hr_upper", "P(HR < 1)", "median_diff", "spec_hash"]
     pd.testing.assert_frame_equal(serial[cols], pooled[cols])
+
+
+def test_frequentist_companion_and_docx_export(table, tmp_path):
+    """Every fitted row carries the Cox HR and log-rank p of its own data (the same for
+    variants on the same patients), and the table exports to DOCX and LaTeX."""
+    from docx import Document
+
+    from bayes_hcc.data.km import classical_comparison
+
+    ep = bh.datasets.load_example_trial().endpoint("os")
+    ref = classical_comparison(ep.time, ep.event, ep.arm, ep.arms)
+    row = table.loc["log-HR prior: vague"]
+    assert row["cox_hr"] == pytest.approx(ref.iloc[1]["estimate"], rel=1e-9)
+    assert row["logrank_p"] == pytest.approx(ref.loc["log-rank test", "p_value"], rel=1e-9)
+    path = bh.write_table(table, tmp_path / "sens.docx", title="Sensitivity")
+    doc = Document(str(path))
+    rows = doc.tables[0].rows
+    assert len(rows) == len(table) + 1
+    assert "spec_toml" not in [c.text for c in rows[0].cells]
+    assert any("frequentist companion" in p.text for p in doc.paragraphs)
+    tex = bh.write_table(table, tmp_path / "sens.tex").read_text()
+    assert tex.count(r" \\") == len(table) + 1

@@ -1,0 +1,250 @@
+"""Tables for a paper or a DMC closed report: DOCX (python-docx) and LaTeX (pandas), with
+footnotes that say what a reader needs to read the numbers (estimand, priors, time unit,
+what was extrapolated, conditional or marginal HR); the patient disposition table; the
+interim look table.
+
+``write_table`` takes any of the package's tables (``summarize``, ``run_sensitivity``,
+``subgroups``, ``look_table``, ``disposition``) or any DataFrame; ``fit_footnotes`` writes
+the footnotes of a fit's table, ``publication_tables`` all of a fit's tables at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayes_hcc.models.design import active_priors
+from bayes_hcc.quantities.core import as_fit
+from bayes_hcc.quantities.summary import conditional_statement, summarize
+
+__all__ = ["write_table", "fit_footnotes", "disposition", "look_table", "publication_tables"]
+
+FORMATS = (".docx", ".tex")
+
+
+def _fmt(v, digits: int = 3) -> str:
+    """A cell as text: numbers to ``digits`` significant decimals, missing as blank."""
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v):
+            return "inf" if v > 0 else "-inf"
+        return f"{v:.{digits}f}" if abs(v) >= 10 ** -digits or v == 0 else f"{v:.2g}"
+    return str(v)
+
+
+def _cells(table: pd.DataFrame, digits: int) -> tuple[list[str], list[list[str]]]:
+    """Header and body as text, the index as the first column(s)."""
+    flat = table.reset_index()
+    header = [str(c) for c in flat.columns]
+    body = [[_fmt(v, digits) for v in row] for row in flat.itertuples(index=False)]
+    return header, body
+
+
+def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnotes=(),
+                digits: int = 3, overwrite: bool = False, drop=("spec_toml",)) -> Path:
+    """Write ``table`` as DOCX or LaTeX, chosen by the suffix of ``path`` (``.docx``,
+    ``.tex``), with ``title`` above and ``footnotes`` below (also read from
+    ``table.attrs["footnotes"]`` when not given). ``drop`` names columns to leave out
+    (default: the spec TOML of a sensitivity table, which stays in its CSV). Refuses to
+    overwrite unless asked."""
+    path = Path(path)
+    if path.suffix not in FORMATS:
+        raise ValueError(f"write_table: {path.name}: choose a .docx or .tex file name.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    footnotes = list(footnotes) or list(table.attrs.get("footnotes", ()))
+    shown = table.drop(columns=[c for c in drop if c in table.columns])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".docx":
+        _write_docx(shown, path, title, footnotes, digits)
+    else:
+        _write_latex(shown, path, title, footnotes, digits)
+    return path
+
+
+def _write_docx(table, path, title, footnotes, digits):
+    from docx import Document
+    from docx.shared import Pt
+
+    header, body = _cells(table, digits)
+    doc = Document()
+    if title:
+        doc.add_heading(title, level=2)
+    grid = doc.add_table(rows=1 + len(body), cols=len(header))
+    grid.style = "Table Grid"
+    for j, h in enumerate(header):
+        cell = grid.cell(0, j)
+        cell.text = h
+        for run in cell.paragraphs[0].runs:
+            run.bold = True
+    for i, row in enumerate(body, start=1):
+        for j, v in enumerate(row):
+            grid.cell(i, j).text = v
+    for k, note in enumerate(footnotes):
+        p = doc.add_paragraph(f"{_mark(k)} {note}")
+        for run in p.runs:
+            run.font.size = Pt(8)
+    doc.save(str(path))
+
+
+def _mark(k: int) -> str:
+    return "abcdefghijklmnopqrstuvwxyz"[k] if k < 26 else str(k + 1)
+
+
+def _latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"),
+                 ("#", r"\#"), ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\~{}"),
+                 ("^", r"\^{}"), ("<", r"$<$"), (">", r"$>$")):
+        text = text.replace(a, b)
+    return text
+
+
+def _write_latex(table, path, title, footnotes, digits):
+    header, body = _cells(table, digits)
+    cols = "l" * (1 if table.index.nlevels == 1 else table.index.nlevels) + \
+        "r" * (len(header) - table.index.nlevels)
+    lines = [r"\begin{table}[htbp]", r"\centering"]
+    if title:
+        lines.append(r"\caption{" + _latex_escape(title) + "}")
+    lines += [r"\begin{tabular}{" + cols + "}", r"\hline",
+              " & ".join(_latex_escape(h) for h in header) + r" \\", r"\hline"]
+    lines += [" & ".join(_latex_escape(v) for v in row) + r" \\" for row in body]
+    lines += [r"\hline", r"\end{tabular}"]
+    if footnotes:
+        lines.append(r"\par\smallskip\footnotesize")
+        lines += [r"\textsuperscript{" + _mark(k) + "} " + _latex_escape(n) + r"\par"
+                  for k, n in enumerate(footnotes)]
+    lines.append(r"\end{table}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
+    """What a reader of a fit's table must know: the comparison and its convention, the
+    estimand, the model and the priors as used, the time unit, conditional or marginal HR,
+    and which rows were extrapolated or not reached."""
+    fit = as_fit(fit)
+    ctrl, trt = fit.arms
+    effect = fit.family.effect
+    notes = [f"{effect.ratio} = {trt} relative to {ctrl}; "
+             + ("HR < 1 favours " if effect.ratio == "HR" else "TR > 1 favours ") + trt + "."]
+    estimand = (table.attrs.get("estimand") if table is not None else None) or "standardized"
+    notes.append(f"Estimand of medians, survival and RMST: {estimand} (posterior medians "
+                 "with 95% equal-tailed credible intervals; MCSE = Monte Carlo standard "
+                 "error).")
+    notes.append(f"{effect.ratio}: {conditional_statement(fit)}.")
+    used = active_priors(fit.priors, fit.family, fit.site_effect, fit.arm_by_site,
+                         bool(fit.settings["covariates"]))
+    notes.append(f"Model: {fit.family.label}, site effect {fit.site_effect}"
+                 + (f", strata {fit.settings['strata']}" if fit.settings.get("strata") else "")
+                 + ". Priors (time-scaled ones per month): "
+                 + "; ".join(f"{k} ~ {fit.priors[k]}" for k in used) + ".")
+    notes.append(f"Times in {fit.time_unit}; data cut {fit.datatree.attrs.get('cut_date') or 'n/a'}"
+                 f"; longest follow-up by arm: "
+                 + ", ".join(f"{a} {v:.3g}" for a, v in fit.follow_up_by_arm().items()) + ".")
+    if table is not None and "note" in table.columns:
+        flagged = [str(q) for q, n in table["note"].items()
+                   if isinstance(n, str) and ("extrapolated" in n or "not reached" in n
+                                              or "beyond follow-up" in n)]
+        notes.append("Extrapolated or not reached (beyond follow-up, see the note column): "
+                     + ", ".join(flagged) + "." if flagged else
+                     "Nothing extrapolated: every estimate lies within follow-up.")
+    if table is not None and "estimand" in table.columns and \
+            (table["estimand"] == "frequentist").any():
+        notes.append("Rows with estimand 'frequentist': log-rank test (statsmodels), Cox "
+                     "model (lifelines, Efron ties, Wald CI), Kaplan-Meier medians (lifelines,"
+                     " log-log CI), on the same data.")
+    notes.append(f"bayes-hcc; spec {fit.spec.name} ({fit.datatree.attrs['spec_hash'][:12]}); "
+                 f"data fingerprint {fit.data_fingerprint[:12]}; seed {fit.random_seed}.")
+    return notes
+
+
+def disposition(trial, endpoints=None) -> pd.DataFrame:
+    """Patient disposition by site and arm: randomized, events and censored per endpoint
+    (deaths for OS; progressions for TTP), with a total row; the data cut in attrs."""
+    from bayes_hcc.data.trial import TrialData
+
+    if not isinstance(trial, TrialData):
+        raise TypeError("disposition: pass a TrialData (bh.read_trial).")
+    endpoints = list(endpoints or trial.endpoints)
+    first = trial.endpoint(endpoints[0])
+    rows = []
+    for s_i, site in [*enumerate(first.sites), (None, "total")]:
+        row = {"site": site}
+        for a_i, arm in enumerate(first.arms):
+            m = (first.arm == a_i) & (np.ones(len(first), bool) if s_i is None
+                                      else first.site == s_i)
+            row[(arm, "randomized")] = int(m.sum())
+            for e in endpoints:
+                ep = trial.endpoint(e)
+                row[(arm, f"{ep.name.upper()} events")] = int(ep.event[m].sum())
+                row[(arm, f"{ep.name.upper()} censored")] = int((ep.event[m] == 0).sum())
+        rows.append(row)
+    out = pd.DataFrame(rows).set_index("site")
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    out.columns = [f"{a}: {k}" for a, k in out.columns]
+    cut = "" if trial.cut_date is None else str(trial.cut_date.date())
+    out.attrs["footnotes"] = [
+        f"Patients randomized by site and arm; events and censored per endpoint "
+        f"({', '.join(e.upper() for e in endpoints)}); data cut {cut or 'n/a'}.",
+        "OS event = death; PFS event = progression or death; TTP event = progression (death "
+        "without progression censors TTP)."]
+    return out
+
+
+def look_table(results) -> pd.DataFrame:
+    """One row per interim look (``bh.interim_analysis`` results): cut, patients and
+    events by arm, HR with its 95% CrI, the posterior probabilities with their MCSE, PPoS
+    when computed, the rule's decision and the decision taken (after diagnostics)."""
+    rows = []
+    for r in results:
+        rec = r.record
+        row = {"look": r.look.name, "cut date": rec["cut_date"],
+               "patients": rec["n_patients"], "events": rec["n_events"]}
+        for a, n in rec["events_by_arm"].items():
+            row[f"events {a}"] = n
+        row.update({"HR": rec["hr_median"], "HR lower 95%": rec["hr_95"][0],
+                    "HR upper 95%": rec["hr_95"][1]})
+        for k, v in r.probabilities.items():
+            if not k.startswith("MCSE ") and k != "PPoS":
+                row[k] = v
+        if rec.get("ppos"):
+            row["PPoS"] = rec["ppos"]["ppos"]
+        row.update({"rule": rec["rule_decision"], "decision": rec["decision"],
+                    "diagnostics": "ok" if rec["diagnostics_ok"] else "FAILED"})
+        rows.append(row)
+    out = pd.DataFrame(rows).set_index("look")
+    if results:
+        plan = results[0].plan
+        out.attrs["footnotes"] = [
+            f"Plan {plan.name} ({plan.hash[:12]}), endpoint {plan.spec.endpoint.upper()}, "
+            f"model {plan.spec.family}; HR = {results[0].fit.arms[1]} relative to "
+            f"{results[0].fit.arms[0]} (posterior median, 95% credible interval).",
+            "Decision: the rule's verdict, withheld ('no decision') when the diagnostics "
+            "failed; probabilities are posterior probabilities at the look."]
+    return out
+
+
+def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
+                       overwrite: bool = False) -> list[Path]:
+    """The headline table of ``fit`` (and the disposition table of ``trial`` when given)
+    in each of ``formats``, with footnotes, into ``directory``."""
+    fit = as_fit(fit)
+    directory = Path(directory)
+    table = summarize(fit)
+    notes = fit_footnotes(fit, table)
+    out = []
+    title = f"{fit.endpoint.upper()}: {fit.arms[1]} vs {fit.arms[0]}"
+    for suffix in formats:
+        out.append(write_table(table, directory / f"{fit.endpoint}_headline{suffix}",
+                               title=title, footnotes=notes, overwrite=overwrite))
+        if trial is not None:
+            out.append(write_table(disposition(trial), directory / f"disposition{suffix}",
+                                   title="Patient disposition", overwrite=overwrite))
+    return out

@@ -1,0 +1,94 @@
+"""Tables that go into a paper or a DMC report: DOCX (read back with python-docx) and
+LaTeX, with the footnotes a reader needs; disposition by arm and site; look table."""
+
+import numpy as np
+import pytest
+from docx import Document
+
+import bayes_hcc as bh
+
+
+@pytest.fixture(scope="module")
+def fit(example_trial):
+    return bh.WeibullPH().fit(example_trial, "os", random_seed=20200228)
+
+
+def _docx_rows(path):
+    doc = Document(str(path))
+    (table,) = doc.tables
+    return [[c.text for c in row.cells] for row in table.rows], \
+        [p.text for p in doc.paragraphs]
+
+
+def test_headline_table_as_docx_and_latex(fit, example_trial, tmp_path):
+    paths = bh.publication_tables(fit, tmp_path, trial=example_trial)
+    names = sorted(p.name for p in paths)
+    assert names == ["disposition.docx", "disposition.tex", "os_headline.docx",
+                     "os_headline.tex"]
+    table = bh.summarize(fit)
+    rows, paragraphs = _docx_rows(tmp_path / "os_headline.docx")
+    # the DOCX holds the table's rows: header plus one row per quantity, same labels
+    assert len(rows) == len(table) + 1
+    assert [r[0] for r in rows[1:]] == list(table.index)
+    hr = rows[1 + list(table.index).index("HR")]
+    assert hr[rows[0].index("median")] == f"{table.loc['HR', 'median']:.3f}"
+    text = " ".join(paragraphs)
+    for needle in ("Estimand", "standardized", "Times in months", "log_hr ~",
+                   "conditional on site", "frequentist", "HR < 1 favours tace_sorafenib"):
+        assert needle in text, needle
+    tex = (tmp_path / "os_headline.tex").read_text()
+    assert r"\begin{tabular}" in tex and "P(HR $<$ 1)" in tex
+    assert tex.count(r" \\") == len(table) + 1
+    with pytest.raises(FileExistsError):
+        bh.publication_tables(fit, tmp_path)
+
+
+def test_extrapolated_rows_are_named_in_the_footnotes(fit):
+    table = bh.summarize(fit, times=[12, 60])
+    notes = bh.fit_footnotes(fit, table)
+    flagged = [n for n in notes if n.startswith("Extrapolated")]
+    assert flagged and "S(60 months)" in flagged[0]
+
+
+def test_disposition_by_arm_and_site(example_trial, tmp_path):
+    d = bh.disposition(example_trial)
+    assert list(d.index) == [*example_trial.endpoint("os").sites, "total"]
+    ep = example_trial.endpoint("os")
+    for i, a in enumerate(ep.arms):
+        assert d.loc["total", f"{a}: randomized"] == int((ep.arm == i).sum())
+        assert d.loc["total", f"{a}: OS events"] == int(ep.event[ep.arm == i].sum())
+    site_sum = d.drop("total")[f"{ep.arms[0]}: randomized"].sum()
+    assert site_sum == d.loc["total", f"{ep.arms[0]}: randomized"]
+    path = bh.write_table(d, tmp_path / "d.docx", title="Disposition")
+    rows, paragraphs = _docx_rows(path)
+    assert len(rows) == len(d) + 1 and rows[-1][0] == "total"
+    assert any("data cut" in p for p in paragraphs)
+
+
+def test_sensitivity_like_table_drops_columns_and_refuses_bad_suffix(tmp_path):
+    import pandas as pd
+
+    t = pd.DataFrame({"variant": ["a", "b"], "hr_median": [0.71, np.nan],
+                      "spec_toml": ["x", "y"]}).set_index("variant")
+    path = bh.write_table(t, tmp_path / "s.tex", drop=["spec_toml"], footnotes=["n1"])
+    tex = path.read_text()
+    assert "spec" not in tex and "0.710" in tex and "n1" in tex
+    with pytest.raises(ValueError, match="docx or .tex"):
+        bh.write_table(t, tmp_path / "s.pdf")
+
+
+def test_interim_look_table_for_a_dmc(example_trial, tmp_path):
+    from pathlib import Path
+
+    plan = bh.load_plan(Path(__file__).resolve().parents[2] / "models" / "monitoring.toml")
+    looks = [bh.interim_analysis(example_trial, plan, look=k, fast=True, random_seed=1)
+             for k in (1, 2)]
+    table = bh.look_table(looks)
+    assert list(table.index) == [lk.look.name for lk in looks]
+    for lk in looks:
+        row = table.loc[lk.look.name]
+        assert row["events"] == lk.n_events and row["decision"] == lk.decision
+        assert row["P(HR < 1)"] == lk.probabilities["P(HR < 1)"]
+    rows, paragraphs = _docx_rows(bh.write_table(table, tmp_path / "looks.docx"))
+    assert len(rows) == 3 and "decision" in rows[0]
+    assert any("Plan" in p for p in paragraphs)
