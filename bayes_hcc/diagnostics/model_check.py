@@ -9,7 +9,8 @@ import xarray as xr
 
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.graph import prepare
-from bayes_hcc.models.design import eta_numpy
+from bayes_hcc.models.design import eta_numpy, patient_groups
+from bayes_hcc.units import log_unit_in_months
 from bayes_hcc.quantities import _core
 from bayes_hcc.quantities.core import as_fit, median_survival
 from bayes_hcc.quantities.population import posterior_params
@@ -104,10 +105,10 @@ def _simulate_times(fit, params, rng):
     # by inversion: H(T | eta) = E, E ~ Exp(1)
     h = rng.exponential(size=eta.shape)
     out = np.empty_like(h)
-    for a in (0, 1):
-        m = arm == a
-        out[:, m] = fit.family.time_at_cumhaz(fit.family.params_for_arm(params, a), h[:, m],
-                                              eta[:, m])
+    # each group with its own baseline: arm (time-varying HR) x stratum
+    for m, p in patient_groups(fit.family, params, arm, fit.stratum(), len(fit.strata),
+                               log_unit_in_months(fit.time_unit)):
+        out[:, m] = fit.family.time_at_cumhaz(p, h[:, m], eta[:, m])
     return out
 
 

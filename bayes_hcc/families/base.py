@@ -89,6 +89,10 @@ class Family(ABC):
     #: the graph reads per-cell sufficient statistics instead of patients when the model
     #: has no patient-level covariates (``data_arrays`` then receives cell indices)
     aggregates: bool = False
+    #: dims of the baseline parameters that are vectors (e.g. {"log_baseline_hazard":
+    #: ("interval",)}); scalars are not listed. A stratified baseline gives each of them a
+    #: stratum axis (``stratum_params``).
+    param_dims: dict = {}
 
     @property
     def arm_effect(self) -> str:
@@ -214,6 +218,32 @@ class Family(ABC):
         raise NotImplementedError(f"{type(self).__name__}: define build_params (the family's "
                                   "PyMC parameters) or override build.")
 
+    # -- stratified baselines: each stratum's parameters ------------------------------------
+    def stratum_value(self, xp, name: str, base, dev):
+        """A baseline parameter of one stratum from the typical stratum's value ``base``
+        and the stratum's deviation ``dev`` (same shape). Additive by default; a family
+        whose parameter is constrained (a simplex) overrides this."""
+        return base + dev
+
+    def stratum_params(self, xp, params: dict, devs: dict, log_unit) -> dict:
+        """The baseline parameters of one stratum: ``devs`` (name -> deviation) applied to
+        the typical stratum's ``params`` (numpy draws or PyTensor variables).
+
+        The deviations are defined on the months scale the priors are declared on, so a
+        stratified fit does not depend on the time unit: a time-scaled parameter (its
+        ``unit_shift``) moves by its own stratum's shift, e.g. a Weibull stratum's log scale
+        by its own shape times the log unit."""
+        base_shift = self.unit_shift(params, log_unit)
+        out = dict(params)
+        for k, d in devs.items():
+            if k not in base_shift:
+                out[k] = self.stratum_value(xp, k, params[k], d)
+        new_shift = self.unit_shift(out, log_unit)
+        for k, d in devs.items():
+            if k in base_shift:
+                out[k] = params[k] + d + (new_shift[k] - base_shift[k])
+        return out
+
     def params_for_arm(self, params: dict, arm: int) -> dict:
         """Baseline parameters seen by one arm (differ only with a time-varying HR)."""
         return params
@@ -238,7 +268,7 @@ class Family(ABC):
         """
         return {}
 
-    def build(self, priors: dict, data: dict, eta, dims: dict, offset=0.0):
+    def build(self, priors: dict, data: dict, eta, dims: dict, offset=0.0, strata=None):
         """Create the family's variables and return the total log-likelihood (PyTensor).
 
         ``data`` holds the pm.Data containers the family asked for in ``data_arrays``;
@@ -251,20 +281,39 @@ class Family(ABC):
 
         from bayes_hcc.models.likelihood import loglik
 
-        params = self.build_params(priors, data, dims, offset)
-        tf = {k[len(TF_PREFIX):]: v for k, v in data.items() if k.startswith(TF_PREFIX)}
-        if "n_plain" not in data:
-            return loglik(pt, self, params, eta, time=tf, kind=data["event"]).sum()
-        # interval-censored data: patients ordered exact/right first (data_arrays), each
-        # group evaluated on its own slice, the cheap terms for the first
         from bayes_hcc.models.likelihood import interval_loglik
 
-        n = data["n_plain"]
+        params = self.build_params(priors, data, dims, offset)
+        tf = {k[len(TF_PREFIX):]: v for k, v in data.items() if k.startswith(TF_PREFIX)}
         lower = {k[len(TFL_PREFIX):]: v for k, v in data.items() if k.startswith(TFL_PREFIX)}
         upper = {k[len(TFU_PREFIX):]: v for k, v in data.items() if k.startswith(TFU_PREFIX)}
-        return (loglik(pt, self, params, eta[:n], time=tf, kind=data["event"]).sum()
-                + interval_loglik(pt, self, params, eta[n:], lower=lower, upper=upper,
-                                  has_lower=data["ic_has_lower"]).sum())
+        interval = "n_plain" in data
+        n = data["n_plain"] if interval else None
+        # interval-censored data: patients ordered exact/right first (data_arrays), each
+        # group evaluated on its own slice, the cheap terms for the first
+        eta_plain, eta_ic = (eta[:n], eta[n:]) if interval else (eta, None)
+
+        def total(p, rows=None, ic_rows=None):
+            def take(x, r):
+                return x if r is None else x[r]
+
+            out = loglik(pt, self, p, take(eta_plain, rows),
+                         time={k: take(v, rows) for k, v in tf.items()},
+                         kind=take(data["event"], rows)).sum()
+            if interval:
+                out = out + interval_loglik(
+                    pt, self, p, take(eta_ic, ic_rows),
+                    lower={k: take(v, ic_rows) for k, v in lower.items()},
+                    upper={k: take(v, ic_rows) for k, v in upper.items()},
+                    has_lower=take(data["ic_has_lower"], ic_rows)).sum()
+            return out
+
+        if strata is None:
+            return total(params)
+        # a baseline per stratum: each stratum's patients with its own parameters
+        return sum(total(p, data[f"{STRATUM_ROWS}{s}"],
+                         data.get(f"{STRATUM_IC_ROWS}{s}"))
+                   for s, p in enumerate(strata(params)))
 
     def data_arrays(self, time, event, unit_index, n_units: int, upper=None) -> dict:
         """numpy arrays for the pm.Data containers (see ``build``): the time features and
@@ -352,6 +401,11 @@ class Family(ABC):
     def describe(self) -> str:
         return self.name
 
+
+#: Data containers of a stratified graph: the rows (exact/right-censored patients) and
+#: the interval-censored rows of stratum s are ``f"{STRATUM_ROWS}{s}"`` and
+#: ``f"{STRATUM_IC_ROWS}{s}"``; aggregated units carry their stratum in ``stratum_idx``.
+STRATUM_ROWS, STRATUM_IC_ROWS = "stratum_rows__", "stratum_ic_rows__"
 
 #: Prefix of the data containers holding time features (of the upper bounds: TFU_PREFIX).
 TF_PREFIX = "tf__"

@@ -61,6 +61,7 @@ class MSplineFamily(Family):
                "concentration": "positive"}
     headline = ("log_scale",)
     params = ("log_scale", "coefficients")
+    param_dims = {"coefficients": ("basis",)}
     data_settings = ("knots", "boundary")  # they reach the graph as basis matrices (data)
 
     def __init__(self, knots, boundary: float, degree: int = 3, concentration: float = 1.0):
@@ -205,6 +206,14 @@ class MSplineFamily(Family):
             if self.n_basis > 1 else np.zeros(len(c))
         return {"log_scale": priors["log_scale"].logpdf(post["log_scale"]),
                 "coefficients": np.atleast_1d(log_dir)}
+
+    def stratum_value(self, xp, name, base, dev):
+        """A stratum's spline coefficients stay on the simplex: the deviation moves their
+        logs, then they are normalised again (a softmax of log c + dev)."""
+        if name != "coefficients":
+            return base + dev
+        w = base * xp.exp(dev)
+        return w / w.sum(axis=-1, keepdims=True)
 
     def build_params(self, priors, data, dims, offset=0.0):
         log_scale = centred_intercept(priors["log_scale"], "log_scale", offset)

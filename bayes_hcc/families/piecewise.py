@@ -85,6 +85,7 @@ class PiecewiseFamily(Family):
     options = {"cuts": "cuts", "n_intervals": "int", "baseline_prior": BASELINE_PRIORS,
                "rw_sd": "positive", "time_varying_hr": "bool", "tv_sd": "positive"}
     params = ("log_baseline_hazard",)
+    param_dims = {"log_baseline_hazard": ("interval",)}
     aggregates = True  # events and exposure per cell and interval (exact; data_arrays)
     data_settings = ("cuts",)  # only the sufficient statistics depend on them
 
@@ -292,7 +293,7 @@ class PiecewiseFamily(Family):
             out["walk_weight"] = self.rw_sd * np.cumsum(w[::-1])[::-1][1:]
         return out
 
-    def build(self, priors, data, eta, dims, offset=0.0):
+    def build(self, priors, data, eta, dims, offset=0.0, strata=None):
         first = priors["log_baseline_hazard"]
         shift = self.unit_shift({}, data["log_unit"])["log_baseline_hazard"]
         if self.baseline_prior == "rw1":
@@ -309,7 +310,14 @@ class PiecewiseFamily(Family):
         else:
             alpha = centred_intercept(first, "log_baseline_hazard", offset, shift,
                                       dims="interval")
-        log_rate = alpha[None, :] + eta[:, None]  # (unit, interval)
+        if strata is None:
+            log_rate = alpha[None, :] + eta[:, None]  # (unit, interval)
+        else:
+            # a baseline per stratum: each unit (an arm x site x stratum cell, or a patient)
+            # with its stratum's interval log hazards
+            per = pt.stack([p["log_baseline_hazard"]
+                            for p in strata({"log_baseline_hazard": alpha})])
+            log_rate = per[data["stratum_idx"]] + eta[:, None]
         if self.time_varying_hr:
             # log HR per interval = log_hr + dev_j, dev a random walk (step SD tv_sd) centred
             # to mean zero: log_hr is then the average log HR over the intervals.

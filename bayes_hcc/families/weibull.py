@@ -55,7 +55,13 @@ class WeibullFamily(Family):
     def unit_shift(self, params, log_unit):
         # H0 = lambda_m t_m^k with t_m = t_u x (unit length in months): lambda_u =
         # lambda_m x length^k, so log lambda moves by k log(length), not by log(length).
-        k = params["shape"] if "shape" in params else np.exp(params["log_shape"])
+        # the shape from log_shape when given (a stratum's own shape: Family.stratum_params)
+        if "log_shape" in params:
+            log_k = params["log_shape"]
+            k = np.exp(log_k) if isinstance(log_k, (np.ndarray, np.generic, float, int)) \
+                else pt.exp(log_k)
+        else:
+            k = params["shape"]
         return {"log_lambda": k * log_unit}
 
     def example_params(self):

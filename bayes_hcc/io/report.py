@@ -109,7 +109,7 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     write_tables(table, stem, overwrite=overwrite)
     attrs = fit.datatree.attrs
     used = active_priors(fit.priors, fit.family, fit.site_effect, fit.arm_by_site,
-                         bool(fit.settings["covariates"]))
+                         bool(fit.settings["covariates"]), fit.pooling)
     priors = pd.DataFrame({"prior": {k: str(fit.priors[k]) for k in used}})
     model = {k: v for k, v in fit.settings.items() if k != "priors"}
     figs = []

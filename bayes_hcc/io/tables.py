@@ -140,9 +140,10 @@ def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
                  "error).")
     notes.append(f"{effect.ratio}: {conditional_statement(fit)}.")
     used = active_priors(fit.priors, fit.family, fit.site_effect, fit.arm_by_site,
-                         bool(fit.settings["covariates"]))
+                         bool(fit.settings["covariates"]), fit.pooling)
     notes.append(f"Model: {fit.family.label}, site effect {fit.site_effect}"
-                 + (f", strata {fit.settings['strata']}" if fit.settings.get("strata") else "")
+                 + (f", baseline stratified by {fit.settings['strata']} ({len(fit.strata)} "
+                    f"strata, pooling {fit.pooling})" if fit.strata else "")
                  + ". Priors (time-scaled ones per month): "
                  + "; ".join(f"{k} ~ {fit.priors[k]}" for k in used) + ".")
     notes.append(f"Times in {fit.time_unit}; data cut {fit.datatree.attrs.get('cut_date') or 'n/a'}"

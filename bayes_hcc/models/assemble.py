@@ -13,9 +13,9 @@ import xarray as xr
 from bayes_hcc._versions import provenance_versions
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.models.covariates import column_labels, covariate_effects
-from bayes_hcc.models.design import active_priors, eta_numpy
+from bayes_hcc.models.design import active_priors, eta_numpy, patient_groups
 from bayes_hcc.models.fit import flat_posterior
-from bayes_hcc.models.graph import site_parametrization_for
+from bayes_hcc.models.graph import site_parametrization_for, stratum_index
 from bayes_hcc.units import DAYS_PER_UNIT, log_unit_in_months
 
 __all__ = ["assemble", "pointwise_loglik", "log_prior", "administrative_follow_up",
@@ -30,11 +30,11 @@ _LL_BLOCK_VALUES = 2**20
 
 
 def pointwise_loglik(family, post, time, event, arm, site, X, *, site_effect, arm_by_site,
-                     upper=None, entry=None):
+                     upper=None, entry=None, stratum=None, n_strata: int = 1, log_unit=0.0):
     """Patient-level log-likelihood (``models.likelihood``, the same function for every
     family): exact events log h(t) - H(t), censored -H(t); with ``upper`` (event kinds as
     ``Endpoint.kind`` in ``event``) interval-censored log(S(L) - S(R)), with ``entry`` left
-    truncation. Shape (S, n)."""
+    truncation; with ``stratum`` each patient's stratum's baseline. Shape (S, n)."""
     from bayes_hcc.models.likelihood import loglik
 
     time, arm, event = np.asarray(time, float), np.asarray(arm), np.asarray(event, float)
@@ -46,20 +46,19 @@ def pointwise_loglik(family, post, time, event, arm, site, X, *, site_effect, ar
     n_draws = len(next(iter(post.values())))
     out = np.empty((n_draws, len(time)))
     step = max(1, _LL_BLOCK_VALUES // max(len(time), 1))
-    masks = [arm == a for a in (0, 1)]
     for s0 in range(0, n_draws, step):
         block = {k: v[s0:s0 + step] for k, v in post.items()}
         eta = eta_numpy(block, arm, site, X, site_effect=site_effect, arm_by_site=arm_by_site,
                         arm_effect=family.arm_effect)
-        for a, m in enumerate(masks):  # an arm may see its own baseline (time-varying HR)
-            out[s0:s0 + step, m] = loglik(np, family, family.params_for_arm(block, a),
-                                          eta[:, m], time=time[m], kind=event[m],
-                                          **{k: v[m] for k, v in extra.items()})
+        # each group with its own baseline: arm (time-varying HR) x stratum
+        for m, params in patient_groups(family, block, arm, stratum, n_strata, log_unit):
+            out[s0:s0 + step, m] = loglik(np, family, params, eta[:, m], time=time[m],
+                                          kind=event[m], **{k: v[m] for k, v in extra.items()})
     return out
 
 
 def log_prior(post, priors, family, site_effect, arm_by_site, has_cov,
-              time_unit: str = "months") -> dict:
+              time_unit: str = "months", pooling: str | None = None) -> dict:
     """Log prior density of each free variable (scipy), summed over its own dims: (S,).
 
     Time-scaled parameters are evaluated on the months scale their prior is declared on
@@ -86,6 +85,17 @@ def log_prior(post, priors, family, site_effect, arm_by_site, has_cov,
     for z in ("site_z", "arm_site_z"):
         if z in post:
             out[z] = stats.norm.logpdf(post[z]).reshape(post[z].shape[0], -1).sum(axis=1)
+    if pooling is not None:  # the stratified baseline's deviations (models.design)
+        for p in family.params:
+            if pooling == "partial":
+                sd, z = post[f"stratum_sd_{p}"], post[f"stratum_z_{p}"]
+                out[f"stratum_sd_{p}"] = priors["stratum_sd"].logpdf(sd)
+                out[f"stratum_z_{p}"] = stats.norm.logpdf(z).reshape(z.shape[0], -1).sum(1)
+            else:  # ZeroSumNormal: normal density up to a constant
+                dev = post[f"stratum_dev_{p}"]
+                sigma = priors[p].params.get("sigma", 1.0) if p in priors else 1.0
+                out[f"stratum_dev_{p}"] = stats.norm(0, sigma).logpdf(dev).reshape(
+                    dev.shape[0], -1).sum(axis=1)
     return out
 
 
@@ -106,7 +116,10 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
     post_ds = post_ds.drop_vars([v for v in post_ds.data_vars
                                  if str(v).endswith(CENTRED_SUFFIX)])
     columns = column_labels(scale)
-    coords = {"site": list(ep.sites), "covariate": columns, **family.coords()}
+    stratum, strata_labels = (stratum_index(trial, ep, model.strata) if model.strata
+                              else (None, ()))
+    coords = {"site": list(ep.sites), "covariate": columns, "stratum": list(strata_labels),
+              **family.coords()}
     post_ds = post_ds.assign_coords({k: v for k, v in coords.items() if k in post_ds.dims})
     effect = family.effect
     post_ds[effect.quantity] = np.exp(post_ds[effect.name])
@@ -138,12 +151,14 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
         ll = pointwise_loglik(family, post, ep.lower, kind, ep.arm, ep.site, X,
                               site_effect=model.site_effect, arm_by_site=model.arm_by_site,
                               upper=ep.upper if ep.has_bounds else None,
-                              entry=ep.entry if (ep.entry > 0).any() else None)
+                              entry=ep.entry if (ep.entry > 0).any() else None,
+                              stratum=stratum, n_strata=len(strata_labels),
+                              log_unit=log_unit_in_months(ep.time_unit))
         ll_ds = xr.Dataset({name: (sd + ("patient",), ll.reshape(shape + (-1,)))},
                            coords={"patient": pid, "chain": post_ds["chain"],
                                    "draw": post_ds["draw"]})
     lp = log_prior(post, priors, family, model.site_effect, model.arm_by_site, X.shape[1] > 0,
-                   ep.time_unit)
+                   ep.time_unit, model.pooling)
     lp_ds = xr.Dataset({k: (sd, v.reshape(shape)) for k, v in lp.items()},
                        coords={"chain": post_ds["chain"], "draw": post_ds["draw"]})
     obs = xr.Dataset({name: ("patient", np.asarray(ep.time, float))}, coords={"patient": pid})
@@ -158,6 +173,8 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
         # censoring time of a replicated event in posterior predictive checks.
         "admin_time": ("patient", admin),
     }, coords={"patient": pid, "covariate": columns})
+    if stratum is not None:
+        const["stratum"] = ("patient", np.asarray(stratum, np.int64))
     if ep.has_bounds:
         # interval-censored events: the bounds (upper = inf when censored) and the scans,
         # which the posterior predictive check replicates the assessment process with
@@ -179,6 +196,7 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
         "endpoint": name,
         "arms": json.dumps(list(ep.arms)),
         "sites": json.dumps(list(ep.sites)),
+        "strata": json.dumps(list(strata_labels)),
         "time_unit": ep.time_unit,
         "max_follow_up": float(np.max(ep.time)),
         "data_fingerprint": trial.fingerprint,

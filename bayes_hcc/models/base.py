@@ -45,6 +45,9 @@ DEFAULT_PRIORS = {
     "arm_site_sd": Prior("HalfNormal", sigma=0.25),
     # Coefficients per SD of a centred and scaled covariate.
     "beta": Prior("Normal", mu=0.0, sigma=1.0),
+    # Stratified baseline pooled partially: SD of each baseline parameter's deviations
+    # between strata (log hazard scale for log rates), HalfNormal(1) as the site SD.
+    "stratum_sd": Prior("HalfNormal", sigma=1.0),
 }
 
 
@@ -63,7 +66,8 @@ class SurvivalModel:
     #: family options the constructor also accepts positionally (e.g. ``cuts``)
     positional: tuple[str, ...] = ()
 
-    def __init__(self, *args, site_effect: str = "random", arm_by_site: str | None = None,
+    def __init__(self, *args, site_effect: str | None = None, arm_by_site: str | None = None,
+                 strata: str | None = None, pooling: str = "partial",
                  covariates=(), reference_levels: dict | None = None,
                  priors: dict | None = None,
                  site_parametrization: str = "auto", censoring: str = "interval", **options):
@@ -76,11 +80,19 @@ class SurvivalModel:
         options = {k: _toml_value(v) for k, v in options.items() if v is not None}
         priors = {k: Prior.from_dict(v).to_dict() if not isinstance(v, dict) else v
                   for k, v in (priors or {}).items()}
+        site = {"parametrization": site_parametrization,
+                "arm_by_site": "none" if arm_by_site is None else arm_by_site}
+        if site_effect is not None:  # default "random"; "none" when stratified by site
+            site["effect"] = site_effect
         d = {"name": name, "endpoint": "os", "family": self.family_key, "options": options,
-             "site": {"effect": site_effect, "parametrization": site_parametrization,
-                      "arm_by_site": "none" if arm_by_site is None else arm_by_site},
+             "site": site,
              "covariates": list(covariates) if not isinstance(covariates, str)
              else [covariates], "priors": priors, "censoring": censoring}
+        if strata is not None:
+            d["strata"] = {"column": strata, "pooling": pooling}
+        elif pooling != "partial":
+            raise ModelError(f"{name}: pooling={pooling!r} applies to a stratified baseline: "
+                             "give strata= (a column, e.g. strata='site').")
         if reference_levels:
             d["reference_levels"] = {k: (v if isinstance(v, (str, int)) else str(v))
                                      for k, v in reference_levels.items()}
@@ -115,6 +127,16 @@ class SurvivalModel:
     @property
     def covariates(self) -> tuple:
         return tuple(self.spec.covariates)
+
+    @property
+    def strata(self) -> str | None:
+        """The column whose levels get their own baseline hazard (None: one baseline)."""
+        return dict(self.spec.strata).get("column")
+
+    @property
+    def pooling(self) -> str | None:
+        """How the strata's baselines are pooled ("partial" or "none"; None unstratified)."""
+        return dict(self.spec.strata).get("pooling")
 
     @property
     def reference_levels(self) -> dict:
@@ -186,7 +208,7 @@ class SurvivalModel:
     def _identity(self) -> dict:
         d = self.spec.to_dict()
         return {k: d.get(k) for k in ("family", "options", "site", "covariates", "priors",
-                                      "censoring", "reference_levels")}
+                                      "censoring", "reference_levels", "strata")}
 
     def __repr__(self) -> str:
         extra = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
@@ -234,7 +256,7 @@ class SurvivalModel:
             family = self.family_for(None, None, time_unit)
         pri = self.resolved_priors(family)
         used = active_priors(pri, family, self.site_effect, self.arm_by_site,
-                             bool(self.covariates))
+                             bool(self.covariates), self.pooling)
         log_unit = log_unit_in_months(time_unit)
         one, two = (family.unit_shift({"shape": k}, log_unit) for k in (1.0, 2.0))
         moved = []
@@ -311,7 +333,7 @@ def _toml_value(v):
 
 #: spec locations -> the constructor argument a user typed
 _ARGUMENTS = {"site.effect": "site_effect", "site.parametrization": "site_parametrization",
-              "site.arm_by_site": "arm_by_site"}
+              "site.arm_by_site": "arm_by_site", "strata.pooling": "pooling"}
 
 
 def _model_spec(d: dict, name: str):

@@ -27,6 +27,9 @@ SITE_PARAMETRIZATIONS = ("auto", "noncentered", "centered")
 # better. Choose explicitly to override.
 AUTO_CENTERED_MIN_EVENTS = 75
 ARM_BY_SITE = (None, "random")
+#: How the strata's baselines are tied together: "partial" (a hierarchical prior on each
+#: baseline parameter's stratum deviations) or "none" (separate baselines).
+POOLING = ("partial", "none")
 
 
 def centring_weights(arm, site, event, n_sites: int) -> dict:
@@ -136,10 +139,14 @@ def eta_numpy(post: dict, arm, site, X, *, site_effect: str, arm_by_site,
     return eta
 
 
-def active_priors(priors: dict, family, site_effect, arm_by_site, has_cov) -> list:
+def active_priors(priors: dict, family, site_effect, arm_by_site, has_cov,
+                  pooling: str | None = None) -> list:
     """The priors a model with these settings uses: the family's and the site, treatment-by-site
-    and covariate terms' (the prior summary, the log prior)."""
+    and covariate terms' (the prior summary, the log prior); with strata pooled partially,
+    the stratum SD's."""
     keys = list(family.default_priors())
+    if pooling == "partial":
+        keys.append("stratum_sd")
     if site_effect == "random":
         keys.append("site_sd")
     elif site_effect == "fixed":
@@ -149,3 +156,64 @@ def active_priors(priors: dict, family, site_effect, arm_by_site, has_cov) -> li
     if has_cov:
         keys.append("beta")
     return keys
+
+
+def _prior_sigma(priors, name, default=1.0):
+    """The scale of a baseline parameter's prior (its ``sigma``), else ``default``."""
+    p = priors.get(name)
+    return p.params["sigma"] if p is not None and "sigma" in p.params else default
+
+
+def build_strata(family, priors: dict, n_strata: int, pooling: str, log_unit):
+    """The stratified baseline (PyTensor): a function from the typical stratum's
+    parameters to each stratum's, for ``Family.build``.
+
+    Every baseline parameter p of the family (``family.params``; vectors keep their dims,
+    ``family.param_dims``) deviates by stratum, on the months scale of its prior:
+
+    * ``pooling="partial"``: dev_p = stratum_sd_p * z, z ~ N(0, 1), stratum_sd_p ~ the
+      ``stratum_sd`` prior (HalfNormal(1)): the typical stratum is the family's baseline,
+      strata with few events are pulled towards it.
+    * ``pooling="none"``: dev_p ~ ZeroSumNormal(sigma_p) over the strata, sigma_p the
+      scale of p's own prior: deviations from the average stratum as wide as the prior,
+      so each stratum's baseline is its own (the stratified Cox model's analogue).
+    """
+    def per_stratum(params):
+        devs = {}
+        for p in family.params:
+            dims = (*family.param_dims.get(p, ()), "stratum")
+            if pooling == "partial":
+                sd = priors["stratum_sd"].pymc(f"stratum_sd_{p}")
+                z = pm.Normal(f"stratum_z_{p}", 0.0, 1.0, dims=dims)
+                devs[p] = pm.Deterministic(f"stratum_dev_{p}", sd * z, dims=dims)
+            else:
+                devs[p] = pm.ZeroSumNormal(f"stratum_dev_{p}", sigma=_prior_sigma(priors, p),
+                                           dims=dims)
+        return [family.stratum_params(pt, params, {p: d[..., s] for p, d in devs.items()},
+                                      log_unit)
+                for s in range(n_strata)]
+    return per_stratum
+
+
+def stratum_params_numpy(family, post: dict, n_strata: int, log_unit) -> list:
+    """Each stratum's baseline parameters from flattened draws (S, ...): one dict per
+    stratum (the numpy mirror of ``build_strata``)."""
+    base = {k: v for k, v in post.items()}
+    return [family.stratum_params(np, base, {p: post[f"stratum_dev_{p}"][..., s]
+                                             for p in family.params}, log_unit)
+            for s in range(n_strata)]
+
+
+def patient_groups(family, post: dict, arm, stratum=None, n_strata: int = 1,
+                   log_unit=0.0):
+    """(mask, params) for each group of patients sharing their baseline parameters: the arm
+    (a time-varying HR gives each arm its own) and, when the baseline is stratified
+    (``stratum``: each patient's index), the stratum. numpy draws (S, ...)."""
+    arm = np.asarray(arm)
+    per = [post] if stratum is None else stratum_params_numpy(family, post, n_strata, log_unit)
+    st = np.zeros(len(arm), np.int64) if stratum is None else np.asarray(stratum)
+    for s, params in enumerate(per):
+        for a in (0, 1):
+            m = (arm == a) & (st == s)
+            if m.any():
+                yield m, family.params_for_arm(params, a)

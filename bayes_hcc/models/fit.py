@@ -46,6 +46,8 @@ class Fit:
         self.endpoint = attrs["endpoint"]
         self.arms = tuple(json.loads(attrs["arms"]))
         self.sites = tuple(json.loads(attrs["sites"]))
+        #: labels of the strata of a stratified baseline (empty: one baseline)
+        self.strata = tuple(json.loads(attrs.get("strata", "[]")))
         self.time_unit = attrs["time_unit"]
         self.random_seed = int(attrs["random_seed"])
 
@@ -60,6 +62,23 @@ class Fit:
     @property
     def arm_by_site(self):
         return self.settings["arm_by_site"]
+
+    @property
+    def pooling(self):
+        """How a stratified baseline's strata are pooled ("partial", "none"; None if the
+        baseline is not stratified)."""
+        return self.settings.get("pooling")
+
+    def stratum(self):
+        """Each patient's stratum index (None when the baseline is not stratified)."""
+        c = self.datatree["constant_data"]
+        return c["stratum"].to_numpy() if "stratum" in c else None
+
+    def strata_labels(self):
+        """Each patient's stratum label (None when the baseline is not stratified): what a
+        stratified log-rank test or Cox model of the same data uses."""
+        st = self.stratum()
+        return None if st is None else np.asarray(self.strata, dtype=object)[st]
 
     @property
     def data_fingerprint(self) -> str:
@@ -93,8 +112,10 @@ class Fit:
         par = self.datatree.attrs.get("site_parametrization_used")
         site = (f"{self.site_effect} ({par})" if par and self.site_effect == "random"
                 else self.site_effect)
+        strata = (f" | strata {self.settings['strata']} ({len(self.strata)}, "
+                  f"pooling {self.pooling})" if self.strata else "")
         return (f"Fit | {self.settings['model']} | {self.endpoint.upper()} | site_effect="
-                f"{site} | {c.sizes['patient']} patients, "
+                f"{site}{strata} | {c.sizes['patient']} patients, "
                 f"{int(c[self.endpoint].sum())} events | {p.sizes['chain']} chains x "
                 f"{p.sizes['draw']} draws | seed {self.random_seed}")
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 
 from bayes_hcc.data.trial import INTERVAL, LEFT
 from bayes_hcc.errors import ModelError
 from bayes_hcc.models.covariates import covariate_design
-from bayes_hcc.models.design import build_eta, centring_weights, resolve_site_parametrization
+from bayes_hcc.models.design import build_eta, build_strata, centring_weights, resolve_site_parametrization
 from bayes_hcc.units import log_unit_in_months
 
 __all__ = ["prepare", "build_pymc", "prior_data", "standardize_covariates",
@@ -23,6 +24,27 @@ def standardize_covariates(trial, endpoint, names, reference_levels=None):
     and scaled, categorical ones as centred sum-to-zero contrasts; returns (X, info)."""
     design = covariate_design(trial, names, reference_levels)
     return design.X, design.info()
+
+
+def stratum_index(trial, ep, column) -> tuple[np.ndarray, tuple]:
+    """Each patient's stratum (index) and the strata's labels, for a stratified baseline on
+    ``column`` ("site" or any column of the data). Missing values are refused by name."""
+    if column == "site":
+        return np.asarray(ep.site, np.int64), tuple(ep.sites)
+    frame = trial.to_frame()
+    if column not in frame.columns:
+        raise ModelError(f"strata={column!r}: no such column; available: site, "
+                         f"{', '.join(trial.covariates) or '(no other columns)'}.")
+    x = frame[column]
+    bad = x.isna().to_numpy()
+    if bad.any():
+        ids = frame["patient_id"].to_numpy()[bad]
+        raise ModelError(f"strata={column!r} is missing for {bad.sum()} patient(s): "
+                         f"{', '.join(map(str, ids[:10]))}{' ...' if len(ids) > 10 else ''}. "
+                         "Give every patient a stratum (or remove those patients explicitly).")
+    labels = sorted({str(v) for v in x}, key=lambda v: (len(v), v) if v.isdigit() else (0, v))
+    index = pd.Categorical(x.astype(str), categories=labels).codes.astype(np.int64)
+    return index, tuple(labels)
 
 
 def prepare(model, trial, endpoint):
@@ -47,12 +69,23 @@ def prepare(model, trial, endpoint):
     interval = ep.has_bounds
     kind = ep.kind if interval else ep.event
     upper = ep.upper if interval else None
+    strata = model.strata
+    if strata is not None:
+        stratum, strata_labels = stratum_index(trial, ep, strata)
+        n_strata = len(strata_labels)
+        if n_strata < 2:
+            raise ModelError(f"strata={strata!r} has a single level ({strata_labels[0]!r}): "
+                             "nothing to stratify; leave strata out.")
+    else:
+        stratum, n_strata = np.zeros(len(ep), np.int64), 1
     if aggregate:
-        # Units are the arm x site cells: sufficient statistics (exact).
-        unit = ep.arm.astype(np.int64) * n_sites + ep.site
-        n_units = 2 * n_sites
-        u_arm = np.repeat([0.0, 1.0], n_sites)
-        u_site = np.tile(np.arange(n_sites), 2)
+        # Units are the arm x site (x stratum) cells: sufficient statistics (exact).
+        unit = (ep.arm.astype(np.int64) * n_sites + ep.site) * n_strata + stratum
+        n_units = 2 * n_sites * n_strata
+        cells = np.arange(n_units)
+        u_arm = (cells // (n_sites * n_strata)).astype(float)
+        u_site = (cells // n_strata) % n_sites
+        u_stratum = cells % n_strata
         u_X = np.zeros((n_units, 0))
         data = family.data_arrays(ep.lower, kind, unit, n_units, upper)
     else:
@@ -66,6 +99,7 @@ def prepare(model, trial, endpoint):
             keep = keep[np.argsort(np.isin(kind[keep], (INTERVAL, LEFT)), kind="stable")]
         n_units = len(keep)
         u_arm, u_site, u_X = ep.arm[keep].astype(float), ep.site[keep].astype(np.int64), X[keep]
+        u_stratum = stratum[keep]
         data = family.data_arrays(ep.lower[keep], kind[keep], np.arange(n_units), n_units,
                                   None if upper is None else upper[keep])
     # Time-scaled priors are in months; the family moves them by the unit (exact).
@@ -81,6 +115,9 @@ def prepare(model, trial, endpoint):
         data["arm_site_weight"] = weights["arm_site_weight"]
     if X.shape[1]:
         data["X"] = u_X
+    if strata is not None:
+        data.update(strata_rows(u_stratum, n_strata, family.aggregates,
+                                int(data["n_plain"]) if "n_plain" in data else None))
     # Prior parameters are data too (see build_pymc), so prior variants share a compile.
     data.update(prior_data(priors))
     parametrization = site_parametrization_for(model, ep)
@@ -88,9 +125,30 @@ def prepare(model, trial, endpoint):
                       "site_effect": model.site_effect, "arm_by_site": model.arm_by_site,
                       "site_parametrization": parametrization, "n_sites": n_sites,
                       "n_cov": X.shape[1], "aggregate": aggregate, "interval": interval,
+                      "strata": None if strata is None else [n_strata, model.pooling],
                       "priors": {k: v.structure for k, v in sorted(priors.items())}},
                      sort_keys=True)
     return ep, family, priors, X, scale, data, key
+
+
+def strata_rows(u_stratum, n_strata: int, aggregate: bool, n_plain) -> dict:
+    """Data telling the graph which units belong to which stratum: ``stratum_idx`` (per
+    unit, for a family with its own stratified build: the piecewise model) or each
+    stratum's rows (``Family.build``'s patient-level likelihood; with interval-censored
+    patients, rows among the first ``n_plain`` and among the rest)."""
+    from bayes_hcc.families.base import STRATUM_IC_ROWS, STRATUM_ROWS
+
+    u_stratum = np.asarray(u_stratum, np.int64)
+    if aggregate:
+        return {"stratum_idx": u_stratum}
+    out = {}
+    plain = u_stratum if n_plain is None else u_stratum[:n_plain]
+    for s in range(n_strata):
+        out[f"{STRATUM_ROWS}{s}"] = np.flatnonzero(plain == s).astype(np.int64)
+        if n_plain is not None:
+            out[f"{STRATUM_IC_ROWS}{s}"] = np.flatnonzero(u_stratum[n_plain:] == s).astype(
+                np.int64)
+    return out
 
 
 def site_parametrization_for(model, ep) -> str:
@@ -117,9 +175,12 @@ class _DataPrior:
 
 
 def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov,
-               site_parametrization="noncentered"):
+               site_parametrization="noncentered", n_strata: int = 1,
+               pooling: str | None = None):
     coords = {"site": np.arange(n_sites), "covariate": np.arange(n_cov),
               **{k: np.arange(len(v)) for k, v in family.coords().items()}}
+    if pooling is not None:
+        coords["stratum"] = np.arange(n_strata)
     with pm.Model(coords=coords) as m:
         containers = {k: pm.Data(k, v) for k, v in data.items()}
         priors = {k: _DataPrior(pr, {p: containers[f"prior__{k}__{p}"]
@@ -129,5 +190,8 @@ def build_pymc(family, priors, data, *, site_effect, arm_by_site, n_sites, n_cov
                                 arm_by_site=arm_by_site, n_cov=n_cov,
                                 site_parametrization=site_parametrization,
                                 arm_effect=family.arm_effect)
-        pm.Potential("loglik", family.build(priors, containers, eta, coords, offset))
+        strata = None if pooling is None else build_strata(
+            family, priors, n_strata, pooling, containers["log_unit"])
+        pm.Potential("loglik", family.build(priors, containers, eta, coords, offset,
+                                            strata=strata))
     return m

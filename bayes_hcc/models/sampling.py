@@ -116,9 +116,12 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
     cores = cores or max(1, min(chains, os.cpu_count() or 1))
 
     def builder():
+        strata = json.loads(key)["strata"]
         return build_pymc(family, priors, data, site_effect=model.site_effect,
                           arm_by_site=model.arm_by_site, n_sites=n_sites, n_cov=n_cov,
-                          site_parametrization=site_parametrization_for(model, ep))
+                          site_parametrization=site_parametrization_for(model, ep),
+                          n_strata=strata[0] if strata else 1,
+                          pooling=strata[1] if strata else None)
 
     t0 = time.perf_counter()
     m, compiled = _compiled(key, builder, sampler)

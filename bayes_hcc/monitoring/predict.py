@@ -117,6 +117,10 @@ class FutureSimulator:
         site_pos = {s: i for i, s in enumerate(fit.sites)}
         self.site = np.array([site_pos[s] for s in np.asarray(ep.sites)[ep.site]])
         self.arm = ep.arm.astype(np.int64)
+        if fit.strata:
+            raise BayesHCCError("predictions from a stratified baseline (strata=) are not "
+                                "available yet: new patients would need a stratum. Monitor "
+                                "with an unstratified model (site effects model the sites).")
         self.params = posterior_params(fit)
         self.n_draws = fit.n_draws
         self.base = {a: fit.family.params_for_arm(self.params, a) for a in (0, 1)}

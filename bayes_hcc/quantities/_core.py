@@ -13,30 +13,45 @@ _CHUNK = 64
 
 
 def population_survival(family, params, eta, w, t) -> np.ndarray:
-    """S(t) for times t (T,): returns (S, T). eta (S, G), w (G,)."""
+    """S(t) for times t (T,): returns (S, T). eta (S, G), w (G,). ``params`` may be a list
+    of components instead (``mixture``), with eta and w None."""
     t = np.asarray(t, float)
-    out = np.zeros((eta.shape[0], len(t)))
-    for g0 in range(0, eta.shape[1], _CHUNK):
-        H = family.cumhaz_at(params, t, eta[:, g0:g0 + _CHUNK])  # (S, g, T)
-        out += np.einsum("sgt,g->st", np.exp(-H), w[g0:g0 + _CHUNK])
+    out = 0.0
+    for params, eta, w in mixture(params, eta, w):
+        part = np.zeros((eta.shape[0], len(t)))
+        for g0 in range(0, eta.shape[1], _CHUNK):
+            H = family.cumhaz_at(params, t, eta[:, g0:g0 + _CHUNK])  # (S, g, T)
+            part += np.einsum("sgt,g->st", np.exp(-H), w[g0:g0 + _CHUNK])
+        out = out + part
     return out
+
+
+def mixture(params, eta, w) -> list:
+    """A population as components (params, eta (S, G), w (G,)) whose weights sum to 1
+    over all of them: groups with their own baseline parameters (strata) are components
+    of their own. One component when ``params`` is a dict."""
+    return [(params, eta, w)] if isinstance(params, dict) else list(params)
 
 
 def population_survival_each(family, params, eta, w, t) -> np.ndarray:
     """S at one time per draw: t (S,) -> (S,)."""
-    return np.exp(-family.cumhaz_at(params, np.asarray(t, float)[:, None], eta)) @ w
+    return sum(np.exp(-family.cumhaz_at(p, np.asarray(t, float)[:, None], e)) @ wc
+               for p, e, wc in mixture(params, eta, w))
 
 
 def population_median(family, params, eta, w, *, iterations: int = 80) -> np.ndarray:
     """Median of the population survival per draw, (S,), by bisection.
 
     Each group's median is monotone in its eta, so the mixture median lies between the
-    medians of the groups with the largest and the smallest eta (``time_at_cumhaz``).
+    medians of the groups with the largest and the smallest eta (``time_at_cumhaz``); with
+    several components (strata), between the smallest and largest of theirs.
     """
-    ends = [family.time_at_cumhaz(params, LOG2, e)[:, 0]
-            for e in (eta.min(axis=1, keepdims=True), eta.max(axis=1, keepdims=True))]
-    lo, hi = np.minimum(*ends), np.maximum(*ends)
-    if eta.shape[1] == 1 or np.allclose(lo, hi, rtol=1e-13, atol=0):
+    comps = mixture(params, eta, w)
+    ends = [family.time_at_cumhaz(p, LOG2, ex)[:, 0] for p, e, _ in comps
+            for ex in (e.min(axis=1, keepdims=True), e.max(axis=1, keepdims=True))]
+    lo, hi = np.min(ends, axis=0), np.max(ends, axis=0)
+    if (len(comps) == 1 and comps[0][1].shape[1] == 1) or np.allclose(lo, hi, rtol=1e-13,
+                                                                      atol=0):
         return lo
     # bisection on log t (a group whose survival levels off above 1/2 has an infinite
     # median: the bracket is then capped, and a mixture median at the cap is infinite)

@@ -222,6 +222,8 @@ def _conditioned_on(fit) -> list:
         out.append("covariates " + ", ".join(fit.settings["covariates"]))
     if fit.site_effect != "none":
         out.append(f"site ({fit.site_effect} effects)")
+    if getattr(fit, "strata", ()):
+        out.append(f"stratum ({fit.settings['strata']}: a baseline hazard per stratum)")
     return out
 
 

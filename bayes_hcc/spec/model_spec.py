@@ -21,7 +21,7 @@ from bayes_hcc.spec.priors import Prior
 __all__ = ["ModelSpec", "load_spec", "dump_spec", "spec_from_dict", "spec_families",
            "apply_overrides"]
 
-_COMMON_PRIORS = ("site_sd", "site_effect", "arm_site_sd", "beta")
+_COMMON_PRIORS = ("site_sd", "site_effect", "arm_site_sd", "beta", "stratum_sd")
 
 
 def spec_families() -> dict:
@@ -36,8 +36,11 @@ def spec_families() -> dict:
 
 
 TOP_KEYS = ("name", "description", "endpoint", "family", "population", "time_unit",
-            "censoring", "options", "site", "covariates", "reference_levels", "priors",
-            "sampler", "report")
+            "censoring", "options", "site", "strata", "covariates", "reference_levels",
+            "priors", "sampler", "report")
+#: A stratified baseline: the column whose levels get their own baseline hazard, and how
+#: the strata's baselines are pooled (``models.design.build_strata``).
+STRATA_KEYS = {"column": "str", "pooling": ("partial", "none")}
 #: How interval-censored events are analysed (``data.trial.CENSORING``); written to TOML
 #: only when not the default, so the hashes of specs written before it existed stay valid.
 CENSORING = ("interval", "midpoint", "upper", "lower")
@@ -136,6 +139,8 @@ class ModelSpec:
     #: reference level of categorical covariates (column -> level); written to TOML only
     #: when given (the hashes of specs without categorical covariates are unchanged)
     reference_levels: tuple = ()
+    #: a stratified baseline (column, pooling); written to TOML only when given
+    strata: tuple = ()
     priors: tuple = ()
     sampler: tuple = ()
     report: tuple = ()
@@ -154,6 +159,8 @@ class ModelSpec:
             out["censoring"] = self.censoring
         if self.reference_levels:
             out["reference_levels"] = dict(self.reference_levels)
+        if self.strata:
+            out["strata"] = dict(self.strata)
         return copy.deepcopy(out)
 
     @property
@@ -175,6 +182,8 @@ class ModelSpec:
                 "covariates": list(self.covariates), "censoring": self.censoring,
                 **({"reference_levels": dict(self.reference_levels)}
                    if self.reference_levels else {}),
+                **({"strata": dict(self.strata)["column"],
+                    "pooling": dict(self.strata)["pooling"]} if self.strata else {}),
                 "priors": {k: v.to_dict() for k, v in self.priors},
                 **{k: _plain(v) for k, v in self.options}}
 
@@ -210,6 +219,26 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     except BayesHCCError as err:
         _fail(source, "options", str(err))
     site = {**DEFAULTS["site"], **_check_table(source, "site", d.get("site", {}), SITE_KEYS)}
+    strata = d.get("strata", {})
+    if strata:
+        if not isinstance(strata, dict) or not isinstance(strata.get("column"), str):
+            _fail(source, "strata", "must be a table with a column name, e.g. {column = "
+                                    f"\"site\", pooling = \"partial\"}}, got {strata!r}.")
+        unknown_keys = sorted(set(strata) - set(STRATA_KEYS))
+        if unknown_keys:
+            _fail(source, "strata", f"unknown key(s) {', '.join(unknown_keys)}; valid: "
+                                    "column, pooling.")
+        strata = {"column": strata["column"],
+                  "pooling": _check_value(source, "strata.pooling", STRATA_KEYS["pooling"],
+                                          strata.get("pooling", "partial"))}
+        if strata["column"] == "site":
+            if "effect" not in d.get("site", {}):
+                site["effect"] = "none"  # each site's own baseline holds its level
+            elif site["effect"] != "none":
+                _fail(source, "strata", "column = \"site\" gives every site its own "
+                      f"baseline hazard; a {site['effect']} site effect on top of it is not "
+                      "identifiable: set site.effect = \"none\" (or stratify by another "
+                      "column).")
     cov = d.get("covariates", [])
     if not isinstance(cov, list) or not all(isinstance(c, str) for c in cov):
         _fail(source, "covariates", f"must be a list of column names, got {cov!r}.")
@@ -256,6 +285,7 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
                              for k, v in options.items())),
         site=tuple(sorted(site.items())), covariates=tuple(cov),
         reference_levels=tuple(sorted((k, str(v)) for k, v in refs.items())),
+        strata=tuple(sorted(strata.items())),
         priors=tuple(sorted(priors.items())), sampler=tuple(sorted(sampler.items())),
         report=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                             for k, v in report.items())),
