@@ -18,6 +18,7 @@ from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, Data
                               HorizonError, ModelError, SpecError, TrialDataError)
 from bayes_hcc.io import (disposition, fit_footnotes, look_table, plot_hazard_ratio, plot_ppc,
                           plot_psense, plot_rank, plot_sensitivity, plot_site_effects,
+                          plot_subgroups,
                           plot_survival, plot_time_varying_hr, plot_trace, publication_tables,
                           report, write_table)
 from bayes_hcc.models import (DEFAULT_PRIORS, MODELS, Fit, Prior, SurvivalModel, build,
@@ -31,7 +32,7 @@ from bayes_hcc.monitoring import (DesignResult, InterimResult, Look, MonitoringP
                                   Prediction, decide, interim_analysis, load_plan, look_date,
                                   predict_event_dates, predictive_probability,
                                   simulate_design, verify_log)
-from bayes_hcc.sensitivity import GridSpec, load_grid, run_sensitivity
+from bayes_hcc.sensitivity import GridSpec, load_grid, run_sensitivity, subgroups
 from bayes_hcc.spec import ModelSpec, apply_overrides, dump_spec, load_spec
 from bayes_hcc.simulate import (FamilyHazard, PiecewiseHazard, SimulationTruth,
                                 WeibullHazard, simulate_trial)
@@ -57,7 +58,8 @@ __all__ = [
     "marginal_hazard_ratio", "ESTIMANDS", "check", "DiagnosticReport", "THRESHOLDS",
     "loo", "compare", "psense", "ppc_km", "prior_predictive", "report", "plot_survival",
     "plot_hazard_ratio", "plot_site_effects", "plot_trace", "plot_rank", "plot_ppc",
-    "plot_psense", "plot_time_varying_hr", "plot_sensitivity", "write_table", "fit_footnotes",
+    "plot_psense", "plot_time_varying_hr", "plot_sensitivity", "plot_subgroups", "subgroups", "write_table",
+    "fit_footnotes",
     "disposition", "look_table", "publication_tables", "run_sensitivity", "load_grid",
     "GridSpec", "sbc", "SBCResult", "coverage_study", "CoverageResult", "agreement",
     "validation_report", "MonitoringPlan", "Look", "load_plan", "interim_analysis",

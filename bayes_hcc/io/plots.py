@@ -284,3 +284,63 @@ def plot_sensitivity(table):
               bbox_to_anchor=(0.5, -0.5 / (1.0 + 0.38 * max(n, 1))))
     fig.tight_layout()
     return fig
+
+
+def plot_subgroups(table):
+    """The subgroup forest plot (``bh.subgroups``): one row per subgroup level, with its
+    patients and events per arm; the shrunk HR (filled, median and credible interval) above
+    the unshrunk one (open); P(HR < 1) of both at the right; the overall HR as a dotted line.
+    The HR axis is logarithmic with plain tick labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    plt = _plt()
+    arms = table.attrs.get("arms") or [c[len("events "):] for c in table.columns
+                                       if c.startswith("events ")]
+    n = len(table)
+    fig, ax = plt.subplots(figsize=(9.5, 1.5 + 0.42 * n))
+    y = np.arange(n)[::-1].astype(float)
+    off = 0.14
+    for kind, dy, face in (("shrunk", off, "k"), ("unshrunk", -off, "white")):
+        med = table[f"HR {kind}"].to_numpy(float)
+        lo, hi = table[f"lower {kind}"].to_numpy(float), table[f"upper {kind}"].to_numpy(float)
+        ok = np.isfinite(med)
+        ax.errorbar(med[ok], y[ok] + dy, xerr=[med[ok] - lo[ok], hi[ok] - med[ok]],
+                    fmt="none", ecolor="k" if kind == "shrunk" else "#57606a", capsize=2,
+                    lw=1)
+        ax.scatter(med[ok], y[ok] + dy, facecolor=face, edgecolor="k", zorder=3, s=22,
+                   label=f"{kind} (median, {int(100 * table.attrs.get('prob', 0.95))}% CrI)")
+    overall = float(table["HR shrunk"].iloc[0])
+    ax.axvline(1.0, color="grey", ls="--", lw=1)
+    ax.axvline(overall, color="grey", ls=":", lw=1)
+    ax.set_xscale("log")
+    finite = table[["lower shrunk", "upper shrunk", "lower unshrunk",
+                    "upper unshrunk"]].to_numpy(float)
+    lo = min(float(np.nanmin(finite)), 0.9)
+    hi = max(float(np.nanmax(finite)), 1.1)
+    ax.set_xlim(lo / 1.15, hi * 1.15)
+    nice = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0]
+    ax.xaxis.set_major_locator(FixedLocator([v for v in nice if lo / 1.15 <= v <= hi * 1.15]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    labels = []
+    for (by, level), row in table.iterrows():
+        ev = "/".join(str(int(row[f"events {a}"])) for a in arms)
+        name = "Overall" if by == "overall" else f"{by}: {level}"
+        labels.append(f"{name}  (n={int(row['patients'])}, events {ev})")
+    ax.set_yticks(y, labels, fontsize=8)
+    for yi, (_, row) in zip(y, table.iterrows()):
+        ps = row["P(HR < 1) shrunk"]
+        pu = row["P(HR < 1) unshrunk"]
+        text = f"{ps:.2f}" + ("" if not np.isfinite(pu) else f" / {pu:.2f}")
+        ax.annotate(text, (1.01, yi), xycoords=("axes fraction", "data"), va="center",
+                    fontsize=8)
+    ax.annotate("P(HR<1)\nshrunk / alone", (1.01, n - 0.4), xycoords=("axes fraction", "data"),
+                va="bottom", fontsize=7, color="#57606a")
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_xlabel(f"hazard ratio ({arms[1]} / {arms[0]}); events per arm: "
+                  f"{' / '.join(arms)}" if len(arms) == 2 else "hazard ratio")
+    ax.set_title(f"Subgroups: {table.attrs.get('endpoint', '').upper()}", fontsize=10)
+    ax.legend(fontsize=7, loc="upper center", ncol=2, frameon=False,
+              bbox_to_anchor=(0.5, -0.55 / (1.0 + 0.42 * n)))
+    fig.tight_layout()
+    return fig
