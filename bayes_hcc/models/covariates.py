@@ -22,7 +22,37 @@ import pandas as pd
 
 from bayes_hcc.errors import ModelError
 
-__all__ = ["CovariateDesign", "covariate_design", "helmert_basis", "covariate_effects"]
+__all__ = ["CovariateDesign", "covariate_design", "helmert_basis", "covariate_effects",
+           "grouping_column"]
+
+
+def grouping_column(trial, column: str, label: str) -> tuple[np.ndarray, tuple]:
+    """Each patient's level of a grouping column (strata, subgroups) as text, and the
+    levels in order (numbers as numbers, then text). ``label`` starts every message.
+    Missing values are refused, naming the patients."""
+    frame = trial.to_frame()
+    if column not in frame.columns:
+        raise ModelError(f"{label}: no such column; available: site, "
+                         f"{', '.join(trial.covariates) or '(no other columns)'}.")
+    x = frame[column]
+    bad = x.isna().to_numpy()
+    if bad.any():
+        ids = frame["patient_id"].to_numpy()[bad]
+        raise ModelError(f"{label} is missing for {bad.sum()} patient(s): "
+                         f"{', '.join(map(str, ids[:10]))}{' ...' if len(ids) > 10 else ''}. "
+                         "Give every patient a level (e.g. 'unknown') or remove those "
+                         "patients explicitly.")
+    text = x.astype(str).to_numpy()
+    labels = sorted(set(text), key=lambda v: (0, float(v), v) if _is_number(v) else (1, 0, v))
+    return text, tuple(labels)
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
 
 
 def helmert_basis(k: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import pymc as pm
 
 from bayes_hcc.data.trial import INTERVAL, LEFT
 from bayes_hcc.errors import ModelError
-from bayes_hcc.models.covariates import covariate_design
+from bayes_hcc.models.covariates import covariate_design, grouping_column
 from bayes_hcc.models.design import build_eta, build_strata, centring_weights, resolve_site_parametrization
 from bayes_hcc.units import log_unit_in_months
 
@@ -31,20 +31,8 @@ def stratum_index(trial, ep, column) -> tuple[np.ndarray, tuple]:
     ``column`` ("site" or any column of the data). Missing values are refused by name."""
     if column == "site":
         return np.asarray(ep.site, np.int64), tuple(ep.sites)
-    frame = trial.to_frame()
-    if column not in frame.columns:
-        raise ModelError(f"strata={column!r}: no such column; available: site, "
-                         f"{', '.join(trial.covariates) or '(no other columns)'}.")
-    x = frame[column]
-    bad = x.isna().to_numpy()
-    if bad.any():
-        ids = frame["patient_id"].to_numpy()[bad]
-        raise ModelError(f"strata={column!r} is missing for {bad.sum()} patient(s): "
-                         f"{', '.join(map(str, ids[:10]))}{' ...' if len(ids) > 10 else ''}. "
-                         "Give every patient a stratum (or remove those patients explicitly).")
-    labels = sorted({str(v) for v in x}, key=lambda v: (len(v), v) if v.isdigit() else (0, v))
-    index = pd.Categorical(x.astype(str), categories=labels).codes.astype(np.int64)
-    return index, tuple(labels)
+    text, labels = grouping_column(trial, column, f"strata={column!r}")
+    return pd.Categorical(text, categories=labels).codes.astype(np.int64), labels
 
 
 def prepare(model, trial, endpoint):

@@ -13,7 +13,8 @@ import pandas as pd
 from bayes_hcc.diagnostics import check, loo
 from bayes_hcc.errors import HorizonError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
-from bayes_hcc.quantities.summary import default_tau, frequentist, horizon_status
+from bayes_hcc.quantities.summary import (conditional_statement, default_tau, frequentist,
+                                          horizon_status)
 from bayes_hcc.runner import spawn_pool
 from bayes_hcc.units import convert
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
@@ -142,6 +143,7 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
     row.update(cox_hr=float(cox["estimate"]), cox_lower=float(cox["lower"]),
                cox_upper=float(cox["upper"]),
                logrank_p=float(freq.loc["log-rank test", "p_value"]))
+    row["hr_type"] = conditional_statement(fit)
     row.update(elpd_loo=float(elpd.elpd), elpd_se=float(elpd.se),
                diagnostics="ok" if diag.ok else "FAILED: " + ", ".join(diag.failed),
                estimand=rep["estimand"], note="; ".join(note))
@@ -202,7 +204,9 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
         "estimand (column estimand); times in the data's unit"
         + (f" ({trial.time_unit})" if hasattr(trial, "time_unit") else "") + ".",
         "cox_hr, cox_lower, cox_upper, logrank_p: the frequentist companion on the same data "
-        "(lifelines Cox, statsmodels log-rank; stratified as the variant is).",
+        "(lifelines Cox, statsmodels log-rank; stratified as the variant is). hr_type: "
+        "whether the variant's HR is conditional (on covariates, site, stratum) or "
+        "marginal.",
         "A median beyond follow-up is left blank and named in the note column (not "
         "extrapolated)." + (" Exploratory (fast) fits." if fast else ""),
         f"Data fingerprint {trial.fingerprint[:12]}."]

@@ -27,6 +27,7 @@ import pandas as pd
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import BayesHCCError, ConvergenceWarning, ModelError
 from bayes_hcc.models.base import DEFAULT_PRIORS
+from bayes_hcc.models.covariates import grouping_column
 from bayes_hcc.models.fit import Fit
 from bayes_hcc.models.from_spec import fit_spec
 from bayes_hcc.spec.model_spec import apply_overrides, load_spec
@@ -39,25 +40,14 @@ TRIAL_SITE = "trial_site"
 
 
 def _levels(trial: TrialData, column: str) -> tuple[np.ndarray, list]:
-    frame = trial.to_frame()
-    if column not in frame.columns:
-        raise BayesHCCError(f"subgroups: by={column!r} is not a column of the data; "
-                            f"available: site, {', '.join(trial.covariates) or '(none)'}.")
-    x = frame[column]
-    bad = x.isna().to_numpy()
-    if bad.any():
-        ids = frame["patient_id"].to_numpy()[bad]
-        raise BayesHCCError(f"subgroups: {column!r} is missing for {bad.sum()} patient(s): "
-                            f"{', '.join(map(str, ids[:10]))}. Give every patient a level "
-                            "(e.g. 'unknown') or remove them explicitly.")
-    labels = sorted({str(v) for v in x})
+    values, labels = grouping_column(trial, column, f"subgroups: by={column!r}")
     if len(labels) > MAX_LEVELS:
         raise BayesHCCError(f"subgroups: {column!r} has {len(labels)} levels (more than "
                             f"{MAX_LEVELS}): cut a continuous variable into a few groups "
                             "first (pandas.cut) and pass that column.")
     if len(labels) < 2:
         raise BayesHCCError(f"subgroups: {column!r} has a single level; nothing to compare.")
-    return x.astype(str).to_numpy(), labels
+    return values, list(labels)
 
 
 def _regrouped(trial: TrialData, column: str, values) -> TrialData:

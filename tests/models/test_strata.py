@@ -193,3 +193,19 @@ def test_missing_stratum_is_named():
     trial = bh.read_trial(f[["patient_id", "site", "arm", "os_time", "os_event", "grp"]])
     with pytest.raises(bh.ModelError, match="strata='grp' is missing for 1 patient"):
         bh.WeibullPH(strata="grp", site_effect="none").fit(trial, "os")
+
+
+def test_report_and_tables_of_a_stratified_fit(example_trial, tmp_path):
+    fit = bh.PiecewiseExponential(strata="site").fit(example_trial, "os", random_seed=4)
+    html = bh.report(fit, tmp_path / "r.html").read_text()
+    assert "stratum_sd" in html and "stratified" in html
+    notes = bh.fit_footnotes(fit, bh.summarize(fit))
+    assert any("baseline stratified by site (6 strata, pooling partial)" in n for n in notes)
+    # the stored pointwise log-likelihood is the stratified model's (LOO reads it)
+    assert np.isfinite(float(bh.loo(fit).elpd))
+    assert "strata site (6, pooling partial)" in repr(fit)
+    # saved and loaded, the strata come back
+    fit.save(tmp_path / "f.nc")
+    back = bh.load_fit(tmp_path / "f.nc")
+    assert back.strata == fit.strata and back.pooling == "partial"
+    np.testing.assert_array_equal(back.stratum(), fit.stratum())
