@@ -199,3 +199,17 @@ def test_scans_on_the_command_line(capsys, tmp_path):
     code, _, err = run(capsys, "fit", "example", "--endpoint", "ttp", "--censoring", "exact",
                        "--fast", "--out", str(tmp_path / "fit2"))
     assert code == 2 and "censoring" in err and "interval, midpoint, upper, lower" in err
+
+
+def test_stratified_fit_on_the_command_line(capsys, tmp_path):
+    """fit --strata site: a baseline per site (site effect none by default), the stratified
+    frequentist companion in the printed table; a site effect on top is a named error."""
+    code, out, _ = run(capsys, "fit", "example", "--model", "weibull", "--strata", "site",
+                       "--pooling", "none", "--fast", "--out", str(tmp_path / "fit"))
+    assert code == 0, out
+    fit = bh.load_fit(tmp_path / "fit" / "fit.nc")
+    assert fit.pooling == "none" and fit.site_effect == "none" and len(fit.strata) == 6
+    assert "log-rank stratified" in out
+    code, _, err = run(capsys, "fit", "example", "--strata", "site", "--site-effect",
+                       "random", "--fast", "--out", str(tmp_path / "fit2"))
+    assert code == 2 and "not identifiable" in err

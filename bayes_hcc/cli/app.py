@@ -118,7 +118,12 @@ def fit(
     model: str = typer.Option("pwe", help=_model_help()),
     endpoint: str = typer.Option("os", help="os, pfs or ttp."),
     out: Path = typer.Option(..., help="Output folder for fit.nc and the summary tables."),
-    site_effect: str = typer.Option("random", help="random, fixed or none."),
+    site_effect: str = typer.Option(None, help="random (default), fixed or none (the "
+                                    "default with --strata site)."),
+    strata: str = typer.Option(None, "--strata", help="A baseline hazard per stratum of "
+                               "this column (e.g. site)."),
+    pooling: str = typer.Option("partial", "--pooling", help="Strata's baselines: partial "
+                                "(hierarchical) or none (separate)."),
     draws: str = typer.Option("auto", help="Draws per chain, or 'auto' (1000; 2000 with the "
                               "same seed when R-hat, ESS or MCSE fall short)."),
     tune: int = typer.Option(1000),
@@ -164,7 +169,8 @@ def fit(
             raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace.")
         from bayes_hcc.models.base import model_class
 
-        m = model_class(choices[model])(site_effect=site_effect, censoring=censoring)
+        m = model_class(choices[model])(site_effect=site_effect, censoring=censoring,
+                                        strata=strata, pooling=pooling)
         typer.echo(repr(trial))
         shown = "1000 (2000 if needed)" if draws == "auto" else draws
         typer.echo(f"fitting {m!r} to {endpoint.upper()} ({chains} chains x {shown} draws, "
