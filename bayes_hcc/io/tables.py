@@ -228,7 +228,8 @@ def look_table(results) -> pd.DataFrame:
             f"model {plan.spec.family}; HR = {results[0].fit.arms[1]} relative to "
             f"{results[0].fit.arms[0]} (posterior median, 95% credible interval).",
             "Decision: the rule's verdict, withheld ('no decision') when the diagnostics "
-            "failed; probabilities are posterior probabilities at the look."]
+            "failed; probabilities are posterior probabilities at the look.",
+            f"HR: {conditional_statement(results[0].fit)}."]
     return out
 
 

@@ -214,6 +214,8 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
         "posterior "
         "median interaction SD: " + ", ".join(f"{k} {v[0]:.2f}" for k, v in sd_notes.items())
         + ". Unshrunk: the same analysis fitted to each subgroup alone.",
+        "HRs are conditional: on the subgroup's main effect (shrunk) and on the analysis's "
+        "own covariates and site terms (both).",
         "Subgroup analyses are exploratory; read the shrunk HRs first: they borrow from the "
         "other subgroups as much as the data support."]
     return out

@@ -92,3 +92,4 @@ def test_interim_look_table_for_a_dmc(example_trial, tmp_path):
     rows, paragraphs = _docx_rows(bh.write_table(table, tmp_path / "looks.docx"))
     assert len(rows) == 3 and "decision" in rows[0]
     assert any("Plan" in p for p in paragraphs)
+    assert any(p.startswith("c HR: conditional on site") for p in paragraphs)
