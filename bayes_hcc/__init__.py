@@ -11,7 +11,8 @@ months unless said otherwise.
 import arviz_base  # noqa: F401, I001
 
 from bayes_hcc import datasets
-from bayes_hcc.data import Endpoint, TrialData, read_adtte, read_trial, to_adtte, write_adtte
+from bayes_hcc.data import (Endpoint, TrialData, read_adtte, read_trial, reconstruct_ipd,
+                            to_adtte, write_adtte)
 from bayes_hcc.diagnostics import (THRESHOLDS, DiagnosticReport, check, compare, loo, ppc_km,
                                    prior_predictive, psense)
 from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, DataWarning,
@@ -47,6 +48,7 @@ globals().update(MODELS)
 
 __all__ = [
     "TrialData", "Endpoint", "read_trial", "read_adtte", "to_adtte", "write_adtte",
+    "reconstruct_ipd",
     "simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard", "FamilyHazard",
     "datasets",
     "SurvivalModel", *MODELS, "Fit", "load_fit", "Prior", "DEFAULT_PRIORS", "build",
