@@ -75,7 +75,7 @@ def frequentist(fit, *, prob: float = 0.95) -> pd.DataFrame:
     t = fit.datatree["observed_data"][fit.endpoint].to_numpy()
     note = ("event at the scan that showed it (the conventional analysis; the Bayesian "
             "model uses the interval)" if "upper_bound" in c else "")
-    strata = fit.strata_labels() if hasattr(fit, "strata_labels") else None
+    strata = fit.strata_labels()
     return classical_comparison(t, c[fit.endpoint].to_numpy(), c["arm"].to_numpy(),
                                 fit.arms, strata=strata, alpha=1 - prob,
                                 time_unit=fit.time_unit, note=note)
@@ -197,6 +197,9 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
         row = _row(m, f"marginal HR to {tau:g} {unit}", estimand, prob)
         row["note"] = ("log S(t) ratio of the standardised survival curves (population-"
                        "averaged; not conditional)")
+        if tau > rmst_horizon(fit)[1]:  # as the RMST row: beyond follow-up is extrapolated
+            row["note"] += (f"; extrapolated: tau beyond follow-up "
+                            f"({rmst_horizon(fit)[1]:.3g} {unit})")
         rows.append(row)
     probs = [prob_effect(fit, d) for d in effect.thresholds]
     for p in probs:
@@ -222,7 +225,7 @@ def _conditioned_on(fit) -> list:
         out.append("covariates " + ", ".join(fit.settings["covariates"]))
     if fit.site_effect != "none":
         out.append(f"site ({fit.site_effect} effects)")
-    if getattr(fit, "strata", ()):
+    if fit.strata:
         out.append(f"stratum ({fit.settings['strata']}: a baseline hazard per stratum)")
     return out
 

@@ -152,3 +152,11 @@ def test_spec_round_trip_keeps_the_reference(tmp_path):
     assert "[reference_levels]" in text and bh.load_spec(text) == model.spec
     # specs without categorical covariates keep their hash (the key is omitted)
     assert "reference_levels" not in bh.dump_spec(bh.WeibullPH().spec)
+
+
+def test_marginal_hr_beyond_follow_up_is_labelled(three_level):
+    fit = bh.WeibullPH(site_effect="none", covariates=["stage"]).fit(three_level, "os",
+                                                                     random_seed=1)
+    table = bh.summarize(fit, tau=60, extrapolate=True, frequentist=False)
+    assert "extrapolated: tau beyond follow-up" in table.loc["marginal HR to 60 months",
+                                                            "note"]
