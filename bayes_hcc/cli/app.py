@@ -14,7 +14,7 @@ import pandas as pd
 import typer
 
 from bayes_hcc.datasets import LOADERS
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, TrialDataError
 
 EXIT_CHECKS_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -259,6 +259,86 @@ def sensitivity(
     with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format):
         typer.echo(table[[c for c in cols if c in table]].to_string())
     typer.echo(f"wrote {out / 'sensitivity.csv'} (.md, .tex), {fig_path}, {out / 'specs'}/")
+
+
+@app.command()
+def reconstruct(
+    files: list[Path] = typer.Argument(..., help="Pairs of CSV files, one pair per arm: the "
+                                       "digitised curve (time, survival in 0-1 or percent; "
+                                       "header optional) then the numbers at risk (time, "
+                                       "count). One pair gives one arm; two pairs give a trial "
+                                       "(control first)."),
+    out: Path = typer.Option(..., "--out", help="Output CSV: time, event for one arm; the "
+                             "times layout (patient_id, site, arm, <endpoint>_time, "
+                             "<endpoint>_event) for two, ready for 'bayes-hcc fit'."),
+    events: list[int] = typer.Option(None, "--events", help="Published total events, once per "
+                                     "arm in the order of the pairs (optional, all or none)."),
+    control: str = typer.Option("sorafenib", help="Label of the first pair's arm."),
+    treatment: str = typer.Option("tace_sorafenib", help="Label of the second pair's arm."),
+    endpoint: str = typer.Option("os", help="Endpoint name of the output columns."),
+    time_unit: str = typer.Option("months", "--time-unit", help="Unit of the figure's time "
+                                  "axis."),
+    plot: Path = typer.Option(None, "--plot", help="Also write the overlay figure (PNG) of "
+                              "the reconstructed curves on the digitised points (two arms)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+):
+    """Reconstruct patient-level data from digitised Kaplan-Meier curves and their numbers
+    at risk (Guyot et al. 2012), and print how faithfully they reproduce the publication."""
+    import bayes_hcc as bh
+    from bayes_hcc.data.reconstruct import (ArmReconstruction, Fidelity, _check_at_risk,
+                                            arm_fidelity, clean_curve, read_points)
+
+    try:
+        if len(files) not in (2, 4):
+            raise TrialDataError(f"reconstruct: give one (curve, at-risk) pair of files per "
+                                 f"arm, 2 or 4 files; got {len(files)}.")
+        n_arms = len(files) // 2
+        if events and len(events) != n_arms:
+            raise TrialDataError(f"reconstruct: --events given {len(events)} time(s) for "
+                                 f"{n_arms} arm(s): give it once per arm or not at all.")
+        if plot is not None and n_arms == 1:
+            raise TrialDataError("reconstruct: --plot needs both arms (two pairs of files).")
+        targets = [out] + ([plot] if plot is not None else [])
+        existing = [str(p) for p in targets if p.exists()]
+        if existing and not overwrite:
+            raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace.")
+        labels = [control, treatment][:n_arms]
+        inputs = {}
+        for k, label in enumerate(labels):
+            curve, at_risk = read_points(files[2 * k]), read_points(files[2 * k + 1])
+            inputs[label] = (curve, at_risk, events[k] if events else None)
+        if n_arms == 1:
+            (curve, at_risk, total) = inputs[control]
+            ipd = bh.reconstruct_ipd(curve, at_risk, total)
+            cleaned = clean_curve(curve)
+            tr, nr = _check_at_risk(at_risk, cleaned.time[-1])
+            rec = ArmReconstruction(control, cleaned, pd.DataFrame({"time": tr,
+                                                                    "n_at_risk": nr}),
+                                    ipd, total)
+            row, table = arm_fidelity(rec)
+            fidelity = Fidelity(pd.DataFrame([row], index=pd.Index([control], name="arm")),
+                                table)
+            changes = {control: ipd.attrs["changes"]}
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ipd.to_csv(out, index=False)
+        else:
+            trial = bh.reconstruct_trial(inputs, control=control, treatment=treatment,
+                                         endpoint=endpoint, time_unit=time_unit)
+            fidelity = bh.reconstruction_fidelity(trial)
+            changes = {a: r.curve.changes for a, r in trial.reconstruction.items()}
+            cols = ["patient_id", "site", "arm", f"{endpoint}_time", f"{endpoint}_event"]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            trial.to_frame()[cols].to_csv(out, index=False)
+            if plot is not None:
+                bh.plot_reconstruction(trial).savefig(plot, dpi=110)
+    except (BayesHCCError, FileNotFoundError, FileExistsError) as err:
+        fail(err)
+    for arm, done in changes.items():
+        if done:
+            typer.echo(f"{arm}: curve cleaned: {'; '.join(done)}")
+    typer.echo(repr(fidelity))
+    typer.echo(f"wrote {out}" + (f", {plot}" if plot is not None else "")
+               + " (RECONSTRUCTED data: approximate, no site information)")
 
 
 cache_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,

@@ -1,9 +1,9 @@
 """Patient-level data from a published Kaplan-Meier curve and its numbers at risk (Guyot,
 Ades, Ouwens and Welton, BMC Med Res Methodol 2012;12:9).
 
-WORK IN PROGRESS (#25): ``clean_curve`` and ``reconstruct_ipd`` (one arm) exist and are
-checked by a round trip on real data; ``reconstruct_trial``, the plot, the fidelity report,
-the CLI and the docs are still to come.
+``reconstruct_ipd`` rebuilds one arm, ``reconstruct_trial`` a two-arm TrialData (marked
+RECONSTRUCTED, carrying its inputs) and ``reconstruction_fidelity`` says how closely the
+result reproduces the published curve, numbers at risk and events.
 
 The algorithm, per interval of the numbers-at-risk table [T_i, T_{i+1}):
 
@@ -14,7 +14,11 @@ The algorithm, per interval of the numbers-at-risk table [T_i, T_{i+1}):
    d_k = round(n_k (1 - S_k / S_km)), S_km the reconstructed KM so far, and the patients at
    risk drop by the events and the censorings before the next step;
 4. if the number left at risk differs from the published n_{i+1}, correct c_i by the
-   difference and repeat (until it matches or stops changing).
+   difference and repeat (until it matches or stops changing);
+5. if even without censoring fewer than n_{i+1} are left (a digitiser's time error put a
+   step of the next interval into this one), the interval keeps n_i - n_{i+1} events and
+   the excess falls at the next interval's first step (a refinement of Guyot's step 4,
+   which leaves the mismatch).
 
 The last interval has no count after it: its censorings follow the total number of events
 when it is given (the events are matched), otherwise the average censoring rate of the
@@ -30,7 +34,10 @@ import pandas as pd
 
 from bayes_hcc.errors import TrialDataError
 
-__all__ = ["clean_curve", "reconstruct_ipd", "CleanedCurve"]
+__all__ = ["clean_curve", "reconstruct_ipd", "reconstruct_trial", "reconstruction_fidelity",
+           "CleanedCurve", "ArmReconstruction", "Fidelity", "METHOD"]
+
+METHOD = "Guyot et al. 2012 (BMC Med Res Methodol 12:9)"
 
 
 @dataclass(frozen=True)
@@ -131,11 +138,11 @@ def _check_at_risk(at_risk, t_max):
     return times, n.astype(int)
 
 
-def _walk(ts, ss, n_start, s_km, cens):
+def _walk(ts, ss, n_start, s_km, cens, budget=None):
     """Events and risk set over the steps ``ts`` (survival ``ss``) of one interval, starting
     with ``n_start`` at risk and the reconstructed KM at ``s_km``; ``cens`` are the
-    censoring times of the interval. Returns (events per step, censored per step, n left,
-    KM after)."""
+    censoring times of the interval; at most ``budget`` events in all (None: no limit).
+    Returns (events per step, censored per step, n left, KM after)."""
     k = len(ts)
     d = np.zeros(k, int)
     c = np.zeros(k, int)
@@ -148,6 +155,9 @@ def _walk(ts, ss, n_start, s_km, cens):
     for j in range(k):
         if s_km > 0 and n > 0:
             d[j] = int(np.clip(np.round(n * (1.0 - ss[j] / s_km)), 0, n))
+            if budget is not None:
+                d[j] = min(d[j], budget)
+                budget -= d[j]
         if d[j] > 0:
             s_km = s_km * (1.0 - d[j] / n)
         n = n - d[j] - c[j]
@@ -165,6 +175,13 @@ def reconstruct_ipd(curve, at_risk, total_events: int | None = None, *,
     cleaned = clean_curve(curve)
     ts, ss = cleaned.time, cleaned.survival
     tr, nr = _check_at_risk(at_risk, ts[-1])
+    if total_events is not None:
+        te = float(total_events)
+        if not (np.isfinite(te) and te == round(te) and 0 <= te <= nr[0]):
+            raise TrialDataError(f"reconstruct: total_events = {total_events!r} must be a "
+                                 f"whole number between 0 and the arm's {nr[0]} patients "
+                                 "(the first number at risk).")
+        total_events = int(te)
     m = len(tr)
     # digitised points in each at-risk interval [tr_i, tr_{i+1}) (the last to the end)
     lower = np.searchsorted(ts, tr, side="left")
@@ -177,7 +194,13 @@ def reconstruct_ipd(curve, at_risk, total_events: int | None = None, *,
     # when the previous interval matched), so the patients always add up to nr[0]
     for i in range(m):
         lo_i, up_i = lower[i], upper[i]
-        if up_i < lo_i:  # no digitised point in this interval: nothing happens in it
+        if up_i < lo_i:
+            # no digitised step in this interval: no events, but the published count may
+            # still fall (censorings, spread evenly as in any other interval)
+            if i + 1 < m:
+                nc = max(0, n_at - int(nr[i + 1]))
+                cens_t += list(tr[i] + (tr[i + 1] - tr[i]) * np.arange(1, nc + 1) / (nc + 1))
+                n_at -= nc
             continue
         t_int, s_int = ts[lo_i:up_i + 1], ss[lo_i:up_i + 1]
         t_end = tr[i + 1] if i + 1 < m else ts[-1]
@@ -192,6 +215,15 @@ def reconstruct_ipd(curve, at_risk, total_events: int | None = None, *,
                 if gap == 0 or nc + gap < 0:
                     break
                 nc = nc + gap
+            if n_left < nr[i + 1]:
+                # fewer left than published even with the censorings cut: no censoring, and
+                # if the events alone are still too many (a digitiser's time error moved a
+                # step of the next interval into this one), the interval keeps n_i - n_{i+1}
+                # events; the excess falls at the next interval's first step (the KM carried
+                # forward stays higher, so that step drops more)
+                nc, cens = 0, np.array([])
+                d, c, n_left, s_after = _walk(t_int, s_int, n_at, s_km, cens,
+                                              budget=max(0, n_at - int(nr[i + 1])))
             censor_rates.append(nc / max(t_end - tr[i], 1e-12))
         else:
             # last interval: match the total events when given, else the average censoring
@@ -229,5 +261,211 @@ def reconstruct_ipd(curve, at_risk, total_events: int | None = None, *,
     out = pd.DataFrame({"time": time, "event": event}).sort_values(
         ["time", "event"], ascending=[True, False], kind="stable").reset_index(drop=True)
     out.attrs["changes"] = cleaned.changes
-    out.attrs["method"] = "Guyot et al. 2012 (BMC Med Res Methodol 12:9)"
+    out.attrs["method"] = METHOD
     return out
+
+
+def read_points(path) -> pd.DataFrame:
+    """Two numeric columns from a CSV as a digitiser writes it (WebPlotDigitizer: no header;
+    other tools: a header line): (time, survival) points or (time, number at risk) rows."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist.")
+    frame = pd.read_csv(path, header=None, sep=None, engine="python")
+    first = pd.to_numeric(frame.iloc[0], errors="coerce")
+    if first.isna().any():  # a header line
+        frame = frame.iloc[1:].reset_index(drop=True)
+    if frame.shape[1] < 2:
+        raise TrialDataError(f"{path}: needs two columns (time and survival, or time and "
+                             "number at risk); found one.")
+    return frame.iloc[:, :2].apply(pd.to_numeric, errors="coerce")
+
+
+# -- a two-arm trial ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ArmReconstruction:
+    """What one arm was reconstructed from (the cleaned digitised curve, the published
+    numbers at risk, total events and median when given) and the patients it gave."""
+
+    arm: str
+    curve: CleanedCurve
+    at_risk: pd.DataFrame
+    ipd: pd.DataFrame
+    total_events: int | None = None
+    published_median: float | None = None
+
+    def scaled(self, factor: float) -> ArmReconstruction:
+        """The same reconstruction with every time multiplied by ``factor`` (a unit change)."""
+        curve = CleanedCurve(self.curve.time * factor, self.curve.survival, self.curve.changes)
+        at_risk = self.at_risk.assign(time=self.at_risk["time"] * factor)
+        ipd = self.ipd.assign(time=self.ipd["time"] * factor)
+        median = None if self.published_median is None else self.published_median * factor
+        return ArmReconstruction(self.arm, curve, at_risk, ipd, self.total_events, median)
+
+
+def _arm_inputs(arm, value) -> dict:
+    """One arm's inputs: a tuple (curve, at_risk[, total_events]) or a dict with keys curve,
+    at_risk and optionally total_events, median."""
+    if isinstance(value, dict):
+        unknown = set(value) - {"curve", "at_risk", "total_events", "median"}
+        if unknown or not {"curve", "at_risk"} <= set(value):
+            raise TrialDataError(f"reconstruct_trial: arm {arm!r} needs a dict with keys curve "
+                                 "and at_risk (optionally total_events, median); got "
+                                 f"{sorted(value)}.")
+        return dict(value)
+    if isinstance(value, (tuple, list)) and len(value) in (2, 3):
+        return dict(zip(("curve", "at_risk", "total_events"), value))
+    raise TrialDataError(f"reconstruct_trial: arm {arm!r} needs (curve, at_risk), "
+                         "(curve, at_risk, total_events) or a dict {'curve': ..., 'at_risk': "
+                         "..., 'total_events': ..., 'median': ...}.")
+
+
+def reconstruct_trial(arms: dict, *, control: str, treatment: str, endpoint: str = "os",
+                      time_unit: str = "months", site: str = "published",
+                      source: str | None = None):
+    """A two-arm :class:`~bayes_hcc.TrialData` rebuilt from each arm's digitised
+    Kaplan-Meier curve and published numbers at risk (:func:`reconstruct_ipd` per arm).
+
+    ``arms`` maps each arm label to ``(curve, at_risk)``, ``(curve, at_risk, total_events)``
+    or a dict with keys ``curve``, ``at_risk``, ``total_events``, ``median`` (the published
+    median, compared in the fidelity report). The times are in ``time_unit``, the unit of the
+    figure's axis. Every patient is in one site (``site``): a published curve carries no
+    site information. The result is marked RECONSTRUCTED (its repr, its ``source`` and every
+    fit of it say so) and keeps its inputs in ``trial.reconstruction``, for
+    :func:`reconstruction_fidelity` and :func:`bayes_hcc.plot_reconstruction`.
+    """
+    from bayes_hcc.data.trial import TrialData
+    from bayes_hcc.units import check_time_unit
+
+    time_unit = check_time_unit(time_unit)
+    if not isinstance(arms, dict) or len(arms) != 2:
+        raise TrialDataError("reconstruct_trial: give a dict with the two arms, {control_label: "
+                             "(curve, at_risk), treatment_label: (curve, at_risk)}.")
+    labels = {str(a) for a in arms}
+    if labels != {str(control), str(treatment)}:
+        raise TrialDataError(f"reconstruct_trial: the arms given are {sorted(labels)}, but "
+                             f"control={control!r} and treatment={treatment!r}: name the two "
+                             "arms as the dict's keys.")
+    if not endpoint.isidentifier():
+        raise TrialDataError(f"reconstruct_trial: endpoint {endpoint!r} must be a plain name "
+                             "(os, pfs, ...).")
+    parts, recon = [], {}
+    for arm, value in arms.items():
+        arm = str(arm)
+        inp = _arm_inputs(arm, value)
+        try:
+            cleaned = clean_curve(inp["curve"])
+            tr, nr = _check_at_risk(inp["at_risk"], cleaned.time[-1])
+            ipd = reconstruct_ipd(inp["curve"], inp["at_risk"], inp.get("total_events"))
+        except TrialDataError as err:
+            raise TrialDataError(f"arm {arm!r}: {err}") from None
+        median = inp.get("median")
+        recon[arm] = ArmReconstruction(
+            arm, cleaned, pd.DataFrame({"time": tr, "n_at_risk": nr}), ipd,
+            None if inp.get("total_events") is None else int(inp["total_events"]),
+            None if median is None else float(median))
+        parts.append(pd.DataFrame({
+            "patient_id": [f"{arm}-{i + 1:04d}" for i in range(len(ipd))],
+            "site": site, "arm": arm,
+            f"{endpoint}_time": ipd["time"].to_numpy(float),
+            f"{endpoint}_event": ipd["event"].to_numpy(int)}))
+    frame = pd.concat(parts, ignore_index=True)
+    source = source or (f"RECONSTRUCTED from published Kaplan-Meier curves "
+                        f"({METHOD})")
+    if "RECONSTRUCTED" not in source:
+        source = f"{source} (RECONSTRUCTED, {METHOD})"
+    trial = TrialData.from_table(frame, control=control, treatment=treatment,
+                                 time_unit=time_unit, source=source, layout="times")
+    return trial.with_reconstruction(recon)
+
+
+# -- fidelity ----------------------------------------------------------------------------------
+def _step(times, values, at):
+    """A right-continuous step function through (times, values) evaluated at ``at``."""
+    idx = np.searchsorted(times, at, side="right") - 1
+    return np.where(idx >= 0, values[np.clip(idx, 0, None)], 1.0)
+
+
+def _km(time, event):
+    """Kaplan-Meier step points (times, survival) of one arm's patients."""
+    ut = np.unique(time[event == 1])
+    at_risk = np.array([(time >= u).sum() for u in ut])
+    d = np.array([((time == u) & (event == 1)).sum() for u in ut])
+    return np.r_[0.0, ut], np.r_[1.0, np.cumprod(1.0 - d / at_risk)]
+
+
+def _median(times, surv):
+    below = np.flatnonzero(surv <= 0.5)
+    return float(times[below[0]]) if len(below) else float("nan")
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How closely reconstructed patients reproduce what was published.
+
+    ``summary``: one row per arm (patients, events reconstructed and published, max and
+    mean absolute difference between the reconstructed KM and the digitised curve at the
+    digitised points, medians of the digitised curve, the reconstruction and the
+    publication). ``intervals``: per arm and at-risk interval, the published and
+    reconstructed numbers at risk at its start and the reconstructed events and
+    censorings in it."""
+
+    summary: pd.DataFrame
+    intervals: pd.DataFrame
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.width", 120, "display.max_columns", 20,
+                               "display.float_format", "{:.3f}".format):
+            return (f"Reconstruction fidelity ({METHOD})\n{self.summary.to_string()}\n\n"
+                    f"Per at-risk interval:\n{self.intervals.to_string(index=False)}")
+
+    def _repr_html_(self) -> str:
+        return (f"<p><b>Reconstruction fidelity</b> ({METHOD})</p>"
+                + self.summary.to_html(float_format="{:.3f}".format)
+                + "<p>Per at-risk interval</p>"
+                + self.intervals.to_html(index=False, float_format="{:.3f}".format))
+
+
+def arm_fidelity(rec: ArmReconstruction) -> tuple[dict, pd.DataFrame]:
+    """One arm's fidelity row and interval table, computed from the patients alone (the
+    reconstruction's own bookkeeping is not trusted)."""
+    t, e = rec.ipd["time"].to_numpy(float), rec.ipd["event"].to_numpy(int)
+    kt, ks = _km(t, e)
+    pts_t, pts_s = rec.curve.time, rec.curve.survival
+    diff = np.abs(_step(kt, ks, pts_t) - pts_s)
+    row = {"patients": len(t), "events": int(e.sum()),
+           "events_published": rec.total_events,
+           "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
+           "median_digitised": _median(pts_t, pts_s),
+           "median_reconstructed": _median(kt, ks),
+           "median_published": rec.published_median}
+    tr, nr = rec.at_risk["time"].to_numpy(float), rec.at_risk["n_at_risk"].to_numpy(int)
+    ends = np.r_[tr[1:], np.inf]
+    rows = []
+    for i, (a, b) in enumerate(zip(tr, ends)):
+        inside = (t >= a) & (t < b)
+        rows.append({"arm": rec.arm, "start": a, "end": b if np.isfinite(b) else pts_t[-1],
+                     "at_risk_published": int(nr[i]), "at_risk_reconstructed": int((t >= a).sum()),
+                     "events": int((inside & (e == 1)).sum()),
+                     "censored": int((inside & (e == 0)).sum())})
+    return row, pd.DataFrame(rows)
+
+
+def reconstruction_fidelity(trial) -> Fidelity:
+    """The fidelity report of a trial built by :func:`reconstruct_trial` (see
+    :class:`Fidelity`)."""
+    recon = getattr(trial, "reconstruction", None)
+    if not recon:
+        raise TrialDataError("reconstruction_fidelity: these data were not reconstructed from "
+                             "published curves (build them with bh.reconstruct_trial).")
+    rows, tables = {}, []
+    for arm in trial.arms:
+        row, table = arm_fidelity(recon[arm])
+        rows[arm] = row
+        tables.append(table)
+    summary = pd.DataFrame.from_dict(rows, orient="index")
+    summary.index.name = "arm"
+    summary.attrs["time_unit"] = trial.time_unit
+    return Fidelity(summary, pd.concat(tables, ignore_index=True))

@@ -163,6 +163,24 @@ class TrialData:
         self.source = source
         self._assessments = assessments
         self._fingerprint = None
+        #: arm -> ArmReconstruction when the patients were rebuilt from published curves
+        #: (:func:`bayes_hcc.reconstruct_trial`), else None
+        self.reconstruction = None
+
+    def with_reconstruction(self, reconstruction) -> TrialData:
+        """These data marked as reconstructed from published curves (``reconstruction``:
+        arm -> :class:`~bayes_hcc.data.reconstruct.ArmReconstruction`)."""
+        out = TrialData(self._frame, endpoints=self.endpoints, control=self.control,
+                        treatment=self.treatment, time_unit=self.time_unit, layout=self.layout,
+                        cut_date=self.cut_date, truth=self.truth, source=self.source,
+                        assessments=self._assessments)
+        out.reconstruction = None if reconstruction is None else dict(reconstruction)
+        return out
+
+    @property
+    def is_reconstructed(self) -> bool:
+        """True when the patients were rebuilt from published Kaplan-Meier curves."""
+        return bool(self.reconstruction)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -368,7 +386,8 @@ class TrialData:
         return TrialData(out, endpoints=self.endpoints, control=self.control,
                          treatment=self.treatment, time_unit=self.time_unit, layout=self.layout,
                          cut_date=self.cut_date, truth=self.truth,
-                         source=f"{self.source} [{label}]", assessments=assessments)
+                         source=f"{self.source} [{label}]", assessments=assessments
+                         ).with_reconstruction(self.reconstruction)
 
     def to_unit(self, time_unit: str) -> TrialData:
         """The same trial with its times expressed in ``time_unit`` (days, weeks, months,
@@ -382,10 +401,13 @@ class TrialData:
                 if f"{e}_{k}" in out.columns:
                     out[f"{e}_{k}"] = convert(out[f"{e}_{k}"].to_numpy(float), self.time_unit,
                                               time_unit)
+        factor = float(convert(1.0, self.time_unit, time_unit))
+        recon = (None if self.reconstruction is None else
+                 {a: r.scaled(factor) for a, r in self.reconstruction.items()})
         return TrialData(out, endpoints=self.endpoints, control=self.control,
                          treatment=self.treatment, time_unit=time_unit, layout=self.layout,
                          cut_date=self.cut_date, truth=self.truth, source=self.source,
-                         assessments=self._assessments)
+                         assessments=self._assessments).with_reconstruction(recon)
 
     def events_by_date(self, endpoint: str = "os") -> pd.Series:
         """Calendar dates of the events of ``endpoint``, sorted (needs randomization dates)."""
@@ -440,5 +462,6 @@ class TrialData:
         ev = ", ".join(f"{e.upper()} {int(f[f'{e}_event'].sum())} events" for e in self.endpoints)
         cut = f" | cut {self.cut_date.date()}" if self.cut_date is not None else ""
         synth = " | SYNTHETIC" if self.truth is not None else ""
+        synth += " | RECONSTRUCTED from published curves" if self.reconstruction else ""
         return (f"TrialData | {self.n_patients} patients | 2 arms ({arms}) | "
                 f"{len(self.sites)} sites | {ev}{cut} | {self.time_unit}{synth}")

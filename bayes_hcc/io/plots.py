@@ -10,7 +10,7 @@ from bayes_hcc.quantities.core import as_fit, hazard_ratio, prob_superiority, su
 
 __all__ = ["plot_survival", "plot_hazard_ratio", "plot_site_effects", "plot_trace",
            "plot_rank", "plot_ppc", "plot_psense", "plot_time_varying_hr", "plot_sensitivity",
-           "FIGURES"]
+           "plot_subgroups", "plot_reconstruction", "FIGURES"]
 
 COLORS = ("#1f77b4", "#d62728")
 
@@ -342,5 +342,46 @@ def plot_subgroups(table):
     ax.set_title(f"Subgroups: {table.attrs.get('endpoint', '').upper()}", fontsize=10)
     ax.legend(fontsize=7, loc="upper center", ncol=2, frameon=False,
               bbox_to_anchor=(0.5, -0.55 / (1.0 + 0.42 * n)))
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstruction(trial):
+    """A reconstructed trial (``bh.reconstruct_trial``) over what it came from: per arm the
+    digitised points (markers) and the Kaplan-Meier curve of the reconstructed patients
+    (steps), with the numbers at risk below as published (reconstructed in brackets when
+    they differ), and the largest curve difference in the legend."""
+    from bayes_hcc.data.reconstruct import _km, reconstruction_fidelity
+
+    plt = _plt()
+    fid = reconstruction_fidelity(trial)  # refuses data that were not reconstructed
+    fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.8), height_ratios=(4, 1),
+                                  sharex=True)
+    for i, arm in enumerate(trial.arms):
+        rec = trial.reconstruction[arm]
+        kt, ks = _km(rec.ipd["time"].to_numpy(float), rec.ipd["event"].to_numpy(int))
+        kt, ks = np.r_[kt, rec.ipd["time"].max()], np.r_[ks, ks[-1]]
+        row = fid.summary.loc[arm]
+        ax.step(kt, ks, where="post", color=COLORS[i], lw=1.5,
+                label=f"{arm}: reconstructed KM (n={int(row['patients'])}, "
+                      f"{int(row['events'])} events; max |diff| {row['max_abs_diff']:.3f})")
+        ax.plot(rec.curve.time, rec.curve.survival, "o", ms=3, mfc="none", color=COLORS[i],
+                label=f"{arm}: digitised points")
+        sub = fid.intervals[fid.intervals["arm"] == arm]
+        for _, r in sub.iterrows():
+            pub, got = int(r["at_risk_published"]), int(r["at_risk_reconstructed"])
+            text = str(pub) if pub == got else f"{pub} ({got})"
+            tab.text(r["start"], 1 - i, text, ha="center", va="center", color=COLORS[i],
+                     fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel(f"{trial.endpoints[0].upper()} survival probability")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title("Reconstructed patients (Guyot 2012) over the digitised curves")
+    tab.set_yticks([1, 0], list(trial.arms), fontsize=8)
+    tab.set_ylim(-0.5, 1.5)
+    tab.set_xlabel(f"time ({trial.time_unit})")
+    tab.set_title("numbers at risk: published (reconstructed, when different)", fontsize=8)
+    for s in ("top", "right", "left"):
+        tab.spines[s].set_visible(False)
     fig.tight_layout()
     return fig

@@ -14,6 +14,7 @@ import pandas as pd
 
 from bayes_hcc.diagnostics import check
 from bayes_hcc.io.plots import FIGURES
+from bayes_hcc.io.tables import reconstruction_statement
 from bayes_hcc.models.design import active_priors
 from bayes_hcc.quantities.core import as_fit
 from bayes_hcc.quantities.summary import summarize
@@ -123,6 +124,8 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
                "<p class='fail'>Diagnostics FAILED: the posterior may be unreliable.</p>")
     expl = "".join(f"<li>{html.escape(e)}</li>" for e in diag.explanations)
     versions = json.loads(attrs.get("package_versions", "{}"))
+    recon = (f"<p class='fail'>{html.escape(reconstruction_statement(fit.reconstruction))}."
+             "</p>" if fit.reconstruction else "")
     body = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>bayes-hcc report: {html.escape(fit.endpoint.upper())}</title><style>{_CSS}</style></head>
 <body><h1>Bayesian analysis of {html.escape(fit.endpoint.upper())}:
@@ -132,7 +135,7 @@ hazard({html.escape(fit.arms[0])}); superiority means HR &lt; 1. Times in
 {html.escape(fit.time_unit)}. Created {html.escape(attrs.get('created', ''))} with bayes-hcc
 {html.escape(versions.get('bayes-hcc', '?'))}; data fingerprint
 <code>{html.escape(fit.data_fingerprint[:16])}</code>; seed {fit.random_seed}.</p>
-<h2>Data</h2>{data_summary(fit).to_html(float_format=lambda x: f'{x:.2f}', na_rep='n.e.')}
+<h2>Data</h2>{recon}{data_summary(fit).to_html(float_format=lambda x: f'{x:.2f}', na_rep='n.e.')}
 <p class="note">Median follow-up by the reverse Kaplan-Meier method (n.e. = not estimable:
 almost no censoring).</p>
 <h2>Model and priors as used</h2><pre>{html.escape(json.dumps(model, indent=1))}</pre>

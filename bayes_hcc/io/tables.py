@@ -149,6 +149,8 @@ def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
     notes.append(f"Times in {fit.time_unit}; data cut {fit.datatree.attrs.get('cut_date') or 'n/a'}"
                  f"; longest follow-up by arm: "
                  + ", ".join(f"{a} {v:.3g}" for a, v in fit.follow_up_by_arm().items()) + ".")
+    if fit.reconstruction:
+        notes.append(reconstruction_statement(fit.reconstruction) + ".")
     if table is not None and "note" in table.columns:
         flagged = [str(q) for q, n in table["note"].items()
                    if isinstance(n, str) and ("extrapolated" in n or "not reached" in n
@@ -164,6 +166,17 @@ def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
     notes.append(f"bayes-hcc; spec {fit.spec.name} ({fit.datatree.attrs['spec_hash'][:12]}); "
                  f"data fingerprint {fit.data_fingerprint[:12]}; seed {fit.random_seed}.")
     return notes
+
+
+def reconstruction_statement(provenance: dict) -> str:
+    """One sentence for data rebuilt from published curves (a fit's ``reconstruction``)."""
+    arms = provenance.get("arms", {})
+    fidelity = "; ".join(f"{a}: {v['patients']} patients, {v['events']} events, max |KM - "
+                         f"digitised| {v['max_abs_diff']:.3f}" for a, v in arms.items())
+    return ("Data RECONSTRUCTED from published Kaplan-Meier curves and numbers at risk "
+            f"({provenance.get('method', 'Guyot 2012')}): approximate patient-level data, "
+            f"without site information, censoring assumed uniform within at-risk intervals "
+            f"({fidelity})")
 
 
 def disposition(trial, endpoints=None) -> pd.DataFrame:

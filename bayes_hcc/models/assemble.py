@@ -209,6 +209,8 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
         "package_versions": json.dumps(provenance_versions(), sort_keys=True),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if getattr(trial, "is_reconstructed", False):
+        attrs["data_reconstructed"] = reconstruction_provenance(trial)
     groups = {"posterior": post_ds, "sample_stats": trace["sample_stats"],
               "log_likelihood": ll_ds, "log_prior": lp_ds, "observed_data": obs,
               "constant_data": const}
@@ -228,3 +230,15 @@ def spec_attrs(model, ep, run: dict, seed) -> dict:
         "target_accept": float(run["target_accept"]), "sampler": run["sampler"],
         "seed": int(seed)})
     return {"spec_toml": dump_spec(spec), "spec_hash": spec.hash, "spec_name": spec.name}
+
+
+def reconstruction_provenance(trial) -> str:
+    """What a fit of reconstructed data records about them (JSON): the method and, per arm,
+    the patients, events and the fidelity of the reconstruction."""
+    from bayes_hcc.data.reconstruct import METHOD, reconstruction_fidelity
+
+    summary = reconstruction_fidelity(trial).summary
+    arms = {str(a): {k: (None if v is None or (isinstance(v, float) and not np.isfinite(v))
+                         else (round(float(v), 6) if isinstance(v, float) else int(v)))
+                     for k, v in row.items()} for a, row in summary.iterrows()}
+    return json.dumps({"method": METHOD, "arms": arms}, sort_keys=True)

@@ -85,6 +85,13 @@ class Fit:
         return self.datatree.attrs["data_fingerprint"]
 
     @property
+    def reconstruction(self) -> dict | None:
+        """When the data were reconstructed from published Kaplan-Meier curves
+        (``bh.reconstruct_trial``): the method and each arm's fidelity; else None."""
+        text = self.datatree.attrs.get("data_reconstructed")
+        return json.loads(text) if text else None
+
+    @property
     def max_follow_up(self) -> float:
         return float(self.datatree.attrs["max_follow_up"])
 
@@ -117,7 +124,8 @@ class Fit:
         return (f"Fit | {self.settings['model']} | {self.endpoint.upper()} | site_effect="
                 f"{site}{strata} | {c.sizes['patient']} patients, "
                 f"{int(c[self.endpoint].sum())} events | {p.sizes['chain']} chains x "
-                f"{p.sizes['draw']} draws | seed {self.random_seed}")
+                f"{p.sizes['draw']} draws | seed {self.random_seed}"
+                + (" | RECONSTRUCTED data" if self.reconstruction else ""))
 
     # -- convergence check at fit time (bh.check adds the headline MCSE of the medians) ------
     @property
