@@ -213,3 +213,41 @@ def test_stratified_fit_on_the_command_line(capsys, tmp_path):
     code, _, err = run(capsys, "fit", "example", "--strata", "site", "--site-effect",
                        "random", "--fast", "--out", str(tmp_path / "fit2"))
     assert code == 2 and "not identifiable" in err
+
+
+def test_reconstruct_on_the_command_line(capsys, tmp_path):
+    """Digitiser exports (no header, percent, shuffled) and published at-risk tables in,
+    a trial table out that `fit` reads; the fidelity printed; outputs never overwritten."""
+    from bayes_hcc.validation.reconstruction import digitise_km, published_at_risk
+
+    trial = bh.datasets.load_veteran()
+    ep = trial.endpoint("os")
+    files = []
+    for i, arm in enumerate(trial.arms):
+        m = ep.arm == i
+        curve = digitise_km(ep.time[m], ep.event[m], seed=i)
+        curve = curve.assign(survival=100 * curve["survival"]).sample(frac=1, random_state=i)
+        curve.to_csv(tmp_path / f"curve_{arm}.csv", index=False, header=False)
+        published_at_risk(ep.time[m]).to_csv(tmp_path / f"risk_{arm}.csv", index=False)
+        files += [str(tmp_path / f"curve_{arm}.csv"), str(tmp_path / f"risk_{arm}.csv")]
+    out = tmp_path / "ipd.csv"
+    args = ["reconstruct", *files, "--out", str(out), "--control", "standard",
+            "--treatment", "test", "--events", "64", "--events", "64",
+            "--plot", str(tmp_path / "overlay.png")]
+    code, text, err = run(capsys, *args)
+    assert code == 0, err
+    assert "survival given in percent" in text and "Per at-risk interval" in text
+    assert "RECONSTRUCTED" in text and (tmp_path / "overlay.png").stat().st_size > 0
+    back = bh.read_trial(out, control="standard", treatment="test")
+    assert back.n_patients == trial.n_patients
+    assert set(pd.read_csv(out).columns) == {"patient_id", "site", "arm", "os_time",
+                                             "os_event"}
+    code, _, err = run(capsys, *args)
+    assert code == 2 and "--overwrite" in err
+    code, text, _ = run(capsys, "reconstruct", *files[:2], "--out", str(tmp_path / "one.csv"))
+    assert code == 0 and set(pd.read_csv(tmp_path / "one.csv").columns) == {"time", "event"}
+    code, _, err = run(capsys, "reconstruct", files[0], "--out", str(tmp_path / "x.csv"))
+    assert code == 2 and "pair of files per arm" in err
+    code, _, err = run(capsys, "reconstruct", *files, "--out", str(tmp_path / "y.csv"),
+                       "--events", "64")
+    assert code == 2 and "once per arm" in err

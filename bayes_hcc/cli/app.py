@@ -285,8 +285,7 @@ def reconstruct(
     """Reconstruct patient-level data from digitised Kaplan-Meier curves and their numbers
     at risk (Guyot et al. 2012), and print how faithfully they reproduce the publication."""
     import bayes_hcc as bh
-    from bayes_hcc.data.reconstruct import (ArmReconstruction, Fidelity, _check_at_risk,
-                                            arm_fidelity, clean_curve, read_points)
+    from bayes_hcc.data.reconstruct import Fidelity, read_points, reconstruct_arm
 
     try:
         if len(files) not in (2, 4):
@@ -308,19 +307,11 @@ def reconstruct(
             curve, at_risk = read_points(files[2 * k]), read_points(files[2 * k + 1])
             inputs[label] = (curve, at_risk, events[k] if events else None)
         if n_arms == 1:
-            (curve, at_risk, total) = inputs[control]
-            ipd = bh.reconstruct_ipd(curve, at_risk, total)
-            cleaned = clean_curve(curve)
-            tr, nr = _check_at_risk(at_risk, cleaned.time[-1])
-            rec = ArmReconstruction(control, cleaned, pd.DataFrame({"time": tr,
-                                                                    "n_at_risk": nr}),
-                                    ipd, total)
-            row, table = arm_fidelity(rec)
-            fidelity = Fidelity(pd.DataFrame([row], index=pd.Index([control], name="arm")),
-                                table)
-            changes = {control: ipd.attrs["changes"]}
+            rec = reconstruct_arm(control, *inputs[control])
+            fidelity = Fidelity.of([rec], time_unit=time_unit)
+            changes = {control: rec.curve.changes}
             out.parent.mkdir(parents=True, exist_ok=True)
-            ipd.to_csv(out, index=False)
+            rec.ipd.to_csv(out, index=False)
         else:
             trial = bh.reconstruct_trial(inputs, control=control, treatment=treatment,
                                          endpoint=endpoint, time_unit=time_unit)

@@ -28,13 +28,15 @@ earlier intervals (Guyot's rule).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from os import PathLike
 
 import numpy as np
 import pandas as pd
 
 from bayes_hcc.errors import TrialDataError
 
-__all__ = ["clean_curve", "reconstruct_ipd", "reconstruct_trial", "reconstruction_fidelity",
+__all__ = ["clean_curve", "reconstruct_ipd", "reconstruct_arm", "reconstruct_trial",
+           "reconstruction_fidelity", "read_points",
            "CleanedCurve", "ArmReconstruction", "Fidelity", "METHOD"]
 
 METHOD = "Guyot et al. 2012 (BMC Med Res Methodol 12:9)"
@@ -305,9 +307,31 @@ class ArmReconstruction:
         return ArmReconstruction(self.arm, curve, at_risk, ipd, self.total_events, median)
 
 
+def reconstruct_arm(arm: str, curve, at_risk, total_events=None,
+                    median=None) -> ArmReconstruction:
+    """One arm's :class:`ArmReconstruction` (errors name the arm)."""
+    try:
+        cleaned = clean_curve(curve)
+        tr, nr = _check_at_risk(at_risk, cleaned.time[-1])
+        ipd = reconstruct_ipd(curve, at_risk, total_events)
+    except TrialDataError as err:
+        raise TrialDataError(f"arm {arm!r}: {err}") from None
+    return ArmReconstruction(arm, cleaned, pd.DataFrame({"time": tr, "n_at_risk": nr}), ipd,
+                             None if total_events is None else int(total_events),
+                             None if median is None else float(median))
+
+
 def _arm_inputs(arm, value) -> dict:
     """One arm's inputs: a tuple (curve, at_risk[, total_events]) or a dict with keys curve,
-    at_risk and optionally total_events, median."""
+    at_risk and optionally total_events, median; curve and at_risk may be CSV paths."""
+    inputs = _arm_dict(arm, value)
+    for key in ("curve", "at_risk"):  # a file path: read as a digitiser writes it
+        if isinstance(inputs[key], (str, PathLike)):
+            inputs[key] = read_points(inputs[key])
+    return inputs
+
+
+def _arm_dict(arm, value) -> dict:
     if isinstance(value, dict):
         unknown = set(value) - {"curve", "at_risk", "total_events", "median"}
         if unknown or not {"curve", "at_risk"} <= set(value):
@@ -330,7 +354,8 @@ def reconstruct_trial(arms: dict, *, control: str, treatment: str, endpoint: str
 
     ``arms`` maps each arm label to ``(curve, at_risk)``, ``(curve, at_risk, total_events)``
     or a dict with keys ``curve``, ``at_risk``, ``total_events``, ``median`` (the published
-    median, compared in the fidelity report). The times are in ``time_unit``, the unit of the
+    median, compared in the fidelity report); ``curve`` and ``at_risk`` are DataFrames (or
+    two-column arrays) or paths of CSV files as a digitiser writes them. The times are in ``time_unit``, the unit of the
     figure's axis. Every patient is in one site (``site``): a published curve carries no
     site information. The result is marked RECONSTRUCTED (its repr, its ``source`` and every
     fit of it say so) and keeps its inputs in ``trial.reconstruction``, for
@@ -354,18 +379,8 @@ def reconstruct_trial(arms: dict, *, control: str, treatment: str, endpoint: str
     parts, recon = [], {}
     for arm, value in arms.items():
         arm = str(arm)
-        inp = _arm_inputs(arm, value)
-        try:
-            cleaned = clean_curve(inp["curve"])
-            tr, nr = _check_at_risk(inp["at_risk"], cleaned.time[-1])
-            ipd = reconstruct_ipd(inp["curve"], inp["at_risk"], inp.get("total_events"))
-        except TrialDataError as err:
-            raise TrialDataError(f"arm {arm!r}: {err}") from None
-        median = inp.get("median")
-        recon[arm] = ArmReconstruction(
-            arm, cleaned, pd.DataFrame({"time": tr, "n_at_risk": nr}), ipd,
-            None if inp.get("total_events") is None else int(inp["total_events"]),
-            None if median is None else float(median))
+        recon[arm] = reconstruct_arm(arm, **_arm_inputs(arm, value))
+        ipd = recon[arm].ipd
         parts.append(pd.DataFrame({
             "patient_id": [f"{arm}-{i + 1:04d}" for i in range(len(ipd))],
             "site": site, "arm": arm,
@@ -415,6 +430,18 @@ class Fidelity:
     summary: pd.DataFrame
     intervals: pd.DataFrame
 
+    @classmethod
+    def of(cls, arms, *, time_unit: str = "months") -> Fidelity:
+        """The report of some :class:`ArmReconstruction` (one or both arms)."""
+        rows, tables = {}, []
+        for rec in arms:
+            rows[rec.arm], table = arm_fidelity(rec)
+            tables.append(table)
+        summary = pd.DataFrame.from_dict(rows, orient="index")
+        summary.index.name = "arm"
+        summary.attrs["time_unit"] = time_unit
+        return cls(summary, pd.concat(tables, ignore_index=True))
+
     def __repr__(self) -> str:
         with pd.option_context("display.width", 120, "display.max_columns", 20,
                                "display.float_format", "{:.3f}".format):
@@ -460,12 +487,4 @@ def reconstruction_fidelity(trial) -> Fidelity:
     if not recon:
         raise TrialDataError("reconstruction_fidelity: these data were not reconstructed from "
                              "published curves (build them with bh.reconstruct_trial).")
-    rows, tables = {}, []
-    for arm in trial.arms:
-        row, table = arm_fidelity(recon[arm])
-        rows[arm] = row
-        tables.append(table)
-    summary = pd.DataFrame.from_dict(rows, orient="index")
-    summary.index.name = "arm"
-    summary.attrs["time_unit"] = trial.time_unit
-    return Fidelity(summary, pd.concat(tables, ignore_index=True))
+    return Fidelity.of([recon[arm] for arm in trial.arms], time_unit=trial.time_unit)

@@ -115,6 +115,10 @@ def test_reconstructed_trial_is_marked_everywhere(round_trip, model, tmp_path):
     assert any("RECONSTRUCTED" in note for note in bh.fit_footnotes(fit))
     back = bh.load_fit(fit.save(tmp_path / "fit.nc"))
     assert back.reconstruction == fit.reconstruction
+    html = bh.report(fit, tmp_path / "report.html", figures=["survival"]).read_text()
+    assert "Data RECONSTRUCTED from published Kaplan-Meier curves" in html
+    table = bh.summarize(fit)  # every quantity of an ordinary fit
+    assert np.isfinite(table.loc["HR", "median"])
     # a trial read from a file is not marked
     plain = bh.read_trial(rec.to_frame(), control=rec.control, treatment=rec.treatment)
     assert not plain.is_reconstructed and "RECONSTRUCTED" not in repr(plain)
@@ -216,12 +220,18 @@ def test_at_risk_table_is_reproduced_in_awkward_intervals():
     assert (between["event"] == 0).all()  # no step there: censorings only
 
 
-def test_trial_inputs_are_refused_by_name():
+def test_trial_inputs_are_refused_by_name(tmp_path):
     curve = pd.DataFrame({"t": [0, 1, 2, 3], "s": [1.0, 0.8, 0.6, 0.5]})
     at_risk = pd.DataFrame({"t": [0, 1, 2], "n": [20, 16, 12]})
     ok = {"a": (curve, at_risk), "b": {"curve": curve, "at_risk": at_risk, "median": 3.0}}
     trial = bh.reconstruct_trial(ok, control="a", treatment="b")
     assert trial.n_patients == 40
+    # CSV paths as a digitiser writes them (no header) give the same patients
+    curve.to_csv(tmp_path / "c.csv", index=False, header=False)
+    at_risk.to_csv(tmp_path / "r.csv", index=False)
+    from_files = bh.reconstruct_trial({"a": (str(tmp_path / "c.csv"), tmp_path / "r.csv"),
+                                       "b": ok["b"]}, control="a", treatment="b")
+    assert from_files == trial
     assert bh.reconstruction_fidelity(trial).summary.loc["b", "median_published"] == 3.0
     with pytest.raises(bh.TrialDataError, match="control='x'"):
         bh.reconstruct_trial(ok, control="x", treatment="b")
