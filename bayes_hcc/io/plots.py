@@ -10,7 +10,7 @@ from bayes_hcc.quantities.core import as_fit, hazard_ratio, prob_superiority, su
 
 __all__ = ["plot_survival", "plot_hazard_ratio", "plot_site_effects", "plot_trace",
            "plot_rank", "plot_ppc", "plot_psense", "plot_time_varying_hr", "plot_sensitivity",
-           "plot_subgroups", "plot_reconstruction", "FIGURES"]
+           "plot_subgroups", "plot_reconstruction", "plot_map_prior", "FIGURES"]
 
 COLORS = ("#1f77b4", "#d62728")
 
@@ -385,3 +385,58 @@ def plot_reconstruction(trial):
         tab.spines[s].set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def plot_map_prior(prior, *, trial=None, endpoint: str = "os"):
+    """The MAP prior's forest plot: each historical control arm's constant-hazard median
+    with its 95% interval (events and source in the label), the MAP predictive (and the
+    robust MAP when robustified) as its 95% interval, and optionally the trial's own control
+    arm (``trial``). The axis is the median in months, logarithmic (log 2 / hazard)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plt = _plt()
+    table = prior.history.table()
+    rows = [(f"{s}  ({r['events']:.0f} ev.; {r['form']})", r["log_hazard"], r["lower"],
+             r["upper"], "k", "s") for s, r in table.iterrows()]
+    if trial is not None:
+        from bayes_hcc.units import convert
+
+        ep = trial.endpoint(endpoint)
+        c = ep.arm == 0
+        d, e = float(ep.event[c].sum()), float(convert(ep.time[c].sum(), trial.time_unit,
+                                                       "months"))
+        if d > 0:
+            lh = np.log(d / e)
+            rows.append((f"this trial: {trial.control}  ({d:.0f} ev.)", lh, lh - 1.96 / d ** .5,
+                         lh + 1.96 / d ** .5, COLORS[1], "D"))
+    from bayes_hcc.borrowing.map_prior import elir_ess, mixture_quantile
+
+    q = mixture_quantile(prior.informative, (0.025, 0.5, 0.975))
+    rows.append((f"MAP prior (ESS {elir_ess(prior.informative):.0f})", q[1], q[0], q[2],
+                 COLORS[0], "o"))
+    if prior.robust_weight:
+        q = mixture_quantile(prior.mixture, (0.025, 0.5, 0.975))
+        rows.append((f"robust MAP (weight {prior.robust_weight:g}; ESS {prior.ess():.0f})",
+                     q[1], q[0], q[2], COLORS[0], "o"))
+    n = len(rows)
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * n))
+    for i, (label, m, l, h, color, marker) in enumerate(rows):
+        y = n - 1 - i
+        med = np.log(2) / np.exp([m, h, l])  # a higher hazard is a shorter median
+        ax.errorbar(med[0], y, xerr=[[med[0] - med[1]], [med[2] - med[0]]], fmt=marker,
+                    color=color, capsize=3, ms=6)
+    ax.set_yticks(np.arange(n)[::-1], [r[0] for r in rows], fontsize=8)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("control median under a constant hazard (months; 95% interval)")
+    tau = prior.tau_summary()
+    ax.set_title("Historical control arms and the MAP prior"
+                 + (f" (tau median {tau['median']:.2f}, prior {tau['prior']})"
+                    if "median" in tau else " (no heterogeneity)"), fontsize=10)
+    n_data = len(table) + int(trial is not None and len(rows) > len(table) + 1
+                              + bool(prior.robust_weight))
+    ax.axhline(n - n_data - 0.5, color="grey", lw=0.5)  # data above, priors below
+    fig.tight_layout()
+    return fig
+

@@ -78,6 +78,14 @@ class SurvivalModel:
                             "name.")
         options.update(zip(self.positional, args))
         options = {k: _toml_value(v) for k, v in options.items() if v is not None}
+        for k, v in (priors or {}).items():
+            where = getattr(v, "applies_to", None)  # a MAP prior: one family's parameter
+            if where is not None and (self.family_key, k) not in where:
+                allowed = ", ".join(f"{p} of {f}" for f, p in sorted(where))
+                raise ModelError(f"{name}: priors[{k!r}] is a {type(v).__name__} of the "
+                                 f"control arm's constant log hazard per month; it applies "
+                                 f"to {allowed} (e.g. bh.ExponentialPH(priors={{'log_lambda'"
+                                 ": prior}})), not to {k} of this model.")
         priors = {k: Prior.from_dict(v).to_dict() if not isinstance(v, dict) else v
                   for k, v in (priors or {}).items()}
         site = {"parametrization": site_parametrization,

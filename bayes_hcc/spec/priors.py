@@ -79,6 +79,8 @@ class Prior:
     def from_dict(cls, d) -> Prior | MixturePrior:
         if isinstance(d, (Prior, MixturePrior)):
             return d
+        if hasattr(d, "as_prior"):  # a prior built from data, e.g. a MAP prior
+            return d.as_prior()
         d = dict(d)
         if "dist" not in d:
             raise SpecError(f"prior {d} needs a 'dist' key (one of "

@@ -1,0 +1,135 @@
+"""What borrowing did in a fit: the posterior weight of each MAP component (above all the
+robust one), Box's prior-predictive check of the trial's own control data against the MAP
+prior, and the control hazard with and without borrowing.
+
+Posterior component weights: with the mixture prior sum_k w_k N(theta; m_k, s_k) on the
+control log hazard theta, the posterior probability of component k is
+E_post[w_k N(theta; m_k, s_k) / sum_j w_j N(theta; m_j, s_j)] (the component given theta
+does not depend on the data), averaged over the fit's draws of theta.
+
+Box's p-value (Box 1980): the control arm's events d over its exposure E (months) under a
+constant hazard have prior predictive m(y) = integral Poisson(y; E exp(theta)) p(theta)
+dtheta with p the informative MAP prior (without its robust component: the prior being
+checked); p = sum of m(y) over the y with m(y) <= m(d). Small values say the trial's
+control arm is surprising under what was borrowed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bayes_hcc.borrowing.map_prior import MAPPrior, _components
+from bayes_hcc.errors import ModelError
+from bayes_hcc.units import convert
+
+__all__ = ["borrowing_report", "box_p_value", "predictive_pmf", "component_weights",
+           "control_data"]
+
+
+def control_data(fit) -> tuple[float, float]:
+    """Events and exposure (months) of the fit's control arm."""
+    c = fit.datatree["constant_data"]
+    if "lower_bound" in c:
+        raise ModelError("borrowing_report: the endpoint is interval-censored; the conflict "
+                         "check needs exact or right-censored times.")
+    t = fit.datatree["observed_data"][fit.endpoint].to_numpy()
+    d = c[fit.endpoint].to_numpy()
+    arm = c["arm"].to_numpy()
+    ctrl = arm == 0
+    return float(d[ctrl].sum()), float(convert(t[ctrl].sum(), fit.time_unit, "months"))
+
+
+def _mixture_pdf(prior, x):
+    w, m, s = _components(prior)
+    return (w * stats.norm.pdf(np.asarray(x)[..., None], m, s)).sum(axis=-1)
+
+
+def predictive_pmf(prior, exposure: float, ys, n_nodes: int = 64) -> np.ndarray:
+    """Prior predictive probability of ``ys`` events over ``exposure`` months under a normal
+    mixture prior of the log hazard per month. With lambda = exposure x exp(theta),
+    m(y) = integral Poisson(y; lambda) p_lambda(lambda) dlambda = E[p_theta(log(lambda /
+    exposure)) / lambda] for lambda ~ Gamma(y + 1, 1), written as lambda = Q(Phi(z)) with
+    z standard normal (Q the gamma's quantile function; Wilson-Hilferty's cube above 30
+    events) and integrated over z by Gauss-Hermite quadrature with ``n_nodes`` nodes."""
+    ys = np.asarray(ys, float)
+    z, wz = np.polynomial.hermite_e.hermegauss(n_nodes)
+    wz = wz / wz.sum()
+    a = ys[:, None] + 1.0
+    lam = a * (1 - 1 / (9 * a) + z[None, :] / (3 * np.sqrt(a))) ** 3
+    small = ys < 30
+    if small.any():
+        lam[small] = stats.gamma.ppf(stats.norm.cdf(z)[None, :], a[small])
+    lam = np.maximum(lam, 1e-300)
+    return (_mixture_pdf(prior, np.log(lam / exposure)) / lam) @ wz
+
+
+def box_p_value(prior, events: float, exposure: float) -> float:
+    """Box's prior-predictive p-value of ``events`` over ``exposure`` months under a normal
+    mixture prior of the log hazard per month (module docstring)."""
+    from bayes_hcc.borrowing.map_prior import mixture_quantile
+
+    hi = float(mixture_quantile(prior, 1 - 1e-9)[0])
+    y_max = int(max(stats.poisson.ppf(1 - 1e-9, exposure * np.exp(hi)), events)) + 1
+    ys = np.arange(y_max + 1)
+    mass = predictive_pmf(prior, exposure, ys)
+    observed = mass[int(round(events))]
+    return float(mass[mass <= observed * (1 + 1e-9)].sum() / mass.sum())
+
+
+def component_weights(prior, theta) -> np.ndarray:
+    """Posterior weight of each mixture component given draws ``theta`` of the log hazard
+    per month."""
+    w, m, s = _components(prior)
+    theta = np.asarray(theta, float).ravel()
+    logs = np.log(w) + stats.norm.logpdf(theta[:, None], m, s)
+    logs -= logs.max(axis=1, keepdims=True)
+    p = np.exp(logs)
+    return (p / p.sum(axis=1, keepdims=True)).mean(axis=0)
+
+
+def _log_hazard_months(fit) -> np.ndarray:
+    """Draws of the control log hazard per month (the fit's ``log_lambda`` is per unit)."""
+    months_per_unit = float(convert(1.0, fit.time_unit, "months"))
+    return fit.datatree["posterior"]["log_lambda"].to_numpy().ravel() - np.log(months_per_unit)
+
+
+def borrowing_report(fit, prior: MAPPrior, *, reference=None) -> pd.DataFrame:
+    """What borrowing did in ``fit`` (made with ``priors={"log_lambda": prior}``): the
+    prior's ESS, the prior and posterior weight of the robust component, Box's p-value of
+    the trial's control data, and the control log hazard per month (posterior median and
+    95% interval). ``reference`` (a fit of the same data without borrowing) adds its
+    control log hazard and the change in posterior SD."""
+    if not isinstance(prior, MAPPrior):
+        raise TypeError("borrowing_report: pass the MAPPrior the fit was made with.")
+    if fit.family.key not in {f for f, _ in prior.applies_to} or "log_lambda" not in \
+            fit.priors:
+        raise ModelError(f"borrowing_report: this fit is a {fit.family.label} model; a MAP "
+                         "prior of the constant control hazard is used by ExponentialPH "
+                         "(priors={'log_lambda': prior}).")
+    used = fit.priors["log_lambda"]
+    if used.to_dict() != prior.mixture.to_dict():
+        raise ModelError("borrowing_report: the fit's prior of log_lambda is not this MAP "
+                         f"prior (the fit used {used}).")
+    theta = _log_hazard_months(fit)
+    weights = component_weights(prior.mixture, theta)
+    d, e = control_data(fit)
+    rows = {"prior ESS (events, ELIR)": prior.ess(),
+            "robust weight: prior": prior.robust_weight,
+            "robust weight: posterior": float(weights[-1]) if prior.robust_weight else 0.0,
+            "Box prior-predictive p-value": box_p_value(prior.informative, d, e),
+            "control events": d, "control exposure (months)": e,
+            "control log hazard /month: median": float(np.median(theta)),
+            "control log hazard /month: 2.5%": float(np.quantile(theta, 0.025)),
+            "control log hazard /month: 97.5%": float(np.quantile(theta, 0.975)),
+            "control log hazard /month: SD": float(np.std(theta))}
+    if reference is not None:
+        ref = _log_hazard_months(reference)
+        rows["without borrowing: median"] = float(np.median(ref))
+        rows["without borrowing: SD"] = float(np.std(ref))
+        rows["posterior SD ratio (with / without)"] = float(np.std(theta) / np.std(ref))
+    table = pd.DataFrame({"value": rows})
+    table.attrs.update(method="robust MAP" if prior.robust_weight else "MAP",
+                       component_weights=[float(x) for x in weights])
+    return table

@@ -1,0 +1,243 @@
+"""Historical control arms: the data a meta-analytic-predictive (MAP) prior is built from.
+
+Each historical arm is reduced to events and exposure (patient-months at risk) under a
+constant hazard, the sufficient statistics of its log hazard (RBesT's Poisson form). Three
+input forms:
+
+(a) ``events`` and ``exposure``, as published or computed;
+(b) a published ``median`` with its CI (``median_lower``, ``median_upper``, level
+    ``ci_level``, default 0.95) and the number of patients ``n``. Under a constant hazard
+    lambda = log 2 / median, and the log of the estimated median has standard error
+    1 / sqrt(d) with d events, so the CI gives d = (2 z / log(upper / lower))^2
+    (z the normal quantile of the level) and the exposure is d / lambda. d is capped at n
+    (with a DataWarning): a CI narrower than n events allow is not a constant hazard;
+(c) patient-level data, a :class:`~bayes_hcc.TrialData` (read, simulated or reconstructed
+    from a published figure by ``bh.reconstruct_trial``): events and exposure of its control
+    arm.
+
+Every arm needs a ``study`` name and a ``source`` (journal, year, table or page).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bayes_hcc.errors import DataWarning, SpecError
+from bayes_hcc.units import check_time_unit, convert
+
+__all__ = ["HistoricalArm", "History", "read_history"]
+
+FORM_A = ("events", "exposure")
+FORM_B = ("median", "median_lower", "median_upper", "n")
+
+
+@dataclass(frozen=True)
+class HistoricalArm:
+    """One historical control arm as events and exposure (months) under a constant hazard."""
+
+    study: str
+    source: str
+    events: float
+    exposure: float
+    form: str
+    detail: str = ""
+    reconstructed: bool = False
+
+    @property
+    def log_rate(self) -> float:
+        return float(np.log(self.events / self.exposure))
+
+    @property
+    def median(self) -> float:
+        return float(np.log(2) * self.exposure / self.events)
+
+
+def _number(rec, key, study, allow_missing=False):
+    value = rec.get(key)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        if allow_missing:
+            return None
+        raise SpecError(f"history: study {study!r} needs {key}.")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise SpecError(f"history: study {study!r}: {key} = {value!r} is not a number.") \
+            from None
+    if not np.isfinite(value):
+        raise SpecError(f"history: study {study!r}: {key} = {value!r} must be finite.")
+    return value
+
+
+def _present(rec, key) -> bool:
+    v = rec.get(key)
+    return v is not None and not (isinstance(v, float) and np.isnan(v))
+
+
+def _arm_from_record(rec: dict, time_unit: str) -> HistoricalArm:
+    study = str(rec.get("study") or "").strip()
+    if not study:
+        raise SpecError("history: every historical arm needs a 'study' name.")
+    source = rec.get("source")
+    if source is None or (isinstance(source, float) and np.isnan(source)) or \
+            not str(source).strip():
+        raise SpecError(f"history: study {study!r} needs a 'source' (journal, year, table "
+                        "or page): borrowed numbers must be traceable.")
+    source = str(source).strip()
+    trial = rec.get("trial")
+    if trial is not None:
+        return _arm_from_trial(study, source, trial, rec.get("endpoint", "os"),
+                               rec.get("arm"))
+    has_a = [k for k in FORM_A if _present(rec, k)]
+    has_b = [k for k in FORM_B if _present(rec, k)]
+    if has_a and has_b:
+        raise SpecError(f"history: study {study!r} gives both events/exposure and a median: "
+                        "give one form per arm.")
+    if has_a:
+        d, e = (_number(rec, k, study) for k in FORM_A)
+        if d < 0 or e <= 0:
+            raise SpecError(f"history: study {study!r}: events must be >= 0 and exposure "
+                            f"> 0 (got {d:g}, {e:g}).")
+        e = float(convert(e, time_unit, "months"))
+        return HistoricalArm(study, source, d, e, "events/exposure",
+                             f"{d:g} events over {e:.4g} patient-months")
+    if has_b:
+        m, lo, hi, n = (_number(rec, k, study) for k in FORM_B)
+        level = _number(rec, "ci_level", study, allow_missing=True) or 0.95
+        if not 0 < lo < m < hi:
+            raise SpecError(f"history: study {study!r}: the median's CI must surround it "
+                            f"(got {lo:g} < {m:g} < {hi:g}?).")
+        if not 0 < level < 1:
+            raise SpecError(f"history: study {study!r}: ci_level = {level:g} must lie in "
+                            "(0, 1).")
+        m, lo, hi = (float(convert(x, time_unit, "months")) for x in (m, lo, hi))
+        z = stats.norm.ppf(0.5 + level / 2)
+        d = (2 * z / np.log(hi / lo)) ** 2
+        note = ""
+        if d > n:
+            warnings.warn(f"history: study {study!r}: the median's CI implies {d:.0f} events, "
+                          f"more than its {n:g} patients; capped at {n:g} (a constant hazard "
+                          "does not fit this CI well).", DataWarning, stacklevel=3)
+            note = f"; capped at n = {n:g}"
+            d = float(n)
+        rate = np.log(2) / m
+        return HistoricalArm(study, source, float(d), float(d / rate), "median+CI",
+                             f"median {m:.3g} months ({100 * level:g}% CI {lo:.3g}-{hi:.3g}), "
+                             f"n = {n:g}: {d:.1f} effective events{note}")
+    raise SpecError(f"history: study {study!r} needs events and exposure, or median, "
+                    "median_lower, median_upper and n, or a trial (TrialData).")
+
+
+def _arm_from_trial(study, source, trial, endpoint, arm) -> HistoricalArm:
+    from bayes_hcc.data.trial import TrialData
+
+    if not isinstance(trial, TrialData):
+        raise SpecError(f"history: study {study!r}: 'trial' must be a TrialData "
+                        "(bh.read_trial, bh.reconstruct_trial).")
+    ep = trial.endpoint(endpoint)
+    if ep.has_bounds:
+        raise SpecError(f"history: study {study!r}: {endpoint} is interval-censored; give "
+                        "events and exposure instead.")
+    label = trial.control if arm is None else str(arm)
+    if label not in trial.arms:
+        raise SpecError(f"history: study {study!r}: arm {label!r} is not one of "
+                        f"{list(trial.arms)}.")
+    mask = ep.arm == trial.arms.index(label)
+    d = float(ep.event[mask].sum())
+    e = float(convert(ep.time[mask].sum(), trial.time_unit, "months"))
+    kind = "reconstructed patients" if trial.is_reconstructed else "patient-level data"
+    return HistoricalArm(study, source, d, e, kind,
+                         f"{kind}: arm {label!r}, {int(mask.sum())} patients, {d:g} events "
+                         f"over {e:.4g} patient-months",
+                         reconstructed=trial.is_reconstructed)
+
+
+class History:
+    """Historical control arms for a MAP prior (module docstring: the three input forms).
+
+    ``History(records, time_unit="months")``: records are dicts (or DataFrame rows) with
+    ``study``, ``source`` and one form's fields; ``trial=`` a TrialData for form (c).
+    """
+
+    def __init__(self, records, *, time_unit: str = "months"):
+        time_unit = check_time_unit(time_unit)
+        if isinstance(records, pd.DataFrame):
+            records = records.to_dict("records")
+        records = list(records)
+        if not records:
+            raise SpecError("history: no historical arms given.")
+        self.arms = tuple(_arm_from_record(dict(r), time_unit) for r in records)
+        names = [a.study for a in self.arms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise SpecError(f"history: study name(s) {', '.join(dup)} appear twice; each "
+                            "historical arm needs its own name.")
+        self.time_unit = time_unit
+
+    def __len__(self) -> int:
+        return len(self.arms)
+
+    @property
+    def events(self) -> np.ndarray:
+        return np.array([a.events for a in self.arms], float)
+
+    @property
+    def exposure(self) -> np.ndarray:
+        """Patient-months at risk per arm."""
+        return np.array([a.exposure for a in self.arms], float)
+
+    @property
+    def fingerprint(self) -> str:
+        body = "\n".join(f"{a.study}|{a.source}|{a.events!r}|{a.exposure!r}|{a.form}"
+                         for a in self.arms)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    def table(self) -> pd.DataFrame:
+        """One row per arm: form, events, exposure (months), log hazard with its 95% CI
+        (normal on the log, SE 1/sqrt(events)), the constant-hazard median, the source."""
+        rows = []
+        for a in self.arms:
+            se = 1 / np.sqrt(a.events) if a.events > 0 else np.inf
+            rows.append({"study": a.study, "form": a.form, "events": a.events,
+                         "exposure_months": a.exposure, "log_hazard": a.log_rate
+                         if a.events > 0 else -np.inf,
+                         "lower": a.log_rate - 1.96 * se if a.events > 0 else -np.inf,
+                         "upper": a.log_rate + 1.96 * se if a.events > 0 else np.inf,
+                         "median_months": a.median if a.events > 0 else np.inf,
+                         "source": a.source, "detail": a.detail})
+        return pd.DataFrame(rows).set_index("study")
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.width", 120, "display.float_format", "{:.3g}".format):
+            return (f"History | {len(self)} historical control arms\n"
+                    + self.table()[["form", "events", "exposure_months", "median_months",
+                                    "source"]].to_string())
+
+
+def read_history(path, *, time_unit: str = "months") -> History:
+    """Historical control arms from a CSV (one row per arm) or a TOML file (``[[arm]]``
+    tables), with the columns of :class:`History` (``study``, ``source``, and events and
+    exposure, or median, median_lower, median_upper, n and optionally ci_level);
+    ``time_unit`` is the unit of the exposures and medians (TOML: a top-level
+    ``time_unit`` key overrides it)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file.")
+    if path.suffix.lower() == ".toml":
+        from bayes_hcc.spec.model_spec import read_toml
+
+        doc = read_toml(path, "history")
+        unknown = set(doc) - {"arm", "time_unit"}
+        if unknown or "arm" not in doc:
+            raise SpecError(f"{path}: a history file has [[arm]] tables and optionally "
+                            f"time_unit" + (f"; unknown key(s) {sorted(unknown)}" if unknown
+                                            else "") + ".")
+        return History(doc["arm"], time_unit=doc.get("time_unit", time_unit))
+    frame = pd.read_csv(path, comment="#")
+    return History(frame, time_unit=time_unit)
