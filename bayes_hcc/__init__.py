@@ -11,8 +11,8 @@ months unless said otherwise.
 import arviz_base  # noqa: F401, I001
 
 from bayes_hcc import datasets
-from bayes_hcc.borrowing import (History, MAPPrior, borrowing_report, map_prior,
-                                 read_history)
+from bayes_hcc.borrowing import (BorrowingDesign, History, MAPPrior, borrowing_design,
+                                 borrowing_report, map_prior, read_history)
 from bayes_hcc.data import (Endpoint, TrialData, read_adtte, read_trial, reconstruct_ipd,
                             reconstruct_trial, reconstruction_fidelity, to_adtte, write_adtte)
 from bayes_hcc.diagnostics import (THRESHOLDS, DiagnosticReport, check, compare, loo, ppc_km,
@@ -21,7 +21,8 @@ from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, Data
                               HorizonError, ModelError, SpecError, TrialDataError)
 from bayes_hcc.io import (disposition, fit_footnotes, look_table, plot_hazard_ratio, plot_ppc,
                           plot_psense, plot_rank, plot_sensitivity, plot_site_effects,
-                          plot_map_prior, plot_reconstruction, plot_subgroups,
+                          plot_borrowing_design, plot_map_prior, plot_reconstruction,
+                          plot_subgroups,
                           plot_survival, plot_time_varying_hr, plot_trace, publication_tables,
                           report, write_table)
 from bayes_hcc.models import (DEFAULT_PRIORS, MODELS, Fit, Prior, SurvivalModel, build,
@@ -52,6 +53,7 @@ __all__ = [
     "TrialData", "Endpoint", "read_trial", "read_adtte", "to_adtte", "write_adtte",
     "reconstruct_ipd", "reconstruct_trial", "reconstruction_fidelity",
     "History", "read_history", "map_prior", "MAPPrior", "borrowing_report",
+    "borrowing_design", "BorrowingDesign",
     "simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard", "FamilyHazard",
     "datasets",
     "SurvivalModel", *MODELS, "Fit", "load_fit", "Prior", "DEFAULT_PRIORS", "build",
@@ -64,7 +66,7 @@ __all__ = [
     "loo", "compare", "psense", "ppc_km", "prior_predictive", "report", "plot_survival",
     "plot_hazard_ratio", "plot_site_effects", "plot_trace", "plot_rank", "plot_ppc",
     "plot_psense", "plot_time_varying_hr", "plot_sensitivity", "plot_subgroups",
-    "plot_reconstruction", "plot_map_prior",
+    "plot_reconstruction", "plot_map_prior", "plot_borrowing_design",
     "subgroups", "write_table",
     "fit_footnotes",
     "disposition", "look_table", "publication_tables", "run_sensitivity", "load_grid",

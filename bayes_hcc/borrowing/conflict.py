@@ -22,6 +22,7 @@ from scipy import stats
 
 from bayes_hcc.borrowing.map_prior import MAPPrior, _components
 from bayes_hcc.errors import ModelError
+from bayes_hcc.spec.priors import MixturePrior
 from bayes_hcc.units import convert
 
 __all__ = ["borrowing_report", "box_p_value", "predictive_pmf", "component_weights",
@@ -81,12 +82,9 @@ def box_p_value(prior, events: float, exposure: float) -> float:
 def component_weights(prior, theta) -> np.ndarray:
     """Posterior weight of each mixture component given draws ``theta`` of the log hazard
     per month."""
-    w, m, s = _components(prior)
-    theta = np.asarray(theta, float).ravel()
-    logs = np.log(w) + stats.norm.logpdf(theta[:, None], m, s)
-    logs -= logs.max(axis=1, keepdims=True)
-    p = np.exp(logs)
-    return (p / p.sum(axis=1, keepdims=True)).mean(axis=0)
+    if not isinstance(prior, MixturePrior):
+        return np.ones(1)
+    return prior.component_probabilities(np.asarray(theta, float).ravel()).mean(axis=0)
 
 
 def _log_hazard_months(fit) -> np.ndarray:
@@ -113,7 +111,7 @@ def borrowing_report(fit, prior: MAPPrior, *, reference=None) -> pd.DataFrame:
         raise ModelError("borrowing_report: the fit's prior of log_lambda is not this MAP "
                          f"prior (the fit used {used}).")
     theta = _log_hazard_months(fit)
-    weights = component_weights(prior.mixture, theta)
+    weights = fit.mixture_weights().get("log_lambda", np.ones(1))
     d, e = control_data(fit)
     rows = {"prior ESS (events, ELIR)": prior.ess(),
             "robust weight: prior": prior.robust_weight,

@@ -10,7 +10,8 @@ from bayes_hcc.quantities.core import as_fit, hazard_ratio, prob_superiority, su
 
 __all__ = ["plot_survival", "plot_hazard_ratio", "plot_site_effects", "plot_trace",
            "plot_rank", "plot_ppc", "plot_psense", "plot_time_varying_hr", "plot_sensitivity",
-           "plot_subgroups", "plot_reconstruction", "plot_map_prior", "FIGURES"]
+           "plot_subgroups", "plot_reconstruction", "plot_map_prior",
+           "plot_borrowing_design", "FIGURES"]
 
 COLORS = ("#1f77b4", "#d62728")
 
@@ -440,3 +441,52 @@ def plot_map_prior(prior, *, trial=None, endpoint: str = "os"):
     fig.tight_layout()
     return fig
 
+
+
+def plot_borrowing_design(design):
+    """Operating characteristics of borrowing on one figure (``bh.borrowing_design``):
+    against the true control median, the type I error (HR 1), the power (the other HR),
+    the bias of the posterior median log HR and the posterior weight of the robust
+    component, with and without the MAP prior, each with its Monte Carlo 95% interval; the
+    historical median (the MAP prior's) as a dotted line."""
+    from bayes_hcc.borrowing.operating import BIAS, ROBUST, TYPE1_POWER, historical_median
+
+    plt = _plt()
+    table = design.table().reset_index()
+    hrs = sorted(table["hr"].unique(), reverse=True)
+    alt = next((h for h in hrs if h != 1.0), None)
+    panels = [(TYPE1_POWER, 1.0, "type I error (HR 1)"),
+              (TYPE1_POWER, alt, f"power (HR {alt:g})" if alt is not None else None),
+              (BIAS, 1.0, "bias of posterior median log HR (HR 1)"),
+              (ROBUST, None, "posterior weight of the robust component")]
+    fig, axes = plt.subplots(2, 2, figsize=(9.5, 6.5), sharex=True)
+    hist = historical_median(design.prior)
+    styles = {"borrowing": (COLORS[1], "o", "-"), "no borrowing": ("#57606a", "s", "--")}
+    for ax, (measure, hr, title) in zip(axes.ravel(), panels):
+        if title is None:
+            ax.set_visible(False)
+            continue
+        for analysis, (color, marker, ls) in styles.items():
+            t = table[(table["measure"] == measure) & (table["analysis"] == analysis)]
+            for h in ([hr] if hr is not None else hrs):
+                u = t[t["hr"] == h].sort_values("control_median")
+                if u.empty:
+                    continue
+                x, y = u["control_median"].to_numpy(), u["estimate"].to_numpy()
+                err = [y - u["mc_lower"].to_numpy(), u["mc_upper"].to_numpy() - y]
+                label = analysis + (f", HR {h:g}" if hr is None else "")
+                ax.errorbar(x, y, yerr=err, color=color, marker=marker, ls=ls, capsize=2,
+                            ms=4, lw=1, label=label, alpha=1.0 if h == (hr or hrs[0]) else 0.55)
+        ax.axvline(hist, color="grey", ls=":", lw=1)
+        if measure == BIAS:
+            ax.axhline(0.0, color="grey", lw=0.5)
+        ax.set_title(title, fontsize=9)
+        ax.set_xscale("log")
+        ax.legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("true control median (months; dotted: the MAP prior's)")
+    n = design.borrowing.settings.get("n_trials")
+    fig.suptitle(f"Borrowing: operating characteristics ({n} trials per scenario; bars: "
+                 "Monte Carlo 95% intervals)", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -84,6 +84,28 @@ class Fit:
     def data_fingerprint(self) -> str:
         return self.datatree.attrs["data_fingerprint"]
 
+    def mixture_weights(self) -> dict:
+        """For each scalar parameter with a mixture prior (e.g. a robust MAP prior of the
+        control log hazard): the posterior weight of each component, the average over the
+        draws of P(component | draw), with the draws moved to the months scale the prior is
+        declared on. {} when no prior is a mixture."""
+        from bayes_hcc.spec.priors import MixturePrior
+        from bayes_hcc.units import log_unit_in_months
+
+        post = self.datatree["posterior"]
+        out = {}
+        for name, prior in self.priors.items():
+            if not isinstance(prior, MixturePrior) or name not in post:
+                continue
+            if set(post[name].dims) != {"chain", "draw"}:
+                continue  # a vector parameter: a weight per element is not one number
+            draws = {k: post[k].to_numpy().ravel() for k in post.data_vars
+                     if set(post[k].dims) == {"chain", "draw"}}
+            shift = self.family.unit_shift(draws, log_unit_in_months(self.time_unit))
+            x = draws[name] - np.asarray(shift.get(name, 0.0))
+            out[name] = prior.component_probabilities(x).mean(axis=0)
+        return out
+
     @property
     def reconstruction(self) -> dict | None:
         """When the data were reconstructed from published Kaplan-Meier curves

@@ -196,6 +196,9 @@ def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
             "log_hr_median": float(np.median(d)), "log_hr_95": [float(lo), float(hi)],
             "covered": bool(lo <= true_log_hr <= hi),
         })
+        mixtures = fit.mixture_weights()  # e.g. a robust MAP prior of the control hazard
+        if mixtures:
+            out["robust_weight"] = float(next(iter(mixtures.values()))[-1])
         return out
     raise AssertionError("the final look always decides")  # pragma: no cover
 
@@ -232,6 +235,9 @@ class DesignResult:
             means = {"patients": g["n_patients"], "OS events": g["n_events"],
                      "duration (months)": g["duration_months"],
                      "bias of posterior median log HR": g["log_hr_median"] - g["true_log_hr"]}
+            if "robust_weight" in g and g["robust_weight"].notna().any():
+                # a mixture prior (robust MAP): its last component's posterior weight
+                means["posterior weight of the robust component"] = g["robust_weight"]
             props2 = {"95% interval covers true HR": g["covered"].sum(),
                       "trials with a look failing convergence checks": (g["diag_failed"] > 0
                                                                         ).sum()}

@@ -228,6 +228,16 @@ class MixturePrior:
             comps.append(getattr(pm, c.dist).dist(**cp))
         return pm.Mixture(name, w=w, comp_dists=comps, **kwargs)
 
+    def component_probabilities(self, x) -> np.ndarray:
+        """P(component k | x) for each value of ``x`` (shape ``x.shape + (K,)``): the
+        posterior membership of a draw, which does not depend on the data given x."""
+        x = np.asarray(x, float)
+        logs = np.stack([np.log(w) + c.logpdf(x) for w, c in zip(self.weights,
+                                                                   self.components)], axis=-1)
+        logs -= logs.max(axis=-1, keepdims=True)
+        p = np.exp(logs)
+        return p / p.sum(axis=-1, keepdims=True)
+
     def logpdf(self, x):
         from scipy.special import logsumexp
 

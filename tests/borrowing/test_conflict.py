@@ -108,3 +108,13 @@ def test_report_refuses_a_fit_without_the_prior(robust, models):
         fit = models[0].fit(trial, draws=300, tune=300, exploratory=True)
     with pytest.raises(bh.ModelError, match="not this MAP prior"):
         bh.borrowing_report(fit, robust)
+
+
+def test_borrowing_does_not_depend_on_the_time_unit(robust, models):
+    """The MAP prior is declared per month; a trial in days moves it to days (the unit
+    shift of log_lambda) and the robust weight read back on the months scale is the same."""
+    trial = exponential_trial(27.0, seed=1)
+    months = models[1].fit(trial, random_seed=1).mixture_weights()["log_lambda"]
+    days = models[1].fit(trial.to_unit("days"), random_seed=1).mixture_weights()["log_lambda"]
+    np.testing.assert_allclose(days, months, atol=1e-6)
+    assert months[-1] > 0.5  # in conflict: the robust component carries the posterior

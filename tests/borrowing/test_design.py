@@ -1,0 +1,71 @@
+"""Operating characteristics of borrowing from simulate_design: with and without the MAP
+prior on the same simulated trials, type I error at every true control median, Monte Carlo
+intervals, the robust component's posterior weight, and the figure."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.borrowing.operating import ROBUST, TYPE1_POWER
+from bayes_hcc.monitoring.plan import plan_from_dict
+
+from .test_map_prior import history
+
+#: 2 chains x 300 draws per look: these tests check the bookkeeping and the direction of
+#: the robust weight, not the accuracy of the operating characteristics (slow test below).
+FAST = {"draws": 300, "tune": 300, "chains": 2}
+
+
+def exponential_plan(final_events=60):
+    spec = {"name": "exponential_os", "endpoint": "os", "family": "exponential_ph",
+            "site": {"effect": "none"}}
+    return plan_from_dict({"name": "borrowing plan", "analysis": spec,
+                           "final": {"events": final_events, "success": 0.975}})
+
+
+@pytest.fixture(scope="module")
+def design():
+    robust = bh.map_prior(history(), random_seed=3).robustify(0.2)
+    hist = np.log(2) / np.exp(robust.quantiles([0.5])[0])  # about 9 months
+    return bh.borrowing_design(exponential_plan(), robust,
+                               control_medians=(hist, 3 * hist), hrs=(1.0, 0.6),
+                               n_trials=4, refit=FAST, workers=1, progress=False)
+
+
+def test_design_table_has_type_i_error_everywhere(design):
+    table = design.table()
+    t1 = design.type_i_error()
+    assert len(t1) == 2  # every true control median
+    for analysis in ("borrowing", "no borrowing"):
+        est = t1[("estimate", analysis)]
+        assert ((t1[("mc_lower", analysis)] <= est) & (est <= t1[("mc_upper", analysis)])).all()
+    # both analyses saw the same trials (same seeds)
+    b, nb = design.borrowing.records, design.no_borrowing.records
+    assert (b["seed"].to_numpy() == nb["seed"].to_numpy()).all()
+    assert (b["true_log_hr"].to_numpy() == nb["true_log_hr"].to_numpy()).all()
+    # the robust weight is recorded with borrowing only, and rises with the conflict
+    w = table.xs(ROBUST, level="measure").xs("borrowing", level="analysis")
+    agree = w[w["control_median"] < w["control_median"].max()]["estimate"].mean()
+    conflict = w[w["control_median"] == w["control_median"].max()]["estimate"].mean()
+    assert conflict > agree
+    assert ROBUST not in table.xs("no borrowing", level="analysis").index.get_level_values(
+        "measure")
+    assert {TYPE1_POWER} <= set(table.index.get_level_values("measure"))
+
+
+def test_design_figure(design):
+    fig = bh.plot_borrowing_design(design)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert any("type I error" in t for t in titles) and any("power" in t for t in titles)
+    assert any("robust" in t for t in titles)
+
+
+def test_design_refuses_a_model_the_prior_does_not_fit():
+    robust = bh.map_prior(history(), random_seed=3).robustify(0.2)
+    plan = plan_from_dict({"name": "pwe", "analysis": "primary_os.toml",
+                           "final": {"events": 60, "success": 0.975}},
+                          base_dir=Path(__file__).resolve().parents[2] / "models")
+    with pytest.raises(bh.SpecError, match="exponential_ph analysis spec"):
+        bh.borrowing_design(plan, robust, n_trials=2)
