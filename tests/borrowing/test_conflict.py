@@ -12,12 +12,6 @@ from scipy import stats
 import bayes_hcc as bh
 from bayes_hcc.borrowing.conflict import box_p_value, component_weights
 
-from .test_map_prior import history
-
-
-@pytest.fixture(scope="module")
-def robust():
-    return bh.map_prior(history(), random_seed=3).robustify(0.2)
 
 
 @pytest.fixture(scope="module")

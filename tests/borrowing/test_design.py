@@ -11,7 +11,6 @@ import bayes_hcc as bh
 from bayes_hcc.borrowing.operating import ROBUST, TYPE1_POWER
 from bayes_hcc.monitoring.plan import plan_from_dict
 
-from .test_map_prior import history
 
 #: 2 chains x 300 draws per look: these tests check the bookkeeping and the direction of
 #: the robust weight, not the accuracy of the operating characteristics (slow test below).
@@ -26,8 +25,7 @@ def exponential_plan(final_events=60):
 
 
 @pytest.fixture(scope="module")
-def design():
-    robust = bh.map_prior(history(), random_seed=3).robustify(0.2)
+def design(robust):
     hist = np.log(2) / np.exp(robust.quantiles([0.5])[0])  # about 9 months
     return bh.borrowing_design(exponential_plan(), robust,
                                control_medians=(hist, 3 * hist), hrs=(1.0, 0.6),
@@ -62,8 +60,7 @@ def test_design_figure(design):
     assert any("robust" in t for t in titles)
 
 
-def test_design_refuses_a_model_the_prior_does_not_fit():
-    robust = bh.map_prior(history(), random_seed=3).robustify(0.2)
+def test_design_refuses_a_model_the_prior_does_not_fit(robust):
     plan = plan_from_dict({"name": "pwe", "analysis": "primary_os.toml",
                            "final": {"events": 60, "success": 0.975}},
                           base_dir=Path(__file__).resolve().parents[2] / "models")
