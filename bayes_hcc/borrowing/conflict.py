@@ -16,6 +16,8 @@ control arm is surprising under what was borrowed.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -29,17 +31,21 @@ __all__ = ["borrowing_report", "box_p_value", "predictive_pmf", "component_weigh
            "control_data"]
 
 
-def control_data(fit) -> tuple[float, float]:
-    """Events and exposure (months) of the fit's control arm."""
+def control_data(fit, cuts=None) -> tuple[np.ndarray, np.ndarray]:
+    """Events and exposure (months) of the fit's control arm: overall (arrays of one), or
+    per interval of ``cuts`` (months)."""
+    from bayes_hcc.borrowing.history import events_exposure
+
     c = fit.datatree["constant_data"]
     if "lower_bound" in c:
         raise ModelError("borrowing_report: the endpoint is interval-censored; the conflict "
                          "check needs exact or right-censored times.")
-    t = fit.datatree["observed_data"][fit.endpoint].to_numpy()
+    t = np.asarray(convert(fit.datatree["observed_data"][fit.endpoint].to_numpy(),
+                           fit.time_unit, "months"), float)
     d = c[fit.endpoint].to_numpy()
-    arm = c["arm"].to_numpy()
-    ctrl = arm == 0
-    return float(d[ctrl].sum()), float(convert(t[ctrl].sum(), fit.time_unit, "months"))
+    ctrl = c["arm"].to_numpy() == 0
+    edges = np.r_[0.0, np.asarray(cuts if cuts is not None else [], float), np.inf]
+    return events_exposure(t[ctrl], d[ctrl], edges)
 
 
 def _mixture_pdf(prior, x):
@@ -87,47 +93,64 @@ def component_weights(prior, theta) -> np.ndarray:
     return prior.component_probabilities(np.asarray(theta, float).ravel()).mean(axis=0)
 
 
-def _log_hazard_months(fit) -> np.ndarray:
-    """Draws of the control log hazard per month (the fit's ``log_lambda`` is per unit)."""
-    months_per_unit = float(convert(1.0, fit.time_unit, "months"))
-    return fit.datatree["posterior"]["log_lambda"].to_numpy().ravel() - np.log(months_per_unit)
+def _log_hazard_months(fit, name) -> np.ndarray:
+    """Draws of the control log hazard per month, (draws,) or (draws, intervals): the fit's
+    parameter is per unit of its data."""
+    from bayes_hcc.units import log_unit_in_months
+
+    x = fit.datatree["posterior"][name].to_numpy()
+    x = x.reshape(-1, *x.shape[2:])
+    shift = fit.family.unit_shift({}, log_unit_in_months(fit.time_unit)).get(name, 0.0)
+    return x - float(shift)
 
 
 def borrowing_report(fit, prior: MAPPrior, *, reference=None) -> pd.DataFrame:
-    """What borrowing did in ``fit`` (made with ``priors={"log_lambda": prior}``): the
-    prior's ESS, the prior and posterior weight of the robust component, Box's p-value of
-    the trial's control data, and the control log hazard per month (posterior median and
-    95% interval). ``reference`` (a fit of the same data without borrowing) adds its
-    control log hazard and the change in posterior SD."""
+    """What borrowing did in ``fit`` (made with the MAP ``prior``): the prior's ESS, the
+    prior and posterior weight of the robust component, Box's p-value of the trial's control
+    data under the informative MAP prior, and the control log hazard per month (posterior
+    median, 95% interval, SD). ``reference`` (a fit of the same data without borrowing) adds
+    its control log hazard and the ratio of posterior SDs. One column (``value``) for a
+    constant-hazard prior; one per interval for a per-interval prior."""
     if not isinstance(prior, MAPPrior):
         raise TypeError("borrowing_report: pass the MAPPrior the fit was made with.")
-    if fit.family.key not in {f for f, _ in prior.applies_to} or "log_lambda" not in \
-            fit.priors:
-        raise ModelError(f"borrowing_report: this fit is a {fit.family.label} model; a MAP "
-                         "prior of the constant control hazard is used by ExponentialPH "
-                         "(priors={'log_lambda': prior}).")
-    used = fit.priors["log_lambda"]
-    if used.to_dict() != prior.mixture.to_dict():
-        raise ModelError("borrowing_report: the fit's prior of log_lambda is not this MAP "
-                         f"prior (the fit used {used}).")
-    theta = _log_hazard_months(fit)
-    weights = fit.mixture_weights().get("log_lambda", np.ones(1))
-    d, e = control_data(fit)
-    rows = {"prior ESS (events, ELIR)": prior.ess(),
-            "robust weight: prior": prior.robust_weight,
-            "robust weight: posterior": float(weights[-1]) if prior.robust_weight else 0.0,
-            "Box prior-predictive p-value": box_p_value(prior.informative, d, e),
-            "control events": d, "control exposure (months)": e,
-            "control log hazard /month: median": float(np.median(theta)),
-            "control log hazard /month: 2.5%": float(np.quantile(theta, 0.025)),
-            "control log hazard /month: 97.5%": float(np.quantile(theta, 0.975)),
-            "control log hazard /month: SD": float(np.std(theta))}
-    if reference is not None:
-        ref = _log_hazard_months(reference)
-        rows["without borrowing: median"] = float(np.median(ref))
-        rows["without borrowing: SD"] = float(np.std(ref))
-        rows["posterior SD ratio (with / without)"] = float(np.std(theta) / np.std(ref))
-    table = pd.DataFrame({"value": rows})
+    targets = [p for f, p in prior.applies_to if f == fit.family.key]
+    if not targets or targets[0] not in fit.priors:
+        raise ModelError(f"borrowing_report: this fit is a {fit.family.label} model; this MAP "
+                         f"prior is used by {', '.join(f for f, _ in prior.applies_to)} "
+                         "models.")
+    name = targets[0]
+    used = fit.priors[name]
+    if json.dumps(used.to_dict()) != json.dumps(prior.mixture.to_dict()):
+        raise ModelError("borrowing_report: the fit's prior of "
+                         f"{name} is not this MAP prior (the fit used {used}).")
+    theta = _log_hazard_months(fit, name).reshape(-1, len(prior.elements))
+    weights = np.asarray(fit.mixture_weights().get(name, np.ones(1))).reshape(
+        len(prior.elements), -1)
+    d, e = control_data(fit, prior.cuts)
+    ref = None if reference is None else _log_hazard_months(reference, name).reshape(
+        -1, len(prior.elements))
+    informative = prior.informative if prior.per_interval else [prior.informative]
+    ess = np.atleast_1d(prior.ess())
+    columns = {}
+    for j, label in enumerate(prior.interval_labels() if prior.per_interval else ["value"]):
+        th = theta[:, j]
+        rows = {"prior ESS (events, ELIR)": float(ess[j]),
+                "robust weight: prior": prior.robust_weight,
+                "robust weight: posterior": float(weights[j, -1]) if prior.robust_weight
+                else 0.0,
+                "Box prior-predictive p-value": box_p_value(informative[j], d[j], e[j]),
+                "control events": float(d[j]), "control exposure (months)": float(e[j]),
+                "control log hazard /month: median": float(np.median(th)),
+                "control log hazard /month: 2.5%": float(np.quantile(th, 0.025)),
+                "control log hazard /month: 97.5%": float(np.quantile(th, 0.975)),
+                "control log hazard /month: SD": float(np.std(th))}
+        if ref is not None:
+            rows["without borrowing: median"] = float(np.median(ref[:, j]))
+            rows["without borrowing: SD"] = float(np.std(ref[:, j]))
+            rows["posterior SD ratio (with / without)"] = float(np.std(th)
+                                                                / np.std(ref[:, j]))
+        columns[label] = rows
+    table = pd.DataFrame(columns)
     table.attrs.update(method="robust MAP" if prior.robust_weight else "MAP",
-                       component_weights=[float(x) for x in weights])
+                       component_weights=weights.tolist(), parameter=name)
     return table

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,30 @@ class HistoricalArm:
     form: str
     detail: str = ""
     reconstructed: bool = False
+    #: per-interval rows (start, end, events, exposure) in months, when given (form a)
+    intervals: np.ndarray | None = field(default=None, repr=False)
+    #: the control arm's patients (time in months, event), for form (c)
+    patients: tuple | None = field(default=None, repr=False)
+
+    def per_interval(self, edges) -> tuple[np.ndarray, np.ndarray]:
+        """Events and exposure (months) in each interval [edges_j, edges_j+1) (the last
+        edge may be inf): from the patients, or from per-interval rows on the same edges."""
+        edges = np.asarray(edges, float)
+        if self.patients is not None:
+            return events_exposure(*self.patients, edges)
+        if self.intervals is not None:
+            given = self.intervals[:, :2]
+            want = np.column_stack([edges[:-1], edges[1:]])
+            if given.shape != want.shape or not np.allclose(
+                    np.where(np.isinf(given), 1e300, given), np.where(np.isinf(want), 1e300, want)):
+                raise SpecError(f"history: study {self.study!r} gives events and exposure on the "
+                                f"intervals {_intervals_text(given)}; the analysis cuts make "
+                                f"{_intervals_text(want)}: give them on those intervals.")
+            return self.intervals[:, 2].copy(), self.intervals[:, 3].copy()
+        raise SpecError(f"history: study {self.study!r} gives only {self.form} (a constant "
+                        "hazard over all follow-up); a per-interval MAP prior needs events and "
+                        "exposure per interval of the cuts (interval_start, interval_end) or "
+                        "patient-level data.")
 
     @property
     def log_rate(self) -> float:
@@ -57,6 +81,51 @@ class HistoricalArm:
     @property
     def median(self) -> float:
         return float(np.log(2) * self.exposure / self.events)
+
+
+def events_exposure(time, event, edges) -> tuple[np.ndarray, np.ndarray]:
+    """Events and exposure of patients (time, event) in the intervals between ``edges``
+    (an event at an edge belongs to the interval it ends, as in the piecewise model)."""
+    t, e = np.asarray(time, float), np.asarray(event)
+    lo, hi = np.asarray(edges[:-1], float), np.asarray(edges[1:], float)
+    expo = np.clip(t[:, None], lo, hi) - lo
+    inside = (t[:, None] > lo) & (t[:, None] <= hi)
+    inside[:, 0] |= t == lo[0]
+    return (inside & (e[:, None] == 1)).sum(axis=0).astype(float), expo.sum(axis=0)
+
+
+def _intervals_text(rows) -> str:
+    return ", ".join(f"[{a:g}, {b:g})" for a, b in rows)
+
+
+def _interval_arm(study: str, rows: list, time_unit: str) -> HistoricalArm:
+    """Form (a) per interval: several rows of one study with interval_start, interval_end,
+    events and exposure."""
+    source = {str(r.get("source") or "").strip() for r in rows}
+    if len(source) != 1 or not next(iter(source)):
+        raise SpecError(f"history: study {study!r}: every interval row needs the same, "
+                        "non-empty 'source'.")
+    out = []
+    for r in rows:
+        a, d, e = (_number(r, k, study) for k in ("interval_start", "events", "exposure"))
+        # the last interval may run to the end of follow-up: empty or inf
+        end = r.get("interval_end")
+        b = np.inf if not _present(r, "interval_end") or end in (np.inf, "inf") \
+            else _number(r, "interval_end", study)
+        if d < 0 or e < 0 or not b > a:
+            raise SpecError(f"history: study {study!r}: interval [{a:g}, {b:g}) needs end > "
+                            f"start, events >= 0 and exposure >= 0.")
+        out.append([float(convert(a, time_unit, "months")),
+                    float(convert(b, time_unit, "months")) if np.isfinite(b) else np.inf,
+                    d, float(convert(e, time_unit, "months"))])
+    arr = np.array(sorted(out), float)
+    if arr[0, 0] != 0 or np.any(arr[1:, 0] != arr[:-1, 1]):
+        raise SpecError(f"history: study {study!r}: the intervals {_intervals_text(arr[:, :2])} "
+                        "must start at 0 and follow each other without gaps.")
+    d, e = float(arr[:, 2].sum()), float(arr[:, 3].sum())
+    return HistoricalArm(study, next(iter(source)), d, e, "events/exposure per interval",
+                         f"{d:g} events over {e:.4g} patient-months in {len(arr)} intervals",
+                         intervals=arr)
 
 
 def _number(rec, key, study, allow_missing=False):
@@ -149,13 +218,14 @@ def _arm_from_trial(study, source, trial, endpoint, arm) -> HistoricalArm:
         raise SpecError(f"history: study {study!r}: arm {label!r} is not one of "
                         f"{list(trial.arms)}.")
     mask = ep.arm == trial.arms.index(label)
-    d = float(ep.event[mask].sum())
-    e = float(convert(ep.time[mask].sum(), trial.time_unit, "months"))
+    t = np.asarray(convert(ep.time[mask], trial.time_unit, "months"), float)
+    ev = np.asarray(ep.event[mask], int)
+    d, e = float(ev.sum()), float(t.sum())
     kind = "reconstructed patients" if trial.is_reconstructed else "patient-level data"
     return HistoricalArm(study, source, d, e, kind,
                          f"{kind}: arm {label!r}, {int(mask.sum())} patients, {d:g} events "
                          f"over {e:.4g} patient-months",
-                         reconstructed=trial.is_reconstructed)
+                         reconstructed=trial.is_reconstructed, patients=(t, ev))
 
 
 class History:
@@ -169,10 +239,26 @@ class History:
         time_unit = check_time_unit(time_unit)
         if isinstance(records, pd.DataFrame):
             records = records.to_dict("records")
-        records = list(records)
+        records = [dict(r) for r in records]
         if not records:
             raise SpecError("history: no historical arms given.")
-        self.arms = tuple(_arm_from_record(dict(r), time_unit) for r in records)
+        arms, seen = [], set()
+        for r in records:
+            if _present(r, "interval_start"):  # per-interval rows: one arm per study
+                study = str(r.get("study") or "").strip()
+                if not study:
+                    raise SpecError("history: every historical arm needs a 'study' name.")
+                if study in seen:
+                    continue
+                seen.add(study)
+                rows = [x for x in records if str(x.get("study") or "").strip() == study]
+                if not all(_present(x, "interval_start") for x in rows):
+                    raise SpecError(f"history: study {study!r} mixes per-interval rows with "
+                                    "an overall row: give one or the other.")
+                arms.append(_interval_arm(study, rows, time_unit))
+            else:
+                arms.append(_arm_from_record(r, time_unit))
+        self.arms = tuple(arms)
         names = [a.study for a in self.arms]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -192,9 +278,18 @@ class History:
         """Patient-months at risk per arm."""
         return np.array([a.exposure for a in self.arms], float)
 
+    def per_interval(self, edges) -> tuple[np.ndarray, np.ndarray]:
+        """Events and exposure, (arms, intervals), on the intervals between ``edges``
+        (months; the last may be inf)."""
+        parts = [a.per_interval(edges) for a in self.arms]
+        return (np.array([p[0] for p in parts], float), np.array([p[1] for p in parts], float))
+
     @property
     def fingerprint(self) -> str:
         body = "\n".join(f"{a.study}|{a.source}|{a.events!r}|{a.exposure!r}|{a.form}"
+                         + ("" if a.intervals is None else "|" + a.intervals.tobytes().hex())
+                         + ("" if a.patients is None else "|" + a.patients[0].tobytes().hex()
+                            + a.patients[1].tobytes().hex())
                          for a in self.arms)
         return hashlib.sha256(body.encode()).hexdigest()
 

@@ -33,7 +33,7 @@ from scipy import stats
 
 from bayes_hcc.errors import ConvergenceWarning, SpecError
 from bayes_hcc.families.base import LOG_RATE_MU_MONTHS
-from bayes_hcc.spec.priors import MixturePrior, Prior
+from bayes_hcc.spec.priors import IntervalMixturePrior, MixturePrior, Prior
 
 __all__ = ["map_prior", "MAPPrior", "DEFAULT_TAU_SCALE", "ROBUST_SD"]
 
@@ -44,47 +44,52 @@ __all__ = ["map_prior", "MAPPrior", "DEFAULT_TAU_SCALE", "ROBUST_SD"]
 DEFAULT_TAU_SCALE = 0.5
 #: SD of the robust component: the information of one event on the log hazard.
 ROBUST_SD = 1.0
-#: Where a MAP prior of a constant control log hazard (per month) may be used.
+#: Where a MAP prior of a constant control log hazard (per month) may be used (a
+#: per-interval one: the piecewise baseline, ``MAPPrior.applies_to``).
 APPLIES_TO = {("exponential_ph", "log_lambda")}
 QUANTILES = (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)
 
 
-def _build(n_hist: int, heterogeneity: bool):
+def _build(n_hist: int, n_int: int, heterogeneity: bool):
+    """The meta-analysis of ``n_hist`` arms in ``n_int`` intervals (one interval: a constant
+    hazard): an independent MAP model per interval."""
     import pymc as pm
 
     with pm.Model() as m:
-        d = pm.Data("events", np.ones(n_hist))
-        log_e = pm.Data("log_exposure", np.zeros(n_hist))
+        d = pm.Data("events", np.ones((n_hist, n_int)))
+        expo = pm.Data("exposure", np.ones((n_hist, n_int)))
         mu_loc, mu_sd = pm.Data("mu_loc", 0.0), pm.Data("mu_sd", 1.0)
-        mu = pm.Normal("mu", mu_loc, mu_sd)
+        mu = pm.Normal("mu", mu_loc, mu_sd, shape=n_int)
         if heterogeneity:
             tau_scale = pm.Data("tau_scale", DEFAULT_TAU_SCALE)
-            tau = pm.HalfNormal("tau", tau_scale)
-            z = pm.Normal("z", 0.0, 1.0, shape=n_hist)
-            theta = mu + tau * z
-            z_new = pm.Normal("z_new", 0.0, 1.0)
+            tau = pm.HalfNormal("tau", tau_scale, shape=n_int)
+            z = pm.Normal("z", 0.0, 1.0, shape=(n_hist, n_int))
+            theta = mu[None, :] + tau[None, :] * z
+            z_new = pm.Normal("z_new", 0.0, 1.0, shape=n_int)
             pm.Deterministic("theta_new", mu + tau * z_new)
         else:
-            theta = mu
+            theta = mu[None, :] + pm.math.zeros((n_hist, n_int))
             pm.Deterministic("theta_new", mu)
-        pm.Poisson("y", mu=pm.math.exp(log_e + theta), observed=d)
+        # exposure 0 (no one at risk in an interval) carries no information: rate 0
+        pm.Poisson("y", mu=expo * pm.math.exp(theta), observed=d)
     return m
 
 
 _COMPILED: dict = {}
 
 
-def _sample(history, tau_scale, mu_prior, draws, tune, chains, seed, target_accept):
+def _sample(events, exposure, tau_scale, mu_prior, draws, tune, chains, seed,
+            target_accept):
     from bayes_hcc.models import _nutpie
 
     heterogeneity = tau_scale > 0
-    key = (len(history), heterogeneity)
+    key = (*events.shape, heterogeneity)
     if key not in _COMPILED:  # compiled once per structure, refitted with new data
         m = _build(*key)
         _COMPILED[key] = (m, _nutpie.compile_model(
-            m, structure_key=f"map_prior|{key[0]}|{int(heterogeneity)}"))
+            m, structure_key=f"map_prior|{key[0]}|{key[1]}|{int(heterogeneity)}"))
     m, compiled = _COMPILED[key]
-    data = {"events": history.events, "log_exposure": np.log(history.exposure),
+    data = {"events": events, "exposure": exposure,
             "mu_loc": np.asarray(mu_prior.params["mu"], float),
             "mu_sd": np.asarray(mu_prior.params["sigma"], float)}
     if heterogeneity:
@@ -161,21 +166,26 @@ def elir_ess(prior, n_grid: int = 20001) -> float:
 
 
 class MAPPrior:
-    """A MAP prior of the control arm's log hazard per month (module docstring).
+    """A MAP prior of the control arm's log hazard per month (module docstring): one normal
+    mixture for a constant hazard, or one per interval of ``cuts`` for the piecewise
+    baseline.
 
-    Use it as a model prior: ``bh.ExponentialPH(site_effect="none", priors={"log_lambda":
-    map})``. ``mixture`` is the fitted normal mixture (a :class:`~bayes_hcc.Prior` or
-    :class:`~bayes_hcc.spec.priors.MixturePrior`), ``draws`` the MCMC draws of the
-    predictive (and of mu, tau), ``accuracy`` the mixture's quantiles against the draws',
-    ``diagnostics`` the sampler checks. ``robust_weight`` is 0 until :meth:`robustify`.
+    Use it as a model prior: ``bh.ExponentialPH(priors={"log_lambda": map})``, or, made
+    with ``cuts``, ``bh.PiecewiseExponential(cuts=map.cuts, baseline_prior="independent",
+    priors={"log_baseline_hazard": map})``. ``mixture`` is what the model samples (a
+    :class:`~bayes_hcc.Prior`, :class:`~bayes_hcc.spec.priors.MixturePrior` or, per
+    interval, :class:`~bayes_hcc.spec.priors.IntervalMixturePrior`); ``elements`` the
+    mixture of each interval; ``draws`` the MCMC draws (``theta_new``: the predictive, per
+    interval); ``accuracy`` the mixtures' quantiles against the draws'; ``diagnostics`` the
+    sampler checks. ``robust_weight`` is 0 until :meth:`robustify`.
     """
 
-    applies_to = APPLIES_TO
-
-    def __init__(self, history, mixture, draws, *, tau_scale, mu_prior, accuracy,
-                 diagnostics, seed, robust_weight: float = 0.0, robust_component=None):
+    def __init__(self, history, elements, draws, *, tau_scale, mu_prior, accuracy,
+                 diagnostics, seed, cuts=None, robust_weight: float = 0.0,
+                 robust_components=None):
         self.history = history
-        self.mixture = mixture
+        self.elements = tuple(elements)
+        self.cuts = None if cuts is None else tuple(float(c) for c in cuts)
         self.draws = draws
         self.tau_scale = float(tau_scale)
         self.mu_prior = mu_prior
@@ -183,26 +193,61 @@ class MAPPrior:
         self.diagnostics = diagnostics
         self.seed = seed
         self.robust_weight = float(robust_weight)
-        self.robust_component = robust_component
+        self.robust_components = robust_components
 
-    # -- the prior as a model uses it --------------------------------------------------------
+    # -- where it goes -----------------------------------------------------------------------
+    @property
+    def per_interval(self) -> bool:
+        return self.cuts is not None
+
+    @property
+    def applies_to(self) -> set:
+        return ({("piecewise_exponential", "log_baseline_hazard")} if self.per_interval
+                else APPLIES_TO)
+
+    def check_model(self, options: dict) -> str | None:
+        """What is wrong with using this prior in a model with these family ``options``
+        (None when nothing is)."""
+        if not self.per_interval:
+            return None
+        cuts = tuple(float(c) for c in options.get("cuts") or ())
+        if cuts != self.cuts:
+            return (f"a per-interval MAP prior is made on the cuts {list(self.cuts)}; give the "
+                    f"model the same cuts (cuts={list(self.cuts)}), not "
+                    f"{list(cuts) if cuts else 'cut points from the data'}.")
+        if options.get("baseline_prior", "rw1") != "independent":
+            return ("a per-interval MAP prior gives each interval its own prior: use "
+                    "baseline_prior='independent' (the random walk puts a prior on the first "
+                    "interval only).")
+        return None
+
+    @property
+    def mixture(self):
+        """The prior the model samples."""
+        if not self.per_interval:
+            return self.elements[0]
+        return IntervalMixturePrior.from_elements(self.elements)
+
     def as_prior(self):
-        """The mixture (a Prior or MixturePrior) the model layer samples."""
         return self.mixture
 
     @property
     def informative(self):
-        """The MAP mixture without its robust component."""
+        """The MAP mixture(s) without the robust component (per interval: a list)."""
         if not self.robust_weight:
-            return self.mixture
-        w, m, s = _components(self.mixture)
-        return _as_prior(w[:-1] / w[:-1].sum(), m[:-1], s[:-1])
+            parts = list(self.elements)
+        else:
+            parts = []
+            for e in self.elements:
+                w, m, s = _components(e)
+                parts.append(_as_prior(w[:-1] / w[:-1].sum(), m[:-1], s[:-1]))
+        return parts if self.per_interval else parts[0]
 
-    def robustify(self, weight: float = 0.2, *, mean: float | None = None,
-                  sd: float = ROBUST_SD) -> MAPPrior:
-        """The robust MAP prior: (1 - weight) x MAP + weight x Normal(mean, sd), the robust
-        component last. ``mean`` defaults to the MAP median; ``sd`` to 1, the information
-        of one event on the log hazard."""
+    def robustify(self, weight: float = 0.2, *, mean=None, sd: float = ROBUST_SD) -> MAPPrior:
+        """The robust MAP prior: (1 - weight) x MAP + weight x Normal(mean, sd) (per interval
+        for a per-interval prior), the robust component last. ``mean`` defaults to the MAP
+        median (of each interval); ``sd`` to 1, the information of one event on the log
+        hazard."""
         if self.robust_weight:
             raise SpecError("this MAP prior is already robust; robustify the MAP prior it "
                             "came from.")
@@ -210,28 +255,55 @@ class MAPPrior:
             raise SpecError(f"robustify: weight = {weight!r} must lie in (0, 1).")
         if not sd > 0:
             raise SpecError(f"robustify: sd = {sd!r} must be > 0.")
-        mean = float(mixture_quantile(self.mixture, 0.5)[0]) if mean is None else float(mean)
-        w, m, s = _components(self.mixture)
-        mixture = _as_prior(np.r_[(1 - weight) * w, weight], np.r_[m, mean], np.r_[s, sd])
-        return MAPPrior(self.history, mixture, self.draws, tau_scale=self.tau_scale,
+        means = (np.array([mixture_quantile(e, 0.5)[0] for e in self.elements])
+                 if mean is None else np.broadcast_to(np.asarray(mean, float),
+                                                      (len(self.elements),)))
+        elements, robust = [], []
+        for e, mu in zip(self.elements, means):
+            w, m, s = _components(e)
+            elements.append(_as_prior(np.r_[(1 - weight) * w, weight], np.r_[m, mu],
+                                      np.r_[s, sd]))
+            robust.append(Prior("Normal", mu=float(mu), sigma=float(sd)))
+        return MAPPrior(self.history, elements, self.draws, tau_scale=self.tau_scale,
                         mu_prior=self.mu_prior, accuracy=self.accuracy,
-                        diagnostics=self.diagnostics, seed=self.seed, robust_weight=weight,
-                        robust_component=Prior("Normal", mu=mean, sigma=sd))
+                        diagnostics=self.diagnostics, seed=self.seed, cuts=self.cuts,
+                        robust_weight=weight, robust_components=robust)
 
-    def ess(self, method: str = "elir") -> float:
-        """Prior effective sample size in events (ELIR: the module docstring)."""
+    def ess(self, method: str = "elir"):
+        """Prior effective sample size in events (ELIR: the module docstring); per interval
+        an array."""
         if method != "elir":
             raise SpecError(f"ess: method {method!r}; only 'elir' (expected local "
                             "information ratio, Neuenschwander et al. 2020) is provided.")
-        return elir_ess(self.mixture)
+        values = np.array([elir_ess(e) for e in self.elements])
+        return values if self.per_interval else float(values[0])
 
     # -- reading it --------------------------------------------------------------------------
     def quantiles(self, q=QUANTILES) -> np.ndarray:
-        return mixture_quantile(self.mixture, q)
+        """Quantiles of the prior (per interval: one row each)."""
+        rows = np.array([mixture_quantile(e, q) for e in self.elements])
+        return rows if self.per_interval else rows[0]
+
+    def interval_labels(self) -> list[str]:
+        if not self.per_interval:
+            return ["constant"]
+        edges = [0.0, *self.cuts, np.inf]
+        return [f"[{a:g}, {b:g})" for a, b in zip(edges[:-1], edges[1:])]
 
     def summary(self) -> pd.DataFrame:
         """The historical arms and the MAP predictive (log hazard per month, its 95% interval
-        and the constant-hazard median), with tau and the ESS."""
+        and the constant-hazard median), with tau and the ESS (per interval)."""
+        if self.per_interval:
+            rows = []
+            theta = self.draws["theta_new"].to_numpy().reshape(-1, len(self.elements))
+            for j, label in enumerate(self.interval_labels()):
+                lo, mid, hi = mixture_quantile(self.elements[j], (0.025, 0.5, 0.975))
+                rows.append({"interval": label, "log_hazard": mid, "lower": lo, "upper": hi,
+                             "ess_events": elir_ess(self.elements[j]),
+                             "draws_median": float(np.median(theta[:, j]))})
+            out = pd.DataFrame(rows).set_index("interval")
+            out.attrs.update(tau=self.tau_summary())
+            return out
         rows = self.history.table()[["form", "events", "exposure_months", "log_hazard",
                                      "lower", "upper", "median_months"]].copy()
         theta = self.draws["theta_new"].to_numpy().ravel()
@@ -254,50 +326,64 @@ class MAPPrior:
     def tau_summary(self) -> dict:
         if "tau" not in self.draws:
             return {"tau": "fixed at 0 (no heterogeneity)"}
-        t = self.draws["tau"].to_numpy().ravel()
-        return {"median": float(np.median(t)), "lower": float(np.quantile(t, 0.025)),
-                "upper": float(np.quantile(t, 0.975)),
+        t = self.draws["tau"].to_numpy().reshape(-1, len(self.elements))
+        med = np.median(t, axis=0)
+        lo, hi = np.quantile(t, 0.025, axis=0), np.quantile(t, 0.975, axis=0)
+        one = (lambda a: float(a[0])) if not self.per_interval else (lambda a: a.tolist())
+        return {"median": one(med), "lower": one(lo), "upper": one(hi),
                 "prior": f"HalfNormal({self.tau_scale:g})"}
 
     def to_dict(self) -> dict:
         """What produced it (for a fit's provenance)."""
+        ess = self.ess()
         return {"method": "robust MAP" if self.robust_weight else "MAP",
                 "prior": self.mixture.to_dict(), "robust_weight": self.robust_weight,
-                "tau_scale": self.tau_scale, "ess_elir": self.ess(),
+                "tau_scale": self.tau_scale,
+                "ess_elir": ess.tolist() if self.per_interval else ess,
+                "cuts": None if self.cuts is None else list(self.cuts),
                 "history_fingerprint": self.history.fingerprint,
                 "studies": [a.study for a in self.history.arms], "seed": self.seed}
 
     def __repr__(self) -> str:
+        kind = (f"robust MAP prior (weight {self.robust_weight:g} on Normal(MAP median, "
+                f"{self.robust_components[0].params['sigma']:g}))" if self.robust_weight
+                else "MAP prior")
+        head = (f"{kind} of the control log hazard per month | {len(self.history)} "
+                "historical arms")
+        if self.per_interval:
+            t = self.summary()
+            body = "; ".join(f"{i}: {r.log_hazard:.2f} ({r.lower:.2f} to {r.upper:.2f}), ESS "
+                             f"{r.ess_events:.0f}" for i, r in t.iterrows())
+            return f"{head} | per interval: {body} | tau prior HalfNormal({self.tau_scale:g})"
         tau = self.tau_summary()
         tau_text = (f"tau median {tau['median']:.2f} (95% {tau['lower']:.2f}-"
                     f"{tau['upper']:.2f}), prior {tau['prior']}" if "median" in tau
                     else tau["tau"])
         lo, mid, hi = self.quantiles((0.025, 0.5, 0.975))
-        kind = (f"robust MAP prior (weight {self.robust_weight:g} on Normal("
-                f"{self.robust_component.params['mu']:.3g}, "
-                f"{self.robust_component.params['sigma']:g}))" if self.robust_weight
-                else "MAP prior")
-        return (f"{kind} of the control log hazard per month | {len(self.history)} "
-                f"historical arms | median {mid:.3f} (95% {lo:.3f} to {hi:.3f}); "
-                f"constant-hazard median {np.log(2) / np.exp(mid):.3g} months | "
-                f"{tau_text} | ESS {self.ess():.0f} events (ELIR) | {self.mixture}")
+        return (f"{head} | median {mid:.3f} (95% {lo:.3f} to {hi:.3f}); constant-hazard "
+                f"median {np.log(2) / np.exp(mid):.3g} months | {tau_text} | ESS "
+                f"{self.ess():.0f} events (ELIR) | {self.mixture}")
 
 
-def map_prior(history, *, tau_scale: float = DEFAULT_TAU_SCALE, mu_prior=None,
+def map_prior(history, *, cuts=None, tau_scale: float = DEFAULT_TAU_SCALE, mu_prior=None,
               draws: int = 5000, tune: int = 1000, chains: int = 4, random_seed: int = 1,
               max_components: int = 4, mixture_tolerance: float = 0.02,
               target_accept: float = 0.995) -> MAPPrior:
     """The MAP prior of the control log hazard per month from historical control arms
     (:class:`~bayes_hcc.borrowing.history.History`, or records for it).
 
-    ``tau_scale``: HalfNormal scale of the between-trial SD (0: no heterogeneity);
-    ``mu_prior``: prior of the mean log hazard (default Normal(-2.5, 2), the package's
-    log-rate prior per month). The predictive is sampled (``chains`` x ``draws``) and
-    approximated by the fewest normals (up to ``max_components``) whose 2.5% ... 97.5%
-    quantiles lie within ``mixture_tolerance`` (log hazard) of the draws' (``accuracy``).
-    ``target_accept`` is high by default: with informative historical arms (100+ events)
-    the between-trial SD has a funnel that gave a few divergences in 40,000 draws at 0.95
-    and 0.99 and none at 0.995 (measured, 8 seeds); the model is tiny, so this costs little. Non-convergence of the sampler is a
+    ``cuts`` (months): a per-interval MAP prior for the piecewise-exponential baseline, one
+    meta-analysis per interval [0, c1), [c1, c2), ..., [ck, inf) of each arm's events and
+    exposure in it (arms given per interval on these cuts, or as patient-level data);
+    without cuts, a constant hazard. ``tau_scale``: HalfNormal scale of the between-trial
+    SD (0: no heterogeneity); ``mu_prior``: prior of the mean log hazard (default
+    Normal(-2.5, 2), the package's log-rate prior per month). The predictive is sampled
+    (``chains`` x ``draws``) and approximated by the fewest normals (up to
+    ``max_components``) whose 2.5% ... 97.5% quantiles lie within ``mixture_tolerance``
+    (log hazard) of the draws' (``accuracy``). ``target_accept`` is high by default: with
+    informative historical arms (100+ events) the between-trial SD has a funnel that gave a
+    few divergences in 40,000 draws at 0.95 and 0.99 and none at 0.995 (measured, 8 seeds);
+    the model is tiny, so this costs little. Non-convergence of the sampler is a
     ConvergenceWarning and is kept in ``diagnostics``.
     """
     from bayes_hcc.borrowing.history import History
@@ -308,15 +394,24 @@ def map_prior(history, *, tau_scale: float = DEFAULT_TAU_SCALE, mu_prior=None,
     tau_scale = float(tau_scale)
     if not (np.isfinite(tau_scale) and tau_scale >= 0):
         raise SpecError(f"map_prior: tau_scale = {tau_scale!r} must be >= 0.")
-    if tau_scale > 0 and len(history) < 2:
-        warnings.warn("map_prior: one historical arm cannot inform the between-trial SD: "
-                      "the MAP prior's width comes from its HalfNormal prior alone.",
-                      UserWarning, stacklevel=2)
     mu_prior = Prior("Normal", mu=LOG_RATE_MU_MONTHS, sigma=2.0) if mu_prior is None \
         else Prior.from_dict(mu_prior)
     if mu_prior.dist != "Normal":
         raise SpecError("map_prior: mu_prior must be a Normal prior.")
-    trace = _sample(history, tau_scale, mu_prior, draws, tune, chains, random_seed,
+    if cuts is None:
+        events, exposure = history.events[:, None], history.exposure[:, None]
+    else:
+        cuts = np.asarray(cuts, float).ravel()
+        if len(cuts) == 0 or not (np.all(np.isfinite(cuts)) and np.all(cuts > 0)
+                                  and np.all(np.diff(cuts) > 0)):
+            raise SpecError(f"map_prior: cuts {cuts.tolist()} must be increasing positive "
+                            "times in months.")
+        events, exposure = history.per_interval(np.r_[0.0, cuts, np.inf])
+    if tau_scale > 0 and len(history) < 2:
+        warnings.warn("map_prior: one historical arm cannot inform the between-trial SD: "
+                      "the MAP prior's width comes from its HalfNormal prior alone.",
+                      UserWarning, stacklevel=2)
+    trace = _sample(events, exposure, tau_scale, mu_prior, draws, tune, chains, random_seed,
                     target_accept)
     import xarray as xr
 
@@ -330,14 +425,20 @@ def map_prior(history, *, tau_scale: float = DEFAULT_TAU_SCALE, mu_prior=None,
         failed = ", ".join(diagnostics.index[~diagnostics["ok"].astype(bool)])
         warnings.warn(f"map_prior: the sampler's checks failed ({failed}); the MAP prior may "
                       "be unreliable: see .diagnostics.", ConvergenceWarning, stacklevel=2)
-    theta = dt["posterior"]["theta_new"].to_numpy().ravel()
-    w, m, s = _fit_mixture(theta, max_components, random_seed, mixture_tolerance)
-    mixture = _as_prior(w, m, s)
-    emp = np.quantile(theta, QUANTILES)
-    fitted = mixture_quantile(mixture, QUANTILES)
-    accuracy = pd.DataFrame({"draws": emp, "mixture": fitted, "difference": fitted - emp},
-                            index=pd.Index(QUANTILES, name="quantile"))
-    accuracy.attrs["max_abs_difference"] = float(np.max(np.abs(fitted - emp)))
-    return MAPPrior(history, mixture, dt["posterior"].to_dataset(), tau_scale=tau_scale,
+    theta = dt["posterior"]["theta_new"].to_numpy().reshape(-1, events.shape[1])
+    elements, tables = [], []
+    for j in range(theta.shape[1]):
+        w, m, s = _fit_mixture(theta[:, j], max_components, random_seed, mixture_tolerance)
+        mixture = _as_prior(w, m, s)
+        emp = np.quantile(theta[:, j], QUANTILES)
+        fitted = mixture_quantile(mixture, QUANTILES)
+        tables.append(pd.DataFrame({"interval": j, "quantile": QUANTILES, "draws": emp,
+                                    "mixture": fitted, "difference": fitted - emp}))
+        elements.append(mixture)
+    accuracy = pd.concat(tables, ignore_index=True)
+    accuracy = (accuracy.drop(columns="interval").set_index("quantile") if cuts is None
+                else accuracy.set_index(["interval", "quantile"]))
+    accuracy.attrs["max_abs_difference"] = float(accuracy["difference"].abs().max())
+    return MAPPrior(history, elements, dt["posterior"].to_dataset(), tau_scale=tau_scale,
                     mu_prior=mu_prior, accuracy=accuracy, diagnostics=diagnostics,
-                    seed=random_seed)
+                    seed=random_seed, cuts=None if cuts is None else cuts.tolist())

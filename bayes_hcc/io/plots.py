@@ -389,58 +389,82 @@ def plot_reconstruction(trial):
 
 
 def plot_map_prior(prior, *, trial=None, endpoint: str = "os"):
-    """The MAP prior's forest plot: each historical control arm's constant-hazard median
-    with its 95% interval (events and source in the label), the MAP predictive (and the
-    robust MAP when robustified) as its 95% interval, and optionally the trial's own control
-    arm (``trial``). The axis is the median in months, logarithmic (log 2 / hazard)."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    """The MAP prior's forest plot: each historical control arm's log hazard per month with
+    its 95% interval (events and form in the label), the MAP predictive (and the robust MAP
+    when robustified) as its 95% interval, and optionally the trial's own control arm
+    (``trial``). A constant-hazard prior is drawn on the scale of the median it implies
+    (months, logarithmic: log 2 / hazard); a per-interval prior as one panel per interval
+    on the log hazard."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    from bayes_hcc.borrowing.history import events_exposure
+    from bayes_hcc.borrowing.map_prior import elir_ess, mixture_quantile
+    from bayes_hcc.units import convert
 
     plt = _plt()
-    table = prior.history.table()
-    rows = [(f"{s}  ({r['events']:.0f} ev.; {r['form']})", r["log_hazard"], r["lower"],
-             r["upper"], "k", "s") for s, r in table.iterrows()]
+    per = prior.per_interval
+    labels = prior.interval_labels()
+    edges = np.r_[0.0, prior.cuts or [], np.inf]
+    informative = prior.informative if per else [prior.informative]
+    if per:
+        d_hist, e_hist = prior.history.per_interval(edges)
+    else:
+        d_hist, e_hist = prior.history.events[:, None], prior.history.exposure[:, None]
+    own = None
     if trial is not None:
-        from bayes_hcc.units import convert
-
         ep = trial.endpoint(endpoint)
         c = ep.arm == 0
-        d, e = float(ep.event[c].sum()), float(convert(ep.time[c].sum(), trial.time_unit,
-                                                       "months"))
-        if d > 0:
-            lh = np.log(d / e)
-            rows.append((f"this trial: {trial.control}  ({d:.0f} ev.)", lh, lh - 1.96 / d ** .5,
-                         lh + 1.96 / d ** .5, COLORS[1], "D"))
-    from bayes_hcc.borrowing.map_prior import elir_ess, mixture_quantile
-
-    q = mixture_quantile(prior.informative, (0.025, 0.5, 0.975))
-    rows.append((f"MAP prior (ESS {elir_ess(prior.informative):.0f})", q[1], q[0], q[2],
-                 COLORS[0], "o"))
-    if prior.robust_weight:
-        q = mixture_quantile(prior.mixture, (0.025, 0.5, 0.975))
-        rows.append((f"robust MAP (weight {prior.robust_weight:g}; ESS {prior.ess():.0f})",
-                     q[1], q[0], q[2], COLORS[0], "o"))
-    n = len(rows)
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.45 * n))
-    for i, (label, m, l, h, color, marker) in enumerate(rows):
-        y = n - 1 - i
-        med = np.log(2) / np.exp([m, h, l])  # a higher hazard is a shorter median
-        ax.errorbar(med[0], y, xerr=[[med[0] - med[1]], [med[2] - med[0]]], fmt=marker,
-                    color=color, capsize=3, ms=6)
-    ax.set_yticks(np.arange(n)[::-1], [r[0] for r in rows], fontsize=8)
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("control median under a constant hazard (months; 95% interval)")
+        own = events_exposure(np.asarray(convert(ep.time[c], trial.time_unit, "months")),
+                              ep.event[c], edges)
+    n_rows = len(prior.history) + (own is not None) + 1 + bool(prior.robust_weight)
+    fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels) + 3.5 * (not per),
+                                                        1.2 + 0.45 * n_rows),
+                             sharey=True, squeeze=False)
+    for j, ax in enumerate(axes[0]):
+        rows = []
+        for i, a in enumerate(prior.history.arms):
+            d, e = d_hist[i, j], e_hist[i, j]
+            lh = np.log(d / e) if d > 0 else np.nan
+            half = 1.96 / np.sqrt(d) if d > 0 else np.nan
+            rows.append((f"{a.study}  ({d:.0f} ev.; {a.form})", lh, lh - half, lh + half,
+                         "k", "s"))
+        if own is not None:
+            d, e = own[0][j], own[1][j]
+            lh, half = (np.log(d / e), 1.96 / np.sqrt(d)) if d > 0 else (np.nan, np.nan)
+            rows.append((f"this trial: {trial.control}  ({d:.0f} ev.)", lh, lh - half,
+                         lh + half, COLORS[1], "D"))
+        q = mixture_quantile(informative[j], (0.025, 0.5, 0.975))
+        rows.append((f"MAP prior (ESS {elir_ess(informative[j]):.0f})", q[1], q[0], q[2],
+                     COLORS[0], "o"))
+        if prior.robust_weight:
+            q = mixture_quantile(prior.elements[j], (0.025, 0.5, 0.975))
+            rows.append((f"robust MAP (weight {prior.robust_weight:g}; ESS "
+                         f"{elir_ess(prior.elements[j]):.0f})", q[1], q[0], q[2], COLORS[0],
+                         "o"))
+        n = len(rows)
+        for i, (label, m, lo, hi, color, marker) in enumerate(rows):
+            if not np.isfinite(m):
+                continue
+            x = (m, lo, hi) if per else tuple(np.log(2) / np.exp([m, hi, lo]))
+            ax.errorbar(x[0], n - 1 - i, xerr=[[x[0] - x[1]], [x[2] - x[0]]], fmt=marker,
+                        color=color, capsize=3, ms=6)
+        ax.set_yticks(np.arange(n)[::-1], [r[0] for r in rows], fontsize=8)
+        ax.axhline(1.5 + bool(prior.robust_weight) - 1, color="grey", lw=0.5)
+        if per:
+            ax.set_title(f"interval {labels[j]} months", fontsize=9)
+            ax.set_xlabel("log hazard per month (95% interval)")
+        else:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xlabel("control median under a constant hazard (months; 95% interval)")
     tau = prior.tau_summary()
-    ax.set_title("Historical control arms and the MAP prior"
-                 + (f" (tau median {tau['median']:.2f}, prior {tau['prior']})"
-                    if "median" in tau else " (no heterogeneity)"), fontsize=10)
-    n_data = len(table) + int(trial is not None and len(rows) > len(table) + 1
-                              + bool(prior.robust_weight))
-    ax.axhline(n - n_data - 0.5, color="grey", lw=0.5)  # data above, priors below
+    fig.suptitle("Historical control arms and the MAP prior"
+                 + (f" (tau prior {tau['prior']})" if "prior" in tau
+                    else " (no heterogeneity)"), fontsize=10)
     fig.tight_layout()
     return fig
-
 
 
 def plot_borrowing_design(design):

@@ -82,10 +82,15 @@ class SurvivalModel:
             where = getattr(v, "applies_to", None)  # a MAP prior: one family's parameter
             if where is not None and (self.family_key, k) not in where:
                 allowed = ", ".join(f"{p} of {f}" for f, p in sorted(where))
+                kind = ("per-interval log hazards per month" if getattr(v, "per_interval",
+                                                                        False)
+                        else "constant log hazard per month")
                 raise ModelError(f"{name}: priors[{k!r}] is a {type(v).__name__} of the "
-                                 f"control arm's constant log hazard per month; it applies "
-                                 f"to {allowed} (e.g. bh.ExponentialPH(priors={{'log_lambda'"
-                                 ": prior}})), not to {k} of this model.")
+                                 f"control arm's {kind}; it applies to {allowed}, not to "
+                                 f"{k} of this model.")
+            problem = v.check_model(options) if hasattr(v, "check_model") else None
+            if problem:
+                raise ModelError(f"{name}: {problem}")
         priors = {k: Prior.from_dict(v).to_dict() if not isinstance(v, dict) else v
                   for k, v in (priors or {}).items()}
         site = {"parametrization": site_parametrization,
@@ -325,8 +330,10 @@ class SurvivalModel:
 
 def _moved(prior, shift: float):
     """The same prior with its location moved by ``shift`` (every component of a mixture)."""
-    from bayes_hcc.spec.priors import MixturePrior
+    from bayes_hcc.spec.priors import IntervalMixturePrior, MixturePrior
 
+    if isinstance(prior, IntervalMixturePrior):
+        return IntervalMixturePrior(prior.weights, prior.means + shift, prior.sds)
     if isinstance(prior, MixturePrior):
         return MixturePrior([_moved(c, shift) for c in prior.components], prior.weights)
     return Prior(prior.dist, **{**prior.params, "mu": prior.params["mu"] + shift})

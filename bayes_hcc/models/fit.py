@@ -85,25 +85,33 @@ class Fit:
         return self.datatree.attrs["data_fingerprint"]
 
     def mixture_weights(self) -> dict:
-        """For each scalar parameter with a mixture prior (e.g. a robust MAP prior of the
-        control log hazard): the posterior weight of each component, the average over the
-        draws of P(component | draw), with the draws moved to the months scale the prior is
-        declared on. {} when no prior is a mixture."""
-        from bayes_hcc.spec.priors import MixturePrior
+        """For each parameter with a mixture prior (e.g. a robust MAP prior of the control
+        log hazard): the posterior weight of each component, the average over the draws of
+        P(component | draw), with the draws moved to the months scale the prior is declared
+        on. A vector parameter with one mixture per element (a per-interval MAP prior) gives
+        one row per element. {} when no prior is a mixture."""
+        from bayes_hcc.spec.priors import IntervalMixturePrior, MixturePrior
         from bayes_hcc.units import log_unit_in_months
 
         post = self.datatree["posterior"]
+        scalars = {k: post[k].to_numpy().reshape(-1) for k in post.data_vars
+                   if set(post[k].dims) == {"chain", "draw"}}
         out = {}
         for name, prior in self.priors.items():
-            if not isinstance(prior, MixturePrior) or name not in post:
+            if name not in post:
                 continue
-            if set(post[name].dims) != {"chain", "draw"}:
-                continue  # a vector parameter: a weight per element is not one number
-            draws = {k: post[k].to_numpy().ravel() for k in post.data_vars
-                     if set(post[k].dims) == {"chain", "draw"}}
-            shift = self.family.unit_shift(draws, log_unit_in_months(self.time_unit))
-            x = draws[name] - np.asarray(shift.get(name, 0.0))
-            out[name] = prior.component_probabilities(x).mean(axis=0)
+            dims = set(post[name].dims) - {"chain", "draw"}
+            if isinstance(prior, MixturePrior) and not dims:
+                x = scalars[name]
+            elif isinstance(prior, IntervalMixturePrior) and len(dims) == 1:
+                x = post[name].to_numpy().reshape(-1, prior.n_elements)
+            else:
+                continue
+            shift = np.asarray(self.family.unit_shift(
+                scalars, log_unit_in_months(self.time_unit)).get(name, 0.0))
+            if x.ndim == 2 and shift.ndim == 1:  # a shift per draw (e.g. a Weibull shape)
+                shift = shift[:, None]
+            out[name] = prior.component_probabilities(x - shift).mean(axis=0)
         return out
 
     @property

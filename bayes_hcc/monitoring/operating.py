@@ -198,7 +198,9 @@ def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
         })
         mixtures = fit.mixture_weights()  # e.g. a robust MAP prior of the control hazard
         if mixtures:
-            out["robust_weight"] = float(next(iter(mixtures.values()))[-1])
+            # the last component's weight (per element: their mean)
+            out["robust_weight"] = float(np.mean(np.asarray(next(iter(mixtures.values())))
+                                                 [..., -1]))
         return out
     raise AssertionError("the final look always decides")  # pragma: no cover
 

@@ -7,6 +7,7 @@ the PyMC graph and a test checks the two agree.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ from scipy import stats
 
 from bayes_hcc.errors import SpecError
 
-__all__ = ["Prior", "MixturePrior", "DISTRIBUTIONS"]
+__all__ = ["Prior", "MixturePrior", "IntervalMixturePrior", "DISTRIBUTIONS"]
 
 # name -> (parameters, positive support?)
 DISTRIBUTIONS = {
@@ -77,16 +78,18 @@ class Prior:
 
     @classmethod
     def from_dict(cls, d) -> Prior | MixturePrior:
-        if isinstance(d, (Prior, MixturePrior)):
+        if isinstance(d, (Prior, MixturePrior, IntervalMixturePrior)):
             return d
         if hasattr(d, "as_prior"):  # a prior built from data, e.g. a MAP prior
             return d.as_prior()
         d = dict(d)
         if "dist" not in d:
             raise SpecError(f"prior {d} needs a 'dist' key (one of "
-                            f"{', '.join([*DISTRIBUTIONS, 'Mixture'])}).")
+                            f"{', '.join([*DISTRIBUTIONS, 'Mixture', 'IntervalMixture'])}).")
         if d["dist"] == "Mixture":
             return MixturePrior.from_dict(d)
+        if d["dist"] == "IntervalMixture":
+            return IntervalMixturePrior.from_dict(d)
         return cls(d.pop("dist"), **d)
 
     @staticmethod
@@ -248,6 +251,154 @@ class MixturePrior:
 
     def scipy(self):
         return _MixtureDist(self)
+
+
+class IntervalMixturePrior:
+    """One normal mixture per element of a vector parameter (e.g. a per-interval MAP prior
+    of the piecewise baseline's log hazards), all with the same number of components.
+
+    ``weights`` is (J, K), ``means`` and ``sds`` (J, K). Its PyMC variable is one
+    ``pm.Mixture`` of shape (J,) (weights and parameters are data: changing the numbers
+    reuses the compiled model); its log density is elementwise (shape ``x.shape``); a shift
+    moves every component's mean.
+    """
+
+    dist = "IntervalMixture"
+    positive = False
+    has_location = True
+
+    def __init__(self, weights, means, sds):
+        w, m, s = (np.asarray(a, float) for a in (weights, means, sds))
+        if w.ndim != 2 or m.shape != w.shape or s.shape != w.shape:
+            raise SpecError("an IntervalMixture prior needs weights, means and sds of one "
+                            "shape (elements x components).")
+        if not (np.isfinite(w).all() and np.isfinite(m).all() and np.isfinite(s).all()):
+            raise SpecError("IntervalMixture prior parameters must be finite.")
+        if (w <= 0).any() or (s <= 0).any():
+            raise SpecError("IntervalMixture weights and sds must be > 0.")
+        if np.abs(w.sum(axis=1) - 1).max() > 1e-6:
+            raise SpecError("IntervalMixture weights must sum to 1 for every element.")
+        self.weights = w / w.sum(axis=1, keepdims=True)
+        self.means, self.sds = m, s
+
+    @classmethod
+    def from_elements(cls, elements) -> IntervalMixturePrior:
+        """From one Prior (Normal) or MixturePrior of normals per element; elements with
+        fewer components get their heaviest component split into identical copies (the
+        same distribution), so every element has as many components as the largest."""
+        parts = []
+        for e in elements:
+            comps = e.components if isinstance(e, MixturePrior) else (e,)
+            w = list(e.weights) if isinstance(e, MixturePrior) else [1.0]
+            if any(c.dist != "Normal" for c in comps):
+                raise SpecError("IntervalMixture elements must be normal (mixtures).")
+            parts.append([[wi, c.params["mu"], c.params["sigma"]] for wi, c in zip(w, comps)])
+        k = max(len(p) for p in parts)
+        for p in parts:
+            while len(p) < k:
+                i = int(np.argmax([c[0] for c in p]))
+                p[i][0] /= 2
+                p.append(list(p[i]))
+        arr = np.array(parts, float)  # (J, K, 3)
+        return cls(arr[..., 0], arr[..., 1], arr[..., 2])
+
+    @property
+    def n_elements(self) -> int:
+        return self.weights.shape[0]
+
+    def element(self, j):
+        comps = [Prior("Normal", mu=float(m), sigma=float(s))
+                 for m, s in zip(self.means[j], self.sds[j])]
+        if len(comps) == 1:
+            return comps[0]
+        return MixturePrior(comps, list(self.weights[j]))
+
+    def __eq__(self, other):
+        return isinstance(other, IntervalMixturePrior) and self.to_dict() == other.to_dict()
+
+    def __hash__(self):
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+    def __repr__(self):
+        return f"IntervalMixturePrior({self.n_elements} elements x {self.weights.shape[1]} components)"
+
+    def __str__(self) -> str:
+        return "IntervalMixture(" + "; ".join(
+            f"[{j + 1}] " + str(self.element(j)) for j in range(self.n_elements)) + ")"
+
+    @property
+    def structure(self) -> str:
+        return f"IntervalMixture[{self.n_elements}x{self.weights.shape[1]}]"
+
+    @property
+    def params(self) -> dict:
+        return self.flat_params()
+
+    def flat_params(self) -> dict:
+        return {"w": self.weights, "mu": self.means, "sigma": self.sds}
+
+    def to_dict(self) -> dict:
+        return {"dist": self.dist, "weights": self.weights.tolist(),
+                "means": self.means.tolist(), "sds": self.sds.tolist()}
+
+    @classmethod
+    def from_dict(cls, d) -> IntervalMixturePrior:
+        d = dict(d)
+        d.pop("dist", None)
+        if set(d) != {"weights", "means", "sds"}:
+            raise SpecError("an IntervalMixture prior is {dist = \"IntervalMixture\", weights "
+                            "= [[...], ...], means = [[...], ...], sds = [[...], ...]} (one "
+                            "row per element).")
+        return cls(d["weights"], d["means"], d["sds"])
+
+    def pymc(self, name: str, shift=None, params=None, **kwargs):
+        p = self.flat_params() if params is None else params
+        mu = p["mu"] if shift is None else p["mu"] + shift
+        k = self.weights.shape[1]
+        comps = [pm.Normal.dist(mu=mu[:, i], sigma=p["sigma"][:, i]) for i in range(k)]
+        return pm.Mixture(name, w=p["w"], comp_dists=comps, **kwargs)
+
+    def logpdf(self, x):
+        """Elementwise log density: ``x`` has the elements on its last axis."""
+        from scipy.special import logsumexp
+
+        x = np.asarray(x, float)[..., None]
+        return logsumexp(np.log(self.weights) + stats.norm.logpdf(x, self.means, self.sds),
+                         axis=-1)
+
+    def component_probabilities(self, x) -> np.ndarray:
+        x = np.asarray(x, float)[..., None]
+        logs = np.log(self.weights) + stats.norm.logpdf(x, self.means, self.sds)
+        logs -= logs.max(axis=-1, keepdims=True)
+        p = np.exp(logs)
+        return p / p.sum(axis=-1, keepdims=True)
+
+    def scipy(self):
+        return _IntervalMixtureDist(self)
+
+
+class _IntervalMixtureDist:
+    def __init__(self, prior):
+        self.prior = prior
+
+    def logpdf(self, x):
+        return self.prior.logpdf(x)
+
+    def rvs(self, size=None, random_state=None):
+        """Draws with the elements on the last axis: ``size`` must end with the number of
+        elements (or be an int: that many draws of the whole vector)."""
+        rng = np.random.default_rng(random_state)
+        p = self.prior
+        j = p.n_elements
+        shape = (size, j) if isinstance(size, int) else tuple(size or (j,))
+        if shape[-1] != j:
+            raise ValueError(f"IntervalMixture draws need a last axis of {j} elements.")
+        u = rng.random(shape)[..., None]
+        k = (u > np.cumsum(p.weights, axis=1)).sum(axis=-1)  # component per draw
+        k = np.minimum(k, p.weights.shape[1] - 1)
+        idx = np.arange(j)
+        mu, sd = p.means[idx, k], p.sds[idx, k]
+        return rng.normal(mu, sd)
 
 
 class _MixtureDist:

@@ -5,6 +5,7 @@ import pytest
 from scipy import stats
 
 import bayes_hcc as bh
+from bayes_hcc.spec.priors import IntervalMixturePrior
 from bayes_hcc.models import assemble, graph
 from bayes_hcc.families.piecewise import PiecewiseFamily
 from bayes_hcc.families.weibull import WeibullFamily
@@ -12,6 +13,15 @@ from bayes_hcc.families.weibull import WeibullFamily
 RNG = np.random.default_rng(42)
 MIX = bh.Prior.mixture([bh.Prior("Normal", mu=-0.2, sigma=0.3),
                         bh.Prior("Normal", mu=0.0, sigma=2.0)], [0.7, 0.3])
+#: A per-interval mixture (a per-interval MAP prior's shape): one mixture per interval of
+#: cuts [2, 5], with different components, padded to a common number.
+IMIX = IntervalMixturePrior.from_elements([
+    bh.Prior.mixture([bh.Prior("Normal", mu=-2.4, sigma=0.2),
+                      bh.Prior("Normal", mu=-2.5, sigma=1.0)], [0.8, 0.2]),
+    bh.Prior("Normal", mu=-2.0, sigma=0.4),
+    bh.Prior.mixture([bh.Prior("Normal", mu=-3.0, sigma=0.3),
+                      bh.Prior("Normal", mu=-2.6, sigma=0.6),
+                      bh.Prior("Normal", mu=-2.5, sigma=1.0)], [0.5, 0.3, 0.2])])
 N = 60
 TIME = RNG.weibull(1.3, N) * 8 + 0.01
 EVENT = (RNG.uniform(size=N) < 0.7).astype(int)
@@ -185,8 +195,10 @@ def _graph_at_random_points(model, seed, trial=None, endpoint="os"):
     bh.PiecewiseExponential(cuts=[2.0, 5.0], baseline_prior="independent", site_effect="none"),
     bh.LogNormalAFT(site_effect="random"),
     bh.WeibullPH(site_effect="random", priors={"log_hr": MIX}),
+    bh.PiecewiseExponential(cuts=[2.0, 5.0], baseline_prior="independent",
+                            site_effect="random", priors={"log_baseline_hazard": IMIX}),
 ], ids=["noncentered", "centered", "fixed", "pwe-rw1-armbysite", "pwe-independent",
-        "lognormal", "mixture-log-hr"])
+        "lognormal", "mixture-log-hr", "pwe-interval-mixture"])
 def test_log_prior_matches_pymc(model):
     """The scipy log prior stored for power-scaling equals PyMC's prior density up to a
     constant: compared as differences between two random points."""
@@ -221,9 +233,12 @@ def test_log_prior_matches_pymc(model):
                                                           sigma=2.0)], [0.5, 0.5]),
         "site_sd": bh.Prior.mixture([bh.Prior("HalfNormal", sigma=0.3),
                                      bh.Prior("HalfNormal", sigma=2.0)], [0.6, 0.4])}),
+    bh.PiecewiseExponential(cuts=[2.0, 5.0], baseline_prior="independent",
+                            site_effect="random", priors={"log_baseline_hazard": IMIX}),
 ], ids=["weibull", "weibull-centered", "weibull-fixed", "weibull-studentt-nosite", "pwe",
         "pwe-armbysite", "pwe-independent", "pwe-time-varying-hr", "exponential",
-        "lognormal", "weibull-mixture-log-hr", "pwe-mixture-baseline-and-site-sd"])
+        "lognormal", "weibull-mixture-log-hr", "pwe-mixture-baseline-and-site-sd",
+        "pwe-interval-mixture"])
 def test_sampled_density_is_the_model_posterior(model):
     """The sampler moves intercepts together with the arm, site, shape and random-walk terms
     they are confounded with (``centred_intercept``). That must be an exact change of
