@@ -66,7 +66,8 @@ def borrowing_design(plan, prior, *, control_medians=(4.0, 6.5, 9.0, 13.0, 20.0)
                      ) -> BorrowingDesign:
     """Run ``plan`` on simulated trials with and without the MAP ``prior`` on the control
     log hazard (the plan's analysis spec must be a model the prior applies to: an
-    ExponentialPH spec), for every true control median in ``control_medians`` (months;
+    exponential_ph spec, or for a per-interval prior a piecewise_exponential spec on its cuts
+    with baseline_prior = "independent"), for every true control median in ``control_medians`` (months;
     constant hazards, ``os_shape`` 1 unless ``base`` says otherwise) and every HR in
     ``hrs``. Other arguments as for :func:`~bayes_hcc.simulate_design`."""
     from bayes_hcc.borrowing.map_prior import MAPPrior
@@ -80,9 +81,13 @@ def borrowing_design(plan, prior, *, control_medians=(4.0, 6.5, 9.0, 13.0, 20.0)
     family = plan.spec.family
     targets = [p for f, p in prior.applies_to if f == family]
     if not targets:
-        raise SpecError(f"borrowing_design: the plan's analysis is a {family} model; a MAP "
-                        "prior of the constant control log hazard needs an exponential_ph "
-                        "analysis spec (family = \"exponential_ph\").")
+        need = ("a piecewise_exponential analysis spec on the prior's cuts"
+                if prior.per_interval else "an exponential_ph analysis spec")
+        raise SpecError(f"borrowing_design: the plan's analysis is a {family} model; this "
+                        f"MAP prior needs {need}.")
+    problem = prior.check_model(dict(plan.spec.options))
+    if problem:
+        raise SpecError(f"borrowing_design: the plan's analysis: {problem}")
     if plan.spec.endpoint != "os":
         raise SpecError("borrowing_design: the simulated scenarios vary the control OS "
                         f"median; the plan analyses {plan.spec.endpoint}.")

@@ -257,6 +257,16 @@ class Family(ABC):
     def default_priors(cls) -> dict:
         """Prior objects for the arm effect and the baseline parameters, in months."""
 
+    def check_prior(self, name: str, prior) -> str | None:
+        """What is wrong with ``prior`` for parameter ``name`` (None: nothing). Priors with
+        one distribution per element of a vector parameter fit only where the family says
+        so (the piecewise baseline's independent intervals)."""
+        if getattr(prior, "dist", "") == "IntervalMixture":
+            return (f"priors[{name!r}] gives one distribution per interval; only the "
+                    "piecewise-exponential baseline with baseline_prior='independent' takes "
+                    "that.")
+        return None
+
     def unit_shift(self, params: dict, log_unit) -> dict:
         """How the time-scaled parameters move with the time unit: prior key -> shift, with
         value in the data's unit = value in months + shift.

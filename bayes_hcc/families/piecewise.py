@@ -159,6 +159,18 @@ class PiecewiseFamily(Family):
         return {"log_hr": log_hr_prior(),
                 "log_baseline_hazard": log_rate_prior()}
 
+    def check_prior(self, name, prior):
+        if getattr(prior, "dist", "") != "IntervalMixture":
+            return None
+        if name != "log_baseline_hazard" or self.baseline_prior != "independent":
+            return (f"priors[{name!r}] gives one distribution per interval; only "
+                    "log_baseline_hazard with baseline_prior='independent' takes that.")
+        if prior.n_elements != self.n_intervals:
+            return (f"priors['log_baseline_hazard'] has {prior.n_elements} intervals; these "
+                    f"cuts {list(self.cuts)} make {self.n_intervals}: build the prior on the "
+                    "model's cuts.")
+        return None
+
     def unit_shift(self, params, log_unit):
         # a rate per unit = rate per month x the unit's length in months
         return {"log_baseline_hazard": log_unit}

@@ -246,6 +246,10 @@ class SurvivalModel:
             raise ModelError(f"unknown prior(s) {', '.join(sorted(unknown))}; "
                              f"{self.family_key} priors: {', '.join(sorted(merged))}.")
         merged.update(self.priors)
+        for k, v in self.priors.items():
+            problem = family.check_prior(k, v)
+            if problem:
+                raise ModelError(f"{type(self).__name__}: {problem}")
         site_effect = merged["site_effect"]
         if site_effect.dist != "Normal" or site_effect.params.get("mu", 0.0) != 0.0:
             raise ModelError(f"site_effect prior {site_effect}: fixed site effects are "

@@ -66,3 +66,26 @@ def test_design_refuses_a_model_the_prior_does_not_fit(robust):
                           base_dir=Path(__file__).resolve().parents[2] / "models")
     with pytest.raises(bh.SpecError, match="exponential_ph analysis spec"):
         bh.borrowing_design(plan, robust, n_trials=2)
+
+
+def test_design_with_a_per_interval_prior():
+    """A per-interval MAP prior runs in a piecewise plan on its own cuts (independent
+    interval priors); other cuts are refused before anything is simulated."""
+    from .test_interval_map import control_trial
+
+    hist = bh.History([{"study": f"H{i}", "source": "simulated",
+                        "trial": control_trial(r, i)} for i, r in enumerate([0.07, 0.09])])
+    prior = bh.map_prior(hist, cuts=[6.0], draws=1000, random_seed=1).robustify(0.2)
+    spec = {"name": "pwe_os", "endpoint": "os", "family": "piecewise_exponential",
+            "options": {"cuts": [6.0], "baseline_prior": "independent"},
+            "site": {"effect": "none"}}
+    plan = plan_from_dict({"name": "p", "analysis": spec,
+                           "final": {"events": 40, "success": 0.975}})
+    res = bh.borrowing_design(plan, prior, control_medians=(9.0,), hrs=(1.0,), n_trials=2,
+                              refit=FAST, workers=1, progress=False)
+    assert res.borrowing.records["robust_weight"].notna().all()
+    other = plan_from_dict({"name": "p", "analysis": {**spec, "options": {
+        "cuts": [4.0], "baseline_prior": "independent"}},
+        "final": {"events": 40, "success": 0.975}})
+    with pytest.raises(bh.SpecError, match="same cuts"):
+        bh.borrowing_design(other, prior, n_trials=2)

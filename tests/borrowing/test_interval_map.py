@@ -122,3 +122,23 @@ def test_per_interval_forest_plot(interval_prior):
     assert len(panels) == 3 and "interval [0, 4)" in panels[0].get_title()
     labels = [t.get_text() for t in panels[0].get_yticklabels()]
     assert len(labels) == 4 + 3 and any("robust MAP" in x for x in labels)
+
+
+def test_interval_priors_from_a_spec_are_checked_against_the_model(interval_prior):
+    """A per-interval prior written into a spec (no MAPPrior object to check it) still
+    meets the family's check when the model meets the data: wrong number of intervals or
+    the random walk are named errors, not shape errors from inside PyTensor."""
+    mix = interval_prior.mixture.to_dict()
+    trial = control_trial(0.08, 2)
+    wrong_cuts = bh.PiecewiseExponential(cuts=[6.0], baseline_prior="independent",
+                                         site_effect="none",
+                                         priors={"log_baseline_hazard": mix})
+    with pytest.raises(bh.ModelError, match="has 3 intervals; these cuts"):
+        wrong_cuts.fit(trial, draws=100, tune=100, check=False)
+    walk = bh.PiecewiseExponential(cuts=CUTS, site_effect="none",
+                                   priors={"log_baseline_hazard": mix})
+    with pytest.raises(bh.ModelError, match="baseline_prior='independent'"):
+        walk.fit(trial, draws=100, tune=100, check=False)
+    with pytest.raises(bh.ModelError, match="only the piecewise"):
+        bh.WeibullPH(site_effect="none", priors={"log_lambda": mix}).fit(
+            trial, draws=100, tune=100, check=False)
