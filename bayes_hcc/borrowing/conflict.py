@@ -98,10 +98,16 @@ def _log_hazard_months(fit, name) -> np.ndarray:
     parameter is per unit of its data."""
     from bayes_hcc.units import log_unit_in_months
 
-    x = fit.datatree["posterior"][name].to_numpy()
+    post = fit.datatree["posterior"]
+    x = post[name].to_numpy()
     x = x.reshape(-1, *x.shape[2:])
-    shift = fit.family.unit_shift({}, log_unit_in_months(fit.time_unit)).get(name, 0.0)
-    return x - float(shift)
+    scalars = {k: post[k].to_numpy().reshape(-1) for k in post.data_vars
+               if set(post[k].dims) == {"chain", "draw"}}
+    shift = np.asarray(fit.family.unit_shift(scalars, log_unit_in_months(fit.time_unit))
+                       .get(name, 0.0))
+    if x.ndim == 2 and shift.ndim == 1:
+        shift = shift[:, None]
+    return x - shift
 
 
 def borrowing_report(fit, prior: MAPPrior, *, reference=None) -> pd.DataFrame:
@@ -110,7 +116,9 @@ def borrowing_report(fit, prior: MAPPrior, *, reference=None) -> pd.DataFrame:
     data under the informative MAP prior, and the control log hazard per month (posterior
     median, 95% interval, SD). ``reference`` (a fit of the same data without borrowing) adds
     its control log hazard and the ratio of posterior SDs. One column (``value``) for a
-    constant-hazard prior; one per interval for a per-interval prior."""
+    constant-hazard prior; one per interval for a per-interval prior. For a Weibull model
+    (prior on the average hazard up to ``prior_reference_time``) the control log hazard is
+    that average, and Box's check uses the control events and exposure up to that time."""
     if not isinstance(prior, MAPPrior):
         raise TypeError("borrowing_report: pass the MAPPrior the fit was made with.")
     targets = [p for f, p in prior.applies_to if f == fit.family.key]
@@ -126,7 +134,11 @@ def borrowing_report(fit, prior: MAPPrior, *, reference=None) -> pd.DataFrame:
     theta = _log_hazard_months(fit, name).reshape(-1, len(prior.elements))
     weights = np.asarray(fit.mixture_weights().get(name, np.ones(1))).reshape(
         len(prior.elements), -1)
-    d, e = control_data(fit, prior.cuts)
+    t_ref = getattr(fit.family, "prior_reference_months", None)
+    if t_ref is not None:  # Weibull: the average hazard up to the reference time
+        d, e = (a[:1] for a in control_data(fit, [t_ref]))
+    else:
+        d, e = control_data(fit, prior.cuts)
     ref = None if reference is None else _log_hazard_months(reference, name).reshape(
         -1, len(prior.elements))
     informative = prior.informative if prior.per_interval else [prior.informative]

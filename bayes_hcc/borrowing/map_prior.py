@@ -44,9 +44,11 @@ __all__ = ["map_prior", "MAPPrior", "DEFAULT_TAU_SCALE", "ROBUST_SD"]
 DEFAULT_TAU_SCALE = 0.5
 #: SD of the robust component: the information of one event on the log hazard.
 ROBUST_SD = 1.0
-#: Where a MAP prior of a constant control log hazard (per month) may be used (a
-#: per-interval one: the piecewise baseline, ``MAPPrior.applies_to``).
-APPLIES_TO = {("exponential_ph", "log_lambda")}
+#: Where a MAP prior of a constant control log hazard (per month) may be used: the
+#: exponential baseline, and the Weibull's with its prior on the average hazard up to a
+#: reference time (``prior_reference_time``; a per-interval prior: the piecewise baseline,
+#: ``MAPPrior.applies_to``).
+APPLIES_TO = {("exponential_ph", "log_lambda"), ("weibull_ph", "log_lambda")}
 QUANTILES = (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)
 
 
@@ -213,9 +215,23 @@ class MAPPrior:
         return ({("piecewise_exponential", "log_baseline_hazard")} if self.per_interval
                 else APPLIES_TO)
 
-    def check_model(self, options: dict) -> str | None:
-        """What is wrong with using this prior in a model with these family ``options``
-        (None when nothing is)."""
+    @property
+    def reference_time(self) -> float:
+        """The constant-hazard median of the MAP prior's median (months): the reference
+        time a Weibull model should put the prior at (``prior_reference_time``), so that
+        the historical median is what is borrowed."""
+        mid = mixture_quantile(self.informative if not self.per_interval
+                               else self.informative[0], 0.5)[0]
+        return float(np.log(2) / np.exp(mid))
+
+    def check_model(self, options: dict, family: str | None = None) -> str | None:
+        """What is wrong with using this prior in a ``family`` model with these family
+        ``options`` (None when nothing is)."""
+        if family == "weibull_ph" and "prior_reference_time" not in options:
+            return (f"a MAP prior of a constant hazard is a prior of the average hazard over "
+                    f"a time span: give the Weibull model prior_reference_time (months; "
+                    f"this prior's median implies {self.reference_time:.3g}), so that the "
+                    "control median up to then is borrowed whatever the shape.")
         if not self.per_interval:
             return None
         cuts = tuple(float(c) for c in options.get("cuts") or ())

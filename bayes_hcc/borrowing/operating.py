@@ -82,10 +82,11 @@ def borrowing_design(plan, prior, *, control_medians=(4.0, 6.5, 9.0, 13.0, 20.0)
     targets = [p for f, p in prior.applies_to if f == family]
     if not targets:
         need = ("a piecewise_exponential analysis spec on the prior's cuts"
-                if prior.per_interval else "an exponential_ph analysis spec")
+                if prior.per_interval else "an exponential_ph (or weibull_ph with "
+                "prior_reference_time) analysis spec")
         raise SpecError(f"borrowing_design: the plan's analysis is a {family} model; this "
                         f"MAP prior needs {need}.")
-    problem = prior.check_model(dict(plan.spec.options))
+    problem = prior.check_model(dict(plan.spec.options), family)
     if problem:
         raise SpecError(f"borrowing_design: the plan's analysis: {problem}")
     if plan.spec.endpoint != "os":

@@ -32,6 +32,12 @@ class WeibullFamily(Family):
     priors : dict
         Prior overrides by name (``bh.Prior`` or its dict form).
     site_parametrization : {"auto", "noncentered", "centered"}
+    prior_reference_time : float, optional
+        Put the ``log_lambda`` prior on the log of the average baseline hazard over
+        [0, prior_reference_time] (per month), log(H0(t_ref) / t_ref), instead of on
+        log lambda = log H0(1 month). With t_ref at a known median the prior of the control
+        median no longer depends on the shape: how a MAP prior of a control hazard
+        (``bh.map_prior``) is used, with the shape from the data.
 
     Examples
     --------
@@ -42,6 +48,35 @@ class WeibullFamily(Family):
     """
     headline = ("log_shape",)
     params = ("log_lambda", "log_shape")
+    options = {"prior_reference_time": "time"}
+
+    def __init__(self, prior_reference_time: float | None = None):
+        # stored in months (the scale the priors are declared on)
+        self.prior_reference_months = (None if prior_reference_time is None
+                                       else float(prior_reference_time))
+
+    @classmethod
+    def for_data(cls, time, event, time_unit="months", prior_reference_time=None):
+        from bayes_hcc.units import convert
+
+        if prior_reference_time is None:
+            return cls()
+        return cls(float(convert(float(prior_reference_time), time_unit, "months")))
+
+    def settings(self):
+        out = {"name": self.name}
+        if self.prior_reference_months is not None:
+            out["prior_reference_months"] = self.prior_reference_months
+        return out
+
+    @classmethod
+    def from_settings(cls, settings):
+        return cls(settings.get("prior_reference_months"))
+
+    def describe(self):
+        return self.name + ("" if self.prior_reference_months is None else
+                            f" (log_lambda prior on the average hazard to "
+                            f"{self.prior_reference_months:g} months)")
 
     @classmethod
     def default_priors(cls):
@@ -62,7 +97,11 @@ class WeibullFamily(Family):
                 else pt.exp(log_k)
         else:
             k = params["shape"]
-        return {"log_lambda": k * log_unit}
+        if self.prior_reference_months is None:
+            return {"log_lambda": k * log_unit}
+        # the prior is on phi = log(H0_m(t_ref) / t_ref) = log lambda_m + (k - 1) log t_ref,
+        # so log lambda_m = phi + (1 - k) log t_ref, then k log(unit) to the data's unit
+        return {"log_lambda": k * log_unit + (1 - k) * np.log(self.prior_reference_months)}
 
     def example_params(self):
         return {"log_lambda": np.array([-2.3]), "log_shape": np.array([np.log(1.3)])}

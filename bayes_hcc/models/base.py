@@ -88,7 +88,8 @@ class SurvivalModel:
                 raise ModelError(f"{name}: priors[{k!r}] is a {type(v).__name__} of the "
                                  f"control arm's {kind}; it applies to {allowed}, not to "
                                  f"{k} of this model.")
-            problem = v.check_model(options) if hasattr(v, "check_model") else None
+            problem = (v.check_model(options, self.family_key) if hasattr(v, "check_model")
+                       else None)
             if problem:
                 raise ModelError(f"{name}: {problem}")
         priors = {k: Prior.from_dict(v).to_dict() if not isinstance(v, dict) else v

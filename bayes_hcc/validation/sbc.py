@@ -55,8 +55,12 @@ def draw_parameters(model: SurvivalModel, family, priors: dict, n_sites: int, rn
     """One draw of every parameter from the priors, in the model's parametrization."""
     effect = family.arm_effect
     truth = {effect: float(_draw(priors[effect], rng))}
-    truth.update({k: v[0] if v.ndim > 1 else float(v[0])
-                  for k, v in family.draw_prior(priors, 1, rng).items()})
+    drawn = family.draw_prior(priors, 1, rng)
+    # priors as declared (months; a Weibull's perhaps at a reference time) -> the model's
+    # parameters in months: the family's own shift at log unit 0 (zero for most families)
+    shifts = family.unit_shift(drawn, 0.0)
+    truth.update({k: (v + shifts.get(k, 0.0))[0] if v.ndim > 1
+                  else float((v + shifts.get(k, 0.0))[0]) for k, v in drawn.items()})
     if model.site_effect == "random":
         truth["site_sd"] = float(_draw(priors["site_sd"], rng))
         truth["site_effect"] = truth["site_sd"] * rng.standard_normal(n_sites)

@@ -64,7 +64,7 @@ def test_design_refuses_a_model_the_prior_does_not_fit(robust):
     plan = plan_from_dict({"name": "pwe", "analysis": "primary_os.toml",
                            "final": {"events": 60, "success": 0.975}},
                           base_dir=Path(__file__).resolve().parents[2] / "models")
-    with pytest.raises(bh.SpecError, match="exponential_ph analysis spec"):
+    with pytest.raises(bh.SpecError, match="needs an exponential_ph"):
         bh.borrowing_design(plan, robust, n_trials=2)
 
 

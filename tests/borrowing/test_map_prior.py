@@ -102,8 +102,10 @@ def test_robustify(prior):
 def test_a_map_prior_goes_only_where_it_means_what_it_says(prior):
     model = bh.ExponentialPH(site_effect="none", priors={"log_lambda": prior.robustify(0.2)})
     assert model.priors["log_lambda"] == prior.robustify(0.2).mixture
-    with pytest.raises(bh.ModelError, match="constant log hazard per month"):
+    with pytest.raises(bh.ModelError, match="give the Weibull model prior_reference_time"):
         bh.WeibullPH(priors={"log_lambda": prior})
+    with pytest.raises(bh.ModelError, match="constant log hazard per month"):
+        bh.GompertzPH(priors={"log_lambda": prior})
     with pytest.raises(bh.ModelError, match="log_hr"):
         bh.ExponentialPH(priors={"log_hr": prior})
 

@@ -197,8 +197,9 @@ def _graph_at_random_points(model, seed, trial=None, endpoint="os"):
     bh.WeibullPH(site_effect="random", priors={"log_hr": MIX}),
     bh.PiecewiseExponential(cuts=[2.0, 5.0], baseline_prior="independent",
                             site_effect="random", priors={"log_baseline_hazard": IMIX}),
+    bh.WeibullPH(site_effect="random", prior_reference_time=8.0),
 ], ids=["noncentered", "centered", "fixed", "pwe-rw1-armbysite", "pwe-independent",
-        "lognormal", "mixture-log-hr", "pwe-interval-mixture"])
+        "lognormal", "mixture-log-hr", "pwe-interval-mixture", "weibull-reference-time"])
 def test_log_prior_matches_pymc(model):
     """The scipy log prior stored for power-scaling equals PyMC's prior density up to a
     constant: compared as differences between two random points."""
@@ -235,10 +236,12 @@ def test_log_prior_matches_pymc(model):
                                      bh.Prior("HalfNormal", sigma=2.0)], [0.6, 0.4])}),
     bh.PiecewiseExponential(cuts=[2.0, 5.0], baseline_prior="independent",
                             site_effect="random", priors={"log_baseline_hazard": IMIX}),
+    bh.WeibullPH(site_effect="random", prior_reference_time=8.0,
+                 priors={"log_lambda": MIX}),
 ], ids=["weibull", "weibull-centered", "weibull-fixed", "weibull-studentt-nosite", "pwe",
         "pwe-armbysite", "pwe-independent", "pwe-time-varying-hr", "exponential",
         "lognormal", "weibull-mixture-log-hr", "pwe-mixture-baseline-and-site-sd",
-        "pwe-interval-mixture"])
+        "pwe-interval-mixture", "weibull-reference-time-mixture"])
 def test_sampled_density_is_the_model_posterior(model):
     """The sampler moves intercepts together with the arm, site, shape and random-walk terms
     they are confounded with (``centred_intercept``). That must be an exact change of
