@@ -75,14 +75,20 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
         n = [int(np.sum(t[arm == i] >= rt)) for rt in risk_times]
         for rt, k in zip(risk_times, n):
             tab.text(rt, 1 - i, str(k), ha="center", va="center", color=COLORS[i], fontsize=8)
-    tab.set_yticks([1, 0], list(fit.arms), fontsize=8)
-    tab.set_ylim(-0.5, 1.5)
-    tab.set_xlabel(f"time since randomization ({fit.time_unit})")
-    tab.set_title("numbers at risk", fontsize=8)
-    for s in ("top", "right", "left"):
-        tab.spines[s].set_visible(False)
+    _risk_table_axes(tab, fit.arms, f"time since randomization ({fit.time_unit})",
+                     "numbers at risk")
     fig.tight_layout()
     return fig
+
+
+def _risk_table_axes(tab, arms, xlabel: str, title: str) -> None:
+    """The numbers-at-risk strip under a survival figure: one row per arm, no frame."""
+    tab.set_yticks([1, 0], list(arms), fontsize=8)
+    tab.set_ylim(-0.5, 1.5)
+    tab.set_xlabel(xlabel)
+    tab.set_title(title, fontsize=8)
+    for side in ("top", "right", "left"):
+        tab.spines[side].set_visible(False)
 
 
 def plot_hazard_ratio(fit, *, thresholds=(1.0,)):
@@ -378,12 +384,8 @@ def plot_reconstruction(trial):
     ax.set_ylabel(f"{trial.endpoints[0].upper()} survival probability")
     ax.legend(fontsize=7, loc="upper right")
     ax.set_title("Reconstructed patients (Guyot 2012) over the digitised curves")
-    tab.set_yticks([1, 0], list(trial.arms), fontsize=8)
-    tab.set_ylim(-0.5, 1.5)
-    tab.set_xlabel(f"time ({trial.time_unit})")
-    tab.set_title("numbers at risk: published (reconstructed, when different)", fontsize=8)
-    for s in ("top", "right", "left"):
-        tab.spines[s].set_visible(False)
+    _risk_table_axes(tab, trial.arms, f"time ({trial.time_unit})",
+                     "numbers at risk: published (reconstructed, when different)")
     fig.tight_layout()
     return fig
 
