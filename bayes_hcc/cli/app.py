@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import typer
 
@@ -330,6 +331,68 @@ def reconstruct(
     typer.echo(repr(fidelity))
     typer.echo(f"wrote {out}" + (f", {plot}" if plot is not None else "")
                + " (RECONSTRUCTED data: approximate, no site information)")
+
+
+@app.command("map-prior")
+def map_prior_command(
+    history: Path = typer.Argument(..., help="Historical control arms: CSV (one row per arm, "
+                                   "or per arm and interval) or TOML ([[arm]] tables), with "
+                                   "study and source columns."),
+    out: Path = typer.Option(..., "--out", help="TOML file with the prior as a [priors.*] "
+                             "table, to paste into an analysis spec (models/*.toml)."),
+    robust: float = typer.Option(0.2, "--robust", help="Weight of the robust component "
+                                 "(0 for none)."),
+    tau_scale: float = typer.Option(0.5, "--tau-scale", help="HalfNormal scale of the "
+                                    "between-trial SD of the log hazard (0: none)."),
+    cuts: list[float] = typer.Option(None, "--cut", help="Interval cut points in months "
+                                     "(repeat): a per-interval prior for the piecewise "
+                                     "baseline."),
+    time_unit: str = typer.Option("months", "--time-unit", help="Unit of the file's "
+                                  "exposures, medians and intervals."),
+    seed: int = typer.Option(1, "--seed", help="Random seed of the meta-analysis."),
+    plot: Path = typer.Option(None, "--plot", help="Also write the forest plot (PNG)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+):
+    """Build a (robust) meta-analytic-predictive prior of the control log hazard from
+    historical control arms, and write it as a spec prior table."""
+    import tomli_w
+
+    import bayes_hcc as bh
+
+    try:
+        existing = [str(p) for p in [out] + ([plot] if plot else []) if p.exists()]
+        if existing and not overwrite:
+            raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace.")
+        if not 0 <= robust < 1:
+            raise BayesHCCError(f"--robust {robust}: a weight in [0, 1).")
+        hist = bh.read_history(history, time_unit=time_unit)
+        prior = bh.map_prior(hist, cuts=cuts or None, tau_scale=tau_scale, random_seed=seed)
+        if robust > 0:
+            prior = prior.robustify(robust)
+        name = "log_baseline_hazard" if prior.per_interval else "log_lambda"
+        ess = np.atleast_1d(prior.ess())
+        use = (f"PiecewiseExponential with cuts = {list(prior.cuts)} and baseline_prior = "
+               "\"independent\"" if prior.per_interval else
+               f"ExponentialPH, or WeibullPH with prior_reference_time = "
+               f"{prior.reference_time:.4g}")
+        header = "\n".join([
+            f"# {'robust ' if robust else ''}MAP prior of the control log hazard per month from "
+            f"{history.name} (history fingerprint {hist.fingerprint[:16]})",
+            f"# studies: {', '.join(a.study for a in hist.arms)}",
+            f"# tau ~ HalfNormal({tau_scale:g}); robust weight {robust:g}; seed {seed}; "
+            f"ESS (ELIR, events): {', '.join(f'{x:.1f}' for x in ess)}",
+            f"# mixture vs MCMC draws: largest quantile difference "
+            f"{prior.accuracy.attrs['max_abs_difference']:.4f}",
+            f"# use in: {use}"])
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(header + "\n" + tomli_w.dumps({"priors": {name:
+                                                                 prior.mixture.to_dict()}}))
+        if plot is not None:
+            bh.plot_map_prior(prior).savefig(plot, dpi=110)
+    except (BayesHCCError, FileNotFoundError, FileExistsError) as err:
+        fail(err)
+    typer.echo(repr(prior))
+    typer.echo(f"wrote {out}" + (f", {plot}" if plot is not None else ""))
 
 
 cache_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
