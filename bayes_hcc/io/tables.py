@@ -151,6 +151,16 @@ def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
                  + ", ".join(f"{a} {v:.3g}" for a, v in fit.follow_up_by_arm().items()) + ".")
     if fit.reconstruction:
         notes.append(reconstruction_statement(fit.reconstruction) + ".")
+    for name, where in fit.prior_provenance.items():
+        ess = where.get("ess_elir")
+        ess_text = (f"{ess:.0f}" if isinstance(ess, (int, float))
+                    else ", ".join(f"{x:.0f}" for x in ess or []))
+        notes.append(f"Prior of {name}: {where.get('method', 'MAP')} prior from "
+                     f"{len(where.get('studies', []))} historical control arms "
+                     f"({', '.join(where.get('studies', []))}; between-trial SD ~ "
+                     f"HalfNormal({where.get('tau_scale', float('nan')):g}), robust weight "
+                     f"{where.get('robust_weight', 0):g}, ESS {ess_text} events by ELIR; "
+                     f"history {str(where.get('history_fingerprint', ''))[:12]}).")
     if table is not None and "note" in table.columns:
         flagged = [str(q) for q, n in table["note"].items()
                    if isinstance(n, str) and ("extrapolated" in n or "not reached" in n

@@ -211,6 +211,8 @@ def assemble(trace: dict, model, trial, ep, family, priors, X, scale, seed, run,
     }
     if getattr(trial, "is_reconstructed", False):
         attrs["data_reconstructed"] = reconstruction_provenance(trial)
+    if getattr(model, "prior_provenance", None):  # e.g. a MAP prior's history and ESS
+        attrs["prior_provenance"] = json.dumps(model.prior_provenance, sort_keys=True)
     groups = {"posterior": post_ds, "sample_stats": trace["sample_stats"],
               "log_likelihood": ll_ds, "log_prior": lp_ds, "observed_data": obs,
               "constant_data": const}

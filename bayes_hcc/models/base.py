@@ -92,6 +92,10 @@ class SurvivalModel:
                        else None)
             if problem:
                 raise ModelError(f"{name}: {problem}")
+        #: where priors built from data came from (a MAP prior's history, ESS, ...): kept
+        #: in every fit's attributes; the spec holds the priors themselves
+        provenance = {k: v.to_dict() for k, v in (priors or {}).items()
+                      if hasattr(v, "as_prior")}
         priors = {k: Prior.from_dict(v).to_dict() if not isinstance(v, dict) else v
                   for k, v in (priors or {}).items()}
         site = {"parametrization": site_parametrization,
@@ -113,6 +117,7 @@ class SurvivalModel:
         self.spec = _model_spec(d, name)
         #: times in the options are in the data's unit (a spec states its own unit)
         self.times_in_data_unit = True
+        self.prior_provenance = provenance
 
     @classmethod
     def from_spec(cls, spec) -> SurvivalModel:
@@ -121,7 +126,7 @@ class SurvivalModel:
 
         spec = load_spec(spec)
         model = object.__new__(MODELS_BY_KEY[spec.family])
-        model.spec, model.times_in_data_unit = spec, False
+        model.spec, model.times_in_data_unit, model.prior_provenance = spec, False, {}
         return model
 
     # -- the spec's settings, read-only --------------------------------------------------------

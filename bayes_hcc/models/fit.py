@@ -115,6 +115,13 @@ class Fit:
         return out
 
     @property
+    def prior_provenance(self) -> dict:
+        """Where priors built from data came from (a MAP prior: method, studies, history
+        fingerprint, ESS, robust weight, tau scale, seed), by parameter; {} if none."""
+        text = self.datatree.attrs.get("prior_provenance")
+        return json.loads(text) if text else {}
+
+    @property
     def reconstruction(self) -> dict | None:
         """When the data were reconstructed from published Kaplan-Meier curves
         (``bh.reconstruct_trial``): the method and each arm's fidelity; else None."""

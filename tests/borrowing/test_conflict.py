@@ -112,3 +112,19 @@ def test_borrowing_does_not_depend_on_the_time_unit(robust, models):
     days = models[1].fit(trial.to_unit("days"), random_seed=1).mixture_weights()["log_lambda"]
     np.testing.assert_allclose(days, months, atol=1e-6)
     assert months[-1] > 0.5  # in conflict: the robust component carries the posterior
+
+
+def test_a_fit_records_where_its_prior_came_from(robust, models, tmp_path):
+    """The spec holds the prior's numbers; the fit also keeps where they came from (studies,
+    history fingerprint, ESS, robust weight), through save and load, and says so in its
+    footnotes."""
+    trial = exponential_trial(9.0, seed=3)
+    fit = models[1].fit(trial, random_seed=2)
+    where = fit.prior_provenance["log_lambda"]
+    assert where["studies"] == ["A", "B", "C", "D"]
+    assert where["history_fingerprint"] == robust.history.fingerprint
+    assert where["robust_weight"] == 0.2
+    assert bh.load_fit(fit.save(tmp_path / "f.nc")).prior_provenance == fit.prior_provenance
+    assert any("robust MAP prior from 4 historical control arms" in n
+               for n in bh.fit_footnotes(fit))
+    assert models[0].fit(trial, random_seed=2).prior_provenance == {}
