@@ -93,6 +93,30 @@ def component_weights(prior, theta) -> np.ndarray:
     return prior.component_probabilities(np.asarray(theta, float).ravel()).mean(axis=0)
 
 
+def _numbers(d) -> tuple[str, list]:
+    """A prior's dict form as (its text without numbers, its numbers in order)."""
+    nums = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            return {k: walk(v) for k, v in sorted(x.items())}
+        if isinstance(x, (list, tuple)):
+            return [walk(v) for v in x]
+        if isinstance(x, (int, float)) and not isinstance(x, bool):
+            nums.append(float(x))
+            return "#"
+        return x
+
+    return json.dumps(walk(d), sort_keys=True), nums
+
+
+def _same_prior(a: dict, b: dict) -> bool:
+    """The same prior up to rounding: a fit stores its priors through their dict form, and
+    mixture weights are normalised again on the way back (last-bit differences)."""
+    (ta, na), (tb, nb) = _numbers(a), _numbers(b)
+    return ta == tb and np.allclose(na, nb, rtol=1e-9, atol=1e-12)
+
+
 def _log_hazard_months(fit, name) -> np.ndarray:
     """Draws of the control log hazard per month, (draws,) or (draws, intervals): the fit's
     parameter is per unit of its data."""
@@ -128,7 +152,7 @@ def borrowing_report(fit, prior: MAPPrior, *, reference=None) -> pd.DataFrame:
                          "models.")
     name = targets[0]
     used = fit.priors[name]
-    if json.dumps(used.to_dict()) != json.dumps(prior.mixture.to_dict()):
+    if not _same_prior(used.to_dict(), prior.mixture.to_dict()):
         raise ModelError("borrowing_report: the fit's prior of "
                          f"{name} is not this MAP prior (the fit used {used}).")
     theta = _log_hazard_months(fit, name).reshape(-1, len(prior.elements))

@@ -278,7 +278,9 @@ class IntervalMixturePrior:
             raise SpecError("IntervalMixture weights and sds must be > 0.")
         if np.abs(w.sum(axis=1) - 1).max() > 1e-6:
             raise SpecError("IntervalMixture weights must sum to 1 for every element.")
-        self.weights = w / w.sum(axis=1, keepdims=True)
+        # normalised only when needed, so that a dict round trip gives the same numbers
+        total = w.sum(axis=1, keepdims=True)
+        self.weights = w if np.abs(total - 1).max() < 1e-12 else w / total
         self.means, self.sds = m, s
 
     @classmethod

@@ -128,3 +128,17 @@ def test_a_fit_records_where_its_prior_came_from(robust, models, tmp_path):
     assert any("robust MAP prior from 4 historical control arms" in n
                for n in bh.fit_footnotes(fit))
     assert models[0].fit(trial, random_seed=2).prior_provenance == {}
+
+
+def test_the_prior_check_allows_rounding_only():
+    """A fit's priors come back through their dict form, renormalising mixture weights:
+    last-bit differences are the same prior; any real difference is not."""
+    from bayes_hcc.borrowing.conflict import _same_prior
+
+    a = {"dist": "Mixture", "weights": [0.3, 0.7],
+         "components": [{"dist": "Normal", "mu": -2.5, "sigma": 0.2},
+                        {"dist": "Normal", "mu": -2.4, "sigma": 1.0}]}
+    b = {**a, "weights": [0.3 * (1 + 1e-15), 0.7]}
+    assert _same_prior(a, b)
+    assert not _same_prior(a, {**a, "weights": [0.31, 0.69]})
+    assert not _same_prior(a, {**a, "components": a["components"][:1] * 2})
