@@ -258,7 +258,9 @@ class History:
                 arms.append(_interval_arm(study, rows, time_unit))
             else:
                 arms.append(_arm_from_record(r, time_unit))
-        self.arms = tuple(arms)
+        # in study order, whatever the order of the rows: the same arms give the same
+        # fingerprint and, with the same seed, the same MAP draws
+        self.arms = tuple(sorted(arms, key=lambda a: a.study))
         names = [a.study for a in self.arms]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:

@@ -181,3 +181,9 @@ def test_bad_history_is_refused_by_name():
     with pytest.warns(bh.DataWarning, match="capped at 20"):
         bh.History([{"study": "a", "source": "s", "median": 5, "median_lower": 4.9,
                      "median_upper": 5.1, "n": 20}])
+
+
+def test_row_order_does_not_change_the_history():
+    rows = [{"study": s, "source": "test", "events": d, "exposure": d / r} for s, d, r in ARMS]
+    assert bh.History(rows[::-1]).fingerprint == bh.History(rows).fingerprint
+    np.testing.assert_array_equal(bh.History(rows[::-1]).events, bh.History(rows).events)
