@@ -15,7 +15,9 @@ input forms:
     from a published figure by ``bh.reconstruct_trial``): events and exposure of its control
     arm.
 
-Every arm needs a ``study`` name and a ``source`` (journal, year, table or page).
+Every arm needs a ``study`` name and a ``source`` (journal, year, table or page). An arm may
+give its own ``time_unit`` (as published: SHARP's label reports weeks, its paper months);
+otherwise the history's applies.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_hcc.errors import DataWarning, SpecError
+from bayes_hcc.errors import DataWarning, SpecError, TrialDataError
 from bayes_hcc.units import check_time_unit, convert
 
 __all__ = ["HistoricalArm", "History", "read_history"]
@@ -144,6 +146,17 @@ def _number(rec, key, study, allow_missing=False):
     return value
 
 
+def _row_unit(rec, default: str) -> str:
+    """A row's own ``time_unit`` (arms are published in weeks, months or days), else the
+    history's."""
+    if not _present(rec, "time_unit") or not str(rec["time_unit"]).strip():
+        return default
+    try:
+        return check_time_unit(str(rec["time_unit"]).strip())
+    except TrialDataError as err:
+        raise SpecError(f"history: study {str(rec.get('study') or '?')!r}: {err}") from None
+
+
 def _present(rec, key) -> bool:
     v = rec.get(key)
     return v is not None and not (isinstance(v, float) and np.isnan(v))
@@ -255,9 +268,13 @@ class History:
                 if not all(_present(x, "interval_start") for x in rows):
                     raise SpecError(f"history: study {study!r} mixes per-interval rows with "
                                     "an overall row: give one or the other.")
-                arms.append(_interval_arm(study, rows, time_unit))
+                units = {_row_unit(x, time_unit) for x in rows}
+                if len(units) > 1:
+                    raise SpecError(f"history: study {study!r}: its interval rows give "
+                                    f"different time units {sorted(units)}: use one.")
+                arms.append(_interval_arm(study, rows, units.pop()))
             else:
-                arms.append(_arm_from_record(r, time_unit))
+                arms.append(_arm_from_record(r, _row_unit(r, time_unit)))
         # in study order, whatever the order of the rows: the same arms give the same
         # fingerprint and, with the same seed, the same MAP draws
         self.arms = tuple(sorted(arms, key=lambda a: a.study))
@@ -312,9 +329,11 @@ class History:
 
     def __repr__(self) -> str:
         with pd.option_context("display.width", 120, "display.float_format", "{:.3g}".format):
-            return (f"History | {len(self)} historical control arms\n"
-                    + self.table()[["form", "events", "exposure_months", "median_months",
-                                    "source"]].to_string())
+            table = self.table()[["form", "events", "exposure_months", "median_months",
+                                  "source"]]
+            table["source"] = [s if len(s) <= 60 else s[:59] + "…" for s in table["source"]]
+            return (f"History | {len(self)} historical control arms (full sources: "
+                    ".table())\n" + table.to_string())
 
 
 def read_history(path, *, time_unit: str = "months") -> History:

@@ -337,7 +337,8 @@ def reconstruct(
 def map_prior_command(
     history: Path = typer.Argument(..., help="Historical control arms: CSV (one row per arm, "
                                    "or per arm and interval) or TOML ([[arm]] tables), with "
-                                   "study and source columns."),
+                                   "study and source columns; 'sorafenib' for the bundled "
+                                   "SHARP and Asia-Pacific sorafenib arms."),
     out: Path = typer.Option(..., "--out", help="TOML file with the prior as a [priors.*] "
                              "table, to paste into an analysis spec (models/*.toml)."),
     robust: float = typer.Option(0.2, "--robust", help="Weight of the robust component "
@@ -365,7 +366,11 @@ def map_prior_command(
             raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace.")
         if not 0 <= robust < 1:
             raise BayesHCCError(f"--robust {robust}: a weight in [0, 1).")
-        hist = bh.read_history(history, time_unit=time_unit)
+        if str(history) == "sorafenib" and not history.exists():  # the bundled history
+            hist = bh.datasets.load_sorafenib_history()
+            history = Path("sorafenib_history.toml")
+        else:
+            hist = bh.read_history(history, time_unit=time_unit)
         prior = bh.map_prior(hist, cuts=cuts or None, tau_scale=tau_scale, random_seed=seed)
         if robust > 0:
             prior = prior.robustify(robust)
@@ -444,9 +449,23 @@ def _root():
     """Bayesian analysis of a randomized time-to-event trial (bayes_hcc)."""
 
 
+def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line on stderr, not the source line that raised them."""
+    typer.secho(f"warning ({category.__name__}): {msg}", fg=typer.colors.YELLOW, err=True)
+
+
 def main(argv=None) -> None:
     """Entry point of ``bayes-hcc``: one top-level handler, so no input error ever shows a
     traceback (exit codes in the module docstring)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        code = _run(argv)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _run(argv):
     try:
         code = app(args=argv, standalone_mode=False)
     except typer.Exit as done:
@@ -468,7 +487,7 @@ def main(argv=None) -> None:
                     "bayes-hcc: please report it with the command you ran.",
                     fg=typer.colors.RED, err=True)
         code = EXIT_INTERNAL
-    sys.exit(code if isinstance(code, int) else 0)
+    return code
 
 
 @app.command()

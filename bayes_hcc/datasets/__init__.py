@@ -17,7 +17,7 @@ from bayes_hcc.data.trial import TrialData
 from bayes_hcc.simulate import WeibullHazard, simulate_trial
 
 __all__ = ["load_example_trial", "make_example_trial", "load_veteran", "load_leukemia_6mp",
-           "load_rats", "EXAMPLE_RECIPE", "list_datasets"]
+           "load_rats", "load_sorafenib_history", "EXAMPLE_RECIPE", "list_datasets"]
 
 _DATA = resources.files(__name__) / "data"
 _MONTH = DAYS_PER_UNIT["months"]
@@ -136,6 +136,24 @@ def load_rats() -> TrialData:
         "tumour_time": raw["time_days"] / _MONTH, "tumour_event": raw["status"],
     })
     return read_trial(frame, control="control", treatment="drug")
+
+
+def load_sorafenib_history():
+    """Historical sorafenib control arms (OS) for a MAP prior of the control arm
+    (:func:`bayes_hcc.map_prior`): SHARP (Llovet et al., N Engl J Med 2008; median and 95% CI
+    in weeks from the Nexavar SmPC, section 5.1, Table 3) and the Asia-Pacific trial (Cheng
+    et al., Lancet Oncol 2009, abstract), each a published median with its CI and n
+    (form (b)); sources in each arm's ``source`` and in ``sorafenib_history.toml``.
+
+    The Asia-Pacific CI is narrower than a constant hazard with 150 patients allows: its
+    effective events are capped at n = 150 with a DataWarning (see ``bh.History``). STAH's
+    sorafenib arm is not included: its abstract gives no CI or deaths for that arm (the file
+    says what would add it).
+    """
+    from bayes_hcc.borrowing.history import read_history
+
+    with resources.as_file(_DATA / "sorafenib_history.toml") as path:
+        return read_history(path)
 
 
 def list_datasets() -> dict[str, str]:
