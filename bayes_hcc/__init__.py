@@ -36,6 +36,7 @@ from bayes_hcc.monitoring import (DesignResult, InterimResult, Look, MonitoringP
                                   Prediction, decide, interim_analysis, load_plan, look_date,
                                   predict_event_dates, predictive_probability,
                                   simulate_design, verify_log)
+from bayes_hcc.multistate import IllnessDeath, IllnessDeathData, IllnessDeathFit
 from bayes_hcc.sensitivity import GridSpec, load_grid, run_sensitivity, subgroups
 from bayes_hcc.spec import ModelSpec, apply_overrides, dump_spec, load_spec
 from bayes_hcc.simulate import (FamilyHazard, PiecewiseHazard, SimulationTruth,
@@ -54,6 +55,7 @@ __all__ = [
     "reconstruct_ipd", "reconstruct_trial", "reconstruction_fidelity",
     "History", "read_history", "map_prior", "MAPPrior", "borrowing_report",
     "borrowing_design", "BorrowingDesign",
+    "IllnessDeath", "IllnessDeathData", "IllnessDeathFit",
     "simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard", "FamilyHazard",
     "datasets",
     "SurvivalModel", *MODELS, "Fit", "load_fit", "Prior", "DEFAULT_PRIORS", "build",

@@ -305,7 +305,9 @@ class PiecewiseFamily(Family):
             out["walk_weight"] = self.rw_sd * np.cumsum(w[::-1])[::-1][1:]
         return out
 
-    def build(self, priors, data, eta, dims, offset=0.0, strata=None):
+    def build_params(self, priors, data, dims, offset=0.0):
+        """The interval log hazards: a random walk from the first (``rw1``, its step
+        weights ``data["walk_weight"]``) or independent intervals."""
         first = priors["log_baseline_hazard"]
         shift = self.unit_shift({}, data["log_unit"])["log_baseline_hazard"]
         if self.baseline_prior == "rw1":
@@ -322,6 +324,10 @@ class PiecewiseFamily(Family):
         else:
             alpha = centred_intercept(first, "log_baseline_hazard", offset, shift,
                                       dims="interval")
+        return {"log_baseline_hazard": alpha}
+
+    def build(self, priors, data, eta, dims, offset=0.0, strata=None):
+        alpha = self.build_params(priors, data, dims, offset)["log_baseline_hazard"]
         if strata is None:
             log_rate = alpha[None, :] + eta[:, None]  # (unit, interval)
         else:

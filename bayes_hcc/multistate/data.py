@@ -1,0 +1,130 @@
+"""Progression and death of each patient, as an illness-death model reads them.
+
+State 0 is alive without progression, state 1 alive after progression, state 2 dead. For each
+patient: ``prog_lower`` L, the last time known progression-free (0 when never assessed),
+``prog_upper`` R, the first time progression was seen (inf: never seen; R = L: observed
+exactly), ``time`` T, death or the end of follow-up, and ``death``. A progression seen at a
+scan is interval-censored in (L, R]; a patient who died or was censored without a progression
+seen may still have progressed, unseen, between L and T (the likelihood integrates over it).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from bayes_hcc.data.trial import EXACT, INTERVAL, LEFT
+from bayes_hcc.errors import DataWarning, TrialDataError
+
+__all__ = ["IllnessDeathData"]
+
+
+def _rows(ids, mask, limit=5) -> str:
+    bad = [str(x) for x in np.asarray(ids)[mask]]
+    return ", ".join(bad[:limit]) + (f" and {len(bad) - limit} more" if len(bad) > limit else "")
+
+
+@dataclass(frozen=True)
+class IllnessDeathData:
+    """Per patient: arm (0/1), site index, L, R, T and death (see the module docstring)."""
+
+    arm: np.ndarray
+    site: np.ndarray
+    prog_lower: np.ndarray
+    prog_upper: np.ndarray
+    time: np.ndarray
+    death: np.ndarray
+    patient_id: np.ndarray
+    arms: tuple
+    sites: tuple
+    time_unit: str
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    @property
+    def progressed(self) -> np.ndarray:
+        """A progression was seen (exactly or in an interval)."""
+        return np.isfinite(self.prog_upper)
+
+    @property
+    def exact(self) -> np.ndarray:
+        return self.progressed & (self.prog_upper == self.prog_lower)
+
+    @property
+    def interval(self) -> np.ndarray:
+        return self.progressed & (self.prog_upper > self.prog_lower)
+
+    def counts(self) -> dict:
+        """Patients per observed pattern."""
+        p, d = self.progressed, self.death.astype(bool)
+        return {"progression then death": int((p & d).sum()),
+                "progression, alive": int((p & ~d).sum()),
+                "death without a progression seen": int((~p & d).sum()),
+                "alive without a progression seen": int((~p & ~d).sum())}
+
+    @classmethod
+    def from_trial(cls, trial, progression: str = "ttp", death: str = "os"):
+        """From a TrialData: progression from the ``progression`` endpoint (TTP: exact or
+        interval-censored between scans, censored at the last progression-free scan) and
+        death from the ``death`` endpoint (OS)."""
+        prog, os_ = trial.endpoint(progression), trial.endpoint(death)
+        if not np.array_equal(prog.patient_id, os_.patient_id):
+            raise TrialDataError(f"endpoints {progression!r} and {death!r} list different "
+                                 "patients; an illness-death model needs both for everyone.")
+        kind = prog.kind
+        t = np.asarray(prog.time, float)
+        lower = np.where(kind == INTERVAL, np.asarray(prog.interval_lower, float)
+                         if prog.interval_lower is not None else t, t)
+        lower = np.where(kind == LEFT, 0.0, lower)
+        upper = np.where(np.isin(kind, (EXACT, INTERVAL, LEFT)), t, np.inf)
+        return cls.from_arrays(arm=os_.arm, site=os_.site, prog_lower=lower,
+                               prog_upper=upper, time=os_.time, death=os_.event,
+                               patient_id=os_.patient_id, arms=os_.arms, sites=os_.sites,
+                               time_unit=os_.time_unit,
+                               names=(f"{progression} time", f"{death} time"))
+
+    @classmethod
+    def from_arrays(cls, *, arm, site, prog_lower, prog_upper, time, death, patient_id=None,
+                    arms=("control", "treatment"), sites=None, time_unit="months",
+                    names=("progression time", "death time")):
+        """Checked arrays (errors name the patients and the fix)."""
+        time = np.asarray(time, float)
+        n = len(time)
+        pid = np.asarray(patient_id if patient_id is not None else np.arange(1, n + 1))
+        lower, upper = np.asarray(prog_lower, float), np.asarray(prog_upper, float)
+        death = np.asarray(death, float)
+        site = np.zeros(n, int) if site is None else np.asarray(site, int)
+        sites = tuple(sites) if sites is not None else tuple(str(s) for s in np.unique(site))
+        pname, dname = names
+        bad = ~np.isfinite(time) | (time < 0) | ~np.isfinite(lower) | (lower < 0)
+        if bad.any():
+            raise TrialDataError(f"{dname} / {pname}: missing, infinite or negative values for "
+                                 f"patients {_rows(pid, bad)}; give every patient both.")
+        bad = upper < lower
+        if bad.any():
+            raise TrialDataError(f"{pname}: progression seen before the last progression-free "
+                                 f"assessment for patients {_rows(pid, bad)}.")
+        bad = np.isfinite(upper) & (upper > time + 1e-9)
+        if bad.any():
+            raise TrialDataError(f"{pname}: progression after death or the end of follow-up "
+                                 f"for patients {_rows(pid, bad)}: check the dates (progression "
+                                 f"cannot follow the {dname}).")
+        bad = ~np.isfinite(upper) & (lower > time + 1e-9)
+        if bad.any():
+            raise TrialDataError(f"{pname}: a progression-free assessment after death or the "
+                                 f"end of follow-up for patients {_rows(pid, bad)}.")
+        lower = np.minimum(lower, time)
+        upper = np.where(np.isfinite(upper), np.minimum(upper, time), np.inf)
+        # progression observed exactly at death: no time in state 1 to model; PFS counts
+        # these patients as deaths, and so does this model (reported)
+        same = (upper == lower) & (upper == time) & (death == 1)
+        if same.any():
+            warnings.warn(f"{pname}: progression recorded at the time of death for patients "
+                          f"{_rows(pid, same)}; counted as death without progression.",
+                          DataWarning, stacklevel=3)
+            upper = np.where(same, np.inf, upper)
+        return cls(np.asarray(arm, int), site, lower, upper, time, death, pid, tuple(arms),
+                   sites, time_unit)

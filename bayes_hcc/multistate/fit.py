@@ -1,0 +1,159 @@
+"""A fitted illness-death model: transition hazard ratios and, on every draw, the OS, PFS and
+progression curves they imply (coherent by construction) and the state occupation
+probabilities."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_hcc.families.base import CENTRED_SUFFIX
+from bayes_hcc.multistate.likelihood import TRANSITIONS, _nodes
+
+__all__ = ["IllnessDeathFit"]
+
+
+class IllnessDeathFit:
+    """Posterior draws of an :class:`~bayes_hcc.IllnessDeath` model (``datatree``: the
+    posterior and sample stats, with what produced them in ``attrs``)."""
+
+    def __init__(self, datatree, model, data, families, priors):
+        self.datatree, self.model, self.data = datatree, model, data
+        self.families, self.priors = tuple(families), priors
+
+    @classmethod
+    def from_trace(cls, trace, *, model, data, families, priors, settings, sampled, timing):
+        from bayes_hcc._versions import provenance_versions
+
+        post = trace["posterior"]
+        post = post.drop_vars([v for v in post.data_vars if str(v).endswith(CENTRED_SUFFIX)
+                               or str(v).endswith("::log_hr")])
+        if "log_hr" in post:
+            post = post.assign_coords(transition=list(TRANSITIONS))
+        dt = xr.DataTree.from_dict({"posterior": post, "sample_stats": trace["sample_stats"]})
+        dt.attrs.update({
+            "model": repr(model), "baseline": model.baseline, "time_scale": model.time_scale,
+            "site_effect": model.site_effect,
+            "families": json.dumps([f.settings() for f in families]),
+            "priors": json.dumps([{k: p.to_dict() for k, p in pr.items()} for pr in priors]),
+            "sampler_settings": json.dumps(settings), "time_unit": data.time_unit,
+            "sampled_variables": json.dumps(sampled), "analysis_mode": "confirmatory",
+            "timing_seconds": json.dumps(timing), "patterns": json.dumps(data.counts()),
+            "package_versions": json.dumps(provenance_versions()),
+        })
+        return cls(dt, model, data, families, priors)
+
+    def __repr__(self) -> str:
+        post = self.datatree["posterior"]
+        n = post.sizes["chain"] * post.sizes["draw"]
+        hr = self.hazard_ratio()
+        parts = ", ".join(f"{t.replace('_', ' ')} HR {float(hr.sel(transition=t).median()):.2f}"
+                          for t in TRANSITIONS)
+        return (f"IllnessDeathFit | {self.model.baseline}, {self.model.time_scale}, "
+                f"{len(self.data)} patients | {n} draws | {parts}")
+
+    # -- draws ----------------------------------------------------------------------------
+    def _post(self):
+        return self.datatree["posterior"].to_dataset()
+
+    def hazard_ratio(self) -> xr.DataArray:
+        """HR (treatment / control) of each transition, on every draw."""
+        return np.exp(self._post()["log_hr"]).rename("hazard_ratio")
+
+    def summary(self, prob: float = 0.95) -> pd.DataFrame:
+        """Per transition: posterior median HR, its equal-tailed interval, P(HR < 1)."""
+        hr = self.hazard_ratio()
+        a = (1 - prob) / 2
+        rows = []
+        for t in TRANSITIONS:
+            x = hr.sel(transition=t).values.ravel()
+            rows.append({"transition": t, "hr_median": float(np.median(x)),
+                         "lower": float(np.quantile(x, a)), "upper": float(np.quantile(x, 1 - a)),
+                         "P(HR < 1)": float(np.mean(x < 1))})
+        return pd.DataFrame(rows).set_index("transition")
+
+    def transition_params(self, thin: int = 1) -> list[dict]:
+        """Each transition's baseline parameters as numpy draws (S, ...)."""
+        post = self._post()
+        out = []
+        for t, fam in zip(TRANSITIONS, self.families):
+            p = {}
+            for name in fam.params:
+                v = post[f"{t}::{name}"]
+                p[name] = v.values.reshape((-1,) + v.shape[2:])[::thin]
+            # derived parameters some families read (e.g. Gompertz's unit length)
+            out.append(p)
+        return out
+
+    # -- derived curves --------------------------------------------------------------------
+    def state_probabilities(self, times, *, thin: int = 4) -> xr.Dataset:
+        """On every ``thin``-th draw, per arm (site effects at the typical site, 0), at
+        ``times``: P(alive progression-free) = PFS(t), P(alive after progression), P(dead);
+        OS(t) = PFS(t) + int_0^t S0(u) a01(u) S12(u, t) du (quadrature as in the
+        likelihood); and the progression curve exp(-H01(t)) (progression with death
+        removed, the TTP estimand: death censors). Coherent on every draw:
+        PFS <= min(OS, progression curve)."""
+        times = np.asarray(times, float)
+        if np.any(times < 0):
+            raise ValueError("times must be >= 0.")
+        f01, f02, f12 = self.families
+        params = self.transition_params(thin)
+        log_hr = self._post()["log_hr"].values.reshape(-1, 3)[::thin]
+        S = log_hr.shape[0]
+        markov = self.model.time_scale == "markov"
+        out = {k: np.zeros((S, 2, len(times))) for k in ("pfs", "os", "progression")}
+        tpos = np.where(times > 0, times, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for arm in (0, 1):
+                e = [(b * arm)[:, None] for b in log_hr.T]
+                H01 = f01.cumhaz_at(params[0], tpos, e[0])[:, 0, :]
+                H02 = f02.cumhaz_at(params[1], tpos, e[1])[:, 0, :]
+                pfs = np.where(times > 0, np.exp(-H01 - H02), 1.0)
+                prog = np.where(times > 0, np.exp(-H01), 1.0)
+                nodes, weights = _nodes(np.zeros(len(times)), times, lambda i: np.concatenate(
+                    [f.breakpoints() for f in self.families]), grade_hi=not markov)
+                u = nodes.ravel()
+                up = np.where(u > 0, u, 1.0)
+                f = (-f01.cumhaz_at(params[0], up, e[0])[:, 0, :]
+                     - f02.cumhaz_at(params[1], up, e[1])[:, 0, :]
+                     + f01.log_hazard_at(params[0], up, e[0])[:, 0, :])
+                t_rep = np.repeat(tpos, nodes.shape[1])
+                if markov:
+                    f = f - (f12.cumhaz_at(params[2], t_rep, e[2])[:, 0, :]
+                             - f12.cumhaz_at(params[2], up, e[2])[:, 0, :])
+                else:
+                    gap = np.where(t_rep - u > 0, t_rep - u, 1.0)
+                    f = f - f12.cumhaz_at(params[2], gap, e[2])[:, 0, :]
+                contrib = np.exp(f).reshape(S, len(times), -1) * weights[None]
+                os_ = pfs + np.where(weights[None] > 0, contrib, 0.0).sum(axis=2)
+                out["pfs"][:, arm], out["os"][:, arm] = pfs, np.minimum(os_, 1.0)
+                out["progression"][:, arm] = prog
+        arms = list(self.data.arms)
+        coords = {"draw": np.arange(S), "arm": arms, "time": times}
+        ds = xr.Dataset({k: (("draw", "arm", "time"), v) for k, v in out.items()},
+                        coords=coords)
+        ds["alive_progressed"] = ds["os"] - ds["pfs"]
+        ds["dead"] = 1 - ds["os"]
+        return ds
+
+    # -- convergence ------------------------------------------------------------------------
+    def convergence_problems(self) -> list[str]:
+        """The failed sampler checks (R-hat, ESS, divergences, tree depth, E-BFMI of every
+        sampled variable: ``bayes_hcc.convergence``), as sentences."""
+        from bayes_hcc.convergence import sampler_rows, thresholds_for
+
+        limits, _ = thresholds_for(self.datatree)
+        rows = sampler_rows(self.datatree, limits)
+        return [f"{name} = {value:.4g} ({where}), needs {threshold}"
+                for name, (value, threshold, ok, where) in rows.items() if not ok]
+
+    def warn_if_unreliable(self) -> None:
+        from bayes_hcc.convergence import warn_convergence
+
+        problems = self.convergence_problems()
+        if problems:
+            warn_convergence(f"{self}: {'; '.join(problems)}. The posterior may be unreliable: "
+                             "run more draws/tune or raise target_accept.")

@@ -1,0 +1,321 @@
+"""``bh.IllnessDeath``: progression and death in one model.
+
+Three transitions: progression (0->1), death without progression (0->2) and death after
+progression (1->2), each with a baseline from the family registry (the same family for
+all three, each with its own parameters), its own arm effect (a log hazard ratio per
+transition) and site random effects (per transition, or one set shared by all three). The
+likelihood (``multistate.likelihood``) integrates over progression times known only to lie
+between scans, and over a progression that may have happened unseen after the last scan.
+
+Time scale of the death hazard after progression: ``"markov"`` (clock forward: the hazard
+depends on time since randomisation, a12(t)) is the default, because it is the model of
+the trial literature on joint PFS/OS (Meller, Beyersmann and Rufibach 2019; R's simIDM),
+the one whose transition hazards a maximum-likelihood fit estimates by Cox models with
+delayed entry, and the one in which OS needs a single integral; ``"semi_markov"`` (clock
+reset: a12(t - u), time since progression) when post-progression survival is thought to
+restart at progression.
+
+The model is compiled once per structure (family settings, time scale, site handling,
+number of sites) and refitted with new data (the quadrature layout is data).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_hcc.errors import ModelError
+from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
+from bayes_hcc.families.piecewise import quantile_cuts
+from bayes_hcc.families.registry import FAMILIES, family_class
+from bayes_hcc.multistate.data import IllnessDeathData
+from bayes_hcc.multistate.likelihood import TIMES, TRANSITIONS, layout, loglik_terms
+from bayes_hcc.spec.priors import Prior
+from bayes_hcc.units import log_unit_in_months
+
+__all__ = ["IllnessDeath", "TIME_SCALES", "SITE_EFFECTS"]
+
+TIME_SCALES = ("markov", "semi_markov")
+SITE_EFFECTS = ("random", "shared", "none")
+#: the likelihood's patient groups (``multistate.likelihood``)
+GROUPS = ("exact", "interval", "free")
+#: a family's own likelihood data (``Family.data_arrays``), unused here
+_LIKELIHOOD_DATA = ("event", "events", "exposure", "n_plain")
+
+
+def _prior(value):
+    if hasattr(value, "pymc") and hasattr(value, "to_dict"):  # a Prior or a mixture
+        return value
+    if isinstance(value, dict):
+        return Prior.from_dict(value)
+    raise ModelError(f"a prior must be a bh.Prior or its dict form, got {value!r}.")
+
+
+class IllnessDeath:
+    """Illness-death model of progression and death (see the module docstring).
+
+    Parameters
+    ----------
+    baseline : str, default "weibull_ph"
+        Registry key of the baseline family of every transition: a proportional-hazards
+        family (``weibull_ph``, ``piecewise_exponential``, ``exponential_ph``,
+        ``gompertz_ph``, ``mspline_ph``).
+    time_scale : {"markov", "semi_markov"}, default "markov"
+        Clock of the death hazard after progression (module docstring: why Markov).
+    site_effect : {"random", "shared", "none"}, default "random"
+        Site random effects on each transition's log hazard: one SD and one set per
+        transition (random), one set for all three (shared), or none.
+    cuts, n_intervals
+        Piecewise baseline: the cut points (in the data's time unit) shared by the three
+        transitions (on the clock-reset scale the third counts time since progression), or
+        that many intervals at quantiles of the observed transition times (default 4).
+    priors : dict
+        Overrides by name: ``"log_hr"`` or a baseline parameter (every transition), or
+        ``"<transition>.<name>"`` for one (transitions: progression,
+        death_without_progression, death_after_progression); ``"site_sd"``.
+
+    Examples
+    --------
+    >>> import bayes_hcc as bh
+    >>> bh.IllnessDeath("weibull_ph", time_scale="markov")
+    IllnessDeath(baseline='weibull_ph', time_scale='markov', site_effect='random')
+    """
+
+    def __init__(self, baseline: str = "weibull_ph", *, time_scale: str = "markov",
+                 site_effect: str = "random", cuts=None, n_intervals: int = 4,
+                 priors: dict | None = None):
+        if baseline not in FAMILIES:
+            raise ModelError(f"baseline={baseline!r}; known families: {', '.join(FAMILIES)}.")
+        cls = family_class(baseline)
+        if cls.effect is not HAZARD_RATIO:
+            raise ModelError(f"baseline={baseline!r} is an accelerated-failure-time family; "
+                             "an illness-death model needs proportional-hazards transitions "
+                             "(weibull_ph, piecewise_exponential, exponential_ph, "
+                             "gompertz_ph, mspline_ph).")
+        if time_scale not in TIME_SCALES:
+            raise ModelError(f"time_scale={time_scale!r}; choose one of "
+                             f"{', '.join(TIME_SCALES)}.")
+        if site_effect not in SITE_EFFECTS:
+            raise ModelError(f"site_effect={site_effect!r}; choose one of "
+                             f"{', '.join(SITE_EFFECTS)}.")
+        self.baseline, self.time_scale, self.site_effect = baseline, time_scale, site_effect
+        self.cuts = None if cuts is None else tuple(float(c) for c in cuts)
+        self.n_intervals = int(n_intervals)
+        self.priors = {}
+        for name, value in (priors or {}).items():
+            tr, _, par = name.rpartition(".")
+            if tr and tr not in TRANSITIONS:
+                raise ModelError(f"priors[{name!r}]: unknown transition {tr!r}; the "
+                                 f"transitions are {', '.join(TRANSITIONS)}.")
+            self.priors[name] = _prior(value)
+
+    def __repr__(self) -> str:
+        return (f"IllnessDeath(baseline={self.baseline!r}, time_scale={self.time_scale!r}, "
+                f"site_effect={self.site_effect!r})")
+
+    # -- the families and priors for these data ----------------------------------------
+    def families(self, data: IllnessDeathData) -> tuple:
+        cls = family_class(self.baseline)
+        if self.baseline == "piecewise_exponential":
+            if self.cuts is not None:
+                cuts = self.cuts
+            else:
+                times, events = _transition_times(data, self.time_scale)
+                pooled = np.concatenate([t[e > 0] for t, e in zip(times, events)])
+                cuts = quantile_cuts(pooled, np.ones_like(pooled), self.n_intervals,
+                                     data.time_unit)
+            fam = cls(cuts)
+            return (fam, fam, fam)
+        if self.cuts is not None:
+            raise ModelError(f"cuts are for the piecewise baseline, not {self.baseline!r}.")
+        fams = []
+        for t, e in zip(*_transition_times(data, self.time_scale)):
+            fams.append(cls.for_data(t, e, data.time_unit))
+        return tuple(fams)
+
+    def priors_for(self, family, transition: str) -> dict:
+        out = dict(family.default_priors())
+        for name in out:
+            for key in (name, f"{transition}.{name}"):
+                if key in self.priors:
+                    out[name] = self.priors[key]
+        unknown = [k for k in self.priors if k.rpartition(".")[2] not in out
+                   and k != "site_sd"]
+        if unknown:
+            raise ModelError(f"priors: unknown parameter(s) {', '.join(unknown)}; the "
+                             f"{self.baseline} transitions have {', '.join(out)} (and "
+                             "site_sd).")
+        return out
+
+    def site_sd_prior(self) -> Prior:
+        return self.priors.get("site_sd", Prior("HalfNormal", sigma=1.0))
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(self, trial, *, progression: str = "ttp", death: str = "os", draws: int = 1000,
+            tune: int = 1000, chains: int = 4, cores: int | None = None, random_seed=None,
+            target_accept: float = 0.95, check: bool = True):
+        """Sample the posterior (nutpie) for ``trial`` (a TrialData with a progression
+        endpoint, TTP, and a death endpoint, OS; or an IllnessDeathData); returns an
+        :class:`~bayes_hcc.multistate.fit.IllnessDeathFit`."""
+        import os
+
+        from bayes_hcc.models import _nutpie
+        from bayes_hcc.models.sampling import _compiled, _seed, _strict_math
+        from bayes_hcc.multistate.fit import IllnessDeathFit
+
+        data = trial if isinstance(trial, IllnessDeathData) else \
+            IllnessDeathData.from_trial(trial, progression, death)
+        n_sites = len(data.sites)
+        if self.site_effect != "none" and n_sites < 2:
+            raise ModelError(f"site_effect={self.site_effect!r} needs at least 2 sites; these "
+                             f"data have {n_sites}. Use site_effect='none'.")
+        counts = data.counts()
+        if counts["progression then death"] + counts["progression, alive"] == 0:
+            raise ModelError("no progression seen in any patient: the progression and "
+                             "post-progression transitions cannot be estimated.")
+        if data.death.sum() == 0:
+            raise ModelError("no deaths at all: the death transitions cannot be estimated.")
+        fams = self.families(data)
+        priors = [self.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]
+        arrays = self._data_arrays(data, fams)
+        key = json.dumps({"model": "illness_death", "families": [f.structure() for f in fams],
+                          "time_scale": self.time_scale, "site_effect": self.site_effect,
+                          "n_sites": n_sites,
+                          "priors": [{k: p.to_dict() for k, p in pr.items()} for pr in priors],
+                          "site_sd": self.site_sd_prior().to_dict(),
+                          "data": sorted(arrays)}, sort_keys=True)
+        seed = _seed(random_seed)
+        cores = cores or max(1, min(chains, os.cpu_count() or 1))
+        t0 = time.perf_counter()
+        m, compiled = _compiled(key, lambda: self._build(fams, priors, arrays, data),
+                                "nutpie")
+        t1 = time.perf_counter()
+        trace = _nutpie.sample(_nutpie.with_data(compiled, m, arrays), draws=draws,
+                               tune=tune, chains=chains, cores=cores, seed=seed,
+                               save_warmup=False, progress_bar=False,
+                               target_accept=target_accept)
+        t2 = time.perf_counter()
+        sampled = sorted(v.name[:-len(CENTRED_SUFFIX)] if v.name.endswith(CENTRED_SUFFIX)
+                         else v.name for v in m.free_RVs)
+        fit = IllnessDeathFit.from_trace(
+            trace, model=self, data=data, families=fams, priors=priors,
+            settings=dict(draws=draws, tune=tune, chains=chains, seed=seed,
+                          target_accept=target_accept),
+            sampled=sampled, timing={"compile": round(t1 - t0, 4),
+                                     "sampling": round(t2 - t1, 4)})
+        if check:
+            fit.warn_if_unreliable()
+        return fit
+
+    def _data_arrays(self, data: IllnessDeathData, fams) -> dict:
+        """The likelihood layout packed into a few arrays (the compiled sampler reads each
+        data array as an argument, and numba takes at most about 30): patients of the three
+        groups in one index vector with their sizes, both groups' quadrature log weights in
+        one matrix, every time feature in one array per feature with the row counts of each
+        (group, time) block, and the transitions' own data stacked."""
+        lay = layout(data, fams, self.time_scale)
+        out = {"arm": data.arm.astype(float), "site_idx": data.site.astype(np.int64),
+               "death": data.death.astype(float),
+               "group_idx": np.concatenate([lay[g]["idx"] for g in GROUPS]).astype(np.int64),
+               "group_sizes": np.array([len(lay[g]["idx"]) for g in GROUPS], np.int64),
+               "log_weight": np.concatenate([lay[g]["log_weight"] for g in GROUPS[1:]])}
+        blocks = [lay[g]["tf"][w] for g, w in self._tf_blocks()]
+        for fname in blocks[0]:
+            out[f"tf__{fname}"] = np.concatenate([b[fname] for b in blocks])
+        out["tf_sizes"] = np.array([len(next(iter(b.values()))) for b in blocks], np.int64)
+        times, events = _transition_times(data, self.time_scale)
+        extras = []
+        for fam, t, e in zip(fams, times, events):
+            extra = fam.data_arrays(np.maximum(t, 1e-9), e, np.zeros(len(t), np.int64), 1)
+            # what the family's parameters read besides the times (reference times of
+            # intercepts, random-walk weights): not its likelihood's data
+            extras.append({k: np.asarray(v, float) for k, v in extra.items()
+                           if not k.startswith(("tf", "ic_")) and k not in _LIKELIHOOD_DATA})
+        for name in extras[0]:
+            out[f"trans__{name}"] = np.stack([x[name] for x in extras])
+        out["log_unit"] = np.asarray(log_unit_in_months(data.time_unit), float)
+        return out
+
+    def _tf_blocks(self) -> list:
+        return [(g, w) for g in GROUPS for w in TIMES[self.time_scale][g]]
+
+    def _unpack(self, d) -> dict:
+        """The layout (``multistate.likelihood.layout``'s structure) from the packed graph
+        data."""
+        sizes, gi = d["group_sizes"], d["group_idx"]
+        ends = pt.cumsum(sizes)
+        idx = {g: gi[ends[j] - sizes[j]:ends[j]] for j, g in enumerate(GROUPS)}
+        lw = d["log_weight"]
+        q = lw.shape[1]
+        weights = {"interval": lw[:sizes[1]], "free": lw[sizes[1]:]}
+        tf_ends = pt.cumsum(d["tf_sizes"])
+        feats = [k for k in d if k.startswith("tf__")]
+        lay = {"time_scale": self.time_scale}
+        for g in GROUPS:
+            lay[g] = {"idx": idx[g], "death": d["death"][idx[g]], "tf": {}}
+            if g != "exact":
+                lay[g].update(log_weight=weights[g], node_idx=pt.repeat(idx[g], q),
+                              death_node=pt.repeat(d["death"][idx[g]], q))
+        for j, (g, w) in enumerate(self._tf_blocks()):
+            lo, hi = tf_ends[j] - d["tf_sizes"][j], tf_ends[j]
+            lay[g]["tf"][w] = {k[len("tf__"):]: d[k][lo:hi] for k in feats}
+        return lay
+
+    def _build(self, fams, priors, arrays, data):
+        coords = {"transition": list(TRANSITIONS), "site": list(data.sites)}
+        for fam in fams:
+            coords.update({k: list(v) for k, v in fam.coords().items()})
+        with pm.Model(coords=coords) as m:
+            d = {k: pm.Data(k, v) for k, v in arrays.items()}
+            lay = self._unpack(d)
+            log_hr = pt.stack([pr["log_hr"].pymc(f"{t}::log_hr")
+                               for t, pr in zip(TRANSITIONS, priors)])
+            pm.Deterministic("log_hr", log_hr, dims="transition")
+            params = []
+            for j, (t, fam, pr) in enumerate(zip(TRANSITIONS, fams, priors)):
+                fdata = {name[len("trans__"):]: v[j] for name, v in d.items()
+                         if name.startswith("trans__")}
+                fdata["log_unit"] = d["log_unit"]
+                with pm.Model(name=t):
+                    params.append(fam.build_params(pr, fdata, coords, 0.0))
+            n_sites = len(data.sites)
+            if self.site_effect == "random":
+                sd = self.site_sd_prior().pymc("site_sd", dims="transition")
+                z = pm.Normal("site_z", 0.0, 1.0, dims=("transition", "site"))
+                site = pm.Deterministic("site_effect", sd[:, None] * z,
+                                        dims=("transition", "site"))
+            elif self.site_effect == "shared":
+                sd = self.site_sd_prior().pymc("site_sd")
+                z = pm.Normal("site_z", 0.0, 1.0, dims="site")
+                site = pm.Deterministic("site_effect", pt.stack([sd * z] * 3),
+                                        dims=("transition", "site"))
+            else:
+                site = pt.zeros((3, n_sites))
+            etas = [log_hr[j] * d["arm"] + site[j][d["site_idx"]] for j in range(3)]
+            total = 0.0
+            for ll, _ in loglik_terms(pt, fams, params, etas, lay):
+                total = total + ll.sum()
+            pm.Potential("loglik", total)
+        return m
+
+
+def _transition_times(data: IllnessDeathData, time_scale: str):
+    """Approximate event times and indicators of each transition (progression at the
+    middle of its interval): for layouts that need them (quantile cuts, the Weibull
+    reference time, random-walk weights), never for the likelihood."""
+    prog = data.progressed
+    u = np.where(prog, (data.prog_lower + np.where(prog, data.prog_upper, 0.0)) / 2,
+                 data.time)
+    d = data.death.astype(float)
+    t01, e01 = u, prog.astype(float)
+    t02, e02 = u, np.where(prog, 0.0, d)
+    if time_scale == "markov":
+        t12 = data.time[prog]
+    else:
+        t12 = np.maximum(data.time[prog] - u[prog], 1e-9)
+    e12 = d[prog]
+    return (t01, t02, t12), (e01, e02, e12)
