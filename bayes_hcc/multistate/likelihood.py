@@ -43,7 +43,7 @@ TRANSITIONS = ("progression", "death_without_progression", "death_after_progress
 N_NODES = 8
 #: every integration interval is split in at least this many equal pieces (before the
 #: breakpoints): Weibull integrands near t = 0 vary fast on the log scale
-MIN_PIECES = 3
+MIN_PIECES = 2
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(N_NODES)
 
@@ -52,7 +52,7 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(N_NODES)
 #: integrand may be singular: u = 0 (a Weibull hazard ~ u^(k-1)) and, on the clock-reset
 #: scale, u = T (the death hazard ~ (T - u)^(k-1)): hp-quadrature, exponentially convergent
 #: for algebraic singularities
-GRADE, GRADE_LEVELS = 0.15, 10
+GRADE, GRADE_LEVELS = 0.15, 6
 
 
 def _pieces(lo: float, hi: float, splits, grade_lo: bool, grade_hi: bool) -> np.ndarray:

@@ -164,7 +164,7 @@ class IllnessDeath:
         import os
 
         from bayes_hcc.models import _nutpie
-        from bayes_hcc.models.sampling import _compiled, _seed, _strict_math
+        from bayes_hcc.models.sampling import _compiled, _seed
         from bayes_hcc.multistate.fit import IllnessDeathFit
 
         data = trial if isinstance(trial, IllnessDeathData) else \

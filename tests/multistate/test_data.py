@@ -1,0 +1,78 @@
+"""Progression and death as the illness-death model reads them, and the errors a
+statistician meets with bad data or options."""
+
+import numpy as np
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.errors import DataWarning, ModelError, TrialDataError
+
+
+def test_from_the_example_trial():
+    trial = bh.datasets.load_example_trial()
+    d = bh.IllnessDeathData.from_trial(trial)
+    ttp, os_ = trial.endpoint("ttp"), trial.endpoint("os")
+    assert len(d) == trial.n_patients and sum(d.counts().values()) == len(d)
+    # progression seen between scans: (L, R] with R the scan that showed it
+    seen = ttp.kind > 0
+    assert np.array_equal(d.progressed, seen)
+    np.testing.assert_allclose(d.prog_upper[seen], ttp.time[seen])
+    assert np.all(d.prog_lower[seen] < d.prog_upper[seen])
+    # no progression seen: free at the last scan, which is not after death or censoring
+    np.testing.assert_allclose(d.prog_lower[~seen], ttp.time[~seen])
+    assert np.all(np.isinf(d.prog_upper[~seen])) and np.all(d.prog_lower <= d.time)
+    np.testing.assert_array_equal(d.death, os_.event)
+    assert d.counts()["progression then death"] == int((seen & (os_.event == 1)).sum())
+
+
+def arrays(**change):
+    base = dict(arm=[0, 1, 0], site=None, prog_lower=[1.0, 2.0, 0.5],
+                prog_upper=[2.0, np.inf, 0.5], time=[5.0, 6.0, 4.0], death=[1, 0, 1],
+                patient_id=["P1", "P2", "P3"])
+    return {**base, **change}
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(prog_upper=[7.0, np.inf, 0.5]), "progression after death.*P1"),
+    (dict(prog_lower=[1.0, 8.0, 0.5]), "progression-free assessment after death.*P2"),
+    (dict(prog_lower=[3.0, 2.0, 0.5]), "progression seen before the last.*P1"),
+    (dict(time=[5.0, -1.0, 4.0]), "negative.*P2"),
+    (dict(time=[5.0, np.nan, 4.0]), "missing.*P2"),
+])
+def test_bad_data_names_the_patients(change, match):
+    with pytest.raises(TrialDataError, match=match):
+        bh.IllnessDeathData.from_arrays(**arrays(**change))
+
+
+def test_progression_recorded_at_death_counts_as_death_without_progression():
+    with pytest.warns(DataWarning, match="P3"):
+        d = bh.IllnessDeathData.from_arrays(**arrays(prog_lower=[1.0, 2.0, 4.0],
+                                                     prog_upper=[2.0, np.inf, 4.0]))
+    assert not d.progressed[2] and d.counts()["death without a progression seen"] == 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(baseline="lognormal_aft"), "accelerated-failure-time"),
+    (dict(baseline="cox"), "known families"),
+    (dict(time_scale="clock"), "markov, semi_markov"),
+    (dict(site_effect="fixed"), "random, shared, none"),
+    (dict(priors={"relapse.log_hr": bh.Prior("Normal", mu=0, sigma=1)}), "transition 'relapse'"),
+])
+def test_option_errors(kwargs, match):
+    with pytest.raises(ModelError, match=match):
+        bh.IllnessDeath(**kwargs)
+
+
+def test_fit_errors_before_sampling():
+    d = bh.IllnessDeathData.from_arrays(**arrays())
+    with pytest.raises(ModelError, match="at least 2 sites"):
+        bh.IllnessDeath().fit(d)
+    none = bh.IllnessDeathData.from_arrays(**arrays(prog_upper=[np.inf] * 3,
+                                                    prog_lower=[1.0, 2.0, 0.5]))
+    with pytest.raises(ModelError, match="no progression seen"):
+        bh.IllnessDeath(site_effect="none").fit(none)
+    with pytest.raises(ModelError, match="unknown parameter"):
+        bh.IllnessDeath(site_effect="none", priors={"log_scale": {"dist": "Normal", "mu": 0,
+                                                                  "sigma": 1}}).fit(d)
+    with pytest.raises(ModelError, match="cuts are for the piecewise"):
+        bh.IllnessDeath(site_effect="none", cuts=[2.0]).fit(d)

@@ -1,0 +1,87 @@
+"""One illness-death fit of the example trial: what it estimates, and the curves it implies.
+
+The example trial is generated from a Markov illness-death model (``simulate_trial``: a
+latent progression time with HR 0.67 and a death time with HR 0.70 that progression does
+not change, Weibull shape 1.2, one site frailty for both): the transitions' true HRs are
+0.67 (progression), 0.70 and 0.70 (death before and after progression), the true control
+medians 6.5 (OS) and 2.27 months (PFS)."""
+
+import numpy as np
+import pytest
+from scipy import integrate, optimize
+
+import bayes_hcc as bh
+from bayes_hcc.multistate.likelihood import TRANSITIONS
+
+TRUE_HR = {"progression": 0.67, "death_without_progression": 0.70,
+           "death_after_progression": 0.70}
+
+
+@pytest.fixture(scope="module")
+def fit():
+    trial = bh.datasets.load_example_trial()
+    # 2 x 500 draws: enough for the intervals and curves below (check=False: R-hat of short
+    # runs is not what these tests are about; the slow tests use full runs)
+    return bh.IllnessDeath("weibull_ph", site_effect="shared").fit(
+        trial, draws=500, tune=500, chains=2, random_seed=11, check=False)
+
+
+def test_transition_hrs_cover_the_truth(fit):
+    table = fit.summary()
+    for t in TRANSITIONS:
+        assert table.loc[t, "lower"] < TRUE_HR[t] < table.loc[t, "upper"], t
+    assert list(fit.hazard_ratio()["transition"].values) == list(TRANSITIONS)
+    assert "progression HR" in repr(fit)
+
+
+def test_curves_are_coherent_and_match_an_independent_integral(fit):
+    """On every draw PFS <= min(OS, progression curve); OS at 5 months on a draw equals
+    PFS + int_0^5 S0(u) a01(u) exp(-(H12(5) - H12(u))) du by scipy (1e-7)."""
+    times = np.array([0.0, 1.0, 2.5, 5.0, 10.0, 20.0])
+    ds = fit.state_probabilities(times, thin=5)
+    assert bool((ds["pfs"] <= np.minimum(ds["os"], ds["progression"]) + 1e-12).all())
+    assert np.allclose(ds["pfs"] + ds["alive_progressed"] + ds["dead"], 1.0)
+    assert bool((ds["alive_progressed"] >= -1e-12).all())
+    post = fit.datatree["posterior"].to_dataset()
+
+    def draw(name):
+        return float(post[name].values.reshape(-1)[::5][0])
+
+    hr = post["log_hr"].values.reshape(-1, 3)[::5][0]
+    lam = [np.exp(draw(f"{t}::log_lambda")) for t in TRANSITIONS]
+    k = [np.exp(draw(f"{t}::log_shape")) for t in TRANSITIONS]
+    for arm in (0, 1):
+        e = np.exp(hr * arm)
+
+        def H(j, t):
+            return lam[j] * t ** k[j] * e[j]
+
+        def f(u):
+            return (np.exp(-H(0, u) - H(1, u)) * lam[0] * k[0] * u ** (k[0] - 1) * e[0]
+                    * np.exp(-(H(2, 5.0) - H(2, u))))
+
+        want = np.exp(-H(0, 5.0) - H(1, 5.0)) + integrate.quad(f, 0, 5.0, epsabs=0,
+                                                                epsrel=1e-11)[0]
+        got = float(ds["os"].isel(draw=0, arm=arm).sel(time=5.0))
+        assert got == pytest.approx(want, rel=1e-7)
+
+
+def test_medians_cover_the_truth_and_match_root_finding(fit):
+    med = fit.medians(thin=5)
+    lo, hi = (med.quantile(q, "draw") for q in (0.025, 0.975))
+    assert float(lo["os"].sel(arm="sorafenib")) < 6.5 < float(hi["os"].sel(arm="sorafenib"))
+    assert float(lo["pfs"].sel(arm="sorafenib")) < 2.27 < float(hi["pfs"].sel(arm="sorafenib"))
+    # the interpolated median of a draw vs a root of its curve (brentq)
+    for i in (0, 7):
+        for name in ("os", "pfs"):
+            m = float(med[name].isel(draw=i).sel(arm="sorafenib"))
+
+            def curve(t):
+                ds = fit.state_probabilities([t], thin=5)
+                return float(ds[name].isel(draw=i, time=0).sel(arm="sorafenib")) - 0.5
+
+            root = optimize.brentq(curve, 0.1, 60.0, xtol=1e-8)
+            assert m == pytest.approx(root, abs=0.01)
+    diff = med.sel(arm="difference")["os"]
+    np.testing.assert_allclose(diff, med["os"].sel(arm="tace_sorafenib")
+                               - med["os"].sel(arm="sorafenib"))
