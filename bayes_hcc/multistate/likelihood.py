@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TRANSITIONS", "layout", "loglik_terms", "N_NODES"]
+__all__ = ["TRANSITIONS", "GROUPS", "TIMES", "layout", "loglik_terms", "loglik_numpy",
+           "N_NODES"]
 
 #: transition keys: 0->1, 0->2, 1->2
 TRANSITIONS = ("progression", "death_without_progression", "death_after_progression")
@@ -90,9 +91,13 @@ def _nodes(lo, hi, splits_for, grade_hi=False):
 
 #: the times each group's hazards are read at (``layout``'s ``tf`` keys), per time scale
 TIMES = {"markov": {"exact": ("R", "T"), "interval": ("u", "T_node"),
-                    "free": ("u", "T_node", "T")},
+                    "free": ("u", "T_node", "T"), "direct": ("T",)},
          "semi_markov": {"exact": ("R", "T-R"), "interval": ("u", "T-u"),
-                         "free": ("u", "T-u", "T")}}
+                         "free": ("u", "T-u", "T"), "direct": ("T",)}}
+#: the patient groups: progression seen exactly, progression seen in an interval, no
+#: progression seen with time between the last scan and T (an integral), and no
+#: progression seen up to T itself (progression-free at death or censoring: no integral)
+GROUPS = ("exact", "interval", "free", "direct")
 
 
 def check_families(families) -> None:
@@ -106,8 +111,8 @@ def check_families(families) -> None:
 
 
 def layout(data, families, time_scale: str) -> dict:
-    """numpy arrays of the likelihood for these data and families, per group (exact,
-    interval, free): the patient indices, deaths, quadrature log weights (n, Q) with the
+    """numpy arrays of the likelihood for these data and families, per group (``GROUPS``):
+    the patient indices, deaths, quadrature log weights (n, Q) with the
     same Q in both integral groups, and the time features of every time the hazards are read
     at (``tf``: {which: features}; ``TIMES``). The three transitions share the features
     (``check_families``)."""
@@ -130,9 +135,12 @@ def layout(data, families, time_scale: str) -> dict:
                     "tf": {w: f01.time_features(times[w]) for w in TIMES[time_scale]["exact"]}}
     # integrals: progression in (L, R], and unseen progression in (L, T); clock reset:
     # a12(T - u) may be singular where the interval reaches T
+    free = ~data.progressed
+    i4 = np.flatnonzero(free & (L >= T))
+    out["direct"] = {"idx": i4, "death": d[i4], "tf": {"T": f01.time_features(T[i4])}}
     quad = {}
     for name, rows, hi in (("interval", np.flatnonzero(data.interval), R),
-                           ("free", np.flatnonzero(~data.progressed), T)):
+                           ("free", np.flatnonzero(free & (L < T)), T)):
         quad[name] = (rows, *_nodes(L[rows], hi[rows], splits(T[rows]),
                                     grade_hi=time_scale != "markov"))
     q = max(v[1].shape[1] for v in quad.values())
@@ -169,7 +177,7 @@ def _lse_rows(xp, terms, log_weight, extra=None):
 
 
 def loglik_terms(xp, families, params, etas, lay) -> list:
-    """Per-patient log-likelihood of each group [exact, interval, free], each B + (n_g,),
+    """Per-patient log-likelihood of each group (``GROUPS``), each B + (n_g,),
     with the patient indices of each group. ``params`` and ``etas`` are per transition
     (etas B + (n,)); ``lay`` is :func:`layout`'s output (numpy, or graph data of the same
     structure)."""
@@ -215,6 +223,11 @@ def loglik_terms(xp, families, params, etas, lay) -> list:
             extra = -H(f01, p01, tf["T"], a) - H(f02, p02, tf["T"], b) \
                 + g["death"] * logh(f02, p02, tf["T"], b)
         out.append((_lse_rows(xp, log_f, g["log_weight"], extra), i))
+    g = lay["direct"]  # progression-free up to T: S0(T) a02(T)^d
+    i, tf = g["idx"], g["tf"]
+    a, b = take(e01, i), take(e02, i)
+    out.append((-H(f01, p01, tf["T"], a) - H(f02, p02, tf["T"], b)
+                + g["death"] * logh(f02, p02, tf["T"], b), i))
     return out
 
 

@@ -33,7 +33,7 @@ from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
 from bayes_hcc.families.piecewise import quantile_cuts
 from bayes_hcc.families.registry import FAMILIES, family_class
 from bayes_hcc.multistate.data import IllnessDeathData
-from bayes_hcc.multistate.likelihood import TIMES, TRANSITIONS, layout, loglik_terms
+from bayes_hcc.multistate.likelihood import GROUPS, TIMES, TRANSITIONS, layout, loglik_terms
 from bayes_hcc.spec.priors import Prior
 from bayes_hcc.units import log_unit_in_months
 
@@ -41,8 +41,8 @@ __all__ = ["IllnessDeath", "TIME_SCALES", "SITE_EFFECTS"]
 
 TIME_SCALES = ("markov", "semi_markov")
 SITE_EFFECTS = ("random", "shared", "none")
-#: the likelihood's patient groups (``multistate.likelihood``)
-GROUPS = ("exact", "interval", "free")
+#: the groups with a quadrature (their log weights are stacked in this order)
+_QUAD = ("interval", "free")
 #: a family's own likelihood data (``Family.data_arrays``), unused here
 _LIKELIHOOD_DATA = ("event", "events", "exposure", "n_plain")
 
@@ -222,7 +222,7 @@ class IllnessDeath:
                "death": data.death.astype(float),
                "group_idx": np.concatenate([lay[g]["idx"] for g in GROUPS]).astype(np.int64),
                "group_sizes": np.array([len(lay[g]["idx"]) for g in GROUPS], np.int64),
-               "log_weight": np.concatenate([lay[g]["log_weight"] for g in GROUPS[1:]])}
+               "log_weight": np.concatenate([lay[g]["log_weight"] for g in _QUAD])}
         blocks = [lay[g]["tf"][w] for g, w in self._tf_blocks()]
         for fname in blocks[0]:
             out[f"tf__{fname}"] = np.concatenate([b[fname] for b in blocks])
@@ -257,7 +257,7 @@ class IllnessDeath:
         lay = {"time_scale": self.time_scale}
         for g in GROUPS:
             lay[g] = {"idx": idx[g], "death": d["death"][idx[g]], "tf": {}}
-            if g != "exact":
+            if g in _QUAD:
                 lay[g].update(log_weight=weights[g], node_idx=pt.repeat(idx[g], q),
                               death_node=pt.repeat(d["death"][idx[g]], q))
         for j, (g, w) in enumerate(self._tf_blocks()):
