@@ -11,7 +11,8 @@ import pandas as pd
 import xarray as xr
 
 from bayes_hcc.families.base import CENTRED_SUFFIX
-from bayes_hcc.multistate.likelihood import TRANSITIONS, _nodes
+from bayes_hcc.multistate.curves import curves
+from bayes_hcc.multistate.likelihood import TRANSITIONS
 
 __all__ = ["IllnessDeathFit"]
 
@@ -97,40 +98,10 @@ class IllnessDeathFit:
         removed, the TTP estimand: death censors). Coherent on every draw:
         PFS <= min(OS, progression curve)."""
         times = np.asarray(times, float)
-        if np.any(times < 0):
-            raise ValueError("times must be >= 0.")
-        f01, f02, f12 = self.families
-        params = self.transition_params(thin)
-        log_hr = self._post()["log_hr"].values.reshape(-1, 3)[::thin]
-        S = log_hr.shape[0]
-        markov = self.model.time_scale == "markov"
-        out = {k: np.zeros((S, 2, len(times))) for k in ("pfs", "os", "progression")}
-        tpos = np.where(times > 0, times, 1.0)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            for arm in (0, 1):
-                e = [(b * arm)[:, None] for b in log_hr.T]
-                H01 = f01.cumhaz_at(params[0], tpos, e[0])[:, 0, :]
-                H02 = f02.cumhaz_at(params[1], tpos, e[1])[:, 0, :]
-                pfs = np.where(times > 0, np.exp(-H01 - H02), 1.0)
-                prog = np.where(times > 0, np.exp(-H01), 1.0)
-                nodes, weights = _nodes(np.zeros(len(times)), times, lambda i: np.concatenate(
-                    [f.breakpoints() for f in self.families]), grade_hi=not markov)
-                u = nodes.ravel()
-                up = np.where(u > 0, u, 1.0)
-                f = (-f01.cumhaz_at(params[0], up, e[0])[:, 0, :]
-                     - f02.cumhaz_at(params[1], up, e[1])[:, 0, :]
-                     + f01.log_hazard_at(params[0], up, e[0])[:, 0, :])
-                t_rep = np.repeat(tpos, nodes.shape[1])
-                if markov:
-                    f = f - (f12.cumhaz_at(params[2], t_rep, e[2])[:, 0, :]
-                             - f12.cumhaz_at(params[2], up, e[2])[:, 0, :])
-                else:
-                    gap = np.where(t_rep - u > 0, t_rep - u, 1.0)
-                    f = f - f12.cumhaz_at(params[2], gap, e[2])[:, 0, :]
-                contrib = np.exp(f).reshape(S, len(times), -1) * weights[None]
-                os_ = pfs + np.where(weights[None] > 0, contrib, 0.0).sum(axis=2)
-                out["pfs"][:, arm], out["os"][:, arm] = pfs, np.minimum(os_, 1.0)
-                out["progression"][:, arm] = prog
+        per_arm = [self._curves(times, thin, arm) for arm in (0, 1)]
+        S = per_arm[0]["os"].shape[0]
+        out = {k: np.stack([c[k] for c in per_arm], axis=1) for k in ("pfs", "os",
+                                                                       "progression")}
         arms = list(self.data.arms)
         coords = {"draw": np.arange(S), "arm": arms, "time": times}
         ds = xr.Dataset({k: (("draw", "arm", "time"), v) for k, v in out.items()},
@@ -138,6 +109,57 @@ class IllnessDeathFit:
         ds["alive_progressed"] = ds["os"] - ds["pfs"]
         ds["dead"] = 1 - ds["os"]
         return ds
+
+    def _curves(self, times, thin: int, arm: int, density: bool = False) -> dict:
+        """The curves of one arm at the typical site (``multistate.curves``)."""
+        log_hr = self._post()["log_hr"].values.reshape(-1, 3)[::thin]
+        etas = [(b * arm)[:, None] for b in log_hr.T]
+        return curves(self.families, self.transition_params(thin), etas,
+                      self.model.time_scale, times, density=density)
+
+    def os_hazard_ratio(self, times, *, thin: int = 4) -> xr.DataArray:
+        """The marginal OS hazard ratio (treatment / control) at ``times`` on every
+        ``thin``-th draw: the ratio of the arms' OS hazards, density / OS. Under an
+        illness-death model it is not constant even when every transition's HR is: it
+        moves from the death-without-progression HR towards a mixture as patients
+        progress."""
+        times = np.asarray(times, float)
+        if np.any(times <= 0):
+            raise ValueError("times must be > 0 (the hazard ratio at 0 is a limit).")
+        c0, c1 = (self._curves(times, thin, arm, density=True) for arm in (0, 1))
+        ratio = (c1["os_density"] / c1["os"]) / (c0["os_density"] / c0["os"])
+        return xr.DataArray(ratio, dims=("draw", "time"),
+                            coords={"draw": np.arange(ratio.shape[0]), "time": times},
+                            name="os_hazard_ratio")
+
+    def rmst(self, tau: float, *, thin: int = 4, n_grid: int = 400) -> xr.Dataset:
+        """Restricted mean OS, PFS and progression-free time (death removed) up to ``tau``
+        per arm and the difference, on every ``thin``-th draw (trapezoid rule on
+        ``n_grid`` times: error below 1e-4 months for these smooth curves)."""
+        if not tau > 0:
+            raise ValueError("tau must be > 0.")
+        grid = np.linspace(0.0, float(tau), n_grid)
+        ds = self.state_probabilities(grid, thin=thin)
+        res = xr.Dataset({k: (("draw", "arm"), np.trapezoid(ds[k].values, grid, axis=-1))
+                          for k in ("os", "pfs", "progression")},
+                         coords={"draw": ds["draw"], "arm": ds["arm"]})
+        diff = res.isel(arm=1) - res.isel(arm=0)
+        return xr.concat([res, diff.expand_dims(arm=["difference"])], dim="arm")
+
+    def prob_superiority(self, *, tau: float | None = None, thin: int = 4) -> pd.Series:
+        """P(TACE-sorafenib better) on every scale the model gives: each transition's
+        HR < 1, the OS and PFS median differences > 0 and, with ``tau``, the RMST
+        differences > 0."""
+        out = {f"HR {t.replace('_', ' ')} < 1": float((self.hazard_ratio().sel(
+            transition=t) < 1).mean()) for t in TRANSITIONS}
+        med = self.medians(thin=thin).sel(arm="difference")
+        out.update({f"median {k.upper()} difference > 0": float((med[k] > 0).mean())
+                    for k in ("os", "pfs")})
+        if tau is not None:
+            r = self.rmst(tau, thin=thin).sel(arm="difference")
+            out.update({f"RMST {k.upper()} ({tau:g}) difference > 0": float((r[k] > 0).mean())
+                        for k in ("os", "pfs")})
+        return pd.Series(out, name="probability")
 
     def medians(self, *, thin: int = 4, horizon: float | None = None,
                 n_grid: int = 600) -> xr.Dataset:

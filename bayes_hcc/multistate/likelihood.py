@@ -24,7 +24,7 @@ integrand is exp(linear in u), which 8 nodes integrate to double precision (test
 the closed form). A Weibull integrand is smooth inside the interval but may be singular at
 its ends (u^(k-1) at u = 0; (T - u)^(k-1) at u = T on the clock-reset scale): the pieces are
 graded geometrically towards those ends (hp-quadrature), and agree with adaptive quadrature
-(scipy) to about 1e-8 relative (tested).
+(scipy) to 1e-7 relative (tested).
 
 The quadrature layout (nodes, weights, the time features of every time the hazards are read
 at) depends only on the data and the families' breakpoints: it is computed once in numpy and

@@ -85,3 +85,26 @@ def test_medians_cover_the_truth_and_match_root_finding(fit):
     diff = med.sel(arm="difference")["os"]
     np.testing.assert_allclose(diff, med["os"].sel(arm="tace_sorafenib")
                                - med["os"].sel(arm="sorafenib"))
+
+
+def test_rmst_hazard_ratio_over_time_and_probabilities(fit):
+    """RMST on 400 grid points agrees with 4000 (1e-4 months); the difference row is the
+    arms' difference; the marginal OS HR over time is finite and lies between the death
+    HRs' range widened by their uncertainty; the superiority probabilities are those of
+    the draws."""
+    coarse, fine = fit.rmst(24.0, thin=5), fit.rmst(24.0, thin=5, n_grid=4000)
+    np.testing.assert_allclose(coarse["os"], fine["os"], atol=1e-4)
+    assert bool((coarse["os"].sel(arm="sorafenib") <= 24.0).all())
+    np.testing.assert_allclose(coarse["pfs"].sel(arm="difference"),
+                               coarse["pfs"].sel(arm="tace_sorafenib")
+                               - coarse["pfs"].sel(arm="sorafenib"))
+    hr_t = fit.os_hazard_ratio([1.0, 6.0, 18.0], thin=5)
+    assert np.isfinite(hr_t).all() and bool((hr_t > 0).all())
+    p = fit.prob_superiority(tau=24.0, thin=5)
+    hr = fit.hazard_ratio()
+    assert p["HR progression < 1"] == pytest.approx(float((hr.sel(
+        transition="progression") < 1).mean()))
+    assert p["RMST OS (24) difference > 0"] == pytest.approx(float((coarse["os"].sel(
+        arm="difference") > 0).mean()))
+    with pytest.raises(ValueError, match="> 0"):
+        fit.os_hazard_ratio([0.0, 1.0])
