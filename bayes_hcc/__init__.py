@@ -22,7 +22,7 @@ from bayes_hcc.errors import (ADaMError, BayesHCCError, ConvergenceWarning, Data
 from bayes_hcc.io import (disposition, fit_footnotes, look_table, plot_hazard_ratio, plot_ppc,
                           plot_psense, plot_rank, plot_sensitivity, plot_site_effects,
                           plot_borrowing_design, plot_map_prior, plot_reconstruction,
-                          plot_subgroups,
+                          plot_subgroups, plot_state_probabilities, plot_os_hazard_ratio,
                           plot_survival, plot_time_varying_hr, plot_trace, publication_tables,
                           report, write_table)
 from bayes_hcc.models import (DEFAULT_PRIORS, MODELS, Fit, Prior, SurvivalModel, build,
@@ -69,6 +69,7 @@ __all__ = [
     "plot_hazard_ratio", "plot_site_effects", "plot_trace", "plot_rank", "plot_ppc",
     "plot_psense", "plot_time_varying_hr", "plot_sensitivity", "plot_subgroups",
     "plot_reconstruction", "plot_map_prior", "plot_borrowing_design",
+    "plot_state_probabilities", "plot_os_hazard_ratio",
     "subgroups", "write_table",
     "fit_footnotes",
     "disposition", "look_table", "publication_tables", "run_sensitivity", "load_grid",

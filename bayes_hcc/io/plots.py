@@ -11,7 +11,8 @@ from bayes_hcc.quantities.core import as_fit, hazard_ratio, prob_superiority, su
 __all__ = ["plot_survival", "plot_hazard_ratio", "plot_site_effects", "plot_trace",
            "plot_rank", "plot_ppc", "plot_psense", "plot_time_varying_hr", "plot_sensitivity",
            "plot_subgroups", "plot_reconstruction", "plot_map_prior",
-           "plot_borrowing_design", "FIGURES"]
+           "plot_borrowing_design", "plot_state_probabilities", "plot_os_hazard_ratio",
+           "FIGURES"]
 
 COLORS = ("#1f77b4", "#d62728")
 
@@ -514,5 +515,59 @@ def plot_borrowing_design(design):
     n = design.borrowing.settings.get("n_trials")
     fig.suptitle(f"Borrowing: operating characteristics ({n} trials per scenario; bars: "
                  "Monte Carlo 95% intervals)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_state_probabilities(fit, *, times=None, thin: int = 4):
+    """Illness-death model: the posterior mean probability of being alive without
+    progression, alive after progression and dead over time, stacked, one panel per arm
+    (``IllnessDeathFit.state_probabilities``); the OS curve is the top of the second band."""
+    plt = _plt()
+    horizon = float(np.max(fit.data.time))
+    times = np.linspace(0.0, horizon, 121) if times is None else np.asarray(times, float)
+    ds = fit.state_probabilities(times, thin=thin).mean("draw")
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
+    colors = ("#4c956c", "#f4a259", "#bc4b51")
+    labels = ("alive, progression-free", "alive after progression", "dead")
+    for ax, arm in zip(axes, ds["arm"].values):
+        sub = ds.sel(arm=arm)
+        ax.stackplot(times, sub["pfs"], sub["alive_progressed"], sub["dead"], colors=colors,
+                     labels=labels, alpha=0.85)
+        ax.set_title(str(arm))
+        ax.set_xlabel(f"time since randomisation ({fit.data.time_unit})")
+        ax.set_xlim(times[0], times[-1])
+        ax.set_ylim(0, 1)
+    axes[0].set_ylabel("probability (posterior mean)")
+    axes[1].legend(loc="upper right", fontsize=8, framealpha=0.9)
+    fig.suptitle(f"State occupation: illness-death model ({fit.model.baseline}, "
+                 f"{fit.model.time_scale})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_os_hazard_ratio(fit, *, times=None, thin: int = 4, prob: float = 0.95):
+    """Illness-death model: the marginal OS hazard ratio over time (posterior median and
+    equal-tailed band): not constant under this model even when no transition HR varies."""
+    plt = _plt()
+    horizon = float(np.max(fit.data.time))
+    times = np.linspace(horizon / 60, horizon, 60) if times is None else np.asarray(times)
+    hr = fit.os_hazard_ratio(times, thin=thin)
+    a = (1 - prob) / 2
+    q = hr.quantile([a, 0.5, 1 - a], dim="draw").values
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    ax.fill_between(times, q[0], q[2], color=COLORS[0], alpha=0.25,
+                    label=f"{100 * prob:g}% interval")
+    ax.plot(times, q[1], color=COLORS[0], label="posterior median")
+    ax.axhline(1.0, color="grey", ls="--")
+    ax.set_yscale("log")
+    ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.4, 2.0, 3.0, 5.0, 10.0)
+             if q[0].min() / 1.3 <= t <= q[2].max() * 1.3]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel(f"time since randomisation ({fit.data.time_unit})")
+    ax.set_ylabel("OS hazard ratio (treatment / control)")
+    ax.set_title("Marginal OS hazard ratio implied by the illness-death model", fontsize=10)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

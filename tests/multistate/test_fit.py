@@ -108,3 +108,17 @@ def test_rmst_hazard_ratio_over_time_and_probabilities(fit):
         arm="difference") > 0).mean()))
     with pytest.raises(ValueError, match="> 0"):
         fit.os_hazard_ratio([0.0, 1.0])
+
+
+def test_figures(fit, tmp_path):
+    """The stacked state-occupation plot (its bands sum to 1) and the OS HR over time."""
+    fig = bh.plot_state_probabilities(fit, thin=10)
+    ax = fig.axes[0]
+    top = max(c.get_paths()[0].vertices[:, 1].max() for c in ax.collections)
+    assert top == pytest.approx(1.0, abs=1e-9)
+    assert {t.get_text() for t in fig.axes[1].get_legend().get_texts()} == {
+        "alive, progression-free", "alive after progression", "dead"}
+    fig.savefig(tmp_path / "states.png")
+    fig = bh.plot_os_hazard_ratio(fit, thin=10)
+    assert fig.axes[0].get_yscale() == "log"
+    fig.savefig(tmp_path / "hr.png")
