@@ -23,7 +23,8 @@ class SimulationTruth:
 
     ``hr`` and ``median`` are for a typical site (site effect 0); ``median_population``
     integrates over the site-effect distribution (a new site). ``hr["pfs"]`` is None when
-    PFS is not proportional-hazards (different OS and TTP hazard shapes).
+    PFS is not proportional-hazards (different OS and TTP hazard shapes), ``hr["os"]`` when
+    OS is not (a death hazard changed by progression: ``post_progression_hr``).
     """
 
     hr: dict
@@ -31,6 +32,9 @@ class SimulationTruth:
     median_population: dict
     site_effects: dict
     params: dict = field(repr=False)
+    #: the illness-death model's transition HRs (progression, death without and after
+    #: progression: ``bh.IllnessDeath``, clock forward) for a typical site
+    transition_hr: dict = field(default_factory=dict)
 
 
 def _pfs_hr(os_h, ttp_h, hr_os, hr_ttp):
@@ -49,6 +53,29 @@ def _median(cumhaz, frailties=None, weights=None):
         return float(w @ np.exp(-np.exp(b) * cumhaz(t))) - 0.5
 
     return float(optimize.brentq(f, 1e-9, 1e4, xtol=1e-12))
+
+
+def _illness_death_os_median(os_h, ttp_h, hr_os, hr_ttp, rho, frailties=None, weights=None):
+    """Median OS of the Markov illness-death model a01 = hr_ttp ttp_h, a02 = hr_os os_h,
+    a12 = rho hr_os os_h (each times exp(b)), averaged over frailties b with weights:
+    OS(t) = S0(t) + int_0^t S0(u) a01(u) exp(-rho hr_os (H_D(t) - H_D(u))) du."""
+    from scipy import integrate
+
+    b = np.zeros(1) if frailties is None else np.asarray(frailties)
+    w = np.ones(1) if weights is None else np.asarray(weights)
+
+    def os_at(t, m):
+        def f(u):
+            return (np.exp(-m * (hr_ttp * ttp_h.cumhaz(u) + hr_os * os_h.cumhaz(u)))
+                    * m * hr_ttp * ttp_h.hazard(u)
+                    * np.exp(-m * rho * hr_os * (os_h.cumhaz(t) - os_h.cumhaz(u))))
+        s0 = np.exp(-m * (hr_ttp * ttp_h.cumhaz(t) + hr_os * os_h.cumhaz(t)))
+        return float(s0 + integrate.quad(f, 0.0, t, limit=200, epsabs=1e-13)[0])
+
+    def g(t):
+        return float(sum(wk * os_at(t, np.exp(bk)) for bk, wk in zip(b, w))) - 0.5
+
+    return float(optimize.brentq(g, 1e-6, 1e3, xtol=1e-10))
 
 
 def _site_sizes(n, sites, site_sizes, rng):
@@ -76,6 +103,7 @@ def simulate_trial(
     ttp_hazard=WeibullHazard(median=3.0, shape=1.2),
     hr_os: float = 0.70,
     hr_ttp: float = 0.67,
+    post_progression_hr: float = 1.0,
     site_sd: float = 0.2,
     dropout_per_year: float = 0.05,
     assessment_interval: float | dict | None = 2.0,
@@ -100,6 +128,15 @@ def simulate_trial(
     TTP's cause-specific hazard is exactly ``hr_ttp``-proportional (before assessment
     discretisation) and, when both hazards are Weibull with the same shape, PFS is
     proportional-hazards too with HR = (r_D hr_os + r_P hr_ttp) / (r_D + r_P).
+
+    ``post_progression_hr`` multiplies the death hazard from the (latent) progression on,
+    on the clock-forward scale: the data then come from a Markov illness-death model with
+    transition hazards a01 = ttp_hazard, a02 = os_hazard and a12 = post_progression_hr x
+    os_hazard (each times the arm's HR, hr_ttp, hr_os, hr_os, and the frailty), as
+    ``bh.IllnessDeath(time_scale="markov")`` parametrises it (``truth.transition_hr``). OS is
+    then no longer proportional-hazards (``truth.hr["os"]`` is None) and its true medians
+    come from the model's OS curve (numerical integration). With 1 (the default) the death
+    time does not depend on progression, and the data are those of earlier versions.
 
     Patients are randomized 1:1 in permuted blocks of 4 within site, uniformly over the
     accrual period; loss to follow-up is exponential (``dropout_per_year`` is the
@@ -152,8 +189,19 @@ def simulate_trial(
 
     frail = np.exp(b[site_idx])
     e_d, e_p = rng.exponential(size=n_patients), rng.exponential(size=n_patients)
-    t_death = os_hazard.inverse_cumhaz(e_d / (frail * np.where(arm == 1, hr_os, 1.0)))
+    if not post_progression_hr > 0:
+        raise ValueError("post_progression_hr must be > 0.")
+    m_death = frail * np.where(arm == 1, hr_os, 1.0)
+    t_death = os_hazard.inverse_cumhaz(e_d / m_death)
     t_prog = ttp_hazard.inverse_cumhaz(e_p / (frail * np.where(arm == 1, hr_ttp, 1.0)))
+    if post_progression_hr != 1.0:
+        # the death hazard is post_progression_hr times higher after t_prog: the same e_d
+        # spent at the old rate up to t_prog and at the new rate after it
+        h_prog = os_hazard.cumhaz(t_prog)
+        after = e_d / m_death > h_prog
+        residual = (e_d / m_death - h_prog) / post_progression_hr
+        t_death = np.where(after, os_hazard.inverse_cumhaz(
+            np.where(after, h_prog + residual, 0.0)), t_death)
     rate = -np.log1p(-dropout_per_year) / 12.0
     t_drop = rng.exponential(1 / rate, size=n_patients) if rate > 0 else np.full(n_patients,
                                                                                  np.inf)
@@ -217,17 +265,27 @@ def simulate_trial(
             if ep == "pfs":
                 h_os, h_ttp = (hr_os, hr_ttp) if is_t else (1.0, 1.0)
                 fn = (lambda ho, ht: lambda t: cum["os"](ho)(t) + cum["ttp"](ht)(t))(h_os, h_ttp)
+            elif ep == "os" and post_progression_hr != 1.0:
+                median[ep][label] = _illness_death_os_median(
+                    os_hazard, ttp_hazard, hr_os if is_t else 1.0, hr_ttp if is_t else 1.0,
+                    post_progression_hr)
+                median_pop[ep][label] = _illness_death_os_median(
+                    os_hazard, ttp_hazard, hr_os if is_t else 1.0, hr_ttp if is_t else 1.0,
+                    post_progression_hr, pop_b, pop_w)
+                continue
             else:
                 fn = cum[ep](hrs[ep] if is_t else 1.0)
             median[ep][label] = _median(fn)
             median_pop[ep][label] = _median(fn, pop_b, pop_w)
     truth = SimulationTruth(
-        hr={"os": hr_os, "ttp": hr_ttp, "pfs": _pfs_hr(os_hazard, ttp_hazard, hr_os, hr_ttp)},
+        hr={"os": hr_os if post_progression_hr == 1.0 else None, "ttp": hr_ttp,
+            "pfs": _pfs_hr(os_hazard, ttp_hazard, hr_os, hr_ttp)},
         median=median,
         median_population=median_pop,
         site_effects=dict(zip(site_labels, b.tolist())),
         params={"n_patients": n_patients, "site_sizes": sizes.tolist(), "site_sd": site_sd,
                 "os_hazard": os_hazard, "ttp_hazard": ttp_hazard,
+                "post_progression_hr": post_progression_hr,
                 "dropout_per_year": dropout_per_year,
                 "assessment_interval": assessment_interval,
                 "assessment_offset": assessment_offset,
@@ -235,6 +293,8 @@ def simulate_trial(
                 "missed_visit_prob": missed_visit_prob,
                 "accrual": (str(start.date()), str(end.date())), "cut_date": str(cut.date()),
                 "random_seed": random_seed},
+        transition_hr={"progression": hr_ttp, "death_without_progression": hr_os,
+                       "death_after_progression": hr_os},
     )
     return TrialData.from_table(frame, control=control, treatment=treatment,
                                time_unit="months", source="simulate_trial", cut_date=cut,

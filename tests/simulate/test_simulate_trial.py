@@ -133,3 +133,32 @@ def test_family_hazard_is_the_family_the_models_fit():
         bh.FamilyHazard("gompertz_ph", log_lambda=-2.5, gama=0.1)
     with pytest.raises(ValueError, match="gamma must be finite"):
         bh.FamilyHazard("gompertz_ph", log_lambda=-2.5, gamma=float("nan"))
+
+
+def test_post_progression_hr_makes_an_illness_death_truth():
+    """A death hazard 3x higher after progression: progressed patients die sooner, OS is no
+    longer proportional hazards (hr["os"] None), the true OS medians (the illness-death OS
+    curve, integrated numerically) match the Kaplan-Meier medians of 6000 patients within
+    4% (a KM median's SE here is about 2%), and PFS and TTP are unchanged."""
+    from lifelines import KaplanMeierFitter
+
+    kw = dict(n_patients=6000, site_sd=0.0, dropout_per_year=0.0, assessment_interval=None,
+              accrual_start="2010-01-01", accrual_end="2010-06-30", cut_date="2020-01-01",
+              random_seed=5)
+    base = bh.simulate_trial(**kw)
+    t = bh.simulate_trial(post_progression_hr=3.0, **kw)
+    assert t.truth.hr["os"] is None and base.truth.hr["os"] == 0.70
+    assert t.truth.transition_hr == {"progression": 0.67, "death_without_progression": 0.70,
+                                     "death_after_progression": 0.70}
+    assert t.truth.median["pfs"] == base.truth.median["pfs"]
+    assert t.truth.median["os"]["sorafenib"] < base.truth.median["os"]["sorafenib"]
+    os_ = t.endpoint("os")
+    for a, label in enumerate(os_.arms):
+        km = KaplanMeierFitter().fit(os_.time[os_.arm == a], os_.event[os_.arm == a])
+        assert km.median_survival_time_ == pytest.approx(t.truth.median["os"][label],
+                                                         rel=0.04)
+    # the same latent times: deaths before any progression are unchanged
+    pfs_b, pfs_t = base.endpoint("pfs"), t.endpoint("pfs")
+    np.testing.assert_allclose(pfs_b.time, pfs_t.time)
+    with pytest.raises(ValueError, match="post_progression_hr"):
+        bh.simulate_trial(post_progression_hr=0.0, random_seed=1)
