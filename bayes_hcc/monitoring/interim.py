@@ -219,7 +219,8 @@ def append_record(path, record: dict) -> dict:
 
 def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
                      random_seed: int | None = None, log=None, ppos: bool = False,
-                     ppos_method: str | None = None, progress: bool = False) -> InterimResult:
+                     ppos_method: str | None = None, progress: bool = False,
+                     completion_model=None) -> InterimResult:
     """Run one look of a monitoring plan.
 
     Parameters
@@ -240,6 +241,10 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
         Also compute the predictive probability of success (the plan's ``[prediction]``
         settings; ``ppos_method`` overrides its method) before the record is written, so
         the record carries it. A look with a PPoS futility rule always computes it.
+    completion_model : IllnessDeath, optional
+        Complete the trial for the PPoS with this illness-death model, fitted to the cut
+        (same seed), so that each patient's progression status is used
+        (``bh.predictive_probability(completion=...)``); recorded in the audit record.
 
     Returns
     -------
@@ -265,8 +270,15 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     if lk.futility_ppos is not None or (ppos and not lk.is_final):
         from bayes_hcc.monitoring.predict import predictive_probability
 
+        completion = None
+        if completion_model is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                completion = completion_model.fit(
+                    cut, random_seed=seed, check=False,
+                    **(dict(draws=300, tune=400) if fast else {}))
         pp = predictive_probability(cut, plan, fit=fit, random_seed=seed, method=ppos_method,
-                                    progress=progress)
+                                    progress=progress, completion=completion)
     rule, probs = decide(fit, lk, pp)
     ep = cut.endpoint(plan.spec.endpoint)
     res = InterimResult(look=lk, cut_date=date, n_patients=cut.n_patients,
@@ -276,7 +288,9 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
                         diagnostics=diag, fit=fit, plan_hash=plan.hash, data=cut, plan=plan,
                         ppos_result=pp)
     res.record = _record(res, cut, plan, seed, look, fast)
-    res.record["ppos_requested"] = {"ppos": bool(ppos), "method": ppos_method}
+    res.record["ppos_requested"] = {"ppos": bool(ppos), "method": ppos_method,
+                                    **({"completion_model": completion_model.settings()}
+                                       if completion_model is not None else {})}
     if log is not None:
         res.record = append_record(log, res.record)
     return res
@@ -406,9 +420,14 @@ def verify_log(path, trial: TrialData, plan, *, record: int | None = None,
                             "differences": {"plan_hash": (rec["plan_hash"], plan.hash)}})
             continue
         asked = rec.get("ppos_requested") or {}
+        completion = asked.get("completion_model")
+        if completion is not None:
+            from bayes_hcc.multistate import IllnessDeath
+
+            completion = IllnessDeath.from_settings(completion)
         res = interim_analysis(trial, plan, rec["look"], fast=rec["fast"],
                                random_seed=rec["seed"], ppos=asked.get("ppos", False),
-                               ppos_method=asked.get("method"))
+                               ppos_method=asked.get("method"), completion_model=completion)
         diffs = _compare(rec, res.record)
         results.append({"line": line, "reproduced": not diffs, "differences": diffs})
     for r in results:

@@ -391,6 +391,20 @@ def normal_final_probability(trial: TrialData, spec) -> float:
     return float(stats.norm.cdf(-mean * np.sqrt(prec)))
 
 
+def _illness_death_simulator(trial, completion, pred, endpoint, random_seed):
+    from bayes_hcc.monitoring.illness_death import IllnessDeathFutureSimulator
+    from bayes_hcc.multistate import IllnessDeath, IllnessDeathFit
+
+    if isinstance(completion, IllnessDeath):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            completion = completion.fit(trial, random_seed=random_seed, check=False)
+    if not isinstance(completion, IllnessDeathFit):
+        raise BayesHCCError(f"completion={completion!r}: give a bh.IllnessDeath model or its "
+                            "fit to these data.")
+    return IllnessDeathFutureSimulator(trial, completion, pred, endpoint)
+
+
 def _final_analysis(payload) -> dict:
     """Run the final rule on one completed trial (runs in a worker when pooled)."""
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
@@ -414,7 +428,7 @@ def _final_analysis(payload) -> dict:
 def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | None = None,
                            method: str | None = None, prediction=None, random_seed: int = 0,
                            refit: dict | None = None, workers: int | None = 1,
-                           progress: bool = False) -> PPoSResult:
+                           progress: bool = False, completion=None) -> PPoSResult:
     """Predictive probability of success at the final analysis of ``plan``.
 
     Parameters
@@ -434,6 +448,11 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         Sampler overrides for the refits (default: the spec's sampler settings).
     workers : int or None
         Refits on a local process pool (None = every core).
+    completion : IllnessDeath or IllnessDeathFit, optional
+        Complete the trial with an illness-death model (fitted to ``trial`` here when a
+        model is given) instead of the plan's model: each patient continues from the state
+        they are in at the cut, progression status and time used
+        (``bayes_hcc.monitoring.illness_death``). The final rule is still the plan's (OS).
     """
     from bayes_hcc.models.from_spec import fit_spec
     from bayes_hcc.runner import run_tasks
@@ -454,11 +473,14 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                             f"the final "
                             f"analysis's {final.events}: run interim_analysis(..., "
                             "look='final') instead of predicting it.")
-    if fit is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = fit_spec(plan.spec, trial, check=False)
-    sim = FutureSimulator(trial, fit, pred)
+    if completion is not None:
+        sim = _illness_death_simulator(trial, completion, pred, endpoint, random_seed)
+    else:
+        if fit is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = fit_spec(plan.spec, trial, check=False)
+        sim = FutureSimulator(trial, fit, pred)
     if final.date is not None and pd.Timestamp(final.date) <= sim.cut_date:
         raise BayesHCCError(f"the final analysis date {final.date} is not after the data cut "
                             f"{sim.cut_date.date()}.")
@@ -491,4 +513,6 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     return PPoSResult(ppos=p, mcse=float(np.sqrt(p * (1 - p) / n_sims)), n_sims=n_sims,
                       method=method, sims=sims, cut_date=sim.cut_date,
                       settings={"prediction": pred.__dict__, "random_seed": random_seed,
-                                "refit": dict(refit or {}), "plan_hash": plan.hash})
+                                "refit": dict(refit or {}), "plan_hash": plan.hash,
+                                "completion": "plan model" if completion is None else
+                                repr(sim.fit.model)})

@@ -60,6 +60,28 @@ class IllnessDeathFit:
     def _post(self):
         return self.datatree["posterior"].to_dataset()
 
+    @property
+    def n_draws(self) -> int:
+        post = self.datatree["posterior"]
+        return int(post.sizes["chain"] * post.sizes["draw"])
+
+    @property
+    def data_fingerprint(self) -> str | None:
+        """The fingerprint of the TrialData fitted (None for arrays)."""
+        return self.datatree.attrs.get("data_fingerprint")
+
+    def draw_params(self, s: int) -> tuple[list, np.ndarray, np.ndarray]:
+        """Posterior draw ``s`` (flattened over chains): each transition's baseline
+        parameters (leading axis 1), the log HRs (3,) and the site effects (3, sites)."""
+        post = self._post()
+        params = [{k: v[s:s + 1] for k, v in p.items()} for p in self.transition_params()]
+        log_hr = post["log_hr"].values.reshape(-1, 3)[s]
+        if "site_effect" in post:
+            site = post["site_effect"].values.reshape((-1,) + post["site_effect"].shape[2:])[s]
+        else:
+            site = np.zeros((3, len(self.data.sites)))
+        return params, log_hr, site
+
     def hazard_ratio(self) -> xr.DataArray:
         """HR (treatment / control) of each transition, on every draw."""
         return np.exp(self._post()["log_hr"]).rename("hazard_ratio")

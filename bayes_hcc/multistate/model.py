@@ -117,6 +117,19 @@ class IllnessDeath:
         return (f"IllnessDeath(baseline={self.baseline!r}, time_scale={self.time_scale!r}, "
                 f"site_effect={self.site_effect!r})")
 
+    def settings(self) -> dict:
+        """JSON-able settings that rebuild this model (:meth:`from_settings`)."""
+        return {"baseline": self.baseline, "time_scale": self.time_scale,
+                "site_effect": self.site_effect,
+                "cuts": None if self.cuts is None else list(self.cuts),
+                "n_intervals": self.n_intervals,
+                "priors": {k: p.to_dict() for k, p in self.priors.items()}}
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> IllnessDeath:
+        s = dict(settings)
+        return cls(s.pop("baseline"), **s)
+
     # -- the families and priors for these data ----------------------------------------
     def families(self, data: IllnessDeathData) -> tuple:
         cls = family_class(self.baseline)
@@ -207,6 +220,10 @@ class IllnessDeath:
                           target_accept=target_accept),
             sampled=sampled, timing={"compile": round(t1 - t0, 4),
                                      "sampling": round(t2 - t1, 4)})
+        if not isinstance(trial, IllnessDeathData):
+            fit.datatree.attrs["data_fingerprint"] = trial.fingerprint
+            fit.datatree.attrs["endpoints"] = json.dumps({"progression": progression,
+                                                          "death": death})
         if check:
             fit.warn_if_unreliable()
         return fit

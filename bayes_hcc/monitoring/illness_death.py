@@ -1,0 +1,207 @@
+"""Completing a trial with an illness-death model: each patient continues from the state
+they are in at the data cut.
+
+For one posterior draw of a fitted :class:`~bayes_hcc.IllnessDeath` model:
+
+* a patient who died keeps the observed death;
+* a patient alive after a progression seen at a scan dies after their last contact t_c at
+  the post-progression death hazard: T = H12^-1(H12(t_c) + E) on the clock-forward scale;
+  on the clock-reset scale time since progression counts from the middle of the scan
+  interval that showed it (documented approximation);
+* a patient alive without a progression seen (last progression-free scan L <= t_c) may have
+  progressed, unseen, between L and t_c: with probability
+  I / (S0(t_c) + I), I = int_L^t_c S0(u) a01(u) S12(u, t_c) du (the likelihood's quadrature),
+  they did, at a time u drawn from that integrand, and die at the post-progression hazard;
+  otherwise they are still progression-free at t_c and progression and death without
+  progression compete from t_c (each time drawn given survival to t_c), the death after
+  a progression from the post-progression hazard;
+* new patients (up to ``sample_size``) and loss to follow-up as in
+  :class:`~bayes_hcc.monitoring.predict.FutureSimulator` (new patients start in state 0 at
+  randomisation).
+
+A patient still followed is one alive at the cut whose last contact is within
+``followup_window_days`` of it; the others stay censored at their last contact. The final
+rule is the plan's (OS: its analysis model refitted, or its normal approximation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.monitoring.predict import FutureSimulator, conditional_event_times
+from bayes_hcc.multistate.likelihood import _nodes
+from bayes_hcc.units import DAYS_PER_UNIT
+
+__all__ = ["IllnessDeathFutureSimulator"]
+
+
+class IllnessDeathFutureSimulator(FutureSimulator):
+    """Completes a trial from an :class:`~bayes_hcc.IllnessDeathFit` (module docstring);
+    the completed trial carries the OS endpoint, what the final rule reads."""
+
+    def __init__(self, trial, fit, prediction, endpoint: str = "os"):
+        if endpoint != "os":
+            raise BayesHCCError(f"completing a trial with an illness-death model for a final "
+                                f"rule on {endpoint.upper()} is not available yet; the "
+                                "plan's endpoint must be OS.")
+        if not trial.has_dates:
+            raise BayesHCCError("prediction needs calendar dates: the data have no "
+                                "randomization_date column.")
+        if fit.data_fingerprint != trial.fingerprint:
+            raise BayesHCCError("the illness-death fit was not made on these data (data "
+                                "fingerprints differ); fit it to the same data cut.")
+        self.trial, self.fit, self.prediction = trial, fit, prediction
+        self.endpoint, self.scanned = "os", False
+        self.days = DAYS_PER_UNIT[trial.time_unit]
+        self.scan_days = prediction.assessment_interval * DAYS_PER_UNIT["months"]
+        frame = trial.to_frame()
+        rand = pd.to_datetime(frame["randomization_date"])
+        self.origin = rand.min().normalize()
+        self.entry = ((rand - self.origin) / np.timedelta64(1, "D")).to_numpy(float)
+        d = fit.data
+        os_ = trial.endpoint("os")
+        self.obs = os_.time * self.days
+        self.lower = self.obs
+        self.event = os_.event.astype(bool)
+        cut = trial.cut_date if trial.cut_date is not None else \
+            self.origin + pd.to_timedelta(float(np.max(self.entry + self.obs)), unit="D")
+        self.cut_date = pd.Timestamp(cut)
+        self.cut_day = (self.cut_date - self.origin) / np.timedelta64(1, "D")
+        self.at_risk = ~self.event & (self.cut_day - (self.entry + self.obs)
+                                      <= prediction.followup_window_days)
+        self.site, self.arm = d.site.astype(np.int64), d.arm.astype(np.int64)
+        self.prog_lower, self.prog_upper = d.prog_lower, d.prog_upper  # time unit
+        self.n_draws = fit.n_draws
+        n_new = 0 if prediction.sample_size is None else prediction.sample_size - len(d)
+        if n_new < 0:
+            raise BayesHCCError(f"sample_size {prediction.sample_size} is below the "
+                                f"{len(d)} patients already randomized.")
+        self.n_new = n_new
+        elapsed = max(self.cut_day - self.entry.min(), 1.0)
+        self.accrual_shape, self.accrual_rate = float(len(d)), float(elapsed)
+        self.site_counts = np.bincount(self.site, minlength=len(d.sites))
+        self.labels = {"arm": np.asarray(trial.arms), "site": np.asarray(d.sites)}
+        self.markov = fit.model.time_scale == "markov"
+
+    # -- transitions of one draw ------------------------------------------------------------
+    def _after_progression(self, params, eta12, u, t0, rng):
+        """Death time (time unit) after a progression at ``u``, given alive at ``t0`` >= u."""
+        f12 = self.fit.families[2]
+        e = rng.exponential(size=len(u))
+        if self.markov:
+            return conditional_event_times(f12, params[2], eta12, t0, e)
+        gap = conditional_event_times(f12, params[2], eta12, np.maximum(t0 - u, 0.0), e)
+        return u + gap
+
+    def _from_state0(self, params, etas, t0, rng):
+        """(progression time or inf, death time) of patients progression-free at ``t0``."""
+        f01, f02, _ = self.fit.families
+        n = len(t0)
+        t01 = conditional_event_times(f01, params[0], etas[0], t0, rng.exponential(size=n))
+        t02 = conditional_event_times(f02, params[1], etas[1], t0, rng.exponential(size=n))
+        prog = t01 < t02
+        death = t02.copy()
+        if prog.any():
+            death[prog] = self._after_progression(params, etas[2][prog], t01[prog], t01[prog],
+                                                  rng)
+        return np.where(prog, t01, np.inf), death
+
+    def _unseen_progression(self, params, etas, lower, t0, rng):
+        """For patients progression-free at their last scan ``lower`` and alive at ``t0``:
+        whether they progressed unseen in between, and when (inf when not)."""
+        f01, f02, f12 = self.fit.families
+        n = len(t0)
+        out = np.full(n, np.inf)
+        gap = t0 > lower
+        if not gap.any():
+            return out
+        lo, hi = lower[gap], t0[gap]
+        splits = np.concatenate([f.breakpoints() for f in self.fit.families])
+        nodes, weights = _nodes(lo, hi, lambda i: splits, grade_hi=not self.markov)
+        q = nodes.shape[1]
+        u = nodes.ravel()
+        rows = np.repeat(np.arange(len(lo)), q)
+        e = [x[gap][rows][None, :] for x in etas]
+        t_rep = np.repeat(hi, q)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_f = (-f01.cumhaz_at(params[0], u[None, :], e[0])
+                     - f02.cumhaz_at(params[1], u[None, :], e[1])
+                     + f01.log_hazard_at(params[0], u[None, :], e[0]))
+            if self.markov:
+                log_f = log_f - (f12.cumhaz_at(params[2], t_rep, e[2])
+                                 - f12.cumhaz_at(params[2], u[None, :], e[2]))
+            else:
+                log_f = log_f - f12.cumhaz_at(params[2], np.maximum(t_rep - u[None, :],
+                                                                    1e-12), e[2])
+            direct = (-f01.cumhaz_at(params[0], hi[None, :], etas[0][gap][None, :])
+                      - f02.cumhaz_at(params[1], hi[None, :], etas[1][gap][None, :]))[0]
+        dens = np.where(weights > 0, np.exp(log_f[0].reshape(len(lo), q)) * weights, 0.0)
+        integral = dens.sum(axis=1)
+        p = integral / (integral + np.exp(direct))
+        yes = rng.uniform(size=len(lo)) < p
+        cdf = np.cumsum(dens, axis=1)
+        pick = (cdf < rng.uniform(size=len(lo))[:, None] * cdf[:, -1:]).sum(axis=1)
+        when = nodes[np.arange(len(lo)), np.minimum(pick, q - 1)]
+        out[np.flatnonzero(gap)[yes]] = when[yes]
+        return out
+
+    def _etas(self, log_hr, site_eff, arm, site):
+        return [log_hr[j] * arm + site_eff[j][site] for j in range(3)]
+
+    def simulate(self, s: int, rng: np.random.Generator) -> dict:
+        params, log_hr, site_eff = self.fit.draw_params(int(s))
+        n0 = len(self.entry)
+        day = self.days
+        death = np.where(self.event, self.entry + self.obs, np.inf)
+        censor = np.where(self.event | self.at_risk, np.inf, self.entry + self.obs)
+        rate = -np.log1p(-self.prediction.dropout_per_year) / 365.25
+        idx = np.flatnonzero(self.at_risk)
+        if len(idx):
+            t0 = self.obs[idx] / day  # time unit
+            etas = self._etas(log_hr, site_eff, self.arm[idx], self.site[idx])
+            seen = np.isfinite(self.prog_upper[idx])
+            t_death = np.empty(len(idx))
+            if seen.any():
+                u = np.where(self.markov, self.prog_upper[idx][seen],
+                             (self.prog_lower[idx][seen] + self.prog_upper[idx][seen]) / 2)
+                t_death[seen] = self._after_progression(params, etas[2][seen], u, t0[seen],
+                                                        rng)
+            free = ~seen
+            if free.any():
+                e_free = [x[free] for x in etas]
+                unseen = self._unseen_progression(params, e_free, self.prog_lower[idx][free],
+                                                  t0[free], rng)
+                went = np.isfinite(unseen)
+                td = np.empty(int(free.sum()))
+                if went.any():
+                    td[went] = self._after_progression(params, e_free[2][went], unseen[went],
+                                                       t0[free][went], rng)
+                if (~went).any():
+                    stay = [x[~went] for x in e_free]
+                    _, td[~went] = self._from_state0(params, stay, t0[free][~went], rng)
+                t_death[free] = td
+            death[idx] = self.entry[idx] + np.maximum(np.ceil(t_death * day),
+                                                      np.floor(self.obs[idx]) + 1)
+            if rate > 0:
+                censor[idx] = self.entry[idx] + self.obs[idx] + np.ceil(
+                    rng.exponential(1 / rate, len(idx)))
+        arm, site, entry = self.arm, self.site, self.entry
+        if self.n_new:
+            lam = rng.gamma(self.accrual_shape, 1.0 / self.accrual_rate)
+            new_entry = np.floor(self.cut_day + np.cumsum(rng.exponential(1 / lam, self.n_new)))
+            new_site = rng.choice(len(self.site_counts), size=self.n_new,
+                                  p=rng.dirichlet(1.0 + self.site_counts))
+            new_arm = rng.integers(0, 2, size=self.n_new)
+            etas = self._etas(log_hr, site_eff, new_arm, new_site)
+            _, t_new = self._from_state0(params, etas, np.zeros(self.n_new), rng)
+            new_death = new_entry + np.maximum(np.ceil(t_new * day), 1.0)
+            new_cens = (new_entry + np.ceil(rng.exponential(1 / rate, self.n_new))
+                        if rate > 0 else np.full(self.n_new, np.inf))
+            arm, site = np.r_[arm, new_arm], np.r_[site, new_site]
+            entry = np.r_[entry, new_entry]
+            death, censor = np.r_[death, new_death], np.r_[censor, new_cens]
+        nan = np.full(len(entry), np.nan)
+        return {"entry": entry, "death": death, "censor": censor, "arm": arm, "site": site,
+                "lower": nan, "last_scan": nan, "n_current": n0}

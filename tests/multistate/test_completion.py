@@ -1,0 +1,114 @@
+"""Completing a trial from the state each patient is in (``monitoring.illness_death``):
+checked against closed forms with constant transition hazards, where every probability is
+known, using a posterior that is a point mass at known parameters (no MCMC)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import bayes_hcc as bh
+from bayes_hcc.families.exponential import ExponentialFamily
+from bayes_hcc.monitoring.illness_death import IllnessDeathFutureSimulator
+from bayes_hcc.monitoring.plan import Prediction
+from bayes_hcc.multistate.likelihood import TRANSITIONS
+
+RATES = (0.10, 0.03, 0.12)  # progression, death without and after progression (per month)
+
+
+def point_fit(trial, rates=RATES, log_hr=(0.0, 0.0, 0.0), scale="markov", draws=20):
+    """An IllnessDeathFit whose posterior is ``draws`` copies of known parameters."""
+    model = bh.IllnessDeath("exponential_ph", time_scale=scale, site_effect="none")
+    data = bh.IllnessDeathData.from_trial(trial)
+    shape = (1, draws)
+    post = {"log_hr": (("chain", "draw", "transition"),
+                       np.broadcast_to(np.asarray(log_hr, float), shape + (3,)).copy())}
+    for t, r in zip(TRANSITIONS, rates):
+        post[f"{t}::log_lambda"] = (("chain", "draw"), np.full(shape, np.log(r)))
+    ds = xr.Dataset(post, coords={"transition": list(TRANSITIONS)})
+    dt = xr.DataTree.from_dict({"posterior": ds, "sample_stats": xr.Dataset()})
+    dt.attrs["data_fingerprint"] = trial.fingerprint
+    fams = (ExponentialFamily(),) * 3
+    return bh.IllnessDeathFit(dt, model, data, fams, [model.priors_for(f, t) for f, t in
+                                                      zip(fams, TRANSITIONS)])
+
+
+@pytest.fixture(scope="module")
+def cut():
+    trial = bh.datasets.load_example_trial()
+    return trial.cut(pd.Timestamp("2019-01-31"), warn=False)
+
+
+def simulator(cut, **kw):
+    return IllnessDeathFutureSimulator(cut, point_fit(cut, **kw), Prediction(
+        sample_size=None, dropout_per_year=0.0, followup_window_days=10_000))
+
+
+def test_unseen_progression_probability_and_time(cut):
+    """Progression-free at the last scan L = 2, alive at t = 5: with constant hazards
+    P(progressed in between) = I / (I + exp(-(l1 + l2) t)), I = int_2^5 exp(-(l1 + l2) u)
+    l1 exp(-l3 (5 - u)) du; 20,000 patients reproduce it within 4 MC SE, and the mean
+    progression time among them the closed form's within 4 MC SE."""
+    sim = simulator(cut)
+    l1, l2, l3 = RATES
+    n = 20_000
+    rng = np.random.default_rng(1)
+    params, _, _ = sim.fit.draw_params(0)
+    zeros = [np.zeros(n)] * 3
+    when = sim._unseen_progression(params, zeros, np.full(n, 2.0), np.full(n, 5.0), rng)
+    u = np.linspace(2, 5, 200_001)
+    dens = np.exp(-(l1 + l2) * u) * l1 * np.exp(-l3 * (5 - u))
+    integral = np.trapezoid(dens, u)
+    p = integral / (integral + np.exp(-(l1 + l2) * 5))
+    went = np.isfinite(when)
+    assert abs(went.mean() - p) < 4 * np.sqrt(p * (1 - p) / n)
+    mean_u = np.trapezoid(u * dens, u) / integral
+    sd_u = np.sqrt(np.trapezoid((u - mean_u) ** 2 * dens, u) / integral)
+    assert abs(when[went].mean() - mean_u) < 4 * sd_u / np.sqrt(went.sum())
+    assert np.all((when[went] > 2) & (when[went] < 5))
+
+
+@pytest.mark.parametrize("scale", ["markov", "semi_markov"])
+def test_from_state0_competing_transitions(cut, scale):
+    """From state 0 at t0: progression first with probability l1 / (l1 + l2); the death
+    time after a progression is Exp(l3) later on either clock (constant hazard); the time
+    in state 0 is Exp(l1 + l2)."""
+    sim = simulator(cut, scale=scale)
+    l1, l2, l3 = RATES
+    n = 40_000
+    rng = np.random.default_rng(2)
+    params, _, _ = sim.fit.draw_params(0)
+    t0 = np.full(n, 3.0)
+    prog, death = sim._from_state0(params, [np.zeros(n)] * 3, t0, rng)
+    went = np.isfinite(prog)
+    p = l1 / (l1 + l2)
+    assert abs(went.mean() - p) < 4 * np.sqrt(p * (1 - p) / n)
+    stay = np.where(went, prog, death) - 3.0
+    assert abs(stay.mean() - 1 / (l1 + l2)) < 4 * (1 / (l1 + l2)) / np.sqrt(n)
+    after = death[went] - prog[went]
+    assert abs(after.mean() - 1 / l3) < 4 * (1 / l3) / np.sqrt(went.sum())
+
+
+def test_completed_trials_and_ppos(cut):
+    """Completed trials keep every observed death, add deaths only after each patient's
+    last contact, and a PPoS runs with the completion (normal final rule)."""
+    sim = simulator(cut)
+    rng = np.random.default_rng(3)
+    done = sim.simulate(0, rng)
+    os_ = cut.endpoint("os")
+    n0 = len(os_)
+    dead = os_.event.astype(bool)
+    np.testing.assert_allclose(done["death"][:n0][dead], sim.entry[dead] + sim.obs[dead])
+    alive = ~dead & sim.at_risk
+    assert np.all(done["death"][:n0][alive] > sim.entry[alive] + sim.obs[alive])
+    plan = bh.load_plan(Path(__file__).resolve().parents[2] / "models" / "monitoring.toml")
+    pp = bh.predictive_probability(cut, plan, completion=point_fit(cut, log_hr=(-0.4, -0.36,
+                                                                                 -0.36)),
+                                   n_sims=20, method="normal", random_seed=4)
+    assert 0 <= pp.ppos <= 1 and pp.settings["completion"].startswith("IllnessDeath(")
+    with pytest.raises(bh.BayesHCCError, match="not made on these data"):
+        bh.predictive_probability(bh.datasets.load_example_trial().cut(
+            pd.Timestamp("2018-12-31"), warn=False), plan, completion=point_fit(cut),
+            n_sims=5, method="normal")
