@@ -103,6 +103,10 @@ class IllnessDeathData:
         if bad.any():
             raise TrialDataError(f"{dname} / {pname}: missing, infinite or negative values for "
                                  f"patients {_rows(pid, bad)}; give every patient both.")
+        bad = (time == 0) & (death == 1)
+        if bad.any():
+            raise TrialDataError(f"{dname}: death at time 0 for patients {_rows(pid, bad)}; "
+                                 "a death is at least one day after randomisation.")
         bad = upper < lower
         if bad.any():
             raise TrialDataError(f"{pname}: progression seen before the last progression-free "

@@ -136,7 +136,8 @@ def layout(data, families, time_scale: str) -> dict:
     # integrals: progression in (L, R], and unseen progression in (L, T); clock reset:
     # a12(T - u) may be singular where the interval reaches T
     free = ~data.progressed
-    i4 = np.flatnonzero(free & (L >= T))
+    # followed for no time at all (randomised at the cut): contribute exactly 0, left out
+    i4 = np.flatnonzero(free & (L >= T) & (T > 0))
     out["direct"] = {"idx": i4, "death": d[i4], "tf": {"T": f01.time_features(T[i4])}}
     quad = {}
     for name, rows, hi in (("interval", np.flatnonzero(data.interval), R),

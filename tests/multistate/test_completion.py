@@ -112,3 +112,36 @@ def test_completed_trials_and_ppos(cut):
         bh.predictive_probability(bh.datasets.load_example_trial().cut(
             pd.Timestamp("2018-12-31"), warn=False), plan, completion=point_fit(cut),
             n_sims=5, method="normal")
+
+
+def test_calibration_summary_scores_and_intervals():
+    """Brier scores of the two PPoS against known outcomes, and their paired difference."""
+    from bayes_hcc.validation.ppos_calibration import calibration_summary
+
+    table = pd.DataFrame({"outcome": [True, False, True, False],
+                          "ppos_os": [0.5, 0.5, 0.5, 0.5],
+                          "ppos_illness_death": [0.9, 0.1, 0.8, 0.3]})
+    s = calibration_summary(table)
+    assert s.loc["OS-only PPoS", "Brier score"] == pytest.approx(0.25)
+    assert s.loc["illness-death PPoS", "Brier score"] == pytest.approx(
+        (0.01 + 0.01 + 0.04 + 0.09) / 4)
+    d = s.loc["difference (OS-only - illness-death)"]
+    assert d["Brier score"] == pytest.approx(0.25 - 0.0375)
+    assert d["MC lower 95%"] < d["Brier score"] < d["MC upper 95%"]
+
+
+def test_a_patient_randomised_at_the_cut_contributes_nothing():
+    """Follow-up 0 (randomised on the day of the cut): left out of the likelihood (its
+    contribution is exactly 0); a death at time 0 is refused."""
+    from bayes_hcc.families.weibull import WeibullFamily
+    from bayes_hcc.multistate.likelihood import layout, loglik_numpy
+
+    kw = dict(arm=[0, 1], site=None, prog_lower=[1.0, 0.0], prog_upper=[2.0, np.inf])
+    d = bh.IllnessDeathData.from_arrays(time=[5.0, 0.0], death=[1, 0], **kw)
+    fams = [WeibullFamily()] * 3
+    lay = layout(d, fams, "markov")
+    p = [{"log_lambda": np.array([-2.0]), "log_shape": np.array([np.log(0.7)])}] * 3
+    ll = loglik_numpy(fams, p, [np.zeros((1, 2))] * 3, lay, 2)
+    assert np.isfinite(ll).all() and ll[0, 1] == 0.0
+    with pytest.raises(bh.TrialDataError, match="death at time 0"):
+        bh.IllnessDeathData.from_arrays(time=[5.0, 0.0], death=[1, 1], **kw)
