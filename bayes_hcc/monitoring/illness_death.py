@@ -189,16 +189,11 @@ class IllnessDeathFutureSimulator(FutureSimulator):
                     rng.exponential(1 / rate, len(idx)))
         arm, site, entry = self.arm, self.site, self.entry
         if self.n_new:
-            lam = rng.gamma(self.accrual_shape, 1.0 / self.accrual_rate)
-            new_entry = np.floor(self.cut_day + np.cumsum(rng.exponential(1 / lam, self.n_new)))
-            new_site = rng.choice(len(self.site_counts), size=self.n_new,
-                                  p=rng.dirichlet(1.0 + self.site_counts))
-            new_arm = rng.integers(0, 2, size=self.n_new)
+            new_entry, new_site, new_arm = self._accrue(rng)
             etas = self._etas(log_hr, site_eff, new_arm, new_site)
             _, t_new = self._from_state0(params, etas, np.zeros(self.n_new), rng)
             new_death = new_entry + np.maximum(np.ceil(t_new * day), 1.0)
-            new_cens = (new_entry + np.ceil(rng.exponential(1 / rate, self.n_new))
-                        if rate > 0 else np.full(self.n_new, np.inf))
+            new_cens = self._lost(new_entry, rate, rng)
             arm, site = np.r_[arm, new_arm], np.r_[site, new_site]
             entry = np.r_[entry, new_entry]
             death, censor = np.r_[death, new_death], np.r_[censor, new_cens]

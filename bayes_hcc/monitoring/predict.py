@@ -192,15 +192,10 @@ class FutureSimulator:
                     death[idx], self.entry[idx] + t0, censor[idx])
         arm, site, entry = self.arm, self.site, self.entry
         if self.n_new:
-            lam = rng.gamma(self.accrual_shape, 1.0 / self.accrual_rate)
-            new_entry = np.floor(self.cut_day + np.cumsum(rng.exponential(1 / lam, self.n_new)))
-            new_site = rng.choice(len(self.site_counts), size=self.n_new,
-                                  p=rng.dirichlet(1.0 + self.site_counts))
-            new_arm = rng.integers(0, 2, size=self.n_new)
+            new_entry, new_site, new_arm = self._accrue(rng)
             new_death = new_entry + self._residual_days(s, new_arm, new_site,
                                                         np.zeros(self.n_new), rng)
-            new_cens = (new_entry + np.ceil(rng.exponential(1 / rate, self.n_new))
-                        if rate > 0 else np.full(self.n_new, np.inf))
+            new_cens = self._lost(new_entry, rate, rng)
             new_lower, new_last = np.full(self.n_new, np.nan), new_entry.copy()
             if self.scanned:
                 new_death, new_lower, new_last = self._seen_at_scans(new_death, new_entry,
@@ -211,6 +206,21 @@ class FutureSimulator:
             lower, last_scan = np.r_[lower, new_lower], np.r_[last_scan, new_last]
         return {"entry": entry, "death": death, "censor": censor, "arm": arm, "site": site,
                 "lower": lower, "last_scan": last_scan, "n_current": n0}
+
+    def _accrue(self, rng):
+        """The patients still to come: entry day, site and arm (random numbers drawn in
+        this order, as in every earlier version: recorded PPoS reproduce)."""
+        lam = rng.gamma(self.accrual_shape, 1.0 / self.accrual_rate)
+        entry = np.floor(self.cut_day + np.cumsum(rng.exponential(1 / lam, self.n_new)))
+        site = rng.choice(len(self.site_counts), size=self.n_new,
+                          p=rng.dirichlet(1.0 + self.site_counts))
+        return entry, site, rng.integers(0, 2, size=self.n_new)
+
+    def _lost(self, entry, rate, rng):
+        """Day each new patient is lost to follow-up (``rate`` per day; inf for none)."""
+        if rate > 0:
+            return entry + np.ceil(rng.exponential(1 / rate, len(entry)))
+        return np.full(len(entry), np.inf)
 
     def event_days(self, sim: dict) -> np.ndarray:
         """Sorted absolute days of the events the completed trial will observe (the day

@@ -196,28 +196,25 @@ def loglik_terms(xp, families, params, etas, lay) -> list:
     def logh(f, p, x, e):
         return f.log_hazard_x(xp, p, x, e)
 
+    def progressed_at(tf, at, end, gap, death, rows):
+        """log of S0(x) a01(x) S12(x, T) a12^d: progression at x (the times ``at``), then
+        death (d = 1) or censoring at T (``end``; ``gap`` = T - x on the clock-reset
+        scale)."""
+        a, b, c = take(e01, rows), take(e02, rows), take(e12, rows)
+        x = tf[at]
+        out = -H(f01, p01, x, a) - H(f02, p02, x, b) + logh(f01, p01, x, a)
+        if markov:
+            return out - (H(f12, p12, tf[end], c) - H(f12, p12, x, c)) \
+                + death * logh(f12, p12, tf[end], c)
+        return out - H(f12, p12, tf[gap], c) + death * logh(f12, p12, tf[gap], c)
+
     out = []
     g = lay["exact"]
-    i, tf = g["idx"], g["tf"]
-    a, b, c = take(e01, i), take(e02, i), take(e12, i)
-    ll = -H(f01, p01, tf["R"], a) - H(f02, p02, tf["R"], b) + logh(f01, p01, tf["R"], a)
-    if markov:
-        ll = ll - (H(f12, p12, tf["T"], c) - H(f12, p12, tf["R"], c)) \
-            + g["death"] * logh(f12, p12, tf["T"], c)
-    else:
-        ll = ll - H(f12, p12, tf["T-R"], c) + g["death"] * logh(f12, p12, tf["T-R"], c)
-    out.append((ll, i))
+    out.append((progressed_at(g["tf"], "R", "T", "T-R", g["death"], g["idx"]), g["idx"]))
     for name in ("interval", "free"):
         g = lay[name]
-        i, k, tf = g["idx"], g["node_idx"], g["tf"]
-        a, b, c = take(e01, k), take(e02, k), take(e12, k)
-        log_f = -H(f01, p01, tf["u"], a) - H(f02, p02, tf["u"], b) + logh(f01, p01, tf["u"], a)
-        if markov:
-            log_f = log_f - (H(f12, p12, tf["T_node"], c) - H(f12, p12, tf["u"], c)) \
-                + g["death_node"] * logh(f12, p12, tf["T_node"], c)
-        else:
-            log_f = log_f - H(f12, p12, tf["T-u"], c) \
-                + g["death_node"] * logh(f12, p12, tf["T-u"], c)
+        i, tf = g["idx"], g["tf"]
+        log_f = progressed_at(tf, "u", "T_node", "T-u", g["death_node"], g["node_idx"])
         extra = None
         if name == "free":  # no progression before T: S0(T) a02(T)^d
             a, b = take(e01, i), take(e02, i)
