@@ -127,3 +127,20 @@ def test_agreement_with_ml_on_the_colon_trial():
     hr = fit.summary()
     # Lev+5FU: recurrence clearly reduced (published: about 40% lower recurrence rate)
     assert hr.loc["progression", "upper"] < 1.0
+
+
+def test_no_result_depends_on_the_time_unit():
+    """The example trial in days and in months: the same transition HRs (posterior medians
+    within 0.1 posterior SD: the priors are declared in months and moved to the data's
+    unit, so the posteriors are the same; what differs is Monte Carlo error) and the same
+    medians once converted."""
+    trial = bh.datasets.load_example_trial()
+    fits = {u: bh.IllnessDeath("weibull_ph", site_effect="none").fit(
+        trial.to_unit(u), random_seed=5) for u in ("months", "days")}
+    a, b = (fits[u].datatree["posterior"]["log_hr"] for u in ("months", "days"))
+    for t in TRANSITIONS:
+        x, y = a.sel(transition=t), b.sel(transition=t)
+        assert abs(float(x.median()) - float(y.median())) < 0.1 * float(x.std()), t
+    m, d = (fits[u].medians(thin=4)["os"].median("draw") for u in ("months", "days"))
+    np.testing.assert_allclose(d.sel(arm="sorafenib") / 30.4375, m.sel(arm="sorafenib"),
+                               rtol=0.03)
