@@ -180,6 +180,13 @@ class IllnessDeath:
         from bayes_hcc.models.sampling import _compiled, _seed
         from bayes_hcc.multistate.fit import IllnessDeathFit
 
+        from bayes_hcc.spec.sampler import check_sampler_settings
+
+        if isinstance(draws, str):
+            raise ModelError(f"draws={draws!r}: give a number of draws per chain (the "
+                             "illness-death model has no 'auto' rule yet).")
+        check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=random_seed,
+                               target_accept=target_accept)
         data = trial if isinstance(trial, IllnessDeathData) else \
             IllnessDeathData.from_trial(trial, progression, death)
         n_sites = len(data.sites)

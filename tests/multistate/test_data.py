@@ -76,3 +76,13 @@ def test_fit_errors_before_sampling():
                                                                   "sigma": 1}}).fit(d)
     with pytest.raises(ModelError, match="cuts are for the piecewise"):
         bh.IllnessDeath(site_effect="none", cuts=[2.0]).fit(d)
+
+
+def test_bad_sampler_settings_are_refused_by_name():
+    d = bh.IllnessDeathData.from_arrays(**arrays())
+    with pytest.raises(ModelError, match="draws"):
+        bh.IllnessDeath(site_effect="none").fit(d, draws=0)
+    with pytest.raises(ModelError, match="auto"):
+        bh.IllnessDeath(site_effect="none").fit(d, draws="auto")
+    with pytest.raises(ModelError, match="target_accept"):
+        bh.IllnessDeath(site_effect="none").fit(d, target_accept=1.5)
