@@ -16,7 +16,7 @@ For one posterior draw of a fitted :class:`~bayes_hcc.IllnessDeath` model:
   progression compete from t_c (each time drawn given survival to t_c), the death after
   a progression from the post-progression hazard;
 * new patients (up to ``sample_size``) and loss to follow-up as in
-  :class:`~bayes_hcc.monitoring.predict.FutureSimulator` (new patients start in state 0 at
+  :class:`~bayes_hcc.monitoring.future.FutureSimulator` (new patients start in state 0 at
   randomisation).
 
 A patient still followed is one alive at the cut whose last contact is within
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.errors import BayesHCCError
-from bayes_hcc.monitoring.predict import FutureSimulator, conditional_event_times
+from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times
 from bayes_hcc.multistate.likelihood import _nodes
 from bayes_hcc.units import DAYS_PER_UNIT
 

@@ -1,0 +1,243 @@
+"""Completing a trial from the current posterior of its analysis model, patient by patient:
+the simulator ``bayes_hcc.monitoring.predict`` runs (see its docstring for the rules), and
+the base of the illness-death completion (``monitoring.illness_death``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bayes_hcc.data.trial import TrialData
+from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.models.design import eta_numpy
+from bayes_hcc.monitoring.plan import Prediction
+from bayes_hcc.quantities.population import posterior_params
+from bayes_hcc.units import DAYS_PER_UNIT
+
+__all__ = ["FutureSimulator", "conditional_event_times"]
+
+
+def conditional_event_times(family, params, eta, t0, e) -> np.ndarray:
+    """Event times given survival to ``t0``: T = H^{-1}(H(t0 | eta) + e | eta), so that with
+    e ~ Exp(1) P(T > t | T > t0) = exp(-(H(t | eta) - H(t0 | eta))). ``params`` hold one
+    posterior draw (leading axis of length 1); ``eta``, ``t0`` and ``e`` one value per
+    patient."""
+    eta = np.asarray(eta, float)[None, :]
+    h0 = family.cumhaz_at(params, np.asarray(t0, float)[None, :], eta)
+    return family.time_at_cumhaz(params, h0 + np.asarray(e, float)[None, :], eta)[0]
+
+
+class FutureSimulator:
+    """Completes a trial from posterior draws of a fit (see the module docstring).
+
+    Parameters
+    ----------
+    trial : TrialData
+        The data as known today (needs randomization dates).
+    fit : Fit
+        A proportional-hazards fit of the plan's endpoint (OS, PFS or TTP) to exactly these
+        data (no patient covariates: a future patient's covariates would need a model of
+        their own).
+    prediction : Prediction
+    """
+
+    def __init__(self, trial: TrialData, fit, prediction: Prediction):
+        if not trial.has_dates:
+            raise BayesHCCError("prediction needs calendar dates: the data have no "
+                                "randomization_date column.")
+        if fit.family.effect.quantity != "hazard_ratio":
+            raise BayesHCCError(f"prediction decides on the hazard ratio, so it needs a "
+                                f"proportional-hazards model; {fit.settings['model']} is not.")
+        if fit.settings.get("covariates"):
+            raise BayesHCCError("prediction with patient covariates is not supported: future "
+                                "patients' covariates would need a model. Use the plan's "
+                                "model without covariates.")
+        if fit.data_fingerprint != trial.fingerprint:
+            raise BayesHCCError("the fit was not made on these data (data fingerprints "
+                                "differ); fit the plan's model to the same data cut.")
+        self.trial, self.fit, self.prediction = trial, fit, prediction
+        self.endpoint = fit.endpoint
+        self.days = DAYS_PER_UNIT[trial.time_unit]
+        frame = trial.to_frame()
+        ep = trial.endpoint(self.endpoint)
+        #: progression seen at scans: simulated events are seen at the next scans
+        self.scanned = ep.has_bounds
+        self.scan_days = prediction.assessment_interval * DAYS_PER_UNIT["months"]
+        rand = pd.to_datetime(frame["randomization_date"])
+        self.origin = rand.min().normalize()
+        self.entry = ((rand - self.origin) / np.timedelta64(1, "D")).to_numpy(float)
+        self.obs = ep.time * self.days  # days of follow-up known so far (event: R)
+        self.lower = ep.lower * self.days  # L of a scanned event (= obs otherwise)
+        self.event = ep.event.astype(bool)
+        cut = trial.cut_date if trial.cut_date is not None else \
+            self.origin + pd.to_timedelta(float(np.max(self.entry + self.obs)), unit="D")
+        self.cut_date = pd.Timestamp(cut)
+        self.cut_day = (self.cut_date - self.origin) / np.timedelta64(1, "D")
+        # still followed: alive (when OS is known) and seen within the window
+        os_ep = trial.endpoint("os") if "os" in trial.endpoints else ep
+        alive = ~os_ep.event.astype(bool) if os_ep is not ep else np.ones(len(ep), bool)
+        last_contact = self.entry + os_ep.time * self.days
+        self.at_risk = ~self.event & alive & (self.cut_day - last_contact
+                                              <= prediction.followup_window_days)
+        site_pos = {s: i for i, s in enumerate(fit.sites)}
+        self.site = np.array([site_pos[s] for s in np.asarray(ep.sites)[ep.site]])
+        self.arm = ep.arm.astype(np.int64)
+        if fit.strata:
+            raise BayesHCCError("predictions from a stratified baseline (strata=) are not "
+                                "available yet: new patients would need a stratum. Monitor "
+                                "with an unstratified model (site effects model the sites).")
+        self.params = posterior_params(fit)
+        self.n_draws = fit.n_draws
+        self.base = {a: fit.family.params_for_arm(self.params, a) for a in (0, 1)}
+        n_new = 0 if prediction.sample_size is None else prediction.sample_size - len(ep)
+        if n_new < 0:
+            raise BayesHCCError(f"sample_size {prediction.sample_size} is below the "
+                                f"{len(ep)} patients already randomized.")
+        self.n_new = n_new
+        elapsed = max(self.cut_day - self.entry.min(), 1.0)
+        self.accrual_shape, self.accrual_rate = float(len(ep)), float(elapsed)  # per day
+        self.site_counts = np.bincount(self.site, minlength=len(fit.sites))
+        self.labels = {"arm": np.asarray(trial.arms), "site": np.asarray(fit.sites)}
+
+    # -- one completed trial -----------------------------------------------------------------
+    def _residual_days(self, s, arm, site, t0_days, rng):
+        """Event day (from randomization) given survival to t0, for one posterior draw."""
+        fam = self.fit.family
+        post_s = {k: v[s:s + 1] for k, v in self.params.items()}
+        eta = eta_numpy(post_s, arm, site, np.zeros((len(arm), 0)),
+                        site_effect=self.fit.site_effect, arm_by_site=self.fit.arm_by_site,
+                        arm_effect=fam.arm_effect)[0]
+        e = rng.exponential(size=len(arm))
+        out = np.empty(len(arm))
+        for a in (0, 1):
+            m = arm == a
+            if m.any():
+                p = {k: v[s:s + 1] for k, v in self.base[a].items()}
+                out[m] = conditional_event_times(fam, p, eta[m], t0_days[m] / self.days,
+                                                 e[m]) * self.days
+        # whole days, strictly after the last day known alive
+        return np.maximum(np.ceil(out), np.floor(t0_days) + 1)
+
+    def _seen_at_scans(self, event_day, last_scan, censor):
+        """Scanned endpoints: (day the event is seen, day of the scan before it, day of the
+        last scan done) given the latent event day, the last scan so far and the end of
+        follow-up (absolute days). Scans every ``scan_days`` after ``last_scan``."""
+        step = self.scan_days
+        k = np.ceil(np.maximum(event_day - last_scan, 0.0) / step)
+        k = np.maximum(k, 1.0)
+        seen_day = np.round(last_scan + k * step)
+        seen = seen_day <= censor
+        before = np.where(k > 1, np.round(last_scan + (k - 1) * step), last_scan)
+        k_end = np.floor(np.maximum(np.minimum(censor, 1e12) - last_scan, 0.0) / step)
+        last_done = np.round(last_scan + np.minimum(k_end, k - 1) * step)
+        return (np.where(seen, seen_day, np.inf), np.where(seen, before, np.nan),
+                np.where(seen, last_done, last_done))
+
+    def simulate(self, s: int, rng: np.random.Generator) -> dict:
+        """Absolute day (since the first randomization) of entry, event and censoring for
+        every patient of the completed trial, from posterior draw ``s`` (``death`` is the
+        day the endpoint's event is known; for scanned endpoints ``lower`` is the scan
+        before it and ``last_scan`` the last scan done by a patient without it)."""
+        n0 = len(self.entry)
+        death = np.where(self.event, self.entry + self.obs, np.inf)
+        lower = np.where(self.event, self.entry + self.lower, np.nan)
+        censor = np.where(self.event | self.at_risk, np.inf, self.entry + self.obs)
+        last_scan = self.entry + self.obs  # scanned endpoints: censored at the last scan
+        rate = -np.log1p(-self.prediction.dropout_per_year) / 365.25
+        idx = np.flatnonzero(self.at_risk)
+        if len(idx):
+            t0 = self.obs[idx]
+            death[idx] = self.entry[idx] + self._residual_days(s, self.arm[idx],
+                                                               self.site[idx], t0, rng)
+            if rate > 0:
+                censor[idx] = self.entry[idx] + t0 + np.ceil(rng.exponential(1 / rate,
+                                                                             len(idx)))
+            if self.scanned:
+                death[idx], lower[idx], last_scan[idx] = self._seen_at_scans(
+                    death[idx], self.entry[idx] + t0, censor[idx])
+        arm, site, entry = self.arm, self.site, self.entry
+        if self.n_new:
+            new_entry, new_site, new_arm = self._accrue(rng)
+            new_death = new_entry + self._residual_days(s, new_arm, new_site,
+                                                        np.zeros(self.n_new), rng)
+            new_cens = self._lost(new_entry, rate, rng)
+            new_lower, new_last = np.full(self.n_new, np.nan), new_entry.copy()
+            if self.scanned:
+                new_death, new_lower, new_last = self._seen_at_scans(new_death, new_entry,
+                                                                     new_cens)
+            arm, site = np.r_[arm, new_arm], np.r_[site, new_site]
+            entry = np.r_[entry, new_entry]
+            death, censor = np.r_[death, new_death], np.r_[censor, new_cens]
+            lower, last_scan = np.r_[lower, new_lower], np.r_[last_scan, new_last]
+        return {"entry": entry, "death": death, "censor": censor, "arm": arm, "site": site,
+                "lower": lower, "last_scan": last_scan, "n_current": n0}
+
+    def _accrue(self, rng):
+        """The patients still to come: entry day, site and arm (random numbers drawn in
+        this order, as in every earlier version: recorded PPoS reproduce)."""
+        lam = rng.gamma(self.accrual_shape, 1.0 / self.accrual_rate)
+        entry = np.floor(self.cut_day + np.cumsum(rng.exponential(1 / lam, self.n_new)))
+        site = rng.choice(len(self.site_counts), size=self.n_new,
+                          p=rng.dirichlet(1.0 + self.site_counts))
+        return entry, site, rng.integers(0, 2, size=self.n_new)
+
+    def _lost(self, entry, rate, rng):
+        """Day each new patient is lost to follow-up (``rate`` per day; inf for none)."""
+        if rate > 0:
+            return entry + np.ceil(rng.exponential(1 / rate, len(entry)))
+        return np.full(len(entry), np.inf)
+
+    def event_days(self, sim: dict) -> np.ndarray:
+        """Sorted absolute days of the events the completed trial will observe (the day
+        each is known: for a progression, the scan that shows it)."""
+        d = sim["death"]
+        return np.sort(d[np.isfinite(d) & (d <= sim["censor"])])
+
+    def final_day(self, sim: dict, final) -> tuple[float, bool]:
+        """Day of the final analysis (event count or date) and whether it is reached."""
+        if final.date is not None:
+            return (pd.Timestamp(final.date) - self.origin) / np.timedelta64(1, "D"), True
+        ev = self.event_days(sim)
+        if len(ev) >= final.events:
+            return float(ev[final.events - 1]), True
+        return float(ev[-1]) if len(ev) else self.cut_day, False
+
+    def completed_trial(self, sim: dict, day: float) -> TrialData:
+        """The completed trial cut at absolute ``day`` (times layout, the plan's endpoint;
+        scanned endpoints as bounds: a progression seen by then in (L, R], else censored at
+        the last scan by then)."""
+        keep = sim["entry"] <= day
+        entry = sim["entry"][keep]
+        end = np.minimum(np.minimum(sim["death"][keep], sim["censor"][keep]), day)
+        died = sim["death"][keep] <= np.minimum(sim["censor"][keep], day)
+        n = int(keep.sum())
+        e = self.endpoint
+        frame = pd.DataFrame({
+            "patient_id": [f"P{i + 1:05d}" for i in range(n)],
+            "site": self.labels["site"][sim["site"][keep]],
+            "arm": self.labels["arm"][sim["arm"][keep]],
+        })
+        if self.scanned:
+            # censored: the last scan done by the cut (scans every scan_days after the last)
+            last = sim["last_scan"][keep]
+            seen_by = np.where(day >= last, last, last - self.scan_days * np.ceil(
+                (last - day) / self.scan_days))
+            seen_by = np.maximum(seen_by, entry)
+            frame[f"{e}_lower"] = np.where(died, sim["lower"][keep], seen_by) - entry
+            frame[f"{e}_lower"] = frame[f"{e}_lower"] / self.days
+            frame[f"{e}_upper"] = np.where(died, (sim["death"][keep] - entry) / self.days,
+                                           np.nan)
+        else:
+            frame[f"{e}_time"] = (end - entry) / self.days
+            frame[f"{e}_event"] = died.astype(int)
+        return TrialData.from_table(frame, control=self.trial.control,
+                                   treatment=self.trial.treatment, time_unit=self.trial.time_unit,
+                                   source="completed trial (prediction)", layout="times",
+                                   warn=False)
+
+    def draws(self, n_sims: int, rng: np.random.Generator) -> np.ndarray:
+        """Posterior draws to use: without replacement when there are enough."""
+        return rng.choice(self.n_draws, size=n_sims, replace=n_sims > self.n_draws)
+
+    def to_date(self, day) -> pd.Timestamp:
+        return self.origin + pd.to_timedelta(float(day), unit="D")
