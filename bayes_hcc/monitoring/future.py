@@ -89,15 +89,21 @@ class FutureSimulator:
         self.params = posterior_params(fit)
         self.n_draws = fit.n_draws
         self.base = {a: fit.family.params_for_arm(self.params, a) for a in (0, 1)}
-        n_new = 0 if prediction.sample_size is None else prediction.sample_size - len(ep)
-        if n_new < 0:
-            raise BayesHCCError(f"sample_size {prediction.sample_size} is below the "
-                                f"{len(ep)} patients already randomized.")
-        self.n_new = n_new
+        self._accrual_so_far(trial, fit.sites)
+
+    def _accrual_so_far(self, trial, sites) -> None:
+        """Patients still to come (``sample_size``), the accrual rate's posterior (Gamma(n,
+        elapsed days)) and the sites' counts: what ``_accrue`` draws from. Needs ``entry``,
+        ``cut_day`` and ``site``."""
+        n, size = len(self.entry), self.prediction.sample_size
+        self.n_new = 0 if size is None else size - n
+        if self.n_new < 0:
+            raise BayesHCCError(f"sample_size {size} is below the {n} patients already "
+                                "randomized.")
         elapsed = max(self.cut_day - self.entry.min(), 1.0)
-        self.accrual_shape, self.accrual_rate = float(len(ep)), float(elapsed)  # per day
-        self.site_counts = np.bincount(self.site, minlength=len(fit.sites))
-        self.labels = {"arm": np.asarray(trial.arms), "site": np.asarray(fit.sites)}
+        self.accrual_shape, self.accrual_rate = float(n), float(elapsed)  # per day
+        self.site_counts = np.bincount(self.site, minlength=len(sites))
+        self.labels = {"arm": np.asarray(trial.arms), "site": np.asarray(sites)}
 
     # -- one completed trial -----------------------------------------------------------------
     def _residual_days(self, s, arm, site, t0_days, rng):

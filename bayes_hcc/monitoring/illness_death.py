@@ -74,15 +74,7 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         self.site, self.arm = d.site.astype(np.int64), d.arm.astype(np.int64)
         self.prog_lower, self.prog_upper = d.prog_lower, d.prog_upper  # time unit
         self.n_draws = fit.n_draws
-        n_new = 0 if prediction.sample_size is None else prediction.sample_size - len(d)
-        if n_new < 0:
-            raise BayesHCCError(f"sample_size {prediction.sample_size} is below the "
-                                f"{len(d)} patients already randomized.")
-        self.n_new = n_new
-        elapsed = max(self.cut_day - self.entry.min(), 1.0)
-        self.accrual_shape, self.accrual_rate = float(len(d)), float(elapsed)
-        self.site_counts = np.bincount(self.site, minlength=len(d.sites))
-        self.labels = {"arm": np.asarray(trial.arms), "site": np.asarray(d.sites)}
+        self._accrual_so_far(trial, d.sites)
         self.markov = fit.model.time_scale == "markov"
 
     # -- transitions of one draw ------------------------------------------------------------

@@ -13,6 +13,7 @@ import xarray as xr
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
+from bayes_hcc.quantities.summary import horizon_status
 
 __all__ = ["IllnessDeathFit"]
 
@@ -107,7 +108,6 @@ class IllnessDeathFit:
             for name in fam.params:
                 v = post[f"{t}::{name}"]
                 p[name] = v.values.reshape((-1,) + v.shape[2:])[::thin]
-            # derived parameters some families read (e.g. Gompertz's unit length)
             out.append(p)
         return out
 
@@ -190,7 +190,12 @@ class IllnessDeathFit:
         :meth:`state_probabilities` crosses 0.5, by linear interpolation on ``n_grid``
         times up to ``horizon`` (default 3x the longest follow-up; inf where the curve
         stays above 0.5 there). With the default grid the interpolation error is below
-        0.01 months for curves like these (tested against root-finding)."""
+        0.01 months for curves like these (tested against root-finding).
+
+        ``attrs["status"][endpoint][arm]`` says where each median lies against the arm's
+        longest follow-up (``attrs["follow_up"]``): "reached", "upper" (only its upper 97.5%
+        limit lies beyond) or "beyond" (the model's extrapolation, not an estimate from the
+        data: report it as such)."""
         horizon = float(horizon or 3 * np.max(self.data.time))
         grid = np.linspace(0.0, horizon, n_grid)
         ds = self.state_probabilities(grid, thin=thin)
@@ -209,7 +214,17 @@ class IllnessDeathFit:
             out[name] = (("draw", "arm"), med)
         res = xr.Dataset(out, coords={"draw": ds["draw"], "arm": ds["arm"]})
         diff = res.isel(arm=1) - res.isel(arm=0)
-        return xr.concat([res, diff.expand_dims(arm=["difference"])], dim="arm")
+        res = xr.concat([res, diff.expand_dims(arm=["difference"])], dim="arm")
+        # where each arm's median lies against that arm's follow-up: "reached", "upper"
+        # (only the upper 97.5% limit beyond) or "beyond" (an extrapolation of the model)
+        follow = {a: float(np.max(self.data.time[self.data.arm == i]))
+                  for i, a in enumerate(self.data.arms)}
+        res.attrs["follow_up"] = follow
+        res.attrs["status"] = {
+            name: {a: horizon_status(float(res[name].sel(arm=a).median()),
+                                     float(res[name].sel(arm=a).quantile(0.975)), follow[a])
+                   for a in self.data.arms} for name in out}
+        return res
 
     # -- convergence ------------------------------------------------------------------------
     def convergence_problems(self) -> list[str]:

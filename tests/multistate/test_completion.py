@@ -145,3 +145,19 @@ def test_a_patient_randomised_at_the_cut_contributes_nothing():
     assert np.isfinite(ll).all() and ll[0, 1] == 0.0
     with pytest.raises(bh.TrialDataError, match="death at time 0"):
         bh.IllnessDeathData.from_arrays(time=[5.0, 0.0], death=[1, 1], **kw)
+
+
+def test_medians_past_follow_up_are_labelled_as_extrapolation(cut):
+    """With slow transitions the model's OS median lies far past the longest follow-up: it
+    is labelled "beyond" (an extrapolation), while the median of fast transitions, inside
+    follow-up, is "reached"; the follow-up is each arm's longest."""
+    slow = point_fit(cut, rates=(0.01, 0.002, 0.004)).medians(thin=1, horizon=2000.0)
+    fast = point_fit(cut).medians(thin=1)
+    follow = slow.attrs["follow_up"]
+    os_ = cut.endpoint("os")
+    assert follow["sorafenib"] == pytest.approx(float(os_.time[os_.arm == 0].max()))
+    for arm in ("sorafenib", "tace_sorafenib"):
+        assert float(slow["os"].sel(arm=arm).median()) > follow[arm]
+        assert slow.attrs["status"]["os"][arm] == "beyond"
+        assert float(fast["os"].sel(arm=arm).median()) < follow[arm]
+        assert fast.attrs["status"]["os"][arm] == "reached"

@@ -105,7 +105,8 @@ def test_every_pattern_matches_scipy_quadrature(kind, scale):
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("baseline", ["weibull_ph", "piecewise_exponential"])
+@pytest.mark.parametrize("baseline", ["weibull_ph", "piecewise_exponential", "exponential_ph",
+                                      "gompertz_ph"])
 def test_the_compiled_graph_computes_the_numpy_likelihood(baseline):
     """The model's likelihood term at a random point equals the numpy likelihood of the
     parameters the graph holds at that point (site effects included)."""
