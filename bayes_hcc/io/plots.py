@@ -280,6 +280,8 @@ def plot_sensitivity(table):
             tr = row.get("tr_median", np.nan)
             why = "AFT model: no single HR" + (f" (time ratio {tr:.2f})" if np.isfinite(tr)
                                                 else "")
+        elif "illness-death" in str(row.get("note", "")):
+            why = "illness-death: no single HR (transition HRs in the table)"
         else:
             why = "no HR (see the table)"
         ax.text(lo / 1.12, yi, why, va="center", ha="left", fontsize=7, color="#57606a")

@@ -97,6 +97,8 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     next to the report as CSV, Markdown and LaTeX (``<name>_summary.*``).
     Refuses to overwrite existing files unless ``overwrite=True``.
     """
+    if hasattr(fit, "state_probabilities"):  # an illness-death fit
+        return _illness_death_report(fit, Path(path), overwrite=overwrite)
     fit = as_fit(fit)
     path = Path(path)
     stem = path.with_name(path.stem + "_summary")
@@ -148,6 +150,83 @@ almost no censoring).</p>
 <p class="note">Estimand {html.escape(str(table.attrs['estimand']))}; 95% equal-tailed credible
 intervals; MCSE = Monte Carlo standard error. Also as CSV, Markdown and LaTeX:
 {html.escape(stem.name)}.csv / .md / .tex.</p>
+<h2>Figures</h2>
+{''.join(f'<h3>{html.escape(n)}</h3><img alt="{html.escape(n)}" src="data:image/png;base64,{b}">' for n, b in figs)}
+<h2>Provenance</h2><pre>{html.escape(json.dumps({k: attrs[k] for k in sorted(attrs)}, indent=1, default=str))}</pre>
+</body></html>
+"""
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
+    """The HTML report of an illness-death fit: the data's progression/death patterns by
+    arm, the model and priors, the sampler diagnostics, the transition HRs, the OS, PFS and
+    TTP medians and RMST (``IllnessDeathFit.endpoint_table``), P(superiority) on every scale,
+    the state-occupation and OS hazard-ratio figures, and the provenance."""
+    from bayes_hcc.convergence import sampler_rows, thresholds_for
+    from bayes_hcc.io.plots import plot_os_hazard_ratio, plot_state_probabilities
+    from bayes_hcc.units import convert
+
+    stem = path.with_name(path.stem + "_summary")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    attrs = fit.datatree.attrs
+    data = fit.data
+    spec = fit.spec
+    rep = dict(spec.report) if spec is not None else {"tau": None, "prob": 0.95}
+    tau = rep.get("tau")
+    if tau is not None and spec is not None:
+        tau = convert(tau, spec.time_unit, data.time_unit)
+    tau = min(float(tau), float(np.max(data.time))) if tau else float(np.max(data.time))
+    table = fit.endpoint_table(tau=tau, prob=rep.get("prob", 0.95))
+    write_tables(table, stem, overwrite=overwrite)
+    patterns = pd.DataFrame({
+        arm: {"patients": int((data.arm == i).sum()),
+              "progression seen": int((data.progressed & (data.arm == i)).sum()),
+              "... of which in a scan interval": int((data.interval & (data.arm == i)).sum()),
+              "deaths": int(data.death[data.arm == i].sum()),
+              "deaths without a progression seen": int(
+                  (data.death.astype(bool) & ~data.progressed & (data.arm == i)).sum())}
+        for i, arm in enumerate(data.arms)})
+    limits, mode = thresholds_for(fit.datatree)
+    rows = sampler_rows(fit.datatree, limits)
+    diag = pd.DataFrame([{"check": k, "value": v[0], "needs": v[1], "ok": v[2], "where": v[3]}
+                         for k, v in rows.items()]).set_index("check")
+    problems = fit.convergence_problems()
+    verdict = (f"<p class='ok'>Diagnostics ({mode} thresholds): OK</p>" if not problems else
+               "<p class='fail'>Diagnostics FAILED: the posterior may be unreliable.</p><ul>"
+               + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul>")
+    priors = pd.DataFrame({t: {k: str(p) for k, p in pr.items()}
+                           for t, pr in zip(fit.hazard_ratio()["transition"].values,
+                                            fit.priors)})
+    figs = [("state occupation probabilities", _png(plot_state_probabilities(fit))),
+            ("marginal OS hazard ratio over time", _png(plot_os_hazard_ratio(fit)))]
+    sup = fit.prob_superiority(tau=tau).to_frame()
+    c, t = data.arms
+    versions = json.loads(attrs.get("package_versions", "{}"))
+    fmt = lambda x: f"{x:.3f}"  # noqa: E731
+    body = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>bayes-hcc report: illness-death model</title><style>{_CSS}</style></head>
+<body><h1>Bayesian illness-death analysis of progression and death:
+{html.escape(t)} vs {html.escape(c)}</h1>
+<p class="note">{html.escape(repr(fit))}. Hazard ratio = hazard({html.escape(t)}) /
+hazard({html.escape(c)}) of each transition; superiority means HR &lt; 1. OS and PFS hazards are
+not proportional under this model: their comparisons are medians and RMST. Curves at the
+typical site (site effects 0). Times in {html.escape(data.time_unit)}. bayes-hcc
+{html.escape(versions.get('bayes-hcc', '?'))}; data fingerprint
+<code>{html.escape(str(fit.data_fingerprint or 'arrays')[:16])}</code>; seed {fit.random_seed}.</p>
+<h2>Data</h2>{patterns.to_html()}
+<h2>Model and priors as used</h2><pre>{html.escape(json.dumps(fit.model.settings(), indent=1))}</pre>
+{priors.to_html()}
+<h2>Diagnostics</h2>{verdict}{diag.to_html(float_format=lambda x: f'{x:.4g}')}
+<h2>Transition hazard ratios</h2>{fit.summary(prob=rep.get('prob', 0.95)).to_html(float_format=fmt)}
+<h2>OS, PFS and time to progression</h2>{table.to_html(float_format=fmt, na_rep='')}
+<p class="note">A median with status "beyond" lies past the arm's longest follow-up: the
+model's extrapolation, not an estimate from these data. Also as CSV, Markdown and LaTeX:
+{html.escape(stem.name)}.csv / .md / .tex.</p>
+<h2>Probability that {html.escape(t)} is better</h2>{sup.to_html(float_format=fmt)}
 <h2>Figures</h2>
 {''.join(f'<h3>{html.escape(n)}</h3><img alt="{html.escape(n)}" src="data:image/png;base64,{b}">' for n, b in figs)}
 <h2>Provenance</h2><pre>{html.escape(json.dumps({k: attrs[k] for k in sorted(attrs)}, indent=1, default=str))}</pre>

@@ -7,7 +7,7 @@ import numpy as np
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import SpecError
 from bayes_hcc.models.base import SurvivalModel
-from bayes_hcc.spec.model_spec import ModelSpec, load_spec
+from bayes_hcc.spec.model_spec import ModelSpec, apply_overrides, dump_spec, load_spec
 
 __all__ = ["build", "fit_spec", "population", "FAST", "SIMULATED_REFIT"]
 #: Fast mode: a quick look, labelled exploratory and checked at the exploratory thresholds
@@ -19,11 +19,17 @@ FAST = {"draws": 300, "tune": 400, "chains": 4}
 SIMULATED_REFIT = {"draws": 1000}
 
 
-def build(spec) -> SurvivalModel:
+def build(spec):
     """The model object a spec describes (nothing is sampled): the spec itself is its
     settings; times in its options (cut points, knots) are in ``spec.time_unit`` and are
-    moved to the data's unit when fitted."""
-    return SurvivalModel.from_spec(load_spec(spec))
+    moved to the data's unit when fitted. A spec with an ``[illness_death]`` table gives a
+    :class:`~bayes_hcc.IllnessDeath`."""
+    spec = load_spec(spec)
+    if spec.illness_death:
+        from bayes_hcc.multistate.model import IllnessDeath
+
+        return IllnessDeath.from_spec(spec)
+    return SurvivalModel.from_spec(spec)
 
 
 def population(spec: ModelSpec, trial: TrialData) -> TrialData:
@@ -54,8 +60,33 @@ def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, 
         kwargs.update(FAST)
         kwargs["exploratory"] = True
     kwargs.update(overrides)
+    if spec.illness_death:
+        return _fit_illness_death(spec, population(spec, trial), check, kwargs)
     fit = build(spec).fit(population(spec, trial), spec.endpoint, check=check, **kwargs)
     # The fit's spec records the sampler settings it ran with (fast mode, overrides); the
     # pre-specified analysis it came from is kept by its own hash.
     fit.datatree.attrs["analysis_spec_hash"] = spec.hash
+    return fit
+
+
+def _fit_illness_death(spec: ModelSpec, trial: TrialData, check: bool, kwargs: dict):
+    """An illness-death spec's fit; its attrs carry the spec as run (sampler settings as
+    used), its hash, and the hash of the spec as given."""
+    from bayes_hcc.multistate.model import IllnessDeath
+
+    ms = dict(spec.illness_death)
+    kwargs = dict(kwargs)
+    kwargs.pop("sampler", None)  # nutpie (the spec says so)
+    model = IllnessDeath.from_spec(spec, trial.time_unit)
+    fit = model.fit(trial, progression=ms["progression"], death=ms["death"], check=check,
+                    **kwargs)
+    ran = {"sampler.draws": kwargs["draws"], "sampler.tune": kwargs["tune"],
+           "sampler.chains": kwargs["chains"], "sampler.target_accept":
+           kwargs["target_accept"], "sampler.seed": int(fit.random_seed)}
+    as_run = apply_overrides(spec, ran) if any(
+        dict(spec.sampler)[k.split(".")[1]] != v for k, v in ran.items()) else spec
+    fit.datatree.attrs.update(spec_toml=dump_spec(as_run), spec_hash=as_run.hash,
+                              analysis_spec_hash=spec.hash, endpoint=spec.endpoint,
+                              spec_name=spec.name)
+    fit.spec = as_run
     return fit

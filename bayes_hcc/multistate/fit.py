@@ -61,6 +61,13 @@ class IllnessDeathFit:
     def _post(self):
         return self.datatree["posterior"].to_dataset()
 
+    #: the spec it was fitted from (``bh.fit_spec``), else None
+    spec = None
+
+    @property
+    def random_seed(self) -> int:
+        return int(json.loads(self.datatree.attrs["sampler_settings"])["seed"])
+
     @property
     def n_draws(self) -> int:
         post = self.datatree["posterior"]
@@ -225,6 +232,39 @@ class IllnessDeathFit:
                                      float(res[name].sel(arm=a).quantile(0.975)), follow[a])
                    for a in self.data.arms} for name in out}
         return res
+
+    def endpoint_table(self, *, tau: float | None = None, prob: float = 0.95,
+                       thin: int = 4) -> pd.DataFrame:
+        """The headline table of the curves: per endpoint (OS, PFS, TTP = progression with
+        death removed) each arm's median, the median difference and, with ``tau``, the RMST
+        difference, with posterior median, equal-tailed ``prob`` interval and P(> 0) for
+        differences; ``status`` says where a median lies against the arm's follow-up
+        ("beyond": the model's extrapolation, not an estimate from the data)."""
+        a = (1 - prob) / 2
+        med = self.medians(thin=thin)
+        rmst = self.rmst(tau, thin=thin) if tau is not None else None
+        names = {"os": "OS", "pfs": "PFS", "progression": "TTP"}
+        rows = []
+        for key, label in names.items():
+            for arm in list(self.data.arms) + ["difference"]:
+                x = med[key].sel(arm=arm).values.ravel()
+                fin = x[np.isfinite(x)] if arm != "difference" else x
+                row = {"endpoint": label, "quantity": f"median {arm}",
+                       "median": float(np.median(x)), "lower": float(np.quantile(x, a)),
+                       "upper": float(np.quantile(x, 1 - a)) if len(fin) == len(x)
+                       else np.inf,
+                       "P(> 0)": float(np.mean(x > 0)) if arm == "difference" else np.nan,
+                       "status": med.attrs["status"][key].get(arm, "")}
+                rows.append(row)
+            if rmst is not None:
+                x = rmst[key].sel(arm="difference").values.ravel()
+                rows.append({"endpoint": label, "quantity": f"RMST difference ({tau:g})",
+                             "median": float(np.median(x)), "lower": float(np.quantile(x, a)),
+                             "upper": float(np.quantile(x, 1 - a)),
+                             "P(> 0)": float(np.mean(x > 0)), "status": ""})
+        out = pd.DataFrame(rows).set_index(["endpoint", "quantity"])
+        out.attrs.update(prob=prob, time_unit=self.data.time_unit, estimand="typical_site")
+        return out
 
     # -- convergence ------------------------------------------------------------------------
     def convergence_problems(self) -> list[str]:

@@ -126,6 +126,27 @@ class IllnessDeath:
                 "priors": {k: p.to_dict() for k, p in self.priors.items()}}
 
     @classmethod
+    def from_spec(cls, spec, time_unit: str | None = None) -> IllnessDeath:
+        """The model an illness-death spec (a ModelSpec with an ``illness_death`` table)
+        describes; cut points move from the spec's time unit to ``time_unit`` (the data's;
+        default the spec's own)."""
+        from bayes_hcc.units import convert
+
+        ms = dict(spec.illness_death)
+        if not ms:
+            raise ModelError(f"spec {spec.name!r} has no [illness_death] table.")
+        options = dict(spec.options)
+        site = dict(spec.site)["effect"]
+        cuts = options.get("cuts")
+        if cuts is not None and time_unit is not None:
+            cuts = [float(convert(c, spec.time_unit, time_unit)) for c in cuts]
+        return cls(spec.family, time_scale=ms["time_scale"],
+                   site_effect="none" if site == "none" else
+                   ("shared" if ms["shared_site_effect"] else "random"),
+                   cuts=cuts, n_intervals=options.get("n_intervals", 4),
+                   priors=dict(spec.priors))
+
+    @classmethod
     def from_settings(cls, settings: dict) -> IllnessDeath:
         s = dict(settings)
         return cls(s.pop("baseline"), **s)
@@ -168,23 +189,47 @@ class IllnessDeath:
         return self.priors.get("site_sd", Prior("HalfNormal", sigma=1.0))
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(self, trial, *, progression: str = "ttp", death: str = "os", draws: int = 1000,
-            tune: int = 1000, chains: int = 4, cores: int | None = None, random_seed=None,
-            target_accept: float = 0.95, check: bool = True):
+    def fit(self, trial, *, progression: str = "ttp", death: str = "os",
+            draws: int | str = 1000, tune: int = 1000, chains: int = 4,
+            cores: int | None = None, random_seed=None, target_accept: float = 0.95,
+            check: bool = True, exploratory: bool = False):
         """Sample the posterior (nutpie) for ``trial`` (a TrialData with a progression
         endpoint, TTP, and a death endpoint, OS; or an IllnessDeathData); returns an
-        :class:`~bayes_hcc.multistate.fit.IllnessDeathFit`."""
+        :class:`~bayes_hcc.multistate.fit.IllnessDeathFit`.
+
+        ``draws="auto"``: 1000 per chain, and once 2000 with the same seed when the chains
+        fall short only on R-hat, ESS or Monte Carlo error (the single-endpoint models'
+        rule, ``models.sampling.AUTO_DRAWS``); ``attrs["draws_rule"]`` says what it
+        resolved to. ``exploratory``: a quick look, held to the exploratory thresholds."""
         import os
 
         from bayes_hcc.models import _nutpie
-        from bayes_hcc.models.sampling import _compiled, _seed
+        from bayes_hcc.models.sampling import AUTO_DRAWS, _MORE_DRAWS_FIX, _compiled, _seed
         from bayes_hcc.multistate.fit import IllnessDeathFit
 
         from bayes_hcc.spec.sampler import check_sampler_settings
 
         if isinstance(draws, str):
-            raise ModelError(f"draws={draws!r}: give a number of draws per chain (the "
-                             "illness-death model has no 'auto' rule yet).")
+            if draws != "auto":
+                raise ModelError(f"draws={draws!r}: give a number of draws per chain or "
+                                 "'auto'.")
+            seed = _seed(random_seed)  # both runs need the same seed
+            kw = dict(progression=progression, death=death, tune=tune, chains=chains,
+                      cores=cores, random_seed=seed, target_accept=target_accept,
+                      check=False, exploratory=exploratory)
+            fit = self.fit(trial, draws=AUTO_DRAWS[0], **kw)
+            problems = fit.convergence_problems()
+            rule = {"rule": "auto", "draws": AUTO_DRAWS[0], "extended": False}
+            if problems and not exploratory and all(p.split(" ")[0] in _MORE_DRAWS_FIX
+                                                    and "too few" not in p
+                                                    for p in problems):
+                fit = self.fit(trial, draws=AUTO_DRAWS[1], **kw)
+                rule = {"rule": "auto", "draws": AUTO_DRAWS[1], "extended": True,
+                        "because": problems}
+            fit.datatree.attrs["draws_rule"] = json.dumps(rule, sort_keys=True)
+            if check:
+                fit.warn_if_unreliable()
+            return fit
         check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=random_seed,
                                target_accept=target_accept)
         data = trial if isinstance(trial, IllnessDeathData) else \
@@ -227,6 +272,8 @@ class IllnessDeath:
                           target_accept=target_accept),
             sampled=sampled, timing={"compile": round(t1 - t0, 4),
                                      "sampling": round(t2 - t1, 4)})
+        if exploratory:
+            fit.datatree.attrs["analysis_mode"] = "exploratory"
         if not isinstance(trial, IllnessDeathData):
             fit.datatree.attrs["data_fingerprint"] = trial.fingerprint
             fit.datatree.attrs["endpoints"] = json.dumps({"progression": progression,

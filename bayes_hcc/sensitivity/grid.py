@@ -77,6 +77,8 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         population(spec, trial)
     except SpecError as err:
         return {**row, "note": f"skipped: {err}"}
+    if spec.illness_death:
+        return _illness_death_row(row, spec, trial, fast)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the verdict column reports convergence
         fit = fit_spec(spec, trial, fast=fast, check=False)
@@ -146,6 +148,81 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
     row["hr_type"] = conditional_statement(fit)
     row.update(elpd_loo=float(elpd.elpd), elpd_se=float(elpd.se),
                diagnostics="ok" if diag.ok else "FAILED: " + ", ".join(diag.failed),
+               estimand=rep["estimand"], note="; ".join(note))
+    return row
+
+
+#: the illness-death curve of each endpoint (``IllnessDeathFit.medians``)
+_CURVE = {"os": "os", "pfs": "pfs", "ttp": "progression"}
+
+
+def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
+    """A grid row of an illness-death variant: its headline endpoint's medians, median and
+    RMST differences, the three transition HRs, and (for TTP, whose hazard is the
+    progression transition's) the HR columns; OS and PFS hazards are not proportional under
+    this model, so their HR columns stay empty and the note says why."""
+    from bayes_hcc.data.km import classical_comparison
+    from bayes_hcc.errors import BayesHCCError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the verdict column reports convergence
+            fit = fit_spec(spec, trial, fast=fast, check=False)
+    except BayesHCCError as err:
+        return {**row, "note": f"skipped: {err}"}
+    rep = dict(spec.report)
+    ms = dict(spec.illness_death)
+    note = [f"illness-death model ({ms['time_scale'].replace('_', '-')}, {spec.family} "
+            "transitions): transition HRs in columns hr_progression, "
+            "hr_death_without_progression, hr_death_after_progression; no ELPD"]
+    hr = fit.hazard_ratio()
+    for t in hr["transition"].values:
+        row[f"hr_{t}"] = float(hr.sel(transition=t).median())
+    ep = spec.endpoint
+    if ep == "ttp":
+        x = hr.sel(transition="progression").values.ravel()
+        row.update(hr_median=float(np.median(x)), hr_lower=float(np.quantile(x, 0.025)),
+                   hr_upper=float(np.quantile(x, 0.975)))
+        for d in rep["hr_thresholds"]:
+            row[f"P(HR < {d:g})"] = float(np.mean(x < d))
+    else:
+        note.append(f"{ep.upper()} hazards not proportional under this model: no single "
+                    "HR (see the transition HRs, medians, RMST)")
+    curve = _CURVE[ep]
+    med = fit.medians()
+    status = med.attrs["status"][curve]
+    reached = True
+    for a in fit.data.arms:
+        m = med[curve].sel(arm=a).values.ravel()
+        if status[a] == "beyond":
+            reached = False
+            row[f"median {a}"] = np.nan
+            note.append(f"median {a} not reached (beyond follow-up, "
+                        f"{med.attrs['follow_up'][a]:.3g} {fit.data.time_unit})")
+        else:
+            row[f"median {a}"] = float(np.median(m))
+    diff = med[curve].sel(arm="difference").values.ravel()
+    row.update(median_diff=float(np.median(diff)) if reached else np.nan,
+               median_diff_lower=float(np.quantile(diff, 0.025)) if reached else np.nan,
+               median_diff_upper=float(np.quantile(diff, 0.975)) if reached else np.nan)
+    tau = convert(rep.get("tau") or 12.0, spec.time_unit, fit.data.time_unit)
+    if tau > float(np.max(fit.data.time)):
+        tau = float(np.max(fit.data.time))
+        note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.data.time_unit})")
+    r = fit.rmst(tau).sel(arm="difference")[curve].values.ravel()
+    row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
+    e = trial.endpoint(ep)
+    freq = classical_comparison(np.asarray(e.time, float), np.asarray(e.event),
+                                np.asarray(e.arm), trial.arms, time_unit=trial.time_unit)
+    cox = freq.iloc[1]
+    row.update(cox_hr=float(cox["estimate"]), cox_lower=float(cox["lower"]),
+               cox_upper=float(cox["upper"]),
+               logrank_p=float(freq.loc["log-rank test", "p_value"]),
+               hr_type="transition-specific (typical site)")
+    problems = fit.convergence_problems()
+    row.update(elpd_loo=np.nan, elpd_se=np.nan,
+               diagnostics="ok" if not problems else "FAILED: " + ", ".join(
+                   p.split(" ")[0] for p in problems),
                estimand=rep["estimand"], note="; ".join(note))
     return row
 

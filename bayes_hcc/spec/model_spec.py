@@ -37,7 +37,17 @@ def spec_families() -> dict:
 
 TOP_KEYS = ("name", "description", "endpoint", "family", "population", "time_unit",
             "censoring", "options", "site", "strata", "covariates", "reference_levels",
-            "priors", "sampler", "report")
+            "illness_death", "priors", "sampler", "report")
+#: An illness-death analysis (``bh.IllnessDeath``): ``family`` is every transition's
+#: baseline, ``endpoint`` the curve its report and grid row headline (os, pfs or ttp),
+#: ``progression`` and ``death`` the data's endpoints it reads; written to TOML only when
+#: given (the hashes of single-endpoint specs are unchanged).
+ILLNESS_DEATH_KEYS = {"time_scale": ("markov", "semi_markov"), "shared_site_effect": "bool",
+                      "progression": "str", "death": "str"}
+ILLNESS_DEATH_DEFAULTS = {"time_scale": "markov", "shared_site_effect": False,
+                          "progression": "ttp", "death": "os"}
+#: The transitions a prior of an illness-death spec may name (``<transition>.<prior>``).
+TRANSITION_NAMES = ("progression", "death_without_progression", "death_after_progression")
 #: A stratified baseline: the column whose levels get their own baseline hazard, and how
 #: the strata's baselines are pooled (``models.design.build_strata``).
 STRATA_KEYS = {"column": "str", "pooling": ("partial", "none")}
@@ -85,6 +95,10 @@ def _check_value(src, where, kind, v):
         lo = 1 if kind == "int" else 0
         if v < lo:
             _fail(src, where, f"must be >= {lo}, got {v}.")
+        return v
+    if kind == "str":
+        if not isinstance(v, str) or not v:
+            _fail(src, where, f"must be a non-empty string, got {v!r}.")
         return v
     if kind == "bool":
         if not isinstance(v, bool):
@@ -141,6 +155,9 @@ class ModelSpec:
     reference_levels: tuple = ()
     #: a stratified baseline (column, pooling); written to TOML only when given
     strata: tuple = ()
+    #: an illness-death model's settings (``ILLNESS_DEATH_KEYS``); empty for the
+    #: single-endpoint models
+    illness_death: tuple = ()
     priors: tuple = ()
     sampler: tuple = ()
     report: tuple = ()
@@ -161,6 +178,8 @@ class ModelSpec:
             out["reference_levels"] = dict(self.reference_levels)
         if self.strata:
             out["strata"] = dict(self.strata)
+        if self.illness_death:
+            out["illness_death"] = dict(self.illness_death)
         return copy.deepcopy(out)
 
     @property
@@ -185,10 +204,13 @@ class ModelSpec:
                 **({"strata": dict(self.strata)["column"],
                     "pooling": dict(self.strata)["pooling"]} if self.strata else {}),
                 "priors": {k: v.to_dict() for k, v in self.priors},
+                **({"illness_death": dict(self.illness_death)} if self.illness_death
+                   else {}),
                 **{k: _plain(v) for k, v in self.options}}
 
     def __repr__(self) -> str:
-        return (f"ModelSpec({self.name!r}: {self.family}, {self.endpoint.upper()}, site "
+        kind = "illness-death " if self.illness_death else ""
+        return (f"ModelSpec({self.name!r}: {kind}{self.family}, {self.endpoint.upper()}, site "
                 f"{dict(self.site)['effect']}, hash {self.hash[:12]})")
 
 
@@ -255,6 +277,10 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     if not isinstance(priors_in, dict):
         _fail(source, "priors", f"must be a table, got {priors_in!r}.")
     valid = families[fam]["priors"]
+    ms = d.get("illness_death")
+    if ms is not None:
+        ms, priors_in, valid = _illness_death(source, d, ms, fam, options, site, strata,
+                                              cov, censoring, priors_in, valid)
     priors = {}
     for k, v in priors_in.items():
         if k not in valid:
@@ -277,6 +303,13 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
                            where=f"{source}: sampler: ")
     report = {**DEFAULTS["report"],
               **_check_table(source, "report", d.get("report", {}), REPORT_KEYS)}
+    if ms is not None and sampler["sampler"] != "nutpie":
+        _fail(source, "sampler.sampler", "an illness-death model samples with nutpie.")
+    if ms is not None:  # the illness-death curves are at the typical site (effects 0)
+        if "estimand" in d.get("report", {}) and report["estimand"] != "typical_site":
+            _fail(source, "report.estimand", f"{report['estimand']!r}: an illness-death "
+                  "model reports its curves at the typical site; use \"typical_site\".")
+        report["estimand"] = "typical_site"
     return ModelSpec(
         name=d["name"], endpoint=d["endpoint"].lower(), family=fam,
         description=d.get("description", ""), population=pop, time_unit=unit,
@@ -286,10 +319,59 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
         site=tuple(sorted(site.items())), covariates=tuple(cov),
         reference_levels=tuple(sorted((k, str(v)) for k, v in refs.items())),
         strata=tuple(sorted(strata.items())),
+        illness_death=tuple(sorted(ms.items())) if ms is not None else (),
         priors=tuple(sorted(priors.items())), sampler=tuple(sorted(sampler.items())),
         report=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                             for k, v in report.items())),
         source=source)
+
+
+def _illness_death(source, d, ms, fam, options, site, strata, cov, censoring, priors_in,
+                   valid):
+    """Validate an illness-death spec: its table, what the model supports, and priors that
+    may name a transition (``progression.log_lambda``, flat or as a nested table).
+    Returns (settings, flat priors, valid prior names)."""
+    from bayes_hcc.families.base import HAZARD_RATIO
+    from bayes_hcc.families.registry import family_class
+
+    ms = {**ILLNESS_DEATH_DEFAULTS,
+          **_check_table(source, "illness_death", ms, ILLNESS_DEATH_KEYS)}
+    if family_class(fam).effect is not HAZARD_RATIO:
+        _fail(source, "family", f"{fam!r} is an accelerated-failure-time family; an "
+              "illness-death model needs proportional-hazards transitions (weibull_ph, "
+              "piecewise_exponential, exponential_ph, gompertz_ph, mspline_ph).")
+    if d.get("endpoint", "").lower() not in ("os", "pfs", "ttp"):
+        _fail(source, "endpoint", f"{d.get('endpoint')!r}: an illness-death spec headlines "
+              "one of its curves: os, pfs or ttp.")
+    if site["effect"] == "fixed":
+        _fail(source, "site.effect", "an illness-death model has random site effects "
+              "(per transition, or shared: illness_death.shared_site_effect = true) or "
+              "none; \"fixed\" is not available.")
+    if ms["shared_site_effect"] and site["effect"] == "none":
+        _fail(source, "illness_death.shared_site_effect", "true needs site.effect = "
+              "\"random\" (there are no site effects to share).")
+    for key, given, ok in (("covariates", cov, not cov), ("strata", strata, not strata),
+                           ("censoring", censoring, censoring == "interval"),
+                           ("site.arm_by_site", site["arm_by_site"],
+                            site["arm_by_site"] == "none")):
+        if not ok:
+            _fail(source, key, f"{given!r} is not available in an illness-death model "
+                  "(remove it).")
+    allowed = {"cuts", "n_intervals"} if fam == "piecewise_exponential" else set()
+    extra = sorted(set(options) - allowed)
+    if extra:
+        _fail(source, "options", f"{', '.join(extra)} not available in an illness-death "
+              f"model; its {fam} transitions take {', '.join(sorted(allowed)) or 'no options'}.")
+    flat = {}
+    for k, v in priors_in.items():
+        if k in TRANSITION_NAMES and isinstance(v, dict) and "dist" not in v:
+            flat.update({f"{k}.{name}": p for name, p in v.items()})
+        else:
+            flat[k] = v
+    base = tuple(p for p in valid if p in ("site_sd",) or p not in
+                 ("site_effect", "arm_site_sd", "beta", "stratum_sd"))
+    return ms, flat, base + tuple(f"{t}.{p}" for t in TRANSITION_NAMES for p in base
+                                  if p != "site_sd")
 
 
 def _plain(v):

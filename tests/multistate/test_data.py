@@ -83,6 +83,6 @@ def test_bad_sampler_settings_are_refused_by_name():
     with pytest.raises(ModelError, match="draws"):
         bh.IllnessDeath(site_effect="none").fit(d, draws=0)
     with pytest.raises(ModelError, match="auto"):
-        bh.IllnessDeath(site_effect="none").fit(d, draws="auto")
+        bh.IllnessDeath(site_effect="none").fit(d, draws="many")
     with pytest.raises(ModelError, match="target_accept"):
         bh.IllnessDeath(site_effect="none").fit(d, target_accept=1.5)

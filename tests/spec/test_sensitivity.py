@@ -123,3 +123,18 @@ def test_frequentist_companion_and_docx_export(table, tmp_path):
     assert any("frequentist companion" in p.text for p in doc.paragraphs)
     tex = bh.write_table(table, tmp_path / "sens.tex").read_text()
     assert tex.count(r" \\") == len(table) + 1
+
+
+def test_illness_death_variant_has_its_own_row(table):
+    """The grid's illness-death variant: OS medians and RMST from the joint model, the
+    transition HRs in their own columns, no single OS HR (its hazards are not proportional
+    under this model) and no ELPD (its likelihood covers progression too: not comparable)."""
+    row = table.loc["model: illness-death (Weibull transitions, Markov)"]
+    assert np.isnan(row["hr_median"]) and "illness-death" in row["note"]
+    for t in ("progression", "death_without_progression", "death_after_progression"):
+        assert 0.2 < row[f"hr_{t}"] < 3
+    primary = table.iloc[0]
+    for arm in ("sorafenib", "tace_sorafenib"):  # same data, same endpoint: similar medians
+        assert abs(row[f"median {arm}"] - primary[f"median {arm}"]) < 2.0
+    assert np.isnan(row["elpd_loo"]) and not row["elpd_comparable"]
+    assert row["estimand"] == "typical_site" and np.isfinite(row["cox_hr"])

@@ -1,0 +1,131 @@
+"""The illness-death model from a spec file (``models/illness_death.toml``), its errors, and
+its HTML report."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.errors import SpecError
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+SPEC = MODELS / "illness_death.toml"
+
+
+def _spec(**changes):
+    d = bh.load_spec(SPEC).to_dict()
+    for key, value in changes.items():
+        *path, last = key.split("__")
+        target = d
+        for p in path:
+            target = target.setdefault(p, {})
+        if value is None:
+            target.pop(last, None)
+        else:
+            target[last] = value
+    return d
+
+
+def test_shipped_spec_describes_the_model():
+    spec = bh.load_spec(SPEC)
+    assert bh.load_spec(bh.dump_spec(spec)) == spec
+    model = bh.build(spec)
+    assert isinstance(model, bh.IllnessDeath)
+    assert (model.baseline, model.time_scale, model.site_effect) == \
+        ("weibull_ph", "markov", "random")
+    assert dict(spec.report)["estimand"] == "typical_site"
+    assert "illness-death" in repr(spec)
+
+
+def test_transition_priors_nested_or_flat_and_shared_sites():
+    nested = _spec(priors__progression={"log_lambda": {"dist": "Normal", "mu": -1.6,
+                                                        "sigma": 0.5}},
+                   illness_death__shared_site_effect=True)
+    spec = bh.load_spec(nested)
+    assert spec.prior_dict["progression.log_lambda"].to_dict()["mu"] == -1.6
+    flat = bh.load_spec(bh.dump_spec(spec))  # written back as a quoted flat key
+    assert flat == spec
+    model = bh.build(spec)
+    assert model.site_effect == "shared"
+    assert model.priors["progression.log_lambda"].to_dict()["sigma"] == 0.5
+
+
+def test_piecewise_cuts_move_to_the_data_unit():
+    spec = bh.load_spec(_spec(family="piecewise_exponential", options={"cuts": [2.0, 6.0]},
+                              priors={}))
+    model = bh.IllnessDeath.from_spec(spec, "days")
+    assert np.allclose(model.cuts, [2.0 * 30.4375, 6.0 * 30.4375])
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"family": "lognormal_aft", "priors": {}}, "accelerated-failure-time"),
+    ({"site": {"effect": "fixed"}}, "fixed"),
+    ({"covariates": ["age"]}, "covariates"),
+    ({"censoring": "midpoint"}, "censoring"),
+    ({"options": {"prior_reference_time": 8.0}}, "no options"),
+    ({"report__estimand": "standardized"}, "typical_site"),
+    ({"endpoint": "dfs"}, "os, pfs or ttp"),
+    ({"site": {"effect": "none"}, "illness_death__shared_site_effect": True}, "needs"),
+    ({"sampler__sampler": "pymc"}, "nutpie"),
+    ({"illness_death__time_scale": "reset"}, "semi_markov"),
+    ({"priors__death_after_progression": {"log_scale": {"dist": "Normal", "mu": 0,
+                                                         "sigma": 1}}}, "unknown prior"),
+])
+def test_spec_errors_name_the_key_and_the_fix(changes, match):
+    with pytest.raises(SpecError, match=match):
+        bh.load_spec(_spec(**changes))
+
+
+@pytest.fixture(scope="module")
+def fit():
+    # a short run (2 x 150 after 150): these tests are about what the spec and the report
+    # record, not about the posterior (test_fit.py and the slow tests check that)
+    return bh.fit_spec(SPEC, bh.datasets.load_example_trial(), draws=150, tune=150,
+                       chains=2, check=False)
+
+
+def test_fit_spec_equals_the_direct_fit_and_records_the_spec(fit):
+    spec = bh.load_spec(SPEC)
+    direct = bh.IllnessDeath("weibull_ph").fit(
+        bh.datasets.load_example_trial(), draws=150, tune=150, chains=2,
+        random_seed=dict(spec.sampler)["seed"], check=False)
+    np.testing.assert_array_equal(fit.datatree["posterior"]["log_hr"].values,
+                                  direct.datatree["posterior"]["log_hr"].values)
+    attrs = fit.datatree.attrs
+    assert attrs["analysis_spec_hash"] == spec.hash
+    ran = bh.load_spec(attrs["spec_toml"])
+    assert ran.hash == attrs["spec_hash"] and dict(ran.sampler)["draws"] == 150
+    assert fit.data_fingerprint == bh.datasets.load_example_trial().fingerprint
+
+
+def test_report_of_an_illness_death_fit(fit, tmp_path):
+    path = bh.report(fit, tmp_path / "joint.html")
+    text = path.read_text()
+    for section in ("Transition hazard ratios", "OS, PFS and time to progression",
+                    "death_after_progression", "state occupation probabilities",
+                    "marginal OS hazard ratio", "analysis_spec_hash", "Diagnostics"):
+        assert section in text, section
+    assert text.count("data:image/png;base64,") == 2
+    table = pd.read_csv(tmp_path / "joint_summary.csv", index_col=[0, 1])
+    assert set(table.index.get_level_values(0)) == {"OS", "PFS", "TTP"}
+    # the spec's tau (24 months) is past this trial's follow-up: cut to it, and said in the row
+    assert any(q.startswith("RMST difference") for q in table.index.get_level_values(1))
+    with pytest.raises(FileExistsError):
+        bh.report(fit, tmp_path / "joint.html")
+
+
+def test_endpoint_table_is_the_medians_of_the_curves(fit):
+    table = fit.endpoint_table(tau=10.0)
+    med = fit.medians()
+    c, t = fit.data.arms
+    assert table.loc[("OS", f"median {c}"), "median"] == pytest.approx(
+        float(med["os"].sel(arm=c).median()))
+    assert table.loc[("PFS", "median difference"), "P(> 0)"] == pytest.approx(
+        float((med["pfs"].sel(arm="difference") > 0).mean()))
+    # coherent: PFS median <= OS median and <= the TTP median in each arm (medians of
+    # curves ordered on every draw)
+    for arm in (c, t):
+        assert table.loc[("PFS", f"median {arm}"), "median"] <= \
+            table.loc[("OS", f"median {arm}"), "median"]
