@@ -46,6 +46,10 @@ class IllnessDeathFutureSimulator(FutureSimulator):
             raise BayesHCCError(f"completing a trial with an illness-death model for a final "
                                 f"rule on {endpoint.upper()} is not available yet; the "
                                 "plan's endpoint must be OS.")
+        if fit.model.covariates:
+            raise BayesHCCError("completing a trial with an illness-death model that has "
+                                "covariates is not available: new patients' covariates would "
+                                "need a model. Complete with a model without covariates.")
         if not trial.has_dates:
             raise BayesHCCError("prediction needs calendar dates: the data have no "
                                 "randomization_date column.")

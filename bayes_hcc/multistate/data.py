@@ -40,6 +40,11 @@ class IllnessDeathData:
     arms: tuple
     sites: tuple
     time_unit: str
+    #: covariates: the design matrix (n, p; ``models.covariates``: numeric columns centred
+    #: and scaled, categorical ones as centred sum-to-zero contrasts) and its terms
+    X: np.ndarray | None = None
+    covariate_info: tuple = ()
+    covariate_labels: tuple = ()
 
     def __len__(self) -> int:
         return len(self.time)
@@ -66,10 +71,13 @@ class IllnessDeathData:
                 "alive without a progression seen": int((~p & ~d).sum())}
 
     @classmethod
-    def from_trial(cls, trial, progression: str = "ttp", death: str = "os"):
+    def from_trial(cls, trial, progression: str = "ttp", death: str = "os", *,
+                   covariates=(), reference_levels=None):
         """From a TrialData: progression from the ``progression`` endpoint (TTP: exact or
         interval-censored between scans, censored at the last progression-free scan) and
-        death from the ``death`` endpoint (OS)."""
+        death from the ``death`` endpoint (OS); ``covariates``: columns of the data, as
+        the single-endpoint models take them (missing values are errors naming the
+        patients)."""
         prog, os_ = trial.endpoint(progression), trial.endpoint(death)
         if not np.array_equal(prog.patient_id, os_.patient_id):
             raise TrialDataError(f"endpoints {progression!r} and {death!r} list different "
@@ -80,11 +88,24 @@ class IllnessDeathData:
                          if prog.interval_lower is not None else t, t)
         lower = np.where(kind == LEFT, 0.0, lower)
         upper = np.where(np.isin(kind, (EXACT, INTERVAL, LEFT)), t, np.inf)
-        return cls.from_arrays(arm=os_.arm, site=os_.site, prog_lower=lower,
+        data = cls.from_arrays(arm=os_.arm, site=os_.site, prog_lower=lower,
                                prog_upper=upper, time=os_.time, death=os_.event,
                                patient_id=os_.patient_id, arms=os_.arms, sites=os_.sites,
                                time_unit=os_.time_unit,
                                names=(f"{progression} time", f"{death} time"))
+        if not covariates:
+            return data
+        from dataclasses import replace
+
+        from bayes_hcc.models.covariates import covariate_design
+
+        design = covariate_design(trial, list(covariates), reference_levels)
+        # the design's rows are the data's (sorted by patient), as the endpoint's are
+        assert np.array_equal(np.asarray(trial.to_frame()["patient_id"]),
+                              np.asarray(os_.patient_id))
+        return replace(data, X=np.asarray(design.X, float),
+                       covariate_info=tuple(design.info().items()),
+                       covariate_labels=tuple(design.columns))
 
     @classmethod
     def from_arrays(cls, *, arm, site, prog_lower, prog_upper, time, death, patient_id=None,

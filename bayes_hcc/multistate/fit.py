@@ -46,6 +46,8 @@ class IllnessDeathFit:
             "timing_seconds": json.dumps(timing), "patterns": json.dumps(data.counts()),
             "package_versions": json.dumps(provenance_versions()),
         })
+        if data.covariate_info:
+            dt.attrs["covariate_scaling"] = json.dumps(dict(data.covariate_info))
         return cls(dt, model, data, families, priors)
 
     def __repr__(self) -> str:
@@ -93,6 +95,29 @@ class IllnessDeathFit:
     def hazard_ratio(self) -> xr.DataArray:
         """HR (treatment / control) of each transition, on every draw."""
         return np.exp(self._post()["log_hr"]).rename("hazard_ratio")
+
+    def covariate_effects(self, prob: float = 0.95) -> pd.DataFrame:
+        """Per transition and covariate term: the hazard ratio per unit of a numeric
+        covariate, or of each level against the reference level of a categorical one
+        (posterior median, equal-tailed ``prob`` interval, P(HR < 1)); conditional on the
+        arm, the site and the other covariates."""
+        from bayes_hcc.models.covariates import covariate_effects
+
+        info = json.loads(self.datatree.attrs.get("covariate_scaling", "{}"))
+        if not info:
+            raise ValueError("this fit has no covariates.")
+        post = self._post()
+        a = (1 - prob) / 2
+        rows = []
+        for t in TRANSITIONS:
+            beta = post[f"{t}::beta"].values.reshape(-1, post[f"{t}::beta"].shape[-1])
+            for term, x in covariate_effects(beta, info).items():
+                hr = np.exp(x)
+                rows.append({"transition": t, "term": term, "hr_median": float(np.median(hr)),
+                             "lower": float(np.quantile(hr, a)),
+                             "upper": float(np.quantile(hr, 1 - a)),
+                             "P(HR < 1)": float(np.mean(hr < 1))})
+        return pd.DataFrame(rows).set_index(["transition", "term"])
 
     def summary(self, prob: float = 0.95) -> pd.DataFrame:
         """Per transition: posterior median HR, its equal-tailed interval, P(HR < 1)."""

@@ -76,7 +76,15 @@ class IllnessDeath:
     priors : dict
         Overrides by name: ``"log_hr"`` or a baseline parameter (every transition), or
         ``"<transition>.<name>"`` for one (transitions: progression,
-        death_without_progression, death_after_progression); ``"site_sd"``.
+        death_without_progression, death_after_progression); ``"site_sd"``; ``"beta"``
+        (covariate coefficients, default Normal(0, 1) per SD or contrast).
+    covariates : sequence of str
+        Columns of the data in every transition's linear predictor, each transition with
+        its own coefficients, encoded as the single-endpoint models encode them
+        (``models.covariates``: numeric centred and scaled, categorical as centred
+        sum-to-zero contrasts); the curves are then those of a patient with the trial's
+        average covariates (X = 0). ``reference_levels``: the level each categorical
+        covariate's effects are reported against.
 
     Examples
     --------
@@ -87,7 +95,7 @@ class IllnessDeath:
 
     def __init__(self, baseline: str = "weibull_ph", *, time_scale: str = "markov",
                  site_effect: str = "random", cuts=None, n_intervals: int = 4,
-                 priors: dict | None = None):
+                 priors: dict | None = None, covariates=(), reference_levels=None):
         if baseline not in FAMILIES:
             raise ModelError(f"baseline={baseline!r}; known families: {', '.join(FAMILIES)}.")
         cls = family_class(baseline)
@@ -105,6 +113,10 @@ class IllnessDeath:
         self.baseline, self.time_scale, self.site_effect = baseline, time_scale, site_effect
         self.cuts = None if cuts is None else tuple(float(c) for c in cuts)
         self.n_intervals = int(n_intervals)
+        if isinstance(covariates, str):
+            covariates = [covariates]
+        self.covariates = tuple(covariates)
+        self.reference_levels = dict(reference_levels or {})
         self.priors = {}
         for name, value in (priors or {}).items():
             tr, _, par = name.rpartition(".")
@@ -123,7 +135,10 @@ class IllnessDeath:
                 "site_effect": self.site_effect,
                 "cuts": None if self.cuts is None else list(self.cuts),
                 "n_intervals": self.n_intervals,
-                "priors": {k: p.to_dict() for k, p in self.priors.items()}}
+                "priors": {k: p.to_dict() for k, p in self.priors.items()},
+                **({"covariates": list(self.covariates),
+                    "reference_levels": dict(self.reference_levels)}
+                   if self.covariates else {})}
 
     @classmethod
     def from_spec(cls, spec, time_unit: str | None = None) -> IllnessDeath:
@@ -144,7 +159,8 @@ class IllnessDeath:
                    site_effect="none" if site == "none" else
                    ("shared" if ms["shared_site_effect"] else "random"),
                    cuts=cuts, n_intervals=options.get("n_intervals", 4),
-                   priors=dict(spec.priors))
+                   priors=dict(spec.priors), covariates=spec.covariates,
+                   reference_levels=dict(spec.reference_levels))
 
     @classmethod
     def from_settings(cls, settings: dict) -> IllnessDeath:
@@ -173,6 +189,8 @@ class IllnessDeath:
 
     def priors_for(self, family, transition: str) -> dict:
         out = dict(family.default_priors())
+        if self.covariates:
+            out["beta"] = Prior("Normal", mu=0.0, sigma=1.0)
         for name in out:
             for key in (name, f"{transition}.{name}"):
                 if key in self.priors:
@@ -232,8 +250,15 @@ class IllnessDeath:
             return fit
         check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=random_seed,
                                target_accept=target_accept)
-        data = trial if isinstance(trial, IllnessDeathData) else \
-            IllnessDeathData.from_trial(trial, progression, death)
+        if isinstance(trial, IllnessDeathData):
+            data = trial
+            if self.covariates and data.X is None:
+                raise ModelError("covariates need the trial (a TrialData) or an "
+                                 "IllnessDeathData made with from_trial(..., covariates=).")
+        else:
+            data = IllnessDeathData.from_trial(trial, progression, death,
+                                               covariates=self.covariates,
+                                               reference_levels=self.reference_levels)
         n_sites = len(data.sites)
         if self.site_effect != "none" and n_sites < 2:
             raise ModelError(f"site_effect={self.site_effect!r} needs at least 2 sites; these "
@@ -249,7 +274,7 @@ class IllnessDeath:
         arrays = self._data_arrays(data, fams)
         key = json.dumps({"model": "illness_death", "families": [f.structure() for f in fams],
                           "time_scale": self.time_scale, "site_effect": self.site_effect,
-                          "n_sites": n_sites,
+                          "n_sites": n_sites, "covariates": list(data.covariate_labels),
                           "priors": [{k: p.to_dict() for k, p in pr.items()} for pr in priors],
                           "site_sd": self.site_sd_prior().to_dict(),
                           "data": sorted(arrays)}, sort_keys=True)
@@ -309,6 +334,8 @@ class IllnessDeath:
         for name in extras[0]:
             out[f"trans__{name}"] = np.stack([x[name] for x in extras])
         out["log_unit"] = np.asarray(log_unit_in_months(data.time_unit), float)
+        if self.covariates:
+            out["X"] = np.asarray(data.X, float)
         return out
 
     def _tf_blocks(self) -> list:
@@ -338,6 +365,8 @@ class IllnessDeath:
 
     def _build(self, fams, priors, arrays, data):
         coords = {"transition": list(TRANSITIONS), "site": list(data.sites)}
+        if self.covariates:
+            coords["covariate"] = list(data.covariate_labels)
         for fam in fams:
             coords.update({k: list(v) for k, v in fam.coords().items()})
         with pm.Model(coords=coords) as m:
@@ -367,6 +396,9 @@ class IllnessDeath:
             else:
                 site = pt.zeros((3, n_sites))
             etas = [log_hr[j] * d["arm"] + site[j][d["site_idx"]] for j in range(3)]
+            if self.covariates:
+                etas = [eta + pt.dot(d["X"], pr["beta"].pymc(f"{t}::beta", dims="covariate"))
+                        for eta, t, pr in zip(etas, TRANSITIONS, priors)]
             total = 0.0
             for ll, _ in loglik_terms(pt, fams, params, etas, lay):
                 total = total + ll.sum()

@@ -350,7 +350,7 @@ def _illness_death(source, d, ms, fam, options, site, strata, cov, censoring, pr
     if ms["shared_site_effect"] and site["effect"] == "none":
         _fail(source, "illness_death.shared_site_effect", "true needs site.effect = "
               "\"random\" (there are no site effects to share).")
-    for key, given, ok in (("covariates", cov, not cov), ("strata", strata, not strata),
+    for key, given, ok in (("strata", strata, not strata),
                            ("censoring", censoring, censoring == "interval"),
                            ("site.arm_by_site", site["arm_by_site"],
                             site["arm_by_site"] == "none")):
@@ -368,8 +368,8 @@ def _illness_death(source, d, ms, fam, options, site, strata, cov, censoring, pr
             flat.update({f"{k}.{name}": p for name, p in v.items()})
         else:
             flat[k] = v
-    base = tuple(p for p in valid if p in ("site_sd",) or p not in
-                 ("site_effect", "arm_site_sd", "beta", "stratum_sd"))
+    base = tuple(p for p in valid if p in ("site_sd", "beta") or p not in
+                 ("site_effect", "arm_site_sd", "stratum_sd"))
     return ms, flat, base + tuple(f"{t}.{p}" for t in TRANSITION_NAMES for p in base
                                   if p != "site_sd")
 

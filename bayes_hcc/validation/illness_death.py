@@ -93,7 +93,7 @@ def draw_illness_death_truth(model: IllnessDeath, n_sites: int, rng) -> dict:
 
 def simulate_illness_death(model: IllnessDeath, truth: dict, *, site_sizes=TRIAL_SITE_SIZES,
                            accrual: float = 24.0, min_follow_up: float = 12.0,
-                           assessment_interval: float = 2.0, random_seed=None):
+                           assessment_interval: float = 2.0, random_seed=None, X=None):
     """A trial from the illness-death model with parameters ``truth``
     (``draw_illness_death_truth``), as ``IllnessDeathData`` in months.
 
@@ -105,7 +105,8 @@ def simulate_illness_death(model: IllnessDeath, truth: dict, *, site_sizes=TRIAL
     seen at the first scan (every ``assessment_interval`` months) at or after it, while the
     patient is alive and followed: interval-censored between the previous scan and that
     one; a progression with no scan before death or the cut is not seen (the patient is
-    progression-free at the last scan).
+    progression-free at the last scan). ``X`` (patients, p): covariates (taken as
+    standardized) entering each transition with the coefficients ``truth["<t>::beta"]``.
     """
     rng = np.random.default_rng(random_seed)
     fams = _families(model)
@@ -117,6 +118,9 @@ def simulate_illness_death(model: IllnessDeath, truth: dict, *, site_sizes=TRIAL
               for t, fam in zip(TRANSITIONS, fams)]
     eta = [truth[f"{t}::log_hr"] * arm + truth["site_effect"][j][site]
            for j, t in enumerate(TRANSITIONS)]
+    if X is not None:
+        X = np.asarray(X, float)
+        eta = [e + X @ np.asarray(truth[f"{t}::beta"], float) for e, t in zip(eta, TRANSITIONS)]
 
     def inverse(j, h):
         return fams[j].time_at_cumhaz(params[j], h[None], eta[j][None])[0]
@@ -140,11 +144,19 @@ def simulate_illness_death(model: IllnessDeath, truth: dict, *, site_sizes=TRIAL
     last_scan = step * np.floor(end / step)
     lower = np.where(seen, scan_after - step, last_scan)
     upper = np.where(seen, scan_after, np.inf)
-    return IllnessDeathData.from_arrays(
+    data = IllnessDeathData.from_arrays(
         arm=arm, site=site, prog_lower=np.maximum(lower, 0.0), prog_upper=upper, time=end,
         death=(dies <= cut).astype(float),
         patient_id=np.array([f"SBC-{i + 1:04d}" for i in range(n)]),
         arms=("control", "treatment"), sites=tuple(f"site{s + 1}" for s in range(len(sizes))))
+    if X is None:
+        return data
+    from dataclasses import replace
+
+    labels = tuple(f"x{j + 1}" for j in range(X.shape[1]))
+    info = tuple((lab, {"kind": "numeric", "mean": 0.0, "sd": 1.0, "columns": [j]})
+                 for j, lab in enumerate(labels))
+    return replace(data, X=X, covariate_labels=labels, covariate_info=info)
 
 
 def _monitored(truth: dict) -> list:

@@ -62,7 +62,7 @@ def test_piecewise_cuts_move_to_the_data_unit():
 @pytest.mark.parametrize("changes, match", [
     ({"family": "lognormal_aft", "priors": {}}, "accelerated-failure-time"),
     ({"site": {"effect": "fixed"}}, "fixed"),
-    ({"covariates": ["age"]}, "covariates"),
+    ({"strata": {"column": "age"}}, "strata"),
     ({"censoring": "midpoint"}, "censoring"),
     ({"options": {"prior_reference_time": 8.0}}, "no options"),
     ({"report__estimand": "standardized"}, "typical_site"),
