@@ -21,7 +21,13 @@ For one posterior draw of a fitted :class:`~bayes_hcc.IllnessDeath` model:
 
 A patient still followed is one alive at the cut whose last contact is within
 ``followup_window_days`` of it; the others stay censored at their last contact. The final
-rule is the plan's (OS: its analysis model refitted, or its normal approximation).
+rule is the plan's, on OS or on PFS (its analysis model refitted, or its normal
+approximation). For PFS the completed trial carries what a trial would record: a
+progression at the first scan (every ``assessment_interval`` months after the patient's last
+scan) at or after it while the patient is alive and followed, interval-censored between
+that scan and the one before; a death before any scan shows the progression is a PFS event
+at death (exact); patients alive and followed without a progression seen are censored at
+their last scan. Patients with a PFS event at the cut keep it.
 """
 
 from __future__ import annotations
@@ -39,13 +45,17 @@ __all__ = ["IllnessDeathFutureSimulator"]
 
 class IllnessDeathFutureSimulator(FutureSimulator):
     """Completes a trial from an :class:`~bayes_hcc.IllnessDeathFit` (module docstring);
-    the completed trial carries the OS endpoint, what the final rule reads."""
+    the completed trial carries the plan's endpoint (OS or PFS), what the final rule
+    reads."""
 
     def __init__(self, trial, fit, prediction, endpoint: str = "os"):
-        if endpoint != "os":
+        if endpoint not in ("os", "pfs"):
             raise BayesHCCError(f"completing a trial with an illness-death model for a final "
-                                f"rule on {endpoint.upper()} is not available yet; the "
-                                "plan's endpoint must be OS.")
+                                f"rule on {endpoint.upper()} is not available; the plan's "
+                                "endpoint must be OS or PFS.")
+        if endpoint == "pfs" and "pfs" not in trial.endpoints:
+            raise BayesHCCError("the plan's final rule is on PFS, but the data have no PFS "
+                                "endpoint.")
         if fit.model.covariates:
             raise BayesHCCError("completing a trial with an illness-death model that has "
                                 "covariates is not available: new patients' covariates would "
@@ -57,7 +67,7 @@ class IllnessDeathFutureSimulator(FutureSimulator):
             raise BayesHCCError("the illness-death fit was not made on these data (data "
                                 "fingerprints differ); fit it to the same data cut.")
         self.trial, self.fit, self.prediction = trial, fit, prediction
-        self.endpoint, self.scanned = "os", False
+        self.endpoint, self.scanned = endpoint, endpoint == "pfs"
         self.days = DAYS_PER_UNIT[trial.time_unit]
         self.scan_days = prediction.assessment_interval * DAYS_PER_UNIT["months"]
         frame = trial.to_frame()
@@ -80,6 +90,12 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         self.n_draws = fit.n_draws
         self._accrual_so_far(trial, d.sites)
         self.markov = fit.model.time_scale == "markov"
+        if self.scanned:
+            pfs = trial.endpoint("pfs")
+            self.pfs_time, self.pfs_lower = pfs.time * self.days, pfs.lower * self.days
+            self.pfs_event = pfs.event.astype(bool)
+            # still to complete for PFS: followed, alive and without a progression seen
+            self.pfs_at_risk = self.at_risk & ~d.progressed & ~self.pfs_event
 
     # -- transitions of one draw ------------------------------------------------------------
     def _after_progression(self, params, eta12, u, t0, rng):
@@ -147,7 +163,13 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         return [log_hr[j] * arm + site_eff[j][site] for j in range(3)]
 
     def simulate(self, s: int, rng: np.random.Generator) -> dict:
+        """Absolute days (since the first randomization) of entry, the endpoint's event
+        (the day it is known) and censoring of every patient of the completed trial, from
+        posterior draw ``s``; for PFS also the scan before a progression (``lower``) and the
+        last scan done (``last_scan``)."""
         params, log_hr, site_eff = self.fit.draw_params(int(s))
+        if self.scanned:
+            return self._simulate_pfs(params, log_hr, site_eff, rng)
         n0 = len(self.entry)
         day = self.days
         death = np.where(self.event, self.entry + self.obs, np.inf)
@@ -196,3 +218,68 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         nan = np.full(len(entry), np.nan)
         return {"entry": entry, "death": death, "censor": censor, "arm": arm, "site": site,
                 "lower": nan, "last_scan": nan, "n_current": n0}
+
+    def _state_paths(self, params, etas, lower, t0, rng):
+        """(progression time or inf, death time) in the time unit, of patients alive and
+        progression-free at their last scan ``lower``, last seen alive at ``t0``: an
+        unseen progression between, or the competing transitions from ``t0``."""
+        unseen = self._unseen_progression(params, etas, lower, t0, rng)
+        went = np.isfinite(unseen)
+        prog, death = unseen.copy(), np.empty(len(t0))
+        if went.any():
+            death[went] = self._after_progression(params, etas[2][went], unseen[went],
+                                                  t0[went], rng)
+        if (~went).any():
+            stay = [x[~went] for x in etas]
+            prog[~went], death[~went] = self._from_state0(params, stay, t0[~went], rng)
+        return prog, death
+
+    def _pfs_seen(self, entry, prog, death_day, censor, last_scan):
+        """PFS as recorded from latent paths (absolute days): (day the event is known, the
+        scan before a progression or the death day, last scan done)."""
+        prog_day = entry + np.where(np.isfinite(prog), np.ceil(prog * self.days), np.inf)
+        end = np.minimum(censor, death_day)  # scans only while alive and followed
+        seen, before, last_done = self._seen_at_scans(prog_day, last_scan, end)
+        dead = ~np.isfinite(seen) & (death_day <= censor)
+        known = np.where(np.isfinite(seen), seen, np.where(dead, death_day, np.inf))
+        lower = np.where(np.isfinite(seen), before, np.where(dead, death_day, np.nan))
+        return known, lower, last_done
+
+    def _simulate_pfs(self, params, log_hr, site_eff, rng) -> dict:
+        n0 = len(self.entry)
+        day = self.days
+        done = self.pfs_event
+        event = np.where(done, self.entry + self.pfs_time, np.inf)
+        lower = np.where(done, self.entry + self.pfs_lower, np.nan)
+        risk = self.pfs_at_risk
+        censor = np.where(done | risk, np.inf, self.entry + self.pfs_time)
+        last_scan = self.entry + self.pfs_time  # censored: their last progression-free scan
+        rate = -np.log1p(-self.prediction.dropout_per_year) / 365.25
+        idx = np.flatnonzero(risk)
+        if len(idx):
+            t0 = self.obs[idx] / day
+            etas = self._etas(log_hr, site_eff, self.arm[idx], self.site[idx])
+            prog, t_death = self._state_paths(params, etas, self.prog_lower[idx], t0, rng)
+            death_day = self.entry[idx] + np.maximum(np.ceil(t_death * day),
+                                                     np.floor(self.obs[idx]) + 1)
+            if rate > 0:
+                censor[idx] = self.entry[idx] + self.obs[idx] + np.ceil(
+                    rng.exponential(1 / rate, len(idx)))
+            scan0 = self.entry[idx] + self.prog_lower[idx] * day
+            event[idx], lower[idx], last_scan[idx] = self._pfs_seen(
+                self.entry[idx], prog, death_day, censor[idx], scan0)
+        arm, site, entry = self.arm, self.site, self.entry
+        if self.n_new:
+            new_entry, new_site, new_arm = self._accrue(rng)
+            etas = self._etas(log_hr, site_eff, new_arm, new_site)
+            prog, t_new = self._from_state0(params, etas, np.zeros(self.n_new), rng)
+            death_day = new_entry + np.maximum(np.ceil(t_new * day), 1.0)
+            new_cens = self._lost(new_entry, rate, rng)
+            new_event, new_lower, new_last = self._pfs_seen(new_entry, prog, death_day,
+                                                            new_cens, new_entry)
+            arm, site = np.r_[arm, new_arm], np.r_[site, new_site]
+            entry = np.r_[entry, new_entry]
+            event, censor = np.r_[event, new_event], np.r_[censor, new_cens]
+            lower, last_scan = np.r_[lower, new_lower], np.r_[last_scan, new_last]
+        return {"entry": entry, "death": event, "censor": censor, "arm": arm, "site": site,
+                "lower": lower, "last_scan": last_scan, "n_current": n0}

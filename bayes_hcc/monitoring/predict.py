@@ -234,7 +234,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         Complete the trial with an illness-death model (fitted to ``trial`` here when a
         model is given) instead of the plan's model: each patient continues from the state
         they are in at the cut, progression status and time used
-        (``bayes_hcc.monitoring.illness_death``). The final rule is still the plan's (OS).
+        (``bayes_hcc.monitoring.illness_death``). The final rule is still the plan's, on
+        OS or on PFS (for PFS the completed trial records progressions at scans).
     """
     from bayes_hcc.models.from_spec import fit_spec
     from bayes_hcc.runner import run_tasks

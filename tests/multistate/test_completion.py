@@ -161,3 +161,82 @@ def test_medians_past_follow_up_are_labelled_as_extrapolation(cut):
         assert slow.attrs["status"]["os"][arm] == "beyond"
         assert float(fast["os"].sel(arm=arm).median()) < follow[arm]
         assert fast.attrs["status"]["os"][arm] == "reached"
+
+
+def pfs_simulator(cut, **kw):
+    return IllnessDeathFutureSimulator(cut, point_fit(cut, **kw), Prediction(
+        sample_size=None, dropout_per_year=0.0, followup_window_days=10_000), "pfs")
+
+
+def _death_share_by_hand(l1, l2, l3, n, rng, days=30.4375):
+    """The same rule written independently, for constant hazards from 3 months: latent
+    progression and death, scans at round(91 + k x 60.875) days (k >= 1), a progression seen
+    at the first scan on or after its day if that scan is not after the death day."""
+    t01, t02 = 3 + rng.exponential(1 / l1, n), 3 + rng.exponential(1 / l2, n)
+    prog = t01 < t02
+    death = np.where(prog, t01 + rng.exponential(1 / l3, n), t02)
+    p_day = np.ceil(t01 * days)
+    d_day = np.maximum(np.ceil(death * days), 92.0)
+    k = np.maximum(np.ceil((p_day - 91.0) / (2 * days)), 1.0)
+    scan = np.round(91.0 + k * 2 * days)
+    return 1.0 - np.mean(prog & (scan <= d_day))
+
+
+@pytest.mark.parametrize("l3", [1e-4, 1.0, 30.0])
+def test_pfs_completion_records_progression_at_scans_or_death(cut, l3):
+    """40,000 patients progression-free and alive at their last scan (3 months, day 91 on
+    their grid), completed for a PFS final rule. The share of PFS events that are deaths
+    agrees within 4 MC SE with the rule written independently (and, with almost no death
+    after progression, with the closed form l2 / (l1 + l2)); a progression is seen at a
+    scan of the patient's 2-monthly grid, one interval (60-61 days) after the scan before
+    it, never before the latent progression; a death is an exact event."""
+    sim = pfs_simulator(cut, rates=(0.10, 0.03, l3))
+    n = 40_000
+    rng = np.random.default_rng(5)
+    params, _, _ = sim.fit.draw_params(0)
+    t0 = np.full(n, 3.0)
+    prog, death = sim._state_paths(params, [np.zeros(n)] * 3, t0.copy(), t0, rng)
+    entry = np.zeros(n)
+    death_day = np.maximum(np.ceil(death * sim.days), np.floor(3.0 * sim.days) + 1)
+    known, lower, _ = sim._pfs_seen(entry, prog, death_day, np.full(n, np.inf),
+                                    np.full(n, 91.0))
+    assert np.all(np.isfinite(known))  # no censoring: everyone has a PFS event
+    is_death = known == lower
+    p = _death_share_by_hand(0.10, 0.03, l3, n, np.random.default_rng(8))
+    se = np.sqrt(2 * max(p * (1 - p), 1e-4) / n)  # two independent samples
+    assert abs(is_death.mean() - p) < 4 * se
+    if l3 < 1e-3:
+        closed = 0.03 / 0.13
+        assert abs(is_death.mean() - closed) < 4 * np.sqrt(closed * (1 - closed) / n)
+    np.testing.assert_array_equal(known[is_death], death_day[is_death])
+    seen = ~is_death
+    if seen.any():
+        gaps = known[seen] - lower[seen]
+        assert set(np.unique(gaps)) <= {60.0, 61.0}
+        steps = (known[seen] - 91.0) / sim.scan_days
+        np.testing.assert_allclose(steps, np.round(steps), atol=0.02)
+        assert np.all(known[seen] >= np.ceil(prog[seen] * sim.days))
+
+
+def test_ppos_with_a_pfs_final_rule(cut, tmp_path):
+    """A plan whose final rule is on PFS runs with the illness-death completion: completed
+    trials keep each observed PFS event and carry PFS as a scanned endpoint."""
+    models = Path(__file__).resolve().parents[2] / "models"
+    plan_path = tmp_path / "pfs_plan.toml"
+    plan_path.write_text(f'name = "pfs"\nanalysis = "{models / "secondary_pfs.toml"}"\n'
+                         '[final]\nevents = 125\nsuccess = 0.975\n'
+                         '[prediction]\nsample_size = 130\ndropout_per_year = 0.05\n'
+                         'followup_window_days = 91\nn_sims = 20\nmethod = "normal"\n')
+    sim = pfs_simulator(cut, log_hr=(-0.4, -0.36, -0.36))
+    done = sim.simulate(0, np.random.default_rng(6))
+    pfs = cut.endpoint("pfs")
+    n0 = len(pfs)
+    ev = pfs.event.astype(bool)
+    np.testing.assert_allclose(done["death"][:n0][ev], sim.entry[ev] + sim.pfs_time[ev])
+    completed = sim.completed_trial(done, float(np.nanmax(done["death"][np.isfinite(
+        done["death"])])))
+    assert completed.endpoint("pfs").has_bounds and completed.endpoint("pfs").n_events > \
+        pfs.n_events
+    pp = bh.predictive_probability(cut, bh.load_plan(plan_path), completion=point_fit(
+        cut, log_hr=(-0.4, -0.36, -0.36)), n_sims=20, method="normal", random_seed=7)
+    assert 0 <= pp.ppos <= 1 and pp.sims["n_events"].max() >= 125
