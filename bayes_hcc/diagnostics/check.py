@@ -83,8 +83,9 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
     made in fast mode, which the report says): rank-normalised R-hat, bulk and tail ESS
     of every sampled variable (a value that cannot be computed fails), divergent
     transitions, maximum tree depth hits, E-BFMI per chain, and the MCSE of the headline
-    quantities (log HR, medians per arm, P(HR < 1)). The sampler rows are computed by the
-    same code as the fit-time warning (``bayes_hcc.convergence``).
+    quantities (log HR, medians per arm, P(HR < 1); for an illness-death fit each
+    transition's log HR and P(HR < 1)). The sampler rows are computed by the same code as
+    the fit-time warning (``bayes_hcc.convergence``).
 
     Warns
     -----
@@ -93,16 +94,25 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
     """
     import arviz_stats as azs
 
-    fit = as_fit(fit)
-    limits, mode = thresholds_for(fit.datatree)
-    rows = sampler_rows(fit.datatree, limits)
-    # Headline quantities.
-    effect = fit.family.effect
-    ratio = effect_ratio(fit)
-    heads = {f"log {effect.ratio}": np.log(ratio)}
-    med = median_survival(fit)
-    for a in fit.arms:
-        heads[f"median {a}"] = med.sel(arm=a)
+    if hasattr(fit, "state_probabilities"):  # an illness-death fit: its three log HRs
+        limits, mode = thresholds_for(fit.datatree)
+        rows = sampler_rows(fit.datatree, limits)
+        log_hr = fit.datatree["posterior"]["log_hr"]
+        heads = {f"log HR {t}": log_hr.sel(transition=t) for t in log_hr["transition"].values}
+        probs = {f"HR {t} < 1": (log_hr.sel(transition=t) < 0).astype(float)
+                 for t in log_hr["transition"].values}
+    else:
+        fit = as_fit(fit)
+        limits, mode = thresholds_for(fit.datatree)
+        rows = sampler_rows(fit.datatree, limits)
+        # Headline quantities.
+        effect = fit.family.effect
+        ratio = effect_ratio(fit)
+        heads = {f"log {effect.ratio}": np.log(ratio)}
+        med = median_survival(fit)
+        for a in fit.arms:
+            heads[f"median {a}"] = med.sel(arm=a)
+        probs = {effect.event(): effect.favours_treatment(np.log(ratio))}
     ratios = {}
     for k, da in heads.items():
         sd = float(da.std())
@@ -111,8 +121,9 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
     k = max(ratios, key=ratios.get)
     rows["mcse"] = (ratios[k], f"MCSE/SD <= {limits['mcse_over_sd']}",
                     bool(np.isfinite(ratios[k]) and ratios[k] <= limits["mcse_over_sd"]), k)
-    rows["mcse_prob"] = probability_row(effect.favours_treatment(np.log(ratio)),
-                                        effect.event(), limits)
+    # the headline probability with the largest Monte Carlo error
+    rows["mcse_prob"] = max((probability_row(ind, what, limits) for what, ind in probs.items()),
+                            key=lambda row: row[0] if np.isfinite(row[0]) else np.inf)
     table = pd.DataFrame.from_dict(rows, orient="index",
                                    columns=["value", "threshold", "ok", "where"])
     table["ok"] = table["ok"].astype(bool)

@@ -223,6 +223,13 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
                         f"{spec.endpoint!r}; a plan monitors one of "
                         f"{', '.join(MONITORED_ENDPOINTS)} (its looks count that endpoint's "
                         "events).")
+    if spec.illness_death:
+        raise SpecError(f"monitoring plan: the analysis {spec.name!r} is an illness-death "
+                        "model, which has no single hazard ratio for the looks' thresholds "
+                        "to decide on. Monitor with a single-endpoint analysis spec and "
+                        "complete trials with the illness-death model instead "
+                        "(interim_analysis(..., completion_model=bh.IllnessDeath(...)), "
+                        "predictive_probability(..., completion=...)).")
     looks = []
     raw_looks = d.get("looks", [])
     if not isinstance(raw_looks, list) or not all(isinstance(x, dict) for x in raw_looks):

@@ -316,3 +316,90 @@ def coverage_table(records: pd.DataFrame, probs) -> pd.DataFrame:
     out = pd.DataFrame(rows).set_index(["endpoint", "arm", "level"])
     out.attrs["records"] = records
     return out
+
+
+def illness_death_validation(out_dir, *, n_reps: int = 200, n_trials: int = 100,
+                             workers: int | None = None, overwrite: bool = False,
+                             progress: bool = True, runs=None):
+    """Run the illness-death SBC and coverage study and write
+    ``out_dir/illness_death.md`` with the tables (CSV) and the SBC figure. Finished
+    replications are kept in ``runs`` (default ``out_dir/.runs_illness_death``), so an
+    interrupted run resumes. Returns the report's path; refuses to replace it unless
+    ``overwrite``."""
+    import datetime as _dt
+    import json
+    from pathlib import Path
+
+    from bayes_hcc._versions import provenance_versions
+
+    out = Path(out_dir)
+    report = out / "illness_death.md"
+    if report.exists() and not overwrite:
+        raise BayesHCCError(f"{report} exists; pass overwrite=True to replace it.")
+    runs = Path(runs) if runs is not None else out / ".runs_illness_death"
+    runs.mkdir(parents=True, exist_ok=True)
+    res = illness_death_sbc(n_reps=n_reps, workers=workers, progress=progress,
+                            store=runs / "sbc.jsonl")
+    tests = res.tests()
+    tests.to_csv(out / "sbc_illness_death.csv")
+    res.plot().savefig(out / "sbc_illness_death.png")
+    narrow = res.narrowed(0.5).tests()
+    cov = illness_death_coverage(n_trials, workers=workers, progress=progress,
+                                 store=runs / "coverage.jsonl")
+    cov.attrs["records"].to_csv(out / "coverage_illness_death_trials.csv", index=False)
+    cov.to_csv(out / "coverage_illness_death.csv")
+    c90 = cov.xs(0.9, level="level")["coverage"]
+    records = cov.attrs["records"]
+    verdicts = {
+        "SBC: ranks uniform for every parameter (all p > 0.01)": res.ok(),
+        "SBC: artificially narrowed posterior rejected": bool(
+            (narrow["p_value"] < 0.01).all()),
+        "coverage: 90% intervals of OS and PFS medians cover 85-95%": bool(
+            c90.between(0.85, 0.95).all()),
+    }
+
+    def md(df, digits=3):
+        return df.round(digits).to_markdown()
+
+    info = res.info
+    lines = [
+        "# Validation of the illness-death model", "",
+        f"bayes-hcc {provenance_versions()['bayes-hcc']}, generated "
+        f"{_dt.date.today().isoformat()} by "
+        "`bayes_hcc.validation.illness_death.illness_death_validation` (seeds fixed: the "
+        "numbers reproduce).", "",
+        pd.DataFrame({"result": {k: "pass" if v else "FAIL" for k, v in verdicts.items()}})
+        .rename_axis("check").to_markdown(), "",
+        "## Simulation-based calibration", "",
+        f"{n_reps} replications. Each draws every parameter from the model's priors "
+        "(`SBC_PRIORS`: Weibull transitions, clock forward, one set of site effects shared by "
+        f"the three transitions; {json.dumps({k: v.to_dict() for k, v in SBC_PRIORS.items()})}), "
+        f"simulates a trial of the example trial's size (site sizes {list(TRIAL_SITE_SIZES)}, "
+        "1:1 within site, administrative censoring 12-36 months after randomization) from "
+        "the model itself, with progression seen only at scans every 2 months "
+        "(interval-censored; a progression followed by death before a scan is not seen), fits "
+        "the same model (2 chains x 500 draws after 500 tuning steps), and records the rank "
+        "of each true value among 99 equally spaced draws. Uniformity: ArviZ's `pot_c` test "
+        "(decision, level 0.01) and the 10-bin chi-square test of the rank histogram.", "",
+        res.summary() + f" Median {int(info['n_progressions'].median())} progressions seen "
+        f"and {int(info['n_events'].median())} deaths per trial.", "",
+        md(tests), "", "![SBC illness-death](sbc_illness_death.png)", "",
+        "The same fits with every posterior shrunk to half its spread around its mean (a "
+        "deliberately miscalibrated posterior: the test must reject):", "",
+        md(narrow[["p_value", "p_chi2"]], 6), "",
+        "## Coverage of the OS and PFS medians", "",
+        f"{n_trials} trials from `simulate_trial` with {json.dumps(ID_COVERAGE_SCENARIO)} "
+        "(a Markov illness-death truth: progression hazard Weibull median 3 months, death "
+        "hazard Weibull median 6.5 months, 3 times higher after progression; day dates, "
+        "dropout, scans every 2 months, cut 2020-02-28), each fitted with Weibull "
+        "transitions, clock forward, shared site effects (2 chains x 500 draws after 500). "
+        "Truth: each arm's OS and PFS median at the typical site (`truth.median`); "
+        "interval: equal-tailed, from the medians of the fit's curves on every draw. "
+        "Wilson 95% intervals for the coverage.", "",
+        md(cov), "",
+        f"Median {int(records['n_deaths'].median())} deaths per trial; "
+        f"{int((~records['converged']).sum())} of {len(records)} fits failed a convergence "
+        "check at these short runs (counted, kept).", "",
+    ]
+    report.write_text("\n".join(lines))
+    return report

@@ -122,3 +122,14 @@ def test_figures(fit, tmp_path):
     fig = bh.plot_os_hazard_ratio(fit, thin=10)
     assert fig.axes[0].get_yscale() == "log"
     fig.savefig(tmp_path / "hr.png")
+
+
+def test_bh_check_diagnoses_an_illness_death_fit(fit):
+    """bh.check works on an illness-death fit: the sampler rows of convergence_problems
+    plus the Monte Carlo error of each transition's log HR and P(HR < 1)."""
+    report = bh.check(fit, warn=False)
+    assert {"r_hat", "ess_bulk", "mcse", "mcse_prob"} <= set(report.table.index)
+    assert report.table.loc["mcse", "where"].startswith("log HR ")
+    assert report.table.loc["mcse_prob", "where"].startswith("P(HR ")
+    sampler_failures = {p.split(" ")[0] for p in fit.convergence_problems()}
+    assert sampler_failures == set(report.failed) - {"mcse", "mcse_prob"}

@@ -129,3 +129,13 @@ def test_endpoint_table_is_the_medians_of_the_curves(fit):
     for arm in (c, t):
         assert table.loc[("PFS", f"median {arm}"), "median"] <= \
             table.loc[("OS", f"median {arm}"), "median"]
+
+
+def test_a_monitoring_plan_refuses_an_illness_death_analysis(tmp_path):
+    """Looks decide on one hazard ratio; an illness-death analysis has three (and OS/PFS
+    hazards that are not proportional): the plan says so and points to completion_model=."""
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'name = "joint"\nanalysis = "{SPEC}"\n[final]\nevents = 100\n'
+                    'success = 0.975\n')
+    with pytest.raises(SpecError, match="completion_model"):
+        bh.load_plan(plan)
