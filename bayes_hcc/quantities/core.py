@@ -25,6 +25,11 @@ def as_fit(fit) -> Fit:
         return Fit(fit)
     if isinstance(fit, str) or hasattr(fit, "__fspath__"):
         return load_fit(fit)
+    if hasattr(fit, "state_probabilities"):
+        raise BayesHCCError("this function takes a single-endpoint fit; an illness-death fit "
+                            "has its own: fit.summary() (transition HRs), "
+                            "fit.endpoint_table() (OS, PFS, TTP medians and RMST), "
+                            "fit.prob_superiority(), bh.check(fit), bh.report(fit, path).")
     raise BayesHCCError(f"expected a Fit (from model.fit), got {type(fit).__name__}.")
 
 

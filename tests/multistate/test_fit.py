@@ -133,3 +133,10 @@ def test_bh_check_diagnoses_an_illness_death_fit(fit):
     assert report.table.loc["mcse_prob", "where"].startswith("P(HR ")
     sampler_failures = {p.split(" ")[0] for p in fit.convergence_problems()}
     assert sampler_failures == set(report.failed) - {"mcse", "mcse_prob"}
+
+
+def test_single_endpoint_functions_point_to_the_illness_death_methods(fit):
+    with pytest.raises(bh.BayesHCCError, match="endpoint_table"):
+        bh.summarize(fit)
+    with pytest.raises(bh.BayesHCCError, match="illness-death fit has its own"):
+        bh.hazard_ratio(fit)
