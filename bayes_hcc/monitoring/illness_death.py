@@ -188,18 +188,8 @@ class IllnessDeathFutureSimulator(FutureSimulator):
                                                         rng)
             free = ~seen
             if free.any():
-                e_free = [x[free] for x in etas]
-                unseen = self._unseen_progression(params, e_free, self.prog_lower[idx][free],
-                                                  t0[free], rng)
-                went = np.isfinite(unseen)
-                td = np.empty(int(free.sum()))
-                if went.any():
-                    td[went] = self._after_progression(params, e_free[2][went], unseen[went],
-                                                       t0[free][went], rng)
-                if (~went).any():
-                    stay = [x[~went] for x in e_free]
-                    _, td[~went] = self._from_state0(params, stay, t0[free][~went], rng)
-                t_death[free] = td
+                _, t_death[free] = self._state_paths(params, [x[free] for x in etas],
+                                                     self.prog_lower[idx][free], t0[free], rng)
             death[idx] = self.entry[idx] + np.maximum(np.ceil(t_death * day),
                                                       np.floor(self.obs[idx]) + 1)
             if rate > 0:
