@@ -180,7 +180,8 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
     if tau is not None and spec is not None:
         tau = convert(tau, spec.time_unit, data.time_unit)
     tau = min(float(tau), float(np.max(data.time))) if tau else float(np.max(data.time))
-    table = fit.endpoint_table(tau=tau, prob=rep.get("prob", 0.95))
+    estimand = rep.get("estimand", "typical_site")
+    table = fit.endpoint_table(tau=tau, prob=rep.get("prob", 0.95), estimand=estimand)
     write_tables(table, stem, overwrite=overwrite)
     patterns = pd.DataFrame({
         arm: {"patients": int((data.arm == i).sum()),
@@ -203,7 +204,7 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
                                             fit.priors)})
     figs = [("state occupation probabilities", _png(plot_state_probabilities(fit))),
             ("marginal OS hazard ratio over time", _png(plot_os_hazard_ratio(fit)))]
-    sup = fit.prob_superiority(tau=tau).to_frame()
+    sup = fit.prob_superiority(tau=tau, estimand=estimand).to_frame()
     c, t = data.arms
     versions = json.loads(attrs.get("package_versions", "{}"))
     fmt = lambda x: f"{x:.3f}"  # noqa: E731
@@ -213,8 +214,8 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
 {html.escape(t)} vs {html.escape(c)}</h1>
 <p class="note">{html.escape(repr(fit))}. Hazard ratio = hazard({html.escape(t)}) /
 hazard({html.escape(c)}) of each transition; superiority means HR &lt; 1. OS and PFS hazards are
-not proportional under this model: their comparisons are medians and RMST. Curves at the
-typical site (site effects 0). Times in {html.escape(data.time_unit)}. bayes-hcc
+not proportional under this model: their comparisons are medians and RMST. Curves for the
+estimand {html.escape(estimand)} (figures: typical site). Times in {html.escape(data.time_unit)}. bayes-hcc
 {html.escape(versions.get('bayes-hcc', '?'))}; data fingerprint
 <code>{html.escape(str(fit.data_fingerprint or 'arrays')[:16])}</code>; seed {fit.random_seed}.</p>
 <h2>Data</h2>{patterns.to_html()}

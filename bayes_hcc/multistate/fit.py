@@ -15,7 +15,15 @@ from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
 from bayes_hcc.quantities.summary import horizon_status
 
-__all__ = ["IllnessDeathFit"]
+__all__ = ["IllnessDeathFit", "ESTIMANDS", "NEW_SITE_DRAWS"]
+
+#: Whose curves: ``typical_site`` (site effects 0: a hospital of average level),
+#: ``standardized`` (the trial's hospitals weighted by their patients: each site's curve
+#: with its posterior site effects, averaged) or ``new_site`` (a hospital drawn from the
+#: site-effect distribution: averaged over ``NEW_SITE_DRAWS`` draws of it per posterior
+#: draw, from a fixed seed). Covariates are at the trial's average (X = 0) throughout.
+ESTIMANDS = ("typical_site", "standardized", "new_site")
+NEW_SITE_DRAWS = 16
 
 
 class IllnessDeathFit:
@@ -144,15 +152,17 @@ class IllnessDeathFit:
         return out
 
     # -- derived curves --------------------------------------------------------------------
-    def state_probabilities(self, times, *, thin: int = 4) -> xr.Dataset:
-        """On every ``thin``-th draw, per arm (site effects at the typical site, 0), at
+    def state_probabilities(self, times, *, thin: int = 4,
+                            estimand: str = "typical_site") -> xr.Dataset:
+        """On every ``thin``-th draw, per arm (for the ``estimand``'s patients: typical
+        site by default, see ``ESTIMANDS``), at
         ``times``: P(alive progression-free) = PFS(t), P(alive after progression), P(dead);
         OS(t) = PFS(t) + int_0^t S0(u) a01(u) S12(u, t) du (quadrature as in the
         likelihood); and the progression curve exp(-H01(t)) (progression with death
         removed, the TTP estimand: death censors). Coherent on every draw:
         PFS <= min(OS, progression curve)."""
         times = np.asarray(times, float)
-        per_arm = [self._curves(times, thin, arm) for arm in (0, 1)]
+        per_arm = [self._curves(times, thin, arm, estimand=estimand) for arm in (0, 1)]
         S = per_arm[0]["os"].shape[0]
         out = {k: np.stack([c[k] for c in per_arm], axis=1) for k in ("pfs", "os",
                                                                        "progression")}
@@ -162,16 +172,52 @@ class IllnessDeathFit:
                         coords=coords)
         ds["alive_progressed"] = ds["os"] - ds["pfs"]
         ds["dead"] = 1 - ds["os"]
+        ds.attrs["estimand"] = estimand
         return ds
 
-    def _curves(self, times, thin: int, arm: int, density: bool = False) -> dict:
-        """The curves of one arm at the typical site (``multistate.curves``)."""
-        log_hr = self._post()["log_hr"].values.reshape(-1, 3)[::thin]
-        etas = [(b * arm)[:, None] for b in log_hr.T]
-        return curves(self.families, self.transition_params(thin), etas,
-                      self.model.time_scale, times, density=density)
+    def _site_offsets(self, thin: int, estimand: str) -> tuple[np.ndarray, np.ndarray]:
+        """Site effects to average the curves over, (K, S, 3), and their weights (K,)."""
+        if estimand not in ESTIMANDS:
+            raise ValueError(f"estimand={estimand!r}; choose one of {', '.join(ESTIMANDS)}.")
+        post = self._post()
+        S = len(post["log_hr"].values.reshape(-1, 3)[::thin])
+        if estimand == "typical_site" or "site_effect" not in post:
+            return np.zeros((1, S, 3)), np.ones(1)
+        if estimand == "standardized":
+            eff = post["site_effect"].values  # (chain, draw, 3, sites)
+            eff = eff.reshape((-1,) + eff.shape[2:])[::thin]
+            counts = np.bincount(self.data.site, minlength=eff.shape[-1]).astype(float)
+            keep = counts > 0
+            return np.moveaxis(eff[..., keep], -1, 0), counts[keep] / counts.sum()
+        sd = post["site_sd"].values
+        sd = sd.reshape((-1,) + sd.shape[2:])[::thin]  # (S,) shared or (S, 3)
+        sd = np.broadcast_to(sd[:, None] if sd.ndim == 1 else sd, (S, 3))
+        rng = np.random.default_rng(20200228)
+        shared = self.model.site_effect == "shared"
+        z = rng.standard_normal((NEW_SITE_DRAWS, 1 if shared else 3))
+        z = np.broadcast_to(z, (NEW_SITE_DRAWS, 3))
+        return z[:, None, :] * sd[None], np.full(NEW_SITE_DRAWS, 1.0 / NEW_SITE_DRAWS)
 
-    def os_hazard_ratio(self, times, *, thin: int = 4) -> xr.DataArray:
+    def _curves(self, times, thin: int, arm: int, density: bool = False,
+                estimand: str = "typical_site") -> dict:
+        """The curves of one arm (``multistate.curves``) for the estimand's patients: at
+        each site effect of ``_site_offsets``, averaged with its weights (survival curves
+        and densities average; the marginal hazard is the averaged density over the
+        averaged OS)."""
+        log_hr = self._post()["log_hr"].values.reshape(-1, 3)[::thin]
+        params = self.transition_params(thin)
+        offsets, weights = self._site_offsets(thin, estimand)
+        out = None
+        for off, w in zip(offsets, weights):
+            etas = [(log_hr[:, j] * arm + off[:, j])[:, None] for j in range(3)]
+            c = curves(self.families, params, etas, self.model.time_scale, times,
+                       density=density)
+            out = {k: w * v for k, v in c.items()} if out is None else \
+                {k: out[k] + w * c[k] for k in out}
+        return out
+
+    def os_hazard_ratio(self, times, *, thin: int = 4,
+                        estimand: str = "typical_site") -> xr.DataArray:
         """The marginal OS hazard ratio (treatment / control) at ``times`` on every
         ``thin``-th draw: the ratio of the arms' OS hazards, density / OS. Under an
         illness-death model it is not constant even when every transition's HR is: it
@@ -180,43 +226,46 @@ class IllnessDeathFit:
         times = np.asarray(times, float)
         if np.any(times <= 0):
             raise ValueError("times must be > 0 (the hazard ratio at 0 is a limit).")
-        c0, c1 = (self._curves(times, thin, arm, density=True) for arm in (0, 1))
+        c0, c1 = (self._curves(times, thin, arm, density=True, estimand=estimand)
+                  for arm in (0, 1))
         ratio = (c1["os_density"] / c1["os"]) / (c0["os_density"] / c0["os"])
         return xr.DataArray(ratio, dims=("draw", "time"),
                             coords={"draw": np.arange(ratio.shape[0]), "time": times},
                             name="os_hazard_ratio")
 
-    def rmst(self, tau: float, *, thin: int = 4, n_grid: int = 400) -> xr.Dataset:
+    def rmst(self, tau: float, *, thin: int = 4, n_grid: int = 400,
+             estimand: str = "typical_site") -> xr.Dataset:
         """Restricted mean OS, PFS and progression-free time (death removed) up to ``tau``
         per arm and the difference, on every ``thin``-th draw (trapezoid rule on
         ``n_grid`` times: error below 1e-4 months for these smooth curves)."""
         if not tau > 0:
             raise ValueError("tau must be > 0.")
         grid = np.linspace(0.0, float(tau), n_grid)
-        ds = self.state_probabilities(grid, thin=thin)
+        ds = self.state_probabilities(grid, thin=thin, estimand=estimand)
         res = xr.Dataset({k: (("draw", "arm"), np.trapezoid(ds[k].values, grid, axis=-1))
                           for k in ("os", "pfs", "progression")},
                          coords={"draw": ds["draw"], "arm": ds["arm"]})
         diff = res.isel(arm=1) - res.isel(arm=0)
         return xr.concat([res, diff.expand_dims(arm=["difference"])], dim="arm")
 
-    def prob_superiority(self, *, tau: float | None = None, thin: int = 4) -> pd.Series:
+    def prob_superiority(self, *, tau: float | None = None, thin: int = 4,
+                         estimand: str = "typical_site") -> pd.Series:
         """P(TACE-sorafenib better) on every scale the model gives: each transition's
         HR < 1, the OS and PFS median differences > 0 and, with ``tau``, the RMST
         differences > 0."""
         out = {f"HR {t.replace('_', ' ')} < 1": float((self.hazard_ratio().sel(
             transition=t) < 1).mean()) for t in TRANSITIONS}
-        med = self.medians(thin=thin).sel(arm="difference")
+        med = self.medians(thin=thin, estimand=estimand).sel(arm="difference")
         out.update({f"median {k.upper()} difference > 0": float((med[k] > 0).mean())
                     for k in ("os", "pfs")})
         if tau is not None:
-            r = self.rmst(tau, thin=thin).sel(arm="difference")
+            r = self.rmst(tau, thin=thin, estimand=estimand).sel(arm="difference")
             out.update({f"RMST {k.upper()} ({tau:g}) difference > 0": float((r[k] > 0).mean())
                         for k in ("os", "pfs")})
         return pd.Series(out, name="probability")
 
     def medians(self, *, thin: int = 4, horizon: float | None = None,
-                n_grid: int = 600) -> xr.Dataset:
+                n_grid: int = 600, estimand: str = "typical_site") -> xr.Dataset:
         """Median OS, PFS and time to progression (death removed) per arm and their
         difference (treatment - control), on every ``thin``-th draw: where each curve of
         :meth:`state_probabilities` crosses 0.5, by linear interpolation on ``n_grid``
@@ -230,7 +279,7 @@ class IllnessDeathFit:
         data: report it as such)."""
         horizon = float(horizon or 3 * np.max(self.data.time))
         grid = np.linspace(0.0, horizon, n_grid)
-        ds = self.state_probabilities(grid, thin=thin)
+        ds = self.state_probabilities(grid, thin=thin, estimand=estimand)
         out = {}
         for name in ("os", "pfs", "progression"):
             y = ds[name].values  # (S, arm, T)
@@ -252,6 +301,7 @@ class IllnessDeathFit:
         follow = {a: float(np.max(self.data.time[self.data.arm == i]))
                   for i, a in enumerate(self.data.arms)}
         res.attrs["follow_up"] = follow
+        res.attrs["estimand"] = estimand
         res.attrs["status"] = {
             name: {a: horizon_status(float(res[name].sel(arm=a).median()),
                                      float(res[name].sel(arm=a).quantile(0.975)), follow[a])
@@ -259,15 +309,15 @@ class IllnessDeathFit:
         return res
 
     def endpoint_table(self, *, tau: float | None = None, prob: float = 0.95,
-                       thin: int = 4) -> pd.DataFrame:
+                       thin: int = 4, estimand: str = "typical_site") -> pd.DataFrame:
         """The headline table of the curves: per endpoint (OS, PFS, TTP = progression with
         death removed) each arm's median, the median difference and, with ``tau``, the RMST
         difference, with posterior median, equal-tailed ``prob`` interval and P(> 0) for
         differences; ``status`` says where a median lies against the arm's follow-up
         ("beyond": the model's extrapolation, not an estimate from the data)."""
         a = (1 - prob) / 2
-        med = self.medians(thin=thin)
-        rmst = self.rmst(tau, thin=thin) if tau is not None else None
+        med = self.medians(thin=thin, estimand=estimand)
+        rmst = self.rmst(tau, thin=thin, estimand=estimand) if tau is not None else None
         names = {"os": "OS", "pfs": "PFS", "progression": "TTP"}
         rows = []
         for key, label in names.items():
@@ -288,7 +338,7 @@ class IllnessDeathFit:
                              "upper": float(np.quantile(x, 1 - a)),
                              "P(> 0)": float(np.mean(x > 0)), "status": ""})
         out = pd.DataFrame(rows).set_index(["endpoint", "quantity"])
-        out.attrs.update(prob=prob, time_unit=self.data.time_unit, estimand="typical_site")
+        out.attrs.update(prob=prob, time_unit=self.data.time_unit, estimand=estimand)
         return out
 
     # -- convergence ------------------------------------------------------------------------

@@ -189,7 +189,7 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
         note.append(f"{ep.upper()} hazards not proportional under this model: no single "
                     "HR (see the transition HRs, medians, RMST)")
     curve = _CURVE[ep]
-    med = fit.medians()
+    med = fit.medians(estimand=rep["estimand"])
     status = med.attrs["status"][curve]
     reached = True
     for a in fit.data.arms:
@@ -209,7 +209,7 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     if tau > float(np.max(fit.data.time)):
         tau = float(np.max(fit.data.time))
         note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.data.time_unit})")
-    r = fit.rmst(tau).sel(arm="difference")[curve].values.ravel()
+    r = fit.rmst(tau, estimand=rep["estimand"]).sel(arm="difference")[curve].values.ravel()
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
     e = trial.endpoint(ep)
     freq = classical_comparison(np.asarray(e.time, float), np.asarray(e.event),
@@ -218,7 +218,7 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     row.update(cox_hr=float(cox["estimate"]), cox_lower=float(cox["lower"]),
                cox_upper=float(cox["upper"]),
                logrank_p=float(freq.loc["log-rank test", "p_value"]),
-               hr_type="transition-specific (typical site)")
+               hr_type="transition-specific, conditional on site")
     problems = fit.convergence_problems()
     row.update(elpd_loo=np.nan, elpd_se=np.nan,
                diagnostics="ok" if not problems else "FAILED: " + ", ".join(

@@ -305,11 +305,7 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
               **_check_table(source, "report", d.get("report", {}), REPORT_KEYS)}
     if ms is not None and sampler["sampler"] != "nutpie":
         _fail(source, "sampler.sampler", "an illness-death model samples with nutpie.")
-    if ms is not None:  # the illness-death curves are at the typical site (effects 0)
-        if "estimand" in d.get("report", {}) and report["estimand"] != "typical_site":
-            _fail(source, "report.estimand", f"{report['estimand']!r}: an illness-death "
-                  "model reports its curves at the typical site; use \"typical_site\".")
-        report["estimand"] = "typical_site"
+
     return ModelSpec(
         name=d["name"], endpoint=d["endpoint"].lower(), family=fam,
         description=d.get("description", ""), population=pop, time_unit=unit,

@@ -35,7 +35,7 @@ def test_shipped_spec_describes_the_model():
     assert isinstance(model, bh.IllnessDeath)
     assert (model.baseline, model.time_scale, model.site_effect) == \
         ("weibull_ph", "markov", "random")
-    assert dict(spec.report)["estimand"] == "typical_site"
+    assert dict(spec.report)["estimand"] == "standardized"
     assert "illness-death" in repr(spec)
 
 
@@ -65,7 +65,6 @@ def test_piecewise_cuts_move_to_the_data_unit():
     ({"strata": {"column": "age"}}, "strata"),
     ({"censoring": "midpoint"}, "censoring"),
     ({"options": {"prior_reference_time": 8.0}}, "no options"),
-    ({"report__estimand": "standardized"}, "typical_site"),
     ({"endpoint": "dfs"}, "os, pfs or ttp"),
     ({"site": {"effect": "none"}, "illness_death__shared_site_effect": True}, "needs"),
     ({"sampler__sampler": "pymc"}, "nutpie"),
