@@ -521,14 +521,16 @@ def plot_borrowing_design(design):
     return fig
 
 
-def plot_state_probabilities(fit, *, times=None, thin: int = 4):
+def plot_state_probabilities(fit, *, times=None, thin: int = 4,
+                             estimand: str = "typical_site"):
     """Illness-death model: the posterior mean probability of being alive without
     progression, alive after progression and dead over time, stacked, one panel per arm
-    (``IllnessDeathFit.state_probabilities``); the OS curve is the top of the second band."""
+    (``IllnessDeathFit.state_probabilities``, for the ``estimand``'s patients); the OS
+    curve is the top of the second band."""
     plt = _plt()
     horizon = float(np.max(fit.data.time))
     times = np.linspace(0.0, horizon, 121) if times is None else np.asarray(times, float)
-    ds = fit.state_probabilities(times, thin=thin).mean("draw")
+    ds = fit.state_probabilities(times, thin=thin, estimand=estimand).mean("draw")
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
     colors = ("#4c956c", "#f4a259", "#bc4b51")
     labels = ("alive, progression-free", "alive after progression", "dead")
@@ -543,18 +545,19 @@ def plot_state_probabilities(fit, *, times=None, thin: int = 4):
     axes[0].set_ylabel("probability (posterior mean)")
     axes[1].legend(loc="upper right", fontsize=8, framealpha=0.9)
     fig.suptitle(f"State occupation: illness-death model ({fit.model.baseline}, "
-                 f"{fit.model.time_scale})", fontsize=10)
+                 f"{fit.model.time_scale}; {estimand.replace('_', ' ')})", fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def plot_os_hazard_ratio(fit, *, times=None, thin: int = 4, prob: float = 0.95):
+def plot_os_hazard_ratio(fit, *, times=None, thin: int = 4, prob: float = 0.95,
+                         estimand: str = "typical_site"):
     """Illness-death model: the marginal OS hazard ratio over time (posterior median and
     equal-tailed band): not constant under this model even when no transition HR varies."""
     plt = _plt()
     horizon = float(np.max(fit.data.time))
     times = np.linspace(horizon / 60, horizon, 60) if times is None else np.asarray(times)
-    hr = fit.os_hazard_ratio(times, thin=thin)
+    hr = fit.os_hazard_ratio(times, thin=thin, estimand=estimand)
     a = (1 - prob) / 2
     q = hr.quantile([a, 0.5, 1 - a], dim="draw").values
     fig, ax = plt.subplots(figsize=(6.5, 3.5))

@@ -202,8 +202,10 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
     priors = pd.DataFrame({t: {k: str(p) for k, p in pr.items()}
                            for t, pr in zip(fit.hazard_ratio()["transition"].values,
                                             fit.priors)})
-    figs = [("state occupation probabilities", _png(plot_state_probabilities(fit))),
-            ("marginal OS hazard ratio over time", _png(plot_os_hazard_ratio(fit)))]
+    figs = [("state occupation probabilities",
+             _png(plot_state_probabilities(fit, estimand=estimand))),
+            ("marginal OS hazard ratio over time",
+             _png(plot_os_hazard_ratio(fit, estimand=estimand)))]
     sup = fit.prob_superiority(tau=tau, estimand=estimand).to_frame()
     c, t = data.arms
     versions = json.loads(attrs.get("package_versions", "{}"))
@@ -215,7 +217,7 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
 <p class="note">{html.escape(repr(fit))}. Hazard ratio = hazard({html.escape(t)}) /
 hazard({html.escape(c)}) of each transition; superiority means HR &lt; 1. OS and PFS hazards are
 not proportional under this model: their comparisons are medians and RMST. Curves for the
-estimand {html.escape(estimand)} (figures: typical site). Times in {html.escape(data.time_unit)}. bayes-hcc
+estimand {html.escape(estimand)}. Times in {html.escape(data.time_unit)}. bayes-hcc
 {html.escape(versions.get('bayes-hcc', '?'))}; data fingerprint
 <code>{html.escape(str(fit.data_fingerprint or 'arrays')[:16])}</code>; seed {fit.random_seed}.</p>
 <h2>Data</h2>{patterns.to_html()}
