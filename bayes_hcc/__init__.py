@@ -27,6 +27,7 @@ from bayes_hcc.io import (disposition, fit_footnotes, look_table, plot_hazard_ra
                           report, write_table)
 from bayes_hcc.models import (DEFAULT_PRIORS, MODELS, Fit, Prior, SurvivalModel, build,
                               fit_spec, load_fit)
+from bayes_hcc.models.laplace import LaplaceResult, laplace
 from bayes_hcc.quantities import (ESTIMANDS, Probability, covariate_effects, effect_ratio,
                                   frequentist, hazard_ratio, marginal_hazard_ratio,
                                   median_survival, prob_effect, prob_median_gain,
@@ -60,6 +61,8 @@ __all__ = [
     "datasets",
     "SurvivalModel", *MODELS, "Fit", "load_fit", "Prior", "DEFAULT_PRIORS", "build",
     "fit_spec",
+    "laplace",
+    "LaplaceResult",
     "prob_time_ratio", "prob_effect", "effect_ratio", "ModelSpec", "load_spec", "dump_spec",
     "apply_overrides", "hazard_ratio", "time_ratio", "survival", "survival_curve",
     "median_survival", "rmst", "Probability", "prob_superiority", "prob_median_gain",

@@ -56,6 +56,20 @@ def _compiled(key, builder, sampler):
     return m, compiled
 
 
+def graph_builder(model, ep, family, priors, data, X, key):
+    """A function building the PyMC model of these prepared data (``graph.prepare``): what
+    ``_compiled`` calls once per structure key."""
+    def builder():
+        strata = json.loads(key)["strata"]
+        return build_pymc(family, priors, data, site_effect=model.site_effect,
+                          arm_by_site=model.arm_by_site, n_sites=len(ep.sites),
+                          n_cov=X.shape[1],
+                          site_parametrization=site_parametrization_for(model, ep),
+                          n_strata=strata[0] if strata else 1,
+                          pooling=strata[1] if strata else None)
+    return builder
+
+
 def _seed(random_seed) -> int:
     if random_seed is None:
         return int(np.random.SeedSequence().entropy % (2**32))
@@ -111,20 +125,11 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
         raise ModelError(f"log_likelihood={log_likelihood!r} must be True or False (a string "
                          "such as 'false' would count as True).")
     ep, family, priors, X, scale, data, key = prepare(model, trial, endpoint)
-    n_sites, n_cov = len(ep.sites), X.shape[1]
     seed = _seed(random_seed)
     cores = cores or max(1, min(chains, os.cpu_count() or 1))
-
-    def builder():
-        strata = json.loads(key)["strata"]
-        return build_pymc(family, priors, data, site_effect=model.site_effect,
-                          arm_by_site=model.arm_by_site, n_sites=n_sites, n_cov=n_cov,
-                          site_parametrization=site_parametrization_for(model, ep),
-                          n_strata=strata[0] if strata else 1,
-                          pooling=strata[1] if strata else None)
-
     t0 = time.perf_counter()
-    m, compiled = _compiled(key, builder, sampler)
+    m, compiled = _compiled(key, graph_builder(model, ep, family, priors, data, X, key),
+                            sampler)
     t1 = time.perf_counter()
     if sampler == "nutpie":
         from bayes_hcc.models import _nutpie
