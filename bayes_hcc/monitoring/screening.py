@@ -1,0 +1,127 @@
+"""Decision-exact screening of a look with a fast approximation (issue #27, its rules).
+
+A look compares posterior probabilities P(HR < h) with thresholds c (efficacy: h = 1; the
+futility rule: h = ``futility_hr``; the final analysis: h = 1, c = ``success``). With an
+approximate posterior of the log HR, normal with mean mu and SD s (``bh.laplace``), each
+comparison is made on the probit scale: z = (log h - mu) / s against Phi^-1(c). The
+approximation decides a look when every comparison is farther than a ``margin`` from its
+threshold; otherwise MCMC decides.
+
+The margin is calibrated, not guessed (``calibrate_margin``): on pilot looks fitted both
+ways, the errors z_approx - z_MCMC (z_MCMC = Phi^-1 of the MCMC probability) are summarised
+by their mean and SD, and margin = |mean| + Phi^-1(1 - target / 2) x SD x sqrt(1 + 1/n).
+A screened decision can flip only if the error exceeds its distance to the threshold, which
+is more than the margin, so under a normal model of the errors (checked on the pilot) the
+expected share of flipped decisions is below ``target``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from bayes_hcc.errors import BayesHCCError
+
+__all__ = ["look_rules", "probit_distance", "approx_decision", "calibrate_margin",
+           "MarginCalibration"]
+
+
+def look_rules(look) -> list[tuple[float, float]] | None:
+    """The (HR threshold h, probability threshold c) pairs a look compares P(HR < h) with;
+    None when the look has a rule the approximation cannot screen (a PPoS futility rule:
+    its completions need the MCMC fit)."""
+    if look.futility_ppos is not None:
+        return None
+    if look.is_final:
+        return [(1.0, look.success)]
+    rules = []
+    if look.efficacy is not None:
+        rules.append((1.0, look.efficacy))
+    if look.futility is not None:
+        rules.append((look.futility_hr, look.futility))
+    return rules
+
+
+def _z(mean: float, sd: float, hr: float) -> float:
+    return (np.log(hr) - mean) / sd
+
+
+def probit_distance(mean: float, sd: float, look) -> float:
+    """The smallest distance, on the probit scale, between the approximation's P(HR < h)
+    and its threshold over the look's rules (inf for a look without rules; nan when the
+    look cannot be screened)."""
+    rules = look_rules(look)
+    if rules is None:
+        return float("nan")
+    if not rules:
+        return float("inf")
+    return float(min(abs(_z(mean, sd, h) - stats.norm.ppf(c)) for h, c in rules))
+
+
+def approx_decision(mean: float, sd: float, look) -> str:
+    """The decision the look's rules give with the approximate probabilities (the same
+    rules, in the same order, as ``monitoring.interim.decide``)."""
+    p = float(stats.norm.cdf(_z(mean, sd, 1.0)))
+    if look.is_final:
+        return "success" if p > look.success else "no success"
+    if look.efficacy is not None and p > look.efficacy:
+        return "stop for efficacy"
+    if look.futility is not None and \
+            stats.norm.cdf(_z(mean, sd, look.futility_hr)) < look.futility:
+        return "stop for futility"
+    if look.futility_ppos is not None:
+        raise BayesHCCError(f"look {look.name!r} has a PPoS futility rule: it cannot be "
+                            "decided from the approximation.")
+    return "continue"
+
+
+@dataclass(frozen=True)
+class MarginCalibration:
+    """Pilot errors of the approximation on the probit scale, and the margin they give."""
+
+    errors: np.ndarray
+    bias: float
+    sd: float
+    margin: float
+    target: float
+    normality_p: float
+
+    @property
+    def n_pilot(self) -> int:
+        return len(self.errors)
+
+    def flip_probability(self, distance) -> np.ndarray:
+        """Under the fitted error model, the probability that a comparison at probit
+        ``distance`` from its threshold is on the other side under MCMC."""
+        d = np.abs(np.asarray(distance, float))
+        return stats.norm.sf((d - abs(self.bias)) / self.sd)
+
+    def summary(self) -> dict:
+        return {"n_pilot": self.n_pilot, "bias": self.bias, "sd": self.sd,
+                "margin": self.margin, "target_flip_share": self.target,
+                "normality_p": self.normality_p}
+
+
+def calibrate_margin(z_approx, z_exact, target: float = 0.001) -> MarginCalibration:
+    """The screening margin from pilot comparisons (module docstring). ``z_approx``,
+    ``z_exact``: the probit of P(HR < h) by the approximation and by MCMC for every rule of
+    every pilot look; pairs where MCMC's probability is 0 or 1 (infinite probit) are left
+    out. ``normality_p``: Shapiro-Wilk test of the errors (a small value says the normal
+    error model, and so the margin, should not be trusted: enlarge the pilot or use
+    ``mode="exact"``)."""
+    if not 0 < target < 0.5:
+        raise BayesHCCError(f"target={target!r} must be a share between 0 and 0.5.")
+    za, ze = np.asarray(z_approx, float), np.asarray(z_exact, float)
+    if za.shape != ze.shape:
+        raise BayesHCCError("z_approx and z_exact must pair up (same length).")
+    ok = np.isfinite(za) & np.isfinite(ze)
+    err = za[ok] - ze[ok]
+    if len(err) < 20:
+        raise BayesHCCError(f"{len(err)} usable pilot comparisons; the margin needs at "
+                            "least 20 (run more pilot looks).")
+    bias, sd = float(err.mean()), float(err.std(ddof=1))
+    margin = abs(bias) + float(stats.norm.ppf(1 - target / 2)) * sd * np.sqrt(1 + 1 / len(err))
+    p_norm = float(stats.shapiro(err[:5000]).pvalue)
+    return MarginCalibration(err, bias, sd, float(margin), float(target), p_norm)

@@ -1,0 +1,66 @@
+"""Screening rules of a look with an approximate posterior (``monitoring.screening``)."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import bayes_hcc as bh
+from bayes_hcc.monitoring.plan import Look
+from bayes_hcc.monitoring.screening import (approx_decision, calibrate_margin, look_rules,
+                                            probit_distance)
+
+LOOK = Look("interim", events=40, efficacy=0.999, futility=0.10, futility_hr=1.0)
+FINAL = Look("final", events=100, success=0.975)
+
+
+@pytest.mark.parametrize("mean", np.linspace(-1.2, 0.6, 37))
+def test_approximate_decision_applies_the_plans_rules(mean):
+    """The decision from a normal posterior equals the rules applied to its probabilities,
+    and the probit distance is zero exactly at a threshold."""
+    sd = 0.3
+    p = stats.norm.cdf(-mean / sd)
+    want = "stop for efficacy" if p > 0.999 else ("stop for futility" if p < 0.10 else
+                                                  "continue")
+    assert approx_decision(mean, sd, LOOK) == want
+    assert approx_decision(mean, sd, FINAL) == ("success" if p > 0.975 else "no success")
+    d = probit_distance(mean, sd, LOOK)
+    assert d == pytest.approx(min(abs(-mean / sd - stats.norm.ppf(0.999)),
+                                  abs(-mean / sd - stats.norm.ppf(0.10))))
+    at = -stats.norm.ppf(0.975) * sd  # mean where P(HR < 1) = 0.975
+    assert probit_distance(at, sd, FINAL) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_ppos_rule_cannot_be_screened():
+    look = Look("interim", events=40, futility_ppos=0.05)
+    assert look_rules(look) is None and np.isnan(probit_distance(0.0, 0.2, look))
+    with pytest.raises(bh.BayesHCCError, match="PPoS"):
+        approx_decision(0.5, 0.2, look)
+
+
+def test_calibrated_margin_keeps_flips_below_the_target():
+    """Pilot errors N(0.05, 0.1) on the probit scale (400 comparisons): the margin is about
+    |bias| + 3.29 SD; on 200,000 looks spread around a threshold with the same errors, the
+    share of screened decisions that MCMC would flip stays below the 0.1% target (the bound
+    is loose: flipping needs an error beyond the look's distance, not just the margin)."""
+    rng = np.random.default_rng(1)
+    z_exact = rng.normal(0.0, 2.0, 400)
+    z_approx = z_exact + rng.normal(0.05, 0.1, 400)
+    cal = calibrate_margin(z_approx, z_exact, target=0.001)
+    assert cal.margin == pytest.approx(0.05 + 3.29 * 0.1, abs=0.05)
+    assert cal.normality_p > 0.01
+    n = 200_000
+    ze = rng.normal(0.0, 1.5, n)
+    za = ze + rng.normal(0.05, 0.1, n)
+    screened = np.abs(za) > cal.margin
+    flipped = screened & (np.sign(za) != np.sign(ze))
+    assert flipped.mean() < 0.001
+    assert 0.5 < screened.mean() < 1.0  # most looks decided without MCMC
+    assert cal.flip_probability(cal.margin) == pytest.approx(
+        stats.norm.sf((cal.margin - abs(cal.bias)) / cal.sd))
+
+
+def test_calibration_needs_a_real_pilot():
+    with pytest.raises(bh.BayesHCCError, match="at least 20"):
+        calibrate_margin(np.zeros(5), np.zeros(5))
+    with pytest.raises(bh.BayesHCCError, match="pair up"):
+        calibrate_margin(np.zeros(30), np.zeros(31))
