@@ -140,15 +140,38 @@ def _design_trial(payload) -> dict:
     """Simulate one trial and run the plan on it (runs in a worker)."""
     from bayes_hcc.simulate.trial import simulate_trial
 
-    plan, kwargs, seed, refit = payload
+    plan, kwargs, seed, refit, *screen = payload
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small simulated sites are part of the scenario
-        return _run_plan(plan, simulate_trial(**kwargs, random_seed=seed), seed, refit)
+        return _run_plan(plan, simulate_trial(**kwargs, random_seed=seed), seed, refit,
+                         *screen)
 
 
-def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
+def _approximate(plan, cut):
+    """The Laplace approximation of the plan's model at this cut, or None when it cannot
+    be used (did not converge, or failed)."""
+    from bayes_hcc.models.from_spec import build, population
+    from bayes_hcc.models.laplace import laplace
+
+    try:
+        approx = laplace(build(plan.spec), population(plan.spec, cut), plan.spec.endpoint)
+    except (BayesHCCError, ValueError, np.linalg.LinAlgError):
+        return None
+    return approx if approx.converged else None
+
+
+def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
+              margin: float | None = None) -> dict:
+    """Run the plan's looks on one simulated trial. ``screen``: "exact" (MCMC at every
+    look), "pilot" (MCMC at every look, and the Laplace approximation's probit of each rule
+    recorded beside MCMC's: ``out["pilot"]``) or "fast" (the approximation decides a look
+    whose every comparison is farther than ``margin`` from its threshold, on the probit
+    scale; MCMC the others: ``monitoring.screening``)."""
+    from scipy import stats
+
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
     from bayes_hcc.monitoring.predict import predictive_probability
+    from bayes_hcc.monitoring.screening import approx_decision, look_rules, probit_distance
 
     endpoint = plan.spec.endpoint
     # PFS is proportional-hazards in the simulator only when OS and TTP share a hazard
@@ -158,6 +181,8 @@ def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
     origin = trial.to_frame()["randomization_date"].min()
     out = {"seed": seed, "true_log_hr": true_log_hr, "p_by_look": {}, "diag_failed": 0,
            "final_events_reached": True, "looks_skipped": []}
+    if screen != "exact":
+        out.update(n_looks=0, n_mcmc=0, pilot=[])
     looks = (*plan.looks, plan.final)
     for i, look in enumerate(looks):
         try:
@@ -177,26 +202,47 @@ def _run_plan(plan, trial, seed: int, refit: dict) -> dict:
         if no_events and not look.is_final:
             out["looks_skipped"].append(look.name)  # nothing to analyse at this look
             continue
-        fit = fit_spec(plan.spec, cut, check=False, random_seed=seed + i,
-                       **{"log_likelihood": False, **SIMULATED_REFIT, **refit})  # no LOO on simulated trials
-        ppos = (predictive_probability(cut, plan, fit=fit, random_seed=seed + i)
-                if look.futility_ppos is not None else None)
-        rule, probs = decide(fit, look, ppos)
-        out["p_by_look"][look.name] = probs["P(HR < 1)"]
-        out["diag_failed"] += bool(fit.convergence_problems())  # counted, not hidden
+        approx = _approximate(plan, cut) if screen != "exact" else None
+        rules = look_rules(look)
+        if screen == "fast" and approx is not None and rules is not None and \
+                probit_distance(approx.mean, approx.sd, look) > margin:
+            fit = None  # the approximation decides: no MCMC can change this decision
+            rule = approx_decision(approx.mean, approx.sd, look)
+            out["p_by_look"][look.name] = approx.prob_below(1.0)
+        else:
+            fit = fit_spec(plan.spec, cut, check=False, random_seed=seed + i,
+                           **{"log_likelihood": False, **SIMULATED_REFIT, **refit})  # no LOO
+            ppos = (predictive_probability(cut, plan, fit=fit, random_seed=seed + i)
+                    if look.futility_ppos is not None else None)
+            rule, probs = decide(fit, look, ppos)
+            out["p_by_look"][look.name] = probs["P(HR < 1)"]
+            out["diag_failed"] += bool(fit.convergence_problems())  # counted, not hidden
+            if screen == "pilot" and approx is not None and rules:
+                for h, _ in rules:
+                    p = float((fit.posterior["log_hr"] < np.log(h)).mean())
+                    out["pilot"].append([float((np.log(h) - approx.mean) / approx.sd),
+                                         float(stats.norm.ppf(p))])
+        if screen != "exact":
+            out["n_looks"] += 1
+            out["n_mcmc"] += fit is not None
         if rule == "continue":
             continue
-        d = fit.posterior["log_hr"].to_numpy().ravel()
-        lo, hi = np.quantile(d, [0.025, 0.975])
+        if fit is None:
+            z = stats.norm.ppf([0.5, 0.025, 0.975])
+            med, lo, hi = (approx.mean + z * approx.sd).tolist()
+        else:
+            d = fit.posterior["log_hr"].to_numpy().ravel()
+            med, (lo, hi) = float(np.median(d)), np.quantile(d, [0.025, 0.975])
         ep = cut.endpoint(endpoint)
         out.update({
             "decision": rule, "look": look.name, "look_index": i,
             "n_patients": cut.n_patients, "n_events": int(ep.n_events),
             "duration_months": float((date - origin).days / DAYS_PER_UNIT["months"]),
-            "log_hr_median": float(np.median(d)), "log_hr_95": [float(lo), float(hi)],
-            "covered": bool(lo <= true_log_hr <= hi),
+            "log_hr_median": float(med), "log_hr_95": [float(lo), float(hi)],
+            "covered": bool(lo <= true_log_hr <= hi), "decided_by": "laplace" if fit is None
+            else "mcmc",
         })
-        mixtures = fit.mixture_weights()  # e.g. a robust MAP prior of the control hazard
+        mixtures = fit.mixture_weights() if fit is not None else None  # e.g. robust MAP
         if mixtures:
             # the last component's weight (per element: their mean)
             out["robust_weight"] = float(np.mean(np.asarray(next(iter(mixtures.values())))
@@ -268,7 +314,8 @@ class DesignResult:
 
 def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: int = 2024,
                     refit: dict | None = None, workers: int | None = None, client=None,
-                    store=None, progress: bool = True, base: dict | None = None
+                    store=None, progress: bool = True, base: dict | None = None,
+                    mode: str = "exact", pilot: int = 50, target: float = 0.001
                     ) -> DesignResult:
     """Operating characteristics of a monitoring plan by simulating whole trials.
 
@@ -296,6 +343,15 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         written with other settings is refused, never overwritten.
     base : dict, optional
         Replaces :data:`DESIGN_BASE`.
+    mode : {"exact", "fast"}
+        "exact": the analysis model is fitted by MCMC at every look. "fast": the first
+        ``pilot`` trials of each scenario run exactly and record the Laplace approximation
+        (``bh.laplace``) beside MCMC at every look; their errors calibrate a margin
+        (``monitoring.screening.calibrate_margin``, expected share of flipped decisions
+        below ``target``); in the other trials the approximation decides every look whose
+        probabilities are farther than the margin from every threshold, and MCMC the rest
+        (and every look with a PPoS rule). ``settings["screening"]`` reports the
+        calibration, the margin and the share of looks sent to MCMC.
     """
     from bayes_hcc.runner import run_tasks
 
@@ -312,24 +368,57 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     base = dict(DESIGN_BASE if base is None else base)
     kwargs = {name: _scenario_kwargs(base, sc, name) for name, sc in scenarios.items()}
     refit = dict(refit or {})
-    tasks = []
+    if mode not in ("exact", "fast"):
+        raise BayesHCCError(f"mode={mode!r}; choose 'exact' (MCMC at every look) or 'fast' "
+                            "(screened by the Laplace approximation).")
+    if mode == "fast" and not (isinstance(pilot, int) and 1 <= pilot <= n_trials):
+        raise BayesHCCError(f"pilot={pilot!r}: the trials per scenario run exactly to "
+                            f"calibrate the margin, between 1 and n_trials ({n_trials}).")
+    n_pilot = pilot if mode == "fast" else n_trials
+    tasks, rest = [], []
     for name in scenarios:
         for i in range(n_trials):
             seed = _trial_seed(random_seed, name, i)
-            tasks.append((f"{name}/{i}", (plan, kwargs[name], seed, refit)))
+            payload = (plan, kwargs[name], seed, refit)
+            if i < n_pilot:
+                tasks.append((f"{name}/{i}", payload + (("pilot",) if mode == "fast"
+                                                        else ())))
+            else:
+                rest.append((f"{name}/{i}", payload))
     meta = {"plan_hash": plan.hash, "scenarios": scenarios, "base": base, "refit": refit,
             "random_seed": random_seed, "seeds": "per scenario name (v2)",
             # the order is part of the settings too: a resume must list them as written
             "scenario_order": list(scenarios)}
+    if mode == "fast":
+        meta.update(mode="fast", pilot=pilot, target=target)
     out = run_tasks(_design_trial, tasks, workers=workers, client=client, progress=progress,
-                    desc=f"design {plan.name}", store=store, meta=meta)
+                    desc=f"design {plan.name}" + (" (pilot)" if mode == "fast" else ""),
+                    store=store, meta=meta)
+    screening = None
+    if mode == "fast":
+        from bayes_hcc.monitoring.screening import calibrate_margin
+
+        pairs = np.array([p for rec in out.values() for p in rec["pilot"]], float)
+        cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target)
+        rest = [(k, payload + ("fast", cal.margin)) for k, payload in rest]
+        out.update(run_tasks(_design_trial, rest, workers=workers, client=client,
+                             progress=progress, desc=f"design {plan.name} (fast)",
+                             store=store, meta=meta))
+        fast = [out[k] for k, _ in rest]
+        n_looks = sum(r["n_looks"] for r in fast)
+        screening = {**cal.summary(), "pilot_trials_per_scenario": pilot,
+                     "looks_screened": n_looks,
+                     "share_sent_to_mcmc": (sum(r["n_mcmc"] for r in fast) / n_looks
+                                            if n_looks else float("nan"))}
     rows = []
     for key, rec in out.items():
         name, i = key.rsplit("/", 1)
-        rows.append({"scenario": name, "trial": int(i), **rec})
+        rows.append({"scenario": name, "trial": int(i),
+                     **{k: v for k, v in rec.items() if k != "pilot"}})
     records = pd.DataFrame(rows)
     looks = [x.name for x in plan.looks] + ["final"]
     return DesignResult(plan_name=plan.name, plan_hash=plan.hash, scenarios=scenarios,
                         records=records,
                         settings={"n_trials": n_trials, "random_seed": random_seed,
-                                  "refit": refit, "base": base, "looks": looks})
+                                  "refit": refit, "base": base, "looks": looks, "mode": mode,
+                                  **({"screening": screening} if screening else {})})
