@@ -63,7 +63,7 @@ class IllnessDeath:
     baseline : str, default "weibull_ph"
         Registry key of the baseline family of every transition: a proportional-hazards
         family (``weibull_ph``, ``piecewise_exponential``, ``exponential_ph``,
-        ``gompertz_ph``, ``mspline_ph``).
+        ``gompertz_ph``; not yet ``mspline_ph``).
     time_scale : {"markov", "semi_markov"}, default "markov"
         Clock of the death hazard after progression (module docstring: why Markov).
     site_effect : {"random", "shared", "none"}, default "random"
@@ -103,7 +103,13 @@ class IllnessDeath:
             raise ModelError(f"baseline={baseline!r} is an accelerated-failure-time family; "
                              "an illness-death model needs proportional-hazards transitions "
                              "(weibull_ph, piecewise_exponential, exponential_ph, "
-                             "gompertz_ph, mspline_ph).")
+                             "gompertz_ph).")
+        if baseline == "mspline_ph":
+            raise ModelError("baseline='mspline_ph' is not available in the illness-death "
+                             "model yet: its knots come from each transition's event times, "
+                             "and the three transitions share one layout of time features. "
+                             "Use weibull_ph, piecewise_exponential, exponential_ph or "
+                             "gompertz_ph.")
         if time_scale not in TIME_SCALES:
             raise ModelError(f"time_scale={time_scale!r}; choose one of "
                              f"{', '.join(TIME_SCALES)}.")
