@@ -149,13 +149,14 @@ def _design_trial(payload) -> dict:
 
 def _approximate(plan, cut):
     """The Laplace approximation of the plan's model at this cut, or None when it cannot
-    be used (did not converge, or failed)."""
+    be used (did not converge, or failed: MCMC then decides, and the failures are counted
+    in the screening report)."""
     from bayes_hcc.models.from_spec import build, population
     from bayes_hcc.models.laplace import laplace
 
     try:
         approx = laplace(build(plan.spec), population(plan.spec, cut), plan.spec.endpoint)
-    except (BayesHCCError, ValueError, np.linalg.LinAlgError):
+    except Exception:  # noqa: BLE001 - any failure sends the look to MCMC, counted
         return None
     return approx if approx.converged else None
 
@@ -182,7 +183,7 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
     out = {"seed": seed, "true_log_hr": true_log_hr, "p_by_look": {}, "diag_failed": 0,
            "final_events_reached": True, "looks_skipped": []}
     if screen != "exact":
-        out.update(n_looks=0, n_mcmc=0, pilot=[])
+        out.update(n_looks=0, n_mcmc=0, n_approx_failed=0, pilot=[])
     looks = (*plan.looks, plan.final)
     for i, look in enumerate(looks):
         try:
@@ -203,6 +204,8 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
             out["looks_skipped"].append(look.name)  # nothing to analyse at this look
             continue
         approx = _approximate(plan, cut) if screen != "exact" else None
+        if screen != "exact":
+            out["n_approx_failed"] += approx is None
         rules = look_rules(look)
         if screen == "fast" and approx is not None and rules is not None and \
                 probit_distance(approx.mean, approx.sd, look) > margin:
@@ -408,6 +411,7 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         n_looks = sum(r["n_looks"] for r in fast)
         screening = {**cal.summary(), "pilot_trials_per_scenario": pilot,
                      "looks_screened": n_looks,
+                     "approximation_failed": sum(r["n_approx_failed"] for r in fast),
                      "share_sent_to_mcmc": (sum(r["n_mcmc"] for r in fast) / n_looks
                                             if n_looks else float("nan"))}
     rows = []
