@@ -396,7 +396,7 @@ def illness_death_validation(out_dir, *, n_reps: int = 200, n_trials: int = 100,
         "Truth: each arm's OS and PFS median at the typical site (`truth.median`); "
         "interval: equal-tailed, from the medians of the fit's curves on every draw. "
         "Wilson 95% intervals for the coverage.", "",
-        md(cov), "",
+        cov.reset_index().round(3).to_markdown(index=False), "",
         f"Median {int(records['n_deaths'].median())} deaths per trial; "
         f"{int((~records['converged']).sum())} of {len(records)} fits failed a convergence "
         "check at these short runs (counted, kept).", "",
