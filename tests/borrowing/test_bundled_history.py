@@ -83,8 +83,15 @@ def test_grid_variant_is_a_weibull_fit_with_the_map_prior():
 
 def test_grid_variant_is_rebuilt_from_the_bundled_history(capsys, tmp_path):
     """`bayes-hcc map-prior sorafenib --robust 0.2 --seed 1` rebuilds the variant's prior
-    from the bundled arms: same mixture up to 1e-6 (floating point across BLAS builds; the
-    sampler and EM are seeded), same reference time."""
+    from the bundled arms: the same distribution, its 1%-99% quantiles within 0.05 on the
+    log-hazard scale (6% of the prior's SD), and the same reference time within 1%. Seeded,
+    the rebuild is identical on one software stack; across sampler builds the MAP's MCMC
+    draws differ, and the fitted mixture with them (component weights by up to 0.04, its
+    quantiles by up to 0.02, measured), so the check is on the distribution, not the
+    decomposition. A changed history moves it far more (the two arms' medians differ by
+    0.5 on this scale)."""
+    from scipy import optimize, stats
+
     from bayes_hcc.cli.app import main
 
     out = tmp_path / "prior.toml"
@@ -99,9 +106,14 @@ def test_grid_variant_is_rebuilt_from_the_bundled_history(capsys, tmp_path):
     built = tomllib.loads(out.read_text())["priors"]["log_lambda"]
     want = variant_prior()
     got = want["priors.log_lambda"]
-    np.testing.assert_allclose(built["weights"], got["weights"], atol=1e-6)
-    for b, g in zip(built["components"], got["components"]):
-        assert b["mu"] == pytest.approx(g["mu"], abs=1e-6)
-        assert b["sigma"] == pytest.approx(g["sigma"], abs=1e-6)
+
+    def quantile(mixture, p):
+        def cdf(x):
+            return sum(w * stats.norm.cdf(x, c["mu"], c["sigma"])
+                       for w, c in zip(mixture["weights"], mixture["components"]))
+        return optimize.brentq(lambda x: cdf(x) - p, -30.0, 30.0)
+
+    for p in (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99):
+        assert quantile(built, p) == pytest.approx(quantile(got, p), abs=0.05), p
     reference = float(out.read_text().split("prior_reference_time = ")[1].split()[0])
-    assert want["options.prior_reference_time"] == pytest.approx(reference, rel=1e-3)
+    assert want["options.prior_reference_time"] == pytest.approx(reference, rel=1e-2)
