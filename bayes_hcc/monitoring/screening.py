@@ -12,7 +12,9 @@ ways, the errors z_approx - z_MCMC (z_MCMC = Phi^-1 of the MCMC probability) are
 by their mean and SD, and margin = |mean| + Phi^-1(1 - target / 2) x SD x sqrt(1 + 1/n).
 A screened decision can flip only if the error exceeds its distance to the threshold, which
 is more than the margin, so under a normal model of the errors (checked on the pilot) the
-expected share of flipped decisions is below ``target``.
+expected share of flipped decisions is below ``target``. Pilot errors have had heavier tails
+than normal, so the margin is the larger of that one and the same quantile of a Student t
+fitted to the errors.
 """
 
 from __future__ import annotations
@@ -122,6 +124,12 @@ def calibrate_margin(z_approx, z_exact, target: float = 0.001) -> MarginCalibrat
         raise BayesHCCError(f"{len(err)} usable pilot comparisons; the margin needs at "
                             "least 20 (run more pilot looks).")
     bias, sd = float(err.mean()), float(err.std(ddof=1))
-    margin = abs(bias) + float(stats.norm.ppf(1 - target / 2)) * sd * np.sqrt(1 + 1 / len(err))
+    inflate = np.sqrt(1 + 1 / len(err))
+    margin = abs(bias) + float(stats.norm.ppf(1 - target / 2)) * sd * inflate
     p_norm = float(stats.shapiro(err[:5000]).pvalue)
+    # heavier tails than normal (measured on design pilots): a Student t fitted to the
+    # errors, and the larger of the two margins
+    df, loc, scale = stats.t.fit(err)
+    margin = max(margin, abs(float(loc)) + float(stats.t.ppf(1 - target / 2, df)) * scale
+                 * inflate)
     return MarginCalibration(err, bias, sd, float(margin), float(target), p_norm)

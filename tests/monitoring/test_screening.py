@@ -96,3 +96,15 @@ def test_fast_design_decides_as_exact_mcmc_on_the_same_trials():
     assert same[pilot].all()
     s = fast.settings["screening"]
     assert 0 <= s["share_sent_to_mcmc"] <= 1 and s["margin"] > 0
+
+
+def test_heavy_tailed_pilot_errors_widen_the_margin():
+    """Pilot errors from a t with 3 degrees of freedom: the margin follows the fitted t's
+    0.05% tail, wider than the normal one with the same SD would give."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 2, 400)
+    err = 0.1 * rng.standard_t(3, 400)
+    cal = calibrate_margin(z + err, z, target=0.001)
+    normal = abs(err.mean()) + stats.norm.ppf(0.9995) * err.std(ddof=1) * np.sqrt(1 + 1 / 400)
+    assert cal.margin > 1.2 * normal
+    assert cal.normality_p < 0.01
