@@ -190,11 +190,7 @@ class IllnessDeathFutureSimulator(FutureSimulator):
             if free.any():
                 _, t_death[free] = self._state_paths(params, [x[free] for x in etas],
                                                      self.prog_lower[idx][free], t0[free], rng)
-            death[idx] = self.entry[idx] + np.maximum(np.ceil(t_death * day),
-                                                      np.floor(self.obs[idx]) + 1)
-            if rate > 0:
-                censor[idx] = self.entry[idx] + self.obs[idx] + np.ceil(
-                    rng.exponential(1 / rate, len(idx)))
+            death[idx] = self._death_day_and_dropout(idx, t_death, censor, rate, rng)
         arm, site, entry = self.arm, self.site, self.entry
         if self.n_new:
             new_entry, new_site, new_arm = self._accrue(rng)
@@ -208,6 +204,17 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         nan = np.full(len(entry), np.nan)
         return {"entry": entry, "death": death, "censor": censor, "arm": arm, "site": site,
                 "lower": nan, "last_scan": nan, "n_current": n0}
+
+    def _death_day_and_dropout(self, idx, t_death, censor, rate, rng):
+        """Absolute death day of the patients ``idx`` still followed (whole days, after
+        their last day known alive), and their loss to follow-up written into ``censor``
+        (random numbers in the order earlier versions drew them)."""
+        day = self.entry[idx] + np.maximum(np.ceil(t_death * self.days),
+                                           np.floor(self.obs[idx]) + 1)
+        if rate > 0:
+            censor[idx] = self.entry[idx] + self.obs[idx] + np.ceil(
+                rng.exponential(1 / rate, len(idx)))
+        return day
 
     def _state_paths(self, params, etas, lower, t0, rng):
         """(progression time or inf, death time) in the time unit, of patients alive and
@@ -250,11 +257,7 @@ class IllnessDeathFutureSimulator(FutureSimulator):
             t0 = self.obs[idx] / day
             etas = self._etas(log_hr, site_eff, self.arm[idx], self.site[idx])
             prog, t_death = self._state_paths(params, etas, self.prog_lower[idx], t0, rng)
-            death_day = self.entry[idx] + np.maximum(np.ceil(t_death * day),
-                                                     np.floor(self.obs[idx]) + 1)
-            if rate > 0:
-                censor[idx] = self.entry[idx] + self.obs[idx] + np.ceil(
-                    rng.exponential(1 / rate, len(idx)))
+            death_day = self._death_day_and_dropout(idx, t_death, censor, rate, rng)
             scan0 = self.entry[idx] + self.prog_lower[idx] * day
             event[idx], lower[idx], last_scan[idx] = self._pfs_seen(
                 self.entry[idx], prog, death_day, censor[idx], scan0)

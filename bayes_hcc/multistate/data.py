@@ -100,10 +100,10 @@ class IllnessDeathData:
         from bayes_hcc.models.covariates import covariate_design
 
         design = covariate_design(trial, list(covariates), reference_levels)
-        # the design's rows are the data's (sorted by patient), as the endpoint's are
-        assert np.array_equal(np.asarray(trial.to_frame()["patient_id"]),
-                              np.asarray(os_.patient_id))
-        return replace(data, X=np.asarray(design.X, float),
+        # the design's rows follow the data's table; put them in the endpoint's patient order
+        row = {p: i for i, p in enumerate(np.asarray(trial.to_frame()["patient_id"]))}
+        order = np.array([row[p] for p in np.asarray(os_.patient_id)])
+        return replace(data, X=np.asarray(design.X, float)[order],
                        covariate_info=tuple(design.info().items()),
                        covariate_labels=tuple(design.columns))
 

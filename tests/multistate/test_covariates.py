@@ -77,3 +77,21 @@ def test_covariate_coefficients_are_recovered():
     table = fit.covariate_effects()
     assert table.loc[("progression", "x1 (per unit)"), "hr_median"] == pytest.approx(
         np.exp(np.median(post["progression::beta"].values)), rel=1e-6)
+
+
+def test_covariate_rows_follow_their_patients_whatever_the_row_order():
+    rng = np.random.default_rng(4)
+    frame = bh.datasets.load_example_trial().to_frame()
+    frame["age"] = rng.normal(60, 10, len(frame))
+    keep = [c for c in frame.columns if not c.startswith(("os_", "pfs_", "ttp_"))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = bh.IllnessDeathData.from_trial(bh.read_trial(frame[keep]), covariates=["age"])
+        b = bh.IllnessDeathData.from_trial(bh.read_trial(frame[keep].iloc[::-1]),
+                                           covariates=["age"])
+    xa = dict(zip(a.patient_id, a.X[:, 0]))
+    xb = dict(zip(b.patient_id, b.X[:, 0]))
+    assert all(xa[p] == pytest.approx(xb[p], abs=1e-12) for p in xa)
+    age = dict(zip(frame["patient_id"], frame["age"]))
+    z = {p: (age[p] - frame["age"].mean()) / frame["age"].std(ddof=0) for p in age}
+    assert all(xa[p] == pytest.approx(z[p], abs=1e-12) for p in xa)  # this patient's age
