@@ -33,6 +33,9 @@ def test_laplace_agrees_with_mcmc_without_site_effects():
     assert approx.sd == pytest.approx(draws.std(), rel=0.05)
     assert abs(approx.prob_superiority() - (draws < 0).mean()) < 0.01
     assert approx.prob_below(0.8) < approx.prob_below(1.0)
+    in_days = bh.laplace(model, trial.to_unit("days"))  # no result depends on the unit
+    assert in_days.mean == pytest.approx(approx.mean, abs=1e-8)
+    assert in_days.sd == pytest.approx(approx.sd, rel=1e-8)
     early = trial.cut(pd.Timestamp("2019-01-31"), warn=False)
     t0 = time.perf_counter()
     again = bh.laplace(model, early)
