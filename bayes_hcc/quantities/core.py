@@ -25,12 +25,60 @@ def as_fit(fit) -> Fit:
         return Fit(fit)
     if isinstance(fit, str) or hasattr(fit, "__fspath__"):
         return load_fit(fit)
-    if hasattr(fit, "state_probabilities"):
+    if _is_illness_death(fit):
         raise BayesHCCError("this function takes a single-endpoint fit; an illness-death fit "
                             "has its own: fit.summary() (transition HRs), "
                             "fit.endpoint_table() (OS, PFS, TTP medians and RMST), "
-                            "fit.prob_superiority(), bh.check(fit), bh.report(fit, path).")
+                            "fit.prob_superiority(), bh.check(fit), bh.report(fit, path); "
+                            "survival, survival_curve, median_survival, rmst, "
+                            "prob_median_gain and prob_rmst_gain take it with endpoint=.")
     raise BayesHCCError(f"expected a Fit (from model.fit), got {type(fit).__name__}.")
+
+
+def _is_illness_death(fit) -> bool:
+    """An IllnessDeathFit (recognised by its curves, not imported: ``multistate`` builds on
+    this module)."""
+    return hasattr(fit, "state_probabilities") and hasattr(fit, "families")
+
+
+#: endpoint name -> the illness-death fit's curve (TTP: progression with death removed)
+_ID_CURVES = {"os": "os", "pfs": "pfs", "ttp": "progression"}
+
+
+def _id_curve(fit, endpoint, what: str) -> str:
+    if endpoint is None or str(endpoint).lower() not in _ID_CURVES:
+        raise BayesHCCError(f"{what}: an illness-death fit gives OS, PFS and TTP from one "
+                            f"model; pass endpoint='os', 'pfs' or 'ttp' (got {endpoint!r}).")
+    return _ID_CURVES[str(endpoint).lower()]
+
+
+def _id_labelled(fit, values: np.ndarray, thin: int, extra_dims, extra_coords, *, name,
+                 endpoint, estimand, units=None) -> xr.DataArray:
+    """An illness-death fit's quantity on every ``thin``-th draw, labelled as the
+    single-endpoint functions label theirs: (chain, draw, ...) when each chain keeps its
+    own draws (draws divisible by thin), else one pooled chain."""
+    post = fit.datatree["posterior"]
+    c, d = post.sizes["chain"], post.sizes["draw"]
+    values = np.asarray(values)
+    shape = (c, d // thin) if d % thin == 0 else (1, values.shape[0])
+    arr = values.reshape(shape + values.shape[1:])
+    coords = {"chain": np.arange(shape[0]), "draw": np.arange(shape[1]), **extra_coords}
+    da = xr.DataArray(arr, dims=("chain", "draw", *extra_dims), coords=coords, name=name)
+    da.attrs.update(quantity=name, endpoint=endpoint.lower(), arms=list(fit.data.arms),
+                    estimand=estimand, model="illness-death", thin=thin)
+    if units is not None:
+        da.attrs["units"] = units
+    return da
+
+
+def _single(fit, endpoint) -> Fit:
+    """A single-endpoint fit; ``endpoint``, when given, must be the one it was fitted to."""
+    fit = as_fit(fit)
+    if endpoint is not None and str(endpoint).lower() != fit.endpoint:
+        raise BayesHCCError(f"endpoint={endpoint!r}, but this fit is of {fit.endpoint!r}: "
+                            "fit the other endpoint, or fit bh.IllnessDeath for OS, PFS and "
+                            "TTP from one model.")
+    return fit
 
 
 def _sample_shape(fit: Fit):
@@ -112,12 +160,23 @@ def prob_effect(fit, threshold: float = 1.0) -> Probability:
     return _probability(favourable, effect.event(threshold))
 
 
-def survival(fit, times, *, estimand: str = "standardized") -> xr.DataArray:
-    """Survival probability S(t) per arm at ``times``; dims (chain, draw, arm, time)."""
-    fit = as_fit(fit)
+def survival(fit, times, *, estimand: str = "standardized",
+             endpoint: str | None = None) -> xr.DataArray:
+    """Survival probability S(t) per arm at ``times``; dims (chain, draw, arm, time).
+
+    An illness-death fit (``bh.IllnessDeath``) gives OS, PFS and TTP from one model: say
+    which with ``endpoint`` (its curves are computed on every 4th draw)."""
     times = np.atleast_1d(np.asarray(times, float))
     if np.any(times < 0) or not np.all(np.isfinite(times)):
         raise BayesHCCError("survival: times must be finite and >= 0.")
+    if _is_illness_death(fit):
+        check_estimand(estimand)
+        key, thin = _id_curve(fit, endpoint, "survival"), 4
+        ds = fit.state_probabilities(times, thin=thin, estimand=estimand)
+        return _id_labelled(fit, ds[key].values, thin, ("arm", "time"),
+                            {"arm": list(fit.data.arms), "time": times}, name="survival",
+                            endpoint=endpoint, estimand=estimand)
+    fit = _single(fit, endpoint)
     params = posterior_params(fit)
     pops = arm_populations(fit, estimand, params)
     vals = np.stack([_core.population_survival(fit.family, p, eta, w, times)
@@ -146,11 +205,17 @@ def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized") -> xr.D
 
 
 def survival_curve(fit, grid=None, *, estimand: str = "standardized",
-                   n: int = 100) -> xr.DataArray:
-    """Survival on a time grid (default: n points from 0 to the longest follow-up)."""
+                   n: int = 100, endpoint: str | None = None) -> xr.DataArray:
+    """Survival on a time grid (default: n points from 0 to the longest follow-up);
+    ``endpoint`` for an illness-death fit (see :func:`survival`)."""
+    if _is_illness_death(fit):
+        if grid is None:
+            grid = np.linspace(0.0, float(np.max(fit.data.time)), n)
+        return survival(fit, grid, estimand=estimand, endpoint=endpoint).rename(
+            "survival_curve")
     fit = as_fit(fit)
     grid = np.linspace(0.0, fit.max_follow_up, n) if grid is None else grid
-    return survival(fit, grid, estimand=estimand).rename("survival_curve")
+    return survival(fit, grid, estimand=estimand, endpoint=endpoint).rename("survival_curve")
 
 
 def _with_difference(fit, per_arm, name, estimand, units):
@@ -162,13 +227,27 @@ def _with_difference(fit, per_arm, name, estimand, units):
     return da
 
 
-def median_survival(fit, *, estimand: str = "standardized") -> xr.DataArray:
+def median_survival(fit, *, estimand: str = "standardized",
+                    endpoint: str | None = None) -> xr.DataArray:
     """Median survival time per arm and their difference (treatment - control).
 
     Dims (chain, draw, arm) with arm = [control, treatment, "difference"]. A median beyond
-    the follow-up is an extrapolation of the model (check ``fit.max_follow_up``).
+    the follow-up is an extrapolation of the model (check ``fit.max_follow_up``). An
+    illness-death fit needs ``endpoint`` ("os", "pfs" or "ttp"; its medians are computed
+    on every 4th draw, ``attrs["status"]`` says where each arm's lies against follow-up).
     """
-    fit = as_fit(fit)
+    if _is_illness_death(fit):
+        check_estimand(estimand)
+        key, thin = _id_curve(fit, endpoint, "median_survival"), 4
+        med = fit.medians(thin=thin, estimand=estimand)
+        da = _id_labelled(fit, med[key].values, thin, ("arm",),
+                          {"arm": list(med["arm"].values)}, name="median_survival",
+                          endpoint=endpoint, estimand=estimand,
+                          units=fit.data.time_unit)
+        da.attrs.update(difference=f"{fit.data.arms[1]} - {fit.data.arms[0]}",
+                        status=med.attrs["status"][key], follow_up=med.attrs["follow_up"])
+        return da
+    fit = _single(fit, endpoint)
     params = posterior_params(fit)
     per_arm = np.column_stack([_core.population_median(fit.family, p, eta, w)
                                for eta, w, p in arm_populations(fit, estimand, params)])
@@ -176,7 +255,7 @@ def median_survival(fit, *, estimand: str = "standardized") -> xr.DataArray:
 
 
 def rmst(fit, tau: float, *, estimand: str = "standardized",
-         extrapolate: bool = False) -> xr.DataArray:
+         extrapolate: bool = False, endpoint: str | None = None) -> xr.DataArray:
     """Restricted mean survival time up to ``tau`` per arm and the difference.
 
     Raises
@@ -185,17 +264,32 @@ def rmst(fit, tau: float, *, estimand: str = "standardized",
         If ``tau`` exceeds the follow-up of either arm (the longest observed time of the arm
         whose longest time is shorter: the usual rule for comparing RMSTs), unless
         ``extrapolate=True``.
+
+    An illness-death fit needs ``endpoint`` ("os", "pfs" or "ttp"; computed on every 4th
+    draw).
     """
-    fit = as_fit(fit)
     tau = float(tau)
     if not tau > 0:
         raise BayesHCCError(f"rmst: tau={tau} must be > 0.")
+    ill = _is_illness_death(fit)
+    if not ill:
+        fit = _single(fit, endpoint)
     arm, limit = rmst_horizon(fit)
     if tau > limit and not extrapolate:
-        raise HorizonError(f"rmst: tau = {tau:g} {fit.time_unit} exceeds the follow-up of the "
-                           f"data ({limit:.1f} {fit.time_unit}, the longest follow-up in arm "
+        unit = fit_unit(fit)
+        raise HorizonError(f"rmst: tau = {tau:g} {unit} exceeds the follow-up of the "
+                           f"data ({limit:.1f} {unit}, the longest follow-up in arm "
                            f"{arm}, the shorter of the two); pass extrapolate=True to allow "
                            "it.")
+    if ill:
+        check_estimand(estimand)
+        key, thin = _id_curve(fit, endpoint, "rmst"), 4
+        res = fit.rmst(tau, thin=thin, estimand=estimand)
+        da = _id_labelled(fit, res[key].values, thin, ("arm",),
+                          {"arm": list(res["arm"].values)}, name="rmst",
+                          endpoint=endpoint, estimand=estimand, units=fit.data.time_unit)
+        da.attrs.update(tau=tau, difference=f"{fit.data.arms[1]} - {fit.data.arms[0]}")
+        return da
     params = posterior_params(fit)
     per_arm = np.column_stack([_core.population_rmst(fit.family, p, eta, w, tau)
                                for eta, w, p in arm_populations(fit, estimand, params)])
@@ -207,7 +301,11 @@ def rmst(fit, tau: float, *, estimand: str = "standardized",
 def rmst_horizon(fit) -> tuple[str, float]:
     """The largest tau the data support: the longest follow-up of the arm whose longest
     follow-up is shorter (beyond it one arm's RMST is the model's extrapolation)."""
-    fu = fit.follow_up_by_arm()
+    if _is_illness_death(fit):
+        fu = {a: float(np.max(fit.data.time[fit.data.arm == i]))
+              for i, a in enumerate(fit.data.arms)}
+    else:
+        fu = fit.follow_up_by_arm()
     arm = min(fu, key=fu.get)
     return arm, fu[arm]
 
@@ -258,23 +356,31 @@ def prob_time_ratio(fit, threshold: float = 1.0) -> Probability:
 
 
 def prob_median_gain(fit, threshold: float = 0.0, *,
-                     estimand: str = "standardized") -> Probability:
+                     estimand: str = "standardized",
+                     endpoint: str | None = None) -> Probability:
     """P(median(treatment) - median(control) > threshold), threshold in the fit's time
-    unit."""
+    unit (``endpoint`` for an illness-death fit)."""
     check_estimand(estimand)
-    diff = median_survival(fit, estimand=estimand).sel(arm="difference")
-    return _probability(diff > threshold, f"median gain > {threshold:g} {fit_unit(fit)}",
-                        estimand)
+    diff = median_survival(fit, estimand=estimand, endpoint=endpoint).sel(arm="difference")
+    return _probability(diff > threshold, f"{_prefix(fit, endpoint)}median gain > "
+                        f"{threshold:g} {fit_unit(fit)}", estimand)
 
 
 def prob_rmst_gain(fit, tau: float, threshold: float = 0.0, *, estimand: str = "standardized",
-                   extrapolate: bool = False) -> Probability:
+                   extrapolate: bool = False, endpoint: str | None = None) -> Probability:
     """P(RMST(treatment) - RMST(control) > threshold), RMST up to tau (both in the fit's
-    time unit)."""
-    diff = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate).sel(arm="difference")
-    return _probability(diff > threshold, f"RMST({tau:g}) gain > {threshold:g} "
-                        f"{fit_unit(fit)}", estimand)
+    time unit; ``endpoint`` for an illness-death fit)."""
+    diff = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate,
+                endpoint=endpoint).sel(arm="difference")
+    return _probability(diff > threshold, f"{_prefix(fit, endpoint)}RMST({tau:g}) gain > "
+                        f"{threshold:g} {fit_unit(fit)}", estimand)
+
+
+def _prefix(fit, endpoint) -> str:
+    return f"{endpoint.upper()} " if _is_illness_death(fit) else ""
 
 
 def fit_unit(fit) -> str:
+    if _is_illness_death(fit):
+        return fit.data.time_unit
     return as_fit(fit).time_unit

@@ -140,6 +140,8 @@ def test_single_endpoint_functions_point_to_the_illness_death_methods(fit):
         bh.summarize(fit)
     with pytest.raises(bh.BayesHCCError, match="illness-death fit has its own"):
         bh.hazard_ratio(fit)
+    with pytest.raises(bh.BayesHCCError, match="take it with endpoint="):
+        bh.prob_superiority(fit)
 
 
 def test_estimands_average_the_curves_over_the_right_hospitals(fit):
@@ -175,3 +177,43 @@ def test_estimands_average_the_curves_over_the_right_hospitals(fit):
     assert np.all(np.abs(new - gh) <= 4 * spread / np.sqrt(16) + 1e-12)
     with pytest.raises(ValueError, match="estimand"):
         fit.state_probabilities(t, estimand="population")
+
+
+def test_the_package_quantity_functions_take_an_illness_death_fit(fit):
+    """bh.survival / survival_curve / median_survival / rmst / prob_median_gain /
+    prob_rmst_gain give OS, PFS and TTP of one illness-death fit, labelled as for a
+    single-endpoint fit (chain, draw, arm[, time]); the values are the fit's own methods'
+    on the same (every 4th) draws, and the estimand is passed through."""
+    med = bh.median_survival(fit, endpoint="pfs", estimand="typical_site")
+    own_all = fit.medians(estimand="typical_site")
+    own = own_all["pfs"]
+    assert med.dims == ("chain", "draw", "arm") and med.sizes["chain"] == 2
+    assert list(med["arm"].values) == [*fit.data.arms, "difference"]
+    np.testing.assert_array_equal(med.values.reshape(-1, 3), own.values)
+    assert med.attrs["endpoint"] == "pfs" and med.attrs["status"] == \
+        own_all.attrs["status"]["pfs"]
+    s = bh.survival(fit, [0.0, 4.0], endpoint="os")  # the package default: standardized
+    np.testing.assert_allclose(s.values.reshape(-1, 2, 2), fit.state_probabilities(
+        [0.0, 4.0], estimand="standardized")["os"].values)
+    assert s.attrs["estimand"] == "standardized" and np.allclose(s.sel(time=0.0), 1.0)
+    curve = bh.survival_curve(fit, endpoint="ttp", n=5, estimand="typical_site")
+    assert curve.sizes["time"] == 5 and curve.name == "survival_curve"
+    r = bh.rmst(fit, 12.0, endpoint="ttp", estimand="typical_site")
+    np.testing.assert_allclose(r.values.reshape(-1, 3),
+                               fit.rmst(12.0)["progression"].values)
+    gain = bh.prob_median_gain(fit, endpoint="os", estimand="typical_site")
+    diff = fit.medians()["os"].sel(arm="difference").values
+    assert gain.probability == pytest.approx(float((diff > 0).mean()))
+    assert gain.statement.startswith("OS median gain")
+    assert 0 < bh.prob_rmst_gain(fit, 12.0, endpoint="pfs").mcse < 0.05
+
+
+def test_the_quantity_functions_ask_an_illness_death_fit_for_its_endpoint(fit):
+    with pytest.raises(bh.BayesHCCError, match="endpoint='os', 'pfs' or 'ttp'"):
+        bh.median_survival(fit)
+    with pytest.raises(bh.BayesHCCError, match="got 'dfs'"):
+        bh.survival(fit, [1.0], endpoint="dfs")
+    with pytest.raises(bh.HorizonError, match="extrapolate=True"):
+        bh.rmst(fit, 500.0, endpoint="os")
+    with pytest.raises(bh.BayesHCCError, match="estimand"):
+        bh.median_survival(fit, endpoint="os", estimand="average")

@@ -99,3 +99,12 @@ def test_probability_of_all_agreeing_draws_has_a_bound():
         __import__("xarray").DataArray(np.ones((2, 50), bool), dims=("chain", "draw")), "x")
     assert draws.probability == 1.0 and draws.mcse == pytest.approx(0.01)
     assert draws.mcse_is_bound and "every draw agrees" in repr(draws)
+
+
+def test_a_single_endpoint_fit_refuses_another_endpoint(example_weibull_fit):
+    """endpoint= is for illness-death fits; on an OS fit, asking for PFS is an error that
+    names the fit's endpoint (never the OS curve under a PFS label)."""
+    with pytest.raises(bh.BayesHCCError, match="this fit is of 'os'"):
+        bh.median_survival(example_weibull_fit, endpoint="pfs")
+    same = bh.median_survival(example_weibull_fit, endpoint="os")
+    np.testing.assert_array_equal(same.values, bh.median_survival(example_weibull_fit).values)
