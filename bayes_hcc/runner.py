@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -105,7 +106,8 @@ def spawn_pool(n: int):
 
 def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int | None = 1,
               client=None, progress: bool = True, desc: str = "", store=None,
-              meta: dict | None = None) -> dict:
+              meta: dict | None = None, unit: str = "task",
+              postfix: Callable[[object], str] | None = None) -> dict:
     """Run ``fn(payload)`` for every ``(key, payload)`` in ``tasks``; results by key.
 
     Parameters
@@ -125,6 +127,13 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
         JSON Lines file: each finished task is appended at once, and tasks already in the
         file are not recomputed (an interrupted run resumes). ``meta`` is written as the
         first record and must match on resume, so a store is never mixed across settings.
+    unit : str
+        What a task is, for the bar's rate: "<unit>s/min" counts the tasks computed in this
+        run (not those resumed from the store) per minute of wall time.
+    postfix : callable, optional
+        Called in this process with every finished task's result (those resumed from the
+        store too, in task order first); what it returns is shown after the rate (e.g. a
+        running share the results carry).
     """
     keys = [k for k, _ in tasks]
     if len(set(keys)) != len(keys):
@@ -158,12 +167,25 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
     results = {k: done[k] for k in keys if k in done}
     todo = [(k, p) for k, p in tasks if k not in results]
     bar = _progress_bar(len(tasks), len(results), desc, progress)
+    extra = ""
+    if postfix is not None:
+        for result in results.values():
+            extra = postfix(result)
+    start, computed = time.perf_counter(), 0
 
     def finish(key, result):
+        nonlocal computed, extra
         results[key] = result
         if fh is not None:
             fh.write(json.dumps({"key": key, "result": result}) + "\n")
             fh.flush()
+        computed += 1
+        if postfix is not None:
+            extra = postfix(result)
+        if progress:
+            rate = computed / max(time.perf_counter() - start, 1e-9) * 60
+            bar.set_postfix_str(f"{rate:.1f} {unit}s/min" + (f", {extra}" if extra else ""),
+                                refresh=False)
         bar.update()
 
     try:

@@ -108,3 +108,12 @@ def test_heavy_tailed_pilot_errors_widen_the_margin():
     normal = abs(err.mean()) + stats.norm.ppf(0.9995) * err.std(ddof=1) * np.sqrt(1 + 1 / 400)
     assert cal.margin > 1.2 * normal
     assert cal.normality_p < 0.01
+
+
+def test_the_fast_design_bar_shows_the_running_mcmc_share():
+    from bayes_hcc.monitoring.operating import _McmcShare
+
+    share = _McmcShare()
+    assert share({"decision": "success"}) == ""  # an exact trial: nothing screened
+    share({"n_looks": 3, "n_mcmc": 1})
+    assert share({"n_looks": 1, "n_mcmc": 0}) == "MCMC at 25% of looks"

@@ -51,3 +51,22 @@ def test_store_from_other_settings_is_refused(tmp_path):
 def test_duplicate_keys_are_an_error():
     with pytest.raises(BayesHCCError, match="unique"):
         run_tasks(square, [("a", 1), ("a", 2)], progress=False)
+
+
+def test_the_bar_shows_the_rate_per_minute_and_the_callers_running_summary(capsys, tmp_path):
+    """The bar shows tasks computed per minute and what ``postfix`` returns; postfix sees
+    every result, those resumed from the store too (a resumed run's share is of all)."""
+    store = tmp_path / "runs.jsonl"
+    tasks = [(f"t{i}", i) for i in range(4)]
+    run_tasks(square, tasks[:2], store=store, progress=False)
+    seen = []
+
+    def share(result):
+        seen.append(result["value"])
+        return f"odd {sum(v % 2 for v in seen)}/{len(seen)}"
+
+    out = run_tasks(square, tasks, store=store, progress=True, desc="demo", unit="trial",
+                    postfix=share)
+    assert sorted(seen) == [0, 1, 4, 9] and len(out) == 4
+    err = capsys.readouterr().err
+    assert "trials/min" in err and "odd 2/4" in err
