@@ -147,19 +147,6 @@ def _design_trial(payload) -> dict:
                          *screen)
 
 
-class _McmcShare:
-    """The progress bar's running share of screened looks refitted by MCMC (results
-    without screening counts add nothing)."""
-
-    def __init__(self):
-        self.looks = self.mcmc = 0
-
-    def __call__(self, rec: dict) -> str:
-        self.looks += rec.get("n_looks", 0)
-        self.mcmc += rec.get("n_mcmc", 0)
-        return f"MCMC at {self.mcmc / self.looks:.0%} of looks" if self.looks else ""
-
-
 def _approximate(plan, cut):
     """The Laplace approximation of the plan's model at this cut, or None when it cannot
     be used (did not converge, or failed: MCMC then decides, and the failures are counted
@@ -412,14 +399,14 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
                     store=store, meta=meta, unit="trial")
     screening = None
     if mode == "fast":
-        from bayes_hcc.monitoring.screening import calibrate_margin
+        from bayes_hcc.monitoring.screening import McmcShare, calibrate_margin
 
         pairs = np.array([p for rec in out.values() for p in rec["pilot"]], float)
         cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target)
         rest = [(k, payload + ("fast", cal.margin)) for k, payload in rest]
         out.update(run_tasks(_design_trial, rest, workers=workers, client=client,
                              progress=progress, desc=f"design {plan.name} (fast)",
-                             store=store, meta=meta, unit="trial", postfix=_McmcShare()))
+                             store=store, meta=meta, unit="trial", postfix=McmcShare()))
         fast = [out[k] for k, _ in rest]
         n_looks = sum(r["n_looks"] for r in fast)
         screening = {**cal.summary(), "pilot_trials_per_scenario": pilot,

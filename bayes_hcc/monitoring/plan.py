@@ -17,7 +17,7 @@ __all__ = ["Look", "MonitoringPlan", "load_plan", "Prediction", "PREDICTION_DEFA
 
 # The plan's [prediction] settings live with the plan (predict.py reads them): no import
 # circle between plan and predict.
-PPOS_METHODS = ("mcmc", "normal")
+PPOS_METHODS = ("mcmc", "normal", "fast")
 
 #: Assumptions about the trial's future (a plan's ``[prediction]`` table overrides them).
 PREDICTION_DEFAULTS = {

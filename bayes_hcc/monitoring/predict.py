@@ -27,8 +27,13 @@ beyond ``dropout_per_year``; a patient is still followed when alive (OS) and las
 
 The final analysis is then cut where the plan puts it (an event count or a date) and the
 final rule is applied: by refitting the plan's analysis model (MCMC; the compiled model is
-reused for every refit) or, as a validated option, by a normal approximation of the final
-posterior (site-stratified Cox estimate combined with the normal prior on log HR).
+reused for every refit), as a validated option by a normal approximation of the final
+posterior (site-stratified Cox estimate combined with the normal prior on log HR), or
+screened (``method="fast"``): the first ``pilot`` completions are refitted by MCMC and by
+the Laplace approximation of the same model (``bh.laplace``), their errors calibrate a
+margin (``monitoring.screening.calibrate_margin``), and in the other completions the
+approximation decides when its P(HR < 1) is farther than the margin from the success
+threshold on the probit scale, MCMC otherwise.
 """
 
 from __future__ import annotations
@@ -187,30 +192,56 @@ def _illness_death_simulator(trial, completion, pred, endpoint, random_seed):
     return IllnessDeathFutureSimulator(trial, completion, pred, endpoint)
 
 
+def _laplace_z(spec, trial) -> float | None:
+    """Probit of the Laplace approximation's P(HR < 1) on a completed trial; None when it
+    did not converge or failed (MCMC then decides; counted)."""
+    from bayes_hcc.models.from_spec import build
+    from bayes_hcc.models.laplace import laplace
+
+    try:
+        approx = laplace(build(spec), trial, spec.endpoint)
+    except Exception:  # noqa: BLE001 - any failure sends the completion to MCMC, counted
+        return None
+    return float(-approx.mean / approx.sd) if approx.converged else None
+
+
 def _final_analysis(payload) -> dict:
-    """Run the final rule on one completed trial (runs in a worker when pooled)."""
+    """Run the final rule on one completed trial (runs in a worker when pooled). Methods
+    "pilot" (MCMC, and the Laplace probit recorded beside it) and "screen" (the
+    approximation decides when its probit is farther than ``margin`` from the threshold's,
+    MCMC otherwise) are the two phases of ``method="fast"``."""
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
     from bayes_hcc.quantities.core import prob_superiority
 
-    spec, frame, meta, seed, method, refit = payload
+    spec, frame, meta, seed, method, refit, *screen = payload
     trial = TrialData.from_table(frame, control=meta["control"], treatment=meta["treatment"],
                                 time_unit=meta["time_unit"], layout="times", warn=False,
                                 source="completed trial (prediction)")
     if method == "normal":
         return {"p_final": normal_final_probability(trial, spec), "converged": True}
+    z = _laplace_z(spec, trial) if method in ("pilot", "screen") else None
+    if method == "screen":
+        z_threshold, margin = screen
+        if z is not None and abs(z - z_threshold) > margin:
+            return {"p_final": float(stats.norm.cdf(z)), "converged": True,
+                    "decided_by": "laplace", "z_laplace": z, "approx_failed": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is recorded per refit below
         # Only P(HR < 1) and the convergence flags are used: no pointwise log-likelihood.
         fit = fit_spec(spec, trial, check=False, random_seed=seed,
                        **{"log_likelihood": False, **SIMULATED_REFIT, **refit})
-    return {"p_final": prob_superiority(fit, 1.0).probability,
-            "converged": not fit.convergence_problems()}
+    out = {"p_final": prob_superiority(fit, 1.0).probability,
+           "converged": not fit.convergence_problems()}
+    if method in ("pilot", "screen"):
+        out.update(decided_by="mcmc", z_laplace=z, approx_failed=z is None)
+    return out
 
 
 def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | None = None,
                            method: str | None = None, prediction=None, random_seed: int = 0,
                            refit: dict | None = None, workers: int | None = 1,
-                           progress: bool = False, completion=None) -> PPoSResult:
+                           progress: bool = False, completion=None, pilot: int = 50,
+                           target: float = 0.001) -> PPoSResult:
     """Predictive probability of success at the final analysis of ``plan``.
 
     Parameters
@@ -222,8 +253,16 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         The plan's model fitted to ``trial``; fitted here when omitted.
     n_sims, method, prediction
         Override the plan's ``[prediction]`` settings: number of completed trials,
-        ``"mcmc"`` (refit the plan's model on each: the reference) or ``"normal"``
-        (normal approximation of the final posterior; validated against MCMC in the tests).
+        ``"mcmc"`` (refit the plan's model on each: the reference), ``"normal"``
+        (normal approximation of the final posterior; validated against MCMC in the tests)
+        or ``"fast"`` (screened: MCMC only where the Laplace approximation is near the
+        success threshold; see ``pilot``).
+    pilot, target : int, float
+        ``method="fast"``: the first ``pilot`` completions are refitted by MCMC and by the
+        Laplace approximation; their errors set the margin so that the expected share of
+        final decisions that differ from MCMC's is below ``target``
+        (``monitoring.screening.calibrate_margin``). ``settings["screening"]`` reports the
+        calibration and the share of completions sent to MCMC.
     random_seed : int
         Same data, plan, fit and seed give the same PPoS.
     refit : dict, optional
@@ -248,6 +287,9 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     method = pred.method if method is None else method
     if method not in PPOS_METHODS:
         raise BayesHCCError(f"method={method!r}; choose one of {', '.join(PPOS_METHODS)}.")
+    if method == "fast" and not (isinstance(pilot, int) and 1 <= pilot <= n_sims):
+        raise BayesHCCError(f"pilot={pilot!r}: the completions refitted both ways to "
+                            f"calibrate the margin, between 1 and n_sims ({n_sims}).")
     final = plan.final
     endpoint = plan.spec.endpoint
     ep = trial.endpoint(endpoint)
@@ -285,12 +327,19 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                                    if f"{endpoint}_{k}" in data.to_frame().columns]]]
         tasks.append((f"sim{i}", (plan.spec, frame, meta, int(seeds[i]), method,
                                   dict(refit or {}))))
-    out = run_tasks(_final_analysis, tasks, workers=workers, progress=progress,
-                    desc="PPoS refits" if method == "mcmc" else
-                    "PPoS final analyses (normal approximation)")
+    screening = None
+    if method == "fast":
+        out, screening = _screened_final_analyses(tasks, pilot, final.success, target,
+                                                  workers, progress)
+    else:
+        out = run_tasks(_final_analysis, tasks, workers=workers, progress=progress,
+                        desc="PPoS refits" if method == "mcmc" else
+                        "PPoS final analyses (normal approximation)", unit="refit")
     sims = pd.DataFrame(rows)
     sims["P(HR < 1) final"] = [out[k]["p_final"] for k, _ in tasks]
     sims["converged"] = [out[k]["converged"] for k, _ in tasks]
+    if screening is not None:
+        sims["decided_by"] = [out[k]["decided_by"] for k, _ in tasks]
     sims["success"] = sims["P(HR < 1) final"] > final.success
     p = float(sims["success"].mean())
     return PPoSResult(ppos=p, mcse=float(np.sqrt(p * (1 - p) / n_sims)), n_sims=n_sims,
@@ -298,4 +347,44 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                       settings={"prediction": pred.__dict__, "random_seed": random_seed,
                                 "refit": dict(refit or {}), "plan_hash": plan.hash,
                                 "completion": "plan model" if completion is None else
-                                repr(sim.fit.model)})
+                                repr(sim.fit.model),
+                                **({"screening": screening} if screening else {})})
+
+
+def _screened_final_analyses(tasks, pilot: int, success: float, target: float, workers,
+                             progress) -> tuple[dict, dict]:
+    """``method="fast"``: pilot completions both ways, the margin, then the rest screened
+    (module docstring). Returns the results by key and the screening report."""
+    from bayes_hcc.monitoring.screening import McmcShare, calibrate_margin
+    from bayes_hcc.runner import run_tasks
+
+    head = [(k, p[:4] + ("pilot",) + p[5:]) for k, p in tasks[:pilot]]
+    out = run_tasks(_final_analysis, head, workers=workers, progress=progress,
+                    desc="PPoS refits (pilot)", unit="refit")
+    pairs = np.array([(r["z_laplace"], stats.norm.ppf(r["p_final"])) for r in out.values()
+                      if r["z_laplace"] is not None], float).reshape(-1, 2)
+    usable = np.isfinite(pairs).all(axis=1).sum()
+    if usable < 20:
+        raise BayesHCCError(
+            f"method='fast': {usable} of the {pilot} pilot completions can calibrate the "
+            "margin (the others' MCMC P(HR < 1) is exactly 0 or 1, or the approximation "
+            "failed); it needs at least 20: raise pilot= (or n_sims=), or use "
+            "method='mcmc'.")
+    cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target)
+    z_threshold = float(stats.norm.ppf(success))
+    rest = [(k, p[:4] + ("screen",) + p[5:] + (z_threshold, cal.margin))
+            for k, p in tasks[pilot:]]
+
+    def counts(r):  # the running MCMC share, in the bar's terms
+        return {"n_looks": 1, "n_mcmc": r["decided_by"] == "mcmc"}
+
+    share = McmcShare("completions")
+    out.update(run_tasks(_final_analysis, rest, workers=workers, progress=progress,
+                         desc="PPoS refits (screened)", unit="refit",
+                         postfix=lambda r: share(counts(r))))
+    screened = [out[k] for k, _ in rest]
+    return out, {**cal.summary(), "pilot_completions": pilot,
+                 "completions_screened": len(screened),
+                 "approximation_failed": sum(r["approx_failed"] for r in screened),
+                 "share_sent_to_mcmc": (sum(r["decided_by"] == "mcmc" for r in screened)
+                                        / len(screened) if screened else float("nan"))}

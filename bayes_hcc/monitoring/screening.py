@@ -27,7 +27,7 @@ from scipy import stats
 from bayes_hcc.errors import BayesHCCError
 
 __all__ = ["look_rules", "probit_distance", "approx_decision", "calibrate_margin",
-           "MarginCalibration"]
+           "MarginCalibration", "McmcShare"]
 
 
 def look_rules(look) -> list[tuple[float, float]] | None:
@@ -133,3 +133,18 @@ def calibrate_margin(z_approx, z_exact, target: float = 0.001) -> MarginCalibrat
     margin = max(margin, abs(float(loc)) + float(stats.t.ppf(1 - target / 2, df)) * scale
                  * inflate)
     return MarginCalibration(err, bias, sd, float(margin), float(target), p_norm)
+
+
+class McmcShare:
+    """A progress bar's running share of screened looks (or completions) refitted by MCMC:
+    called with each finished result's counts ``n_looks`` and ``n_mcmc`` (results without
+    them add nothing)."""
+
+    def __init__(self, what: str = "looks"):
+        self.what = what
+        self.looks = self.mcmc = 0
+
+    def __call__(self, rec: dict) -> str:
+        self.looks += rec.get("n_looks", 0)
+        self.mcmc += rec.get("n_mcmc", 0)
+        return f"MCMC at {self.mcmc / self.looks:.0%} of {self.what}" if self.looks else ""

@@ -135,6 +135,32 @@ def test_normal_approximation_agrees_with_mcmc(look1):
     assert abs(approx.ppos - mcmc.ppos) <= 0.1
 
 
+def test_screened_ppos_refits_only_near_the_threshold_and_decides_as_mcmc(look1):
+    """method="fast" on the same 50 completed trials as MCMC (same seed): the 45 pilot
+    completions are MCMC refits identical to the reference's (same data, same refit seed),
+    so are the screened completions sent to MCMC (about half the pilots have MCMC P(HR < 1)
+    exactly 0 or 1 at 800 draws and cannot calibrate, hence 45 pilots for >= 20 usable); the completions decided by the Laplace
+    approximation are farther than the calibrated margin from the success threshold, and
+    their success decisions equal MCMC's (a flip is expected in under 0.1% of them)."""
+    mcmc = look1.ppos(n_sims=50, method="mcmc", refit=REFIT, random_seed=3)
+    fast = look1.ppos(n_sims=50, method="fast", pilot=45, refit=REFIT, random_seed=3)
+    assert fast.method == "fast" and fast.sims["final_date"].equals(mcmc.sims["final_date"])
+    by_mcmc = (fast.sims["decided_by"] == "mcmc").to_numpy()
+    assert by_mcmc[:45].all()
+    np.testing.assert_array_equal(fast.sims["P(HR < 1) final"][by_mcmc],
+                                  mcmc.sims["P(HR < 1) final"][by_mcmc])
+    assert (fast.sims["success"] == mcmc.sims["success"]).all()
+    s = fast.settings["screening"]
+    assert s["completions_screened"] == 5 and s["margin"] > 0
+    assert s["share_sent_to_mcmc"] == pytest.approx(by_mcmc[45:].mean())
+    z = stats.norm.ppf(fast.sims["P(HR < 1) final"][~by_mcmc])
+    assert (np.abs(z - stats.norm.ppf(look1.plan.final.success)) > s["margin"]).all()
+    with pytest.raises(bh.BayesHCCError, match="pilot=0"):
+        look1.ppos(n_sims=40, method="fast", pilot=0)
+    with pytest.raises(bh.BayesHCCError, match="raise pilot="):  # too few usable pilots
+        look1.ppos(n_sims=12, method="fast", pilot=10, refit=REFIT, random_seed=3)
+
+
 def test_ppos_futility_rule_at_a_look(example_trial):
     plan = plan_from_dict({"analysis": "primary_os.toml",
                            "looks": [{"events": 40, "futility_ppos": 0.999}],

@@ -111,9 +111,9 @@ def test_heavy_tailed_pilot_errors_widen_the_margin():
 
 
 def test_the_fast_design_bar_shows_the_running_mcmc_share():
-    from bayes_hcc.monitoring.operating import _McmcShare
+    from bayes_hcc.monitoring.screening import McmcShare
 
-    share = _McmcShare()
+    share = McmcShare()
     assert share({"decision": "success"}) == ""  # an exact trial: nothing screened
     share({"n_looks": 3, "n_mcmc": 1})
     assert share({"n_looks": 1, "n_mcmc": 0}) == "MCMC at 25% of looks"
