@@ -12,6 +12,11 @@ records as CSV beside them:
 * design trials per minute in each mode (wall time of the whole run on this machine,
   pilot included) and their ratio; the screening report (margin, share sent to MCMC).
 
+With ``--ppos-sims N`` (> 0) it also computes the predictive probability of success of
+the example trial at three interim cuts (40, 60 and 80 OS events) from N completed trials,
+``method="mcmc"`` and ``method="fast"`` on the same completions, and reports both with
+their MCSE, the difference in MCSE units, completions per minute and the screening share.
+
 Runs are resumable: each mode appends its trials to a store under ``--work``; a rerun with
 the same settings reuses them (timings then cover only the new trials, so they are
 reported only for runs that computed every trial).
@@ -73,6 +78,44 @@ def compare(exact, fast) -> dict:
             "oc": oc}
 
 
+PPOS_CUTS = (40, 60, 80)
+
+
+def ppos_comparison(n_sims: int, workers: int, pilot: int) -> list[dict]:
+    """PPoS of the example trial at each of PPOS_CUTS events, exact and fast, on the same
+    completions (same seed)."""
+    import bayes_hcc as bh
+    from bayes_hcc.monitoring.plan import plan_from_dict
+
+    trial = bh.datasets.load_example_trial()
+    looks = [{"events": k, "efficacy": 0.999} for k in PPOS_CUTS]
+    plan = plan_from_dict({"analysis": "primary_os.toml", "looks": looks,
+                           "final": {"events": 100, "success": 0.975},
+                           "prediction": {"sample_size": 130, "n_sims": n_sims}},
+                          base_dir=PLAN.parent)
+    rows = []
+    for i, k in enumerate(PPOS_CUTS, start=1):
+        look = bh.interim_analysis(trial, plan, look=i, fast=True, random_seed=k)
+        row = {"events": k}
+        for method in ("mcmc", "fast"):
+            extra = {"pilot": pilot} if method == "fast" else {}
+            t0 = time.perf_counter()
+            res = look.ppos(method=method, random_seed=k, workers=workers, progress=True,
+                            **extra)
+            row[f"{method}_seconds"] = time.perf_counter() - t0
+            row[f"ppos_{method}"], row[f"mcse_{method}"] = res.ppos, res.mcse
+            if method == "fast":
+                row["screening"] = res.settings["screening"]
+                row["decisions_differing"] = int((res.sims["success"] != exact["success"]
+                                                  ).sum())
+            else:
+                exact = res.sims
+        row["difference_in_mcse"] = (row["ppos_fast"] - row["ppos_mcmc"]) / max(
+            row["mcse_mcmc"], 1 / n_sims)
+        rows.append(row)
+    return rows
+
+
 def main(argv=None):
     import bayes_hcc as bh
 
@@ -82,7 +125,35 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=2024)
     p.add_argument("--work", type=Path, default=HERE / "results" / "screening_work")
+    p.add_argument("--ppos-sims", type=int, default=0,
+                   help="completions per PPoS at three cuts of the example trial (0: skip)")
+    p.add_argument("--skip-design", action="store_true")
     args = p.parse_args(argv)
+    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
+    out = HERE / "results" / f"screening_{stamp}"
+    lines = []
+    if args.ppos_sims > 0:
+        rows = ppos_comparison(args.ppos_sims, args.workers, args.pilot)
+        lines += [f"# PPoS: fast vs exact ({args.ppos_sims} completions per cut, {stamp})",
+                  "", "| OS events at the cut | PPoS exact (MCSE) | PPoS fast (MCSE) | "
+                  "difference / MCSE | success decisions differing | completions sent to "
+                  "MCMC (after the pilot) | completions per minute exact / fast (ratio) |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in rows:
+            n = args.ppos_sims
+            pe, pf = n / r["mcmc_seconds"] * 60, n / r["fast_seconds"] * 60
+            lines.append(f"| {r['events']} | {r['ppos_mcmc']:.3f} ({r['mcse_mcmc']:.3f}) | "
+                         f"{r['ppos_fast']:.3f} ({r['mcse_fast']:.3f}) | "
+                         f"{r['difference_in_mcse']:+.2f} | {r['decisions_differing']} | "
+                         f"{r['screening']['share_sent_to_mcmc']:.3f} | {pe:.0f} / {pf:.0f} "
+                         f"({pf / pe:.2f}) |")
+        lines.append("")
+        out.with_name(out.name + "_ppos.json").write_text(json.dumps(rows, indent=2,
+                                                                     default=float))
+    if args.skip_design:
+        out.with_suffix(".md").write_text("\n".join(lines))
+        print("\n".join(lines))
+        return rows
     args.work.mkdir(parents=True, exist_ok=True)
     common = dict(n_trials=args.n_trials, random_seed=args.seed, workers=args.workers)
     tag = f"n{args.n_trials}_seed{args.seed}"
@@ -99,8 +170,6 @@ def main(argv=None):
     n = args.n_trials * len(SCENARIOS)
     per_min = {m: n / s * 60 for m, s in seconds.items()}
     scr = runs["fast"].settings["screening"]
-    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
-    out = HERE / "results" / f"screening_{stamp}"
     oc = res.pop("oc")
     summary = {"n_trials_per_scenario": args.n_trials, "scenarios": SCENARIOS,
                "pilot": args.pilot, "workers": args.workers, "seed": args.seed,
@@ -117,7 +186,7 @@ def main(argv=None):
                           "fast": oc.apply(fmt, axis=1, m="fast"),
                           "each inside the other's interval":
                           oc["fast_in_exact_interval"] & oc["exact_in_fast_interval"]})
-    lines = [f"# Fast vs exact design simulation ({args.n_trials} trials per scenario, "
+    lines += [f"# Fast vs exact design simulation ({args.n_trials} trials per scenario, "
              f"{stamp})", "",
              f"- look decisions differing: {res['look_decisions_differing']} of "
              f"{res['look_decisions']} ({100 * res['share_differing']:.2f}%); trials whose "

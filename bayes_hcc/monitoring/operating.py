@@ -162,12 +162,12 @@ def _approximate(plan, cut):
 
 
 def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
-              margin: float | None = None) -> dict:
+              margin: float | None = None, bias: float = 0.0) -> dict:
     """Run the plan's looks on one simulated trial. ``screen``: "exact" (MCMC at every
     look), "pilot" (MCMC at every look, and the Laplace approximation's probit of each rule
     recorded beside MCMC's: ``out["pilot"]``) or "fast" (the approximation decides a look
     whose every comparison is farther than ``margin`` from its threshold, on the probit
-    scale; MCMC the others: ``monitoring.screening``)."""
+    scale after removing the pilot's ``bias``; MCMC the others: ``monitoring.screening``)."""
     from scipy import stats
 
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
@@ -207,11 +207,13 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
         if screen != "exact":
             out["n_approx_failed"] += approx is None
         rules = look_rules(look)
+        # the approximate mean with the pilot's probit bias removed (module screening)
+        mean = approx.mean + bias * approx.sd if approx is not None else None
         if screen == "fast" and approx is not None and rules is not None and \
-                probit_distance(approx.mean, approx.sd, look) > margin:
+                probit_distance(mean, approx.sd, look) > margin:
             fit = None  # the approximation decides: no MCMC can change this decision
-            rule = approx_decision(approx.mean, approx.sd, look)
-            out["p_by_look"][look.name] = approx.prob_below(1.0)
+            rule = approx_decision(mean, approx.sd, look)
+            out["p_by_look"][look.name] = float(stats.norm.cdf(-mean / approx.sd))
         else:
             fit = fit_spec(plan.spec, cut, check=False, random_seed=seed + i,
                            **{"log_likelihood": False, **SIMULATED_REFIT, **refit})  # no LOO
@@ -221,10 +223,11 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
             out["p_by_look"][look.name] = probs["P(HR < 1)"]
             out["diag_failed"] += bool(fit.convergence_problems())  # counted, not hidden
             if screen == "pilot" and approx is not None and rules:
+                draws = fit.posterior["log_hr"]
                 for h, _ in rules:
-                    p = float((fit.posterior["log_hr"] < np.log(h)).mean())
+                    p = float((draws < np.log(h)).mean())
                     out["pilot"].append([float((np.log(h) - approx.mean) / approx.sd),
-                                         float(stats.norm.ppf(p))])
+                                         float(stats.norm.ppf(p)), int(draws.size)])
         if screen != "exact":
             out["n_looks"] += 1
             out["n_mcmc"] += fit is not None
@@ -232,7 +235,7 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
             continue
         if fit is None:
             z = stats.norm.ppf([0.5, 0.025, 0.975])
-            med, lo, hi = (approx.mean + z * approx.sd).tolist()
+            med, lo, hi = (mean + z * approx.sd).tolist()
         else:
             d = fit.posterior["log_hr"].to_numpy().ravel()
             med, (lo, hi) = float(np.median(d)), np.quantile(d, [0.025, 0.975])
@@ -401,9 +404,10 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     if mode == "fast":
         from bayes_hcc.monitoring.screening import McmcShare, calibrate_margin
 
-        pairs = np.array([p for rec in out.values() for p in rec["pilot"]], float)
-        cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target)
-        rest = [(k, payload + ("fast", cal.margin)) for k, payload in rest]
+        pairs = np.array([p for rec in out.values() for p in rec["pilot"]],
+                         float).reshape(-1, 3)
+        cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2])
+        rest = [(k, payload + ("fast", cal.margin, cal.bias)) for k, payload in rest]
         out.update(run_tasks(_design_trial, rest, workers=workers, client=client,
                              progress=progress, desc=f"design {plan.name} (fast)",
                              store=store, meta=meta, unit="trial", postfix=McmcShare()))

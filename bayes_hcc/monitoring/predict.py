@@ -221,9 +221,9 @@ def _final_analysis(payload) -> dict:
         return {"p_final": normal_final_probability(trial, spec), "converged": True}
     z = _laplace_z(spec, trial) if method in ("pilot", "screen") else None
     if method == "screen":
-        z_threshold, margin = screen
-        if z is not None and abs(z - z_threshold) > margin:
-            return {"p_final": float(stats.norm.cdf(z)), "converged": True,
+        z_threshold, margin, bias = screen
+        if z is not None and abs(z - bias - z_threshold) > margin:
+            return {"p_final": float(stats.norm.cdf(z - bias)), "converged": True,
                     "decided_by": "laplace", "z_laplace": z, "approx_failed": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is recorded per refit below
@@ -233,7 +233,8 @@ def _final_analysis(payload) -> dict:
     out = {"p_final": prob_superiority(fit, 1.0).probability,
            "converged": not fit.convergence_problems()}
     if method in ("pilot", "screen"):
-        out.update(decided_by="mcmc", z_laplace=z, approx_failed=z is None)
+        out.update(decided_by="mcmc", z_laplace=z, approx_failed=z is None,
+                   n_draws=int(fit.posterior["log_hr"].size))
     return out
 
 
@@ -259,10 +260,13 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         success threshold; see ``pilot``).
     pilot, target : int, float
         ``method="fast"``: the first ``pilot`` completions are refitted by MCMC and by the
-        Laplace approximation; their errors set the margin so that the expected share of
-        final decisions that differ from MCMC's is below ``target``
+        Laplace approximation (more, ``pilot`` at a time, until 20 of them can calibrate:
+        a completion whose MCMC P(HR < 1) rests on fewer than 10 draws on one side cannot;
+        when none are left every completion was refitted by MCMC and the result is the
+        exact method's); their errors set the margin so that the expected share of final
+        decisions that differ from MCMC's is below ``target``
         (``monitoring.screening.calibrate_margin``). ``settings["screening"]`` reports the
-        calibration and the share of completions sent to MCMC.
+        calibration, the pilot size and the share of completions sent to MCMC.
     random_seed : int
         Same data, plan, fit and seed give the same PPoS.
     refit : dict, optional
@@ -355,25 +359,34 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                              progress) -> tuple[dict, dict]:
     """``method="fast"``: pilot completions both ways, the margin, then the rest screened
     (module docstring). Returns the results by key and the screening report."""
-    from bayes_hcc.monitoring.screening import McmcShare, calibrate_margin
+    from bayes_hcc.monitoring.screening import MIN_TAIL_DRAWS, McmcShare, calibrate_margin
     from bayes_hcc.runner import run_tasks
 
-    head = [(k, p[:4] + ("pilot",) + p[5:]) for k, p in tasks[:pilot]]
-    out = run_tasks(_final_analysis, head, workers=workers, progress=progress,
-                    desc="PPoS refits (pilot)", unit="refit")
-    pairs = np.array([(r["z_laplace"], stats.norm.ppf(r["p_final"])) for r in out.values()
-                      if r["z_laplace"] is not None], float).reshape(-1, 2)
-    usable = np.isfinite(pairs).all(axis=1).sum()
-    if usable < 20:
-        raise BayesHCCError(
-            f"method='fast': {usable} of the {pilot} pilot completions can calibrate the "
-            "margin (the others' MCMC P(HR < 1) is exactly 0 or 1, or the approximation "
-            "failed); it needs at least 20: raise pilot= (or n_sims=), or use "
-            "method='mcmc'.")
-    cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target)
+    out, n_pilot = {}, 0
+    while True:  # pilot batches until 20 comparisons can calibrate, or nothing is left
+        batch = [(k, p[:4] + ("pilot",) + p[5:]) for k, p in tasks[n_pilot:n_pilot + pilot]]
+        out.update(run_tasks(_final_analysis, batch, workers=workers, progress=progress,
+                             desc="PPoS refits (pilot)", unit="refit"))
+        n_pilot += len(batch)
+        pairs = np.array([(r["z_laplace"], stats.norm.ppf(r["p_final"]), r["n_draws"])
+                          for r in out.values() if r["z_laplace"] is not None],
+                         float).reshape(-1, 3)
+        with np.errstate(invalid="ignore"):
+            tail = stats.norm.cdf(-np.abs(pairs[:, 1])) * pairs[:, 2]
+        usable = int((np.isfinite(pairs).all(axis=1) & (tail >= MIN_TAIL_DRAWS)).sum())
+        if usable >= 20 or n_pilot == len(tasks):
+            break
+    if usable < 20:  # every completion was refitted by MCMC: the exact method's result
+        return out, {"n_pilot": usable, "pilot_completions": n_pilot,
+                     "completions_screened": 0, "approximation_failed": 0,
+                     "share_sent_to_mcmc": float("nan"), "target_flip_share": target,
+                     "note": f"fewer than 20 completions could calibrate the margin (MCMC "
+                             f"P(HR < 1) on fewer than {MIN_TAIL_DRAWS} draws on one side "
+                             "in the others): every completion was refitted by MCMC"}
+    cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2])
     z_threshold = float(stats.norm.ppf(success))
-    rest = [(k, p[:4] + ("screen",) + p[5:] + (z_threshold, cal.margin))
-            for k, p in tasks[pilot:]]
+    rest = [(k, p[:4] + ("screen",) + p[5:] + (z_threshold, cal.margin, cal.bias))
+            for k, p in tasks[n_pilot:]]
 
     def counts(r):  # the running MCMC share, in the bar's terms
         return {"n_looks": 1, "n_mcmc": r["decided_by"] == "mcmc"}
@@ -383,7 +396,7 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                          desc="PPoS refits (screened)", unit="refit",
                          postfix=lambda r: share(counts(r))))
     screened = [out[k] for k, _ in rest]
-    return out, {**cal.summary(), "pilot_completions": pilot,
+    return out, {**cal.summary(), "pilot_completions": n_pilot,
                  "completions_screened": len(screened),
                  "approximation_failed": sum(r["approx_failed"] for r in screened),
                  "share_sent_to_mcmc": (sum(r["decided_by"] == "mcmc" for r in screened)

@@ -9,12 +9,18 @@ threshold; otherwise MCMC decides.
 
 The margin is calibrated, not guessed (``calibrate_margin``): on pilot looks fitted both
 ways, the errors z_approx - z_MCMC (z_MCMC = Phi^-1 of the MCMC probability) are summarised
-by their mean and SD, and margin = |mean| + Phi^-1(1 - target / 2) x SD x sqrt(1 + 1/n).
-A screened decision can flip only if the error exceeds its distance to the threshold, which
-is more than the margin, so under a normal model of the errors (checked on the pilot) the
-expected share of flipped decisions is below ``target``. Pilot errors have had heavier tails
-than normal, so the margin is the larger of that one and the same quantile of a Student t
-fitted to the errors.
+by their mean (the bias, systematic: with random site effects the Laplace mean of the log
+HR sits a little low) and SD. Screening uses the bias-corrected probit z_approx - bias
+(``MarginCalibration.corrected_mean`` shifts the approximate mean accordingly), and
+margin = Phi^-1(1 - target / 2) x SD x sqrt(1 + 1/n): a screened decision can flip only if
+the corrected error exceeds its distance to the threshold, which is more than the margin,
+so under a normal model of the errors (checked on the pilot) the expected share of flipped
+decisions is below ``target``. Pilot errors have had heavier tails than normal, so the
+margin is the larger of that one and the same quantile of a Student t fitted to the errors.
+Pilot pairs whose MCMC probability rests on fewer than 10 draws on its minority side (e.g.
+P > 0.9975 from 4,000 draws) are left out: there the probit of the MCMC estimate is mostly
+Monte Carlo noise (its SD is about 0.1 at 10 draws, as large as the approximation's error,
+and grows fast below), and such looks are far from any threshold a plan uses.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from scipy import stats
 from bayes_hcc.errors import BayesHCCError
 
 __all__ = ["look_rules", "probit_distance", "approx_decision", "calibrate_margin",
-           "MarginCalibration", "McmcShare"]
+           "MarginCalibration", "McmcShare", "MIN_TAIL_DRAWS"]
 
 
 def look_rules(look) -> list[tuple[float, float]] | None:
@@ -81,7 +87,8 @@ def approx_decision(mean: float, sd: float, look) -> str:
 
 @dataclass(frozen=True)
 class MarginCalibration:
-    """Pilot errors of the approximation on the probit scale, and the margin they give."""
+    """Pilot errors of the approximation on the probit scale, and the margin they give
+    (around the bias-corrected probit: see the module docstring)."""
 
     errors: np.ndarray
     bias: float
@@ -89,51 +96,70 @@ class MarginCalibration:
     margin: float
     target: float
     normality_p: float
+    n_left_out: int = 0
 
     @property
     def n_pilot(self) -> int:
         return len(self.errors)
 
+    def corrected_mean(self, mean: float, sd: float) -> float:
+        """The approximate posterior mean of the log HR with the pilot's probit bias
+        removed: z - bias for every threshold is (log h - mean') / sd with
+        mean' = mean + bias x sd."""
+        return float(mean + self.bias * sd)
+
     def flip_probability(self, distance) -> np.ndarray:
         """Under the fitted error model, the probability that a comparison at probit
-        ``distance`` from its threshold is on the other side under MCMC."""
+        ``distance`` from its threshold (bias-corrected) is on the other side under MCMC."""
         d = np.abs(np.asarray(distance, float))
-        return stats.norm.sf((d - abs(self.bias)) / self.sd)
+        return stats.norm.sf(d / self.sd)
 
     def summary(self) -> dict:
         return {"n_pilot": self.n_pilot, "bias": self.bias, "sd": self.sd,
                 "margin": self.margin, "target_flip_share": self.target,
-                "normality_p": self.normality_p}
+                "normality_p": self.normality_p, "pilot_left_out": self.n_left_out}
 
 
-def calibrate_margin(z_approx, z_exact, target: float = 0.001) -> MarginCalibration:
+#: Pilot pairs need this many MCMC draws on the minority side of a probability.
+MIN_TAIL_DRAWS = 10
+
+
+def calibrate_margin(z_approx, z_exact, target: float = 0.001,
+                     n_draws=None) -> MarginCalibration:
     """The screening margin from pilot comparisons (module docstring). ``z_approx``,
     ``z_exact``: the probit of P(HR < h) by the approximation and by MCMC for every rule of
     every pilot look; pairs where MCMC's probability is 0 or 1 (infinite probit) are left
-    out. ``normality_p``: Shapiro-Wilk test of the errors (a small value says the normal
-    error model, and so the margin, should not be trusted: enlarge the pilot or use
-    ``mode="exact"``)."""
+    out, and with ``n_draws`` (the MCMC draws behind each probability) those resting on
+    fewer than ``MIN_TAIL_DRAWS`` draws on the minority side. ``normality_p``: Shapiro-Wilk test of the
+    errors (a small value says the normal error model should not be trusted; the Student t
+    margin then usually takes over)."""
     if not 0 < target < 0.5:
         raise BayesHCCError(f"target={target!r} must be a share between 0 and 0.5.")
     za, ze = np.asarray(z_approx, float), np.asarray(z_exact, float)
     if za.shape != ze.shape:
         raise BayesHCCError("z_approx and z_exact must pair up (same length).")
     ok = np.isfinite(za) & np.isfinite(ze)
+    if n_draws is not None:
+        with np.errstate(invalid="ignore"):
+            tail = stats.norm.cdf(-np.abs(ze)) * np.broadcast_to(np.asarray(n_draws, float),
+                                                                  ze.shape)
+        ok &= tail >= MIN_TAIL_DRAWS
     err = za[ok] - ze[ok]
     if len(err) < 20:
         raise BayesHCCError(f"{len(err)} usable pilot comparisons; the margin needs at "
                             "least 20 (run more pilot looks).")
     bias, sd = float(err.mean()), float(err.std(ddof=1))
     inflate = np.sqrt(1 + 1 / len(err))
-    margin = abs(bias) + float(stats.norm.ppf(1 - target / 2)) * sd * inflate
+    q = float(stats.norm.ppf(1 - target / 2))
+    margin = q * sd * inflate
     p_norm = float(stats.shapiro(err[:5000]).pvalue)
     # heavier tails than normal (measured on design pilots): a Student t fitted to the
-    # errors, and the larger of the two margins
+    # errors, and the larger of the two margins (around the same bias-corrected centre)
     df, loc, scale = stats.t.fit(err)
-    margin = max(margin, abs(float(loc)) + float(stats.t.ppf(1 - target / 2, df)) * scale
-                 * inflate)
-    return MarginCalibration(err, bias, sd, float(margin), float(target), p_norm)
-
+    margin = max(margin, abs(float(loc) - bias) + float(stats.t.ppf(1 - target / 2, df))
+                 * scale * inflate)
+    return MarginCalibration(err, bias, sd, float(margin), float(target), p_norm,
+                             int(ok.size - ok.sum()))
 
 class McmcShare:
     """A progress bar's running share of screened looks (or completions) refitted by MCMC:

@@ -38,25 +38,45 @@ def test_a_ppos_rule_cannot_be_screened():
 
 
 def test_calibrated_margin_keeps_flips_below_the_target():
-    """Pilot errors N(0.05, 0.1) on the probit scale (400 comparisons): the margin is about
-    |bias| + 3.29 SD; on 200,000 looks spread around a threshold with the same errors, the
-    share of screened decisions that MCMC would flip stays below the 0.1% target (the bound
-    is loose: flipping needs an error beyond the look's distance, not just the margin)."""
+    """Pilot errors N(0.15, 0.1) on the probit scale (400 comparisons): the bias is
+    estimated and removed, the margin is about 3.29 SD around the corrected probit; on
+    200,000 looks spread around a threshold with the same errors, the share of screened
+    decisions that MCMC would flip stays below the 0.1% target (the bound is loose:
+    flipping needs an error beyond the look's distance, not just the margin)."""
     rng = np.random.default_rng(1)
     z_exact = rng.normal(0.0, 2.0, 400)
-    z_approx = z_exact + rng.normal(0.05, 0.1, 400)
+    z_approx = z_exact + rng.normal(0.15, 0.1, 400)
     cal = calibrate_margin(z_approx, z_exact, target=0.001)
-    assert cal.margin == pytest.approx(0.05 + 3.29 * 0.1, abs=0.05)
+    assert cal.bias == pytest.approx(0.15, abs=0.02)
+    assert cal.margin == pytest.approx(3.29 * 0.1, abs=0.05)
     assert cal.normality_p > 0.01
     n = 200_000
     ze = rng.normal(0.0, 1.5, n)
-    za = ze + rng.normal(0.05, 0.1, n)
+    za = ze + rng.normal(0.15, 0.1, n) - cal.bias  # the corrected probit
     screened = np.abs(za) > cal.margin
     flipped = screened & (np.sign(za) != np.sign(ze))
     assert flipped.mean() < 0.001
     assert 0.5 < screened.mean() < 1.0  # most looks decided without MCMC
     assert cal.flip_probability(cal.margin) == pytest.approx(
-        stats.norm.sf((cal.margin - abs(cal.bias)) / cal.sd))
+        stats.norm.sf(cal.margin / cal.sd))
+    # the shift of the mean that removes the bias: (log h - mean') / sd = z - bias
+    mean, sd = -0.3, 0.2
+    assert (0.0 - cal.corrected_mean(mean, sd)) / sd == pytest.approx(
+        (0.0 - mean) / sd - cal.bias)
+
+
+def test_pilot_probabilities_mcmc_cannot_resolve_are_left_out():
+    """A pair whose MCMC probability rests on fewer than 10 of its draws on the minority
+    side (P = 0.9995 from 4,000 draws: 2 draws) is Monte Carlo noise on the probit scale:
+    left out with n_draws, counted in the summary."""
+    rng = np.random.default_rng(2)
+    ze = rng.normal(0.0, 1.0, 100)
+    za = ze + rng.normal(0.0, 0.1, 100)
+    noisy = np.full(5, stats.norm.ppf(0.9995))
+    cal = calibrate_margin(np.r_[za, noisy + 1.5], np.r_[ze, noisy], n_draws=4000)
+    assert cal.n_left_out == 5 and cal.n_pilot == 100
+    assert cal.margin < 0.5  # the noise pairs would have set it
+    assert calibrate_margin(np.r_[za, noisy + 1.5], np.r_[ze, noisy]).margin > 0.5
 
 
 def test_calibration_needs_a_real_pilot():
