@@ -160,13 +160,33 @@ def main(argv=None):
     runs, seconds = {}, {}
     for mode in ("exact", "fast"):
         store = args.work / f"{mode}_{tag}.jsonl"
+        timing = store.with_suffix(".seconds.json")  # written by the run that made the store
         fresh = not store.exists()
         t0 = time.perf_counter()
         extra = {"pilot": args.pilot} if mode == "fast" else {}
         runs[mode] = bh.simulate_design(PLAN, SCENARIOS, mode=mode, store=store, **common,
                                         **extra)
-        seconds[mode] = time.perf_counter() - t0 if fresh else float("nan")
+        if fresh:
+            seconds[mode] = time.perf_counter() - t0
+            timing.write_text(json.dumps({"seconds": seconds[mode], "written": stamp}))
+        else:
+            seconds[mode] = (json.loads(timing.read_text())["seconds"] if timing.exists()
+                             else float("nan"))
     res = compare(runs["exact"], runs["fast"])
+    # what costs what: MCMC fits in each mode (exact: every look a trial reached; fast: the
+    # pilot trials' looks and the screened looks sent to MCMC), at exact mode's seconds per
+    # fit; the rest of fast mode's time is the approximation, simulation and compiling
+    looks = runs["exact"].settings["looks"]
+    fits_exact = sum(len(look_decisions(r, looks)) for _, r in runs["exact"].records.iterrows())
+    fr = runs["fast"].records
+    pilot_rows = fr["trial"] < args.pilot
+    fits_fast = int(fr.loc[pilot_rows, "n_looks"].sum() + fr.loc[~pilot_rows, "n_mcmc"].sum())
+    per_fit = seconds["exact"] / fits_exact
+    res["cost"] = {"mcmc_fits_exact": fits_exact, "mcmc_fits_fast": fits_fast,
+                   "laplace_looks_fast": int(fr["n_looks"].sum()),
+                   "seconds_per_exact_trial_fit": per_fit,
+                   "fast_seconds_in_mcmc_estimated": fits_fast * per_fit,
+                   "fast_seconds_other": seconds["fast"] - fits_fast * per_fit}
     n = args.n_trials * len(SCENARIOS)
     per_min = {m: n / s * 60 for m, s in seconds.items()}
     scr = runs["fast"].settings["screening"]
@@ -198,7 +218,14 @@ def main(argv=None):
              f"{scr['bias']:.3f}, SD {scr['sd']:.3f}, {scr['n_pilot']} pilot comparisons, "
              f"normality p {scr['normality_p']:.3g}); share of screened looks sent to MCMC "
              f"{scr['share_sent_to_mcmc']:.3f}; approximations that failed "
-             f"{scr['approximation_failed']}", "",
+             f"{scr['approximation_failed']}",
+             f"- cost: MCMC fits {res['cost']['mcmc_fits_exact']} (exact) vs "
+             f"{res['cost']['mcmc_fits_fast']} (fast, pilot included); at exact mode's "
+             f"{res['cost']['seconds_per_exact_trial_fit']:.2f} s per fit (simulation "
+             f"included), fast mode spent about "
+             f"{res['cost']['fast_seconds_in_mcmc_estimated']:.0f} s in MCMC and "
+             f"{res['cost']['fast_seconds_other']:.0f} s on the rest (approximations at "
+             f"{res['cost']['laplace_looks_fast']} looks, simulation, compiling)", "",
              table.to_markdown(), "",
              "The convergence-failure row is not expected to agree: fast mode runs MCMC at "
              "fewer looks, so fewer looks can fail the checks.", ""]
