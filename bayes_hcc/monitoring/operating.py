@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -183,7 +184,9 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
     out = {"seed": seed, "true_log_hr": true_log_hr, "p_by_look": {}, "diag_failed": 0,
            "final_events_reached": True, "looks_skipped": []}
     if screen != "exact":
-        out.update(n_looks=0, n_mcmc=0, n_approx_failed=0, pilot=[])
+        # wall seconds in the approximation and in MCMC (with PPoS), for the cost split
+        out.update(n_looks=0, n_mcmc=0, n_approx_failed=0, pilot=[], seconds_approx=0.0,
+                   seconds_mcmc=0.0)
     looks = (*plan.looks, plan.final)
     for i, look in enumerate(looks):
         try:
@@ -203,9 +206,11 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
         if no_events and not look.is_final:
             out["looks_skipped"].append(look.name)  # nothing to analyse at this look
             continue
+        t0 = time.perf_counter()
         approx = _approximate(plan, cut) if screen != "exact" else None
         if screen != "exact":
             out["n_approx_failed"] += approx is None
+            out["seconds_approx"] += time.perf_counter() - t0
         rules = look_rules(look)
         # the approximate mean with the pilot's probit bias removed (module screening)
         mean = approx.mean + bias * approx.sd if approx is not None else None
@@ -215,6 +220,7 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
             rule = approx_decision(mean, approx.sd, look)
             out["p_by_look"][look.name] = float(stats.norm.cdf(-mean / approx.sd))
         else:
+            t0 = time.perf_counter()
             fit = fit_spec(plan.spec, cut, check=False, random_seed=seed + i,
                            **{"log_likelihood": False, **SIMULATED_REFIT, **refit})  # no LOO
             ppos = (predictive_probability(cut, plan, fit=fit, random_seed=seed + i)
@@ -222,6 +228,8 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
             rule, probs = decide(fit, look, ppos)
             out["p_by_look"][look.name] = probs["P(HR < 1)"]
             out["diag_failed"] += bool(fit.convergence_problems())  # counted, not hidden
+            if screen != "exact":
+                out["seconds_mcmc"] += time.perf_counter() - t0
             if screen == "pilot" and approx is not None and rules:
                 draws = fit.posterior["log_hr"]
                 for h, _ in rules:
@@ -416,13 +424,17 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         screening = {**cal.summary(), "pilot_trials_per_scenario": pilot,
                      "looks_screened": n_looks,
                      "approximation_failed": sum(r["n_approx_failed"] for r in fast),
+                     "seconds_approx": sum(r["seconds_approx"] for r in fast),
+                     "seconds_mcmc": sum(r["seconds_mcmc"] for r in fast),
                      "share_sent_to_mcmc": (sum(r["n_mcmc"] for r in fast) / n_looks
                                             if n_looks else float("nan"))}
     rows = []
     for key, rec in out.items():
         name, i = key.rsplit("/", 1)
         rows.append({"scenario": name, "trial": int(i),
-                     **{k: v for k, v in rec.items() if k != "pilot"}})
+                     # wall times vary run to run: in settings["screening"], not records
+                     **{k: v for k, v in rec.items() if k != "pilot" and
+                        not k.startswith("seconds_")}})
     records = pd.DataFrame(rows)
     looks = [x.name for x in plan.looks] + ["final"]
     return DesignResult(plan_name=plan.name, plan_hash=plan.hash, scenarios=scenarios,

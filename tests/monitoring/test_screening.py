@@ -116,6 +116,10 @@ def test_fast_design_decides_as_exact_mcmc_on_the_same_trials():
     assert same[pilot].all()
     s = fast.settings["screening"]
     assert 0 <= s["share_sent_to_mcmc"] <= 1 and s["margin"] > 0
+    # the cost split is in the settings (worker seconds), never in the records: the
+    # records of the same seeds are the same on every run and engine
+    assert s["seconds_mcmc"] > 0 and s["seconds_approx"] > 0
+    assert not any(c.startswith("seconds_") for c in fast.records.columns)
 
 
 def test_heavy_tailed_pilot_errors_widen_the_margin():
