@@ -182,7 +182,8 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
     true_log_hr = float(np.log(true_hr)) if true_hr is not None else float("nan")
     origin = trial.to_frame()["randomization_date"].min()
     out = {"seed": seed, "true_log_hr": true_log_hr, "p_by_look": {}, "diag_failed": 0,
-           "final_events_reached": True, "looks_skipped": []}
+           "final_events_reached": True, "looks_skipped": [], "mcse_by_look": {},
+           "near_threshold": 0}
     if screen != "exact":
         # wall seconds in the approximation and in MCMC (with PPoS), for the cost split
         out.update(n_looks=0, n_mcmc=0, n_approx_failed=0, pilot=[], seconds_approx=0.0,
@@ -227,6 +228,12 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
                     if look.futility_ppos is not None else None)
             rule, probs = decide(fit, look, ppos)
             out["p_by_look"][look.name] = probs["P(HR < 1)"]
+            # the Monte Carlo error of the decision: a comparison within 2 MCSE of its
+            # threshold is a decision the draws cannot settle (counted, never hidden)
+            out["mcse_by_look"][look.name] = probs["MCSE P(HR < 1)"]
+            out["near_threshold"] += any(
+                abs(probs[f"P(HR < {h:g})"] - c) < 2 * probs[f"MCSE P(HR < {h:g})"]
+                for h, c in (rules or []))
             out["diag_failed"] += bool(fit.convergence_problems())  # counted, not hidden
             if screen != "exact":
                 out["seconds_mcmc"] += time.perf_counter() - t0
@@ -280,7 +287,10 @@ class DesignResult:
         """One row per (scenario, measure): estimate and Monte Carlo 95% interval.
 
         Proportions (declaring efficacy: the type I error under HR = 1 and the power
-        otherwise; stopping at each look; coverage) have Wilson intervals; means
+        otherwise; stopping at each look; coverage; trials with a look failing the
+        convergence checks; trials with an MCMC look whose probability was within 2 MCSE
+        of a threshold: a decision the draws could not settle, ``records["mcse_by_look"]``
+        holds each MCMC look's MCSE of P(HR < 1)) have Wilson intervals; means
         (patients, events, duration, bias of the posterior median log HR) have t intervals.
         """
         rows = []
@@ -303,6 +313,9 @@ class DesignResult:
             props2 = {"95% interval covers true HR": g["covered"].sum(),
                       "trials with a look failing convergence checks": (g["diag_failed"] > 0
                                                                         ).sum()}
+            if "near_threshold" in g and g["near_threshold"].notna().all():
+                props2["trials with a look within 2 MCSE of a threshold"] = \
+                    (g["near_threshold"] > 0).sum()
             for measure, k in props.items():
                 rows.append((name, measure, k / n, *wilson_interval(int(k), n), n))
             for measure, x in means.items():

@@ -51,6 +51,12 @@ def test_design_records_and_oc_table_agree():
                                     + t.loc["success at final", "estimate"])
         assert t.loc["patients", "estimate"] == g["n_patients"].mean()
         assert t.loc["95% interval covers true HR", "estimate"] == g["covered"].mean()
+        assert t.loc["trials with a look within 2 MCSE of a threshold", "estimate"] == \
+            (g["near_threshold"] > 0).mean()
+    # every MCMC look's MCSE of P(HR < 1) is recorded, and is what a probability from
+    # 2 x 300-ish draws has: between 0 (all draws agree: the 1/n bound) and 0.05
+    for mcse in rec["mcse_by_look"]:
+        assert mcse and all(0 < v < 0.05 for v in mcse.values())
     assert (tab["mc_lower"] <= tab["estimate"]).all()
     assert (tab["estimate"] <= tab["mc_upper"]).all()
     assert res.summary().shape == (len(tab) // 2, 2)
