@@ -291,9 +291,11 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     method = pred.method if method is None else method
     if method not in PPOS_METHODS:
         raise BayesHCCError(f"method={method!r}; choose one of {', '.join(PPOS_METHODS)}.")
-    if method == "fast" and not (isinstance(pilot, int) and 1 <= pilot <= n_sims):
+    if method == "fast" and not (isinstance(pilot, int) and not isinstance(pilot, bool)
+                                 and pilot >= 1):
         raise BayesHCCError(f"pilot={pilot!r}: the completions refitted both ways to "
-                            f"calibrate the margin, between 1 and n_sims ({n_sims}).")
+                            "calibrate the margin, a whole number >= 1 (more than n_sims: "
+                            "every completion is refitted by MCMC).")
     final = plan.final
     endpoint = plan.spec.endpoint
     ep = trial.endpoint(endpoint)
