@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 checks failed (diagnostics under ``--strict``, validati
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -585,6 +586,13 @@ def design(
     seed: int = typer.Option(2024, help="Random seed of the whole study."),
     fast: bool = typer.Option(False, "--fast", help="4 chains x 300 draws per look "
                               "(exploratory thresholds for the convergence counts)."),
+    mode: str = typer.Option("exact", help="'exact' (MCMC at every look) or 'fast' (the "
+                             "Laplace approximation decides looks far from every threshold, "
+                             "MCMC the rest; decisions as exact mode's)."),
+    pilot: int = typer.Option(50, help="--mode fast: trials per scenario run exactly to "
+                              "calibrate the screening margin."),
+    target: float = typer.Option(0.001, help="--mode fast: expected share of screened "
+                                 "decisions that MCMC would flip, at most."),
 ):
     """Operating characteristics of a monitoring plan by simulating whole trials."""
     from bayes_hcc.models.from_spec import FAST
@@ -619,7 +627,7 @@ def design(
         res = simulate_design(p, scenario or None, trials, random_seed=seed,
                               refit={**FAST, "exploratory": True} if fast else None,
                               workers=workers, client=client,
-                              store=store)
+                              store=store, mode=mode, pilot=pilot, target=target)
     except (BayesHCCError, FileNotFoundError) as err:
         fail(err)
     finally:
@@ -629,8 +637,18 @@ def design(
             cluster.close()
     typer.echo(repr(res))
     typer.echo(res.summary().to_string())
+    screening = res.settings.get("screening")
+    if screening:
+        typer.echo(f"screening: margin {screening['margin']:.3f} (probit scale; pilot bias "
+                   f"{screening['bias']:.3f}, SD {screening['sd']:.3f}), "
+                   f"{screening['share_sent_to_mcmc']:.1%} of screened looks sent to MCMC")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         res.records.to_csv(out / "design_trials.csv", index=False)
         res.table().to_csv(out / "design_oc.csv")
-        typer.echo(f"written: {out / 'design_trials.csv'}, {out / 'design_oc.csv'}")
+        written = [out / "design_trials.csv", out / "design_oc.csv"]
+        if screening:
+            (out / "design_screening.json").write_text(json.dumps(screening, indent=2,
+                                                                  default=float))
+            written.append(out / "design_screening.json")
+        typer.echo("written: " + ", ".join(str(w) for w in written))

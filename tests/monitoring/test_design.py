@@ -135,6 +135,9 @@ def test_cli_design(tmp_path):
     res = CliRunner().invoke(app, ["design", "--plan", str(plan), "--trials", "2",
                                    "--scenario", "hr=0.7", "--workers", "1"])
     assert res.exit_code == 2 and "not key=value" in res.output
+    res = CliRunner().invoke(app, ["design", "--plan", str(plan), "--trials", "2",
+                                   "--mode", "quick", "--workers", "1"])
+    assert res.exit_code == 2 and "mode='quick'" in res.output
 
 
 def test_cli_scheduler_without_dask_says_which_extra(tmp_path, monkeypatch):
@@ -166,3 +169,17 @@ def test_type_one_error_without_interim_looks_is_nominal():
                              progress=False)
     k = int(res.records["decision"].eq("success").sum())
     assert stats.binomtest(k, 400, 0.025).pvalue > 0.01, k / 400
+
+
+@pytest.mark.slow
+def test_cli_design_in_fast_mode_reports_the_screening(tmp_path):
+    """bayes-hcc design --mode fast: the OC table, the screening line and its JSON."""
+    out = tmp_path / "oc"
+    res = CliRunner().invoke(app, ["design", "--plan", str(ROOT / "models" / "monitoring.toml"),
+                                   "--trials", "16", "--pilot", "10", "--scenario",
+                                   "hr_os=1.0", "--workers", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "screening: margin" in res.output and "sent to MCMC" in res.output
+    s = json.loads((out / "design_screening.json").read_text())
+    assert s["pilot_trials_per_scenario"] == 10 and s["margin"] > 0
+    assert len(pd.read_csv(out / "design_trials.csv")) == 16
