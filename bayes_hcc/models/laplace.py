@@ -35,6 +35,9 @@ from bayes_hcc.models.sampling import _compiled, graph_builder
 
 __all__ = ["laplace", "LaplaceResult"]
 
+#: A mode is accepted when the Newton step from it is shorter than this, in posterior SDs.
+NEWTON_DECREMENT_TOL = 1e-3
+
 _FUNCTIONS: dict = {}
 _LOCK = threading.Lock()
 
@@ -128,6 +131,16 @@ def laplace(model, trial, endpoint: str = "os") -> LaplaceResult:
         chol = np.linalg.cholesky(H)  # negative Hessian of the log density: positive definite
         w = np.linalg.solve(chol, jac)
         sd = float(np.sqrt(w @ w))
+        if not res.success and np.all(np.isfinite(H)):
+            # trust-exact can stop short of its gradient tolerance in the last steps
+            # ("failure to predict improvement") when it is already at the mode to within
+            # rounding: accepted when the Newton decrement sqrt(g' H^-1 g), the distance to
+            # the mode in posterior SDs, is below 1e-3
+            decrement = float(np.linalg.norm(np.linalg.solve(chol, fun(res.x)[1])))
+            if decrement < NEWTON_DECREMENT_TOL:
+                converged = True
+                message += (f" (accepted: Newton decrement {decrement:.1e} < "
+                            f"{NEWTON_DECREMENT_TOL:g} posterior SD)")
     except np.linalg.LinAlgError:
         converged, sd = False, float("nan")
         message += "; the Hessian at the mode is not negative definite"

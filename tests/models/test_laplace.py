@@ -57,3 +57,37 @@ def test_laplace_with_random_site_effects_is_close_to_mcmc(model):
     assert abs(approx.mean - draws.mean()) < 0.25 * draws.std()
     assert approx.sd == pytest.approx(draws.std(), rel=0.10)
     assert abs(approx.prob_superiority() - (draws < 0).mean()) < 0.05
+
+
+def test_a_mode_found_to_within_rounding_is_accepted():
+    """A simulated interim cut (the plan's second look on a null design trial) where
+    trust-exact stops with "failure to predict improvement" at the mode: accepted because
+    the Newton step from there is below 1e-3 posterior SD, and the mode agrees with an
+    independent optimiser (BFGS on the same log density, run to a tight tolerance) to
+    within 0.01 posterior SD of the log HR (it used to be reported as not converged and
+    sent to MCMC)."""
+    from scipy import optimize
+
+    from bayes_hcc.models import laplace as lp
+    from bayes_hcc.models.from_spec import build, population
+    from bayes_hcc.models.graph import prepare
+    from bayes_hcc.monitoring.interim import look_date
+    from bayes_hcc.monitoring.operating import DESIGN_BASE, _scenario_kwargs
+
+    plan = bh.load_plan(__import__("pathlib").Path(__file__).resolve().parents[2]
+                        / "models" / "monitoring.toml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trial = bh.simulate_trial(**_scenario_kwargs(DESIGN_BASE, {"hr_os": 1.0}),
+                                  random_seed=1314362612)
+        cut = population(plan.spec, trial.cut(look_date(trial, plan.looks[1], "os")))
+    model = build(plan.spec)
+    approx = bh.laplace(model, cut, "os")
+    assert approx.converged and "accepted: Newton decrement" in approx.message
+    *_, key = prepare(model, cut, "os")
+    funcs = lp._FUNCTIONS[key]
+    res = optimize.minimize(lambda x: tuple(-np.asarray(v, float) for v in
+                                            funcs["value_and_grad"](x)),
+                            funcs["x0"], jac=True, method="BFGS", options={"gtol": 1e-9})
+    mean = float(funcs["effect"](res.x)[0])
+    assert abs(mean - approx.mean) < 0.01 * approx.sd
