@@ -176,7 +176,8 @@ def test_cli_design_in_fast_mode_reports_the_screening(tmp_path):
     """bayes-hcc design --mode fast: the OC table, the screening line and its JSON."""
     out = tmp_path / "oc"
     res = CliRunner().invoke(app, ["design", "--plan", str(ROOT / "models" / "monitoring.toml"),
-                                   "--trials", "16", "--pilot", "10", "--scenario",
+                                   "--trials", "16", "--mode", "fast", "--pilot", "10",
+                                   "--scenario",
                                    "hr_os=1.0", "--workers", "2", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "screening: margin" in res.output and "sent to MCMC" in res.output
