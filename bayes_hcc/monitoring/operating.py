@@ -148,20 +148,6 @@ def _design_trial(payload) -> dict:
                          *screen)
 
 
-def _approximate(plan, cut):
-    """The Laplace approximation of the plan's model at this cut, or None when it cannot
-    be used (did not converge, or failed: MCMC then decides, and the failures are counted
-    in the screening report)."""
-    from bayes_hcc.models.from_spec import build, population
-    from bayes_hcc.models.laplace import laplace
-
-    try:
-        approx = laplace(build(plan.spec), population(plan.spec, cut), plan.spec.endpoint)
-    except Exception:  # noqa: BLE001 - any failure sends the look to MCMC, counted
-        return None
-    return approx if approx.converged else None
-
-
 def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
               margin: float | None = None, bias: float = 0.0) -> dict:
     """Run the plan's looks on one simulated trial. ``screen``: "exact" (MCMC at every
@@ -173,7 +159,8 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
 
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
     from bayes_hcc.monitoring.predict import predictive_probability
-    from bayes_hcc.monitoring.screening import approx_decision, look_rules, probit_distance
+    from bayes_hcc.monitoring.screening import (approx_decision, approximate, look_rules,
+                                                probit_distance)
 
     endpoint = plan.spec.endpoint
     # PFS is proportional-hazards in the simulator only when OS and TTP share a hazard
@@ -208,7 +195,7 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
             out["looks_skipped"].append(look.name)  # nothing to analyse at this look
             continue
         t0 = time.perf_counter()
-        approx = _approximate(plan, cut) if screen != "exact" else None
+        approx = approximate(plan.spec, cut) if screen != "exact" else None
         if screen != "exact":
             out["n_approx_failed"] += approx is None
             out["seconds_approx"] += time.perf_counter() - t0
@@ -398,6 +385,10 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     if mode not in ("exact", "fast"):
         raise BayesHCCError(f"mode={mode!r}; choose 'exact' (MCMC at every look) or 'fast' "
                             "(screened by the Laplace approximation).")
+    if mode == "fast":
+        from bayes_hcc.monitoring.screening import check_target
+
+        check_target(target)  # before any pilot trial runs
     if mode == "fast" and not (isinstance(pilot, int) and 1 <= pilot <= n_trials):
         raise BayesHCCError(f"pilot={pilot!r}: the trials per scenario run exactly to "
                             f"calibrate the margin, between 1 and n_trials ({n_trials}).")

@@ -192,19 +192,6 @@ def _illness_death_simulator(trial, completion, pred, endpoint, random_seed):
     return IllnessDeathFutureSimulator(trial, completion, pred, endpoint)
 
 
-def _laplace_z(spec, trial) -> float | None:
-    """Probit of the Laplace approximation's P(HR < 1) on a completed trial; None when it
-    did not converge or failed (MCMC then decides; counted)."""
-    from bayes_hcc.models.from_spec import build
-    from bayes_hcc.models.laplace import laplace
-
-    try:
-        approx = laplace(build(spec), trial, spec.endpoint)
-    except Exception:  # noqa: BLE001 - any failure sends the completion to MCMC, counted
-        return None
-    return float(-approx.mean / approx.sd) if approx.converged else None
-
-
 def _final_analysis(payload) -> dict:
     """Run the final rule on one completed trial (runs in a worker when pooled). Methods
     "pilot" (MCMC, and the Laplace probit recorded beside it) and "screen" (the
@@ -219,7 +206,12 @@ def _final_analysis(payload) -> dict:
                                 source="completed trial (prediction)")
     if method == "normal":
         return {"p_final": normal_final_probability(trial, spec), "converged": True}
-    z = _laplace_z(spec, trial) if method in ("pilot", "screen") else None
+    z = None
+    if method in ("pilot", "screen"):
+        from bayes_hcc.monitoring.screening import approximate
+
+        approx = approximate(spec, trial)
+        z = float(-approx.mean / approx.sd) if approx is not None else None
     if method == "screen":
         z_threshold, margin, bias = screen
         if z is not None and abs(z - bias - z_threshold) > margin:
@@ -291,6 +283,10 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     method = pred.method if method is None else method
     if method not in PPOS_METHODS:
         raise BayesHCCError(f"method={method!r}; choose one of {', '.join(PPOS_METHODS)}.")
+    if method == "fast":
+        from bayes_hcc.monitoring.screening import check_target
+
+        check_target(target)  # before any pilot completion runs
     if method == "fast" and not (isinstance(pilot, int) and not isinstance(pilot, bool)
                                  and pilot >= 1):
         raise BayesHCCError(f"pilot={pilot!r}: the completions refitted both ways to "
@@ -361,7 +357,8 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                              progress) -> tuple[dict, dict]:
     """``method="fast"``: pilot completions both ways, the margin, then the rest screened
     (module docstring). Returns the results by key and the screening report."""
-    from bayes_hcc.monitoring.screening import MIN_TAIL_DRAWS, McmcShare, calibrate_margin
+    from bayes_hcc.monitoring.screening import (MIN_TAIL_DRAWS, McmcShare, calibrate_margin,
+                                                usable_pairs)
     from bayes_hcc.runner import run_tasks
 
     out, n_pilot = {}, 0
@@ -373,9 +370,8 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
         pairs = np.array([(r["z_laplace"], stats.norm.ppf(r["p_final"]), r["n_draws"])
                           for r in out.values() if r["z_laplace"] is not None],
                          float).reshape(-1, 3)
-        with np.errstate(invalid="ignore"):
-            tail = stats.norm.cdf(-np.abs(pairs[:, 1])) * pairs[:, 2]
-        usable = int((np.isfinite(pairs).all(axis=1) & (tail >= MIN_TAIL_DRAWS)).sum())
+        usable = int((np.isfinite(pairs[:, 0]) & usable_pairs(pairs[:, 1], pairs[:, 2])
+                      ).sum())
         if usable >= 20 or n_pilot == len(tasks):
             break
     if usable < 20:  # every completion was refitted by MCMC: the exact method's result

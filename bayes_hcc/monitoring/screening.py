@@ -32,8 +32,45 @@ from scipy import stats
 
 from bayes_hcc.errors import BayesHCCError
 
-__all__ = ["look_rules", "probit_distance", "approx_decision", "calibrate_margin",
+__all__ = ["approximate", "usable_pairs", "check_target", "look_rules", "probit_distance", "approx_decision", "calibrate_margin",
            "MarginCalibration", "McmcShare", "MIN_TAIL_DRAWS"]
+
+
+def approximate(spec, trial):
+    """The Laplace approximation (``bh.laplace``) of the spec's model on the spec's
+    population of ``trial`` (the patients its MCMC fit would use), or None when it cannot
+    be used (did not converge, or failed: MCMC then decides, and the caller counts it)."""
+    from bayes_hcc.models.from_spec import build, population
+    from bayes_hcc.models.laplace import laplace
+
+    try:
+        approx = laplace(build(spec), population(spec, trial), spec.endpoint)
+    except Exception:  # noqa: BLE001 - any failure sends the look to MCMC, counted
+        return None
+    return approx if approx.converged else None
+
+
+def check_target(target) -> float:
+    """The flip-share target, checked before any pilot is run."""
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or \
+            not 0 < target < 0.5:
+        raise BayesHCCError(f"target={target!r} must be a share between 0 and 0.5 (the "
+                            "expected share of screened decisions MCMC would flip; default "
+                            "0.001).")
+    return float(target)
+
+
+def usable_pairs(z_exact, n_draws=None) -> np.ndarray:
+    """Which pilot pairs can calibrate: a finite MCMC probit resting on at least
+    ``MIN_TAIL_DRAWS`` draws on its minority side (when ``n_draws`` is given)."""
+    ze = np.asarray(z_exact, float)
+    ok = np.isfinite(ze)
+    if n_draws is not None:
+        with np.errstate(invalid="ignore"):
+            tail = stats.norm.cdf(-np.abs(ze)) * np.broadcast_to(np.asarray(n_draws, float),
+                                                                  ze.shape)
+        ok &= tail >= MIN_TAIL_DRAWS
+    return ok
 
 
 def look_rules(look) -> list[tuple[float, float]] | None:
@@ -133,17 +170,11 @@ def calibrate_margin(z_approx, z_exact, target: float = 0.001,
     fewer than ``MIN_TAIL_DRAWS`` draws on the minority side. ``normality_p``: Shapiro-Wilk test of the
     errors (a small value says the normal error model should not be trusted; the Student t
     margin then usually takes over)."""
-    if not 0 < target < 0.5:
-        raise BayesHCCError(f"target={target!r} must be a share between 0 and 0.5.")
+    target = check_target(target)
     za, ze = np.asarray(z_approx, float), np.asarray(z_exact, float)
     if za.shape != ze.shape:
         raise BayesHCCError("z_approx and z_exact must pair up (same length).")
-    ok = np.isfinite(za) & np.isfinite(ze)
-    if n_draws is not None:
-        with np.errstate(invalid="ignore"):
-            tail = stats.norm.cdf(-np.abs(ze)) * np.broadcast_to(np.asarray(n_draws, float),
-                                                                  ze.shape)
-        ok &= tail >= MIN_TAIL_DRAWS
+    ok = np.isfinite(za) & usable_pairs(ze, n_draws)
     err = za[ok] - ze[ok]
     if len(err) < 20:
         raise BayesHCCError(f"{len(err)} usable pilot comparisons; the margin needs at "

@@ -220,5 +220,7 @@ def test_prediction_errors_are_clear(look1, example_trial):
         bh.predict_event_dates(look1.data, look1.fit, "100")
     with pytest.raises(bh.BayesHCCError, match="n_sims=0"):
         look1.ppos(n_sims=0, method="normal")
+    with pytest.raises(bh.BayesHCCError, match="target='0.1%' must be a share"):
+        look1.ppos(n_sims=50, method="fast", target="0.1%")
     with pytest.raises(bh.BayesHCCError, match="below the"):
         bh.predict_event_dates(look1.data, look1.fit, 100, prediction={"sample_size": 10})

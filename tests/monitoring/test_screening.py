@@ -94,6 +94,9 @@ def test_fast_design_settings_are_checked_by_name():
         bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=4, mode="quick")
     with pytest.raises(bh.BayesHCCError, match="pilot=0"):
         bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=4, mode="fast", pilot=0)
+    with pytest.raises(bh.BayesHCCError, match="target=0.7 must be a share"):  # no pilot ran
+        bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=4, mode="fast",
+                           pilot=2, target=0.7)
 
 
 @pytest.mark.slow
