@@ -226,10 +226,11 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
                 out["seconds_mcmc"] += time.perf_counter() - t0
             if screen == "pilot" and approx is not None and rules:
                 draws = fit.posterior["log_hr"]
-                for h, _ in rules:
+                for h, c in rules:
                     p = float((draws < np.log(h)).mean())
                     out["pilot"].append([float((np.log(h) - approx.mean) / approx.sd),
-                                         float(stats.norm.ppf(p)), int(draws.size)])
+                                         float(stats.norm.ppf(p)), int(draws.size),
+                                         float(stats.norm.ppf(c))])
         if screen != "exact":
             out["n_looks"] += 1
             out["n_mcmc"] += fit is not None
@@ -361,8 +362,8 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         "exact": the analysis model is fitted by MCMC at every look. "fast": the first
         ``pilot`` trials of each scenario run exactly and record the Laplace approximation
         (``bh.laplace``) beside MCMC at every look; their errors calibrate a margin
-        (``monitoring.screening.calibrate_margin``, expected share of flipped decisions
-        below ``target``); in the other trials the approximation decides every look whose
+        (``monitoring.screening.calibrate_margin``: the expected share of flipped decisions
+        per look, over looks like the pilot's, below ``target``); in the other trials the approximation decides every look whose
         probabilities are farther than the margin from every threshold, and MCMC the rest
         (and every look with a PPoS rule). ``settings["screening"]`` reports the
         calibration, the margin and the share of looks sent to MCMC.
@@ -408,7 +409,8 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
             # the order is part of the settings too: a resume must list them as written
             "scenario_order": list(scenarios)}
     if mode == "fast":
-        meta.update(mode="fast", pilot=pilot, target=target)
+        # v2: pilot comparisons carry their threshold (the expected-share margin)
+        meta.update(mode="fast", pilot=pilot, target=target, screening="v2")
     out = run_tasks(_design_trial, tasks, workers=workers, client=client, progress=progress,
                     desc=f"design {plan.name}" + (" (pilot)" if mode == "fast" else ""),
                     store=store, meta=meta, unit="trial")
@@ -417,8 +419,10 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         from bayes_hcc.monitoring.screening import McmcShare, calibrate_margin
 
         pairs = np.array([p for rec in out.values() for p in rec["pilot"]],
-                         float).reshape(-1, 3)
-        cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2])
+                         float).reshape(-1, 4)
+        cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
+                               z_threshold=pairs[:, 3],
+                               n_looks=sum(rec["n_looks"] for rec in out.values()))
         rest = [(k, payload + ("fast", cal.margin, cal.bias)) for k, payload in rest]
         out.update(run_tasks(_design_trial, rest, workers=workers, client=client,
                              progress=progress, desc=f"design {plan.name} (fast)",

@@ -381,8 +381,9 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                      "note": f"fewer than 20 completions could calibrate the margin (MCMC "
                              f"P(HR < 1) on fewer than {MIN_TAIL_DRAWS} draws on one side "
                              "in the others): every completion was refitted by MCMC"}
-    cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2])
     z_threshold = float(stats.norm.ppf(success))
+    cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
+                           z_threshold=z_threshold, n_looks=n_pilot)
     rest = [(k, p[:4] + ("screen",) + p[5:] + (z_threshold, cal.margin, cal.bias))
             for k, p in tasks[n_pilot:]]
 

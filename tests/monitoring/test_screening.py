@@ -57,12 +57,44 @@ def test_calibrated_margin_keeps_flips_below_the_target():
     flipped = screened & (np.sign(za) != np.sign(ze))
     assert flipped.mean() < 0.001
     assert 0.5 < screened.mean() < 1.0  # most looks decided without MCMC
-    assert cal.flip_probability(cal.margin) == pytest.approx(
-        stats.norm.sf(cal.margin / cal.sd))
+    # without the pilot's distances every screened comparison flips with probability
+    # at most target / 2 (the error model's tail at the margin)
+    assert cal.margin == cal.margin_per_comparison
+    assert cal.flip_probability(cal.margin) == pytest.approx(0.0005, rel=0.01)
+    assert cal.flip_probability(cal.margin) >= stats.norm.sf(cal.margin / cal.sd)
     # the shift of the mean that removes the bias: (log h - mean') / sd = z - bias
     mean, sd = -0.3, 0.2
     assert (0.0 - cal.corrected_mean(mean, sd)) / sd == pytest.approx(
         (0.0 - mean) / sd - cal.bias)
+
+
+def test_expected_share_margin_keeps_flips_below_the_target_on_average():
+    """The issue's rule: the margin keeps the expected share of flipped decisions per look
+    below the target, over looks like the pilot's. 20 pilots of 150 looks (one comparison
+    each, probits N(0, 1.5) around the threshold, errors N(0.15, 0.1)); each margin is
+    applied to 200,000 fresh looks. The realized flip share averages below the 0.1%
+    target (its Monte Carlo SE over 20 x 200,000 looks is about 0.00002) and no pilot's
+    exceeds twice it (a pilot that underestimates the SD gives a margin a little too
+    narrow: the target is an expectation); the margin is about half the per-comparison
+    one, so about half as many looks go to MCMC."""
+    rng = np.random.default_rng(4)
+    realized, to_mcmc, to_mcmc_per_comparison = [], [], []
+    for _ in range(20):
+        ze = rng.normal(0.0, 1.5, 150)
+        cal = calibrate_margin(ze + rng.normal(0.15, 0.1, 150), ze, target=0.001,
+                               z_threshold=np.zeros(150), n_looks=150)
+        assert cal.expected_flip_share <= 0.001
+        assert cal.margin < 0.7 * cal.margin_per_comparison
+        z = rng.normal(0.0, 1.5, 200_000)
+        za = z + rng.normal(0.15, 0.1, z.size) - cal.bias  # the corrected probit
+        screened = np.abs(za) > cal.margin
+        realized.append((screened & (np.sign(za) != np.sign(z))).mean())
+        to_mcmc.append(1 - screened.mean())
+        to_mcmc_per_comparison.append((np.abs(za) <= cal.margin_per_comparison).mean())
+    assert np.mean(realized) < 0.001 and max(realized) < 0.002
+    assert np.mean(to_mcmc) < 0.65 * np.mean(to_mcmc_per_comparison)
+    with pytest.raises(bh.BayesHCCError, match="n_looks=None"):
+        calibrate_margin(ze + rng.normal(0, 0.1, 150), ze, z_threshold=0.0)
 
 
 def test_pilot_probabilities_mcmc_cannot_resolve_are_left_out():
