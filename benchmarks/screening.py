@@ -227,7 +227,10 @@ def main(argv=None):
              f"{per_min['fast']:.1f} (ratio {summary['speed_ratio_fast_over_exact']:.2f}; "
              f"{args.workers} workers, pilot included; exact mode ran {args.n_trials} and "
              f"fast mode {n_fast} trials per scenario)",
-             f"- screening: margin {scr['margin']:.3f} on the probit scale for an expected "
+             f"- screening: margins on the probit scale by threshold "
+             f"{ {c: round(m, 3) for c, m in scr['margins_by_threshold'].items()} } "
+             f"(error SD by threshold "
+             f"{ {c: round(v, 3) for c, v in scr['sd_by_threshold'].items()} }) for an expected "
              f"flip share of {scr['expected_flip_share']:.4f} (target "
              f"{scr['target_flip_share']:g}; per-comparison bound "
              f"{scr['margin_per_comparison']:.3f}; bias "

@@ -149,18 +149,18 @@ def _design_trial(payload) -> dict:
 
 
 def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
-              margin: float | None = None, bias: float = 0.0) -> dict:
+              cal=None) -> dict:
     """Run the plan's looks on one simulated trial. ``screen``: "exact" (MCMC at every
     look), "pilot" (MCMC at every look, and the Laplace approximation's probit of each rule
     recorded beside MCMC's: ``out["pilot"]``) or "fast" (the approximation decides a look
-    whose every comparison is farther than ``margin`` from its threshold, on the probit
-    scale after removing the pilot's ``bias``; MCMC the others: ``monitoring.screening``)."""
+    whose every comparison is farther than its threshold's margin from it, on the probit
+    scale after removing the pilot's bias: ``cal``, a ``MarginCalibration``; MCMC the
+    others: ``monitoring.screening``)."""
     from scipy import stats
 
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
     from bayes_hcc.monitoring.predict import predictive_probability
-    from bayes_hcc.monitoring.screening import (approx_decision, approximate, look_rules,
-                                                probit_distance)
+    from bayes_hcc.monitoring.screening import approx_decision, approximate, look_rules
 
     endpoint = plan.spec.endpoint
     # PFS is proportional-hazards in the simulator only when OS and TTP share a hazard
@@ -201,9 +201,10 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
             out["seconds_approx"] += time.perf_counter() - t0
         rules = look_rules(look)
         # the approximate mean with the pilot's probit bias removed (module screening)
-        mean = approx.mean + bias * approx.sd if approx is not None else None
-        if screen == "fast" and approx is not None and rules is not None and \
-                probit_distance(mean, approx.sd, look) > margin:
+        mean = cal.corrected_mean(approx.mean, approx.sd) if screen == "fast" and \
+            approx is not None else None
+        if screen == "fast" and approx is not None and cal.decides(approx.mean, approx.sd,
+                                                                   look):
             fit = None  # the approximation decides: no MCMC can change this decision
             rule = approx_decision(mean, approx.sd, look)
             out["p_by_look"][look.name] = float(stats.norm.cdf(-mean / approx.sd))
@@ -409,8 +410,9 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
             # the order is part of the settings too: a resume must list them as written
             "scenario_order": list(scenarios)}
     if mode == "fast":
-        # v2: pilot comparisons carry their threshold (the expected-share margin)
-        meta.update(mode="fast", pilot=pilot, target=target, screening="v2")
+        # the screening rule's version: a store of another rule is refused
+        meta.update(mode="fast", pilot=pilot, target=target,
+                    screening="expected share, margin per threshold")
     out = run_tasks(_design_trial, tasks, workers=workers, client=client, progress=progress,
                     desc=f"design {plan.name}" + (" (pilot)" if mode == "fast" else ""),
                     store=store, meta=meta, unit="trial")
@@ -423,7 +425,7 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
                                z_threshold=pairs[:, 3],
                                n_looks=sum(rec["n_looks"] for rec in out.values()))
-        rest = [(k, payload + ("fast", cal.margin, cal.bias)) for k, payload in rest]
+        rest = [(k, payload + ("fast", cal)) for k, payload in rest]
         out.update(run_tasks(_design_trial, rest, workers=workers, client=client,
                              progress=progress, desc=f"design {plan.name} (fast)",
                              store=store, meta=meta, unit="trial", postfix=McmcShare()))

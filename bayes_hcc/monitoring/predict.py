@@ -195,8 +195,8 @@ def _illness_death_simulator(trial, completion, pred, endpoint, random_seed):
 def _final_analysis(payload) -> dict:
     """Run the final rule on one completed trial (runs in a worker when pooled). Methods
     "pilot" (MCMC, and the Laplace probit recorded beside it) and "screen" (the
-    approximation decides when its probit is farther than ``margin`` from the threshold's,
-    MCMC otherwise) are the two phases of ``method="fast"``."""
+    approximation decides when its probit is farther than the calibrated margin from the
+    threshold's, MCMC otherwise) are the two phases of ``method="fast"``."""
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
     from bayes_hcc.quantities.core import prob_superiority
 
@@ -213,9 +213,9 @@ def _final_analysis(payload) -> dict:
         approx = approximate(spec, trial)
         z = float(-approx.mean / approx.sd) if approx is not None else None
     if method == "screen":
-        z_threshold, margin, bias = screen
-        if z is not None and abs(z - bias - z_threshold) > margin:
-            return {"p_final": float(stats.norm.cdf(z - bias)), "converged": True,
+        z_threshold, cal = screen
+        if z is not None and abs(z - cal.bias - z_threshold) > cal.margin_for(z_threshold):
+            return {"p_final": float(stats.norm.cdf(z - cal.bias)), "converged": True,
                     "decided_by": "laplace", "z_laplace": z, "approx_failed": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is recorded per refit below
@@ -384,7 +384,7 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
     z_threshold = float(stats.norm.ppf(success))
     cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
                            z_threshold=z_threshold, n_looks=n_pilot)
-    rest = [(k, p[:4] + ("screen",) + p[5:] + (z_threshold, cal.margin, cal.bias))
+    rest = [(k, p[:4] + ("screen",) + p[5:] + (z_threshold, cal))
             for k, p in tasks[n_pilot:]]
 
     def counts(r):  # the running MCMC share, in the bar's terms

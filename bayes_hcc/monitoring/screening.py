@@ -36,15 +36,15 @@ threshold a plan uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 from bayes_hcc.errors import BayesHCCError
 
-__all__ = ["approximate", "usable_pairs", "check_target", "look_rules", "probit_distance", "approx_decision", "calibrate_margin",
-           "MarginCalibration", "McmcShare", "MIN_TAIL_DRAWS"]
+__all__ = ["approximate", "usable_pairs", "check_target", "look_rules", "rule_distances", "approx_decision", "calibrate_margin",
+           "MarginCalibration", "ErrorTail", "McmcShare", "MIN_TAIL_DRAWS", "MIN_GROUP"]
 
 
 def approximate(spec, trial):
@@ -104,16 +104,15 @@ def _z(mean: float, sd: float, hr: float) -> float:
     return (np.log(hr) - mean) / sd
 
 
-def probit_distance(mean: float, sd: float, look) -> float:
-    """The smallest distance, on the probit scale, between the approximation's P(HR < h)
-    and its threshold over the look's rules (inf for a look without rules; nan when the
-    look cannot be screened)."""
+def rule_distances(mean: float, sd: float, look) -> list[tuple[float, float]] | None:
+    """(threshold probit, distance) for each of the look's comparisons: the distance, on
+    the probit scale, between the approximation's P(HR < h) and its threshold (None when
+    the look cannot be screened)."""
     rules = look_rules(look)
     if rules is None:
-        return float("nan")
-    if not rules:
-        return float("inf")
-    return float(min(abs(_z(mean, sd, h) - stats.norm.ppf(c)) for h, c in rules))
+        return None
+    return [(float(stats.norm.ppf(c)), float(abs(_z(mean, sd, h) - stats.norm.ppf(c))))
+            for h, c in rules]
 
 
 def approx_decision(mean: float, sd: float, look) -> str:
@@ -134,9 +133,51 @@ def approx_decision(mean: float, sd: float, look) -> str:
 
 
 @dataclass(frozen=True)
+class ErrorTail:
+    """The error model of a group of comparisons around the pooled bias: F(x), the
+    probability that MCMC's probit lies more than x beyond the corrected approximation's,
+    is the larger of a normal tail (the group's SD, shifted by its mean's distance from the
+    pooled bias) and a Student t's fitted to the group, both widened by sqrt(1 + 1/n)."""
+
+    sd: float
+    shift: float
+    t_fit: tuple[float, float, float]  # (df, |loc - pooled bias|, scale)
+    n: int
+
+    @classmethod
+    def fit(cls, err: np.ndarray, bias: float) -> ErrorTail:
+        df, loc, scale = stats.t.fit(err)
+        return cls(float(err.std(ddof=1)), abs(float(err.mean()) - bias),
+                   (float(df), abs(float(loc) - bias), float(scale)), len(err))
+
+    def sf(self, distance) -> np.ndarray:
+        d = np.abs(np.asarray(distance, float))
+        inflate = np.sqrt(1 + 1 / self.n)
+        df, shift, scale = self.t_fit
+        return np.maximum(stats.norm.sf((d - self.shift) / (self.sd * inflate)),
+                          stats.t.sf((d - shift) / (scale * inflate), df))
+
+    def quantile(self, level: float) -> float:
+        """The smallest distance whose tail probability is at most ``level``."""
+        if self.sf(0.0) <= level:
+            return 0.0
+        hi = self.shift + max(self.sd, self.t_fit[2])
+        while self.sf(hi) > level:  # the t tail can be heavy: widen until past the level
+            hi *= 2
+        return float(optimize.brentq(lambda x: float(self.sf(x)) - level, 0.0, hi,
+                                     xtol=1e-6))
+
+
+def _key(z_threshold: float) -> float:
+    return round(float(z_threshold), 9)
+
+
+@dataclass(frozen=True)
 class MarginCalibration:
-    """Pilot errors of the approximation on the probit scale, their tail model and the
-    margin they give (around the bias-corrected probit: see the module docstring)."""
+    """Pilot errors of the approximation on the probit scale, their tail models and the
+    margins they give (around the bias-corrected probit: see the module docstring).
+    ``margins``: threshold probit -> margin (a threshold the pilot did not see gets the
+    largest); ``margin``: the largest."""
 
     errors: np.ndarray
     bias: float
@@ -145,10 +186,11 @@ class MarginCalibration:
     target: float
     normality_p: float
     n_left_out: int = 0
-    t_fit: tuple[float, float, float] | None = None  # (df, |loc - bias|, scale)
-    margin_per_comparison: float | None = None  # m0: every comparison below target / 2
-    near_density: float | None = None  # comparisons per look and probit unit near m0
-    expected_flip_share: float | None = None  # at ``margin``
+    tail: ErrorTail | None = None  # pooled
+    tails: dict = field(default_factory=dict)  # threshold probit -> ErrorTail
+    margins: dict = field(default_factory=dict)  # threshold probit -> margin
+    margin_per_comparison: float | None = None  # every comparison below target / 2
+    expected_flip_share: float | None = None  # at ``margins``
 
     @property
     def n_pilot(self) -> int:
@@ -160,81 +202,121 @@ class MarginCalibration:
         mean' = mean + bias x sd."""
         return float(mean + self.bias * sd)
 
-    def flip_probability(self, distance) -> np.ndarray:
-        """F(x): under the error model (the larger of the normal and the Student t tails,
-        widened for the pilot's size), the probability that a comparison at probit
-        ``distance`` from its threshold (bias-corrected) is on the other side under MCMC."""
-        d = np.abs(np.asarray(distance, float))
-        inflate = np.sqrt(1 + 1 / self.n_pilot)
-        tail = stats.norm.sf(d / (self.sd * inflate))
-        if self.t_fit is not None:
-            df, shift, scale = self.t_fit
-            tail = np.maximum(tail, stats.t.sf((d - shift) / (scale * inflate), df))
-        return tail
+    def margin_for(self, z_threshold: float) -> float:
+        return self.margins.get(_key(z_threshold), self.margin)
+
+    def flip_probability(self, distance, z_threshold: float | None = None) -> np.ndarray:
+        """F(x): the probability that a comparison at probit ``distance`` from its
+        threshold (bias-corrected) is on the other side under MCMC (that threshold's error
+        model when the pilot had one, else the pooled one)."""
+        tail = self.tails.get(_key(z_threshold), self.tail) if z_threshold is not None \
+            else self.tail
+        return tail.sf(distance)
+
+    def decides(self, mean: float, sd: float, look) -> bool:
+        """Whether the approximation (raw mean and SD of the log HR) decides the look:
+        every comparison farther from its threshold than that threshold's margin, after
+        the bias correction (False for a look without screenable rules)."""
+        dist = rule_distances(self.corrected_mean(mean, sd), sd, look)
+        return dist is not None and all(d > self.margin_for(zc) for zc, d in dist)
 
     def summary(self) -> dict:
         return {"n_pilot": self.n_pilot, "bias": self.bias, "sd": self.sd,
                 "margin": self.margin, "target_flip_share": self.target,
                 "expected_flip_share": self.expected_flip_share,
+                "margins_by_threshold": {f"{stats.norm.cdf(z):.6g}": m
+                                         for z, m in sorted(self.margins.items())},
+                "sd_by_threshold": {f"{stats.norm.cdf(z):.6g}": t.sd
+                                    for z, t in sorted(self.tails.items())},
                 "margin_per_comparison": self.margin_per_comparison,
-                "near_threshold_density": self.near_density,
                 "normality_p": self.normality_p, "pilot_left_out": self.n_left_out}
 
 
 #: Pilot pairs need this many MCMC draws on the minority side of a probability.
 MIN_TAIL_DRAWS = 10
+#: A threshold gets its own error model with at least this many usable pilot comparisons.
+MIN_GROUP = 20
 
 
 def calibrate_margin(z_approx, z_exact, target: float = 0.001, n_draws=None,
                      z_threshold=None, n_looks: int | None = None) -> MarginCalibration:
-    """The screening margin from pilot comparisons (module docstring). ``z_approx``,
+    """The screening margins from pilot comparisons (module docstring). ``z_approx``,
     ``z_exact``: the probit of P(HR < h) by the approximation and by MCMC for every rule of
     every pilot look; pairs where MCMC's probability is 0 or 1 (infinite probit) are left
     out of the error model, and with ``n_draws`` (the MCMC draws behind each probability)
     those resting on fewer than ``MIN_TAIL_DRAWS`` draws on the minority side.
     ``z_threshold`` (the probit of each comparison's threshold) and ``n_looks`` (the pilot
-    looks the approximation would have screened, comparisons or not): the margin keeps the
-    expected share of flipped decisions per look below ``target``; without them every
-    comparison's flip probability is kept below ``target / 2``. ``normality_p``:
-    Shapiro-Wilk test of the errors (a small value says the normal error model should not
-    be trusted; the Student t tail then usually takes over)."""
+    looks the approximation would have screened, comparisons or not): each threshold with
+    ``MIN_GROUP`` usable comparisons gets its own error model, and the margins keep the
+    expected share of flipped decisions per look below ``target``; without them one margin
+    keeps every comparison's flip probability below ``target / 2``. ``normality_p``:
+    Shapiro-Wilk test of the pooled errors (a small value says the normal error model should
+    not be trusted; the Student t tail then usually takes over)."""
     target = check_target(target)
     za, ze = np.asarray(z_approx, float), np.asarray(z_exact, float)
     if za.shape != ze.shape:
         raise BayesHCCError("z_approx and z_exact must pair up (same length).")
     ok = np.isfinite(za) & usable_pairs(ze, n_draws)
     err = za[ok] - ze[ok]
-    if len(err) < 20:
+    if len(err) < MIN_GROUP:
         raise BayesHCCError(f"{len(err)} usable pilot comparisons; the margin needs at "
-                            "least 20 (run more pilot looks).")
-    bias, sd = float(err.mean()), float(err.std(ddof=1))
-    p_norm = float(stats.shapiro(err[:5000]).pvalue)
-    df, loc, scale = stats.t.fit(err)
-    cal = MarginCalibration(err, bias, sd, float("nan"), float(target), p_norm,
-                            int(ok.size - ok.sum()), (float(df), abs(float(loc) - bias),
-                                                      float(scale)))
-    # m0: the (1 - target / 2) quantile of the error model's tail F
-    grid = np.linspace(0.0, 20.0 * max(sd, float(scale)), 20001)
-    m0 = float(grid[np.argmax(cal.flip_probability(grid) <= target / 2)])
+                            f"least {MIN_GROUP} (run more pilot looks).")
+    bias = float(err.mean())
+    pooled = ErrorTail.fit(err, bias)
+    m0 = pooled.quantile(target / 2)
+    cal = MarginCalibration(err, bias, pooled.sd, m0, float(target),
+                            float(stats.shapiro(err[:5000]).pvalue),
+                            int(ok.size - ok.sum()), pooled, margin_per_comparison=m0)
     if z_threshold is None:
-        return replace(cal, margin=m0, margin_per_comparison=m0)
-    zt = np.broadcast_to(np.asarray(z_threshold, float), za.shape)
+        return cal
     if not (isinstance(n_looks, (int, np.integer)) and n_looks >= 1):
         raise BayesHCCError(f"n_looks={n_looks!r}: the pilot looks behind the comparisons "
                             "(a positive whole number) are needed with z_threshold.")
-    dist = np.abs(za - bias - zt)[np.isfinite(za)]
-    # flat density near the thresholds at the 95% upper Poisson bound of the pilot's count
-    k = int((dist < m0).sum())
-    density = float(stats.chi2.ppf(0.95, 2 * (k + 1)) / 2 / (n_looks * m0))
-    x = np.linspace(0.0, m0, 2001)
-    tail = cal.flip_probability(x)
-    # integral of F from x to m0, for every x on the grid (trapezoids from the right)
-    upper = np.r_[np.cumsum(((tail[1:] + tail[:-1]) / 2 * np.diff(x))[::-1])[::-1], 0.0]
-    far = float(cal.flip_probability(dist[dist >= m0]).sum() / n_looks)
-    share = density * upper + far
-    i = int(np.argmax(share <= target)) if (share <= target).any() else len(x) - 1
-    return replace(cal, margin=float(x[i]), margin_per_comparison=m0, near_density=density,
-                   expected_flip_share=float(share[i]))
+    zt = np.broadcast_to(np.asarray(z_threshold, float), za.shape)
+    keys = np.array([_key(z) for z in zt])
+    seen = np.isfinite(za)
+    dist = np.abs(za - bias - zt)
+    tails, groups = {}, []
+    for k in sorted(set(keys[seen].tolist())):
+        mine = keys == k
+        use = mine & ok
+        tails[k] = (ErrorTail.fit(za[use] - ze[use], bias) if use.sum() >= MIN_GROUP
+                    else pooled)
+        groups.append((k, tails[k], dist[mine & seen]))
+
+    def expected(level):
+        """Margins where every threshold's flip probability is ``level`` (the cheapest
+        split of the target: a look moved to MCMC buys the most where F is largest), and
+        the expected share of flipped decisions per look with them."""
+        margins, share = {}, 0.0
+        for k, tail, d in groups:
+            m_max = tail.quantile(target / 2)
+            m = min(tail.quantile(level), m_max)
+            margins[k] = m
+            # flat density near the threshold (95% upper Poisson bound of the pilot's
+            # count within m_max); beyond m_max the pilot's own comparisons
+            density = stats.chi2.ppf(0.95, 2 * ((d < m_max).sum() + 1)) / 2 / (
+                n_looks * m_max)
+            x = np.linspace(m, m_max, 401)
+            f = tail.sf(x)
+            share += density * float(((f[1:] + f[:-1]) / 2 * np.diff(x)).sum())
+            share += float(tail.sf(d[d >= m_max]).sum()) / n_looks
+        return margins, share
+
+    # the largest common level whose expected share is within the target (bisection on
+    # log level; the share grows with the level)
+    lo, hi = np.log(target / 2), np.log(0.5)
+    margins, share = expected(target / 2)
+    if share <= target:
+        for _ in range(30):  # the level to 1e-4 of its log
+            mid = (lo + hi) / 2
+            m_mid, s_mid = expected(np.exp(mid))
+            if s_mid <= target:
+                lo, margins, share = mid, m_mid, s_mid
+            else:
+                hi = mid
+    return replace(cal, tails=tails, margins=margins, margin=max(margins.values()),
+                   expected_flip_share=float(share))
 
 
 class McmcShare:
