@@ -86,6 +86,11 @@ def parse_date_column(frame, col: str, problems: Problems, *, required: bool = F
     time-zone-aware and naive values (the calendar day would be ambiguous), are problems
     naming the rows. Missing values stay NaT (an error when ``required``)."""
     raw = frame[col]
+    if pd.api.types.is_datetime64_dtype(raw.dtype):  # already naive dates (e.g. a data cut)
+        if required:
+            problems.rows(frame, raw.isna(), col, "missing date",
+                          f"every patient needs a {col}.", id_column=id_column)
+        return raw.astype("datetime64[ns]")
     blank = raw.isna() | (raw.astype(str).str.strip().isin(["", "NaT", "nan", "None"]))
     aware = raw.where(~blank).map(_has_timezone).fillna(False).astype(bool).to_numpy()
     if aware.any() and not aware[~blank.to_numpy()].all():

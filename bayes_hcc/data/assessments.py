@@ -38,15 +38,18 @@ def _canonical_table(raw, patients, source) -> tuple[pd.DataFrame, Problems]:
                              "assessment_date, progression (1 = the scan shows progression, "
                              "0 = it does not).")
     frame = raw.reset_index(drop=True).copy()
-    frame["patient_id"] = frame["patient_id"].map(lambda v: v if pd.isna(v) else str(v))
+    ids = frame["patient_id"]
+    frame["patient_id"] = ids.where(ids.isna(), ids.astype(str))
     problems = Problems(label)
     known = frame["patient_id"].isin(set(patients))
     problems.rows(frame, ~known, "patient_id", "patient not in the patient table",
                   "every assessed patient needs a row in the patient table (check the ids).",
                   values=frame["patient_id"])
     date = parse_date_column(frame, "assessment_date", problems, required=True)
-    flag = pd.to_numeric(frame["progression"].map(
-        lambda v: int(v) if isinstance(v, (bool, np.bool_)) else v), errors="coerce")
+    flag = frame["progression"]
+    flag = (flag.astype(np.int64) if pd.api.types.is_integer_dtype(flag.dtype)
+            or pd.api.types.is_bool_dtype(flag.dtype) else pd.to_numeric(flag.map(
+                lambda v: int(v) if isinstance(v, (bool, np.bool_)) else v), errors="coerce"))
     problems.rows(frame, ~flag.isin([0, 1]), "progression", "progression flag not 0/1",
                   "use 1 = the scan shows progression, 0 = it does not.",
                   values=frame["progression"])
