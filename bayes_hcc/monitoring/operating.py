@@ -142,10 +142,14 @@ def _design_trial(payload) -> dict:
     from bayes_hcc.simulate.trial import simulate_trial
 
     plan, kwargs, seed, refit, *screen = payload
+    t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small simulated sites are part of the scenario
-        return _run_plan(plan, simulate_trial(**kwargs, random_seed=seed), seed, refit,
-                         *screen)
+        out = _run_plan(plan, simulate_trial(**kwargs, random_seed=seed), seed, refit,
+                        *screen)
+    if screen:  # the whole trial's worker seconds, for the cost split (settings only)
+        out["seconds_trial"] = time.perf_counter() - t0
+    return out
 
 
 def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
@@ -436,6 +440,9 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
                      "approximation_failed": sum(r["n_approx_failed"] for r in fast),
                      "seconds_approx": sum(r["seconds_approx"] for r in fast),
                      "seconds_mcmc": sum(r["seconds_mcmc"] for r in fast),
+                     # simulating the trial, its data cuts and the rest of the plan
+                     "seconds_other": sum(r["seconds_trial"] - r["seconds_mcmc"]
+                                          - r["seconds_approx"] for r in fast),
                      "share_sent_to_mcmc": (sum(r["n_mcmc"] for r in fast) / n_looks
                                             if n_looks else float("nan"))}
     rows = []

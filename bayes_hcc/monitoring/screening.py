@@ -14,7 +14,9 @@ HR sits a little low) and SD. Screening uses the bias-corrected probit z_approx 
 (``MarginCalibration.corrected_mean`` shifts the approximate mean accordingly). Pilot
 errors have had heavier tails than normal, so the error model's tail F(x) (the probability
 that MCMC lands more than x beyond the corrected probit) is the larger of a normal's and a
-Student t's fitted to the errors, both widened by sqrt(1 + 1/n) for the pilot's size.
+Student t's fitted to the errors, both widened by sqrt(1 + 1/n) for the pilot's size
+(``ErrorTail``); with the thresholds known, each threshold with 20 usable comparisons gets
+its own (``MIN_GROUP``).
 
 A comparison at distance x from its threshold that the approximation decides flips with
 probability F(x); the expected share of flipped decisions at margin m is the average over
@@ -24,7 +26,10 @@ margin is the smallest m whose expected share is at most ``target``: near the th
 where the pilot has few looks, the comparisons per look and probit unit are taken as flat
 at the 95% upper Poisson bound of the pilot's count within m0 (below), so that the share
 is not understated where the pilot happens to have no look; beyond m0 the pilot's own
-comparisons are averaged. Without the distances the margin is m0 = the (1 - target / 2)
+comparisons are averaged. The target is split between the thresholds so that every
+threshold's margin has the same flip probability F (the split that sends the fewest looks
+to MCMC: moving a look to MCMC removes the most expected flips where F is largest).
+Without the distances the margin is m0 = the (1 - target / 2)
 quantile of the error model: every screened comparison then flips with probability below
 ``target / 2`` (much more conservative: most screened looks are far beyond the margin).
 Pilot pairs whose MCMC probability rests on fewer than 10 draws on its minority side (e.g.
