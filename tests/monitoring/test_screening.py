@@ -100,9 +100,10 @@ def test_expected_share_margin_keeps_flips_below_the_target_on_average():
 
 
 def test_each_threshold_gets_the_margin_its_errors_need():
-    """MCMC's own noise on the probit scale is much larger near P = 0.999 than near 0.10,
-    so the errors differ by threshold: here SD 0.05 at a futility threshold (probit -1.28)
-    and 0.2 at an efficacy one (3.09), 150 pilot looks with one comparison at each. Each
+    """When the errors differ by threshold (rules on different probabilities, e.g. a
+    futility rule on P(HR < 0.8); MCMC's own noise on the probit scale grows towards
+    P = 0.999): here SD 0.05 at a futility threshold (probit -1.28) and 0.2 at an efficacy
+    one (3.09), 150 pilot looks with one comparison at each. Each
     threshold gets its own error model and margin, the precise one narrower; the expected
     share over both stays below the target, and on 200,000 fresh looks per pilot (6
     pilots) the realized flip share averages below it, with fewer looks to MCMC than the
