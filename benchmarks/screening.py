@@ -165,7 +165,10 @@ def main(argv=None):
         return rows
     args.work.mkdir(parents=True, exist_ok=True)
     common = dict(n_trials=args.n_trials, random_seed=args.seed, workers=args.workers)
-    n_fast = max(args.fast_trials or args.n_trials, args.n_trials)
+    n_fast = args.fast_trials or args.n_trials
+    if n_fast < args.n_trials:
+        p.error(f"--fast-trials {n_fast} < --n-trials {args.n_trials}: fast mode must run "
+                "every trial exact mode runs (give at least --n-trials)")
     size = {"exact": args.n_trials, "fast": n_fast}
     runs, seconds = {}, {}
     for mode in ("exact", "fast"):

@@ -366,12 +366,13 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     mode : {"exact", "fast"}
         "exact": the analysis model is fitted by MCMC at every look. "fast": the first
         ``pilot`` trials of each scenario run exactly and record the Laplace approximation
-        (``bh.laplace``) beside MCMC at every look; their errors calibrate a margin
-        (``monitoring.screening.calibrate_margin``: the expected share of flipped decisions
-        per look, over looks like the pilot's, below ``target``); in the other trials the approximation decides every look whose
-        probabilities are farther than the margin from every threshold, and MCMC the rest
-        (and every look with a PPoS rule). ``settings["screening"]`` reports the
-        calibration, the margin and the share of looks sent to MCMC.
+        (``bh.laplace``) beside MCMC at every look; their errors calibrate a margin per
+        threshold (``monitoring.screening.calibrate_margin``: the expected share of flipped
+        decisions per look, over looks like the pilot's, below ``target``); in the other
+        trials the approximation decides every look whose probabilities are farther than
+        their thresholds' margins, and MCMC the rest (and every look with a PPoS rule).
+        ``settings["screening"]`` reports the calibration, the margins and the share of
+        looks sent to MCMC.
     """
     from bayes_hcc.runner import run_tasks
 

@@ -214,7 +214,7 @@ def _final_analysis(payload) -> dict:
         z = float(-approx.mean / approx.sd) if approx is not None else None
     if method == "screen":
         z_threshold, cal = screen
-        if z is not None and abs(z - cal.bias - z_threshold) > cal.margin_for(z_threshold):
+        if z is not None and cal.screens(z, z_threshold):
             return {"p_final": float(stats.norm.cdf(z - cal.bias)), "converged": True,
                     "decided_by": "laplace", "z_laplace": z, "approx_failed": False}
     with warnings.catch_warnings():
@@ -357,12 +357,12 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                              progress) -> tuple[dict, dict]:
     """``method="fast"``: pilot completions both ways, the margin, then the rest screened
     (module docstring). Returns the results by key and the screening report."""
-    from bayes_hcc.monitoring.screening import (MIN_TAIL_DRAWS, McmcShare, calibrate_margin,
-                                                usable_pairs)
+    from bayes_hcc.monitoring.screening import (MIN_GROUP, MIN_TAIL_DRAWS, McmcShare,
+                                                calibrate_margin, usable_pairs)
     from bayes_hcc.runner import run_tasks
 
     out, n_pilot = {}, 0
-    while True:  # pilot batches until 20 comparisons can calibrate, or nothing is left
+    while True:  # pilot batches until MIN_GROUP comparisons can calibrate (or none left)
         batch = [(k, p[:4] + ("pilot",) + p[5:]) for k, p in tasks[n_pilot:n_pilot + pilot]]
         out.update(run_tasks(_final_analysis, batch, workers=workers, progress=progress,
                              desc="PPoS refits (pilot)", unit="refit"))
@@ -372,13 +372,13 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                          float).reshape(-1, 3)
         usable = int((np.isfinite(pairs[:, 0]) & usable_pairs(pairs[:, 1], pairs[:, 2])
                       ).sum())
-        if usable >= 20 or n_pilot == len(tasks):
+        if usable >= MIN_GROUP or n_pilot == len(tasks):
             break
-    if usable < 20:  # every completion was refitted by MCMC: the exact method's result
+    if usable < MIN_GROUP:  # every completion was refitted by MCMC: the exact method's result
         return out, {"n_pilot": usable, "pilot_completions": n_pilot,
                      "completions_screened": 0, "approximation_failed": 0,
                      "share_sent_to_mcmc": float("nan"), "target_flip_share": target,
-                     "note": f"fewer than 20 completions could calibrate the margin (MCMC "
+                     "note": f"fewer than {MIN_GROUP} completions could calibrate the margin (MCMC "
                              f"P(HR < 1) on fewer than {MIN_TAIL_DRAWS} draws on one side "
                              "in the others): every completion was refitted by MCMC"}
     z_threshold = float(stats.norm.ppf(success))

@@ -222,8 +222,14 @@ class MarginCalibration:
         """Whether the approximation (raw mean and SD of the log HR) decides the look:
         every comparison farther from its threshold than that threshold's margin, after
         the bias correction (False for a look without screenable rules)."""
-        dist = rule_distances(self.corrected_mean(mean, sd), sd, look)
-        return dist is not None and all(d > self.margin_for(zc) for zc, d in dist)
+        rules = look_rules(look)
+        return rules is not None and all(self.screens(_z(mean, sd, h), stats.norm.ppf(c))
+                                         for h, c in rules)
+
+    def screens(self, z: float, z_threshold: float) -> bool:
+        """Whether one comparison is decided by the approximation: its raw probit ``z``,
+        bias-corrected, farther from ``z_threshold`` than that threshold's margin."""
+        return bool(abs(z - self.bias - z_threshold) > self.margin_for(z_threshold))
 
     def summary(self) -> dict:
         return {"n_pilot": self.n_pilot, "bias": self.bias, "sd": self.sd,
@@ -277,7 +283,12 @@ def calibrate_margin(z_approx, z_exact, target: float = 0.001, n_draws=None,
     if not (isinstance(n_looks, (int, np.integer)) and n_looks >= 1):
         raise BayesHCCError(f"n_looks={n_looks!r}: the pilot looks behind the comparisons "
                             "(a positive whole number) are needed with z_threshold.")
-    zt = np.broadcast_to(np.asarray(z_threshold, float), za.shape)
+    try:
+        zt = np.broadcast_to(np.asarray(z_threshold, float), za.shape)
+    except ValueError:
+        raise BayesHCCError(f"z_threshold has shape {np.shape(z_threshold)}: give one "
+                            f"threshold probit, or one per comparison ({za.size})."
+                            ) from None
     keys = np.array([_key(z) for z in zt])
     seen = np.isfinite(za)
     dist = np.abs(za - bias - zt)

@@ -97,6 +97,9 @@ def test_expected_share_margin_keeps_flips_below_the_target_on_average():
     assert np.mean(to_mcmc) < 0.65 * np.mean(to_mcmc_per_comparison)
     with pytest.raises(bh.BayesHCCError, match="n_looks=None"):
         calibrate_margin(ze + rng.normal(0, 0.1, 150), ze, z_threshold=0.0)
+    with pytest.raises(bh.BayesHCCError, match=r"one per comparison \(150\)"):
+        calibrate_margin(ze + rng.normal(0, 0.1, 150), ze, z_threshold=np.zeros(7),
+                         n_looks=150)
 
 
 def test_each_threshold_gets_the_margin_its_errors_need():
