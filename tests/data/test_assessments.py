@@ -239,3 +239,21 @@ def test_cut_with_the_column_form():
     assert ttp.kind[0] == RIGHT and ttp.time[0] == pytest.approx(months("2018-03-01"))
     assert ttp.time[2] == pytest.approx(months("2018-04-01"))  # c: last scan in November
     assert (ttp.time <= months("2018-04-01") + 1e-9).all()
+
+
+def test_already_parsed_dates_and_typed_flags_give_the_same_data_and_errors():
+    """Date columns that are already datetime64 (a data cut's, or a table read with
+    parse_dates) and integer/boolean progression flags take the fast path: the same trial
+    as from strings, and a missing date is still the named error."""
+    want = read(patients(lpf=False), assessments=SCANS)
+    typed = patients(lpf=False)
+    for col in ("randomization_date", "progression_date", "death_date", "last_followup_date"):
+        typed[col] = pd.to_datetime(typed[col].replace("", None))
+    scans = SCANS.assign(assessment_date=pd.to_datetime(SCANS["assessment_date"]),
+                         progression=SCANS["progression"].astype(bool))
+    got = read(typed, assessments=scans)
+    pd.testing.assert_frame_equal(got.to_frame(), want.to_frame())
+    pd.testing.assert_frame_equal(got.assessments, want.assessments)
+    typed.loc[2, "randomization_date"] = pd.NaT
+    with pytest.raises(bh.TrialDataError, match=r"randomization_date.*missing.*row 3 \(patient_id c\).*Fix"):
+        read(typed, assessments=scans)
