@@ -149,7 +149,9 @@ def warn_implausible(frame, dates, ep, endpoints, time_unit) -> None:
                       f"{describe_rows(frame, late)}; check them (a year typed wrong?).", 6)
 
 
-def _derive_from_dates(frame, dates, time_unit, problems: Problems) -> dict[str, np.ndarray]:
+def _check_dates(frame, dates, problems: Problems) -> None:
+    """The checks of a patient's dates against each other (every problem named with its
+    rows); the interval checks too when the last progression-free assessment is known."""
     r, p, d, lfu = (dates[c] for c in DATE_COLUMNS)
     problems.rows(frame, r.isna(), "randomization_date", "missing randomization date",
                   "every randomized patient needs a randomization date.")
@@ -170,43 +172,9 @@ def _derive_from_dates(frame, dates, time_unit, problems: Problems) -> dict[str,
     problems.rows(frame, lfu.notna() & d.notna() & (lfu > d), "last_followup_date",
                   "last follow-up after death", "for a patient who died, the last follow-up is "
                   "the death date (or leave it empty).")
-    # A patient who died has been followed up to death (documented convention).
-    last = lfu.where(lfu.notna(), d)
-    day = np.timedelta64(1, "D")
-    per = DAYS_PER_UNIT[time_unit]
-
-    def span(end):
-        return ((end - r) / day).to_numpy(dtype=float) / per
-
-    has_p, has_d = p.notna().to_numpy(), d.notna().to_numpy()
-    os_t = np.where(has_d, span(d), span(last))
     lpf = dates.get(LPF_COLUMN)
-    if lpf is not None:
-        return {"os_time": os_t, "os_event": has_d.astype(np.int8),
-                **_interval_progression(frame, r, p, d, lfu, lpf, span, problems)}
-    first = p.where(p.notna() & (d.isna() | (p <= d)), d)
-    pfs_t = np.where(has_p | has_d, span(first), span(last))
-    ttp_t = np.where(has_p, span(p), np.where(has_d, span(d), span(last)))
-    return {
-        "os_time": os_t, "os_event": has_d.astype(np.int8),
-        "pfs_time": pfs_t, "pfs_event": (has_p | has_d).astype(np.int8),
-        "ttp_time": ttp_t, "ttp_event": has_p.astype(np.int8),
-    }
-
-
-def _interval_progression(frame, r, p, d, lfu, lpf, span, problems) -> dict[str, np.ndarray]:
-    """TTP and PFS when the last progression-free assessment is known (docs: data.md,
-    "Progression between assessments"):
-
-    * a progression lies in (last progression-free assessment, first assessment showing
-      it]: TTP and PFS are interval-censored there (from randomization, L = 0, when no
-      assessment without progression came first);
-    * death without observed progression: TTP is censored at the last assessment (a
-      progression between that scan and death was not observed), PFS is an exact event at
-      death;
-    * otherwise both are censored at the last assessment, at time 0 for a patient with no
-      assessment after randomization.
-    """
+    if lpf is None:
+        return
     col = LPF_COLUMN
     problems.rows(frame, lpf.notna() & r.notna() & (lpf < r), col, "assessment before "
                   "randomization_date", "tumour assessments after randomization only (the "
@@ -220,16 +188,57 @@ def _interval_progression(frame, r, p, d, lfu, lpf, span, problems) -> dict[str,
     problems.rows(frame, lpf.notna() & lfu.notna() & (lpf > lfu), col,
                   "assessment after last_followup_date", "the last follow-up is on or after "
                   "the last assessment.")
-    has_p, has_d = p.notna().to_numpy(), d.notna().to_numpy()
-    lower = np.where(lpf.notna().to_numpy(), span(lpf), 0.0)
-    upper = np.where(has_p, span(p), np.nan)
-    return {
-        "ttp_time": np.where(has_p, upper, lower), "ttp_event": has_p.astype(np.int8),
-        "ttp_lower": np.where(has_p, lower, np.nan),
-        "pfs_time": np.where(has_p, upper, np.where(has_d, span(d), lower)),
-        "pfs_event": (has_p | has_d).astype(np.int8),
-        "pfs_lower": np.where(has_p, lower, np.nan),
-    }
+
+
+def times_from_dates(dates, time_unit: str) -> dict[str, np.ndarray]:
+    """OS, PFS and TTP (time, event and, with the last progression-free assessment,
+    the interval's lower bound) from checked dates (``_check_dates``): the one derivation,
+    used when a table is read and when validated data are cut (``TrialData.cut``).
+
+    Without the last progression-free assessment, progression and death are exact event
+    times. With it (docs: data.md, "Progression between assessments"):
+
+    * a progression lies in (last progression-free assessment, first assessment showing
+      it]: TTP and PFS are interval-censored there (from randomization, L = 0, when no
+      assessment without progression came first);
+    * death without observed progression: TTP is censored at the last assessment (a
+      progression between that scan and death was not observed), PFS is an exact event at
+      death;
+    * otherwise both are censored at the last assessment, at time 0 for a patient with no
+      assessment after randomization.
+    """
+    r, p, d, lfu = (np.asarray(dates[c], dtype="datetime64[ns]") for c in DATE_COLUMNS)
+    day, per = np.timedelta64(1, "D"), DAYS_PER_UNIT[time_unit]
+
+    def span(end):
+        return ((end - r) / day).astype(float) / per
+
+    has_p, has_d = ~np.isnat(p), ~np.isnat(d)
+    # A patient who died has been followed up to death (documented convention).
+    last = np.where(np.isnat(lfu), d, lfu)
+    os_t = np.where(has_d, span(d), span(last))
+    out = {"os_time": os_t, "os_event": has_d.astype(np.int8)}
+    if dates.get(LPF_COLUMN) is not None:
+        lpf = np.asarray(dates[LPF_COLUMN], dtype="datetime64[ns]")
+        lower = np.where(np.isnat(lpf), 0.0, span(lpf))
+        upper = np.where(has_p, span(p), np.nan)
+        return {**out,
+                "ttp_time": np.where(has_p, upper, lower), "ttp_event": has_p.astype(np.int8),
+                "ttp_lower": np.where(has_p, lower, np.nan),
+                "pfs_time": np.where(has_p, upper, np.where(has_d, span(d), lower)),
+                "pfs_event": (has_p | has_d).astype(np.int8),
+                "pfs_lower": np.where(has_p, lower, np.nan)}
+    first = np.where(has_p, p, d)  # a progression after death is a checked error
+    return {**out,
+            "pfs_time": np.where(has_p | has_d, span(first), span(last)),
+            "pfs_event": (has_p | has_d).astype(np.int8),
+            "ttp_time": np.where(has_p, span(p), np.where(has_d, span(d), span(last))),
+            "ttp_event": has_p.astype(np.int8)}
+
+
+def _derive_from_dates(frame, dates, time_unit, problems: Problems) -> dict[str, np.ndarray]:
+    _check_dates(frame, dates, problems)
+    return times_from_dates(dates, time_unit)
 
 
 def _check_bounds(frame, ep, problems: Problems) -> dict[str, np.ndarray]:
@@ -333,22 +342,53 @@ def _check_consistency(frame, ep, problems: Problems) -> None:
                       "with a progression, PFS ends at it: ttp_time must equal pfs_time.")
 
 
-def _zero_times(frame, ep, endpoints, rule, time_unit, problems: Problems) -> None:
-    """Events at time 0 have zero density under a Weibull with shape > 1: decide explicitly."""
+def zero_time_events_at_half_day(ep, endpoints, time_unit) -> dict[str, np.ndarray]:
+    """Move events at time 0 to half a day (``zero_time_events="half_day"``), in place in
+    ``ep``; returns which patients moved, per endpoint (only endpoints with any)."""
+    moved = {}
     for name in endpoints:
         t, e = ep[f"{name}_time"], ep[f"{name}_event"]
         zero = (t == 0) & (e == 1)
-        if not zero.any():
-            continue
-        if rule == "error":
+        if zero.any():
+            t[zero] = 0.5 / DAYS_PER_UNIT[time_unit]
+            moved[name] = zero
+    return moved
+
+
+def _zero_times(frame, ep, endpoints, rule, time_unit, problems: Problems) -> None:
+    """Events at time 0 have zero density under a Weibull with shape > 1: decide explicitly."""
+    if rule == "error":
+        for name in endpoints:
+            zero = (ep[f"{name}_time"] == 0) & (ep[f"{name}_event"] == 1)
             problems.rows(frame, zero, f"{name}_time", "event at time 0",
                           "check the dates; if same-day events are real, pass "
                           "zero_time_events='half_day' to count them at half a day.")
-        else:
-            half = 0.5 / DAYS_PER_UNIT[time_unit]
-            t[zero] = half
-            warn_data(f"{name}: event at time 0 set to half a day ({half:.4g} {time_unit}) in "
-                      f"{describe_rows(frame, zero)} (zero_time_events='half_day').", 5)
+        return
+    half = 0.5 / DAYS_PER_UNIT[time_unit]
+    for name, zero in zero_time_events_at_half_day(ep, endpoints, time_unit).items():
+        warn_data(f"{name}: event at time 0 set to half a day ({half:.4g} {time_unit}) in "
+                  f"{describe_rows(frame, zero)} (zero_time_events='half_day').", 5)
+
+
+def canonical_frame(frame, dates, ep, endpoints, taken) -> pd.DataFrame:
+    """The canonical patient table: ids, site and arm of ``frame``, the ``dates``, each
+    endpoint's time, event and (when some event is interval-censored) lower bound, then
+    ``frame``'s other columns (those not in ``taken``: baseline covariates)."""
+    out = {"patient_id": frame["patient_id"].astype(str).to_numpy(),
+           "site": frame["site"].astype(str).to_numpy(),
+           "arm": _arm_column(frame["arm"]).astype(str).to_numpy()}
+    if dates is not None:
+        for col, s in dates.items():
+            out[col] = np.asarray(s, dtype="datetime64[ns]")
+    for name in endpoints:
+        out[f"{name}_time"] = np.asarray(ep[f"{name}_time"], dtype=float)
+        out[f"{name}_event"] = np.asarray(ep[f"{name}_event"], dtype=np.int8)
+        if f"{name}_lower" in ep and np.isfinite(ep[f"{name}_lower"]).any():
+            out[f"{name}_lower"] = np.asarray(ep[f"{name}_lower"], dtype=float)
+    for col in frame.columns:
+        if col not in taken and col not in out:
+            out[col] = frame[col].to_numpy()
+    return pd.DataFrame(out)
 
 
 def build_canonical(raw: pd.DataFrame, *, control: str, treatment: str, time_unit: str,
@@ -402,23 +442,8 @@ def build_canonical(raw: pd.DataFrame, *, control: str, treatment: str, time_uni
     problems.raise_if_any()
     warn_implausible(frame, dates, ep, endpoints, time_unit)
 
-    out = pd.DataFrame({
-        "patient_id": frame["patient_id"].astype(str).to_numpy(),
-        "site": frame["site"].astype(str).to_numpy(),
-        "arm": _arm_column(frame["arm"]).astype(str).to_numpy(),
-    })
-    if dates is not None:
-        for col, s in dates.items():
-            out[col] = s.to_numpy()
-    for name in endpoints:
-        out[f"{name}_time"] = np.asarray(ep[f"{name}_time"], dtype=float)
-        out[f"{name}_event"] = np.asarray(ep[f"{name}_event"], dtype=np.int8)
-        if f"{name}_lower" in ep and np.isfinite(ep[f"{name}_lower"]).any():
-            out[f"{name}_lower"] = np.asarray(ep[f"{name}_lower"], dtype=float)
-    for col in frame.columns:
-        if col not in taken and col not in out.columns:
-            out[col] = frame[col].to_numpy()
-    return out, tuple(endpoints), layout, assessments
+    return canonical_frame(frame, dates, ep, endpoints, taken), tuple(endpoints), layout, \
+        assessments
 
 
 def warn_small(frame: pd.DataFrame, endpoints, control: str, treatment: str) -> None:

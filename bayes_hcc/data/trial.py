@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.data._build import (DATE_COLUMNS, DAYS_PER_UNIT, LPF_COLUMN, arm_label,
-                                   build_canonical, check_time_unit, warn_small)
+                                   build_canonical, canonical_frame, check_time_unit,
+                                   times_from_dates, warn_small,
+                                   zero_time_events_at_half_day)
 from bayes_hcc.errors import TrialDataError
 
 __all__ = ["TrialData", "Endpoint"]
@@ -319,40 +321,18 @@ class TrialData:
             raise TrialDataError(
                 f"cut({cut.date()}): these data were already cut at {self.cut_date.date()}; "
                 "what happened after that is unknown. Cut at or before it.")
-        f = self._frame
-        keep = (f["randomization_date"] <= cut).to_numpy()
-        f = f.loc[keep].reset_index(drop=True)
+        keep = (self._frame["randomization_date"] <= cut).to_numpy()
+        present = set(self._frame.loc[keep, "arm"])
+        if len(present) < 2:
+            arms = " and ".join(map(repr, sorted(present))) or "no patients"
+            raise TrialDataError(
+                f"cut({cut.date()}): by then {'only arm ' if present else ''}{arms} had been "
+                f"randomized (first randomization "
+                f"{self._frame['randomization_date'].min().date()}); a comparison needs "
+                f"patients in both arms, {self.control!r} and {self.treatment!r}. Cut later.")
         if self.layout == "dates":
-            raw = f.copy()
-            death_known = f["death_date"].notna() & (f["death_date"] <= cut)
-            raw["death_date"] = f["death_date"].where(death_known)
-            raw["progression_date"] = f["progression_date"].where(f["progression_date"] <= cut)
-            # Follow-up known up to the cut at most; a patient whose death comes after the
-            # cut (and so had no separate last follow-up date) was alive at the cut.
-            lfu = f["last_followup_date"]
-            lfu = lfu.where(lfu.isna() | (lfu <= cut), cut)
-            raw["last_followup_date"] = lfu.where(lfu.notna() | death_known, cut)
-            raw = raw.drop(columns=[f"{e}_{k}" for e in ("os", "pfs", "ttp")
-                                    for k in ("time", "event", "lower")
-                                    if f"{e}_{k}" in raw.columns])
-            assessments = self._assessments
-            if assessments is not None:
-                # the scans known at the cut, from which the data are derived again
-                assessments = assessments[(assessments["assessment_date"] <= cut)
-                                          & assessments["patient_id"].isin(
-                                              set(f["patient_id"]))]
-                raw = raw.drop(columns=[LPF_COLUMN])
-                raw["progression_date"] = pd.NaT
-            elif LPF_COLUMN in raw.columns:
-                # Without the scan history, the last scan before the cut is unknown when the
-                # last progression-free scan came after it: the patient is taken as
-                # progression-free up to the cut (documented approximation).
-                lpf = f[LPF_COLUMN]
-                raw[LPF_COLUMN] = lpf.where(lpf.isna() | (lpf <= cut), cut)
-            return TrialData._from_raw(raw, control=self.control, treatment=self.treatment,
-                                       time_unit=self.time_unit, source=self.source,
-                                       cut_date=cut, truth=self.truth, layout="dates",
-                                       warn=warn, assessments=assessments)
+            return self._cut_dates(cut, keep, warn)
+        f = self._frame.loc[keep].reset_index(drop=True)
         out = f.copy()
         per = DAYS_PER_UNIT[self.time_unit]
         avail = ((cut - f["randomization_date"]) / np.timedelta64(1, "D")).to_numpy(float) / per
@@ -371,6 +351,76 @@ class TrialData:
         return TrialData(out, endpoints=self.endpoints, control=self.control,
                          treatment=self.treatment, time_unit=self.time_unit, layout=self.layout,
                          cut_date=cut, truth=self.truth, source=self.source)
+
+    def _cut_dates(self, cut: pd.Timestamp, keep: np.ndarray, warn: bool) -> TrialData:
+        """``cut`` of dates-layout data: the dates as known at the cut (a death or a
+        progression after it unknown, follow-up ending at it at the latest; with the scan
+        history, progression and the last progression-free scan read from the scans made
+        by then), and the endpoints derived from them by the same derivation as when the
+        data were read (``times_from_dates``). The data were validated when read and a cut
+        only removes what was not yet known, so nothing is checked again; a test shows the
+        result equal to reading the table a data manager would export at the cut."""
+        f = self._frame.loc[keep].reset_index(drop=True)
+        c64 = np.datetime64(cut, "ns")
+        nat = np.datetime64("NaT", "ns")
+
+        def col(name):
+            return f[name].to_numpy(dtype="datetime64[ns]")
+
+        death = col("death_date")
+        death_known = ~np.isnat(death) & (death <= c64)
+        lfu = col("last_followup_date")
+        # follow-up known up to the cut at most; a patient whose death comes after the cut
+        # (and so had no separate last follow-up date) was alive at the cut
+        lfu = np.where(np.isnat(lfu) | (lfu <= c64), lfu, c64)
+        lfu = np.where(~np.isnat(lfu) | death_known, lfu, c64)
+        dates = {"randomization_date": col("randomization_date"),
+                 "progression_date": None,
+                 "death_date": np.where(death_known, death, nat),
+                 "last_followup_date": lfu}
+        assessments = self._assessments
+        if assessments is not None:
+            # the scans made by the cut: the first showing progression, and the last
+            # without it (the checks at reading put every negative scan before the first
+            # positive one)
+            rows = assessments["patient_id"].map(
+                {p: i for i, p in enumerate(f["patient_id"])}).to_numpy(dtype=float)
+            when = assessments["assessment_date"].to_numpy(dtype="datetime64[ns]")
+            known = ~np.isnan(rows) & (when <= c64)
+            positive = assessments["progression"].to_numpy() == 1
+            ticks = when.view(np.int64)
+            first = np.full(len(f), np.iinfo(np.int64).max)
+            np.minimum.at(first, rows[known & positive].astype(np.int64),
+                          ticks[known & positive])
+            first[first == np.iinfo(np.int64).max] = nat.view(np.int64)
+            last_neg = np.full(len(f), nat.view(np.int64))  # NaT is the smallest int64
+            np.maximum.at(last_neg, rows[known & ~positive].astype(np.int64),
+                          ticks[known & ~positive])
+            dates["progression_date"] = first.view("datetime64[ns]")
+            dates[LPF_COLUMN] = last_neg.view("datetime64[ns]")
+            assessments = assessments.loc[known].reset_index(drop=True)
+        else:
+            prog = col("progression_date")
+            dates["progression_date"] = np.where(prog <= c64, prog, nat)  # NaT compares False
+            if LPF_COLUMN in f.columns:
+                # Without the scan history, the last scan before the cut is unknown when the
+                # last progression-free scan came after it: the patient is taken as
+                # progression-free up to the cut (documented approximation).
+                lpf = col(LPF_COLUMN)
+                dates[LPF_COLUMN] = np.where(np.isnat(lpf) | (lpf <= c64), lpf, c64)
+        ep = times_from_dates(dates, self.time_unit)
+        # an event at time 0 in the cut was one in the data, which were then read with
+        # zero_time_events="half_day" (the default refuses them)
+        zero_time_events_at_half_day(ep, self.endpoints, self.time_unit)
+        taken = set(DATE_COLUMNS) | {LPF_COLUMN} | {f"{e}_{k}" for e in self.endpoints
+                                                   for k in ("time", "event", "lower")}
+        out = canonical_frame(f, dates, ep, self.endpoints, taken)
+        if warn:
+            warn_small(out, self.endpoints, self.control, self.treatment)
+        return TrialData(out, endpoints=self.endpoints, control=self.control,
+                         treatment=self.treatment, time_unit=self.time_unit, layout="dates",
+                         cut_date=cut, truth=self.truth, source=self.source,
+                         assessments=assessments)
 
     def subset(self, mask, *, label: str = "subset") -> TrialData:
         """The patients where ``mask`` (boolean, one per patient) holds."""

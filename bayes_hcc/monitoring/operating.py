@@ -189,7 +189,7 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
                 continue
             date, out["final_events_reached"] = trial.cut_date, False
         try:
-            cut = trial.cut(date)
+            cut = trial.cut(date, warn=False)  # small simulated sites are the scenario
             no_events = cut.endpoint(endpoint).n_events == 0
         except TrialDataError:  # a date look so early that one arm has no patient yet
             if look.is_final:
