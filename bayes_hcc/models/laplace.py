@@ -1,14 +1,29 @@
 """A Laplace approximation of a survival model's posterior: fast, and only as good as a
-normal approximation of the posterior on the sampler's (unconstrained) scale.
+normal approximation of the posterior on the sampler's (unconstrained) scale, with the
+site SD integrated on a grid.
 
 The mode of the model's log density on the scale NUTS samples (every variable transformed to
 the real line, the Jacobian included, so the site SD is on the log scale and the site effects
-are the non-centred deviations the sampler moves) is found by a trust-region Newton method
-with the exact Hessian; the posterior is approximated by a normal distribution there with
-covariance the inverse of the negative Hessian. The site effects are integrated with the
-rest (a joint Laplace approximation): the arm effect's approximate marginal is normal with
+are the non-centred deviations the sampler moves) is found by Newton's method with the exact
+Hessian (a backtracking line search; a Levenberg shift where the Hessian is not negative
+definite), and the posterior is approximated by a normal distribution there with covariance
+the inverse of the negative Hessian: the arm effect's approximate marginal is normal with
 mean its value at the mode and variance J Sigma J' (J: its gradient on that scale; the arm
 effect is linear in the sampled coordinates).
+
+With random site effects that joint approximation is poor for the hierarchical SD (with 6
+sites its posterior on the log scale is skewed, with a long left tail), and the arm
+effect's probabilities inherit the error (about 0.09 on the probit scale against MCMC on
+simulated interim cuts). So the log site SD is integrated numerically instead (a nested
+Laplace approximation, as in INLA): on an equally spaced grid of its values, the rest is
+approximated by a normal at its conditional mode; the grid points are weighted by the
+Laplace approximation of the site SD's marginal, log p(x*(t), t | data) - log det H(t) / 2,
+and the arm effect's marginal is the weighted mixture of the conditional normals. The grid
+starts at the joint mode with a step of ``GRID_STEP`` joint-posterior SDs of the log site SD
+and extends on each side until the weights fall below ``GRID_CUTOFF`` of the largest
+(measured on 40 simulated interim cuts: error against MCMC 0.03 on the probit scale, the
+Monte Carlo error of one 4 x 1000-draw MCMC run). Other hierarchical SDs (an arm-by-site
+SD) stay in the joint approximation.
 
 The model is the one ``model.fit`` samples (``models.sampling``: the same graph, compiled
 once per structure and refitted with new data); the functions of the approximation are
@@ -35,8 +50,20 @@ from bayes_hcc.models.sampling import _compiled, graph_builder
 
 __all__ = ["laplace", "LaplaceResult"]
 
-#: A mode is accepted when the Newton step from it is shorter than this, in posterior SDs.
-NEWTON_DECREMENT_TOL = 1e-3
+#: Newton's method stops when the Newton decrement sqrt(g' H^-1 g), the distance to the mode in
+#: posterior SDs, is below this.
+NEWTON_DECREMENT_TOL = 1e-6
+#: A mode is still accepted at this decrement when the line search can no longer improve
+#: the log density (rounding), and refused above it.
+NEWTON_ACCEPT_TOL = 1e-3
+#: The variable integrated on a grid (its value on the sampler's scale: the log site SD).
+INTEGRATED = "site_sd"
+#: Grid step, in joint-posterior SDs of the integrated coordinate, and the relative weight
+#: below which the grid stops extending.
+GRID_STEP = 1.5
+GRID_CUTOFF = 1e-3
+#: At most this many grid points on each side of the joint mode.
+GRID_MAX_SIDE = 40
 
 _FUNCTIONS: dict = {}
 _LOCK = threading.Lock()
@@ -45,9 +72,11 @@ _LOCK = threading.Lock()
 @dataclass(frozen=True)
 class LaplaceResult:
     """The approximate posterior of the arm effect (``effect``: log HR, or log time ratio
-    for accelerated-failure-time families): normal with ``mean`` and ``sd``; ``converged``
-    and ``message`` say whether the mode was found and the Hessian there is negative
-    definite (when not, the numbers are not to be used)."""
+    for accelerated-failure-time families): a mixture of normals (``components``: rows of
+    mean, SD and weight; one row when nothing is integrated on a grid) with overall
+    ``mean`` and ``sd``; ``converged`` and ``message`` say whether the modes were found and
+    the Hessians there are negative definite (when not, the numbers are not to be used).
+    ``n_grid``: the grid points of the integrated site SD (0: none)."""
 
     effect: str
     mean: float
@@ -55,10 +84,36 @@ class LaplaceResult:
     converged: bool
     message: str
     n_iterations: int
+    components: tuple = ()
+    n_grid: int = 0
+
+    @classmethod
+    def normal(cls, mean: float, sd: float, effect: str = "log_hr") -> LaplaceResult:
+        """A normal approximate posterior (one component)."""
+        return cls(effect, float(mean), float(sd), True, "normal", 0,
+                   ((float(mean), float(sd), 1.0),))
+
+    def _parts(self):
+        c = np.asarray(self.components if self.components else
+                       ((self.mean, self.sd, 1.0),), float).reshape(-1, 3)
+        return c[:, 0], c[:, 1], c[:, 2]
+
+    def probit(self, threshold: float = 1.0) -> float:
+        """Phi^-1 of P(exp(effect) < threshold), computed in the smaller tail so that
+        probabilities within 1e-300 of 0 or 1 keep their probit."""
+        from scipy.special import logsumexp, ndtri_exp
+
+        mu, sd, w = self._parts()
+        z = (np.log(threshold) - mu) / sd
+        lw = np.log(w)
+        if float(np.sum(w * z)) <= 0:  # P below about 1/2: its own tail
+            return float(ndtri_exp(logsumexp(lw + stats.norm.logcdf(z))))
+        return float(-ndtri_exp(logsumexp(lw + stats.norm.logcdf(-z))))
 
     def prob_below(self, threshold: float = 1.0) -> float:
         """P(exp(effect) < threshold): for a log HR, P(HR < threshold)."""
-        return float(stats.norm.cdf((np.log(threshold) - self.mean) / self.sd))
+        mu, sd, w = self._parts()
+        return float(np.sum(w * stats.norm.cdf((np.log(threshold) - mu) / sd)))
 
     def prob_superiority(self, threshold: float = 1.0) -> float:
         """P(the treatment is better): P(HR < threshold) for a hazard-ratio family,
@@ -67,10 +122,24 @@ class LaplaceResult:
             return self.prob_below(threshold)
         return 1.0 - self.prob_below(threshold)
 
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile of the effect (log HR) under the approximation."""
+        mu, sd, w = self._parts()
+        if len(mu) == 1:
+            return float(mu[0] + sd[0] * stats.norm.ppf(q))
+        lo = float(np.min(mu + sd * stats.norm.ppf(q)))
+        hi = float(np.max(mu + sd * stats.norm.ppf(q)))
+        if hi - lo < 1e-12:
+            return lo
+        return float(optimize.brentq(
+            lambda x: float(np.sum(w * stats.norm.cdf((x - mu) / sd))) - q, lo, hi,
+            xtol=1e-10))
+
 
 def _functions(key, m, effect_name):
-    """Compiled log density, gradient, Hessian and arm effect (with its gradient) of a flat
-    vector of the sampler's coordinates; compiled once per structure."""
+    """Compiled log density with its gradient and Hessian, and the arm effect (with its
+    gradient), of a flat vector of the sampler's coordinates; the index of the integrated
+    coordinate (None when the model has no site SD); compiled once per structure."""
     with _LOCK:
         hit = _FUNCTIONS.get(key)
     if hit is not None:
@@ -85,21 +154,81 @@ def _functions(key, m, effect_name):
                                                                    ends)}
     logp = clone_replace(m.logp(jacobian=True), replace)
     grad = pt.grad(logp, x)
-    hess = pytensor.gradient.jacobian(grad, x)
+    hess = pytensor.gradient.jacobian(grad, x, vectorize=True)
     effect = clone_replace(m.replace_rvs_by_values([m[effect_name]])[0], replace)
     effect_grad = pt.grad(effect, x)
-    funcs = {"value_and_grad": pytensor.function([x], [logp, grad]),
-             "hess": pytensor.function([x], hess),
+    integrated = None
+    if INTEGRATED in m.named_vars and m[INTEGRATED] in m.rvs_to_values:
+        name = m.rvs_to_values[m[INTEGRATED]].name
+        i = names.index(name)
+        if sizes[i] == 1:
+            integrated = int(ends[i] - 1)
+    funcs = {"all": pytensor.function([x], [logp, grad, hess]),
+             "value_and_grad": pytensor.function([x], [logp, grad]),
              "effect": pytensor.function([x], [effect, effect_grad]),
-             "x0": np.concatenate([np.ravel(point[n]) for n in names])}
+             "x0": np.concatenate([np.ravel(point[n]) for n in names]),
+             "integrated": integrated}
     with _LOCK:
         _FUNCTIONS[key] = funcs
     return funcs
 
 
+def _newton(f, x0: np.ndarray, free: np.ndarray, max_iter: int = 200):
+    """Maximise the log density ``f`` (returning value, gradient, Hessian) over the
+    coordinates ``free`` (boolean mask), from ``x0``. Returns (x, value, negative Hessian of
+    the free block, iterations, converged, message)."""
+    x = np.array(x0, float)
+    v, g, h = (np.asarray(a, float) for a in f(x))
+    idx = np.flatnonzero(free)
+    for it in range(1, max_iter + 1):
+        G, K = -g[idx], -h[np.ix_(idx, idx)]
+        if not (np.isfinite(v) and np.all(np.isfinite(G)) and np.all(np.isfinite(K))):
+            return x, v, K, it, False, "the log density or its derivatives are not finite"
+        shift = 0.0
+        scale = float(np.max(np.abs(np.diag(K)))) or 1.0
+        while True:  # a Levenberg shift where -H is not positive definite
+            try:
+                chol = np.linalg.cholesky(K + shift * np.eye(len(idx)))
+                break
+            except np.linalg.LinAlgError:
+                shift = max(shift * 10, 1e-6 * scale)
+                if shift > 1e12 * scale:
+                    return x, v, K, it, False, "no descent direction (Hessian)"
+        step = -np.linalg.solve(chol.T, np.linalg.solve(chol, G))
+        decrement = float(np.sqrt(max(-G @ step, 0.0)))
+        if shift == 0.0 and decrement < NEWTON_DECREMENT_TOL:
+            return x, v, K, it, True, "converged"
+        t, improved = 1.0, False
+        while t > 1e-12:  # backtracking (Armijo) on the log density
+            xn = x.copy()
+            xn[idx] += t * step
+            vn, gn, hn = (np.asarray(a, float) for a in f(xn))
+            if np.isfinite(vn) and vn >= v + 1e-4 * t * float(-G @ step):
+                improved = True
+                break
+            t /= 2
+        if not improved:
+            ok = shift == 0.0 and decrement < NEWTON_ACCEPT_TOL
+            return x, v, K, it, ok, (f"accepted at Newton decrement {decrement:.1e}"
+                                     if ok else "line search failed")
+        x, v, g, h = xn, vn, gn, hn
+    return x, v, -h[np.ix_(idx, idx)], max_iter, False, "iteration limit"
+
+
+def _conditional(funcs, x, free):
+    """The effect's conditional normal at ``x`` (a mode over ``free``): mean and SD, with
+    the negative Hessian ``K`` of the free block."""
+    def moments(K):
+        mean, jac = (np.asarray(a, float) for a in funcs["effect"](x))
+        chol = np.linalg.cholesky(K)
+        w = np.linalg.solve(chol, jac[free])
+        return float(mean), float(np.sqrt(w @ w)), float(np.log(np.diag(chol)).sum())
+    return moments
+
+
 def laplace(model, trial, endpoint: str = "os") -> LaplaceResult:
     """Laplace approximation of ``model``'s posterior for ``trial`` (module docstring):
-    the approximate marginal of the arm effect, in a fraction of a second once compiled.
+    the approximate marginal of the arm effect, in milliseconds once compiled.
 
     Examples
     --------
@@ -112,39 +241,67 @@ def laplace(model, trial, endpoint: str = "os") -> LaplaceResult:
     funcs = _functions(key, m, family.arm_effect)
     with m:
         pm.set_data(data)
-
-    def fun(x):
-        v, g = funcs["value_and_grad"](x)
-        return -float(v), -np.asarray(g, float)
-
-    def hess(x):
-        return -np.asarray(funcs["hess"](x), float)
-
+    f = funcs["all"]
+    n = len(funcs["x0"])
+    every = np.ones(n, bool)
     with np.errstate(all="ignore"):
-        res = optimize.minimize(fun, funcs["x0"], jac=True, hess=hess, method="trust-exact",
-                                options={"gtol": 1e-6, "maxiter": 200})
-    H = hess(res.x)
-    mean, jac = (np.asarray(a, float) for a in funcs["effect"](res.x))
-    converged = bool(res.success and np.all(np.isfinite(H)))
-    message = str(res.message)
+        x, v, K, nit, converged, message = _newton(f, funcs["x0"], every)
+
+    def failed(why):
+        return LaplaceResult(family.arm_effect, float("nan"), float("nan"), False, why, nit)
+
+    if not converged:
+        return failed(message)
     try:
-        chol = np.linalg.cholesky(H)  # negative Hessian of the log density: positive definite
-        w = np.linalg.solve(chol, jac)
-        sd = float(np.sqrt(w @ w))
-        if not res.success and np.all(np.isfinite(H)):
-            # trust-exact can stop short of its gradient tolerance in the last steps
-            # ("failure to predict improvement") when it is already at the mode to within
-            # rounding: accepted when the Newton decrement sqrt(g' H^-1 g), the distance to
-            # the mode in posterior SDs, is below 1e-3
-            decrement = float(np.linalg.norm(np.linalg.solve(chol, fun(res.x)[1])))
-            if decrement < NEWTON_DECREMENT_TOL:
-                converged = True
-                message += (f" (accepted: Newton decrement {decrement:.1e} < "
-                            f"{NEWTON_DECREMENT_TOL:g} posterior SD)")
+        mean, sd, _ = _conditional(funcs, x, every)(K)
     except np.linalg.LinAlgError:
-        converged, sd = False, float("nan")
-        message += "; the Hessian at the mode is not negative definite"
-    if not np.isfinite(mean) or not np.isfinite(sd):
-        converged = False
-    return LaplaceResult(family.arm_effect, float(mean), sd, converged, message,
-                         int(res.nit))
+        return failed(message + "; the Hessian at the mode is not negative definite")
+    i = funcs["integrated"]
+    if i is None:
+        if not (np.isfinite(mean) and np.isfinite(sd)):
+            return failed(message + "; the effect's moments are not finite")
+        return LaplaceResult(family.arm_effect, mean, sd, True, message, nit,
+                             ((mean, sd, 1.0),))
+    # the site SD (log scale) on a grid: the rest at its conditional mode at each point
+    free = every.copy()
+    free[i] = False
+    step = GRID_STEP * float(np.sqrt(np.linalg.inv(K)[i, i]))
+    rows = {}
+    with np.errstate(all="ignore"):
+        for direction in (0, -1, 1):
+            start = x
+            for k in range(0 if direction == 0 else 1, GRID_MAX_SIDE + 1):
+                pos = direction * k
+                z = start.copy()
+                z[i] = x[i] + pos * step
+                z, vz, Kz, it, ok, msg = _newton(f, z, free)
+                nit += it
+                if not ok:
+                    return failed(f"grid point {pos} of the site SD: {msg}")
+                try:
+                    mu_k, sd_k, half_logdet = _conditional(funcs, z, free)(Kz)
+                except np.linalg.LinAlgError:
+                    return failed(f"grid point {pos}: the Hessian is not negative definite")
+                rows[pos] = (mu_k, sd_k, vz - half_logdet)
+                start = z
+                if direction == 0:
+                    break
+                best = max(r[2] for r in rows.values())
+                if rows[pos][2] < best + np.log(GRID_CUTOFF):
+                    break
+            else:
+                if direction != 0:
+                    return failed("the site SD's grid did not reach negligible weight within "
+                                  f"{GRID_MAX_SIDE} points on one side")
+    table = np.array([rows[k] for k in sorted(rows)], float)
+    logw = table[:, 2] - table[:, 2].max()
+    w = np.exp(logw)
+    w /= w.sum()
+    mus, sds = table[:, 0], table[:, 1]
+    if not (np.all(np.isfinite(mus)) and np.all(np.isfinite(sds)) and np.all(sds > 0)):
+        return failed("the conditional moments on the site SD's grid are not finite")
+    mean = float(np.sum(w * mus))
+    sd = float(np.sqrt(np.sum(w * (sds ** 2 + (mus - mean) ** 2))))
+    return LaplaceResult(family.arm_effect, mean, sd, True,
+                         f"{message}; site SD integrated on {len(w)} grid points", nit,
+                         tuple(map(tuple, np.column_stack([mus, sds, w]).tolist())), len(w))

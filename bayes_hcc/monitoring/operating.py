@@ -164,7 +164,7 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
 
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
     from bayes_hcc.monitoring.predict import predictive_probability
-    from bayes_hcc.monitoring.screening import approx_decision, approximate, look_rules
+    from bayes_hcc.monitoring.screening import approximate, look_rules
 
     endpoint = plan.spec.endpoint
     # PFS is proportional-hazards in the simulator only when OS and TTP share a hazard
@@ -204,14 +204,11 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
             out["n_approx_failed"] += approx is None
             out["seconds_approx"] += time.perf_counter() - t0
         rules = look_rules(look)
-        # the approximate mean with the pilot's probit bias removed (module screening)
-        mean = cal.corrected_mean(approx.mean, approx.sd) if screen == "fast" and \
-            approx is not None else None
-        if screen == "fast" and approx is not None and cal.decides(approx.mean, approx.sd,
-                                                                   look):
+        if screen == "fast" and approx is not None and cal.decides(approx, look):
             fit = None  # the approximation decides: no MCMC can change this decision
-            rule = approx_decision(mean, approx.sd, look)
-            out["p_by_look"][look.name] = float(stats.norm.cdf(-mean / approx.sd))
+            # its probabilities with the pilot's probit bias removed (module screening)
+            rule = cal.decision(approx, look)
+            out["p_by_look"][look.name] = cal.probability(approx, 1.0)
         else:
             t0 = time.perf_counter()
             fit = fit_spec(plan.spec, cut, check=False, random_seed=seed + i,
@@ -233,7 +230,7 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
                 draws = fit.posterior["log_hr"]
                 for h, c in rules:
                     p = float((draws < np.log(h)).mean())
-                    out["pilot"].append([float((np.log(h) - approx.mean) / approx.sd),
+                    out["pilot"].append([approx.probit(h),
                                          float(stats.norm.ppf(p)), int(draws.size),
                                          float(stats.norm.ppf(c))])
         if screen != "exact":
@@ -242,8 +239,7 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
         if rule == "continue":
             continue
         if fit is None:
-            z = stats.norm.ppf([0.5, 0.025, 0.975])
-            med, lo, hi = (mean + z * approx.sd).tolist()
+            med, lo, hi = (cal.quantile(approx, q) for q in (0.5, 0.025, 0.975))
         else:
             d = fit.posterior["log_hr"].to_numpy().ravel()
             med, (lo, hi) = float(np.median(d)), np.quantile(d, [0.025, 0.975])
@@ -417,7 +413,7 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     if mode == "fast":
         # the screening rule's version: a store of another rule is refused
         meta.update(mode="fast", pilot=pilot, target=target,
-                    screening="expected share, margin per threshold")
+                    screening="expected share, margin per threshold; site SD integrated")
     out = run_tasks(_design_trial, tasks, workers=workers, client=client, progress=progress,
                     desc=f"design {plan.name}" + (" (pilot)" if mode == "fast" else ""),
                     store=store, meta=meta, unit="trial")

@@ -211,7 +211,7 @@ def _final_analysis(payload) -> dict:
         from bayes_hcc.monitoring.screening import approximate
 
         approx = approximate(spec, trial)
-        z = float(-approx.mean / approx.sd) if approx is not None else None
+        z = approx.probit(1.0) if approx is not None else None
     if method == "screen":
         z_threshold, cal = screen
         if z is not None and cal.screens(z, z_threshold):

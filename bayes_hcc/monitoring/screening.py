@@ -2,16 +2,16 @@
 
 A look compares posterior probabilities P(HR < h) with thresholds c (efficacy: h = 1; the
 futility rule: h = ``futility_hr``; the final analysis: h = 1, c = ``success``). With an
-approximate posterior of the log HR, normal with mean mu and SD s (``bh.laplace``), each
-comparison is made on the probit scale: z = (log h - mu) / s against Phi^-1(c). The
-approximation decides a look when every comparison is farther than a ``margin`` from its
-threshold; otherwise MCMC decides.
+approximate posterior of the log HR (``bh.laplace``: a mixture of normals over the site
+SD's grid), each comparison is made on the probit scale: z = Phi^-1(P(HR < h)) against
+Phi^-1(c). The approximation decides a look when every comparison is farther than a
+``margin`` from its threshold; otherwise MCMC decides.
 
 The margin is calibrated, not guessed (``calibrate_margin``): on pilot looks fitted both
 ways, the errors z_approx - z_MCMC (z_MCMC = Phi^-1 of the MCMC probability) are summarised
-by their mean (the bias, systematic: with random site effects the Laplace mean of the log
-HR sits a little low) and SD. Screening uses the bias-corrected probit z_approx - bias
-(``MarginCalibration.corrected_mean`` shifts the approximate mean accordingly). Pilot
+by their mean (the bias: systematic errors of the approximation, small since the site SD
+is integrated) and SD. Screening uses the bias-corrected probit z_approx - bias
+(``MarginCalibration.probability``, ``quantile`` and ``decision`` apply it). Pilot
 errors have had heavier tails than normal, so the error model's tail F(x) (the probability
 that MCMC lands more than x beyond the corrected probit) is the larger of a normal's and a
 Student t's fitted to the errors, both widened by sqrt(1 + 1/n) for the pilot's size
@@ -105,31 +105,30 @@ def look_rules(look) -> list[tuple[float, float]] | None:
     return rules
 
 
-def _z(mean: float, sd: float, hr: float) -> float:
-    return (np.log(hr) - mean) / sd
-
-
-def rule_distances(mean: float, sd: float, look) -> list[tuple[float, float]] | None:
+def rule_distances(approx, look) -> list[tuple[float, float]] | None:
     """(threshold probit, distance) for each of the look's comparisons: the distance, on
     the probit scale, between the approximation's P(HR < h) and its threshold (None when
-    the look cannot be screened)."""
+    the look cannot be screened). ``approx``: a :class:`~bayes_hcc.LaplaceResult`."""
     rules = look_rules(look)
     if rules is None:
         return None
-    return [(float(stats.norm.ppf(c)), float(abs(_z(mean, sd, h) - stats.norm.ppf(c))))
+    return [(float(stats.norm.ppf(c)), float(abs(approx.probit(h) - stats.norm.ppf(c))))
             for h, c in rules]
 
 
-def approx_decision(mean: float, sd: float, look) -> str:
+def approx_decision(approx, look, bias: float = 0.0) -> str:
     """The decision the look's rules give with the approximate probabilities (the same
-    rules, in the same order, as ``monitoring.interim.decide``)."""
-    p = float(stats.norm.cdf(_z(mean, sd, 1.0)))
+    rules, in the same order, as ``monitoring.interim.decide``): P(HR < h) is
+    Phi(probit - ``bias``) of the approximation ``approx`` (a
+    :class:`~bayes_hcc.LaplaceResult`)."""
+    def p(h):
+        return float(stats.norm.cdf(approx.probit(h) - bias))
+
     if look.is_final:
-        return "success" if p > look.success else "no success"
-    if look.efficacy is not None and p > look.efficacy:
+        return "success" if p(1.0) > look.success else "no success"
+    if look.efficacy is not None and p(1.0) > look.efficacy:
         return "stop for efficacy"
-    if look.futility is not None and \
-            stats.norm.cdf(_z(mean, sd, look.futility_hr)) < look.futility:
+    if look.futility is not None and p(look.futility_hr) < look.futility:
         return "stop for futility"
     if look.futility_ppos is not None:
         raise BayesHCCError(f"look {look.name!r} has a PPoS futility rule: it cannot be "
@@ -201,11 +200,20 @@ class MarginCalibration:
     def n_pilot(self) -> int:
         return len(self.errors)
 
-    def corrected_mean(self, mean: float, sd: float) -> float:
-        """The approximate posterior mean of the log HR with the pilot's probit bias
-        removed: z - bias for every threshold is (log h - mean') / sd with
-        mean' = mean + bias x sd."""
-        return float(mean + self.bias * sd)
+    def probability(self, approx, threshold: float = 1.0) -> float:
+        """P(HR < ``threshold``) by the approximation with the pilot's probit bias
+        removed: Phi(probit - bias)."""
+        return float(stats.norm.cdf(approx.probit(threshold) - self.bias))
+
+    def quantile(self, approx, q: float) -> float:
+        """The ``q`` quantile of the log HR by the approximation with the bias removed:
+        the x where Phi(probit(exp(x)) - bias) = q, i.e. the approximation's own
+        Phi(Phi^-1(q) + bias) quantile."""
+        return approx.quantile(float(stats.norm.cdf(stats.norm.ppf(q) + self.bias)))
+
+    def decision(self, approx, look) -> str:
+        """The look's decision by the bias-corrected approximation (``approx_decision``)."""
+        return approx_decision(approx, look, self.bias)
 
     def margin_for(self, z_threshold: float) -> float:
         return self.margins.get(_key(z_threshold), self.margin)
@@ -218,12 +226,13 @@ class MarginCalibration:
             else self.tail
         return tail.sf(distance)
 
-    def decides(self, mean: float, sd: float, look) -> bool:
-        """Whether the approximation (raw mean and SD of the log HR) decides the look:
-        every comparison farther from its threshold than that threshold's margin, after
-        the bias correction (False for a look without screenable rules)."""
+    def decides(self, approx, look) -> bool:
+        """Whether the approximation ``approx`` (a :class:`~bayes_hcc.LaplaceResult`)
+        decides the look: every comparison farther from its threshold than that
+        threshold's margin, after the bias correction (False for a look without screenable
+        rules)."""
         rules = look_rules(look)
-        return rules is not None and all(self.screens(_z(mean, sd, h), stats.norm.ppf(c))
+        return rules is not None and all(self.screens(approx.probit(h), stats.norm.ppf(c))
                                          for h, c in rules)
 
     def screens(self, z: float, z_threshold: float) -> bool:

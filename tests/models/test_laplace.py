@@ -46,48 +46,101 @@ def test_laplace_agrees_with_mcmc_without_site_effects():
 @pytest.mark.slow
 @pytest.mark.parametrize("model", [bh.WeibullPH(), bh.PiecewiseExponential()], ids=repr)
 def test_laplace_with_random_site_effects_is_close_to_mcmc(model):
-    """With random site effects (6 sites) the joint Laplace approximation integrates them
-    with the rest; its error is what screening calibrates. Measured on the example trial:
-    mean 0.11 SD below MCMC's, SD within 2%, P(HR < 1) 0.013-0.024 higher. Asserted: mean
-    within 0.25 SD, SD within 10%, P(HR < 1) within 0.05."""
+    """With random site effects (6 sites) the site SD is integrated on a grid and the rest
+    by the Laplace approximation. Measured on the example trial: mean within 0.01 SD of
+    MCMC's, SD within 1%, P(HR < 1) within 0.009 (the joint approximation it replaced: mean
+    0.11 SD low, P 0.013-0.024 high). Asserted: mean within 0.1 SD (MC error of the MCMC
+    mean: about 0.02 SD), SD within 5%, P(HR < 1) within 0.02 (MC error about 0.01)."""
     trial = bh.datasets.load_example_trial()
     approx = bh.laplace(model, trial)
     draws = _mcmc(model, trial)
-    assert approx.converged
-    assert abs(approx.mean - draws.mean()) < 0.25 * draws.std()
-    assert approx.sd == pytest.approx(draws.std(), rel=0.10)
-    assert abs(approx.prob_superiority() - (draws < 0).mean()) < 0.05
+    assert approx.converged and approx.n_grid >= 5
+    assert abs(approx.mean - draws.mean()) < 0.1 * draws.std()
+    assert approx.sd == pytest.approx(draws.std(), rel=0.05)
+    assert abs(approx.prob_superiority() - (draws < 0).mean()) < 0.02
 
 
-def test_a_mode_found_to_within_rounding_is_accepted():
-    """A simulated interim cut (the plan's second look on a null design trial) where
-    trust-exact stops with "failure to predict improvement" at the mode: accepted because
-    the Newton step from there is below 1e-3 posterior SD, and the mode agrees with an
-    independent optimiser (BFGS on the same log density, run to a tight tolerance) to
-    within 0.01 posterior SD of the log HR (it used to be reported as not converged and
-    sent to MCMC)."""
-    from scipy import optimize
-
-    from bayes_hcc.models import laplace as lp
-    from bayes_hcc.models.from_spec import build, population
-    from bayes_hcc.models.graph import prepare
+def _interim_cuts(n, hr=1.0, look=1):
+    """Cuts of null design trials at one of the monitoring plan's looks, as the design
+    simulation makes them (random site effects, 6 sites)."""
+    from bayes_hcc.models.from_spec import population
     from bayes_hcc.monitoring.interim import look_date
     from bayes_hcc.monitoring.operating import DESIGN_BASE, _scenario_kwargs
 
     plan = bh.load_plan(__import__("pathlib").Path(__file__).resolve().parents[2]
                         / "models" / "monitoring.toml")
+    looks = (*plan.looks, plan.final)
+    out = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trial = bh.simulate_trial(**_scenario_kwargs(DESIGN_BASE, {"hr_os": 1.0}),
-                                  random_seed=1314362612)
-        cut = population(plan.spec, trial.cut(look_date(trial, plan.looks[1], "os")))
+        for seed in range(n):
+            trial = bh.simulate_trial(**_scenario_kwargs(DESIGN_BASE, {"hr_os": hr}),
+                                      random_seed=seed)
+            when = look_date(trial, looks[(look + seed) % 3], "os")
+            out.append(population(plan.spec, trial.cut(when, warn=False)))
+    return plan, out
+
+
+def test_newton_finds_the_mode_an_independent_optimiser_finds():
+    """The joint mode (Newton with line search) on a simulated interim cut where scipy's
+    trust-exact used to stop short: the same log HR as BFGS on the same log density run to
+    a tight tolerance, within 0.01 posterior SD; the approximation converged."""
+    from scipy import optimize
+
+    from bayes_hcc.models import laplace as lp
+    from bayes_hcc.models.from_spec import build
+    from bayes_hcc.models.graph import prepare
+
+    plan, (cut,) = _interim_cuts(1)
     model = build(plan.spec)
     approx = bh.laplace(model, cut, "os")
-    assert approx.converged and "accepted: Newton decrement" in approx.message
+    assert approx.converged and approx.n_grid >= 5
     *_, key = prepare(model, cut, "os")
     funcs = lp._FUNCTIONS[key]
     res = optimize.minimize(lambda x: tuple(-np.asarray(v, float) for v in
                                             funcs["value_and_grad"](x)),
                             funcs["x0"], jac=True, method="BFGS", options={"gtol": 1e-9})
-    mean = float(funcs["effect"](res.x)[0])
-    assert abs(mean - approx.mean) < 0.01 * approx.sd
+    x, *_, ok, _ = lp._newton(funcs["all"], funcs["x0"], np.ones(len(funcs["x0"]), bool))
+    assert ok
+    assert abs(float(funcs["effect"](res.x)[0]) - float(funcs["effect"](x)[0])) < \
+        0.01 * approx.sd
+
+
+def test_site_sd_integrated_on_a_grid_agrees_with_mcmc_on_interim_cuts():
+    """Random site effects (6 sites): with the site SD integrated on a grid, P(HR < 1) on
+    the probit scale is within 0.1 of MCMC's (4 x 1000 draws) on 6 simulated interim cuts.
+    Measured on 40 such cuts against the mean of two MCMC runs: error SD 0.025, largest
+    0.07, about the Monte Carlo error of the runs (0.03 per run); the joint Laplace
+    approximation it replaced was off by 0.09 (SD), up to 0.18. 0.1 is over 3 Monte Carlo
+    SDs of one run."""
+    from scipy import stats
+
+    from bayes_hcc.models.from_spec import build
+
+    plan, cuts = _interim_cuts(6, hr=0.8)
+    model = build(plan.spec)
+    for cut in cuts:
+        approx = bh.laplace(model, cut, "os")
+        assert approx.converged and approx.n_grid >= 5
+        draws = _mcmc(model, cut)
+        p = np.clip((draws < 0).mean(), 10 / draws.size, 1 - 10 / draws.size)
+        assert abs(approx.probit(1.0) - stats.norm.ppf(p)) < 0.1
+
+
+def test_a_mixture_approximation_is_consistent():
+    """Probabilities, probits and quantiles of a mixture agree with each other and with
+    scipy's normal for one component; probits stay finite far in the tails."""
+    from scipy import stats
+
+    one = bh.LaplaceResult.normal(-0.2, 0.3)
+    assert one.probit(1.0) == pytest.approx(0.2 / 0.3)
+    assert one.quantile(0.9) == pytest.approx(stats.norm.ppf(0.9, -0.2, 0.3))
+    mix = bh.LaplaceResult("log_hr", -0.2, 0.3, True, "", 0,
+                           ((-0.3, 0.25, 0.3), (-0.15, 0.3, 0.5), (0.0, 0.35, 0.2)), 3)
+    for h in (0.6, 1.0, 1.3):
+        p = mix.prob_below(h)
+        assert stats.norm.cdf(mix.probit(h)) == pytest.approx(p, rel=1e-10)
+        assert mix.quantile(p) == pytest.approx(np.log(h), abs=1e-8)
+    far = bh.LaplaceResult.normal(-3.0, 0.25)  # P(HR < 1) = 1 - 1e-33
+    assert far.probit(1.0) == pytest.approx(12.0, rel=1e-9)
+    assert bh.LaplaceResult.normal(3.0, 0.25).probit(1.0) == pytest.approx(-12.0, rel=1e-9)

@@ -22,21 +22,24 @@ def test_approximate_decision_applies_the_plans_rules(mean):
     p = stats.norm.cdf(-mean / sd)
     want = "stop for efficacy" if p > 0.999 else ("stop for futility" if p < 0.10 else
                                                   "continue")
-    assert approx_decision(mean, sd, LOOK) == want
-    assert approx_decision(mean, sd, FINAL) == ("success" if p > 0.975 else "no success")
-    d = rule_distances(mean, sd, LOOK)
+    approx = bh.LaplaceResult.normal(mean, sd)
+    assert approx_decision(approx, LOOK) == want
+    assert approx_decision(approx, FINAL) == ("success" if p > 0.975 else "no success")
+    d = rule_distances(approx, LOOK)
     assert [z for z, _ in d] == pytest.approx(stats.norm.ppf([0.999, 0.10]))
     assert [x for _, x in d] == pytest.approx([abs(-mean / sd - stats.norm.ppf(0.999)),
                                                abs(-mean / sd - stats.norm.ppf(0.10))])
     at = -stats.norm.ppf(0.975) * sd  # mean where P(HR < 1) = 0.975
-    assert rule_distances(at, sd, FINAL)[0][1] == pytest.approx(0.0, abs=1e-12)
+    assert rule_distances(bh.LaplaceResult.normal(at, sd), FINAL)[0][1] == \
+        pytest.approx(0.0, abs=1e-12)
 
 
 def test_a_ppos_rule_cannot_be_screened():
     look = Look("interim", events=40, futility_ppos=0.05)
-    assert look_rules(look) is None and rule_distances(0.0, 0.2, look) is None
+    assert look_rules(look) is None and \
+        rule_distances(bh.LaplaceResult.normal(0.0, 0.2), look) is None
     with pytest.raises(bh.BayesHCCError, match="PPoS"):
-        approx_decision(0.5, 0.2, look)
+        approx_decision(bh.LaplaceResult.normal(0.5, 0.2), look)
 
 
 def test_calibrated_margin_keeps_flips_below_the_target():
@@ -64,10 +67,13 @@ def test_calibrated_margin_keeps_flips_below_the_target():
     assert cal.margin == cal.margin_per_comparison
     assert cal.flip_probability(cal.margin) == pytest.approx(0.0005, rel=0.01)
     assert cal.flip_probability(cal.margin) >= stats.norm.sf(cal.margin / cal.sd)
-    # the shift of the mean that removes the bias: (log h - mean') / sd = z - bias
-    mean, sd = -0.3, 0.2
-    assert (0.0 - cal.corrected_mean(mean, sd)) / sd == pytest.approx(
-        (0.0 - mean) / sd - cal.bias)
+    # the bias removed on the probit scale: P = Phi(z - bias); for a normal the quantiles
+    # are those of the normal shifted by bias x sd
+    approx = bh.LaplaceResult.normal(-0.3, 0.2)
+    assert cal.probability(approx) == pytest.approx(stats.norm.cdf(0.3 / 0.2 - cal.bias))
+    for q in (0.025, 0.5, 0.975):
+        assert cal.quantile(approx, q) == pytest.approx(
+            -0.3 + cal.bias * 0.2 + 0.2 * stats.norm.ppf(q))
 
 
 def test_expected_share_margin_keeps_flips_below_the_target_on_average():
@@ -147,10 +153,13 @@ def test_a_calibration_decides_a_look_by_its_thresholds_margins():
     cal = calibrate_margin(z + rng.normal(0, 0.1, 200), z, z_threshold=zc, n_looks=100)
     sd = 0.3
     for mean in np.linspace(-1.2, 0.6, 37):
-        far = all(d > cal.margin_for(c) for c, d in
-                  rule_distances(cal.corrected_mean(mean, sd), sd, LOOK))
-        assert cal.decides(mean, sd, LOOK) == far
-    assert not cal.decides(0.0, 0.2, Look("interim", events=40, futility_ppos=0.05))
+        approx = bh.LaplaceResult.normal(mean, sd)
+        corrected = bh.LaplaceResult.normal(mean + cal.bias * sd, sd)  # probit - bias
+        far = all(d > cal.margin_for(c) for c, d in rule_distances(corrected, LOOK))
+        assert cal.decides(approx, LOOK) == far
+        assert cal.decision(approx, LOOK) == approx_decision(corrected, LOOK)
+    assert not cal.decides(bh.LaplaceResult.normal(0.0, 0.2),
+                           Look("interim", events=40, futility_ppos=0.05))
 
 
 def test_pilot_probabilities_mcmc_cannot_resolve_are_left_out():
