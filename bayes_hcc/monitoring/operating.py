@@ -232,7 +232,8 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
                     p = float((draws < np.log(h)).mean())
                     out["pilot"].append([approx.probit(h),
                                          float(stats.norm.ppf(p)), int(draws.size),
-                                         float(stats.norm.ppf(c))])
+                                         float(stats.norm.ppf(c)),
+                                         probs[f"MCSE P(HR < {h:g})"]])
         if screen != "exact":
             out["n_looks"] += 1
             out["n_mcmc"] += fit is not None
@@ -413,7 +414,8 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     if mode == "fast":
         # the screening rule's version: a store of another rule is refused
         meta.update(mode="fast", pilot=pilot, target=target,
-                    screening="expected share, margin per threshold; site SD integrated")
+                    screening="expected share, margin per threshold; site SD integrated; "
+                              "MCMC error at the threshold")
     out = run_tasks(_design_trial, tasks, workers=workers, client=client, progress=progress,
                     desc=f"design {plan.name}" + (" (pilot)" if mode == "fast" else ""),
                     store=store, meta=meta, unit="trial")
@@ -422,9 +424,9 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         from bayes_hcc.monitoring.screening import McmcShare, calibrate_margin
 
         pairs = np.array([p for rec in out.values() for p in rec["pilot"]],
-                         float).reshape(-1, 4)
+                         float).reshape(-1, 5)
         cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
-                               z_threshold=pairs[:, 3],
+                               z_threshold=pairs[:, 3], mcse=pairs[:, 4],
                                n_looks=sum(rec["n_looks"] for rec in out.values()))
         rest = [(k, payload + ("fast", cal)) for k, payload in rest]
         out.update(run_tasks(_design_trial, rest, workers=workers, client=client,

@@ -222,11 +222,11 @@ def _final_analysis(payload) -> dict:
         # Only P(HR < 1) and the convergence flags are used: no pointwise log-likelihood.
         fit = fit_spec(spec, trial, check=False, random_seed=seed,
                        **{"log_likelihood": False, **SIMULATED_REFIT, **refit})
-    out = {"p_final": prob_superiority(fit, 1.0).probability,
-           "converged": not fit.convergence_problems()}
+    p_sup = prob_superiority(fit, 1.0)
+    out = {"p_final": p_sup.probability, "converged": not fit.convergence_problems()}
     if method in ("pilot", "screen"):
         out.update(decided_by="mcmc", z_laplace=z, approx_failed=z is None,
-                   n_draws=int(fit.posterior["log_hr"].size))
+                   n_draws=int(fit.posterior["log_hr"].size), mcse=p_sup.mcse)
     return out
 
 
@@ -367,9 +367,9 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
         out.update(run_tasks(_final_analysis, batch, workers=workers, progress=progress,
                              desc="PPoS refits (pilot)", unit="refit"))
         n_pilot += len(batch)
-        pairs = np.array([(r["z_laplace"], stats.norm.ppf(r["p_final"]), r["n_draws"])
-                          for r in out.values() if r["z_laplace"] is not None],
-                         float).reshape(-1, 3)
+        pairs = np.array([(r["z_laplace"], stats.norm.ppf(r["p_final"]), r["n_draws"],
+                           r["mcse"]) for r in out.values() if r["z_laplace"] is not None],
+                         float).reshape(-1, 4)
         usable = int((np.isfinite(pairs[:, 0]) & usable_pairs(pairs[:, 1], pairs[:, 2])
                       ).sum())
         if usable >= MIN_GROUP or n_pilot == len(tasks):
@@ -383,7 +383,7 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                              "in the others): every completion was refitted by MCMC"}
     z_threshold = float(stats.norm.ppf(success))
     cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
-                           z_threshold=z_threshold, n_looks=n_pilot)
+                           z_threshold=z_threshold, n_looks=n_pilot, mcse=pairs[:, 3])
     rest = [(k, p[:4] + ("screen",) + p[5:] + (z_threshold, cal))
             for k, p in tasks[n_pilot:]]
 

@@ -48,7 +48,8 @@ from scipy import optimize, stats
 
 from bayes_hcc.errors import BayesHCCError
 
-__all__ = ["approximate", "usable_pairs", "check_target", "look_rules", "rule_distances", "approx_decision", "calibrate_margin",
+__all__ = ["approximate", "usable_pairs", "check_target", "look_rules", "rule_distances",
+           "approx_decision", "calibrate_margin", "mcmc_probit_sd", "pilot_ess",
            "MarginCalibration", "ErrorTail", "McmcShare", "MIN_TAIL_DRAWS", "MIN_GROUP"]
 
 
@@ -139,33 +140,52 @@ def approx_decision(approx, look, bias: float = 0.0) -> str:
 @dataclass(frozen=True)
 class ErrorTail:
     """The error model of a group of comparisons around the pooled bias: F(x), the
-    probability that MCMC's probit lies more than x beyond the corrected approximation's,
-    is the larger of a normal tail (the group's SD, shifted by its mean's distance from the
-    pooled bias) and a Student t's fitted to the group, both widened by sqrt(1 + 1/n)."""
+    probability that MCMC's probit lies more than x beyond the corrected approximation's.
+
+    An error is the approximation's own (SD ``sd``) plus MCMC's Monte Carlo error at the
+    probability compared (SD ``noise``: at a threshold, ``mcmc_probit_sd``); its spread is
+    s = sqrt(sd^2 (1 + 1/n) + noise^2) (the first term widened for the pilot's size n).
+    F(x) is the larger of a normal tail (spread s, shifted by the group's mean's distance
+    from the pooled bias) and a Student t's, fitted to the pilot's errors each divided by
+    its own spread (``fit``: heavier tails than normal, if the pilot shows them, carry over
+    to any threshold). Without MCSEs (``own_var`` None) every pilot error's MCMC part is
+    taken as part of ``sd``."""
 
     sd: float
     shift: float
-    t_fit: tuple[float, float, float]  # (df, |loc - pooled bias|, scale)
+    t_fit: tuple[float, float, float]  # (df, |loc|, scale) of the standardized errors
     n: int
+    noise: float = 0.0
 
     @classmethod
-    def fit(cls, err: np.ndarray, bias: float) -> ErrorTail:
-        df, loc, scale = stats.t.fit(err)
-        return cls(float(err.std(ddof=1)), abs(float(err.mean()) - bias),
-                   (float(df), abs(float(loc) - bias), float(scale)), len(err))
+    def fit(cls, err: np.ndarray, bias: float, own_var=None) -> ErrorTail:
+        """From pilot errors ``err`` (z_approx - z_MCMC) and, when known, each error's MCMC
+        variance ``own_var`` (MCSE / phi(z_MCMC), squared): the approximation's SD is the
+        errors' variance less the mean MCMC variance (never below a fifth of the errors'
+        SD)."""
+        err = np.asarray(err, float)
+        raw = float(err.std(ddof=1))
+        own = np.zeros(len(err)) if own_var is None else np.asarray(own_var, float)
+        sd = float(np.sqrt(max(raw ** 2 - float(np.mean(own)), (raw / 5) ** 2)))
+        df, loc, scale = stats.t.fit((err - bias) / np.sqrt(sd ** 2 + own))
+        return cls(sd, abs(float(err.mean()) - bias), (float(df), abs(float(loc)),
+                                                      float(scale)), len(err))
+
+    def spread(self) -> float:
+        return float(np.hypot(self.sd * np.sqrt(1 + 1 / self.n), self.noise))
 
     def sf(self, distance) -> np.ndarray:
         d = np.abs(np.asarray(distance, float))
-        inflate = np.sqrt(1 + 1 / self.n)
-        df, shift, scale = self.t_fit
-        return np.maximum(stats.norm.sf((d - self.shift) / (self.sd * inflate)),
-                          stats.t.sf((d - shift) / (scale * inflate), df))
+        s = self.spread()
+        df, loc, scale = self.t_fit
+        return np.maximum(stats.norm.sf((d - self.shift) / s),
+                          stats.t.sf((d / s - loc) / scale, df))
 
     def quantile(self, level: float) -> float:
         """The smallest distance whose tail probability is at most ``level``."""
         if self.sf(0.0) <= level:
             return 0.0
-        hi = self.shift + max(self.sd, self.t_fit[2])
+        hi = self.shift + self.spread() * (self.t_fit[1] + max(1.0, self.t_fit[2]))
         while self.sf(hi) > level:  # the t tail can be heavy: widen until past the level
             hi *= 2
         return float(optimize.brentq(lambda x: float(self.sf(x)) - level, 0.0, hi,
@@ -195,6 +215,7 @@ class MarginCalibration:
     margins: dict = field(default_factory=dict)  # threshold probit -> margin
     margin_per_comparison: float | None = None  # every comparison below target / 2
     expected_flip_share: float | None = None  # at ``margins``
+    ess: float | None = None  # MCMC's effective sample size for a probability (pilot)
 
     @property
     def n_pilot(self) -> int:
@@ -248,6 +269,9 @@ class MarginCalibration:
                                          for z, m in sorted(self.margins.items())},
                 "sd_by_threshold": {f"{stats.norm.cdf(z):.6g}": t.sd
                                     for z, t in sorted(self.tails.items())},
+                "mcmc_noise_by_threshold": {f"{stats.norm.cdf(z):.6g}": t.noise
+                                            for z, t in sorted(self.tails.items())},
+                "mcmc_ess": self.ess,
                 "margin_per_comparison": self.margin_per_comparison,
                 "normality_p": self.normality_p, "pilot_left_out": self.n_left_out}
 
@@ -258,8 +282,29 @@ MIN_TAIL_DRAWS = 10
 MIN_GROUP = 20
 
 
+def mcmc_probit_sd(c: float, ess: float) -> float:
+    """SD, on the probit scale, of an MCMC estimate of a probability near ``c`` resting on
+    ``ess`` effective draws (delta method: sqrt(c (1 - c) / ess) / phi(Phi^-1(c))). It
+    grows fast in the tails: about 0.03 at c = 0.1, 0.06 at 0.975, 0.11 at 0.995 and 0.21
+    at 0.999 with 2,000 effective draws."""
+    z = stats.norm.ppf(c)
+    return float(np.sqrt(c * (1 - c) / ess) / stats.norm.pdf(z))
+
+
+def pilot_ess(z_exact, mcse) -> float | None:
+    """The pilot's typical effective sample size for a probability: the median over the
+    pairs of p (1 - p) / MCSE^2 (p = Phi(z_exact)); None without usable values."""
+    p = stats.norm.cdf(np.asarray(z_exact, float))
+    m = np.asarray(mcse, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ess = p * (1 - p) / m ** 2
+    ess = ess[np.isfinite(ess) & (ess > 0)]
+    return float(np.median(ess)) if len(ess) else None
+
+
 def calibrate_margin(z_approx, z_exact, target: float = 0.001, n_draws=None,
-                     z_threshold=None, n_looks: int | None = None) -> MarginCalibration:
+                     z_threshold=None, n_looks: int | None = None,
+                     mcse=None) -> MarginCalibration:
     """The screening margins from pilot comparisons (module docstring). ``z_approx``,
     ``z_exact``: the probit of P(HR < h) by the approximation and by MCMC for every rule of
     every pilot look; pairs where MCMC's probability is 0 or 1 (infinite probit) are left
@@ -271,7 +316,15 @@ def calibrate_margin(z_approx, z_exact, target: float = 0.001, n_draws=None,
     expected share of flipped decisions per look below ``target``; without them one margin
     keeps every comparison's flip probability below ``target / 2``. ``normality_p``:
     Shapiro-Wilk test of the pooled errors (a small value says the normal error model should
-    not be trusted; the Student t tail then usually takes over)."""
+    not be trusted; the Student t tail then usually takes over). ``mcse``: the Monte Carlo
+    standard error of each pair's MCMC probability; with it, every threshold's error model
+    also carries MCMC's own Monte Carlo error at that threshold (``mcmc_probit_sd`` at the
+    pilot's median effective sample size, ``pilot_ess``): near an extreme threshold (0.995,
+    0.999) a probability MCMC estimates from a few dozen tail draws moves by 0.1-0.2 on the
+    probit scale from one seed to another, far more than at the pilot's typical
+    comparison, and a look decided there can come out the other way in an MCMC run with
+    its seed. The pilot's errors hold MCMC's error at their own probabilities: each is
+    divided by its own spread before the tails are fitted (``ErrorTail``)."""
     target = check_target(target)
     za, ze = np.asarray(z_approx, float), np.asarray(z_exact, float)
     if za.shape != ze.shape:
@@ -301,13 +354,23 @@ def calibrate_margin(z_approx, z_exact, target: float = 0.001, n_draws=None,
     keys = np.array([_key(z) for z in zt])
     seen = np.isfinite(za)
     dist = np.abs(za - bias - zt)
+    ess, own = None, None
+    if mcse is not None:
+        m = np.broadcast_to(np.asarray(mcse, float), za.shape)
+        ess = pilot_ess(ze[ok], m[ok])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            own = (m / stats.norm.pdf(ze)) ** 2  # each pair's MCMC probit variance
+        pooled = ErrorTail.fit(err, bias, own[ok])
     tails, groups = {}, []
     for k in sorted(set(keys[seen].tolist())):
         mine = keys == k
         use = mine & ok
-        tails[k] = (ErrorTail.fit(za[use] - ze[use], bias) if use.sum() >= MIN_GROUP
-                    else pooled)
-        groups.append((k, tails[k], dist[mine & seen]))
+        tail = (ErrorTail.fit(za[use] - ze[use], bias, None if own is None else own[use])
+                if use.sum() >= MIN_GROUP else pooled)
+        if ess is not None:  # MCMC's own error at this threshold
+            tail = replace(tail, noise=mcmc_probit_sd(float(stats.norm.cdf(k)), ess))
+        tails[k] = tail
+        groups.append((k, tail, dist[mine & seen]))
 
     def expected(level):
         """Margins where every threshold's flip probability is ``level`` (the cheapest
@@ -341,7 +404,7 @@ def calibrate_margin(z_approx, z_exact, target: float = 0.001, n_draws=None,
             else:
                 hi = mid
     return replace(cal, tails=tails, margins=margins, margin=max(margins.values()),
-                   expected_flip_share=float(share))
+                   expected_flip_share=float(share), ess=ess)
 
 
 class McmcShare:
