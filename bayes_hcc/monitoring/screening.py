@@ -14,9 +14,13 @@ is integrated) and SD. Screening uses the bias-corrected probit z_approx - bias
 (``MarginCalibration.probability``, ``quantile`` and ``decision`` apply it). Pilot
 errors have had heavier tails than normal, so the error model's tail F(x) (the probability
 that MCMC lands more than x beyond the corrected probit) is the larger of a normal's and a
-Student t's fitted to the errors, both widened by sqrt(1 + 1/n) for the pilot's size
+Student t's fitted to the errors, widened by sqrt(1 + 1/n) for the pilot's size
 (``ErrorTail``); with the thresholds known, each threshold with 20 usable comparisons gets
-its own (``MIN_GROUP``).
+its own (``MIN_GROUP``). An error is the approximation's own plus MCMC's Monte Carlo error
+at the probability compared, which is far larger near an extreme threshold (0.995, 0.999:
+a probability resting on a few dozen tail draws) than at the pilot's typical comparison;
+with the pilot's MCSEs each error is standardized by its own spread before the tails are
+fitted, and each threshold's spread carries MCMC's error there (``mcmc_probit_sd``).
 
 A comparison at distance x from its threshold that the approximation decides flips with
 probability F(x); the expected share of flipped decisions at margin m is the average over
