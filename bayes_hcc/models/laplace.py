@@ -44,7 +44,6 @@ from pytensor.graph import clone_replace
 import pytensor.tensor as pt
 from scipy import optimize, stats
 
-from bayes_hcc.errors import ModelError
 from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.sampling import _compiled, graph_builder
 
@@ -215,15 +214,13 @@ def _newton(f, x0: np.ndarray, free: np.ndarray, max_iter: int = 200):
     return x, v, -h[np.ix_(idx, idx)], max_iter, False, "iteration limit"
 
 
-def _conditional(funcs, x, free):
-    """The effect's conditional normal at ``x`` (a mode over ``free``): mean and SD, with
-    the negative Hessian ``K`` of the free block."""
-    def moments(K):
-        mean, jac = (np.asarray(a, float) for a in funcs["effect"](x))
-        chol = np.linalg.cholesky(K)
-        w = np.linalg.solve(chol, jac[free])
-        return float(mean), float(np.sqrt(w @ w)), float(np.log(np.diag(chol)).sum())
-    return moments
+def _conditional(funcs, x, free, K) -> tuple[float, float, float]:
+    """The effect's conditional normal at ``x`` (a mode over the ``free`` coordinates, with
+    ``K`` the negative Hessian of that block): its mean and SD, and log det(K) / 2."""
+    mean, jac = (np.asarray(a, float) for a in funcs["effect"](x))
+    chol = np.linalg.cholesky(K)
+    w = np.linalg.solve(chol, jac[free])
+    return float(mean), float(np.sqrt(w @ w)), float(np.log(np.diag(chol)).sum())
 
 
 def laplace(model, trial, endpoint: str = "os") -> LaplaceResult:
@@ -253,7 +250,7 @@ def laplace(model, trial, endpoint: str = "os") -> LaplaceResult:
     if not converged:
         return failed(message)
     try:
-        mean, sd, _ = _conditional(funcs, x, every)(K)
+        mean, sd, _ = _conditional(funcs, x, every, K)
     except np.linalg.LinAlgError:
         return failed(message + "; the Hessian at the mode is not negative definite")
     i = funcs["integrated"]
@@ -279,7 +276,7 @@ def laplace(model, trial, endpoint: str = "os") -> LaplaceResult:
                 if not ok:
                     return failed(f"grid point {pos} of the site SD: {msg}")
                 try:
-                    mu_k, sd_k, half_logdet = _conditional(funcs, z, free)(Kz)
+                    mu_k, sd_k, half_logdet = _conditional(funcs, z, free, Kz)
                 except np.linalg.LinAlgError:
                     return failed(f"grid point {pos}: the Hessian is not negative definite")
                 rows[pos] = (mu_k, sd_k, vz - half_logdet)
