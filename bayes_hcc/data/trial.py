@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 
@@ -165,6 +166,7 @@ class TrialData:
         self.source = source
         self._assessments = assessments
         self._fingerprint = None
+        self._views: dict = {}  # sites and endpoints, built once (the data are immutable)
         #: arm -> ArmReconstruction when the patients were rebuilt from published curves
         #: (:func:`bayes_hcc.reconstruct_trial`), else None
         self.reconstruction = None
@@ -233,7 +235,9 @@ class TrialData:
     @property
     def sites(self) -> tuple[str, ...]:
         """Site labels, sorted (stable under data cuts)."""
-        return tuple(sorted(pd.unique(self._frame["site"])))
+        if "sites" not in self._views:
+            self._views["sites"] = tuple(sorted(pd.unique(self._frame["site"])))
+        return self._views["sites"]
 
     @property
     def assessments(self) -> pd.DataFrame | None:
@@ -280,6 +284,13 @@ class TrialData:
         if key not in self.endpoints:
             raise TrialDataError(f"endpoint {name!r} is not in these data; available: "
                                  f"{', '.join(self.endpoints)}.")
+        cached = self._views.get(("endpoint", key))
+        if cached is None:
+            cached = self._views[("endpoint", key)] = self._endpoint(key)
+        # the arrays are read-only; the covariate table is the caller's own copy
+        return dataclasses.replace(cached, covariates=cached.covariates.copy())
+
+    def _endpoint(self, key: str) -> Endpoint:
         f = self._frame
         site_codes = pd.Categorical(f["site"], categories=list(self.sites)).codes
         return Endpoint(
