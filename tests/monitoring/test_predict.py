@@ -137,10 +137,11 @@ def test_normal_approximation_agrees_with_mcmc(look1):
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
-    "known, open in #27: with the grid approximation and MCMC's error at the threshold in "
-    "the margin, completion 58 is decided by the approximation at P = 0.962 (0.19 from the "
-    "0.975 threshold on the probit scale, margin 0.12) and MCMC (2 x 1000 draws) gives "
-    "0.976; the error tail of this 20-pair pilot is heavier than its model"))
+    "open in #27: completion 58 is decided by the approximation at P = 0.962 (0.19 from the "
+    "0.975 threshold on the probit scale, margin 0.12); the reference MCMC run (2 x 1000 "
+    "draws after 400 tuning) gives 0.976, but 4 x 5000 draws give 0.965: the flip is that "
+    "short run's Monte Carlo error (2.5 of the SDs the margin allows at 0.975), and this "
+    "test's equality with one short MCMC run is a probabilistic claim"))
 def test_screened_ppos_refits_only_near_the_threshold_and_decides_as_mcmc(look1):
     """method="fast" on the same 60 completed trials as MCMC (same seed): the pilot
     completions (batches of 20 until 20 of them can calibrate: at this look most completed
