@@ -63,6 +63,25 @@ def _canonical_table(raw, patients, source) -> tuple[pd.DataFrame, Problems]:
     return out, problems
 
 
+def first_positive_last_negative(row, when, positive, n: int
+                                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per patient (``row``: each scan's patient index, 0..n-1), the date of the first scan
+    showing progression and of the last scan without it (NaT when none): what reading an
+    assessment table, and cutting the data at a date (the scans made by then), derive.
+    With progression irreversible (checked when the table is read), every scan without
+    progression precedes the first one with it."""
+    row = np.asarray(row, dtype=np.int64)
+    ticks = np.asarray(when, dtype="datetime64[ns]").view(np.int64)
+    positive = np.asarray(positive, dtype=bool)
+    nat = np.datetime64("NaT", "ns").view(np.int64)  # the smallest int64
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, row[positive], ticks[positive])
+    first[first == np.iinfo(np.int64).max] = nat
+    last = np.full(n, nat)
+    np.maximum.at(last, row[~positive], ticks[~positive])
+    return first.view("datetime64[ns]"), last.view("datetime64[ns]")
+
+
 def reduce_assessments(raw, frame: pd.DataFrame, dates: dict, source: str = "assessments"
                        ) -> tuple[dict, pd.DataFrame]:
     """Check the assessment table ``raw`` against the patient table ``frame`` (its parsed
@@ -96,19 +115,19 @@ def reduce_assessments(raw, frame: pd.DataFrame, dates: dict, source: str = "ass
 
     rows_view = table[["patient_id"]]  # input order, for messages naming the rows
     table = table[ok].sort_values(["patient_id", "assessment_date"], kind="stable")
-    first_pos = table[table["progression"] == 1].groupby("patient_id")["assessment_date"].min()
-    after = table["assessment_date"] > table["patient_id"].map(first_pos)
-    reverted = table[(table["progression"] == 0) & after.fillna(False).astype(bool)]
+    at = row[table.index].to_numpy(dtype=np.int64)
+    first_pos, last_neg = first_positive_last_negative(
+        at, table["assessment_date"], table["progression"].to_numpy() == 1, len(frame))
+    after = table["assessment_date"].to_numpy() > first_pos[at]  # NaT compares False
+    reverted = table[(table["progression"].to_numpy() == 0) & after]
     problems.rows(rows_view, rows_view.index.isin(reverted["_row"]), "progression",
                   "an assessment without progression after one showing progression",
                   "progression is irreversible: the first scan showing it is the event; drop "
                   "the later scans or correct the flags.")
     problems.raise_if_any()
-    before = table[(table["progression"] == 0)]
-    last_neg = before.groupby("patient_id")["assessment_date"].max()
 
     given = dates["progression_date"]
-    derived_p = pid.map(first_pos)
+    derived_p = pd.Series(first_pos, index=frame.index)
     conflict = given.notna() & (given != derived_p)  # also: a progression without a scan
     if conflict.any():
         p = Problems(source)
@@ -119,6 +138,6 @@ def reduce_assessments(raw, frame: pd.DataFrame, dates: dict, source: str = "ass
         p.raise_if_any()
     out = dict(dates)
     out["progression_date"] = given.where(given.notna(), derived_p).astype("datetime64[ns]")
-    out[LPF_COLUMN] = pid.map(last_neg).astype("datetime64[ns]")
+    out[LPF_COLUMN] = pd.Series(last_neg, index=frame.index)
     canonical = table.drop(columns="_row").reset_index(drop=True)
     return out, canonical

@@ -13,6 +13,7 @@ from bayes_hcc.data._build import (DATE_COLUMNS, DAYS_PER_UNIT, LPF_COLUMN, arm_
                                    build_canonical, canonical_frame, check_time_unit,
                                    times_from_dates, warn_small,
                                    zero_time_events_at_half_day)
+from bayes_hcc.data.assessments import first_positive_last_negative
 from bayes_hcc.errors import TrialDataError
 
 __all__ = ["TrialData", "Endpoint"]
@@ -398,17 +399,10 @@ class TrialData:
                 {p: i for i, p in enumerate(f["patient_id"])}).to_numpy(dtype=float)
             when = assessments["assessment_date"].to_numpy(dtype="datetime64[ns]")
             known = ~np.isnan(rows) & (when <= c64)
-            positive = assessments["progression"].to_numpy() == 1
-            ticks = when.view(np.int64)
-            first = np.full(len(f), np.iinfo(np.int64).max)
-            np.minimum.at(first, rows[known & positive].astype(np.int64),
-                          ticks[known & positive])
-            first[first == np.iinfo(np.int64).max] = nat.view(np.int64)
-            last_neg = np.full(len(f), nat.view(np.int64))  # NaT is the smallest int64
-            np.maximum.at(last_neg, rows[known & ~positive].astype(np.int64),
-                          ticks[known & ~positive])
-            dates["progression_date"] = first.view("datetime64[ns]")
-            dates[LPF_COLUMN] = last_neg.view("datetime64[ns]")
+            first, last_neg = first_positive_last_negative(
+                rows[known], when[known], assessments["progression"].to_numpy()[known] == 1,
+                len(f))
+            dates["progression_date"], dates[LPF_COLUMN] = first, last_neg
             assessments = assessments.loc[known].reset_index(drop=True)
         else:
             prog = col("progression_date")
