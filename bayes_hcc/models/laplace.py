@@ -89,6 +89,9 @@ class LaplaceResult:
     @classmethod
     def normal(cls, mean: float, sd: float, effect: str = "log_hr") -> LaplaceResult:
         """A normal approximate posterior (one component)."""
+        if not (np.isfinite(mean) and np.isfinite(sd) and sd > 0):
+            raise ValueError(f"LaplaceResult.normal(mean={mean!r}, sd={sd!r}): the mean "
+                             "must be finite and the SD finite and > 0.")
         return cls(effect, float(mean), float(sd), True, "normal", 0,
                    ((float(mean), float(sd), 1.0),))
 
@@ -163,7 +166,6 @@ def _functions(key, m, effect_name):
         if sizes[i] == 1:
             integrated = int(ends[i] - 1)
     funcs = {"all": pytensor.function([x], [logp, grad, hess]),
-             "value_and_grad": pytensor.function([x], [logp, grad]),
              "effect": pytensor.function([x], [effect, effect_grad]),
              "x0": np.concatenate([np.ravel(point[n]) for n in names]),
              "integrated": integrated}

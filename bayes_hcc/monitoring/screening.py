@@ -360,7 +360,12 @@ def calibrate_margin(z_approx, z_exact, target: float = 0.001, n_draws=None,
     dist = np.abs(za - bias - zt)
     ess, own = None, None
     if mcse is not None:
-        m = np.broadcast_to(np.asarray(mcse, float), za.shape)
+        try:
+            m = np.broadcast_to(np.asarray(mcse, float), za.shape)
+        except ValueError:
+            raise BayesHCCError(f"mcse has shape {np.shape(mcse)}: give the Monte Carlo "
+                                f"standard error of each comparison's MCMC probability "
+                                f"({za.size}).") from None
         ess = pilot_ess(ze[ok], m[ok])
         with np.errstate(invalid="ignore", divide="ignore"):
             own = (m / stats.norm.pdf(ze)) ** 2  # each pair's MCMC probit variance

@@ -345,3 +345,13 @@ def test_mcmc_error_at_an_extreme_threshold_widens_its_margin():
     # below the target, and not far below it (the model is the errors' own, not a
     # blanket widening): measured 0.0007 with MCSEs, 0.0033 without
     assert 0.0002 < realized(with_noise) < 0.001 < realized(without)
+
+
+def test_new_calibration_inputs_are_checked_by_name():
+    """MCSEs of the wrong shape and a normal approximation with a non-positive SD are
+    named errors, not numpy's."""
+    ze = np.random.default_rng(3).normal(0, 1, 40)
+    with pytest.raises(bh.BayesHCCError, match=r"mcse has shape \(7,\).*\(40\)"):
+        calibrate_margin(ze + 0.01, ze, z_threshold=0.0, n_looks=40, mcse=np.ones(7))
+    with pytest.raises(ValueError, match="SD finite and > 0"):
+        bh.LaplaceResult.normal(0.0, 0.0)
