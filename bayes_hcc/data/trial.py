@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data._build import (DATE_COLUMNS, DAYS_PER_UNIT, LPF_COLUMN, arm_label,
-                                   build_canonical, canonical_frame, check_time_unit,
-                                   times_from_dates, warn_small,
-                                   zero_time_events_at_half_day)
+from bayes_hcc.data._build import (DATE_COLUMNS, DAYS_PER_UNIT, LPF_COLUMN,
+                                   STANDARD_ENDPOINTS, arm_label, build_canonical,
+                                   canonical_frame, check_time_unit, times_from_dates,
+                                   warn_small, zero_time_events_at_half_day)
 from bayes_hcc.data.assessments import first_positive_last_negative
 from bayes_hcc.errors import TrialDataError
 
@@ -413,19 +413,36 @@ class TrialData:
                 # progression-free up to the cut (documented approximation).
                 lpf = col(LPF_COLUMN)
                 dates[LPF_COLUMN] = np.where(np.isnat(lpf) | (lpf <= c64), lpf, c64)
-        ep = times_from_dates(dates, self.time_unit)
         # an event at time 0 in the cut was one in the data, which were then read with
         # zero_time_events="half_day" (the default refuses them)
-        zero_time_events_at_half_day(ep, self.endpoints, self.time_unit)
-        taken = set(DATE_COLUMNS) | {LPF_COLUMN} | {f"{e}_{k}" for e in self.endpoints
+        return TrialData._from_valid_dates(
+            f, dates, assessments, control=self.control, treatment=self.treatment,
+            time_unit=self.time_unit, cut_date=cut, truth=self.truth, source=self.source,
+            warn=warn)
+
+    @classmethod
+    def _from_valid_dates(cls, frame, dates, assessments, *, control, treatment, time_unit,
+                          cut_date=None, truth=None, source="trial data",
+                          warn=True) -> TrialData:
+        """Dates-layout data from dates valid by construction, with nothing checked again:
+        the package's own constructions (a cut of validated data, a simulated trial), each
+        shown equal to reading its table with :meth:`from_table` in the tests. ``frame``
+        holds patient_id, site and arm (and covariates); ``dates`` the patients' dates,
+        progression and the last progression-free scan already read from ``assessments``
+        (the canonical scan table: sorted by patient and date) when there is one. The
+        endpoints come from the one derivation (``times_from_dates``); events at time 0 are
+        set at half a day (only data read with ``zero_time_events="half_day"`` have any)."""
+        endpoints = tuple(STANDARD_ENDPOINTS)
+        ep = times_from_dates(dates, time_unit)
+        zero_time_events_at_half_day(ep, endpoints, time_unit)
+        taken = set(DATE_COLUMNS) | {LPF_COLUMN} | {f"{e}_{k}" for e in endpoints
                                                    for k in ("time", "event", "lower")}
-        out = canonical_frame(f, dates, ep, self.endpoints, taken)
+        out = canonical_frame(frame, dates, ep, endpoints, taken)
         if warn:
-            warn_small(out, self.endpoints, self.control, self.treatment)
-        return TrialData(out, endpoints=self.endpoints, control=self.control,
-                         treatment=self.treatment, time_unit=self.time_unit, layout="dates",
-                         cut_date=cut, truth=self.truth, source=self.source,
-                         assessments=assessments)
+            warn_small(out, endpoints, control, treatment)
+        return cls(out, endpoints=endpoints, control=control, treatment=treatment,
+                   time_unit=time_unit, layout="dates", cut_date=cut_date, truth=truth,
+                   source=source, assessments=assessments)
 
     def subset(self, mask, *, label: str = "subset") -> TrialData:
         """The patients where ``mask`` (boolean, one per patient) holds."""

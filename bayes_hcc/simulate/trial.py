@@ -8,8 +8,11 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from bayes_hcc.units import DAYS_PER_UNIT
+from bayes_hcc.data._build import LPF_COLUMN
+from bayes_hcc.data.assessments import first_positive_last_negative
 from bayes_hcc.data.trial import TrialData
+from bayes_hcc.errors import TrialDataError
+from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.simulate.hazards import PiecewiseHazard, WeibullHazard
 
 __all__ = ["simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard"]
@@ -235,19 +238,24 @@ def simulate_trial(
         "patient_id": [f"{id_prefix}-{i + 1:04d}" for i in range(n_patients)],
         "site": np.asarray(site_labels)[site_idx],
         "arm": np.where(arm == 1, treatment, control),
-        "randomization_date": r_dates,
-        "progression_date": date(prog_d, seen),
-        "death_date": date(death_d, died),
-        "last_followup_date": date(lfu_d, np.ones(n_patients, bool)),
     })
+    dates = {"randomization_date": np.asarray(r_dates, dtype="datetime64[ns]"),
+             "progression_date": date(prog_d, seen).to_numpy(),
+             "death_date": date(death_d, died).to_numpy(),
+             "last_followup_date": date(lfu_d, np.ones(n_patients, bool)).to_numpy()}
     assessments = None
     if scans is not None and record_assessments:
         who, day, flag = scans
-        assessments = pd.DataFrame({
-            "patient_id": frame["patient_id"].to_numpy()[who],
-            "assessment_date": (r_dates[who] + pd.to_timedelta(day, unit="D")).to_numpy(),
-            "progression": flag})
-        frame["progression_date"] = pd.NaT  # read from the scans
+        when = (r_dates[who] + pd.to_timedelta(day, unit="D")).to_numpy()
+        # progression and the last progression-free scan read from the scans, as reading
+        # the table does; the canonical scan table sorted by patient and date
+        dates["progression_date"], dates[LPF_COLUMN] = first_positive_last_negative(
+            who, when, flag == 1, n_patients)
+        assessments = pd.DataFrame({"patient_id": frame["patient_id"].to_numpy()[who],
+                                    "assessment_date": when,
+                                    "progression": flag.astype(np.int8)})
+        assessments = assessments.sort_values(["patient_id", "assessment_date"],
+                                              kind="stable").reset_index(drop=True)
 
     # Truth: typical-site quantities are closed form; the population (new-site) medians
     # integrate the frailty by Gauss-Hermite quadrature.
@@ -296,10 +304,16 @@ def simulate_trial(
         transition_hr={"progression": hr_ttp, "death_without_progression": hr_os,
                        "death_after_progression": hr_os},
     )
-    return TrialData.from_table(frame, control=control, treatment=treatment,
-                               time_unit="months", source="simulate_trial", cut_date=cut,
-                               truth=truth, layout="dates", warn=False,
-                               assessments=assessments)
+    if len(set(arm.tolist())) < 2:
+        raise TrialDataError(f"simulate_trial: all {n_patients} patients were randomized to "
+                             f"{control if arm[0] == 0 else treatment!r}; a comparison needs "
+                             "both arms (simulate more patients).")
+    # valid by construction (every date check holds; events at least a day after
+    # randomization): built without re-reading, shown equal to from_table in the tests
+    return TrialData._from_valid_dates(frame, dates, assessments, control=control,
+                                       treatment=treatment, time_unit="months",
+                                       cut_date=cut, truth=truth, source="simulate_trial",
+                                       warn=False)
 
 
 def _per_arm(value, arm, control, treatment, what):
