@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bayes_hcc.errors import BayesHCCError
 
-__all__ = ["run_tasks", "default_workers", "read_store"]
+__all__ = ["run_tasks", "default_workers", "read_store", "shared_pool"]
 
 
 def default_workers() -> int:
@@ -104,10 +104,23 @@ def spawn_pool(n: int):
         raise BayesHCCError(f"the process pool broke ({err}): {hint}") from None
 
 
+@contextmanager
+def shared_pool(workers: int | None, client=None):
+    """One local process pool for several ``run_tasks`` calls in a row (``pool=``), so
+    that their workers start, import and compile once (a screened design's pilot and the
+    rest; a screened PPoS's pilot and the rest). None when the tasks run in this process
+    (``workers=1``) or on a Dask cluster (whose workers persist anyway)."""
+    if client is not None or (workers or default_workers()) <= 1:
+        yield None
+        return
+    with spawn_pool(workers or default_workers()) as ex:
+        yield ex
+
+
 def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int | None = 1,
               client=None, progress: bool = True, desc: str = "", store=None,
               meta: dict | None = None, unit: str = "task",
-              postfix: Callable[[object], str] | None = None) -> dict:
+              postfix: Callable[[object], str] | None = None, pool=None) -> dict:
     """Run ``fn(payload)`` for every ``(key, payload)`` in ``tasks``; results by key.
 
     Parameters
@@ -134,6 +147,9 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
         Called in this process with every finished task's result (those resumed from the
         store too, in task order first); what it returns is shown after the rate (e.g. a
         running share the results carry).
+    pool : Executor, optional
+        A pool from :func:`shared_pool` to run on instead of starting one (with
+        ``workers`` > 1 and no ``client``).
     """
     keys = [k for k, _ in tasks]
     if len(set(keys)) != len(keys):
@@ -196,17 +212,22 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
                        for k, p in todo}
             for fut in dask_completed(futures):
                 finish(futures[fut], fut.result())
-        elif (workers or default_workers()) <= 1 or len(todo) <= 1:
+        elif (workers or default_workers()) <= 1 or (len(todo) <= 1 and pool is None):
             for k, p in todo:
                 finish(k, fn(p))
+        elif pool is not None:
+            _run_on(pool, fn, todo, finish)
         else:
-            n = min(workers or default_workers(), len(todo))
-            with spawn_pool(n) as ex:
-                futures = {ex.submit(fn, p): k for k, p in todo}
-                for fut in as_completed(futures):
-                    finish(futures[fut], fut.result())
+            with spawn_pool(min(workers or default_workers(), len(todo))) as ex:
+                _run_on(ex, fn, todo, finish)
     finally:
         bar.close()
         if fh is not None:
             fh.close()
     return {k: results[k] for k in keys}
+
+
+def _run_on(ex, fn, todo, finish) -> None:
+    futures = {ex.submit(fn, p): k for k, p in todo}
+    for fut in as_completed(futures):
+        finish(futures[fut], fut.result())

@@ -1,8 +1,11 @@
-"""A script without a ``__main__`` guard that starts a process pool gets an error saying
-why and what to do (it died with a bare BrokenProcessPool)."""
+"""Local process pools: a script without a ``__main__`` guard that starts one gets an error
+saying why and what to do (it died with a bare BrokenProcessPool); a shared pool serves
+several task lists with the same workers."""
 
 import subprocess
 import sys
+
+from bayes_hcc.runner import run_tasks, shared_pool
 
 SCRIPT = """
 from bayes_hcc.runner import run_tasks
@@ -29,3 +32,27 @@ def test_unguarded_script_is_told_about_the_main_guard(tmp_path):
     ok = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True,
                         timeout=300, cwd=tmp_path)
     assert ok.returncode == 0 and "{'a': 1, 'b': 2}" in ok.stdout
+
+
+def pid_and_double(x):
+    import os
+    import time
+
+    time.sleep(0.05)  # long enough that both workers take tasks
+    return [os.getpid(), 2 * x]
+
+
+def test_a_shared_pool_runs_several_task_lists_on_the_same_workers():
+    """A screened design or PPoS runs its pilot, then the rest: on one pool, the workers
+    that imported and compiled for the pilot go on (they used to be started twice)."""
+    import os
+
+    tasks = [(f"t{i}", i) for i in range(8)]
+    with shared_pool(2) as pool:
+        first = run_tasks(pid_and_double, tasks, workers=2, progress=False, pool=pool)
+        second = run_tasks(pid_and_double, tasks, workers=2, progress=False, pool=pool)
+    pids = {r[0] for r in first.values()} | {r[0] for r in second.values()}
+    assert len(pids) <= 2 and os.getpid() not in pids  # two workers in all, not four
+    assert [r[1] for r in second.values()] == [2 * i for i in range(8)]
+    with shared_pool(1) as pool:  # in-process: no pool to share
+        assert pool is None

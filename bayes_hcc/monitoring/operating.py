@@ -371,7 +371,7 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         ``settings["screening"]`` reports the calibration, the margins and the share of
         looks sent to MCMC.
     """
-    from bayes_hcc.runner import run_tasks
+    from bayes_hcc.runner import run_tasks, shared_pool
 
     plan = load_plan(plan)
     if scenarios is None:
@@ -416,34 +416,37 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         meta.update(mode="fast", pilot=pilot, target=target,
                     screening="expected share, margin per threshold; site SD integrated; "
                               "MCMC error at the threshold")
-    out = run_tasks(_design_trial, tasks, workers=workers, client=client, progress=progress,
-                    desc=f"design {plan.name}" + (" (pilot)" if mode == "fast" else ""),
-                    store=store, meta=meta, unit="trial")
-    screening = None
-    if mode == "fast":
-        from bayes_hcc.monitoring.screening import McmcShare, calibrate_margin
+    # one pool: the pilot's workers, imported and compiled, go on to the rest
+    with shared_pool(workers, client) as pool:
+        out = run_tasks(_design_trial, tasks, workers=workers, client=client, progress=progress,
+                        desc=f"design {plan.name}" + (" (pilot)" if mode == "fast" else ""),
+                        store=store, meta=meta, unit="trial", pool=pool)
+        screening = None
+        if mode == "fast":
+            from bayes_hcc.monitoring.screening import McmcShare, calibrate_margin
 
-        pairs = np.array([p for rec in out.values() for p in rec["pilot"]],
-                         float).reshape(-1, 5)
-        cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
-                               z_threshold=pairs[:, 3], mcse=pairs[:, 4],
-                               n_looks=sum(rec["n_looks"] for rec in out.values()))
-        rest = [(k, payload + ("fast", cal)) for k, payload in rest]
-        out.update(run_tasks(_design_trial, rest, workers=workers, client=client,
-                             progress=progress, desc=f"design {plan.name} (fast)",
-                             store=store, meta=meta, unit="trial", postfix=McmcShare()))
-        fast = [out[k] for k, _ in rest]
-        n_looks = sum(r["n_looks"] for r in fast)
-        screening = {**cal.summary(), "pilot_trials_per_scenario": pilot,
-                     "looks_screened": n_looks,
-                     "approximation_failed": sum(r["n_approx_failed"] for r in fast),
-                     "seconds_approx": sum(r["seconds_approx"] for r in fast),
-                     "seconds_mcmc": sum(r["seconds_mcmc"] for r in fast),
-                     # simulating the trial, its data cuts and the rest of the plan
-                     "seconds_other": sum(r["seconds_trial"] - r["seconds_mcmc"]
-                                          - r["seconds_approx"] for r in fast),
-                     "share_sent_to_mcmc": (sum(r["n_mcmc"] for r in fast) / n_looks
-                                            if n_looks else float("nan"))}
+            pairs = np.array([p for rec in out.values() for p in rec["pilot"]],
+                             float).reshape(-1, 5)
+            cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
+                                   z_threshold=pairs[:, 3], mcse=pairs[:, 4],
+                                   n_looks=sum(rec["n_looks"] for rec in out.values()))
+            rest = [(k, payload + ("fast", cal)) for k, payload in rest]
+            out.update(run_tasks(_design_trial, rest, workers=workers, client=client,
+                                 progress=progress, desc=f"design {plan.name} (fast)",
+                                 store=store, meta=meta, unit="trial", postfix=McmcShare(),
+                                 pool=pool))
+            fast = [out[k] for k, _ in rest]
+            n_looks = sum(r["n_looks"] for r in fast)
+            screening = {**cal.summary(), "pilot_trials_per_scenario": pilot,
+                         "looks_screened": n_looks,
+                         "approximation_failed": sum(r["n_approx_failed"] for r in fast),
+                         "seconds_approx": sum(r["seconds_approx"] for r in fast),
+                         "seconds_mcmc": sum(r["seconds_mcmc"] for r in fast),
+                         # simulating the trial, its data cuts and the rest of the plan
+                         "seconds_other": sum(r["seconds_trial"] - r["seconds_mcmc"]
+                                              - r["seconds_approx"] for r in fast),
+                         "share_sent_to_mcmc": (sum(r["n_mcmc"] for r in fast) / n_looks
+                                                if n_looks else float("nan"))}
     rows = []
     for key, rec in out.items():
         name, i = key.rsplit("/", 1)

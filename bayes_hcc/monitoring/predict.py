@@ -331,8 +331,11 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                                   dict(refit or {}))))
     screening = None
     if method == "fast":
-        out, screening = _screened_final_analyses(tasks, pilot, final.success, target,
-                                                  workers, progress)
+        from bayes_hcc.runner import shared_pool
+
+        with shared_pool(workers) as pool:  # the pilot's workers go on to the rest
+            out, screening = _screened_final_analyses(tasks, pilot, final.success, target,
+                                                      workers, progress, pool)
     else:
         out = run_tasks(_final_analysis, tasks, workers=workers, progress=progress,
                         desc="PPoS refits" if method == "mcmc" else
@@ -354,7 +357,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
 
 
 def _screened_final_analyses(tasks, pilot: int, success: float, target: float, workers,
-                             progress) -> tuple[dict, dict]:
+                             progress, pool=None) -> tuple[dict, dict]:
     """``method="fast"``: pilot completions both ways, the margin, then the rest screened
     (module docstring). Returns the results by key and the screening report."""
     from bayes_hcc.monitoring.screening import (MIN_GROUP, MIN_TAIL_DRAWS, McmcShare,
@@ -365,7 +368,7 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
     while True:  # pilot batches until MIN_GROUP comparisons can calibrate (or none left)
         batch = [(k, p[:4] + ("pilot",) + p[5:]) for k, p in tasks[n_pilot:n_pilot + pilot]]
         out.update(run_tasks(_final_analysis, batch, workers=workers, progress=progress,
-                             desc="PPoS refits (pilot)", unit="refit"))
+                             desc="PPoS refits (pilot)", unit="refit", pool=pool))
         n_pilot += len(batch)
         pairs = np.array([(r["z_laplace"], stats.norm.ppf(r["p_final"]), r["n_draws"],
                            r["mcse"]) for r in out.values() if r["z_laplace"] is not None],
@@ -393,7 +396,7 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
     share = McmcShare("completions")
     out.update(run_tasks(_final_analysis, rest, workers=workers, progress=progress,
                          desc="PPoS refits (screened)", unit="refit",
-                         postfix=lambda r: share(counts(r))))
+                         postfix=lambda r: share(counts(r)), pool=pool))
     screened = [out[k] for k, _ in rest]
     return out, {**cal.summary(), "pilot_completions": n_pilot,
                  "completions_screened": len(screened),
