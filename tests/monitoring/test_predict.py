@@ -4,6 +4,7 @@ Every fit here is the plan's primary model (piecewise exponential, 6 sites, rand
 effects), so the whole module shares one compiled sampler.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -136,21 +137,36 @@ def test_normal_approximation_agrees_with_mcmc(look1):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "open in #27: completion 58 is decided by the approximation at P = 0.962 (0.19 from the "
-    "0.975 threshold on the probit scale, margin 0.12); the reference MCMC run (2 x 1000 "
-    "draws after 400 tuning) gives 0.976, but 4 x 5000 draws give 0.965: the flip is that "
-    "short run's Monte Carlo error (2.5 of the SDs the margin allows at 0.975), and this "
-    "test's equality with one short MCMC run is a probabilistic claim"))
-def test_screened_ppos_refits_only_near_the_threshold_and_decides_as_mcmc(look1):
+def test_screened_ppos_refits_only_near_the_threshold_and_decides_as_the_posterior(
+        look1, monkeypatch):
     """method="fast" on the same 60 completed trials as MCMC (same seed): the pilot
     completions (batches of 20 until 20 of them can calibrate: at this look most completed
     trials have P(HR < 1) so near 1 that MCMC's estimate rests on a handful of draws) are
     MCMC refits identical to the reference's (same data, same refit seed), so are the
     screened completions sent to MCMC; those decided by the Laplace approximation are
     farther than the calibrated margin from the success threshold after the bias
-    correction, and their success decisions equal MCMC's (a flip is expected in under 0.1%
-    of them)."""
+    correction.
+
+    Their decisions are checked against the posterior itself, not only against one short
+    MCMC run: each screened completion is refitted with 4 x 5000 draws, and the
+    approximation's decision must be the long run's wherever the long run is more than 3 of
+    its MCSEs from the threshold (nearer, the posterior's own decision is not resolved).
+    Against the short reference run (2 x 1000 draws) at most 2 decisions may differ: the
+    calibration expects under 0.1% of them to, and that run's Monte Carlo error near the
+    threshold can flip one (it did: completion 58, short run 0.976, long runs 0.965,
+    approximation 0.962, threshold 0.975)."""
+    from bayes_hcc.data.trial import TrialData
+    from bayes_hcc.models.from_spec import fit_spec
+    from bayes_hcc.monitoring import predict
+
+    completed = {}  # refit seed -> the completed trial's table, as the refit reads it
+    original = predict._final_analysis
+
+    def recording(payload):
+        completed[payload[3]] = payload[:3]
+        return original(payload)
+
+    monkeypatch.setattr(predict, "_final_analysis", recording)  # workers=1: in-process
     refit = {**REFIT, "draws": 1000}  # 2,000 draws resolve P(HR < 1) up to 0.995
     mcmc = look1.ppos(n_sims=60, method="mcmc", refit=refit, random_seed=3)
     fast = look1.ppos(n_sims=60, method="fast", pilot=20, refit=refit, random_seed=3)
@@ -163,10 +179,28 @@ def test_screened_ppos_refits_only_near_the_threshold_and_decides_as_mcmc(look1)
     assert by_mcmc[:n_pilot].all()
     np.testing.assert_array_equal(fast.sims["P(HR < 1) final"][by_mcmc],
                                   mcmc.sims["P(HR < 1) final"][by_mcmc])
-    assert (fast.sims["success"] == mcmc.sims["success"]).all()
     assert s["share_sent_to_mcmc"] == pytest.approx(by_mcmc[n_pilot:].mean())
+    success = look1.plan.final.success
     z = stats.norm.ppf(fast.sims["P(HR < 1) final"][~by_mcmc])  # bias-corrected already
-    assert (np.abs(z - stats.norm.ppf(look1.plan.final.success)) > s["margin"]).all()
+    assert (np.abs(z - stats.norm.ppf(success)) > s["margin"]).all()
+    differ = (fast.sims["success"] != mcmc.sims["success"]).to_numpy()
+    assert not (differ & by_mcmc).any() and differ.sum() <= 2
+    unresolved = 0
+    for i in np.flatnonzero(~by_mcmc):
+        spec, frame, meta = completed[int(fast.sims.loc[i, "seed"])]
+        data = TrialData.from_table(frame, control=meta["control"],
+                                    treatment=meta["treatment"], time_unit=meta["time_unit"],
+                                    layout="times", warn=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            long = fit_spec(spec, data, check=False, random_seed=1000 + int(i), draws=5000,
+                            tune=1000, chains=4, log_likelihood=False)
+        p = bh.prob_superiority(long, 1.0)
+        if abs(p.probability - success) <= 3 * p.mcse:
+            unresolved += 1
+            continue
+        assert (p.probability > success) == bool(fast.sims.loc[i, "success"]), (i, p)
+    assert unresolved <= 2  # the margin keeps screened completions away from the threshold
     with pytest.raises(bh.BayesHCCError, match="pilot=0"):
         look1.ppos(n_sims=40, method="fast", pilot=0)
 
