@@ -16,7 +16,9 @@ compared with exact mode on the first ``--n-trials``):
 With ``--ppos-sims N`` (> 0) it also computes the predictive probability of success of
 the example trial at three interim cuts (40, 60 and 80 OS events) from N completed trials,
 ``method="mcmc"`` and ``method="fast"`` on the same completions, and reports both with
-their MCSE, the difference in MCSE units, completions per minute and the screening share.
+their MCSE, the difference in MCSE units, completions per minute and the screening share;
+at the later cuts fast mode runs twice, with its own pilot and with the first cut's margin
+calibration (``calibration=``), as repeated looks at one trial would.
 
 Runs are resumable: each mode appends its trials to a store under ``--work``; a rerun with
 the same settings reuses them (timings then cover only the new trials, so they are
@@ -88,7 +90,8 @@ PPOS_CUTS = (40, 60, 80)
 
 def ppos_comparison(n_sims: int, workers: int, pilot: int) -> list[dict]:
     """PPoS of the example trial at each of PPOS_CUTS events, exact and fast, on the same
-    completions (same seed)."""
+    completions (same seed); from the second cut on, fast also with the first cut's
+    margin calibration (``calibration=``: no pilot), as repeated looks would run it."""
     import bayes_hcc as bh
     from bayes_hcc.monitoring.plan import plan_from_dict
 
@@ -98,27 +101,53 @@ def ppos_comparison(n_sims: int, workers: int, pilot: int) -> list[dict]:
                            "final": {"events": 100, "success": 0.975},
                            "prediction": {"sample_size": 130, "n_sims": n_sims}},
                           base_dir=PLAN.parent)
-    rows = []
+    rows, first = [], None
     for i, k in enumerate(PPOS_CUTS, start=1):
         look = bh.interim_analysis(trial, plan, look=i, fast=True, random_seed=k)
         row = {"events": k}
-        for method in ("mcmc", "fast"):
-            extra = {"pilot": pilot} if method == "fast" else {}
+        methods = [("mcmc", {}), ("fast", {"pilot": pilot})]
+        if first is not None:
+            methods.append(("reused", {"calibration": first}))
+        for name, extra in methods:
             t0 = time.perf_counter()
-            res = look.ppos(method=method, random_seed=k, workers=workers, progress=True,
-                            **extra)
-            row[f"{method}_seconds"] = time.perf_counter() - t0
-            row[f"ppos_{method}"], row[f"mcse_{method}"] = res.ppos, res.mcse
-            if method == "fast":
-                row["screening"] = res.settings["screening"]
-                row["decisions_differing"] = int((res.sims["success"] != exact["success"]
-                                                  ).sum())
-            else:
+            res = look.ppos(method="mcmc" if name == "mcmc" else "fast", random_seed=k,
+                            workers=workers, progress=True, **extra)
+            row[f"{name}_seconds"] = time.perf_counter() - t0
+            row[f"ppos_{name}"], row[f"mcse_{name}"] = res.ppos, res.mcse
+            if name == "mcmc":
                 exact = res.sims
-        row["difference_in_mcse"] = (row["ppos_fast"] - row["ppos_mcmc"]) / max(
-            row["mcse_mcmc"], 1 / n_sims)
+                continue
+            row[f"screening_{name}"] = res.settings["screening"]
+            row[f"decisions_differing_{name}"] = int((res.sims["success"] != exact["success"]
+                                                      ).sum())
+            row[f"difference_in_mcse_{name}"] = (res.ppos - row["ppos_mcmc"]) / max(
+                row["mcse_mcmc"], 1 / n_sims)
+            if name == "fast" and first is None and res.calibration is not None:
+                first = res
         rows.append(row)
     return rows
+
+
+def ppos_lines(rows, n: int) -> list[str]:
+    """The PPoS table: each fast variant against exact mode, per cut."""
+    out = ["| OS events at the cut | fast variant | PPoS exact (MCSE) | PPoS fast (MCSE) | "
+           "difference / MCSE | success decisions differing | completions sent to MCMC "
+           "(after the pilot) | completions per minute exact / fast (ratio) |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        pe = n / r["mcmc_seconds"] * 60
+        for name, label in (("fast", "own pilot"),
+                            ("reused", f"calibration of the {PPOS_CUTS[0]}-event cut")):
+            if f"{name}_seconds" not in r:
+                continue
+            pf = n / r[f"{name}_seconds"] * 60
+            out.append(f"| {r['events']} | {label} | {r['ppos_mcmc']:.3f} "
+                       f"({r['mcse_mcmc']:.3f}) | {r[f'ppos_{name}']:.3f} "
+                       f"({r[f'mcse_{name}']:.3f}) | {r[f'difference_in_mcse_{name}']:+.2f} | "
+                       f"{r[f'decisions_differing_{name}']} | "
+                       f"{r[f'screening_{name}']['share_sent_to_mcmc']:.3f} | {pe:.0f} / "
+                       f"{pf:.0f} ({pf / pe:.2f}) |")
+    return out
 
 
 def main(argv=None):
@@ -144,18 +173,7 @@ def main(argv=None):
     if args.ppos_sims > 0:
         rows = ppos_comparison(args.ppos_sims, args.workers, args.pilot)
         lines += [f"# PPoS: fast vs exact ({args.ppos_sims} completions per cut, {stamp})",
-                  "", "| OS events at the cut | PPoS exact (MCSE) | PPoS fast (MCSE) | "
-                  "difference / MCSE | success decisions differing | completions sent to "
-                  "MCMC (after the pilot) | completions per minute exact / fast (ratio) |",
-                  "|---|---|---|---|---|---|---|"]
-        for r in rows:
-            n = args.ppos_sims
-            pe, pf = n / r["mcmc_seconds"] * 60, n / r["fast_seconds"] * 60
-            lines.append(f"| {r['events']} | {r['ppos_mcmc']:.3f} ({r['mcse_mcmc']:.3f}) | "
-                         f"{r['ppos_fast']:.3f} ({r['mcse_fast']:.3f}) | "
-                         f"{r['difference_in_mcse']:+.2f} | {r['decisions_differing']} | "
-                         f"{r['screening']['share_sent_to_mcmc']:.3f} | {pe:.0f} / {pf:.0f} "
-                         f"({pf / pe:.2f}) |")
+                  "", *ppos_lines(rows, args.ppos_sims)]
         lines.append("")
         out.with_name(out.name + "_ppos.json").write_text(json.dumps(rows, indent=2,
                                                                      default=float))

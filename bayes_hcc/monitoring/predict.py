@@ -141,6 +141,9 @@ class PPoSResult:
     sims: pd.DataFrame = field(repr=False)
     cut_date: pd.Timestamp | None = None
     settings: dict = field(default_factory=dict, repr=False)
+    #: ``method="fast"``: the margin calibration used (a later look's PPoS may reuse it:
+    #: ``predictive_probability(..., calibration=)``)
+    calibration: object = field(default=None, repr=False)
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
         """Wilson interval for the PPoS (Monte Carlo uncertainty only)."""
@@ -234,7 +237,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                            method: str | None = None, prediction=None, random_seed: int = 0,
                            refit: dict | None = None, workers: int | None = 1,
                            progress: bool = False, completion=None, pilot: int = 50,
-                           target: float = 0.001) -> PPoSResult:
+                           target: float = 0.001, calibration=None) -> PPoSResult:
     """Predictive probability of success at the final analysis of ``plan``.
 
     Parameters
@@ -259,6 +262,13 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         decisions that differ from MCMC's is below ``target``
         (``monitoring.screening.calibrate_margin``). ``settings["screening"]`` reports the
         calibration, the pilot size and the share of completions sent to MCMC.
+    calibration : PPoSResult, optional
+        ``method="fast"``: reuse the margin calibration of an earlier screened PPoS of the
+        same plan, refit settings, completion model and ``target`` (for instance the
+        previous look's) instead of running a pilot: every completion is then screened.
+        Its completions were final analyses of the same trial's data, as these are; the
+        report names the calibration's cut date. A calibration made under other settings
+        is refused.
     random_seed : int
         Same data, plan, fit and seed give the same PPoS.
     refit : dict, optional
@@ -311,6 +321,10 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     if final.date is not None and pd.Timestamp(final.date) <= sim.cut_date:
         raise BayesHCCError(f"the final analysis date {final.date} is not after the data cut "
                             f"{sim.cut_date.date()}.")
+    completion_label = "plan model" if completion is None else repr(sim.fit.model)
+    if calibration is not None:  # before any completion is simulated
+        _check_reused_calibration(calibration, method, plan.hash, dict(refit or {}),
+                                  completion_label, target)
     rng = np.random.default_rng(random_seed)
     seeds = rng.integers(2**31, size=n_sims)
     meta = {"control": trial.control, "treatment": trial.treatment,
@@ -329,13 +343,13 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                                    if f"{endpoint}_{k}" in data.to_frame().columns]]]
         tasks.append((f"sim{i}", (plan.spec, frame, meta, int(seeds[i]), method,
                                   dict(refit or {}))))
-    screening = None
+    screening = cal = None
     if method == "fast":
         from bayes_hcc.runner import shared_pool
 
         with shared_pool(workers) as pool:  # the pilot's workers go on to the rest
-            out, screening = _screened_final_analyses(tasks, pilot, final.success, target,
-                                                      workers, progress, pool)
+            out, screening, cal = _screened_final_analyses(
+                tasks, pilot, final.success, target, workers, progress, pool, calibration)
     else:
         out = run_tasks(_final_analysis, tasks, workers=workers, progress=progress,
                         desc="PPoS refits" if method == "mcmc" else
@@ -351,20 +365,47 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                       method=method, sims=sims, cut_date=sim.cut_date,
                       settings={"prediction": pred.__dict__, "random_seed": random_seed,
                                 "refit": dict(refit or {}), "plan_hash": plan.hash,
-                                "completion": "plan model" if completion is None else
-                                repr(sim.fit.model),
-                                **({"screening": screening} if screening else {})})
+                                "completion": completion_label,
+                                **({"screening": screening} if screening else {})},
+                      calibration=cal)
+
+
+def _check_reused_calibration(previous, method, plan_hash, refit, completion, target):
+    """``calibration=``: a screened PPoS's result whose margins were set under the same
+    plan, refit settings, completion model and target (else a named error)."""
+    if method != "fast":
+        raise BayesHCCError(f"calibration= goes with method='fast' (this call: {method!r}).")
+    if not isinstance(previous, PPoSResult) or previous.calibration is None:
+        raise BayesHCCError("calibration=: give the result of an earlier "
+                            "predictive_probability(..., method='fast') whose screening "
+                            f"calibrated a margin (got {type(previous).__name__}).")
+    was = previous.settings
+    differs = [name for name, mine, theirs in (
+        ("plan", plan_hash, was.get("plan_hash")), ("refit", refit, was.get("refit")),
+        ("completion", completion, was.get("completion")),
+        ("target", target, previous.calibration.target)) if mine != theirs]
+    if differs:
+        raise BayesHCCError(f"calibration=: that PPoS was screened with another "
+                            f"{', '.join(differs)}; its margins do not apply here. Run this "
+                            "one with its own pilot (leave calibration out).")
 
 
 def _screened_final_analyses(tasks, pilot: int, success: float, target: float, workers,
-                             progress, pool=None) -> tuple[dict, dict]:
+                             progress, pool=None, previous=None) -> tuple[dict, dict, object]:
     """``method="fast"``: pilot completions both ways, the margin, then the rest screened
-    (module docstring). Returns the results by key and the screening report."""
-    from bayes_hcc.monitoring.screening import (MIN_GROUP, MIN_TAIL_DRAWS, McmcShare,
-                                                calibrate_margin, usable_pairs)
+    (module docstring); with ``previous`` (an earlier screened PPoSResult) its calibration
+    and no pilot. Returns the results by key, the screening report and the calibration."""
+    from bayes_hcc.monitoring.screening import (MIN_GROUP, MIN_TAIL_DRAWS, calibrate_margin,
+                                                usable_pairs)
     from bayes_hcc.runner import run_tasks
 
     out, n_pilot = {}, 0
+    z_threshold = float(stats.norm.ppf(success))
+    if previous is not None:
+        reused = {"calibration_from": "the screened PPoS at the cut of "
+                                      f"{previous.cut_date.date()}"}
+        return _screen_rest(tasks, 0, z_threshold, previous.calibration, workers, progress,
+                            pool, reused)
     while True:  # pilot batches until MIN_GROUP comparisons can calibrate (or none left)
         batch = [(k, p[:4] + ("pilot",) + p[5:]) for k, p in tasks[n_pilot:n_pilot + pilot]]
         out.update(run_tasks(_final_analysis, batch, workers=workers, progress=progress,
@@ -383,10 +424,20 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                      "share_sent_to_mcmc": float("nan"), "target_flip_share": target,
                      "note": f"fewer than {MIN_GROUP} completions could calibrate the margin (MCMC "
                              f"P(HR < 1) on fewer than {MIN_TAIL_DRAWS} draws on one side "
-                             "in the others): every completion was refitted by MCMC"}
-    z_threshold = float(stats.norm.ppf(success))
+                             "in the others): every completion was refitted by MCMC"}, None
     cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
                            z_threshold=z_threshold, n_looks=n_pilot, mcse=pairs[:, 3])
+    rest, report, cal = _screen_rest(tasks, n_pilot, z_threshold, cal, workers, progress,
+                                     pool)
+    return {**out, **rest}, report, cal
+
+
+def _screen_rest(tasks, n_pilot, z_threshold, cal, workers, progress, pool, extra=None):
+    """The completions after the pilot, screened with ``cal``: results by key, the
+    screening report, the calibration."""
+    from bayes_hcc.monitoring.screening import McmcShare
+    from bayes_hcc.runner import run_tasks
+
     rest = [(k, p[:4] + ("screen",) + p[5:] + (z_threshold, cal))
             for k, p in tasks[n_pilot:]]
 
@@ -394,12 +445,12 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
         return {"n_looks": 1, "n_mcmc": r["decided_by"] == "mcmc"}
 
     share = McmcShare("completions")
-    out.update(run_tasks(_final_analysis, rest, workers=workers, progress=progress,
-                         desc="PPoS refits (screened)", unit="refit",
-                         postfix=lambda r: share(counts(r)), pool=pool))
+    out = run_tasks(_final_analysis, rest, workers=workers, progress=progress,
+                    desc="PPoS refits (screened)", unit="refit",
+                    postfix=lambda r: share(counts(r)), pool=pool)
     screened = [out[k] for k, _ in rest]
-    return out, {**cal.summary(), "pilot_completions": n_pilot,
+    return out, {**cal.summary(), **(extra or {}), "pilot_completions": n_pilot,
                  "completions_screened": len(screened),
                  "approximation_failed": sum(r["approx_failed"] for r in screened),
                  "share_sent_to_mcmc": (sum(r["decided_by"] == "mcmc" for r in screened)
-                                        / len(screened) if screened else float("nan"))}
+                                        / len(screened) if screened else float("nan"))}, cal

@@ -205,6 +205,41 @@ def test_screened_ppos_refits_only_near_the_threshold_and_decides_as_the_posteri
         look1.ppos(n_sims=40, method="fast", pilot=0)
 
 
+def test_a_screened_ppos_reuses_an_earlier_calibration(example_trial):
+    """A later look's screened PPoS may reuse an earlier one's margin calibration (same
+    plan, refit settings, completion model and target) instead of running a pilot: every
+    completion is screened with those margins, the report says whose they are, and the
+    MCMC-decided completions are the exact method's refits; a calibration made under other
+    settings, or no screened calibration at all, is a named error."""
+    # the second look (70 events): enough completions end where MCMC can calibrate
+    look = bh.interim_analysis(example_trial, bh.load_plan(PLAN), look=2, fast=True,
+                               random_seed=12)
+    first = look.ppos(n_sims=40, method="fast", pilot=20, refit=REFIT, random_seed=5)
+    assert first.calibration is not None
+    again = look.ppos(n_sims=40, method="fast", refit=REFIT, random_seed=6,
+                       calibration=first)
+    s = again.settings["screening"]
+    assert s["pilot_completions"] == 0 and s["completions_screened"] == 40
+    assert s["calibration_from"].endswith(str(first.cut_date.date()))
+    assert s["margins_by_threshold"] == first.settings["screening"]["margins_by_threshold"]
+    assert again.calibration is first.calibration
+    exact = look.ppos(n_sims=40, method="mcmc", refit=REFIT, random_seed=6)
+    by_mcmc = (again.sims["decided_by"] == "mcmc").to_numpy()
+    np.testing.assert_array_equal(again.sims["P(HR < 1) final"][by_mcmc],
+                                  exact.sims["P(HR < 1) final"][by_mcmc])
+    z = stats.norm.ppf(again.sims["P(HR < 1) final"][~by_mcmc])
+    margin = first.calibration.margin_for(stats.norm.ppf(look.plan.final.success))
+    assert (np.abs(z - stats.norm.ppf(look.plan.final.success)) > margin).all()
+    with pytest.raises(bh.BayesHCCError, match="another refit"):
+        look.ppos(n_sims=5, method="fast", refit={**REFIT, "draws": 300}, calibration=first)
+    with pytest.raises(bh.BayesHCCError, match="another target"):
+        look.ppos(n_sims=5, method="fast", refit=REFIT, target=0.01, calibration=first)
+    with pytest.raises(bh.BayesHCCError, match="method='fast'"):
+        look.ppos(n_sims=5, method="mcmc", refit=REFIT, calibration=first)
+    with pytest.raises(bh.BayesHCCError, match="earlier"):
+        look.ppos(n_sims=5, method="fast", refit=REFIT, calibration=exact)
+
+
 def test_screened_ppos_without_enough_pilots_is_the_exact_method(look1):
     """Too few completions to calibrate a margin: every one is refitted by MCMC, the PPoS
     is the exact method's on the same completions, and the report says so."""
