@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from bayes_hcc.models.fit import Fit
@@ -55,3 +56,16 @@ def fabricated_fit(family, params: dict, *, arm, site, X=None, site_effect="none
 def const(value, chains=2, draws=3, extra=()):
     """The same value in every draw."""
     return np.broadcast_to(np.asarray(value, float), (chains, draws) + tuple(extra)).copy()
+
+
+def assert_same_trial(got, want) -> None:
+    """Two TrialData equal as data: the patient table (times to 1e-12), the scan table,
+    the cut date and the fingerprint."""
+    pd.testing.assert_frame_equal(got.to_frame(), want.to_frame(), check_exact=False,
+                                  rtol=1e-12, atol=1e-12)
+    if want.assessments is None:
+        assert got.assessments is None
+    else:
+        pd.testing.assert_frame_equal(got.assessments, want.assessments)
+    assert got.cut_date == want.cut_date
+    assert got.fingerprint == want.fingerprint

@@ -15,6 +15,7 @@ import pytest
 import bayes_hcc as bh
 from bayes_hcc.data.assessments import LPF_COLUMN
 from bayes_hcc.data.trial import TrialData
+from tests.helpers import assert_same_trial
 
 
 def exported_at(trial, cut, *, zero_time_events="error"):
@@ -53,17 +54,6 @@ def exported_at(trial, cut, *, zero_time_events="error"):
                                     warn=False)
 
 
-def assert_same(got, want):
-    pd.testing.assert_frame_equal(got.to_frame(), want.to_frame(), check_exact=False,
-                                  rtol=1e-12, atol=1e-12)
-    if want.assessments is None:
-        assert got.assessments is None
-    else:
-        pd.testing.assert_frame_equal(got.assessments, want.assessments)
-    assert got.cut_date == want.cut_date
-    assert got.fingerprint == want.fingerprint
-
-
 def cut_dates(trial, rng, n=6):
     """Cut dates that matter: the days of events (an event on the cut day is known), the
     day of a randomization (that patient stays with zero follow-up), the day before one,
@@ -91,7 +81,7 @@ def test_cut_of_a_simulated_trial_with_scans_equals_reading_the_export(seed):
                                   missed_visit_prob=0.1, post_progression_hr=2.0)
     assert trial.assessments is not None
     for when in cut_dates(trial, rng):
-        assert_same(trial.cut(when, warn=False), exported_at(trial, when))
+        assert_same_trial(trial.cut(when, warn=False), exported_at(trial, when))
 
 
 def test_cut_of_the_example_trial_and_of_a_cut_equals_reading_the_export():
@@ -99,9 +89,9 @@ def test_cut_of_the_example_trial_and_of_a_cut_equals_reading_the_export():
     rng = np.random.default_rng(7)
     for when in cut_dates(trial, rng, n=3):
         once = trial.cut(when, warn=False)
-        assert_same(once, exported_at(trial, when))
+        assert_same_trial(once, exported_at(trial, when))
         earlier = when - pd.Timedelta("45D")
-        assert_same(once.cut(earlier, warn=False), exported_at(trial, earlier))
+        assert_same_trial(once.cut(earlier, warn=False), exported_at(trial, earlier))
 
 
 def test_cut_without_the_scan_table_equals_reading_the_export():
@@ -118,7 +108,7 @@ def test_cut_without_the_scan_table_equals_reading_the_export():
     rng = np.random.default_rng(3)
     for trial in (column_form, plain):
         for when in cut_dates(trial, rng, n=3):
-            assert_same(trial.cut(when, warn=False), exported_at(trial, when))
+            assert_same_trial(trial.cut(when, warn=False), exported_at(trial, when))
 
 
 def test_cut_of_data_read_with_same_day_events_at_half_day():
@@ -138,7 +128,7 @@ def test_cut_of_data_read_with_same_day_events_at_half_day():
                                      zero_time_events="half_day")
     for when in ("2019-01-05", "2019-04-01", "2019-07-01"):
         got = trial.cut(when, warn=False)
-        assert_same(got, exported_at(trial, when, zero_time_events="half_day"))
+        assert_same_trial(got, exported_at(trial, when, zero_time_events="half_day"))
         assert got.endpoint("os").time[0] == pytest.approx(0.5 / 30.4375)
 
 

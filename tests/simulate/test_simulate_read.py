@@ -13,6 +13,7 @@ import pytest
 import bayes_hcc as bh
 from bayes_hcc.data.assessments import LPF_COLUMN
 from bayes_hcc.data.trial import TrialData
+from tests.helpers import assert_same_trial
 
 CONFIGS = {
     "default (scans every 2 months)": {},
@@ -58,13 +59,7 @@ def test_simulated_trial_equals_reading_its_tables(config):
             warnings.simplefilter("ignore")
             got = bh.simulate_trial(random_seed=seed, **CONFIGS[config])
         want = read_back(got)
-        pd.testing.assert_frame_equal(got.to_frame(), want.to_frame(), check_exact=False,
-                                      rtol=1e-12, atol=1e-12)
-        if want.assessments is None:
-            assert got.assessments is None
-        else:
-            pd.testing.assert_frame_equal(got.assessments, want.assessments)
-        assert got.fingerprint == want.fingerprint
+        assert_same_trial(got, want)
         assert got.endpoints == want.endpoints and got.layout == want.layout == "dates"
         for ep in got.endpoints:  # the views models read
             a, b = got.endpoint(ep), want.endpoint(ep)
