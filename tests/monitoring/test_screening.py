@@ -243,11 +243,45 @@ def test_the_fast_design_bar_shows_the_running_mcmc_share():
     assert share({"n_looks": 1, "n_mcmc": 0}) == "MCMC at 25% of looks"
 
 
+def assert_posterior_decides_as_fast_mode(scenarios, name, i, fast_rec, exact_rec):
+    """A trial whose decision differs between the modes: at the first look where they part
+    (the earlier deciding look), a long MCMC run (4 x 5000 draws) of the same data must
+    give fast mode's decision there, unless it puts a probability within 3 MCSE of its
+    threshold (the posterior's own decision is then not resolved)."""
+    import warnings
+
+    from bayes_hcc.models.from_spec import fit_spec
+    from bayes_hcc.monitoring import operating
+    from bayes_hcc.monitoring.interim import decide, look_date
+    from bayes_hcc.simulate.trial import simulate_trial
+
+    plan = bh.load_plan(PLAN)
+    looks = (*plan.looks, plan.final)
+    names = [x.name for x in looks]
+    k = min(names.index(fast_rec["look"]), names.index(exact_rec["look"]))
+    look = looks[k]
+    kwargs = operating._scenario_kwargs({}, scenarios[name], name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trial = simulate_trial(**kwargs, random_seed=operating._trial_seed(2024, name, i))
+        cut = trial.cut(look_date(trial, look, plan.spec.endpoint), warn=False)
+        long = fit_spec(plan.spec, cut, check=False, random_seed=7, draws=5000, chains=4,
+                        log_likelihood=False)
+    rule, probs = decide(long, look)
+    rules = look_rules(look) or []
+    if any(abs(probs[f"P(HR < {h:g})"] - c) <= 3 * probs[f"MCSE P(HR < {h:g})"]
+           for h, c in rules):
+        return  # unresolved by the posterior itself
+    fast_rule = fast_rec["decision"] if fast_rec["look"] == look.name else "continue"
+    assert rule == fast_rule, (name, i, look.name, probs)
+
+
 @pytest.mark.slow
 def test_fast_type_one_error_on_2000_null_trials_agrees_with_exact_mode():
     """Acceptance of #27: 2,000 null trials of models/monitoring.toml in fast mode (50 pilot
     trials) against 400 in exact mode on the same seeds (the first 400 of the 2,000): the
-    shared trials decide identically but for at most 2 (0.5% of 400), and the exact
+    shared trials decide identically but for at most 2 (0.5% of 400), each of those as the
+    posterior decides it (a long MCMC run, where it resolves the decision), and the exact
     estimate of the type I error lies inside the fast estimate's Monte Carlo 95% interval
     and the fast estimate inside the exact one's (which is 2.2 times wider)."""
     scen = {"HR 1.00": {"hr_os": 1.0}}
@@ -256,7 +290,10 @@ def test_fast_type_one_error_on_2000_null_trials_agrees_with_exact_mode():
     exact = bh.simulate_design(PLAN, scen, n_trials=400, progress=False, workers=2)
     f = fast.records.set_index("trial").loc[range(400)]
     e = exact.records.set_index("trial")
-    assert ((f["decision"] != e["decision"]) | (f["look"] != e["look"])).sum() <= 2
+    differ = (f["decision"] != e["decision"]) | (f["look"] != e["look"])
+    assert differ.sum() <= 2
+    for i in np.flatnonzero(differ.to_numpy()):
+        assert_posterior_decides_as_fast_mode(scen, "HR 1.00", int(i), f.loc[i], e.loc[i])
     measure = "P(efficacy): type I error (HR 1) / power"
     tf = fast.table().loc[("HR 1.00", measure)]
     te = exact.table().loc[("HR 1.00", measure)]
