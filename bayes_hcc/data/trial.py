@@ -433,6 +433,7 @@ class TrialData:
         endpoints come from the one derivation (``times_from_dates``); events at time 0 are
         set at half a day (only data read with ``zero_time_events="half_day"`` have any)."""
         endpoints = tuple(STANDARD_ENDPOINTS)
+        control, treatment = arm_label(control), arm_label(treatment)  # as reading does
         ep = times_from_dates(dates, time_unit)
         zero_time_events_at_half_day(ep, endpoints, time_unit)
         taken = set(DATE_COLUMNS) | {LPF_COLUMN} | {f"{e}_{k}" for e in endpoints

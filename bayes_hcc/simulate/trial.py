@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from bayes_hcc.data._build import LPF_COLUMN
+from bayes_hcc.data._build import LPF_COLUMN, arm_label
 from bayes_hcc.data.assessments import first_positive_last_negative
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import TrialDataError
@@ -165,6 +165,9 @@ def simulate_trial(
         gives identical data.
     """
     rng = np.random.default_rng(random_seed)
+    # arm labels as data store them (integer codes 0/1 become "0"/"1"), so the patient
+    # table, the truth's keys and the TrialData agree whatever type the caller used
+    control, treatment = arm_label(control), arm_label(treatment)
     site_labels = ([f"site{i + 1:02d}" for i in range(sites)] if isinstance(sites, int)
                    else [str(s) for s in sites])
     if n_patients < 2:

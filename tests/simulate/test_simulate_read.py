@@ -27,6 +27,7 @@ CONFIGS = {
     "progression observed exactly": dict(assessment_interval=None),
     "small trial, small sites, heavy dropout": dict(n_patients=14, sites=5,
                                                     dropout_per_year=0.6),
+    "integer arm codes": dict(control=0, treatment=1),
 }
 
 
@@ -61,10 +62,14 @@ def test_simulated_trial_equals_reading_its_tables(config):
         want = read_back(got)
         assert_same_trial(got, want)
         assert got.endpoints == want.endpoints and got.layout == want.layout == "dates"
+        # both arms coded as such (integer codes once made every patient control)
+        assert set(got.endpoint("os").arm) == {0, 1} and got.control != got.treatment
         for ep in got.endpoints:  # the views models read
             a, b = got.endpoint(ep), want.endpoint(ep)
             np.testing.assert_array_equal(a.time, b.time)
             np.testing.assert_array_equal(a.event, b.event)
+            np.testing.assert_array_equal(a.arm, b.arm)
+            np.testing.assert_array_equal(a.site, b.site)
         # and the design's next step, a data cut, is the same on both
         cut = got.cut_date - pd.Timedelta(days=200)
         if (got.to_frame()["randomization_date"] <= cut).sum() > 8:
