@@ -404,8 +404,9 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
     if previous is not None:
         reused = {"calibration_from": "the screened PPoS at the cut of "
                                       f"{previous.cut_date.date()}"}
-        return _screen_rest(tasks, 0, z_threshold, previous.calibration, workers, progress,
-                            pool, reused)
+        rest, report = _screen_rest(tasks, 0, z_threshold, previous.calibration, workers,
+                                    progress, pool, reused)
+        return rest, report, previous.calibration
     while True:  # pilot batches until MIN_GROUP comparisons can calibrate (or none left)
         batch = [(k, p[:4] + ("pilot",) + p[5:]) for k, p in tasks[n_pilot:n_pilot + pilot]]
         out.update(run_tasks(_final_analysis, batch, workers=workers, progress=progress,
@@ -427,14 +428,13 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                              "in the others): every completion was refitted by MCMC"}, None
     cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
                            z_threshold=z_threshold, n_looks=n_pilot, mcse=pairs[:, 3])
-    rest, report, cal = _screen_rest(tasks, n_pilot, z_threshold, cal, workers, progress,
-                                     pool)
+    rest, report = _screen_rest(tasks, n_pilot, z_threshold, cal, workers, progress, pool)
     return {**out, **rest}, report, cal
 
 
 def _screen_rest(tasks, n_pilot, z_threshold, cal, workers, progress, pool, extra=None):
-    """The completions after the pilot, screened with ``cal``: results by key, the
-    screening report, the calibration."""
+    """The completions after the pilot, screened with ``cal``: results by key and the
+    screening report."""
     from bayes_hcc.monitoring.screening import McmcShare
     from bayes_hcc.runner import run_tasks
 
@@ -453,4 +453,4 @@ def _screen_rest(tasks, n_pilot, z_threshold, cal, workers, progress, pool, extr
                  "completions_screened": len(screened),
                  "approximation_failed": sum(r["approx_failed"] for r in screened),
                  "share_sent_to_mcmc": (sum(r["decided_by"] == "mcmc" for r in screened)
-                                        / len(screened) if screened else float("nan"))}, cal
+                                        / len(screened) if screened else float("nan"))}

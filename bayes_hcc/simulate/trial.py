@@ -188,6 +188,10 @@ def simulate_trial(
         blocks = np.concatenate([rng.permutation([0, 0, 1, 1])
                                  for _ in range(-(-len(idx) // 4))])
         arm[idx] = blocks[: len(idx)]
+    if len(set(arm.tolist())) < 2:
+        raise TrialDataError(f"simulate_trial: all {n_patients} patients were randomized to "
+                             f"{control if arm[0] == 0 else treatment!r}; a comparison needs "
+                             "both arms (simulate more patients).")
     span_days = (end - start).days
     rand_day = rng.integers(0, span_days + 1, size=n_patients)
     order = np.argsort(rand_day, kind="stable")  # patient ids in order of randomization
@@ -307,10 +311,6 @@ def simulate_trial(
         transition_hr={"progression": hr_ttp, "death_without_progression": hr_os,
                        "death_after_progression": hr_os},
     )
-    if len(set(arm.tolist())) < 2:
-        raise TrialDataError(f"simulate_trial: all {n_patients} patients were randomized to "
-                             f"{control if arm[0] == 0 else treatment!r}; a comparison needs "
-                             "both arms (simulate more patients).")
     # valid by construction (every date check holds; events at least a day after
     # randomization): built without re-reading, shown equal to from_table in the tests
     return TrialData._from_valid_dates(frame, dates, assessments, control=control,
