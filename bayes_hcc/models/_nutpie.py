@@ -213,6 +213,13 @@ def _graph_cache_file(structure_key: str | None):
     return Path(config.compiledir) / "bayes_hcc_graphs" / f"{name}.pkl"
 
 
+def trusted_cache_file(ident: str | None):
+    """``_graph_cache_file(ident)``, or None when caching is off or the cache directory
+    cannot be trusted (``unsafe_directory``; the sampler's compile warns about it)."""
+    path = _graph_cache_file(ident)
+    return None if path is None or unsafe_directory(path.parent) else path
+
+
 def _shared_of(functions) -> list:
     out = []
     for fn in functions:
@@ -301,14 +308,25 @@ def _read_signed(path: Path) -> bytes:
 
 
 def _store_functions(path, functions) -> None:
-    """Pickle the compiled functions without the data they hold (shared values are swapped
-    for empty arrays while pickling: no patient data in the cache), atomically."""
-    shared = _shared_of(functions[2:4])
+    """Pickle the compiled functions without the data they hold, atomically."""
+    store_signed(path, functions, _shared_of(functions[2:4]))
+
+
+def load_signed(path: Path):
+    """The object stored by ``store_signed`` at ``path`` (unpickled only when this user's
+    key signed it: else ``UntrustedCacheEntry``)."""
+    return pickle.loads(_read_signed(path))
+
+
+def store_signed(path: Path, obj, shared) -> None:
+    """Pickle ``obj`` (compiled functions) signed with this user's key, atomically, without
+    the data it holds: the values of the shared variables ``shared`` are swapped for empty
+    arrays while pickling (no patient data in the cache)."""
     values = [v.get_value(borrow=True) for v in shared]
     try:
         for v, a in zip(shared, values):
             v.set_value(np.zeros((0,) * a.ndim, dtype=a.dtype))
-        payload = pickle.dumps(functions, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     finally:
         for v, a in zip(shared, values):
             v.set_value(a, borrow=True)
@@ -339,7 +357,7 @@ def _prune(directory, keep) -> None:
 
 def _load_functions(path, m):
     """The stored functions with this model's data put into their shared variables."""
-    functions = pickle.loads(_read_signed(path))  # only what this user's key signed
+    functions = load_signed(path)  # only what this user's key signed
     n_dim, n_expanded, logp_pt, expand_pt, shape_info, reparameterized = functions
     names = {v.name for v in m.data_vars}
     for var in _shared_of((logp_pt, expand_pt)):

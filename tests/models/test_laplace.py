@@ -168,3 +168,41 @@ def test_grid_approximation_does_not_depend_on_the_time_unit_or_row_order():
     for other in (days, again):
         assert other.probit(1.0) == pytest.approx(base.probit(1.0), abs=1e-4)
         assert other.n_grid == base.n_grid
+
+
+def test_a_new_process_loads_the_compiled_approximation_from_disk(tmp_path, monkeypatch):
+    """The approximation's compiled functions are stored (signed, without data) beside the
+    sampler's graphs; a process that has not compiled them loads them (no compile: the
+    compile step is made to fail) and gets the answers a fresh compile gives, for the data
+    they were stored with and for other data. A damaged entry is rebuilt."""
+    from bayes_hcc.models import _nutpie
+    from bayes_hcc.models import laplace as lap
+
+    path = tmp_path / "laplace.pkl"
+    monkeypatch.setattr(_nutpie, "_graph_cache_file", lambda ident: path if ident else None)
+    monkeypatch.setattr(lap, "_FUNCTIONS", {})
+    trial = bh.datasets.load_example_trial()
+    cut = trial.cut(pd.Timestamp("2018-12-31"), warn=False)
+    model = bh.PiecewiseExponential()  # random site effects: the grid is used
+    built_full, built_cut = bh.laplace(model, trial), bh.laplace(model, cut)
+    assert path.exists() and built_full.n_grid >= 5
+    stored = _nutpie.load_signed(path)
+    values = [np.asarray(v.get_value()) for v in stored["shared"].values()]
+    assert values and all(a.size == 0 if a.ndim else a == 0 for a in values)  # no data
+
+    def no_compile(*args):
+        raise AssertionError("compiled although a stored entry exists")
+
+    with monkeypatch.context() as mp:  # a new process: nothing compiled in memory
+        mp.setattr(lap, "_FUNCTIONS", {})
+        mp.setattr(lap, "_compile_functions", no_compile)
+        loaded_cut, loaded_full = bh.laplace(model, cut), bh.laplace(model, trial)
+    for loaded, built in ((loaded_full, built_full), (loaded_cut, built_cut)):
+        assert loaded.converged
+        assert loaded.mean == pytest.approx(built.mean, abs=1e-9)
+        assert loaded.sd == pytest.approx(built.sd, rel=1e-9)
+    path.write_bytes(b"damaged")
+    monkeypatch.setattr(lap, "_FUNCTIONS", {})
+    again = bh.laplace(model, cut)
+    assert again.mean == pytest.approx(built_cut.mean, abs=1e-9)
+    assert _nutpie.load_signed(path)["shared"]  # the rebuilt entry replaced the damaged one
