@@ -203,10 +203,7 @@ def _final_analysis(payload) -> dict:
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
     from bayes_hcc.quantities.core import prob_superiority
 
-    spec, frame, meta, seed, method, refit, *screen = payload
-    trial = TrialData.from_table(frame, control=meta["control"], treatment=meta["treatment"],
-                                time_unit=meta["time_unit"], layout="times", warn=False,
-                                source="completed trial (prediction)")
+    spec, trial, seed, method, refit, *screen = payload
     if method == "normal":
         return {"p_final": normal_final_probability(trial, spec), "converged": True}
     z = None
@@ -327,8 +324,6 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                                   completion_label, target)
     rng = np.random.default_rng(random_seed)
     seeds = rng.integers(2**31, size=n_sims)
-    meta = {"control": trial.control, "treatment": trial.treatment,
-            "time_unit": trial.time_unit}
     rows, tasks = [], []
     for i, s in enumerate(sim.draws(n_sims, rng)):
         completed = sim.simulate(int(s), rng)
@@ -338,11 +333,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         rows.append({"sim": i, "draw": int(s), "final_date": sim.to_date(day).normalize(),
                      "events_reached": reached, "n_patients": len(e),
                      "n_events": e.n_events, "seed": int(seeds[i])})
-        frame = data.to_frame()[["patient_id", "site", "arm",
-                                 *[f"{endpoint}_{k}" for k in ("time", "event", "lower")
-                                   if f"{endpoint}_{k}" in data.to_frame().columns]]]
-        tasks.append((f"sim{i}", (plan.spec, frame, meta, int(seeds[i]), method,
-                                  dict(refit or {}))))
+        # the completed trial itself (read once, by the simulator): a worker refits it
+        tasks.append((f"sim{i}", (plan.spec, data, int(seeds[i]), method, dict(refit or {}))))
     screening = cal = None
     if method == "fast":
         from bayes_hcc.runner import shared_pool
@@ -408,7 +400,7 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                                     progress, pool, reused)
         return rest, report, previous.calibration
     while True:  # pilot batches until MIN_GROUP comparisons can calibrate (or none left)
-        batch = [(k, p[:4] + ("pilot",) + p[5:]) for k, p in tasks[n_pilot:n_pilot + pilot]]
+        batch = [(k, p[:3] + ("pilot",) + p[4:]) for k, p in tasks[n_pilot:n_pilot + pilot]]
         out.update(run_tasks(_final_analysis, batch, workers=workers, progress=progress,
                              desc="PPoS refits (pilot)", unit="refit", pool=pool))
         n_pilot += len(batch)
@@ -438,7 +430,7 @@ def _screen_rest(tasks, n_pilot, z_threshold, cal, workers, progress, pool, extr
     from bayes_hcc.monitoring.screening import McmcShare
     from bayes_hcc.runner import run_tasks
 
-    rest = [(k, p[:4] + ("screen",) + p[5:] + (z_threshold, cal))
+    rest = [(k, p[:3] + ("screen",) + p[4:] + (z_threshold, cal))
             for k, p in tasks[n_pilot:]]
 
     def counts(r):  # the running MCMC share, in the bar's terms
