@@ -268,6 +268,13 @@ def _check_bounds(frame, ep, problems: Problems) -> dict[str, np.ndarray]:
                   "the lower bound is the last time known event-free: a finite number.")
     problems.rows(frame, lo > up, lcol, "lower bound after upper bound",
                   f"{lcol} <= {ucol}: the event lies in ({lcol}, {ucol}].", values=lo)
+    return bounds_endpoint(ep, lo, up)
+
+
+def bounds_endpoint(ep: str, lo: np.ndarray, up: np.ndarray) -> dict[str, np.ndarray]:
+    """The canonical time, event and lower bound of an endpoint given as bounds (checked,
+    or valid by construction): upper NaN = censored at lower; lower = upper = exact event;
+    else an event in (lower, upper]."""
     censored = ~np.isfinite(up)
     exact = ~censored & (lo == up)
     return {f"{ep}_time": np.where(censored, lo, up),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bayes_hcc.data._build import bounds_endpoint
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.design import eta_numpy
@@ -229,17 +230,16 @@ class FutureSimulator:
             seen_by = np.where(day >= last, last, last - self.scan_days * np.ceil(
                 (last - day) / self.scan_days))
             seen_by = np.maximum(seen_by, entry)
-            frame[f"{e}_lower"] = np.where(died, sim["lower"][keep], seen_by) - entry
-            frame[f"{e}_lower"] = frame[f"{e}_lower"] / self.days
-            frame[f"{e}_upper"] = np.where(died, (sim["death"][keep] - entry) / self.days,
-                                           np.nan)
+            lower = (np.where(died, sim["lower"][keep], seen_by) - entry) / self.days
+            upper = np.where(died, (sim["death"][keep] - entry) / self.days, np.nan)
+            ep = bounds_endpoint(e, lower, upper)
         else:
-            frame[f"{e}_time"] = (end - entry) / self.days
-            frame[f"{e}_event"] = died.astype(int)
-        return TrialData.from_table(frame, control=self.trial.control,
-                                   treatment=self.trial.treatment, time_unit=self.trial.time_unit,
-                                   source="completed trial (prediction)", layout="times",
-                                   warn=False)
+            ep = {f"{e}_time": (end - entry) / self.days, f"{e}_event": died.astype(np.int8)}
+        # valid by construction: built without re-reading (tests: equal to from_table)
+        return TrialData._from_valid_times(frame, ep, control=self.trial.control,
+                                           treatment=self.trial.treatment,
+                                           time_unit=self.trial.time_unit,
+                                           source="completed trial (prediction)")
 
     def draws(self, n_sims: int, rng: np.random.Generator) -> np.ndarray:
         """Posterior draws to use: without replacement when there are enough."""

@@ -101,3 +101,58 @@ def test_plan_endpoints():
         plan_from_dict({"analysis": spec, "final": {"events": 70, "success": 0.975}})
     with pytest.raises(bh.SpecError, match="assessment_interval"):
         _plan(assessment_interval=0)
+
+
+def _table_of_completion(sim, completed, day):
+    """The times-layout table a data manager would write for a completed trial cut at
+    ``day`` (written here from the simulation itself, independently of the package's
+    construction): ids, site, arm and the endpoint as time/event or, when progression is
+    seen at scans, as (lower, upper] bounds."""
+    keep = completed["entry"] <= day
+    entry, death = completed["entry"][keep], completed["death"][keep]
+    censor = completed["censor"][keep]
+    died = death <= np.minimum(censor, day)
+    e = sim.endpoint
+    table = pd.DataFrame({"patient_id": [f"P{i + 1:05d}" for i in range(keep.sum())],
+                          "site": sim.labels["site"][completed["site"][keep]],
+                          "arm": sim.labels["arm"][completed["arm"][keep]]})
+    if sim.scanned:
+        last = completed["last_scan"][keep]
+        seen_by = np.maximum(np.where(day >= last, last, last - sim.scan_days * np.ceil(
+            (last - day) / sim.scan_days)), entry)
+        table[f"{e}_lower"] = (np.where(died, completed["lower"][keep], seen_by) - entry) \
+            / sim.days
+        table[f"{e}_upper"] = np.where(died, (death - entry) / sim.days, np.nan)
+    else:
+        table[f"{e}_time"] = (np.minimum(np.minimum(death, censor), day) - entry) / sim.days
+        table[f"{e}_event"] = died.astype(int)
+    return table
+
+
+@pytest.mark.parametrize("endpoint", ["ttp", "os"])
+def test_completed_trial_equals_reading_its_table(look1, endpoint, example_trial):
+    """The simulator builds each completed trial without re-reading a table (it is valid
+    by construction); it equals reading, with every check, the table that completion
+    describes: interval-censored progression (TTP at scans) and right-censored OS, at the
+    final analysis's day and at earlier and later days, in months and in days."""
+    from tests.helpers import assert_same_trial
+
+    if endpoint == "os":
+        look = bh.interim_analysis(example_trial, ROOT / "models" / "monitoring.toml",
+                                   look=1, fast=True, random_seed=2)
+    else:
+        look = look1
+    in_days = look.data.to_unit("days")
+    for data, fit in ((look.data, look.fit), (in_days, bh.fit_spec(
+            look.plan.spec, in_days, fast=True, random_seed=2, check=False))):
+        sim = FutureSimulator(data, fit, look.plan.prediction)
+        rng = np.random.default_rng(11)
+        for s in sim.draws(3, rng):
+            completed = sim.simulate(int(s), rng)
+            day, _ = sim.final_day(completed, look.plan.final)
+            for d in (day - 45.0, day, day + 200.0):
+                want = bh.TrialData.from_table(
+                    _table_of_completion(sim, completed, d), control=data.control,
+                    treatment=data.treatment, time_unit=data.time_unit, layout="times",
+                    warn=False, source="completed trial (prediction)")
+                assert_same_trial(sim.completed_trial(completed, d), want)
