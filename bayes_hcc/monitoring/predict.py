@@ -149,10 +149,28 @@ class PPoSResult:
         """Wilson interval for the PPoS (Monte Carlo uncertainty only)."""
         return wilson_interval(int(self.sims["success"].sum()), self.n_sims, level)
 
+    @property
+    def n_unsettled(self) -> int:
+        """Completions whose MCMC refit put P(HR < 1) within 2 MCSE of the success
+        threshold: their success is not settled by the refit's draws (a decision another
+        seed could reverse). Counted, never hidden; more refit draws (``refit=``) shrink
+        it."""
+        if "MCSE P(HR < 1) final" not in self.sims:
+            return 0
+        p, m = self.sims["P(HR < 1) final"], self.sims["MCSE P(HR < 1) final"]
+        return int(((p - self.success_threshold).abs() < 2 * m).sum())
+
+    @property
+    def success_threshold(self) -> float:
+        return float(self.settings.get("success", np.nan))
+
     def __repr__(self) -> str:
         lo, hi = self.interval()
         fails = int((~self.sims["converged"]).sum()) if "converged" in self.sims else 0
         extra = f"; {fails} refit(s) failed convergence checks" if fails else ""
+        if self.n_unsettled:
+            extra += (f"; {self.n_unsettled} refit(s) within 2 MCSE of the success "
+                      "threshold")
         return (f"PPoSResult(PPoS = {self.ppos:.3f} (MCSE {self.mcse:.3f}, 95% MC interval "
                 f"{lo:.3f}-{hi:.3f}), {self.n_sims} completed trials, method {self.method!r}"
                 f"{extra})")
@@ -223,10 +241,11 @@ def _final_analysis(payload) -> dict:
         fit = fit_spec(spec, trial, check=False, random_seed=seed,
                        **{"log_likelihood": False, **SIMULATED_REFIT, **refit})
     p_sup = prob_superiority(fit, 1.0)
-    out = {"p_final": p_sup.probability, "converged": not fit.convergence_problems()}
+    out = {"p_final": p_sup.probability, "converged": not fit.convergence_problems(),
+           "mcse": p_sup.mcse}
     if method in ("pilot", "screen"):
         out.update(decided_by="mcmc", z_laplace=z, approx_failed=z is None,
-                   n_draws=int(fit.posterior["log_hr"].size), mcse=p_sup.mcse)
+                   n_draws=int(fit.posterior["log_hr"].size))
     return out
 
 
@@ -349,6 +368,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     sims = pd.DataFrame(rows)
     sims["P(HR < 1) final"] = [out[k]["p_final"] for k, _ in tasks]
     sims["converged"] = [out[k]["converged"] for k, _ in tasks]
+    # the Monte Carlo error of each refit's probability (NaN where no MCMC decided)
+    sims["MCSE P(HR < 1) final"] = [out[k].get("mcse", np.nan) for k, _ in tasks]
     if screening is not None:
         sims["decided_by"] = [out[k]["decided_by"] for k, _ in tasks]
     sims["success"] = sims["P(HR < 1) final"] > final.success
@@ -356,6 +377,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     return PPoSResult(ppos=p, mcse=float(np.sqrt(p * (1 - p) / n_sims)), n_sims=n_sims,
                       method=method, sims=sims, cut_date=sim.cut_date,
                       settings={"prediction": pred.__dict__, "random_seed": random_seed,
+                                "success": final.success,
                                 "refit": dict(refit or {}), "plan_hash": plan.hash,
                                 "completion": completion_label,
                                 **({"screening": screening} if screening else {})},

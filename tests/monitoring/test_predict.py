@@ -128,6 +128,18 @@ def test_normal_approximation_agrees_with_mcmc(look1):
     assert mcmc.sims["final_date"].equals(approx.sims["final_date"])
     diff = approx.sims["P(HR < 1) final"] - mcmc.sims["P(HR < 1) final"]
     assert diff.abs().mean() < 0.03
+    # Every MCMC refit reports the Monte Carlo error of its probability: for NUTS on this
+    # model an indicator's effective sample size is within a factor of 4 of the 800 draws,
+    # so the MCSE lies within 0.5-2 times the independent-draws error sqrt(p (1 - p) / 800)
+    # (p away from 0 and 1, where a few tail draws make the MCSE itself unreliable).
+    p, m = mcmc.sims["P(HR < 1) final"], mcmc.sims["MCSE P(HR < 1) final"]
+    iid = np.sqrt(p * (1 - p) / 800)
+    mid = (p > 0.02) & (p < 0.98)
+    assert mid.sum() >= 5 and ((m[mid] > 0.5 * iid[mid]) & (m[mid] < 2 * iid[mid])).all()
+    assert approx.sims["MCSE P(HR < 1) final"].isna().all()  # no MCMC, no Monte Carlo error
+    unsettled = int(((p - 0.975).abs() < 2 * m).sum())
+    assert mcmc.n_unsettled == unsettled and approx.n_unsettled == 0
+    assert (f"{unsettled} refit(s) within 2 MCSE" in repr(mcmc)) == (unsettled > 0)
     differ = approx.sims["success"] != mcmc.sims["success"]
     final = bh.load_plan(PLAN).final.success
     for p in (approx.sims["P(HR < 1) final"][differ], mcmc.sims["P(HR < 1) final"][differ]):
