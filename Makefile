@@ -47,8 +47,9 @@ validate: $(STAMP)
 ## bench: benchmarks (ours vs bambi vs long-format piecewise vs the compute floor) at 130,
 ## 1,300 and 13,000 patients, then design simulations and PPoS in fast vs exact mode
 ## (benchmarks/screening.py: exact mode on 200 trials per scenario, fast mode on 1,000 with
-## the same seeds, 200 completions at three cuts); prints the tables and writes
-## benchmarks/results/ (~55 min).
+## the same seeds, 200 completions at three cuts), then cheaper MCMC refits measured
+## (benchmarks/refits.py: warm starts, draws sized to the decision); prints the tables and
+## writes benchmarks/results/ (~60 min).
 ## Runs in its own environment (.venv-bench): the package as `pip install bayes-hcc` installs
 ## it (no dask, see the cluster extra) plus bambi.
 BENCH_VENV := .venv-bench
@@ -64,6 +65,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/screening.py --n-trials 200 --fast-trials 1000 \
 	    --ppos-sims 200 \
 	    --work benchmarks/results/screening_work/bench_$$(date +%Y%m%dT%H%M%S)
+	$(BENCH_VENV)/bin/python benchmarks/refits.py --n-trials 40
 
 $(DOCS_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[docs]"
