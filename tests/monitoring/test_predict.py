@@ -167,15 +167,15 @@ def test_screened_ppos_refits_only_near_the_threshold_and_decides_as_the_posteri
     calibration expects under 0.1% of them to, and that run's Monte Carlo error near the
     threshold can flip one (it did: completion 58, short run 0.976, long runs 0.965,
     approximation 0.962, threshold 0.975)."""
-    from bayes_hcc.data.trial import TrialData
     from bayes_hcc.models.from_spec import fit_spec
     from bayes_hcc.monitoring import predict
 
-    completed = {}  # refit seed -> the completed trial's table, as the refit reads it
+    completed = {}  # refit seed -> (spec, the completed trial the refit reads)
     original = predict._final_analysis
 
     def recording(payload):
-        completed[payload[3]] = payload[:3]
+        spec, data, seed = payload[:3]
+        completed[seed] = (spec, data)
         return original(payload)
 
     monkeypatch.setattr(predict, "_final_analysis", recording)  # workers=1: in-process
@@ -199,10 +199,7 @@ def test_screened_ppos_refits_only_near_the_threshold_and_decides_as_the_posteri
     assert not (differ & by_mcmc).any() and differ.sum() <= 2
     unresolved = 0
     for i in np.flatnonzero(~by_mcmc):
-        spec, frame, meta = completed[int(fast.sims.loc[i, "seed"])]
-        data = TrialData.from_table(frame, control=meta["control"],
-                                    treatment=meta["treatment"], time_unit=meta["time_unit"],
-                                    layout="times", warn=False)
+        spec, data = completed[int(fast.sims.loc[i, "seed"])]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             long = fit_spec(spec, data, check=False, random_seed=1000 + int(i), draws=5000,
