@@ -154,11 +154,11 @@ class PPoSResult:
         """Completions whose MCMC refit put P(HR < 1) within 2 MCSE of the success
         threshold: their success is not settled by the refit's draws (a decision another
         seed could reverse). Counted, never hidden; more refit draws (``refit=``) shrink
-        it."""
+        it, or ``settle_draws`` does it for exactly these."""
         if "MCSE P(HR < 1) final" not in self.sims:
             return 0
         p, m = self.sims["P(HR < 1) final"], self.sims["MCSE P(HR < 1) final"]
-        return int(((p - self.success_threshold).abs() < 2 * m).sum())
+        return int(((p - self.success_threshold).abs() < UNSETTLED_MCSE * m).sum())
 
     @property
     def success_threshold(self) -> float:
@@ -213,6 +213,31 @@ def _illness_death_simulator(trial, completion, pred, endpoint, random_seed):
     return IllnessDeathFutureSimulator(trial, completion, pred, endpoint)
 
 
+#: A refit's probability within this many of its MCSEs of a threshold is not settled by its
+#: draws (``settle_draws`` refits it with more; ``PPoSResult.n_unsettled`` counts those left).
+UNSETTLED_MCSE = 2.0
+
+
+def unsettled(p: float, mcse: float, threshold: float) -> bool:
+    """Whether an MCMC probability ``p`` (Monte Carlo error ``mcse``) lies within
+    ``UNSETTLED_MCSE`` of its MCSEs of ``threshold``: a decision another seed could
+    reverse."""
+    return bool(abs(p - threshold) < UNSETTLED_MCSE * mcse)
+
+
+def check_settle_draws(settle_draws) -> int | None:
+    """``settle_draws``: None, or the draws per chain (a whole number >= 1) of the refit of
+    an unsettled decision."""
+    if settle_draws is None:
+        return None
+    if isinstance(settle_draws, bool) or not isinstance(settle_draws, (int, np.integer)) \
+            or settle_draws < 1:
+        raise BayesHCCError(f"settle_draws={settle_draws!r}: give the draws per chain of the "
+                            "refit of a decision within 2 MCSE of its threshold (e.g. 4000), "
+                            "or None.")
+    return int(settle_draws)
+
+
 def _final_analysis(payload) -> dict:
     """Run the final rule on one completed trial (runs in a worker when pooled). Methods
     "pilot" (MCMC, and the Laplace probit recorded beside it) and "screen" (the
@@ -221,7 +246,7 @@ def _final_analysis(payload) -> dict:
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
     from bayes_hcc.quantities.core import prob_superiority
 
-    spec, trial, seed, method, refit, *screen = payload
+    spec, trial, seed, method, refit, settle, *screen = payload
     if method == "normal":
         return {"p_final": normal_final_probability(trial, spec), "converged": True}
     z = None
@@ -235,14 +260,20 @@ def _final_analysis(payload) -> dict:
         if z is not None and cal.screens(z, z_threshold):
             return {"p_final": float(stats.norm.cdf(z - cal.bias)), "converged": True,
                     "decided_by": "laplace", "z_laplace": z, "approx_failed": False}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence is recorded per refit below
-        # Only P(HR < 1) and the convergence flags are used: no pointwise log-likelihood.
-        fit = fit_spec(spec, trial, check=False, random_seed=seed,
-                       **{"log_likelihood": False, **SIMULATED_REFIT, **refit})
-    p_sup = prob_superiority(fit, 1.0)
+    def refit_with(extra):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence is recorded per refit below
+            # Only P(HR < 1) and the convergence flags are used: no pointwise log-likelihood.
+            fit = fit_spec(spec, trial, check=False, random_seed=seed,
+                           **{"log_likelihood": False, **SIMULATED_REFIT, **refit, **extra})
+        return fit, prob_superiority(fit, 1.0)
+
+    fit, p_sup = refit_with({})
+    settled = settle is not None and unsettled(p_sup.probability, p_sup.mcse, settle[1])
+    if settled:  # the draws cannot settle this success: refit with more, same seed
+        fit, p_sup = refit_with({"draws": settle[0]})
     out = {"p_final": p_sup.probability, "converged": not fit.convergence_problems(),
-           "mcse": p_sup.mcse}
+           "mcse": p_sup.mcse, "settled": settled}
     if method in ("pilot", "screen"):
         out.update(decided_by="mcmc", z_laplace=z, approx_failed=z is None,
                    n_draws=int(fit.posterior["log_hr"].size))
@@ -253,7 +284,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                            method: str | None = None, prediction=None, random_seed: int = 0,
                            refit: dict | None = None, workers: int | None = 1,
                            progress: bool = False, completion=None, pilot: int = 50,
-                           target: float = 0.001, calibration=None) -> PPoSResult:
+                           target: float = 0.001, calibration=None,
+                           settle_draws: int | None = None) -> PPoSResult:
     """Predictive probability of success at the final analysis of ``plan``.
 
     Parameters
@@ -285,6 +317,12 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         Its completions were final analyses of the same trial's data, as these are; the
         report names the calibration's cut date. A calibration made under other settings
         is refused.
+    settle_draws : int, optional
+        Draws sized to the decision: a completion whose MCMC refit puts P(HR < 1) within 2
+        MCSE of the success threshold (its draws cannot settle the decision) is refitted
+        with this many draws per chain (same seed), and that refit decides; the others
+        keep their refit (``sims["settled"]`` marks which). In every method that refits by
+        MCMC, the screened one's pilot included. Default None: no second refit.
     random_seed : int
         Same data, plan, fit and seed give the same PPoS.
     refit : dict, optional
@@ -307,6 +345,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         Prediction.from_dict({**plan.prediction.__dict__, **prediction}))
     n_sims = _check_n_sims(pred.n_sims if n_sims is None else n_sims)
     method = pred.method if method is None else method
+    settle_draws = check_settle_draws(settle_draws)
     if method not in PPOS_METHODS:
         raise BayesHCCError(f"method={method!r}; choose one of {', '.join(PPOS_METHODS)}.")
     if method == "fast":
@@ -340,7 +379,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     completion_label = "plan model" if completion is None else repr(sim.fit.model)
     if calibration is not None:  # before any completion is simulated
         _check_reused_calibration(calibration, method, plan.hash, dict(refit or {}),
-                                  completion_label, target)
+                                  completion_label, target, settle_draws)
     rng = np.random.default_rng(random_seed)
     seeds = rng.integers(2**31, size=n_sims)
     rows, tasks = [], []
@@ -353,7 +392,9 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                      "events_reached": reached, "n_patients": len(e),
                      "n_events": e.n_events, "seed": int(seeds[i])})
         # the completed trial itself (read once, by the simulator): a worker refits it
-        tasks.append((f"sim{i}", (plan.spec, data, int(seeds[i]), method, dict(refit or {}))))
+        tasks.append((f"sim{i}", (plan.spec, data, int(seeds[i]), method, dict(refit or {}),
+                                  None if settle_draws is None else
+                                  (settle_draws, final.success))))
     screening = cal = None
     if method == "fast":
         from bayes_hcc.runner import shared_pool
@@ -370,6 +411,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     sims["converged"] = [out[k]["converged"] for k, _ in tasks]
     # the Monte Carlo error of each refit's probability (NaN where no MCMC decided)
     sims["MCSE P(HR < 1) final"] = [out[k].get("mcse", np.nan) for k, _ in tasks]
+    if settle_draws is not None:
+        sims["settled"] = [bool(out[k].get("settled", False)) for k, _ in tasks]
     if screening is not None:
         sims["decided_by"] = [out[k]["decided_by"] for k, _ in tasks]
     sims["success"] = sims["P(HR < 1) final"] > final.success
@@ -377,14 +420,15 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     return PPoSResult(ppos=p, mcse=float(np.sqrt(p * (1 - p) / n_sims)), n_sims=n_sims,
                       method=method, sims=sims, cut_date=sim.cut_date,
                       settings={"prediction": pred.__dict__, "random_seed": random_seed,
-                                "success": final.success,
+                                "success": final.success, "settle_draws": settle_draws,
                                 "refit": dict(refit or {}), "plan_hash": plan.hash,
                                 "completion": completion_label,
                                 **({"screening": screening} if screening else {})},
                       calibration=cal)
 
 
-def _check_reused_calibration(previous, method, plan_hash, refit, completion, target):
+def _check_reused_calibration(previous, method, plan_hash, refit, completion, target,
+                              settle_draws=None):
     """``calibration=``: a screened PPoS's result whose margins were set under the same
     plan, refit settings, completion model and target (else a named error)."""
     if method != "fast":
@@ -397,7 +441,8 @@ def _check_reused_calibration(previous, method, plan_hash, refit, completion, ta
     differs = [name for name, mine, theirs in (
         ("plan", plan_hash, was.get("plan_hash")), ("refit", refit, was.get("refit")),
         ("completion", completion, was.get("completion")),
-        ("target", target, previous.calibration.target)) if mine != theirs]
+        ("target", target, previous.calibration.target),
+        ("settle_draws", settle_draws, was.get("settle_draws"))) if mine != theirs]
     if differs:
         raise BayesHCCError(f"calibration=: that PPoS was screened with another "
                             f"{', '.join(differs)}; its margins do not apply here. Run this "
