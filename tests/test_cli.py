@@ -141,7 +141,8 @@ def test_data_warnings_only_for_the_analysed_endpoint():
 
 @pytest.mark.parametrize("case", ["latin-1 file", "utf-16 file", "empty file", "directory",
                                   "fit not HDF5", "log is a directory",
-                                  "store is a directory", "integer arms"])
+                                  "store is a directory", "settle draws 0",
+                                  "integer arms"])
 def test_bad_input_cases_exit_2_without_traceback(capsys, tmp_path, case):
     frame = pd.DataFrame({"patient_id": ["a", "b", "c", "d"], "site": ["Séoul"] * 4,
                           "arm": ["sorafenib", "tace_sorafenib"] * 2, "os_time": [1, 2, 3, 4],
@@ -169,6 +170,9 @@ def test_bad_input_cases_exit_2_without_traceback(capsys, tmp_path, case):
     elif case == "store is a directory":
         argv, message = ["design", "--plan", plan, "--trials", "1", "--store",
                          str(tmp_path)], "is a directory"
+    elif case == "settle draws 0":
+        argv, message = ["design", "--plan", plan, "--trials", "1", "--settle-draws",
+                         "0"], "settle_draws=0"
     else:
         frame.assign(arm=[0, 1, 0, 1]).to_csv(path, index=False)
         code, out, _ = run(capsys, "describe", str(path), "--control", "0", "--treatment",

@@ -593,6 +593,9 @@ def design(
                               "calibrate the screening margin."),
     target: float = typer.Option(0.001, help="--mode fast: expected share of screened "
                                  "decisions that MCMC would flip, at most."),
+    settle_draws: int = typer.Option(None, help="Refit an MCMC look whose probability is "
+                                     "within 2 MCSE of a threshold with this many draws per "
+                                     "chain (same seed); it then decides."),
 ):
     """Operating characteristics of a monitoring plan by simulating whole trials."""
     from bayes_hcc.models.from_spec import FAST
@@ -627,7 +630,8 @@ def design(
         res = simulate_design(p, scenario or None, trials, random_seed=seed,
                               refit={**FAST, "exploratory": True} if fast else None,
                               workers=workers, client=client,
-                              store=store, mode=mode, pilot=pilot, target=target)
+                              store=store, mode=mode, pilot=pilot, target=target,
+                              settle_draws=settle_draws)
     except (BayesHCCError, FileNotFoundError) as err:
         fail(err)
     finally:

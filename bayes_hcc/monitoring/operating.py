@@ -141,29 +141,31 @@ def _design_trial(payload) -> dict:
     """Simulate one trial and run the plan on it (runs in a worker)."""
     from bayes_hcc.simulate.trial import simulate_trial
 
-    plan, kwargs, seed, refit, *screen = payload
+    plan, kwargs, seed, refit, settle, *screen = payload
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small simulated sites are part of the scenario
         out = _run_plan(plan, simulate_trial(**kwargs, random_seed=seed), seed, refit,
-                        *screen)
+                        *screen, settle=settle)
     if screen:  # the whole trial's worker seconds, for the cost split (settings only)
         out["seconds_trial"] = time.perf_counter() - t0
     return out
 
 
 def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
-              cal=None) -> dict:
+              cal=None, settle: int | None = None) -> dict:
     """Run the plan's looks on one simulated trial. ``screen``: "exact" (MCMC at every
     look), "pilot" (MCMC at every look, and the Laplace approximation's probit of each rule
     recorded beside MCMC's: ``out["pilot"]``) or "fast" (the approximation decides a look
     whose every comparison is farther than its threshold's margin from it, on the probit
     scale after removing the pilot's bias: ``cal``, a ``MarginCalibration``; MCMC the
-    others: ``monitoring.screening``)."""
+    others: ``monitoring.screening``). ``settle``: draws per chain of the refit of an MCMC
+    look whose probabilities are within 2 MCSE of a threshold (``out["settled"]`` counts
+    them)."""
     from scipy import stats
 
     from bayes_hcc.models.from_spec import SIMULATED_REFIT, fit_spec
-    from bayes_hcc.monitoring.predict import predictive_probability
+    from bayes_hcc.monitoring.predict import predictive_probability, unsettled
     from bayes_hcc.monitoring.screening import approximate, look_rules
 
     endpoint = plan.spec.endpoint
@@ -174,7 +176,7 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
     origin = trial.to_frame()["randomization_date"].min()
     out = {"seed": seed, "true_log_hr": true_log_hr, "p_by_look": {}, "diag_failed": 0,
            "final_events_reached": True, "looks_skipped": [], "mcse_by_look": {},
-           "near_threshold": 0}
+           "near_threshold": 0, **({} if settle is None else {"settled": 0})}
     if screen != "exact":
         # wall seconds in the approximation and in MCMC (with PPoS), for the cost split
         out.update(n_looks=0, n_mcmc=0, n_approx_failed=0, pilot=[], seconds_approx=0.0,
@@ -211,18 +213,28 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
             out["p_by_look"][look.name] = cal.probability(approx, 1.0)
         else:
             t0 = time.perf_counter()
-            fit = fit_spec(plan.spec, cut, check=False, random_seed=seed + i,
-                           **{"log_likelihood": False, **SIMULATED_REFIT, **refit})  # no LOO
-            ppos = (predictive_probability(cut, plan, fit=fit, random_seed=seed + i)
-                    if look.futility_ppos is not None else None)
-            rule, probs = decide(fit, look, ppos)
+
+            def mcmc(extra):
+                fit = fit_spec(plan.spec, cut, check=False, random_seed=seed + i,
+                               **{"log_likelihood": False, **SIMULATED_REFIT, **refit,
+                                  **extra})  # no LOO
+                ppos = (predictive_probability(cut, plan, fit=fit, random_seed=seed + i)
+                        if look.futility_ppos is not None else None)
+                return (fit, *decide(fit, look, ppos))
+
+            def near(probs):  # a comparison within 2 MCSE of its threshold
+                return any(unsettled(probs[f"P(HR < {h:g})"], probs[f"MCSE P(HR < {h:g})"],
+                                     c) for h, c in look_rules(look, ppos_looks=True))
+
+            fit, rule, probs = mcmc({})
+            if settle is not None and near(probs):  # more draws, same seed, decide again
+                fit, rule, probs = mcmc({"draws": settle})
+                out["settled"] += 1
             out["p_by_look"][look.name] = probs["P(HR < 1)"]
             # the Monte Carlo error of the decision: a comparison within 2 MCSE of its
             # threshold is a decision the draws cannot settle (counted, never hidden)
             out["mcse_by_look"][look.name] = probs["MCSE P(HR < 1)"]
-            out["near_threshold"] += any(
-                abs(probs[f"P(HR < {h:g})"] - c) < 2 * probs[f"MCSE P(HR < {h:g})"]
-                for h, c in (rules or []))
+            out["near_threshold"] += near(probs)
             out["diag_failed"] += bool(fit.convergence_problems())  # counted, not hidden
             if screen != "exact":
                 out["seconds_mcmc"] += time.perf_counter() - t0
@@ -306,6 +318,9 @@ class DesignResult:
             if "near_threshold" in g and g["near_threshold"].notna().all():
                 props2["trials with a look within 2 MCSE of a threshold"] = \
                     (g["near_threshold"] > 0).sum()
+            if "settled" in g and g["settled"].notna().all():
+                props2["trials with a look refitted with settle_draws"] = \
+                    (g["settled"] > 0).sum()
             for measure, k in props.items():
                 rows.append((name, measure, k / n, *wilson_interval(int(k), n), n))
             for measure, x in means.items():
@@ -332,8 +347,8 @@ class DesignResult:
 def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: int = 2024,
                     refit: dict | None = None, workers: int | None = None, client=None,
                     store=None, progress: bool = True, base: dict | None = None,
-                    mode: str = "exact", pilot: int = 50, target: float = 0.001
-                    ) -> DesignResult:
+                    mode: str = "exact", pilot: int = 50, target: float = 0.001,
+                    settle_draws: int | None = None) -> DesignResult:
     """Operating characteristics of a monitoring plan by simulating whole trials.
 
     Parameters
@@ -370,6 +385,13 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         their thresholds' margins, and MCMC the rest (and every look with a PPoS rule).
         ``settings["screening"]`` reports the calibration, the margins and the share of
         looks sent to MCMC.
+    settle_draws : int, optional
+        Draws sized to the decision: an MCMC look whose probability is within 2 MCSE of a
+        threshold (a decision its draws cannot settle) is refitted with this many draws per
+        chain (same seed) and that fit decides; ``records["settled"]`` counts them per
+        trial and the table reports the share of trials with one. Both modes apply it
+        alike (fast mode's MCMC looks, the pilot's included), so they still agree at the
+        looks MCMC decides. Default None: one refit per look.
     """
     from bayes_hcc.runner import run_tasks, shared_pool
 
@@ -386,6 +408,9 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     base = dict(DESIGN_BASE if base is None else base)
     kwargs = {name: _scenario_kwargs(base, sc, name) for name, sc in scenarios.items()}
     refit = dict(refit or {})
+    from bayes_hcc.monitoring.predict import check_settle_draws
+
+    settle_draws = check_settle_draws(settle_draws)
     if mode not in ("exact", "fast"):
         raise BayesHCCError(f"mode={mode!r}; choose 'exact' (MCMC at every look) or 'fast' "
                             "(screened by the Laplace approximation).")
@@ -401,7 +426,7 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     for name in scenarios:
         for i in range(n_trials):
             seed = _trial_seed(random_seed, name, i)
-            payload = (plan, kwargs[name], seed, refit)
+            payload = (plan, kwargs[name], seed, refit, settle_draws)
             if i < n_pilot:
                 tasks.append((f"{name}/{i}", payload + (("pilot",) if mode == "fast"
                                                         else ())))
@@ -410,7 +435,8 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     meta = {"plan_hash": plan.hash, "scenarios": scenarios, "base": base, "refit": refit,
             "random_seed": random_seed, "seeds": "per scenario name (v2)",
             # the order is part of the settings too: a resume must list them as written
-            "scenario_order": list(scenarios)}
+            "scenario_order": list(scenarios),
+            **({} if settle_draws is None else {"settle_draws": settle_draws})}
     if mode == "fast":
         # the screening rule's version: a store of another rule is refused
         meta.update(mode="fast", pilot=pilot, target=target,
@@ -460,4 +486,5 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
                         records=records,
                         settings={"n_trials": n_trials, "random_seed": random_seed,
                                   "refit": refit, "base": base, "looks": looks, "mode": mode,
+                                  "settle_draws": settle_draws,
                                   **({"screening": screening} if screening else {})})

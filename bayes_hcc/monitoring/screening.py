@@ -94,11 +94,11 @@ def usable_pairs(z_exact, n_draws=None) -> np.ndarray:
     return ok
 
 
-def look_rules(look) -> list[tuple[float, float]] | None:
+def look_rules(look, ppos_looks: bool = False) -> list[tuple[float, float]] | None:
     """The (HR threshold h, probability threshold c) pairs a look compares P(HR < h) with;
     None when the look has a rule the approximation cannot screen (a PPoS futility rule:
-    its completions need the MCMC fit)."""
-    if look.futility_ppos is not None:
+    its completions need the MCMC fit), unless ``ppos_looks`` (then its other rules)."""
+    if look.futility_ppos is not None and not ppos_looks:
         return None
     if look.is_final:
         return [(1.0, look.success)]

@@ -62,7 +62,7 @@ def test_design_records_and_oc_table_agree():
     assert res.summary().shape == (len(tab) // 2, 2)
     # A trial's record is a function of its seed alone
     payload = (plan, _scenario_kwargs(DESIGN_BASE, {"hr_os": 0.4}), int(rec.iloc[4]["seed"]),
-               FAST)
+               FAST, None)
     again = _design_trial(payload)
     assert again["decision"] == rec.iloc[4]["decision"]
     assert again["log_hr_median"] == rec.iloc[4]["log_hr_median"]
@@ -184,3 +184,38 @@ def test_cli_design_in_fast_mode_reports_the_screening(tmp_path):
     s = json.loads((out / "design_screening.json").read_text())
     assert s["pilot_trials_per_scenario"] == 10 and s["margin"] > 0
     assert len(pd.read_csv(out / "design_trials.csv")) == 16
+
+
+def test_settle_draws_refit_exactly_the_looks_their_draws_cannot_settle():
+    """``settle_draws``: an MCMC look whose probability is within 2 MCSE of a threshold is
+    refitted with more draws (same seed) and that fit decides. With 2 x 100 draws (MCSE
+    about 0.03) and thresholds where these trials' probabilities fall, some looks are
+    unsettled: a trial without one is recorded exactly as without ``settle_draws``; a
+    trial with one is settled at its first such look, whose MCSE shrinks by about
+    sqrt(100 / 800) = 0.35 (ratio within 0.15-0.6: the run-to-run spread of an
+    indicator's effective sample size at 200 draws)."""
+    plan = plan_from_dict({"name": "settle", "analysis": "primary_os.toml",
+                           "looks": [{"events": 30, "efficacy": 0.9, "futility": 0.3}],
+                           "final": {"events": 60, "success": 0.8}},
+                          base_dir=ROOT / "models")
+    thresholds = {"interim 1": (0.9, 0.3), "final": (0.8,)}
+    kw = dict(n_trials=8, refit={"draws": 100, "tune": 200, "chains": 2}, workers=1,
+              progress=False)
+    plain = bh.simulate_design(plan, {"HR 0.8": {"hr_os": 0.8}}, **kw).records
+    settled = bh.simulate_design(plan, {"HR 0.8": {"hr_os": 0.8}}, settle_draws=800,
+                                 **kw).records
+    assert "settled" not in plain and settled["settled"].notna().all()
+    n_settled = 0
+    for (_, a), (_, b) in zip(plain.iterrows(), settled.iterrows()):
+        first = next((look for look, p in a["p_by_look"].items() if any(
+            abs(p - c) < 2 * a["mcse_by_look"][look] for c in thresholds[look])), None)
+        if first is None:
+            assert b["settled"] == 0
+            for col in ("decision", "look", "p_by_look", "mcse_by_look", "log_hr_median"):
+                assert b[col] == a[col], col
+            continue
+        assert b["settled"] >= 1
+        n_settled += 1
+        ratio = b["mcse_by_look"][first] / a["mcse_by_look"][first]
+        assert 0.15 < ratio < 0.6, (first, ratio)
+    assert n_settled >= 2
