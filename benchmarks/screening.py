@@ -147,6 +147,16 @@ def ppos_lines(rows, n: int) -> list[str]:
                        f"{r[f'decisions_differing_{name}']} | "
                        f"{r[f'screening_{name}']['share_sent_to_mcmc']:.3f} | {pe:.0f} / "
                        f"{pf:.0f} ({pf / pe:.2f}) |")
+    out += ["", "Where a fast PPoS's time goes (wall seconds on 2 workers: simulating the "
+            "completions in this process, the pilot's refits both ways, the screened "
+            "completions; the rest is setting up and starting the workers):", ""]
+    for r in rows:
+        for name in ("fast", "reused"):
+            if f"{name}_seconds" in r:
+                sec = r[f"screening_{name}"].get("seconds", {})
+                split = ", ".join(f"{k} {v:.1f}" for k, v in sec.items())
+                out.append(f"- {r['events']} events, {name}: total {r[f'{name}_seconds']:.1f}"
+                           f" ({split}); exact method {r['mcmc_seconds']:.1f}")
     return out
 
 

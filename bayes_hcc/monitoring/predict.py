@@ -38,6 +38,7 @@ threshold on the probit scale, MCMC otherwise.
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -383,6 +384,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     rng = np.random.default_rng(random_seed)
     seeds = rng.integers(2**31, size=n_sims)
     rows, tasks = [], []
+    t_sim = time.perf_counter()
     for i, s in enumerate(sim.draws(n_sims, rng)):
         completed = sim.simulate(int(s), rng)
         day, reached = sim.final_day(completed, final)
@@ -395,6 +397,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         tasks.append((f"sim{i}", (plan.spec, data, int(seeds[i]), method, dict(refit or {}),
                                   None if settle_draws is None else
                                   (settle_draws, final.success))))
+    t_sim = time.perf_counter() - t_sim
     screening = cal = None
     if method == "fast":
         from bayes_hcc.runner import shared_pool
@@ -402,6 +405,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         with shared_pool(workers) as pool:  # the pilot's workers go on to the rest
             out, screening, cal = _screened_final_analyses(
                 tasks, pilot, final.success, target, workers, progress, pool, calibration)
+        # where the time went (wall seconds; they vary run to run: settings only)
+        screening["seconds"] = {"simulating completions": t_sim, **screening["seconds"]}
     else:
         out = run_tasks(_final_analysis, tasks, workers=workers, progress=progress,
                         desc="PPoS refits" if method == "mcmc" else
@@ -460,11 +465,13 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
 
     out, n_pilot = {}, 0
     z_threshold = float(stats.norm.ppf(success))
+    t0 = time.perf_counter()
     if previous is not None:
         reused = {"calibration_from": "the screened PPoS at the cut of "
                                       f"{previous.cut_date.date()}"}
         rest, report = _screen_rest(tasks, 0, z_threshold, previous.calibration, workers,
                                     progress, pool, reused)
+        report["seconds"] = {"pilot": 0.0, "screened completions": time.perf_counter() - t0}
         return rest, report, previous.calibration
     while True:  # pilot batches until MIN_GROUP comparisons can calibrate (or none left)
         batch = [(k, p[:3] + ("pilot",) + p[4:]) for k, p in tasks[n_pilot:n_pilot + pilot]]
@@ -478,8 +485,10 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                       ).sum())
         if usable >= MIN_GROUP or n_pilot == len(tasks):
             break
+    t_pilot = time.perf_counter() - t0
     if usable < MIN_GROUP:  # every completion was refitted by MCMC: the exact method's result
-        return out, {"n_pilot": usable, "pilot_completions": n_pilot,
+        return out, {"seconds": {"pilot": t_pilot, "screened completions": 0.0},
+                     "n_pilot": usable, "pilot_completions": n_pilot,
                      "completions_screened": 0, "approximation_failed": 0,
                      "share_sent_to_mcmc": float("nan"), "target_flip_share": target,
                      "note": f"fewer than {MIN_GROUP} completions could calibrate the margin (MCMC "
@@ -487,7 +496,9 @@ def _screened_final_analyses(tasks, pilot: int, success: float, target: float, w
                              "in the others): every completion was refitted by MCMC"}, None
     cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
                            z_threshold=z_threshold, n_looks=n_pilot, mcse=pairs[:, 3])
+    t0 = time.perf_counter()
     rest, report = _screen_rest(tasks, n_pilot, z_threshold, cal, workers, progress, pool)
+    report["seconds"] = {"pilot": t_pilot, "screened completions": time.perf_counter() - t0}
     return {**out, **rest}, report, cal
 
 
