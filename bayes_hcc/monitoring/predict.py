@@ -261,6 +261,7 @@ def _final_analysis(payload) -> dict:
         if z is not None and cal.screens(z, z_threshold):
             return {"p_final": float(stats.norm.cdf(z - cal.bias)), "converged": True,
                     "decided_by": "laplace", "z_laplace": z, "approx_failed": False}
+
     def refit_with(extra):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence is recorded per refit below
