@@ -35,6 +35,7 @@ far enough.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -63,6 +64,8 @@ GRID_STEP = 1.5
 GRID_CUTOFF = 1e-3
 #: At most this many grid points on each side of the joint mode.
 GRID_MAX_SIDE = 40
+
+log = logging.getLogger(__name__)
 
 _FUNCTIONS: dict = {}
 _LOCK = threading.Lock()
@@ -161,15 +164,16 @@ def _functions(key, m, effect_name):
                      if hasattr(v, "get_value")}  # data, and dimension lengths (sites)
             for name, var in funcs["shared"].items():  # the data this process's model holds
                 var.set_value(np.array(known[name].get_value(), copy=True))
-        except Exception:  # noqa: BLE001 - a stale or damaged entry is rebuilt, never fatal
+        except Exception as exc:  # noqa: BLE001 - a stale or damaged entry is rebuilt
+            log.info("Laplace cache entry %s unusable (%s); rebuilding", path, exc)
             funcs = None
     if funcs is None:
         funcs = _compile_functions(m, effect_name)
         if path is not None:
             try:
                 _nutpie.store_signed(path, funcs, list(funcs["shared"].values()))
-            except Exception:  # noqa: BLE001 - e.g. a read-only cache: compiled anyway
-                pass
+            except Exception as exc:  # noqa: BLE001 - e.g. a read-only cache: compiled anyway
+                log.info("could not store Laplace cache entry %s (%s)", path, exc)
     with _LOCK:
         _FUNCTIONS[key] = funcs
     return funcs
