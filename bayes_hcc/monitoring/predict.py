@@ -170,8 +170,8 @@ class PPoSResult:
         fails = int((~self.sims["converged"]).sum()) if "converged" in self.sims else 0
         extra = f"; {fails} refit(s) failed convergence checks" if fails else ""
         if self.n_unsettled:
-            extra += (f"; {self.n_unsettled} refit(s) within 2 MCSE of the success "
-                      "threshold")
+            extra += (f"; {self.n_unsettled} refit(s) within {UNSETTLED_MCSE:g} MCSE of the "
+                      "success threshold")
         return (f"PPoSResult(PPoS = {self.ppos:.3f} (MCSE {self.mcse:.3f}, 95% MC interval "
                 f"{lo:.3f}-{hi:.3f}), {self.n_sims} completed trials, method {self.method!r}"
                 f"{extra})")
