@@ -176,6 +176,7 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
     origin = trial.to_frame()["randomization_date"].min()
     out = {"seed": seed, "true_log_hr": true_log_hr, "p_by_look": {}, "diag_failed": 0,
            "final_events_reached": True, "looks_skipped": [], "mcse_by_look": {},
+           "mcse_by_rule": {},
            "near_threshold": 0, **({} if settle is None else {"settled": 0})}
     if screen != "exact":
         # wall seconds in the approximation and in MCMC (with PPoS), for the cost split
@@ -222,9 +223,13 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
                         if look.futility_ppos is not None else None)
                 return (fit, *decide(fit, look, ppos))
 
-            def near(probs):  # a comparison within 2 MCSE of its threshold
+            def near(probs):  # a posterior comparison within 2 MCSE of its threshold
                 return any(unsettled(probs[f"P(HR < {h:g})"], probs[f"MCSE P(HR < {h:g})"],
                                      c) for h, c in look_rules(look, ppos_looks=True))
+
+            def near_ppos(probs):  # more draws cannot settle it: more completions would
+                return "PPoS" in probs and unsettled(probs["PPoS"], probs["MCSE PPoS"],
+                                                     look.futility_ppos)
 
             fit, rule, probs = mcmc({})
             if settle is not None and near(probs):  # more draws, same seed, decide again
@@ -234,7 +239,12 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
             # the Monte Carlo error of the decision: a comparison within 2 MCSE of its
             # threshold is a decision the draws cannot settle (counted, never hidden)
             out["mcse_by_look"][look.name] = probs["MCSE P(HR < 1)"]
-            out["near_threshold"] += near(probs)
+            # and of every probability a rule of the look compares (P(HR < h) of a
+            # futility rule, PPoS of a PPoS futility rule)
+            out["mcse_by_rule"][look.name] = {k.removeprefix("MCSE "): v
+                                              for k, v in probs.items()
+                                              if k.startswith("MCSE ")}
+            out["near_threshold"] += near(probs) or near_ppos(probs)
             out["diag_failed"] += bool(fit.convergence_problems())  # counted, not hidden
             if screen != "exact":
                 out["seconds_mcmc"] += time.perf_counter() - t0
@@ -292,7 +302,8 @@ class DesignResult:
         otherwise; stopping at each look; coverage; trials with a look failing the
         convergence checks; trials with an MCMC look whose probability was within 2 MCSE
         of a threshold: a decision the draws could not settle, ``records["mcse_by_look"]``
-        holds each MCMC look's MCSE of P(HR < 1)) have Wilson intervals; means
+        holds each MCMC look's MCSE of P(HR < 1), ``records["mcse_by_rule"]`` that of
+        every probability its rules compare) have Wilson intervals; means
         (patients, events, duration, bias of the posterior median log HR) have t intervals.
         """
         rows = []

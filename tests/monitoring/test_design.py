@@ -30,7 +30,7 @@ def _plan(looks=(), final_events=60, prior_sd=None):
 
 
 def test_design_records_and_oc_table_agree():
-    plan = _plan([{"events": 30, "efficacy": 0.99, "futility": 0.05}])
+    plan = _plan([{"events": 30, "efficacy": 0.99, "futility": 0.05, "futility_hr": 0.8}])
     res = bh.simulate_design(plan, {"null": {"hr_os": 1.0}, "strong": {"hr_os": 0.4}},
                              n_trials=4, refit=FAST, workers=1, progress=False)
     rec = res.records
@@ -57,6 +57,14 @@ def test_design_records_and_oc_table_agree():
     # 2 x 300-ish draws has: between 0 (all draws agree: the 1/n bound) and 0.05
     for mcse in rec["mcse_by_look"]:
         assert mcse and all(0 < v < 0.05 for v in mcse.values())
+    # and the MCSE of every probability a rule compares: the interim's futility rule is on
+    # P(HR < 0.8), the final's success on P(HR < 1)
+    for by_look, by_rule in zip(rec["mcse_by_look"], rec["mcse_by_rule"]):
+        assert by_rule.keys() == by_look.keys()
+        for look, mcses in by_rule.items():
+            want = {"P(HR < 1)", "P(HR < 0.8)"} if look == "interim 1" else {"P(HR < 1)"}
+            assert mcses.keys() == want and mcses["P(HR < 1)"] == by_look[look]
+            assert all(0 < v < 0.05 for v in mcses.values())
     assert (tab["mc_lower"] <= tab["estimate"]).all()
     assert (tab["estimate"] <= tab["mc_upper"]).all()
     assert res.summary().shape == (len(tab) // 2, 2)
@@ -94,6 +102,24 @@ def test_same_seeds_same_results_on_every_engine_and_an_interrupted_run_resumes(
     assert len(store.read_text().splitlines()) == 4
     with pytest.raises(bh.BayesHCCError, match="different settings"):
         bh.simulate_design(plan, workers=1, store=store, **{**kw, "random_seed": 6})
+
+
+def test_a_ppos_futility_look_records_the_mcse_of_its_ppos():
+    """A look with a PPoS futility rule records the Monte Carlo error of the PPoS it
+    compared: a binomial one from the plan's 40 completions, so 40^2 MCSE^2 = k (40 - k)
+    for the whole number k of successful completions (to 1e-6: float rounding)."""
+    plan = plan_from_dict({"name": "ppos look", "analysis": "primary_os.toml",
+                           "looks": [{"events": 30, "futility_ppos": 0.3}],
+                           "final": {"events": 60, "success": 0.975},
+                           "prediction": {"n_sims": 40, "method": "normal"}},
+                          base_dir=ROOT / "models")
+    rec = bh.simulate_design(plan, {"HR 0.8": {"hr_os": 0.8}}, n_trials=3, refit=FAST,
+                             workers=1, progress=False).records
+    for by_rule in rec["mcse_by_rule"]:
+        mcses = by_rule["interim 1"]
+        assert mcses.keys() == {"P(HR < 1)", "PPoS"}
+        k = 40 * (1 - np.sqrt(1 - 4 * 40 * mcses["PPoS"] ** 2)) / 2
+        assert abs(k - round(k)) < 1e-6 and 0 <= k <= 20
 
 
 def test_a_date_look_before_any_death_is_skipped_not_fatal():

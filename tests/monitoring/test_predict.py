@@ -243,6 +243,9 @@ def test_a_screened_ppos_reuses_an_earlier_calibration(example_trial):
         look.ppos(n_sims=5, method="fast", refit={**REFIT, "draws": 300}, calibration=first)
     with pytest.raises(bh.BayesHCCError, match="another target"):
         look.ppos(n_sims=5, method="fast", refit=REFIT, target=0.01, calibration=first)
+    with pytest.raises(bh.BayesHCCError, match="another settle_draws"):
+        look.ppos(n_sims=5, method="fast", refit=REFIT, settle_draws=2000,
+                  calibration=first)
     with pytest.raises(bh.BayesHCCError, match="method='fast'"):
         look.ppos(n_sims=5, method="mcmc", refit=REFIT, calibration=first)
     with pytest.raises(bh.BayesHCCError, match="earlier"):
