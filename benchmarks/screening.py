@@ -88,6 +88,25 @@ def compare(exact, fast) -> dict:
 PPOS_CUTS = (40, 60, 80)
 
 
+def warm_up(spec, trial) -> None:
+    """Compile (or load from the on-disk caches) both methods' functions for this model
+    structure before anything is timed: the sampler's graph (one short fit) and the Laplace
+    approximation's. On a machine whose caches are cold (a fresh clone) the first
+    approximation compiles C code for about a minute; that is a once-per-machine cost, and
+    timing it inside fast mode's first run made fast mode look up to 4x slower than it is
+    (``make bench`` in a fresh worktree: a 50-completion pilot took 75 s instead of 20)."""
+    import warnings
+
+    from bayes_hcc.models.from_spec import fit_spec
+    from bayes_hcc.monitoring.screening import approximate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit_spec(spec, trial, check=False, draws=20, tune=20, chains=1,
+                 log_likelihood=False, random_seed=0)
+        approximate(spec, trial)
+
+
 def ppos_comparison(n_sims: int, workers: int, pilot: int) -> list[dict]:
     """PPoS of the example trial at each of PPOS_CUTS events, exact and fast, on the same
     completions (same seed); from the second cut on, fast also with the first cut's
@@ -101,6 +120,7 @@ def ppos_comparison(n_sims: int, workers: int, pilot: int) -> list[dict]:
                            "final": {"events": 100, "success": 0.975},
                            "prediction": {"sample_size": 130, "n_sims": n_sims}},
                           base_dir=PLAN.parent)
+    warm_up(plan.spec, trial)
     rows, first = [], None
     for i, k in enumerate(PPOS_CUTS, start=1):
         look = bh.interim_analysis(trial, plan, look=i, fast=True, random_seed=k)
@@ -198,6 +218,11 @@ def main(argv=None):
         p.error(f"--fast-trials {n_fast} < --n-trials {args.n_trials}: fast mode must run "
                 "every trial exact mode runs (give at least --n-trials)")
     size = {"exact": args.n_trials, "fast": n_fast}
+    from bayes_hcc.monitoring.operating import DESIGN_BASE, _scenario_kwargs
+    from bayes_hcc.simulate.trial import simulate_trial
+
+    warm_up(bh.load_plan(PLAN).spec, simulate_trial(
+        **_scenario_kwargs(DESIGN_BASE, next(iter(SCENARIOS.values()))), random_seed=0))
     runs, seconds = {}, {}
     for mode in ("exact", "fast"):
         common["n_trials"] = size[mode]
