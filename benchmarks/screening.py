@@ -92,9 +92,9 @@ def warm_up(spec, trial) -> None:
     """Compile (or load from the on-disk caches) both methods' functions for this model
     structure before anything is timed: the sampler's graph (one short fit) and the Laplace
     approximation's. On a machine whose caches are cold (a fresh clone) the first
-    approximation compiles C code for about a minute; that is a once-per-machine cost, and
-    timing it inside fast mode's first run made fast mode look up to 4x slower than it is
-    (``make bench`` in a fresh worktree: a 50-completion pilot took 75 s instead of 20)."""
+    approximation compiles C code for about 50 s; that is a once-per-machine cost, and
+    timing it inside fast mode's first run made that run 3x slower than it is (``make
+    bench`` in a fresh worktree: the first cut's fast PPoS took 83 s, 26 s after warming)."""
     import warnings
 
     from bayes_hcc.models.from_spec import fit_spec
