@@ -236,14 +236,14 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
                 fit, rule, probs = mcmc({"draws": settle})
                 out["settled"] += 1
             out["p_by_look"][look.name] = probs["P(HR < 1)"]
-            # the Monte Carlo error of the decision: a comparison within 2 MCSE of its
-            # threshold is a decision the draws cannot settle (counted, never hidden)
-            out["mcse_by_look"][look.name] = probs["MCSE P(HR < 1)"]
-            # and of every probability a rule of the look compares (P(HR < h) of a
-            # futility rule, PPoS of a PPoS futility rule)
-            out["mcse_by_rule"][look.name] = {k.removeprefix("MCSE "): v
-                                              for k, v in probs.items()
-                                              if k.startswith("MCSE ")}
+            # the Monte Carlo error of every probability a rule of the look compares
+            # (P(HR < 1), P(HR < h) of a futility rule, PPoS of a PPoS futility rule): a
+            # comparison within 2 MCSE of its threshold is a decision the draws cannot
+            # settle (counted, never hidden); mcse_by_look keeps P(HR < 1)'s alone
+            mcses = {k.removeprefix("MCSE "): v for k, v in probs.items()
+                     if k.startswith("MCSE ")}
+            out["mcse_by_rule"][look.name] = mcses
+            out["mcse_by_look"][look.name] = mcses["P(HR < 1)"]
             out["near_threshold"] += near(probs) or near_ppos(probs)
             out["diag_failed"] += bool(fit.convergence_problems())  # counted, not hidden
             if screen != "exact":

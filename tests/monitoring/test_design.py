@@ -107,19 +107,30 @@ def test_same_seeds_same_results_on_every_engine_and_an_interrupted_run_resumes(
 def test_a_ppos_futility_look_records_the_mcse_of_its_ppos():
     """A look with a PPoS futility rule records the Monte Carlo error of the PPoS it
     compared: a binomial one from the plan's 40 completions, so 40^2 MCSE^2 = k (40 - k)
-    for the whole number k of successful completions (to 1e-6: float rounding)."""
+    for the whole number k of successful (or failed) completions (to 1e-6: float
+    rounding). With the futility threshold at 0.5, |PPoS - 0.5| = |k / 40 - 0.5| either
+    way, so whether the PPoS was within 2 MCSE of its threshold follows from the record;
+    the trial's near-threshold count is that plus the final look's P(HR < 1) test."""
     plan = plan_from_dict({"name": "ppos look", "analysis": "primary_os.toml",
-                           "looks": [{"events": 30, "futility_ppos": 0.3}],
+                           "looks": [{"events": 30, "futility_ppos": 0.5}],
                            "final": {"events": 60, "success": 0.975},
                            "prediction": {"n_sims": 40, "method": "normal"}},
                           base_dir=ROOT / "models")
-    rec = bh.simulate_design(plan, {"HR 0.8": {"hr_os": 0.8}}, n_trials=3, refit=FAST,
+    rec = bh.simulate_design(plan, {"HR 0.8": {"hr_os": 0.8}}, n_trials=6, refit=FAST,
                              workers=1, progress=False).records
-    for by_rule in rec["mcse_by_rule"]:
-        mcses = by_rule["interim 1"]
+    n_near_ppos = 0
+    for _, r in rec.iterrows():
+        mcses = r["mcse_by_rule"]["interim 1"]
         assert mcses.keys() == {"P(HR < 1)", "PPoS"}
-        k = 40 * (1 - np.sqrt(1 - 4 * 40 * mcses["PPoS"] ** 2)) / 2
+        m = mcses["PPoS"]
+        k = 40 * (1 - np.sqrt(1 - 4 * 40 * m ** 2)) / 2
         assert abs(k - round(k)) < 1e-6 and 0 <= k <= 20
+        near_ppos = abs(round(k) / 40 - 0.5) < 2 * m
+        near_final = "final" in r["p_by_look"] and abs(
+            r["p_by_look"]["final"] - 0.975) < 2 * r["mcse_by_look"]["final"]
+        assert r["near_threshold"] == near_ppos + near_final
+        n_near_ppos += near_ppos
+    assert n_near_ppos >= 1  # the check above met a PPoS near its threshold
 
 
 def test_a_date_look_before_any_death_is_skipped_not_fatal():
