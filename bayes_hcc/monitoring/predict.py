@@ -179,10 +179,12 @@ class PPoSResult:
 
 def normal_final_probability(trial: TrialData, spec) -> float:
     """P(HR < 1) from a normal approximation of the final posterior of log HR: the
-    site-stratified Cox estimate (lifelines) combined with the spec's normal prior."""
-    from bayes_hcc.data.km import cox_log_hr
-
+    site-stratified Cox estimate (Efron ties, ``monitoring.partial_likelihood``) combined
+    with the spec's normal prior. When the Cox estimate does not exist (an arm without
+    events: the partial likelihood is monotone) the approximation is taken at the mode of
+    the partial likelihood times the prior instead, which always exists."""
     from bayes_hcc.models.from_spec import build
+    from bayes_hcc.monitoring.partial_likelihood import efron_log_hr, normal_prior_posterior
 
     model = build(spec)
     prior = model.resolved_priors(model.family_for(None, None))["log_hr"]
@@ -192,12 +194,13 @@ def normal_final_probability(trial: TrialData, spec) -> float:
     # interval-censored progression: the Cox estimate at the interval midpoints
     ep = trial.endpoint(spec.endpoint).with_censoring("midpoint")
     strata = ep.site if len(ep.sites) > 1 else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        b, se = cox_log_hr(ep.time, ep.event, ep.arm, strata=strata)
-    prec = 1 / se**2 + 1 / sigma**2
-    mean = (b / se**2 + mu / sigma**2) / prec
-    return float(stats.norm.cdf(-mean * np.sqrt(prec)))
+    b, se = efron_log_hr(ep.time, ep.event, ep.arm, strata)
+    if np.isfinite(b):
+        prec = 1 / se**2 + 1 / sigma**2
+        mean, sd = (b / se**2 + mu / sigma**2) / prec, 1 / np.sqrt(prec)
+    else:
+        mean, sd = normal_prior_posterior(ep.time, ep.event, ep.arm, strata, mu, sigma)
+    return float(stats.norm.cdf(-mean / sd))
 
 
 def _illness_death_simulator(trial, completion, pred, endpoint, random_seed):
