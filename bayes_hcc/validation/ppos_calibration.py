@@ -20,6 +20,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from bayes_hcc.errors import BayesHCCError
+
 __all__ = ["ppos_calibration_study", "calibration_summary"]
 
 
@@ -28,9 +30,9 @@ def _one_trial(payload) -> dict:
     from bayes_hcc.datasets import EXAMPLE_RECIPE
     from bayes_hcc.monitoring.predict import normal_final_probability
 
-    plan_path, seed, rho, look, n_sims, id_settings = payload
+    plan_path, seed, rho, look, n_sims, id_settings, truth = payload
     plan = bh.load_plan(plan_path)
-    recipe = {**EXAMPLE_RECIPE, "random_seed": seed, "cut_date": "2024-12-31",
+    recipe = {**EXAMPLE_RECIPE, **truth, "random_seed": seed, "cut_date": "2024-12-31",
               "post_progression_hr": rho, "id_prefix": "CAL"}
     trial = bh.simulate_trial(**recipe)
     final = trial.cut(pd.Timestamp(bh.look_date(trial, plan.look("final"), "os")),
@@ -56,25 +58,36 @@ def _one_trial(payload) -> dict:
 def ppos_calibration_study(plan, *, n_trials: int = 60, post_progression_hr: float = 3.0,
                            look: int = 2, n_sims: int = 100, random_seed: int = 2024,
                            workers: int | None = 1, progress: bool = True,
-                           illness_death: dict | None = None, store=None) -> pd.DataFrame:
+                           illness_death: dict | None = None, truth: dict | None = None,
+                           store=None) -> pd.DataFrame:
     """One row per simulated trial: its actual final outcome and the two PPoS at the
     interim ``look`` (module docstring). ``illness_death`` sets the completion model
     (default Weibull baselines, clock forward, one site effect shared by the
-    transitions: the structure of the truth)."""
+    transitions: the structure of the truth). ``truth`` overrides the example trial's
+    recipe (``simulate_trial`` arguments), e.g. ``{"hr_os": 1.0, "hr_ttp": 0.5}``: a
+    treatment that delays progression and acts on death only through it."""
+    from bayes_hcc.datasets import EXAMPLE_RECIPE
     from pathlib import Path
 
     from bayes_hcc.runner import run_tasks
 
     settings = {"baseline": "weibull_ph", "time_scale": "markov", "site_effect": "shared",
                 **(illness_death or {})}
+    truth = dict(truth or {})
+    fixed = {"random_seed", "cut_date", "post_progression_hr", "id_prefix"} & set(truth)
+    unknown = set(truth) - set(EXAMPLE_RECIPE)
+    if fixed or unknown:
+        raise BayesHCCError(f"truth={truth!r}: {sorted(fixed | unknown)} cannot be set here "
+                         "(the study sets the seed, the cut and post_progression_hr; the "
+                         f"others must be arguments of the recipe: {sorted(EXAMPLE_RECIPE)}).")
     seeds = np.random.default_rng(random_seed).integers(2**31, size=n_trials)
     tasks = [(f"trial{i}", (str(Path(plan).resolve()), int(s), float(post_progression_hr),
-                            look, n_sims, settings)) for i, s in enumerate(seeds)]
+                            look, n_sims, settings, truth)) for i, s in enumerate(seeds)]
     out = run_tasks(_one_trial, tasks, workers=workers, progress=progress,
                     desc="PPoS calibration", store=store)
     table = pd.DataFrame([out[k] for k, _ in tasks])
     table.attrs.update({"post_progression_hr": post_progression_hr, "look": look,
-                        "n_sims": n_sims, "illness_death": settings,
+                        "n_sims": n_sims, "illness_death": settings, "truth": truth,
                         "random_seed": random_seed})
     return table
 

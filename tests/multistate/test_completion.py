@@ -130,6 +130,17 @@ def test_calibration_summary_scores_and_intervals():
     assert d["MC lower 95%"] < d["Brier score"] < d["MC upper 95%"]
 
 
+def test_calibration_study_refuses_a_truth_it_cannot_use():
+    """``truth=`` overrides the example recipe; the seed, cut and post-progression HR are
+    the study's own, and a misspelt argument is named (before any trial is simulated)."""
+    from bayes_hcc.validation.ppos_calibration import ppos_calibration_study
+
+    with pytest.raises(bh.BayesHCCError, match="post_progression_hr"):
+        ppos_calibration_study("unused.toml", truth={"post_progression_hr": 2.0})
+    with pytest.raises(bh.BayesHCCError, match="hr_tpp"):
+        ppos_calibration_study("unused.toml", truth={"hr_tpp": 0.5})
+
+
 def test_a_patient_randomised_at_the_cut_contributes_nothing():
     """Follow-up 0 (randomised on the day of the cut): left out of the likelihood (its
     contribution is exactly 0); a death at time 0 is refused."""
