@@ -177,20 +177,45 @@ class PPoSResult:
                 f"{extra})")
 
 
+def normal_rule_prior(spec) -> tuple[float, float]:
+    """The mean and SD of the spec's Normal prior on log HR, after checking that the normal
+    rule (an unadjusted, site-stratified Cox estimate with that prior) approximates the
+    spec's analysis at all: a proportional-hazards family, a Normal log-HR prior, no
+    covariates and no baseline strata. Otherwise a named error pointing to the methods
+    that refit the spec itself."""
+    from bayes_hcc.models.from_spec import build
+
+    model = build(spec)
+    family = model.family_for(None, None)
+    fix = "use method='mcmc' (or 'fast'), which refit the spec's own model."
+    if family.effect.name != "log_hr":
+        raise BayesHCCError(f"method='normal' approximates a hazard ratio, and the spec "
+                            f"{spec.name!r} ({spec.family}) estimates a "
+                            f"{family.effect.ratio}: {fix}")
+    if spec.covariates:
+        raise BayesHCCError(f"method='normal' approximates an unadjusted Cox analysis, and "
+                            f"the spec {spec.name!r} adjusts for "
+                            f"{', '.join(map(str, spec.covariates))}: {fix}")
+    if spec.strata:
+        raise BayesHCCError(f"method='normal' stratifies by site only, and the spec "
+                            f"{spec.name!r} stratifies its baseline by "
+                            f"{dict(spec.strata)['column']!r}: {fix}")
+    prior = model.resolved_priors(family)["log_hr"]
+    if prior.dist != "Normal":
+        raise BayesHCCError(f"method='normal' needs a Normal prior on log_hr (the spec "
+                            f"{spec.name!r} has {prior.dist}): {fix}")
+    return float(prior.params["mu"]), float(prior.params["sigma"])
+
+
 def normal_final_probability(trial: TrialData, spec) -> float:
     """P(HR < 1) from a normal approximation of the final posterior of log HR: the
     site-stratified Cox estimate (Efron ties, ``monitoring.partial_likelihood``) combined
     with the spec's normal prior. When the Cox estimate does not exist (an arm without
     events: the partial likelihood is monotone) the approximation is taken at the mode of
     the partial likelihood times the prior instead, which always exists."""
-    from bayes_hcc.models.from_spec import build
     from bayes_hcc.monitoring.partial_likelihood import efron_log_hr, normal_prior_posterior
 
-    model = build(spec)
-    prior = model.resolved_priors(model.family_for(None, None))["log_hr"]
-    if prior.dist != "Normal":
-        raise BayesHCCError("method='normal' needs a Normal prior on log_hr; use 'mcmc'.")
-    mu, sigma = float(prior.params["mu"]), float(prior.params["sigma"])
+    mu, sigma = normal_rule_prior(spec)
     # interval-censored progression: the Cox estimate at the interval midpoints
     ep = trial.endpoint(spec.endpoint).with_censoring("midpoint")
     strata = ep.site if len(ep.sites) > 1 else None
@@ -357,6 +382,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         from bayes_hcc.monitoring.screening import check_target
 
         check_target(target)  # before any pilot completion runs
+    if method == "normal":
+        normal_rule_prior(plan.spec)  # before any completion is simulated
     if method == "fast" and not (isinstance(pilot, int) and not isinstance(pilot, bool)
                                  and pilot >= 1):
         raise BayesHCCError(f"pilot={pilot!r}: the completions refitted both ways to "

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import optimize, stats
 from statsmodels.duration.hazard_regression import PHReg
@@ -137,3 +138,39 @@ def test_final_probability_ignores_the_time_unit_and_row_order(example_trial):
     ref = PHReg(ep.time, ep.arm[:, None].astype(float), status=ep.event, strata=ep.site,
                 ties="efron").fit()
     assert b == pytest.approx(ref.params[0], abs=1e-8)
+
+
+def _spec(**changes):
+    from bayes_hcc.spec.model_spec import read_toml, spec_from_dict
+
+    d = read_toml(Path(PLAN).parent / "primary_os.toml")
+    d.update(changes)
+    return spec_from_dict(d)
+
+
+@pytest.mark.parametrize("changes, named", [
+    ({"family": "lognormal_aft", "options": {}, "priors": {}}, "TR"),
+    ({"covariates": ["age"]}, "age"),
+    ({"strata": {"column": "ecog", "pooling": "none"}}, "stratifies its baseline"),
+    ({"priors": {"log_hr": {"dist": "StudentT", "nu": 3, "mu": 0.0, "sigma": 1.0}}},
+     "StudentT"),
+])
+def test_the_normal_rule_refuses_an_analysis_it_does_not_approximate(example_trial,
+                                                                     changes, named):
+    """An unadjusted site-stratified Cox estimate with a normal prior approximates a
+    proportional-hazards analysis without covariates or baseline strata, under a Normal
+    log-HR prior. For any other spec the final rule and the PPoS refuse with a named error
+    pointing to the methods that refit the spec itself (an AFT spec used to fail with a
+    KeyError from deep inside, a covariate-adjusted one was silently approximated
+    unadjusted); the PPoS refuses before simulating or fitting anything."""
+    import dataclasses
+
+    spec = _spec(**changes)
+    with pytest.raises(bh.BayesHCCError, match=named) as err:
+        normal_final_probability(example_trial, spec)
+    assert "method='mcmc'" in str(err.value)
+    plan = dataclasses.replace(bh.load_plan(PLAN), spec=spec)
+    cut = example_trial.cut(pd.Timestamp(bh.look_date(example_trial, plan.look(1), "os")),
+                            warn=False)
+    with pytest.raises(bh.BayesHCCError, match=named):
+        bh.predictive_probability(cut, plan, n_sims=5, method="normal")
