@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_hcc.errors import SpecError
+from bayes_hcc.errors import BayesHCCError, SpecError
 from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec, read_toml
 
 __all__ = ["Look", "MonitoringPlan", "load_plan", "Prediction", "PREDICTION_DEFAULTS",
@@ -208,6 +208,36 @@ class MonitoringPlan:
                 f"analysis {self.spec.name!r}; hash {self.hash})")
 
 
+def normal_rule_prior(spec) -> tuple[float, float]:
+    """The mean and SD of the spec's Normal prior on log HR, after checking that the normal
+    rule (an unadjusted, site-stratified Cox estimate with that prior) approximates the
+    spec's analysis at all: a proportional-hazards family, a Normal log-HR prior, no
+    covariates and no baseline strata. Otherwise a named error pointing to the methods
+    that refit the spec itself."""
+    from bayes_hcc.models.from_spec import build
+
+    model = build(spec)
+    family = model.family_for(None, None)
+    fix = "use method='mcmc' (or 'fast'), which refit the spec's own model."
+    if family.effect.name != "log_hr":
+        raise BayesHCCError(f"method='normal' approximates a hazard ratio, and the spec "
+                            f"{spec.name!r} ({spec.family}) estimates a "
+                            f"{family.effect.ratio}: {fix}")
+    if spec.covariates:
+        raise BayesHCCError(f"method='normal' approximates an unadjusted Cox analysis, and "
+                            f"the spec {spec.name!r} adjusts for "
+                            f"{', '.join(map(str, spec.covariates))}: {fix}")
+    if spec.strata:
+        raise BayesHCCError(f"method='normal' stratifies by site only, and the spec "
+                            f"{spec.name!r} stratifies its baseline by "
+                            f"{dict(spec.strata)['column']!r}: {fix}")
+    prior = model.resolved_priors(family)["log_hr"]
+    if prior.dist != "Normal":
+        raise BayesHCCError(f"method='normal' needs a Normal prior on log_hr (the spec "
+                            f"{spec.name!r} has {prior.dist}): {fix}")
+    return float(prior.params["mu"]), float(prior.params["sigma"])
+
+
 def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
     unknown = sorted(set(d) - set(PLAN_KEYS))
     if unknown:
@@ -273,6 +303,11 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
     if len(set(names)) != len(names) or "final" in names:
         raise SpecError("monitoring plan: look names must be unique and not 'final'.")
     prediction = Prediction.from_dict(d.get("prediction"))
+    if prediction.method == "normal":
+        try:
+            normal_rule_prior(spec)
+        except BayesHCCError as err:
+            raise SpecError(f"prediction.method = 'normal': {err}") from None
     return MonitoringPlan(name=str(d.get("name", "monitoring")), spec=spec, looks=tuple(looks),
                           final=final, description=str(d.get("description", "")),
                           prediction=prediction)

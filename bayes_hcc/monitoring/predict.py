@@ -51,7 +51,7 @@ from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times  # noqa: F401
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
-                                       Prediction, load_plan)
+                                       Prediction, load_plan, normal_rule_prior)
 
 __all__ = ["Prediction", "FutureSimulator", "conditional_event_times", "predict_event_dates", "predictive_probability",
            "PPoSResult", "PREDICTION_DEFAULTS", "PPOS_METHODS"]
@@ -175,36 +175,6 @@ class PPoSResult:
         return (f"PPoSResult(PPoS = {self.ppos:.3f} (MCSE {self.mcse:.3f}, 95% MC interval "
                 f"{lo:.3f}-{hi:.3f}), {self.n_sims} completed trials, method {self.method!r}"
                 f"{extra})")
-
-
-def normal_rule_prior(spec) -> tuple[float, float]:
-    """The mean and SD of the spec's Normal prior on log HR, after checking that the normal
-    rule (an unadjusted, site-stratified Cox estimate with that prior) approximates the
-    spec's analysis at all: a proportional-hazards family, a Normal log-HR prior, no
-    covariates and no baseline strata. Otherwise a named error pointing to the methods
-    that refit the spec itself."""
-    from bayes_hcc.models.from_spec import build
-
-    model = build(spec)
-    family = model.family_for(None, None)
-    fix = "use method='mcmc' (or 'fast'), which refit the spec's own model."
-    if family.effect.name != "log_hr":
-        raise BayesHCCError(f"method='normal' approximates a hazard ratio, and the spec "
-                            f"{spec.name!r} ({spec.family}) estimates a "
-                            f"{family.effect.ratio}: {fix}")
-    if spec.covariates:
-        raise BayesHCCError(f"method='normal' approximates an unadjusted Cox analysis, and "
-                            f"the spec {spec.name!r} adjusts for "
-                            f"{', '.join(map(str, spec.covariates))}: {fix}")
-    if spec.strata:
-        raise BayesHCCError(f"method='normal' stratifies by site only, and the spec "
-                            f"{spec.name!r} stratifies its baseline by "
-                            f"{dict(spec.strata)['column']!r}: {fix}")
-    prior = model.resolved_priors(family)["log_hr"]
-    if prior.dist != "Normal":
-        raise BayesHCCError(f"method='normal' needs a Normal prior on log_hr (the spec "
-                            f"{spec.name!r} has {prior.dist}): {fix}")
-    return float(prior.params["mu"]), float(prior.params["sigma"])
 
 
 def normal_final_probability(trial: TrialData, spec) -> float:

@@ -174,3 +174,19 @@ def test_the_normal_rule_refuses_an_analysis_it_does_not_approximate(example_tri
                             warn=False)
     with pytest.raises(bh.BayesHCCError, match=named):
         bh.predictive_probability(cut, plan, n_sims=5, method="normal")
+
+
+def test_a_plan_asking_for_the_normal_rule_on_an_aft_analysis_is_refused_at_load():
+    """The same check when the plan is read: a plan whose [prediction] method is "normal"
+    over an analysis the rule does not approximate is a SpecError naming the setting,
+    before any interim (the same plan with method "mcmc" loads)."""
+    from bayes_hcc.monitoring.plan import plan_from_dict
+    from bayes_hcc.spec.model_spec import read_toml
+
+    spec = read_toml(Path(PLAN).parent / "primary_os.toml")
+    spec.update(family="lognormal_aft", options={}, priors={})
+    plan = {"analysis": spec, "looks": [{"events": 40, "efficacy": 0.99}],
+            "final": {"events": 100, "success": 0.975}}
+    assert plan_from_dict({**plan, "prediction": {"method": "mcmc"}})
+    with pytest.raises(bh.SpecError, match="prediction.method = 'normal'.*TR"):
+        plan_from_dict({**plan, "prediction": {"method": "normal"}})
