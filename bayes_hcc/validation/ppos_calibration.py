@@ -66,9 +66,9 @@ def ppos_calibration_study(plan, *, n_trials: int = 60, post_progression_hr: flo
     transitions: the structure of the truth). ``truth`` overrides the example trial's
     recipe (``simulate_trial`` arguments), e.g. ``{"hr_os": 1.0, "hr_ttp": 0.5}``: a
     treatment that delays progression and acts on death only through it."""
-    from bayes_hcc.datasets import EXAMPLE_RECIPE
     from pathlib import Path
 
+    from bayes_hcc.datasets import EXAMPLE_RECIPE
     from bayes_hcc.runner import run_tasks
 
     settings = {"baseline": "weibull_ph", "time_scale": "markov", "site_effect": "shared",
@@ -78,8 +78,9 @@ def ppos_calibration_study(plan, *, n_trials: int = 60, post_progression_hr: flo
     unknown = set(truth) - set(EXAMPLE_RECIPE)
     if fixed or unknown:
         raise BayesHCCError(f"truth={truth!r}: {sorted(fixed | unknown)} cannot be set here "
-                         "(the study sets the seed, the cut and post_progression_hr; the "
-                         f"others must be arguments of the recipe: {sorted(EXAMPLE_RECIPE)}).")
+                            "(the study sets the seed, the cut and post_progression_hr; the "
+                            f"others must be arguments of the recipe: "
+                            f"{sorted(EXAMPLE_RECIPE)}).")
     seeds = np.random.default_rng(random_seed).integers(2**31, size=n_trials)
     tasks = [(f"trial{i}", (str(Path(plan).resolve()), int(s), float(post_progression_hr),
                             look, n_sims, settings, truth)) for i, s in enumerate(seeds)]
