@@ -65,9 +65,13 @@ def ppos_calibration_study(plan, *, n_trials: int = 60, post_progression_hr: flo
     (default Weibull baselines, clock forward, one site effect shared by the
     transitions: the structure of the truth). ``truth`` overrides the example trial's
     recipe (``simulate_trial`` arguments), e.g. ``{"hr_os": 1.0, "hr_ttp": 0.5}``: a
-    treatment that delays progression and acts on death only through it."""
+    treatment that delays progression and acts on death only through it. ``store`` (a
+    JSON Lines file) makes the study resumable; its first line records the plan and every
+    setting but ``n_trials`` (trial i's seed does not depend on it, so a study can be
+    extended), and a store written with other settings is refused."""
     from pathlib import Path
 
+    import bayes_hcc as bh
     from bayes_hcc.datasets import EXAMPLE_RECIPE
     from bayes_hcc.runner import run_tasks
 
@@ -82,10 +86,14 @@ def ppos_calibration_study(plan, *, n_trials: int = 60, post_progression_hr: flo
                             f"others must be arguments of the recipe: "
                             f"{sorted(EXAMPLE_RECIPE)}).")
     seeds = np.random.default_rng(random_seed).integers(2**31, size=n_trials)
+    meta = {"kind": "ppos_calibration", "plan_hash": bh.load_plan(plan).hash,
+            "post_progression_hr": float(post_progression_hr), "look": look,
+            "n_sims": n_sims, "illness_death": settings, "truth": truth,
+            "random_seed": random_seed}
     tasks = [(f"trial{i}", (str(Path(plan).resolve()), int(s), float(post_progression_hr),
                             look, n_sims, settings, truth)) for i, s in enumerate(seeds)]
     out = run_tasks(_one_trial, tasks, workers=workers, progress=progress,
-                    desc="PPoS calibration", store=store)
+                    desc="PPoS calibration", store=store, meta=meta)
     table = pd.DataFrame([out[k] for k, _ in tasks])
     table.attrs.update({"post_progression_hr": post_progression_hr, "look": look,
                         "n_sims": n_sims, "illness_death": settings, "truth": truth,

@@ -251,3 +251,36 @@ def test_ppos_with_a_pfs_final_rule(cut, tmp_path):
     pp = bh.predictive_probability(cut, bh.load_plan(plan_path), completion=point_fit(
         cut, log_hr=(-0.4, -0.36, -0.36)), n_sims=20, method="normal", random_seed=7)
     assert 0 <= pp.ppos <= 1 and pp.sims["n_events"].max() >= 125
+
+
+def test_calibration_study_store_refuses_other_settings(tmp_path):
+    """The study's store records its plan and settings: resuming it with another truth (or
+    from a file that has results but no settings line) is refused before any trial runs,
+    so results of two studies are never mixed under the same trial keys."""
+    import json
+
+    from bayes_hcc.validation.ppos_calibration import ppos_calibration_study
+
+    plan = Path(__file__).resolve().parents[2] / "models" / "monitoring.toml"
+    store = tmp_path / "study.jsonl"
+    meta = {"kind": "ppos_calibration", "plan_hash": bh.load_plan(plan).hash,
+            "post_progression_hr": 3.0, "look": 1, "n_sims": 1000,
+            "illness_death": {"baseline": "weibull_ph", "time_scale": "markov",
+                              "site_effect": "shared"},
+            "truth": {}, "random_seed": 2024}
+    row = {"seed": 1, "outcome": True, "ppos_os": 0.5, "ppos_illness_death": 0.5,
+           "interim_events": 40, "id_converged": True, "os_converged": True}
+    store.write_text(json.dumps({"key": "__meta__", "result": meta}) + "\n"
+                     + json.dumps({"key": "trial0", "result": row}) + "\n")
+    kw = dict(n_trials=1, look=1, n_sims=1000, progress=False, store=store)
+    # the same settings: trial 0 is read back, not recomputed
+    table = ppos_calibration_study(plan, **kw)
+    assert table.to_dict("records") == [row]
+    with pytest.raises(bh.BayesHCCError, match="different settings"):
+        ppos_calibration_study(plan, truth={"hr_os": 1.0, "hr_ttp": 0.5}, **kw)
+    with pytest.raises(bh.BayesHCCError, match="different settings"):
+        ppos_calibration_study(plan, **{**kw, "n_sims": 100})
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text(json.dumps({"key": "trial0", "result": row}) + "\n")
+    with pytest.raises(bh.BayesHCCError, match="no settings line"):
+        ppos_calibration_study(plan, **{**kw, "store": bare})
