@@ -70,6 +70,16 @@ class IllnessDeathData:
                 "death without a progression seen": int((~p & d).sum()),
                 "alive without a progression seen": int((~p & ~d).sum())}
 
+    def empty_transitions(self) -> list[tuple[str, str]]:
+        """(transition, arm) pairs with no event seen: no progression seen in the arm, no
+        death without a progression seen, no death after one. Such a transition's hazard
+        in that arm, and its log HR, are informed by the prior only."""
+        p, d = self.progressed, self.death.astype(bool)
+        seen = {"progression": p, "death without progression": ~p & d,
+                "death after progression": p & d}
+        return [(name, str(self.arms[a])) for name, mask in seen.items()
+                for a in (0, 1) if not (mask & (self.arm == a)).any()]
+
     @classmethod
     def from_trial(cls, trial, progression: str = "ttp", death: str = "os", *,
                    covariates=(), reference_levels=None):

@@ -87,3 +87,21 @@ def test_bad_sampler_settings_are_refused_by_name():
         bh.IllnessDeath(site_effect="none").fit(d, draws="many")
     with pytest.raises(ModelError, match="target_accept"):
         bh.IllnessDeath(site_effect="none").fit(d, target_accept=1.5)
+
+
+def test_a_transition_without_events_in_an_arm_is_reported():
+    """Like the single-endpoint models' arm without events: a transition with no event in
+    one arm gets a DataWarning naming the transition and the arm (its HR is the prior's);
+    it is issued before sampling (here the fit then stops at a bad prior, so no chain runs)."""
+    d = bh.IllnessDeathData.from_arrays(**arrays())
+    control, treated = d.arms
+    # arm 1 (P2) neither progresses nor dies; in arm 0 both deaths follow a progression
+    assert d.empty_transitions() == [
+        ("progression", treated), ("death without progression", control),
+        ("death without progression", treated), ("death after progression", treated)]
+    with pytest.warns(DataWarning, match=f"death after progression in arm '{treated}'"), \
+            pytest.raises(ModelError, match="unknown parameter"):
+        bh.IllnessDeath(site_effect="none", priors={"log_scale": {
+            "dist": "Normal", "mu": 0, "sigma": 1}}).fit(d)
+    full = bh.IllnessDeathData.from_trial(bh.datasets.load_example_trial())
+    assert full.empty_transitions() == []
