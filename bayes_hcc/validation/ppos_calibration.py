@@ -21,8 +21,12 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.mcerror import wilson_interval
 
-__all__ = ["ppos_calibration_study", "calibration_summary"]
+#: The two PPoS of a study table: (label, column).
+METHODS = (("OS-only PPoS", "ppos_os"), ("illness-death PPoS", "ppos_illness_death"))
+
+__all__ = ["ppos_calibration_study", "calibration_summary", "reliability_table"]
 
 
 def _one_trial(payload) -> dict:
@@ -107,8 +111,7 @@ def calibration_summary(table: pd.DataFrame) -> pd.DataFrame:
     y = table["outcome"].astype(float).to_numpy()
     rows = {}
     err = {}
-    for name, col in (("OS-only PPoS", "ppos_os"), ("illness-death PPoS",
-                                                     "ppos_illness_death")):
+    for name, col in METHODS:
         e = (table[col].to_numpy() - y) ** 2
         err[name] = e
         rows[name] = e
@@ -123,3 +126,45 @@ def calibration_summary(table: pd.DataFrame) -> pd.DataFrame:
     res = pd.DataFrame(out).set_index("measure")
     res.attrs.update({"n_trials": n, "success_rate": float(y.mean())})
     return res
+
+
+def reliability_table(table: pd.DataFrame,
+                      bins=(0.0, 0.05, 0.2, 0.5, 0.8, 0.95, 1.0)) -> pd.DataFrame:
+    """Where each PPoS is calibrated: per method and bin of PPoS values (right-closed, the
+    first bin includes 0), the trials in it, their mean PPoS and the share that actually
+    succeeded (Wilson 95% interval). A calibrated PPoS has mean PPoS inside the interval.
+
+    ``attrs["decomposition"]``: per method the Brier score and Murphy's terms on these
+    bins, reliability (sum of n_k (mean PPoS_k - success_k)^2 / n: lower is better
+    calibrated), resolution (sum of n_k (success_k - success)^2 / n: higher separates
+    successes from failures better) and uncertainty (success (1 - success)). When every
+    PPoS in a bin is equal, Brier = reliability - resolution + uncertainty exactly;
+    otherwise the within-bin spread makes up the rest."""
+    edges = np.asarray(bins, float)
+    if edges[0] > 0 or edges[-1] < 1 or np.any(np.diff(edges) <= 0):
+        raise BayesHCCError(f"bins={tuple(bins)}: increasing edges from 0 to 1.")
+    y = table["outcome"].astype(float).to_numpy()
+    n, base = len(y), float(y.mean())
+    rows, parts = [], {}
+    for name, col in METHODS:
+        f = table[col].to_numpy(float)
+        k = np.clip(np.searchsorted(edges, f, side="left") - 1, 0, len(edges) - 2)
+        rel = res = 0.0
+        for b in range(len(edges) - 1):
+            inside = k == b
+            m = int(inside.sum())
+            if m == 0:
+                continue
+            fbar, obar = float(f[inside].mean()), float(y[inside].mean())
+            lo, hi = wilson_interval(int(y[inside].sum()), m)
+            rows.append({"method": name, "PPoS bin": f"({edges[b]:g}, {edges[b + 1]:g}]"
+                         if b else f"[{edges[b]:g}, {edges[b + 1]:g}]", "trials": m,
+                         "mean PPoS": fbar, "succeeded": obar, "lower 95%": lo,
+                         "upper 95%": hi})
+            rel += m * (fbar - obar) ** 2 / n
+            res += m * (obar - base) ** 2 / n
+        parts[name] = {"brier": float(np.mean((f - y) ** 2)), "reliability": rel,
+                       "resolution": res, "uncertainty": base * (1 - base)}
+    out = pd.DataFrame(rows).set_index(["method", "PPoS bin"])
+    out.attrs["decomposition"] = parts
+    return out

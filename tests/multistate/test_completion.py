@@ -284,3 +284,36 @@ def test_calibration_study_store_refuses_other_settings(tmp_path):
     bare.write_text(json.dumps({"key": "trial0", "result": row}) + "\n")
     with pytest.raises(bh.BayesHCCError, match="no settings line"):
         ppos_calibration_study(plan, **{**kw, "store": bare})
+
+
+def test_reliability_table_and_the_brier_decomposition():
+    """Binned calibration of each PPoS: counts, mean PPoS and observed success per bin,
+    computed by hand; Murphy's identity Brier = reliability - resolution + uncertainty holds
+    exactly when the PPoS is constant within each bin (the OS-only column here), and a
+    PPoS whose bins match the observed rates has reliability 0."""
+    from bayes_hcc.validation.ppos_calibration import reliability_table
+
+    outcome = [True] * 1 + [False] * 9 + [True] * 7 + [False] * 3
+    table = pd.DataFrame({"outcome": outcome,
+                          "ppos_os": [0.1] * 10 + [0.7] * 10,
+                          "ppos_illness_death": [0.02] * 5 + [0.18] * 5 + [0.9] * 10})
+    r = reliability_table(table, bins=(0, 0.2, 0.5, 1))
+    os_ = r.loc["OS-only PPoS"]
+    assert os_["trials"].tolist() == [10, 10]
+    np.testing.assert_allclose(os_["mean PPoS"], [0.1, 0.7])
+    np.testing.assert_allclose(os_["succeeded"], [0.1, 0.7])
+    assert (os_["lower 95%"] < os_["succeeded"]).all()
+    d = r.attrs["decomposition"]
+    assert d["OS-only PPoS"]["reliability"] == pytest.approx(0.0, abs=1e-15)
+    for name in ("OS-only PPoS",):
+        p = d[name]
+        assert p["brier"] == pytest.approx(p["reliability"] - p["resolution"]
+                                           + p["uncertainty"])
+    # the illness-death PPoS: bin [0, 0.2] holds 0.02 and 0.18 (mean 0.1), bin (0.5, 1]
+    # 0.9 against 0.7 observed
+    idd = d["illness-death PPoS"]
+    assert idd["reliability"] == pytest.approx(0.5 * 0.0 + 0.5 * 0.2 ** 2)
+    assert idd["resolution"] == pytest.approx(0.5 * 0.3 ** 2 + 0.5 * 0.3 ** 2)
+    assert idd["uncertainty"] == pytest.approx(0.4 * 0.6)
+    with pytest.raises(bh.BayesHCCError, match="increasing edges"):
+        reliability_table(table, bins=(0.1, 1))
