@@ -99,24 +99,46 @@ def ppos_calibration_study(plan, *, n_trials: int = 60, post_progression_hr: flo
     out = run_tasks(_one_trial, tasks, workers=workers, progress=progress,
                     desc="PPoS calibration", store=store, meta=meta)
     table = pd.DataFrame([out[k] for k, _ in tasks])
-    table.attrs.update({"post_progression_hr": post_progression_hr, "look": look,
-                        "n_sims": n_sims, "illness_death": settings, "truth": truth,
-                        "random_seed": random_seed})
+    table.attrs.update(meta)  # what produced it: the store's settings line
     return table
+
+
+def _outcomes(table: pd.DataFrame) -> np.ndarray:
+    """The actual outcomes (0/1) of a study table, after checking the columns the
+    summaries read: a named error with the rows and the fix, never a silent NaN or a
+    PPoS binned outside [0, 1]."""
+    if not isinstance(table, pd.DataFrame):
+        raise BayesHCCError("give the table ppos_calibration_study returns (a DataFrame).")
+    need = ["outcome"] + [col for _, col in METHODS]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise BayesHCCError(f"the table has no column(s) {missing}; give the table "
+                            f"ppos_calibration_study returns (columns {need}).")
+    if len(table) < 2:
+        raise BayesHCCError(f"{len(table)} trial(s): Monte Carlo intervals need at least 2.")
+    y = pd.to_numeric(table["outcome"].astype("object"), errors="coerce").to_numpy(float)
+    bad = ~np.isin(y, (0.0, 1.0))
+    if bad.any():
+        raise BayesHCCError(f"column 'outcome': not True/False (or 1/0) in rows "
+                            f"{table.index[bad][:5].tolist()}; it is each trial's actual "
+                            "final decision.")
+    for _, col in METHODS:
+        f = pd.to_numeric(table[col], errors="coerce").to_numpy(float)
+        bad = ~((f >= 0) & (f <= 1))
+        if bad.any():
+            raise BayesHCCError(f"column {col!r}: not a probability in [0, 1] in rows "
+                                f"{table.index[bad][:5].tolist()}; drop or recompute those "
+                                "trials.")
+    return y
 
 
 def calibration_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Brier score of each PPoS and the paired difference (OS-only - illness-death: > 0
     favours the illness-death PPoS), each with a Monte Carlo 95% interval."""
-    y = table["outcome"].astype(float).to_numpy()
-    rows = {}
-    err = {}
-    for name, col in METHODS:
-        e = (table[col].to_numpy() - y) ** 2
-        err[name] = e
-        rows[name] = e
-    rows["difference (OS-only - illness-death)"] = err["OS-only PPoS"] - \
-        err["illness-death PPoS"]
+    y = _outcomes(table)
+    rows = {name: (table[col].to_numpy(float) - y) ** 2 for name, col in METHODS}
+    rows["difference (OS-only - illness-death)"] = rows["OS-only PPoS"] - \
+        rows["illness-death PPoS"]
     n = len(y)
     out = []
     for name, e in rows.items():
@@ -142,8 +164,9 @@ def reliability_table(table: pd.DataFrame,
     otherwise the within-bin spread makes up the rest."""
     edges = np.asarray(bins, float)
     if edges[0] > 0 or edges[-1] < 1 or np.any(np.diff(edges) <= 0):
-        raise BayesHCCError(f"bins={tuple(bins)}: increasing edges from 0 to 1.")
-    y = table["outcome"].astype(float).to_numpy()
+        raise BayesHCCError(f"bins={tuple(bins)}: give increasing edges from 0 to 1, "
+                            "e.g. (0, 0.2, 0.5, 0.8, 1).")
+    y = _outcomes(table)
     n, base = len(y), float(y.mean())
     rows, parts = [], {}
     for name, col in METHODS:

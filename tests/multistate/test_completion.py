@@ -276,6 +276,7 @@ def test_calibration_study_store_refuses_other_settings(tmp_path):
     # the same settings: trial 0 is read back, not recomputed
     table = ppos_calibration_study(plan, **kw)
     assert table.to_dict("records") == [row]
+    assert table.attrs == meta  # what produced the table travels with it
     with pytest.raises(bh.BayesHCCError, match="different settings"):
         ppos_calibration_study(plan, truth={"hr_os": 1.0, "hr_ttp": 0.5}, **kw)
     with pytest.raises(bh.BayesHCCError, match="different settings"):
@@ -305,15 +306,38 @@ def test_reliability_table_and_the_brier_decomposition():
     assert (os_["lower 95%"] < os_["succeeded"]).all()
     d = r.attrs["decomposition"]
     assert d["OS-only PPoS"]["reliability"] == pytest.approx(0.0, abs=1e-15)
-    for name in ("OS-only PPoS",):
-        p = d[name]
-        assert p["brier"] == pytest.approx(p["reliability"] - p["resolution"]
-                                           + p["uncertainty"])
+    p = d["OS-only PPoS"]
+    assert p["brier"] == pytest.approx(p["reliability"] - p["resolution"] + p["uncertainty"])
     # the illness-death PPoS: bin [0, 0.2] holds 0.02 and 0.18 (mean 0.1), bin (0.5, 1]
     # 0.9 against 0.7 observed
     idd = d["illness-death PPoS"]
     assert idd["reliability"] == pytest.approx(0.5 * 0.0 + 0.5 * 0.2 ** 2)
     assert idd["resolution"] == pytest.approx(0.5 * 0.3 ** 2 + 0.5 * 0.3 ** 2)
     assert idd["uncertainty"] == pytest.approx(0.4 * 0.6)
+    # the trials' order does not matter
+    shuffled = reliability_table(table.sample(frac=1, random_state=3), bins=(0, 0.2, 0.5, 1))
+    for name, terms in d.items():
+        assert shuffled.attrs["decomposition"][name] == pytest.approx(terms, abs=1e-12)
+    pd.testing.assert_frame_equal(shuffled, r)
     with pytest.raises(bh.BayesHCCError, match="increasing edges"):
         reliability_table(table, bins=(0.1, 1))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda t: t.drop(columns="ppos_os"), r"no column\(s\) \['ppos_os'\]"),
+    (lambda t: t.assign(outcome=["yes"] + [False] * 3), r"'outcome'.*rows \[0\]"),
+    (lambda t: t.assign(ppos_illness_death=[0.5, np.nan, 0.2, 1.2]),
+     r"'ppos_illness_death'.*rows \[1, 3\]"),
+    (lambda t: t.iloc[:1], "at least 2"),
+])
+def test_calibration_tables_refuse_a_table_they_cannot_read(change, match):
+    """A NaN or out-of-range PPoS would be binned (or averaged) silently: both summaries
+    name the column, the rows and the fix instead."""
+    from bayes_hcc.validation.ppos_calibration import calibration_summary, reliability_table
+
+    table = change(pd.DataFrame({"outcome": [True, False, True, False],
+                                 "ppos_os": [0.9, 0.1, 0.6, 0.3],
+                                 "ppos_illness_death": [0.8, 0.2, 0.7, 0.4]}))
+    for summary in (calibration_summary, reliability_table):
+        with pytest.raises(bh.BayesHCCError, match=match):
+            summary(table)
