@@ -26,16 +26,17 @@ from bayes_hcc.mcerror import wilson_interval
 #: The two PPoS of a study table: (label, column).
 METHODS = (("OS-only PPoS", "ppos_os"), ("illness-death PPoS", "ppos_illness_death"))
 
-__all__ = ["ppos_calibration_study", "calibration_summary", "reliability_table"]
+__all__ = ["ppos_calibration_study", "add_truth_ppos", "truth_ppos", "calibration_summary",
+           "truth_comparison", "reliability_table"]
 
 
-def _one_trial(payload) -> dict:
+def _study_trial(plan, seed, rho, look, truth):
+    """Simulated trial ``seed`` of a study: (the whole trial, its interim cut at ``look``,
+    its actual final outcome under the plan's final rule)."""
     import bayes_hcc as bh
     from bayes_hcc.datasets import EXAMPLE_RECIPE
     from bayes_hcc.monitoring.predict import normal_final_probability
 
-    plan_path, seed, rho, look, n_sims, id_settings, truth = payload
-    plan = bh.load_plan(plan_path)
     recipe = {**EXAMPLE_RECIPE, **truth, "random_seed": seed, "cut_date": "2024-12-31",
               "post_progression_hr": rho, "id_prefix": "CAL"}
     trial = bh.simulate_trial(**recipe)
@@ -43,6 +44,15 @@ def _one_trial(payload) -> dict:
                       warn=False)
     outcome = normal_final_probability(final, plan.spec) > plan.final.success
     interim = trial.cut(pd.Timestamp(bh.look_date(trial, plan.look(look), "os")), warn=False)
+    return trial, interim, bool(outcome)
+
+
+def _one_trial(payload) -> dict:
+    import bayes_hcc as bh
+
+    plan_path, seed, rho, look, n_sims, id_settings, truth = payload
+    plan = bh.load_plan(plan_path)
+    trial, interim, outcome = _study_trial(plan, seed, rho, look, truth)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         os_fit = bh.fit_spec(plan.spec, interim, check=False, random_seed=seed)
@@ -103,6 +113,171 @@ def ppos_calibration_study(plan, *, n_trials: int = 60, post_progression_hr: flo
     return table
 
 
+# -- the truth's own PPoS ----------------------------------------------------------------------
+class _TruthModel:
+    covariates = ()
+    time_scale = "markov"
+
+    def __repr__(self) -> str:
+        return "the simulation's truth"
+
+
+class _TruthFit:
+    """The truth of a simulated trial (``simulate_trial`` with Weibull hazards: the Markov
+    illness-death model with a01 = TTP hazard, a02 = OS hazard, a12 = post_progression_hr x
+    OS hazard, each times its arm's HR and the site's frailty, shared by the three) in the
+    shape of an illness-death fit with one draw, so that the illness-death completions
+    continue each patient from the state they are in with the true hazards. ``sites``: the
+    interim data's sites, then any site still to come."""
+
+    model = _TruthModel()
+    n_draws = 1
+
+    def __init__(self, interim, truth):
+        from bayes_hcc.families.registry import family_class
+        from bayes_hcc.multistate.data import IllnessDeathData
+        from bayes_hcc.simulate.hazards import WeibullHazard
+
+        p = truth.params
+        hazards = (p["ttp_hazard"], p["os_hazard"])
+        if not all(isinstance(h, WeibullHazard) for h in hazards):
+            raise BayesHCCError(f"the truth's PPoS needs Weibull hazards, not {hazards}.")
+        self.data = IllnessDeathData.from_trial(interim, "ttp", "os")
+        if self.data.time_unit != "months":
+            raise BayesHCCError("the truth's PPoS needs the simulated trial in months.")
+        self.data_fingerprint = interim.fingerprint
+        fam = family_class("weibull_ph")()
+        self.families = (fam, fam, fam)
+        ttp_h, os_h = hazards
+        rho = float(p["post_progression_hr"])
+        self._params = [{"log_lambda": np.array([np.log(rate)]),
+                         "log_shape": np.array([np.log(h.shape)])}
+                        for rate, h in ((ttp_h.rate, ttp_h), (os_h.rate, os_h),
+                                        (rho * os_h.rate, os_h))]
+        hr = truth.transition_hr
+        self._log_hr = np.log([hr["progression"], hr["death_without_progression"],
+                               hr["death_after_progression"]])
+        self.sites = list(self.data.sites) + [s for s in truth.site_effects
+                                              if s not in set(self.data.sites)]
+        b = np.array([truth.site_effects[s] for s in self.sites])
+        self._site = np.vstack([b, b, b])
+
+    def draw_params(self, s: int):
+        return self._params, self._log_hr, self._site
+
+
+def _truth_simulator(trial, interim, plan):
+    """Completes ``interim`` (a cut of the simulated ``trial``) from the truth: the true
+    hazards and site effects (``_TruthFit``), the truth's loss to follow-up, and the
+    patients still to come are the trial's own (entry day, site, arm): their outcomes are
+    drawn afresh. Everything else as ``predictive_probability(..., completion=)``."""
+    from bayes_hcc.monitoring.illness_death import IllnessDeathFutureSimulator
+    from bayes_hcc.monitoring.plan import Prediction
+
+    truth = trial.truth
+    pred = Prediction.from_dict({**plan.prediction.__dict__,
+                                 "dropout_per_year": truth.params["dropout_per_year"],
+                                 "sample_size": truth.params["n_patients"]})
+    fit = _TruthFit(interim, truth)
+    sim = IllnessDeathFutureSimulator(interim, fit, pred, "os")
+    frame = trial.to_frame()
+    rand = pd.to_datetime(frame["randomization_date"])
+    later = (rand > sim.cut_date).to_numpy()
+    if int(later.sum()) != sim.n_new:
+        raise BayesHCCError(f"{int(later.sum())} patients randomized after the cut, but "
+                            f"{sim.n_new} still to come: give the whole simulated trial.")
+    entry = ((rand[later] - sim.origin) / np.timedelta64(1, "D")).to_numpy(float)
+    site = np.array([fit.sites.index(s) for s in frame.loc[later, "site"]], np.int64)
+    arm = (frame.loc[later, "arm"].to_numpy() == trial.treatment).astype(np.int64)
+    sim._accrue = lambda rng: (entry, site, arm)
+    return sim
+
+
+def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None) -> float:
+    """The probability that the plan's final rule (its normal approximation) succeeds,
+    given the interim data ``interim`` and the truth that simulated ``trial`` (a
+    ``simulate_trial`` result with Weibull hazards; ``interim`` one of its cuts): the best
+    PPoS any method could give, estimated from ``n_sims`` completions. Being the trial's
+    success probability given the interim data (and more), it is what the actual outcome
+    is a noisy draw of: mean (PPoS - outcome)^2 = mean (PPoS - truth's PPoS)^2 + a term the
+    same for every PPoS, so comparing methods against it measures the same Brier
+    difference without the outcome's own noise."""
+    import bayes_hcc as bh
+    from bayes_hcc.monitoring.predict import normal_final_probability
+
+    plan = bh.load_plan(plan)
+    sim = _truth_simulator(trial, interim, plan)
+    rng = np.random.default_rng(random_seed)
+    wins = 0
+    for _ in range(int(n_sims)):
+        completed = sim.simulate(0, rng)
+        day, _ = sim.final_day(completed, plan.final)
+        data = sim.completed_trial(completed, day)
+        wins += bool(normal_final_probability(data, plan.spec) > plan.final.success)
+    return wins / int(n_sims)
+
+
+def _truth_one(payload) -> dict:
+    import bayes_hcc as bh
+
+    plan_path, seed, rho, look, n_sims, truth = payload
+    plan = bh.load_plan(plan_path)
+    trial, interim, outcome = _study_trial(plan, seed, rho, look, truth)
+    return {"seed": int(seed), "outcome": outcome,
+            "ppos_truth": truth_ppos(trial, interim, plan, n_sims=n_sims, random_seed=seed)}
+
+
+def add_truth_ppos(table: pd.DataFrame, plan, *, n_sims: int = 1000,
+                   post_progression_hr: float | None = None, look: int | None = None,
+                   truth: dict | None = None, workers: int | None = 1,
+                   progress: bool = True, store=None) -> pd.DataFrame:
+    """``table`` (a ``ppos_calibration_study`` table) with a column ``ppos_truth``: each
+    trial's :func:`truth_ppos` at the study's look, from ``n_sims`` completions, for the
+    same simulated trials (re-simulated from their seeds; each trial's re-computed actual
+    outcome must equal the table's, else a named error). The study's settings
+    (``post_progression_hr``, ``look``, ``truth``) are read from ``table.attrs`` when the
+    table has them (a table read back from CSV does not: give them). ``store``: a JSON
+    Lines file that makes it resumable, refused when written with other settings."""
+    from pathlib import Path
+
+    import bayes_hcc as bh
+    from bayes_hcc.runner import run_tasks
+
+    y = _outcomes(table)
+    if "seed" not in table.columns:
+        raise BayesHCCError("the table has no column 'seed': give the table "
+                            "ppos_calibration_study returns.")
+    given = {"post_progression_hr": post_progression_hr, "look": look, "truth": truth}
+    settings = {}
+    for key, value in given.items():
+        known = table.attrs.get(key)
+        if value is None and known is None and key != "truth":
+            raise BayesHCCError(f"{key} is not in the table's attrs (a table read back from "
+                                "CSV): give the study's value.")
+        if value is not None and known is not None and value != known:
+            raise BayesHCCError(f"{key}={value!r}, but the table was made with {known!r}.")
+        settings[key] = value if value is not None else known
+    truth = dict(settings["truth"] or {})
+    meta = {"kind": "truth_ppos", "plan_hash": bh.load_plan(plan).hash,
+            "post_progression_hr": float(settings["post_progression_hr"]),
+            "look": settings["look"], "truth": truth, "n_sims": int(n_sims)}
+    tasks = [(f"seed{int(s)}", (str(Path(plan).resolve()), int(s),
+                                 float(settings["post_progression_hr"]), settings["look"],
+                                 int(n_sims), truth)) for s in table["seed"]]
+    out = run_tasks(_truth_one, tasks, workers=workers, progress=progress,
+                    desc="truth's PPoS", store=store, meta=meta)
+    again = np.array([out[k]["outcome"] for k, _ in tasks], float)
+    differ = np.flatnonzero(again != y)
+    if len(differ):
+        raise BayesHCCError(f"rows {table.index[differ][:5].tolist()}: the re-simulated "
+                            "trial's outcome differs from the table's; the settings given "
+                            "are not the study's.")
+    res = table.copy()
+    res["ppos_truth"] = [out[k]["ppos_truth"] for k, _ in tasks]
+    res.attrs.update({**table.attrs, "truth_ppos": meta})
+    return res
+
+
 def _outcomes(table: pd.DataFrame) -> np.ndarray:
     """The actual outcomes (0/1) of a study table, after checking the columns the
     summaries read: a named error with the rows and the fix, never a silent NaN or a
@@ -139,14 +314,48 @@ def calibration_summary(table: pd.DataFrame) -> pd.DataFrame:
     rows = {name: (table[col].to_numpy(float) - y) ** 2 for name, col in METHODS}
     rows["difference (OS-only - illness-death)"] = rows["OS-only PPoS"] - \
         rows["illness-death PPoS"]
-    n = len(y)
-    out = []
-    for name, e in rows.items():
-        m, se = float(np.mean(e)), float(np.std(e, ddof=1) / np.sqrt(n))
-        out.append({"measure": name, "Brier score": m, "MC lower 95%": m - 1.96 * se,
-                    "MC upper 95%": m + 1.96 * se})
-    res = pd.DataFrame(out).set_index("measure")
-    res.attrs.update({"n_trials": n, "success_rate": float(y.mean())})
+    res = pd.DataFrame([_mean_interval(name, e) for name, e in rows.items()])
+    res = res.set_index("measure").rename(columns={"estimate": "Brier score"})
+    res.attrs.update({"n_trials": len(y), "success_rate": float(y.mean())})
+    return res
+
+
+def _mean_interval(name: str, e: np.ndarray) -> dict:
+    m, se = float(np.mean(e)), float(np.std(e, ddof=1) / np.sqrt(len(e)))
+    return {"measure": name, "estimate": m, "MC lower 95%": m - 1.96 * se,
+            "MC upper 95%": m + 1.96 * se}
+
+
+def truth_comparison(table: pd.DataFrame) -> pd.DataFrame:
+    """Each PPoS against the truth's PPoS q (``add_truth_ppos``): mean (PPoS - q)^2 per
+    method and the paired difference (OS-only - illness-death: > 0 favours the
+    illness-death PPoS), each with a Monte Carlo 95% interval. Since q is the trial's
+    success probability given (at least) the interim data, mean (PPoS - outcome)^2 =
+    mean (PPoS - q)^2 + mean q (1 - q) in expectation: the difference estimates the same
+    Brier difference as :func:`calibration_summary`'s, without the outcomes' own noise.
+    The last row checks q itself: mean (outcome - q), whose interval should hold 0.
+    ``attrs["sd_ratio"]``: the SD of the per-trial Brier difference over that of this
+    difference (how many times fewer trials the same precision needs)."""
+    y = _outcomes(table)
+    if "ppos_truth" not in table.columns:
+        raise BayesHCCError("the table has no column 'ppos_truth': add it with "
+                            "add_truth_ppos(table, plan, ...).")
+    q = pd.to_numeric(table["ppos_truth"], errors="coerce").to_numpy(float)
+    bad = ~((q >= 0) & (q <= 1))
+    if bad.any():
+        raise BayesHCCError(f"column 'ppos_truth': not a probability in [0, 1] in rows "
+                            f"{table.index[bad][:5].tolist()}; recompute those trials.")
+    errs = {name: (table[col].to_numpy(float) - q) ** 2 for name, col in METHODS}
+    diff = errs["OS-only PPoS"] - errs["illness-death PPoS"]
+    rows = [_mean_interval(f"{name}: mean (PPoS - truth's PPoS)^2", e)
+            for name, e in errs.items()]
+    rows.append(_mean_interval("difference (OS-only - illness-death)", diff))
+    rows.append(_mean_interval("truth's PPoS: mean (outcome - PPoS)", y - q))
+    res = pd.DataFrame(rows).set_index("measure")
+    brier = [(table[col].to_numpy(float) - y) ** 2 for _, col in METHODS]
+    res.attrs.update({"n_trials": len(y), "success_rate": float(y.mean()),
+                      "sd_ratio": float(np.std(brier[0] - brier[1], ddof=1)
+                                        / np.std(diff, ddof=1))})
     return res
 
 
