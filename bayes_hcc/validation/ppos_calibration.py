@@ -168,9 +168,10 @@ class _TruthFit:
 
 def _truth_simulator(trial, interim, plan):
     """Completes ``interim`` (a cut of the simulated ``trial``) from the truth: the true
-    hazards and site effects (``_TruthFit``), the truth's loss to follow-up, and the
-    patients still to come are the trial's own (entry day, site, arm): their outcomes are
-    drawn afresh. Everything else as ``predictive_probability(..., completion=)``."""
+    hazards and site effects (``_TruthFit``), the truth's loss to follow-up (its rate, and
+    patients lost before the cut stay lost), and the patients still to come are the
+    trial's own (entry day, site, arm): their outcomes are drawn afresh. Everything else
+    as ``predictive_probability(..., completion=)``."""
     from bayes_hcc.monitoring.illness_death import IllnessDeathFutureSimulator
     from bayes_hcc.monitoring.plan import Prediction
 
@@ -180,6 +181,10 @@ def _truth_simulator(trial, interim, plan):
                                  "sample_size": truth.params["n_patients"]})
     fit = _TruthFit(interim, truth)
     sim = IllnessDeathFutureSimulator(interim, fit, pred, "os")
+    # still followed: alive with follow-up to the cut. The plan's window (a contact within
+    # followup_window_days) would also continue patients lost shortly before the cut,
+    # whom the truth never follows again.
+    sim.at_risk = ~sim.event & (sim.entry + sim.obs >= sim.cut_day - 0.5)
     frame = trial.to_frame()
     rand = pd.to_datetime(frame["randomization_date"])
     later = (rand > sim.cut_date).to_numpy()
