@@ -458,3 +458,24 @@ def test_add_truth_ppos_checks_it_has_the_study_s_trials():
     table.attrs.update({"post_progression_hr": 3.0, "look": 1, "truth": {}})
     with pytest.raises(bh.BayesHCCError, match="made with 1"):
         add_truth_ppos(table, path, n_sims=20, look=2, progress=False)
+
+
+def test_truth_completion_keeps_lost_patients_lost():
+    """In the simulation a patient lost to follow-up before the cut is never seen again:
+    the truth's completions keep them censored at their last contact (the plan's 91-day
+    follow-up window would continue those lost shortly before the cut) and continue
+    everyone else alive at the cut."""
+    from bayes_hcc.validation.ppos_calibration import _study_trial, _truth_simulator
+
+    plan = bh.load_plan(Path(__file__).resolve().parents[2] / "models" / "monitoring.toml")
+    trial, interim, _ = _study_trial(plan, 13, 3.0, 1, {})
+    sim = _truth_simulator(trial, interim, plan)
+    frame = interim.to_frame()
+    alive = frame["death_date"].isna().to_numpy()
+    lost = alive & (pd.to_datetime(frame["last_followup_date"]) < interim.cut_date).to_numpy()
+    assert lost.sum() >= 1  # this trial has such patients
+    assert np.array_equal(sim.at_risk, alive & ~lost)
+    r = sim.simulate(0, np.random.default_rng(0))
+    n0 = len(frame)
+    assert np.isinf(r["death"][:n0][lost]).all()
+    assert np.allclose(r["censor"][:n0][lost], (sim.entry + sim.obs)[lost])
