@@ -11,6 +11,12 @@ illness-death model that knows who has progressed (``completion=``). The trial's
 final outcome is that rule applied to its own data at the final event count. The Brier
 score, mean (PPoS - outcome)^2, of each method, and their paired difference, come with
 Monte Carlo 95% intervals (normal, from the per-trial values).
+
+The outcome is one draw of a trial's future, so most of the Brier difference's Monte
+Carlo error is the outcomes' own. The truth's PPoS (``truth_ppos``: completions from the
+simulation's true hazards and site effects, each patient continued from the state they are
+in) is the probability that outcome is drawn with; measured against it
+(``truth_comparison``) the same expected difference comes with less noise.
 """
 
 from __future__ import annotations
