@@ -31,6 +31,12 @@ from bayes_hcc.mcerror import wilson_interval
 
 #: The two PPoS of a study table: (label, column).
 METHODS = (("OS-only PPoS", "ppos_os"), ("illness-death PPoS", "ppos_illness_death"))
+#: The truth's PPoS (``add_truth_ppos``), scored beside them when a table has it.
+TRUTH = ("truth's PPoS", "ppos_truth")
+
+
+def _methods(table: pd.DataFrame) -> tuple:
+    return METHODS + ((TRUTH,) if TRUTH[1] in table.columns else ())
 
 __all__ = ["ppos_calibration_study", "add_truth_ppos", "truth_ppos", "calibration_summary",
            "truth_comparison", "reliability_table"]
@@ -308,7 +314,7 @@ def _outcomes(table: pd.DataFrame) -> np.ndarray:
         raise BayesHCCError(f"column 'outcome': not True/False (or 1/0) in rows "
                             f"{table.index[bad][:5].tolist()}; it is each trial's actual "
                             "final decision.")
-    for _, col in METHODS:
+    for _, col in _methods(table):
         f = pd.to_numeric(table[col], errors="coerce").to_numpy(float)
         bad = ~((f >= 0) & (f <= 1))
         if bad.any():
@@ -320,9 +326,11 @@ def _outcomes(table: pd.DataFrame) -> np.ndarray:
 
 def calibration_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Brier score of each PPoS and the paired difference (OS-only - illness-death: > 0
-    favours the illness-death PPoS), each with a Monte Carlo 95% interval."""
+    favours the illness-death PPoS), each with a Monte Carlo 95% interval; with a
+    ``ppos_truth`` column (``add_truth_ppos``) also the truth's PPoS's Brier score, the
+    best any PPoS can expect."""
     y = _outcomes(table)
-    rows = {name: (table[col].to_numpy(float) - y) ** 2 for name, col in METHODS}
+    rows = {name: (table[col].to_numpy(float) - y) ** 2 for name, col in _methods(table)}
     rows["difference (OS-only - illness-death)"] = rows["OS-only PPoS"] - \
         rows["illness-death PPoS"]
     res = pd.DataFrame([_mean_interval(name, e) for name, e in rows.items()])
@@ -347,15 +355,11 @@ def truth_comparison(table: pd.DataFrame) -> pd.DataFrame:
     The last row checks q itself: mean (outcome - q), whose interval should hold 0.
     ``attrs["sd_ratio"]``: the SD of the per-trial Brier difference over that of this
     difference (how many times fewer trials the same precision needs)."""
-    y = _outcomes(table)
-    if "ppos_truth" not in table.columns:
+    if TRUTH[1] not in getattr(table, "columns", ()):
         raise BayesHCCError("the table has no column 'ppos_truth': add it with "
                             "add_truth_ppos(table, plan, ...).")
-    q = pd.to_numeric(table["ppos_truth"], errors="coerce").to_numpy(float)
-    bad = ~((q >= 0) & (q <= 1))
-    if bad.any():
-        raise BayesHCCError(f"column 'ppos_truth': not a probability in [0, 1] in rows "
-                            f"{table.index[bad][:5].tolist()}; recompute those trials.")
+    y = _outcomes(table)
+    q = table[TRUTH[1]].to_numpy(float)
     errs = {name: (table[col].to_numpy(float) - q) ** 2 for name, col in METHODS}
     diff = errs["OS-only PPoS"] - errs["illness-death PPoS"]
     rows = [_mean_interval(f"{name}: mean (PPoS - truth's PPoS)^2", e)
@@ -372,8 +376,8 @@ def truth_comparison(table: pd.DataFrame) -> pd.DataFrame:
 
 def reliability_table(table: pd.DataFrame,
                       bins=(0.0, 0.05, 0.2, 0.5, 0.8, 0.95, 1.0)) -> pd.DataFrame:
-    """Where each PPoS is calibrated: per method and bin of PPoS values (right-closed, the
-    first bin includes 0), the trials in it, their mean PPoS and the share that actually
+    """Where each PPoS is calibrated: per method (the truth's PPoS too, when the table has
+    it) and bin of PPoS values (right-closed, the first bin includes 0), the trials in it, their mean PPoS and the share that actually
     succeeded (Wilson 95% interval). A calibrated PPoS has mean PPoS inside the interval.
 
     ``attrs["decomposition"]``: per method the Brier score and Murphy's terms on these
@@ -389,7 +393,7 @@ def reliability_table(table: pd.DataFrame,
     y = _outcomes(table)
     n, base = len(y), float(y.mean())
     rows, parts = [], {}
-    for name, col in METHODS:
+    for name, col in _methods(table):
         f = table[col].to_numpy(float)
         k = np.clip(np.searchsorted(edges, f, side="left") - 1, 0, len(edges) - 2)
         rel = res = 0.0

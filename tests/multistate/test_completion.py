@@ -411,7 +411,8 @@ def test_truth_completion_continues_patients_with_the_true_hazards():
 def test_truth_comparison_removes_the_outcome_noise():
     """Against the truth's PPoS q: mean (PPoS - q)^2 per method, their difference, and
     the check of q (mean outcome - q), by hand on a small table."""
-    from bayes_hcc.validation.ppos_calibration import truth_comparison
+    from bayes_hcc.validation.ppos_calibration import (calibration_summary,
+                                                       reliability_table, truth_comparison)
 
     table = pd.DataFrame({"outcome": [True, False, True, False],
                           "ppos_os": [0.5, 0.5, 0.5, 0.5],
@@ -427,6 +428,10 @@ def test_truth_comparison_removes_the_outcome_noise():
     assert d["MC lower 95%"] < d["estimate"] < d["MC upper 95%"]
     assert s.loc["truth's PPoS: mean (outcome - PPoS)", "estimate"] == pytest.approx(
         np.mean([0.2, -0.2, 0.4, -0.4]))
+    # the Brier scores and the reliability table score the truth's PPoS beside the others
+    assert calibration_summary(table).loc["truth's PPoS", "Brier score"] == pytest.approx(
+        np.mean([0.04, 0.04, 0.16, 0.16]))
+    assert "truth's PPoS" in reliability_table(table).index.get_level_values("method")
     with pytest.raises(bh.BayesHCCError, match="add_truth_ppos"):
         truth_comparison(table.drop(columns="ppos_truth"))
     with pytest.raises(bh.BayesHCCError, match=r"'ppos_truth'.*rows \[2\]"):
