@@ -87,14 +87,32 @@ MAIN_GUARD_HINT = (
     "`if __name__ == \"__main__\":` (see the README), or pass workers=1.")
 
 
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """Worker initializer: a daemon thread ends this worker once the process that started
+    it is gone. A pool's workers otherwise outlive a parent stopped by SIGTERM or SIGKILL
+    (a notebook kernel restarted, a job killed): each finishes its task at full CPU, then
+    waits forever, holding its memory."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 @contextmanager
 def spawn_pool(n: int):
-    """A process pool of ``n`` spawned workers; a pool broken because the calling script
-    has no ``__main__`` guard is reported as such (not as BrokenProcessPool)."""
+    """A process pool of ``n`` spawned workers, which end when this process does; a pool
+    broken because the calling script has no ``__main__`` guard is reported as such (not
+    as BrokenProcessPool)."""
     from concurrent.futures.process import BrokenProcessPool
 
     try:
-        with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as ex:
+        with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn"),
+                                 initializer=_exit_with_parent,
+                                 initargs=(os.getpid(),)) as ex:
             yield ex
     except BrokenProcessPool as err:
         main = sys.modules.get("__main__")

@@ -4,6 +4,7 @@ several task lists with the same workers."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 from bayes_hcc.runner import run_tasks, shared_pool
 
@@ -56,3 +57,59 @@ def test_a_shared_pool_runs_several_task_lists_on_the_same_workers():
     assert [r[1] for r in second.values()] == [2 * i for i in range(8)]
     with shared_pool(1) as pool:  # in-process: no pool to share
         assert pool is None
+
+
+KILLED = """
+import os, sys, time
+from pathlib import Path
+from bayes_hcc.runner import run_tasks
+
+def park(i):
+    Path(sys.argv[1], f"worker{os.getpid()}").write_text("")
+    time.sleep(120)
+    return i
+
+if __name__ == "__main__":
+    run_tasks(park, [(f"t{i}", i) for i in range(4)], workers=2, progress=False)
+"""
+
+
+def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
+    """A study killed from outside (SIGKILL: a notebook kernel restarted, a job
+    cancelled) used to leave its pool's workers running their tasks, then waiting for
+    ever; they now end within a few seconds of it."""
+    import os
+    import signal
+    import time
+
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path)
+    try:
+        deadline = time.time() + 120
+        while len(list(tmp_path.glob("worker*"))) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        workers = [int(p.name[len("worker"):]) for p in tmp_path.glob("worker*")]
+        assert len(workers) == 2, "the workers did not start"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+        def alive(pid):  # an exited worker not yet reaped (a zombie) counts as ended
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            stat = Path(f"/proc/{pid}/stat")
+            return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0]
+                        in ("Z", "X"))
+
+        deadline = time.time() + 15
+        while any(alive(w) for w in workers) and time.time() < deadline:
+            time.sleep(0.2)
+        left = [w for w in workers if alive(w)]
+        for w in left:  # do not leave them to the next test
+            os.kill(w, signal.SIGKILL)
+        assert not left, f"workers {left} outlived their parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
