@@ -228,8 +228,12 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
 
             futures = {client.submit(fn, p, pure=False): k
                        for k, p in todo}
-            for fut in dask_completed(futures):
-                finish(futures[fut], fut.result())
+            try:
+                for fut in dask_completed(futures):
+                    finish(futures[fut], fut.result())
+            except BaseException:
+                client.cancel(list(futures))  # the rest of this run, not the cluster
+                raise
         elif (workers or default_workers()) <= 1 or (len(todo) <= 1 and pool is None):
             for k, p in todo:
                 finish(k, fn(p))
@@ -246,6 +250,19 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
 
 
 def _run_on(ex, fn, todo, finish) -> None:
+    """Run on a local pool. When a task fails or the run is interrupted (Ctrl-C, a
+    notebook's interrupt), the tasks not started are cancelled (leaving the pool's block
+    used to wait for every one of them to run first); on an interrupt the workers are
+    also stopped, so the tasks running end too. Finished tasks are in the store."""
     futures = {ex.submit(fn, p): k for k, p in todo}
-    for fut in as_completed(futures):
-        finish(futures[fut], fut.result())
+    try:
+        for fut in as_completed(futures):
+            finish(futures[fut], fut.result())
+    except BaseException as err:
+        for fut in futures:
+            fut.cancel()
+        if isinstance(err, KeyboardInterrupt):
+            workers = getattr(ex, "_processes", None) or {}  # CPython's pid -> Process
+            for proc in list(workers.values()):
+                proc.terminate()
+        raise

@@ -59,6 +59,18 @@ def test_a_shared_pool_runs_several_task_lists_on_the_same_workers():
         assert pool is None
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (one exited but not yet reaped, a zombie, has not)."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] in "ZX")
+
+
 KILLED = """
 import os, sys, time
 from pathlib import Path
@@ -94,22 +106,85 @@ def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
 
-        def alive(pid):  # an exited worker not yet reaped (a zombie) counts as ended
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return False
-            stat = Path(f"/proc/{pid}/stat")
-            return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0]
-                        in ("Z", "X"))
-
         deadline = time.time() + 15
-        while any(alive(w) for w in workers) and time.time() < deadline:
+        while any(_alive(w) for w in workers) and time.time() < deadline:
             time.sleep(0.2)
-        left = [w for w in workers if alive(w)]
+        left = [w for w in workers if _alive(w)]
         for w in left:  # do not leave them to the next test
             os.kill(w, signal.SIGKILL)
         assert not left, f"workers {left} outlived their parent"
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+INTERRUPTED = """
+import os, sys, time
+from pathlib import Path
+from bayes_hcc.runner import run_tasks
+
+def park(i):
+    Path(sys.argv[1], f"worker{os.getpid()}").write_text("")
+    time.sleep(60)
+    return i
+
+if __name__ == "__main__":
+    try:
+        run_tasks(park, [(f"t{i}", i) for i in range(8)], workers=2, progress=False)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
+def test_an_interrupt_stops_the_run_and_its_workers(tmp_path):
+    """Ctrl-C or a notebook's interrupt (SIGINT to the process that runs the tasks, not
+    to its workers) used to wait for every queued task to run (8 tasks of 60 s on two
+    workers: 4 minutes); the run now stops at once, its workers with it."""
+    import os
+    import signal
+    import time
+
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 120
+        while len(list(tmp_path.glob("worker*"))) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        workers = [int(p.name[len("worker"):]) for p in tmp_path.glob("worker*")]
+        assert len(workers) == 2, "the workers did not start"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)  # one 60 s task would exceed it
+        assert "interrupted" in out
+        time.sleep(1)
+        assert not [w for w in workers if _alive(w)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def started_then(x):
+    import os
+    import time
+    from pathlib import Path
+
+    folder, i = x
+    Path(folder, f"task{i}").write_text(str(os.getpid()))
+    if i == 0:
+        raise ValueError("trial 0 failed")
+    time.sleep(1.0)
+    return i
+
+
+def test_a_failing_task_cancels_the_tasks_not_started(tmp_path):
+    """The first task's error reaches the caller without the other tasks running first
+    (they all did, then the error came)."""
+    import pytest
+
+    tasks = [(f"t{i}", (str(tmp_path), i)) for i in range(12)]
+    with pytest.raises(ValueError, match="trial 0 failed"):
+        run_tasks(started_then, tasks, workers=2, progress=False)
+    # the two running and those already handed to the pool's queue may start, not all 12
+    assert len(list(tmp_path.glob("task*"))) <= 6
