@@ -187,27 +187,34 @@ def _truth_simulator(trial, interim, plan):
     from bayes_hcc.monitoring.illness_death import IllnessDeathFutureSimulator
     from bayes_hcc.monitoring.plan import Prediction
 
-    truth = trial.truth
-    pred = Prediction.from_dict({**plan.prediction.__dict__,
-                                 "dropout_per_year": truth.params["dropout_per_year"],
-                                 "sample_size": truth.params["n_patients"]})
-    fit = _TruthFit(interim, truth)
-    sim = IllnessDeathFutureSimulator(interim, fit, pred, "os")
-    # still followed: alive with follow-up to the cut. The plan's window (a contact within
-    # followup_window_days) would also continue patients lost shortly before the cut,
-    # whom the truth never follows again.
-    sim.at_risk = ~sim.event & (sim.entry + sim.obs >= sim.cut_day - 0.5)
-    frame = trial.to_frame()
-    rand = pd.to_datetime(frame["randomization_date"])
-    later = (rand > sim.cut_date).to_numpy()
-    if int(later.sum()) != sim.n_new:
-        raise BayesHCCError(f"{int(later.sum())} patients randomized after the cut, but "
-                            f"{sim.n_new} still to come: give the whole simulated trial.")
-    entry = ((rand[later] - sim.origin) / np.timedelta64(1, "D")).to_numpy(float)
-    site = np.array([fit.sites.index(s) for s in frame.loc[later, "site"]], np.int64)
-    arm = (frame.loc[later, "arm"].to_numpy() == trial.treatment).astype(np.int64)
-    sim._accrue = lambda rng: (entry, site, arm)
-    return sim
+    class TruthSimulator(IllnessDeathFutureSimulator):
+        def __init__(self):
+            truth = trial.truth
+            pred = Prediction.from_dict({**plan.prediction.__dict__,
+                                         "dropout_per_year": truth.params["dropout_per_year"],
+                                         "sample_size": truth.params["n_patients"]})
+            fit = _TruthFit(interim, truth)
+            super().__init__(interim, fit, pred, "os")
+            # still followed: alive with follow-up to the cut. The plan's window (a contact
+            # within followup_window_days) would also continue patients lost shortly before
+            # the cut, whom the truth never follows again.
+            self.at_risk = ~self.event & (self.entry + self.obs >= self.cut_day - 0.5)
+            frame = trial.to_frame()
+            rand = pd.to_datetime(frame["randomization_date"])
+            later = (rand > self.cut_date).to_numpy()
+            if int(later.sum()) != self.n_new:
+                raise BayesHCCError(f"{int(later.sum())} patients randomized after the cut, "
+                                    f"but {self.n_new} still to come: give the whole "
+                                    "simulated trial.")
+            self.coming = (
+                ((rand[later] - self.origin) / np.timedelta64(1, "D")).to_numpy(float),
+                np.array([fit.sites.index(s) for s in frame.loc[later, "site"]], np.int64),
+                (frame.loc[later, "arm"].to_numpy() == trial.treatment).astype(np.int64))
+
+        def _accrue(self, rng):
+            return self.coming
+
+    return TruthSimulator()
 
 
 def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None) -> float:
