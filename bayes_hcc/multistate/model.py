@@ -42,6 +42,7 @@ __all__ = ["IllnessDeath", "TIME_SCALES", "SITE_EFFECTS"]
 
 TIME_SCALES = ("markov", "semi_markov")
 SITE_EFFECTS = ("random", "shared", "none")
+ARM_EFFECTS = ("per_transition", "shared_death")
 #: the groups with a quadrature (their log weights are stacked in this order)
 _QUAD = ("interval", "free")
 #: a family's own likelihood data (``Family.data_arrays``), unused here
@@ -70,6 +71,10 @@ class IllnessDeath:
     site_effect : {"random", "shared", "none"}, default "random"
         Site random effects on each transition's log hazard: one SD and one set per
         transition (random), one set for all three (shared), or none.
+    arm_effect : {"per_transition", "shared_death"}, default "per_transition"
+        The arm's log HR: one per transition, or one for progression and one shared by
+        the two death transitions (the treatment's effect on the death hazard the same
+        before and after progression; its prior is death_without_progression's).
     cuts, n_intervals
         Piecewise baseline: the cut points (in the data's time unit) shared by the three
         transitions (on the clock-reset scale the third counts time since progression), or
@@ -96,7 +101,8 @@ class IllnessDeath:
 
     def __init__(self, baseline: str = "weibull_ph", *, time_scale: str = "markov",
                  site_effect: str = "random", cuts=None, n_intervals: int = 4,
-                 priors: dict | None = None, covariates=(), reference_levels=None):
+                 priors: dict | None = None, covariates=(), reference_levels=None,
+                 arm_effect: str = "per_transition"):
         if baseline not in FAMILIES:
             raise ModelError(f"baseline={baseline!r}; known families: {', '.join(FAMILIES)}.")
         cls = family_class(baseline)
@@ -117,7 +123,11 @@ class IllnessDeath:
         if site_effect not in SITE_EFFECTS:
             raise ModelError(f"site_effect={site_effect!r}; choose one of "
                              f"{', '.join(SITE_EFFECTS)}.")
+        if arm_effect not in ARM_EFFECTS:
+            raise ModelError(f"arm_effect={arm_effect!r}; choose one of "
+                             f"{', '.join(ARM_EFFECTS)}.")
         self.baseline, self.time_scale, self.site_effect = baseline, time_scale, site_effect
+        self.arm_effect = arm_effect
         self.cuts = None if cuts is None else tuple(float(c) for c in cuts)
         self.n_intervals = int(n_intervals)
         if isinstance(covariates, str):
@@ -131,10 +141,17 @@ class IllnessDeath:
                 raise ModelError(f"priors[{name!r}]: unknown transition {tr!r}; the "
                                  f"transitions are {', '.join(TRANSITIONS)}.")
             self.priors[name] = _prior(value)
+        if arm_effect == "shared_death" and "death_after_progression.log_hr" in self.priors:
+            raise ModelError("priors['death_after_progression.log_hr']: with "
+                             "arm_effect='shared_death' the two death transitions share one "
+                             "log HR, whose prior is 'death_without_progression.log_hr' (or "
+                             "'log_hr').")
 
     def __repr__(self) -> str:
         return (f"IllnessDeath(baseline={self.baseline!r}, time_scale={self.time_scale!r}, "
-                f"site_effect={self.site_effect!r})")
+                f"site_effect={self.site_effect!r}"
+                + ("" if self.arm_effect == "per_transition" else
+                   f", arm_effect={self.arm_effect!r}") + ")")
 
     def settings(self) -> dict:
         """JSON-able settings that rebuild this model (:meth:`from_settings`)."""
@@ -145,7 +162,10 @@ class IllnessDeath:
                 "priors": {k: p.to_dict() for k, p in self.priors.items()},
                 **({"covariates": list(self.covariates),
                     "reference_levels": dict(self.reference_levels)}
-                   if self.covariates else {})}
+                   if self.covariates else {}),
+                # only when not the default: settings written before it existed still match
+                **({"arm_effect": self.arm_effect}
+                   if self.arm_effect != "per_transition" else {})}
 
     @classmethod
     def from_spec(cls, spec, time_unit: str | None = None) -> IllnessDeath:
@@ -167,7 +187,9 @@ class IllnessDeath:
                    ("shared" if ms["shared_site_effect"] else "random"),
                    cuts=cuts, n_intervals=options.get("n_intervals", 4),
                    priors=dict(spec.priors), covariates=spec.covariates,
-                   reference_levels=dict(spec.reference_levels))
+                   reference_levels=dict(spec.reference_levels),
+                   arm_effect="shared_death" if ms.get("shared_death_effect") else
+                   "per_transition")
 
     @classmethod
     def from_settings(cls, settings: dict) -> IllnessDeath:
@@ -287,6 +309,7 @@ class IllnessDeath:
         priors = [self.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]
         arrays = self._data_arrays(data, fams)
         key = json.dumps({"model": "illness_death", "families": [f.structure() for f in fams],
+                          "arm_effect": self.arm_effect,
                           "time_scale": self.time_scale, "site_effect": self.site_effect,
                           "n_sites": n_sites, "covariates": list(data.covariate_labels),
                           "priors": [{k: p.to_dict() for k, p in pr.items()} for pr in priors],
@@ -386,8 +409,13 @@ class IllnessDeath:
         with pm.Model(coords=coords) as m:
             d = {k: pm.Data(k, v) for k, v in arrays.items()}
             lay = self._unpack(d)
-            log_hr = pt.stack([pr["log_hr"].pymc(f"{t}::log_hr")
-                               for t, pr in zip(TRANSITIONS, priors)])
+            if self.arm_effect == "shared_death":
+                death = priors[1]["log_hr"].pymc("death::log_hr")
+                log_hr = pt.stack([priors[0]["log_hr"].pymc(f"{TRANSITIONS[0]}::log_hr"),
+                                   death, death])
+            else:
+                log_hr = pt.stack([pr["log_hr"].pymc(f"{t}::log_hr")
+                                   for t, pr in zip(TRANSITIONS, priors)])
             pm.Deterministic("log_hr", log_hr, dims="transition")
             params = []
             for j, (t, fam, pr) in enumerate(zip(TRANSITIONS, fams, priors)):

@@ -43,7 +43,7 @@ TOP_KEYS = ("name", "description", "endpoint", "family", "population", "time_uni
 #: ``progression`` and ``death`` the data's endpoints it reads; written to TOML only when
 #: given (the hashes of single-endpoint specs are unchanged).
 ILLNESS_DEATH_KEYS = {"time_scale": ("markov", "semi_markov"), "shared_site_effect": "bool",
-                      "progression": "str", "death": "str"}
+                      "shared_death_effect": "bool", "progression": "str", "death": "str"}
 ILLNESS_DEATH_DEFAULTS = {"time_scale": "markov", "shared_site_effect": False,
                           "progression": "ttp", "death": "os"}
 #: The transitions a prior of an illness-death spec may name (``<transition>.<prior>``).
@@ -368,6 +368,15 @@ def _illness_death(source, d, ms, fam, options, site, strata, cov, censoring, pr
             flat.update({f"{k}.{name}": p for name, p in v.items()})
         else:
             flat[k] = v
+    # one arm effect for both death transitions (IllnessDeath(arm_effect="shared_death"));
+    # kept only when true, so specs written before it existed keep their hash
+    shared_death = ms.pop("shared_death_effect", False)
+    if shared_death and "death_after_progression.log_hr" in flat:
+        _fail(source, "priors.death_after_progression.log_hr", "with "
+              "illness_death.shared_death_effect = true the two death transitions share one "
+              "log HR, whose prior is death_without_progression.log_hr (or log_hr).")
+    if shared_death:
+        ms["shared_death_effect"] = True
     base = tuple(p for p in valid if p in ("site_sd", "beta") or p not in
                  ("site_effect", "arm_site_sd", "stratum_sd"))
     return ms, flat, base + tuple(f"{t}.{p}" for t in TRANSITION_NAMES for p in base

@@ -77,6 +77,8 @@ def draw_illness_death_truth(model: IllnessDeath, n_sites: int, rng) -> dict:
         truth[f"{t}::log_hr"] = float(pr["log_hr"].scipy().rvs(random_state=rng))
         for k, v in fam.draw_prior(pr, 1, rng).items():
             truth[f"{t}::{k}"] = np.asarray(v[0], float) if np.ndim(v) > 1 else float(v[0])
+    if model.arm_effect == "shared_death":  # one log HR for both death transitions
+        truth["death_after_progression::log_hr"] = truth["death_without_progression::log_hr"]
     sd_prior = model.site_sd_prior().scipy()
     if model.site_effect == "shared":
         truth["site_sd"] = float(sd_prior.rvs(random_state=rng))

@@ -217,3 +217,31 @@ def test_the_quantity_functions_ask_an_illness_death_fit_for_its_endpoint(fit):
         bh.rmst(fit, 500.0, endpoint="os")
     with pytest.raises(bh.BayesHCCError, match="estimand"):
         bh.median_survival(fit, endpoint="os", estimand="average")
+
+
+def test_a_death_effect_shared_before_and_after_progression(fit):
+    """``arm_effect="shared_death"``: one log HR for both death transitions (equal on every
+    draw), which covers the example trial's true 0.70 and, pooling the deaths of both
+    transitions, has a smaller posterior SD than either per-transition death HR of the
+    same data. Settings round-trip; a prior for the after-progression HR alone is
+    refused (it has none of its own)."""
+    trial = bh.datasets.load_example_trial()
+    model = bh.IllnessDeath("weibull_ph", site_effect="shared", arm_effect="shared_death")
+    shared = model.fit(trial, draws=500, tune=500, chains=2, random_seed=11, check=False)
+    log_hr = shared.datatree["posterior"]["log_hr"]
+    assert np.array_equal(log_hr.sel(transition="death_without_progression").values,
+                          log_hr.sel(transition="death_after_progression").values)
+    table = shared.summary()
+    assert table.loc["death_after_progression", "lower"] < 0.70 < \
+        table.loc["death_after_progression", "upper"]
+    sd_shared = float(log_hr.sel(transition="death_after_progression").std())
+    per = fit.datatree["posterior"]["log_hr"]
+    assert sd_shared < min(float(per.sel(transition=t).std()) for t in TRANSITIONS[1:])
+    again = bh.IllnessDeath.from_settings(model.settings())
+    assert again.arm_effect == "shared_death" and "shared_death" in repr(again)
+    assert "arm_effect" not in bh.IllnessDeath().settings()  # older settings still match
+    with pytest.raises(bh.ModelError, match="share one"):
+        bh.IllnessDeath(arm_effect="shared_death", priors={
+            "death_after_progression.log_hr": bh.Prior("Normal", mu=0.0, sigma=1.0)})
+    with pytest.raises(bh.ModelError, match="arm_effect='both'"):
+        bh.IllnessDeath(arm_effect="both")

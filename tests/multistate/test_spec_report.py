@@ -71,6 +71,9 @@ def test_piecewise_cuts_move_to_the_data_unit():
     ({"illness_death__time_scale": "reset"}, "semi_markov"),
     ({"priors__death_after_progression": {"log_scale": {"dist": "Normal", "mu": 0,
                                                          "sigma": 1}}}, "unknown prior"),
+    ({"illness_death__shared_death_effect": True,
+      "priors__death_after_progression": {"log_hr": {"dist": "Normal", "mu": 0,
+                                                      "sigma": 1}}}, "share one log HR"),
 ])
 def test_spec_errors_name_the_key_and_the_fix(changes, match):
     with pytest.raises(SpecError, match=match):
@@ -138,3 +141,15 @@ def test_a_monitoring_plan_refuses_an_illness_death_analysis(tmp_path):
                     'success = 0.975\n')
     with pytest.raises(SpecError, match="completion_model"):
         bh.load_plan(plan)
+
+
+def test_a_shared_death_effect_from_the_spec_keeps_older_hashes():
+    """``illness_death.shared_death_effect = true`` builds the model with one log HR for
+    both death transitions; written only when true, so the shipped spec (and any spec
+    written before the key existed) keeps its hash."""
+    spec = bh.load_spec(SPEC)
+    off = bh.load_spec(_spec(illness_death__shared_death_effect=False))
+    assert off.hash == spec.hash and bh.build(off).arm_effect == "per_transition"
+    on = bh.load_spec(_spec(illness_death__shared_death_effect=True))
+    assert on.hash != spec.hash and bh.load_spec(bh.dump_spec(on)) == on
+    assert bh.build(on).arm_effect == "shared_death"
