@@ -71,54 +71,7 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] in "ZX")
 
 
-KILLED = """
-import os, sys, time
-from pathlib import Path
-from bayes_hcc.runner import run_tasks
-
-def park(i):
-    Path(sys.argv[1], f"worker{os.getpid()}").write_text("")
-    time.sleep(120)
-    return i
-
-if __name__ == "__main__":
-    run_tasks(park, [(f"t{i}", i) for i in range(4)], workers=2, progress=False)
-"""
-
-
-def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
-    """A study killed from outside (SIGKILL: a notebook kernel restarted, a job
-    cancelled) used to leave its pool's workers running their tasks, then waiting for
-    ever; they now end within a few seconds of it."""
-    import os
-    import signal
-    import time
-
-    script = tmp_path / "killed.py"
-    script.write_text(KILLED)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path)
-    try:
-        deadline = time.time() + 120
-        while len(list(tmp_path.glob("worker*"))) < 2 and time.time() < deadline:
-            time.sleep(0.2)
-        workers = [int(p.name[len("worker"):]) for p in tmp_path.glob("worker*")]
-        assert len(workers) == 2, "the workers did not start"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-
-        deadline = time.time() + 15
-        while any(_alive(w) for w in workers) and time.time() < deadline:
-            time.sleep(0.2)
-        left = [w for w in workers if _alive(w)]
-        for w in left:  # do not leave them to the next test
-            os.kill(w, signal.SIGKILL)
-        assert not left, f"workers {left} outlived their parent"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
-INTERRUPTED = """
+PARKED = """
 import os, sys, time
 from pathlib import Path
 from bayes_hcc.runner import run_tasks
@@ -136,25 +89,61 @@ if __name__ == "__main__":
 """
 
 
-def test_an_interrupt_stops_the_run_and_its_workers(tmp_path):
-    """Ctrl-C or a notebook's interrupt (SIGINT to the process that runs the tasks, not
-    to its workers) used to wait for every queued task to run (8 tasks of 60 s on two
-    workers: 4 minutes); the run now stops at once, its workers with it."""
+def _parked_run(tmp_path):
+    """A script running 8 tasks of 60 s on two workers, started with the default SIGINT
+    handling (a notebook kernel's); returns the process and its two workers' pids once
+    both are in a task."""
+    import signal
+    import time
+
+    script = tmp_path / "parked.py"
+    script.write_text(PARKED)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("worker*"))) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    workers = [int(p.name[len("worker"):]) for p in tmp_path.glob("worker*")]
+    if len(workers) != 2:
+        proc.kill()
+        raise AssertionError("the workers did not start")
+    return proc, workers
+
+
+def test_workers_end_when_the_process_that_started_them_is_killed(tmp_path):
+    """A study killed from outside (SIGKILL: a notebook kernel restarted, a job
+    cancelled) used to leave its pool's workers running their tasks, then waiting for
+    ever; they now end within a few seconds of it."""
     import os
     import signal
     import time
 
-    script = tmp_path / "interrupted.py"
-    script.write_text(INTERRUPTED)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc, workers = _parked_run(tmp_path)
     try:
-        deadline = time.time() + 120
-        while len(list(tmp_path.glob("worker*"))) < 2 and time.time() < deadline:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        deadline = time.time() + 15
+        while any(_alive(w) for w in workers) and time.time() < deadline:
             time.sleep(0.2)
-        workers = [int(p.name[len("worker"):]) for p in tmp_path.glob("worker*")]
-        assert len(workers) == 2, "the workers did not start"
+        left = [w for w in workers if _alive(w)]
+        for w in left:  # do not leave them to the next test
+            os.kill(w, signal.SIGKILL)
+        assert not left, f"workers {left} outlived their parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_an_interrupt_stops_the_run_and_its_workers(tmp_path):
+    """Ctrl-C or a notebook's interrupt (SIGINT to the process that runs the tasks, not
+    to its workers) used to wait for every queued task to run (8 tasks of 60 s on two
+    workers: 4 minutes); the run now stops at once, its workers with it."""
+    import signal
+    import time
+
+    proc, workers = _parked_run(tmp_path)
+    try:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)  # one 60 s task would exceed it
         assert "interrupted" in out
