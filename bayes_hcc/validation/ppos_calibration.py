@@ -227,18 +227,22 @@ def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None) ->
     same for every PPoS, so comparing methods against it measures the same Brier
     difference without the outcome's own noise."""
     import bayes_hcc as bh
-    from bayes_hcc.monitoring.predict import normal_final_probability
+    from bayes_hcc.monitoring.predict import _check_n_sims, normal_final_probability
 
+    n_sims = _check_n_sims(n_sims)
+    if getattr(trial, "truth", None) is None or not hasattr(trial.truth, "transition_hr"):
+        raise BayesHCCError("trial has no simulation truth: give the whole trial "
+                            "bh.simulate_trial returned (and one of its cuts as interim).")
     plan = bh.load_plan(plan)
     sim = _truth_simulator(trial, interim, plan)
     rng = np.random.default_rng(random_seed)
     wins = 0
-    for _ in range(int(n_sims)):
+    for _ in range(n_sims):
         completed = sim.simulate(0, rng)
         day, _ = sim.final_day(completed, plan.final)
         data = sim.completed_trial(completed, day)
         wins += bool(normal_final_probability(data, plan.spec) > plan.final.success)
-    return wins / int(n_sims)
+    return wins / n_sims
 
 
 def _truth_one(payload) -> dict:
@@ -384,8 +388,9 @@ def truth_comparison(table: pd.DataFrame) -> pd.DataFrame:
 def reliability_table(table: pd.DataFrame,
                       bins=(0.0, 0.05, 0.2, 0.5, 0.8, 0.95, 1.0)) -> pd.DataFrame:
     """Where each PPoS is calibrated: per method (the truth's PPoS too, when the table has
-    it) and bin of PPoS values (right-closed, the first bin includes 0), the trials in it, their mean PPoS and the share that actually
-    succeeded (Wilson 95% interval). A calibrated PPoS has mean PPoS inside the interval.
+    it) and bin of PPoS values (right-closed, the first bin includes 0), the trials in it,
+    their mean PPoS and the share that actually succeeded (Wilson 95% interval). A
+    calibrated PPoS has mean PPoS inside the interval.
 
     ``attrs["decomposition"]``: per method the Brier score and Murphy's terms on these
     bins, reliability (sum of n_k (mean PPoS_k - success_k)^2 / n: lower is better

@@ -484,3 +484,26 @@ def test_truth_completion_keeps_lost_patients_lost():
     n0 = len(frame)
     assert np.isinf(r["death"][:n0][lost]).all()
     assert np.allclose(r["censor"][:n0][lost], (sim.entry + sim.obs)[lost])
+
+
+def test_truth_ppos_refuses_what_it_cannot_compute():
+    """A trial without a simulation truth (read from a file), a number of completions that
+    is not a positive whole number, or an interim that is not a cut of the trial: each a
+    named error before any completion is simulated."""
+    from bayes_hcc.validation.ppos_calibration import _study_trial, truth_ppos
+
+    path = Path(__file__).resolve().parents[2] / "models" / "monitoring.toml"
+    plan = bh.load_plan(path)
+    trial, interim, _ = _study_trial(plan, 7, 3.0, 1, {})
+    with pytest.raises(bh.BayesHCCError, match="n_sims=0"):
+        truth_ppos(trial, interim, plan, n_sims=0)
+    import copy
+
+    read = copy.copy(trial)
+    read.truth = None  # as a trial read from a file has it
+    with pytest.raises(bh.BayesHCCError, match="no simulation truth"):
+        truth_ppos(read, interim, plan, n_sims=10)
+    other, _, _ = _study_trial(plan, 8, 3.0, 1, {})
+    with pytest.raises(bh.BayesHCCError, match="give the whole simulated trial|fingerprint"):
+        truth_ppos(other, interim.cut(interim.cut_date - pd.Timedelta(days=200), warn=False),
+                   plan, n_sims=10)
