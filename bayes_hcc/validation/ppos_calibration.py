@@ -217,6 +217,27 @@ def _truth_simulator(trial, interim, plan):
     return TruthSimulator()
 
 
+def _check_is_cut(trial, interim) -> None:
+    """``interim`` must hold exactly ``trial``'s patients randomized by its cut, with the
+    same site, arm and randomization date: the completion takes the patients still to come
+    from ``trial``, so another trial's cut (even with the same number of patients, and
+    simulated trials share their patient ids) would be completed with the wrong patients."""
+    keys = ["patient_id", "site", "arm", "randomization_date"]
+    whole, cut = trial.to_frame()[keys], interim.to_frame()[keys]
+    for f in (whole, cut):
+        f["randomization_date"] = pd.to_datetime(f["randomization_date"])
+    by_cut = whole[whole["randomization_date"] <= pd.Timestamp(interim.cut_date)]
+    a = by_cut.astype(str).sort_values("patient_id").reset_index(drop=True)
+    b = cut.astype(str).sort_values("patient_id").reset_index(drop=True)
+    if not a.equals(b):
+        merged = a.merge(b, how="outer", indicator=True)
+        bad = merged.loc[merged["_merge"] != "both", "patient_id"].unique().tolist()
+        raise BayesHCCError(f"interim is not a cut of trial: patients {bad[:5]} differ in "
+                            "site, arm or randomization date or are missing from one of "
+                            "them. Give the whole simulated trial and one of its own cuts "
+                            "(trial.cut(date)).")
+
+
 def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None) -> float:
     """The probability that the plan's final rule (its normal approximation) succeeds,
     given the interim data ``interim`` and the truth that simulated ``trial`` (a
@@ -233,6 +254,7 @@ def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None) ->
     if getattr(trial, "truth", None) is None or not hasattr(trial.truth, "transition_hr"):
         raise BayesHCCError("trial has no simulation truth: give the whole trial "
                             "bh.simulate_trial returned (and one of its cuts as interim).")
+    _check_is_cut(trial, interim)
     plan = bh.load_plan(plan)
     sim = _truth_simulator(trial, interim, plan)
     rng = np.random.default_rng(random_seed)
