@@ -33,13 +33,15 @@ from bayes_hcc.mcerror import wilson_interval
 METHODS = (("OS-only PPoS", "ppos_os"), ("illness-death PPoS", "ppos_illness_death"))
 #: The truth's PPoS (``add_truth_ppos``), scored beside them when a table has it.
 TRUTH = ("truth's PPoS", "ppos_truth")
+#: The truth's PPoS from the OS data only (``add_truth_ppos(..., know_progression=False)``).
+BLIND = ("truth's PPoS from OS data only", "ppos_truth_os_only")
 
 
 def _methods(table: pd.DataFrame) -> tuple:
     return METHODS + ((TRUTH,) if TRUTH[1] in table.columns else ())
 
 __all__ = ["ppos_calibration_study", "add_truth_ppos", "truth_ppos", "calibration_summary",
-           "truth_comparison", "reliability_table"]
+           "truth_comparison", "progression_information", "reliability_table"]
 
 
 def _study_trial(plan, seed, rho, look, truth):
@@ -178,12 +180,15 @@ class _TruthFit:
         return self._params, self._log_hr, self._site
 
 
-def _truth_simulator(trial, interim, plan):
+def _truth_simulator(trial, interim, plan, know_progression: bool = True):
     """Completes ``interim`` (a cut of the simulated ``trial``) from the truth: the true
     hazards and site effects (``_TruthFit``), the truth's loss to follow-up (its rate, and
     patients lost before the cut stay lost), and the patients still to come are the
     trial's own (entry day, site, arm): their outcomes are drawn afresh. Everything else
-    as ``predictive_probability(..., completion=)``."""
+    as ``predictive_probability(..., completion=)``. ``know_progression=False`` forgets
+    what the scans showed of the patients still followed: each is known progression-free
+    at randomisation only, so their state at the cut is drawn from the truth given that
+    they are alive (``_unseen_progression`` from time 0)."""
     from bayes_hcc.monitoring.illness_death import IllnessDeathFutureSimulator
     from bayes_hcc.monitoring.plan import Prediction
 
@@ -199,6 +204,9 @@ def _truth_simulator(trial, interim, plan):
             # within followup_window_days) would also continue patients lost shortly before
             # the cut, whom the truth never follows again.
             self.at_risk = ~self.event & (self.entry + self.obs >= self.cut_day - 0.5)
+            if not know_progression:
+                self.prog_lower = np.where(self.at_risk, 0.0, self.prog_lower)
+                self.prog_upper = np.where(self.at_risk, np.inf, self.prog_upper)
             frame = trial.to_frame()
             rand = pd.to_datetime(frame["randomization_date"])
             later = (rand > self.cut_date).to_numpy()
@@ -238,7 +246,8 @@ def _check_is_cut(trial, interim) -> None:
                             "(trial.cut(date)).")
 
 
-def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None) -> float:
+def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None,
+               know_progression: bool = True) -> float:
     """The probability that the plan's final rule (its normal approximation) succeeds,
     given the interim data ``interim`` and the truth that simulated ``trial`` (a
     ``simulate_trial`` result with Weibull hazards; ``interim`` one of its cuts): the best
@@ -246,7 +255,14 @@ def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None) ->
     success probability given the interim data (and more), it is what the actual outcome
     is a noisy draw of: mean (PPoS - outcome)^2 = mean (PPoS - truth's PPoS)^2 + a term the
     same for every PPoS, so comparing methods against it measures the same Brier
-    difference without the outcome's own noise."""
+    difference without the outcome's own noise.
+
+    ``know_progression=False``: the same from the interim's OS data only, forgetting who
+    of the patients still followed has progressed (each one's state at the cut is drawn
+    from the truth given that they are alive): q0, the best PPoS a method that does not
+    know who has progressed could give. q0 is q averaged over what it does not know, so
+    mean (q - q0)^2 is the most knowing who has progressed can lower the Brier score when
+    the parameters are known (:func:`progression_information`)."""
     import bayes_hcc as bh
     from bayes_hcc.monitoring.predict import _check_n_sims, normal_final_probability
 
@@ -256,7 +272,7 @@ def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None) ->
                             "bh.simulate_trial returned (and one of its cuts as interim).")
     _check_is_cut(trial, interim)
     plan = bh.load_plan(plan)
-    sim = _truth_simulator(trial, interim, plan)
+    sim = _truth_simulator(trial, interim, plan, know_progression=bool(know_progression))
     rng = np.random.default_rng(random_seed)
     wins = 0
     for _ in range(n_sims):
@@ -270,24 +286,36 @@ def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None) ->
 def _truth_one(payload) -> dict:
     import bayes_hcc as bh
 
-    plan_path, seed, rho, look, n_sims, truth = payload
+    plan_path, seed, rho, look, n_sims, truth, know = payload
     plan = bh.load_plan(plan_path)
     trial, interim, outcome = _study_trial(plan, seed, rho, look, truth)
+    # without the progressions: its own random numbers, independent of q's
+    # (progression_information's correction for Monte Carlo error assumes it)
+    rs = seed if know else [seed, 1]
     return {"seed": int(seed), "outcome": outcome,
-            "ppos_truth": truth_ppos(trial, interim, plan, n_sims=n_sims, random_seed=seed)}
+            _truth_column(know): truth_ppos(trial, interim, plan, n_sims=n_sims,
+                                            random_seed=rs, know_progression=know)}
+
+
+def _truth_column(know_progression: bool) -> str:
+    return TRUTH[1] if know_progression else BLIND[1]
 
 
 def add_truth_ppos(table: pd.DataFrame, plan, *, n_sims: int = 1000,
                    post_progression_hr: float | None = None, look: int | None = None,
                    truth: dict | None = None, workers: int | None = 1,
-                   progress: bool = True, store=None) -> pd.DataFrame:
+                   progress: bool = True, store=None,
+                   know_progression: bool = True) -> pd.DataFrame:
     """``table`` (a ``ppos_calibration_study`` table) with a column ``ppos_truth``: each
     trial's :func:`truth_ppos` at the study's look, from ``n_sims`` completions, for the
     same simulated trials (re-simulated from their seeds; each trial's re-computed actual
     outcome must equal the table's, else a named error). The study's settings
     (``post_progression_hr``, ``look``, ``truth``) are read from ``table.attrs`` when the
     table has them (a table read back from CSV does not: give them). ``store``: a JSON
-    Lines file that makes it resumable, refused when written with other settings."""
+    Lines file that makes it resumable, refused when written with other settings.
+    ``know_progression=False`` adds ``ppos_truth_os_only`` instead: the truth's PPoS from
+    the OS data only (:func:`truth_ppos`), with random numbers independent of
+    ``ppos_truth``'s."""
     from pathlib import Path
 
     import bayes_hcc as bh
@@ -311,9 +339,13 @@ def add_truth_ppos(table: pd.DataFrame, plan, *, n_sims: int = 1000,
     meta = {"kind": "truth_ppos", "plan_hash": bh.load_plan(plan).hash,
             "post_progression_hr": float(settings["post_progression_hr"]),
             "look": settings["look"], "truth": truth, "n_sims": int(n_sims)}
+    know = bool(know_progression)
+    if not know:
+        meta["know_progression"] = False  # stores of the known-state PPoS stay readable
+    column = _truth_column(know)
     tasks = [(f"seed{int(s)}", (str(Path(plan).resolve()), int(s),
                                  float(settings["post_progression_hr"]), settings["look"],
-                                 int(n_sims), truth)) for s in table["seed"]]
+                                 int(n_sims), truth, know)) for s in table["seed"]]
     out = run_tasks(_truth_one, tasks, workers=workers, progress=progress,
                     desc="truth's PPoS", store=store, meta=meta)
     again = np.array([out[k]["outcome"] for k, _ in tasks], float)
@@ -323,8 +355,8 @@ def add_truth_ppos(table: pd.DataFrame, plan, *, n_sims: int = 1000,
                             "trial's outcome differs from the table's; the settings given "
                             "are not the study's.")
     res = table.copy()
-    res["ppos_truth"] = [out[k]["ppos_truth"] for k, _ in tasks]
-    res.attrs.update({**table.attrs, "truth_ppos": meta})
+    res[column] = [out[k][column] for k, _ in tasks]
+    res.attrs.update({**table.attrs, ("truth_ppos" if know else "truth_ppos_os_only"): meta})
     return res
 
 
@@ -404,6 +436,62 @@ def truth_comparison(table: pd.DataFrame) -> pd.DataFrame:
     res.attrs.update({"n_trials": len(y), "success_rate": float(y.mean()),
                       "sd_ratio": float(np.std(brier[0] - brier[1], ddof=1)
                                         / np.std(diff, ddof=1))})
+    return res
+
+
+def _n_sims_of(table: pd.DataFrame, key: str, n_sims) -> int:
+    known = (table.attrs.get(key) or {}).get("n_sims")
+    if n_sims is None and known is None:
+        raise BayesHCCError("the table does not say how many completions each truth's PPoS "
+                            "came from (a table read back from CSV): give n_sims.")
+    if n_sims is not None and known is not None and int(n_sims) != int(known):
+        raise BayesHCCError(f"n_sims={n_sims}, but the table's truth's PPoS came from "
+                            f"{known} completions.")
+    n = int(n_sims if n_sims is not None else known)
+    if n < 2:
+        raise BayesHCCError(f"n_sims={n}: the correction for Monte Carlo error needs at "
+                            "least 2 completions per trial.")
+    return n
+
+
+def progression_information(table: pd.DataFrame, n_sims: int | None = None) -> pd.DataFrame:
+    """How much knowing who has progressed can improve a PPoS at all, next to what the
+    illness-death PPoS gained. With q the truth's PPoS (``ppos_truth``) and q0 the truth's
+    PPoS from the OS data only (``ppos_truth_os_only``; both from :func:`add_truth_ppos`),
+    q0 is q averaged over what the OS data do not say, so the Brier score of q0 exceeds
+    q's by exactly mean (q - q0)^2: the most knowing who has progressed is worth when the
+    parameters are known. It is estimated without the bias of the completions' own Monte
+    Carlo error (each q from ``n_sims`` completions, independent random numbers: minus
+    q(1 - q) / (n_sims - 1) for each), with a Monte Carlo 95% interval over trials. The
+    illness-death PPoS's measured gain (``truth_comparison``'s difference) is the second
+    row; ``attrs["share"]``: the first row over the OS-only PPoS's mean (PPoS - q)^2, the
+    share of its error that knowing who has progressed could remove. ``n_sims`` is read
+    from the table's attrs when it has them (a table read back from CSV does not)."""
+    need = [TRUTH[1], BLIND[1]]
+    missing = [c for c in need if c not in getattr(table, "columns", ())]
+    if missing:
+        raise BayesHCCError(f"the table has no column(s) {missing}: add them with "
+                            "add_truth_ppos(table, plan, ...) and add_truth_ppos(table, plan, "
+                            "..., know_progression=False).")
+    n1 = _n_sims_of(table, "truth_ppos", n_sims)
+    n0 = _n_sims_of(table, "truth_ppos_os_only", n_sims)
+    y = _outcomes(table)
+    q = table[TRUTH[1]].to_numpy(float)
+    q0 = pd.to_numeric(table[BLIND[1]], errors="coerce").to_numpy(float)
+    bad = ~((q0 >= 0) & (q0 <= 1))
+    if bad.any():
+        raise BayesHCCError(f"column {BLIND[1]!r}: not a probability in [0, 1] in rows "
+                            f"{table.index[bad][:5].tolist()}; recompute those trials.")
+    value = (q - q0) ** 2 - q * (1 - q) / (n1 - 1) - q0 * (1 - q0) / (n0 - 1)
+    cmp = truth_comparison(table)
+    gained = cmp.loc["difference (OS-only - illness-death)"]
+    rows = [_mean_interval("knowing who has progressed, at most: mean (q - q0)^2", value),
+            {"measure": "illness-death PPoS's gain: difference (OS-only - illness-death) "
+                        "of mean (PPoS - q)^2", **gained.to_dict()}]
+    res = pd.DataFrame(rows).set_index("measure")
+    os_err = cmp.loc["OS-only PPoS: mean (PPoS - truth's PPoS)^2", "estimate"]
+    res.attrs.update({"n_trials": len(y), "n_sims": (n1, n0),
+                      "share": float(res.iloc[0]["estimate"] / os_err)})
     return res
 
 
