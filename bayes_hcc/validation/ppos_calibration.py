@@ -41,7 +41,8 @@ def _methods(table: pd.DataFrame) -> tuple:
     return METHODS + ((TRUTH,) if TRUTH[1] in table.columns else ())
 
 __all__ = ["ppos_calibration_study", "add_truth_ppos", "truth_ppos", "calibration_summary",
-           "truth_comparison", "progression_information", "reliability_table"]
+           "truth_comparison", "progression_information", "truth_ppos_study",
+           "reliability_table"]
 
 
 def _study_trial(plan, seed, rho, look, truth):
@@ -83,6 +84,22 @@ def _one_trial(payload) -> dict:
             "os_converged": not os_fit.convergence_problems()}
 
 
+def _checked_truth(truth: dict | None) -> dict:
+    """A study's ``truth``: arguments of the example trial's recipe, except those the study
+    sets itself."""
+    from bayes_hcc.datasets import EXAMPLE_RECIPE
+
+    truth = dict(truth or {})
+    fixed = {"random_seed", "cut_date", "post_progression_hr", "id_prefix"} & set(truth)
+    unknown = set(truth) - set(EXAMPLE_RECIPE)
+    if fixed or unknown:
+        raise BayesHCCError(f"truth={truth!r}: {sorted(fixed | unknown)} cannot be set here "
+                            "(the study sets the seed, the cut and post_progression_hr; the "
+                            f"others must be arguments of the recipe: "
+                            f"{sorted(EXAMPLE_RECIPE)}).")
+    return truth
+
+
 def ppos_calibration_study(plan, *, n_trials: int = 60, post_progression_hr: float = 3.0,
                            look: int = 2, n_sims: int = 100, random_seed: int = 2024,
                            workers: int | None = 1, progress: bool = True,
@@ -100,19 +117,11 @@ def ppos_calibration_study(plan, *, n_trials: int = 60, post_progression_hr: flo
     from pathlib import Path
 
     import bayes_hcc as bh
-    from bayes_hcc.datasets import EXAMPLE_RECIPE
     from bayes_hcc.runner import run_tasks
 
     settings = {"baseline": "weibull_ph", "time_scale": "markov", "site_effect": "shared",
                 **(illness_death or {})}
-    truth = dict(truth or {})
-    fixed = {"random_seed", "cut_date", "post_progression_hr", "id_prefix"} & set(truth)
-    unknown = set(truth) - set(EXAMPLE_RECIPE)
-    if fixed or unknown:
-        raise BayesHCCError(f"truth={truth!r}: {sorted(fixed | unknown)} cannot be set here "
-                            "(the study sets the seed, the cut and post_progression_hr; the "
-                            f"others must be arguments of the recipe: "
-                            f"{sorted(EXAMPLE_RECIPE)}).")
+    truth = _checked_truth(truth)
     seeds = np.random.default_rng(random_seed).integers(2**31, size=n_trials)
     meta = {"kind": "ppos_calibration", "plan_hash": bh.load_plan(plan).hash,
             "post_progression_hr": float(post_progression_hr), "look": look,
@@ -360,13 +369,13 @@ def add_truth_ppos(table: pd.DataFrame, plan, *, n_sims: int = 1000,
     return res
 
 
-def _outcomes(table: pd.DataFrame) -> np.ndarray:
+def _outcomes(table: pd.DataFrame, methods: bool = True) -> np.ndarray:
     """The actual outcomes (0/1) of a study table, after checking the columns the
-    summaries read: a named error with the rows and the fix, never a silent NaN or a
-    PPoS binned outside [0, 1]."""
+    summaries read (the two methods' PPoS unless ``methods=False``): a named error with
+    the rows and the fix, never a silent NaN or a PPoS binned outside [0, 1]."""
     if not isinstance(table, pd.DataFrame):
         raise BayesHCCError("give the table ppos_calibration_study returns (a DataFrame).")
-    need = ["outcome"] + [col for _, col in METHODS]
+    need = ["outcome"] + ([col for _, col in METHODS] if methods else [])
     missing = [c for c in need if c not in table.columns]
     if missing:
         raise BayesHCCError(f"the table has no column(s) {missing}; give the table "
@@ -379,7 +388,7 @@ def _outcomes(table: pd.DataFrame) -> np.ndarray:
         raise BayesHCCError(f"column 'outcome': not True/False (or 1/0) in rows "
                             f"{table.index[bad][:5].tolist()}; it is each trial's actual "
                             "final decision.")
-    for _, col in _methods(table):
+    for _, col in _methods(table) if methods else ((TRUTH,) if TRUTH[1] in table else ()):
         f = pd.to_numeric(table[col], errors="coerce").to_numpy(float)
         bad = ~((f >= 0) & (f <= 1))
         if bad.any():
@@ -439,6 +448,55 @@ def truth_comparison(table: pd.DataFrame) -> pd.DataFrame:
     return res
 
 
+def _truth_pair(payload) -> dict:
+    import bayes_hcc as bh
+
+    plan_path, seed, rho, look, n_sims, truth = payload
+    plan = bh.load_plan(plan_path)
+    trial, interim, outcome = _study_trial(plan, seed, rho, look, truth)
+    return {"seed": int(seed), "outcome": outcome,
+            "interim_events": int(interim.endpoint("os").n_events),
+            "followed": int(_truth_simulator(trial, interim, plan).at_risk.sum()),
+            TRUTH[1]: truth_ppos(trial, interim, plan, n_sims=n_sims, random_seed=seed),
+            BLIND[1]: truth_ppos(trial, interim, plan, n_sims=n_sims,
+                                 random_seed=[seed, 1], know_progression=False)}
+
+
+def truth_ppos_study(plan, *, n_trials: int = 100, post_progression_hr: float = 3.0,
+                     look: int = 2, n_sims: int = 1000, random_seed: int = 2024,
+                     truth: dict | None = None, workers: int | None = 1,
+                     progress: bool = True, store=None) -> pd.DataFrame:
+    """Where could knowing who has progressed improve a PPoS? Without fitting any model:
+    one row per simulated trial of :func:`ppos_calibration_study`'s design (trial i is the
+    same trial as there, for the same settings), with its actual final outcome, the
+    truth's PPoS q and the truth's PPoS from the OS data only q0 (:func:`truth_ppos`), each
+    from ``n_sims`` completions with independent random numbers, the interim's OS events
+    and the patients still followed at the cut. :func:`progression_information` of it is
+    the most any PPoS could gain from knowing who has progressed in that design, so a
+    design can be screened in minutes before an MCMC study is run on it. ``store``: a
+    JSON Lines file that makes it resumable, refused when written with other settings."""
+    from pathlib import Path
+
+    import bayes_hcc as bh
+    from bayes_hcc.monitoring.predict import _check_n_sims
+    from bayes_hcc.runner import run_tasks
+
+    n_sims = _check_n_sims(n_sims)
+    truth = _checked_truth(truth)
+    seeds = np.random.default_rng(random_seed).integers(2**31, size=n_trials)
+    meta = {"kind": "truth_ppos_study", "plan_hash": bh.load_plan(plan).hash,
+            "post_progression_hr": float(post_progression_hr), "look": look,
+            "n_sims": n_sims, "truth": truth, "random_seed": random_seed}
+    tasks = [(f"trial{i}", (str(Path(plan).resolve()), int(s), float(post_progression_hr),
+                            look, n_sims, truth)) for i, s in enumerate(seeds)]
+    out = run_tasks(_truth_pair, tasks, workers=workers, progress=progress,
+                    desc="truth's PPoS", store=store, meta=meta)
+    table = pd.DataFrame([out[k] for k, _ in tasks])
+    per_column = {"n_sims": n_sims}
+    table.attrs.update({**meta, "truth_ppos": per_column, "truth_ppos_os_only": per_column})
+    return table
+
+
 def _n_sims_of(table: pd.DataFrame, key: str, n_sims) -> int:
     known = (table.attrs.get(key) or {}).get("n_sims")
     if n_sims is None and known is None:
@@ -465,8 +523,11 @@ def progression_information(table: pd.DataFrame, n_sims: int | None = None) -> p
     q(1 - q) / (n_sims - 1) for each), with a Monte Carlo 95% interval over trials. The
     illness-death PPoS's measured gain (``truth_comparison``'s difference) is the second
     row; ``attrs["share"]``: the first row over the OS-only PPoS's mean (PPoS - q)^2, the
-    share of its error that knowing who has progressed could remove. ``n_sims`` is read
-    from the table's attrs when it has them (a table read back from CSV does not)."""
+    share of its error that knowing who has progressed could remove;
+    ``attrs["brier_q0"]``: q0's Brier score against the actual outcomes. A table of
+    :func:`truth_ppos_study` (no PPoS of either method) gives the first row only.
+    ``n_sims`` is read from the table's attrs when it has them (a table read back from
+    CSV does not)."""
     need = [TRUTH[1], BLIND[1]]
     missing = [c for c in need if c not in getattr(table, "columns", ())]
     if missing:
@@ -475,7 +536,8 @@ def progression_information(table: pd.DataFrame, n_sims: int | None = None) -> p
                             "..., know_progression=False).")
     n1 = _n_sims_of(table, "truth_ppos", n_sims)
     n0 = _n_sims_of(table, "truth_ppos_os_only", n_sims)
-    y = _outcomes(table)
+    methods = all(col in table.columns for _, col in METHODS)
+    y = _outcomes(table, methods=methods)
     q = table[TRUTH[1]].to_numpy(float)
     q0 = pd.to_numeric(table[BLIND[1]], errors="coerce").to_numpy(float)
     bad = ~((q0 >= 0) & (q0 <= 1))
@@ -483,15 +545,18 @@ def progression_information(table: pd.DataFrame, n_sims: int | None = None) -> p
         raise BayesHCCError(f"column {BLIND[1]!r}: not a probability in [0, 1] in rows "
                             f"{table.index[bad][:5].tolist()}; recompute those trials.")
     value = (q - q0) ** 2 - q * (1 - q) / (n1 - 1) - q0 * (1 - q0) / (n0 - 1)
-    cmp = truth_comparison(table)
-    gained = cmp.loc["difference (OS-only - illness-death)"]
-    rows = [_mean_interval("knowing who has progressed, at most: mean (q - q0)^2", value),
-            {"measure": "illness-death PPoS's gain: difference (OS-only - illness-death) "
-                        "of mean (PPoS - q)^2", **gained.to_dict()}]
+    rows = [_mean_interval("knowing who has progressed, at most: mean (q - q0)^2", value)]
+    res_attrs = {"n_trials": len(y), "n_sims": (n1, n0),
+                 "brier_q0": float(np.mean((q0 - y) ** 2))}
+    if methods:
+        cmp = truth_comparison(table)
+        gained = cmp.loc["difference (OS-only - illness-death)"]
+        rows.append({"measure": "illness-death PPoS's gain: difference (OS-only - "
+                                "illness-death) of mean (PPoS - q)^2", **gained.to_dict()})
+        os_err = cmp.loc["OS-only PPoS: mean (PPoS - truth's PPoS)^2", "estimate"]
+        res_attrs["share"] = float(rows[0]["estimate"] / os_err)
     res = pd.DataFrame(rows).set_index("measure")
-    os_err = cmp.loc["OS-only PPoS: mean (PPoS - truth's PPoS)^2", "estimate"]
-    res.attrs.update({"n_trials": len(y), "n_sims": (n1, n0),
-                      "share": float(res.iloc[0]["estimate"] / os_err)})
+    res.attrs.update(res_attrs)
     return res
 
 

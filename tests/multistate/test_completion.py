@@ -583,3 +583,38 @@ def test_progression_information_by_hand():
                                 n_sims=11)
     with pytest.raises(bh.BayesHCCError, match="know_progression=False"):
         progression_information(table.drop(columns="ppos_truth_os_only"), n_sims=11)
+
+
+def test_truth_ppos_study_screens_a_design_without_fitting(tmp_path):
+    """One row per simulated trial, the calibration study's own trials (its CSV's seeds
+    and outcomes for the same settings), q and q0 each as ``truth_ppos`` computes them;
+    ``progression_information`` reads it (no PPoS of either method: the first row only).
+    Resumable from its store, refused with other settings."""
+    from bayes_hcc.validation.ppos_calibration import (_study_trial, progression_information,
+                                                       truth_ppos, truth_ppos_study)
+
+    root = Path(__file__).resolve().parents[2]
+    path = root / "models" / "monitoring.toml"
+    mediated = {"hr_os": 1.0, "hr_ttp": 0.5}
+    store = tmp_path / "s.jsonl"
+    t = truth_ppos_study(path, n_trials=2, look=2, n_sims=20, truth=mediated,
+                         progress=False, store=store)
+    study = pd.read_csv(root / "docs" / "validation" / "ppos_calibration_look2_mediated.csv")
+    assert t["seed"].tolist() == study["seed"][:2].tolist()
+    assert t["outcome"].tolist() == study["outcome"][:2].tolist()
+    plan = bh.load_plan(path)
+    trial, interim, _ = _study_trial(plan, int(t["seed"][1]), 3.0, 2, mediated)
+    s = int(t["seed"][1])
+    assert t["ppos_truth"][1] == truth_ppos(trial, interim, plan, n_sims=20, random_seed=s)
+    assert t["ppos_truth_os_only"][1] == truth_ppos(trial, interim, plan, n_sims=20,
+                                                    random_seed=[s, 1],
+                                                    know_progression=False)
+    assert (t["interim_events"] == 70).all() and (t["followed"] > 0).all()
+    r = progression_information(t)
+    assert len(r) == 1 and "share" not in r.attrs
+    again = truth_ppos_study(path, n_trials=2, look=2, n_sims=20, truth=mediated,
+                             progress=False, store=store)  # read back from the store
+    assert again.equals(t)
+    with pytest.raises(bh.BayesHCCError, match="settings|meta"):
+        truth_ppos_study(path, n_trials=2, look=1, n_sims=20, truth=mediated,
+                         progress=False, store=store)
