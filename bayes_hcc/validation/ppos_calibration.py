@@ -270,8 +270,8 @@ def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None,
     of the patients still followed has progressed (each one's state at the cut is drawn
     from the truth given that they are alive): q0, the best PPoS a method that does not
     know who has progressed could give. q0 is q averaged over what it does not know, so
-    mean (q - q0)^2 is the most knowing who has progressed can lower the Brier score when
-    the parameters are known (:func:`progression_information`)."""
+    q0's expected Brier score exceeds q's by mean (q - q0)^2: what knowing who has
+    progressed is worth when the parameters are known (:func:`progression_information`)."""
     import bayes_hcc as bh
     from bayes_hcc.monitoring.predict import _check_n_sims, normal_final_probability
 
@@ -472,7 +472,7 @@ def truth_ppos_study(plan, *, n_trials: int = 100, post_progression_hr: float = 
     truth's PPoS q and the truth's PPoS from the OS data only q0 (:func:`truth_ppos`), each
     from ``n_sims`` completions with independent random numbers, the interim's OS events
     and the patients still followed at the cut. :func:`progression_information` of it is
-    the most any PPoS could gain from knowing who has progressed in that design, so a
+    what knowing who has progressed is worth in that design with the parameters known, so a
     design can be screened in minutes before an MCMC study is run on it. ``store``: a
     JSON Lines file that makes it resumable, refused when written with other settings."""
     from pathlib import Path
@@ -516,11 +516,14 @@ def progression_information(table: pd.DataFrame, n_sims: int | None = None) -> p
     """How much knowing who has progressed can improve a PPoS at all, next to what the
     illness-death PPoS gained. With q the truth's PPoS (``ppos_truth``) and q0 the truth's
     PPoS from the OS data only (``ppos_truth_os_only``; both from :func:`add_truth_ppos`),
-    q0 is q averaged over what the OS data do not say, so the Brier score of q0 exceeds
-    q's by exactly mean (q - q0)^2: the most knowing who has progressed is worth when the
-    parameters are known. It is estimated without the bias of the completions' own Monte
-    Carlo error (each q from ``n_sims`` completions, independent random numbers: minus
-    q(1 - q) / (n_sims - 1) for each), with a Monte Carlo 95% interval over trials. The
+    q0 is q averaged over what the OS data do not say, so the expected Brier score of q0
+    exceeds q's by mean (q - q0)^2: what knowing who has progressed is worth when the
+    parameters are known. (A PPoS from estimated parameters can also gain or lose by how
+    well it estimates them: the illness-death model reads the progressions for that too,
+    and spreads the arm effect over three transitions.) It is estimated without the bias of
+    the completions' own Monte Carlo error (each q from ``n_sims`` completions, independent
+    random numbers: minus q(1 - q) / (n_sims - 1) for each), with a Monte Carlo 95%
+    interval over trials. The
     illness-death PPoS's measured gain (``truth_comparison``'s difference) is the second
     row; ``attrs["share"]``: the first row over the OS-only PPoS's mean (PPoS - q)^2, the
     share of its error that knowing who has progressed could remove;
