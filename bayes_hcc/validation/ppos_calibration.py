@@ -548,7 +548,8 @@ def progression_information(table: pd.DataFrame, n_sims: int | None = None) -> p
         raise BayesHCCError(f"column {BLIND[1]!r}: not a probability in [0, 1] in rows "
                             f"{table.index[bad][:5].tolist()}; recompute those trials.")
     value = (q - q0) ** 2 - q * (1 - q) / (n1 - 1) - q0 * (1 - q0) / (n0 - 1)
-    rows = [_mean_interval("knowing who has progressed, at most: mean (q - q0)^2", value)]
+    rows = [_mean_interval("knowing who has progressed, true parameters: mean (q - q0)^2",
+                           value)]
     res_attrs = {"n_trials": len(y), "n_sims": (n1, n0),
                  "brier_q0": float(np.mean((q0 - y) ** 2))}
     if methods:
