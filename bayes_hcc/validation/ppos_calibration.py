@@ -84,6 +84,29 @@ def _one_trial(payload) -> dict:
             "os_converged": not os_fit.convergence_problems()}
 
 
+def _check_design(plan, n_trials, post_progression_hr, look) -> None:
+    """A study's design settings, checked before any trial is simulated (and before a
+    store records them): a named error with the fix."""
+    import bayes_hcc as bh
+
+    if not isinstance(n_trials, (int, np.integer)) or isinstance(n_trials, bool) \
+            or n_trials < 1:
+        raise BayesHCCError(f"n_trials={n_trials!r}: give a positive whole number (the "
+                            "summaries' Monte Carlo intervals need at least 2 trials).")
+    try:
+        rho = float(post_progression_hr)
+    except (TypeError, ValueError):
+        rho = np.nan
+    if not (np.isfinite(rho) and rho > 0):
+        raise BayesHCCError(f"post_progression_hr={post_progression_hr!r}: give a positive "
+                            "number (the death hazard after progression over the one "
+                            "before; 1 = progression does not change it).")
+    plan = bh.load_plan(plan)
+    if plan.look(look) is plan.final:
+        raise BayesHCCError(f"look={look!r} is the final analysis: give an interim look "
+                            f"(1..{len(plan.looks)}).")
+
+
 def _checked_truth(truth: dict | None) -> dict:
     """A study's ``truth``: arguments of the example trial's recipe, except those the study
     sets itself."""
@@ -122,6 +145,7 @@ def ppos_calibration_study(plan, *, n_trials: int = 60, post_progression_hr: flo
     settings = {"baseline": "weibull_ph", "time_scale": "markov", "site_effect": "shared",
                 **(illness_death or {})}
     truth = _checked_truth(truth)
+    _check_design(plan, n_trials, post_progression_hr, look)
     seeds = np.random.default_rng(random_seed).integers(2**31, size=n_trials)
     meta = {"kind": "ppos_calibration", "plan_hash": bh.load_plan(plan).hash,
             "post_progression_hr": float(post_progression_hr), "look": look,
@@ -298,12 +322,15 @@ def _truth_one(payload) -> dict:
     plan_path, seed, rho, look, n_sims, truth, know = payload
     plan = bh.load_plan(plan_path)
     trial, interim, outcome = _study_trial(plan, seed, rho, look, truth)
-    # without the progressions: its own random numbers, independent of q's
-    # (progression_information's correction for Monte Carlo error assumes it)
-    rs = seed if know else [seed, 1]
     return {"seed": int(seed), "outcome": outcome,
-            _truth_column(know): truth_ppos(trial, interim, plan, n_sims=n_sims,
-                                            random_seed=rs, know_progression=know)}
+            _truth_column(know): _study_truth_ppos(trial, interim, plan, seed, n_sims, know)}
+
+
+def _study_truth_ppos(trial, interim, plan, seed, n_sims, know: bool) -> float:
+    """q (``know``) or q0 of a study trial. q0 has its own random numbers, independent of
+    q's: ``progression_information``'s correction for Monte Carlo error assumes it."""
+    return truth_ppos(trial, interim, plan, n_sims=n_sims,
+                      random_seed=seed if know else [seed, 1], know_progression=know)
 
 
 def _truth_column(know_progression: bool) -> str:
@@ -371,8 +398,9 @@ def add_truth_ppos(table: pd.DataFrame, plan, *, n_sims: int = 1000,
 
 def _outcomes(table: pd.DataFrame, methods: bool = True) -> np.ndarray:
     """The actual outcomes (0/1) of a study table, after checking the columns the
-    summaries read (the two methods' PPoS unless ``methods=False``): a named error with
-    the rows and the fix, never a silent NaN or a PPoS binned outside [0, 1]."""
+    summaries read (the two methods' PPoS unless ``methods=False``, and the truth's PPoS
+    columns the table has): a named error with the rows and the fix, never a silent NaN
+    or a PPoS binned outside [0, 1]."""
     if not isinstance(table, pd.DataFrame):
         raise BayesHCCError("give the table ppos_calibration_study returns (a DataFrame).")
     need = ["outcome"] + ([col for _, col in METHODS] if methods else [])
@@ -388,7 +416,9 @@ def _outcomes(table: pd.DataFrame, methods: bool = True) -> np.ndarray:
         raise BayesHCCError(f"column 'outcome': not True/False (or 1/0) in rows "
                             f"{table.index[bad][:5].tolist()}; it is each trial's actual "
                             "final decision.")
-    for _, col in _methods(table) if methods else ((TRUTH,) if TRUTH[1] in table else ()):
+    checked = (METHODS if methods else ()) + tuple(m for m in (TRUTH, BLIND)
+                                                   if m[1] in table.columns)
+    for _, col in checked:
         f = pd.to_numeric(table[col], errors="coerce").to_numpy(float)
         bad = ~((f >= 0) & (f <= 1))
         if bad.any():
@@ -457,9 +487,8 @@ def _truth_pair(payload) -> dict:
     return {"seed": int(seed), "outcome": outcome,
             "interim_events": int(interim.endpoint("os").n_events),
             "followed": int(_truth_simulator(trial, interim, plan).at_risk.sum()),
-            TRUTH[1]: truth_ppos(trial, interim, plan, n_sims=n_sims, random_seed=seed),
-            BLIND[1]: truth_ppos(trial, interim, plan, n_sims=n_sims,
-                                 random_seed=[seed, 1], know_progression=False)}
+            **{_truth_column(know): _study_truth_ppos(trial, interim, plan, seed, n_sims, know)
+               for know in (True, False)}}
 
 
 def truth_ppos_study(plan, *, n_trials: int = 100, post_progression_hr: float = 3.0,
@@ -483,6 +512,7 @@ def truth_ppos_study(plan, *, n_trials: int = 100, post_progression_hr: float = 
 
     n_sims = _check_n_sims(n_sims)
     truth = _checked_truth(truth)
+    _check_design(plan, n_trials, post_progression_hr, look)
     seeds = np.random.default_rng(random_seed).integers(2**31, size=n_trials)
     meta = {"kind": "truth_ppos_study", "plan_hash": bh.load_plan(plan).hash,
             "post_progression_hr": float(post_progression_hr), "look": look,
@@ -542,11 +572,7 @@ def progression_information(table: pd.DataFrame, n_sims: int | None = None) -> p
     methods = all(col in table.columns for _, col in METHODS)
     y = _outcomes(table, methods=methods)
     q = table[TRUTH[1]].to_numpy(float)
-    q0 = pd.to_numeric(table[BLIND[1]], errors="coerce").to_numpy(float)
-    bad = ~((q0 >= 0) & (q0 <= 1))
-    if bad.any():
-        raise BayesHCCError(f"column {BLIND[1]!r}: not a probability in [0, 1] in rows "
-                            f"{table.index[bad][:5].tolist()}; recompute those trials.")
+    q0 = table[BLIND[1]].to_numpy(float)
     value = (q - q0) ** 2 - q * (1 - q) / (n1 - 1) - q0 * (1 - q0) / (n0 - 1)
     rows = [_mean_interval("knowing who has progressed, true parameters: mean (q - q0)^2",
                            value)]
