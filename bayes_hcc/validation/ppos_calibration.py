@@ -84,11 +84,22 @@ def _one_trial(payload) -> dict:
             "os_converged": not os_fit.convergence_problems()}
 
 
+def _os_plan(plan):
+    """The plan, loaded; refused by name unless its final rule is on OS (the studies' looks
+    count OS deaths and the truth's completions carry OS only)."""
+    import bayes_hcc as bh
+
+    plan = bh.load_plan(plan)
+    if plan.spec.endpoint != "os":
+        raise BayesHCCError(f"the plan's analysis is on {plan.spec.endpoint.upper()}: the "
+                            "truth's PPoS and these studies are for a final rule on OS; give "
+                            "a plan whose analysis spec has endpoint = \"os\".")
+    return plan
+
+
 def _check_design(plan, n_trials, post_progression_hr, look) -> None:
     """A study's design settings, checked before any trial is simulated (and before a
     store records them): a named error with the fix."""
-    import bayes_hcc as bh
-
     if not isinstance(n_trials, (int, np.integer)) or isinstance(n_trials, bool) \
             or n_trials < 1:
         raise BayesHCCError(f"n_trials={n_trials!r}: give a positive whole number (the "
@@ -101,7 +112,7 @@ def _check_design(plan, n_trials, post_progression_hr, look) -> None:
         raise BayesHCCError(f"post_progression_hr={post_progression_hr!r}: give a positive "
                             "number (the death hazard after progression over the one "
                             "before; 1 = progression does not change it).")
-    plan = bh.load_plan(plan)
+    plan = _os_plan(plan)
     if plan.look(look) is plan.final:
         raise BayesHCCError(f"look={look!r} is the final analysis: give an interim look "
                             f"(1..{len(plan.looks)}).")
@@ -296,7 +307,6 @@ def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None,
     know who has progressed could give. q0 is q averaged over what it does not know, so
     q0's expected Brier score exceeds q's by mean (q - q0)^2: what knowing who has
     progressed is worth when the parameters are known (:func:`progression_information`)."""
-    import bayes_hcc as bh
     from bayes_hcc.monitoring.predict import _check_n_sims, normal_final_probability
 
     n_sims = _check_n_sims(n_sims)
@@ -304,7 +314,7 @@ def truth_ppos(trial, interim, plan, *, n_sims: int = 1000, random_seed=None,
         raise BayesHCCError("trial has no simulation truth: give the whole trial "
                             "bh.simulate_trial returned (and one of its cuts as interim).")
     _check_is_cut(trial, interim)
-    plan = bh.load_plan(plan)
+    plan = _os_plan(plan)
     sim = _truth_simulator(trial, interim, plan, know_progression=bool(know_progression))
     rng = np.random.default_rng(random_seed)
     wins = 0

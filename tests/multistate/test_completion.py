@@ -642,6 +642,25 @@ def test_studies_refuse_a_design_they_cannot_run(study, change, match, tmp_path)
     assert not store.exists()
 
 
+def test_studies_refuse_a_plan_not_on_os(tmp_path):
+    """The studies' looks count OS deaths and their outcome is the final rule: a plan
+    whose analysis is on PFS is refused by name, not run on the wrong endpoint."""
+    from bayes_hcc.validation.ppos_calibration import truth_ppos_study
+
+    models = Path(__file__).resolve().parents[2] / "models"
+    (tmp_path / "secondary_pfs.toml").write_text((models / "secondary_pfs.toml").read_text())
+    plan = (models / "monitoring.toml").read_text().replace('"primary_os.toml"',
+                                                            '"secondary_pfs.toml"')
+    (tmp_path / "pfs_plan.toml").write_text(plan)
+    with pytest.raises(bh.BayesHCCError, match="analysis is on PFS"):
+        truth_ppos_study(tmp_path / "pfs_plan.toml", n_trials=2, look=1, progress=False)
+    from bayes_hcc.validation.ppos_calibration import _study_trial, truth_ppos
+
+    trial, interim, _ = _study_trial(bh.load_plan(models / "monitoring.toml"), 7, 3.0, 1, {})
+    with pytest.raises(bh.BayesHCCError, match="analysis is on PFS"):
+        truth_ppos(trial, interim, tmp_path / "pfs_plan.toml", n_sims=10)
+
+
 def test_progression_information_removes_the_completions_monte_carlo_error():
     """When knowing who has progressed is worth nothing (q = q0 for every trial), q and q0
     estimated from n completions each still differ by Monte Carlo noise, so the raw mean
