@@ -42,6 +42,7 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 import types
 from pathlib import Path
 
@@ -259,8 +260,12 @@ def _cache_key() -> bytes:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it meanwhile
-            pass
+        except FileExistsError:
+            # another process (a pool's other worker, on first use) created it meanwhile:
+            # give it the moment it needs to write the key before reading
+            deadline = time.monotonic() + 2.0
+            while path.stat().st_size < 32 and time.monotonic() < deadline:
+                time.sleep(0.01)
         else:
             with os.fdopen(fd, "wb") as f:
                 f.write(secrets.token_bytes(32))

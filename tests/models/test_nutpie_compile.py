@@ -2,6 +2,7 @@
 compile samples: same log density, same gradient, hence bit-identical draws for one seed."""
 
 import ctypes
+import os
 
 import numpy as np
 import nutpie
@@ -252,3 +253,35 @@ def test_key_readable_by_others_is_refused(example_trial, tmp_path, monkeypatch)
     _, _, status, _ = _graph_cached_compile(bh.WeibullPH(), example_trial, cache / "g.pkl",
                                          monkeypatch)
     assert status.startswith("error: UntrustedCacheEntry") and "mode 0600" in status
+
+
+def test_key_created_by_another_worker_at_the_same_moment_is_waited_for(tmp_path,
+                                                                        monkeypatch):
+    """On first use a pool's two workers can both find no key: one creates the file, the
+    other's exclusive create fails. That one must read the key once written, not refuse
+    the empty file as truncated (the writer here takes 0.2 s; the reader waits up to 2 s).
+    A key still short after that is refused as before."""
+    import threading
+
+    from bayes_hcc.models import _nutpie
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    key = _nutpie.cache_key_file()
+    real_open = os.open
+
+    def other_worker_first(path, flags, mode=0o777):
+        os.close(real_open(path, flags, 0o600))  # the other worker's create
+        threading.Timer(0.2, lambda: key.write_bytes(b"k" * 32)).start()
+        raise FileExistsError(path)
+
+    monkeypatch.setattr(_nutpie.os, "open", other_worker_first)
+    assert _nutpie._cache_key() == b"k" * 32
+    key.unlink()
+
+    def other_worker_never_writes(path, flags, mode=0o777):
+        os.close(real_open(path, flags, 0o600))
+        raise FileExistsError(path)
+
+    monkeypatch.setattr(_nutpie.os, "open", other_worker_never_writes)
+    with pytest.raises(_nutpie.UntrustedCacheEntry, match="truncated"):
+        _nutpie._cache_key()
