@@ -686,3 +686,26 @@ def test_progression_information_removes_the_completions_monte_carlo_error():
         # the rows' order does not matter
         again = progression_information(table.sample(frac=1, random_state=1), n_sims=n)
         assert again.iloc[0]["estimate"] == pytest.approx(r["estimate"])
+
+
+def test_the_screened_plan_variants_reproduce_their_rows():
+    """The scan of designs in the illness-death guide is reproducible from the repository:
+    every plan variant it screened (``docs/validation/plans``) still loads with the hash its
+    rows record, and a row on a plan whose final analysis is at a calendar date (not an
+    event count) comes out the same again, q and q0 to the last digit (same seeds, same 400
+    completions)."""
+    from bayes_hcc.validation.ppos_calibration import truth_ppos_study
+
+    root = Path(__file__).resolve().parents[2]
+    scan = pd.read_csv(root / "docs" / "validation" / "progression_information_scan.csv")
+    for plan, rows in scan.groupby("plan"):
+        assert bh.load_plan(root / plan).hash == rows["plan_hash"].iloc[0], plan
+    plan = "docs/validation/plans/final_2019-12-31.toml"
+    assert bh.load_plan(root / plan).final.date == "2019-12-31"
+    row = scan[(scan["plan"] == plan) & (scan["scenario"] == "same effect")].iloc[0]
+    assert row["trial"] == 0
+    t = truth_ppos_study(root / plan, n_trials=1, post_progression_hr=row["post_progression_hr"],
+                         look=int(row["look"]), n_sims=400, progress=False)
+    for col in ("seed", "outcome", "interim_events", "followed", "ppos_truth",
+                "ppos_truth_os_only"):
+        assert t[col].iloc[0] == row[col], col
