@@ -103,7 +103,13 @@ class InterimResult:
             events = [x.events for x in (*self.plan.looks, self.plan.final)
                       if x.events is not None and x.events > self.n_events]
             if not events:
-                raise BayesHCCError("no later look is defined by an event count.")
+                later = [f"{x.name} ({x.date})" for x in (*self.plan.looks, self.plan.final)
+                         if x.date is not None and pd.Timestamp(x.date) > self.cut_date]
+                raise BayesHCCError(
+                    "no later look of the plan is defined by an event count, so there is no "
+                    "date to predict" + (f" (at dates: {', '.join(later)})" if later else "")
+                    + ". To predict when a number of events will be reached, give it: "
+                    "predict_dates(events=[...]).")
         return predict_event_dates(self.data, self.fit, events,
                                    prediction=kwargs.pop("prediction", self.plan.prediction),
                                    **kwargs)

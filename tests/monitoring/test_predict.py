@@ -94,6 +94,26 @@ def test_event_date_prediction(look1, example_trial):
     assert known.equals(again)
 
 
+
+def test_event_dates_of_a_plan_whose_later_looks_are_at_dates(look1):
+    """When every later look is at a calendar date there is no date to predict: a named
+    error lists those looks and says how to predict a count's date, which then works."""
+    import dataclasses
+
+    plan = plan_from_dict({"analysis": "primary_os.toml",
+                           "looks": [{"events": 40, "efficacy": 0.999},
+                                     {"date": "2019-01-31", "efficacy": 0.995}],
+                           "final": {"date": "2019-12-31", "success": 0.975},
+                           "prediction": {"sample_size": 130}},
+                          base_dir=ROOT / "models")
+    look = dataclasses.replace(look1, plan=plan)
+    with pytest.raises(bh.BayesHCCError, match=r"at dates: interim 2 \(2019-01-31\), final "
+                       r"\(2019-12-31\)\)\. .*predict_dates\(events=\[\.\.\.\]\)"):
+        look.predict_dates()
+    pred = look.predict_dates(events=[100], n_sims=200)
+    assert list(pred.index) == [100] and pred.loc[100, "P(not reached)"] == 0
+    assert pred.loc[100, "q0.025"] > look1.cut_date
+
 def _simulated_look(hr, seed):
     trial = bh.simulate_trial(hr_os=hr, random_seed=seed)
     plan = plan_from_dict({"analysis": "primary_os.toml",
