@@ -355,6 +355,23 @@ class DesignResult:
                 f"{self.settings.get('n_trials')} trials; plan hash {self.plan_hash})")
 
 
+def _check_pilot_size(plan, pilot: int, n_scenarios: int) -> None:
+    """Fast mode's pilot, refused before it runs when it cannot give the comparisons the
+    margin needs: each pilot trial gives at most one per rule of each look it reaches
+    (``look_rules``), a look with a PPoS futility rule none."""
+    from bayes_hcc.monitoring.screening import MIN_GROUP, look_rules
+
+    per_trial = sum(len(look_rules(x) or ()) for x in (*plan.looks, plan.final))
+    most = pilot * n_scenarios * per_trial
+    if most < MIN_GROUP:
+        need = -(-MIN_GROUP // max(n_scenarios * per_trial, 1))
+        raise BayesHCCError(
+            f"pilot={pilot}: {pilot} pilot trial(s) per scenario x {n_scenarios} "
+            f"scenario(s) give at most {most} comparisons of the approximation with MCMC "
+            f"({per_trial} rule(s) over the plan's looks), and the margin needs at least "
+            f"{MIN_GROUP}: give pilot={need} or more.")
+
+
 def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: int = 2024,
                     refit: dict | None = None, workers: int | None = None, client=None,
                     store=None, progress: bool = True, base: dict | None = None,
@@ -431,7 +448,12 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         check_target(target)  # before any pilot trial runs
     if mode == "fast" and not (isinstance(pilot, int) and 1 <= pilot <= n_trials):
         raise BayesHCCError(f"pilot={pilot!r}: the trials per scenario run exactly to "
-                            f"calibrate the margin, between 1 and n_trials ({n_trials}).")
+                            f"calibrate the margin, between 1 and n_trials ({n_trials}). "
+                            "Give a smaller pilot (pilot=...), or for a few trials "
+                            "mode='exact': fast mode saves time only when n_trials is well "
+                            "above its pilot.")
+    if mode == "fast":
+        _check_pilot_size(plan, pilot, len(scenarios))
     n_pilot = pilot if mode == "fast" else n_trials
     tasks, rest = [], []
     for name in scenarios:
@@ -464,9 +486,16 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
 
             pairs = np.array([p for rec in out.values() for p in rec["pilot"]],
                              float).reshape(-1, 5)
-            cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target, n_draws=pairs[:, 2],
-                                   z_threshold=pairs[:, 3], mcse=pairs[:, 4],
-                                   n_looks=sum(rec["n_looks"] for rec in out.values()))
+            try:
+                cal = calibrate_margin(pairs[:, 0], pairs[:, 1], target=target,
+                                       n_draws=pairs[:, 2], z_threshold=pairs[:, 3],
+                                       mcse=pairs[:, 4],
+                                       n_looks=sum(rec["n_looks"] for rec in out.values()))
+            except BayesHCCError as err:
+                raise BayesHCCError(
+                    f"{err} The pilot ({pilot} trial(s) per scenario, in the store when one "
+                    "was given) stopped early or had probabilities too extreme to compare; "
+                    "give a larger pilot (pilot=...).") from None
             rest = [(k, payload + ("fast", cal)) for k, payload in rest]
             out.update(run_tasks(_design_trial, rest, workers=workers, client=client,
                                  progress=progress, desc=f"design {plan.name} (fast)",

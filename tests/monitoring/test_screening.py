@@ -191,9 +191,33 @@ def test_fast_design_settings_are_checked_by_name():
         bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=4, mode="quick")
     with pytest.raises(bh.BayesHCCError, match="pilot=0"):
         bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=4, mode="fast", pilot=0)
+    with pytest.raises(bh.BayesHCCError, match=r"pilot=50: .*n_trials \(4\)\. Give a smaller "
+                       r"pilot .*mode='exact'"):  # the default pilot, more than the trials
+        bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=4, mode="fast")
+    # the plan's looks have 5 rules in all: 3 pilot trials of one scenario give at most 15
+    # comparisons, fewer than the margin needs (20): refused before any trial runs
+    with pytest.raises(bh.BayesHCCError, match=r"pilot=3: .*at most 15 comparisons.*"
+                       r"give pilot=4 or more"):
+        bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=10, mode="fast", pilot=3)
     with pytest.raises(bh.BayesHCCError, match="target=0.7 must be a share"):  # no pilot ran
         bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=4, mode="fast",
                            pilot=2, target=0.7)
+
+
+def test_a_pilot_that_gave_too_few_comparisons_says_what_to_change(monkeypatch):
+    """Pilot trials that stop early or have probabilities too extreme to compare can leave
+    fewer comparisons than the margin needs: the error says so and what to change (the
+    pilot trials replaced by records with one comparison each: nothing is fitted)."""
+    from bayes_hcc.monitoring import operating
+
+    def one_comparison(payload):
+        return {"pilot": [[0.1, 0.1, 4000, 2.0, 0.01]], "n_looks": 1}
+
+    monkeypatch.setattr(operating, "_design_trial", one_comparison)
+    with pytest.raises(bh.BayesHCCError, match=r"4 usable pilot comparisons.*The pilot \(4 "
+                       r"trial\(s\) per scenario.*give a larger pilot"):
+        bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=10, mode="fast", pilot=4,
+                           workers=1, progress=False)
 
 
 @pytest.mark.slow
