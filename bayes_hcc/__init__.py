@@ -35,8 +35,8 @@ from bayes_hcc.quantities import (ESTIMANDS, Probability, covariate_effects, eff
                                   summarize, survival, survival_curve, time_ratio)
 from bayes_hcc.monitoring import (DesignResult, InterimResult, Look, MonitoringPlan, PPoSResult,
                                   Prediction, decide, interim_analysis, load_plan, look_date,
-                                  predict_event_dates, predictive_probability,
-                                  simulate_design, verify_log)
+                                  predict_event_counts, predict_event_dates,
+                                  predictive_probability, simulate_design, verify_log)
 from bayes_hcc.multistate import IllnessDeath, IllnessDeathData, IllnessDeathFit
 from bayes_hcc.sensitivity import GridSpec, load_grid, run_sensitivity, subgroups
 from bayes_hcc.spec import ModelSpec, apply_overrides, dump_spec, load_spec
@@ -79,7 +79,8 @@ __all__ = [
     "GridSpec", "sbc", "SBCResult", "coverage_study", "CoverageResult", "agreement",
     "validation_report", "MonitoringPlan", "Look", "load_plan", "interim_analysis",
     "InterimResult", "decide", "look_date", "verify_log", "predictive_probability",
-    "PPoSResult", "predict_event_dates", "Prediction", "simulate_design", "DesignResult",
+    "PPoSResult", "predict_event_dates", "predict_event_counts", "Prediction",
+    "simulate_design", "DesignResult",
     "BayesHCCError", "TrialDataError", "ADaMError", "SpecError", "ModelError", "HorizonError",
     "DataWarning", "ConvergenceWarning", "__version__",
 ]

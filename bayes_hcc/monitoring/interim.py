@@ -107,12 +107,29 @@ class InterimResult:
                          if x.date is not None and pd.Timestamp(x.date) > self.cut_date]
                 raise BayesHCCError(
                     "no later look of the plan is defined by an event count, so there is no "
-                    "date to predict" + (f" (at dates: {', '.join(later)})" if later else "")
+                    "date to predict" + (f" (at dates: {', '.join(later)}: predict_events() "
+                                         "predicts their event counts)" if later else "")
                     + ". To predict when a number of events will be reached, give it: "
                     "predict_dates(events=[...]).")
         return predict_event_dates(self.data, self.fit, events,
                                    prediction=kwargs.pop("prediction", self.plan.prediction),
                                    **kwargs)
+
+    def predict_events(self, dates=None, **kwargs) -> pd.DataFrame:
+        """Predicted numbers of events by the later looks' and the final analysis's
+        calendar dates, or by ``dates`` (see :func:`bayes_hcc.predict_event_counts`)."""
+        from bayes_hcc.monitoring.predict import predict_event_counts
+
+        if dates is None:
+            dates = [x.date for x in (*self.plan.looks, self.plan.final)
+                     if x.date is not None and pd.Timestamp(x.date) > self.cut_date]
+            if not dates:
+                raise BayesHCCError("no later look of the plan is at a calendar date: give "
+                                    "the dates, predict_events(dates=[...]), or predict "
+                                    "the dates of event counts with predict_dates().")
+        return predict_event_counts(self.data, self.fit, dates,
+                                    prediction=kwargs.pop("prediction", self.plan.prediction),
+                                    **kwargs)
 
     def __repr__(self) -> str:
         p = self.probabilities["P(HR < 1)"]

@@ -53,8 +53,9 @@ from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
                                        Prediction, load_plan, normal_rule_prior)
 
-__all__ = ["Prediction", "FutureSimulator", "conditional_event_times", "predict_event_dates", "predictive_probability",
-           "PPoSResult", "PREDICTION_DEFAULTS", "PPOS_METHODS"]
+__all__ = ["Prediction", "FutureSimulator", "conditional_event_times", "predict_event_dates",
+           "predict_event_counts", "predictive_probability", "PPoSResult",
+           "PREDICTION_DEFAULTS", "PPOS_METHODS"]
 
 def _as_looks(events) -> list[int]:
     items = [events] if np.isscalar(events) else list(events)
@@ -125,6 +126,63 @@ def predict_event_dates(trial: TrialData, fit, events, *, prediction=None, n_sim
                       "prediction": pred.__dict__})
     return out
 
+
+
+def _as_dates(dates) -> list[pd.Timestamp]:
+    items = [dates] if isinstance(dates, (str, pd.Timestamp)) or np.isscalar(dates) \
+        else list(dates)
+    out = []
+    for d in items:
+        try:
+            out.append(pd.Timestamp(d).normalize())
+        except (TypeError, ValueError):
+            out = None
+            break
+    if not items or out is None or any(pd.isna(d) for d in out):
+        raise BayesHCCError(f"dates={dates!r}: give one or more calendar dates, e.g. "
+                            "['2019-06-30', '2019-12-31'].")
+    return out
+
+
+def predict_event_counts(trial: TrialData, fit, dates, *, prediction=None,
+                         n_sims: int = 2000, random_seed: int | None = 0,
+                         probs=(0.025, 0.1, 0.5, 0.9, 0.975)) -> pd.DataFrame:
+    """Posterior predictive number of events of the fit's endpoint (OS, PFS or TTP) the
+    trial will have observed by calendar dates: the counterpart of
+    :func:`predict_event_dates` for looks at a date. An event counts on the day it is
+    known (a progression on the day of the scan that shows it), by the date as a final
+    analysis at that date counts it; patients lost to follow-up stop counting.
+
+    Parameters as :func:`predict_event_dates`, with ``dates`` (one or more calendar dates)
+    in place of event counts. The futures are the same as its own for the same
+    ``n_sims`` and ``random_seed``.
+
+    Returns
+    -------
+    DataFrame
+        One row per date: events known now, the mean and quantiles of the predicted count.
+        A date on or before the data cut gives the count observed by then (the patients
+        randomized by then are all known). ``attrs["draws"]``: the counts, one row per
+        simulated future and one column per date.
+    """
+    pred = prediction if isinstance(prediction, Prediction) else Prediction.from_dict(prediction)
+    targets, n_sims = _as_dates(dates), _check_n_sims(n_sims)
+    sim = FutureSimulator(trial, fit, pred)
+    days = np.array([(d - sim.origin) / np.timedelta64(1, "D") for d in targets])
+    rng = np.random.default_rng(random_seed)
+    counts = np.zeros((n_sims, len(targets)), np.int64)
+    for i, s in enumerate(sim.draws(n_sims, rng)):
+        ev = sim.event_days(sim.simulate(int(s), rng))
+        counts[i] = np.searchsorted(ev, days, side="right")  # events on or before each day
+    rows = []
+    for j, d in enumerate(targets):
+        row = {"date": d, "known now": int(sim.event.sum()), "mean": float(counts[:, j].mean())}
+        row.update({f"q{q:g}": float(np.quantile(counts[:, j], q)) for q in probs})
+        rows.append(row)
+    out = pd.DataFrame(rows).set_index("date")
+    out.attrs.update({"cut_date": str(sim.cut_date.date()), "n_sims": n_sims,
+                      "prediction": pred.__dict__, "draws": counts})
+    return out
 
 @dataclass
 class PPoSResult:

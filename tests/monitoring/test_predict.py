@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -108,11 +109,48 @@ def test_event_dates_of_a_plan_whose_later_looks_are_at_dates(look1):
                           base_dir=ROOT / "models")
     look = dataclasses.replace(look1, plan=plan)
     with pytest.raises(bh.BayesHCCError, match=r"at dates: interim 2 \(2019-01-31\), final "
-                       r"\(2019-12-31\)\)\. .*predict_dates\(events=\[\.\.\.\]\)"):
+                       r"\(2019-12-31\): predict_events\(\) .*predict_dates\(events=\[\.\.\.\]\)"):
         look.predict_dates()
     pred = look.predict_dates(events=[100], n_sims=200)
     assert list(pred.index) == [100] and pred.loc[100, "P(not reached)"] == 0
     assert pred.loc[100, "q0.025"] > look1.cut_date
+    counts = look.predict_events(n_sims=200)  # the plan's later dates
+    assert [str(d.date()) for d in counts.index] == ["2019-01-31", "2019-12-31"]
+    with pytest.raises(bh.BayesHCCError, match="no later look of the plan is at a calendar"):
+        look1.predict_events()
+
+
+def test_event_count_prediction(look1, example_trial):
+    """The example trial continued past look 1, so its OS events by later dates are known:
+    each count lies inside its 95% predictive interval (one realisation, as for the dates);
+    a date before the cut gives the count observed by then in every future; and each
+    future's count is the number of events the final analysis at that date would count
+    (the completed trial cut there, rebuilt here from the same futures)."""
+    dates = ["2018-03-31", "2018-12-31", "2019-06-30"]
+    pred = look1.predict_events(dates, n_sims=1000, random_seed=2)  # the plan's accrual
+    actual = example_trial.events_by_date("os").dt.normalize()
+    for d in dates:
+        n = int((actual <= pd.Timestamp(d)).sum())
+        if pd.Timestamp(d) <= look1.cut_date:
+            assert pred.loc[d, "q0.025"] == pred.loc[d, "q0.975"] == n  # known already
+        else:
+            assert pred.loc[d, "q0.025"] <= n <= pred.loc[d, "q0.975"], (d, n)
+    assert (pred["mean"].diff().dropna() > 0).all()
+    again = bh.predict_event_counts(look1.data, look1.fit, dates, n_sims=1000, random_seed=2,
+                                    prediction=look1.plan.prediction)
+    assert again.equals(pred)
+    draws = pred.attrs["draws"]
+    assert draws.shape == (1000, 3)
+    sim = FutureSimulator(look1.data, look1.fit, look1.plan.prediction)
+    rng = np.random.default_rng(2)
+    picks = sim.draws(1000, rng)
+    for i in range(5):  # the same futures, in the same order
+        future = sim.simulate(int(picks[i]), rng)
+        for j, d in enumerate(dates):
+            day = (pd.Timestamp(d) - sim.origin) / np.timedelta64(1, "D")
+            assert sim.completed_trial(future, day).endpoint("os").n_events == draws[i, j]
+    with pytest.raises(bh.BayesHCCError, match="dates='soon'"):
+        bh.predict_event_counts(look1.data, look1.fit, "soon")
 
 def _simulated_look(hr, seed):
     trial = bh.simulate_trial(hr_os=hr, random_seed=seed)
