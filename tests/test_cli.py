@@ -115,6 +115,25 @@ def test_monitor_console_and_audit_record(capsys, tmp_path):
     assert rec["ppos"]["method"] == "normal" and 0 <= rec["ppos"]["ppos"] <= 1
 
 
+
+def test_monitor_a_plan_whose_later_looks_are_at_dates(capsys, tmp_path):
+    """A plan with its second look and final analysis at dates: the look runs, its record
+    is written, and the console predicts the events by those dates (it used to fail after
+    the look, exit 2, because there was no event count to predict a date for)."""
+    plan = (ROOT / "models" / "monitoring.toml").read_text()
+    plan = plan.replace('analysis = "primary_os.toml"',
+                        f'analysis = "{(ROOT / "models" / "primary_os.toml").as_posix()}"')
+    plan = plan.replace("events = 70", 'date = "2019-01-31"').replace(
+        "events = 100", 'date = "2019-12-31"')
+    (tmp_path / "plan.toml").write_text(plan)
+    log = tmp_path / "audit.jsonl"
+    code, out, err = run(capsys, "monitor", "example", "--plan", str(tmp_path / "plan.toml"),
+                         "--look", "1", "--fast", "--log", str(log))
+    assert code == 0, err
+    assert "predicted events by the later looks' dates" in out
+    assert "predicted dates of the later looks' event counts" not in out
+    assert "2019-01-31" in out and "2019-12-31" in out and log.exists()
+
 def test_data_warnings_only_for_the_analysed_endpoint():
     """A look analyses OS: a TTP arm without events at the cut is not its business (the
     look used to print four TTP warnings)."""

@@ -538,7 +538,8 @@ def monitor(
     time_unit: str = typer.Option("months", "--time-unit", help=UNIT_HELP),
 ):
     """Run one interim look of a monitoring plan: cut, fit, decision, audit record, and
-    the predicted dates of the later looks (and, with --ppos, the PPoS)."""
+    the predicted dates of the later looks' event counts, or the events predicted by the
+    later looks' dates (and, with --ppos, the PPoS)."""
     from bayes_hcc.monitoring import interim_analysis, load_plan
 
     try:
@@ -563,9 +564,18 @@ def monitor(
     typer.echo(f"audit record appended to {log}")
     if res.look.is_final:
         return
+    later = [x for x in (*p.looks, p.final)
+             if (x.events is not None and x.events > res.n_events)
+             or (x.date is not None and pd.Timestamp(x.date) > res.cut_date)]
     try:
-        typer.echo("\npredicted dates of the later looks (posterior predictive quantiles):")
-        typer.echo(res.predict_dates().to_string())
+        if any(x.events is not None for x in later):
+            typer.echo("\npredicted dates of the later looks' event counts (posterior "
+                       "predictive quantiles):")
+            typer.echo(res.predict_dates().to_string())
+        if any(x.date is not None for x in later):
+            typer.echo("\npredicted events by the later looks' dates (posterior predictive "
+                       "mean and quantiles):")
+            typer.echo(res.predict_events().to_string())
     except BayesHCCError as err:
         fail(err)
 
