@@ -282,6 +282,9 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
                             "(e.g. monitoring/audit.jsonl).")
     lk = plan.look(look)
     date = look_date(trial, lk, plan.spec.endpoint)
+    if trial.cut_date is not None and date > trial.cut_date:
+        raise TrialDataError(f"look {lk.name!r} is on {lk.date}, after the data cut "
+                             f"{trial.cut_date.date()}; the look has not happened yet.")
     cut = trial.cut(date, warn=False)
     cut.data_warnings([plan.spec.endpoint])  # only the endpoint this plan analyses
     seed = int(dict(plan.spec.sampler)["seed"] if random_seed is None else random_seed)

@@ -114,6 +114,9 @@ def test_event_dates_of_a_plan_whose_later_looks_are_at_dates(look1):
     pred = look.predict_dates(events=[100], n_sims=200)
     assert list(pred.index) == [100] and pred.loc[100, "P(not reached)"] == 0
     assert pred.loc[100, "q0.025"] > look1.cut_date
+    with pytest.raises(bh.TrialDataError, match=r"look 'interim 2' is on 2019-01-31, after the "
+                       r"data cut 2018-06-06; the look has not happened yet"):
+        bh.interim_analysis(look1.data, plan, look=2, fast=True)
     counts = look.predict_events(n_sims=200)  # the plan's later dates
     assert [str(d.date()) for d in counts.index] == ["2019-01-31", "2019-12-31"]
     with pytest.raises(bh.BayesHCCError, match="no later look of the plan is at a calendar"):
