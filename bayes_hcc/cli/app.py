@@ -564,9 +564,7 @@ def monitor(
     typer.echo(f"audit record appended to {log}")
     if res.look.is_final:
         return
-    later = [x for x in (*p.looks, p.final)
-             if (x.events is not None and x.events > res.n_events)
-             or (x.date is not None and pd.Timestamp(x.date) > res.cut_date)]
+    later = res.later_looks()
     try:
         if any(x.events is not None for x in later):
             typer.echo("\npredicted dates of the later looks' event counts (posterior "

@@ -94,17 +94,23 @@ class InterimResult:
 
         return predictive_probability(self.data, self.plan, fit=self.fit, **kwargs)
 
+    def later_looks(self) -> list:
+        """The plan's looks still to come after this one: at an event count not yet
+        reached, or at a date after this look's cut."""
+        return [x for x in (*self.plan.looks, self.plan.final)
+                if (x.events is not None and x.events > self.n_events)
+                or (x.date is not None and pd.Timestamp(x.date) > self.cut_date)]
+
     def predict_dates(self, events=None, **kwargs) -> pd.DataFrame:
         """Predicted calendar dates of the later looks' and the final analysis's event
         counts (see :func:`bayes_hcc.predict_event_dates`)."""
         from bayes_hcc.monitoring.predict import predict_event_dates
 
         if events is None:
-            events = [x.events for x in (*self.plan.looks, self.plan.final)
-                      if x.events is not None and x.events > self.n_events]
+            events = [x.events for x in self.later_looks() if x.events is not None]
             if not events:
-                later = [f"{x.name} ({x.date})" for x in (*self.plan.looks, self.plan.final)
-                         if x.date is not None and pd.Timestamp(x.date) > self.cut_date]
+                later = [f"{x.name} ({x.date})" for x in self.later_looks()
+                         if x.date is not None]
                 raise BayesHCCError(
                     "no later look of the plan is defined by an event count, so there is no "
                     "date to predict" + (f" (at dates: {', '.join(later)}: predict_events() "
@@ -121,8 +127,7 @@ class InterimResult:
         from bayes_hcc.monitoring.predict import predict_event_counts
 
         if dates is None:
-            dates = [x.date for x in (*self.plan.looks, self.plan.final)
-                     if x.date is not None and pd.Timestamp(x.date) > self.cut_date]
+            dates = [x.date for x in self.later_looks() if x.date is not None]
             if not dates:
                 raise BayesHCCError("no later look of the plan is at a calendar date: give "
                                     "the dates, predict_events(dates=[...]), or predict "

@@ -66,6 +66,15 @@ def _as_looks(events) -> list[int]:
     return [int(e) for e in items]
 
 
+def _future_event_days(sim: FutureSimulator, n_sims: int, random_seed):
+    """The sorted event days of ``n_sims`` simulated futures (one posterior draw each),
+    the same futures for the same seed: what the event-date and event-count predictions
+    both read."""
+    rng = np.random.default_rng(random_seed)
+    for s in sim.draws(n_sims, rng):
+        yield sim.event_days(sim.simulate(int(s), rng))
+
+
 def _check_n_sims(n_sims) -> int:
     if not isinstance(n_sims, (int, np.integer)) or isinstance(n_sims, bool) or n_sims < 1:
         raise BayesHCCError(f"n_sims={n_sims!r} must be a positive whole number.")
@@ -100,10 +109,8 @@ def predict_event_dates(trial: TrialData, fit, events, *, prediction=None, n_sim
     pred = prediction if isinstance(prediction, Prediction) else Prediction.from_dict(prediction)
     targets, n_sims = _as_looks(events), _check_n_sims(n_sims)
     sim = FutureSimulator(trial, fit, pred)
-    rng = np.random.default_rng(random_seed)
     days = np.full((n_sims, len(targets)), np.nan)
-    for i, s in enumerate(sim.draws(n_sims, rng)):
-        ev = sim.event_days(sim.simulate(int(s), rng))
+    for i, ev in enumerate(_future_event_days(sim, n_sims, random_seed)):
         for j, k in enumerate(targets):
             if len(ev) >= k:
                 days[i, j] = ev[k - 1]
@@ -125,7 +132,6 @@ def predict_event_dates(trial: TrialData, fit, events, *, prediction=None, n_sim
     out.attrs.update({"cut_date": str(sim.cut_date.date()), "n_sims": n_sims,
                       "prediction": pred.__dict__})
     return out
-
 
 
 def _as_dates(dates) -> list[pd.Timestamp]:
@@ -169,10 +175,8 @@ def predict_event_counts(trial: TrialData, fit, dates, *, prediction=None,
     targets, n_sims = _as_dates(dates), _check_n_sims(n_sims)
     sim = FutureSimulator(trial, fit, pred)
     days = np.array([(d - sim.origin) / np.timedelta64(1, "D") for d in targets])
-    rng = np.random.default_rng(random_seed)
     counts = np.zeros((n_sims, len(targets)), np.int64)
-    for i, s in enumerate(sim.draws(n_sims, rng)):
-        ev = sim.event_days(sim.simulate(int(s), rng))
+    for i, ev in enumerate(_future_event_days(sim, n_sims, random_seed)):
         counts[i] = np.searchsorted(ev, days, side="right")  # events on or before each day
     rows = []
     for j, d in enumerate(targets):
@@ -183,6 +187,7 @@ def predict_event_counts(trial: TrialData, fit, dates, *, prediction=None,
     out.attrs.update({"cut_date": str(sim.cut_date.date()), "n_sims": n_sims,
                       "prediction": pred.__dict__, "draws": counts})
     return out
+
 
 @dataclass
 class PPoSResult:
