@@ -4,12 +4,14 @@ the base of the illness-death completion (``monitoring.illness_death``)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from bayes_hcc.data._build import bounds_endpoint
 from bayes_hcc.data.trial import TrialData
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, DataWarning
 from bayes_hcc.models.design import eta_numpy
 from bayes_hcc.monitoring.plan import Prediction
 from bayes_hcc.quantities.population import posterior_params
@@ -26,6 +28,26 @@ def conditional_event_times(family, params, eta, t0, e) -> np.ndarray:
     eta = np.asarray(eta, float)[None, :]
     h0 = family.cumhaz_at(params, np.asarray(t0, float)[None, :], eta)
     return family.time_at_cumhaz(params, h0 + np.asarray(e, float)[None, :], eta)[0]
+
+
+#: a trial whose last randomization is within this many mean gaps between randomizations
+#: of the cut is still accruing, as far as the data can tell (a Poisson process still
+#: running leaves so long a gap with probability exp(-5), under 1%)
+ACCRUING_GAPS = 5.0
+
+
+def _warn_if_accruing(days_since_last: float, mean_gap: float) -> None:
+    """Without a ``sample_size`` the future has no new patients; say so when the data
+    suggest accrual has not ended (a silent assumption would delay every predicted event
+    and lower the PPoS of a trial still recruiting)."""
+    if days_since_last <= ACCRUING_GAPS * mean_gap:
+        warnings.warn(
+            f"prediction has no sample_size, so no patient is assumed to be randomized after "
+            f"the cut, but the last randomization was {days_since_last:.0f} days before it "
+            f"(one every {mean_gap:.1f} days so far): accrual looks ongoing. Give the planned "
+            "total, prediction={'sample_size': N} (a plan's [prediction] table), or 0 "
+            "more patients explicitly with sample_size = the number randomized.",
+            DataWarning, stacklevel=4)
 
 
 class FutureSimulator:
@@ -103,6 +125,8 @@ class FutureSimulator:
                                 "randomized.")
         elapsed = max(self.cut_day - self.entry.min(), 1.0)
         self.accrual_shape, self.accrual_rate = float(n), float(elapsed)  # per day
+        if size is None:
+            _warn_if_accruing(self.cut_day - self.entry.max(), elapsed / n)
         self.site_counts = np.bincount(self.site, minlength=len(sites))
         self.labels = {"arm": np.asarray(trial.arms), "site": np.asarray(sites)}
 

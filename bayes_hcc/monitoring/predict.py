@@ -96,7 +96,9 @@ def predict_event_dates(trial: TrialData, fit, events, *, prediction=None, n_sim
     events : int or sequence of int
         Target event counts (the next look's, the final analysis's).
     prediction : Prediction or dict, optional
-        Future accrual and follow-up assumptions (:data:`PREDICTION_DEFAULTS`).
+        Future accrual and follow-up assumptions (:data:`PREDICTION_DEFAULTS`). Give the
+        planned ``sample_size`` while accrual continues: without one no patient joins
+        after the cut (a ``DataWarning`` says so when the data suggest accrual goes on).
     n_sims : int
         Simulated futures (no refits: this is cheap).
 

@@ -89,9 +89,12 @@ def test_event_date_prediction(look1, example_trial):
         assert pred.loc[k, "q0.025"] >= look1.cut_date
     assert (pred["P(not reached)"] == 0).all()
     # Counts already reached report their actual date; the same seed, the same prediction
-    known = bh.predict_event_dates(look1.data, look1.fit, [30, 70], n_sims=200)
+    plan = look1.plan.prediction
+    known = bh.predict_event_dates(look1.data, look1.fit, [30, 70], n_sims=200,
+                                   prediction=plan)
     assert known.loc[30, "q0.5"] == look1.data.events_by_date("os").iloc[29].normalize()
-    again = bh.predict_event_dates(look1.data, look1.fit, [30, 70], n_sims=200)
+    again = bh.predict_event_dates(look1.data, look1.fit, [30, 70], n_sims=200,
+                                   prediction=plan)
     assert known.equals(again)
 
 
@@ -154,6 +157,28 @@ def test_event_count_prediction(look1, example_trial):
             assert sim.completed_trial(future, day).endpoint("os").n_events == draws[i, j]
     with pytest.raises(bh.BayesHCCError, match="dates='soon'"):
         bh.predict_event_counts(look1.data, look1.fit, "soon")
+
+def test_a_prediction_without_sample_size_warns_while_accrual_goes_on(look1):
+    """At look 1 of the example trial patients are still being randomized (the last 23
+    days before the cut, one every 5.5 days): a prediction without a sample_size adds no
+    patient after the cut, so it says so and names the fix; with the planned total, or with
+    the number randomized (accrual declared ended), it is silent. A gap of more than five
+    mean gaps (under 1% likely while a Poisson accrual goes on) reads as accrual ended."""
+    from bayes_hcc.monitoring.future import ACCRUING_GAPS, _warn_if_accruing
+
+    with pytest.warns(bh.DataWarning, match=r"no sample_size, so no patient .* last "
+                      r"randomization was 23 days before it .*sample_size': N"):
+        bh.predict_event_dates(look1.data, look1.fit, [70], n_sims=50)
+    n = len(look1.data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for size in (130, n):
+            bh.predict_event_counts(look1.data, look1.fit, "2019-01-31", n_sims=50,
+                                    prediction={"sample_size": size})
+        _warn_if_accruing(ACCRUING_GAPS * 5.5 + 1, 5.5)
+    with pytest.warns(bh.DataWarning, match="accrual looks ongoing"):
+        _warn_if_accruing(ACCRUING_GAPS * 5.5, 5.5)
+
 
 def _simulated_look(hr, seed):
     trial = bh.simulate_trial(hr_os=hr, random_seed=seed)

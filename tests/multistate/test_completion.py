@@ -43,8 +43,10 @@ def cut():
 
 
 def simulator(cut, **kw):
+    # accrual declared ended at the cut (sample_size = the patients randomized by then):
+    # these tests complete the patients already in the trial
     return IllnessDeathFutureSimulator(cut, point_fit(cut, **kw), Prediction(
-        sample_size=None, dropout_per_year=0.0, followup_window_days=10_000))
+        sample_size=len(cut), dropout_per_year=0.0, followup_window_days=10_000))
 
 
 def test_unseen_progression_probability_and_time(cut):
@@ -177,7 +179,7 @@ def test_medians_past_follow_up_are_labelled_as_extrapolation(cut):
 
 def pfs_simulator(cut, **kw):
     return IllnessDeathFutureSimulator(cut, point_fit(cut, **kw), Prediction(
-        sample_size=None, dropout_per_year=0.0, followup_window_days=10_000), "pfs")
+        sample_size=len(cut), dropout_per_year=0.0, followup_window_days=10_000), "pfs")
 
 
 def _death_share_by_hand(l1, l2, l3, n, rng, days=30.4375):
