@@ -249,8 +249,8 @@ def test_event_predictions_are_calibrated_over_simulated_trials():
     for a calibrated predictor) must average within 3 SE (0.087) of 1/2. Measured on 200
     such trials: coverages 0.80-0.83 (80%) and 0.945 (95%); the 12-month count is on
     average 1.7 (SE 0.5) deaths above the predicted mean, because the model's last piece
-    holds the hazard constant while the truth's keeps rising (with an exponential truth the
-    same check gives -0.2, SE 0.8)."""
+    holds the hazard constant while the truth's keeps rising (with an exponential truth,
+    111 trials, the same check gives -0.6, SE 0.7)."""
     plan = bh.load_plan(PLAN)
     rows = []
     for seed in range(1000, 1100):
