@@ -711,3 +711,27 @@ def test_the_screened_plan_variants_reproduce_their_rows():
     for col in ("seed", "outcome", "interim_events", "followed", "ppos_truth",
                 "ppos_truth_os_only"):
         assert t[col].iloc[0] == row[col], col
+
+
+def test_the_fast_accrual_calibration_study_reproduces_its_trials():
+    """The MCMC calibration study run on the most favourable design screened (every patient
+    randomized by 2017-09-30, final analysis on 2018-03-31, treatment through progression
+    only; ``docs/validation/ppos_calibration_fast_accrual.csv``) is reproducible from the
+    repository: its first trials are the study's trials for those settings (same seeds and
+    actual outcomes), and the first row's q comes out the same again (1,000 completions)."""
+    from bayes_hcc.validation.ppos_calibration import (_study_trial, truth_ppos,
+                                                       truth_ppos_study)
+
+    root = Path(__file__).resolve().parents[2]
+    study = pd.read_csv(root / "docs" / "validation" / "ppos_calibration_fast_accrual.csv")
+    plan_path = root / "docs" / "validation" / "plans" / "final_2018-03-31.toml"
+    truth = {"accrual_end": "2017-09-30", "hr_os": 1.0, "hr_ttp": 0.5}
+    t = truth_ppos_study(plan_path, n_trials=3, look=2, n_sims=10, truth=truth,
+                         progress=False)
+    for col in ("seed", "outcome", "interim_events"):
+        assert t[col].tolist() == study[col][:3].tolist(), col
+    plan = bh.load_plan(plan_path)
+    seed = int(study["seed"][0])
+    trial, interim, _ = _study_trial(plan, seed, 3.0, 2, truth)
+    assert truth_ppos(trial, interim, plan, n_sims=1000,
+                      random_seed=seed) == study["ppos_truth"][0]
