@@ -70,7 +70,7 @@ def test_time_unit_on_describe_and_fit(capsys, tmp_path):
     assert "times in days" in out and "S(365.25 days) standard" in out
     assert bh.load_fit(tmp_path / "fit" / "fit.nc").time_unit == "days"
     code, _, err = run(capsys, "describe", "example", "--time-unit", "fortnights")
-    assert code == 2 and "time_unit='fortnights' is not known" in err
+    assert code == 2 and "--time-unit fortnights is not known" in err
 
 
 def test_messages_name_the_command_line_options(capsys, tmp_path):
@@ -88,6 +88,68 @@ def test_messages_name_the_command_line_options(capsys, tmp_path):
     code, _, err = run(capsys, "report", str(out / "fit.nc"), "--out",
                        str(out / "report.html"))
     assert code == 2 and "pass --overwrite" in err and "overwrite=True" not in err
+
+
+READING = ["--control", "--treatment", "--adtte", "--time-unit", "--assessments", "--encoding",
+           "--sheet", "--zero-time-events", "--paramcd", "--arm-column"]
+
+
+@pytest.mark.parametrize("command", ["describe", "fit", "sensitivity", "monitor"])
+def test_every_command_reading_a_trial_takes_the_same_options(capsys, command):
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0 and [flag for flag in READING if flag not in out] == []
+
+
+def _korean_frame():
+    return pd.DataFrame({"patient_id": [f"P{i}" for i in range(8)],
+                         "site": ["서울", "부산"] * 4,
+                         "arm": ["sorafenib", "tace_sorafenib"] * 4,
+                         "os_time": [1.5, 2.0, 3.25, 4.0, 5.0, 6.5, 7.0, 8.0],
+                         "os_event": [1, 1, 0, 1, 1, 0, 1, 1]})
+
+
+def test_the_fixes_a_reading_error_names_exist_on_the_command_line(capsys, tmp_path):
+    """Every fix a reading error proposes is an option of the command (before, a Korean
+    Windows file, a same-day death or a two-sheet workbook told a command-line user to pass
+    Python keyword arguments the command did not have)."""
+    frame = _korean_frame()
+    korean = tmp_path / "korean.csv"
+    frame.to_csv(korean, index=False, encoding="cp949")
+    code, _, err = run(capsys, "describe", str(korean))
+    assert code == 2 and "--encoding cp949" in err and "encoding=" not in err
+    code, out, _ = run(capsys, "describe", str(korean), "--encoding", "cp949")
+    assert code == 0 and "2 sites" in out and "서울" in out
+
+    same_day = tmp_path / "same_day.csv"
+    frame.assign(os_time=[0.0] + frame.os_time[1:].tolist()).to_csv(same_day, index=False)
+    code, _, err = run(capsys, "describe", str(same_day))
+    assert code == 2 and "pass --zero-time-events half_day" in err
+    code, out, err = run(capsys, "describe", str(same_day), "--zero-time-events", "half_day")
+    assert code == 0 and "(--zero-time-events half_day)" in err and "8 patients" in out
+
+    book = tmp_path / "trial.xlsx"
+    with pd.ExcelWriter(book) as xl:
+        pd.DataFrame({"note": ["read me"]}).to_excel(xl, sheet_name="README", index=False)
+        frame.to_excel(xl, sheet_name="patients", index=False)
+    code, _, err = run(capsys, "describe", str(book))
+    assert code == 2 and "pass --sheet <name>" in err
+    for sheet in ("patients", "1"):
+        code, out, _ = run(capsys, "describe", str(book), "--sheet", sheet)
+        assert code == 0 and "8 patients" in out
+
+    adtte = tmp_path / "adtte.csv"
+    table = bh.to_adtte(bh.read_trial(frame))
+    table.assign(PARAMCD=table["PARAMCD"].replace({"OS": "OSINV"})).to_csv(adtte, index=False)
+    code, _, err = run(capsys, "describe", str(adtte), "--adtte")
+    assert code == 2 and "pass --paramcd YOURCODE=os" in err
+    code, out, _ = run(capsys, "describe", str(adtte), "--adtte", "--paramcd", "OSINV=os")
+    assert code == 0 and "8 patients" in out
+    code, _, err = run(capsys, "describe", str(korean), "--paramcd", "OSINV=os")
+    assert code == 2 and "pass --adtte" in err
+    code, _, err = run(capsys, "describe", str(adtte), "--adtte", "--paramcd", "OSINV")
+    assert code == 2 and "give CODE=ENDPOINT" in err
+    code, _, err = run(capsys, "describe", "example", "--encoding", "cp949", "--sheet", "1")
+    assert code == 2 and "--encoding, --sheet apply to reading a file" in err
 
 
 def test_monitor_help_keeps_brackets(capsys):
@@ -173,7 +235,7 @@ def test_bad_input_cases_exit_2_without_traceback(capsys, tmp_path, case):
         argv, message = ["describe", str(path)], "not UTF-8"
     elif case == "utf-16 file":
         frame.to_csv(path, index=False, encoding="utf-16")
-        argv, message = ["describe", str(path)], "encoding='utf-16'"
+        argv, message = ["describe", str(path)], "pass --encoding utf-16"
     elif case == "empty file":
         path.write_bytes(b"")
         argv, message = ["describe", str(path)], "empty (0 bytes)"

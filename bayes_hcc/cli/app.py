@@ -8,6 +8,7 @@ Exit codes: 0 success; 1 checks failed (diagnostics under ``--strict``, validati
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -35,30 +36,130 @@ ASSESSMENTS_HELP = ("Tumour assessments (CSV, one row per patient and scan: pati
                     "between scans.")
 
 
-def load_data(data: str, control: str, treatment: str, adtte: bool = False,
-              time_unit: str = "months", assessments: Path | None = None):
-    """A bundled dataset name (example, veteran, leukemia, rats) or a file path."""
+ENCODING_HELP = ("Encoding of a CSV file (default UTF-8), e.g. cp949 (Korean Windows) or "
+                 "latin-1.")
+SHEET_HELP = "Sheet of an Excel workbook (name or 0-based number) when it has several."
+ZERO_HELP = ("Events at time 0 (same-day deaths): error (default) or half_day (counted at "
+             "half a day, with a warning naming the patients).")
+
+#: The options every command that reads a trial takes (declared once, added by
+#: ``reads_trial``): name -> (type, default, flags, help).
+_READ_OPTIONS = {
+    "control": (str, "sorafenib", ("--control",), "Control arm label."),
+    "treatment": (str, "tace_sorafenib", ("--treatment",), "Treatment arm label."),
+    "adtte": (bool, False, ("--adtte",), "Read DATA as CDISC ADaM ADTTE."),
+    "time_unit": (str, "months", ("--time-unit",), UNIT_HELP),
+    "assessments": (Path, None, ("--assessments",), ASSESSMENTS_HELP),
+    "encoding": (str, None, ("--encoding",), ENCODING_HELP),
+    "sheet": (str, None, ("--sheet",), SHEET_HELP),
+    "zero_time_events": (str, "error", ("--zero-time-events",), ZERO_HELP),
+    "paramcd": (list[str], None, ("--paramcd",), "With --adtte: CODE=ENDPOINT maps a "
+                "PARAMCD to an endpoint (os, pfs, ttp), repeatable; default OS=os, PFS=pfs, "
+                "TTP=ttp."),
+    "arm_column": (str, None, ("--arm-column",), "With --adtte: the column holding the arm "
+                   "(default TRT01P, else TRT01A, else ARM)."),
+}
+
+
+def reads_trial(command):
+    """Give a command the trial-reading options of ``_READ_OPTIONS`` (after its own); it
+    receives them as one ``read`` argument: ``read(data)`` is the trial."""
+    import functools
+    import inspect
+
+    sig = inspect.signature(command)
+    own = [p for p in sig.parameters.values() if p.name != "read"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
+                               default=typer.Option(default, *flags, help=text))
+             for name, (kind, default, flags, text) in _READ_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        options = {name: kwargs.pop(name) for name in _READ_OPTIONS}
+
+        def read(data):
+            try:
+                return load_data(data, **options)
+            except BayesHCCError as err:  # its fixes as this command's options
+                err.args = (as_options(message(err)),) + err.args[1:]
+                raise
+
+        return command(read=read, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=own + added)
+    return wrapper
+
+
+def load_data(data: str, control: str = "sorafenib", treatment: str = "tace_sorafenib",
+              adtte: bool = False, time_unit: str = "months", assessments: Path | None = None,
+              encoding: str | None = None, sheet: str | None = None,
+              zero_time_events: str = "error", paramcd: list[str] | None = None,
+              arm_column: str | None = None):
+    """A bundled dataset name (example, veteran, leukemia, rats) or a file path, read with
+    the command line's options."""
     from bayes_hcc.data import read_adtte, read_trial
     from bayes_hcc.units import check_time_unit
 
     time_unit = check_time_unit(time_unit)
     if data in LOADERS and not Path(data).exists():
+        given = [flag for flag, value in (
+            ("--adtte", adtte), ("--assessments", assessments), ("--encoding", encoding),
+            ("--sheet", sheet), ("--zero-time-events", zero_time_events != "error"),
+            ("--paramcd", paramcd), ("--arm-column", arm_column)) if value]
+        if given:
+            raise TrialDataError(f"{', '.join(given)} apply to reading a file; {data!r} is a "
+                                 "bundled dataset, read as it is (give a file's path to "
+                                 "read your own data).")
         trial = LOADERS[data]()
         return trial if trial.time_unit == time_unit else trial.to_unit(time_unit)
+    adtte_only = [flag for flag, value in (("--paramcd", paramcd), ("--arm-column", arm_column))
+                  if value]
+    if adtte_only and not adtte:
+        raise TrialDataError(f"{' and '.join(adtte_only)} apply to ADaM ADTTE data only; "
+                             "pass --adtte to read DATA as ADTTE.")
+    if sheet is not None and sheet.isdigit():
+        sheet = int(sheet)
+    common = dict(control=control, treatment=treatment, time_unit=time_unit,
+                  assessments=assessments, encoding=encoding, sheet=sheet,
+                  zero_time_events=zero_time_events)
     if adtte:
-        return read_adtte(data, control=control, treatment=treatment, time_unit=time_unit,
-                          assessments=assessments)
-    return read_trial(data, control=control, treatment=treatment, time_unit=time_unit,
-                      assessments=assessments)
+        return read_adtte(data, paramcd=_paramcd(paramcd), arm_column=arm_column, **common)
+    return read_trial(data, **common)
+
+
+def _paramcd(pairs: list[str] | None) -> dict[str, str] | None:
+    """``--paramcd OS=os --paramcd PFSINV=pfs`` as read_adtte's mapping."""
+    if not pairs:
+        return None
+    bad = [p for p in pairs if p.count("=") != 1 or not all(x.strip() for x in p.split("="))]
+    if bad:
+        raise TrialDataError(f"--paramcd {', '.join(map(repr, bad))}: give CODE=ENDPOINT, "
+                             "e.g. --paramcd OS=os --paramcd PFSINV=pfs.")
+    return dict(tuple(x.strip() for x in p.split("=")) for p in pairs)
 
 
 #: Fixes written for the Python API, as a command-line user gives them.
 _CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
               "pass --control and --treatment",
-              "pass overwrite=True": "pass --overwrite"}
+              "pass overwrite=True": "pass --overwrite",
+              "Pass paramcd={...}": "Pass --paramcd CODE=ENDPOINT",
+              "pass paramcd={'YOURCODE': 'os', ...}": "pass --paramcd YOURCODE=os"}
+
+#: A reading option written as a keyword argument (``encoding='cp949'``, ``sheet=<name>``)
+#: in a message: shown as the command-line option.
+_CLI_KEYWORD = re.compile(r"\b(" + "|".join(_READ_OPTIONS)
+                          + r")=('[^']*'|\"[^\"]*\"|<[^>]*>|[\w.-]+)")
+
+
+def as_options(text: str) -> str:
+    """Reading options written as keyword arguments, as this command's options: for the
+    errors of reading a trial, and warnings (only reading warns with such a fix)."""
+    return _CLI_KEYWORD.sub(
+        lambda m: f"--{m[1].replace('_', '-')} {m[2].strip(chr(39) + chr(34))}", text)
 
 
 def message(err: Exception) -> str:
+    """An error's message with its fixes as a command-line user gives them."""
     text = str(err)
     for api, cli in _CLI_WORDS.items():
         text = text.replace(api, cli)
@@ -71,20 +172,17 @@ def fail(err: Exception) -> None:
 
 
 @app.command()
+@reads_trial
 def describe(
     data: str = typer.Argument(..., help="Path to a trial file (CSV, Parquet, Excel, ADTTE "
                                "with --adtte) or a bundled dataset: example, veteran, "
                                "leukemia, rats."),
-    control: str = typer.Option("sorafenib", help="Control arm label."),
-    treatment: str = typer.Option("tace_sorafenib", help="Treatment arm label."),
-    adtte: bool = typer.Option(False, "--adtte", help="Read DATA as CDISC ADaM ADTTE."),
-    time_unit: str = typer.Option("months", "--time-unit", help=UNIT_HELP),
-    assessments: Path = typer.Option(None, "--assessments", help=ASSESSMENTS_HELP),
+    read=None,
 ):
     """Describe a trial: counts, events, follow-up and Kaplan-Meier medians per endpoint
     (Turnbull's NPMLE for interval-censored progression)."""
     try:
-        trial = load_data(data, control, treatment, adtte, time_unit, assessments)
+        trial = read(data)
     except (BayesHCCError, FileNotFoundError) as err:
         fail(err)
     typer.echo(repr(trial))
@@ -115,6 +213,7 @@ def _model_help() -> str:
 
 
 @app.command()
+@reads_trial
 def fit(
     data: str = typer.Argument(..., help="Trial file or bundled dataset name (see describe)."),
     model: str = typer.Option("pwe", help=_model_help()),
@@ -134,19 +233,16 @@ def fit(
                               "labelled exploratory (not for inference) and checked at the "
                               "exploratory thresholds."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    control: str = typer.Option("sorafenib"), treatment: str = typer.Option("tace_sorafenib"),
-    adtte: bool = typer.Option(False, "--adtte", help="Read DATA as CDISC ADaM ADTTE."),
     strict: bool = typer.Option(False, "--strict",
                                 help="Exit with status 1 when the diagnostics fail."),
     with_report: bool = typer.Option(False, "--report", help="Also write report.html."),
-    time_unit: str = typer.Option("months", "--time-unit", help=UNIT_HELP),
     censoring: str = typer.Option("interval", "--censoring", help="Progression between "
                                   "scans: interval (its likelihood), or the imputations "
                                   "midpoint, upper (the scan showing it), lower."),
-    assessments: Path = typer.Option(None, "--assessments", help=ASSESSMENTS_HELP),
     extrapolate: bool = typer.Option(False, "--extrapolate", help="Show medians and "
                                      "landmarks beyond follow-up (marked extrapolated) "
                                      "instead of 'not reached'."),
+    read=None,
 ):
     """Fit a survival model and write the fit (netCDF) and the headline table."""
     import bayes_hcc as bh
@@ -164,7 +260,7 @@ def fit(
         except ValueError:
             fail(bh.ModelError(f"--draws {draws!r} must be a whole number or 'auto'."))
     try:
-        trial = load_data(data, control, treatment, adtte, time_unit, assessments)
+        trial = read(data)
         targets = [out / "fit.nc", out / "summary.csv", out / "summary.md"]
         existing = [str(p) for p in targets if p.exists()]
         if existing and not overwrite:
@@ -225,6 +321,7 @@ def report(
 
 
 @app.command()
+@reads_trial
 def sensitivity(
     grid: Path = typer.Argument(..., help="Grid spec, e.g. models/sensitivity_os.toml."),
     data: str = typer.Argument(..., help="Trial file or bundled dataset name."),
@@ -233,8 +330,7 @@ def sensitivity(
                               "variant, labelled exploratory."),
     workers: int = typer.Option(1, help="Processes (1 = reuse compiled models in-process)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
-    control: str = typer.Option("sorafenib"), treatment: str = typer.Option("tace_sorafenib"),
-    time_unit: str = typer.Option("months", "--time-unit", help=UNIT_HELP),
+    read=None,
 ):
     """Fit every variant of a sensitivity grid; write the table (CSV, Markdown, LaTeX) and a
     forest plot."""
@@ -242,7 +338,7 @@ def sensitivity(
     from bayes_hcc.io.report import write_tables
 
     try:
-        trial = load_data(data, control, treatment, time_unit=time_unit)
+        trial = read(data)
         grid_spec = bh.load_grid(grid)
         fig_path = out / "forest.png"
         if fig_path.exists() and not overwrite:
@@ -452,7 +548,8 @@ def _root():
 
 def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one line on stderr, not the source line that raised them."""
-    typer.secho(f"warning ({category.__name__}): {msg}", fg=typer.colors.YELLOW, err=True)
+    typer.secho(f"warning ({category.__name__}): {as_options(message(msg))}",
+                fg=typer.colors.YELLOW, err=True)
 
 
 def main(argv=None) -> None:
@@ -520,6 +617,7 @@ def validate(
 
 
 @app.command()
+@reads_trial
 def monitor(
     data: str = typer.Argument(..., help="Trial file (dates layout) or bundled dataset name."),
     plan: Path = typer.Option(Path("models/monitoring.toml"), help="Monitoring plan."),
@@ -533,9 +631,7 @@ def monitor(
                               "probability of success (the plan's [prediction] settings)."),
     method: str = typer.Option(None, help="PPoS method: 'mcmc' (refits) or 'normal' "
                                "(approximation); default: the plan's."),
-    control: str = typer.Option("sorafenib"),
-    treatment: str = typer.Option("tace_sorafenib"),
-    time_unit: str = typer.Option("months", "--time-unit", help=UNIT_HELP),
+    read=None,
 ):
     """Run one interim look of a monitoring plan: cut, fit, decision, audit record, and
     the predicted dates of the later looks' event counts, or the events predicted by the
@@ -543,7 +639,7 @@ def monitor(
     from bayes_hcc.monitoring import interim_analysis, load_plan
 
     try:
-        trial = load_data(data, control, treatment, time_unit=time_unit)
+        trial = read(data)
         p = load_plan(plan)
         which = int(look) if look.isdigit() else look
         res = interim_analysis(trial, p, which, fast=fast, random_seed=seed, log=log,

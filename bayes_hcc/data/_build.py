@@ -296,8 +296,11 @@ def _check_times(frame, endpoints, problems: Problems) -> dict[str, np.ndarray]:
         raw_t = frame[tcol]
         t = pd.to_numeric(raw_t, errors="coerce")
         nonnum = raw_t.notna() & t.isna()
-        problems.rows(frame, nonnum, tcol, "non-numeric time", "times must be numbers.",
-                      values=raw_t)
+        comma = nonnum & raw_t.astype(str).str.fullmatch(r"\s*-?\d+,\d+\s*")
+        problems.rows(frame, nonnum, tcol, "non-numeric time", "times must be numbers"
+                      + (" (decimal commas such as '2,5': save the file with decimal points, "
+                         "or read it with pandas.read_csv(..., decimal=',') and pass the "
+                         "DataFrame)." if comma.any() else "."), values=raw_t)
         problems.rows(frame, raw_t.isna(), tcol, "missing (NaN) time",
                       "every patient needs a time (the censoring time if no event).")
         problems.rows(frame, t < 0, tcol, "negative time", "times must be >= 0.", values=t)

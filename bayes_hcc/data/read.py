@@ -30,10 +30,28 @@ def _decode_hint(path: Path, err: UnicodeDecodeError) -> str:
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         guess = "it starts with a UTF-16 byte-order mark: pass encoding='utf-16'"
     else:
-        guess = ("pass the file's encoding, e.g. encoding='latin-1' or 'cp949' (Korean "
-                 "Windows), or save it as UTF-8")
+        guess = ("pass the file's encoding, e.g. encoding='cp949' (Korean Windows) or "
+                 "encoding='latin-1', or save it as UTF-8")
     return (f"{path}: not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at "
             f"position {err.start}); {guess}.")
+
+
+_OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _check_separator(path: Path, header: pd.DataFrame) -> None:
+    """A CSV whose header is one column holding another separator (Excel writes semicolons,
+    with decimal commas, in many European locales) is named as such, with the fix."""
+    if header.shape[1] != 1 or not isinstance(header.iloc[0, 0], str):
+        return
+    for sep, name in _OTHER_SEPARATORS.items():
+        if sep in header.iloc[0, 0]:
+            decimal = ", decimal=','" if sep == ";" else ""
+            raise TrialDataError(
+                f"{path}: the columns are separated by {name}, not commas (header "
+                f"{header.iloc[0, 0][:80]!r}). Fix: save the file as comma-separated CSV with "
+                "decimal points (in Excel: CSV UTF-8), or read it with pandas.read_csv(path, "
+                f"sep={sep!r}{decimal}) and pass the DataFrame.")
 
 
 def _check_header(names, source: str) -> dict:
@@ -91,6 +109,7 @@ def read_table(source, *, sheet=None, encoding: str | None = None) -> tuple[pd.D
         if kind == "csv":
             enc = encoding or DEFAULT_ENCODING
             header = pd.read_csv(path, header=None, nrows=1, dtype=str, encoding=enc)
+            _check_separator(path, header)
             renamed = _check_header(header.iloc[0].fillna("").tolist(), str(path))
             frame = pd.read_csv(path, dtype=_TEXT_COLUMNS, float_precision="round_trip",
                                 encoding=enc)

@@ -162,6 +162,35 @@ def test_encodings(tmp_path):
         bh.read_trial(latin, encoding="no-such-codec")
 
 
+def test_european_csv_is_named_with_its_fix(tmp_path):
+    """Excel in many European locales writes semicolons and decimal commas: the error says
+    so and how to read it (before: "cannot tell the layout from the columns"), and reading
+    it as the error says gives the same trial."""
+    frame = times_frame()
+    path = tmp_path / "semicolons.csv"
+    frame.to_csv(path, index=False, sep=";", decimal=",")
+    with pytest.raises(TrialDataError, match=r"separated by semicolons, not commas .*"
+                       r"pandas.read_csv\(path, sep=';', decimal=','\)"):
+        bh.read_trial(path)
+    as_told = quiet(bh.read_trial, pd.read_csv(path, sep=";", decimal=","))
+    np.testing.assert_array_equal(as_told.endpoint("os").time, frame["os_time"])
+    tabs = tmp_path / "tabs.csv"
+    frame.to_csv(tabs, index=False, sep="\t")
+    with pytest.raises(TrialDataError, match=r"separated by tabs.*sep='\\t'\) and pass"):
+        bh.read_trial(tabs)
+    commas = tmp_path / "decimal_commas.csv"
+    frame.assign(os_time=frame["os_time"].map(lambda v: f"{v:.2f}".replace(".", ","))).to_csv(
+        commas, index=False)
+    with pytest.raises(TrialDataError, match=r"'os_time': non-numeric time in rows 1 .*"
+                       r"decimal commas such as '2,5'"):
+        bh.read_trial(commas)
+    other = frame.assign(os_time=frame["os_time"].astype(object))
+    other.loc[2, "os_time"] = "n/a"
+    with pytest.raises(TrialDataError, match=r"row 3 .*times must be numbers\.") as err:
+        bh.read_trial(other)
+    assert "decimal commas" not in str(err.value)
+
+
 def test_empty_file_and_directory(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
