@@ -121,7 +121,7 @@ def sampler_rows(datatree, thresholds: dict) -> dict:
             rows["r_hat"] = (val, f"<= {thresholds['r_hat']}", ok,
                              where if np.isfinite(val) else f"{where}: not computable")
         else:
-            rows["r_hat"] = (np.nan, "needs >= 2 chains", False, "one chain: cannot assess")
+            rows["r_hat"] = (np.nan, ">= 2 chains", False, "one chain: cannot assess")
         for method in ("bulk", "tail"):
             val, where = _worst(azs.ess(post[names], method=method), post, names,
                                 largest=False)

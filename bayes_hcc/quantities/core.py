@@ -153,6 +153,7 @@ def effect_ratio(fit) -> xr.DataArray:
 def prob_effect(fit, threshold: float = 1.0) -> Probability:
     """P(the arm effect favours the treatment beyond ``threshold``): P(HR < threshold) for
     proportional-hazards families, P(TR > threshold) for AFT families."""
+    threshold = _check_threshold("prob_effect", threshold, ratio=True)
     fit = as_fit(fit)
     effect = fit.family.effect
     ratio = effect_ratio(fit)
@@ -343,15 +344,31 @@ def _probability(indicator: xr.DataArray, statement: str, estimand=None) -> Prob
     return Probability(statement, p, mcse, estimand, mcse_is_bound=bound)
 
 
+def _check_threshold(name: str, threshold, *, ratio: bool) -> float:
+    """A probability's threshold: a real number, and positive for a ratio (an HR or a time
+    ratio is never <= 0, so P(HR < 0) = 0 would answer a mistyped question)."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise BayesHCCError(f"{name}: threshold={threshold!r} must be a number.") from None
+    if not np.isfinite(value) or (ratio and value <= 0):
+        what = ("a ratio > 0 (1: any benefit; 0.8: a 20% reduction; for a log HR "
+                "threshold pass its exp)" if ratio else "a finite number")
+        raise BayesHCCError(f"{name}: threshold={threshold!r} must be {what}.")
+    return value
+
+
 # One name for the threshold of every posterior probability: ``threshold``.
 def prob_superiority(fit, threshold: float = 1.0) -> Probability:
     """P(HR < threshold): the probability that TACE-sorafenib lowers the hazard that much
     (``threshold`` 1: any benefit; 0.8: at least a 20% reduction)."""
+    threshold = _check_threshold("prob_superiority", threshold, ratio=True)
     return _probability(hazard_ratio(fit) < threshold, f"HR < {threshold:g}")
 
 
 def prob_time_ratio(fit, threshold: float = 1.0) -> Probability:
     """P(time ratio > threshold): for AFT families, the probability of longer survival."""
+    threshold = _check_threshold("prob_time_ratio", threshold, ratio=True)
     return _probability(time_ratio(fit) > threshold, f"TR > {threshold:g}")
 
 
@@ -360,6 +377,7 @@ def prob_median_gain(fit, threshold: float = 0.0, *,
                      endpoint: str | None = None) -> Probability:
     """P(median(treatment) - median(control) > threshold), threshold in the fit's time
     unit (``endpoint`` for an illness-death fit)."""
+    threshold = _check_threshold("prob_median_gain", threshold, ratio=False)
     check_estimand(estimand)
     diff = median_survival(fit, estimand=estimand, endpoint=endpoint).sel(arm="difference")
     return _probability(diff > threshold, f"{_prefix(fit, endpoint)}median gain > "
@@ -370,6 +388,7 @@ def prob_rmst_gain(fit, tau: float, threshold: float = 0.0, *, estimand: str = "
                    extrapolate: bool = False, endpoint: str | None = None) -> Probability:
     """P(RMST(treatment) - RMST(control) > threshold), RMST up to tau (both in the fit's
     time unit; ``endpoint`` for an illness-death fit)."""
+    threshold = _check_threshold("prob_rmst_gain", threshold, ratio=False)
     diff = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate,
                 endpoint=endpoint).sel(arm="difference")
     return _probability(diff > threshold, f"{_prefix(fit, endpoint)}RMST({tau:g}) gain > "

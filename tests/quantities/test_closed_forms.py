@@ -155,6 +155,21 @@ def test_probabilities_and_mcse():
     assert gain.probability == pytest.approx(np.mean(m0 * (np.exp(-log_hr) - 1) > 2.0))
 
 
+@pytest.mark.parametrize("call, match", [
+    (lambda f: bh.prob_superiority(f, threshold=0), r"threshold=0 must be a ratio > 0"),
+    (lambda f: bh.prob_superiority(f, threshold=np.log(0.8)), r"must be a ratio > 0 .*exp"),
+    (lambda f: bh.prob_superiority(f, threshold="0.8x"), r"threshold='0.8x' must be a number"),
+    (lambda f: bh.prob_effect(f, threshold=-1), r"prob_effect: threshold=-1"),
+    (lambda f: bh.prob_median_gain(f, threshold=np.nan), r"must be a finite number"),
+    (lambda f: bh.prob_rmst_gain(f, 5, threshold=None), r"threshold=None must be a number"),
+])
+def test_a_threshold_that_asks_a_meaningless_question_is_refused(call, match):
+    """An HR is never <= 0: P(HR < log 0.8) was silently 0 (a log-HR threshold passed where
+    an HR is expected), and a text threshold failed inside numpy."""
+    with pytest.raises(BayesHCCError, match=match):
+        call(weibull_fit())
+
+
 def test_new_site_with_treatment_by_site_heterogeneity():
     """Treatment arm at a new site integrates two independent normal deviations."""
     arm_sd = 0.3
