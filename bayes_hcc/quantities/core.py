@@ -165,6 +165,9 @@ def survival(fit, times, *, estimand: str = "standardized",
              endpoint: str | None = None) -> xr.DataArray:
     """Survival probability S(t) per arm at ``times``; dims (chain, draw, arm, time).
 
+    A time beyond an arm's follow-up (its longest observed time) is the model's
+    extrapolation: the coordinates ``follow_up`` (per arm) and ``beyond_follow_up`` (per arm
+    and time) say so (``bh.summarize`` marks such landmarks).
     An illness-death fit (``bh.IllnessDeath``) gives OS, PFS and TTP from one model: say
     which with ``endpoint`` (its curves are computed on every 4th draw)."""
     times = np.atleast_1d(np.asarray(times, float))
@@ -174,16 +177,35 @@ def survival(fit, times, *, estimand: str = "standardized",
         check_estimand(estimand)
         key, thin = _id_curve(fit, endpoint, "survival"), 4
         ds = fit.state_probabilities(times, thin=thin, estimand=estimand)
-        return _id_labelled(fit, ds[key].values, thin, ("arm", "time"),
-                            {"arm": list(fit.data.arms), "time": times}, name="survival",
-                            endpoint=endpoint, estimand=estimand)
+        da = _id_labelled(fit, ds[key].values, thin, ("arm", "time"),
+                          {"arm": list(fit.data.arms), "time": times}, name="survival",
+                          endpoint=endpoint, estimand=estimand)
+        return _beyond_follow_up(da, times, _follow_up(fit))
     fit = _single(fit, endpoint)
     params = posterior_params(fit)
     pops = arm_populations(fit, estimand, params)
     vals = np.stack([_core.population_survival(fit.family, p, eta, w, times)
                      for eta, w, p in pops], axis=1)
-    return _labelled(fit, vals, ("arm", "time"), {"arm": list(fit.arms), "time": times},
-                     name="survival", estimand=estimand)
+    da = _labelled(fit, vals, ("arm", "time"), {"arm": list(fit.arms), "time": times},
+                   name="survival", estimand=estimand)
+    return _beyond_follow_up(da, times, _follow_up(fit))
+
+
+def _follow_up(fit) -> dict:
+    """Each arm's longest observed time, in the fit's unit (an illness-death fit: as its
+    ``medians``)."""
+    if _is_illness_death(fit):
+        return {a: float(np.max(fit.data.time[fit.data.arm == i]))
+                for i, a in enumerate(fit.data.arms)}
+    return as_fit(fit).follow_up_by_arm()
+
+
+def _beyond_follow_up(da: xr.DataArray, times, follow: dict) -> xr.DataArray:
+    """Coordinates (kept by ``sel`` and netCDF) saying where the times lie against each
+    arm's follow-up."""
+    limit = np.array([follow[a] for a in da["arm"].values])
+    return da.assign_coords(follow_up=("arm", limit), beyond_follow_up=(
+        ("arm", "time"), np.asarray(times)[None, :] > limit[:, None]))
 
 
 def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized") -> xr.DataArray:
@@ -233,9 +255,12 @@ def median_survival(fit, *, estimand: str = "standardized",
     """Median survival time per arm and their difference (treatment - control).
 
     Dims (chain, draw, arm) with arm = [control, treatment, "difference"]. A median beyond
-    the follow-up is an extrapolation of the model (check ``fit.max_follow_up``). An
-    illness-death fit needs ``endpoint`` ("os", "pfs" or "ttp"; its medians are computed
-    on every 4th draw, ``attrs["status"]`` says where each arm's lies against follow-up).
+    the follow-up is an extrapolation of the model: the coordinate ``status`` says where
+    each arm's lies against its follow-up (coordinate ``follow_up``): "reached", "upper"
+    (only the upper 97.5% limit beyond) or "beyond" (``bh.summarize`` prints "not reached"
+    then); the difference's is the less mature of the two. An illness-death fit needs
+    ``endpoint`` ("os", "pfs" or "ttp"; its medians are computed on every 4th draw, and
+    ``attrs["status"]`` holds the same verdicts).
     """
     if _is_illness_death(fit):
         check_estimand(estimand)
@@ -247,12 +272,35 @@ def median_survival(fit, *, estimand: str = "standardized",
                           units=fit.data.time_unit)
         da.attrs.update(difference=f"{fit.data.arms[1]} - {fit.data.arms[0]}",
                         status=med.attrs["status"][key], follow_up=med.attrs["follow_up"])
-        return da
+        return _median_status(da, med.attrs["follow_up"])
     fit = _single(fit, endpoint)
     params = posterior_params(fit)
     per_arm = np.column_stack([_core.population_median(fit.family, p, eta, w)
                                for eta, w, p in arm_populations(fit, estimand, params)])
-    return _with_difference(fit, per_arm, "median_survival", estimand, fit.time_unit)
+    da = _with_difference(fit, per_arm, "median_survival", estimand, fit.time_unit)
+    return _median_status(da, fit.follow_up_by_arm())
+
+
+_MATURITY = ("reached", "upper", "beyond")
+
+
+def horizon_status(median: float, upper: float, limit: float) -> str:
+    """Where a time-valued estimate lies against the follow-up ``limit`` of its arm:
+    "reached", "upper" (only the upper credible limit lies beyond) or "beyond"."""
+    if not median <= limit:
+        return "beyond"
+    return "upper" if not upper <= limit else "reached"
+
+
+def _median_status(da: xr.DataArray, follow: dict) -> xr.DataArray:
+    """Coordinates ``follow_up`` and ``status`` of each arm's median (the difference: the
+    less mature of the two)."""
+    status = [horizon_status(float(da.sel(arm=a).median()),
+                             float(da.sel(arm=a).quantile(0.975)), limit)
+              for a, limit in follow.items()]
+    worst = max(status, key=_MATURITY.index)
+    return da.assign_coords(follow_up=("arm", [*follow.values(), np.nan]),
+                            status=("arm", [*status, worst]))
 
 
 def rmst(fit, tau: float, *, estimand: str = "standardized",

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.errors import BayesHCCError
-from bayes_hcc.quantities.core import (as_fit, effect_ratio, marginal_hazard_ratio,
-                                       median_survival, prob_effect, rmst, survival)
+from bayes_hcc.quantities.core import (as_fit, effect_ratio, horizon_status,
+                                       marginal_hazard_ratio, median_survival, prob_effect,
+                                       rmst, survival)
 from bayes_hcc.units import convert
 
 __all__ = ["summarize", "frequentist", "covariate_effects", "conditional_statement", "default_landmarks", "default_tau", "horizon_status"]
@@ -44,14 +45,6 @@ def default_tau(fit) -> float:
         raise BayesHCCError(f"summarize: the follow-up ({fit.max_follow_up:.3g} "
                             f"{fit.time_unit}) is under a month; pass tau= for the RMST.")
     return float(convert(months, "months", fit.time_unit))
-
-
-def horizon_status(median: float, upper: float, limit: float) -> str:
-    """Where a time-valued estimate lies against the follow-up ``limit`` of its arm:
-    "reached", "upper" (only the upper credible limit lies beyond) or "beyond"."""
-    if not median <= limit:
-        return "beyond"
-    return "upper" if not upper <= limit else "reached"
 
 
 def _blank(row, keep_lower=False):

@@ -45,6 +45,26 @@ def test_median_beyond_follow_up_is_not_reached(immature_fit):
     assert ctrl["note"].startswith("upper limit beyond follow-up")
 
 
+def test_the_draws_say_where_they_lie_against_follow_up(immature_fit, tmp_path):
+    """Outside the headline table (a notebook calling the quantity functions) the draws carry
+    what the table says: each arm's median status, and the survival times beyond follow-up."""
+    fu = immature_fit.follow_up_by_arm()
+    med = bh.median_survival(immature_fit)
+    assert med["follow_up"].values[:2].tolist() == [fu["sorafenib"], fu["tace_sorafenib"]]
+    assert med["status"].values.tolist() == ["upper", "beyond", "beyond"]
+    notes = bh.summarize(immature_fit)["note"]  # the table's verdicts, from the same rule
+    assert notes["median sorafenib (months)"].startswith("upper limit beyond follow-up")
+    assert notes["median tace_sorafenib (months)"].startswith("not reached")
+    assert str(med.sel(arm="tace_sorafenib")["status"].values) == "beyond"
+    s = bh.survival(immature_fit, [6, 12, 24])
+    expected = [[t > fu[a] for t in (6, 12, 24)] for a in ("sorafenib", "tace_sorafenib")]
+    assert s["beyond_follow_up"].values.tolist() == expected
+    assert np.array(expected).any() and not np.array(expected).all()
+    assert not bh.survival(immature_fit, [1.0])["beyond_follow_up"].any()
+    s.to_netcdf(tmp_path / "s.nc")  # the coordinates survive a save (dict attrs would not)
+    med.to_netcdf(tmp_path / "med.nc")
+
+
 def test_extrapolate_shows_the_model_and_says_so(immature_fit):
     table = bh.summarize(immature_fit, extrapolate=True)
     med = bh.median_survival(immature_fit).sel(arm="tace_sorafenib")
