@@ -13,11 +13,10 @@ as such and are not for inference).
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 
-from bayes_hcc.errors import ConvergenceWarning
+from bayes_hcc.errors import ConvergenceWarning, warn
 
 __all__ = ["THRESHOLDS", "EXPLORATORY_THRESHOLDS", "MIN_DRAWS_PER_CHAIN", "thresholds_for",
            "sampler_rows", "probability_row", "probability_mcse", "checked_names",
@@ -165,4 +164,4 @@ def probability_row(indicator, statement: str, thresholds: dict) -> tuple:
 
 def warn_convergence(message: str) -> None:
     """Issue a ConvergenceWarning pointing at the user's call (fit, refit, look)."""
-    warnings.warn(message, ConvergenceWarning, stacklevel=4)
+    warn(message, ConvergenceWarning)

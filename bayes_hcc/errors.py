@@ -55,3 +55,12 @@ class ConvergenceWarning(RuntimeWarning):
 class CacheWarning(UserWarning):
     """The compile cache cannot be used safely (for example a directory other users can
     write to): the model is compiled without it."""
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """Issue a warning attributed to the first caller outside this package (the user's
+    line in a notebook or script), however deep inside the package it arose."""
+    import os
+    import warnings
+
+    warnings.warn(message, category, skip_file_prefixes=(os.path.dirname(__file__) + os.sep,))

@@ -23,7 +23,6 @@ otherwise the history's applies.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_hcc.errors import DataWarning, SpecError, TrialDataError
+from bayes_hcc.errors import DataWarning, SpecError, TrialDataError, warn
 from bayes_hcc.units import check_time_unit, convert
 
 __all__ = ["HistoricalArm", "History", "read_history"]
@@ -203,9 +202,9 @@ def _arm_from_record(rec: dict, time_unit: str) -> HistoricalArm:
         d = (2 * z / np.log(hi / lo)) ** 2
         note = ""
         if d > n:
-            warnings.warn(f"history: study {study!r}: the median's CI implies {d:.0f} events, "
+            warn(f"history: study {study!r}: the median's CI implies {d:.0f} events, "
                           f"more than its {n:g} patients; capped at {n:g} (a constant hazard "
-                          "does not fit this CI well).", DataWarning, stacklevel=3)
+                          "does not fit this CI well).", DataWarning)
             note = f"; capped at n = {n:g}"
             d = float(n)
         rate = np.log(2) / m

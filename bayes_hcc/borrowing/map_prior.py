@@ -25,13 +25,12 @@ ESS = E_p[-d^2/dtheta^2 log p(theta)].
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_hcc.errors import ConvergenceWarning, SpecError
+from bayes_hcc.errors import ConvergenceWarning, SpecError, warn
 from bayes_hcc.families.base import LOG_RATE_MU_MONTHS
 from bayes_hcc.spec.priors import IntervalMixturePrior, MixturePrior, Prior
 
@@ -432,9 +431,9 @@ def map_prior(history, *, cuts=None, tau_scale: float = DEFAULT_TAU_SCALE, mu_pr
                             "times in months.")
         events, exposure = history.per_interval(np.r_[0.0, cuts, np.inf])
     if tau_scale > 0 and len(history) < 2:
-        warnings.warn("map_prior: one historical arm cannot inform the between-trial SD: "
+        warn("map_prior: one historical arm cannot inform the between-trial SD: "
                       "the MAP prior's width comes from its HalfNormal prior alone.",
-                      UserWarning, stacklevel=2)
+                      UserWarning)
     trace = _sample(events, exposure, tau_scale, mu_prior, draws, tune, chains, random_seed,
                     target_accept)
     import xarray as xr
@@ -447,8 +446,8 @@ def map_prior(history, *, cuts=None, tau_scale: float = DEFAULT_TAU_SCALE, mu_pr
     diagnostics = pd.DataFrame(rows, index=["value", "threshold", "ok", "where"]).T
     if not diagnostics["ok"].all():
         failed = ", ".join(diagnostics.index[~diagnostics["ok"].astype(bool)])
-        warnings.warn(f"map_prior: the sampler's checks failed ({failed}); the MAP prior may "
-                      "be unreliable: see .diagnostics.", ConvergenceWarning, stacklevel=2)
+        warn(f"map_prior: the sampler's checks failed ({failed}); the MAP prior may "
+                      "be unreliable: see .diagnostics.", ConvergenceWarning)
     theta = dt["posterior"]["theta_new"].to_numpy().reshape(-1, events.shape[1])
     elements, tables = [], []
     for j in range(theta.shape[1]):

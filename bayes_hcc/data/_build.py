@@ -135,18 +135,18 @@ def warn_implausible(frame, dates, ep, endpoints, time_unit) -> None:
             warn_data(f"column '{name}_time': follow-up over {PLAUSIBLE_MAX_YEARS:g} years "
                       f"(longest {np.nanmax(t):.6g} {time_unit}) in "
                       f"{describe_rows(frame, long)}. Check time_unit={time_unit!r}: were "
-                      "these times recorded in days or weeks?", 6)
+                      "these times recorded in days or weeks?")
     today = pd.Timestamp.today().normalize()
     for col, s in (dates or {}).items():
         s = pd.Series(s)
         early = (s < EARLIEST_PLAUSIBLE_DATE).to_numpy()
         if early.any():
             warn_data(f"column '{col}': dates before {EARLIEST_PLAUSIBLE_DATE.date()} in "
-                      f"{describe_rows(frame, early)}; check them (a year typed wrong?).", 6)
+                      f"{describe_rows(frame, early)}; check them (a year typed wrong?).")
         late = (s > today).to_numpy()
         if late.any():
             warn_data(f"column '{col}': dates after today ({today.date()}) in "
-                      f"{describe_rows(frame, late)}; check them (a year typed wrong?).", 6)
+                      f"{describe_rows(frame, late)}; check them (a year typed wrong?).")
 
 
 def _check_dates(frame, dates, problems: Problems) -> None:
@@ -377,7 +377,7 @@ def _zero_times(frame, ep, endpoints, rule, time_unit, problems: Problems) -> No
     half = 0.5 / DAYS_PER_UNIT[time_unit]
     for name, zero in zero_time_events_at_half_day(ep, endpoints, time_unit).items():
         warn_data(f"{name}: event at time 0 set to half a day ({half:.4g} {time_unit}) in "
-                  f"{describe_rows(frame, zero)} (zero_time_events='half_day').", 5)
+                  f"{describe_rows(frame, zero)} (zero_time_events='half_day').")
 
 
 def canonical_frame(frame, dates, ep, endpoints, taken) -> pd.DataFrame:
@@ -463,10 +463,10 @@ def warn_small(frame: pd.DataFrame, endpoints, control: str, treatment: str) -> 
     if len(small):
         listed = ", ".join(f"{s!r} ({n})" for s, n in small.items())
         warn_data(f"site(s) with fewer than 3 patients: {listed}. Site effects for them are "
-                  "driven by the prior; consider pooling small sites or site_effect='none'.", 4)
+                  "driven by the prior; consider pooling small sites or site_effect='none'.")
     for name in endpoints:
         ev = frame.groupby("arm")[f"{name}_event"].sum()
         for arm in (control, treatment):
             if ev.get(arm, 0) == 0:
                 warn_data(f"{name}: arm {arm!r} has no events; its hazard (and the hazard ratio)"
-                          " is informed by the prior only, so read that posterior with care.", 4)
+                          " is informed by the prior only, so read that posterior with care.")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import DataWarning, TrialDataError
+from bayes_hcc.errors import DataWarning, TrialDataError, warn
 
 _MAX_LISTED = 8
 
@@ -67,8 +66,9 @@ class Problems:
         raise self.error(f"{self.source}: {len(self.messages)} problems found:\n{listed}")
 
 
-def warn_data(message: str, stacklevel: int = 3) -> None:
-    warnings.warn(message, DataWarning, stacklevel=stacklevel)
+def warn_data(message: str) -> None:
+    """A DataWarning at the user's line, however deep the check that found it."""
+    warn(message, DataWarning)
 
 
 def _has_timezone(value) -> bool:

@@ -113,7 +113,7 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
     if unmapped:
         warn_data(f"{src}: PARAMCD {', '.join(unmapped)} not in the paramcd mapping "
                   f"({', '.join(mapping)}); those rows are left out. Pass paramcd={{...}} "
-                  "to include them.", 3)
+                  "to include them.")
     frame = frame[frame["PARAMCD"].isin(list(mapping))].reset_index(drop=True)
     if frame.empty:
         raise ADaMError(f"{src}: no rows with PARAMCD in {', '.join(mapping)}; pass "

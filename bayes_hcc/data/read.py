@@ -73,7 +73,7 @@ def _check_header(names, source: str) -> dict:
     renamed = {a: b for a, b in zip(names, stripped) if a != b}
     if renamed:
         warn_data(f"{source}: column name(s) {', '.join(map(repr, renamed))} have surrounding "
-                  "spaces; read as " + ", ".join(map(repr, renamed.values())) + ".", 5)
+                  "spaces; read as " + ", ".join(map(repr, renamed.values())) + ".")
     return renamed
 
 

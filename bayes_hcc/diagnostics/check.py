@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 from bayes_hcc.convergence import (EXPLORATORY_THRESHOLDS, THRESHOLDS, probability_row,
                                    sampler_rows, thresholds_for)
 from bayes_hcc.errors import ConvergenceWarning
+from bayes_hcc.errors import warn as warn_user
 from bayes_hcc.quantities.core import as_fit, effect_ratio, median_survival
 
 __all__ = ["check", "DiagnosticReport", "THRESHOLDS", "EXPLORATORY_THRESHOLDS"]
@@ -136,6 +136,6 @@ def check(fit, *, warn: bool = True) -> DiagnosticReport:
     report = DiagnosticReport(table, explanations, mode)
     if warn and not report.ok:
         at = " at the exploratory thresholds of fast mode" if mode == "exploratory" else ""
-        warnings.warn(f"{fit!r}: diagnostics failed{at} ({', '.join(report.failed)}). "
-                      + " ".join(explanations), ConvergenceWarning, stacklevel=2)
+        warn_user(f"{fit!r}: diagnostics failed{at} ({', '.join(report.failed)}). "
+                      + " ".join(explanations), ConvergenceWarning)
     return report

@@ -383,11 +383,9 @@ def _make_functions(m, initial, structure_key):
     functions, status = None, "off" if path is None else "miss"
     unsafe = None if path is None else unsafe_directory(path.parent)
     if unsafe is not None:
-        import warnings
+        from bayes_hcc.errors import CacheWarning, warn
 
-        from bayes_hcc.errors import CacheWarning
-
-        warnings.warn(unsafe, CacheWarning, stacklevel=2)
+        warn(unsafe, CacheWarning)
         path, status = None, f"off: {unsafe}"
     if path is not None and path.exists():
         try:

@@ -4,14 +4,13 @@ the base of the illness-death completion (``monitoring.illness_death``)."""
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 
 from bayes_hcc.data._build import bounds_endpoint
 from bayes_hcc.data.trial import TrialData
-from bayes_hcc.errors import BayesHCCError, DataWarning
+from bayes_hcc.errors import BayesHCCError, DataWarning, warn
 from bayes_hcc.models.design import eta_numpy
 from bayes_hcc.monitoring.plan import Prediction
 from bayes_hcc.quantities.population import posterior_params
@@ -41,13 +40,13 @@ def _warn_if_accruing(days_since_last: float, mean_gap: float) -> None:
     suggest accrual has not ended (a silent assumption would delay every predicted event
     and lower the PPoS of a trial still recruiting)."""
     if days_since_last <= ACCRUING_GAPS * mean_gap:
-        warnings.warn(
+        warn(
             f"prediction has no sample_size, so no patient is assumed to be randomized after "
             f"the cut, but the last randomization was {days_since_last:.0f} days before it "
             f"(one every {mean_gap:.1f} days so far): accrual looks ongoing. Give the planned "
             "total, prediction={'sample_size': N} (a plan's [prediction] table), or 0 "
             "more patients explicitly with sample_size = the number randomized.",
-            DataWarning, stacklevel=4)
+            DataWarning)
 
 
 class FutureSimulator:

@@ -10,13 +10,12 @@ seen may still have progressed, unseen, between L and T (the likelihood integrat
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from bayes_hcc.data.trial import EXACT, INTERVAL, LEFT
-from bayes_hcc.errors import DataWarning, TrialDataError
+from bayes_hcc.errors import DataWarning, TrialDataError, warn
 
 __all__ = ["IllnessDeathData"]
 
@@ -157,9 +156,9 @@ class IllnessDeathData:
         # these patients as deaths, and so does this model (reported)
         same = (upper == lower) & (upper == time) & (death == 1)
         if same.any():
-            warnings.warn(f"{pname}: progression recorded at the time of death for patients "
+            warn(f"{pname}: progression recorded at the time of death for patients "
                           f"{_rows(pid, same)}; counted as death without progression.",
-                          DataWarning, stacklevel=3)
+                          DataWarning)
             upper = np.where(same, np.inf, upper)
         return cls(np.asarray(arm, int), site, lower, upper, time, death, pid, tuple(arms),
                    sites, time_unit)

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_hcc.errors import DataWarning, ModelError
+from bayes_hcc.errors import DataWarning, ModelError, warn
 from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
 from bayes_hcc.families.piecewise import quantile_cuts
 from bayes_hcc.families.registry import FAMILIES, family_class
@@ -301,10 +300,10 @@ class IllnessDeath:
         empty = data.empty_transitions()
         if empty:
             listed = "; ".join(f"{t} in arm {a!r}" for t, a in empty)
-            warnings.warn(f"no events seen for: {listed}. That transition's hazard in that "
+            warn(f"no events seen for: {listed}. That transition's hazard in that "
                           "arm, and its hazard ratio, are informed by the prior only, so read "
                           "those posteriors (and the curves built on them) with care.",
-                          DataWarning, stacklevel=2)
+                          DataWarning)
         fams = self.families(data)
         priors = [self.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]
         arrays = self._data_arrays(data, fams)
