@@ -91,7 +91,7 @@ def test_messages_name_the_command_line_options(capsys, tmp_path):
 
 
 READING = ["--control", "--treatment", "--adtte", "--time-unit", "--assessments", "--encoding",
-           "--sheet", "--zero-time-events", "--paramcd", "--arm-column"]
+           "--sheet", "--zero-time-events", "--date-format", "--paramcd", "--arm-column"]
 
 
 @pytest.mark.parametrize("command", ["describe", "fit", "sensitivity", "monitor"])
@@ -148,6 +148,16 @@ def test_the_fixes_a_reading_error_names_exist_on_the_command_line(capsys, tmp_p
     assert code == 2 and "pass --adtte" in err
     code, _, err = run(capsys, "describe", str(adtte), "--adtte", "--paramcd", "OSINV")
     assert code == 2 and "give CODE=ENDPOINT" in err
+    day_first = tmp_path / "day_first.csv"
+    example = bh.datasets.load_example_trial().to_frame()
+    dates = [c for c in example if c.endswith("_date") and c != "last_progression_free_date"]
+    example = example[["patient_id", "site", "arm", *dates]]
+    example.assign(**{c: pd.to_datetime(example[c]).dt.strftime("%d/%m/%Y") for c in dates}
+                   ).to_csv(day_first, index=False)
+    code, _, err = run(capsys, "describe", str(day_first))
+    assert code == 2 and "pass --date-format %d/%m/%Y (these dates are day first)" in err
+    code, out, _ = run(capsys, "describe", str(day_first), "--date-format", "%d/%m/%Y")
+    assert code == 0 and "130 patients" in out
     code, _, err = run(capsys, "describe", "example", "--encoding", "cp949", "--sheet", "1")
     assert code == 2 and "--encoding, --sheet apply to reading a file" in err
 

@@ -53,6 +53,9 @@ _READ_OPTIONS = {
     "encoding": (str, None, ("--encoding",), ENCODING_HELP),
     "sheet": (str, None, ("--sheet",), SHEET_HELP),
     "zero_time_events": (str, "error", ("--zero-time-events",), ZERO_HELP),
+    "date_format": (str, None, ("--date-format",), "How the file's dates are written when "
+                    "not YYYY-MM-DD, in strftime codes: %d/%m/%Y (day first), %m/%d/%Y, "
+                    "%Y. %m. %d. ..."),
     "paramcd": (list[str], None, ("--paramcd",), "With --adtte: CODE=ENDPOINT maps a "
                 "PARAMCD to an endpoint (os, pfs, ttp), repeatable; default OS=os, PFS=pfs, "
                 "TTP=ttp."),
@@ -93,8 +96,8 @@ def reads_trial(command):
 def load_data(data: str, control: str = "sorafenib", treatment: str = "tace_sorafenib",
               adtte: bool = False, time_unit: str = "months", assessments: Path | None = None,
               encoding: str | None = None, sheet: str | None = None,
-              zero_time_events: str = "error", paramcd: list[str] | None = None,
-              arm_column: str | None = None):
+              zero_time_events: str = "error", date_format: str | None = None,
+              paramcd: list[str] | None = None, arm_column: str | None = None):
     """A bundled dataset name (example, veteran, leukemia, rats) or a file path, read with
     the command line's options."""
     from bayes_hcc.data import read_adtte, read_trial
@@ -105,6 +108,7 @@ def load_data(data: str, control: str = "sorafenib", treatment: str = "tace_sora
         given = [flag for flag, value in (
             ("--adtte", adtte), ("--assessments", assessments), ("--encoding", encoding),
             ("--sheet", sheet), ("--zero-time-events", zero_time_events != "error"),
+            ("--date-format", date_format),
             ("--paramcd", paramcd), ("--arm-column", arm_column)) if value]
         if given:
             raise TrialDataError(f"{', '.join(given)} apply to reading a file; {data!r} is a "
@@ -123,8 +127,11 @@ def load_data(data: str, control: str = "sorafenib", treatment: str = "tace_sora
                   assessments=assessments, encoding=encoding, sheet=sheet,
                   zero_time_events=zero_time_events)
     if adtte:
+        if date_format is not None:
+            raise TrialDataError("--date-format applies to a trial file's dates; ADaM ADTTE "
+                                 "dates are SAS dates or ISO 8601.")
         return read_adtte(data, paramcd=_paramcd(paramcd), arm_column=arm_column, **common)
-    return read_trial(data, **common)
+    return read_trial(data, date_format=date_format, **common)
 
 
 def _paramcd(pairs: list[str] | None) -> dict[str, str] | None:

@@ -80,6 +80,33 @@ def _has_timezone(value) -> bool:
     return getattr(value, "tzinfo", None) is not None
 
 
+_NUMERIC_DATE = r"\s*(\d{1,2})([./-])(\d{1,2})\2(\d{4})\s*"
+_KOREAN_DATE = r"\s*\d{4}\. ?\d{1,2}\. ?\d{1,2}\.?\s*"
+
+
+def _date_format_hint(values: pd.Series) -> str:
+    """How dates that are not ISO 8601 seem to be written, as a ``date_format`` to pass
+    (a first field over 12 is a day; when no field is over 12 the data cannot tell)."""
+    text = values.dropna().astype(str)
+    if len(text) and text.str.fullmatch(_KOREAN_DATE).all():
+        return ", or pass date_format='%Y. %m. %d.' (year. month. day.)"
+    parts = text.str.extract("^" + _NUMERIC_DATE + "$")
+    if not len(text) or parts.isna().any().any():
+        return ""
+    first, second, sep = parts[0].astype(int), parts[2].astype(int), parts[1].iloc[0]
+    if not (parts[1] == sep).all():
+        return ""
+    day_first, month_first = f"%d{sep}%m{sep}%Y", f"%m{sep}%d{sep}%Y"
+    if first.max() > 12 >= second.max():
+        return f", or pass date_format={day_first!r} (these dates are day first)"
+    if second.max() > 12 >= first.max():
+        return f", or pass date_format={month_first!r} (these dates are month first)"
+    if max(first.max(), second.max()) <= 12:
+        return (f", or pass date_format={day_first!r} or {month_first!r}: no day here is "
+                "over 12, so the values cannot tell which; check how the source wrote them")
+    return ""
+
+
 def parse_date_column(frame, col: str, problems: Problems, *, required: bool = False,
                       id_column: str = "patient_id") -> pd.Series:
     """One date column as naive calendar dates; unparseable values, and a mix of
@@ -103,8 +130,8 @@ def parse_date_column(frame, col: str, problems: Problems, *, required: bool = F
         values = values.map(lambda v: v if pd.isna(v) else pd.Timestamp(v).tz_localize(None))
     parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
     bad = ~blank & parsed.isna()
-    problems.rows(frame, bad, col, "unparseable date", "write dates as YYYY-MM-DD (ISO 8601).",
-                  values=raw, id_column=id_column)
+    problems.rows(frame, bad, col, "unparseable date", "write dates as YYYY-MM-DD (ISO 8601)"
+                  + _date_format_hint(raw[bad]) + ".", values=raw, id_column=id_column)
     if required:
         problems.rows(frame, blank, col, "missing date", f"every patient needs a {col}.",
                       id_column=id_column)

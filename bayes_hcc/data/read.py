@@ -77,6 +77,36 @@ def _check_header(names, source: str) -> dict:
     return renamed
 
 
+def with_date_format(frame: pd.DataFrame, date_format: str | None, source: str, *,
+                     required: bool = True) -> pd.DataFrame:
+    """The ``*_date`` columns written in ``date_format`` rewritten as ISO 8601 dates; a
+    value not in that format is left as written, for the date checks to parse (an ISO
+    date) or name (anything else)."""
+    if date_format is None:
+        return frame
+    probe = pd.Timestamp("2019-12-31")
+    try:
+        ok = pd.to_datetime(probe.strftime(date_format), format=date_format) == probe
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise TrialDataError(f"date_format={date_format!r} does not give day, month and year; "
+                             "use strftime codes, e.g. '%d/%m/%Y' or '%m/%d/%Y'.")
+    columns = [c for c in frame.columns if str(c).endswith("_date")]
+    if required and not columns:
+        raise TrialDataError(f"{source}: date_format={date_format!r} given, but there is no "
+                             "date column (randomization_date, ...): leave it out for times.")
+    frame = frame.copy()
+    for col in columns:
+        raw = frame[col]
+        if pd.api.types.is_datetime64_dtype(raw.dtype):
+            continue
+        text = raw.where(raw.isna(), raw.astype(str).str.strip())
+        parsed = pd.to_datetime(text, format=date_format, errors="coerce")
+        frame[col] = text.where(parsed.isna(), parsed.dt.strftime("%Y-%m-%d"))
+    return frame
+
+
 def read_table(source, *, sheet=None, encoding: str | None = None) -> tuple[pd.DataFrame, str]:
     """Read a CSV, Parquet or Excel file (or take a DataFrame); return it and a source label.
 
@@ -148,7 +178,8 @@ def read_table(source, *, sheet=None, encoding: str | None = None) -> tuple[pd.D
 
 def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sorafenib",
                time_unit: str = "months", zero_time_events: str = "error", sheet=None,
-               encoding: str | None = None, assessments=None) -> TrialData:
+               encoding: str | None = None, assessments=None,
+               date_format: str | None = None) -> TrialData:
     """Read and validate a two-arm trial, one row per patient.
 
     Parameters
@@ -199,6 +230,13 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
         (a ``progression_date`` given in the patient table must agree). Errors name the
         scans: unknown patients, duplicates, scans before randomization or after death, a
         scan without progression after one with it (progression is irreversible).
+    date_format : str, optional
+        How the dates are written when not as ISO 8601 (``YYYY-MM-DD``, the default), in
+        ``strftime`` codes: ``"%d/%m/%Y"`` (day first), ``"%m/%d/%Y"`` (month first),
+        ``"%Y. %m. %d."``. It applies to every ``*_date`` column and to the assessments; a
+        value not in it may still be ISO 8601, else it is an error naming its row. An
+        unparseable date's error suggests the format when the values show it (a day
+        over 12 says which field is the day).
 
     Returns
     -------
@@ -218,8 +256,10 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
     future; column names with surrounding spaces, which are stripped).
     """
     frame, label = read_table(source, sheet=sheet, encoding=encoding)
+    frame = with_date_format(frame, date_format, label)
     if assessments is not None:
-        assessments, _ = read_table(assessments, encoding=encoding)
+        assessments, scans = read_table(assessments, encoding=encoding)
+        assessments = with_date_format(assessments, date_format, scans, required=False)
     return TrialData._from_raw(frame, control=control, treatment=treatment,
                                time_unit=time_unit, zero_time_events=zero_time_events,
                                source=label, assessments=assessments)

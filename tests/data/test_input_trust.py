@@ -1,6 +1,7 @@
 """Inputs that used to be accepted silently or crashed deep inside a library: each now
 gets the package's own error (naming column, rows and fix) or a DataWarning."""
 
+import re
 import warnings
 
 import numpy as np
@@ -189,6 +190,54 @@ def test_european_csv_is_named_with_its_fix(tmp_path):
     with pytest.raises(TrialDataError, match=r"row 3 .*times must be numbers\.") as err:
         bh.read_trial(other)
     assert "decimal commas" not in str(err.value)
+
+
+DATES = ["randomization_date", "progression_date", "death_date", "last_followup_date"]
+
+
+def _written(frame, fmt):
+    return frame.assign(**{c: pd.to_datetime(frame[c]).dt.strftime(fmt) for c in DATES})
+
+
+@pytest.mark.parametrize("fmt, hint", [
+    ("%d/%m/%Y", "date_format='%d/%m/%Y' (these dates are day first)"),
+    ("%m-%d-%Y", "date_format='%m-%d-%Y' (these dates are month first)"),
+    ("%d.%m.%Y", "date_format='%d.%m.%Y' (these dates are day first)"),
+    ("%Y. %m. %d.", "date_format='%Y. %m. %d.' (year. month. day.)")])
+def test_dates_not_in_iso_format(example_trial, fmt, hint, tmp_path):
+    """Dates written day first, month first or the Korean way are refused with the format
+    that reads them (the values show it: a day over 12), and read with it they give the
+    same times as ISO dates, the assessments too."""
+    frame = example_trial.to_frame()[["patient_id", "site", "arm", *DATES]]
+    with pytest.raises(TrialDataError, match=re.escape(hint)):
+        bh.read_trial(_written(frame, fmt))
+    scans = example_trial.assessments
+    path = tmp_path / "scans.csv"
+    scans.assign(assessment_date=pd.to_datetime(scans["assessment_date"]).dt.strftime(fmt)
+                 ).to_csv(path, index=False)
+    read = quiet(bh.read_trial, _written(frame, fmt), date_format=fmt, assessments=path)
+    iso = quiet(bh.read_trial, frame, assessments=scans)
+    for ep in ("os", "pfs", "ttp"):
+        for field in ("time", "event", "lower", "upper", "arm", "site"):
+            np.testing.assert_array_equal(getattr(read.endpoint(ep), field),
+                                          getattr(iso.endpoint(ep), field))
+    assert read.endpoint("ttp").has_bounds
+
+
+def test_a_date_format_that_cannot_be_told_or_is_wrong(example_trial):
+    frame = example_trial.to_frame()[["patient_id", "site", "arm", *DATES]].head(8)
+    early = frame.assign(**{c: pd.to_datetime(frame[c]).map(
+        lambda d: d.replace(day=min(d.day, 12)) if pd.notna(d) else d) for c in DATES})
+    with pytest.raises(TrialDataError, match="no day here is over 12, so the values cannot "
+                       "tell which"):
+        bh.read_trial(_written(early, "%d/%m/%Y"))
+    # the wrong format: the dates whose day is over 12 do not fit it and are named
+    with pytest.raises(TrialDataError, match=r"(?s)unparseable date.*these dates are day first"):
+        bh.read_trial(_written(frame, "%d/%m/%Y"), date_format="%m/%d/%Y")
+    with pytest.raises(TrialDataError, match="does not give day, month and year"):
+        bh.read_trial(frame, date_format="%d/%m")
+    with pytest.raises(TrialDataError, match="no date column"):
+        bh.read_trial(times_frame(), date_format="%d/%m/%Y")
 
 
 def test_empty_file_and_directory(tmp_path):
