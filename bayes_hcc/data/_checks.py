@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
@@ -64,6 +63,22 @@ class Problems:
             raise self.error(f"{self.source}: {self.messages[0]}")
         listed = "\n".join(f"  - {m}" for m in self.messages)
         raise self.error(f"{self.source}: {len(self.messages)} problems found:\n{listed}")
+
+
+def calendar_date(value, what: str) -> pd.Timestamp:
+    """``value`` as a calendar date (a ``YYYY-MM-DD`` string, a date or a Timestamp), or an
+    error naming ``what`` (a number is refused: pandas reads 2018 as nanoseconds after
+    1970)."""
+    ts = pd.NaT
+    if not isinstance(value, (bool, int, float, np.number)):
+        try:
+            ts = pd.Timestamp(value)
+        except (TypeError, ValueError):
+            pass
+    if pd.isna(ts):
+        raise TrialDataError(f"{what}={value!r} is not a calendar date; give it as "
+                             "'YYYY-MM-DD', e.g. '2018-12-31'.")
+    return ts.tz_localize(None) if ts.tzinfo is not None else ts
 
 
 def warn_data(message: str) -> None:

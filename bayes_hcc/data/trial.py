@@ -13,6 +13,7 @@ from bayes_hcc.data._build import (DATE_COLUMNS, DAYS_PER_UNIT, LPF_COLUMN,
                                    STANDARD_ENDPOINTS, arm_label, build_canonical,
                                    canonical_frame, check_time_unit, times_from_dates,
                                    warn_small, zero_time_events_at_half_day)
+from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.data.assessments import first_positive_last_negative
 from bayes_hcc.errors import TrialDataError
 
@@ -328,7 +329,7 @@ class TrialData:
             raise TrialDataError(
                 "cut() needs calendar dates: these data have no randomization_date column. "
                 "Read the dates layout, or add randomization_date to the times layout.")
-        cut = pd.Timestamp(date)
+        cut = calendar_date(date, "cut: date")
         if self.cut_date is not None and cut > self.cut_date:
             raise TrialDataError(
                 f"cut({cut.date()}): these data were already cut at {self.cut_date.date()}; "

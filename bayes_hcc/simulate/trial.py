@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import optimize
 
 from bayes_hcc.data._build import LPF_COLUMN, arm_label
+from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.data.assessments import first_positive_last_negative
 from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import TrialDataError
@@ -174,7 +175,8 @@ def simulate_trial(
         raise ValueError("n_patients must be at least 2.")
     if not (0 <= dropout_per_year < 1):
         raise ValueError("dropout_per_year is a probability in [0, 1).")
-    start, end, cut = (pd.Timestamp(x) for x in (accrual_start, accrual_end, cut_date))
+    start, end, cut = (calendar_date(x, name) for x, name in (
+        (accrual_start, "accrual_start"), (accrual_end, "accrual_end"), (cut_date, "cut_date")))
     if not start <= end <= cut:
         raise ValueError("need accrual_start <= accrual_end <= cut_date.")
     sizes = _site_sizes(n_patients, site_labels, site_sizes, rng)

@@ -69,6 +69,13 @@ def test_cut_errors():
         bh.read_trial(times).cut("2019-06-01")
     with pytest.raises(TrialDataError, match="already cut at 2019-06-01"):
         trial().cut("2019-06-01").cut("2019-07-01")
+    # not a date: the package's error, not pandas' parser (and 2019 is not read as
+    # 2019 nanoseconds after 1970)
+    for bad in ("2019-13-01", "June", 2019, None):
+        with pytest.raises(TrialDataError, match=r"cut: date=.* is not a calendar date"):
+            trial().cut(bad)
+    with pytest.raises(TrialDataError, match=r"cut_date=2020 is not a calendar date"):
+        bh.simulate_trial(20, cut_date=2020)
 
 
 def test_cut_of_example_trial_is_consistent():
