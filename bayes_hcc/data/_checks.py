@@ -68,11 +68,12 @@ class Problems:
 def calendar_date(value, what: str) -> pd.Timestamp:
     """``value`` as a calendar date (a ``YYYY-MM-DD`` string, a date or a Timestamp), or an
     error naming ``what`` (a number is refused: pandas reads 2018 as nanoseconds after
-    1970)."""
+    1970; a string must be ISO 8601)."""
     ts = pd.NaT
     if not isinstance(value, (bool, int, float, np.number)):
-        try:
-            ts = pd.Timestamp(value)
+        try:  # a string as ISO 8601 only: pandas' lenient parser reads "June" as 0001-06-01
+            ts = (pd.to_datetime(value.strip(), format="ISO8601") if isinstance(value, str)
+                  else pd.Timestamp(value))
         except (TypeError, ValueError):
             pass
     if pd.isna(ts):
