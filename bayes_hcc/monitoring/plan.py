@@ -317,8 +317,8 @@ def load_plan(path) -> MonitoringPlan:
     """Read ``models/monitoring.toml`` (the analysis spec path is relative to the plan)."""
     if isinstance(path, MonitoringPlan):
         return path
-    path = Path(path)
     d = read_toml(path, "monitoring plan")
+    path = Path(path)
     try:
         return plan_from_dict(d, path.parent)
     except SpecError as err:

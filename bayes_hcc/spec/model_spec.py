@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -394,6 +395,9 @@ def dump_spec(spec: ModelSpec) -> str:
 
 def read_toml(path, what: str = "spec") -> dict:
     """A TOML file as a dict; a missing file or invalid TOML is a SpecError naming the file."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise SpecError(f"expected the path of a {what} file (TOML), got "
+                        f"{type(path).__name__}.")
     path = Path(path)
     if not path.exists():
         raise SpecError(f"{path}: no such {what} file.")
@@ -415,6 +419,10 @@ def load_spec(source) -> ModelSpec:
         return spec_from_dict(source)
     if isinstance(source, str) and "\n" in source:
         return spec_from_dict(parse_toml(source, "spec text"), source="spec text")
+    if not isinstance(source, (str, os.PathLike)):
+        raise SpecError("expected an analysis spec (a ModelSpec, a dict, TOML text or the path "
+                        f"of a TOML file, e.g. 'models/primary_os.toml'), got "
+                        f"{type(source).__name__}.")
     return spec_from_dict(read_toml(source), source=str(Path(source)))
 
 

@@ -72,6 +72,11 @@ def test_bad_toml_and_missing_file(tmp_path):
         bh.load_spec(bad)
     with pytest.raises(bh.SpecError, match="no such spec file"):
         bh.load_spec(tmp_path / "missing.toml")
+    # not a spec at all (a forgotten variable): the package's error, not pathlib's
+    with pytest.raises(bh.SpecError, match="expected an analysis spec .* got NoneType"):
+        bh.load_spec(None)
+    with pytest.raises(bh.SpecError, match="path of a monitoring plan file .* got int"):
+        bh.load_plan(3)
 
 
 def test_overrides():
