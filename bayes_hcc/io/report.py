@@ -16,7 +16,7 @@ from bayes_hcc.diagnostics import check
 from bayes_hcc.io.plots import FIGURES
 from bayes_hcc.io.tables import reconstruction_statement
 from bayes_hcc.models.design import active_priors
-from bayes_hcc.quantities.core import as_fit
+from bayes_hcc.quantities.core import as_fit, rmst_horizon
 from bayes_hcc.quantities.summary import summarize
 
 __all__ = ["report", "write_tables", "data_summary"]
@@ -179,7 +179,8 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
     tau = rep.get("tau")
     if tau is not None and spec is not None:
         tau = convert(tau, spec.time_unit, data.time_unit)
-    tau = min(float(tau), float(np.max(data.time))) if tau else float(np.max(data.time))
+    horizon = rmst_horizon(fit)[1]  # beyond it one arm's RMST would be extrapolated
+    tau = min(float(tau), horizon) if tau else horizon
     estimand = rep.get("estimand", "typical_site")
     table = fit.endpoint_table(tau=tau, prob=rep.get("prob", 0.95), estimand=estimand)
     write_tables(table, stem, overwrite=overwrite)

@@ -13,6 +13,7 @@ import xarray as xr
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
+from bayes_hcc.quantities.core import check_rmst_horizon
 from bayes_hcc.quantities.summary import horizon_status
 
 __all__ = ["IllnessDeathFit", "ESTIMANDS", "NEW_SITE_DRAWS"]
@@ -234,12 +235,18 @@ class IllnessDeathFit:
                             name="os_hazard_ratio")
 
     def rmst(self, tau: float, *, thin: int = 4, n_grid: int = 400,
-             estimand: str = "typical_site") -> xr.Dataset:
+             estimand: str = "typical_site", extrapolate: bool = False) -> xr.Dataset:
         """Restricted mean OS, PFS and progression-free time (death removed) up to ``tau``
         per arm and the difference, on every ``thin``-th draw (trapezoid rule on
-        ``n_grid`` times: error below 1e-4 months for these smooth curves)."""
+        ``n_grid`` times: error below 1e-4 months for these smooth curves).
+
+        A ``tau`` beyond the follow-up of either arm is refused (``HorizonError``, as
+        ``bh.rmst``) unless ``extrapolate=True``: one arm's RMST would be the model's
+        extrapolation."""
         if not tau > 0:
             raise ValueError("tau must be > 0.")
+        if not extrapolate:
+            check_rmst_horizon(self, tau)
         grid = np.linspace(0.0, float(tau), n_grid)
         ds = self.state_probabilities(grid, thin=thin, estimand=estimand)
         res = xr.Dataset({k: (("draw", "arm"), np.trapezoid(ds[k].values, grid, axis=-1))
@@ -249,17 +256,19 @@ class IllnessDeathFit:
         return xr.concat([res, diff.expand_dims(arm=["difference"])], dim="arm")
 
     def prob_superiority(self, *, tau: float | None = None, thin: int = 4,
-                         estimand: str = "typical_site") -> pd.Series:
+                         estimand: str = "typical_site", extrapolate: bool = False
+                         ) -> pd.Series:
         """P(TACE-sorafenib better) on every scale the model gives: each transition's
-        HR < 1, the OS and PFS median differences > 0 and, with ``tau``, the RMST
-        differences > 0."""
+        HR < 1, the OS and PFS median differences > 0 and, with ``tau`` (within follow-up
+        unless ``extrapolate=True``), the RMST differences > 0."""
         out = {f"HR {t.replace('_', ' ')} < 1": float((self.hazard_ratio().sel(
             transition=t) < 1).mean()) for t in TRANSITIONS}
         med = self.medians(thin=thin, estimand=estimand).sel(arm="difference")
         out.update({f"median {k.upper()} difference > 0": float((med[k] > 0).mean())
                     for k in ("os", "pfs")})
         if tau is not None:
-            r = self.rmst(tau, thin=thin, estimand=estimand).sel(arm="difference")
+            r = self.rmst(tau, thin=thin, estimand=estimand,
+                          extrapolate=extrapolate).sel(arm="difference")
             out.update({f"RMST {k.upper()} ({tau:g}) difference > 0": float((r[k] > 0).mean())
                         for k in ("os", "pfs")})
         return pd.Series(out, name="probability")
@@ -309,7 +318,8 @@ class IllnessDeathFit:
         return res
 
     def endpoint_table(self, *, tau: float | None = None, prob: float = 0.95,
-                       thin: int = 4, estimand: str = "typical_site") -> pd.DataFrame:
+                       thin: int = 4, estimand: str = "typical_site",
+                       extrapolate: bool = False) -> pd.DataFrame:
         """The headline table of the curves: per endpoint (OS, PFS, TTP = progression with
         death removed) each arm's median, the median difference and, with ``tau``, the RMST
         difference, with posterior median, equal-tailed ``prob`` interval and P(> 0) for
@@ -317,7 +327,8 @@ class IllnessDeathFit:
         ("beyond": the model's extrapolation, not an estimate from the data)."""
         a = (1 - prob) / 2
         med = self.medians(thin=thin, estimand=estimand)
-        rmst = self.rmst(tau, thin=thin, estimand=estimand) if tau is not None else None
+        rmst = (self.rmst(tau, thin=thin, estimand=estimand, extrapolate=extrapolate)
+                if tau is not None else None)
         names = {"os": "OS", "pfs": "PFS", "progression": "TTP"}
         rows = []
         for key, label in names.items():

@@ -323,17 +323,12 @@ def rmst(fit, tau: float, *, estimand: str = "standardized",
     ill = _is_illness_death(fit)
     if not ill:
         fit = _single(fit, endpoint)
-    arm, limit = rmst_horizon(fit)
-    if tau > limit and not extrapolate:
-        unit = fit_unit(fit)
-        raise HorizonError(f"rmst: tau = {tau:g} {unit} exceeds the follow-up of the "
-                           f"data ({limit:.1f} {unit}, the longest follow-up in arm "
-                           f"{arm}, the shorter of the two); pass extrapolate=True to allow "
-                           "it.")
+    if not extrapolate:
+        check_rmst_horizon(fit, tau)
     if ill:
         check_estimand(estimand)
         key, thin = _id_curve(fit, endpoint, "rmst"), 4
-        res = fit.rmst(tau, thin=thin, estimand=estimand)
+        res = fit.rmst(tau, thin=thin, estimand=estimand, extrapolate=True)
         da = _id_labelled(fit, res[key].values, thin, ("arm",),
                           {"arm": list(res["arm"].values)}, name="rmst",
                           endpoint=endpoint, estimand=estimand, units=fit.data.time_unit)
@@ -345,6 +340,17 @@ def rmst(fit, tau: float, *, estimand: str = "standardized",
     da = _with_difference(fit, per_arm, "rmst", estimand, fit.time_unit)
     da.attrs["tau"] = tau
     return da
+
+
+def check_rmst_horizon(fit, tau: float) -> None:
+    """Refuse an RMST ``tau`` beyond :func:`rmst_horizon` (``HorizonError``)."""
+    arm, limit = rmst_horizon(fit)
+    if tau > limit:
+        unit = fit_unit(fit)
+        raise HorizonError(f"rmst: tau = {tau:g} {unit} exceeds the follow-up of the "
+                           f"data ({limit:.1f} {unit}, the longest follow-up in arm "
+                           f"{arm}, the shorter of the two); pass extrapolate=True to allow "
+                           "it.")
 
 
 def rmst_horizon(fit) -> tuple[str, float]:

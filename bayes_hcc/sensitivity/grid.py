@@ -18,7 +18,7 @@ from bayes_hcc.quantities.summary import (conditional_statement, default_tau, fr
 from bayes_hcc.runner import spawn_pool
 from bayes_hcc.units import convert
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
-                                       prob_time_ratio, rmst)
+                                       prob_time_ratio, rmst, rmst_horizon)
 from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
                                        read_toml)
 
@@ -206,8 +206,8 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
                median_diff_lower=float(np.quantile(diff, 0.025)) if reached else np.nan,
                median_diff_upper=float(np.quantile(diff, 0.975)) if reached else np.nan)
     tau = convert(rep.get("tau") or 12.0, spec.time_unit, fit.data.time_unit)
-    if tau > float(np.max(fit.data.time)):
-        tau = float(np.max(fit.data.time))
+    if tau > rmst_horizon(fit)[1]:  # beyond it one arm's RMST would be extrapolated
+        tau = rmst_horizon(fit)[1]
         note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.data.time_unit})")
     r = fit.rmst(tau, estimand=rep["estimand"]).sel(arm="difference")[curve].values.ravel()
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))

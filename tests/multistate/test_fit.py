@@ -92,19 +92,19 @@ def test_rmst_hazard_ratio_over_time_and_probabilities(fit):
     arms' difference; the marginal OS HR over time is finite and lies between the death
     HRs' range widened by their uncertainty; the superiority probabilities are those of
     the draws."""
-    coarse, fine = fit.rmst(24.0, thin=5), fit.rmst(24.0, thin=5, n_grid=4000)
+    coarse, fine = fit.rmst(18.0, thin=5), fit.rmst(18.0, thin=5, n_grid=4000)
     np.testing.assert_allclose(coarse["os"], fine["os"], atol=1e-4)
-    assert bool((coarse["os"].sel(arm="sorafenib") <= 24.0).all())
+    assert bool((coarse["os"].sel(arm="sorafenib") <= 18.0).all())
     np.testing.assert_allclose(coarse["pfs"].sel(arm="difference"),
                                coarse["pfs"].sel(arm="tace_sorafenib")
                                - coarse["pfs"].sel(arm="sorafenib"))
     hr_t = fit.os_hazard_ratio([1.0, 6.0, 18.0], thin=5)
     assert np.isfinite(hr_t).all() and bool((hr_t > 0).all())
-    p = fit.prob_superiority(tau=24.0, thin=5)
+    p = fit.prob_superiority(tau=18.0, thin=5)
     hr = fit.hazard_ratio()
     assert p["HR progression < 1"] == pytest.approx(float((hr.sel(
         transition="progression") < 1).mean()))
-    assert p["RMST OS (24) difference > 0"] == pytest.approx(float((coarse["os"].sel(
+    assert p["RMST OS (18) difference > 0"] == pytest.approx(float((coarse["os"].sel(
         arm="difference") > 0).mean()))
     with pytest.raises(ValueError, match="> 0"):
         fit.os_hazard_ratio([0.0, 1.0])
@@ -215,6 +215,15 @@ def test_the_quantity_functions_ask_an_illness_death_fit_for_its_endpoint(fit):
         bh.survival(fit, [1.0], endpoint="dfs")
     with pytest.raises(bh.HorizonError, match="extrapolate=True"):
         bh.rmst(fit, 500.0, endpoint="os")
+    # the fit's own methods keep the same horizon (fit.rmst(500) used to answer silently)
+    horizon = bh.quantities.core.rmst_horizon(fit)[1]
+    for call in (lambda: fit.rmst(500.0), lambda: fit.prob_superiority(tau=500.0),
+                 lambda: fit.endpoint_table(tau=500.0)):
+        with pytest.raises(bh.HorizonError, match="tau = 500 months exceeds the follow-up"):
+            call()
+    assert fit.rmst(horizon, thin=10)["os"].notnull().all()
+    beyond = fit.rmst(500.0, thin=10, extrapolate=True)["os"].sel(arm="sorafenib")
+    assert bool((beyond > fit.rmst(horizon, thin=10)["os"].sel(arm="sorafenib")).all())
     with pytest.raises(bh.BayesHCCError, match="estimand"):
         bh.median_survival(fit, endpoint="os", estimand="average")
 
