@@ -84,7 +84,7 @@ def reads_trial(command):
             try:
                 return load_data(data, **options)
             except BayesHCCError as err:  # its fixes as this command's options
-                err.args = (as_options(message(err)),) + err.args[1:]
+                err.args = (message(err),) + err.args[1:]
                 raise
 
         return command(read=read, **kwargs)
@@ -152,25 +152,30 @@ _CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
               "Pass paramcd={...}": "Pass --paramcd CODE=ENDPOINT",
               "pass paramcd={'YOURCODE': 'os', ...}": "pass --paramcd YOURCODE=os"}
 
-#: A reading option written as a keyword argument (``encoding='cp949'``, ``sheet=<name>``)
-#: in a message: shown as the command-line option.
-_CLI_KEYWORD = re.compile(r"\b(" + "|".join(_READ_OPTIONS)
-                          + r")=('[^']*'|\"[^\"]*\"|<[^>]*>|[\w.-]+)")
+#: Keyword arguments that messages name and that are command-line options of the commands
+#: whose errors name them: the reading options and the sampler settings of ``fit``.
+_KEYWORD_OPTIONS = {**{name: flags[0] for name, (_, _, flags, _) in _READ_OPTIONS.items()},
+                    "draws": "--draws", "tune": "--tune", "chains": "--chains",
+                    "seed": "--seed"}
+_KEYWORD = re.compile(r"(?<![\w.])(" + "|".join(_KEYWORD_OPTIONS)
+                      + r")=('[^']*'|\"[^\"]*\"|<[^>]*>|[-\w.]+)")
 
 
 def as_options(text: str) -> str:
-    """Reading options written as keyword arguments, as this command's options: for the
-    errors of reading a trial, and warnings (only reading warns with such a fix)."""
-    return _CLI_KEYWORD.sub(
-        lambda m: f"--{m[1].replace('_', '-')} {m[2].strip(chr(39) + chr(34))}", text)
+    """Keyword arguments in a message as command-line options: ``encoding='cp949'`` ->
+    ``--encoding cp949``, ``tune=-5`` -> ``--tune -5``, ``sheet=<name>`` -> ``--sheet
+    <name>`` (``random_seed=`` or ``sampler.draws`` are left as they are)."""
+    return _KEYWORD.sub(lambda m: f"{_KEYWORD_OPTIONS[m[1]]} {m[2].strip(chr(39) + chr(34))}",
+                        text)
 
 
-def message(err: Exception) -> str:
-    """An error's message with its fixes as a command-line user gives them."""
+def message(err) -> str:
+    """An error's (or a warning's) message with its fixes as a command-line user gives
+    them."""
     text = str(err)
     for api, cli in _CLI_WORDS.items():
         text = text.replace(api, cli)
-    return text
+    return as_options(text)
 
 
 def fail(err: Exception) -> None:
@@ -555,7 +560,7 @@ def _root():
 
 def _show_warning(msg, category, filename, lineno, file=None, line=None) -> None:
     """Warnings as one line on stderr, not the source line that raised them."""
-    typer.secho(f"warning ({category.__name__}): {as_options(message(msg))}",
+    typer.secho(f"warning ({category.__name__}): {message(msg)}",
                 fg=typer.colors.YELLOW, err=True)
 
 
