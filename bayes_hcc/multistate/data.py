@@ -87,6 +87,13 @@ class IllnessDeathData:
         death from the ``death`` endpoint (OS); ``covariates``: columns of the data, as
         the single-endpoint models take them (missing values are errors naming the
         patients)."""
+        missing = [ep for ep in (progression, death) if ep not in trial.endpoints]
+        if missing:
+            raise TrialDataError(
+                f"an illness-death model needs progression ({progression!r}) and death "
+                f"({death!r}) for every patient; these data have {', '.join(trial.endpoints)} "
+                f"but not {' or '.join(map(repr, missing))}. Read the dates layout (with "
+                "progression_date), or give ttp_time/ttp_event and os_time/os_event.")
         prog, os_ = trial.endpoint(progression), trial.endpoint(death)
         if not np.array_equal(prog.patient_id, os_.patient_id):
             raise TrialDataError(f"endpoints {progression!r} and {death!r} list different "

@@ -79,6 +79,14 @@ def test_fit_errors_before_sampling():
         bh.IllnessDeath(site_effect="none", cuts=[2.0]).fit(d)
 
 
+def test_data_without_progression_say_what_the_model_needs():
+    """OS-only data (the veteran trial) used to fail with "endpoint 'ttp' is not in these
+    data", which did not say that the model needs progression."""
+    with pytest.raises(bh.TrialDataError, match=r"needs progression \('ttp'\) and death "
+                       r"\('os'\).* have os but not 'ttp'"):
+        bh.IllnessDeath("weibull_ph").fit(bh.datasets.load_veteran())
+
+
 def test_bad_sampler_settings_are_refused_by_name():
     d = bh.IllnessDeathData.from_arrays(**arrays())
     with pytest.raises(ModelError, match="draws"):
