@@ -69,17 +69,24 @@ def calendar_date(value, what: str) -> pd.Timestamp:
     """``value`` as a calendar date (a ``YYYY-MM-DD`` string, a date or a Timestamp), or an
     error naming ``what`` (a number is refused: pandas reads 2018 as nanoseconds after
     1970; a string must be ISO 8601)."""
-    ts = pd.NaT
-    if not isinstance(value, (bool, int, float, np.number)):
-        try:  # a string as ISO 8601 only: pandas' lenient parser reads "June" as 0001-06-01
-            ts = (pd.to_datetime(value.strip(), format="ISO8601") if isinstance(value, str)
-                  else pd.Timestamp(value))
-        except (TypeError, ValueError):
-            pass
+    ts = _timestamp(value)
     if pd.isna(ts):
         raise TrialDataError(f"{what}={value!r} is not a calendar date; give it as "
                              "'YYYY-MM-DD', e.g. '2018-12-31'.")
     return ts.tz_localize(None) if ts.tzinfo is not None else ts
+
+
+def _timestamp(value) -> pd.Timestamp:
+    """A Timestamp, or NaT for a number or anything not a date (a string must be ISO 8601:
+    pandas' lenient parser reads "June" as 0001-06-01)."""
+    if isinstance(value, (bool, int, float, np.number)):
+        return pd.NaT
+    try:
+        if isinstance(value, str):
+            return pd.to_datetime(value.strip(), format="ISO8601")
+        return pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return pd.NaT
 
 
 def warn_data(message: str) -> None:

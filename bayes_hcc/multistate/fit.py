@@ -273,6 +273,13 @@ class IllnessDeathFit:
                         for k in ("os", "pfs")})
         return pd.Series(out, name="probability")
 
+    def follow_up_by_arm(self) -> dict:
+        """Longest observed time (death or censoring) in each arm, in the data's unit:
+        beyond it a median, a survival probability or an RMST is the model's
+        extrapolation (as ``Fit.follow_up_by_arm``)."""
+        return {a: float(np.max(self.data.time[self.data.arm == i]))
+                for i, a in enumerate(self.data.arms)}
+
     def medians(self, *, thin: int = 4, horizon: float | None = None,
                 n_grid: int = 600, estimand: str = "typical_site") -> xr.Dataset:
         """Median OS, PFS and time to progression (death removed) per arm and their
@@ -307,8 +314,7 @@ class IllnessDeathFit:
         res = xr.concat([res, diff.expand_dims(arm=["difference"])], dim="arm")
         # where each arm's median lies against that arm's follow-up: "reached", "upper"
         # (only the upper 97.5% limit beyond) or "beyond" (an extrapolation of the model)
-        follow = {a: float(np.max(self.data.time[self.data.arm == i]))
-                  for i, a in enumerate(self.data.arms)}
+        follow = self.follow_up_by_arm()
         res.attrs["follow_up"] = follow
         res.attrs["estimand"] = estimand
         res.attrs["status"] = {

@@ -180,7 +180,7 @@ def survival(fit, times, *, estimand: str = "standardized",
         da = _id_labelled(fit, ds[key].values, thin, ("arm", "time"),
                           {"arm": list(fit.data.arms), "time": times}, name="survival",
                           endpoint=endpoint, estimand=estimand)
-        return _beyond_follow_up(da, times, _follow_up(fit))
+        return _beyond_follow_up(da, times, fit.follow_up_by_arm())
     fit = _single(fit, endpoint)
     params = posterior_params(fit)
     pops = arm_populations(fit, estimand, params)
@@ -188,16 +188,7 @@ def survival(fit, times, *, estimand: str = "standardized",
                      for eta, w, p in pops], axis=1)
     da = _labelled(fit, vals, ("arm", "time"), {"arm": list(fit.arms), "time": times},
                    name="survival", estimand=estimand)
-    return _beyond_follow_up(da, times, _follow_up(fit))
-
-
-def _follow_up(fit) -> dict:
-    """Each arm's longest observed time, in the fit's unit (an illness-death fit: as its
-    ``medians``)."""
-    if _is_illness_death(fit):
-        return {a: float(np.max(fit.data.time[fit.data.arm == i]))
-                for i, a in enumerate(fit.data.arms)}
-    return as_fit(fit).follow_up_by_arm()
+    return _beyond_follow_up(da, times, fit.follow_up_by_arm())
 
 
 def _beyond_follow_up(da: xr.DataArray, times, follow: dict) -> xr.DataArray:
@@ -356,11 +347,7 @@ def check_rmst_horizon(fit, tau: float) -> None:
 def rmst_horizon(fit) -> tuple[str, float]:
     """The largest tau the data support: the longest follow-up of the arm whose longest
     follow-up is shorter (beyond it one arm's RMST is the model's extrapolation)."""
-    if _is_illness_death(fit):
-        fu = {a: float(np.max(fit.data.time[fit.data.arm == i]))
-              for i, a in enumerate(fit.data.arms)}
-    else:
-        fu = fit.follow_up_by_arm()
+    fu = fit.follow_up_by_arm()  # a Fit's or an illness-death fit's
     arm = min(fu, key=fu.get)
     return arm, fu[arm]
 

@@ -206,8 +206,9 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
                median_diff_lower=float(np.quantile(diff, 0.025)) if reached else np.nan,
                median_diff_upper=float(np.quantile(diff, 0.975)) if reached else np.nan)
     tau = convert(rep.get("tau") or 12.0, spec.time_unit, fit.data.time_unit)
-    if tau > rmst_horizon(fit)[1]:  # beyond it one arm's RMST would be extrapolated
-        tau = rmst_horizon(fit)[1]
+    horizon = rmst_horizon(fit)[1]  # beyond it one arm's RMST would be extrapolated
+    if tau > horizon:
+        tau = horizon
         note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.data.time_unit})")
     r = fit.rmst(tau, estimand=rep["estimand"]).sel(arm="difference")[curve].values.ravel()
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
