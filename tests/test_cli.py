@@ -88,8 +88,10 @@ def test_messages_name_the_command_line_options(capsys, tmp_path):
     code, _, err = run(capsys, "report", str(out / "fit.nc"), "--out",
                        str(out / "report.html"))
     assert code == 2 and "pass --overwrite" in err and "overwrite=True" not in err
-    code, _, err = run(capsys, "fit", "example", "--tune", "-5", "--out", str(tmp_path / "t"))
+    code, printed, err = run(capsys, "fit", "example", "--tune", "-5", "--out",
+                             str(tmp_path / "t"))
     assert code == 2 and "--tune -5 must be between 1 and" in err and "tune=" not in err
+    assert printed == ""  # refused before the data are read or "fitting ..." is printed
 
 
 READING = ["--control", "--treatment", "--adtte", "--time-unit", "--assessments", "--encoding",

@@ -272,6 +272,10 @@ def fit(
         except ValueError:
             fail(bh.ModelError(f"--draws {draws!r} must be a whole number or 'auto'."))
     try:
+        from bayes_hcc.spec.sampler import check_sampler_settings
+
+        # before anything is read or printed: a bad setting is the whole message
+        check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
         trial = read(data)
         targets = [out / "fit.nc", out / "summary.csv", out / "summary.md"]
         existing = [str(p) for p in targets if p.exists()]
