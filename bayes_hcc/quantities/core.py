@@ -250,8 +250,8 @@ def median_survival(fit, *, estimand: str = "standardized",
     each arm's lies against its follow-up (coordinate ``follow_up``): "reached", "upper"
     (only the upper 97.5% limit beyond) or "beyond" (``bh.summarize`` prints "not reached"
     then); the difference's is the less mature of the two. An illness-death fit needs
-    ``endpoint`` ("os", "pfs" or "ttp"; its medians are computed on every 4th draw, and
-    ``attrs["status"]`` holds the same verdicts).
+    ``endpoint`` ("os", "pfs" or "ttp"; its medians are computed on every 4th draw). The
+    attributes are plain strings and numbers, so the result saves to netCDF as it is.
     """
     if _is_illness_death(fit):
         check_estimand(estimand)
@@ -261,8 +261,7 @@ def median_survival(fit, *, estimand: str = "standardized",
                           {"arm": list(med["arm"].values)}, name="median_survival",
                           endpoint=endpoint, estimand=estimand,
                           units=fit.data.time_unit)
-        da.attrs.update(difference=f"{fit.data.arms[1]} - {fit.data.arms[0]}",
-                        status=med.attrs["status"][key], follow_up=med.attrs["follow_up"])
+        da.attrs["difference"] = f"{fit.data.arms[1]} - {fit.data.arms[0]}"
         return _median_status(da, med.attrs["follow_up"])
     fit = _single(fit, endpoint)
     params = posterior_params(fit)

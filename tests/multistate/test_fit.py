@@ -8,6 +8,7 @@ medians 6.5 (OS) and 2.27 months (PFS)."""
 
 import numpy as np
 import pytest
+import xarray as xr
 from scipy import integrate, optimize
 
 import bayes_hcc as bh
@@ -179,7 +180,7 @@ def test_estimands_average_the_curves_over_the_right_hospitals(fit):
         fit.state_probabilities(t, estimand="population")
 
 
-def test_the_package_quantity_functions_take_an_illness_death_fit(fit):
+def test_the_package_quantity_functions_take_an_illness_death_fit(fit, tmp_path):
     """bh.survival / survival_curve / median_survival / rmst / prob_median_gain /
     prob_rmst_gain give OS, PFS and TTP of one illness-death fit, labelled as for a
     single-endpoint fit (chain, draw, arm[, time]); the values are the fit's own methods'
@@ -190,8 +191,15 @@ def test_the_package_quantity_functions_take_an_illness_death_fit(fit):
     assert med.dims == ("chain", "draw", "arm") and med.sizes["chain"] == 2
     assert list(med["arm"].values) == [*fit.data.arms, "difference"]
     np.testing.assert_array_equal(med.values.reshape(-1, 3), own.values)
-    assert med.attrs["endpoint"] == "pfs" and med.attrs["status"] == \
-        own_all.attrs["status"]["pfs"]
+    assert med.attrs["endpoint"] == "pfs"
+    status = own_all.attrs["status"]["pfs"]
+    assert list(med["status"].values) == [status[a] for a in fit.data.arms] + [
+        max(status.values(), key=["reached", "upper", "beyond"].index)]
+    assert dict(zip(fit.data.arms, med["follow_up"].values[:2])) == \
+        own_all.attrs["follow_up"]
+    saved = tmp_path / "median.nc"  # plain attributes and coordinates: netCDF takes it
+    med.to_netcdf(saved)
+    xr.testing.assert_identical(xr.load_dataarray(saved), med)
     s = bh.survival(fit, [0.0, 4.0], endpoint="os")  # the package default: standardized
     np.testing.assert_allclose(s.values.reshape(-1, 2, 2), fit.state_probabilities(
         [0.0, 4.0], estimand="standardized")["os"].values)
@@ -254,3 +262,31 @@ def test_a_death_effect_shared_before_and_after_progression(fit):
             "death_after_progression.log_hr": bh.Prior("Normal", mu=0.0, sigma=1.0)})
     with pytest.raises(bh.ModelError, match="arm_effect='both'"):
         bh.IllnessDeath(arm_effect="both")
+
+
+def test_curves_asked_again_come_from_the_fit_unchanged(fit):
+    """A report asks for the same curves several times (medians for the table and for
+    P(superiority)); the fit keeps them: the same values as a fresh fit object computes,
+    read-only (a caller cannot alter what the next caller gets), not pickled to workers,
+    and recomputed when the draws are replaced."""
+    import pickle
+
+    times = np.linspace(0.0, 20.0, 7)
+    first = fit.state_probabilities(times, estimand="standardized")
+    again = fit.state_probabilities(times, estimand="standardized")
+    fresh = bh.IllnessDeathFit(fit.datatree, fit.model, fit.data, fit.families, fit.priors)
+    xr.testing.assert_identical(again, first)
+    xr.testing.assert_identical(fresh.state_probabilities(times, estimand="standardized"),
+                                first)
+    tree, cache = fit._curve_cache
+    assert tree is fit.datatree and cache
+    assert all(not v.flags.writeable for c in cache.values() for v in c.values())
+    assert "_curve_cache" not in pickle.loads(pickle.dumps(fit)).__dict__
+    # other draws: the kept curves are not reused
+    shifted = fit.datatree.copy(deep=True)
+    shifted["posterior"]["log_hr"] = shifted["posterior"]["log_hr"] - 1.0
+    other = bh.IllnessDeathFit(shifted, fit.model, fit.data, fit.families, fit.priors)
+    other._curve_cache = fit._curve_cache  # as if the fit's draws had been swapped
+    changed = other.state_probabilities(times, estimand="standardized")
+    assert not np.allclose(changed["os"].sel(arm=fit.data.arms[1]).values,
+                           first["os"].sel(arm=fit.data.arms[1]).values)
