@@ -27,6 +27,11 @@ ESTIMANDS = ("typical_site", "standardized", "new_site")
 NEW_SITE_DRAWS = 16
 
 
+#: how many calls of ``IllnessDeathFit._curves`` a fit keeps (each up to about 30 MB for
+#: the medians' 600-time grid on 1000 draws)
+_CURVE_CACHE = 8
+
+
 class IllnessDeathFit:
     """Posterior draws of an :class:`~bayes_hcc.IllnessDeath` model (``datatree``: the
     posterior and sample stats, with what produced them in ``attrs``)."""
@@ -58,6 +63,9 @@ class IllnessDeathFit:
         if data.covariate_info:
             dt.attrs["covariate_scaling"] = json.dumps(dict(data.covariate_info))
         return cls(dt, model, data, families, priors)
+
+    def __getstate__(self):  # to worker processes without the curve cache
+        return {k: v for k, v in self.__dict__.items() if k != "_curve_cache"}
 
     def __repr__(self) -> str:
         post = self.datatree["posterior"]
@@ -204,7 +212,20 @@ class IllnessDeathFit:
         """The curves of one arm (``multistate.curves``) for the estimand's patients: at
         each site effect of ``_site_offsets``, averaged with its weights (survival curves
         and densities average; the marginal hazard is the averaged density over the
-        averaged OS)."""
+        averaged OS).
+
+        Kept for the fit's last few calls (``_CURVE_CACHE``; read-only arrays): a report
+        or a grid asks for the same curves several times (the medians for the table and
+        for P(superiority), the RMST for both), and each costs seconds for the
+        standardized estimand (one set of curves per site)."""
+        times = np.asarray(times, float)
+        key = (times.shape, times.tobytes(), int(thin), int(arm), bool(density), estimand)
+        tree, cache = self.__dict__.get("_curve_cache", (None, None))
+        if tree is not self.datatree:  # first call, or the draws were replaced
+            cache = {}
+            self._curve_cache = (self.datatree, cache)
+        if key in cache:
+            return cache[key]
         log_hr = self._post()["log_hr"].values.reshape(-1, 3)[::thin]
         params = self.transition_params(thin)
         offsets, weights = self._site_offsets(thin, estimand)
@@ -215,6 +236,11 @@ class IllnessDeathFit:
                        density=density)
             out = {k: w * v for k, v in c.items()} if out is None else \
                 {k: out[k] + w * c[k] for k in out}
+        for v in out.values():
+            v.setflags(write=False)
+        if len(cache) >= _CURVE_CACHE:
+            cache.pop(next(iter(cache)))  # the oldest
+        cache[key] = out
         return out
 
     def os_hazard_ratio(self, times, *, thin: int = 4,
