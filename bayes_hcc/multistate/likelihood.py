@@ -56,22 +56,27 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(N_NODES)
 GRADE, GRADE_LEVELS = 0.15, 6
 
 
-def _pieces(lo: float, hi: float, splits, grade_lo: bool, grade_hi: bool) -> np.ndarray:
+def _pieces(lo: float, hi: float, splits, grade_lo: bool, grade_hi: bool,
+            n_even: int = MIN_PIECES) -> np.ndarray:
     inner = [s for s in splits if lo < s < hi]
-    even = np.linspace(lo, hi, MIN_PIECES + 1)[1:-1]
-    width = (hi - lo) / MIN_PIECES
+    even = np.linspace(lo, hi, n_even + 1)[1:-1]
+    width = (hi - lo) / n_even
     levels = GRADE ** np.arange(1, GRADE_LEVELS + 1) * width
     graded = ([lo + levels] if grade_lo else []) + ([hi - levels] if grade_hi else [])
     return np.unique(np.concatenate([[lo, hi], even, inner] + graded))
 
 
-def _nodes(lo, hi, splits_for, grade_hi=False):
+def _nodes(lo, hi, splits_for, grade_hi=False, max_width=None):
     """Nodes and weights (n, Q) of int_lo^hi, split at ``splits_for(i)`` for patient i and
     graded towards lo = 0 (and towards hi when ``grade_hi``); padded with zero-weight nodes
-    inside the interval (where the integrand is finite), or at lo / 2 when it is empty."""
+    inside the interval (where the integrand is finite), or at lo / 2 when it is empty.
+    Each interval is cut in ``MIN_PIECES`` equal pieces, or with ``max_width`` in as few
+    as keep every piece at most that wide."""
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
-    edges = [_pieces(a, b, splits_for(i), a == 0, grade_hi) if b > a else np.array([a, b])
-             for i, (a, b) in enumerate(zip(lo, hi))]
+    n_even = (np.full(len(lo), MIN_PIECES) if max_width is None else
+              np.maximum(np.ceil((hi - lo) / max_width), 1).astype(int))
+    edges = [_pieces(a, b, splits_for(i), a == 0, grade_hi, n_even[i]) if b > a
+             else np.array([a, b]) for i, (a, b) in enumerate(zip(lo, hi))]
     n_pieces = max((len(e) - 1 for e in edges), default=1)
     q = n_pieces * N_NODES
     pad = np.where(hi > lo, (lo + hi) / 2, lo / 2)
