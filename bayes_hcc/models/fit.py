@@ -14,7 +14,7 @@ from bayes_hcc.families.registry import family_from_settings
 from bayes_hcc.spec.model_spec import load_spec
 from bayes_hcc.spec.priors import Prior
 
-__all__ = ["Fit", "load_fit"]
+__all__ = ["Fit", "load_fit", "write_tree", "FIT_LOADERS"]
 
 def flat_posterior(posterior: xr.Dataset, names) -> dict:
     """Posterior variables as arrays with one leading sample axis (chain * draw)."""
@@ -202,20 +202,30 @@ class Fit:
 
         The file carries ``content_sha256``, a digest of every array and attribute, which
         :func:`load_fit` checks: an edited or damaged fit is refused."""
-        path = Path(path)
-        if path.is_dir():
-            raise BayesHCCError(f"{path} is a directory; give a file name such as fit.nc.")
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        dt = _storable(self.datatree)
-        dt.attrs[DIGEST_ATTR] = content_digest(dt)
-        dt.to_netcdf(path, engine="h5netcdf")
-        return path
+        return write_tree(self.datatree, path, overwrite=overwrite)
 
 
 #: Root attribute holding the content digest of a saved fit.
 DIGEST_ATTR = "content_sha256"
+#: Root attribute naming a saved fit's kind when it is not a single-endpoint ``Fit``.
+KIND_ATTR = "bayes_hcc_kind"
+#: kind -> function(DataTree, path) rebuilding that kind of fit; registered by the module
+#: that defines it (``bayes_hcc.multistate``), so this module does not import it.
+FIT_LOADERS: dict = {}
+
+
+def write_tree(dt: xr.DataTree, path, *, overwrite: bool = False) -> Path:
+    """Write a fit's DataTree to netCDF with its content digest; refuses to overwrite."""
+    path = Path(path)
+    if path.is_dir():
+        raise BayesHCCError(f"{path} is a directory; give a file name such as fit.nc.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dt = _storable(dt)
+    dt.attrs[DIGEST_ATTR] = content_digest(dt)
+    dt.to_netcdf(path, engine="h5netcdf")
+    return path
 
 
 def _storable(dt: xr.DataTree) -> xr.DataTree:
@@ -274,8 +284,9 @@ def content_digest(dt: xr.DataTree) -> str:
     return h.hexdigest()
 
 
-def load_fit(path, *, verify: bool = True) -> Fit:
-    """Load a fit saved by :meth:`Fit.save`.
+def load_fit(path, *, verify: bool = True):
+    """Load a fit saved by :meth:`Fit.save` (or by ``IllnessDeathFit.save``: an
+    illness-death fit comes back as one).
 
     Parameters
     ----------
@@ -295,7 +306,11 @@ def load_fit(path, *, verify: bool = True) -> Fit:
     except Exception as err:  # h5py/h5netcdf raise OSError, ValueError, KeyError...
         raise BayesHCCError(f"{path} cannot be read as a saved fit (truncated, damaged or not "
                             f"a netCDF/HDF5 file: {type(err).__name__}: {err}).") from None
-    if "spec_toml" not in dt.attrs or "bayes_hcc_family" not in dt.attrs:
+    kind = dt.attrs.get(KIND_ATTR)
+    if kind is not None and kind not in FIT_LOADERS:
+        raise BayesHCCError(f"{path} holds a {kind!r} fit, which this version of bayes_hcc "
+                            "cannot read.")
+    if kind is None and ("spec_toml" not in dt.attrs or "bayes_hcc_family" not in dt.attrs):
         raise BayesHCCError(f"{path} is not a bayes_hcc fit of this version (no spec_toml / "
                             "bayes_hcc_family attributes: not a fit, or saved before 0.2; "
                             "refit it).")
@@ -309,6 +324,21 @@ def load_fit(path, *, verify: bool = True) -> Fit:
             raise BayesHCCError(f"{path}: the content does not match its digest: the draws or "
                                 "attributes were edited, or the file is damaged. Refit, or "
                                 "load_fit(path, verify=False) for a forensic read only.")
+    spec = stored_spec(dt, path)
+    if kind is not None:
+        return FIT_LOADERS[kind](dt, path, spec)
+    try:
+        return Fit(dt)
+    except (KeyError, ValueError, TypeError) as err:
+        raise BayesHCCError(f"{path}: not a readable bayes_hcc fit ({type(err).__name__}: "
+                            f"{err}).") from None
+
+
+def stored_spec(dt: xr.DataTree, path):
+    """The spec a saved fit records (``spec_toml``), checked against its hash; None when it
+    records none (an illness-death model fitted directly)."""
+    if "spec_toml" not in dt.attrs:
+        return None
     try:
         spec = load_spec(str(dt.attrs["spec_toml"]))
     except BayesHCCError as err:
@@ -317,8 +347,4 @@ def load_fit(path, *, verify: bool = True) -> Fit:
         raise BayesHCCError(f"{path}: the stored spec does not match its hash (spec_hash): the "
                             "spec was edited after fitting. Refit from the spec; the file is "
                             "not used.")
-    try:
-        return Fit(dt)
-    except (KeyError, ValueError, TypeError) as err:
-        raise BayesHCCError(f"{path}: not a readable bayes_hcc fit ({type(err).__name__}: "
-                            f"{err}).") from None
+    return spec

@@ -64,6 +64,35 @@ class IllnessDeathFit:
             dt.attrs["covariate_scaling"] = json.dumps(dict(data.covariate_info))
         return cls(dt, model, data, families, priors)
 
+    # -- save ---------------------------------------------------------------------------
+    #: the DataTree group holding the patients' progression and death data of a saved fit
+    DATA_GROUP = "illness_death_data"
+
+    def save(self, path, *, overwrite: bool = False):
+        """Write the fit to netCDF (refuses to overwrite unless ``overwrite=True``), with
+        what rebuilds it: the patients' progression and death data, the model's settings,
+        and the spec it ran from; ``bh.load_fit(path)`` reads it back (checking its content
+        digest, and that the saved settings rebuild the families and priors the draws came
+        from)."""
+        from bayes_hcc.models.fit import KIND_ATTR, write_tree
+
+        d = self.data
+        arrays = {"arm": d.arm, "site": d.site, "prog_lower": d.prog_lower,
+                  "prog_upper": d.prog_upper, "time": d.time, "death": d.death,
+                  "patient_id": np.asarray([str(x) for x in d.patient_id])}
+        ds = xr.Dataset({k: ("patient", np.asarray(v)) for k, v in arrays.items()})
+        if d.X is not None:
+            ds["X"] = (("patient", "covariate"), np.asarray(d.X, float))
+        ds.attrs.update(arms=json.dumps([str(a) for a in d.arms]),
+                        sites=json.dumps([str(x) for x in d.sites]), time_unit=d.time_unit,
+                        covariate_info=json.dumps(dict(d.covariate_info)),
+                        covariate_labels=json.dumps(list(d.covariate_labels)))
+        dt = self.datatree.copy()
+        dt[self.DATA_GROUP] = ds
+        dt.attrs[KIND_ATTR] = "illness_death"
+        dt.attrs["model_settings"] = json.dumps(self.model.settings(), sort_keys=True)
+        return write_tree(dt, path, overwrite=overwrite)
+
     def __getstate__(self):  # to worker processes without the curve cache
         return {k: v for k, v in self.__dict__.items() if k != "_curve_cache"}
 
