@@ -17,7 +17,7 @@ from bayes_hcc.io.plots import FIGURES
 from bayes_hcc.io.tables import reconstruction_statement
 from bayes_hcc.models.design import active_priors
 from bayes_hcc.quantities.core import as_fit, rmst_horizon
-from bayes_hcc.quantities.summary import summarize
+from bayes_hcc.quantities.summary import as_specified, summarize
 
 __all__ = ["report", "write_tables", "data_summary"]
 
@@ -108,7 +108,7 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the verdict is shown in the report itself
         diag = check(fit, warn=False)
-    table = summarize(fit)
+    table = summarize(fit, **as_specified(fit))  # as the spec's [report] pre-specifies
     write_tables(table, stem, overwrite=overwrite)
     attrs = fit.datatree.attrs
     used = active_priors(fit.priors, fit.family, fit.site_effect, fit.arm_by_site,
@@ -147,8 +147,9 @@ almost no censoring).</p>
 <h2>Headline results</h2>
 {table.to_html(float_format=lambda x: f'{x:.3f}', na_rep='')}
 {_horizon_note(table)}
-<p class="note">Estimand {html.escape(str(table.attrs['estimand']))}; 95% equal-tailed credible
-intervals; MCSE = Monte Carlo standard error. Also as CSV, Markdown and LaTeX:
+<p class="note">Estimand {html.escape(str(table.attrs['estimand']))};
+{table.attrs['prob']:.0%} equal-tailed credible intervals (the spec's [report] table sets the
+estimand, the interval, the landmarks, the RMST horizon and the HR thresholds); MCSE = Monte Carlo standard error. Also as CSV, Markdown and LaTeX:
 {html.escape(stem.name)}.csv / .md / .tex.</p>
 <h2>Figures</h2>
 {''.join(f'<h3>{html.escape(n)}</h3><img alt="{html.escape(n)}" src="data:image/png;base64,{b}">' for n, b in figs)}

@@ -215,8 +215,15 @@ class SurvivalModel:
         spec = self.spec
         changes = {"endpoint": endpoint,
                    "sampler": tuple(sorted({**dict(spec.sampler), **sampler}.items()))}
-        if self.times_in_data_unit:
+        if self.times_in_data_unit and time_unit != spec.time_unit:
+            from bayes_hcc.units import convert
+
             changes["time_unit"] = time_unit
+            # the report's landmarks and RMST horizon stay the same times
+            changes["report"] = tuple(
+                (k, tuple(float(convert(t, spec.time_unit, time_unit)) for t in v)
+                 if k == "times" else float(convert(v, spec.time_unit, time_unit))
+                 if k == "tau" and v is not None else v) for k, v in spec.report)
         return dataclasses.replace(spec, **changes)
 
     # -- settings ------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def _frequentist_rows(fit, prob) -> list[dict]:
 
 def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
               times=None, tau: float | None = None, extrapolate: bool = False,
-              frequentist: bool = True) -> pd.DataFrame:
+              frequentist: bool = True, thresholds=None) -> pd.DataFrame:
     """Headline quantities with mean, median, equal-tailed ``prob`` interval, MCSE and ESS.
 
     Rows: HR; median per arm and difference; S(t) per arm at ``times``; RMST difference at
@@ -120,6 +120,12 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
         beyond follow-up is blanked, and S(t) for t beyond follow-up is blanked; the
         ``note`` column says so. ``True`` shows the extrapolated values, marked in
         ``note``. RMST beyond the follow-up raises HorizonError unless ``True``.
+    thresholds : sequence of float, optional
+        The ratios whose posterior probabilities are rows (P(HR < d), or P(TR > d) for an
+        accelerated-failure-time family); default the arm effect's (HR: 1 and 0.8).
+
+    :func:`as_specified` gives these options as a pre-specified analysis's spec
+    (``[report]``) sets them; ``bh.report`` uses it.
     """
     if not 0 < prob < 1:
         raise BayesHCCError(f"summarize: prob={prob!r} must be strictly between 0 and 1 "
@@ -194,7 +200,8 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
             row["note"] += (f"; extrapolated: tau beyond follow-up "
                             f"({rmst_horizon(fit)[1]:.3g} {unit})")
         rows.append(row)
-    probs = [prob_effect(fit, d) for d in effect.thresholds]
+    probs = [prob_effect(fit, d) for d in (effect.thresholds if thresholds is None
+                                           else tuple(float(x) for x in thresholds))]
     for p in probs:
         rows.append({"quantity": f"P({p.statement})", "estimand": None, "mean": p.probability,
                      "median": np.nan, "lower": np.nan, "upper": np.nan, "mcse": p.mcse,
@@ -208,6 +215,28 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     out.attrs.update(endpoint=fit.endpoint, model=fit.settings["model"], prob=prob,
                      estimand=estimand, time_unit=unit, extrapolate=extrapolate,
                      follow_up_by_arm=follow_up, data_fingerprint=fit.data_fingerprint)
+    return out
+
+
+def as_specified(fit) -> dict:
+    """:func:`summarize`'s options as the fit's spec pre-specifies them (its ``[report]``
+    table: estimand, prob, landmark times, RMST tau, HR thresholds), in the fit's time
+    unit. A tau beyond the follow-up of either arm is shortened to it (the RMST there would
+    be the model's extrapolation; the row's label shows the tau used). HR thresholds apply
+    to hazard-ratio families only."""
+    from bayes_hcc.quantities.core import rmst_horizon
+
+    fit = as_fit(fit)
+    spec = fit.spec
+    rep = dict(spec.report)
+    out = {"estimand": rep["estimand"], "prob": float(rep["prob"]),
+           "times": tuple(float(convert(t, spec.time_unit, fit.time_unit))
+                          for t in rep["times"])}
+    if rep.get("tau"):
+        out["tau"] = min(float(convert(rep["tau"], spec.time_unit, fit.time_unit)),
+                         rmst_horizon(fit)[1])
+    if fit.family.effect.ratio == "HR":
+        out["thresholds"] = tuple(float(d) for d in rep["hr_thresholds"])
     return out
 
 

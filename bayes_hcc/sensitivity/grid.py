@@ -124,7 +124,8 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
     else:
         row.update(median_diff=np.nan, median_diff_lower=np.nan, median_diff_upper=np.nan)
     # The spec's tau is in its own time unit (months by default): expressed in the data's.
-    tau = convert(rep.get("tau") or 12.0, spec.time_unit, fit.time_unit)
+    tau = (convert(rep["tau"], spec.time_unit, fit.time_unit) if rep.get("tau")
+           else convert(12.0, "months", fit.time_unit))
     try:
         r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
     except HorizonError:
@@ -205,7 +206,8 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     row.update(median_diff=float(np.median(diff)) if reached else np.nan,
                median_diff_lower=float(np.quantile(diff, 0.025)) if reached else np.nan,
                median_diff_upper=float(np.quantile(diff, 0.975)) if reached else np.nan)
-    tau = convert(rep.get("tau") or 12.0, spec.time_unit, fit.data.time_unit)
+    tau = (convert(rep["tau"], spec.time_unit, fit.data.time_unit) if rep.get("tau")
+           else convert(12.0, "months", fit.data.time_unit))
     horizon = rmst_horizon(fit)[1]  # beyond it one arm's RMST would be extrapolated
     if tau > horizon:
         tau = horizon

@@ -302,8 +302,14 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
                            chains=sampler["chains"], seed=sampler["seed"],
                            target_accept=sampler["target_accept"], error=SpecError,
                            where=f"{source}: sampler: ")
-    report = {**DEFAULTS["report"],
-              **_check_table(source, "report", d.get("report", {}), REPORT_KEYS)}
+    given_report = _check_table(source, "report", d.get("report", {}), REPORT_KEYS)
+    report = {**DEFAULTS["report"], **given_report}
+    if "times" not in given_report and unit != "months":
+        # the default landmarks are 12 and 24 months, whatever unit the spec is written in
+        from bayes_hcc.units import convert
+
+        report["times"] = [float(convert(t, "months", unit))
+                           for t in DEFAULTS["report"]["times"]]
     if ms is not None and sampler["sampler"] != "nutpie":
         _fail(source, "sampler.sampler", "an illness-death model samples with nutpie.")
 
