@@ -375,3 +375,40 @@ def test_map_prior_on_the_command_line(capsys, tmp_path):
     code, _, err = run(capsys, "map-prior", str(tmp_path / "history.csv"), "--out",
                        str(tmp_path / "p2.toml"), "--cut", "4")
     assert code == 2 and "per-interval MAP prior needs events and exposure" in err
+
+
+def test_fit_runs_a_pre_specified_analysis_from_its_spec(capsys, tmp_path):
+    """`fit --spec models/<analysis>.toml`: the spec's endpoint, model, priors and [report]
+    table, single-endpoint and illness-death; the sampler settings given on the command
+    line override the spec's and are recorded; model options beside a spec are refused."""
+    from bayes_hcc.quantities.summary import as_specified
+
+    out = tmp_path / "pfs"
+    code, printed, err = run(capsys, "fit", "example", "--spec", "models/secondary_pfs.toml",
+                             "--out", str(out), "--draws", "200", "--seed", "5")
+    assert code in (0, None), err
+    assert "fitting the spec 'secondary_pfs'" in printed
+    fit = bh.load_fit(out / "fit.nc")
+    assert fit.endpoint == "pfs" and fit.random_seed == 5
+    assert dict(fit.spec.sampler)["draws"] == 200
+    assert fit.datatree.attrs["analysis_spec_hash"] == bh.load_spec(
+        "models/secondary_pfs.toml").hash
+    table = pd.read_csv(out / "summary.csv", index_col="quantity")
+    want = bh.summarize(fit, **as_specified(fit))  # the spec's tau (12, shortened to follow-up)
+    assert list(table.index) == list(want.index)
+    assert any(q.startswith("RMST(10.") for q in table.index)  # PFS followed 10.4 months
+
+    out = tmp_path / "joint"
+    code, printed, err = run(capsys, "fit", "example", "--spec", "models/illness_death.toml",
+                             "--out", str(out), "--fast")
+    assert code in (0, None), err
+    joint = bh.load_fit(out / "fit.nc")
+    assert isinstance(joint, bh.IllnessDeathFit) and joint.spec.name == "illness_death"
+    table = pd.read_csv(out / "summary.csv", index_col=["endpoint", "quantity"])
+    assert set(table.index.get_level_values("endpoint")) == {"OS", "PFS", "TTP"}
+    assert "death_after_progression" in printed
+
+    code, printed, err = run(capsys, "fit", "example", "--spec", "models/primary_os.toml",
+                             "--model", "weibull", "--out", str(tmp_path / "x"))
+    assert code == 2 and "--model: the spec models/primary_os.toml sets the model" in err
+    assert printed == ""

@@ -228,19 +228,25 @@ def _model_help() -> str:
 @reads_trial
 def fit(
     data: str = typer.Argument(..., help="Trial file or bundled dataset name (see describe)."),
-    model: str = typer.Option("pwe", help=_model_help()),
-    endpoint: str = typer.Option("os", help="os, pfs or ttp."),
+    model: str = typer.Option(None, help=_model_help() + " Default pwe."),
+    endpoint: str = typer.Option(None, help="os (default), pfs or ttp."),
     out: Path = typer.Option(..., help="Output folder for fit.nc and the summary tables."),
+    spec: Path = typer.Option(None, "--spec", help="A pre-specified analysis (models/*.toml, "
+                              "illness-death ones included): its endpoint, model, sites, "
+                              "priors, sampler and [report] table. --draws, --tune, "
+                              "--chains, --seed and --fast override its sampler; the "
+                              "model options below are the spec's to set."),
     site_effect: str = typer.Option(None, help="random (default), fixed or none (the "
                                     "default with --strata site)."),
     strata: str = typer.Option(None, "--strata", help="A baseline hazard per stratum of "
                                "this column (e.g. site)."),
-    pooling: str = typer.Option("partial", "--pooling", help="Strata's baselines: partial "
-                                "(hierarchical) or none (separate)."),
-    draws: str = typer.Option("auto", help="Draws per chain, or 'auto' (1000; 2000 with the "
-                              "same seed when R-hat, ESS or MCSE fall short)."),
-    tune: int = typer.Option(1000),
-    chains: int = typer.Option(4), seed: int = typer.Option(20200228, help="Random seed."),
+    pooling: str = typer.Option(None, "--pooling", help="Strata's baselines: partial "
+                                "(hierarchical; default) or none (separate)."),
+    draws: str = typer.Option(None, help="Draws per chain, or 'auto' (the default: 1000; "
+                              "2000 with the same seed when R-hat, ESS or MCSE fall short)."),
+    tune: int = typer.Option(None, help="Tuning steps per chain (default 1000)."),
+    chains: int = typer.Option(None, help="Chains (default 4)."),
+    seed: int = typer.Option(None, help="Random seed (default 20200228)."),
     fast: bool = typer.Option(False, "--fast", help="Quick look: 4 chains x 300 draws, "
                               "labelled exploratory (not for inference) and checked at the "
                               "exploratory thresholds."),
@@ -248,51 +254,78 @@ def fit(
     strict: bool = typer.Option(False, "--strict",
                                 help="Exit with status 1 when the diagnostics fail."),
     with_report: bool = typer.Option(False, "--report", help="Also write report.html."),
-    censoring: str = typer.Option("interval", "--censoring", help="Progression between "
-                                  "scans: interval (its likelihood), or the imputations "
-                                  "midpoint, upper (the scan showing it), lower."),
+    censoring: str = typer.Option(None, "--censoring", help="Progression between "
+                                  "scans: interval (its likelihood; default), or the "
+                                  "imputations midpoint, upper (the scan showing it), lower."),
     extrapolate: bool = typer.Option(False, "--extrapolate", help="Show medians and "
                                      "landmarks beyond follow-up (marked extrapolated) "
                                      "instead of 'not reached'."),
     read=None,
 ):
-    """Fit a survival model and write the fit (netCDF) and the headline table."""
+    """Fit a survival model, or run a pre-specified analysis (--spec), and write the fit
+    (netCDF) and the headline table."""
     import bayes_hcc as bh
-
-    choices = model_choices()
-    if model not in choices:
-        fail(bh.ModelError(f"--model {model!r}; choose one of {', '.join(choices)}."))
     from bayes_hcc.models.from_spec import FAST
+    from bayes_hcc.spec.sampler import check_sampler_settings
 
-    if fast:
-        draws, tune, chains = FAST["draws"], FAST["tune"], FAST["chains"]
-    elif draws != "auto":
-        try:
-            draws = int(draws)
-        except ValueError:
-            fail(bh.ModelError(f"--draws {draws!r} must be a whole number or 'auto'."))
+    given = {"--model": model, "--endpoint": endpoint, "--site-effect": site_effect,
+             "--strata": strata, "--pooling": pooling, "--censoring": censoring}
     try:
-        from bayes_hcc.spec.sampler import check_sampler_settings
-
+        if spec is not None:
+            set_by_spec = [k for k, v in given.items() if v is not None]
+            if set_by_spec:
+                raise bh.ModelError(f"{', '.join(set_by_spec)}: the spec {spec} sets the model "
+                                    "and endpoint; edit the spec (or a copy), or leave "
+                                    f"{'it' if len(set_by_spec) == 1 else 'them'} out.")
+            analysis = bh.load_spec(spec)
+            defaults = dict(analysis.sampler)
+        else:
+            choices = model_choices()
+            model = model or "pwe"
+            if model not in choices:
+                raise bh.ModelError(f"--model {model!r}; choose one of {', '.join(choices)}.")
+            defaults = {"draws": "auto", "tune": 1000, "chains": 4, "seed": 20200228}
+        if draws is not None and draws != "auto":
+            try:
+                draws = int(draws)
+            except ValueError:
+                raise bh.ModelError(f"--draws {draws!r} must be a whole number or "
+                                    "'auto'.") from None
+        asked = {k: v for k, v in {"draws": draws, "tune": tune, "chains": chains,
+                                   "seed": seed}.items() if v is not None}
+        run = {**{k: defaults[k] for k in ("draws", "tune", "chains", "seed")}, **asked}
+        if fast:
+            run.update(FAST)
         # before anything is read or printed: a bad setting is the whole message
-        check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed)
+        check_sampler_settings(draws=run["draws"], tune=run["tune"], chains=run["chains"],
+                               seed=run["seed"])
         trial = read(data)
         targets = [out / "fit.nc", out / "summary.csv", out / "summary.md"]
         existing = [str(p) for p in targets if p.exists()]
         if existing and not overwrite:
             raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace.")
-        from bayes_hcc.models.base import model_class
-
-        m = model_class(choices[model])(site_effect=site_effect, censoring=censoring,
-                                        strata=strata, pooling=pooling)
         typer.echo(repr(trial))
-        shown = "1000 (2000 if needed)" if draws == "auto" else draws
-        typer.echo(f"fitting {m!r} to {endpoint.upper()} ({chains} chains x {shown} draws, "
-                   f"seed {seed}) ...")
-        # check=False: the full diagnostics verdict is printed below instead of a warning.
-        result = m.fit(trial, endpoint, draws=draws, tune=tune, chains=chains,
-                       random_seed=seed, check=False, exploratory=fast)
-        table = bh.summarize(result, extrapolate=extrapolate)
+        shown = "1000 (2000 if needed)" if run["draws"] == "auto" else run["draws"]
+        if spec is not None:
+            typer.echo(f"fitting the spec {analysis.name!r} ({spec}) to "
+                       f"{analysis.endpoint.upper()} ({run['chains']} chains x {shown} draws, "
+                       f"seed {run['seed']}) ...")
+            overrides = {("random_seed" if k == "seed" else k): v for k, v in asked.items()}
+            # check=False: the full diagnostics verdict is printed below instead
+            result = bh.fit_spec(analysis, trial, fast=fast, check=False, **overrides)
+        else:
+            from bayes_hcc.models.base import model_class
+
+            m = model_class(model_choices()[model])(
+                site_effect=site_effect, censoring=censoring or "interval", strata=strata,
+                pooling=pooling or "partial")
+            endpoint = endpoint or "os"
+            typer.echo(f"fitting {m!r} to {endpoint.upper()} ({run['chains']} chains x "
+                       f"{shown} draws, seed {run['seed']}) ...")
+            result = m.fit(trial, endpoint, draws=run["draws"], tune=run["tune"],
+                           chains=run["chains"], random_seed=run["seed"], check=False,
+                           exploratory=fast)
+        table = _headline_table(result, extrapolate)
     except (BayesHCCError, FileNotFoundError, FileExistsError) as err:
         fail(err)
     out.mkdir(parents=True, exist_ok=True)
@@ -307,17 +340,46 @@ def fit(
     if with_report:
         bh.report(result, out / "report.html", overwrite=overwrite)
     typer.echo(f"\n{result!r}")
-    typer.echo(f"Hazard ratio = hazard({trial.treatment}) / hazard({trial.control}); "
-               f"times in {trial.time_unit}; estimand {table.attrs['estimand']}; 95% "
-               "equal-tailed credible intervals.\n")
+    typer.echo(f"Hazard ratio = hazard({trial.treatment}) / hazard({trial.control})"
+               f"{' of each transition' if _is_joint(result) else ''}; times in "
+               f"{trial.time_unit}; estimand {table.attrs['estimand']}; "
+               f"{table.attrs['prob']:.0%} equal-tailed credible intervals.\n")
     with pd.option_context("display.width", 140, "display.float_format", "{:.3f}".format):
-        typer.echo(table.drop(columns=["estimand"]).to_string())
+        if _is_joint(result):
+            typer.echo(result.summary(prob=table.attrs["prob"]).to_string() + "\n")
+        typer.echo(table.drop(columns=["estimand"], errors="ignore").to_string())
     typer.echo("\ndiagnostics: " + diag.verdict + ("" if diag.ok else "\n" + "\n".join(
         f"- {e}" for e in diag.explanations)))
     typer.echo(f"wrote {out / 'fit.nc'}, {out / 'summary.csv'}, {out / 'summary.md'}"
                + (f", {out / 'report.html'}" if with_report else ""))
     if strict and not diag.ok:
         raise typer.Exit(code=1)
+
+
+def _is_joint(result) -> bool:
+    return hasattr(result, "state_probabilities")  # an illness-death fit
+
+
+def _headline_table(result, extrapolate: bool):
+    """The table ``fit`` prints and writes: the spec's [report] settings for a fit made
+    from a spec file (``as_specified``), the package defaults otherwise; for an
+    illness-death fit, its OS / PFS / TTP table (medians, RMST to the spec's tau shortened
+    to the follow-up)."""
+    import bayes_hcc as bh
+    from bayes_hcc.quantities.core import rmst_horizon
+    from bayes_hcc.quantities.summary import as_specified
+    from bayes_hcc.units import convert
+
+    if _is_joint(result):
+        rep = dict(result.spec.report)
+        horizon = rmst_horizon(result)[1]
+        tau = (min(convert(rep["tau"], result.spec.time_unit, result.data.time_unit), horizon)
+               if rep.get("tau") else horizon)
+        return result.endpoint_table(tau=tau, prob=rep["prob"], estimand=rep["estimand"],
+                                     extrapolate=extrapolate)
+    if "analysis_spec_hash" in result.datatree.attrs:
+        return bh.summarize(result, extrapolate=extrapolate, **as_specified(result))
+    return bh.summarize(result, extrapolate=extrapolate)
 
 
 @app.command()
