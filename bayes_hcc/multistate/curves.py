@@ -11,9 +11,10 @@ On the clock-forward (Markov) scale S12(u, t) = exp(H12(u) - H12(t)), so the int
 exp(-H12(t)) times int_0^t g(u) du with g(u) = S0(u) a01(u) exp(H12(u)) free of t: it is
 accumulated along the sorted times, each stretch between neighbouring times integrated once
 (in logs: exp(H12) would overflow), instead of integrating from 0 again for every time. For
-the medians' 600-time grid that is about ten times fewer hazard evaluations
-(``_markov_integral``; equal to the direct quadrature to rounding, tested). The clock-reset
-scale's S12(u, t) depends on t - u and keeps the direct quadrature.
+the medians' 600-time grid that takes a third to a fifth of the time (``_markov_integral``;
+within 1e-8 of scipy's adaptive quadrature, 2e-6 with a Weibull hazard singular at 0, where
+the direct quadrature is off by 7e-6: tested). The clock-reset scale's S12(u, t) depends on
+t - u and keeps the direct quadrature.
 """
 
 from __future__ import annotations
@@ -100,9 +101,9 @@ def _markov_integral(families, params, etas, times, splits) -> np.ndarray:
     # GRADE), down to the first positive time (the stretch from 0 is graded by _nodes)
     positive = grid[grid > 0]
     if len(positive) > 1:
-        top = positive[-1] / MIN_PIECES
-        levels = int(np.clip(np.ceil(np.log(positive[0] / top) / np.log(GRADE)), 1, 60))
-        splits = np.concatenate([splits, top * GRADE ** np.arange(1, levels + 1)])
+        half = positive[-1] / MIN_PIECES
+        levels = int(np.clip(np.ceil(np.log(positive[0] / half) / np.log(GRADE)), 1, 60))
+        splits = np.concatenate([splits, half * GRADE ** np.arange(1, levels + 1)])
     log_parts = np.full((S, len(grid)), -np.inf)
     # nodes are padded to the widest row of a call: the stretch from 0 (graded: many
     # pieces), the stretches cut at a split and the plain ones (one piece each on a dense
