@@ -17,14 +17,21 @@ __all__ = ["hazard_ratio", "time_ratio", "survival", "survival_curve", "median_s
            "as_fit"]
 
 
+def _loaded(fit):
+    """A path to a saved fit, read (a single-endpoint or an illness-death fit); anything
+    else as given."""
+    if isinstance(fit, str) or hasattr(fit, "__fspath__"):
+        return load_fit(fit)
+    return fit
+
+
 def as_fit(fit) -> Fit:
     """Accept a Fit, a DataTree made by bayes_hcc, or a path to a saved fit."""
+    fit = _loaded(fit)
     if isinstance(fit, Fit):
         return fit
     if isinstance(fit, xr.DataTree):
         return Fit(fit)
-    if isinstance(fit, str) or hasattr(fit, "__fspath__"):
-        return load_fit(fit)
     if _is_illness_death(fit):
         raise BayesHCCError("this function takes a single-endpoint fit; an illness-death fit "
                             "has its own: fit.summary() (transition HRs), "
@@ -170,6 +177,7 @@ def survival(fit, times, *, estimand: str = "standardized",
     and time) say so (``bh.summarize`` marks such landmarks).
     An illness-death fit (``bh.IllnessDeath``) gives OS, PFS and TTP from one model: say
     which with ``endpoint`` (its curves are computed on every 4th draw)."""
+    fit = _loaded(fit)  # a saved fit of either kind
     times = np.atleast_1d(np.asarray(times, float))
     if np.any(times < 0) or not np.all(np.isfinite(times)):
         raise BayesHCCError("survival: times must be finite and >= 0.")
@@ -222,6 +230,7 @@ def survival_curve(fit, grid=None, *, estimand: str = "standardized",
                    n: int = 100, endpoint: str | None = None) -> xr.DataArray:
     """Survival on a time grid (default: n points from 0 to the longest follow-up);
     ``endpoint`` for an illness-death fit (see :func:`survival`)."""
+    fit = _loaded(fit)  # a saved fit of either kind
     if _is_illness_death(fit):
         if grid is None:
             grid = np.linspace(0.0, float(np.max(fit.data.time)), n)
@@ -253,6 +262,7 @@ def median_survival(fit, *, estimand: str = "standardized",
     ``endpoint`` ("os", "pfs" or "ttp"; its medians are computed on every 4th draw). The
     attributes are plain strings and numbers, so the result saves to netCDF as it is.
     """
+    fit = _loaded(fit)  # a saved fit of either kind
     if _is_illness_death(fit):
         check_estimand(estimand)
         key, thin = _id_curve(fit, endpoint, "median_survival"), 4
@@ -307,6 +317,7 @@ def rmst(fit, tau: float, *, estimand: str = "standardized",
     An illness-death fit needs ``endpoint`` ("os", "pfs" or "ttp"; computed on every 4th
     draw).
     """
+    fit = _loaded(fit)  # a saved fit of either kind
     tau = float(tau)
     if not tau > 0:
         raise BayesHCCError(f"rmst: tau={tau} must be > 0.")
@@ -417,6 +428,7 @@ def prob_median_gain(fit, threshold: float = 0.0, *,
                      endpoint: str | None = None) -> Probability:
     """P(median(treatment) - median(control) > threshold), threshold in the fit's time
     unit (``endpoint`` for an illness-death fit)."""
+    fit = _loaded(fit)  # a saved fit of either kind
     threshold = _check_threshold("prob_median_gain", threshold, ratio=False)
     check_estimand(estimand)
     diff = median_survival(fit, estimand=estimand, endpoint=endpoint).sel(arm="difference")
@@ -428,6 +440,7 @@ def prob_rmst_gain(fit, tau: float, threshold: float = 0.0, *, estimand: str = "
                    extrapolate: bool = False, endpoint: str | None = None) -> Probability:
     """P(RMST(treatment) - RMST(control) > threshold), RMST up to tau (both in the fit's
     time unit; ``endpoint`` for an illness-death fit)."""
+    fit = _loaded(fit)  # a saved fit of either kind
     threshold = _check_threshold("prob_rmst_gain", threshold, ratio=False)
     diff = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate,
                 endpoint=endpoint).sel(arm="difference")

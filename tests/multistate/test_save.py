@@ -51,6 +51,15 @@ def test_a_spec_fit_saved_and_loaded_gives_the_same_answers_and_report(trial, tm
     assert list(loaded.data.patient_id) == list(fit.data.patient_id)
     xr.testing.assert_identical(bh.median_survival(loaded, endpoint="pfs"),
                                 bh.median_survival(fit, endpoint="pfs"))
+    # the quantity functions take the file's path, as they take a single-endpoint fit's
+    xr.testing.assert_identical(bh.median_survival(path, endpoint="pfs"),
+                                bh.median_survival(fit, endpoint="pfs"))
+    xr.testing.assert_identical(bh.rmst(str(path), 12.0, endpoint="os"),
+                                bh.rmst(fit, 12.0, endpoint="os"))
+    assert bh.prob_median_gain(path, endpoint="os").probability == \
+        bh.prob_median_gain(fit, endpoint="os").probability
+    with pytest.raises(BayesHCCError, match="an illness-death fit has its own"):
+        bh.hazard_ratio(path)
     # the report from the file, as a user and `bayes-hcc report joint.nc` write it
     bh.report(loaded, tmp_path / "joint.html")
     assert "illness-death" in (tmp_path / "joint.html").read_text()
