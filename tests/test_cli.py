@@ -400,9 +400,11 @@ def test_fit_runs_a_pre_specified_analysis_from_its_spec(capsys, tmp_path):
 
     out = tmp_path / "joint"
     code, printed, err = run(capsys, "fit", "example", "--spec", "models/illness_death.toml",
-                             "--out", str(out), "--fast")
+                             "--out", str(out), "--fast", "--draws", "200")
     assert code in (0, None), err
+    assert "4 chains x 300 draws" in printed  # --fast's, as without a spec
     joint = bh.load_fit(out / "fit.nc")
+    assert joint.datatree["posterior"].sizes["draw"] == 300
     assert isinstance(joint, bh.IllnessDeathFit) and joint.spec.name == "illness_death"
     table = pd.read_csv(out / "summary.csv", index_col=["endpoint", "quantity"])
     assert set(table.index.get_level_values("endpoint")) == {"OS", "PFS", "TTP"}

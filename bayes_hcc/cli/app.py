@@ -310,7 +310,9 @@ def fit(
             typer.echo(f"fitting the spec {analysis.name!r} ({spec}) to "
                        f"{analysis.endpoint.upper()} ({run['chains']} chains x {shown} draws, "
                        f"seed {run['seed']}) ...")
-            overrides = {("random_seed" if k == "seed" else k): v for k, v in asked.items()}
+            # --fast sets draws, tune and chains, with a spec as without one
+            overrides = {("random_seed" if k == "seed" else k): v for k, v in asked.items()
+                         if not (fast and k in FAST)}
             # check=False: the full diagnostics verdict is printed below instead
             result = bh.fit_spec(analysis, trial, fast=fast, check=False, **overrides)
         else:
