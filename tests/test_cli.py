@@ -40,12 +40,12 @@ def test_real_command_bad_input_no_traceback(tmp_path):
 def test_usage_and_internal_errors(capsys, monkeypatch):
     code, _, err = run(capsys, "fit")
     assert code == 2 and "Missing argument" in err
-    cli = sys.modules["bayes_hcc.cli.app"]  # the module (the package exports the app object)
+    reading = sys.modules["bayes_hcc.cli.reading"]  # where commands read their data
 
     def boom(*a, **k):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(cli, "load_data", boom)
+    monkeypatch.setattr(reading, "load_data", boom)
     code, _, err = run(capsys, "describe", "example")
     assert code == 3 and "internal error (RuntimeError: simulated bug)" in err
     assert "please report" in err

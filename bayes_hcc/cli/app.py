@@ -8,7 +8,6 @@ Exit codes: 0 success; 1 checks failed (diagnostics under ``--strict``, validati
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from bayes_hcc.datasets import LOADERS
+from bayes_hcc.cli.reading import message, reads_trial
 from bayes_hcc.errors import BayesHCCError, TrialDataError
 
 EXIT_CHECKS_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -25,158 +24,6 @@ EXIT_CHECKS_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 1
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   pretty_exceptions_enable=False,
                   help="Bayesian analysis of a randomized time-to-event trial.")
-
-UNIT_HELP = ("Time unit of the data's times (times layout) or of the times derived from "
-             "dates: days, weeks, months (default) or years. A bundled dataset is expressed "
-             "in it.")
-
-
-ASSESSMENTS_HELP = ("Tumour assessments (CSV, one row per patient and scan: patient_id, "
-                    "assessment_date, progression): progression is then interval-censored "
-                    "between scans.")
-
-
-ENCODING_HELP = ("Encoding of a CSV file (default UTF-8), e.g. cp949 (Korean Windows) or "
-                 "latin-1.")
-SHEET_HELP = "Sheet of an Excel workbook (name or 0-based number) when it has several."
-ZERO_HELP = ("Events at time 0 (same-day deaths): error (default) or half_day (counted at "
-             "half a day, with a warning naming the patients).")
-
-#: The options every command that reads a trial takes (declared once, added by
-#: ``reads_trial``): name -> (type, default, flags, help).
-_READ_OPTIONS = {
-    "control": (str, "sorafenib", ("--control",), "Control arm label."),
-    "treatment": (str, "tace_sorafenib", ("--treatment",), "Treatment arm label."),
-    "adtte": (bool, False, ("--adtte",), "Read DATA as CDISC ADaM ADTTE."),
-    "time_unit": (str, "months", ("--time-unit",), UNIT_HELP),
-    "assessments": (Path, None, ("--assessments",), ASSESSMENTS_HELP),
-    "encoding": (str, None, ("--encoding",), ENCODING_HELP),
-    "sheet": (str, None, ("--sheet",), SHEET_HELP),
-    "zero_time_events": (str, "error", ("--zero-time-events",), ZERO_HELP),
-    "date_format": (str, None, ("--date-format",), "How the file's dates are written when "
-                    "not YYYY-MM-DD, in strftime codes: %d/%m/%Y (day first), %m/%d/%Y, "
-                    "%Y. %m. %d. ..."),
-    "paramcd": (list[str], None, ("--paramcd",), "With --adtte: CODE=ENDPOINT maps a "
-                "PARAMCD to an endpoint (os, pfs, ttp), repeatable; default OS=os, PFS=pfs, "
-                "TTP=ttp."),
-    "arm_column": (str, None, ("--arm-column",), "With --adtte: the column holding the arm "
-                   "(default TRT01P, else TRT01A, else ARM)."),
-}
-
-
-def reads_trial(command):
-    """Give a command the trial-reading options of ``_READ_OPTIONS`` (after its own); it
-    receives them as one ``read`` argument: ``read(data)`` is the trial."""
-    import functools
-    import inspect
-
-    sig = inspect.signature(command)
-    own = [p for p in sig.parameters.values() if p.name != "read"]
-    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
-                               default=typer.Option(default, *flags, help=text))
-             for name, (kind, default, flags, text) in _READ_OPTIONS.items()]
-
-    @functools.wraps(command)
-    def wrapper(**kwargs):
-        options = {name: kwargs.pop(name) for name in _READ_OPTIONS}
-
-        def read(data):
-            try:
-                return load_data(data, **options)
-            except BayesHCCError as err:  # its fixes as this command's options
-                err.args = (message(err),) + err.args[1:]
-                raise
-
-        return command(read=read, **kwargs)
-
-    wrapper.__signature__ = sig.replace(parameters=own + added)
-    return wrapper
-
-
-def load_data(data: str, control: str = "sorafenib", treatment: str = "tace_sorafenib",
-              adtte: bool = False, time_unit: str = "months", assessments: Path | None = None,
-              encoding: str | None = None, sheet: str | None = None,
-              zero_time_events: str = "error", date_format: str | None = None,
-              paramcd: list[str] | None = None, arm_column: str | None = None):
-    """A bundled dataset name (example, veteran, leukemia, rats) or a file path, read with
-    the command line's options."""
-    from bayes_hcc.data import read_adtte, read_trial
-    from bayes_hcc.units import check_time_unit
-
-    time_unit = check_time_unit(time_unit)
-    if data in LOADERS and not Path(data).exists():
-        given = [flag for flag, value in (
-            ("--adtte", adtte), ("--assessments", assessments), ("--encoding", encoding),
-            ("--sheet", sheet), ("--zero-time-events", zero_time_events != "error"),
-            ("--date-format", date_format),
-            ("--paramcd", paramcd), ("--arm-column", arm_column)) if value]
-        if given:
-            raise TrialDataError(f"{', '.join(given)} apply to reading a file; {data!r} is a "
-                                 "bundled dataset, read as it is (give a file's path to "
-                                 "read your own data).")
-        trial = LOADERS[data]()
-        return trial if trial.time_unit == time_unit else trial.to_unit(time_unit)
-    adtte_only = [flag for flag, value in (("--paramcd", paramcd), ("--arm-column", arm_column))
-                  if value]
-    if adtte_only and not adtte:
-        raise TrialDataError(f"{' and '.join(adtte_only)} apply to ADaM ADTTE data only; "
-                             "pass --adtte to read DATA as ADTTE.")
-    if sheet is not None and sheet.isdigit():
-        sheet = int(sheet)
-    common = dict(control=control, treatment=treatment, time_unit=time_unit,
-                  assessments=assessments, encoding=encoding, sheet=sheet,
-                  zero_time_events=zero_time_events)
-    if adtte:
-        if date_format is not None:
-            raise TrialDataError("--date-format applies to a trial file's dates; ADaM ADTTE "
-                                 "dates are SAS dates or ISO 8601.")
-        return read_adtte(data, paramcd=_paramcd(paramcd), arm_column=arm_column, **common)
-    return read_trial(data, date_format=date_format, **common)
-
-
-def _paramcd(pairs: list[str] | None) -> dict[str, str] | None:
-    """``--paramcd OS=os --paramcd PFSINV=pfs`` as read_adtte's mapping."""
-    if not pairs:
-        return None
-    bad = [p for p in pairs if p.count("=") != 1 or not all(x.strip() for x in p.split("="))]
-    if bad:
-        raise TrialDataError(f"--paramcd {', '.join(map(repr, bad))}: give CODE=ENDPOINT, "
-                             "e.g. --paramcd OS=os --paramcd PFSINV=pfs.")
-    return dict(tuple(x.strip() for x in p.split("=")) for p in pairs)
-
-
-#: Fixes written for the Python API, as a command-line user gives them.
-_CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
-              "pass --control and --treatment",
-              "pass overwrite=True": "pass --overwrite",
-              "Pass paramcd={...}": "Pass --paramcd CODE=ENDPOINT",
-              "pass paramcd={'YOURCODE': 'os', ...}": "pass --paramcd YOURCODE=os"}
-
-#: Keyword arguments that messages name and that are command-line options of the commands
-#: whose errors name them: the reading options and the sampler settings of ``fit``.
-_KEYWORD_OPTIONS = {**{name: flags[0] for name, (_, _, flags, _) in _READ_OPTIONS.items()},
-                    "draws": "--draws", "tune": "--tune", "chains": "--chains",
-                    "seed": "--seed"}
-_KEYWORD = re.compile(r"(?<![\w.])(" + "|".join(_KEYWORD_OPTIONS)
-                      + r")=('[^']*'|\"[^\"]*\"|<[^>]*>|[-\w.]+)")
-
-
-def as_options(text: str) -> str:
-    """Keyword arguments in a message as command-line options: ``encoding='cp949'`` ->
-    ``--encoding cp949``, ``tune=-5`` -> ``--tune -5``, ``sheet=<name>`` -> ``--sheet
-    <name>`` (``random_seed=`` or ``sampler.draws`` are left as they are)."""
-    return _KEYWORD.sub(lambda m: f"{_KEYWORD_OPTIONS[m[1]]} {m[2].strip(chr(39) + chr(34))}",
-                        text)
-
-
-def message(err) -> str:
-    """An error's (or a warning's) message with its fixes as a command-line user gives
-    them."""
-    text = str(err)
-    for api, cli in _CLI_WORDS.items():
-        text = text.replace(api, cli)
-    return as_options(text)
-
 
 def fail(err: Exception) -> None:
     typer.secho(f"error: {message(err)}", fg=typer.colors.RED, err=True)
@@ -266,6 +113,7 @@ def fit(
     (netCDF) and the headline table."""
     import bayes_hcc as bh
     from bayes_hcc.models.from_spec import FAST
+    from bayes_hcc.quantities.summary import headline_table
     from bayes_hcc.spec.sampler import check_sampler_settings
 
     given = {"--model": model, "--endpoint": endpoint, "--site-effect": site_effect,
@@ -327,7 +175,7 @@ def fit(
             result = m.fit(trial, endpoint, draws=run["draws"], tune=run["tune"],
                            chains=run["chains"], random_seed=run["seed"], check=False,
                            exploratory=fast)
-        table = _headline_table(result, extrapolate)
+        table = headline_table(result, extrapolate=extrapolate)
     except (BayesHCCError, FileNotFoundError, FileExistsError) as err:
         fail(err)
     out.mkdir(parents=True, exist_ok=True)
@@ -341,13 +189,14 @@ def fit(
         diag = bh.check(result, warn=False)
     if with_report:
         bh.report(result, out / "report.html", overwrite=overwrite)
+    joint = hasattr(result, "state_probabilities")  # an illness-death fit
     typer.echo(f"\n{result!r}")
     typer.echo(f"Hazard ratio = hazard({trial.treatment}) / hazard({trial.control})"
-               f"{' of each transition' if _is_joint(result) else ''}; times in "
+               f"{' of each transition' if joint else ''}; times in "
                f"{trial.time_unit}; estimand {table.attrs['estimand']}; "
                f"{table.attrs['prob']:.0%} equal-tailed credible intervals.\n")
     with pd.option_context("display.width", 140, "display.float_format", "{:.3f}".format):
-        if _is_joint(result):
+        if joint:
             typer.echo(result.summary(prob=table.attrs["prob"]).to_string() + "\n")
         typer.echo(table.drop(columns=["estimand"], errors="ignore").to_string())
     typer.echo("\ndiagnostics: " + diag.verdict + ("" if diag.ok else "\n" + "\n".join(
@@ -356,32 +205,6 @@ def fit(
                + (f", {out / 'report.html'}" if with_report else ""))
     if strict and not diag.ok:
         raise typer.Exit(code=1)
-
-
-def _is_joint(result) -> bool:
-    return hasattr(result, "state_probabilities")  # an illness-death fit
-
-
-def _headline_table(result, extrapolate: bool):
-    """The table ``fit`` prints and writes: the spec's [report] settings for a fit made
-    from a spec file (``as_specified``), the package defaults otherwise; for an
-    illness-death fit, its OS / PFS / TTP table (medians, RMST to the spec's tau shortened
-    to the follow-up)."""
-    import bayes_hcc as bh
-    from bayes_hcc.quantities.core import rmst_horizon
-    from bayes_hcc.quantities.summary import as_specified
-    from bayes_hcc.units import convert
-
-    if _is_joint(result):
-        rep = dict(result.spec.report)
-        horizon = rmst_horizon(result)[1]
-        tau = (min(convert(rep["tau"], result.spec.time_unit, result.data.time_unit), horizon)
-               if rep.get("tau") else horizon)
-        return result.endpoint_table(tau=tau, prob=rep["prob"], estimand=rep["estimand"],
-                                     extrapolate=extrapolate)
-    if "analysis_spec_hash" in result.datatree.attrs:
-        return bh.summarize(result, extrapolate=extrapolate, **as_specified(result))
-    return bh.summarize(result, extrapolate=extrapolate)
 
 
 @app.command()

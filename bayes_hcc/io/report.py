@@ -16,8 +16,8 @@ from bayes_hcc.diagnostics import check
 from bayes_hcc.io.plots import FIGURES
 from bayes_hcc.io.tables import reconstruction_statement
 from bayes_hcc.models.design import active_priors
-from bayes_hcc.quantities.core import as_fit, rmst_horizon
-from bayes_hcc.quantities.summary import as_specified, summarize
+from bayes_hcc.quantities.core import as_fit
+from bayes_hcc.quantities.summary import headline_table
 
 __all__ = ["report", "write_tables", "data_summary"]
 
@@ -108,7 +108,7 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the verdict is shown in the report itself
         diag = check(fit, warn=False)
-    table = summarize(fit, **as_specified(fit))  # as the spec's [report] pre-specifies
+    table = headline_table(fit)  # as the spec's [report] pre-specifies
     write_tables(table, stem, overwrite=overwrite)
     attrs = fit.datatree.attrs
     used = active_priors(fit.priors, fit.family, fit.site_effect, fit.arm_by_site,
@@ -167,7 +167,6 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
     the state-occupation and OS hazard-ratio figures, and the provenance."""
     from bayes_hcc.convergence import sampler_rows, thresholds_for
     from bayes_hcc.io.plots import plot_os_hazard_ratio, plot_state_probabilities
-    from bayes_hcc.units import convert
 
     stem = path.with_name(path.stem + "_summary")
     if path.exists() and not overwrite:
@@ -176,14 +175,9 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
     attrs = fit.datatree.attrs
     data = fit.data
     spec = fit.spec
-    rep = dict(spec.report) if spec is not None else {"tau": None, "prob": 0.95}
-    tau = rep.get("tau")
-    if tau is not None and spec is not None:
-        tau = convert(tau, spec.time_unit, data.time_unit)
-    horizon = rmst_horizon(fit)[1]  # beyond it one arm's RMST would be extrapolated
-    tau = min(float(tau), horizon) if tau else horizon
-    estimand = rep.get("estimand", "typical_site")
-    table = fit.endpoint_table(tau=tau, prob=rep.get("prob", 0.95), estimand=estimand)
+    rep = dict(spec.report) if spec is not None else {"prob": 0.95}
+    table = headline_table(fit)  # the RMST to the spec's tau, shortened to the follow-up
+    tau, estimand = table.attrs["tau"], table.attrs["estimand"]
     write_tables(table, stem, overwrite=overwrite)
     patterns = pd.DataFrame({
         arm: {"patients": int((data.arm == i).sum()),

@@ -410,7 +410,7 @@ class IllnessDeathFit:
                              "upper": float(np.quantile(x, 1 - a)),
                              "P(> 0)": float(np.mean(x > 0)), "status": ""})
         out = pd.DataFrame(rows).set_index(["endpoint", "quantity"])
-        out.attrs.update(prob=prob, time_unit=self.data.time_unit, estimand=estimand)
+        out.attrs.update(prob=prob, time_unit=self.data.time_unit, estimand=estimand, tau=tau)
         return out
 
     # -- convergence ------------------------------------------------------------------------

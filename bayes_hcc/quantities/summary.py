@@ -240,6 +240,25 @@ def as_specified(fit) -> dict:
     return out
 
 
+def headline_table(fit, *, extrapolate: bool = False) -> pd.DataFrame:
+    """The table a report and ``bayes-hcc fit`` show, as the fit's spec pre-specifies it:
+    :func:`summarize` with :func:`as_specified`; for an illness-death fit its OS / PFS /
+    TTP table (``endpoint_table``: medians, and the RMST to the spec's tau shortened to the
+    follow-up, else to the follow-up; the typical site without a spec)."""
+    from bayes_hcc.quantities.core import _is_illness_death, rmst_horizon
+
+    if not _is_illness_death(fit):
+        return summarize(fit, extrapolate=extrapolate, **as_specified(fit))
+    spec = fit.spec
+    rep = dict(spec.report) if spec is not None else {"prob": 0.95,
+                                                      "estimand": "typical_site"}
+    horizon = rmst_horizon(fit)[1]
+    tau = (min(float(convert(rep["tau"], spec.time_unit, fit.data.time_unit)), horizon)
+           if rep.get("tau") else horizon)
+    return fit.endpoint_table(tau=tau, prob=rep["prob"], estimand=rep["estimand"],
+                              extrapolate=extrapolate)
+
+
 def _conditioned_on(fit) -> list:
     """What the model's arm effect is conditional on: covariates and site terms."""
     out = []

@@ -1,0 +1,164 @@
+"""Reading a trial on the command line: the reading options every command that reads data
+takes (declared once, added by ``reads_trial``), and messages whose fixes name those options
+(``encoding='cp949'`` -> ``--encoding cp949``)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+from bayes_hcc.datasets import LOADERS
+from bayes_hcc.errors import BayesHCCError, TrialDataError
+
+UNIT_HELP = ("Time unit of the data's times (times layout) or of the times derived from "
+             "dates: days, weeks, months (default) or years. A bundled dataset is expressed "
+             "in it.")
+
+
+ASSESSMENTS_HELP = ("Tumour assessments (CSV, one row per patient and scan: patient_id, "
+                    "assessment_date, progression): progression is then interval-censored "
+                    "between scans.")
+
+
+ENCODING_HELP = ("Encoding of a CSV file (default UTF-8), e.g. cp949 (Korean Windows) or "
+                 "latin-1.")
+SHEET_HELP = "Sheet of an Excel workbook (name or 0-based number) when it has several."
+ZERO_HELP = ("Events at time 0 (same-day deaths): error (default) or half_day (counted at "
+             "half a day, with a warning naming the patients).")
+
+#: The options every command that reads a trial takes (declared once, added by
+#: ``reads_trial``): name -> (type, default, flags, help).
+_READ_OPTIONS = {
+    "control": (str, "sorafenib", ("--control",), "Control arm label."),
+    "treatment": (str, "tace_sorafenib", ("--treatment",), "Treatment arm label."),
+    "adtte": (bool, False, ("--adtte",), "Read DATA as CDISC ADaM ADTTE."),
+    "time_unit": (str, "months", ("--time-unit",), UNIT_HELP),
+    "assessments": (Path, None, ("--assessments",), ASSESSMENTS_HELP),
+    "encoding": (str, None, ("--encoding",), ENCODING_HELP),
+    "sheet": (str, None, ("--sheet",), SHEET_HELP),
+    "zero_time_events": (str, "error", ("--zero-time-events",), ZERO_HELP),
+    "date_format": (str, None, ("--date-format",), "How the file's dates are written when "
+                    "not YYYY-MM-DD, in strftime codes: %d/%m/%Y (day first), %m/%d/%Y, "
+                    "%Y. %m. %d. ..."),
+    "paramcd": (list[str], None, ("--paramcd",), "With --adtte: CODE=ENDPOINT maps a "
+                "PARAMCD to an endpoint (os, pfs, ttp), repeatable; default OS=os, PFS=pfs, "
+                "TTP=ttp."),
+    "arm_column": (str, None, ("--arm-column",), "With --adtte: the column holding the arm "
+                   "(default TRT01P, else TRT01A, else ARM)."),
+}
+
+
+def reads_trial(command):
+    """Give a command the trial-reading options of ``_READ_OPTIONS`` (after its own); it
+    receives them as one ``read`` argument: ``read(data)`` is the trial."""
+    import functools
+    import inspect
+
+    sig = inspect.signature(command)
+    own = [p for p in sig.parameters.values() if p.name != "read"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind,
+                               default=typer.Option(default, *flags, help=text))
+             for name, (kind, default, flags, text) in _READ_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        options = {name: kwargs.pop(name) for name in _READ_OPTIONS}
+
+        def read(data):
+            try:
+                return load_data(data, **options)
+            except BayesHCCError as err:  # its fixes as this command's options
+                err.args = (message(err),) + err.args[1:]
+                raise
+
+        return command(read=read, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=own + added)
+    return wrapper
+
+
+def load_data(data: str, control: str = "sorafenib", treatment: str = "tace_sorafenib",
+              adtte: bool = False, time_unit: str = "months", assessments: Path | None = None,
+              encoding: str | None = None, sheet: str | None = None,
+              zero_time_events: str = "error", date_format: str | None = None,
+              paramcd: list[str] | None = None, arm_column: str | None = None):
+    """A bundled dataset name (example, veteran, leukemia, rats) or a file path, read with
+    the command line's options."""
+    from bayes_hcc.data import read_adtte, read_trial
+    from bayes_hcc.units import check_time_unit
+
+    time_unit = check_time_unit(time_unit)
+    if data in LOADERS and not Path(data).exists():
+        given = [flag for flag, value in (
+            ("--adtte", adtte), ("--assessments", assessments), ("--encoding", encoding),
+            ("--sheet", sheet), ("--zero-time-events", zero_time_events != "error"),
+            ("--date-format", date_format),
+            ("--paramcd", paramcd), ("--arm-column", arm_column)) if value]
+        if given:
+            raise TrialDataError(f"{', '.join(given)} apply to reading a file; {data!r} is a "
+                                 "bundled dataset, read as it is (give a file's path to "
+                                 "read your own data).")
+        trial = LOADERS[data]()
+        return trial if trial.time_unit == time_unit else trial.to_unit(time_unit)
+    adtte_only = [flag for flag, value in (("--paramcd", paramcd), ("--arm-column", arm_column))
+                  if value]
+    if adtte_only and not adtte:
+        raise TrialDataError(f"{' and '.join(adtte_only)} apply to ADaM ADTTE data only; "
+                             "pass --adtte to read DATA as ADTTE.")
+    if sheet is not None and sheet.isdigit():
+        sheet = int(sheet)
+    common = dict(control=control, treatment=treatment, time_unit=time_unit,
+                  assessments=assessments, encoding=encoding, sheet=sheet,
+                  zero_time_events=zero_time_events)
+    if adtte:
+        if date_format is not None:
+            raise TrialDataError("--date-format applies to a trial file's dates; ADaM ADTTE "
+                                 "dates are SAS dates or ISO 8601.")
+        return read_adtte(data, paramcd=_paramcd(paramcd), arm_column=arm_column, **common)
+    return read_trial(data, date_format=date_format, **common)
+
+
+def _paramcd(pairs: list[str] | None) -> dict[str, str] | None:
+    """``--paramcd OS=os --paramcd PFSINV=pfs`` as read_adtte's mapping."""
+    if not pairs:
+        return None
+    bad = [p for p in pairs if p.count("=") != 1 or not all(x.strip() for x in p.split("="))]
+    if bad:
+        raise TrialDataError(f"--paramcd {', '.join(map(repr, bad))}: give CODE=ENDPOINT, "
+                             "e.g. --paramcd OS=os --paramcd PFSINV=pfs.")
+    return dict(tuple(x.strip() for x in p.split("=")) for p in pairs)
+
+
+#: Fixes written for the Python API, as a command-line user gives them.
+_CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
+              "pass --control and --treatment",
+              "pass overwrite=True": "pass --overwrite",
+              "Pass paramcd={...}": "Pass --paramcd CODE=ENDPOINT",
+              "pass paramcd={'YOURCODE': 'os', ...}": "pass --paramcd YOURCODE=os"}
+
+#: Keyword arguments that messages name and that are command-line options of the commands
+#: whose errors name them: the reading options and the sampler settings of ``fit``.
+_KEYWORD_OPTIONS = {**{name: flags[0] for name, (_, _, flags, _) in _READ_OPTIONS.items()},
+                    "draws": "--draws", "tune": "--tune", "chains": "--chains",
+                    "seed": "--seed"}
+_KEYWORD = re.compile(r"(?<![\w.])(" + "|".join(_KEYWORD_OPTIONS)
+                      + r")=('[^']*'|\"[^\"]*\"|<[^>]*>|[-\w.]+)")
+
+
+def as_options(text: str) -> str:
+    """Keyword arguments in a message as command-line options: ``encoding='cp949'`` ->
+    ``--encoding cp949``, ``tune=-5`` -> ``--tune -5``, ``sheet=<name>`` -> ``--sheet
+    <name>`` (``random_seed=`` or ``sampler.draws`` are left as they are)."""
+    return _KEYWORD.sub(lambda m: f"{_KEYWORD_OPTIONS[m[1]]} {m[2].strip(chr(39) + chr(34))}",
+                        text)
+
+
+def message(err) -> str:
+    """An error's (or a warning's) message with its fixes as a command-line user gives
+    them."""
+    text = str(err)
+    for api, cli in _CLI_WORDS.items():
+        text = text.replace(api, cli)
+    return as_options(text)
