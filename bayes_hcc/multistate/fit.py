@@ -30,6 +30,10 @@ NEW_SITE_DRAWS = 16
 #: how many calls of ``IllnessDeathFit._curves`` a fit keeps (each up to about 30 MB for
 #: the medians' 600-time grid on 1000 draws)
 _CURVE_CACHE = 8
+#: A median the medians' grid does not reach is looked for on a geometric grid from its end
+#: to this many times further (``_FAR_POINTS`` times, steps of 1.6%); inf only beyond.
+_FAR = 100.0
+_FAR_POINTS = 300
 
 
 class IllnessDeathFit:
@@ -340,31 +344,30 @@ class IllnessDeathFit:
         """Median OS, PFS and time to progression (death removed) per arm and their
         difference (treatment - control), on every ``thin``-th draw: where each curve of
         :meth:`state_probabilities` crosses 0.5, by linear interpolation on ``n_grid``
-        times up to ``horizon`` (default 3x the longest follow-up; inf where the curve
-        stays above 0.5 there). With the default grid the interpolation error is below
-        0.01 months for curves like these (tested against root-finding).
+        times up to ``horizon`` (default 3x the longest follow-up). With the default grid
+        the interpolation error is below 0.01 months for curves like these (tested against
+        root-finding). A curve still above 0.5 at ``horizon`` (an immature arm at an
+        interim look) is followed on a geometric grid to 100x ``horizon`` (steps of 1.6%),
+        so its median is the model's extrapolation, as a single-endpoint fit's, not a
+        missing value; inf only beyond that.
 
         ``attrs["status"][endpoint][arm]`` says where each median lies against the arm's
         longest follow-up (``attrs["follow_up"]``): "reached", "upper" (only its upper 97.5%
         limit lies beyond) or "beyond" (the model's extrapolation, not an estimate from the
         data: report it as such)."""
         horizon = float(horizon or 3 * np.max(self.data.time))
+        names = ("os", "pfs", "progression")
         grid = np.linspace(0.0, horizon, n_grid)
         ds = self.state_probabilities(grid, thin=thin, estimand=estimand)
-        out = {}
-        for name in ("os", "pfs", "progression"):
-            y = ds[name].values  # (S, arm, T)
-            below = y <= 0.5
-            j = np.where(below.any(axis=-1), below.argmax(axis=-1), -1)  # first at/below
-            jj = np.clip(j, 1, None)
-            y0 = np.take_along_axis(y, (jj - 1)[..., None], -1)[..., 0]
-            y1 = np.take_along_axis(y, jj[..., None], -1)[..., 0]
-            t0, t1 = grid[jj - 1], grid[jj]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                t = t0 + (y0 - 0.5) / (y0 - y1) * (t1 - t0)
-            med = np.where(j < 0, np.inf, t)
-            out[name] = (("draw", "arm"), med)
-        res = xr.Dataset(out, coords={"draw": ds["draw"], "arm": ds["arm"]})
+        med = {name: _crossing(ds[name].values, grid) for name in names}
+        if any(np.isinf(m).any() for m in med.values()):
+            far = np.concatenate([grid, np.geomspace(horizon, _FAR * horizon,
+                                                     _FAR_POINTS + 1)[1:]])
+            ds = self.state_probabilities(far, thin=thin, estimand=estimand)
+            med = {name: np.where(np.isinf(m), _crossing(ds[name].values, far), m)
+                   for name, m in med.items()}
+        res = xr.Dataset({name: (("draw", "arm"), m) for name, m in med.items()},
+                         coords={"draw": ds["draw"], "arm": ds["arm"]})
         diff = res.isel(arm=1) - res.isel(arm=0)
         res = xr.concat([res, diff.expand_dims(arm=["difference"])], dim="arm")
         # where each arm's median lies against that arm's follow-up: "reached", "upper"
@@ -375,7 +378,7 @@ class IllnessDeathFit:
         res.attrs["status"] = {
             name: {a: horizon_status(float(res[name].sel(arm=a).median()),
                                      float(res[name].sel(arm=a).quantile(0.975)), follow[a])
-                   for a in self.data.arms} for name in out}
+                   for a in self.data.arms} for name in names}
         return res
 
     def endpoint_table(self, *, tau: float | None = None, prob: float = 0.95,
@@ -431,3 +434,17 @@ class IllnessDeathFit:
         if problems:
             warn_convergence(f"{self}: {'; '.join(problems)}. The posterior may be unreliable: "
                              "run more draws/tune or raise target_accept.")
+
+
+def _crossing(y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Where decreasing curves ``y`` (..., T) on ``grid`` (T,) first reach 0.5, by linear
+    interpolation; inf where they stay above it."""
+    below = y <= 0.5
+    j = np.where(below.any(axis=-1), below.argmax(axis=-1), -1)  # first at/below
+    jj = np.clip(j, 1, None)
+    y0 = np.take_along_axis(y, (jj - 1)[..., None], -1)[..., 0]
+    y1 = np.take_along_axis(y, jj[..., None], -1)[..., 0]
+    t0, t1 = grid[jj - 1], grid[jj]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = t0 + (y0 - 0.5) / (y0 - y1) * (t1 - t0)
+    return np.where(j < 0, np.inf, t)
