@@ -14,7 +14,8 @@ from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
 from bayes_hcc.quantities.core import check_rmst_horizon
-from bayes_hcc.quantities.summary import horizon_status
+from bayes_hcc.quantities.summary import (horizon_status, mark_median,
+                                           mark_median_difference)
 
 __all__ = ["IllnessDeathFit", "ESTIMANDS", "NEW_SITE_DRAWS"]
 
@@ -387,15 +388,24 @@ class IllnessDeathFit:
         """The headline table of the curves: per endpoint (OS, PFS, TTP = progression with
         death removed) each arm's median, the median difference and, with ``tau``, the RMST
         difference, with posterior median, equal-tailed ``prob`` interval and P(> 0) for
-        differences; ``status`` says where a median lies against the arm's follow-up
-        ("beyond": the model's extrapolation, not an estimate from the data)."""
+        differences; ``status`` says where a median lies against the arm's follow-up.
+
+        As ``bh.summarize``: a median beyond the arm's follow-up is the model's
+        extrapolation, not an estimate from the data, so unless ``extrapolate=True`` it is
+        left blank ("not reached", with the lower limit when that lies within follow-up),
+        an upper limit beyond follow-up too, and the difference of a median not reached
+        ("not estimable"); ``note`` says which. ``extrapolate=True`` shows them, noted.
+        A ``tau`` beyond follow-up is refused unless ``extrapolate=True``."""
         a = (1 - prob) / 2
         med = self.medians(thin=thin, estimand=estimand)
         rmst = (self.rmst(tau, thin=thin, estimand=estimand, extrapolate=extrapolate)
                 if tau is not None else None)
+        unit = self.data.time_unit
+        follow = med.attrs["follow_up"]
         names = {"os": "OS", "pfs": "PFS", "progression": "TTP"}
         rows = []
         for key, label in names.items():
+            status = med.attrs["status"][key]
             for arm in list(self.data.arms) + ["difference"]:
                 x = med[key].sel(arm=arm).values.ravel()
                 fin = x[np.isfinite(x)] if arm != "difference" else x
@@ -404,16 +414,20 @@ class IllnessDeathFit:
                        "upper": float(np.quantile(x, 1 - a)) if len(fin) == len(x)
                        else np.inf,
                        "P(> 0)": float(np.mean(x > 0)) if arm == "difference" else np.nan,
-                       "status": med.attrs["status"][key].get(arm, "")}
+                       "status": status.get(arm, ""), "note": ""}
+                if arm == "difference":
+                    mark_median_difference(row, status.values(), extrapolate)
+                else:
+                    mark_median(row, status[arm], follow[arm], unit, extrapolate)
                 rows.append(row)
             if rmst is not None:
                 x = rmst[key].sel(arm="difference").values.ravel()
-                rows.append({"endpoint": label, "quantity": f"RMST difference ({tau:g})",
+                rows.append({"endpoint": label, "quantity": f"RMST difference ({tau:g} {unit})",
                              "median": float(np.median(x)), "lower": float(np.quantile(x, a)),
                              "upper": float(np.quantile(x, 1 - a)),
-                             "P(> 0)": float(np.mean(x > 0)), "status": ""})
+                             "P(> 0)": float(np.mean(x > 0)), "status": "", "note": ""})
         out = pd.DataFrame(rows).set_index(["endpoint", "quantity"])
-        out.attrs.update(prob=prob, time_unit=self.data.time_unit, estimand=estimand, tau=tau)
+        out.attrs.update(prob=prob, time_unit=unit, estimand=estimand, tau=tau)
         return out
 
     # -- convergence ------------------------------------------------------------------------

@@ -48,9 +48,42 @@ def default_tau(fit) -> float:
 
 
 def _blank(row, keep_lower=False):
-    for k in ("mean", "median", "upper", "mcse", "ess_bulk") + (() if keep_lower else
-                                                                ("lower",)):
-        row[k] = np.nan
+    for k in ("mean", "median", "upper", "mcse", "ess_bulk", "P(> 0)") + (
+            () if keep_lower else ("lower",)):
+        if k in row:
+            row[k] = np.nan
+
+
+def mark_median(row: dict, status: str, limit: float, unit: str, extrapolate: bool) -> None:
+    """One arm's median row against that arm's longest follow-up ``limit``: a median beyond
+    it is the model's extrapolation, blanked ("not reached"; the lower limit kept when it
+    lies within follow-up) unless ``extrapolate``, and an upper limit beyond it likewise;
+    ``row["note"]`` says which. ``status``: :func:`horizon_status`."""
+    where = f"longest follow-up in this arm {limit:.3g} {unit}"
+    if status == "beyond":
+        if extrapolate:
+            row["note"] = f"extrapolated: beyond follow-up ({where})"
+        else:
+            _blank(row, keep_lower=row["lower"] <= limit)
+            row["note"] = (f"not reached: median beyond follow-up ({where}); "
+                           "extrapolate=True shows the model's extrapolation")
+    elif status == "upper":
+        if extrapolate:
+            row["note"] = f"upper limit extrapolated ({where})"
+        else:
+            row["upper"] = np.nan
+            row["note"] = f"upper limit beyond follow-up ({where})"
+
+
+def mark_median_difference(row: dict, statuses, extrapolate: bool) -> None:
+    """The median difference's row: not estimable (blanked) when a median is not reached,
+    unless ``extrapolate``; noted when it uses an extrapolated median or limit."""
+    statuses = set(statuses)
+    if "beyond" in statuses and not extrapolate:
+        _blank(row)
+        row["note"] = "not estimable: a median is not reached"
+    elif statuses - {"reached"}:
+        row["note"] = "uses medians extrapolated beyond follow-up"
 
 
 def frequentist(fit, *, prob: float = 0.95) -> pd.DataFrame:
@@ -149,27 +182,10 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
         row = _row(med.sel(arm=a), f"median {a} ({unit})", estimand, prob)
         limit = follow_up[a]
         status[a] = horizon_status(row["median"], row["upper"], limit)
-        where = f"longest follow-up in this arm {limit:.3g} {unit}"
-        if status[a] == "beyond":
-            if extrapolate:
-                row["note"] = f"extrapolated: beyond follow-up ({where})"
-            else:
-                _blank(row, keep_lower=row["lower"] <= limit)
-                row["note"] = (f"not reached: median beyond follow-up ({where}); "
-                               "extrapolate=True shows the model's extrapolation")
-        elif status[a] == "upper":
-            if extrapolate:
-                row["note"] = f"upper limit extrapolated ({where})"
-            else:
-                row["upper"] = np.nan
-                row["note"] = f"upper limit beyond follow-up ({where})"
+        mark_median(row, status[a], limit, unit, extrapolate)
         rows.append(row)
     row = _row(med.sel(arm="difference"), f"median difference ({unit})", estimand, prob)
-    if "beyond" in status.values() and not extrapolate:
-        _blank(row)
-        row["note"] = "not estimable: a median is not reached"
-    elif set(status.values()) - {"reached"}:
-        row["note"] = "uses medians extrapolated beyond follow-up"
+    mark_median_difference(row, status.values(), extrapolate)
     rows.append(row)
     s = survival(fit, list(times), estimand=estimand)
     for t in times:

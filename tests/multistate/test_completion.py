@@ -208,6 +208,32 @@ def test_a_median_past_the_grid_is_the_models_extrapolation_not_missing(cut):
         point_fit(cut, rates=rates, log_hr=(-0.3, 0.0, 0.0)))["median OS difference > 0"] == 1.0
 
 
+def test_the_endpoint_table_does_not_print_an_extrapolated_median_as_an_estimate(cut):
+    """As ``bh.summarize``: a median beyond follow-up is blank ("not reached"), and so is
+    the difference ("not estimable"); ``extrapolate=True`` shows the model's values, noted.
+    Medians within follow-up are untouched either way."""
+    slow = point_fit(cut, rates=(0.01, 0.002, 0.004))
+    table = slow.endpoint_table()
+    shown = slow.endpoint_table(extrapolate=True)
+    med = slow.medians()
+    for arm in ("sorafenib", "tace_sorafenib"):
+        row = table.loc[("OS", f"median {arm}")]
+        assert np.isnan(row["median"]) and np.isnan(row["upper"])
+        assert row["note"].startswith("not reached") and row["status"] == "beyond"
+        assert shown.loc[("OS", f"median {arm}"), "median"] == pytest.approx(
+            float(med["os"].sel(arm=arm).median()))
+        assert shown.loc[("OS", f"median {arm}"), "note"].startswith("extrapolated")
+    diff = table.loc[("OS", "median difference")]
+    assert diff[["median", "lower", "upper", "P(> 0)"]].isna().all()
+    assert diff["note"] == "not estimable: a median is not reached"
+    assert shown.loc[("OS", "median difference"), "P(> 0)"] == pytest.approx(
+        float((med["os"].sel(arm="difference") > 0).mean()))
+    fast = point_fit(cut).endpoint_table(tau=12.0)
+    assert (fast["status"].isin(["reached", ""])).all() and (fast["note"] == "").all()
+    assert fast[["median", "lower", "upper"]].notna().all().all()
+    assert "RMST difference (12 months)" in fast.xs("OS").index
+
+
 def pfs_simulator(cut, **kw):
     return IllnessDeathFutureSimulator(cut, point_fit(cut, **kw), Prediction(
         sample_size=len(cut), dropout_per_year=0.0, followup_window_days=10_000), "pfs")
