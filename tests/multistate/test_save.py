@@ -109,3 +109,28 @@ def test_an_edited_file_or_settings_that_no_longer_match_are_refused(trial, tmp_
     other = fit.save(tmp_path / "edited.nc")
     with pytest.raises(BayesHCCError, match="families"):
         bh.load_fit(other)
+    # a kind of fit this version does not know (a newer one's): named, not guessed at
+    with h5py.File(other, "r+") as f:
+        f.attrs["bayes_hcc_kind"] = "competing_risks"
+    with pytest.raises(BayesHCCError, match="holds a 'competing_risks' fit, which this "
+                                            "version of bayes_hcc cannot read"):
+        bh.load_fit(other)
+
+
+def test_a_fit_in_days_with_integer_arm_codes_round_trips(trial, tmp_path):
+    """Off the months path: data read in days with arms coded 0/1 (``control=0,
+    treatment=1``). The loaded fit keeps the unit and the arm labels, and answers in days
+    (that the answers do not depend on the unit: ``test_agreement``)."""
+    frame = trial.to_frame()
+    frame["arm"] = (frame["arm"] == trial.treatment).astype(int)
+    cols = ["patient_id", "site", "arm", "randomization_date", "progression_date",
+            "death_date", "last_followup_date", "last_progression_free_date"]
+    days = bh.read_trial(frame[cols], time_unit="days", control=0, treatment=1)
+    model = bh.IllnessDeath("weibull_ph", site_effect="none")
+    fit = model.fit(days, draws=200, tune=300, chains=2, random_seed=4, check=False)
+    loaded = bh.load_fit(fit.save(tmp_path / "days.nc"))
+    _same_answers(fit, loaded)
+    assert loaded.data.time_unit == "days" and tuple(loaded.data.arms) == ("0", "1")
+    med = bh.median_survival(loaded, endpoint="os")
+    assert med.attrs["units"] == "days" and list(med["arm"].values) == ["0", "1",
+                                                                       "difference"]
