@@ -95,7 +95,8 @@ def test_messages_name_the_command_line_options(capsys, tmp_path):
 
 
 READING = ["--control", "--treatment", "--adtte", "--time-unit", "--assessments", "--encoding",
-           "--sheet", "--zero-time-events", "--date-format", "--paramcd", "--arm-column"]
+           "--sheet", "--zero-time-events", "--date-format", "--paramcd", "--arm-column",
+           "--column"]
 
 
 @pytest.mark.parametrize("command", ["describe", "fit", "sensitivity", "monitor"])
@@ -164,6 +165,25 @@ def test_the_fixes_a_reading_error_names_exist_on_the_command_line(capsys, tmp_p
     assert code == 0 and "130 patients" in out
     code, _, err = run(capsys, "describe", "example", "--encoding", "cp949", "--sheet", "1")
     assert code == 2 and "--encoding, --sheet apply to reading a file" in err
+
+    # a survival file as most are written: columns named otherwise, a single centre
+    plain = tmp_path / "plain.csv"
+    frame.rename(columns={"patient_id": "id", "os_time": "time", "os_event": "status"}).drop(
+        columns="site").to_csv(plain, index=False, encoding="utf-8")
+    code, _, err = run(capsys, "describe", str(plain))
+    assert code == 2 and "pass --column 'your name=os_time' (repeatable)" in err
+    assert "columns=" not in err
+    code, _, err = run(capsys, "describe", str(plain), "--column", "time=os_time", "--column",
+                       "status=os_event", "--column", "id=patient_id")
+    assert code == 2 and "missing column(s) site" in err and "single-centre" in err
+    plain_site = tmp_path / "plain_site.csv"
+    pd.read_csv(plain).assign(centre="one").to_csv(plain_site, index=False)
+    code, out, err = run(capsys, "describe", str(plain_site), "--column", "time=os_time",
+                         "--column", "status=os_event", "--column", "id=patient_id",
+                         "--column", "centre=site")
+    assert code == 0 and "8 patients" in out, err
+    code, _, err = run(capsys, "describe", str(plain_site), "--column", "time")
+    assert code == 2 and "give FILE_NAME=NAME" in err
 
 
 def test_monitor_help_keeps_brackets(capsys):

@@ -42,6 +42,9 @@ _READ_OPTIONS = {
     "date_format": (str, None, ("--date-format",), "How the file's dates are written when "
                     "not YYYY-MM-DD, in strftime codes: %d/%m/%Y (day first), %m/%d/%Y, "
                     "%Y. %m. %d. ..."),
+    "column": (list[str], None, ("--column",), "FILE_NAME=NAME reads a column named "
+               "otherwise in the file as NAME (patient_id, site, arm, os_time, os_event, ...), "
+               "repeatable: --column time=os_time --column status=os_event."),
     "paramcd": (list[str], None, ("--paramcd",), "With --adtte: CODE=ENDPOINT maps a "
                 "PARAMCD to an endpoint (os, pfs, ttp), repeatable; default OS=os, PFS=pfs, "
                 "TTP=ttp."),
@@ -83,7 +86,8 @@ def load_data(data: str, control: str = "sorafenib", treatment: str = "tace_sora
               adtte: bool = False, time_unit: str = "months", assessments: Path | None = None,
               encoding: str | None = None, sheet: str | None = None,
               zero_time_events: str = "error", date_format: str | None = None,
-              paramcd: list[str] | None = None, arm_column: str | None = None):
+              paramcd: list[str] | None = None, arm_column: str | None = None,
+              column: list[str] | None = None):
     """A bundled dataset name (example, veteran, leukemia, rats) or a file path, read with
     the command line's options."""
     from bayes_hcc.data import read_adtte, read_trial
@@ -94,7 +98,7 @@ def load_data(data: str, control: str = "sorafenib", treatment: str = "tace_sora
         given = [flag for flag, value in (
             ("--adtte", adtte), ("--assessments", assessments), ("--encoding", encoding),
             ("--sheet", sheet), ("--zero-time-events", zero_time_events != "error"),
-            ("--date-format", date_format),
+            ("--date-format", date_format), ("--column", column),
             ("--paramcd", paramcd), ("--arm-column", arm_column)) if value]
         if given:
             raise TrialDataError(f"{', '.join(given)} apply to reading a file; {data!r} is a "
@@ -116,18 +120,29 @@ def load_data(data: str, control: str = "sorafenib", treatment: str = "tace_sora
         if date_format is not None:
             raise TrialDataError("--date-format applies to a trial file's dates; ADaM ADTTE "
                                  "dates are SAS dates or ISO 8601.")
+        if column:
+            raise TrialDataError("--column applies to a trial file; ADaM ADTTE has its own "
+                                 "variable names (--arm-column, --paramcd).")
         return read_adtte(data, paramcd=_paramcd(paramcd), arm_column=arm_column, **common)
-    return read_trial(data, date_format=date_format, **common)
+    return read_trial(data, date_format=date_format,
+                      columns=_pairs("--column", column, "FILE_NAME=NAME",
+                                     "--column time=os_time --column status=os_event"),
+                      **common)
 
 
 def _paramcd(pairs: list[str] | None) -> dict[str, str] | None:
     """``--paramcd OS=os --paramcd PFSINV=pfs`` as read_adtte's mapping."""
+    return _pairs("--paramcd", pairs, "CODE=ENDPOINT", "--paramcd OS=os --paramcd PFSINV=pfs")
+
+
+def _pairs(flag: str, pairs: list[str] | None, form: str, example: str) -> dict | None:
+    """A repeatable ``flag A=B`` option as a mapping {A: B}."""
     if not pairs:
         return None
     bad = [p for p in pairs if p.count("=") != 1 or not all(x.strip() for x in p.split("="))]
     if bad:
-        raise TrialDataError(f"--paramcd {', '.join(map(repr, bad))}: give CODE=ENDPOINT, "
-                             "e.g. --paramcd OS=os --paramcd PFSINV=pfs.")
+        raise TrialDataError(f"{flag} {', '.join(map(repr, bad))}: give {form}, e.g. "
+                             f"{example}.")
     return dict(tuple(x.strip() for x in p.split("=")) for p in pairs)
 
 
@@ -136,7 +151,9 @@ _CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
               "pass --control and --treatment",
               "pass overwrite=True": "pass --overwrite",
               "Pass paramcd={...}": "Pass --paramcd CODE=ENDPOINT",
-              "pass paramcd={'YOURCODE': 'os', ...}": "pass --paramcd YOURCODE=os"}
+              "pass paramcd={'YOURCODE': 'os', ...}": "pass --paramcd YOURCODE=os",
+              "pass read_trial(..., columns={'your name': 'os_time', ...})":
+              "pass --column 'your name=os_time' (repeatable)"}
 
 #: Keyword arguments that messages name and that are command-line options of the commands
 #: whose errors name them: the reading options and the sampler settings of ``fit``.

@@ -50,11 +50,19 @@ def _arm_column(arm: pd.Series) -> pd.Series:
     return arm.map(lambda v: v if pd.isna(v) else arm_label(v))
 
 
+#: How to read a file whose columns are named otherwise (the command line's words for it:
+#: ``cli.reading``).
+RENAME_FIX = ("Columns named otherwise in the file: pass read_trial(..., "
+              "columns={'your name': 'os_time', ...}).")
+SITE_FIX = " A single-centre trial: add a site column with one value."
+
+
 def _require(cols, required, source, layout, hint) -> None:
     missing = [c for c in required if c not in cols]
     if missing:
         raise TrialDataError(f"{source}: {layout} layout is missing column(s) "
-                             f"{', '.join(missing)}. It needs {', '.join(required)}{hint}.")
+                             f"{', '.join(missing)}. It needs {', '.join(required)}{hint}. "
+                             + RENAME_FIX + (SITE_FIX if "site" in missing else ""))
 
 
 def detect_layout(frame: pd.DataFrame, source: str) -> str:
@@ -72,7 +80,8 @@ def detect_layout(frame: pd.DataFrame, source: str) -> str:
     raise TrialDataError(
         f"{source}: cannot tell the layout from the columns {sorted(map(str, cols))}. Provide "
         f"either the dates layout ({', '.join(DATES_REQUIRED)}) or the times layout "
-        "(patient_id, site, arm, os_time, os_event, pfs_time, pfs_event, ttp_time, ttp_event).")
+        "(patient_id, site, arm, os_time, os_event, pfs_time, pfs_event, ttp_time, ttp_event). "
+        + RENAME_FIX)
 
 
 def time_endpoints(frame: pd.DataFrame) -> list[str]:

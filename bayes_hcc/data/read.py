@@ -77,6 +77,32 @@ def _check_header(names, source: str) -> dict:
     return renamed
 
 
+def with_columns(frame: pd.DataFrame, columns: dict | None, source: str) -> pd.DataFrame:
+    """The columns renamed as ``columns`` says ({name in the file: name read as}), checked:
+    each name must be a column, and no two columns may end up with the same name."""
+    if not columns:
+        return frame
+    if not isinstance(columns, dict):
+        raise TrialDataError(f"columns={columns!r}: give a dict {{name in the file: name to "
+                             "read it as}}, e.g. columns={'time': 'os_time', 'status': "
+                             "'os_event'}.")
+    given = {str(k).strip(): str(v).strip() for k, v in columns.items()}
+    have = [str(c) for c in frame.columns]
+    unknown = [k for k in given if k not in have]
+    if unknown:
+        raise TrialDataError(f"{source}: columns= renames {', '.join(map(repr, unknown))}, "
+                             f"which {'is' if len(unknown) == 1 else 'are'} not a column "
+                             f"(the columns: {', '.join(map(repr, have))}).")
+    after = [given.get(c, c) for c in have]
+    twice = sorted({c for c in after if after.count(c) > 1})
+    if twice:
+        raise TrialDataError(
+            f"{source}: with columns={given!r} more than one column would be read as "
+            f"{', '.join(map(repr, twice))}; rename one of them (or leave the file's own "
+            "column of that name out of the data).")
+    return frame.rename(columns=given)
+
+
 def with_date_format(frame: pd.DataFrame, date_format: str | None, source: str, *,
                      required: bool = True) -> pd.DataFrame:
     """The ``*_date`` columns written in ``date_format`` rewritten as ISO 8601 dates; a
@@ -179,7 +205,7 @@ def read_table(source, *, sheet=None, encoding: str | None = None) -> tuple[pd.D
 def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sorafenib",
                time_unit: str = "months", zero_time_events: str = "error", sheet=None,
                encoding: str | None = None, assessments=None,
-               date_format: str | None = None) -> TrialData:
+               date_format: str | None = None, columns: dict | None = None) -> TrialData:
     """Read and validate a two-arm trial, one row per patient.
 
     Parameters
@@ -237,6 +263,11 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
         value not in it may still be ISO 8601, else it is an error naming its row. An
         unparseable date's error suggests the format when the values show it (a day
         over 12 says which field is the day).
+    columns : dict, optional
+        Columns named otherwise in your file, as ``{name in the file: name read as}``:
+        ``columns={"id": "patient_id", "time": "os_time", "status": "os_event",
+        "centre": "site"}`` (the command line's ``--column time=os_time``). Every name
+        must be a column; the file is not changed.
 
     Returns
     -------
@@ -256,6 +287,7 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
     future; column names with surrounding spaces, which are stripped).
     """
     frame, label = read_table(source, sheet=sheet, encoding=encoding)
+    frame = with_columns(frame, columns, label)
     frame = with_date_format(frame, date_format, label)
     if assessments is not None:
         assessments, scans = read_table(assessments, encoding=encoding)

@@ -185,6 +185,29 @@ def test_small_site_and_no_event_arm_warn_not_error():
     assert "os: arm 'tace_sorafenib' has no events" in text
 
 
+def test_columns_named_otherwise_are_read_as_named():
+    """A survival table as most are written (id, time, status, centre): ``columns=`` reads
+    it as the times layout, with the same trial as the file written with our names; a
+    name that is not a column, or two columns read as one name, are errors naming them;
+    the error for an unrecognised file says how to rename."""
+    ours = times_frame()
+    theirs = ours.rename(columns={"patient_id": "id", "os_time": "time",
+                                  "os_event": "status", "site": "centre"})
+    with pytest.raises(TrialDataError, match=r"columns=\{'your name': 'os_time'"):
+        bh.read_trial(theirs[["id", "centre", "arm", "time", "status"]])
+    mapping = {"id": "patient_id", "time": "os_time", "status": "os_event", "centre": "site"}
+    trial = bh.read_trial(theirs, columns=mapping)
+    assert trial == bh.read_trial(ours)
+    assert list(theirs.columns)[0] == "id"  # the caller's frame is not changed
+    with pytest.raises(TrialDataError, match="renames 'tme', which is not a column"):
+        bh.read_trial(theirs, columns={**mapping, "tme": "os_time"})
+    with pytest.raises(TrialDataError, match="more than one column would be read as 'os_time'"):
+        bh.read_trial(theirs.assign(os_time=1.0), columns=mapping)
+    with pytest.raises(TrialDataError, match="missing column.*site.*single-centre"):
+        bh.read_trial(theirs.drop(columns="centre"),
+                      columns={k: v for k, v in mapping.items() if k != "centre"})
+
+
 def test_custom_arm_labels_and_unknown_endpoint():
     frame = times_frame().replace({"sorafenib": "SOR", "tace_sorafenib": "TACE-SOR"})
     trial = bh.read_trial(frame, control="SOR", treatment="TACE-SOR")
