@@ -70,3 +70,27 @@ def test_cli_fit_writes_fit_and_table_and_refuses_overwrite(tmp_path):
     assert runner.invoke(app, args + ["--overwrite"]).exit_code == 0
     bad = runner.invoke(app, ["fit", "example", "--model", "cox", "--out", str(out)])
     assert bad.exit_code == 2 and "choose one of pwe, weibull" in bad.output
+
+
+def test_cli_fit_of_a_single_centre_trial(tmp_path):
+    """``bayes-hcc fit veteran`` (one site) failed with the default random site effects and
+    a Python keyword as the fix. Now the default is no site effects, said on the console;
+    asking for site effects on one site is refused with the option that fixes it. The fit
+    is the Python API's with ``site_effect='none'`` (same seed: the same draws)."""
+    runner = CliRunner()
+    out = tmp_path / "vet"
+    result = runner.invoke(app, ["fit", "veteran", "--model", "weibull", "--out", str(out),
+                                 "--fast", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "one site: no site effects (--site-effect none)" in result.output
+    fit = bh.load_fit(out / "fit.nc")
+    assert fit.site_effect == "none"
+    again = bh.WeibullPH(site_effect="none").fit(bh.datasets.load_veteran(), "os", draws=300,
+                                                  tune=400, chains=4, random_seed=3,
+                                                  exploratory=True, check=False)
+    np.testing.assert_array_equal(bh.hazard_ratio(fit).values, bh.hazard_ratio(again).values)
+    refused = runner.invoke(app, ["fit", "veteran", "--site-effect", "random", "--out",
+                                  str(tmp_path / "r"), "--fast"])
+    assert refused.exit_code == 2
+    error = refused.output.split("error: ")[1]
+    assert "Use --site-effect none" in error and "site_effect=" not in error

@@ -25,8 +25,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   pretty_exceptions_enable=False,
                   help="Bayesian analysis of a randomized time-to-event trial.")
 
-def fail(err: Exception) -> None:
-    typer.secho(f"error: {message(err)}", fg=typer.colors.RED, err=True)
+def fail(err: Exception, extra: dict | None = None) -> None:
+    """Exit 2 with the error's message, its fixes as options (``extra``: the command's own
+    keyword -> option pairs, as ``cli.reading.as_options``)."""
+    typer.secho(f"error: {message(err, extra)}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=EXIT_BAD_INPUT)
 
 
@@ -84,7 +86,8 @@ def fit(
                               "--chains, --seed and --fast override its sampler; the "
                               "model options below are the spec's to set."),
     site_effect: str = typer.Option(None, help="random (default), fixed or none (the "
-                                    "default with --strata site)."),
+                                    "default with --strata site, and for data from one "
+                                    "site)."),
     strata: str = typer.Option(None, "--strata", help="A baseline hazard per stratum of "
                                "this column (e.g. site)."),
     pooling: str = typer.Option(None, "--pooling", help="Strata's baselines: partial "
@@ -166,6 +169,9 @@ def fit(
         else:
             from bayes_hcc.models.base import model_class
 
+            if site_effect is None and strata is None and len(trial.sites) < 2:
+                site_effect = "none"  # random site effects need two sites at least
+                typer.echo("one site: no site effects (--site-effect none)")
             m = model_class(model_choices()[model])(
                 site_effect=site_effect, censoring=censoring or "interval", strata=strata,
                 pooling=pooling or "partial")
@@ -177,7 +183,8 @@ def fit(
                            exploratory=fast)
         table = headline_table(result, extrapolate=extrapolate)
     except (BayesHCCError, FileNotFoundError, FileExistsError) as err:
-        fail(err)
+        # the model options are this command's unless a spec sets them
+        fail(err, None if spec is not None else {"site_effect": "--site-effect"})
     out.mkdir(parents=True, exist_ok=True)
     result.save(out / "fit.nc", overwrite=overwrite)
     table.to_csv(out / "summary.csv")

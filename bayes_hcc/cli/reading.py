@@ -160,22 +160,31 @@ _CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
 _KEYWORD_OPTIONS = {**{name: flags[0] for name, (_, _, flags, _) in _READ_OPTIONS.items()},
                     "draws": "--draws", "tune": "--tune", "chains": "--chains",
                     "seed": "--seed"}
-_KEYWORD = re.compile(r"(?<![\w.])(" + "|".join(_KEYWORD_OPTIONS)
+
+
+def _keyword_pattern(options: dict) -> re.Pattern:
+    return re.compile(r"(?<![\w.])(" + "|".join(options)
                       + r")=('[^']*'|\"[^\"]*\"|<[^>]*>|[-\w.]+)")
 
 
-def as_options(text: str) -> str:
+_KEYWORD = _keyword_pattern(_KEYWORD_OPTIONS)
+
+
+def as_options(text: str, extra: dict | None = None) -> str:
     """Keyword arguments in a message as command-line options: ``encoding='cp949'`` ->
     ``--encoding cp949``, ``tune=-5`` -> ``--tune -5``, ``sheet=<name>`` -> ``--sheet
-    <name>`` (``random_seed=`` or ``sampler.draws`` are left as they are)."""
-    return _KEYWORD.sub(lambda m: f"{_KEYWORD_OPTIONS[m[1]]} {m[2].strip(chr(39) + chr(34))}",
-                        text)
+    <name>`` (``random_seed=`` or ``sampler.draws`` are left as they are). ``extra``: more
+    keyword -> option pairs, for a command that has those options (``fit``'s
+    ``--site-effect``)."""
+    options = {**_KEYWORD_OPTIONS, **(extra or {})}
+    pattern = _keyword_pattern(options) if extra else _KEYWORD
+    return pattern.sub(lambda m: f"{options[m[1]]} {m[2].strip(chr(39) + chr(34))}", text)
 
 
-def message(err) -> str:
+def message(err, extra: dict | None = None) -> str:
     """An error's (or a warning's) message with its fixes as a command-line user gives
-    them."""
+    them (``extra``: as ``as_options``)."""
     text = str(err)
     for api, cli in _CLI_WORDS.items():
         text = text.replace(api, cli)
-    return as_options(text)
+    return as_options(text, extra)
