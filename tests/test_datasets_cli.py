@@ -94,3 +94,8 @@ def test_cli_fit_of_a_single_centre_trial(tmp_path):
     assert refused.exit_code == 2
     error = refused.output.split("error: ")[1]
     assert "Use --site-effect none" in error and "site_effect=" not in error
+    # a pre-specified analysis with site effects: the fix is the spec's to make
+    spec = __import__("pathlib").Path(__file__).parents[1] / "models" / "primary_os.toml"
+    refused = runner.invoke(app, ["fit", "veteran", "--spec", str(spec), "--out",
+                                  str(tmp_path / "s"), "--fast"])
+    assert refused.exit_code == 2 and '(in a spec: [site] effect = "none")' in refused.output

@@ -42,7 +42,8 @@ def prepare(model, trial, endpoint):
     n_sites = len(ep.sites)
     if model.site_effect != "none" and n_sites < 2:
         raise ModelError(f"site_effect={model.site_effect!r} needs at least 2 sites; these "
-                         f"data have {n_sites}. Use site_effect='none'.")
+                         f"data have {n_sites}. Use site_effect='none' (in a spec: "
+                         "[site] effect = \"none\").")
     if model.arm_by_site and n_sites < 2:
         raise ModelError("arm_by_site='random' needs at least 2 sites.")
     if ep.n_events == 0:

@@ -290,7 +290,8 @@ class IllnessDeath:
         n_sites = len(data.sites)
         if self.site_effect != "none" and n_sites < 2:
             raise ModelError(f"site_effect={self.site_effect!r} needs at least 2 sites; these "
-                             f"data have {n_sites}. Use site_effect='none'.")
+                             f"data have {n_sites}. Use site_effect='none' (in a spec: "
+                             "[site] effect = \"none\").")
         counts = data.counts()
         if counts["progression then death"] + counts["progression, alive"] == 0:
             raise ModelError("no progression seen in any patient: the progression and "
