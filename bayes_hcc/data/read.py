@@ -77,30 +77,38 @@ def _check_header(names, source: str) -> dict:
     return renamed
 
 
-def with_columns(frame: pd.DataFrame, columns: dict | None, source: str) -> pd.DataFrame:
-    """The columns renamed as ``columns`` says ({name in the file: name read as}), checked:
-    each name must be a column, and no two columns may end up with the same name."""
+def with_columns(columns: dict | None, *tables: tuple) -> list[pd.DataFrame]:
+    """The tables ((frame, source label) pairs: the patients, and the assessments when
+    given) with their columns renamed as ``columns`` says ({name in the file: name read
+    as}), checked: each name must be a column of one of them, and no two columns of a
+    table may end up with the same name."""
+    frames = [frame for frame, _ in tables]
     if not columns:
-        return frame
+        return frames
     if not isinstance(columns, dict):
         raise TrialDataError(f"columns={columns!r}: give a dict {{name in the file: name to "
                              "read it as}}, e.g. columns={'time': 'os_time', 'status': "
                              "'os_event'}.")
     given = {str(k).strip(): str(v).strip() for k, v in columns.items()}
-    have = [str(c) for c in frame.columns]
-    unknown = [k for k in given if k not in have]
+    have = [[str(c) for c in frame.columns] for frame in frames]
+    unknown = [k for k in given if not any(k in cols for cols in have)]
     if unknown:
-        raise TrialDataError(f"{source}: columns= renames {', '.join(map(repr, unknown))}, "
-                             f"which {'is' if len(unknown) == 1 else 'are'} not a column "
-                             f"(the columns: {', '.join(map(repr, have))}).")
-    after = [given.get(c, c) for c in have]
-    twice = sorted({c for c in after if after.count(c) > 1})
-    if twice:
-        raise TrialDataError(
-            f"{source}: with columns={given!r} more than one column would be read as "
-            f"{', '.join(map(repr, twice))}; rename one of them (or leave the file's own "
-            "column of that name out of the data).")
-    return frame.rename(columns=given)
+        where = "; ".join(f"{label}: {', '.join(map(repr, cols))}"
+                          for cols, (_, label) in zip(have, tables))
+        raise TrialDataError(f"columns= renames {', '.join(map(repr, unknown))}, which "
+                             f"{'is' if len(unknown) == 1 else 'are'} not a column (the "
+                             f"columns of {where}).")
+    out = []
+    for frame, cols, (_, label) in zip(frames, have, tables):
+        after = [given.get(c, c) for c in cols]
+        twice = sorted({c for c in after if after.count(c) > 1})
+        if twice:
+            raise TrialDataError(
+                f"{label}: with columns={given!r} more than one column would be read as "
+                f"{', '.join(map(repr, twice))}; rename one of them (or leave the file's own "
+                "column of that name out of the data).")
+        out.append(frame.rename(columns={k: v for k, v in given.items() if k in cols}))
+    return out
 
 
 def with_date_format(frame: pd.DataFrame, date_format: str | None, source: str, *,
@@ -266,8 +274,10 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
     columns : dict, optional
         Columns named otherwise in your file, as ``{name in the file: name read as}``:
         ``columns={"id": "patient_id", "time": "os_time", "status": "os_event",
-        "centre": "site"}`` (the command line's ``--column time=os_time``). Every name
-        must be a column; the file is not changed.
+        "centre": "site"}`` (the command line's ``--column time=os_time``); with
+        ``assessments``, in both tables (``{"id": "patient_id", "scan_date":
+        "assessment_date"}``). Every name must be a column of one of them; the files are
+        not changed.
 
     Returns
     -------
@@ -287,11 +297,13 @@ def read_trial(source, *, control: str = "sorafenib", treatment: str = "tace_sor
     future; column names with surrounding spaces, which are stripped).
     """
     frame, label = read_table(source, sheet=sheet, encoding=encoding)
-    frame = with_columns(frame, columns, label)
-    frame = with_date_format(frame, date_format, label)
-    if assessments is not None:
+    if assessments is None:
+        frame, = with_columns(columns, (frame, label))
+    else:
         assessments, scans = read_table(assessments, encoding=encoding)
+        frame, assessments = with_columns(columns, (frame, label), (assessments, scans))
         assessments = with_date_format(assessments, date_format, scans, required=False)
+    frame = with_date_format(frame, date_format, label)
     return TrialData._from_raw(frame, control=control, treatment=treatment,
                                time_unit=time_unit, zero_time_events=zero_time_events,
                                source=label, assessments=assessments)

@@ -257,3 +257,22 @@ def test_already_parsed_dates_and_typed_flags_give_the_same_data_and_errors():
     typed.loc[2, "randomization_date"] = pd.NaT
     with pytest.raises(bh.TrialDataError, match=r"randomization_date.*missing.*row 3 \(patient_id c\).*Fix"):
         read(typed, assessments=scans)
+
+
+def test_columns_named_otherwise_in_both_tables():
+    """``columns=`` renames in the patient table and the assessments alike (an export from
+    another system: ``subject``, ``scan_date``, ``pd``); the trial is the one read from
+    our names; a name in neither table is an error listing both tables' columns."""
+    ours = read(patients(lpf=False), assessments=SCANS)
+    mapping = {"subject": "patient_id", "scan_date": "assessment_date", "pd": "progression"}
+    theirs = read(patients(lpf=False).rename(columns={"patient_id": "subject"}),
+                  assessments=SCANS.rename(columns={"patient_id": "subject",
+                                                    "assessment_date": "scan_date",
+                                                    "progression": "pd"}),
+                  columns=mapping)
+    assert theirs == ours
+    for name in ("ttp", "pfs"):
+        np.testing.assert_array_equal(theirs.endpoint(name).lower, ours.endpoint(name).lower)
+    with pytest.raises(bh.TrialDataError, match=r"renames 'scan_dt', which is not a column "
+                                                r"\(the columns of DataFrame: 'patient_id'"):
+        read(patients(lpf=False), assessments=SCANS, columns={"scan_dt": "assessment_date"})
