@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data._checks import Problems, describe_rows, parse_date_column, warn_data
+from bayes_hcc.data._checks import (RENAME_FIX, Problems, describe_rows, parse_date_column,
+                                    warn_data)
 from bayes_hcc.data.assessments import LPF_COLUMN, reduce_assessments
 from bayes_hcc.errors import TrialDataError
 from bayes_hcc.units import DAYS_PER_UNIT, check_time_unit
@@ -50,10 +51,6 @@ def _arm_column(arm: pd.Series) -> pd.Series:
     return arm.map(lambda v: v if pd.isna(v) else arm_label(v))
 
 
-#: How to read a file whose columns are named otherwise (the command line's words for it:
-#: ``cli.reading``).
-RENAME_FIX = ("Columns named otherwise in the file: pass read_trial(..., "
-              "columns={'your name': 'os_time', ...}).")
 SITE_FIX = " A single-centre trial: add a site column with one value."
 
 

@@ -7,6 +7,12 @@ import pandas as pd
 
 from bayes_hcc.errors import DataWarning, TrialDataError, warn
 
+
+#: How to read a file whose columns are named otherwise (the command line's words for it:
+#: ``cli.reading``).
+RENAME_FIX = ("Columns named otherwise in the file: pass read_trial(..., "
+              "columns={'your name': 'os_time', ...}).")
+
 _MAX_LISTED = 8
 
 

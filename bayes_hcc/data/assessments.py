@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data._checks import Problems, parse_date_column
+from bayes_hcc.data._checks import RENAME_FIX, Problems, parse_date_column
 from bayes_hcc.errors import TrialDataError
 
 __all__ = ["ASSESSMENT_COLUMNS", "LPF_COLUMN", "reduce_assessments"]
@@ -36,7 +36,7 @@ def _canonical_table(raw, patients, source) -> tuple[pd.DataFrame, Problems]:
         raise TrialDataError(f"{label}: missing column(s) {', '.join(missing)}; an assessment "
                              "table has one row per patient and scan: patient_id, "
                              "assessment_date, progression (1 = the scan shows progression, "
-                             "0 = it does not).")
+                             "0 = it does not). " + RENAME_FIX)
     frame = raw.reset_index(drop=True).copy()
     ids = frame["patient_id"]
     frame["patient_id"] = ids.where(ids.isna(), ids.astype(str))
