@@ -89,6 +89,11 @@ class Family(ABC):
     #: the graph reads per-cell sufficient statistics instead of patients when the model
     #: has no patient-level covariates (``data_arrays`` then receives cell indices)
     aggregates: bool = False
+    #: the hazard is constant between its ``breakpoints`` (piecewise exponential,
+    #: exponential): every integrand of the illness-death likelihood is then exp(linear)
+    #: between them, which its Gauss-Legendre pieces integrate without grading towards an
+    #: end (``multistate.likelihood``); a hazard that may be singular at 0 (Weibull) needs it
+    constant_between_breakpoints: bool = False
     #: dims of the baseline parameters that are vectors (e.g. {"log_baseline_hazard":
     #: ("interval",)}); scalars are not listed. A stratified baseline gives each of them a
     #: stratum axis (``stratum_params``).

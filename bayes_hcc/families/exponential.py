@@ -13,6 +13,7 @@ class ExponentialFamily(Family):
     model_doc = """Exponential proportional-hazards model (constant hazard): a sensitivity
     analysis. Arguments as for :class:`WeibullPH`."""
     params = ("log_lambda",)
+    constant_between_breakpoints = True  # no graded quadrature (illness-death)
 
     @classmethod
     def default_priors(cls):

@@ -85,6 +85,7 @@ class PiecewiseFamily(Family):
     options = {"cuts": "cuts", "n_intervals": "int", "baseline_prior": BASELINE_PRIORS,
                "rw_sd": "positive", "time_varying_hr": "bool", "tv_sd": "positive"}
     params = ("log_baseline_hazard",)
+    constant_between_breakpoints = True  # no graded quadrature (illness-death)
     param_dims = {"log_baseline_hazard": ("interval",)}
     aggregates = True  # events and exposure per cell and interval (exact; data_arrays)
     data_settings = ("cuts",)  # only the sufficient statistics depend on them

@@ -21,7 +21,7 @@ The integrals use Gauss-Legendre quadrature on pieces split at every time where 
 not smooth (the families' ``breakpoints``: the piecewise baseline's cuts; on the clock-reset
 scale the 1->2 cuts are moved to u = T - c). Between breakpoints a piecewise-exponential
 integrand is exp(linear in u), which 8 nodes integrate to double precision (tested against
-the closed form). A Weibull integrand is smooth inside the interval but may be singular at
+the closed form), so those pieces are not graded (half the nodes of the example trial). A Weibull integrand is smooth inside the interval but may be singular at
 its ends (u^(k-1) at u = 0; (T - u)^(k-1) at u = T on the clock-reset scale): the pieces are
 graded geometrically towards those ends (hp-quadrature), and agree with adaptive quadrature
 (scipy) to 1e-7 relative (tested).
@@ -66,16 +66,19 @@ def _pieces(lo: float, hi: float, splits, grade_lo: bool, grade_hi: bool,
     return np.unique(np.concatenate([[lo, hi], even, inner] + graded))
 
 
-def _nodes(lo, hi, splits_for, grade_hi=False, max_width=None):
+def _nodes(lo, hi, splits_for, grade_hi=False, max_width=None, graded=True):
     """Nodes and weights (n, Q) of int_lo^hi, split at ``splits_for(i)`` for patient i and
     graded towards lo = 0 (and towards hi when ``grade_hi``); padded with zero-weight nodes
     inside the interval (where the integrand is finite), or at lo / 2 when it is empty.
     Each interval is cut in ``MIN_PIECES`` equal pieces, or with ``max_width`` in as few
-    as keep every piece at most that wide."""
+    as keep every piece at most that wide. ``graded=False``: no grading at either end,
+    for integrands that are exp(linear) between the splits (hazards constant there: the
+    families' ``constant_between_breakpoints``), where it adds nodes and no accuracy."""
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
     n_even = (np.full(len(lo), MIN_PIECES) if max_width is None else
               np.maximum(np.ceil((hi - lo) / max_width), 1).astype(int))
-    edges = [_pieces(a, b, splits_for(i), a == 0, grade_hi, n_even[i]) if b > a
+    edges = [_pieces(a, b, splits_for(i), graded and a == 0, graded and grade_hi, n_even[i])
+             if b > a
              else np.array([a, b]) for i, (a, b) in enumerate(zip(lo, hi))]
     n_pieces = max((len(e) - 1 for e in edges), default=1)
     q = n_pieces * N_NODES
@@ -148,7 +151,8 @@ def layout(data, families, time_scale: str) -> dict:
     for name, rows, hi in (("interval", np.flatnonzero(data.interval), R),
                            ("free", np.flatnonzero(free & (L < T)), T)):
         quad[name] = (rows, *_nodes(L[rows], hi[rows], splits(T[rows]),
-                                    grade_hi=time_scale != "markov"))
+                                    grade_hi=time_scale != "markov",
+                                    graded=not f01.constant_between_breakpoints))
     q = max(v[1].shape[1] for v in quad.values())
     for name, (rows, nodes, weights) in quad.items():
         extra = q - nodes.shape[1]  # same width in both groups: pad with zero weights
