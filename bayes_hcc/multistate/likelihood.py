@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TRANSITIONS", "GROUPS", "TIMES", "layout", "loglik_terms", "loglik_numpy",
+__all__ = ["TRANSITIONS", "GROUPS", "QUAD_WIDTHS", "TIMES", "layout", "loglik_terms", "loglik_numpy",
            "N_NODES"]
 
 #: transition keys: 0->1, 0->2, 1->2
@@ -97,15 +97,27 @@ def _nodes(lo, hi, splits_for, grade_hi=False, max_width=None, graded=True):
     return nodes, weights
 
 
-#: the times each group's hazards are read at (``layout``'s ``tf`` keys), per time scale
-TIMES = {"markov": {"exact": ("R", "T"), "interval": ("u", "T_node"),
-                    "free": ("u", "T_node", "T"), "direct": ("T",)},
-         "semi_markov": {"exact": ("R", "T-R"), "interval": ("u", "T-u"),
-                         "free": ("u", "T-u", "T"), "direct": ("T",)}}
 #: the patient groups: progression seen exactly, progression seen in an interval, no
 #: progression seen with time between the last scan and T (an integral), and no
-#: progression seen up to T itself (progression-free at death or censoring: no integral)
-GROUPS = ("exact", "interval", "free", "direct")
+#: progression seen up to T itself (progression-free at death or censoring: no integral).
+#: Each integral group is split by where its intervals start: at 0 (never scanned before:
+#: graded towards 0 where a hazard may be singular there, many more nodes) or later; each
+#: part is padded to its own widest row, so the many later-starting rows do not carry the
+#: graded rows' nodes.
+GROUPS = ("exact", "interval", "interval_from_0", "free", "free_from_0", "direct")
+#: the integral groups, padded to one width per tuple (two matrices of log weights)
+QUAD_WIDTHS = (("interval", "free"), ("interval_from_0", "free_from_0"))
+#: what each integral group integrates: progression in (L, R], or unseen progression in
+#: (L, T) beside no progression at all
+QUAD_KIND = {"interval": "interval", "interval_from_0": "interval", "free": "free",
+             "free_from_0": "free"}
+_TIMES = {"markov": {"exact": ("R", "T"), "interval": ("u", "T_node"),
+                     "free": ("u", "T_node", "T"), "direct": ("T",)},
+          "semi_markov": {"exact": ("R", "T-R"), "interval": ("u", "T-u"),
+                          "free": ("u", "T-u", "T"), "direct": ("T",)}}
+#: the times each group's hazards are read at (``layout``'s ``tf`` keys), per time scale
+TIMES = {scale: {g: times[QUAD_KIND.get(g, g)] for g in GROUPS}
+         for scale, times in _TIMES.items()}
 
 
 def check_families(families) -> None:
@@ -121,7 +133,7 @@ def check_families(families) -> None:
 def layout(data, families, time_scale: str) -> dict:
     """numpy arrays of the likelihood for these data and families, per group (``GROUPS``):
     the patient indices, deaths, quadrature log weights (n, Q) with the
-    same Q in both integral groups, and the time features of every time the hazards are read
+    same Q in the integral groups padded together (``QUAD_WIDTHS``), and the time features of every time the hazards are read
     at (``tf``: {which: features}; ``TIMES``). The three transitions share the features
     (``check_families``)."""
     check_families(families)
@@ -150,23 +162,28 @@ def layout(data, families, time_scale: str) -> dict:
     quad = {}
     for name, rows, hi in (("interval", np.flatnonzero(data.interval), R),
                            ("free", np.flatnonzero(free & (L < T)), T)):
-        quad[name] = (rows, *_nodes(L[rows], hi[rows], splits(T[rows]),
-                                    grade_hi=time_scale != "markov",
-                                    graded=not f01.constant_between_breakpoints))
-    q = max(v[1].shape[1] for v in quad.values())
-    for name, (rows, nodes, weights) in quad.items():
-        extra = q - nodes.shape[1]  # same width in both groups: pad with zero weights
-        nodes = np.concatenate([nodes, np.repeat(nodes[:, :1], extra, axis=1)], axis=1)
-        weights = np.concatenate([weights, np.zeros((len(rows), extra))], axis=1)
-        u = nodes.ravel()
-        t_rep = np.repeat(T[rows], q)
-        times = {"u": u, "T_node": t_rep, "T-u": t_rep - u, "T": T[rows]}
-        out[name] = {"idx": rows, "death": d[rows], "death_node": np.repeat(d[rows], q),
-                     "node_idx": np.repeat(rows, q),
-                     # log weights: -inf where padded (0 weight)
-                     "log_weight": np.where(weights > 0, np.log(np.where(weights > 0, weights,
-                                                                         1.0)), -np.inf),
-                     "tf": {w: f01.time_features(times[w]) for w in TIMES[time_scale][name]}}
+        for part, keep in ((name, L[rows] > 0), (f"{name}_from_0", L[rows] == 0)):
+            sub = rows[keep]
+            quad[part] = (sub, *_nodes(L[sub], hi[sub], splits(T[sub]),
+                                       grade_hi=time_scale != "markov",
+                                       graded=not f01.constant_between_breakpoints))
+    for together in QUAD_WIDTHS:  # same width in each: pad with zero weights
+        q = max(quad[g][1].shape[1] for g in together)
+        for name in together:
+            rows, nodes, weights = quad[name]
+            extra = q - nodes.shape[1]
+            nodes = np.concatenate([nodes, np.repeat(nodes[:, :1], extra, axis=1)], axis=1)
+            weights = np.concatenate([weights, np.zeros((len(rows), extra))], axis=1)
+            u = nodes.ravel()
+            t_rep = np.repeat(T[rows], q)
+            times = {"u": u, "T_node": t_rep, "T-u": t_rep - u, "T": T[rows]}
+            out[name] = {"idx": rows, "death": d[rows], "death_node": np.repeat(d[rows], q),
+                         "node_idx": np.repeat(rows, q),
+                         # log weights: -inf where padded (0 weight)
+                         "log_weight": np.where(weights > 0, np.log(np.where(
+                             weights > 0, weights, 1.0)), -np.inf),
+                         "tf": {w: f01.time_features(times[w])
+                                for w in TIMES[time_scale][name]}}
     return out
 
 
@@ -220,12 +237,12 @@ def loglik_terms(xp, families, params, etas, lay) -> list:
     out = []
     g = lay["exact"]
     out.append((progressed_at(g["tf"], "R", "T", "T-R", g["death"], g["idx"]), g["idx"]))
-    for name in ("interval", "free"):
+    for name, kind in QUAD_KIND.items():
         g = lay[name]
         i, tf = g["idx"], g["tf"]
         log_f = progressed_at(tf, "u", "T_node", "T-u", g["death_node"], g["node_idx"])
         extra = None
-        if name == "free":  # no progression before T: S0(T) a02(T)^d
+        if kind == "free":  # no progression before T: S0(T) a02(T)^d
             a, b = take(e01, i), take(e02, i)
             extra = -H(f01, p01, tf["T"], a) - H(f02, p02, tf["T"], b) \
                 + g["death"] * logh(f02, p02, tf["T"], b)

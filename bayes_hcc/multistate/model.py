@@ -33,7 +33,8 @@ from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
 from bayes_hcc.families.piecewise import quantile_cuts
 from bayes_hcc.families.registry import FAMILIES, family_class
 from bayes_hcc.multistate.data import IllnessDeathData
-from bayes_hcc.multistate.likelihood import GROUPS, TIMES, TRANSITIONS, layout, loglik_terms
+from bayes_hcc.multistate.likelihood import (GROUPS, QUAD_WIDTHS, TIMES, TRANSITIONS, layout,
+                                             loglik_terms)
 from bayes_hcc.spec.priors import Prior
 from bayes_hcc.units import log_unit_in_months
 
@@ -43,7 +44,6 @@ TIME_SCALES = ("markov", "semi_markov")
 SITE_EFFECTS = ("random", "shared", "none")
 ARM_EFFECTS = ("per_transition", "shared_death")
 #: the groups with a quadrature (their log weights are stacked in this order)
-_QUAD = ("interval", "free")
 #: a family's own likelihood data (``Family.data_arrays``), unused here
 _LIKELIHOOD_DATA = ("event", "events", "exposure", "n_plain")
 
@@ -346,16 +346,17 @@ class IllnessDeath:
 
     def _data_arrays(self, data: IllnessDeathData, fams) -> dict:
         """The likelihood layout packed into a few arrays (the compiled sampler reads each
-        data array as an argument, and numba takes at most about 30): patients of the three
-        groups in one index vector with their sizes, both groups' quadrature log weights in
-        one matrix, every time feature in one array per feature with the row counts of each
+        data array as an argument, and numba takes at most about 30): patients of the
+        groups in one index vector with their sizes, the integral groups' quadrature log
+        weights in one matrix per width (``QUAD_WIDTHS``), every time feature in one array per feature with the row counts of each
         (group, time) block, and the transitions' own data stacked."""
         lay = layout(data, fams, self.time_scale)
         out = {"arm": data.arm.astype(float), "site_idx": data.site.astype(np.int64),
                "death": data.death.astype(float),
                "group_idx": np.concatenate([lay[g]["idx"] for g in GROUPS]).astype(np.int64),
                "group_sizes": np.array([len(lay[g]["idx"]) for g in GROUPS], np.int64),
-               "log_weight": np.concatenate([lay[g]["log_weight"] for g in _QUAD])}
+               **{f"log_weight_{j}": np.concatenate([lay[g]["log_weight"] for g in groups])
+                  for j, groups in enumerate(QUAD_WIDTHS)}}
         blocks = [lay[g]["tf"][w] for g, w in self._tf_blocks()]
         for fname in blocks[0]:
             out[f"tf__{fname}"] = np.concatenate([b[fname] for b in blocks])
@@ -384,15 +385,20 @@ class IllnessDeath:
         sizes, gi = d["group_sizes"], d["group_idx"]
         ends = pt.cumsum(sizes)
         idx = {g: gi[ends[j] - sizes[j]:ends[j]] for j, g in enumerate(GROUPS)}
-        lw = d["log_weight"]
-        q = lw.shape[1]
-        weights = {"interval": lw[:sizes[1]], "free": lw[sizes[1]:]}
+        weights = {}  # each integral group's rows of its width's matrix
+        for j, groups in enumerate(QUAD_WIDTHS):
+            start = 0
+            for g in groups:
+                n = sizes[GROUPS.index(g)]
+                weights[g] = d[f"log_weight_{j}"][start:start + n]
+                start = start + n
         tf_ends = pt.cumsum(d["tf_sizes"])
         feats = [k for k in d if k.startswith("tf__")]
         lay = {"time_scale": self.time_scale}
         for g in GROUPS:
             lay[g] = {"idx": idx[g], "death": d["death"][idx[g]], "tf": {}}
-            if g in _QUAD:
+            if g in weights:
+                q = weights[g].shape[1]
                 lay[g].update(log_weight=weights[g], node_idx=pt.repeat(idx[g], q),
                               death_node=pt.repeat(d["death"][idx[g]], q))
         for j, (g, w) in enumerate(self._tf_blocks()):
