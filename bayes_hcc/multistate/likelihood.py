@@ -21,10 +21,11 @@ The integrals use Gauss-Legendre quadrature on pieces split at every time where 
 not smooth (the families' ``breakpoints``: the piecewise baseline's cuts; on the clock-reset
 scale the 1->2 cuts are moved to u = T - c). Between breakpoints a piecewise-exponential
 integrand is exp(linear in u), which 8 nodes integrate to double precision (tested against
-the closed form), so those pieces are not graded (half the nodes of the example trial). A Weibull integrand is smooth inside the interval but may be singular at
-its ends (u^(k-1) at u = 0; (T - u)^(k-1) at u = T on the clock-reset scale): the pieces are
-graded geometrically towards those ends (hp-quadrature), and agree with adaptive quadrature
-(scipy) to 1e-7 relative (tested).
+the closed form), so those pieces are not graded (half the nodes of the example trial). A
+Weibull integrand is smooth inside the interval but may be singular at its ends (u^(k-1) at
+u = 0; (T - u)^(k-1) at u = T on the clock-reset scale): the pieces are graded
+geometrically towards those ends (hp-quadrature), and agree with adaptive quadrature (scipy)
+to 1e-7 relative (tested).
 
 The quadrature layout (nodes, weights, the time features of every time the hazards are read
 at) depends only on the data and the families' breakpoints: it is computed once in numpy and
@@ -35,8 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TRANSITIONS", "GROUPS", "QUAD_WIDTHS", "TIMES", "layout", "loglik_terms", "loglik_numpy",
-           "N_NODES"]
+__all__ = ["TRANSITIONS", "GROUPS", "QUAD_WIDTHS", "TIMES", "layout", "loglik_terms",
+           "loglik_numpy", "N_NODES"]
 
 #: transition keys: 0->1, 0->2, 1->2
 TRANSITIONS = ("progression", "death_without_progression", "death_after_progression")
@@ -132,10 +133,10 @@ def check_families(families) -> None:
 
 def layout(data, families, time_scale: str) -> dict:
     """numpy arrays of the likelihood for these data and families, per group (``GROUPS``):
-    the patient indices, deaths, quadrature log weights (n, Q) with the
-    same Q in the integral groups padded together (``QUAD_WIDTHS``), and the time features of every time the hazards are read
-    at (``tf``: {which: features}; ``TIMES``). The three transitions share the features
-    (``check_families``)."""
+    the patient indices, deaths, quadrature log weights (n, Q) with the same Q in the
+    integral groups padded together (``QUAD_WIDTHS``), and the time features of every time
+    the hazards are read at (``tf``: {which: features}; ``TIMES``). The three transitions
+    share the features (``check_families``)."""
     check_families(families)
     f01 = families[0]
     L, R, T = data.prog_lower, data.prog_upper, data.time

@@ -348,8 +348,9 @@ class IllnessDeath:
         """The likelihood layout packed into a few arrays (the compiled sampler reads each
         data array as an argument, and numba takes at most about 30): patients of the
         groups in one index vector with their sizes, the integral groups' quadrature log
-        weights in one matrix per width (``QUAD_WIDTHS``), every time feature in one array per feature with the row counts of each
-        (group, time) block, and the transitions' own data stacked."""
+        weights in one matrix per width (``QUAD_WIDTHS``), every time feature in one array
+        per feature with the row counts of each (group, time) block, and the transitions'
+        own data stacked."""
         lay = layout(data, fams, self.time_scale)
         out = {"arm": data.arm.astype(float), "site_idx": data.site.astype(np.int64),
                "death": data.death.astype(float),
