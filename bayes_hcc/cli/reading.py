@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from bayes_hcc.data._checks import RENAME_FIX
 from bayes_hcc.datasets import LOADERS
 from bayes_hcc.errors import BayesHCCError, TrialDataError
 
@@ -152,8 +153,8 @@ _CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
               "pass overwrite=True": "pass --overwrite",
               "Pass paramcd={...}": "Pass --paramcd CODE=ENDPOINT",
               "pass paramcd={'YOURCODE': 'os', ...}": "pass --paramcd YOURCODE=os",
-              "pass read_trial(..., columns={'your name': 'os_time', ...})":
-              "pass --column 'your name=os_time' (repeatable)"}
+              RENAME_FIX: "Columns named otherwise in the file: pass --column "
+              "'your name=os_time' (repeatable)."}
 
 #: Keyword arguments that messages name and that are command-line options of the commands
 #: whose errors name them: the reading options and the sampler settings of ``fit``.

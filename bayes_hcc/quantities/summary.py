@@ -234,6 +234,13 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     return out
 
 
+def spec_tau(spec, unit: str) -> float | None:
+    """The RMST horizon a spec's ``[report]`` table pre-specifies (in the spec's time unit),
+    in ``unit``; None when it sets none."""
+    tau = dict(spec.report).get("tau")
+    return float(convert(tau, spec.time_unit, unit)) if tau else None
+
+
 def as_specified(fit) -> dict:
     """:func:`summarize`'s options as the fit's spec pre-specifies them (its ``[report]``
     table: estimand, prob, landmark times, RMST tau, HR thresholds), in the fit's time
@@ -248,9 +255,9 @@ def as_specified(fit) -> dict:
     out = {"estimand": rep["estimand"], "prob": float(rep["prob"]),
            "times": tuple(float(convert(t, spec.time_unit, fit.time_unit))
                           for t in rep["times"])}
-    if rep.get("tau"):
-        out["tau"] = min(float(convert(rep["tau"], spec.time_unit, fit.time_unit)),
-                         rmst_horizon(fit)[1])
+    tau = spec_tau(spec, fit.time_unit)
+    if tau is not None:
+        out["tau"] = min(tau, rmst_horizon(fit)[1])
     if fit.family.effect.ratio == "HR":
         out["thresholds"] = tuple(float(d) for d in rep["hr_thresholds"])
     return out
@@ -269,8 +276,8 @@ def headline_table(fit, *, extrapolate: bool = False) -> pd.DataFrame:
     rep = dict(spec.report) if spec is not None else {"prob": 0.95,
                                                       "estimand": "typical_site"}
     horizon = rmst_horizon(fit)[1]
-    tau = (min(float(convert(rep["tau"], spec.time_unit, fit.data.time_unit)), horizon)
-           if rep.get("tau") else horizon)
+    tau = spec_tau(spec, fit.data.time_unit) if spec is not None else None
+    tau = horizon if tau is None else min(tau, horizon)
     return fit.endpoint_table(tau=tau, prob=rep["prob"], estimand=rep["estimand"],
                               extrapolate=extrapolate)
 

@@ -14,7 +14,7 @@ from bayes_hcc.diagnostics import check, loo
 from bayes_hcc.errors import HorizonError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.quantities.summary import (conditional_statement, default_tau, frequentist,
-                                          horizon_status)
+                                          horizon_status, spec_tau)
 from bayes_hcc.runner import spawn_pool
 from bayes_hcc.units import convert
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
@@ -124,8 +124,7 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
     else:
         row.update(median_diff=np.nan, median_diff_lower=np.nan, median_diff_upper=np.nan)
     # The spec's tau is in its own time unit (months by default): expressed in the data's.
-    tau = (convert(rep["tau"], spec.time_unit, fit.time_unit) if rep.get("tau")
-           else convert(12.0, "months", fit.time_unit))
+    tau = spec_tau(spec, fit.time_unit) or convert(12.0, "months", fit.time_unit)
     try:
         r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
     except HorizonError:
@@ -206,8 +205,7 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     row.update(median_diff=float(np.median(diff)) if reached else np.nan,
                median_diff_lower=float(np.quantile(diff, 0.025)) if reached else np.nan,
                median_diff_upper=float(np.quantile(diff, 0.975)) if reached else np.nan)
-    tau = (convert(rep["tau"], spec.time_unit, fit.data.time_unit) if rep.get("tau")
-           else convert(12.0, "months", fit.data.time_unit))
+    tau = spec_tau(spec, fit.data.time_unit) or convert(12.0, "months", fit.data.time_unit)
     horizon = rmst_horizon(fit)[1]  # beyond it one arm's RMST would be extrapolated
     if tau > horizon:
         tau = horizon
