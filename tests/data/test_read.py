@@ -203,6 +203,8 @@ def test_columns_named_otherwise_are_read_as_named():
         bh.read_trial(theirs, columns={**mapping, "tme": "os_time"})
     with pytest.raises(TrialDataError, match="more than one column would be read as 'os_time'"):
         bh.read_trial(theirs.assign(os_time=1.0), columns=mapping)
+    with pytest.raises(TrialDataError, match=r"columns=\[.*give a dict \{name in the file"):
+        bh.read_trial(theirs, columns=[("time", "os_time")])
     with pytest.raises(TrialDataError, match="missing column.*site.*single-centre"):
         bh.read_trial(theirs.drop(columns="centre"),
                       columns={k: v for k, v in mapping.items() if k != "centre"})
