@@ -11,7 +11,7 @@ import pandas as pd
 from bayes_hcc.units import DAYS_PER_UNIT, check_time_unit
 from bayes_hcc.data._checks import Problems, warn_data
 from bayes_hcc.data.read import read_table
-from bayes_hcc.data.trial import TrialData
+from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.errors import ADaMError
 
 __all__ = ["read_adtte", "to_adtte", "write_adtte", "DEFAULT_PARAMCD"]
@@ -276,6 +276,7 @@ def to_adtte(trial: TrialData, *, studyid: str = "BAYES-HCC",
     randomization dates, STARTDT is the randomization date and ADT the event or censoring
     date (rounded to the day).
     """
+    require_trial(trial, "to_adtte")
     mapping = dict(DEFAULT_PARAMCD if paramcd is None else paramcd)
     code_of = {v: k for k, v in mapping.items()}
     frame = trial.to_frame()

@@ -17,7 +17,7 @@ from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.data.assessments import first_positive_last_negative
 from bayes_hcc.errors import TrialDataError
 
-__all__ = ["TrialData", "Endpoint"]
+__all__ = ["TrialData", "Endpoint", "require_trial"]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -554,3 +554,20 @@ class TrialData:
         synth += " | RECONSTRUCTED from published curves" if self.reconstruction else ""
         return (f"TrialData | {self.n_patients} patients | 2 arms ({arms}) | "
                 f"{len(self.sites)} sites | {ev}{cut} | {self.time_unit}{synth}")
+
+
+def require_trial(trial, where: str) -> TrialData:
+    """``trial`` itself when it is a TrialData; otherwise an error naming what was given and
+    how to make one (a DataFrame is the usual slip in a notebook: it has not been validated,
+    and OS, PFS and TTP have not been derived from it)."""
+    if isinstance(trial, TrialData):
+        return trial
+    if isinstance(trial, pd.DataFrame):
+        fix = ("read it with bh.read_trial(df) first: that checks every column and derives "
+               "OS, PFS and TTP (time_unit=, columns= as for a file)")
+    else:
+        fix = ("read one with bh.read_trial(path), bh.read_adtte(path) or "
+               "bh.simulate_trial(...), or load one from bh.datasets")
+    got = ("None" if trial is None else "a pandas DataFrame" if isinstance(trial, pd.DataFrame)
+           else f"a {type(trial).__name__}")
+    raise TrialDataError(f"{where} needs a TrialData, not {got}: {fix}.")

@@ -264,8 +264,10 @@ def prior_predictive(model, trial, endpoint: str = "os", *, draws: int = 2000,
 
     from bayes_hcc.units import log_unit_in_months
 
+    from bayes_hcc.data.trial import require_trial
+
     rng = np.random.default_rng(random_seed)
-    ep, family, priors, *_ = prepare(model, trial, endpoint)
+    ep, family, priors, *_ = prepare(model, require_trial(trial, "prior_predictive"), endpoint)
     arm_effect = family.arm_effect
     params = {arm_effect: priors[arm_effect].scipy().rvs(draws, random_state=rng),
               **family.draw_prior(priors, draws, rng)}

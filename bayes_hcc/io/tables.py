@@ -192,10 +192,9 @@ def reconstruction_statement(provenance: dict) -> str:
 def disposition(trial, endpoints=None) -> pd.DataFrame:
     """Patient disposition by site and arm: randomized, events and censored per endpoint
     (deaths for OS; progressions for TTP), with a total row; the data cut in attrs."""
-    from bayes_hcc.data.trial import TrialData
+    from bayes_hcc.data.trial import require_trial
 
-    if not isinstance(trial, TrialData):
-        raise TypeError("disposition: pass a TrialData (bh.read_trial).")
+    require_trial(trial, "disposition")
     endpoints = list(endpoints or trial.endpoints)
     first = trial.endpoint(endpoints[0])
     rows = []

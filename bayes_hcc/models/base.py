@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data.trial import TrialData
+from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.errors import ModelError, SpecError
 from bayes_hcc.families.base import Family
 from bayes_hcc.families.registry import FAMILIES
@@ -279,7 +279,7 @@ class SurvivalModel:
         from bayes_hcc.units import check_time_unit, log_unit_in_months
 
         if trial is not None:
-            ep = trial.endpoint(endpoint)
+            ep = require_trial(trial, "prior_summary").endpoint(endpoint)
             family, time_unit = self.family_for(ep.time, ep.event, ep.time_unit), ep.time_unit
         else:
             time_unit = check_time_unit(time_unit)
@@ -339,6 +339,7 @@ class SurvivalModel:
             posterior probabilities (PPoS, design simulations) save its assembly time, and at
             13,000 patients it is most of the fit (9 s of 26 s for the Weibull model).
         """
+        require_trial(trial, f"{type(self).__name__}.fit")
         return sample_model(self, trial, endpoint, draws=draws, tune=tune, chains=chains,
                             cores=cores, random_seed=random_seed, sampler=sampler,
                             target_accept=target_accept, check=check,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_hcc.data.trial import TrialData
+from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.errors import SpecError
 from bayes_hcc.models.base import SurvivalModel
 from bayes_hcc.spec.model_spec import ModelSpec, apply_overrides, dump_spec, load_spec
@@ -52,6 +52,7 @@ def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, 
     ``spec_toml`` and ``spec_hash`` (the spec as run: its sampler table says what was used)
     and ``analysis_spec_hash`` (the hash of ``spec`` as given)."""
     spec = load_spec(spec)
+    require_trial(trial, "fit_spec")
     sampler = dict(spec.sampler)
     kwargs = {"draws": sampler["draws"], "tune": sampler["tune"], "chains": sampler["chains"],
               "target_accept": sampler["target_accept"], "random_seed": sampler["seed"],

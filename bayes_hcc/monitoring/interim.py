@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data.trial import TrialData
+from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.diagnostics import check
 from bayes_hcc.errors import BayesHCCError, TrialDataError
 from bayes_hcc.models.from_spec import fit_spec
@@ -282,6 +282,7 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
         verdict is kept in ``rule_decision`` for the record).
     """
     plan = load_plan(plan)
+    require_trial(trial, "interim_analysis")
     if log is not None and Path(log).is_dir():
         raise BayesHCCError(f"{log} is a directory; give the audit log's file name "
                             "(e.g. monitoring/audit.jsonl).")
@@ -426,6 +427,7 @@ def verify_log(path, trial: TrialData, plan, *, record: int | None = None,
         ``differences`` and ``record``.
     """
     plan = load_plan(plan)
+    require_trial(trial, "verify_log")
     entries = read_log(path)
     problems, good = check_chain(entries)
     by_line = dict(entries)

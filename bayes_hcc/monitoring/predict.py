@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_hcc.data.trial import TrialData
+from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times  # noqa: F401
@@ -405,6 +405,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     from bayes_hcc.runner import run_tasks
 
     plan = load_plan(plan)
+    require_trial(trial, "predictive_probability")
     pred = plan.prediction if prediction is None else (
         prediction if isinstance(prediction, Prediction) else
         Prediction.from_dict({**plan.prediction.__dict__, **prediction}))

@@ -284,7 +284,10 @@ class IllnessDeath:
                 raise ModelError("covariates need the trial (a TrialData) or an "
                                  "IllnessDeathData made with from_trial(..., covariates=).")
         else:
-            data = IllnessDeathData.from_trial(trial, progression, death,
+            from bayes_hcc.data.trial import require_trial
+
+            data = IllnessDeathData.from_trial(require_trial(trial, "IllnessDeath.fit"),
+                                               progression, death,
                                                covariates=self.covariates,
                                                reference_levels=self.reference_levels)
         n_sites = len(data.sites)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayes_hcc.data.trial import require_trial
 from bayes_hcc.diagnostics import check, loo
 from bayes_hcc.errors import HorizonError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
@@ -254,6 +255,7 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
     """
     from tqdm.auto import tqdm
 
+    require_trial(trial, "run_sensitivity")
     grid = grid if isinstance(grid, GridSpec) else load_grid(grid)
     jobs = [(name, dump_spec(spec), trial, fast) for name, spec in grid.variants]
     rows = [None] * len(jobs)

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.data.trial import TrialData
+from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.errors import BayesHCCError, ConvergenceWarning, ModelError
 from bayes_hcc.models.base import DEFAULT_PRIORS
 from bayes_hcc.models.covariates import grouping_column
@@ -142,6 +142,7 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
     """
     from bayes_hcc.diagnostics import check
 
+    require_trial(trial, "subgroups")
     if isinstance(fit_or_spec, Fit):
         spec, overall = fit_or_spec.spec, fit_or_spec
     else:

@@ -288,3 +288,43 @@ def test_adtte_non_sas_file(tmp_path):
     path.write_text("not a transport file")
     with pytest.raises(ADaMError, match="cannot be read as SAS .xpt"):
         bh.read_adtte(path)
+
+
+# -- a DataFrame (or nothing) where a TrialData is needed -------------------------------------
+@pytest.mark.parametrize("call, where", [
+    (lambda x: bh.WeibullPH().fit(x, "os"), "WeibullPH.fit"),
+    (lambda x: bh.PiecewiseExponential().prior_summary(x), "prior_summary"),
+    (lambda x: bh.fit_spec("models/primary_os.toml", x), "fit_spec"),
+    (lambda x: bh.IllnessDeath("weibull_ph").fit(x), "IllnessDeath.fit"),
+    (lambda x: bh.interim_analysis(x, "models/monitoring.toml"), "interim_analysis"),
+    (lambda x: bh.predictive_probability(x, "models/monitoring.toml"),
+     "predictive_probability"),
+    (lambda x: bh.verify_log("no_such_log.jsonl", x, "models/monitoring.toml"), "verify_log"),
+    (lambda x: bh.run_sensitivity("models/sensitivity_os.toml", x, progress=False),
+     "run_sensitivity"),
+    (lambda x: bh.subgroups("models/primary_os.toml", x, by="site"), "subgroups"),
+    (lambda x: bh.to_adtte(x), "to_adtte"),
+    (lambda x: bh.disposition(x), "disposition"),
+])
+def test_a_data_frame_where_a_trial_is_needed_says_how_to_read_it(call, where, example_trial,
+                                                                   monkeypatch):
+    """The notebook slip: the raw table passed to a fit. It used to fail with
+    "'DataFrame' object has no attribute 'endpoint'" (or 'events_by_date', 'endpoints')
+    from deep inside; now the error names the call and the fix, before any work is done,
+    and the fix works."""
+    from pathlib import Path
+    monkeypatch.chdir(Path(__file__).parents[2])  # the repo's models/
+    frame = example_trial.to_frame()
+    with pytest.raises(TrialDataError, match=re.escape(
+            f"{where} needs a TrialData, not a pandas DataFrame: read it with "
+            "bh.read_trial(df) first")):
+        call(frame)
+    if where != "prior_summary":  # which shows the priors without data
+        with pytest.raises(TrialDataError, match=re.escape(f"{where} needs a TrialData, "
+                                                            "not None")):
+            call(None)
+    # the fix given: the frame read back is the same trial (patients, arms, sites, times)
+    back = bh.read_trial(frame)
+    for ep in ("os", "pfs", "ttp"):
+        np.testing.assert_array_equal(back.endpoint(ep).time, example_trial.endpoint(ep).time)
+        np.testing.assert_array_equal(back.endpoint(ep).arm, example_trial.endpoint(ep).arm)
