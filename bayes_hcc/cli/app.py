@@ -239,17 +239,22 @@ def sensitivity(
     fast: bool = typer.Option(False, "--fast", help="Quick look: 4 chains x 300 draws per "
                               "variant, labelled exploratory."),
     workers: int = typer.Option(1, help="Processes (1 = reuse compiled models in-process)."),
+    override: list[str] = typer.Option(None, "--override", help="KEY=VALUE: a dotted key of "
+                                       "the base spec changed before every variant's own "
+                                       "(repeatable; VALUE as in TOML), e.g. "
+                                       "site.effect=none for a single-centre trial."),
     overwrite: bool = typer.Option(False, "--overwrite"),
     read=None,
 ):
     """Fit every variant of a sensitivity grid; write the table (CSV, Markdown, LaTeX) and a
     forest plot."""
     import bayes_hcc as bh
+    from bayes_hcc.cli.reading import toml_pairs
     from bayes_hcc.io.report import write_tables
 
     try:
         trial = read(data)
-        grid_spec = bh.load_grid(grid)
+        grid_spec = bh.load_grid(grid, overrides=toml_pairs("--override", override))
         fig_path = out / "forest.png"
         if fig_path.exists() and not overwrite:
             raise FileExistsError(f"{fig_path} exists; pass --overwrite to replace.")
@@ -266,6 +271,9 @@ def sensitivity(
     cols = ["family", "hr_median", "hr_lower", "hr_upper", "P(HR < 1)", "diagnostics"]
     with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format):
         typer.echo(table[[c for c in cols if c in table]].to_string())
+    for name, note in table["note"].items():
+        if str(note).startswith("skipped: "):
+            typer.echo(f"{name}: {message(note)}")
     typer.echo(f"wrote {out / 'sensitivity.csv'} (.md, .tex), {fig_path}, {out / 'specs'}/")
 
 

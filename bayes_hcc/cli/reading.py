@@ -11,7 +11,8 @@ import typer
 
 from bayes_hcc.data._checks import RENAME_FIX
 from bayes_hcc.datasets import LOADERS
-from bayes_hcc.errors import BayesHCCError, TrialDataError
+from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError
+from bayes_hcc.sensitivity.grid import OVERRIDES_FIX
 
 UNIT_HELP = ("Time unit of the data's times (times layout) or of the times derived from "
              "dates: days, weeks, months (default) or years. A bundled dataset is expressed "
@@ -147,6 +148,28 @@ def _pairs(flag: str, pairs: list[str] | None, form: str, example: str) -> dict 
     return dict(tuple(x.strip() for x in p.split("=")) for p in pairs)
 
 
+def toml_pairs(flag: str, pairs: list[str] | None) -> dict | None:
+    """A repeatable ``flag KEY=VALUE`` option as {KEY: value}, the value read as a TOML value
+    (``3``, ``true``, ``{ dist = "Normal", sigma = 2 }``) and otherwise as text
+    (``none``)."""
+    import tomllib
+
+    if not pairs:
+        return None
+    bad = [p for p in pairs if "=" not in p or not all(x.strip() for x in p.split("=", 1))]
+    if bad:
+        raise SpecError(f"{flag} {', '.join(map(repr, bad))}: give KEY=VALUE, e.g. "
+                        f"{flag} site.effect=none.")
+    out = {}
+    for p in pairs:
+        key, value = (x.strip() for x in p.split("=", 1))
+        try:
+            out[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = value
+    return out
+
+
 #: Fixes written for the Python API, as a command-line user gives them.
 _CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
               "pass --control and --treatment",
@@ -154,7 +177,9 @@ _CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
               "Pass paramcd={...}": "Pass --paramcd CODE=ENDPOINT",
               "pass paramcd={'YOURCODE': 'os', ...}": "pass --paramcd YOURCODE=os",
               RENAME_FIX: "Columns named otherwise in the file: pass --column "
-              "'your name=os_time' (repeatable)."}
+              "'your name=os_time' (repeatable).",
+              OVERRIDES_FIX: "--override KEY=VALUE changes the base spec of every variant "
+              "(e.g. --override site.effect=none for a single-centre trial)"}
 
 #: Keyword arguments that messages name and that are command-line options of the commands
 #: whose errors name them: the reading options and the sampler settings of ``fit``.

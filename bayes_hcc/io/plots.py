@@ -257,11 +257,11 @@ def plot_sensitivity(table):
     t = table[has]
     ok = t["diagnostics"].eq("ok").to_numpy() if len(t) else np.array([], bool)
     yy = y[has]
-    ax.errorbar(t["hr_median"], yy, xerr=[t["hr_median"] - t["hr_lower"],
-                                          t["hr_upper"] - t["hr_median"]],
-                fmt="none", ecolor="k", capsize=2)
-    ax.scatter(t["hr_median"][ok], yy[ok], color="k", zorder=3, label="diagnostics ok")
-    ax.scatter(t["hr_median"][~ok], yy[~ok], color="#cf222e", marker="x", zorder=3,
+    # arrays, not Series: matplotlib calls float() on a one-row Series (deprecated)
+    med, low, up = (t[c].to_numpy(float) for c in ("hr_median", "hr_lower", "hr_upper"))
+    ax.errorbar(med, yy, xerr=[med - low, up - med], fmt="none", ecolor="k", capsize=2)
+    ax.scatter(med[ok], yy[ok], color="k", zorder=3, label="diagnostics ok")
+    ax.scatter(med[~ok], yy[~ok], color="#cf222e", marker="x", zorder=3,
                label="diagnostics failed")
     ax.axvline(1.0, color="grey", ls="--", lw=1)
     ax.set_xscale("log")

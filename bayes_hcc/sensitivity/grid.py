@@ -12,7 +12,7 @@ import pandas as pd
 
 from bayes_hcc.data.trial import require_trial
 from bayes_hcc.diagnostics import check, loo
-from bayes_hcc.errors import HorizonError, SpecError
+from bayes_hcc.errors import BayesHCCError, HorizonError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.quantities.summary import (conditional_statement, default_tau, frequentist,
                                           horizon_status, spec_tau)
@@ -23,25 +23,45 @@ from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_super
 from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
                                        read_toml)
 
-__all__ = ["GridSpec", "load_grid", "run_sensitivity", "variant_row"]
+__all__ = ["GridSpec", "load_grid", "run_sensitivity", "variant_row", "OVERRIDES_FIX"]
 
 GRID_KEYS = ("name", "base", "include_base", "variants")
 
 
+#: How to change the base spec of every variant (the error of a grid none of whose variants
+#: can be fitted to the data says it; the command line's says ``--override``).
+OVERRIDES_FIX = ('overrides={"<dotted key>": value} changes the base spec of every variant '
+                 '(e.g. overrides={"site.effect": "none"} for a single-centre trial)')
+
+
 @dataclass(frozen=True)
 class GridSpec:
-    """A base spec and named variants (each a full, validated ModelSpec)."""
+    """A base spec and named variants (each a full, validated ModelSpec).
+
+    ``overrides``: dotted-key overrides applied to the grid file's base spec before each
+    variant's own (``load_grid(path, overrides=...)``, ``with_overrides``)."""
 
     name: str
     base: ModelSpec
     variants: tuple  # ((name, ModelSpec), ...)
+    include_base: bool = True
+    variant_overrides: tuple = ()  # ((name, {dotted key: value}), ...) as the file gives them
+    overrides: tuple = ()  # ((dotted key, value), ...) applied to the base
 
     def __len__(self):
         return len(self.variants)
 
+    def with_overrides(self, overrides: dict) -> GridSpec:
+        """The same grid on a base spec changed by ``overrides`` (dotted keys, as a
+        variant's): every variant is rebuilt on it, its own overrides applied last."""
+        return _grid(self.name, self.base, self.variant_overrides, self.include_base,
+                     dict(overrides), where=f"grid {self.name!r}",
+                     earlier=dict(self.overrides))
 
-def load_grid(path) -> GridSpec:
-    """Read a sensitivity grid (``models/sensitivity_os.toml``)."""
+
+def load_grid(path, overrides: dict | None = None) -> GridSpec:
+    """Read a sensitivity grid (``models/sensitivity_os.toml``); ``overrides`` (dotted keys)
+    change its base spec, and so every variant, before the variants' own overrides."""
     path = Path(path)
     d = read_toml(path, "grid")
     unknown = sorted(set(d) - set(GRID_KEYS))
@@ -51,21 +71,34 @@ def load_grid(path) -> GridSpec:
     if "base" not in d:
         raise SpecError(f"{path}: missing 'base' (the spec file the variants modify).")
     base = load_spec(path.parent / d["base"])
-    variants = [("primary: " + base.name, base)] if d.get("include_base", True) else []
-    names = set()
+    raw = []
     for i, v in enumerate(d.get("variants", [])):
         if set(v) - {"name", "overrides"} or "name" not in v:
             raise SpecError(f"{path}: variants[{i}] needs 'name' and 'overrides' (only).")
-        if v["name"] in names:
+        if v["name"] in {name for name, _ in raw}:
             raise SpecError(f"{path}: duplicate variant name {v['name']!r}.")
-        names.add(v["name"])
-        slug = v["name"]
+        raw.append((v["name"], dict(v.get("overrides", {}))))
+    return _grid(d.get("name", path.stem), base, tuple(raw), d.get("include_base", True),
+                 dict(overrides or {}), where=str(path))
+
+
+def _grid(name: str, base: ModelSpec, raw: tuple, include_base: bool, overrides: dict, *,
+          where: str, earlier: dict | None = None) -> GridSpec:
+    """The grid's specs: ``base`` changed by ``overrides``, then each variant's own."""
+    if overrides:
         try:
-            spec = apply_overrides(base, v.get("overrides", {}), name=slug)
+            base = apply_overrides(base, overrides, name=base.name)
         except SpecError as err:
-            raise SpecError(f"{path}: variant {v['name']!r}: {err}") from None
-        variants.append((v["name"], spec))
-    return GridSpec(d.get("name", path.stem), base, tuple(variants))
+            raise SpecError(f"{where}: overrides: {err}") from None
+    variants = [("primary: " + base.name, base)] if include_base else []
+    for vname, own in raw:
+        try:
+            spec = apply_overrides(base, own, name=vname)
+        except SpecError as err:
+            raise SpecError(f"{where}: variant {vname!r}: {err}") from None
+        variants.append((vname, spec))
+    applied = {**(earlier or {}), **overrides}
+    return GridSpec(name, base, tuple(variants), include_base, raw, tuple(applied.items()))
 
 
 def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dict:
@@ -82,11 +115,15 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         return _illness_death_row(row, spec, trial, fast)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the verdict column reports convergence
-        fit = fit_spec(spec, trial, fast=fast, check=False)
+        try:
+            fit = fit_spec(spec, trial, fast=fast, check=False)
+        except BayesHCCError as err:  # a model these data cannot carry (one site...)
+            return {**row, "note": f"skipped: {err}"}
         diag = check(fit, warn=False)
         elpd = loo(fit)
     rep = dict(spec.report)
     note = []
+    row["_posterior"] = _draws_digest(fit.datatree["posterior"][fit.family.arm_effect])
     effect = fit.family.effect
     if effect.quantity == "hazard_ratio":
         hr = hazard_ratio(fit).values.ravel()
@@ -163,7 +200,6 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     progression transition's) the HR columns; OS and PFS hazards are not proportional under
     this model, so their HR columns stay empty and the note says why."""
     from bayes_hcc.data.km import classical_comparison
-    from bayes_hcc.errors import BayesHCCError
 
     try:
         with warnings.catch_warnings():
@@ -177,6 +213,7 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
             "transitions): transition HRs in columns hr_progression, "
             "hr_death_without_progression, hr_death_after_progression; no ELPD"]
     hr = fit.hazard_ratio()
+    row["_posterior"] = _draws_digest(hr)
     for t in hr["transition"].values:
         row[f"hr_{t}"] = float(hr.sel(transition=t).median())
     ep = spec.endpoint
@@ -229,13 +266,38 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     return row
 
 
+def _draws_digest(draws) -> str:
+    """A fingerprint of a variant's arm-effect draws: two variants with the same one have
+    the same posterior (same seed, same model for these data)."""
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(draws, float)).tobytes()).hexdigest()
+
+
+def _mark_same_posteriors(table: pd.DataFrame) -> None:
+    """A variant whose draws are those of an earlier row changed nothing the model uses on
+    these data (a site-SD prior without site effects, ``sites: none`` when the base already
+    has none): its note says so, so that the table does not count it as a separate check."""
+    first = {}
+    for name, digest in table["_posterior"].items():
+        if not isinstance(digest, str):
+            continue
+        if digest in first:
+            same = (f"same posterior as {first[digest]!r} (identical draws: this variant "
+                    "changes nothing the model uses on these data)")
+            note = table.at[name, "note"]
+            table.at[name, "note"] = f"{same}; {note}" if note else same
+        else:
+            first[digest] = name
+
+
 def _worker(args):
     name, spec_toml, trial, fast = args
     return variant_row(name, load_spec(spec_toml), trial, fast=fast)
 
 
 def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
-                progress: bool = True) -> pd.DataFrame:
+                    progress: bool = True, overrides: dict | None = None) -> pd.DataFrame:
     """Fit every variant of a grid and return the tidy table (one row per variant).
 
     Parameters
@@ -249,6 +311,14 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
         1 runs in this process (reusing compiled samplers: variants that differ only in prior
         values share one compile); more uses a process pool (spawned workers reuse the
         on-disk compile cache). Same seeds, same numbers, either way.
+    overrides : dict, optional
+        Dotted-key overrides of the grid's base spec, applied before each variant's own
+        (``{"site.effect": "none"}`` runs the grid of a multi-centre analysis on a
+        single-centre trial); recorded in ``attrs["overrides"]`` and the footnotes.
+
+    A variant these data cannot carry (random site effects on one site, a per-protocol
+    population without its column...) is a row whose note says ``skipped:`` and why; when
+    no variant can be fitted, the error lists the reasons.
 
     LOO ELPD is comparable only between rows of the same endpoint and population (same
     patients); ``elpd_comparable`` marks the rows comparable with the first row.
@@ -257,6 +327,8 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
 
     require_trial(trial, "run_sensitivity")
     grid = grid if isinstance(grid, GridSpec) else load_grid(grid)
+    if overrides:
+        grid = grid.with_overrides(overrides)
     jobs = [(name, dump_spec(spec), trial, fast) for name, spec in grid.variants]
     rows = [None] * len(jobs)
     bar = tqdm(total=len(jobs), desc=grid.name, disable=not progress)
@@ -272,11 +344,22 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
                 bar.update()
     bar.close()
     table = pd.DataFrame(rows).set_index("variant")
+    if "_posterior" in table:
+        _mark_same_posteriors(table)
+        table = table.drop(columns="_posterior")
+    skipped = table["note"].fillna("").str.startswith("skipped: ")
+    if skipped.all():
+        reasons = table["note"].str.removeprefix("skipped: ").value_counts()
+        raise SpecError(f"grid {grid.name!r}: no variant can be fitted to these data ("
+                        f"{trial.source}): "
+                        + "; ".join(f"{n} variant(s): {r}" for r, n in reasons.items())
+                        + f" {OVERRIDES_FIX}.")
     first = table.iloc[0]
     table["elpd_comparable"] = (table["endpoint"] == first["endpoint"]) & (
         table["population"] == first["population"]) & table.get(
         "elpd_loo", pd.Series(np.nan, index=table.index)).notna()
-    table.attrs.update(grid=grid.name, fast=fast, data_fingerprint=trial.fingerprint)
+    table.attrs.update(grid=grid.name, fast=fast, data_fingerprint=trial.fingerprint,
+                       overrides=dict(grid.overrides))
     table.attrs["footnotes"] = [
         f"Sensitivity grid {grid.name}: one row per pre-specified variant (its spec, with "
         "its priors, in column spec_toml of the CSV); HR = treatment relative to control "
@@ -290,4 +373,8 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
         "A median beyond follow-up is left blank and named in the note column (not "
         "extrapolated)." + (" Exploratory (fast) fits." if fast else ""),
         f"Data fingerprint {trial.fingerprint[:12]}."]
+    if grid.overrides:
+        table.attrs["footnotes"].insert(1, "The grid's base spec was changed for these data "
+                                        "before every variant: " + ", ".join(
+                                            f"{k} = {v!r}" for k, v in grid.overrides))
     return table

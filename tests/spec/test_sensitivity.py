@@ -138,3 +138,92 @@ def test_illness_death_variant_has_its_own_row(table):
         assert abs(row[f"median {arm}"] - primary[f"median {arm}"]) < 2.0
     assert np.isnan(row["elpd_loo"]) and not row["elpd_comparable"]
     assert row["estimand"] == primary["estimand"] and np.isfinite(row["cox_hr"])
+
+
+def _site_grid(tmp_path, *variants):
+    """A small grid on the primary analysis (random site effects) with these variants."""
+    text = f'name = "sites"\nbase = "{GRID.parent / "primary_os.toml"}"\n'
+    for name, overrides in variants:
+        text += f'[[variants]]\nname = "{name}"\noverrides = {overrides}\n'
+    path = tmp_path / f"grid{len(list(tmp_path.glob('grid*.toml')))}.toml"
+    path.write_text(text)
+    return path
+
+
+SD_PRIOR = ("site SD prior: HalfNormal(0.25)",
+            '{ "priors.site_sd" = { dist = "HalfNormal", sigma = 0.25 } }')
+NO_SITES = ("sites: none", '{ "site.effect" = "none" }')
+
+
+def test_grid_on_a_single_centre_trial(tmp_path):
+    """The multi-centre grid run on a single-centre trial (veteran: one site). It used to
+    stop at the first variant with a ModelError, losing every other row. Now a variant the
+    data cannot carry is a row saying why; no fittable variant at all is an error listing the
+    reasons and the fix; ``overrides=`` changes the base of every variant; and a variant that
+    changes nothing the model uses (a site-SD prior without site effects) is marked as the
+    same posterior, not counted as a separate check."""
+    veteran = bh.datasets.load_veteran()
+    grid = _site_grid(tmp_path, SD_PRIOR, NO_SITES)
+    table = bh.run_sensitivity(grid, veteran, fast=True, progress=False)
+    assert table.loc["primary: primary_os", "note"].startswith(
+        "skipped: site_effect='random' needs at least 2 sites")
+    assert table.loc[SD_PRIOR[0], "note"].startswith("skipped: site_effect='random'")
+    fitted = table.loc["sites: none"]
+    assert fitted["diagnostics"] == "ok" and 0.5 < fitted["hr_median"] < 2
+    # the same variant, fitted on its own, gives the same numbers
+    alone = bh.fit_spec(bh.load_grid(grid).variants[2][1], veteran, fast=True, check=False)
+    assert fitted["hr_median"] == pytest.approx(float(bh.hazard_ratio(alone).median()),
+                                                rel=1e-12)
+
+    with pytest.raises(bh.SpecError, match=r"(?s)no variant can be fitted.*2 variant\(s\): "
+                       r"site_effect='random' needs at least 2 sites.*"
+                       r'overrides=\{"site.effect": "none"\}'):
+        bh.run_sensitivity(_site_grid(tmp_path, SD_PRIOR), veteran, fast=True,
+                           progress=False)
+
+    table = bh.run_sensitivity(grid, veteran, fast=True, progress=False,
+                               overrides={"site.effect": "none"})
+    assert (table["diagnostics"] == "ok").all()
+    base = table.iloc[0]
+    assert base["hr_median"] == pytest.approx(fitted["hr_median"], rel=1e-12)
+    for name in (SD_PRIOR[0], "sites: none"):
+        assert table.loc[name, "note"].startswith("same posterior as 'primary: primary_os'")
+        assert table.loc[name, "hr_median"] == base["hr_median"]
+    assert "same posterior" not in str(base["note"])
+    assert table.attrs["overrides"] == {"site.effect": "none"}
+    assert "site.effect = 'none'" in table.attrs["footnotes"][1]
+    assert 'effect = "none"' in table.loc[SD_PRIOR[0], "spec_toml"]
+
+
+def test_grid_variants_with_different_posteriors_are_not_marked(table):
+    """On the example trial (six sites) no two variants of the bundled grid share a
+    posterior: the mark is not a blanket."""
+    assert not table["note"].fillna("").str.contains("same posterior").any()
+
+
+def test_cli_override_and_skipped_rows(tmp_path):
+    runner = CliRunner()
+    grid = _site_grid(tmp_path, SD_PRIOR)
+    res = runner.invoke(app, ["sensitivity", str(grid), "veteran", "--out",
+                              str(tmp_path / "a"), "--fast"])
+    assert res.exit_code == 2
+    assert "--override KEY=VALUE changes the base spec of every variant" in res.output
+    assert "overrides={" not in res.output
+    res = runner.invoke(app, ["sensitivity", str(_site_grid(tmp_path, SD_PRIOR, NO_SITES)),
+                              "veteran", "--out", str(tmp_path / "b"), "--fast"])
+    assert res.exit_code == 0, res.output
+    assert "primary: primary_os: skipped: site_effect='random' needs at least 2 sites" in \
+        res.output
+    # a TOML value (a table) and a bare word, each as the Python API's overrides
+    res = runner.invoke(app, ["sensitivity", str(grid), "veteran", "--out",
+                              str(tmp_path / "c"), "--fast", "--override", "site.effect=none",
+                              "--override",
+                              'priors.log_hr={ dist = "Normal", mu = 0.0, sigma = 2.0 }'])
+    assert res.exit_code == 0, res.output
+    out = pd.read_csv(tmp_path / "c" / "sensitivity.csv", index_col=0)
+    spec = bh.load_spec(tmp_path / "c" / "specs" / f"{out['spec_hash'].iloc[0][:16]}.toml")
+    assert dict(spec.site)["effect"] == "none"
+    assert dict(spec.priors)["log_hr"].params == {"mu": 0.0, "sigma": 2.0}
+    res = runner.invoke(app, ["sensitivity", str(grid), "veteran", "--out",
+                              str(tmp_path / "d"), "--override", "site.effect"])
+    assert res.exit_code == 2 and "give KEY=VALUE" in res.output
