@@ -142,6 +142,7 @@ def warn_implausible(frame, dates, ep, endpoints, time_unit) -> None:
                       f"(longest {np.nanmax(t):.6g} {time_unit}) in "
                       f"{describe_rows(frame, long)}. Check time_unit={time_unit!r}: were "
                       "these times recorded in days or weeks?")
+    _warn_progression_at_death(frame, dates or {})
     today = pd.Timestamp.today().normalize()
     for col, s in (dates or {}).items():
         s = pd.Series(s)
@@ -153,6 +154,29 @@ def warn_implausible(frame, dates, ep, endpoints, time_unit) -> None:
         if late.any():
             warn_data(f"column '{col}': dates after today ({today.date()}) in "
                       f"{describe_rows(frame, late)}; check them (a year typed wrong?).")
+
+
+#: Share of deaths whose progression_date is the death date above which the data probably
+#: carry PFS event dates as progression dates (progression seen on the day of death is rare).
+PROGRESSION_AT_DEATH_SHARE = 0.10
+
+
+def _warn_progression_at_death(frame, dates) -> None:
+    """A DataWarning when many deaths have progression_date equal to death_date: the mark of
+    a PFS event date (progression or death) copied into the progression column. TTP then
+    counts every such death as a progression, and an illness-death model reads death
+    without progression as progression followed by death."""
+    if "progression_date" not in dates or "death_date" not in dates:
+        return
+    p, d = pd.Series(dates["progression_date"]), pd.Series(dates["death_date"])
+    same = (p.notna() & d.notna() & (p == d)).to_numpy()
+    deaths = int(d.notna().sum())
+    if same.sum() >= 3 and same.sum() > PROGRESSION_AT_DEATH_SHARE * deaths:
+        warn_data(f"column 'progression_date': equal to death_date for {int(same.sum())} of "
+                  f"{deaths} deaths ({describe_rows(frame, same)}). If these patients died "
+                  "without progression (a PFS event date copied in), leave progression_date "
+                  "empty for them: as read, TTP counts each death as a progression. If "
+                  "progression was recorded on the day of death, this can be ignored.")
 
 
 def _check_dates(frame, dates, problems: Problems) -> None:

@@ -105,6 +105,30 @@ def test_implausible_dates_warn(column, value, message):
         bh.read_trial(frame)
 
 
+def test_pfs_dates_copied_into_progression_date_warn(example_trial):
+    """The data-manager slip: the PFS event date (progression or death) entered as
+    progression_date. Read silently, every death without progression became a progression
+    (TTP events 80 -> 111 on the example trial). Now a DataWarning names the rows; one
+    progression recorded on the day of death (the example trial has one) does not warn."""
+    cols = ["patient_id", "site", "arm", "randomization_date", "progression_date",
+            "death_date", "last_followup_date"]
+    frame = example_trial.to_frame()[cols]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        assert bh.read_trial(frame).endpoint("ttp").n_events == 80
+    same_day = (frame["progression_date"] == frame["death_date"]).sum()
+    assert same_day == 1  # so the warning below is not about what real data can hold
+    copied = frame.assign(progression_date=frame["progression_date"].fillna(
+        frame["death_date"]))
+    n_copied = int(copied["death_date"].notna().sum())
+    n_same = int((copied["progression_date"] == copied["death_date"]).sum())
+    with pytest.warns(DataWarning, match=rf"column 'progression_date': equal to death_date "
+                      rf"for {n_same} of {n_copied} deaths \(rows .*\)\. If these patients "
+                      "died without progression"):
+        trial = bh.read_trial(copied)
+    assert trial.endpoint("ttp").n_events == 80 + (n_same - same_day)
+
+
 def test_timezone_aware_date_among_naive_ones():
     frame = times_frame().assign(randomization_date=["2018-01-01"] * 8)
     frame.loc[3, "randomization_date"] = "2018-01-02T00:00:00+09:00"
