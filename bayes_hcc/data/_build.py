@@ -142,7 +142,7 @@ def warn_implausible(frame, dates, ep, endpoints, time_unit) -> None:
                       f"(longest {np.nanmax(t):.6g} {time_unit}) in "
                       f"{describe_rows(frame, long)}. Check time_unit={time_unit!r}: were "
                       "these times recorded in days or weeks?")
-    _warn_progression_at_death(frame, dates or {})
+    _warn_progression_at_death(frame, ep, "progression_date" in (dates or {}))
     today = pd.Timestamp.today().normalize()
     for col, s in (dates or {}).items():
         s = pd.Series(s)
@@ -161,22 +161,32 @@ def warn_implausible(frame, dates, ep, endpoints, time_unit) -> None:
 PROGRESSION_AT_DEATH_SHARE = 0.10
 
 
-def _warn_progression_at_death(frame, dates) -> None:
-    """A DataWarning when many deaths have progression_date equal to death_date: the mark of
-    a PFS event date (progression or death) copied into the progression column. TTP then
-    counts every such death as a progression, and an illness-death model reads death
-    without progression as progression followed by death."""
-    if "progression_date" not in dates or "death_date" not in dates:
+def _warn_progression_at_death(frame, ep, dates_layout: bool) -> None:
+    """A DataWarning when many deaths have a progression at the death time: the mark of a
+    PFS event (progression or death) copied in as the progression (a PFS date in
+    progression_date, or PFS columns copied as TTP). TTP then counts every such death as a
+    progression, and an illness-death model reads death without progression as progression
+    followed by death."""
+    if not {"ttp_time", "ttp_event", "os_time", "os_event"} <= ep.keys():
         return
-    p, d = pd.Series(dates["progression_date"]), pd.Series(dates["death_date"])
-    same = (p.notna() & d.notna() & (p == d)).to_numpy()
-    deaths = int(d.notna().sum())
-    if same.sum() >= 3 and same.sum() > PROGRESSION_AT_DEATH_SHARE * deaths:
-        warn_data(f"column 'progression_date': equal to death_date for {int(same.sum())} of "
-                  f"{deaths} deaths ({describe_rows(frame, same)}). If these patients died "
-                  "without progression (a PFS event date copied in), leave progression_date "
-                  "empty for them: as read, TTP counts each death as a progression. If "
-                  "progression was recorded on the day of death, this can be ignored.")
+    died = np.asarray(ep["os_event"]) == 1
+    same = died & (np.asarray(ep["ttp_event"]) == 1) & (
+        np.abs(np.asarray(ep["ttp_time"], float) - np.asarray(ep["os_time"], float)) <= _EPS)
+    n, deaths = int(same.sum()), int(died.sum())
+    if n < 3 or n <= PROGRESSION_AT_DEATH_SHARE * deaths:
+        return
+    if dates_layout:
+        warn_data(f"column 'progression_date': equal to death_date for {n} of {deaths} "
+                  f"deaths ({describe_rows(frame, same)}). If these patients died without "
+                  "progression (a PFS event date copied in), leave progression_date empty "
+                  "for them: as read, TTP counts each death as a progression. If progression "
+                  "was recorded on the day of death, this can be ignored.")
+    else:
+        warn_data(f"columns 'ttp_time', 'ttp_event': a progression at the time of death for "
+                  f"{n} of {deaths} deaths ({describe_rows(frame, same)}). If these patients "
+                  "died without progression (PFS columns copied as TTP), set ttp_event = 0 "
+                  "for them (TTP is censored at death): as read, TTP counts each death as a "
+                  "progression. If progression was recorded at death, this can be ignored.")
 
 
 def _check_dates(frame, dates, problems: Problems) -> None:

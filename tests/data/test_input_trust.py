@@ -127,6 +127,18 @@ def test_pfs_dates_copied_into_progression_date_warn(example_trial):
                       "died without progression"):
         trial = bh.read_trial(copied)
     assert trial.endpoint("ttp").n_events == 80 + (n_same - same_day)
+    # the times layout, PFS copied as TTP: the same warning in its own columns' words
+    ep = {e: example_trial.endpoint(e) for e in ("os", "pfs")}
+    times = pd.DataFrame({"patient_id": ep["os"].patient_id, "site": frame["site"],
+                          "arm": frame["arm"], "os_time": ep["os"].time,
+                          "os_event": ep["os"].event, "pfs_time": ep["pfs"].time,
+                          "pfs_event": ep["pfs"].event})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        bh.read_trial(times)
+    with pytest.warns(DataWarning, match=r"columns 'ttp_time', 'ttp_event': a progression at "
+                      r"the time of death for \d+ of 111 deaths .* set ttp_event = 0"):
+        bh.read_trial(times.assign(ttp_time=times["pfs_time"], ttp_event=times["pfs_event"]))
 
 
 def test_timezone_aware_date_among_naive_ones():
