@@ -134,30 +134,43 @@ def plot_site_effects(fit):
 
 
 def plot_trace(fit, var_names=None):
+    """ArviZ trace and density plot of the main parameters (``_main_vars``) of a fit, an
+    illness-death fit included, or of ``var_names``."""
     import arviz_plots as azp
 
     _plt()
-    fit = as_fit(fit)
-    pc = azp.plot_trace_dist(fit.datatree, var_names=_main_vars(fit, var_names),
-                             backend="matplotlib")
-    return pc.get_viz("figure")
+    tree, names = _main_vars(fit, var_names)
+    return azp.plot_trace_dist(tree, var_names=names, backend="matplotlib").get_viz("figure")
 
 
 def plot_rank(fit, var_names=None):
+    """ArviZ rank plot of the main parameters (as ``plot_trace``)."""
     import arviz_plots as azp
 
     _plt()
-    fit = as_fit(fit)
-    pc = azp.plot_rank(fit.datatree, var_names=_main_vars(fit, var_names), backend="matplotlib")
-    return pc.get_viz("figure")
+    tree, names = _main_vars(fit, var_names)
+    return azp.plot_rank(tree, var_names=names, backend="matplotlib").get_viz("figure")
 
 
-def _main_vars(fit, var_names):
+def _main_vars(fit, var_names) -> tuple:
+    """The fit's DataTree and the variables its diagnostic plots show by default: the arm
+    effect, the site SDs and the baseline's headline parameters (of each transition, for an
+    illness-death fit)."""
+    from bayes_hcc.quantities.core import _is_illness_death, _loaded
+
+    fit = _loaded(fit)
+    if _is_illness_death(fit):
+        post = fit.datatree["posterior"]
+        transitions = [str(t) for t in post["log_hr"]["transition"].values]
+        wanted = ["log_hr", "site_sd", *(f"{t}::{h}" for t, fam in
+                                         zip(transitions, fit.families) for h in fam.headline)]
+    else:
+        fit = as_fit(fit)
+        post = fit.datatree["posterior"]
+        wanted = [fit.family.arm_effect, "site_sd", *fit.family.headline, "arm_site_sd"]
     if var_names is not None:
-        return list(var_names)
-    post = fit.datatree["posterior"]
-    wanted = (fit.family.arm_effect, "site_sd", *fit.family.headline, "arm_site_sd")
-    return [v for v in wanted if v in post]
+        return fit.datatree, list(var_names)
+    return fit.datatree, [v for v in wanted if v in post]
 
 
 def plot_ppc(fit, *, by: str = "arm", random_seed=0):

@@ -290,3 +290,25 @@ def test_curves_asked_again_come_from_the_fit_unchanged(fit):
     changed = other.state_probabilities(times, estimand="standardized")
     assert not np.allclose(changed["os"].sel(arm=fit.data.arms[1]).values,
                            first["os"].sel(arm=fit.data.arms[1]).values)
+
+
+def test_arviz_diagnostic_plots_take_an_illness_death_fit(fit):
+    """bh.plot_trace / bh.plot_rank used to refuse a joint fit ("takes a single-endpoint
+    fit"); they now show its transition log HRs, site SD and each transition's baseline
+    headline parameter, or the variables asked for."""
+    import matplotlib.pyplot as plt
+
+    fig = bh.plot_rank(fit)
+    titles = [a.get_title() for a in fig.axes if a.get_title()]
+    assert titles == [*(f"log_hr\n{t}" for t in ("progression", "death_without_progression",
+                                                 "death_after_progression")),
+                      "site_sd", *(f"{t}::log_shape" for t in (
+                          "progression", "death_without_progression",
+                          "death_after_progression"))]
+    plt.close(fig)
+    fig = bh.plot_trace(fit, var_names=["site_sd"])
+    assert len(fig.axes) == 2  # its trace and its density
+    plt.close(fig)
+    fig = bh.plot_trace(fit)
+    assert len(fig.axes) > 2
+    plt.close(fig)
