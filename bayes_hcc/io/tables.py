@@ -128,7 +128,13 @@ def _write_latex(table, path, title, footnotes, digits):
 def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
     """What a reader of a fit's table must know: the comparison and its convention, the
     estimand, the model and the priors as used, the time unit, conditional or marginal HR,
-    and which rows were extrapolated or not reached."""
+    and which rows were extrapolated or not reached (of an illness-death fit too: its
+    transitions, model and priors)."""
+    from bayes_hcc.quantities.core import _is_illness_death, _loaded
+
+    fit = _loaded(fit)
+    if _is_illness_death(fit):
+        return _illness_death_footnotes(fit, table)
     fit = as_fit(fit)
     ctrl, trt = fit.arms
     effect = fit.family.effect
@@ -258,7 +264,14 @@ def look_table(results) -> pd.DataFrame:
 def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
                        overwrite: bool = False) -> list[Path]:
     """The headline table of ``fit`` (and the disposition table of ``trial`` when given)
-    in each of ``formats``, with footnotes, into ``directory``."""
+    in each of ``formats``, with footnotes, into ``directory``. An illness-death fit gives
+    its OS, PFS and TTP table (medians, their difference, RMST difference: ``fit.report``'s
+    table) and its transition hazard ratios."""
+    from bayes_hcc.quantities.core import _is_illness_death, _loaded
+
+    fit = _loaded(fit)
+    if _is_illness_death(fit):
+        return _illness_death_tables(fit, Path(directory), trial, formats, overwrite)
     fit = as_fit(fit)
     directory = Path(directory)
     table = summarize(fit)
@@ -272,3 +285,63 @@ def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
             out.append(write_table(disposition(trial), directory / f"disposition{suffix}",
                                    title="Patient disposition", overwrite=overwrite))
     return out
+
+
+def _illness_death_tables(fit, directory: Path, trial, formats, overwrite) -> list[Path]:
+    """``publication_tables`` of an illness-death fit: the endpoint table (as the report's:
+    RMST to the spec's tau, shortened to the follow-up) and the transition HRs."""
+    from bayes_hcc.quantities.summary import headline_table
+
+    table = headline_table(fit)
+    hrs = fit.summary(prob=table.attrs["prob"])
+    notes = _illness_death_footnotes(fit, table)
+    ctrl, trt = fit.data.arms
+    out = []
+    for suffix in formats:
+        out.append(write_table(table, directory / f"illness_death_endpoints{suffix}",
+                               title=f"OS, PFS and TTP from one illness-death model: {trt} "
+                               f"vs {ctrl}", footnotes=notes, overwrite=overwrite))
+        out.append(write_table(hrs, directory / f"illness_death_transitions{suffix}",
+                               title=f"Transition hazard ratios: {trt} vs {ctrl}",
+                               footnotes=notes, overwrite=overwrite))
+        if trial is not None:
+            out.append(write_table(disposition(trial), directory / f"disposition{suffix}",
+                                   title="Patient disposition", overwrite=overwrite))
+    return out
+
+
+def _illness_death_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
+    """What a reader of an illness-death fit's tables must know: the HR convention per
+    transition and why OS and PFS have none, the estimand, the model and its priors as
+    used, the time unit and follow-up, what lies beyond follow-up, and the provenance."""
+    ctrl, trt = fit.data.arms
+    model = fit.model
+    transitions = [str(t) for t in fit.hazard_ratio()["transition"].values]
+    attrs = table.attrs if table is not None else {}
+    prob = attrs.get("prob", 0.95)
+    notes = [f"HR = hazard of {trt} relative to {ctrl} for each transition of the "
+             f"illness-death model ({', '.join(t.replace('_', ' ') for t in transitions)}); "
+             f"HR < 1 favours {trt}. OS and PFS hazards are not proportional under this "
+             "model: OS, PFS and TTP are compared by medians and RMST; P(> 0) is the "
+             f"posterior probability that the difference ({trt} - {ctrl}) is positive.",
+             f"Estimand of medians and RMST: {attrs.get('estimand', 'standardized')} "
+             f"(posterior medians with {prob:.0%} equal-tailed credible intervals).",
+             f"Model: illness-death, {model.baseline} baseline per transition, "
+             f"{model.time_scale.replace('_', '-')} time scale, site effect "
+             f"{model.site_effect}. Priors (time-scaled ones per month): "
+             + "; ".join(f"{t.replace('_', ' ')}: " + ", ".join(f"{k} ~ {p}"
+                                                               for k, p in pr.items())
+                         for t, pr in zip(transitions, fit.priors))
+             + (f"; site SD ~ {model.site_sd_prior()}" if model.site_effect != "none"
+                else "") + ".",
+             f"Times in {fit.data.time_unit}; longest follow-up by arm: "
+             + ", ".join(f"{a} {v:.3g}" for a, v in fit.follow_up_by_arm().items()) + "."]
+    if table is not None and "note" in table.columns:
+        flagged = [" ".join(map(str, q)) if isinstance(q, tuple) else str(q)
+                   for q, n in table["note"].items() if isinstance(n, str) and n]
+        notes.append("Extrapolated or not reached (beyond follow-up, see the note column): "
+                     + ", ".join(flagged) + "." if flagged else
+                     "Nothing extrapolated: every estimate lies within follow-up.")
+    notes.append(f"Data fingerprint {str(fit.data_fingerprint or 'arrays')[:12]}; seed "
+                 f"{fit.random_seed}.")
+    return notes

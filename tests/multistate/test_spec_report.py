@@ -118,6 +118,46 @@ def test_report_of_an_illness_death_fit(fit, tmp_path):
         bh.report(fit, tmp_path / "joint.html")
 
 
+def test_publication_tables_of_an_illness_death_fit(fit, tmp_path):
+    """bh.publication_tables used to refuse a joint fit; a paper reporting one needs its
+    endpoint table (the report's) and its transition HRs as DOCX and LaTeX, with the
+    footnotes saying what the numbers are."""
+    from docx import Document
+
+    from bayes_hcc.quantities.summary import headline_table
+
+    trial = bh.datasets.load_example_trial()
+    paths = bh.publication_tables(fit, tmp_path, trial=trial)
+    assert sorted(p.name for p in paths) == sorted(
+        f"{stem}{suffix}" for stem in ("illness_death_endpoints", "illness_death_transitions",
+                                       "disposition") for suffix in (".docx", ".tex"))
+    table, hrs = headline_table(fit), fit.summary()
+    doc = Document(str(tmp_path / "illness_death_endpoints.docx"))
+    rows = [[c.text for c in r.cells] for r in doc.tables[0].rows]
+    assert len(rows) == len(table) + 1
+    at = table.index.get_loc(("OS", "median difference"))
+    assert rows[1 + at][:2] == ["OS", "median difference"]
+    assert rows[1 + at][rows[0].index("median")] == \
+        f"{table.loc[('OS', 'median difference'), 'median']:.3f}"
+    doc = Document(str(tmp_path / "illness_death_transitions.docx"))
+    rows = [[c.text for c in r.cells] for r in doc.tables[0].rows]
+    assert [r[0] for r in rows[1:]] == list(hrs.index)
+    assert rows[1][rows[0].index("hr_median")] == f"{hrs['hr_median'].iloc[0]:.3f}"
+    text = " ".join(p.text for p in doc.paragraphs)
+    for needle in ("HR < 1 favours tace_sorafenib", "not proportional", "Estimand",
+                   "weibull_ph baseline per transition", "markov time scale",
+                   "death after progression: log_hr ~ Normal", "Times in months",
+                   "Nothing extrapolated", fit.data_fingerprint[:12]):
+        assert needle in text, needle
+    assert "not proportional" in bh.fit_footnotes(fit)[0]
+    immature = table.copy()
+    immature.loc[("OS", "median tace_sorafenib"), "note"] = "not reached (beyond follow-up)"
+    assert ("Extrapolated or not reached (beyond follow-up, see the note column): OS median "
+            "tace_sorafenib.") in bh.fit_footnotes(fit, immature)
+    with pytest.raises(FileExistsError):
+        bh.publication_tables(fit, tmp_path)
+
+
 def test_endpoint_table_is_the_medians_of_the_curves(fit):
     table = fit.endpoint_table(tau=10.0)
     med = fit.medians()
