@@ -143,6 +143,11 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
     from bayes_hcc.diagnostics import check
 
     require_trial(trial, "subgroups")
+    if hasattr(fit_or_spec, "state_probabilities") or (
+            not isinstance(fit_or_spec, Fit) and load_spec(fit_or_spec).illness_death):
+        raise ModelError("subgroups: an illness-death analysis has no single hazard ratio per "
+                         "subgroup (one per transition); give the single-endpoint analysis "
+                         "of the endpoint (e.g. models/primary_os.toml, or its fit).")
     if isinstance(fit_or_spec, Fit):
         spec, overall = fit_or_spec.spec, fit_or_spec
     else:

@@ -2,6 +2,8 @@
 and unshrunk (each subgroup alone) HRs, the forest plot and the table export; with no true
 heterogeneity the shrunk HRs are closer to the truth (slow study: 50 simulated trials)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -72,6 +74,12 @@ def test_bad_subgroup_columns(example_trial):
     trial = _with_groups(example_trial, k=1)
     with pytest.raises(bh.BayesHCCError, match="single level"):
         bh.subgroups(fit_spec, trial, by="group", fast=True)
+    # an illness-death analysis (spec or fit) used to fail with "'IllnessDeathFit' object
+    # has no attribute 'family'" after its fit
+    spec = Path(__file__).parents[2] / "models" / "illness_death.toml"
+    with pytest.raises(bh.ModelError, match="illness-death analysis has no single hazard "
+                       "ratio per subgroup.*primary_os.toml"):
+        bh.subgroups(spec, example_trial, by="site", fast=True)
 
 
 @pytest.mark.slow
