@@ -39,12 +39,28 @@ def default_tau(fit) -> float:
     months covered by it (in the fit's time unit)."""
     from bayes_hcc.quantities.core import rmst_horizon
 
-    follow_up = convert(rmst_horizon(fit)[1], fit.time_unit, "months")
-    months = TAU_MONTHS if follow_up >= TAU_MONTHS else float(np.floor(follow_up))
-    if months <= 0:
+    if convert(rmst_horizon(fit)[1], fit.time_unit, "months") < 1:
         raise BayesHCCError(f"summarize: the follow-up ({fit.max_follow_up:.3g} "
                             f"{fit.time_unit}) is under a month; pass tau= for the RMST.")
-    return float(convert(months, "months", fit.time_unit))
+    return shortened_tau(fit, convert(TAU_MONTHS, "months", fit.time_unit))
+
+
+def shortened_tau(fit, tau: float) -> float:
+    """An RMST horizon the data support: ``tau`` (in the fit's time unit) when the
+    follow-up of both arms reaches it, else the whole months that follow-up covers (so the
+    same horizon in any time unit, and a table label such as "RMST (23 months)", not
+    "(23.2608 months)"); the follow-up itself when it is under a month. A single-endpoint
+    or an illness-death fit."""
+    from bayes_hcc.quantities.core import rmst_horizon
+
+    horizon = rmst_horizon(fit)[1]
+    if tau <= horizon:
+        return float(tau)
+    unit = fit.data.time_unit if hasattr(fit, "state_probabilities") else fit.time_unit
+    months = float(np.floor(convert(horizon, unit, "months") + 1e-9))
+    if months < 1:
+        return float(horizon)
+    return float(min(convert(months, "months", unit), horizon))
 
 
 def _blank(row, keep_lower=False):
@@ -244,11 +260,9 @@ def spec_tau(spec, unit: str) -> float | None:
 def as_specified(fit) -> dict:
     """:func:`summarize`'s options as the fit's spec pre-specifies them (its ``[report]``
     table: estimand, prob, landmark times, RMST tau, HR thresholds), in the fit's time
-    unit. A tau beyond the follow-up of either arm is shortened to it (the RMST there would
-    be the model's extrapolation; the row's label shows the tau used). HR thresholds apply
-    to hazard-ratio families only."""
-    from bayes_hcc.quantities.core import rmst_horizon
-
+    unit. A tau beyond the follow-up of either arm is shortened to the whole months it
+    covers (``shortened_tau``: the RMST beyond would be the model's extrapolation; the row's
+    label shows the tau used). HR thresholds apply to hazard-ratio families only."""
     fit = as_fit(fit)
     spec = fit.spec
     rep = dict(spec.report)
@@ -257,7 +271,7 @@ def as_specified(fit) -> dict:
                           for t in rep["times"])}
     tau = spec_tau(spec, fit.time_unit)
     if tau is not None:
-        out["tau"] = min(tau, rmst_horizon(fit)[1])
+        out["tau"] = shortened_tau(fit, tau)
     if fit.family.effect.ratio == "HR":
         out["thresholds"] = tuple(float(d) for d in rep["hr_thresholds"])
     return out
@@ -267,17 +281,17 @@ def headline_table(fit, *, extrapolate: bool = False) -> pd.DataFrame:
     """The table a report and ``bayes-hcc fit`` show, as the fit's spec pre-specifies it:
     :func:`summarize` with :func:`as_specified`; for an illness-death fit its OS / PFS /
     TTP table (``endpoint_table``: medians, and the RMST to the spec's tau shortened to the
-    follow-up, else to the follow-up; the typical site without a spec)."""
-    from bayes_hcc.quantities.core import _is_illness_death, rmst_horizon
+    follow-up, else to the follow-up, in whole months: ``shortened_tau``; the typical site
+    without a spec)."""
+    from bayes_hcc.quantities.core import _is_illness_death
 
     if not _is_illness_death(fit):
         return summarize(fit, extrapolate=extrapolate, **as_specified(fit))
     spec = fit.spec
     rep = dict(spec.report) if spec is not None else {"prob": 0.95,
                                                       "estimand": "typical_site"}
-    horizon = rmst_horizon(fit)[1]
     tau = spec_tau(spec, fit.data.time_unit) if spec is not None else None
-    tau = horizon if tau is None else min(tau, horizon)
+    tau = shortened_tau(fit, np.inf if tau is None else tau)
     return fit.endpoint_table(tau=tau, prob=rep["prob"], estimand=rep["estimand"],
                               extrapolate=extrapolate)
 

@@ -15,7 +15,7 @@ from bayes_hcc.diagnostics import check, loo
 from bayes_hcc.errors import BayesHCCError, HorizonError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.quantities.summary import (conditional_statement, default_tau, frequentist,
-                                          horizon_status, spec_tau)
+                                          horizon_status, shortened_tau, spec_tau)
 from bayes_hcc.runner import spawn_pool
 from bayes_hcc.units import convert
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
@@ -244,9 +244,8 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
                median_diff_lower=float(np.quantile(diff, 0.025)) if reached else np.nan,
                median_diff_upper=float(np.quantile(diff, 0.975)) if reached else np.nan)
     tau = spec_tau(spec, fit.data.time_unit) or convert(12.0, "months", fit.data.time_unit)
-    horizon = rmst_horizon(fit)[1]  # beyond it one arm's RMST would be extrapolated
-    if tau > horizon:
-        tau = horizon
+    if tau > rmst_horizon(fit)[1]:  # beyond it one arm's RMST would be extrapolated
+        tau = shortened_tau(fit, tau)
         note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.data.time_unit})")
     r = fit.rmst(tau, estimand=rep["estimand"]).sel(arm="difference")[curve].values.ravel()
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))

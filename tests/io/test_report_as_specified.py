@@ -40,10 +40,12 @@ def test_the_report_table_is_the_one_the_spec_pre_specifies(trial, tmp_path):
 
 
 def test_a_tau_beyond_follow_up_is_shortened_to_it(trial):
-    """primary_os.toml pre-specifies tau = 24 months; the TACE arm is followed 23.3."""
+    """primary_os.toml pre-specifies tau = 24 months; the TACE arm is followed 23.3: the
+    whole months it covers, 23 (it was 23.2608, printed as such in the table's label)."""
     fit = bh.fit_spec("models/primary_os.toml", trial, fast=True, check=False)
     opts = as_specified(fit)
-    assert opts["tau"] == pytest.approx(rmst_horizon(fit)[1]) and opts["tau"] < 24
+    assert 23 < rmst_horizon(fit)[1] < 24 and opts["tau"] == 23.0
+    assert "RMST(23 months) difference" in bh.summarize(fit, **opts).index
     assert opts["times"] == (12.0, 24.0) and opts["thresholds"] == (1.0, 0.8)
 
 
@@ -67,3 +69,9 @@ def test_report_times_stay_the_same_times_in_any_unit(trial, tmp_path):
     assert fit.spec.time_unit == "days"
     np.testing.assert_allclose(dict(fit.spec.report)["times"], want)
     np.testing.assert_allclose(as_specified(fit)["times"], default_landmarks(fit))
+    # the default RMST horizon (24 months) lies past the follow-up: shortened to the same
+    # horizon in days as in months, 23 whole months
+    from bayes_hcc.quantities.summary import default_tau, shortened_tau
+    assert default_tau(fit) == pytest.approx(convert(23.0, "months", "days"), rel=1e-12)
+    assert shortened_tau(fit, convert(30.0, "months", "days")) == default_tau(fit)
+    assert shortened_tau(fit, 400.0) == 400.0  # within follow-up: as given
