@@ -351,8 +351,12 @@ def _check_times(frame, endpoints, problems: Problems) -> dict[str, np.ndarray]:
         e = pd.to_numeric(raw_e.map(lambda v: int(v) if isinstance(v, (bool, np.bool_)) else v),
                           errors="coerce")
         bad_e = ~e.isin([0, 1])
+        one_two = bad_e.any() and e.isin([1, 2]).all()  # R's survival datasets (lung...)
         problems.rows(frame, bad_e, ecol, "event indicator not 0/1",
-                      "use 1 = event, 0 = censored.", values=raw_e)
+                      "use 1 = event, 0 = censored" + (
+                          " (values 1 and 2, as R's survival datasets code status, usually "
+                          "mean 1 = censored, 2 = event: subtract 1)." if one_two else "."),
+                      values=raw_e)
         out[tcol] = t.to_numpy(dtype=float)
         out[ecol] = np.where(bad_e, 0, e.fillna(0)).astype(np.int8)
         lcol = f"{ep}_lower"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -77,6 +78,11 @@ def _check_header(names, source: str) -> dict:
     return renamed
 
 
+#: A column name that says "censoring indicator" (censor, censored, os_cens, CNSR; not
+#: "uncensored"): read as an event indicator, it would invert every event.
+_CENSORING_NAME = re.compile(r"(?<![a-z])(cens|cnsr)")
+
+
 def with_columns(columns: dict | None, *tables: tuple) -> list[pd.DataFrame]:
     """The tables ((frame, source label) pairs: the patients, and the assessments when
     given) with their columns renamed as ``columns`` says ({name in the file: name read
@@ -98,6 +104,16 @@ def with_columns(columns: dict | None, *tables: tuple) -> list[pd.DataFrame]:
         raise TrialDataError(f"columns= renames {', '.join(map(repr, unknown))}, which "
                              f"{'is' if len(unknown) == 1 else 'are'} not a column (the "
                              f"columns of {where}).")
+    censoring = {k: v for k, v in given.items()
+                 if v.endswith("_event") and _CENSORING_NAME.search(k.lower())}
+    if censoring:
+        k, v = next(iter(censoring.items()))
+        raise TrialDataError(
+            f"columns= reads {k!r} as {v!r} (1 = event, 0 = censored), but its name says it "
+            "is a censoring indicator (1 = censored): every event would be read as censored "
+            f"and every censored patient as an event. Give an event indicator instead, e.g. "
+            f"frame[{v!r}] = 1 - frame[{k!r}] (an ADaM ADTTE's CNSR: bh.read_adtte reads "
+            "it).")
     out = []
     for frame, cols, (_, label) in zip(frames, have, tables):
         after = [given.get(c, c) for c in cols]

@@ -364,3 +364,37 @@ def test_a_data_frame_where_a_trial_is_needed_says_how_to_read_it(call, where, e
     for ep in ("os", "pfs", "ttp"):
         np.testing.assert_array_equal(back.endpoint(ep).time, example_trial.endpoint(ep).time)
         np.testing.assert_array_equal(back.endpoint(ep).arm, example_trial.endpoint(ep).arm)
+
+
+# -- event indicators written the other way round ---------------------------------------------
+def test_a_censoring_column_read_as_the_event_column_is_refused():
+    """``columns={"cnsr": "os_event"}`` (a censoring flag, 1 = censored) used to be read
+    silently as events: every death censored and every censored patient dead. Refused, with
+    the fix; a column named as an event indicator ("uncensored" included) is read."""
+    frame = times_frame().rename(columns={"os_time": "time"})
+    for name in ("cnsr", "CENSOR", "os_cens", "censored"):
+        flagged = frame.assign(**{name: 1 - frame["os_event"]}).drop(columns="os_event")
+        with pytest.raises(TrialDataError, match=re.escape(
+                f"columns= reads {name!r} as 'os_event' (1 = event, 0 = censored), but its "
+                "name says it is a censoring indicator")):
+            bh.read_trial(flagged, columns={"time": "os_time", name: "os_event"})
+        fixed = flagged.assign(os_event=1 - flagged[name]).drop(columns=name)
+        trial = quiet(bh.read_trial, fixed, columns={"time": "os_time"})
+        np.testing.assert_array_equal(
+            trial.endpoint("os").event,
+            quiet(bh.read_trial, times_frame()).endpoint("os").event)
+    ok = frame.rename(columns={"os_event": "uncensored"})
+    trial = quiet(bh.read_trial, ok, columns={"time": "os_time", "uncensored": "os_event"})
+    assert trial.endpoint("os").n_events == int(frame["os_event"].sum())
+
+
+def test_status_coded_one_two_as_in_r_gets_the_hint():
+    frame = times_frame().assign(os_event=[1, 2] * 4)
+    with pytest.raises(TrialDataError, match=r"event indicator not 0/1 .*\(values 1 and 2, as "
+                       r"R's survival datasets code status, usually mean 1 = censored, 2 = "
+                       r"event: subtract 1"):
+        bh.read_trial(frame)
+    frame = times_frame().assign(os_event=[0, 3] * 4)  # not that coding: no such hint
+    with pytest.raises(TrialDataError, match=r"use 1 = event, 0 = censored\.") as err:
+        bh.read_trial(frame)
+    assert "survival datasets" not in str(err.value)
