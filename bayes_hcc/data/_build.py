@@ -495,9 +495,31 @@ def build_canonical(raw: pd.DataFrame, *, control: str, treatment: str, time_uni
     _zero_times(frame, ep, endpoints, zero_time_events, time_unit, problems)
     problems.raise_if_any()
     warn_implausible(frame, dates, ep, endpoints, time_unit)
+    warn_label_variants(frame)
 
     return canonical_frame(frame, dates, ep, endpoints, taken), tuple(endpoints), layout, \
         assessments
+
+
+def warn_label_variants(frame: pd.DataFrame) -> None:
+    """DataWarnings for sites (and patient ids) whose labels differ only in case or
+    surrounding spaces ('SNUH', 'snuh', 'SNUH '): read as different sites (each with its
+    own effect) or different patients, which a typing slip rarely means."""
+    for col, what, fix in (
+            ("site", "different sites", "if they are one site, write them the same"),
+            ("patient_id", "different patients", "if they are one patient, keep one row")):
+        labels = frame[col].dropna().astype(str)
+        key = labels.str.strip().str.casefold()
+        if key.nunique() == labels.nunique():  # the usual case, in linear time
+            continue
+        distinct = pd.DataFrame({"key": key, "label": labels}).drop_duplicates()
+        variants = [sorted(g) for _, g in distinct.groupby("key")["label"] if len(g) > 1]
+        rows = frame[col].astype(str).isin({x for g in variants for x in g}).to_numpy()
+        listed = "; ".join(", ".join(map(repr, g)) for g in variants[:5])
+        warn_data(f"column '{col}': labels that differ only in case or surrounding spaces "
+                  f"are read as {what}: {listed}"
+                  + (f" (and {len(variants) - 5} more groups)" if len(variants) > 5 else "")
+                  + f" ({describe_rows(frame, rows)}). {fix[0].upper() + fix[1:]}.")
 
 
 def warn_small(frame: pd.DataFrame, endpoints, control: str, treatment: str) -> None:

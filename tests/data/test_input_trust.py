@@ -398,3 +398,25 @@ def test_status_coded_one_two_as_in_r_gets_the_hint():
     with pytest.raises(TrialDataError, match=r"use 1 = event, 0 = censored\.") as err:
         bh.read_trial(frame)
     assert "survival datasets" not in str(err.value)
+
+
+def test_site_and_patient_labels_differing_only_in_case_or_spaces_warn():
+    """'SNUH', 'snuh' and 'SNUH ' were read silently as three sites (three site effects,
+    three strata); 'P0' and 'p0 ' as two patients. Each is now a DataWarning naming the
+    labels and the rows; the labels are kept as written (nothing merged behind the user's
+    back)."""
+    frame = times_frame(12).assign(site=["SNUH", "snuh", "SNUH ", "AMC", "AMC", "AMC"] * 2)
+    frame.loc[11, "patient_id"] = "p0 "
+    with pytest.warns(DataWarning) as record:
+        trial = bh.read_trial(frame)
+    text = [str(w.message) for w in record]
+    assert any(t.startswith("column 'site': labels that differ only in case or surrounding "
+                            "spaces are read as different sites: 'SNUH', 'SNUH ', 'snuh' "
+                            "(rows 1 (patient_id P0), 2 (patient_id P1), 3 (patient_id P2), "
+                            "7 (patient_id P6)") for t in text), text
+    assert any("column 'patient_id'" in t and "'P0', 'p0 '" in t
+               and "12 (patient_id p0 )" in t for t in text), text
+    assert len(trial.endpoint("os").sites) == 4  # as written
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        bh.read_trial(times_frame(12).assign(site=["A", "B", "C"] * 4))
