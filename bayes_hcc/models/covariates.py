@@ -153,7 +153,36 @@ def covariate_design(trial, names, reference_levels=None) -> CovariateDesign:
             terms.append({"name": c, "kind": "numeric", "mean": m, "sd": s,
                           "columns": [start]})
     X = np.hstack(cols) if cols else np.zeros((trial.n_patients, 0))
+    if cols:
+        arm = (frame["arm"].astype(str) == str(trial.arms[1])).to_numpy(float)
+        _check_aliasing(X, terms, arm - arm.mean())
     return CovariateDesign(X, tuple(labels), tuple(terms))
+
+
+def _check_aliasing(X: np.ndarray, terms: list, arm: np.ndarray) -> None:
+    """Covariates the model cannot separate, refused by name: ones that determine the arm
+    (a treatment indicator copied in as a covariate: the HR would not be identified, only
+    its sum with the covariate's effect), or ones determined by the others (the same
+    variable twice, or a combination of others). The columns and the arm are centred, so
+    the intercept is implied."""
+    rank = np.linalg.matrix_rank
+    names = [t["name"] for t in terms]
+    r = rank(X)
+    if rank(np.column_stack([X, arm])) == r:
+        culprits = [t["name"] for t in terms
+                    if rank(np.column_stack([np.delete(X, t["columns"], axis=1), arm]))
+                    > rank(np.delete(X, t["columns"], axis=1))]
+        raise ModelError(
+            f"covariate(s) {', '.join(map(repr, culprits or names))} determine the arm "
+            "(with the other covariates, if any): the arm effect (the HR) cannot be "
+            "separated from them. Leave them out: a treatment indicator is the arm itself.")
+    if r < X.shape[1]:
+        culprits = [t["name"] for t in terms
+                    if r - rank(np.delete(X, t["columns"], axis=1)) < len(t["columns"])]
+        raise ModelError(
+            f"covariates {', '.join(map(repr, culprits))} are linearly dependent (the same "
+            "variable twice, or one a combination of the others): their effects cannot be "
+            "separated. Leave one of them out.")
 
 
 def covariate_effects(beta: np.ndarray, info: dict) -> dict:

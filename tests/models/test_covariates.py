@@ -124,6 +124,30 @@ def test_missing_covariate_values_are_refused_naming_the_patients(three_level):
     assert "impute" in msg and "silently" in msg
 
 
+def test_covariates_the_model_cannot_separate_are_refused_by_name(three_level):
+    """A treatment indicator copied in as a covariate used to be fitted: only R-hat hinted
+    that the HR was not identified (its posterior was the prior's split of one sum). Now it
+    is refused before sampling, as are covariates determined by others (the same variable
+    in two units, a factor beside its own recodings); the model's own covariates pass."""
+    f = three_level.to_frame()
+    f = f.assign(treated=(f["arm"] == "tace_sorafenib").astype(int),
+                 regimen=f["arm"].map({"sorafenib": "S", "tace_sorafenib": "T+S"}),
+                 age_days=f["age"] * 365.25, stage_c=np.where(f["stage"] == "C", "C", "A/B"),
+                 stage_b=(f["stage"] == "B").astype(float))
+    trial = bh.read_trial(f, time_unit="months")
+    for covs, match in [
+            (["treated"], r"covariate\(s\) 'treated' determine the arm"),
+            (["age", "regimen"], r"covariate\(s\) 'regimen' determine the arm"),
+            (["age", "age_days"], r"covariates 'age', 'age_days' are linearly dependent"),
+            (["stage", "stage_c", "stage_b"],
+             r"covariates 'stage', 'stage_c', 'stage_b' are linearly dependent")]:
+        with pytest.raises(bh.ModelError, match=match):  # before anything is compiled
+            bh.WeibullPH(site_effect="none", covariates=covs).fit(trial, "os")
+    from bayes_hcc.models.covariates import covariate_design
+    # the covariates the data were simulated with: accepted (age, stage's two contrasts)
+    assert covariate_design(trial, ["age", "stage"]).X.shape[1] == 3
+
+
 def test_bad_reference_levels_are_named(three_level):
     with pytest.raises(bh.ModelError, match="reference level 'D' of covariate 'stage'"):
         bh.WeibullPH(site_effect="none", covariates=["stage"],
