@@ -23,7 +23,11 @@ import pandas as pd
 from bayes_hcc.errors import ModelError
 
 __all__ = ["CovariateDesign", "covariate_design", "helmert_basis", "covariate_effects",
-           "grouping_column"]
+           "grouping_column", "AliasedCovariates"]
+
+
+class AliasedCovariates(ModelError):
+    """Covariates the model cannot separate from the arm or from each other."""
 
 
 def grouping_column(trial, column: str, label: str) -> tuple[np.ndarray, tuple]:
@@ -172,14 +176,14 @@ def _check_aliasing(X: np.ndarray, terms: list, arm: np.ndarray) -> None:
         culprits = [t["name"] for t in terms
                     if rank(np.column_stack([np.delete(X, t["columns"], axis=1), arm]))
                     > rank(np.delete(X, t["columns"], axis=1))]
-        raise ModelError(
+        raise AliasedCovariates(
             f"covariate(s) {', '.join(map(repr, culprits or names))} determine the arm "
             "(with the other covariates, if any): the arm effect (the HR) cannot be "
             "separated from them. Leave them out: a treatment indicator is the arm itself.")
     if r < X.shape[1]:
         culprits = [t["name"] for t in terms
                     if r - rank(np.delete(X, t["columns"], axis=1)) < len(t["columns"])]
-        raise ModelError(
+        raise AliasedCovariates(
             f"covariates {', '.join(map(repr, culprits))} are linearly dependent (the same "
             "variable twice, or one a combination of the others): their effects cannot be "
             "separated. Leave one of them out.")

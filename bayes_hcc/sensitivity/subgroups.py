@@ -27,7 +27,8 @@ import pandas as pd
 from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.errors import BayesHCCError, ConvergenceWarning, ModelError
 from bayes_hcc.models.base import DEFAULT_PRIORS
-from bayes_hcc.models.covariates import grouping_column
+from bayes_hcc.models.covariates import (AliasedCovariates, covariate_design,
+                                         grouping_column)
 from bayes_hcc.models.fit import Fit
 from bayes_hcc.models.from_spec import fit_spec
 from bayes_hcc.spec.model_spec import apply_overrides, load_spec
@@ -80,7 +81,7 @@ def _shrunk_spec(spec, column: str, n_sites: int):
 
 def _alone_spec(spec, sub: TrialData, column: str):
     """The analysis spec for one subgroup's patients (site terms and strata only where the
-    subgroup has at least two sites / strata)."""
+    subgroup has at least two sites / strata), and notes on the covariates left out."""
     ep = sub.endpoint(spec.endpoint)
     over = {}
     if len(np.unique(ep.site)) < 2 or column == "site":
@@ -93,9 +94,22 @@ def _alone_spec(spec, sub: TrialData, column: str):
             over["strata"] = {}
     cov = [c for c in spec.covariates if c != column and
            sub.to_frame()[c].nunique() > 1]
-    if cov != list(spec.covariates):
-        over["covariates"] = cov
-    return apply_overrides(spec, over) if over else spec
+    # in a small subgroup a covariate can coincide with the arm (or with another one) by
+    # chance: left out of this subgroup's fit, and said in its note
+    refs = dict(spec.reference_levels)
+    kept, notes = [], []
+    for c in cov:
+        try:
+            covariate_design(sub, kept + [c], {k: v for k, v in refs.items()
+                                               if k in kept + [c]})
+            kept.append(c)
+        except AliasedCovariates:
+            notes.append(f"covariate {c!r} left out of the unshrunk fit (determined by the "
+                         "arm or the other covariates in this subgroup)")
+    if kept != list(spec.covariates):
+        over["covariates"] = kept
+        over["reference_levels"] = {k: v for k, v in refs.items() if k in kept}
+    return (apply_overrides(spec, over) if over else spec), notes
 
 
 def _summary(log_hr, prob):
@@ -191,8 +205,9 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     sub = trial.subset(mask, label=f"{column} = {level}")
-                alone, alone_notes = _quiet_fit(_alone_spec(spec, sub, column), sub, fast,
-                                                seed)
+                alone_spec, dropped = _alone_spec(spec, sub, column)
+                alone, alone_notes = _quiet_fit(alone_spec, sub, fast, seed)
+                alone_notes = dropped + alone_notes
                 u = _summary(alone.posterior["log_hr"], prob)
                 if 0 in ev.values():
                     note.append("an arm without events: its unshrunk HR is the prior's")

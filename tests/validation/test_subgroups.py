@@ -82,6 +82,28 @@ def test_bad_subgroup_columns(example_trial):
         bh.subgroups(spec, example_trial, by="site", fast=True)
 
 
+def test_a_covariate_equal_to_the_arm_within_a_subgroup_is_left_out_there(example_trial):
+    """In a small subgroup a binary covariate can coincide with the arm by chance; the
+    subgroup's unshrunk fit leaves it out (its HR would not be identified) and says so in
+    that row's note, instead of the whole table failing."""
+    from bayes_hcc.data.trial import TrialData
+
+    f = _with_groups(example_trial, k=2).to_frame().copy()
+    rng = np.random.default_rng(5)
+    f["x"] = rng.integers(0, 2, len(f))
+    in_g1 = (f["group"] == "g1").to_numpy()
+    f.loc[in_g1, "x"] = (f.loc[in_g1, "arm"] == "tace_sorafenib").astype(int)
+    trial = TrialData(f, endpoints=example_trial.endpoints, control=example_trial.control,
+                      treatment=example_trial.treatment, time_unit=example_trial.time_unit,
+                      layout=example_trial.layout, cut_date=example_trial.cut_date,
+                      source="x = arm in g1")
+    spec = bh.apply_overrides(bh.WeibullPH(site_effect="none").spec, {"covariates": ["x"]})
+    table = bh.subgroups(spec, trial, by="group", fast=True, random_seed=2)
+    assert "covariate 'x' left out of the unshrunk fit" in table.loc[("group", "g1"), "note"]
+    assert "left out" not in table.loc[("group", "g0"), "note"]
+    assert np.isfinite(table.loc[("group", "g1"), "HR unshrunk"])
+
+
 @pytest.mark.slow
 def test_shrunk_subgroup_hrs_are_closer_to_the_truth():
     """50 simulated trials (300 patients, HR 0.7 everywhere), a 3-level subgroup with no
