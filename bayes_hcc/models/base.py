@@ -19,7 +19,7 @@ from bayes_hcc.families.base import Family
 from bayes_hcc.families.registry import FAMILIES
 from bayes_hcc.models.design import active_priors
 from bayes_hcc.models.sampling import sample_model
-from bayes_hcc.spec.priors import Prior
+from bayes_hcc.spec.priors import Prior, support_problem
 
 __all__ = ["SurvivalModel", "MODELS", "DEFAULT_PRIORS", "model_from_spec", "model_class",
            *(fam.model_name for fam in FAMILIES.values())]
@@ -258,9 +258,10 @@ class SurvivalModel:
         if unknown:
             raise ModelError(f"unknown prior(s) {', '.join(sorted(unknown))}; "
                              f"{self.family_key} priors: {', '.join(sorted(merged))}.")
+        defaults = dict(merged)
         merged.update(self.priors)
         for k, v in self.priors.items():
-            problem = family.check_prior(k, v)
+            problem = support_problem(k, v, defaults[k]) or family.check_prior(k, v)
             if problem:
                 raise ModelError(f"{type(self).__name__}: {problem}")
         site_effect = merged["site_effect"]

@@ -35,7 +35,7 @@ from bayes_hcc.families.registry import FAMILIES, family_class
 from bayes_hcc.multistate.data import IllnessDeathData
 from bayes_hcc.multistate.likelihood import (GROUPS, QUAD_WIDTHS, TIMES, TRANSITIONS, layout,
                                              loglik_terms)
-from bayes_hcc.spec.priors import Prior
+from bayes_hcc.spec.priors import Prior, support_problem
 from bayes_hcc.units import log_unit_in_months
 
 __all__ = ["IllnessDeath", "TIME_SCALES", "SITE_EFFECTS"]
@@ -219,9 +219,12 @@ class IllnessDeath:
         out = dict(family.default_priors())
         if self.covariates:
             out["beta"] = Prior("Normal", mu=0.0, sigma=1.0)
-        for name in out:
+        for name in list(out):
             for key in (name, f"{transition}.{name}"):
                 if key in self.priors:
+                    problem = support_problem(key, self.priors[key], out[name])
+                    if problem:
+                        raise ModelError(f"IllnessDeath: {problem}")
                     out[name] = self.priors[key]
         unknown = [k for k in self.priors if k.rpartition(".")[2] not in out
                    and k != "site_sd"]
@@ -232,7 +235,12 @@ class IllnessDeath:
         return out
 
     def site_sd_prior(self) -> Prior:
-        return self.priors.get("site_sd", Prior("HalfNormal", sigma=1.0))
+        default = Prior("HalfNormal", sigma=1.0)
+        prior = self.priors.get("site_sd", default)
+        problem = support_problem("site_sd", prior, default)
+        if problem:
+            raise ModelError(f"IllnessDeath: {problem}")
+        return prior
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, trial, *, progression: str = "ttp", death: str = "os",

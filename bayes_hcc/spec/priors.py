@@ -16,7 +16,8 @@ from scipy import stats
 
 from bayes_hcc.errors import SpecError
 
-__all__ = ["Prior", "MixturePrior", "IntervalMixturePrior", "DISTRIBUTIONS"]
+__all__ = ["Prior", "MixturePrior", "IntervalMixturePrior", "DISTRIBUTIONS",
+           "support_problem"]
 
 # name -> (parameters, positive support?)
 DISTRIBUTIONS = {
@@ -441,3 +442,23 @@ class _HalfT:
 
     def ppf(self, q):
         return self._t.ppf(0.5 + np.asarray(q) / 2)
+
+
+def support_problem(name: str, prior, default) -> str | None:
+    """What is wrong with the support of ``prior`` for the parameter ``name``, whose default
+    prior is ``default`` (None: nothing). The defaults are right by construction: standard
+    deviations have priors on the positive half-line, every other parameter (log ratios,
+    log rates, coefficients) on the whole line. A half-line prior on a log HR would fix
+    its sign (HR >= 1 on every draw, whatever the data); a whole-line prior on an SD
+    would let it be negative."""
+    mine, want = getattr(prior, "positive", None), getattr(default, "positive", None)
+    if mine is None or want is None or mine == want:
+        return None
+    if mine:
+        return (f"priors[{name!r}] = {prior} has no mass below 0, but {name} takes any real "
+                "value (a log ratio, log rate or coefficient): the prior would fix its sign"
+                + (" (HR >= 1 on every draw, whatever the data)" if name.endswith("log_hr")
+                   else "")
+                + ". Give a prior on the whole line (Normal, StudentT).")
+    return (f"priors[{name!r}] = {prior} puts mass below 0, but {name} is a standard "
+            "deviation (positive): give HalfNormal, HalfStudentT or Exponential.")

@@ -258,6 +258,32 @@ def test_covariate_adjusted_fits_agree():
 
 # -- bad input -----------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("make, match", [
+    (lambda p: bh.WeibullPH(priors={"log_hr": p["half"]}),
+     r"priors\['log_hr'\] = HalfNormal\(sigma=1\) has no mass below 0.*HR >= 1 on every "
+     r"draw.*Give a prior on the whole line"),
+    (lambda p: bh.GompertzPH(priors={"gamma": p["half"]}),
+     r"priors\['gamma'\] = HalfNormal.*fix its sign\. Give a prior on the whole line"),
+    (lambda p: bh.PiecewiseExponential(priors={"site_sd": p["normal"]}),
+     r"priors\['site_sd'\] = Normal\(mu=0, sigma=1\) puts mass below 0, but site_sd is a "
+     r"standard deviation"),
+    (lambda p: bh.IllnessDeath("weibull_ph", priors={"progression.log_hr": p["half"]}),
+     r"priors\['progression.log_hr'\] = HalfNormal.*HR >= 1 on every draw"),
+    (lambda p: bh.IllnessDeath("weibull_ph", priors={"site_sd": p["normal"]}),
+     r"site_sd is a standard deviation"),
+])
+def test_a_prior_on_the_wrong_half_line_is_refused(make, match, example_trial):
+    """priors={"log_hr": HalfNormal(1)} used to be fitted: every draw had HR >= 1, so
+    P(HR < 1) = 0 whatever the data. A prior's support must be the parameter's."""
+    priors = {"half": bh.Prior("HalfNormal", sigma=1.0),
+              "normal": bh.Prior("Normal", mu=0.0, sigma=1.0)}
+    with pytest.raises(ModelError, match=match):  # before anything is sampled
+        make(priors).fit(example_trial)
+    # the same parameters with priors of the right support are accepted
+    bh.WeibullPH(priors={"log_hr": bh.Prior("StudentT", nu=3, mu=0, sigma=1),
+                         "site_sd": bh.Prior("Exponential", lam=2.0)}).prior_summary()
+
+
 def test_bad_input_errors(example_trial):
     with pytest.raises(ModelError, match="needs at least 2 sites"):
         bh.WeibullPH().fit(bh.datasets.load_veteran(), "os")
