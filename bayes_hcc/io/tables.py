@@ -181,6 +181,13 @@ def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
                      " log-log CI), on the same data.")
     notes.append(f"bayes-hcc; spec {fit.spec.name} ({fit.datatree.attrs['spec_hash'][:12]}); "
                  f"data fingerprint {fit.data_fingerprint[:12]}; seed {fit.random_seed}.")
+    problems = fit.convergence_problems()
+    if problems:  # first, where a reader cannot miss it
+        notes.insert(0, "MCMC DIAGNOSTICS FAILED: " + "; ".join(problems) + ". The posterior "
+                     "may be unreliable; do not report these numbers before the fit passes "
+                     "(bh.check(fit)).")
+    if fit.analysis_mode == "exploratory":
+        notes.insert(0, "Exploratory fit (fast mode, fewer draws): not for inference.")
     return notes
 
 
@@ -344,4 +351,11 @@ def _illness_death_footnotes(fit, table: pd.DataFrame | None = None) -> list[str
                      "Nothing extrapolated: every estimate lies within follow-up.")
     notes.append(f"Data fingerprint {str(fit.data_fingerprint or 'arrays')[:12]}; seed "
                  f"{fit.random_seed}.")
+    problems = fit.convergence_problems()
+    if problems:
+        notes.insert(0, "MCMC DIAGNOSTICS FAILED: " + "; ".join(problems) + ". The posterior "
+                     "may be unreliable; do not report these numbers before the fit passes "
+                     "(bh.check(fit)).")
+    if fit.datatree.attrs.get("analysis_mode") == "exploratory":
+        notes.insert(0, "Exploratory fit (fast mode, fewer draws): not for inference.")
     return notes

@@ -244,10 +244,30 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
         rows += _frequentist_rows(fit, prob)
     out = pd.DataFrame(rows).set_index("quantity")
     out["ess_bulk"] = out["ess_bulk"].round().astype("Int64")
+    # a fit that failed its convergence checks says so in its table, not only in the
+    # warning given when it was fitted (the table may be printed or exported much later)
+    verdict = diagnostics_verdict(fit)
+    if verdict != "ok":
+        first = out.index[0]
+        out.loc[first, "note"] = "; ".join(x for x in (out.loc[first, "note"], verdict) if x)
     out.attrs.update(endpoint=fit.endpoint, model=fit.settings["model"], prob=prob,
                      estimand=estimand, time_unit=unit, extrapolate=extrapolate,
-                     follow_up_by_arm=follow_up, data_fingerprint=fit.data_fingerprint)
+                     follow_up_by_arm=follow_up, data_fingerprint=fit.data_fingerprint,
+                     diagnostics=verdict, analysis_mode=fit.analysis_mode)
     return out
+
+
+def diagnostics_verdict(fit) -> str:
+    """"ok", or what failed, in a few words: "MCMC diagnostics FAILED (r_hat, ess_bulk):
+    see bh.check(fit)" (at the thresholds of the fit's mode), with "exploratory (fast)
+    fit" for a fit made in fast mode."""
+    failed = [p.split(" ")[0] for p in fit.convergence_problems()]
+    parts = (["exploratory (fast) fit: not for inference"]
+             if fit.analysis_mode == "exploratory" else [])
+    if failed:
+        parts.append(f"MCMC diagnostics FAILED ({', '.join(dict.fromkeys(failed))}): see "
+                     "bh.check(fit)")
+    return "; ".join(parts) or "ok"
 
 
 def spec_tau(spec, unit: str) -> float | None:

@@ -93,3 +93,28 @@ def test_interim_look_table_for_a_dmc(example_trial, tmp_path):
     assert len(rows) == 3 and "decision" in rows[0]
     assert any("Plan" in p for p in paragraphs)
     assert any(p.startswith("c HR: conditional on site") for p in paragraphs)
+
+
+def test_a_fit_that_failed_its_diagnostics_says_so_in_its_tables(fit, example_trial,
+                                                                 tmp_path):
+    """The convergence warning is given once, when the fit is made; a table printed or
+    exported later used to look like any other. Now the headline table's first row and
+    attrs, and the footnotes of every exported table, say what failed."""
+    assert bh.summarize(fit).attrs["diagnostics"] == "ok"  # the 4 x 1000 fit passes
+    assert not any("FAILED" in n or "Exploratory" in n for n in bh.fit_footnotes(fit))
+    with pytest.warns(bh.ConvergenceWarning):  # 2 chains x 30 draws after 10 tuning steps
+        short = bh.WeibullPH().fit(example_trial, "os", draws=30, tune=10, chains=2,
+                                   random_seed=1)
+    failed = [p.split(" ")[0] for p in short.convergence_problems()]
+    assert "r_hat" in failed
+    table = bh.summarize(short)
+    assert table.attrs["diagnostics"].startswith("MCMC diagnostics FAILED (" + failed[0])
+    assert table.loc["HR", "note"].endswith("see bh.check(fit)")
+    notes = bh.fit_footnotes(short, table)
+    assert notes[0].startswith("MCMC DIAGNOSTICS FAILED: r_hat = ")
+    bh.publication_tables(short, tmp_path)
+    _, paragraphs = _docx_rows(tmp_path / "os_headline.docx")
+    assert any("MCMC DIAGNOSTICS FAILED: r_hat" in p for p in paragraphs)
+    quick = bh.fit_spec("models/primary_os.toml", example_trial, fast=True, check=False)
+    assert bh.fit_footnotes(quick)[0].startswith("Exploratory fit (fast mode")
+    assert bh.summarize(quick).attrs["diagnostics"].startswith("exploratory (fast) fit")
