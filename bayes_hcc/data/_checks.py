@@ -109,6 +109,10 @@ def _has_timezone(value) -> bool:
     return getattr(value, "tzinfo", None) is not None
 
 
+#: Spreadsheet serial day numbers (Excel's 1900 date system: day 0 = 1899-12-30) of dates
+#: between 1927 and 2119: a date column saved from a sheet whose cells were numbers.
+_EXCEL_ORIGIN = pd.Timestamp("1899-12-30")
+_EXCEL_SERIALS = (10_000, 80_000)
 _NUMERIC_DATE = r"\s*(\d{1,2})([./-])(\d{1,2})\2(\d{4})\s*"
 _KOREAN_DATE = r"\s*\d{4}\. ?\d{1,2}\. ?\d{1,2}\.?\s*"
 
@@ -119,6 +123,14 @@ def _date_format_hint(values: pd.Series) -> str:
     text = values.dropna().astype(str)
     if len(text) and text.str.fullmatch(_KOREAN_DATE).all():
         return ", or pass date_format='%Y. %m. %d.' (year. month. day.)"
+    serial = pd.to_numeric(text, errors="coerce")
+    if len(text) and serial.notna().all() and (serial % 1 == 0).all() and \
+            serial.between(*_EXCEL_SERIALS).all():
+        example = int(serial.iloc[0])
+        day = (_EXCEL_ORIGIN + pd.Timedelta(days=example)).date()
+        return (f"; these look like spreadsheet serial day numbers ({example} is {day}): "
+                "format the cells as dates before saving, or convert the column with "
+                "pandas.to_datetime(column, unit='D', origin='1899-12-30')")
     parts = text.str.extract("^" + _NUMERIC_DATE + "$")
     if not len(text) or parts.isna().any().any():
         return ""

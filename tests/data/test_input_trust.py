@@ -420,3 +420,31 @@ def test_site_and_patient_labels_differing_only_in_case_or_spaces_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
         bh.read_trial(times_frame(12).assign(site=["A", "B", "C"] * 4))
+
+
+def test_spreadsheet_serial_dates_get_the_conversion(example_trial):
+    """Dates saved from a sheet whose cells were numbers (42828 for 2017-04-03) were
+    refused with only "write dates as YYYY-MM-DD"; the error now says what they are and
+    how to convert them, and the conversion it gives reads the same trial."""
+    cols = ["patient_id", "site", "arm", "randomization_date", "progression_date",
+            "death_date", "last_followup_date"]
+    frame = example_trial.to_frame()[cols].copy()
+    serial = frame.copy()
+    for c in cols[3:]:
+        serial[c] = (pd.to_datetime(frame[c]) - pd.Timestamp("1899-12-30")).dt.days
+    first = int(serial["randomization_date"].iloc[0])
+    day = pd.Timestamp(frame["randomization_date"].iloc[0]).date()
+    with pytest.raises(TrialDataError, match=re.escape(
+            f"these look like spreadsheet serial day numbers ({first} is {day}): format the "
+            "cells as dates before saving, or convert the column with pandas.to_datetime(")):
+        bh.read_trial(serial)
+    fixed = serial.copy()
+    for c in cols[3:]:
+        fixed[c] = pd.to_datetime(serial[c], unit="D", origin="1899-12-30")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        back, want = bh.read_trial(fixed), bh.read_trial(frame)
+    np.testing.assert_array_equal(back.endpoint("os").time, want.endpoint("os").time)
+    with pytest.raises(TrialDataError) as err:  # plain numbers that are not such serials
+        bh.read_trial(frame.assign(randomization_date=7))
+    assert "spreadsheet" not in str(err.value)
