@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.diagnostics import check
+from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.io.plots import FIGURES
 from bayes_hcc.io.tables import reconstruction_statement
 from bayes_hcc.models.design import active_priors
-from bayes_hcc.quantities.core import as_fit
+from bayes_hcc.quantities.core import _loaded, as_fit
 from bayes_hcc.quantities.summary import headline_table
 
 __all__ = ["report", "write_tables", "data_summary"]
@@ -97,10 +98,14 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     next to the report as CSV, Markdown and LaTeX (``<name>_summary.*``).
     Refuses to overwrite existing files unless ``overwrite=True``.
     """
-    if hasattr(fit, "state_probabilities"):  # an illness-death fit
-        return _illness_death_report(fit, Path(path), overwrite=overwrite)
-    fit = as_fit(fit)
     path = Path(path)
+    if path.is_dir():
+        raise BayesHCCError(f"{path} is a directory; give the report's file name, e.g. "
+                            f"{path / 'report.html'}.")
+    fit = _loaded(fit)  # a saved fit of either kind
+    if hasattr(fit, "state_probabilities"):  # an illness-death fit
+        return _illness_death_report(fit, path, overwrite=overwrite)
+    fit = as_fit(fit)
     stem = path.with_name(path.stem + "_summary")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")

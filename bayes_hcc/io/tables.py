@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.design import active_priors
 from bayes_hcc.quantities.core import as_fit
 from bayes_hcc.quantities.summary import conditional_statement, summarize
@@ -276,11 +277,14 @@ def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
     table) and its transition hazard ratios."""
     from bayes_hcc.quantities.core import _is_illness_death, _loaded
 
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise BayesHCCError(f"{directory} is a file; publication_tables writes several "
+                            "tables: give a directory (created if missing).")
     fit = _loaded(fit)
     if _is_illness_death(fit):
-        return _illness_death_tables(fit, Path(directory), trial, formats, overwrite)
+        return _illness_death_tables(fit, directory, trial, formats, overwrite)
     fit = as_fit(fit)
-    directory = Path(directory)
     table = summarize(fit)
     notes = fit_footnotes(fit, table)
     out = []

@@ -158,6 +158,25 @@ def test_publication_tables_of_an_illness_death_fit(fit, tmp_path):
         bh.publication_tables(fit, tmp_path)
 
 
+def test_report_and_tables_paths_a_user_may_give(fit, tmp_path):
+    """A directory as the report's path used to say "exists; pass overwrite=True" and then
+    fail with IsADirectoryError; a file as the tables' directory failed with a bare
+    FileExistsError; a saved joint fit's path was refused by bh.report as "not a
+    single-endpoint fit". Each now works or says what to give."""
+    with pytest.raises(bh.BayesHCCError, match="is a directory; give the report's file name"):
+        bh.report(fit, tmp_path, overwrite=True)
+    (tmp_path / "tables.csv").write_text("x\n")
+    with pytest.raises(bh.BayesHCCError, match="is a file; publication_tables writes several "
+                       "tables: give a directory"):
+        bh.publication_tables(fit, tmp_path / "tables.csv")
+    saved = fit.save(tmp_path / "joint.nc")
+    text = bh.report(saved, tmp_path / "joint.html").read_text()
+    assert "Transition hazard ratios" in text
+    assert {p.name for p in bh.publication_tables(str(saved), tmp_path / "t")} == {
+        "illness_death_endpoints.docx", "illness_death_endpoints.tex",
+        "illness_death_transitions.docx", "illness_death_transitions.tex"}
+
+
 def test_endpoint_table_is_the_medians_of_the_curves(fit):
     table = fit.endpoint_table(tau=10.0)
     med = fit.medians()
