@@ -12,7 +12,7 @@ from bayes_hcc.data._build import LPF_COLUMN, arm_label
 from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.data.assessments import first_positive_last_negative
 from bayes_hcc.data.trial import TrialData
-from bayes_hcc.errors import TrialDataError
+from bayes_hcc.errors import BayesHCCError, TrialDataError
 from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.simulate.hazards import PiecewiseHazard, WeibullHazard
 
@@ -171,8 +171,22 @@ def simulate_trial(
     control, treatment = arm_label(control), arm_label(treatment)
     site_labels = ([f"site{i + 1:02d}" for i in range(sites)] if isinstance(sites, int)
                    else [str(s) for s in sites])
+    if isinstance(n_patients, bool) or not isinstance(n_patients, (int, np.integer)):
+        raise BayesHCCError(f"simulate_trial: n_patients={n_patients!r}: give a whole number "
+                            "of patients.")
     if n_patients < 2:
         raise ValueError("n_patients must be at least 2.")
+    for name, value in (("hr_os", hr_os), ("hr_ttp", hr_ttp),
+                        ("post_progression_hr", post_progression_hr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
+                not (np.isfinite(value) and value > 0):
+            raise BayesHCCError(f"simulate_trial: {name}={value!r} must be a hazard ratio, a "
+                                "finite number > 0 (1: no effect).")
+    if isinstance(site_sd, bool) or not isinstance(site_sd, (int, float, np.number)) or \
+            not (np.isfinite(site_sd) and site_sd >= 0):
+        raise BayesHCCError(f"simulate_trial: site_sd={site_sd!r} must be a finite number "
+                            ">= 0 (the SD of the sites' log hazard ratios; 0: no site "
+                            "effects).")
     if not (0 <= dropout_per_year < 1):
         raise ValueError("dropout_per_year is a probability in [0, 1).")
     start, end, cut = (calendar_date(x, name) for x, name in (

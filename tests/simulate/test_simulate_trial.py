@@ -107,6 +107,15 @@ def test_bad_arguments():
         bh.simulate_trial(100, sites=3, site_sizes=[10, 10, 10])
     with pytest.raises(ValueError, match="median > 0"):
         WeibullHazard(median=-1.0)
+    # a hazard ratio of 0 or below used to fail inside scipy's root finder ("f(a) and f(b)
+    # must have different signs") after a divide-by-zero warning
+    for kw, match in [({"hr_os": 0.0}, r"hr_os=0.0 must be a hazard ratio, a finite number"),
+                      ({"hr_ttp": -0.5}, r"hr_ttp=-0.5 must be a hazard ratio"),
+                      ({"hr_os": "0.7"}, r"hr_os='0.7' must be a hazard ratio"),
+                      ({"site_sd": -0.1}, r"site_sd=-0.1 must be a finite number >= 0"),
+                      ({"n_patients": 130.5}, r"n_patients=130.5: give a whole number")]:
+        with pytest.raises(bh.BayesHCCError, match=match):
+            bh.simulate_trial(**kw, random_seed=1)
 
 
 def test_family_hazard_is_the_family_the_models_fit():
