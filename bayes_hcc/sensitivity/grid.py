@@ -123,7 +123,7 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         elpd = loo(fit)
     rep = dict(spec.report)
     note = []
-    row["_posterior"] = _draws_digest(fit.datatree["posterior"][fit.family.arm_effect])
+    row["_posterior"] = _draws_digest(fit.datatree["posterior"][fit.family.arm_effect], spec)
     effect = fit.family.effect
     if effect.quantity == "hazard_ratio":
         hr = hazard_ratio(fit).values.ravel()
@@ -213,7 +213,7 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
             "transitions): transition HRs in columns hr_progression, "
             "hr_death_without_progression, hr_death_after_progression; no ELPD"]
     hr = fit.hazard_ratio()
-    row["_posterior"] = _draws_digest(hr)
+    row["_posterior"] = _draws_digest(hr, spec)
     for t in hr["transition"].values:
         row[f"hr_{t}"] = float(hr.sel(transition=t).median())
     ep = spec.endpoint
@@ -265,12 +265,15 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     return row
 
 
-def _draws_digest(draws) -> str:
-    """A fingerprint of a variant's arm-effect draws: two variants with the same one have
-    the same posterior (same seed, same model for these data)."""
+def _draws_digest(draws, spec: ModelSpec) -> str:
+    """A fingerprint of a variant's arm-effect draws and of what its row reports (the
+    spec's ``[report]`` table: estimand, tau...): two variants with the same one have the
+    same posterior (same seed, same model for these data) and the same row."""
     import hashlib
 
-    return hashlib.sha256(np.ascontiguousarray(np.asarray(draws, float)).tobytes()).hexdigest()
+    h = hashlib.sha256(np.ascontiguousarray(np.asarray(draws, float)).tobytes())
+    h.update(repr(sorted(dict(spec.report).items())).encode())
+    return h.hexdigest()
 
 
 def _mark_same_posteriors(table: pd.DataFrame) -> None:

@@ -190,6 +190,12 @@ def test_grid_on_a_single_centre_trial(tmp_path):
         assert table.loc[name, "note"].startswith("same posterior as 'primary: primary_os'")
         assert table.loc[name, "hr_median"] == base["hr_median"]
     assert "same posterior" not in str(base["note"])
+    # a variant that changes only what is reported (the estimand) shares the draws but not
+    # the row: not marked
+    est = ("estimand: new site", '{ "report.estimand" = "new_site" }')
+    reported = bh.run_sensitivity(_site_grid(tmp_path, est), veteran, fast=True,
+                                  progress=False, overrides={"site.effect": "none"})
+    assert "same posterior" not in str(reported.loc[est[0], "note"])
     assert table.attrs["overrides"] == {"site.effect": "none"}
     assert "site.effect = 'none'" in table.attrs["footnotes"][1]
     assert 'effect = "none"' in table.loc[SD_PRIOR[0], "spec_toml"]
