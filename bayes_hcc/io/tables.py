@@ -349,7 +349,8 @@ def _illness_death_footnotes(fit, table: pd.DataFrame | None = None) -> list[str
              + ", ".join(f"{a} {v:.3g}" for a, v in fit.follow_up_by_arm().items()) + "."]
     if table is not None and "note" in table.columns:
         flagged = [" ".join(map(str, q)) if isinstance(q, tuple) else str(q)
-                   for q, n in table["note"].items() if isinstance(n, str) and n]
+                   for q, n in table["note"].items() if isinstance(n, str) and any(
+                       w in n for w in ("not reached", "extrapolated", "not estimable"))]
         notes.append("Extrapolated or not reached (beyond follow-up, see the note column): "
                      + ", ".join(flagged) + "." if flagged else
                      "Nothing extrapolated: every estimate lies within follow-up.")
@@ -360,6 +361,6 @@ def _illness_death_footnotes(fit, table: pd.DataFrame | None = None) -> list[str
         notes.insert(0, "MCMC DIAGNOSTICS FAILED: " + "; ".join(problems) + ". The posterior "
                      "may be unreliable; do not report these numbers before the fit passes "
                      "(bh.check(fit)).")
-    if fit.datatree.attrs.get("analysis_mode") == "exploratory":
+    if fit.analysis_mode == "exploratory":
         notes.insert(0, "Exploratory fit (fast mode, fewer draws): not for inference.")
     return notes
