@@ -156,7 +156,7 @@ def test_publication_tables_of_an_illness_death_fit(fit, tmp_path):
     # ... and so does the table itself (first row's note, attrs), as bh.summarize's does
     assert table.attrs["diagnostics"].startswith("MCMC diagnostics FAILED (")
     assert table["note"].iloc[0].endswith("see bh.check(fit)")
-    assert "Nothing extrapolated" in " ".join(notes)  # that note is not an extrapolation
+    assert "Nothing extrapolated" in " ".join(bh.fit_footnotes(fit, table))  # not one
     immature = table.copy()
     immature.loc[("OS", "median tace_sorafenib"), "note"] = "not reached (beyond follow-up)"
     assert ("Extrapolated or not reached (beyond follow-up, see the note column): OS median "
