@@ -417,8 +417,11 @@ def plot_map_prior(prior, *, trial=None, endpoint: str = "os"):
 
     from bayes_hcc.borrowing.history import events_exposure
     from bayes_hcc.borrowing.map_prior import elir_ess, mixture_quantile
+    from bayes_hcc.data.trial import require_trial
     from bayes_hcc.units import convert
 
+    if trial is not None:
+        require_trial(trial, "plot_map_prior(trial=...)")
     plt = _plt()
     per = prior.per_interval
     labels = prior.interval_labels()

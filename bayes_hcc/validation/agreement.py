@@ -134,7 +134,9 @@ def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int =
     if unknown:
         raise BayesHCCError(f"unknown check(s) {', '.join(sorted(unknown))}; choose from "
                             f"{', '.join(CHECKS)}.")
-    endpoint = endpoint or trial.endpoints[0]
+    from bayes_hcc.data.trial import require_trial
+
+    endpoint = endpoint or require_trial(trial, "agreement").endpoints[0]
     if trial.endpoint(endpoint).has_bounds:
         return _interval_agreement(trial, endpoint, checks, draws=draws, tune=tune,
                                    chains=chains, random_seed=random_seed)

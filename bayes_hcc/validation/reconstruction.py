@@ -80,8 +80,9 @@ def reconstruction_round_trip(trial, endpoint: str | None = None, *, model=None,
     """
     from bayes_hcc.data.km import km_medians
     from bayes_hcc.data.reconstruct import reconstruct_trial
+    from bayes_hcc.data.trial import require_trial
 
-    endpoint = endpoint or trial.endpoints[0]
+    endpoint = endpoint or require_trial(trial, "reconstruction_round_trip").endpoints[0]
     ep = trial.endpoint(endpoint)
     rng_seeds = np.random.SeedSequence(seed).spawn(2)
     arms = {}

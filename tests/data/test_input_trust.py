@@ -10,6 +10,7 @@ import pytest
 
 import bayes_hcc as bh
 from bayes_hcc.errors import ADaMError, DataWarning, TrialDataError
+from bayes_hcc.validation.reconstruction import reconstruction_round_trip
 
 
 def times_frame(n=8):
@@ -341,6 +342,8 @@ def test_adtte_non_sas_file(tmp_path):
     (lambda x: bh.subgroups("models/primary_os.toml", x, by="site"), "subgroups"),
     (lambda x: bh.to_adtte(x), "to_adtte"),
     (lambda x: bh.disposition(x), "disposition"),
+    (lambda x: bh.agreement(x), "agreement"),
+    (lambda x: reconstruction_round_trip(x), "reconstruction_round_trip"),
 ])
 def test_a_data_frame_where_a_trial_is_needed_says_how_to_read_it(call, where, example_trial,
                                                                    monkeypatch):
