@@ -568,6 +568,7 @@ def require_trial(trial, where: str) -> TrialData:
     else:
         fix = ("read one with bh.read_trial(path), bh.read_adtte(path) or "
                "bh.simulate_trial(...), or load one from bh.datasets")
+    name = type(trial).__name__
     got = ("None" if trial is None else "a pandas DataFrame" if isinstance(trial, pd.DataFrame)
-           else f"a {type(trial).__name__}")
+           else f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}")
     raise TrialDataError(f"{where} needs a TrialData, not {got}: {fix}.")
