@@ -182,14 +182,7 @@ def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
                      " log-log CI), on the same data.")
     notes.append(f"bayes-hcc; spec {fit.spec.name} ({fit.datatree.attrs['spec_hash'][:12]}); "
                  f"data fingerprint {fit.data_fingerprint[:12]}; seed {fit.random_seed}.")
-    problems = fit.convergence_problems()
-    if problems:  # first, where a reader cannot miss it
-        notes.insert(0, "MCMC DIAGNOSTICS FAILED: " + "; ".join(problems) + ". The posterior "
-                     "may be unreliable; do not report these numbers before the fit passes "
-                     "(bh.check(fit)).")
-    if fit.analysis_mode == "exploratory":
-        notes.insert(0, "Exploratory fit (fast mode, fewer draws): not for inference.")
-    return notes
+    return _verdict_notes(fit) + notes
 
 
 def reconstruction_statement(provenance: dict) -> str:
@@ -356,11 +349,17 @@ def _illness_death_footnotes(fit, table: pd.DataFrame | None = None) -> list[str
                      "Nothing extrapolated: every estimate lies within follow-up.")
     notes.append(f"Data fingerprint {str(fit.data_fingerprint or 'arrays')[:12]}; seed "
                  f"{fit.random_seed}.")
+    return _verdict_notes(fit) + notes
+
+
+def _verdict_notes(fit) -> list[str]:
+    """The footnotes that open a table of a fit made in fast mode or failing its checks
+    (either kind of fit), where a reader cannot miss them."""
+    notes = (["Exploratory fit (fast mode, fewer draws): not for inference."]
+             if fit.analysis_mode == "exploratory" else [])
     problems = fit.convergence_problems()
     if problems:
-        notes.insert(0, "MCMC DIAGNOSTICS FAILED: " + "; ".join(problems) + ". The posterior "
+        notes.append("MCMC DIAGNOSTICS FAILED: " + "; ".join(problems) + ". The posterior "
                      "may be unreliable; do not report these numbers before the fit passes "
                      "(bh.check(fit)).")
-    if fit.analysis_mode == "exploratory":
-        notes.insert(0, "Exploratory fit (fast mode, fewer draws): not for inference.")
     return notes

@@ -14,8 +14,8 @@ from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
 from bayes_hcc.quantities.core import check_rmst_horizon
-from bayes_hcc.quantities.summary import (diagnostics_verdict, horizon_status,
-                                           mark_median, mark_median_difference)
+from bayes_hcc.quantities.summary import (horizon_status, mark_median,
+                                           mark_median_difference, note_diagnostics)
 
 __all__ = ["IllnessDeathFit", "ESTIMANDS", "NEW_SITE_DRAWS"]
 
@@ -432,11 +432,7 @@ class IllnessDeathFit:
                              "upper": float(np.quantile(x, 1 - a)),
                              "P(> 0)": float(np.mean(x > 0)), "status": "", "note": ""})
         out = pd.DataFrame(rows).set_index(["endpoint", "quantity"])
-        verdict = diagnostics_verdict(self)  # as bh.summarize: failed checks in the table
-        if verdict != "ok":
-            first = out.index[0]
-            out.loc[first, "note"] = "; ".join(x for x in (out.loc[first, "note"], verdict)
-                                               if x)
+        verdict = note_diagnostics(out, self)  # as bh.summarize: failed checks in the table
         out.attrs.update(prob=prob, time_unit=unit, estimand=estimand, tau=tau,
                          diagnostics=verdict)
         return out

@@ -244,17 +244,24 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
         rows += _frequentist_rows(fit, prob)
     out = pd.DataFrame(rows).set_index("quantity")
     out["ess_bulk"] = out["ess_bulk"].round().astype("Int64")
-    # a fit that failed its convergence checks says so in its table, not only in the
-    # warning given when it was fitted (the table may be printed or exported much later)
-    verdict = diagnostics_verdict(fit)
-    if verdict != "ok":
-        first = out.index[0]
-        out.loc[first, "note"] = "; ".join(x for x in (out.loc[first, "note"], verdict) if x)
+    verdict = note_diagnostics(out, fit)
     out.attrs.update(endpoint=fit.endpoint, model=fit.settings["model"], prob=prob,
                      estimand=estimand, time_unit=unit, extrapolate=extrapolate,
                      follow_up_by_arm=follow_up, data_fingerprint=fit.data_fingerprint,
                      diagnostics=verdict, analysis_mode=fit.analysis_mode)
     return out
+
+
+def note_diagnostics(table: pd.DataFrame, fit) -> str:
+    """A fit that failed its convergence checks (or a fast-mode fit) says so in its table,
+    not only in the warning given when it was fitted (the table may be printed or exported
+    much later): the verdict is added to the first row's note. Returns the verdict."""
+    verdict = diagnostics_verdict(fit)
+    if verdict != "ok":
+        first = table.index[0]
+        table.loc[first, "note"] = "; ".join(x for x in (table.loc[first, "note"], verdict)
+                                             if x)
+    return verdict
 
 
 def diagnostics_verdict(fit) -> str:
