@@ -184,6 +184,14 @@ def test_the_fixes_a_reading_error_names_exist_on_the_command_line(capsys, tmp_p
     assert code == 0 and "8 patients" in out, err
     code, _, err = run(capsys, "describe", str(plain_site), "--column", "time")
     assert code == 2 and "give FILE_NAME=NAME" in err
+    # a censoring flag (1 = censored) named as the event column: refused, not inverted
+    flagged = tmp_path / "flagged.csv"
+    pd.read_csv(plain_site).assign(cnsr=lambda d: 1 - d["status"]).drop(
+        columns="status").to_csv(flagged, index=False)
+    code, _, err = run(capsys, "describe", str(flagged), "--column", "time=os_time",
+                       "--column", "cnsr=os_event", "--column", "id=patient_id",
+                       "--column", "centre=site")
+    assert code == 2 and "reads 'cnsr' as 'os_event'" in err and "censoring indicator" in err
 
 
 def test_monitor_help_keeps_brackets(capsys):
