@@ -271,9 +271,12 @@ def sensitivity(
     cols = ["family", "hr_median", "hr_lower", "hr_upper", "P(HR < 1)", "diagnostics"]
     with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format):
         typer.echo(table[[c for c in cols if c in table]].to_string())
-    for name, note in table["note"].items():
-        if str(note).startswith("skipped: "):
-            typer.echo(f"{name}: {message(note)}")
+    for name, row in table.iterrows():  # rows the numbers alone would misrepresent
+        if str(row["note"]).startswith("skipped: "):
+            typer.echo(f"{name}: {message(row['note'])}")
+        elif row.get("same_posterior_as"):
+            typer.echo(f"{name}: same posterior as {row['same_posterior_as']!r} (identical "
+                       "draws: it changes nothing the model uses on these data)")
     typer.echo(f"wrote {out / 'sensitivity.csv'} (.md, .tex), {fig_path}, {out / 'specs'}/")
 
 

@@ -49,12 +49,13 @@ def _cells(table: pd.DataFrame, digits: int) -> tuple[list[str], list[list[str]]
 
 
 def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnotes=(),
-                digits: int = 3, overwrite: bool = False, drop=("spec_toml",)) -> Path:
+                digits: int = 3, overwrite: bool = False,
+                drop=("spec_toml", "same_posterior_as")) -> Path:
     """Write ``table`` as DOCX or LaTeX, chosen by the suffix of ``path`` (``.docx``,
     ``.tex``), with ``title`` above and ``footnotes`` below (also read from
     ``table.attrs["footnotes"]`` when not given). ``drop`` names columns to leave out
-    (default: the spec TOML of a sensitivity table, which stays in its CSV). Refuses to
-    overwrite unless asked."""
+    (default: the spec TOML of a sensitivity table and its ``same_posterior_as``, which the
+    note column says in words; both stay in its CSV). Refuses to overwrite unless asked."""
     path = Path(path)
     if path.suffix not in FORMATS:
         raise ValueError(f"write_table: {path.name}: choose a .docx or .tex file name.")

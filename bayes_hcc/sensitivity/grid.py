@@ -279,12 +279,15 @@ def _draws_digest(draws, spec: ModelSpec) -> str:
 def _mark_same_posteriors(table: pd.DataFrame) -> None:
     """A variant whose draws are those of an earlier row changed nothing the model uses on
     these data (a site-SD prior without site effects, ``sites: none`` when the base already
-    has none): its note says so, so that the table does not count it as a separate check."""
+    has none): column ``same_posterior_as`` names that row and the note says so, so that
+    the table does not count it as a separate check."""
     first = {}
+    table["same_posterior_as"] = ""
     for name, digest in table["_posterior"].items():
         if not isinstance(digest, str):
             continue
         if digest in first:
+            table.at[name, "same_posterior_as"] = first[digest]
             same = (f"same posterior as {first[digest]!r} (identical draws: this variant "
                     "changes nothing the model uses on these data)")
             note = table.at[name, "note"]

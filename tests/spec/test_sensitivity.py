@@ -188,6 +188,7 @@ def test_grid_on_a_single_centre_trial(tmp_path):
     assert base["hr_median"] == pytest.approx(fitted["hr_median"], rel=1e-12)
     for name in (SD_PRIOR[0], "sites: none"):
         assert table.loc[name, "note"].startswith("same posterior as 'primary: primary_os'")
+        assert table.loc[name, "same_posterior_as"] == "primary: primary_os"
         assert table.loc[name, "hr_median"] == base["hr_median"]
     assert "same posterior" not in str(base["note"])
     # a variant that changes only what is reported (the estimand) shares the draws but not
@@ -218,14 +219,15 @@ def test_cli_override_and_skipped_rows(tmp_path):
     res = runner.invoke(app, ["sensitivity", str(_site_grid(tmp_path, SD_PRIOR, NO_SITES)),
                               "veteran", "--out", str(tmp_path / "b"), "--fast"])
     assert res.exit_code == 0, res.output
-    assert "primary: primary_os: skipped: site_effect='random' needs at least 2 sites" in \
-        res.output
+    assert "primary: primary_os: skipped: site_effect='random' needs at least 2 sites; " \
+        "these data have 1." in res.output  # the whole reason
     # a TOML value (a table) and a bare word, each as the Python API's overrides
     res = runner.invoke(app, ["sensitivity", str(grid), "veteran", "--out",
                               str(tmp_path / "c"), "--fast", "--override", "site.effect=none",
                               "--override",
                               'priors.log_hr={ dist = "Normal", mu = 0.0, sigma = 2.0 }'])
     assert res.exit_code == 0, res.output
+    assert f"{SD_PRIOR[0]}: same posterior as 'primary: primary_os'" in res.output
     out = pd.read_csv(tmp_path / "c" / "sensitivity.csv", index_col=0)
     spec = bh.load_spec(tmp_path / "c" / "specs" / f"{out['spec_hash'].iloc[0][:16]}.toml")
     assert dict(spec.site)["effect"] == "none"
