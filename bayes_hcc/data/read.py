@@ -111,9 +111,8 @@ def with_columns(columns: dict | None, *tables: tuple) -> list[pd.DataFrame]:
         raise TrialDataError(
             f"columns= reads {k!r} as {v!r} (1 = event, 0 = censored), but its name says it "
             "is a censoring indicator (1 = censored): every event would be read as censored "
-            f"and every censored patient as an event. Give an event indicator instead, e.g. "
-            f"frame[{v!r}] = 1 - frame[{k!r}] (an ADaM ADTTE's CNSR: bh.read_adtte reads "
-            "it).")
+            f"and every censored patient as an event. Give an event indicator instead "
+            f"({v} = 1 - {k}; an ADaM ADTTE's CNSR is read by bh.read_adtte).")
     out = []
     for frame, cols, (_, label) in zip(frames, have, tables):
         after = [given.get(c, c) for c in cols]
