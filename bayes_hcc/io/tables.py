@@ -170,12 +170,7 @@ def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
                      f"{where.get('robust_weight', 0):g}, ESS {ess_text} events by ELIR; "
                      f"history {str(where.get('history_fingerprint', ''))[:12]}).")
     if table is not None and "note" in table.columns:
-        flagged = [str(q) for q, n in table["note"].items()
-                   if isinstance(n, str) and ("extrapolated" in n or "not reached" in n
-                                              or "beyond follow-up" in n)]
-        notes.append("Extrapolated or not reached (beyond follow-up, see the note column): "
-                     + ", ".join(flagged) + "." if flagged else
-                     "Nothing extrapolated: every estimate lies within follow-up.")
+        notes.append(_extrapolation_note(table))
     if table is not None and "estimand" in table.columns and \
             (table["estimand"] == "frequentist").any():
         notes.append("Rows with estimand 'frequentist': log-rank test (statsmodels), Cox "
@@ -342,15 +337,22 @@ def _illness_death_footnotes(fit, table: pd.DataFrame | None = None) -> list[str
              f"Times in {fit.data.time_unit}; longest follow-up by arm: "
              + ", ".join(f"{a} {v:.3g}" for a, v in fit.follow_up_by_arm().items()) + "."]
     if table is not None and "note" in table.columns:
-        flagged = [" ".join(map(str, q)) if isinstance(q, tuple) else str(q)
-                   for q, n in table["note"].items() if isinstance(n, str) and any(
-                       w in n for w in ("not reached", "extrapolated", "not estimable"))]
-        notes.append("Extrapolated or not reached (beyond follow-up, see the note column): "
-                     + ", ".join(flagged) + "." if flagged else
-                     "Nothing extrapolated: every estimate lies within follow-up.")
+        notes.append(_extrapolation_note(table))
     notes.append(f"Data fingerprint {str(fit.data_fingerprint or 'arrays')[:12]}; seed "
                  f"{fit.random_seed}.")
     return _verdict_notes(fit) + notes
+
+
+def _extrapolation_note(table: pd.DataFrame) -> str:
+    """The footnote naming the rows whose note says they lie beyond follow-up (not reached,
+    extrapolated, not estimable), a row label or an (endpoint, quantity) pair."""
+    flagged = [" ".join(map(str, q)) if isinstance(q, tuple) else str(q)
+               for q, n in table["note"].items() if isinstance(n, str) and any(
+                   w in n for w in ("not reached", "extrapolated", "beyond follow-up",
+                                    "not estimable"))]
+    return ("Extrapolated or not reached (beyond follow-up, see the note column): "
+            + ", ".join(flagged) + "." if flagged else
+            "Nothing extrapolated: every estimate lies within follow-up.")
 
 
 def _verdict_notes(fit) -> list[str]:

@@ -51,12 +51,12 @@ def shortened_tau(fit, tau: float) -> float:
     same horizon in any time unit, and a table label such as "RMST (23 months)", not
     "(23.2608 months)"); the follow-up itself when it is under a month. A single-endpoint
     or an illness-death fit."""
-    from bayes_hcc.quantities.core import rmst_horizon
+    from bayes_hcc.quantities.core import _is_illness_death, rmst_horizon
 
     horizon = rmst_horizon(fit)[1]
     if tau <= horizon:
         return float(tau)
-    unit = fit.data.time_unit if hasattr(fit, "state_probabilities") else fit.time_unit
+    unit = fit.data.time_unit if _is_illness_death(fit) else fit.time_unit
     months = float(np.floor(convert(horizon, unit, "months") + 1e-9))
     if months < 1:
         return float(horizon)

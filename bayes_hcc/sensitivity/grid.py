@@ -12,9 +12,9 @@ import pandas as pd
 
 from bayes_hcc.data.trial import require_trial
 from bayes_hcc.diagnostics import check, loo
-from bayes_hcc.errors import BayesHCCError, HorizonError, SpecError
+from bayes_hcc.errors import BayesHCCError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
-from bayes_hcc.quantities.summary import (conditional_statement, default_tau, frequentist,
+from bayes_hcc.quantities.summary import (conditional_statement, frequentist,
                                           horizon_status, shortened_tau, spec_tau)
 from bayes_hcc.runner import spawn_pool
 from bayes_hcc.units import convert
@@ -163,12 +163,10 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         row.update(median_diff=np.nan, median_diff_lower=np.nan, median_diff_upper=np.nan)
     # The spec's tau is in its own time unit (months by default): expressed in the data's.
     tau = spec_tau(spec, fit.time_unit) or convert(12.0, "months", fit.time_unit)
-    try:
-        r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
-    except HorizonError:
-        tau = default_tau(fit)
-        r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
+    if tau > rmst_horizon(fit)[1]:  # beyond it one arm's RMST would be extrapolated
+        tau = shortened_tau(fit, tau)
         note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.time_unit})")
+    r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
     n_bad = int(np.sum(np.asarray(elpd.pareto_k) > elpd.good_k))
     if n_bad:
