@@ -146,6 +146,13 @@ def test_covariates_the_model_cannot_separate_are_refused_by_name(three_level):
     from bayes_hcc.models.covariates import covariate_design
     # the covariates the data were simulated with: accepted (age, stage's two contrasts)
     assert covariate_design(trial, ["age", "stage"]).X.shape[1] == 3
+    # the same with the arms coded 0/1 and the rows shuffled: the check follows the data
+    coded = f.assign(arm=(f["arm"] == "tace_sorafenib").astype(int)).sample(
+        frac=1.0, random_state=7)
+    coded_trial = bh.read_trial(coded, control=0, treatment=1, time_unit="months")
+    with pytest.raises(bh.ModelError, match=r"covariate\(s\) 'treated' determine the arm"):
+        covariate_design(coded_trial, ["age", "treated"])
+    assert covariate_design(coded_trial, ["age", "stage"]).X.shape[1] == 3
 
 
 def test_bad_reference_levels_are_named(three_level):
