@@ -20,3 +20,20 @@ def example_trial():
     import bayes_hcc as bh
 
     return bh.datasets.load_example_trial()
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close every figure a test leaves open.
+
+    Under xdist a worker runs hundreds of tests in one process; figures a test opens and
+    does not close pile up until matplotlib's "more than 20 figures" RuntimeWarning (an
+    error here) fails whichever plotting test comes next, depending on how tests are
+    shared between workers. Each test starts with no figure open.
+    """
+    yield
+    import sys
+
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")
