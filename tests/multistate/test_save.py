@@ -16,6 +16,10 @@ import bayes_hcc as bh
 from bayes_hcc.cli.app import main
 from bayes_hcc.errors import BayesHCCError
 
+# One xdist worker runs these, the README test and the other "example_trial_graphs" tests:
+# they fit the same models to the example trial, so each model compiles once (conftest.py).
+pytestmark = pytest.mark.xdist_group("example_trial_graphs")
+
 
 @pytest.fixture(scope="module")
 def trial():
@@ -95,7 +99,8 @@ def test_piecewise_with_covariates_round_trip(trial, tmp_path):
 
 
 def test_an_edited_file_or_settings_that_no_longer_match_are_refused(trial, tmp_path):
-    fit = bh.IllnessDeath("weibull_ph", site_effect="none").fit(
+    # the spec's model (Weibull transitions, random site effects): compiled once for the group
+    fit = bh.IllnessDeath("weibull_ph").fit(
         trial, draws=100, tune=200, chains=2, random_seed=3, check=False)
     path = fit.save(tmp_path / "joint.nc")
     with h5py.File(path, "r+") as f:  # one patient's death time edited
@@ -126,7 +131,7 @@ def test_a_fit_in_days_with_integer_arm_codes_round_trips(trial, tmp_path):
     cols = ["patient_id", "site", "arm", "randomization_date", "progression_date",
             "death_date", "last_followup_date", "last_progression_free_date"]
     days = bh.read_trial(frame[cols], time_unit="days", control=0, treatment=1)
-    model = bh.IllnessDeath("weibull_ph", site_effect="none")
+    model = bh.IllnessDeath("weibull_ph")  # the same compiled model as in months
     fit = model.fit(days, draws=200, tune=300, chains=2, random_seed=4, check=False)
     loaded = bh.load_fit(fit.save(tmp_path / "days.nc"))
     _same_answers(fit, loaded)
