@@ -15,15 +15,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-# Compile time: a model graph costs 5-40 s to compile the first time (numba), then about 1 s
-# from the disk cache in another process and nothing in the same one. CI starts with an empty
-# cache, so tests that fit the same models to the example trial (the README's blocks, the
-# bundled sensitivity grid, the illness-death spec) are marked
-# ``pytest.mark.xdist_group("example_trial_graphs")`` and `make test` runs
-# ``--dist loadgroup``: one worker runs them all and compiles each model once, instead of
-# both workers compiling the same models at the same time.
-
-
 @pytest.fixture(scope="session")
 def example_trial():
     import bayes_hcc as bh

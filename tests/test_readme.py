@@ -89,7 +89,6 @@ def run_readme(where: Path, *, name: str, skip=lambda block: False):
     return namespace
 
 
-@pytest.mark.xdist_group("example_trial_graphs")  # the grid's models: see conftest.py
 def test_every_readme_example_runs_in_order(tmp_path, monkeypatch, example_trial):
     write_user_files(example_trial, tmp_path, quick=True)
     monkeypatch.chdir(tmp_path)

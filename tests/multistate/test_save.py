@@ -16,10 +16,6 @@ import bayes_hcc as bh
 from bayes_hcc.cli.app import main
 from bayes_hcc.errors import BayesHCCError
 
-# One xdist worker runs these, the README test and the other "example_trial_graphs" tests:
-# they fit the same models to the example trial, so each model compiles once (conftest.py).
-pytestmark = pytest.mark.xdist_group("example_trial_graphs")
-
 
 @pytest.fixture(scope="module")
 def trial():
@@ -99,7 +95,8 @@ def test_piecewise_with_covariates_round_trip(trial, tmp_path):
 
 
 def test_an_edited_file_or_settings_that_no_longer_match_are_refused(trial, tmp_path):
-    # the spec's model (Weibull transitions, random site effects): compiled once for the group
+    # the spec's model (Weibull transitions, random site effects), which the tests above
+    # compiled: on an empty compile cache (CI) a new illness-death graph costs 40-70 s
     fit = bh.IllnessDeath("weibull_ph").fit(
         trial, draws=100, tune=200, chains=2, random_seed=3, check=False)
     path = fit.save(tmp_path / "joint.nc")

@@ -10,10 +10,6 @@ import pytest
 import bayes_hcc as bh
 from bayes_hcc.errors import SpecError
 
-# One xdist worker runs these, the README test and the other "example_trial_graphs" tests:
-# they fit the same models to the example trial, so each model compiles once (conftest.py).
-pytestmark = pytest.mark.xdist_group("example_trial_graphs")
-
 MODELS = Path(__file__).resolve().parents[2] / "models"
 SPEC = MODELS / "illness_death.toml"
 

@@ -11,10 +11,6 @@ import bayes_hcc as bh
 from bayes_hcc.cli import app
 from bayes_hcc.families.registry import FAMILIES
 
-# One xdist worker runs these, the README test and the other "example_trial_graphs" tests:
-# they fit the same models to the example trial, so each model compiles once (conftest.py).
-pytestmark = pytest.mark.xdist_group("example_trial_graphs")
-
 GRID = Path(__file__).resolve().parents[2] / "models" / "sensitivity_os.toml"
 
 
