@@ -23,7 +23,7 @@ import pandas as pd
 from bayes_hcc.errors import ModelError
 
 __all__ = ["CovariateDesign", "covariate_design", "helmert_basis", "covariate_effects",
-           "grouping_column", "AliasedCovariates"]
+           "grouping_column", "AliasedCovariates", "check_group_aliasing"]
 
 
 class AliasedCovariates(ModelError):
@@ -187,6 +187,31 @@ def _check_aliasing(X: np.ndarray, terms: list, arm: np.ndarray) -> None:
             f"covariates {', '.join(map(repr, culprits))} are linearly dependent (the same "
             "variable twice, or one a combination of the others): their effects cannot be "
             "separated. Leave one of them out.")
+
+
+def check_group_aliasing(X: np.ndarray, info: dict, groups, where: str, term: str,
+                         fix: str) -> None:
+    """Covariates determined by a grouping that has a fixed term of its own (fixed site
+    effects, separate stratum baselines), refused by name: that term absorbs them, so
+    their effects would be their priors', not the data's. ``groups``: each patient's
+    group; ``info``: the design's ``info()``; ``where``, ``term`` and ``fix`` word the
+    error ("each site", "the fixed site effects (site_effect='fixed')", what to do)."""
+    if X.shape[1] == 0:
+        return
+    labels = np.unique(np.asarray(groups), return_inverse=True)[1]
+    G = np.eye(labels.max() + 1)[labels]
+    G = (G - G.mean(axis=0))[:, 1:]  # centred as X is: the intercept is implied
+    rank = np.linalg.matrix_rank
+    r0 = rank(G)
+    culprits = [name for name, t in info.items()
+                if rank(np.column_stack([G, X[:, t["columns"]]])) < r0 + len(t["columns"])]
+    if not culprits and rank(np.column_stack([G, X])) == r0 + rank(X):
+        return
+    names = ", ".join(map(repr, culprits or list(info)))
+    raise AliasedCovariates(
+        f"covariate(s) {names} are the same within {where} (with the other covariates, if "
+        f"any), so {term} absorb them: their effects would be their priors', not the "
+        f"data's. {fix}")
 
 
 def covariate_effects(beta: np.ndarray, info: dict) -> dict:

@@ -11,7 +11,7 @@ import pymc as pm
 
 from bayes_hcc.data.trial import INTERVAL, LEFT
 from bayes_hcc.errors import ModelError
-from bayes_hcc.models.covariates import covariate_design, grouping_column
+from bayes_hcc.models.covariates import check_group_aliasing, covariate_design, grouping_column
 from bayes_hcc.models.design import build_eta, build_strata, centring_weights, resolve_site_parametrization
 from bayes_hcc.units import log_unit_in_months
 
@@ -67,6 +67,17 @@ def prepare(model, trial, endpoint):
                              "nothing to stratify; leave strata out.")
     else:
         stratum, n_strata = np.zeros(len(ep), np.int64), 1
+    if model.site_effect == "fixed":
+        check_group_aliasing(X, scale, ep.site, "each site",
+                             "the fixed site effects (site_effect='fixed')",
+                             "Use site_effect='random' (a site-level covariate is then "
+                             "estimated from the differences between sites, shrunk), or "
+                             "leave them out: the fixed site effects already adjust for them.")
+    if strata is not None and model.pooling == "none":
+        check_group_aliasing(X, scale, stratum, f"each stratum of strata={strata!r}",
+                             "the strata's separate baselines (pooling='none')",
+                             "Use pooling='partial', or leave them out: the stratified "
+                             "baselines already adjust for them.")
     if aggregate:
         # Units are the arm x site (x stratum) cells: sufficient statistics (exact).
         unit = (ep.arm.astype(np.int64) * n_sites + ep.site) * n_strata + stratum

@@ -27,8 +27,8 @@ import pandas as pd
 from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.errors import BayesHCCError, ConvergenceWarning, ModelError
 from bayes_hcc.models.base import DEFAULT_PRIORS
-from bayes_hcc.models.covariates import (AliasedCovariates, covariate_design,
-                                         grouping_column)
+from bayes_hcc.models.covariates import (AliasedCovariates, check_group_aliasing,
+                                         covariate_design, grouping_column)
 from bayes_hcc.models.fit import Fit
 from bayes_hcc.models.from_spec import fit_spec
 from bayes_hcc.spec.model_spec import apply_overrides, load_spec
@@ -96,20 +96,37 @@ def _alone_spec(spec, sub: TrialData, column: str):
            sub.to_frame()[c].nunique() > 1]
     # in a small subgroup a covariate can coincide with the arm (or with another one) by
     # chance: left out of this subgroup's fit, and said in its note
-    refs = dict(spec.reference_levels)
-    kept, notes = [], []
-    for c in cov:
-        try:
-            covariate_design(sub, kept + [c], {k: v for k, v in refs.items()
-                                               if k in kept + [c]})
-            kept.append(c)
-        except AliasedCovariates:
-            notes.append(f"covariate {c!r} left out of the unshrunk fit (determined by the "
-                         "arm or the other covariates in this subgroup)")
+    groups = []  # fixed per-group terms left in this subgroup's fit absorb group-level covariates
+    if over.get("site.effect") != "none" and spec.model_settings()["site_effect"] == "fixed":
+        groups.append(ep.site)
+    if strata and over.get("strata") != {} and strata.get("pooling") == "none":
+        groups.append(vals)
+    kept, notes = _separable(sub, cov, dict(spec.reference_levels), groups)
+    notes = [f"covariate {c!r} left out of the unshrunk fit (determined by the arm, the "
+             "other covariates or the fixed site/stratum terms in this subgroup)"
+             for c in notes]
     if kept != list(spec.covariates):
         over["covariates"] = kept
-        over["reference_levels"] = {k: v for k, v in refs.items() if k in kept}
+        over["reference_levels"] = {k: v for k, v in dict(spec.reference_levels).items()
+                                    if k in kept}
     return (apply_overrides(spec, over) if over else spec), notes
+
+
+def _separable(trial: TrialData, names, refs: dict, groups) -> tuple[list, list]:
+    """The covariates, in order, that the model can separate (``covariate_design``'s check,
+    and ``check_group_aliasing`` against each array of ``groups``: the fixed per-group
+    terms of the fit), and those it cannot."""
+    kept, dropped = [], []
+    for c in names:
+        try:
+            design = covariate_design(trial, kept + [c], {k: v for k, v in refs.items()
+                                                          if k in kept + [c]})
+            for g in groups:
+                check_group_aliasing(design.X, design.info(), g, "", "", "")
+            kept.append(c)
+        except AliasedCovariates:
+            dropped.append(c)
+    return kept, dropped
 
 
 def _summary(log_hr, prob):
@@ -187,6 +204,19 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
             (np.asarray(ep.sites, dtype=object)[ep.site].astype(str), list(ep.sites))
         regrouped = _regrouped(trial, column, values)
         shrunk_spec = _shrunk_spec(spec, column, len(ep.sites))
+        # the subgroups' own (fixed) effects absorb a covariate that is the same within each
+        # subgroup (the trial's sites when every site lies in one subgroup): left out
+        kept, absorbed = _separable(regrouped, shrunk_spec.covariates,
+                                    dict(shrunk_spec.reference_levels),
+                                    [regrouped.endpoint(spec.endpoint).site])
+        if absorbed:
+            shrunk_spec = apply_overrides(shrunk_spec, {
+                "covariates": kept, "reference_levels": {
+                    k: v for k, v in dict(shrunk_spec.reference_levels).items() if k in kept}})
+        shrunk_notes = [f"{'the trial sites' if c == TRIAL_SITE else f'covariate {c!r}'} "
+                        f"left out of the shrunk fit (the same within each {column} "
+                        "subgroup: the subgroups' own effects adjust for it)"
+                        for c in absorbed]
         shrunk, _ = _quiet_fit(shrunk_spec, regrouped, fast, seed)
         post = shrunk.posterior
         sd = post["arm_site_sd"].to_numpy().ravel()
@@ -196,7 +226,7 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
             g = list(shrunk.sites).index(level)
             s_med, s_lo, s_hi, s_p = _summary(
                 post["log_hr"] + post["arm_site_effect"].isel(site=g), prob)
-            note = []
+            note = list(shrunk_notes)
             ev = {a: int(ep.event[mask & (ep.arm == i)].sum()) for i, a in enumerate(arms)}
             if min(int((mask & (ep.arm == i)).sum()) for i in range(2)) == 0:
                 u = (np.nan,) * 4

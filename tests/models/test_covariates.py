@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import bayes_hcc as bh
-from bayes_hcc.models.covariates import covariate_effects, helmert_basis
+from bayes_hcc.models.covariates import AliasedCovariates, covariate_effects, helmert_basis
 
 
 def _three_level_trial(seed=11, n=450):
@@ -191,3 +191,46 @@ def test_marginal_hr_beyond_follow_up_is_labelled(three_level):
     table = bh.summarize(fit, tau=60, extrapolate=True, frequentist=False)
     assert "extrapolated: tau beyond follow-up" in table.loc["marginal HR to 60 months",
                                                             "note"]
+
+
+def test_covariates_a_fixed_per_site_or_per_stratum_term_absorbs_are_refused(example_trial):
+    """A site-level covariate (hospital volume, region, or the site copied in as a factor)
+    beside fixed site effects was fitted: the fixed effects absorb it, so its 'effect' was
+    its prior's, silently. Refused by name before anything compiles; the same beside
+    separate stratum baselines (``pooling="none"``). Random site effects and partially
+    pooled strata keep them (estimated from the differences between sites, shrunk), and a
+    patient-level covariate is kept beside fixed sites."""
+    from bayes_hcc.models.graph import prepare
+
+    f = example_trial.to_frame()
+    sites = sorted(f["site"].unique())
+    rng = np.random.default_rng(3)
+    f = f.assign(volume=f["site"].map({s: 10.0 * (i + 1) for i, s in enumerate(sites)}),
+                 region=f["site"].map({s: "north" if i < 3 else "south"
+                                       for i, s in enumerate(sites)}),
+                 hospital=f["site"], age=rng.normal(60, 10, len(f)))
+    trial = bh.read_trial(f[[c for c in f.columns if not c.startswith(("os_", "pfs_", "ttp_"))]])
+    for model, match in [
+            (bh.WeibullPH(site_effect="fixed", covariates=["volume"]),
+             r"covariate\(s\) 'volume' .*each site.*site_effect='fixed'.*site_effect='random'"),
+            (bh.WeibullPH(site_effect="fixed", covariates=["age", "hospital"]),
+             r"covariate\(s\) 'hospital' .*each site"),
+            (bh.WeibullPH(site_effect="fixed", covariates=["volume", "age", "region"]),
+             r"covariate\(s\) 'volume', 'region' .*each site"),
+            (bh.PiecewiseExponential(site_effect="none", strata="site", pooling="none",
+                                     covariates=["age", "region"]),
+             r"covariate\(s\) 'region' .*each stratum of strata='site'.*pooling='partial'"),
+            (bh.WeibullPH(site_effect="none", strata="region", pooling="none",
+                          covariates=["volume"]),
+             None)]:
+        if match is None:  # volume varies within each region: kept
+            prepare(model, trial, "os")
+            continue
+        with pytest.raises(AliasedCovariates, match=match):
+            model.fit(trial, "os")
+    for model in [bh.WeibullPH(site_effect="random", covariates=["volume", "region"]),
+                  bh.WeibullPH(site_effect="fixed", covariates=["age"]),
+                  bh.PiecewiseExponential(site_effect="none", strata="site",
+                                          covariates=["age", "region"])]:
+        X = prepare(model, trial, "os")[3]
+        assert X.shape[1] == len(model.covariates)

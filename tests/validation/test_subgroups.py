@@ -126,3 +126,23 @@ def test_shrunk_subgroup_hrs_are_closer_to_the_truth():
     print(f"MSE shrunk {np.mean(se_shrunk):.4f}, unshrunk {np.mean(se_alone):.4f}, "
           f"difference {per_trial.mean():.4f} (MC SE {mc:.4f})")
     assert per_trial.mean() > 2 * mc
+
+
+def test_subgroups_by_a_site_level_column(example_trial):
+    """Subgroups by region, a column that is the same for every patient of a site: the
+    shrunk model's fixed subgroup effects absorb the trial's sites (every site lies in one
+    region), so they are left out of that fit, and the rows say so; the HRs are estimated
+    as for any column (finite, their intervals around them)."""
+    f = example_trial.to_frame()
+    sites = sorted(f["site"].unique())
+    f["region"] = f["site"].map({s: "north" if i < 3 else "south" for i, s in enumerate(sites)})
+    trial = bh.read_trial(f[[c for c in f.columns if not c.startswith(("os_", "pfs_", "ttp_"))]])
+    fit = bh.WeibullPH().fit(trial, "os", random_seed=3)  # the fixture's model: compiled
+    table = bh.subgroups(fit, trial, by="region", fast=True)
+    rows = table.loc["region"]
+    assert list(rows.index) == ["north", "south"]
+    assert rows["note"].str.contains("the trial sites left out of the shrunk fit").all()
+    for k in ("shrunk", "unshrunk"):
+        assert np.isfinite(rows[f"HR {k}"]).all()
+        assert (rows[f"lower {k}"] < rows[f"HR {k}"]).all()
+        assert (rows[f"HR {k}"] < rows[f"upper {k}"]).all()
