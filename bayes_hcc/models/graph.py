@@ -70,14 +70,16 @@ def prepare(model, trial, endpoint):
     if model.site_effect == "fixed":
         check_group_aliasing(X, scale, ep.site, "each site",
                              "the fixed site effects (site_effect='fixed')",
-                             "Use site_effect='random' (a site-level covariate is then "
-                             "estimated from the differences between sites, shrunk), or "
-                             "leave them out: the fixed site effects already adjust for them.")
+                             "Use site_effect='random' (in a spec: [site] effect = "
+                             "\"random\"; a site-level covariate is then estimated from the "
+                             "differences between sites, shrunk), or leave them out: the "
+                             "fixed site effects already adjust for them.")
     if strata is not None and model.pooling == "none":
         check_group_aliasing(X, scale, stratum, f"each stratum of strata={strata!r}",
                              "the strata's separate baselines (pooling='none')",
-                             "Use pooling='partial', or leave them out: the stratified "
-                             "baselines already adjust for them.")
+                             "Use pooling='partial' (in a spec: [strata] pooling = "
+                             "\"partial\"), or leave them out: the stratified baselines "
+                             "already adjust for them.")
     if aggregate:
         # Units are the arm x site (x stratum) cells: sufficient statistics (exact).
         unit = (ep.arm.astype(np.int64) * n_sites + ep.site) * n_strata + stratum
