@@ -16,7 +16,7 @@ from bayes_hcc.models.design import build_eta, build_strata, centring_weights, r
 from bayes_hcc.units import log_unit_in_months
 
 __all__ = ["prepare", "build_pymc", "prior_data", "standardize_covariates",
-           "site_parametrization_for"]
+           "site_parametrization_for", "fixed_group_terms"]
 
 
 def standardize_covariates(trial, endpoint, names, reference_levels=None):
@@ -33,6 +33,28 @@ def stratum_index(trial, ep, column) -> tuple[np.ndarray, tuple]:
         return np.asarray(ep.site, np.int64), tuple(ep.sites)
     text, labels = grouping_column(trial, column, f"strata={column!r}")
     return pd.Categorical(text, categories=labels).codes.astype(np.int64), labels
+
+
+def fixed_group_terms(model, trial, endpoint) -> list[tuple]:
+    """The model's fixed per-group terms: fixed site effects, and separate stratum
+    baselines (``pooling="none"``). Each as (each patient's group, then the wording of
+    ``check_group_aliasing``'s error): a covariate that is the same within every group of
+    one is absorbed by it."""
+    ep = trial.endpoint(endpoint)
+    terms = []
+    if model.site_effect == "fixed":
+        terms.append((ep.site, "each site", "the fixed site effects (site_effect='fixed')",
+                      "Use site_effect='random' (in a spec: [site] effect = \"random\"; a "
+                      "site-level covariate is then estimated from the differences between "
+                      "sites, shrunk), or leave them out: the fixed site effects already "
+                      "adjust for them."))
+    if model.strata is not None and model.pooling == "none":
+        terms.append((stratum_index(trial, ep, model.strata)[0],
+                      f"each stratum of strata={model.strata!r}",
+                      "the strata's separate baselines (pooling='none')",
+                      "Use pooling='partial' (in a spec: [strata] pooling = \"partial\"), "
+                      "or leave them out: the stratified baselines already adjust for them."))
+    return terms
 
 
 def prepare(model, trial, endpoint):
@@ -67,19 +89,8 @@ def prepare(model, trial, endpoint):
                              "nothing to stratify; leave strata out.")
     else:
         stratum, n_strata = np.zeros(len(ep), np.int64), 1
-    if model.site_effect == "fixed":
-        check_group_aliasing(X, scale, ep.site, "each site",
-                             "the fixed site effects (site_effect='fixed')",
-                             "Use site_effect='random' (in a spec: [site] effect = "
-                             "\"random\"; a site-level covariate is then estimated from the "
-                             "differences between sites, shrunk), or leave them out: the "
-                             "fixed site effects already adjust for them.")
-    if strata is not None and model.pooling == "none":
-        check_group_aliasing(X, scale, stratum, f"each stratum of strata={strata!r}",
-                             "the strata's separate baselines (pooling='none')",
-                             "Use pooling='partial' (in a spec: [strata] pooling = "
-                             "\"partial\"), or leave them out: the stratified baselines "
-                             "already adjust for them.")
+    for groups in fixed_group_terms(model, trial, endpoint):
+        check_group_aliasing(X, scale, *groups)
     if aggregate:
         # Units are the arm x site (x stratum) cells: sufficient statistics (exact).
         unit = (ep.arm.astype(np.int64) * n_sites + ep.site) * n_strata + stratum

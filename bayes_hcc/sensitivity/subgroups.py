@@ -30,7 +30,8 @@ from bayes_hcc.models.base import DEFAULT_PRIORS
 from bayes_hcc.models.covariates import (AliasedCovariates, check_group_aliasing,
                                          covariate_design, grouping_column)
 from bayes_hcc.models.fit import Fit
-from bayes_hcc.models.from_spec import fit_spec
+from bayes_hcc.models.from_spec import build, fit_spec
+from bayes_hcc.models.graph import fixed_group_terms
 from bayes_hcc.spec.model_spec import apply_overrides, load_spec
 
 __all__ = ["subgroups", "MAX_LEVELS"]
@@ -94,17 +95,13 @@ def _alone_spec(spec, sub: TrialData, column: str):
             over["strata"] = {}
     cov = [c for c in spec.covariates if c != column and
            sub.to_frame()[c].nunique() > 1]
-    # in a small subgroup a covariate can coincide with the arm (or with another one) by
-    # chance: left out of this subgroup's fit, and said in its note
-    groups = []  # fixed per-group terms left in this subgroup's fit absorb group-level covariates
-    if over.get("site.effect") != "none" and spec.model_settings()["site_effect"] == "fixed":
-        groups.append(ep.site)
-    if strata and over.get("strata") != {} and strata.get("pooling") == "none":
-        groups.append(vals)
-    kept, notes = _separable(sub, cov, dict(spec.reference_levels), groups)
+    # in a small subgroup a covariate can coincide with the arm (or with another one, or
+    # with the fixed site or stratum terms kept here) by chance: left out of this
+    # subgroup's fit, and said in its note
+    kept, dropped = _separable(apply_overrides(spec, over) if over else spec, sub, cov)
     notes = [f"covariate {c!r} left out of the unshrunk fit (determined by the arm, the "
              "other covariates or the fixed site/stratum terms in this subgroup)"
-             for c in notes]
+             for c in dropped]
     if kept != list(spec.covariates):
         over["covariates"] = kept
         over["reference_levels"] = {k: v for k, v in dict(spec.reference_levels).items()
@@ -112,17 +109,19 @@ def _alone_spec(spec, sub: TrialData, column: str):
     return (apply_overrides(spec, over) if over else spec), notes
 
 
-def _separable(trial: TrialData, names, refs: dict, groups) -> tuple[list, list]:
-    """The covariates, in order, that the model can separate (``covariate_design``'s check,
-    and ``check_group_aliasing`` against each array of ``groups``: the fixed per-group
-    terms of the fit), and those it cannot."""
+def _separable(spec, trial: TrialData, names) -> tuple[list, list]:
+    """Of the covariates ``names``, in order, those the model of ``spec`` can separate on
+    ``trial`` (``covariate_design``'s check, and ``check_group_aliasing`` against the
+    model's fixed site and stratum terms), and those it cannot."""
+    refs = dict(spec.reference_levels)
+    groups = fixed_group_terms(build(spec), trial, spec.endpoint)
     kept, dropped = [], []
     for c in names:
         try:
             design = covariate_design(trial, kept + [c], {k: v for k, v in refs.items()
                                                           if k in kept + [c]})
             for g in groups:
-                check_group_aliasing(design.X, design.info(), g, "", "", "")
+                check_group_aliasing(design.X, design.info(), *g)
             kept.append(c)
         except AliasedCovariates:
             dropped.append(c)
@@ -206,9 +205,7 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
         shrunk_spec = _shrunk_spec(spec, column, len(ep.sites))
         # the subgroups' own (fixed) effects absorb a covariate that is the same within each
         # subgroup (the trial's sites when every site lies in one subgroup): left out
-        kept, absorbed = _separable(regrouped, shrunk_spec.covariates,
-                                    dict(shrunk_spec.reference_levels),
-                                    [regrouped.endpoint(spec.endpoint).site])
+        kept, absorbed = _separable(shrunk_spec, regrouped, shrunk_spec.covariates)
         if absorbed:
             shrunk_spec = apply_overrides(shrunk_spec, {
                 "covariates": kept, "reference_levels": {
