@@ -234,3 +234,14 @@ def test_covariates_a_fixed_per_site_or_per_stratum_term_absorbs_are_refused(exa
                                           covariates=["age", "region"])]:
         X = prepare(model, trial, "os")[3]
         assert X.shape[1] == len(model.covariates)
+    # the same with the arms coded 0/1 and the rows shuffled: the check follows the data
+    coded = f.assign(arm=(f["arm"] == example_trial.treatment).astype(int)).sample(
+        frac=1.0, random_state=5)
+    coded = bh.read_trial(coded[[c for c in coded.columns
+                                 if not c.startswith(("os_", "pfs_", "ttp_"))]],
+                          control=0, treatment=1)
+    with pytest.raises(AliasedCovariates, match=r"covariate\(s\) 'volume', 'region' "):
+        bh.WeibullPH(site_effect="fixed", covariates=["volume", "age", "region"]).fit(
+            coded, "os")
+    assert prepare(bh.WeibullPH(site_effect="fixed", covariates=["age"]), coded,
+                   "os")[3].shape[1] == 1

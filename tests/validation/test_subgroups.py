@@ -132,7 +132,10 @@ def test_subgroups_by_a_site_level_column(example_trial):
     """Subgroups by region, a column that is the same for every patient of a site: the
     shrunk model's fixed subgroup effects absorb the trial's sites (every site lies in one
     region), so they are left out of that fit, and the rows say so; the HRs are estimated
-    as for any column (finite, their intervals around them)."""
+    as for any column: with no true heterogeneity (every patient's HR is the example
+    trial's 0.70), each region's shrunk interval covers it, and the shrunk HRs lie nearer
+    the overall HR than the unshrunk ones (0.02 on the log scale: Monte Carlo error of the
+    fast fits' medians, as in the test above)."""
     f = example_trial.to_frame()
     sites = sorted(f["site"].unique())
     f["region"] = f["site"].map({s: "north" if i < 3 else "south" for i, s in enumerate(sites)})
@@ -146,3 +149,8 @@ def test_subgroups_by_a_site_level_column(example_trial):
         assert np.isfinite(rows[f"HR {k}"]).all()
         assert (rows[f"lower {k}"] < rows[f"HR {k}"]).all()
         assert (rows[f"HR {k}"] < rows[f"upper {k}"]).all()
+    true_hr = example_trial.truth.hr["os"]
+    assert ((rows["lower shrunk"] < true_hr) & (true_hr < rows["upper shrunk"])).all()
+    overall = np.log(table["HR shrunk"].iloc[0])
+    assert (np.abs(np.log(rows["HR shrunk"]) - overall)
+            <= np.abs(np.log(rows["HR unshrunk"]) - overall) + 0.02).all()
