@@ -36,8 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TRANSITIONS", "GROUPS", "QUAD_WIDTHS", "TIMES", "layout", "loglik_terms",
-           "loglik_numpy", "N_NODES"]
+__all__ = ["TRANSITIONS", "N_BLOCKS", "layout", "loglik_terms", "loglik_numpy", "N_NODES"]
 
 #: transition keys: 0->1, 0->2, 1->2
 TRANSITIONS = ("progression", "death_without_progression", "death_after_progression")
@@ -98,27 +97,19 @@ def _nodes(lo, hi, splits_for, grade_hi=False, max_width=None, graded=True):
     return nodes, weights
 
 
-#: the patient groups: progression seen exactly, progression seen in an interval, no
-#: progression seen with time between the last scan and T (an integral), and no
-#: progression seen up to T itself (progression-free at death or censoring: no integral).
-#: Each integral group is split by where its intervals start: at 0 (never scanned before:
-#: graded towards 0 where a hazard may be singular there, many more nodes) or later; each
-#: part is padded to its own widest row, so the many later-starting rows do not carry the
-#: graded rows' nodes.
-GROUPS = ("exact", "interval", "interval_from_0", "free", "free_from_0", "direct")
-#: the integral groups, padded to one width per tuple (two matrices of log weights)
-QUAD_WIDTHS = (("interval", "free"), ("interval_from_0", "free_from_0"))
-#: what each integral group integrates: progression in (L, R], or unseen progression in
-#: (L, T) beside no progression at all
-QUAD_KIND = {"interval": "interval", "interval_from_0": "interval", "free": "free",
-             "free_from_0": "free"}
-_TIMES = {"markov": {"exact": ("R", "T"), "interval": ("u", "T_node"),
-                     "free": ("u", "T_node", "T"), "direct": ("T",)},
-          "semi_markov": {"exact": ("R", "T-R"), "interval": ("u", "T-u"),
-                          "free": ("u", "T-u", "T"), "direct": ("T",)}}
-#: the times each group's hazards are read at (``layout``'s ``tf`` keys), per time scale
-TIMES = {scale: {g: times[QUAD_KIND.get(g, g)] for g in GROUPS}
-         for scale, times in _TIMES.items()}
+#: The rows of the likelihood, in three blocks. Every row is one term of a patient's
+#: likelihood: a progression at a time x (seen exactly, or a quadrature node of an
+#: integral) or no progression up to T (x = T). Block 0 holds the patients with one term:
+#: progression seen exactly, and progression-free up to T itself (no integral). Blocks 1 and
+#: 2 hold the patients with an integral, as matrices (patients, nodes + 1): the quadrature
+#: nodes of progression in (L, R] or unseen in (L, T), then one no-progression term (the
+#: patient progression-free at T: weight 1 when no progression was seen, 0 when one was).
+#: Block 2 holds the intervals that start at 0 (never scanned before: graded towards 0 where
+#: a hazard may be singular there, many more nodes), block 1 the later-starting ones, so
+#: that those many rows do not carry the graded rows' nodes. Every transition's hazards are
+#: then read once, on all rows together: the graph holds one evaluation per transition and
+#: time (seven), not one per group.
+N_BLOCKS = 3
 
 
 def check_families(families) -> None:
@@ -132,72 +123,74 @@ def check_families(families) -> None:
 
 
 def layout(data, families, time_scale: str) -> dict:
-    """numpy arrays of the likelihood for these data and families, per group (``GROUPS``):
-    the patient indices, deaths, quadrature log weights (n, Q) with the same Q in the
-    integral groups padded together (``QUAD_WIDTHS``), and the time features of every time
-    the hazards are read at (``tf``: {which: features}; ``TIMES``). The three transitions
-    share the features (``check_families``)."""
+    """numpy arrays of the likelihood for these data and families (see ``N_BLOCKS``): per
+    row, the patient (``pid``), whether it is a progression term (``prog``), the patient's
+    death indicator, the time features where progression and death without progression are
+    read (``x``: the progression time, or T) and where death after progression is read
+    (``y``: T on the clock-forward scale, T - x on the clock-reset scale; T on the rows
+    that are not progression terms, where it is multiplied by 0); and the log quadrature
+    weights of blocks 1 and 2 (``log_weight``: matrices, -inf where a row is padded or a
+    weight is 0). The three transitions share the features (``check_families``)."""
     check_families(families)
     f01 = families[0]
     L, R, T = data.prog_lower, data.prog_upper, data.time
     d = data.death.astype(float)
+    markov = time_scale == "markov"
     b01, b02, b12 = (np.asarray(f.breakpoints(), float) for f in families)
-    fixed = np.unique(np.concatenate([b01, b02] + ([b12] if time_scale == "markov" else [])))
+    fixed = np.unique(np.concatenate([b01, b02] + ([b12] if markov else [])))
 
     def splits(t_end):
-        if time_scale == "markov":
+        if markov:
             return lambda i: fixed
         return lambda i: np.concatenate([fixed, t_end[i] - b12])
 
-    out = {"time_scale": time_scale}
-    i1 = np.flatnonzero(data.exact)
-    times = {"R": R[i1], "T": T[i1], "T-R": T[i1] - R[i1]}
-    out["exact"] = {"idx": i1, "death": d[i1],
-                    "tf": {w: f01.time_features(times[w]) for w in TIMES[time_scale]["exact"]}}
-    # integrals: progression in (L, R], and unseen progression in (L, T); clock reset:
-    # a12(T - u) may be singular where the interval reaches T
+    # block 0: progression seen exactly at R; progression-free up to T itself (followed for
+    # no time at all, randomised at the cut: contributes exactly 0, left out)
     free = ~data.progressed
-    # followed for no time at all (randomised at the cut): contribute exactly 0, left out
+    i1 = np.flatnonzero(data.exact)
     i4 = np.flatnonzero(free & (L >= T) & (T > 0))
-    out["direct"] = {"idx": i4, "death": d[i4], "tf": {"T": f01.time_features(T[i4])}}
-    quad = {}
-    for name, rows, hi in (("interval", np.flatnonzero(data.interval), R),
-                           ("free", np.flatnonzero(free & (L < T)), T)):
-        for part, keep in ((name, L[rows] > 0), (f"{name}_from_0", L[rows] == 0)):
-            sub = rows[keep]
-            quad[part] = (sub, *_nodes(L[sub], hi[sub], splits(T[sub]),
-                                       grade_hi=time_scale != "markov",
-                                       graded=not f01.constant_between_breakpoints))
-    for together in QUAD_WIDTHS:  # same width in each: pad with zero weights
-        q = max(quad[g][1].shape[1] for g in together)
-        for name in together:
-            rows, nodes, weights = quad[name]
+    pid = [i1, i4]
+    x = [R[i1], T[i4]]
+    prog = [np.ones(len(i1)), np.zeros(len(i4))]
+    weights = []
+    # blocks 1 and 2: progression in (L, R], unseen progression in (L, T); on the clock-reset
+    # scale a12(T - u) may be singular where the interval reaches T
+    interval, unseen = np.flatnonzero(data.interval), np.flatnonzero(free & (L < T))
+    for from_0 in (False, True):
+        parts = []
+        for rows, hi, seen in ((interval, R, True), (unseen, T, False)):
+            sub = rows[(L[rows] == 0) == from_0]
+            parts.append((sub, seen, *_nodes(L[sub], hi[sub], splits(T[sub]),
+                                              grade_hi=not markov,
+                                              graded=not f01.constant_between_breakpoints)))
+        q = max(p[2].shape[1] for p in parts)
+        for sub, seen, nodes, w in parts:  # pad to one width; the last column: no progression
             extra = q - nodes.shape[1]
-            nodes = np.concatenate([nodes, np.repeat(nodes[:, :1], extra, axis=1)], axis=1)
-            weights = np.concatenate([weights, np.zeros((len(rows), extra))], axis=1)
-            u = nodes.ravel()
-            t_rep = np.repeat(T[rows], q)
-            times = {"u": u, "T_node": t_rep, "T-u": t_rep - u, "T": T[rows]}
-            out[name] = {"idx": rows, "death": d[rows], "death_node": np.repeat(d[rows], q),
-                         "node_idx": np.repeat(rows, q),
-                         # log weights: -inf where padded (0 weight)
-                         "log_weight": np.where(weights > 0, np.log(np.where(
-                             weights > 0, weights, 1.0)), -np.inf),
-                         "tf": {w: f01.time_features(times[w])
-                                for w in TIMES[time_scale][name]}}
-    return out
+            nodes = np.concatenate([nodes, np.repeat(nodes[:, :1], extra, axis=1),
+                                    T[sub, None]], axis=1)
+            w = np.concatenate([w, np.zeros((len(sub), extra)),
+                                np.full((len(sub), 1), 0.0 if seen else 1.0)], axis=1)
+            pid.append(np.repeat(sub, q + 1))
+            x.append(nodes.ravel())
+            prog.append(np.tile(np.r_[np.ones(q), 0.0], len(sub)))
+            weights.append(w)
+    pid = np.concatenate(pid).astype(np.int64)
+    x, prog = np.concatenate(x), np.concatenate(prog)
+    y = np.where(prog > 0, T[pid] - x, T[pid]) if not markov else T[pid]
+    with np.errstate(divide="ignore"):
+        log_weight = [np.log(np.concatenate(weights[j:j + 2])) for j in (0, 2)]
+    return {"time_scale": time_scale, "pid": pid, "prog": prog, "death": d[pid],
+            "x": f01.time_features(x), "y": f01.time_features(y),
+            "log_weight": log_weight}
 
 
-def _lse_rows(xp, terms, log_weight, extra=None):
-    """log( exp(extra) + sum_k exp(terms_k + log_weight_k) ) per patient: ``terms``
-    B + (n q,) flattened by patient, ``log_weight`` (n, q) (-inf where padded), ``extra``
-    B + (n,) or None."""
+def _lse_rows(xp, terms, log_weight):
+    """log sum_k exp(terms_k + log_weight_k) per patient: ``terms`` B + (n q,) flattened by
+    patient, ``log_weight`` (n, q) (-inf where a weight is 0)."""
     if xp is np:
         x = terms.reshape(terms.shape[:-1] + log_weight.shape) + log_weight
     else:
         x = terms.reshape(log_weight.shape) + log_weight
-    if extra is not None:
-        x = xp.concatenate([x, extra[..., None]], axis=-1)
     m = x.max(axis=-1, keepdims=True)
     if xp is np:
         m = np.where(np.isfinite(m), m, 0.0)
@@ -205,54 +198,33 @@ def _lse_rows(xp, terms, log_weight, extra=None):
 
 
 def loglik_terms(xp, families, params, etas, lay) -> list:
-    """Per-patient log-likelihood of each group (``GROUPS``), each B + (n_g,),
-    with the patient indices of each group. ``params`` and ``etas`` are per transition
-    (etas B + (n,)); ``lay`` is :func:`layout`'s output (numpy, or graph data of the same
-    structure)."""
+    """Per-patient log-likelihood of each block (``N_BLOCKS``), each B + (n_b,), with the
+    patient indices of each block. ``params`` and ``etas`` are per transition (etas
+    B + (n,)); ``lay`` is :func:`layout`'s output (numpy, or graph data of the same
+    structure).
+
+    On every row: log S0(x) + a01(x) if a progression term, else + a02(x)^d; a progression
+    term adds log S12(x, T) + a12(.)^d (read at y). A row that is not a progression term
+    has the progression and post-progression parts multiplied by 0, so every hazard is read
+    once on all rows."""
     f01, f02, f12 = families
     p01, p02, p12 = params
-    e01, e02, e12 = etas
-    markov = lay["time_scale"] == "markov"
-
-    def take(e, idx):
-        return e[..., idx]
-
-    def H(f, p, x, e):
-        return f.cumhaz_x(xp, p, x, e)
-
-    def logh(f, p, x, e):
-        return f.log_hazard_x(xp, p, x, e)
-
-    def progressed_at(tf, at, end, gap, death, rows):
-        """log of S0(x) a01(x) S12(x, T) a12^d: progression at x (the times ``at``), then
-        death (d = 1) or censoring at T (``end``; ``gap`` = T - x on the clock-reset
-        scale)."""
-        a, b, c = take(e01, rows), take(e02, rows), take(e12, rows)
-        x = tf[at]
-        out = -H(f01, p01, x, a) - H(f02, p02, x, b) + logh(f01, p01, x, a)
-        if markov:
-            return out - (H(f12, p12, tf[end], c) - H(f12, p12, x, c)) \
-                + death * logh(f12, p12, tf[end], c)
-        return out - H(f12, p12, tf[gap], c) + death * logh(f12, p12, tf[gap], c)
-
-    out = []
-    g = lay["exact"]
-    out.append((progressed_at(g["tf"], "R", "T", "T-R", g["death"], g["idx"]), g["idx"]))
-    for name, kind in QUAD_KIND.items():
-        g = lay[name]
-        i, tf = g["idx"], g["tf"]
-        log_f = progressed_at(tf, "u", "T_node", "T-u", g["death_node"], g["node_idx"])
-        extra = None
-        if kind == "free":  # no progression before T: S0(T) a02(T)^d
-            a, b = take(e01, i), take(e02, i)
-            extra = -H(f01, p01, tf["T"], a) - H(f02, p02, tf["T"], b) \
-                + g["death"] * logh(f02, p02, tf["T"], b)
-        out.append((_lse_rows(xp, log_f, g["log_weight"], extra), i))
-    g = lay["direct"]  # progression-free up to T: S0(T) a02(T)^d
-    i, tf = g["idx"], g["tf"]
-    a, b = take(e01, i), take(e02, i)
-    out.append((-H(f01, p01, tf["T"], a) - H(f02, p02, tf["T"], b)
-                + g["death"] * logh(f02, p02, tf["T"], b), i))
+    pid, prog, d, x, y = (lay[k] for k in ("pid", "prog", "death", "x", "y"))
+    e01, e02, e12 = (e[..., pid] for e in etas)
+    ll = (-f01.cumhaz_x(xp, p01, x, e01) - f02.cumhaz_x(xp, p02, x, e02)
+          + prog * f01.log_hazard_x(xp, p01, x, e01)
+          + (1.0 - prog) * d * f02.log_hazard_x(xp, p02, x, e02))
+    after = -f12.cumhaz_x(xp, p12, y, e12) + d * f12.log_hazard_x(xp, p12, y, e12)
+    if lay["time_scale"] == "markov":  # survival from x to T: H12(T) - H12(x)
+        after = after + f12.cumhaz_x(xp, p12, x, e12)
+    ll = ll + prog * after
+    sizes = [w.shape[0] * w.shape[1] for w in lay["log_weight"]]
+    start = ll.shape[-1] - sizes[0] - sizes[1]
+    out = [(ll[..., :start], pid[:start])]
+    for w, size in zip(lay["log_weight"], sizes):
+        out.append((_lse_rows(xp, ll[..., start:start + size], w),
+                    pid[start:start + size][::w.shape[1]]))
+        start = start + size
     return out
 
 

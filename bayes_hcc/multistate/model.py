@@ -33,8 +33,7 @@ from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
 from bayes_hcc.families.piecewise import quantile_cuts
 from bayes_hcc.families.registry import FAMILIES, family_class
 from bayes_hcc.multistate.data import IllnessDeathData
-from bayes_hcc.multistate.likelihood import (GROUPS, QUAD_WIDTHS, TIMES, TRANSITIONS, layout,
-                                             loglik_terms)
+from bayes_hcc.multistate.likelihood import TRANSITIONS, layout, loglik_terms
 from bayes_hcc.spec.priors import Prior, support_problem
 from bayes_hcc.units import log_unit_in_months
 
@@ -356,23 +355,15 @@ class IllnessDeath:
         return fit
 
     def _data_arrays(self, data: IllnessDeathData, fams) -> dict:
-        """The likelihood layout packed into a few arrays (the compiled sampler reads each
-        data array as an argument, and numba takes at most about 30): patients of the
-        groups in one index vector with their sizes, the integral groups' quadrature log
-        weights in one matrix per width (``QUAD_WIDTHS``), every time feature in one array
-        per feature with the row counts of each (group, time) block, and the transitions'
-        own data stacked."""
+        """The likelihood layout as graph data (the compiled sampler reads each data array
+        as an argument, and numba takes at most about 30): the rows' patients, kinds and
+        deaths, their time features (``x__``, ``y__``), the two matrices of quadrature log
+        weights, and the transitions' own data stacked."""
         lay = layout(data, fams, self.time_scale)
         out = {"arm": data.arm.astype(float), "site_idx": data.site.astype(np.int64),
-               "death": data.death.astype(float),
-               "group_idx": np.concatenate([lay[g]["idx"] for g in GROUPS]).astype(np.int64),
-               "group_sizes": np.array([len(lay[g]["idx"]) for g in GROUPS], np.int64),
-               **{f"log_weight_{j}": np.concatenate([lay[g]["log_weight"] for g in groups])
-                  for j, groups in enumerate(QUAD_WIDTHS)}}
-        blocks = [lay[g]["tf"][w] for g, w in self._tf_blocks()]
-        for fname in blocks[0]:
-            out[f"tf__{fname}"] = np.concatenate([b[fname] for b in blocks])
-        out["tf_sizes"] = np.array([len(next(iter(b.values()))) for b in blocks], np.int64)
+               "row_pid": lay["pid"], "row_prog": lay["prog"], "row_death": lay["death"],
+               **{f"log_weight_{j}": w for j, w in enumerate(lay["log_weight"])},
+               **{f"{t}__{k}": v for t in ("x", "y") for k, v in lay[t].items()}}
         times, events = _transition_times(data, self.time_scale)
         extras = []
         for fam, t, e in zip(fams, times, events):
@@ -388,35 +379,13 @@ class IllnessDeath:
             out["X"] = np.asarray(data.X, float)
         return out
 
-    def _tf_blocks(self) -> list:
-        return [(g, w) for g in GROUPS for w in TIMES[self.time_scale][g]]
-
     def _unpack(self, d) -> dict:
-        """The layout (``multistate.likelihood.layout``'s structure) from the packed graph
-        data."""
-        sizes, gi = d["group_sizes"], d["group_idx"]
-        ends = pt.cumsum(sizes)
-        idx = {g: gi[ends[j] - sizes[j]:ends[j]] for j, g in enumerate(GROUPS)}
-        weights = {}  # each integral group's rows of its width's matrix
-        for j, groups in enumerate(QUAD_WIDTHS):
-            start = 0
-            for g in groups:
-                n = sizes[GROUPS.index(g)]
-                weights[g] = d[f"log_weight_{j}"][start:start + n]
-                start = start + n
-        tf_ends = pt.cumsum(d["tf_sizes"])
-        feats = [k for k in d if k.startswith("tf__")]
-        lay = {"time_scale": self.time_scale}
-        for g in GROUPS:
-            lay[g] = {"idx": idx[g], "death": d["death"][idx[g]], "tf": {}}
-            if g in weights:
-                q = weights[g].shape[1]
-                lay[g].update(log_weight=weights[g], node_idx=pt.repeat(idx[g], q),
-                              death_node=pt.repeat(d["death"][idx[g]], q))
-        for j, (g, w) in enumerate(self._tf_blocks()):
-            lo, hi = tf_ends[j] - d["tf_sizes"][j], tf_ends[j]
-            lay[g]["tf"][w] = {k[len("tf__"):]: d[k][lo:hi] for k in feats}
-        return lay
+        """The layout (``multistate.likelihood.layout``'s structure) from the graph data."""
+        return {"time_scale": self.time_scale, "pid": d["row_pid"], "prog": d["row_prog"],
+                "death": d["row_death"],
+                "log_weight": [d["log_weight_0"], d["log_weight_1"]],
+                **{t: {k[len(t) + 2:]: v for k, v in d.items() if k.startswith(f"{t}__")}
+                   for t in ("x", "y")}}
 
     def _build(self, fams, priors, arrays, data):
         coords = {"transition": list(TRANSITIONS), "site": list(data.sites)}
