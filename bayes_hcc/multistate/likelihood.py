@@ -176,7 +176,14 @@ def layout(data, families, time_scale: str) -> dict:
             weights.append(w)
     pid = np.concatenate(pid).astype(np.int64)
     x, prog = np.concatenate(x), np.concatenate(prog)
-    y = np.where(prog > 0, T[pid] - x, T[pid]) if not markov else T[pid]
+    y = T[pid]
+    if not markov:
+        # T - x; 0 only for a progression seen exactly at T and censored that day, whose
+        # death hazard (infinite there for a Weibull shape < 1) enters times 0, and where
+        # the gradient of a Weibull H12 is 0 * log(0): read at the smallest positive number
+        # instead (2.2e-308), where the hazard and every gradient are finite and H12 is 0
+        # to double precision for any shape above 0.05 (lambda * 2.2e-308^k)
+        y = np.where(prog > 0, np.maximum(T[pid] - x, np.finfo(float).tiny), y)
     with np.errstate(divide="ignore"):
         log_weight = [np.log(np.concatenate(weights[j:j + 2])) for j in (0, 2)]
     return {"time_scale": time_scale, "pid": pid, "prog": prog, "death": d[pid],

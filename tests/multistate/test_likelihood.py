@@ -172,3 +172,40 @@ def test_covariates_enter_every_transition_with_their_own_coefficients():
     assert pot != pytest.approx(loglik_numpy(fams, params, without,
                                              layout(d, fams, "markov"), len(T)).sum(),
                                 rel=1e-6)
+
+
+@pytest.mark.parametrize("scale", ["markov", "semi_markov"])
+@pytest.mark.parametrize("kind", ["weibull", "piecewise"])
+def test_a_progression_seen_on_the_last_day_of_follow_up(kind, scale):
+    """Progression seen exactly at T and censored that day (a data cut on the day of the
+    scan): no time after progression, so the contribution is S0(T) a01(T). On the clock-reset
+    scale the death hazard is read at T - R = 0, where a Weibull hazard with shape < 1 is
+    infinite; it enters with weight 0 (no death), and must leave the likelihood and its
+    gradient finite (it was NaN). Same references as above."""
+    lo, up, t, dd, arm = (np.array([3.0, 1.0, 0.0]), np.array([3.0, 2.0, np.inf]),
+                          np.array([3.0, 5.0, 4.0]), np.array([0, 1, 1]), np.array([0, 1, 1]))
+    d = bh.IllnessDeathData.from_arrays(arm=arm, site=None, prog_lower=lo, prog_upper=up,
+                                        time=t, death=dd)
+    params = PARAMS[kind]  # the death-after-progression Weibull shape is 0.9 < 1
+    got = loglik_numpy(families(kind), [{k: np.atleast_1d(v)[None] if np.ndim(v) else
+                                         np.array([v]) for k, v in p.items()} for p in params],
+                       [(b * arm)[None, :].astype(float) for b in BETA],
+                       layout(d, families(kind), scale), 3)[0]
+    want = [reference(kind, params, [b * arm[i] for b in BETA], lo[i], up[i], t[i], dd[i],
+                      scale) for i in range(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-7)
+
+    model = bh.IllnessDeath("weibull_ph" if kind == "weibull" else "piecewise_exponential",
+                            time_scale=scale, site_effect="none",
+                            cuts=CUTS if kind == "piecewise" else None)
+    fams = model.families(d)
+    priors = [model.priors_for(f, tr) for f, tr in zip(fams, TRANSITIONS)]
+    m = model._build(fams, priors, model._data_arrays(d, fams), d)
+    point = m.initial_point(1)
+    for name in point:
+        if name.endswith("log_shape"):
+            point[name] = np.asarray(np.log(0.7))
+    fn = pytensor.function(m.value_vars, [m.logp(), *pytensor.grad(m.logp(), m.value_vars)],
+                           mode="FAST_COMPILE")
+    values = fn(*[point[v.name] for v in m.value_vars])
+    assert all(np.isfinite(v).all() for v in values)
