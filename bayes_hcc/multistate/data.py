@@ -144,6 +144,13 @@ class IllnessDeathData:
         if bad.any():
             raise TrialDataError(f"{dname}: death at time 0 for patients {_rows(pid, bad)}; "
                                  "a death is at least one day after randomisation.")
+        bad = upper == 0
+        if bad.any():
+            raise TrialDataError(f"{pname}: progression at time 0 for patients "
+                                 f"{_rows(pid, bad)}; a progression is seen at least one day "
+                                 "after randomisation (as for deaths: bh.read_trial's "
+                                 "zero_time_events='half_day' moves events at 0 to half a "
+                                 "day).")
         bad = upper < lower
         if bad.any():
             raise TrialDataError(f"{pname}: progression seen before the last progression-free "

@@ -38,6 +38,8 @@ def arrays(**change):
     (dict(prog_lower=[3.0, 2.0, 0.5]), "progression seen before the last.*P1"),
     (dict(time=[5.0, -1.0, 4.0]), "negative.*P2"),
     (dict(time=[5.0, np.nan, 4.0]), "missing.*P2"),
+    (dict(prog_lower=[1.0, 2.0, 0.0], prog_upper=[2.0, np.inf, 0.0]),
+     "progression at time 0.*P3.*half_day"),
 ])
 def test_bad_data_names_the_patients(change, match):
     with pytest.raises(TrialDataError, match=match):
