@@ -152,7 +152,7 @@ def layout(data, families, time_scale: str) -> dict:
     pid = [i1, i4]
     x = [R[i1], T[i4]]
     prog = [np.ones(len(i1)), np.zeros(len(i4))]
-    weights = []
+    log_weight = []
     # blocks 1 and 2: progression in (L, R], unseen progression in (L, T); on the clock-reset
     # scale a12(T - u) may be singular where the interval reaches T
     interval, unseen = np.flatnonzero(data.interval), np.flatnonzero(free & (L < T))
@@ -164,6 +164,7 @@ def layout(data, families, time_scale: str) -> dict:
                                               grade_hi=not markov,
                                               graded=not f01.constant_between_breakpoints)))
         q = max(p[2].shape[1] for p in parts)
+        weights = []
         for sub, seen, nodes, w in parts:  # pad to one width; the last column: no progression
             extra = q - nodes.shape[1]
             nodes = np.concatenate([nodes, np.repeat(nodes[:, :1], extra, axis=1),
@@ -174,6 +175,8 @@ def layout(data, families, time_scale: str) -> dict:
             x.append(nodes.ravel())
             prog.append(np.tile(np.r_[np.ones(q), 0.0], len(sub)))
             weights.append(w)
+        with np.errstate(divide="ignore"):
+            log_weight.append(np.log(np.concatenate(weights)))
     pid = np.concatenate(pid).astype(np.int64)
     x, prog = np.concatenate(x), np.concatenate(prog)
     y = T[pid]
@@ -184,8 +187,6 @@ def layout(data, families, time_scale: str) -> dict:
         # instead (2.2e-308), where the hazard and every gradient are finite and H12 is 0
         # to double precision for any shape above 0.05 (lambda * 2.2e-308^k)
         y = np.where(prog > 0, np.maximum(T[pid] - x, np.finfo(float).tiny), y)
-    with np.errstate(divide="ignore"):
-        log_weight = [np.log(np.concatenate(weights[j:j + 2])) for j in (0, 2)]
     return {"time_scale": time_scale, "pid": pid, "prog": prog, "death": d[pid],
             "x": f01.time_features(x), "y": f01.time_features(y),
             "log_weight": log_weight}

@@ -96,7 +96,7 @@ def test_piecewise_with_covariates_round_trip(trial, tmp_path):
 
 def test_an_edited_file_or_settings_that_no_longer_match_are_refused(trial, tmp_path):
     # the spec's model (Weibull transitions, random site effects), which the tests above
-    # compiled: on an empty compile cache (CI) a new illness-death graph costs 40-70 s
+    # compiled: on an empty compile cache (CI) a new illness-death graph costs 25-40 s
     fit = bh.IllnessDeath("weibull_ph").fit(
         trial, draws=100, tune=200, chains=2, random_seed=3, check=False)
     path = fit.save(tmp_path / "joint.nc")
