@@ -37,3 +37,22 @@ def _close_figures():
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         plt.close("all")
+
+
+@pytest.fixture
+def python_linker():
+    """Compile PyTensor functions in this test with the Python linker (each Op's ``perform``)
+    instead of the default numba one (``tests.helpers.python_linker``).
+
+    For the tests that compare a model's graph with the numpy/scipy model at a few points:
+    what they check is the graph's mathematics after PyTensor's rewrites, which the linker
+    does not change, and a numba compile costs 3-12 s per graph on an empty compile cache
+    (about two minutes of the default run in these tests). That the numba-compiled density
+    the sampler runs equals the Python-evaluated one is tested once per family
+    (``tests/models/test_likelihood.py::test_numba_and_python_linkers_give_the_same_density``),
+    and the samplers' draws by every statistical test. Not for fits: nutpie compiles with
+    numba explicitly, but initial points would come from Python-linked code."""
+    from tests.helpers import python_linker as linker
+
+    with linker():
+        yield

@@ -1,5 +1,6 @@
 """Test helpers: fits with fabricated (exactly known) posteriors, no sampling."""
 
+import contextlib
 import json
 
 import numpy as np
@@ -69,3 +70,17 @@ def assert_same_trial(got, want) -> None:
         pd.testing.assert_frame_equal(got.assessments, want.assessments)
     assert got.cut_date == want.cut_date
     assert got.fingerprint == want.fingerprint
+
+
+@contextlib.contextmanager
+def python_linker():
+    """PyTensor functions compiled inside use the Python linker (each Op's ``perform``), with
+    the default rewrites except elemwise fusion (a performance rewrite whose fused kernels
+    the Python linker cannot run beyond 32 operands; it does not change the arithmetic's
+    meaning). No numba compile: 3-12 s per graph on an empty compile cache."""
+    import pytensor
+    from pytensor.compile.mode import Mode
+
+    mode = Mode(linker="py", optimizer="fast_run").excluding("fusion")
+    with pytensor.config.change_flags(mode=mode):
+        yield

@@ -67,7 +67,7 @@ def test_every_censoring_kind_against_quadrature(family):
         np.testing.assert_allclose(truncated, ref + He, rtol=1e-7, atol=1e-9)
 
 
-def test_pytensor_and_numpy_agree(family):
+def test_pytensor_and_numpy_agree(family, python_linker):
     fam, p = family
     kinds = np.array([EXACT, RIGHT, INTERVAL, LEFT, INTERVAL])
     upper = TIMES * 1.5

@@ -78,7 +78,7 @@ CASES += [("weibull_ph", "partial", "grp", ()), ("piecewise_exponential", "none"
 
 
 @pytest.mark.parametrize("key, pooling, column, covariates", CASES)
-def test_stratified_graph_and_density_equal_numpy(key, pooling, column, covariates):
+def test_stratified_graph_and_density_equal_numpy(key, pooling, column, covariates, python_linker):
     site_effect = "random" if column != "site" else None
     model = _model(key, strata=column, pooling=pooling, covariates=covariates,
                    **({} if site_effect is None else {"site_effect": site_effect}))
@@ -111,7 +111,7 @@ def test_stratified_graph_and_density_equal_numpy(key, pooling, column, covariat
 @pytest.mark.parametrize("key", [
     pytest.param(k, marks=() if k in ("weibull_ph", "piecewise_exponential", "mspline_ph")
                  else pytest.mark.slow) for k in sorted(FAMILIES)])
-def test_stratified_graph_with_interval_censoring_equals_numpy(key):
+def test_stratified_graph_with_interval_censoring_equals_numpy(key, python_linker):
     model = _model(key, strata="site")
     trial = _trial(interval=True)
     # random points nearer the initial point: at the +-0.5 points a Gompertz stratum's
