@@ -45,9 +45,10 @@ def python_linker():
     instead of the default numba one (``tests.helpers.python_linker``).
 
     For the tests that compare a model's graph with the numpy/scipy model at a few points:
-    what they check is the graph's mathematics after PyTensor's rewrites, which the linker
-    does not change, and a numba compile costs 3-12 s per graph on an empty compile cache
-    (about two minutes of the default run in these tests). That the numba-compiled density
+    what they check is the graph's mathematics after PyTensor's rewrites (all but elemwise
+    fusion, which only groups the same operations into one kernel), and a numba compile
+    costs 3-12 s per graph on an empty compile cache (these tests' files took 151 s on 2
+    cores from an empty cache with numba, 78 s with this, the check below included). That the numba-compiled density
     the sampler runs equals the Python-evaluated one is tested once per family
     (``tests/models/test_likelihood.py::test_numba_and_python_linkers_give_the_same_density``),
     and the samplers' draws by every statistical test. Not for fits: nutpie compiles with
