@@ -34,6 +34,7 @@ import functools
 import hashlib
 import hmac
 import importlib
+import inspect
 import logging
 import os
 import pickle
@@ -150,10 +151,8 @@ def _graph_function(jit_fn):
     wrappers (each a further typing and code generation of the whole graph, the outer one
     with a CPython wrapper the callback never uses). Measured on an empty cache: Weibull
     graph 11.9 -> 10.8 s, piecewise 17.1 -> 14.9 s (docs/performance.md); the same code,
-    so the same draws (tested). Stops at anything that is not such a wrapper (``jit_fn`` itself if PyTensor
-    changes how it wraps)."""
-    import inspect
-
+    so the same draws (tested). Stops at anything that is not such a wrapper (``jit_fn``
+    itself if PyTensor changes how it wraps)."""
     fn = jit_fn
     for _ in range(4):
         py = getattr(fn, "py_func", None)
