@@ -48,10 +48,10 @@ def python_linker():
     what they check is the graph's mathematics after PyTensor's rewrites (all but elemwise
     fusion, which only groups the same operations into one kernel), and a numba compile
     costs 3-12 s per graph on an empty compile cache (these tests' files took 151 s on 2
-    cores from an empty cache with numba, 78 s with this, the check below included). That the numba-compiled density
-    the sampler runs equals the Python-evaluated one is tested once per family
-    (``tests/models/test_likelihood.py::test_numba_and_python_linkers_give_the_same_density``),
-    and the samplers' draws by every statistical test. Not for fits: nutpie compiles with
+    cores from an empty cache with numba, 78 s with this, the check below included).
+    That the numba-compiled density the sampler runs equals the Python-evaluated one is
+    tested once per family (``test_numba_and_python_linkers_give_the_same_density`` in
+    tests/models/test_likelihood.py), and the samplers' draws by every statistical test. Not for fits: nutpie compiles with
     numba explicitly, but initial points would come from Python-linked code."""
     from tests.helpers import python_linker as linker
 
