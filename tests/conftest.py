@@ -51,8 +51,9 @@ def python_linker():
     cores from an empty cache with numba, 78 s with this, the check below included).
     That the numba-compiled density the sampler runs equals the Python-evaluated one is
     tested once per family (``test_numba_and_python_linkers_give_the_same_density`` in
-    tests/models/test_likelihood.py), and the samplers' draws by every statistical test. Not for fits: nutpie compiles with
-    numba explicitly, but initial points would come from Python-linked code."""
+    tests/models/test_likelihood.py), and the samplers' draws by every statistical test.
+    Not for fits: nutpie compiles with numba explicitly, but initial points would come
+    from Python-linked code."""
     from tests.helpers import python_linker as linker
 
     with linker():

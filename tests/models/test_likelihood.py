@@ -417,9 +417,8 @@ def test_numba_and_python_linkers_give_the_same_density(key):
     with python_linker():
         ep, family, priors, X, m, points = _graph_at_random_points(model, 5, _interval_trial(),
                                                                    "ttp")
-        outs = [m.logp(jacobian=True, sum=True), *pytensor.grad(m.logp(jacobian=True,
-                                                                        sum=True),
-                                                                 m.value_vars)]
+        logp = m.logp(jacobian=True, sum=True)
+        outs = [logp, *pytensor.grad(logp, m.value_vars)]
         python = m.compile_fn(outs, inputs=m.value_vars, on_unused_input="ignore")
     numba = m.compile_fn(outs, inputs=m.value_vars, on_unused_input="ignore", mode="NUMBA")
     for point, _ in points:
