@@ -29,12 +29,14 @@ silent regression cannot land.
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import functools
 import hashlib
 import hmac
 import importlib
 import inspect
+import io
 import logging
 import os
 import pickle
@@ -347,6 +349,26 @@ def load_signed(path: Path):
     return pickle.loads(_read_signed(path))
 
 
+class _GraphPickler(pickle.Pickler):
+    """Pickles compiled functions, leaving out what PyTensor's ``OpFromGraph`` caches of its
+    own derivatives: the gradient Op it builds on first use, held as a local closure, which
+    cannot be pickled. PyTensor's ``LogSumExp`` is such an Op (in ``pm.Mixture``'s log
+    density, the simplex transform, and wherever the rewrites find a log-sum-exp), so the
+    graphs of mixture and MAP priors, M-splines and the illness-death model failed to store
+    ("Can't pickle local object 'OpFromGraph._build_and_cache_lop_op.<locals>.wrapper'")
+    and every new process rebuilt them (~1 s each). The compiled functions never call that
+    cache; PyTensor rebuilds it if a derivative is asked for again."""
+
+    def reducer_override(self, obj):
+        from pytensor.compile.builders import OpFromGraph
+
+        if isinstance(obj, OpFromGraph) and (obj.__dict__.get("_lop_op_cache")
+                                             or obj.__dict__.get("_rop_op_cache") is not None):
+            state = dict(obj.__dict__, _lop_op_cache={}, _rop_op_cache=None)
+            return copyreg.__newobj__, (type(obj),), state
+        return NotImplemented
+
+
 def store_signed(path: Path, obj, shared) -> None:
     """Pickle ``obj`` (compiled functions) signed with this user's key, atomically, without
     the data it holds: the values of the shared variables ``shared`` are swapped for empty
@@ -355,7 +377,9 @@ def store_signed(path: Path, obj, shared) -> None:
     try:
         for v, a in zip(shared, values):
             v.set_value(np.zeros((0,) * a.ndim, dtype=a.dtype))
-        payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        buffer = io.BytesIO()
+        _GraphPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+        payload = buffer.getvalue()
     finally:
         for v, a in zip(shared, values):
             v.set_value(a, borrow=True)

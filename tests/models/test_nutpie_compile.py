@@ -161,6 +161,25 @@ def test_graph_cache_stores_no_data_and_gives_the_same_draws(example_trial, tmp_
         np.testing.assert_array_equal(a[name].values, b[name].values)
 
 
+def test_graph_cache_stores_graphs_holding_an_opfromgraph(example_trial, tmp_path,
+                                                          monkeypatch):
+    """A mixture prior's graph holds a PyTensor OpFromGraph whose cached gradient Op cannot
+    be pickled: the entry is stored without that cache (it used to fail to store, so every
+    new process rebuilt such graphs), and loaded it gives the same draws."""
+    mixture = bh.Prior.mixture([bh.Prior("Normal", mu=-0.3, sigma=0.15),
+                                bh.Prior("Normal", mu=0.0, sigma=2.0)], weights=[0.8, 0.2])
+    model = bh.WeibullPH(priors={"log_hr": mixture})
+    path = tmp_path / "g.pkl"
+    built, data, status, built_model = _graph_cached_compile(model, example_trial, path,
+                                                             monkeypatch)
+    assert status == "miss" and path.exists(), status
+    loaded, _, status, _ = _graph_cached_compile(model, example_trial, path, monkeypatch)
+    assert status == "hit", status
+    a, b = _draws(loaded), _draws(built, built_model, **data)
+    for name in ("log_hr", "log_shape"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+
+
 def test_damaged_graph_cache_entry_is_rebuilt(example_trial, tmp_path, monkeypatch):
     path = tmp_path / "g.pkl"
     path.write_bytes(b"not a pickle")
