@@ -281,6 +281,63 @@ def _derive_from_dates(frame, dates, time_unit, problems: Problems) -> dict[str,
     return times_from_dates(dates, time_unit)
 
 
+#: A time column carried beside the dates agrees with the time the dates give within this
+#: many days: files round their times (0.01 month is 0.3 days), but a time counted in
+#: another unit or with 30-day months (1.4% off), or corrected in one place only, is not
+#: rounding.
+GIVEN_TIME_TOLERANCE_DAYS = 1.0
+
+
+def _given_columns(ep: dict, name: str, frame) -> dict[str, np.ndarray]:
+    """What the columns of endpoint ``name`` a dates-layout ``frame`` carries should hold,
+    given the endpoint ``ep`` derived from its dates: time and event (and the lower bound
+    of an interval-censored event, as this package writes them), or the bounds
+    ``<name>_lower`` / ``<name>_upper`` (upper empty = censored at lower; lower = upper =
+    exact event)."""
+    t, e = ep[f"{name}_time"], ep[f"{name}_event"]
+    lower = ep.get(f"{name}_lower", np.full(len(t), np.nan))
+    if f"{name}_time" in frame.columns or f"{name}_event" in frame.columns:
+        return {f"{name}_time": t, f"{name}_event": e, f"{name}_lower": lower}
+    return {f"{name}_lower": np.where((e == 1) & np.isfinite(lower), lower, t),
+            f"{name}_upper": np.where(e == 1, t, np.nan)}
+
+
+def _check_given_times(frame, ep, time_unit: str, problems: Problems) -> set[str]:
+    """The dates layout derives OS, PFS and TTP from the dates. A file that also carries
+    their time, event or bound columns (this package's export, an analysis dataset) must
+    say the same thing there: a column that disagrees (a correction made in one place
+    only, times in another unit or with another month length) is an error naming the
+    rows, never silently overridden by the dates. Returns the columns compared (read, not
+    kept as covariates)."""
+    tol = GIVEN_TIME_TOLERANCE_DAYS / DAYS_PER_UNIT[time_unit]
+    compared = set()
+    for name in STANDARD_ENDPOINTS:
+        for col, want in _given_columns(ep, name, frame).items():
+            if col not in frame.columns:
+                continue
+            compared.add(col)
+            raw = frame[col]
+            got = pd.to_numeric(raw.map(lambda v: int(v) if isinstance(v, (bool, np.bool_))
+                                        else v), errors="coerce").to_numpy(float)
+            want = np.asarray(want, float)
+            same = (np.isnan(got) & np.isnan(want)) | (np.abs(got - want) <= (
+                0.5 if col.endswith("_event") else tol))
+            shown = [f"{v} (the dates give {w:.4g})" if np.isfinite(w) else
+                     f"{v} (the dates give none)" for v, w in zip(raw, want)]
+            what = (f"event differs from the {name.upper()} event the dates give"
+                    if col.endswith("_event") else
+                    f"time differs from the {name.upper()} time the dates give (in "
+                    f"{time_unit} of {DAYS_PER_UNIT[time_unit]:g} days)")
+            problems.rows(
+                frame, ~same, col, what,
+                "the dates layout derives OS, PFS and TTP from the dates and does not read "
+                "this column: correct the dates (or this column) so that they agree, drop the "
+                "column to use the dates alone, or drop the date columns to read the times "
+                "layout; if the times are in another unit, pass time_unit= (days, weeks, "
+                "months, years).", values=shown)
+    return compared
+
+
 def _check_bounds(frame, ep, problems: Problems) -> dict[str, np.ndarray]:
     """An endpoint given as ``<ep>_lower`` / ``<ep>_upper`` (R's ``Surv(type="interval2")``):
     upper empty = censored at lower; lower = upper = exact event; lower < upper = event in
@@ -477,6 +534,8 @@ def build_canonical(raw: pd.DataFrame, *, control: str, treatment: str, time_uni
             dates, assessments = reduce_assessments(assessments, frame, dates, source)
         ep = _derive_from_dates(frame, dates, time_unit, problems)
         taken = set(DATES_REQUIRED) | {LPF_COLUMN}
+        problems.raise_if_any()  # compare with the time columns only what the dates give
+        taken |= _check_given_times(frame, ep, time_unit, problems)
     else:
         if assessments is not None:
             raise TrialDataError(f"{source}: an assessment table goes with the dates layout "

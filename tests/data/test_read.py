@@ -154,6 +154,45 @@ def test_validation_names_column_rows_and_fix(case, make, column, rows):
     assert "Fix:" in msg or "needs" in msg or "only one arm" in msg
 
 
+def test_dates_layout_checks_the_time_columns_it_also_carries():
+    """A dates-layout file that also carries time and event columns (this package's own
+    export, an analysis dataset) must say the same thing twice: the endpoints come from the
+    dates, so a time or event column that disagrees with them (a correction made in one
+    place only, another unit, another day count per month) is an error naming the rows,
+    never silently ignored."""
+    trial = bh.read_trial(dates_frame())
+    both = dates_frame()
+    for name in ("os", "pfs", "ttp"):
+        ep = trial.endpoint(name)
+        both[f"{name}_time"] = np.round(ep.time, 2)  # rounded as files are: within a day
+        both[f"{name}_event"] = ep.event
+    assert bh.read_trial(both).fingerprint == trial.fingerprint
+    assert bh.read_trial(trial.to_frame()).fingerprint == trial.fingerprint  # round trip
+    edited = _set(both, "os_time", 3, 99.0)  # corrected in the times, not in the dates
+    with pytest.raises(TrialDataError) as info:
+        bh.read_trial(edited)
+    msg = str(info.value)
+    assert "'os_time'" in msg and "row 4 (patient_id P4)" in msg and "Fix:" in msg
+    assert "time_unit" in msg  # the hint for times in another unit
+    with pytest.raises(TrialDataError, match=r"'ttp_event'.*row 2 \(patient_id P2\)"):
+        bh.read_trial(_set(both, "ttp_event", 1, 1))  # a death counted as progression
+    with pytest.raises(TrialDataError, match="'pfs_time'"):  # 30-day months: 1.4% off
+        bh.read_trial(both.assign(pfs_time=np.round(trial.endpoint("pfs").time * MONTH / 30,
+                                                     2)))
+    # the bounds layout of an interval-censored endpoint is compared too
+    lpf = dates_frame().assign(last_progression_free_date=["2018-02-01", "", "2018-04-01",
+                                                           "2018-06-01", "2018-03-01",
+                                                           "2018-08-01"])
+    interval = bh.read_trial(lpf)
+    ep = interval.endpoint("ttp")
+    lower = np.where(ep.event == 1, np.where(np.isnan(ep.lower), ep.time, ep.lower), ep.time)
+    upper = np.where(ep.event == 1, ep.time, np.nan)
+    bounds = lpf.assign(ttp_lower=lower, ttp_upper=upper)
+    assert bh.read_trial(bounds).fingerprint == interval.fingerprint
+    with pytest.raises(TrialDataError, match=r"'ttp_lower'.*row 1 \(patient_id P1\)"):
+        bh.read_trial(_set(bounds, "ttp_lower", 0, 0.5))
+
+
 def test_several_problems_reported_together():
     frame = _set(times_frame(), "os_time", 0, -1.0).pipe(_set, "os_event", 1, 7)
     with pytest.raises(TrialDataError, match="2 problems found"):
