@@ -282,10 +282,10 @@ def _derive_from_dates(frame, dates, time_unit, problems: Problems) -> dict[str,
 
 
 #: A time column carried beside the dates agrees with the time the dates give within this
-#: many days: files round their times (0.01 month is 0.3 days), but a time counted in
-#: another unit or with 30-day months (1.4% off), or corrected in one place only, is not
-#: rounding.
-GIVEN_TIME_TOLERANCE_DAYS = 1.0
+#: many days: files round their times (to 0.1 month: within 1.5 days), but a time counted
+#: in another unit, or with 30-day months (1.4% off: beyond 2 days after 4.6 months), or
+#: corrected in one place only, is not rounding.
+GIVEN_TIME_TOLERANCE_DAYS = 2.0
 
 
 def _given_columns(ep: dict, name: str, frame) -> dict[str, np.ndarray]:
