@@ -333,8 +333,8 @@ def _check_given_times(frame, ep, time_unit: str, problems: Problems) -> set[str
                 "the dates layout derives OS, PFS and TTP from the dates and does not read "
                 "this column: correct the dates (or this column) so that they agree, drop the "
                 "column to use the dates alone, or drop the date columns to read the times "
-                "layout; if the times are in another unit, pass time_unit= (days, weeks, "
-                "months, years).", values=shown)
+                "layout; if the times are in another unit, read it with time_unit= (on the "
+                "command line --time-unit) days, weeks, months or years.", values=shown)
     return compared
 
 
