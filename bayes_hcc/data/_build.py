@@ -296,7 +296,8 @@ def _given_columns(ep: dict, name: str, frame) -> dict[str, np.ndarray]:
     exact event)."""
     t, e = ep[f"{name}_time"], ep[f"{name}_event"]
     lower = ep.get(f"{name}_lower", np.full(len(t), np.nan))
-    if f"{name}_time" in frame.columns or f"{name}_event" in frame.columns:
+    if (f"{name}_time" in frame.columns or f"{name}_event" in frame.columns
+            or f"{name}_upper" not in frame.columns):  # the canonical form (a lone lower)
         return {f"{name}_time": t, f"{name}_event": e, f"{name}_lower": lower}
     return {f"{name}_lower": np.where((e == 1) & np.isfinite(lower), lower, t),
             f"{name}_upper": np.where(e == 1, t, np.nan)}

@@ -191,6 +191,13 @@ def test_dates_layout_checks_the_time_columns_it_also_carries():
     assert bh.read_trial(bounds).fingerprint == interval.fingerprint
     with pytest.raises(TrialDataError, match=r"'ttp_lower'.*row 1 \(patient_id P1\)"):
         bh.read_trial(_set(bounds, "ttp_lower", 0, 0.5))
+    # an export with its time and event columns dropped keeps the canonical lower bounds
+    # (NaN where the event is not interval-censored): read as the export says
+    export = interval.to_frame().drop(columns=["os_time", "os_event", "pfs_time",
+                                               "pfs_event", "ttp_time", "ttp_event"])
+    again = bh.read_trial(export).endpoint("ttp")
+    for a, b in ((again.time, ep.time), (again.event, ep.event), (again.lower, ep.lower)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_several_problems_reported_together():
