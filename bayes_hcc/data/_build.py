@@ -281,6 +281,12 @@ def _derive_from_dates(frame, dates, time_unit, problems: Problems) -> dict[str,
     return times_from_dates(dates, time_unit)
 
 
+def _as_number(column: pd.Series) -> pd.Series:
+    """A column as numbers (True/False as 1/0); NaN where a value is not a number."""
+    return pd.to_numeric(column.map(lambda v: int(v) if isinstance(v, (bool, np.bool_))
+                                    else v), errors="coerce")
+
+
 #: A time column carried beside the dates agrees with the time the dates give within this
 #: many days: files round their times (to 0.1 month: within 1.5 days), but a time counted
 #: in another unit, or with 30-day months (1.4% off: beyond 2 days after 4.6 months), or
@@ -318,8 +324,7 @@ def _check_given_times(frame, ep, time_unit: str, problems: Problems) -> set[str
                 continue
             compared.add(col)
             raw = frame[col]
-            got = pd.to_numeric(raw.map(lambda v: int(v) if isinstance(v, (bool, np.bool_))
-                                        else v), errors="coerce").to_numpy(float)
+            got = _as_number(raw).to_numpy(float)
             want = np.asarray(want, float)
             same = (np.isnan(got) & np.isnan(want)) | (np.abs(got - want) <= (
                 0.5 if col.endswith("_event") else tol))
@@ -406,8 +411,7 @@ def _check_times(frame, endpoints, problems: Problems) -> dict[str, np.ndarray]:
                       "give the finite follow-up time (censored at the last contact if the "
                       "event was not observed).", values=raw_t)
         raw_e = frame[ecol]
-        e = pd.to_numeric(raw_e.map(lambda v: int(v) if isinstance(v, (bool, np.bool_)) else v),
-                          errors="coerce")
+        e = _as_number(raw_e)
         bad_e = ~e.isin([0, 1])
         one_two = bad_e.any() and e.isin([1, 2]).all()  # R's survival datasets (lung...)
         problems.rows(frame, bad_e, ecol, "event indicator not 0/1",
