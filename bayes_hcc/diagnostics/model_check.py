@@ -29,10 +29,58 @@ def _with_loglik(fit, what: str):
 
 def loo(fit):
     """PSIS-LOO on the patient-level pointwise log-likelihood (Pareto-k in ``.pareto_k``;
-    values above ``.good_k`` are flagged by arviz-stats)."""
+    values above ``.good_k`` are flagged by arviz-stats).
+
+    A patient whose log-likelihood is the same on every draw (TTP or PFS censored at time 0,
+    before a first scan: S(0) = 1 whatever the parameters) has equal importance weights, so
+    its leave-one-out predictive density is that value exactly; it is added as such (Pareto
+    k ``-inf``: no tail to smooth) and PSIS runs on the other patients. (arviz-stats cannot
+    smooth a constant tail and raised "All tail values are the same" for the whole fit.)
+    """
     import arviz_stats as azs
 
-    return azs.loo(_with_loglik(fit, "loo").datatree)
+    dt = _with_loglik(fit, "loo").datatree
+    fixed = _fixed_patients(dt)
+    if not fixed.any():
+        return azs.loo(dt, pointwise=True)
+    if fixed.all():
+        raise BayesHCCError("loo: every patient's log-likelihood is the same on every draw "
+                            "(no patient is followed beyond time 0), so there is nothing to "
+                            "cross-validate.")
+    ll = dt["log_likelihood"].to_dataset()
+    varying = xr.DataTree.from_dict({
+        "posterior": dt["posterior"].to_dataset(),
+        "log_likelihood": ll.isel(patient=np.flatnonzero(~fixed))})
+    part = azs.loo(varying, pointwise=True)
+    name = next(iter(ll.data_vars))
+    n_samples = ll.sizes["chain"] * ll.sizes["draw"]
+    # equal weights for the fixed patients, PSIS's smoothed weights for the others
+    log_weights = xr.full_like(ll[name], -np.log(n_samples))
+    log_weights.loc[{"patient": part.log_weights["patient"]}] = part.log_weights.transpose(
+        *log_weights.dims)
+    pareto_k = xr.full_like(ll[name].isel(chain=0, draw=0, drop=True), -np.inf)
+    pareto_k.loc[{"patient": part.pareto_k["patient"]}] = part.pareto_k
+    return azs.loo(dt, pointwise=True, log_weights=log_weights, pareto_k=pareto_k)
+
+
+def _fixed_patients(dt) -> np.ndarray:
+    """Patients whose pointwise log-likelihood takes one value on every draw."""
+    ll = next(iter(dt["log_likelihood"].to_dataset().data_vars.values()))
+    flat = ll.transpose("chain", "draw", "patient").values.reshape(-1, ll.sizes["patient"])
+    return np.all(flat == flat[0], axis=0)
+
+
+def _same_observations(a, b, endpoint: str) -> bool:
+    """The two fits' likelihoods are of the same observations: times, events and scan
+    bounds (an imputed progression time is another observation than its interval)."""
+    for group, names in (("observed_data", (endpoint,)),
+                         ("constant_data", (endpoint, "lower_bound", "upper_bound"))):
+        ga, gb = a.datatree[group], b.datatree[group]
+        for n in names:
+            if (n in ga) != (n in gb) or (n in ga and not np.array_equal(
+                    ga[n].values, gb[n].values)):
+                return False
+    return True
 
 
 def compare(fits) -> pd.DataFrame:
@@ -52,14 +100,28 @@ def compare(fits) -> pd.DataFrame:
     ref_name, ref = next(iter(fits.items()))
     ref_ids = ref.datatree["log_likelihood"]["patient"].values
     for name, f in fits.items():
+        if f.time_unit != ref.time_unit:
+            raise BayesHCCError(
+                f"compare: {name!r} was fitted in {f.time_unit} and {ref_name!r} in "
+                f"{ref.time_unit}; a log density depends on the time unit, so their ELPDs "
+                "differ by a constant per event. Fit both to the same data in one unit "
+                "(trial.to_unit(...)).")
         if (f.data_fingerprint != ref.data_fingerprint or f.endpoint != ref.endpoint
                 or not np.array_equal(f.datatree["log_likelihood"]["patient"].values, ref_ids)):
             raise BayesHCCError(f"compare: {name!r} was not fitted to the same patients and "
                                 f"endpoint as {ref_name!r} (data fingerprint or endpoint "
                                 "differ); LOO comparisons need the same units.")
-    # round_to="none": full-precision numbers (ArviZ's display rounding gave -1700.0 for
-    # -1661.36); round when printing.
-    return azs.compare({k: f.datatree for k, f in fits.items()}, round_to="none")
+        if not _same_observations(f, ref, ref.endpoint):
+            raise BayesHCCError(
+                f"compare: {name!r} (censoring={f.spec.censoring!r}) and {ref_name!r} "
+                f"(censoring={ref.spec.censoring!r}) are fitted to different observations "
+                "of the same patients: an imputed progression time is a density at a chosen "
+                "time, the interval likelihood a probability, so their ELPDs are not "
+                "comparable. Compare fits that use the same censoring.")
+    # Each fit's LOO as bh.loo computes it (patients whose likelihood is constant over the
+    # draws included exactly); round_to="none": full-precision numbers (ArviZ's display
+    # rounding gave -1700.0 for -1661.36); round when printing.
+    return azs.compare({k: loo(f) for k, f in fits.items()}, round_to="none")
 
 
 def _top_level_priors(dt) -> list[str]:

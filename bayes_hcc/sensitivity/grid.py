@@ -324,7 +324,9 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
     no variant can be fitted, the error lists the reasons.
 
     LOO ELPD is comparable only between rows of the same endpoint and population (same
-    patients); ``elpd_comparable`` marks the rows comparable with the first row.
+    patients) and, for an endpoint seen between scans, the same ``censoring`` (an imputed
+    event time is another observation); ``elpd_comparable`` marks the rows comparable
+    with the first row.
     """
     from tqdm.auto import tqdm
 
@@ -358,8 +360,15 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
                         + "; ".join(f"{n} variant(s): {r}" for r, n in reasons.items())
                         + f" {OVERRIDES_FIX}.")
     first = table.iloc[0]
+    # Where the endpoint is seen between scans, an imputed event time is another
+    # observation than the interval (a density at a chosen time, not a probability): only
+    # rows that handle the intervals as the first row does are comparable with it.
+    bounded = [ep for ep in table["endpoint"].unique()
+               if ep in trial.endpoints and trial.endpoint(ep).has_bounds]
+    same_observations = ((table["censoring"] == first["censoring"])
+                         | ~table["endpoint"].isin(bounded))
     table["elpd_comparable"] = (table["endpoint"] == first["endpoint"]) & (
-        table["population"] == first["population"]) & table.get(
+        table["population"] == first["population"]) & same_observations & table.get(
         "elpd_loo", pd.Series(np.nan, index=table.index)).notna()
     table.attrs.update(grid=grid.name, fast=fast, data_fingerprint=trial.fingerprint,
                        overrides=dict(grid.overrides))

@@ -67,6 +67,13 @@ def test_compare_refuses_different_units(weibull_fit, example_trial):
         other = bh.WeibullPH().fit(example_trial, "pfs", random_seed=1, draws=200, tune=200)
     with pytest.raises(bh.BayesHCCError, match="same patients"):
         bh.compare([weibull_fit, other])
+    # the same patients in days: log densities differ by log(days per month) per death
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.ConvergenceWarning)
+        days = bh.WeibullPH().fit(example_trial.to_unit("days"), "os", random_seed=1,
+                                  draws=200, tune=200)
+    with pytest.raises(bh.BayesHCCError, match="fitted in days.*same data in one unit"):
+        bh.compare([weibull_fit, days])
 
 
 def test_psense_flags_conflicting_prior_not_default(example_trial, weibull_fit):

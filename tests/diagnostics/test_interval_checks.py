@@ -110,3 +110,46 @@ def test_interval_fit_does_not_depend_on_unit_or_row_order(scanned):
     m_months = bh.median_survival(fit).sel(arm="sorafenib")
     m_days = bh.median_survival(days).sel(arm="sorafenib") / bh.units.DAYS_PER_UNIT["months"]
     assert abs(float(m_months.mean()) - float(m_days.mean())) < 0.1 * float(m_months.std())
+
+
+def test_loo_and_compare_with_patients_censored_before_a_first_scan(example_trial):
+    """The example trial's TTP has patients who died or left before their first scan: TTP
+    censored at time 0, likelihood S(0) = 1 on every draw. PSIS cannot smooth a constant
+    tail (arviz-stats raised "All tail values are the same", so bh.loo, bh.compare and a
+    TTP sensitivity grid failed). Such a patient's importance weights are all equal, so its
+    leave-one-out predictive density is that constant exactly; the other patients' PSIS-LOO
+    is arviz-stats' own computed on them alone (checked here independently, rel 1e-12:
+    the same arithmetic on the same numbers)."""
+    import arviz_stats as azs
+    import xarray as xr
+
+    kw = dict(random_seed=1, draws=300, tune=300, chains=2, check=False)
+    fit = bh.WeibullPH(site_effect="none").fit(example_trial, "ttp", **kw)
+    ep = example_trial.endpoint("ttp")
+    at_zero = (np.asarray(ep.time) == 0) & (np.asarray(ep.event) == 0)
+    assert at_zero.sum() >= 5  # the data show the case
+    res = bh.loo(fit)
+    assert res.n_data_points == len(ep)
+    # the fit stores patients in the endpoint's (canonical) order
+    assert np.array_equal(fit.datatree["log_likelihood"]["patient"].values, ep.patient_id)
+    np.testing.assert_array_equal(res.elpd_i.values[at_zero], 0.0)
+    assert np.all(np.isneginf(res.pareto_k.values[at_zero]))
+    assert np.all(np.isfinite(res.pareto_k.values[~at_zero]))
+    alone = azs.loo(xr.DataTree.from_dict({
+        "posterior": fit.datatree["posterior"].to_dataset(),
+        "log_likelihood": fit.datatree["log_likelihood"].to_dataset().isel(
+            patient=np.flatnonzero(~at_zero))}), pointwise=True)
+    assert float(res.elpd) == pytest.approx(float(alone.elpd), rel=1e-12)
+    assert float(res.p) == pytest.approx(float(alone.p), rel=1e-12)
+    np.testing.assert_allclose(res.elpd_i.values[~at_zero], alone.elpd_i.values, rtol=1e-12)
+
+    # compare: another prior on the same observations (prior parameters are data: no
+    # recompile) is comparable; the midpoint imputation's density is not
+    sceptical = bh.WeibullPH(site_effect="none", priors={
+        "log_hr": bh.Prior("Normal", mu=0, sigma=0.2)}).fit(example_trial, "ttp", **kw)
+    table = bh.compare({"vague": fit, "sceptical": sceptical})
+    assert table.loc["vague", "elpd"] == pytest.approx(float(res.elpd), rel=1e-12)
+    midpoint = bh.WeibullPH(site_effect="none", censoring="midpoint").fit(
+        example_trial, "ttp", **kw)
+    with pytest.raises(bh.BayesHCCError, match="censoring='midpoint'.*not comparable"):
+        bh.compare({"interval": fit, "midpoint": midpoint})

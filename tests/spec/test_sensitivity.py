@@ -44,6 +44,23 @@ def test_sceptical_prior_moves_probability_towards_half(table):
         abs(table.loc["log-HR prior: vague", "hr_median"] - 1)
 
 
+def test_ttp_grid_runs_and_marks_imputations_not_comparable():
+    """The pre-specified TTP grid on the example trial, whose TTP has patients censored at
+    time 0 (died before a first scan: a likelihood of 1 on every draw; LOO failed on them
+    and with it the whole grid). Every variant is fitted with an ELPD, and the rows that
+    impute progression at a point of its scan interval are not marked comparable with the
+    interval-censored rows (a density at a chosen time against a probability)."""
+    trial = bh.datasets.load_example_trial()
+    ttp = bh.run_sensitivity(GRID.parent / "sensitivity_ttp.toml", trial, fast=True,
+                             progress=False)
+    assert ttp["elpd_loo"].notna().all() and (ttp["diagnostics"] == "ok").all(), ttp
+    interval = ttp["censoring"] == "interval"
+    assert interval.sum() >= 2 and (~interval).sum() == 3
+    assert ttp.loc[interval, "elpd_comparable"].all()
+    assert not ttp.loc[~interval, "elpd_comparable"].any()
+    assert ttp.loc[~interval, "note"].str.contains("ELPD not comparable").all()
+
+
 def test_every_row_hash_reloads_its_spec(table):
     for _, row in table.iterrows():
         spec = bh.load_spec(row["spec_toml"])
