@@ -42,6 +42,30 @@ def quantile_cuts(time, event, n_intervals: int, time_unit: str = "months") -> t
     return tuple(float(convert(c, "months", time_unit)) for c in q if c > 0)
 
 
+def _check_cuts_against_data(cuts, time, event, time_unit: str) -> None:
+    """Warn when given cut points leave (almost) every event in one interval: every cut at
+    or beyond the longest follow-up, or at least 95% of the events after the last cut. The
+    baseline hazard is then constant over (nearly) all the data, the other intervals'
+    hazards coming from the prior; usually the cuts were written in another unit than the
+    data's (days as months, months as days)."""
+    from bayes_hcc.errors import DataWarning, warn
+
+    events = time[event == 1]
+    where = None
+    if cuts[0] >= time.max():
+        where = f"lie at or beyond the longest follow-up ({time.max():.4g} {time_unit})"
+    elif len(events) and np.mean(events > cuts[-1]) >= 0.95:
+        where = (f"lie before {np.mean(events > cuts[-1]):.0%} of the event times (the first "
+                 f"at {events.min():.4g} {time_unit})")
+    if where:
+        shown = ", ".join(f"{c:g}" for c in cuts)
+        warn(f"cuts [{shown}] ({time_unit}, the data's unit) all {where}: the events fall "
+             "in one interval, so the baseline hazard is constant over the data and the "
+             "other intervals' hazards come from the prior. If the cuts are in another unit, "
+             "convert them to the data's; n_intervals= cuts at quantiles of the event times.",
+             DataWarning)
+
+
 class PiecewiseFamily(Family):
     """Piecewise-constant baseline hazard with cut points ``cuts`` (edges 0, cuts..., inf).
 
@@ -123,6 +147,9 @@ class PiecewiseFamily(Family):
             n = n_intervals or 6
             cuts = tuple(range(1, n)) if time is None else \
                 quantile_cuts(time, event, n, time_unit)  # no data: a placeholder layout
+        elif time is not None and len(cuts) and len(time):
+            _check_cuts_against_data(np.asarray(cuts, float), np.asarray(time, float),
+                                     np.asarray(event), time_unit)
         return cls(cuts, baseline_prior, rw_sd, time_varying_hr, tv_sd)
 
     @classmethod

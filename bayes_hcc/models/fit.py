@@ -22,7 +22,9 @@ def flat_posterior(posterior: xr.Dataset, names) -> dict:
     for n in names:
         if n in posterior:
             a = posterior[n].to_numpy()
-            out[n] = a.reshape((-1,) + a.shape[2:])
+            # (chain * draw) spelled out: -1 cannot be inferred for a zero-length variable
+            # (a one-interval piecewise model's random-walk steps)
+            out[n] = a.reshape((a.shape[0] * a.shape[1],) + a.shape[2:])
     return out
 
 

@@ -240,6 +240,47 @@ def test_piecewise_agrees_with_poisson_glm(loader):
     assert abs(post - mle) < 0.25 * se, (post, mle, se)
 
 
+def test_one_interval_piecewise_is_the_exponential_model():
+    """n_intervals=1 (no cut: a sensitivity grid's coarsest variant) is the exponential PH
+    model; it failed in assembling the fit (its random-walk steps have length 0). Vague
+    priors, no site effects: the log HR within 0.25 SE of the closed-form exponential MLE
+    log((d1/T1) / (d0/T0)), SE sqrt(1/d0 + 1/d1) (as the other agreement tests)."""
+    trial = bh.datasets.load_veteran()
+    ep = trial.endpoint(trial.endpoints[0])
+    fit = bh.PiecewiseExponential(n_intervals=1, site_effect="none", priors=VAGUE).fit(
+        trial, ep.name, random_seed=1)
+    assert fit.family.n_intervals == 1 and bh.check(fit, warn=False).ok
+    t, e, arm = np.asarray(ep.time, float), np.asarray(ep.event), np.asarray(ep.arm)
+    d = [e[arm == a].sum() for a in (0, 1)]
+    exposure = [t[arm == a].sum() for a in (0, 1)]
+    mle = np.log((d[1] / exposure[1]) / (d[0] / exposure[0]))
+    se = np.sqrt(1 / d[0] + 1 / d[1])
+    assert abs(float(fit.posterior["log_hr"].mean()) - mle) < 0.25 * se
+    assert np.isfinite(bh.summarize(fit).loc["HR", "median"])
+
+
+def test_cuts_in_another_unit_warn(example_trial):
+    """Cut points are in the data's unit: cuts written in days for data in months all lie
+    beyond follow-up, cuts in months for data in days lie before nearly every event. Both
+    fit an exponential model over the data without a word unless warned; sensible cuts and
+    quantile cuts do not warn."""
+    def family(trial, **opts):
+        ep = trial.endpoint("os")
+        return bh.PiecewiseExponential(**opts).family_for(ep.time, ep.event, ep.time_unit)
+
+    with pytest.warns(bh.DataWarning, match=r"cuts \[90, 180, 365\] \(months.*beyond the "
+                      "longest follow-up.*another unit"):
+        family(example_trial, cuts=[90, 180, 365])
+    with pytest.warns(bh.DataWarning, match=r"cuts \[3, 6, 12\] \(days.*before 9\d% of the "
+                      "event times"):
+        family(example_trial.to_unit("days"), cuts=[3, 6, 12])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        family(example_trial, cuts=[3, 6, 12])
+        family(example_trial.to_unit("days"), cuts=[91.3, 182.6, 365.3])
+        family(example_trial, n_intervals=6)
+
+
 def test_covariate_adjusted_fits_agree():
     """Karnofsky score as a covariate (centred and scaled), both families."""
     trial = bh.datasets.load_veteran()
