@@ -157,7 +157,7 @@ def parse_date_column(frame, col: str, problems: Problems, *, required: bool = F
     if pd.api.types.is_datetime64_dtype(raw.dtype):  # already naive dates (e.g. a data cut)
         if required:
             problems.rows(frame, raw.isna(), col, "missing date",
-                          f"every patient needs a {col}.", id_column=id_column)
+                          f"every row needs a value in {col}.", id_column=id_column)
         return raw.astype("datetime64[ns]")
     blank = raw.isna() | (raw.astype(str).str.strip().isin(["", "NaT", "nan", "None"]))
     aware = raw.where(~blank).map(_has_timezone).fillna(False).astype(bool).to_numpy()
@@ -174,6 +174,6 @@ def parse_date_column(frame, col: str, problems: Problems, *, required: bool = F
     problems.rows(frame, bad, col, "unparseable date", "write dates as YYYY-MM-DD (ISO 8601)"
                   + _date_format_hint(raw[bad]) + ".", values=raw, id_column=id_column)
     if required:
-        problems.rows(frame, blank, col, "missing date", f"every patient needs a {col}.",
+        problems.rows(frame, blank, col, "missing date", f"every row needs a value in {col}.",
                       id_column=id_column)
     return parsed

@@ -334,8 +334,11 @@ def _illness_death_footnotes(fit, table: pd.DataFrame | None = None) -> list[str
                          for t, pr in zip(transitions, fit.priors))
              + (f"; site SD ~ {model.site_sd_prior()}" if model.site_effect != "none"
                 else "") + ".",
-             f"Times in {fit.data.time_unit}; longest follow-up by arm: "
-             + ", ".join(f"{a} {v:.3g}" for a, v in fit.follow_up_by_arm().items()) + "."]
+             f"Times in {fit.data.time_unit}; longest follow-up by arm (OS; PFS and TTP "
+             "are seen only up to the last scans): "
+             + "; ".join(f"{ep.upper()} " + ", ".join(
+                 f"{a} {v:.3g}" for a, v in fit.follow_up_by_arm(ep).items())
+                 for ep in ("os", "pfs", "ttp")) + "."]
     if table is not None and "note" in table.columns:
         notes.append(_extrapolation_note(table))
     notes.append(f"Data fingerprint {str(fit.data_fingerprint or 'arrays')[:12]}; seed "

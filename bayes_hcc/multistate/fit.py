@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
 from bayes_hcc.quantities.core import check_rmst_horizon
 from bayes_hcc.quantities.summary import (horizon_status, mark_median,
-                                           mark_median_difference, note_diagnostics)
+                                           mark_median_difference, note_diagnostics,
+                                           shortened_tau)
 
 __all__ = ["IllnessDeathFit", "ESTIMANDS", "NEW_SITE_DRAWS"]
 
@@ -35,6 +37,8 @@ _CURVE_CACHE = 8
 #: to this many times further (``_FAR_POINTS`` times, steps of 1.6%); inf only beyond.
 _FAR = 100.0
 _FAR_POINTS = 300
+#: the curves by the names users give them (TTP is the progression curve, death removed)
+_CURVE_KEYS = {"os": "os", "pfs": "pfs", "ttp": "progression", "progression": "progression"}
 
 
 class IllnessDeathFit:
@@ -305,9 +309,12 @@ class IllnessDeathFit:
         per arm and the difference, on every ``thin``-th draw (trapezoid rule on
         ``n_grid`` times: error below 1e-4 months for these smooth curves).
 
-        A ``tau`` beyond the follow-up of either arm is refused (``HorizonError``, as
+        A ``tau`` beyond the OS follow-up of either arm is refused (``HorizonError``, as
         ``bh.rmst``) unless ``extrapolate=True``: one arm's RMST would be the model's
-        extrapolation."""
+        extrapolation. Progression is seen only up to the last scans, so the PFS and TTP
+        follow-up is shorter (``follow_up_by_arm("pfs")``): a curve whose follow-up ``tau``
+        exceeds is NaN (not estimable from the data; ``attrs["not_estimable"]`` gives its
+        follow-up) unless ``extrapolate=True``."""
         if not tau > 0:
             raise ValueError("tau must be > 0.")
         if not extrapolate:
@@ -318,32 +325,62 @@ class IllnessDeathFit:
                           for k in ("os", "pfs", "progression")},
                          coords={"draw": ds["draw"], "arm": ds["arm"]})
         diff = res.isel(arm=1) - res.isel(arm=0)
-        return xr.concat([res, diff.expand_dims(arm=["difference"])], dim="arm")
+        res = xr.concat([res, diff.expand_dims(arm=["difference"])], dim="arm")
+        beyond = {}
+        for k in ("pfs", "progression"):
+            horizon = min(self.follow_up_by_arm(k).values())
+            if tau > horizon and not extrapolate:
+                res[k] = xr.full_like(res[k], np.nan)
+                beyond[k] = horizon
+        res.attrs.update(tau=float(tau), not_estimable=beyond)
+        return res
 
     def prob_superiority(self, *, tau: float | None = None, thin: int = 4,
                          estimand: str = "typical_site", extrapolate: bool = False
                          ) -> pd.Series:
         """P(TACE-sorafenib better) on every scale the model gives: each transition's
-        HR < 1, the OS and PFS median differences > 0 and, with ``tau`` (within follow-up
-        unless ``extrapolate=True``), the RMST differences > 0."""
+        HR < 1, the OS and PFS median differences > 0 and, with ``tau`` (within the OS
+        follow-up unless ``extrapolate=True``; for PFS shortened to its follow-up, as the
+        label says), the RMST differences > 0."""
         out = {f"HR {t.replace('_', ' ')} < 1": float((self.hazard_ratio().sel(
             transition=t) < 1).mean()) for t in TRANSITIONS}
         med = self.medians(thin=thin, estimand=estimand).sel(arm="difference")
         out.update({f"median {k.upper()} difference > 0": float((med[k] > 0).mean())
                     for k in ("os", "pfs")})
         if tau is not None:
-            r = self.rmst(tau, thin=thin, estimand=estimand,
-                          extrapolate=extrapolate).sel(arm="difference")
-            out.update({f"RMST {k.upper()} ({tau:g}) difference > 0": float((r[k] > 0).mean())
-                        for k in ("os", "pfs")})
+            if not extrapolate:
+                check_rmst_horizon(self, tau)
+            for k in ("os", "pfs"):
+                # PFS is seen only up to the last scans: its tau shortened to that
+                # follow-up (the label gives the tau used), as in endpoint_table
+                t = (float(tau) if extrapolate or tau <= min(self.follow_up_by_arm(k).values())
+                     else shortened_tau(self, tau, k))
+                r = self.rmst(t, thin=thin, estimand=estimand, extrapolate=True)
+                out[f"RMST {k.upper()} ({t:g}) difference > 0"] = float(
+                    (r[k].sel(arm="difference") > 0).mean())
         return pd.Series(out, name="probability")
 
-    def follow_up_by_arm(self) -> dict:
-        """Longest observed time (death or censoring) in each arm, in the data's unit:
-        beyond it a median, a survival probability or an RMST is the model's
-        extrapolation (as ``Fit.follow_up_by_arm``)."""
-        return {a: float(np.max(self.data.time[self.data.arm == i]))
-                for i, a in enumerate(self.data.arms)}
+    def follow_up_by_arm(self, endpoint: str = "os") -> dict:
+        """Longest time each arm's ``endpoint`` curve is observed, in the data's unit: for
+        OS the longest time to death or censoring; for PFS and TTP (``"ttp"`` or
+        ``"progression"``) the longest time a patient's progression status is known, as
+        the trial's own PFS and TTP endpoints count it (the scan that showed progression,
+        else the last scan without it; for PFS also a death without a progression seen).
+        Beyond it a median, a survival probability or an RMST of that curve is the model's
+        extrapolation (as ``Fit.follow_up_by_arm``): the progression hazard after the
+        last scans is not seen in the data, however long the patients are followed for
+        death."""
+        d = self.data
+        key = _CURVE_KEYS.get(str(endpoint).lower())
+        if key is None:
+            raise BayesHCCError(f"follow_up_by_arm: endpoint={endpoint!r}; choose 'os', "
+                                "'pfs' or 'ttp'.")
+        died = np.asarray(d.death).astype(bool)
+        seen = np.where(d.progressed, d.prog_upper, d.prog_lower)
+        known = {"os": d.time, "pfs": np.where(~d.progressed & died, d.time, seen),
+                 "progression": seen}[key]
+        return {a: float(np.max(np.asarray(known, float)[d.arm == i]))
+                for i, a in enumerate(d.arms)}
 
     def medians(self, *, thin: int = 4, horizon: float | None = None,
                 n_grid: int = 600, estimand: str = "typical_site") -> xr.Dataset:
@@ -358,9 +395,10 @@ class IllnessDeathFit:
         missing value; inf only beyond that.
 
         ``attrs["status"][endpoint][arm]`` says where each median lies against the arm's
-        longest follow-up (``attrs["follow_up"]``): "reached", "upper" (only its upper 97.5%
-        limit lies beyond) or "beyond" (the model's extrapolation, not an estimate from the
-        data: report it as such)."""
+        longest follow-up of that curve (``attrs["follow_up"][endpoint][arm]``, from
+        :meth:`follow_up_by_arm`: shorter for PFS and TTP, seen only up to the last scans):
+        "reached", "upper" (only its upper 97.5% limit lies beyond) or "beyond" (the model's
+        extrapolation, not an estimate from the data: report it as such)."""
         horizon = float(horizon or 3 * np.max(self.data.time))
         names = ("os", "pfs", "progression")
         grid = np.linspace(0.0, horizon, n_grid)
@@ -378,12 +416,13 @@ class IllnessDeathFit:
         res = xr.concat([res, diff.expand_dims(arm=["difference"])], dim="arm")
         # where each arm's median lies against that arm's follow-up: "reached", "upper"
         # (only the upper 97.5% limit beyond) or "beyond" (an extrapolation of the model)
-        follow = self.follow_up_by_arm()
+        follow = {name: self.follow_up_by_arm(name) for name in names}
         res.attrs["follow_up"] = follow
         res.attrs["estimand"] = estimand
         res.attrs["status"] = {
             name: {a: horizon_status(float(res[name].sel(arm=a).median()),
-                                     float(res[name].sel(arm=a).quantile(0.975)), follow[a])
+                                     float(res[name].sel(arm=a).quantile(0.975)),
+                                     follow[name][a])
                    for a in self.data.arms} for name in names}
         return res
 
@@ -403,8 +442,15 @@ class IllnessDeathFit:
         A ``tau`` beyond follow-up is refused unless ``extrapolate=True``."""
         a = (1 - prob) / 2
         med = self.medians(thin=thin, estimand=estimand)
-        rmst = (self.rmst(tau, thin=thin, estimand=estimand, extrapolate=extrapolate)
-                if tau is not None else None)
+        if tau is not None and not extrapolate:
+            check_rmst_horizon(self, tau)  # OS: the longest follow-up of the three
+        rmsts: dict = {}  # by tau: PFS and TTP may need a shorter one
+
+        def rmst_at(t):
+            if t not in rmsts:
+                rmsts[t] = self.rmst(t, thin=thin, estimand=estimand, extrapolate=True)
+            return rmsts[t]
+
         unit = self.data.time_unit
         follow = med.attrs["follow_up"]
         names = {"os": "OS", "pfs": "PFS", "progression": "TTP"}
@@ -423,14 +469,25 @@ class IllnessDeathFit:
                 if arm == "difference":
                     mark_median_difference(row, status.values(), extrapolate)
                 else:
-                    mark_median(row, status[arm], follow[arm], unit, extrapolate)
+                    mark_median(row, status[arm], follow[key][arm], unit, extrapolate)
                 rows.append(row)
-            if rmst is not None:
-                x = rmst[key].sel(arm="difference").values.ravel()
-                rows.append({"endpoint": label, "quantity": f"RMST difference ({tau:g} {unit})",
+            if tau is not None:
+                # PFS and TTP are seen only up to the last scans: their RMST to the OS
+                # horizon would be the model's extrapolation; shortened, and said so
+                horizon, t_key, note = min(follow[key].values()), float(tau), ""
+                if tau > horizon and not extrapolate:
+                    t_key = shortened_tau(self, tau, key)
+                    note = (f"tau shortened to the {label} follow-up ({horizon:.3g} {unit}: "
+                            "progression is seen only up to the last scans)")
+                elif tau > horizon:
+                    note = (f"extrapolated: tau beyond the {label} follow-up "
+                            f"({horizon:.3g} {unit})")
+                x = rmst_at(t_key)[key].sel(arm="difference").values.ravel()
+                rows.append({"endpoint": label,
+                             "quantity": f"RMST difference ({t_key:g} {unit})",
                              "median": float(np.median(x)), "lower": float(np.quantile(x, a)),
                              "upper": float(np.quantile(x, 1 - a)),
-                             "P(> 0)": float(np.mean(x > 0)), "status": "", "note": ""})
+                             "P(> 0)": float(np.mean(x > 0)), "status": "", "note": note})
         out = pd.DataFrame(rows).set_index(["endpoint", "quantity"])
         verdict = note_diagnostics(out, self)  # as bh.summarize: failed checks in the table
         out.attrs.update(prob=prob, time_unit=unit, estimand=estimand, tau=tau,

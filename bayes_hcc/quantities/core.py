@@ -50,6 +50,7 @@ def _is_illness_death(fit) -> bool:
 
 #: endpoint name -> the illness-death fit's curve (TTP: progression with death removed)
 _ID_CURVES = {"os": "os", "pfs": "pfs", "ttp": "progression"}
+_CURVE_LABEL = {"os": "OS", "pfs": "PFS", "ttp": "TTP", "progression": "TTP"}
 
 
 def _id_curve(fit, endpoint, what: str) -> str:
@@ -188,7 +189,7 @@ def survival(fit, times, *, estimand: str = "standardized",
         da = _id_labelled(fit, ds[key].values, thin, ("arm", "time"),
                           {"arm": list(fit.data.arms), "time": times}, name="survival",
                           endpoint=endpoint, estimand=estimand)
-        return _beyond_follow_up(da, times, fit.follow_up_by_arm())
+        return _beyond_follow_up(da, times, fit.follow_up_by_arm(key))
     fit = _single(fit, endpoint)
     params = posterior_params(fit)
     pops = arm_populations(fit, estimand, params)
@@ -272,7 +273,7 @@ def median_survival(fit, *, estimand: str = "standardized",
                           endpoint=endpoint, estimand=estimand,
                           units=fit.data.time_unit)
         da.attrs["difference"] = f"{fit.data.arms[1]} - {fit.data.arms[0]}"
-        return _median_status(da, med.attrs["follow_up"])
+        return _median_status(da, med.attrs["follow_up"][key])
     fit = _single(fit, endpoint)
     params = posterior_params(fit)
     per_arm = np.column_stack([_core.population_median(fit.family, p, eta, w)
@@ -324,11 +325,13 @@ def rmst(fit, tau: float, *, estimand: str = "standardized",
     ill = _is_illness_death(fit)
     if not ill:
         fit = _single(fit, endpoint)
+    else:
+        key = _id_curve(fit, endpoint, "rmst")
     if not extrapolate:
-        check_rmst_horizon(fit, tau)
+        check_rmst_horizon(fit, tau, key if ill else None)
     if ill:
         check_estimand(estimand)
-        key, thin = _id_curve(fit, endpoint, "rmst"), 4
+        thin = 4
         res = fit.rmst(tau, thin=thin, estimand=estimand, extrapolate=True)
         da = _id_labelled(fit, res[key].values, thin, ("arm",),
                           {"arm": list(res["arm"].values)}, name="rmst",
@@ -343,21 +346,27 @@ def rmst(fit, tau: float, *, estimand: str = "standardized",
     return da
 
 
-def check_rmst_horizon(fit, tau: float) -> None:
+def check_rmst_horizon(fit, tau: float, endpoint: str | None = None) -> None:
     """Refuse an RMST ``tau`` beyond :func:`rmst_horizon` (``HorizonError``)."""
-    arm, limit = rmst_horizon(fit)
+    arm, limit = rmst_horizon(fit, endpoint)
     if tau > limit:
         unit = fit_unit(fit)
-        raise HorizonError(f"rmst: tau = {tau:g} {unit} exceeds the follow-up of the "
+        what = f"{_CURVE_LABEL[endpoint]} " if endpoint and _is_illness_death(fit) else ""
+        raise HorizonError(f"rmst: tau = {tau:g} {unit} exceeds the {what}follow-up of the "
                            f"data ({limit:.1f} {unit}, the longest follow-up in arm "
                            f"{arm}, the shorter of the two); pass extrapolate=True to allow "
                            "it.")
 
 
-def rmst_horizon(fit) -> tuple[str, float]:
+def rmst_horizon(fit, endpoint: str | None = None) -> tuple[str, float]:
     """The largest tau the data support: the longest follow-up of the arm whose longest
-    follow-up is shorter (beyond it one arm's RMST is the model's extrapolation)."""
-    fu = fit.follow_up_by_arm()  # a Fit's or an illness-death fit's
+    follow-up is shorter (beyond it one arm's RMST is the model's extrapolation). For an
+    illness-death fit, of the ``endpoint`` curve (default OS; PFS and TTP are seen only up
+    to the last scans)."""
+    if _is_illness_death(fit):
+        fu = fit.follow_up_by_arm(endpoint or "os")
+    else:
+        fu = fit.follow_up_by_arm()
     arm = min(fu, key=fu.get)
     return arm, fu[arm]
 

@@ -45,15 +45,15 @@ def default_tau(fit) -> float:
     return shortened_tau(fit, convert(TAU_MONTHS, "months", fit.time_unit))
 
 
-def shortened_tau(fit, tau: float) -> float:
+def shortened_tau(fit, tau: float, endpoint: str | None = None) -> float:
     """An RMST horizon the data support: ``tau`` (in the fit's time unit) when the
     follow-up of both arms reaches it, else the whole months that follow-up covers (so the
     same horizon in any time unit, and a table label such as "RMST (23 months)", not
     "(23.2608 months)"); the follow-up itself when it is under a month. A single-endpoint
-    or an illness-death fit."""
+    or an illness-death fit (of its ``endpoint`` curve, default OS)."""
     from bayes_hcc.quantities.core import _is_illness_death, rmst_horizon
 
-    horizon = rmst_horizon(fit)[1]
+    horizon = rmst_horizon(fit, endpoint)[1]
     if tau <= horizon:
         return float(tau)
     unit = fit.data.time_unit if _is_illness_death(fit) else fit.time_unit

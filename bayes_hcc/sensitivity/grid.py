@@ -234,7 +234,7 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
             reached = False
             row[f"median {a}"] = np.nan
             note.append(f"median {a} not reached (beyond follow-up, "
-                        f"{med.attrs['follow_up'][a]:.3g} {fit.data.time_unit})")
+                        f"{med.attrs['follow_up'][curve][a]:.3g} {fit.data.time_unit})")
         else:
             row[f"median {a}"] = float(np.median(m))
     diff = med[curve].sel(arm="difference").values.ravel()
@@ -242,8 +242,8 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
                median_diff_lower=float(np.quantile(diff, 0.025)) if reached else np.nan,
                median_diff_upper=float(np.quantile(diff, 0.975)) if reached else np.nan)
     tau = spec_tau(spec, fit.data.time_unit) or convert(12.0, "months", fit.data.time_unit)
-    if tau > rmst_horizon(fit)[1]:  # beyond it one arm's RMST would be extrapolated
-        tau = shortened_tau(fit, tau)
+    if tau > rmst_horizon(fit, curve)[1]:  # beyond it one arm's RMST would be extrapolated
+        tau = shortened_tau(fit, tau, curve)
         note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.data.time_unit})")
     r = fit.rmst(tau, estimand=rep["estimand"]).sel(arm="difference")[curve].values.ravel()
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))

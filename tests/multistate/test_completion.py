@@ -167,7 +167,7 @@ def test_medians_past_follow_up_are_labelled_as_extrapolation(cut):
     follow-up, is "reached"; the follow-up is each arm's longest."""
     slow = point_fit(cut, rates=(0.01, 0.002, 0.004)).medians(thin=1, horizon=2000.0)
     fast = point_fit(cut).medians(thin=1)
-    follow = slow.attrs["follow_up"]
+    follow = slow.attrs["follow_up"]["os"]
     os_ = cut.endpoint("os")
     assert follow["sorafenib"] == pytest.approx(float(os_.time[os_.arm == 0].max()))
     for arm in ("sorafenib", "tace_sorafenib"):

@@ -93,7 +93,9 @@ def test_rmst_hazard_ratio_over_time_and_probabilities(fit):
     arms' difference; the marginal OS HR over time is finite and lies between the death
     HRs' range widened by their uncertainty; the superiority probabilities are those of
     the draws."""
-    coarse, fine = fit.rmst(18.0, thin=5), fit.rmst(18.0, thin=5, n_grid=4000)
+    # extrapolate=True: PFS and TTP are seen only to about 10 months (the test below)
+    coarse = fit.rmst(18.0, thin=5, extrapolate=True)
+    fine = fit.rmst(18.0, thin=5, n_grid=4000, extrapolate=True)
     np.testing.assert_allclose(coarse["os"], fine["os"], atol=1e-4)
     assert bool((coarse["os"].sel(arm="sorafenib") <= 18.0).all())
     np.testing.assert_allclose(coarse["pfs"].sel(arm="difference"),
@@ -109,6 +111,48 @@ def test_rmst_hazard_ratio_over_time_and_probabilities(fit):
         arm="difference") > 0).mean()))
     with pytest.raises(ValueError, match="> 0"):
         fit.os_hazard_ratio([0.0, 1.0])
+
+
+def test_pfs_and_ttp_follow_up_ends_at_the_last_scans(fit):
+    """Progression is seen only at scans: beyond a patient's last scan the progression
+    hazard is not in the data, however long the patient is followed for death. Each
+    curve's follow-up is the trial's own endpoint's (the longest PFS and TTP times per arm,
+    about 10 months in the control arm against 34 for OS), and an RMST, a median status or
+    a landmark of PFS or TTP is judged against it: the OS horizon made the TTP RMST to 23
+    months look like an estimate."""
+    trial = bh.datasets.load_example_trial()
+    for ep in ("os", "pfs", "ttp"):
+        e = trial.endpoint(ep)
+        assert fit.follow_up_by_arm(ep) == {a: float(e.time[e.arm == i].max())
+                                            for i, a in enumerate(trial.arms)}
+    os_h = min(fit.follow_up_by_arm("os").values())
+    pfs_h = min(fit.follow_up_by_arm("pfs").values())
+    ttp_h = min(fit.follow_up_by_arm("ttp").values())
+    assert ttp_h <= pfs_h < 12.0 < os_h
+    r = fit.rmst(12.0, thin=5)  # within OS follow-up, beyond PFS and TTP
+    assert np.isfinite(r["os"]).all()
+    assert r["pfs"].isnull().all() and r["progression"].isnull().all()
+    assert set(r.attrs["not_estimable"]) == {"pfs", "progression"}
+    with pytest.raises(bh.HorizonError, match="PFS follow-up"):
+        bh.rmst(fit, 12.0, endpoint="pfs")
+    with pytest.raises(bh.HorizonError, match="TTP follow-up"):
+        bh.prob_rmst_gain(fit, 12.0, endpoint="ttp")
+    np.testing.assert_allclose(  # within it, the same numbers as before
+        bh.rmst(fit, 9.0, endpoint="pfs", estimand="typical_site").values.reshape(-1, 3),
+        fit.rmst(9.0)["pfs"].values)
+    table = fit.endpoint_table(tau=12.0, thin=5)
+    assert "RMST difference (12 months)" in table.loc["OS"].index
+    for label in ("PFS", "TTP"):
+        row = table.loc[label].filter(like="RMST", axis=0)
+        assert len(row) == 1 and "shortened" in row["note"].iloc[0]
+        t = float(row.index[0].split("(")[1].split()[0])
+        assert t <= (pfs_h if label == "PFS" else ttp_h)
+    p = fit.prob_superiority(tau=12.0, thin=5)
+    assert "RMST OS (12) difference > 0" in p.index and np.isfinite(p).all()
+    assert any(k.startswith("RMST PFS (") and "(12)" not in k for k in p.index)
+    beyond = bh.survival(fit, [6.0, 12.0], endpoint="ttp")["beyond_follow_up"]
+    assert bool(beyond.sel(arm="sorafenib", time=12.0))  # TTP: past the last scans
+    assert not bool(bh.survival(fit, [12.0], endpoint="os")["beyond_follow_up"].any())
 
 
 def test_figures(fit, tmp_path):
@@ -196,7 +240,7 @@ def test_the_package_quantity_functions_take_an_illness_death_fit(fit, tmp_path)
     assert list(med["status"].values) == [status[a] for a in fit.data.arms] + [
         max(status.values(), key=["reached", "upper", "beyond"].index)]
     assert dict(zip(fit.data.arms, med["follow_up"].values[:2])) == \
-        own_all.attrs["follow_up"]
+        own_all.attrs["follow_up"]["pfs"]
     saved = tmp_path / "median.nc"  # plain attributes and coordinates: netCDF takes it
     med.to_netcdf(saved)
     xr.testing.assert_identical(xr.load_dataarray(saved), med)
@@ -206,14 +250,14 @@ def test_the_package_quantity_functions_take_an_illness_death_fit(fit, tmp_path)
     assert s.attrs["estimand"] == "standardized" and np.allclose(s.sel(time=0.0), 1.0)
     curve = bh.survival_curve(fit, endpoint="ttp", n=5, estimand="typical_site")
     assert curve.sizes["time"] == 5 and curve.name == "survival_curve"
-    r = bh.rmst(fit, 12.0, endpoint="ttp", estimand="typical_site")
+    r = bh.rmst(fit, 9.0, endpoint="ttp", estimand="typical_site")  # TTP seen to 9.8
     np.testing.assert_allclose(r.values.reshape(-1, 3),
-                               fit.rmst(12.0)["progression"].values)
+                               fit.rmst(9.0)["progression"].values)
     gain = bh.prob_median_gain(fit, endpoint="os", estimand="typical_site")
     diff = fit.medians()["os"].sel(arm="difference").values
     assert gain.probability == pytest.approx(float((diff > 0).mean()))
     assert gain.statement.startswith("OS median gain")
-    assert 0 < bh.prob_rmst_gain(fit, 12.0, endpoint="pfs").mcse < 0.05
+    assert 0 < bh.prob_rmst_gain(fit, 9.0, endpoint="pfs").mcse < 0.05
 
 
 def test_the_quantity_functions_ask_an_illness_death_fit_for_its_endpoint(fit):
