@@ -355,6 +355,9 @@ class IllnessDeathFit:
                 # follow-up (the label gives the tau used), as in endpoint_table
                 t = (float(tau) if extrapolate or tau <= min(self.follow_up_by_arm(k).values())
                      else shortened_tau(self, tau, k))
+                if not t > 0:  # an arm without a scan after randomization
+                    out[f"RMST {k.upper()} difference > 0"] = np.nan
+                    continue
                 r = self.rmst(t, thin=thin, estimand=estimand, extrapolate=True)
                 out[f"RMST {k.upper()} ({t:g}) difference > 0"] = float(
                     (r[k].sel(arm="difference") > 0).mean())
@@ -482,6 +485,12 @@ class IllnessDeathFit:
                 elif tau > horizon:
                     note = (f"extrapolated: tau beyond the {label} follow-up "
                             f"({horizon:.3g} {unit})")
+                if not t_key > 0:  # an arm without a scan after randomization
+                    rows.append({"endpoint": label, "quantity": "RMST difference",
+                                 "median": np.nan, "lower": np.nan, "upper": np.nan,
+                                 "P(> 0)": np.nan, "status": "",
+                                 "note": f"not estimable: no {label} follow-up in an arm"})
+                    continue
                 x = rmst_at(t_key)[key].sel(arm="difference").values.ravel()
                 rows.append({"endpoint": label,
                              "quantity": f"RMST difference ({t_key:g} {unit})",

@@ -235,6 +235,29 @@ def test_the_endpoint_table_does_not_print_an_extrapolated_median_as_an_estimate
     assert "RMST difference (12 months)" in fast.xs("OS").index
 
 
+def test_an_arm_without_scans_has_no_pfs_or_ttp_follow_up(cut):
+    """An interim cut at which one arm has had no scan yet: its PFS and TTP are known only
+    at time 0, so their RMST is not estimable whatever tau; said so, not computed to 0 or
+    to the OS horizon (the table and the probabilities used the OS follow-up before)."""
+    frame = cut.to_frame()
+    treated = frame["arm"] == "tace_sorafenib"
+    frame = frame[["patient_id", "site", "arm", "os_time", "os_event"]].assign(
+        ttp_time=np.where(treated, 0.0, cut.endpoint("ttp").time),
+        ttp_event=np.where(treated, 0, cut.endpoint("ttp").event))
+    with pytest.warns(bh.DataWarning, match="no events"):
+        trial = bh.read_trial(frame)
+    fit = point_fit(trial)
+    assert fit.follow_up_by_arm("ttp")["tace_sorafenib"] == 0.0
+    table = fit.endpoint_table(tau=6.0)
+    row = table.loc[("TTP", "RMST difference")]
+    assert np.isnan(row["median"]) and row["note"].startswith("not estimable")
+    assert "RMST difference (6 months)" in table.xs("OS").index
+    # PFS is known to each death without a progression seen (the trial's PFS counts it)
+    assert fit.follow_up_by_arm("pfs")["tace_sorafenib"] > 6.0
+    p = fit.prob_superiority(tau=6.0)
+    assert np.isfinite(p).all() and "RMST PFS (6) difference > 0" in p.index
+
+
 def pfs_simulator(cut, **kw):
     return IllnessDeathFutureSimulator(cut, point_fit(cut, **kw), Prediction(
         sample_size=len(cut), dropout_per_year=0.0, followup_window_days=10_000), "pfs")
