@@ -14,7 +14,7 @@ from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
-from bayes_hcc.quantities.core import check_rmst_horizon
+from bayes_hcc.quantities.core import ID_CURVES, check_rmst_horizon
 from bayes_hcc.quantities.summary import (horizon_status, mark_median,
                                            mark_median_difference, note_diagnostics,
                                            shortened_tau)
@@ -37,8 +37,6 @@ _CURVE_CACHE = 8
 #: to this many times further (``_FAR_POINTS`` times, steps of 1.6%); inf only beyond.
 _FAR = 100.0
 _FAR_POINTS = 300
-#: the curves by the names users give them (TTP is the progression curve, death removed)
-_CURVE_KEYS = {"os": "os", "pfs": "pfs", "ttp": "progression", "progression": "progression"}
 
 
 class IllnessDeathFit:
@@ -351,10 +349,7 @@ class IllnessDeathFit:
             if not extrapolate:
                 check_rmst_horizon(self, tau)
             for k in ("os", "pfs"):
-                # PFS is seen only up to the last scans: its tau shortened to that
-                # follow-up (the label gives the tau used), as in endpoint_table
-                t = (float(tau) if extrapolate or tau <= min(self.follow_up_by_arm(k).values())
-                     else shortened_tau(self, tau, k))
+                t = self._curve_tau(tau, k, extrapolate)  # the label gives the tau used
                 if not t > 0:  # an arm without a scan after randomization
                     out[f"RMST {k.upper()} difference > 0"] = np.nan
                     continue
@@ -362,6 +357,14 @@ class IllnessDeathFit:
                 out[f"RMST {k.upper()} ({t:g}) difference > 0"] = float(
                     (r[k].sel(arm="difference") > 0).mean())
         return pd.Series(out, name="probability")
+
+    def _curve_tau(self, tau: float, endpoint: str, extrapolate: bool) -> float:
+        """The RMST horizon of one curve: ``tau``, or, past the curve's follow-up (PFS and
+        TTP are seen only up to the last scans) and without ``extrapolate``, that
+        follow-up in whole months (``shortened_tau``; 0 when an arm has none)."""
+        if extrapolate or tau <= min(self.follow_up_by_arm(endpoint).values()):
+            return float(tau)
+        return shortened_tau(self, tau, endpoint)
 
     def follow_up_by_arm(self, endpoint: str = "os") -> dict:
         """Longest time each arm's ``endpoint`` curve is observed, in the data's unit: for
@@ -374,7 +377,7 @@ class IllnessDeathFit:
         last scans is not seen in the data, however long the patients are followed for
         death."""
         d = self.data
-        key = _CURVE_KEYS.get(str(endpoint).lower())
+        key = ID_CURVES.get(str(endpoint).lower())
         if key is None:
             raise BayesHCCError(f"follow_up_by_arm: endpoint={endpoint!r}; choose 'os', "
                                 "'pfs' or 'ttp'.")
@@ -477,9 +480,9 @@ class IllnessDeathFit:
             if tau is not None:
                 # PFS and TTP are seen only up to the last scans: their RMST to the OS
                 # horizon would be the model's extrapolation; shortened, and said so
-                horizon, t_key, note = min(follow[key].values()), float(tau), ""
-                if tau > horizon and not extrapolate:
-                    t_key = shortened_tau(self, tau, key)
+                horizon, t_key, note = min(follow[key].values()), self._curve_tau(
+                    tau, key, extrapolate), ""
+                if t_key < tau:
                     note = (f"tau shortened to the {label} follow-up ({horizon:.3g} {unit}: "
                             "progression is seen only up to the last scans)")
                 elif tau > horizon:

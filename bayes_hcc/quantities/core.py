@@ -49,15 +49,17 @@ def _is_illness_death(fit) -> bool:
 
 
 #: endpoint name -> the illness-death fit's curve (TTP: progression with death removed)
-_ID_CURVES = {"os": "os", "pfs": "pfs", "ttp": "progression"}
+#: an illness-death fit's curves by the names users give them (TTP: the progression curve,
+#: death removed)
+ID_CURVES = {"os": "os", "pfs": "pfs", "ttp": "progression", "progression": "progression"}
 _CURVE_LABEL = {"os": "OS", "pfs": "PFS", "ttp": "TTP", "progression": "TTP"}
 
 
 def _id_curve(fit, endpoint, what: str) -> str:
-    if endpoint is None or str(endpoint).lower() not in _ID_CURVES:
+    if endpoint is None or str(endpoint).lower() not in ID_CURVES:
         raise BayesHCCError(f"{what}: an illness-death fit gives OS, PFS and TTP from one "
                             f"model; pass endpoint='os', 'pfs' or 'ttp' (got {endpoint!r}).")
-    return _ID_CURVES[str(endpoint).lower()]
+    return ID_CURVES[str(endpoint).lower()]
 
 
 def _id_labelled(fit, values: np.ndarray, thin: int, extra_dims, extra_coords, *, name,
