@@ -167,7 +167,8 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
     -------
     DataFrame indexed by (by, level), with an ``overall`` row first: patients, events per
     arm, shrunk HR (median, ``prob`` credible interval, P(HR < 1)), unshrunk HR (same),
-    and a note (small subgroups, arms without events, failed diagnostics). ``attrs``
+    and a note (small subgroups, arms without events, a subgroup without any event:
+    no unshrunk HR, failed diagnostics). ``attrs``
     carries footnotes for :func:`bayes_hcc.write_table` and the shrinkage prior.
     """
     from bayes_hcc.diagnostics import check
@@ -228,6 +229,11 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
             if min(int((mask & (ep.arm == i)).sum()) for i in range(2)) == 0:
                 u = (np.nan,) * 4
                 note.append("one arm has no patients: no subgroup estimate")
+            elif sum(ev.values()) == 0:
+                # an early cut or a small subgroup: nothing for a fit of it alone to
+                # estimate (its shrunk HR above is the model's, borrowed from the others)
+                u = (np.nan,) * 4
+                note.append("no events: no unshrunk estimate")
             else:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

@@ -154,3 +154,23 @@ def test_subgroups_by_a_site_level_column(example_trial):
     overall = np.log(table["HR shrunk"].iloc[0])
     assert (np.abs(np.log(rows["HR shrunk"]) - overall)
             <= np.abs(np.log(rows["HR unshrunk"]) - overall) + 0.02).all()
+
+
+def test_a_subgroup_without_events_has_no_unshrunk_estimate(example_trial):
+    """At an early interim cut three of the six sites have no death yet: the table used to
+    fail on their fits alone ("os: no events at all"). Their rows now carry the shrunk HR
+    (the model's, borrowed from the other sites) and no unshrunk one, with a note; the
+    other rows are estimated as always, and the forest plot draws the table."""
+    early = example_trial.cut("2017-09-30")
+    table = bh.subgroups(bh.WeibullPH(site_effect="none").spec, early, by="site", fast=True,
+                         random_seed=4)
+    sites = table.loc["site"]
+    events = sites["events sorafenib"] + sites["events tace_sorafenib"]
+    empty = events == 0
+    assert empty.sum() >= 2 and (~empty).sum() >= 2      # both kinds of rows are exercised
+    assert sites.loc[empty, "HR unshrunk"].isna().all()
+    assert sites.loc[empty, "note"].str.contains("no events: no unshrunk estimate").all()
+    assert np.isfinite(sites.loc[~empty, "HR unshrunk"]).all()
+    assert np.isfinite(sites["HR shrunk"]).all()
+    assert not sites.loc[~empty, "note"].str.contains("no unshrunk estimate").any()
+    bh.plot_subgroups(table)
