@@ -33,7 +33,7 @@ from os import PathLike
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import TrialDataError
+from bayes_hcc.errors import DataWarning, TrialDataError, warn
 
 __all__ = ["clean_curve", "reconstruct_ipd", "reconstruct_arm", "reconstruct_trial",
            "reconstruction_fidelity", "read_points",
@@ -260,6 +260,18 @@ def reconstruct_ipd(curve, at_risk, total_events: int | None = None, *,
             cens_t += [ts[-1]] * int(n_left)  # still at risk at the end of the curve
     time = np.r_[np.repeat(events_t, events_n), cens_t].astype(float)
     event = np.r_[np.ones(int(np.sum(events_n)), int), np.zeros(len(cens_t), int)]
+    miss = None if total_events is None else abs(int(event.sum()) - total_events)
+    if miss is not None and miss > max(2, 0.05 * total_events):
+        # only the last interval's censorings are free to match the total; the events before
+        # it follow from the curve and the numbers at risk, rounded step by step (round
+        # trips of real trials with the true count miss it by up to 3 events, under 5%)
+        warn(f"reconstruct: the reconstruction has {int(event.sum())} events, the published "
+             f"total_events = {total_events} ({miss} apart, more than the rounding of the "
+             "algorithm's steps leaves). The events up to the last number at risk (time "
+             f"{tr[-1]:g}) follow from the curve's drops and the numbers at risk; after it "
+             "only censoring can be added. Check the published count, the curve's last "
+             "points and the at-risk table; bh.reconstruction_fidelity shows both counts.",
+             DataWarning)
     out = pd.DataFrame({"time": time, "event": event}).sort_values(
         ["time", "event"], ascending=[True, False], kind="stable").reset_index(drop=True)
     out.attrs["changes"] = cleaned.changes

@@ -3,6 +3,8 @@
 inputs refused by name; the two-arm trial marked RECONSTRUCTED through fits, reports and
 units; the fidelity report checked against lifelines; the overlay figure."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,6 +78,29 @@ def test_inconsistent_inputs_are_refused_by_name():
         clean_curve(pd.DataFrame({"t": [1, 2], "s": [0.7, 0.6]}))
     with pytest.raises(bh.TrialDataError, match="rises by more than"):
         clean_curve(pd.DataFrame({"t": [0, 1, 2], "s": [1.0, 0.5, 0.7]}))
+
+
+def test_a_published_event_count_the_curve_cannot_give_is_said():
+    """Only the censorings after the last number at risk are free to match a published
+    total: here the curve's drops give 55 events (50 before time 12, 5 at its last step),
+    so 60 cannot be reached. The result used to come back with 55 without a word; a miss of
+    more than 2 events and 5% of the count (round trips of real trials above miss by up
+    to 3 events, under 5%: the rounding of Guyot's steps) is now a DataWarning naming both
+    counts, and a count the curve can give is matched without one."""
+    curve = pd.DataFrame({"t": [0, 1, 2, 3, 4, 5, 6, 8, 10, 12],
+                          "s": [1, .95, .9, .82, .75, .7, .6, .5, .42, .35]})
+    risk = pd.DataFrame({"t": [0, 3, 6, 9, 12], "n": [100, 80, 58, 40, 30]})
+    with pytest.warns(bh.DataWarning, match="has 55 events, the published "
+                      "total_events = 60 .5 apart"):
+        ipd = reconstruct_ipd(curve, risk, total_events=60)
+    assert int(ipd["event"].sum()) == 55
+    with pytest.warns(bh.DataWarning, match="total_events = 50 .5 apart"):
+        reconstruct_ipd(curve, risk, total_events=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert int(reconstruct_ipd(curve, risk, total_events=55)["event"].sum()) == 55
+        # without the last at-risk column the last interval's censoring can match 50
+        assert int(reconstruct_ipd(curve, risk.iloc[:4], total_events=50)["event"].sum()) == 50
 
 
 # -- the two-arm trial --------------------------------------------------------------------
