@@ -85,8 +85,11 @@ def _illness_death_os_median(os_h, ttp_h, hr_os, hr_ttp, rho, frailties=None, we
 def _site_sizes(n, sites, site_sizes, rng):
     if site_sizes is not None:
         sizes = np.asarray(site_sizes, int)
-        if sizes.sum() != n or np.any(sizes < 1):
-            raise ValueError(f"site_sizes must be positive and add up to n_patients={n}.")
+        if sizes.ndim != 1 or len(sizes) != len(sites) or sizes.sum() != n or \
+                np.any(sizes < 1):
+            raise BayesHCCError(f"simulate_trial: site_sizes={list(np.ravel(sizes))} must give "
+                                f"one positive size per site ({len(sites)}) adding up to "
+                                f"n_patients={n}.")
         return sizes
     # Unequal sizes, as in real multicentre trials: multinomial over Dirichlet weights,
     # at least one patient per site.
@@ -169,13 +172,25 @@ def simulate_trial(
     # arm labels as data store them (integer codes 0/1 become "0"/"1"), so the patient
     # table, the truth's keys and the TrialData agree whatever type the caller used
     control, treatment = arm_label(control), arm_label(treatment)
-    site_labels = ([f"site{i + 1:02d}" for i in range(sites)] if isinstance(sites, int)
-                   else [str(s) for s in sites])
     if isinstance(n_patients, bool) or not isinstance(n_patients, (int, np.integer)):
         raise BayesHCCError(f"simulate_trial: n_patients={n_patients!r}: give a whole number "
                             "of patients.")
     if n_patients < 2:
-        raise ValueError("n_patients must be at least 2.")
+        raise BayesHCCError(f"simulate_trial: n_patients={n_patients}: a two-arm trial needs "
+                            "at least 2 patients.")
+    if isinstance(sites, (int, np.integer)) and not isinstance(sites, bool) and sites >= 1:
+        site_labels = [f"site{i + 1:02d}" for i in range(int(sites))]
+    elif isinstance(sites, (list, tuple, np.ndarray, pd.Index)) and len(sites) > 0:
+        site_labels = [str(s) for s in sites]
+    else:
+        raise BayesHCCError(f"simulate_trial: sites={sites!r}: give the number of sites (at "
+                            "least 1) or a list of their labels.")
+    if len(set(site_labels)) != len(site_labels):
+        raise BayesHCCError(f"simulate_trial: sites={sites!r}: each site needs its own label.")
+    if site_sizes is None and len(site_labels) > n_patients:
+        raise BayesHCCError(f"simulate_trial: {len(site_labels)} sites for {n_patients} "
+                            "patients: every site needs at least one patient (fewer sites, "
+                            "or more patients).")
     for name, value in (("hr_os", hr_os), ("hr_ttp", hr_ttp),
                         ("post_progression_hr", post_progression_hr)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \
@@ -187,12 +202,16 @@ def simulate_trial(
         raise BayesHCCError(f"simulate_trial: site_sd={site_sd!r} must be a finite number "
                             ">= 0 (the SD of the sites' log hazard ratios; 0: no site "
                             "effects).")
-    if not (0 <= dropout_per_year < 1):
-        raise ValueError("dropout_per_year is a probability in [0, 1).")
+    if isinstance(dropout_per_year, bool) or not isinstance(
+            dropout_per_year, (int, float, np.number)) or not (0 <= dropout_per_year < 1):
+        raise BayesHCCError(f"simulate_trial: dropout_per_year={dropout_per_year!r} is the "
+                            "probability of loss to follow-up within a year, in [0, 1).")
     start, end, cut = (calendar_date(x, name) for x, name in (
         (accrual_start, "accrual_start"), (accrual_end, "accrual_end"), (cut_date, "cut_date")))
     if not start <= end <= cut:
-        raise ValueError("need accrual_start <= accrual_end <= cut_date.")
+        raise BayesHCCError(f"simulate_trial: accrual_start ({start.date()}), accrual_end "
+                            f"({end.date()}) and cut_date ({cut.date()}) must come in that "
+                            "order.")
     sizes = _site_sizes(n_patients, site_labels, site_sizes, rng)
     b = rng.normal(0.0, site_sd, size=len(site_labels)) if site_sd > 0 \
         else np.zeros(len(site_labels))
@@ -215,8 +234,6 @@ def simulate_trial(
 
     frail = np.exp(b[site_idx])
     e_d, e_p = rng.exponential(size=n_patients), rng.exponential(size=n_patients)
-    if not post_progression_hr > 0:
-        raise ValueError("post_progression_hr must be > 0.")
     m_death = frail * np.where(arm == 1, hr_os, 1.0)
     t_death = os_hazard.inverse_cumhaz(e_d / m_death)
     t_prog = ttp_hazard.inverse_cumhaz(e_p / (frail * np.where(arm == 1, hr_ttp, 1.0)))
@@ -339,7 +356,7 @@ def _per_arm(value, arm, control, treatment, what):
     if isinstance(value, dict):
         unknown = set(map(str, value)) - {control, treatment}
         if unknown or len(value) != 2:
-            raise ValueError(f"{what} by arm needs the keys {control!r} and {treatment!r}, "
+            raise BayesHCCError(f"simulate_trial: {what} by arm needs the keys {control!r} and {treatment!r}, "
                              f"got {sorted(map(str, value))}.")
         v = {str(k): float(x) for k, x in value.items()}
         return np.where(arm == 1, v[treatment], v[control])
@@ -358,9 +375,15 @@ def _scan_schedule(t_prog, lfu_d, arm, rng, *, interval, offset, jitter_days, mi
     step = _per_arm(interval, arm, control, treatment, "assessment_interval")
     shift = _per_arm(offset, arm, control, treatment, "assessment_offset")
     if np.any(step <= 0) or np.any(shift < 0):
-        raise ValueError("assessment intervals must be > 0 and offsets >= 0.")
-    if jitter_days < 0 or not 0 <= missed < 1:
-        raise ValueError("assessment_jitter_days >= 0 and 0 <= missed_visit_prob < 1.")
+        raise BayesHCCError(f"simulate_trial: assessment_interval={interval!r} must be > 0 "
+                            f"and assessment_offset={offset!r} >= 0 (months).")
+    if not jitter_days >= 0:
+        raise BayesHCCError(f"simulate_trial: assessment_jitter_days={jitter_days!r} must be "
+                            ">= 0 (the SD of a scan's shift, in days).")
+    if not 0 <= missed < 1:
+        raise BayesHCCError(f"simulate_trial: missed_visit_prob={missed!r} must be in [0, 1) "
+                            "(1 would miss every scan: use assessment_interval=None for a "
+                            "trial without scans).")
     horizon = float(np.max(lfu_d)) / DAYS
     k = np.arange(1, int(np.ceil(horizon / step.min())) + 2)
     month = shift[:, None] + step[:, None] * k[None, :]  # (n, K)

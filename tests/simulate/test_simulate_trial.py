@@ -113,7 +113,25 @@ def test_bad_arguments():
                       ({"hr_ttp": -0.5}, r"hr_ttp=-0.5 must be a hazard ratio"),
                       ({"hr_os": "0.7"}, r"hr_os='0.7' must be a hazard ratio"),
                       ({"site_sd": -0.1}, r"site_sd=-0.1 must be a finite number >= 0"),
-                      ({"n_patients": 130.5}, r"n_patients=130.5: give a whole number")]:
+                      ({"n_patients": 130.5}, r"n_patients=130.5: give a whole number"),
+                      # these failed inside numpy ("pvals must have at least 1 dimension",
+                      # negative multinomial counts, arrays that do not broadcast) or
+                      # split a label into letters (sites="AMC": sites A, M and C)
+                      ({"sites": 0}, r"sites=0: give the number of sites"),
+                      ({"sites": "AMC"}, r"sites='AMC': give the number of sites .at "
+                                         r"least 1. or a list of their labels"),
+                      ({"sites": ["A", "A"]}, r"each site needs its own label"),
+                      ({"n_patients": 4, "sites": 6}, r"6 sites for 4 patients"),
+                      ({"n_patients": 50, "site_sizes": [25, 25]},
+                       r"one positive size per site \(6\) adding up to n_patients=50"),
+                      # argument errors name the argument and say what it must be
+                      ({"dropout_per_year": 1.0}, r"dropout_per_year=1.0 is the probability"),
+                      ({"cut_date": "2018-01-01"}, r"accrual_end \(2019-05-31\) and "
+                                                   r"cut_date \(2018-01-01\) must come in"),
+                      ({"missed_visit_prob": 1.0}, r"missed_visit_prob=1.0 must be in "
+                                                   r"\[0, 1\).*assessment_interval=None"),
+                      ({"assessment_jitter_days": -3}, r"assessment_jitter_days=-3 must be"),
+                      ({"assessment_interval": 0}, r"assessment_interval=0 must be > 0")]:
         with pytest.raises(bh.BayesHCCError, match=match):
             bh.simulate_trial(**kw, random_seed=1)
 
