@@ -425,6 +425,13 @@ def prob_superiority(fit, threshold: float = 1.0) -> Probability:
     """P(HR < threshold): the probability that TACE-sorafenib lowers the hazard that much
     (``threshold`` 1: any benefit; 0.8: at least a 20% reduction)."""
     threshold = _check_threshold("prob_superiority", threshold, ratio=True)
+    fit = as_fit(fit)
+    if fit.family.effect.quantity != "hazard_ratio":
+        raise BayesHCCError(
+            f"prob_superiority: {fit.settings['model']} is not a proportional-hazards model, "
+            "so there is no hazard ratio to compare with a threshold. Superiority on its own "
+            "arm effect is bh.prob_effect(fit) (P(time ratio > 1)); on medians or RMST, "
+            "bh.prob_median_gain(fit) or bh.prob_rmst_gain(fit, tau).")
     return _probability(hazard_ratio(fit) < threshold, f"HR < {threshold:g}")
 
 

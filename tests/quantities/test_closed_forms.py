@@ -210,3 +210,9 @@ def test_lognormal_closed_forms():
     ref = integrate.quad(stats.lognorm(s=sig, scale=np.exp(mu)).sf, 0, 20, epsabs=1e-12)[0]
     assert r == pytest.approx(ref, rel=1e-8)
     np.testing.assert_allclose(bh.time_ratio(fit).values, np.exp(log_tr))
+    # no hazard ratio: prob_superiority says what superiority is for this family (the error
+    # named hazard_ratio, which the user had not called, and not prob_effect)
+    with pytest.raises(bh.BayesHCCError, match=r"prob_superiority: lognormal_aft is not a "
+                       r"proportional-hazards model.*bh.prob_effect\(fit\)"):
+        bh.prob_superiority(fit)
+    assert float(bh.prob_effect(fit)) == 1.0  # log_tr 0.25 on every draw: TR > 1
