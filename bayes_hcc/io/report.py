@@ -207,7 +207,8 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
              _png(plot_state_probabilities(fit, estimand=estimand))),
             ("marginal OS hazard ratio over time",
              _png(plot_os_hazard_ratio(fit, estimand=estimand)))]
-    sup = fit.prob_superiority(tau=tau, estimand=estimand).to_frame()
+    probs = fit.prob_superiority(tau=tau, estimand=estimand)
+    sup = probs.to_frame().assign(note=[probs.attrs["notes"].get(k, "") for k in probs.index])
     c, t = data.arms
     versions = json.loads(attrs.get("package_versions", "{}"))
     fmt = lambda x: f"{x:.3f}"  # noqa: E731

@@ -14,7 +14,7 @@ from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
-from bayes_hcc.quantities.core import ID_CURVES, check_rmst_horizon
+from bayes_hcc.quantities.core import ID_CURVES, check_rmst_horizon, extrapolation_note
 from bayes_hcc.quantities.summary import (horizon_status, mark_median,
                                            mark_median_difference, note_diagnostics,
                                            shortened_tau)
@@ -339,12 +339,19 @@ class IllnessDeathFit:
         """P(TACE-sorafenib better) on every scale the model gives: each transition's
         HR < 1, the OS and PFS median differences > 0 and, with ``tau`` (within the OS
         follow-up unless ``extrapolate=True``; for PFS shortened to its follow-up, as the
-        label says), the RMST differences > 0."""
+        label says), the RMST differences > 0. ``attrs["notes"]`` says which median
+        probabilities rest partly on the model's extrapolation (a median not reached within
+        its arm's follow-up)."""
         out = {f"HR {t.replace('_', ' ')} < 1": float((self.hazard_ratio().sel(
             transition=t) < 1).mean()) for t in TRANSITIONS}
-        med = self.medians(thin=thin, estimand=estimand).sel(arm="difference")
+        medians = self.medians(thin=thin, estimand=estimand)
+        med = medians.sel(arm="difference")
         out.update({f"median {k.upper()} difference > 0": float((med[k] > 0).mean())
                     for k in ("os", "pfs")})
+        # a median past its arm's follow-up: the probability leans on the extrapolation
+        notes = {f"median {k.upper()} difference > 0": extrapolation_note(
+            medians.attrs["status"][k], medians.attrs["follow_up"][k], self.data.time_unit)
+            for k in ("os", "pfs")}
         if tau is not None:
             if not extrapolate:
                 check_rmst_horizon(self, tau)
@@ -356,7 +363,9 @@ class IllnessDeathFit:
                 r = self.rmst(t, thin=thin, estimand=estimand, extrapolate=True)
                 out[f"RMST {k.upper()} ({t:g}) difference > 0"] = float(
                     (r[k].sel(arm="difference") > 0).mean())
-        return pd.Series(out, name="probability")
+        series = pd.Series(out, name="probability")
+        series.attrs["notes"] = {k: v for k, v in notes.items() if v}
+        return series
 
     def _curve_tau(self, tau: float, endpoint: str, extrapolate: bool) -> float:
         """The RMST horizon of one curve: ``tau``, or, past the curve's follow-up (PFS and

@@ -388,22 +388,39 @@ class Probability:
     mcse: float
     estimand: str | None = None
     mcse_is_bound: bool = False
+    note: str | None = None
 
     def __float__(self) -> float:
         return self.probability
 
     def __repr__(self) -> str:
         if self.mcse_is_bound:
-            return (f"P({self.statement}) = {self.probability:.4f} (MCSE < {self.mcse:.2g}: "
+            text = (f"P({self.statement}) = {self.probability:.4f} (MCSE < {self.mcse:.2g}: "
                     "every draw agrees)")
-        return f"P({self.statement}) = {self.probability:.4f} (MCSE {self.mcse:.4f})"
+        else:
+            text = f"P({self.statement}) = {self.probability:.4f} (MCSE {self.mcse:.4f})"
+        return text + (f"; {self.note}" if self.note else "")
 
 
-def _probability(indicator: xr.DataArray, statement: str, estimand=None) -> Probability:
+def _probability(indicator: xr.DataArray, statement: str, estimand=None,
+                 note: str | None = None) -> Probability:
     from bayes_hcc.convergence import probability_mcse
 
     p, mcse, bound = probability_mcse(indicator)
-    return Probability(statement, p, mcse, estimand, mcse_is_bound=bound)
+    return Probability(statement, p, mcse, estimand, mcse_is_bound=bound, note=note)
+
+
+def extrapolation_note(status: dict, follow_up: dict, unit: str) -> str | None:
+    """What a probability about medians rests on when a median is not reached within its
+    arm's follow-up (``status`` and ``follow_up`` per arm, as ``median_survival`` gives
+    them): None when every median is reached."""
+    parts = [f"{arm}'s median {'lies' if st == 'beyond' else 'has its upper limit'} beyond "
+             f"its follow-up ({follow_up[arm]:.3g} {unit})"
+             for arm, st in status.items() if st != "reached"]
+    if not parts:
+        return None
+    return ("; ".join(parts) + ": this probability rests partly on the model's "
+            "extrapolation")
 
 
 def _check_threshold(name: str, threshold, *, ratio: bool) -> float:
@@ -449,9 +466,14 @@ def prob_median_gain(fit, threshold: float = 0.0, *,
     fit = _loaded(fit)  # a saved fit of either kind
     threshold = _check_threshold("prob_median_gain", threshold, ratio=False)
     check_estimand(estimand)
-    diff = median_survival(fit, estimand=estimand, endpoint=endpoint).sel(arm="difference")
-    return _probability(diff > threshold, f"{_prefix(fit, endpoint)}median gain > "
-                        f"{threshold:g} {fit_unit(fit)}", estimand)
+    med = median_survival(fit, estimand=estimand, endpoint=endpoint)
+    arms = [a for a in med["arm"].values if a != "difference"]
+    note = extrapolation_note({a: str(med["status"].sel(arm=a).item()) for a in arms},
+                              {a: float(med["follow_up"].sel(arm=a)) for a in arms},
+                              fit_unit(fit))
+    return _probability(med.sel(arm="difference") > threshold,
+                        f"{_prefix(fit, endpoint)}median gain > {threshold:g} "
+                        f"{fit_unit(fit)}", estimand, note=note)
 
 
 def prob_rmst_gain(fit, tau: float, threshold: float = 0.0, *, estimand: str = "standardized",

@@ -204,8 +204,15 @@ def test_a_median_past_the_grid_is_the_models_extrapolation_not_missing(cut):
         assert med.attrs["status"]["os"][arm] == "beyond"
     diff = med["os"].sel(arm="difference").values
     assert np.isfinite(diff).all() and (diff > 0).all()
-    assert bh.IllnessDeathFit.prob_superiority(
-        point_fit(cut, rates=rates, log_hr=(-0.3, 0.0, 0.0)))["median OS difference > 0"] == 1.0
+    probs = point_fit(cut, rates=rates, log_hr=(-0.3, 0.0, 0.0)).prob_superiority()
+    assert probs["median OS difference > 0"] == 1.0
+    # ... and says that it rests on those extrapolated medians (the report shows the note)
+    assert "median OS difference > 0" in probs.attrs["notes"]
+    assert "sorafenib's median lies beyond its follow-up" in \
+        probs.attrs["notes"]["median OS difference > 0"]
+    assert "HR progression < 1" not in probs.attrs["notes"]
+    fast = point_fit(cut).prob_superiority()
+    assert fast.attrs["notes"] == {}   # every median reached: nothing to say
 
 
 def test_the_endpoint_table_does_not_print_an_extrapolated_median_as_an_estimate(cut):

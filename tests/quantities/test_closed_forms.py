@@ -155,6 +155,25 @@ def test_probabilities_and_mcse():
     assert gain.probability == pytest.approx(np.mean(m0 * (np.exp(-log_hr) - 1) > 2.0))
 
 
+def test_a_median_gain_probability_says_when_it_rests_on_extrapolation():
+    """P(median gain > 0) is computed from every draw; where a median lies beyond its arm's
+    follow-up the probability leans on the model's extrapolation (the tables blank such
+    medians, the probability was shown bare). Exponential, control median ln 2 / e^-2 =
+    5.2 months: followed to 60 months nothing is noted; followed to 3 months both medians
+    lie beyond, and the note says so, the value being the same computation."""
+    log_hr = np.random.default_rng(4).normal(np.log(0.8), 0.2, size=(2, 500))
+    params = {"log_lambda": const(-2.0, 2, 500), "log_shape": const(0.0, 2, 500),
+              "log_hr": log_hr}
+    mature = fabricated_fit(WeibullFamily(), params, arm=ARM, site=SITE)
+    early = fabricated_fit(WeibullFamily(), params, arm=ARM, site=SITE, max_follow_up=3.0)
+    p, q = bh.prob_median_gain(mature), bh.prob_median_gain(early)
+    assert p.note is None and "extrapolation" not in repr(p)
+    assert q.probability == p.probability == pytest.approx(np.mean(log_hr < 0))
+    assert "sorafenib's median lies beyond its follow-up (3 months)" in q.note
+    assert "tace_sorafenib's median lies beyond" in q.note
+    assert repr(q).endswith("this probability rests partly on the model's extrapolation")
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda f: bh.prob_superiority(f, threshold=0), r"threshold=0 must be a ratio > 0"),
     (lambda f: bh.prob_superiority(f, threshold=np.log(0.8)), r"must be a ratio > 0 .*exp"),
