@@ -33,7 +33,8 @@ from bayes_hcc.quantities import (ESTIMANDS, Probability, covariate_effects, eff
                                   median_survival, prob_effect, prob_median_gain,
                                   prob_rmst_gain, prob_superiority, prob_time_ratio, rmst,
                                   summarize, survival, survival_curve, time_ratio)
-from bayes_hcc.monitoring import (DesignResult, InterimResult, Look, MonitoringPlan, PPoSResult,
+from bayes_hcc.monitoring import (DEFAULT_SCENARIOS, DesignResult, InterimResult, Look,
+                                  MonitoringPlan, PPoSResult,
                                   Prediction, decide, interim_analysis, load_plan, look_date,
                                   predict_event_counts, predict_event_dates,
                                   predictive_probability, simulate_design, verify_log)
@@ -78,6 +79,7 @@ __all__ = [
     "disposition", "look_table", "publication_tables", "run_sensitivity", "load_grid",
     "GridSpec", "sbc", "SBCResult", "coverage_study", "CoverageResult", "agreement",
     "validation_report", "MonitoringPlan", "Look", "load_plan", "interim_analysis",
+    "DEFAULT_SCENARIOS",
     "InterimResult", "decide", "look_date", "verify_log", "predictive_probability",
     "PPoSResult", "predict_event_dates", "predict_event_counts", "Prediction",
     "simulate_design", "DesignResult",
