@@ -342,7 +342,8 @@ def prior_predictive(model, trial, endpoint: str = "os", *, draws: int = 2000,
         eta = (params[arm_effect] * a)[:, None]
         rows[f"median {name}"] = _core.population_median(family, params, eta, np.ones(1))
     q = [0.025, 0.25, 0.5, 0.75, 0.975]
-    out = pd.DataFrame({k: np.quantile(v, q) for k, v in rows.items()},
+    # a median never reached (a Gompertz hazard falling to 0) is +inf: its quantiles too
+    out = pd.DataFrame({k: _core.quantiles(v, q) for k, v in rows.items()},
                        index=[f"q{int(x * 1000) / 10:g}" for x in q]).T
     out.attrs.update(endpoint=endpoint, time_unit=trial.time_unit, draws=draws)
     return out

@@ -14,7 +14,9 @@ from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
-from bayes_hcc.quantities.core import ID_CURVES, check_rmst_horizon, extrapolation_note
+from bayes_hcc.quantities._core import quantiles
+from bayes_hcc.quantities.core import (ID_CURVES, check_rmst_horizon, extrapolation_note,
+                                       join_notes, undefined_gain_note)
 from bayes_hcc.quantities.summary import (horizon_status, mark_median,
                                            mark_median_difference, note_diagnostics,
                                            shortened_tau)
@@ -349,9 +351,14 @@ class IllnessDeathFit:
         out.update({f"median {k.upper()} difference > 0": float((med[k] > 0).mean())
                     for k in ("os", "pfs")})
         # a median past its arm's follow-up: the probability leans on the extrapolation
-        notes = {f"median {k.upper()} difference > 0": extrapolation_note(
-            medians.attrs["status"][k], medians.attrs["follow_up"][k], self.data.time_unit)
+        notes = {f"median {k.upper()} difference > 0": join_notes(
+            extrapolation_note(medians.attrs["status"][k], medians.attrs["follow_up"][k],
+                               self.data.time_unit),
+            undefined_gain_note(med[k], out[f"median {k.upper()} difference > 0"]))
             for k in ("os", "pfs")}
+        for k in ("os", "pfs"):
+            if bool(np.isnan(med[k]).all()):  # neither median finite on any draw
+                out[f"median {k.upper()} difference > 0"] = np.nan
         if tau is not None:
             if not extrapolate:
                 check_rmst_horizon(self, tau)
@@ -436,7 +443,7 @@ class IllnessDeathFit:
         res.attrs["estimand"] = estimand
         res.attrs["status"] = {
             name: {a: horizon_status(float(res[name].sel(arm=a).median()),
-                                     float(res[name].sel(arm=a).quantile(0.975)),
+                                     float(quantiles(res[name].sel(arm=a).values, 0.975)),
                                      follow[name][a])
                    for a in self.data.arms} for name in names}
         return res

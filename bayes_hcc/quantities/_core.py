@@ -12,6 +12,19 @@ LOG2 = float(np.log(2.0))
 _CHUNK = 64
 
 
+def quantiles(x, q) -> np.ndarray:
+    """``np.quantile`` (linear interpolation) of draws some of which may be +inf (a median
+    whose survival curve never reaches 0.5): +inf where the quantile's interpolation
+    touches such a draw, instead of numpy's NaN (inf - inf) and its RuntimeWarning."""
+    xs = np.sort(np.asarray(x, float).ravel())
+    h = (len(xs) - 1) * np.asarray(q, float)
+    lo = np.floor(h).astype(int)
+    a, b, frac = xs[lo], xs[np.ceil(h).astype(int)], h - lo
+    with np.errstate(invalid="ignore"):
+        out = np.where(frac == 0, a, a + (b - a) * frac)
+    return np.where(np.isposinf(a) | (np.isposinf(b) & (frac > 0)), np.inf, out)
+
+
 def population_survival(family, params, eta, w, t) -> np.ndarray:
     """S(t) for times t (T,): returns (S, T). eta (S, G), w (G,). ``params`` may be a list
     of components instead (``mixture``), with eta and w None."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -245,7 +245,8 @@ def survival_curve(fit, grid=None, *, estimand: str = "standardized",
 
 
 def _with_difference(fit, per_arm, name, estimand, units):
-    diff = per_arm[:, 1] - per_arm[:, 0]
+    with np.errstate(invalid="ignore"):  # two medians never reached: inf - inf is NaN
+        diff = per_arm[:, 1] - per_arm[:, 0]
     vals = np.column_stack([per_arm, diff])
     da = _labelled(fit, vals, ("arm",), {"arm": [*fit.arms, "difference"]}, name=name,
                    estimand=estimand, units=units)
@@ -299,7 +300,7 @@ def _median_status(da: xr.DataArray, follow: dict) -> xr.DataArray:
     """Coordinates ``follow_up`` and ``status`` of each arm's median (the difference: the
     less mature of the two)."""
     status = [horizon_status(float(da.sel(arm=a).median()),
-                             float(da.sel(arm=a).quantile(0.975)), limit)
+                             float(_core.quantiles(da.sel(arm=a).values, 0.975)), limit)
               for a, limit in follow.items()]
     worst = max(status, key=_MATURITY.index)
     return da.assign_coords(follow_up=("arm", [*follow.values(), np.nan]),
@@ -423,6 +424,24 @@ def extrapolation_note(status: dict, follow_up: dict, unit: str) -> str | None:
             "extrapolation")
 
 
+def undefined_gain_note(diff, probability: float) -> str | None:
+    """The draws on which a median difference is undefined (both medians infinite: the
+    survival of neither arm reaches 0.5, so inf - inf), which a probability of a gain counts
+    as no gain: their share and the probability were they counted as gains. None when
+    there are none."""
+    share = float(np.mean(np.isnan(np.asarray(diff, float))))
+    if share == 0.0:
+        return None
+    return (f"in {share:.1%} of draws neither arm's median is finite (survival stays above "
+            f"0.5): counted as no gain; counted as gains, P = {probability + share:.4f}")
+
+
+def join_notes(*notes) -> str | None:
+    """Notes that are not None, in one string (None when there are none)."""
+    kept = [n for n in notes if n]
+    return "; ".join(kept) if kept else None
+
+
 def _check_threshold(name: str, threshold, *, ratio: bool) -> float:
     """A probability's threshold: a real number, and positive for a ratio (an HR or a time
     ratio is never <= 0, so P(HR < 0) = 0 would answer a mistyped question)."""
@@ -471,9 +490,14 @@ def prob_median_gain(fit, threshold: float = 0.0, *,
     note = extrapolation_note({a: str(med["status"].sel(arm=a).item()) for a in arms},
                               {a: float(med["follow_up"].sel(arm=a)) for a in arms},
                               fit_unit(fit))
-    return _probability(med.sel(arm="difference") > threshold,
-                        f"{_prefix(fit, endpoint)}median gain > {threshold:g} "
-                        f"{fit_unit(fit)}", estimand, note=note)
+    diff = med.sel(arm="difference")
+    statement = f"{_prefix(fit, endpoint)}median gain > {threshold:g} {fit_unit(fit)}"
+    if bool(diff.isnull().all()):
+        return Probability(statement, np.nan, np.nan, estimand, note=(
+            "not estimable: on every draw neither arm's median is finite (survival stays "
+            "above 0.5); compare RMST or survival at a landmark instead"))
+    p = _probability(diff > threshold, statement, estimand)
+    return replace(p, note=join_notes(note, undefined_gain_note(diff, p.probability)))
 
 
 def prob_rmst_gain(fit, tau: float, threshold: float = 0.0, *, estimand: str = "standardized",

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.core import (as_fit, effect_ratio, horizon_status,
                                        marginal_hazard_ratio, median_survival, prob_effect,
                                        rmst, survival)
@@ -22,11 +23,13 @@ def _row(da, quantity, estimand, prob):
     import arviz_stats as azs
 
     x = da.to_numpy().ravel()
-    lo, hi = np.quantile(x, [(1 - prob) / 2, (1 + prob) / 2])
+    lo, hi = quantiles(x, [(1 - prob) / 2, (1 + prob) / 2])  # +inf medians: +inf limits
+    # draws of +inf (medians never reached) have no Monte Carlo error of their mean
+    finite = bool(np.isfinite(x).all())
     return {"quantity": quantity, "estimand": estimand, "mean": float(x.mean()),
             "median": float(np.median(x)), "lower": float(lo), "upper": float(hi),
-            "mcse": float(azs.mcse(da, method="mean")),
-            "ess_bulk": float(azs.ess(da, method="bulk")), "note": ""}
+            "mcse": float(azs.mcse(da, method="mean")) if finite else np.nan,
+            "ess_bulk": float(azs.ess(da, method="bulk")) if finite else np.nan, "note": ""}
 
 
 def default_landmarks(fit) -> tuple[float, ...]:

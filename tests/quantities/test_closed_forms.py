@@ -174,6 +174,51 @@ def test_a_median_gain_probability_says_when_it_rests_on_extrapolation():
     assert repr(q).endswith("this probability rests partly on the model's extrapolation")
 
 
+def test_medians_that_are_never_reached_give_inf_limits_and_no_false_probability():
+    """A Gompertz hazard falling to 0 (gamma < 0) levels survival off: with lambda / |gamma|
+    below ln 2 it never reaches 0.5 and the median is +inf. Such draws used to give NaN
+    quantiles with a RuntimeWarning (prior_predictive, summarize(extrapolate=True)), and
+    P(median gain > 0) = 0 "every draw agrees" where both medians were infinite (inf - inf
+    is no number, counted as no gain). Now: +inf limits; the gain is not estimable when
+    no draw has a finite difference, and where some have none the note gives their share
+    and the probability were they gains."""
+    from bayes_hcc.families.gompertz import GompertzFamily
+    from bayes_hcc.quantities._core import quantiles
+
+    rng = np.random.default_rng(2)
+    x, q = rng.normal(size=101), rng.uniform(size=30)
+    np.testing.assert_allclose(quantiles(x, q), np.quantile(x, q), rtol=1e-13)
+    np.testing.assert_array_equal(quantiles([1.0, 2.0, 3.0, np.inf, np.inf],
+                                            [0.0, 0.5, 0.6, 1.0]), [1.0, 3.0, np.inf, np.inf])
+
+    # lambda e^-3 = 0.050, gamma -0.2: H(inf) = 0.25 < ln 2 in both arms (HR 0.8)
+    flat = {"log_lambda": const(-3.0, 2, 4), "gamma": const(-0.2, 2, 4),
+            "log_hr": const(np.log(0.8), 2, 4)}
+    fit = fabricated_fit(GompertzFamily(), flat, arm=ARM, site=SITE, model="gompertz_ph")
+    assert np.isposinf(bh.median_survival(fit).sel(arm=["sorafenib", "tace_sorafenib"])).all()
+    from bayes_hcc.quantities.summary import _row   # bh.summarize's row (extrapolate=True)
+
+    row = _row(bh.median_survival(fit).sel(arm="sorafenib"), "median", "standardized", 0.95)
+    assert np.isposinf([row["median"], row["lower"], row["upper"]]).all()
+    assert np.isnan(row["mcse"])   # no Monte Carlo error of a mean of +inf draws
+    p = bh.prob_median_gain(fit)
+    assert np.isnan(p.probability) and p.note.startswith("not estimable")
+    # half the draws with gamma 0.1 (median finite, ln 2 reached): the gain is defined there
+    gamma = const(-0.2, 2, 4)
+    gamma[:, ::2] = 0.1
+    half = fabricated_fit(GompertzFamily(), {**flat, "gamma": gamma}, arm=ARM, site=SITE,
+                          model="gompertz_ph")
+    diff = bh.median_survival(half).sel(arm="difference").values
+    p = bh.prob_median_gain(half)
+    assert p.probability == pytest.approx(np.mean(diff > 0)) and 0.4 < p.probability < 0.6
+    assert "in 50.0% of draws neither arm's median is finite" in p.note
+    assert f"counted as gains, P = {p.probability + 0.5:.4f}" in p.note
+    table = bh.prior_predictive(bh.GompertzPH(), bh.datasets.load_example_trial(),
+                                random_seed=1)   # no RuntimeWarning (an error in the suite)
+    assert np.isposinf(table.loc["median sorafenib", "q97.5"])
+    assert np.isfinite(table.loc["median sorafenib", ["q2.5", "q50"]]).all()
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda f: bh.prob_superiority(f, threshold=0), r"threshold=0 must be a ratio > 0"),
     (lambda f: bh.prob_superiority(f, threshold=np.log(0.8)), r"must be a ratio > 0 .*exp"),
