@@ -14,6 +14,7 @@ from bayes_hcc.data.trial import require_trial
 from bayes_hcc.diagnostics import check, loo
 from bayes_hcc.errors import BayesHCCError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
+from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.summary import (conditional_statement, frequentist,
                                           horizon_status, shortened_tau, spec_tau)
 from bayes_hcc.runner import spawn_pool
@@ -148,7 +149,7 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
     reached = True
     for a in fit.arms:
         m = med.sel(arm=a).values.ravel()
-        status = horizon_status(float(np.median(m)), float(np.quantile(m, 0.975)),
+        status = horizon_status(float(np.median(m)), float(quantiles(m, 0.975)),
                                 follow_up[a])
         row[f"median {a}"] = float(np.median(m)) if status != "beyond" else np.nan
         if status == "beyond":
@@ -157,8 +158,9 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
                         f"{fit.time_unit})")
     diff = med.sel(arm="difference").values.ravel()
     if reached:
-        row.update(median_diff=float(np.median(diff)), median_diff_lower=float(np.quantile(
-            diff, 0.025)), median_diff_upper=float(np.quantile(diff, 0.975)))
+        lo, hi = quantiles(diff, [0.025, 0.975])  # +inf draws (a median never reached)
+        row.update(median_diff=float(np.median(diff)), median_diff_lower=float(lo),
+                   median_diff_upper=float(hi))
     else:
         row.update(median_diff=np.nan, median_diff_lower=np.nan, median_diff_upper=np.nan)
     # The spec's tau is in its own time unit (months by default): expressed in the data's.
@@ -239,8 +241,8 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
             row[f"median {a}"] = float(np.median(m))
     diff = med[curve].sel(arm="difference").values.ravel()
     row.update(median_diff=float(np.median(diff)) if reached else np.nan,
-               median_diff_lower=float(np.quantile(diff, 0.025)) if reached else np.nan,
-               median_diff_upper=float(np.quantile(diff, 0.975)) if reached else np.nan)
+               median_diff_lower=float(quantiles(diff, 0.025)) if reached else np.nan,
+               median_diff_upper=float(quantiles(diff, 0.975)) if reached else np.nan)
     tau = spec_tau(spec, fit.data.time_unit) or convert(12.0, "months", fit.data.time_unit)
     if tau > rmst_horizon(fit, curve)[1]:  # beyond it one arm's RMST would be extrapolated
         tau = shortened_tau(fit, tau, curve)

@@ -1,5 +1,6 @@
 """The sensitivity grid on the example trial, in fast mode."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -252,3 +253,22 @@ def test_cli_override_and_skipped_rows(tmp_path):
     res = runner.invoke(app, ["sensitivity", str(grid), "veteran", "--out",
                               str(tmp_path / "d"), "--override", "site.effect"])
     assert res.exit_code == 2 and "give KEY=VALUE" in res.output
+
+
+def test_a_variant_whose_medians_are_never_reached(tmp_path):
+    """A trial whose survival levels off above 0.5 (hazard 0.06 / month to 6 months, then
+    0.002): a Gompertz variant's medians are +inf on most draws. Its row says the medians
+    are not reached, leaves them and their difference blank, raises no RuntimeWarning (the
+    quantiles of +inf draws are +inf, not numpy's NaN), and estimates the HR as any row."""
+    trial = bh.simulate_trial(130, os_hazard=bh.PiecewiseHazard(cuts=(6.0,),
+                                                                 rates=(0.06, 0.002)),
+                              hr_os=0.7, random_seed=3)
+    grid = _site_grid(tmp_path, ("family: Gompertz", '{ "family" = "gompertz_ph" }'))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        table = bh.run_sensitivity(grid, trial, fast=True, progress=False,
+                                   overrides={"site.effect": "none"})
+    row = table.loc["family: Gompertz"]
+    assert np.isnan(row["median sorafenib"]) and np.isnan(row["median_diff"])
+    assert "median sorafenib not reached" in row["note"]
+    assert 0.2 < row["hr_median"] < 2.5
