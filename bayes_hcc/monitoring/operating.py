@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.units import DAYS_PER_UNIT
-from bayes_hcc.errors import BayesHCCError, TrialDataError
+from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError, warn
 from bayes_hcc.mcerror import mean_interval, wilson_interval
 from bayes_hcc.monitoring.interim import decide, look_date
 from bayes_hcc.monitoring.plan import load_plan
@@ -326,6 +326,10 @@ class DesignResult:
             props2 = {"95% interval covers true HR": g["covered"].sum(),
                       "trials with a look failing convergence checks": (g["diag_failed"] > 0
                                                                         ).sum()}
+            if "final_events_reached" in g and not g["final_events_reached"].astype(bool).all():
+                # analysed at the end of follow-up with fewer events than planned
+                props2["final event count not reached"] = \
+                    (~g["final_events_reached"].astype(bool)).sum()
             if "near_threshold" in g and g["near_threshold"].notna().all():
                 props2["trials with a look within 2 MCSE of a threshold"] = \
                     (g["near_threshold"] > 0).sum()
@@ -435,6 +439,13 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         raise BayesHCCError(f"n_trials={n_trials!r} must be a positive whole number.")
     base = dict(DESIGN_BASE if base is None else base)
     kwargs = {name: _scenario_kwargs(base, sc, name) for name, sc in scenarios.items()}
+    for name, kw in kwargs.items():
+        for look in (*plan.looks, plan.final):
+            if look.events is not None and look.events > kw["n_patients"]:
+                raise BayesHCCError(
+                    f"scenario {name!r}: {kw['n_patients']} patients cannot give the "
+                    f"{look.events} events of the plan's look {look.name!r}; give the "
+                    "scenario more patients (n_patients) or the plan fewer events.")
     refit = dict(refit or {})
     from bayes_hcc.monitoring.predict import check_settle_draws
 
@@ -521,6 +532,17 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
                      **{k: v for k, v in rec.items() if k != "pilot" and
                         not k.startswith("seconds_")}})
     records = pd.DataFrame(rows)
+    short = records.loc[~records["final_events_reached"].astype(bool), "scenario"] \
+        if "final_events_reached" in records else records["scenario"].iloc[:0]
+    if len(short):
+        counts = short.value_counts()
+        where = ", ".join(f"{k!r} {v} of {n_trials}" for k, v in counts.items())
+        warn(f"design {plan.name}: in {where} simulated trials the final "
+             f"{plan.final.events} events were never reached (too few patients, or too "
+             "many lost to follow-up), so their final analysis used the events at the end "
+             "of follow-up; the table's row 'final event count not reached' gives the "
+             "share. Check n_patients and dropout_per_year against the plan's event "
+             "counts.", DataWarning)
     looks = [x.name for x in plan.looks] + ["final"]
     return DesignResult(plan_name=plan.name, plan_hash=plan.hash, scenarios=scenarios,
                         records=records,

@@ -303,6 +303,12 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
     if len(set(names)) != len(names) or "final" in names:
         raise SpecError("monitoring plan: look names must be unique and not 'final'.")
     prediction = Prediction.from_dict(d.get("prediction"))
+    n = prediction.sample_size
+    for x in (*looks, final):
+        if n is not None and x.events is not None and x.events > n:
+            raise SpecError(f"{x.name}: events = {x.events} exceeds prediction.sample_size = "
+                            f"{n}: that many events can never be observed, so the look never "
+                            "happens. Lower the event count or correct the sample size.")
     if prediction.method == "normal":
         try:
             normal_rule_prior(spec)

@@ -47,7 +47,7 @@ import pandas as pd
 from scipy import stats
 
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, DataWarning, warn
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times  # noqa: F401
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
@@ -237,6 +237,11 @@ class PPoSResult:
         if self.n_unsettled:
             extra += (f"; {self.n_unsettled} refit(s) within {UNSETTLED_MCSE:g} MCSE of the "
                       "success threshold")
+        short = int((~self.sims["events_reached"]).sum()) if "events_reached" in self.sims \
+            else 0
+        if short:
+            extra += (f"; {short} completion(s) never reached the final event count "
+                      "(analysed at their last event)")
         return (f"PPoSResult(PPoS = {self.ppos:.3f} (MCSE {self.mcse:.3f}, 95% MC interval "
                 f"{lo:.3f}-{hi:.3f}), {self.n_sims} completed trials, method {self.method!r}"
                 f"{extra})")
@@ -489,6 +494,13 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         sims["decided_by"] = [out[k]["decided_by"] for k, _ in tasks]
     sims["success"] = sims["P(HR < 1) final"] > final.success
     p = float(sims["success"].mean())
+    short = int((~sims["events_reached"]).sum())
+    if short:
+        warn(f"PPoS: {short} of {n_sims} completed trials never reach the final "
+             f"{final.events} {endpoint.upper()} events (too few patients, or too many lost "
+             "to follow-up): each is analysed at its last event, with fewer. Check the "
+             "plan's final event count against prediction.sample_size and "
+             "dropout_per_year.", DataWarning)
     return PPoSResult(ppos=p, mcse=float(np.sqrt(p * (1 - p) / n_sims)), n_sims=n_sims,
                       method=method, sims=sims, cut_date=sim.cut_date,
                       settings={"prediction": pred.__dict__, "random_seed": random_seed,

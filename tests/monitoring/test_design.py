@@ -256,3 +256,29 @@ def test_settle_draws_refit_exactly_the_looks_their_draws_cannot_settle():
         ratio = b["mcse_by_look"][first] / a["mcse_by_look"][first]
         assert 0.15 < ratio < 0.6, (first, ratio)
     assert n_settled >= 2
+
+
+def test_a_final_event_count_never_reached_is_counted_and_said():
+    """A scenario that cannot give the plan's events: 100 patients for 120 events is
+    refused before any trial runs; 130 patients of whom 60% a year are lost to follow-up
+    reach 110 deaths in few trials. Such a trial's final analysis used the events at the
+    end of follow-up, and only ``records`` held the flag: the table now has a row with
+    the share (equal to the records') and a DataWarning says what happened."""
+    with pytest.raises(bh.BayesHCCError, match=r"scenario 'small': 100 patients cannot "
+                       r"give the 120 events of the plan's look 'final'"):
+        bh.simulate_design(_plan(final_events=120), {"small": {"n_patients": 100}},
+                           n_trials=1)
+    plan = _plan(final_events=110)
+    with pytest.warns(bh.DataWarning, match=r"in 'lossy' \d of 3 simulated trials the "
+                      r"final 110 events were never reached"):
+        res = bh.simulate_design(plan, {"lossy": {"dropout_per_year": 0.6}}, n_trials=3,
+                                 refit=FAST, workers=1, progress=False)
+    short = ~res.records["final_events_reached"]
+    assert short.any()
+    assert (res.records.loc[short, "n_events"] < 110).all()
+    row = res.table().loc[("lossy", "final event count not reached")]
+    assert row["estimate"] == pytest.approx(short.mean())
+    # a design whose trials all reach it has no such row (the tables are unchanged)
+    full = bh.simulate_design(_plan(final_events=30), {"HR 0.7": {"hr_os": 0.7}},
+                              n_trials=1, refit=FAST, workers=1, progress=False)
+    assert "final event count not reached" not in full.table().index.get_level_values(1)

@@ -468,3 +468,28 @@ def test_settle_draws_refits_exactly_the_unsettled_completions(look1):
     for bad in (0, 2.5, True):
         with pytest.raises(bh.BayesHCCError, match="settle_draws"):
             look1.ppos(n_sims=2, settle_draws=bad)
+
+
+def test_completions_that_never_reach_the_final_event_count_are_said(look1):
+    """A plan whose final count the completed trials may never reach: 125 deaths of 130
+    patients with 60% a year lost to follow-up. Such a completion was analysed at its last
+    event, with fewer, and the PPoS was shown as any other; now a DataWarning and the
+    result's repr give their number (the sims table's ``events_reached``). A plan asking
+    for more events than its sample size is refused when it is read."""
+    plan = plan_from_dict({"analysis": "primary_os.toml",
+                           "looks": [{"events": 40, "efficacy": 0.999}],
+                           "final": {"events": 125, "success": 0.975},
+                           "prediction": {"sample_size": 130, "dropout_per_year": 0.6}},
+                          base_dir=ROOT / "models")
+    with pytest.warns(bh.DataWarning, match=r"PPoS: \d+ of 30 completed trials never reach "
+                      r"the final 125 OS events"):
+        pp = bh.predictive_probability(look1.data, plan, fit=look1.fit, n_sims=30,
+                                       method="normal", random_seed=2)
+    short = int((~pp.sims["events_reached"]).sum())
+    assert short > 0 and (pp.sims.loc[~pp.sims["events_reached"], "n_events"] < 125).all()
+    assert f"{short} completion(s) never reached the final event count" in repr(pp)
+    with pytest.raises(bh.SpecError, match=r"final: events = 140 exceeds "
+                       r"prediction.sample_size = 130"):
+        plan_from_dict({"analysis": "primary_os.toml",
+                        "final": {"events": 140, "success": 0.975},
+                        "prediction": {"sample_size": 130}}, base_dir=ROOT / "models")
