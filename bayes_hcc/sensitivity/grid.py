@@ -175,7 +175,10 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         note.append(f"LOO: {n_bad} Pareto k > {elpd.good_k:.2f}")
     if spec.censoring != "interval" and trial.endpoint(spec.endpoint).has_bounds:
         # imputed event times are other data: their ELPD is not comparable with the others'
-        note.append(f"progression imputed at the {spec.censoring} of its scan interval: "
+        where = {"midpoint": "the midpoint of its scan interval",
+                 "upper": "the scan that showed it (the interval's upper end)",
+                 "lower": "the last scan without it (the interval's lower end)"}
+        note.append(f"progression imputed at {where.get(spec.censoring, spec.censoring)}: "
                     "ELPD not comparable with interval-censored variants")
     # the frequentist companion on the same data (as stratified as the variant)
     freq = frequentist(fit)

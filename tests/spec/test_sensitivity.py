@@ -60,6 +60,9 @@ def test_ttp_grid_runs_and_marks_imputations_not_comparable():
     assert ttp.loc[interval, "elpd_comparable"].all()
     assert not ttp.loc[~interval, "elpd_comparable"].any()
     assert ttp.loc[~interval, "note"].str.contains("ELPD not comparable").all()
+    notes = dict(zip(ttp.loc[~interval, "censoring"], ttp.loc[~interval, "note"]))
+    assert "imputed at the scan that showed it" in notes["upper"]
+    assert "imputed at the midpoint of its scan interval" in notes["midpoint"]
 
 
 def test_every_row_hash_reloads_its_spec(table):
