@@ -303,8 +303,11 @@ class DesignResult:
         convergence checks; trials with an MCMC look whose probability was within 2 MCSE
         of a threshold: a decision the draws could not settle, ``records["mcse_by_look"]``
         holds each MCMC look's MCSE of P(HR < 1), ``records["mcse_by_rule"]`` that of
-        every probability its rules compare) have Wilson intervals; means
-        (patients, events, duration, bias of the posterior median log HR) have t intervals.
+        every probability its rules compare; when some trials had them, an interim look
+        not held, its event count never reached or no event by its date, and a final
+        analysis held short of its event count at the end of follow-up) have Wilson
+        intervals; means (patients, events, duration, bias of the posterior median log HR)
+        have t intervals.
         """
         rows = []
         for name, g in self.records.groupby("scenario", sort=False):
@@ -326,6 +329,11 @@ class DesignResult:
             props2 = {"95% interval covers true HR": g["covered"].sum(),
                       "trials with a look failing convergence checks": (g["diag_failed"] > 0
                                                                         ).sum()}
+            for look in self.settings["looks"][:-1]:
+                skipped = g["looks_skipped"].map(lambda x, k=look: k in list(x)) \
+                    if "looks_skipped" in g else pd.Series(False, index=g.index)
+                if skipped.any():  # its event count never reached, or no event by its date
+                    props2[f"{look} not held"] = skipped.sum()
             if "final_events_reached" in g and not g["final_events_reached"].astype(bool).all():
                 # analysed at the end of follow-up with fewer events than planned
                 props2["final event count not reached"] = \

@@ -139,6 +139,8 @@ def test_a_date_look_before_any_death_is_skipped_not_fatal():
                              workers=1, progress=False)
     rec = res.records.iloc[0]
     assert rec["looks_skipped"] == ["interim 1"] and rec["look"] == "final"
+    # the table says so (it only showed no stop at that look)
+    assert res.table().loc[("HR 0.7", "interim 1 not held"), "estimate"] == 1.0
 
 
 def test_scenarios_from_text_and_bad_scenarios():
