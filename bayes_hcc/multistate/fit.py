@@ -295,7 +295,8 @@ class IllnessDeathFit:
         progress."""
         times = np.asarray(times, float)
         if np.any(times <= 0):
-            raise ValueError("times must be > 0 (the hazard ratio at 0 is a limit).")
+            raise BayesHCCError("os_hazard_ratio: times must be > 0 (the hazard ratio at 0 "
+                                "is a limit).")
         c0, c1 = (self._curves(times, thin, arm, density=True, estimand=estimand)
                   for arm in (0, 1))
         ratio = (c1["os_density"] / c1["os"]) / (c0["os_density"] / c0["os"])

@@ -210,7 +210,8 @@ def _beyond_follow_up(da: xr.DataArray, times, follow: dict) -> xr.DataArray:
         ("arm", "time"), np.asarray(times)[None, :] > limit[:, None]))
 
 
-def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized") -> xr.DataArray:
+def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized",
+                          endpoint: str | None = None) -> xr.DataArray:
     """The marginal (population-averaged) hazard ratio up to each of ``times``: the ratio of
     the arms' standardised cumulative hazards, log S_1(t) / log S_0(t), per draw; dims
     (chain, draw, time).
@@ -218,8 +219,10 @@ def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized") -> xr.D
     With covariates or site terms the model's HR is conditional (on them); averaged over
     the trial's patients the arms' survival curves need not have proportional hazards, and
     this is the HR a reader of the two population curves sees (equal to the conditional HR
-    when the model has neither)."""
-    s = survival(fit, times, estimand=estimand)
+    when the model has neither). An illness-death fit gives it for the curve ``endpoint``
+    names ("os", "pfs" or "ttp"; its ``os_hazard_ratio`` is the ratio of instantaneous OS
+    hazards instead)."""
+    s = survival(fit, times, estimand=estimand, endpoint=endpoint)
     with np.errstate(divide="ignore", invalid="ignore"):
         H = -np.log(s)
         ratio = H.isel(arm=1, drop=True) / H.isel(arm=0, drop=True)

@@ -109,7 +109,7 @@ def test_rmst_hazard_ratio_over_time_and_probabilities(fit):
         transition="progression") < 1).mean()))
     assert p["RMST OS (18) difference > 0"] == pytest.approx(float((coarse["os"].sel(
         arm="difference") > 0).mean()))
-    with pytest.raises(ValueError, match="> 0"):
+    with pytest.raises(bh.BayesHCCError, match="os_hazard_ratio: times must be > 0"):
         fit.os_hazard_ratio([0.0, 1.0])
 
 
@@ -258,6 +258,11 @@ def test_the_package_quantity_functions_take_an_illness_death_fit(fit, tmp_path)
     assert gain.probability == pytest.approx(float((diff > 0).mean()))
     assert gain.statement.startswith("OS median gain")
     assert 0 < bh.prob_rmst_gain(fit, 9.0, endpoint="pfs").mcse < 0.05
+    # the marginal HR up to t, log S_1(t) / log S_0(t), of a curve (it had no endpoint
+    # argument, and its error asked for one)
+    mhr = bh.marginal_hazard_ratio(fit, [3.0, 9.0], endpoint="pfs")
+    s = bh.survival(fit, [3.0, 9.0], endpoint="pfs")
+    np.testing.assert_allclose(mhr.values, np.log(s.isel(arm=1)) / np.log(s.isel(arm=0)))
 
 
 def test_the_quantity_functions_ask_an_illness_death_fit_for_its_endpoint(fit):
