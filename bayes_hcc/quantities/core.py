@@ -38,7 +38,8 @@ def as_fit(fit) -> Fit:
                             "fit.endpoint_table() (OS, PFS, TTP medians and RMST), "
                             "fit.prob_superiority(), bh.check(fit), bh.report(fit, path); "
                             "survival, survival_curve, median_survival, rmst, "
-                            "prob_median_gain and prob_rmst_gain take it with endpoint=.")
+                            "marginal_hazard_ratio, prob_median_gain and prob_rmst_gain "
+                            "take it with endpoint=.")
     raise BayesHCCError(f"expected a Fit (from model.fit), got {type(fit).__name__}.")
 
 
