@@ -594,9 +594,16 @@ def warn_small(frame: pd.DataFrame, endpoints, control: str, treatment: str) -> 
         listed = ", ".join(f"{s!r} ({n})" for s, n in small.items())
         warn_data(f"site(s) with fewer than 3 patients: {listed}. Site effects for them are "
                   "driven by the prior; consider pooling small sites or site_effect='none'.")
+    present = set(frame["arm"])
+    missing = [a for a in (control, treatment) if a not in present]
+    for arm in missing:
+        warn_data(f"arm {arm!r} has no patients in these data: they describe the other arm "
+                  "only, and no model can compare the arms on them.")
     for name in endpoints:
         ev = frame.groupby("arm")[f"{name}_event"].sum()
         for arm in (control, treatment):
+            if arm in missing:
+                continue
             if ev.get(arm, 0) == 0:
                 warn_data(f"{name}: arm {arm!r} has no events; its hazard (and the hazard ratio)"
                           " is informed by the prior only, so read that posterior with care.")

@@ -68,6 +68,11 @@ def prepare(model, trial, endpoint):
                          "[site] effect = \"none\").")
     if model.arm_by_site and n_sites < 2:
         raise ModelError("arm_by_site='random' needs at least 2 sites.")
+    empty = [a for i, a in enumerate(ep.arms) if not np.any(ep.arm == i)]
+    if empty:
+        raise ModelError(f"{ep.name}: arm {empty[0]!r} has no patients in these data (a "
+                         "subset of one arm?): the arms cannot be compared. Describe one "
+                         "arm with trial.summary() or trial.kaplan_meier(); fit both.")
     if ep.n_events == 0:
         raise ModelError(f"{ep.name}: no events at all; nothing to estimate.")
     family = model.family_for(ep.time, ep.event, ep.time_unit)

@@ -297,6 +297,10 @@ class IllnessDeath:
                                                progression, death,
                                                covariates=self.covariates,
                                                reference_levels=self.reference_levels)
+        empty = [a for i, a in enumerate(data.arms) if not np.any(np.asarray(data.arm) == i)]
+        if empty:
+            raise ModelError(f"IllnessDeath: arm {empty[0]!r} has no patients in these data (a "
+                             "subset of one arm?): the arms cannot be compared.")
         n_sites = len(data.sites)
         if self.site_effect != "none" and n_sites < 2:
             raise ModelError(f"site_effect={self.site_effect!r} needs at least 2 sites; these "

@@ -87,3 +87,20 @@ def test_cut_of_example_trial_is_consistent():
     f, e = full.to_frame().set_index("patient_id"), early.to_frame().set_index("patient_id")
     assert (e["os_time"] <= f.loc[e.index, "os_time"] + 1e-12).all()
     assert early.cut("2018-12-31") == early
+
+
+def test_a_subset_of_one_arm_describes_it_and_refuses_a_comparison(example_trial):
+    """``trial.subset(arm == control)`` is a fair way to describe one arm, but it warned
+    that the other arm "has no events" (it has no patients) and a model fitted it without
+    complaint: the HR's posterior was its prior. Now the warning says the arm is empty and
+    both kinds of model refuse such data by name."""
+    control = example_trial.endpoint("os").arm == 0
+    with pytest.warns(bh.DataWarning, match="arm 'tace_sorafenib' has no patients in these "
+                      "data"):
+        one = example_trial.subset(control)
+    assert one.summary("os").loc[("arm", "sorafenib"), "patients"] == control.sum()
+    with pytest.raises(bh.ModelError, match="os: arm 'tace_sorafenib' has no patients"):
+        bh.WeibullPH(site_effect="none").fit(one, "os")
+    with pytest.raises(bh.ModelError, match="IllnessDeath: arm 'tace_sorafenib' has no "
+                       "patients"):
+        bh.IllnessDeath("weibull_ph", site_effect="none").fit(one)
