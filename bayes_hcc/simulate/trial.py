@@ -356,8 +356,8 @@ def _per_arm(value, arm, control, treatment, what):
     if isinstance(value, dict):
         unknown = set(map(str, value)) - {control, treatment}
         if unknown or len(value) != 2:
-            raise BayesHCCError(f"simulate_trial: {what} by arm needs the keys {control!r} and {treatment!r}, "
-                             f"got {sorted(map(str, value))}.")
+            raise BayesHCCError(f"simulate_trial: {what} by arm needs the keys {control!r} "
+                                f"and {treatment!r}, got {sorted(map(str, value))}.")
         v = {str(k): float(x) for k, x in value.items()}
         return np.where(arm == 1, v[treatment], v[control])
     return np.full(len(arm), float(value))
