@@ -37,6 +37,9 @@ __all__ = ["HistoricalArm", "History", "read_history"]
 
 FORM_A = ("events", "exposure")
 FORM_B = ("median", "median_lower", "median_upper", "n")
+#: A median's CI whose log distances above and below it differ more than this many times
+#: is named in a DataWarning (published ones are within about 2:1).
+ASYMMETRY = 4.0
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,16 @@ def _arm_from_record(rec: dict, time_unit: str) -> HistoricalArm:
             raise SpecError(f"history: study {study!r}: ci_level = {level:g} must lie in "
                             "(0, 1).")
         m, lo, hi = (float(convert(x, time_unit, "months")) for x in (m, lo, hi))
+        # a constant hazard gives a CI symmetric around the median on the log scale, and a
+        # published (log-log) KM CI is near it (SHARP 1.8:1, Asia-Pacific 1:1); far from it
+        # is more likely a typo (7.0 entered as 20) than a curve
+        up, down = np.log(hi / m), np.log(m / lo)
+        if max(up / down, down / up) > ASYMMETRY:
+            warn(f"history: study {study!r}: the median's CI ({lo:.3g}-{hi:.3g} around "
+                 f"{m:.3g} months) is {max(up / down, down / up):.0f} times farther from it "
+                 f"{'above' if up > down else 'below'} than {'below' if up > down else 'above'}"
+                 " on the log scale; check the numbers (a typo?): the events it implies come "
+                 "from its width alone.", DataWarning)
         z = stats.norm.ppf(0.5 + level / 2)
         d = (2 * z / np.log(hi / lo)) ** 2
         note = ""

@@ -181,6 +181,12 @@ def test_bad_history_is_refused_by_name():
     with pytest.warns(bh.DataWarning, match="capped at 20"):
         bh.History([{"study": "a", "source": "s", "median": 5, "median_lower": 4.9,
                      "median_upper": 5.1, "n": 20}])
+    # 20 typed for 7.0: the CI is 72 times farther above the median than below it; the
+    # bundled (published) arms, 1.8:1 and 1:1, do not warn (test_bundled_history)
+    with pytest.warns(bh.DataWarning, match=r"'a': the median's CI \(5.9-20 around 6 "
+                      r"months\) is 72 times farther from it above than below"):
+        bh.History([{"study": "a", "source": "s", "median": 6, "median_lower": 5.9,
+                     "median_upper": 20, "n": 100}])
 
 
 def test_row_order_does_not_change_the_history():
