@@ -18,7 +18,7 @@ import pandas as pd
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.design import active_priors
 from bayes_hcc.quantities.core import as_fit
-from bayes_hcc.quantities.summary import conditional_statement, summarize
+from bayes_hcc.quantities.summary import conditional_statement, headline_table
 
 __all__ = ["write_table", "fit_footnotes", "disposition", "look_table", "publication_tables"]
 
@@ -143,9 +143,10 @@ def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
     notes = [f"{effect.ratio} = {trt} relative to {ctrl}; "
              + ("HR < 1 favours " if effect.ratio == "HR" else "TR > 1 favours ") + trt + "."]
     estimand = (table.attrs.get("estimand") if table is not None else None) or "standardized"
+    prob = (table.attrs.get("prob") if table is not None else None) or 0.95
     notes.append(f"Estimand of medians, survival and RMST: {estimand} (posterior medians "
-                 "with 95% equal-tailed credible intervals; MCSE = Monte Carlo standard "
-                 "error).")
+                 f"with {prob:.0%} equal-tailed credible intervals; MCSE = Monte Carlo "
+                 "standard error).")
     notes.append(f"{effect.ratio}: {conditional_statement(fit)}.")
     used = active_priors(fit.priors, fit.family, fit.site_effect, fit.arm_by_site,
                          bool(fit.settings["covariates"]), fit.pooling)
@@ -274,7 +275,7 @@ def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
     if _is_illness_death(fit):
         return _illness_death_tables(fit, directory, trial, formats, overwrite)
     fit = as_fit(fit)
-    table = summarize(fit)
+    table = headline_table(fit)  # as the spec's [report] pre-specifies it, like the report
     notes = fit_footnotes(fit, table)
     out = []
     title = f"{fit.endpoint.upper()}: {fit.arms[1]} vs {fit.arms[0]}"
@@ -290,8 +291,6 @@ def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
 def _illness_death_tables(fit, directory: Path, trial, formats, overwrite) -> list[Path]:
     """``publication_tables`` of an illness-death fit: the endpoint table (as the report's:
     RMST to the spec's tau, shortened to the follow-up) and the transition HRs."""
-    from bayes_hcc.quantities.summary import headline_table
-
     table = headline_table(fit)
     hrs = fit.summary(prob=table.attrs["prob"])
     notes = _illness_death_footnotes(fit, table)

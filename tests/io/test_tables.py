@@ -118,3 +118,25 @@ def test_a_fit_that_failed_its_diagnostics_says_so_in_its_tables(fit, example_tr
     quick = bh.fit_spec("models/primary_os.toml", example_trial, fast=True, check=False)
     assert bh.fit_footnotes(quick)[0].startswith("Exploratory fit (fast mode")
     assert bh.summarize(quick).attrs["diagnostics"].startswith("exploratory (fast) fit")
+
+
+def test_paper_tables_follow_the_specs_report_settings(example_trial, tmp_path):
+    """A spec pre-specifies its table ([report]: 90% intervals, the typical site, 6- and
+    12-month landmarks). The report and `bayes-hcc fit` showed that table, but the paper
+    tables were `bh.summarize`'s defaults (95%, standardized, 12 and 24 months), and the
+    footnote said 95% whatever the table's level."""
+    spec = bh.apply_overrides(bh.load_spec("models/primary_os.toml"), {
+        "report.prob": 0.9, "report.estimand": "typical_site", "report.times": [6, 12]})
+    fit = bh.fit_spec(spec, example_trial, fast=True, check=False)
+    bh.publication_tables(fit, tmp_path)
+    rows, paragraphs = _docx_rows(tmp_path / "os_headline.docx")
+    # RMST to the spec's 24 months, shortened to the 23 whole months that the shorter
+    # arm's follow-up (23.3) covers, as the report does
+    want = bh.summarize(fit, prob=0.9, estimand="typical_site", times=[6, 12], tau=23.0)
+    assert [r[0] for r in rows[1:]] == list(want.index)
+    assert "S(6 months) sorafenib" in want.index
+    lower = rows[1 + list(want.index).index("HR")][rows[0].index("lower")]
+    assert lower == f"{want.loc['HR', 'lower']:.3f}"
+    text = " ".join(paragraphs)
+    assert "typical_site (posterior medians with 90% equal-tailed credible intervals" in text
+    assert "95% equal-tailed" not in text
