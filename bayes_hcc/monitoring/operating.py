@@ -320,7 +320,9 @@ class DesignResult:
                     props[f"stop for {what} at {look}"] = \
                         (at & (g["decision"] == f"stop for {what}")).sum()
             props["success at final"] = (g["decision"] == "success").sum()
-            means = {"patients": g["n_patients"], "OS events": g["n_events"],
+            # the events the plan counts: of its analysis's endpoint (OS, PFS or TTP)
+            label = f"{self.settings.get('endpoint', 'os').upper()} events"
+            means = {"patients": g["n_patients"], label: g["n_events"],
                      "duration (months)": g["duration_months"],
                      "bias of posterior median log HR": g["log_hr_median"] - g["true_log_hr"]}
             if "robust_weight" in g and g["robust_weight"].notna().any():
@@ -555,6 +557,7 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     return DesignResult(plan_name=plan.name, plan_hash=plan.hash, scenarios=scenarios,
                         records=records,
                         settings={"n_trials": n_trials, "random_seed": random_seed,
+                                  "endpoint": plan.spec.endpoint,
                                   "refit": refit, "base": base, "looks": looks, "mode": mode,
                                   "settle_draws": settle_draws,
                                   **({"screening": screening} if screening else {})})

@@ -284,3 +284,16 @@ def test_a_final_event_count_never_reached_is_counted_and_said():
     full = bh.simulate_design(_plan(final_events=30), {"HR 0.7": {"hr_os": 0.7}},
                               n_trials=1, refit=FAST, workers=1, progress=False)
     assert "final event count not reached" not in full.table().index.get_level_values(1)
+
+
+def test_the_table_counts_the_events_of_the_plans_endpoint():
+    """A plan on TTP counts TTP events (its looks' and the table's): the row was labelled
+    "OS events" for every plan."""
+    plan = plan_from_dict({"name": "ttp", "analysis": "secondary_ttp.toml",
+                           "final": {"events": 30, "success": 0.975}},
+                          base_dir=ROOT / "models")
+    res = bh.simulate_design(plan, {"HR 0.6": {"hr_ttp": 0.6}}, n_trials=1, refit=FAST,
+                             workers=1, progress=False)
+    measures = res.table().index.get_level_values("measure")
+    assert "TTP events" in measures and "OS events" not in measures
+    assert res.table().loc[("HR 0.6", "TTP events"), "estimate"] == 30
