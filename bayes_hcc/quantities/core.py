@@ -25,6 +25,21 @@ def _loaded(fit):
     return fit
 
 
+def _called_function() -> str:
+    """The package function the user called (the outermost frame inside the package), for
+    messages raised deep inside it; "this function" when there is none."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame, name = sys._getframe(1), None
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        name, frame = frame.f_code.co_name, frame.f_back
+    import bayes_hcc
+
+    return f"bh.{name}" if name and hasattr(bayes_hcc, name) else "this function"
+
+
 def as_fit(fit) -> Fit:
     """Accept a Fit, a DataTree made by bayes_hcc, or a path to a saved fit."""
     fit = _loaded(fit)
@@ -33,8 +48,8 @@ def as_fit(fit) -> Fit:
     if isinstance(fit, xr.DataTree):
         return Fit(fit)
     if _is_illness_death(fit):
-        raise BayesHCCError("this function takes a single-endpoint fit; an illness-death fit "
-                            "has its own: fit.summary() (transition HRs), "
+        raise BayesHCCError(f"{_called_function()} takes a single-endpoint fit; an "
+                            "illness-death fit has its own: fit.summary() (transition HRs), "
                             "fit.endpoint_table() (OS, PFS, TTP medians and RMST), "
                             "fit.prob_superiority(), bh.check(fit), bh.report(fit, path); "
                             "survival, survival_curve, median_survival, rmst, "

@@ -184,6 +184,16 @@ def test_report_and_tables_paths_a_user_may_give(fit, tmp_path):
         "illness_death_transitions.docx", "illness_death_transitions.tex"}
 
 
+def test_single_endpoint_functions_name_themselves_for_a_joint_fit(fit):
+    """A joint fit given to a single-endpoint function is refused with what to use instead;
+    the message said "this function", which one being left to the traceback."""
+    for fn in (bh.summarize, bh.loo, bh.hazard_ratio, bh.plot_survival):
+        with pytest.raises(bh.BayesHCCError, match=rf"^bh\.{fn.__name__} takes a "
+                           r"single-endpoint fit; an illness-death fit has its own: "
+                           r"fit\.summary\(\)"):
+            fn(fit)
+
+
 def test_endpoint_table_is_the_medians_of_the_curves(fit):
     table = fit.endpoint_table(tau=10.0)
     med = fit.medians()
