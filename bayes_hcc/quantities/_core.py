@@ -13,16 +13,18 @@ _CHUNK = 64
 
 
 def quantiles(x, q) -> np.ndarray:
-    """``np.quantile`` (linear interpolation) of draws some of which may be +inf (a median
-    whose survival curve never reaches 0.5): +inf where the quantile's interpolation
-    touches such a draw, instead of numpy's NaN (inf - inf) and its RuntimeWarning."""
+    """``np.quantile`` (linear interpolation) of draws some of which may be infinite (a
+    median whose survival curve never reaches 0.5 is +inf, a difference with it +-inf):
+    the infinity where the quantile's interpolation touches such a draw, instead of
+    numpy's NaN (inf - inf) and its RuntimeWarning."""
     xs = np.sort(np.asarray(x, float).ravel())
     h = (len(xs) - 1) * np.asarray(q, float)
     lo = np.floor(h).astype(int)
     a, b, frac = xs[lo], xs[np.ceil(h).astype(int)], h - lo
     with np.errstate(invalid="ignore"):
         out = np.where(frac == 0, a, a + (b - a) * frac)
-    return np.where(np.isposinf(a) | (np.isposinf(b) & (frac > 0)), np.inf, out)
+    out = np.where(np.isposinf(b) & (frac > 0), np.inf, out)
+    return np.where(np.isinf(a), a, out)   # from -inf (or +inf) the value stays there
 
 
 def population_survival(family, params, eta, w, t) -> np.ndarray:

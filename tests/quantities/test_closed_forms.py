@@ -190,6 +190,10 @@ def test_medians_that_are_never_reached_give_inf_limits_and_no_false_probability
     np.testing.assert_allclose(quantiles(x, q), np.quantile(x, q), rtol=1e-13)
     np.testing.assert_array_equal(quantiles([1.0, 2.0, 3.0, np.inf, np.inf],
                                             [0.0, 0.5, 0.6, 1.0]), [1.0, 3.0, np.inf, np.inf])
+    # a difference with an infinite median is -inf or +inf: both tails
+    np.testing.assert_array_equal(quantiles([-np.inf, -np.inf, 0.0, 1.0, np.inf],
+                                            [0.0, 0.1, 0.3, 0.5, 0.75, 0.9]),
+                                  [-np.inf, -np.inf, -np.inf, 0.0, 1.0, np.inf])
 
     # lambda e^-3 = 0.050, gamma -0.2: H(inf) = 0.25 < ln 2 in both arms (HR 0.8)
     flat = {"log_lambda": const(-3.0, 2, 4), "gamma": const(-0.2, 2, 4),
