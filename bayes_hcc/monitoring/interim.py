@@ -409,6 +409,30 @@ def _compare(rec: dict, new: dict) -> dict:
     return diffs
 
 
+def _repeated_looks(by_line: dict, good: list, order: list) -> list[str]:
+    """What a data monitoring committee should see of the log's confirmatory (not fast)
+    records beyond their integrity: a look run more than once, and a look run after a later
+    one. Legitimate reasons exist (a corrected data transfer); the log keeps every run, and
+    these notes point at them. ``order``: the plan's look names, the final last."""
+    runs: dict = {}
+    notes, done = [], []   # done: (line, name, rank) of the confirmatory records so far
+    for line in good:
+        rec = by_line[line]
+        if rec.get("fast"):
+            continue
+        name = rec.get("look_name")
+        rank = order.index(name) if name in order else -1
+        runs.setdefault(name, []).append(line)
+        later = [(ln, n) for ln, n, r in done if r > rank]
+        if later:
+            notes.append(f"line {line}: look {name!r} was run after the later look "
+                         f"{later[-1][1]!r} (line {later[-1][0]})")
+        done.append((line, name, rank))
+    return [f"look {name!r} has {len(lines)} confirmatory records (lines "
+            f"{', '.join(map(str, lines))}): say which one decided, and why it was re-run"
+            for name, lines in runs.items() if len(lines) > 1] + notes
+
+
 def verify_log(path, trial: TrialData, plan, *, record: int | None = None,
                rerun: bool = True) -> dict:
     """Check an audit log: its chain (every record, by line number), then re-run the
@@ -423,8 +447,9 @@ def verify_log(path, trial: TrialData, plan, *, record: int | None = None,
     dict
         ``reproduced`` (True only if the chain is intact and every re-run record
         reproduces), ``problems`` (sentences by line), ``records`` (one entry per re-run
-        record: line, reproduced, differences), and for a single record its
-        ``differences`` and ``record``.
+        record: line, reproduced, differences), ``notes`` (a confirmatory look run more
+        than once, or after a later look: not integrity problems, but what a committee
+        should see), and for a single record its ``differences`` and ``record``.
     """
     plan = load_plan(plan)
     require_trial(trial, "verify_log")
@@ -467,7 +492,9 @@ def verify_log(path, trial: TrialData, plan, *, record: int | None = None,
         if not r["reproduced"]:
             problems.append(f"line {r['line']}: does not reproduce "
                             f"({', '.join(map(str, r['differences']))})")
-    out = {"reproduced": not problems, "problems": problems, "records": results}
+    out = {"reproduced": not problems, "problems": problems, "records": results,
+           "notes": _repeated_looks(by_line, good,
+                                    [x.name for x in plan.looks] + [plan.final.name])}
     if record is not None:
         out["differences"] = results[0]["differences"] if results else {}
         out["record"] = by_line[chosen[0]]

@@ -87,3 +87,24 @@ def test_record_out_of_range_and_bad_paths(tmp_path, log_lines, example_trial):
         bh.verify_log(tmp_path, example_trial, PLAN)
     with pytest.raises(bh.BayesHCCError, match="is a directory"):
         bh.interim_analysis(example_trial, PLAN, look=1, fast=True, log=tmp_path)
+
+
+def test_repeated_and_out_of_order_confirmatory_looks_are_noted(tmp_path, log_lines,
+                                                                 example_trial):
+    """The chain says whether the log is intact, not whether a look was run twice (another
+    seed, another try) or after a later one: a committee wants both pointed out. The
+    records here are the fixture's, re-chained as confirmatory (``fast`` false): look 1,
+    look 1 again, look 2, then look 1 a third time. Exploratory (fast) runs are not
+    noted: the fixture's own log, fast, has none."""
+    assert bh.verify_log(_write(tmp_path, log_lines), example_trial, PLAN,
+                         rerun=False)["notes"] == []
+    path = tmp_path / "confirmatory.jsonl"
+    recs = [json.loads(x) for x in log_lines] + [json.loads(log_lines[0])]
+    for rec in recs:
+        append_record(path, {**rec, "fast": False})
+    out = bh.verify_log(path, example_trial, PLAN, rerun=False)
+    assert out["problems"] == []   # intact: the notes are not integrity problems
+    assert out["notes"] == [
+        "look 'interim 1' has 3 confirmatory records (lines 1, 2, 4): say which one "
+        "decided, and why it was re-run",
+        "line 4: look 'interim 1' was run after the later look 'interim 2' (line 3)"]
