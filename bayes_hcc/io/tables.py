@@ -143,7 +143,9 @@ def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
     notes = [f"{effect.ratio} = {trt} relative to {ctrl}; "
              + ("HR < 1 favours " if effect.ratio == "HR" else "TR > 1 favours ") + trt + "."]
     estimand = (table.attrs.get("estimand") if table is not None else None) or "standardized"
-    prob = (table.attrs.get("prob") if table is not None else None) or 0.95
+    # the table's own level; without a table, the level the spec pre-specifies
+    prob = (table.attrs.get("prob") if table is not None else None) or \
+        float(dict(fit.spec.report).get("prob", 0.95))
     notes.append(f"Estimand of medians, survival and RMST: {estimand} (posterior medians "
                  f"with {prob:.0%} equal-tailed credible intervals; MCSE = Monte Carlo "
                  "standard error).")

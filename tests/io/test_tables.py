@@ -140,3 +140,4 @@ def test_paper_tables_follow_the_specs_report_settings(example_trial, tmp_path):
     text = " ".join(paragraphs)
     assert "typical_site (posterior medians with 90% equal-tailed credible intervals" in text
     assert "95% equal-tailed" not in text
+    assert any("with 90% equal-tailed" in n for n in bh.fit_footnotes(fit))  # no table
