@@ -482,11 +482,9 @@ class IllnessDeathFit:
             status = med.attrs["status"][key]
             for arm in list(self.data.arms) + ["difference"]:
                 x = med[key].sel(arm=arm).values.ravel()
-                fin = x[np.isfinite(x)] if arm != "difference" else x
+                lo, hi = quantiles(x, [a, 1 - a])  # a median never reached is +inf
                 row = {"endpoint": label, "quantity": f"median {arm}",
-                       "median": float(np.median(x)), "lower": float(np.quantile(x, a)),
-                       "upper": float(np.quantile(x, 1 - a)) if len(fin) == len(x)
-                       else np.inf,
+                       "median": float(np.median(x)), "lower": float(lo), "upper": float(hi),
                        "P(> 0)": float(np.mean(x > 0)) if arm == "difference" else np.nan,
                        "status": status.get(arm, ""), "note": ""}
                 if arm == "difference":
