@@ -449,11 +449,17 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         raise BayesHCCError(f"n_trials={n_trials!r} must be a positive whole number.")
     base = dict(DESIGN_BASE if base is None else base)
     kwargs = {name: _scenario_kwargs(base, sc, name) for name, sc in scenarios.items()}
+    import inspect
+
+    from bayes_hcc.simulate.trial import simulate_trial
+
+    default_n = inspect.signature(simulate_trial).parameters["n_patients"].default
     for name, kw in kwargs.items():
+        n = kw.get("n_patients", default_n)  # a base without one: simulate_trial's
         for look in (*plan.looks, plan.final):
-            if look.events is not None and look.events > kw["n_patients"]:
+            if look.events is not None and look.events > n:
                 raise BayesHCCError(
-                    f"scenario {name!r}: {kw['n_patients']} patients cannot give the "
+                    f"scenario {name!r}: {n} patients cannot give the "
                     f"{look.events} events of the plan's look {look.name!r}; give the "
                     "scenario more patients (n_patients) or the plan fewer events.")
     refit = dict(refit or {})
