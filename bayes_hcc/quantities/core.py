@@ -35,9 +35,8 @@ def _called_function() -> str:
     frame, name = sys._getframe(1), None
     while frame is not None and frame.f_code.co_filename.startswith(package):
         name, frame = frame.f_code.co_name, frame.f_back
-    import bayes_hcc
-
-    return f"bh.{name}" if name and hasattr(bayes_hcc, name) else "this function"
+    package_api = sys.modules.get("bayes_hcc")  # loaded by now; not imported (no circle)
+    return f"bh.{name}" if name and hasattr(package_api, name) else "this function"
 
 
 def as_fit(fit) -> Fit:
