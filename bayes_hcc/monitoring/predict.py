@@ -227,6 +227,14 @@ class PPoSResult:
         return int(((p - self.success_threshold).abs() < UNSETTLED_MCSE * m).sum())
 
     @property
+    def n_short(self) -> int:
+        """Completions that never reached the final event count (too few patients, many
+        lost to follow-up): each was analysed at its last event."""
+        if "events_reached" not in self.sims:
+            return 0
+        return int((~self.sims["events_reached"].astype(bool)).sum())
+
+    @property
     def success_threshold(self) -> float:
         return float(self.settings.get("success", np.nan))
 
@@ -237,10 +245,8 @@ class PPoSResult:
         if self.n_unsettled:
             extra += (f"; {self.n_unsettled} refit(s) within {UNSETTLED_MCSE:g} MCSE of the "
                       "success threshold")
-        short = int((~self.sims["events_reached"]).sum()) if "events_reached" in self.sims \
-            else 0
-        if short:
-            extra += (f"; {short} completion(s) never reached the final event count "
+        if self.n_short:
+            extra += (f"; {self.n_short} completion(s) never reached the final event count "
                       "(analysed at their last event)")
         return (f"PPoSResult(PPoS = {self.ppos:.3f} (MCSE {self.mcse:.3f}, 95% MC interval "
                 f"{lo:.3f}-{hi:.3f}), {self.n_sims} completed trials, method {self.method!r}"
@@ -494,21 +500,21 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         sims["decided_by"] = [out[k]["decided_by"] for k, _ in tasks]
     sims["success"] = sims["P(HR < 1) final"] > final.success
     p = float(sims["success"].mean())
-    short = int((~sims["events_reached"]).sum())
-    if short:
-        warn(f"PPoS: {short} of {n_sims} completed trials never reach the final "
+    result = PPoSResult(ppos=p, mcse=float(np.sqrt(p * (1 - p) / n_sims)), n_sims=n_sims,
+                        method=method, sims=sims, cut_date=sim.cut_date,
+                        settings={"prediction": pred.__dict__, "random_seed": random_seed,
+                                  "success": final.success, "settle_draws": settle_draws,
+                                  "refit": dict(refit or {}), "plan_hash": plan.hash,
+                                  "completion": completion_label,
+                                  **({"screening": screening} if screening else {})},
+                        calibration=cal)
+    if result.n_short:
+        warn(f"PPoS: {result.n_short} of {n_sims} completed trials never reach the final "
              f"{final.events} {endpoint.upper()} events (too few patients, or too many lost "
              "to follow-up): each is analysed at its last event, with fewer. Check the "
              "plan's final event count against prediction.sample_size and "
              "dropout_per_year.", DataWarning)
-    return PPoSResult(ppos=p, mcse=float(np.sqrt(p * (1 - p) / n_sims)), n_sims=n_sims,
-                      method=method, sims=sims, cut_date=sim.cut_date,
-                      settings={"prediction": pred.__dict__, "random_seed": random_seed,
-                                "success": final.success, "settle_draws": settle_draws,
-                                "refit": dict(refit or {}), "plan_hash": plan.hash,
-                                "completion": completion_label,
-                                **({"screening": screening} if screening else {})},
-                      calibration=cal)
+    return result
 
 
 def _check_reused_calibration(previous, method, plan_hash, refit, completion, target,

@@ -15,8 +15,7 @@ from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
 from bayes_hcc.quantities._core import quantiles
-from bayes_hcc.quantities.core import (ID_CURVES, check_rmst_horizon, extrapolation_note,
-                                       join_notes, undefined_gain_note)
+from bayes_hcc.quantities.core import ID_CURVES, check_rmst_horizon, median_gain_note
 from bayes_hcc.quantities.summary import (horizon_status, mark_median,
                                            mark_median_difference, note_diagnostics,
                                            shortened_tau)
@@ -352,11 +351,9 @@ class IllnessDeathFit:
         out.update({f"median {k.upper()} difference > 0": float((med[k] > 0).mean())
                     for k in ("os", "pfs")})
         # a median past its arm's follow-up: the probability leans on the extrapolation
-        notes = {f"median {k.upper()} difference > 0": join_notes(
-            extrapolation_note(medians.attrs["status"][k], medians.attrs["follow_up"][k],
-                               self.data.time_unit),
-            undefined_gain_note(med[k], out[f"median {k.upper()} difference > 0"]))
-            for k in ("os", "pfs")}
+        notes = {f"median {k.upper()} difference > 0": median_gain_note(
+            medians.attrs["status"][k], medians.attrs["follow_up"][k], self.data.time_unit,
+            med[k], out[f"median {k.upper()} difference > 0"]) for k in ("os", "pfs")}
         for k in ("os", "pfs"):
             if bool(np.isnan(med[k]).all()):  # neither median finite on any draw
                 out[f"median {k.upper()} difference > 0"] = np.nan

@@ -454,9 +454,13 @@ def undefined_gain_note(diff, probability: float) -> str | None:
             f"0.5): counted as no gain; counted as gains, P = {probability + share:.4f}")
 
 
-def join_notes(*notes) -> str | None:
-    """Notes that are not None, in one string (None when there are none)."""
-    kept = [n for n in notes if n]
+def median_gain_note(status: dict, follow_up: dict, unit: str, diff,
+                     probability: float) -> str | None:
+    """The note of a probability of a median gain (single-endpoint and illness-death
+    fits alike): medians past follow-up (``extrapolation_note``) and draws whose difference
+    is undefined (``undefined_gain_note``); None when neither applies."""
+    kept = [n for n in (extrapolation_note(status, follow_up, unit),
+                        undefined_gain_note(diff, probability)) if n]
     return "; ".join(kept) if kept else None
 
 
@@ -505,9 +509,6 @@ def prob_median_gain(fit, threshold: float = 0.0, *,
     check_estimand(estimand)
     med = median_survival(fit, estimand=estimand, endpoint=endpoint)
     arms = [a for a in med["arm"].values if a != "difference"]
-    note = extrapolation_note({a: str(med["status"].sel(arm=a).item()) for a in arms},
-                              {a: float(med["follow_up"].sel(arm=a)) for a in arms},
-                              fit_unit(fit))
     diff = med.sel(arm="difference")
     statement = f"{_prefix(fit, endpoint)}median gain > {threshold:g} {fit_unit(fit)}"
     if bool(diff.isnull().all()):
@@ -515,7 +516,10 @@ def prob_median_gain(fit, threshold: float = 0.0, *,
             "not estimable: on every draw neither arm's median is finite (survival stays "
             "above 0.5); compare RMST or survival at a landmark instead"))
     p = _probability(diff > threshold, statement, estimand)
-    return replace(p, note=join_notes(note, undefined_gain_note(diff, p.probability)))
+    return replace(p, note=median_gain_note(
+        {a: str(med["status"].sel(arm=a).item()) for a in arms},
+        {a: float(med["follow_up"].sel(arm=a)) for a in arms}, fit_unit(fit), diff,
+        p.probability))
 
 
 def prob_rmst_gain(fit, tau: float, threshold: float = 0.0, *, estimand: str = "standardized",
