@@ -72,7 +72,9 @@ _CURVE_LABEL = {"os": "OS", "pfs": "PFS", "ttp": "TTP", "progression": "TTP"}
 
 def _id_curve(fit, endpoint, what: str) -> str:
     if endpoint is None or str(endpoint).lower() not in ID_CURVES:
-        raise BayesHCCError(f"{what}: an illness-death fit gives OS, PFS and TTP from one "
+        called = _called_function()  # the function the user called, when it is bh.<name>
+        raise BayesHCCError(f"{what if called == 'this function' else called}: an "
+                            "illness-death fit gives OS, PFS and TTP from one "
                             f"model; pass endpoint='os', 'pfs' or 'ttp' (got {endpoint!r}).")
     return ID_CURVES[str(endpoint).lower()]
 

@@ -263,6 +263,9 @@ def test_the_package_quantity_functions_take_an_illness_death_fit(fit, tmp_path)
     mhr = bh.marginal_hazard_ratio(fit, [3.0, 9.0], endpoint="pfs")
     s = bh.survival(fit, [3.0, 9.0], endpoint="pfs")
     np.testing.assert_allclose(mhr.values, np.log(s.isel(arm=1)) / np.log(s.isel(arm=0)))
+    with pytest.raises(bh.BayesHCCError, match=r"^bh\.marginal_hazard_ratio: an illness-"
+                       r"death fit .*pass endpoint='os', 'pfs' or 'ttp' \(got 'dfs'\)"):
+        bh.marginal_hazard_ratio(fit, [3.0], endpoint="dfs")
 
 
 def test_the_quantity_functions_ask_an_illness_death_fit_for_its_endpoint(fit):
