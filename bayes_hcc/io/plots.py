@@ -7,6 +7,7 @@ import pandas as pd
 
 from bayes_hcc.diagnostics import ppc_km, psense
 from bayes_hcc.quantities.core import as_fit, hazard_ratio, prob_superiority, survival_curve
+from bayes_hcc.units import convert
 
 __all__ = ["plot_survival", "plot_hazard_ratio", "plot_site_effects", "plot_trace",
            "plot_rank", "plot_ppc", "plot_psense", "plot_time_varying_hr", "plot_sensitivity",
@@ -37,7 +38,9 @@ def _observed(fit):
 def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
                   risk_times=None):
     """Posterior survival per arm (median and ``prob`` band) over the Kaplan-Meier curves
-    (Turnbull's NPMLE for interval-censored events), with a numbers-at-risk table."""
+    (Turnbull's NPMLE for interval-censored events), with a numbers-at-risk table at
+    ``risk_times`` (default: every 6 months in the fit's unit, rounded: 200 days, 25 weeks,
+    0.5 years; a longer step when more than 12 numbers would not fit)."""
     from lifelines import KaplanMeierFitter
 
     from bayes_hcc.data.km import turnbull
@@ -71,15 +74,30 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
     ax.legend(fontsize=8, loc="upper right")
     ax.set_title(f"{fit.endpoint.upper()}: posterior survival ({int(prob * 100)}% bands) "
                  f"and {ref}")
-    risk_times = np.arange(0, grid.max() + 1e-9, 6.0) if risk_times is None else risk_times
+    risk_times = (_risk_times(grid.max(), fit.time_unit) if risk_times is None
+                  else np.asarray(risk_times, float))
     for i in range(len(fit.arms)):
         n = [int(np.sum(t[arm == i] >= rt)) for rt in risk_times]
         for rt, k in zip(risk_times, n):
             tab.text(rt, 1 - i, str(k), ha="center", va="center", color=COLORS[i], fontsize=8)
     _risk_table_axes(tab, fit.arms, f"time since randomization ({fit.time_unit})",
                      "numbers at risk")
+    tab.set_xticks(risk_times)  # the numbers sit under the axis' ticks
     fig.tight_layout()
     return fig
+
+
+def _risk_times(t_max: float, time_unit: str) -> np.ndarray:
+    """Times of a numbers-at-risk table from 0 to ``t_max``: every 6 months (the usual
+    step of an oncology figure) expressed in ``time_unit`` and rounded to a round number of
+    it (200 days, 25 weeks, 0.5 years), doubled until at most 12 numbers fit."""
+    step = float(convert(6.0, "months", time_unit))
+    power = 10.0 ** np.floor(np.log10(step))
+    step = power * min((1.0, 2.0, 2.5, 3.0, 5.0, 6.0, 10.0),
+                       key=lambda m: abs(np.log(m * power / step)))
+    while t_max / step >= 12:
+        step *= 2
+    return np.arange(0.0, t_max + 1e-9 * step, step)
 
 
 def _risk_table_axes(tab, arms, xlabel: str, title: str) -> None:
@@ -418,7 +436,6 @@ def plot_map_prior(prior, *, trial=None, endpoint: str = "os"):
     from bayes_hcc.borrowing.history import events_exposure
     from bayes_hcc.borrowing.map_prior import elir_ess, mixture_quantile
     from bayes_hcc.data.trial import require_trial
-    from bayes_hcc.units import convert
 
     if trial is not None:
         require_trial(trial, "plot_map_prior(trial=...)")

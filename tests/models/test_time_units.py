@@ -124,3 +124,26 @@ def test_vague_prior_piecewise_agrees_with_mle_in_every_unit():
     for unit in UNITS:
         m, se = medians[unit]
         assert abs(m - medians["months"][0]) / se < 0.01, (unit, m, medians["months"])
+
+
+def test_survival_plot_numbers_at_risk_in_every_unit(trials):
+    """The numbers-at-risk table of ``bh.plot_survival`` sits at the same calendar spacing in
+    every unit (about 6 months, rounded to a round number of the unit) and at the axis' ticks.
+    It was every 6.0 units: in days, a number every 6 days (over 200 labels piled on one
+    another); in years, one every 6 years (one label)."""
+    expected_step = {"months": 6.0, "days": 200.0, "weeks": 25.0, "years": 0.5}
+    for u in UNITS:
+        fit = bh.WeibullPH().fit(trials[u], "os", draws=100, tune=100, chains=2,
+                                 random_seed=1, check=False)
+        fig = bh.plot_survival(fit)
+        tab = fig.axes[1]
+        xs = sorted({round(t.get_position()[0], 9) for t in tab.texts})
+        assert 4 <= len(xs) <= 12, (u, xs)
+        np.testing.assert_allclose(np.diff(xs), expected_step[u], rtol=1e-12, err_msg=u)
+        assert xs[0] == 0.0
+        # each number is its arm's patients still followed then (row 1 - i is arm i)
+        ep = trials[u].endpoint("os")
+        for text in tab.texts:
+            x, y = text.get_position()
+            assert int(text.get_text()) == int(np.sum(ep.time[ep.arm == 1 - y] >= x))
+        np.testing.assert_allclose(tab.get_xticks()[:len(xs)], xs, err_msg=u)
