@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.diagnostics import ppc_km, psense
-from bayes_hcc.quantities.core import as_fit, hazard_ratio, prob_superiority, survival_curve
+from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, hazard_ratio,
+                                      prob_superiority, survival_curve)
 from bayes_hcc.units import convert
 
 __all__ = ["plot_survival", "plot_hazard_ratio", "plot_site_effects", "plot_trace",
@@ -36,28 +37,40 @@ def _observed(fit):
 
 
 def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
-                  risk_times=None):
+                  risk_times=None, endpoint: str | None = None):
     """Posterior survival per arm (median and ``prob`` band) over the Kaplan-Meier curves
     (Turnbull's NPMLE for interval-censored events), with a numbers-at-risk table at
     ``risk_times`` (default: every 6 months in the fit's unit, rounded: 200 days, 25 weeks,
-    0.5 years; a longer step when more than 12 numbers would not fit)."""
+    0.5 years; a longer step when more than 12 numbers would not fit).
+
+    An illness-death fit takes ``endpoint`` ("os", "pfs" or "ttp"): that endpoint's curve
+    from the joint model over the endpoint's own non-parametric estimate (OS: Kaplan-Meier;
+    TTP and PFS: Turnbull, progression in its scan interval, PFS an event at a death
+    without a progression seen, as ``bh.read_trial`` derives them)."""
     from lifelines import KaplanMeierFitter
 
     from bayes_hcc.data.km import turnbull
 
     plt = _plt()
-    fit = as_fit(fit)
-    curve = survival_curve(fit, estimand=estimand)
-    t, d, arm = _observed(fit)
-    c = fit.datatree["constant_data"]
-    bounds = ((c["lower_bound"].to_numpy(), c["upper_bound"].to_numpy())
-              if "lower_bound" in c else None)
+    fit = _loaded(fit)
+    curve = survival_curve(fit, estimand=estimand, endpoint=endpoint)
+    if _is_illness_death(fit):
+        name = {"progression": "ttp"}.get(curve.attrs["endpoint"], curve.attrs["endpoint"])
+        arms, unit = fit.data.arms, fit.data.time_unit
+        t, d, arm, bounds = _joint_observed(fit.data, name)
+    else:
+        fit = as_fit(fit)
+        name, arms, unit = fit.endpoint, fit.arms, fit.time_unit
+        t, d, arm = _observed(fit)
+        c = fit.datatree["constant_data"]
+        bounds = ((c["lower_bound"].to_numpy(), c["upper_bound"].to_numpy())
+                  if "lower_bound" in c else None)
     ref = "Turnbull NPMLE" if bounds is not None else "Kaplan-Meier"
     fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.8), height_ratios=(4, 1),
                                   sharex=True)
     lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
     grid = curve["time"].values
-    for i, a in enumerate(fit.arms):
+    for i, a in enumerate(arms):
         c = curve.sel(arm=a)
         lo, mid, hi = (c.quantile(q, dim=("chain", "draw")).values for q in (lo_q, .5, hi_q))
         ax.fill_between(grid, lo, hi, color=COLORS[i], alpha=0.2, lw=0)
@@ -69,22 +82,40 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
             km = KaplanMeierFitter().fit(t[arm == i], d[arm == i])
             x, y = km.survival_function_.index, km.survival_function_.iloc[:, 0]
         ax.step(x, y, where="post", color=COLORS[i], lw=1, ls="--", label=f"{a}: {ref}")
-    ax.set_ylabel(f"{fit.endpoint.upper()} survival probability")
+    ax.set_ylabel(f"{name.upper()} survival probability")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8, loc="upper right")
-    ax.set_title(f"{fit.endpoint.upper()}: posterior survival ({int(prob * 100)}% bands) "
-                 f"and {ref}")
-    risk_times = (_risk_times(grid.max(), fit.time_unit) if risk_times is None
+    what = ("illness-death model" if _is_illness_death(fit) else "posterior survival")
+    ax.set_title(f"{name.upper()}: {what} ({int(prob * 100)}% bands) and {ref}")
+    risk_times = (_risk_times(grid.max(), unit) if risk_times is None
                   else np.asarray(risk_times, float))
-    for i in range(len(fit.arms)):
+    for i in range(len(arms)):
         n = [int(np.sum(t[arm == i] >= rt)) for rt in risk_times]
         for rt, k in zip(risk_times, n):
             tab.text(rt, 1 - i, str(k), ha="center", va="center", color=COLORS[i], fontsize=8)
-    _risk_table_axes(tab, fit.arms, f"time since randomization ({fit.time_unit})",
-                     "numbers at risk")
+    _risk_table_axes(tab, arms, f"time since randomization ({unit})", "numbers at risk")
     tab.set_xticks(risk_times)  # the numbers sit under the axis' ticks
     fig.tight_layout()
     return fig
+
+
+def _joint_observed(data, endpoint: str):
+    """An endpoint of an illness-death fit's data as a single-endpoint fit holds it: time
+    (the event's scan, or the censoring), event, arm and, for TTP and PFS, the bounds
+    (lower, upper] of each event (upper inf: censored). Progression seen in (L, R]; without
+    one seen, TTP is censored at L (the last progression-free scan) and PFS is an event at a
+    death (T) or censored at L, as ``bh.read_trial`` derives them from dates."""
+    L, R, T = data.prog_lower, data.prog_upper, data.time
+    death, prog = data.death.astype(bool), data.progressed
+    if endpoint == "os":
+        return T, death.astype(int), data.arm, None
+    if endpoint == "ttp":
+        lower, upper = L, R
+    else:  # pfs
+        lower = np.where(prog, L, np.where(death, T, L))
+        upper = np.where(prog, R, np.where(death, T, np.inf))
+    event = np.isfinite(upper)
+    return np.where(event, upper, lower), event.astype(int), data.arm, (lower, upper)
 
 
 def _risk_times(t_max: float, time_unit: str) -> np.ndarray:
@@ -174,8 +205,6 @@ def _main_vars(fit, var_names) -> tuple:
     """The fit's DataTree and the variables its diagnostic plots show by default: the arm
     effect, the site SDs and the baseline's headline parameters (of each transition, for an
     illness-death fit)."""
-    from bayes_hcc.quantities.core import _is_illness_death, _loaded
-
     fit = _loaded(fit)
     if _is_illness_death(fit):
         post = fit.datatree["posterior"]

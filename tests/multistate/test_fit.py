@@ -364,3 +364,40 @@ def test_arviz_diagnostic_plots_take_an_illness_death_fit(fit):
     fig = bh.plot_trace(fit)
     assert len(fig.axes) > 2
     plt.close(fig)
+
+
+def test_plot_survival_of_a_joint_fit(fit):
+    """``bh.plot_survival(joint, endpoint=...)`` draws that endpoint's curve from the joint
+    model over the endpoint's own non-parametric estimate (it refused a joint fit). The
+    reference curves are checked against the trial's own endpoints (read_trial's OS, PFS,
+    TTP), which the plot rebuilds from the joint fit's progression and death data."""
+    from lifelines import KaplanMeierFitter
+
+    from bayes_hcc.data.km import turnbull
+
+    trial = bh.datasets.load_example_trial()
+    for name in ("os", "pfs", "ttp"):
+        fig = bh.plot_survival(fit, endpoint=name)
+        ax, tab = fig.axes
+        curve = bh.survival_curve(fit, endpoint=name)
+        ep = trial.endpoint(name)
+        lines = ax.get_lines()  # per arm: posterior median, then the reference steps
+        for i, arm in enumerate(fit.data.arms):
+            post, ref = lines[2 * i], lines[2 * i + 1]
+            np.testing.assert_allclose(post.get_ydata(), curve.sel(arm=arm).quantile(
+                0.5, dim=("chain", "draw")).values)
+            m = ep.arm == i
+            if name == "os":
+                km = KaplanMeierFitter().fit(ep.time[m], ep.event[m]).survival_function_
+                x, y = km.index.to_numpy(), km.iloc[:, 0].to_numpy()
+            else:
+                sf = turnbull(ep.lower[m], ep.upper[m])["survival"]
+                x, y = np.r_[0.0, sf.index.to_numpy()], np.r_[1.0, sf.to_numpy()]
+            np.testing.assert_allclose(ref.get_xdata(), x, err_msg=(name, arm))
+            np.testing.assert_allclose(ref.get_ydata(), y, err_msg=(name, arm))
+        for text in tab.texts:  # numbers at risk: the endpoint's patients still followed
+            x, y = text.get_position()
+            assert int(text.get_text()) == int(np.sum(ep.time[ep.arm == 1 - y] >= x)), name
+        assert ax.get_title().startswith(f"{name.upper()}: illness-death model")
+    with pytest.raises(bh.BayesHCCError, match=r"bh\.plot_survival: .*endpoint='os'"):
+        bh.plot_survival(fit)
