@@ -108,7 +108,19 @@ def _check_identity(frame, control, treatment, problems: Problems) -> None:
                   "missing site", "fill in the randomizing site for these patients.")
     arm = _arm_column(frame["arm"])
     known = arm.isin([control, treatment])
-    problems.rows(frame, ~known, "arm", "unknown arm label",
+    blank = arm.isna() | (arm.astype(str).str.strip() == "")
+    problems.rows(frame, blank, "arm", "missing arm",
+                  "fill in the arm each patient was randomized to.")
+    unknown = ~known & ~blank
+    # a label that is one of the arms but for case or surrounding spaces ('Sorafenib ')
+    folded = {str(a).strip().casefold(): a for a in (control, treatment)}
+    near = unknown & arm.astype(str).str.strip().str.casefold().isin(folded)
+    problems.rows(frame, near, "arm", "arm label differing from an arm only in case or "
+                  "surrounding spaces",
+                  f"write the arms exactly as control={control!r} and treatment="
+                  f"{treatment!r} (strip the spaces, fix the case), or recode the column.",
+                  values=arm)
+    problems.rows(frame, unknown & ~near, "arm", "unknown arm label",
                   f"arms must be control={control!r} or treatment={treatment!r}; recode the "
                   "column or pass read_trial(..., control=..., treatment=...).", values=arm)
     present = set(arm[known])

@@ -158,7 +158,7 @@ def parse_date_column(frame, col: str, problems: Problems, *, required: bool = F
         if required:
             problems.rows(frame, raw.isna(), col, "missing date",
                           f"every row needs a value in {col}.", id_column=id_column)
-        return raw.astype("datetime64[ns]")
+        return _calendar_days(frame, col, raw.astype("datetime64[ns]"), raw, id_column)
     blank = raw.isna() | (raw.astype(str).str.strip().isin(["", "NaT", "nan", "None"]))
     aware = raw.where(~blank).map(_has_timezone).fillna(False).astype(bool).to_numpy()
     if aware.any() and not aware[~blank.to_numpy()].all():
@@ -176,4 +176,20 @@ def parse_date_column(frame, col: str, problems: Problems, *, required: bool = F
     if required:
         problems.rows(frame, blank, col, "missing date", f"every row needs a value in {col}.",
                       id_column=id_column)
-    return parsed
+    return _calendar_days(frame, col, parsed, raw, id_column)
+
+
+def _calendar_days(frame, col: str, parsed: pd.Series, raw, id_column: str) -> pd.Series:
+    """Dates as calendar days: a time of day (a date-time export, '2018-03-04 12:30') is
+    dropped with a DataWarning naming the rows; times count whole days between dates, and a
+    time of day made a death at 12:30 fall after a last follow-up the same day. Midnight
+    (a spreadsheet's '2018-03-04 00:00:00') is a plain date: silent."""
+    day = parsed.dt.normalize()
+    timed = (parsed.notna() & (parsed != day)).to_numpy()
+    if timed.any():
+        shown = raw.astype(str) if pd.api.types.is_datetime64_dtype(raw.dtype) else raw
+        rows = describe_rows(frame, timed, id_column=id_column)
+        warn_data(f"column {col!r}: a time of day in {rows} (values: "
+                  f"{describe_values(shown, timed)}); dates are read as calendar days, so "
+                  "the time is dropped. Nothing to do if that is right.")
+    return day

@@ -149,6 +149,34 @@ def test_timezone_aware_date_among_naive_ones():
         bh.read_trial(frame)
 
 
+def test_a_time_of_day_in_a_date_column_is_dropped_with_a_warning(example_trial):
+    """A death written '2018-03-04 12:30' with last follow-up '2018-03-04' was an error,
+    "last follow-up before a recorded event", on the same calendar day: the time of day
+    made fractional days. Dates are calendar days: the time is dropped, with a warning
+    naming the rows; midnight (a spreadsheet's '2018-03-04 00:00:00') is silent. The data
+    read are those without the times, as text and as parsed datetimes."""
+    frame = example_trial.to_frame()[["patient_id", "site", "arm", "randomization_date",
+                                      "progression_date", "death_date",
+                                      "last_followup_date"]]
+    dead = frame.index[frame["death_date"].notna()][:2]
+    text = frame.astype({c: str for c in ("death_date",)})
+    text["death_date"] = frame["death_date"].dt.strftime("%Y-%m-%d").where(
+        frame["death_date"].notna())
+    with_times = text.copy()
+    with_times.loc[dead[0], "death_date"] += " 12:30"
+    with_times.loc[dead[1], "death_date"] += " 00:00:00"
+    plain = quiet(bh.read_trial, text)
+    rows = rf"row {dead[0] + 1} \(patient_id {frame.loc[dead[0], 'patient_id']}\)"
+    with pytest.warns(DataWarning, match=rf"column 'death_date': a time of day in {rows} "
+                      r"\(values: '\d{4}-\d\d-\d\d 12:30'\)"):
+        got = bh.read_trial(with_times)
+    assert got.fingerprint == plain.fingerprint
+    parsed = frame.copy()
+    parsed.loc[dead[0], "death_date"] += pd.Timedelta(hours=12, minutes=30)
+    with pytest.warns(DataWarning, match=r"column 'death_date': a time of day in row"):
+        assert bh.read_trial(parsed).fingerprint == plain.fingerprint
+
+
 # -- files ------------------------------------------------------------------------------------
 def test_header_with_spaces_is_stripped_with_a_warning(tmp_path):
     path = tmp_path / "spaces.csv"
@@ -451,3 +479,24 @@ def test_spreadsheet_serial_dates_get_the_conversion(example_trial):
     with pytest.raises(TrialDataError) as err:  # plain numbers that are not such serials
         bh.read_trial(frame.assign(randomization_date=7))
     assert "spreadsheet" not in str(err.value)
+
+
+def test_arm_labels_off_by_case_or_spaces_and_missing_arms_are_named():
+    """'sorafenib ' and 'Sorafenib' were "unknown arm label" with the generic fix (pass
+    control=...), and a missing arm was an unknown label "nan"; each now gets its own
+    problem and fix, all reported at once."""
+    frame = times_frame()
+    frame.loc[1, "arm"] = "sorafenib "
+    frame.loc[2, "arm"] = "Tace_Sorafenib"
+    frame.loc[3, "arm"] = np.nan
+    frame.loc[5, "arm"] = "placebo"
+    with pytest.raises(TrialDataError) as err:
+        bh.read_trial(frame)
+    msg = str(err.value)
+    assert re.search(r"column 'arm': missing arm in row 4 \(patient_id P3\)", msg), msg
+    assert re.search(r"column 'arm': arm label differing from an arm only in case or "
+                     r"surrounding spaces in rows 2 \(patient_id P1\), 3 \(patient_id P2\) "
+                     r"\(values: 'sorafenib ', 'Tace_Sorafenib'\)\. Fix: write the arms "
+                     r"exactly as control='sorafenib'", msg), msg
+    assert re.search(r"column 'arm': unknown arm label in row 6 \(patient_id P5\) "
+                     r"\(values: 'placebo'\)", msg), msg
