@@ -7,9 +7,10 @@ import pandas as pd
 
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.quantities._core import quantiles
-from bayes_hcc.quantities.core import (as_fit, effect_ratio, horizon_status,
-                                       marginal_hazard_ratio, median_survival, prob_effect,
-                                       rmst, survival)
+from bayes_hcc.quantities.core import (_is_illness_death, as_fit, effect_ratio,
+                                       horizon_status, marginal_hazard_ratio,
+                                       median_survival, prob_effect, rmst, rmst_horizon,
+                                       survival)
 from bayes_hcc.units import convert
 
 __all__ = ["summarize", "frequentist", "covariate_effects", "conditional_statement", "default_landmarks", "default_tau", "horizon_status"]
@@ -40,8 +41,6 @@ def default_landmarks(fit) -> tuple[float, ...]:
 def default_tau(fit) -> float:
     """RMST horizon: 24 months when the follow-up of both arms reaches it, else the whole
     months covered by it (in the fit's time unit)."""
-    from bayes_hcc.quantities.core import rmst_horizon
-
     if convert(rmst_horizon(fit)[1], fit.time_unit, "months") < 1:
         raise BayesHCCError(f"summarize: the follow-up ({fit.max_follow_up:.3g} "
                             f"{fit.time_unit}) is under a month; pass tau= for the RMST.")
@@ -54,8 +53,6 @@ def shortened_tau(fit, tau: float, endpoint: str | None = None) -> float:
     same horizon in any time unit, and a table label such as "RMST (23 months)", not
     "(23.2608 months)"); the follow-up itself when it is under a month. A single-endpoint
     or an illness-death fit (of its ``endpoint`` curve, default OS)."""
-    from bayes_hcc.quantities.core import _is_illness_death, rmst_horizon
-
     horizon = rmst_horizon(fit, endpoint)[1]
     if tau <= horizon:
         return float(tau)
@@ -220,8 +217,6 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
             rows.append(row)
     r = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate)
     row = _row(r.sel(arm="difference"), f"RMST({tau:g} {unit}) difference", estimand, prob)
-    from bayes_hcc.quantities.core import rmst_horizon
-
     if tau > rmst_horizon(fit)[1]:
         row["note"] = f"extrapolated: tau beyond follow-up ({rmst_horizon(fit)[1]:.3g} {unit})"
     rows.append(row)
@@ -313,17 +308,36 @@ def headline_table(fit, *, extrapolate: bool = False) -> pd.DataFrame:
     TTP table (``endpoint_table``: medians, and the RMST to the spec's tau shortened to the
     follow-up, else to the follow-up, in whole months: ``shortened_tau``; the typical site
     without a spec)."""
-    from bayes_hcc.quantities.core import _is_illness_death
-
     if not _is_illness_death(fit):
-        return summarize(fit, extrapolate=extrapolate, **as_specified(fit))
+        opts = as_specified(fit)
+        table = summarize(fit, extrapolate=extrapolate, **opts)
+        given = spec_tau(as_fit(fit).spec, fit.time_unit)
+        if "tau" in opts:
+            _note_shortened(table, f"RMST({opts['tau']:g} {fit.time_unit}) difference",
+                            given, opts["tau"], fit, fit.time_unit)
+        return table
     spec = fit.spec
     rep = dict(spec.report) if spec is not None else {"prob": 0.95,
                                                       "estimand": "typical_site"}
-    tau = spec_tau(spec, fit.data.time_unit) if spec is not None else None
-    tau = shortened_tau(fit, np.inf if tau is None else tau)
-    return fit.endpoint_table(tau=tau, prob=rep["prob"], estimand=rep["estimand"],
-                              extrapolate=extrapolate)
+    given = spec_tau(spec, fit.data.time_unit) if spec is not None else None
+    tau = shortened_tau(fit, np.inf if given is None else given)
+    table = fit.endpoint_table(tau=tau, prob=rep["prob"], estimand=rep["estimand"],
+                               extrapolate=extrapolate)
+    _note_shortened(table, ("OS", f"RMST difference ({tau:g} {fit.data.time_unit})"), given,
+                    tau, fit, fit.data.time_unit)
+    return table
+
+
+def _note_shortened(table, row, given, used, fit, unit) -> None:
+    """Say on the RMST row that the spec's tau was shortened to the follow-up (the label
+    alone showed the shorter tau, as if it were the one pre-specified)."""
+    if given is None or not used < given or row not in table.index:
+        return
+    note = (f"pre-specified tau {given:g} {unit} is past the follow-up "
+            f"({rmst_horizon(fit)[1]:.3g} {unit}): shortened to the whole months it covers")
+    old = table.loc[row, "note"]
+    table.loc[row, "note"] = "; ".join(x for x in (old if isinstance(old, str) else "", note)
+                                       if x)
 
 
 def _conditioned_on(fit) -> list:

@@ -3,6 +3,7 @@ pre-specifies (estimand, interval, landmarks, RMST horizon, HR thresholds), in t
 time unit; before, ``bh.report`` printed the package defaults whatever the spec said
 (``secondary_pfs.toml``'s RMST at 12 months came out at 23)."""
 
+import re
 import warnings
 from pathlib import Path
 
@@ -47,6 +48,16 @@ def test_a_tau_beyond_follow_up_is_shortened_to_it(trial):
     assert 23 < rmst_horizon(fit)[1] < 24 and opts["tau"] == 23.0
     assert "RMST(23 months) difference" in bh.summarize(fit, **opts).index
     assert opts["times"] == (12.0, 24.0) and opts["thresholds"] == (1.0, 0.8)
+    # the headline table says so on the row (its label alone showed 23 as if pre-specified)
+    from bayes_hcc.quantities.summary import headline_table
+
+    note = headline_table(fit).loc["RMST(23 months) difference", "note"]
+    assert re.fullmatch(r"pre-specified tau 24 months is past the follow-up \(23\.3 months\): "
+                        r"shortened to the whole months it covers", note), note
+    days = bh.fit_spec("models/primary_os.toml", trial.to_unit("days"), fast=True,
+                       check=False)
+    note = headline_table(days).loc["RMST(700.062 days) difference", "note"]
+    assert note.startswith("pre-specified tau 730.5 days is past the follow-up (708 days)")
 
 
 def test_report_times_stay_the_same_times_in_any_unit(trial, tmp_path):

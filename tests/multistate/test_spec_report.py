@@ -229,3 +229,17 @@ def test_a_shared_death_effect_from_the_spec_keeps_older_hashes():
     on = bh.load_spec(_spec(illness_death__shared_death_effect=True))
     assert on.hash != spec.hash and bh.load_spec(bh.dump_spec(on)) == on
     assert bh.build(on).arm_effect == "shared_death"
+
+
+def test_headline_table_notes_the_shortened_pre_specified_tau(fit):
+    """illness_death.toml pre-specifies tau = 24 months; OS is followed 23.3 months in the
+    TACE arm: the OS RMST row is at 23 months and says why (PFS and TTP rows already said
+    theirs)."""
+    from bayes_hcc.quantities.summary import headline_table
+
+    table = headline_table(fit)
+    note = table.loc[("OS", "RMST difference (23 months)"), "note"]
+    assert note == ("pre-specified tau 24 months is past the follow-up (23.3 months): "
+                    "shortened to the whole months it covers")
+    assert table.loc[("PFS", "RMST difference (10 months)"), "note"].startswith(
+        "tau shortened to the PFS follow-up")
