@@ -305,9 +305,10 @@ def as_specified(fit) -> dict:
 def headline_table(fit, *, extrapolate: bool = False) -> pd.DataFrame:
     """The table a report and ``bayes-hcc fit`` show, as the fit's spec pre-specifies it:
     :func:`summarize` with :func:`as_specified`; for an illness-death fit its OS / PFS /
-    TTP table (``endpoint_table``: medians, and the RMST to the spec's tau shortened to the
-    follow-up, else to the follow-up, in whole months: ``shortened_tau``; the typical site
-    without a spec)."""
+    TTP table (``endpoint_table``: medians, and the RMST to the spec's tau, else to 24
+    months as ``summarize``, shortened to the follow-up in whole months: ``shortened_tau``;
+    the typical site without a spec). A pre-specified tau so shortened is noted on its
+    row."""
     if not _is_illness_death(fit):
         opts = as_specified(fit)
         table = summarize(fit, extrapolate=extrapolate, **opts)
@@ -320,7 +321,8 @@ def headline_table(fit, *, extrapolate: bool = False) -> pd.DataFrame:
     rep = dict(spec.report) if spec is not None else {"prob": 0.95,
                                                       "estimand": "typical_site"}
     given = spec_tau(spec, fit.data.time_unit) if spec is not None else None
-    tau = shortened_tau(fit, np.inf if given is None else given)
+    tau = shortened_tau(fit, convert(TAU_MONTHS, "months", fit.data.time_unit)
+                        if given is None else given)
     table = fit.endpoint_table(tau=tau, prob=rep["prob"], estimand=rep["estimand"],
                                extrapolate=extrapolate)
     _note_shortened(table, ("OS", f"RMST difference ({tau:g} {fit.data.time_unit})"), given,

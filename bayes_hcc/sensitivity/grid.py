@@ -15,7 +15,7 @@ from bayes_hcc.diagnostics import check, loo
 from bayes_hcc.errors import BayesHCCError, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.quantities._core import quantiles
-from bayes_hcc.quantities.summary import (conditional_statement, frequentist,
+from bayes_hcc.quantities.summary import (TAU_MONTHS, conditional_statement, frequentist,
                                           horizon_status, shortened_tau, spec_tau)
 from bayes_hcc.runner import spawn_pool
 from bayes_hcc.units import convert
@@ -164,7 +164,7 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
     else:
         row.update(median_diff=np.nan, median_diff_lower=np.nan, median_diff_upper=np.nan)
     # The spec's tau is in its own time unit (months by default): expressed in the data's.
-    tau = spec_tau(spec, fit.time_unit) or convert(12.0, "months", fit.time_unit)
+    tau = spec_tau(spec, fit.time_unit) or convert(TAU_MONTHS, "months", fit.time_unit)
     if tau > rmst_horizon(fit)[1]:  # beyond it one arm's RMST would be extrapolated
         tau = shortened_tau(fit, tau)
         note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.time_unit})")
@@ -246,7 +246,8 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     row.update(median_diff=float(np.median(diff)) if reached else np.nan,
                median_diff_lower=float(quantiles(diff, 0.025)) if reached else np.nan,
                median_diff_upper=float(quantiles(diff, 0.975)) if reached else np.nan)
-    tau = spec_tau(spec, fit.data.time_unit) or convert(12.0, "months", fit.data.time_unit)
+    tau = spec_tau(spec, fit.data.time_unit) or convert(TAU_MONTHS, "months",
+                                                        fit.data.time_unit)
     if tau > rmst_horizon(fit, curve)[1]:  # beyond it one arm's RMST would be extrapolated
         tau = shortened_tau(fit, tau, curve)
         note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.data.time_unit})")

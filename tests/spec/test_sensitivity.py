@@ -275,3 +275,23 @@ def test_a_variant_whose_medians_are_never_reached(tmp_path):
     assert np.isnan(row["median sorafenib"]) and np.isnan(row["median_diff"])
     assert "median sorafenib not reached" in row["note"]
     assert 0.2 < row["hr_median"] < 2.5
+
+
+def test_rmst_horizon_without_a_pre_specified_tau_is_the_reports(tmp_path):
+    """A spec without [report] tau: the grid's RMST was at 12 months while the report and
+    summarize of the same fit use 24 months (shortened to the follow-up): two numbers for
+    one analysis. The grid now uses the report's horizon."""
+    from bayes_hcc.quantities.summary import default_tau
+
+    text = (GRID.parent / "primary_os.toml").read_text()
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("tau ="))
+    (tmp_path / "base.toml").write_text(text)
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f'name = "g"\nbase = "{tmp_path / "base.toml"}"\ninclude_base = false\n'
+                    '[[variants]]\nname = "sites: none"\noverrides = { "site.effect" = '
+                    '"none" }\n')
+    trial = bh.datasets.load_example_trial()
+    table = bh.run_sensitivity(grid, trial, fast=True, progress=False)
+    alone = bh.fit_spec(bh.load_grid(grid).variants[0][1], trial, fast=True, check=False)
+    assert dict(alone.spec.report).get("tau") is None
+    assert table.loc["sites: none", "rmst_tau"] == default_tau(alone) == 23.0
