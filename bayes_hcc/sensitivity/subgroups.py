@@ -26,7 +26,7 @@ import pandas as pd
 
 from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.errors import BayesHCCError, ConvergenceWarning, ModelError
-from bayes_hcc.models.base import DEFAULT_PRIORS
+from bayes_hcc.models.base import DEFAULT_PRIORS, SurvivalModel
 from bayes_hcc.models.covariates import (AliasedCovariates, check_group_aliasing,
                                          covariate_design, grouping_column)
 from bayes_hcc.models.fit import Fit
@@ -174,6 +174,11 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
     from bayes_hcc.diagnostics import check
 
     require_trial(trial, "subgroups")
+    if isinstance(fit_or_spec, SurvivalModel):
+        raise ModelError(f"subgroups takes a fit or an analysis spec, not a model "
+                         f"({type(fit_or_spec).__name__}: it has no endpoint yet); fit it "
+                         "first, bh.subgroups(model.fit(trial, 'os'), trial, by=...), or "
+                         "give a spec such as 'models/primary_os.toml'.")
     if hasattr(fit_or_spec, "state_probabilities") or (
             not isinstance(fit_or_spec, Fit) and load_spec(fit_or_spec).illness_death):
         raise ModelError("subgroups: an illness-death analysis has no single hazard ratio per "

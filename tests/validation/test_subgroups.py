@@ -80,6 +80,10 @@ def test_bad_subgroup_columns(example_trial):
     with pytest.raises(bh.ModelError, match="illness-death analysis has no single hazard "
                        "ratio per subgroup.*primary_os.toml"):
         bh.subgroups(spec, example_trial, by="site", fast=True)
+    # a model (no endpoint yet) was "expected an analysis spec ..., got WeibullPH"
+    with pytest.raises(bh.ModelError, match=r"subgroups takes a fit or an analysis spec, not "
+                       r"a model \(WeibullPH: .*bh\.subgroups\(model\.fit\(trial, 'os'\)"):
+        bh.subgroups(bh.WeibullPH(), example_trial, by="site", fast=True)
 
 
 def test_a_covariate_equal_to_the_arm_within_a_subgroup_is_left_out_there(example_trial):
