@@ -10,7 +10,7 @@ import pandas as pd
 import pymc as pm
 
 from bayes_hcc.data.trial import INTERVAL, LEFT
-from bayes_hcc.errors import ModelError
+from bayes_hcc.errors import DataWarning, ModelError, warn
 from bayes_hcc.models.covariates import check_group_aliasing, covariate_design, grouping_column
 from bayes_hcc.models.design import build_eta, build_strata, centring_weights, resolve_site_parametrization
 from bayes_hcc.units import log_unit_in_months
@@ -57,6 +57,19 @@ def fixed_group_terms(model, trial, endpoint) -> list[tuple]:
     return terms
 
 
+def _warn_sites_without_events(ep) -> None:
+    """A fixed site effect of a site without events is the prior's alone (no shrinkage
+    towards the others, as random effects would give), and it enters the standardized
+    estimand through that site's patients."""
+    events = np.bincount(ep.site, weights=ep.event, minlength=len(ep.sites))
+    empty = [str(ep.sites[i]) for i in np.flatnonzero(events == 0)]
+    if empty:
+        warn(f"{ep.name}: site(s) {', '.join(map(repr, empty))} have no events: with "
+             "site_effect='fixed' their effects are informed by the prior only (and enter "
+             "the standardized estimand through their patients). Consider site_effect="
+             "'random' (shrunk towards the other sites) or pooling small sites.", DataWarning)
+
+
 def prepare(model, trial, endpoint):
     """Everything that defines the graph structure and the data for pm.Data."""
     # the endpoint as the model's censoring setting sees it (bounds, or imputed times)
@@ -75,6 +88,8 @@ def prepare(model, trial, endpoint):
                          "arm with trial.summary() or trial.kaplan_meier(); fit both.")
     if ep.n_events == 0:
         raise ModelError(f"{ep.name}: no events at all; nothing to estimate.")
+    if model.site_effect == "fixed":
+        _warn_sites_without_events(ep)
     family = model.family_for(ep.time, ep.event, ep.time_unit)
     priors = model.resolved_priors(family)
     X, scale = standardize_covariates(trial, endpoint, model.covariates,

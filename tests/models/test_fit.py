@@ -448,3 +448,25 @@ def test_aft_families_agree_with_lifelines(loader, model_cls, fitter):
         bh.hazard_ratio(fit)
     table = bh.summarize(fit)
     assert "time ratio (no single HR: not PH)" in table.index and "HR" not in table.index
+
+
+def test_fixed_site_effect_of_a_site_without_events_warns(example_trial):
+    """A site whose patients are all censored: with fixed site effects its effect is the
+    prior's alone (nothing shrinks it towards the others), and it enters the standardized
+    medians through its patients; the fit said nothing. Random effects stay quiet (their
+    shrinkage is the remedy the warning suggests)."""
+    import warnings
+
+    frame = example_trial.to_frame()[["patient_id", "site", "arm", "os_time", "os_event"]]
+    extra = pd.DataFrame({"patient_id": ["X1", "X2", "X3"], "site": "NEW",
+                          "arm": ["sorafenib", "tace_sorafenib", "sorafenib"],
+                          "os_time": [1.0, 2.0, 0.5], "os_event": [0, 0, 0]})
+    trial = bh.read_trial(pd.concat([frame, extra], ignore_index=True))
+    kw = dict(draws=100, tune=100, chains=2, random_seed=1, check=False)
+    with pytest.warns(bh.DataWarning, match=r"^os: site\(s\) 'NEW' have no events: with "
+                      r"site_effect='fixed' their effects are informed by the prior only"):
+        bh.WeibullPH(site_effect="fixed").fit(trial, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bh.DataWarning)
+        bh.WeibullPH(site_effect="random").fit(trial, **kw)
+        bh.WeibullPH(site_effect="fixed").fit(example_trial, **kw)
