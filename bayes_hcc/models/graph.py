@@ -57,17 +57,18 @@ def fixed_group_terms(model, trial, endpoint) -> list[tuple]:
     return terms
 
 
-def _warn_sites_without_events(ep) -> None:
-    """A fixed site effect of a site without events is the prior's alone (no shrinkage
-    towards the others, as random effects would give), and it enters the standardized
-    estimand through that site's patients."""
-    events = np.bincount(ep.site, weights=ep.event, minlength=len(ep.sites))
-    empty = [str(ep.sites[i]) for i in np.flatnonzero(events == 0)]
+def _warn_groups_without_events(ep, group, labels, what: str, setting: str,
+                                remedy: str) -> None:
+    """A fixed per-group term (a fixed site effect, a separate stratum baseline) of a group
+    without events is the prior's alone (nothing shrinks it towards the other groups), and
+    it enters the standardized estimand through that group's patients."""
+    events = np.bincount(group, weights=ep.event, minlength=len(labels))
+    empty = [str(labels[i]) for i in np.flatnonzero(events == 0)]
     if empty:
-        warn(f"{ep.name}: site(s) {', '.join(map(repr, empty))} have no events: with "
-             "site_effect='fixed' their effects are informed by the prior only (and enter "
-             "the standardized estimand through their patients). Consider site_effect="
-             "'random' (shrunk towards the other sites) or pooling small sites.", DataWarning)
+        warn(f"{ep.name}: {what} {', '.join(map(repr, empty))} have no events: with "
+             f"{setting} their {'effects' if what == 'site(s)' else 'baselines'} are "
+             "informed by the prior only (and enter the standardized estimand through their "
+             f"patients). Consider {remedy}.", DataWarning)
 
 
 def prepare(model, trial, endpoint):
@@ -89,7 +90,9 @@ def prepare(model, trial, endpoint):
     if ep.n_events == 0:
         raise ModelError(f"{ep.name}: no events at all; nothing to estimate.")
     if model.site_effect == "fixed":
-        _warn_sites_without_events(ep)
+        _warn_groups_without_events(ep, ep.site, ep.sites, "site(s)", "site_effect='fixed'",
+                                    "site_effect='random' (shrunk towards the other sites) "
+                                    "or pooling small sites")
     family = model.family_for(ep.time, ep.event, ep.time_unit)
     priors = model.resolved_priors(family)
     X, scale = standardize_covariates(trial, endpoint, model.covariates,
@@ -107,6 +110,10 @@ def prepare(model, trial, endpoint):
         if n_strata < 2:
             raise ModelError(f"strata={strata!r} has a single level ({strata_labels[0]!r}): "
                              "nothing to stratify; leave strata out.")
+        if model.pooling == "none":
+            _warn_groups_without_events(ep, stratum, strata_labels,
+                                        f"stratum/strata of {strata!r}", "pooling='none'",
+                                        "pooling='partial' (shrunk towards the other strata)")
     else:
         stratum, n_strata = np.zeros(len(ep), np.int64), 1
     for groups in fixed_group_terms(model, trial, endpoint):

@@ -458,14 +458,17 @@ def test_fixed_site_effect_of_a_site_without_events_warns(example_trial):
     import warnings
 
     frame = example_trial.to_frame()[["patient_id", "site", "arm", "os_time", "os_event"]]
-    extra = pd.DataFrame({"patient_id": ["X1", "X2", "X3"], "site": "NEW",
-                          "arm": ["sorafenib", "tace_sorafenib", "sorafenib"],
-                          "os_time": [1.0, 2.0, 0.5], "os_event": [0, 0, 0]})
-    trial = bh.read_trial(pd.concat([frame, extra], ignore_index=True))
+    # CNUH's patients all censored (same structure as the example trial: no new compile)
+    trial = bh.read_trial(frame.assign(os_event=frame["os_event"].where(
+        frame["site"] != "CNUH", 0)))
     kw = dict(draws=100, tune=100, chains=2, random_seed=1, check=False)
-    with pytest.warns(bh.DataWarning, match=r"^os: site\(s\) 'NEW' have no events: with "
+    with pytest.warns(bh.DataWarning, match=r"^os: site\(s\) 'CNUH' have no events: with "
                       r"site_effect='fixed' their effects are informed by the prior only"):
         bh.WeibullPH(site_effect="fixed").fit(trial, **kw)
+    # separate stratum baselines likewise (partial pooling shrinks them)
+    with pytest.warns(bh.DataWarning, match=r"^os: stratum/strata of 'site' 'CNUH' have no "
+                      r"events: with pooling='none' their baselines are informed by the prior"):
+        bh.WeibullPH(strata="site", pooling="none").fit(trial, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("error", bh.DataWarning)
         bh.WeibullPH(site_effect="random").fit(trial, **kw)
