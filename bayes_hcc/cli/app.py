@@ -217,7 +217,8 @@ def fit(
 @app.command()
 def report(
     fit_path: Path = typer.Argument(..., help="A fit saved by `bayes-hcc fit` (fit.nc)."),
-    out: Path = typer.Option(..., help="HTML file to write."),
+    # text, not a Path: a trailing "/" (a folder, refused) would be dropped by Path
+    out: str = typer.Option(..., help="HTML file to write."),
     overwrite: bool = typer.Option(False, "--overwrite"),
 ):
     """Write a self-contained HTML report (and the table as CSV, Markdown, LaTeX)."""

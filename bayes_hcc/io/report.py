@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -98,8 +99,11 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     next to the report as CSV, Markdown and LaTeX (``<name>_summary.*``).
     Refuses to overwrite existing files unless ``overwrite=True``.
     """
+    # a trailing separator means a folder, though it does not exist yet (Path drops it, and
+    # the report was written to a file named as the folder)
+    folder = isinstance(path, str) and path.endswith(("/", os.sep))
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() or folder:
         raise BayesHCCError(f"{path} is a directory; give the report's file name, e.g. "
                             f"{path / 'report.html'}.")
     fit = _loaded(fit)  # a saved fit of either kind

@@ -112,3 +112,18 @@ def test_cli_report_and_strict(tmp_path, fit):
                                   "--tune", "5", "--out", str(tmp_path / "bad"), "--strict"])
     assert res.exit_code == 1, res.output
     assert "diagnostics: FAILED" in res.output
+
+
+def test_a_report_path_ending_in_a_separator_is_a_folder(fit, tmp_path):
+    """``--out reports/`` (a folder that does not exist yet) wrote the HTML to a file named
+    ``reports`` and the tables to ``reports_summary.*`` beside it; it is refused like an
+    existing folder, with the file name to give."""
+    target = str(tmp_path / "reports") + "/"
+    with pytest.raises(bh.BayesHCCError, match=r"reports is a directory; give the report's "
+                       r"file name, e.g. .*reports/report\.html"):
+        bh.report(fit, target)
+    assert list(tmp_path.iterdir()) == []
+    saved = fit.save(tmp_path / "fit.nc")
+    res = CliRunner().invoke(app, ["report", str(saved), "--out", target])
+    assert res.exit_code == 2 and "is a directory" in res.output, res.output
+    assert [p.name for p in tmp_path.iterdir()] == ["fit.nc"]
