@@ -164,7 +164,7 @@ class IllnessDeathFit:
 
         info = json.loads(self.datatree.attrs.get("covariate_scaling", "{}"))
         if not info:
-            raise ValueError("this fit has no covariates.")
+            raise BayesHCCError("covariate_effects: this fit has no covariates.")
         post = self._post()
         a = (1 - prob) / 2
         rows = []

@@ -50,10 +50,10 @@ def as_fit(fit) -> Fit:
         raise BayesHCCError(f"{_called_function()} takes a single-endpoint fit; an "
                             "illness-death fit has its own: fit.summary() (transition HRs), "
                             "fit.endpoint_table() (OS, PFS, TTP medians and RMST), "
-                            "fit.prob_superiority(), bh.check(fit), bh.report(fit, path); "
-                            "survival, survival_curve, median_survival, rmst, "
-                            "marginal_hazard_ratio, prob_median_gain and prob_rmst_gain "
-                            "take it with endpoint=.")
+                            "fit.prob_superiority(), bh.check(fit), bh.report(fit, path), "
+                            "bh.covariate_effects(fit); survival, survival_curve, "
+                            "median_survival, rmst, marginal_hazard_ratio, prob_median_gain, "
+                            "prob_rmst_gain and plot_survival take it with endpoint=.")
     raise BayesHCCError(f"expected a Fit (from model.fit), got {type(fit).__name__}.")
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.quantities._core import quantiles
-from bayes_hcc.quantities.core import (_is_illness_death, as_fit, effect_ratio,
+from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, effect_ratio,
                                        horizon_status, marginal_hazard_ratio,
                                        median_survival, prob_effect, rmst, rmst_horizon,
                                        survival)
@@ -368,7 +368,11 @@ def covariate_effects(fit, *, prob: float = 0.95) -> pd.DataFrame:
     """The covariates' effects as ratios (HR for PH families, time ratio for AFT ones):
     numeric covariates per unit of the column, categorical ones each level against its
     reference level; median, equal-tailed ``prob`` interval and the probability that the
-    ratio is below 1. Conditional on the arm, the other covariates and the site terms."""
+    ratio is below 1. Conditional on the arm, the other covariates and the site terms.
+    An illness-death fit: its ``covariate_effects`` (one HR per transition and term)."""
+    fit = _loaded(fit)  # a saved fit of either kind
+    if _is_illness_death(fit):
+        return fit.covariate_effects(prob=prob)
     fit = as_fit(fit)
     post = fit.datatree["posterior"]
     if "covariate_effect" not in post:

@@ -401,3 +401,14 @@ def test_plot_survival_of_a_joint_fit(fit):
         assert ax.get_title().startswith(f"{name.upper()}: illness-death model")
     with pytest.raises(bh.BayesHCCError, match=r"bh\.plot_survival: .*endpoint='os'"):
         bh.plot_survival(fit)
+
+
+def test_bh_covariate_effects_takes_a_joint_fit(fit, tmp_path):
+    """``bh.covariate_effects(joint)`` refused the joint fit ("takes a single-endpoint fit")
+    although the fit has its own per-transition table: it now gives that table (this fit
+    has no covariates: the method's error, a BayesHCCError, was a bare ValueError)."""
+    with pytest.raises(bh.BayesHCCError, match=r"^covariate_effects: this fit has no "
+                       r"covariates\.$"):
+        bh.covariate_effects(fit)
+    with pytest.raises(bh.BayesHCCError, match="this fit has no covariates"):
+        bh.covariate_effects(str(fit.save(tmp_path / "joint.nc")))
