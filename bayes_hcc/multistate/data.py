@@ -89,11 +89,17 @@ class IllnessDeathData:
         patients)."""
         missing = [ep for ep in (progression, death) if ep not in trial.endpoints]
         if missing:
+            # another endpoint may be the progression (colon cancer's 'recurrence')
+            others = [e for e in trial.endpoints if e not in (death, "pfs")]
+            named = (f" If {others[0]!r} is the progression, name it: fit(trial, "
+                     f"progression={others[0]!r}) (in a spec: [illness_death] progression = "
+                     f"\"{others[0]}\")." if progression in missing and others else "")
             raise TrialDataError(
                 f"an illness-death model needs progression ({progression!r}) and death "
                 f"({death!r}) for every patient; these data have {', '.join(trial.endpoints)} "
-                f"but not {' or '.join(map(repr, missing))}. Read the dates layout (with "
-                "progression_date), or give ttp_time/ttp_event and os_time/os_event.")
+                f"but not {' or '.join(map(repr, missing))}.{named} Otherwise read the dates "
+                "layout (with progression_date), or give ttp_time/ttp_event and "
+                "os_time/os_event.")
         prog, os_ = trial.endpoint(progression), trial.endpoint(death)
         if not np.array_equal(prog.patient_id, os_.patient_id):
             raise TrialDataError(f"endpoints {progression!r} and {death!r} list different "

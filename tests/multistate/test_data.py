@@ -87,6 +87,13 @@ def test_data_without_progression_say_what_the_model_needs():
     with pytest.raises(bh.TrialDataError, match=r"needs progression \('ttp'\) and death "
                        r"\('os'\).* have os but not 'ttp'"):
         bh.IllnessDeath("weibull_ph").fit(bh.datasets.load_veteran())
+    # data with another endpoint that may be the progression (colon cancer's recurrence):
+    # the message names it and how to say so (it only suggested reading the dates layout)
+    with pytest.raises(bh.TrialDataError, match=r"have os, recurrence but not 'ttp'\. If "
+                       r"'recurrence' is the progression, name it: fit\(trial, "
+                       r"progression='recurrence'\) \(in a spec: \[illness_death\] "
+                       r"progression = \"recurrence\"\)"):
+        bh.IllnessDeath("weibull_ph", site_effect="none").fit(bh.datasets.load_colon())
 
 
 def test_bad_sampler_settings_are_refused_by_name():
