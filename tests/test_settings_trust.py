@@ -136,3 +136,19 @@ def test_scenario_order_changes_no_trial(tmp_path):
     with pytest.raises(bh.BayesHCCError, match="different settings"):
         bh.simulate_design(plan, {"alt": {"hr_os": 0.6}, "null": {"hr_os": 1.0}},
                            store=store, **kw)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: bh.WeibullHazard(median=-1, shape=1), r"WeibullHazard needs median > 0"),
+    (lambda: bh.PiecewiseHazard(cuts=(2.0, 1.0), rates=(1.0, 1.0, 1.0)),
+     r"PiecewiseHazard needs increasing positive cuts"),
+    (lambda: bh.datasets.load_colon("Lev+5Fu"), r"colon trial's arms are 'Lev\+5FU'"),
+    (lambda: bh.write_table(pd.DataFrame({"a": [1]}), "t.csv"),
+     r"choose a \.docx or \.tex file name \(a CSV or Markdown table: table\.to_csv"),
+])
+def test_bad_arguments_are_the_package_errors(call, message):
+    """These were bare ValueErrors: the command line (which turns the package's errors into
+    a message and exit code 2) showed them as tracebacks, and ``except bh.BayesHCCError``
+    missed them. They are BayesHCCErrors (still ValueErrors)."""
+    with pytest.raises(bh.BayesHCCError, match=message):
+        call()

@@ -11,6 +11,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.data.read import read_trial
 from bayes_hcc.data.trial import TrialData
@@ -149,7 +150,7 @@ def load_colon(treatment: str = "Lev+5FU") -> TrialData:
     model (``bh.IllnessDeath``, ``progression="recurrence"``) reads. Reference: Lev+5FU
     reduced the recurrence rate by about 40% and the death rate by about 33%."""
     if treatment not in ("Lev+5FU", "Lev"):
-        raise ValueError(f"treatment={treatment!r}: the colon trial's arms are 'Lev+5FU' and "
+        raise BayesHCCError(f"treatment={treatment!r}: the colon trial's arms are 'Lev+5FU' and "
                          "'Lev' (control 'Obs').")
     raw = pd.read_csv(_DATA / "colon.csv")
     raw = raw[raw["rx"].isin(["Obs", treatment])]

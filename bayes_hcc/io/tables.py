@@ -58,7 +58,8 @@ def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnote
     note column says in words; both stay in its CSV). Refuses to overwrite unless asked."""
     path = Path(path)
     if path.suffix not in FORMATS:
-        raise ValueError(f"write_table: {path.name}: choose a .docx or .tex file name.")
+        raise BayesHCCError(f"write_table: {path.name}: choose a .docx or .tex file name "
+                            "(a CSV or Markdown table: table.to_csv, table.to_markdown).")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
     footnotes = list(footnotes) or list(table.attrs.get("footnotes", ()))

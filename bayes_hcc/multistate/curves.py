@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.multistate.likelihood import GRADE, MIN_PIECES, _nodes
 
 __all__ = ["curves"]
@@ -35,7 +36,7 @@ def curves(families, params, etas, time_scale: str, times, *, density: bool = Fa
     f01, f02, f12 = families
     times = np.asarray(times, float)
     if np.any(times < 0):
-        raise ValueError("times must be >= 0.")
+        raise BayesHCCError("times must be >= 0.")
     markov = time_scale == "markov"
     tpos = np.where(times > 0, times, 1.0)
     e01, e02, e12 = etas

@@ -229,7 +229,7 @@ class IllnessDeathFit:
     def _site_offsets(self, thin: int, estimand: str) -> tuple[np.ndarray, np.ndarray]:
         """Site effects to average the curves over, (K, S, 3), and their weights (K,)."""
         if estimand not in ESTIMANDS:
-            raise ValueError(f"estimand={estimand!r}; choose one of {', '.join(ESTIMANDS)}.")
+            raise BayesHCCError(f"estimand={estimand!r}; choose one of {', '.join(ESTIMANDS)}.")
         post = self._post()
         S = len(post["log_hr"].values.reshape(-1, 3)[::thin])
         if estimand == "typical_site" or "site_effect" not in post:
@@ -316,7 +316,7 @@ class IllnessDeathFit:
         exceeds is NaN (not estimable from the data; ``attrs["not_estimable"]`` gives its
         follow-up) unless ``extrapolate=True``."""
         if not tau > 0:
-            raise ValueError("tau must be > 0.")
+            raise BayesHCCError(f"rmst: tau={tau!r} must be > 0.")
         if not extrapolate:
             check_rmst_horizon(self, tau)
         grid = np.linspace(0.0, float(tau), n_grid)

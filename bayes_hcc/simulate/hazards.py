@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bayes_hcc.errors import BayesHCCError
+
 LOG2 = float(np.log(2.0))
 
 
@@ -18,7 +20,7 @@ class WeibullHazard:
 
     def __post_init__(self):
         if not (self.median > 0 and self.shape > 0):
-            raise ValueError(f"WeibullHazard needs median > 0 and shape > 0, got {self}.")
+            raise BayesHCCError(f"WeibullHazard needs median > 0 and shape > 0, got {self}.")
 
     @property
     def rate(self) -> float:
@@ -46,7 +48,7 @@ class PiecewiseHazard:
         cuts, rates = np.asarray(self.cuts, float), np.asarray(self.rates, float)
         if len(rates) != len(cuts) + 1 or np.any(rates <= 0) or np.any(np.diff(cuts) <= 0) \
                 or (len(cuts) and cuts[0] <= 0):
-            raise ValueError("PiecewiseHazard needs increasing positive cuts and "
+            raise BayesHCCError("PiecewiseHazard needs increasing positive cuts and "
                              "len(cuts) + 1 positive rates.")
 
     @property
@@ -89,15 +91,15 @@ class FamilyHazard:
             family = family_class(family).example()
         unknown = set(params) - set(family.params)
         if unknown:
-            raise ValueError(f"FamilyHazard({family.name}): unknown parameter(s) "
+            raise BayesHCCError(f"FamilyHazard({family.name}): unknown parameter(s) "
                              f"{', '.join(sorted(unknown))}; it takes {', '.join(family.params)}.")
         bad = [k for k, v in params.items() if not np.all(np.isfinite(np.asarray(v, float)))]
         if bad:
-            raise ValueError(f"FamilyHazard({family.name}): parameter(s) {', '.join(bad)} must "
+            raise BayesHCCError(f"FamilyHazard({family.name}): parameter(s) {', '.join(bad)} must "
                              "be finite numbers.")
         missing = set(family.params) - set(params)
         if missing:
-            raise ValueError(f"FamilyHazard({family.name}) needs parameter(s) "
+            raise BayesHCCError(f"FamilyHazard({family.name}) needs parameter(s) "
                              f"{', '.join(sorted(missing))}; it takes {', '.join(family.params)}.")
         self.family = family
         self.params = {k: np.asarray(v, float)[None, ...] for k, v in params.items()}
