@@ -53,7 +53,10 @@ def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnote
                 drop=("spec_toml", "same_posterior_as")) -> Path:
     """Write ``table`` as DOCX or LaTeX, chosen by the suffix of ``path`` (``.docx``,
     ``.tex``), with ``title`` above and ``footnotes`` below (also read from
-    ``table.attrs["footnotes"]`` when not given). ``drop`` names columns to leave out
+    ``table.attrs["footnotes"]`` when not given; a table of posterior summaries without
+    them, such as ``bh.summarize``'s, gets at least its interval level, estimand and time
+    unit: ``footnotes=bh.fit_footnotes(fit, table)`` gives the full ones). ``drop`` names
+    columns to leave out
     (default: the spec TOML of a sensitivity table and its ``same_posterior_as``, which the
     note column says in words; both stay in its CSV). Refuses to overwrite unless asked."""
     path = Path(path)
@@ -62,7 +65,8 @@ def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnote
                             "(a CSV or Markdown table: table.to_csv, table.to_markdown).")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-    footnotes = list(footnotes) or list(table.attrs.get("footnotes", ()))
+    footnotes = list(footnotes) or list(table.attrs.get("footnotes", ())) or \
+        _level_note(table.attrs)
     shown = table.drop(columns=[c for c in drop if c in table.columns])
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".docx":
@@ -70,6 +74,21 @@ def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnote
     else:
         _write_latex(shown, path, title, footnotes, digits)
     return path
+
+
+def _level_note(attrs) -> list[str]:
+    """A table of posterior summaries without footnotes of its own (``bh.summarize``,
+    ``bh.covariate_effects``): at least what its intervals are (the full footnotes, model
+    and priors included, are ``bh.fit_footnotes(fit)``, as ``bh.publication_tables``
+    writes)."""
+    if "prob" not in attrs:
+        return []
+    note = f"Posterior medians with {float(attrs['prob']):.0%} equal-tailed credible intervals"
+    if attrs.get("estimand"):
+        note += f"; estimand {attrs['estimand']}"
+    if attrs.get("time_unit"):
+        note += f"; times in {attrs['time_unit']}"
+    return [note + "."]
 
 
 def _write_docx(table, path, title, footnotes, digits):

@@ -141,3 +141,24 @@ def test_paper_tables_follow_the_specs_report_settings(example_trial, tmp_path):
     assert "typical_site (posterior medians with 90% equal-tailed credible intervals" in text
     assert "95% equal-tailed" not in text
     assert any("with 90% equal-tailed" in n for n in bh.fit_footnotes(fit))  # no table
+
+
+def test_a_summary_table_written_alone_says_what_its_intervals_are(fit, tmp_path):
+    """``write_table(bh.summarize(fit, prob=0.9), ...)`` wrote no footnote at all: a reader
+    could not tell 90% intervals from 95% ones. Without footnotes of its own the table says
+    its level, estimand and unit; given footnotes replace that."""
+    table = bh.summarize(fit, prob=0.9, estimand="typical_site")
+    _, paragraphs = _docx_rows(bh.write_table(table, tmp_path / "t.docx"))
+    want = ("Posterior medians with 90% equal-tailed credible intervals; estimand "
+            "typical_site; times in months.")
+    assert any(p.endswith(want) for p in paragraphs)  # footnote a
+    tex = bh.write_table(table, tmp_path / "t.tex").read_text()
+    assert want.replace("%", r"\%").replace("_", r"\_") in tex  # LaTeX-escaped
+    _, paragraphs = _docx_rows(bh.write_table(table, tmp_path / "u.docx",
+                                              footnotes=["Mine."]))
+    assert any(p.endswith("Mine.") for p in paragraphs)
+    assert not any(want in p for p in paragraphs)
+    effects_attrs = {"prob": 0.95, "ratio": "HR"}  # bh.covariate_effects' attrs
+    from bayes_hcc.io.tables import _level_note
+    assert _level_note(effects_attrs) == [
+        "Posterior medians with 95% equal-tailed credible intervals."]
