@@ -12,7 +12,7 @@ import pandas as pd
 
 from bayes_hcc.data.trial import require_trial
 from bayes_hcc.diagnostics import check, loo
-from bayes_hcc.errors import BayesHCCError, SpecError
+from bayes_hcc.errors import BayesHCCError, DataWarning, SpecError
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.summary import (TAU_MONTHS, conditional_statement, frequentist,
@@ -102,6 +102,18 @@ def _grid(name: str, base: ModelSpec, raw: tuple, include_base: bool, overrides:
     return GridSpec(name, base, tuple(variants), include_base, raw, tuple(applied.items()))
 
 
+def data_notes(caught) -> list[str]:
+    """The DataWarnings a variant's fit raised (a fixed effect of a site without events, a
+    transition without events, ...), once each, for its row's note: the variant's own, which
+    the grid's silence hid (the trial's own warnings were given when it was read)."""
+    out = []
+    for w in caught:
+        text = str(w.message).rstrip(".")
+        if issubclass(w.category, DataWarning) and text not in out:
+            out.append(text)
+    return out
+
+
 def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dict:
     """Fit one variant and summarise it as a table row (never raises for a fit problem:
     the row says what went wrong)."""
@@ -114,8 +126,9 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         return {**row, "note": f"skipped: {err}"}
     if spec.illness_death:
         return _illness_death_row(row, spec, trial, fast)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the verdict column reports convergence
+    with warnings.catch_warnings(record=True) as caught:
+        # the verdict column reports convergence; what the data warn of goes to the note
+        warnings.simplefilter("always")
         try:
             fit = fit_spec(spec, trial, fast=fast, check=False)
         except BayesHCCError as err:  # a model these data cannot carry (one site...)
@@ -123,7 +136,7 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         diag = check(fit, warn=False)
         elpd = loo(fit)
     rep = dict(spec.report)
-    note = []
+    note = data_notes(caught)
     row["_posterior"] = _draws_digest(fit.datatree["posterior"][fit.family.arm_effect], spec)
     effect = fit.family.effect
     if effect.quantity == "hazard_ratio":
@@ -205,14 +218,15 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     from bayes_hcc.data.km import classical_comparison
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the verdict column reports convergence
+        with warnings.catch_warnings(record=True) as caught:
+            # the verdict column reports convergence; what the data warn of, the note
+            warnings.simplefilter("always")
             fit = fit_spec(spec, trial, fast=fast, check=False)
     except BayesHCCError as err:
         return {**row, "note": f"skipped: {err}"}
     rep = dict(spec.report)
     ms = dict(spec.illness_death)
-    note = [f"illness-death model ({ms['time_scale'].replace('_', '-')}, {spec.family} "
+    note = data_notes(caught) + [f"illness-death model ({ms['time_scale'].replace('_', '-')}, {spec.family} "
             "transitions): transition HRs in columns hr_progression, "
             "hr_death_without_progression, hr_death_after_progression; no ELPD"]
     hr = fit.hazard_ratio()

@@ -295,3 +295,18 @@ def test_rmst_horizon_without_a_pre_specified_tau_is_the_reports(tmp_path):
     alone = bh.fit_spec(bh.load_grid(grid).variants[0][1], trial, fast=True, check=False)
     assert dict(alone.spec.report).get("tau") is None
     assert table.loc["sites: none", "rmst_tau"] == default_tau(alone) == 23.0
+
+
+def test_a_variant_s_own_data_warning_is_in_its_note(tmp_path):
+    """At an early cut CNUH has no OS events: the fixed-site-effects variant's effect for it
+    is the prior's alone. The grid silenced every warning of its fits (for the verdict
+    column), so the row gave no sign; the variant's DataWarnings are now in its note, and
+    the other rows stay as they were."""
+    grid = _site_grid(tmp_path, ("sites: fixed", '{ "site.effect" = "fixed" }'))
+    early = bh.datasets.load_example_trial().cut("2017-11-15", warn=False)
+    table = bh.run_sensitivity(grid, early, fast=True, progress=False,
+                               overrides={"family": "weibull_ph"})
+    assert table.loc["sites: fixed", "note"].startswith(
+        "os: site(s) 'CNUH' have no events: with site_effect='fixed' their effects are "
+        "informed by the prior only")
+    assert "have no events" not in table.loc["primary: primary_os", "note"]
