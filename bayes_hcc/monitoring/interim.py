@@ -14,7 +14,7 @@ import pandas as pd
 
 from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.diagnostics import check
-from bayes_hcc.errors import BayesHCCError, TrialDataError
+from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError
 from bayes_hcc.models.from_spec import fit_spec
 from bayes_hcc.monitoring.plan import Look, MonitoringPlan, load_plan
 from bayes_hcc.quantities.core import prob_superiority
@@ -296,6 +296,9 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     seed = int(dict(plan.spec.sampler)["seed"] if random_seed is None else random_seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the verdict below reports convergence
+        # what the data warn of for this model (a fixed effect of a site without events
+        # yet, a cut point past the follow-up) is the statistician's to see at the look
+        warnings.simplefilter("always", DataWarning)
         fit = fit_spec(plan.spec, cut, fast=fast, check=False, random_seed=seed)
         diag = check(fit, warn=False)
     pp = None
@@ -306,6 +309,7 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
         if completion_model is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                warnings.simplefilter("always", DataWarning)  # e.g. a transition's events
                 completion = completion_model.fit(
                     cut, random_seed=seed, check=False,
                     **(dict(draws=300, tune=400) if fast else {}))

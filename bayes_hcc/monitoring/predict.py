@@ -450,6 +450,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         if fit is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                warnings.simplefilter("always", DataWarning)  # the model's, on these data
                 fit = fit_spec(plan.spec, trial, check=False)
         sim = FutureSimulator(trial, fit, pred)
     if final.date is not None and pd.Timestamp(final.date) <= sim.cut_date:

@@ -96,3 +96,18 @@ def test_look_not_reached_is_a_clear_error(example_trial):
                           base_dir=ROOT / "models")
     with pytest.raises(bh.TrialDataError, match="has not happened yet"):
         bh.interim_analysis(example_trial, plan, look="final", fast=True)
+
+
+def test_a_look_shows_the_model_s_data_warnings(example_trial):
+    """At a first look after 10 deaths CNUH has none: an analysis with fixed site effects
+    gives CNUH the prior's effect. The look silenced every warning of its fit (the verdict
+    reports convergence), so the statistician was not told; the model's DataWarnings now
+    show at the look (convergence warnings stay silenced)."""
+    spec = bh.apply_overrides(bh.load_spec(ROOT / "models" / "primary_os.toml"),
+                              {"family": "weibull_ph", "site.effect": "fixed"})
+    plan = plan_from_dict({"analysis": spec, "looks": [{"events": 10, "efficacy": 0.999}],
+                           "final": {"events": 100, "success": 0.975}})
+    with pytest.warns(bh.DataWarning, match=r"os: site\(s\) 'CNUH' have no events: with "
+                      r"site_effect='fixed'"):
+        res = bh.interim_analysis(example_trial, plan, look=1, fast=True)
+    assert res.n_events == 10
