@@ -64,3 +64,15 @@ def warn(message: str, category: type[Warning]) -> None:
     import warnings
 
     warnings.warn(message, category, skip_file_prefixes=(os.path.dirname(__file__) + os.sep,))
+
+
+def data_notes(caught) -> list[str]:
+    """The texts of the DataWarnings among ``caught`` (``warnings.catch_warnings(record=
+    True)``), once each and without their final period: what a table of many fits (the
+    sensitivity grid, the subgroups) says in a row's note instead of printing it."""
+    out = []
+    for w in caught:
+        text = str(w.message).rstrip(".")
+        if issubclass(w.category, DataWarning) and text not in out:
+            out.append(text)
+    return out

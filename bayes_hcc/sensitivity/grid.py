@@ -12,7 +12,7 @@ import pandas as pd
 
 from bayes_hcc.data.trial import require_trial
 from bayes_hcc.diagnostics import check, loo
-from bayes_hcc.errors import BayesHCCError, DataWarning, SpecError
+from bayes_hcc.errors import BayesHCCError, SpecError, data_notes
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.summary import (TAU_MONTHS, conditional_statement, frequentist,
@@ -100,18 +100,6 @@ def _grid(name: str, base: ModelSpec, raw: tuple, include_base: bool, overrides:
         variants.append((vname, spec))
     applied = {**(earlier or {}), **overrides}
     return GridSpec(name, base, tuple(variants), include_base, raw, tuple(applied.items()))
-
-
-def data_notes(caught) -> list[str]:
-    """The DataWarnings a variant's fit raised (a fixed effect of a site without events, a
-    transition without events, ...), once each, for its row's note: the variant's own, which
-    the grid's silence hid (the trial's own warnings were given when it was read)."""
-    out = []
-    for w in caught:
-        text = str(w.message).rstrip(".")
-        if issubclass(w.category, DataWarning) and text not in out:
-            out.append(text)
-    return out
 
 
 def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dict:

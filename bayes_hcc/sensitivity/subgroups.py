@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import BayesHCCError, ConvergenceWarning, ModelError
+from bayes_hcc.errors import BayesHCCError, ConvergenceWarning, ModelError, data_notes
 from bayes_hcc.models.base import DEFAULT_PRIORS, SurvivalModel
 from bayes_hcc.models.covariates import (AliasedCovariates, check_group_aliasing,
                                          covariate_design, grouping_column)
@@ -140,7 +140,7 @@ def _quiet_fit(spec, trial, fast, seed):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = fit_spec(spec, trial, fast=fast, random_seed=seed)
-    notes = []
+    notes = data_notes(caught)  # the model's on this subgroup (a fixed site without events)
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
         notes.append("convergence warning (see bh.check)")
     return fit, notes

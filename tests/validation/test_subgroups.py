@@ -178,3 +178,23 @@ def test_a_subgroup_without_events_has_no_unshrunk_estimate(example_trial):
     assert np.isfinite(sites["HR shrunk"]).all()
     assert not sites.loc[~empty, "note"].str.contains("no unshrunk estimate").any()
     bh.plot_subgroups(table)
+
+
+def test_a_subgroup_fit_s_data_warning_is_in_its_note(example_trial):
+    """Subgroup 'g0' of an analysis with fixed site effects: within it AMC's patients are
+    all censored, so the subgroup's own fit gives AMC the prior's effect. The subgroup fits
+    kept only their convergence warnings for the note; their DataWarnings are there now."""
+    from bayes_hcc.data.trial import TrialData
+
+    trial = _with_groups(example_trial, k=2)
+    f = trial.to_frame()
+    amc = f["site"] == "AMC"
+    f["group"] = np.where(amc, np.where(f["os_event"] == 1, "g1", "g0"), f["group"])
+    trial = TrialData(f, endpoints=trial.endpoints, control=trial.control,
+                      treatment=trial.treatment, time_unit=trial.time_unit,
+                      layout=trial.layout, cut_date=trial.cut_date, source=trial.source)
+    spec = bh.apply_overrides(bh.WeibullPH().spec, {"site.effect": "fixed"})
+    table = bh.subgroups(spec, trial, by="group", fast=True, random_seed=1)
+    assert "os: site(s) 'AMC' have no events: with site_effect='fixed'" in \
+        table.loc[("group", "g0"), "note"]
+    assert "have no events" not in table.loc[("group", "g1"), "note"]
