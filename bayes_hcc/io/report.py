@@ -173,9 +173,11 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
     """The HTML report of an illness-death fit: the data's progression/death patterns by
     arm, the model and priors, the sampler diagnostics, the transition HRs, the OS, PFS and
     TTP medians and RMST (``IllnessDeathFit.endpoint_table``), P(superiority) on every scale,
-    the state-occupation and OS hazard-ratio figures, and the provenance."""
+    the state-occupation and OS hazard-ratio figures, each endpoint's curve over its
+    non-parametric estimate, and the provenance."""
     from bayes_hcc.convergence import sampler_rows, thresholds_for
-    from bayes_hcc.io.plots import plot_os_hazard_ratio, plot_state_probabilities
+    from bayes_hcc.io.plots import (plot_os_hazard_ratio, plot_state_probabilities,
+                                    plot_survival)
 
     stem = path.with_name(path.stem + "_summary")
     if path.exists() and not overwrite:
@@ -211,6 +213,11 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
              _png(plot_state_probabilities(fit, estimand=estimand))),
             ("marginal OS hazard ratio over time",
              _png(plot_os_hazard_ratio(fit, estimand=estimand)))]
+    # each endpoint's curve from the one model over the data's own estimate of it
+    figs += [(f"{name.upper()} from the joint model over its "
+              f"{'Kaplan-Meier' if name == 'os' else 'Turnbull'} estimate",
+              _png(plot_survival(fit, endpoint=name, estimand=estimand)))
+             for name in ("os", "pfs", "ttp")]
     probs = fit.prob_superiority(tau=tau, estimand=estimand)
     sup = probs.to_frame().assign(note=[probs.attrs["notes"].get(k, "") for k in probs.index])
     c, t = data.arms

@@ -107,9 +107,12 @@ def test_report_of_an_illness_death_fit(fit, tmp_path):
     text = path.read_text()
     for section in ("Transition hazard ratios", "OS, PFS and time to progression",
                     "death_after_progression", "state occupation probabilities",
-                    "marginal OS hazard ratio", "analysis_spec_hash", "Diagnostics"):
+                    "marginal OS hazard ratio", "analysis_spec_hash", "Diagnostics",
+                    "OS from the joint model over its Kaplan-Meier estimate",
+                    "PFS from the joint model over its Turnbull estimate",
+                    "TTP from the joint model over its Turnbull estimate"):
         assert section in text, section
-    assert text.count("data:image/png;base64,") == 2
+    assert text.count("data:image/png;base64,") == 5
     table = pd.read_csv(tmp_path / "joint_summary.csv", index_col=[0, 1])
     assert set(table.index.get_level_values(0)) == {"OS", "PFS", "TTP"}
     # the spec's tau (24 months) is past this trial's follow-up: cut to it, and said in the row
