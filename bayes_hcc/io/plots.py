@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -278,13 +280,20 @@ def plot_time_varying_hr(fit):
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     ax.errorbar(x, q[1], yerr=[q[1] - q[0], q[2] - q[1]], fmt="o", color="k", capsize=3)
     ax.axhline(1.0, color="grey", ls="--")
-    ax.set_xticks(x, [str(v) for v in hr["interval"].values], rotation=30, fontsize=8)
+    ax.set_xticks(x, [_short_numbers(str(v)) for v in hr["interval"].values], rotation=30,
+                  fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("hazard ratio (95% CrI)")
     ax.set_xlabel(f"interval ({fit.time_unit})")
     ax.set_title(f"{fit.endpoint.upper()}: HR per interval (proportional-hazards check)")
     fig.tight_layout()
     return fig
+
+
+def _short_numbers(label: str) -> str:
+    """An interval label's numbers to 3 significant digits ("[57.5269, 115.054)" of cuts in
+    days reads "[57.5, 115)"; months' "[1.54, 2.83)" is unchanged)."""
+    return re.sub(r"\d+\.\d+", lambda m: f"{float(m.group()):.3g}", label)
 
 
 def _message_figure(text):

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import bayes_hcc as bh
 
@@ -58,3 +59,22 @@ def test_time_varying_hr_flat_under_proportional_hazards():
     assert ((q.sel(quantile=0.025) < avg) & (avg < q.sel(quantile=0.975))).all()
     fig = bh.plot_time_varying_hr(fit)
     assert len(fig.axes) == 1
+
+
+def test_interval_labels_are_short_in_any_unit(example_trial):
+    """The plot's interval labels were the coordinates as stored: in days, cuts at event-time
+    quantiles read "[57.5269, 115.054)". They show 3 significant digits; the coordinates
+    keep every digit."""
+    import re
+
+    fit = bh.PiecewiseExponential(time_varying_hr=True).fit(
+        example_trial.to_unit("days"), draws=100, tune=100, chains=2, random_seed=1,
+        check=False)
+    labels = [t.get_text() for t in bh.plot_time_varying_hr(fit).axes[0].get_xticklabels()]
+    stored = [str(v) for v in fit.posterior["log_hr_interval"]["interval"].values]
+    assert len(labels) == len(stored) == 6 and labels[0].startswith("[0, ")
+    for label, full in zip(labels, stored):
+        numbers = re.findall(r"[\d.]+|inf", label)
+        assert all(n == "inf" or len(n.replace(".", "").lstrip("0")) <= 3 for n in numbers)
+        assert [float(n) for n in numbers] == pytest.approx(
+            [float(n) for n in re.findall(r"[\d.]+|inf", full)], rel=5e-3)
