@@ -7,6 +7,8 @@ not know this package. Messages name the column, the rows or keys, and the fix.
 
 from __future__ import annotations
 
+import contextlib
+
 __all__ = [
     "BayesHCCError",
     "TrialDataError",
@@ -76,3 +78,16 @@ def data_notes(caught) -> list[str]:
         if issubclass(w.category, DataWarning) and text not in out:
             out.append(text)
     return out
+
+
+@contextlib.contextmanager
+def only_data_warnings():
+    """Silence a fit's warnings except the DataWarnings (a fixed effect of a site without
+    events yet, a cut point past the follow-up): for a fit whose convergence a verdict
+    reports (an interim look), the data's warnings still show."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", DataWarning)
+        yield

@@ -58,8 +58,8 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
     curve = survival_curve(fit, estimand=estimand, endpoint=endpoint)
     if _is_illness_death(fit):
         name = {"progression": "ttp"}.get(curve.attrs["endpoint"], curve.attrs["endpoint"])
-        arms, unit = fit.data.arms, fit.data.time_unit
-        t, d, arm, bounds = _joint_observed(fit.data, name)
+        arms, unit, arm = fit.data.arms, fit.data.time_unit, fit.data.arm
+        t, d, bounds = fit.data.endpoint(name)
     else:
         fit = as_fit(fit)
         name, arms, unit = fit.endpoint, fit.arms, fit.time_unit
@@ -99,25 +99,6 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
     tab.set_xticks(risk_times)  # the numbers sit under the axis' ticks
     fig.tight_layout()
     return fig
-
-
-def _joint_observed(data, endpoint: str):
-    """An endpoint of an illness-death fit's data as a single-endpoint fit holds it: time
-    (the event's scan, or the censoring), event, arm and, for TTP and PFS, the bounds
-    (lower, upper] of each event (upper inf: censored). Progression seen in (L, R]; without
-    one seen, TTP is censored at L (the last progression-free scan) and PFS is an event at a
-    death (T) or censored at L, as ``bh.read_trial`` derives them from dates."""
-    L, R, T = data.prog_lower, data.prog_upper, data.time
-    death, prog = data.death.astype(bool), data.progressed
-    if endpoint == "os":
-        return T, death.astype(int), data.arm, None
-    if endpoint == "ttp":
-        lower, upper = L, R
-    else:  # pfs
-        lower = np.where(prog, L, np.where(death, T, L))
-        upper = np.where(prog, R, np.where(death, T, np.inf))
-    event = np.isfinite(upper)
-    return np.where(event, upper, lower), event.astype(int), data.arm, (lower, upper)
 
 
 def _risk_times(t_max: float, time_unit: str) -> np.ndarray:

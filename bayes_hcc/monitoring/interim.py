@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pandas as pd
 
 from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.diagnostics import check
-from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError
+from bayes_hcc.errors import BayesHCCError, TrialDataError, only_data_warnings
 from bayes_hcc.models.from_spec import fit_spec
 from bayes_hcc.monitoring.plan import Look, MonitoringPlan, load_plan
 from bayes_hcc.quantities.core import prob_superiority
@@ -294,11 +293,7 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     cut = trial.cut(date, warn=False)
     cut.data_warnings([plan.spec.endpoint])  # only the endpoint this plan analyses
     seed = int(dict(plan.spec.sampler)["seed"] if random_seed is None else random_seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the verdict below reports convergence
-        # what the data warn of for this model (a fixed effect of a site without events
-        # yet, a cut point past the follow-up) is the statistician's to see at the look
-        warnings.simplefilter("always", DataWarning)
+    with only_data_warnings():  # the verdict below reports convergence
         fit = fit_spec(plan.spec, cut, fast=fast, check=False, random_seed=seed)
         diag = check(fit, warn=False)
     pp = None
@@ -307,9 +302,7 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
 
         completion = None
         if completion_model is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                warnings.simplefilter("always", DataWarning)  # e.g. a transition's events
+            with only_data_warnings():  # e.g. a transition without events
                 completion = completion_model.fit(
                     cut, random_seed=seed, check=False,
                     **(dict(draws=300, tune=400) if fast else {}))

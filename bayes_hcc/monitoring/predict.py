@@ -47,7 +47,7 @@ import pandas as pd
 from scipy import stats
 
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import BayesHCCError, DataWarning, warn
+from bayes_hcc.errors import BayesHCCError, DataWarning, only_data_warnings, warn
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times  # noqa: F401
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
@@ -448,9 +448,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         sim = _illness_death_simulator(trial, completion, pred, endpoint, random_seed)
     else:
         if fit is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                warnings.simplefilter("always", DataWarning)  # the model's, on these data
+            with only_data_warnings():  # convergence is not this function's verdict
                 fit = fit_spec(plan.spec, trial, check=False)
         sim = FutureSimulator(trial, fit, pred)
     if final.date is not None and pd.Timestamp(final.date) <= sim.cut_date:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bayes_hcc.data.trial import EXACT, INTERVAL, LEFT
-from bayes_hcc.errors import DataWarning, TrialDataError, warn
+from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError, warn
 
 __all__ = ["IllnessDeathData"]
 
@@ -60,6 +60,27 @@ class IllnessDeathData:
     @property
     def interval(self) -> np.ndarray:
         return self.progressed & (self.prog_upper > self.prog_lower)
+
+    def endpoint(self, name: str):
+        """One endpoint as the trial's own endpoints count it (``bh.read_trial``): time (the
+        scan that showed progression, a death, else the censoring), event, and the bounds
+        (lower, upper] of each event (upper inf: censored; None for OS, whose events are
+        exact). ``name``: "os"; "ttp" (progression seen in (L, R], else censored at L, the
+        last progression-free scan, also at a death); "pfs" (as TTP, and an event at a death
+        without a progression seen)."""
+        L, R, T = self.prog_lower, self.prog_upper, self.time
+        death, prog = np.asarray(self.death).astype(bool), self.progressed
+        if name == "os":
+            return np.asarray(T, float), death.astype(int), None
+        if name == "ttp":
+            lower, upper = L, R
+        elif name == "pfs":
+            lower = np.where(prog, L, np.where(death, T, L))
+            upper = np.where(prog, R, np.where(death, T, np.inf))
+        else:
+            raise BayesHCCError(f"endpoint {name!r}: choose 'os', 'pfs' or 'ttp'.")
+        event = np.isfinite(upper)
+        return np.where(event, upper, lower), event.astype(int), (lower, upper)
 
     def counts(self) -> dict:
         """Patients per observed pattern."""

@@ -395,10 +395,7 @@ class IllnessDeathFit:
         if key is None:
             raise BayesHCCError(f"follow_up_by_arm: endpoint={endpoint!r}; choose 'os', "
                                 "'pfs' or 'ttp'.")
-        died = np.asarray(d.death).astype(bool)
-        seen = np.where(d.progressed, d.prog_upper, d.prog_lower)
-        known = {"os": d.time, "pfs": np.where(~d.progressed & died, d.time, seen),
-                 "progression": seen}[key]
+        known = d.endpoint({"progression": "ttp"}.get(key, key))[0]
         return {a: float(np.max(np.asarray(known, float)[d.arm == i]))
                 for i, a in enumerate(d.arms)}
 

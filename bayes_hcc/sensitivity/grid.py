@@ -214,9 +214,10 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
         return {**row, "note": f"skipped: {err}"}
     rep = dict(spec.report)
     ms = dict(spec.illness_death)
-    note = data_notes(caught) + [f"illness-death model ({ms['time_scale'].replace('_', '-')}, {spec.family} "
-            "transitions): transition HRs in columns hr_progression, "
-            "hr_death_without_progression, hr_death_after_progression; no ELPD"]
+    note = data_notes(caught) + [
+        f"illness-death model ({ms['time_scale'].replace('_', '-')}, {spec.family} "
+        "transitions): transition HRs in columns hr_progression, "
+        "hr_death_without_progression, hr_death_after_progression; no ELPD"]
     hr = fit.hazard_ratio()
     row["_posterior"] = _draws_digest(hr, spec)
     for t in hr["transition"].values:
