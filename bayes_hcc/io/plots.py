@@ -48,14 +48,20 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
     An illness-death fit takes ``endpoint`` ("os", "pfs" or "ttp"): that endpoint's curve
     from the joint model over the endpoint's own non-parametric estimate (OS: Kaplan-Meier;
     TTP and PFS: Turnbull, progression in its scan interval, PFS an event at a death
-    without a progression seen, as ``bh.read_trial`` derives them)."""
+    without a progression seen, as ``bh.read_trial`` derives them), drawn to that
+    endpoint's follow-up (``follow_up_by_arm``)."""
     from lifelines import KaplanMeierFitter
 
     from bayes_hcc.data.km import turnbull
 
     plt = _plt()
     fit = _loaded(fit)
-    curve = survival_curve(fit, estimand=estimand, endpoint=endpoint)
+    grid = None
+    if _is_illness_death(fit) and endpoint is not None:
+        # to the endpoint's own follow-up: PFS and TTP are seen only up to the last scans,
+        # and the joint model's curve past them is its extrapolation, not the data's
+        grid = np.linspace(0.0, max(fit.follow_up_by_arm(endpoint).values()), 100)
+    curve = survival_curve(fit, grid, estimand=estimand, endpoint=endpoint)
     if _is_illness_death(fit):
         name = {"progression": "ttp"}.get(curve.attrs["endpoint"], curve.attrs["endpoint"])
         arms, unit, arm = fit.data.arms, fit.data.time_unit, fit.data.arm

@@ -379,7 +379,8 @@ def test_plot_survival_of_a_joint_fit(fit):
     for name in ("os", "pfs", "ttp"):
         fig = bh.plot_survival(fit, endpoint=name)
         ax, tab = fig.axes
-        curve = bh.survival_curve(fit, endpoint=name)
+        curve = bh.survival_curve(fit, np.linspace(
+            0.0, max(fit.follow_up_by_arm(name).values()), 100), endpoint=name)
         ep = trial.endpoint(name)
         lines = ax.get_lines()  # per arm: posterior median, then the reference steps
         for i, arm in enumerate(fit.data.arms):
@@ -399,6 +400,10 @@ def test_plot_survival_of_a_joint_fit(fit):
             x, y = text.get_position()
             assert int(text.get_text()) == int(np.sum(ep.time[ep.arm == 1 - y] >= x)), name
         assert ax.get_title().startswith(f"{name.upper()}: illness-death model")
+        # drawn to the endpoint's own follow-up, not the OS one: PFS and TTP are seen only
+        # up to the last scans (10 months here, against 34 for OS)
+        assert ax.get_lines()[0].get_xdata().max() == pytest.approx(
+            max(fit.follow_up_by_arm(name).values()), rel=1e-12)
     with pytest.raises(bh.BayesHCCError, match=r"bh\.plot_survival: .*endpoint='os'"):
         bh.plot_survival(fit)
 
