@@ -22,7 +22,9 @@ otherwise the history's applies.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,13 @@ __all__ = ["HistoricalArm", "History", "read_history"]
 
 FORM_A = ("events", "exposure")
 FORM_B = ("median", "median_lower", "median_upper", "n")
+#: every field a historical arm's record may give (other fields are the user's own notes)
+FIELDS = ("study", "source", *FORM_A, *FORM_B, "ci_level", "time_unit", "trial", "endpoint",
+          "arm", "interval_start", "interval_end")
+#: names that mean a field, as tables are often written
+_ALIASES = {"unit": "time_unit", "units": "time_unit", "level": "ci_level",
+            "conf_level": "ci_level", "confidence_level": "ci_level", "patients": "n",
+            "n_patients": "n", "deaths": "events"}
 #: A median's CI whose log distances above and below it differ more than this many times
 #: is named in a DataWarning (published ones are within about 2:1).
 ASYMMETRY = 4.0
@@ -164,6 +173,39 @@ def _present(rec, key) -> bool:
     return v is not None and not (isinstance(v, float) and np.isnan(v))
 
 
+def _meant_field(name: str) -> str | None:
+    """The field a name not among ``FIELDS`` was probably meant to be (case, spaces,
+    hyphens, a common alias or a typo), or None."""
+    key = re.sub(r"[\s\-.]+", "_", str(name).strip().lower())
+    if key in FIELDS:
+        return key
+    if key in _ALIASES:
+        return _ALIASES[key]
+    close = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def _check_field_names(records) -> None:
+    """Refuse a field written so that its value would be left out silently: a name that
+    means one of ``FIELDS`` (``CI_level``, ``ci level``, ``unit``, ``exposre``) where the
+    record has no such field (a 90% CI read as 95%, weeks read as months). Other unknown
+    fields (notes, links) are the user's own and kept out of the analysis."""
+    problems = {}
+    for rec in records:
+        for name in rec:
+            if name in FIELDS:
+                continue
+            meant = _meant_field(name)
+            if meant is not None and meant not in rec:
+                problems.setdefault((name, meant), []).append(
+                    str(rec.get("study") or "?").strip())
+    if problems:
+        lines = [f"field {name!r} (studies {', '.join(studies)}) is not read: rename it "
+                 f"{meant!r}" for (name, meant), studies in problems.items()]
+        raise SpecError("history: " + "; ".join(lines) + ". The fields of a historical arm "
+                        f"are {', '.join(FIELDS)}; other fields are kept out of the analysis.")
+
+
 def _arm_from_record(rec: dict, time_unit: str) -> HistoricalArm:
     study = str(rec.get("study") or "").strip()
     if not study:
@@ -267,6 +309,7 @@ class History:
         records = [dict(r) for r in records]
         if not records:
             raise SpecError("history: no historical arms given.")
+        _check_field_names(records)
         arms, seen = [], set()
         for r in records:
             if _present(r, "interval_start"):  # per-interval rows: one arm per study
@@ -344,7 +387,8 @@ class History:
             table = self.table()[["form", "events", "exposure_months", "median_months",
                                   "source"]]
             table["source"] = [s if len(s) <= 60 else s[:59] + "…" for s in table["source"]]
-            return (f"History | {len(self)} historical control arms (full sources: "
+            return (f"History | {len(self)} historical control "
+                    f"arm{'s' if len(self) != 1 else ''} (full sources: "
                     ".table())\n" + table.to_string())
 
 

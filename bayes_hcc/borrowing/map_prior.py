@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_hcc.errors import ConvergenceWarning, SpecError, warn
+from bayes_hcc.errors import ConvergenceWarning, DataWarning, SpecError, warn
 from bayes_hcc.families.base import LOG_RATE_MU_MONTHS
 from bayes_hcc.spec.priors import IntervalMixturePrior, MixturePrior, Prior
 
@@ -371,8 +371,9 @@ class MAPPrior:
         kind = (f"robust MAP prior (weight {self.robust_weight:g} on Normal(MAP median, "
                 f"{self.robust_components[0].params['sigma']:g}))" if self.robust_weight
                 else "MAP prior")
-        head = (f"{kind} of the control log hazard per month | {len(self.history)} "
-                "historical arms")
+        n = len(self.history)
+        head = (f"{kind} of the control log hazard per month | {n} historical "
+                f"arm{'s' if n != 1 else ''}")
         if self.per_interval:
             t = self.summary()
             body = "; ".join(f"{i}: {r.log_hazard:.2f} ({r.lower:.2f} to {r.upper:.2f}), ESS "
@@ -432,8 +433,7 @@ def map_prior(history, *, cuts=None, tau_scale: float = DEFAULT_TAU_SCALE, mu_pr
         events, exposure = history.per_interval(np.r_[0.0, cuts, np.inf])
     if tau_scale > 0 and len(history) < 2:
         warn("map_prior: one historical arm cannot inform the between-trial SD: "
-                      "the MAP prior's width comes from its HalfNormal prior alone.",
-                      UserWarning)
+             "the MAP prior's width comes from its HalfNormal prior alone.", DataWarning)
     trace = _sample(events, exposure, tau_scale, mu_prior, draws, tune, chains, random_seed,
                     target_accept)
     import xarray as xr

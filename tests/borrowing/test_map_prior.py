@@ -189,6 +189,28 @@ def test_bad_history_is_refused_by_name():
                      "median_upper": 20, "n": 100}])
 
 
+def test_a_misnamed_field_is_refused_not_left_out(tmp_path):
+    """A published 90% CI in a column headed 'CI level' was read as a 95% CI (the field
+    was left out and its default used): 65% more effective events than the paper supports.
+    A name that means a field the arm lacks is refused and the fix named; other columns
+    (notes, links) stay the user's own."""
+    row = {"study": "SHARP", "source": "s", "median": 10.7, "median_lower": 9.4,
+           "median_upper": 13.3, "n": 299}
+    pd.DataFrame([{**row, "CI level": 0.9}]).to_csv(tmp_path / "h.csv", index=False)
+    with pytest.raises(bh.SpecError, match=r"field 'CI level' \(studies SHARP\) is not "
+                       r"read: rename it 'ci_level'"):
+        bh.read_history(tmp_path / "h.csv")
+    (tmp_path / "h.toml").write_text('[[arm]]\nstudy = "a"\nsource = "s"\nevents = 30\n'
+                                     'exposure = 90\nunit = "weeks"\n')
+    with pytest.raises(bh.SpecError, match="field 'unit' .* rename it 'time_unit'"):
+        bh.read_history(tmp_path / "h.toml")
+    with pytest.raises(bh.SpecError, match="field 'exposre' .* rename it 'exposure'"):
+        bh.History([{"study": "a", "source": "s", "events": 30, "exposre": 90}])
+    kept = bh.History([{**row, "ci_level": 0.9, "source_url": "https://x", "notes": "OS"}])
+    assert "90% CI" in kept.arms[0].detail
+    assert repr(kept).startswith("History | 1 historical control arm (")
+
+
 def test_row_order_does_not_change_the_history():
     rows = [{"study": s, "source": "test", "events": d, "exposure": d / r} for s, d, r in ARMS]
     assert bh.History(rows[::-1]).fingerprint == bh.History(rows).fingerprint
