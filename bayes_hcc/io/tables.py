@@ -248,9 +248,22 @@ def disposition(trial, endpoints=None) -> pd.DataFrame:
 
 
 def look_table(results) -> pd.DataFrame:
-    """One row per interim look (``bh.interim_analysis`` results): cut, patients and
-    events by arm, HR with its 95% CrI, the posterior probabilities with their MCSE, PPoS
-    when computed, the rule's decision and the decision taken (after diagnostics)."""
+    """One row per interim look (``bh.interim_analysis`` results, or one result): cut,
+    patients and events by arm, HR with its 95% CrI, the posterior probabilities with their
+    MCSE, PPoS with its MCSE when computed, the rule's decision and the decision taken
+    (after diagnostics)."""
+    from bayes_hcc.monitoring.interim import InterimResult
+
+    if isinstance(results, InterimResult):
+        results = [results]
+    results = list(results)
+    if not results:
+        raise BayesHCCError("look_table: no looks given; pass the results of "
+                            "bh.interim_analysis (a list, or one).")
+    bad = [type(r).__name__ for r in results if not isinstance(r, InterimResult)]
+    if bad:
+        raise BayesHCCError(f"look_table: takes bh.interim_analysis results, got "
+                            f"{', '.join(sorted(set(bad)))}.")
     rows = []
     for r in results:
         rec = r.record
@@ -263,21 +276,23 @@ def look_table(results) -> pd.DataFrame:
         for k, v in r.probabilities.items():
             if not k.startswith("MCSE ") and k != "PPoS":
                 row[k] = v
+                if f"MCSE {k}" in r.probabilities:
+                    row[f"MCSE {k}"] = r.probabilities[f"MCSE {k}"]
         if rec.get("ppos"):
             row["PPoS"] = rec["ppos"]["ppos"]
+            row["MCSE PPoS"] = rec["ppos"]["mcse"]
         row.update({"rule": rec["rule_decision"], "decision": rec["decision"],
                     "diagnostics": "ok" if rec["diagnostics_ok"] else "FAILED"})
         rows.append(row)
     out = pd.DataFrame(rows).set_index("look")
-    if results:
-        plan = results[0].plan
-        out.attrs["footnotes"] = [
-            f"Plan {plan.name} ({plan.hash[:12]}), endpoint {plan.spec.endpoint.upper()}, "
-            f"model {plan.spec.family}; HR = {results[0].fit.arms[1]} relative to "
-            f"{results[0].fit.arms[0]} (posterior median, 95% credible interval).",
-            "Decision: the rule's verdict, withheld ('no decision') when the diagnostics "
-            "failed; probabilities are posterior probabilities at the look.",
-            f"HR: {conditional_statement(results[0].fit)}."]
+    plan = results[0].plan
+    out.attrs["footnotes"] = [
+        f"Plan {plan.name} ({plan.hash[:12]}), endpoint {plan.spec.endpoint.upper()}, "
+        f"model {plan.spec.family}; HR = {results[0].fit.arms[1]} relative to "
+        f"{results[0].fit.arms[0]} (posterior median, 95% credible interval).",
+        "Decision: the rule's verdict, withheld ('no decision') when the diagnostics "
+        "failed; probabilities are posterior probabilities at the look.",
+        f"HR: {conditional_statement(results[0].fit)}."]
     return out
 
 

@@ -406,6 +406,23 @@ def _compare(rec: dict, new: dict) -> dict:
     return diffs
 
 
+def _not_reproduced(line: int, diffs: dict) -> str:
+    """The sentence for a record that does not reproduce, saying first when the trial or
+    the plan given is not the one the record was made with (then every number differs for
+    that reason, not because the record was edited)."""
+    if "plan_hash" in diffs:
+        logged, given = diffs["plan_hash"]
+        return (f"line {line}: made with another plan (hash {str(logged)[:12]} in the log, "
+                f"{given[:12]} given): pass the plan the look was run under")
+    text = f"line {line}: does not reproduce ({', '.join(map(str, diffs))})"
+    if "data_fingerprint" in diffs:
+        logged, given = diffs["data_fingerprint"]
+        text += (f"; the data differ (fingerprint {str(logged)[:12]} in the log, "
+                 f"{str(given)[:12]} from the trial given): another data transfer, or the "
+                 "same data in another time unit or layout, gives other numbers")
+    return text
+
+
 def _repeated_looks(by_line: dict, good: list, order: list) -> list[str]:
     """What a data monitoring committee should see of the log's confirmatory (not fast)
     records beyond their integrity: a look run more than once, and a look run after a later
@@ -487,8 +504,7 @@ def verify_log(path, trial: TrialData, plan, *, record: int | None = None,
         results.append({"line": line, "reproduced": not diffs, "differences": diffs})
     for r in results:
         if not r["reproduced"]:
-            problems.append(f"line {r['line']}: does not reproduce "
-                            f"({', '.join(map(str, r['differences']))})")
+            problems.append(_not_reproduced(r["line"], r["differences"]))
     out = {"reproduced": not problems, "problems": problems, "records": results,
            "notes": _repeated_looks(by_line, good,
                                     [x.name for x in plan.looks] + [plan.final.name])}

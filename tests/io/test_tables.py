@@ -89,6 +89,11 @@ def test_interim_look_table_for_a_dmc(example_trial, tmp_path):
         row = table.loc[lk.look.name]
         assert row["events"] == lk.n_events and row["decision"] == lk.decision
         assert row["P(HR < 1)"] == lk.probabilities["P(HR < 1)"]
+        assert row["MCSE P(HR < 1)"] == lk.probabilities["MCSE P(HR < 1)"]
+    # one look is a table too (it raised TypeError), and none is a clear error (KeyError)
+    assert bh.look_table(looks[0]).equals(table.iloc[:1].dropna(axis=1, how="all"))
+    with pytest.raises(bh.BayesHCCError, match="no looks given"):
+        bh.look_table([])
     rows, paragraphs = _docx_rows(bh.write_table(table, tmp_path / "looks.docx"))
     assert len(rows) == 3 and "decision" in rows[0]
     assert any("Plan" in p for p in paragraphs)

@@ -79,6 +79,27 @@ def test_forged_record_with_a_valid_chain_does_not_reproduce(tmp_path, log_lines
     assert out["problems"] == ["line 4: does not reproduce (decision, probabilities (keys))"]
 
 
+def test_a_log_checked_against_other_data_or_another_plan_says_so(tmp_path, log_lines,
+                                                                   example_trial):
+    """Checked against another data transfer, every number of a record differs: the
+    problem listed them all, as for an edited record; it now says first that the data (or
+    the plan) are not the ones the look was run with."""
+    path = _write(tmp_path, log_lines[:1])
+    out = bh.verify_log(path, example_trial.to_unit("days"), PLAN)
+    assert not out["reproduced"]
+    (problem,) = out["problems"]
+    assert problem.startswith("line 1: does not reproduce (data_fingerprint")
+    assert "; the data differ (fingerprint " in problem and "in the log" in problem
+    for name in ("monitoring.toml", "primary_os.toml"):
+        text = (PLAN.parent / name).read_text()
+        (tmp_path / name).write_text(text.replace("efficacy = 0.999", "efficacy = 0.99"))
+    other = bh.load_plan(tmp_path / "monitoring.toml")
+    out = bh.verify_log(path, example_trial, other)
+    assert out["problems"] == [
+        f"line 1: made with another plan (hash {bh.load_plan(PLAN).hash[:12]} in the log, "
+        f"{other.hash[:12]} given): pass the plan the look was run under"]
+
+
 def test_record_out_of_range_and_bad_paths(tmp_path, log_lines, example_trial):
     path = _write(tmp_path, log_lines)
     with pytest.raises(bh.BayesHCCError, match=r"record=3: the log has 3 record\(s\)"):
