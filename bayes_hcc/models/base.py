@@ -9,6 +9,7 @@ new data of the same shape are cheap.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,10 @@ class SurvivalModel:
                             "name.")
         options.update(zip(self.positional, args))
         options = {k: _toml_value(v) for k, v in options.items() if v is not None}
+        if priors is not None and not isinstance(priors, Mapping):
+            raise ModelError(f"{name}: priors= is a dict of parameter name -> prior, e.g. "
+                             "priors={'log_hr': bh.Prior('Normal', mu=0, sigma=1)}; got "
+                             f"{priors!r}.")
         for k, v in (priors or {}).items():
             where = getattr(v, "applies_to", None)  # a MAP prior: one family's parameter
             if where is not None and (self.family_key, k) not in where:
@@ -96,8 +101,13 @@ class SurvivalModel:
         #: in every fit's attributes; the spec holds the priors themselves
         provenance = {k: v.to_dict() for k, v in (priors or {}).items()
                       if hasattr(v, "as_prior")}
-        priors = {k: Prior.from_dict(v).to_dict() if not isinstance(v, dict) else v
-                  for k, v in (priors or {}).items()}
+        as_dicts = {}
+        for k, v in (priors or {}).items():
+            try:
+                as_dicts[k] = v if isinstance(v, dict) else Prior.from_dict(v).to_dict()
+            except SpecError as err:
+                raise SpecError(f"{name}: priors[{k!r}]: {err}") from None
+        priors = as_dicts
         site = {"parametrization": site_parametrization,
                 "arm_by_site": "none" if arm_by_site is None else arm_by_site}
         if site_effect is not None:  # default "random"; "none" when stratified by site

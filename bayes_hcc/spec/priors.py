@@ -8,6 +8,7 @@ the PyMC graph and a test checks the two agree.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,6 +84,9 @@ class Prior:
             return d
         if hasattr(d, "as_prior"):  # a prior built from data, e.g. a MAP prior
             return d.as_prior()
+        if not isinstance(d, Mapping):
+            raise SpecError(f"a prior is a table like {{dist = \"Normal\", mu = 0, sigma = "
+                            f"1}} (in Python bh.Prior(\"Normal\", mu=0, sigma=1)), got {d!r}.")
         d = dict(d)
         if "dist" not in d:
             raise SpecError(f"prior {d} needs a 'dist' key (one of "

@@ -90,6 +90,19 @@ def test_overrides():
         bh.apply_overrides(spec, {"site.effect": "sideways"})
 
 
+def test_a_prior_written_as_text_is_refused_with_the_form_it_needs():
+    """`priors.log_hr = "Normal(0, 1)"` (as a prior prints) raised a bare ValueError from
+    dict(); `WeibullPH(priors="...")` an AttributeError. Each names the key and the form."""
+    spec = bh.load_spec(MODELS / "primary_os.toml")
+    form = r'a prior is a table like \{dist = "Normal", mu = 0, sigma = 1\}'
+    with pytest.raises(bh.SpecError, match=r"priors.log_hr: " + form + r".*got 'Normal\(0, 1\)'"):
+        bh.apply_overrides(spec, {"priors.log_hr": "Normal(0, 1)"})
+    with pytest.raises(bh.SpecError, match=r"WeibullPH: priors\['log_hr'\]: " + form):
+        bh.WeibullPH(priors={"log_hr": "Normal(0, 1)"})
+    with pytest.raises(bh.ModelError, match=r"WeibullPH: priors= is a dict of parameter name"):
+        bh.WeibullPH(priors="Normal(0, 1)")
+
+
 def test_fit_spec_records_spec_and_matches_direct_fit():
     trial = bh.datasets.load_example_trial()
     spec = bh.load_spec(MODELS / "primary_os.toml")
