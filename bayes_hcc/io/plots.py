@@ -160,15 +160,30 @@ def plot_hazard_ratio(fit, *, thresholds=(1.0,)):
 
 
 def plot_site_effects(fit):
-    """Forest plot of the site effects on the log hazard (arviz-plots)."""
+    """Forest plot of the site effects on the log hazard (arviz-plots; chains combined,
+    median with 50% and 95% intervals), with 0 marked and what 0 means: the random-effects
+    mean (a typical site) or, for fixed effects, the average of the sites (they sum to
+    zero)."""
     import arviz_plots as azp
 
     _plt()
     fit = as_fit(fit)
     if "site_effect" not in fit.datatree["posterior"]:
         return _message_figure("no site effects in this model (site_effect='none')")
-    pc = azp.plot_forest(fit.datatree, var_names=["site_effect"], backend="matplotlib")
-    return pc.get_viz("figure")
+    pc = azp.plot_forest(fit.datatree, var_names=["site_effect"], combined=True,
+                         point_estimate="median", ci_probs=(0.5, 0.95),
+                         backend="matplotlib")
+    fig = pc.get_viz("figure")
+    ax = fig.axes[-1]  # the intervals' column; the others hold the labels
+    ax.axvline(0.0, color="grey", ls="--", lw=1)
+    random = fit.settings.get("site_effect") == "random"
+    ax.set_xlabel("site effect on the log hazard (0: " + (
+        "the random-effects mean, a typical site)" if random
+        else "the average of the sites, which sum to zero)"))
+    if random:
+        sd = float(fit.datatree["posterior"]["site_sd"].median())
+        ax.set_title(f"site SD posterior median {sd:.2f}", fontsize="medium")
+    return fig
 
 
 def plot_trace(fit, var_names=None):

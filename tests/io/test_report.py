@@ -39,6 +39,22 @@ def test_every_figure_draws(fit, name, tmp_path):
     assert (tmp_path / f"{name}.png").stat().st_size > 5_000
 
 
+def test_site_effects_forest_says_what_zero_is(fit):
+    """The forest drew each chain apart with ArviZ's default 89% intervals, no zero line and
+    no axis label. Now: chains combined, 95% intervals equal to the posterior's 2.5% and
+    97.5% quantiles (ArviZ's equal-tailed intervals), 0 marked and named."""
+    fig = bh.plot_site_effects(fit)
+    ax = fig.axes[-1]
+    assert "0: the random-effects mean, a typical site" in ax.get_xlabel()
+    draws = fit.posterior["site_effect"].to_numpy().reshape(-1, len(fit.sites))
+    twigs = sorted((tuple(line.get_xdata()) for line in ax.get_lines()
+                    if line.get_linewidth() < 1), key=lambda x: x[0])
+    assert len(twigs) == len(fit.sites)  # one interval per site, chains combined
+    np.testing.assert_allclose(twigs, sorted(np.quantile(draws, [0.025, 0.975], axis=0).T
+                                             .tolist()), rtol=1e-10)
+    assert any(list(line.get_xdata()) == [0.0, 0.0] for line in ax.get_lines())
+
+
 def test_report_is_self_contained_and_complete(fit, tmp_path):
     path = bh.report(fit, tmp_path / "report.html")
     text = path.read_text()
