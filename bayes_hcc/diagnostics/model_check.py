@@ -3,6 +3,8 @@ censoring-aware posterior predictive Kaplan-Meier checks, prior predictive summa
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -118,6 +120,15 @@ def compare(fits) -> pd.DataFrame:
                 "of the same patients: an imputed progression time is a density at a chosen "
                 "time, the interval likelihood a probability, so their ELPDs are not "
                 "comparable. Compare fits that use the same censoring.")
+    seen: dict = {}
+    for name, f in fits.items():  # one fit twice: stacking splits its weight between copies
+        key = hashlib.sha256(np.ascontiguousarray(
+            f.datatree["log_likelihood"].to_dataset().to_array().to_numpy()).tobytes()
+        ).hexdigest()
+        if key in seen:
+            raise BayesHCCError(f"compare: {seen[key]!r} and {name!r} are the same fit "
+                                "(identical log-likelihood draws); give each model once.")
+        seen[key] = name
     # Each fit's LOO as bh.loo computes it (patients whose likelihood is constant over the
     # draws included exactly); round_to="none": full-precision numbers (ArviZ's display
     # rounding gave -1700.0 for -1661.36); round when printing.

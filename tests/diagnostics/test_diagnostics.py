@@ -74,6 +74,10 @@ def test_compare_refuses_different_units(weibull_fit, example_trial):
                                   draws=200, tune=200)
     with pytest.raises(bh.BayesHCCError, match="fitted in days.*same data in one unit"):
         bh.compare([weibull_fit, days])
+    # one fit twice (a notebook cell run with the same name twice) split its stacking
+    # weight 0.5/0.5 with itself
+    with pytest.raises(bh.BayesHCCError, match=r"'a' and 'b' are the same fit"):
+        bh.compare({"a": weibull_fit, "b": weibull_fit})
 
 
 def test_psense_flags_conflicting_prior_not_default(example_trial, weibull_fit):
