@@ -51,10 +51,21 @@ class CleanedCurve:
     changes: list = field(default_factory=list)
 
 
+def _named_columns(frame: pd.DataFrame, second: tuple) -> pd.DataFrame:
+    """The frame with its ``time`` column first and its value column second when both are
+    named (in any order, any case), else as given: two columns by position."""
+    names = {str(c).strip().lower(): c for c in frame.columns}
+    value = next((names[n] for n in second if n in names), None)
+    if "time" in names and value is not None:
+        return frame[[names["time"], value]]
+    return frame
+
+
 def clean_curve(curve, *, tol: float = 0.02) -> CleanedCurve:
     """Clean digitised (time, survival) points as a digitiser exports them.
 
-    Sorted by time; survival in percent (any value above 1.5) divided by 100; exact
+    Columns named ``time`` and ``survival`` are read by name (in any order), otherwise the
+    first two by position. Sorted by time; survival in percent (any value above 1.5) divided by 100; exact
     duplicates removed; points that rise above an earlier point by at most ``tol`` (a
     digitiser's jitter) lowered to the running minimum; negative times refused; a point
     (0, 1) added when missing. Each change is listed in ``changes``. A curve rising by more
@@ -62,6 +73,7 @@ def clean_curve(curve, *, tol: float = 0.02) -> CleanedCurve:
     frame = pd.DataFrame(curve).copy() if not isinstance(curve, pd.DataFrame) else curve.copy()
     if frame.shape[1] < 2:
         raise TrialDataError("reconstruct: the curve needs two columns, time and survival.")
+    frame = _named_columns(frame, ("survival", "surv", "s"))
     t = pd.to_numeric(frame.iloc[:, 0], errors="coerce").to_numpy(float)
     s = pd.to_numeric(frame.iloc[:, 1], errors="coerce").to_numpy(float)
     changes = []
@@ -117,6 +129,7 @@ def clean_curve(curve, *, tol: float = 0.02) -> CleanedCurve:
 def _check_at_risk(at_risk, t_max):
     frame = pd.DataFrame(at_risk).copy() if not isinstance(at_risk, pd.DataFrame) \
         else at_risk.copy()
+    frame = _named_columns(frame, ("n_at_risk", "at_risk", "n_risk", "n"))
     times = pd.to_numeric(frame.iloc[:, 0], errors="coerce").to_numpy(float)
     n = pd.to_numeric(frame.iloc[:, 1], errors="coerce").to_numpy(float)
     if not (np.isfinite(times).all() and np.isfinite(n).all()):
@@ -289,11 +302,14 @@ def read_points(path) -> pd.DataFrame:
         raise FileNotFoundError(f"{path} does not exist.")
     frame = pd.read_csv(path, header=None, sep=None, engine="python")
     first = pd.to_numeric(frame.iloc[0], errors="coerce")
-    if first.isna().any():  # a header line
+    if first.isna().any():  # a header line: its names say which column is which
+        frame.columns = [str(c).strip() for c in frame.iloc[0]]
         frame = frame.iloc[1:].reset_index(drop=True)
     if frame.shape[1] < 2:
         raise TrialDataError(f"{path}: needs two columns (time and survival, or time and "
                              "number at risk); found one.")
+    frame = _named_columns(frame, ("survival", "surv", "s", "n_at_risk", "at_risk",
+                                   "n_risk", "n"))
     return frame.iloc[:, :2].apply(pd.to_numeric, errors="coerce")
 
 

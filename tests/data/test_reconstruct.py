@@ -68,6 +68,29 @@ def test_digitiser_defects_are_cleaned_and_reported():
     assert "slightly increasing" in text
 
 
+def test_named_columns_are_read_by_name_in_any_order(tmp_path):
+    """A digitiser export with a header `survival,time` was read by position, time taken
+    for survival; the names now say which column is which (headerless files keep the
+    (time, value) order WebPlotDigitizer writes)."""
+    from bayes_hcc.data.reconstruct import read_points
+
+    rng = np.random.default_rng(4)
+    ep = bh.datasets.load_example_trial().endpoint("os")
+    t, e = ep.time[ep.arm == 0], ep.event[ep.arm == 0]
+    curve, _ = digitise(t, e, rng)
+    at_risk = at_risk_table(t)
+    expected = reconstruct_ipd(curve, at_risk)
+    swapped = curve[["survival", "time"]]
+    pd.testing.assert_frame_equal(reconstruct_ipd(swapped, at_risk[["n_at_risk", "time"]]),
+                                  expected)
+    swapped.rename(columns={"survival": "Survival", "time": "Time"}).to_csv(
+        tmp_path / "curve.csv", index=False)
+    at_risk[["n_at_risk", "time"]].to_csv(tmp_path / "risk.csv", index=False)
+    got = reconstruct_ipd(read_points(tmp_path / "curve.csv"), read_points(tmp_path / "risk.csv"))
+    np.testing.assert_allclose(got[["time", "event"]].to_numpy(float),
+                               expected[["time", "event"]].to_numpy(float), rtol=1e-12)
+
+
 def test_inconsistent_inputs_are_refused_by_name():
     curve = pd.DataFrame({"t": [0, 1, 2, 3], "s": [1.0, 0.8, 0.6, 0.5]})
     with pytest.raises(bh.TrialDataError, match="numbers at risk increase at time"):
