@@ -107,3 +107,26 @@ def test_the_check_finds_what_it_is_for():
     assert problems_in('bh.WeibullPH().fit(trial, seed=1)')[0].startswith(
         "bh.WeibullPH(...).fit(seed=...)")
     assert problems_in("bh.rmst(fit, tau=18); bh.WeibullPH().fit(trial, 'os')") == []
+
+
+TOML = re.compile(r"```toml\n(.*?)```", re.S)
+
+
+@pytest.mark.parametrize("document", sorted(
+    d for d in {ROOT / "README.md", *(ROOT / "docs").rglob("*.md")}
+    if "_build" not in d.parts and TOML.search(d.read_text(encoding="utf-8"))),
+                         ids=lambda d: str(d.relative_to(ROOT)))
+def test_toml_examples_load(document):
+    """A TOML example that is a whole plan (it has [final]) or a whole analysis spec (it has
+    a family or an endpoint) loads as the package reads it (a plan's analysis path relative
+    to models/, where the shipped specs are); others (a spec's one table) parse."""
+    import tomllib
+
+    from bayes_hcc.monitoring.plan import plan_from_dict
+
+    for block in TOML.findall(document.read_text(encoding="utf-8")):
+        d = tomllib.loads(block)
+        if "final" in d:
+            plan_from_dict(d, ROOT / "models")
+        elif "family" in d or "endpoint" in d:
+            bh.load_spec(d)
