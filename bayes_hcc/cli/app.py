@@ -50,7 +50,10 @@ def describe(
     with pd.option_context("display.width", 120, "display.float_format", "{:.2f}".format):
         for ep in trial.endpoints:
             typer.echo(f"\n== {ep.upper()} ({trial.time_unit}) ==")
-            typer.echo(trial.summary(ep).to_string())
+            table = trial.summary(ep)
+            typer.echo(table.to_string())
+            for note in table.attrs.get("notes", []):
+                typer.echo(f"Note: {note}")
             km = trial.kaplan_meier(ep)
             typer.echo("\nTurnbull NPMLE median per arm (in (median_from, median]; no CI):"
                        if km.attrs.get("estimator") == "turnbull"

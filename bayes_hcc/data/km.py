@@ -36,6 +36,16 @@ def follow_up_summary(trial, endpoint: str) -> pd.DataFrame:
         })
     out = pd.DataFrame(rows).set_index(["by", "group"])
     out.attrs["endpoint"] = ep.name
+    column = f"median_follow_up_{ep.time_unit}"
+    missing = out[out[column].isna() & (out["patients"] > 0)]
+    if len(missing):
+        names = ["overall" if by == "overall" else g for by, g in missing.index]
+        none = [n for n, c in zip(names, missing["censored"]) if c == 0]
+        few = [n for n, c in zip(names, missing["censored"]) if c > 0]
+        parts = ([f"{', '.join(map(str, none))}: no patient censored"] if none else []) + \
+            ([f"{', '.join(map(str, few))}: too few censored for the reverse Kaplan-Meier "
+              "to reach 0.5"] if few else [])
+        out.attrs["notes"] = [f"{column} not estimable (NaN) for {'; '.join(parts)}."]
     return out
 
 

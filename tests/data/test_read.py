@@ -279,3 +279,13 @@ def test_summary_and_km_medians_match_lifelines():
     # Reverse-KM median follow-up: censoring is the event.
     rev = KaplanMeierFitter().fit(ep.time, 1 - ep.event).median_survival_time_
     assert s.loc[("overall", "all"), "median_follow_up_months"] == rev
+    # where the reverse KM never reaches 0.5 the NaN is explained, and only there
+    for by, group in s.index:
+        m = np.ones(len(ep), bool) if by == "overall" else (
+            (ep.arm if by == "arm" else ep.site) ==
+            (ep.arms if by == "arm" else ep.sites).index(group))
+        reached = np.isfinite(KaplanMeierFitter().fit(ep.time[m], 1 - ep.event[m])
+                              .median_survival_time_)
+        assert reached == np.isfinite(s.loc[(by, group), "median_follow_up_months"])
+    assert s.attrs["notes"] == ["median_follow_up_months not estimable (NaN) for CNUH, SMC: "
+                                "no patient censored."]
