@@ -197,10 +197,16 @@ class MonitoringPlan:
                         "'final'.")
 
     def table(self) -> pd.DataFrame:
-        rows = [{"look": x.name, "when": x.when(), "efficacy: P(HR<1) >": x.efficacy,
-                 "futility: P(HR<hr) <": x.futility, "futility hr": x.futility_hr,
-                 "futility: PPoS <": x.futility_ppos,
-                 "success: P(HR<1) >": x.success} for x in (*self.looks, self.final)]
+        """One row per look and its rules; a rule the look does not have is empty (NaN),
+        and so is the futility HR of a look without a futility rule on P(HR < hr)."""
+        nan = float("nan")
+        rows = [{"look": x.name, "when": x.when(),
+                 "efficacy: P(HR<1) >": nan if x.efficacy is None else x.efficacy,
+                 "futility: P(HR<hr) <": nan if x.futility is None else x.futility,
+                 "futility hr": nan if x.futility is None else x.futility_hr,
+                 "futility: PPoS <": nan if x.futility_ppos is None else x.futility_ppos,
+                 "success: P(HR<1) >": nan if x.success is None else x.success}
+                for x in (*self.looks, self.final)]
         return pd.DataFrame(rows).set_index("look")
 
     def __repr__(self) -> str:

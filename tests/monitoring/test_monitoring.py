@@ -21,7 +21,13 @@ def test_plan_parses_validates_and_hashes():
     assert plan.spec.name == "primary_os"
     assert plan.hash == bh.load_plan(PLAN).hash and len(plan.hash) == 16
     assert plan.look(2).efficacy == 0.995 and plan.look("final").success == 0.975
-    assert list(plan.table().index) == ["interim 1", "interim 2", "final"]
+    table = plan.table()
+    assert list(table.index) == ["interim 1", "interim 2", "final"]
+    # the final look has no futility rule: its futility HR is empty, not 1.0, and an absent
+    # PPoS rule is NaN like every other absent rule (it was None in a float table)
+    assert table.loc["final"].drop("when").isna().tolist() == [True] * 4 + [False]
+    assert table["futility hr"].tolist()[:2] == [1.0, 1.0]
+    assert table["futility: PPoS <"].dtype == float
 
 
 @pytest.mark.parametrize("change, message", [
