@@ -87,7 +87,7 @@ def _site_sizes(n, sites, site_sizes, rng):
         sizes = np.asarray(site_sizes, int)
         if sizes.ndim != 1 or len(sizes) != len(sites) or sizes.sum() != n or \
                 np.any(sizes < 1):
-            raise BayesHCCError(f"simulate_trial: site_sizes={list(np.ravel(sizes))} must give "
+            raise BayesHCCError(f"simulate_trial: site_sizes={np.ravel(sizes).tolist()} must give "
                                 f"one positive size per site ({len(sites)}) adding up to "
                                 f"n_patients={n}.")
         return sizes
@@ -191,6 +191,9 @@ def simulate_trial(
         raise BayesHCCError(f"simulate_trial: {len(site_labels)} sites for {n_patients} "
                             "patients: every site needs at least one patient (fewer sites, "
                             "or more patients).")
+    if str(control) == str(treatment):
+        raise BayesHCCError(f"simulate_trial: control and treatment are both {control!r}; "
+                            "give the two arms different labels.")
     for name, value in (("hr_os", hr_os), ("hr_ttp", hr_ttp),
                         ("post_progression_hr", post_progression_hr)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or \

@@ -131,7 +131,11 @@ def test_bad_arguments():
                       ({"missed_visit_prob": 1.0}, r"missed_visit_prob=1.0 must be in "
                                                    r"\[0, 1\).*assessment_interval=None"),
                       ({"assessment_jitter_days": -3}, r"assessment_jitter_days=-3 must be"),
-                      ({"assessment_interval": 0}, r"assessment_interval=0 must be > 0")]:
+                      ({"assessment_interval": 0}, r"assessment_interval=0 must be > 0"),
+                      # one label for both arms gave "2 arms (a 130, a 130)"
+                      ({"control": "a", "treatment": "a"}, r"control and treatment are "
+                                                           r"both 'a'"),
+                      ({"site_sizes": [60, 70]}, r"site_sizes=\[60, 70\] must give")]:
         with pytest.raises(bh.BayesHCCError, match=match):
             bh.simulate_trial(**kw, random_seed=1)
 
