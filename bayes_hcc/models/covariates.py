@@ -125,6 +125,7 @@ def covariate_design(trial, names, reference_levels=None) -> CovariateDesign:
     for c in names:
         x = frame[c]
         if _is_categorical(x) or c in reference_levels:
+            _check_numbers_read_as_text(frame, c, explicit=c in reference_levels)
             levels = _levels(x)
             text = [str(v) for v in levels]
             if len(levels) < 2:
@@ -161,6 +162,44 @@ def covariate_design(trial, names, reference_levels=None) -> CovariateDesign:
         arm = (frame["arm"].astype(str) == str(trial.arms[1])).to_numpy(float)
         _check_aliasing(X, terms, arm - arm.mean())
     return CovariateDesign(X, tuple(labels), tuple(terms))
+
+
+#: A text column with more distinct numbers than this, and some text, is a numeric
+#: column with stray text ("unknown", "n/a", "<40"), not categories.
+MAX_NUMERIC_LEVELS = 10
+
+
+def _check_numbers_read_as_text(frame: pd.DataFrame, column: str, explicit: bool) -> None:
+    """Refuse a numeric column that text entries, or numbers stored as text, made a text
+    column: it would enter the model as a categorical covariate with a level per distinct
+    number (age with one 'unknown' became 40 levels, each with its own hazard ratio). A
+    pandas categorical column, and numbers-as-text named in ``reference_levels`` (declared
+    categories), are categories."""
+    x = frame[column]
+    if isinstance(x.dtype, pd.CategoricalDtype) or x.dtype == bool:
+        return
+    as_number = pd.to_numeric(x, errors="coerce")
+    text = as_number.isna().to_numpy()
+    if text.all() or as_number.dropna().nunique() <= MAX_NUMERIC_LEVELS:
+        return
+    if not text.any():
+        if explicit:
+            return
+        raise ModelError(
+            f"covariate {column!r} holds numbers written as text ({x.nunique()} distinct): "
+            f"as text it would be a categorical covariate with {x.nunique()} levels. Fix: "
+            f"convert it (frame[{column!r}] = pd.to_numeric(frame[{column!r}])) before "
+            "reading the trial; if the numbers are codes of categories, name the column in "
+            "reference_levels.")
+    ids = frame["patient_id"].to_numpy()[text]
+    values = sorted({str(v) for v in x[text]})
+    raise ModelError(
+        f"covariate {column!r} holds numbers ({as_number.dropna().nunique()} distinct) and "
+        f"text {', '.join(map(repr, values[:5]))} for {text.sum()} patient(s): "
+        f"{', '.join(map(str, ids[:10]))}{' ...' if len(ids) > 10 else ''}. As text it "
+        f"would be a categorical covariate with {x.nunique()} levels. Fix: write a missing "
+        "value as an empty cell and impute it (or remove those patients explicitly), so "
+        "the column is numeric.")
 
 
 def _check_aliasing(X: np.ndarray, terms: list, arm: np.ndarray) -> None:

@@ -124,6 +124,34 @@ def test_missing_covariate_values_are_refused_naming_the_patients(three_level):
     assert "impute" in msg and "silently" in msg
 
 
+def test_a_numeric_column_made_text_is_refused_not_made_categories(three_level, tmp_path):
+    """Age with one 'unknown' in a CSV is read as text; it entered the model as a
+    categorical covariate with a level per distinct age (a hazard ratio for each) without
+    a word. Refused, naming the text and the patients; numbers stored as text likewise
+    (unless declared categories in reference_levels); a real few-level code stays
+    categorical."""
+    f = three_level.to_frame()[["patient_id", "site", "arm", "os_time", "os_event", "stage",
+                                "age"]].copy()
+    f["age"] = f["age"].round().astype(object)
+    f.loc[f["patient_id"] == "P007", "age"] = "unknown"
+    f.to_csv(tmp_path / "t.csv", index=False)
+    trial = bh.read_trial(tmp_path / "t.csv")
+    model = bh.WeibullPH(site_effect="none", covariates=["age"])
+    with pytest.raises(bh.ModelError, match=r"covariate 'age' holds numbers \(\d+ distinct\) "
+                       r"and text 'unknown' for 1 patient\(s\): P007\. As text it would be a "
+                       r"categorical covariate with \d+ levels"):
+        model.fit(trial, "os")
+    as_text = f[f["patient_id"] != "P007"].assign(age=lambda d: d["age"].astype(str))
+    with pytest.raises(bh.ModelError, match="'age' holds numbers written as text"):
+        model.fit(bh.read_trial(as_text), "os")
+    from bayes_hcc.models.covariates import covariate_design
+
+    codes = as_text.assign(stage=as_text["stage"].map({"A": "1", "B": "2", "C": "3"}))
+    design = covariate_design(bh.read_trial(codes), ["stage"])
+    assert design.terms[0]["kind"] == "categorical" and design.terms[0]["levels"] == \
+        ["1", "2", "3"]
+
+
 def test_covariates_the_model_cannot_separate_are_refused_by_name(three_level):
     """A treatment indicator copied in as a covariate used to be fitted: only R-hat hinted
     that the HR was not identified (its posterior was the prior's split of one sum). Now it
