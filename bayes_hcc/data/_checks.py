@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -148,6 +150,10 @@ def _date_format_hint(values: pd.Series) -> str:
     return ""
 
 
+#: A year, or a year and a month, without a day ("2018", "2018-02", "2018/2").
+PARTIAL_DATE = re.compile(r"\d{4}([-/.]\d{1,2})?")
+
+
 def parse_date_column(frame, col: str, problems: Problems, *, required: bool = False,
                       id_column: str = "patient_id") -> pd.Series:
     """One date column as naive calendar dates; unparseable values, and a mix of
@@ -169,8 +175,17 @@ def parse_date_column(frame, col: str, problems: Problems, *, required: bool = F
     values = raw.where(~blank)
     if aware.any():  # all aware: keep each date's own local calendar day
         values = values.map(lambda v: v if pd.isna(v) else pd.Timestamp(v).tz_localize(None))
+    # A year, or a year and month, parses as its first day: an imputation nobody chose
+    partial = values.map(lambda v: isinstance(v, str) and PARTIAL_DATE.fullmatch(v.strip())
+                         is not None).astype(bool)
+    problems.rows(frame, partial, col, "partial date (no day)", "give the full date; a "
+                  "partial date must be imputed explicitly before reading (by the analysis "
+                  "plan's rule, e.g. the 15th of the month, or the earliest day the other "
+                  "dates allow), not read as the first of the month.", values=raw,
+                  id_column=id_column)
+    values = values.where(~partial)
     parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
-    bad = ~blank & parsed.isna()
+    bad = ~blank & ~partial & parsed.isna()
     problems.rows(frame, bad, col, "unparseable date", "write dates as YYYY-MM-DD (ISO 8601)"
                   + _date_format_hint(raw[bad]) + ".", values=raw, id_column=id_column)
     if required:

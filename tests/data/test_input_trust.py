@@ -289,6 +289,29 @@ def test_dates_not_in_iso_format(example_trial, fmt, hint, tmp_path):
     assert read.endpoint("ttp").has_bounds
 
 
+def test_partial_dates_are_refused_not_read_as_the_first_of_the_month(example_trial,
+                                                                      tmp_path):
+    """'2017-06' and '2018' parsed (ISO 8601) as 2017-06-01 and 2018-01-01: a death on an
+    imputed day nobody chose. Refused by row, with the fix; the assessments too."""
+    frame = example_trial.to_frame()[["patient_id", "site", "arm", *DATES]]
+    frame = frame.astype({c: str for c in DATES}).replace("NaT", "")
+    frame.loc[0, "death_date"] = "2017-06"
+    frame.loc[1, "progression_date"] = "2018"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(TrialDataError) as err:
+        bh.read_trial(tmp_path / "t.csv")
+    text = str(err.value)
+    assert "column 'death_date': partial date (no day) in row 1 (patient_id HCC-0001) " \
+        "(values: '2017-06')" in text
+    assert "column 'progression_date': partial date (no day) in row 2" in text
+    assert "imputed explicitly before reading" in text and "unparseable" not in text
+    scans = example_trial.assessments.astype({"assessment_date": str})
+    scans.loc[scans.index[3], "assessment_date"] = "2018-03"
+    with pytest.raises(TrialDataError, match="'assessment_date': partial date"):
+        bh.read_trial(example_trial.to_frame()[["patient_id", "site", "arm", *DATES]],
+                      assessments=scans)
+
+
 def test_a_date_format_that_cannot_be_told_or_is_wrong(example_trial):
     frame = example_trial.to_frame()[["patient_id", "site", "arm", *DATES]].head(8)
     early = frame.assign(**{c: pd.to_datetime(frame[c]).map(
