@@ -39,7 +39,7 @@ def _observed(fit):
 
 
 def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
-                  risk_times=None, endpoint: str | None = None):
+                  risk_times=None, endpoint: str | None = None, ax=None):
     """Posterior survival per arm (median and ``prob`` band) over the Kaplan-Meier curves
     (Turnbull's NPMLE for interval-censored events), with a numbers-at-risk table at
     ``risk_times`` (default: every 6 months in the fit's unit, rounded: 200 days, 25 weeks,
@@ -49,7 +49,11 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
     from the joint model over the endpoint's own non-parametric estimate (OS: Kaplan-Meier;
     TTP and PFS: Turnbull, progression in its scan interval, PFS an event at a death
     without a progression seen, as ``bh.read_trial`` derives them), drawn to that
-    endpoint's follow-up (``follow_up_by_arm``)."""
+    endpoint's follow-up (``follow_up_by_arm``).
+
+    ``ax``: a matplotlib Axes to draw into (a panel of your own figure, e.g. OS and PFS
+    side by side); the numbers-at-risk strip is split off its bottom. Returns the figure
+    (``ax``'s own when given)."""
     from lifelines import KaplanMeierFitter
 
     from bayes_hcc.data.km import turnbull
@@ -74,8 +78,8 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
         bounds = ((c["lower_bound"].to_numpy(), c["upper_bound"].to_numpy())
                   if "lower_bound" in c else None)
     ref = "Turnbull NPMLE" if bounds is not None else "Kaplan-Meier"
-    fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.8), height_ratios=(4, 1),
-                                  sharex=True)
+    own = ax is None
+    fig, ax, tab = _survival_axes(plt, ax)
     lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
     grid = curve["time"].values
     for i, a in enumerate(arms):
@@ -103,8 +107,22 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
             tab.text(rt, 1 - i, str(k), ha="center", va="center", color=COLORS[i], fontsize=8)
     _risk_table_axes(tab, arms, f"time since randomization ({unit})", "numbers at risk")
     tab.set_xticks(risk_times)  # the numbers sit under the axis' ticks
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return fig
+
+
+def _survival_axes(plt, ax):
+    """(figure, curve axes, numbers-at-risk axes): a new figure, or ``ax`` with the strip
+    split off its bottom (its figure's layout is the caller's)."""
+    if ax is None:
+        fig, (ax, tab) = plt.subplots(2, 1, figsize=(7.5, 5.8), height_ratios=(4, 1),
+                                      sharex=True)
+        return fig, ax, tab
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    tab = make_axes_locatable(ax).append_axes("bottom", size="25%", pad=0.6, sharex=ax)
+    return ax.figure, ax, tab
 
 
 def _risk_times(t_max: float, time_unit: str) -> np.ndarray:
@@ -130,8 +148,9 @@ def _risk_table_axes(tab, arms, xlabel: str, title: str) -> None:
         tab.spines[side].set_visible(False)
 
 
-def plot_hazard_ratio(fit, *, thresholds=(1.0,)):
-    """Posterior density of the HR with P(HR < 1) marked."""
+def plot_hazard_ratio(fit, *, thresholds=(1.0,), ax=None):
+    """Posterior density of the HR with P(HR < 1) marked; ``ax``: a matplotlib Axes to
+    draw into (returns its figure)."""
     from scipy.stats import gaussian_kde
 
     plt = _plt()
@@ -142,7 +161,8 @@ def plot_hazard_ratio(fit, *, thresholds=(1.0,)):
     hr = hazard_ratio(fit).values.ravel()
     grid = np.linspace(np.quantile(hr, 0.001), np.quantile(hr, 0.999), 400)
     dens = gaussian_kde(np.log(hr))(np.log(grid)) / grid  # KDE on the log scale
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    own = ax is None
+    fig, ax = plt.subplots(figsize=(6.5, 3.8)) if own else (ax.figure, ax)
     ax.plot(grid, dens, color="k")
     below = grid < 1.0
     ax.fill_between(grid[below], dens[below], color=COLORS[0], alpha=0.3)
@@ -155,7 +175,8 @@ def plot_hazard_ratio(fit, *, thresholds=(1.0,)):
     ax.set_xlabel(f"hazard ratio, {fit.arms[1]} / {fit.arms[0]}")
     ax.set_ylabel("posterior density")
     ax.set_title(f"{fit.endpoint.upper()}: posterior of the hazard ratio")
-    fig.tight_layout()
+    if own:
+        fig.tight_layout()
     return fig
 
 

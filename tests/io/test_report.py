@@ -39,6 +39,25 @@ def test_every_figure_draws(fit, name, tmp_path):
     assert (tmp_path / f"{name}.png").stat().st_size > 5_000
 
 
+def test_survival_and_hr_figures_draw_into_panels_of_a_users_figure(fit):
+    """A paper's figure puts panels side by side; the plots made their own figures only.
+    With ax= each draws into the given panel (the risk strip split off its bottom) and
+    returns the user's figure, whose layout it leaves alone."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5))
+    assert bh.plot_survival(fit, ax=left) is fig and bh.plot_hazard_ratio(fit, ax=right) is fig
+    assert len(fig.axes) == 3  # the two panels and the survival panel's numbers at risk
+    assert left.get_title().startswith("OS: posterior survival")
+    assert right.get_title() == "OS: posterior of the hazard ratio"
+    strip = fig.axes[2]
+    assert strip.get_title() == "numbers at risk"
+    at_zero = {t.get_position()[1]: t.get_text() for t in strip.texts
+               if t.get_position()[0] == 0}
+    assert at_zero == {1: "67", 0: "63"}  # everyone at risk at time 0: control row on top
+    plt.close(fig)
+
+
 def test_site_effects_forest_says_what_zero_is(fit):
     """The forest drew each chain apart with ArviZ's default 89% intervals, no zero line and
     no axis label. Now: chains combined, 95% intervals equal to the posterior's 2.5% and
