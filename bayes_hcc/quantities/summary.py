@@ -181,7 +181,7 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
                             "(0.95 for 95% credible intervals).")
     fit = as_fit(fit)
     unit = fit.time_unit
-    times = default_landmarks(fit) if times is None else tuple(float(t) for t in times)
+    times = default_landmarks(fit) if times is None else _landmarks(times)
     tau = default_tau(fit) if tau is None else tau
     follow_up = fit.follow_up_by_arm()
     ctrl, trt = fit.arms
@@ -299,6 +299,23 @@ def as_specified(fit) -> dict:
         out["tau"] = shortened_tau(fit, tau)
     if fit.family.effect.ratio == "HR":
         out["thresholds"] = tuple(float(d) for d in rep["hr_thresholds"])
+    return out
+
+
+def _landmarks(times) -> tuple:
+    """Landmark times as floats: one number or a sequence of numbers. A string is refused
+    (``times="12"`` was read as the landmarks 1 and 2)."""
+    if isinstance(times, (str, bytes)):
+        raise BayesHCCError(f"summarize: times={times!r} is text; give numbers in the fit's "
+                            "time unit, e.g. times=[12, 24].")
+    values = np.atleast_1d(np.asarray(times, dtype=object))
+    try:
+        out = tuple(float(t) for t in values)
+    except (TypeError, ValueError):
+        raise BayesHCCError(f"summarize: times={times!r} must be numbers in the fit's time "
+                            "unit, e.g. times=[12, 24].") from None
+    if not all(np.isfinite(t) and t >= 0 for t in out):
+        raise BayesHCCError(f"summarize: times={list(out)} must be finite and >= 0.")
     return out
 
 

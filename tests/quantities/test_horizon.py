@@ -128,3 +128,14 @@ def test_a_single_endpoint_fit_refuses_another_endpoint(example_weibull_fit):
         bh.median_survival(example_weibull_fit, endpoint="pfs")
     same = bh.median_survival(example_weibull_fit, endpoint="os")
     np.testing.assert_array_equal(same.values, bh.median_survival(example_weibull_fit).values)
+
+
+def test_landmarks_given_as_text_are_refused_not_split_into_digits(example_weibull_fit):
+    """summarize(times="12") iterated the string: rows S(1 months) and S(2 months)."""
+    with pytest.raises(bh.BayesHCCError, match=r"times='12' is text; give numbers"):
+        bh.summarize(example_weibull_fit, times="12")
+    with pytest.raises(bh.BayesHCCError, match=r"must be finite and >= 0"):
+        bh.summarize(example_weibull_fit, times=[-1, 12])
+    one = bh.summarize(example_weibull_fit, times=12)  # one number is one landmark
+    assert [r for r in one.index if r.startswith("S(")] == [
+        "S(12 months) sorafenib", "S(12 months) tace_sorafenib"]
