@@ -91,3 +91,23 @@ def only_data_warnings():
         warnings.simplefilter("ignore")
         warnings.simplefilter("always", DataWarning)
         yield
+
+
+def as_numbers(value, where: str, example: str = "[12, 24]") -> tuple:
+    """One number or a sequence of numbers as a tuple of finite floats, else a
+    :class:`BayesHCCError` naming ``where`` (``"summarize: times"``) and the form wanted.
+    Text is refused: iterated, ``"12"`` gave the numbers 1 and 2, and ``"0.8"`` an error
+    from deep inside about ``'.'``."""
+    import numpy as np
+
+    if isinstance(value, (str, bytes)):
+        raise BayesHCCError(f"{where}={value!r} is text; give numbers, e.g. "
+                            f"{where.rsplit(': ', 1)[-1]}={example}.")
+    try:
+        out = tuple(float(x) for x in np.atleast_1d(np.asarray(value, dtype=object)))
+    except (TypeError, ValueError):
+        raise BayesHCCError(f"{where}={value!r} must be numbers, e.g. "
+                            f"{where.rsplit(': ', 1)[-1]}={example}.") from None
+    if not all(np.isfinite(x) for x in out):
+        raise BayesHCCError(f"{where}={list(out)} must be finite numbers.")
+    return out

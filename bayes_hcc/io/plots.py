@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.diagnostics import ppc_km, psense
+from bayes_hcc.errors import as_numbers
 from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, hazard_ratio,
                                       prob_superiority, survival_curve)
 from bayes_hcc.units import convert
@@ -100,7 +101,8 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
     what = ("illness-death model" if _is_illness_death(fit) else "posterior survival")
     ax.set_title(f"{name.upper()}: {what} ({int(prob * 100)}% bands) and {ref}")
     risk_times = (_risk_times(grid.max(), unit) if risk_times is None
-                  else np.asarray(risk_times, float))
+                  else np.asarray(as_numbers(risk_times, "plot_survival: risk_times",
+                                             "[0, 6, 12, 18]")))
     for i in range(len(arms)):
         n = [int(np.sum(t[arm == i] >= rt)) for rt in risk_times]
         for rt, k in zip(risk_times, n):
@@ -166,7 +168,7 @@ def plot_hazard_ratio(fit, *, thresholds=(1.0,), ax=None):
     ax.plot(grid, dens, color="k")
     below = grid < 1.0
     ax.fill_between(grid[below], dens[below], color=COLORS[0], alpha=0.3)
-    for d in thresholds:
+    for d in as_numbers(thresholds, "plot_hazard_ratio: thresholds", "[1.0, 0.8]"):
         ax.axvline(d, color="grey", ls="--", lw=1)
     p = prob_superiority(fit)
     ax.text(0.02, 0.95, f"P(HR < 1) = {p.probability:.3f}\nmedian HR = {np.median(hr):.2f} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, as_numbers
 from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, effect_ratio,
                                        horizon_status, marginal_hazard_ratio,
@@ -230,8 +230,9 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
             row["note"] += (f"; extrapolated: tau beyond follow-up "
                             f"({rmst_horizon(fit)[1]:.3g} {unit})")
         rows.append(row)
-    probs = [prob_effect(fit, d) for d in (effect.thresholds if thresholds is None
-                                           else tuple(float(x) for x in thresholds))]
+    thresholds = (effect.thresholds if thresholds is None
+                  else as_numbers(thresholds, "summarize: thresholds", "[1.0, 0.8]"))
+    probs = [prob_effect(fit, d) for d in thresholds]
     for p in probs:
         rows.append({"quantity": f"P({p.statement})", "estimand": None, "mean": p.probability,
                      "median": np.nan, "lower": np.nan, "upper": np.nan, "mcse": p.mcse,
@@ -303,18 +304,10 @@ def as_specified(fit) -> dict:
 
 
 def _landmarks(times) -> tuple:
-    """Landmark times as floats: one number or a sequence of numbers. A string is refused
-    (``times="12"`` was read as the landmarks 1 and 2)."""
-    if isinstance(times, (str, bytes)):
-        raise BayesHCCError(f"summarize: times={times!r} is text; give numbers in the fit's "
-                            "time unit, e.g. times=[12, 24].")
-    values = np.atleast_1d(np.asarray(times, dtype=object))
-    try:
-        out = tuple(float(t) for t in values)
-    except (TypeError, ValueError):
-        raise BayesHCCError(f"summarize: times={times!r} must be numbers in the fit's time "
-                            "unit, e.g. times=[12, 24].") from None
-    if not all(np.isfinite(t) and t >= 0 for t in out):
+    """Landmark times as floats: one number or a sequence of numbers (``as_numbers``:
+    ``times="12"`` was read as the landmarks 1 and 2)."""
+    out = as_numbers(times, "summarize: times")
+    if not all(t >= 0 for t in out):
         raise BayesHCCError(f"summarize: times={list(out)} must be finite and >= 0.")
     return out
 

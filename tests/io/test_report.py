@@ -56,6 +56,11 @@ def test_survival_and_hr_figures_draw_into_panels_of_a_users_figure(fit):
                if t.get_position()[0] == 0}
     assert at_zero == {1: "67", 0: "63"}  # everyone at risk at time 0: control row on top
     plt.close(fig)
+    # one number where a list is asked is one value; text is refused by name (they raised
+    # "'float' object is not iterable" and "iteration over a 0-d array")
+    assert bh.plot_hazard_ratio(fit, thresholds=0.8).axes[0].lines[-1].get_xdata()[0] == 0.8
+    with pytest.raises(bh.BayesHCCError, match=r"plot_survival: risk_times='6' is text"):
+        bh.plot_survival(fit, risk_times="6")
 
 
 def test_site_effects_forest_says_what_zero_is(fit):

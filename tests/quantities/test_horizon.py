@@ -136,6 +136,9 @@ def test_landmarks_given_as_text_are_refused_not_split_into_digits(example_weibu
         bh.summarize(example_weibull_fit, times="12")
     with pytest.raises(bh.BayesHCCError, match=r"must be finite and >= 0"):
         bh.summarize(example_weibull_fit, times=[-1, 12])
-    one = bh.summarize(example_weibull_fit, times=12)  # one number is one landmark
-    assert [r for r in one.index if r.startswith("S(")] == [
-        "S(12 months) sorafenib", "S(12 months) tace_sorafenib"]
+    one = bh.summarize(example_weibull_fit, times=12, thresholds=0.8)  # one number: one
+    assert [r for r in one.index if r.startswith(("S(", "P(HR"))] == [
+        "S(12 months) sorafenib", "S(12 months) tace_sorafenib", "P(HR < 0.8)"]
+    # thresholds="0.8" failed inside with "could not convert string to float: '.'"
+    with pytest.raises(bh.BayesHCCError, match=r"thresholds='0.8' is text"):
+        bh.summarize(example_weibull_fit, thresholds="0.8")
