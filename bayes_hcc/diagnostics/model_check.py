@@ -135,6 +135,36 @@ def compare(fits) -> pd.DataFrame:
     return azs.compare({k: loo(f) for k, f in fits.items()}, round_to="none")
 
 
+def _prior_predictive_model(model, trial, endpoint):
+    """(model, trial, endpoint) for ``prior_predictive``: a spec (or its path) gives its
+    model, population and endpoint; anything but a single-endpoint model is refused by
+    name (it raised AttributeError from deep inside)."""
+    from pathlib import Path
+
+    from bayes_hcc.models.base import SurvivalModel
+    from bayes_hcc.models.from_spec import build, population
+    from bayes_hcc.spec.model_spec import ModelSpec, load_spec
+
+    if isinstance(model, (ModelSpec, Path)) or (isinstance(model, str)
+                                               and model.endswith(".toml")):
+        spec = load_spec(model)
+        trial = population(spec, trial)
+        endpoint = endpoint or spec.endpoint
+        model = build(spec)
+    if isinstance(model, type) and issubclass(model, SurvivalModel):
+        raise BayesHCCError(f"prior_predictive: give a model, bh.{model.__name__}(...), not "
+                            "the class.")
+    if not isinstance(model, SurvivalModel):
+        what = type(model).__name__
+        extra = (": its transitions' priors are those of its baseline family; check one "
+                 "with bh.prior_predictive(bh.WeibullPH(priors=...), trial, endpoint)"
+                 if what == "IllnessDeath" else "")
+        raise BayesHCCError(f"prior_predictive takes a single-endpoint model "
+                            f"(bh.PiecewiseExponential(), bh.WeibullPH(), ...) or an analysis "
+                            f"spec, not {what} ({model!r}){extra}.")
+    return model, trial, endpoint or "os"
+
+
 def _top_level_priors(dt) -> list[str]:
     # Power-scale the top-level priors only, not the standard-normal deviations of the
     # hierarchical terms (Kallioinen et al. 2023, section on hierarchical models).
@@ -327,20 +357,24 @@ def _ppc_interval(fit, t_rep, *, by, grid, prob, n_draws):
     return out
 
 
-def prior_predictive(model, trial, endpoint: str = "os", *, draws: int = 2000,
+def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int = 2000,
                      random_seed=None) -> pd.DataFrame:
     """What the priors imply for the HR and the typical-site median per arm.
 
-    Draws every parameter from its prior (scipy) and reports quantiles (2.5, 25, 50, 75,
-    97.5%) of the HR and of each arm's median survival.
+    ``model``: a model (``bh.WeibullPH(...)``) or a pre-specified analysis (a spec or its
+    path: its model, priors, population and, unless ``endpoint`` is given, endpoint;
+    default endpoint "os"). Draws every parameter from its prior (scipy) and reports
+    quantiles (2.5, 25, 50, 75, 97.5%) of the HR and of each arm's median survival.
     """
 
     from bayes_hcc.units import log_unit_in_months
 
     from bayes_hcc.data.trial import require_trial
 
+    trial = require_trial(trial, "prior_predictive")
+    model, trial, endpoint = _prior_predictive_model(model, trial, endpoint)
     rng = np.random.default_rng(random_seed)
-    ep, family, priors, *_ = prepare(model, require_trial(trial, "prior_predictive"), endpoint)
+    ep, family, priors, *_ = prepare(model, trial, endpoint)
     arm_effect = family.arm_effect
     params = {arm_effect: priors[arm_effect].scipy().rvs(draws, random_state=rng),
               **family.draw_prior(priors, draws, rng)}

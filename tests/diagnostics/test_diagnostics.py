@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import bayes_hcc as bh
@@ -125,6 +126,25 @@ def test_prior_predictive(example_trial):
     # (2000 draws: the 2.5% quantile is known to about +-8%).
     assert table.loc["HR", "q50"] == pytest.approx(1.0, abs=0.1)
     assert table.loc["HR", "q2.5"] == pytest.approx(np.exp(-1.96), rel=0.15)
+
+
+def test_prior_predictive_of_a_pre_specified_analysis(example_trial):
+    """A spec (what a statistician checks before the analysis) raised AttributeError, as
+    did a model's class or the illness-death model. The spec gives its own model, priors
+    and endpoint: the same draws as the model it builds, on that endpoint; the others are
+    refused by name."""
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[2] / "models" / "secondary_pfs.toml"
+    table = bh.prior_predictive(spec, example_trial, random_seed=1)
+    direct = bh.prior_predictive(bh.build(bh.load_spec(spec)), example_trial, "pfs",
+                                 random_seed=1)
+    assert table.attrs["endpoint"] == "pfs"
+    pd.testing.assert_frame_equal(table, direct)
+    with pytest.raises(bh.BayesHCCError, match=r"give a model, bh.WeibullPH\(...\), not"):
+        bh.prior_predictive(bh.WeibullPH, example_trial)
+    with pytest.raises(bh.BayesHCCError, match="not IllnessDeath .* its transitions' priors"):
+        bh.prior_predictive(bh.IllnessDeath(), example_trial)
 
 
 def test_bad_arguments_are_named(weibull_fit):
