@@ -14,13 +14,16 @@ from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.design import eta_numpy, patient_groups
 from bayes_hcc.units import log_unit_in_months
 from bayes_hcc.quantities import _core
-from bayes_hcc.quantities.core import as_fit, median_survival
+from bayes_hcc.quantities.core import _is_illness_death, _loaded, as_fit, median_survival
 from bayes_hcc.quantities.population import posterior_params
 
 __all__ = ["loo", "compare", "psense", "ppc_km", "prior_predictive"]
 
 
 def _with_loglik(fit, what: str):
+    fit = _loaded(fit)
+    if _is_illness_death(fit):
+        return fit
     fit = as_fit(fit)
     if "log_likelihood" not in fit.datatree.children:
         raise BayesHCCError(f"{what} needs the pointwise log-likelihood, and this fit was made "
@@ -29,9 +32,23 @@ def _with_loglik(fit, what: str):
     return fit
 
 
+def _loglik_tree(fit):
+    """The posterior and the patients' pointwise log-likelihood as one DataTree: the fit's
+    own, or for an illness-death fit its joint progression-and-death log-likelihood per
+    patient (``IllnessDeathFit.log_likelihood``)."""
+    if not _is_illness_death(fit):
+        return fit.datatree
+    return xr.DataTree.from_dict({"posterior": fit.datatree["posterior"].to_dataset(),
+                                  "log_likelihood": fit.log_likelihood().to_dataset()})
+
+
 def loo(fit):
     """PSIS-LOO on the patient-level pointwise log-likelihood (Pareto-k in ``.pareto_k``;
     values above ``.good_k`` are flagged by arviz-stats).
+
+    An illness-death fit's unit is the patient too: the joint probability of what was seen
+    of their progression and death (so its ELPD compares with other illness-death fits of
+    the same patients, never with a single-endpoint fit's).
 
     A patient whose log-likelihood is the same on every draw (TTP or PFS censored at time 0,
     before a first scan: S(0) = 1 whatever the parameters) has equal importance weights, so
@@ -41,7 +58,7 @@ def loo(fit):
     """
     import arviz_stats as azs
 
-    dt = _with_loglik(fit, "loo").datatree
+    dt = _loglik_tree(_with_loglik(fit, "loo"))
     fixed = _fixed_patients(dt)
     if not fixed.any():
         return azs.loo(dt, pointwise=True)
@@ -95,21 +112,42 @@ def compare(fits) -> pd.DataFrame:
     import arviz_stats as azs
 
     if not isinstance(fits, dict):
-        fits = {f"{as_fit(f).settings['model']}-{i}": f for i, f in enumerate(fits)}
+        fits = {f"{_model_name(f)}-{i}": f for i, f in enumerate(fits)}
     fits = {k: _with_loglik(v, f"compare ({k!r})") for k, v in fits.items()}
     if len(fits) < 2:
         raise BayesHCCError("compare needs at least two fits.")
+    joint = {k: _is_illness_death(f) for k, f in fits.items()}
+    if len(set(joint.values())) > 1:
+        verb = "is an illness-death fit" if sum(joint.values()) == 1 else \
+            "are illness-death fits"
+        raise BayesHCCError(
+            f"compare: {', '.join(k for k, j in joint.items() if j)} {verb} and "
+            f"{', '.join(k for k, j in joint.items() if not j)} not: an illness-death "
+            "fit's likelihood is of each patient's progression and death together, a "
+            "single-endpoint fit's of one endpoint, so their ELPDs are not comparable. "
+            "Compare illness-death fits with each other (Markov or semi-Markov, Weibull or "
+            "piecewise), single-endpoint fits with each other.")
+    trees = {k: _loglik_tree(f) for k, f in fits.items()}
     ref_name, ref = next(iter(fits.items()))
-    ref_ids = ref.datatree["log_likelihood"]["patient"].values
+    ref_ids = trees[ref_name]["log_likelihood"]["patient"].values
     for name, f in fits.items():
-        if f.time_unit != ref.time_unit:
+        if _time_unit(f) != _time_unit(ref):
             raise BayesHCCError(
-                f"compare: {name!r} was fitted in {f.time_unit} and {ref_name!r} in "
-                f"{ref.time_unit}; a log density depends on the time unit, so their ELPDs "
+                f"compare: {name!r} was fitted in {_time_unit(f)} and {ref_name!r} in "
+                f"{_time_unit(ref)}; a log density depends on the time unit, so their ELPDs "
                 "differ by a constant per event. Fit both to the same data in one unit "
                 "(trial.to_unit(...)).")
+        if joint[name]:
+            if (f.data_fingerprint != ref.data_fingerprint
+                    or not np.array_equal(trees[name]["log_likelihood"]["patient"].values,
+                                          ref_ids) or not _same_joint_data(f, ref)):
+                raise BayesHCCError(f"compare: {name!r} was not fitted to the same patients' "
+                                    f"progression and death as {ref_name!r}; LOO "
+                                    "comparisons need the same units.")
+            continue
         if (f.data_fingerprint != ref.data_fingerprint or f.endpoint != ref.endpoint
-                or not np.array_equal(f.datatree["log_likelihood"]["patient"].values, ref_ids)):
+                or not np.array_equal(trees[name]["log_likelihood"]["patient"].values,
+                                      ref_ids)):
             raise BayesHCCError(f"compare: {name!r} was not fitted to the same patients and "
                                 f"endpoint as {ref_name!r} (data fingerprint or endpoint "
                                 "differ); LOO comparisons need the same units.")
@@ -121,9 +159,9 @@ def compare(fits) -> pd.DataFrame:
                 "time, the interval likelihood a probability, so their ELPDs are not "
                 "comparable. Compare fits that use the same censoring.")
     seen: dict = {}
-    for name, f in fits.items():  # one fit twice: stacking splits its weight between copies
+    for name in fits:  # one fit twice: stacking splits its weight between copies
         key = hashlib.sha256(np.ascontiguousarray(
-            f.datatree["log_likelihood"].to_dataset().to_array().to_numpy()).tobytes()
+            trees[name]["log_likelihood"].to_dataset().to_array().to_numpy()).tobytes()
         ).hexdigest()
         if key in seen:
             raise BayesHCCError(f"compare: {seen[key]!r} and {name!r} are the same fit "
@@ -163,6 +201,23 @@ def _prior_predictive_model(model, trial, endpoint):
                             f"(bh.PiecewiseExponential(), bh.WeibullPH(), ...) or an analysis "
                             f"spec, not {what} ({model!r}){extra}.")
     return model, trial, endpoint or "os"
+
+
+def _model_name(fit) -> str:
+    fit = _loaded(fit)
+    if _is_illness_death(fit):
+        return f"illness_death_{fit.model.baseline}_{fit.model.time_scale}"
+    return as_fit(fit).settings["model"]
+
+
+def _time_unit(fit) -> str:
+    return fit.data.time_unit if _is_illness_death(fit) else fit.time_unit
+
+
+def _same_joint_data(a, b) -> bool:
+    """Two illness-death fits of the same observations: scan bounds, times and deaths."""
+    return all(np.array_equal(np.asarray(getattr(a.data, k)), np.asarray(getattr(b.data, k)))
+               for k in ("prog_lower", "prog_upper", "time", "death", "arm"))
 
 
 def _top_level_priors(dt) -> list[str]:

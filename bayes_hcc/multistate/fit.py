@@ -101,8 +101,9 @@ class IllnessDeathFit:
         dt.attrs["model_settings"] = json.dumps(self.model.settings(), sort_keys=True)
         return write_tree(dt, path, overwrite=overwrite)
 
-    def __getstate__(self):  # to worker processes without the curve cache
-        return {k: v for k, v in self.__dict__.items() if k != "_curve_cache"}
+    def __getstate__(self):  # to worker processes without the curve and likelihood caches
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_curve_cache", "_log_likelihood")}
 
     def __repr__(self) -> str:
         post = self.datatree["posterior"]
@@ -150,6 +151,48 @@ class IllnessDeathFit:
         else:
             site = np.zeros((3, len(self.data.sites)))
         return params, log_hr, site
+
+    #: draws per block of the pointwise log-likelihood (its quadrature rows are held for
+    #: one block at a time: about 40 MB at 130 patients)
+    LOGLIK_BLOCK = 250
+
+    def log_likelihood(self) -> xr.DataArray:
+        """Each patient's log-likelihood on every draw, dims (chain, draw, patient): the
+        probability (density) of what was seen of their progression and death, the terms
+        whose sum is the model's likelihood (``multistate.likelihood``), with each draw's
+        transition parameters, log HRs, site effects and covariate effects. What
+        ``bh.loo`` and ``bh.compare`` read; computed on first use and kept."""
+        cached = getattr(self, "_log_likelihood", None)
+        if cached is not None:
+            return cached
+        from bayes_hcc.multistate.likelihood import layout, loglik_numpy
+
+        post, d = self._post(), self.data
+        S, n = self.n_draws, len(d)
+        params = self.transition_params()
+        log_hr = post["log_hr"].values.reshape(S, 3)
+        site = (post["site_effect"].values.reshape(S, 3, -1) if "site_effect" in post
+                else np.zeros((S, 3, len(d.sites))))
+        etas = [log_hr[:, j, None] * np.asarray(d.arm, float)[None] + site[:, j, d.site]
+                for j in range(3)]
+        if d.X is not None and d.X.shape[1]:
+            for j, t in enumerate(TRANSITIONS):
+                beta = post[f"{t}::beta"].values.reshape(S, -1)
+                etas[j] = etas[j] + beta @ np.asarray(d.X, float).T
+        lay = layout(d, self.families, self.model.time_scale)
+        out = np.empty((S, n))
+        for a in range(0, S, self.LOGLIK_BLOCK):
+            b = min(a + self.LOGLIK_BLOCK, S)
+            out[a:b] = loglik_numpy(self.families,
+                                    [{k: v[a:b] for k, v in p.items()} for p in params],
+                                    [e[a:b] for e in etas], lay, n)
+        chains, draws = post.sizes["chain"], post.sizes["draw"]
+        da = xr.DataArray(out.reshape(chains, draws, n), dims=("chain", "draw", "patient"),
+                          coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                                  "patient": [str(x) for x in d.patient_id]},
+                          name="progression_and_death")
+        self._log_likelihood = da
+        return da
 
     def hazard_ratio(self) -> xr.DataArray:
         """HR (treatment / control) of each transition, on every draw."""

@@ -51,7 +51,8 @@ def as_fit(fit) -> Fit:
                             "illness-death fit has its own: fit.summary() (transition HRs), "
                             "fit.endpoint_table() (OS, PFS, TTP medians and RMST), "
                             "fit.prob_superiority(), bh.check(fit), bh.report(fit, path), "
-                            "bh.covariate_effects(fit); survival, survival_curve, "
+                            "bh.covariate_effects(fit), bh.loo(fit), bh.compare(fits); "
+                            "survival, survival_curve, "
                             "median_survival, rmst, marginal_hazard_ratio, prob_median_gain, "
                             "prob_rmst_gain and plot_survival take it with endpoint=.")
     raise BayesHCCError(f"expected a Fit (from model.fit), got {type(fit).__name__}.")

@@ -102,11 +102,19 @@ def _grid(name: str, base: ModelSpec, raw: tuple, include_base: bool, overrides:
     return GridSpec(name, base, tuple(variants), include_base, raw, tuple(applied.items()))
 
 
+#: ``likelihood_of`` of an illness-death variant: each patient's progression and death
+#: together (whatever its headline endpoint), so its ELPD compares only with other
+#: illness-death variants'
+PROGRESSION_AND_DEATH = "progression and death"
+
+
 def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dict:
     """Fit one variant and summarise it as a table row (never raises for a fit problem:
     the row says what went wrong)."""
     row = {"variant": name, "family": spec.family, "endpoint": spec.endpoint,
            "censoring": spec.censoring, "population": spec.population,
+           # what the variant's likelihood (and so its ELPD) is of
+           "likelihood_of": PROGRESSION_AND_DEATH if spec.illness_death else spec.endpoint,
            "spec_hash": spec.hash, "spec_toml": dump_spec(spec)}
     try:
         population(spec, trial)
@@ -210,6 +218,7 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
             # the verdict column reports convergence; what the data warn of, the note
             warnings.simplefilter("always")
             fit = fit_spec(spec, trial, fast=fast, check=False)
+            elpd = loo(fit)
     except BayesHCCError as err:
         return {**row, "note": f"skipped: {err}"}
     rep = dict(spec.report)
@@ -217,7 +226,11 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     note = data_notes(caught) + [
         f"illness-death model ({ms['time_scale'].replace('_', '-')}, {spec.family} "
         "transitions): transition HRs in columns hr_progression, "
-        "hr_death_without_progression, hr_death_after_progression; no ELPD"]
+        "hr_death_without_progression, hr_death_after_progression; ELPD of progression "
+        "and death together (comparable with illness-death variants only)"]
+    n_bad = int(np.sum(np.asarray(elpd.pareto_k) > elpd.good_k))
+    if n_bad:
+        note.append(f"LOO: {n_bad} Pareto k > {elpd.good_k:.2f}")
     hr = fit.hazard_ratio()
     row["_posterior"] = _draws_digest(hr, spec)
     for t in hr["transition"].values:
@@ -265,7 +278,7 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
                logrank_p=float(freq.loc["log-rank test", "p_value"]),
                hr_type="transition-specific, conditional on site")
     problems = fit.convergence_problems()
-    row.update(elpd_loo=np.nan, elpd_se=np.nan,
+    row.update(elpd_loo=float(elpd.elpd), elpd_se=float(elpd.se),
                diagnostics="ok" if not problems else "FAILED: " + ", ".join(
                    p.split(" ")[0] for p in problems),
                estimand=rep["estimand"], note="; ".join(note))
@@ -334,8 +347,9 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
 
     LOO ELPD is comparable only between rows of the same endpoint and population (same
     patients) and, for an endpoint seen between scans, the same ``censoring`` (an imputed
-    event time is another observation); ``elpd_comparable`` marks the rows comparable
-    with the first row.
+    event time is another observation); an illness-death variant's ELPD is of progression
+    and death together (column ``likelihood_of``), comparable with other illness-death
+    variants only. ``elpd_comparable`` marks the rows comparable with the first row.
     """
     from tqdm.auto import tqdm
 
@@ -375,8 +389,9 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
     bounded = [ep for ep in table["endpoint"].unique()
                if ep in trial.endpoints and trial.endpoint(ep).has_bounds]
     same_observations = ((table["censoring"] == first["censoring"])
-                         | ~table["endpoint"].isin(bounded))
-    table["elpd_comparable"] = (table["endpoint"] == first["endpoint"]) & (
+                         | ~table["endpoint"].isin(bounded)
+                         | (table["likelihood_of"] == PROGRESSION_AND_DEATH))
+    table["elpd_comparable"] = (table["likelihood_of"] == first["likelihood_of"]) & (
         table["population"] == first["population"]) & same_observations & table.get(
         "elpd_loo", pd.Series(np.nan, index=table.index)).notna()
     table.attrs.update(grid=grid.name, fast=fast, data_fingerprint=trial.fingerprint,

@@ -306,6 +306,12 @@ def test_a_death_effect_shared_before_and_after_progression(fit):
     sd_shared = float(log_hr.sel(transition="death_after_progression").std())
     per = fit.datatree["posterior"]["log_hr"]
     assert sd_shared < min(float(per.sel(transition=t).std()) for t in TRANSITIONS[1:])
+    # LOO of the two joint models of the same patients: the truth has one death HR (0.70
+    # before and after progression), so sharing it costs nothing: the ELPDs differ by less
+    # than two standard errors of their difference
+    table = bh.compare({"separate death HRs": fit, "shared death HR": shared})
+    worse = table.iloc[1]
+    assert abs(worse["elpd_diff"]) < 2 * worse["dse"], table
     again = bh.IllnessDeath.from_settings(model.settings())
     assert again.arm_effect == "shared_death" and "shared_death" in repr(again)
     assert "arm_effect" not in bh.IllnessDeath().settings()  # older settings still match
@@ -417,3 +423,62 @@ def test_bh_covariate_effects_takes_a_joint_fit(fit, tmp_path):
         bh.covariate_effects(fit)
     with pytest.raises(bh.BayesHCCError, match="this fit has no covariates"):
         bh.covariate_effects(str(fit.save(tmp_path / "joint.nc")))
+
+
+def test_each_patients_log_likelihood_matches_scipy_quadrature(fit):
+    """LOO needs each patient's log-likelihood on every draw: the probability of what was
+    seen of their progression and death. On three draws, for a patient of every data
+    pattern in the example trial, it equals the independent computation of
+    test_likelihood (the transition intensities written out, progression integrated over
+    its scan interval by scipy's adaptive quadrature) at that draw's parameters, log HRs
+    and shared site effect: 1e-7 relative, the accuracy of the graded quadrature."""
+    from tests.multistate.test_likelihood import reference
+
+    ll = fit.log_likelihood()
+    d = fit.data
+    assert ll.dims == ("chain", "draw", "patient") and ll.sizes["patient"] == len(d)
+    assert list(ll["patient"].values) == [str(x) for x in d.patient_id]
+    flat = ll.values.reshape(-1, len(d))
+    post = fit.datatree["posterior"].to_dataset()
+    exact = np.isfinite(d.prog_upper) & (d.prog_upper == d.prog_lower)
+    seen = np.isfinite(d.prog_upper) & ~exact
+    patterns = [np.flatnonzero(m)[0] for m in (
+        seen & (d.death == 1), seen & (d.death == 0), ~np.isfinite(d.prog_upper) & (d.death == 1),
+        ~np.isfinite(d.prog_upper) & (d.death == 0)) if m.any()]
+    assert len(patterns) == 4
+    for s in (0, 377, flat.shape[0] - 1):
+        params = [{"log_lambda": float(post[f"{t}::log_lambda"].values.reshape(-1)[s]),
+                   "log_shape": float(post[f"{t}::log_shape"].values.reshape(-1)[s])}
+                  for t in TRANSITIONS]
+        log_hr = post["log_hr"].values.reshape(-1, 3)[s]
+        site = post["site_effect"].values.reshape(flat.shape[0], 3, -1)[s]
+        for i in patterns:
+            etas = [log_hr[j] * d.arm[i] + site[j, d.site[i]] for j in range(3)]
+            want = reference("weibull", params, etas, d.prog_lower[i], d.prog_upper[i],
+                             d.time[i], d.death[i], "markov")
+            assert flat[s, i] == pytest.approx(want, rel=1e-7), (s, i)
+
+
+def test_loo_of_a_joint_fit_and_what_it_is_compared_with(fit, tmp_path):
+    """bh.loo takes an illness-death fit (it refused one): PSIS-LOO on the patients, whose
+    ELPD is below the in-sample log predictive density by a positive effective number of
+    parameters, fewer than the model has (3 HRs, 6 Weibull parameters, a site SD and 6
+    site effects). A saved and loaded fit gives the same ELPD. A single-endpoint fit is
+    never compared with it."""
+    import warnings
+
+    from scipy.special import logsumexp
+
+    elpd = bh.loo(fit)
+    ll = fit.log_likelihood().values.reshape(-1, len(fit.data))
+    lppd = float(np.sum(logsumexp(ll, axis=0) - np.log(ll.shape[0])))
+    assert 0 < lppd - float(elpd.elpd) < 16
+    assert float(elpd.p) == pytest.approx(lppd - float(elpd.elpd), rel=1e-6)
+    fit.save(tmp_path / "joint.nc")
+    assert float(bh.loo(bh.load_fit(tmp_path / "joint.nc")).elpd) == float(elpd.elpd)
+    with warnings.catch_warnings():  # a short single-endpoint fit: only its kind matters
+        warnings.simplefilter("ignore", bh.ConvergenceWarning)
+        os_fit = bh.WeibullPH().fit(bh.datasets.load_example_trial(), "os", draws=50,
+                                    tune=50, chains=1, random_seed=1)
+    with pytest.raises(bh.BayesHCCError, match="joint is an illness-death fit and os not"):
+        bh.compare({"joint": fit, "os": os_fit})

@@ -149,7 +149,8 @@ def test_frequentist_companion_and_docx_export(table, tmp_path):
 def test_illness_death_variant_has_its_own_row(table):
     """The grid's illness-death variant: OS medians and RMST from the joint model, the
     transition HRs in their own columns, no single OS HR (its hazards are not proportional
-    under this model) and no ELPD (its likelihood covers progression too: not comparable)."""
+    under this model) and an ELPD of progression and death together, never comparable with
+    the OS rows' (it was left empty)."""
     row = table.loc["model: illness-death (Weibull transitions, Markov)"]
     assert np.isnan(row["hr_median"]) and "illness-death" in row["note"]
     for t in ("progression", "death_without_progression", "death_after_progression"):
@@ -157,7 +158,10 @@ def test_illness_death_variant_has_its_own_row(table):
     primary = table.iloc[0]
     for arm in ("sorafenib", "tace_sorafenib"):  # same data, same endpoint: similar medians
         assert abs(row[f"median {arm}"] - primary[f"median {arm}"]) < 2.0
-    assert np.isnan(row["elpd_loo"]) and not row["elpd_comparable"]
+    assert np.isfinite(row["elpd_loo"]) and not row["elpd_comparable"]
+    assert row["likelihood_of"] == "progression and death"
+    assert (table.loc[table["likelihood_of"] == "os", "elpd_comparable"]
+            == table.loc[table["likelihood_of"] == "os", "elpd_loo"].notna()).all()
     assert row["estimand"] == primary["estimand"] and np.isfinite(row["cox_hr"])
 
 
