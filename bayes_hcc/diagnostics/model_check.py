@@ -10,6 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.models.from_spec import single_endpoint_model
 from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.design import eta_numpy, patient_groups
 from bayes_hcc.units import log_unit_in_months
@@ -171,36 +172,6 @@ def compare(fits) -> pd.DataFrame:
     # draws included exactly); round_to="none": full-precision numbers (ArviZ's display
     # rounding gave -1700.0 for -1661.36); round when printing.
     return azs.compare({k: loo(f) for k, f in fits.items()}, round_to="none")
-
-
-def _prior_predictive_model(model, trial, endpoint):
-    """(model, trial, endpoint) for ``prior_predictive``: a spec (or its path) gives its
-    model, population and endpoint; anything but a single-endpoint model is refused by
-    name (it raised AttributeError from deep inside)."""
-    from pathlib import Path
-
-    from bayes_hcc.models.base import SurvivalModel
-    from bayes_hcc.models.from_spec import build, population
-    from bayes_hcc.spec.model_spec import ModelSpec, load_spec
-
-    if isinstance(model, (ModelSpec, Path)) or (isinstance(model, str)
-                                               and model.endswith(".toml")):
-        spec = load_spec(model)
-        trial = population(spec, trial)
-        endpoint = endpoint or spec.endpoint
-        model = build(spec)
-    if isinstance(model, type) and issubclass(model, SurvivalModel):
-        raise BayesHCCError(f"prior_predictive: give a model, bh.{model.__name__}(...), not "
-                            "the class.")
-    if not isinstance(model, SurvivalModel):
-        what = type(model).__name__
-        extra = (": its transitions' priors are those of its baseline family; check one "
-                 "with bh.prior_predictive(bh.WeibullPH(priors=...), trial, endpoint)"
-                 if what == "IllnessDeath" else "")
-        raise BayesHCCError(f"prior_predictive takes a single-endpoint model "
-                            f"(bh.PiecewiseExponential(), bh.WeibullPH(), ...) or an analysis "
-                            f"spec, not {what} ({model!r}){extra}.")
-    return model, trial, endpoint or "os"
 
 
 def _model_name(fit) -> str:
@@ -427,7 +398,7 @@ def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int = 
     from bayes_hcc.data.trial import require_trial
 
     trial = require_trial(trial, "prior_predictive")
-    model, trial, endpoint = _prior_predictive_model(model, trial, endpoint)
+    model, trial, endpoint = single_endpoint_model(model, trial, endpoint, "prior_predictive")
     rng = np.random.default_rng(random_seed)
     ep, family, priors, *_ = prepare(model, trial, endpoint)
     arm_effect = family.arm_effect

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import SpecError
+from bayes_hcc.errors import BayesHCCError, SpecError
 from bayes_hcc.models.base import SurvivalModel
 from bayes_hcc.spec.model_spec import ModelSpec, apply_overrides, dump_spec, load_spec
 
@@ -30,6 +30,32 @@ def build(spec):
 
         return IllnessDeath.from_spec(spec)
     return SurvivalModel.from_spec(spec)
+
+
+def single_endpoint_model(model, trial: TrialData, endpoint: str | None, what: str):
+    """(model, trial, endpoint) for a function that takes one single-endpoint model: a
+    spec (or its path) gives its model, analysis population and, unless ``endpoint`` is
+    given, its endpoint (default "os"). Anything else is refused by name, not left to fail
+    deep inside with an AttributeError."""
+    from pathlib import Path
+
+    if isinstance(model, (ModelSpec, Path)) or (isinstance(model, str)
+                                               and model.endswith(".toml")):
+        spec = load_spec(model)
+        trial = population(spec, trial)
+        endpoint = endpoint or spec.endpoint
+        model = build(spec)
+    if isinstance(model, type) and issubclass(model, SurvivalModel):
+        raise BayesHCCError(f"{what}: give a model, bh.{model.__name__}(...), not the class.")
+    if not isinstance(model, SurvivalModel):
+        name = type(model).__name__
+        extra = (": its transitions' priors are those of its baseline family; check one "
+                 "with bh.prior_predictive(bh.WeibullPH(priors=...), trial, endpoint)"
+                 if name == "IllnessDeath" and what == "prior_predictive" else "")
+        raise BayesHCCError(f"{what} takes a single-endpoint model "
+                            "(bh.PiecewiseExponential(), bh.WeibullPH(), ...) or an analysis "
+                            f"spec, not {name} ({model!r}){extra}.")
+    return model, trial, endpoint or "os"
 
 
 def population(spec: ModelSpec, trial: TrialData) -> TrialData:

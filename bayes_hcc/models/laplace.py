@@ -45,6 +45,7 @@ from pytensor.graph import clone_replace
 import pytensor.tensor as pt
 from scipy import optimize, stats
 
+from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.sampling import _compiled, graph_builder
 
@@ -117,6 +118,10 @@ class LaplaceResult:
 
     def prob_below(self, threshold: float = 1.0) -> float:
         """P(exp(effect) < threshold): for a log HR, P(HR < threshold)."""
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
+                or not (np.isfinite(threshold) and threshold > 0):
+            raise BayesHCCError(f"threshold={threshold!r} must be a ratio > 0 (1: any "
+                                "benefit; 0.8: a 20% reduction).")
         mu, sd, w = self._parts()
         return float(np.sum(w * stats.norm.cdf((np.log(threshold) - mu) / sd)))
 
@@ -129,6 +134,11 @@ class LaplaceResult:
 
     def quantile(self, q: float) -> float:
         """The ``q`` quantile of the effect (log HR) under the approximation."""
+        if isinstance(q, bool) or not isinstance(q, (int, float, np.number)) or \
+                not 0 <= q <= 1:
+            raise BayesHCCError(f"quantile: q={q!r} must lie between 0 and 1.")
+        if q in (0, 1):
+            return -np.inf if q == 0 else np.inf
         mu, sd, w = self._parts()
         if len(mu) == 1:
             return float(mu[0] + sd[0] * stats.norm.ppf(q))
@@ -259,9 +269,11 @@ def _conditional(funcs, x, free, K) -> tuple[float, float, float]:
     return float(mean), float(np.sqrt(w @ w)), float(np.log(np.diag(chol)).sum())
 
 
-def laplace(model, trial, endpoint: str = "os") -> LaplaceResult:
+def laplace(model, trial, endpoint: str | None = None) -> LaplaceResult:
     """Laplace approximation of ``model``'s posterior for ``trial`` (module docstring):
-    the approximate marginal of the arm effect, in milliseconds once compiled.
+    the approximate marginal of the arm effect, in milliseconds once compiled. ``model``:
+    a model or a pre-specified analysis (a spec or its path: its model, population and,
+    unless ``endpoint`` is given, endpoint; default "os").
 
     Examples
     --------
@@ -269,6 +281,11 @@ def laplace(model, trial, endpoint: str = "os") -> LaplaceResult:
     >>> approx = bh.laplace(bh.WeibullPH(), bh.datasets.load_example_trial())  # doctest: +SKIP
     >>> approx.prob_superiority()                                               # doctest: +SKIP
     """
+    from bayes_hcc.data.trial import require_trial
+    from bayes_hcc.models.from_spec import single_endpoint_model
+
+    model, trial, endpoint = single_endpoint_model(model, require_trial(trial, "laplace"),
+                                                   endpoint, "laplace")
     ep, family, priors, X, scale, data, key = prepare(model, trial, endpoint)
     m, _ = _compiled(key, graph_builder(model, ep, family, priors, data, X, key), "pymc")
     funcs = _functions(key, m, family.arm_effect)

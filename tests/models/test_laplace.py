@@ -144,6 +144,29 @@ def test_a_mixture_approximation_is_consistent():
     far = bh.LaplaceResult.normal(-3.0, 0.25)  # P(HR < 1) = 1 - 1e-33
     assert far.probit(1.0) == pytest.approx(12.0, rel=1e-9)
     assert bh.LaplaceResult.normal(3.0, 0.25).probit(1.0) == pytest.approx(-12.0, rel=1e-9)
+    # arguments out of range are named (they failed inside scipy's root finder, or gave
+    # 0 with a divide-by-zero warning); the quantiles at 0 and 1 are the infinities
+    with pytest.raises(bh.BayesHCCError, match=r"quantile: q=1.5 must lie between 0 and 1"):
+        mix.quantile(1.5)
+    assert (mix.quantile(0.0), mix.quantile(1.0)) == (-np.inf, np.inf)
+    with pytest.raises(bh.BayesHCCError, match=r"threshold=0 must be a ratio > 0"):
+        mix.prob_below(0)
+
+
+def test_laplace_takes_a_spec_and_refuses_what_is_not_a_model(example_trial):
+    """bh.laplace(spec) raised AttributeError (so did an illness-death model or a name);
+    a spec gives its own model, population and endpoint: the same approximation as the
+    model it builds."""
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[2] / "models" / "primary_os.toml"
+    assert bh.laplace(spec, example_trial) == bh.laplace(bh.build(bh.load_spec(spec)),
+                                                         example_trial, "os")
+    with pytest.raises(bh.BayesHCCError, match="laplace takes a single-endpoint model .* "
+                       "not IllnessDeath"):
+        bh.laplace(bh.IllnessDeath(), example_trial)
+    with pytest.raises(bh.BayesHCCError, match=r"not str \('weibull'\)"):
+        bh.laplace("weibull", example_trial)
 
 
 def test_grid_approximation_does_not_depend_on_the_time_unit_or_row_order():
