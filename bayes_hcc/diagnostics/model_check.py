@@ -10,6 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.models.base import SurvivalModel
 from bayes_hcc.models.from_spec import single_endpoint_model
 from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.design import eta_numpy, patient_groups
@@ -383,14 +384,17 @@ def _ppc_interval(fit, t_rep, *, by, grid, prob, n_draws):
     return out
 
 
-def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int = 2000,
+def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int | None = None,
                      random_seed=None) -> pd.DataFrame:
     """What the priors imply for the HR and the typical-site median per arm.
 
     ``model``: a model (``bh.WeibullPH(...)``) or a pre-specified analysis (a spec or its
     path: its model, priors, population and, unless ``endpoint`` is given, endpoint;
     default endpoint "os"). Draws every parameter from its prior (scipy) and reports
-    quantiles (2.5, 25, 50, 75, 97.5%) of the HR and of each arm's median survival.
+    quantiles (2.5, 25, 50, 75, 97.5%) of the HR and of each arm's median survival. An
+    illness-death model (or spec) gives its transition HRs and the median OS, PFS and time
+    to progression per arm (``IllnessDeath.prior_predictive``). ``draws``: default 2000
+    (1000 for an illness-death model, whose medians cost more).
     """
 
     from bayes_hcc.units import log_unit_in_months
@@ -398,7 +402,11 @@ def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int = 
     from bayes_hcc.data.trial import require_trial
 
     trial = require_trial(trial, "prior_predictive")
-    model, trial, endpoint = single_endpoint_model(model, trial, endpoint, "prior_predictive")
+    model, trial, endpoint = single_endpoint_model(model, trial, endpoint, "prior_predictive",
+                                                   joint_ok=True)
+    if not isinstance(model, SurvivalModel):  # an illness-death model: its own
+        return model.prior_predictive(trial, draws=draws or 1000, random_seed=random_seed)
+    draws = draws or 2000
     rng = np.random.default_rng(random_seed)
     ep, family, priors, *_ = prepare(model, trial, endpoint)
     arm_effect = family.arm_effect

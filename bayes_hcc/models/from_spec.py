@@ -32,11 +32,13 @@ def build(spec):
     return SurvivalModel.from_spec(spec)
 
 
-def single_endpoint_model(model, trial: TrialData, endpoint: str | None, what: str):
-    """(model, trial, endpoint) for a function that takes one single-endpoint model: a
-    spec (or its path) gives its model, analysis population and, unless ``endpoint`` is
-    given, its endpoint (default "os"). Anything else is refused by name, not left to fail
-    deep inside with an AttributeError."""
+def single_endpoint_model(model, trial: TrialData, endpoint: str | None, what: str, *,
+                          joint_ok: bool = False):
+    """(model, trial, endpoint) for a function that takes one single-endpoint model (or,
+    with ``joint_ok``, an illness-death model too): a spec (or its path) gives its model,
+    analysis population and, unless ``endpoint`` is given, its endpoint (default "os").
+    Anything else is refused by name, not left to fail deep inside with an
+    AttributeError."""
     from pathlib import Path
 
     if isinstance(model, (ModelSpec, Path)) or (isinstance(model, str)
@@ -45,16 +47,13 @@ def single_endpoint_model(model, trial: TrialData, endpoint: str | None, what: s
         trial = population(spec, trial)
         endpoint = endpoint or spec.endpoint
         model = build(spec)
-    if isinstance(model, type) and issubclass(model, SurvivalModel):
+    if isinstance(model, type):
         raise BayesHCCError(f"{what}: give a model, bh.{model.__name__}(...), not the class.")
-    if not isinstance(model, SurvivalModel):
-        name = type(model).__name__
-        extra = (": its transitions' priors are those of its baseline family; check one "
-                 "with bh.prior_predictive(bh.WeibullPH(priors=...), trial, endpoint)"
-                 if name == "IllnessDeath" and what == "prior_predictive" else "")
+    if not isinstance(model, SurvivalModel) and not (
+            joint_ok and type(model).__name__ == "IllnessDeath"):
         raise BayesHCCError(f"{what} takes a single-endpoint model "
                             "(bh.PiecewiseExponential(), bh.WeibullPH(), ...) or an analysis "
-                            f"spec, not {name} ({model!r}){extra}.")
+                            f"spec, not {type(model).__name__} ({model!r}).")
     return model, trial, endpoint or "os"
 
 

@@ -25,8 +25,10 @@ import json
 import time
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+import xarray as xr
 
 from bayes_hcc.errors import DataWarning, ModelError, warn
 from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
@@ -285,40 +287,8 @@ class IllnessDeath:
             return fit
         check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=random_seed,
                                target_accept=target_accept)
-        if isinstance(trial, IllnessDeathData):
-            data = trial
-            if self.covariates and data.X is None:
-                raise ModelError("covariates need the trial (a TrialData) or an "
-                                 "IllnessDeathData made with from_trial(..., covariates=).")
-        else:
-            from bayes_hcc.data.trial import require_trial
-
-            data = IllnessDeathData.from_trial(require_trial(trial, "IllnessDeath.fit"),
-                                               progression, death,
-                                               covariates=self.covariates,
-                                               reference_levels=self.reference_levels)
-        empty = [a for i, a in enumerate(data.arms) if not np.any(np.asarray(data.arm) == i)]
-        if empty:
-            raise ModelError(f"IllnessDeath: arm {empty[0]!r} has no patients in these data (a "
-                             "subset of one arm?): the arms cannot be compared.")
+        data = self._data(trial, progression, death, "IllnessDeath.fit")
         n_sites = len(data.sites)
-        if self.site_effect != "none" and n_sites < 2:
-            raise ModelError(f"site_effect={self.site_effect!r} needs at least 2 sites; these "
-                             f"data have {n_sites}. Use site_effect='none' (in a spec: "
-                             "[site] effect = \"none\").")
-        counts = data.counts()
-        if counts["progression then death"] + counts["progression, alive"] == 0:
-            raise ModelError("no progression seen in any patient: the progression and "
-                             "post-progression transitions cannot be estimated.")
-        if data.death.sum() == 0:
-            raise ModelError("no deaths at all: the death transitions cannot be estimated.")
-        empty = data.empty_transitions()
-        if empty:
-            listed = "; ".join(f"{t} in arm {a!r}" for t, a in empty)
-            warn(f"no events seen for: {listed}. That transition's hazard in that "
-                          "arm, and its hazard ratio, are informed by the prior only, so read "
-                          "those posteriors (and the curves built on them) with care.",
-                          DataWarning)
         fams = self.families(data)
         priors = [self.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]
         arrays = self._data_arrays(data, fams)
@@ -357,6 +327,98 @@ class IllnessDeath:
         if check:
             fit.warn_if_unreliable()
         return fit
+
+    def prior_predictive(self, trial, *, progression: str = "ttp", death: str = "os",
+                         draws: int = 1000, random_seed=None) -> pd.DataFrame:
+        """What the priors imply for ``trial``'s patients: quantiles (2.5, 25, 50, 75,
+        97.5%) of the three transition HRs and of the median OS, PFS and time to
+        progression per arm (typical site). The prior draws come from the model itself
+        (PyMC's forward sampling of the same graph the fit samples, its likelihood left
+        out), and the medians from them as from posterior draws
+        (:meth:`IllnessDeathFit.medians`); a median past 100 times the horizon of the
+        curves is inf. ``bh.prior_predictive(model, trial)`` calls it."""
+        import logging
+        import warnings
+
+        from bayes_hcc.models.sampling import _seed
+        from bayes_hcc.multistate.fit import IllnessDeathFit
+        from bayes_hcc.quantities._core import quantiles
+
+        if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 2:
+            raise ModelError(f"prior_predictive: draws={draws!r} must be an integer >= 2.")
+        data = self._data(trial, progression, death, "prior_predictive")
+        fams = self.families(data)
+        priors = [self.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]
+        m = self._build(fams, priors, self._data_arrays(data, fams), data)
+        quiet = logging.getLogger("pymc")
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)  # "Sampling: [...]", every call
+        try:
+            with warnings.catch_warnings():
+                # the likelihood (a Potential) is left out on purpose: these are the priors
+                warnings.filterwarnings("ignore", message="The effect of Potentials")
+                prior = pm.sample_prior_predictive(draws=int(draws), model=m,
+                                                   random_seed=_seed(random_seed))
+        finally:
+            quiet.setLevel(level)
+        fit = IllnessDeathFit.from_trace(
+            {"posterior": prior["prior"].to_dataset(), "sample_stats": xr.Dataset()},
+            model=self, data=data, families=fams, priors=priors, settings={}, sampled=[],
+            timing={})
+        med = fit.medians(thin=1)
+        probs = (0.025, 0.25, 0.5, 0.75, 0.975)
+        rows = {}
+        hr = fit.hazard_ratio()
+        for t in TRANSITIONS:
+            rows[f"HR {t.replace('_', ' ')}"] = quantiles(hr.sel(transition=t).values.ravel(),
+                                                          probs)
+        for name, label in (("os", "OS"), ("pfs", "PFS"), ("progression", "TTP")):
+            for a in data.arms:
+                rows[f"median {label} {a}"] = quantiles(med[name].sel(arm=a).values, probs)
+        out = pd.DataFrame(rows, index=[f"q{100 * q:g}" for q in probs]).T
+        out.attrs.update(model=repr(self), time_unit=data.time_unit, draws=int(draws),
+                         estimand="typical_site")
+        return out
+
+    def _data(self, trial, progression: str, death: str, what: str) -> IllnessDeathData:
+        """The patients' progression and death data of ``trial``, checked for what the
+        model needs (both arms, two sites for site effects, a progression and a death
+        seen); transitions without events are warned of."""
+        if isinstance(trial, IllnessDeathData):
+            data = trial
+            if self.covariates and data.X is None:
+                raise ModelError("covariates need the trial (a TrialData) or an "
+                                 "IllnessDeathData made with from_trial(..., covariates=).")
+        else:
+            from bayes_hcc.data.trial import require_trial
+
+            data = IllnessDeathData.from_trial(require_trial(trial, what),
+                                               progression, death,
+                                               covariates=self.covariates,
+                                               reference_levels=self.reference_levels)
+        empty = [a for i, a in enumerate(data.arms) if not np.any(np.asarray(data.arm) == i)]
+        if empty:
+            raise ModelError(f"IllnessDeath: arm {empty[0]!r} has no patients in these data (a "
+                             "subset of one arm?): the arms cannot be compared.")
+        n_sites = len(data.sites)
+        if self.site_effect != "none" and n_sites < 2:
+            raise ModelError(f"site_effect={self.site_effect!r} needs at least 2 sites; these "
+                             f"data have {n_sites}. Use site_effect='none' (in a spec: "
+                             "[site] effect = \"none\").")
+        counts = data.counts()
+        if counts["progression then death"] + counts["progression, alive"] == 0:
+            raise ModelError("no progression seen in any patient: the progression and "
+                             "post-progression transitions cannot be estimated.")
+        if data.death.sum() == 0:
+            raise ModelError("no deaths at all: the death transitions cannot be estimated.")
+        empty = data.empty_transitions()
+        if empty:
+            listed = "; ".join(f"{t} in arm {a!r}" for t, a in empty)
+            warn(f"no events seen for: {listed}. That transition's hazard in that "
+                          "arm, and its hazard ratio, are informed by the prior only, so read "
+                          "those posteriors (and the curves built on them) with care.",
+                          DataWarning)
+        return data
 
     def _data_arrays(self, data: IllnessDeathData, fams) -> dict:
         """The likelihood layout as graph data (the compiled sampler reads each data array
