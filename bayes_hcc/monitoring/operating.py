@@ -462,7 +462,9 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
                     f"scenario {name!r}: {n} patients cannot give the "
                     f"{look.events} events of the plan's look {look.name!r}; give the "
                     "scenario more patients (n_patients) or the plan fewer events.")
-    refit = dict(refit or {})
+    from bayes_hcc.spec.sampler import check_refit
+
+    refit = check_refit(refit, "simulate_design")
     from bayes_hcc.monitoring.predict import check_settle_draws
 
     settle_draws = check_settle_draws(settle_draws)

@@ -52,6 +52,7 @@ from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times  # noqa: F401
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
                                        Prediction, load_plan, normal_rule_prior)
+from bayes_hcc.spec.sampler import check_refit
 
 __all__ = ["Prediction", "FutureSimulator", "conditional_event_times", "predict_event_dates",
            "predict_event_counts", "predictive_probability", "PPoSResult",
@@ -423,6 +424,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     n_sims = _check_n_sims(pred.n_sims if n_sims is None else n_sims)
     method = pred.method if method is None else method
     settle_draws = check_settle_draws(settle_draws)
+    refit = check_refit(refit, "predictive_probability")
     if method not in PPOS_METHODS:
         raise BayesHCCError(f"method={method!r}; choose one of {', '.join(PPOS_METHODS)}.")
     if method == "fast":
@@ -456,7 +458,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                             f"{sim.cut_date.date()}.")
     completion_label = "plan model" if completion is None else repr(sim.fit.model)
     if calibration is not None:  # before any completion is simulated
-        _check_reused_calibration(calibration, method, plan.hash, dict(refit or {}),
+        _check_reused_calibration(calibration, method, plan.hash, refit,
                                   completion_label, target, settle_draws)
     rng = np.random.default_rng(random_seed)
     seeds = rng.integers(2**31, size=n_sims)
@@ -471,7 +473,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                      "events_reached": reached, "n_patients": len(e),
                      "n_events": e.n_events, "seed": int(seeds[i])})
         # the completed trial itself (read once, by the simulator): a worker refits it
-        tasks.append((f"sim{i}", (plan.spec, data, int(seeds[i]), method, dict(refit or {}),
+        tasks.append((f"sim{i}", (plan.spec, data, int(seeds[i]), method, refit,
                                   None if settle_draws is None else
                                   (settle_draws, final.success))))
     t_sim = time.perf_counter() - t_sim
@@ -503,7 +505,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                         method=method, sims=sims, cut_date=sim.cut_date,
                         settings={"prediction": pred.__dict__, "random_seed": random_seed,
                                   "success": final.success, "settle_draws": settle_draws,
-                                  "refit": dict(refit or {}), "plan_hash": plan.hash,
+                                  "refit": refit, "plan_hash": plan.hash,
                                   "completion": completion_label,
                                   **({"screening": screening} if screening else {})},
                         calibration=cal)

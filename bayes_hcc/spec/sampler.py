@@ -11,7 +11,7 @@ import numpy as np
 
 from bayes_hcc.errors import ModelError
 
-__all__ = ["check_sampler_settings", "MAX_CHAINS", "MAX_TOTAL_DRAWS", "MAX_SEED",
+__all__ = ["check_sampler_settings", "check_refit", "REFIT_KEYS", "MAX_CHAINS", "MAX_TOTAL_DRAWS", "MAX_SEED",
            "MAX_TRACE_BYTES"]
 
 #: nutpie runs chains as threads; more than this is a typo, not a plan.
@@ -86,3 +86,38 @@ def check_sampler_settings(*, draws, tune, chains, seed=None, target_accept=None
     return out
 
 
+
+
+#: What a ``refit=`` of simulated or completed trials may set (``fit``'s sampler settings;
+#: the seed comes from the simulation, the pointwise log-likelihood is never needed).
+REFIT_KEYS = ("draws", "tune", "chains", "target_accept", "cores", "sampler")
+
+
+def check_refit(refit, where: str) -> dict:
+    """``refit=`` (sampler overrides of every refit in a design simulation or a PPoS)
+    checked before any trial runs: a dict of ``REFIT_KEYS`` with valid values. A typo
+    (``draw``) raised TypeError from inside the first refit, after the simulation had
+    started."""
+    import difflib
+
+    from bayes_hcc.errors import BayesHCCError
+
+    if refit is None:
+        return {}
+    if not isinstance(refit, dict):
+        raise BayesHCCError(f"{where}: refit={refit!r} must be a dict of sampler settings, "
+                            "e.g. refit={'draws': 500, 'chains': 2}.")
+    unknown = [k for k in refit if k not in REFIT_KEYS]
+    if unknown:
+        hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(
+            str(k), REFIT_KEYS, n=1)) else repr(k) for k in unknown]
+        raise BayesHCCError(f"{where}: refit has unknown key(s) {', '.join(hints)}; valid "
+                            f"keys: {', '.join(REFIT_KEYS)}.")
+    check_sampler_settings(draws=refit.get("draws", 1000), tune=refit.get("tune", 1000),
+                           chains=refit.get("chains", 4),
+                           target_accept=refit.get("target_accept"), error=BayesHCCError,
+                           where=f"{where}: refit ")
+    if refit.get("sampler", "nutpie") not in ("nutpie", "pymc"):
+        raise BayesHCCError(f"{where}: refit sampler={refit['sampler']!r}; choose 'nutpie' "
+                            "or 'pymc'.")
+    return dict(refit)

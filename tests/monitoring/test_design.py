@@ -158,6 +158,16 @@ def test_scenarios_from_text_and_bad_scenarios():
         bh.simulate_design(_plan(), {"bad": 0.7}, n_trials=1)
     with pytest.raises(bh.BayesHCCError, match="list of strings"):
         bh.simulate_design(_plan(), [{"hr_os": 0.7}], n_trials=1)
+    # a sampler setting misspelt in refit= raised TypeError from the first trial's refit,
+    # after the simulation had started; a PPoS likewise
+    with pytest.raises(bh.BayesHCCError, match=r"simulate_design: refit has unknown key\(s\) "
+                       r"'draw' \(did you mean 'draws'\?\)"):
+        bh.simulate_design(_plan(), n_trials=1, refit={"draw": 100})
+    with pytest.raises(bh.BayesHCCError, match=r"refit chains=0 must be between 1"):
+        bh.simulate_design(_plan(), n_trials=1, refit={"chains": 0})
+    with pytest.raises(bh.BayesHCCError, match=r"predictive_probability: refit has unknown"):
+        bh.predictive_probability(bh.datasets.load_example_trial().cut("2018-06-06"),
+                                  _plan(), refit={"tunes": 100})
 
 
 def test_cli_design(tmp_path):
