@@ -22,9 +22,11 @@ from bayes_hcc.quantities.population import posterior_params
 __all__ = ["loo", "compare", "psense", "ppc_km", "prior_predictive"]
 
 
-def _with_loglik(fit, what: str):
+def _with_loglik(fit, what: str, *, joint_ok: bool = False):
+    """The fit, with its pointwise log-likelihood; ``joint_ok``: an illness-death fit too
+    (its own, ``IllnessDeathFit.log_likelihood``), else refused as ``as_fit`` does."""
     fit = _loaded(fit)
-    if _is_illness_death(fit):
+    if joint_ok and _is_illness_death(fit):
         return fit
     fit = as_fit(fit)
     if "log_likelihood" not in fit.datatree.children:
@@ -60,7 +62,7 @@ def loo(fit):
     """
     import arviz_stats as azs
 
-    dt = _loglik_tree(_with_loglik(fit, "loo"))
+    dt = _loglik_tree(_with_loglik(fit, "loo", joint_ok=True))
     fixed = _fixed_patients(dt)
     if not fixed.any():
         return azs.loo(dt, pointwise=True)
@@ -115,7 +117,7 @@ def compare(fits) -> pd.DataFrame:
 
     if not isinstance(fits, dict):
         fits = {f"{_model_name(f)}-{i}": f for i, f in enumerate(fits)}
-    fits = {k: _with_loglik(v, f"compare ({k!r})") for k, v in fits.items()}
+    fits = {k: _with_loglik(v, f"compare ({k!r})", joint_ok=True) for k, v in fits.items()}
     if len(fits) < 2:
         raise BayesHCCError("compare needs at least two fits.")
     joint = {k: _is_illness_death(f) for k, f in fits.items()}
