@@ -427,4 +427,8 @@ def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int | 
     out = pd.DataFrame({k: _core.quantiles(v, q) for k, v in rows.items()},
                        index=[f"q{int(x * 1000) / 10:g}" for x in q]).T
     out.attrs.update(endpoint=endpoint, time_unit=trial.time_unit, draws=draws)
+    out.attrs["footnotes"] = [
+        f"Prior predictive of {endpoint.upper()} under {model!r}: quantiles of {draws} draws "
+        f"from the priors (no data), {label} = {trial.arms[1]} relative to "
+        f"{trial.arms[0]}; medians in {trial.time_unit} at the typical site."]
     return out

@@ -378,6 +378,11 @@ class IllnessDeath:
         out = pd.DataFrame(rows, index=[f"q{100 * q:g}" for q in probs]).T
         out.attrs.update(model=repr(self), time_unit=data.time_unit, draws=int(draws),
                          estimand="typical_site")
+        out.attrs["footnotes"] = [
+            f"Prior predictive of {self!r}: quantiles of {int(draws)} draws from the "
+            f"priors (no data), HRs = {data.arms[1]} relative to {data.arms[0]} per "
+            f"transition; medians in {data.time_unit} at the typical site (inf: past 100 "
+            "times the curves' horizon)."]
         return out
 
     def _data(self, trial, progression: str, death: str, what: str) -> IllnessDeathData:

@@ -140,6 +140,8 @@ def test_prior_predictive_of_a_pre_specified_analysis(example_trial):
     direct = bh.prior_predictive(bh.build(bh.load_spec(spec)), example_trial, "pfs",
                                  random_seed=1)
     assert table.attrs["endpoint"] == "pfs"
+    # written for a paper it says what it is (a DOCX of it had no footnote at all)
+    assert table.attrs["footnotes"][0].startswith("Prior predictive of PFS under ")
     pd.testing.assert_frame_equal(table, direct)
     with pytest.raises(bh.BayesHCCError, match=r"give a model, bh.WeibullPH\(...\), not"):
         bh.prior_predictive(bh.WeibullPH, example_trial)
@@ -171,6 +173,7 @@ def test_prior_predictive_of_an_illness_death_model(example_trial):
     for t in TRANSITIONS:
         assert abs(np.log(table.loc[f"HR {t.replace('_', ' ')}", "q50"])) < 0.15
     assert (table.loc["median PFS sorafenib"] <= table.loc["median OS sorafenib"]).all()
+    assert table.attrs["footnotes"][0].startswith("Prior predictive of IllnessDeath(")
 
 
 def test_bad_arguments_are_named(weibull_fit):
