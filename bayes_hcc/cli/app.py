@@ -52,7 +52,7 @@ def describe(
             typer.echo(f"\n== {ep.upper()} ({trial.time_unit}) ==")
             table = trial.summary(ep)
             typer.echo(table.to_string())
-            for note in table.attrs.get("notes", []):
+            for note in table.attrs.get("footnotes", []):
                 typer.echo(f"Note: {note}")
             km = trial.kaplan_meier(ep)
             typer.echo("\nTurnbull NPMLE median per arm (in (median_from, median]; no CI):"

@@ -45,7 +45,7 @@ def follow_up_summary(trial, endpoint: str) -> pd.DataFrame:
         parts = ([f"{', '.join(map(str, none))}: no patient censored"] if none else []) + \
             ([f"{', '.join(map(str, few))}: too few censored for the reverse Kaplan-Meier "
               "to reach 0.5"] if few else [])
-        out.attrs["notes"] = [f"{column} not estimable (NaN) for {'; '.join(parts)}."]
+        out.attrs["footnotes"] = [f"{column} not estimable (NaN) for {'; '.join(parts)}."]
     return out
 
 

@@ -287,5 +287,5 @@ def test_summary_and_km_medians_match_lifelines():
         reached = np.isfinite(KaplanMeierFitter().fit(ep.time[m], 1 - ep.event[m])
                               .median_survival_time_)
         assert reached == np.isfinite(s.loc[(by, group), "median_follow_up_months"])
-    assert s.attrs["notes"] == ["median_follow_up_months not estimable (NaN) for CNUH, SMC: "
+    assert s.attrs["footnotes"] == ["median_follow_up_months not estimable (NaN) for CNUH, SMC: "
                                 "no patient censored."]
