@@ -157,14 +157,17 @@ def cox_log_hr(time, event, arm, strata=None, sites=None) -> tuple[float, float]
 
 
 def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
-                         alpha: float = 0.05, time_unit: str = "months",
-                         note: str = "") -> pd.DataFrame:
+                         covariates=None, covariate_names=(), alpha: float = 0.05,
+                         time_unit: str = "months", note: str = "") -> pd.DataFrame:
     """The frequentist companion of a two-arm comparison, computed by lifelines and
     statsmodels (not by this package): the log-rank test (statsmodels ``survdiff``,
     stratified when ``strata`` is given, with delayed entry when ``entry`` is), the Cox
     hazard ratio with its Wald CI and p-value (lifelines ``CoxPHFitter``, Efron ties,
-    ``strata=`` and ``entry_col=`` likewise) and the Kaplan-Meier median of each arm with its
-    CI (lifelines, entry times honoured).
+    ``strata=`` and ``entry_col=`` likewise; adjusted for ``covariates``, an (n, p) design
+    matrix, when given, so that it estimates the conditional HR a covariate-adjusted model
+    does) and the Kaplan-Meier median of each arm with its CI (lifelines, entry times
+    honoured). The log-rank test and the medians are not covariate-adjusted (their
+    ``note`` says so when covariates are given).
 
     Returns one row per quantity: ``estimate``, ``lower``, ``upper``, ``p_value``,
     ``method`` (what computed it) and ``note``.
@@ -179,6 +182,11 @@ def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
     stratified = strata is not None
     delayed = entry is not None and np.any(np.asarray(entry) > 0)
     how = (" stratified" if stratified else "") + (", delayed entry" if delayed else "")
+    X = None if covariates is None else np.asarray(covariates, float).reshape(len(time), -1)
+    adjusted = X is not None and X.shape[1] > 0
+    names = list(covariate_names) or [f"x{j + 1}" for j in range(X.shape[1] if adjusted
+                                                                   else 0)]
+    unadjusted = (f"not adjusted for {', '.join(names)}" if adjusted else "")
     rows = []
     kw = {}
     if stratified:
@@ -192,8 +200,11 @@ def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
     rows.append({"quantity": "log-rank test", "estimate": float(chisq), "lower": np.nan,
                  "upper": np.nan, "p_value": float(p),
                  "method": f"log-rank{how} (statsmodels survdiff); estimate = chi-square, 1 df",
-                 "note": note})
+                 "note": "; ".join(x for x in (note, unadjusted) if x)})
     df = pd.DataFrame({"T": time, "E": event, "arm": arm.astype(float)})
+    if adjusted:
+        for j in range(X.shape[1]):
+            df[f"_x{j}"] = X[:, j]
     cox_kw = {}
     if stratified:
         df["stratum"] = np.asarray(strata).astype(str)
@@ -201,8 +212,10 @@ def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
     if delayed:
         df["entry"] = np.asarray(entry, float)
         cox_kw["entry_col"] = "entry"
+    adjusted_for = f", adjusted for {', '.join(names)}" if adjusted else ""
     cox_row = {"quantity": f"Cox HR ({arms[1]} / {arms[0]})",
-               "method": f"Cox{how} (lifelines CoxPHFitter, Efron ties), Wald {level}% CI"}
+               "method": f"Cox{how}{adjusted_for} (lifelines CoxPHFitter, Efron ties), "
+                         f"Wald {level}% CI"}
     if min(events) == 0:
         # monotone likelihood: the Cox estimate runs off to 0 or infinity
         empty = arms[int(np.argmin(events))]
@@ -221,14 +234,14 @@ def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
         kmf = KaplanMeierFitter(alpha=alpha).fit(
             time[m], event[m], entry=np.asarray(entry, float)[m] if delayed else None)
         ci = median_survival_times(kmf.confidence_interval_)
+        reached = "" if np.isfinite(kmf.median_survival_time_) else "not reached"
         rows.append({"quantity": f"KM median {a} ({time_unit})",
                      "estimate": float(kmf.median_survival_time_),
                      "lower": float(ci.iloc[0, 0]), "upper": float(ci.iloc[0, 1]),
                      "p_value": np.nan,
                      "method": f"Kaplan-Meier (lifelines), {level}% CI (log-log)"
                                + (", delayed entry" if delayed else ""),
-                     "note": note or ("not reached" if not np.isfinite(
-                         kmf.median_survival_time_) else "")})
+                     "note": "; ".join(x for x in (note or reached, unadjusted) if x)})
     out = pd.DataFrame(rows).set_index("quantity")
     out.attrs.update(alpha=alpha, stratified=stratified, delayed_entry=bool(delayed),
                      time_unit=time_unit)

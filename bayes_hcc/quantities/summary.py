@@ -105,7 +105,9 @@ def mark_median_difference(row: dict, statuses, extrapolate: bool) -> None:
 def frequentist(fit, *, prob: float = 0.95) -> pd.DataFrame:
     """The frequentist companion of a fit, on the data it was fitted to: log-rank test, Cox
     HR with its ``prob`` Wald CI and KM medians with CIs, computed by statsmodels and
-    lifelines (``data.km.classical_comparison``), stratified as the fit is.
+    lifelines (``data.km.classical_comparison``), stratified as the fit is, the Cox HR
+    adjusted for the fit's covariates as the fit is (its design matrix: the same
+    conditional HR; the log-rank test and the medians stay unadjusted and say so).
 
     An interval-censored endpoint is analysed as trials conventionally report it: the event
     at the scan that showed it (the upper bound); the ``note`` column says so.
@@ -118,8 +120,11 @@ def frequentist(fit, *, prob: float = 0.95) -> pd.DataFrame:
     note = ("event at the scan that showed it (the conventional analysis; the Bayesian "
             "model uses the interval)" if "upper_bound" in c else "")
     strata = fit.strata_labels()
+    names = list(fit.settings.get("covariates") or ())
+    X = c["X"].to_numpy() if names and "X" in c else None
     return classical_comparison(t, c[fit.endpoint].to_numpy(), c["arm"].to_numpy(),
-                                fit.arms, strata=strata, alpha=1 - prob,
+                                fit.arms, strata=strata, covariates=X,
+                                covariate_names=names, alpha=1 - prob,
                                 time_unit=fit.time_unit, note=note)
 
 

@@ -76,6 +76,24 @@ def test_three_level_covariate_agrees_with_the_weibull_mle(three_level):
     assert list(table.index) == ["stage: B vs A", "stage: C vs A", "age (per unit)"]
     assert table.loc["stage: B vs A", "HR"] == pytest.approx(np.exp(ours["stage_B"]),
                                                              rel=0.02)
+    # the frequentist companion beside it is adjusted as the model is: the arm's Cox HR
+    # equals lifelines' Cox with the covariates as a user codes them (age, stage dummies
+    # against A), to lifelines' convergence tolerance; it was the unadjusted Cox HR, another
+    # estimand than the conditional HR it sat beside
+    from lifelines import CoxPHFitter
+
+    f = three_level.to_frame()
+    df = pd.DataFrame({"T": f["os_time"], "E": f["os_event"],
+                       "arm": (f["arm"] == "tace_sorafenib").astype(float), "age": f["age"],
+                       "stage_B": (f["stage"] == "B").astype(float),
+                       "stage_C": (f["stage"] == "C").astype(float)})
+    ref = CoxPHFitter().fit(df, "T", "E").summary.loc["arm"]
+    freq = bh.frequentist(fit)
+    cox = freq.loc["Cox HR (tace_sorafenib / sorafenib)"]
+    assert cox["estimate"] == pytest.approx(ref["exp(coef)"], rel=1e-6)
+    assert cox["upper"] == pytest.approx(ref["exp(coef) upper 95%"], rel=1e-6)
+    assert "adjusted for stage, age" in cox["method"]
+    assert freq.loc["log-rank test", "note"] == "not adjusted for stage, age"
 
 
 def test_changing_the_reference_level_changes_only_the_labels(three_level):
