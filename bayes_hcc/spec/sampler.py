@@ -88,9 +88,10 @@ def check_sampler_settings(*, draws, tune, chains, seed=None, target_accept=None
 
 
 
-#: What a ``refit=`` of simulated or completed trials may set (``fit``'s sampler settings;
-#: the seed comes from the simulation, the pointwise log-likelihood is never needed).
-REFIT_KEYS = ("draws", "tune", "chains", "target_accept", "cores", "sampler")
+#: What a ``refit=`` of simulated or completed trials may set (``fit``'s sampler settings,
+#: and ``exploratory``: quick fits held to the exploratory thresholds; the seed comes from
+#: the simulation, the pointwise log-likelihood is never needed).
+REFIT_KEYS = ("draws", "tune", "chains", "target_accept", "cores", "sampler", "exploratory")
 
 
 def check_refit(refit, where: str) -> dict:
@@ -117,6 +118,9 @@ def check_refit(refit, where: str) -> dict:
                            chains=refit.get("chains", 4),
                            target_accept=refit.get("target_accept"), error=BayesHCCError,
                            where=f"{where}: refit ")
+    if not isinstance(refit.get("exploratory", False), bool):
+        raise BayesHCCError(f"{where}: refit exploratory={refit['exploratory']!r} must be "
+                            "True or False.")
     if refit.get("sampler", "nutpie") not in ("nutpie", "pymc"):
         raise BayesHCCError(f"{where}: refit sampler={refit['sampler']!r}; choose 'nutpie' "
                             "or 'pymc'.")
