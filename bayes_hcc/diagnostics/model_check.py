@@ -11,7 +11,7 @@ import xarray as xr
 
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.base import SurvivalModel
-from bayes_hcc.models.from_spec import single_endpoint_model
+from bayes_hcc.models.from_spec import illness_death_analysis, single_endpoint_model
 from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.design import eta_numpy, patient_groups
 from bayes_hcc.units import log_unit_in_months
@@ -404,6 +404,11 @@ def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int | 
     from bayes_hcc.data.trial import require_trial
 
     trial = require_trial(trial, "prior_predictive")
+    joint = illness_death_analysis(model, trial)  # an illness-death spec: its own
+    if joint is not None:
+        model, trial, ends = joint
+        return model.prior_predictive(trial, **ends, draws=draws or 1000,
+                                      random_seed=random_seed)
     model, trial, endpoint = single_endpoint_model(model, trial, endpoint, "prior_predictive",
                                                    joint_ok=True)
     if not isinstance(model, SurvivalModel):  # an illness-death model: its own

@@ -32,6 +32,30 @@ def build(spec):
     return SurvivalModel.from_spec(spec)
 
 
+def _spec_like(model) -> bool:
+    from pathlib import Path
+
+    return isinstance(model, (ModelSpec, Path)) or (isinstance(model, str)
+                                                    and model.endswith(".toml"))
+
+
+def illness_death_analysis(spec, trial: TrialData):
+    """(model, analysis population, {"progression", "death"}) of an illness-death spec:
+    the model with its times (cut points) in the trial's unit, and the endpoints the spec
+    names; None for any other spec or object."""
+    if not _spec_like(spec):
+        return None
+    spec = load_spec(spec)
+    if not spec.illness_death:
+        return None
+    from bayes_hcc.multistate.model import IllnessDeath
+
+    ms = dict(spec.illness_death)
+    trial = population(spec, trial)
+    return (IllnessDeath.from_spec(spec, trial.time_unit), trial,
+            {"progression": ms["progression"], "death": ms["death"]})
+
+
 def single_endpoint_model(model, trial: TrialData, endpoint: str | None, what: str, *,
                           joint_ok: bool = False):
     """(model, trial, endpoint) for a function that takes one single-endpoint model (or,
@@ -39,10 +63,7 @@ def single_endpoint_model(model, trial: TrialData, endpoint: str | None, what: s
     analysis population and, unless ``endpoint`` is given, its endpoint (default "os").
     Anything else is refused by name, not left to fail deep inside with an
     AttributeError."""
-    from pathlib import Path
-
-    if isinstance(model, (ModelSpec, Path)) or (isinstance(model, str)
-                                               and model.endswith(".toml")):
+    if _spec_like(model):
         spec = load_spec(model)
         trial = population(spec, trial)
         endpoint = endpoint or spec.endpoint
@@ -87,7 +108,7 @@ def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, 
         kwargs["exploratory"] = True
     kwargs.update(overrides)
     if spec.illness_death:
-        return _fit_illness_death(spec, population(spec, trial), check, kwargs)
+        return _fit_illness_death(spec, trial, check, kwargs)
     fit = build(spec).fit(population(spec, trial), spec.endpoint, check=check, **kwargs)
     # The fit's spec records the sampler settings it ran with (fast mode, overrides); the
     # pre-specified analysis it came from is kept by its own hash.
@@ -98,14 +119,10 @@ def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, 
 def _fit_illness_death(spec: ModelSpec, trial: TrialData, check: bool, kwargs: dict):
     """An illness-death spec's fit; its attrs carry the spec as run (sampler settings as
     used), its hash, and the hash of the spec as given."""
-    from bayes_hcc.multistate.model import IllnessDeath
-
-    ms = dict(spec.illness_death)
     kwargs = dict(kwargs)
     kwargs.pop("sampler", None)  # nutpie (the spec says so)
-    model = IllnessDeath.from_spec(spec, trial.time_unit)
-    fit = model.fit(trial, progression=ms["progression"], death=ms["death"], check=check,
-                    **kwargs)
+    model, trial, ends = illness_death_analysis(spec, trial)
+    fit = model.fit(trial, **ends, check=check, **kwargs)
     ran = {"sampler.draws": kwargs["draws"], "sampler.tune": kwargs["tune"],
            "sampler.chains": kwargs["chains"], "sampler.target_accept":
            kwargs["target_accept"], "sampler.seed": int(fit.random_seed)}

@@ -156,6 +156,8 @@ def test_prior_predictive_of_an_illness_death_model(example_trial):
     within 0.2 on the log scale (the Monte Carlo SE of a quartile of 2000 draws of a
     log-median whose SD is about 2 is 0.06). Each log HR is Normal(0, 1): its median HR
     within 0.15 of 1 on the log scale (2.7 SE)."""
+    from pathlib import Path
+
     from bayes_hcc.multistate.data import IllnessDeathData
     from bayes_hcc.multistate.likelihood import TRANSITIONS
 
@@ -174,6 +176,15 @@ def test_prior_predictive_of_an_illness_death_model(example_trial):
         assert abs(np.log(table.loc[f"HR {t.replace('_', ' ')}", "q50"])) < 0.15
     assert (table.loc["median PFS sorafenib"] <= table.loc["median OS sorafenib"]).all()
     assert table.attrs["footnotes"][0].startswith("Prior predictive of IllnessDeath(")
+    # the shipped illness-death spec: its model, endpoints and priors, in any time unit
+    # (the same seed gives the same draws; the medians scale with the unit)
+    spec = Path(__file__).resolve().parents[2] / "models" / "illness_death.toml"
+    months = bh.prior_predictive(spec, example_trial, random_seed=4)
+    days = bh.prior_predictive(spec, example_trial.to_unit("days"), random_seed=4)
+    medians = [r for r in months.index if r.startswith("median")]
+    finite = np.isfinite(months.loc[medians].to_numpy(float))
+    np.testing.assert_allclose(days.loc[medians].to_numpy(float)[finite] / 30.4375,
+                               months.loc[medians].to_numpy(float)[finite], rtol=1e-6)
 
 
 def test_bad_arguments_are_named(weibull_fit):
