@@ -93,21 +93,21 @@ def only_data_warnings():
         yield
 
 
-def as_numbers(value, where: str, example: str = "[12, 24]") -> tuple:
+def as_numbers(value, caller: str, name: str, example: str = "[12, 24]") -> tuple:
     """One number or a sequence of numbers as a tuple of finite floats, else a
-    :class:`BayesHCCError` naming ``where`` (``"summarize: times"``) and the form wanted.
-    Text is refused: iterated, ``"12"`` gave the numbers 1 and 2, and ``"0.8"`` an error
-    from deep inside about ``'.'``."""
+    :class:`BayesHCCError` naming the function (``caller``), the argument (``name``) and
+    the form wanted (``example``). Text is refused: iterated, ``"12"`` gave the numbers 1
+    and 2, and ``"0.8"`` an error from deep inside about ``'.'``."""
     import numpy as np
 
     if isinstance(value, (str, bytes)):
-        raise BayesHCCError(f"{where}={value!r} is text; give numbers, e.g. "
-                            f"{where.rsplit(': ', 1)[-1]}={example}.")
+        raise BayesHCCError(f"{caller}: {name}={value!r} is text; give numbers, e.g. "
+                            f"{name}={example}.")
     try:
         out = tuple(float(x) for x in np.atleast_1d(np.asarray(value, dtype=object)))
     except (TypeError, ValueError):
-        raise BayesHCCError(f"{where}={value!r} must be numbers, e.g. "
-                            f"{where.rsplit(': ', 1)[-1]}={example}.") from None
+        raise BayesHCCError(f"{caller}: {name}={value!r} must be numbers, e.g. "
+                            f"{name}={example}.") from None
     if not all(np.isfinite(x) for x in out):
-        raise BayesHCCError(f"{where}={list(out)} must be finite numbers.")
+        raise BayesHCCError(f"{caller}: {name}={list(out)} must be finite numbers.")
     return out

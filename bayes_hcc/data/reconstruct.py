@@ -51,6 +51,11 @@ class CleanedCurve:
     changes: list = field(default_factory=list)
 
 
+#: Names of the value column of a digitised curve and of a numbers-at-risk table.
+SURVIVAL_NAMES = ("survival", "surv", "s")
+AT_RISK_NAMES = ("n_at_risk", "at_risk", "n_risk", "n")
+
+
 def _named_columns(frame: pd.DataFrame, second: tuple) -> pd.DataFrame:
     """The frame with its ``time`` column first and its value column second when both are
     named (in any order, any case), else as given: two columns by position."""
@@ -65,15 +70,15 @@ def clean_curve(curve, *, tol: float = 0.02) -> CleanedCurve:
     """Clean digitised (time, survival) points as a digitiser exports them.
 
     Columns named ``time`` and ``survival`` are read by name (in any order), otherwise the
-    first two by position. Sorted by time; survival in percent (any value above 1.5) divided by 100; exact
-    duplicates removed; points that rise above an earlier point by at most ``tol`` (a
+    first two by position. Sorted by time; survival in percent (any value above 1.5)
+    divided by 100; exact duplicates removed; points that rise above an earlier point by at most ``tol`` (a
     digitiser's jitter) lowered to the running minimum; negative times refused; a point
     (0, 1) added when missing. Each change is listed in ``changes``. A curve rising by more
     than ``tol``, or starting clearly below 1, is an error naming the points."""
     frame = pd.DataFrame(curve).copy() if not isinstance(curve, pd.DataFrame) else curve.copy()
     if frame.shape[1] < 2:
         raise TrialDataError("reconstruct: the curve needs two columns, time and survival.")
-    frame = _named_columns(frame, ("survival", "surv", "s"))
+    frame = _named_columns(frame, SURVIVAL_NAMES)
     t = pd.to_numeric(frame.iloc[:, 0], errors="coerce").to_numpy(float)
     s = pd.to_numeric(frame.iloc[:, 1], errors="coerce").to_numpy(float)
     changes = []
@@ -129,7 +134,7 @@ def clean_curve(curve, *, tol: float = 0.02) -> CleanedCurve:
 def _check_at_risk(at_risk, t_max):
     frame = pd.DataFrame(at_risk).copy() if not isinstance(at_risk, pd.DataFrame) \
         else at_risk.copy()
-    frame = _named_columns(frame, ("n_at_risk", "at_risk", "n_risk", "n"))
+    frame = _named_columns(frame, AT_RISK_NAMES)
     times = pd.to_numeric(frame.iloc[:, 0], errors="coerce").to_numpy(float)
     n = pd.to_numeric(frame.iloc[:, 1], errors="coerce").to_numpy(float)
     if not (np.isfinite(times).all() and np.isfinite(n).all()):
@@ -308,8 +313,7 @@ def read_points(path) -> pd.DataFrame:
     if frame.shape[1] < 2:
         raise TrialDataError(f"{path}: needs two columns (time and survival, or time and "
                              "number at risk); found one.")
-    frame = _named_columns(frame, ("survival", "surv", "s", "n_at_risk", "at_risk",
-                                   "n_risk", "n"))
+    frame = _named_columns(frame, SURVIVAL_NAMES + AT_RISK_NAMES)
     return frame.iloc[:, :2].apply(pd.to_numeric, errors="coerce")
 
 

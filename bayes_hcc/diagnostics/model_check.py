@@ -10,7 +10,6 @@ import pandas as pd
 import xarray as xr
 
 from bayes_hcc.errors import BayesHCCError
-from bayes_hcc.models.base import SurvivalModel
 from bayes_hcc.models.from_spec import illness_death_analysis, single_endpoint_model
 from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.design import eta_numpy, patient_groups
@@ -135,10 +134,10 @@ def compare(fits) -> pd.DataFrame:
     ref_name, ref = next(iter(fits.items()))
     ref_ids = trees[ref_name]["log_likelihood"]["patient"].values
     for name, f in fits.items():
-        if _time_unit(f) != _time_unit(ref):
+        if f.time_unit != ref.time_unit:
             raise BayesHCCError(
-                f"compare: {name!r} was fitted in {_time_unit(f)} and {ref_name!r} in "
-                f"{_time_unit(ref)}; a log density depends on the time unit, so their ELPDs "
+                f"compare: {name!r} was fitted in {f.time_unit} and {ref_name!r} in "
+                f"{ref.time_unit}; a log density depends on the time unit, so their ELPDs "
                 "differ by a constant per event. Fit both to the same data in one unit "
                 "(trial.to_unit(...)).")
         if joint[name]:
@@ -182,10 +181,6 @@ def _model_name(fit) -> str:
     if _is_illness_death(fit):
         return f"illness_death_{fit.model.baseline}_{fit.model.time_scale}"
     return as_fit(fit).settings["model"]
-
-
-def _time_unit(fit) -> str:
-    return fit.data.time_unit if _is_illness_death(fit) else fit.time_unit
 
 
 def _same_joint_data(a, b) -> bool:
@@ -404,15 +399,12 @@ def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int | 
     from bayes_hcc.data.trial import require_trial
 
     trial = require_trial(trial, "prior_predictive")
-    joint = illness_death_analysis(model, trial)  # an illness-death spec: its own
+    joint = illness_death_analysis(model, trial)  # an illness-death model or spec: its own
     if joint is not None:
         model, trial, ends = joint
         return model.prior_predictive(trial, **ends, draws=draws or 1000,
                                       random_seed=random_seed)
-    model, trial, endpoint = single_endpoint_model(model, trial, endpoint, "prior_predictive",
-                                                   joint_ok=True)
-    if not isinstance(model, SurvivalModel):  # an illness-death model: its own
-        return model.prior_predictive(trial, draws=draws or 1000, random_seed=random_seed)
+    model, trial, endpoint = single_endpoint_model(model, trial, endpoint, "prior_predictive")
     draws = draws or 2000
     rng = np.random.default_rng(random_seed)
     ep, family, priors, *_ = prepare(model, trial, endpoint)

@@ -101,7 +101,7 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
     what = ("illness-death model" if _is_illness_death(fit) else "posterior survival")
     ax.set_title(f"{name.upper()}: {what} ({int(prob * 100)}% bands) and {ref}")
     risk_times = (_risk_times(grid.max(), unit) if risk_times is None
-                  else np.asarray(as_numbers(risk_times, "plot_survival: risk_times",
+                  else np.asarray(as_numbers(risk_times, "plot_survival", "risk_times",
                                              "[0, 6, 12, 18]")))
     for i in range(len(arms)):
         n = [int(np.sum(t[arm == i] >= rt)) for rt in risk_times]
@@ -168,7 +168,7 @@ def plot_hazard_ratio(fit, *, thresholds=(1.0,), ax=None):
     ax.plot(grid, dens, color="k")
     below = grid < 1.0
     ax.fill_between(grid[below], dens[below], color=COLORS[0], alpha=0.3)
-    for d in as_numbers(thresholds, "plot_hazard_ratio: thresholds", "[1.0, 0.8]"):
+    for d in as_numbers(thresholds, "plot_hazard_ratio", "thresholds", "[1.0, 0.8]"):
         ax.axvline(d, color="grey", ls="--", lw=1)
     p = prob_superiority(fit)
     ax.text(0.02, 0.95, f"P(HR < 1) = {p.probability:.3f}\nmedian HR = {np.median(hr):.2f} "

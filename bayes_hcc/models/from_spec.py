@@ -40,29 +40,30 @@ def _spec_like(model) -> bool:
 
 
 def illness_death_analysis(spec, trial: TrialData):
-    """(model, analysis population, {"progression", "death"}) of an illness-death spec:
-    the model with its times (cut points) in the trial's unit, and the endpoints the spec
-    names; None for any other spec or object."""
+    """(model, analysis population, {"progression", "death"}) of an illness-death spec
+    (the model with its times, cut points, in the trial's unit, and the endpoints the spec
+    names) or of an ``IllnessDeath`` model (the trial, and its default endpoints); None for
+    anything else."""
+    from bayes_hcc.multistate.model import IllnessDeath
+
+    if isinstance(spec, IllnessDeath):
+        return spec, trial, {}
     if not _spec_like(spec):
         return None
     spec = load_spec(spec)
     if not spec.illness_death:
         return None
-    from bayes_hcc.multistate.model import IllnessDeath
-
     ms = dict(spec.illness_death)
     trial = population(spec, trial)
     return (IllnessDeath.from_spec(spec, trial.time_unit), trial,
             {"progression": ms["progression"], "death": ms["death"]})
 
 
-def single_endpoint_model(model, trial: TrialData, endpoint: str | None, what: str, *,
-                          joint_ok: bool = False):
-    """(model, trial, endpoint) for a function that takes one single-endpoint model (or,
-    with ``joint_ok``, an illness-death model too): a spec (or its path) gives its model,
-    analysis population and, unless ``endpoint`` is given, its endpoint (default "os").
-    Anything else is refused by name, not left to fail deep inside with an
-    AttributeError."""
+def single_endpoint_model(model, trial: TrialData, endpoint: str | None, what: str):
+    """(model, trial, endpoint) for a function that takes one single-endpoint model: a
+    spec (or its path) gives its model, analysis population and, unless ``endpoint`` is
+    given, its endpoint (default "os"). Anything else is refused by name, not left to fail
+    deep inside with an AttributeError."""
     if _spec_like(model):
         spec = load_spec(model)
         trial = population(spec, trial)
@@ -70,8 +71,7 @@ def single_endpoint_model(model, trial: TrialData, endpoint: str | None, what: s
         model = build(spec)
     if isinstance(model, type):
         raise BayesHCCError(f"{what}: give a model, bh.{model.__name__}(...), not the class.")
-    if not isinstance(model, SurvivalModel) and not (
-            joint_ok and type(model).__name__ == "IllnessDeath"):
+    if not isinstance(model, SurvivalModel):
         raise BayesHCCError(f"{what} takes a single-endpoint model "
                             "(bh.PiecewiseExponential(), bh.WeibullPH(), ...) or an analysis "
                             f"spec, not {type(model).__name__} ({model!r}).")

@@ -131,6 +131,11 @@ class IllnessDeathFit:
         return int(json.loads(self.datatree.attrs["sampler_settings"])["seed"])
 
     @property
+    def time_unit(self) -> str:
+        """The unit of the data's times (as a single-endpoint ``Fit``'s)."""
+        return self.data.time_unit
+
+    @property
     def n_draws(self) -> int:
         post = self.datatree["posterior"]
         return int(post.sizes["chain"] * post.sizes["draw"])

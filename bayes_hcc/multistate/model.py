@@ -419,10 +419,9 @@ class IllnessDeath:
         empty = data.empty_transitions()
         if empty:
             listed = "; ".join(f"{t} in arm {a!r}" for t, a in empty)
-            warn(f"no events seen for: {listed}. That transition's hazard in that "
-                          "arm, and its hazard ratio, are informed by the prior only, so read "
-                          "those posteriors (and the curves built on them) with care.",
-                          DataWarning)
+            warn(f"no events seen for: {listed}. That transition's hazard in that arm, and "
+                 "its hazard ratio, are informed by the prior only, so read those posteriors "
+                 "(and the curves built on them) with care.", DataWarning)
         return data
 
     def _data_arrays(self, data: IllnessDeathData, fams) -> dict:

@@ -236,7 +236,7 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
                             f"({rmst_horizon(fit)[1]:.3g} {unit})")
         rows.append(row)
     thresholds = (effect.thresholds if thresholds is None
-                  else as_numbers(thresholds, "summarize: thresholds", "[1.0, 0.8]"))
+                  else as_numbers(thresholds, "summarize", "thresholds", "[1.0, 0.8]"))
     probs = [prob_effect(fit, d) for d in thresholds]
     for p in probs:
         rows.append({"quantity": f"P({p.statement})", "estimand": None, "mean": p.probability,
@@ -311,7 +311,7 @@ def as_specified(fit) -> dict:
 def _landmarks(times) -> tuple:
     """Landmark times as floats: one number or a sequence of numbers (``as_numbers``:
     ``times="12"`` was read as the landmarks 1 and 2)."""
-    out = as_numbers(times, "summarize: times")
+    out = as_numbers(times, "summarize", "times")
     if not all(t >= 0 for t in out):
         raise BayesHCCError(f"summarize: times={list(out)} must be finite and >= 0.")
     return out

@@ -108,6 +108,12 @@ def _grid(name: str, base: ModelSpec, raw: tuple, include_base: bool, overrides:
 PROGRESSION_AND_DEATH = "progression and death"
 
 
+def _loo_note(elpd) -> list[str]:
+    """A row's note on its LOO: how many patients' Pareto k exceed arviz-stats' limit."""
+    n_bad = int(np.sum(np.asarray(elpd.pareto_k) > elpd.good_k))
+    return [f"LOO: {n_bad} Pareto k > {elpd.good_k:.2f}"] if n_bad else []
+
+
 def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dict:
     """Fit one variant and summarise it as a table row (never raises for a fit problem:
     the row says what went wrong)."""
@@ -179,9 +185,7 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.time_unit})")
     r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
-    n_bad = int(np.sum(np.asarray(elpd.pareto_k) > elpd.good_k))
-    if n_bad:
-        note.append(f"LOO: {n_bad} Pareto k > {elpd.good_k:.2f}")
+    note += _loo_note(elpd)
     if spec.censoring != "interval" and trial.endpoint(spec.endpoint).has_bounds:
         # imputed event times are other data: their ELPD is not comparable with the others'
         where = {"midpoint": "the midpoint of its scan interval",
@@ -228,9 +232,7 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
         "transitions): transition HRs in columns hr_progression, "
         "hr_death_without_progression, hr_death_after_progression; ELPD of progression "
         "and death together (comparable with illness-death variants only)"]
-    n_bad = int(np.sum(np.asarray(elpd.pareto_k) > elpd.good_k))
-    if n_bad:
-        note.append(f"LOO: {n_bad} Pareto k > {elpd.good_k:.2f}")
+    note += _loo_note(elpd)
     hr = fit.hazard_ratio()
     row["_posterior"] = _draws_digest(hr, spec)
     for t in hr["transition"].values:
