@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.diagnostics import ppc_km, psense
-from bayes_hcc.errors import as_numbers
+from bayes_hcc.errors import BayesHCCError, as_numbers
 from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, hazard_ratio,
                                       prob_superiority, survival_curve)
 from bayes_hcc.units import convert
@@ -79,7 +79,7 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
         bounds = ((c["lower_bound"].to_numpy(), c["upper_bound"].to_numpy())
                   if "lower_bound" in c else None)
     ref = "Turnbull NPMLE" if bounds is not None else "Kaplan-Meier"
-    own = ax is None
+    own = _user_axes(ax, "plot_survival") is None
     fig, ax, tab = _survival_axes(plt, ax)
     lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
     grid = curve["time"].values
@@ -112,6 +112,19 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
     if own:
         fig.tight_layout()
     return fig
+
+
+def _user_axes(ax, caller: str):
+    """``ax=`` checked: one matplotlib Axes (a figure's whole array of panels, or
+    anything else, is refused by name instead of failing inside matplotlib)."""
+    from matplotlib.axes import Axes
+
+    if ax is not None and not isinstance(ax, Axes):
+        hint = (" (the whole array of panels: give one, e.g. axes[0])"
+                if hasattr(ax, "__len__") and not isinstance(ax, str) else "")
+        raise BayesHCCError(f"{caller}: ax={type(ax).__name__}{hint}; give one matplotlib "
+                            "Axes, or None for a figure of its own.")
+    return ax
 
 
 def _survival_axes(plt, ax):
@@ -163,7 +176,7 @@ def plot_hazard_ratio(fit, *, thresholds=(1.0,), ax=None):
     hr = hazard_ratio(fit).values.ravel()
     grid = np.linspace(np.quantile(hr, 0.001), np.quantile(hr, 0.999), 400)
     dens = gaussian_kde(np.log(hr))(np.log(grid)) / grid  # KDE on the log scale
-    own = ax is None
+    own = _user_axes(ax, "plot_hazard_ratio") is None
     fig, ax = plt.subplots(figsize=(6.5, 3.8)) if own else (ax.figure, ax)
     ax.plot(grid, dens, color="k")
     below = grid < 1.0

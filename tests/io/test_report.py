@@ -61,6 +61,12 @@ def test_survival_and_hr_figures_draw_into_panels_of_a_users_figure(fit):
     assert bh.plot_hazard_ratio(fit, thresholds=0.8).axes[0].lines[-1].get_xdata()[0] == 0.8
     with pytest.raises(bh.BayesHCCError, match=r"plot_survival: risk_times='6' is text"):
         bh.plot_survival(fit, risk_times="6")
+    # the figure's whole array of panels given as ax= failed inside matplotlib
+    fig, axes = plt.subplots(1, 2)
+    with pytest.raises(bh.BayesHCCError, match=r"plot_hazard_ratio: ax=ndarray \(the whole "
+                       r"array of panels: give one, e.g. axes\[0\]\)"):
+        bh.plot_hazard_ratio(fit, ax=axes)
+    plt.close(fig)
 
 
 def test_site_effects_forest_says_what_zero_is(fit):
