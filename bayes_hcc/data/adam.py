@@ -58,7 +58,8 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
     source : path or DataFrame
         CSV, SAS transport (``.xpt``), ``.sas7bdat``, Parquet, Excel, or a DataFrame with
         ``USUBJID, SITEID, TRT01P`` (or ``TRT01A`` / ``ARM``), ``PARAMCD, AVAL, AVALU,
-        CNSR`` and optionally ``STARTDT`` (randomization date; enables ``.cut()``).
+        CNSR`` and optionally ``STARTDT`` (randomization date; enables ``.cut()``) and
+        ``ADT`` (the event or censoring date, checked against AVAL).
     paramcd : dict, optional
         PARAMCD -> endpoint name; default ``{"OS": "os", "PFS": "pfs", "TTP": "ttp"}``.
         Parameters not in the mapping are left out with a warning that names them.
@@ -90,7 +91,8 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
     ADaMError
         Missing columns, unknown AVALU, CNSR not a non-negative integer, negative AVAL, a
         subject missing a parameter or with a parameter twice, a subject whose site or arm
-        changes between rows.
+        changes between rows; with ``STARTDT`` and ``ADT``, an AVAL that is not ADT - STARTDT
+        (+ 1 day) in AVALU (a mislabelled AVALU is named as such).
     """
     time_unit = check_time_unit(time_unit)
     frame, label = _read_any(source, sheet, encoding)
@@ -165,6 +167,8 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
     problems.raise_if_any()
 
     days = aval * unit.map(DAYS_PER_UNIT)
+    if start is not None and "ADT" in frame.columns:
+        _check_adt(frame, start, days, aval, problems)
     lower_days = pd.Series(np.nan, index=frame.index)
     if "AVALL" in frame.columns:
         avall = pd.to_numeric(frame["AVALL"], errors="coerce")
@@ -259,6 +263,53 @@ def _lower_from_scans(frame, assessments, days, cnsr, lower_days, mapping, start
         out.iloc[i] = ((before.max() - start_of[s]) / np.timedelta64(1, "D")
                        if len(before) else 0.0)
     return out
+
+
+#: AVAL may differ from ADT - STARTDT by the ADaM "+ 1" day convention and by AVAL rounded
+#: for display (0.1 month is 3 days): tolerated are these many days plus a share of the span.
+_ADT_SLACK_DAYS, _ADT_SLACK_SHARE = 1.5, 0.02
+
+
+def _check_adt(frame, start, days, aval, problems) -> None:
+    """AVAL against the subject's own dates. An ADTTE's AVAL is ADT - STARTDT (+ 1 day by the
+    usual convention) in AVALU; when they disagree one of the three is wrong, and an AVALU
+    that mislabels the unit (months written as DAYS) would scale every time silently."""
+    from bayes_hcc.data._checks import parse_date_column
+
+    end = parse_date_column(frame, "ADT", problems, id_column="USUBJID")
+    problems.raise_if_any()
+    span = (end - start) / np.timedelta64(1, "D")
+    slack = _ADT_SLACK_DAYS + _ADT_SLACK_SHARE * span.abs()
+    diff = days - span
+    bad = (span.notna() & ((diff < -slack) | (diff > slack + 1))).to_numpy()
+    if not bad.any():
+        return
+    shown = [f"AVAL {a:g} {u} vs ADT - STARTDT {s:g} days" for a, u, s in
+             zip(aval, frame["AVALU"].astype(str), span)]
+    values = pd.Series(shown, index=frame.index)
+    unit = _implied_unit(aval[bad], span[bad])
+    if unit is not None:
+        problems.rows(frame, bad, "AVALU", f"AVAL is in {unit.upper()} by its dates (ADT - "
+                      "STARTDT), not in AVALU", f"set AVALU to {unit.upper()} on these rows "
+                      "(or correct AVAL if the dates are wrong).", values=values,
+                      id_column="USUBJID")
+    else:
+        problems.rows(frame, bad, "AVAL", "AVAL disagrees with ADT - STARTDT", "AVAL is the "
+                      "time from STARTDT to ADT (+ 1 day) in AVALU: correct AVAL, ADT or "
+                      "STARTDT, whichever is wrong (leave ADT out if it is not the event "
+                      "or censoring date).", values=values, id_column="USUBJID")
+
+
+def _implied_unit(aval, span) -> str | None:
+    """The unit that makes AVAL equal its dates' span on every one of these rows, if any."""
+    usable = (aval > 0) & (span >= 7)
+    if not usable.any():
+        return None
+    per_unit = (span[usable] / aval[usable]).to_numpy(float)
+    for unit, size in DAYS_PER_UNIT.items():
+        if np.all(np.abs(per_unit / size - 1) < 0.05 + 1 / span[usable].to_numpy(float)):
+            return unit
+    return None
 
 
 def _parse_startdt(frame, problems) -> pd.Series:

@@ -91,3 +91,31 @@ def test_unmapped_paramcd_warns():
     with pytest.warns(DataWarning, match="PARAMCD DOR not in the paramcd mapping"):
         trial = bh.read_adtte(pd.concat([adtte, extra], ignore_index=True))
     assert trial.endpoints == ("os", "pfs", "ttp")
+
+
+def test_aval_checked_against_its_dates():
+    """AVAL must be ADT - STARTDT (+ 1 day, the usual ADaM convention) in AVALU. Times in
+    months labelled DAYS would otherwise be read as days: every median 30 times too small,
+    and the baseline prior (set in the trial's unit) scaled the wrong way."""
+    trial = bh.datasets.load_example_trial()
+    adtte = bh.to_adtte(trial)
+    # The "+ 1" convention and AVAL rounded for display (0.1 month) are both accepted.
+    plus_one = adtte.assign(AVAL=(adtte["ADT"] - adtte["STARTDT"]).dt.days + 1, AVALU="DAYS")
+    np.testing.assert_allclose(bh.read_adtte(plus_one).endpoint("os").time,
+                               trial.endpoint("os").time + 1 / 30.4375, atol=1e-9)
+    bh.read_adtte(adtte.assign(AVAL=adtte["AVAL"].round(1)))
+    with pytest.raises(ADaMError, match=r"column 'AVALU': AVAL is in MONTHS by its dates .*"
+                       r"rows 1 \(USUBJID HCC-0001\).*set AVALU to MONTHS"):
+        bh.read_adtte(adtte.assign(AVALU="DAYS"))
+    with pytest.raises(ADaMError, match=r"AVAL is in WEEKS by its dates"):
+        bh.read_adtte(adtte.assign(AVAL=adtte["AVAL"] * 30.4375 / 7))
+    # One subject's event date a year off: the row, both numbers, and the fix.
+    wrong = adtte.copy()
+    wrong.loc[3, "ADT"] += pd.Timedelta(days=365)
+    with pytest.raises(ADaMError, match=r"'AVAL': AVAL disagrees with ADT - STARTDT in row 4 "
+                       r"\(USUBJID HCC-0002\) \(values: 'AVAL 16.7885 MONTHS vs ADT - STARTDT "
+                       r"876 days'\)"):
+        bh.read_adtte(wrong)
+    bad_date = _with(adtte, 0, "ADT", "2017-13-01")
+    with pytest.raises(ADaMError, match=r"'ADT': unparseable date in row 1"):
+        bh.read_adtte(bad_date)
