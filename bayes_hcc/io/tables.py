@@ -60,11 +60,22 @@ def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnote
     (default: the spec TOML of a sensitivity table and its ``same_posterior_as``, which the
     note column says in words; both stay in its CSV). Refuses to overwrite unless asked."""
     path = Path(path)
+    if not isinstance(table, pd.DataFrame):
+        raise BayesHCCError(f"write_table: takes a DataFrame, got {type(table).__name__}"
+                            + (": a row or column of a table is a Series; keep it a table "
+                               "(table.loc[[row]], table[[column]])"
+                               if isinstance(table, pd.Series) else "") + ".")
     if path.suffix not in FORMATS:
         raise BayesHCCError(f"write_table: {path.name}: choose a .docx or .tex file name "
                             "(a CSV or Markdown table: table.to_csv, table.to_markdown).")
+    if isinstance(digits, (bool, np.bool_)) or not isinstance(digits, (int, np.integer)) \
+            or not 0 <= digits <= 15:
+        raise BayesHCCError(f"write_table: digits={digits!r}: give the decimals shown as a "
+                            "whole number from 0 to 15, e.g. digits=2.")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
+    if isinstance(footnotes, str):  # one footnote, not one per character
+        footnotes = [footnotes]
     footnotes = list(footnotes) or list(table.attrs.get("footnotes", ())) or \
         _level_note(table.attrs)
     shown = table.drop(columns=[c for c in drop if c in table.columns])
@@ -221,7 +232,9 @@ def disposition(trial, endpoints=None) -> pd.DataFrame:
     from bayes_hcc.data.trial import require_trial
 
     require_trial(trial, "disposition")
-    endpoints = list(endpoints or trial.endpoints)
+    if isinstance(endpoints, str):  # one endpoint, not one per letter
+        endpoints = [endpoints]
+    endpoints = [trial.endpoint(e).name for e in (endpoints or trial.endpoints)]
     first = trial.endpoint(endpoints[0])
     rows = []
     for s_i, site in [*enumerate(first.sites), (None, "total")]:
@@ -308,10 +321,20 @@ def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
     if directory.exists() and not directory.is_dir():
         raise BayesHCCError(f"{directory} is a file; publication_tables writes several "
                             "tables: give a directory (created if missing).")
+    formats = _formats(formats)
     fit = _loaded(fit)
+    if trial is not None:
+        _require_fit_data(fit, trial)
+    if _is_illness_death(fit):
+        names = ["illness_death_endpoints", "illness_death_transitions"]
+    else:
+        fit = as_fit(fit)
+        names = [f"{fit.endpoint}_headline"]
+    names += ["disposition"] if trial is not None else []
+    # every file is checked before any is written: no half-written set of tables
+    _refuse_existing([directory / f"{n}{s}" for s in formats for n in names], overwrite)
     if _is_illness_death(fit):
         return _illness_death_tables(fit, directory, trial, formats, overwrite)
-    fit = as_fit(fit)
     table = headline_table(fit)  # as the spec's [report] pre-specifies it, like the report
     notes = fit_footnotes(fit, table)
     out = []
@@ -323,6 +346,58 @@ def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
             out.append(write_table(disposition(trial), directory / f"disposition{suffix}",
                                    title="Patient disposition", overwrite=overwrite))
     return out
+
+
+def _formats(formats) -> list[str]:
+    """``publication_tables``' formats as suffixes (``"docx"`` or ``".DOCX"`` is
+    ``".docx"``; one text is one format); an unknown one is refused before anything is
+    written."""
+    given = [formats] if isinstance(formats, str) else list(formats)
+    out = []
+    for f in given:
+        suffix = "." + str(f).strip().lower().lstrip(".")
+        if suffix not in FORMATS:
+            raise BayesHCCError(f"publication_tables: format {f!r} is not one of "
+                                f"{', '.join(FORMATS)} (a CSV: table.to_csv).")
+        if suffix not in out:
+            out.append(suffix)
+    if not out:
+        raise BayesHCCError(f"publication_tables: no formats given; choose from "
+                            f"{', '.join(FORMATS)}.")
+    return out
+
+
+def _require_fit_data(fit, trial) -> None:
+    """The disposition table must describe the patients the fit analysed: the same data
+    cut (its analysis population, for a per-protocol spec)."""
+    from bayes_hcc.data.trial import require_trial
+    from bayes_hcc.models.from_spec import population
+
+    require_trial(trial, "publication_tables")
+    fingerprint = getattr(fit, "data_fingerprint", None)
+    if not fingerprint or fingerprint == trial.fingerprint:
+        return  # a fit on bare arrays has no fingerprint to compare
+    spec = getattr(fit, "spec", None)
+    if spec is not None and getattr(spec, "population", "itt") != "itt":
+        try:
+            if population(spec, trial).fingerprint == fingerprint:
+                return
+        except BayesHCCError:
+            pass
+    cut = "" if trial.cut_date is None else f" (cut {trial.cut_date.date()})"
+    raise BayesHCCError(f"publication_tables: trial{cut} is not the data the fit was made on "
+                        f"(fingerprints {trial.fingerprint[:12]} and {fingerprint[:12]}): "
+                        "the disposition table would describe other patients than the "
+                        "results. Pass the data cut the fit was made on.")
+
+
+def _refuse_existing(paths, overwrite: bool) -> None:
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(str(p) for p in existing)} "
+                              f"{'exists' if len(existing) == 1 else 'exist'}; pass "
+                              "overwrite=True to replace "
+                              f"{'it' if len(existing) == 1 else 'them'}.")
 
 
 def _illness_death_tables(fit, directory: Path, trial, formats, overwrite) -> list[Path]:

@@ -167,3 +167,48 @@ def test_a_summary_table_written_alone_says_what_its_intervals_are(fit, tmp_path
     from bayes_hcc.io.tables import _level_note
     assert _level_note(effects_attrs) == [
         "Posterior medians with 95% equal-tailed credible intervals."]
+
+
+def test_table_arguments_as_a_user_types_them(fit, example_trial, tmp_path):
+    """One format as text, a format without its dot, one footnote as text, one endpoint
+    as text: each means one thing, not one per character (``formats=".docx"`` tried to
+    write ``os_headline.``, ``footnotes="n"`` gave one footnote per letter)."""
+    paths = bh.publication_tables(fit, tmp_path / "one", formats="DOCX")
+    assert [p.name for p in paths] == ["os_headline.docx"]
+    paths = bh.publication_tables(fit, tmp_path / "two", formats=("docx", ".tex"))
+    assert sorted(p.name for p in paths) == ["os_headline.docx", "os_headline.tex"]
+    with pytest.raises(bh.BayesHCCError, match=r"format '\.xlsx' is not one of \.docx, \.tex"):
+        bh.publication_tables(fit, tmp_path / "three", formats=(".docx", ".xlsx"))
+    assert not (tmp_path / "three").exists()  # refused before anything was written
+    table = bh.summarize(fit)
+    tex = bh.write_table(table, tmp_path / "t.tex", footnotes="Data cut 2020-02-28.")
+    assert tex.read_text().count(r"\textsuperscript") == 1
+    assert "Data cut 2020-02-28." in tex.read_text()
+    one = bh.disposition(example_trial, "OS")
+    assert [c for c in one.columns if "events" in c] == [f"{a}: OS events" for a in
+                                                         example_trial.arms]
+    with pytest.raises(bh.BayesHCCError, match="endpoint 'death' is not in these data"):
+        bh.disposition(example_trial, "death")
+    for digits in ("2", -1, 2.5):
+        with pytest.raises(bh.BayesHCCError, match=r"digits=.*whole number from 0 to 15"):
+            bh.write_table(table, tmp_path / "d.tex", digits=digits)
+    with pytest.raises(bh.BayesHCCError, match=r"takes a DataFrame, got Series.*"
+                       r"table\.loc\[\[row\]\]"):
+        bh.write_table(table.loc["HR"], tmp_path / "s.tex")
+    assert bh.write_table(table.loc[["HR"]], tmp_path / "s.tex").exists()
+
+
+def test_paper_tables_refuse_another_data_cut_and_half_written_sets(fit, example_trial,
+                                                                    tmp_path):
+    """The disposition table must describe the patients analysed: another data cut is
+    refused. A set of tables is written whole or not at all: a file already there is
+    named before any file is written."""
+    with pytest.raises(bh.BayesHCCError, match=r"trial \(cut 2018-06-30\) is not the data "
+                       "the fit was made on"):
+        bh.publication_tables(fit, tmp_path, trial=example_trial.cut("2018-06-30"))
+    assert not tmp_path.joinpath("os_headline.docx").exists()
+    (tmp_path / "disposition.tex").write_text("mine")
+    with pytest.raises(FileExistsError, match="disposition.tex exists"):
+        bh.publication_tables(fit, tmp_path, trial=example_trial)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disposition.tex"]
+    assert (tmp_path / "disposition.tex").read_text() == "mine"
