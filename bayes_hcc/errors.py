@@ -111,3 +111,25 @@ def as_numbers(value, caller: str, name: str, example: str = "[12, 24]") -> tupl
     if not all(np.isfinite(x) for x in out):
         raise BayesHCCError(f"{caller}: {name}={list(out)} must be finite numbers.")
     return out
+
+
+def as_names(value, caller: str, name: str, known, example: str | None = None) -> tuple:
+    """One name or a sequence of names, each one of ``known``, as a tuple; else a
+    :class:`BayesHCCError` naming the function, the argument, the unknown names (with the
+    nearest known one) and the choices. One text is one name: iterated, ``"log_hr"`` was
+    the names ``l``, ``o``, ``g``, ..., and ``"cox_site"`` contained ``"cox"``."""
+    import difflib
+
+    known = [str(k) for k in known]
+    names = (value,) if isinstance(value, str) else tuple(value)
+    if not names:
+        raise BayesHCCError(f"{caller}: {name} is empty; choose from {', '.join(known)}"
+                            + (f", e.g. {name}={example}" if example else "") + ".")
+    unknown = [n for n in names if str(n) not in known]
+    if unknown:
+        shown = ", ".join(f"{n!r}" + (f" (did you mean {close[0]!r}?)" if (
+            close := difflib.get_close_matches(str(n), known, n=1, cutoff=0.6)) else "")
+            for n in unknown)
+        raise BayesHCCError(f"{caller}: {name}: unknown {shown}; choose from "
+                            f"{', '.join(known)}.")
+    return tuple(str(n) for n in names)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, as_names
 from bayes_hcc.models.from_spec import illness_death_analysis, single_endpoint_model
 from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.design import eta_numpy, patient_groups
@@ -195,7 +195,11 @@ def _top_level_priors(dt) -> list[str]:
     return [v for v in dt["log_prior"].data_vars if not v.endswith("_z")]
 
 
-def psense(fit, var_names=("log_hr", "log_tr", "site_sd"), *, medians: bool = True,
+#: psense's parameters unless told: those of them the model has
+PSENSE_DEFAULT = ("log_hr", "log_tr", "site_sd")
+
+
+def psense(fit, var_names=PSENSE_DEFAULT, *, medians: bool = True,
            threshold: float = 0.05) -> pd.DataFrame:
     """Power-scaling prior and likelihood sensitivity (arviz-stats psense_summary).
 
@@ -207,7 +211,11 @@ def psense(fit, var_names=("log_hr", "log_tr", "site_sd"), *, medians: bool = Tr
     fit = _with_loglik(fit, "psense")
     dt = fit.datatree.copy()
     post = dt["posterior"].to_dataset()
-    names = [v for v in var_names if v in post]
+    if var_names == PSENSE_DEFAULT:  # those of this model
+        names = [v for v in var_names if v in post]
+    else:
+        names = list(as_names(var_names, "psense", "var_names", list(post.data_vars),
+                              '["log_hr"]'))
     if medians:
         med = median_survival(fit)
         for a in fit.arms:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.diagnostics import ppc_km, psense
-from bayes_hcc.errors import BayesHCCError, as_numbers
+from bayes_hcc.errors import BayesHCCError, as_names, as_numbers
 from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, hazard_ratio,
                                       prob_superiority, survival_curve)
 from bayes_hcc.units import convert
@@ -228,7 +228,7 @@ def plot_trace(fit, var_names=None):
     import arviz_plots as azp
 
     _plt()
-    tree, names = _main_vars(fit, var_names)
+    tree, names = _main_vars(fit, var_names, "plot_trace")
     return azp.plot_trace_dist(tree, var_names=names, backend="matplotlib").get_viz("figure")
 
 
@@ -237,11 +237,11 @@ def plot_rank(fit, var_names=None):
     import arviz_plots as azp
 
     _plt()
-    tree, names = _main_vars(fit, var_names)
+    tree, names = _main_vars(fit, var_names, "plot_rank")
     return azp.plot_rank(tree, var_names=names, backend="matplotlib").get_viz("figure")
 
 
-def _main_vars(fit, var_names) -> tuple:
+def _main_vars(fit, var_names, caller: str) -> tuple:
     """The fit's DataTree and the variables its diagnostic plots show by default: the arm
     effect, the site SDs and the baseline's headline parameters (of each transition, for an
     illness-death fit)."""
@@ -256,7 +256,8 @@ def _main_vars(fit, var_names) -> tuple:
         post = fit.datatree["posterior"]
         wanted = [fit.family.arm_effect, "site_sd", *fit.family.headline, "arm_site_sd"]
     if var_names is not None:
-        return fit.datatree, list(var_names)
+        return fit.datatree, list(as_names(var_names, caller, "var_names", list(post.data_vars),
+                                           f'["{wanted[0]}"]'))
     return fit.datatree, [v for v in wanted if v in post]
 
 

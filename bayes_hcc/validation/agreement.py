@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.data.km import cox_log_hr
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, as_names
 from bayes_hcc.models.base import PiecewiseExponential, WeibullPH
 from bayes_hcc.families.piecewise import exposure_matrix, interval_index
 from bayes_hcc.quantities.core import median_survival
@@ -130,10 +130,7 @@ def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int =
         One row per check: ours (posterior mean), reference, reference SE, difference in SEs,
         tolerance (``TOLERANCE_SE``) and ok.
     """
-    unknown = set(checks) - set(CHECKS)
-    if unknown:
-        raise BayesHCCError(f"unknown check(s) {', '.join(sorted(unknown))}; choose from "
-                            f"{', '.join(CHECKS)}.")
+    checks = as_names(checks, "agreement", "checks", CHECKS, '["cox", "weibull"]')
     from bayes_hcc.data.trial import require_trial
 
     endpoint = endpoint or require_trial(trial, "agreement").endpoints[0]

@@ -194,3 +194,22 @@ def test_bad_arguments_are_named(weibull_fit):
         bh.ppc_km(weibull_fit, by="patient")
     with pytest.raises(bh.BayesHCCError, match="prob=95 must be strictly between 0 and 1"):
         bh.summarize(weibull_fit, prob=95)
+
+
+def test_parameter_names_as_a_user_types_them(weibull_fit):
+    """One name as text is one name: ``psense(fit, "log_hr")`` dropped every letter
+    silently and showed the medians alone, and the trace and rank plots failed inside
+    ArviZ. A misspelt name is refused with the nearest one (psense dropped it silently)."""
+    table = bh.psense(weibull_fit, "log_hr", medians=False)
+    assert list(table.index) == ["log_hr"]
+    with pytest.raises(bh.BayesHCCError, match=r"psense: var_names: unknown 'loghr' \(did "
+                       r"you mean 'log_hr'\?\); choose from .*site_sd"):
+        bh.psense(weibull_fit, ["loghr"])
+    fig = bh.plot_trace(weibull_fit, "log_hr")
+    assert len(fig.axes) == 2  # one variable: its density and its trace
+    with pytest.raises(bh.BayesHCCError, match=r"plot_rank: var_names: unknown 'site sd' "
+                       r"\(did you mean 'site_sd'\?\)"):
+        bh.plot_rank(weibull_fit, ["site sd"])
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

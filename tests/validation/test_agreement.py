@@ -21,8 +21,11 @@ def test_event_time_cuts_put_each_event_time_at_an_interval_end():
 
 
 def test_unknown_check_is_named():
-    with pytest.raises(bh.BayesHCCError, match="unknown check"):
+    with pytest.raises(bh.BayesHCCError, match=r"checks: unknown 'kaplan'; choose from"):
         bh.agreement(bh.datasets.load_veteran(), checks=["kaplan"])
+    # one check as text is one check (it was the checks 'c', 'o', 'x')
+    with pytest.raises(bh.BayesHCCError, match=r"unknown 'coxx' \(did you mean 'cox'\?\)"):
+        bh.agreement(bh.datasets.load_veteran(), checks="coxx")
 
 
 @pytest.mark.slow
