@@ -133,3 +133,24 @@ def as_names(value, caller: str, name: str, known, example: str | None = None) -
         raise BayesHCCError(f"{caller}: {name}: unknown {shown}; choose from "
                             f"{', '.join(known)}.")
     return tuple(str(n) for n in names)
+
+
+def one_number(value, caller: str, name: str, example: str) -> float:
+    """One finite number (a number written as text is read), else a :class:`BayesHCCError`
+    naming the function and the argument; several numbers are refused, saying to call once
+    per value (``rmst(fit, tau=[12, 18])`` failed inside ``float``)."""
+    import numpy as np
+
+    if not isinstance(value, (str, bytes)) and np.ndim(value) > 0:
+        if np.size(value) != 1:
+            raise BayesHCCError(f"{caller}: {name}={value!r} is several numbers; {name} is "
+                                f"one (e.g. {name}={example}): call {caller} once per value.")
+        value = np.asarray(value).ravel()[0]
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise BayesHCCError(f"{caller}: {name}={value!r} must be a number, e.g. "
+                            f"{name}={example}.") from None
+    if not np.isfinite(out):
+        raise BayesHCCError(f"{caller}: {name}={value!r} must be a finite number.")
+    return out

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, HorizonError
+from bayes_hcc.errors import BayesHCCError, HorizonError, one_number
 from bayes_hcc.models.fit import Fit, load_fit
 from bayes_hcc.quantities import _core
 from bayes_hcc.quantities.population import arm_populations, check_estimand, posterior_params
@@ -343,7 +343,7 @@ def rmst(fit, tau: float, *, estimand: str = "standardized",
     draw).
     """
     fit = _loaded(fit)  # a saved fit of either kind
-    tau = float(tau)
+    tau = one_number(tau, "rmst", "tau", "18")
     if not tau > 0:
         raise BayesHCCError(f"rmst: tau={tau} must be > 0.")
     ill = _is_illness_death(fit)
@@ -531,6 +531,7 @@ def prob_rmst_gain(fit, tau: float, threshold: float = 0.0, *, estimand: str = "
     time unit; ``endpoint`` for an illness-death fit)."""
     fit = _loaded(fit)  # a saved fit of either kind
     threshold = _check_threshold("prob_rmst_gain", threshold, ratio=False)
+    tau = one_number(tau, "prob_rmst_gain", "tau", "18")
     diff = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate,
                 endpoint=endpoint).sel(arm="difference")
     return _probability(diff > threshold, f"{_prefix(fit, endpoint)}RMST({tau:g}) gain > "

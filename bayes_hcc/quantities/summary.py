@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, as_numbers
+from bayes_hcc.errors import BayesHCCError, as_numbers, one_number
 from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, effect_ratio,
                                        horizon_status, marginal_hazard_ratio,
@@ -187,7 +187,7 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     fit = as_fit(fit)
     unit = fit.time_unit
     times = default_landmarks(fit) if times is None else _landmarks(times)
-    tau = default_tau(fit) if tau is None else tau
+    tau = default_tau(fit) if tau is None else one_number(tau, "summarize", "tau", "18")
     follow_up = fit.follow_up_by_arm()
     ctrl, trt = fit.arms
     effect = fit.family.effect

@@ -135,6 +135,15 @@ def test_rmst_horizon_and_estimand_errors():
     assert np.isfinite(bh.rmst(fit, 100, extrapolate=True).values).all()
     with pytest.raises(BayesHCCError, match="estimand='typical'"):
         bh.survival(fit, [1.0], estimand="typical")
+    # one horizon per call, said by name (a list failed inside float(); a number written
+    # as text is read, as before, and labels the probability as a number)
+    with pytest.raises(BayesHCCError, match=r"rmst: tau=\[1, 2\] is several numbers; tau is "
+                       r"one \(e.g. tau=18\): call rmst once per value"):
+        bh.rmst(fit, [1, 2])
+    np.testing.assert_array_equal(bh.rmst(fit, "2").values, bh.rmst(fit, 2).values)
+    assert "RMST(2) gain > 0" in str(bh.prob_rmst_gain(fit, "2"))
+    with pytest.raises(BayesHCCError, match=r"summarize: tau='two' must be a number"):
+        bh.summarize(fit, tau="two")
 
 
 def test_probabilities_and_mcse():
