@@ -15,27 +15,13 @@ from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.diagnostics import check
 from bayes_hcc.errors import BayesHCCError, TrialDataError, only_data_warnings
 from bayes_hcc.models.from_spec import fit_spec
-from bayes_hcc.monitoring.plan import Look, MonitoringPlan, load_plan
+from bayes_hcc.monitoring.plan import Look, MonitoringPlan, load_plan, look_date
 from bayes_hcc.quantities.core import prob_superiority
 
 __all__ = ["look_date", "decide", "interim_analysis", "InterimResult", "verify_log"]
 
 DECISIONS = ("stop for efficacy", "stop for futility", "continue", "success", "no success",
              "no decision: exploratory fit (fast mode)", "no decision: diagnostics failed")
-
-
-def look_date(trial: TrialData, look: Look, endpoint: str = "os") -> pd.Timestamp:
-    """Calendar date of a look: its date, or the day the ``events``-th event of ``endpoint``
-    was known (a progression: the day of the scan that showed it)."""
-    if look.date is not None:
-        return pd.Timestamp(look.date)
-    when = trial.events_by_date(endpoint)
-    if len(when) < look.events:
-        cut = "unknown" if trial.cut_date is None else trial.cut_date.date()
-        raise TrialDataError(f"look {look.name!r} is at {look.events} {endpoint.upper()} "
-                             f"events, but the data hold {len(when)} (cut {cut}); the look "
-                             "has not happened yet.")
-    return when.iloc[look.events - 1].normalize()
 
 
 def decide(fit, look: Look, ppos=None) -> tuple[str, dict]:

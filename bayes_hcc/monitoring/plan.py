@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, SpecError
+from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError
 from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec, read_toml
 
 __all__ = ["Look", "MonitoringPlan", "load_plan", "Prediction", "PREDICTION_DEFAULTS",
@@ -196,6 +196,11 @@ class MonitoringPlan:
                         f"{len(self.looks)} ({', '.join(x.name for x in self.looks)}) and "
                         "'final'.")
 
+    def look_date(self, trial, which) -> pd.Timestamp:
+        """Calendar date of the look ``which`` (number, name or ``"final"``) in ``trial``:
+        its date, or the day its event count of the plan's endpoint was reached."""
+        return look_date(trial, self.look(which), self.spec.endpoint)
+
     def table(self) -> pd.DataFrame:
         """One row per look and its rules; a rule the look does not have is empty (NaN),
         and so is the futility HR of a look without a futility rule on P(HR < hr)."""
@@ -335,3 +340,23 @@ def load_plan(path) -> MonitoringPlan:
         return plan_from_dict(d, path.parent)
     except SpecError as err:
         raise SpecError(f"{path}: {err}") from None
+
+
+def look_date(trial: TrialData, look: Look, endpoint: str = "os") -> pd.Timestamp:
+    """Calendar date of a look: its date, or the day the ``events``-th event of ``endpoint``
+    was known (a progression: the day of the scan that showed it). ``endpoint`` must be the
+    plan's: ``plan.look_date(trial, "interim 1")`` finds the look and its endpoint."""
+    if not isinstance(look, Look):
+        raise BayesHCCError(f"look_date: look={look!r} is not a Look; a look is found in its "
+                            "plan, by number or name: plan.look_date(trial, "
+                            f"{look!r}) (or look_date(trial, plan.look({look!r}), "
+                            "plan.spec.endpoint)).")
+    if look.date is not None:
+        return pd.Timestamp(look.date)
+    when = trial.events_by_date(endpoint)
+    if len(when) < look.events:
+        cut = "unknown" if trial.cut_date is None else trial.cut_date.date()
+        raise TrialDataError(f"look {look.name!r} is at {look.events} {endpoint.upper()} "
+                             f"events, but the data hold {len(when)} (cut {cut}); the look "
+                             "has not happened yet.")
+    return when.iloc[look.events - 1].normalize()

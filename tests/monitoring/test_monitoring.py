@@ -104,6 +104,23 @@ def test_look_not_reached_is_a_clear_error(example_trial):
         bh.interim_analysis(example_trial, plan, look="final", fast=True)
 
 
+def test_a_look_s_date_on_its_plan_s_endpoint(example_trial):
+    """A look at 40 events of a PFS plan is the day of the 40th PFS event, not of the 40th
+    death: plan.look_date finds the look and its plan's endpoint. bh.look_date given a
+    look's name raised AttributeError; it says where a look is found."""
+    spec = bh.apply_overrides(bh.load_spec(ROOT / "models" / "primary_os.toml"),
+                              {"endpoint": "pfs"})
+    plan = plan_from_dict({"analysis": spec, "looks": [{"events": 40, "efficacy": 0.999}],
+                           "final": {"events": 100, "success": 0.975}})
+    pfs_day = example_trial.events_by_date("pfs").iloc[39].normalize()
+    assert plan.look_date(example_trial, 1) == pfs_day
+    assert plan.look_date(example_trial, "interim 1") == pfs_day
+    assert pfs_day < bh.look_date(example_trial, plan.look(1), "os")
+    with pytest.raises(bh.BayesHCCError, match=r"look='interim 1' is not a Look; a look is "
+                       r"found in its plan.*plan.look_date\(trial, 'interim 1'\)"):
+        bh.look_date(example_trial, "interim 1")
+
+
 def test_a_look_shows_the_model_s_data_warnings(example_trial):
     """At a first look after 10 deaths CNUH has none: an analysis with fixed site effects
     gives CNUH the prior's effect. The look silenced every warning of its fit (the verdict
