@@ -221,6 +221,10 @@ def write_tree(dt: xr.DataTree, path, *, overwrite: bool = False) -> Path:
     path = Path(path)
     if path.is_dir():
         raise BayesHCCError(f"{path} is a directory; give a file name such as fit.nc.")
+    if path.suffix.lower() != ".nc":  # fit.json or fit.csv would hold netCDF
+        raise BayesHCCError(f"{path.name}: a fit is saved as netCDF, so its file name ends in "
+                            f".nc (e.g. {path.stem or 'fit'}.nc); for a table of results, "
+                            "bh.summarize(fit).to_csv(...) or bh.write_table.")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
     path.parent.mkdir(parents=True, exist_ok=True)

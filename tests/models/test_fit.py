@@ -147,6 +147,11 @@ def test_save_load_round_trip(tmp_path, weibull_example_fit):
     with pytest.raises(FileExistsError, match="overwrite=True"):
         weibull_example_fit.save(path)
     weibull_example_fit.save(path, overwrite=True)
+    # a fit is netCDF: another suffix is refused (fit.json held netCDF), saying what to use
+    with pytest.raises(bh.BayesHCCError, match=r"fit.json: a fit is saved as netCDF, so its "
+                       r"file name ends in .nc \(e.g. fit.nc\); for a table"):
+        weibull_example_fit.save(tmp_path / "fit.json")
+    assert not (tmp_path / "fit.json").exists()
     back = bh.load_fit(path)
     pd.testing.assert_frame_equal(bh.summarize(back), bh.summarize(weibull_example_fit))
     assert back.datatree.attrs["data_fingerprint"] == \
