@@ -248,7 +248,7 @@ def _simulate_times(fit, params, rng):
 
 
 def ppc_km(fit, *, n_draws: int = 200, by: str = "arm", grid=None, prob: float = 0.95,
-           random_seed=None) -> pd.DataFrame:
+           random_seed=None, endpoint: str | None = None) -> pd.DataFrame:
     """Censoring-aware posterior predictive check of the Kaplan-Meier curve.
 
     Each replicated dataset keeps every patient's observed follow-up: a patient censored at
@@ -261,12 +261,17 @@ def ppc_km(fit, *, n_draws: int = 200, by: str = "arm", grid=None, prob: float =
     after it (the recorded scans, continued every typical scan interval up to the data cut),
     and the curves compared are Turnbull NPMLEs (``attrs["estimator"]``).
 
+    An illness-death fit is checked on ``endpoint`` ("os", the default, "pfs" or "ttp"):
+    each replicate is a path through the model (``IllnessDeathFit.simulate_paths``: the
+    progression and death of every patient, from randomization), observed as the data
+    were: death exactly, within the patient's follow-up; a progression at the first scan
+    at or after it, while the patient is alive and followed (the patient's progression
+    scans, continued every typical scan interval). PFS and TTP are compared as Turnbull
+    NPMLEs, OS as Kaplan-Meier curves.
+
     Returns a long DataFrame: group, time, observed KM, replicated median and the ``prob``
     band; ``attrs["coverage"]`` is the fraction of (group, time) points inside the band.
     """
-    from lifelines import KaplanMeierFitter
-
-    fit = as_fit(fit)
     if by not in ("arm", "site"):
         raise BayesHCCError(f"ppc_km: by={by!r}; choose 'arm' or 'site'.")
     if not (isinstance(n_draws, int) and n_draws >= 2):
@@ -274,41 +279,135 @@ def ppc_km(fit, *, n_draws: int = 200, by: str = "arm", grid=None, prob: float =
     if not 0 < prob < 1:
         raise BayesHCCError(f"ppc_km: prob={prob!r} must be strictly between 0 and 1.")
     rng = np.random.default_rng(random_seed)
+    fit = _loaded(fit)
+    if _is_illness_death(fit):
+        return _ppc_illness_death(fit, endpoint, n_draws=n_draws, by=by, grid=grid, prob=prob,
+                                  rng=rng)
+    fit = as_fit(fit)
+    if endpoint is not None and str(endpoint).lower() != fit.endpoint:
+        raise BayesHCCError(f"ppc_km: endpoint={endpoint!r}, but this fit is of "
+                            f"{fit.endpoint.upper()}; check another endpoint with its own fit "
+                            "(or an illness-death fit, which has all three).")
     params = posterior_params(fit)
     S = params[fit.family.arm_effect].shape[0]
     idx = rng.choice(S, size=min(n_draws, S), replace=False)
     sub = {k: v[idx] for k, v in params.items()}
     t_rep = _simulate_times(fit, sub, rng)
     c = fit.datatree["constant_data"]
+    arm, site, _ = fit.design()
+    groups, codes = (fit.arms, arm) if by == "arm" else (fit.sites, site)
     if "lower_bound" in c:
-        return _ppc_interval(fit, t_rep, by=by, grid=grid, prob=prob, n_draws=len(idx))
-    t_obs = fit.datatree["observed_data"][fit.endpoint].to_numpy()
-    d_obs = c[fit.endpoint].to_numpy()
-    censor = np.where(d_obs == 1, c["admin_time"].to_numpy(), t_obs)
+        lower, upper = c["lower_bound"].to_numpy(), c["upper_bound"].to_numpy()
+        event = c[fit.endpoint].to_numpy()
+        exact = (event == 1) & (lower == upper)
+        # follow-up end: the data cut for a patient with an event, else the censoring time
+        end = np.where(event == 1, np.maximum(c["admin_time"].to_numpy(), upper), lower)
+        scans, _ = _scan_schedule(c, lower, upper, end)
+        rep = [_seen_at_scans(t, scans, end, exact) for t in t_rep]
+        out = _turnbull_bands(lower, upper, rep, groups, codes, grid, prob)
+    else:
+        t_obs = fit.datatree["observed_data"][fit.endpoint].to_numpy()
+        d_obs = c[fit.endpoint].to_numpy()
+        censor = np.where(d_obs == 1, c["admin_time"].to_numpy(), t_obs)
+        out = _km_bands(t_obs, d_obs, t_rep, censor, groups, codes, grid, prob)
+    out.attrs.update(by=by, endpoint=fit.endpoint, n_draws=len(idx))
+    return out
+
+
+def _ppc_illness_death(fit, endpoint, *, n_draws, by, grid, prob, rng) -> pd.DataFrame:
+    """``ppc_km`` of an illness-death fit: replicated paths observed as the data were."""
+    endpoint = "os" if endpoint is None else str(endpoint).lower()
+    if endpoint not in ("os", "pfs", "ttp"):
+        raise BayesHCCError(f"ppc_km: endpoint={endpoint!r}; an illness-death fit is checked "
+                            "on 'os', 'pfs' or 'ttp'.")
+    d = fit.data
+    idx = np.sort(rng.choice(fit.n_draws, size=min(n_draws, fit.n_draws), replace=False))
+    prog, death = fit.simulate_paths(idx, rng)
+    dead = np.asarray(d.death).astype(bool)
+    admin = (np.full(len(d), float(np.max(d.time))) if d.admin_time is None
+             else np.asarray(d.admin_time, float))
+    # how long each patient could be followed: to the data cut after a death, else as seen
+    follow = np.where(dead, np.maximum(admin, d.time), d.time)
+    groups, codes = (d.arms, d.arm) if by == "arm" else (d.sites, d.site)
+    if endpoint == "os":
+        out = _km_bands(np.asarray(d.time, float), dead.astype(int), death, follow, groups,
+                        codes, grid, prob)
+    else:
+        _, _, (lower, upper) = d.endpoint(endpoint)
+        # progression seen at scans (the patient's own progression scans, continued every
+        # typical interval), or exactly when the data have no interval-censored one
+        scans = (_scan_schedule({}, d.prog_lower, d.prog_upper, follow)[0]
+                 if d.interval.any() else None)
+        rep = []
+        for p, t_death in zip(prog, death):
+            alive = np.minimum(t_death, follow)  # seen only while alive and followed
+            if scans is None:
+                lo, up = np.where(p <= alive, p, alive), np.where(p <= alive, p, np.inf)
+            else:
+                lo, up = _seen_at_scans(p, scans, alive, np.zeros(len(d), bool))
+            if endpoint == "pfs":  # a death before a progression is seen: an exact event
+                died = ~np.isfinite(up) & (t_death <= follow)
+                lo, up = np.where(died, t_death, lo), np.where(died, t_death, up)
+            rep.append((lo, up))
+        out = _turnbull_bands(lower, upper, rep, groups, codes, grid, prob)
+    out.attrs.update(by=by, endpoint=endpoint, n_draws=len(idx),
+                     model="illness-death (replicated paths)")
+    return out
+
+
+def _km_bands(t_obs, d_obs, t_rep, censor, groups, codes, grid, prob) -> pd.DataFrame:
+    """Observed Kaplan-Meier curve and the band of the replicates' (event times ``t_rep``,
+    (draws, patients), censored at ``censor``) per group."""
+    from lifelines import KaplanMeierFitter
+
     d_rep = t_rep <= censor[None, :]
     t_rep = np.minimum(t_rep, censor[None, :])
-    arm, site, _ = fit.design()
-    groups = fit.arms if by == "arm" else fit.sites
-    codes = arm if by == "arm" else site
     grid = np.linspace(0, float(np.max(t_obs)), 60) if grid is None else np.asarray(grid)
-    rows = []
+
+    def observed(m):
+        return KaplanMeierFitter().fit(t_obs[m], d_obs[m]).survival_function_at_times(
+            grid).to_numpy()
+
+    def replicated(s, m):
+        return KaplanMeierFitter().fit(t_rep[s, m], d_rep[s, m]).survival_function_at_times(
+            grid).to_numpy()
+
+    out = _bands(groups, codes, grid, prob, len(t_rep), observed, replicated)
+    out.attrs["estimator"] = "kaplan-meier"
+    return out
+
+
+def _turnbull_bands(lower, upper, rep, groups, codes, grid, prob) -> pd.DataFrame:
+    """Observed Turnbull NPMLE of (lower, upper] and the band of the replicates' bounds
+    ``rep`` (one (lower, upper) pair per draw) per group."""
+    from bayes_hcc.data.km import turnbull_at
+
+    grid = np.linspace(0, float(np.max(np.where(np.isfinite(upper), upper, lower))), 60) \
+        if grid is None else np.asarray(grid)
+    out = _bands(groups, codes, grid, prob, len(rep),
+                 lambda m: turnbull_at(lower[m], upper[m], grid),
+                 lambda s, m: turnbull_at(rep[s][0][m], rep[s][1][m], grid))
+    out.attrs["estimator"] = "turnbull"
+    return out
+
+
+def _bands(groups, codes, grid, prob, n_reps, observed, replicated) -> pd.DataFrame:
+    """Per group: the observed curve at ``grid``, the replicates' median and ``prob`` band,
+    whether the observed curve lies inside; ``attrs["coverage"]`` the share inside."""
     lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
+    rows = []
     for g, label in enumerate(groups):
-        m = codes == g
+        m = np.asarray(codes) == g
         if not m.any():
             continue
-        obs = KaplanMeierFitter().fit(t_obs[m], d_obs[m]).survival_function_at_times(grid)
-        reps = np.stack([KaplanMeierFitter().fit(t_rep[s, m], d_rep[s, m])
-                         .survival_function_at_times(grid).to_numpy()
-                         for s in range(len(idx))])
+        reps = np.stack([replicated(s, m) for s in range(n_reps)])
         lo, mid, hi = np.quantile(reps, [lo_q, 0.5, hi_q], axis=0)
-        rows.append(pd.DataFrame({"group": label, "time": grid, "observed": obs.to_numpy(),
+        rows.append(pd.DataFrame({"group": label, "time": grid, "observed": observed(m),
                                   "replicated_median": mid, "lower": lo, "upper": hi}))
     out = pd.concat(rows, ignore_index=True)
-    inside = (out["observed"] >= out["lower"] - 1e-12) & (out["observed"] <= out["upper"] + 1e-12)
-    out["inside"] = inside
-    out.attrs.update(coverage=float(inside.mean()), prob=prob, by=by, endpoint=fit.endpoint,
-                     n_draws=len(idx))
+    out["inside"] = (out["observed"] >= out["lower"] - 1e-12) & \
+        (out["observed"] <= out["upper"] + 1e-12)
+    out.attrs.update(coverage=float(out["inside"].mean()), prob=prob)
     return out
 
 
@@ -324,7 +423,9 @@ def _scan_schedule(c, lower, upper, end):
     gaps = np.diff(known, axis=1)
     gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
     iv = np.isfinite(upper) & (lower > 0) & (upper > lower)
-    step = float(np.median(gaps)) if gaps.size else float(np.median((upper - lower)[iv]))
+    first = upper[np.isfinite(upper) & (upper > 0)]  # scans that showed the event
+    step = (float(np.median(gaps)) if gaps.size else float(np.median((upper - lower)[iv]))
+            if iv.any() else float(np.median(first)) if first.size else 0.0)
     last = np.nanmax(np.where(np.isfinite(known), known, -np.inf), axis=1)
     last = np.where(np.isfinite(last), last, 0.0)
     n_more = int(np.ceil(np.max(np.maximum(end - last, 0.0)) / step)) if step > 0 else 0
@@ -333,60 +434,23 @@ def _scan_schedule(c, lower, upper, end):
     return np.concatenate([known, more], axis=1), step
 
 
-def _ppc_interval(fit, t_rep, *, by, grid, prob, n_draws):
-    """The posterior predictive check of interval-censored data: replicated event times are
-    observed the way the data were, at the patients' own scans (seen at the first scan at or
-    after the event, within the patient's follow-up; censored at the last scan otherwise);
-    a patient whose event was observed exactly (a death, for PFS) keeps an exact replicated
-    time. Observed and replicated curves are Turnbull NPMLEs."""
-    from bayes_hcc.data.km import turnbull_at
-
-    c = fit.datatree["constant_data"]
-    lower, upper = c["lower_bound"].to_numpy(), c["upper_bound"].to_numpy()
-    event = c[fit.endpoint].to_numpy()
-    exact = (event == 1) & (lower == upper)
-    # follow-up end: the data cut for a patient with an event, else the censoring time
-    end = np.where(event == 1, np.maximum(c["admin_time"].to_numpy(), upper), lower)
-    scans, _ = _scan_schedule(c, lower, upper, end)
-    scans = np.where(scans <= end[:, None], scans, np.nan)
-    big = np.where(np.isfinite(scans), scans, np.inf)  # (n, K)
-    rows = []
-    arm, site, _ = fit.design()
-    groups = fit.arms if by == "arm" else fit.sites
-    codes = arm if by == "arm" else site
-    grid = np.linspace(0, float(np.max(np.where(np.isfinite(upper), upper, lower))), 60) \
-        if grid is None else np.asarray(grid)
-    lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
-    S = t_rep.shape[0]
-    rep_lo, rep_up = np.empty_like(t_rep), np.empty_like(t_rep)
-    last_scan = np.max(np.where(np.isfinite(scans), scans, 0.0), axis=1)
-    for s in range(S):
-        t = t_rep[s]
-        after = big >= t[:, None]
-        seen = after.any(axis=1)
-        first = np.where(seen, np.min(np.where(after, big, np.inf), axis=1), np.inf)
-        prev = np.max(np.where(big < t[:, None], big, 0.0), axis=1)
-        lo = np.where(seen, prev, last_scan)
-        up = np.where(seen, first, np.inf)
-        # exact observation (deaths): the replicated time itself, censored at the end
-        lo = np.where(exact, np.minimum(t, end), lo)
-        up = np.where(exact, np.where(t <= end, t, np.inf), up)
-        rep_lo[s], rep_up[s] = lo, up
-    for g, label in enumerate(groups):
-        m = codes == g
-        if not m.any():
-            continue
-        obs = turnbull_at(lower[m], upper[m], grid)
-        reps = np.stack([turnbull_at(rep_lo[s, m], rep_up[s, m], grid) for s in range(S)])
-        lo, mid, hi = np.quantile(reps, [lo_q, 0.5, hi_q], axis=0)
-        rows.append(pd.DataFrame({"group": label, "time": grid, "observed": obs,
-                                  "replicated_median": mid, "lower": lo, "upper": hi}))
-    out = pd.concat(rows, ignore_index=True)
-    inside = (out["observed"] >= out["lower"] - 1e-12) & (out["observed"] <= out["upper"] + 1e-12)
-    out["inside"] = inside
-    out.attrs.update(coverage=float(inside.mean()), prob=prob, by=by, endpoint=fit.endpoint,
-                     n_draws=n_draws, estimator="turnbull")
-    return out
+def _seen_at_scans(t, scans, end, exact):
+    """How replicated event times ``t`` are seen: at the first scan at or after the event
+    among the scans up to each patient's ``end``, as (previous scan, that scan]; without
+    such a scan censored at the last scan done, (last scan, inf). Patients ``exact``
+    (observed exactly, e.g. a death for PFS) keep the time itself, censored at the end."""
+    big = np.where(np.isfinite(scans) & (scans <= end[:, None]), scans, np.inf)  # (n, K)
+    done = np.where(np.isfinite(big), big, 0.0)
+    after = big >= t[:, None]
+    seen = after.any(axis=1)
+    first = np.where(seen, np.min(np.where(after, big, np.inf), axis=1), np.inf)
+    prev = np.max(np.where(big < t[:, None], big, 0.0), axis=1)
+    last_scan = np.max(done, axis=1)
+    lo = np.where(seen, prev, last_scan)
+    up = np.where(seen, first, np.inf)
+    lo = np.where(exact, np.minimum(t, end), lo)
+    up = np.where(exact, np.where(t <= end, t, np.inf), up)
+    return lo, up
 
 
 def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int | None = None,

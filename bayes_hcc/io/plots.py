@@ -261,11 +261,12 @@ def _main_vars(fit, var_names, caller: str) -> tuple:
     return fit.datatree, [v for v in wanted if v in post]
 
 
-def plot_ppc(fit, *, by: str = "arm", random_seed=0):
-    """Censoring-aware posterior predictive KM bands against the observed KM."""
+def plot_ppc(fit, *, by: str = "arm", random_seed=0, endpoint: str | None = None):
+    """Censoring-aware posterior predictive KM bands against the observed KM (Turnbull
+    NPMLEs for progression seen at scans); an illness-death fit's ``endpoint``: "os"
+    (default), "pfs" or "ttp" (``bh.ppc_km``)."""
     plt = _plt()
-    fit = as_fit(fit)
-    table = ppc_km(fit, by=by, random_seed=random_seed)
+    table = ppc_km(fit, by=by, random_seed=random_seed, endpoint=endpoint)
     groups = list(dict.fromkeys(table["group"]))
     ncol = min(3, len(groups))
     nrow = -(-len(groups) // ncol)
@@ -281,7 +282,8 @@ def plot_ppc(fit, *, by: str = "arm", random_seed=0):
     for ax in axes.ravel()[len(groups):]:
         ax.set_visible(False)
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"{fit.endpoint.upper()}: posterior predictive KM by {by} "
+    curve = "KM" if table.attrs["estimator"] == "kaplan-meier" else "Turnbull NPMLE"
+    fig.suptitle(f"{table.attrs['endpoint'].upper()}: posterior predictive {curve} by {by} "
                  f"(coverage {table.attrs['coverage']:.0%})", fontsize=10)
     fig.tight_layout()
     return fig

@@ -174,9 +174,9 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
     arm, the model and priors, the sampler diagnostics, the transition HRs, the OS, PFS and
     TTP medians and RMST (``IllnessDeathFit.endpoint_table``), P(superiority) on every scale,
     the state-occupation and OS hazard-ratio figures, each endpoint's curve over its
-    non-parametric estimate, and the provenance."""
+    non-parametric estimate, the posterior predictive check of OS, and the provenance."""
     from bayes_hcc.convergence import sampler_rows, thresholds_for
-    from bayes_hcc.io.plots import (plot_os_hazard_ratio, plot_state_probabilities,
+    from bayes_hcc.io.plots import (plot_os_hazard_ratio, plot_ppc, plot_state_probabilities,
                                     plot_survival)
 
     stem = path.with_name(path.stem + "_summary")
@@ -218,6 +218,10 @@ def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
               f"{'Kaplan-Meier' if name == 'os' else 'Turnbull'} estimate",
               _png(plot_survival(fit, endpoint=name, estimand=estimand)))
              for name in ("os", "pfs", "ttp")]
+    # the trial replicated from the model, observed as the data were (bh.plot_ppc gives the
+    # PFS and TTP checks too, with endpoint=)
+    figs.append(("posterior predictive check of OS (replicated trials, 95% band)",
+                 _png(plot_ppc(fit, endpoint="os", random_seed=fit.random_seed))))
     probs = fit.prob_superiority(tau=tau, estimand=estimand)
     sup = probs.to_frame().assign(note=[probs.attrs["notes"].get(k, "") for k in probs.index])
     c, t = data.arms

@@ -44,6 +44,10 @@ class IllnessDeathData:
     X: np.ndarray | None = None
     covariate_info: tuple = ()
     covariate_labels: tuple = ()
+    #: per patient, the longest follow-up they could have had (randomization to the data
+    #: cut; without dates the longest time observed): how long a replicated patient is
+    #: followed in the posterior predictive check. None for data given as arrays.
+    admin_time: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.time)
@@ -131,15 +135,18 @@ class IllnessDeathData:
                          if prog.interval_lower is not None else t, t)
         lower = np.where(kind == LEFT, 0.0, lower)
         upper = np.where(np.isin(kind, (EXACT, INTERVAL, LEFT)), t, np.inf)
+        from dataclasses import replace
+
+        from bayes_hcc.models.assemble import administrative_follow_up
+
         data = cls.from_arrays(arm=os_.arm, site=os_.site, prog_lower=lower,
                                prog_upper=upper, time=os_.time, death=os_.event,
                                patient_id=os_.patient_id, arms=os_.arms, sites=os_.sites,
                                time_unit=os_.time_unit,
                                names=(f"{progression} time", f"{death} time"))
+        data = replace(data, admin_time=administrative_follow_up(trial, os_))
         if not covariates:
             return data
-        from dataclasses import replace
-
         from bayes_hcc.models.covariates import covariate_design
 
         design = covariate_design(trial, list(covariates), reference_levels)

@@ -91,6 +91,8 @@ class IllnessDeathFit:
         ds = xr.Dataset({k: ("patient", np.asarray(v)) for k, v in arrays.items()})
         if d.X is not None:
             ds["X"] = (("patient", "covariate"), np.asarray(d.X, float))
+        if d.admin_time is not None:
+            ds["admin_time"] = ("patient", np.asarray(d.admin_time, float))
         ds.attrs.update(arms=json.dumps([str(a) for a in d.arms]),
                         sites=json.dumps([str(x) for x in d.sites]), time_unit=d.time_unit,
                         covariate_info=json.dumps(dict(d.covariate_info)),
@@ -175,15 +177,7 @@ class IllnessDeathFit:
         post, d = self._post(), self.data
         S, n = self.n_draws, len(d)
         params = self.transition_params()
-        log_hr = post["log_hr"].values.reshape(S, 3)
-        site = (post["site_effect"].values.reshape(S, 3, -1) if "site_effect" in post
-                else np.zeros((S, 3, len(d.sites))))
-        etas = [log_hr[:, j, None] * np.asarray(d.arm, float)[None] + site[:, j, d.site]
-                for j in range(3)]
-        if d.X is not None and d.X.shape[1]:
-            for j, t in enumerate(TRANSITIONS):
-                beta = post[f"{t}::beta"].values.reshape(S, -1)
-                etas[j] = etas[j] + beta @ np.asarray(d.X, float).T
+        etas = self._patient_etas()
         lay = layout(d, self.families, self.model.time_scale)
         out = np.empty((S, n))
         for a in range(0, S, self.LOGLIK_BLOCK):
@@ -198,6 +192,50 @@ class IllnessDeathFit:
                           name="progression_and_death")
         self._log_likelihood = da
         return da
+
+    def _patient_etas(self, draws=None) -> list[np.ndarray]:
+        """Each transition's linear predictor (arm, site and covariate terms) of every
+        patient on the posterior draws ``draws`` (flat indices; default all): three
+        arrays (draws, patients)."""
+        post, d = self._post(), self.data
+        S = self.n_draws
+        take = slice(None) if draws is None else np.asarray(draws, int)
+        log_hr = post["log_hr"].values.reshape(S, 3)[take]
+        site = (post["site_effect"].values.reshape(S, 3, -1)[take] if "site_effect" in post
+                else np.zeros((len(log_hr), 3, len(d.sites))))
+        etas = [log_hr[:, j, None] * np.asarray(d.arm, float)[None] + site[:, j, d.site]
+                for j in range(3)]
+        if d.X is not None and d.X.shape[1]:
+            for j, t in enumerate(TRANSITIONS):
+                beta = post[f"{t}::beta"].values.reshape(S, -1)[take]
+                etas[j] = etas[j] + beta @ np.asarray(d.X, float).T
+        return etas
+
+    def simulate_paths(self, draws, rng) -> tuple[np.ndarray, np.ndarray]:
+        """Latent progression and death times (time unit) of every patient from
+        randomization, one path per patient on each posterior draw in ``draws`` (flat
+        indices): (progression time, inf when death comes first; death time), each
+        (draws, patients). From the progression-free state the two competing transitions
+        by inversion of their cumulative hazards; after a progression at u, death from the
+        progression-to-death transition on the model's time scale (clock-forward: given
+        alive at u; clock-reset: u plus a time from 0). The replicates of the posterior
+        predictive check (``bh.ppc_km``)."""
+        draws = np.asarray(draws, int)
+        params = [{k: v[draws] for k, v in p.items()} for p in self.transition_params()]
+        etas = self._patient_etas(draws)
+        f01, f02, f12 = self.families
+        shape = etas[0].shape
+        t01 = f01.time_at_cumhaz(params[0], rng.exponential(size=shape), etas[0])
+        t02 = f02.time_at_cumhaz(params[1], rng.exponential(size=shape), etas[1])
+        e12 = rng.exponential(size=shape)
+        prog = t01 < t02
+        u = np.where(prog, t01, 0.0)
+        if self.model.time_scale == "markov":
+            start = f12.cumhaz_at(params[2], u, etas[2])
+            after = f12.time_at_cumhaz(params[2], start + e12, etas[2])
+        else:
+            after = u + f12.time_at_cumhaz(params[2], e12, etas[2])
+        return np.where(prog, t01, np.inf), np.where(prog, after, t02)
 
     def hazard_ratio(self) -> xr.DataArray:
         """HR (treatment / control) of each transition, on every draw."""

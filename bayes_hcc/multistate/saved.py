@@ -37,7 +37,8 @@ def load_illness_death(dt, path, spec) -> IllnessDeathFit:
             arms=tuple(json.loads(ds.attrs["arms"])), sites=tuple(json.loads(ds.attrs["sites"])),
             time_unit=str(ds.attrs["time_unit"]),
             X=ds["X"].values if "X" in ds else None, covariate_info=tuple(info.items()),
-            covariate_labels=tuple(json.loads(ds.attrs["covariate_labels"])))
+            covariate_labels=tuple(json.loads(ds.attrs["covariate_labels"])),
+            admin_time=ds["admin_time"].values if "admin_time" in ds else None)
         families = model.families(data)
         priors = [model.priors_for(f, t) for f, t in zip(families, TRANSITIONS)]
     except (KeyError, ValueError, TypeError) as err:

@@ -54,7 +54,8 @@ def as_fit(fit) -> Fit:
                             "bh.covariate_effects(fit), bh.loo(fit), bh.compare(fits); "
                             "survival, survival_curve, "
                             "median_survival, rmst, marginal_hazard_ratio, prob_median_gain, "
-                            "prob_rmst_gain and plot_survival take it with endpoint=.")
+                            "prob_rmst_gain, plot_survival, ppc_km and plot_ppc take it "
+                            "with endpoint=.")
     raise BayesHCCError(f"expected a Fit (from model.fit), got {type(fit).__name__}.")
 
 

@@ -192,6 +192,8 @@ def test_bad_arguments_are_named(weibull_fit):
         bh.ppc_km(weibull_fit, n_draws=0)
     with pytest.raises(bh.BayesHCCError, match="by='patient'; choose 'arm' or 'site'"):
         bh.ppc_km(weibull_fit, by="patient")
+    with pytest.raises(bh.BayesHCCError, match=r"endpoint='pfs', but this fit is of OS"):
+        bh.ppc_km(weibull_fit, endpoint="pfs")
     with pytest.raises(bh.BayesHCCError, match="prob=95 must be strictly between 0 and 1"):
         bh.summarize(weibull_fit, prob=95)
 

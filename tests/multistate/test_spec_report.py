@@ -110,9 +110,10 @@ def test_report_of_an_illness_death_fit(fit, tmp_path):
                     "marginal OS hazard ratio", "analysis_spec_hash", "Diagnostics",
                     "OS from the joint model over its Kaplan-Meier estimate",
                     "PFS from the joint model over its Turnbull estimate",
-                    "TTP from the joint model over its Turnbull estimate"):
+                    "TTP from the joint model over its Turnbull estimate",
+                    "posterior predictive check of OS"):
         assert section in text, section
-    assert text.count("data:image/png;base64,") == 5
+    assert text.count("data:image/png;base64,") == 6
     table = pd.read_csv(tmp_path / "joint_summary.csv", index_col=[0, 1])
     assert set(table.index.get_level_values(0)) == {"OS", "PFS", "TTP"}
     # the spec's tau (24 months) is past this trial's follow-up: cut to it, and said in the row
@@ -190,7 +191,7 @@ def test_report_and_tables_paths_a_user_may_give(fit, tmp_path):
 def test_single_endpoint_functions_name_themselves_for_a_joint_fit(fit):
     """A joint fit given to a single-endpoint function is refused with what to use instead;
     the message said "this function", which one being left to the traceback."""
-    for fn in (bh.summarize, bh.psense, bh.hazard_ratio, bh.plot_ppc):
+    for fn in (bh.summarize, bh.psense, bh.hazard_ratio, bh.frequentist):
         with pytest.raises(bh.BayesHCCError, match=rf"^bh\.{fn.__name__} takes a "
                            r"single-endpoint fit; an illness-death fit has its own: "
                            r"fit\.summary\(\)"):
