@@ -205,18 +205,35 @@ def psense(fit, var_names=PSENSE_DEFAULT, *, medians: bool = True,
 
     Adds the standardized medians per arm as posterior variables when ``medians``. Returns a
     DataFrame: prior and likelihood sensitivity (CJS distance gradients) and a diagnosis.
+
+    An illness-death fit is power-scaled on its joint likelihood of progression and death
+    (``fit.log_likelihood()``) and its prior (``fit.log_prior()``): the transition log HRs,
+    the site SD, and with ``medians`` the typical site's median OS and PFS per arm.
     """
     import arviz_stats as azs
 
-    fit = _with_loglik(fit, "psense")
+    fit = _with_loglik(fit, "psense", joint_ok=True)
+    joint = _is_illness_death(fit)
     dt = fit.datatree.copy()
+    if joint:  # its log-likelihood and log prior are computed from the draws
+        dt["log_likelihood"] = xr.DataTree(fit.log_likelihood().to_dataset())
+        dt["log_prior"] = xr.DataTree(fit.log_prior())
     post = dt["posterior"].to_dataset()
     if var_names == PSENSE_DEFAULT:  # those of this model
         names = [v for v in var_names if v in post]
     else:
         names = list(as_names(var_names, "psense", "var_names", list(post.data_vars),
                               '["log_hr"]'))
-    if medians:
+    if medians and joint:
+        med = fit.medians(thin=1)
+        shape = (post.sizes["chain"], post.sizes["draw"])
+        for ep in ("os", "pfs"):
+            for a in fit.data.arms:
+                post[f"median_{ep}_{a}"] = (("chain", "draw"),
+                                            med[ep].sel(arm=a).values.reshape(shape))
+                names.append(f"median_{ep}_{a}")
+        dt["posterior"] = xr.DataTree(post)
+    elif medians:
         med = median_survival(fit)
         for a in fit.arms:
             post[f"median_{a}"] = med.sel(arm=a, drop=True)

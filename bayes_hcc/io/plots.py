@@ -290,9 +290,11 @@ def plot_ppc(fit, *, by: str = "arm", random_seed=0, endpoint: str | None = None
 
 
 def plot_psense(fit):
-    """Power-scaling sensitivity: prior and likelihood sensitivity per quantity."""
+    """Power-scaling sensitivity: prior and likelihood sensitivity per quantity (of an
+    illness-death fit too, ``bh.psense``)."""
     plt = _plt()
-    if "log_likelihood" not in as_fit(fit).datatree.children:
+    fit = _loaded(fit)
+    if not _is_illness_death(fit) and "log_likelihood" not in as_fit(fit).datatree.children:
         return _message_figure("Power-scaling sensitivity needs the pointwise log-likelihood;\n"
                                "this fit was made with log_likelihood=False.")
     table = psense(fit)

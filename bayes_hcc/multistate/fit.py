@@ -193,6 +193,52 @@ class IllnessDeathFit:
         self._log_likelihood = da
         return da
 
+    def log_prior(self) -> xr.Dataset:
+        """Log prior density of each sampled variable on every draw, dims (chain, draw):
+        each transition's baseline parameters (``{transition}::{name}``, evaluated on the
+        months scale their priors are declared on, as a single-endpoint fit's), its log HR
+        (``{transition}::log_hr``; ``death::log_hr`` when the death HR is shared), the
+        site SD and the standard-normal site deviations (``site_z``), the covariate
+        effects. The model's prior, as ``bh.psense`` power-scales it (tested against
+        PyMC's own log density of the model's free variables)."""
+        from scipy import stats
+
+        from bayes_hcc.units import log_unit_in_months
+
+        post = self._post()
+        chains, draws = post.sizes["chain"], post.sizes["draw"]
+        S = chains * draws
+
+        def flat(name):
+            v = post[name].values
+            return v.reshape((S,) + v.shape[2:])
+
+        def total(v):
+            return np.asarray(v).reshape(S, -1).sum(axis=1)
+
+        log_unit = log_unit_in_months(self.data.time_unit)
+        out = {}
+        for t, fam, pr in zip(TRANSITIONS, self.families, self.priors):
+            mine = {name[len(t) + 2:]: flat(name) for name in post.data_vars
+                    if name.startswith(f"{t}::")}
+            for k, v in fam.log_prior(mine, pr, fam.unit_shift(mine, log_unit)).items():
+                out[f"{t}::{k}"] = v
+            if "beta" in mine:
+                out[f"{t}::beta"] = total(pr["beta"].logpdf(mine["beta"]))
+        log_hr = flat("log_hr")
+        if self.model.arm_effect == "shared_death":
+            out[f"{TRANSITIONS[0]}::log_hr"] = self.priors[0]["log_hr"].logpdf(log_hr[:, 0])
+            out["death::log_hr"] = self.priors[1]["log_hr"].logpdf(log_hr[:, 1])
+        else:
+            for j, t in enumerate(TRANSITIONS):
+                out[f"{t}::log_hr"] = self.priors[j]["log_hr"].logpdf(log_hr[:, j])
+        if "site_sd" in post:
+            out["site_sd"] = total(self.model.site_sd_prior().logpdf(flat("site_sd")))
+            out["site_z"] = total(stats.norm.logpdf(flat("site_z")))
+        coords = {"chain": post["chain"].values, "draw": post["draw"].values}
+        return xr.Dataset({k: (("chain", "draw"), np.asarray(v, float).reshape(chains, draws))
+                           for k, v in out.items()}, coords=coords)
+
     def _patient_etas(self, draws=None) -> list[np.ndarray]:
         """Each transition's linear predictor (arm, site and covariate terms) of every
         patient on the posterior draws ``draws`` (flat indices; default all): three

@@ -549,3 +549,27 @@ def test_posterior_predictive_check_of_a_joint_fit(fit):
     with pytest.raises(bh.BayesHCCError, match=r"endpoint='death'; an illness-death fit is "
                        r"checked on 'os', 'pfs' or 'ttp'"):
         bh.ppc_km(fit, endpoint="death")
+
+
+def test_power_scaling_sensitivity_of_a_joint_fit(fit):
+    """``bh.psense`` refused a joint fit; it now power-scales its joint likelihood of
+    progression and death and its prior (``fit.log_prior``, tested against PyMC's density
+    in test_model_check): the three transition log HRs, the site SD and the typical site's
+    median OS and PFS per arm. The same draws read against a progression log HR prior
+    centred at HR 3 with SD 0.1 (a prior the draws contradict) are flagged for that
+    transition, with a prior sensitivity many times the default prior's."""
+    import copy
+
+    table = bh.psense(fit)
+    arms = fit.data.arms
+    assert list(table.index) == [*(f"log_hr[{t}]" for t in TRANSITIONS), "site_sd",
+                                 *(f"median_{e}_{a}" for e in ("os", "pfs") for a in arms)]
+    assert np.isfinite(table[["prior", "likelihood"]].to_numpy(float)).all()
+    assert table.loc["log_hr[death_after_progression]", "diagnosis"] == "✓"
+    wrong = copy.copy(fit)
+    wrong.priors = [dict(p) for p in fit.priors]
+    wrong.priors[0]["log_hr"] = bh.Prior("Normal", mu=np.log(3.0), sigma=0.1)
+    flagged = bh.psense(wrong, medians=False)
+    row = "log_hr[progression]"
+    assert flagged.loc[row, "diagnosis"] == "potential prior-data conflict", flagged
+    assert flagged.loc[row, "prior"] > 5 * table.loc[row, "prior"]

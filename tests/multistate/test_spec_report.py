@@ -191,7 +191,7 @@ def test_report_and_tables_paths_a_user_may_give(fit, tmp_path):
 def test_single_endpoint_functions_name_themselves_for_a_joint_fit(fit):
     """A joint fit given to a single-endpoint function is refused with what to use instead;
     the message said "this function", which one being left to the traceback."""
-    for fn in (bh.summarize, bh.psense, bh.hazard_ratio, bh.frequentist):
+    for fn in (bh.summarize, bh.effect_ratio, bh.hazard_ratio, bh.frequentist):
         with pytest.raises(bh.BayesHCCError, match=rf"^bh\.{fn.__name__} takes a "
                            r"single-endpoint fit; an illness-death fit has its own: "
                            r"fit\.summary\(\)"):
