@@ -27,13 +27,14 @@ def _with_age(trial, unit):
     ("piecewise_exponential", "random", "shared_death", "days", ("age",)),
 ])
 def test_log_prior_equals_pymcs_density_of_the_free_variables(
-        example_trial, baseline, site_effect, arm_effect, unit, covariates):
+        example_trial, python_linker, baseline, site_effect, arm_effect, unit, covariates):
     """``IllnessDeathFit.log_prior`` (scipy, from the recorded variables: log_lambda rather
     than the centred variable sampled, log HRs from the per-transition deterministic,
     time-scaled parameters moved back to months) sums, on every draw, to PyMC's log density
     of the model's free variables at the same point (without the Jacobian of site_sd's log
     transform: the density of the variable itself). Draws from the model's own prior;
-    the second case in days, with a covariate and a shared death HR."""
+    the second case in days, with a covariate and a shared death HR. (PyTensor's Python
+    linker: the graph's mathematics is what is compared, see ``python_linker``.)"""
     trial = _with_age(example_trial, unit) if covariates else example_trial.to_unit(unit)
     model = bh.IllnessDeath(baseline, site_effect=site_effect, arm_effect=arm_effect,
                             covariates=list(covariates))
