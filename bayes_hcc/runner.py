@@ -10,6 +10,7 @@ reuses it for every task it receives.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import sys
 import time
@@ -122,12 +123,24 @@ def spawn_pool(n: int):
         raise BayesHCCError(f"the process pool broke ({err}): {hint}") from None
 
 
+def check_workers(workers) -> int | None:
+    """``workers`` as given when it is None (one per core) or a whole number >= 1; else a
+    named error (0 meant every core, and a negative number failed inside the pool)."""
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 1:
+        raise BayesHCCError(f"workers={workers!r}: give the number of processes, a whole "
+                            "number >= 1 (1 runs in this process), or None for one per core.")
+    return int(workers)
+
+
 @contextmanager
 def shared_pool(workers: int | None, client=None):
     """One local process pool for several ``run_tasks`` calls in a row (``pool=``), so
     that their workers start, import and compile once (a screened design's pilot and the
     rest; a screened PPoS's pilot and the rest). None when the tasks run in this process
     (``workers=1``) or on a Dask cluster (whose workers persist anyway)."""
+    workers = check_workers(workers)
     if client is not None or (workers or default_workers()) <= 1:
         yield None
         return
@@ -169,6 +182,7 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
         A pool from :func:`shared_pool` to run on instead of starting one (with
         ``workers`` > 1 and no ``client``).
     """
+    workers = check_workers(workers)
     keys = [k for k, _ in tasks]
     if len(set(keys)) != len(keys):
         raise BayesHCCError("run_tasks: task keys must be unique.")

@@ -90,7 +90,8 @@ def parse_scenario(text: str) -> tuple[str, dict]:
         key = key.strip()
         if not eq or key not in SCENARIO_KEYS:
             raise BayesHCCError(f"scenario {text!r}: {part!r} is not key=value with a key "
-                                f"among {', '.join(SCENARIO_KEYS)}.")
+                                f"among {', '.join(SCENARIO_KEYS)} (nor the name of a "
+                                f"default scenario: {', '.join(DEFAULT_SCENARIOS)}).")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -397,6 +398,8 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     ----------
     plan : MonitoringPlan or path to a plan TOML
     scenarios : dict of name -> settings, list of "hr_os=0.7,..." strings, or None
+        A text may also name a default scenario (``["HR 1.00", "HR 0.70"]``; one text is
+        one scenario).
         Settings override :data:`DESIGN_BASE` (keys: :data:`SCENARIO_KEYS`, e.g. ``hr_os``,
         ``site_sd``, ``dropout_per_year``, ``n_patients``). Default
         :data:`DEFAULT_SCENARIOS` (HR 1.00, 0.85, 0.70, 0.60).
@@ -441,10 +444,14 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     if scenarios is None:
         scenarios = DEFAULT_SCENARIOS
     elif not isinstance(scenarios, dict):
+        if isinstance(scenarios, str):  # one scenario, not one per character
+            scenarios = [scenarios]
         if not all(isinstance(x, str) for x in scenarios):
             raise BayesHCCError("scenarios: give a dict {name: settings} or a list of "
                                 "strings such as 'hr_os=0.7,site_sd=0.3'.")
-        scenarios = dict(parse_scenario(x) for x in scenarios)
+        # a default scenario by its name ("HR 0.70"), or "name: key=value,..."
+        scenarios = dict((x, DEFAULT_SCENARIOS[x]) if x in DEFAULT_SCENARIOS
+                         else parse_scenario(x) for x in scenarios)
     if not isinstance(n_trials, int) or n_trials < 1:
         raise BayesHCCError(f"n_trials={n_trials!r} must be a positive whole number.")
     base = dict(DESIGN_BASE if base is None else base)

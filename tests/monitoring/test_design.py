@@ -158,6 +158,17 @@ def test_scenarios_from_text_and_bad_scenarios():
         bh.simulate_design(_plan(), {"bad": 0.7}, n_trials=1)
     with pytest.raises(bh.BayesHCCError, match="list of strings"):
         bh.simulate_design(_plan(), [{"hr_os": 0.7}], n_trials=1)
+    # a default scenario by name, one text being one scenario ("HR 1.00" was read as the
+    # scenarios 'H', 'R', ...); workers=0 meant every core, a negative number failed later
+    with pytest.raises(bh.BayesHCCError, match=r"'HR 0.5' is not key=value .* \(nor the name "
+                       r"of a default scenario: HR 1.00, HR 0.85"):
+        bh.simulate_design(_plan(), "HR 0.5", n_trials=1)
+    for workers in (0, -2, 1.5):
+        with pytest.raises(bh.BayesHCCError, match=rf"workers={workers!r}: give the number "
+                           r"of processes, a whole number >= 1"):
+            bh.simulate_design(_plan(), "HR 1.00", n_trials=1, workers=workers, progress=False)
+    one = bh.simulate_design(_plan(), "HR 0.70", n_trials=1, workers=1, progress=False)
+    assert one.scenarios == {"HR 0.70": {"hr_os": 0.7}}
     # a sampler setting misspelt in refit= raised TypeError from the first trial's refit,
     # after the simulation had started; a PPoS likewise
     with pytest.raises(bh.BayesHCCError, match=r"simulate_design: refit has unknown key\(s\) "
