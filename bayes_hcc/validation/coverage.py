@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, as_numbers
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
 from bayes_hcc.quantities.core import median_survival
@@ -118,6 +118,33 @@ class CoverageResult:
         return fig
 
 
+def _checked_scenario(scenario) -> dict:
+    """``simulate_trial``'s arguments, checked now by simulating one trial: a misspelt or
+    impossible setting is a named error before the study starts, not a traceback from its
+    first worker."""
+    import difflib
+    import inspect
+
+    if not isinstance(scenario, dict):
+        raise BayesHCCError(f"coverage_study: scenario must be a dict of simulate_trial "
+                            f"settings such as {{'hr_os': 0.7}}, got {scenario!r}.")
+    known = [k for k in inspect.signature(simulate_trial).parameters if k != "random_seed"]
+    bad = [k for k in scenario if k not in known]
+    if bad:
+        shown = ", ".join(f"{k!r}" + (f" (did you mean {c[0]!r}?)" if (
+            c := difflib.get_close_matches(str(k), known, n=1, cutoff=0.6)) else "")
+            for k in bad)
+        raise BayesHCCError(f"coverage_study: scenario has unknown setting(s) {shown}; "
+                            f"simulate_trial takes {', '.join(known)}.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            simulate_trial(**scenario, random_seed=0)
+    except (ValueError, TypeError) as err:
+        raise BayesHCCError(f"coverage_study: scenario {scenario}: {err}") from None
+    return dict(scenario)
+
+
 def coverage_study(model: SurvivalModel | str = "weibull_ph", n_trials: int = 200, *,
                    scenario: dict | None = None, probs=(0.5, 0.9, 0.95), draws: int = 1000,
                    tune: int = 1000, chains: int = 2, random_seed: int = 2020,
@@ -151,10 +178,10 @@ def coverage_study(model: SurvivalModel | str = "weibull_ph", n_trials: int = 20
                             "truth is for 'os' and 'ttp'.")
     if n_trials < 2:
         raise BayesHCCError("n_trials must be at least 2.")
-    probs = tuple(float(p) for p in probs)
+    probs = as_numbers(probs, "coverage_study", "probs", "(0.5, 0.9, 0.95)")
     if not all(0 < p < 1 for p in probs):
         raise BayesHCCError(f"probs must be in (0, 1), got {probs}.")
-    scenario = dict(DEFAULT_SCENARIO if scenario is None else scenario)
+    scenario = _checked_scenario(DEFAULT_SCENARIO if scenario is None else scenario)
     seeds = [int(s.generate_state(1)[0]) for s in
              np.random.SeedSequence(random_seed).spawn(n_trials)]
     fit_kw = dict(draws=draws, tune=tune, chains=chains, cores=1)

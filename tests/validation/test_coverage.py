@@ -21,6 +21,18 @@ def test_coverage_records_truths_and_nested_intervals():
     assert set(tab.index.get_level_values("nominal")) == {0.5, 0.9, 0.95}
 
 
+def test_study_settings_are_checked_before_it_starts():
+    """A misspelt scenario setting raised TypeError from the first worker, after the
+    study had started; one level as a number raised "'float' object is not iterable"."""
+    with pytest.raises(bh.BayesHCCError, match=r"scenario has unknown setting\(s\) 'hr_0s' "
+                       r"\(did you mean 'hr_os'\?\); simulate_trial takes"):
+        bh.coverage_study("weibull_ph", 3, scenario={"hr_0s": 0.7}, workers=1)
+    with pytest.raises(bh.BayesHCCError, match=r"coverage_study: scenario .*site_sd"):
+        bh.coverage_study("weibull_ph", 3, scenario={"site_sd": -1.0}, workers=1)
+    with pytest.raises(bh.BayesHCCError, match=r"probs must be in \(0, 1\), got \(90.0,\)"):
+        bh.coverage_study("weibull_ph", 3, probs=90, workers=1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["weibull_ph", "piecewise_exponential"])
 def test_90_percent_intervals_cover_85_to_95_percent(family):

@@ -52,6 +52,17 @@ def test_unknown_model_is_a_clear_error():
         bh.sbc("cox", 10)
 
 
+def test_settings_that_would_distort_the_ranks_are_refused():
+    """More kept draws than each fit has repeated draws (ties in the ranks: SBC would
+    judge a distorted statistic); an empty site had the data say "1 site"."""
+    with pytest.raises(bh.BayesHCCError, match=r"n_keep=5000 exceeds the draws of each fit "
+                       r"\(2 chains x 500 = 1000\)"):
+        bh.sbc("weibull_ph", 10, n_keep=5000)
+    with pytest.raises(bh.BayesHCCError, match=r"site_sizes=\(0, 5\): give the patients of "
+                       r"each site, whole numbers >= 1"):
+        bh.sbc("weibull_ph", 10, site_sizes=(0, 5))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", list(FAMILIES))  # every registered family
 def test_sbc_200_replications_is_uniform_and_narrowing_is_rejected(family):
