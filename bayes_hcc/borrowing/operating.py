@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import SpecError
+from bayes_hcc.errors import BayesHCCError, SpecError, as_numbers
 
 __all__ = ["borrowing_design", "BorrowingDesign", "historical_median"]
 
@@ -76,7 +76,15 @@ def borrowing_design(plan, prior, *, control_medians=(4.0, 6.5, 9.0, 13.0, 20.0)
     from bayes_hcc.spec.model_spec import apply_overrides
 
     if not isinstance(prior, MAPPrior):
-        raise TypeError("borrowing_design: pass a MAPPrior (bh.map_prior(...).robustify()).")
+        raise BayesHCCError("borrowing_design: pass a MAPPrior (bh.map_prior(...).robustify()), "
+                            f"got {type(prior).__name__}.")
+    # one number is one scenario value (a scalar raised "not iterable"; text was split)
+    control_medians = as_numbers(control_medians, "borrowing_design", "control_medians",
+                                 "(4.0, 6.5, 9.0)")
+    hrs = as_numbers(hrs, "borrowing_design", "hrs", "(1.0, 0.7)")
+    if min(control_medians) <= 0 or min(hrs) <= 0:
+        raise BayesHCCError(f"borrowing_design: control medians {list(control_medians)} and "
+                            f"hazard ratios {list(hrs)} must be > 0.")
     plan = load_plan(plan)
     family = plan.spec.family
     targets = [p for f, p in prior.applies_to if f == family]

@@ -66,6 +66,14 @@ def test_design_refuses_a_model_the_prior_does_not_fit(robust):
                           base_dir=Path(__file__).resolve().parents[2] / "models")
     with pytest.raises(bh.SpecError, match="needs an exponential_ph"):
         bh.borrowing_design(plan, robust, n_trials=2)
+    # the scenario grid's values are checked before any trial is simulated
+    with pytest.raises(bh.BayesHCCError, match=r"borrowing_design: hrs='0.7' is text"):
+        bh.borrowing_design(exponential_plan(), robust, hrs="0.7", n_trials=2)
+    with pytest.raises(bh.BayesHCCError, match=r"control medians \[-1.0\] and hazard ratios "
+                       r"\[0.7\] must be > 0"):
+        bh.borrowing_design(exponential_plan(), robust, control_medians=-1, hrs=0.7)
+    with pytest.raises(bh.BayesHCCError, match=r"pass a MAPPrior .*got str"):
+        bh.borrowing_design(exponential_plan(), "robust")
 
 
 def test_design_with_a_per_interval_prior():
