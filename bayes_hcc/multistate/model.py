@@ -30,7 +30,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from bayes_hcc.errors import DataWarning, ModelError, warn
+from bayes_hcc.errors import DataWarning, ModelError, SpecError, warn
 from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
 from bayes_hcc.families.piecewise import quantile_cuts
 from bayes_hcc.families.registry import FAMILIES, family_class
@@ -47,6 +47,24 @@ ARM_EFFECTS = ("per_transition", "shared_death")
 #: the groups with a quadrature (their log weights are stacked in this order)
 #: a family's own likelihood data (``Family.data_arrays``), unused here
 _LIKELIHOOD_DATA = ("event", "events", "exposure", "n_plain")
+
+
+def _checked_cuts(baseline: str, cuts, n_intervals) -> tuple:
+    """The piecewise baseline's cut points and interval count, checked as a
+    ``PiecewiseExponential``'s are (one number was "not iterable", text was split into
+    characters, unsorted or negative cuts and 2.5 intervals were taken as given)."""
+    from bayes_hcc.spec.model_spec import _check_value
+
+    if cuts is not None and baseline != "piecewise_exponential":
+        raise ModelError(f"cuts are for the piecewise baseline, not {baseline!r}.")
+    try:
+        if cuts is not None:
+            given = list(cuts) if isinstance(cuts, (tuple, np.ndarray)) else cuts
+            cuts = tuple(_check_value("IllnessDeath", "cuts", "cuts", given))
+        n_intervals = _check_value("IllnessDeath", "n_intervals", "int", n_intervals)
+    except SpecError as err:
+        raise ModelError(str(err)) from None
+    return cuts, n_intervals
 
 
 def _prior(value):
@@ -128,8 +146,7 @@ class IllnessDeath:
                              f"{', '.join(ARM_EFFECTS)}.")
         self.baseline, self.time_scale, self.site_effect = baseline, time_scale, site_effect
         self.arm_effect = arm_effect
-        self.cuts = None if cuts is None else tuple(float(c) for c in cuts)
-        self.n_intervals = int(n_intervals)
+        self.cuts, self.n_intervals = _checked_cuts(baseline, cuts, n_intervals)
         if isinstance(covariates, str):
             covariates = [covariates]
         self.covariates = tuple(covariates)

@@ -63,3 +63,21 @@ def test_log_prior_equals_pymcs_density_of_the_free_variables(
             point[m.rvs_to_values[rv].name] = value
         theirs.append(logp(point))
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-8)
+
+
+def test_piecewise_settings_checked_as_a_single_endpoint_model_s():
+    """Cut points and the interval count are checked when the model is made, as
+    PiecewiseExponential's are: one number was "not iterable", text was split into
+    characters, and unsorted or negative cuts and 2.5 intervals were taken as given."""
+    for cuts, match in ((6, r"cuts: must be a list of numbers > 0, got 6"),
+                        ("3,6", r"cuts: must be a list of numbers > 0, got '3,6'"),
+                        ([6, 3], r"cuts: cut points must increase, got \[6, 3\]"),
+                        ([-1, 3], r"cuts: must be a list of numbers > 0, got \[-1, 3\]")):
+        with pytest.raises(bh.ModelError, match=rf"^IllnessDeath: {match}"):
+            bh.IllnessDeath("piecewise_exponential", cuts=cuts)
+    with pytest.raises(bh.ModelError, match=r"n_intervals: must be an integer, got 2.5"):
+        bh.IllnessDeath("piecewise_exponential", n_intervals=2.5)
+    with pytest.raises(bh.ModelError, match=r"cuts are for the piecewise baseline, not "
+                       r"'weibull_ph'"):
+        bh.IllnessDeath("weibull_ph", cuts=[3, 6])
+    assert bh.IllnessDeath("piecewise_exponential", cuts=(3, 6.5)).cuts == (3.0, 6.5)
