@@ -425,7 +425,11 @@ def map_prior(history, *, cuts=None, tau_scale: float = DEFAULT_TAU_SCALE, mu_pr
     if cuts is None:
         events, exposure = history.events[:, None], history.exposure[:, None]
     else:
-        cuts = np.asarray(cuts, float).ravel()
+        try:
+            cuts = np.asarray(cuts, float).ravel()
+        except (TypeError, ValueError):  # text ("3,6"): not split into characters
+            raise SpecError(f"map_prior: cuts={cuts!r} must be increasing positive times in "
+                            "months, e.g. cuts=[3, 6, 12].") from None
         if len(cuts) == 0 or not (np.all(np.isfinite(cuts)) and np.all(cuts > 0)
                                   and np.all(np.diff(cuts) > 0)):
             raise SpecError(f"map_prior: cuts {cuts.tolist()} must be increasing positive "

@@ -189,6 +189,16 @@ def test_bad_history_is_refused_by_name():
                      "median_upper": 20, "n": 100}])
 
 
+def test_map_prior_cuts_given_as_text_are_refused_by_name():
+    """``cuts="3,6"`` raised numpy's "could not convert string to float" (checked before
+    any sampling)."""
+    history = bh.History([{"study": "a", "source": "s", "events": 10, "exposure": 100},
+                          {"study": "b", "source": "s", "events": 20, "exposure": 150}])
+    with pytest.raises(bh.SpecError, match=r"map_prior: cuts='3,6' must be increasing "
+                       r"positive times in months, e.g. cuts=\[3, 6, 12\]"):
+        bh.map_prior(history, cuts="3,6")
+
+
 def test_a_misnamed_field_is_refused_not_left_out(tmp_path):
     """A published 90% CI in a column headed 'CI level' was read as a 95% CI (the field
     was left out and its default used): 65% more effective events than the paper supports.
