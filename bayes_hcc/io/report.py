@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.diagnostics import check
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, as_names
 from bayes_hcc.io.plots import FIGURES
 from bayes_hcc.io.tables import reconstruction_statement
 from bayes_hcc.models.design import active_priors
@@ -110,6 +110,8 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     if hasattr(fit, "state_probabilities"):  # an illness-death fit
         return _illness_death_report(fit, path, overwrite=overwrite)
     fit = as_fit(fit)
+    if figures is not None:  # checked before anything is written; one text is one figure
+        figures = as_names(figures, "report", "figures", FIGURES, '["survival", "ppc"]')
     stem = path.with_name(path.stem + "_summary")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")

@@ -173,3 +173,15 @@ def test_a_report_path_ending_in_a_separator_is_a_folder(fit, tmp_path):
     res = CliRunner().invoke(app, ["report", str(saved), "--out", target])
     assert res.exit_code == 2 and "is a directory" in res.output, res.output
     assert [p.name for p in tmp_path.iterdir()] == ["fit.nc"]
+
+
+def test_report_figures_as_a_user_names_them(fit, tmp_path):
+    """``figures="survival"`` asked for the figures 's', 'u', ... and a misspelt name raised
+    KeyError after the report's tables were written (a second try then found them there).
+    One text is one figure, and a name is checked before anything is written."""
+    with pytest.raises(bh.BayesHCCError, match=r"report: figures: unknown 'survivals' \(did "
+                       r"you mean 'survival'\?\)"):
+        bh.report(fit, tmp_path / "r.html", figures=["survivals"])
+    assert list(tmp_path.iterdir()) == []
+    text = bh.report(fit, tmp_path / "r.html", figures="survival").read_text()
+    assert text.count("data:image/png;base64,") == 1
