@@ -118,8 +118,6 @@ def as_names(value, caller: str, name: str, known, example: str | None = None) -
     :class:`BayesHCCError` naming the function, the argument, the unknown names (with the
     nearest known one) and the choices. One text is one name: iterated, ``"log_hr"`` was
     the names ``l``, ``o``, ``g``, ..., and ``"cox_site"`` contained ``"cox"``."""
-    import difflib
-
     known = [str(k) for k in known]
     names = (value,) if isinstance(value, str) else tuple(value)
     if not names:
@@ -127,12 +125,20 @@ def as_names(value, caller: str, name: str, known, example: str | None = None) -
                             + (f", e.g. {name}={example}" if example else "") + ".")
     unknown = [n for n in names if str(n) not in known]
     if unknown:
-        shown = ", ".join(f"{n!r}" + (f" (did you mean {close[0]!r}?)" if (
-            close := difflib.get_close_matches(str(n), known, n=1, cutoff=0.6)) else "")
-            for n in unknown)
-        raise BayesHCCError(f"{caller}: {name}: unknown {shown}; choose from "
-                            f"{', '.join(known)}.")
+        raise BayesHCCError(f"{caller}: {name}: unknown {did_you_mean(unknown, known)}; "
+                            f"choose from {', '.join(known)}.")
     return tuple(str(n) for n in names)
+
+
+def did_you_mean(unknown, known) -> str:
+    """The unknown names, each with the nearest known one when there is a close one:
+    ``'loghr' (did you mean 'log_hr'?), 'x'``."""
+    import difflib
+
+    known = [str(k) for k in known]
+    return ", ".join(f"{n!r}" + (f" (did you mean {close[0]!r}?)" if (
+        close := difflib.get_close_matches(str(n), known, n=1, cutoff=0.6)) else "")
+        for n in unknown)
 
 
 def one_number(value, caller: str, name: str, example: str) -> float:

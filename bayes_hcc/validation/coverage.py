@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, as_numbers
+from bayes_hcc.errors import BayesHCCError, as_numbers, did_you_mean
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
 from bayes_hcc.quantities.core import median_survival
@@ -122,7 +122,6 @@ def _checked_scenario(scenario) -> dict:
     """``simulate_trial``'s arguments, checked now by simulating one trial: a misspelt or
     impossible setting is a named error before the study starts, not a traceback from its
     first worker."""
-    import difflib
     import inspect
 
     if not isinstance(scenario, dict):
@@ -131,11 +130,9 @@ def _checked_scenario(scenario) -> dict:
     known = [k for k in inspect.signature(simulate_trial).parameters if k != "random_seed"]
     bad = [k for k in scenario if k not in known]
     if bad:
-        shown = ", ".join(f"{k!r}" + (f" (did you mean {c[0]!r}?)" if (
-            c := difflib.get_close_matches(str(k), known, n=1, cutoff=0.6)) else "")
-            for k in bad)
-        raise BayesHCCError(f"coverage_study: scenario has unknown setting(s) {shown}; "
-                            f"simulate_trial takes {', '.join(known)}.")
+        raise BayesHCCError(f"coverage_study: scenario has unknown setting(s) "
+                            f"{did_you_mean(bad, known)}; simulate_trial takes "
+                            f"{', '.join(known)}.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
