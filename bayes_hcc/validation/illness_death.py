@@ -33,7 +33,7 @@ from bayes_hcc.multistate.model import IllnessDeath
 from bayes_hcc.runner import default_workers, run_tasks
 from bayes_hcc.spec.priors import Prior
 from bayes_hcc.validation.coverage import DEFAULT_SCENARIO
-from bayes_hcc.validation.sbc import TRIAL_SITE_SIZES, SBCResult
+from bayes_hcc.validation.sbc import TRIAL_SITE_SIZES, SBCResult, check_sbc_settings
 
 __all__ = ["illness_death_sbc", "illness_death_coverage", "simulate_illness_death",
            "draw_illness_death_truth", "SBC_PRIORS", "ID_COVERAGE_SCENARIO"]
@@ -213,8 +213,7 @@ def illness_death_sbc(model: IllnessDeath | None = None, n_reps: int = 200, *,
     do not depend on ``workers``; ``store`` makes a run resumable.
     """
     model = model or IllnessDeath("weibull_ph", site_effect="shared", priors=SBC_PRIORS)
-    if n_reps < 2 or n_keep < 1:
-        raise BayesHCCError("n_reps must be >= 2 and n_keep >= 1.")
+    check_sbc_settings(n_reps, n_keep, draws, chains, site_sizes)
     _families(model)  # a data-independent layout, or a clear error now
     seeds = [int(s.generate_state(1)[0])
              for s in np.random.SeedSequence(random_seed).spawn(n_reps)]

@@ -274,6 +274,23 @@ class SBCResult:
                 f"{self.n_draws} thinned draws each; {div} replications had divergences.")
 
 
+def check_sbc_settings(n_reps, n_keep, draws, chains, site_sizes) -> None:
+    """An SBC's settings, refused now when they would distort the ranks or the data:
+    more kept draws than each fit has repeats draws (ties in the ranks), and an empty site
+    had the data say "1 site"."""
+    if n_reps < 2 or n_keep < 1:
+        raise BayesHCCError("n_reps must be >= 2 and n_keep >= 1.")
+    sizes = np.atleast_1d(np.asarray(site_sizes, dtype=object))
+    if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 1
+               for x in sizes) or len(sizes) < 1:
+        raise BayesHCCError(f"site_sizes={site_sizes!r}: give the patients of each site, "
+                            "whole numbers >= 1 (e.g. (34, 28, 23, 19, 15, 11)).")
+    if n_keep > draws * chains:  # kept draws repeated: tied ranks, a false alarm or none
+        raise BayesHCCError(f"n_keep={n_keep} exceeds the draws of each fit ({chains} chains "
+                            f"x {draws} = {draws * chains}): the kept draws would repeat and "
+                            "tie the ranks. Lower n_keep (default 99) or raise draws.")
+
+
 def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_SIZES,
         draws: int = 500, tune: int = 500, chains: int = 2, n_keep: int = 99,
         fit_priors: dict | None = None, random_seed: int = 2018, workers: int | None = None,
@@ -308,17 +325,7 @@ def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_
         likelihood (``simulate_from_prior``).
     """
     name, model = resolve_model(model, SBC_MODELS)
-    if n_reps < 2 or n_keep < 1:
-        raise BayesHCCError("n_reps must be >= 2 and n_keep >= 1.")
-    sizes = np.atleast_1d(np.asarray(site_sizes, dtype=object))
-    if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and x >= 1
-               for x in sizes) or len(sizes) < 1:
-        raise BayesHCCError(f"site_sizes={site_sizes!r}: give the patients of each site, "
-                            "whole numbers >= 1 (e.g. (34, 28, 23, 19, 15, 11)).")
-    if n_keep > draws * chains:  # kept draws repeated: tied ranks, a false alarm or none
-        raise BayesHCCError(f"n_keep={n_keep} exceeds the draws of each fit ({chains} chains "
-                            f"x {draws} = {draws * chains}): the kept draws would repeat and "
-                            "tie the ranks. Lower n_keep (default 99) or raise draws.")
+    check_sbc_settings(n_reps, n_keep, draws, chains, site_sizes)
     seeds = [int(s.generate_state(1)[0]) for s in
              np.random.SeedSequence(random_seed).spawn(n_reps)]
     fit_kw = dict(draws=draws, tune=tune, chains=chains, cores=1)

@@ -60,6 +60,10 @@ def test_prior_draws_have_the_models_parameters():
                                                               "log_shape"}
     with pytest.raises(bh.BayesHCCError, match="cuts"):
         illness_death_sbc(bh.IllnessDeath("piecewise_exponential"), 2)
+    # kept draws beyond each fit's would repeat and tie the ranks (as bh.sbc's)
+    with pytest.raises(bh.BayesHCCError, match=r"n_keep=99 exceeds the draws of each fit "
+                       r"\(2 chains x 40 = 80\)"):
+        illness_death_sbc(model, 2, draws=40)
 
 
 @pytest.mark.slow
