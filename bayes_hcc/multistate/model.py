@@ -59,7 +59,10 @@ def _checked_cuts(baseline: str, cuts, n_intervals) -> tuple:
         raise ModelError(f"cuts are for the piecewise baseline, not {baseline!r}.")
     try:
         if cuts is not None:
-            given = list(cuts) if isinstance(cuts, (tuple, np.ndarray)) else cuts
+            given = cuts
+            if isinstance(cuts, (list, tuple, np.ndarray)):  # numpy numbers as floats
+                given = [float(c) if isinstance(c, (np.integer, np.floating)) else c
+                         for c in cuts]
             cuts = tuple(_check_value("IllnessDeath", "cuts", "cuts", given))
         n_intervals = _check_value("IllnessDeath", "n_intervals", "int", n_intervals)
     except SpecError as err:
