@@ -360,6 +360,16 @@ def plot_sensitivity(table):
     row; the HR axis is logarithmic with plain tick labels (0.5, 1, 2)."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
+    if not isinstance(table, pd.DataFrame):
+        raise BayesHCCError("plot_sensitivity: takes the table bh.run_sensitivity returns "
+                            "(a saved one: pd.read_csv(path, index_col='variant')), got "
+                            f"{type(table).__name__}.")
+    missing = [c for c in ("hr_median", "hr_lower", "hr_upper", "diagnostics")
+               if c not in table.columns]
+    if len(missing) == 4:
+        raise BayesHCCError(f"plot_sensitivity: the table has none of the grid's columns "
+                            f"({', '.join(missing)}); pass the table bh.run_sensitivity "
+                            "returns.")
     plt = _plt()
     n = len(table)
     fig, ax = plt.subplots(figsize=(7.5, 1.4 + 0.38 * max(n, 1)))

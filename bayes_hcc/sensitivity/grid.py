@@ -17,7 +17,7 @@ from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.summary import (TAU_MONTHS, conditional_statement, frequentist,
                                           horizon_status, shortened_tau, spec_tau)
-from bayes_hcc.runner import spawn_pool
+from bayes_hcc.runner import check_workers, default_workers, spawn_pool
 from bayes_hcc.units import convert
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
                                        prob_time_ratio, rmst, rmst_horizon)
@@ -55,6 +55,10 @@ class GridSpec:
     def with_overrides(self, overrides: dict) -> GridSpec:
         """The same grid on a base spec changed by ``overrides`` (dotted keys, as a
         variant's): every variant is rebuilt on it, its own overrides applied last."""
+        if not isinstance(overrides, dict):  # "family=weibull_ph" failed inside dict()
+            raise SpecError(f"grid {self.name!r}: overrides={overrides!r} must be a dict of "
+                            "dotted keys, e.g. {'family': 'weibull_ph', 'site.effect': "
+                            "'none'} (the CLI's --override key=value).")
         return _grid(self.name, self.base, self.variant_overrides, self.include_base,
                      dict(overrides), where=f"grid {self.name!r}",
                      earlier=dict(self.overrides))
@@ -337,7 +341,7 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
     workers : int, default 1
         1 runs in this process (reusing compiled samplers: variants that differ only in prior
         values share one compile); more uses a process pool (spawned workers reuse the
-        on-disk compile cache). Same seeds, same numbers, either way.
+        on-disk compile cache); None, one per core. Same seeds, same numbers, either way.
     overrides : dict, optional
         Dotted-key overrides of the grid's base spec, applied before each variant's own
         (``{"site.effect": "none"}`` runs the grid of a multi-centre analysis on a
@@ -356,8 +360,9 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
     from tqdm.auto import tqdm
 
     require_trial(trial, "run_sensitivity")
+    workers = check_workers(workers) or default_workers()
     grid = grid if isinstance(grid, GridSpec) else load_grid(grid)
-    if overrides:
+    if overrides is not None:
         grid = grid.with_overrides(overrides)
     jobs = [(name, dump_spec(spec), trial, fast) for name, spec in grid.variants]
     rows = [None] * len(jobs)

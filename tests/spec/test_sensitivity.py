@@ -110,6 +110,22 @@ def test_grid_errors(tmp_path):
                    'overrides = { "site.effect" = "sideways" }\n')
     with pytest.raises(bh.SpecError, match="variant 'x'.*choose one of random, fixed, none"):
         bh.load_grid(bad)
+    # the API's arguments as a user might give them, refused before any fit: the CLI's
+    # key=value text (it failed inside dict()), workers=0 (it ran in this process), and a
+    # path or another table given to the forest plot (TypeError, KeyError)
+    trial = bh.datasets.load_example_trial()
+    with pytest.raises(bh.SpecError, match=r"overrides='family=weibull_ph' must be a dict of "
+                       r"dotted keys, e.g. \{'family': 'weibull_ph'"):
+        bh.run_sensitivity(GRID, trial, overrides="family=weibull_ph", progress=False)
+    with pytest.raises(bh.BayesHCCError, match=r"workers=0: give the number of processes"):
+        bh.run_sensitivity(GRID, trial, workers=0, progress=False)
+    with pytest.raises(bh.BayesHCCError, match=r"plot_sensitivity: takes the table "
+                       r"bh.run_sensitivity returns \(a saved one: pd.read_csv"):
+        bh.plot_sensitivity("grid.csv")
+    import pandas as pd
+
+    with pytest.raises(bh.BayesHCCError, match=r"the table has none of the grid's columns"):
+        bh.plot_sensitivity(pd.DataFrame({"a": [1.0]}))
 
 
 def test_process_pool_gives_the_same_numbers(tmp_path):
