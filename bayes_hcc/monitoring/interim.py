@@ -271,6 +271,14 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     if log is not None and Path(log).is_dir():
         raise BayesHCCError(f"{log} is a directory; give the audit log's file name "
                             "(e.g. monitoring/audit.jsonl).")
+    if completion_model is not None:  # checked before the look's fit, not after it
+        from bayes_hcc.multistate import IllnessDeath
+
+        if not isinstance(completion_model, IllnessDeath):
+            raise BayesHCCError(f"interim_analysis: completion_model={completion_model!r} is "
+                                "not an illness-death model; give one, e.g. "
+                                "bh.IllnessDeath('weibull_ph', site_effect='shared') (it is "
+                                "fitted to the look's data cut).")
     lk = plan.look(look)
     date = look_date(trial, lk, plan.spec.endpoint)
     if trial.cut_date is not None and date > trial.cut_date:

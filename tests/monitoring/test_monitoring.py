@@ -119,6 +119,11 @@ def test_a_look_s_date_on_its_plan_s_endpoint(example_trial):
     with pytest.raises(bh.BayesHCCError, match=r"look='interim 1' is not a Look; a look is "
                        r"found in its plan.*plan.look_date\(trial, 'interim 1'\)"):
         bh.look_date(example_trial, "interim 1")
+    # a completion model that is not one is refused before the look's fit (it raised
+    # AttributeError after it)
+    with pytest.raises(bh.BayesHCCError, match=r"completion_model='illness' is not an "
+                       r"illness-death model"):
+        bh.interim_analysis(example_trial, plan, look=1, ppos=True, completion_model="illness")
 
 
 def test_a_look_shows_the_model_s_data_warnings(example_trial):
