@@ -71,8 +71,8 @@ def clean_curve(curve, *, tol: float = 0.02) -> CleanedCurve:
 
     Columns named ``time`` and ``survival`` are read by name (in any order), otherwise the
     first two by position. Sorted by time; survival in percent (any value above 1.5)
-    divided by 100; exact duplicates removed; points that rise above an earlier point by at most ``tol`` (a
-    digitiser's jitter) lowered to the running minimum; negative times refused; a point
+    divided by 100; exact duplicates removed; points that rise above an earlier point by at
+    most ``tol`` (a digitiser's jitter) lowered to the running minimum; negative times refused; a point
     (0, 1) added when missing. Each change is listed in ``changes``. A curve rising by more
     than ``tol``, or starting clearly below 1, is an error naming the points."""
     frame = pd.DataFrame(curve).copy() if not isinstance(curve, pd.DataFrame) else curve.copy()

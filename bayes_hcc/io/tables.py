@@ -379,11 +379,12 @@ def _require_fit_data(fit, trial) -> None:
         return  # a fit on bare arrays has no fingerprint to compare
     spec = getattr(fit, "spec", None)
     if spec is not None and getattr(spec, "population", "itt") != "itt":
-        try:
-            if population(spec, trial).fingerprint == fingerprint:
-                return
-        except BayesHCCError:
-            pass
+        try:  # the randomized patients of a per-protocol analysis
+            analysed = population(spec, trial).fingerprint
+        except BayesHCCError:  # e.g. no per_protocol column: not the fit's data either
+            analysed = None
+        if analysed == fingerprint:
+            return
     cut = "" if trial.cut_date is None else f" (cut {trial.cut_date.date()})"
     raise BayesHCCError(f"publication_tables: trial{cut} is not the data the fit was made on "
                         f"(fingerprints {trial.fingerprint[:12]} and {fingerprint[:12]}): "

@@ -11,8 +11,8 @@ import numpy as np
 
 from bayes_hcc.errors import ModelError
 
-__all__ = ["check_sampler_settings", "check_refit", "REFIT_KEYS", "MAX_CHAINS", "MAX_TOTAL_DRAWS", "MAX_SEED",
-           "MAX_TRACE_BYTES"]
+__all__ = ["check_sampler_settings", "check_refit", "REFIT_KEYS", "MAX_CHAINS",
+           "MAX_TOTAL_DRAWS", "MAX_SEED", "MAX_TRACE_BYTES"]
 
 #: nutpie runs chains as threads; more than this is a typo, not a plan.
 MAX_CHAINS = 64
@@ -86,8 +86,6 @@ def check_sampler_settings(*, draws, tune, chains, seed=None, target_accept=None
     return out
 
 
-
-
 #: What a ``refit=`` of simulated or completed trials may set (``fit``'s sampler settings,
 #: and ``exploratory``: quick fits held to the exploratory thresholds; the seed comes from
 #: the simulation, the pointwise log-likelihood is never needed).
@@ -99,9 +97,7 @@ def check_refit(refit, where: str) -> dict:
     checked before any trial runs: a dict of ``REFIT_KEYS`` with valid values. A typo
     (``draw``) raised TypeError from inside the first refit, after the simulation had
     started."""
-    import difflib
-
-    from bayes_hcc.errors import BayesHCCError
+    from bayes_hcc.errors import BayesHCCError, did_you_mean
 
     if refit is None:
         return {}
@@ -110,10 +106,9 @@ def check_refit(refit, where: str) -> dict:
                             "e.g. refit={'draws': 500, 'chains': 2}.")
     unknown = [k for k in refit if k not in REFIT_KEYS]
     if unknown:
-        hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(
-            str(k), REFIT_KEYS, n=1)) else repr(k) for k in unknown]
-        raise BayesHCCError(f"{where}: refit has unknown key(s) {', '.join(hints)}; valid "
-                            f"keys: {', '.join(REFIT_KEYS)}.")
+        raise BayesHCCError(f"{where}: refit has unknown key(s) "
+                            f"{did_you_mean(unknown, REFIT_KEYS)}; valid keys: "
+                            f"{', '.join(REFIT_KEYS)}.")
     check_sampler_settings(draws=refit.get("draws", 1000), tune=refit.get("tune", 1000),
                            chains=refit.get("chains", 4),
                            target_accept=refit.get("target_accept"), error=BayesHCCError,

@@ -212,3 +212,27 @@ def test_paper_tables_refuse_another_data_cut_and_half_written_sets(fit, example
         bh.publication_tables(fit, tmp_path, trial=example_trial)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["disposition.tex"]
     assert (tmp_path / "disposition.tex").read_text() == "mine"
+
+
+def test_a_per_protocol_analysis_s_tables_take_the_randomized_patients(example_trial,
+                                                                       tmp_path):
+    """A per-protocol fit was made on a subset; its disposition table describes the trial it
+    was given (every randomized patient), which the check recognises through the spec's
+    population. The same trial without its per_protocol column is not that trial."""
+    from pathlib import Path
+
+    frame = example_trial.to_frame()
+    frame["per_protocol"] = (np.arange(len(frame)) % 10 != 0).astype(int)
+    trial = bh.read_trial(frame.drop(columns=[c for c in frame
+                                              if c.endswith(("_time", "_event", "_lower"))]))
+    models = Path(__file__).resolve().parents[2] / "models"
+    spec = bh.apply_overrides(bh.load_spec(models / "primary_os.toml"),
+                              {"population": "per_protocol", "family": "exponential_ph",
+                               "site.effect": "none"})
+    fit = bh.fit_spec(spec, trial, fast=True, check=False)
+    assert len(fit.data_fingerprint) and fit.data_fingerprint != trial.fingerprint
+    paths = bh.publication_tables(fit, tmp_path / "pp", trial=trial, formats="tex")
+    assert sorted(p.name for p in paths) == ["disposition.tex", "os_headline.tex"]
+    assert bh.disposition(trial).loc["total"].filter(like="randomized").sum() == len(frame)
+    with pytest.raises(bh.BayesHCCError, match="is not the data the fit was made on"):
+        bh.publication_tables(fit, tmp_path / "itt", trial=example_trial)
