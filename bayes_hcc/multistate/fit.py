@@ -265,8 +265,14 @@ class IllnessDeathFit:
         by inversion of their cumulative hazards; after a progression at u, death from the
         progression-to-death transition on the model's time scale (clock-forward: given
         alive at u; clock-reset: u plus a time from 0). The replicates of the posterior
-        predictive check (``bh.ppc_km``)."""
-        draws = np.asarray(draws, int)
+        predictive check (``bh.ppc_km``). ``rng``: a numpy Generator or a seed."""
+        given = np.atleast_1d(np.asarray(draws))
+        if given.size == 0 or not np.issubdtype(given.dtype, np.integer) or \
+                given.min() < 0 or given.max() >= self.n_draws:
+            raise BayesHCCError(f"simulate_paths: draws must be whole numbers from 0 to "
+                                f"{self.n_draws - 1} (flat indices of this fit's "
+                                f"{self.n_draws} posterior draws), got {draws!r}.")
+        draws, rng = given.astype(int), np.random.default_rng(rng)
         params = [{k: v[draws] for k, v in p.items()} for p in self.transition_params()]
         etas = self._patient_etas(draws)
         f01, f02, f12 = self.families

@@ -549,6 +549,12 @@ def test_posterior_predictive_check_of_a_joint_fit(fit):
     with pytest.raises(bh.BayesHCCError, match=r"endpoint='death'; an illness-death fit is "
                        r"checked on 'os', 'pfs' or 'ttp'"):
         bh.ppc_km(fit, endpoint="death")
+    with pytest.raises(bh.BayesHCCError, match=r"simulate_paths: draws must be whole numbers "
+                       r"from 0 to 999 \(flat indices of this fit's 1000"):
+        fit.simulate_paths([0, 1000], 1)
+    prog, death = fit.simulate_paths(3, 1)  # one draw; a seed for the generator
+    assert prog.shape == death.shape == (1, len(fit.data))
+    assert (np.where(np.isfinite(prog), prog, 0) <= death).all()  # progression before death
 
 
 def test_power_scaling_sensitivity_of_a_joint_fit(fit):
