@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from bayes_hcc.units import DAYS_PER_UNIT, check_time_unit
 from bayes_hcc.data._checks import Problems, warn_data
 from bayes_hcc.data.read import read_table
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import ADaMError
+from bayes_hcc.errors import ADaMError, did_you_mean
 
 __all__ = ["read_adtte", "to_adtte", "write_adtte", "DEFAULT_PARAMCD"]
 
@@ -97,7 +98,7 @@ def read_adtte(source, *, paramcd: dict[str, str] | None = None,
     time_unit = check_time_unit(time_unit)
     frame, label = _read_any(source, sheet, encoding)
     src = f"ADTTE {label}"
-    mapping = dict(DEFAULT_PARAMCD if paramcd is None else paramcd)
+    mapping = _paramcd_mapping(paramcd, "read_adtte")
     if arm_column is None:
         arm_column = next((c for c in _ARM_COLUMNS if c in frame.columns), None)
     required = ["USUBJID", "SITEID", "PARAMCD", "AVAL", "AVALU", "CNSR"]
@@ -300,6 +301,18 @@ def _check_adt(frame, start, days, aval, problems) -> None:
                       "or censoring date).", values=values, id_column="USUBJID")
 
 
+def _paramcd_mapping(paramcd, caller: str) -> dict[str, str]:
+    """The PARAMCD -> endpoint mapping: a dict of texts (default ``DEFAULT_PARAMCD``)."""
+    if paramcd is None:
+        return dict(DEFAULT_PARAMCD)
+    if not isinstance(paramcd, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip()
+            for k, v in paramcd.items()):
+        raise ADaMError(f"{caller}: paramcd={paramcd!r} must map each PARAMCD to an endpoint "
+                        "name, both texts, e.g. paramcd={'OSINV': 'os', 'PFSINV': 'pfs'}.")
+    return {k.strip(): v.strip() for k, v in paramcd.items()}
+
+
 def _implied_unit(aval, span) -> str | None:
     """The unit that makes AVAL equal its dates' span on every one of these rows, if any."""
     usable = (aval > 0) & (span >= 7)
@@ -328,12 +341,30 @@ def to_adtte(trial: TrialData, *, studyid: str = "BAYES-HCC",
     date (rounded to the day).
     """
     require_trial(trial, "to_adtte")
-    mapping = dict(DEFAULT_PARAMCD if paramcd is None else paramcd)
-    code_of = {v: k for k, v in mapping.items()}
+    mapping = _paramcd_mapping(paramcd, "to_adtte")
+    unknown = sorted(set(mapping.values()) - set(trial.endpoints))
+    if paramcd is not None and unknown:
+        raise ADaMError(
+            "to_adtte: paramcd maps PARAMCD -> endpoint; not an endpoint of this trial: "
+            f"{did_you_mean(unknown, trial.endpoints)} (it has {', '.join(trial.endpoints)}); e.g. "
+            "paramcd={'OSINV': 'os'} writes OS as PARAMCD OSINV.")
+    code_of = {}
+    for code, ep in mapping.items():
+        if ep in code_of and paramcd is not None:
+            raise ADaMError(f"to_adtte: paramcd gives endpoint {ep!r} two codes "
+                            f"({code_of[ep]}, {code}); give each endpoint one PARAMCD.")
+        code_of[ep] = code
+    codes = {ep: code_of.get(ep, ep.upper()) for ep in trial.endpoints}
+    shared = sorted({c for c in codes.values() if list(codes.values()).count(c) > 1})
+    if shared:
+        raise ADaMError(
+            f"to_adtte: PARAMCD {', '.join(shared)} would code "
+            f"{' and '.join(ep for ep in trial.endpoints if codes[ep] in shared)}; "
+            "give each endpoint its own code in paramcd.")
     frame = trial.to_frame()
     parts = []
     for ep in trial.endpoints:
-        code = code_of.get(ep, ep.upper())
+        code = codes[ep]
         part = pd.DataFrame({
             "STUDYID": studyid,
             "USUBJID": frame["patient_id"].to_numpy(),

@@ -64,6 +64,26 @@ def test_trt01a_and_custom_paramcd():
     assert trial.endpoints == ("os", "pfs", "ttp")
 
 
+def test_paramcd_written_as_given_and_checked():
+    """to_adtte's paramcd maps PARAMCD -> endpoint, as read_adtte's does. A mapping the
+    wrong way round (``{"os": "OSINV"}``) used to be ignored without a word, and a code given
+    to two endpoints wrote a file read_adtte refuses."""
+    trial = bh.datasets.load_example_trial()
+    out = bh.to_adtte(trial, paramcd={"OSINV": "os"})
+    assert out["PARAMCD"].value_counts().to_dict() == {"OSINV": 130, "PFS": 130, "TTP": 130}
+    back = bh.read_adtte(out, paramcd={"OSINV": "os", "PFS": "pfs", "TTP": "ttp"})
+    assert_same_endpoints(trial, back)
+    with pytest.raises(ADaMError, match=r"not an endpoint of this trial: 'OSINV'"):
+        bh.to_adtte(trial, paramcd={"os": "OSINV"})
+    with pytest.raises(ADaMError, match=r"endpoint 'os' two codes \(A, B\)"):
+        bh.to_adtte(trial, paramcd={"A": "os", "B": "os"})
+    with pytest.raises(ADaMError, match="PARAMCD PFS would code os and pfs"):
+        bh.to_adtte(trial, paramcd={"PFS": "os"})
+    for call in (bh.to_adtte, bh.read_adtte):  # text was dict()-ed into a ValueError
+        with pytest.raises(ADaMError, match=r"paramcd='OS' must map each PARAMCD"):
+            call(trial if call is bh.to_adtte else out, paramcd="OS")
+
+
 def _with(frame, idx, col, value):
     frame = frame.copy()
     frame[col] = frame[col].astype(object)
