@@ -160,3 +160,14 @@ def one_number(value, caller: str, name: str, example: str) -> float:
     if not np.isfinite(out):
         raise BayesHCCError(f"{caller}: {name}={value!r} must be a finite number.")
     return out
+
+
+def one_prob(value, caller: str) -> float:
+    """A credible level: one number strictly between 0 and 1, else a :class:`BayesHCCError`
+    naming the function (``prob=95`` failed inside numpy's quantile, or drew a band from
+    the 2.5th to the 97.5th draw-quantile nobody asked for)."""
+    out = one_number(value, caller, "prob", "0.95")
+    if not 0 < out < 1:
+        raise BayesHCCError(f"{caller}: prob={value!r} must be strictly between 0 and 1 "
+                            "(0.95 for 95% credible intervals).")
+    return out

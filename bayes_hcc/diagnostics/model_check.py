@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, as_names
+from bayes_hcc.errors import BayesHCCError, as_names, one_prob
 from bayes_hcc.models.from_spec import illness_death_analysis, single_endpoint_model
 from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.design import eta_numpy, patient_groups
@@ -293,8 +293,7 @@ def ppc_km(fit, *, n_draws: int = 200, by: str = "arm", grid=None, prob: float =
         raise BayesHCCError(f"ppc_km: by={by!r}; choose 'arm' or 'site'.")
     if not (isinstance(n_draws, int) and n_draws >= 2):
         raise BayesHCCError(f"ppc_km: n_draws={n_draws!r} must be an integer >= 2.")
-    if not 0 < prob < 1:
-        raise BayesHCCError(f"ppc_km: prob={prob!r} must be strictly between 0 and 1.")
+    prob = one_prob(prob, "ppc_km")
     rng = np.random.default_rng(random_seed)
     fit = _loaded(fit)
     if _is_illness_death(fit):

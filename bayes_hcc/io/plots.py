@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.diagnostics import ppc_km, psense
-from bayes_hcc.errors import BayesHCCError, as_names, as_numbers
+from bayes_hcc.errors import BayesHCCError, as_names, as_numbers, one_prob
 from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, hazard_ratio,
                                       prob_superiority, survival_curve)
 from bayes_hcc.units import convert
@@ -59,6 +59,7 @@ def plot_survival(fit, *, estimand: str = "standardized", prob: float = 0.95,
 
     from bayes_hcc.data.km import turnbull
 
+    prob = one_prob(prob, "plot_survival")
     plt = _plt()
     fit = _loaded(fit)
     grid = None
@@ -651,6 +652,7 @@ def plot_state_probabilities(fit, *, times=None, thin: int = 4,
     progression, alive after progression and dead over time, stacked, one panel per arm
     (``IllnessDeathFit.state_probabilities``, for the ``estimand``'s patients); the OS
     curve is the top of the second band."""
+    prob = one_prob(prob, "plot_os_hazard_ratio")
     plt = _plt()
     horizon = float(np.max(fit.data.time))
     times = np.linspace(0.0, horizon, 121) if times is None else np.asarray(times, float)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.design import active_priors
+from bayes_hcc.models.from_spec import require_fit_data
 from bayes_hcc.quantities.core import as_fit
 from bayes_hcc.quantities.summary import conditional_statement, headline_table
 
@@ -324,7 +325,8 @@ def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
     formats = _formats(formats)
     fit = _loaded(fit)
     if trial is not None:
-        _require_fit_data(fit, trial)
+        require_fit_data(fit, trial, "publication_tables", "the disposition table would "
+                         "describe other patients than the results")
     if _is_illness_death(fit):
         names = ["illness_death_endpoints", "illness_death_transitions"]
     else:
@@ -365,31 +367,6 @@ def _formats(formats) -> list[str]:
         raise BayesHCCError(f"publication_tables: no formats given; choose from "
                             f"{', '.join(FORMATS)}.")
     return out
-
-
-def _require_fit_data(fit, trial) -> None:
-    """The disposition table must describe the patients the fit analysed: the same data
-    cut (its analysis population, for a per-protocol spec)."""
-    from bayes_hcc.data.trial import require_trial
-    from bayes_hcc.models.from_spec import population
-
-    require_trial(trial, "publication_tables")
-    fingerprint = getattr(fit, "data_fingerprint", None)
-    if not fingerprint or fingerprint == trial.fingerprint:
-        return  # a fit on bare arrays has no fingerprint to compare
-    spec = getattr(fit, "spec", None)
-    if spec is not None and getattr(spec, "population", "itt") != "itt":
-        try:  # the randomized patients of a per-protocol analysis
-            analysed = population(spec, trial).fingerprint
-        except BayesHCCError:  # e.g. no per_protocol column: not the fit's data either
-            analysed = None
-        if analysed == fingerprint:
-            return
-    cut = "" if trial.cut_date is None else f" (cut {trial.cut_date.date()})"
-    raise BayesHCCError(f"publication_tables: trial{cut} is not the data the fit was made on "
-                        f"(fingerprints {trial.fingerprint[:12]} and {fingerprint[:12]}): "
-                        "the disposition table would describe other patients than the "
-                        "results. Pass the data cut the fit was made on.")
 
 
 def _refuse_existing(paths, overwrite: bool) -> None:

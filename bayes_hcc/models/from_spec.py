@@ -91,6 +91,28 @@ def population(spec: ModelSpec, trial: TrialData) -> TrialData:
     return trial.subset(flag.astype(bool), label="per-protocol")
 
 
+def require_fit_data(fit, trial: TrialData, caller: str, consequence: str) -> None:
+    """``trial`` must be the data ``fit`` was made on: the same data cut (its analysis
+    population, for a per-protocol spec); else a :class:`BayesHCCError` saying what would go
+    wrong (``consequence``). A fit on bare arrays has no fingerprint to compare."""
+    require_trial(trial, caller)
+    fingerprint = getattr(fit, "data_fingerprint", None)
+    if not fingerprint or fingerprint == trial.fingerprint:
+        return
+    spec = getattr(fit, "spec", None)
+    if spec is not None and getattr(spec, "population", "itt") != "itt":
+        try:  # the randomized patients of a per-protocol analysis
+            analysed = population(spec, trial).fingerprint
+        except BayesHCCError:  # e.g. no per_protocol column: not the fit's data either
+            analysed = None
+        if analysed == fingerprint:
+            return
+    cut = "" if trial.cut_date is None else f" (cut {trial.cut_date.date()})"
+    raise BayesHCCError(f"{caller}: trial{cut} is not the data the fit was made on "
+                        f"(fingerprints {trial.fingerprint[:12]} and {fingerprint[:12]}): "
+                        f"{consequence}. Pass the data cut the fit was made on.")
+
+
 def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, **overrides):
     """Fit a spec to a trial. ``fast``: a quick look (``FAST`` settings), labelled
     exploratory (``bayes_hcc.convergence``); keyword overrides replace the

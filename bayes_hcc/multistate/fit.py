@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, one_prob
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
@@ -304,7 +304,7 @@ class IllnessDeathFit:
         if not info:
             raise BayesHCCError("covariate_effects: this fit has no covariates.")
         post = self._post()
-        a = (1 - prob) / 2
+        a = (1 - one_prob(prob, "covariate_effects")) / 2
         rows = []
         for t in TRANSITIONS:
             beta = post[f"{t}::beta"].values.reshape(-1, post[f"{t}::beta"].shape[-1])
@@ -318,8 +318,8 @@ class IllnessDeathFit:
 
     def summary(self, prob: float = 0.95) -> pd.DataFrame:
         """Per transition: posterior median HR, its equal-tailed interval, P(HR < 1)."""
+        a = (1 - one_prob(prob, "IllnessDeathFit.summary")) / 2
         hr = self.hazard_ratio()
-        a = (1 - prob) / 2
         rows = []
         for t in TRANSITIONS:
             x = hr.sel(transition=t).values.ravel()

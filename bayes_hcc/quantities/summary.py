@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, as_numbers, one_number
+from bayes_hcc.errors import BayesHCCError, as_numbers, one_number, one_prob
 from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, effect_ratio,
                                        horizon_status, marginal_hazard_ratio,
@@ -114,6 +114,7 @@ def frequentist(fit, *, prob: float = 0.95) -> pd.DataFrame:
     """
     from bayes_hcc.data.km import classical_comparison
 
+    prob = one_prob(prob, "frequentist")
     fit = as_fit(fit)
     c = fit.datatree["constant_data"]
     t = fit.datatree["observed_data"][fit.endpoint].to_numpy()
@@ -181,9 +182,7 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     :func:`as_specified` gives these options as a pre-specified analysis's spec
     (``[report]``) sets them; ``bh.report`` uses it.
     """
-    if not 0 < prob < 1:
-        raise BayesHCCError(f"summarize: prob={prob!r} must be strictly between 0 and 1 "
-                            "(0.95 for 95% credible intervals).")
+    prob = one_prob(prob, "summarize")
     fit = as_fit(fit)
     unit = fit.time_unit
     times = default_landmarks(fit) if times is None else _landmarks(times)
@@ -385,6 +384,7 @@ def covariate_effects(fit, *, prob: float = 0.95) -> pd.DataFrame:
     reference level; median, equal-tailed ``prob`` interval and the probability that the
     ratio is below 1. Conditional on the arm, the other covariates and the site terms.
     An illness-death fit: its ``covariate_effects`` (one HR per transition and term)."""
+    prob = one_prob(prob, "covariate_effects")
     fit = _loaded(fit)  # a saved fit of either kind
     if _is_illness_death(fit):
         return fit.covariate_effects(prob=prob)

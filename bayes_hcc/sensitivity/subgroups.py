@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import BayesHCCError, ConvergenceWarning, ModelError, data_notes
+from bayes_hcc.errors import (BayesHCCError, ConvergenceWarning, ModelError, data_notes,
+                              one_prob)
 from bayes_hcc.models.base import DEFAULT_PRIORS, SurvivalModel
 from bayes_hcc.models.covariates import (AliasedCovariates, check_group_aliasing,
                                          covariate_design, grouping_column)
 from bayes_hcc.models.fit import Fit
-from bayes_hcc.models.from_spec import build, fit_spec
+from bayes_hcc.models.from_spec import build, fit_spec, population, require_fit_data
 from bayes_hcc.models.graph import fixed_group_terms
 from bayes_hcc.spec.model_spec import apply_overrides, load_spec
 
@@ -174,6 +175,12 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
     from bayes_hcc.diagnostics import check
 
     require_trial(trial, "subgroups")
+    prob = one_prob(prob, "subgroups")
+    by = [by] if isinstance(by, str) or not np.iterable(by) else list(by)
+    if not by or not all(isinstance(c, str) for c in by):
+        raise BayesHCCError(f"subgroups: by={by!r}; give a column name or a list of them, "
+                            "e.g. by='site' or by=['site', 'ecog'].")
+    by = list(dict.fromkeys(by))  # a column named twice is one set of subgroups
     if isinstance(fit_or_spec, SurvivalModel):
         raise ModelError(f"subgroups takes a fit or an analysis spec, not a model "
                          f"({type(fit_or_spec).__name__}: it has no endpoint yet); fit it "
@@ -186,6 +193,8 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
                          "of the endpoint (e.g. models/primary_os.toml, or its fit).")
     if isinstance(fit_or_spec, Fit):
         spec, overall = fit_or_spec.spec, fit_or_spec
+        require_fit_data(overall, trial, "subgroups", "its overall row would describe other "
+                         "patients than its subgroups")
     else:
         spec = load_spec(fit_or_spec)
         overall, _ = _quiet_fit(spec, trial, fast, random_seed)
@@ -193,7 +202,9 @@ def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bo
         raise ModelError("subgroups: the analysis model has no hazard ratio (an AFT family); "
                          "use a proportional-hazards family.")
     seed = overall.random_seed if random_seed is None else random_seed
-    by = [by] if isinstance(by, str) else list(by)
+    # the analysis population (a per-protocol spec's): the subgroups' patients and events
+    # are counted in it, as the overall fit's are (the fits below select it again: a no-op)
+    trial = population(spec, trial)
     ep = trial.endpoint(spec.endpoint)
     arms = ep.arms
     rows = []

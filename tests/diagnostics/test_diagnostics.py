@@ -194,8 +194,15 @@ def test_bad_arguments_are_named(weibull_fit):
         bh.ppc_km(weibull_fit, by="patient")
     with pytest.raises(bh.BayesHCCError, match=r"endpoint='pfs', but this fit is of OS"):
         bh.ppc_km(weibull_fit, endpoint="pfs")
-    with pytest.raises(bh.BayesHCCError, match="prob=95 must be strictly between 0 and 1"):
-        bh.summarize(weibull_fit, prob=95)
+    # a credible level as a percentage: frequentist, covariate_effects and plot_survival
+    # failed inside numpy or lifelines, ppc_km compared a list with 0
+    for call in (bh.summarize, bh.frequentist, bh.covariate_effects, bh.plot_survival,
+                 bh.ppc_km):
+        with pytest.raises(bh.BayesHCCError, match=rf"{call.__name__}: prob=95 must be "
+                           "strictly between 0 and 1"):
+            call(weibull_fit, prob=95)
+    with pytest.raises(bh.BayesHCCError, match=r"ppc_km: prob=\[0.9, 0.5\] is several"):
+        bh.ppc_km(weibull_fit, prob=[0.9, 0.5])
 
 
 def test_parameter_names_as_a_user_types_them(weibull_fit):

@@ -86,6 +86,40 @@ def test_bad_subgroup_columns(example_trial):
         bh.subgroups(bh.WeibullPH(), example_trial, by="site", fast=True)
 
 
+def test_subgroups_arguments_checked_before_any_fit(example_trial):
+    """``by=[]`` failed with UnboundLocalError, ``by=3`` inside ``list()`` and ``prob=95``
+    inside numpy's quantile, after the fits."""
+    spec = bh.WeibullPH().spec
+    for by in ([], 3, ["site", 3]):
+        with pytest.raises(bh.BayesHCCError, match="give a column name or a list of them"):
+            bh.subgroups(spec, example_trial, by=by, fast=True)
+    with pytest.raises(bh.BayesHCCError, match="prob=95 must be strictly between 0 and 1"):
+        bh.subgroups(spec, example_trial, by="site", prob=95, fast=True)
+
+
+def test_a_fit_s_subgroups_come_from_its_own_data(example_trial):
+    """With a fit, the overall row is the fit's posterior: the table of another data cut
+    used to print it beside that cut's patients and subgroups. A per-protocol analysis
+    counts its own population: the overall and subgroup rows add up to the per-protocol
+    patients (they used to count every randomized patient beside per-protocol fits)."""
+    fit = bh.WeibullPH().fit(example_trial, "os", random_seed=3)  # the fixture's model
+    with pytest.raises(bh.BayesHCCError, match=r"subgroups: trial \(cut 2018-06-30\) is not "
+                       "the data the fit was made on.*overall row would describe other"):
+        bh.subgroups(fit, example_trial.cut("2018-06-30"), by="site", fast=True)
+    trial = _with_groups(example_trial, k=2)
+    f = trial.to_frame().copy()
+    f["per_protocol"] = (np.arange(len(f)) % 5 != 0).astype(int)
+    trial = bh.read_trial(f[[c for c in f.columns if not c.startswith(("os_", "pfs_", "ttp_"))]])
+    spec = bh.apply_overrides(bh.WeibullPH().spec, {"population": "per_protocol"})
+    table = bh.subgroups(spec, trial, by="group", fast=True, random_seed=2)
+    n_pp = int(f["per_protocol"].sum())
+    assert table.loc[("overall", "all"), "patients"] == n_pp
+    assert table.loc["group", "patients"].sum() == n_pp
+    pp = f[f["per_protocol"] == 1]
+    assert table.loc["group", "events sorafenib"].sum() == int(
+        pp.loc[pp["arm"] == "sorafenib", "os_event"].sum())
+
+
 def test_a_covariate_equal_to_the_arm_within_a_subgroup_is_left_out_there(example_trial):
     """In a small subgroup a binary covariate can coincide with the arm by chance; the
     subgroup's unshrunk fit leaves it out (its HR would not be identified) and says so in
