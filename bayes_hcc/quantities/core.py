@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, HorizonError, one_number
+from bayes_hcc.errors import BayesHCCError, HorizonError, as_numbers, one_number
 from bayes_hcc.models.fit import Fit, load_fit
 from bayes_hcc.quantities import _core
 from bayes_hcc.quantities.population import arm_populations, check_estimand, posterior_params
@@ -201,9 +201,9 @@ def survival(fit, times, *, estimand: str = "standardized",
     An illness-death fit (``bh.IllnessDeath``) gives OS, PFS and TTP from one model: say
     which with ``endpoint`` (its curves are computed on every 4th draw)."""
     fit = _loaded(fit)  # a saved fit of either kind
-    times = np.atleast_1d(np.asarray(times, float))
-    if np.any(times < 0) or not np.all(np.isfinite(times)):
-        raise BayesHCCError("survival: times must be finite and >= 0.")
+    times = np.asarray(as_numbers(times, "survival", "times", "[6, 12, 24]"), float)
+    if np.any(times < 0):
+        raise BayesHCCError(f"survival: times={times.tolist()} must be finite and >= 0.")
     if _is_illness_death(fit):
         check_estimand(estimand)
         key, thin = _id_curve(fit, endpoint, "survival"), 4
@@ -256,6 +256,10 @@ def survival_curve(fit, grid=None, *, estimand: str = "standardized",
                    n: int = 100, endpoint: str | None = None) -> xr.DataArray:
     """Survival on a time grid (default: n points from 0 to the longest follow-up);
     ``endpoint`` for an illness-death fit (see :func:`survival`)."""
+    if grid is None and not (isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+                             and n >= 2):
+        raise BayesHCCError(f"survival_curve: n={n!r} must be a whole number >= 2 (the "
+                            "number of grid points), or give the times as grid=.")
     fit = _loaded(fit)  # a saved fit of either kind
     if _is_illness_death(fit):
         if grid is None:

@@ -142,3 +142,23 @@ def test_landmarks_given_as_text_are_refused_not_split_into_digits(example_weibu
     # thresholds="0.8" failed inside with "could not convert string to float: '.'"
     with pytest.raises(bh.BayesHCCError, match=r"thresholds='0.8' is text"):
         bh.summarize(example_weibull_fit, thresholds="0.8")
+
+
+def test_survival_grid_arguments_checked(example_weibull_fit):
+    """``survival_curve(fit, n=2.5)`` failed inside numpy ("'float' object cannot be
+    interpreted as an integer") and ``n=0`` returned a curve of no points; ``survival``
+    read one number written as text, where ``summarize`` refuses text."""
+    for n in (0, 1, 2.5, "50"):
+        with pytest.raises(bh.BayesHCCError, match=r"survival_curve: n=.* must be a whole "
+                           "number >= 2"):
+            bh.survival_curve(example_weibull_fit, n=n)
+    assert bh.survival_curve(example_weibull_fit, n=np.int64(5)).sizes["time"] == 5
+    with pytest.raises(bh.BayesHCCError, match=r"survival: times='12' is text"):
+        bh.survival(example_weibull_fit, "12")
+    with pytest.raises(bh.BayesHCCError, match=r"survival: times=\[-1.0, 2.0\] must be "
+                       "finite and >= 0"):
+        bh.survival(example_weibull_fit, [-1, 2])
+    with pytest.raises(bh.BayesHCCError, match=r"must be finite numbers"):
+        bh.survival(example_weibull_fit, [np.nan, 2])
+    # one number is one time
+    assert bh.survival(example_weibull_fit, 12).sizes["time"] == 1
