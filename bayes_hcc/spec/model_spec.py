@@ -11,6 +11,7 @@ import copy
 import hashlib
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -435,8 +436,15 @@ def load_spec(source) -> ModelSpec:
 def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None) -> ModelSpec:
     """A new spec with dotted-key overrides, e.g. ``{"site.effect": "fixed",
     "priors.log_hr": {...}}``; validated like a loaded spec."""
+    if not isinstance(overrides, Mapping):
+        raise SpecError(f"apply_overrides: overrides={overrides!r} must be a dict of dotted "
+                        "keys and values, e.g. {'site.effect': 'fixed', 'family': "
+                        "'weibull_ph'}.")
     d = spec.to_dict()
     for key, value in overrides.items():
+        if not isinstance(key, str) or not key.strip():
+            raise SpecError(f"apply_overrides: key {key!r} must be a dotted name such as "
+                            "'site.effect'.")
         parts = key.split(".")
         target = d
         for p in parts[:-1]:

@@ -8,6 +8,7 @@ the PyMC graph and a test checks the two agree.
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -30,6 +31,18 @@ DISTRIBUTIONS = {
 }
 
 
+def _canonical_dist(dist) -> str:
+    """A distribution's name as ``DISTRIBUTIONS`` spells it, read regardless of case,
+    ``_`` and ``-`` (``"normal"``, ``"half_normal"``, ``"Student-T"``): TOML files are
+    written by hand, and "normal" was refused with a list containing "Normal"."""
+    key = str(dist).lower().replace("_", "").replace("-", "").replace(" ", "")
+    for name in DISTRIBUTIONS:
+        if name.lower() == key:
+            return name
+    raise SpecError(f"unknown prior distribution {dist!r}; choose one of "
+                    f"{', '.join(DISTRIBUTIONS)}.")
+
+
 @dataclass(frozen=True)
 class Prior:
     """A univariate prior, for example ``Prior("Normal", mu=0.0, sigma=1.0)``."""
@@ -38,9 +51,7 @@ class Prior:
     params: dict = field(default_factory=dict)
 
     def __init__(self, dist: str, **params):
-        if dist not in DISTRIBUTIONS:
-            raise SpecError(f"unknown prior distribution {dist!r}; choose one of "
-                            f"{', '.join(DISTRIBUTIONS)}.")
+        dist = _canonical_dist(dist)
         names, _ = DISTRIBUTIONS[dist]
         unknown = set(params) - set(names)
         missing = set(names) - set(params)
@@ -50,7 +61,8 @@ class Prior:
         clean = {}
         for k in names:
             v = params[k]
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
+            if not isinstance(v, numbers.Real) or isinstance(v, (bool, np.bool_)) or \
+                    not np.isfinite(v):
                 raise SpecError(f"{dist} prior parameter {k}={v!r} must be a finite number.")
             if k in ("sigma", "nu", "lam") and v <= 0:
                 raise SpecError(f"{dist} prior parameter {k}={v!r} must be > 0.")
@@ -91,10 +103,11 @@ class Prior:
         if "dist" not in d:
             raise SpecError(f"prior {d} needs a 'dist' key (one of "
                             f"{', '.join([*DISTRIBUTIONS, 'Mixture', 'IntervalMixture'])}).")
-        if d["dist"] == "Mixture":
-            return MixturePrior.from_dict(d)
-        if d["dist"] == "IntervalMixture":
-            return IntervalMixturePrior.from_dict(d)
+        kind = str(d["dist"]).lower().replace("_", "").replace("-", "").replace(" ", "")
+        if kind == "mixture":
+            return MixturePrior.from_dict({**d, "dist": "Mixture"})
+        if kind == "intervalmixture":
+            return IntervalMixturePrior.from_dict({**d, "dist": "IntervalMixture"})
         return cls(d.pop("dist"), **d)
 
     @staticmethod

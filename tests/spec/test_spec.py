@@ -88,6 +88,26 @@ def test_overrides():
     assert dict(f.site)["effect"] == "fixed" and f.hash != spec.hash
     with pytest.raises(bh.SpecError, match="site.effect"):
         bh.apply_overrides(spec, {"site.effect": "sideways"})
+    # a list of pairs (as dict.items() gives) failed with AttributeError
+    with pytest.raises(bh.SpecError, match=r"overrides=\[\('family', 'weibull_ph'\)\] must be "
+                       "a dict of dotted keys"):
+        bh.apply_overrides(spec, [("family", "weibull_ph")])
+
+
+def test_prior_distribution_names_read_as_people_write_them():
+    """``dist = "normal"`` in a hand-written TOML was refused with a list containing
+    "Normal". Case, ``_`` and ``-`` do not matter; the spec is stored (and hashed) with the
+    canonical name, so both spellings are the same analysis. numpy numbers are numbers."""
+    spec = bh.load_spec(MODELS / "primary_os.toml")
+    canonical = bh.apply_overrides(spec, {"priors.log_hr": {"dist": "Normal", "mu": 0,
+                                                            "sigma": 1}})
+    for name in ("normal", "NORMAL"):
+        s = bh.apply_overrides(spec, {"priors.log_hr": {"dist": name, "mu": 0, "sigma": 1}})
+        assert s.prior_dict["log_hr"].dist == "Normal" and s.hash == canonical.hash
+    assert bh.Prior("half_normal", sigma=1).dist == "HalfNormal"
+    assert bh.Prior("student-t", nu=3, mu=0, sigma=np.int64(2)).params["sigma"] == 2.0
+    with pytest.raises(bh.SpecError, match="unknown prior distribution 'Gaussian'"):
+        bh.Prior("Gaussian", mu=0, sigma=1)
 
 
 def test_a_prior_written_as_text_is_refused_with_the_form_it_needs():
