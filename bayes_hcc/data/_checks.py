@@ -76,7 +76,12 @@ class Problems:
 def calendar_date(value, what: str) -> pd.Timestamp:
     """``value`` as a calendar date (a ``YYYY-MM-DD`` string, a date or a Timestamp), or an
     error naming ``what`` (a number is refused: pandas reads 2018 as nanoseconds after
-    1970; a string must be ISO 8601)."""
+    1970; a string must be ISO 8601, with its day: "2018-06" parsed as 2018-06-01, a data
+    cut nobody chose)."""
+    if isinstance(value, str) and PARTIAL_DATE.fullmatch(value.strip()):
+        raise TrialDataError(f"{what}={value!r} has no day; give the full date as "
+                             "'YYYY-MM-DD', e.g. '2018-06-30' (a year or a month was read "
+                             "as its first day).")
     ts = _timestamp(value)
     if pd.isna(ts):
         raise TrialDataError(f"{what}={value!r} is not a calendar date; give it as "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError
 from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec, read_toml
 
@@ -158,9 +159,9 @@ def _timing(d: dict, where: str) -> dict:
             raise SpecError(f"{where}.events = {e!r} must be a positive whole number.")
         return {"events": e}
     try:
-        return {"date": str(pd.Timestamp(str(d["date"])).date())}
-    except ValueError:
-        raise SpecError(f"{where}.date = {d['date']!r} is not a date (YYYY-MM-DD).") from None
+        return {"date": str(calendar_date(str(d["date"]), f"{where}.date").date())}
+    except TrialDataError as err:  # "2019-06" was June 1st, "June 2019" too
+        raise SpecError(str(err)) from None
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import BayesHCCError, DataWarning, only_data_warnings, warn
+from bayes_hcc.errors import (BayesHCCError, DataWarning, as_numbers, only_data_warnings,
+                              warn)
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times  # noqa: F401
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
@@ -111,6 +113,7 @@ def predict_event_dates(trial: TrialData, fit, events, *, prediction=None, n_sim
     """
     pred = prediction if isinstance(prediction, Prediction) else Prediction.from_dict(prediction)
     targets, n_sims = _as_looks(events), _check_n_sims(n_sims)
+    probs = _check_probs(probs, "predict_event_dates")
     sim = FutureSimulator(trial, fit, pred)
     days = np.full((n_sims, len(targets)), np.nan)
     for i, ev in enumerate(_future_event_days(sim, n_sims, random_seed)):
@@ -137,20 +140,24 @@ def predict_event_dates(trial: TrialData, fit, events, *, prediction=None, n_sim
     return out
 
 
+def _check_probs(probs, caller: str) -> tuple:
+    """The quantile levels of a prediction table: numbers in [0, 1] (``probs=(50,)`` failed
+    inside numpy)."""
+    out = as_numbers(probs, caller, "probs", "(0.1, 0.5, 0.9)")
+    if not out or not all(0 <= q <= 1 for q in out):
+        raise BayesHCCError(f"{caller}: probs={probs!r} must be quantile levels between 0 "
+                            "and 1, e.g. probs=(0.1, 0.5, 0.9).")
+    return out
+
+
 def _as_dates(dates) -> list[pd.Timestamp]:
     items = [dates] if isinstance(dates, (str, pd.Timestamp)) or np.isscalar(dates) \
         else list(dates)
-    out = []
-    for d in items:
-        try:
-            out.append(pd.Timestamp(d).normalize())
-        except (TypeError, ValueError):
-            out = None
-            break
-    if not items or out is None or any(pd.isna(d) for d in out):
+    if not items:
         raise BayesHCCError(f"dates={dates!r}: give one or more calendar dates, e.g. "
                             "['2019-06-30', '2019-12-31'].")
-    return out
+    # each a full ISO date ("2019-06" was read as June 1st, "June 2019" too)
+    return [calendar_date(d, "predict_event_counts: dates").normalize() for d in items]
 
 
 def predict_event_counts(trial: TrialData, fit, dates, *, prediction=None,
@@ -176,6 +183,7 @@ def predict_event_counts(trial: TrialData, fit, dates, *, prediction=None,
     """
     pred = prediction if isinstance(prediction, Prediction) else Prediction.from_dict(prediction)
     targets, n_sims = _as_dates(dates), _check_n_sims(n_sims)
+    probs = _check_probs(probs, "predict_event_counts")
     sim = FutureSimulator(trial, fit, pred)
     days = np.array([(d - sim.origin) / np.timedelta64(1, "D") for d in targets])
     counts = np.zeros((n_sims, len(targets)), np.int64)

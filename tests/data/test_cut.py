@@ -76,6 +76,12 @@ def test_cut_errors():
             trial().cut(bad)
     with pytest.raises(TrialDataError, match=r"cut_date=2020 is not a calendar date"):
         bh.simulate_trial(20, cut_date=2020)
+    # a year or a month has no day: "2019-06" was cut at 2019-06-01, a month early for
+    # somebody who meant the end of June
+    for partial in ("2019-06", "2019", " 2019-6 "):
+        with pytest.raises(TrialDataError, match=r"cut: date=.* has no day; give the full "
+                           r"date as 'YYYY-MM-DD'"):
+            trial().cut(partial)
 
 
 def test_cut_of_example_trial_is_consistent():

@@ -37,6 +37,9 @@ def test_plan_parses_validates_and_hashes():
     ({"prediction": {"method": "laplace"}}, "method = 'laplace'"),
     ({"prediction": {"horizon": 3}}, "unknown key"),
     ({"looks": [{"events": 40, "date": "2019-01-01", "efficacy": 0.99}]}, "exactly one of"),
+    # a look on "2019-06" was a look on June 1st
+    ({"looks": [{"date": "2019-06", "efficacy": 0.99}]}, r"looks\[0\].date='2019-06' has no day"),
+    ({"looks": [{"date": "June 2019", "efficacy": 0.99}]}, "is not a calendar date"),
     ({"looks": [{"events": 80, "efficacy": 0.99}]}, "must increase"),
     ({"looks": [{"events": 40, "efficacy": 0.99, "stop": 1}]}, "unknown key"),
     ({"final": {"events": 100}}, "missing 'success'"),

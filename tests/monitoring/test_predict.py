@@ -439,6 +439,12 @@ def test_prediction_errors_are_clear(look1, example_trial):
         bh.predict_event_dates(example_trial, look1.fit, 100)
     with pytest.raises(bh.BayesHCCError, match="positive whole event counts"):
         bh.predict_event_dates(look1.data, look1.fit, "100")
+    with pytest.raises(bh.BayesHCCError, match=r"predict_event_counts: dates='2019-06' has no "
+                       "day"):  # was June 1st
+        bh.predict_event_counts(look1.data, look1.fit, "2019-06")
+    with pytest.raises(bh.BayesHCCError, match=r"predict_event_dates: probs=\(50,\) must be "
+                       "quantile levels"):  # failed inside numpy
+        bh.predict_event_dates(look1.data, look1.fit, 100, probs=(50,))
     with pytest.raises(bh.BayesHCCError, match="n_sims=0"):
         look1.ppos(n_sims=0, method="normal")
     with pytest.raises(bh.BayesHCCError, match="target='0.1%' must be a share"):
