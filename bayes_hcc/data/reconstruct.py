@@ -33,7 +33,7 @@ from os import PathLike
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import DataWarning, TrialDataError, warn
+from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError, one_number, warn
 
 __all__ = ["clean_curve", "reconstruct_ipd", "reconstruct_arm", "reconstruct_trial",
            "reconstruction_fidelity", "read_points",
@@ -79,6 +79,9 @@ def clean_curve(curve, *, tol: float = 0.02) -> CleanedCurve:
     if frame.shape[1] < 2:
         raise TrialDataError("reconstruct: the curve needs two columns, time and survival.")
     frame = _named_columns(frame, SURVIVAL_NAMES)
+    if frame.empty:
+        raise TrialDataError("reconstruct: the curve has no points; give the digitised "
+                             "(time, survival) points.")
     t = pd.to_numeric(frame.iloc[:, 0], errors="coerce").to_numpy(float)
     s = pd.to_numeric(frame.iloc[:, 1], errors="coerce").to_numpy(float)
     changes = []
@@ -134,6 +137,9 @@ def clean_curve(curve, *, tol: float = 0.02) -> CleanedCurve:
 def _check_at_risk(at_risk, t_max):
     frame = pd.DataFrame(at_risk).copy() if not isinstance(at_risk, pd.DataFrame) \
         else at_risk.copy()
+    if frame.shape[1] < 2 or frame.empty:
+        raise TrialDataError("reconstruct: the numbers at risk need two columns, time and "
+                             "n_at_risk, and at least the row (0, the arm's sample size).")
     frame = _named_columns(frame, AT_RISK_NAMES)
     times = pd.to_numeric(frame.iloc[:, 0], errors="coerce").to_numpy(float)
     n = pd.to_numeric(frame.iloc[:, 1], errors="coerce").to_numpy(float)
@@ -149,12 +155,17 @@ def _check_at_risk(at_risk, t_max):
     if times[0] != 0:
         raise TrialDataError("reconstruct: the numbers at risk must start at time 0 (the "
                              "arm's sample size).")
-    if times[-1] > t_max + 1e-9:
-        raise TrialDataError(f"reconstruct: at-risk time {times[-1]:g} lies beyond the "
-                             f"digitised curve (last point {t_max:g}): digitise the curve "
-                             "to its end or drop that column.")
     if np.any(n < 0) or np.any(n != np.round(n)):
         raise TrialDataError("reconstruct: numbers at risk must be whole numbers >= 0.")
+    # A published table often goes on past the curve's end with 0 at risk (the last
+    # patients left before the next tick): consistent, and it says that everyone left. A
+    # positive count there means the curve was not digitised to its end.
+    beyond = (times > t_max + 1e-9) & (n > 0)
+    if beyond.any():
+        i = int(np.flatnonzero(beyond)[-1])
+        raise TrialDataError(f"reconstruct: at-risk time {times[i]:g} ({n[i]:g} at risk) lies "
+                             f"beyond the digitised curve (last point {t_max:g}): digitise "
+                             "the curve to its end or drop that column.")
     return times, n.astype(int)
 
 
@@ -223,7 +234,9 @@ def reconstruct_ipd(curve, at_risk, total_events: int | None = None, *,
                 n_at -= nc
             continue
         t_int, s_int = ts[lo_i:up_i + 1], ss[lo_i:up_i + 1]
-        t_end = tr[i + 1] if i + 1 < m else ts[-1]
+        # censorings are spread to the next at-risk time, or to the curve's end when the
+        # table goes on past it (with 0 at risk: everyone left by then)
+        t_end = min(tr[i + 1], ts[-1]) if i + 1 < m else ts[-1]
         if i + 1 < m:
             s_next = ss[min(upper[i] + 1, len(ss) - 1)]
             nc = max(0, int(round(nr[i] * s_next / max(ss[lo_i], 1e-12) - nr[i + 1])))
@@ -346,7 +359,12 @@ def reconstruct_arm(arm: str, curve, at_risk, total_events=None,
         cleaned = clean_curve(curve)
         tr, nr = _check_at_risk(at_risk, cleaned.time[-1])
         ipd = reconstruct_ipd(curve, at_risk, total_events)
-    except TrialDataError as err:
+        if median is not None:  # "abc" failed inside float() after the reconstruction
+            median = one_number(median, "reconstruct", "median", "9.1")
+            if median <= 0:
+                raise TrialDataError(f"reconstruct: median = {median:g} must be > 0 (the "
+                                     "published median, in the figure's time unit).")
+    except BayesHCCError as err:
         raise TrialDataError(f"arm {arm!r}: {err}") from None
     return ArmReconstruction(arm, cleaned, pd.DataFrame({"time": tr, "n_at_risk": nr}), ipd,
                              None if total_events is None else int(total_events),
@@ -505,7 +523,8 @@ def arm_fidelity(rec: ArmReconstruction) -> tuple[dict, pd.DataFrame]:
     rows = []
     for i, (a, b) in enumerate(zip(tr, ends)):
         inside = (t >= a) & (t < b)
-        rows.append({"arm": rec.arm, "start": a, "end": b if np.isfinite(b) else pts_t[-1],
+        # the last interval ends with the curve (a table past its end: a zero-length row)
+        rows.append({"arm": rec.arm, "start": a, "end": b if np.isfinite(b) else max(a, pts_t[-1]),
                      "at_risk_published": int(nr[i]), "at_risk_reconstructed": int((t >= a).sum()),
                      "events": int((inside & (e == 1)).sum()),
                      "censored": int((inside & (e == 0)).sum())})

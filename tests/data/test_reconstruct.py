@@ -268,6 +268,45 @@ def test_at_risk_table_is_reproduced_in_awkward_intervals():
     assert (between["event"] == 0).all()  # no step there: censorings only
 
 
+def test_an_at_risk_table_that_goes_on_past_the_curve_with_zeros():
+    """Published tables often go on past the curve's end with 0 at risk: the example
+    trial's sorafenib arm, whose KM curve ends at 34.3 months (its last patient), printed
+    every 6 months to 36 (67, 29, 10, 4, 2, 2, 0). Such a table was refused ("at-risk time
+    36 lies beyond the digitised curve"); it is consistent (everyone left before 36). The
+    reconstruction reproduces every published count, keeps every patient inside the curve,
+    and its events are the truth's within the algorithm's rounding (2, as on the round
+    trips above). A positive count past the curve still means a curve not digitised to its
+    end, and is refused."""
+    ep = bh.datasets.load_example_trial().endpoint("os")
+    t, e = ep.time[ep.arm == 0], ep.event[ep.arm == 0]
+    km = KaplanMeierFitter().fit(t, e)
+    curve = pd.DataFrame({"time": km.survival_function_.index.to_numpy(),
+                          "survival": km.survival_function_.iloc[:, 0].to_numpy()})
+    ticks = np.arange(0.0, 37.0, 6.0)
+    at_risk = pd.DataFrame({"time": ticks, "n_at_risk": [int((t >= x).sum()) for x in ticks]})
+    assert at_risk["n_at_risk"].iloc[-1] == 0 and ticks[-1] > t.max()  # the case
+    ipd = reconstruct_ipd(curve, at_risk)
+    assert len(ipd) == len(t) and ipd["time"].max() <= t.max()
+    for x, n in zip(ticks, at_risk["n_at_risk"]):
+        assert int((ipd["time"] >= x).sum()) == n
+    assert abs(int(ipd["event"].sum()) - int(e.sum())) <= 2
+    trial = bh.reconstruct_trial({"a": (curve, at_risk), "b": (curve, at_risk)},
+                                 control="a", treatment="b")
+    rows = bh.reconstruction_fidelity(trial).intervals
+    assert (rows["end"] >= rows["start"]).all()  # the last row ended before it started
+    with pytest.raises(bh.TrialDataError, match=r"at-risk time 36 \(1 at risk\) lies beyond "
+                       "the digitised curve"):
+        reconstruct_ipd(curve, at_risk.assign(n_at_risk=[*at_risk["n_at_risk"][:-1], 1]))
+    for empty in (curve.iloc[:0], at_risk.iloc[:0]):  # failed inside numpy
+        with pytest.raises(bh.TrialDataError, match="no points|at least the row"):
+            reconstruct_ipd(*((empty, at_risk) if empty.shape[1] == 2 and "survival" in
+                              empty.columns else (curve, empty)))
+    with pytest.raises(bh.TrialDataError, match="arm 'b': reconstruct: median='abc' must be"):
+        bh.reconstruct_trial({"a": (curve, at_risk), "b": {"curve": curve, "at_risk": at_risk,
+                                                           "median": "abc"}},
+                             control="a", treatment="b")
+
+
 def test_trial_inputs_are_refused_by_name(tmp_path):
     curve = pd.DataFrame({"t": [0, 1, 2, 3], "s": [1.0, 0.8, 0.6, 0.5]})
     at_risk = pd.DataFrame({"t": [0, 1, 2], "n": [20, 16, 12]})
