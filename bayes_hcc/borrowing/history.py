@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -304,8 +305,16 @@ class History:
 
     def __init__(self, records, *, time_unit: str = "months"):
         time_unit = check_time_unit(time_unit)
+        if isinstance(records, Mapping):  # one arm's record, or columns of several
+            columns = all(np.ndim(v) == 1 for v in records.values())
+            records = pd.DataFrame(records) if columns else [records]
         if isinstance(records, pd.DataFrame):
             records = records.to_dict("records")
+        if isinstance(records, (str, bytes)) or not all(isinstance(r, Mapping)
+                                                          for r in records):
+            raise SpecError("history: give the arms as a list of records (one dict per arm: "
+                            "study, source and one form's fields), a DataFrame, or "
+                            "bh.read_history(path) for a CSV or TOML file.")
         records = [dict(r) for r in records]
         if not records:
             raise SpecError("history: no historical arms given.")

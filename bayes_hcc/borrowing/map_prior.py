@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_hcc.errors import ConvergenceWarning, DataWarning, SpecError, warn
+from bayes_hcc.errors import ConvergenceWarning, DataWarning, SpecError, one_number, warn
 from bayes_hcc.families.base import LOG_RATE_MU_MONTHS
 from bayes_hcc.spec.priors import IntervalMixturePrior, MixturePrior, Prior
+from bayes_hcc.spec.sampler import check_sampler_settings
 
 __all__ = ["map_prior", "MAPPrior", "DEFAULT_TAU_SCALE", "ROBUST_SD"]
 
@@ -415,6 +416,22 @@ def map_prior(history, *, cuts=None, tau_scale: float = DEFAULT_TAU_SCALE, mu_pr
 
     if not isinstance(history, History):
         history = History(history)
+    settings = check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=random_seed,
+                                      target_accept=target_accept, error=SpecError,
+                                      where="map_prior: ")
+    draws, tune, chains = settings["draws"], settings["tune"], settings["chains"]
+    if draws == "auto":
+        raise SpecError("map_prior: draws='auto' is for model fits; give a number of draws "
+                        "per chain (default 5000).")
+    if isinstance(max_components, bool) or not isinstance(max_components, (int, np.integer)) \
+            or max_components < 1:
+        raise SpecError(f"map_prior: max_components={max_components!r} must be a whole "
+                        "number >= 1 (the most normals in the mixture).")
+    mixture_tolerance = one_number(mixture_tolerance, "map_prior", "mixture_tolerance", "0.02")
+    if mixture_tolerance <= 0:
+        raise SpecError(f"map_prior: mixture_tolerance={mixture_tolerance:g} must be > 0 (the "
+                        "largest difference, in log hazard, between the mixture's quantiles "
+                        "and the draws').")
     tau_scale = float(tau_scale)
     if not (np.isfinite(tau_scale) and tau_scale >= 0):
         raise SpecError(f"map_prior: tau_scale = {tau_scale!r} must be >= 0.")

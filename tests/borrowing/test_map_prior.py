@@ -197,6 +197,27 @@ def test_map_prior_cuts_given_as_text_are_refused_by_name():
     with pytest.raises(bh.SpecError, match=r"map_prior: cuts='3,6' must be increasing "
                        r"positive times in months, e.g. cuts=\[3, 6, 12\]"):
         bh.map_prior(history, cuts="3,6")
+    # draws=0 failed with IndexError after sampling, max_components=0 with TypeError
+    for kwargs, match in (({"draws": 0}, r"map_prior: draws=0 must be between 1"),
+                          ({"chains": 0}, r"map_prior: chains=0 must be between 1"),
+                          ({"target_accept": 1.0}, "target_accept=1.0 must be a number"),
+                          ({"max_components": 0}, "max_components=0 must be a whole number"),
+                          ({"mixture_tolerance": -0.1}, "mixture_tolerance=-0.1 must be > 0")):
+        with pytest.raises(bh.SpecError, match=match):
+            bh.map_prior(history, **kwargs)
+
+
+def test_one_arm_s_record_or_columns_make_a_history():
+    """``History({...})`` of one arm failed inside ``dict()``; a dict of columns (as
+    ``pd.DataFrame`` takes) is read as a table; anything else is refused by name."""
+    one = {"study": "a", "source": "s", "events": 10, "exposure": 100}
+    assert bh.History(one).fingerprint == bh.History([one]).fingerprint
+    columns = {"study": ["a", "b"], "source": ["s", "t"], "events": [10, 20],
+               "exposure": [100, 150]}
+    two = bh.History(columns)
+    assert [a.study for a in two.arms] == ["a", "b"] and two.events.tolist() == [10, 20]
+    with pytest.raises(bh.SpecError, match="give the arms as a list of records"):
+        bh.History(["SHARP", "AP"])
 
 
 def test_a_misnamed_field_is_refused_not_left_out(tmp_path):
