@@ -84,7 +84,15 @@ def _illness_death_os_median(os_h, ttp_h, hr_os, hr_ttp, rho, frailties=None, we
 
 def _site_sizes(n, sites, site_sizes, rng):
     if site_sizes is not None:
-        sizes = np.asarray(site_sizes, int)
+        try:
+            raw = np.asarray(site_sizes, float)
+        except (TypeError, ValueError):  # a dict, text...
+            raw = np.array([np.nan])
+        if raw.ndim != 1 or not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
+            raise BayesHCCError(f"simulate_trial: site_sizes={site_sizes!r} must be a list of "
+                                "whole numbers, one per site in the order of sites= (e.g. "
+                                "sites=['A', 'B'], site_sizes=[70, 60]).")
+        sizes = raw.astype(int)
         if sizes.ndim != 1 or len(sizes) != len(sites) or sizes.sum() != n or \
                 np.any(sizes < 1):
             raise BayesHCCError(f"simulate_trial: site_sizes={np.ravel(sizes).tolist()} must give "
@@ -168,6 +176,15 @@ def simulate_trial(
         Dates layout, with ``.truth`` a :class:`SimulationTruth`. The same ``random_seed``
         gives identical data.
     """
+    if isinstance(random_seed, (str, bytes, float, bool)):  # "1" failed inside numpy
+        raise BayesHCCError(f"simulate_trial: random_seed={random_seed!r} must be a whole "
+                            "number >= 0 (or a numpy Generator / SeedSequence, or None).")
+    for name, hazard in (("os_hazard", os_hazard), ("ttp_hazard", ttp_hazard)):
+        if not (hasattr(hazard, "cumhaz") and hasattr(hazard, "inverse_cumhaz")):
+            raise BayesHCCError(f"simulate_trial: {name}={hazard!r} must be a hazard: "
+                                "bh.WeibullHazard(median=6.5, shape=1.2), "
+                                "bh.PiecewiseHazard(...) or bh.FamilyHazard(...) (a median "
+                                "alone: WeibullHazard(median=m, shape=1), constant).")
     rng = np.random.default_rng(random_seed)
     # arm labels as data store them (integer codes 0/1 become "0"/"1"), so the patient
     # table, the truth's keys and the TrialData agree whatever type the caller used

@@ -135,9 +135,16 @@ def test_bad_arguments():
                       # one label for both arms gave "2 arms (a 130, a 130)"
                       ({"control": "a", "treatment": "a"}, r"control and treatment are "
                                                            r"both 'a'"),
-                      ({"site_sizes": [60, 70]}, r"site_sizes=\[60, 70\] must give")]:
+                      ({"site_sizes": [60, 70]}, r"site_sizes=\[60, 70\] must give"),
+                      # these failed inside int(), the sampler and SeedSequence
+                      ({"site_sizes": {"A": 70, "B": 60}}, r"site_sizes=\{'A': 70, 'B': 60\} "
+                                                           r"must be a list of whole numbers"),
+                      ({"os_hazard": 6.5}, r"os_hazard=6.5 must be a hazard: "
+                                           r"bh.WeibullHazard"),
+                      ({"random_seed": "1"}, r"random_seed='1' must be a whole number")]:
+        kw = {"random_seed": 1, **kw}
         with pytest.raises(bh.BayesHCCError, match=match):
-            bh.simulate_trial(**kw, random_seed=1)
+            bh.simulate_trial(**kw)
 
 
 def test_family_hazard_is_the_family_the_models_fit():
