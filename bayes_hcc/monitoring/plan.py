@@ -7,10 +7,11 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bayes_hcc.data._checks import calendar_date
-from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError
+from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError, did_you_mean
 from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec, read_toml
 
 __all__ = ["Look", "MonitoringPlan", "load_plan", "Prediction", "PREDICTION_DEFAULTS",
@@ -187,13 +188,22 @@ class MonitoringPlan:
         """A look by number (1-based), by name, or ``"final"``."""
         if which == "final" or which == len(self.looks) + 1:
             return self.final
-        if isinstance(which, int) and not isinstance(which, bool):
+        if isinstance(which, (int, np.integer)) and not isinstance(which, bool):
             if 1 <= which <= len(self.looks):
-                return self.looks[which - 1]
+                return self.looks[int(which) - 1]
         for x in self.looks:
             if x.name == which:
                 return x
-        raise SpecError(f"plan {self.name!r} has no look {which!r}: looks are 1.."
+        if isinstance(which, str):  # "Interim 1 " is the look "interim 1"
+            same = [x for x in self.looks if x.name.casefold() == which.strip().casefold()]
+            if len(same) == 1:
+                return same[0]
+            if which.strip().casefold() == "final":
+                return self.final
+            which = did_you_mean([which], [x.name for x in self.looks] + ["final"])
+        else:
+            which = repr(which)
+        raise SpecError(f"plan {self.name!r} has no look {which}: looks are 1.."
                         f"{len(self.looks)} ({', '.join(x.name for x in self.looks)}) and "
                         "'final'.")
 

@@ -129,6 +129,19 @@ def test_a_look_s_date_on_its_plan_s_endpoint(example_trial):
         bh.interim_analysis(example_trial, plan, look=1, ppos=True, completion_model="illness")
 
 
+def test_a_look_as_a_user_names_it():
+    """``plan.look("Interim 1")`` (the name as printed in a report) and ``np.int64(1)``
+    (from ``np.arange``) were "no look"; a misspelt name is refused with the nearest."""
+    plan = bh.load_plan(ROOT / "models" / "monitoring.toml")
+    first = plan.look(1)
+    assert plan.look("Interim 1") is first and plan.look(" interim 1") is first
+    assert plan.look(np.int64(1)) is first and plan.look("FINAL") is plan.final
+    with pytest.raises(bh.SpecError, match=r"no look 'interim1' \(did you mean 'interim 1'\?\)"):
+        plan.look("interim1")
+    with pytest.raises(bh.SpecError, match=r"no look 0: looks are 1..2"):
+        plan.look(0)
+
+
 def test_a_look_shows_the_model_s_data_warnings(example_trial):
     """At a first look after 10 deaths CNUH has none: an analysis with fixed site effects
     gives CNUH the prior's effect. The look silenced every warning of its fit (the verdict
