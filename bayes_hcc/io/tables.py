@@ -278,6 +278,11 @@ def look_table(results) -> pd.DataFrame:
     if bad:
         raise BayesHCCError(f"look_table: takes bh.interim_analysis results, got "
                             f"{', '.join(sorted(set(bad)))}.")
+    plans = {r.plan_hash for r in results}
+    if len(plans) > 1:  # its footnotes name one plan, its rules and endpoint
+        raise BayesHCCError(f"look_table: these looks come from {len(plans)} different "
+                            f"monitoring plans (hashes {', '.join(sorted(h[:12] for h in plans))}"
+                            "); make one table per plan.")
     rows = []
     for r in results:
         rec = r.record

@@ -29,6 +29,9 @@ def decide(fit, look: Look, ppos=None) -> tuple[str, dict]:
 
     ``ppos`` (a :class:`PPoSResult`) is needed when the look has a ``futility_ppos`` rule.
     """
+    if not isinstance(look, Look):  # a name failed with AttributeError
+        raise BayesHCCError(f"decide: look={look!r} is not a Look; a look is found in its "
+                            f"plan, by number or name: bh.decide(fit, plan.look({look!r})).")
     p_sup = prob_superiority(fit, 1.0)
     probs = {"P(HR < 1)": p_sup.probability, "MCSE P(HR < 1)": p_sup.mcse}
     if ppos is not None:

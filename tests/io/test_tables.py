@@ -1,6 +1,8 @@
 """Tables that go into a paper or a DMC report: DOCX (read back with python-docx) and
 LaTeX, with the footnotes a reader needs; disposition by arm and site; look table."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from docx import Document
@@ -94,6 +96,15 @@ def test_interim_look_table_for_a_dmc(example_trial, tmp_path):
     assert bh.look_table(looks[0]).equals(table.iloc[:1].dropna(axis=1, how="all"))
     with pytest.raises(bh.BayesHCCError, match="no looks given"):
         bh.look_table([])
+    # looks of two plans: the footnotes would name the first plan's rules for both
+    other = dataclasses.replace(looks[1], plan_hash="0" * 16)
+    with pytest.raises(bh.BayesHCCError, match="2 different monitoring plans"):
+        bh.look_table([looks[0], other])
+    # a look's name is not a look: decide failed with AttributeError
+    with pytest.raises(bh.BayesHCCError, match=r"decide: look='interim 1' is not a Look.*"
+                       r"plan.look\('interim 1'\)"):
+        bh.decide(looks[0].fit, "interim 1")
+    assert bh.decide(looks[0].fit, plan.look(1))[0] == looks[0].rule_decision
     rows, paragraphs = _docx_rows(bh.write_table(table, tmp_path / "looks.docx"))
     assert len(rows) == 3 and "decision" in rows[0]
     assert any("Plan" in p for p in paragraphs)
