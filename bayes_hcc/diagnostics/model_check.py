@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, as_names, one_prob
+from bayes_hcc.errors import BayesHCCError, as_names, one_number, one_prob
 from bayes_hcc.models.from_spec import illness_death_analysis, single_endpoint_model
 from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.design import eta_numpy, patient_groups
@@ -212,6 +212,10 @@ def psense(fit, var_names=PSENSE_DEFAULT, *, medians: bool = True,
     """
     import arviz_stats as azs
 
+    threshold = one_number(threshold, "psense", "threshold", "0.05")
+    if threshold <= 0:  # -1 flagged every row as a conflict
+        raise BayesHCCError(f"psense: threshold={threshold:g} must be > 0 (the sensitivity "
+                            "above which a row is flagged; 0.05 by default).")
     fit = _with_loglik(fit, "psense", joint_ok=True)
     joint = _is_illness_death(fit)
     dt = fit.datatree.copy()

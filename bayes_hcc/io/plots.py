@@ -652,7 +652,6 @@ def plot_state_probabilities(fit, *, times=None, thin: int = 4,
     progression, alive after progression and dead over time, stacked, one panel per arm
     (``IllnessDeathFit.state_probabilities``, for the ``estimand``'s patients); the OS
     curve is the top of the second band."""
-    prob = one_prob(prob, "plot_os_hazard_ratio")
     plt = _plt()
     horizon = float(np.max(fit.data.time))
     times = np.linspace(0.0, horizon, 121) if times is None else np.asarray(times, float)
@@ -680,6 +679,7 @@ def plot_os_hazard_ratio(fit, *, times=None, thin: int = 4, prob: float = 0.95,
                          estimand: str = "typical_site"):
     """Illness-death model: the marginal OS hazard ratio over time (posterior median and
     equal-tailed band): not constant under this model even when no transition HR varies."""
+    prob = one_prob(prob, "plot_os_hazard_ratio")
     plt = _plt()
     horizon = float(np.max(fit.data.time))
     times = np.linspace(horizon / 60, horizon, 60) if times is None else np.asarray(times)

@@ -106,6 +106,10 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     if path.is_dir() or folder:
         raise BayesHCCError(f"{path} is a directory; give the report's file name, e.g. "
                             f"{path / 'report.html'}.")
+    if path.suffix.lower() not in (".html", ".htm"):  # "report.pdf" was HTML named PDF
+        raise BayesHCCError(f"{path}: the report is an HTML page; give a file name ending in "
+                            f".html, e.g. {path.with_suffix('.html')} (print it to PDF from "
+                            "a browser).")
     fit = _loaded(fit)  # a saved fit of either kind
     if hasattr(fit, "state_probabilities"):  # an illness-death fit
         return _illness_death_report(fit, path, overwrite=overwrite)

@@ -203,6 +203,11 @@ def test_bad_arguments_are_named(weibull_fit):
             call(weibull_fit, prob=95)
     with pytest.raises(bh.BayesHCCError, match=r"ppc_km: prob=\[0.9, 0.5\] is several"):
         bh.ppc_km(weibull_fit, prob=[0.9, 0.5])
+    # threshold=-1 flagged every row as a prior-data conflict; "0.05" failed inside numpy
+    with pytest.raises(bh.BayesHCCError, match=r"psense: threshold=-1 must be > 0"):
+        bh.psense(weibull_fit, threshold=-1)
+    with pytest.raises(bh.BayesHCCError, match=r"psense: threshold='0.05x' must be a number"):
+        bh.psense(weibull_fit, threshold="0.05x")
 
 
 def test_parameter_names_as_a_user_types_them(weibull_fit):

@@ -175,6 +175,16 @@ def test_a_report_path_ending_in_a_separator_is_a_folder(fit, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["fit.nc"]
 
 
+def test_a_report_is_an_html_file(fit, tmp_path):
+    """``bh.report(fit, "report.pdf")`` wrote an HTML page under a PDF's name (and
+    ``"report"`` one without a suffix); both are refused before anything is written."""
+    for name in ("report.pdf", "report"):
+        with pytest.raises(bh.BayesHCCError, match=r"the report is an HTML page; give a file "
+                           r"name ending in .html, e.g. .*report\.html"):
+            bh.report(fit, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_report_figures_as_a_user_names_them(fit, tmp_path):
     """``figures="survival"`` asked for the figures 's', 'u', ... and a misspelt name raised
     KeyError after the report's tables were written (a second try then found them there).

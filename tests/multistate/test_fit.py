@@ -167,6 +167,12 @@ def test_figures(fit, tmp_path):
     fig = bh.plot_os_hazard_ratio(fit, thin=10)
     assert fig.axes[0].get_yscale() == "log"
     fig.savefig(tmp_path / "hr.png")
+    # a credible level as a percentage failed inside xarray's quantile, and in the
+    # transition tables inside numpy
+    with pytest.raises(bh.BayesHCCError, match="plot_os_hazard_ratio: prob=95 must be"):
+        bh.plot_os_hazard_ratio(fit, prob=95)
+    with pytest.raises(bh.BayesHCCError, match="IllnessDeathFit.summary: prob=95 must be"):
+        fit.summary(prob=95)
 
 
 def test_bh_check_diagnoses_an_illness_death_fit(fit):
