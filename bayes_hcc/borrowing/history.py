@@ -411,6 +411,7 @@ def read_history(path, *, time_unit: str = "months") -> History:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
     if path.suffix.lower() == ".toml":
+        from bayes_hcc.spec.kinds import kind_hint
         from bayes_hcc.spec.model_spec import read_toml
 
         doc = read_toml(path, "history")
@@ -418,7 +419,7 @@ def read_history(path, *, time_unit: str = "months") -> History:
         if unknown or "arm" not in doc:
             raise SpecError(f"{path}: a history file has [[arm]] tables and optionally "
                             f"time_unit" + (f"; unknown key(s) {sorted(unknown)}" if unknown
-                                            else "") + ".")
+                                            else "") + kind_hint(doc, "bh.read_history") + ".")
         return History(doc["arm"], time_unit=doc.get("time_unit", time_unit))
     frame = pd.read_csv(path, comment="#")
     return History(frame, time_unit=time_unit)

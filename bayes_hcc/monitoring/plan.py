@@ -12,6 +12,7 @@ import pandas as pd
 
 from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError, did_you_mean
+from bayes_hcc.spec.kinds import kind_hint
 from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec, read_toml
 
 __all__ = ["Look", "MonitoringPlan", "load_plan", "Prediction", "PREDICTION_DEFAULTS",
@@ -264,7 +265,7 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
     unknown = sorted(set(d) - set(PLAN_KEYS))
     if unknown:
         raise SpecError(f"monitoring plan: unknown key(s) {', '.join(unknown)}; valid keys: "
-                        f"{', '.join(PLAN_KEYS)}.")
+                        f"{', '.join(PLAN_KEYS)}{kind_hint(d, 'bh.load_plan')}.")
     for k in ("analysis", "final"):
         if k not in d:
             raise SpecError(f"monitoring plan: missing {k!r}.")

@@ -21,6 +21,7 @@ from bayes_hcc.runner import check_workers, default_workers, spawn_pool
 from bayes_hcc.units import convert
 from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
                                        prob_time_ratio, rmst, rmst_horizon)
+from bayes_hcc.spec.kinds import kind_hint
 from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
                                        read_toml)
 
@@ -72,7 +73,7 @@ def load_grid(path, overrides: dict | None = None) -> GridSpec:
     unknown = sorted(set(d) - set(GRID_KEYS))
     if unknown:
         raise SpecError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: "
-                        f"{', '.join(GRID_KEYS)}.")
+                        f"{', '.join(GRID_KEYS)}{kind_hint(d, 'bh.load_grid')}.")
     if "base" not in d:
         raise SpecError(f"{path}: missing 'base' (the spec file the variants modify).")
     base = load_spec(path.parent / d["base"])

@@ -18,6 +18,7 @@ from pathlib import Path
 import tomli_w
 
 from bayes_hcc.errors import BayesHCCError, SpecError
+from bayes_hcc.spec.kinds import kind_hint
 from bayes_hcc.spec.priors import Prior
 
 __all__ = ["ModelSpec", "load_spec", "dump_spec", "spec_from_dict", "spec_families",
@@ -223,7 +224,7 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     unknown = sorted(set(d) - set(TOP_KEYS))
     if unknown:
         _fail(source, "top level", f"unknown key(s) {', '.join(unknown)}; valid keys: "
-                                   f"{', '.join(TOP_KEYS)}.")
+                                   f"{', '.join(TOP_KEYS)}{kind_hint(d, 'bh.load_spec')}.")
     for req in ("name", "endpoint", "family"):
         if req not in d:
             _fail(source, "top level", f"missing required key '{req}'.")

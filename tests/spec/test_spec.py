@@ -156,3 +156,17 @@ def test_per_protocol_population():
     assert population(spec, pp_trial).n_patients == int(frame["per_protocol"].sum())
     with pytest.raises(bh.SpecError, match="needs a per_protocol column"):
         population(spec, trial)
+
+
+@pytest.mark.parametrize("reader, name, kind", [
+    (bh.load_spec, "monitoring.toml", r"a monitoring plan: read it with bh.load_plan"),
+    (bh.load_spec, "sensitivity_os.toml", r"a sensitivity grid: read it with bh.load_grid"),
+    (bh.load_plan, "primary_os.toml", r"an analysis spec: read it with bh.load_spec"),
+    (bh.load_grid, "primary_os.toml", r"an analysis spec: read it with bh.load_spec"),
+    (bh.read_history, "primary_os.toml", r"an analysis spec: read it with bh.load_spec"),
+])
+def test_a_file_given_to_the_wrong_reader_is_named(reader, name, kind):
+    """A monitoring plan given to bh.load_spec listed its four keys as unknown; the error
+    now says what the file is and which reader reads it."""
+    with pytest.raises(bh.SpecError, match=r"unknown key.*\(this file is " + kind + r"\)"):
+        reader(MODELS / name)
