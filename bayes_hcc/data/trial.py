@@ -462,11 +462,28 @@ class TrialData:
                    time_unit=time_unit, layout="times", source=source)
 
     def subset(self, mask, *, label: str = "subset") -> TrialData:
-        """The patients where ``mask`` (boolean, one per patient) holds."""
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != (self.n_patients,):
+        """The patients where ``mask`` (boolean or 0/1, one per patient) holds."""
+        raw = np.asarray(mask)
+        if raw.shape != (self.n_patients,):
             raise TrialDataError(f"subset: mask needs one boolean per patient "
-                                 f"({self.n_patients}), got shape {mask.shape}.")
+                                 f"({self.n_patients}), got shape {raw.shape}.")
+        if raw.dtype != bool:
+            # read as truth values, positions 0..n-1 kept all but the first patient, and a
+            # missing value (NaN) kept its patient
+            flags = pd.to_numeric(pd.Series(raw), errors="coerce")
+            bad = ~flags.isin([0, 1])
+            if bad.any():
+                rows = np.flatnonzero(bad.to_numpy())
+                raise TrialDataError(
+                    f"subset: mask must be True/False (or 1/0) for every patient; rows "
+                    f"{', '.join(str(i + 1) for i in rows[:8])}"
+                    f"{f' and {len(rows) - 8} more' if len(rows) > 8 else ''} are "
+                    f"{', '.join(repr(v) for v in raw[rows[:3]].tolist())}. To keep patients by "
+                    "position, build the mask: np.isin(np.arange(trial.n_patients), rows).")
+            raw = flags.to_numpy() == 1
+        mask = raw
+        if not mask.any():
+            raise TrialDataError(f"subset ({label}): the mask selects no patient.")
         out = self._frame.loc[mask].reset_index(drop=True)
         warn_small(out, self.endpoints, self.control, self.treatment)
         assessments = self._assessments

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, one_prob
+from bayes_hcc.errors import BayesHCCError, as_numbers, one_number, one_prob
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
@@ -330,6 +330,7 @@ class IllnessDeathFit:
 
     def transition_params(self, thin: int = 1) -> list[dict]:
         """Each transition's baseline parameters as numpy draws (S, ...)."""
+        thin = _check_thin(thin)
         post = self._post()
         out = []
         for t, fam in zip(TRANSITIONS, self.families):
@@ -350,7 +351,7 @@ class IllnessDeathFit:
         likelihood); and the progression curve exp(-H01(t)) (progression with death
         removed, the TTP estimand: death censors). Coherent on every draw:
         PFS <= min(OS, progression curve)."""
-        times = np.asarray(times, float)
+        times = np.asarray(as_numbers(times, "state_probabilities", "times", "[6, 12]"), float)
         per_arm = [self._curves(times, thin, arm, estimand=estimand) for arm in (0, 1)]
         S = per_arm[0]["os"].shape[0]
         out = {k: np.stack([c[k] for c in per_arm], axis=1) for k in ("pfs", "os",
@@ -399,6 +400,7 @@ class IllnessDeathFit:
         for P(superiority), the RMST for both), and each costs seconds for the
         standardized estimand (one set of curves per site)."""
         times = np.asarray(times, float)
+        thin = _check_thin(thin)
         key = (times.shape, times.tobytes(), int(thin), int(arm), bool(density), estimand)
         tree, cache = self.__dict__.get("_curve_cache", (None, None))
         if tree is not self.datatree:  # first call, or the draws were replaced
@@ -430,7 +432,7 @@ class IllnessDeathFit:
         illness-death model it is not constant even when every transition's HR is: it
         moves from the death-without-progression HR towards a mixture as patients
         progress."""
-        times = np.asarray(times, float)
+        times = np.asarray(as_numbers(times, "os_hazard_ratio", "times", "[6, 12]"), float)
         if np.any(times <= 0):
             raise BayesHCCError("os_hazard_ratio: times must be > 0 (the hazard ratio at 0 "
                                 "is a limit).")
@@ -453,6 +455,7 @@ class IllnessDeathFit:
         follow-up is shorter (``follow_up_by_arm("pfs")``): a curve whose follow-up ``tau``
         exceeds is NaN (not estimable from the data; ``attrs["not_estimable"]`` gives its
         follow-up) unless ``extrapolate=True``."""
+        tau = one_number(tau, "rmst", "tau", "18")
         if not tau > 0:
             raise BayesHCCError(f"rmst: tau={tau!r} must be > 0.")
         if not extrapolate:
@@ -595,7 +598,11 @@ class IllnessDeathFit:
         an upper limit beyond follow-up too, and the difference of a median not reached
         ("not estimable"); ``note`` says which. ``extrapolate=True`` shows them, noted.
         A ``tau`` beyond follow-up is refused unless ``extrapolate=True``."""
-        a = (1 - prob) / 2
+        a = (1 - one_prob(prob, "endpoint_table")) / 2
+        if tau is not None:  # -1 gave a table of "not estimable" RMST rows
+            tau = one_number(tau, "endpoint_table", "tau", "18")
+            if tau <= 0:
+                raise BayesHCCError(f"endpoint_table: tau={tau:g} must be > 0.")
         med = self.medians(thin=thin, estimand=estimand)
         if tau is not None and not extrapolate:
             check_rmst_horizon(self, tau)  # OS: the longest follow-up of the three
@@ -685,3 +692,11 @@ def _crossing(y: np.ndarray, grid: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         t = t0 + (y0 - 0.5) / (y0 - y1) * (t1 - t0)
     return np.where(j < 0, np.inf, t)
+
+
+def _check_thin(thin) -> int:
+    """Every ``thin``-th draw: a whole number >= 1 (0 failed inside a slice, 2.5 too)."""
+    if isinstance(thin, bool) or not isinstance(thin, (int, np.integer)) or thin < 1:
+        raise BayesHCCError(f"IllnessDeathFit: thin={thin!r} must be a whole number >= 1 "
+                            "(the curves are computed on every thin-th draw).")
+    return int(thin)

@@ -110,3 +110,23 @@ def test_a_subset_of_one_arm_describes_it_and_refuses_a_comparison(example_trial
     with pytest.raises(bh.ModelError, match="IllnessDeath: arm 'tace_sorafenib' has no "
                        "patients"):
         bh.IllnessDeath("weibull_ph", site_effect="none").fit(one)
+
+
+def test_a_subset_mask_is_read_as_true_or_false(example_trial):
+    """A mask of 0/1 (a per_protocol column) selects as booleans do; positions (0, 1, 2,
+    ...) were read as truth values and kept all but the first patient, and a missing
+    value kept its patient: both are refused with the rows, as is a mask selecting no
+    patient (it made a trial of 0 patients that failed later)."""
+    n = example_trial.n_patients
+    flags = (np.arange(n) % 3 != 0).astype(int)
+    assert example_trial.subset(flags) == example_trial.subset(flags == 1)
+    assert example_trial.subset(flags).n_patients == int(flags.sum())
+    with pytest.raises(TrialDataError, match=r"mask must be True/False \(or 1/0\) for every "
+                       r"patient; rows 3, 4, 5.*np.isin"):
+        example_trial.subset(np.arange(n))
+    with_nan = flags.astype(float)
+    with_nan[5] = np.nan
+    with pytest.raises(TrialDataError, match=r"rows 6 are nan"):
+        example_trial.subset(with_nan)
+    with pytest.raises(TrialDataError, match=r"the mask selects no patient"):
+        example_trial.subset(np.zeros(n, bool))

@@ -173,6 +173,16 @@ def test_figures(fit, tmp_path):
         bh.plot_os_hazard_ratio(fit, prob=95)
     with pytest.raises(bh.BayesHCCError, match="IllnessDeathFit.summary: prob=95 must be"):
         fit.summary(prob=95)
+    # thin=0 failed inside a slice, times="12" with IndexError, tau=-1 gave a table of
+    # "not estimable" rows
+    with pytest.raises(bh.BayesHCCError, match=r"thin=0 must be a whole number >= 1"):
+        fit.medians(thin=0)
+    with pytest.raises(bh.BayesHCCError, match=r"thin=2.5 must be a whole number >= 1"):
+        fit.state_probabilities([6.0], thin=2.5)
+    with pytest.raises(bh.BayesHCCError, match=r"state_probabilities: times='12' is text"):
+        fit.state_probabilities("12")
+    with pytest.raises(bh.BayesHCCError, match=r"endpoint_table: tau=-1 must be > 0"):
+        fit.endpoint_table(tau=-1)
 
 
 def test_bh_check_diagnoses_an_illness_death_fit(fit):
