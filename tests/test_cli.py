@@ -442,3 +442,15 @@ def test_fit_runs_a_pre_specified_analysis_from_its_spec(capsys, tmp_path):
                              "--model", "weibull", "--out", str(tmp_path / "x"))
     assert code == 2 and "--model: the spec models/primary_os.toml sets the model" in err
     assert printed == ""
+
+
+def test_the_default_plan_outside_the_repository_says_where_it_looked(capsys, monkeypatch,
+                                                                      tmp_path):
+    """``bayes-hcc monitor example`` run outside the repository said only "no such
+    monitoring plan file" (after reading the data); the default plan is read from the
+    current directory, and the error says so and how to point at another."""
+    monkeypatch.chdir(tmp_path)
+    for argv in (["monitor", "example", "--fast"], ["design", "--trials", "2"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and f"no such monitoring plan file in {tmp_path}" in err
+        assert "run from the repository root, or pass --plan PATH" in err

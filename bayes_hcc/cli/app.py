@@ -234,6 +234,16 @@ def report(
     typer.echo(f"wrote {path}")
 
 
+def _plan(path: Path, load_plan):
+    """The monitoring plan at ``path``; the default ``models/monitoring.toml`` is the
+    repository's, relative to the current directory, and a missing one says so."""
+    if not path.exists() and not path.is_absolute():
+        raise FileNotFoundError(f"{path}: no such monitoring plan file in {Path.cwd()} (a "
+                                "relative path is read from the current directory: run "
+                                "from the repository root, or pass --plan PATH).")
+    return load_plan(path)
+
+
 @app.command()
 @reads_trial
 def sensitivity(
@@ -554,8 +564,10 @@ def monitor(
     seed: int = typer.Option(None, help="Random seed (default: the analysis spec's)."),
     ppos: bool = typer.Option(False, "--ppos", help="Also compute the predictive "
                               "probability of success (the plan's [prediction] settings)."),
-    method: str = typer.Option(None, help="PPoS method: 'mcmc' (refits) or 'normal' "
-                               "(approximation); default: the plan's."),
+    method: str = typer.Option(None, help="PPoS method: 'mcmc' (refits), 'normal' "
+                               "(approximation) or 'fast' (MCMC only where a Laplace "
+                               "approximation is near the success threshold); default: the "
+                               "plan's."),
     read=None,
 ):
     """Run one interim look of a monitoring plan: cut, fit, decision, audit record, and
@@ -564,8 +576,8 @@ def monitor(
     from bayes_hcc.monitoring import interim_analysis, load_plan
 
     try:
+        p = _plan(plan, load_plan)  # before the data: a wrong --plan fails at once
         trial = read(data)
-        p = load_plan(plan)
         which = int(look) if look.isdigit() else look
         res = interim_analysis(trial, p, which, fast=fast, random_seed=seed, log=log,
                                ppos=ppos, ppos_method=method, progress=True)
@@ -633,7 +645,7 @@ def design(
 
     client = cluster = None
     try:
-        p = load_plan(plan)
+        p = _plan(plan, load_plan)
         if out is not None and out.exists() and any(out.iterdir()):
             raise BayesHCCError(f"{out} is not empty; results are never overwritten.")
         if scheduler:
