@@ -152,3 +152,18 @@ def test_bad_arguments_are_the_package_errors(call, message):
     missed them. They are BayesHCCErrors (still ValueErrors)."""
     with pytest.raises(bh.BayesHCCError, match=message):
         call()
+
+
+@pytest.mark.parametrize("call", [
+    lambda: bh.simulate_design(ROOT / "models" / "monitoring.toml", n_trials=2,
+                               random_seed="2024", progress=False),
+    lambda: bh.coverage_study(n_trials=2, random_seed="2020", progress=False),
+    lambda: bh.sbc("weibull_ph", n_reps=2, random_seed="2018", progress=False),
+    lambda: bh.simulate_trial(20, random_seed="1"),
+], ids=["simulate_design", "coverage_study", "sbc", "simulate_trial"])
+def test_a_seed_written_as_text_is_refused_before_any_work(call):
+    """A seed as text (as a config file or a command line gives it) failed inside numpy's
+    SeedSequence, after the study's set-up; one check (``spec.sampler.check_seed``)
+    names the function and the argument."""
+    with pytest.raises(bh.BayesHCCError, match=r"random_seed='\d+' must be an integer"):
+        call()

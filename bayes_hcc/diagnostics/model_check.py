@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, as_names, one_number, one_prob
+from bayes_hcc.errors import BayesHCCError, ModelError, as_names, one_number, one_prob
 from bayes_hcc.models.from_spec import illness_death_analysis, single_endpoint_model
 from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.design import eta_numpy, patient_groups
@@ -17,6 +17,7 @@ from bayes_hcc.units import log_unit_in_months
 from bayes_hcc.quantities import _core
 from bayes_hcc.quantities.core import _is_illness_death, _loaded, as_fit, median_survival
 from bayes_hcc.quantities.population import posterior_params
+from bayes_hcc.spec.sampler import check_seed
 
 __all__ = ["loo", "compare", "psense", "ppc_km", "prior_predictive"]
 
@@ -298,7 +299,7 @@ def ppc_km(fit, *, n_draws: int = 200, by: str = "arm", grid=None, prob: float =
     if not (isinstance(n_draws, int) and n_draws >= 2):
         raise BayesHCCError(f"ppc_km: n_draws={n_draws!r} must be an integer >= 2.")
     prob = one_prob(prob, "ppc_km")
-    rng = np.random.default_rng(random_seed)
+    rng = np.random.default_rng(check_seed(random_seed, "ppc_km"))
     fit = _loaded(fit)
     if _is_illness_death(fit):
         return _ppc_illness_death(fit, endpoint, n_draws=n_draws, by=by, grid=grid, prob=prob,
@@ -491,13 +492,17 @@ def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int | 
     from bayes_hcc.data.trial import require_trial
 
     trial = require_trial(trial, "prior_predictive")
+    if draws is not None and (isinstance(draws, bool) or not isinstance(
+            draws, (int, np.integer)) or draws < 2):  # 0 was the default, 2.5 failed inside
+        raise ModelError(f"prior_predictive: draws={draws!r} must be an integer >= 2.")
+    check_seed(random_seed, "prior_predictive")
     joint = illness_death_analysis(model, trial)  # an illness-death model or spec: its own
     if joint is not None:
         model, trial, ends = joint
-        return model.prior_predictive(trial, **ends, draws=draws or 1000,
+        return model.prior_predictive(trial, **ends, draws=1000 if draws is None else draws,
                                       random_seed=random_seed)
     model, trial, endpoint = single_endpoint_model(model, trial, endpoint, "prior_predictive")
-    draws = draws or 2000
+    draws = 2000 if draws is None else int(draws)
     rng = np.random.default_rng(random_seed)
     ep, family, priors, *_ = prepare(model, trial, endpoint)
     arm_effect = family.arm_effect

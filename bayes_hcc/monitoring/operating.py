@@ -25,6 +25,7 @@ from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError, warn
 from bayes_hcc.mcerror import mean_interval, wilson_interval
 from bayes_hcc.monitoring.interim import decide, look_date
 from bayes_hcc.monitoring.plan import load_plan
+from bayes_hcc.spec.sampler import check_seed
 
 __all__ = ["simulate_design", "DesignResult", "DEFAULT_SCENARIOS", "DESIGN_BASE",
            "parse_scenario"]
@@ -454,6 +455,7 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
                          else parse_scenario(x) for x in scenarios)
     if not isinstance(n_trials, int) or n_trials < 1:
         raise BayesHCCError(f"n_trials={n_trials!r} must be a positive whole number.")
+    check_seed(random_seed, "simulate_design", BayesHCCError)
     base = dict(DESIGN_BASE if base is None else base)
     kwargs = {name: _scenario_kwargs(base, sc, name) for name, sc in scenarios.items()}
     import inspect

@@ -54,7 +54,7 @@ from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times  # noqa: F401
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
                                        Prediction, load_plan, normal_rule_prior)
-from bayes_hcc.spec.sampler import check_refit
+from bayes_hcc.spec.sampler import check_refit, check_seed
 
 __all__ = ["Prediction", "FutureSimulator", "conditional_event_times", "predict_event_dates",
            "predict_event_counts", "predictive_probability", "PPoSResult",
@@ -114,6 +114,7 @@ def predict_event_dates(trial: TrialData, fit, events, *, prediction=None, n_sim
     pred = prediction if isinstance(prediction, Prediction) else Prediction.from_dict(prediction)
     targets, n_sims = _as_looks(events), _check_n_sims(n_sims)
     probs = _check_probs(probs, "predict_event_dates")
+    check_seed(random_seed, "predict_event_dates")
     sim = FutureSimulator(trial, fit, pred)
     days = np.full((n_sims, len(targets)), np.nan)
     for i, ev in enumerate(_future_event_days(sim, n_sims, random_seed)):
@@ -184,6 +185,7 @@ def predict_event_counts(trial: TrialData, fit, dates, *, prediction=None,
     pred = prediction if isinstance(prediction, Prediction) else Prediction.from_dict(prediction)
     targets, n_sims = _as_dates(dates), _check_n_sims(n_sims)
     probs = _check_probs(probs, "predict_event_counts")
+    check_seed(random_seed, "predict_event_counts")
     sim = FutureSimulator(trial, fit, pred)
     days = np.array([(d - sim.origin) / np.timedelta64(1, "D") for d in targets])
     counts = np.zeros((n_sims, len(targets)), np.int64)
@@ -468,7 +470,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     if calibration is not None:  # before any completion is simulated
         _check_reused_calibration(calibration, method, plan.hash, refit,
                                   completion_label, target, settle_draws)
-    rng = np.random.default_rng(random_seed)
+    rng = np.random.default_rng(check_seed(random_seed, "predictive_probability"))
     seeds = rng.integers(2**31, size=n_sims)
     rows, tasks = [], []
     t_sim = time.perf_counter()

@@ -15,6 +15,7 @@ from bayes_hcc.data.trial import TrialData
 from bayes_hcc.errors import BayesHCCError, TrialDataError
 from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.simulate.hazards import PiecewiseHazard, WeibullHazard
+from bayes_hcc.spec.sampler import check_seed
 
 __all__ = ["simulate_trial", "SimulationTruth", "WeibullHazard", "PiecewiseHazard"]
 
@@ -176,9 +177,7 @@ def simulate_trial(
         Dates layout, with ``.truth`` a :class:`SimulationTruth`. The same ``random_seed``
         gives identical data.
     """
-    if isinstance(random_seed, (str, bytes, float, bool)):  # "1" failed inside numpy
-        raise BayesHCCError(f"simulate_trial: random_seed={random_seed!r} must be a whole "
-                            "number >= 0 (or a numpy Generator / SeedSequence, or None).")
+    check_seed(random_seed, "simulate_trial", BayesHCCError)  # "1" failed inside numpy
     for name, hazard in (("os_hazard", os_hazard), ("ttp_hazard", ttp_hazard)):
         if not (hasattr(hazard, "cumhaz") and hasattr(hazard, "inverse_cumhaz")):
             raise BayesHCCError(f"simulate_trial: {name}={hazard!r} must be a hazard: "

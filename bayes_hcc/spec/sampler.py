@@ -11,7 +11,7 @@ import numpy as np
 
 from bayes_hcc.errors import ModelError
 
-__all__ = ["check_sampler_settings", "check_refit", "REFIT_KEYS", "MAX_CHAINS",
+__all__ = ["check_sampler_settings", "check_refit", "check_seed", "REFIT_KEYS", "MAX_CHAINS",
            "MAX_TOTAL_DRAWS", "MAX_SEED", "MAX_TRACE_BYTES"]
 
 #: nutpie runs chains as threads; more than this is a typo, not a plan.
@@ -30,6 +30,15 @@ def _int(name, v, lo, hi, error, where):
     if not lo <= int(v) <= hi:
         raise error(f"{where}{name}={v!r} must be between {lo} and {hi:,}.")
     return int(v)
+
+
+def check_seed(seed, caller: str, error=ModelError):
+    """A random seed as numpy takes it: None, a whole number 0 .. 2**64 - 1, a
+    ``numpy.random.Generator`` or ``SeedSequence``; else ``error`` naming ``caller``
+    (``"1"`` failed inside numpy's SeedSequence)."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return seed
+    return _int("random_seed", seed, 0, MAX_SEED, error, f"{caller}: ")
 
 
 def check_sampler_settings(*, draws, tune, chains, seed=None, target_accept=None,

@@ -19,6 +19,7 @@ from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
 from bayes_hcc.quantities.core import median_survival
 from bayes_hcc.runner import default_workers, run_tasks
 from bayes_hcc.simulate.trial import simulate_trial
+from bayes_hcc.spec.sampler import check_seed
 from bayes_hcc.validation.sbc import TRIAL_SITE_SIZES, resolve_model
 
 __all__ = ["coverage_study", "CoverageResult", "DEFAULT_SCENARIO", "COVERAGE_MODELS",
@@ -178,6 +179,7 @@ def coverage_study(model: SurvivalModel | str = "weibull_ph", n_trials: int = 20
     probs = as_numbers(probs, "coverage_study", "probs", "(0.5, 0.9, 0.95)")
     if not all(0 < p < 1 for p in probs):
         raise BayesHCCError(f"probs must be in (0, 1), got {probs}.")
+    check_seed(random_seed, "coverage_study", BayesHCCError)
     scenario = _checked_scenario(DEFAULT_SCENARIO if scenario is None else scenario)
     seeds = [int(s.generate_state(1)[0]) for s in
              np.random.SeedSequence(random_seed).spawn(n_trials)]

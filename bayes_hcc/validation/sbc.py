@@ -29,6 +29,7 @@ from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.families.registry import FAMILIES
 from bayes_hcc.models.base import MODELS_BY_KEY, SurvivalModel
 from bayes_hcc.spec.model_spec import dump_spec
+from bayes_hcc.spec.sampler import check_seed
 from bayes_hcc.runner import default_workers, run_tasks
 
 __all__ = ["sbc", "SBCResult", "SBC_MODELS", "simulate_from_prior"]
@@ -326,6 +327,7 @@ def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_
     """
     name, model = resolve_model(model, SBC_MODELS)
     check_sbc_settings(n_reps, n_keep, draws, chains, site_sizes)
+    check_seed(random_seed, "sbc", BayesHCCError)
     seeds = [int(s.generate_state(1)[0]) for s in
              np.random.SeedSequence(random_seed).spawn(n_reps)]
     fit_kw = dict(draws=draws, tune=tune, chains=chains, cores=1)

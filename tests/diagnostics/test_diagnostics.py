@@ -120,6 +120,13 @@ def test_ppc_detects_misfit():
 
 
 def test_prior_predictive(example_trial):
+    # draws=0 silently meant the default and 2.5 failed inside numpy; a seed as text
+    # inside numpy's SeedSequence
+    for kwargs, match in (({"draws": 0}, "draws=0 must be an integer >= 2"),
+                          ({"draws": 2.5}, "draws=2.5 must be an integer >= 2"),
+                          ({"random_seed": "x"}, "random_seed='x' must be an integer")):
+        with pytest.raises(bh.BayesHCCError, match="prior_predictive: " + match):
+            bh.prior_predictive(bh.PiecewiseExponential(), example_trial, **kwargs)
     table = bh.prior_predictive(bh.PiecewiseExponential(), example_trial, random_seed=1)
     assert list(table.index) == ["HR", "median sorafenib", "median tace_sorafenib"]
     # log HR ~ Normal(0, 1): the HR quantiles are exp(+-1.96) up to Monte Carlo error
@@ -204,6 +211,8 @@ def test_bad_arguments_are_named(weibull_fit):
     with pytest.raises(bh.BayesHCCError, match=r"ppc_km: prob=\[0.9, 0.5\] is several"):
         bh.ppc_km(weibull_fit, prob=[0.9, 0.5])
     # threshold=-1 flagged every row as a prior-data conflict; "0.05" failed inside numpy
+    with pytest.raises(bh.BayesHCCError, match=r"ppc_km: random_seed='x' must be an integer"):
+        bh.ppc_km(weibull_fit, random_seed="x")
     with pytest.raises(bh.BayesHCCError, match=r"psense: threshold=-1 must be > 0"):
         bh.psense(weibull_fit, threshold=-1)
     with pytest.raises(bh.BayesHCCError, match=r"psense: threshold='0.05x' must be a number"):

@@ -141,7 +141,7 @@ def test_bad_arguments():
                                                            r"must be a list of whole numbers"),
                       ({"os_hazard": 6.5}, r"os_hazard=6.5 must be a hazard: "
                                            r"bh.WeibullHazard"),
-                      ({"random_seed": "1"}, r"random_seed='1' must be a whole number")]:
+                      ({"random_seed": "1"}, r"random_seed='1' must be an integer")]:
         kw = {"random_seed": 1, **kw}
         with pytest.raises(bh.BayesHCCError, match=match):
             bh.simulate_trial(**kw)
