@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, as_names
 from bayes_hcc.models.design import active_priors
 from bayes_hcc.models.from_spec import require_fit_data
 from bayes_hcc.quantities.core import as_fit
@@ -49,9 +49,14 @@ def _cells(table: pd.DataFrame, digits: int) -> tuple[list[str], list[list[str]]
     return header, body
 
 
+#: Columns write_table leaves out by default: a sensitivity table's spec TOML and its
+#: ``same_posterior_as`` (the note column says it in words; both stay in its CSV).
+_DEFAULT_DROP = ("spec_toml", "same_posterior_as")
+
+
 def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnotes=(),
                 digits: int = 3, overwrite: bool = False,
-                drop=("spec_toml", "same_posterior_as")) -> Path:
+                drop=_DEFAULT_DROP) -> Path:
     """Write ``table`` as DOCX or LaTeX, chosen by the suffix of ``path`` (``.docx``,
     ``.tex``), with ``title`` above and ``footnotes`` below (also read from
     ``table.attrs["footnotes"]`` when not given; a table of posterior summaries without
@@ -79,7 +84,15 @@ def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnote
         footnotes = [footnotes]
     footnotes = list(footnotes) or list(table.attrs.get("footnotes", ())) or \
         _level_note(table.attrs)
-    shown = table.drop(columns=[c for c in drop if c in table.columns])
+    if title is not None and not isinstance(title, str):  # 5 failed inside python-docx
+        raise BayesHCCError(f"write_table: title={title!r} must be text.")
+    if drop is None or (not isinstance(drop, str) and len(drop) == 0):
+        drop = []  # keep every column
+    elif drop == _DEFAULT_DROP:  # a sensitivity table's machine columns, when present
+        drop = [c for c in drop if c in table.columns]
+    else:  # the user's: one text is one column, and a misspelt one is not kept silently
+        drop = list(as_names(drop, "write_table", "drop", [str(c) for c in table.columns]))
+    shown = table.drop(columns=[c for c in table.columns if str(c) in drop])
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".docx":
         _write_docx(shown, path, title, footnotes, digits)

@@ -77,6 +77,16 @@ def test_sensitivity_like_table_drops_columns_and_refuses_bad_suffix(tmp_path):
     assert "spec" not in tex and "0.710" in tex and "n1" in tex
     with pytest.raises(ValueError, match="docx or .tex"):
         bh.write_table(t, tmp_path / "s.pdf")
+    # drop="spec_toml" was iterated letter by letter and dropped nothing; a misspelt
+    # column was kept in the published table without a word; a title 5 failed in docx
+    tex = bh.write_table(t, tmp_path / "one.tex", drop="spec_toml").read_text()
+    assert "spec" not in tex and "hr" in tex
+    assert "spec" in bh.write_table(t, tmp_path / "all.tex", drop=()).read_text()
+    with pytest.raises(bh.BayesHCCError, match=r"drop: unknown 'spec-toml' \(did you mean "
+                       r"'spec_toml'\?\)"):
+        bh.write_table(t, tmp_path / "x.tex", drop=["spec-toml"])
+    with pytest.raises(bh.BayesHCCError, match="title=5 must be text"):
+        bh.write_table(t, tmp_path / "x.docx", title=5)
 
 
 def test_interim_look_table_for_a_dmc(example_trial, tmp_path):
