@@ -124,6 +124,9 @@ class IllnessDeath:
                  site_effect: str = "random", cuts=None, n_intervals: int = 4,
                  priors: dict | None = None, covariates=(), reference_levels=None,
                  arm_effect: str = "per_transition"):
+        if not isinstance(baseline, str):  # a list (one per transition) was unhashable
+            raise ModelError(f"IllnessDeath: baseline={baseline!r}; give one family name, the "
+                             "baseline of all three transitions (e.g. 'weibull_ph').")
         if baseline not in FAMILIES:
             raise ModelError(f"baseline={baseline!r}; known families: {', '.join(FAMILIES)}.")
         cls = family_class(baseline)

@@ -56,6 +56,8 @@ def test_progression_recorded_at_death_counts_as_death_without_progression():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(baseline="lognormal_aft"), "accelerated-failure-time"),
     (dict(baseline="cox"), "known families"),
+    # one family per transition as a list raised "unhashable type: 'list'"
+    (dict(baseline=["weibull_ph"] * 3), "give one family name, the baseline of all three"),
     (dict(time_scale="clock"), "markov, semi_markov"),
     (dict(site_effect="fixed"), "random, shared, none"),
     (dict(baseline="mspline_ph"), "not available in the illness-death model yet"),
