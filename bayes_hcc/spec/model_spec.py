@@ -408,7 +408,14 @@ def read_toml(path, what: str = "spec") -> dict:
                         f"{type(path).__name__}.")
     path = Path(path)
     if not path.exists():
-        raise SpecError(f"{path}: no such {what} file.")
+        # "primary_os" for models/primary_os.toml: say where the file is
+        near = [c for c in (path.with_suffix(".toml"), Path("models") / path.name,
+                            Path("models") / path.with_suffix(".toml").name)
+                if c != path and c.is_file()]
+        raise SpecError(f"{path}: no such {what} file"
+                        + (f"; did you mean {near[0]}?" if near else
+                           f" in {Path.cwd()} (a relative path is read from the current "
+                           "directory)." if not path.is_absolute() else "."))
     return parse_toml(path.read_text(), str(path))
 
 

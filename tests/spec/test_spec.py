@@ -79,6 +79,20 @@ def test_bad_toml_and_missing_file(tmp_path):
         bh.load_plan(3)
 
 
+
+def test_a_spec_named_without_its_folder_or_suffix_is_found_for_the_user(monkeypatch):
+    """``bh.load_spec("primary_os")`` from the repository root said only "no such spec
+    file"; it now names models/primary_os.toml, and a relative path that is nowhere says
+    which directory it was read from."""
+    monkeypatch.chdir(MODELS.parent)
+    with pytest.raises(bh.SpecError, match=r"primary_os: no such spec file; did you mean "
+                       r"models/primary_os\.toml\?"):
+        bh.load_spec("primary_os")
+    with pytest.raises(bh.SpecError, match=r"no such spec file in .* \(a relative path is "
+                       r"read from the current directory\)"):
+        bh.load_spec("nowhere.toml")
+
+
 def test_overrides():
     spec = bh.load_spec(MODELS / "primary_os.toml")
     w = bh.apply_overrides(spec, {"family": "weibull_ph"}, name="weibull")
