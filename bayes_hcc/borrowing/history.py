@@ -407,7 +407,7 @@ def read_history(path, *, time_unit: str = "months") -> History:
     exposure, or median, median_lower, median_upper, n and optionally ci_level);
     ``time_unit`` is the unit of the exposures and medians (TOML: a top-level
     ``time_unit`` key overrides it)."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
     if path.suffix.lower() == ".toml":

@@ -28,7 +28,7 @@ _ARM_COLUMNS = ("TRT01P", "TRT01A", "ARM")
 
 def _read_any(source, sheet=None, encoding=None) -> tuple[pd.DataFrame, str]:
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
+        path = Path(source).expanduser()
         suffix = path.suffix.lower()
         if suffix in (".xpt", ".sas7bdat"):
             if not path.exists():
@@ -391,7 +391,7 @@ def to_adtte(trial: TrialData, *, studyid: str = "BAYES-HCC",
 
 def write_adtte(trial: TrialData, path, *, overwrite: bool = False, **kwargs) -> Path:
     """Write :func:`to_adtte` to CSV or SAS transport (``.xpt``); refuses to overwrite."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
     frame = to_adtte(trial, **kwargs)

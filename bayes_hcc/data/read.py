@@ -169,7 +169,7 @@ def read_table(source, *, sheet=None, encoding: str | None = None) -> tuple[pd.D
     if not isinstance(source, (str, os.PathLike)):
         raise TrialDataError(f"cannot read trial data from a {type(source).__name__}; "
                              "pass a file path (CSV, Parquet, Excel) or a pandas DataFrame.")
-    path = Path(source)
+    path = Path(source).expanduser()
     if not path.exists():
         raise TrialDataError(f"{path}: no such file.")
     if path.is_dir():

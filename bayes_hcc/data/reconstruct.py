@@ -315,7 +315,7 @@ def read_points(path) -> pd.DataFrame:
     other tools: a header line): (time, survival) points or (time, number at risk) rows."""
     from pathlib import Path
 
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist.")
     frame = pd.read_csv(path, header=None, sep=None, engine="python")

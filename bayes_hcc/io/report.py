@@ -102,7 +102,7 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     # a trailing separator means a folder, though it does not exist yet (Path drops it, and
     # the report was written to a file named as the folder)
     folder = isinstance(path, str) and path.endswith(("/", os.sep))
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.is_dir() or folder:
         raise BayesHCCError(f"{path} is a directory; give the report's file name, e.g. "
                             f"{path / 'report.html'}.")

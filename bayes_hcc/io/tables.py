@@ -65,7 +65,7 @@ def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnote
     columns to leave out
     (default: the spec TOML of a sensitivity table and its ``same_posterior_as``, which the
     note column says in words; both stay in its CSV). Refuses to overwrite unless asked."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if not isinstance(table, pd.DataFrame):
         raise BayesHCCError(f"write_table: takes a DataFrame, got {type(table).__name__}"
                             + (": a row or column of a table is a Series; keep it a table "
@@ -336,7 +336,7 @@ def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
     table) and its transition hazard ratios."""
     from bayes_hcc.quantities.core import _is_illness_death, _loaded
 
-    directory = Path(directory)
+    directory = Path(directory).expanduser()
     if directory.exists() and not directory.is_dir():
         raise BayesHCCError(f"{directory} is a file; publication_tables writes several "
                             "tables: give a directory (created if missing).")

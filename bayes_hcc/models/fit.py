@@ -218,7 +218,7 @@ FIT_LOADERS: dict = {}
 
 def write_tree(dt: xr.DataTree, path, *, overwrite: bool = False) -> Path:
     """Write a fit's DataTree to netCDF with its content digest; refuses to overwrite."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.is_dir():
         raise BayesHCCError(f"{path} is a directory; give a file name such as fit.nc.")
     if path.suffix.lower() != ".nc":  # fit.json or fit.csv would hold netCDF
@@ -301,7 +301,7 @@ def load_fit(path, *, verify: bool = True):
         whose bytes were damaged, is refused (BayesHCCError naming the file).
         ``verify=False`` reads it anyway, for forensic work only.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
     if path.is_dir():

@@ -203,7 +203,7 @@ def append_record(path, record: dict) -> dict:
     Returns the record as written."""
     import fcntl
 
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.is_dir():
         raise BayesHCCError(f"{path} is a directory; give the audit log's file name "
                             "(e.g. monitoring/audit.jsonl).")
@@ -324,7 +324,7 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
 
 def read_log(path) -> list[tuple[int, object]]:
     """(line number, parsed JSON or None for invalid JSON) for every non-blank line."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.exists():
         raise BayesHCCError(f"{path}: no such audit log.")
     if path.is_dir():

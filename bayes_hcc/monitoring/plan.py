@@ -347,7 +347,7 @@ def load_plan(path) -> MonitoringPlan:
     if isinstance(path, MonitoringPlan):
         return path
     d = read_toml(path, "monitoring plan")
-    path = Path(path)
+    path = Path(path).expanduser()
     try:
         return plan_from_dict(d, path.parent)
     except SpecError as err:

@@ -68,7 +68,7 @@ class GridSpec:
 def load_grid(path, overrides: dict | None = None) -> GridSpec:
     """Read a sensitivity grid (``models/sensitivity_os.toml``); ``overrides`` (dotted keys)
     change its base spec, and so every variant, before the variants' own overrides."""
-    path = Path(path)
+    path = Path(path).expanduser()
     d = read_toml(path, "grid")
     unknown = sorted(set(d) - set(GRID_KEYS))
     if unknown:

@@ -406,7 +406,7 @@ def read_toml(path, what: str = "spec") -> dict:
     if not isinstance(path, (str, os.PathLike)):
         raise SpecError(f"expected the path of a {what} file (TOML), got "
                         f"{type(path).__name__}.")
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.exists():
         # "primary_os" for models/primary_os.toml: say where the file is
         near = [c for c in (path.with_suffix(".toml"), Path("models") / path.name,

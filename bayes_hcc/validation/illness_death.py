@@ -333,7 +333,7 @@ def illness_death_validation(out_dir, *, n_reps: int = 200, n_trials: int = 100,
 
     from bayes_hcc._versions import provenance_versions
 
-    out = Path(out_dir)
+    out = Path(out_dir).expanduser()
     report = out / "illness_death.md"
     if report.exists() and not overwrite:
         raise BayesHCCError(f"{report} exists; pass overwrite=True to replace it.")

@@ -44,7 +44,7 @@ def validation_report(out_dir, *, n_reps: int = 200, n_trials: int = 200,
     from bayes_hcc.datasets import LOADERS
     from bayes_hcc._versions import provenance_versions as _versions
 
-    out = Path(out_dir)
+    out = Path(out_dir).expanduser()
     report = out / "validation.md"
     if report.exists() and not overwrite:
         raise BayesHCCError(f"{report} exists; pass overwrite=True (--overwrite) to replace it.")

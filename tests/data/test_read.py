@@ -1,5 +1,6 @@
 """read_trial: derivation of OS/PFS/TTP from dates, and every validation case."""
 
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -289,3 +290,21 @@ def test_summary_and_km_medians_match_lifelines():
         assert reached == np.isfinite(s.loc[(by, group), "median_follow_up_months"])
     assert s.attrs["footnotes"] == ["median_follow_up_months not estimable (NaN) for CNUH, SMC: "
                                 "no patient censored."]
+
+
+def test_paths_starting_with_a_tilde_are_the_home_directory(tmp_path, monkeypatch):
+    """``bh.read_trial("~/trial.csv")`` said "no such file" (pandas reads that path, so a
+    notebook user expects it to work), and a table written to ``"~/t.tex"`` went into a
+    folder named ``~`` under the current directory. Every path a user gives is expanded."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    trial = bh.datasets.load_example_trial()
+    trial.to_frame().to_csv(home / "trial.csv", index=False)
+    assert bh.read_trial("~/trial.csv").fingerprint == bh.read_trial(home / "trial.csv").fingerprint
+    spec = bh.load_spec(Path(__file__).resolve().parents[2] / "models" / "primary_os.toml")
+    (home / "s.toml").write_text(bh.dump_spec(spec))
+    assert bh.load_spec("~/s.toml") == spec
+    bh.write_table(pd.DataFrame({"a": [1.0]}), "~/t.tex")
+    assert (home / "t.tex").exists() and not (tmp_path / "~").exists()
