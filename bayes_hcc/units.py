@@ -22,9 +22,17 @@ TIME_UNITS = tuple(DAYS_PER_UNIT)
 PLAUSIBLE_MAX_YEARS = 20.0
 
 
+#: Other ways people write the units (singular, abbreviated); "m" is left out: minutes?
+UNIT_ALIASES = {"day": "days", "d": "days", "week": "weeks", "wk": "weeks", "wks": "weeks",
+                "w": "weeks", "month": "months", "mo": "months", "mon": "months",
+                "mos": "months", "year": "years", "yr": "years", "yrs": "years", "y": "years"}
+
+
 def check_time_unit(time_unit) -> str:
-    """The unit in canonical form ("days", "weeks", "months", "years"), or an error."""
+    """The unit in canonical form ("days", "weeks", "months", "years"; "month", "wk"... are
+    read as such), or an error."""
     unit = str(time_unit).strip().lower()
+    unit = UNIT_ALIASES.get(unit, unit)
     if unit not in DAYS_PER_UNIT:
         raise TrialDataError(
             f"time_unit={time_unit!r} is not known; choose one of {', '.join(DAYS_PER_UNIT)}.")

@@ -93,7 +93,7 @@ def with_columns(columns: dict | None, *tables: tuple) -> list[pd.DataFrame]:
         return frames
     if not isinstance(columns, dict):
         raise TrialDataError(f"columns={columns!r}: give a dict {{name in the file: name to "
-                             "read it as}}, e.g. columns={'time': 'os_time', 'status': "
+                             "read it as}, e.g. columns={'time': 'os_time', 'status': "
                              "'os_event'}.")
     given = {str(k).strip(): str(v).strip() for k, v in columns.items()}
     have = [[str(c) for c in frame.columns] for frame in frames]

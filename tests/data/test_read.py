@@ -308,3 +308,18 @@ def test_paths_starting_with_a_tilde_are_the_home_directory(tmp_path, monkeypatc
     assert bh.load_spec("~/s.toml") == spec
     bh.write_table(pd.DataFrame({"a": [1.0]}), "~/t.tex")
     assert (home / "t.tex").exists() and not (tmp_path / "~").exists()
+
+
+def test_time_units_as_people_write_them():
+    """``time_unit="month"`` (or "wk", "yr", "day") was "not known; choose one of days,
+    weeks, months, years": the singular and the usual abbreviations name the same unit
+    (the data are then the same), "m" stays ambiguous (minutes?) and is refused."""
+    from bayes_hcc.units import check_time_unit
+
+    trial = bh.datasets.load_example_trial()
+    for alias, unit in (("month", "months"), ("Mo", "months"), ("wk", "weeks"),
+                        ("day", "days"), ("yr", "years"), (" Years ", "years")):
+        assert check_time_unit(alias) == unit
+        assert trial.to_unit(alias) == trial.to_unit(unit)
+    with pytest.raises(TrialDataError, match="time_unit='m' is not known"):
+        check_time_unit("m")
