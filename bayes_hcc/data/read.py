@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_hcc.data.trial import TrialData
-from bayes_hcc.errors import TrialDataError
+from bayes_hcc.errors import TrialDataError, did_you_mean
 
 __all__ = ["read_trial", "read_table"]
 
@@ -101,7 +101,8 @@ def with_columns(columns: dict | None, *tables: tuple) -> list[pd.DataFrame]:
     if unknown:
         where = "; ".join(f"{label}: {', '.join(map(repr, cols))}"
                           for cols, (_, label) in zip(have, tables))
-        raise TrialDataError(f"columns= renames {', '.join(map(repr, unknown))}, which "
+        everything = [c for cols in have for c in cols]
+        raise TrialDataError(f"columns= renames {did_you_mean(unknown, everything)}, which "
                              f"{'is' if len(unknown) == 1 else 'are'} not a column (the "
                              f"columns of {where}).")
     censoring = {k: v for k, v in given.items()

@@ -246,7 +246,8 @@ def test_columns_named_otherwise_are_read_as_named():
     trial = bh.read_trial(theirs, columns=mapping)
     assert trial == bh.read_trial(ours)
     assert list(theirs.columns)[0] == "id"  # the caller's frame is not changed
-    with pytest.raises(TrialDataError, match="renames 'tme', which is not a column"):
+    with pytest.raises(TrialDataError, match=r"renames 'tme' \(did you mean 'time'\?\), which "
+                       "is not a column"):
         bh.read_trial(theirs, columns={**mapping, "tme": "os_time"})
     with pytest.raises(TrialDataError, match="more than one column would be read as 'os_time'"):
         bh.read_trial(theirs.assign(os_time=1.0), columns=mapping)
