@@ -307,6 +307,11 @@ class History:
         time_unit = check_time_unit(time_unit)
         if isinstance(records, Mapping):  # one arm's record, or columns of several
             columns = all(np.ndim(v) == 1 for v in records.values())
+            lengths = {len(v) for v in records.values()} if columns else set()
+            if len(lengths) > 1:
+                raise SpecError(f"history: the columns given have different lengths "
+                                f"({', '.join(f'{k}: {len(v)}' for k, v in records.items())}); "
+                                "give one value per arm in every column.")
             records = pd.DataFrame(records) if columns else [records]
         if isinstance(records, pd.DataFrame):
             records = records.to_dict("records")

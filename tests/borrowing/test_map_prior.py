@@ -218,6 +218,9 @@ def test_one_arm_s_record_or_columns_make_a_history():
     assert [a.study for a in two.arms] == ["a", "b"] and two.events.tolist() == [10, 20]
     with pytest.raises(bh.SpecError, match="give the arms as a list of records"):
         bh.History(["SHARP", "AP"])
+    with pytest.raises(bh.SpecError, match=r"columns given have different lengths \(study: 2, "
+                       r"source: 1"):
+        bh.History({**columns, "source": ["s"]})
 
 
 def test_a_misnamed_field_is_refused_not_left_out(tmp_path):
