@@ -145,6 +145,13 @@ def test_scenario_order_changes_no_trial(tmp_path):
     (lambda: bh.datasets.load_colon("Lev+5Fu"), r"colon trial's arms are 'Lev\+5FU'"),
     (lambda: bh.write_table(pd.DataFrame({"a": [1]}), "t.csv"),
      r"choose a \.docx or \.tex file name \(a CSV or Markdown table: table\.to_csv"),
+    # another object failed inside with KeyError or AttributeError
+    (lambda: bh.plot_subgroups(pd.DataFrame({"a": [1]})),
+     r"plot_subgroups: draws the table of bh.subgroups"),
+    (lambda: bh.plot_map_prior(bh.datasets.load_example_trial()),
+     r"plot_map_prior draws a MAP prior \(bh.map_prior\), not a TrialData"),
+    (lambda: bh.plot_borrowing_design({"table": None}),
+     r"plot_borrowing_design draws the result of bh.borrowing_design, not a dict"),
 ])
 def test_bad_arguments_are_the_package_errors(call, message):
     """These were bare ValueErrors: the command line (which turns the package's errors into

@@ -340,6 +340,13 @@ def _short_numbers(label: str) -> str:
     return re.sub(r"\d+\.\d+", lambda m: f"{float(m.group()):.3g}", label)
 
 
+def _require(obj, kind, caller: str, what: str) -> None:
+    """``obj`` is a ``kind``, else a :class:`BayesHCCError` saying what ``caller`` draws
+    (another object failed inside with AttributeError or KeyError)."""
+    if not isinstance(obj, kind):
+        raise BayesHCCError(f"{caller} draws {what}, not a {type(obj).__name__}.")
+
+
 def _message_figure(text):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5, 1.2))
@@ -426,6 +433,10 @@ def plot_subgroups(table):
     The HR axis is logarithmic with plain tick labels."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
+    _require(table, pd.DataFrame, "plot_subgroups", "the table of bh.subgroups")
+    if "HR shrunk" not in table.columns:  # failed with KeyError
+        raise BayesHCCError("plot_subgroups: draws the table of bh.subgroups (its 'HR shrunk' "
+                            "and 'HR unshrunk' columns); this table has neither.")
     plt = _plt()
     arms = table.attrs.get("arms") or [c[len("events "):] for c in table.columns
                                        if c.startswith("events ")]
@@ -527,8 +538,10 @@ def plot_map_prior(prior, *, trial=None, endpoint: str = "os"):
 
     from bayes_hcc.borrowing.history import events_exposure
     from bayes_hcc.borrowing.map_prior import elir_ess, mixture_quantile
+    from bayes_hcc.borrowing.map_prior import MAPPrior
     from bayes_hcc.data.trial import require_trial
 
+    _require(prior, MAPPrior, "plot_map_prior", "a MAP prior (bh.map_prior)")
     if trial is not None:
         require_trial(trial, "plot_map_prior(trial=...)")
     plt = _plt()
@@ -603,8 +616,11 @@ def plot_borrowing_design(design):
     the bias of the posterior median log HR and the posterior weight of the robust
     component, with and without the MAP prior, each with its Monte Carlo 95% interval; the
     historical median (the MAP prior's) as a dotted line."""
-    from bayes_hcc.borrowing.operating import BIAS, ROBUST, TYPE1_POWER, historical_median
+    from bayes_hcc.borrowing.operating import (BIAS, ROBUST, TYPE1_POWER, BorrowingDesign,
+                                               historical_median)
 
+    _require(design, BorrowingDesign, "plot_borrowing_design", "the result of "
+             "bh.borrowing_design")
     plt = _plt()
     table = design.table().reset_index()
     hrs = sorted(table["hr"].unique(), reverse=True)
