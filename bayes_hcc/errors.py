@@ -171,3 +171,18 @@ def one_prob(value, caller: str) -> float:
         raise BayesHCCError(f"{caller}: prob={value!r} must be strictly between 0 and 1 "
                             "(0.95 for 95% credible intervals).")
     return out
+
+
+def whole_number(value, caller: str, name: str, minimum: int, *, what: str = "",
+                 noun: str = "a whole number", error=None) -> int:
+    """``value`` as an int >= ``minimum`` (numpy integers are integers; True, 2.5 and "3"
+    are not), else ``error`` (default :class:`BayesHCCError`) naming the function and the
+    argument, with ``what`` it counts (``thin=0`` failed inside a slice, ``n=2.5`` inside
+    numpy)."""
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < minimum:
+        raise (error or BayesHCCError)(f"{caller}: {name}={value!r} must be {noun} >= "
+                                       f"{minimum}{what}.")
+    return int(value)

@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_hcc.errors import ConvergenceWarning, DataWarning, SpecError, one_number, warn
+from bayes_hcc.errors import (ConvergenceWarning, DataWarning, SpecError, one_number, warn,
+                              whole_number)
 from bayes_hcc.families.base import LOG_RATE_MU_MONTHS
 from bayes_hcc.spec.priors import IntervalMixturePrior, MixturePrior, Prior
 from bayes_hcc.spec.sampler import check_sampler_settings
@@ -423,10 +424,8 @@ def map_prior(history, *, cuts=None, tau_scale: float = DEFAULT_TAU_SCALE, mu_pr
     if draws == "auto":
         raise SpecError("map_prior: draws='auto' is for model fits; give a number of draws "
                         "per chain (default 5000).")
-    if isinstance(max_components, bool) or not isinstance(max_components, (int, np.integer)) \
-            or max_components < 1:
-        raise SpecError(f"map_prior: max_components={max_components!r} must be a whole "
-                        "number >= 1 (the most normals in the mixture).")
+    max_components = whole_number(max_components, "map_prior", "max_components", 1,
+                                  what=" (the most normals in the mixture)", error=SpecError)
     mixture_tolerance = one_number(mixture_tolerance, "map_prior", "mixture_tolerance", "0.02")
     if mixture_tolerance <= 0:
         raise SpecError(f"map_prior: mixture_tolerance={mixture_tolerance:g} must be > 0 (the "

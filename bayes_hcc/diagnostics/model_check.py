@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, ModelError, as_names, one_number, one_prob
+from bayes_hcc.errors import (BayesHCCError, ModelError, as_names, one_number, one_prob,
+                              whole_number)
 from bayes_hcc.models.from_spec import illness_death_analysis, single_endpoint_model
 from bayes_hcc.models.graph import prepare
 from bayes_hcc.models.design import eta_numpy, patient_groups
@@ -296,8 +297,7 @@ def ppc_km(fit, *, n_draws: int = 200, by: str = "arm", grid=None, prob: float =
     """
     if by not in ("arm", "site"):
         raise BayesHCCError(f"ppc_km: by={by!r}; choose 'arm' or 'site'.")
-    if not (isinstance(n_draws, int) and n_draws >= 2):
-        raise BayesHCCError(f"ppc_km: n_draws={n_draws!r} must be an integer >= 2.")
+    whole_number(n_draws, "ppc_km", "n_draws", 2, noun="an integer")
     prob = one_prob(prob, "ppc_km")
     rng = np.random.default_rng(check_seed(random_seed, "ppc_km"))
     fit = _loaded(fit)
@@ -492,9 +492,8 @@ def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int | 
     from bayes_hcc.data.trial import require_trial
 
     trial = require_trial(trial, "prior_predictive")
-    if draws is not None and (isinstance(draws, bool) or not isinstance(
-            draws, (int, np.integer)) or draws < 2):  # 0 was the default, 2.5 failed inside
-        raise ModelError(f"prior_predictive: draws={draws!r} must be an integer >= 2.")
+    if draws is not None:  # 0 was the default, 2.5 failed inside
+        whole_number(draws, "prior_predictive", "draws", 2, noun="an integer", error=ModelError)
     check_seed(random_seed, "prior_predictive")
     joint = illness_death_analysis(model, trial)  # an illness-death model or spec: its own
     if joint is not None:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, as_numbers, one_number, one_prob
+from bayes_hcc.errors import BayesHCCError, as_numbers, one_number, one_prob, whole_number
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
@@ -696,7 +696,5 @@ def _crossing(y: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 def _check_thin(thin) -> int:
     """Every ``thin``-th draw: a whole number >= 1 (0 failed inside a slice, 2.5 too)."""
-    if isinstance(thin, bool) or not isinstance(thin, (int, np.integer)) or thin < 1:
-        raise BayesHCCError(f"IllnessDeathFit: thin={thin!r} must be a whole number >= 1 "
-                            "(the curves are computed on every thin-th draw).")
-    return int(thin)
+    return whole_number(thin, "IllnessDeathFit", "thin", 1,
+                        what=" (the curves are computed on every thin-th draw)")

@@ -30,7 +30,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from bayes_hcc.errors import DataWarning, ModelError, SpecError, warn
+from bayes_hcc.errors import DataWarning, ModelError, SpecError, warn, whole_number
 from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
 from bayes_hcc.families.piecewise import quantile_cuts
 from bayes_hcc.families.registry import FAMILIES, family_class
@@ -367,8 +367,7 @@ class IllnessDeath:
         from bayes_hcc.multistate.fit import IllnessDeathFit
         from bayes_hcc.quantities._core import quantiles
 
-        if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 2:
-            raise ModelError(f"prior_predictive: draws={draws!r} must be an integer >= 2.")
+        whole_number(draws, "prior_predictive", "draws", 2, noun="an integer", error=ModelError)
         data = self._data(trial, progression, death, "prior_predictive")
         fams = self.families(data)
         priors = [self.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]

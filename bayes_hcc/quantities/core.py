@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, HorizonError, as_numbers, one_number
+from bayes_hcc.errors import (BayesHCCError, HorizonError, as_numbers, one_number,
+                              whole_number)
 from bayes_hcc.models.fit import Fit, load_fit
 from bayes_hcc.quantities import _core
 from bayes_hcc.quantities.population import arm_populations, check_estimand, posterior_params
@@ -256,10 +257,9 @@ def survival_curve(fit, grid=None, *, estimand: str = "standardized",
                    n: int = 100, endpoint: str | None = None) -> xr.DataArray:
     """Survival on a time grid (default: n points from 0 to the longest follow-up);
     ``endpoint`` for an illness-death fit (see :func:`survival`)."""
-    if grid is None and not (isinstance(n, (int, np.integer)) and not isinstance(n, bool)
-                             and n >= 2):
-        raise BayesHCCError(f"survival_curve: n={n!r} must be a whole number >= 2 (the "
-                            "number of grid points), or give the times as grid=.")
+    if grid is None:
+        n = whole_number(n, "survival_curve", "n", 2, what=" (the number of grid points), "
+                         "or give the times as grid=")
     fit = _loaded(fit)  # a saved fit of either kind
     if _is_illness_death(fit):
         if grid is None:
