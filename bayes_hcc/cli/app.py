@@ -16,7 +16,7 @@ import pandas as pd
 import typer
 
 from bayes_hcc.cli.reading import message, reads_trial
-from bayes_hcc.errors import BayesHCCError, TrialDataError
+from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError
 
 EXIT_CHECKS_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -235,13 +235,16 @@ def report(
 
 
 def _plan(path: Path, load_plan):
-    """The monitoring plan at ``path``; the default ``models/monitoring.toml`` is the
-    repository's, relative to the current directory, and a missing one says so."""
-    if not path.exists() and not path.is_absolute():
-        raise FileNotFoundError(f"{path}: no such monitoring plan file in {Path.cwd()} (a "
-                                "relative path is read from the current directory: run "
-                                "from the repository root, or pass --plan PATH).")
-    return load_plan(path)
+    """The monitoring plan at ``path``. The default ``models/monitoring.toml`` is the
+    repository's, read from the current directory: a missing one (``read_toml`` says where
+    it looked) also says how to point at another."""
+    try:
+        return load_plan(path)
+    except SpecError as err:
+        if path.exists():
+            raise
+        raise SpecError(f"{str(err).rstrip('.')}: run from the repository root, or pass "
+                        "--plan PATH.") from None
 
 
 @app.command()
