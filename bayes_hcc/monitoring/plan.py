@@ -122,6 +122,14 @@ class Look:
     futility_ppos: float | None = None
     success: float | None = None
 
+    def __post_init__(self):
+        # A Look made by hand (bh.decide takes one) is checked as a plan file's look is.
+        if not isinstance(self.name, str):
+            raise SpecError(f"Look: name = {self.name!r} must be text (e.g. 'interim 1').")
+        fields = {k: v for k, v in asdict(self).items() if v is not None and k != "name"}
+        checked = look_fields(fields, f"look {self.name!r}", ": ")
+        object.__setattr__(self, "date", checked.get("date"))  # canonical YYYY-MM-DD
+
     @property
     def is_final(self) -> bool:
         return self.success is not None
@@ -150,20 +158,69 @@ def _hr(value, where: str) -> float:
     return float(value)
 
 
-def _timing(d: dict, where: str) -> dict:
+def _timing(d: dict, where: str, sep: str = ".") -> dict:
     has_e, has_d = "events" in d, "date" in d
     if has_e == has_d:
         raise SpecError(f"{where}: give exactly one of 'events' (number of events) or "
                         "'date' (YYYY-MM-DD).")
     if has_e:
         e = d["events"]
-        if not isinstance(e, int) or isinstance(e, bool) or e < 1:
-            raise SpecError(f"{where}.events = {e!r} must be a positive whole number.")
-        return {"events": e}
+        if not isinstance(e, (int, np.integer)) or isinstance(e, bool) or e < 1:
+            raise SpecError(f"{where}{sep}events = {e!r} must be a positive whole number.")
+        return {"events": int(e)}
     try:
-        return {"date": str(calendar_date(str(d["date"]), f"{where}.date").date())}
+        return {"date": str(calendar_date(str(d["date"]), f"{where}{sep}date").date())}
     except TrialDataError as err:  # "2019-06" was June 1st, "June 2019" too
         raise SpecError(str(err)) from None
+
+
+def _against_the_data(rules: dict, key) -> None:
+    """Refuse a threshold on the wrong side of 0.5, which acts against what the posterior
+    says: efficacy or success when P(HR < 1) is at most 0.5 (the data may favour control;
+    typically a one-sided error rate written where the posterior probability goes), futility
+    on P(HR < hr), hr >= 1, when that probability is above 0.5 (the data favour the
+    experimental arm). Below a clinically relevant HR (hr < 1) a futility threshold above
+    0.5 is a rule people mean (the effect worth having is unlikely)."""
+    for name, verb in (("efficacy", "stop for efficacy"), ("success", "declare success")):
+        v = rules.get(name)
+        if v is not None and v < 0.5:
+            raise SpecError(
+                f"{key(name)} = {v:g} would {verb} when P(HR < 1) is only above {v:g}, even "
+                f"when the data favour the control arm. The rule is P(HR < 1) > {name} "
+                f"(e.g. 0.99): if {v:g} is a one-sided error rate, write {name} = {1 - v:g}.")
+    v, hr = rules.get("futility"), rules.get("futility_hr", 1.0)
+    if v is not None and v > 0.5 and hr >= 1:
+        raise SpecError(
+            f"{key('futility')} = {v:g} would stop for futility when P(HR < {hr:g}) is as "
+            f"high as {v:g}, when the data favour the experimental arm. The rule is "
+            f"P(HR < {hr:g}) < futility (e.g. 0.10): if you meant P(HR > {hr:g}) > {v:g}, "
+            f"write futility = {1 - v:g}.")
+
+
+def look_fields(d: dict, where: str, sep: str = ".") -> dict:
+    """The checked fields of one look (timing and rules) from ``d``: a plan file's table
+    (``where`` = ``"looks[0]"``, keys named ``looks[0].efficacy``) or a :class:`Look`'s own
+    fields (``sep=": "``). A look with ``success`` is the final analysis and has no other
+    rule; an interim look needs at least one."""
+    def key(name):
+        return f"{where}{sep}{name}"
+
+    out = _timing(d, where, sep)
+    final = "success" in d
+    interim = [k for k in ("efficacy", "futility", "futility_ppos") if k in d]
+    if final and interim:
+        raise SpecError(f"{where}: a final look has only a success rule (P(HR < 1) > "
+                        f"success); {', '.join(interim)} belong to interim looks.")
+    if not final and not interim:
+        raise SpecError(f"{where}: an interim look needs an 'efficacy', 'futility' or "
+                        "'futility_ppos' rule.")
+    for name in ("efficacy", "futility", "futility_ppos", "success"):
+        if name in d:
+            out[name] = _prob(d[name], key(name))
+    if not final:
+        out["futility_hr"] = _hr(d.get("futility_hr", 1.0), key("futility_hr"))
+    _against_the_data(out, key)
+    return out
 
 
 @dataclass(frozen=True)
@@ -296,15 +353,8 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
         if not {"efficacy", "futility", "futility_ppos"} & set(raw):
             raise SpecError(f"{where}: an interim look needs an 'efficacy', 'futility' or "
                             "'futility_ppos' rule.")
-        look = Look(name=str(raw.get("name", f"interim {i + 1}")), **_timing(raw, where),
-                    efficacy=_prob(raw["efficacy"], f"{where}.efficacy")
-                    if "efficacy" in raw else None,
-                    futility=_prob(raw["futility"], f"{where}.futility")
-                    if "futility" in raw else None,
-                    futility_hr=_hr(raw.get("futility_hr", 1.0), f"{where}.futility_hr"),
-                    futility_ppos=_prob(raw["futility_ppos"], f"{where}.futility_ppos")
-                    if "futility_ppos" in raw else None)
-        looks.append(look)
+        looks.append(Look(name=str(raw.get("name", f"interim {i + 1}")),
+                          **look_fields(raw, where)))
     raw = d["final"]
     if not isinstance(raw, dict):
         raise SpecError("monitoring plan: 'final' must be a table ([final]).")
@@ -314,8 +364,7 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
                         f"{', '.join(FINAL_KEYS)}.")
     if "success" not in raw:
         raise SpecError("final: missing 'success' (P(HR < 1) needed to declare success).")
-    final = Look(name="final", **_timing(raw, "final"),
-                 success=_prob(raw["success"], "final.success"))
+    final = Look(name="final", **look_fields(raw, "final"))
     seq = [x for x in (*looks, final) if x.events is not None]
     if any(b.events <= a.events for a, b in zip(seq, seq[1:])):
         raise SpecError("monitoring plan: event counts of the looks must increase.")

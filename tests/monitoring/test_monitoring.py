@@ -50,6 +50,56 @@ def test_bad_plans_are_named_errors(change, message):
         plan_from_dict(d, base_dir=ROOT / "models")
 
 
+@pytest.mark.parametrize("change, message", [
+    # "stop for efficacy if P(HR < 1) > 0.05": a one-sided alpha written where the plan wants
+    # the posterior probability; every look with P(HR < 1) above 5% stopped for efficacy
+    ({"looks": [{"events": 40, "efficacy": 0.05}]},
+     r"looks\[0\].efficacy = 0.05 would stop for efficacy when P\(HR < 1\) is only above "
+     r"0.05.*write efficacy = 0.95"),
+    ({"final": {"events": 60, "success": 0.025}},
+     r"final.success = 0.025 would declare success.*write success = 0.975"),
+    # "stop for futility if P(HR < 1) < 0.9": stops trials whose data favour TACE-sorafenib
+    ({"looks": [{"events": 40, "efficacy": 0.99, "futility": 0.9}]},
+     r"looks\[0\].futility = 0.9 would stop for futility when P\(HR < 1\) is as high as "
+     r"0.9.*write futility = 0.1"),
+    ({"looks": [{"events": 40, "futility": 0.7, "futility_hr": 1.2}]},
+     r"looks\[0\].futility = 0.7 would stop for futility when P\(HR < 1.2\)"),
+])
+def test_rules_that_decide_against_the_data_are_refused(change, message):
+    """A rule on the wrong side of 0.5 acts against what the posterior says: efficacy or
+    success when the data favour control, futility when they favour TACE-sorafenib. Such a
+    plan gave decisions, without a word, that no trial statistician means."""
+    d = {"analysis": "primary_os.toml", "final": {"events": 60, "success": 0.975}, **change}
+    with pytest.raises(bh.SpecError, match=message):
+        plan_from_dict(d, base_dir=ROOT / "models")
+
+
+def test_a_futility_rule_below_a_clinically_relevant_hr_may_exceed_one_half():
+    """P(HR < 0.8) < 0.6 is a rule people write (the effect worth having is unlikely); only a
+    futility HR of 1 or above makes a threshold over 0.5 act against the data."""
+    d = {"analysis": "primary_os.toml", "final": {"events": 60, "success": 0.975},
+         "looks": [{"events": 40, "futility": 0.6, "futility_hr": 0.8}]}
+    assert plan_from_dict(d, base_dir=ROOT / "models").look(1).futility == 0.6
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"events": 40, "efficacy": 99}, r"look 'x': efficacy = 99 must be a probability"),
+    ({"events": 40, "efficacy": 0.05}, "would stop for efficacy"),
+    ({"efficacy": 0.99}, "give exactly one of 'events'"),
+    ({"events": 40}, "needs an 'efficacy', 'futility' or 'futility_ppos' rule"),
+    ({"events": 40, "success": 0.975, "efficacy": 0.99}, "a final look has only a success"),
+    ({"events": 40, "futility": 0.1, "futility_hr": 0}, "must be a hazard ratio"),
+    ({"date": "2019-06", "efficacy": 0.99}, "has no day"),
+])
+def test_a_look_made_by_hand_is_checked_as_a_plan_s_look(kwargs, message):
+    """bh.Look is public (bh.decide takes one): made by hand, it was not checked at all, so
+    Look('x', events=40, efficacy=99) never stopped and efficacy=0.05 nearly always did."""
+    with pytest.raises(bh.SpecError, match=message):
+        bh.Look("x", **kwargs)
+    assert bh.Look("x", events=40, efficacy=0.99, futility=0.1).futility_hr == 1.0
+    assert bh.Look("final", date="2020-02-28", success=0.975).is_final
+
+
 def _fit_with_log_hr(values):
     arm = np.array([0, 1])
     post = {"log_hr": np.asarray(values, float).reshape(1, -1),
