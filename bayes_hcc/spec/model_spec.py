@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import tomli_w
 
 from bayes_hcc.errors import BayesHCCError, SpecError
@@ -467,4 +468,36 @@ def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None
                        if k in spec_families().get(d["family"], {}).get("priors", ())}
     if name is not None:
         d["name"] = name
+    if d.get("time_unit") != spec.time_unit:
+        _move_times(d, spec.time_unit, given=set(overrides))
     return spec_from_dict(d, source=f"{spec.source or spec.name} + overrides {sorted(overrides)}")
+
+
+def _move_times(d: dict, old_unit: str, given: set) -> None:
+    """The times of spec dict ``d`` (report landmarks and tau, family options that are
+    times) moved from ``old_unit`` to its new ``time_unit``, except those ``given`` in the
+    same overrides (read in the new unit): a spec's unit says what its times mean, so a new
+    unit alone must not turn 24 months into 24 days."""
+    from bayes_hcc.units import TIME_UNITS, convert
+
+    new_unit = d.get("time_unit")
+    if new_unit not in TIME_UNITS:
+        return  # refused, with its key named, when the spec is validated
+
+    def move(v):
+        if isinstance(v, bool) or v is None:
+            return v
+        if isinstance(v, (list, tuple)):
+            return [move(x) for x in v]
+        return float(convert(float(v), old_unit, new_unit)) if isinstance(
+            v, (int, float, np.integer, np.floating)) else v  # text: refused later
+
+    kinds = spec_families().get(d.get("family"), {}).get("options", {})
+    tables = {"report": {k: True for k in ("times", "tau")},
+              "options": {k: kind in ("cuts", "time") for k, kind in kinds.items()}}
+    for table, keys in tables.items():
+        if table in given or not isinstance(d.get(table), dict):
+            continue
+        for key, is_time in keys.items():
+            if is_time and key in d[table] and f"{table}.{key}" not in given:
+                d[table][key] = move(d[table][key])

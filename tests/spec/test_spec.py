@@ -108,6 +108,41 @@ def test_overrides():
         bh.apply_overrides(spec, [("family", "weibull_ph")])
 
 
+def test_a_time_unit_override_keeps_the_spec_s_times():
+    """A spec's time_unit is the unit of its times. Overriding it alone (a grid variant or
+    ``--override time_unit=days``, to check the answer does not depend on the unit) kept
+    the numbers: RMST at tau = 24 days and landmarks at 12 and 24 days beside the others'
+    months. The times now move with the unit; a time given in the same overrides is read in
+    the new unit."""
+    from bayes_hcc.quantities.summary import spec_tau
+
+    spec = bh.load_spec(MODELS / "primary_os.toml")
+    days = bh.apply_overrides(spec, {"time_unit": "days"})
+    assert days.time_unit == "days"
+    assert dict(days.report)["times"] == pytest.approx((365.25, 730.5))
+    assert spec_tau(days, "months") == pytest.approx(spec_tau(spec, "months")) == 24.0
+    own = bh.apply_overrides(spec, {"time_unit": "days", "report.tau": 365.0})
+    assert dict(own.report)["tau"] == 365.0  # given in days, kept
+    assert dict(own.report)["times"] == pytest.approx((365.25, 730.5))
+    # family options that are times: knots and boundary (M-spline), cut points, the Weibull
+    # prior's reference time; counts and prior scales are not times
+    ms = bh.apply_overrides(spec, {"family": "mspline_ph", "options.knots": [3.0, 9.0],
+                                   "options.boundary": 30.0})
+    weeks = bh.apply_overrides(ms, {"time_unit": "weeks"})
+    assert dict(weeks.options)["knots"] == pytest.approx((3.0 * 30.4375 / 7,
+                                                          9.0 * 30.4375 / 7))
+    assert dict(weeks.options)["boundary"] == pytest.approx(30.0 * 30.4375 / 7)
+    cuts = {"cuts": [6.0, 12.0], "rw_sd": 0.3}
+    pwe = bh.apply_overrides(spec, {"options": cuts})
+    assert dict(bh.apply_overrides(pwe, {"time_unit": "years"}).options)["cuts"] == \
+        pytest.approx((0.5, 1.0))
+    assert dict(bh.apply_overrides(pwe, {"time_unit": "years"}).options)["rw_sd"] == 0.3
+    # cut points given with the unit are in that unit
+    assert dict(bh.apply_overrides(spec, {"options": {"cuts": [0.5, 1.0]},
+                                          "time_unit": "years"}).options)["cuts"] == (0.5, 1.0)
+    assert bh.apply_overrides(days, {"time_unit": "months"}).hash == spec.hash
+
+
 def test_prior_distribution_names_read_as_people_write_them():
     """``dist = "normal"`` in a hand-written TOML was refused with a list containing
     "Normal". Case, ``_`` and ``-`` do not matter; the spec is stored (and hashed) with the
