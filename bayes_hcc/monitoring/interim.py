@@ -16,7 +16,7 @@ from bayes_hcc.diagnostics import check
 from bayes_hcc.errors import BayesHCCError, TrialDataError, only_data_warnings
 from bayes_hcc.models.from_spec import fit_spec
 from bayes_hcc.monitoring.plan import Look, MonitoringPlan, load_plan, look_date
-from bayes_hcc.quantities.core import prob_superiority
+from bayes_hcc.quantities.core import as_fit, prob_superiority
 
 __all__ = ["look_date", "decide", "interim_analysis", "InterimResult", "verify_log"]
 
@@ -32,6 +32,13 @@ def decide(fit, look: Look, ppos=None) -> tuple[str, dict]:
     if not isinstance(look, Look):  # a name failed with AttributeError
         raise BayesHCCError(f"decide: look={look!r} is not a Look; a look is found in its "
                             f"plan, by number or name: bh.decide(fit, plan.look({look!r})).")
+    fit = as_fit(fit)  # a saved fit's path is read once
+    endpoint = fit.endpoint
+    if look.endpoint is not None and endpoint != look.endpoint:
+        raise BayesHCCError(f"decide: look {look.name!r} is a look of a "
+                            f"{look.endpoint.upper()} analysis; this fit is of "
+                            f"{str(endpoint).upper()}. Decide with a fit of the plan's "
+                            "analysis (bh.interim_analysis fits it).")
     p_sup = prob_superiority(fit, 1.0)
     probs = {"P(HR < 1)": p_sup.probability, "MCSE P(HR < 1)": p_sup.mcse}
     if ppos is not None:

@@ -121,12 +121,21 @@ class Look:
     futility_hr: float = 1.0
     futility_ppos: float | None = None
     success: float | None = None
+    #: the endpoint of the plan's analysis, whose events ``events`` counts and whose fit
+    #: the rules decide on (set by the plan; a Look made by hand may leave it None: OS)
+    endpoint: str | None = None
 
     def __post_init__(self):
         # A Look made by hand (bh.decide takes one) is checked as a plan file's look is.
         if not isinstance(self.name, str):
             raise SpecError(f"Look: name = {self.name!r} must be text (e.g. 'interim 1').")
-        fields = {k: v for k, v in asdict(self).items() if v is not None and k != "name"}
+        if self.endpoint is not None:
+            if not isinstance(self.endpoint, str) or not self.endpoint.strip():
+                raise SpecError(f"look {self.name!r}: endpoint = {self.endpoint!r} must be an "
+                                "endpoint's name (os, pfs, ttp).")
+            object.__setattr__(self, "endpoint", self.endpoint.strip().lower())
+        fields = {k: v for k, v in asdict(self).items()
+                  if v is not None and k not in ("name", "endpoint")}
         checked = look_fields(fields, f"look {self.name!r}", ": ")
         object.__setattr__(self, "date", checked.get("date"))  # canonical YYYY-MM-DD
 
@@ -136,6 +145,14 @@ class Look:
 
     def when(self) -> str:
         return f"{self.events} events" if self.events is not None else f"date {self.date}"
+
+
+def _look_identity(look: Look) -> dict:
+    """A look's rules and timing, as plan hashes have always read them: its endpoint is the
+    analysis spec's, hashed with the spec (so audit logs written before still verify)."""
+    d = asdict(look)
+    del d["endpoint"]
+    return d
 
 
 def _prob(value, where: str) -> float:
@@ -238,7 +255,8 @@ class MonitoringPlan:
     def hash(self) -> str:
         """SHA-256 of the plan's content (rules and the full analysis spec)."""
         d = {"name": self.name, "spec": dump_spec(self.spec),
-             "looks": [asdict(x) for x in self.looks], "final": asdict(self.final),
+             "looks": [_look_identity(x) for x in self.looks],
+             "final": _look_identity(self.final),
              "prediction": _prediction_identity(self.prediction)}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -354,7 +372,7 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
             raise SpecError(f"{where}: an interim look needs an 'efficacy', 'futility' or "
                             "'futility_ppos' rule.")
         looks.append(Look(name=str(raw.get("name", f"interim {i + 1}")),
-                          **look_fields(raw, where)))
+                          endpoint=spec.endpoint, **look_fields(raw, where)))
     raw = d["final"]
     if not isinstance(raw, dict):
         raise SpecError("monitoring plan: 'final' must be a table ([final]).")
@@ -364,7 +382,7 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
                         f"{', '.join(FINAL_KEYS)}.")
     if "success" not in raw:
         raise SpecError("final: missing 'success' (P(HR < 1) needed to declare success).")
-    final = Look(name="final", **look_fields(raw, "final"))
+    final = Look(name="final", endpoint=spec.endpoint, **look_fields(raw, "final"))
     seq = [x for x in (*looks, final) if x.events is not None]
     if any(b.events <= a.events for a, b in zip(seq, seq[1:])):
         raise SpecError("monitoring plan: event counts of the looks must increase.")
@@ -403,15 +421,21 @@ def load_plan(path) -> MonitoringPlan:
         raise SpecError(f"{path}: {err}") from None
 
 
-def look_date(trial: TrialData, look: Look, endpoint: str = "os") -> pd.Timestamp:
-    """Calendar date of a look: its date, or the day the ``events``-th event of ``endpoint``
-    was known (a progression: the day of the scan that showed it). ``endpoint`` must be the
-    plan's: ``plan.look_date(trial, "interim 1")`` finds the look and its endpoint."""
+def look_date(trial: TrialData, look: Look, endpoint: str | None = None) -> pd.Timestamp:
+    """Calendar date of a look: its date, or the day the ``events``-th event of its plan's
+    endpoint was known (a progression: the day of the scan that showed it). A plan's look
+    knows its endpoint; ``endpoint`` is for a look made by hand (default OS), and must agree
+    with a plan's look."""
     if not isinstance(look, Look):
         raise BayesHCCError(f"look_date: look={look!r} is not a Look; a look is found in its "
                             "plan, by number or name: plan.look_date(trial, "
-                            f"{look!r}) (or look_date(trial, plan.look({look!r}), "
-                            "plan.spec.endpoint)).")
+                            f"{look!r}) (or look_date(trial, plan.look({look!r})).")
+    if endpoint is not None and look.endpoint is not None and \
+            str(endpoint).strip().lower() != look.endpoint:
+        raise BayesHCCError(f"look_date: look {look.name!r} counts {look.endpoint.upper()} "
+                            f"events (its plan's endpoint), not {str(endpoint).upper()}; "
+                            "leave endpoint out.")
+    endpoint = look.endpoint or endpoint or "os"
     if look.date is not None:
         return pd.Timestamp(look.date)
     when = trial.events_by_date(endpoint)

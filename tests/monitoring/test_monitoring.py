@@ -107,6 +107,23 @@ def _fit_with_log_hr(values):
     return fabricated_fit(WeibullFamily(), post, arm=arm, site=np.zeros(2, int))
 
 
+def test_a_look_decides_only_on_its_plan_s_endpoint():
+    """bh.decide(os_fit, pfs_plan.look(1)) applied the PFS plan's thresholds to the OS
+    posterior without a word. The plan's hash is unchanged by the look's endpoint (it is
+    the analysis spec's, already hashed), so audit logs written before still verify."""
+    pfs = plan_from_dict({"analysis": "secondary_pfs.toml",
+                          "looks": [{"events": 40, "efficacy": 0.999}],
+                          "final": {"events": 100, "success": 0.975}},
+                         base_dir=ROOT / "models")
+    fit = _fit_with_log_hr(np.full(1000, -0.5))  # an OS fit
+    with pytest.raises(bh.BayesHCCError, match=r"decide: look 'interim 1' is a look of a PFS "
+                       r"analysis; this fit is of OS"):
+        bh.decide(fit, pfs.look(1))
+    assert bh.decide(fit, bh.load_plan(PLAN).look(1))[0] == "stop for efficacy"
+    assert bh.decide(fit, bh.Look("x", events=40, efficacy=0.99))[0] == "stop for efficacy"
+    assert bh.load_plan(PLAN).hash == "db825387a9a3d966"  # as before looks had an endpoint
+
+
 def test_decisions_match_hand_computed_probabilities():
     """A posterior of 1000 known log-HR values: P(HR < 1) = share of negative values."""
     plan = bh.load_plan(PLAN)
@@ -168,7 +185,18 @@ def test_a_look_s_date_on_its_plan_s_endpoint(example_trial):
     pfs_day = example_trial.events_by_date("pfs").iloc[39].normalize()
     assert plan.look_date(example_trial, 1) == pfs_day
     assert plan.look_date(example_trial, "interim 1") == pfs_day
-    assert pfs_day < bh.look_date(example_trial, plan.look(1), "os")
+    # a plan's look knows its endpoint: bh.look_date of a PFS plan's look gave the day of
+    # the 40th death unless the endpoint was passed again by hand
+    assert plan.look(1).endpoint == "pfs"
+    assert bh.look_date(example_trial, plan.look(1)) == pfs_day
+    with pytest.raises(bh.BayesHCCError, match=r"look 'interim 1' counts PFS events \(its "
+                       r"plan's endpoint\), not OS"):
+        bh.look_date(example_trial, plan.look(1), "os")
+    # a look made by hand has no plan: its endpoint is given, or OS
+    hand = bh.Look("interim 1", events=40, efficacy=0.999)
+    assert pfs_day < bh.look_date(example_trial, hand) == bh.look_date(example_trial, hand,
+                                                                        "os")
+    assert bh.look_date(example_trial, hand, "pfs") == pfs_day
     with pytest.raises(bh.BayesHCCError, match=r"look='interim 1' is not a Look; a look is "
                        r"found in its plan.*plan.look_date\(trial, 'interim 1'\)"):
         bh.look_date(example_trial, "interim 1")
