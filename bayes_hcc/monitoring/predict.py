@@ -54,6 +54,7 @@ from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times  # noqa: F401
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
                                        Prediction, load_plan, normal_rule_prior)
+from bayes_hcc.quantities.core import as_fit
 from bayes_hcc.spec.sampler import check_refit, check_seed
 
 __all__ = ["Prediction", "FutureSimulator", "conditional_event_times", "predict_event_dates",
@@ -367,6 +368,28 @@ def _final_analysis(payload) -> dict:
     return out
 
 
+def _plan_fit(fit, plan):
+    """``fit`` when it is a fit of ``plan``'s analysis (its endpoint and spec hash, which
+    ``fit_spec`` records), else a named error: completions are drawn from the analysis
+    model's posterior and refitted with it."""
+    fit = as_fit(fit)
+    spec = plan.spec
+    if fit.endpoint != spec.endpoint:
+        raise BayesHCCError(f"predictive_probability: fit= is a fit of {fit.endpoint.upper()}; "
+                            f"the plan's analysis {spec.name!r} is of "
+                            f"{spec.endpoint.upper()}. Leave fit out (the plan's analysis is "
+                            "fitted here) or pass bh.fit_spec(plan.spec, trial).")
+    given = fit.datatree.attrs.get("analysis_spec_hash")
+    if given != spec.hash:
+        why = "its spec hash differs" if given else "a model fitted in code"
+        raise BayesHCCError(f"predictive_probability: fit= is not a fit of the plan's analysis "
+                            f"{spec.name!r} ({why}): completions are drawn from the "
+                            "analysis model's posterior and refitted with it. Leave fit out "
+                            "(the plan's analysis is fitted here) or pass "
+                            "bh.fit_spec(plan.spec, trial).")
+    return fit
+
+
 def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | None = None,
                            method: str | None = None, prediction=None, random_seed: int = 0,
                            refit: dict | None = None, workers: int | None = 1,
@@ -381,7 +404,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         The data as known at the look (for example ``InterimResult.data``).
     plan : MonitoringPlan or path
     fit : Fit, optional
-        The plan's model fitted to ``trial``; fitted here when omitted.
+        The plan's analysis fitted to ``trial`` (``bh.fit_spec(plan.spec, trial)``, or a
+        look's fit; another endpoint or model is refused); fitted here when omitted.
     n_sims, method, prediction
         Override the plan's ``[prediction]`` settings: number of completed trials,
         ``"mcmc"`` (refit the plan's model on each: the reference), ``"normal"``
@@ -459,6 +483,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     if completion is not None:
         sim = _illness_death_simulator(trial, completion, pred, endpoint, random_seed)
     else:
+        if fit is not None:
+            fit = _plan_fit(fit, plan)
         if fit is None:
             with only_data_warnings():  # convergence is not this function's verdict
                 fit = fit_spec(plan.spec, trial, check=False)

@@ -453,6 +453,31 @@ def test_prediction_errors_are_clear(look1, example_trial):
         bh.predict_event_dates(look1.data, look1.fit, 100, prediction={"sample_size": 10})
 
 
+def test_a_ppos_completes_from_the_plan_s_own_analysis(look1):
+    """Completions are drawn from the posterior of the plan's analysis and refitted with it.
+    A fit of another endpoint given as fit= failed inside ("endpoint 'pfs' is not in these
+    data"); a fit of another model (Weibull for a piecewise plan) drew the completions
+    without a word."""
+    rules = {"looks": [{"events": 40, "efficacy": 0.999}],
+             "final": {"events": 125, "success": 0.975}}
+    pfs = plan_from_dict({"analysis": "secondary_pfs.toml", **rules},
+                         base_dir=ROOT / "models")
+    with pytest.raises(bh.BayesHCCError, match=r"predictive_probability: fit= is a fit of "
+                       r"OS; the plan's analysis 'secondary_pfs' is of PFS"):
+        bh.predictive_probability(look1.data, pfs, fit=look1.fit, n_sims=5, method="normal")
+    weibull = bh.apply_overrides(look1.plan.spec, {"family": "weibull_ph"})
+    other = plan_from_dict({"analysis": weibull, **rules})
+    with pytest.raises(bh.BayesHCCError, match=r"fit= is not a fit of the plan's analysis "
+                       r"'primary_os' \(its spec hash differs\).*Leave fit out"):
+        bh.predictive_probability(look1.data, other, fit=look1.fit, n_sims=5,
+                                  method="normal")
+    # the same analysis in another plan (other rules) is the plan's analysis
+    same = plan_from_dict({"analysis": look1.plan.spec, **rules})
+    pp = bh.predictive_probability(look1.data, same, fit=look1.fit, n_sims=5,
+                                   method="normal", random_seed=1)
+    assert pp.n_sims == 5
+
+
 def test_settle_draws_refits_exactly_the_unsettled_completions(look1):
     """``settle_draws``: the completions whose refit (2 x 400 draws) puts P(HR < 1) within 2
     MCSE of the success threshold are refitted with four times the draws (same seed) and
