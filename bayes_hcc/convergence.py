@@ -2,9 +2,10 @@
 (``Fit.warn_if_unreliable``) and ``bh.check``, so the two can never disagree.
 
 Rules: every sampled variable is checked (the sampler's standard-normal deviations such as
-``site_z`` included; deterministic functions of them are not); a diagnostic that cannot be computed (NaN: too few draws, one chain) is a
-failure, never a pass; elements that are exactly constant across all draws (for example a
-zero-sum element fixed by the others) carry no convergence information and are left out.
+``site_z`` included; deterministic functions of them are not); a diagnostic that cannot be
+computed (NaN: too few draws, one chain) is a failure, never a pass; elements that are
+exactly constant across all draws (for example a zero-sum element fixed by the others) carry
+no convergence information and are left out.
 
 Two sets of thresholds: confirmatory (:data:`THRESHOLDS`, the default for every fit) and
 exploratory (:data:`EXPLORATORY_THRESHOLDS`, for fits made in fast mode, which are labelled

@@ -66,10 +66,11 @@ def borrowing_design(plan, prior, *, control_medians=(4.0, 6.5, 9.0, 13.0, 20.0)
                      ) -> BorrowingDesign:
     """Run ``plan`` on simulated trials with and without the MAP ``prior`` on the control
     log hazard (the plan's analysis spec must be a model the prior applies to: an
-    exponential_ph spec, or for a per-interval prior a piecewise_exponential spec on its cuts
-    with baseline_prior = "independent"), for every true control median in ``control_medians`` (months;
-    constant hazards, ``os_shape`` 1 unless ``base`` says otherwise) and every HR in
-    ``hrs``. Other arguments as for :func:`~bayes_hcc.simulate_design`."""
+    exponential_ph spec, or for a per-interval prior a piecewise_exponential spec on its
+    cuts with baseline_prior = "independent"), for every true control median in
+    ``control_medians`` (months; constant hazards, ``os_shape`` 1 unless ``base`` says
+    otherwise) and every HR in ``hrs``. Other arguments as for
+    :func:`~bayes_hcc.simulate_design`."""
     from bayes_hcc.borrowing.map_prior import MAPPrior
     from bayes_hcc.monitoring.operating import DESIGN_BASE, simulate_design
     from bayes_hcc.monitoring.plan import load_plan

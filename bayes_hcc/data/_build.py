@@ -6,8 +6,9 @@ history is known), ``<endpoint>_time`` / ``<endpoint>_event`` for every endpoint
 baseline covariates. An interval-censored endpoint (progression seen at a scheduled
 assessment) also has ``<endpoint>_lower``: the last time known event-free, L of (L, R], for
 the patients whose event is interval-censored (NaN for the others); their
-``<endpoint>_time`` is R, the assessment that showed the event. Every check here reports through :class:`Problems`, so a
-user sees every problem of a file at once; nothing is dropped or coerced silently.
+``<endpoint>_time`` is R, the assessment that showed the event. Every check here reports
+through :class:`Problems`, so a user sees every problem of a file at once; nothing is
+dropped or coerced silently.
 """
 
 from __future__ import annotations

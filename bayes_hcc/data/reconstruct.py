@@ -70,11 +70,11 @@ def clean_curve(curve, *, tol: float = 0.02) -> CleanedCurve:
     """Clean digitised (time, survival) points as a digitiser exports them.
 
     Columns named ``time`` and ``survival`` are read by name (in any order), otherwise the
-    first two by position. Sorted by time; survival in percent (any value above 1.5)
-    divided by 100; exact duplicates removed; points that rise above an earlier point by at
-    most ``tol`` (a digitiser's jitter) lowered to the running minimum; negative times refused; a point
-    (0, 1) added when missing. Each change is listed in ``changes``. A curve rising by more
-    than ``tol``, or starting clearly below 1, is an error naming the points."""
+    first two by position. Sorted by time; survival in percent (any value above 1.5) divided
+    by 100; exact duplicates removed; points that rise above an earlier point by at most
+    ``tol`` (a digitiser's jitter) lowered to the running minimum; negative times refused; a
+    point (0, 1) added when missing. Each change is listed in ``changes``. A curve rising by
+    more than ``tol``, or starting clearly below 1, is an error naming the points."""
     frame = pd.DataFrame(curve).copy() if not isinstance(curve, pd.DataFrame) else curve.copy()
     if frame.shape[1] < 2:
         raise TrialDataError("reconstruct: the curve needs two columns, time and survival.")
@@ -405,11 +405,12 @@ def reconstruct_trial(arms: dict, *, control: str, treatment: str, endpoint: str
     ``arms`` maps each arm label to ``(curve, at_risk)``, ``(curve, at_risk, total_events)``
     or a dict with keys ``curve``, ``at_risk``, ``total_events``, ``median`` (the published
     median, compared in the fidelity report); ``curve`` and ``at_risk`` are DataFrames (or
-    two-column arrays) or paths of CSV files as a digitiser writes them. The times are in ``time_unit``, the unit of the
-    figure's axis. Every patient is in one site (``site``): a published curve carries no
-    site information. The result is marked RECONSTRUCTED (its repr, its ``source`` and every
-    fit of it say so) and keeps its inputs in ``trial.reconstruction``, for
-    :func:`reconstruction_fidelity` and :func:`bayes_hcc.plot_reconstruction`.
+    two-column arrays) or paths of CSV files as a digitiser writes them. The times are in
+    ``time_unit``, the unit of the figure's axis. Every patient is in one site (``site``): a
+    published curve carries no site information. The result is marked RECONSTRUCTED (its
+    repr, its ``source`` and every fit of it say so) and keeps its inputs in
+    ``trial.reconstruction``, for :func:`reconstruction_fidelity` and
+    :func:`bayes_hcc.plot_reconstruction`.
     """
     from bayes_hcc.data.trial import TrialData
     from bayes_hcc.units import check_time_unit

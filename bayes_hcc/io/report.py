@@ -164,7 +164,8 @@ almost no censoring).</p>
 {_horizon_note(table)}
 <p class="note">Estimand {html.escape(str(table.attrs['estimand']))};
 {table.attrs['prob']:.0%} equal-tailed credible intervals (the spec's [report] table sets the
-estimand, the interval, the landmarks, the RMST horizon and the HR thresholds); MCSE = Monte Carlo standard error. Also as CSV, Markdown and LaTeX:
+estimand, the interval, the landmarks, the RMST horizon and the HR thresholds); MCSE = Monte
+Carlo standard error. Also as CSV, Markdown and LaTeX:
 {html.escape(stem.name)}.csv / .md / .tex.</p>
 <h2>Figures</h2>
 {''.join(f'<h3>{html.escape(n)}</h3><img alt="{html.escape(n)}" src="data:image/png;base64,{b}">' for n, b in figs)}

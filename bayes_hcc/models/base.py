@@ -329,7 +329,8 @@ class SurvivalModel:
         endpoint : {"os", "pfs", "ttp"} or another endpoint of the data, default "os"
         draws, tune, chains : int
             Kept draws and tuning steps per chain, number of chains (defaults "auto", 1000,
-            4: PyMC's own defaults, 1 core and 2 chains on a 2-core machine, gave R-hat failures). ``draws="auto"``
+            4: PyMC's own defaults, 1 core and 2 chains on a 2-core machine, gave R-hat
+            failures). ``draws="auto"``
             draws 1000 per chain and, once, 2000 (same seed) when the chains fall short only
             on R-hat, ESS or Monte Carlo error; ``fit.datatree.attrs["draws_rule"]`` records
             what happened. An integer draws exactly that many.

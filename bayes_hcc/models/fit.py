@@ -198,7 +198,7 @@ class Fit:
                              "unreliable: run more draws/tune, raise target_accept, or "
                              "simplify the model (bh.check(fit) explains each check).")
 
-    # -- save / load --------------------------------------------------------------------------------
+    # -- save / load -----------------------------------------------------------------------
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Write the DataTree (with provenance attrs) to netCDF; refuses to overwrite.
 

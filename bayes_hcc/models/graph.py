@@ -12,7 +12,8 @@ import pymc as pm
 from bayes_hcc.data.trial import INTERVAL, LEFT
 from bayes_hcc.errors import DataWarning, ModelError, warn
 from bayes_hcc.models.covariates import check_group_aliasing, covariate_design, grouping_column
-from bayes_hcc.models.design import build_eta, build_strata, centring_weights, resolve_site_parametrization
+from bayes_hcc.models.design import (build_eta, build_strata, centring_weights,
+                                     resolve_site_parametrization)
 from bayes_hcc.units import log_unit_in_months
 
 __all__ = ["prepare", "build_pymc", "prior_data", "standardize_covariates",

@@ -106,7 +106,8 @@ FINAL_KEYS = ("events", "date", "success")
 class Look:
     """One analysis time and its rules.
 
-    Exactly one of ``events`` (the look happens when this many events of the analysis's endpoint are known) and
+    Exactly one of ``events`` (the look happens when this many events of the analysis's
+    endpoint are known) and
     ``date`` (a calendar date) is set. Interim rules: stop for efficacy when
     P(HR < 1) > ``efficacy``; stop for futility when P(HR < ``futility_hr``) < ``futility``
     or when the predictive probability of success is below ``futility_ppos``.

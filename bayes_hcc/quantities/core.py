@@ -14,8 +14,8 @@ from bayes_hcc.quantities import _core
 from bayes_hcc.quantities.population import arm_populations, check_estimand, posterior_params
 
 __all__ = ["hazard_ratio", "time_ratio", "survival", "survival_curve", "median_survival",
-           "rmst", "Probability", "prob_superiority", "prob_time_ratio", "prob_median_gain", "prob_rmst_gain",
-           "as_fit"]
+           "rmst", "Probability", "prob_superiority", "prob_time_ratio", "prob_median_gain",
+           "prob_rmst_gain", "as_fit"]
 
 
 def _loaded(fit):

@@ -13,7 +13,8 @@ from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, effec
                                        survival)
 from bayes_hcc.units import convert
 
-__all__ = ["summarize", "frequentist", "covariate_effects", "conditional_statement", "default_landmarks", "default_tau", "horizon_status"]
+__all__ = ["summarize", "frequentist", "covariate_effects", "conditional_statement",
+           "default_landmarks", "default_tau", "horizon_status"]
 
 #: Protocol landmarks and RMST horizon, in months (converted to the data's unit).
 LANDMARKS_MONTHS = (12.0, 24.0)

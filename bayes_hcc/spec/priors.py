@@ -340,7 +340,8 @@ class IntervalMixturePrior:
         return hash(json.dumps(self.to_dict(), sort_keys=True))
 
     def __repr__(self):
-        return f"IntervalMixturePrior({self.n_elements} elements x {self.weights.shape[1]} components)"
+        return (f"IntervalMixturePrior({self.n_elements} elements x "
+                f"{self.weights.shape[1]} components)")
 
     def __str__(self) -> str:
         return "IntervalMixture(" + "; ".join(

@@ -49,9 +49,9 @@ def check_sampler_settings(*, draws, tune, chains, seed=None, target_accept=None
     Parameters
     ----------
     draws, tune, chains : int
-        Kept draws per chain (>= 1, or "auto": 1000, extended once to 2000), tuning steps per chain (>= 1: nutpie's adaptation needs
-        at least one), chains (1 to :data:`MAX_CHAINS`); chains x draws at most
-        :data:`MAX_TOTAL_DRAWS`.
+        Kept draws per chain (>= 1, or "auto": 1000, extended once to 2000), tuning steps
+        per chain (>= 1: nutpie's adaptation needs at least one), chains (1 to
+        :data:`MAX_CHAINS`); chains x draws at most :data:`MAX_TOTAL_DRAWS`.
     seed : int, optional
         0 to 2**64 - 1.
     target_accept : float, optional
