@@ -80,6 +80,46 @@ def test_log_density_and_gradient_match_pytensor(example_trial):
     assert call(np.full(ours.n_dim, np.inf)) in (3, 4)
 
 
+def test_a_failure_inside_the_log_density_callback_is_reported_with_nutpies_code():
+    """Only the graph function's call is inside the callback's ``try`` (numba compiles a try
+    block's calls with exception handling: a new graph's callback compiled in about half
+    the time without the data views there). Nothing outside it may raise: an exception
+    there would reach nutpie as the C default, 0 ("ok"), with the log density unset. A
+    failure in the graph and a data record whose size disagrees with its shape both
+    return nutpie's code 1."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    with pm.Model() as m:
+        d = pm.Data("d", np.arange(3.0))
+        x = pm.Normal("x")
+        pm.Potential("p", -0.5 * ((pt.specify_shape(d, (3,)) - x) ** 2).sum())
+    with sampling._strict_math():
+        ours = _nutpie.compile_model(m)
+    assert _nutpie.FALLBACK_REASON is None, _nutpie.FALLBACK_REASON
+    dptr = ctypes.POINTER(ctypes.c_double)
+    cb = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, dptr, dptr, dptr,
+                          ctypes.c_void_p)(ours.compiled_logp_func.address)
+
+    def call(user_data):
+        x, out, lp = np.array([0.3]), np.zeros(1), np.zeros(())
+        rc = cb(1, x.ctypes.data_as(dptr), out.ctypes.data_as(dptr),
+                lp.ctypes.data_as(dptr), user_data.ctypes.data)
+        return rc, float(lp), float(out[0])
+
+    # -0.5 * sum((d - x)^2) with d = 0, 1, 2 and x = 0.3, minus the standard normal's
+    # -0.5 x^2 + log(2 pi)/2; gradient sum(d - x) - x
+    want = -0.5 * np.sum((np.arange(3.0) - 0.3) ** 2) - 0.5 * 0.3 ** 2 - 0.5 * np.log(2 * np.pi)
+    rc, lp, g = call(ours.user_data)
+    assert rc == 0 and lp == pytest.approx(want) and g == pytest.approx(3.0 - 0.9 - 0.3)
+    # the graph raises (its data no longer have the shape it was built for)
+    assert call(ours.with_data(d=np.arange(4.0)).user_data)[0] == 1
+    # a record whose size is not the product of its shape: refused before it is viewed
+    bad = ours.user_data.copy()
+    bad["shared"]["size"]["d0"] = 2
+    assert call(bad)[0] == 1
+
+
 def test_callbacks_call_the_graph_function_without_pytensors_wrappers():
     """The callbacks call the numba function of the graph itself, not PyTensor's forwarding
     wrappers around it (compiling those costs a further pass over the whole graph: 0.5-1.6 s
