@@ -107,10 +107,10 @@ class Look:
     """One analysis time and its rules.
 
     Exactly one of ``events`` (the look happens when this many events of the analysis's
-    endpoint are known) and
-    ``date`` (a calendar date) is set. Interim rules: stop for efficacy when
-    P(HR < 1) > ``efficacy``; stop for futility when P(HR < ``futility_hr``) < ``futility``
-    or when the predictive probability of success is below ``futility_ppos``.
+    endpoint are known) and ``date`` (a calendar date) is set. Interim rules: stop for
+    efficacy when P(HR < 1) > ``efficacy``; stop for futility when P(HR < ``futility_hr``)
+    < ``futility`` or when the predictive probability of success is below
+    ``futility_ppos``.
     Final analysis: success when P(HR < 1) > ``success``.
     """
 
@@ -194,11 +194,11 @@ def _timing(d: dict, where: str, sep: str = ".") -> dict:
 
 def _against_the_data(rules: dict, key) -> None:
     """Refuse a threshold on the wrong side of 0.5, which acts against what the posterior
-    says: efficacy or success when P(HR < 1) is at most 0.5 (the data may favour control;
-    typically a one-sided error rate written where the posterior probability goes), futility
-    on P(HR < hr), hr >= 1, when that probability is above 0.5 (the data favour the
-    experimental arm). Below a clinically relevant HR (hr < 1) a futility threshold above
-    0.5 is a rule people mean (the effect worth having is unlikely)."""
+    says: an efficacy or success threshold below 0.5 (it fires while the data favour
+    control; typically a one-sided error rate written where the posterior probability
+    goes), a futility threshold above 0.5 on P(HR < hr), hr >= 1 (it fires while the data
+    favour the experimental arm). Below a clinically relevant HR (hr < 1) a futility
+    threshold above 0.5 is a rule people mean (the effect worth having is unlikely)."""
     for name, verb in (("efficacy", "stop for efficacy"), ("success", "declare success")):
         v = rules.get(name)
         if v is not None and v < 0.5:
@@ -369,9 +369,6 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
         if bad:
             raise SpecError(f"{where}: unknown key(s) {', '.join(bad)}; valid keys: "
                             f"{', '.join(LOOK_KEYS)}.")
-        if not {"efficacy", "futility", "futility_ppos"} & set(raw):
-            raise SpecError(f"{where}: an interim look needs an 'efficacy', 'futility' or "
-                            "'futility_ppos' rule.")
         looks.append(Look(name=str(raw.get("name", f"interim {i + 1}")),
                           endpoint=spec.endpoint, **look_fields(raw, where)))
     raw = d["final"]
