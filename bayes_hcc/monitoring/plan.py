@@ -110,8 +110,11 @@ class Look:
     endpoint are known) and ``date`` (a calendar date) is set. Interim rules: stop for
     efficacy when P(HR < 1) > ``efficacy``; stop for futility when P(HR < ``futility_hr``)
     < ``futility`` or when the predictive probability of success is below
-    ``futility_ppos``.
-    Final analysis: success when P(HR < 1) > ``success``.
+    ``futility_ppos``. ``endpoint`` is the plan's analysis endpoint, whose events a look
+    counts and whose fit it decides on (set by the plan; a Look made by hand may leave it
+    None, counted as OS). Final analysis: success when P(HR < 1) > ``success``. Rules on
+    the wrong side of 0.5 are refused (efficacy or success below it, futility on P(HR < 1)
+    above it).
     """
 
     name: str
