@@ -537,8 +537,7 @@ def plot_map_prior(prior, *, trial=None, endpoint: str = "os"):
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     from bayes_hcc.borrowing.history import events_exposure
-    from bayes_hcc.borrowing.map_prior import elir_ess, mixture_quantile
-    from bayes_hcc.borrowing.map_prior import MAPPrior
+    from bayes_hcc.borrowing.map_prior import MAPPrior, elir_ess, mixture_quantile
     from bayes_hcc.data.trial import require_trial
 
     _require(prior, MAPPrior, "plot_map_prior", "a MAP prior (bh.map_prior)")
