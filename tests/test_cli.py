@@ -51,6 +51,30 @@ def test_usage_and_internal_errors(capsys, monkeypatch):
     assert "please report" in err
 
 
+@pytest.mark.parametrize("argv, said", [
+    (("fit", "models/primary_os.toml", "--out", "OUT"), "an analysis spec: pass it as --spec"),
+    (("sensitivity", "example", "models/sensitivity_os.toml", "--out", "OUT"),
+     "a sensitivity grid: `bayes-hcc sensitivity GRID DATA` takes it first"),
+    (("monitor", "models/monitoring.toml", "--look", "1"), "a monitoring plan: pass it as "
+     "--plan"),
+    (("describe", "HISTORY"), "historical control arms: `bayes-hcc map-prior HISTORY`"),
+])
+def test_a_toml_file_given_as_the_data_is_named_with_where_it_goes(capsys, tmp_path, argv,
+                                                                    said):
+    """A spec, plan, grid or history file where the trial goes (the data first, or the
+    grid's two arguments swapped) is named for what it is, with the command that takes it;
+    it used to be refused as an "unknown file type '.toml'" of trial data."""
+    history = _DATA / "sorafenib_history.toml"
+    argv = [str(history) if a == "HISTORY" else str(tmp_path / "out") if a == "OUT"
+            else str(ROOT / a) if a.startswith("models/") else a for a in argv]
+    code, out, err = run(capsys, *argv)
+    toml = argv[2] if argv[0] == "sensitivity" else argv[1]  # where DATA goes
+    assert code == 2 and not out
+    assert err.startswith(f"error: {toml} was given as DATA, the trial; it is {said}")
+    assert "or a bundled dataset (colon, example, leukemia, rats, veteran)" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_time_unit_on_describe_and_fit(capsys, tmp_path):
     """A file in days read with --time-unit days: follow-up in days, landmarks 12 and 24
     months expressed in days and labelled so (a file in days used to be read as months)."""

@@ -96,6 +96,8 @@ def load_data(data: str, control: str = "sorafenib", treatment: str = "tace_sora
     from bayes_hcc.units import check_time_unit
 
     time_unit = check_time_unit(time_unit)
+    if Path(data).suffix.lower() == ".toml":
+        raise TrialDataError(_toml_as_data(Path(data)))
     if data in LOADERS and not Path(data).exists():
         given = [flag for flag, value in (
             ("--adtte", adtte), ("--assessments", assessments), ("--encoding", encoding),
@@ -130,6 +132,34 @@ def load_data(data: str, control: str = "sorafenib", treatment: str = "tace_sora
                       columns=_pairs("--column", column, "FILE_NAME=NAME",
                                      "--column time=os_time --column status=os_event"),
                       **common)
+
+
+def _toml_as_data(path: Path) -> str:
+    """What a TOML file given as DATA is (a spec, a plan or a grid: TOML is never trial
+    data here), and where the command line takes it."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        doc = {}
+    if "variants" in doc or "base" in doc:
+        what = ("a sensitivity grid: `bayes-hcc sensitivity GRID DATA` takes it first, then "
+                "the trial")
+    elif "looks" in doc:
+        what = ("a monitoring plan: pass it as --plan (`bayes-hcc monitor DATA --plan PLAN`, "
+                "`bayes-hcc design --plan PLAN`)")
+    elif "arm" in doc:
+        what = ("historical control arms: `bayes-hcc map-prior HISTORY` builds a prior from "
+                "them")
+    elif doc:
+        what = "an analysis spec: pass it as --spec (`bayes-hcc fit DATA --spec SPEC --out DIR`)"
+    else:
+        what = ("TOML (an analysis spec goes after --spec, a monitoring plan after --plan, a "
+                "sensitivity grid first in `bayes-hcc sensitivity GRID DATA`)")
+    names = ", ".join(sorted(LOADERS))
+    return (f"{path} was given as DATA, the trial; it is {what}. DATA is a trial file (CSV, "
+            f"Parquet, Excel; ADaM ADTTE with --adtte) or a bundled dataset ({names}).")
 
 
 def _paramcd(pairs: list[str] | None) -> dict[str, str] | None:

@@ -92,6 +92,15 @@ def test_file_formats(tmp_path):
         assert trial.fingerprint == bh.read_trial(df).fingerprint, name
 
 
+def test_a_spec_read_as_trial_data_is_named(tmp_path):
+    """``bh.read_trial`` of a TOML file (a spec passed where the data goes) says which
+    loaders read TOML files here."""
+    spec = Path(__file__).resolve().parents[2] / "models" / "primary_os.toml"
+    with pytest.raises(bh.TrialDataError, match=r"unknown file type '\.toml'.*an analysis "
+                       r"spec, a monitoring plan or a sensitivity grid: bh\.load_spec"):
+        bh.read_trial(spec)
+
+
 def _set(frame, col, idx, value):
     frame = frame.copy()
     frame[col] = frame[col].astype(object)
