@@ -196,7 +196,12 @@ def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
     events = [float(event[arm == i].sum()) for i in range(len(arms))]
     if sum(events) == 0:
         return _not_computable(arms, time_unit, "no events: no test or Cox estimate")
-    chisq, p = survdiff(time, event, arm, **kw)
+    from scipy import stats
+
+    chisq, _ = survdiff(time, event, arm, **kw)
+    # survdiff's p is 1 - cdf, which is 1.1e-16 or 0 beyond a chi-square of about 68: the
+    # upper tail itself keeps a small p exact (lifelines' Cox p-values are computed so too)
+    p = stats.chi2.sf(chisq, 1)
     rows.append({"quantity": "log-rank test", "estimate": float(chisq), "lower": np.nan,
                  "upper": np.nan, "p_value": float(p),
                  "method": f"log-rank{how} (statsmodels survdiff); estimate = chi-square, 1 df",

@@ -39,6 +39,23 @@ def test_equal_to_lifelines_on_the_example_trial(example_trial):
         assert table.loc[f"KM median {a} (months)", "estimate"] == km.median_survival_time_
 
 
+def test_a_very_small_log_rank_p_is_not_rounded_to_zero():
+    """statsmodels' survdiff gives p = 1 - cdf: 1.1e-16 at a chi-square of 68 and 0 beyond
+    about 75, printed as "p = 0" in a table. The p-value is the chi-square's upper tail."""
+    from scipy import stats
+
+    rng = np.random.default_rng(11)
+    arm = np.repeat([0, 1], 100)
+    time = rng.exponential(np.where(arm == 1, 20.0, 1.0))
+    event = np.ones(200)
+    table = classical_comparison(time, event, arm, ("control", "treatment"))
+    chisq, p = table.loc["log-rank test", ["estimate", "p_value"]]
+    assert chisq > 100  # where survdiff's own p is exactly 0
+    assert p == stats.chi2.sf(chisq, 1) and 0 < p < 1e-20
+    lr = logrank_test(time[arm == 0], time[arm == 1], event[arm == 0], event[arm == 1])
+    assert chisq == pytest.approx(lr.test_statistic, rel=1e-6)  # the same test
+
+
 def test_stratified_by_site(example_trial):
     ep = example_trial.endpoint("os")
     table = classical_comparison(ep.time, ep.event, ep.arm, ep.arms, strata=ep.site)
