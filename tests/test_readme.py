@@ -8,8 +8,10 @@ dates layout), ``patients.csv`` with ``scans.csv``, ``adtte.xpt`` and the reposi
 package does not create fails here, which is how README examples went stale before (stop 48:
 ``tau=24`` beyond the example trial's follow-up).
 
-The default run keeps to about a minute and a half: its copy of ``models/monitoring.toml``
-completes 20 trials per PPoS instead of 200, the illness-death block (three joint fits, a
+The default run keeps to about a minute: its copy of ``models/monitoring.toml`` completes
+20 trials per PPoS instead of 200, its copy of ``models/sensitivity_os.toml`` keeps the
+base and the three log-HR prior variants (the whole grid runs in
+``tests/spec/test_sensitivity.py``), the illness-death block (three joint fits, a
 PPoS refitting 200 completions and the joint report: about three minutes) is left to the
 slow test, and the design block, behind ``if __name__ == "__main__":``, does not run under
 the name ``readme``. The slow test runs every block as written, the design simulation (500
@@ -52,6 +54,13 @@ def write_user_files(trial, where: Path, *, quick: bool = False):
         text = plan.read_text()
         assert text.count("n_sims = 200") == 1, "the plan's PPoS size moved: update the test"
         plan.write_text(text.replace("n_sims = 200", "n_sims = 20"))
+        # the base and its three log-HR prior variants (one compile, the primary's): the
+        # whole shipped grid runs in tests/spec/test_sensitivity.py and in the slow test
+        grid = where / "models" / "sensitivity_os.toml"
+        blocks = grid.read_text().split("[[variants]]")
+        assert len(blocks) > 4 and "log-HR prior: enthusiastic" in blocks[3], \
+            "the grid's first variants moved: update the test"
+        grid.write_text("[[variants]]".join(blocks[:4]))
 
 
 def run_like_ipython(source: str, namespace: dict, label: str, timings: list | None = None):
@@ -95,6 +104,7 @@ def test_every_readme_example_runs_in_order(tmp_path, monkeypatch, example_trial
     ns = run_readme(tmp_path, name="readme", skip=lambda block: "bh.IllnessDeath(" in block)
     assert "res" not in ns  # the design block's guard held
     assert ns["look"].ppos().n_sims == 20  # the quick plan was the one read
+    assert len(ns["table"]) == 4  # and the quick grid
 
 
 @pytest.mark.slow
