@@ -6,8 +6,9 @@ For one posterior draw of a fitted :class:`~bayes_hcc.IllnessDeath` model:
 * a patient who died keeps the observed death;
 * a patient alive after a progression seen at a scan dies after their last contact t_c at
   the post-progression death hazard: T = H12^-1(H12(t_c) + E) on the clock-forward scale;
-  on the clock-reset scale time since progression counts from the middle of the scan
-  interval that showed it (documented approximation);
+  on the clock-reset scale time since progression counts from a progression time u drawn
+  from its conditional density S0(u) a01(u) S12(t_c - u) on (scan before, scan showing it]
+  (the likelihood's quadrature), then T = u + H12^-1(H12(t_c - u) + E);
 * a patient alive without a progression seen (last progression-free scan L <= t_c) may have
   progressed, unseen, between L and t_c: with probability
   I / (S0(t_c) + I), I = int_L^t_c S0(u) a01(u) S12(u, t_c) du (the likelihood's quadrature),
@@ -120,43 +121,69 @@ class IllnessDeathFutureSimulator(FutureSimulator):
                                                   rng)
         return np.where(prog, t01, np.inf), death
 
+    def _progression_density(self, params, etas, lo, hi, alive):
+        """Quadrature of a progression at u in (lo, hi] of patients alive at ``alive`` >= hi:
+        nodes (n, Q) and their weights times S0(u) a01(u) S12(u -> alive), the integrand of
+        the likelihood (``multistate.likelihood``)."""
+        f01, f02, f12 = self.fit.families
+        splits = np.concatenate([f.breakpoints() for f in self.fit.families])
+        nodes, weights = _nodes(lo, hi, lambda i: splits, grade_hi=not self.markov)
+        q = nodes.shape[1]
+        u = nodes.ravel()[None, :]
+        rows = np.repeat(np.arange(len(lo)), q)
+        e = [x[rows][None, :] for x in etas]
+        t_rep = np.repeat(alive, q)[None, :]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            log_f = (-f01.cumhaz_at(params[0], u, e[0]) - f02.cumhaz_at(params[1], u, e[1])
+                     + f01.log_hazard_at(params[0], u, e[0]))
+            if self.markov:
+                log_f = log_f - (f12.cumhaz_at(params[2], t_rep, e[2])
+                                 - f12.cumhaz_at(params[2], u, e[2]))
+            else:
+                log_f = log_f - f12.cumhaz_at(params[2], np.maximum(t_rep - u, 1e-12), e[2])
+        dens = np.where(weights > 0, np.exp(log_f[0].reshape(len(lo), q)) * weights, 0.0)
+        return nodes, dens
+
+    @staticmethod
+    def _draw_node(nodes, dens, rng):
+        """One node per row, with probability proportional to its ``dens``."""
+        cdf = np.cumsum(dens, axis=1)
+        pick = (cdf < rng.uniform(size=len(nodes))[:, None] * cdf[:, -1:]).sum(axis=1)
+        return nodes[np.arange(len(nodes)), np.minimum(pick, nodes.shape[1] - 1)]
+
     def _unseen_progression(self, params, etas, lower, t0, rng):
         """For patients progression-free at their last scan ``lower`` and alive at ``t0``:
         whether they progressed unseen in between, and when (inf when not)."""
-        f01, f02, f12 = self.fit.families
+        f01, f02, _ = self.fit.families
         n = len(t0)
         out = np.full(n, np.inf)
         gap = t0 > lower
         if not gap.any():
             return out
         lo, hi = lower[gap], t0[gap]
-        splits = np.concatenate([f.breakpoints() for f in self.fit.families])
-        nodes, weights = _nodes(lo, hi, lambda i: splits, grade_hi=not self.markov)
-        q = nodes.shape[1]
-        u = nodes.ravel()
-        rows = np.repeat(np.arange(len(lo)), q)
-        e = [x[gap][rows][None, :] for x in etas]
-        t_rep = np.repeat(hi, q)[None, :]
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            log_f = (-f01.cumhaz_at(params[0], u[None, :], e[0])
-                     - f02.cumhaz_at(params[1], u[None, :], e[1])
-                     + f01.log_hazard_at(params[0], u[None, :], e[0]))
-            if self.markov:
-                log_f = log_f - (f12.cumhaz_at(params[2], t_rep, e[2])
-                                 - f12.cumhaz_at(params[2], u[None, :], e[2]))
-            else:
-                log_f = log_f - f12.cumhaz_at(params[2], np.maximum(t_rep - u[None, :],
-                                                                    1e-12), e[2])
+        nodes, dens = self._progression_density(params, [x[gap] for x in etas], lo, hi, hi)
+        with np.errstate(over="ignore"):
             direct = (-f01.cumhaz_at(params[0], hi[None, :], etas[0][gap][None, :])
                       - f02.cumhaz_at(params[1], hi[None, :], etas[1][gap][None, :]))[0]
-        dens = np.where(weights > 0, np.exp(log_f[0].reshape(len(lo), q)) * weights, 0.0)
         integral = dens.sum(axis=1)
         p = integral / (integral + np.exp(direct))
         yes = rng.uniform(size=len(lo)) < p
-        cdf = np.cumsum(dens, axis=1)
-        pick = (cdf < rng.uniform(size=len(lo))[:, None] * cdf[:, -1:]).sum(axis=1)
-        when = nodes[np.arange(len(lo)), np.minimum(pick, q - 1)]
+        when = self._draw_node(nodes, dens, rng)
         out[np.flatnonzero(gap)[yes]] = when[yes]
+        return out
+
+    def _seen_progression(self, params, etas, lower, upper, t0, rng):
+        """When a progression seen at the scan ``upper`` (the scan before it at ``lower``)
+        happened, for patients alive at ``t0`` >= upper: a draw from its conditional
+        density S0(u) a01(u) S12(u -> t0) on (lower, upper] (``upper`` itself when the two
+        coincide: a progression date known exactly). Only the clock-reset scale needs it;
+        on the clock-forward scale the death hazard does not depend on u."""
+        out = np.asarray(upper, float).copy()
+        wide = upper > lower
+        if wide.any():
+            nodes, dens = self._progression_density(params, [x[wide] for x in etas],
+                                                    lower[wide], upper[wide], t0[wide])
+            out[wide] = self._draw_node(nodes, dens, rng)
         return out
 
     def _etas(self, log_hr, site_eff, arm, site):
@@ -182,8 +209,10 @@ class IllnessDeathFutureSimulator(FutureSimulator):
             seen = np.isfinite(self.prog_upper[idx])
             t_death = np.empty(len(idx))
             if seen.any():
-                u = np.where(self.markov, self.prog_upper[idx][seen],
-                             (self.prog_lower[idx][seen] + self.prog_upper[idx][seen]) / 2)
+                u = self.prog_upper[idx][seen]
+                if not self.markov:  # time since progression matters: when, given alive
+                    u = self._seen_progression(params, [x[seen] for x in etas],
+                                               self.prog_lower[idx][seen], u, t0[seen], rng)
                 t_death[seen] = self._after_progression(params, etas[2][seen], u, t0[seen],
                                                         rng)
             free = ~seen
