@@ -174,6 +174,7 @@ def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
     """
     from lifelines import CoxPHFitter, KaplanMeierFitter
     from lifelines.utils import median_survival_times
+    from scipy import stats
     from statsmodels.duration.survfunc import survdiff
 
     time, event = np.asarray(time, float), np.asarray(event, float)
@@ -196,8 +197,6 @@ def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
     events = [float(event[arm == i].sum()) for i in range(len(arms))]
     if sum(events) == 0:
         return _not_computable(arms, time_unit, "no events: no test or Cox estimate")
-    from scipy import stats
-
     chisq, _ = survdiff(time, event, arm, **kw)
     # survdiff's p is 1 - cdf, which is 1.1e-16 or 0 beyond a chi-square of about 68: the
     # upper tail itself keeps a small p exact (lifelines' Cox p-values are computed so too)

@@ -162,7 +162,7 @@ class IllnessDeathFutureSimulator(FutureSimulator):
             return out
         lo, hi = lower[gap], t0[gap]
         nodes, dens = self._progression_density(params, [x[gap] for x in etas], lo, hi, hi)
-        with np.errstate(over="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             direct = (-f01.cumhaz_at(params[0], hi[None, :], etas[0][gap][None, :])
                       - f02.cumhaz_at(params[1], hi[None, :], etas[1][gap][None, :]))[0]
         integral = dens.sum(axis=1)
