@@ -177,8 +177,9 @@ def read_table(source, *, sheet=None, encoding: str | None = None) -> tuple[pd.D
         raise TrialDataError(f"{path} is a directory; give the path of the data file in it.")
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
-        toml = (" (a TOML file here is an analysis spec, a monitoring plan or a sensitivity "
-                "grid: bh.load_spec, bh.load_plan, bh.load_grid)"
+        toml = (" (a TOML file here is an analysis spec, a monitoring plan, a sensitivity "
+                "grid or historical control arms: bh.load_spec, bh.load_plan, bh.load_grid, "
+                "bh.read_history)"
                 if path.suffix.lower() == ".toml" else "")
         raise TrialDataError(f"{path}: unknown file type {path.suffix!r}; use one of "
                              f"{', '.join(sorted(_READERS))} or pass a DataFrame{toml}.")

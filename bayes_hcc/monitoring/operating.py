@@ -86,9 +86,17 @@ def parse_scenario(text: str) -> tuple[str, dict]:
     """``"hr_os=0.7,site_sd=0.3"`` (optionally ``"name: ..."``) -> (name, settings)."""
     name, _, body = text.rpartition(":")
     out = {}
-    for part in filter(None, (p.strip() for p in body.split(","))):
+    parts = [p.strip() for p in body.split(",")]
+    if parts and not parts[-1]:  # a trailing comma
+        parts.pop()
+    for part in parts:
         key, eq, value = part.partition("=")
         key = key.strip()
+        if not part:
+            raise BayesHCCError(f"scenario {text!r} has an empty item between commas; "
+                                "give key=value pairs, e.g. 'hr_os=0.7,site_sd=0.3'.")
+        if key in out:
+            raise BayesHCCError(f"scenario {text!r} sets {key} twice; give it once.")
         if not eq or key not in SCENARIO_KEYS:
             raise BayesHCCError(f"scenario {text!r}: {part!r} is not key=value with a key "
                                 f"among {', '.join(SCENARIO_KEYS)} (nor the name of a "

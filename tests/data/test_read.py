@@ -97,7 +97,8 @@ def test_a_spec_read_as_trial_data_is_named(tmp_path):
     loaders read TOML files here."""
     spec = Path(__file__).resolve().parents[2] / "models" / "primary_os.toml"
     with pytest.raises(bh.TrialDataError, match=r"unknown file type '\.toml'.*an analysis "
-                       r"spec, a monitoring plan or a sensitivity grid: bh\.load_spec"):
+                       r"spec, a monitoring plan, a sensitivity grid or historical control "
+                       r"arms: bh\.load_spec.*bh\.read_history\)"):
         bh.read_trial(spec)
 
 

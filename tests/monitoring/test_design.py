@@ -149,6 +149,15 @@ def test_scenarios_from_text_and_bad_scenarios():
     assert parse_scenario("pessimistic: hr_os=0.85") == ("pessimistic", {"hr_os": 0.85})
     with pytest.raises(bh.BayesHCCError, match="not key=value"):
         parse_scenario("hr=0.7")
+    # a trailing comma is allowed; a gap between commas or a key set twice (the last value
+    # used to win without a word) is refused
+    assert parse_scenario("x: hr_os=0.7,") == ("x", {"hr_os": 0.7})
+    with pytest.raises(bh.BayesHCCError, match="empty item between commas"):
+        parse_scenario("x: hr_os=0.7,,site_sd=0.3")
+    with pytest.raises(bh.BayesHCCError, match="sets hr_os twice"):
+        parse_scenario("x: hr_os=0.7,hr_os=0.8")
+    with pytest.raises(bh.BayesHCCError, match="sets nothing"):
+        parse_scenario("x: ")
     with pytest.raises(bh.BayesHCCError, match="n_trials"):
         bh.simulate_design(_plan(), n_trials=0)
     # bad values are named errors before any work starts, not tracebacks from a worker
