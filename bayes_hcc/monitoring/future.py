@@ -58,10 +58,18 @@ class FutureSimulator:
         The data as known today (needs randomization dates).
     fit : Fit
         A proportional-hazards fit of the plan's endpoint (OS, PFS or TTP) to exactly these
-        data (no patient covariates: a future patient's covariates would need a model of
-        their own).
+        data. With patient covariates, each enrolled patient's future uses their own
+        covariates, and each new patient's covariates are those of an enrolled patient of
+        the same site, drawn with Bayesian-bootstrap weights (Dirichlet(1, ..., 1) over
+        that site's enrolled patients, new weights for every completed trial): future
+        patients are taken to resemble the site's patients so far, with the uncertainty of
+        that resemblance carried into the PPoS. The completed trial carries the covariate
+        columns, so the final rule's refit adjusts for them as the plan's analysis does.
     prediction : Prediction
     """
+
+    #: the fit's covariate columns (empty: none)
+    covariates: tuple = ()
 
     def __init__(self, trial: TrialData, fit, prediction: Prediction):
         if not trial.has_dates:
@@ -70,10 +78,6 @@ class FutureSimulator:
         if fit.family.effect.quantity != "hazard_ratio":
             raise BayesHCCError(f"prediction decides on the hazard ratio, so it needs a "
                                 f"proportional-hazards model; {fit.settings['model']} is not.")
-        if fit.settings.get("covariates"):
-            raise BayesHCCError("prediction with patient covariates is not supported: future "
-                                "patients' covariates would need a model. Use the plan's "
-                                "model without covariates.")
         if fit.data_fingerprint != trial.fingerprint:
             raise BayesHCCError("the fit was not made on these data (data fingerprints "
                                 "differ); fit the plan's model to the same data cut.")
@@ -108,6 +112,11 @@ class FutureSimulator:
             raise BayesHCCError("predictions from a stratified baseline (strata=) are not "
                                 "available yet: new patients would need a stratum. Monitor "
                                 "with an unstratified model (site effects model the sites).")
+        self.covariates = tuple(fit.settings.get("covariates") or ())
+        #: the standardized covariates of the enrolled patients, as the fit used them, and
+        #: their raw columns (what a new patient drawn from them carries into the data)
+        self.X = fit.design()[2] if self.covariates else np.zeros((len(ep), 0))
+        self.covariate_frame = frame[list(self.covariates)].reset_index(drop=True)
         self.params = posterior_params(fit)
         self.n_draws = fit.n_draws
         self.base = {a: fit.family.params_for_arm(self.params, a) for a in (0, 1)}
@@ -130,11 +139,12 @@ class FutureSimulator:
         self.labels = {"arm": np.asarray(trial.arms), "site": np.asarray(sites)}
 
     # -- one completed trial -----------------------------------------------------------------
-    def _residual_days(self, s, arm, site, t0_days, rng):
-        """Event day (from randomization) given survival to t0, for one posterior draw."""
+    def _residual_days(self, s, arm, site, t0_days, rng, X=None):
+        """Event day (from randomization) given survival to t0, for one posterior draw;
+        ``X`` the patients' standardized covariates (None: no covariates)."""
         fam = self.fit.family
         post_s = {k: v[s:s + 1] for k, v in self.params.items()}
-        eta = eta_numpy(post_s, arm, site, np.zeros((len(arm), 0)),
+        eta = eta_numpy(post_s, arm, site, np.zeros((len(arm), 0)) if X is None else X,
                         site_effect=self.fit.site_effect, arm_by_site=self.fit.arm_by_site,
                         arm_effect=fam.arm_effect)[0]
         e = rng.exponential(size=len(arm))
@@ -178,7 +188,8 @@ class FutureSimulator:
         if len(idx):
             t0 = self.obs[idx]
             death[idx] = self.entry[idx] + self._residual_days(s, self.arm[idx],
-                                                               self.site[idx], t0, rng)
+                                                               self.site[idx], t0, rng,
+                                                               self.X[idx])
             if rate > 0:
                 censor[idx] = self.entry[idx] + t0 + np.ceil(rng.exponential(1 / rate,
                                                                              len(idx)))
@@ -186,21 +197,42 @@ class FutureSimulator:
                 death[idx], lower[idx], last_scan[idx] = self._seen_at_scans(
                     death[idx], self.entry[idx] + t0, censor[idx])
         arm, site, entry = self.arm, self.site, self.entry
+        rows = np.arange(n0)  # whose covariates each patient carries
         if self.n_new:
             new_entry, new_site, new_arm = self._accrue(rng)
+            # drawn only with covariates: the random numbers of a model without them, and
+            # so its recorded PPoS, are as before
+            new_rows = self._covariate_rows(new_site, rng) if self.covariates else \
+                np.zeros(self.n_new, np.int64)
             new_death = new_entry + self._residual_days(s, new_arm, new_site,
-                                                        np.zeros(self.n_new), rng)
+                                                        np.zeros(self.n_new), rng,
+                                                        self.X[new_rows])
             new_cens = self._lost(new_entry, rate, rng)
             new_lower, new_last = np.full(self.n_new, np.nan), new_entry.copy()
             if self.scanned:
                 new_death, new_lower, new_last = self._seen_at_scans(new_death, new_entry,
                                                                      new_cens)
             arm, site = np.r_[arm, new_arm], np.r_[site, new_site]
-            entry = np.r_[entry, new_entry]
+            entry, rows = np.r_[entry, new_entry], np.r_[rows, new_rows]
             death, censor = np.r_[death, new_death], np.r_[censor, new_cens]
             lower, last_scan = np.r_[lower, new_lower], np.r_[last_scan, new_last]
         return {"entry": entry, "death": death, "censor": censor, "arm": arm, "site": site,
-                "lower": lower, "last_scan": last_scan, "n_current": n0}
+                "lower": lower, "last_scan": last_scan, "n_current": n0,
+                "covariate_row": rows}
+
+    def _covariate_rows(self, new_site, rng) -> np.ndarray:
+        """For each new patient, the enrolled patient whose covariates they carry: one of
+        the same site, drawn with Bayesian-bootstrap weights (Gamma(1) per enrolled patient,
+        normalised within the site; a site without enrolled patients draws from all)."""
+        g = rng.standard_gamma(1.0, size=len(self.site))
+        rows = np.empty(len(new_site), np.int64)
+        for s in np.unique(new_site):
+            pool = np.flatnonzero(self.site == s)
+            if not len(pool):
+                pool = np.arange(len(self.site))
+            m = new_site == s
+            rows[m] = pool[rng.choice(len(pool), size=int(m.sum()), p=g[pool] / g[pool].sum())]
+        return rows
 
     def _accrue(self, rng):
         """The patients still to come: entry day, site and arm (random numbers drawn in
@@ -247,6 +279,10 @@ class FutureSimulator:
             "site": self.labels["site"][sim["site"][keep]],
             "arm": self.labels["arm"][sim["arm"][keep]],
         })
+        if self.covariates:  # each patient's own, a new patient's drawn (_covariate_rows)
+            rows = sim["covariate_row"][keep]
+            for c in self.covariates:
+                frame[c] = self.covariate_frame[c].to_numpy()[rows]
         if self.scanned:
             # censored: the last scan done by the cut (scans every scan_days after the last)
             last = sim["last_scan"][keep]

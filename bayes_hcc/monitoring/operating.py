@@ -450,6 +450,12 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     from bayes_hcc.runner import run_tasks, shared_pool
 
     plan = load_plan(plan)
+    if plan.spec.covariates:
+        raise BayesHCCError(f"simulate_design: the plan's analysis {plan.spec.name!r} adjusts "
+                            f"for {', '.join(map(str, plan.spec.covariates))}, and simulated "
+                            "trials have no patient covariates: judge the design with the "
+                            "same analysis without covariates. Predictions at a look "
+                            "(bh.predictive_probability) do use them.")
     if scenarios is None:
         scenarios = DEFAULT_SCENARIOS
     elif not isinstance(scenarios, dict):
