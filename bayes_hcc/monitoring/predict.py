@@ -481,6 +481,13 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                             f"analysis's {final.events}: run interim_analysis(..., "
                             "look='final') instead of predicting it.")
     if completion is not None:
+        if plan.spec.covariates:  # before the completion model is fitted
+            raise BayesHCCError(
+                f"completion with an illness-death model: the plan's analysis "
+                f"{plan.spec.name!r} adjusts for {', '.join(map(str, plan.spec.covariates))}, "
+                "and the illness-death completion does not carry patient covariates yet. "
+                "Leave completion= out: the plan's own model completes the trial with each "
+                "patient's covariates.")
         sim = _illness_death_simulator(trial, completion, pred, endpoint, random_seed)
     else:
         if fit is not None:

@@ -136,3 +136,12 @@ def test_interim_look_with_ppos_and_design_refusal(cut, plan):
     assert 0 <= res.record["ppos"]["ppos"] <= 1 and res.record["ppos"]["n_sims"] == 4
     with pytest.raises(bh.BayesHCCError, match="adjusts for ecog.*no patient covariates"):
         bh.simulate_design(plan, n_trials=2)
+
+
+def test_an_illness_death_completion_of_an_adjusted_plan_is_refused(cut, plan):
+    """Its completed trials would lack the covariate the final refit adjusts for (the refit
+    failed inside a worker); refused before the completion model is fitted."""
+    with pytest.raises(bh.BayesHCCError, match="adjusts for ecog.*Leave completion= out"):
+        bh.predictive_probability(cut, plan, completion=bh.IllnessDeath("weibull_ph"))
+    with pytest.raises(bh.BayesHCCError, match="adjusts for ecog.*leave completion_model out"):
+        bh.interim_analysis(cut, plan, look="final", completion_model=bh.IllnessDeath())
