@@ -16,9 +16,10 @@ For one posterior draw of a fitted :class:`~bayes_hcc.IllnessDeath` model:
   otherwise they are still progression-free at t_c and progression and death without
   progression compete from t_c (each time drawn given survival to t_c), the death after
   a progression from the post-progression hazard;
-* new patients (up to ``sample_size``) and loss to follow-up as in
+* new patients (up to ``sample_size``), their covariates and loss to follow-up as in
   :class:`~bayes_hcc.monitoring.future.FutureSimulator` (new patients start in state 0 at
-  randomisation).
+  randomisation); with covariates, every transition's linear predictor holds each
+  patient's own.
 
 A patient still followed is one alive at the cut whose last contact is within
 ``followup_window_days`` of it; the others stay censored at their last contact. The final
@@ -57,10 +58,6 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         if endpoint == "pfs" and "pfs" not in trial.endpoints:
             raise BayesHCCError("the plan's final rule is on PFS, but the data have no PFS "
                                 "endpoint.")
-        if fit.model.covariates:
-            raise BayesHCCError("completing a trial with an illness-death model that has "
-                                "covariates is not available: new patients' covariates would "
-                                "need a model. Complete with a model without covariates.")
         if not trial.has_dates:
             raise BayesHCCError("prediction needs calendar dates: the data have no "
                                 "randomization_date column.")
@@ -90,6 +87,11 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         self.prog_lower, self.prog_upper = d.prog_lower, d.prog_upper  # time unit
         self.n_draws = fit.n_draws
         self._accrual_so_far(trial, d.sites)
+        # covariates as FutureSimulator's: each enrolled patient's own, a new patient's
+        # those of an enrolled patient of the same site (Bayesian bootstrap)
+        self.covariates = tuple(fit.model.covariates or ())
+        self.X = np.asarray(d.X, float) if self.covariates else np.zeros((len(d), 0))
+        self.covariate_frame = frame[list(self.covariates)].reset_index(drop=True)
         self.markov = fit.model.time_scale == "markov"
         if self.scanned:
             pfs = trial.endpoint("pfs")
@@ -186,8 +188,20 @@ class IllnessDeathFutureSimulator(FutureSimulator):
             out[wide] = self._draw_node(nodes, dens, rng)
         return out
 
-    def _etas(self, log_hr, site_eff, arm, site):
-        return [log_hr[j] * arm + site_eff[j][site] for j in range(3)]
+    @staticmethod
+    def _etas(coef, arm, site, X):
+        """Each transition's linear predictor of the patients (arm, site index, standardized
+        covariates X) on one draw: ``coef`` = (log HRs (3,), site effects (3, sites),
+        covariate coefficients (3, columns))."""
+        log_hr, site_eff, beta = coef
+        return [log_hr[j] * arm + site_eff[j][site] + X @ beta[j] for j in range(3)]
+
+    def _new_rows(self, new_site, rng):
+        """Whose covariates each new patient carries (random numbers drawn only with
+        covariates: a completion without them draws the numbers it always did)."""
+        if self.covariates:
+            return self._covariate_rows(new_site, rng)
+        return np.zeros(len(new_site), np.int64)
 
     def simulate(self, s: int, rng: np.random.Generator) -> dict:
         """Absolute days (since the first randomization) of entry, the endpoint's event
@@ -195,8 +209,9 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         posterior draw ``s``; for PFS also the scan before a progression (``lower``) and the
         last scan done (``last_scan``)."""
         params, log_hr, site_eff = self.fit.draw_params(int(s))
+        coef = (log_hr, site_eff, self.fit.draw_betas(int(s)))
         if self.scanned:
-            return self._simulate_pfs(params, log_hr, site_eff, rng)
+            return self._simulate_pfs(params, coef, rng)
         n0 = len(self.entry)
         day = self.days
         death = np.where(self.event, self.entry + self.obs, np.inf)
@@ -205,7 +220,7 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         idx = np.flatnonzero(self.at_risk)
         if len(idx):
             t0 = self.obs[idx] / day  # time unit
-            etas = self._etas(log_hr, site_eff, self.arm[idx], self.site[idx])
+            etas = self._etas(coef, self.arm[idx], self.site[idx], self.X[idx])
             seen = np.isfinite(self.prog_upper[idx])
             t_death = np.empty(len(idx))
             if seen.any():
@@ -220,19 +235,20 @@ class IllnessDeathFutureSimulator(FutureSimulator):
                 _, t_death[free] = self._state_paths(params, [x[free] for x in etas],
                                                      self.prog_lower[idx][free], t0[free], rng)
             death[idx] = self._death_day_and_dropout(idx, t_death, censor, rate, rng)
-        arm, site, entry = self.arm, self.site, self.entry
+        arm, site, entry, rows = self.arm, self.site, self.entry, np.arange(n0)
         if self.n_new:
             new_entry, new_site, new_arm = self._accrue(rng)
-            etas = self._etas(log_hr, site_eff, new_arm, new_site)
+            new_rows = self._new_rows(new_site, rng)
+            etas = self._etas(coef, new_arm, new_site, self.X[new_rows])
             _, t_new = self._from_state0(params, etas, np.zeros(self.n_new), rng)
             new_death = new_entry + np.maximum(np.ceil(t_new * day), 1.0)
             new_cens = self._lost(new_entry, rate, rng)
             arm, site = np.r_[arm, new_arm], np.r_[site, new_site]
-            entry = np.r_[entry, new_entry]
+            entry, rows = np.r_[entry, new_entry], np.r_[rows, new_rows]
             death, censor = np.r_[death, new_death], np.r_[censor, new_cens]
         nan = np.full(len(entry), np.nan)
         return {"entry": entry, "death": death, "censor": censor, "arm": arm, "site": site,
-                "lower": nan, "last_scan": nan, "n_current": n0}
+                "lower": nan, "last_scan": nan, "n_current": n0, "covariate_row": rows}
 
     def _death_day_and_dropout(self, idx, t_death, censor, rate, rng):
         """Absolute death day of the patients ``idx`` still followed (whole days, after
@@ -271,7 +287,7 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         lower = np.where(np.isfinite(seen), before, np.where(dead, death_day, np.nan))
         return known, lower, last_done
 
-    def _simulate_pfs(self, params, log_hr, site_eff, rng) -> dict:
+    def _simulate_pfs(self, params, coef, rng) -> dict:
         n0 = len(self.entry)
         day = self.days
         done = self.pfs_event
@@ -284,24 +300,26 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         idx = np.flatnonzero(risk)
         if len(idx):
             t0 = self.obs[idx] / day
-            etas = self._etas(log_hr, site_eff, self.arm[idx], self.site[idx])
+            etas = self._etas(coef, self.arm[idx], self.site[idx], self.X[idx])
             prog, t_death = self._state_paths(params, etas, self.prog_lower[idx], t0, rng)
             death_day = self._death_day_and_dropout(idx, t_death, censor, rate, rng)
             scan0 = self.entry[idx] + self.prog_lower[idx] * day
             event[idx], lower[idx], last_scan[idx] = self._pfs_seen(
                 self.entry[idx], prog, death_day, censor[idx], scan0)
-        arm, site, entry = self.arm, self.site, self.entry
+        arm, site, entry, rows = self.arm, self.site, self.entry, np.arange(n0)
         if self.n_new:
             new_entry, new_site, new_arm = self._accrue(rng)
-            etas = self._etas(log_hr, site_eff, new_arm, new_site)
+            new_rows = self._new_rows(new_site, rng)
+            etas = self._etas(coef, new_arm, new_site, self.X[new_rows])
             prog, t_new = self._from_state0(params, etas, np.zeros(self.n_new), rng)
             death_day = new_entry + np.maximum(np.ceil(t_new * day), 1.0)
             new_cens = self._lost(new_entry, rate, rng)
             new_event, new_lower, new_last = self._pfs_seen(new_entry, prog, death_day,
                                                             new_cens, new_entry)
             arm, site = np.r_[arm, new_arm], np.r_[site, new_site]
-            entry = np.r_[entry, new_entry]
+            entry, rows = np.r_[entry, new_entry], np.r_[rows, new_rows]
             event, censor = np.r_[event, new_event], np.r_[censor, new_cens]
             lower, last_scan = np.r_[lower, new_lower], np.r_[last_scan, new_last]
         return {"entry": entry, "death": event, "censor": censor, "arm": arm, "site": site,
-                "lower": lower, "last_scan": last_scan, "n_current": n0}
+                "lower": lower, "last_scan": last_scan, "n_current": n0,
+                "covariate_row": rows}

@@ -289,12 +289,9 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
                                 "not an illness-death model; give one, e.g. "
                                 "bh.IllnessDeath('weibull_ph', site_effect='shared') (it is "
                                 "fitted to the look's data cut).")
-        if plan.spec.covariates:
-            raise BayesHCCError(f"interim_analysis: the plan's analysis adjusts for "
-                                f"{', '.join(map(str, plan.spec.covariates))}, and the "
-                                "illness-death completion does not carry patient covariates "
-                                "yet; leave completion_model out (the plan's own model "
-                                "completes the trial with each patient's covariates).")
+        from bayes_hcc.monitoring.predict import check_completion_covariates
+
+        check_completion_covariates(plan.spec, completion_model, "completion_model")
     lk = plan.look(look)
     date = look_date(trial, lk, plan.spec.endpoint)
     if trial.cut_date is not None and date > trial.cut_date:

@@ -286,6 +286,23 @@ def normal_final_probability(trial: TrialData, spec) -> float:
     return float(stats.norm.cdf(-mean / sd))
 
 
+def check_completion_covariates(spec, completion, name: str) -> None:
+    """An illness-death completion carries its own covariates into the completed trials:
+    those the plan's analysis adjusts for must be among them (checked before anything is
+    fitted; the refit failed inside a worker)."""
+    model = getattr(completion, "model", completion)
+    carried = set(map(str, getattr(model, "covariates", ()) or ()))
+    missing = [str(c) for c in spec.covariates if str(c) not in carried]
+    if missing:
+        raise BayesHCCError(
+            f"{name}: the plan's analysis {spec.name!r} adjusts for {', '.join(missing)}, "
+            f"which the illness-death completion model does not have: its completed trials "
+            f"would lack {'that column' if len(missing) == 1 else 'those columns'}. Give the "
+            f"model the same covariates (bh.IllnessDeath(..., covariates={missing!r})), or "
+            f"leave {name} out (the plan's own model completes the trial with each patient's "
+            f"covariates).")
+
+
 def _illness_death_simulator(trial, completion, pred, endpoint, random_seed):
     from bayes_hcc.monitoring.illness_death import IllnessDeathFutureSimulator
     from bayes_hcc.multistate import IllnessDeath, IllnessDeathFit
@@ -481,13 +498,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                             f"analysis's {final.events}: run interim_analysis(..., "
                             "look='final') instead of predicting it.")
     if completion is not None:
-        if plan.spec.covariates:  # before the completion model is fitted
-            raise BayesHCCError(
-                f"completion with an illness-death model: the plan's analysis "
-                f"{plan.spec.name!r} adjusts for {', '.join(map(str, plan.spec.covariates))}, "
-                "and the illness-death completion does not carry patient covariates yet. "
-                "Leave completion= out: the plan's own model completes the trial with each "
-                "patient's covariates.")
+        check_completion_covariates(plan.spec, completion, "completion")
         sim = _illness_death_simulator(trial, completion, pred, endpoint, random_seed)
     else:
         if fit is not None:

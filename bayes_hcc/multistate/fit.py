@@ -159,6 +159,17 @@ class IllnessDeathFit:
             site = np.zeros((3, len(self.data.sites)))
         return params, log_hr, site
 
+    def draw_betas(self, s: int) -> np.ndarray:
+        """Posterior draw ``s`` (flattened over chains) of each transition's covariate
+        coefficients (per standardized column of ``data.X``): (3, covariate columns);
+        (3, 0) without covariates."""
+        d = self.data
+        k = 0 if d.X is None else d.X.shape[1]
+        if not k:
+            return np.zeros((3, 0))
+        post = self._post()
+        return np.stack([post[f"{t}::beta"].values.reshape(-1, k)[s] for t in TRANSITIONS])
+
     #: draws per block of the pointwise log-likelihood (its quadrature rows are held for
     #: one block at a time: about 40 MB at 130 patients)
     LOGLIK_BLOCK = 250

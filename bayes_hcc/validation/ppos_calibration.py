@@ -223,6 +223,9 @@ class _TruthFit:
     def draw_params(self, s: int):
         return self._params, self._log_hr, self._site
 
+    def draw_betas(self, s: int):
+        return np.zeros((3, 0))  # the simulated truth has no covariates
+
 
 def _truth_simulator(trial, interim, plan, know_progression: bool = True):
     """Completes ``interim`` (a cut of the simulated ``trial``) from the truth: the true

@@ -138,10 +138,19 @@ def test_interim_look_with_ppos_and_design_refusal(cut, plan):
         bh.simulate_design(plan, n_trials=2)
 
 
-def test_an_illness_death_completion_of_an_adjusted_plan_is_refused(cut, plan):
-    """Its completed trials would lack the covariate the final refit adjusts for (the refit
-    failed inside a worker); refused before the completion model is fitted."""
-    with pytest.raises(bh.BayesHCCError, match="adjusts for ecog.*Leave completion= out"):
+def test_an_illness_death_completion_carries_the_covariates_the_plan_needs(cut, plan):
+    """An illness-death completion model with the plan's covariates completes the trial
+    with them (a point-mass posterior here: no MCMC for the completion); one without them
+    is refused before it is fitted (its completed trials would lack the column the final
+    refit adjusts for: the refit failed inside a worker)."""
+    from tests.multistate.test_completion import point_fit
+
+    joint = point_fit(cut, covariates=["ecog"], beta=(0.5, 0.2, 0.3))
+    res = bh.predictive_probability(cut, plan, completion=joint, n_sims=4, random_seed=2,
+                                    refit={"draws": 200, "tune": 200, "chains": 2})
+    assert 0 <= res.ppos <= 1 and res.n_sims == 4
+    with pytest.raises(bh.BayesHCCError, match="adjusts for ecog, which the illness-death "
+                       r"completion model does not have.*covariates=\['ecog'\]"):
         bh.predictive_probability(cut, plan, completion=bh.IllnessDeath("weibull_ph"))
-    with pytest.raises(bh.BayesHCCError, match="adjusts for ecog.*leave completion_model out"):
+    with pytest.raises(bh.BayesHCCError, match="completion_model: .*adjusts for ecog"):
         bh.interim_analysis(cut, plan, look="final", completion_model=bh.IllnessDeath())
