@@ -65,11 +65,15 @@ class FutureSimulator:
         patients are taken to resemble the site's patients so far, with the uncertainty of
         that resemblance carried into the PPoS. The completed trial carries the covariate
         columns, so the final rule's refit adjusts for them as the plan's analysis does.
+        With a stratified baseline each patient's times come from their stratum's
+        baseline, and a new patient takes the stratum of the enrolled patient drawn for them.
     prediction : Prediction
     """
 
-    #: the fit's covariate columns (empty: none)
+    #: the fit's covariate columns, and the columns a completed trial carries (those and a
+    #: stratified baseline's column; empty: none)
     covariates: tuple = ()
+    carried: tuple = ()
 
     def __init__(self, trial: TrialData, fit, prediction: Prediction):
         if not trial.has_dates:
@@ -108,16 +112,22 @@ class FutureSimulator:
         site_pos = {s: i for i, s in enumerate(fit.sites)}
         self.site = np.array([site_pos[s] for s in np.asarray(ep.sites)[ep.site]])
         self.arm = ep.arm.astype(np.int64)
-        if fit.strata:
-            raise BayesHCCError("predictions from a stratified baseline (strata=) are not "
-                                "available yet: new patients would need a stratum. Monitor "
-                                "with an unstratified model (site effects model the sites).")
         self.covariates = tuple(fit.settings.get("covariates") or ())
-        #: the standardized covariates of the enrolled patients, as the fit used them, and
-        #: their raw columns (what a new patient drawn from them carries into the data)
+        #: the standardized covariates of the enrolled patients, as the fit used them
         self.X = fit.design()[2] if self.covariates else np.zeros((len(ep), 0))
-        self.covariate_frame = frame[list(self.covariates)].reset_index(drop=True)
+        #: a stratified baseline: each enrolled patient's stratum (None: one baseline); a
+        #: new patient takes the stratum of the enrolled patient whose covariates they carry
+        self.stratum = fit.stratum()
+        column = fit.settings.get("strata")
+        extra = () if column in (None, "site") or column in self.covariates else (column,)
+        self.carried = self.covariates + extra
+        #: the raw columns a completed trial carries (a new patient's drawn with its row)
+        self.covariate_frame = frame[list(self.carried)].reset_index(drop=True)
         self.params = posterior_params(fit)
+        if self.stratum is not None:
+            from bayes_hcc.units import log_unit_in_months
+
+            self.n_strata, self.log_unit = len(fit.strata), log_unit_in_months(fit.time_unit)
         self.n_draws = fit.n_draws
         self.base = {a: fit.family.params_for_arm(self.params, a) for a in (0, 1)}
         self._accrual_so_far(trial, fit.sites)
@@ -139,9 +149,10 @@ class FutureSimulator:
         self.labels = {"arm": np.asarray(trial.arms), "site": np.asarray(sites)}
 
     # -- one completed trial -----------------------------------------------------------------
-    def _residual_days(self, s, arm, site, t0_days, rng, X=None):
+    def _residual_days(self, s, arm, site, t0_days, rng, X=None, stratum=None):
         """Event day (from randomization) given survival to t0, for one posterior draw;
-        ``X`` the patients' standardized covariates (None: no covariates)."""
+        ``X`` the patients' standardized covariates (None: no covariates), ``stratum``
+        their strata of a stratified baseline."""
         fam = self.fit.family
         post_s = {k: v[s:s + 1] for k, v in self.params.items()}
         eta = eta_numpy(post_s, arm, site, np.zeros((len(arm), 0)) if X is None else X,
@@ -149,10 +160,15 @@ class FutureSimulator:
                         arm_effect=fam.arm_effect)[0]
         e = rng.exponential(size=len(arm))
         out = np.empty(len(arm))
-        for a in (0, 1):
-            m = arm == a
+        if stratum is not None:  # each stratum's baseline, each arm's
+            from bayes_hcc.models.design import patient_groups
+
+            groups = patient_groups(fam, post_s, arm, stratum, self.n_strata, self.log_unit)
+        else:
+            groups = ((arm == a, {k: v[s:s + 1] for k, v in self.base[a].items()})
+                      for a in (0, 1))
+        for m, p in groups:
             if m.any():
-                p = {k: v[s:s + 1] for k, v in self.base[a].items()}
                 out[m] = conditional_event_times(fam, p, eta[m], t0_days[m] / self.days,
                                                  e[m]) * self.days
         # whole days, strictly after the last day known alive
@@ -187,9 +203,9 @@ class FutureSimulator:
         idx = np.flatnonzero(self.at_risk)
         if len(idx):
             t0 = self.obs[idx]
-            death[idx] = self.entry[idx] + self._residual_days(s, self.arm[idx],
-                                                               self.site[idx], t0, rng,
-                                                               self.X[idx])
+            death[idx] = self.entry[idx] + self._residual_days(
+                s, self.arm[idx], self.site[idx], t0, rng, self.X[idx],
+                None if self.stratum is None else self.stratum[idx])
             if rate > 0:
                 censor[idx] = self.entry[idx] + t0 + np.ceil(rng.exponential(1 / rate,
                                                                              len(idx)))
@@ -200,13 +216,13 @@ class FutureSimulator:
         rows = np.arange(n0)  # whose covariates each patient carries
         if self.n_new:
             new_entry, new_site, new_arm = self._accrue(rng)
-            # drawn only with covariates: the random numbers of a model without them, and
-            # so its recorded PPoS, are as before
-            new_rows = self._covariate_rows(new_site, rng) if self.covariates else \
-                np.zeros(self.n_new, np.int64)
-            new_death = new_entry + self._residual_days(s, new_arm, new_site,
-                                                        np.zeros(self.n_new), rng,
-                                                        self.X[new_rows])
+            # drawn only with covariates or strata: the random numbers of a model without
+            # them, and so its recorded PPoS, are as before
+            new_rows = self._covariate_rows(new_site, rng) if self.covariates or \
+                self.stratum is not None else np.zeros(self.n_new, np.int64)
+            new_death = new_entry + self._residual_days(
+                s, new_arm, new_site, np.zeros(self.n_new), rng, self.X[new_rows],
+                None if self.stratum is None else self.stratum[new_rows])
             new_cens = self._lost(new_entry, rate, rng)
             new_lower, new_last = np.full(self.n_new, np.nan), new_entry.copy()
             if self.scanned:
@@ -279,9 +295,9 @@ class FutureSimulator:
             "site": self.labels["site"][sim["site"][keep]],
             "arm": self.labels["arm"][sim["arm"][keep]],
         })
-        if self.covariates:  # each patient's own, a new patient's drawn (_covariate_rows)
+        if self.carried:  # each patient's own, a new patient's drawn (_covariate_rows)
             rows = sim["covariate_row"][keep]
-            for c in self.covariates:
+            for c in self.carried:
                 frame[c] = self.covariate_frame[c].to_numpy()[rows]
         if self.scanned:
             # censored: the last scan done by the cut (scans every scan_days after the last)

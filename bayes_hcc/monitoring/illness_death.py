@@ -91,7 +91,8 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         # those of an enrolled patient of the same site (Bayesian bootstrap)
         self.covariates = tuple(fit.model.covariates or ())
         self.X = np.asarray(d.X, float) if self.covariates else np.zeros((len(d), 0))
-        self.covariate_frame = frame[list(self.covariates)].reset_index(drop=True)
+        self.carried = self.covariates
+        self.covariate_frame = frame[list(self.carried)].reset_index(drop=True)
         self.markov = fit.model.time_scale == "markov"
         if self.scanned:
             pfs = trial.endpoint("pfs")
