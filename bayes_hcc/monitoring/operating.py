@@ -450,12 +450,16 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     from bayes_hcc.runner import run_tasks, shared_pool
 
     plan = load_plan(plan)
-    if plan.spec.covariates:
-        raise BayesHCCError(f"simulate_design: the plan's analysis {plan.spec.name!r} adjusts "
-                            f"for {', '.join(map(str, plan.spec.covariates))}, and simulated "
-                            "trials have no patient covariates: judge the design with the "
-                            "same analysis without covariates. Predictions at a look "
-                            "(bh.predictive_probability) do use them.")
+    strata = dict(plan.spec.strata).get("column") if plan.spec.strata else None
+    columns = [*map(str, plan.spec.covariates), *([strata] if strata not in (None, "site")
+                                                  else [])]
+    if columns:
+        raise BayesHCCError(f"simulate_design: the plan's analysis {plan.spec.name!r} uses "
+                            f"the column(s) {', '.join(columns)} (covariates or strata), and "
+                            "simulated trials have no patient columns but site: judge the "
+                            "design with the same analysis without them (strata by site "
+                            "work). Predictions at a look (bh.predictive_probability) do "
+                            "use them.")
     if scenarios is None:
         scenarios = DEFAULT_SCENARIOS
     elif not isinstance(scenarios, dict):

@@ -135,7 +135,7 @@ def test_interim_look_with_ppos_and_design_refusal(cut, plan):
                              "prediction": {"sample_size": 130, "n_sims": 4}})
     res = bh.interim_analysis(cut, looked, look=1, ppos=True, fast=True)
     assert 0 <= res.record["ppos"]["ppos"] <= 1 and res.record["ppos"]["n_sims"] == 4
-    with pytest.raises(bh.BayesHCCError, match="adjusts for ecog.*no patient covariates"):
+    with pytest.raises(bh.BayesHCCError, match="uses the column.*ecog.*no patient columns"):
         bh.simulate_design(plan, n_trials=2)
 
 
@@ -211,6 +211,9 @@ def test_completions_of_a_stratified_baseline_use_each_patients_stratum(example_
     done = sim.completed_trial(out, float(out["entry"].max()) + 1)
     assert np.array_equal(done.to_frame()["region"].to_numpy(),
                           region.to_numpy()[out["covariate_row"]])
+    # simulated design trials have no region column: refused before any is simulated
+    with pytest.raises(bh.BayesHCCError, match="uses the column.*region"):
+        bh.simulate_design(strat, n_trials=2)
     res = bh.predictive_probability(trial, strat, fit=fit, random_seed=1,
                                     refit={"draws": 200, "tune": 200, "chains": 2})
     assert 0 <= res.ppos <= 1 and res.n_sims == 4
