@@ -23,13 +23,14 @@ For one posterior draw of a fitted :class:`~bayes_hcc.IllnessDeath` model:
 
 A patient still followed is one alive at the cut whose last contact is within
 ``followup_window_days`` of it; the others stay censored at their last contact. The final
-rule is the plan's, on OS or on PFS (its analysis model refitted, or its normal
-approximation). For PFS the completed trial carries what a trial would record: a
+rule is the plan's, on OS, PFS or TTP (its analysis model refitted, or its normal
+approximation). For PFS and TTP the completed trial carries what a trial would record: a
 progression at the first scan (every ``assessment_interval`` months after the patient's last
 scan) at or after it while the patient is alive and followed, interval-censored between
 that scan and the one before; a death before any scan shows the progression is a PFS event
-at death (exact); patients alive and followed without a progression seen are censored at
-their last scan. Patients with a PFS event at the cut keep it.
+at death (exact) and censors TTP at the last scan before it; patients alive and followed
+without a progression seen are censored at their last scan. Patients with an event of the
+endpoint at the cut keep it.
 """
 
 from __future__ import annotations
@@ -47,17 +48,17 @@ __all__ = ["IllnessDeathFutureSimulator"]
 
 class IllnessDeathFutureSimulator(FutureSimulator):
     """Completes a trial from an :class:`~bayes_hcc.IllnessDeathFit` (module docstring);
-    the completed trial carries the plan's endpoint (OS or PFS), what the final rule
+    the completed trial carries the plan's endpoint (OS, PFS or TTP), what the final rule
     reads."""
 
     def __init__(self, trial, fit, prediction, endpoint: str = "os"):
-        if endpoint not in ("os", "pfs"):
+        if endpoint not in ("os", "pfs", "ttp"):
             raise BayesHCCError(f"completing a trial with an illness-death model for a final "
                                 f"rule on {endpoint.upper()} is not available; the plan's "
-                                "endpoint must be OS or PFS.")
-        if endpoint == "pfs" and "pfs" not in trial.endpoints:
-            raise BayesHCCError("the plan's final rule is on PFS, but the data have no PFS "
-                                "endpoint.")
+                                "endpoint must be OS, PFS or TTP.")
+        if endpoint != "os" and endpoint not in trial.endpoints:
+            raise BayesHCCError(f"the plan's final rule is on {endpoint.upper()}, but the data "
+                                f"have no {endpoint.upper()} endpoint.")
         if not trial.has_dates:
             raise BayesHCCError("prediction needs calendar dates: the data have no "
                                 "randomization_date column.")
@@ -65,7 +66,7 @@ class IllnessDeathFutureSimulator(FutureSimulator):
             raise BayesHCCError("the illness-death fit was not made on these data (data "
                                 "fingerprints differ); fit it to the same data cut.")
         self.trial, self.fit, self.prediction = trial, fit, prediction
-        self.endpoint, self.scanned = endpoint, endpoint == "pfs"
+        self.endpoint, self.scanned = endpoint, endpoint != "os"
         self.days = DAYS_PER_UNIT[trial.time_unit]
         self.scan_days = prediction.assessment_interval * DAYS_PER_UNIT["months"]
         frame = trial.to_frame()
@@ -94,12 +95,12 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         self.carried = self.covariates
         self.covariate_frame = frame[list(self.carried)].reset_index(drop=True)
         self.markov = fit.model.time_scale == "markov"
-        if self.scanned:
-            pfs = trial.endpoint("pfs")
-            self.pfs_time, self.pfs_lower = pfs.time * self.days, pfs.lower * self.days
-            self.pfs_event = pfs.event.astype(bool)
-            # still to complete for PFS: followed, alive and without a progression seen
-            self.pfs_at_risk = self.at_risk & ~d.progressed & ~self.pfs_event
+        if self.scanned:  # PFS or TTP, seen at scans
+            ep = trial.endpoint(endpoint)
+            self.scan_time, self.scan_lower = ep.time * self.days, ep.lower * self.days
+            self.scan_event = ep.event.astype(bool)
+            # still to complete: followed, alive and without a progression seen
+            self.scan_at_risk = self.at_risk & ~d.progressed & ~self.scan_event
 
     # -- transitions of one draw ------------------------------------------------------------
     def _after_progression(self, params, eta12, u, t0, rng):
@@ -212,7 +213,7 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         params, log_hr, site_eff = self.fit.draw_params(int(s))
         coef = (log_hr, site_eff, self.fit.draw_betas(int(s)))
         if self.scanned:
-            return self._simulate_pfs(params, coef, rng)
+            return self._simulate_scanned(params, coef, rng)
         n0 = len(self.entry)
         day = self.days
         death = np.where(self.event, self.entry + self.obs, np.inf)
@@ -277,26 +278,28 @@ class IllnessDeathFutureSimulator(FutureSimulator):
             prog[~went], death[~went] = self._from_state0(params, stay, t0[~went], rng)
         return prog, death
 
-    def _pfs_seen(self, entry, prog, death_day, censor, last_scan):
-        """PFS as recorded from latent paths (absolute days): (day the event is known, the
-        scan before a progression or the death day, last scan done)."""
+    def _scans_seen(self, entry, prog, death_day, censor, last_scan):
+        """PFS or TTP as recorded from latent paths (absolute days): (day the event is
+        known, the scan before a progression or the death day, last scan done). A death
+        before a progression is seen is a PFS event; it ends TTP's follow-up (censored at
+        the last scan done)."""
         prog_day = entry + np.where(np.isfinite(prog), np.ceil(prog * self.days), np.inf)
         end = np.minimum(censor, death_day)  # scans only while alive and followed
         seen, before, last_done = self._seen_at_scans(prog_day, last_scan, end)
-        dead = ~np.isfinite(seen) & (death_day <= censor)
+        dead = ~np.isfinite(seen) & (death_day <= censor) & (self.endpoint == "pfs")
         known = np.where(np.isfinite(seen), seen, np.where(dead, death_day, np.inf))
         lower = np.where(np.isfinite(seen), before, np.where(dead, death_day, np.nan))
         return known, lower, last_done
 
-    def _simulate_pfs(self, params, coef, rng) -> dict:
+    def _simulate_scanned(self, params, coef, rng) -> dict:
         n0 = len(self.entry)
         day = self.days
-        done = self.pfs_event
-        event = np.where(done, self.entry + self.pfs_time, np.inf)
-        lower = np.where(done, self.entry + self.pfs_lower, np.nan)
-        risk = self.pfs_at_risk
-        censor = np.where(done | risk, np.inf, self.entry + self.pfs_time)
-        last_scan = self.entry + self.pfs_time  # censored: their last progression-free scan
+        done = self.scan_event
+        event = np.where(done, self.entry + self.scan_time, np.inf)
+        lower = np.where(done, self.entry + self.scan_lower, np.nan)
+        risk = self.scan_at_risk
+        censor = np.where(done | risk, np.inf, self.entry + self.scan_time)
+        last_scan = self.entry + self.scan_time  # censored: their last progression-free scan
         rate = -np.log1p(-self.prediction.dropout_per_year) / 365.25
         idx = np.flatnonzero(risk)
         if len(idx):
@@ -305,7 +308,7 @@ class IllnessDeathFutureSimulator(FutureSimulator):
             prog, t_death = self._state_paths(params, etas, self.prog_lower[idx], t0, rng)
             death_day = self._death_day_and_dropout(idx, t_death, censor, rate, rng)
             scan0 = self.entry[idx] + self.prog_lower[idx] * day
-            event[idx], lower[idx], last_scan[idx] = self._pfs_seen(
+            event[idx], lower[idx], last_scan[idx] = self._scans_seen(
                 self.entry[idx], prog, death_day, censor[idx], scan0)
         arm, site, entry, rows = self.arm, self.site, self.entry, np.arange(n0)
         if self.n_new:
@@ -315,8 +318,8 @@ class IllnessDeathFutureSimulator(FutureSimulator):
             prog, t_new = self._from_state0(params, etas, np.zeros(self.n_new), rng)
             death_day = new_entry + np.maximum(np.ceil(t_new * day), 1.0)
             new_cens = self._lost(new_entry, rate, rng)
-            new_event, new_lower, new_last = self._pfs_seen(new_entry, prog, death_day,
-                                                            new_cens, new_entry)
+            new_event, new_lower, new_last = self._scans_seen(new_entry, prog, death_day,
+                                                              new_cens, new_entry)
             arm, site = np.r_[arm, new_arm], np.r_[site, new_site]
             entry, rows = np.r_[entry, new_entry], np.r_[rows, new_rows]
             event, censor = np.r_[event, new_event], np.r_[censor, new_cens]

@@ -23,7 +23,9 @@ randomization for a new patient) while the patient is followed, and the event is
 interval-censored between the scan before and that scan. Documented approximations: every
 PFS event, death included, is seen at a scan; death, which censors TTP, is not modelled
 beyond ``dropout_per_year``; a patient is still followed when alive (OS) and last seen within
-``followup_window_days`` of the cut.
+``followup_window_days`` of the cut. The illness-death completion (``completion=``,
+``monitoring.illness_death``) models progression and death together: deaths exact, and
+TTP censored by them.
 
 The final analysis is then cut where the plan puts it (an event count or a date) and the
 final rule is applied: by refitting the plan's analysis model (MCMC; the compiled model is

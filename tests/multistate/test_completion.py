@@ -320,9 +320,9 @@ def test_an_arm_without_scans_has_no_pfs_or_ttp_follow_up(cut):
     assert np.isfinite(p).all() and "RMST PFS (6) difference > 0" in p.index
 
 
-def pfs_simulator(cut, **kw):
+def pfs_simulator(cut, endpoint="pfs", **kw):
     return IllnessDeathFutureSimulator(cut, point_fit(cut, **kw), Prediction(
-        sample_size=len(cut), dropout_per_year=0.0, followup_window_days=10_000), "pfs")
+        sample_size=len(cut), dropout_per_year=0.0, followup_window_days=10_000), endpoint)
 
 
 def _death_share_by_hand(l1, l2, l3, n, rng, days=30.4375):
@@ -355,8 +355,8 @@ def test_pfs_completion_records_progression_at_scans_or_death(cut, l3):
     prog, death = sim._state_paths(params, [np.zeros(n)] * 3, t0.copy(), t0, rng)
     entry = np.zeros(n)
     death_day = np.maximum(np.ceil(death * sim.days), np.floor(3.0 * sim.days) + 1)
-    known, lower, _ = sim._pfs_seen(entry, prog, death_day, np.full(n, np.inf),
-                                    np.full(n, 91.0))
+    known, lower, _ = sim._scans_seen(entry, prog, death_day, np.full(n, np.inf),
+                                      np.full(n, 91.0))
     assert np.all(np.isfinite(known))  # no censoring: everyone has a PFS event
     is_death = known == lower
     p = _death_share_by_hand(0.10, 0.03, l3, n, np.random.default_rng(8))
@@ -375,6 +375,59 @@ def test_pfs_completion_records_progression_at_scans_or_death(cut, l3):
         assert np.all(known[seen] >= np.ceil(prog[seen] * sim.days))
 
 
+def test_ttp_completion_records_progression_at_scans_and_censors_at_death(cut):
+    """The same 40,000 patients completed for a TTP final rule (it was refused: the
+    single-endpoint TTP completion does not model death, which censors TTP): a progression
+    seen at a scan before death is a TTP event, with the share the rule written
+    independently gives (1 - its share of PFS events that are deaths), at the same scans as
+    for PFS; a death before a progression is seen is no event (censored at the last scan
+    done before it)."""
+    sim = pfs_simulator(cut, "ttp", rates=(0.10, 0.03, 1.0))
+    n = 40_000
+    rng = np.random.default_rng(5)
+    params, _, _ = sim.fit.draw_params(0)
+    t0 = np.full(n, 3.0)
+    prog, death = sim._state_paths(params, [np.zeros(n)] * 3, t0.copy(), t0, rng)
+    death_day = np.maximum(np.ceil(death * sim.days), np.floor(3.0 * sim.days) + 1)
+    known, lower, last = sim._scans_seen(np.zeros(n), prog, death_day, np.full(n, np.inf),
+                                         np.full(n, 91.0))
+    event = np.isfinite(known)
+    p = 1.0 - _death_share_by_hand(0.10, 0.03, 1.0, n, np.random.default_rng(8))
+    assert abs(event.mean() - p) < 4 * np.sqrt(2 * p * (1 - p) / n)
+    assert set(np.unique(known[event] - lower[event])) <= {60.0, 61.0}
+    assert np.all(known[event] <= death_day[event])
+    # censored: no lower bound; their last scan was done by the day they died
+    assert np.isnan(lower[~event]).all() and np.all(last[~event] <= death_day[~event])
+    # and as the PFS completion sees the same paths: PFS events at the same scans
+    pfs = pfs_simulator(cut, rates=(0.10, 0.03, 1.0))
+    k_pfs, _, _ = pfs._scans_seen(np.zeros(n), prog, death_day, np.full(n, np.inf),
+                                  np.full(n, 91.0))
+    np.testing.assert_array_equal(k_pfs[event], known[event])
+
+
+def test_ppos_with_a_ttp_final_rule(cut, tmp_path):
+    """A plan whose final rule is on TTP runs with the illness-death completion: each
+    observed TTP event kept, TTP carried as a scanned endpoint with more events."""
+    models = Path(__file__).resolve().parents[2] / "models"
+    plan_path = tmp_path / "ttp_plan.toml"
+    plan_path.write_text(f'name = "ttp"\nanalysis = "{models / "secondary_ttp.toml"}"\n'
+                         '[final]\nevents = 90\nsuccess = 0.975\n'
+                         '[prediction]\nsample_size = 130\ndropout_per_year = 0.05\n'
+                         'followup_window_days = 91\nn_sims = 10\nmethod = "normal"\n')
+    sim = pfs_simulator(cut, "ttp")
+    done = sim.simulate(0, np.random.default_rng(6))
+    ttp = cut.endpoint("ttp")
+    ev = ttp.event.astype(bool)
+    np.testing.assert_allclose(done["death"][:len(ttp)][ev], sim.entry[ev] + sim.scan_time[ev])
+    completed = sim.completed_trial(done, float(np.nanmax(done["death"][np.isfinite(
+        done["death"])])))
+    assert completed.endpoint("ttp").has_bounds
+    assert completed.endpoint("ttp").n_events > ttp.n_events
+    pp = bh.predictive_probability(cut, bh.load_plan(plan_path), completion=point_fit(cut),
+                                   n_sims=10, method="normal", random_seed=7)
+    assert 0 <= pp.ppos <= 1
+
+
 def test_ppos_with_a_pfs_final_rule(cut, tmp_path):
     """A plan whose final rule is on PFS runs with the illness-death completion: completed
     trials keep each observed PFS event and carry PFS as a scanned endpoint."""
@@ -389,7 +442,7 @@ def test_ppos_with_a_pfs_final_rule(cut, tmp_path):
     pfs = cut.endpoint("pfs")
     n0 = len(pfs)
     ev = pfs.event.astype(bool)
-    np.testing.assert_allclose(done["death"][:n0][ev], sim.entry[ev] + sim.pfs_time[ev])
+    np.testing.assert_allclose(done["death"][:n0][ev], sim.entry[ev] + sim.scan_time[ev])
     completed = sim.completed_trial(done, float(np.nanmax(done["death"][np.isfinite(
         done["death"])])))
     assert completed.endpoint("pfs").has_bounds and completed.endpoint("pfs").n_events > \
