@@ -87,6 +87,14 @@ class FutureSimulator:
                                 "differ); fit the plan's model to the same data cut.")
         self.trial, self.fit, self.prediction = trial, fit, prediction
         self.endpoint = fit.endpoint
+        if self.endpoint == "ttp" and "os" in trial.endpoints and \
+                trial.endpoint("os").event.any():
+            warn("completing TTP with its own model: death, which censors TTP, is not "
+                 "modelled (only dropout_per_year), so patients who would die first stay at "
+                 "risk of progression and the predicted progressions come too many and too "
+                 "early. An illness-death completion models both: "
+                 "completion=bh.IllnessDeath('weibull_ph') (predictive_probability) or "
+                 "completion_model= (interim_analysis).", DataWarning)
         self.days = DAYS_PER_UNIT[trial.time_unit]
         frame = trial.to_frame()
         ep = trial.endpoint(self.endpoint)
