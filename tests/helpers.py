@@ -84,3 +84,28 @@ def python_linker():
     mode = Mode(linker="py", optimizer="fast_run").excluding("fusion")
     with pytensor.config.change_flags(mode=mode):
         yield
+
+
+def complete_many(sim, reps: int, rng, at, group, draw=lambda r: 0):
+    """``reps`` trial completions by a prediction simulator (``monitoring.future``): the
+    residual days (after their observed follow-up) of the enrolled patients ``at``, shape
+    (reps, len(at)); the days from randomization to the event of the new control-arm
+    patients, by the ``group`` (one value per enrolled patient) of the enrolled patient
+    each was drawn from; the drawn rows and the new patients' sites; and the last
+    completion. ``draw(r)``: the posterior draw of completion r."""
+    n0 = len(sim.entry)
+    residual = np.empty((reps, len(at)))
+    new = {g: [] for g in np.unique(group)}
+    rows, sites = [], []
+    for r in range(reps):
+        out = sim.simulate(draw(r), rng)
+        residual[r] = out["death"][at] - sim.entry[at] - sim.obs[at]
+        src = out["covariate_row"][n0:]
+        rows.append(src)
+        sites.append(out["site"][n0:])
+        control = out["arm"][n0:] == 0
+        for g in new:
+            m = control & (group[src] == g)
+            new[g].extend(out["death"][n0:][m] - out["entry"][n0:][m])
+    return (residual, {g: np.asarray(v) for g, v in new.items()}, np.concatenate(rows),
+            np.concatenate(sites), out)

@@ -18,6 +18,7 @@ from bayes_hcc.data.trial import TrialData
 from bayes_hcc.monitoring.plan import plan_from_dict
 from bayes_hcc.monitoring.predict import FutureSimulator
 from bayes_hcc.units import DAYS_PER_UNIT
+from tests.helpers import complete_many
 
 CUT = "2018-10-31"  # accrual still going on: new patients are simulated
 SPEC = {"name": "exp_ecog", "endpoint": "os", "family": "exponential_ph",
@@ -71,30 +72,17 @@ def test_completions_use_each_patients_covariates(cut, plan, fit):
     day = DAYS_PER_UNIT[cut.time_unit]
     rng = np.random.default_rng(2)
     idx = np.flatnonzero(sim.at_risk)
-    n0, reps = len(sim.entry), 2000
-    residual = np.empty((reps, len(idx)))
-    new = {0: [], 1: []}  # days to death of new control patients, by covariate value
-    rows, sites = [], []
-    for r in range(reps):
-        out = sim.simulate(0, rng)
-        residual[r] = out["death"][idx] - sim.entry[idx] - sim.obs[idx]
-        src = out["covariate_row"][n0:]
-        rows.append(src)
-        sites.append(out["site"][n0:])
-        control = out["arm"][n0:] == 0
-        for v in (0, 1):
-            m = control & (x[src] == v)
-            new[v].extend(out["death"][n0:][m] - out["entry"][n0:][m])
+    reps = 2000
+    residual, new, rows, sites, _ = complete_many(sim, reps, rng, idx, x)
     mean = day / np.exp(log_lambda + log_hr * sim.arm[idx] + 1.2 * z[idx])
     z_score = (residual.mean(axis=0) - 0.5 - mean) / (mean / np.sqrt(reps))
     assert np.abs(z_score).max() < 4.5, z_score
     # a new patient's time comes from the covariates they carry
     for v in (0, 1):
         expect = day / np.exp(log_lambda + 1.2 * z[x == v][0])
-        got = np.asarray(new[v])
+        got = new[v]
         assert abs(got.mean() - 0.5 - expect) < 4 * expect / np.sqrt(len(got)), (v, len(got))
     # ... which are those of an enrolled patient of their own site, in proportion
-    rows, sites = np.concatenate(rows), np.concatenate(sites)
     assert np.array_equal(sim.site[rows], sites)
     for s in np.unique(sim.site):
         share = x[sim.site == s].mean()
@@ -190,23 +178,14 @@ def test_completions_of_a_stratified_baseline_use_each_patients_stratum(example_
     log_lambda, log_hr = float(sim.params["log_lambda"][0]), float(sim.params["log_hr"][0])
     day = DAYS_PER_UNIT[trial.time_unit]
     idx = np.flatnonzero(sim.at_risk)
-    n0, reps = len(sim.entry), 2000
-    residual = np.empty((reps, len(idx)))
-    new = {0: [], 1: []}
-    for r in range(reps):
-        out = sim.simulate(0, rng)
-        residual[r] = out["death"][idx] - sim.entry[idx] - sim.obs[idx]
-        src = out["covariate_row"][n0:]
-        control = out["arm"][n0:] == 0
-        for st in (0, 1):
-            m = control & (stratum[src] == st)
-            new[st].extend(out["death"][n0:][m] - out["entry"][n0:][m])
+    reps = 2000
+    residual, new, _, _, out = complete_many(sim, reps, rng, idx, stratum)
     mean = day / np.exp(log_lambda + dev[stratum[idx]] + log_hr * sim.arm[idx])
     score = (residual.mean(axis=0) - 0.5 - mean) / (mean / np.sqrt(reps))
     assert np.abs(score).max() < 4.5, score
     for st in (0, 1):
         expect = day / np.exp(log_lambda + dev[st])
-        got = np.asarray(new[st])
+        got = new[st]
         assert abs(got.mean() - 0.5 - expect) < 4.5 * expect / np.sqrt(len(got)), st
     done = sim.completed_trial(out, float(out["entry"].max()) + 1)
     assert np.array_equal(done.to_frame()["region"].to_numpy(),

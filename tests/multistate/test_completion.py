@@ -15,6 +15,7 @@ from bayes_hcc.families.exponential import ExponentialFamily
 from bayes_hcc.monitoring.illness_death import IllnessDeathFutureSimulator
 from bayes_hcc.monitoring.plan import Prediction
 from bayes_hcc.multistate.likelihood import TRANSITIONS
+from tests.helpers import complete_many
 
 RATES = (0.10, 0.03, 0.12)  # progression, death without and after progression (per month)
 
@@ -375,6 +376,19 @@ def test_pfs_completion_records_progression_at_scans_or_death(cut, l3):
         assert np.all(known[seen] >= np.ceil(prog[seen] * sim.days))
 
 
+def _final_rule_plan(tmp_path, endpoint: str, events: int, n_sims: int) -> Path:
+    """A plan file whose final rule is on ``endpoint`` (the shipped secondary spec), with
+    the normal-approximation PPoS."""
+    models = Path(__file__).resolve().parents[2] / "models"
+    path = tmp_path / f"{endpoint}_plan.toml"
+    path.write_text(f'name = "{endpoint}"\n'
+                    f'analysis = "{models / f"secondary_{endpoint}.toml"}"\n'
+                    f'[final]\nevents = {events}\nsuccess = 0.975\n'
+                    '[prediction]\nsample_size = 130\ndropout_per_year = 0.05\n'
+                    f'followup_window_days = 91\nn_sims = {n_sims}\nmethod = "normal"\n')
+    return path
+
+
 def test_ttp_completion_records_progression_at_scans_and_censors_at_death(cut):
     """The same 40,000 patients completed for a TTP final rule (it was refused: the
     single-endpoint TTP completion does not model death, which censors TTP): a progression
@@ -408,12 +422,7 @@ def test_ttp_completion_records_progression_at_scans_and_censors_at_death(cut):
 def test_ppos_with_a_ttp_final_rule(cut, tmp_path):
     """A plan whose final rule is on TTP runs with the illness-death completion: each
     observed TTP event kept, TTP carried as a scanned endpoint with more events."""
-    models = Path(__file__).resolve().parents[2] / "models"
-    plan_path = tmp_path / "ttp_plan.toml"
-    plan_path.write_text(f'name = "ttp"\nanalysis = "{models / "secondary_ttp.toml"}"\n'
-                         '[final]\nevents = 90\nsuccess = 0.975\n'
-                         '[prediction]\nsample_size = 130\ndropout_per_year = 0.05\n'
-                         'followup_window_days = 91\nn_sims = 10\nmethod = "normal"\n')
+    plan_path = _final_rule_plan(tmp_path, "ttp", events=90, n_sims=10)
     sim = pfs_simulator(cut, "ttp")
     done = sim.simulate(0, np.random.default_rng(6))
     ttp = cut.endpoint("ttp")
@@ -431,12 +440,7 @@ def test_ppos_with_a_ttp_final_rule(cut, tmp_path):
 def test_ppos_with_a_pfs_final_rule(cut, tmp_path):
     """A plan whose final rule is on PFS runs with the illness-death completion: completed
     trials keep each observed PFS event and carry PFS as a scanned endpoint."""
-    models = Path(__file__).resolve().parents[2] / "models"
-    plan_path = tmp_path / "pfs_plan.toml"
-    plan_path.write_text(f'name = "pfs"\nanalysis = "{models / "secondary_pfs.toml"}"\n'
-                         '[final]\nevents = 125\nsuccess = 0.975\n'
-                         '[prediction]\nsample_size = 130\ndropout_per_year = 0.05\n'
-                         'followup_window_days = 91\nn_sims = 20\nmethod = "normal"\n')
+    plan_path = _final_rule_plan(tmp_path, "pfs", events=125, n_sims=20)
     sim = pfs_simulator(cut, log_hr=(-0.4, -0.36, -0.36))
     done = sim.simulate(0, np.random.default_rng(6))
     pfs = cut.endpoint("pfs")
@@ -958,19 +962,8 @@ def test_completions_use_each_patients_covariates(cut):
     after = np.flatnonzero(sim.at_risk & np.isfinite(sim.prog_upper))
     assert len(after) >= 3 and len(np.unique(x[after])) == 2
     n0, reps = len(sim.entry), 4000
-    residual = np.empty((reps, len(after)))
-    new = {0: [], 1: []}
-    rows, sites = [], []
-    for r in range(reps):
-        out = sim.simulate(r % 20, rng)
-        residual[r] = out["death"][after] - sim.entry[after] - sim.obs[after]
-        src = out["covariate_row"][n0:]
-        rows.append(src)
-        sites.append(out["site"][n0:])
-        control = out["arm"][n0:] == 0
-        for v in (0, 1):
-            m = control & (x[src] == v)
-            new[v].extend(out["death"][n0:][m] - out["entry"][n0:][m])
+    residual, new, rows, sites, out = complete_many(sim, reps, rng, after, x,
+                                                    draw=lambda r: r % 20)
     l1, l2, l3 = RATES
     mean = month / (l3 * np.exp(beta[2] * z[after]))
     score = (residual.mean(axis=0) - 0.5 - mean) / (mean / np.sqrt(reps))
@@ -979,9 +972,8 @@ def test_completions_use_each_patients_covariates(cut):
         zv = z[x == v][0]
         a1, a2, a3 = (r * np.exp(b * zv) for r, b in zip(RATES, beta))
         expect = month * (1 / (a1 + a2) + a1 / ((a1 + a2) * a3))
-        got = np.asarray(new[v])
+        got = new[v]
         assert abs(got.mean() - 0.5 - expect) < 4.5 * got.std() / np.sqrt(len(got)), v
-    rows, sites = np.concatenate(rows), np.concatenate(sites)
     assert np.array_equal(sim.site[rows], sites)
     # the completed trial carries every patient's covariate (drawn for the new ones)
     done = sim.completed_trial(out, float(out["entry"].max()) + 1)
