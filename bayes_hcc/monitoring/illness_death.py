@@ -49,9 +49,10 @@ __all__ = ["IllnessDeathFutureSimulator"]
 class IllnessDeathFutureSimulator(FutureSimulator):
     """Completes a trial from an :class:`~bayes_hcc.IllnessDeathFit` (module docstring);
     the completed trial carries the plan's endpoint (OS, PFS or TTP), what the final rule
-    reads."""
+    reads, and the model's covariates with the columns named in ``carry`` (a column the
+    final analysis stratifies by)."""
 
-    def __init__(self, trial, fit, prediction, endpoint: str = "os"):
+    def __init__(self, trial, fit, prediction, endpoint: str = "os", *, carry=()):
         if endpoint not in ("os", "pfs", "ttp"):
             raise BayesHCCError(f"completing a trial with an illness-death model for a final "
                                 f"rule on {endpoint.upper()} is not available; the plan's "
@@ -92,7 +93,9 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         # those of an enrolled patient of the same site (Bayesian bootstrap)
         self.covariates = tuple(fit.model.covariates or ())
         self.X = np.asarray(d.X, float) if self.covariates else np.zeros((len(d), 0))
-        self.carried = self.covariates
+        # and the columns the final analysis needs besides (a stratified baseline's column:
+        # a new patient takes that of the enrolled patient drawn for them)
+        self.carried = self.covariates + tuple(c for c in carry if c not in self.covariates)
         self.covariate_frame = frame[list(self.carried)].reset_index(drop=True)
         self.markov = fit.model.time_scale == "markov"
         if self.scanned:  # PFS or TTP, seen at scans
@@ -199,9 +202,9 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         return [log_hr[j] * arm + site_eff[j][site] + X @ beta[j] for j in range(3)]
 
     def _new_rows(self, new_site, rng):
-        """Whose covariates each new patient carries (random numbers drawn only with
-        covariates: a completion without them draws the numbers it always did)."""
-        if self.covariates:
+        """Whose covariates each new patient carries (random numbers drawn only with columns
+        to carry: a completion without them draws the numbers it always did)."""
+        if self.carried:
             return self._covariate_rows(new_site, rng)
         return np.zeros(len(new_site), np.int64)
 

@@ -305,7 +305,7 @@ def check_completion_covariates(spec, completion, name: str) -> None:
             f"covariates).")
 
 
-def _illness_death_simulator(trial, completion, pred, endpoint, random_seed):
+def _illness_death_simulator(trial, completion, pred, endpoint, random_seed, carry=()):
     from bayes_hcc.monitoring.illness_death import IllnessDeathFutureSimulator
     from bayes_hcc.multistate import IllnessDeath, IllnessDeathFit
 
@@ -316,7 +316,7 @@ def _illness_death_simulator(trial, completion, pred, endpoint, random_seed):
     if not isinstance(completion, IllnessDeathFit):
         raise BayesHCCError(f"completion={completion!r}: give a bh.IllnessDeath model or its "
                             "fit to these data.")
-    return IllnessDeathFutureSimulator(trial, completion, pred, endpoint)
+    return IllnessDeathFutureSimulator(trial, completion, pred, endpoint, carry=carry)
 
 
 #: A refit's probability within this many of its MCSEs of a threshold is not settled by its
@@ -501,7 +501,10 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                             "look='final') instead of predicting it.")
     if completion is not None:
         check_completion_covariates(plan.spec, completion, "completion")
-        sim = _illness_death_simulator(trial, completion, pred, endpoint, random_seed)
+        # a baseline stratified by a column: the completed trials carry it for the refit
+        column = dict(plan.spec.strata).get("column") if plan.spec.strata else None
+        sim = _illness_death_simulator(trial, completion, pred, endpoint, random_seed,
+                                       carry=() if column in (None, "site") else (column,))
     else:
         if fit is not None:
             fit = _plan_fit(fit, plan)

@@ -145,13 +145,10 @@ def test_an_illness_death_completion_carries_the_covariates_the_plan_needs(cut, 
         bh.interim_analysis(cut, plan, look="final", completion_model=bh.IllnessDeath())
 
 
-def test_completions_of_a_stratified_baseline_use_each_patients_stratum(example_trial):
-    """A baseline stratified by a 'region' column (partial pooling; predictions from it were
-    refused: "new patients would need a stratum"). With the strata's log-hazard deviations
-    set to -0.7 and +0.7 in one draw, every at-risk patient's mean residual time is that of
-    their own stratum, a new patient's that of the stratum of the enrolled patient they
-    were drawn from (their region, which the completed trial carries), within 4.5 MC SE
-    over 2,000 completions; and the PPoS runs end to end."""
+@pytest.fixture(scope="module")
+def by_region(example_trial):
+    """The example trial with a 'region' column (40% north), cut while accruing, and a plan
+    whose exponential analysis has a baseline stratified by it."""
     frame = example_trial.to_frame()
     rng = np.random.default_rng(8)
     frame["region"] = np.where(rng.uniform(size=len(frame)) < 0.4, "north", "south")
@@ -162,9 +159,35 @@ def test_completions_of_a_stratified_baseline_use_each_patients_stratum(example_
                       assessments=example_trial.assessments).cut(CUT, warn=False)
     spec = {**{k: v for k, v in SPEC.items() if k != "covariates"}, "name": "exp_region",
             "strata": {"column": "region", "pooling": "partial"}}
-    strat = plan_from_dict({"name": "strat", "analysis": spec,
-                            "final": {"events": 100, "success": 0.975},
-                            "prediction": {"sample_size": 130, "n_sims": 4}})
+    plan = plan_from_dict({"name": "strat", "analysis": spec,
+                           "final": {"events": 100, "success": 0.975},
+                           "prediction": {"sample_size": 130, "n_sims": 4}})
+    return trial, plan
+
+
+def test_an_illness_death_completion_carries_the_strata_column(by_region):
+    """An illness-death completion (no covariates of its own) of a plan stratified by a
+    column: its completed trials carry the column, each new patient that of the enrolled
+    patient drawn for them, so the final refit can stratify (it failed there)."""
+    from tests.multistate.test_completion import point_fit
+
+    trial, strat = by_region
+    res = bh.predictive_probability(trial, strat, completion=point_fit(trial), n_sims=4,
+                                    random_seed=2,
+                                    refit={"draws": 200, "tune": 200, "chains": 2})
+    assert 0 <= res.ppos <= 1 and res.n_sims == 4
+
+
+def test_completions_of_a_stratified_baseline_use_each_patients_stratum(by_region):
+    """A baseline stratified by a 'region' column (partial pooling; predictions from it were
+    refused: "new patients would need a stratum"). With the strata's log-hazard deviations
+    set to -0.7 and +0.7 in one draw, every at-risk patient's mean residual time is that of
+    their own stratum, a new patient's that of the stratum of the enrolled patient they
+    were drawn from (their region, which the completed trial carries), within 4.5 MC SE
+    over 2,000 completions; and the PPoS runs end to end."""
+    trial, strat = by_region
+    frame = trial.to_frame()
+    rng = np.random.default_rng(8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = bh.fit_spec(strat.spec, trial, check=False)
@@ -173,7 +196,7 @@ def test_completions_of_a_stratified_baseline_use_each_patients_stratum(example_
     sim.params = {k: v.copy() for k, v in sim.params.items()}
     dev = np.array([-0.7, 0.7])
     sim.params["stratum_dev_log_lambda"][0] = dev
-    region = frame.set_index("patient_id").loc[trial.to_frame()["patient_id"], "region"]
+    region = frame["region"]
     stratum = (region.to_numpy() == "south").astype(int)  # by hand: north 0, south 1
     log_lambda, log_hr = float(sim.params["log_lambda"][0]), float(sim.params["log_hr"][0])
     day = DAYS_PER_UNIT[trial.time_unit]
