@@ -74,6 +74,8 @@ class FutureSimulator:
     #: stratified baseline's column; empty: none)
     covariates: tuple = ()
     carried: tuple = ()
+    #: each enrolled patient's stratum of a stratified baseline (None: one baseline)
+    stratum = None
 
     def __init__(self, trial: TrialData, fit, prediction: Prediction):
         if not trial.has_dates:
@@ -157,13 +159,13 @@ class FutureSimulator:
         self.labels = {"arm": np.asarray(trial.arms), "site": np.asarray(sites)}
 
     # -- one completed trial -----------------------------------------------------------------
-    def _residual_days(self, s, arm, site, t0_days, rng, X=None, stratum=None):
+    def _residual_days(self, s, arm, site, t0_days, rng, X, stratum=None):
         """Event day (from randomization) given survival to t0, for one posterior draw;
-        ``X`` the patients' standardized covariates (None: no covariates), ``stratum``
-        their strata of a stratified baseline."""
+        ``X`` the patients' standardized covariates ((n, 0) without), ``stratum`` their
+        strata of a stratified baseline."""
         fam = self.fit.family
         post_s = {k: v[s:s + 1] for k, v in self.params.items()}
-        eta = eta_numpy(post_s, arm, site, np.zeros((len(arm), 0)) if X is None else X,
+        eta = eta_numpy(post_s, arm, site, X,
                         site_effect=self.fit.site_effect, arm_by_site=self.fit.arm_by_site,
                         arm_effect=fam.arm_effect)[0]
         e = rng.exponential(size=len(arm))
@@ -224,10 +226,7 @@ class FutureSimulator:
         rows = np.arange(n0)  # whose covariates each patient carries
         if self.n_new:
             new_entry, new_site, new_arm = self._accrue(rng)
-            # drawn only with covariates or strata: the random numbers of a model without
-            # them, and so its recorded PPoS, are as before
-            new_rows = self._covariate_rows(new_site, rng) if self.covariates or \
-                self.stratum is not None else np.zeros(self.n_new, np.int64)
+            new_rows = self._new_rows(new_site, rng)
             new_death = new_entry + self._residual_days(
                 s, new_arm, new_site, np.zeros(self.n_new), rng, self.X[new_rows],
                 None if self.stratum is None else self.stratum[new_rows])
@@ -243,6 +242,14 @@ class FutureSimulator:
         return {"entry": entry, "death": death, "censor": censor, "arm": arm, "site": site,
                 "lower": lower, "last_scan": last_scan, "n_current": n0,
                 "covariate_row": rows}
+
+    def _new_rows(self, new_site, rng) -> np.ndarray:
+        """Whose covariates (and stratum) each new patient carries. Drawn only when there
+        are columns to carry or strata: a completion without them draws the random numbers
+        it always did, so its recorded PPoS reproduce."""
+        if self.carried or self.stratum is not None:
+            return self._covariate_rows(new_site, rng)
+        return np.zeros(len(new_site), np.int64)
 
     def _covariate_rows(self, new_site, rng) -> np.ndarray:
         """For each new patient, the enrolled patient whose covariates they carry: one of

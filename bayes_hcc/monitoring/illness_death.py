@@ -201,13 +201,6 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         log_hr, site_eff, beta = coef
         return [log_hr[j] * arm + site_eff[j][site] + X @ beta[j] for j in range(3)]
 
-    def _new_rows(self, new_site, rng):
-        """Whose covariates each new patient carries (random numbers drawn only with columns
-        to carry: a completion without them draws the numbers it always did)."""
-        if self.carried:
-            return self._covariate_rows(new_site, rng)
-        return np.zeros(len(new_site), np.int64)
-
     def simulate(self, s: int, rng: np.random.Generator) -> dict:
         """Absolute days (since the first randomization) of entry, the endpoint's event
         (the day it is known) and censoring of every patient of the completed trial, from
