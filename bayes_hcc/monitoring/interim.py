@@ -206,7 +206,8 @@ def append_record(path, record: dict) -> dict:
     """Append one record to the audit log, chained to the one before it: the record holds
     the digest of the previous record (``prev_sha256``) and its own (``record_sha256``), so
     a deleted, reordered or edited record breaks the chain. Earlier records are never
-    rewritten; an exclusive lock keeps concurrent writers from forking the chain.
+    rewritten; an exclusive lock keeps concurrent writers from forking the chain. A record
+    made with another plan than the log's last record is refused (one log, one plan).
     Returns the record as written."""
     import fcntl
 
@@ -222,12 +223,9 @@ def append_record(path, record: dict) -> dict:
             lines = [x for x in fh.read().splitlines() if x.strip()]
             prev = GENESIS
             if lines:
-                try:
-                    prev = json.loads(lines[-1])["record_sha256"]
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    raise BayesHCCError(f"{path}: the last record (line {len(lines)}) is not a "
-                                        "chained audit record; verify_log shows what is "
-                                        "wrong. Start a new log file.") from None
+                last = _last_record(path, lines)
+                prev = last["record_sha256"]
+                _refuse_other_plan(path, len(lines), last, record.get("plan_hash"))
             out = {k: v for k, v in record.items() if k not in ("prev_sha256",
                                                                  "record_sha256")}
             out["prev_sha256"] = prev
@@ -238,6 +236,51 @@ def append_record(path, record: dict) -> dict:
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
     return out
+
+
+def _last_record(path, lines: list[str]) -> dict:
+    """The log's last record, which a new record is chained to."""
+    try:
+        last = json.loads(lines[-1])
+        last["record_sha256"]
+        return last
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise BayesHCCError(f"{path}: the last record (line {len(lines)}) is not a chained "
+                            "audit record; verify_log shows what is wrong. Start a new log "
+                            "file.") from None
+
+
+def _refuse_other_plan(path, line: int, last: dict, plan_hash) -> None:
+    """One audit log holds the looks of one plan: ``verify_log`` checks every record
+    against the plan it is given, so a look appended under another plan (an amended
+    threshold, another endpoint) could never verify beside the earlier ones."""
+    theirs = last.get("plan_hash")
+    if plan_hash is None or theirs is None or theirs == plan_hash:
+        return
+    raise BayesHCCError(
+        f"{path}: its records were made with plan {last.get('plan', '?')!r} (hash "
+        f"{theirs[:12]}, line {line}), this look with another plan (hash {plan_hash[:12]}). "
+        "One audit log holds the looks of one plan, which verify_log checks them against. "
+        "If this is the plan the earlier looks were run under, pass that plan file; if the "
+        "plan was amended, give the amended plan's looks a new log file (e.g. "
+        "monitoring/audit_amendment1.jsonl).")
+
+
+def _check_log_plan(log, plan_hash: str) -> None:
+    """Before a look's fit: refuse a log of another plan (the same check as at the
+    append, made here so that the fit is not run for nothing)."""
+    path = Path(log).expanduser()
+    if path.is_dir():
+        raise BayesHCCError(f"{log} is a directory; give the audit log's file name "
+                            "(e.g. monitoring/audit.jsonl).")
+    if not path.is_file():
+        return
+    try:
+        lines = [x for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    except UnicodeDecodeError:
+        raise BayesHCCError(f"{path} is not an audit log (not UTF-8 text).") from None
+    if lines:
+        _refuse_other_plan(path, len(lines), _last_record(path, lines), plan_hash)
 
 
 def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
@@ -278,9 +321,8 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     """
     plan = load_plan(plan)
     require_trial(trial, "interim_analysis")
-    if log is not None and Path(log).is_dir():
-        raise BayesHCCError(f"{log} is a directory; give the audit log's file name "
-                            "(e.g. monitoring/audit.jsonl).")
+    if log is not None:
+        _check_log_plan(log, plan.hash)
     if completion_model is not None:  # checked before the look's fit, not after it
         from bayes_hcc.multistate import IllnessDeath
 

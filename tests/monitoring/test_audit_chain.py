@@ -129,3 +129,32 @@ def test_repeated_and_out_of_order_confirmatory_looks_are_noted(tmp_path, log_li
         "look 'interim 1' has 3 confirmatory records (lines 1, 2, 4): say which one "
         "decided, and why it was re-run",
         "line 4: look 'interim 1' was run after the later look 'interim 2' (line 3)"]
+
+
+def test_a_look_under_another_plan_is_not_appended_to_the_log(tmp_path, log_lines,
+                                                              example_trial, monkeypatch):
+    """verify_log checks every record against one plan, so a look appended under an
+    amended plan could never verify beside the earlier ones: it used to be appended
+    without a word. It is refused before the look's fit, and the log is left as it was;
+    the same plan (loaded again from its file) still appends."""
+    path = _write(tmp_path, log_lines)
+    for name in ("monitoring.toml", "primary_os.toml"):
+        text = (PLAN.parent / name).read_text()
+        (tmp_path / name).write_text(text.replace("efficacy = 0.999", "efficacy = 0.99"))
+    other = bh.load_plan(tmp_path / "monitoring.toml")
+    before = path.read_text()
+
+    def no_fit(*a, **k):
+        raise AssertionError("the look was fitted before the log was checked")
+
+    monkeypatch.setattr("bayes_hcc.monitoring.interim.fit_spec", no_fit)
+    with pytest.raises(bh.BayesHCCError, match=(
+            rf"made with plan 'os_monitoring' \(hash {bh.load_plan(PLAN).hash[:12]}, "
+            rf"line 3\), this look with another plan \(hash {other.hash[:12]}\).*new log")):
+        bh.interim_analysis(example_trial, other, look=2, fast=True, log=path)
+    rec = {**json.loads(log_lines[-1]), "plan_hash": other.hash}
+    with pytest.raises(bh.BayesHCCError, match="One audit log holds the looks of one plan"):
+        append_record(path, rec)
+    assert path.read_text() == before
+    append_record(path, json.loads(log_lines[-1]))  # the log's own plan: appended
+    assert len(path.read_text().splitlines()) == 4
