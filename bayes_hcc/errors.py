@@ -186,3 +186,34 @@ def whole_number(value, caller: str, name: str, minimum: int, *, what: str = "",
         raise (error or BayesHCCError)(f"{caller}: {name}={value!r} must be {noun} >= "
                                        f"{minimum}{what}.")
     return int(value)
+
+
+def bool_flags(func):
+    """Refuse anything but True or False for the parameters of ``func`` whose default is
+    True or False, naming the function and the argument: ``overwrite="no"``,
+    ``fast="false"`` or ``warn=0.5`` counted as True (a file overwritten, a confirmatory
+    look recorded as exploratory). ``None`` is refused too; numpy booleans are booleans.
+    The signature is read once, when the function is decorated."""
+    import functools
+    import inspect
+
+    import numpy as np
+
+    sig = inspect.signature(func)
+    names = [p.name for p in sig.parameters.values() if isinstance(p.default, bool)]
+    method = "." in func.__qualname__  # a method: named by the instance's class
+
+    @functools.wraps(func)
+    def checked(*args, **kwargs):
+        # the first positional argument is never a flag (a trial, a fit, or self)
+        given = kwargs if len(args) <= 1 else sig.bind_partial(*args, **kwargs).arguments
+        for name in names:
+            if name in given and not isinstance(given[name], (bool, np.bool_)):
+                caller = f"{type(args[0]).__name__}.{func.__name__}" if method and args \
+                    else func.__qualname__  # e.g. WeibullPH.fit, write_adtte
+                raise BayesHCCError(
+                    f"{caller}: {name}={given[name]!r} must be True or False (a value such "
+                    f"as 'no' or 0.5 would count as True).")
+        return func(*args, **kwargs)
+
+    return checked

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, SpecError, as_numbers
+from bayes_hcc.errors import BayesHCCError, SpecError, as_numbers, bool_flags
 
 __all__ = ["borrowing_design", "BorrowingDesign", "historical_median"]
 
@@ -59,6 +59,7 @@ class BorrowingDesign:
                 f"{self.prior.get('method', 'MAP')} borrowing)")
 
 
+@bool_flags
 def borrowing_design(plan, prior, *, control_medians=(4.0, 6.5, 9.0, 13.0, 20.0),
                      hrs=(1.0, 0.7), n_trials: int = 200, random_seed: int = 2024,
                      base: dict | None = None, refit: dict | None = None,

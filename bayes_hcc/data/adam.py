@@ -13,7 +13,7 @@ from bayes_hcc.units import DAYS_PER_UNIT, check_time_unit
 from bayes_hcc.data._checks import Problems, warn_data
 from bayes_hcc.data.read import read_table
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import ADaMError, did_you_mean
+from bayes_hcc.errors import ADaMError, bool_flags, did_you_mean
 
 __all__ = ["read_adtte", "to_adtte", "write_adtte", "DEFAULT_PARAMCD"]
 
@@ -389,6 +389,7 @@ def to_adtte(trial: TrialData, *, studyid: str = "BAYES-HCC",
     return out.sort_values(["USUBJID", "PARAMCD"], kind="stable").reset_index(drop=True)
 
 
+@bool_flags
 def write_adtte(trial: TrialData, path, *, overwrite: bool = False, **kwargs) -> Path:
     """Write :func:`to_adtte` to CSV or SAS transport (``.xpt``); refuses to overwrite."""
     path = Path(path).expanduser()

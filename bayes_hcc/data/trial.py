@@ -15,7 +15,7 @@ from bayes_hcc.data._build import (DATE_COLUMNS, DAYS_PER_UNIT, LPF_COLUMN,
                                    warn_small, zero_time_events_at_half_day)
 from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.data.assessments import first_positive_last_negative
-from bayes_hcc.errors import TrialDataError
+from bayes_hcc.errors import TrialDataError, bool_flags
 
 __all__ = ["TrialData", "Endpoint", "require_trial"]
 
@@ -317,6 +317,7 @@ class TrialData:
         warn_small(self._frame, self.endpoints if endpoints is None else tuple(endpoints),
                    self.control, self.treatment)
 
+    @bool_flags
     def cut(self, date, *, warn: bool = True) -> TrialData:
         """The data as known at calendar ``date``.
 

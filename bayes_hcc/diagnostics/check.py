@@ -9,7 +9,7 @@ import pandas as pd
 
 from bayes_hcc.convergence import (EXPLORATORY_THRESHOLDS, THRESHOLDS, probability_row,
                                    sampler_rows, thresholds_for)
-from bayes_hcc.errors import ConvergenceWarning
+from bayes_hcc.errors import ConvergenceWarning, bool_flags
 from bayes_hcc.errors import warn as warn_user
 from bayes_hcc.quantities.core import as_fit, effect_ratio, median_survival
 
@@ -76,6 +76,7 @@ class DiagnosticReport:
                 f"{self.table.to_html()}<ul>{items}</ul>")
 
 
+@bool_flags
 def check(fit, *, warn: bool = True) -> DiagnosticReport:
     """Convergence diagnostics of a fit (arviz-stats for the numbers).
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hcc.errors import (BayesHCCError, ModelError, as_names, one_number, one_prob,
+from bayes_hcc.errors import (BayesHCCError, ModelError, as_names, bool_flags, one_number, one_prob,
                               whole_number)
 from bayes_hcc.models.from_spec import illness_death_analysis, single_endpoint_model
 from bayes_hcc.models.graph import prepare
@@ -201,6 +201,7 @@ def _top_level_priors(dt) -> list[str]:
 PSENSE_DEFAULT = ("log_hr", "log_tr", "site_sd")
 
 
+@bool_flags
 def psense(fit, var_names=PSENSE_DEFAULT, *, medians: bool = True,
            threshold: float = 0.05) -> pd.DataFrame:
     """Power-scaling prior and likelihood sensitivity (arviz-stats psense_summary).

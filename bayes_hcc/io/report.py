@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.diagnostics import check
-from bayes_hcc.errors import BayesHCCError, as_names
+from bayes_hcc.errors import BayesHCCError, as_names, bool_flags
 from bayes_hcc.io.plots import FIGURES
 from bayes_hcc.io.tables import reconstruction_statement
 from bayes_hcc.models.design import active_priors
@@ -90,6 +90,7 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+@bool_flags
 def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int = 0) -> Path:
     """Write a self-contained HTML report of ``fit`` and its headline table.
 

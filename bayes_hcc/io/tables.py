@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, as_names
+from bayes_hcc.errors import BayesHCCError, as_names, bool_flags
 from bayes_hcc.models.design import active_priors
 from bayes_hcc.models.from_spec import require_fit_data
 from bayes_hcc.quantities.core import as_fit
@@ -54,6 +54,7 @@ def _cells(table: pd.DataFrame, digits: int) -> tuple[list[str], list[list[str]]
 _DEFAULT_DROP = ("spec_toml", "same_posterior_as")
 
 
+@bool_flags
 def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnotes=(),
                 digits: int = 3, overwrite: bool = False,
                 drop=_DEFAULT_DROP) -> Path:
@@ -328,6 +329,7 @@ def look_table(results) -> pd.DataFrame:
     return out
 
 
+@bool_flags
 def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
                        overwrite: bool = False) -> list[Path]:
     """The headline table of ``fit`` (and the disposition table of ``trial`` when given)

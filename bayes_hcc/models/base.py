@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import ModelError, SpecError
+from bayes_hcc.errors import ModelError, SpecError, bool_flags
 from bayes_hcc.families.base import Family
 from bayes_hcc.families.registry import FAMILIES
 from bayes_hcc.models.design import active_priors
@@ -317,6 +317,7 @@ class SurvivalModel:
                             index=pd.Index(used, name="name"))
 
     # -- fitting --------------------------------------------------------------------------------
+    @bool_flags
     def fit(self, trial: TrialData, endpoint: str = "os", *, draws: int | str = "auto",
             tune: int = 1000, chains: int = 4, cores: int | None = None, random_seed=None,
             sampler: str = "nutpie", target_accept: float = 0.95, check: bool = True,

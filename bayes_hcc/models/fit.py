@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, bool_flags
 from bayes_hcc.families.registry import family_from_settings
 from bayes_hcc.spec.model_spec import load_spec
 from bayes_hcc.spec.priors import Prior
@@ -199,6 +199,7 @@ class Fit:
                              "simplify the model (bh.check(fit) explains each check).")
 
     # -- save / load -----------------------------------------------------------------------
+    @bool_flags
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Write the DataTree (with provenance attrs) to netCDF; refuses to overwrite.
 
@@ -290,6 +291,7 @@ def content_digest(dt: xr.DataTree) -> str:
     return h.hexdigest()
 
 
+@bool_flags
 def load_fit(path, *, verify: bool = True):
     """Load a fit saved by :meth:`Fit.save` (or by ``IllnessDeathFit.save``: an
     illness-death fit comes back as one).

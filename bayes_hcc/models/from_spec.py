@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import BayesHCCError, SpecError
+from bayes_hcc.errors import BayesHCCError, SpecError, bool_flags
 from bayes_hcc.models.base import SurvivalModel
 from bayes_hcc.spec.model_spec import ModelSpec, apply_overrides, dump_spec, load_spec
 
@@ -113,6 +113,7 @@ def require_fit_data(fit, trial: TrialData, caller: str, consequence: str) -> No
                         f"{consequence}. Pass the data cut the fit was made on.")
 
 
+@bool_flags
 def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, **overrides):
     """Fit a spec to a trial. ``fast``: a quick look (``FAST`` settings), labelled
     exploratory (``bayes_hcc.convergence``); keyword overrides replace the

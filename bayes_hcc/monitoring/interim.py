@@ -13,7 +13,7 @@ import pandas as pd
 
 from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.diagnostics import check
-from bayes_hcc.errors import BayesHCCError, TrialDataError, only_data_warnings
+from bayes_hcc.errors import BayesHCCError, TrialDataError, bool_flags, only_data_warnings
 from bayes_hcc.models.from_spec import fit_spec
 from bayes_hcc.monitoring.plan import Look, MonitoringPlan, load_plan, look_date
 from bayes_hcc.quantities.core import as_fit, prob_superiority
@@ -283,6 +283,7 @@ def _check_log_plan(log, plan_hash: str) -> None:
         _refuse_other_plan(path, len(lines), _last_record(path, lines), plan_hash)
 
 
+@bool_flags
 def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
                      random_seed: int | None = None, log=None, ppos: bool = False,
                      ppos_method: str | None = None, progress: bool = False,
@@ -496,6 +497,7 @@ def _repeated_looks(by_line: dict, good: list, order: list) -> list[str]:
             for name, lines in runs.items() if len(lines) > 1] + notes
 
 
+@bool_flags
 def verify_log(path, trial: TrialData, plan, *, record: int | None = None,
                rerun: bool = True) -> dict:
     """Check an audit log: its chain (every record, by line number), then re-run the
@@ -541,6 +543,11 @@ def verify_log(path, trial: TrialData, plan, *, record: int | None = None,
                             "differences": {"plan_hash": (rec["plan_hash"], plan.hash)}})
             continue
         asked = rec.get("ppos_requested") or {}
+        flags = {"fast": rec["fast"], "ppos": asked.get("ppos", False)}
+        bad = {k: (v, "True or False") for k, v in flags.items() if not isinstance(v, bool)}
+        if bad:  # a look is run with True or False: this record was not written by one
+            results.append({"line": line, "reproduced": False, "differences": bad})
+            continue
         completion = asked.get("completion_model")
         if completion is not None:
             from bayes_hcc.multistate import IllnessDeath

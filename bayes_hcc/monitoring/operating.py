@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.units import DAYS_PER_UNIT
-from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError, warn
+from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError, bool_flags, warn
 from bayes_hcc.mcerror import mean_interval, wilson_interval
 from bayes_hcc.monitoring.interim import decide, look_date
 from bayes_hcc.monitoring.plan import load_plan
@@ -396,6 +396,7 @@ def _check_pilot_size(plan, pilot: int, n_scenarios: int) -> None:
             f"{MIN_GROUP}: give pilot={need} or more.")
 
 
+@bool_flags
 def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: int = 2024,
                     refit: dict | None = None, workers: int | None = None, client=None,
                     store=None, progress: bool = True, base: dict | None = None,

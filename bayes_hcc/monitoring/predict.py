@@ -50,8 +50,8 @@ from scipy import stats
 
 from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import (BayesHCCError, DataWarning, as_numbers, only_data_warnings,
-                              warn)
+from bayes_hcc.errors import (BayesHCCError, DataWarning, as_numbers, bool_flags,
+                              only_data_warnings, warn)
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times  # noqa: F401
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
@@ -409,6 +409,7 @@ def _plan_fit(fit, plan):
     return fit
 
 
+@bool_flags
 def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | None = None,
                            method: str | None = None, prediction=None, random_seed: int = 0,
                            refit: dict | None = None, workers: int | None = 1,

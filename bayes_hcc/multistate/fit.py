@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, as_numbers, one_number, one_prob, whole_number
+from bayes_hcc.errors import (BayesHCCError, as_numbers, bool_flags, one_number, one_prob,
+                              whole_number)
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
@@ -76,6 +77,7 @@ class IllnessDeathFit:
     #: the DataTree group holding the patients' progression and death data of a saved fit
     DATA_GROUP = "illness_death_data"
 
+    @bool_flags
     def save(self, path, *, overwrite: bool = False):
         """Write the fit to netCDF (refuses to overwrite unless ``overwrite=True``), with
         what rebuilds it: the patients' progression and death data, the model's settings,
@@ -454,6 +456,7 @@ class IllnessDeathFit:
                             coords={"draw": np.arange(ratio.shape[0]), "time": times},
                             name="os_hazard_ratio")
 
+    @bool_flags
     def rmst(self, tau: float, *, thin: int = 4, n_grid: int = 400,
              estimand: str = "typical_site", extrapolate: bool = False) -> xr.Dataset:
         """Restricted mean OS, PFS and progression-free time (death removed) up to ``tau``
@@ -487,6 +490,7 @@ class IllnessDeathFit:
         res.attrs.update(tau=float(tau), not_estimable=beyond)
         return res
 
+    @bool_flags
     def prob_superiority(self, *, tau: float | None = None, thin: int = 4,
                          estimand: str = "typical_site", extrapolate: bool = False
                          ) -> pd.Series:
@@ -595,6 +599,7 @@ class IllnessDeathFit:
                    for a in self.data.arms} for name in names}
         return res
 
+    @bool_flags
     def endpoint_table(self, *, tau: float | None = None, prob: float = 0.95,
                        thin: int = 4, estimand: str = "typical_site",
                        extrapolate: bool = False) -> pd.DataFrame:

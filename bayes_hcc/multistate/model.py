@@ -30,7 +30,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from bayes_hcc.errors import DataWarning, ModelError, SpecError, warn, whole_number
+from bayes_hcc.errors import DataWarning, ModelError, SpecError, bool_flags, warn, whole_number
 from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
 from bayes_hcc.families.piecewise import quantile_cuts
 from bayes_hcc.families.registry import FAMILIES, family_class
@@ -267,6 +267,7 @@ class IllnessDeath:
         return prior
 
     # -- fitting -------------------------------------------------------------------------
+    @bool_flags
     def fit(self, trial, *, progression: str = "ttp", death: str = "os",
             draws: int | str = 1000, tune: int = 1000, chains: int = 4,
             cores: int | None = None, random_seed=None, target_accept: float = 0.95,

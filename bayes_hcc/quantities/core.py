@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import xarray as xr
 
-from bayes_hcc.errors import (BayesHCCError, HorizonError, as_numbers, one_number,
+from bayes_hcc.errors import (BayesHCCError, HorizonError, as_numbers, bool_flags, one_number,
                               whole_number)
 from bayes_hcc.models.fit import Fit, load_fit
 from bayes_hcc.quantities import _core
@@ -334,6 +334,7 @@ def _median_status(da: xr.DataArray, follow: dict) -> xr.DataArray:
                             status=("arm", [*status, worst]))
 
 
+@bool_flags
 def rmst(fit, tau: float, *, estimand: str = "standardized",
          extrapolate: bool = False, endpoint: str | None = None) -> xr.DataArray:
     """Restricted mean survival time up to ``tau`` per arm and the difference.
@@ -531,6 +532,7 @@ def prob_median_gain(fit, threshold: float = 0.0, *,
         p.probability))
 
 
+@bool_flags
 def prob_rmst_gain(fit, tau: float, threshold: float = 0.0, *, estimand: str = "standardized",
                    extrapolate: bool = False, endpoint: str | None = None) -> Probability:
     """P(RMST(treatment) - RMST(control) > threshold), RMST up to tau (both in the fit's

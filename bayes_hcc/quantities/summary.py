@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, as_numbers, one_number, one_prob
+from bayes_hcc.errors import BayesHCCError, as_numbers, bool_flags, one_number, one_prob
 from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, effect_ratio,
                                        horizon_status, marginal_hazard_ratio,
@@ -152,6 +152,7 @@ def _frequentist_rows(fit, prob) -> list[dict]:
     return rows
 
 
+@bool_flags
 def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
               times=None, tau: float | None = None, extrapolate: bool = False,
               frequentist: bool = True, thresholds=None) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from bayes_hcc.data.trial import require_trial
 from bayes_hcc.diagnostics import check, loo
-from bayes_hcc.errors import BayesHCCError, SpecError, data_notes
+from bayes_hcc.errors import BayesHCCError, SpecError, bool_flags, data_notes
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.summary import (TAU_MONTHS, conditional_statement, frequentist,
@@ -328,6 +328,7 @@ def _worker(args):
     return variant_row(name, load_spec(spec_toml), trial, fast=fast)
 
 
+@bool_flags
 def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
                     progress: bool = True, overrides: dict | None = None) -> pd.DataFrame:
     """Fit every variant of a grid and return the tidy table (one row per variant).

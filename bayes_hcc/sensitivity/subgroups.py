@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import (BayesHCCError, ConvergenceWarning, ModelError, data_notes,
+from bayes_hcc.errors import (BayesHCCError, ConvergenceWarning, ModelError, bool_flags, data_notes,
                               one_prob)
 from bayes_hcc.models.base import DEFAULT_PRIORS, SurvivalModel
 from bayes_hcc.models.covariates import (AliasedCovariates, check_group_aliasing,
@@ -147,6 +147,7 @@ def _quiet_fit(spec, trial, fast, seed):
     return fit, notes
 
 
+@bool_flags
 def subgroups(fit_or_spec, trial: TrialData, by, *, prob: float = 0.95, fast: bool = False,
               random_seed: int | None = None) -> pd.DataFrame:
     """Subgroup HRs, shrunk (treatment-by-subgroup interaction with a hierarchical prior)

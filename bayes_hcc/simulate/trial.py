@@ -12,7 +12,7 @@ from bayes_hcc.data._build import LPF_COLUMN, arm_label
 from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.data.assessments import first_positive_last_negative
 from bayes_hcc.data.trial import TrialData
-from bayes_hcc.errors import BayesHCCError, TrialDataError
+from bayes_hcc.errors import BayesHCCError, TrialDataError, bool_flags
 from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.simulate.hazards import PiecewiseHazard, WeibullHazard
 from bayes_hcc.spec.sampler import check_seed
@@ -107,6 +107,7 @@ def _site_sizes(n, sites, site_sizes, rng):
     return 1 + rng.multinomial(n - k, w)
 
 
+@bool_flags
 def simulate_trial(
     n_patients: int = 130,
     *,

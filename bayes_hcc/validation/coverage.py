@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, as_numbers, did_you_mean
+from bayes_hcc.errors import BayesHCCError, as_numbers, bool_flags, did_you_mean
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
 from bayes_hcc.quantities.core import median_survival
@@ -143,6 +143,7 @@ def _checked_scenario(scenario) -> dict:
     return dict(scenario)
 
 
+@bool_flags
 def coverage_study(model: SurvivalModel | str = "weibull_ph", n_trials: int = 200, *,
                    scenario: dict | None = None, probs=(0.5, 0.9, 0.95), draws: int = 1000,
                    tune: int = 1000, chains: int = 2, random_seed: int = 2020,

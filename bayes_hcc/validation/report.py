@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, bool_flags
 from bayes_hcc.runner import default_workers
 from bayes_hcc.spec.priors import Prior
 from bayes_hcc.validation.agreement import TOLERANCE_SE, agreement
@@ -31,6 +31,7 @@ def _md(df: pd.DataFrame, digits: int = 3) -> str:
     return df.round(digits).to_markdown()
 
 
+@bool_flags
 def validation_report(out_dir, *, n_reps: int = 200, n_trials: int = 200,
                       workers: int | None = None, overwrite: bool = False,
                       progress: bool = True) -> Path:

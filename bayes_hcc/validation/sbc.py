@@ -25,7 +25,7 @@ import xarray as xr
 from scipy import stats
 
 from bayes_hcc.data.read import read_trial
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, bool_flags
 from bayes_hcc.families.registry import FAMILIES
 from bayes_hcc.models.base import MODELS_BY_KEY, SurvivalModel
 from bayes_hcc.spec.model_spec import dump_spec
@@ -292,6 +292,7 @@ def check_sbc_settings(n_reps, n_keep, draws, chains, site_sizes) -> None:
                             "tie the ranks. Lower n_keep (default 99) or raise draws.")
 
 
+@bool_flags
 def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_SIZES,
         draws: int = 500, tune: int = 500, chains: int = 2, n_keep: int = 99,
         fit_priors: dict | None = None, random_seed: int = 2018, workers: int | None = None,

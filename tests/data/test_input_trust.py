@@ -523,3 +523,51 @@ def test_arm_labels_off_by_case_or_spaces_and_missing_arms_are_named():
                      r"exactly as control='sorafenib'", msg), msg
     assert re.search(r"column 'arm': unknown arm label in row 6 \(patient_id P5\) "
                      r"\(values: 'placebo'\)", msg), msg
+
+
+# -- True or False, and nothing else ------------------------------------------------------------
+def _public_callables_with_flags():
+    """Every public function and public method of a public class with a parameter whose
+    default is True or False."""
+    import inspect
+
+    out = []
+    for name in bh.__all__:
+        obj = getattr(bh, name)
+        members = ([(name, obj)] if callable(obj) and not isinstance(obj, type) else
+                   [(f"{name}.{m}", f) for m, f in inspect.getmembers(obj, inspect.isfunction)
+                    if not m.startswith("_")] if isinstance(obj, type) else [])
+        out += [(label, f) for label, f in members
+                if any(isinstance(p.default, bool)
+                       for p in inspect.signature(f).parameters.values())]
+    return out
+
+
+def test_every_public_flag_is_checked():
+    """Each of them refuses a non-boolean (the decorator reads the signature, so a flag
+    added later is covered once its function is decorated; this lists the undecorated)."""
+    flagged = _public_callables_with_flags()
+    assert len(flagged) >= 25
+    assert [label for label, f in flagged if not hasattr(f, "__wrapped__")] == []
+
+
+def test_a_flag_given_as_text_is_refused_not_read_as_true(tmp_path, example_trial):
+    """``overwrite="no"`` overwrote the file (any non-empty string is true), ``warn="no"``
+    warned and ``check="false"`` checked: each is refused, naming the call, and nothing is
+    written; numpy booleans and real booleans pass."""
+    import numpy as np
+
+    path = bh.write_adtte(example_trial, tmp_path / "adtte.csv")
+    before = path.read_bytes()
+    with pytest.raises(bh.BayesHCCError,
+                       match=r"write_adtte: overwrite='no' must be True or False"):
+        bh.write_adtte(example_trial, path, overwrite="no")
+    assert path.read_bytes() == before
+    with pytest.raises(bh.BayesHCCError, match=r"TrialData.cut: warn='no' must be True"):
+        example_trial.cut("2019-01-01", warn="no")
+    with pytest.raises(bh.BayesHCCError, match=r"WeibullPH.fit: check='false' must be True"):
+        bh.WeibullPH().fit(example_trial, check="false")
+    with pytest.raises(bh.BayesHCCError, match=r"interim_analysis: fast=1 must be True"):
+        bh.interim_analysis(example_trial, "models/monitoring.toml", fast=1)
+    assert example_trial.cut("2019-01-01", warn=np.False_).n_patients == \
+        example_trial.cut("2019-01-01", warn=False).n_patients

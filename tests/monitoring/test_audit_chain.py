@@ -77,6 +77,10 @@ def test_forged_record_with_a_valid_chain_does_not_reproduce(tmp_path, log_lines
     assert not out["reproduced"]
     assert "probabilities (keys)" in out["differences"] and "decision" in out["differences"]
     assert out["problems"] == ["line 4: does not reproduce (decision, probabilities (keys))"]
+    # a forged flag that no look writes is reported, not re-run (bool_flags refuses it)
+    append_record(path, {**json.loads(log_lines[-1]), "fast": "yes"})
+    out = bh.verify_log(path, example_trial, PLAN, record=-1)
+    assert out["problems"] == ["line 5: does not reproduce (fast)"]
 
 
 def test_a_log_checked_against_other_data_or_another_plan_says_so(tmp_path, log_lines,
