@@ -188,12 +188,15 @@ def whole_number(value, caller: str, name: str, minimum: int, *, what: str = "",
     return int(value)
 
 
-def bool_flags(func):
+def bool_flags(func=None, *, error=None):
     """Refuse anything but True or False for the parameters of ``func`` whose default is
     True or False, naming the function and the argument: ``overwrite="no"``,
     ``fast="false"`` or ``warn=0.5`` counted as True (a file overwritten, a confirmatory
     look recorded as exploratory). ``None`` is refused too; numpy booleans are booleans.
-    The signature is read once, when the function is decorated."""
+    The signature is read once, when the function is decorated. ``error``: the class
+    raised (default :class:`BayesHCCError`; ``@bool_flags(error=ModelError)``)."""
+    if func is None:
+        return lambda f: bool_flags(f, error=error)
     import functools
     import inspect
 
@@ -211,7 +214,7 @@ def bool_flags(func):
             if name in given and not isinstance(given[name], (bool, np.bool_)):
                 caller = f"{type(args[0]).__name__}.{func.__name__}" if method and args \
                     else func.__qualname__  # e.g. WeibullPH.fit, write_adtte
-                raise BayesHCCError(
+                raise (error or BayesHCCError)(
                     f"{caller}: {name}={given[name]!r} must be True or False (a value such "
                     f"as 'no' or 0.5 would count as True).")
         return func(*args, **kwargs)

@@ -317,7 +317,7 @@ class SurvivalModel:
                             index=pd.Index(used, name="name"))
 
     # -- fitting --------------------------------------------------------------------------------
-    @bool_flags
+    @bool_flags(error=ModelError)
     def fit(self, trial: TrialData, endpoint: str = "os", *, draws: int | str = "auto",
             tune: int = 1000, chains: int = 4, cores: int | None = None, random_seed=None,
             sampler: str = "nutpie", target_accept: float = 0.95, check: bool = True,

@@ -267,7 +267,7 @@ class IllnessDeath:
         return prior
 
     # -- fitting -------------------------------------------------------------------------
-    @bool_flags
+    @bool_flags(error=ModelError)
     def fit(self, trial, *, progression: str = "ttp", death: str = "os",
             draws: int | str = 1000, tune: int = 1000, chains: int = 4,
             cores: int | None = None, random_seed=None, target_accept: float = 0.95,
