@@ -35,7 +35,10 @@ def _called_function() -> str:
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
     frame, name = sys._getframe(1), None
     while frame is not None and frame.f_code.co_filename.startswith(package):
-        name, frame = frame.f_code.co_name, frame.f_back
+        name = frame.f_code.co_name
+        if name == "checked" and callable(frame.f_locals.get("func")):  # errors.bool_flags
+            name = frame.f_locals["func"].__name__
+        frame = frame.f_back
     package_api = sys.modules.get("bayes_hcc")  # loaded by now; not imported (no circle)
     return f"bh.{name}" if name and hasattr(package_api, name) else "this function"
 
