@@ -109,3 +109,33 @@ def complete_many(sim, reps: int, rng, at, group, draw=lambda r: 0):
             new[g].extend(out["death"][n0:][m] - out["entry"][n0:][m])
     return (residual, {g: np.asarray(v) for g, v in new.items()}, np.concatenate(rows),
             np.concatenate(sites), out)
+
+
+def mspline_hazards(knots, boundary: float, p: dict, eta: float):
+    """An M-spline baseline's hazard and cumulative hazard written from the definition, for
+    checking the package's (``families.mspline``): h(t) = exp(log_scale + eta) sum_j c_j
+    M_j(t), with M_j the cubic B-spline B_j on the knots (ends repeated 4 times) times
+    4 / (t_(j+4) - t_j), constant beyond the boundary. H(t) integrates h: Gauss-Legendre
+    with 8 nodes is exact for a cubic on each knot interval (not the family's I-spline
+    antiderivative). ``p``: log_scale (a number) and coefficients (a simplex)."""
+    from scipy import integrate
+    from scipy.interpolate import BSpline
+
+    knots = np.asarray(knots, float)
+    t_knots = np.concatenate([np.zeros(4), knots, np.full(4, boundary)])
+    n_basis = len(t_knots) - 4
+    scale = 4.0 / (t_knots[4:4 + n_basis] - t_knots[:n_basis])
+    spline = BSpline(t_knots, np.asarray(p["coefficients"], float) * scale, 3,
+                     extrapolate=False)
+    level = float(np.exp(p["log_scale"] + eta))
+    edges = np.concatenate([[0.0], knots, [boundary]])
+
+    def h(t):
+        return level * float(spline(min(t, boundary)))
+
+    def H(t):
+        inside = sum(integrate.fixed_quad(np.vectorize(h), a, min(t, b), n=8)[0]
+                     for a, b in zip(edges[:-1], edges[1:]) if t > a)
+        return inside + max(t - boundary, 0.0) * h(boundary)
+
+    return h, H

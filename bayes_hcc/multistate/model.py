@@ -86,7 +86,9 @@ class IllnessDeath:
     baseline : str, default "weibull_ph"
         Registry key of the baseline family of every transition: a proportional-hazards
         family (``weibull_ph``, ``piecewise_exponential``, ``exponential_ph``,
-        ``gompertz_ph``; not yet ``mspline_ph``).
+        ``gompertz_ph``, ``mspline_ph``). The piecewise and M-spline baselines use one
+        layout for the three transitions: cuts, or a cubic basis with 3 knots at
+        quantiles of the pooled transition times and its boundary at the longest time.
     time_scale : {"markov", "semi_markov"}, default "markov"
         Clock of the death hazard after progression (module docstring: why Markov).
     site_effect : {"random", "shared", "none"}, default "random"
@@ -134,13 +136,7 @@ class IllnessDeath:
             raise ModelError(f"baseline={baseline!r} is an accelerated-failure-time family; "
                              "an illness-death model needs proportional-hazards transitions "
                              "(weibull_ph, piecewise_exponential, exponential_ph, "
-                             "gompertz_ph).")
-        if baseline == "mspline_ph":
-            raise ModelError("baseline='mspline_ph' is not available in the illness-death "
-                             "model yet: its knots come from each transition's event times, "
-                             "and the three transitions share one layout of time features. "
-                             "Use weibull_ph, piecewise_exponential, exponential_ph or "
-                             "gompertz_ph.")
+                             "gompertz_ph, mspline_ph).")
         if time_scale not in TIME_SCALES:
             raise ModelError(f"time_scale={time_scale!r}; choose one of "
                              f"{', '.join(TIME_SCALES)}.")
@@ -231,6 +227,14 @@ class IllnessDeath:
                 cuts = quantile_cuts(pooled, np.ones_like(pooled), self.n_intervals,
                                      data.time_unit)
             fam = cls(cuts)
+            return (fam, fam, fam)
+        if self.baseline == "mspline_ph":
+            # one basis for the three transitions (as the piecewise baseline's cuts): knots
+            # at quantiles of the pooled transition times, the boundary at the longest time
+            times, events = _transition_times(data, self.time_scale)
+            pooled = np.concatenate([t[e > 0] for t, e in zip(times, events)])
+            fam = cls.for_data(pooled, np.ones_like(pooled), data.time_unit,
+                               boundary=float(np.max(data.time)))
             return (fam, fam, fam)
         if self.cuts is not None:
             raise ModelError(f"cuts are for the piecewise baseline, not {self.baseline!r}.")

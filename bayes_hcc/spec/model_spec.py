@@ -345,11 +345,7 @@ def _illness_death(source, d, ms, fam, options, site, strata, cov, censoring, pr
     if family_class(fam).effect is not HAZARD_RATIO:
         _fail(source, "family", f"{fam!r} is an accelerated-failure-time family; an "
               "illness-death model needs proportional-hazards transitions (weibull_ph, "
-              "piecewise_exponential, exponential_ph, gompertz_ph).")
-    if fam == "mspline_ph":
-        _fail(source, "family", "'mspline_ph' is not available in an illness-death model "
-              "yet (its knots differ by transition); use weibull_ph, piecewise_exponential, "
-              "exponential_ph or gompertz_ph.")
+              "piecewise_exponential, exponential_ph, gompertz_ph, mspline_ph).")
     if d.get("endpoint", "").lower() not in ("os", "pfs", "ttp"):
         _fail(source, "endpoint", f"{d.get('endpoint')!r}: an illness-death spec headlines "
               "one of its curves: os, pfs or ttp.")

@@ -60,7 +60,6 @@ def test_progression_recorded_at_death_counts_as_death_without_progression():
     (dict(baseline=["weibull_ph"] * 3), "give one family name, the baseline of all three"),
     (dict(time_scale="clock"), "markov, semi_markov"),
     (dict(site_effect="fixed"), "random, shared, none"),
-    (dict(baseline="mspline_ph"), "not available in the illness-death model yet"),
     (dict(priors={"relapse.log_hr": bh.Prior("Normal", mu=0, sigma=1)}), "transition 'relapse'"),
 ])
 def test_option_errors(kwargs, match):
