@@ -70,6 +70,42 @@ def _checked_cuts(baseline: str, cuts, n_intervals) -> tuple:
     return cuts, n_intervals
 
 
+#: the M-spline baseline's options (``MSplinePH``'s, but for the concentration), with the
+#: spec kinds they are checked as
+SPLINE_OPTIONS = {"knots": "cuts", "n_knots": "int0", "degree": "int0", "boundary": "time"}
+
+
+def _checked_spline(baseline: str, given: dict) -> dict:
+    """The M-spline baseline's options that were given (None: the default), checked as an
+    ``MSplinePH``'s are; refused for another baseline."""
+    from bayes_hcc.families.mspline import MSplineFamily
+    from bayes_hcc.spec.model_spec import _check_value
+
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and baseline != "mspline_ph":
+        raise ModelError(f"{', '.join(given)}: for the M-spline baseline, not {baseline!r}.")
+    out = {}
+    try:
+        for name, value in given.items():
+            if name == "knots" and isinstance(value, (list, tuple, np.ndarray)):
+                value = [float(c) if isinstance(c, (np.integer, np.floating)) else c
+                         for c in value]
+            elif isinstance(value, np.integer):
+                value = int(value)
+            elif isinstance(value, np.floating):
+                value = float(value)
+            out[name] = _check_value("IllnessDeath", name, SPLINE_OPTIONS[name], value)
+        MSplineFamily.check_options(out)
+    except SpecError as err:
+        raise ModelError(str(err)) from None
+    if "knots" in out:
+        out["knots"] = tuple(out["knots"])
+        if "boundary" in out and out["knots"] and out["knots"][-1] >= out["boundary"]:
+            raise ModelError(f"IllnessDeath: knots {list(out['knots'])}: every knot must be "
+                             f"before the boundary {out['boundary']:g}.")
+    return out
+
+
 def _prior(value):
     if hasattr(value, "pymc") and hasattr(value, "to_dict"):  # a Prior or a mixture
         return value
@@ -102,6 +138,11 @@ class IllnessDeath:
         Piecewise baseline: the cut points (in the data's time unit) shared by the three
         transitions (on the clock-reset scale the third counts time since progression), or
         that many intervals at quantiles of the observed transition times (default 4).
+    knots, n_knots, degree, boundary
+        M-spline baseline, one basis shared by the three transitions: its interior knots (in
+        the data's time unit), or that many at quantiles of the pooled transition times
+        (default 3); the degree (default 3, cubic); the boundary knot, beyond which the
+        hazard is constant (default the longest follow-up).
     priors : dict
         Overrides by name: ``"log_hr"`` or a baseline parameter (every transition), or
         ``"<transition>.<name>"`` for one (transitions: progression,
@@ -125,7 +166,8 @@ class IllnessDeath:
     def __init__(self, baseline: str = "weibull_ph", *, time_scale: str = "markov",
                  site_effect: str = "random", cuts=None, n_intervals: int = 4,
                  priors: dict | None = None, covariates=(), reference_levels=None,
-                 arm_effect: str = "per_transition"):
+                 arm_effect: str = "per_transition", knots=None, n_knots=None, degree=None,
+                 boundary=None):
         if not isinstance(baseline, str):  # a list (one per transition) was unhashable
             raise ModelError(f"IllnessDeath: baseline={baseline!r}; give one family name, the "
                              "baseline of all three transitions (e.g. 'weibull_ph').")
@@ -149,6 +191,8 @@ class IllnessDeath:
         self.baseline, self.time_scale, self.site_effect = baseline, time_scale, site_effect
         self.arm_effect = arm_effect
         self.cuts, self.n_intervals = _checked_cuts(baseline, cuts, n_intervals)
+        self.spline = _checked_spline(baseline, {"knots": knots, "n_knots": n_knots,
+                                                 "degree": degree, "boundary": boundary})
         if isinstance(covariates, str):
             covariates = [covariates]
         self.covariates = tuple(covariates)
@@ -184,7 +228,8 @@ class IllnessDeath:
                    if self.covariates else {}),
                 # only when not the default: settings written before it existed still match
                 **({"arm_effect": self.arm_effect}
-                   if self.arm_effect != "per_transition" else {})}
+                   if self.arm_effect != "per_transition" else {}),
+                **{k: list(v) if k == "knots" else v for k, v in self.spline.items()}}
 
     @classmethod
     def from_spec(cls, spec, time_unit: str | None = None) -> IllnessDeath:
@@ -199,8 +244,16 @@ class IllnessDeath:
         options = dict(spec.options)
         site = dict(spec.site)["effect"]
         cuts = options.get("cuts")
-        if cuts is not None and time_unit is not None:
-            cuts = [float(convert(c, spec.time_unit, time_unit)) for c in cuts]
+        spline = {k: options[k] for k in SPLINE_OPTIONS if k in options}
+        if time_unit is not None:
+            if cuts is not None:
+                cuts = [float(convert(c, spec.time_unit, time_unit)) for c in cuts]
+            if "knots" in spline:
+                spline["knots"] = [float(convert(c, spec.time_unit, time_unit))
+                                   for c in spline["knots"]]
+            if "boundary" in spline:
+                spline["boundary"] = float(convert(spline["boundary"], spec.time_unit,
+                                                   time_unit))
         return cls(spec.family, time_scale=ms["time_scale"],
                    site_effect="none" if site == "none" else
                    ("shared" if ms["shared_site_effect"] else "random"),
@@ -208,7 +261,7 @@ class IllnessDeath:
                    priors=dict(spec.priors), covariates=spec.covariates,
                    reference_levels=dict(spec.reference_levels),
                    arm_effect="shared_death" if ms.get("shared_death_effect") else
-                   "per_transition")
+                   "per_transition", **spline)
 
     @classmethod
     def from_settings(cls, settings: dict) -> IllnessDeath:
@@ -233,8 +286,8 @@ class IllnessDeath:
             # at quantiles of the pooled transition times, the boundary at the longest time
             times, events = _transition_times(data, self.time_scale)
             pooled = np.concatenate([t[e > 0] for t, e in zip(times, events)])
-            fam = cls.for_data(pooled, np.ones_like(pooled), data.time_unit,
-                               boundary=float(np.max(data.time)))
+            opts = {"degree": 3, "boundary": float(np.max(data.time)), **self.spline}
+            fam = cls.for_data(pooled, np.ones_like(pooled), data.time_unit, **opts)
             return (fam, fam, fam)
         if self.cuts is not None:
             raise ModelError(f"cuts are for the piecewise baseline, not {self.baseline!r}.")

@@ -363,7 +363,8 @@ def _illness_death(source, d, ms, fam, options, site, strata, cov, censoring, pr
         if not ok:
             _fail(source, key, f"{given!r} is not available in an illness-death model "
                   "(remove it).")
-    allowed = {"cuts", "n_intervals"} if fam == "piecewise_exponential" else set()
+    allowed = ({"cuts", "n_intervals"} if fam == "piecewise_exponential" else
+               {"knots", "n_knots", "degree", "boundary"} if fam == "mspline_ph" else set())
     extra = sorted(set(options) - allowed)
     if extra:
         _fail(source, "options", f"{', '.join(extra)} not available in an illness-death "
@@ -457,11 +458,19 @@ def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None
                 raise SpecError(f"override {key!r}: {p!r} is not a table.")
             target = target.setdefault(p, {})
         target[parts[-1]] = copy.deepcopy(value)
-    if d["family"] != spec.family:  # family options do not carry over between families
+    if d["family"] != spec.family:
+        # the base spec's family options and priors do not carry over to another family;
+        # those given with the new family are kept, so that one it does not take is refused
+        # below (it was dropped without a word)
+        given = {table: {k.split(".")[1] for k in overrides
+                         if k.startswith(f"{table}.") and len(k.split(".")) > 1}
+                 | (set(overrides[table]) if isinstance(overrides.get(table), dict) else set())
+                 for table in ("options", "priors")}
+        new = spec_families().get(d["family"], {})
         d["options"] = {k: v for k, v in d["options"].items()
-                        if k in spec_families().get(d["family"], {}).get("options", {})}
+                        if k in new.get("options", {}) or k in given["options"]}
         d["priors"] = {k: v for k, v in d["priors"].items()
-                       if k in spec_families().get(d["family"], {}).get("priors", ())}
+                       if k in new.get("priors", ()) or k in given["priors"]}
     if name is not None:
         d["name"] = name
     if d.get("time_unit") != spec.time_unit:

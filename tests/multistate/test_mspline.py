@@ -104,11 +104,45 @@ def test_curves_are_coherent_and_match_an_independent_integral(fit):
 def test_an_illness_death_spec_takes_the_m_spline_baseline():
     """``family = "mspline_ph"`` in an illness-death spec (it was refused, as the model
     was); the Weibull priors of the shipped spec are dropped with the family, as for every
-    family variant; options the illness-death M-spline does not take are refused."""
+    family variant; an option of the single-endpoint M-spline that the illness-death one
+    does not take (the Dirichlet concentration) is refused."""
     spec = bh.load_spec("models/illness_death.toml")
     ms = bh.apply_overrides(spec, {"family": "mspline_ph"}, name="mspline")
     model = bh.IllnessDeath.from_spec(ms)
     assert model.baseline == "mspline_ph" and set(model.priors) == {"log_hr", "site_sd"}
-    with pytest.raises(bh.SpecError, match="knots not available in an illness-death model; "
-                       "its mspline_ph transitions take no options"):
-        bh.apply_overrides(spec, {"family": "mspline_ph", "options.knots": [3.0]})
+    with pytest.raises(bh.SpecError, match="concentration not available in an illness-death "
+                       "model; its mspline_ph transitions take boundary, degree, knots, "
+                       "n_knots"):
+        bh.apply_overrides(spec, {"family": "mspline_ph", "options.concentration": 2.0})
+
+
+def test_the_basis_options_are_honoured_checked_and_saved():
+    """knots, n_knots, degree and boundary, as ``MSplinePH`` takes them: used by the shared
+    basis, refused for another baseline or when they contradict each other, kept in the
+    settings a saved fit is rebuilt from, and moved to the data's unit from a spec's."""
+    trial = bh.datasets.load_example_trial()
+    data = bh.IllnessDeathData.from_trial(trial, "ttp", "os")
+    fam = bh.IllnessDeath("mspline_ph", knots=[2.0, 6.0], degree=2,
+                          boundary=40.0).families(data)[0]
+    assert list(fam.knots) == [2.0, 6.0] and fam.degree == 2 and fam.boundary == 40.0
+    assert len(bh.IllnessDeath("mspline_ph", n_knots=5).families(data)[0].knots) == 5
+    for kwargs, match in ((dict(knots=[3.0]), "for the M-spline baseline, not 'weibull_ph'"),
+                          (dict(n_knots=2, knots=[3.0]), "knots or n_knots, not both"),
+                          (dict(degree=7), "at most 5"), (dict(degree=2.5), "an integer"),
+                          (dict(knots=[3.0, 50.0], boundary=40.0), "before the boundary")):
+        baseline = "weibull_ph" if "weibull" in match else "mspline_ph"
+        with pytest.raises(bh.ModelError, match=match):
+            bh.IllnessDeath(baseline, **kwargs)
+    with pytest.raises(bh.ModelError, match="before the boundary knot 34.2"):  # the data's
+        bh.IllnessDeath("mspline_ph", knots=[3.0, 50.0]).families(data)
+    model = bh.IllnessDeath("mspline_ph", knots=np.array([2, 6]), degree=2)
+    assert model.settings()["knots"] == [2.0, 6.0]
+    assert bh.IllnessDeath.from_settings(model.settings()).settings() == model.settings()
+    assert "knots" not in bh.IllnessDeath("mspline_ph").settings()  # as saved before
+    spec = bh.apply_overrides(bh.load_spec("models/illness_death.toml"),
+                              {"family": "mspline_ph", "options.knots": [2.0, 6.0],
+                               "options.boundary": 30.0})
+    days = bh.IllnessDeath.from_spec(spec, "days").families(
+        bh.IllnessDeathData.from_trial(trial.to_unit("days"), "ttp", "os"))[0]
+    np.testing.assert_allclose(days.knots, [2.0 * DAYS_PER_MONTH, 6.0 * DAYS_PER_MONTH])
+    assert days.boundary == pytest.approx(30.0 * DAYS_PER_MONTH)

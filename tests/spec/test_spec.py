@@ -106,6 +106,16 @@ def test_overrides():
     with pytest.raises(bh.SpecError, match=r"overrides=\[\('family', 'weibull_ph'\)\] must be "
                        "a dict of dotted keys"):
         bh.apply_overrides(spec, [("family", "weibull_ph")])
+    # the base spec's options and priors stay behind with its family, but an option or a
+    # prior given with the new family is read, so one it does not take is refused (the
+    # Weibull "cuts" below were dropped without a word); one it takes is kept
+    with pytest.raises(bh.SpecError, match=r"options: unknown key\(s\) cuts"):
+        bh.apply_overrides(spec, {"family": "weibull_ph", "options.cuts": [3.0]})
+    with pytest.raises(bh.SpecError, match="unknown prior 'log_baseline_hazard'"):
+        bh.apply_overrides(spec, {"family": "weibull_ph", "priors": {
+            "log_baseline_hazard": {"dist": "Normal", "mu": 0, "sigma": 1}}})
+    ms = bh.apply_overrides(spec, {"family": "mspline_ph", "options": {"n_knots": 5}})
+    assert dict(ms.options) == {"n_knots": 5}
 
 
 def test_a_time_unit_override_keeps_the_spec_s_times():
