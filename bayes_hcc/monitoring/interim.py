@@ -242,12 +242,12 @@ def _last_record(path, lines: list[str]) -> dict:
     """The log's last record, which a new record is chained to."""
     try:
         last = json.loads(lines[-1])
-        last["record_sha256"]
+    except json.JSONDecodeError:
+        last = None
+    if isinstance(last, dict) and "record_sha256" in last:
         return last
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise BayesHCCError(f"{path}: the last record (line {len(lines)}) is not a chained "
-                            "audit record; verify_log shows what is wrong. Start a new log "
-                            "file.") from None
+    raise BayesHCCError(f"{path}: the last record (line {len(lines)}) is not a chained "
+                        "audit record; verify_log shows what is wrong. Start a new log file.")
 
 
 def _refuse_other_plan(path, line: int, last: dict, plan_hash) -> None:

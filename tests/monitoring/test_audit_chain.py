@@ -156,6 +156,11 @@ def test_a_look_under_another_plan_is_not_appended_to_the_log(tmp_path, log_line
             rf"made with plan 'os_monitoring' \(hash {bh.load_plan(PLAN).hash[:12]}, "
             rf"line 3\), this look with another plan \(hash {other.hash[:12]}\).*new log")):
         bh.interim_analysis(example_trial, other, look=2, fast=True, log=path)
+    (tmp_path / "b").mkdir()
+    broken = _write(tmp_path / "b", [*log_lines, "[1, 2]"])
+    with pytest.raises(bh.BayesHCCError, match=r"the last record \(line 4\) is not a "
+                       "chained audit record"):  # also before the fit
+        bh.interim_analysis(example_trial, PLAN, look=2, fast=True, log=broken)
     rec = {**json.loads(log_lines[-1]), "plan_hash": other.hash}
     with pytest.raises(bh.BayesHCCError, match="One audit log holds the looks of one plan"):
         append_record(path, rec)
