@@ -239,6 +239,8 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
 
     unit = _check_value(source, "time_unit", TIME_UNITS, d.get("time_unit", "months"))
     censoring = _check_value(source, "censoring", CENSORING, d.get("censoring", "interval"))
+    if d.get("illness_death") is not None:  # its own, narrower set of options (named)
+        _illness_death_options(source, fam, d.get("options", {}))
     options = _check_table(source, "options", d.get("options", {}), families[fam]["options"])
     try:
         families[fam]["check"](options)
@@ -332,6 +334,19 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
         source=source)
 
 
+#: the family options an illness-death model takes (one layout for its three transitions)
+ILLNESS_DEATH_OPTIONS = {"piecewise_exponential": ("cuts", "n_intervals"),
+                         "mspline_ph": ("boundary", "degree", "knots", "n_knots")}
+
+
+def _illness_death_options(source, fam, options) -> None:
+    allowed = ILLNESS_DEATH_OPTIONS.get(fam, ())
+    extra = sorted(set(options) - set(allowed)) if isinstance(options, dict) else []
+    if extra:
+        _fail(source, "options", f"{', '.join(extra)} not available in an illness-death "
+              f"model; its {fam} transitions take {', '.join(allowed) or 'no options'}.")
+
+
 def _illness_death(source, d, ms, fam, options, site, strata, cov, censoring, priors_in,
                    valid):
     """Validate an illness-death spec: its table, what the model supports, and priors that
@@ -363,12 +378,7 @@ def _illness_death(source, d, ms, fam, options, site, strata, cov, censoring, pr
         if not ok:
             _fail(source, key, f"{given!r} is not available in an illness-death model "
                   "(remove it).")
-    allowed = ({"cuts", "n_intervals"} if fam == "piecewise_exponential" else
-               {"knots", "n_knots", "degree", "boundary"} if fam == "mspline_ph" else set())
-    extra = sorted(set(options) - allowed)
-    if extra:
-        _fail(source, "options", f"{', '.join(extra)} not available in an illness-death "
-              f"model; its {fam} transitions take {', '.join(sorted(allowed)) or 'no options'}.")
+    _illness_death_options(source, fam, options)
     flat = {}
     for k, v in priors_in.items():
         if k in TRANSITION_NAMES and isinstance(v, dict) and "dist" not in v:

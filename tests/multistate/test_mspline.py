@@ -116,6 +116,10 @@ def test_an_illness_death_spec_takes_the_m_spline_baseline():
                        "model; its mspline_ph transitions take boundary, degree, knots, "
                        "n_knots"):
         bh.apply_overrides(spec, {"family": "mspline_ph", "options.concentration": 2.0})
+    # a piecewise option of the single-endpoint model is named as the illness-death's
+    with pytest.raises(bh.SpecError, match="rw_sd not available in an illness-death model; "
+                       "its piecewise_exponential transitions take cuts, n_intervals"):
+        bh.apply_overrides(spec, {"family": "piecewise_exponential", "options.rw_sd": 0.3})
 
 
 def test_the_basis_options_are_honoured_checked_and_saved():
