@@ -49,6 +49,14 @@ ARM_EFFECTS = ("per_transition", "shared_death")
 _LIKELIHOOD_DATA = ("event", "events", "exposure", "n_plain")
 
 
+def _plain(value):
+    """numpy numbers as Python ones (alone or in a sequence), so that they are checked as
+    the numbers a spec file holds (``spec.model_spec._check_value``)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    return value.item() if isinstance(value, (np.integer, np.floating)) else value
+
+
 def _checked_cuts(baseline: str, cuts, n_intervals) -> tuple:
     """The piecewise baseline's cut points and interval count, checked as a
     ``PiecewiseExponential``'s are (one number was "not iterable", text was split into
@@ -59,42 +67,26 @@ def _checked_cuts(baseline: str, cuts, n_intervals) -> tuple:
         raise ModelError(f"cuts are for the piecewise baseline, not {baseline!r}.")
     try:
         if cuts is not None:
-            given = cuts
-            if isinstance(cuts, (list, tuple, np.ndarray)):  # numpy numbers as floats
-                given = [float(c) if isinstance(c, (np.integer, np.floating)) else c
-                         for c in cuts]
-            cuts = tuple(_check_value("IllnessDeath", "cuts", "cuts", given))
+            cuts = tuple(_check_value("IllnessDeath", "cuts", "cuts", _plain(cuts)))
         n_intervals = _check_value("IllnessDeath", "n_intervals", "int", n_intervals)
     except SpecError as err:
         raise ModelError(str(err)) from None
     return cuts, n_intervals
 
 
-#: the M-spline baseline's options (``MSplinePH``'s, but for the concentration), with the
-#: spec kinds they are checked as
-SPLINE_OPTIONS = {"knots": "cuts", "n_knots": "int0", "degree": "int0", "boundary": "time"}
-
-
 def _checked_spline(baseline: str, given: dict) -> dict:
     """The M-spline baseline's options that were given (None: the default), checked as an
-    ``MSplinePH``'s are; refused for another baseline."""
+    ``MSplinePH``'s are (the kinds of ``MSplineFamily.options``); refused for another
+    baseline."""
     from bayes_hcc.families.mspline import MSplineFamily
     from bayes_hcc.spec.model_spec import _check_value
 
     given = {k: v for k, v in given.items() if v is not None}
     if given and baseline != "mspline_ph":
         raise ModelError(f"{', '.join(given)}: for the M-spline baseline, not {baseline!r}.")
-    out = {}
     try:
-        for name, value in given.items():
-            if name == "knots" and isinstance(value, (list, tuple, np.ndarray)):
-                value = [float(c) if isinstance(c, (np.integer, np.floating)) else c
-                         for c in value]
-            elif isinstance(value, np.integer):
-                value = int(value)
-            elif isinstance(value, np.floating):
-                value = float(value)
-            out[name] = _check_value("IllnessDeath", name, SPLINE_OPTIONS[name], value)
+        out = {name: _check_value("IllnessDeath", name, MSplineFamily.options[name],
+                                  _plain(value)) for name, value in given.items()}
         MSplineFamily.check_options(out)
     except SpecError as err:
         raise ModelError(str(err)) from None
@@ -234,8 +226,9 @@ class IllnessDeath:
     @classmethod
     def from_spec(cls, spec, time_unit: str | None = None) -> IllnessDeath:
         """The model an illness-death spec (a ModelSpec with an ``illness_death`` table)
-        describes; cut points move from the spec's time unit to ``time_unit`` (the data's;
-        default the spec's own)."""
+        describes; its times (cut points, M-spline knots and boundary) move from the spec's
+        time unit to ``time_unit`` (the data's; default the spec's own)."""
+        from bayes_hcc.spec.model_spec import ILLNESS_DEATH_OPTIONS
         from bayes_hcc.units import convert
 
         ms = dict(spec.illness_death)
@@ -243,25 +236,21 @@ class IllnessDeath:
             raise ModelError(f"spec {spec.name!r} has no [illness_death] table.")
         options = dict(spec.options)
         site = dict(spec.site)["effect"]
-        cuts = options.get("cuts")
-        spline = {k: options[k] for k in SPLINE_OPTIONS if k in options}
-        if time_unit is not None:
-            if cuts is not None:
-                cuts = [float(convert(c, spec.time_unit, time_unit)) for c in cuts]
-            if "knots" in spline:
-                spline["knots"] = [float(convert(c, spec.time_unit, time_unit))
-                                   for c in spline["knots"]]
-            if "boundary" in spline:
-                spline["boundary"] = float(convert(spline["boundary"], spec.time_unit,
-                                                   time_unit))
+        kinds = family_class(spec.family).options
+        given = {k: options[k] for k in ILLNESS_DEATH_OPTIONS.get(spec.family, ())
+                 if k in options}
+        if time_unit is not None:  # the options that are times (cut points, knots, boundary)
+            given.update({k: np.asarray(convert(np.asarray(v, float), spec.time_unit,
+                                                time_unit), float).tolist()
+                          for k, v in given.items() if kinds[k] in ("cuts", "time")})
         return cls(spec.family, time_scale=ms["time_scale"],
                    site_effect="none" if site == "none" else
                    ("shared" if ms["shared_site_effect"] else "random"),
-                   cuts=cuts, n_intervals=options.get("n_intervals", 4),
+                   n_intervals=given.pop("n_intervals", 4),
                    priors=dict(spec.priors), covariates=spec.covariates,
                    reference_levels=dict(spec.reference_levels),
                    arm_effect="shared_death" if ms.get("shared_death_effect") else
-                   "per_transition", **spline)
+                   "per_transition", **given)
 
     @classmethod
     def from_settings(cls, settings: dict) -> IllnessDeath:
