@@ -134,7 +134,7 @@ class IllnessDeathFutureSimulator(FutureSimulator):
         the likelihood (``multistate.likelihood``)."""
         f01, f02, f12 = self.fit.families
         splits = np.concatenate([f.breakpoints() for f in self.fit.families])
-        nodes, weights = _nodes(lo, hi, lambda i: splits, grade_hi=not self.markov)
+        nodes, weights = _nodes(lo, hi, splits, grade_hi=not self.markov)
         q = nodes.shape[1]
         u = nodes.ravel()[None, :]
         rows = np.repeat(np.arange(len(lo)), q)

@@ -56,7 +56,7 @@ def curves(families, params, etas, time_scale: str, times, *, density: bool = Fa
                 a12 = np.exp(f12.log_hazard_at(params[2], tpos, e12)[:, 0, :])
                 out["os_density"] = np.where(times > 0, pfs * a02 + a12 * inner, np.nan)
             return out
-        nodes, weights = _nodes(np.zeros(len(times)), times, lambda i: splits,
+        nodes, weights = _nodes(np.zeros(len(times)), times, splits,
                                 grade_hi=not markov)
         S, q = pfs.shape[0], nodes.shape[1]
         u = nodes.ravel()
@@ -117,7 +117,7 @@ def _markov_integral(families, params, etas, times, splits) -> np.ndarray:
             continue
         # pieces no wider than the direct quadrature's (half the longest time), and no
         # narrower than needed: one piece for a short stretch of a dense grid
-        nodes, weights = _nodes(lo[rows], grid[rows], lambda i: splits,
+        nodes, weights = _nodes(lo[rows], grid[rows], splits,
                                 max_width=None if lo[rows[0]] == 0 else grid[-1] / MIN_PIECES)
         q = nodes.shape[1]
         u = nodes.ravel()
