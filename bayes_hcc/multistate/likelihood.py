@@ -68,8 +68,8 @@ def _nodes(lo, hi, splits, grade_hi=False, max_width=None, graded=True):
 
     All intervals at once: each row's candidate edges (its ends, the equal cuts, the splits
     inside it, the graded points) sorted, repeats dropped, and Gauss-Legendre nodes put on
-    every piece between neighbouring edges (a row at a time, it took 8 s of a 40 s
-    illness-death test: the curves' grid calls it for hundreds of stretches)."""
+    every piece between neighbouring edges (a row at a time, the medians' 600-time grid
+    took 36 ms instead of 1.2: a tenth to a fifth of the medians' time)."""
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
     n = len(lo)
     n_even = (np.full(n, MIN_PIECES) if max_width is None else
