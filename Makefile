@@ -32,7 +32,7 @@ demo: $(STAMP)
 
 ## test: the default test suite (fast; slow statistical checks excluded)
 test: $(STAMP)
-	$(PY) -m pytest -n auto --dist loadgroup --durations=25
+	$(PY) -m pytest -n auto --durations=25
 
 ## test-slow: long statistical checks only (SBC, coverage, large simulations)
 test-slow: $(STAMP)

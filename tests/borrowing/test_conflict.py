@@ -14,11 +14,6 @@ from bayes_hcc.borrowing.conflict import box_p_value, component_weights
 
 
 
-# its module fixtures are fits: every test here runs on one xdist worker, which
-# computes them once (`make test` runs with --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("borrowing.test_conflict")
-
-
 @pytest.fixture(scope="module")
 def models(robust):
     """Compiled once each: without borrowing, and with the robust MAP prior."""

@@ -24,11 +24,6 @@ def exponential_plan(final_events=60):
                            "final": {"events": final_events, "success": 0.975}})
 
 
-# its module fixtures are fits: every test here runs on one xdist worker, which
-# computes them once (`make test` runs with --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("borrowing.test_design")
-
-
 @pytest.fixture(scope="module")
 def design(robust):
     hist = np.log(2) / np.exp(robust.quantiles([0.5])[0])  # about 9 months

@@ -25,11 +25,6 @@ def control_trial(rate, seed, n=150, label="sorafenib"):
         "os_time": np.minimum(t, c), "os_event": (t <= c).astype(int)}))
 
 
-# its module fixtures are fits: every test here runs on one xdist worker, which
-# computes them once (`make test` runs with --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("borrowing.test_interval_map")
-
-
 @pytest.fixture(scope="module")
 def history():
     return bh.History([{"study": f"H{i}", "source": "simulated", "trial": control_trial(r, i)}

@@ -127,11 +127,6 @@ def test_a_published_event_count_the_curve_cannot_give_is_said():
 
 
 # -- the two-arm trial --------------------------------------------------------------------
-# its module fixtures are fits: every test here runs on one xdist worker, which
-# computes them once (`make test` runs with --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("data.test_reconstruct")
-
-
 @pytest.fixture(scope="module")
 def model():
     """One model, compiled once, for the truth and every reconstruction (no sites: a

@@ -18,11 +18,6 @@ TRUE_HR = {"progression": 0.67, "death_without_progression": 0.70,
            "death_after_progression": 0.70}
 
 
-# its module fixtures are fits: every test here runs on one xdist worker, which
-# computes them once (`make test` runs with --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("multistate.test_fit")
-
-
 @pytest.fixture(scope="module")
 def fit():
     trial = bh.datasets.load_example_trial()

@@ -17,11 +17,6 @@ from tests.multistate.test_fit import TRUE_HR
 DAYS_PER_MONTH = 30.4375
 
 
-# its module fixtures are fits: every test here runs on one xdist worker, which
-# computes them once (`make test` runs with --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("multistate.test_mspline")
-
-
 @pytest.fixture(scope="module")
 def fit():
     """2 x 300 draws, no site effects: enough for 95% intervals that are checked against

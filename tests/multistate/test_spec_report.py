@@ -80,11 +80,6 @@ def test_spec_errors_name_the_key_and_the_fix(changes, match):
         bh.load_spec(_spec(**changes))
 
 
-# its module fixtures are fits: every test here runs on one xdist worker, which
-# computes them once (`make test` runs with --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("multistate.test_spec_report")
-
-
 @pytest.fixture(scope="module")
 def fit():
     # a short run (2 x 150 after 150): these tests are about what the spec and the report

@@ -15,11 +15,6 @@ from bayes_hcc.families.registry import FAMILIES
 GRID = Path(__file__).resolve().parents[2] / "models" / "sensitivity_os.toml"
 
 
-# its module fixtures are fits: every test here runs on one xdist worker, which
-# computes them once (`make test` runs with --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("spec.test_sensitivity")
-
-
 @pytest.fixture(scope="module")
 def table():
     return bh.run_sensitivity(GRID, bh.datasets.load_example_trial(), fast=True, progress=False)

@@ -23,11 +23,6 @@ def _with_groups(trial, seed=0, k=3):
                      source=trial.source, assessments=trial.assessments)
 
 
-# its module fixtures are fits: every test here runs on one xdist worker, which
-# computes them once (`make test` runs with --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("validation.test_subgroups")
-
-
 @pytest.fixture(scope="module")
 def table(example_trial):
     trial = _with_groups(example_trial)
