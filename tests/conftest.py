@@ -15,6 +15,35 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+#: modules whose module-scoped fixtures are fits (20-60 s each): all their tests run on one
+#: xdist worker, which computes each fixture once. Under xdist's default distribution the
+#: tests of a module land on both workers, each computing the fixture (in one measured run
+#: 137 worker-seconds of duplicated fits). xdist's own `--dist loadgroup` would do this with
+#: `xdist_group` marks, but with pytest 9.2 it silently does not group
+#: (pytest-dev/pytest-xdist#1386). Add a module here when it gets an expensive fixture.
+SHARED_FIXTURE_MODULES = frozenset(f"tests/{m}.py" for m in (
+    "multistate/test_mspline", "spec/test_sensitivity", "multistate/test_fit",
+    "borrowing/test_interval_map", "validation/test_subgroups", "multistate/test_spec_report",
+    "borrowing/test_conflict", "borrowing/test_design", "data/test_reconstruct"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's default distribution (``-n``, ``--dist load``), each test its own unit, except
+    the modules above: one unit each, scheduled first (xdist orders units by their number of
+    tests), so the single tests fill both workers to the end."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in SHARED_FIXTURE_MODULES else nodeid
+
+    return SharedFixtureScheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def example_trial():
     import bayes_hcc as bh
