@@ -28,7 +28,8 @@ class SimulationTruth:
     """What generated a simulated trial.
 
     ``hr`` and ``median`` are for a typical site (site effect 0); ``median_population``
-    integrates over the site-effect distribution (a new site). ``hr["pfs"]`` is None when
+    integrates over the site-effect distribution (a new site). A median is inf when the
+    survival curve never falls to 1/2 (a cure fraction of half or more). ``hr["pfs"]`` is None when
     PFS is not proportional-hazards (different OS and TTP hazard shapes), ``hr["os"]`` when
     OS is not (a death hazard changed by progression: ``post_progression_hr``).
     """
@@ -58,7 +59,24 @@ def _median(cumhaz, frailties=None, weights=None):
     def f(t):
         return float(w @ np.exp(-np.exp(b) * cumhaz(t))) - 0.5
 
-    return float(optimize.brentq(f, 1e-9, 1e4, xtol=1e-12))
+    return _root(f, 1e-9, 1e4, xtol=1e-12)
+
+
+#: months: a survival curve still above 1/2 here has no median (a cure fraction)
+NO_MEDIAN_BEYOND = 1e8
+DECADES = 10.0 ** np.arange(-2, 9)
+
+
+def _root(f, lo, hi, *, xtol):
+    """Where the decreasing f = S - 1/2 crosses 0: in (lo, hi] or, when S is still above
+    1/2 at hi, further out (hi x 10 at a time, up to ``NO_MEDIAN_BEYOND`` months); inf when
+    S never falls to 1/2 (a cure fraction of at least half: a Gompertz hazard with gamma <
+    0). scipy's root finder failed with "f(a) and f(b) must have different signs"."""
+    while f(hi) > 0:
+        if hi >= NO_MEDIAN_BEYOND:
+            return float("inf")
+        lo, hi = hi, hi * 10
+    return float(optimize.brentq(f, lo, hi, xtol=xtol))
 
 
 def _illness_death_os_median(os_h, ttp_h, hr_os, hr_ttp, rho, frailties=None, weights=None):
@@ -106,15 +124,18 @@ def _os_median(os_h, ttp_h, hr_os, hr_ttp, rho, b, w):
                     * m * hr_ttp * ttp_h.hazard(u))
 
         s0 = np.exp(-m * (hr_ttp * ttp_h.cumhaz(t) + hr_os * hd_t))
-        inside = breaks[(breaks > 0) & (breaks < t)]
+        # and every power of 10 months: progressions happen early, and over a long range
+        # (a median looked for far out) the adaptive quadrature missed them (a cure model's
+        # OS, never reaching 1/2, got a median of 72,899 months)
+        inside = np.concatenate([breaks, DECADES])
+        inside = np.unique(inside[(inside > 0) & (inside < t)])
         if point:
             return s0 + integrate.quad(lambda u: float(f(u)[0]), 0.0, t, limit=200,
                                        epsabs=1e-13, points=inside if len(inside) else None)[0]
         return s0 + integrate.quad_vec(f, 0.0, t, limit=200, epsabs=1e-13, epsrel=1e-10,
                                        points=inside if len(inside) else None)[0]
 
-    return float(optimize.brentq(lambda t: float(w @ os_at(t)) - 0.5, 1e-6, 1e3,
-                                 xtol=1e-10))
+    return _root(lambda t: float(w @ os_at(t)) - 0.5, 1e-6, 1e3, xtol=1e-10)
 
 
 def _breaks(hazard) -> np.ndarray:

@@ -202,41 +202,75 @@ def test_post_progression_hr_makes_an_illness_death_truth():
         bh.simulate_trial(post_progression_hr=0.0, random_seed=1)
 
 
+def independent_os(time, os_h, ttp_h, hr_os, hr_ttp, rho, m=1.0):
+    """OS at ``time`` of the Markov illness-death model ``simulate_trial`` draws from (a01 =
+    hr_ttp ttp_h, a02 = hr_os os_h, a12 = rho hr_os os_h, each times the frailty m), by
+    scipy's scalar ``quad``, told where the hazards jump (a piecewise hazard's cuts) and
+    every power of 10 months (over a long range it misses the early progressions)."""
+    from scipy import integrate
+
+    hd = os_h.cumhaz(time)
+
+    def f(u):
+        return float(np.exp(-m * (hr_ttp * ttp_h.cumhaz(u) + hr_os * os_h.cumhaz(u)
+                                  + rho * hr_os * (hd - os_h.cumhaz(u))))
+                     * m * hr_ttp * ttp_h.hazard(u))
+
+    cuts = list(getattr(os_h, "cuts", ())) + list(10.0 ** np.arange(-2, 9))
+    pts = sorted(c for c in cuts if 0 < c < time) or None
+    inner = integrate.quad(f, 0, time, points=pts, limit=500, epsabs=1e-14, epsrel=1e-12)[0]
+    return float(np.exp(-m * (hr_ttp * ttp_h.cumhaz(time) + hr_os * hd))) + inner
+
+
 def test_illness_death_truth_medians_solve_an_independent_os_curve():
     """The true OS medians under ``post_progression_hr`` (a piecewise death hazard, so the
     integrand jumps at the cuts, and site effects) solve OS(t) = 1/2 for an OS curve
     integrated here by scipy's scalar ``quad`` with the cuts given, one frailty node at a
     time: within 1e-9 (the package's quadrature targets 1e-10; without the cuts the typical
     median was 1.4e-6 off). A second trial with the same truth gives the same numbers."""
-    from scipy import integrate
-
     os_h = bh.PiecewiseHazard((2.0, 6.0), (0.05, 0.1, 0.2))
     ttp_h = bh.WeibullHazard(median=3.0, shape=0.8)  # singular at 0
     kw = dict(n_patients=20, os_hazard=os_h, ttp_hazard=ttp_h, hr_os=0.7, hr_ttp=0.6,
               post_progression_hr=2.5, site_sd=0.3)
     t = bh.simulate_trial(random_seed=1, **kw)
-
-    def os_at(time, hr_os, hr_ttp, m):
-        hd = os_h.cumhaz(time)
-
-        def f(u):
-            return float(np.exp(-m * (hr_ttp * ttp_h.cumhaz(u) + hr_os * os_h.cumhaz(u)
-                                      + 2.5 * hr_os * (hd - os_h.cumhaz(u))))
-                         * m * hr_ttp * ttp_h.hazard(u))
-
-        pts = [c for c in (2.0, 6.0) if c < time] or None
-        inner = integrate.quad(f, 0, time, points=pts, limit=500, epsabs=1e-14,
-                               epsrel=1e-12)[0]
-        return float(np.exp(-m * (hr_ttp * ttp_h.cumhaz(time) + hr_os * hd))) + inner
-
     x, w = np.polynomial.hermite_e.hermegauss(40)
     for label, (h_os, h_ttp) in ((t.control, (1.0, 1.0)), (t.treatment, (0.7, 0.6))):
         typical = t.truth.median["os"][label]
-        assert os_at(typical, h_os, h_ttp, 1.0) == pytest.approx(0.5, abs=1e-9)
+        assert independent_os(typical, os_h, ttp_h, h_os, h_ttp, 2.5) == \
+            pytest.approx(0.5, abs=1e-9)
         population = t.truth.median_population["os"][label]
-        mix = sum(wk * os_at(population, h_os, h_ttp, np.exp(0.3 * xk))
-                  for xk, wk in zip(x, w)) / w.sum()
+        mix = sum(wk * independent_os(population, os_h, ttp_h, h_os, h_ttp, 2.5,
+                                      np.exp(0.3 * xk)) for xk, wk in zip(x, w)) / w.sum()
         assert mix == pytest.approx(0.5, abs=1e-9)
     again = bh.simulate_trial(random_seed=2, **kw).truth
     assert again.median == t.truth.median
     assert again.median_population == t.truth.median_population
+
+
+def test_true_medians_far_out_or_never_reached():
+    """A median past 1,000 months is found (it was looked for only up to there), and a
+    curve that never falls to 1/2 (a cure fraction: Gompertz with gamma < 0) has an
+    infinite median: both failed inside scipy's root finder ("f(a) and f(b) must have
+    different signs"). With a cure and post_progression_hr the long-range quadrature once
+    missed the early progressions and gave a median of 72,899 months."""
+    long_os = bh.WeibullHazard(median=600.0, shape=1.0)
+    ttp = bh.WeibullHazard(median=3.0, shape=1.2)
+    t = bh.simulate_trial(n_patients=20, os_hazard=long_os, post_progression_hr=0.5,
+                          random_seed=1)
+    median = t.truth.median["os"][t.control]
+    assert median > 1000
+    assert independent_os(median, long_os, ttp, 1.0, 1.0, 0.5) == pytest.approx(0.5, abs=1e-9)
+
+    cure = bh.FamilyHazard("gompertz_ph", log_lambda=-3.0, gamma=-0.3)
+    # S(inf) = exp(-hr exp(log_lambda) / |gamma|) = 0.85 for the control arm: no median
+    assert np.exp(-np.exp(-3.0) / 0.3) > 0.5
+    for kw in ({"os_hazard": cure}, {"os_hazard": cure, "post_progression_hr": 1.5}):
+        truth = bh.simulate_trial(n_patients=20, random_seed=1, **kw).truth
+        assert all(np.isinf(v) for v in truth.median["os"].values())
+        assert all(np.isinf(v) for v in truth.median_population["os"].values())
+        assert all(np.isfinite(v) for v in truth.median["pfs"].values())
+    # and the illness-death OS with the cure does stay above 1/2
+    assert independent_os(1e6, cure, ttp, 1.0, 1.0, 1.5) > 0.5
+    truth = bh.simulate_trial(n_patients=20, ttp_hazard=cure, random_seed=1).truth
+    assert all(np.isinf(v) for v in truth.median["ttp"].values())
+    assert all(np.isfinite(v) for v in truth.median["os"].values())
