@@ -101,6 +101,24 @@ class FamilyHazard:
         if missing:
             raise BayesHCCError(f"FamilyHazard({family.name}) needs parameter(s) "
                              f"{', '.join(sorted(missing))}; it takes {', '.join(family.params)}.")
+        # a vector parameter sized for another layout (6 piecewise rates for the registry
+        # key's 4 intervals) failed inside numpy's matmul at the first hazard evaluation
+        coords = family.coords()
+        for k, v in params.items():
+            dims = family.param_dims.get(k, ())
+            want = tuple(len(coords[d]) for d in dims)
+            if np.shape(v) == want:
+                continue
+            head = f"FamilyHazard({family.name}): {k} has shape {np.shape(v)}"
+            if not dims:
+                raise BayesHCCError(f"{head}; give a single number.")
+            per = (f": one per {dims[0]}, {', '.join(map(str, coords[dims[0]]))}"
+                   if len(dims) == 1 else "")
+            raise BayesHCCError(
+                f"{head}; this layout takes shape {want}{per}. Give that, or pass a family "
+                "object with the layout you want, e.g. bh.FamilyHazard(family_class("
+                "'piecewise_exponential')(cuts=[2.0, 6.0]), log_baseline_hazard=[a, b, c]) "
+                "with family_class from bayes_hcc.families.registry.")
         self.family = family
         self.params = {k: np.asarray(v, float)[None, ...] for k, v in params.items()}
 

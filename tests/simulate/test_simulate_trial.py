@@ -171,6 +171,17 @@ def test_family_hazard_is_the_family_the_models_fit():
         bh.FamilyHazard("gompertz_ph", log_lambda=-2.5, gama=0.1)
     with pytest.raises(ValueError, match="gamma must be finite"):
         bh.FamilyHazard("gompertz_ph", log_lambda=-2.5, gamma=float("nan"))
+    # a parameter shaped for another layout failed inside numpy at the first evaluation
+    with pytest.raises(ValueError, match=r"log_baseline_hazard has shape \(6,\); this layout "
+                       r"takes shape \(4,\): one per interval, \[0, 2\).*cuts="):
+        bh.FamilyHazard("piecewise_exponential", log_baseline_hazard=np.full(6, -2.0))
+    with pytest.raises(ValueError, match=r"log_lambda has shape \(2,\); give a single number"):
+        bh.FamilyHazard("weibull_ph", log_lambda=[-2.0, -1.0], log_shape=0.1)
+    from bayes_hcc.families.registry import family_class
+
+    three = bh.FamilyHazard(family_class("piecewise_exponential")(cuts=[2.0, 6.0]),
+                            log_baseline_hazard=np.log([0.1, 0.2, 0.3]))
+    assert three.cumhaz(7.0) == pytest.approx(0.2 + 0.8 + 0.3)
 
 
 def test_post_progression_hr_makes_an_illness_death_truth():
