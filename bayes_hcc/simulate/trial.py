@@ -91,14 +91,16 @@ def _illness_death_os_median(os_h, ttp_h, hr_os, hr_ttp, rho, frailties=None, we
     key = (os_h, ttp_h, float(hr_os), float(hr_ttp), float(rho), b, w)
     # other hazards compare by identity (and may change), and a hazard holding a list or an
     # array cannot be a key: those are computed every time
-    if all(isinstance(h, (WeibullHazard, PiecewiseHazard)) for h in (os_h, ttp_h)):
-        try:
-            hash(key)
-        except TypeError:
-            pass
-        else:
-            return _cached_os_median(*key)
-    return _os_median(*key)
+    by_value = all(isinstance(h, (WeibullHazard, PiecewiseHazard)) for h in (os_h, ttp_h))
+    return (_cached_os_median if by_value and _hashable(key) else _os_median)(*key)
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _os_median(os_h, ttp_h, hr_os, hr_ttp, rho, b, w):

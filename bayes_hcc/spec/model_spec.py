@@ -285,8 +285,8 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     valid = families[fam]["priors"]
     ms = d.get("illness_death")
     if ms is not None:
-        ms, priors_in, valid = _illness_death(source, d, ms, fam, options, site, strata,
-                                              cov, censoring, priors_in, valid)
+        ms, priors_in, valid = _illness_death(source, d, ms, fam, site, strata, cov,
+                                              censoring, priors_in, valid)
     priors = {}
     for k, v in priors_in.items():
         if k not in valid:
@@ -347,7 +347,7 @@ def _illness_death_options(source, fam, options) -> None:
               f"model; its {fam} transitions take {', '.join(allowed) or 'no options'}.")
 
 
-def _illness_death(source, d, ms, fam, options, site, strata, cov, censoring, priors_in,
+def _illness_death(source, d, ms, fam, site, strata, cov, censoring, priors_in,
                    valid):
     """Validate an illness-death spec: its table, what the model supports, and priors that
     may name a transition (``progression.log_lambda``, flat or as a nested table).
@@ -378,8 +378,7 @@ def _illness_death(source, d, ms, fam, options, site, strata, cov, censoring, pr
         if not ok:
             _fail(source, key, f"{given!r} is not available in an illness-death model "
                   "(remove it).")
-    _illness_death_options(source, fam, options)
-    flat = {}
+    flat = {}  # (its options were checked before the family's: _illness_death_options)
     for k, v in priors_in.items():
         if k in TRANSITION_NAMES and isinstance(v, dict) and "dist" not in v:
             flat.update({f"{k}.{name}": p for name, p in v.items()})
