@@ -20,36 +20,10 @@ from bayes_hcc.families.base import Family
 from bayes_hcc.families.registry import FAMILIES
 from bayes_hcc.models.design import active_priors
 from bayes_hcc.models.sampling import sample_model
-from bayes_hcc.spec.priors import Prior, support_problem
+from bayes_hcc.spec.priors import DEFAULT_PRIORS, Prior
 
 __all__ = ["SurvivalModel", "MODELS", "DEFAULT_PRIORS", "model_from_spec", "model_class",
            *(fam.model_name for fam in FAMILIES.values())]
-
-#: Priors of the arm, site and covariate terms (families add their baseline priors).
-DEFAULT_PRIORS = {
-    # The arm effect's prior comes with the family: log HR ~ Normal(0, 1) for PH families
-    # (HR within 0.14-7.1 with 95% probability; weakly informative: it rules out implausible
-    # effects such as HR 0.05 yet is five times wider than the standard error of a
-    # 130-patient trial's log HR, about 0.2, so the data dominate), log time ratio
-    # ~ Normal(0, 1) for AFT families.
-    # Site SD on the log hazard ~ HalfNormal(1): median 0.67, 95% mass below 1.96 (an SD of
-    # 1 would put hospitals' hazards within a factor 7 of the typical site). Weakly
-    # informative on purpose: with only 6 sites a tighter HalfNormal(0.5) drove the posterior
-    # of the SD (power-scaling prior sensitivity 0.08 > 0.05 on the example trial), while
-    # HalfNormal(1) leaves it to the data (0.04) and samples as cleanly. HalfNormal(0.25) and
-    # HalfNormal(0.5) are in the sensitivity grid.
-    "site_sd": Prior("HalfNormal", sigma=1.0),
-    # Fixed (sum-to-zero) site effects: sigma of the ZeroSumNormal.
-    "site_effect": Prior("Normal", mu=0.0, sigma=1.0),
-    # Treatment-by-site SD on the log HR: HalfNormal(0.25), HRs across sites typically
-    # within a factor 1.6 of the average.
-    "arm_site_sd": Prior("HalfNormal", sigma=0.25),
-    # Coefficients per SD of a centred and scaled covariate.
-    "beta": Prior("Normal", mu=0.0, sigma=1.0),
-    # Stratified baseline pooled partially: SD of each baseline parameter's deviations
-    # between strata (log hazard scale for log rates), HalfNormal(1) as the site SD.
-    "stratum_sd": Prior("HalfNormal", sigma=1.0),
-}
 
 
 class SurvivalModel:
@@ -259,25 +233,17 @@ class SurvivalModel:
         return hash(json.dumps(self._identity(), sort_keys=True))
 
     def resolved_priors(self, family: Family) -> dict:
-        """Defaults layered with the user's overrides; unknown keys are errors.
+        """Defaults layered with the user's overrides (their names, supports and the site
+        effect's form were checked with the spec; what needs the data's family, e.g. one
+        prior per interval of these cuts, is checked here).
 
         Priors of time-scaled parameters (log baseline rates, log time scales) are in
         months whatever the data's unit; the family moves them (``Family.unit_shift``)."""
-        merged = {**DEFAULT_PRIORS, **family.default_priors()}
-        unknown = set(self.priors) - set(merged)
-        if unknown:
-            raise ModelError(f"unknown prior(s) {', '.join(sorted(unknown))}; "
-                             f"{self.family_key} priors: {', '.join(sorted(merged))}.")
-        defaults = dict(merged)
-        merged.update(self.priors)
+        merged = {**DEFAULT_PRIORS, **family.default_priors(), **self.priors}
         for k, v in self.priors.items():
-            problem = support_problem(k, v, defaults[k]) or family.check_prior(k, v)
+            problem = family.check_prior(k, v)
             if problem:
                 raise ModelError(f"{type(self).__name__}: {problem}")
-        site_effect = merged["site_effect"]
-        if site_effect.dist != "Normal" or site_effect.params.get("mu", 0.0) != 0.0:
-            raise ModelError(f"site_effect prior {site_effect}: fixed site effects are "
-                             "sum-to-zero normal deviations; give Normal(mu=0, sigma=...).")
         return merged
 
     def prior_summary(self, trial: TrialData | None = None, endpoint: str = "os",

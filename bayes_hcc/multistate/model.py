@@ -36,7 +36,7 @@ from bayes_hcc.families.piecewise import quantile_cuts
 from bayes_hcc.families.registry import FAMILIES, family_class
 from bayes_hcc.multistate.data import IllnessDeathData
 from bayes_hcc.multistate.likelihood import TRANSITIONS, layout, loglik_terms
-from bayes_hcc.spec.priors import Prior, support_problem
+from bayes_hcc.spec.priors import DEFAULT_PRIORS, Prior, support_problem
 from bayes_hcc.units import log_unit_in_months
 
 __all__ = ["IllnessDeath", "TIME_SCALES", "SITE_EFFECTS"]
@@ -196,6 +196,7 @@ class IllnessDeath:
                 raise ModelError(f"priors[{name!r}]: unknown transition {tr!r}; the "
                                  f"transitions are {', '.join(TRANSITIONS)}.")
             self.priors[name] = _prior(value)
+        self._check_priors(cls)
         if arm_effect == "shared_death" and "death_after_progression.log_hr" in self.priors:
             raise ModelError("priors['death_after_progression.log_hr']: with "
                              "arm_effect='shared_death' the two death transitions share one "
@@ -285,32 +286,42 @@ class IllnessDeath:
             fams.append(cls.for_data(t, e, data.time_unit))
         return tuple(fams)
 
-    def priors_for(self, family, transition: str) -> dict:
-        out = dict(family.default_priors())
+    def _defaults(self, cls) -> dict:
+        """A transition's default priors (the family's, and beta with covariates)."""
+        out = dict(cls.default_priors())
         if self.covariates:
-            out["beta"] = Prior("Normal", mu=0.0, sigma=1.0)
-        for name in list(out):
-            for key in (name, f"{transition}.{name}"):
-                if key in self.priors:
-                    problem = support_problem(key, self.priors[key], out[name])
-                    if problem:
-                        raise ModelError(f"IllnessDeath: {problem}")
-                    out[name] = self.priors[key]
-        unknown = [k for k in self.priors if k.rpartition(".")[2] not in out
+            out["beta"] = DEFAULT_PRIORS["beta"]
+        return out
+
+    def _check_priors(self, cls) -> None:
+        """Every prior names a parameter of the transitions (or site_sd) and has its
+        support (a half-line prior on a log HR would fix its sign): refused when the model
+        is made, before any fit."""
+        defaults = self._defaults(cls)
+        unknown = [k for k in self.priors if k.rpartition(".")[2] not in defaults
                    and k != "site_sd"]
         if unknown:
             raise ModelError(f"priors: unknown parameter(s) {', '.join(unknown)}; the "
-                             f"{self.baseline} transitions have {', '.join(out)} (and "
+                             f"{self.baseline} transitions have {', '.join(defaults)} (and "
                              "site_sd).")
+        defaults["site_sd"] = DEFAULT_PRIORS["site_sd"]
+        for key, prior in self.priors.items():
+            problem = support_problem(key, prior, defaults[key.rpartition(".")[2]])
+            if problem:
+                raise ModelError(f"IllnessDeath: {problem}")
+
+    def priors_for(self, family, transition: str) -> dict:
+        """The priors of one transition: its defaults, then ``name``, then
+        ``transition.name`` as given (checked when the model was made)."""
+        out = self._defaults(type(family))
+        for name in list(out):
+            for key in (name, f"{transition}.{name}"):
+                if key in self.priors:
+                    out[name] = self.priors[key]
         return out
 
     def site_sd_prior(self) -> Prior:
-        default = Prior("HalfNormal", sigma=1.0)
-        prior = self.priors.get("site_sd", default)
-        problem = support_problem("site_sd", prior, default)
-        if problem:
-            raise ModelError(f"IllnessDeath: {problem}")
-        return prior
+        return self.priors.get("site_sd", DEFAULT_PRIORS["site_sd"])
 
     # -- fitting -------------------------------------------------------------------------
     @bool_flags(error=ModelError)

@@ -56,13 +56,46 @@ class GridSpec:
     def with_overrides(self, overrides: dict) -> GridSpec:
         """The same grid on a base spec changed by ``overrides`` (dotted keys, as a
         variant's): every variant is rebuilt on it, its own overrides applied last."""
-        if not isinstance(overrides, dict):  # "family=weibull_ph" failed inside dict()
-            raise SpecError(f"grid {self.name!r}: overrides={overrides!r} must be a dict of "
-                            "dotted keys, e.g. {'family': 'weibull_ph', 'site.effect': "
-                            "'none'} (the CLI's --override key=value).")
         return _grid(self.name, self.base, self.variant_overrides, self.include_base,
-                     dict(overrides), where=f"grid {self.name!r}",
+                     _overrides(overrides, f"grid {self.name!r}"), where=f"grid {self.name!r}",
                      earlier=dict(self.overrides))
+
+
+def _overrides(overrides, where: str) -> dict:
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):  # "family=weibull_ph" failed inside dict()
+        raise SpecError(f"{where}: overrides={overrides!r} must be a dict of dotted keys, "
+                        "e.g. {'family': 'weibull_ph', 'site.effect': 'none'} (the CLI's "
+                        "--override key=value).")
+    return dict(overrides)
+
+
+def _variants(path: Path, d: dict) -> list:
+    """The file's variants as (name, overrides), each checked: an array of tables, each
+    with a name (text, unique) and its overrides (a table)."""
+    given = d.get("variants", [])
+    example = ('[[variants]]\nname = "sites: none"\noverrides = { "site.effect" = "none" }')
+    if not isinstance(given, list) or not all(isinstance(v, dict) for v in given):
+        raise SpecError(f"{path}: variants must be an array of tables, each written as\n"
+                        f"{example}")
+    if not given:
+        raise SpecError(f"{path}: no variants. Add them as\n{example}\n(to fit the base "
+                        "spec alone: bh.fit_spec, or bayes-hcc fit).")
+    raw = []
+    for i, v in enumerate(given):
+        name = v.get("name")
+        if set(v) - {"name", "overrides"} or not isinstance(name, str) or not name.strip():
+            raise SpecError(f"{path}: variants[{i}] needs 'name' (text) and 'overrides' "
+                            f"(only), as\n{example}")
+        if name in {n for n, _ in raw}:
+            raise SpecError(f"{path}: duplicate variant name {name!r}.")
+        own = v.get("overrides", {})
+        if not isinstance(own, dict):
+            raise SpecError(f"{path}: variant {name!r}: overrides = {own!r} must be a table "
+                            'of dotted keys, e.g. { "site.effect" = "none" }.')
+        raw.append((name, dict(own)))
+    return raw
 
 
 def load_grid(path, overrides: dict | None = None) -> GridSpec:
@@ -74,18 +107,18 @@ def load_grid(path, overrides: dict | None = None) -> GridSpec:
     if unknown:
         raise SpecError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: "
                         f"{', '.join(GRID_KEYS)}{kind_hint(d, 'bh.load_grid')}.")
-    if "base" not in d:
-        raise SpecError(f"{path}: missing 'base' (the spec file the variants modify).")
+    if not isinstance(d.get("base"), str):
+        raise SpecError(f"{path}: base = {d.get('base')!r}: give the path of the spec file "
+                        'the variants modify, e.g. base = "primary_os.toml".')
+    name, include_base = d.get("name", path.stem), d.get("include_base", True)
+    if not isinstance(name, str) or not name.strip():
+        raise SpecError(f"{path}: name = {name!r} must be text (the grid's name).")
+    if not isinstance(include_base, bool):  # "no" would have been read as true
+        raise SpecError(f"{path}: include_base = {include_base!r} must be true or false.")
     base = load_spec(path.parent / d["base"])
-    raw = []
-    for i, v in enumerate(d.get("variants", [])):
-        if set(v) - {"name", "overrides"} or "name" not in v:
-            raise SpecError(f"{path}: variants[{i}] needs 'name' and 'overrides' (only).")
-        if v["name"] in {name for name, _ in raw}:
-            raise SpecError(f"{path}: duplicate variant name {v['name']!r}.")
-        raw.append((v["name"], dict(v.get("overrides", {}))))
-    return _grid(d.get("name", path.stem), base, tuple(raw), d.get("include_base", True),
-                 dict(overrides or {}), where=str(path))
+    raw = _variants(path, d)
+    return _grid(name, base, tuple(raw), include_base, _overrides(overrides, str(path)),
+                 where=str(path))
 
 
 def _grid(name: str, base: ModelSpec, raw: tuple, include_base: bool, overrides: dict, *,

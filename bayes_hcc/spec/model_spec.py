@@ -20,22 +20,19 @@ import tomli_w
 
 from bayes_hcc.errors import BayesHCCError, SpecError
 from bayes_hcc.spec.kinds import kind_hint
-from bayes_hcc.spec.priors import Prior
+from bayes_hcc.spec.priors import DEFAULT_PRIORS, Prior, support_problem
 
 __all__ = ["ModelSpec", "load_spec", "dump_spec", "spec_from_dict", "spec_families",
            "apply_overrides"]
 
-_COMMON_PRIORS = ("site_sd", "site_effect", "arm_site_sd", "beta", "stratum_sd")
-
-
 def spec_families() -> dict:
-    """Family key -> its spec option types and prior names, from the family registry (the
-    one list of families; imported here when first needed, since the families import
-    ``spec.priors``)."""
+    """Family key -> its spec option types and default priors (the keys are the prior names
+    a spec may give), from the family registry (the one list of families; imported here
+    when first needed, since the families import ``spec.priors``)."""
     from bayes_hcc.families.registry import FAMILIES as REGISTRY
 
     return {key: {"options": dict(cls.options), "check": cls.check_options,
-                  "priors": _COMMON_PRIORS + tuple(cls.default_priors())}
+                  "priors": {**DEFAULT_PRIORS, **cls.default_priors()}}
             for key, cls in REGISTRY.items()}
 
 
@@ -282,7 +279,8 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     priors_in = d.get("priors", {})
     if not isinstance(priors_in, dict):
         _fail(source, "priors", f"must be a table, got {priors_in!r}.")
-    valid = families[fam]["priors"]
+    defaults = families[fam]["priors"]  # a transition's prior (progression.log_hr) too
+    valid = tuple(defaults)
     ms = d.get("illness_death")
     if ms is not None:
         ms, priors_in, valid = _illness_death(source, d, ms, fam, site, strata, cov,
@@ -299,6 +297,15 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
         except TypeError:
             _fail(source, f"priors.{k}", f"must be a table like {{dist = \"Normal\", mu = 0, "
                                          f"sigma = 1}}, got {v!r}.")
+        # a half-line prior on a log HR (or a whole-line one on an SD) is refused here, not
+        # when the variant is fitted: the 20th fit of a grid is too late to hear of it
+        problem = support_problem(k, priors[k], defaults.get(k.rpartition(".")[2]))
+        if problem:
+            _fail(source, f"priors.{k}", problem)
+    effect = priors.get("site_effect")
+    if effect is not None and (effect.dist != "Normal" or effect.params.get("mu", 0.0) != 0):
+        _fail(source, "priors.site_effect", f"{effect}: fixed site effects are sum-to-zero "
+                                            "normal deviations; give Normal(mu=0, sigma=...).")
     sampler = {**DEFAULTS["sampler"],
                **_check_table(source, "sampler", d.get("sampler", {}), SAMPLER_KEYS)}
     from bayes_hcc.spec.sampler import check_sampler_settings

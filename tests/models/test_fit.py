@@ -318,13 +318,14 @@ def test_covariate_adjusted_fits_agree():
     (lambda p: bh.IllnessDeath("weibull_ph", priors={"site_sd": p["normal"]}),
      r"site_sd is a standard deviation"),
 ])
-def test_a_prior_on_the_wrong_half_line_is_refused(make, match, example_trial):
+def test_a_prior_on_the_wrong_half_line_is_refused(make, match):
     """priors={"log_hr": HalfNormal(1)} used to be fitted: every draw had HR >= 1, so
-    P(HR < 1) = 0 whatever the data. A prior's support must be the parameter's."""
+    P(HR < 1) = 0 whatever the data. A prior's support must be the parameter's: refused
+    when the model is made (it used to be at the fit)."""
     priors = {"half": bh.Prior("HalfNormal", sigma=1.0),
               "normal": bh.Prior("Normal", mu=0.0, sigma=1.0)}
-    with pytest.raises(ModelError, match=match):  # before anything is sampled
-        make(priors).fit(example_trial)
+    with pytest.raises(ModelError, match=match):
+        make(priors)
     # the same parameters with priors of the right support are accepted
     bh.WeibullPH(priors={"log_hr": bh.Prior("StudentT", nu=3, mu=0, sigma=1),
                          "site_sd": bh.Prior("Exponential", lam=2.0)}).prior_summary()

@@ -38,6 +38,8 @@ def test_registry_matches_model_classes(key):
 
 
 BASE = {"name": "x", "endpoint": "os", "family": "weibull_ph"}
+SHIPPED = Path(__file__).resolve().parents[2] / "models"
+VARIANT = '[[variants]]\nname = "a"\noverrides = { "site.effect" = "none" }\n'
 
 
 @pytest.mark.parametrize("change, match", [
@@ -54,6 +56,16 @@ BASE = {"name": "x", "endpoint": "os", "family": "weibull_ph"}
      r"priors.log_hr_trt: unknown prior 'log_hr_trt'; weibull_ph priors: site_sd, .*log_hr"),
     ({"priors": {"log_hr": {"dist": "Normal", "mu": 0, "sigma": -1}}}, r"must be > 0"),
     ({"priors": {"log_hr": {"dist": "Cauchy", "mu": 0}}}, r"unknown prior distribution 'Cauchy'"),
+    # a prior whose support is not the parameter's: refused on reading, not at the fit
+    ({"priors": {"log_hr": {"dist": "HalfNormal", "sigma": 1}}},
+     r"priors.log_hr: priors\['log_hr'\] = HalfNormal\(sigma=1\) has no mass below 0"),
+    ({"priors": {"site_sd": {"dist": "Normal", "mu": 0, "sigma": 1}}},
+     r"priors.site_sd: .*puts mass below 0, but site_sd is a standard deviation"),
+    ({"priors": {"site_effect": {"dist": "Normal", "mu": 1, "sigma": 1}}},
+     r"priors.site_effect: Normal\(mu=1, sigma=1\): fixed site effects are sum-to-zero"),
+    ({"illness_death": {}, "priors": {"progression": {"log_hr": {"dist": "HalfNormal",
+                                                                 "sigma": 1}}}},
+     r"priors.progression.log_hr: .*no mass below 0.*HR >= 1 on every draw"),
     ({"options": {"n_intervals": 4}},
      r"options: unknown key\(s\) n_intervals; valid keys: prior_reference_time"),
     ({"family": "piecewise_exponential", "options": {"cuts": [3, 2]}}, r"cut points must increase"),
@@ -63,6 +75,45 @@ BASE = {"name": "x", "endpoint": "os", "family": "weibull_ph"}
 def test_spec_errors_list_valid_choices(change, match):
     with pytest.raises(bh.SpecError, match=match):
         bh.load_spec({**BASE, **change})
+
+
+def test_a_grid_variant_with_a_prior_of_the_wrong_support_is_refused_on_loading(tmp_path):
+    """A grid whose last variant puts a HalfNormal prior on the log HR used to load, and
+    the error came when that variant was fitted, after every other fit of the grid."""
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f'base = "{SHIPPED / "primary_os.toml"}"\n'
+                    '[[variants]]\nname = "vague"\n'
+                    'overrides = { "priors.log_hr" = { dist = "Normal", mu = 0, sigma = 10 } }\n'
+                    '[[variants]]\nname = "one-sided"\n'
+                    'overrides = { "priors.log_hr" = { dist = "HalfNormal", sigma = 1 } }\n')
+    with pytest.raises(bh.SpecError, match=r"variant 'one-sided'.*priors.log_hr: .*no mass "
+                                           r"below 0.*Give a prior on the whole line"):
+        bh.load_grid(grid)
+
+
+@pytest.mark.parametrize("body, match", [
+    # read as true before: the base was fitted as a variant
+    ('include_base = "no"\n' + VARIANT, r"include_base = 'no' must be true or false"),
+    # no variants: run_sensitivity failed inside pandas (KeyError 'variant') when the base
+    # was left out, and fitted the base alone otherwise
+    ("include_base = false\n", r"no variants\. Add them as\n\[\[variants\]\]"),
+    ("", r"(?s)no variants.*to fit the base spec alone: bh.fit_spec"),
+    ('[variants]\nname = "a"\n', r"variants must be an array of tables, each written as"),
+    # failed inside dict() (ValueError)
+    ('[[variants]]\nname = "a"\noverrides = ["site.effect"]\n',
+     r"variant 'a': overrides = \['site.effect'\] must be a table of dotted keys"),
+    ('[[variants]]\nname = 3\noverrides = { "site.effect" = "none" }\n',
+     r"variants\[0\] needs 'name' \(text\) and 'overrides'"),
+    ('name = 5\n' + VARIANT, r"name = 5 must be text"),
+])
+def test_a_grid_file_s_own_keys_are_checked(tmp_path, body, match):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f'base = "{SHIPPED / "primary_os.toml"}"\n' + body)
+    with pytest.raises(bh.SpecError, match=match):
+        bh.load_grid(grid)
+    # overrides of the base given as text, as to the CLI (it failed inside dict())
+    with pytest.raises(bh.SpecError, match=r"overrides='family=weibull_ph' must be a dict"):
+        bh.load_grid(SHIPPED / "sensitivity_os.toml", overrides="family=weibull_ph")
 
 
 def test_bad_toml_and_missing_file(tmp_path):
