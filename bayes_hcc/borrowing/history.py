@@ -223,8 +223,9 @@ def _arm_from_record(rec: dict, time_unit: str) -> HistoricalArm:
                                rec.get("arm"))
     has_a = [k for k in FORM_A if _present(rec, k)]
     has_b = [k for k in FORM_B if _present(rec, k)]
-    if has_a and has_b:
-        raise SpecError(f"history: study {study!r} gives both events/exposure and a median: "
+    if has_a and has_b:  # (n alone was called "a median" here)
+        raise SpecError(f"history: study {study!r} gives {', '.join(has_a)} (events and "
+                        f"exposure) and {', '.join(has_b)} (a median with its CI and n): "
                         "give one form per arm.")
     if has_a:
         d, e = (_number(rec, k, study) for k in FORM_A)
@@ -236,6 +237,9 @@ def _arm_from_record(rec: dict, time_unit: str) -> HistoricalArm:
                              f"{d:g} events over {e:.4g} patient-months")
     if has_b:
         m, lo, hi, n = (_number(rec, k, study) for k in FORM_B)
+        if n < 1 or n != int(n):  # n = 0 capped the arm at 0 events over 0 months
+            raise SpecError(f"history: study {study!r}: n = {n:g} must be the arm's number "
+                            "of patients, a whole number >= 1.")
         level = _number(rec, "ci_level", study, allow_missing=True) or 0.95
         if not 0 < lo < m < hi:
             raise SpecError(f"history: study {study!r}: the median's CI must surround it "

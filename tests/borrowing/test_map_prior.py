@@ -168,9 +168,20 @@ def test_reconstructed_arms_are_flagged():
 def test_bad_history_is_refused_by_name():
     with pytest.raises(bh.SpecError, match="needs a 'source'"):
         bh.History([{"study": "a", "events": 10, "exposure": 100}])
-    with pytest.raises(bh.SpecError, match="both events/exposure and a median"):
+    with pytest.raises(bh.SpecError, match=r"gives events, exposure \(events and exposure\) "
+                       r"and median, median_lower, median_upper, n \(a median"):
         bh.History([{"study": "a", "source": "s", "events": 10, "exposure": 100,
                      "median": 5, "median_lower": 4, "median_upper": 6, "n": 50}])
+    # n beside events and exposure was called "a median"
+    with pytest.raises(bh.SpecError, match=r"gives events, exposure \(events and exposure\) "
+                       r"and n \(a median with its CI and n\): give one form per arm"):
+        bh.History([{"study": "a", "source": "s", "events": 10, "exposure": 100, "n": 50}])
+    # n = 0 was taken: the arm became 0 events over 0 months, in the MAP prior's data
+    for n in (0, 150.5, -3):
+        with pytest.raises(bh.SpecError, match=rf"'a': n = {n:g} must be the arm's number "
+                                               r"of patients, a whole number >= 1"):
+            bh.History([{"study": "a", "source": "s", "median": 5, "median_lower": 4,
+                         "median_upper": 6, "n": n}])
     with pytest.raises(bh.SpecError, match="CI must surround"):
         bh.History([{"study": "a", "source": "s", "median": 5, "median_lower": 6,
                      "median_upper": 7, "n": 50}])
