@@ -65,7 +65,9 @@ def decide(fit, look: Look, ppos=None) -> tuple[str, dict]:
 @dataclass
 class InterimResult:
     """What a look found. ``decision`` is ``"no decision: diagnostics failed"`` when the fit
-    did not pass ``bh.check``: the probabilities are then shown but not acted on."""
+    did not pass ``bh.check``, or the illness-death completion model's fit (for the PPoS)
+    failed its convergence checks (``completion_problems``): the probabilities are then
+    shown but not acted on."""
 
     look: Look
     cut_date: pd.Timestamp
@@ -81,6 +83,8 @@ class InterimResult:
     data: TrialData | None = field(default=None, repr=False)
     plan: MonitoringPlan | None = field(default=None, repr=False)
     ppos_result: object = field(default=None, repr=False)
+    #: failed convergence checks of the illness-death completion model's fit (empty: none)
+    completion_problems: tuple = ()
 
     def ppos(self, **kwargs):
         """Predictive probability of success from this look (see
@@ -158,6 +162,9 @@ class InterimResult:
             lines.append(f"PPoS = {pp['ppos']:.3f} (MCSE {pp['mcse']:.3f}, 95% MC interval "
                          f"{lo:.3f}-{hi:.3f}; {pp['n_sims']} completed trials, method "
                          f"{pp['method']})")
+        if self.completion_problems:
+            lines.append("the completion model's fit failed convergence checks: "
+                         + "; ".join(self.completion_problems))
         return lines
 
 
@@ -175,7 +182,11 @@ def _record(res: InterimResult, trial_cut: TrialData, plan: MonitoringPlan, seed
         "plan_hash": plan.hash, "spec_hash": plan.spec.hash, "seed": int(seed), "fast": fast,
         "package_versions": _versions(), "n_patients": res.n_patients,
         "n_events": res.n_events, "decision": res.decision,
-        "rule_decision": res.rule_decision, "diagnostics_ok": bool(res.diagnostics.ok),
+        "rule_decision": res.rule_decision,
+        "diagnostics_ok": bool(res.diagnostics.ok) and not res.completion_problems,
+        # written only when there are some: records made before it existed still verify
+        **({"completion_problems": list(res.completion_problems)}
+           if res.completion_problems else {}),
         "probabilities": res.probabilities,
         "hr_median": float(np.median(hr)),
         "hr_95": [float(np.quantile(hr, 0.025)), float(np.quantile(hr, 0.975))],
@@ -346,26 +357,27 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     with only_data_warnings():  # the verdict below reports convergence
         fit = fit_spec(plan.spec, cut, fast=fast, check=False, random_seed=seed)
         diag = check(fit, warn=False)
-    pp = None
+    pp = completion = None
     if lk.futility_ppos is not None or (ppos and not lk.is_final):
         from bayes_hcc.monitoring.predict import predictive_probability
 
-        completion = None
         if completion_model is not None:
             with only_data_warnings():  # e.g. a transition without events
                 completion = completion_model.fit(
                     cut, random_seed=seed, check=False,
-                    **(dict(draws=300, tune=400) if fast else {}))
+                    **(dict(draws=300, tune=400, exploratory=True) if fast else {}))
         pp = predictive_probability(cut, plan, fit=fit, random_seed=seed, method=ppos_method,
                                     progress=progress, completion=completion)
     rule, probs = decide(fit, lk, pp)
     ep = cut.endpoint(plan.spec.endpoint)
+    # the PPoS is drawn from the completion model's posterior: it must have converged too
+    failed = completion.convergence_problems() if completion is not None else []
     res = InterimResult(look=lk, cut_date=date, n_patients=cut.n_patients,
                         n_events=int(ep.n_events), probabilities=probs,
-                        decision=DECISIONS[-1] if not diag.ok else DECISIONS[-2] if fast
-                        else rule, rule_decision=rule,
+                        decision=DECISIONS[-1] if not diag.ok or failed else DECISIONS[-2]
+                        if fast else rule, rule_decision=rule,
                         diagnostics=diag, fit=fit, plan_hash=plan.hash, data=cut, plan=plan,
-                        ppos_result=pp)
+                        ppos_result=pp, completion_problems=tuple(failed))
     res.record = _record(res, cut, plan, seed, look, fast)
     res.record["ppos_requested"] = {"ppos": bool(ppos), "method": ppos_method,
                                     **({"completion_model": completion_model.settings()}

@@ -224,6 +224,9 @@ class PPoSResult:
     #: ``method="fast"``: the margin calibration used (a later look's PPoS may reuse it:
     #: ``predictive_probability(..., calibration=)``)
     calibration: object = field(default=None, repr=False)
+    #: the failed convergence checks of the posterior the completions were drawn from (the
+    #: plan's fit, or the illness-death completion's): empty when it passed them
+    source_problems: tuple = ()
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
         """Wilson interval for the PPoS (Monte Carlo uncertainty only)."""
@@ -262,6 +265,9 @@ class PPoSResult:
         if self.n_short:
             extra += (f"; {self.n_short} completion(s) never reached the final event count "
                       "(analysed at their last event)")
+        if self.source_problems:
+            extra += ("; the posterior the completions were drawn from failed convergence "
+                      f"checks ({'; '.join(self.source_problems)})")
         return (f"PPoSResult(PPoS = {self.ppos:.3f} (MCSE {self.mcse:.3f}, 95% MC interval "
                 f"{lo:.3f}-{hi:.3f}), {self.n_sims} completed trials, method {self.method!r}"
                 f"{extra})")
@@ -310,8 +316,7 @@ def _illness_death_simulator(trial, completion, pred, endpoint, random_seed, car
     from bayes_hcc.multistate import IllnessDeath, IllnessDeathFit
 
     if isinstance(completion, IllnessDeath):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with only_data_warnings():  # its convergence: predictive_probability's warning
             completion = completion.fit(trial, random_seed=random_seed, check=False)
     if not isinstance(completion, IllnessDeathFit):
         raise BayesHCCError(f"completion={completion!r}: give a bh.IllnessDeath model or its "
@@ -500,6 +505,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                             f"the final "
                             f"analysis's {final.events}: run interim_analysis(..., "
                             "look='final') instead of predicting it.")
+    # the posterior the completions are drawn from is fitted here unless a fit is given
+    fitted_here = fit is None if completion is None else not hasattr(completion, "datatree")
     if completion is not None:
         check_completion_covariates(plan.spec, completion, "completion")
         # a baseline stratified by a column: the completed trials carry it for the refit
@@ -510,9 +517,19 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         if fit is not None:
             fit = _plan_fit(fit, plan)
         if fit is None:
-            with only_data_warnings():  # convergence is not this function's verdict
+            with only_data_warnings():  # its convergence: the warning below
                 fit = fit_spec(plan.spec, trial, check=False)
         sim = FutureSimulator(trial, fit, pred)
+    source_problems = tuple(sim.fit.convergence_problems())
+    if source_problems and fitted_here:  # a fit the caller gave was checked when it was made
+        from bayes_hcc.convergence import warn_convergence
+
+        source = (f"the plan's analysis {plan.spec.name!r}" if completion is None
+                  else repr(sim.fit.model))
+        warn_convergence(f"PPoS: the posterior the completions are drawn from ({source}, "
+                         f"fitted to the cut) failed convergence checks: "
+                         f"{'; '.join(source_problems)}. The PPoS rests on it: fit it with "
+                         "more draws/tune and pass it (fit= or completion=).")
     if final.date is not None and pd.Timestamp(final.date) <= sim.cut_date:
         raise BayesHCCError(f"the final analysis date {final.date} is not after the data cut "
                             f"{sim.cut_date.date()}.")
@@ -568,7 +585,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
                                   "refit": refit, "plan_hash": plan.hash,
                                   "completion": completion_label,
                                   **({"screening": screening} if screening else {})},
-                        calibration=cal)
+                        calibration=cal, source_problems=source_problems)
     if result.n_short:
         warn(f"PPoS: {result.n_short} of {n_sims} completed trials never reach the final "
              f"{final.events} {endpoint.upper()} events (too few patients, or too many lost "

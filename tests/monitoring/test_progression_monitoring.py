@@ -83,6 +83,52 @@ def test_ppos_and_event_dates_for_a_ttp_plan(look1):
     assert dates.loc[50, "q0.5"] <= dates.loc[70, "q0.5"]
 
 
+def test_a_posterior_that_failed_its_checks_is_said_wherever_a_ppos_rests_on_it(
+        look1, example_trial, monkeypatch):
+    """The illness-death completion model's fit (interim_analysis fits it with check=False)
+    and the plan's fit that predictive_probability makes itself were never checked: a PPoS
+    drawn from a posterior that had not converged was reported, and decided on, as any
+    other. Here a one-chain posterior stands in for a fit that failed (R-hat cannot be
+    assessed on one chain)."""
+    import warnings
+
+    from tests.multistate.test_completion import point_fit
+
+    assert "completion_problems" not in look1.record  # a look without a completion model
+    monkeypatch.setattr(bh.IllnessDeath, "fit", lambda self, trial, **kw: point_fit(trial))
+    model = bh.IllnessDeath("exponential_ph", site_effect="none")
+    res = bh.interim_analysis(example_trial, _plan(), look=1, fast=True, random_seed=2,
+                              ppos=True, completion_model=model)
+    assert res.decision == "no decision: diagnostics failed"
+    assert res.rule_decision == look1.rule_decision  # the rule's verdict is kept
+    assert any(p.startswith("r_hat") for p in res.completion_problems)
+    assert res.ppos_result.source_problems == res.completion_problems
+    assert res.record["diagnostics_ok"] is False
+    assert res.record["completion_problems"] == list(res.completion_problems)
+    assert any("completion model's fit failed convergence checks: r_hat" in line
+               for line in res.summary_lines())
+    # predictive_probability warns when it fitted the posterior itself ...
+    with pytest.warns(bh.ConvergenceWarning, match=r"PPoS: the posterior the completions "
+                      r"are drawn from \(IllnessDeath\(baseline='exponential_ph'.*failed "
+                      r"convergence checks: r_hat"):
+        pp = bh.predictive_probability(look1.data, look1.plan, completion=model,
+                                       random_seed=1)
+    assert "failed convergence checks (r_hat" in repr(pp)
+    # ... and records it without a second warning for a fit the caller made and was told of
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bh.ConvergenceWarning)
+        pp = bh.predictive_probability(look1.data, look1.plan, completion=point_fit(
+            look1.data), random_seed=1)
+    assert pp.source_problems and "failed convergence checks" in repr(pp)
+    # the plan's own fit, made by predictive_probability, likewise
+    monkeypatch.setattr(bh.Fit, "convergence_problems",
+                        lambda self: ["ess_bulk = 50 (log_hr), needs >= 400"])
+    with pytest.warns(bh.DataWarning, match="death, which censors TTP"), \
+            pytest.warns(bh.ConvergenceWarning, match=r"PPoS: the posterior .* failed "
+                         r"convergence checks: ess_bulk = 50"):
+        bh.predictive_probability(look1.data, look1.plan, random_seed=1)
+
+
 def test_design_simulation_for_a_ttp_plan_with_unequal_schedules():
     res = bh.simulate_design(_plan(), {"shifted scans": {
         "hr_ttp": 0.67, "assessment_offset": {"sorafenib": 0.0, "tace_sorafenib": 1.0}}},
