@@ -105,9 +105,25 @@ def _row(check, ours, ref, se, tol, note=""):
             "note": note}
 
 
+def _with_fit(row: dict, fit) -> dict:
+    """``row`` of a check made on ``fit``, with its convergence: a fit that failed its
+    checks makes the row not ok, whatever the numbers say (they could agree by chance),
+    and the note names the failures (the fits are made with warnings silenced)."""
+    problems = fit.convergence_problems()
+    row["converged"] = not problems
+    if problems:
+        row["ok"] = False
+        row["note"] = "; ".join(filter(None, [row.get("note", ""), "the fit failed its "
+                                              "convergence checks: " + "; ".join(problems)]))
+    return row
+
+
 def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int = 1000,
               tune: int = 1000, chains: int = 4, random_seed: int = 1) -> pd.DataFrame:
     """Compare our posteriors with lifelines and statsmodels on ``trial``.
+
+    Each row made on a fit says whether the fit passed its convergence checks
+    (``converged``); a row whose fit failed them is not ``ok``, and its note says why.
 
     Checks (vague priors, no site effect unless stated):
 
@@ -162,27 +178,31 @@ def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int =
             lo, hi = km.loc[a, "lower_95"], km.loc[a, "upper_95"]
             ref = km.loc[a, "median"]
             if not np.isfinite(ref):
-                rows.append({"check": f"km_median {a}", "ours": ours, "reference": ref,
-                             "ok": True, "note": "KM median not reached: nothing to compare"})
+                rows.append(_with_fit({"check": f"km_median {a}", "ours": ours,
+                                       "reference": ref, "ok": True,
+                                       "note": "KM median not reached: nothing to compare"},
+                                      fine))
                 continue
             inside = bool(lo <= ours and (np.isnan(hi) or ours <= hi))
-            rows.append({"check": f"km_median {a}", "ours": ours, "reference": ref,
-                         "ok": inside, "note": f"inside the KM 95% CI [{lo:.2f}, {hi:.2f}]"})
+            rows.append(_with_fit({"check": f"km_median {a}", "ours": ours, "reference": ref,
+                                   "ok": inside,
+                                   "note": f"inside the KM 95% CI [{lo:.2f}, {hi:.2f}]"}, fine))
     if "weibull" in checks:
         f = fit(WeibullPH(site_effect="none", priors=VAGUE))
         ref, se = lifelines_weibull_log_hr(ep.time, ep.event, ep.arm)
-        rows.append(_row("weibull log HR vs lifelines WeibullAFTFitter", mean_log_hr(f), ref,
-                         se, TOLERANCE_SE["weibull"]))
+        rows.append(_with_fit(_row("weibull log HR vs lifelines WeibullAFTFitter",
+                                   mean_log_hr(f), ref, se, TOLERANCE_SE["weibull"]), f))
     if "poisson_glm" in checks:
         f = fit(PiecewiseExponential(n_intervals=4, baseline_prior="independent",
                                      site_effect="none", priors=VAGUE))
         ref, se = poisson_glm_log_hr(ep.time, ep.event, ep.arm, f.family.cuts)
-        rows.append(_row("piecewise log HR vs statsmodels Poisson GLM", mean_log_hr(f), ref,
-                         se, TOLERANCE_SE["poisson_glm"]))
+        rows.append(_with_fit(_row("piecewise log HR vs statsmodels Poisson GLM",
+                                   mean_log_hr(f), ref, se, TOLERANCE_SE["poisson_glm"]), f))
     if "cox" in checks:
         ref, se = cox_log_hr(ep.time, ep.event, ep.arm)
-        rows.append(_row("piecewise (cut at each event time) vs lifelines CoxPHFitter",
-                         mean_log_hr(fine), ref, se, TOLERANCE_SE["cox"]))
+        rows.append(_with_fit(_row("piecewise (cut at each event time) vs lifelines "
+                                   "CoxPHFitter", mean_log_hr(fine), ref, se,
+                                   TOLERANCE_SE["cox"]), fine))
     site_checks = {"cox_site", "stratified_cox"} & set(checks)
     if site_checks and len(ep.sites) >= 2:
         site_fit = fit(PiecewiseExponential(cuts=cuts, baseline_prior="independent",
@@ -192,8 +212,9 @@ def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int =
         no_events = [s for i, s in enumerate(ep.sites) if ep.event[ep.site == i].sum() == 0]
         if "cox_site" in checks and not no_events:
             ref, se = cox_log_hr(ep.time, ep.event, ep.arm, sites=ep.site)
-            rows.append(_row("piecewise + fixed site effects vs Cox with site indicators",
-                             ours, ref, se, TOLERANCE_SE["cox_site"]))
+            rows.append(_with_fit(_row("piecewise + fixed site effects vs Cox with site "
+                                       "indicators", ours, ref, se, TOLERANCE_SE["cox_site"]),
+                                  site_fit))
         elif "cox_site" in checks:
             rows.append({"check": "piecewise + fixed site effects vs Cox with site indicators",
                          "ours": ours, "ok": True,
@@ -201,8 +222,9 @@ def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int =
                                  "fixed-effect MLE does not exist"})
         if "stratified_cox" in checks:
             ref, se = cox_log_hr(ep.time, ep.event, ep.arm, strata=ep.site)
-            rows.append(_row("piecewise + fixed site effects vs site-stratified Cox", ours,
-                             ref, se, TOLERANCE_SE["stratified_cox"]))
+            rows.append(_with_fit(_row("piecewise + fixed site effects vs site-stratified "
+                                       "Cox", ours, ref, se, TOLERANCE_SE["stratified_cox"]),
+                                  site_fit))
     table = pd.DataFrame(rows).set_index("check")
     table.attrs.update(data=trial.source, endpoint=endpoint, fingerprint=trial.fingerprint)
     return table
@@ -220,9 +242,9 @@ def _interval_agreement(trial, endpoint, checks, **kw) -> pd.DataFrame:
             f = WeibullPH(site_effect="none", priors=VAGUE).fit(trial, endpoint, check=False,
                                                                  **kw)
         ref, se = lifelines_weibull_log_hr(ep.lower, None, ep.arm, upper=ep.upper)
-        rows.append(_row("weibull log HR vs lifelines' interval-censored WeibullAFTFitter",
-                         float(f.posterior["log_hr"].mean()), ref, se,
-                         TOLERANCE_SE["weibull"]))
+        rows.append(_with_fit(_row("weibull log HR vs lifelines' interval-censored "
+                                   "WeibullAFTFitter", float(f.posterior["log_hr"].mean()),
+                                   ref, se, TOLERANCE_SE["weibull"]), f))
     for c in checks:
         if c != "weibull":
             rows.append({"check": c, "ok": True, "note": "not applicable: the reference is "

@@ -13,6 +13,20 @@ def test_agreement_on_the_example_trial():
     tab = bh.agreement(bh.datasets.load_example_trial())
     assert len(tab) == 7
     assert tab["ok"].all(), tab
+    assert tab["converged"].all()
+
+
+def test_a_check_on_a_fit_that_failed_its_convergence_checks_is_not_ok(monkeypatch):
+    """The fits are made with warnings silenced, and a row said ok from its numbers alone:
+    agreement from a posterior that had not converged passed, without a word."""
+    monkeypatch.setattr(bh.Fit, "convergence_problems",
+                        lambda self: ["r_hat = 1.2 (log_hr), needs <= 1.01"])
+    tab = bh.agreement(bh.datasets.load_veteran(), checks=["weibull"], draws=200, tune=200,
+                       chains=2)
+    row = tab.iloc[0]
+    assert not row["ok"] and not row["converged"]
+    assert row["note"] == "the fit failed its convergence checks: r_hat = 1.2 (log_hr), needs "\
+                          "<= 1.01"
 
 
 def test_event_time_cuts_put_each_event_time_at_an_interval_end():
