@@ -60,7 +60,8 @@ def _trial_intervals(payload) -> dict:
              "median_difference": med.sel(arm="difference").to_numpy().ravel(),
              "median_control": med.sel(arm=c).to_numpy().ravel()}
     out = {"seed": int(seed), "n_events": int(trial.endpoint(endpoint).n_events),
-           "divergences": int(fit.datatree["sample_stats"]["diverging"].sum())}
+           "divergences": int(fit.datatree["sample_stats"]["diverging"].sum()),
+           "converged": not fit.convergence_problems()}
     for q in QUANTITIES:
         d = draws[q]
         out[f"{q}_true"] = true[q]
@@ -83,9 +84,12 @@ class CoverageResult:
     def table(self) -> pd.DataFrame:
         """Coverage of each central interval: proportion of trials whose interval holds the
         truth, its Monte Carlo SE sqrt(p (1 - p) / n) and 95% Wilson interval; and the mean
-        bias of the posterior mean."""
+        bias of the posterior mean; ``unconverged``: the trials whose fit failed its
+        convergence checks (counted in, not dropped: dropping them would bias coverage)."""
         rows = []
         n = len(self.records)
+        unconverged = (int((~self.records["converged"].astype(bool)).sum())
+                       if "converged" in self.records else np.nan)
         for q in QUANTITIES:
             true = self.records[f"{q}_true"].to_numpy()
             bias = float(np.mean(self.records[f"{q}_mean"] - true))
@@ -97,7 +101,7 @@ class CoverageResult:
                              "mc_se": float(np.sqrt(k / n * (1 - k / n) / n)),
                              "mc_lower": lo, "mc_upper": hi, "trials": n,
                              "mean_width": float(np.mean(iv[:, 1] - iv[:, 0])),
-                             "bias_of_mean": bias})
+                             "bias_of_mean": bias, "unconverged": unconverged})
         return pd.DataFrame(rows).set_index(["quantity", "nominal"])
 
     def plot(self):

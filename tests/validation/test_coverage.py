@@ -19,6 +19,10 @@ def test_coverage_records_truths_and_nested_intervals():
             assert np.all(b[:, 0] <= a[:, 0]) and np.all(a[:, 1] <= b[:, 1])
     tab = res.table()
     assert set(tab.index.get_level_values("nominal")) == {0.5, 0.9, 0.95}
+    # each trial's fit says whether it passed its convergence checks; the table counts the
+    # ones that did not (kept in: dropping them would bias coverage)
+    assert rec["converged"].dtype == bool
+    assert (tab["unconverged"] == (~rec["converged"]).sum()).all()
 
 
 def test_study_settings_are_checked_before_it_starts():
