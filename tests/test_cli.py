@@ -478,3 +478,18 @@ def test_the_default_plan_outside_the_repository_says_where_it_looked(capsys, mo
         code, _, err = run(capsys, *argv)
         assert code == 2 and f"no such monitoring plan file in {tmp_path}" in err
         assert "run from the repository root, or pass --plan PATH" in err
+
+
+def test_sensitivity_refuses_existing_outputs_before_fitting_anything(capsys, tmp_path,
+                                                                     monkeypatch):
+    """Only the forest plot was checked before the grid ran: a folder holding the tables of
+    an earlier run (without its plot) was refused by the table writer, after every fit."""
+    def never(*args, **kwargs):
+        raise AssertionError("the grid ran")
+
+    monkeypatch.setattr(bh, "run_sensitivity", never)
+    (tmp_path / "sensitivity.csv").write_text("earlier run\n")
+    code, _, err = run(capsys, "sensitivity", str(ROOT / "models" / "sensitivity_os.toml"),
+                       "example", "--out", str(tmp_path), "--fast")
+    assert code != 0 and "sensitivity.csv exist; pass --overwrite to replace" in err
+    assert (tmp_path / "sensitivity.csv").read_text() == "earlier run\n"

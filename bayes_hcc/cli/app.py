@@ -273,8 +273,12 @@ def sensitivity(
         trial = read(data)
         grid_spec = bh.load_grid(grid, overrides=toml_pairs("--override", override))
         fig_path = out / "forest.png"
-        if fig_path.exists() and not overwrite:
-            raise FileExistsError(f"{fig_path} exists; pass --overwrite to replace.")
+        # every output, before the grid runs (the tables' were found after every fit)
+        existing = [str(p) for p in (*(out / f"sensitivity{s}" for s in (".csv", ".md",
+                                                                         ".tex")), fig_path)
+                    if p.exists()]
+        if existing and not overwrite:
+            raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace.")
         out.mkdir(parents=True, exist_ok=True)
         table = bh.run_sensitivity(grid_spec, trial, fast=fast, workers=workers)
         shown = table.drop(columns=["spec_toml"])
