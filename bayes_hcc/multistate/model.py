@@ -188,6 +188,10 @@ class IllnessDeath:
         if isinstance(covariates, str):
             covariates = [covariates]
         self.covariates = tuple(covariates)
+        twice = sorted({c for c in self.covariates if self.covariates.count(c) > 1})
+        if twice:
+            raise ModelError(f"IllnessDeath: covariates {', '.join(map(repr, twice))} listed "
+                             "more than once: give each column once.")
         self.reference_levels = dict(reference_levels or {})
         self.priors = {}
         for name, value in (priors or {}).items():

@@ -75,6 +75,8 @@ def test_fit_errors_before_sampling():
                                                     prog_lower=[1.0, 2.0, 0.5]))
     with pytest.raises(ModelError, match="no progression seen"):
         bh.IllnessDeath(site_effect="none").fit(none)
+    with pytest.raises(ModelError, match=r"covariates 'age' listed more than once"):
+        bh.IllnessDeath(covariates=["age", "age"])
     with pytest.raises(ModelError, match="unknown parameter"):  # when the model is made
         bh.IllnessDeath(site_effect="none", priors={"log_scale": {"dist": "Normal", "mu": 0,
                                                                   "sigma": 1}})
