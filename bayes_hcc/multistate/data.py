@@ -112,6 +112,10 @@ class IllnessDeathData:
         death from the ``death`` endpoint (OS); ``covariates``: columns of the data, as
         the single-endpoint models take them (missing values are errors naming the
         patients)."""
+        if progression == death:  # every death would have been "a progression at death"
+            raise TrialDataError(f"progression={progression!r} is also the death endpoint: "
+                                 "the progression endpoint is the one whose events are "
+                                 "progressions (TTP: 'ttp'), the death endpoint OS ('os').")
         missing = [ep for ep in (progression, death) if ep not in trial.endpoints]
         if missing:
             # another endpoint may be the progression (colon cancer's 'recurrence')

@@ -379,6 +379,10 @@ def _illness_death(source, d, ms, fam, site, strata, cov, censoring, priors_in,
         _fail(source, "site.effect", "an illness-death model has random site effects "
               "(per transition, or shared: illness_death.shared_site_effect = true) or "
               "none; \"fixed\" is not available.")
+    if ms["progression"].strip().lower() == ms["death"].strip().lower():
+        _fail(source, "illness_death.progression", f"{ms['progression']!r} is also the "
+              "death endpoint: the progression endpoint is the one whose events are "
+              "progressions (the data's \"ttp\"), the death endpoint OS (\"os\").")
     if ms["shared_site_effect"] and site["effect"] == "none":
         _fail(source, "illness_death.shared_site_effect", "true needs site.effect = "
               "\"random\" (there are no site effects to share).")

@@ -84,6 +84,14 @@ def test_fit_errors_before_sampling():
         bh.IllnessDeath(site_effect="none", cuts=[2.0]).fit(d)
 
 
+def test_progression_and_death_must_be_two_endpoints():
+    """progression='os' used to be taken: every death became "a progression at the time of
+    death" (a DataWarning), then the fit stopped at "no progression seen"."""
+    with pytest.raises(bh.TrialDataError, match=r"progression='os' is also the death "
+                                                r"endpoint.*TTP: 'ttp'"):
+        bh.IllnessDeathData.from_trial(bh.datasets.load_example_trial(), progression="os")
+
+
 def test_data_without_progression_say_what_the_model_needs():
     """OS-only data (the veteran trial) used to fail with "endpoint 'ttp' is not in these
     data", which did not say that the model needs progression."""

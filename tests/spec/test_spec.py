@@ -61,6 +61,8 @@ VARIANT = '[[variants]]\nname = "a"\noverrides = { "site.effect" = "none" }\n'
      r"priors.log_hr: priors\['log_hr'\] = HalfNormal\(sigma=1\) has no mass below 0"),
     ({"priors": {"site_sd": {"dist": "Normal", "mu": 0, "sigma": 1}}},
      r"priors.site_sd: .*puts mass below 0, but site_sd is a standard deviation"),
+    ({"illness_death": {"progression": "os"}},
+     r"illness_death.progression: 'os' is also the death endpoint"),
     ({"covariates": ["age", "ecog", "age"]},
      r"covariates: 'age' listed more than once: give each column once"),
     ({"priors": {"site_effect": {"dist": "Normal", "mu": 1, "sigma": 1}}},
