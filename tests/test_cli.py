@@ -493,3 +493,10 @@ def test_sensitivity_refuses_existing_outputs_before_fitting_anything(capsys, tm
                        "example", "--out", str(tmp_path), "--fast")
     assert code != 0 and "sensitivity.csv exist; pass --overwrite to replace" in err
     assert (tmp_path / "sensitivity.csv").read_text() == "earlier run\n"
+
+
+def test_fit_with_an_unknown_endpoint_says_so_before_announcing_a_fit(capsys, tmp_path):
+    code, out, err = run(capsys, "fit", "example", "--endpoint", "oss", "--out",
+                         str(tmp_path / "o"))
+    assert code != 0 and "endpoint 'oss' is not in these data; available: os, pfs, ttp" in err
+    assert "fitting" not in out

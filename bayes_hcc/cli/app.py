@@ -179,6 +179,7 @@ def fit(
                 site_effect=site_effect, censoring=censoring or "interval", strata=strata,
                 pooling=pooling or "partial")
             endpoint = endpoint or "os"
+            trial.endpoint(endpoint)  # an unknown endpoint: said before "fitting ..."
             typer.echo(f"fitting {m!r} to {endpoint.upper()} ({run['chains']} chains x "
                        f"{shown} draws, seed {run['seed']}) ...")
             result = m.fit(trial, endpoint, draws=run["draws"], tune=run["tune"],
