@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.data.km import cox_log_hr
-from bayes_hcc.errors import BayesHCCError, as_names
+from bayes_hcc.errors import BayesHCCError, as_names, data_notes
 from bayes_hcc.models.base import PiecewiseExponential, WeibullPH
 from bayes_hcc.families.piecewise import exposure_matrix, interval_index
 from bayes_hcc.quantities.core import median_survival
@@ -53,11 +53,16 @@ def lifelines_weibull_log_hr(time, event, arm, covariate=None, *,
         df = pd.DataFrame({"L": time, "U": upper, "arm": arm})
         if covariate is not None:
             df["cov"] = covariate
+        # censored at 0 (randomized on a cut's day): S(0) = 1, no likelihood, so left out
+        df = df[(df["L"] > 0) | np.isfinite(df["U"])]
         aft = WeibullAFTFitter().fit_interval_censoring(df, "L", "U")
         return _ph_view(aft)
     df = pd.DataFrame({"T": time, "E": event, "arm": arm})
     if covariate is not None:
         df["cov"] = covariate
+    # lifelines refuses durations of 0 (ValueError); a patient censored at 0 (randomized on
+    # a cut's day) contributes S(0) = 1 to the likelihood, nothing, so is left out exactly
+    df = df[(df["T"] > 0) | (df["E"] > 0)]
     aft = WeibullAFTFitter().fit(df, "T", "E")
     return _ph_view(aft)
 
@@ -105,16 +110,27 @@ def _row(check, ours, ref, se, tol, note=""):
             "note": note}
 
 
-def _with_fit(row: dict, fit) -> dict:
-    """``row`` of a check made on ``fit``, with its convergence: a fit that failed its
-    checks makes the row not ok, whatever the numbers say (they could agree by chance),
-    and the note names the failures (the fits are made with warnings silenced)."""
+def _fitted(model, trial, endpoint, **kw) -> tuple:
+    """(fit, notes): ``model`` fitted with its warnings recorded, not shown (the table is
+    the verdict); ``notes``: what the data warned of (``errors.data_notes``)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = model.fit(trial, endpoint, **kw)
+    return fit, data_notes(caught)
+
+
+def _with_fit(row: dict, fitted: tuple) -> dict:
+    """``row`` of a check made on ``fitted`` (``_fitted``), with the fit's convergence and
+    the data's warnings: a fit that failed its checks makes the row not ok, whatever the
+    numbers say (they could agree by chance), and the note names the failures."""
+    fit, notes = fitted
     problems = fit.convergence_problems()
     row["converged"] = not problems
     if problems:
         row["ok"] = False
-        row["note"] = "; ".join(filter(None, [row.get("note", ""), "the fit failed its "
-                                              "convergence checks: " + "; ".join(problems)]))
+    failed = ["the fit failed its convergence checks: " + "; ".join(problems)] if problems \
+        else []
+    row["note"] = "; ".join(filter(None, [row.get("note", ""), *failed, *notes]))
     return row
 
 
@@ -158,12 +174,10 @@ def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int =
     rows = []
 
     def fit(model):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return model.fit(trial, endpoint, **kw)
+        return _fitted(model, trial, endpoint, **kw)
 
-    def mean_log_hr(f):
-        return float(f.posterior["log_hr"].mean())
+    def mean_log_hr(fitted):
+        return float(fitted[0].posterior["log_hr"].mean())
 
     fine = site_fit = None
     cuts = event_time_cuts(ep.time, ep.event)
@@ -171,7 +185,7 @@ def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int =
         fine = fit(PiecewiseExponential(cuts=cuts, baseline_prior="independent",
                                         site_effect="none", priors={**VAGUE, **VAGUE_BASELINE}))
     if "km_median" in checks:
-        med = median_survival(fine, estimand="standardized")
+        med = median_survival(fine[0], estimand="standardized")
         km = trial.kaplan_meier(endpoint)
         for a in ep.arms:
             ours = float(med.sel(arm=a).median())
@@ -195,7 +209,7 @@ def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int =
     if "poisson_glm" in checks:
         f = fit(PiecewiseExponential(n_intervals=4, baseline_prior="independent",
                                      site_effect="none", priors=VAGUE))
-        ref, se = poisson_glm_log_hr(ep.time, ep.event, ep.arm, f.family.cuts)
+        ref, se = poisson_glm_log_hr(ep.time, ep.event, ep.arm, f[0].family.cuts)
         rows.append(_with_fit(_row("piecewise log HR vs statsmodels Poisson GLM",
                                    mean_log_hr(f), ref, se, TOLERANCE_SE["poisson_glm"]), f))
     if "cox" in checks:
@@ -237,13 +251,11 @@ def _interval_agreement(trial, endpoint, checks, **kw) -> pd.DataFrame:
     ep = trial.endpoint(endpoint)
     rows = []
     if "weibull" in checks:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            f = WeibullPH(site_effect="none", priors=VAGUE).fit(trial, endpoint, check=False,
-                                                                 **kw)
+        f = _fitted(WeibullPH(site_effect="none", priors=VAGUE), trial, endpoint,
+                    check=False, **kw)
         ref, se = lifelines_weibull_log_hr(ep.lower, None, ep.arm, upper=ep.upper)
         rows.append(_with_fit(_row("weibull log HR vs lifelines' interval-censored "
-                                   "WeibullAFTFitter", float(f.posterior["log_hr"].mean()),
+                                   "WeibullAFTFitter", float(f[0].posterior["log_hr"].mean()),
                                    ref, se, TOLERANCE_SE["weibull"]), f))
     for c in checks:
         if c != "weibull":

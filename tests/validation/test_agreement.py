@@ -1,6 +1,7 @@
 """Agreement with lifelines and statsmodels (fast form on the example trial; all shipped
 datasets in the slow run)."""
 
+import numpy as np
 import pytest
 
 import bayes_hcc as bh
@@ -47,3 +48,22 @@ def test_unknown_check_is_named():
 def test_agreement_on_shipped_real_datasets(name):
     tab = bh.agreement(bh.datasets.LOADERS[name]())
     assert tab["ok"].all(), tab
+
+
+# the stratified Cox reference on a site without deaths: lifelines warns its MLE may not be
+# unique (the reference's own warning, shown to the user as lifelines issues it)
+@pytest.mark.filterwarnings("ignore::lifelines.exceptions.ConvergenceWarning")
+def test_a_cut_with_a_patient_randomized_that_day_and_a_site_without_deaths():
+    """On a data cut, a patient randomized on the cut's day is censored at 0: lifelines
+    refuses a duration of 0 (ValueError from inside lifelines); that patient adds nothing
+    to any likelihood (S(0) = 1) and is left out of the reference exactly. What the data
+    warn of (here a site without deaths under fixed site effects) goes to the row's note,
+    since the fits' warnings are not shown."""
+    cut = bh.datasets.load_example_trial().cut("2017-11-15", warn=False)
+    ep = cut.endpoint("os")
+    assert ((ep.time == 0) & (ep.event == 0)).any()
+    tab = bh.agreement(cut, checks=["weibull", "stratified_cox"], draws=300, tune=300,
+                       chains=2)
+    assert np.isfinite(tab.loc["weibull log HR vs lifelines WeibullAFTFitter", "reference"])
+    assert "have no events: with site_effect='fixed'" in tab.loc[
+        "piecewise + fixed site effects vs site-stratified Cox", "note"]
