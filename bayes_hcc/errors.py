@@ -130,6 +130,13 @@ def as_names(value, caller: str, name: str, known, example: str | None = None) -
     return tuple(str(n) for n in names)
 
 
+def repeated(names) -> str:
+    """The names listed more than once, quoted and joined ("" when none): a covariate
+    listed twice is refused by the spec and by ``bh.IllnessDeath`` with the same words."""
+    names = list(names)
+    return ", ".join(map(repr, sorted({n for n in names if names.count(n) > 1})))
+
+
 def did_you_mean(unknown, known) -> str:
     """The unknown names, each with the nearest known one when there is a close one:
     ``'loghr' (did you mean 'log_hr'?), 'x'``."""

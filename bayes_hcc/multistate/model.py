@@ -30,7 +30,8 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from bayes_hcc.errors import DataWarning, ModelError, SpecError, bool_flags, warn, whole_number
+from bayes_hcc.errors import (DataWarning, ModelError, SpecError, bool_flags, repeated, warn,
+                              whole_number)
 from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
 from bayes_hcc.families.piecewise import quantile_cuts
 from bayes_hcc.families.registry import FAMILIES, family_class
@@ -188,9 +189,8 @@ class IllnessDeath:
         if isinstance(covariates, str):
             covariates = [covariates]
         self.covariates = tuple(covariates)
-        twice = sorted({c for c in self.covariates if self.covariates.count(c) > 1})
-        if twice:
-            raise ModelError(f"IllnessDeath: covariates {', '.join(map(repr, twice))} listed "
+        if repeated(self.covariates):
+            raise ModelError(f"IllnessDeath: covariates {repeated(self.covariates)} listed "
                              "more than once: give each column once.")
         self.reference_levels = dict(reference_levels or {})
         self.priors = {}

@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from bayes_hcc.errors import BayesHCCError, SpecError
+from bayes_hcc.errors import BayesHCCError, SpecError, repeated
 from bayes_hcc.spec.kinds import kind_hint
 from bayes_hcc.spec.priors import DEFAULT_PRIORS, Prior, support_problem
 
 __all__ = ["ModelSpec", "load_spec", "dump_spec", "spec_from_dict", "spec_families",
            "apply_overrides"]
+
 
 def spec_families() -> dict:
     """Family key -> its spec option types and default priors (the keys are the prior names
@@ -267,10 +268,9 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     cov = d.get("covariates", [])
     if not isinstance(cov, list) or not all(isinstance(c, str) for c in cov):
         _fail(source, "covariates", f"must be a list of column names, got {cov!r}.")
-    twice = sorted({c for c in cov if cov.count(c) > 1})
-    if twice:  # (the fit refused it later, as linearly dependent covariates)
-        _fail(source, "covariates", f"{', '.join(map(repr, twice))} listed more than once: "
-                                    "give each column once.")
+    if repeated(cov):  # (the fit refused it later, as linearly dependent covariates)
+        _fail(source, "covariates", f"{repeated(cov)} listed more than once: give each "
+                                    "column once.")
     refs = d.get("reference_levels", {})
     if not isinstance(refs, dict) or not all(isinstance(v, (str, int)) and not
                                              isinstance(v, bool) for v in refs.values()):
