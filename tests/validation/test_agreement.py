@@ -65,5 +65,12 @@ def test_a_cut_with_a_patient_randomized_that_day_and_a_site_without_deaths():
     tab = bh.agreement(cut, checks=["weibull", "stratified_cox"], draws=300, tune=300,
                        chains=2)
     assert np.isfinite(tab.loc["weibull log HR vs lifelines WeibullAFTFitter", "reference"])
+    # leaving them out is exact: the same reference as keeping them censored at 1e-9
+    # months, whose likelihood term -H(1e-9) is ~1e-10 (1e-5: lifelines' optimiser tolerance)
+    from bayes_hcc.validation.agreement import lifelines_weibull_log_hr
+
+    nudged = lifelines_weibull_log_hr(np.where(ep.time == 0, 1e-9, ep.time), ep.event, ep.arm)
+    assert tab.loc["weibull log HR vs lifelines WeibullAFTFitter", "reference"] == \
+        pytest.approx(nudged[0], abs=1e-5)
     assert "have no events: with site_effect='fixed'" in tab.loc[
         "piecewise + fixed site effects vs site-stratified Cox", "note"]
