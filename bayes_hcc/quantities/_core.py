@@ -41,6 +41,32 @@ def population_survival(family, params, eta, w, t) -> np.ndarray:
     return out
 
 
+def population_cumhaz(family, params, eta, w, t) -> np.ndarray:
+    """-log S(t) of the population for times t (T,): (S, T), accurate where S(t) rounds to 1
+    (-log1p of sum_g w_g expm1(-H_g)) and where it underflows (a log-sum-exp of
+    log w_g - H_g, accumulated over chunks of groups); ``-log(population_survival)`` is 0 or
+    inf there."""
+    t = np.asarray(t, float)
+    near = 0.0                # sum_g w_g (S_g(t) - 1), accurate while S(t) >= 1/2
+    top = acc = None          # running max of log w_g - H_g and sum of exp(. - max)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for params, eta, w in mixture(params, eta, w):
+            for g0 in range(0, eta.shape[1], _CHUNK):
+                H = family.cumhaz_at(params, t, eta[:, g0:g0 + _CHUNK])  # (S, g, T)
+                wg = np.asarray(w[g0:g0 + _CHUNK], float)
+                near = near + np.einsum("sgt,g->st", np.expm1(-H), wg)
+                x = np.log(wg)[None, :, None] - H
+                m = x.max(axis=1)
+                if top is None:
+                    top, acc = m, np.zeros_like(m)
+                new = np.maximum(top, m)
+                ref = np.where(np.isfinite(new), new, 0.0)  # all -inf so far: S = 0
+                acc = acc * np.exp(top - ref) + np.exp(x - ref[:, None, :]).sum(axis=1)
+                top = new
+        log_s = np.log(acc) + np.where(np.isfinite(top), top, 0.0)
+        return np.where(near > -0.5, -np.log1p(near), -log_s)
+
+
 def mixture(params, eta, w) -> list:
     """A population as components (params, eta (S, G), w (G,)) whose weights sum to 1
     over all of them: groups with their own baseline parameters (strata) are components

@@ -246,9 +246,26 @@ def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized",
     when the model has neither). An illness-death fit gives it for the curve ``endpoint``
     names ("os", "pfs" or "ttp"; its ``os_hazard_ratio`` is the ratio of instantaneous OS
     hazards instead)."""
-    s = survival(fit, times, estimand=estimand, endpoint=endpoint)
+    fit = _loaded(fit)
+    t = np.asarray(as_numbers(times, "marginal_hazard_ratio", "times", "[6, 12, 24]"), float)
+    if np.any(t <= 0):  # both cumulative hazards are 0 at t = 0
+        raise BayesHCCError(f"marginal_hazard_ratio: times={t.tolist()} must be > 0 (at "
+                            "time 0 both arms' cumulative hazards are 0, so they have no "
+                            "ratio).")
+    if _is_illness_death(fit):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            H = -np.log(survival(fit, t, estimand=estimand, endpoint=endpoint))
+    else:
+        # each arm's -log S(t) where it is accurate (S near 1, S underflowing)
+        single = _single(fit, endpoint)
+        pops = arm_populations(single, estimand, posterior_params(single))
+        vals = np.stack([_core.population_cumhaz(single.family, p, eta, w, t)
+                         for eta, w, p in pops], axis=1)
+        H = _beyond_follow_up(_labelled(single, vals, ("arm", "time"),
+                                        {"arm": list(single.arms), "time": t},
+                                        name="survival", estimand=estimand),
+                              t, single.follow_up_by_arm())
     with np.errstate(divide="ignore", invalid="ignore"):
-        H = -np.log(s)
         ratio = H.isel(arm=1, drop=True) / H.isel(arm=0, drop=True)
     ratio.name = "marginal_hazard_ratio"
     ratio.attrs.update(estimand=estimand, definition="log S_treatment(t) / log S_control(t) "

@@ -293,3 +293,37 @@ def test_lognormal_closed_forms():
                        r"proportional-hazards model.*bh.prob_effect\(fit\)"):
         bh.prob_superiority(fit)
     assert float(bh.prob_effect(fit)) == 1.0  # log_tr 0.25 on every draw: TR > 1
+
+
+def _decimal_marginal_hr(t, etas):
+    """log S_1(t) / log S_0(t) of the patient-averaged Weibull curves, in 60-digit decimal
+    arithmetic: exact where S(t) rounds to 1 or underflows in double precision."""
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 60
+
+    def cumhaz(shift):
+        n = Decimal(len(etas))
+        s = sum(((-Decimal(LAM) * Decimal(float(np.exp(e + shift)))
+                  * Decimal(t) ** Decimal(K)).exp() for e in etas), Decimal(0)) / n
+        return -s.ln()
+
+    return float(cumhaz(LOG_HR) / cumhaz(0.0))
+
+
+def test_marginal_hazard_ratio_where_survival_rounds_to_one_or_underflows():
+    """The marginal HR is log S_1(t) / log S_0(t) of the standardised curves. Computed as
+    the log of S(t) it was NaN early on (S(1e-12 months) is 1 to double precision: 0 / 0)
+    and late (S(1,000 months) = e^-1,600 underflows: inf / inf); each cumulative hazard is
+    now accumulated where it is accurate. Reference: the same ratio in 60-digit decimal
+    arithmetic (relative 1e-10: double rounding of the per-patient hazards)."""
+    fit = weibull_fit("random")
+    etas = EFF[SITE]
+    times = [1e-12, 1e-3, 6.0, 60.0, 400.0, 1000.0]
+    got = bh.marginal_hazard_ratio(fit, times).values[0, 0]
+    ref = [_decimal_marginal_hr(t, etas) for t in times]
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+    # at t = 0 both cumulative hazards are 0: no ratio; said, not a column of NaN
+    with pytest.raises(BayesHCCError, match=r"marginal_hazard_ratio: times=\[0\.0, 6\.0\] "
+                       r"must be > 0"):
+        bh.marginal_hazard_ratio(fit, [0.0, 6.0])
