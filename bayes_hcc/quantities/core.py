@@ -268,8 +268,9 @@ def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized",
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = H.isel(arm=1, drop=True) / H.isel(arm=0, drop=True)
     ratio.name = "marginal_hazard_ratio"
-    ratio.attrs.update(estimand=estimand, definition="log S_treatment(t) / log S_control(t) "
-                       "of the standardised survival curves")
+    ratio.attrs.update(quantity="marginal_hazard_ratio", estimand=estimand,
+                       definition="log S_treatment(t) / log S_control(t) of the standardised "
+                       "survival curves")
     return ratio
 
 

@@ -321,7 +321,9 @@ def test_marginal_hazard_ratio_where_survival_rounds_to_one_or_underflows():
     fit = weibull_fit("random")
     etas = EFF[SITE]
     times = [1e-12, 1e-3, 6.0, 60.0, 400.0, 1000.0]
-    got = bh.marginal_hazard_ratio(fit, times).values[0, 0]
+    got = bh.marginal_hazard_ratio(fit, times)
+    assert got.attrs["quantity"] == "marginal_hazard_ratio"  # it said "survival"
+    got = got.values[0, 0]
     ref = [_decimal_marginal_hr(t, etas) for t in times]
     np.testing.assert_allclose(got, ref, rtol=1e-10)
     # at t = 0 both cumulative hazards are 0: no ratio; said, not a column of NaN
