@@ -189,9 +189,10 @@ class IllnessDeath:
         if isinstance(covariates, str):
             covariates = [covariates]
         self.covariates = tuple(covariates)
-        if repeated(self.covariates):
-            raise ModelError(f"IllnessDeath: covariates {repeated(self.covariates)} listed "
-                             "more than once: give each column once.")
+        twice = repeated(self.covariates)
+        if twice:
+            raise ModelError(f"IllnessDeath: covariates {twice} listed more than once: give "
+                             "each column once.")
         self.reference_levels = dict(reference_levels or {})
         self.priors = {}
         for name, value in (priors or {}).items():

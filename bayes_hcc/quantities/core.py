@@ -221,8 +221,14 @@ def survival(fit, times, *, estimand: str = "standardized",
     pops = arm_populations(fit, estimand, params)
     vals = np.stack([_core.population_survival(fit.family, p, eta, w, times)
                      for eta, w, p in pops], axis=1)
+    return _by_arm_and_time(fit, vals, times, "survival", estimand)
+
+
+def _by_arm_and_time(fit, vals, times, name: str, estimand: str) -> xr.DataArray:
+    """A single-endpoint fit's per-draw values (S, arm, time) labelled, with where each
+    time lies against each arm's follow-up."""
     da = _labelled(fit, vals, ("arm", "time"), {"arm": list(fit.arms), "time": times},
-                   name="survival", estimand=estimand)
+                   name=name, estimand=estimand)
     return _beyond_follow_up(da, times, fit.follow_up_by_arm())
 
 
@@ -259,12 +265,9 @@ def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized",
         # each arm's -log S(t) where it is accurate (S near 1, S underflowing)
         single = _single(fit, endpoint)
         pops = arm_populations(single, estimand, posterior_params(single))
-        vals = np.stack([_core.population_cumhaz(single.family, p, eta, w, t)
-                         for eta, w, p in pops], axis=1)
-        H = _beyond_follow_up(_labelled(single, vals, ("arm", "time"),
-                                        {"arm": list(single.arms), "time": t},
-                                        name="survival", estimand=estimand),
-                              t, single.follow_up_by_arm())
+        H = _by_arm_and_time(single, np.stack([
+            _core.population_cumhaz(single.family, p, eta, w, t) for eta, w, p in pops],
+            axis=1), t, "cumulative_hazard", estimand)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = H.isel(arm=1, drop=True) / H.isel(arm=0, drop=True)
     ratio.name = "marginal_hazard_ratio"

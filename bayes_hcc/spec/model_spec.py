@@ -268,9 +268,9 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     cov = d.get("covariates", [])
     if not isinstance(cov, list) or not all(isinstance(c, str) for c in cov):
         _fail(source, "covariates", f"must be a list of column names, got {cov!r}.")
-    if repeated(cov):  # (the fit refused it later, as linearly dependent covariates)
-        _fail(source, "covariates", f"{repeated(cov)} listed more than once: give each "
-                                    "column once.")
+    twice = repeated(cov)
+    if twice:  # (the fit refused it later, as linearly dependent covariates)
+        _fail(source, "covariates", f"{twice} listed more than once: give each column once.")
     refs = d.get("reference_levels", {})
     if not isinstance(refs, dict) or not all(isinstance(v, (str, int)) and not
                                              isinstance(v, bool) for v in refs.values()):
