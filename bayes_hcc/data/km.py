@@ -170,7 +170,9 @@ def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
     ``note`` says so when covariates are given).
 
     Returns one row per quantity: ``estimate``, ``lower``, ``upper``, ``p_value``,
-    ``method`` (what computed it) and ``note``.
+    ``method`` (what computed it) and ``note``. A log-rank test whose variance is 0 and a
+    Cox estimate at HR 0 or infinity (a monotone partial likelihood:
+    :func:`arms_with_informative_events`) are blank rows whose note says why.
     """
     from lifelines import CoxPHFitter, KaplanMeierFitter
     from lifelines.utils import median_survival_times
@@ -197,14 +199,19 @@ def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
     events = [float(event[arm == i].sum()) for i in range(len(arms))]
     if sum(events) == 0:
         return _not_computable(arms, time_unit, "no events: no test or Cox estimate")
-    chisq, _ = survdiff(time, event, arm, **kw)
-    # survdiff's p is 1 - cdf, which is 1.1e-16 or 0 beyond a chi-square of about 68: the
-    # upper tail itself keeps a small p exact (lifelines' Cox p-values are computed so too)
-    p = stats.chi2.sf(chisq, 1)
+    try:
+        chisq, _ = survdiff(time, event, arm, **kw)
+        # survdiff's p is 1 - cdf, which is 1.1e-16 or 0 beyond a chi-square of about 68:
+        # the upper tail itself keeps a small p exact (lifelines' Cox p-values are too)
+        p, why_not = stats.chi2.sf(chisq, 1), ""
+    except np.linalg.LinAlgError:  # solving with the statistic's variance, which is 0
+        chisq = p = np.nan
+        why_not = ("not computable: the statistic's variance is 0 (at every event time one "
+                   "arm had no patient at risk or every patient at risk had the event)")
     rows.append({"quantity": "log-rank test", "estimate": float(chisq), "lower": np.nan,
                  "upper": np.nan, "p_value": float(p),
                  "method": f"log-rank{how} (statsmodels survdiff); estimate = chi-square, 1 df",
-                 "note": "; ".join(x for x in (note, unadjusted) if x)})
+                 "note": "; ".join(x for x in (why_not, note, unadjusted) if x)})
     df = pd.DataFrame({"T": time, "E": event, "arm": arm.astype(float)})
     if adjusted:
         for j in range(X.shape[1]):
@@ -220,11 +227,23 @@ def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
     cox_row = {"quantity": f"Cox HR ({arms[1]} / {arms[0]})",
                "method": f"Cox{how}{adjusted_for} (lifelines CoxPHFitter, Efron ties), "
                          f"Wald {level}% CI"}
-    if min(events) == 0:
-        # monotone likelihood: the Cox estimate runs off to 0 or infinity
-        empty = arms[int(np.argmin(events))]
+    informative = arms_with_informative_events(time, event, arm, kw.get("strata"),
+                                               kw.get("entry"))
+    if min(events) == 0 or len(informative) < 2:
+        # the partial likelihood is monotone (or flat) in the arm effect: its maximum is at
+        # HR 0 or infinity, where lifelines stops somewhere with a warning
+        if min(events) == 0:
+            why = f"no events in arm {arms[int(np.argmin(events))]}"
+        elif not informative:
+            why = ("no event time had patients of both arms at risk"
+                   + (" in the same stratum" if stratified else ""))
+        else:
+            why = (f"monotone likelihood: at every event time with patients of both arms at "
+                   f"risk{' (in its stratum)' if stratified else ''}, only arm "
+                   f"{arms[informative.pop()]} had events, so the Cox estimate runs off to 0 "
+                   "or infinity")
         cox_row.update(estimate=np.nan, lower=np.nan, upper=np.nan, p_value=np.nan,
-                       note=f"not estimable: no events in arm {empty}")
+                       note=f"not estimable: {why}")
     else:
         cph = CoxPHFitter(alpha=alpha).fit(df, "T", "E", **cox_kw)
         s = cph.summary.loc["arm"]
@@ -250,6 +269,37 @@ def classical_comparison(time, event, arm, arms, *, strata=None, entry=None,
     out.attrs.update(alpha=alpha, stratified=stratified, delayed_entry=bool(delayed),
                      time_unit=time_unit)
     return out
+
+
+def arms_with_informative_events(time, event, arm, strata=None, entry=None) -> set[int]:
+    """The arms (0, 1) with an event at a time when both arms had patients at risk, in the
+    event's stratum (with delayed entry: entered before that time).
+
+    Only such events inform a Cox model's arm effect: an event with one arm alone at risk
+    adds the same factor to the partial likelihood whatever the effect. When they all lie in
+    one arm, every factor rises (or falls) with the effect (Efron's and Breslow's tie
+    handling alike), so the likelihood is monotone and the estimate is at HR 0 or
+    infinity; none at all, and it is flat. Either way there is no Cox estimate.
+    """
+    time = np.asarray(time, float)
+    event = np.asarray(event, float) > 0
+    arm = np.asarray(arm, int)
+    groups = np.zeros(len(time), int) if strata is None else np.asarray(strata)
+    entry = np.zeros(len(time)) if entry is None else np.asarray(entry, float)
+    found: set[int] = set()
+    for g in np.unique(groups):
+        here = groups == g
+        t = time[here & event]
+        both = np.ones(len(t), bool)
+        for a in (0, 1):
+            ends = np.sort(time[here & (arm == a)])
+            starts = np.sort(entry[here & (arm == a)])
+            # at risk at t: still followed (time >= t) and entered before t (entry < t)
+            at_risk = (len(ends) - np.searchsorted(ends, t, "left")) - (
+                len(starts) - np.searchsorted(starts, t, "left"))
+            both &= at_risk > 0
+        found.update(int(a) for a in arm[here & event][both])
+    return found
 
 
 def _not_computable(arms, time_unit, why) -> pd.DataFrame:

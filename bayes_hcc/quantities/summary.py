@@ -140,7 +140,7 @@ def _frequentist_rows(fit, prob) -> list[dict]:
         extra = [r["method"]]
         if not is_test and np.isfinite(r["p_value"]):
             extra.append(f"p = {r['p_value']:.3g}")
-        if is_test:
+        if is_test and np.isfinite(r["estimate"]):
             extra.append(f"chi-square {r['estimate']:.3g}")
         if r["note"]:
             extra.append(r["note"])

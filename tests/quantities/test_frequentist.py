@@ -109,3 +109,98 @@ def test_summarize_carries_the_companion(example_weibull_fit, example_trial):
     assert 0 < freq.loc["log-rank p", "mean"] < 1
     assert "frequentist" not in bh.summarize(example_weibull_fit, frequentist=False)[
         "estimand"].to_numpy()
+
+
+def test_a_log_rank_test_without_information_is_said_not_raised():
+    """Every patient at risk at the one event time has the event (e.g. all progressions
+    seen at the same scan): the log-rank statistic's variance is 0. statsmodels raised a
+    LinAlgError from inside ``survdiff`` (so did ``bh.summarize`` and the sensitivity
+    grid); the row is now blank with a note. The Cox row is lifelines' own (Efron's tie
+    handling gives HR 1 here)."""
+    t = np.array([1.0, 5, 5, 2, 5, 5])
+    event = np.array([0.0, 1, 1, 0, 1, 1])
+    arm = np.array([0, 0, 0, 1, 1, 1])
+    for strata in (None, np.array([0, 0, 1, 1, 0, 1])):
+        table = classical_comparison(t, event, arm, ("c", "t"), strata=strata)
+        test = table.loc["log-rank test"]
+        assert np.isnan(test["estimate"]) and np.isnan(test["p_value"])
+        assert "not computable" in test["note"] and "variance is 0" in test["note"]
+    ref = _reference(type("Ep", (), {"time": t, "event": event, "arm": arm})())
+    assert table.iloc[1]["estimate"] == pytest.approx(ref["exp(coef)"], rel=1e-9)
+
+
+@pytest.mark.parametrize("case", ["separated", "other arm gone", "within strata"])
+def test_a_monotone_cox_likelihood_is_not_estimable(case):
+    """Events in both arms, but every event at a time when both arms have patients at risk
+    is in one arm: the Cox partial likelihood rises without bound in the arm effect (Efron
+    or Breslow ties alike), so its maximum is at HR 0 or infinity. lifelines warned and
+    printed e.g. HR 5e-08 (95% CI 0 to inf); the row is now blank and says why. The test
+    shows lifelines' own fit diverging on the same data, so the rule is not stricter than
+    the likelihood."""
+    import warnings
+
+    import pandas as pd
+    from lifelines.exceptions import ConvergenceWarning
+
+    strata = None
+    if case == "separated":  # every control patient fails before any treated patient
+        t, event, arm = [1.0, 2, 3, 4, 5, 6], [1.0] * 6, [0, 0, 0, 1, 1, 1]
+    elif case == "other arm gone":  # treated events only once no control is at risk
+        t, event, arm = [1.0, 2, 3, 0.5, 0.5, 4], [1.0, 1, 1, 0, 0, 1], [0, 0, 0, 1, 1, 1]
+    else:  # pooled, the treated event at 10 has a control at risk; in its stratum none
+        t = [1.0, 2, 3, 10, 4, 20, 12]
+        event = [1.0, 1, 0, 1, 1, 0, 0]
+        arm = [0, 0, 1, 1, 0, 0, 1]
+        strata = np.array([0, 0, 0, 0, 1, 1, 1])
+    t, event, arm = np.array(t), np.array(event), np.array(arm)
+    table = classical_comparison(t, event, arm, ("c", "t"), strata=strata)
+    cox = table.iloc[1]
+    assert np.isnan(cox[["estimate", "lower", "upper", "p_value"]].astype(float)).all()
+    assert "not estimable" in cox["note"] and "monotone likelihood" in cox["note"]
+    assert "only arm c" in cox["note"]
+    assert np.isfinite(table.loc["log-rank test", "p_value"])  # the test is still defined
+    df = pd.DataFrame({"T": t, "E": event, "arm": arm.astype(float)})
+    kw = {}
+    if strata is not None:
+        df["s"] = strata
+        kw["strata"] = ["s"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from lifelines import CoxPHFitter
+
+        s = CoxPHFitter().fit(df, "T", "E", **kw).summary.loc["arm"]
+    assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    assert s["se(coef)"] > 100  # lifelines stopped far out on a rising likelihood
+    if strata is not None:  # unstratified, the same data have a finite Cox estimate
+        plain = classical_comparison(t, event, arm, ("c", "t")).iloc[1]
+        assert np.isfinite(plain["estimate"]) and 0 < plain["estimate"]
+
+
+def test_no_event_time_with_both_arms_at_risk_is_not_estimable():
+    """Each stratum holds one arm: no event informs the arm effect at all (the partial
+    likelihood is flat), and neither the stratified test nor the Cox model exists."""
+    t = np.array([1.0, 2, 3, 4])
+    event = np.array([1.0, 1, 1, 1])
+    arm = np.array([0, 0, 1, 1])
+    table = classical_comparison(t, event, arm, ("c", "t"), strata=arm)
+    assert "no event time had patients of both arms at risk" in table.iloc[1]["note"]
+    assert np.isnan(table.loc["log-rank test", "p_value"])
+
+
+def test_summarize_of_a_trial_whose_events_share_one_time(tmp_path):
+    """The user's view of the first test above: a fit whose patients at risk all had their
+    event at the same time. ``bh.summarize`` raised statsmodels' LinAlgError; its log-rank
+    row is now blank and says why, and the Bayesian rows are there."""
+    import pandas as pd
+
+    df = pd.DataFrame({"patient_id": [f"P{i}" for i in range(6)], "site": "A",
+                       "arm": ["sorafenib"] * 3 + ["tace_sorafenib"] * 3,
+                       "os_time": [1.0, 5, 5, 2, 5, 5], "os_event": [0, 1, 1, 0, 1, 1]})
+    fit = bh.ExponentialPH(site_effect="none").fit(bh.read_trial(df), "os", draws=200,
+                                                   tune=200, chains=2, random_seed=1,
+                                                   check=False)
+    table = bh.summarize(fit)
+    row = table.loc["log-rank p"]
+    assert np.isnan(row["mean"]) and "variance is 0" in row["note"]
+    assert "chi-square" not in row["note"].replace("estimate = chi-square", "")
+    assert np.isfinite(table.loc["HR", "median"])
