@@ -41,10 +41,13 @@ def default_landmarks(fit) -> tuple[float, ...]:
 
 def default_tau(fit) -> float:
     """RMST horizon: 24 months when the follow-up of both arms reaches it, else the whole
-    months covered by it (in the fit's time unit)."""
-    if convert(rmst_horizon(fit)[1], fit.time_unit, "months") < 1:
-        raise BayesHCCError(f"summarize: the follow-up ({fit.max_follow_up:.3g} "
-                            f"{fit.time_unit}) is under a month; pass tau= for the RMST.")
+    months covered by it, else (under a month) the follow-up itself; in the fit's time unit
+    (``shortened_tau``)."""
+    arm, horizon = rmst_horizon(fit)
+    if not horizon > 0:
+        raise BayesHCCError(f"summarize: arm {arm!r} has no follow-up (every patient "
+                            "censored at time 0): there is nothing to compare its survival "
+                            "with yet. Cut the data later.")
     return shortened_tau(fit, convert(TAU_MONTHS, "months", fit.time_unit))
 
 
@@ -351,8 +354,10 @@ def _note_shortened(table, row, given, used, fit, unit) -> None:
     alone showed the shorter tau, as if it were the one pre-specified)."""
     if given is None or not used < given or row not in table.index:
         return
-    note = (f"pre-specified tau {given:g} {unit} is past the follow-up "
-            f"({rmst_horizon(fit)[1]:.3g} {unit}): shortened to the whole months it covers")
+    horizon = rmst_horizon(fit)[1]
+    note = (f"pre-specified tau {given:g} {unit} is past the follow-up ({horizon:.3g} "
+            f"{unit}): shortened to " + ("it" if used == horizon else "the whole months "
+                                         "it covers"))
     old = table.loc[row, "note"]
     table.loc[row, "note"] = "; ".join(x for x in (old if isinstance(old, str) else "", note)
                                        if x)
