@@ -187,19 +187,13 @@ def test_no_event_time_with_both_arms_at_risk_is_not_estimable():
     assert np.isnan(table.loc["log-rank test", "p_value"])
 
 
-def test_summarize_of_a_trial_whose_events_share_one_time(tmp_path):
+def test_summarize_of_a_trial_whose_events_share_one_time():
     """The user's view of the first test above: a fit whose patients at risk all had their
     event at the same time. ``bh.summarize`` raised statsmodels' LinAlgError; its log-rank
     row is now blank and says why, and the Bayesian rows are there."""
-    import pandas as pd
+    from tests.helpers import six_patient_fit
 
-    df = pd.DataFrame({"patient_id": [f"P{i}" for i in range(6)], "site": "A",
-                       "arm": ["sorafenib"] * 3 + ["tace_sorafenib"] * 3,
-                       "os_time": [1.0, 5, 5, 2, 5, 5], "os_event": [0, 1, 1, 0, 1, 1]})
-    fit = bh.ExponentialPH(site_effect="none").fit(bh.read_trial(df), "os", draws=200,
-                                                   tune=200, chains=2, random_seed=1,
-                                                   check=False)
-    table = bh.summarize(fit)
+    table = bh.summarize(six_patient_fit([1.0, 5, 5, 2, 5, 5], [0, 1, 1, 0, 1, 1]))
     row = table.loc["log-rank p"]
     assert np.isnan(row["mean"]) and "variance is 0" in row["note"]
     assert "chi-square" not in row["note"].replace("estimate = chi-square", "")

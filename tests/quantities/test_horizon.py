@@ -167,17 +167,12 @@ def test_survival_grid_arguments_checked(example_weibull_fit):
 def test_a_follow_up_under_a_month_gives_the_rmst_to_it():
     """One arm followed for under a month (a file of early data, or an early cut): the
     headline table's RMST runs to that follow-up, as the illness-death table and the
-    sensitivity grid already did. summarize raised instead, naming the other arm's
-    follow-up as the one "under a month" ("the follow-up (5 months) is under a month"),
-    with a fix (tau=) that `bayes-hcc fit` has no option for."""
-    import pandas as pd
+    sensitivity grid already did. summarize raised instead, naming the longest follow-up
+    of either arm as the one "under a month" ("the follow-up (5 months) is under a
+    month"), with a fix (tau=) that `bayes-hcc fit` has no option for."""
+    from tests.helpers import six_patient_fit
 
-    df = pd.DataFrame({"patient_id": [f"P{i}" for i in range(6)], "site": "A",
-                       "arm": ["sorafenib"] * 3 + ["tace_sorafenib"] * 3,
-                       "os_time": [1.0, 5, 5, 0.2, 0.5, 0.7], "os_event": [1, 1, 0, 0, 1, 0]})
-    fit = bh.ExponentialPH(site_effect="none").fit(bh.read_trial(df), "os", draws=200,
-                                                   tune=200, chains=2, random_seed=1,
-                                                   check=False)
+    fit = six_patient_fit([1.0, 5, 5, 0.2, 0.5, 0.7], [1, 1, 0, 0, 1, 0])
     assert fit.follow_up_by_arm() == {"sorafenib": 5.0, "tace_sorafenib": 0.7}
     table = bh.summarize(fit)
     row = table.loc["RMST(0.7 months) difference"]
@@ -185,11 +180,7 @@ def test_a_follow_up_under_a_month_gives_the_rmst_to_it():
     assert -0.7 < row["median"] < 0.7 and row["lower"] < row["median"] < row["upper"]
     assert bh.rmst(fit, 0.7).sel(arm="difference").median() == pytest.approx(row["median"])
     # an arm never followed (all censored at 0: randomized on the day of the cut)
-    df["os_time"] = [1.0, 5, 5, 0, 0, 0]
-    df["os_event"] = [1, 1, 0, 0, 0, 0]
     with pytest.warns(bh.DataWarning, match="arm 'tace_sorafenib' has no events"):
-        fit = bh.ExponentialPH(site_effect="none").fit(bh.read_trial(df), "os", draws=200,
-                                                       tune=200, chains=2, random_seed=1,
-                                                       check=False)
+        fit = six_patient_fit([1.0, 5, 5, 0, 0, 0], [1, 1, 0, 0, 0, 0])
     with pytest.raises(bh.BayesHCCError, match="arm 'tace_sorafenib' has no follow-up"):
         bh.summarize(fit)
