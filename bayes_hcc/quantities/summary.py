@@ -43,6 +43,11 @@ def default_tau(fit) -> float:
     """RMST horizon: 24 months when the follow-up of both arms reaches it, else the whole
     months covered by it, else (under a month) the follow-up itself; in the fit's time unit
     (``shortened_tau``)."""
+    arm, horizon = rmst_horizon(fit)
+    if not horizon > 0:
+        raise BayesHCCError(f"summarize: arm {arm!r} has no follow-up (every patient "
+                            "censored at time 0): there is nothing to compare its survival "
+                            "with yet. Cut the data later.")
     return shortened_tau(fit, convert(TAU_MONTHS, "months", fit.time_unit))
 
 
@@ -51,13 +56,8 @@ def shortened_tau(fit, tau: float, endpoint: str | None = None) -> float:
     follow-up of both arms reaches it, else the whole months that follow-up covers (so the
     same horizon in any time unit, and a table label such as "RMST (23 months)", not
     "(23.2608 months)"); the follow-up itself when it is under a month. A single-endpoint
-    or an illness-death fit (of its ``endpoint`` curve, default OS). An arm with no
-    follow-up at all has no horizon: refused, naming it."""
-    arm, horizon = rmst_horizon(fit, endpoint)
-    if not horizon > 0:
-        raise BayesHCCError(f"RMST: arm {arm!r} has no follow-up (every patient censored at "
-                            "time 0): there is nothing to compare its survival with yet. "
-                            "Cut the data later.")
+    or an illness-death fit (of its ``endpoint`` curve, default OS)."""
+    horizon = rmst_horizon(fit, endpoint)[1]
     if tau <= horizon:
         return float(tau)
     unit = fit.data.time_unit if _is_illness_death(fit) else fit.time_unit
