@@ -141,15 +141,23 @@ def mspline_hazards(knots, boundary: float, p: dict, eta: float):
     return h, H
 
 
-def six_patient_fit(os_time, os_event):
-    """An exponential fit (one site, no site effect, 2 x 200 draws, unchecked) of a
-    six-patient trial: three controls, then three treated, with these OS times and event
-    indicators. For the tables' behaviour on data with little information."""
+def six_patient_trial(os_time, os_event):
+    """A six-patient trial at one site: three controls, then three treated, with these OS
+    times and event indicators. For the tables' behaviour on data with little
+    information."""
     import bayes_hcc as bh
 
     df = pd.DataFrame({"patient_id": [f"P{i}" for i in range(6)], "site": "A",
                        "arm": ["sorafenib"] * 3 + ["tace_sorafenib"] * 3,
                        "os_time": os_time, "os_event": os_event})
-    return bh.ExponentialPH(site_effect="none").fit(bh.read_trial(df), "os", draws=200,
-                                                    tune=200, chains=2, random_seed=1,
-                                                    check=False)
+    return bh.read_trial(df)
+
+
+def six_patient_fit(os_time, os_event):
+    """An exponential fit (one site, no site effect, 2 x 200 draws, unchecked) of
+    ``six_patient_trial``."""
+    import bayes_hcc as bh
+
+    return bh.ExponentialPH(site_effect="none").fit(six_patient_trial(os_time, os_event),
+                                                    "os", draws=200, tune=200, chains=2,
+                                                    random_seed=1, check=False)

@@ -43,12 +43,18 @@ def default_tau(fit) -> float:
     """RMST horizon: 24 months when the follow-up of both arms reaches it, else the whole
     months covered by it, else (under a month) the follow-up itself; in the fit's time unit
     (``shortened_tau``)."""
+    require_follow_up(fit)
+    return shortened_tau(fit, convert(TAU_MONTHS, "months", fit.time_unit))
+
+
+def require_follow_up(fit) -> None:
+    """Refuse a table of a fit one of whose arms has no follow-up (every patient censored
+    at time 0): no RMST horizon, nothing to compare."""
     arm, horizon = rmst_horizon(fit)
     if not horizon > 0:
         raise BayesHCCError(f"summarize: arm {arm!r} has no follow-up (every patient "
                             "censored at time 0): there is nothing to compare its survival "
                             "with yet. Cut the data later.")
-    return shortened_tau(fit, convert(TAU_MONTHS, "months", fit.time_unit))
 
 
 def shortened_tau(fit, tau: float, endpoint: str | None = None) -> float:
@@ -306,6 +312,7 @@ def as_specified(fit) -> dict:
                           for t in rep["times"])}
     tau = spec_tau(spec, fit.time_unit)
     if tau is not None:
+        require_follow_up(fit)  # the spec's tau shortened to 0 reached rmst's own check
         out["tau"] = shortened_tau(fit, tau)
     if fit.family.effect.ratio == "HR":
         out["thresholds"] = tuple(float(d) for d in rep["hr_thresholds"])

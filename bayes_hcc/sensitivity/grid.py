@@ -146,6 +146,12 @@ def _grid(name: str, base: ModelSpec, raw: tuple, include_base: bool, overrides:
 PROGRESSION_AND_DEATH = "progression and death"
 
 
+def _no_follow_up(arm) -> str:
+    """A row's note when an arm has no follow-up of the endpoint: no RMST horizon."""
+    return (f"RMST not estimable: arm {arm!r} has no follow-up (every patient censored at "
+            "time 0)")
+
+
 def _loo_note(elpd) -> list[str]:
     """A row's note on its LOO: how many patients' Pareto k exceed arviz-stats' limit."""
     n_bad = int(np.sum(np.asarray(elpd.pareto_k) > elpd.good_k))
@@ -218,10 +224,13 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         row.update(median_diff=np.nan, median_diff_lower=np.nan, median_diff_upper=np.nan)
     # The spec's tau is in its own time unit (months by default): expressed in the data's.
     tau = spec_tau(spec, fit.time_unit) or convert(TAU_MONTHS, "months", fit.time_unit)
-    if tau > rmst_horizon(fit)[1]:  # beyond it one arm's RMST would be extrapolated
+    arm, horizon = rmst_horizon(fit)
+    if tau > horizon:  # beyond it one arm's RMST would be extrapolated
         tau = shortened_tau(fit, tau)
-        note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.time_unit})")
-    r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel()
+        note.append(_no_follow_up(arm) if tau == 0 else
+                    f"RMST tau shortened to follow-up ({tau:g} {fit.time_unit})")
+    r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel() \
+        if tau > 0 else np.nan
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
     note += _loo_note(elpd)
     if spec.censoring != "interval" and trial.endpoint(spec.endpoint).has_bounds:
@@ -304,10 +313,13 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
                median_diff_upper=float(quantiles(diff, 0.975)) if reached else np.nan)
     tau = spec_tau(spec, fit.data.time_unit) or convert(TAU_MONTHS, "months",
                                                         fit.data.time_unit)
-    if tau > rmst_horizon(fit, curve)[1]:  # beyond it one arm's RMST would be extrapolated
+    arm, horizon = rmst_horizon(fit, curve)
+    if tau > horizon:  # beyond it one arm's RMST would be extrapolated
         tau = shortened_tau(fit, tau, curve)
-        note.append(f"RMST tau shortened to follow-up ({tau:g} {fit.data.time_unit})")
-    r = fit.rmst(tau, estimand=rep["estimand"]).sel(arm="difference")[curve].values.ravel()
+        note.append(_no_follow_up(arm) if tau == 0 else
+                    f"RMST tau shortened to follow-up ({tau:g} {fit.data.time_unit})")
+    r = fit.rmst(tau, estimand=rep["estimand"]).sel(arm="difference")[curve].values.ravel() \
+        if tau > 0 else np.nan
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
     e = trial.endpoint(ep)
     freq = classical_comparison(np.asarray(e.time, float), np.asarray(e.event),

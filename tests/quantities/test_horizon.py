@@ -3,6 +3,7 @@ used to be printed as estimates: a median of 21.5 months with 12.7 months of fol
 the headline table's landmarks and tau follow the data's time unit."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,3 +185,60 @@ def test_a_follow_up_under_a_month_gives_the_rmst_to_it():
         fit = six_patient_fit([1.0, 5, 5, 0, 0, 0], [1, 1, 0, 0, 0, 0])
     with pytest.raises(bh.BayesHCCError, match="arm 'tace_sorafenib' has no follow-up"):
         bh.summarize(fit)
+
+
+def test_an_arm_without_follow_up_under_a_spec_s_tau(tmp_path):
+    """The spec's tau on data where one arm has no follow-up (every patient censored at
+    time 0) was shortened to 0, and the report, `bayes-hcc fit` and the sensitivity grid
+    (every row, so the whole grid) ended in "rmst: tau=0.0 must be > 0". The report now
+    refuses as summarize does, and a grid row says its RMST is not estimable and why,
+    keeping the row's other columns."""
+    from bayes_hcc.spec.model_spec import apply_overrides, dump_spec
+    from tests.helpers import six_patient_trial
+
+    primary = bh.load_spec(Path(__file__).resolve().parents[2] / "models" / "primary_os.toml")
+    spec = apply_overrides(primary, {"family": "exponential_ph", "site.effect": "none",
+                                     "sampler.draws": 200, "sampler.tune": 200,
+                                     "sampler.chains": 2})
+    assert dict(spec.report)["tau"] == 24.0
+    path = tmp_path / "spec.toml"
+    path.write_text(dump_spec(spec))
+    with pytest.warns(bh.DataWarning, match="arm 'tace_sorafenib' has no events"):
+        trial = six_patient_trial([1.0, 5, 5, 0, 0, 0], [1, 1, 0, 0, 0, 0])
+        fit = bh.fit_spec(path, trial, check=False)
+    with pytest.raises(bh.BayesHCCError, match="arm 'tace_sorafenib' has no follow-up"):
+        bh.report(fit, tmp_path / "report.html")
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f'base = "{path}"\n[[variants]]\nname = "sceptical"\noverrides = '
+                    '{ "priors.log_hr" = { dist = "Normal", mu = 0.0, sigma = 0.2168 } }\n')
+    table = bh.run_sensitivity(grid, trial, fast=True, progress=False)
+    assert len(table) == 2 and table["rmst_diff"].isna().all()
+    assert table["note"].str.contains("RMST not estimable: arm 'tace_sorafenib' has no "
+                                      "follow-up").all()
+    assert np.isfinite(table["hr_median"]).all()
+
+
+@pytest.mark.slow
+def test_an_illness_death_grid_row_without_follow_up_of_its_curve(tmp_path):
+    """The same for a grid's illness-death row (slow: an illness-death fit, 20-45 s): on the
+    example trial with the treated arm's TTP known only at time 0 (no scan yet), its TTP
+    RMST is not estimable and the row says why; it used to raise out of the grid."""
+    trial = bh.datasets.load_example_trial()
+    frame, ttp = trial.to_frame(), trial.endpoint("ttp")
+    treated = frame["arm"] == "tace_sorafenib"
+    frame = frame[["patient_id", "site", "arm", "os_time", "os_event"]].assign(
+        ttp_time=np.where(treated, 0.0, ttp.time), ttp_event=np.where(treated, 0, ttp.event))
+    with pytest.warns(bh.DataWarning, match="no events"):
+        trial = bh.read_trial(frame)
+    base = Path(__file__).resolve().parents[2] / "models" / "secondary_ttp.toml"
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f'base = "{base}"\ninclude_base = false\n[[variants]]\nname = "joint"\n'
+                    'overrides = { "family" = "weibull_ph", "illness_death" = '
+                    '{ time_scale = "markov" } }\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.DataWarning)
+        table = bh.run_sensitivity(grid, trial, fast=True, progress=False)
+    row = table.loc["joint"]
+    assert row["likelihood_of"] == "progression and death" and np.isnan(row["rmst_diff"])
+    assert "RMST not estimable: arm 'tace_sorafenib' has no follow-up" in row["note"]
+    assert np.isfinite(row["hr_median"])  # the progression HR (a TTP variant's HR)
