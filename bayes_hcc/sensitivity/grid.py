@@ -146,10 +146,18 @@ def _grid(name: str, base: ModelSpec, raw: tuple, include_base: bool, overrides:
 PROGRESSION_AND_DEATH = "progression and death"
 
 
-def _no_follow_up(arm) -> str:
-    """A row's note when an arm has no follow-up of the endpoint: no RMST horizon."""
-    return (f"RMST not estimable: arm {arm!r} has no follow-up (every patient censored at "
-            "time 0)")
+def _row_tau(fit, tau: float, unit: str, note: list, curve: str | None = None) -> float:
+    """A row's RMST horizon: ``tau``, or, beyond the follow-up of either arm (where one
+    arm's RMST would be extrapolated), ``shortened_tau``, said in ``note``; 0 when an arm
+    has no follow-up of the endpoint (``curve`` of an illness-death fit) at all."""
+    arm, horizon = rmst_horizon(fit, curve)
+    if tau <= horizon:
+        return tau
+    tau = shortened_tau(fit, tau, curve)
+    note.append(f"RMST tau shortened to follow-up ({tau:g} {unit})" if tau > 0 else
+                f"RMST not estimable: arm {arm!r} has no follow-up (every patient censored "
+                "at time 0)")
+    return tau
 
 
 def _loo_note(elpd) -> list[str]:
@@ -224,11 +232,7 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
         row.update(median_diff=np.nan, median_diff_lower=np.nan, median_diff_upper=np.nan)
     # The spec's tau is in its own time unit (months by default): expressed in the data's.
     tau = spec_tau(spec, fit.time_unit) or convert(TAU_MONTHS, "months", fit.time_unit)
-    arm, horizon = rmst_horizon(fit)
-    if tau > horizon:  # beyond it one arm's RMST would be extrapolated
-        tau = shortened_tau(fit, tau)
-        note.append(_no_follow_up(arm) if tau == 0 else
-                    f"RMST tau shortened to follow-up ({tau:g} {fit.time_unit})")
+    tau = _row_tau(fit, tau, fit.time_unit, note)
     r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel() \
         if tau > 0 else np.nan
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
@@ -313,11 +317,7 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
                median_diff_upper=float(quantiles(diff, 0.975)) if reached else np.nan)
     tau = spec_tau(spec, fit.data.time_unit) or convert(TAU_MONTHS, "months",
                                                         fit.data.time_unit)
-    arm, horizon = rmst_horizon(fit, curve)
-    if tau > horizon:  # beyond it one arm's RMST would be extrapolated
-        tau = shortened_tau(fit, tau, curve)
-        note.append(_no_follow_up(arm) if tau == 0 else
-                    f"RMST tau shortened to follow-up ({tau:g} {fit.data.time_unit})")
+    tau = _row_tau(fit, tau, fit.data.time_unit, note, curve)
     r = fit.rmst(tau, estimand=rep["estimand"]).sel(arm="difference")[curve].values.ravel() \
         if tau > 0 else np.nan
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
