@@ -400,6 +400,14 @@ class Family(ABC):
         return False
 
     @classmethod
+    def events_needed(cls, options: dict) -> tuple[int, str]:
+        """The fewest events of the endpoint ``for_data`` can lay these options out on, and
+        why (with the option to change): a plan's looks are checked against it before
+        anything is fitted. Every fit needs one event; families whose layout needs no more
+        keep this."""
+        return 1, "there is nothing to estimate without an event"
+
+    @classmethod
     def example(cls) -> Family:
         """An instance for the contract tests (families with options choose typical ones)."""
         return cls()

@@ -123,6 +123,16 @@ class MSplineFamily(Family):
         return "knots" not in options or "boundary" not in options
 
     @classmethod
+    def events_needed(cls, options):
+        n_knots = options.get("n_knots", 3)
+        if "knots" in options or not n_knots:
+            return super().events_needed(options)
+        return n_knots + 1, (f"its {n_knots} knots are placed at quantiles of the event "
+                             f"times (options.n_knots = {n_knots}"
+                             f"{'' if 'n_knots' in options else ', the default'}): lower "
+                             "n_knots or give options.knots")
+
+    @classmethod
     def calibration_options(cls):
         return {"knots": [3.0, 8.0], "boundary": 36.0}
 

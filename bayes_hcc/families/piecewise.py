@@ -162,6 +162,15 @@ class PiecewiseFamily(Family):
         return "cuts" not in options
 
     @classmethod
+    def events_needed(cls, options):
+        if "cuts" in options:
+            return super().events_needed(options)
+        n = options.get("n_intervals") or 6
+        return n, (f"its {n} intervals are cut at quantiles of the event times (options."
+                   f"n_intervals = {n}{'' if 'n_intervals' in options else ', the default'}): "
+                   "lower n_intervals or give options.cuts")
+
+    @classmethod
     def calibration_options(cls):
         return {"cuts": [3.0, 6.0, 12.0]}
 

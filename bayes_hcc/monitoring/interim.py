@@ -14,8 +14,9 @@ import pandas as pd
 from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.diagnostics import check
 from bayes_hcc.errors import BayesHCCError, TrialDataError, bool_flags, only_data_warnings
-from bayes_hcc.models.from_spec import fit_spec
-from bayes_hcc.monitoring.plan import Look, MonitoringPlan, load_plan, look_date
+from bayes_hcc.models.from_spec import fit_spec, population
+from bayes_hcc.monitoring.plan import (Look, MonitoringPlan, load_plan, look_date,
+                                      too_few_events)
 from bayes_hcc.quantities.core import as_fit, prob_superiority
 
 __all__ = ["look_date", "decide", "interim_analysis", "InterimResult", "verify_log"]
@@ -352,6 +353,12 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
         raise TrialDataError(f"look {lk.name!r} is on {lk.date}, after the data cut "
                              f"{trial.cut_date.date()}; the look has not happened yet.")
     cut = trial.cut(date, warn=False)
+    n_events = population(plan.spec, cut).endpoint(plan.spec.endpoint).n_events
+    problem = too_few_events(plan.spec, n_events)
+    if problem:  # a look by date, or a population narrower than the events counted
+        raise TrialDataError(f"look {lk.name!r} (cut {date.date()}) has {n_events} "
+                             f"{plan.spec.endpoint.upper()} events in the analysis "
+                             f"population, but {problem}; or hold the look later.")
     cut.data_warnings([plan.spec.endpoint])  # only the endpoint this plan analyses
     seed = int(dict(plan.spec.sampler)["seed"] if random_seed is None else random_seed)
     with only_data_warnings():  # the verdict below reports convergence

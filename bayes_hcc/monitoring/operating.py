@@ -24,7 +24,7 @@ from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError, bool_flags, warn
 from bayes_hcc.mcerror import mean_interval, wilson_interval
 from bayes_hcc.monitoring.interim import decide, look_date
-from bayes_hcc.monitoring.plan import load_plan
+from bayes_hcc.monitoring.plan import load_plan, too_few_events
 from bayes_hcc.spec.sampler import check_seed
 
 __all__ = ["simulate_design", "DesignResult", "DEFAULT_SCENARIOS", "DESIGN_BASE",
@@ -203,14 +203,22 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
             date, out["final_events_reached"] = trial.cut_date, False
         try:
             cut = trial.cut(date, warn=False)  # small simulated sites are the scenario
-            no_events = cut.endpoint(endpoint).n_events == 0
+            n_events = int(cut.endpoint(endpoint).n_events)
         except TrialDataError:  # a date look so early that one arm has no patient yet
             if look.is_final:
                 raise
-            cut, no_events = None, True
-        if no_events and not look.is_final:
+            cut, n_events = None, 0
+        # too few events for the analysis (none; fewer than quantile-cut intervals)
+        problem = too_few_events(plan.spec, n_events)
+        if problem and not look.is_final:
             out["looks_skipped"].append(look.name)  # nothing to analyse at this look
             continue
+        if problem:
+            raise BayesHCCError(f"simulate_design: a simulated trial (seed {seed}) has "
+                                f"{n_events} {endpoint.upper()} events at its final "
+                                f"analysis ({date.date()}), but {problem}. Follow the "
+                                "trials longer (the scenario's cut_date) or enrol more "
+                                "patients (n_patients).")
         t0 = time.perf_counter()
         approx = approximate(plan.spec, cut) if screen != "exact" else None
         if screen != "exact":
@@ -314,7 +322,8 @@ class DesignResult:
         of a threshold: a decision the draws could not settle, ``records["mcse_by_look"]``
         holds each MCMC look's MCSE of P(HR < 1), ``records["mcse_by_rule"]`` that of
         every probability its rules compare; when some trials had them, an interim look
-        not held, its event count never reached or no event by its date, and a final
+        not held, its event count never reached or too few events by its date for the
+        analysis (none; fewer than its quantile-cut intervals), and a final
         analysis held short of its event count at the end of follow-up) have Wilson
         intervals; means (patients, events, duration, bias of the posterior median log HR)
         have t intervals.
@@ -344,7 +353,7 @@ class DesignResult:
             for look in self.settings["looks"][:-1]:
                 skipped = g["looks_skipped"].map(lambda x, k=look: k in list(x)) \
                     if "looks_skipped" in g else pd.Series(False, index=g.index)
-                if skipped.any():  # its event count never reached, or no event by its date
+                if skipped.any():  # count never reached; too few events by its date
                     props2[f"{look} not held"] = skipped.sum()
             if "final_events_reached" in g and not g["final_events_reached"].astype(bool).all():
                 # analysed at the end of follow-up with fewer events than planned

@@ -340,6 +340,25 @@ def normal_rule_prior(spec) -> tuple[float, float]:
     return float(prior.params["mu"]), float(prior.params["sigma"])
 
 
+def events_needed(spec) -> tuple[int, str]:
+    """The fewest events of its endpoint the analysis spec can be fitted to, and why (a
+    piecewise baseline cut at event-time quantiles needs one event per interval; every
+    model needs one)."""
+    from bayes_hcc.families.registry import family_class
+
+    return family_class(spec.family).events_needed(dict(spec.options))
+
+
+def too_few_events(spec, n_events: int) -> str | None:
+    """Why ``n_events`` events of its endpoint are too few for the analysis spec (to follow
+    "but"), or None when they are enough."""
+    need, why = events_needed(spec)
+    if n_events >= need:
+        return None
+    return (f"the analysis {spec.name!r} ({spec.family}) needs at least {need}: {why} in "
+            "the analysis spec")
+
+
 def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
     unknown = sorted(set(d) - set(PLAN_KEYS))
     if unknown:
@@ -393,6 +412,12 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
     names = [x.name for x in looks]
     if len(set(names)) != len(names) or "final" in names:
         raise SpecError("monitoring plan: look names must be unique and not 'final'.")
+    for x in (*looks, final):
+        problem = x.events is not None and too_few_events(spec, x.events)
+        if problem:
+            raise SpecError(f"look {x.name!r} is at {x.events} {spec.endpoint.upper()} "
+                            f"events, but {problem}; or give the look at least "
+                            f"{events_needed(spec)[0]} events.")
     prediction = Prediction.from_dict(d.get("prediction"))
     n = prediction.sample_size
     for x in (*looks, final):

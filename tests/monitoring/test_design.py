@@ -143,6 +143,32 @@ def test_a_date_look_before_any_death_is_skipped_not_fatal():
     assert res.table().loc[("HR 0.7", "interim 1 not held"), "estimate"] == 1.0
 
 
+def test_a_date_look_with_fewer_events_than_the_analysis_needs_is_not_held():
+    """The analysis (primary_os.toml) cuts its 6 piecewise intervals at quantiles of the
+    event times, so it needs 6 deaths. A date look that a simulated trial reached with 1-5
+    deaths ended the whole simulation in "n_intervals=6 but only 3 events", naming neither
+    the look nor the trial; it is now a look not held, as one before any death is. A final
+    analysis held short of 6 deaths at the end of follow-up cannot be skipped: it is a named
+    error saying which setting to change."""
+    kwargs = _scenario_kwargs(DESIGN_BASE, {"hr_os": 0.7})
+    seed = 11
+    deaths = bh.simulate_trial(**kwargs, random_seed=seed).events_by_date("os")
+    day = deaths.iloc[2].normalize() + pd.Timedelta(days=1)  # 3 deaths known (or a few more)
+    plan = _plan([{"date": str(day.date()), "efficacy": 0.99}], final_events=30)
+    rec = _design_trial((plan, kwargs, seed, FAST, None))
+    assert rec["looks_skipped"] == ["interim 1"] and rec["look"] == "final"
+    assert rec["n_events"] >= 30
+    # a final analysis at the end of follow-up, 40 patients followed for at most 6 weeks:
+    # a handful of deaths
+    short = {"n_patients": 40, "accrual_end": "2017-06-30", "cut_date": "2017-07-15"}
+    with pytest.raises(bh.BayesHCCError, match=r"simulate_design: a simulated trial \(seed "
+                       r"\d+\) has [0-5] OS events at its final analysis \(2017-07-15\), but "
+                       r"the analysis 'primary_os' \(piecewise_exponential\) needs at least 6"
+                       r".*lower n_intervals or give options.cuts.*the scenario's cut_date"):
+        bh.simulate_design(_plan(final_events=30), {"short": short}, n_trials=1, refit=FAST,
+                           workers=1, progress=False)
+
+
 def test_scenarios_from_text_and_bad_scenarios():
     assert parse_scenario("hr_os=0.7,site_sd=0.3") == ("hr_os=0.7,site_sd=0.3",
                                                       {"hr_os": 0.7, "site_sd": 0.3})

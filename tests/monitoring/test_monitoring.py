@@ -174,6 +174,46 @@ def test_look_not_reached_is_a_clear_error(example_trial):
         bh.interim_analysis(example_trial, plan, look="final", fast=True)
 
 
+def test_a_look_with_fewer_events_than_the_analysis_needs(example_trial):
+    """primary_os.toml cuts its 6 piecewise intervals at quantiles of the event times. A
+    plan with a look at 4 deaths was accepted, and the look (or a design simulation) ended
+    in "n_intervals=6 but only 4 events", naming no look; the plan is now refused, naming
+    the look and the ways out. A look by date is checked when it is held."""
+    def plan(looks, **options):
+        spec = bh.load_spec(ROOT / "models" / "primary_os.toml")
+        if options:  # the spec's options replaced by these
+            spec = bh.load_spec({**spec.to_dict(), "options": options})
+        return plan_from_dict({"analysis": spec, "looks": looks,
+                               "final": {"events": 100, "success": 0.975}})
+
+    with pytest.raises(bh.SpecError, match=r"look 'early' is at 4 OS events, but the analysis "
+                       r"'primary_os' \(piecewise_exponential\) needs at least 6: its 6 "
+                       r"intervals are cut at quantiles of the event times \(options."
+                       r"n_intervals = 6\): lower n_intervals or give options.cuts in the "
+                       r"analysis spec; or give the look at least 6 events"):
+        plan([{"name": "early", "events": 4, "efficacy": 0.999}])
+    assert plan([{"events": 6, "efficacy": 0.999}]).looks[0].events == 6
+    assert plan([{"events": 4, "efficacy": 0.999}], n_intervals=3).looks[0].events == 4
+    # cut points given: any look with an event can be analysed
+    cuts = plan([{"events": 2, "efficacy": 0.999}], cuts=[3.0, 6.0, 12.0])
+    assert cuts.looks[0].events == 2
+    # an M-spline baseline's 3 knots (the default) at quantiles need 4 events
+    spline = bh.apply_overrides(bh.load_spec(ROOT / "models" / "primary_os.toml"),
+                                {"family": "mspline_ph"})
+    with pytest.raises(bh.SpecError, match=r"is at 3 OS events, but .* needs at least 4: its "
+                       r"3 knots are placed at quantiles of the event times \(options.n_knots "
+                       r"= 3, the default\)"):
+        plan_from_dict({"analysis": spline, "looks": [{"events": 3, "efficacy": 0.999}],
+                        "final": {"events": 100, "success": 0.975}})
+    # a look by date after the 3rd death: refused when held, before anything is sampled
+    day = example_trial.events_by_date("os").iloc[2].normalize()
+    by_date = plan([{"name": "early", "date": str(day.date()), "efficacy": 0.999}])
+    with pytest.raises(bh.TrialDataError, match=rf"look 'early' \(cut {day.date()}\) has 3 OS "
+                       r"events in the analysis population, but the analysis 'primary_os' "
+                       r"\(piecewise_exponential\) needs at least 6.*or hold the look later"):
+        bh.interim_analysis(example_trial, by_date, look=1, fast=True)
+
+
 def test_a_look_s_date_on_its_plan_s_endpoint(example_trial):
     """A look at 40 events of a PFS plan is the day of the 40th PFS event, not of the 40th
     death: plan.look_date finds the look and its plan's endpoint. bh.look_date given a
