@@ -119,7 +119,8 @@ def fit(
     (netCDF) and the headline table."""
     import bayes_hcc as bh
     from bayes_hcc.models.from_spec import FAST
-    from bayes_hcc.quantities.summary import headline_table
+    from bayes_hcc.models.from_spec import population
+    from bayes_hcc.quantities.summary import headline_table, require_data_follow_up
     from bayes_hcc.spec.sampler import check_sampler_settings
 
     given = {"--model": model, "--endpoint": endpoint, "--site-effect": site_effect,
@@ -160,6 +161,8 @@ def fit(
             raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace.")
         typer.echo(repr(trial))
         shown = "1000 (2000 if needed)" if run["draws"] == "auto" else run["draws"]
+        if spec is not None and not analysis.illness_death:  # its table would refuse
+            require_data_follow_up(population(analysis, trial), analysis.endpoint)
         if spec is not None:
             typer.echo(f"fitting the spec {analysis.name!r} ({spec}) to "
                        f"{analysis.endpoint.upper()} ({run['chains']} chains x {shown} draws, "
@@ -179,7 +182,7 @@ def fit(
                 site_effect=site_effect, censoring=censoring or "interval", strata=strata,
                 pooling=pooling or "partial")
             endpoint = endpoint or "os"
-            trial.endpoint(endpoint)  # an unknown endpoint: said before "fitting ..."
+            require_data_follow_up(trial, endpoint)  # and an unknown endpoint: said before
             typer.echo(f"fitting {m!r} to {endpoint.upper()} ({run['chains']} chains x "
                        f"{shown} draws, seed {run['seed']}) ...")
             result = m.fit(trial, endpoint, draws=run["draws"], tune=run["tune"],

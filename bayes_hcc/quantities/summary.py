@@ -52,9 +52,23 @@ def require_follow_up(fit) -> None:
     at time 0): no RMST horizon, nothing to compare."""
     arm, horizon = rmst_horizon(fit)
     if not horizon > 0:
-        raise BayesHCCError(f"summarize: arm {arm!r} has no follow-up (every patient "
-                            "censored at time 0): there is nothing to compare its survival "
-                            "with yet. Cut the data later.")
+        raise _no_follow_up(arm)
+
+
+def require_data_follow_up(trial, endpoint: str) -> None:
+    """:func:`require_follow_up` on the data, before a single-endpoint fit whose table
+    would refuse (``bayes-hcc fit``: not after minutes of sampling)."""
+    ep = trial.endpoint(endpoint)
+    for i, arm in enumerate(ep.arms):
+        t = ep.time[ep.arm == i]
+        if not (t.size and t.max() > 0):
+            raise _no_follow_up(arm)
+
+
+def _no_follow_up(arm) -> BayesHCCError:
+    return BayesHCCError(f"summarize: arm {arm!r} has no follow-up (every patient censored "
+                         "at time 0): there is nothing to compare its survival with yet. "
+                         "Cut the data later.")
 
 
 def shortened_tau(fit, tau: float, endpoint: str | None = None) -> float:

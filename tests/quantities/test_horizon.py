@@ -192,7 +192,7 @@ def test_an_arm_without_follow_up_under_a_spec_s_tau(tmp_path):
     time 0) was shortened to 0, and the report, `bayes-hcc fit` and the sensitivity grid
     (every row, so the whole grid) ended in "rmst: tau=0.0 must be > 0". The report now
     refuses as summarize does, and a grid row says its RMST is not estimable and why,
-    keeping the row's other columns."""
+    keeping the row's other columns; `bayes-hcc fit` refuses before sampling."""
     from bayes_hcc.spec.model_spec import apply_overrides, dump_spec
     from tests.helpers import six_patient_trial
 
@@ -216,6 +216,21 @@ def test_an_arm_without_follow_up_under_a_spec_s_tau(tmp_path):
     assert table["note"].str.contains("RMST not estimable: arm 'tace_sorafenib' has no "
                                       "follow-up").all()
     assert np.isfinite(table["hr_median"]).all()
+    # `bayes-hcc fit` sampled, then refused at its table and wrote nothing; it now refuses
+    # before sampling (with the spec, and without: its table refuses too)
+    from typer.testing import CliRunner
+
+    from bayes_hcc.cli.app import app
+
+    data = tmp_path / "six.csv"
+    trial.to_frame().to_csv(data, index=False)
+    for how in (["--spec", str(path)], ["--model", "weibull"]):
+        with pytest.warns(bh.DataWarning, match="arm 'tace_sorafenib' has no events"):
+            res = CliRunner().invoke(app, ["fit", str(data), *how, "--out",
+                                           str(tmp_path / "o")])
+        assert res.exit_code != 0 and "fitting" not in res.output, res.output
+        assert "arm 'tace_sorafenib' has no follow-up" in res.output
+        assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.slow
