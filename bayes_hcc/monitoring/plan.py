@@ -13,7 +13,7 @@ import pandas as pd
 from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError, did_you_mean
 from bayes_hcc.spec.kinds import kind_hint
-from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec, read_toml
+from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec, parse_toml, read_toml
 
 __all__ = ["Look", "MonitoringPlan", "load_plan", "Prediction", "PREDICTION_DEFAULTS",
            "PPOS_METHODS"]
@@ -367,8 +367,9 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
     for k in ("analysis", "final"):
         if k not in d:
             raise SpecError(f"monitoring plan: missing {k!r}.")
-    spec = load_spec(base_dir / d["analysis"]) if isinstance(d["analysis"], str) \
-        else load_spec(d["analysis"])
+    analysis = d["analysis"]  # a path (relative to base_dir), spec text, a dict or a spec
+    spec = load_spec(Path(base_dir) / analysis) if isinstance(analysis, str) and \
+        "\n" not in analysis else load_spec(analysis)
     if spec.endpoint not in MONITORED_ENDPOINTS:
         raise SpecError(f"monitoring plan: the analysis {spec.name!r} is for "
                         f"{spec.endpoint!r}; a plan monitors one of "
@@ -436,9 +437,18 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
 
 
 def load_plan(path) -> MonitoringPlan:
-    """Read ``models/monitoring.toml`` (the analysis spec path is relative to the plan)."""
+    """Read a monitoring plan: a TOML file (``models/monitoring.toml``; its ``analysis``
+    spec path is relative to the plan), TOML text, or a dict (as in a notebook; its
+    ``analysis`` is a spec, a dict, or a path relative to the current directory)."""
     if isinstance(path, MonitoringPlan):
         return path
+    if isinstance(path, dict) or (isinstance(path, str) and "\n" in path):
+        d = path if isinstance(path, dict) else parse_toml(path, "plan text")
+        try:
+            return plan_from_dict(d, Path.cwd())
+        except SpecError as err:
+            raise SpecError(f"{'plan text' if isinstance(path, str) else 'plan'}: {err}") \
+                from None
     d = read_toml(path, "monitoring plan")
     path = Path(path).expanduser()
     try:

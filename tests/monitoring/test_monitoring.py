@@ -30,6 +30,31 @@ def test_plan_parses_validates_and_hashes():
     assert table["futility: PPoS <"].dtype == float
 
 
+def test_a_plan_from_a_dict_or_text_as_in_a_notebook(monkeypatch):
+    """bh.load_spec takes a dict or TOML text; bh.load_plan took only a file ("expected the
+    path of a monitoring plan file"). A plan written in a notebook is the file's plan: the
+    same hash; its analysis path is read from the current directory."""
+    monkeypatch.chdir(ROOT)
+    text = PLAN.read_text().replace('analysis = "primary_os.toml"',
+                                    'analysis = "models/primary_os.toml"')
+    assert text != PLAN.read_text()
+    from_text = bh.load_plan(text)
+    assert from_text.hash == bh.load_plan(PLAN).hash
+    import tomllib
+
+    d = tomllib.loads(text)
+    assert bh.load_plan(d).hash == from_text.hash
+    # the analysis as a spec or a dict, not a path
+    spec = bh.load_spec(ROOT / "models" / "primary_os.toml")
+    assert bh.load_plan({**d, "analysis": spec}).hash == from_text.hash
+    assert bh.load_plan({**d, "analysis": spec.to_dict()}).spec == spec
+    with pytest.raises(bh.SpecError, match=r"plan: .*primary_os.toml: no such spec file; did "
+                       r"you mean models/primary_os.toml\?"):
+        bh.load_plan({**d, "analysis": "primary_os.toml"})
+    with pytest.raises(bh.SpecError, match=r"plan text: final: missing 'success'"):
+        bh.load_plan(text.replace("success = 0.975", ""))
+
+
 @pytest.mark.parametrize("change, message", [
     ({"looks": [{"events": 40, "efficacy": 1.5}]}, "efficacy = 1.5 must be a probability"),
     ({"looks": [{"events": 40}]}, "needs an 'efficacy', 'futility' or 'futility_ppos' rule"),
