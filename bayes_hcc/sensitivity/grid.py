@@ -23,7 +23,7 @@ from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_super
                                        prob_time_ratio, rmst, rmst_horizon)
 from bayes_hcc.spec.kinds import kind_hint
 from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
-                                       read_toml)
+                                       parse_toml, read_toml)
 
 __all__ = ["GridSpec", "load_grid", "run_sensitivity", "variant_row", "OVERRIDES_FIX"]
 
@@ -71,54 +71,68 @@ def _overrides(overrides, where: str) -> dict:
     return dict(overrides)
 
 
-def _variants(path: Path, d: dict) -> list:
+def _variants(where: str, d: dict) -> list:
     """The file's variants as (name, overrides), each checked: an array of tables, each
     with a name (text, unique) and its overrides (a table)."""
     given = d.get("variants", [])
     example = ('[[variants]]\nname = "sites: none"\noverrides = { "site.effect" = "none" }')
     if not isinstance(given, list) or not all(isinstance(v, dict) for v in given):
-        raise SpecError(f"{path}: variants must be an array of tables, each written as\n"
+        raise SpecError(f"{where}: variants must be an array of tables, each written as\n"
                         f"{example}")
     if not given:
-        raise SpecError(f"{path}: no variants. Add them as\n{example}\n(to fit the base "
+        raise SpecError(f"{where}: no variants. Add them as\n{example}\n(to fit the base "
                         "spec alone: bh.fit_spec, or bayes-hcc fit).")
     raw = []
     for i, v in enumerate(given):
         name = v.get("name")
         if set(v) - {"name", "overrides"} or not isinstance(name, str) or not name.strip():
-            raise SpecError(f"{path}: variants[{i}] needs 'name' (text) and 'overrides' "
+            raise SpecError(f"{where}: variants[{i}] needs 'name' (text) and 'overrides' "
                             f"(only), as\n{example}")
         if name in {n for n, _ in raw}:
-            raise SpecError(f"{path}: duplicate variant name {name!r}.")
+            raise SpecError(f"{where}: duplicate variant name {name!r}.")
         own = v.get("overrides", {})
         if not isinstance(own, dict):
-            raise SpecError(f"{path}: variant {name!r}: overrides = {own!r} must be a table "
+            raise SpecError(f"{where}: variant {name!r}: overrides = {own!r} must be a table "
                             'of dotted keys, e.g. { "site.effect" = "none" }.')
         raw.append((name, dict(own)))
     return raw
 
 
 def load_grid(path, overrides: dict | None = None) -> GridSpec:
-    """Read a sensitivity grid (``models/sensitivity_os.toml``); ``overrides`` (dotted keys)
-    change its base spec, and so every variant, before the variants' own overrides."""
-    path = Path(path).expanduser()
-    d = read_toml(path, "grid")
+    """Read a sensitivity grid: a TOML file (``models/sensitivity_os.toml``; its ``base``
+    spec path is relative to the grid), TOML text, or a dict (as in a notebook; its
+    ``base`` is a spec, a dict, or a path relative to the current directory).
+    ``overrides`` (dotted keys) change its base spec, and so every variant, before the
+    variants' own overrides."""
+    if isinstance(path, dict) or (isinstance(path, str) and "\n" in path):
+        where = "grid" if isinstance(path, dict) else "grid text"
+        d = path if isinstance(path, dict) else parse_toml(path, where)
+        base_dir, default_name = Path.cwd(), "grid"
+    else:
+        path = Path(path).expanduser()
+        d = read_toml(path, "grid")
+        where, base_dir, default_name = str(path), path.parent, path.stem
     unknown = sorted(set(d) - set(GRID_KEYS))
     if unknown:
-        raise SpecError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: "
+        raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: "
                         f"{', '.join(GRID_KEYS)}{kind_hint(d, 'bh.load_grid')}.")
-    if not isinstance(d.get("base"), str):
-        raise SpecError(f"{path}: base = {d.get('base')!r}: give the path of the spec file "
+    base = d.get("base")
+    if not isinstance(base, (str, dict, ModelSpec)):
+        raise SpecError(f"{where}: base = {base!r}: give the path of the spec file "
                         'the variants modify, e.g. base = "primary_os.toml".')
-    name, include_base = d.get("name", path.stem), d.get("include_base", True)
+    name, include_base = d.get("name", default_name), d.get("include_base", True)
     if not isinstance(name, str) or not name.strip():
-        raise SpecError(f"{path}: name = {name!r} must be text (the grid's name).")
+        raise SpecError(f"{where}: name = {name!r} must be text (the grid's name).")
     if not isinstance(include_base, bool):  # "no" would have been read as true
-        raise SpecError(f"{path}: include_base = {include_base!r} must be true or false.")
-    base = load_spec(path.parent / d["base"])
-    raw = _variants(path, d)
-    return _grid(name, base, tuple(raw), include_base, _overrides(overrides, str(path)),
-                 where=str(path))
+        raise SpecError(f"{where}: include_base = {include_base!r} must be true or false.")
+    try:
+        base = load_spec(base_dir / base if isinstance(base, str) and "\n" not in base
+                         else base)
+    except SpecError as err:
+        raise SpecError(f"{where}: base: {err}") from None
+    raw = _variants(where, d)
+    return _grid(name, base, tuple(raw), include_base, _overrides(overrides, where),
+                 where=where)
 
 
 def _grid(name: str, base: ModelSpec, raw: tuple, include_base: bool, overrides: dict, *,
@@ -380,7 +394,7 @@ def run_sensitivity(grid, trial, *, fast: bool = False, workers: int = 1,
 
     Parameters
     ----------
-    grid : GridSpec or path to a grid TOML
+    grid : GridSpec, or a grid TOML file, TOML text or dict (:func:`load_grid`)
     trial : TrialData
     fast : bool
         A quick look per variant (``FAST`` settings, labelled exploratory: the diagnostics

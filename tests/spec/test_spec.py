@@ -120,6 +120,36 @@ def test_a_grid_file_s_own_keys_are_checked(tmp_path, body, match):
         bh.load_grid(SHIPPED / "sensitivity_os.toml", overrides="family=weibull_ph")
 
 
+def test_a_grid_from_a_dict_or_text_as_in_a_notebook(monkeypatch):
+    """A grid written in a notebook (bh.load_grid took only a file): TOML text or a dict,
+    its base a path from the current directory, a spec or a dict. The shipped grid so
+    written gives the file's variants, spec for spec."""
+    monkeypatch.chdir(SHIPPED.parent)
+    shipped = bh.load_grid(SHIPPED / "sensitivity_os.toml")
+    text = (SHIPPED / "sensitivity_os.toml").read_text().replace(
+        'base = "primary_os.toml"', 'base = "models/primary_os.toml"')
+    import tomllib
+
+    d = tomllib.loads(text)
+    for grid in (bh.load_grid(text), bh.load_grid(d),
+                 bh.load_grid({**d, "base": shipped.base}),
+                 bh.load_grid({**d, "base": shipped.base.to_dict()})):
+        assert grid.name == "sensitivity_os" and grid.variants == shipped.variants
+    # twenty prior SDs in a loop, as a statistician writes them
+    sds = np.geomspace(0.1, 10, 20)
+    loop = bh.load_grid({"base": "models/primary_os.toml", "include_base": False,
+                         "variants": [{"name": f"sd {v:.3g}", "overrides":
+                                       {"priors.log_hr.sigma": float(v)}} for v in sds]})
+    assert loop.name == "grid" and len(loop) == 20
+    assert [dict(s.priors)["log_hr"].params["sigma"] for _, s in loop.variants] == \
+        pytest.approx(sds)
+    with pytest.raises(bh.SpecError, match=r"grid: base: .*primary_os.toml: no such spec "
+                       r"file; did you mean models/primary_os.toml\?"):
+        bh.load_grid({**d, "base": "primary_os.toml"})
+    with pytest.raises(bh.SpecError, match=r"grid text: name = 5 must be text"):
+        bh.load_grid(text.replace('name = "sensitivity_os"', "name = 5"))
+
+
 def test_bad_toml_and_missing_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("name = \n")
