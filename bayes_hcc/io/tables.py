@@ -10,6 +10,7 @@ the footnotes of a fit's table, ``publication_tables`` all of a fit's tables at 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -146,12 +147,17 @@ def _mark(k: int) -> str:
     return "abcdefghijklmnopqrstuvwxyz"[k] if k < 26 else str(k + 1)
 
 
+#: LaTeX's special characters in text, each replaced in one pass (replacing them one after
+#: another escaped the braces of an earlier replacement: a backslash became
+#: "\textbackslash\{\}", which prints "\{}")
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+          "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+          "^": r"\textasciicircum{}", "<": r"$<$", ">": r"$>$"}
+_LATEX_SPECIAL = re.compile("|".join(map(re.escape, _LATEX)))
+
+
 def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"),
-                 ("#", r"\#"), ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\~{}"),
-                 ("^", r"\^{}"), ("<", r"$<$"), (">", r"$>$")):
-        text = text.replace(a, b)
-    return text
+    return _LATEX_SPECIAL.sub(lambda m: _LATEX[m.group()], text)
 
 
 def _write_latex(table, path, title, footnotes, digits):

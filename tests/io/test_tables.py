@@ -89,6 +89,23 @@ def test_sensitivity_like_table_drops_columns_and_refuses_bad_suffix(tmp_path):
         bh.write_table(t, tmp_path / "x.docx", title=5)
 
 
+def test_latex_special_characters_print_as_written(tmp_path):
+    """Characters LaTeX reads as commands are escaped once each. They were replaced one
+    after another, so a backslash (a Windows path in a footnote) became
+    "\\textbackslash\\{\\}", which prints "\\{}"."""
+    import pandas as pd
+
+    t = pd.DataFrame({"site": [r"C:\sites\A {1}", "50% & #2_b", "~5 ^2 <1 >0 $3"],
+                      "hr": [0.5, 0.6, 0.7]}).set_index("site")
+    tex = bh.write_table(t, tmp_path / "t.tex", footnotes=[r"data: D:\trial.csv"]).read_text()
+    for want in (r"C:\textbackslash{}sites\textbackslash{}A \{1\} & 0.500 \\",
+                 r"50\% \& \#2\_b & 0.600 \\",
+                 r"\textasciitilde{}5 \textasciicircum{}2 $<$1 $>$0 \$3 & 0.700 \\",
+                 r"data: D:\textbackslash{}trial.csv\par"):
+        assert want in tex, want
+    assert r"\textbackslash\{" not in tex
+
+
 def test_interim_look_table_for_a_dmc(example_trial, tmp_path):
     from pathlib import Path
 
