@@ -346,7 +346,8 @@ def _check_given_times(frame, ep, time_unit: str, problems: Problems) -> set[str
             what = (f"event differs from the {name.upper()} event the dates give"
                     if col.endswith("_event") else
                     f"time differs from the {name.upper()} time the dates give (in "
-                    f"{time_unit} of {DAYS_PER_UNIT[time_unit]:g} days)")
+                    f"{time_unit}" + ("" if time_unit == "days" else
+                                      f" of {DAYS_PER_UNIT[time_unit]:g} days") + ")")
             problems.rows(
                 frame, ~same, col, what,
                 "the dates layout derives OS, PFS and TTP from the dates and does not read "

@@ -571,3 +571,41 @@ def test_a_flag_given_as_text_is_refused_not_read_as_true(tmp_path, example_tria
         bh.interim_analysis(example_trial, "models/monitoring.toml", fast=1)
     assert example_trial.cut("2019-01-01", warn=np.False_).n_patients == \
         example_trial.cut("2019-01-01", warn=False).n_patients
+
+
+def test_time_columns_beside_the_dates_must_say_what_the_dates_say(example_trial):
+    """A dates-layout file that also carries OS/PFS/TTP times (this package's export, an
+    analysis dataset) is read from the dates; a time column that disagrees with them (a
+    correction made in one place only, times in another unit, 30-day months) is an error
+    naming the rows, never silently overridden. Times rounded as files round them (0.1
+    month: within 1.5 days) agree."""
+    frame = example_trial.to_frame()
+    assert {"os_time", "os_event", "ttp_lower"} <= set(frame.columns)
+    again = bh.read_trial(frame)
+    for ep in ("os", "pfs", "ttp"):
+        assert np.array_equal(again.endpoint(ep).event, example_trial.endpoint(ep).event)
+        assert np.allclose(again.endpoint(ep).time, example_trial.endpoint(ep).time)
+    rounded = frame.assign(os_time=frame["os_time"].round(1))
+    assert np.allclose(bh.read_trial(rounded).endpoint("os").time,
+                       example_trial.endpoint("os").time)
+    # row 6's OS corrected in the time column only
+    bad = frame.copy()
+    bad.loc[5, "os_time"] = 9.0
+    bad.loc[5, "os_event"] = 0
+    with pytest.raises(TrialDataError) as err:
+        bh.read_trial(bad)
+    for want in (r"column 'os_time': time differs from the OS time the dates give (in months "
+                 r"of 30.4375 days) in row 6 (patient_id HCC-0006) (values: '9.0 (the dates "
+                 r"give 6.012)')",
+                 "column 'os_event': event differs from the OS event the dates give in row 6 "
+                 "(patient_id HCC-0006) (values: '0 (the dates give 1)')",
+                 "drop the column to use the dates alone"):
+        assert want in str(err.value), want
+    # months counted as 30 days: 1.4% off, beyond the tolerance after about 4.6 months
+    thirty = frame.assign(os_time=frame["os_time"] * 30.4375 / 30)
+    with pytest.raises(TrialDataError, match=r"column 'os_time': time differs"):
+        bh.read_trial(thirty)
+    # the file's times (months) read as days: the fix names time_unit (and says days once)
+    with pytest.raises(TrialDataError, match=r"(?s)column 'os_time': time differs from the OS "
+                       r"time the dates give \(in days\) in rows 1.*read it with time_unit="):
+        bh.read_trial(frame, time_unit="days")
