@@ -68,11 +68,40 @@ def test_a_plan_from_a_dict_or_text_as_in_a_notebook(monkeypatch):
     ({"looks": [{"events": 80, "efficacy": 0.99}]}, "must increase"),
     ({"looks": [{"events": 40, "efficacy": 0.99, "stop": 1}]}, "unknown key"),
     ({"final": {"events": 100}}, "missing 'success'"),
+    ({"final": 100}, r"'final' must be a table \(\[final\]\)"),
+    ({"final": {"events": 100, "success": 0.975, "futility": 0.1}},
+     r"final: unknown key\(s\) futility; valid keys: events, date, success"),
+    ({"looks": {"events": 40, "efficacy": 0.99}}, r"'looks' must be a list of tables"),
+    ({"looks": [{"events": 0, "efficacy": 0.99}]},
+     r"looks\[0\].events = 0 must be a positive whole number"),
+    ({"looks": [{"events": 40.5, "efficacy": 0.99}]}, r"events = 40.5 must be a positive"),
+    ({"looks": [{"date": "2019-06-01", "efficacy": 0.99},
+                {"date": "2019-01-01", "efficacy": 0.99}]}, "look dates must increase"),
+    ({"looks": [{"name": "a", "events": 30, "efficacy": 0.99},
+                {"name": "a", "events": 40, "efficacy": 0.99}]}, "look names must be unique"),
+    ({"looks": [{"name": "final", "events": 30, "efficacy": 0.99}]},
+     "look names must be unique and not 'final'"),
+    ({"prediction": {"dropout_per_year": 1.0}},
+     r"prediction.dropout_per_year = 1.0 must be in \[0, 1\)"),
+    ({"prediction": {"followup_window_days": 30.5}},
+     r"followup_window_days = 30.5 must be a whole number >= 0"),
+    ({"prediction": {"n_sims": 0}}, r"n_sims = 0 must be a positive whole number"),
+    ({"prediction": {"assessment_interval": 0}}, r"assessment_interval = 0 must be a number"),
 ])
 def test_bad_plans_are_named_errors(change, message):
     d = {"analysis": "primary_os.toml", "final": {"events": 60, "success": 0.975}, **change}
     with pytest.raises(bh.SpecError, match=message):
         plan_from_dict(d, base_dir=ROOT / "models")
+    # and through bh.load_plan, which names where the plan came from
+    with pytest.raises(bh.SpecError, match=r"^plan: .*" + message):
+        bh.load_plan({**d, "analysis": bh.load_spec(ROOT / "models" / "primary_os.toml")})
+
+
+@pytest.mark.parametrize("missing", ["analysis", "final"])
+def test_a_plan_without_its_analysis_or_final(missing):
+    d = {"analysis": "primary_os.toml", "final": {"events": 60, "success": 0.975}}
+    with pytest.raises(bh.SpecError, match=rf"monitoring plan: missing '{missing}'"):
+        plan_from_dict({k: v for k, v in d.items() if k != missing}, ROOT / "models")
 
 
 @pytest.mark.parametrize("change, message", [
@@ -115,12 +144,15 @@ def test_a_futility_rule_below_a_clinically_relevant_hr_may_exceed_one_half():
     ({"events": 40, "success": 0.975, "efficacy": 0.99}, "a final look has only a success"),
     ({"events": 40, "futility": 0.1, "futility_hr": 0}, "must be a hazard ratio"),
     ({"date": "2019-06", "efficacy": 0.99}, "has no day"),
+    ({"name": 5, "events": 40, "efficacy": 0.99}, r"Look: name = 5 must be text"),
+    ({"events": 40, "efficacy": 0.99, "endpoint": " "}, r"endpoint = ' ' must be an "
+                                                        r"endpoint's name"),
 ])
 def test_a_look_made_by_hand_is_checked_as_a_plan_s_look(kwargs, message):
     """bh.Look is public (bh.decide takes one): made by hand, it was not checked at all, so
     Look('x', events=40, efficacy=99) never stopped and efficacy=0.05 nearly always did."""
     with pytest.raises(bh.SpecError, match=message):
-        bh.Look("x", **kwargs)
+        bh.Look(**{"name": "x", **kwargs})
     assert bh.Look("x", events=40, efficacy=0.99, futility=0.1).futility_hr == 1.0
     assert bh.Look("final", date="2020-02-28", success=0.975).is_final
 
