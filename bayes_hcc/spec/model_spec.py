@@ -472,7 +472,8 @@ def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None
                         "'weibull_ph'}.")
     d = spec.to_dict()
     for key, value in overrides.items():
-        if not isinstance(key, str) or not key.strip():
+        if not isinstance(key, str) or not all(p.strip() for p in key.split(".")):
+            # "site..effect" was read as site's key "" ("unknown key(s) ;")
             raise SpecError(f"apply_overrides: key {key!r} must be a dotted name such as "
                             "'site.effect'.")
         parts = key.split(".")

@@ -75,10 +75,43 @@ VARIANT = '[[variants]]\nname = "a"\noverrides = { "site.effect" = "none" }\n'
     ({"family": "piecewise_exponential", "options": {"cuts": [3, 2]}}, r"cut points must increase"),
     ({"report": {"estimand": "everyone"}}, r"choose one of standardized, typical_site, new_site"),
     ({"population": "pp"}, r"choose one of itt, per_protocol"),
+    # (the checks below had no test: found by a coverage run)
+    ({"name": 3}, r"name: must be a string, got 3"),
+    ({"illness_death": {"progression": ""}},
+     r"illness_death.progression: must be a non-empty string"),
+    ({"illness_death": {"shared_site_effect": "yes"}},
+     r"illness_death.shared_site_effect: must be true or false, got 'yes'"),
+    ({"options": {"prior_reference_time": 0}},
+     r"options.prior_reference_time: must be a number > 0, got 0"),
+    ({"options": ["prior_reference_time"]}, r"options: must be a table, got \["),
+    ({"strata": "site"}, r"strata: must be a table with a column name, e.g. \{column = "),
+    ({"strata": {"column": "site", "pool": "partial"}},
+     r"strata: unknown key\(s\) pool; valid: column, pooling"),
+    ({"strata": {"column": "site"}, "site": {"effect": "random"}},
+     r"strata: column = \"site\" gives every site its own baseline hazard; a random site "
+     r"effect on top of it is not identifiable"),
+    ({"covariates": "age"}, r"covariates: must be a list of column names, got 'age'"),
+    ({"covariates": ["ecog"], "reference_levels": {"ecog": True}},
+     r"reference_levels: must be a table of covariate = level"),
+    ({"covariates": ["ecog"], "reference_levels": {"sex": "M"}},
+     r"reference_levels: sex not among the covariates \(ecog\)"),
+    ({"priors": [1]}, r"priors: must be a table, got \[1\]"),
 ])
 def test_spec_errors_list_valid_choices(change, match):
     with pytest.raises(bh.SpecError, match=match):
         bh.load_spec({**BASE, **change})
+
+
+def test_bad_overrides_are_named():
+    spec = bh.load_spec(SHIPPED / "primary_os.toml")
+    with pytest.raises(bh.SpecError, match=r"apply_overrides: key 'site..effect' must be a "
+                                           r"dotted name such as"):
+        bh.apply_overrides(spec, {"site..effect": "none"})
+    with pytest.raises(bh.SpecError, match=r"override 'name.x': 'name' is not a table"):
+        bh.apply_overrides(spec, {"name.x": 1})
+    with pytest.raises(bh.SpecError, match=r"expected an analysis spec \(a ModelSpec, a dict, "
+                                           r"TOML text or the path of a TOML file.*got list"):
+        bh.load_spec([1])
 
 
 def test_a_grid_variant_with_a_prior_of_the_wrong_support_is_refused_on_loading(tmp_path):
