@@ -545,7 +545,8 @@ def validate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing report."),
 ):
     """Statistical validation: SBC, coverage study and agreement with lifelines/statsmodels;
-    writes a Markdown report with figures. Exit code 1 when a check fails."""
+    writes a Markdown report with figures. Exit code 1 when a check fails or is not judged
+    (too few --reps or --trials for it)."""
     from bayes_hcc.validation import validation_report
 
     try:
@@ -559,6 +560,11 @@ def validate(
     if "FAIL" in summary:
         typer.secho("some validation checks FAILED (see the report)", fg=typer.colors.RED,
                     err=True)
+        raise typer.Exit(code=1)
+    if "not judged" in summary:
+        typer.secho("some validation checks were not judged: too few replications or "
+                    "trials (see the report); nothing is validated until every check "
+                    "passes", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(code=1)
 
 
