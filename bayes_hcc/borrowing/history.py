@@ -240,7 +240,8 @@ def _arm_from_record(rec: dict, time_unit: str) -> HistoricalArm:
         if n < 1 or n != int(n):  # n = 0 capped the arm at 0 events over 0 months
             raise SpecError(f"history: study {study!r}: n = {n:g} must be the arm's number "
                             "of patients, a whole number >= 1.")
-        level = _number(rec, "ci_level", study, allow_missing=True) or 0.95
+        level = _number(rec, "ci_level", study, allow_missing=True)
+        level = 0.95 if level is None else level  # (a ci_level of 0 was read as 0.95)
         if not 0 < lo < m < hi:
             raise SpecError(f"history: study {study!r}: the median's CI must surround it "
                             f"(got {lo:g} < {m:g} < {hi:g}?).")

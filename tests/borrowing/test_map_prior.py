@@ -165,6 +165,59 @@ def test_reconstructed_arms_are_flagged():
     assert arm.reconstructed and arm.form == "reconstructed patients"
 
 
+MEDIAN = {"study": "a", "source": "s", "median": 5, "median_lower": 4, "median_upper": 6,
+          "n": 50}
+
+
+@pytest.mark.parametrize("records, match", [
+    # (these checks had no test: found by a coverage run)
+    ([{"source": "s", "events": 10, "exposure": 100}], r"every historical arm needs a 'study'"),
+    ([{"study": "a", "source": "s", "events": "ten", "exposure": 100}],
+     r"'a': events = 'ten' is not a number"),
+    ([{"study": "a", "source": "s", "events": 10, "exposure": float("inf")}],
+     r"'a': exposure = inf must be finite"),
+    ([{"study": "a", "source": "s", "events": -1, "exposure": 100}],
+     r"'a': events must be >= 0 and exposure > 0 \(got -1, 100\)"),
+    ([{"study": "a", "source": "s", "events": 10, "exposure": 0}],
+     r"'a': events must be >= 0 and exposure > 0 \(got 10, 0\)"),
+    ([{**MEDIAN, "ci_level": 95}], r"'a': ci_level = 95 must lie in \(0, 1\)"),
+    # 0 was read as 0.95
+    ([{**MEDIAN, "ci_level": 0}], r"'a': ci_level = 0 must lie in \(0, 1\)"),
+    ([{"study": "a", "source": "s"}], r"'a' needs events and exposure, or median, "
+                                      r"median_lower, median_upper and n, or a trial"),
+    ([{"study": "a", "source": "s", "trial": "trial.csv"}],
+     r"'a': 'trial' must be a TrialData \(bh.read_trial, bh.reconstruct_trial\)"),
+    ([{"study": "a", "source": "s", "interval_start": 0, "interval_end": 4, "events": 3,
+       "exposure": 40}, {"study": "a", "source": "t", "interval_start": 4,
+                         "interval_end": None, "events": 2, "exposure": 30}],
+     r"'a': every interval row needs the same, non-empty 'source'"),
+    ([{"study": "a", "source": "s", "interval_start": 4, "interval_end": 4, "events": 3,
+       "exposure": 40}], r"'a': interval \[4, 4\) needs end > start"),
+    ([{"study": "a", "source": "s", "interval_start": 0, "interval_end": 4, "events": 3,
+       "exposure": 40}, {"study": "a", "source": "s", "interval_start": 5,
+                         "interval_end": None, "events": 2, "exposure": 30}],
+     r"'a': the intervals .* must start at 0 and follow each other without gaps"),
+    ([], r"no historical arms given"),
+])
+def test_bad_history_records_are_named(records, match):
+    with pytest.raises(bh.SpecError, match=match):
+        bh.History(records)
+
+
+def test_a_history_arm_from_patient_level_data_is_checked(example_trial):
+    with pytest.raises(bh.SpecError, match=r"'a': ttp is interval-censored; give events and "
+                                           r"exposure instead"):
+        bh.History([{"study": "a", "source": "s", "trial": example_trial, "endpoint": "ttp"}])
+    with pytest.raises(bh.SpecError, match=r"'a': arm 'placebo' is not one of \['sorafenib', "
+                                           r"'tace_sorafenib'\]"):
+        bh.History([{"study": "a", "source": "s", "trial": example_trial, "arm": "placebo"}])
+    arm = bh.History([{"study": "a", "source": "s", "trial": example_trial}]).arms[0]
+    ep = example_trial.endpoint("os")
+    control = ep.arm == 0  # the control arm by default: its deaths over its months at risk
+    assert arm.events == ep.event[control].sum()
+    assert arm.exposure == pytest.approx(ep.time[control].sum())
+
+
 def test_bad_history_is_refused_by_name():
     with pytest.raises(bh.SpecError, match="needs a 'source'"):
         bh.History([{"study": "a", "events": 10, "exposure": 100}])
