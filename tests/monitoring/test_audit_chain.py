@@ -114,6 +114,32 @@ def test_record_out_of_range_and_bad_paths(tmp_path, log_lines, example_trial):
         bh.interim_analysis(example_trial, PLAN, look=1, fast=True, log=tmp_path)
 
 
+def test_logs_that_are_not_audit_logs(tmp_path, example_trial):
+    """(Found by a coverage run: no test reached these.) A missing, empty or binary file is
+    named for what it is by verify_log; a look is not appended, and not fitted, after a
+    last line that is not a chained record or to a binary file."""
+    with pytest.raises(bh.BayesHCCError, match=r"audit.jsonl: no such audit log"):
+        bh.verify_log(tmp_path / "audit.jsonl", example_trial, PLAN)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n  \n")
+    with pytest.raises(bh.BayesHCCError, match=r"empty.jsonl: the audit log has no records"):
+        bh.verify_log(empty, example_trial, PLAN)
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(bytes(range(128, 256)))
+    for call in (lambda: bh.verify_log(binary, example_trial, PLAN),
+                 lambda: bh.interim_analysis(example_trial, PLAN, look=1, fast=True,
+                                             log=binary)):
+        with pytest.raises(bh.BayesHCCError, match=r"binary.jsonl is not an audit log \(not "
+                                                   r"UTF-8 text\)"):
+            call()
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"look": 1}\nlook 2 done\n')
+    with pytest.raises(bh.BayesHCCError, match=r"notes.jsonl: the last record \(line 2\) is "
+                                               r"not a chained audit record; verify_log shows"):
+        bh.interim_analysis(example_trial, PLAN, look=1, fast=True, log=notes)
+    assert notes.read_text() == '{"look": 1}\nlook 2 done\n'  # left as it was
+
+
 def test_repeated_and_out_of_order_confirmatory_looks_are_noted(tmp_path, log_lines,
                                                                  example_trial):
     """The chain says whether the log is intact, not whether a look was run twice (another
