@@ -427,6 +427,17 @@ def test_map_prior_on_the_command_line(capsys, tmp_path):
     code, _, err = run(capsys, "map-prior", str(tmp_path / "history.csv"), "--out",
                        str(tmp_path / "p2.toml"), "--cut", "4")
     assert code == 2 and "per-interval MAP prior needs events and exposure" in err
+    # the bundled history's unit is months: another --time-unit (an unknown one too) was
+    # ignored without a word; checked before anything is read
+    for unit in ("days", "fortnights"):
+        code, _, err = run(capsys, "map-prior", "sorafenib", "--out",
+                           str(tmp_path / "p3.toml"), "--time-unit", unit)
+        assert code == 2 and f"--time-unit {unit}: the unit of a history file's numbers; " \
+            "the bundled sorafenib history is in months" in err, err
+    assert not (tmp_path / "p3.toml").exists()
+    code, _, err = run(capsys, "map-prior", "sorafenib", "--out", str(tmp_path / "p4.toml"),
+                       "--robust", "1")
+    assert code == 2 and "--robust 1.0: a weight in [0, 1)" in err
 
 
 def test_fit_runs_a_pre_specified_analysis_from_its_spec(capsys, tmp_path):

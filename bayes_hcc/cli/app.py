@@ -410,6 +410,10 @@ def map_prior_command(
         if not 0 <= robust < 1:
             raise BayesHCCError(f"--robust {robust}: a weight in [0, 1).")
         if str(history) == "sorafenib" and not history.exists():  # the bundled history
+            if time_unit != "months":  # (it was ignored, an unknown unit too)
+                raise BayesHCCError(f"--time-unit {time_unit}: the unit of a history file's "
+                                    "numbers; the bundled sorafenib history is in months. "
+                                    "Leave --time-unit out.")
             hist = bh.datasets.load_sorafenib_history()
             history = Path("sorafenib_history.toml")
         else:
