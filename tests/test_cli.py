@@ -462,8 +462,14 @@ def test_fit_runs_a_pre_specified_analysis_from_its_spec(capsys, tmp_path):
     assert "RMST(10 months) difference" in table.index  # PFS followed 10.4: whole months
 
     out = tmp_path / "joint"
+    # --fast sets the draws: --draws beside it was overridden without a word; refused
     code, printed, err = run(capsys, "fit", "example", "--spec", "models/illness_death.toml",
                              "--out", str(out), "--fast", "--draws", "200")
+    assert code == 2 and "--fast sets --draws, --tune, --chains (draws 300, tune 400, " \
+        "chains 4); leave --draws out, or leave --fast out to choose them" in err, err
+    assert printed == "" and not out.exists()
+    code, printed, err = run(capsys, "fit", "example", "--spec", "models/illness_death.toml",
+                             "--out", str(out), "--fast", "--seed", "3")
     assert code in (0, None), err
     assert "4 chains x 300 draws" in printed  # --fast's, as without a spec
     joint = bh.load_fit(out / "fit.nc")

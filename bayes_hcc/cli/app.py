@@ -150,6 +150,12 @@ def fit(
                                    "seed": seed}.items() if v is not None}
         run = {**{k: defaults[k] for k in ("draws", "tune", "chains", "seed")}, **asked}
         if fast:
+            both = [f"--{k}" for k in asked if k in FAST]
+            if both:  # (they were overridden by --fast without a word)
+                raise bh.ModelError(f"--fast sets {', '.join(f'--{k}' for k in FAST)} "
+                                    f"({', '.join(f'{k} {v}' for k, v in FAST.items())}); "
+                                    f"leave {', '.join(both)} out, or leave --fast out to "
+                                    "choose them.")
             run.update(FAST)
         # before anything is read or printed: a bad setting is the whole message
         check_sampler_settings(draws=run["draws"], tune=run["tune"], chains=run["chains"],
