@@ -241,6 +241,13 @@ def test_monitor_console_and_audit_record(capsys, tmp_path):
     rec = json.loads(log.read_text().splitlines()[-1])
     assert set(rec["events_by_arm"]) == {"sorafenib", "tace_sorafenib"}
     assert rec["ppos"]["method"] == "normal" and 0 <= rec["ppos"]["ppos"] <= 1
+    # --method without --ppos was ignored without a word (look 1 has no PPoS rule)
+    code, out, err = run(capsys, "monitor", "example", "--plan",
+                         str(ROOT / "models" / "monitoring.toml"), "--look", "1", "--fast",
+                         "--log", str(log), "--method", "normal")
+    assert code == 2 and "--method is for the predictive probability of success, and look " \
+        "'interim 1' computes none" in err, err
+    assert len(log.read_text().splitlines()) == 1  # nothing appended
 
 
 

@@ -204,6 +204,8 @@ def toml_pairs(flag: str, pairs: list[str] | None) -> dict | None:
 _CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
               "pass --control and --treatment",
               "pass overwrite=True": "pass --overwrite",
+              "interim_analysis: ppos_method is for": "--method is for",
+              "interim_analysis: ppos_method=": "--method ",
               "Pass paramcd={...}": "Pass --paramcd CODE=ENDPOINT",
               "pass paramcd={'YOURCODE': 'os', ...}": "pass --paramcd YOURCODE=os",
               RENAME_FIX: "Columns named otherwise in the file: pass --column "

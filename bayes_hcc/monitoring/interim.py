@@ -15,8 +15,8 @@ from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.diagnostics import check
 from bayes_hcc.errors import BayesHCCError, TrialDataError, bool_flags, only_data_warnings
 from bayes_hcc.models.from_spec import fit_spec, population
-from bayes_hcc.monitoring.plan import (Look, MonitoringPlan, load_plan, look_date,
-                                      too_few_events)
+from bayes_hcc.monitoring.plan import (PPOS_METHODS, Look, MonitoringPlan, load_plan,
+                                      look_date, too_few_events)
 from bayes_hcc.quantities.core import as_fit, prob_superiority
 
 __all__ = ["look_date", "decide", "interim_analysis", "InterimResult", "verify_log"]
@@ -348,6 +348,24 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
 
         check_completion_covariates(plan.spec, completion_model, "completion_model")
     lk = plan.look(look)
+    if not _computes_ppos(lk, ppos):  # the PPoS settings given would be ignored silently
+        given = [k for k, v in (("ppos=True", ppos), ("ppos_method", ppos_method),
+                                ("completion_model", completion_model)) if v]
+        if given and lk.is_final:
+            raise BayesHCCError(f"interim_analysis: {' and '.join(given)}: the final "
+                                "analysis has no predictive probability of success (its "
+                                "decision is the final rule on the data); leave "
+                                f"{'it' if len(given) == 1 else 'them'} out.")
+        if given:
+            raise BayesHCCError(f"interim_analysis: {' and '.join(given)} "
+                                f"{'is' if len(given) == 1 else 'are'} for the predictive "
+                                f"probability of success, and look {lk.name!r} computes "
+                                "none (it has no PPoS futility rule): pass ppos=True "
+                                "(--ppos) too, or leave "
+                                f"{'it' if len(given) == 1 else 'them'} out.")
+    if ppos_method is not None and ppos_method not in PPOS_METHODS:  # before the fit
+        raise BayesHCCError(f"interim_analysis: ppos_method={ppos_method!r}; choose one of "
+                            f"{', '.join(PPOS_METHODS)}.")
     date = look_date(trial, lk, plan.spec.endpoint)
     if trial.cut_date is not None and date > trial.cut_date:
         raise TrialDataError(f"look {lk.name!r} is on {lk.date}, after the data cut "
@@ -365,7 +383,7 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
         fit = fit_spec(plan.spec, cut, fast=fast, check=False, random_seed=seed)
         diag = check(fit, warn=False)
     pp = completion = None
-    if lk.futility_ppos is not None or (ppos and not lk.is_final):
+    if _computes_ppos(lk, ppos):
         from bayes_hcc.monitoring.predict import predictive_probability
 
         if completion_model is not None:
@@ -392,6 +410,12 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     if log is not None:
         res.record = append_record(log, res.record)
     return res
+
+
+def _computes_ppos(look: Look, ppos: bool) -> bool:
+    """Whether a look computes the PPoS: its PPoS futility rule needs it, or it was asked
+    for at an interim look (the final analysis has none)."""
+    return look.futility_ppos is not None or bool(ppos and not look.is_final)
 
 
 def read_log(path) -> list[tuple[int, object]]:
@@ -572,9 +596,14 @@ def verify_log(path, trial: TrialData, plan, *, record: int | None = None,
             from bayes_hcc.multistate import IllnessDeath
 
             completion = IllnessDeath.from_settings(completion)
+        # PPoS settings recorded at a look that computed none had no effect (a look
+        # refuses them now): re-run without them
+        used = _computes_ppos(plan.look(rec["look"]), flags["ppos"])
         res = interim_analysis(trial, plan, rec["look"], fast=rec["fast"],
-                               random_seed=rec["seed"], ppos=asked.get("ppos", False),
-                               ppos_method=asked.get("method"), completion_model=completion)
+                               random_seed=rec["seed"],
+                               ppos=flags["ppos"] and not plan.look(rec["look"]).is_final,
+                               ppos_method=asked.get("method") if used else None,
+                               completion_model=completion if used else None)
         diffs = _compare(rec, res.record)
         results.append({"line": line, "reproduced": not diffs, "differences": diffs})
     for r in results:

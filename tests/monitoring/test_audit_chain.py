@@ -114,6 +114,37 @@ def test_record_out_of_range_and_bad_paths(tmp_path, log_lines, example_trial):
         bh.interim_analysis(example_trial, PLAN, look=1, fast=True, log=tmp_path)
 
 
+def test_ppos_settings_at_a_look_without_a_ppos(tmp_path, log_lines, example_trial):
+    """A PPoS method or completion model given to a look that computes no PPoS (no PPoS
+    futility rule, ppos not asked; or the final analysis) was ignored without a word; it is
+    refused before the fit. A record written before, which carries such a method, still
+    verifies: the method had no effect, and the re-run leaves it out."""
+    plan = bh.load_plan(PLAN)
+    for kwargs, match in (
+            ({"ppos_method": "normal"}, r"ppos_method is for the predictive probability of "
+                                        r"success, and look 'interim 1' computes none \(it "
+                                        r"has no PPoS futility rule\): pass ppos=True"),
+            ({"completion_model": bh.IllnessDeath("weibull_ph")},
+             r"completion_model is for the predictive probability"),
+            ({"look": "final", "ppos": True, "ppos_method": "normal"},
+             r"ppos=True and ppos_method: the final analysis has no predictive probability "
+             r"of success"),
+            ({"ppos": True, "ppos_method": "laplace"},
+             r"ppos_method='laplace'; choose one of mcmc, normal, fast")):
+        look = kwargs.pop("look", 1)
+        with pytest.raises(bh.BayesHCCError, match=match):
+            bh.interim_analysis(example_trial, plan, look, fast=True, **kwargs)
+    # a record of look 1 with a method recorded but no PPoS, as `monitor --method normal`
+    # wrote it without --ppos
+    rec = {k: v for k, v in json.loads(log_lines[0]).items()
+           if k not in ("prev_sha256", "record_sha256")}
+    rec["ppos_requested"] = {"ppos": False, "method": "normal"}
+    log = tmp_path / "old.jsonl"
+    append_record(log, rec)
+    out = bh.verify_log(log, example_trial, PLAN)
+    assert out["reproduced"], out["problems"]
+
+
 def test_logs_that_are_not_audit_logs(tmp_path, example_trial):
     """(Found by a coverage run: no test reached these.) A missing, empty or binary file is
     named for what it is by verify_log; a look is not appended, and not fitted, after a
