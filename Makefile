@@ -40,7 +40,7 @@ test-slow: $(STAMP)
 
 ## validate: statistical validation (SBC, coverage study, agreement with lifelines and
 ## statsmodels) on all cores, SBC for every registered family; writes
-## docs/validation/validation.md with figures (~20 min)
+## docs/validation/validation.md with figures (~6 min on 2 cores)
 validate: $(STAMP)
 	$(VENV)/bin/bayes-hcc validate --out docs/validation --overwrite
 

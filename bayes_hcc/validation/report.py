@@ -53,8 +53,8 @@ def _md(df: pd.DataFrame, digits: int = 3) -> str:
 def validation_report(out_dir, *, n_reps: int = 200, n_trials: int = 200,
                       workers: int | None = None, overwrite: bool = False,
                       progress: bool = True) -> Path:
-    """Run SBC (both families), the coverage study (both families) and the agreement checks;
-    write ``validation.md``, figures and CSV tables into ``out_dir``.
+    """Run SBC (every registered family), the coverage study (Weibull and piecewise) and the
+    agreement checks; write ``validation.md``, figures and CSV tables into ``out_dir``.
 
     Returns the path of ``validation.md``. Intermediate results are appended to
     ``out_dir/.runs`` as they finish, so an interrupted run resumes; they are removed when
@@ -164,7 +164,10 @@ def validation_report(out_dir, *, n_reps: int = 200, n_trials: int = 200,
         "site (site effect 0, the `typical_site` estimand). Each model is fitted with its "
         "default priors (2 chains x 1000 draws). Monte Carlo SE = sqrt(p (1 - p) / n); "
         "the interval is the 95% Wilson interval. The piecewise model (6 quantile "
-        "intervals) approximates the Weibull baseline, so it is slightly misspecified.", "",
+        "intervals) approximates the Weibull baseline, so it is slightly misspecified. "
+        "`unconverged`: the trials whose fit failed the package's convergence checks "
+        "(`bh.check`); they are counted in, not dropped: dropping them would bias the "
+        "coverage.", "",
         *cov_md,
         "## 3. Agreement with established software", "",
         "Vague priors (log HR ~ Normal(0, 10); baseline and site effects Normal with SD 10 "
