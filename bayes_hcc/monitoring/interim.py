@@ -306,7 +306,7 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     ----------
     trial : TrialData
         The data as of today (dates layout: a look needs calendar dates).
-    plan : MonitoringPlan or path to ``models/monitoring.toml``
+    plan : MonitoringPlan, or a plan file (``models/monitoring.toml``), TOML text or dict
     look : int, str
         Look number (1-based), look name, or ``"final"``.
     fast : bool

@@ -415,7 +415,7 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
 
     Parameters
     ----------
-    plan : MonitoringPlan or path to a plan TOML
+    plan : MonitoringPlan, or a plan file, TOML text or dict (:func:`load_plan`)
     scenarios : dict of name -> settings, list of "hr_os=0.7,..." strings, or None
         A text may also name a default scenario (``["HR 1.00", "HR 0.70"]``; one text is
         one scenario).

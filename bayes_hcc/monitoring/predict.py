@@ -427,7 +427,7 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     ----------
     trial : TrialData
         The data as known at the look (for example ``InterimResult.data``).
-    plan : MonitoringPlan or path
+    plan : MonitoringPlan, or a plan file, TOML text or dict (:func:`load_plan`)
     fit : Fit, optional
         The plan's analysis fitted to ``trial`` (``bh.fit_spec(plan.spec, trial)``, or a
         look's fit; another endpoint or model is refused); fitted here when omitted.
