@@ -657,10 +657,10 @@ def design(
     mode: str = typer.Option("exact", help="'exact' (MCMC at every look) or 'fast' (the "
                              "Laplace approximation decides looks far from every threshold, "
                              "MCMC the rest; decisions as exact mode's)."),
-    pilot: int = typer.Option(50, help="--mode fast: trials per scenario run exactly to "
-                              "calibrate the screening margin."),
-    target: float = typer.Option(0.001, help="--mode fast: expected share of screened "
-                                 "decisions that MCMC would flip, at most."),
+    pilot: int = typer.Option(None, help="--mode fast: trials per scenario run exactly to "
+                              "calibrate the screening margin (default 50)."),
+    target: float = typer.Option(None, help="--mode fast: expected share of screened "
+                                 "decisions that MCMC would flip, at most (default 0.001)."),
     settle_draws: int = typer.Option(None, help="Refit an MCMC look whose probability is "
                                      "within 2 MCSE of a threshold with this many draws per "
                                      "chain (same seed); it then decides."),
@@ -672,6 +672,11 @@ def design(
 
     client = cluster = None
     try:
+        given = [f"--{k}" for k, v in (("pilot", pilot), ("target", target)) if v is not None]
+        if given and mode == "exact":  # (simulate_design refuses them too, in its words)
+            raise BayesHCCError(f"{' and '.join(given)}: for the screening of --mode fast; "
+                                "--mode exact fits MCMC at every look. Pass --mode fast, or "
+                                f"leave {'it' if len(given) == 1 else 'them'} out.")
         p = _plan(plan, load_plan)
         if out is not None and out.exists() and any(out.iterdir()):
             raise BayesHCCError(f"{out} is not empty; results are never overwritten.")

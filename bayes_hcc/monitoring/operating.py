@@ -25,6 +25,7 @@ from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError, bool_fl
 from bayes_hcc.mcerror import mean_interval, wilson_interval
 from bayes_hcc.monitoring.interim import decide, look_date
 from bayes_hcc.monitoring.plan import load_plan, too_few_events
+from bayes_hcc.monitoring.screening import FAST_MODE_PILOT, FAST_MODE_TARGET
 from bayes_hcc.spec.sampler import check_seed
 
 __all__ = ["simulate_design", "DesignResult", "DEFAULT_SCENARIOS", "DESIGN_BASE",
@@ -409,7 +410,8 @@ def _check_pilot_size(plan, pilot: int, n_scenarios: int) -> None:
 def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: int = 2024,
                     refit: dict | None = None, workers: int | None = None, client=None,
                     store=None, progress: bool = True, base: dict | None = None,
-                    mode: str = "exact", pilot: int = 50, target: float = 0.001,
+                    mode: str = "exact", pilot: int | None = None,
+                    target: float | None = None,
                     settle_draws: int | None = None) -> DesignResult:
     """Operating characteristics of a monitoring plan by simulating whole trials.
 
@@ -441,12 +443,13 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
         Replaces :data:`DESIGN_BASE`.
     mode : {"exact", "fast"}
         "exact": the analysis model is fitted by MCMC at every look. "fast": the first
-        ``pilot`` trials of each scenario run exactly and record the Laplace approximation
-        (``bh.laplace``) beside MCMC at every look; their errors calibrate a margin per
-        threshold (``monitoring.screening.calibrate_margin``: the expected share of flipped
-        decisions per look, over looks like the pilot's, below ``target``); in the other
-        trials the approximation decides every look whose probabilities are farther than
-        their thresholds' margins, and MCMC the rest (and every look with a PPoS rule).
+        ``pilot`` trials (default 50) of each scenario run exactly and record the Laplace
+        approximation (``bh.laplace``) beside MCMC at every look; their errors calibrate a
+        margin per threshold (``monitoring.screening.calibrate_margin``: the expected share
+        of flipped decisions per look, over looks like the pilot's, below ``target``,
+        default 0.001; both are fast mode's own and refused with mode="exact"); in the
+        other trials the approximation decides every look whose probabilities are farther
+        than their thresholds' margins, and MCMC the rest (and every look with a PPoS rule).
         ``settings["screening"]`` reports the calibration, the margins and the share of
         looks sent to MCMC.
     settle_draws : int, optional
@@ -508,7 +511,18 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     if mode not in ("exact", "fast"):
         raise BayesHCCError(f"mode={mode!r}; choose 'exact' (MCMC at every look) or 'fast' "
                             "(screened by the Laplace approximation).")
-    if mode == "fast":
+    if mode == "exact":  # they calibrate fast mode's screening: ignored here, so refused
+        given = [f"{k}={v!r}" for k, v in (("pilot", pilot), ("target", target))
+                 if v is not None]
+        if given:
+            raise BayesHCCError(f"simulate_design: {' and '.join(given)} "
+                                f"{'is' if len(given) == 1 else 'are'} for the screening of "
+                                "mode='fast'; mode='exact' fits MCMC at every look and has "
+                                "none. Pass mode='fast', or leave "
+                                f"{'it' if len(given) == 1 else 'them'} out.")
+    else:
+        pilot = FAST_MODE_PILOT if pilot is None else pilot
+        target = FAST_MODE_TARGET if target is None else target
         from bayes_hcc.monitoring.screening import check_target
 
         check_target(target)  # before any pilot trial runs

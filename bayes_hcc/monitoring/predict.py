@@ -56,6 +56,7 @@ from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times  # noqa: F401
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
                                        Prediction, load_plan, normal_rule_prior)
+from bayes_hcc.monitoring.screening import FAST_MODE_PILOT, FAST_MODE_TARGET
 from bayes_hcc.quantities.core import as_fit
 from bayes_hcc.spec.sampler import check_refit, check_seed
 
@@ -418,8 +419,9 @@ def _plan_fit(fit, plan):
 def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | None = None,
                            method: str | None = None, prediction=None, random_seed: int = 0,
                            refit: dict | None = None, workers: int | None = 1,
-                           progress: bool = False, completion=None, pilot: int = 50,
-                           target: float = 0.001, calibration=None,
+                           progress: bool = False, completion=None,
+                           pilot: int | None = None, target: float | None = None,
+                           calibration=None,
                            settle_draws: int | None = None) -> PPoSResult:
     """Predictive probability of success at the final analysis of ``plan``.
 
@@ -438,13 +440,15 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         or ``"fast"`` (screened: MCMC only where the Laplace approximation is near the
         success threshold; see ``pilot``).
     pilot, target : int, float
-        ``method="fast"``: the first ``pilot`` completions are refitted by MCMC and by the
+        ``method="fast"`` (with another method they, and ``calibration``, are refused:
+        they would be ignored): the first ``pilot`` completions (default 50) are refitted
+        by MCMC and by the
         Laplace approximation (more, ``pilot`` at a time, until 20 of them can calibrate:
         a completion whose MCMC P(HR < 1) rests on fewer than 10 draws on one side cannot;
         when none are left every completion was refitted by MCMC and the result is the
         exact method's); their errors set the margin so that the expected share of final
-        decisions that differ from MCMC's is below ``target``
-        (``monitoring.screening.calibrate_margin``). ``settings["screening"]`` reports the
+        decisions that differ from MCMC's is below ``target`` (default 0.001;
+        ``monitoring.screening.calibrate_margin``). ``settings["screening"]`` reports the
         calibration, the pilot size and the share of completions sent to MCMC.
     calibration : PPoSResult, optional
         ``method="fast"``: reuse the margin calibration of an earlier screened PPoS of the
@@ -486,7 +490,18 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     refit = check_refit(refit, "predictive_probability")
     if method not in PPOS_METHODS:
         raise BayesHCCError(f"method={method!r}; choose one of {', '.join(PPOS_METHODS)}.")
-    if method == "fast":
+    if method != "fast":  # the screening's settings would be ignored: refused
+        given = [k for k, v in (("pilot", pilot), ("target", target),
+                                ("calibration", calibration)) if v is not None]
+        if given:
+            raise BayesHCCError(f"predictive_probability: {' and '.join(given)} "
+                                f"{'is' if len(given) == 1 else 'are'} for the screening of "
+                                f"method='fast', and method={method!r} has none: pass "
+                                "method='fast', or leave "
+                                f"{'it' if len(given) == 1 else 'them'} out.")
+    else:
+        pilot = FAST_MODE_PILOT if pilot is None else pilot
+        target = FAST_MODE_TARGET if target is None else target
         from bayes_hcc.monitoring.screening import check_target
 
         check_target(target)  # before any pilot completion runs
@@ -599,8 +614,6 @@ def _check_reused_calibration(previous, method, plan_hash, refit, completion, ta
                               settle_draws=None):
     """``calibration=``: a screened PPoS's result whose margins were set under the same
     plan, refit settings, completion model and target (else a named error)."""
-    if method != "fast":
-        raise BayesHCCError(f"calibration= goes with method='fast' (this call: {method!r}).")
     if not isinstance(previous, PPoSResult) or previous.calibration is None:
         raise BayesHCCError("calibration=: give the result of an earlier "
                             "predictive_probability(..., method='fast') whose screening "

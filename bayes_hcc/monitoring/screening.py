@@ -285,6 +285,11 @@ MIN_TAIL_DRAWS = 10
 #: A threshold gets its own error model with at least this many usable pilot comparisons.
 MIN_GROUP = 20
 
+#: Screening's defaults (design simulations' mode="fast", PPoS's method="fast"): the
+#: trials or completions run both ways to calibrate the margin, and the expected share of
+#: screened decisions MCMC would flip, at most.
+FAST_MODE_PILOT, FAST_MODE_TARGET = 50, 0.001
+
 
 def mcmc_probit_sd(c: float, ess: float) -> float:
     """SD, on the probit scale, of an MCMC estimate of a probability near ``c`` resting on

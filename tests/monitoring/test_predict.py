@@ -449,6 +449,10 @@ def test_prediction_errors_are_clear(look1, example_trial):
         look1.ppos(n_sims=0, method="normal")
     with pytest.raises(bh.BayesHCCError, match="target='0.1%' must be a share"):
         look1.ppos(n_sims=50, method="fast", target="0.1%")
+    # the screening's settings with another method were ignored without a word
+    with pytest.raises(bh.BayesHCCError, match=r"predictive_probability: pilot is for the "
+                       r"screening of method='fast', and method='normal' has none"):
+        look1.ppos(n_sims=50, method="normal", pilot=20)
     with pytest.raises(bh.BayesHCCError, match="below the"):
         bh.predict_event_dates(look1.data, look1.fit, 100, prediction={"sample_size": 10})
 

@@ -202,6 +202,20 @@ def test_fast_design_settings_are_checked_by_name():
     with pytest.raises(bh.BayesHCCError, match="target=0.7 must be a share"):  # no pilot ran
         bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=4, mode="fast",
                            pilot=2, target=0.7)
+    # a pilot or target with mode="exact" (the default) was ignored without a word
+    with pytest.raises(bh.BayesHCCError, match=r"simulate_design: pilot=20 and target=0.01 "
+                       r"are for the screening of mode='fast'; mode='exact' fits MCMC at "
+                       r"every look"):
+        bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=40, pilot=20,
+                           target=0.01)
+    from typer.testing import CliRunner
+
+    from bayes_hcc.cli.app import app
+
+    res = CliRunner().invoke(app, ["design", "--plan", str(PLAN), "--trials", "40",
+                                   "--pilot", "20"])
+    assert res.exit_code == 2 and "--pilot: for the screening of --mode fast; --mode exact " \
+        "fits MCMC at every look" in res.output, res.output
 
 
 def test_a_pilot_that_gave_too_few_comparisons_says_what_to_change(monkeypatch):
