@@ -58,6 +58,10 @@ def _plain(value):
     return value.item() if isinstance(value, (np.integer, np.floating)) else value
 
 
+#: Intervals of the piecewise baseline at quantiles of the pooled transition times.
+DEFAULT_N_INTERVALS = 4
+
+
 def _checked_cuts(baseline: str, cuts, n_intervals) -> tuple:
     """The piecewise baseline's cut points and interval count, checked as a
     ``PiecewiseExponential``'s are (one number was "not iterable", text was split into
@@ -66,6 +70,9 @@ def _checked_cuts(baseline: str, cuts, n_intervals) -> tuple:
 
     if cuts is not None and baseline != "piecewise_exponential":
         raise ModelError(f"cuts are for the piecewise baseline, not {baseline!r}.")
+    if n_intervals is not None and baseline != "piecewise_exponential":  # (was ignored)
+        raise ModelError(f"n_intervals is for the piecewise baseline, not {baseline!r}.")
+    n_intervals = DEFAULT_N_INTERVALS if n_intervals is None else n_intervals
     try:
         if cuts is not None:
             cuts = tuple(_check_value("IllnessDeath", "cuts", "cuts", _plain(cuts)))
@@ -157,7 +164,7 @@ class IllnessDeath:
     """
 
     def __init__(self, baseline: str = "weibull_ph", *, time_scale: str = "markov",
-                 site_effect: str = "random", cuts=None, n_intervals: int = 4,
+                 site_effect: str = "random", cuts=None, n_intervals: int | None = None,
                  priors: dict | None = None, covariates=(), reference_levels=None,
                  arm_effect: str = "per_transition", knots=None, n_knots=None, degree=None,
                  boundary=None):
@@ -252,7 +259,7 @@ class IllnessDeath:
         return cls(spec.family, time_scale=ms["time_scale"],
                    site_effect="none" if site == "none" else
                    ("shared" if ms["shared_site_effect"] else "random"),
-                   n_intervals=given.pop("n_intervals", 4),
+                   n_intervals=given.pop("n_intervals", None),
                    priors=dict(spec.priors), covariates=spec.covariates,
                    reference_levels=dict(spec.reference_levels),
                    arm_effect="shared_death" if ms.get("shared_death_effect") else
@@ -261,6 +268,8 @@ class IllnessDeath:
     @classmethod
     def from_settings(cls, settings: dict) -> IllnessDeath:
         s = dict(settings)
+        if s["baseline"] != "piecewise_exponential":  # settings carry the default for all
+            s.pop("n_intervals", None)
         return cls(s.pop("baseline"), **s)
 
     # -- the families and priors for these data ----------------------------------------

@@ -81,3 +81,14 @@ def test_piecewise_settings_checked_as_a_single_endpoint_model_s():
                        r"'weibull_ph'"):
         bh.IllnessDeath("weibull_ph", cuts=[3, 6])
     assert bh.IllnessDeath("piecewise_exponential", cuts=(3, 6.5)).cuts == (3.0, 6.5)
+    # n_intervals with another baseline was ignored without a word
+    with pytest.raises(bh.ModelError, match=r"n_intervals is for the piecewise baseline, not "
+                       r"'weibull_ph'"):
+        bh.IllnessDeath("weibull_ph", n_intervals=5)
+    assert bh.IllnessDeath("piecewise_exponential").n_intervals == 4  # the default
+    assert bh.IllnessDeath("piecewise_exponential", n_intervals=6).n_intervals == 6
+    # settings saved with a fit carry the default interval count for every baseline: they
+    # still rebuild the model
+    weibull = bh.IllnessDeath("weibull_ph")
+    assert weibull.settings()["n_intervals"] == 4
+    assert bh.IllnessDeath.from_settings(weibull.settings()).settings() == weibull.settings()
