@@ -406,6 +406,12 @@ def _check_times(frame, endpoints, problems: Problems) -> dict[str, np.ndarray]:
         if tcol not in frame.columns:
             out.update(_check_bounds(frame, ep, problems))
             continue
+        if f"{ep}_upper" in frame.columns:  # (it was dropped without a word)
+            problems.add(f"columns '{tcol}'/'{ecol}' and '{ep}_upper' both given; give "
+                         f"{ep.upper()} once: as a time and event (with '{ep}_lower' for an "
+                         f"event seen between assessments), or as bounds '{ep}_lower'/"
+                         f"'{ep}_upper'.")
+            continue
         if ecol not in frame.columns:
             problems.add(f"column '{ecol}' is missing; every '{tcol}' needs its event indicator "
                          "(1 = event, 0 = censored).")

@@ -609,3 +609,24 @@ def test_time_columns_beside_the_dates_must_say_what_the_dates_say(example_trial
     with pytest.raises(TrialDataError, match=r"(?s)column 'os_time': time differs from the OS "
                        r"time the dates give \(in days\) in rows 1.*read it with time_unit="):
         bh.read_trial(frame, time_unit="days")
+
+
+def test_layout_options_that_do_not_fit_the_file():
+    """(Found by a coverage run: no test reached these.) An endpoint given both as a time
+    and event and as bounds, an assessment table beside the times layout, and an unknown
+    zero_time_events rule are named errors. An upper bound beside a time and event was
+    silently dropped."""
+    # os_upper beside os_time and os_event was dropped without a word
+    with pytest.raises(TrialDataError, match=r"columns 'os_time'/'os_event' and 'os_upper' "
+                       r"both given; give OS once: as a time and event \(with 'os_lower'"):
+        bh.read_trial(times_frame().assign(os_upper=25.0))
+    bounds = times_frame().drop(columns="os_time").assign(os_lower=1.0, os_upper=25.0)
+    with pytest.raises(TrialDataError, match=r"columns 'os_time'/'os_event' and "
+                       r"'os_lower'/'os_upper' both given; give OS once"):
+        bh.read_trial(bounds)
+    scans = pd.DataFrame({"patient_id": ["P0"], "assessment_date": ["2018-01-01"]})
+    with pytest.raises(TrialDataError, match=r"an assessment table goes with the dates layout"
+                       r".*in the times layout give <endpoint>_lower / _upper bounds"):
+        bh.read_trial(times_frame(), assessments=scans)
+    with pytest.raises(TrialDataError, match=r"zero_time_events='drop'; choose one of"):
+        bh.read_trial(times_frame(), zero_time_events="drop")
