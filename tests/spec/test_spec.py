@@ -142,6 +142,7 @@ def test_a_grid_variant_with_a_prior_of_the_wrong_support_is_refused_on_loading(
     ('[[variants]]\nname = 3\noverrides = { "site.effect" = "none" }\n',
      r"variants\[0\] needs 'name' \(text\) and 'overrides'"),
     ('name = 5\n' + VARIANT, r"name = 5 must be text"),
+    (VARIANT + VARIANT, r"duplicate variant name 'a'"),
 ])
 def test_a_grid_file_s_own_keys_are_checked(tmp_path, body, match):
     grid = tmp_path / "grid.toml"
@@ -179,6 +180,8 @@ def test_a_grid_from_a_dict_or_text_as_in_a_notebook(monkeypatch):
     with pytest.raises(bh.SpecError, match=r"grid: base: .*primary_os.toml: no such spec "
                        r"file; did you mean models/primary_os.toml\?"):
         bh.load_grid({**d, "base": "primary_os.toml"})
+    with pytest.raises(bh.SpecError, match=r"grid: base = 5: give the path of the spec file"):
+        bh.load_grid({**d, "base": 5})
     with pytest.raises(bh.SpecError, match=r"grid text: name = 5 must be text"):
         bh.load_grid(text.replace('name = "sensitivity_os"', "name = 5"))
 
