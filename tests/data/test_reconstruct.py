@@ -103,6 +103,32 @@ def test_inconsistent_inputs_are_refused_by_name():
         clean_curve(pd.DataFrame({"t": [0, 1, 2], "s": [1.0, 0.5, 0.7]}))
 
 
+def test_malformed_curves_and_at_risk_tables_are_refused_by_name():
+    """(Found by a coverage run: no test reached these.) The digitised curve's and the
+    at-risk table's own checks; a curve that starts after 0 near S = 1, or at 0 a little
+    below it, is completed and the change reported."""
+    curve = pd.DataFrame({"t": [0, 1, 2, 3], "s": [1.0, 0.8, 0.6, 0.5]})
+    for bad, match in ((pd.DataFrame({"t": [0, 1]}), r"the curve needs two columns"),
+                       (pd.DataFrame({"t": [0, 1], "s": [1.0, "x"]}),
+                        r"the curve has non-numeric or missing values"),
+                       (pd.DataFrame({"t": [0, -1], "s": [1.0, 0.9]}),
+                        r"negative times in the curve")):
+        with pytest.raises(bh.TrialDataError, match=match):
+            clean_curve(bad)
+    late = clean_curve(pd.DataFrame({"t": [0.5, 1, 2], "s": [0.995, 0.8, 0.6]}))
+    assert late.time[0] == 0 and late.survival[0] == 1 and "point (0, 1) added" in late.changes
+    low = clean_curve(pd.DataFrame({"t": [0, 1, 2], "s": [0.99, 0.8, 0.6]}))
+    assert low.survival[0] == 1 and "first point (0, 0.99) set to survival 1" in low.changes
+    for at_risk, match in (
+            (pd.DataFrame({"t": [0, 1], "n": [50, "many"]}),
+             r"numbers at risk need numeric times and counts"),
+            (pd.DataFrame({"t": [0, 2, 1], "n": [50, 40, 30]}), r"at-risk times must increase"),
+            (pd.DataFrame({"t": [1, 2], "n": [50, 40]}), r"must start at time 0"),
+            (pd.DataFrame({"t": [0, 1], "n": [50, 40.5]}), r"whole numbers >= 0")):
+        with pytest.raises(bh.TrialDataError, match=match):
+            reconstruct_ipd(curve, at_risk)
+
+
 def test_a_published_event_count_the_curve_cannot_give_is_said():
     """Only the censorings after the last number at risk are free to match a published
     total: here the curve's drops give 55 events (50 before time 12, 5 at its last step),
