@@ -229,3 +229,37 @@ def test_a_new_process_loads_the_compiled_approximation_from_disk(tmp_path, monk
     again = bh.laplace(model, cut)
     assert again.mean == pytest.approx(built_cut.mean, abs=1e-9)
     assert _nutpie.load_signed(path)["shared"]  # the rebuilt entry replaced the damaged one
+
+
+def test_newton_finds_a_known_mode_and_reports_what_it_cannot_find():
+    """The mode finder on log densities with known answers (found by a coverage run: its
+    failure paths had no test). A Gaussian: the mean and precision, exactly, in one step;
+    a log density that is not finite, and one without a maximum (linear: Newton's steps
+    never settle), are reported as not converged with the reason, never as a mode: fast
+    mode then sends the look to MCMC (monitoring.screening.approximate returns None)."""
+    from bayes_hcc.models.laplace import _newton
+
+    mean = np.array([1.0, -2.0, 0.5])
+    prec = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 4.0]])
+
+    def gauss(x):
+        d = x - mean
+        return -0.5 * d @ prec @ d, -prec @ d, -prec
+
+    x, v, K, it, ok, msg = _newton(gauss, np.zeros(3), np.ones(3, bool))
+    assert ok and msg == "converged" and it <= 3
+    np.testing.assert_allclose(x, mean, atol=1e-10)
+    np.testing.assert_allclose(K, prec, atol=1e-12)
+    # the second coordinate held at 0: the conditional mode of the other two
+    x, *_, ok, _ = _newton(gauss, np.zeros(3), np.array([True, False, True]))
+    # the free block's gradient is 0 where P_ff (x_f - m_f) = P_fh (m_h - x_h), x_h = 0
+    cond = mean[[0, 2]] + np.linalg.solve(prec[np.ix_([0, 2], [0, 2])],
+                                          prec[np.ix_([0, 2], [1])].ravel() * mean[1])
+    assert ok and x[1] == 0.0
+    np.testing.assert_allclose(x[[0, 2]], cond, atol=1e-10)
+    *_, ok, msg = _newton(lambda x: (np.nan, np.zeros(1), -np.eye(1)), np.zeros(1),
+                          np.ones(1, bool))
+    assert not ok and msg == "the log density or its derivatives are not finite"
+    *_, ok, msg = _newton(lambda x: (float(x[0]), np.ones(1), np.zeros((1, 1))), np.zeros(1),
+                          np.ones(1, bool), max_iter=25)
+    assert not ok and msg == "iteration limit"  # each step climbs, none settles
