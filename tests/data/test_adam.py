@@ -32,6 +32,15 @@ def test_round_trip(tmp_path, suffix):
     a, b = trial.cut("2019-01-01"), back.cut("2019-01-01")
     np.testing.assert_allclose(a.endpoint("os").time, b.endpoint("os").time, rtol=0,
                                atol=1e-12)
+    # never overwritten silently (found by a coverage run: untested)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match=r"exists; pass overwrite=True to replace it"):
+        bh.write_adtte(trial, path)
+    assert path.read_bytes() == before
+    bh.write_adtte(trial.cut("2019-01-01"), path, overwrite=True)
+    assert path.read_bytes() != before
+    with pytest.raises(bh.ADaMError, match=r"write ADTTE as .csv or .xpt"):
+        bh.write_adtte(trial, tmp_path / "adtte.sas7bdat")
 
 
 def test_frame_round_trip_and_cnsr_inversion():

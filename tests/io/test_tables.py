@@ -104,6 +104,12 @@ def test_latex_special_characters_print_as_written(tmp_path):
                  r"data: D:\textbackslash{}trial.csv\par"):
         assert want in tex, want
     assert r"\textbackslash\{" not in tex
+    # never overwritten silently (found by a coverage run: untested)
+    path = tmp_path / "t.tex"
+    with pytest.raises(FileExistsError, match=r"t.tex exists; pass overwrite=True"):
+        bh.write_table(t.iloc[:1], path)
+    assert path.read_text() == tex
+    assert bh.write_table(t.iloc[:1], path, overwrite=True).read_text() != tex
 
 
 def test_interim_look_table_for_a_dmc(example_trial, tmp_path):
