@@ -246,7 +246,12 @@ def test_monitor_console_and_audit_record(capsys, tmp_path):
                          str(ROOT / "models" / "monitoring.toml"), "--look", "1", "--fast",
                          "--log", str(log), "--method", "normal")
     assert code == 2 and "--method is for the predictive probability of success, and look " \
-        "'interim 1' computes none" in err, err
+        "'interim 1' computes none (it has no PPoS futility rule): pass --ppos too" in err, err
+    code, out, err = run(capsys, "monitor", "example", "--plan",
+                         str(ROOT / "models" / "monitoring.toml"), "--look", "final", "--fast",
+                         "--log", str(log), "--ppos")
+    assert code == 2 and "error: --ppos: the final analysis has no predictive probability " \
+        "of success" in err, err
     assert len(log.read_text().splitlines()) == 1  # nothing appended
 
 
