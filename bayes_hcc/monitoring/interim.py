@@ -350,7 +350,8 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
     lk = plan.look(look)
     if not _computes_ppos(lk, ppos):  # the PPoS settings given would be ignored silently
         given = [k for k, v in (("ppos=True", ppos), ("ppos_method", ppos_method),
-                                ("completion_model", completion_model)) if v]
+                                ("completion_model", completion_model))
+                 if v is not None and v is not False]
         if given and lk.is_final:
             raise BayesHCCError(f"interim_analysis: {' and '.join(given)}: the final "
                                 "analysis has no predictive probability of success (its "
