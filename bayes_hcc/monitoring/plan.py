@@ -13,7 +13,7 @@ import pandas as pd
 from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError, did_you_mean
 from bayes_hcc.spec.kinds import kind_hint
-from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, load_spec, parse_toml, read_toml
+from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, read_document, spec_reference
 
 __all__ = ["Look", "MonitoringPlan", "load_plan", "Prediction", "PREDICTION_DEFAULTS",
            "PPOS_METHODS"]
@@ -367,9 +367,7 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
     for k in ("analysis", "final"):
         if k not in d:
             raise SpecError(f"monitoring plan: missing {k!r}.")
-    analysis = d["analysis"]  # a path (relative to base_dir), spec text, a dict or a spec
-    spec = load_spec(Path(base_dir) / analysis) if isinstance(analysis, str) and \
-        "\n" not in analysis else load_spec(analysis)
+    spec = spec_reference(d["analysis"], base_dir)
     if spec.endpoint not in MONITORED_ENDPOINTS:
         raise SpecError(f"monitoring plan: the analysis {spec.name!r} is for "
                         f"{spec.endpoint!r}; a plan monitors one of "
@@ -442,19 +440,11 @@ def load_plan(path) -> MonitoringPlan:
     ``analysis`` is a spec, a dict, or a path relative to the current directory)."""
     if isinstance(path, MonitoringPlan):
         return path
-    if isinstance(path, dict) or (isinstance(path, str) and "\n" in path):
-        d = path if isinstance(path, dict) else parse_toml(path, "plan text")
-        try:
-            return plan_from_dict(d, Path.cwd())
-        except SpecError as err:
-            raise SpecError(f"{'plan text' if isinstance(path, str) else 'plan'}: {err}") \
-                from None
-    d = read_toml(path, "monitoring plan")
-    path = Path(path).expanduser()
+    doc = read_document(path, "monitoring plan", "plan")
     try:
-        return plan_from_dict(d, path.parent)
+        return plan_from_dict(doc.table, doc.base_dir)
     except SpecError as err:
-        raise SpecError(f"{path}: {err}") from None
+        raise SpecError(f"{doc.label}: {err}") from None
 
 
 def look_date(trial: TrialData, look: Look, endpoint: str | None = None) -> pd.Timestamp:

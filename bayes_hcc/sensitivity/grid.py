@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from concurrent.futures import as_completed
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,7 @@ from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_super
                                        prob_time_ratio, rmst, rmst_horizon)
 from bayes_hcc.spec.kinds import kind_hint
 from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
-                                       parse_toml, read_toml)
+                                       read_document, spec_reference)
 
 __all__ = ["GridSpec", "load_grid", "run_sensitivity", "variant_row", "OVERRIDES_FIX"]
 
@@ -104,14 +103,8 @@ def load_grid(path, overrides: dict | None = None) -> GridSpec:
     ``base`` is a spec, a dict, or a path relative to the current directory).
     ``overrides`` (dotted keys) change its base spec, and so every variant, before the
     variants' own overrides."""
-    if isinstance(path, dict) or (isinstance(path, str) and "\n" in path):
-        where = "grid" if isinstance(path, dict) else "grid text"
-        d = path if isinstance(path, dict) else parse_toml(path, where)
-        base_dir, default_name = Path.cwd(), "grid"
-    else:
-        path = Path(path).expanduser()
-        d = read_toml(path, "grid")
-        where, base_dir, default_name = str(path), path.parent, path.stem
+    doc = read_document(path, "grid")
+    d, where = doc.table, doc.label
     unknown = sorted(set(d) - set(GRID_KEYS))
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: "
@@ -120,14 +113,13 @@ def load_grid(path, overrides: dict | None = None) -> GridSpec:
     if not isinstance(base, (str, dict, ModelSpec)):
         raise SpecError(f"{where}: base = {base!r}: give the path of the spec file "
                         'the variants modify, e.g. base = "primary_os.toml".')
-    name, include_base = d.get("name", default_name), d.get("include_base", True)
+    name, include_base = d.get("name", doc.stem or "grid"), d.get("include_base", True)
     if not isinstance(name, str) or not name.strip():
         raise SpecError(f"{where}: name = {name!r} must be text (the grid's name).")
     if not isinstance(include_base, bool):  # "no" would have been read as true
         raise SpecError(f"{where}: include_base = {include_base!r} must be true or false.")
     try:
-        base = load_spec(base_dir / base if isinstance(base, str) and "\n" not in base
-                         else base)
+        base = spec_reference(base, doc.base_dir)
     except SpecError as err:
         raise SpecError(f"{where}: base: {err}") from None
     raw = _variants(where, d)

@@ -448,19 +448,51 @@ def parse_toml(text: str, label: str) -> dict:
         raise SpecError(f"{label}: not valid TOML ({err}).") from None
 
 
+@dataclass(frozen=True)
+class Document:
+    """A TOML document as the user gave it: its table, its name in messages (the file, or
+    ``"<what> text"``, or ``what`` for a dict), the folder the paths in it are read from,
+    and the file's stem (a default name; None for text or a dict)."""
+
+    table: dict
+    label: str
+    base_dir: Path
+    stem: str | None = None
+
+
+def read_document(source, what: str, short: str | None = None) -> Document:
+    """A spec, plan or grid (``what``, as a missing file's message says it; ``short`` in the
+    label of text or a dict) given as the path of a TOML file, TOML text or a dict (as in a
+    notebook). Paths inside a file are read from the file's folder; inside text or a dict,
+    from the current directory."""
+    short = short or what
+    if isinstance(source, dict):
+        return Document(source, short, Path.cwd())
+    if isinstance(source, str) and "\n" in source:
+        return Document(parse_toml(source, f"{short} text"), f"{short} text", Path.cwd())
+    table = read_toml(source, what)  # a wrong type, a missing file: named there
+    path = Path(source).expanduser()
+    return Document(table, str(path), path.parent, path.stem)
+
+
+def spec_reference(value, base_dir) -> ModelSpec:
+    """The spec a plan's ``analysis`` or a grid's ``base`` names: the path of a spec file
+    (relative to ``base_dir``, ``~`` expanded), TOML text, a dict or a ModelSpec."""
+    if isinstance(value, os.PathLike) or (isinstance(value, str) and "\n" not in value):
+        return load_spec(Path(base_dir) / Path(value).expanduser())
+    return load_spec(value)
+
+
 def load_spec(source) -> ModelSpec:
     """Read a spec from a TOML file (``models/*.toml``), TOML text, or a dict."""
     if isinstance(source, ModelSpec):
         return source
-    if isinstance(source, dict):
-        return spec_from_dict(source)
-    if isinstance(source, str) and "\n" in source:
-        return spec_from_dict(parse_toml(source, "spec text"), source="spec text")
-    if not isinstance(source, (str, os.PathLike)):
+    if not isinstance(source, (dict, str, os.PathLike)):
         raise SpecError("expected an analysis spec (a ModelSpec, a dict, TOML text or the path "
                         f"of a TOML file, e.g. 'models/primary_os.toml'), got "
                         f"{type(source).__name__}.")
-    return spec_from_dict(read_toml(source), source=str(Path(source)))
+    doc = read_document(source, "spec")
+    return spec_from_dict(doc.table, source=doc.label)
 
 
 def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None) -> ModelSpec:

@@ -350,3 +350,19 @@ def test_a_file_given_to_the_wrong_reader_is_named(reader, name, kind):
     now says what the file is and which reader reads it."""
     with pytest.raises(bh.SpecError, match=r"unknown key.*\(this file is " + kind + r"\)"):
         reader(MODELS / name)
+
+
+def test_a_spec_path_from_home_in_a_plan_or_a_grid(tmp_path, monkeypatch):
+    """A plan's analysis and a grid's base written as "~/..." (as the plan or grid file
+    itself may be) were joined to the folder unexpanded ("models/~/primary_os.toml: no
+    such spec file"). Both are read through one reference reader."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "primary_os.toml").write_text((SHIPPED / "primary_os.toml").read_text())
+    spec = bh.load_spec(SHIPPED / "primary_os.toml")
+    grid = bh.load_grid({"base": "~/primary_os.toml",
+                         "variants": [{"name": "none", "overrides": {"site.effect": "none"}}]})
+    assert grid.base == spec
+    import tomllib
+
+    plan = tomllib.loads((SHIPPED / "monitoring.toml").read_text())
+    assert bh.load_plan({**plan, "analysis": "~/primary_os.toml"}).spec == spec
