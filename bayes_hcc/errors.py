@@ -137,6 +137,19 @@ def repeated(names) -> str:
     return ", ".join(map(repr, sorted({n for n in names if names.count(n) > 1})))
 
 
+def refuse_ignored(where: str, given, purpose: str, way_out: str | None = None) -> None:
+    """Refuse settings a call would ignore without a word: ``"<where>: a and b are for
+    <purpose>: <way_out>, or leave them out."`` (nothing when ``given`` is empty)."""
+    given = list(given)
+    if not given:
+        return
+    one = len(given) == 1
+    leave = f"leave {'it' if one else 'them'} out"
+    raise BayesHCCError(f"{where + ': ' if where else ''}{' and '.join(given)} "
+                        f"{'is' if one else 'are'} for {purpose}: "
+                        f"{f'{way_out}, or {leave}' if way_out else leave}.")
+
+
 def did_you_mean(unknown, known) -> str:
     """The unknown names, each with the nearest known one when there is a close one:
     ``'loghr' (did you mean 'log_hr'?), 'x'``."""

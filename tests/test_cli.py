@@ -250,8 +250,9 @@ def test_monitor_console_and_audit_record(capsys, tmp_path):
     code, out, err = run(capsys, "monitor", "example", "--plan",
                          str(ROOT / "models" / "monitoring.toml"), "--look", "final", "--fast",
                          "--log", str(log), "--ppos")
-    assert code == 2 and "error: --ppos: the final analysis has no predictive probability " \
-        "of success" in err, err
+    assert code == 2 and "error: --ppos is for the predictive probability of success, and " \
+        "the final analysis has none (its decision is the final rule on the data): leave it " \
+        "out." in err, err
     assert len(log.read_text().splitlines()) == 1  # nothing appended
 
 

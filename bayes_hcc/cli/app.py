@@ -16,7 +16,7 @@ import pandas as pd
 import typer
 
 from bayes_hcc.cli.reading import message, reads_trial
-from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError
+from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError, refuse_ignored
 
 EXIT_CHECKS_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -673,10 +673,9 @@ def design(
     client = cluster = None
     try:
         given = [f"--{k}" for k, v in (("pilot", pilot), ("target", target)) if v is not None]
-        if given and mode == "exact":  # (simulate_design refuses them too, in its words)
-            raise BayesHCCError(f"{' and '.join(given)}: for the screening of --mode fast; "
-                                "--mode exact fits MCMC at every look. Pass --mode fast, or "
-                                f"leave {'it' if len(given) == 1 else 'them'} out.")
+        if mode == "exact":  # (simulate_design refuses them too, in its words)
+            refuse_ignored("", given, "the screening of --mode fast; --mode exact fits MCMC "
+                           "at every look and has none", "pass --mode fast")
         p = _plan(plan, load_plan)
         if out is not None and out.exists() and any(out.iterdir()):
             raise BayesHCCError(f"{out} is not empty; results are never overwritten.")

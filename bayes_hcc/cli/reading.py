@@ -205,9 +205,9 @@ _CLI_WORDS = {"pass read_trial(..., control=..., treatment=...)":
               "pass --control and --treatment",
               "pass overwrite=True": "pass --overwrite",
               "interim_analysis: ppos_method is for": "--method is for",
-              "interim_analysis: ppos=True and ppos_method:": "--ppos and --method:",
-              "interim_analysis: ppos=True:": "--ppos:",
-              "interim_analysis: ppos_method:": "--method:",
+              "interim_analysis: ppos=True and ppos_method are for":
+              "--ppos and --method are for",
+              "interim_analysis: ppos=True is for": "--ppos is for",
               "pass ppos=True (--ppos) too": "pass --ppos too",
               "interim_analysis: ppos_method=": "--method ",
               "Pass paramcd={...}": "Pass --paramcd CODE=ENDPOINT",

@@ -13,7 +13,8 @@ import pandas as pd
 
 from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.diagnostics import check
-from bayes_hcc.errors import BayesHCCError, TrialDataError, bool_flags, only_data_warnings
+from bayes_hcc.errors import (BayesHCCError, TrialDataError, bool_flags, only_data_warnings,
+                              refuse_ignored)
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, Look, MonitoringPlan, load_plan,
                                       look_date, too_few_events)
@@ -352,18 +353,13 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
         given = [k for k, v in (("ppos=True", ppos), ("ppos_method", ppos_method),
                                 ("completion_model", completion_model))
                  if v is not None and v is not False]
-        if given and lk.is_final:
-            raise BayesHCCError(f"interim_analysis: {' and '.join(given)}: the final "
-                                "analysis has no predictive probability of success (its "
-                                "decision is the final rule on the data); leave "
-                                f"{'it' if len(given) == 1 else 'them'} out.")
-        if given:
-            raise BayesHCCError(f"interim_analysis: {' and '.join(given)} "
-                                f"{'is' if len(given) == 1 else 'are'} for the predictive "
-                                f"probability of success, and look {lk.name!r} computes "
-                                "none (it has no PPoS futility rule): pass ppos=True "
-                                "(--ppos) too, or leave "
-                                f"{'it' if len(given) == 1 else 'them'} out.")
+        if lk.is_final:
+            refuse_ignored("interim_analysis", given, "the predictive probability of "
+                           "success, and the final analysis has none (its decision is the "
+                           "final rule on the data)")
+        refuse_ignored("interim_analysis", given, "the predictive probability of success, "
+                       f"and look {lk.name!r} computes none (it has no PPoS futility rule)",
+                       "pass ppos=True (--ppos) too")
     if ppos_method is not None and ppos_method not in PPOS_METHODS:  # before the fit
         raise BayesHCCError(f"interim_analysis: ppos_method={ppos_method!r}; choose one of "
                             f"{', '.join(PPOS_METHODS)}.")

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.units import DAYS_PER_UNIT
-from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError, bool_flags, warn
+from bayes_hcc.errors import (BayesHCCError, DataWarning, TrialDataError, bool_flags,
+                              refuse_ignored, warn)
 from bayes_hcc.mcerror import mean_interval, wilson_interval
 from bayes_hcc.monitoring.interim import decide, look_date
 from bayes_hcc.monitoring.plan import load_plan, too_few_events
@@ -514,12 +515,8 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     if mode == "exact":  # they calibrate fast mode's screening: ignored here, so refused
         given = [f"{k}={v!r}" for k, v in (("pilot", pilot), ("target", target))
                  if v is not None]
-        if given:
-            raise BayesHCCError(f"simulate_design: {' and '.join(given)} "
-                                f"{'is' if len(given) == 1 else 'are'} for the screening of "
-                                "mode='fast'; mode='exact' fits MCMC at every look and has "
-                                "none. Pass mode='fast', or leave "
-                                f"{'it' if len(given) == 1 else 'them'} out.")
+        refuse_ignored("simulate_design", given, "the screening of mode='fast'; "
+                       "mode='exact' fits MCMC at every look and has none", "pass mode='fast'")
     else:
         pilot = FAST_MODE_PILOT if pilot is None else pilot
         target = FAST_MODE_TARGET if target is None else target

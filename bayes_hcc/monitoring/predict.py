@@ -51,7 +51,7 @@ from scipy import stats
 from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.errors import (BayesHCCError, DataWarning, as_numbers, bool_flags,
-                              only_data_warnings, warn)
+                              only_data_warnings, refuse_ignored, warn)
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.monitoring.future import FutureSimulator, conditional_event_times  # noqa: F401
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, PREDICTION_DEFAULTS,  # noqa: F401
@@ -493,12 +493,8 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
     if method != "fast":  # the screening's settings would be ignored: refused
         given = [k for k, v in (("pilot", pilot), ("target", target),
                                 ("calibration", calibration)) if v is not None]
-        if given:
-            raise BayesHCCError(f"predictive_probability: {' and '.join(given)} "
-                                f"{'is' if len(given) == 1 else 'are'} for the screening of "
-                                f"method='fast', and method={method!r} has none: pass "
-                                "method='fast', or leave "
-                                f"{'it' if len(given) == 1 else 'them'} out.")
+        refuse_ignored("predictive_probability", given, "the screening of method='fast', "
+                       f"and method={method!r} has none", "pass method='fast'")
     else:
         pilot = FAST_MODE_PILOT if pilot is None else pilot
         target = FAST_MODE_TARGET if target is None else target

@@ -127,8 +127,9 @@ def test_ppos_settings_at_a_look_without_a_ppos(tmp_path, log_lines, example_tri
             ({"completion_model": bh.IllnessDeath("weibull_ph")},
              r"completion_model is for the predictive probability"),
             ({"look": "final", "ppos": True, "ppos_method": "normal"},
-             r"ppos=True and ppos_method: the final analysis has no predictive probability "
-             r"of success"),
+             r"ppos=True and ppos_method are for the predictive probability of success, "
+             r"and the final analysis has none \(its decision is the final rule on the "
+             r"data\): leave them out\."),
             ({"ppos": True, "ppos_method": "laplace"},
              r"ppos_method='laplace'; choose one of mcmc, normal, fast")):
         look = kwargs.pop("look", 1)

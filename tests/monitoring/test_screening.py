@@ -214,8 +214,9 @@ def test_fast_design_settings_are_checked_by_name():
 
     res = CliRunner().invoke(app, ["design", "--plan", str(PLAN), "--trials", "40",
                                    "--pilot", "20"])
-    assert res.exit_code == 2 and "--pilot: for the screening of --mode fast; --mode exact " \
-        "fits MCMC at every look" in res.output, res.output
+    assert res.exit_code == 2 and "--pilot is for the screening of --mode fast; --mode " \
+        "exact fits MCMC at every look and has none: pass --mode fast, or leave it out." \
+        in res.output, res.output
 
 
 def test_a_pilot_that_gave_too_few_comparisons_says_what_to_change(monkeypatch):
