@@ -176,6 +176,11 @@ class Fit:
         """The failed checks, as sentences: the sampler rows of ``bh.check`` (same code,
         ``bayes_hcc.convergence``: every sampled variable, NaN fails) and the Monte Carlo
         error of P(HR < 1) (or P(TR > 1)), at the thresholds of the fit's mode."""
+        return list(self.failed_checks().values())
+
+    def failed_checks(self) -> dict[str, str]:
+        """``convergence_problems`` by check name (``r_hat``, ``ess_bulk``, ``mcse_prob``,
+        ...), as ``bh.check``'s table names them."""
         from bayes_hcc.convergence import probability_row, sampler_rows, thresholds_for
 
         limits, _ = thresholds_for(self.datatree)
@@ -184,8 +189,8 @@ class Fit:
         rows["mcse_prob"] = probability_row(
             effect.favours_treatment(self.datatree["posterior"][effect.name]), effect.event(),
             limits)
-        return [f"{name} = {value:.4g} ({where}), needs {threshold}"
-                for name, (value, threshold, ok, where) in rows.items() if not ok]
+        return {name: f"{name} = {value:.4g} ({where}), needs {threshold}"
+                for name, (value, threshold, ok, where) in rows.items() if not ok}
 
     def warn_if_unreliable(self, problems: list[str] | None = None) -> None:
         from bayes_hcc.convergence import warn_convergence

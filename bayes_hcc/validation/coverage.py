@@ -61,7 +61,8 @@ def _trial_intervals(payload) -> dict:
              "median_control": med.sel(arm=c).to_numpy().ravel()}
     out = {"seed": int(seed), "n_events": int(trial.endpoint(endpoint).n_events),
            "divergences": int(fit.datatree["sample_stats"]["diverging"].sum()),
-           "converged": not fit.convergence_problems()}
+           "converged": True, "failed_checks": ", ".join(fit.failed_checks())}
+    out["converged"] = not out["failed_checks"]
     for q in QUANTITIES:
         d = draws[q]
         out[f"{q}_true"] = true[q]
@@ -103,6 +104,17 @@ class CoverageResult:
                              "mean_width": float(np.mean(iv[:, 1] - iv[:, 0])),
                              "bias_of_mean": bias, "unconverged": unconverged})
         return pd.DataFrame(rows).set_index(["quantity", "nominal"])
+
+    def failed_checks(self) -> pd.Series:
+        """How many trials failed each convergence check (a trial may fail several; a
+        store written before the checks were recorded counts as ``not recorded``)."""
+        if "failed_checks" not in self.records:
+            bad = (int((~self.records["converged"].astype(bool)).sum())
+                   if "converged" in self.records else 0)
+            return pd.Series({"not recorded": bad} if bad else {}, name="trials", dtype=int)
+        names = [n for given in self.records["failed_checks"].fillna("") if given
+                 for n in given.split(", ")]
+        return pd.Series(names, dtype=object).value_counts().rename("trials")
 
     def plot(self):
         """Nominal vs observed coverage with Monte Carlo 95% intervals."""

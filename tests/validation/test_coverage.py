@@ -23,6 +23,20 @@ def test_coverage_records_truths_and_nested_intervals():
     # ones that did not (kept in: dropping them would bias coverage)
     assert rec["converged"].dtype == bool
     assert (tab["unconverged"] == (~rec["converged"]).sum()).all()
+    # and which checks they failed, by the names bh.check's table gives them: every
+    # unconverged trial names one at least, a converged one none
+    from bayes_hcc.diagnostics.check import REMEDIES
+
+    named = rec["failed_checks"].str.len() > 0
+    assert (named == ~rec["converged"]).all()
+    failed = res.failed_checks()
+    assert set(failed.index) <= set(REMEDIES) | {"mcse_prob"}
+    assert failed.sum() >= (~rec["converged"]).sum()
+    # a store written before the checks were recorded counts them as not recorded
+    old = bh.validation.coverage.CoverageResult(res.name, rec.drop(columns="failed_checks"),
+                                                res.probs, res.scenario)
+    assert old.failed_checks().to_dict() == ({"not recorded": int((~rec["converged"]).sum())}
+                                             if (~rec["converged"]).any() else {})
 
 
 def test_study_settings_are_checked_before_it_starts():
