@@ -693,7 +693,8 @@ def plot_state_probabilities(fit, *, times=None, thin: int = 4,
 def plot_os_hazard_ratio(fit, *, times=None, thin: int = 4, prob: float = 0.95,
                          estimand: str = "typical_site"):
     """Illness-death model: the marginal OS hazard ratio over time (posterior median and
-    equal-tailed band): not constant under this model even when no transition HR varies."""
+    equal-tailed band): not constant under this model even when no transition HR varies.
+    Times beyond either arm's OS follow-up (the model's extrapolation) are shaded."""
     prob = one_prob(prob, "plot_os_hazard_ratio")
     plt = _plt()
     horizon = float(np.max(fit.data.time))
@@ -706,6 +707,9 @@ def plot_os_hazard_ratio(fit, *, times=None, thin: int = 4, prob: float = 0.95,
                     label=f"{100 * prob:g}% interval")
     ax.plot(times, q[1], color=COLORS[0], label="posterior median")
     ax.axhline(1.0, color="grey", ls="--")
+    if bool(hr["beyond_follow_up"].any()):  # one arm's OS curve is extrapolated there
+        ax.axvspan(min(hr.attrs["follow_up"].values()), float(np.max(times)), color="grey",
+                   alpha=0.12, lw=0, label="beyond an arm's follow-up")
     ax.set_yscale("log")
     ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.4, 2.0, 3.0, 5.0, 10.0)
              if q[0].min() / 1.3 <= t <= q[2].max() * 1.3]

@@ -16,7 +16,8 @@ from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.multistate.curves import curves
 from bayes_hcc.multistate.likelihood import TRANSITIONS
 from bayes_hcc.quantities._core import quantiles
-from bayes_hcc.quantities.core import ID_CURVES, check_rmst_horizon, median_gain_note
+from bayes_hcc.quantities.core import (ID_CURVES, check_rmst_horizon, median_gain_note,
+                                       ratio_beyond_follow_up)
 from bayes_hcc.quantities.summary import (horizon_status, mark_median,
                                            mark_median_difference, note_diagnostics,
                                            shortened_tau)
@@ -444,7 +445,9 @@ class IllnessDeathFit:
         ``thin``-th draw: the ratio of the arms' OS hazards, density / OS. Under an
         illness-death model it is not constant even when every transition's HR is: it
         moves from the death-without-progression HR towards a mixture as patients
-        progress."""
+        progress. Coordinate ``beyond_follow_up`` (per time) marks the times beyond either
+        arm's OS follow-up (``attrs["follow_up"]``): there it is the model's
+        extrapolation."""
         times = np.asarray(as_numbers(times, "os_hazard_ratio", "times", "[6, 12]"), float)
         if np.any(times <= 0):
             raise BayesHCCError("os_hazard_ratio: times must be > 0 (the hazard ratio at 0 "
@@ -452,9 +455,10 @@ class IllnessDeathFit:
         c0, c1 = (self._curves(times, thin, arm, density=True, estimand=estimand)
                   for arm in (0, 1))
         ratio = (c1["os_density"] / c1["os"]) / (c0["os_density"] / c0["os"])
-        return xr.DataArray(ratio, dims=("draw", "time"),
-                            coords={"draw": np.arange(ratio.shape[0]), "time": times},
-                            name="os_hazard_ratio")
+        return ratio_beyond_follow_up(xr.DataArray(
+            ratio, dims=("draw", "time"), coords={"draw": np.arange(ratio.shape[0]),
+                                                  "time": times}, name="os_hazard_ratio"),
+            self.follow_up_by_arm("os"))
 
     @bool_flags
     def rmst(self, tau: float, *, thin: int = 4, n_grid: int = 400,

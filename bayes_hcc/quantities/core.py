@@ -240,6 +240,16 @@ def _beyond_follow_up(da: xr.DataArray, times, follow: dict) -> xr.DataArray:
         ("arm", "time"), np.asarray(times)[None, :] > limit[:, None]))
 
 
+def ratio_beyond_follow_up(ratio: xr.DataArray, follow: dict) -> xr.DataArray:
+    """A ratio of the two arms' curves at times (dim ``time``) with coordinate
+    ``beyond_follow_up`` (per time): True beyond either arm's follow-up, where one of the
+    curves is the model's extrapolation; ``attrs["follow_up"]`` the follow-up per arm."""
+    limit = min(follow.values())
+    ratio = ratio.assign_coords(beyond_follow_up=("time", ratio["time"].values > limit))
+    ratio.attrs["follow_up"] = dict(follow)
+    return ratio
+
+
 def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized",
                           endpoint: str | None = None) -> xr.DataArray:
     """The marginal (population-averaged) hazard ratio up to each of ``times``: the ratio of
@@ -251,7 +261,9 @@ def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized",
     this is the HR a reader of the two population curves sees (equal to the conditional HR
     when the model has neither). An illness-death fit gives it for the curve ``endpoint``
     names ("os", "pfs" or "ttp"; its ``os_hazard_ratio`` is the ratio of instantaneous OS
-    hazards instead)."""
+    hazards instead). Coordinate ``beyond_follow_up`` (per time) marks the times beyond
+    either arm's follow-up (``attrs["follow_up"]``): there the ratio is the model's
+    extrapolation."""
     fit = _loaded(fit)
     t = np.asarray(as_numbers(times, "marginal_hazard_ratio", "times", "[6, 12, 24]"), float)
     if np.any(t <= 0):  # both cumulative hazards are 0 at t = 0
@@ -261,6 +273,7 @@ def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized",
     if _is_illness_death(fit):
         with np.errstate(divide="ignore", invalid="ignore"):
             H = -np.log(survival(fit, t, estimand=estimand, endpoint=endpoint))
+        follow = fit.follow_up_by_arm(_id_curve(fit, endpoint, "marginal_hazard_ratio"))
     else:
         # each arm's -log S(t) where it is accurate (S near 1, S underflowing)
         single = _single(fit, endpoint)
@@ -268,8 +281,11 @@ def marginal_hazard_ratio(fit, times, *, estimand: str = "standardized",
         H = _by_arm_and_time(single, np.stack([
             _core.population_cumhaz(single.family, p, eta, w, t) for eta, w, p in pops],
             axis=1), t, "cumulative_hazard", estimand)
+        follow = single.follow_up_by_arm()
+    H = H.drop_vars(["follow_up", "beyond_follow_up"])
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = H.isel(arm=1, drop=True) / H.isel(arm=0, drop=True)
+        ratio = ratio_beyond_follow_up(H.isel(arm=1, drop=True) / H.isel(arm=0, drop=True),
+                                       follow)
     ratio.name = "marginal_hazard_ratio"
     ratio.attrs.update(quantity="marginal_hazard_ratio", estimand=estimand,
                        definition="log S_treatment(t) / log S_control(t) of the standardised "

@@ -101,8 +101,12 @@ def test_rmst_hazard_ratio_over_time_and_probabilities(fit):
     np.testing.assert_allclose(coarse["pfs"].sel(arm="difference"),
                                coarse["pfs"].sel(arm="tace_sorafenib")
                                - coarse["pfs"].sel(arm="sorafenib"))
-    hr_t = fit.os_hazard_ratio([1.0, 6.0, 18.0], thin=5)
+    hr_t = fit.os_hazard_ratio([1.0, 6.0, 18.0, 200.0], thin=5)
     assert np.isfinite(hr_t).all() and bool((hr_t > 0).all())
+    # 200 months is far beyond the OS follow-up: marked as the model's extrapolation
+    follow = fit.follow_up_by_arm("os")
+    assert hr_t.attrs["follow_up"] == follow and 18.0 < min(follow.values()) < 200.0
+    assert hr_t["beyond_follow_up"].values.tolist() == [False, False, False, True]
     p = fit.prob_superiority(tau=18.0, thin=5)
     hr = fit.hazard_ratio()
     assert p["HR progression < 1"] == pytest.approx(float((hr.sel(
@@ -167,6 +171,16 @@ def test_figures(fit, tmp_path):
     fig = bh.plot_os_hazard_ratio(fit, thin=10)
     assert fig.axes[0].get_yscale() == "log"
     fig.savefig(tmp_path / "hr.png")
+    # times beyond an arm's OS follow-up (extrapolation) are shaded, and only those
+    legend = {t.get_text() for t in fig.axes[0].get_legend().get_texts()}
+    limit = min(fit.follow_up_by_arm("os").values())
+    assert ("beyond an arm's follow-up" in legend) == (float(fit.data.time.max()) > limit)
+    fig = bh.plot_os_hazard_ratio(fit, times=[1.0, 2 * limit], thin=10)
+    assert "beyond an arm's follow-up" in {t.get_text()
+                                           for t in fig.axes[0].get_legend().get_texts()}
+    fig = bh.plot_os_hazard_ratio(fit, times=[1.0, limit / 2], thin=10)
+    assert "beyond an arm's follow-up" not in {t.get_text()
+                                               for t in fig.axes[0].get_legend().get_texts()}
     # a credible level as a percentage failed inside xarray's quantile, and in the
     # transition tables inside numpy
     with pytest.raises(bh.BayesHCCError, match="plot_os_hazard_ratio: prob=95 must be"):
@@ -276,9 +290,13 @@ def test_the_package_quantity_functions_take_an_illness_death_fit(fit, tmp_path)
     assert 0 < bh.prob_rmst_gain(fit, 9.0, endpoint="pfs").mcse < 0.05
     # the marginal HR up to t, log S_1(t) / log S_0(t), of a curve (it had no endpoint
     # argument, and its error asked for one)
-    mhr = bh.marginal_hazard_ratio(fit, [3.0, 9.0], endpoint="pfs")
-    s = bh.survival(fit, [3.0, 9.0], endpoint="pfs")
+    mhr = bh.marginal_hazard_ratio(fit, [3.0, 9.0, 30.0], endpoint="pfs")
+    s = bh.survival(fit, [3.0, 9.0, 30.0], endpoint="pfs")
     np.testing.assert_allclose(mhr.values, np.log(s.isel(arm=1)) / np.log(s.isel(arm=0)))
+    # marked beyond either arm's PFS follow-up, as the curves are
+    assert mhr["beyond_follow_up"].values.tolist() == \
+        s["beyond_follow_up"].any("arm").values.tolist() == [False, False, True]
+    assert mhr.attrs["follow_up"] == fit.follow_up_by_arm("pfs")
     with pytest.raises(bh.BayesHCCError, match=r"^bh\.marginal_hazard_ratio: an illness-"
                        r"death fit .*pass endpoint='os', 'pfs' or 'ttp' \(got 'dfs'\)"):
         bh.marginal_hazard_ratio(fit, [3.0], endpoint="dfs")

@@ -330,3 +330,29 @@ def test_marginal_hazard_ratio_where_survival_rounds_to_one_or_underflows():
     with pytest.raises(BayesHCCError, match=r"marginal_hazard_ratio: times=\[0\.0, 6\.0\] "
                        r"must be > 0"):
         bh.marginal_hazard_ratio(fit, [0.0, 6.0])
+
+
+def test_a_marginal_hazard_ratio_beyond_follow_up_is_marked():
+    """bh.survival marks each time beyond an arm's follow-up (the model's extrapolation);
+    the marginal HR, a ratio of the two arms' curves, kept the mark only where the arms
+    happened to agree (xarray drops a coordinate two operands disagree on), so a ratio at
+    ten times the follow-up looked like an estimate. It is marked where either arm's
+    follow-up is passed, with the follow-up per arm in its attrs."""
+    params = {"log_lambda": const(np.log(LAM)), "log_shape": const(np.log(K)),
+              "log_hr": const(LOG_HR)}
+    # control followed to 30 months, treatment to 20
+    time = np.where(np.asarray(ARM) == 0, 30.0, 20.0)
+    fit = fabricated_fit(WeibullFamily(), params, arm=ARM, site=SITE, site_effect="none",
+                         time=time)
+    follow = fit.follow_up_by_arm()
+    assert sorted(follow.values()) == [20.0, 30.0]
+    times = [10.0, 25.0, 300.0]
+    s = bh.survival(fit, times)
+    assert s["beyond_follow_up"].values.tolist() == [[False, False, True],
+                                                     [False, True, True]]
+    got = bh.marginal_hazard_ratio(fit, times)
+    assert got["beyond_follow_up"].dims == ("time",)
+    assert got["beyond_follow_up"].values.tolist() == [False, True, True]
+    assert got.attrs["follow_up"] == follow
+    # kept by selection, as bh.survival's marks are
+    assert bool(got.sel(time=times[-1])["beyond_follow_up"])
