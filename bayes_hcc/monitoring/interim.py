@@ -26,11 +26,32 @@ DECISIONS = ("stop for efficacy", "stop for futility", "continue", "success", "n
              "no decision: exploratory fit (fast mode)", "no decision: diagnostics failed")
 
 
-def decide(fit, look: Look, ppos=None) -> tuple[str, dict]:
+def decide(fit, look: Look, ppos=None, *, warn: bool = True) -> tuple[str, dict]:
     """Posterior probabilities the look's rules need, and the decision they give.
 
     ``ppos`` (a :class:`PPoSResult`) is needed when the look has a ``futility_ppos`` rule.
+    The decision is the rules' on this posterior: a fit that failed its convergence checks,
+    or an exploratory (fast-mode) fit, gets a ``ConvergenceWarning`` saying so
+    (``bh.interim_analysis`` then reports "no decision"); ``warn=False`` for callers that
+    judge the fit themselves.
     """
+    fit = as_fit(fit)  # a saved fit's path is read once
+    rule, probs = _rule_decision(fit, look, ppos)
+    if warn:
+        problems = fit.convergence_problems()
+        if problems or fit.analysis_mode == "exploratory":
+            from bayes_hcc.convergence import warn_convergence
+
+            why = (f"failed its convergence checks ({'; '.join(problems)})" if problems
+                   else "is exploratory (fast mode: short chains, loose thresholds)")
+            warn_convergence(f"decide: the fit {why}, so {rule!r} is the rules' decision on "
+                             "a posterior not fit for one (bh.interim_analysis reports 'no "
+                             "decision' here). Refit with the analysis settings (more draws "
+                             "or tune; bh.check(fit) explains each check).")
+    return rule, probs
+
+
+def _rule_decision(fit, look: Look, ppos=None) -> tuple[str, dict]:
     if not isinstance(look, Look):  # a name failed with AttributeError
         raise BayesHCCError(f"decide: look={look!r} is not a Look; a look is found in its "
                             f"plan, by number or name: bh.decide(fit, plan.look({look!r})).")
@@ -390,7 +411,7 @@ def interim_analysis(trial: TrialData, plan, look=1, *, fast: bool = False,
                     **(dict(draws=300, tune=400, exploratory=True) if fast else {}))
         pp = predictive_probability(cut, plan, fit=fit, random_seed=seed, method=ppos_method,
                                     progress=progress, completion=completion)
-    rule, probs = decide(fit, lk, pp)
+    rule, probs = decide(fit, lk, pp, warn=False)  # judged by bh.check below
     ep = cut.endpoint(plan.spec.endpoint)
     # the PPoS is drawn from the completion model's posterior: it must have converged too
     failed = completion.convergence_problems() if completion is not None else []

@@ -241,7 +241,8 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
                                   **extra})  # no LOO
                 ppos = (predictive_probability(cut, plan, fit=fit, random_seed=seed + i)
                         if look.futility_ppos is not None else None)
-                return (fit, *decide(fit, look, ppos))
+                # simulated trials' convergence is counted, not warned of per trial
+                return (fit, *decide(fit, look, ppos, warn=False))
 
             def near(probs):  # a posterior comparison within 2 MCSE of its threshold
                 return any(unsettled(probs[f"P(HR < {h:g})"], probs[f"MCSE P(HR < {h:g})"],

@@ -176,28 +176,57 @@ def test_a_look_decides_only_on_its_plan_s_endpoint():
     with pytest.raises(bh.BayesHCCError, match=r"decide: look 'interim 1' is a look of a PFS "
                        r"analysis; this fit is of OS"):
         bh.decide(fit, pfs.look(1))
-    assert bh.decide(fit, bh.load_plan(PLAN).look(1))[0] == "stop for efficacy"
-    assert bh.decide(fit, bh.Look("x", events=40, efficacy=0.99))[0] == "stop for efficacy"
+    # (posteriors made by hand, not sampled: no convergence to judge, so warn=False)
+    assert bh.decide(fit, bh.load_plan(PLAN).look(1), warn=False)[0] == "stop for efficacy"
+    assert bh.decide(fit, bh.Look("x", events=40, efficacy=0.99),
+                     warn=False)[0] == "stop for efficacy"
     assert bh.load_plan(PLAN).hash == "db825387a9a3d966"  # as before looks had an endpoint
 
 
 def test_decisions_match_hand_computed_probabilities():
-    """A posterior of 1000 known log-HR values: P(HR < 1) = share of negative values."""
+    """A posterior of 1000 known log-HR values: P(HR < 1) = share of negative values
+    (made by hand, not sampled: no convergence to judge, so warn=False)."""
     plan = bh.load_plan(PLAN)
     lk = plan.look(1)  # efficacy 0.999, futility P(HR<1) < 0.10
     # 999 of 1000 draws below 0 -> P = 0.999, not > 0.999: continue
     fit = _fit_with_log_hr(np.r_[np.full(999, -0.5), 0.5])
-    decision, probs = bh.decide(fit, lk)
+    decision, probs = bh.decide(fit, lk, warn=False)
     assert probs["P(HR < 1)"] == pytest.approx(0.999) and decision == "continue"
     fit = _fit_with_log_hr(np.full(1000, -0.5))
-    assert bh.decide(fit, lk)[0] == "stop for efficacy"
+    assert bh.decide(fit, lk, warn=False)[0] == "stop for efficacy"
     fit = _fit_with_log_hr(np.r_[np.full(99, -0.5), np.full(901, 0.5)])  # P = 0.099 < 0.10
-    assert bh.decide(fit, lk)[0] == "stop for futility"
+    assert bh.decide(fit, lk, warn=False)[0] == "stop for futility"
     final = plan.look("final")
     fit = _fit_with_log_hr(np.r_[np.full(976, -0.5), np.full(24, 0.5)])  # 0.976 > 0.975
-    assert bh.decide(fit, final)[0] == "success"
+    assert bh.decide(fit, final, warn=False)[0] == "success"
     fit = _fit_with_log_hr(np.r_[np.full(975, -0.5), np.full(25, 0.5)])
-    assert bh.decide(fit, final)[0] == "no success"
+    assert bh.decide(fit, final, warn=False)[0] == "no success"
+
+
+def test_decide_warns_when_the_fit_is_not_fit_for_a_decision(example_trial):
+    """bh.decide on a fit that failed its convergence checks gave the rules' decision
+    without a word, where bh.interim_analysis reports "no decision: diagnostics failed"
+    for the same fit. It warns, naming the failed checks and the decision; warn=False
+    (for callers that judge the fit themselves) gives the same decision silently."""
+    import warnings
+
+    look = bh.load_plan(PLAN).look(1)
+    short = bh.WeibullPH().fit(example_trial, "os", draws=30, tune=50, chains=2,
+                               random_seed=3, check=False)
+    assert "ess_bulk" in short.failed_checks()  # 60 draws: ESS below 100 per chain
+    with pytest.warns(bh.ConvergenceWarning, match=r"decide: the fit failed its "
+                      r"convergence checks \(.*ess_bulk = .*\), so '[a-z ]+' is the rules' "
+                      r"decision on a posterior not fit for one"):
+        rule, probs = bh.decide(short, look)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert bh.decide(short, look, warn=False) == (rule, probs)
+    # a fast-mode fit is exploratory: no decision either
+    fast = bh.WeibullPH().fit(example_trial, "os", draws=300, tune=400, random_seed=3,
+                              check=False, exploratory=True)
+    with pytest.warns(bh.ConvergenceWarning, match=r"decide: the fit (is exploratory "
+                      r"\(fast mode|failed its convergence checks)"):
+        bh.decide(fast, look)
 
 
 def test_interim_look_cuts_like_trialdata_and_logs_a_reproducible_record(tmp_path,
