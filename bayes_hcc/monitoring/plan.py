@@ -359,6 +359,14 @@ def too_few_events(spec, n_events: int) -> str | None:
             "the analysis spec")
 
 
+def _text(value, where: str, what: str, *, empty: bool = False) -> str:
+    """A name or description given as text (a number was read as its digits: a look named
+    2 and plan.look(2), the second look, told apart by type alone)."""
+    if not isinstance(value, str) or not (empty or value.strip()):
+        raise SpecError(f"{where} = {value!r} must be text ({what}).")
+    return value
+
+
 def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
     unknown = sorted(set(d) - set(PLAN_KEYS))
     if unknown:
@@ -390,7 +398,8 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
         if bad:
             raise SpecError(f"{where}: unknown key(s) {', '.join(bad)}; valid keys: "
                             f"{', '.join(LOOK_KEYS)}.")
-        looks.append(Look(name=str(raw.get("name", f"interim {i + 1}")),
+        looks.append(Look(name=_text(raw.get("name", f"interim {i + 1}"), f"{where}.name",
+                                     'the look\'s name, e.g. "interim 1"'),
                           endpoint=spec.endpoint, **look_fields(raw, where)))
     raw = d["final"]
     if not isinstance(raw, dict):
@@ -429,8 +438,11 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
             normal_rule_prior(spec)
         except BayesHCCError as err:
             raise SpecError(f"prediction.method = 'normal': {err}") from None
-    return MonitoringPlan(name=str(d.get("name", "monitoring")), spec=spec, looks=tuple(looks),
-                          final=final, description=str(d.get("description", "")),
+    return MonitoringPlan(name=_text(d.get("name", "monitoring"), "monitoring plan: name",
+                                     "the plan's name"), spec=spec, looks=tuple(looks),
+                          final=final, description=_text(d.get("description", ""),
+                                                         "monitoring plan: description",
+                                                         "a sentence", empty=True),
                           prediction=prediction)
 
 

@@ -87,6 +87,12 @@ def test_a_plan_from_a_dict_or_text_as_in_a_notebook(monkeypatch):
      r"followup_window_days = 30.5 must be a whole number >= 0"),
     ({"prediction": {"n_sims": 0}}, r"n_sims = 0 must be a positive whole number"),
     ({"prediction": {"assessment_interval": 0}}, r"assessment_interval = 0 must be a number"),
+    # names as numbers were read as their digits: a look named 2 beside plan.look(2)
+    ({"name": 5}, r"monitoring plan: name = 5 must be text \(the plan's name\)"),
+    ({"description": ["x"]}, r"description = \['x'\] must be text"),
+    ({"looks": [{"name": 2, "events": 40, "efficacy": 0.99}]},
+     r"looks\[0\].name = 2 must be text \(the look's name, e.g. \"interim 1\"\)"),
+    ({"looks": [{"name": " ", "events": 40, "efficacy": 0.99}]}, r"name = ' ' must be text"),
 ])
 def test_bad_plans_are_named_errors(change, message):
     d = {"analysis": "primary_os.toml", "final": {"events": 60, "success": 0.975}, **change}
