@@ -174,7 +174,9 @@ def validation_report(out_dir, *, n_reps: int = 200, n_trials: int = 200,
         "SE of P(HR < 1) above 0.01, which 2 x 1000 draws cannot meet when P(HR < 1) is "
         "near 0.5 (sqrt(0.25 / 2000) = 0.011 at full efficiency); an analysis spec's 4 "
         "chains x 1000 draws (0.008), doubled by `draws = \"auto\"` when a check falls "
-        "short, can.", "",
+        "short, can. `r_hat`: the two chains' rank-normalised R-hat above 1.01 (with two "
+        "chains its own sampling error is of that order). `divergences`: the sampler hit a "
+        "region it cannot integrate; any divergence fails the check.", "",
         *cov_md,
         "## 3. Agreement with established software", "",
         "Vague priors (log HR ~ Normal(0, 10); baseline and site effects Normal with SD 10 "
