@@ -26,6 +26,7 @@ DECISIONS = ("stop for efficacy", "stop for futility", "continue", "success", "n
              "no decision: exploratory fit (fast mode)", "no decision: diagnostics failed")
 
 
+@bool_flags
 def decide(fit, look: Look, ppos=None, *, warn: bool = True) -> tuple[str, dict]:
     """Posterior probabilities the look's rules need, and the decision they give.
 

@@ -222,8 +222,9 @@ def test_decide_warns_when_the_fit_is_not_fit_for_a_decision(example_trial):
     assert "ess_bulk" in short.failed_checks()  # 60 draws: ESS below 100 per chain
     with pytest.warns(bh.ConvergenceWarning, match=r"decide: the fit failed its "
                       r"convergence checks \(.*ess_bulk = .*\), so '[a-z ]+' is the rules' "
-                      r"decision on a posterior not fit for one"):
+                      r"decision on a posterior not fit for one") as caught:
         rule, probs = bh.decide(short, look)
+    assert caught[0].filename == __file__  # the user's line, not the package's
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert bh.decide(short, look, warn=False) == (rule, probs)
