@@ -220,8 +220,12 @@ class TrialData:
 
     # -- basic views ----------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
-        """A copy of the canonical patient table (one row per patient)."""
-        return self._frame.copy()
+        """A copy of the canonical patient table (one row per patient), an ordinary
+        DataFrame: the trial's own table refuses duplicate row labels, its copy does not
+        (``pd.concat`` of two trials' tables failed with ``DuplicateLabelError``)."""
+        out = self._frame.copy()
+        out.flags.allows_duplicate_labels = True
+        return out
 
     @property
     def n_patients(self) -> int:

@@ -334,3 +334,21 @@ def test_time_units_as_people_write_them():
         assert trial.to_unit(alias) == trial.to_unit(unit)
     with pytest.raises(TrialDataError, match="time_unit='m' is not known"):
         check_time_unit("m")
+
+
+def test_a_trials_table_is_an_ordinary_dataframe(example_trial):
+    """trial.to_frame() kept the trial's refusal of duplicate row labels, so stacking two
+    trials' tables (two data cuts, two simulated trials) failed inside pandas with
+    DuplicateLabelError. The copy is an ordinary DataFrame; the trial itself is unchanged."""
+    import pandas as pd
+
+    cols = ["patient_id", "site", "arm", "os_time", "os_event"]
+    early = example_trial.cut("2019-01-01", warn=False)
+    both = pd.concat([example_trial.to_frame()[cols].assign(cut="final"),
+                      early.to_frame()[cols].assign(cut="2019")])
+    assert len(both) == example_trial.n_patients + early.n_patients
+    assert both.groupby("cut").size().to_dict() == {"2019": early.n_patients,
+                                                    "final": example_trial.n_patients}
+    frame = example_trial.to_frame()[cols]
+    frame = pd.concat([frame, frame.iloc[[0]]])  # a patient entered twice, to be found
+    assert frame.index.duplicated().sum() == 1 and example_trial.n_patients == len(frame) - 1
