@@ -287,9 +287,16 @@ def look_table(results) -> pd.DataFrame:
     MCSE, PPoS with its MCSE when computed, the rule's decision and the decision taken
     (after diagnostics)."""
     from bayes_hcc.monitoring.interim import InterimResult
+    from bayes_hcc.monitoring.plan import MonitoringPlan
 
     if isinstance(results, InterimResult):
         results = [results]
+    if isinstance(results, MonitoringPlan):  # 'MonitoringPlan' object is not iterable
+        raise BayesHCCError("look_table: takes bh.interim_analysis results, got the plan; "
+                            "the plan's looks and rules are plan.table().")
+    if isinstance(results, (str, bytes, dict)) or not hasattr(results, "__iter__"):
+        raise BayesHCCError(f"look_table: takes bh.interim_analysis results (a list, or "
+                            f"one), got {type(results).__name__}.")
     results = list(results)
     if not results:
         raise BayesHCCError("look_table: no looks given; pass the results of "

@@ -129,6 +129,12 @@ def test_interim_look_table_for_a_dmc(example_trial, tmp_path):
     assert bh.look_table(looks[0]).equals(table.iloc[:1].dropna(axis=1, how="all"))
     with pytest.raises(bh.BayesHCCError, match="no looks given"):
         bh.look_table([])
+    # the plan, or a single fit, is not a list of looks (TypeError: not iterable)
+    with pytest.raises(bh.BayesHCCError, match=r"look_table: takes bh.interim_analysis "
+                       r"results, got the plan; the plan's looks and rules are plan.table"):
+        bh.look_table(plan)
+    with pytest.raises(bh.BayesHCCError, match=r"look_table: .* got Fit\."):
+        bh.look_table(looks[0].fit)
     # looks of two plans: the footnotes would name the first plan's rules for both
     other = dataclasses.replace(looks[1], plan_hash="0" * 16)
     with pytest.raises(bh.BayesHCCError, match="2 different monitoring plans"):
