@@ -320,11 +320,15 @@ class History:
             records = pd.DataFrame(records) if columns else [records]
         if isinstance(records, pd.DataFrame):
             records = records.to_dict("records")
-        if isinstance(records, (str, bytes)) or not all(isinstance(r, Mapping)
-                                                          for r in records):
+        if isinstance(records, (str, bytes)) or not hasattr(records, "__iter__") or \
+                not all(isinstance(r, Mapping) for r in records):
+            # a TrialData itself was "'TrialData' object is not iterable"
             raise SpecError("history: give the arms as a list of records (one dict per arm: "
-                            "study, source and one form's fields), a DataFrame, or "
-                            "bh.read_history(path) for a CSV or TOML file.")
+                            "study, source and one form's fields; a trial's control arm as "
+                            "{'study': ..., 'source': ..., 'trial': trial}), a DataFrame, or "
+                            "bh.read_history(path) for a CSV or TOML file"
+                            + (f"; got {type(records).__name__}" if not
+                               hasattr(records, "__iter__") else "") + ".")
         records = [dict(r) for r in records]
         if not records:
             raise SpecError("history: no historical arms given.")

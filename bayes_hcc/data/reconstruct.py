@@ -75,7 +75,7 @@ def clean_curve(curve, *, tol: float = 0.02) -> CleanedCurve:
     ``tol`` (a digitiser's jitter) lowered to the running minimum; negative times refused; a
     point (0, 1) added when missing. Each change is listed in ``changes``. A curve rising by
     more than ``tol``, or starting clearly below 1, is an error naming the points."""
-    frame = pd.DataFrame(curve).copy() if not isinstance(curve, pd.DataFrame) else curve.copy()
+    frame = _table(curve, "the curve", "time, survival")
     if frame.shape[1] < 2:
         raise TrialDataError("reconstruct: the curve needs two columns, time and survival.")
     frame = _named_columns(frame, SURVIVAL_NAMES)
@@ -134,9 +134,27 @@ def clean_curve(curve, *, tol: float = 0.02) -> CleanedCurve:
     return CleanedCurve(t, s, changes)
 
 
+def _table(value, what: str, columns: str) -> pd.DataFrame:
+    """A copy of a table given as a DataFrame, a CSV path (``read_points``, as
+    ``reconstruct_trial`` reads one), a dict of columns or a two-column array; anything
+    else is refused by name (a scalar was "DataFrame constructor not properly called!")."""
+    if isinstance(value, pd.DataFrame):
+        return value.copy()
+    if isinstance(value, (str, PathLike)):
+        return read_points(value)
+    try:
+        frame = pd.DataFrame(value)
+    except (ValueError, TypeError):
+        frame = None
+    if frame is None or frame.ndim != 2 or isinstance(value, (bytes, int, float)):
+        raise TrialDataError(f"reconstruct: {what} must be a table ({columns}): a DataFrame, "
+                             "a dict of columns, a two-column array or the path of a CSV "
+                             f"file; got {type(value).__name__}.")
+    return frame.copy()
+
+
 def _check_at_risk(at_risk, t_max):
-    frame = pd.DataFrame(at_risk).copy() if not isinstance(at_risk, pd.DataFrame) \
-        else at_risk.copy()
+    frame = _table(at_risk, "the numbers at risk", "time, n_at_risk")
     if frame.shape[1] < 2 or frame.empty:
         raise TrialDataError("reconstruct: the numbers at risk need two columns, time and "
                              "n_at_risk, and at least the row (0, the arm's sample size).")

@@ -116,6 +116,12 @@ def compare(fits) -> pd.DataFrame:
     """
     import arviz_stats as azs
 
+    if isinstance(fits, (str, bytes)) or not (isinstance(fits, dict)
+                                              or hasattr(fits, "__iter__")):
+        # one fit or one path: "'Fit' object is not iterable", or a path read letter by letter
+        raise BayesHCCError(f"compare: takes two or more fits, as a dict name -> fit or a "
+                            f"list, e.g. bh.compare({{'weibull': fit_w, 'pwe': fit_p}}); got "
+                            f"{type(fits).__name__}.")
     if not isinstance(fits, dict):
         fits = {f"{_model_name(f)}-{i}": f for i, f in enumerate(fits)}
     fits = {k: _with_loglik(v, f"compare ({k!r})", joint_ok=True) for k, v in fits.items()}

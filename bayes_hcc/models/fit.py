@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -308,6 +309,9 @@ def load_fit(path, *, verify: bool = True):
         whose bytes were damaged, is refused (BayesHCCError naming the file).
         ``verify=False`` reads it anyway, for forensic work only.
     """
+    if not isinstance(path, (str, os.PathLike)):  # a fit or a trial: TypeError from Path
+        raise BayesHCCError(f"load_fit: takes the path of a saved fit (fit.save(path), "
+                            f"bayes-hcc fit --out DIR: DIR/fit.nc), got {type(path).__name__}.")
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")

@@ -300,6 +300,11 @@ def test_one_arm_s_record_or_columns_make_a_history():
     assert [a.study for a in two.arms] == ["a", "b"] and two.events.tolist() == [10, 20]
     with pytest.raises(bh.SpecError, match="give the arms as a list of records"):
         bh.History(["SHARP", "AP"])
+    # a trial itself ("'TrialData' object is not iterable"): its control arm goes in a record
+    trial = bh.datasets.load_example_trial()
+    with pytest.raises(bh.SpecError, match=r"a trial's control arm as \{'study': ..., "
+                       r"'source': ..., 'trial': trial\}.*; got TrialData\."):
+        bh.map_prior(trial)
     with pytest.raises(bh.SpecError, match=r"columns given have different lengths \(study: 2, "
                        r"source: 1"):
         bh.History({**columns, "source": ["s"]})

@@ -89,6 +89,16 @@ def test_named_columns_are_read_by_name_in_any_order(tmp_path):
     got = reconstruct_ipd(read_points(tmp_path / "curve.csv"), read_points(tmp_path / "risk.csv"))
     np.testing.assert_allclose(got[["time", "event"]].to_numpy(float),
                                expected[["time", "event"]].to_numpy(float), rtol=1e-12)
+    # the paths themselves, as bh.reconstruct_trial takes them (reconstruct_ipd failed with
+    # "DataFrame constructor not properly called!")
+    direct = reconstruct_ipd(tmp_path / "curve.csv", str(tmp_path / "risk.csv"))
+    pd.testing.assert_frame_equal(direct, got)
+    for bad in (5, b"curve"):
+        with pytest.raises(bh.TrialDataError, match=r"reconstruct: the curve must be a table "
+                           r"\(time, survival\): .* got (int|bytes)\."):
+            reconstruct_ipd(bad, at_risk)
+    with pytest.raises(bh.TrialDataError, match=r"the numbers at risk must be a table"):
+        reconstruct_ipd(curve, 130)
 
 
 def test_inconsistent_inputs_are_refused_by_name():

@@ -79,6 +79,12 @@ def test_compare_refuses_different_units(weibull_fit, example_trial):
     # weight 0.5/0.5 with itself
     with pytest.raises(bh.BayesHCCError, match=r"'a' and 'b' are the same fit"):
         bh.compare({"a": weibull_fit, "b": weibull_fit})
+    # one fit, or one path, is not fits to compare ("'Fit' object is not iterable"; a path
+    # was read letter by letter, "x: no such file")
+    for one, name in ((weibull_fit, "Fit"), ("fits/a.nc", "str"), (5, "int")):
+        with pytest.raises(bh.BayesHCCError, match=r"compare: takes two or more fits, as a "
+                           rf"dict name -> fit or a list, .* got {name}\."):
+            bh.compare(one)
 
 
 def test_psense_flags_conflicting_prior_not_default(example_trial, weibull_fit):
