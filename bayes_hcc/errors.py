@@ -137,6 +137,19 @@ def repeated(names) -> str:
     return ", ".join(map(repr, sorted({n for n in names if names.count(n) > 1})))
 
 
+def user_path(value, caller: str, what: str):
+    """A path the user gave, ``~`` expanded; anything else (a fit, a trial, a number, an
+    empty string) refused by name: pathlib's TypeError named neither the call nor the
+    argument, and ``""`` was the current directory."""
+    import os
+    from pathlib import Path
+
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        got = "an empty path" if isinstance(value, str) else type(value).__name__
+        raise BayesHCCError(f"{caller}: expected the path of {what}, got {got}.")
+    return Path(value).expanduser()
+
+
 def refuse_ignored(where: str, given, purpose: str, way_out: str | None = None) -> None:
     """Refuse settings a call would ignore without a word: ``"<where>: a and b are for
     <purpose>: <way_out>, or leave them out."`` (nothing when ``given`` is empty)."""

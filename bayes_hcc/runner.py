@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
-from bayes_hcc.errors import BayesHCCError
+from bayes_hcc.errors import BayesHCCError, user_path
 
 __all__ = ["run_tasks", "default_workers", "read_store", "shared_pool"]
 
@@ -36,7 +36,7 @@ def default_workers() -> int:
 def read_store(path) -> dict:
     """Finished records of a JSON Lines store, by key (a torn last line is ignored: it is
     the record an interruption cut short, and it will be recomputed)."""
-    path = Path(path).expanduser()
+    path = user_path(path, "store", "a JSON-lines results file")
     out = {}
     if not path.exists():
         return out
@@ -189,7 +189,7 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, object]], *, workers: int
     done: dict = {}
     fh = None
     if store is not None:
-        store = Path(store).expanduser()
+        store = user_path(store, "store", "a JSON-lines results file")
         if store.is_dir():
             raise BayesHCCError(f"{store} is a directory; give a file name for the store "
                                 "(e.g. design.jsonl).")

@@ -27,13 +27,12 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bayes_hcc.errors import DataWarning, SpecError, TrialDataError, warn
+from bayes_hcc.errors import DataWarning, SpecError, TrialDataError, user_path, warn
 from bayes_hcc.units import check_time_unit, convert
 
 __all__ = ["HistoricalArm", "History", "read_history"]
@@ -421,7 +420,7 @@ def read_history(path, *, time_unit: str = "months") -> History:
     exposure, or median, median_lower, median_upper, n and optionally ci_level);
     ``time_unit`` is the unit of the exposures and medians (TOML: a top-level
     ``time_unit`` key overrides it)."""
-    path = Path(path).expanduser()
+    path = user_path(path, "read_history", "a history file (CSV or TOML)")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
     if path.suffix.lower() == ".toml":

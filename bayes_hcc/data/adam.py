@@ -13,7 +13,7 @@ from bayes_hcc.units import DAYS_PER_UNIT, check_time_unit
 from bayes_hcc.data._checks import Problems, warn_data
 from bayes_hcc.data.read import read_table
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import ADaMError, bool_flags, did_you_mean
+from bayes_hcc.errors import ADaMError, bool_flags, did_you_mean, user_path
 
 __all__ = ["read_adtte", "to_adtte", "write_adtte", "DEFAULT_PARAMCD"]
 
@@ -392,7 +392,7 @@ def to_adtte(trial: TrialData, *, studyid: str = "BAYES-HCC",
 @bool_flags
 def write_adtte(trial: TrialData, path, *, overwrite: bool = False, **kwargs) -> Path:
     """Write :func:`to_adtte` to CSV or SAS transport (``.xpt``); refuses to overwrite."""
-    path = Path(path).expanduser()
+    path = user_path(path, "write_adtte", "the file to write (.csv, .xpt or .parquet)")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
     frame = to_adtte(trial, **kwargs)

@@ -33,7 +33,8 @@ from os import PathLike
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, DataWarning, TrialDataError, one_number, warn
+from bayes_hcc.errors import (BayesHCCError, DataWarning, TrialDataError, one_number, user_path,
+                              warn)
 
 __all__ = ["clean_curve", "reconstruct_ipd", "reconstruct_arm", "reconstruct_trial",
            "reconstruction_fidelity", "read_points",
@@ -331,9 +332,7 @@ def reconstruct_ipd(curve, at_risk, total_events: int | None = None, *,
 def read_points(path) -> pd.DataFrame:
     """Two numeric columns from a CSV as a digitiser writes it (WebPlotDigitizer: no header;
     other tools: a header line): (time, survival) points or (time, number at risk) rows."""
-    from pathlib import Path
-
-    path = Path(path).expanduser()
+    path = user_path(path, "reconstruct", "a digitiser's CSV file")
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist.")
     frame = pd.read_csv(path, header=None, sep=None, engine="python")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.diagnostics import check
-from bayes_hcc.errors import BayesHCCError, as_names, bool_flags
+from bayes_hcc.errors import BayesHCCError, as_names, bool_flags, user_path
 from bayes_hcc.io.plots import FIGURES
 from bayes_hcc.io.tables import reconstruction_statement
 from bayes_hcc.models.design import active_priors
@@ -103,7 +103,7 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     # a trailing separator means a folder, though it does not exist yet (Path drops it, and
     # the report was written to a file named as the folder)
     folder = isinstance(path, str) and path.endswith(("/", os.sep))
-    path = Path(path).expanduser()
+    path = user_path(path, "report", "the HTML file to write (e.g. 'report.html')")
     if path.is_dir() or folder:
         raise BayesHCCError(f"{path} is a directory; give the report's file name, e.g. "
                             f"{path / 'report.html'}.")

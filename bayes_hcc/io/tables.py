@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, as_names, bool_flags
+from bayes_hcc.errors import BayesHCCError, as_names, bool_flags, user_path
 from bayes_hcc.models.design import active_priors
 from bayes_hcc.models.from_spec import require_fit_data
 from bayes_hcc.quantities.core import as_fit
@@ -67,7 +67,7 @@ def write_table(table: pd.DataFrame, path, *, title: str | None = None, footnote
     columns to leave out
     (default: the spec TOML of a sensitivity table and its ``same_posterior_as``, which the
     note column says in words; both stay in its CSV). Refuses to overwrite unless asked."""
-    path = Path(path).expanduser()
+    path = user_path(path, "write_table", "the file to write (.csv, .md, .tex, .docx or .html)")
     if not isinstance(table, pd.DataFrame):
         raise BayesHCCError(f"write_table: takes a DataFrame, got {type(table).__name__}"
                             + (": a row or column of a table is a Series; keep it a table "
@@ -351,7 +351,7 @@ def publication_tables(fit, directory, *, trial=None, formats=(".docx", ".tex"),
     table) and its transition hazard ratios."""
     from bayes_hcc.quantities.core import _is_illness_death, _loaded
 
-    directory = Path(directory).expanduser()
+    directory = user_path(directory, "publication_tables", "the folder to write the tables in")
     if directory.exists() and not directory.is_dir():
         raise BayesHCCError(f"{directory} is a file; publication_tables writes several "
                             "tables: give a directory (created if missing).")

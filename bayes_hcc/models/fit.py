@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, bool_flags
+from bayes_hcc.errors import BayesHCCError, bool_flags, user_path
 from bayes_hcc.families.registry import family_from_settings
 from bayes_hcc.spec.model_spec import load_spec
 from bayes_hcc.spec.priors import Prior
@@ -225,7 +224,7 @@ FIT_LOADERS: dict = {}
 
 def write_tree(dt: xr.DataTree, path, *, overwrite: bool = False) -> Path:
     """Write a fit's DataTree to netCDF with its content digest; refuses to overwrite."""
-    path = Path(path).expanduser()
+    path = user_path(path, "save", "the file to write (e.g. 'fit.nc')")
     if path.is_dir():
         raise BayesHCCError(f"{path} is a directory; give a file name such as fit.nc.")
     if path.suffix.lower() != ".nc":  # fit.json or fit.csv would hold netCDF
@@ -309,10 +308,8 @@ def load_fit(path, *, verify: bool = True):
         whose bytes were damaged, is refused (BayesHCCError naming the file).
         ``verify=False`` reads it anyway, for forensic work only.
     """
-    if not isinstance(path, (str, os.PathLike)):  # a fit or a trial: TypeError from Path
-        raise BayesHCCError(f"load_fit: takes the path of a saved fit (fit.save(path), "
-                            f"bayes-hcc fit --out DIR: DIR/fit.nc), got {type(path).__name__}.")
-    path = Path(path).expanduser()
+    path = user_path(path, "load_fit", "a saved fit (fit.save(path); bayes-hcc fit --out DIR: "
+                     "DIR/fit.nc)")
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file.")
     if path.is_dir():

@@ -6,7 +6,6 @@ import datetime as _dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +13,7 @@ import pandas as pd
 from bayes_hcc.data.trial import TrialData, require_trial
 from bayes_hcc.diagnostics import check
 from bayes_hcc.errors import (BayesHCCError, TrialDataError, bool_flags, only_data_warnings,
-                              refuse_ignored)
+                              refuse_ignored, user_path)
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.monitoring.plan import (PPOS_METHODS, Look, MonitoringPlan, load_plan,
                                       look_date, too_few_events)
@@ -246,7 +245,7 @@ def append_record(path, record: dict) -> dict:
     Returns the record as written."""
     import fcntl
 
-    path = Path(path).expanduser()
+    path = user_path(path, "the audit log", "a JSON-lines log file")
     if path.is_dir():
         raise BayesHCCError(f"{path} is a directory; give the audit log's file name "
                             "(e.g. monitoring/audit.jsonl).")
@@ -304,7 +303,7 @@ def _refuse_other_plan(path, line: int, last: dict, plan_hash) -> None:
 def _check_log_plan(log, plan_hash: str) -> None:
     """Before a look's fit: refuse a log of another plan (the same check as at the
     append, made here so that the fit is not run for nothing)."""
-    path = Path(log).expanduser()
+    path = user_path(log, "interim_analysis: log", "a JSON-lines log file")
     if path.is_dir():
         raise BayesHCCError(f"{log} is a directory; give the audit log's file name "
                             "(e.g. monitoring/audit.jsonl).")
@@ -439,7 +438,7 @@ def _computes_ppos(look: Look, ppos: bool) -> bool:
 
 def read_log(path) -> list[tuple[int, object]]:
     """(line number, parsed JSON or None for invalid JSON) for every non-blank line."""
-    path = Path(path).expanduser()
+    path = user_path(path, "the audit log", "a JSON-lines log file")
     if not path.exists():
         raise BayesHCCError(f"{path}: no such audit log.")
     if path.is_dir():

@@ -473,6 +473,9 @@ def look_date(trial: TrialData, look: Look, endpoint: str | None = None) -> pd.T
         raise BayesHCCError(f"look_date: look {look.name!r} counts {look.endpoint.upper()} "
                             f"events (its plan's endpoint), not {str(endpoint).upper()}; "
                             "leave endpoint out.")
+    from bayes_hcc.data.trial import require_trial
+
+    trial = require_trial(trial, "look_date")  # an int: "no attribute 'events_by_date'"
     endpoint = look.endpoint or endpoint or "os"
     if look.date is not None:
         return pd.Timestamp(look.date)

@@ -419,8 +419,9 @@ def _plain(v):
 
 
 def dump_spec(spec: ModelSpec) -> str:
-    """Canonical TOML text of a spec (load_spec(dump_spec(s)) == s)."""
-    return tomli_w.dumps(spec.to_dict())
+    """Canonical TOML text of a spec (load_spec(dump_spec(s)) == s); ``spec`` as
+    :func:`load_spec` takes it (a ModelSpec, a path, TOML text or a dict)."""
+    return tomli_w.dumps(load_spec(spec).to_dict())
 
 
 def read_toml(path, what: str = "spec") -> dict:
@@ -497,7 +498,9 @@ def load_spec(source) -> ModelSpec:
 
 def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None) -> ModelSpec:
     """A new spec with dotted-key overrides, e.g. ``{"site.effect": "fixed",
-    "priors.log_hr": {...}}``; validated like a loaded spec."""
+    "priors.log_hr": {...}}``; validated like a loaded spec. ``spec`` as :func:`load_spec`
+    takes it (a ModelSpec, a path, TOML text or a dict)."""
+    spec = load_spec(spec)  # an int failed with "'int' object has no attribute 'to_dict'"
     if not isinstance(overrides, Mapping):
         raise SpecError(f"apply_overrides: overrides={overrides!r} must be a dict of dotted "
                         "keys and values, e.g. {'site.effect': 'fixed', 'family': "

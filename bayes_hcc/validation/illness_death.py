@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_hcc.errors import BayesHCCError, ModelError
+from bayes_hcc.errors import BayesHCCError, ModelError, user_path
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.multistate.data import IllnessDeathData
 from bayes_hcc.multistate.likelihood import TRANSITIONS
@@ -333,7 +333,7 @@ def illness_death_validation(out_dir, *, n_reps: int = 200, n_trials: int = 100,
 
     from bayes_hcc._versions import provenance_versions
 
-    out = Path(out_dir).expanduser()
+    out = user_path(out_dir, "illness_death_validation", "the folder to write the report in")
     report = out / "illness_death.md"
     if report.exists() and not overwrite:
         raise BayesHCCError(f"{report} exists; pass overwrite=True to replace it.")

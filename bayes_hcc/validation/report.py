@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, bool_flags
+from bayes_hcc.errors import BayesHCCError, bool_flags, user_path
 from bayes_hcc.runner import default_workers
 from bayes_hcc.spec.priors import Prior
 from bayes_hcc.validation.agreement import TOLERANCE_SE, agreement
@@ -63,7 +63,7 @@ def validation_report(out_dir, *, n_reps: int = 200, n_trials: int = 200,
     from bayes_hcc.datasets import LOADERS
     from bayes_hcc._versions import provenance_versions as _versions
 
-    out = Path(out_dir).expanduser()
+    out = user_path(out_dir, "validation_report", "the folder to write the report in")
     report = out / "validation.md"
     if report.exists() and not overwrite:
         raise BayesHCCError(f"{report} exists; pass overwrite=True to replace it.")

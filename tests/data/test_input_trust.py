@@ -630,3 +630,62 @@ def test_layout_options_that_do_not_fit_the_file():
         bh.read_trial(times_frame(), assessments=scans)
     with pytest.raises(TrialDataError, match=r"zero_time_events='drop'; choose one of"):
         bh.read_trial(times_frame(), zero_time_events="drop")
+
+
+def _fabricated():
+    from bayes_hcc.families.weibull import WeibullFamily
+    from tests.helpers import const, fabricated_fit
+
+    return fabricated_fit(WeibullFamily(), {"log_lambda": const(-2.0), "log_shape": const(0.0),
+                                            "log_hr": const(-0.2)},
+                          arm=[0, 1], site=[0, 0])
+
+
+@pytest.mark.parametrize("call, where", [
+    (lambda trial, p: bh.write_table(pd.DataFrame({"a": [1]}), p), "write_table"),
+    (lambda trial, p: bh.write_adtte(trial, p), "write_adtte"),
+    (lambda trial, p: bh.read_history(p), "read_history"),
+    (lambda trial, p: bh.verify_log(p, trial, "models/monitoring.toml"), "the audit log"),
+    (lambda trial, p: bh.interim_analysis(trial, "models/monitoring.toml", log=p),
+     "interim_analysis: log"),
+    (lambda trial, p: bh.load_fit(p), "load_fit"),
+    (lambda trial, p: _fabricated().save(p), "save"),
+    (lambda trial, p: bh.report(_fabricated(), p), "report"),
+    (lambda trial, p: bh.publication_tables(_fabricated(), p), "publication_tables"),
+    (lambda trial, p: bh.sbc("weibull_ph", 2, store=p, progress=False), "store"),
+    (lambda trial, p: bh.validation_report(p), "validation_report"),
+])
+def test_a_path_given_something_else_is_refused_by_name(call, where, example_trial,
+                                                        monkeypatch):
+    """A fit, a trial or a number where a path belongs failed with pathlib's "argument
+    should be a str or an os.PathLike object ..., not 'int'", naming neither the call nor
+    the argument; an empty path was the current directory. One check, ``user_path``, for
+    every path the package reads or writes (it also expands ``~``)."""
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).parents[2])  # the repo's models/
+    for bad, got in ((5, "int"), (example_trial, "TrialData"), ("", "an empty path")):
+        with pytest.raises(bh.BayesHCCError, match=re.escape(where) + r": expected the path "
+                           rf"of .*, got {got}\."):
+            call(example_trial, bad)
+
+
+def test_spec_helpers_take_a_spec_as_load_spec_does(example_trial):
+    """bh.dump_spec(5) and bh.apply_overrides(5, {...}) failed with "'int' object has no
+    attribute 'to_dict'"; bh.look_date(5, look) with "no attribute 'events_by_date'". The
+    spec helpers take what bh.load_spec takes (a path among them); the look date a trial."""
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "models" / "primary_os.toml"
+    spec = bh.load_spec(path)
+    assert bh.dump_spec(path) == bh.dump_spec(spec)
+    assert bh.apply_overrides(path, {"site.effect": "none"}) == \
+        bh.apply_overrides(spec, {"site.effect": "none"})
+    with pytest.raises(bh.SpecError, match=r"expected an analysis spec .* got int"):
+        bh.dump_spec(5)
+    with pytest.raises(bh.SpecError, match=r"expected an analysis spec .* got int"):
+        bh.apply_overrides(5, {"site.effect": "none"})
+    plan = bh.load_plan(path.parent / "monitoring.toml")
+    with pytest.raises(TrialDataError, match=r"look_date needs a TrialData, not an int"):
+        bh.look_date(5, plan.look(1))
+    assert bh.look_date(example_trial, plan.look(1)) == plan.look_date(example_trial, 1)

@@ -79,7 +79,7 @@ def test_flipped_bytes_and_foreign_files(saved, tmp_path):
     with pytest.raises(bh.BayesHCCError, match="is a directory"):
         bh.load_fit(tmp_path)
     # a fit or a trial, not a path (TypeError from pathlib)
-    with pytest.raises(bh.BayesHCCError, match=r"load_fit: takes the path of a saved fit .* "
+    with pytest.raises(bh.BayesHCCError, match=r"load_fit: expected the path of a saved fit .* "
                        r"got TrialData\."):
         bh.load_fit(bh.datasets.load_example_trial())
 
