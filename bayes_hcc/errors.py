@@ -137,6 +137,15 @@ def repeated(names) -> str:
     return ", ".join(map(repr, sorted({n for n in names if names.count(n) > 1})))
 
 
+def as_text(value, where: str, what: str, *, empty: bool = False) -> str:
+    """A name or description given as text, refused otherwise as ``"<where> = 2 must be
+    text (<what>)."`` (a number was read as its digits: a look named 2 beside
+    ``plan.look(2)``, the second look); blank text too unless ``empty``."""
+    if not isinstance(value, str) or not (empty or value.strip()):
+        raise SpecError(f"{where} = {value!r} must be text ({what}).")
+    return value
+
+
 def user_path(value, caller: str, what: str):
     """A path the user gave, ``~`` expanded; anything else (a fit, a trial, a number, an
     empty string) refused by name: pathlib's TypeError named neither the call nor the

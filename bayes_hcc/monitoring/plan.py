@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.data._checks import calendar_date
-from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError, did_you_mean
+from bayes_hcc.errors import BayesHCCError, SpecError, TrialDataError, as_text, did_you_mean
 from bayes_hcc.spec.kinds import kind_hint
 from bayes_hcc.spec.model_spec import ModelSpec, dump_spec, read_document, spec_reference
 
@@ -131,8 +131,7 @@ class Look:
 
     def __post_init__(self):
         # A Look made by hand (bh.decide takes one) is checked as a plan file's look is.
-        if not isinstance(self.name, str):
-            raise SpecError(f"Look: name = {self.name!r} must be text (e.g. 'interim 1').")
+        as_text(self.name, "Look: name", "e.g. 'interim 1'", empty=True)
         if self.endpoint is not None:
             if not isinstance(self.endpoint, str) or not self.endpoint.strip():
                 raise SpecError(f"look {self.name!r}: endpoint = {self.endpoint!r} must be an "
@@ -359,14 +358,6 @@ def too_few_events(spec, n_events: int) -> str | None:
             "the analysis spec")
 
 
-def _text(value, where: str, what: str, *, empty: bool = False) -> str:
-    """A name or description given as text (a number was read as its digits: a look named
-    2 and plan.look(2), the second look, told apart by type alone)."""
-    if not isinstance(value, str) or not (empty or value.strip()):
-        raise SpecError(f"{where} = {value!r} must be text ({what}).")
-    return value
-
-
 def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
     unknown = sorted(set(d) - set(PLAN_KEYS))
     if unknown:
@@ -398,7 +389,7 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
         if bad:
             raise SpecError(f"{where}: unknown key(s) {', '.join(bad)}; valid keys: "
                             f"{', '.join(LOOK_KEYS)}.")
-        looks.append(Look(name=_text(raw.get("name", f"interim {i + 1}"), f"{where}.name",
+        looks.append(Look(name=as_text(raw.get("name", f"interim {i + 1}"), f"{where}.name",
                                      'the look\'s name, e.g. "interim 1"'),
                           endpoint=spec.endpoint, **look_fields(raw, where)))
     raw = d["final"]
@@ -438,9 +429,9 @@ def plan_from_dict(d: dict, base_dir: Path = Path(".")) -> MonitoringPlan:
             normal_rule_prior(spec)
         except BayesHCCError as err:
             raise SpecError(f"prediction.method = 'normal': {err}") from None
-    return MonitoringPlan(name=_text(d.get("name", "monitoring"), "monitoring plan: name",
+    return MonitoringPlan(name=as_text(d.get("name", "monitoring"), "monitoring plan: name",
                                      "the plan's name"), spec=spec, looks=tuple(looks),
-                          final=final, description=_text(d.get("description", ""),
+                          final=final, description=as_text(d.get("description", ""),
                                                          "monitoring plan: description",
                                                          "a sentence", empty=True),
                           prediction=prediction)

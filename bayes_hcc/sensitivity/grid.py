@@ -11,7 +11,7 @@ import pandas as pd
 
 from bayes_hcc.data.trial import require_trial
 from bayes_hcc.diagnostics import check, loo
-from bayes_hcc.errors import BayesHCCError, SpecError, bool_flags, data_notes
+from bayes_hcc.errors import BayesHCCError, SpecError, as_text, bool_flags, data_notes
 from bayes_hcc.models.from_spec import fit_spec, population
 from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.summary import (TAU_MONTHS, conditional_statement, frequentist,
@@ -114,8 +114,7 @@ def load_grid(path, overrides: dict | None = None) -> GridSpec:
         raise SpecError(f"{where}: base = {base!r}: give the path of the spec file "
                         'the variants modify, e.g. base = "primary_os.toml".')
     name, include_base = d.get("name", doc.stem or "grid"), d.get("include_base", True)
-    if not isinstance(name, str) or not name.strip():
-        raise SpecError(f"{where}: name = {name!r} must be text (the grid's name).")
+    as_text(name, f"{where}: name", "the grid's name")
     if not isinstance(include_base, bool):  # "no" would have been read as true
         raise SpecError(f"{where}: include_base = {include_base!r} must be true or false.")
     try:
