@@ -20,6 +20,7 @@ import numpy as np
 import pymc as pm
 
 from bayes_hcc.data.trial import INTERVAL, LEFT
+from bayes_hcc.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class Family(ABC):
     positional: tuple[str, ...] = ()
     #: spec option name -> kind ("cuts" and "time" are times: moved between units)
     options: dict = {}
+    #: groups of options of which a spec gives at most one (``cuts`` or ``n_intervals``)
+    exclusive_options: tuple[tuple[str, ...], ...] = ()
     headline: tuple[str, ...] = ()
     #: posterior variables holding the baseline parameters
     params: tuple[str, ...] = ()
@@ -386,7 +389,18 @@ class Family(ABC):
 
     @classmethod
     def check_options(cls, options: dict) -> None:
-        """Checks across options (types are the spec's); raise ModelError."""
+        """Checks across options (types are the spec's); raise ModelError. Families with
+        checks of their own call this first."""
+        for group in cls.exclusive_options:
+            if sum(k in options for k in group) > 1:
+                raise ModelError(f"give {' or '.join(group)}, not both.")
+
+    @classmethod
+    def unused_options(cls, options: dict) -> dict[str, str]:
+        """Options given that the other options leave unused: {name: why, and the way
+        out}. A spec refuses them (a setting without effect must not look like one); a grid
+        variant drops those it inherited from its base spec (``apply_overrides``)."""
+        return {}
 
     @classmethod
     def calibration_options(cls) -> dict:

@@ -59,6 +59,7 @@ class MSplineFamily(Family):
     """
     options = {"knots": "cuts", "n_knots": "int0", "degree": "int0", "boundary": "time",
                "concentration": "positive"}
+    exclusive_options = (("knots", "n_knots"),)
     headline = ("log_scale",)
     params = ("log_scale", "coefficients")
     param_dims = {"coefficients": ("basis",)}
@@ -113,8 +114,7 @@ class MSplineFamily(Family):
 
     @classmethod
     def check_options(cls, options):
-        if "knots" in options and "n_knots" in options:
-            raise ModelError("give knots or n_knots, not both.")
+        super().check_options(options)
         if options.get("degree", 3) > 5:
             raise ModelError(f"degree={options['degree']} must be at most 5.")
 

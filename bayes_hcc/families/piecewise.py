@@ -108,6 +108,7 @@ class PiecewiseFamily(Family):
     """
     options = {"cuts": "cuts", "n_intervals": "int", "baseline_prior": BASELINE_PRIORS,
                "rw_sd": "positive", "time_varying_hr": "bool", "tv_sd": "positive"}
+    exclusive_options = (("cuts", "n_intervals"),)
     params = ("log_baseline_hazard",)
     constant_between_breakpoints = True  # no graded quadrature (illness-death)
     param_dims = {"log_baseline_hazard": ("interval",)}
@@ -153,9 +154,16 @@ class PiecewiseFamily(Family):
         return cls(cuts, baseline_prior, rw_sd, time_varying_hr, tv_sd)
 
     @classmethod
-    def check_options(cls, options):
-        if "cuts" in options and "n_intervals" in options:
-            raise ModelError("give cuts or n_intervals, not both.")
+    def unused_options(cls, options):
+        out = {}
+        if "tv_sd" in options and not options.get("time_varying_hr", False):
+            out["tv_sd"] = ("a time-varying HR's step SD, unused while time_varying_hr is "
+                            "false: set time_varying_hr = true, or leave tv_sd out")
+        rw = options.get("baseline_prior", "rw1")
+        if "rw_sd" in options and rw != "rw1":
+            out["rw_sd"] = (f"the rw1 baseline's step SD, unused while baseline_prior is "
+                            f"{rw!r}: set baseline_prior = \"rw1\", or leave rw_sd out")
+        return out
 
     @classmethod
     def depends_on_data(cls, options):

@@ -356,8 +356,8 @@ def _model_spec(d: dict, name: str):
         return spec_from_dict(d, source=name)
     except SpecError as err:
         msg = str(err)
-        for where, arg in _ARGUMENTS.items():
-            msg = msg.replace(f": {where}: ", f": {arg}: ")
+        for where, arg in _ARGUMENTS.items():  # (and "set site.effect = ...")
+            msg = msg.replace(f": {where}: ", f": {arg}: ").replace(f"{where} = ", f"{arg}=")
         raise ModelError(msg.replace(": options.", ": ")) from None
 
 

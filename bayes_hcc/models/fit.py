@@ -11,7 +11,7 @@ import xarray as xr
 
 from bayes_hcc.errors import BayesHCCError, bool_flags, user_path
 from bayes_hcc.families.registry import family_from_settings
-from bayes_hcc.spec.model_spec import load_spec
+from bayes_hcc.spec.model_spec import recorded_spec
 from bayes_hcc.spec.priors import Prior
 
 __all__ = ["Fit", "load_fit", "write_tree", "FIT_LOADERS"]
@@ -36,7 +36,7 @@ class Fit:
         self.datatree = datatree
         attrs = datatree.attrs
         #: the spec that produced the fit: its only record of the model's settings
-        self.spec = load_spec(str(attrs["spec_toml"]))
+        self.spec = recorded_spec(str(attrs["spec_toml"]))
         if self.spec.hash != attrs["spec_hash"]:
             raise BayesHCCError("the fit's stored spec does not match its hash (spec_hash): "
                                 "the spec was edited after fitting. Refit from the spec.")
@@ -354,7 +354,7 @@ def stored_spec(dt: xr.DataTree, path):
     if "spec_toml" not in dt.attrs:
         return None
     try:
-        spec = load_spec(str(dt.attrs["spec_toml"]))
+        spec = recorded_spec(str(dt.attrs["spec_toml"]))
     except BayesHCCError as err:
         raise BayesHCCError(f"{path}: its stored spec cannot be read ({err}).") from None
     if spec.hash != dt.attrs.get("spec_hash"):

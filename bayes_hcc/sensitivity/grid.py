@@ -22,7 +22,7 @@ from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_super
                                        prob_time_ratio, rmst, rmst_horizon)
 from bayes_hcc.spec.kinds import kind_hint
 from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
-                                       read_document, spec_reference)
+                                       overridden, read_document, spec_reference)
 
 __all__ = ["GridSpec", "load_grid", "run_sensitivity", "variant_row", "OVERRIDES_FIX"]
 
@@ -129,6 +129,7 @@ def load_grid(path, overrides: dict | None = None) -> GridSpec:
 def _grid(name: str, base: ModelSpec, raw: tuple, include_base: bool, overrides: dict, *,
           where: str, earlier: dict | None = None) -> GridSpec:
     """The grid's specs: ``base`` changed by ``overrides``, then each variant's own."""
+    original = base
     if overrides:
         try:
             base = apply_overrides(base, overrides, name=base.name)
@@ -137,7 +138,11 @@ def _grid(name: str, base: ModelSpec, raw: tuple, include_base: bool, overrides:
     variants = [("primary: " + base.name, base)] if include_base else []
     for vname, own in raw:
         try:
-            spec = apply_overrides(base, own, name=vname)
+            if overrides:  # the variant as written is refused if it contradicts itself;
+                # what the grid's overrides make unused in it (a site SD prior, when they
+                # remove the site effects) is dropped, and its row marked "same posterior"
+                apply_overrides(original, own, name=vname)
+            spec = overridden(base, own, name=vname, own_give_way=bool(overrides))
         except SpecError as err:
             raise SpecError(f"{where}: variant {vname!r}: {err}") from None
         variants.append((vname, spec))

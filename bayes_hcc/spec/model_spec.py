@@ -33,6 +33,7 @@ def spec_families() -> dict:
     from bayes_hcc.families.registry import FAMILIES as REGISTRY
 
     return {key: {"options": dict(cls.options), "check": cls.check_options,
+                  "exclusive": cls.exclusive_options, "unused": cls.unused_options,
                   "priors": {**DEFAULT_PRIORS, **cls.default_priors()}}
             for key, cls in REGISTRY.items()}
 
@@ -216,8 +217,17 @@ class ModelSpec:
                 f"{dict(self.site)['effect']}, hash {self.hash[:12]})")
 
 
-def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
-    """Validate a dict (as read from TOML) into a ModelSpec."""
+def spec_from_dict(d: dict, *, source: str = "spec", inherited: frozenset = frozenset(),
+                   droppable: frozenset | None = None, keep_unused: bool = False) -> ModelSpec:
+    """Validate a dict (as read from TOML) into a ModelSpec.
+
+    A setting the model would not use (a site SD prior without random site effects,
+    ``tv_sd`` without a time-varying HR) or one excluding another (``cuts`` and
+    ``n_intervals``) is refused, unless it is among ``inherited`` (dotted keys a grid
+    variant took from its base spec, ``apply_overrides``): those give way to what the
+    variant sets, and are dropped. ``droppable`` (default ``inherited``): the keys dropped
+    rather than refused when unused. ``keep_unused``: neither (:func:`recorded_spec`)."""
+    droppable = inherited if droppable is None else droppable
     if not isinstance(d, dict):
         raise SpecError(f"{source}: a spec is a table of keys, got {type(d).__name__}.")
     unknown = sorted(set(d) - set(TOP_KEYS))
@@ -240,6 +250,12 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
     if d.get("illness_death") is not None:  # its own, narrower set of options (named)
         _illness_death_options(source, fam, d.get("options", {}))
     options = _check_table(source, "options", d.get("options", {}), families[fam]["options"])
+    for group in families[fam]["exclusive"]:  # an inherited one yields to one given
+        present = [k for k in group if k in options]
+        if any(f"options.{k}" not in inherited for k in present):
+            for k in present:
+                if f"options.{k}" in inherited:
+                    del options[k]
     try:
         families[fam]["check"](options)
     except BayesHCCError as err:
@@ -306,6 +322,14 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
         problem = support_problem(k, priors[k], defaults.get(k.rpartition(".")[2]))
         if problem:
             _fail(source, f"priors.{k}", problem)
+    unused = {f"options.{k}": f"{why}."
+              for k, why in families[fam]["unused"](options).items()}
+    unused.update(_unused_priors(priors, site, strata, cov))
+    for key, why in ({} if keep_unused else unused).items():
+        if key not in droppable:
+            _fail(source, key, why)
+        table, _, name = key.partition(".")
+        (options if table == "options" else priors).pop(name)
     effect = priors.get("site_effect")
     if effect is not None and (effect.dist != "Normal" or effect.params.get("mu", 0.0) != 0):
         _fail(source, "priors.site_effect", f"{effect}: fixed site effects are sum-to-zero "
@@ -343,6 +367,31 @@ def spec_from_dict(d: dict, *, source: str = "spec") -> ModelSpec:
         report=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                             for k, v in report.items())),
         source=source)
+
+
+def _unused_priors(priors: dict, site: dict, strata: dict, cov: list) -> dict[str, str]:
+    """Priors of terms these settings leave out of the model ({"priors.<name>": why}); an
+    illness-death transition's (``progression.beta``) by its last part."""
+    effect, by_site = site["effect"], site["arm_by_site"]
+    pooling = strata.get("pooling") if strata else None
+    needs = {"site_sd": (effect == "random", f"site.effect is \"{effect}\"",
+                         "set site.effect = \"random\""),
+             "site_effect": (effect == "fixed", f"site.effect is \"{effect}\"",
+                             "set site.effect = \"fixed\""),
+             "arm_site_sd": (by_site == "random", f"site.arm_by_site is \"{by_site}\"",
+                             "set site.arm_by_site = \"random\""),
+             "stratum_sd": (pooling == "partial",
+                            "there are no strata" if not strata else
+                            f"strata.pooling is \"{pooling}\"",
+                            "give strata = {column = ..., pooling = \"partial\"}"),
+             "beta": (bool(cov), "there are no covariates", "list them in covariates")}
+    out = {}
+    for k in priors:
+        used, because, way = needs.get(k.rpartition(".")[2], (True, "", ""))
+        if not used:
+            out[f"priors.{k}"] = (f"the model has no such term ({because}), so this prior "
+                                  f"would not be used: {way}, or remove the prior.")
+    return out
 
 
 #: the family options an illness-death model takes (one layout for its three transitions)
@@ -496,10 +545,30 @@ def load_spec(source) -> ModelSpec:
     return spec_from_dict(doc.table, source=doc.label)
 
 
+def recorded_spec(text: str) -> ModelSpec:
+    """The spec a result records (a saved fit's ``spec_toml``), read as it was written: a
+    setting the model does not use, accepted before such settings were refused, is kept,
+    so that the record still matches its hash."""
+    doc = read_document(text, "spec")
+    return spec_from_dict(doc.table, source=doc.label, keep_unused=True)
+
+
 def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None) -> ModelSpec:
     """A new spec with dotted-key overrides, e.g. ``{"site.effect": "fixed",
     "priors.log_hr": {...}}``; validated like a loaded spec. ``spec`` as :func:`load_spec`
-    takes it (a ModelSpec, a path, TOML text or a dict)."""
+    takes it (a ModelSpec, a path, TOML text or a dict).
+
+    An option or prior of ``spec`` that the overrides leave unused (the site SD prior
+    with ``site.effect = "none"``) or exclude (``n_intervals`` beside ``options.cuts``) is
+    dropped; one the overrides give is refused."""
+    return overridden(spec, overrides, name=name)
+
+
+def overridden(spec, overrides: dict, *, name: str | None = None,
+               own_give_way: bool = False) -> ModelSpec:
+    """:func:`apply_overrides`; with ``own_give_way`` the overrides' own options and
+    priors are dropped too when unused (a grid's variant on a base the grid's overrides
+    changed: the variant was checked on its own base)."""
     spec = load_spec(spec)  # an int failed with "'int' object has no attribute 'to_dict'"
     if not isinstance(overrides, Mapping):
         raise SpecError(f"apply_overrides: overrides={overrides!r} must be a dict of dotted "
@@ -518,14 +587,23 @@ def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None
                 raise SpecError(f"override {key!r}: {p!r} is not a table.")
             target = target.setdefault(p, {})
         target[parts[-1]] = copy.deepcopy(value)
+    # options and priors given by the overrides (a prior's whole name: progression.beta)
+    given = {table: {k.partition(".")[2] for k in overrides if k.startswith(f"{table}.")}
+             | (set(overrides[table]) if isinstance(overrides.get(table), dict) else set())
+             for table in ("options", "priors")}
+    # the base spec's options and priors the overrides did not set: one the variant leaves
+    # unused (a site SD prior in "sites: none") or excludes (n_intervals beside the cuts
+    # it gives) is dropped, where the same key given by the overrides is refused
+    mine = {table: d[table] if isinstance(d.get(table), dict) else {}
+            for table in ("options", "priors")}
+    inherited = frozenset(f"{table}.{k}" for table, keys in mine.items() for k in keys
+                          if k not in given[table])
+    droppable = frozenset(f"{table}.{k}" for table, keys in mine.items() for k in keys
+                          ) if own_give_way else inherited
     if d["family"] != spec.family:
         # the base spec's family options and priors do not carry over to another family;
         # those given with the new family are kept, so that one it does not take is refused
         # below (it was dropped without a word)
-        given = {table: {k.split(".")[1] for k in overrides
-                         if k.startswith(f"{table}.") and len(k.split(".")) > 1}
-                 | (set(overrides[table]) if isinstance(overrides.get(table), dict) else set())
-                 for table in ("options", "priors")}
         new = spec_families().get(d["family"], {})
         d["options"] = {k: v for k, v in d["options"].items()
                         if k in new.get("options", {}) or k in given["options"]}
@@ -535,7 +613,8 @@ def apply_overrides(spec: ModelSpec, overrides: dict, *, name: str | None = None
         d["name"] = name
     if d.get("time_unit") != spec.time_unit:
         _move_times(d, spec.time_unit, given=set(overrides))
-    return spec_from_dict(d, source=f"{spec.source or spec.name} + overrides {sorted(overrides)}")
+    return spec_from_dict(d, source=f"{spec.source or spec.name} + overrides {sorted(overrides)}",
+                          inherited=inherited, droppable=droppable)
 
 
 def _move_times(d: dict, old_unit: str, given: set) -> None:

@@ -65,7 +65,8 @@ VARIANT = '[[variants]]\nname = "a"\noverrides = { "site.effect" = "none" }\n'
      r"illness_death.progression: 'os' is also the death endpoint"),
     ({"covariates": ["age", "ecog", "age"]},
      r"covariates: 'age' listed more than once: give each column once"),
-    ({"priors": {"site_effect": {"dist": "Normal", "mu": 1, "sigma": 1}}},
+    ({"site": {"effect": "fixed"},
+      "priors": {"site_effect": {"dist": "Normal", "mu": 1, "sigma": 1}}},
      r"priors.site_effect: Normal\(mu=1, sigma=1\): fixed site effects are sum-to-zero"),
     ({"illness_death": {}, "priors": {"progression": {"log_hr": {"dist": "HalfNormal",
                                                                  "sigma": 1}}}},
@@ -112,6 +113,108 @@ def test_bad_overrides_are_named():
     with pytest.raises(bh.SpecError, match=r"expected an analysis spec \(a ModelSpec, a dict, "
                                            r"TOML text or the path of a TOML file.*got list"):
         bh.load_spec([1])
+
+
+HALF = {"dist": "HalfNormal", "sigma": 0.5}
+
+
+@pytest.mark.parametrize("change, match", [
+    # each was accepted and had no effect on the fit: a sensitivity analysis varying it
+    # would have reported that it does not matter
+    ({"site": {"effect": "none"}, "priors": {"site_sd": HALF}},
+     r'priors.site_sd: the model has no such term \(site.effect is "none"\), so this prior '
+     r'would not be used: set site.effect = "random", or remove the prior'),
+    ({"site": {"effect": "fixed"}, "priors": {"site_sd": HALF}}, r"priors.site_sd: .*fixed"),
+    ({"priors": {"site_effect": {"dist": "Normal", "mu": 0, "sigma": 1}}},
+     r'priors.site_effect: .*site.effect is "random".*set site.effect = "fixed"'),
+    ({"priors": {"arm_site_sd": HALF}},
+     r'priors.arm_site_sd: .*site.arm_by_site is "none".*set site.arm_by_site = "random"'),
+    ({"priors": {"beta": {"dist": "Normal", "mu": 0, "sigma": 1}}},
+     r"priors.beta: .*there are no covariates.*list them in covariates"),
+    ({"priors": {"stratum_sd": HALF}}, r"priors.stratum_sd: .*there are no strata"),
+    ({"strata": {"column": "ecog", "pooling": "none"}, "priors": {"stratum_sd": HALF}},
+     r'priors.stratum_sd: .*strata.pooling is "none"'),
+    ({"family": "piecewise_exponential", "options": {"tv_sd": 0.5}},
+     r"options.tv_sd: a time-varying HR's step SD, unused while time_varying_hr is false: "
+     r"set time_varying_hr = true, or leave tv_sd out"),
+    ({"family": "piecewise_exponential",
+      "options": {"baseline_prior": "independent", "rw_sd": 0.5}},
+     r"options.rw_sd: the rw1 baseline's step SD, unused while baseline_prior is "
+     r"'independent'"),
+    ({"family": "piecewise_exponential", "options": {"cuts": [3, 6], "n_intervals": 4}},
+     r"options: give cuts or n_intervals, not both"),
+    ({"family": "mspline_ph", "options": {"knots": [3, 6], "n_knots": 4}},
+     r"options: give knots or n_knots, not both"),
+    ({"illness_death": {}, "site": {"effect": "none"},
+      "priors": {"progression": {"beta": {"dist": "Normal", "mu": 0, "sigma": 1}}}},
+     r"priors.progression.beta: .*there are no covariates"),
+])
+def test_a_setting_the_model_would_not_use_is_refused(change, match):
+    with pytest.raises(bh.SpecError, match=match):
+        bh.load_spec({**BASE, **change})
+
+
+def test_a_setting_without_effect_is_refused_by_the_model_classes():
+    with pytest.raises(bh.ModelError, match=r"WeibullPH: priors.site_sd: .*set "
+                                            r"site_effect=\"random\", or remove the prior"):
+        bh.WeibullPH(site_effect="none", priors={"site_sd": bh.Prior("HalfNormal", sigma=1)})
+    with pytest.raises(bh.ModelError, match=r"PiecewiseExponential: tv_sd: a time-varying "
+                                            r"HR's step SD, unused"):
+        bh.PiecewiseExponential(cuts=[3, 6], tv_sd=0.5)
+    # what the model uses is accepted
+    bh.PiecewiseExponential(cuts=[3, 6], time_varying_hr=True, tv_sd=0.5)
+    bh.WeibullPH(covariates=["ecog"], priors={"beta": bh.Prior("Normal", mu=0, sigma=1)})
+
+
+def test_overrides_drop_what_they_leave_unused_from_the_base_and_refuse_their_own():
+    """A sensitivity variant "cuts at 3, 6 and 12 months" of the primary spec (which gives
+    n_intervals) was refused ("give cuts or n_intervals, not both") with no way to remove
+    n_intervals by an override; "sites: none" kept the base's site SD prior, unused."""
+    spec = bh.load_spec(SHIPPED / "primary_os.toml")
+    cuts = bh.apply_overrides(spec, {"options.cuts": [3, 6, 12]})
+    assert dict(cuts.options) == {"baseline_prior": "rw1", "cuts": (3.0, 6.0, 12.0),
+                                  "rw_sd": 0.3}
+    none = bh.apply_overrides(spec, {"site.effect": "none"})
+    assert "site_sd" not in dict(none.priors) and "log_hr" in dict(none.priors)
+    independent = bh.apply_overrides(spec, {"options.baseline_prior": "independent"})
+    assert "rw_sd" not in dict(independent.options)
+    # the same settings given with the overrides: refused
+    with pytest.raises(bh.SpecError, match=r"priors.site_sd: the model has no such term"):
+        bh.apply_overrides(spec, {"site.effect": "none", "priors.site_sd": HALF})
+    with pytest.raises(bh.SpecError, match=r"options.rw_sd: the rw1 baseline's step SD"):
+        bh.apply_overrides(spec, {"options.baseline_prior": "independent",
+                                  "options.rw_sd": 0.2})
+    with pytest.raises(bh.SpecError, match=r"give cuts or n_intervals, not both"):
+        bh.apply_overrides(spec, {"options.cuts": [3, 6], "options.n_intervals": 4})
+    # a time-varying HR turned off drops the tv_sd the base gave it
+    tv = bh.apply_overrides(spec, {"options.time_varying_hr": True, "options.tv_sd": 0.4})
+    assert "tv_sd" not in dict(bh.apply_overrides(tv, {"options.time_varying_hr": False})
+                               .options)
+
+
+def test_a_grid_variant_with_its_own_cuts_loads(tmp_path):
+    """Refused before: the base's n_intervals beside the variant's cuts."""
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f'base = "{SHIPPED / "primary_os.toml"}"\n'
+                    '[[variants]]\nname = "cuts at 3, 6, 12"\n'
+                    'overrides = { "options.cuts" = [3, 6, 12] }\n'
+                    '[[variants]]\nname = "SD prior"\n'
+                    'overrides = { "priors.site_sd" = { dist = "HalfNormal", sigma = 0.25 } }\n')
+    variants = dict(bh.load_grid(grid).variants)
+    assert dict(variants["cuts at 3, 6, 12"].options)["cuts"] == (3.0, 6.0, 12.0)
+    assert "n_intervals" not in dict(variants["cuts at 3, 6, 12"].options)
+    # the grid's overrides remove the site effects: the variant's SD prior goes with them
+    # (its row is then marked "same posterior", tests/spec/test_sensitivity.py) ...
+    moved = dict(bh.load_grid(grid, overrides={"site.effect": "none"}).variants)
+    assert moved["SD prior"].model_settings() == moved["primary: primary_os"].model_settings()
+    # ... but a variant that contradicts itself is refused, overrides or not
+    grid.write_text(f'base = "{SHIPPED / "primary_os.toml"}"\n[[variants]]\nname = "bad"\n'
+                    'overrides = { "site.effect" = "none", "priors.site_sd" = '
+                    '{ dist = "HalfNormal", sigma = 0.25 } }\n')
+    for overrides in (None, {"site.effect": "none"}):
+        with pytest.raises(bh.SpecError, match=r"variant 'bad'.*priors.site_sd: the model has "
+                                               r"no such term"):
+            bh.load_grid(grid, overrides=overrides)
 
 
 def test_a_grid_variant_with_a_prior_of_the_wrong_support_is_refused_on_loading(tmp_path):
@@ -366,3 +469,29 @@ def test_a_spec_path_from_home_in_a_plan_or_a_grid(tmp_path, monkeypatch):
 
     plan = tomllib.loads((SHIPPED / "monitoring.toml").read_text())
     assert bh.load_plan({**plan, "analysis": "~/primary_os.toml"}).spec == spec
+
+
+def test_a_fit_saved_with_a_setting_now_refused_still_loads(tmp_path):
+    """A saved fit records its spec; one written before unused settings were refused (a
+    site SD prior without site effects) must still load, its spec as recorded (hash
+    checked), and its draws unchanged."""
+    from bayes_hcc.families.weibull import WeibullFamily
+    from bayes_hcc.models.fit import Fit
+    from bayes_hcc.spec.model_spec import dump_spec, spec_from_dict
+    from tests.helpers import fabricated_fit
+
+    fit = fabricated_fit(WeibullFamily(), {"log_hr": np.full((2, 3), -0.2),
+                                           "log_lambda": np.full((2, 3), -2.5),
+                                           "log_shape": np.zeros((2, 3))},
+                         arm=[0, 1], site=[0, 0])
+    old = {**fit.spec.to_dict(), "priors": {"site_sd": HALF}}  # as it was written then
+    with pytest.raises(bh.SpecError, match="priors.site_sd"):
+        bh.load_spec(old)
+    spec = spec_from_dict(old, keep_unused=True)
+    dt = fit.datatree.copy()
+    dt.attrs = {**dt.attrs, "spec_toml": dump_spec(spec), "spec_hash": spec.hash}
+    assert dict(Fit(dt).spec.priors)["site_sd"].to_dict() == HALF
+    Fit(dt).save(tmp_path / "old.nc")
+    back = bh.load_fit(tmp_path / "old.nc")
+    assert back.spec.hash == spec.hash
+    np.testing.assert_array_equal(back.posterior["log_hr"], fit.posterior["log_hr"])
