@@ -318,6 +318,11 @@ class IllnessDeath:
             raise ModelError(f"priors: unknown parameter(s) {', '.join(unknown)}; the "
                              f"{self.baseline} transitions have {', '.join(defaults)} (and "
                              "site_sd).")
+        if "site_sd" in self.priors and self.site_effect == "none":
+            # accepted before, and without effect (a spec refuses it the same way)
+            raise ModelError("IllnessDeath: priors.site_sd: the model has no such term "
+                             "(site_effect='none'), so this prior would not be used: set "
+                             "site_effect='random' (or 'shared'), or remove the prior.")
         defaults["site_sd"] = DEFAULT_PRIORS["site_sd"]
         for key, prior in self.priors.items():
             problem = support_problem(key, prior, defaults[key.rpartition(".")[2]])

@@ -27,8 +27,8 @@ __all__ = ["agreement", "lifelines_weibull_log_hr", "poisson_glm_log_hr", "cox_l
 #: Vague priors for the comparisons: log HR ~ Normal(0, 10) (flat over any plausible HR),
 #: fixed site effects ~ Normal(0, 10), and for the Cox comparisons each interval's log
 #: baseline hazard ~ Normal(-2.5, 10).
-VAGUE = {"log_hr": Prior("Normal", mu=0.0, sigma=10.0),
-         "site_effect": Prior("Normal", mu=0.0, sigma=10.0)}
+VAGUE = {"log_hr": Prior("Normal", mu=0.0, sigma=10.0)}
+VAGUE_SITES = {"site_effect": Prior("Normal", mu=0.0, sigma=10.0)}  # (fixed site effects)
 VAGUE_BASELINE = {"log_baseline_hazard": Prior("Normal", mu=-2.5, sigma=10.0)}
 
 #: Tolerances, in reference SEs. Where the likelihoods are the same (Weibull vs lifelines'
@@ -221,7 +221,8 @@ def agreement(trial, endpoint: str | None = None, *, checks=CHECKS, draws: int =
     if site_checks and len(ep.sites) >= 2:
         site_fit = fit(PiecewiseExponential(cuts=cuts, baseline_prior="independent",
                                             site_effect="fixed",
-                                            priors={**VAGUE, **VAGUE_BASELINE}))
+                                            priors={**VAGUE, **VAGUE_SITES,
+                                                    **VAGUE_BASELINE}))
         ours = mean_log_hr(site_fit)
         no_events = [s for i, s in enumerate(ep.sites) if ep.event[ep.site == i].sum() == 0]
         if "cox_site" in checks and not no_events:

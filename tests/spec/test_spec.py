@@ -161,7 +161,12 @@ def test_a_setting_without_effect_is_refused_by_the_model_classes():
     with pytest.raises(bh.ModelError, match=r"PiecewiseExponential: tv_sd: a time-varying "
                                             r"HR's step SD, unused"):
         bh.PiecewiseExponential(cuts=[3, 6], tv_sd=0.5)
+    with pytest.raises(bh.ModelError, match=r"IllnessDeath: priors.site_sd: the model has no "
+                                            r"such term \(site_effect='none'\)"):
+        bh.IllnessDeath("weibull_ph", site_effect="none",
+                        priors={"site_sd": bh.Prior("HalfNormal", sigma=1)})
     # what the model uses is accepted
+    bh.IllnessDeath("weibull_ph", priors={"site_sd": bh.Prior("HalfNormal", sigma=1)})
     bh.PiecewiseExponential(cuts=[3, 6], time_varying_hr=True, tv_sd=0.5)
     bh.WeibullPH(covariates=["ecog"], priors={"beta": bh.Prior("Normal", mu=0, sigma=1)})
 
