@@ -16,6 +16,7 @@ from __future__ import annotations
 
 
 import numpy as np
+import xarray as xr
 
 from bayes_hcc.errors import ConvergenceWarning, warn
 
@@ -106,7 +107,11 @@ def sampler_rows(datatree, thresholds: dict) -> dict:
     post = datatree["posterior"].to_dataset()
     names = checked_names(post, datatree.attrs)
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
-    ss = datatree["sample_stats"].to_dataset()
+    # a tree without sampler statistics (made by hand, or trimmed) cannot show that the
+    # sampler behaved: its rows fail, where they read as 0 divergences (or a KeyError)
+    ss = (datatree["sample_stats"].to_dataset() if "sample_stats" in datatree.children
+          else xr.Dataset())
+    unrecorded = "not recorded in the fit's sample_stats: cannot assess"
     rows = {}
     ess_min = thresholds["ess_per_chain"] * n_chains
     if n_draws < MIN_DRAWS_PER_CHAIN:
@@ -128,12 +133,17 @@ def sampler_rows(datatree, thresholds: dict) -> dict:
             ok = bool(np.isfinite(val) and val >= ess_min)
             rows[f"ess_{method}"] = (val, f">= {ess_min}", ok,
                                      where if np.isfinite(val) else f"{where}: not computable")
-    div = ss["diverging"] if "diverging" in ss else None
-    n_div = int(div.sum()) if div is not None else 0
-    rows["divergences"] = (n_div, "== 0", n_div == 0, f"of {div.size if div is not None else 0}")
+    if "diverging" in ss:
+        n_div = int(ss["diverging"].sum())
+        rows["divergences"] = (n_div, "== 0", n_div == 0, f"of {ss['diverging'].size}")
+    else:
+        rows["divergences"] = (np.nan, "== 0", False, unrecorded)
     depth = next((ss[n] for n in ("maxdepth_reached", "reached_max_treedepth") if n in ss), None)
-    n_depth = int(depth.sum()) if depth is not None else 0
-    rows["max_treedepth"] = (n_depth, "== 0", n_depth == 0, "transitions")
+    if depth is not None:
+        n_depth = int(depth.sum())
+        rows["max_treedepth"] = (n_depth, "== 0", n_depth == 0, "transitions")
+    else:
+        rows["max_treedepth"] = (np.nan, "== 0", False, unrecorded)
     if "energy" in ss and ss.sizes.get("draw", 0) > 2:
         bfmi = azs.bfmi(datatree)["energy"].to_numpy()  # DataTree node sample_stats: per chain
         low = float(np.min(bfmi))

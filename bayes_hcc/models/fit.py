@@ -28,11 +28,24 @@ def flat_posterior(posterior: xr.Dataset, names) -> dict:
     return out
 
 
+#: the attributes every fit carries (what produced it); more are optional (strata, ...)
+FIT_ATTRS = ("spec_toml", "spec_hash", "bayes_hcc_family", "bayes_hcc_priors", "endpoint",
+             "arms", "sites", "time_unit", "random_seed")
+
+
 class Fit:
     """A fitted model: ``.datatree`` holds posterior, sample_stats, log_likelihood,
     log_prior, observed_data and constant_data, with provenance in its attrs."""
 
     def __init__(self, datatree: xr.DataTree):
+        missing = [k for k in FIT_ATTRS if k not in datatree.attrs]
+        if missing or "posterior" not in datatree.children:
+            lacks = (f"its attributes lack {', '.join(missing)}" if missing else
+                     "it has no posterior group")
+            # (a KeyError 'spec_toml' from inside, for an ArviZ tree of another model)
+            raise BayesHCCError(f"not a fit made by bayes_hcc ({lacks}): pass the Fit that "
+                                "model.fit or bh.fit_spec returned, or bh.load_fit(path) "
+                                "of one saved with fit.save.")
         self.datatree = datatree
         attrs = datatree.attrs
         #: the spec that produced the fit: its only record of the model's settings

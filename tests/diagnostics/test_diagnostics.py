@@ -17,6 +17,39 @@ def test_good_fit_passes(weibull_fit):
     assert "Diagnostics: OK" in report._repr_html_()
 
 
+def test_a_tree_without_sampler_statistics_fails_those_checks(weibull_fit):
+    """A fit whose sample_stats were trimmed (or a tree assembled by hand) raised KeyError
+    'sample_stats' from inside bh.check; a sample_stats without the divergence flags read
+    as 0 divergences, a pass. Both now fail those rows, saying why."""
+    trimmed = bh.models.fit.Fit(weibull_fit.datatree.copy())
+    del trimmed.datatree["sample_stats"]
+    with pytest.warns(bh.ConvergenceWarning, match="diagnostics failed"):
+        report = bh.check(trimmed)
+    assert {"divergences", "max_treedepth"} <= set(report.failed)
+    assert "not recorded in the fit's sample_stats" in report.table.loc["divergences"].to_string()
+    assert report.table.loc["r_hat", "ok"]  # what the draws show is still shown
+    no_flags = bh.models.fit.Fit(weibull_fit.datatree.copy())
+    no_flags.datatree["sample_stats"] = no_flags.datatree["sample_stats"].to_dataset().drop_vars(
+        "diverging")
+    with pytest.warns(bh.ConvergenceWarning):
+        assert "divergences" in bh.check(no_flags).failed
+    assert bh.check(weibull_fit).ok  # (the copies left the fit as it was)
+
+
+def test_a_tree_not_made_by_the_package_is_refused_by_name():
+    """An ArviZ tree of another model (or an empty one) failed with KeyError 'spec_toml'."""
+    import arviz_base as azb
+    import xarray as xr
+
+    other = azb.from_dict({"posterior": {"log_hr": np.zeros((2, 50))}})
+    for tree in (other, xr.DataTree()):
+        for call in (bh.check, bh.hazard_ratio, bh.median_survival):
+            with pytest.raises(bh.BayesHCCError, match=r"not a fit made by bayes_hcc \(its "
+                               r"attributes lack spec_toml, .*random_seed\): pass the Fit "
+                               r"that model.fit or bh.fit_spec returned"):
+                call(tree)
+
+
 def test_poor_fit_fails_with_explanations(example_trial):
     """tune=5, draws=20: R-hat, ESS and MCSE must fail, each with its remedy."""
     with warnings.catch_warnings():
