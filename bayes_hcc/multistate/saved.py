@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from bayes_hcc.errors import BayesHCCError
 from bayes_hcc.models.fit import KIND_ATTR
 from bayes_hcc.multistate.data import IllnessDeathData

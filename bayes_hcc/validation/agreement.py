@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_hcc.data.km import cox_log_hr
-from bayes_hcc.errors import BayesHCCError, as_names, data_notes
+from bayes_hcc.errors import as_names, data_notes
 from bayes_hcc.models.base import PiecewiseExponential, WeibullPH
 from bayes_hcc.families.piecewise import exposure_matrix, interval_index
 from bayes_hcc.quantities.core import median_survival
