@@ -270,6 +270,9 @@ class IllnessDeath:
         s = dict(settings)
         if s["baseline"] != "piecewise_exponential":  # settings carry the default for all
             s.pop("n_intervals", None)
+        if s.get("site_effect") == "none" and "site_sd" in (s.get("priors") or {}):
+            # a fit saved before an unused site SD prior was refused: it had no effect
+            s["priors"] = {k: v for k, v in s["priors"].items() if k != "site_sd"}
         return cls(s.pop("baseline"), **s)
 
     # -- the families and priors for these data ----------------------------------------

@@ -165,6 +165,11 @@ def test_a_setting_without_effect_is_refused_by_the_model_classes():
                                             r"such term \(site_effect='none'\)"):
         bh.IllnessDeath("weibull_ph", site_effect="none",
                         priors={"site_sd": bh.Prior("HalfNormal", sigma=1)})
+    # the settings of a fit saved before (bh.load_fit rebuilds the model from them): the
+    # prior, which had no effect, is left out
+    old = {**bh.IllnessDeath("weibull_ph", site_effect="none").settings(),
+           "priors": {"site_sd": HALF}}
+    assert "site_sd" not in bh.IllnessDeath.from_settings(old).priors
     # what the model uses is accepted
     bh.IllnessDeath("weibull_ph", priors={"site_sd": bh.Prior("HalfNormal", sigma=1)})
     bh.PiecewiseExponential(cuts=[3, 6], time_varying_hr=True, tv_sd=0.5)
