@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_hcc.data.trial import TrialData, require_trial
-from bayes_hcc.errors import BayesHCCError, SpecError, bool_flags
+from bayes_hcc.errors import BayesHCCError, SpecError, bool_flags, did_you_mean
 from bayes_hcc.models.base import SurvivalModel
 from bayes_hcc.spec.model_spec import ModelSpec, apply_overrides, dump_spec, load_spec
 
@@ -122,6 +122,7 @@ def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, 
     and ``analysis_spec_hash`` (the hash of ``spec`` as given)."""
     spec = load_spec(spec)
     require_trial(trial, "fit_spec")
+    _check_fit_keywords(spec, overrides)
     sampler = dict(spec.sampler)
     kwargs = {"draws": sampler["draws"], "tune": sampler["tune"], "chains": sampler["chains"],
               "target_accept": sampler["target_accept"], "random_seed": sampler["seed"],
@@ -137,6 +138,36 @@ def fit_spec(spec, trial: TrialData, *, fast: bool = False, check: bool = True, 
     # pre-specified analysis it came from is kept by its own hash.
     fit.datatree.attrs["analysis_spec_hash"] = spec.hash
     return fit
+
+
+def _check_fit_keywords(spec: ModelSpec, given: dict) -> None:
+    """``fit_spec``'s keyword overrides: those the model's ``fit`` takes, less what the spec
+    or ``fit_spec`` itself sets (a TypeError from inside named neither the call nor the
+    choices; ``sampler="pymc"`` for an illness-death spec was dropped without a word)."""
+    import inspect
+
+    if spec.illness_death:
+        from bayes_hcc.multistate.model import IllnessDeath as target
+    else:
+        target = SurvivalModel
+    allowed = [n for n, p in inspect.signature(target.fit).parameters.items()
+               if p.kind is p.KEYWORD_ONLY and n not in ("check", "progression", "death")]
+    if spec.illness_death:
+        allowed.append("sampler")
+        if given.get("sampler", "nutpie") != "nutpie":
+            raise BayesHCCError(f"fit_spec: sampler={given['sampler']!r}: an illness-death "
+                                "model samples with nutpie; leave sampler out.")
+    if "endpoint" in given:
+        raise BayesHCCError(f"fit_spec: endpoint={given['endpoint']!r}: a spec fits its own "
+                            f"endpoint ({spec.endpoint}); for another, fit a spec naming it: "
+                            "bh.apply_overrides(spec, {'endpoint': ...}), or "
+                            "models/secondary_pfs.toml and secondary_ttp.toml.")
+    unknown = [k for k in given if k not in allowed]
+    if unknown:
+        seed = " (the spec's seed is the keyword random_seed)" if "seed" in unknown else ""
+        raise BayesHCCError(f"fit_spec: unknown keyword(s) {did_you_mean(unknown, allowed)}"
+                            f"{seed}; it takes fast, check and {', '.join(allowed)} (these "
+                            "replace the spec's [sampler] settings).")
 
 
 def _fit_illness_death(spec: ModelSpec, trial: TrialData, check: bool, kwargs: dict):

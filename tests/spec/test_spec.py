@@ -505,3 +505,22 @@ def test_a_fit_saved_with_a_setting_now_refused_still_loads(tmp_path):
     back = bh.load_fit(tmp_path / "old.nc")
     assert back.spec.hash == spec.hash
     np.testing.assert_array_equal(back.posterior["log_hr"], fit.posterior["log_hr"])
+
+
+@pytest.mark.parametrize("spec, keywords, match", [
+    ("primary_os.toml", {"endpoint": "pfs"},
+     r"fit_spec: endpoint='pfs': a spec fits its own endpoint \(os\); for another, fit a "
+     r"spec naming it: bh.apply_overrides"),
+    ("primary_os.toml", {"drawz": 100},
+     r"fit_spec: unknown keyword\(s\) 'drawz' \(did you mean 'draws'\?\); it takes fast, "
+     r"check and draws, tune, chains, cores, random_seed, sampler, target_accept"),
+    ("primary_os.toml", {"seed": 3}, r"'seed' \(the spec's seed is the keyword random_seed\)"),
+    # dropped without a word before (the spec itself refuses another sampler)
+    ("illness_death.toml", {"sampler": "pymc"},
+     r"fit_spec: sampler='pymc': an illness-death model samples with nutpie"),
+    ("illness_death.toml", {"log_likelihood": False}, r"unknown keyword\(s\) 'log_likelihood'"),
+])
+def test_fit_spec_names_a_keyword_it_does_not_take(example_trial, spec, keywords, match):
+    """Each was a TypeError naming neither fit_spec nor what it takes (before any fit)."""
+    with pytest.raises(bh.BayesHCCError, match=match):
+        bh.fit_spec(SHIPPED / spec, example_trial, fast=True, **keywords)
