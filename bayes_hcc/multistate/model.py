@@ -72,6 +72,8 @@ def _checked_cuts(baseline: str, cuts, n_intervals) -> tuple:
         raise ModelError(f"cuts are for the piecewise baseline, not {baseline!r}.")
     if n_intervals is not None and baseline != "piecewise_exponential":  # (was ignored)
         raise ModelError(f"n_intervals is for the piecewise baseline, not {baseline!r}.")
+    if cuts is not None and n_intervals is not None:  # (n_intervals was ignored)
+        family_class(baseline).check_options({"cuts": cuts, "n_intervals": n_intervals})
     n_intervals = DEFAULT_N_INTERVALS if n_intervals is None else n_intervals
     try:
         if cuts is not None:
@@ -268,8 +270,8 @@ class IllnessDeath:
     @classmethod
     def from_settings(cls, settings: dict) -> IllnessDeath:
         s = dict(settings)
-        if s["baseline"] != "piecewise_exponential":  # settings carry the default for all
-            s.pop("n_intervals", None)
+        if s["baseline"] != "piecewise_exponential" or s.get("cuts") is not None:
+            s.pop("n_intervals", None)  # settings carry the default for all
         if s.get("site_effect") == "none" and "site_sd" in (s.get("priors") or {}):
             # a fit saved before an unused site SD prior was refused: it had no effect
             s["priors"] = {k: v for k, v in s["priors"].items() if k != "site_sd"}

@@ -170,6 +170,10 @@ def test_a_setting_without_effect_is_refused_by_the_model_classes():
     old = {**bh.IllnessDeath("weibull_ph", site_effect="none").settings(),
            "priors": {"site_sd": HALF}}
     assert "site_sd" not in bh.IllnessDeath.from_settings(old).priors
+    with pytest.raises(bh.ModelError, match=r"give cuts or n_intervals, not both"):
+        bh.IllnessDeath("piecewise_exponential", cuts=[3, 6], n_intervals=4)  # was ignored
+    cut = bh.IllnessDeath("piecewise_exponential", cuts=[3, 6])
+    assert bh.IllnessDeath.from_settings(cut.settings()).cuts == (3.0, 6.0)  # a saved fit's
     # what the model uses is accepted
     bh.IllnessDeath("weibull_ph", priors={"site_sd": bh.Prior("HalfNormal", sigma=1)})
     bh.PiecewiseExponential(cuts=[3, 6], time_varying_hr=True, tv_sd=0.5)
