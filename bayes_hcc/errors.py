@@ -251,7 +251,10 @@ def bool_flags(func=None, *, error=None):
     @functools.wraps(func)
     def checked(*args, **kwargs):
         # the first positional argument is never a flag (a trial, a fit, or self)
-        given = kwargs if len(args) <= 1 else sig.bind_partial(*args, **kwargs).arguments
+        try:
+            given = kwargs if len(args) <= 1 else sig.bind_partial(*args, **kwargs).arguments
+        except TypeError:  # the binding's message names no function ("got an unexpected
+            return func(*args, **kwargs)  # keyword argument 'drawz'"): Python's call does
         for name in names:
             if name in given and not isinstance(given[name], (bool, np.bool_)):
                 caller = f"{type(args[0]).__name__}.{func.__name__}" if method and args \

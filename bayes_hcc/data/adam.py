@@ -390,12 +390,14 @@ def to_adtte(trial: TrialData, *, studyid: str = "BAYES-HCC",
 
 
 @bool_flags
-def write_adtte(trial: TrialData, path, *, overwrite: bool = False, **kwargs) -> Path:
-    """Write :func:`to_adtte` to CSV or SAS transport (``.xpt``); refuses to overwrite."""
+def write_adtte(trial: TrialData, path, *, overwrite: bool = False,
+                studyid: str = "BAYES-HCC", paramcd: dict[str, str] | None = None) -> Path:
+    """Write :func:`to_adtte` (``studyid``, ``paramcd`` as it takes them) to CSV or SAS
+    transport (``.xpt``); refuses to overwrite."""
     path = user_path(path, "write_adtte", "the file to write (.csv, .xpt or .parquet)")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it.")
-    frame = to_adtte(trial, **kwargs)
+    frame = to_adtte(trial, studyid=studyid, paramcd=paramcd)
     if path.suffix.lower() == ".xpt":
         import pyreadstat
 

@@ -43,6 +43,16 @@ def test_round_trip(tmp_path, suffix):
         bh.write_adtte(trial, tmp_path / "adtte.sas7bdat")
 
 
+def test_write_adtte_takes_to_adttes_settings_by_name(tmp_path):
+    """A misspelt setting failed as "to_adtte() got an unexpected keyword argument"."""
+    trial = bh.datasets.load_example_trial()
+    path = bh.write_adtte(trial, tmp_path / "a.csv", studyid="HCC-TACE")
+    assert set(pd.read_csv(path)["STUDYID"]) == {"HCC-TACE"}
+    with pytest.raises(TypeError, match=r"write_adtte\(\) got an unexpected keyword argument "
+                                        r"'study_id'"):
+        bh.write_adtte(trial, tmp_path / "b.csv", study_id="HCC-TACE")
+
+
 def test_frame_round_trip_and_cnsr_inversion():
     trial = bh.datasets.load_example_trial()
     adtte = bh.to_adtte(trial)

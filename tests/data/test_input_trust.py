@@ -551,6 +551,16 @@ def test_every_public_flag_is_checked():
     assert [label for label, f in flagged if not hasattr(f, "__wrapped__")] == []
 
 
+def test_a_misspelt_keyword_of_a_flagged_function_names_the_function(example_trial):
+    """The flag check bound the arguments first, and its TypeError named no function
+    ("got an unexpected keyword argument 'drawz'")."""
+    with pytest.raises(TypeError, match=r"fit\(\) got an unexpected keyword argument "
+                                        r"'drawz'"):
+        bh.WeibullPH().fit(example_trial, "os", drawz=10)
+    with pytest.raises(TypeError, match=r"cut\(\) got an unexpected keyword argument 'warm'"):
+        example_trial.cut("2019-01-01", warm=False)
+
+
 def test_a_flag_given_as_text_is_refused_not_read_as_true(tmp_path, example_trial):
     """``overwrite="no"`` overwrote the file (any non-empty string is true), ``warn="no"``
     warned and ``check="false"`` checked: each is refused, naming the call, and nothing is
