@@ -13,7 +13,7 @@ from bayes_hcc.data._build import LPF_COLUMN, arm_label
 from bayes_hcc.data._checks import calendar_date
 from bayes_hcc.data.assessments import first_positive_last_negative
 from bayes_hcc.data.trial import TrialData
-from bayes_hcc.errors import BayesHCCError, TrialDataError, bool_flags
+from bayes_hcc.errors import BayesHCCError, TrialDataError, bool_flags, refuse_ignored
 from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.simulate.hazards import PiecewiseHazard, WeibullHazard
 from bayes_hcc.spec.sampler import check_seed
@@ -348,6 +348,14 @@ def simulate_trial(
     lfu_d = np.where(died, death_d, drop_d)
     scans = None
     if assessment_interval is None:
+        # no schedule, so no offset, jitter or missed visits: such a setting was ignored
+        refuse_ignored("simulate_trial", [
+            f"{k}={v!r}" for k, v in (("assessment_offset", assessment_offset),
+                                      ("assessment_jitter_days", assessment_jitter_days),
+                                      ("missed_visit_prob", missed_visit_prob))
+            if isinstance(v, dict) or v != 0],
+            "the scan schedule, and assessment_interval=None times progression exactly",
+            "give assessment_interval (months between scans)")
         prog_d = to_days(t_prog)
         seen = prog_d <= lfu_d
     else:

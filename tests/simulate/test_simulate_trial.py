@@ -131,6 +131,14 @@ def test_bad_arguments():
                       ({"missed_visit_prob": 1.0}, r"missed_visit_prob=1.0 must be in "
                                                    r"\[0, 1\).*assessment_interval=None"),
                       ({"assessment_jitter_days": -3}, r"assessment_jitter_days=-3 must be"),
+                      # without a schedule these were ignored: exact progression times
+                      ({"assessment_interval": None, "missed_visit_prob": 0.2},
+                       r"simulate_trial: missed_visit_prob=0.2 is for the scan schedule, and "
+                       r"assessment_interval=None times progression exactly: give "
+                       r"assessment_interval \(months between scans\), or leave it out"),
+                      ({"assessment_interval": None, "assessment_offset": 1.0,
+                        "assessment_jitter_days": 7},
+                       r"assessment_offset=1.0 and assessment_jitter_days=7 are for"),
                       ({"assessment_interval": 0}, r"assessment_interval=0 must be > 0"),
                       # one label for both arms gave "2 arms (a 130, a 130)"
                       ({"control": "a", "treatment": "a"}, r"control and treatment are "
