@@ -486,10 +486,17 @@ def predictive_probability(trial: TrialData, plan, *, fit=None, n_sims: int | No
         Prediction.from_dict({**plan.prediction.__dict__, **prediction}))
     n_sims = _check_n_sims(pred.n_sims if n_sims is None else n_sims)
     method = pred.method if method is None else method
-    settle_draws = check_settle_draws(settle_draws)
-    refit = check_refit(refit, "predictive_probability")
     if method not in PPOS_METHODS:
         raise BayesHCCError(f"method={method!r}; choose one of {', '.join(PPOS_METHODS)}.")
+    if method == "normal":  # no completion is refitted: these would be ignored
+        refuse_ignored("predictive_probability",
+                       [k for k, v in (("refit", refit), ("settle_draws", settle_draws))
+                        if v is not None],
+                       "the MCMC refits of the completed trials, and method='normal' "
+                       "analyses each with the normal approximation",
+                       "pass method='mcmc' or 'fast'")
+    settle_draws = check_settle_draws(settle_draws)
+    refit = check_refit(refit, "predictive_probability")
     if method != "fast":  # the screening's settings would be ignored: refused
         given = [k for k, v in (("pilot", pilot), ("target", target),
                                 ("calibration", calibration)) if v is not None]

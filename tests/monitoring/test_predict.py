@@ -453,6 +453,12 @@ def test_prediction_errors_are_clear(look1, example_trial):
     with pytest.raises(bh.BayesHCCError, match=r"predictive_probability: pilot is for the "
                        r"screening of method='fast', and method='normal' has none"):
         look1.ppos(n_sims=50, method="normal", pilot=20)
+    # and the refits' settings with the normal approximation, which refits nothing
+    with pytest.raises(bh.BayesHCCError, match=r"predictive_probability: refit and "
+                       r"settle_draws are for the MCMC refits of the completed trials, and "
+                       r"method='normal' analyses each with the normal approximation: pass "
+                       r"method='mcmc' or 'fast', or leave them out"):
+        look1.ppos(n_sims=50, method="normal", refit={"draws": 500}, settle_draws=4000)
     with pytest.raises(bh.BayesHCCError, match="below the"):
         bh.predict_event_dates(look1.data, look1.fit, 100, prediction={"sample_size": 10})
 
