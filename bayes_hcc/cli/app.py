@@ -701,7 +701,8 @@ def design(
                                         "use --scheduler local.") from None
         res = simulate_design(p, scenario or None, trials, random_seed=seed,
                               refit={**FAST, "exploratory": True} if fast else None,
-                              workers=workers, client=client,
+                              workers=None if client is not None else workers,
+                              client=client,
                               store=store, mode=mode, pilot=pilot, target=target,
                               settle_draws=settle_draws)
     except (BayesHCCError, FileNotFoundError) as err:

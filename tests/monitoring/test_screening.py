@@ -208,6 +208,12 @@ def test_fast_design_settings_are_checked_by_name():
                        r"every look"):
         bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=40, pilot=20,
                            target=0.01)
+    # workers with a Dask client: the cluster's workers run the trials (it was ignored)
+    with pytest.raises(bh.BayesHCCError, match=r"simulate_design: workers=4 is for the local "
+                       r"process pool, and client= runs the trials on the Dask cluster's "
+                       r"workers: leave it out"):
+        bh.simulate_design(PLAN, {"HR 1": {"hr_os": 1.0}}, n_trials=40, workers=4,
+                           client=object())
     from typer.testing import CliRunner
 
     from bayes_hcc.cli.app import app
