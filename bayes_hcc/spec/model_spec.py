@@ -374,8 +374,11 @@ def _unused_priors(priors: dict, site: dict, strata: dict, cov: list) -> dict[st
     illness-death transition's (``progression.beta``) by its last part."""
     effect, by_site = site["effect"], site["arm_by_site"]
     pooling = strata.get("pooling") if strata else None
+    by_site_strata = bool(strata) and strata.get("column") == "site"
     needs = {"site_sd": (effect == "random", f"site.effect is \"{effect}\"",
-                         "set site.effect = \"random\""),
+                         "set site.effect = \"random\"") if not by_site_strata else
+             (False, "each site has its own baseline: strata.column = \"site\"",
+              "stratify by another column"),
              "site_effect": (effect == "fixed", f"site.effect is \"{effect}\"",
                              "set site.effect = \"fixed\""),
              "arm_site_sd": (by_site == "random", f"site.arm_by_site is \"{by_site}\"",

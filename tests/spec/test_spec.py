@@ -125,6 +125,10 @@ HALF = {"dist": "HalfNormal", "sigma": 0.5}
      r'priors.site_sd: the model has no such term \(site.effect is "none"\), so this prior '
      r'would not be used: set site.effect = "random", or remove the prior'),
     ({"site": {"effect": "fixed"}, "priors": {"site_sd": HALF}}, r"priors.site_sd: .*fixed"),
+    ({"strata": {"column": "site"}, "priors": {"site_sd": HALF}},
+     r'priors.site_sd: the model has no such term \(each site has its own baseline: '
+     r'strata.column = "site"\), so this prior would not be used: stratify by another '
+     r'column, or remove the prior'),
     ({"priors": {"site_effect": {"dist": "Normal", "mu": 0, "sigma": 1}}},
      r'priors.site_effect: .*site.effect is "random".*set site.effect = "fixed"'),
     ({"priors": {"arm_site_sd": HALF}},
