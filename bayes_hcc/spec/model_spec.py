@@ -600,7 +600,7 @@ def overridden(spec, overrides: dict, *, name: str | None = None,
     mine = {table: d[table] if isinstance(d.get(table), dict) else {}
             for table in ("options", "priors")}
     inherited = frozenset(f"{table}.{k}" for table, keys in mine.items() for k in keys
-                          if k not in given[table])
+                          if not _names(k, given[table]))
     droppable = frozenset(f"{table}.{k}" for table, keys in mine.items() for k in keys
                           ) if own_give_way else inherited
     if d["family"] != spec.family:
@@ -609,15 +609,22 @@ def overridden(spec, overrides: dict, *, name: str | None = None,
         # below (it was dropped without a word)
         new = spec_families().get(d["family"], {})
         d["options"] = {k: v for k, v in d["options"].items()
-                        if k in new.get("options", {}) or k in given["options"]}
+                        if k in new.get("options", {}) or _names(k, given["options"])}
         d["priors"] = {k: v for k, v in d["priors"].items()
-                       if k in new.get("priors", ()) or k in given["priors"]}
+                       if k in new.get("priors", ()) or _names(k, given["priors"])}
     if name is not None:
         d["name"] = name
     if d.get("time_unit") != spec.time_unit:
         _move_times(d, spec.time_unit, given=set(overrides))
     return spec_from_dict(d, source=f"{spec.source or spec.name} + overrides {sorted(overrides)}",
                           inherited=inherited, droppable=droppable)
+
+
+def _names(key: str, given: set) -> bool:
+    """Whether overrides naming ``given`` set ``key``: itself, a part of it
+    (``log_hr.sigma`` sets ``log_hr``) or a table holding it (``progression`` sets
+    ``progression.beta``)."""
+    return any(key == g or g.startswith(f"{key}.") or key.startswith(f"{g}.") for g in given)
 
 
 def _move_times(d: dict, old_unit: str, given: set) -> None:

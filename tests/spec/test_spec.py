@@ -204,6 +204,11 @@ def test_overrides_drop_what_they_leave_unused_from_the_base_and_refuse_their_ow
                                   "options.rw_sd": 0.2})
     with pytest.raises(bh.SpecError, match=r"give cuts or n_intervals, not both"):
         bh.apply_overrides(spec, {"options.cuts": [3, 6], "options.n_intervals": 4})
+    # a part of a prior given with the overrides is the prior given (refused, not dropped)
+    with pytest.raises(bh.SpecError, match=r"priors.site_sd: the model has no such term"):
+        bh.apply_overrides(spec, {"site.effect": "none", "priors.site_sd.sigma": 0.25})
+    assert dict(bh.apply_overrides(spec, {"priors.site_sd.sigma": 0.25}).priors)[
+        "site_sd"].to_dict() == {"dist": "HalfNormal", "sigma": 0.25}
     # a time-varying HR turned off drops the tv_sd the base gave it
     tv = bh.apply_overrides(spec, {"options.time_varying_hr": True, "options.tv_sd": 0.4})
     assert "tv_sd" not in dict(bh.apply_overrides(tv, {"options.time_varying_hr": False})
