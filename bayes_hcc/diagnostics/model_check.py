@@ -517,11 +517,14 @@ def prior_predictive(model, trial, endpoint: str | None = None, *, draws: int | 
     # Time-scaled priors are declared in months: move the draws to the data's unit.
     shifts = family.unit_shift(params, log_unit_in_months(ep.time_unit))
     params = {k: v + shifts.get(k, 0.0) for k, v in params.items()}
+    # a time-varying HR: its deviations by interval, which the treatment arm's median reads
+    params.update(family.draw_effect_deviations(draws, rng))
     label = "HR" if family.effect.ratio == "HR" else "time ratio"
     rows = {label: np.exp(params[arm_effect])}
     for a, name in enumerate(trial.arms):
         eta = (params[arm_effect] * a)[:, None]
-        rows[f"median {name}"] = _core.population_median(family, params, eta, np.ones(1))
+        rows[f"median {name}"] = _core.population_median(
+            family, family.params_for_arm(params, a), eta, np.ones(1))
     q = [0.025, 0.25, 0.5, 0.75, 0.975]
     # a median never reached (a Gompertz hazard falling to 0) is +inf: its quantiles too
     out = pd.DataFrame({k: _core.quantiles(v, q) for k, v in rows.items()},

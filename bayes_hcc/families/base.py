@@ -169,6 +169,12 @@ class Family(ABC):
         return {k: np.asarray(priors[k].scipy().rvs(size=size, random_state=rng), float)
                 for k in self.params}
 
+    def draw_effect_deviations(self, size: int, rng) -> dict:
+        """Draws of the arm effect's deviations by time from their prior (a time-varying
+        HR's ``log_hr_dev``, read by ``params_for_arm``), one array (size, ...) each; {} for
+        a family whose arm effect is constant."""
+        return {}
+
     def log_prior(self, post: dict, priors: dict, shifts: dict) -> dict:
         """Log prior density of the family's sampled baseline variables, one (S,) array per
         variable; ``shifts`` (from ``unit_shift``) move the draws back to months."""

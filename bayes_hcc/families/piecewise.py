@@ -237,6 +237,14 @@ class PiecewiseFamily(Family):
             alpha = np.asarray(first.rvs(size=(size, J), random_state=rng), float)
         return {"log_baseline_hazard": alpha}
 
+    def draw_effect_deviations(self, size, rng):
+        # as build: a random walk of step SD tv_sd from 0, centred to mean zero
+        if not self.time_varying_hr:
+            return {}
+        steps = self.tv_sd * rng.standard_normal((size, self.n_intervals - 1))
+        walk = np.column_stack([np.zeros(size), np.cumsum(steps, axis=1)])
+        return {"log_hr_dev": walk - walk.mean(axis=1, keepdims=True)}
+
     def log_prior(self, post, priors, shifts):
         from scipy import stats
 

@@ -158,7 +158,7 @@ def active_priors(priors: dict, family, site_effect, arm_by_site, has_cov,
     return keys
 
 
-def _prior_sigma(priors, name, default=1.0):
+def prior_sigma(priors, name, default=1.0):
     """The scale of a baseline parameter's prior (its ``sigma``), else ``default``."""
     p = priors.get(name)
     return p.params["sigma"] if p is not None and "sigma" in p.params else default
@@ -187,7 +187,7 @@ def build_strata(family, priors: dict, n_strata: int, pooling: str, log_unit):
                 z = pm.Normal(f"stratum_z_{p}", 0.0, 1.0, dims=dims)
                 devs[p] = pm.Deterministic(f"stratum_dev_{p}", sd * z, dims=dims)
             else:
-                devs[p] = pm.ZeroSumNormal(f"stratum_dev_{p}", sigma=_prior_sigma(priors, p),
+                devs[p] = pm.ZeroSumNormal(f"stratum_dev_{p}", sigma=prior_sigma(priors, p),
                                            dims=dims)
         return [family.stratum_params(pt, params, {p: d[..., s] for p, d in devs.items()},
                                       log_unit)

@@ -28,6 +28,7 @@ from bayes_hcc.data.read import read_trial
 from bayes_hcc.errors import BayesHCCError, bool_flags
 from bayes_hcc.families.registry import FAMILIES
 from bayes_hcc.models.base import MODELS_BY_KEY, SurvivalModel
+from bayes_hcc.models.design import patient_groups
 from bayes_hcc.spec.model_spec import dump_spec
 from bayes_hcc.spec.sampler import check_seed
 from bayes_hcc.runner import default_workers, run_tasks
@@ -52,21 +53,53 @@ def _draw(prior, rng, size=None):
     return prior.scipy().rvs(size=size, random_state=rng)
 
 
+def check_simulable(model: SurvivalModel) -> None:
+    """Refuse a model whose data the generator cannot draw from its prior: covariates (no
+    distribution of them to draw), strata of a column other than the site (the simulated
+    trials have no other column) and fixed site effects."""
+    if model.covariates:
+        raise BayesHCCError(f"SBC cannot calibrate a model with covariates "
+                            f"({', '.join(model.covariates)}): the simulated trials have no "
+                            "covariate values to draw. Calibrate the model without them.")
+    if model.strata is not None and model.strata != "site":
+        raise BayesHCCError(f"SBC stratifies by site only (strata={model.strata!r}): the "
+                            "simulated trials have no other column. Use strata='site'.")
+    if model.site_effect not in ("random", "none"):
+        raise BayesHCCError("SBC supports site_effect='random' or 'none'.")
+
+
 def draw_parameters(model: SurvivalModel, family, priors: dict, n_sites: int, rng) -> dict:
-    """One draw of every parameter from the priors, in the model's parametrization."""
+    """One draw of every parameter from the priors, in the model's parametrization: the
+    arm effect (and its deviations by time), the baseline, the site and treatment-by-site
+    effects, and each stratum's baseline deviations (strata by site)."""
+    from bayes_hcc.models.design import prior_sigma
+
+    check_simulable(model)
     effect = family.arm_effect
     truth = {effect: float(_draw(priors[effect], rng))}
     drawn = family.draw_prior(priors, 1, rng)
     # priors as declared (months; a Weibull's perhaps at a reference time) -> the model's
     # parameters in months: the family's own shift at log unit 0 (zero for most families)
     shifts = family.unit_shift(drawn, 0.0)
-    truth.update({k: (v + shifts.get(k, 0.0))[0] if v.ndim > 1
-                  else float((v + shifts.get(k, 0.0))[0]) for k, v in drawn.items()})
+    drawn = {k: v + shifts.get(k, 0.0) for k, v in drawn.items()}
+    drawn.update(family.draw_effect_deviations(1, rng))
+    truth.update({k: v[0] if v.ndim > 1 else float(v[0]) for k, v in drawn.items()})
     if model.site_effect == "random":
         truth["site_sd"] = float(_draw(priors["site_sd"], rng))
         truth["site_effect"] = truth["site_sd"] * rng.standard_normal(n_sites)
-    elif model.site_effect != "none":
-        raise BayesHCCError("SBC supports site_effect='random' or 'none'.")
+    if model.arm_by_site == "random":
+        truth["arm_site_sd"] = float(_draw(priors["arm_site_sd"], rng))
+        truth["arm_site_effect"] = truth["arm_site_sd"] * rng.standard_normal(n_sites)
+    if model.strata is not None:  # by site (check_simulable): one stratum per site
+        for p in family.params:
+            shape = (*np.shape(truth[p]), n_sites)
+            if model.pooling == "partial":  # as models.design.build_strata
+                sd = float(_draw(priors["stratum_sd"], rng))
+                truth[f"stratum_sd_{p}"] = sd
+                truth[f"stratum_dev_{p}"] = sd * rng.standard_normal(shape)
+            else:  # ZeroSumNormal(sigma): iid normal deviations less their mean
+                dev = prior_sigma(priors, p) * rng.standard_normal(shape)
+                truth[f"stratum_dev_{p}"] = dev - dev.mean(axis=-1, keepdims=True)
     return truth
 
 
@@ -82,6 +115,10 @@ def simulate_from_prior(model: SurvivalModel, *, site_sizes=TRIAL_SITE_SIZES,
     (the first at a uniform fraction of the interval, so patients' grids differ): it is
     interval-censored between the last scan before it and the first at or after it, and a
     patient without an event by the cut is censored at the last scan.
+
+    Every term of the model is drawn from its prior (``draw_parameters``): the site and
+    treatment-by-site effects, a time-varying HR's deviations, each stratum's baseline
+    (strata by site), and the times from each arm's and stratum's baseline.
 
     Returns
     -------
@@ -103,10 +140,17 @@ def simulate_from_prior(model: SurvivalModel, *, site_sizes=TRIAL_SITE_SIZES,
     eta = truth[family.arm_effect] * arm
     if "site_effect" in truth:
         eta = eta + truth["site_effect"][site]
+    if "arm_site_effect" in truth:
+        eta = eta + arm * truth["arm_site_effect"][site]
+    # one draw (S = 1) of everything the baseline reads, per arm and stratum as a fit's
     params = {k: np.asarray(v, float)[None, ...] for k, v in truth.items()
-              if k in family.params}
+              if k != "site_effect" and k != "arm_site_effect"}
+    strata = (site, n_sites) if model.strata is not None else (None, 1)
     # T with H(T | eta) = E, E ~ Exp(1): exact draws from the model (inversion).
-    t_event = family.time_at_cumhaz(params, rng.exponential(size=n)[None], eta[None])[0]
+    e = rng.exponential(size=n)
+    t_event = np.empty(n)
+    for mask, p in patient_groups(family, params, arm, *strata):
+        t_event[mask] = family.time_at_cumhaz(p, e[mask][None], eta[mask][None])[0]
     admin = min_follow_up + accrual * rng.uniform(size=n)
     frame = pd.DataFrame({"patient_id": [f"SBC-{i + 1:04d}" for i in range(n)],
                           "site": [f"site{s + 1}" for s in site],
@@ -142,9 +186,13 @@ def resolve_model(model, registry: dict) -> tuple[str, SurvivalModel]:
 
 
 def monitored(truth: dict) -> list[str]:
-    """The parameters whose ranks are recorded: the arm effect, the site SD and the
-    baseline's own parameters (not the per-site effects)."""
-    return [k for k in truth if k != "site_effect"]
+    """The parameters whose ranks are recorded: the arm effect (and its deviations by
+    time), the SDs of the site, treatment-by-site and stratum effects, the baseline's own
+    parameters and fixed strata's deviations (not the random effects of each site or
+    stratum, which their SDs summarise)."""
+    partial = {k.replace("stratum_sd_", "stratum_dev_") for k in truth
+               if k.startswith("stratum_sd_")}
+    return [k for k in truth if k not in ("site_effect", "arm_site_effect") and k not in partial]
 
 
 def _replication(payload) -> dict:
@@ -191,8 +239,9 @@ class SBCResult:
     name : str
     draws : xarray.Dataset
         Thinned posterior draws, dims ``replication``, ``sample`` (and ``interval``, the
-        element of a vector parameter: intervals, basis coefficients, for the
-        piecewise baseline).
+        element of the baseline's vector parameter, intervals or basis coefficients, and of
+        a time-varying HR's deviations; ``<name>_element`` for the flattened elements of
+        strata's deviations).
     truth : xarray.Dataset
         True values, dim ``replication``.
     info : pandas.DataFrame
@@ -303,7 +352,10 @@ def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_
     Parameters
     ----------
     model : SurvivalModel or a family key (``SBC_MODELS``: every registered family)
-        The model (with its priors) to calibrate; a name takes ``SBC_MODELS[name]``.
+        The model (with its priors) to calibrate; a name takes ``SBC_MODELS[name]``. Random
+        or no site effects, a treatment-by-site effect, a time-varying HR and strata by site
+        are drawn from their priors; covariates, other strata and fixed site effects are
+        refused (``check_simulable``).
     n_reps : int, default 200
         Replications (1,000 for a stricter check).
     site_sizes : sequence of int
@@ -327,6 +379,7 @@ def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_
         likelihood (``simulate_from_prior``).
     """
     name, model = resolve_model(model, SBC_MODELS)
+    check_simulable(model)
     check_sbc_settings(n_reps, n_keep, draws, chains, site_sizes)
     check_seed(random_seed, "sbc", BayesHCCError)
     seeds = [int(s.generate_state(1)[0]) for s in
@@ -348,17 +401,23 @@ def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_
     if not ok:
         raise BayesHCCError("SBC: no replication could be fitted.")
     draws_ds, truth_ds = {}, {}
+    # the family's vectors (and a time-varying HR's deviations) share the dim "interval";
+    # any other parameter with elements (strata's deviations) has its own, flattened
+    per_interval = {*model.family_for(None, None).params, "log_hr_dev"}
     for k in ok[0]["truth"]:
         d = np.array([r["draws"][k] for r in ok])
         t = np.array([r["truth"][k] for r in ok])
-        extra = ("interval",) if d.ndim == 3 else ()
+        extra = ()
+        if d.ndim > 2:
+            d, t = d.reshape(*d.shape[:2], -1), t.reshape(t.shape[0], -1)
+            extra = ("interval",) if k in per_interval else (f"{k}_element",)
         draws_ds[k] = (("replication", "sample") + extra, d)
         truth_ds[k] = (("replication",) + extra, t)
     info = pd.DataFrame([{"seed": r["seed"], "n_events": r["n_events"],
                           "divergences": r.get("divergences", 0), "failed": r["failed"]}
                          for r in reps])
     draws_x, truth_x = xr.Dataset(draws_ds), xr.Dataset(truth_ds)
-    if "interval" in draws_x.dims:
-        draws_x = draws_x.assign_coords(interval=np.arange(draws_x.sizes["interval"]))
-        truth_x = truth_x.assign_coords(interval=np.arange(truth_x.sizes["interval"]))
+    extra_dims = {d: np.arange(n) for d, n in draws_x.sizes.items()
+                  if d not in ("replication", "sample")}
+    draws_x, truth_x = draws_x.assign_coords(extra_dims), truth_x.assign_coords(extra_dims)
     return SBCResult(name, draws_x, truth_x, info, random_seed)

@@ -174,6 +174,35 @@ def test_prior_predictive(example_trial):
     assert table.loc["HR", "q2.5"] == pytest.approx(np.exp(-1.96), rel=0.15)
 
 
+def test_prior_predictive_of_a_time_varying_hr(example_trial):
+    """The treatment arm's median under a time-varying HR reads the HR's deviations by
+    interval (it ignored them: the same quantiles as a constant HR). With the log HR and
+    the baseline fixed (point-mass priors; control hazard 0.1 per month in every interval),
+    the treatment arm's median depends only on the deviations, whose prior is written here
+    again (a random walk of step SD 1 from 0, centred); its quantiles agree with an
+    independent Monte Carlo of 20,000 draws within 15% (2,000 draws: the 2.5% and 97.5%
+    quantiles are known to about +-8%)."""
+    P = bh.Prior
+    model = bh.PiecewiseExponential(
+        cuts=[3, 6], baseline_prior="independent", time_varying_hr=True, tv_sd=1.0,
+        priors={"log_hr": P("Normal", mu=0.0, sigma=1e-9),
+                "log_baseline_hazard": P("Normal", mu=np.log(0.1), sigma=1e-9)})
+    table = bh.prior_predictive(model, example_trial, random_seed=2)
+    assert table.loc["median sorafenib"].to_numpy() == pytest.approx(np.log(2) / 0.1)
+    rng = np.random.default_rng(0)
+    walk = np.column_stack([np.zeros(20_000),
+                            np.cumsum(rng.standard_normal((20_000, 2)), axis=1)])
+    rate = 0.1 * np.exp(walk - walk.mean(axis=1, keepdims=True))  # (draw, interval)
+    # the median: where the cumulative hazard, linear within each interval, reaches log 2
+    cum = np.column_stack([np.zeros(20_000), np.cumsum(rate[:, :2] * 3.0, axis=1)])
+    j = (cum < np.log(2)).sum(axis=1) - 1
+    rows = np.arange(20_000)
+    median = 3.0 * j + (np.log(2) - cum[rows, j]) / rate[rows, j]
+    expected = np.quantile(median, [0.025, 0.25, 0.5, 0.75, 0.975])
+    assert table.loc["median tace_sorafenib"].to_numpy() == pytest.approx(expected, rel=0.15)
+    assert np.ptp(expected) > 4  # the deviations spread it: a constant HR gives one value
+
+
 def test_prior_predictive_of_a_pre_specified_analysis(example_trial):
     """A spec (what a statistician checks before the analysis) raised AttributeError, as
     did a model's class or the illness-death model. The spec gives its own model, priors
