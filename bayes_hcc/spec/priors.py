@@ -39,6 +39,15 @@ def _canonical_dist(dist) -> str:
     for name in DISTRIBUTIONS:
         if name.lower() == key:
             return name
+    if key == "intervalmixture":  # bh.Prior("IntervalMixture", ...): not a plain prior
+        raise SpecError(f"{dist!r} is not a plain distribution: a per-interval mixture comes "
+                        "from a per-interval MAP prior; pass it as the prior "
+                        "(priors={\"log_baseline_hazard\": bh.map_prior(history, cuts=...)}).")
+    if key == "mixture":  # bh.Prior("Mixture", ...): not a plain prior
+        raise SpecError(f"{dist!r} is not a plain distribution: build a mixture with "
+                        "bh.Prior.mixture([bh.Prior(\"Normal\", mu=0, sigma=0.2), "
+                        "bh.Prior(\"Normal\", mu=0, sigma=2)], weights=[0.8, 0.2]) (in a "
+                        "spec: {dist = \"Mixture\", weights = [...], components = [...]}).")
     raise SpecError(f"unknown prior distribution {dist!r}; choose one of "
                     f"{', '.join(DISTRIBUTIONS)}.")
 

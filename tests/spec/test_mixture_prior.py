@@ -39,6 +39,17 @@ def test_invalid_mixtures_are_named_errors(components, weights, message):
         bh.Prior.mixture(components, weights)
 
 
+def test_a_mixture_asked_of_prior_says_how_to_build_one():
+    """bh.Prior("Mixture", ...) said Mixture is unknown and listed the plain distributions,
+    with no word of bh.Prior.mixture; now it says how to build one (and where a
+    per-interval mixture comes from)."""
+    with pytest.raises(bh.SpecError, match=r"'Mixture' is not a plain distribution: build "
+                       r"a mixture with bh\.Prior\.mixture\("):
+        bh.Prior("Mixture", weights=[0.8, 0.2], components=[])
+    with pytest.raises(bh.SpecError, match=r"per-interval MAP prior.*bh\.map_prior"):
+        bh.Prior("interval_mixture")
+
+
 def test_spec_round_trip_with_a_mixture(tmp_path):
     text = ((Path(__file__).resolve().parents[2] / "models" / "primary_os.toml").read_text()
             .replace('log_hr = { dist = "Normal", mu = 0.0, sigma = 1.0 }',
