@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, as_numbers, bool_flags, did_you_mean
+from bayes_hcc.errors import BayesHCCError, ModelError, as_numbers, bool_flags, did_you_mean
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
 from bayes_hcc.quantities.core import median_survival
@@ -135,10 +135,10 @@ class CoverageResult:
         return fig
 
 
-def _checked_scenario(scenario) -> dict:
-    """``simulate_trial``'s arguments, checked now by simulating one trial: a misspelt or
-    impossible setting is a named error before the study starts, not a traceback from its
-    first worker."""
+def _checked_scenario(scenario) -> tuple:
+    """``simulate_trial``'s arguments, checked now by simulating one trial (returned with
+    them, for ``_check_model``): a misspelt or impossible setting is a named error before
+    the study starts, not a traceback from its first worker."""
     import inspect
 
     if not isinstance(scenario, dict):
@@ -153,10 +153,31 @@ def _checked_scenario(scenario) -> dict:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            simulate_trial(**scenario, random_seed=0)
+            trial = simulate_trial(**scenario, random_seed=0)
     except (ValueError, TypeError) as err:
         raise BayesHCCError(f"coverage_study: scenario {scenario}: {err}") from None
-    return dict(scenario)
+    return dict(scenario), trial
+
+
+def _check_model(model, trial, endpoint: str) -> None:
+    """The model can be fitted to the simulated trials and has the quantity whose truth the
+    simulator knows (a log HR): refused now, not from the study's first worker."""
+    from bayes_hcc.families.registry import family_class
+    from bayes_hcc.models.graph import prepare
+
+    effect = family_class(model.family_key).effect.name
+    if effect != "log_hr":
+        raise BayesHCCError(f"coverage_study: {model!r} has no hazard ratio (its arm effect "
+                            f"is {effect}), and the simulator's truth is a proportional-"
+                            "hazards one: study a proportional-hazards family.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prepare(model, trial, endpoint)
+    except ModelError as err:
+        raise BayesHCCError(f"coverage_study: the simulated trials (simulate_trial: patient_id, "
+                            f"site, arm and the endpoints, no covariates) cannot be fitted by "
+                            f"{model!r}: {err}") from None
 
 
 @bool_flags
@@ -197,7 +218,8 @@ def coverage_study(model: SurvivalModel | str = "weibull_ph", n_trials: int = 20
     if not all(0 < p < 1 for p in probs):
         raise BayesHCCError(f"probs must be in (0, 1), got {probs}.")
     check_seed(random_seed, "coverage_study", BayesHCCError)
-    scenario = _checked_scenario(DEFAULT_SCENARIO if scenario is None else scenario)
+    scenario, example = _checked_scenario(DEFAULT_SCENARIO if scenario is None else scenario)
+    _check_model(model, example, endpoint)
     seeds = [int(s.generate_state(1)[0]) for s in
              np.random.SeedSequence(random_seed).spawn(n_trials)]
     fit_kw = dict(draws=draws, tune=tune, chains=chains, cores=1)

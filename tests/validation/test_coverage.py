@@ -49,6 +49,14 @@ def test_study_settings_are_checked_before_it_starts():
         bh.coverage_study("weibull_ph", 3, scenario={"site_sd": -1.0}, workers=1)
     with pytest.raises(bh.BayesHCCError, match=r"probs must be in \(0, 1\), got \(90.0,\)"):
         bh.coverage_study("weibull_ph", 3, probs=90, workers=1)
+    # models the study cannot judge: an AFT model raised KeyError 'log_hr' and covariates
+    # a ModelError, each from the first worker after the study had started
+    with pytest.raises(bh.BayesHCCError, match=r"has no hazard ratio \(its arm effect is "
+                       r"log_tr\).*study a proportional-hazards family"):
+        bh.coverage_study(bh.LogNormalAFT(), 3, workers=1)
+    with pytest.raises(bh.BayesHCCError, match=r"simulated trials .* cannot be fitted by "
+                       r"WeibullPH.*covariate\(s\) age not in the data"):
+        bh.coverage_study(bh.WeibullPH(covariates=["age"]), 3, workers=1)
 
 
 @pytest.mark.slow
