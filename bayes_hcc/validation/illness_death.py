@@ -215,6 +215,10 @@ def illness_death_sbc(model: IllnessDeath | None = None, n_reps: int = 200, *,
     model = model or IllnessDeath("weibull_ph", site_effect="shared", priors=SBC_PRIORS)
     check_sbc_settings(n_reps, n_keep, draws, chains, site_sizes)
     _families(model)  # a data-independent layout, or a clear error now
+    if model.covariates:  # every replication would fail: refused before any is run
+        raise BayesHCCError(f"illness_death_sbc: the simulated trials have no covariates "
+                            f"({', '.join(model.covariates)}): calibrate the model without "
+                            "them.")
     seeds = [int(s.generate_state(1)[0])
              for s in np.random.SeedSequence(random_seed).spawn(n_reps)]
     fit_kw = dict(draws=draws, tune=tune, chains=chains, cores=1)
@@ -230,13 +234,19 @@ def illness_death_sbc(model: IllnessDeath | None = None, n_reps: int = 200, *,
     ok = [r for r in reps if not r["failed"]]
     if not ok:
         raise BayesHCCError("SBC: no replication could be fitted.")
-    names = list(ok[0]["truth"])
-    draws_x = xr.Dataset({k.replace("::", "."): (("replication", "sample"),
-                                                 np.array([r["draws"][k] for r in ok]))
-                          for k in names})
-    truth_x = xr.Dataset({k.replace("::", "."): (("replication",),
-                                                 np.array([r["truth"][k] for r in ok]))
-                          for k in names})
+    draws_ds, truth_ds = {}, {}
+    for k in ok[0]["truth"]:
+        d = np.array([r["draws"][k] for r in ok])
+        t = np.array([r["truth"][k] for r in ok])
+        # a vector baseline parameter (the intervals of a piecewise baseline, a spline's
+        # coefficients): one element per entry of its own dim, as SBCResult reads them
+        name, extra = k.replace("::", "."), ()
+        if d.ndim > 2:
+            d, t = d.reshape(*d.shape[:2], -1), t.reshape(t.shape[0], -1)
+            extra = (f"{name}_element",)
+        draws_ds[name] = (("replication", "sample") + extra, d)
+        truth_ds[name] = (("replication",) + extra, t)
+    draws_x, truth_x = xr.Dataset(draws_ds), xr.Dataset(truth_ds)
     info = pd.DataFrame([{"seed": r["seed"], "n_events": r["n_events"],
                           "n_progressions": r["n_progressions"],
                           "divergences": r.get("divergences", 0), "failed": r["failed"]}
