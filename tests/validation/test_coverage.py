@@ -15,7 +15,8 @@ def test_coverage_records_truths_and_nested_intervals():
         t.median["os"]["tace_sorafenib"] - t.median["os"]["sorafenib"])
     for q in ("log_hr", "median_difference"):
         for narrow, wide in ((0.5, 0.9), (0.9, 0.95)):
-            a, b = np.array(rec[f"{q}_{narrow:g}"].tolist()), np.array(rec[f"{q}_{wide:g}"].tolist())
+            a = np.array(rec[f"{q}_{narrow:g}"].tolist())
+            b = np.array(rec[f"{q}_{wide:g}"].tolist())
             assert np.all(b[:, 0] <= a[:, 0]) and np.all(a[:, 1] <= b[:, 1])
     tab = res.table()
     assert set(tab.index.get_level_values("nominal")) == {0.5, 0.9, 0.95}
