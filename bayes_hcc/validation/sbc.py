@@ -28,7 +28,7 @@ from bayes_hcc.data.read import read_trial
 from bayes_hcc.errors import BayesHCCError, bool_flags
 from bayes_hcc.families.registry import FAMILIES
 from bayes_hcc.models.base import MODELS_BY_KEY, SurvivalModel
-from bayes_hcc.models.design import patient_groups
+from bayes_hcc.models.design import patient_groups, prior_sigma
 from bayes_hcc.spec.model_spec import dump_spec
 from bayes_hcc.spec.sampler import check_seed
 from bayes_hcc.runner import default_workers, run_tasks
@@ -72,8 +72,6 @@ def draw_parameters(model: SurvivalModel, family, priors: dict, n_sites: int, rn
     """One draw of every parameter from the priors, in the model's parametrization: the
     arm effect (and its deviations by time), the baseline, the site and treatment-by-site
     effects, and each stratum's baseline deviations (strata by site)."""
-    from bayes_hcc.models.design import prior_sigma
-
     check_simulable(model)
     effect = family.arm_effect
     truth = {effect: float(_draw(priors[effect], rng))}
