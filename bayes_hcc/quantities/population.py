@@ -114,18 +114,22 @@ def _populations(fit, estimand, params, rows):
             if arm_by_site:
                 eta = eta + a * params["arm_site_effect"][:, g_site]
             out.append((eta, w, fit.family.params_for_arm(params, int(a))))
-        elif estimand == "typical_site" or site_mode == "none":
-            out.append((eta, w, fit.family.params_for_arm(params, int(a))))
         else:
+            # a new site's deviations from the typical one: its site effect (random sites)
+            # and, in the treatment arm, its treatment-by-site effect; none is typical_site
+            sds = [params[k] for k, on in (("site_sd", site_mode == "random"),
+                                           ("arm_site_sd", bool(arm_by_site and a))) if on]
+            if estimand == "typical_site" or not sds:
+                out.append((eta, w, fit.family.params_for_arm(params, int(a))))
+                continue
+            # independent normal deviations: Gauss-Hermite nodes for each (2-d for both)
             x, wx = np.polynomial.hermite_e.hermegauss(_GH_NODES)
             wx = wx / wx.sum()
-            dev = params["site_sd"][:, None] * x[None, :]  # (S, K)
-            if arm_by_site and a:
-                # Independent site and treatment-by-site deviations: 2-d quadrature.
-                dev = (dev[:, :, None] + params["arm_site_sd"][:, None, None] * x[None, None, :]
-                       ).reshape(S, -1)
-                wx = np.outer(wx, wx).ravel()
+            dev, wdev = np.zeros((S, 1)), np.ones(1)
+            for sd in sds:
+                dev = (dev[:, :, None] + sd[:, None, None] * x[None, None, :]).reshape(S, -1)
+                wdev = np.outer(wdev, wx).ravel()
             eta_full = (eta[:, :, None] + dev[:, None, :]).reshape(S, -1)
-            out.append((eta_full, np.outer(w, wx).ravel(),
+            out.append((eta_full, np.outer(w, wdev).ravel(),
                         fit.family.params_for_arm(params, int(a))))
     return out

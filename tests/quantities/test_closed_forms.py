@@ -269,6 +269,30 @@ def test_new_site_with_treatment_by_site_heterogeneity():
                                   rel=1e-12)
 
 
+def test_new_site_with_treatment_by_site_heterogeneity_and_no_site_effect():
+    """Without site effects, a new site still has its own treatment-by-site deviation in the
+    treatment arm: it was left out (new_site gave the typical site's curve and median).
+    The control arm has no deviation: typical and new site agree there."""
+    arm_sd = 0.5
+    params = {"log_lambda": const(np.log(LAM)), "log_shape": const(np.log(K)),
+              "log_hr": const(LOG_HR), "arm_site_effect": const([0.1, -0.1, 0.0], extra=(3,)),
+              "arm_site_sd": const(arm_sd)}
+    fit = fabricated_fit(WeibullFamily(), params, arm=ARM, site=SITE, site_effect="none",
+                         arm_by_site="random")
+    f = lambda b: weibull_S(6.0, LOG_HR + b) * stats.norm(0, arm_sd).pdf(b)
+    ref = integrate.quad(f, -8 * arm_sd, 8 * arm_sd, epsabs=1e-13)[0]
+    s = bh.survival(fit, [6.0], estimand="new_site").values[0, 0]
+    assert s[1, 0] == pytest.approx(ref, rel=1e-6)
+    assert s[0, 0] == pytest.approx(weibull_S(6.0, 0.0), rel=1e-12)
+    # the median where the integrated survival crosses 1/2
+    med = bh.median_survival(fit, estimand="new_site").sel(arm="tace_sorafenib").values[0, 0]
+    S_new = lambda t: integrate.quad(lambda b: weibull_S(t, LOG_HR + b)
+                                     * stats.norm(0, arm_sd).pdf(b), -8 * arm_sd,
+                                     8 * arm_sd, epsabs=1e-13)[0]
+    assert med == pytest.approx(optimize.brentq(lambda t: S_new(t) - 0.5, 0.1, 100),
+                                rel=1e-6)
+
+
 
 def test_lognormal_closed_forms():
     from bayes_hcc.families.aft import LogNormalFamily
