@@ -291,6 +291,17 @@ def test_new_site_with_treatment_by_site_heterogeneity_and_no_site_effect():
                                      8 * arm_sd, epsabs=1e-13)[0]
     assert med == pytest.approx(optimize.brentq(lambda t: S_new(t) - 0.5, 0.1, 100),
                                 rel=1e-6)
+    # exp(log_hr) is the HR at a typical site, not the trial's marginal HR: the headline
+    # table said "marginal (no covariates or site terms: conditional = marginal)" and gave
+    # no marginal HR row
+    table = bh.summarize(fit, frequentist=False)
+    assert table.loc["HR", "note"].startswith("conditional on a typical site's "
+                                              "treatment-by-site effect")
+    assert any(q.startswith("marginal HR") for q in table.index)
+    dev = np.array([0.1, -0.1, 0.0])[SITE]  # each patient's own site, under treatment
+    ref = np.log(weibull_S(6.0, LOG_HR + dev).mean()) / np.log(weibull_S(6.0, 0.0))
+    assert bh.marginal_hazard_ratio(fit, [6.0]).values[0, 0, 0] == pytest.approx(ref,
+                                                                                 rel=1e-9)
 
 
 
