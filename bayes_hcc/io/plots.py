@@ -197,29 +197,39 @@ def plot_hazard_ratio(fit, *, thresholds=(1.0,), ax=None):
 
 
 def plot_site_effects(fit):
-    """Forest plot of the site effects on the log hazard (arviz-plots; chains combined,
-    median with 50% and 95% intervals), with 0 marked and what 0 means: the random-effects
-    mean (a typical site) or, for fixed effects, the average of the sites (they sum to
-    zero)."""
+    """Forest plot of the site effects on the log hazard and, with ``arm_by_site``, of the
+    treatment-by-site effects on the log HR (arviz-plots; chains combined, median with 50%
+    and 95% intervals), with 0 marked and what 0 means: the random-effects mean (a typical
+    site) or, for fixed effects, the average of the sites (they sum to zero)."""
     import arviz_plots as azp
 
     _plt()
     fit = as_fit(fit)
-    if "site_effect" not in fit.datatree["posterior"]:
+    post = fit.datatree["posterior"]
+    names = [v for v in ("site_effect", "arm_site_effect") if v in post]
+    if not names:
         return _message_figure("no site effects in this model (site_effect='none')")
-    pc = azp.plot_forest(fit.datatree, var_names=["site_effect"], combined=True,
+    pc = azp.plot_forest(fit.datatree, var_names=names, combined=True,
                          point_estimate="median", ci_probs=(0.5, 0.95),
                          backend="matplotlib")
     fig = pc.get_viz("figure")
     ax = fig.axes[-1]  # the intervals' column; the others hold the labels
     ax.axvline(0.0, color="grey", ls="--", lw=1)
     random = fit.settings.get("site_effect") == "random"
-    ax.set_xlabel("site effect on the log hazard (0: " + (
-        "the random-effects mean, a typical site)" if random
-        else "the average of the sites, which sum to zero)"))
-    if random:
-        sd = float(fit.datatree["posterior"]["site_sd"].median())
-        ax.set_title(f"site SD posterior median {sd:.2f}", fontsize="medium")
+    labels, titles = [], []
+    if "site_effect" in names:
+        labels.append("site effect on the log hazard (0: " + (
+            "the random-effects mean, a typical site)" if random
+            else "the average of the sites, which sum to zero)"))
+        if random:
+            titles.append(f"site SD posterior median {float(post['site_sd'].median()):.2f}")
+    if "arm_site_effect" in names:  # a typical site's treatment effect is the model's HR
+        labels.append("treatment-by-site effect on the log HR (0: a typical site)")
+        titles.append("treatment-by-site SD posterior median "
+                      f"{float(post['arm_site_sd'].median()):.2f}")
+    ax.set_xlabel("; ".join(labels))
+    if titles:
+        ax.set_title("; ".join(titles), fontsize="medium")
     return fig
 
 

@@ -85,6 +85,31 @@ def test_site_effects_forest_says_what_zero_is(fit):
     assert any(list(line.get_xdata()) == [0.0, 0.0] for line in ax.get_lines())
 
 
+def test_site_effects_forest_shows_treatment_by_site_effects():
+    """A model with treatment-by-site effects and no site effects on the baseline drew "no
+    site effects in this model": its per-site deviations of the log HR were in no figure.
+    They are drawn now (one interval per site, the posterior's 2.5% and 97.5% quantiles),
+    with what 0 means and the SD."""
+    from bayes_hcc.families.weibull import WeibullFamily
+    from tests.helpers import fabricated_fit
+
+    rng = np.random.default_rng(3)
+    dev = rng.normal([0.3, -0.2, 0.0], 0.1, size=(2, 50, 3))
+    fit = fabricated_fit(WeibullFamily(), {
+        "log_lambda": np.full((2, 50), -2.3), "log_shape": np.full((2, 50), 0.3),
+        "log_hr": rng.normal(-0.2, 0.1, (2, 50)), "arm_site_effect": dev,
+        "arm_site_sd": np.abs(rng.normal(0.3, 0.05, (2, 50)))},
+        arm=[0, 1] * 6, site=[0, 0, 1, 1, 2, 2] * 2, arm_by_site="random")
+    fig = bh.plot_site_effects(fit)
+    ax = fig.axes[-1]
+    assert ax.get_xlabel() == "treatment-by-site effect on the log HR (0: a typical site)"
+    assert ax.get_title().startswith("treatment-by-site SD posterior median 0.3")
+    twigs = sorted((tuple(line.get_xdata()) for line in ax.get_lines()
+                    if line.get_linewidth() < 1), key=lambda x: x[0])
+    np.testing.assert_allclose(twigs, sorted(np.quantile(dev.reshape(-1, 3), [0.025, 0.975],
+                                                         axis=0).T.tolist()), rtol=1e-10)
+
+
 def test_report_is_self_contained_and_complete(fit, tmp_path):
     path = bh.report(fit, tmp_path / "report.html")
     text = path.read_text()
