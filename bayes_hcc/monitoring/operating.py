@@ -513,14 +513,14 @@ def simulate_design(plan, scenarios=None, n_trials: int = 200, *, random_seed: i
     if mode not in ("exact", "fast"):
         raise BayesHCCError(f"mode={mode!r}; choose 'exact' (MCMC at every look) or 'fast' "
                             "(screened by the Laplace approximation).")
+    if client is not None and workers is not None:  # (it was ignored)
+        refuse_ignored("simulate_design", [f"workers={workers!r}"], "the local process "
+                       "pool, and client= runs the trials on the Dask cluster's workers")
     if mode == "exact":  # they calibrate fast mode's screening: ignored here, so refused
         given = [f"{k}={v!r}" for k, v in (("pilot", pilot), ("target", target))
                  if v is not None]
         refuse_ignored("simulate_design", given, "the screening of mode='fast'; "
                        "mode='exact' fits MCMC at every look and has none", "pass mode='fast'")
-    if client is not None and workers is not None:  # (it was ignored)
-        refuse_ignored("simulate_design", [f"workers={workers!r}"], "the local process "
-                       "pool, and client= runs the trials on the Dask cluster's workers")
     else:
         pilot = FAST_MODE_PILOT if pilot is None else pilot
         target = FAST_MODE_TARGET if target is None else target
