@@ -23,7 +23,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from bayes_hcc.errors import BayesHCCError, ModelError, user_path
 from bayes_hcc.mcerror import wilson_interval
@@ -33,7 +32,8 @@ from bayes_hcc.multistate.model import IllnessDeath
 from bayes_hcc.runner import default_workers, run_tasks
 from bayes_hcc.spec.priors import Prior
 from bayes_hcc.validation.coverage import DEFAULT_SCENARIO
-from bayes_hcc.validation.sbc import TRIAL_SITE_SIZES, SBCResult, check_sbc_settings
+from bayes_hcc.validation.sbc import (TRIAL_SITE_SIZES, SBCResult, check_sbc_settings,
+                                      replication_datasets)
 
 __all__ = ["illness_death_sbc", "illness_death_coverage", "simulate_illness_death",
            "draw_illness_death_truth", "SBC_PRIORS", "ID_COVERAGE_SCENARIO"]
@@ -234,19 +234,10 @@ def illness_death_sbc(model: IllnessDeath | None = None, n_reps: int = 200, *,
     ok = [r for r in reps if not r["failed"]]
     if not ok:
         raise BayesHCCError("SBC: no replication could be fitted.")
-    draws_ds, truth_ds = {}, {}
-    for k in ok[0]["truth"]:
-        d = np.array([r["draws"][k] for r in ok])
-        t = np.array([r["truth"][k] for r in ok])
-        # a vector baseline parameter (the intervals of a piecewise baseline, a spline's
-        # coefficients): one element per entry of its own dim, as SBCResult reads them
-        name, extra = k.replace("::", "."), ()
-        if d.ndim > 2:
-            d, t = d.reshape(*d.shape[:2], -1), t.reshape(t.shape[0], -1)
-            extra = (f"{name}_element",)
-        draws_ds[name] = (("replication", "sample") + extra, d)
-        truth_ds[name] = (("replication",) + extra, t)
-    draws_x, truth_x = xr.Dataset(draws_ds), xr.Dataset(truth_ds)
+    # a vector baseline parameter (the intervals of a piecewise baseline, a spline's
+    # coefficients): one element per entry of its own dim
+    draws_x, truth_x = replication_datasets(
+        ok, {k: k.replace("::", ".") for k in ok[0]["truth"]}, lambda name: f"{name}_element")
     info = pd.DataFrame([{"seed": r["seed"], "n_events": r["n_events"],
                           "n_progressions": r["n_progressions"],
                           "divergences": r.get("divergences", 0), "failed": r["failed"]}

@@ -322,6 +322,27 @@ class SBCResult:
                 f"{self.n_draws} thinned draws each; {div} replications had divergences.")
 
 
+def replication_datasets(ok: list, names: dict, dim_of) -> tuple[xr.Dataset, xr.Dataset]:
+    """The thinned draws (replication, sample) and truths (replication) of the fitted
+    replications ``ok`` for :class:`SBCResult`; ``names`` maps each recorded key to its
+    variable's name. A parameter with elements (a vector baseline, strata's deviations) is
+    flattened into one more dim, ``dim_of(name)``, numbered from 0."""
+    draws_ds, truth_ds = {}, {}
+    for key, name in names.items():
+        d = np.array([r["draws"][key] for r in ok])
+        t = np.array([r["truth"][key] for r in ok])
+        extra = ()
+        if d.ndim > 2:
+            d, t = d.reshape(*d.shape[:2], -1), t.reshape(t.shape[0], -1)
+            extra = (dim_of(name),)
+        draws_ds[name] = (("replication", "sample") + extra, d)
+        truth_ds[name] = (("replication",) + extra, t)
+    draws_x, truth_x = xr.Dataset(draws_ds), xr.Dataset(truth_ds)
+    coords = {dim: np.arange(n) for dim, n in draws_x.sizes.items()
+              if dim not in ("replication", "sample")}
+    return draws_x.assign_coords(coords), truth_x.assign_coords(coords)
+
+
 def check_sbc_settings(n_reps, n_keep, draws, chains, site_sizes) -> None:
     """An SBC's settings, refused now when they would distort the ranks or the data:
     more kept draws than each fit has repeats draws (ties in the ranks), and an empty site
@@ -398,24 +419,13 @@ def sbc(model: SurvivalModel | str, n_reps: int = 200, *, site_sizes=TRIAL_SITE_
     ok = [r for r in reps if not r["failed"]]
     if not ok:
         raise BayesHCCError("SBC: no replication could be fitted.")
-    draws_ds, truth_ds = {}, {}
     # the family's vectors (and a time-varying HR's deviations) share the dim "interval";
     # any other parameter with elements (strata's deviations) has its own, flattened
     per_interval = {*model.family_for(None, None).params, "log_hr_dev"}
-    for k in ok[0]["truth"]:
-        d = np.array([r["draws"][k] for r in ok])
-        t = np.array([r["truth"][k] for r in ok])
-        extra = ()
-        if d.ndim > 2:
-            d, t = d.reshape(*d.shape[:2], -1), t.reshape(t.shape[0], -1)
-            extra = ("interval",) if k in per_interval else (f"{k}_element",)
-        draws_ds[k] = (("replication", "sample") + extra, d)
-        truth_ds[k] = (("replication",) + extra, t)
+    draws_x, truth_x = replication_datasets(
+        ok, {k: k for k in ok[0]["truth"]},
+        lambda k: "interval" if k in per_interval else f"{k}_element")
     info = pd.DataFrame([{"seed": r["seed"], "n_events": r["n_events"],
                           "divergences": r.get("divergences", 0), "failed": r["failed"]}
                          for r in reps])
-    draws_x, truth_x = xr.Dataset(draws_ds), xr.Dataset(truth_ds)
-    extra_dims = {d: np.arange(n) for d, n in draws_x.sizes.items()
-                  if d not in ("replication", "sample")}
-    draws_x, truth_x = draws_x.assign_coords(extra_dims), truth_x.assign_coords(extra_dims)
     return SBCResult(name, draws_x, truth_x, info, random_seed)
