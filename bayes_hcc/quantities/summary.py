@@ -218,8 +218,12 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     rows = [_row(effect_ratio(fit), "HR" if effect.ratio == "HR" else
                  "time ratio (no single HR: not PH)", None, prob)]
     rows[0]["note"] = conditional_statement(fit)
-    if "log_hr_dev" in fit.datatree["posterior"]:
-        rows[0]["note"] += "; geometric mean over intervals; per-interval HRs below"
+    varying = "log_hr_dev" in fit.datatree["posterior"]
+    if varying:
+        rows[0]["note"] += ("; geometric mean over intervals (each interval counts once, "
+                            "whatever its length); per-interval HRs below")
+        if not _conditioned_on(fit):  # else conditional_statement points to the row
+            rows[0]["note"] += "; averaged over time: row 'marginal HR'"
         rows += _interval_hr_rows(fit, prob)
     med = median_survival(fit, estimand=estimand)
     status = {}
@@ -249,12 +253,16 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     if tau > rmst_horizon(fit)[1]:
         row["note"] = f"extrapolated: tau beyond follow-up ({rmst_horizon(fit)[1]:.3g} {unit})"
     rows.append(row)
-    if effect.ratio == "HR" and _conditioned_on(fit):
-        # the marginal HR beside the conditional one, to the RMST horizon
+    if effect.ratio == "HR" and (_conditioned_on(fit) or varying):
+        # the marginal HR beside the conditional one (or beside a time-varying HR's
+        # geometric mean over intervals), to the RMST horizon
         m = marginal_hazard_ratio(fit, [tau], estimand=estimand).isel(time=0)
         row = _row(m, f"marginal HR to {tau:g} {unit}", estimand, prob)
-        row["note"] = ("log S(t) ratio of the standardised survival curves (population-"
-                       "averaged; not conditional)")
+        row["note"] = "; ".join(x for x in (
+            "log S(t) ratio of the standardised survival curves",
+            "population-averaged; not conditional" if _conditioned_on(fit) else "",
+            "the ratio of the arms' cumulative hazards: the per-interval HRs averaged over "
+            "time with the control arm's hazard as weights" if varying else "") if x)
         if tau > rmst_horizon(fit)[1]:  # as the RMST row: beyond follow-up is extrapolated
             row["note"] += (f"; extrapolated: tau beyond follow-up "
                             f"({rmst_horizon(fit)[1]:.3g} {unit})")
@@ -266,8 +274,10 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
         rows.append({"quantity": f"P({p.statement})", "estimand": None, "mean": p.probability,
                      "median": np.nan, "lower": np.nan, "upper": np.nan, "mcse": p.mcse,
                      "ess_bulk": np.nan,
-                     "note": "every draw agrees: MCSE below 1 / draws" if p.mcse_is_bound
-                     else ""})
+                     "note": "; ".join(x for x in (
+                         "HR: the geometric mean over intervals" if varying else "",
+                         "every draw agrees: MCSE below 1 / draws" if p.mcse_is_bound
+                         else "") if x)})
     if frequentist:
         rows += _frequentist_rows(fit, prob)
     out = pd.DataFrame(rows).set_index("quantity")

@@ -18,8 +18,9 @@ from bayes_hcc.quantities.summary import (TAU_MONTHS, conditional_statement, fre
                                           horizon_status, shortened_tau, spec_tau)
 from bayes_hcc.runner import check_workers, default_workers, spawn_pool
 from bayes_hcc.units import convert
-from bayes_hcc.quantities.core import (hazard_ratio, median_survival, prob_superiority,
-                                       prob_time_ratio, rmst, rmst_horizon)
+from bayes_hcc.quantities.core import (hazard_ratio, marginal_hazard_ratio, median_survival,
+                                       prob_superiority, prob_time_ratio, rmst,
+                                       rmst_horizon)
 from bayes_hcc.spec.kinds import kind_hint
 from bayes_hcc.spec.model_spec import (ModelSpec, apply_overrides, dump_spec, load_spec,
                                        overridden, read_document, spec_reference)
@@ -246,6 +247,10 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
     r = rmst(fit, tau, estimand=rep["estimand"]).sel(arm="difference").values.ravel() \
         if tau > 0 else np.nan
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
+    if "log_hr_dev" in fit.datatree["posterior"] and tau > 0:
+        m = marginal_hazard_ratio(fit, [tau], estimand=rep["estimand"]).values.ravel()
+        note.append(f"HR averaged over time (cumulative hazards' ratio) to {tau:g} "
+                    f"{fit.time_unit}: {np.median(m):.2f}")
     note += _loo_note(elpd)
     if spec.censoring != "interval" and trial.endpoint(spec.endpoint).has_bounds:
         # imputed event times are other data: their ELPD is not comparable with the others'
@@ -331,6 +336,10 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     r = fit.rmst(tau, estimand=rep["estimand"]).sel(arm="difference")[curve].values.ravel() \
         if tau > 0 else np.nan
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
+    if "log_hr_dev" in fit.datatree["posterior"] and tau > 0:
+        m = marginal_hazard_ratio(fit, [tau], estimand=rep["estimand"]).values.ravel()
+        note.append(f"HR averaged over time (cumulative hazards' ratio) to {tau:g} "
+                    f"{fit.time_unit}: {np.median(m):.2f}")
     e = trial.endpoint(ep)
     freq = classical_comparison(np.asarray(e.time, float), np.asarray(e.event),
                                 np.asarray(e.arm), trial.arms, time_unit=trial.time_unit)

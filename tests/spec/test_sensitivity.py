@@ -1,5 +1,6 @@
 """The sensitivity grid on the example trial, in fast mode."""
 
+import re
 import warnings
 from pathlib import Path
 
@@ -31,6 +32,13 @@ def test_grid_covers_the_plan(table):
     assert aft["tr_median"] > 0 and 0 <= aft["P(TR > 1)"] <= 1
     # No per_protocol column in the example trial: that row says so instead of a number.
     assert table.loc["population: per-protocol", "note"].startswith("skipped")
+    # A time-varying HR's row: its HR is the geometric mean over intervals; the note gives
+    # the HR averaged over time to the row's RMST horizon as well.
+    tv = table.loc["time-varying HR"]
+    averaged = re.search(r"HR averaged over time \(cumulative hazards' ratio\) to ([\d.]+) "
+                         r"months: ([\d.]+)", tv["note"])
+    assert averaged and float(averaged[1]) == pytest.approx(tv["rmst_tau"])
+    assert 0.5 < float(averaged[2]) < 1.5  # the example trial's HRs are near 0.8
     for col in ("hr_median", "hr_lower", "hr_upper", "P(HR < 1)", "median_diff", "rmst_diff",
                 "elpd_loo", "diagnostics", "spec_hash"):
         assert col in table.columns
