@@ -113,7 +113,9 @@ class PiecewiseFamily(Family):
     constant_between_breakpoints = True  # no graded quadrature (illness-death)
     param_dims = {"log_baseline_hazard": ("interval",)}
     aggregates = True  # events and exposure per cell and interval (exact; data_arrays)
-    data_settings = ("cuts",)  # only the sufficient statistics depend on them
+    # only the sufficient statistics depend on the cuts; the step SDs are data too (like the
+    # priors' parameters), so a sensitivity analysis of either compiles once
+    data_settings = ("cuts", "rw_sd", "tv_sd")
 
     def __init__(self, cuts, baseline_prior: str = "rw1", rw_sd: float = 0.3,
                  time_varying_hr: bool = False, tv_sd: float = 0.2):
@@ -356,6 +358,9 @@ class PiecewiseFamily(Family):
             w = per_interval / per_interval.sum() if per_interval.sum() > 0 else \
                 np.full(self.n_intervals, 1.0 / self.n_intervals)
             out["walk_weight"] = self.rw_sd * np.cumsum(w[::-1])[::-1][1:]
+            out["rw_sd"] = np.asarray(self.rw_sd)
+        if self.time_varying_hr:
+            out["tv_sd"] = np.asarray(self.tv_sd)
         return out
 
     def build_params(self, priors, data, dims, offset=0.0):
@@ -367,7 +372,7 @@ class PiecewiseFamily(Family):
             # Non-centred steps of fixed scale rw_sd (a hierarchical scale put mass near 0,
             # where the example trial's nearly constant hazard leads, and diverged there).
             steps = pm.Normal("rw_z", 0.0, 1.0, shape=self.n_intervals - 1)
-            walk = pt.concatenate([pt.zeros(1), pt.cumsum(self.rw_sd * steps)])
+            walk = pt.concatenate([pt.zeros(1), pt.cumsum(data["rw_sd"] * steps)])
             # alpha_j = alpha_1 + walk_j. alpha_1 is sampled at the event-weighted mean log
             # hazard, alpha_1 + sum_j w_j walk_j (+ offset), which the data pin down best
             # (exact change of coordinates: centred_intercept).
@@ -393,7 +398,7 @@ class PiecewiseFamily(Family):
             # log HR per interval = log_hr + dev_j, dev a random walk (step SD tv_sd) centred
             # to mean zero: log_hr is then the average log HR over the intervals.
             z = pm.Normal("tv_z", 0.0, 1.0, shape=self.n_intervals - 1)
-            walk = pt.concatenate([pt.zeros(1), pt.cumsum(self.tv_sd * z)])
+            walk = pt.concatenate([pt.zeros(1), pt.cumsum(data["tv_sd"] * z)])
             dev = pm.Deterministic("log_hr_dev", walk - walk.mean(), dims="interval")
             log_rate = log_rate + data["arm"][:, None] * dev[None, :]
         ll = (data["events"] * log_rate - data["exposure"] * pt.exp(log_rate)).sum()
