@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import BayesHCCError, ModelError, as_numbers, bool_flags, did_you_mean
+from bayes_hcc.errors import (BayesHCCError, ModelError, as_numbers, bool_flags, data_notes,
+                              did_you_mean)
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
 from bayes_hcc.quantities.core import median_survival
@@ -44,16 +45,19 @@ def _trial_intervals(payload) -> dict:
     from bayes_hcc.models.base import model_from_spec
 
     model = model_from_spec(spec_toml)
-    trial = simulate_trial(**scenario, random_seed=seed)
+    # what the data warn of (a site without events under fixed site effects, say) is
+    # recorded per trial, not printed by every worker nor lost; convergence is recorded
+    # below
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trial = simulate_trial(**scenario, random_seed=seed)
+        fit = model.fit(trial, endpoint, random_seed=seed, check=False,
+                        **{"log_likelihood": False, **fit_kw})
     truth = trial.truth
     c, t = trial.arms
     true = {"log_hr": float(np.log(truth.hr[endpoint])),
             "median_difference": truth.median[endpoint][t] - truth.median[endpoint][c],
             "median_control": truth.median[endpoint][c]}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = model.fit(trial, endpoint, random_seed=seed, check=False,
-                        **{"log_likelihood": False, **fit_kw})
     # typical site: the simulator's truth is for a site with frailty 0
     med = median_survival(fit, estimand="typical_site")
     draws = {"log_hr": fit.posterior["log_hr"].to_numpy().ravel(),
@@ -61,7 +65,8 @@ def _trial_intervals(payload) -> dict:
              "median_control": med.sel(arm=c).to_numpy().ravel()}
     out = {"seed": int(seed), "n_events": int(trial.endpoint(endpoint).n_events),
            "divergences": int(fit.datatree["sample_stats"]["diverging"].sum()),
-           "converged": True, "failed_checks": ", ".join(fit.failed_checks())}
+           "converged": True, "failed_checks": ", ".join(fit.failed_checks()),
+           "data_warnings": "; ".join(data_notes(caught))}
     out["converged"] = not out["failed_checks"]
     for q in QUANTITIES:
         d = draws[q]
@@ -86,11 +91,15 @@ class CoverageResult:
         """Coverage of each central interval: proportion of trials whose interval holds the
         truth, its Monte Carlo SE sqrt(p (1 - p) / n) and 95% Wilson interval; and the mean
         bias of the posterior mean; ``unconverged``: the trials whose fit failed its
-        convergence checks (counted in, not dropped: dropping them would bias coverage)."""
+        convergence checks (counted in, not dropped: dropping them would bias coverage);
+        ``data_warned``: the trials whose data warned (``data_warnings()`` says of what;
+        NaN for a store written before they were recorded)."""
         rows = []
         n = len(self.records)
         unconverged = (int((~self.records["converged"].astype(bool)).sum())
                        if "converged" in self.records else np.nan)
+        warned = (int((self.records["data_warnings"].fillna("") != "").sum())
+                  if "data_warnings" in self.records else np.nan)
         for q in QUANTITIES:
             true = self.records[f"{q}_true"].to_numpy()
             bias = float(np.mean(self.records[f"{q}_mean"] - true))
@@ -102,8 +111,19 @@ class CoverageResult:
                              "mc_se": float(np.sqrt(k / n * (1 - k / n) / n)),
                              "mc_lower": lo, "mc_upper": hi, "trials": n,
                              "mean_width": float(np.mean(iv[:, 1] - iv[:, 0])),
-                             "bias_of_mean": bias, "unconverged": unconverged})
+                             "bias_of_mean": bias, "unconverged": unconverged,
+                             "data_warned": warned})
         return pd.DataFrame(rows).set_index(["quantity", "nominal"])
+
+    def data_warnings(self) -> pd.Series:
+        """What the data of each trial that warned said (``bh.DataWarning`` texts, joined
+        by "; "), by the trial's seed; empty when no trial's data warned."""
+        if "data_warnings" not in self.records:
+            return pd.Series(dtype=object, name="data_warnings")
+        given = self.records["data_warnings"].fillna("")
+        return pd.Series(given[given != ""].to_numpy(),
+                         index=self.records.loc[given != "", "seed"].to_numpy(),
+                         name="data_warnings", dtype=object).rename_axis("seed")
 
     def failed_checks(self) -> pd.Series:
         """How many trials failed each convergence check (a trial may fail several; a

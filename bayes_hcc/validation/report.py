@@ -115,9 +115,13 @@ def validation_report(out_dir, *, n_reps: int = 200, n_trials: int = 200,
             c90.between(0.85, 0.95).all()) if n_trials >= MIN_TRIALS_COVERAGE else \
             f"not judged: {n_trials} < {MIN_TRIALS_COVERAGE} trials"
         failed = res.failed_checks()
+        warned = res.data_warnings()
         cov_md += [f"### {name}", "", _md(tab), "",
                    "Unconverged trials by failed check (a trial may fail several): "
                    + (", ".join(f"`{k}` {v}" for k, v in failed.items()) or "none") + ".",
+                   "", "Trials whose data warned: " + (
+                       f"{len(warned)}, the first (seed {warned.index[0]}): "
+                       f"{warned.iloc[0]}." if len(warned) else "none."),
                    "", f"![coverage {name}](coverage_{name}.png)", ""]
 
     # -- agreement --------------------------------------------------------------------------

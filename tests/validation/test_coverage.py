@@ -68,3 +68,33 @@ def test_90_percent_intervals_cover_85_to_95_percent(family):
     tab = bh.coverage_study(family, 200, progress=False).table()
     cov90 = tab.xs(0.9, level="nominal")["coverage"]
     assert cov90.between(0.85, 0.95).all(), tab
+
+
+def test_what_the_simulated_data_warn_of_is_recorded_not_hidden():
+    """A coverage study of fixed site effects with two tiny sites: a trial whose tiny site
+    has no deaths warns that its effect is informed by the prior only (with random_seed 2,
+    one trial of the three has such a site). The study ran every fit with warnings
+    silenced, so that was lost; each trial's record keeps it now, and the table counts such
+    trials."""
+    scenario = {**bh.validation.coverage.DEFAULT_SCENARIO,
+                "site_sizes": [40, 30, 30, 25, 3, 2]}
+    res = bh.coverage_study(bh.WeibullPH(site_effect="fixed"), 3, scenario=scenario,
+                            workers=1, progress=False, draws=200, tune=200, random_seed=2)
+    # which trials warn, found independently: their data, fitted one by one
+    expected = {}
+    for seed in res.records["seed"]:
+        trial = bh.simulate_trial(**scenario, random_seed=int(seed))
+        ep = trial.endpoint("os")
+        quiet = [s for i, s in enumerate(ep.sites) if ep.event[ep.site == i].sum() == 0]
+        if quiet:
+            expected[int(seed)] = quiet
+    assert len(expected) == 1  # a trial that warns and two that do not
+    warned = res.data_warnings()
+    assert {int(s) for s in warned.index} == set(expected)
+    for seed, sites in expected.items():
+        assert all(repr(s) in warned[seed] for s in sites) and "no events" in warned[seed]
+    assert (res.table()["data_warned"] == len(expected)).all()
+    # a store written before the warnings were recorded: not counted, not invented
+    old = bh.validation.coverage.CoverageResult(
+        res.name, res.records.drop(columns="data_warnings"), res.probs, res.scenario)
+    assert old.data_warnings().empty and old.table()["data_warned"].isna().all()

@@ -42,6 +42,8 @@ def test_a_small_validation_run_judges_only_what_it_can(tmp_path):
             f"not judged: 8 < {MIN_TRIALS_COVERAGE} trials"
     for ds in ("veteran", "leukemia", "rats", "example"):
         assert rows[f"agreement {ds}: all checks within tolerance"] == "pass"
+    # each coverage study says whether any trial's data warned (the planned trial: none)
+    assert text.count("Trials whose data warned: none.") == 2
     assert "A check is not judged when the run is too small" in summary
     assert not (out / ".runs").exists()  # the intermediate results are removed
     # never replaced silently
