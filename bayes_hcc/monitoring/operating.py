@@ -22,7 +22,7 @@ import pandas as pd
 
 from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.errors import (BayesHCCError, DataWarning, TrialDataError, bool_flags,
-                              refuse_ignored, warn)
+                              data_notes, refuse_ignored, warn)
 from bayes_hcc.mcerror import mean_interval, wilson_interval
 from bayes_hcc.monitoring.interim import decide, look_date
 from bayes_hcc.monitoring.plan import load_plan, too_few_events
@@ -155,10 +155,14 @@ def _design_trial(payload) -> dict:
 
     plan, kwargs, seed, refit, settle, *screen = payload
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # small simulated sites are part of the scenario
+    # Small simulated sites are part of the scenario: what the data warn of at its looks (a
+    # site without deaths under fixed site effects, say) is recorded with the trial, not
+    # printed by every worker; convergence is recorded per look.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         out = _run_plan(plan, simulate_trial(**kwargs, random_seed=seed), seed, refit,
                         *screen, settle=settle)
+    out["data_warnings"] = "; ".join(data_notes(caught))
     if screen:  # the whole trial's worker seconds, for the cost split (settings only)
         out["seconds_trial"] = time.perf_counter() - t0
     return out
@@ -221,6 +225,7 @@ def _run_plan(plan, trial, seed: int, refit: dict, screen: str = "exact",
                                 f"analysis ({date.date()}), but {problem}. Follow the "
                                 "trials longer (the scenario's cut_date) or enrol more "
                                 "patients (n_patients).")
+        cut.data_warnings([endpoint])  # as a look on real data (recorded: _design_trial)
         t0 = time.perf_counter()
         approx = approximate(plan.spec, cut) if screen != "exact" else None
         if screen != "exact":
@@ -326,12 +331,17 @@ class DesignResult:
         holds each MCMC look's MCSE of P(HR < 1), ``records["mcse_by_rule"]`` that of
         every probability its rules compare; when some trials had them, an interim look
         not held, its event count never reached or too few events by its date for the
-        analysis (none; fewer than its quantile-cut intervals), and a final
-        analysis held short of its event count at the end of follow-up) have Wilson
+        analysis (none; fewer than its quantile-cut intervals), a final analysis held
+        short of its event count at the end of follow-up, and trials whose data warned at
+        a look, ``records["data_warnings"]`` saying of what) have Wilson
         intervals; means (patients, events, duration, bias of the posterior median log HR)
         have t intervals.
         """
         rows = []
+        # a row in every scenario when the data of any trial warned (a store written before
+        # the warnings were recorded has none)
+        any_warned = "data_warnings" in self.records and \
+            bool((self.records["data_warnings"].fillna("") != "").any())
         for name, g in self.records.groupby("scenario", sort=False):
             n = len(g)
             props = {"P(efficacy): type I error (HR 1) / power":
@@ -368,6 +378,9 @@ class DesignResult:
             if "settled" in g and g["settled"].notna().all():
                 props2["trials with a look refitted with settle_draws"] = \
                     (g["settled"] > 0).sum()
+            if any_warned:  # records["data_warnings"] says of what
+                props2["trials whose data warned at a look"] = \
+                    (g["data_warnings"].fillna("") != "").sum()
             for measure, k in props.items():
                 rows.append((name, measure, k / n, *wilson_interval(int(k), n), n))
             for measure, x in means.items():

@@ -1,6 +1,7 @@
 """Design operating characteristics: simulated trials, the plan at every look, engines."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -353,3 +354,35 @@ def test_the_table_counts_the_events_of_the_plans_endpoint():
     measures = res.table().index.get_level_values("measure")
     assert "TTP events" in measures and "OS events" not in measures
     assert res.table().loc[("HR 0.6", "TTP events"), "estimate"] == 30
+
+
+def test_what_the_data_warn_of_at_a_look_is_recorded_and_counted():
+    """An analysis with fixed site effects looked at after 10 deaths: a simulated site with
+    no deaths yet has the prior's effect, which a look on real data says
+    (``bh.interim_analysis`` warns). Design simulations silenced every warning, so a design
+    whose early looks lean on such prior-only sites did not say how often; each trial's
+    record keeps its data's warnings now, and the table counts the trials."""
+    spec = bh.apply_overrides(bh.load_spec(ROOT / "models" / "primary_os.toml"),
+                              {"family": "weibull_ph", "site.effect": "fixed"})
+    plan = plan_from_dict({"analysis": spec, "looks": [{"events": 10, "efficacy": 0.999}],
+                           "final": {"events": 60, "success": 0.975}})
+    res = bh.simulate_design(plan, {"null": {"hr_os": 1.0}}, n_trials=3, refit=FAST,
+                             workers=1, progress=False, random_seed=3)
+    rec = res.records
+    warned = rec["data_warnings"] != ""
+    assert warned.any()  # with 6 sites and 10 deaths, some site has none (checked)
+    # independently: the interim look of the same simulated trial, as a user runs it
+    for _, r in rec.iterrows():
+        trial = bh.simulate_trial(**_scenario_kwargs(DESIGN_BASE, {"hr_os": 1.0}),
+                                  random_seed=int(r["seed"]))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            bh.interim_analysis(trial, plan, look=1, fast=True)
+        quiet = [str(w.message).rstrip(".") for w in caught
+                 if issubclass(w.category, bh.DataWarning)]
+        if quiet:
+            assert all(q in r["data_warnings"] for q in quiet)
+        else:
+            assert r["data_warnings"] == "" or r["look"] != "interim 1"
+    tab = res.table().loc["null"]
+    assert tab.loc["trials whose data warned at a look", "estimate"] == warned.mean()
