@@ -249,6 +249,10 @@ def plot_rank(fit, var_names=None):
 
     _plt()
     tree, names = _main_vars(fit, var_names, "plot_rank")
+    chains = tree["posterior"].sizes["chain"]
+    if chains < 2:  # arviz-plots' uniformity test failed inside ("at least 2 chains")
+        return _message_figure("a rank plot compares chains, and this fit has 1:\n"
+                               "refit with chains >= 2 (bh.plot_trace shows its draws)")
     return azp.plot_rank(tree, var_names=names, backend="matplotlib").get_viz("figure")
 
 

@@ -144,6 +144,9 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     versions = json.loads(attrs.get("package_versions", "{}"))
     recon = (f"<p class='fail'>{html.escape(reconstruction_statement(fit.reconstruction))}."
              "</p>" if fit.reconstruction else "")
+    if fit.data_notes:  # what the data warned of when the fit was made
+        recon += ("<p class='fail'>The data warned:</p><ul>"
+                  + "".join(f"<li>{html.escape(n)}.</li>" for n in fit.data_notes) + "</ul>")
     body = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>bayes-hcc report: {html.escape(fit.endpoint.upper())}</title><style>{_CSS}</style></head>
 <body><h1>Bayesian analysis of {html.escape(fit.endpoint.upper())}:

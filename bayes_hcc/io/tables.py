@@ -214,6 +214,8 @@ def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
                  + ", ".join(f"{a} {v:.3g}" for a, v in fit.follow_up_by_arm().items()) + ".")
     if fit.reconstruction:
         notes.append(reconstruction_statement(fit.reconstruction) + ".")
+    if fit.data_notes:
+        notes.append("The data warned: " + "; ".join(fit.data_notes) + ".")
     for name, where in fit.prior_provenance.items():
         ess = where.get("ess_elir")
         ess_text = (f"{ess:.0f}" if isinstance(ess, (int, float))

@@ -179,6 +179,14 @@ class Fit:
                 f"{p.sizes['draw']} draws | seed {self.random_seed}"
                 + (" | RECONSTRUCTED data" if self.reconstruction else ""))
 
+    @property
+    def data_notes(self) -> list[str]:
+        """What the data warned of for this fit (``bh.DataWarning`` texts, recorded when it
+        was fitted): a site with fewer than 3 patients, an arm without events, a site
+        without events under fixed site effects... Its report and table footnotes say
+        them. Empty for a fit saved before they were recorded."""
+        return list(json.loads(self.datatree.attrs.get("data_notes", "[]")))
+
     # -- convergence check at fit time (bh.check adds the headline MCSE of the medians) ------
     @property
     def analysis_mode(self) -> str:

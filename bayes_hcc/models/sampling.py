@@ -7,11 +7,12 @@ import json
 import os
 import threading
 import time
+import warnings
 
 import numpy as np
 import pymc as pm
 
-from bayes_hcc.errors import ModelError
+from bayes_hcc.errors import DataWarning, ModelError, data_notes, warn
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.models.assemble import assemble, spec_attrs
 from bayes_hcc.models.fit import Fit
@@ -70,6 +71,30 @@ def graph_builder(model, ep, family, priors, data, X, key):
     return builder
 
 
+def _prepare_noting(model, trial, endpoint):
+    """``prepare``, and what the data warn of for this fit, kept with it (``Fit.data_notes``:
+    its report and footnotes say them). The model's DataWarnings (a site without events
+    under fixed site effects, cut points past the follow-up) are still shown to the user,
+    from the user's line; the data's own (small sites, an arm without events: shown when
+    they were read or cut) are only recorded."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        prepared = prepare(model, trial, endpoint)
+    for w in caught:
+        if issubclass(w.category, DataWarning):
+            warn(str(w.message), w.category)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
+                                   source=w.source)
+    seen = []
+    if hasattr(trial, "data_warnings"):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            trial.data_warnings([endpoint])
+    notes = data_notes(seen)
+    return prepared, notes + [n for n in data_notes(caught) if n not in notes]
+
+
 def _seed(random_seed) -> int:
     if random_seed is None:
         return int(np.random.SeedSequence().entropy % (2**32))
@@ -124,7 +149,7 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
     if not isinstance(log_likelihood, (bool, np.bool_)):
         raise ModelError(f"log_likelihood={log_likelihood!r} must be True or False (a string "
                          "such as 'false' would count as True).")
-    ep, family, priors, X, scale, data, key = prepare(model, trial, endpoint)
+    (ep, family, priors, X, scale, data, key), notes = _prepare_noting(model, trial, endpoint)
     seed = _seed(random_seed)
     cores = cores or max(1, min(chains, os.cpu_count() or 1))
     t0 = time.perf_counter()
@@ -166,6 +191,7 @@ def sample_model(model, trial, endpoint, *, draws, tune, chains, cores, random_s
                                              "sampling": round(t2 - t1, 4),
                                              "assemble": round(time.perf_counter() - t2, 4)})
     dt.attrs["analysis_mode"] = "exploratory" if exploratory else "confirmatory"
+    dt.attrs["data_notes"] = json.dumps(notes)
     fit = Fit(dt)
     if check:
         fit.warn_if_unreliable()

@@ -1,0 +1,55 @@
+"""What the data warned of when a fit was made stays with the fit: its report and table
+footnotes say it, after saving and loading too."""
+
+import warnings
+
+import pytest
+
+import bayes_hcc as bh
+from bayes_hcc.validation.coverage import DEFAULT_SCENARIO
+
+
+@pytest.fixture(scope="module")
+def tiny_sites():
+    """A simulated trial with sites of 3 and 2 patients; with this seed the 3-patient site
+    has no deaths (checked below from the data)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.DataWarning)
+        return bh.simulate_trial(**{**DEFAULT_SCENARIO, "site_sizes": [40, 30, 30, 25, 3, 2]},
+                                 random_seed=3)
+
+
+def test_a_fit_keeps_what_its_data_warned_of(tiny_sites, tmp_path):
+    ep = tiny_sites.endpoint("os")
+    quiet = [s for i, s in enumerate(ep.sites) if ep.event[ep.site == i].sum() == 0]
+    assert quiet == ["site05"]
+    # what the data say of themselves, as when they were read
+    with warnings.catch_warnings(record=True) as read:
+        warnings.simplefilter("always")
+        tiny_sites.data_warnings(["os"])
+    own = [str(w.message).rstrip(".") for w in read]
+    assert len(own) == 1 and "'site06' (2)" in own[0]
+    # the model's warning is still shown, from the user's line
+    with pytest.warns(bh.DataWarning, match=r"site\(s\) 'site05' have no events") as shown:
+        fit = bh.WeibullPH(site_effect="fixed").fit(tiny_sites, "os", draws=100, tune=100,
+                                                    chains=1, random_seed=1, check=False)
+    assert all(w.filename == __file__ for w in shown)
+    model_note = str(shown[0].message).rstrip(".")
+    assert fit.data_notes == own + [model_note]
+    fit.save(tmp_path / "fit.nc")
+    loaded = bh.load_fit(tmp_path / "fit.nc")
+    assert loaded.data_notes == fit.data_notes
+    assert "The data warned: " + "; ".join(fit.data_notes) + "." in bh.fit_footnotes(loaded)
+    # the report says them too, and builds for a fit of one chain (the rank plot, which
+    # compares chains, says why it is empty: it raised from inside arviz-plots)
+    text = bh.report(loaded, tmp_path / "report.html").read_text()
+    assert "The data warned:" in text and "site05" in text and "site06" in text
+    fig = bh.plot_rank(loaded)
+    assert "compares chains" in fig.axes[0].texts[0].get_text()
+
+
+def test_a_fit_of_data_that_warn_of_nothing_has_no_notes(example_trial):
+    fit = bh.WeibullPH().fit(example_trial, "os", draws=100, tune=100, chains=2,
+                             random_seed=1, check=False)
+    assert fit.data_notes == []
+    assert not any(n.startswith("The data warned") for n in bh.fit_footnotes(fit))
