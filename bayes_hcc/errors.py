@@ -81,6 +81,65 @@ def data_notes(caught) -> list[str]:
 
 
 @contextlib.contextmanager
+def noted_data_warnings():
+    """A step of a fit whose DataWarnings the fit keeps (``data_notes``) and still shows:
+    yields a list that holds their texts (``data_notes``) when the block ends. They are
+    shown from the user's line (``warn``); other warnings are passed on as they came."""
+    import warnings
+
+    notes: list[str] = []
+    shown: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            try:
+                yield notes
+            finally:
+                shown = list(caught)
+    finally:  # shown when the step failed too, as they were before it raised
+        for w in shown:
+            if issubclass(w.category, DataWarning):
+                _warn_from_user_line(str(w.message), w.category)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
+                                       source=w.source)
+        notes.extend(data_notes(shown))
+
+
+def _warn_from_user_line(message: str, category) -> None:
+    """``warn`` from inside a context manager's exit: the first frame outside this package
+    and contextlib is the user's line (``warnings.warn``'s ``skip_file_prefixes`` gave
+    contextlib's own line there), with that module's once-per-line registry."""
+    import os
+    import sys
+    import warnings
+
+    package = os.path.dirname(__file__) + os.sep
+    frame = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename.startswith(package)
+                                 or frame.f_code.co_filename == contextlib.__file__):
+        frame = frame.f_back
+    if frame is None:  # called from the package alone (no user frame): as warn does
+        warn(message, category)
+        return
+    globs = frame.f_globals
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
+                           module=globs.get("__name__"),
+                           registry=globs.setdefault("__warningregistry__", {}))
+
+
+def recorded_data_warnings(emit) -> list[str]:
+    """The texts of the DataWarnings ``emit()`` gives, recorded and not shown (the data's
+    own warnings, shown when they were read or cut, kept by a fit of them)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        emit()
+    return data_notes(caught)
+
+
+@contextlib.contextmanager
 def only_data_warnings():
     """Silence a fit's warnings except the DataWarnings (a fixed effect of a site without
     events yet, a cut point past the follow-up): for a fit whose convergence a verdict

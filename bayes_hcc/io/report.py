@@ -144,9 +144,7 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     versions = json.loads(attrs.get("package_versions", "{}"))
     recon = (f"<p class='fail'>{html.escape(reconstruction_statement(fit.reconstruction))}."
              "</p>" if fit.reconstruction else "")
-    if fit.data_notes:  # what the data warned of when the fit was made
-        recon += ("<p class='fail'>The data warned:</p><ul>"
-                  + "".join(f"<li>{html.escape(n)}.</li>" for n in fit.data_notes) + "</ul>")
+    recon += _data_notes_html(fit)
     body = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>bayes-hcc report: {html.escape(fit.endpoint.upper())}</title><style>{_CSS}</style></head>
 <body><h1>Bayesian analysis of {html.escape(fit.endpoint.upper())}:
@@ -178,6 +176,14 @@ Carlo standard error. Also as CSV, Markdown and LaTeX:
 """
     path.write_text(body, encoding="utf-8")
     return path
+
+
+def _data_notes_html(fit) -> str:
+    """What the data warned of when the fit was made (``data_notes``), as a list."""
+    if not fit.data_notes:
+        return ""
+    return ("<p class='fail'>The data warned:</p><ul>"
+            + "".join(f"<li>{html.escape(n)}.</li>" for n in fit.data_notes) + "</ul>")
 
 
 def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
@@ -248,7 +254,7 @@ not proportional under this model: their comparisons are medians and RMST. Curve
 estimand {html.escape(estimand)}. Times in {html.escape(data.time_unit)}. bayes-hcc
 {html.escape(versions.get('bayes-hcc', '?'))}; data fingerprint
 <code>{html.escape(str(fit.data_fingerprint or 'arrays')[:16])}</code>; seed {fit.random_seed}.</p>
-<h2>Data</h2>{patterns.to_html()}
+<h2>Data</h2>{_data_notes_html(fit)}{patterns.to_html()}
 <h2>Model and priors as used</h2><pre>{html.escape(json.dumps(fit.model.settings(), indent=1))}</pre>
 {priors.to_html()}
 <h2>Diagnostics</h2>{verdict}{diag.to_html(float_format=lambda x: f'{x:.4g}')}

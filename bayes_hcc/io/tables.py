@@ -214,8 +214,7 @@ def fit_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
                  + ", ".join(f"{a} {v:.3g}" for a, v in fit.follow_up_by_arm().items()) + ".")
     if fit.reconstruction:
         notes.append(reconstruction_statement(fit.reconstruction) + ".")
-    if fit.data_notes:
-        notes.append("The data warned: " + "; ".join(fit.data_notes) + ".")
+    notes += _data_notes_footnote(fit)
     for name, where in fit.prior_provenance.items():
         ess = where.get("ess_elir")
         ess_text = (f"{ess:.0f}" if isinstance(ess, (int, float))
@@ -434,6 +433,12 @@ def _illness_death_tables(fit, directory: Path, trial, formats, overwrite) -> li
     return out
 
 
+def _data_notes_footnote(fit) -> list[str]:
+    """The footnote of what the data warned of when ``fit`` was made (``data_notes``), or
+    none."""
+    return ["The data warned: " + "; ".join(fit.data_notes) + "."] if fit.data_notes else []
+
+
 def _illness_death_footnotes(fit, table: pd.DataFrame | None = None) -> list[str]:
     """What a reader of an illness-death fit's tables must know: the HR convention per
     transition and why OS and PFS have none, the estimand, the model and its priors as
@@ -463,6 +468,7 @@ def _illness_death_footnotes(fit, table: pd.DataFrame | None = None) -> list[str
              + "; ".join(f"{ep.upper()} " + ", ".join(
                  f"{a} {v:.3g}" for a, v in fit.follow_up_by_arm(ep).items())
                  for ep in ("os", "pfs", "ttp")) + "."]
+    notes += _data_notes_footnote(fit)
     if table is not None and "note" in table.columns:
         notes.append(_extrapolation_note(table))
     notes.append(f"Data fingerprint {str(fit.data_fingerprint or 'arrays')[:12]}; seed "

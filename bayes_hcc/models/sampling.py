@@ -7,12 +7,11 @@ import json
 import os
 import threading
 import time
-import warnings
 
 import numpy as np
 import pymc as pm
 
-from bayes_hcc.errors import DataWarning, ModelError, data_notes, warn
+from bayes_hcc.errors import ModelError, noted_data_warnings, recorded_data_warnings
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.models.assemble import assemble, spec_attrs
 from bayes_hcc.models.fit import Fit
@@ -73,26 +72,15 @@ def graph_builder(model, ep, family, priors, data, X, key):
 
 def _prepare_noting(model, trial, endpoint):
     """``prepare``, and what the data warn of for this fit, kept with it (``Fit.data_notes``:
-    its report and footnotes say them). The model's DataWarnings (a site without events
-    under fixed site effects, cut points past the follow-up) are still shown to the user,
-    from the user's line; the data's own (small sites, an arm without events: shown when
-    they were read or cut) are only recorded."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
+    its report and footnotes say them): the data's own warnings for the endpoint (small
+    sites, an arm without events: shown when they were read or cut, only recorded here)
+    and the model's (a site without events under fixed site effects, cut points past the
+    follow-up: still shown)."""
+    with noted_data_warnings() as model_notes:
         prepared = prepare(model, trial, endpoint)
-    for w in caught:
-        if issubclass(w.category, DataWarning):
-            warn(str(w.message), w.category)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
-                                   source=w.source)
-    seen = []
-    if hasattr(trial, "data_warnings"):
-        with warnings.catch_warnings(record=True) as seen:
-            warnings.simplefilter("always")
-            trial.data_warnings([endpoint])
-    notes = data_notes(seen)
-    return prepared, notes + [n for n in data_notes(caught) if n not in notes]
+    notes = (recorded_data_warnings(lambda: trial.data_warnings([endpoint]))
+             if hasattr(trial, "data_warnings") else [])
+    return prepared, notes + [n for n in model_notes if n not in notes]
 
 
 def _seed(random_seed) -> int:

@@ -132,6 +132,13 @@ class IllnessDeathFit:
         return self.datatree.attrs.get("analysis_mode", "confirmatory")
 
     @property
+    def data_notes(self) -> list[str]:
+        """What the data warned of for this fit, recorded when it was fitted (a transition
+        without events in an arm, progression recorded at death, small sites), as
+        ``Fit.data_notes``; its report and footnotes say them."""
+        return list(json.loads(self.datatree.attrs.get("data_notes", "[]")))
+
+    @property
     def random_seed(self) -> int:
         return int(json.loads(self.datatree.attrs["sampler_settings"])["seed"])
 

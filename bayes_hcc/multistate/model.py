@@ -30,7 +30,8 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from bayes_hcc.errors import (DataWarning, ModelError, SpecError, bool_flags, repeated, warn,
+from bayes_hcc.errors import (DataWarning, ModelError, SpecError, bool_flags,
+                              noted_data_warnings, recorded_data_warnings, repeated, warn,
                               whole_number)
 from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
 from bayes_hcc.families.piecewise import quantile_cuts
@@ -392,9 +393,13 @@ class IllnessDeath:
             return fit
         check_sampler_settings(draws=draws, tune=tune, chains=chains, seed=random_seed,
                                target_accept=target_accept)
-        data = self._data(trial, progression, death, "IllnessDeath.fit")
+        with noted_data_warnings() as model_notes:  # kept with the fit (data_notes)
+            data = self._data(trial, progression, death, "IllnessDeath.fit")
+            fams = self.families(data)
+        notes = (recorded_data_warnings(lambda: trial.data_warnings([progression, death]))
+                 if hasattr(trial, "data_warnings") else [])
+        notes += [n for n in model_notes if n not in notes]
         n_sites = len(data.sites)
-        fams = self.families(data)
         priors = [self.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]
         arrays = self._data_arrays(data, fams)
         key = json.dumps({"model": "illness_death", "families": [f.structure() for f in fams],
@@ -425,6 +430,7 @@ class IllnessDeath:
                                      "sampling": round(t2 - t1, 4)})
         if exploratory:
             fit.datatree.attrs["analysis_mode"] = "exploratory"
+        fit.datatree.attrs["data_notes"] = json.dumps(notes)
         if not isinstance(trial, IllnessDeathData):
             fit.datatree.attrs["data_fingerprint"] = trial.fingerprint
             fit.datatree.attrs["endpoints"] = json.dumps({"progression": progression,

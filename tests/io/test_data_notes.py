@@ -53,3 +53,27 @@ def test_a_fit_of_data_that_warn_of_nothing_has_no_notes(example_trial):
                              random_seed=1, check=False)
     assert fit.data_notes == []
     assert not any(n.startswith("The data warned") for n in bh.fit_footnotes(fit))
+
+
+def test_an_illness_death_fit_keeps_what_its_data_warned_of(example_trial):
+    """The example trial with no progression seen in the TACE-sorafenib arm: the model
+    warns that two transitions have no events there (still shown), and the fit keeps it
+    with the data's own warning (TTP: an arm without events) for its footnotes."""
+    frame = example_trial.to_frame()
+    raw = frame[["patient_id", "site", "arm", "randomization_date", "progression_date",
+                 "death_date", "last_followup_date", "last_progression_free_date"]].copy()
+    t = raw["arm"] == "tace_sorafenib"
+    raw.loc[t, "last_progression_free_date"] = raw.loc[
+        t, ["last_progression_free_date", "progression_date"]].max(axis=1)
+    raw.loc[t, "progression_date"] = None
+    with pytest.warns(bh.DataWarning, match="ttp: arm 'tace_sorafenib' has no events"):
+        trial = bh.read_trial(raw)
+    with pytest.warns(bh.DataWarning, match="no events seen for: progression in arm "
+                      "'tace_sorafenib'; death after progression") as shown:
+        fit = bh.IllnessDeath("weibull_ph").fit(trial, draws=100, tune=100, chains=2,
+                                                random_seed=1, check=False)
+    assert all(w.filename == __file__ for w in shown)
+    assert len(fit.data_notes) == 2
+    assert fit.data_notes[0].startswith("ttp: arm 'tace_sorafenib' has no events")
+    assert fit.data_notes[1] == str(shown[0].message).rstrip(".")
+    assert "The data warned: " + "; ".join(fit.data_notes) + "." in bh.fit_footnotes(fit)
