@@ -61,11 +61,26 @@ class CacheWarning(UserWarning):
 
 def warn(message: str, category: type[Warning]) -> None:
     """Issue a warning attributed to the first caller outside this package (the user's
-    line in a notebook or script), however deep inside the package it arose."""
+    line in a notebook or script), however deep inside the package it arose, with that
+    module's once-per-line registry. contextlib's frames are passed over too: a warning
+    issued as a context manager exits (``noted_data_warnings``) came from the user's
+    ``with``, where ``warnings.warn(skip_file_prefixes=...)`` named contextlib's line."""
     import os
+    import sys
     import warnings
 
-    warnings.warn(message, category, skip_file_prefixes=(os.path.dirname(__file__) + os.sep,))
+    package = os.path.dirname(__file__) + os.sep
+    frame = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename.startswith(package)
+                                 or frame.f_code.co_filename == contextlib.__file__):
+        frame = frame.f_back
+    if frame is None:  # the package alone on the stack (no user frame)
+        warnings.warn(message, category, stacklevel=2)
+        return
+    globs = frame.f_globals
+    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
+                           module=globs.get("__name__"),
+                           registry=globs.setdefault("__warningregistry__", {}))
 
 
 def data_notes(caught) -> list[str]:
@@ -99,44 +114,28 @@ def noted_data_warnings():
     finally:  # shown when the step failed too, as they were before it raised
         for w in shown:
             if issubclass(w.category, DataWarning):
-                _warn_from_user_line(str(w.message), w.category)
+                warn(str(w.message), w.category)
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
                                        source=w.source)
         notes.extend(data_notes(shown))
 
 
-def _warn_from_user_line(message: str, category) -> None:
-    """``warn`` from inside a context manager's exit: the first frame outside this package
-    and contextlib is the user's line (``warnings.warn``'s ``skip_file_prefixes`` gave
-    contextlib's own line there), with that module's once-per-line registry."""
-    import os
-    import sys
+@contextlib.contextmanager
+def recorded_data_warnings():
+    """Record, and not show, the warnings of a block: yields a list that holds the texts
+    of its DataWarnings (``data_notes``) when the block ends. For a simulated trial's
+    record (a coverage study, a design simulation) and for the data's own warnings a fit
+    keeps (shown when the data were read or cut)."""
     import warnings
 
-    package = os.path.dirname(__file__) + os.sep
-    frame = sys._getframe(1)
-    while frame is not None and (frame.f_code.co_filename.startswith(package)
-                                 or frame.f_code.co_filename == contextlib.__file__):
-        frame = frame.f_back
-    if frame is None:  # called from the package alone (no user frame): as warn does
-        warn(message, category)
-        return
-    globs = frame.f_globals
-    warnings.warn_explicit(message, category, frame.f_code.co_filename, frame.f_lineno,
-                           module=globs.get("__name__"),
-                           registry=globs.setdefault("__warningregistry__", {}))
-
-
-def recorded_data_warnings(emit) -> list[str]:
-    """The texts of the DataWarnings ``emit()`` gives, recorded and not shown (the data's
-    own warnings, shown when they were read or cut, kept by a fit of them)."""
-    import warnings
-
+    notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        emit()
-    return data_notes(caught)
+        try:
+            yield notes
+        finally:
+            notes.extend(data_notes(caught))
 
 
 @contextlib.contextmanager

@@ -321,6 +321,15 @@ class TrialData:
         warn_small(self._frame, self.endpoints if endpoints is None else tuple(endpoints),
                    self.control, self.treatment)
 
+    def data_notes(self, endpoints=None) -> list[str]:
+        """The texts of ``data_warnings``, recorded and not shown: what a fit of these data
+        keeps (``Fit.data_notes``)."""
+        from bayes_hcc.errors import recorded_data_warnings
+
+        with recorded_data_warnings() as notes:
+            self.data_warnings(endpoints)
+        return notes
+
     @bool_flags
     def cut(self, date, *, warn: bool = True) -> TrialData:
         """The data as known at calendar ``date``.

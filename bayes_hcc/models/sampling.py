@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pymc as pm
 
-from bayes_hcc.errors import ModelError, noted_data_warnings, recorded_data_warnings
+from bayes_hcc.errors import ModelError, noted_data_warnings
 from bayes_hcc.families.base import CENTRED_SUFFIX
 from bayes_hcc.models.assemble import assemble, spec_attrs
 from bayes_hcc.models.fit import Fit
@@ -78,8 +78,7 @@ def _prepare_noting(model, trial, endpoint):
     follow-up: still shown)."""
     with noted_data_warnings() as model_notes:
         prepared = prepare(model, trial, endpoint)
-    notes = (recorded_data_warnings(lambda: trial.data_warnings([endpoint]))
-             if hasattr(trial, "data_warnings") else [])
+    notes = trial.data_notes([endpoint]) if hasattr(trial, "data_notes") else []
     return prepared, notes + [n for n in model_notes if n not in notes]
 
 

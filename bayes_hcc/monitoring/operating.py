@@ -22,7 +22,7 @@ import pandas as pd
 
 from bayes_hcc.units import DAYS_PER_UNIT
 from bayes_hcc.errors import (BayesHCCError, DataWarning, TrialDataError, bool_flags,
-                              data_notes, refuse_ignored, warn)
+                              recorded_data_warnings, refuse_ignored, warn)
 from bayes_hcc.mcerror import mean_interval, wilson_interval
 from bayes_hcc.monitoring.interim import decide, look_date
 from bayes_hcc.monitoring.plan import load_plan, too_few_events
@@ -158,11 +158,10 @@ def _design_trial(payload) -> dict:
     # Small simulated sites are part of the scenario: what the data warn of at its looks (a
     # site without deaths under fixed site effects, say) is recorded with the trial, not
     # printed by every worker; convergence is recorded per look.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with recorded_data_warnings() as notes:
         out = _run_plan(plan, simulate_trial(**kwargs, random_seed=seed), seed, refit,
                         *screen, settle=settle)
-    out["data_warnings"] = "; ".join(data_notes(caught))
+    out["data_warnings"] = "; ".join(notes)
     if screen:  # the whole trial's worker seconds, for the cost split (settings only)
         out["seconds_trial"] = time.perf_counter() - t0
     return out

@@ -31,7 +31,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayes_hcc.errors import (DataWarning, ModelError, SpecError, bool_flags,
-                              noted_data_warnings, recorded_data_warnings, repeated, warn,
+                              noted_data_warnings, repeated, warn,
                               whole_number)
 from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
 from bayes_hcc.families.piecewise import quantile_cuts
@@ -396,8 +396,8 @@ class IllnessDeath:
         with noted_data_warnings() as model_notes:  # kept with the fit (data_notes)
             data = self._data(trial, progression, death, "IllnessDeath.fit")
             fams = self.families(data)
-        notes = (recorded_data_warnings(lambda: trial.data_warnings([progression, death]))
-                 if hasattr(trial, "data_warnings") else [])
+        notes = (trial.data_notes([progression, death]) if hasattr(trial, "data_notes")
+                 else [])
         notes += [n for n in model_notes if n not in notes]
         n_sites = len(data.sites)
         priors = [self.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_hcc.errors import (BayesHCCError, ModelError, as_numbers, bool_flags, data_notes,
-                              did_you_mean)
+from bayes_hcc.errors import (BayesHCCError, ModelError, as_numbers, bool_flags, did_you_mean,
+                              recorded_data_warnings)
 from bayes_hcc.mcerror import wilson_interval
 from bayes_hcc.models.base import PiecewiseExponential, SurvivalModel, WeibullPH
 from bayes_hcc.quantities.core import median_survival
@@ -48,8 +48,7 @@ def _trial_intervals(payload) -> dict:
     # what the data warn of (a site without events under fixed site effects, say) is
     # recorded per trial, not printed by every worker nor lost; convergence is recorded
     # below
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with recorded_data_warnings() as notes:
         trial = simulate_trial(**scenario, random_seed=seed)
         fit = model.fit(trial, endpoint, random_seed=seed, check=False,
                         **{"log_likelihood": False, **fit_kw})
@@ -66,7 +65,7 @@ def _trial_intervals(payload) -> dict:
     out = {"seed": int(seed), "n_events": int(trial.endpoint(endpoint).n_events),
            "divergences": int(fit.datatree["sample_stats"]["diverging"].sum()),
            "converged": True, "failed_checks": ", ".join(fit.failed_checks()),
-           "data_warnings": "; ".join(data_notes(caught))}
+           "data_warnings": "; ".join(notes)}
     out["converged"] = not out["failed_checks"]
     for q in QUANTITIES:
         d = draws[q]
