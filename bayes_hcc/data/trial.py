@@ -317,9 +317,18 @@ class TrialData:
     # -- data cuts ------------------------------------------------------------------------
     def data_warnings(self, endpoints=None) -> None:
         """Issue the DataWarnings of these data (small sites; arms without events) for
-        ``endpoints`` (default: all)."""
-        warn_small(self._frame, self.endpoints if endpoints is None else tuple(endpoints),
-                   self.control, self.treatment)
+        ``endpoints`` (default: all), a list of endpoint names."""
+        if endpoints is None:
+            endpoints = self.endpoints
+        elif isinstance(endpoints, str):  # "os" was read letter by letter
+            raise TrialDataError(f"endpoints={endpoints!r} must be a list of endpoint names, "
+                                 f"e.g. [{endpoints!r}].")
+        unknown = [e for e in endpoints if str(e).lower() not in self.endpoints]
+        if unknown:  # a KeyError for a column of the table before
+            raise TrialDataError(f"endpoint(s) {', '.join(map(repr, unknown))} not in these "
+                                 f"data; available: {', '.join(self.endpoints)}.")
+        warn_small(self._frame, tuple(str(e).lower() for e in endpoints), self.control,
+                   self.treatment)
 
     def data_notes(self, endpoints=None) -> list[str]:
         """The texts of ``data_warnings``, recorded and not shown: what a fit of these data

@@ -77,3 +77,12 @@ def test_an_illness_death_fit_keeps_what_its_data_warned_of(example_trial):
     assert fit.data_notes[0].startswith("ttp: arm 'tace_sorafenib' has no events")
     assert fit.data_notes[1] == str(shown[0].message).rstrip(".")
     assert "The data warned: " + "; ".join(fit.data_notes) + "." in bh.fit_footnotes(fit)
+
+
+def test_the_data_notes_of_endpoints_not_in_the_data_are_refused(example_trial):
+    assert example_trial.data_notes(["os"]) == []
+    with pytest.raises(bh.TrialDataError, match=r"endpoint\(s\) 'xyz' not in these data; "
+                       "available: os, pfs, ttp"):
+        example_trial.data_notes(["os", "xyz"])  # a KeyError for a column before
+    with pytest.raises(bh.TrialDataError, match=r"a list of endpoint names, e.g. \['os'\]"):
+        example_trial.data_notes("os")
