@@ -90,6 +90,15 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _figures_and_provenance(figs, attrs) -> str:
+    """The end of a report: its figures (name, base64 PNG) and what produced it."""
+    images = "".join(f'<h3>{html.escape(n)}</h3><img alt="{html.escape(n)}" '
+                     f'src="data:image/png;base64,{b}">' for n, b in figs)
+    provenance = json.dumps({k: attrs[k] for k in sorted(attrs)}, indent=1, default=str)
+    return (f"<h2>Figures</h2>\n{images}\n<h2>Provenance</h2><pre>{html.escape(provenance)}"
+            "</pre>\n</body></html>\n")
+
+
 @bool_flags
 def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int = 0) -> Path:
     """Write a self-contained HTML report of ``fit`` and its headline table.
@@ -169,11 +178,7 @@ almost no censoring).</p>
 estimand, the interval, the landmarks, the RMST horizon and the HR thresholds); MCSE = Monte
 Carlo standard error. Also as CSV, Markdown and LaTeX:
 {html.escape(stem.name)}.csv / .md / .tex.</p>
-<h2>Figures</h2>
-{''.join(f'<h3>{html.escape(n)}</h3><img alt="{html.escape(n)}" src="data:image/png;base64,{b}">' for n, b in figs)}
-<h2>Provenance</h2><pre>{html.escape(json.dumps({k: attrs[k] for k in sorted(attrs)}, indent=1, default=str))}</pre>
-</body></html>
-"""
+{_figures_and_provenance(figs, attrs)}"""
     path.write_text(body, encoding="utf-8")
     return path
 
@@ -264,10 +269,6 @@ estimand {html.escape(estimand)}. Times in {html.escape(data.time_unit)}. bayes-
 model's extrapolation, not an estimate from these data. Also as CSV, Markdown and LaTeX:
 {html.escape(stem.name)}.csv / .md / .tex.</p>
 <h2>Probability that {html.escape(t)} is better</h2>{sup.to_html(float_format=fmt)}
-<h2>Figures</h2>
-{''.join(f'<h3>{html.escape(n)}</h3><img alt="{html.escape(n)}" src="data:image/png;base64,{b}">' for n, b in figs)}
-<h2>Provenance</h2><pre>{html.escape(json.dumps({k: attrs[k] for k in sorted(attrs)}, indent=1, default=str))}</pre>
-</body></html>
-"""
+{_figures_and_provenance(figs, attrs)}"""
     path.write_text(body, encoding="utf-8")
     return path

@@ -336,10 +336,6 @@ def _illness_death_row(row: dict, spec: ModelSpec, trial, fast: bool) -> dict:
     r = fit.rmst(tau, estimand=rep["estimand"]).sel(arm="difference")[curve].values.ravel() \
         if tau > 0 else np.nan
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
-    if "log_hr_dev" in fit.datatree["posterior"] and tau > 0:
-        m = marginal_hazard_ratio(fit, [tau], estimand=rep["estimand"]).values.ravel()
-        note.append(f"HR averaged over time (cumulative hazards' ratio) to {tau:g} "
-                    f"{fit.time_unit}: {np.median(m):.2f}")
     e = trial.endpoint(ep)
     freq = classical_comparison(np.asarray(e.time, float), np.asarray(e.event),
                                 np.asarray(e.arm), trial.arms, time_unit=trial.time_unit)
