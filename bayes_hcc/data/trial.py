@@ -588,12 +588,18 @@ class TrialData:
         f = self._frame
         n_arm = f["arm"].value_counts()
         arms = ", ".join(f"{a} {int(n_arm.get(a, 0))}" for a in self.arms)
-        ev = ", ".join(f"{e.upper()} {int(f[f'{e}_event'].sum())} events" for e in self.endpoints)
+        ev = ", ".join(_count(int(f[f"{e}_event"].sum()), f"{e.upper()} ", "event")
+                       for e in self.endpoints)
         cut = f" | cut {self.cut_date.date()}" if self.cut_date is not None else ""
         synth = " | SYNTHETIC" if self.truth is not None else ""
         synth += " | RECONSTRUCTED from published curves" if self.reconstruction else ""
         return (f"TrialData | {self.n_patients} patients | 2 arms ({arms}) | "
-                f"{len(self.sites)} sites | {ev}{cut} | {self.time_unit}{synth}")
+                f"{_count(len(self.sites), '', 'site')} | {ev}{cut} | {self.time_unit}{synth}")
+
+
+def _count(n: int, prefix: str, noun: str) -> str:
+    """"OS 1 event", "OS 3 events": a count with its noun in the number it needs."""
+    return f"{prefix}{n} {noun}{'' if n == 1 else 's'}"
 
 
 def require_trial(trial, where: str) -> TrialData:

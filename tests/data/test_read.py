@@ -1,5 +1,6 @@
 """read_trial: derivation of OS/PFS/TTP from dates, and every validation case."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,12 @@ def test_times_layout_and_repr_fingerprint():
     trial = bh.read_trial(times_frame())
     assert trial.endpoints == ("os", "pfs", "ttp")
     assert "4 patients" in repr(trial) and "OS 3 events" in repr(trial)
+    assert "| 2 sites |" in repr(trial)
+    one = times_frame().assign(site="A", ttp_event=[1, 0, 0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bh.DataWarning)  # an arm without TTP events
+        single = repr(bh.read_trial(one))
+    assert "| 1 site |" in single and "TTP 1 event |" in single  # not "1 sites", "1 events"
     again = bh.read_trial(times_frame())
     assert trial.fingerprint == again.fingerprint
     changed = times_frame()
