@@ -179,6 +179,62 @@ class Fit:
                 f"{p.sizes['draw']} draws | seed {self.random_seed}"
                 + (" | RECONSTRUCTED data" if self.reconstruction else ""))
 
+    def _repr_html_(self) -> str:
+        """What a notebook shows for a fit: the line ``repr`` gives, the arm effect's
+        posterior (median, 95% equal-tailed interval, the probability of the treatment's
+        side of 1 with its Monte Carlo error), the convergence verdict and what the data
+        warned of; ``bh.summarize`` has the rest."""
+        import html
+
+        from bayes_hcc.convergence import probability_mcse
+
+        effect = self.family.effect
+        log_ratio = self.datatree["posterior"][effect.name]
+        lower, median, upper = np.quantile(np.exp(log_ratio.to_numpy()), [0.025, 0.5, 0.975])
+        p, mcse, bound = probability_mcse(effect.favours_treatment(log_ratio))
+        trt, ctrl = (html.escape(a) for a in self.arms[::-1])
+        if effect.ratio == "HR":
+            label = f"HR = hazard({trt}) / hazard({ctrl})"
+            if "log_hr_dev" in self.datatree["posterior"]:
+                label += ", geometric mean over intervals"
+        else:
+            label = f"time ratio ({trt} / {ctrl}; no single HR)"
+        on = self.conditioned_on()
+        label += (f"; conditional on {html.escape(' and '.join(on))}" if on else "")
+        mc = f"MCSE &lt; {mcse:.2g}" if bound else f"MCSE {mcse:.4f}"
+        problems = self.convergence_problems()
+        exploratory = self.analysis_mode == "exploratory"
+        if problems:
+            verdict = ("<b style='color:#cf222e'>Diagnostics FAILED</b>"
+                       + (" (exploratory thresholds: fast mode)" if exploratory else "")
+                       + ": " + html.escape("; ".join(problems))
+                       + ". The posterior may be unreliable; bh.check(fit) explains each check.")
+        else:
+            verdict = "<b style='color:#1a7f37'>Diagnostics OK</b>" + (
+                " (exploratory: fast mode, not for inference)" if exploratory else "")
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.data_notes)
+        return (f"<p><code>{html.escape(repr(self))}</code></p>"
+                f"<p>{label}: <b>{median:.3g}</b> (95% CrI {lower:.3g} to {upper:.3g}); "
+                f"P({html.escape(effect.event())}) = {p:.3f} ({mc})</p><p>{verdict}</p>"
+                + (f"<p>The data warned:</p><ul>{notes}</ul>" if notes else "")
+                + "<p><code>bh.summarize(fit)</code>: medians, survival at landmarks, RMST, "
+                "the marginal HR and the frequentist companion.</p>")
+
+    def conditioned_on(self) -> list[str]:
+        """What the model's arm effect is conditional on, in words: covariates and site
+        terms (a treatment-by-site effect makes it the effect at a typical site, even
+        without site effects on the baseline) and strata. Empty: the effect is marginal."""
+        out = []
+        if self.settings.get("covariates"):
+            out.append("covariates " + ", ".join(self.settings["covariates"]))
+        if self.site_effect != "none":
+            out.append(f"site ({self.site_effect} effects)")
+        if self.arm_by_site:
+            out.append("a typical site's treatment-by-site effect (0)")
+        if self.strata:
+            out.append(f"stratum ({self.settings['strata']}: a baseline hazard per stratum)")
+        return out
+
     @property
     def data_notes(self) -> list[str]:
         """What the data warned of for this fit (``bh.DataWarning`` texts, recorded when it

@@ -395,19 +395,8 @@ def _note_shortened(table, row, given, used, fit, unit) -> None:
 
 
 def _conditioned_on(fit) -> list:
-    """What the model's arm effect is conditional on: covariates and site terms (a
-    treatment-by-site effect makes it the effect at a typical site, even without site
-    effects on the baseline)."""
-    out = []
-    if fit.settings.get("covariates"):
-        out.append("covariates " + ", ".join(fit.settings["covariates"]))
-    if fit.site_effect != "none":
-        out.append(f"site ({fit.site_effect} effects)")
-    if fit.arm_by_site:
-        out.append("a typical site's treatment-by-site effect (0)")
-    if fit.strata:
-        out.append(f"stratum ({fit.settings['strata']}: a baseline hazard per stratum)")
-    return out
+    """What the model's arm effect is conditional on (``Fit.conditioned_on``)."""
+    return fit.conditioned_on()
 
 
 def conditional_statement(fit) -> str:

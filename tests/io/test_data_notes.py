@@ -1,6 +1,7 @@
 """What the data warned of when a fit was made stays with the fit: its report and table
 footnotes say it, after saving and loading too."""
 
+import html
 import warnings
 
 import pytest
@@ -46,6 +47,11 @@ def test_a_fit_keeps_what_its_data_warned_of(tiny_sites, tmp_path):
     assert "The data warned:" in text and "site05" in text and "site06" in text
     fig = bh.plot_rank(loaded)
     assert "compares chains" in fig.axes[0].texts[0].get_text()
+    # and a notebook shows them, with the failed checks of this one short chain
+    shown = loaded._repr_html_()
+    problems = loaded.convergence_problems()
+    assert problems and "Diagnostics FAILED" in shown and "OK" not in shown
+    assert all(html.escape(n) in shown for n in fit.data_notes + problems)
 
 
 def test_a_fit_of_data_that_warn_of_nothing_has_no_notes(example_trial):

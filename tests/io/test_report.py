@@ -110,6 +110,22 @@ def test_site_effects_forest_shows_treatment_by_site_effects():
                                                          axis=0).T.tolist()), rtol=1e-10)
 
 
+def test_a_notebook_shows_the_effect_and_the_verdict(fit):
+    """``fit`` in a notebook: the arm effect's median and 95% interval (the same numbers as
+    bh.hazard_ratio), P(HR < 1) with its MCSE (bh.prob_superiority) and the diagnostics'
+    verdict (bh.check), what the HR is conditional on (bh.summarize's note), escaped."""
+    hr = bh.hazard_ratio(fit).to_numpy()
+    lo, med, hi = np.quantile(hr, [0.025, 0.5, 0.975])
+    p = bh.prob_superiority(fit)
+    shown = fit._repr_html_()
+    assert f"<b>{med:.3g}</b> (95% CrI {lo:.3g} to {hi:.3g})" in shown
+    assert f"P(HR &lt; 1) = {p.probability:.3f} (MCSE {p.mcse:.4f})" in shown
+    assert bh.check(fit, warn=False).ok and "Diagnostics OK" in shown
+    assert "conditional on site (random effects)" in bh.summarize(fit).loc["HR", "note"]
+    assert "conditional on site (random effects)" in shown
+    assert repr(fit) in shown and "FAILED" not in shown
+
+
 def test_report_is_self_contained_and_complete(fit, tmp_path):
     path = bh.report(fit, tmp_path / "report.html")
     text = path.read_text()

@@ -454,6 +454,12 @@ def test_aft_families_agree_with_lifelines(loader, model_cls, fitter):
         bh.hazard_ratio(fit)
     table = bh.summarize(fit)
     assert "time ratio (no single HR: not PH)" in table.index and "HR" not in table.index
+    # what a notebook shows: the time ratio and P(TR > 1), never an HR
+    tr = bh.time_ratio(fit).to_numpy()
+    shown = fit._repr_html_()
+    assert f"time ratio ({trial.arms[1]} / {trial.arms[0]}; no single HR)" in shown
+    assert f"<b>{np.median(tr):.3g}</b>" in shown and f"P(TR &gt; 1) = {np.mean(tr > 1):.3f}" \
+        in shown and "HR =" not in shown
 
 
 def test_fixed_site_effect_of_a_site_without_events_warns(example_trial):
