@@ -187,6 +187,7 @@ class Fit:
         import html
 
         from bayes_hcc.convergence import probability_mcse
+        from bayes_hcc.notebook import fit_card
 
         effect = self.family.effect
         log_ratio = self.datatree["posterior"][effect.name]
@@ -202,23 +203,12 @@ class Fit:
         on = self.conditioned_on()
         label += (f"; conditional on {html.escape(' and '.join(on))}" if on else "")
         mc = f"MCSE &lt; {mcse:.2g}" if bound else f"MCSE {mcse:.4f}"
-        problems = self.convergence_problems()
-        exploratory = self.analysis_mode == "exploratory"
-        if problems:
-            verdict = ("<b style='color:#cf222e'>Diagnostics FAILED</b>"
-                       + (" (exploratory thresholds: fast mode)" if exploratory else "")
-                       + ": " + html.escape("; ".join(problems))
-                       + ". The posterior may be unreliable; bh.check(fit) explains each check.")
-        else:
-            verdict = "<b style='color:#1a7f37'>Diagnostics OK</b>" + (
-                " (exploratory: fast mode, not for inference)" if exploratory else "")
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.data_notes)
-        return (f"<p><code>{html.escape(repr(self))}</code></p>"
-                f"<p>{label}: <b>{median:.3g}</b> (95% CrI {lower:.3g} to {upper:.3g}); "
-                f"P({html.escape(effect.event())}) = {p:.3f} ({mc})</p><p>{verdict}</p>"
-                + (f"<p>The data warned:</p><ul>{notes}</ul>" if notes else "")
-                + "<p><code>bh.summarize(fit)</code>: medians, survival at landmarks, RMST, "
-                "the marginal HR and the frequentist companion.</p>")
+        headline = (f"<p>{label}: <b>{median:.3g}</b> (95% CrI {lower:.3g} to {upper:.3g}); "
+                    f"P({html.escape(effect.event())}) = {p:.3f} ({mc})</p>")
+        return fit_card(repr(self), headline, self.convergence_problems(),
+                        self.analysis_mode == "exploratory", self.data_notes,
+                        "<code>bh.summarize(fit)</code>: medians, survival at landmarks, "
+                        "RMST, the marginal HR and the frequentist companion.")
 
     def conditioned_on(self) -> list[str]:
         """What the model's arm effect is conditional on, in words: covariates and site

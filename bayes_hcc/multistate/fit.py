@@ -119,6 +119,18 @@ class IllnessDeathFit:
         return (f"IllnessDeathFit | {self.model.baseline}, {self.model.time_scale}, "
                 f"{len(self.data)} patients | {n} draws | {parts}")
 
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the line ``repr`` gives, each transition's HR (median,
+        95% interval, P(HR < 1)), the diagnostics' verdict and what the data warned of."""
+        from bayes_hcc.notebook import fit_card
+
+        table = self.summary().to_html(float_format=lambda x: f"{x:.3g}")
+        return fit_card(repr(self), table, self.convergence_problems(),
+                        self.analysis_mode == "exploratory", self.data_notes,
+                        "<code>fit.medians()</code>, <code>fit.state_probabilities(times)</code>"
+                        ", <code>fit.rmst(tau)</code>, <code>fit.prob_superiority()</code>: "
+                        "OS, PFS and TTP from this one model.")
+
     # -- draws ----------------------------------------------------------------------------
     def _post(self):
         return self.datatree["posterior"].to_dataset()

@@ -83,6 +83,13 @@ def test_an_illness_death_fit_keeps_what_its_data_warned_of(example_trial):
     assert fit.data_notes[0].startswith("ttp: arm 'tace_sorafenib' has no events")
     assert fit.data_notes[1] == str(shown[0].message).rstrip(".")
     assert "The data warned: " + "; ".join(fit.data_notes) + "." in bh.fit_footnotes(fit)
+    # a notebook shows each transition's HR (as fit.summary), the verdict and the notes
+    shown = fit._repr_html_()
+    hr = fit.hazard_ratio()
+    for t in hr["transition"].values:
+        assert f"<td>{float(hr.sel(transition=t).median()):.3g}</td>" in shown
+    verdict = "Diagnostics FAILED" if fit.convergence_problems() else "Diagnostics OK"
+    assert verdict in shown and all(html.escape(n) in shown for n in fit.data_notes)
 
 
 def test_the_data_notes_of_endpoints_not_in_the_data_are_refused(example_trial):
