@@ -165,6 +165,21 @@ class InterimResult:
                 f"{self.plan.spec.endpoint.upper()} events, P(HR < 1) = {p:.3f}; "
                 f"decision: {self.decision})")
 
+    def _repr_html_(self) -> str:
+        """What a notebook shows: the line ``repr`` gives (with the decision), what
+        :meth:`summary_lines` says, the verdict of the diagnostics the decision rests on
+        and what the data at the cut warned of."""
+        import html
+
+        from bayes_hcc.notebook import fit_card
+
+        lines = "".join(f"<li>{html.escape(line)}</li>" for line in self.summary_lines())
+        return fit_card(repr(self), f"<ul>{lines}</ul>", self.diagnostics.explanations,
+                        self.diagnostics.mode == "exploratory", self.fit.data_notes,
+                        "<code>look.ppos()</code>, <code>look.predict_dates()</code>, "
+                        "<code>look.predict_events()</code>; <code>look.fit</code> is the "
+                        "analysis fit.")
+
     def summary_lines(self) -> list[str]:
         """What the console shows: HR with its 95% credible interval, patients and events
         by arm, every posterior probability with its MCSE, PPoS when computed."""

@@ -1,5 +1,6 @@
 """Interim monitoring: the plan, the cut at a look, decision rules and the audit log."""
 
+import html
 import json
 from pathlib import Path
 
@@ -250,6 +251,12 @@ def test_interim_look_cuts_like_trialdata_and_logs_a_reproducible_record(tmp_pat
     assert res.decision == ("no decision: exploratory fit (fast mode)" if res.diagnostics.ok
                             else "no decision: diagnostics failed")
     assert res.rule_decision in ("stop for efficacy", "stop for futility", "continue")
+    # in a notebook: the decision, the console's lines and the diagnostics it rests on
+    shown = res._repr_html_()
+    assert html.escape(res.decision) in shown
+    assert all(html.escape(line) in shown for line in res.summary_lines())
+    assert ("Diagnostics OK</b> (exploratory: fast mode" in shown) == res.diagnostics.ok
+    assert all(html.escape(e) in shown for e in res.diagnostics.explanations)
     rec = json.loads(log.read_text().splitlines()[0])
     assert rec["plan_hash"] == plan.hash and rec["data_fingerprint"] == cut.fingerprint
     before = log.read_text()
