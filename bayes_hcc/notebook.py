@@ -1,12 +1,13 @@
-"""What a notebook shows for a fit (``_repr_html_`` of ``Fit`` and ``IllnessDeathFit``):
-their one-line description, their headline, the diagnostics' verdict and what the data
-warned of, in one layout. Depends on nothing else in the package."""
+"""What a notebook shows for a fit (``_repr_html_`` of ``Fit``, ``IllnessDeathFit`` and an
+interim look): their one-line description, their headline, the diagnostics' verdict and what
+the data warned of, in one layout; the data's warnings as the HTML report lists them too.
+Depends on nothing else in the package."""
 
 from __future__ import annotations
 
 import html
 
-__all__ = ["fit_card"]
+__all__ = ["fit_card", "data_notes_html"]
 
 
 def fit_card(description: str, headline: str, problems: list[str], exploratory: bool,
@@ -22,7 +23,14 @@ def fit_card(description: str, headline: str, problems: list[str], exploratory: 
     else:
         verdict = "<b style='color:#1a7f37'>Diagnostics OK</b>" + (
             " (exploratory: fast mode, not for inference)" if exploratory else "")
-    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
     return (f"<p><code>{html.escape(description)}</code></p>{headline}<p>{verdict}</p>"
-            + (f"<p>The data warned:</p><ul>{items}</ul>" if items else "")
-            + f"<p>{more}</p>")
+            f"{data_notes_html(notes)}<p>{more}</p>")
+
+
+def data_notes_html(notes: list[str]) -> str:
+    """What the data warned of when a fit was made (its ``data_notes``), as an HTML list
+    (empty when nothing): in a notebook and in the HTML report alike."""
+    if not notes:
+        return ""
+    return ("<p class='fail'>The data warned:</p><ul>"
+            + "".join(f"<li>{html.escape(n)}.</li>" for n in notes) + "</ul>")

@@ -185,10 +185,9 @@ Carlo standard error. Also as CSV, Markdown and LaTeX:
 
 def _data_notes_html(fit) -> str:
     """What the data warned of when the fit was made (``data_notes``), as a list."""
-    if not fit.data_notes:
-        return ""
-    return ("<p class='fail'>The data warned:</p><ul>"
-            + "".join(f"<li>{html.escape(n)}.</li>" for n in fit.data_notes) + "</ul>")
+    from bayes_hcc.notebook import data_notes_html
+
+    return data_notes_html(fit.data_notes)
 
 
 def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
