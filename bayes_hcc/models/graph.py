@@ -16,8 +16,8 @@ from bayes_hcc.models.design import (build_eta, build_strata, centring_weights,
                                      resolve_site_parametrization)
 from bayes_hcc.units import log_unit_in_months
 
-__all__ = ["prepare", "build_pymc", "prior_data", "standardize_covariates",
-           "site_parametrization_for", "fixed_group_terms"]
+__all__ = ["prepare", "build_pymc", "prior_data", "packed_prior_data", "unpacked_priors",
+           "standardize_covariates", "site_parametrization_for", "fixed_group_terms"]
 
 
 def standardize_covariates(trial, endpoint, names, reference_levels=None):
@@ -202,6 +202,35 @@ def prior_data(priors) -> dict:
     """Each prior parameter as a named data value: ``prior__<name>__<parameter>``."""
     return {f"prior__{k}__{p}": np.asarray(v, float)
             for k, pr in priors.items() for p, v in pr.flat_params().items()}
+
+
+def packed_prior_data(prior_sets) -> np.ndarray:
+    """Every parameter value of the priors in ``prior_sets`` (dicts: name -> prior) as one
+    vector, in the order ``unpacked_priors`` reads it back. For a model with many priors
+    (the illness-death model's three transitions): one data array instead of one per
+    parameter (the compiled sampler takes at most about 30 data arrays)."""
+    values = [np.ravel(np.asarray(v, float)) for priors in prior_sets for k in sorted(priors)
+              for v in priors[k].flat_params().values()]
+    return np.concatenate(values) if values else np.zeros(0)
+
+
+def unpacked_priors(prior_sets, vector) -> list[dict]:
+    """``prior_sets`` with their parameters read from ``vector``, a data container holding
+    ``packed_prior_data(prior_sets)``: prior values then change without recompiling (the
+    layout depends only on the priors' structures, which the compile key holds)."""
+    out, i = [], 0
+    for priors in prior_sets:
+        wrapped = {}
+        for k in sorted(priors):
+            params = {}
+            for p, v in priors[k].flat_params().items():
+                shape = np.shape(v)
+                n = int(np.prod(shape))
+                params[p] = vector[i] if shape == () else vector[i:i + n].reshape(shape)
+                i += n
+            wrapped[k] = _DataPrior(priors[k], params)
+        out.append(wrapped)
+    return out
 
 
 class _DataPrior:

@@ -16,7 +16,8 @@ reset: a12(t - u), time since progression) when post-progression survival is tho
 restart at progression.
 
 The model is compiled once per structure (family settings, time scale, site handling,
-number of sites) and refitted with new data (the quadrature layout is data).
+number of sites, the priors' distributions) and refitted with new data: the quadrature
+layout and the priors' parameter values are data.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from bayes_hcc.errors import (DataWarning, ModelError, SpecError, bool_flags,
 from bayes_hcc.families.base import CENTRED_SUFFIX, HAZARD_RATIO
 from bayes_hcc.families.piecewise import quantile_cuts
 from bayes_hcc.families.registry import FAMILIES, family_class
+from bayes_hcc.models.graph import packed_prior_data, unpacked_priors
 from bayes_hcc.multistate.data import IllnessDeathData
 from bayes_hcc.multistate.likelihood import TRANSITIONS, layout, loglik_terms
 from bayes_hcc.spec.priors import DEFAULT_PRIORS, Prior, support_problem
@@ -401,13 +403,14 @@ class IllnessDeath:
         notes += [n for n in model_notes if n not in notes]
         n_sites = len(data.sites)
         priors = [self.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]
-        arrays = self._data_arrays(data, fams)
+        arrays = self._data_arrays(data, fams, priors)
+        # prior values are data (``prior_values``): prior variants share one compile
         key = json.dumps({"model": "illness_death", "families": [f.structure() for f in fams],
                           "arm_effect": self.arm_effect,
                           "time_scale": self.time_scale, "site_effect": self.site_effect,
                           "n_sites": n_sites, "covariates": list(data.covariate_labels),
-                          "priors": [{k: p.to_dict() for k, p in pr.items()} for pr in priors],
-                          "site_sd": self.site_sd_prior().to_dict(),
+                          "priors": [{k: p.structure for k, p in pr.items()}
+                                     for pr in self._prior_sets(priors)],
                           "data": sorted(arrays)}, sort_keys=True)
         seed = _seed(random_seed)
         cores = cores or max(1, min(chains, os.cpu_count() or 1))
@@ -459,7 +462,7 @@ class IllnessDeath:
         data = self._data(trial, progression, death, "prior_predictive")
         fams = self.families(data)
         priors = [self.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]
-        m = self._build(fams, priors, self._data_arrays(data, fams), data)
+        m = self._build(fams, priors, self._data_arrays(data, fams, priors), data)
         quiet = logging.getLogger("pymc")
         level = quiet.level
         quiet.setLevel(logging.WARNING)  # "Sampling: [...]", every call
@@ -534,11 +537,17 @@ class IllnessDeath:
                  "(and the curves built on them) with care.", DataWarning)
         return data
 
-    def _data_arrays(self, data: IllnessDeathData, fams) -> dict:
+    def _prior_sets(self, priors) -> list[dict]:
+        """The transitions' priors, then the site SD's when the model has one."""
+        return [*priors, *([{"site_sd": self.site_sd_prior()}]
+                           if self.site_effect != "none" else [])]
+
+    def _data_arrays(self, data: IllnessDeathData, fams, priors) -> dict:
         """The likelihood layout as graph data (the compiled sampler reads each data array
         as an argument, and numba takes at most about 30): the rows' patients, kinds and
         deaths, their time features (``x__``, ``y__``), the two matrices of quadrature log
-        weights, and the transitions' own data stacked."""
+        weights, the transitions' own data stacked, and every prior parameter in one
+        vector (``prior_values``: prior variants refit without recompiling)."""
         lay = layout(data, fams, self.time_scale)
         out = {"arm": data.arm.astype(float), "site_idx": data.site.astype(np.int64),
                "row_pid": lay["pid"], "row_prog": lay["prog"], "row_death": lay["death"],
@@ -557,6 +566,7 @@ class IllnessDeath:
         out["log_unit"] = np.asarray(log_unit_in_months(data.time_unit), float)
         if self.covariates:
             out["X"] = np.asarray(data.X, float)
+        out["prior_values"] = packed_prior_data(self._prior_sets(priors))
         return out
 
     def _unpack(self, d) -> dict:
@@ -576,6 +586,8 @@ class IllnessDeath:
         with pm.Model(coords=coords) as m:
             d = {k: pm.Data(k, v) for k, v in arrays.items()}
             lay = self._unpack(d)
+            read = unpacked_priors(self._prior_sets(priors), d["prior_values"])
+            priors = read[:3]
             if self.arm_effect == "shared_death":
                 death = priors[1]["log_hr"].pymc("death::log_hr")
                 log_hr = pt.stack([priors[0]["log_hr"].pymc(f"{TRANSITIONS[0]}::log_hr"),
@@ -593,12 +605,12 @@ class IllnessDeath:
                     params.append(fam.build_params(pr, fdata, coords, 0.0))
             n_sites = len(data.sites)
             if self.site_effect == "random":
-                sd = self.site_sd_prior().pymc("site_sd", dims="transition")
+                sd = read[3]["site_sd"].pymc("site_sd", dims="transition")
                 z = pm.Normal("site_z", 0.0, 1.0, dims=("transition", "site"))
                 site = pm.Deterministic("site_effect", sd[:, None] * z,
                                         dims=("transition", "site"))
             elif self.site_effect == "shared":
-                sd = self.site_sd_prior().pymc("site_sd")
+                sd = read[3]["site_sd"].pymc("site_sd")
                 z = pm.Normal("site_z", 0.0, 1.0, dims="site")
                 site = pm.Deterministic("site_effect", pt.stack([sd * z] * 3),
                                         dims=("transition", "site"))

@@ -132,7 +132,7 @@ def test_the_compiled_graph_computes_the_numpy_likelihood(baseline):
                             cuts=CUTS if baseline == "piecewise_exponential" else None)
     fams = model.families(d)
     priors = [model.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]
-    m = model._build(fams, priors, model._data_arrays(d, fams), d)
+    m = model._build(fams, priors, model._data_arrays(d, fams, priors), d)
     names = [f"{t}::{p}" for t in TRANSITIONS for p in fams[0].params]
     outs = [m.potentials[0], m["log_hr"], m["site_effect"]] + [m[n] for n in names]
     fn = pytensor.function(m.value_vars, outs, on_unused_input="ignore", mode="FAST_COMPILE")
@@ -166,7 +166,7 @@ def test_covariates_enter_every_transition_with_their_own_coefficients():
     fams = model.families(d)
     priors = [model.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]
     assert all(p["beta"].to_dict()["sigma"] == 1.0 for p in priors)
-    m = model._build(fams, priors, model._data_arrays(d, fams), d)
+    m = model._build(fams, priors, model._data_arrays(d, fams, priors), d)
     names = [f"{t}::{p}" for t in TRANSITIONS for p in fams[0].params]
     betas = [f"{t}::beta" for t in TRANSITIONS]
     outs = [m.potentials[0], m["log_hr"], m["site_effect"]] + [m[n] for n in names + betas]
@@ -215,7 +215,7 @@ def test_a_progression_seen_on_the_last_day_of_follow_up(kind, scale):
                             cuts=CUTS if kind == "piecewise" else None)
     fams = model.families(d)
     priors = [model.priors_for(f, tr) for f, tr in zip(fams, TRANSITIONS)]
-    m = model._build(fams, priors, model._data_arrays(d, fams), d)
+    m = model._build(fams, priors, model._data_arrays(d, fams, priors), d)
     point = m.initial_point(1)
     for name in point:
         if name.endswith("log_shape"):

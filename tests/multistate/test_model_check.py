@@ -4,12 +4,10 @@ scales) against PyMC's own density of the model's free variables, and ``bh.psens
 import warnings
 
 import numpy as np
-import pandas as pd
 import pymc as pm
 import pytest
 
 import bayes_hcc as bh
-from bayes_hcc.multistate.data import IllnessDeathData
 from bayes_hcc.multistate.fit import IllnessDeathFit
 from bayes_hcc.multistate.likelihood import TRANSITIONS
 
@@ -36,12 +34,19 @@ def test_log_prior_equals_pymcs_density_of_the_free_variables(
     the second case in days, with a covariate and a shared death HR. (PyTensor's Python
     linker: the graph's mathematics is what is compared, see ``python_linker``.)"""
     trial = _with_age(example_trial, unit) if covariates else example_trial.to_unit(unit)
+    # the first case with a prior of its own for each transition and the site SD: the
+    # graph reads prior values from one data vector, so each must reach its own parameter
+    priors = {} if covariates else {
+        "progression.log_hr": bh.Prior("Normal", mu=-0.3, sigma=0.4),
+        "death_without_progression.log_lambda": bh.Prior("Normal", mu=-3.0, sigma=1.5),
+        "death_after_progression.log_shape": bh.Prior("Normal", mu=0.2, sigma=0.3),
+        "site_sd": bh.Prior("HalfNormal", sigma=0.7)}
     model = bh.IllnessDeath(baseline, site_effect=site_effect, arm_effect=arm_effect,
-                            covariates=list(covariates))
+                            covariates=list(covariates), priors=priors)
     data = model._data(trial, "ttp", "os", "test")
     fams = model.families(data)
     priors = [model.priors_for(f, t) for f, t in zip(fams, TRANSITIONS)]
-    m = model._build(fams, priors, model._data_arrays(data, fams), data)
+    m = model._build(fams, priors, model._data_arrays(data, fams, priors), data)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The effect of Potentials")
         prior = pm.sample_prior_predictive(draws=50, model=m, random_seed=1)["prior"]
