@@ -350,15 +350,21 @@ class IllnessDeathFit:
         return pd.DataFrame(rows).set_index(["transition", "term"])
 
     def summary(self, prob: float = 0.95) -> pd.DataFrame:
-        """Per transition: posterior median HR, its equal-tailed interval, P(HR < 1)."""
+        """Per transition: posterior median HR, its equal-tailed interval, P(HR < 1) and
+        that probability's Monte Carlo standard error (``convergence.probability_mcse``:
+        1 / draws, a bound, when every draw agrees)."""
+        from bayes_hcc.convergence import probability_mcse
+
         a = (1 - one_prob(prob, "IllnessDeathFit.summary")) / 2
         hr = self.hazard_ratio()
         rows = []
         for t in TRANSITIONS:
-            x = hr.sel(transition=t).values.ravel()
+            draws = hr.sel(transition=t)
+            x = draws.values.ravel()
+            p, mcse, _ = probability_mcse(draws < 1)
             rows.append({"transition": t, "hr_median": float(np.median(x)),
                          "lower": float(np.quantile(x, a)), "upper": float(np.quantile(x, 1 - a)),
-                         "P(HR < 1)": float(np.mean(x < 1))})
+                         "P(HR < 1)": p, "P(HR < 1) MCSE": mcse})
         return pd.DataFrame(rows).set_index("transition")
 
     def transition_params(self, thin: int = 1) -> list[dict]:

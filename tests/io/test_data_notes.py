@@ -86,8 +86,11 @@ def test_an_illness_death_fit_keeps_what_its_data_warned_of(example_trial):
     # a notebook shows each transition's HR (as fit.summary), the verdict and the notes
     shown = fit._repr_html_()
     hr = fit.hazard_ratio()
+    table = fit.summary()
     for t in hr["transition"].values:
         assert f"<td>{float(hr.sel(transition=t).median()):.3g}</td>" in shown
+        assert f"<td>{table.loc[t, 'P(HR < 1) MCSE']:.3g}</td>" in shown  # with its MCSE
+    assert "P(HR &lt; 1) MCSE" in shown
     verdict = "Diagnostics FAILED" if fit.convergence_problems() else "Diagnostics OK"
     assert verdict in shown and all(html.escape(n) in shown for n in fit.data_notes)
 

@@ -35,6 +35,17 @@ def test_transition_hrs_cover_the_truth(fit):
         assert table.loc[t, "lower"] < TRUE_HR[t] < table.loc[t, "upper"], t
     assert list(fit.hazard_ratio()["transition"].values) == list(TRANSITIONS)
     assert "progression HR" in repr(fit)
+    # each probability with its Monte Carlo error: arviz-stats' MCSE of the mean of that
+    # transition's indicator, near the independent-draws binomial SE (NUTS draws of a
+    # well-mixed fit: effective sample size between 1/9 and 4 times the draws)
+    import arviz_stats as azs
+
+    for t in TRANSITIONS:
+        below = (fit.hazard_ratio().sel(transition=t) < 1).astype(float)
+        p, mcse = table.loc[t, "P(HR < 1)"], table.loc[t, "P(HR < 1) MCSE"]
+        assert p == pytest.approx(float(below.mean()))
+        assert mcse == pytest.approx(float(azs.mcse(below, method="mean")))
+        assert 0.5 < mcse / np.sqrt(p * (1 - p) / below.size) < 3, t
 
 
 def test_curves_are_coherent_and_match_an_independent_integral(fit):
