@@ -18,6 +18,7 @@ from bayes_hcc.errors import BayesHCCError, as_names, bool_flags, user_path
 from bayes_hcc.io.plots import FIGURES
 from bayes_hcc.io.tables import reconstruction_statement
 from bayes_hcc.models.design import active_priors
+from bayes_hcc.notebook import data_notes_html
 from bayes_hcc.quantities.core import _loaded, as_fit
 from bayes_hcc.quantities.summary import headline_table
 
@@ -153,7 +154,7 @@ def report(fit, path, *, overwrite: bool = False, figures=None, random_seed: int
     versions = json.loads(attrs.get("package_versions", "{}"))
     recon = (f"<p class='fail'>{html.escape(reconstruction_statement(fit.reconstruction))}."
              "</p>" if fit.reconstruction else "")
-    recon += _data_notes_html(fit)
+    recon += data_notes_html(fit.data_notes)
     body = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>bayes-hcc report: {html.escape(fit.endpoint.upper())}</title><style>{_CSS}</style></head>
 <body><h1>Bayesian analysis of {html.escape(fit.endpoint.upper())}:
@@ -181,13 +182,6 @@ Carlo standard error. Also as CSV, Markdown and LaTeX:
 {_figures_and_provenance(figs, attrs)}"""
     path.write_text(body, encoding="utf-8")
     return path
-
-
-def _data_notes_html(fit) -> str:
-    """What the data warned of when the fit was made (``data_notes``), as a list."""
-    from bayes_hcc.notebook import data_notes_html
-
-    return data_notes_html(fit.data_notes)
 
 
 def _illness_death_report(fit, path: Path, *, overwrite: bool = False) -> Path:
@@ -258,7 +252,7 @@ not proportional under this model: their comparisons are medians and RMST. Curve
 estimand {html.escape(estimand)}. Times in {html.escape(data.time_unit)}. bayes-hcc
 {html.escape(versions.get('bayes-hcc', '?'))}; data fingerprint
 <code>{html.escape(str(fit.data_fingerprint or 'arrays')[:16])}</code>; seed {fit.random_seed}.</p>
-<h2>Data</h2>{_data_notes_html(fit)}{patterns.to_html()}
+<h2>Data</h2>{data_notes_html(fit.data_notes)}{patterns.to_html()}
 <h2>Model and priors as used</h2><pre>{html.escape(json.dumps(fit.model.settings(), indent=1))}</pre>
 {priors.to_html()}
 <h2>Diagnostics</h2>{verdict}{diag.to_html(float_format=lambda x: f'{x:.4g}')}
