@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 
-from bayes_hcc.errors import TrialDataError
+from bayes_hcc.errors import TrialDataError, bool_flags
 
 __all__ = ["DAYS_PER_UNIT", "TIME_UNITS", "check_time_unit", "log_unit_in_months",
-           "convert", "PLAUSIBLE_MAX_YEARS"]
+           "convert", "time_label", "PLAUSIBLE_MAX_YEARS"]
 
 #: Length of each unit in days (a month is a twelfth of a Julian year).
 DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0, "months": 30.4375, "years": 365.25}
@@ -53,3 +53,24 @@ def convert(value, from_unit: str, to_unit: str):
     """A time (number or array) in ``from_unit`` expressed in ``to_unit``."""
     return value * (DAYS_PER_UNIT[check_time_unit(from_unit)]
                     / DAYS_PER_UNIT[check_time_unit(to_unit)])
+
+
+@bool_flags
+def time_label(value: float, unit: str, *, exact: bool = False) -> str:
+    """A time as table row names and sentences give it: "12 months", "1 month",
+    "52.18 weeks" (12 months in weeks, 52.1786...), "365.25 days", "1.917 years".
+
+    Four significant digits, and never fewer than two decimals, trailing zeros dropped: a
+    landmark or horizon converted from months reads as people write it instead of ``:g``'s
+    six digits, and a time a user gave (12, 0.125, 365.25) reads as given. ``exact=True``
+    gives 12 significant digits (for labels that must tell apart times closer than that)."""
+    value = float(value)
+    unit = check_time_unit(unit)
+    if exact or not math.isfinite(value) or value == 0:
+        number = f"{value:.12g}"
+    else:
+        decimals = min(max(2, 3 - math.floor(math.log10(abs(value)))), 15)
+        number = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    if number == "-0":
+        number = "0"
+    return f"{number} {unit[:-1] if number == '1' else unit}"

@@ -21,6 +21,7 @@ from bayes_hcc.quantities.core import (ID_CURVES, check_rmst_horizon, median_gai
 from bayes_hcc.quantities.summary import (horizon_status, mark_median,
                                            mark_median_difference, note_diagnostics,
                                            shortened_tau)
+from bayes_hcc.units import time_label
 
 __all__ = ["IllnessDeathFit", "ESTIMANDS", "NEW_SITE_DRAWS"]
 
@@ -695,7 +696,7 @@ class IllnessDeathFit:
                     continue
                 x = rmst_at(t_key)[key].sel(arm="difference").values.ravel()
                 rows.append({"endpoint": label,
-                             "quantity": f"RMST difference ({t_key:g} {unit})",
+                             "quantity": f"RMST difference ({time_label(t_key, unit)})",
                              "median": float(np.median(x)), "lower": float(np.quantile(x, a)),
                              "upper": float(np.quantile(x, 1 - a)),
                              "P(> 0)": float(np.mean(x > 0)), "status": "", "note": note})

@@ -12,6 +12,7 @@ from bayes_hcc.errors import (BayesHCCError, HorizonError, as_numbers, bool_flag
 from bayes_hcc.models.fit import Fit, load_fit
 from bayes_hcc.quantities import _core
 from bayes_hcc.quantities.population import arm_populations, check_estimand, posterior_params
+from bayes_hcc.units import time_label
 
 __all__ = ["hazard_ratio", "time_ratio", "survival", "survival_curve", "median_survival",
            "rmst", "Probability", "prob_superiority", "prob_time_ratio", "prob_median_gain",
@@ -582,8 +583,9 @@ def prob_rmst_gain(fit, tau: float, threshold: float = 0.0, *, estimand: str = "
     tau = one_number(tau, "prob_rmst_gain", "tau", "18")
     diff = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate,
                 endpoint=endpoint).sel(arm="difference")
-    return _probability(diff > threshold, f"{_prefix(fit, endpoint)}RMST({tau:g}) gain > "
-                        f"{threshold:g} {fit_unit(fit)}", estimand)
+    unit = fit_unit(fit)
+    return _probability(diff > threshold, f"{_prefix(fit, endpoint)}RMST({time_label(tau, unit)})"
+                        f" gain > {threshold:g} {unit}", estimand)
 
 
 def _prefix(fit, endpoint) -> str:

@@ -11,7 +11,7 @@ from bayes_hcc.quantities.core import (_is_illness_death, _loaded, as_fit, effec
                                        horizon_status, marginal_hazard_ratio,
                                        median_survival, prob_effect, rmst, rmst_horizon,
                                        survival)
-from bayes_hcc.units import convert
+from bayes_hcc.units import convert, time_label
 
 __all__ = ["summarize", "frequentist", "covariate_effects", "conditional_statement",
            "default_landmarks", "default_tau", "horizon_status"]
@@ -237,9 +237,10 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
     mark_median_difference(row, status.values(), extrapolate)
     rows.append(row)
     s = survival(fit, list(times), estimand=estimand)
+    labels = _landmark_labels(times, unit)
     for t in times:
         for a in (ctrl, trt):
-            row = _row(s.sel(arm=a, time=t), f"S({t:g} {unit}) {a}", estimand, prob)
+            row = _row(s.sel(arm=a, time=t), f"S({labels[t]}) {a}", estimand, prob)
             if t > follow_up[a]:
                 if extrapolate:
                     row["note"] = f"extrapolated: beyond follow-up ({follow_up[a]:.3g} {unit})"
@@ -249,7 +250,8 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
                                    "extrapolate=True shows the model's extrapolation")
             rows.append(row)
     r = rmst(fit, tau, estimand=estimand, extrapolate=extrapolate)
-    row = _row(r.sel(arm="difference"), f"RMST({tau:g} {unit}) difference", estimand, prob)
+    row = _row(r.sel(arm="difference"), f"RMST({time_label(tau, unit)}) difference", estimand,
+               prob)
     if tau > rmst_horizon(fit)[1]:
         row["note"] = f"extrapolated: tau beyond follow-up ({rmst_horizon(fit)[1]:.3g} {unit})"
     rows.append(row)
@@ -257,7 +259,7 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
         # the marginal HR beside the conditional one (or beside a time-varying HR's
         # geometric mean over intervals), to the RMST horizon
         m = marginal_hazard_ratio(fit, [tau], estimand=estimand).isel(time=0)
-        row = _row(m, f"marginal HR to {tau:g} {unit}", estimand, prob)
+        row = _row(m, f"marginal HR to {time_label(tau, unit)}", estimand, prob)
         row["note"] = "; ".join(x for x in (
             "log S(t) ratio of the standardised survival curves",
             "population-averaged; not conditional" if _conditioned_on(fit) else "",
@@ -343,6 +345,15 @@ def as_specified(fit) -> dict:
     return out
 
 
+def _landmark_labels(times, unit) -> dict:
+    """Each landmark's "12 months" / "52.18 weeks" for its rows' names (``time_label``);
+    landmarks closer than its four digits tell apart get twelve."""
+    labels = {t: time_label(t, unit) for t in times}
+    if len(set(labels.values())) < len(labels):
+        labels = {t: time_label(t, unit, exact=True) for t in times}
+    return labels
+
+
 def _landmarks(times) -> tuple:
     """Landmark times as floats: one number or a sequence of numbers (``as_numbers``:
     ``times="12"`` was read as the landmarks 1 and 2)."""
@@ -364,7 +375,7 @@ def headline_table(fit, *, extrapolate: bool = False) -> pd.DataFrame:
         table = summarize(fit, extrapolate=extrapolate, **opts)
         given = spec_tau(as_fit(fit).spec, fit.time_unit)
         if "tau" in opts:
-            _note_shortened(table, f"RMST({opts['tau']:g} {fit.time_unit}) difference",
+            _note_shortened(table, f"RMST({time_label(opts['tau'], fit.time_unit)}) difference",
                             given, opts["tau"], fit, fit.time_unit)
         return table
     spec = fit.spec
@@ -375,8 +386,9 @@ def headline_table(fit, *, extrapolate: bool = False) -> pd.DataFrame:
                         if given is None else given)
     table = fit.endpoint_table(tau=tau, prob=rep["prob"], estimand=rep["estimand"],
                                extrapolate=extrapolate)
-    _note_shortened(table, ("OS", f"RMST difference ({tau:g} {fit.data.time_unit})"), given,
-                    tau, fit, fit.data.time_unit)
+    unit = fit.data.time_unit
+    _note_shortened(table, ("OS", f"RMST difference ({time_label(tau, unit)})"), given, tau,
+                    fit, unit)
     return table
 
 
@@ -386,7 +398,7 @@ def _note_shortened(table, row, given, used, fit, unit) -> None:
     if given is None or not used < given or row not in table.index:
         return
     horizon = rmst_horizon(fit)[1]
-    note = (f"pre-specified tau {given:g} {unit} is past the follow-up ({horizon:.3g} "
+    note = (f"pre-specified tau {time_label(given, unit)} is past the follow-up ({horizon:.3g} "
             f"{unit}): shortened to " + ("it" if used == horizon else "the whole months "
                                          "it covers"))
     old = table.loc[row, "note"]

@@ -17,7 +17,7 @@ from bayes_hcc.quantities._core import quantiles
 from bayes_hcc.quantities.summary import (TAU_MONTHS, conditional_statement, frequentist,
                                           horizon_status, shortened_tau, spec_tau)
 from bayes_hcc.runner import check_workers, default_workers, spawn_pool
-from bayes_hcc.units import convert
+from bayes_hcc.units import convert, time_label
 from bayes_hcc.quantities.core import (hazard_ratio, marginal_hazard_ratio, median_survival,
                                        prob_superiority, prob_time_ratio, rmst,
                                        rmst_horizon)
@@ -165,7 +165,7 @@ def _row_tau(fit, tau: float, unit: str, note: list, curve: str | None = None) -
     if tau <= horizon:
         return tau
     tau = shortened_tau(fit, tau, curve)
-    note.append(f"RMST tau shortened to follow-up ({tau:g} {unit})" if tau > 0 else
+    note.append(f"RMST tau shortened to follow-up ({time_label(tau, unit)})" if tau > 0 else
                 f"RMST not estimable: arm {arm!r} has no follow-up (every patient censored "
                 "at time 0)")
     return tau

@@ -56,7 +56,7 @@ def test_a_tau_beyond_follow_up_is_shortened_to_it(trial):
                         r"shortened to the whole months it covers", note), note
     days = bh.fit_spec("models/primary_os.toml", trial.to_unit("days"), fast=True,
                        check=False)
-    note = headline_table(days).loc["RMST(700.062 days) difference", "note"]
+    note = headline_table(days).loc["RMST(700.06 days) difference", "note"]
     assert note.startswith("pre-specified tau 730.5 days is past the follow-up (708 days)")
 
 

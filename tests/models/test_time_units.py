@@ -66,6 +66,29 @@ def test_same_posterior_in_every_unit(trials, family):
             # 3 MCSEs of the difference of two independent Monte Carlo estimates: a
             # false alarm about 0.3% of the time per comparison when the posteriors agree.
             assert abs(mx - my) <= 3 * np.hypot(ex, ey), (family, u, name, mx, my)
+    if family == "weibull":  # the table's row names read as people write times
+        rows = bh.summarize(fits["weeks"]).index
+        for name in ("S(52.18 weeks) sorafenib", "S(104.36 weeks) tace_sorafenib",
+                     "RMST(100.01 weeks) difference", "marginal HR to 100.01 weeks"):
+            assert name in rows, list(rows)  # 12, 24 and 23 months in weeks
+        # landmarks the four digits cannot tell apart get twelve, not one row name twice
+        twelve = convert(12.0, "months", "weeks")
+        rows = bh.summarize(fits["weeks"], times=[twelve, 52.18]).index
+        assert {"S(52.1785714286 weeks) sorafenib", "S(52.18 weeks) sorafenib"} <= set(rows)
+
+
+@pytest.mark.parametrize("value, unit, label", [
+    (12.0, "months", "12 months"), (1.0, "months", "1 month"), (1.0, "years", "1 year"),
+    (convert(12.0, "months", "weeks"), "weeks", "52.18 weeks"),
+    (convert(23.0, "months", "days"), "days", "700.06 days"),  # never fewer than 2 decimals
+    (convert(23.0, "months", "years"), "years", "1.917 years"),  # 4 significant digits
+    (365.25, "days", "365.25 days"), (0.125, "years", "0.125 years"), (0.0, "days", "0 days"),
+    (3652.5, "days", "3652.5 days"), (0.1 + 0.2, "months", "0.3 months")])
+def test_time_labels(value, unit, label):
+    from bayes_hcc.units import time_label
+
+    assert time_label(value, unit) == label
+    assert float(time_label(value, unit, exact=True).split()[0]) == pytest.approx(value, 1e-11)
 
 
 def test_prior_and_cuts_do_not_depend_on_the_unit(trials):

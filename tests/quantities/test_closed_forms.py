@@ -141,7 +141,7 @@ def test_rmst_horizon_and_estimand_errors():
                        r"one \(e.g. tau=18\): call rmst once per value"):
         bh.rmst(fit, [1, 2])
     np.testing.assert_array_equal(bh.rmst(fit, "2").values, bh.rmst(fit, 2).values)
-    assert "RMST(2) gain > 0" in str(bh.prob_rmst_gain(fit, "2"))
+    assert "RMST(2 months) gain > 0 months" in str(bh.prob_rmst_gain(fit, "2"))
     with pytest.raises(BayesHCCError, match=r"summarize: tau='two' must be a number"):
         bh.summarize(fit, tau="two")
 
