@@ -269,8 +269,8 @@ def summarize(fit, *, prob: float = 0.95, estimand: str = "standardized",
             row["note"] += (f"; extrapolated: tau beyond follow-up "
                             f"({rmst_horizon(fit)[1]:.3g} {unit})")
         rows.append(row)
-    thresholds = (effect.thresholds if thresholds is None
-                  else as_numbers(thresholds, "summarize", "thresholds", "[1.0, 0.8]"))
+    thresholds = (effect.thresholds if thresholds is None else tuple(dict.fromkeys(
+        as_numbers(thresholds, "summarize", "thresholds", "[1.0, 0.8]"))))  # one row each
     probs = [prob_effect(fit, d) for d in thresholds]
     for p in probs:
         rows.append({"quantity": f"P({p.statement})", "estimand": None, "mean": p.probability,
@@ -356,11 +356,12 @@ def _landmark_labels(times, unit) -> dict:
 
 def _landmarks(times) -> tuple:
     """Landmark times as floats: one number or a sequence of numbers (``as_numbers``:
-    ``times="12"`` was read as the landmarks 1 and 2)."""
+    ``times="12"`` was read as the landmarks 1 and 2). A time given twice is one landmark
+    (its rows are asked for twice: ``times=[12, 12]`` raised TypeError from inside xarray)."""
     out = as_numbers(times, "summarize", "times")
     if not all(t >= 0 for t in out):
         raise BayesHCCError(f"summarize: times={list(out)} must be finite and >= 0.")
-    return out
+    return tuple(dict.fromkeys(out))
 
 
 def headline_table(fit, *, extrapolate: bool = False) -> pd.DataFrame:

@@ -140,6 +140,12 @@ def test_landmarks_given_as_text_are_refused_not_split_into_digits(example_weibu
     one = bh.summarize(example_weibull_fit, times=12, thresholds=0.8)  # one number: one
     assert [r for r in one.index if r.startswith(("S(", "P(HR"))] == [
         "S(12 months) sorafenib", "S(12 months) tace_sorafenib", "P(HR < 0.8)"]
+    # a landmark or threshold given twice is one row each (times=[12, 12] raised TypeError
+    # from inside xarray)
+    twice = bh.summarize(example_weibull_fit, times=[12, 12.0, 6], thresholds=[0.8, 0.8])
+    assert [r for r in twice.index if r.startswith(("S(", "P(HR"))] == [
+        "S(12 months) sorafenib", "S(12 months) tace_sorafenib", "S(6 months) sorafenib",
+        "S(6 months) tace_sorafenib", "P(HR < 0.8)"]
     # thresholds="0.8" failed inside with "could not convert string to float: '.'"
     with pytest.raises(bh.BayesHCCError, match=r"thresholds='0.8' is text"):
         bh.summarize(example_weibull_fit, thresholds="0.8")
