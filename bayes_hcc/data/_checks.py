@@ -177,7 +177,8 @@ def parse_date_column(frame, col: str, problems: Problems, *, required: bool = F
                       "zone", "write every date as YYYY-MM-DD without a time zone.",
                       values=raw, id_column=id_column)
         return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
-    values = raw.where(~blank)
+    # surrounding spaces (a spreadsheet's '2017-06-09 ') say nothing about the date
+    values = raw.where(~blank).map(lambda v: v.strip() if isinstance(v, str) else v)
     if aware.any():  # all aware: keep each date's own local calendar day
         values = values.map(lambda v: v if pd.isna(v) else pd.Timestamp(v).tz_localize(None))
     # A year, or a year and month, parses as its first day: an imputation nobody chose

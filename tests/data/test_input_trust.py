@@ -149,6 +149,24 @@ def test_timezone_aware_date_among_naive_ones():
         bh.read_trial(frame)
 
 
+def test_dates_with_surrounding_spaces_are_read_as_the_dates(tmp_path):
+    """A spreadsheet's '2017-06-09 ' was refused as "unparseable date: write dates as
+    YYYY-MM-DD", which it was; the spaces say nothing about the date."""
+    from bayes_hcc.datasets import _DATA
+
+    frame = pd.read_csv(_DATA / "example_trial.csv")
+    padded = frame.copy()
+    for col in ("death_date", "last_followup_date", "randomization_date"):
+        padded[col] = padded[col].map(lambda v: f" {v} " if isinstance(v, str) else v)
+    path = tmp_path / "padded.csv"
+    padded.to_csv(path, index=False)
+    for source in (padded, path):
+        got, want = bh.read_trial(source), bh.read_trial(frame)
+        for ep in ("os", "pfs", "ttp"):
+            np.testing.assert_array_equal(got.endpoint(ep).time, want.endpoint(ep).time)
+            np.testing.assert_array_equal(got.endpoint(ep).event, want.endpoint(ep).event)
+
+
 def test_a_time_of_day_in_a_date_column_is_dropped_with_a_warning(example_trial):
     """A death written '2018-03-04 12:30' with last follow-up '2018-03-04' was an error,
     "last follow-up before a recorded event", on the same calendar day: the time of day
