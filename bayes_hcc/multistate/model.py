@@ -526,9 +526,13 @@ class IllnessDeath:
         counts = data.counts()
         if counts["progression then death"] + counts["progression, alive"] == 0:
             raise ModelError("no progression seen in any patient: the progression and "
-                             "post-progression transitions cannot be estimated.")
+                             "post-progression transitions cannot be estimated. Fit OS "
+                             "alone (e.g. bh.WeibullPH().fit(trial, \"os\")), or check that "
+                             "the progression dates (or the assessments) were read.")
         if data.death.sum() == 0:
-            raise ModelError("no deaths at all: the death transitions cannot be estimated.")
+            raise ModelError("no deaths at all: the death transitions cannot be estimated. "
+                             "Fit TTP alone (e.g. bh.WeibullPH().fit(trial, \"ttp\")), or "
+                             "check that the death dates were read.")
         empty = data.empty_transitions()
         if empty:
             listed = "; ".join(f"{t} in arm {a!r}" for t, a in empty)

@@ -73,8 +73,11 @@ def test_fit_errors_before_sampling():
         bh.IllnessDeath().fit(d)
     none = bh.IllnessDeathData.from_arrays(**arrays(prog_upper=[np.inf] * 3,
                                                     prog_lower=[1.0, 2.0, 0.5]))
-    with pytest.raises(ModelError, match="no progression seen"):
+    with pytest.raises(ModelError, match=r"no progression seen.*Fit OS alone"):
         bh.IllnessDeath(site_effect="none").fit(none)
+    no_deaths = bh.IllnessDeathData.from_arrays(**arrays(death=[0, 0, 0]))
+    with pytest.raises(ModelError, match=r"no deaths at all.*Fit TTP alone"):
+        bh.IllnessDeath(site_effect="none").fit(no_deaths)
     with pytest.raises(ModelError, match=r"covariates 'age' listed more than once"):
         bh.IllnessDeath(covariates=["age", "age"])
     with pytest.raises(ModelError, match="unknown parameter"):  # when the model is made
