@@ -249,8 +249,8 @@ def variant_row(name: str, spec: ModelSpec, trial, *, fast: bool = False) -> dic
     row.update(rmst_tau=tau, rmst_diff=float(np.median(r)))
     if "log_hr_dev" in fit.datatree["posterior"] and tau > 0:
         m = marginal_hazard_ratio(fit, [tau], estimand=rep["estimand"]).values.ravel()
-        note.append(f"HR averaged over time (cumulative hazards' ratio) to {tau:g} "
-                    f"{fit.time_unit}: {np.median(m):.2f}")
+        note.append(f"HR averaged over time (cumulative hazards' ratio) to "
+                    f"{time_label(tau, fit.time_unit)}: {np.median(m):.2f}")
     note += _loo_note(elpd)
     if spec.censoring != "interval" and trial.endpoint(spec.endpoint).has_bounds:
         # imputed event times are other data: their ELPD is not comparable with the others'
