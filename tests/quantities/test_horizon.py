@@ -146,6 +146,9 @@ def test_landmarks_given_as_text_are_refused_not_split_into_digits(example_weibu
     assert [r for r in twice.index if r.startswith(("S(", "P(HR"))] == [
         "S(12 months) sorafenib", "S(12 months) tace_sorafenib", "S(6 months) sorafenib",
         "S(6 months) tace_sorafenib", "P(HR < 0.8)"]
+    # and the same numbers as asked once (the same draws: equal to the last digit)
+    for row in ("S(12 months) sorafenib", "S(12 months) tace_sorafenib", "P(HR < 0.8)"):
+        assert twice.loc[row, "mean"] == one.loc[row, "mean"], row
     # thresholds="0.8" failed inside with "could not convert string to float: '.'"
     with pytest.raises(bh.BayesHCCError, match=r"thresholds='0.8' is text"):
         bh.summarize(example_weibull_fit, thresholds="0.8")
